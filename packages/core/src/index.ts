@@ -1,0 +1,12 @@
+export * from './errors.js';
+export * from './ids.js';
+export * from './manifest/units.js';
+export * from './manifest/schema.js';
+export * from './manifest/parse.js';
+export * from './manifest/digest.js';
+export * from './manifest/json-schema.js';
+export * from './task/lifecycle.js';
+export type * from './ports/sandbox-runtime.js';
+export type * from './ports/store.js';
+export type * from './ports/bus.js';
+export * from './ports/clock.js';

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { AgentName, TaskType } from '@aiflock/protocol';
+import { parseDuration, parseSize } from './units.js';
+
+/**
+ * The agent manifest: one schema for `agent.yaml` and `agent.md` (front matter + prompt).
+ * Every object is strict, so a misspelt key is an error rather than a silently ignored
+ * setting. Defaults are the secure ones (DESIGN.md, security invariants).
+ */
+
+const duration = (what: string, min: number, max: number) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === null || ms < min || ms > max) {
+      ctx.addIssue({ code: 'custom', message: `expected ${what}: a duration like "30s", "5m" or milliseconds, between ${min} ms and ${max} ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = (what: string, min: number, max: number) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const bytes = parseSize(v);
+    if (bytes === null || bytes < min || bytes > max) {
+      ctx.addIssue({ code: 'custom', message: `expected ${what}: a size like "256Mi" or "1Gi", between ${min} and ${max} bytes` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const EgressRule = z
+  .string()
+  .regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$|^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/i, 'a domain ("api.github.com", "*.example.org") or an IPv4 CIDR');
+
+const Resources = z
+  .object({
+    cpu: z.number().min(0.05, 'at least 0.05 cpu').max(64, 'at most 64 cpus').default(0.5),
+    memory: size('memory', 16 * 1024 ** 2, 256 * 1024 ** 3).default(256 * 1024 ** 2),
+    pids: z.number().int().min(8, 'at least 8 processes').max(32768).default(64),
+    taskTimeout: duration('a task timeout', 100, 7 * 24 * 3_600_000).default(300_000),
+    tmp: size('the /tmp size', 1024 ** 2, 16 * 1024 ** 3).default(64 * 1024 ** 2),
+  })
+  .strict();
+
+const Model = z
+  .object({
+    provider: z.string().min(1).optional(),
+    name: z.string().min(1),
+    fallbacks: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const Tools = z
+  .object({
+    shell: z.boolean().default(false),
+    files: z.boolean().default(true),
+    browser: z.boolean().default(false),
+    http: z.object({ allow: z.array(EgressRule).default([]) }).strict().optional(),
+  })
+  .strict();
+
+const Scaling = z
+  .object({
+    min: z.number().int().min(0).max(100),
+    max: z.number().int().min(1).max(100),
+    targetQueueDepth: z.number().int().min(1).default(10),
+  })
+  .strict()
+  .refine((s) => s.min <= s.max, { message: 'scaling.min must not exceed scaling.max', path: ['min'] });
+
+const Secret = z
+  .object({ name: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/), env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional() })
+  .strict();
+
+export const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+export const ManifestSchema = z
+  .object({
+    apiVersion: z.literal('aiflock/v1').default('aiflock/v1'),
+    kind: z.literal('Agent').default('Agent'),
+    name: AgentName,
+    version: z.string().regex(/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/, 'a semantic version such as "1.0.0"').default('0.1.0'),
+    description: z.string().max(2000).default(''),
+    image: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'a Docker image reference').optional(),
+    profile: z.enum(['restricted', 'operator']).default('restricted'),
+    persona: z.string().max(200_000).default(''),
+    model: Model.optional(),
+    handlers: z.array(TaskType).min(1, 'at least one task type').default(['echo']),
+    tools: Tools.default({ shell: false, files: true, browser: false }),
+    resources: Resources.default({
+      cpu: 0.5,
+      memory: 256 * 1024 ** 2,
+      pids: 64,
+      taskTimeout: 300_000,
+      tmp: 64 * 1024 ** 2,
+    }),
+    network: z.object({ egress: z.array(EgressRule).default([]) }).strict().default({ egress: [] }),
+    replicas: z.number().int().min(0, 'zero or more').max(100, 'at most 100').default(1),
+    concurrency: z.number().int().min(1).max(64).default(1),
+    maxAttempts: z.number().int().min(1).max(20).default(3),
+    scaling: Scaling.optional(),
+    placement: z
+      .object({ node: z.string().min(1).optional(), labels: z.record(z.string(), z.string()).default({}) })
+      .strict()
+      .optional(),
+    heartbeat: z
+      .object({ interval: duration('a heartbeat interval', 500, 3_600_000).default(30_000) })
+      .strict()
+      .default({ interval: 30_000 }),
+    env: z
+      .record(z.string().regex(ENV_NAME, 'an upper-case variable name'), z.string().max(32 * 1024))
+      .default({})
+      .refine((env) => !Object.keys(env).some((k) => k.startsWith('AIFLOCK_')), {
+        message: 'names starting with AIFLOCK_ are reserved for the runtime',
+      }),
+    secrets: z.array(Secret).default([]),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.handlers.includes('shell') && !m.tools.shell) {
+      ctx.addIssue({ code: 'custom', path: ['tools', 'shell'], message: 'the "shell" handler needs tools.shell: true' });
+    }
+  });
+
+/** What a manifest says after validation and defaults. */
+export type Manifest = z.output<typeof ManifestSchema>;
+/** What an author may write. */
+export type ManifestInput = z.input<typeof ManifestSchema>;

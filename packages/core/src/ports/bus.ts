@@ -1,0 +1,39 @@
+import type { ControlMessage, Task, TaskResult } from '@aiflock/protocol';
+import type { HealthCheck } from './sandbox-runtime.js';
+
+export interface QueueOptions {
+  /** How long a delivered task may go unacknowledged before it is redelivered. */
+  ackWaitMs: number;
+  maxDeliver: number;
+}
+
+/** A message from an instance; the instance id comes from the subject, never the payload. */
+export interface InboundMessage {
+  instanceId: string;
+  payload: unknown;
+}
+
+export type InboundHandler = (msg: InboundMessage) => Promise<void>;
+
+export interface Bus {
+  readonly kind: string;
+  /** Create the streams the flock uses. Idempotent. */
+  init(): Promise<void>;
+  ensureQueue(agent: string, opts: QueueOptions): Promise<void>;
+  removeQueue(agent: string): Promise<void>;
+  /** Enqueue; the task id deduplicates a retried publish. Returns the stream sequence. */
+  enqueue(task: Task): Promise<number>;
+  /** Withdraw a task not yet delivered. False if it is no longer in the queue. */
+  withdraw(seq: number): Promise<boolean>;
+  queueDepth(agent: string): Promise<number>;
+  control(instanceId: string, msg: ControlMessage): Promise<void>;
+  publishVerifiedResult(result: TaskResult): Promise<void>;
+  /** Handlers are acknowledged only after they resolve; a throw means redelivery. */
+  onResult(handler: InboundHandler): void;
+  onEvent(handler: InboundHandler): void;
+  onHeartbeat(handler: InboundHandler): void;
+  /** Start consuming with the handlers registered so far. */
+  start(): Promise<void>;
+  ping(): Promise<HealthCheck>;
+  close(): Promise<void>;
+}

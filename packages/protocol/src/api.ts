@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import { AgentName, InstanceId, TaskId } from './names.js';
+import { LogLevel } from './events.js';
+import { TaskStatus, TaskType } from './task.js';
+
+/** Shapes of the HTTP API (`/v1`), shared by the daemon (which produces them) and the CLI. */
+
+export const ApiError = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.unknown().optional(),
+    requestId: z.string(),
+  }),
+});
+export type ApiError = z.infer<typeof ApiError>;
+
+export const InstanceStatus = z.enum(['starting', 'running', 'unhealthy', 'exited', 'stopped']);
+export type InstanceStatus = z.infer<typeof InstanceStatus>;
+
+export const InstanceView = z.object({
+  id: InstanceId,
+  agent: AgentName,
+  status: InstanceStatus,
+  containerId: z.string().nullable(),
+  node: z.string(),
+  startedAt: z.string().nullable(),
+  lastHeartbeatAt: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  oomKilled: z.boolean(),
+});
+export type InstanceView = z.infer<typeof InstanceView>;
+
+export const AgentStatus = z.enum(['deploying', 'running', 'degraded', 'stopped']);
+export type AgentStatus = z.infer<typeof AgentStatus>;
+
+export const AgentView = z.object({
+  name: AgentName,
+  version: z.string(),
+  description: z.string(),
+  digest: z.string(),
+  image: z.string(),
+  profile: z.string(),
+  handlers: z.array(z.string()),
+  status: AgentStatus,
+  replicas: z.object({ desired: z.number().int(), running: z.number().int(), ready: z.number().int() }),
+  resources: z.object({ cpu: z.number(), memoryBytes: z.number().int(), pids: z.number().int(), taskTimeoutMs: z.number().int() }),
+  heartbeatMs: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  instances: z.array(InstanceView),
+});
+export type AgentView = z.infer<typeof AgentView>;
+
+export const DeployRequest = z
+  .object({
+    manifest: z.string().min(1, 'the manifest text').max(1024 * 1024),
+    filename: z.string().max(500).optional(),
+  })
+  .strict();
+export type DeployRequest = z.infer<typeof DeployRequest>;
+
+export const DeployResponse = z.object({ agent: AgentView, changed: z.boolean() });
+export type DeployResponse = z.infer<typeof DeployResponse>;
+
+export const ScaleRequest = z.object({ replicas: z.number().int().min(0).max(100) }).strict();
+
+export const CreateTaskRequest = z
+  .object({
+    agent: AgentName,
+    type: TaskType.optional(),
+    input: z.unknown(),
+    timeoutMs: z.number().int().min(100).max(7 * 24 * 3600 * 1000).optional(),
+    maxAttempts: z.number().int().min(1).max(20).optional(),
+  })
+  .strict();
+export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
+
+export const TaskView = z.object({
+  id: TaskId,
+  agent: AgentName,
+  type: z.string(),
+  status: TaskStatus,
+  input: z.unknown(),
+  result: z.string().nullable(),
+  output: z.unknown().optional(),
+  error: z.string().nullable(),
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  instanceId: z.string().nullable(),
+  idempotencyKey: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  deadline: z.string(),
+});
+export type TaskView = z.infer<typeof TaskView>;
+
+export const TaskList = z.object({ tasks: z.array(TaskView), nextCursor: z.string().nullable() });
+export type TaskList = z.infer<typeof TaskList>;
+
+export const LogLine = z.object({
+  seq: z.number().int(),
+  ts: z.string(),
+  level: LogLevel,
+  msg: z.string(),
+  agent: AgentName,
+  instanceId: z.string(),
+  taskId: z.string().nullable(),
+});
+export type LogLine = z.infer<typeof LogLine>;
+
+export const SystemStatus = z.object({
+  version: z.string(),
+  pid: z.number().int(),
+  uptimeMs: z.number().int(),
+  apiUrl: z.string(),
+  dataDir: z.string(),
+  checks: z.record(
+    z.string(),
+    z.object({ ok: z.boolean(), detail: z.string() }),
+  ),
+  agents: z.object({ deployed: z.number().int(), instancesRunning: z.number().int(), instancesDesired: z.number().int() }),
+  tasks: z.record(z.string(), z.number().int()),
+});
+export type SystemStatus = z.infer<typeof SystemStatus>;

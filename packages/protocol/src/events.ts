@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { AgentName, InstanceId, TaskId } from './names.js';
+
+export const LogLevel = z.enum(['debug', 'info', 'warn', 'error']);
+export type LogLevel = z.infer<typeof LogLevel>;
+
+/** `agent.<id>.heartbeat`: liveness plus what the instance is doing. */
+export const Heartbeat = z
+  .object({
+    instanceId: InstanceId,
+    agent: AgentName,
+    ts: z.string().datetime(),
+    state: z.enum(['starting', 'idle', 'busy', 'stopping']),
+    runningTasks: z.array(TaskId),
+    uptimeMs: z.number().int().min(0),
+    rssBytes: z.number().int().min(0),
+    runtimeVersion: z.string(),
+  })
+  .strict();
+export type Heartbeat = z.infer<typeof Heartbeat>;
+
+/** `agent.<id>.events`: progress, logs and lifecycle of an instance and its tasks. */
+export const AgentEvent = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('log'),
+      ts: z.string().datetime(),
+      level: LogLevel,
+      msg: z.string().max(64 * 1024),
+      taskId: TaskId.optional(),
+      data: z.record(z.string(), z.unknown()).optional(),
+    })
+    .strict(),
+  z.object({ type: z.literal('task.started'), ts: z.string().datetime(), taskId: TaskId, attempt: z.number().int().min(1) }).strict(),
+  z
+    .object({
+      type: z.literal('lifecycle'),
+      ts: z.string().datetime(),
+      phase: z.enum(['starting', 'ready', 'stopping']),
+      handlers: z.array(z.string()).optional(),
+    })
+    .strict(),
+]);
+export type AgentEvent = z.infer<typeof AgentEvent>;
+
+/** `ctl.<id>`: control-plane orders to one instance. */
+export const ControlMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('cancel'), taskId: TaskId, reason: z.string().max(500) }).strict(),
+]);
+export type ControlMessage = z.infer<typeof ControlMessage>;

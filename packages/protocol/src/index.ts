@@ -1,0 +1,6 @@
+export * from './names.js';
+export * from './subjects.js';
+export * from './task.js';
+export * from './events.js';
+export * from './runtime-env.js';
+export * from './api.js';

@@ -1,0 +1,47 @@
+/**
+ * The bus contract (DESIGN.md "Bus contract"). Every subject the flock uses is built here so
+ * that permissions (issued per instance) and subscriptions can never drift apart.
+ */
+export const STREAMS = {
+  /** Work queue: one durable consumer per deployment, replicas compete. */
+  tasks: { name: 'FLOCK_TASKS', subjects: ['tasks.>'] },
+  /** Results published by instances; kept until the control plane has recorded them. */
+  results: { name: 'FLOCK_RESULTS', subjects: ['agent.*.results'] },
+  /** Progress and log events published by instances. */
+  events: { name: 'FLOCK_EVENTS', subjects: ['agent.*.events'] },
+} as const;
+
+export const subjects = {
+  tasks: (agent: string) => `tasks.${agent}`,
+  heartbeat: (instanceId: string) => `agent.${instanceId}.heartbeat`,
+  events: (instanceId: string) => `agent.${instanceId}.events`,
+  results: (instanceId: string) => `agent.${instanceId}.results`,
+  rpc: (instanceId: string, service: string, op: string) => `agent.${instanceId}.rpc.${service}.${op}`,
+  /** Control messages (cancel) from the control plane to one instance. */
+  control: (instanceId: string) => `ctl.${instanceId}`,
+  /** Re-published, verified results for observers. */
+  taskResult: 'task.result',
+  broadcast: 'broadcast',
+  allHeartbeats: 'agent.*.heartbeat',
+} as const;
+
+/** Durable consumer name of a deployment's work queue. */
+export const taskConsumerName = (agent: string) => `agent-${agent}`;
+
+export type AgentSubjectKind = 'heartbeat' | 'events' | 'results' | 'rpc';
+
+/**
+ * The identity of a publisher comes from the subject it published on (which the server's
+ * permissions enforce), never from the payload.
+ */
+export function parseAgentSubject(subject: string): { instanceId: string; kind: AgentSubjectKind } | null {
+  const parts = subject.split('.');
+  if (parts[0] !== 'agent' || parts.length < 3) return null;
+  const instanceId = parts[1]!;
+  const kind = parts[2];
+  if (kind === 'heartbeat' || kind === 'events' || kind === 'results') {
+    return parts.length === 3 ? { instanceId, kind } : null;
+  }
+  if (kind === 'rpc' && parts.length >= 5) return { instanceId, kind };
+  return null;
+}

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { AgentName, InstanceId, TaskId } from './names.js';
+
+export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
+export const TaskStatus = z.enum(TASK_STATUSES);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+
+export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled', 'timed_out'] as const;
+export const TerminalStatus = z.enum(TERMINAL_STATUSES);
+export type TerminalStatus = z.infer<typeof TerminalStatus>;
+
+export const TaskType = z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'a lower-case task type such as "echo" or "shell"');
+
+/**
+ * The message on `tasks.<agent>`. Seed 0's fields (id, type, data, timestamp) are kept;
+ * the rest is what a job system needs.
+ */
+export const Task = z
+  .object({
+    id: TaskId,
+    type: TaskType,
+    data: z.unknown(),
+    timestamp: z.string().datetime(),
+    agent: AgentName,
+    attempt: z.number().int().min(1),
+    maxAttempts: z.number().int().min(1),
+    deadline: z.string().datetime(),
+    idempotencyKey: z.string().max(200).optional(),
+  })
+  .strict();
+export type Task = z.infer<typeof Task>;
+
+export const TaskCost = z
+  .object({ tokensIn: z.number().int().min(0), tokensOut: z.number().int().min(0), aiDollarMinor: z.number().int().min(0) })
+  .strict();
+
+/** What an instance publishes on `agent.<id>.results`. Seed 0's fields are kept. */
+export const TaskResult = z
+  .object({
+    agentId: InstanceId,
+    taskId: TaskId,
+    status: TerminalStatus,
+    timestamp: z.string().datetime(),
+    result: z.string(),
+    output: z.unknown().optional(),
+    error: z.string().optional(),
+    attempt: z.number().int().min(1),
+    durationMs: z.number().int().min(0),
+    cost: TaskCost.optional(),
+  })
+  .strict();
+export type TaskResult = z.infer<typeof TaskResult>;

@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './ports.js';
+
+export interface TestNatsServer {
+  url: string;
+  port: number;
+  monitorPort: number;
+  storeDir: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a real nats-server with JetStream on random loopback ports, with its store in a
+ * fresh temporary directory. Never a public host.
+ */
+export async function startNatsServer(opts: { host?: string; args?: string[] } = {}): Promise<TestNatsServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = await freePort(host);
+  const monitorPort = await freePort('127.0.0.1');
+  const storeDir = await mkdtemp(join(tmpdir(), 'aiflock-nats-'));
+  const proc = spawn(
+    'nats-server',
+    ['-a', host, '-p', String(port), '-http_port', String(monitorPort), '-js', '-sd', storeDir, ...(opts.args ?? [])],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  await waitForPort(host, port, 10_000, () => (proc.exitCode !== null ? `nats-server exited: ${stderr}` : null));
+  return {
+    url: `nats://${host}:${port}`,
+    port,
+    monitorPort,
+    storeDir,
+    proc,
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      await rm(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function waitForPort(host: string, port: number, timeoutMs: number, failed?: () => string | null): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const why = failed?.();
+    if (why) throw new Error(why);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = tcpConnect(port, host);
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
