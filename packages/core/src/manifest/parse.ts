@@ -99,6 +99,8 @@ function expectedOf(issue: z.core.$ZodIssue, value: unknown): string {
       return issue.message.startsWith('Too big') ? `at most ${String(issue.maximum)}` : issue.message;
     case 'invalid_format':
       return issue.message.startsWith('Invalid') ? `a ${issue.format}` : issue.message;
+    case 'invalid_key':
+      return `a valid key: ${issue.issues.map((i) => i.message).join('; ')}`;
     default:
       return issue.message.replace(/^expected /, '');
   }

@@ -1,0 +1,51 @@
+// Lint: typed TypeScript rules, no import cycles, and the architecture's import boundaries.
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+
+const IO_MODULES = ['fs', 'net', 'http', 'https', 'child_process', 'dgram', 'dns', 'tls', 'worker_threads', 'cluster'].flatMap((m) => [m, `node:${m}`, `${m}/promises`, `node:${m}/promises`]);
+const DAEMON_DEPS = ['fastify', 'kysely', 'dockerode', 'better-sqlite3', 'pino', 'prom-client', 'nats'];
+const noDeepImports = { group: ['@aiflock/*/src/*', '@aiflock/*/dist/*'], message: "import a package by its name, not its internals" };
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**', '.tmp/**'] },
+  ...tseslint.configs.recommended,
+  {
+    plugins: { 'import-x': importX },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-restricted-imports': ['error', { patterns: [noDeepImports] }],
+    },
+    settings: { 'import-x/extensions': ['.ts', '.js'], 'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] }, 'import-x/resolver-next': [createTypeScriptImportResolver({ noWarnOnMultipleProjects: true, conditionNames: ['source', 'types', 'import', 'default'] })] },
+  },
+  {
+    // The core is the domain: no I/O and none of the adapters' libraries.
+    files: ['packages/core/src/**/*.ts', 'packages/protocol/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [...IO_MODULES, ...DAEMON_DEPS, 'process', 'node:process'], patterns: [noDeepImports, { group: ['@aiflock/daemon', '@aiflock/cli', '@aiflock/agent'], message: 'the core depends on nothing above it' }] }],
+      'no-restricted-globals': ['error', { name: 'process', message: 'the core takes configuration, it does not read the environment' }, { name: 'fetch', message: 'the core does no I/O' }],
+    },
+  },
+  {
+    // The in-sandbox runtime must not pull the control plane into the image.
+    files: ['packages/agent/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: DAEMON_DEPS.filter((d) => d !== 'nats'), patterns: [noDeepImports, { group: ['@aiflock/core', '@aiflock/daemon', '@aiflock/cli'], message: 'the agent runtime depends only on @aiflock/protocol' }] }],
+    },
+  },
+  {
+    // The CLI talks to the daemon over HTTP only.
+    files: ['packages/cli/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: DAEMON_DEPS, patterns: [noDeepImports, { group: ['@aiflock/daemon', '@aiflock/agent'], message: 'the CLI uses the HTTP API' }] }],
+    },
+  },
+  {
+    // Only the composition root reads the environment.
+    files: ['packages/daemon/src/**/*.ts'],
+    ignores: ['packages/daemon/src/main.ts'],
+    rules: { 'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'only main.ts reads process.env; take it from Config' }] },
+  },
+);

@@ -1,0 +1,172 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { AgentView, SystemStatus } from '@aiflock/protocol';
+import type { ApiClient} from '../client.js';
+import { CliError } from '../client.js';
+import { EXIT } from '../exit-codes.js';
+import { printJson, println, progress, table } from '../output.js';
+import { REPO_ROOT, homeDir } from '../paths.js';
+import { toInt } from './shared.js';
+
+const DAEMON_MAIN = join(REPO_ROOT, 'packages', 'daemon', 'dist', 'main.js');
+const EXAMPLES = join(REPO_ROOT, 'examples');
+
+export function lifecycleCommands(program: Command, client: () => ApiClient): void {
+  program
+    .command('up')
+    .description('start the flock: build the agent image if needed, start the daemon (with its NATS), deploy the demo agents')
+    .option('--no-demo', 'do not deploy the demo agents from examples/')
+    .option('--timeout <seconds>', 'how long to wait for the daemon and the agents', '180')
+    .option('--json', 'print the final status as JSON')
+    .action(async (o: { demo: boolean; timeout: string; json?: boolean }) => {
+      const deadline = Date.now() + toInt(o.timeout, '--timeout') * 1000;
+      const api = client();
+      if (await reachable(api)) progress(`daemon already running at ${api.baseUrl}`);
+      else {
+        await buildImage();
+        await startDaemonProcess(api, deadline);
+      }
+      if (o.demo) await deployDemo(api, deadline);
+      const status = await api.get<SystemStatus>('/v1/status');
+      const { agents } = await api.get<{ agents: AgentView[] }>('/v1/agents');
+      if (o.json) return printJson({ status, agents });
+      println();
+      println(`aiflock is up. API: ${status.apiUrl}   data: ${status.dataDir}`);
+      if (agents.length) {
+        println(table(['AGENT', 'STATUS', 'READY', 'HANDLERS'], agents.map((a) => [a.name, a.status, `${a.replicas.ready}/${a.replicas.desired}`, a.handlers.join(',')])));
+      }
+      println();
+      println(`  open ${status.apiUrl}/v1/agents in a browser, or run: ./aiflock agent list`);
+      println(`  run a task:  ./aiflock task run echo --input '{"hello":"flock"}' --wait`);
+      println(`  stop it all: ./aiflock down`);
+    });
+
+  program
+    .command('down')
+    .description('stop the flock: every agent instance, the daemon and its NATS server')
+    .option('--keep-agents', 'stop only the daemon; instances and NATS keep running and are adopted on the next start')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (o: { keepAgents?: boolean; json?: boolean }) => {
+      const api = client();
+      if (!(await reachable(api))) {
+        if (o.json) return printJson({ running: false });
+        return println('the daemon is not running');
+      }
+      const { pid } = await api.get<SystemStatus>('/v1/status');
+      await api.post('/v1/system/shutdown', { stopFlock: !o.keepAgents });
+      if (!o.json) progress(o.keepAgents ? 'stopping the daemon...' : 'stopping agents, NATS and the daemon...');
+      for (let i = 0; i < 600 && alive(pid); i++) await sleep(100);
+      if (alive(pid)) throw new CliError(`the daemon (pid ${pid}) did not stop within 60 s`, EXIT.failure);
+      if (o.json) return printJson({ running: false, stoppedFlock: !o.keepAgents });
+      println(o.keepAgents ? 'daemon stopped; agents keep running' : 'flock stopped');
+    });
+
+  program
+    .command('status')
+    .description('daemon, NATS, runtime and agent health')
+    .option('--json', 'print as JSON')
+    .action(async (o: { json?: boolean }) => {
+      const api = client();
+      if (!(await reachable(api))) {
+        if (o.json) printJson({ running: false, apiUrl: api.baseUrl });
+        else println(`daemon: not running (expected at ${api.baseUrl}); start it with: ./aiflock up`);
+        process.exitCode = EXIT.unreachable;
+        return;
+      }
+      const s = await api.get<SystemStatus>('/v1/status');
+      if (o.json) return printJson(s);
+      println(`daemon:   running, pid ${s.pid}, version ${s.version}, up ${Math.round(s.uptimeMs / 1000)}s, API ${s.apiUrl}`);
+      for (const [name, c] of Object.entries(s.checks)) println(`${`${name}:`.padEnd(10)}${c.ok ? 'ok' : 'FAILING'} - ${c.detail}`);
+      println(`agents:   ${s.agents.deployed} deployed, ${s.agents.instancesRunning}/${s.agents.instancesDesired} instances running`);
+      println(`tasks:    ${Object.entries(s.tasks).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+      if (!Object.values(s.checks).every((c) => c.ok)) process.exitCode = EXIT.failure;
+    });
+
+  program
+    .command('daemon')
+    .description('run the control plane in the foreground (what `up` starts in the background)')
+    .action(async () => {
+      const child = spawn(process.execPath, [DAEMON_MAIN], { stdio: 'inherit' });
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+      const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
+      process.exitCode = code;
+    });
+}
+
+async function reachable(api: ApiClient): Promise<boolean> {
+  try {
+    await api.get('/healthz');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function buildImage(): Promise<void> {
+  progress('checking the agent image (built locally, no registry)...');
+  const child = spawn('bash', [join(REPO_ROOT, 'scripts', 'build-image.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
+  if (code !== 0) throw new CliError(`building the agent image failed (exit ${code}); see the output above`, EXIT.failure);
+}
+
+async function startDaemonProcess(api: ApiClient, deadline: number): Promise<void> {
+  if (!existsSync(DAEMON_MAIN)) throw new CliError(`${DAEMON_MAIN} is missing; run: npm run build`, EXIT.failure);
+  const home = homeDir(process.env);
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const logFile = join(home, 'daemon.log');
+  const out = await open(logFile, 'a');
+  const child = spawn(process.execPath, [DAEMON_MAIN], { detached: true, stdio: ['ignore', out.fd, out.fd], env: process.env });
+  let exit: number | null = null;
+  child.once('exit', (code) => (exit = code ?? 1));
+  child.unref();
+  await out.close();
+  progress(`starting the daemon (pid ${child.pid}, log ${logFile})...`);
+  while (Date.now() < deadline) {
+    if (exit !== null) {
+      const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-15).join('\n');
+      throw new CliError(`the daemon exited with code ${exit} while starting:\n${tail}`, EXIT.failure);
+    }
+    try {
+      const r = await api.request<{ ok: boolean }>('GET', '/readyz');
+      if (r.data.ok) return progress(`daemon ready at ${api.baseUrl}`);
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  throw new CliError(`the daemon did not become ready in time; see ${logFile}`, EXIT.failure);
+}
+
+async function deployDemo(api: ApiClient, deadline: number): Promise<void> {
+  const files = (await readdir(EXAMPLES)).filter((f) => /\.agent\.(ya?ml|md)$/.test(f)).sort();
+  for (const f of files) {
+    const text = await readFile(join(EXAMPLES, f), 'utf8');
+    const out = await api.post<{ agent: AgentView; changed: boolean }>('/v1/agents', { manifest: text, filename: f });
+    progress(`${out.changed ? 'deployed' : 'already deployed'}: ${out.agent.name} (${f})`);
+  }
+  let last = '';
+  while (Date.now() < deadline) {
+    const { agents } = await api.get<{ agents: AgentView[] }>('/v1/agents');
+    const waiting = agents.filter((a) => a.replicas.ready < a.replicas.desired);
+    if (waiting.length === 0) return progress('all agents ready');
+    const line = `waiting for ${waiting.map((a) => `${a.name} ${a.replicas.ready}/${a.replicas.desired}`).join(', ')}`;
+    if (line !== last) progress(line);
+    last = line;
+    await sleep(500);
+  }
+  progress('some agents are not ready yet; check: ./aiflock agent list');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,0 +1,149 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { parseDuration } from '@aiflock/core';
+import type { LogLine, TaskList, TaskView } from '@aiflock/protocol';
+import { CliError, type ApiClient } from '../client.js';
+import { EXIT } from '../exit-codes.js';
+import { age, printJson, println, progress, table } from '../output.js';
+import { followInterrupted, printLogLine, toInt } from './shared.js';
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
+
+export function taskCommand(program: Command, client: () => ApiClient): void {
+  const task = program.command('task').description('run and inspect tasks');
+
+  task
+    .command('run')
+    .description('queue a task for an agent')
+    .argument('<agent>')
+    .requiredOption('-i, --input <json|text|@file>', 'task input: JSON, plain text, or @path to read it from a file')
+    .option('-t, --type <type>', "task type (default: the agent's first handler)")
+    .option('--timeout <duration>', 'deadline from now, e.g. 30s, 5m (default: the manifest task timeout)')
+    .option('--max-attempts <n>', 'deliveries before the task is dead-lettered')
+    .option('--idempotency-key <key>', 'retrying with the same key returns the same task')
+    .option('-w, --wait', 'wait for the result; exit 5 if the task does not complete')
+    .option('--json', 'print as JSON')
+    .action(async (agent: string, o: RunOptions) => {
+      const body = {
+        agent,
+        input: await readInput(o.input),
+        ...(o.type ? { type: o.type } : {}),
+        ...(o.timeout ? { timeoutMs: durationMs(o.timeout) } : {}),
+        ...(o.maxAttempts ? { maxAttempts: toInt(o.maxAttempts, '--max-attempts') } : {}),
+      };
+      const headers: Record<string, string> = o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {};
+      let t = await client().post<TaskView>('/v1/tasks', body, headers);
+      if (!o.wait) {
+        if (o.json) return printJson(t);
+        return println(`${t.id} ${t.status} (follow with: aiflock task logs ${t.id} -f)`);
+      }
+      if (!o.json) progress(`${t.id} queued for ${agent}; waiting for the result...`);
+      while (!TERMINAL.has(t.status)) t = await client().get<TaskView>(`/v1/tasks/${t.id}/wait?timeoutMs=30000`);
+      if (o.json) printJson(t);
+      else printOutcome(t);
+      if (t.status !== 'completed') process.exitCode = EXIT.taskUnsuccessful;
+    });
+
+  task
+    .command('list')
+    .description('list tasks, newest first')
+    .option('-a, --agent <name>', 'only this agent')
+    .option('-s, --status <list>', 'comma-separated statuses, e.g. running,queued')
+    .option('-n, --limit <n>', 'how many', '20')
+    .option('--cursor <taskId>', 'continue after this task (from a previous --json page)')
+    .option('--json', 'print as JSON')
+    .action(async (o: { agent?: string; status?: string; limit: string; cursor?: string; json?: boolean }) => {
+      const q = new URLSearchParams({ limit: String(toInt(o.limit, '--limit')) });
+      if (o.agent) q.set('agent', o.agent);
+      if (o.status) q.set('status', o.status);
+      if (o.cursor) q.set('cursor', o.cursor);
+      const page = await client().get<TaskList>(`/v1/tasks?${q}`);
+      if (o.json) return printJson(page);
+      if (page.tasks.length === 0) return println('no tasks');
+      println(table(['ID', 'AGENT', 'TYPE', 'STATUS', 'ATTEMPT', 'AGE'], page.tasks.map((t) => [t.id, t.agent, t.type, t.status, t.attempt, age(t.createdAt)])));
+      if (page.nextCursor) println(`more: aiflock task list --cursor ${page.nextCursor}`);
+    });
+
+  task
+    .command('get')
+    .description('show a task with its result')
+    .argument('<id>')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const t = await client().get<TaskView>(`/v1/tasks/${encodeURIComponent(id)}`);
+      if (o.json) return printJson(t);
+      println(`id:       ${t.id}`);
+      println(`agent:    ${t.agent}   type: ${t.type}`);
+      println(`status:   ${t.status}   attempt ${t.attempt}/${t.maxAttempts}${t.instanceId ? `   on ${t.instanceId}` : ''}`);
+      println(`created:  ${t.createdAt}   deadline: ${t.deadline}`);
+      if (t.finishedAt) println(`finished: ${t.finishedAt}`);
+      if (t.error) println(`error:    ${t.error}`);
+      if (t.result !== null) println(`result:\n${t.result}`);
+    });
+
+  task
+    .command('logs')
+    .description("show a task's log lines")
+    .argument('<id>')
+    .option('-f, --follow', 'keep printing until the task finishes')
+    .option('--json', 'one JSON object per line')
+    .action(async (id: string, o: { follow?: boolean; json?: boolean }) => {
+      const path = `/v1/tasks/${encodeURIComponent(id)}/logs`;
+      if (!o.follow) {
+        const { lines } = await client().get<{ lines: LogLine[] }>(path);
+        for (const l of lines) printLogLine(l, o.json, false);
+        return;
+      }
+      const ctl = followInterrupted();
+      try {
+        for await (const l of client().stream<LogLine>(`${path}?follow=true`, ctl.signal)) printLogLine(l, o.json, false);
+      } catch (err) {
+        if (!ctl.signal.aborted) throw err;
+      }
+    });
+
+  task
+    .command('cancel')
+    .description('cancel a queued or running task (a running handler is stopped)')
+    .argument('<id>')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const t = await client().post<TaskView>(`/v1/tasks/${encodeURIComponent(id)}/cancel`);
+      if (o.json) return printJson(t);
+      println(`${t.id} ${t.status}`);
+    });
+}
+
+interface RunOptions {
+  input: string;
+  type?: string;
+  timeout?: string;
+  maxAttempts?: string;
+  idempotencyKey?: string;
+  wait?: boolean;
+  json?: boolean;
+}
+
+async function readInput(raw: string): Promise<unknown> {
+  const text = raw.startsWith('@')
+    ? await readFile(raw.slice(1), 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new CliError(`cannot read input file ${raw.slice(1)}: ${err.code ?? err.message}`, EXIT.usage);
+      })
+    : raw;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function durationMs(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === null) throw new CliError(`--timeout must be a duration such as 30s or 5m, got "${text}"`, EXIT.usage);
+  return ms;
+}
+
+function printOutcome(t: TaskView): void {
+  println(`${t.id} ${t.status}${t.error ? `: ${t.error}` : ''}`);
+  if (t.result !== null && t.result !== '') println(t.result);
+}

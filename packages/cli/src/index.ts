@@ -1,0 +1,2 @@
+export { ApiClient, CliError } from './client.js';
+export { EXIT } from './exit-codes.js';

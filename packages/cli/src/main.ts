@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { ApiClient, CliError } from './client.js';
+import { agentCommand } from './commands/agent.js';
+import { lifecycleCommands } from './commands/lifecycle.js';
+import { taskCommand } from './commands/task.js';
+import { EXIT, EXIT_HELP } from './exit-codes.js';
+import { apiUrl } from './paths.js';
+
+const program = new Command('aiflock')
+  .description('aiflock: run fleets of AI agents in hardened sandboxes on a NATS bus')
+  .version('0.1.0')
+  .option('--api <url>', 'daemon API URL (default: $AIFLOCK_API, the running daemon, or http://127.0.0.1:8080)')
+  .showHelpAfterError()
+  .addHelpText('after', EXIT_HELP)
+  .exitOverride();
+
+const client = () => new ApiClient(apiUrl(program.opts<{ api?: string }>().api, process.env));
+lifecycleCommands(program, client);
+agentCommand(program, client);
+taskCommand(program, client);
+for (const cmd of program.commands) {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) sub.exitOverride();
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    return;
+  }
+  if (err instanceof CliError) {
+    process.stderr.write(`aiflock: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+    return;
+  }
+  process.stderr.write(`aiflock: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = EXIT.failure;
+});

@@ -1,0 +1,136 @@
+import type { AgentView, InstanceView } from '@aiflock/protocol';
+import { FlockError } from '../errors.js';
+import { ManifestError, parseManifest } from '../manifest/parse.js';
+import type { Bus } from '../ports/bus.js';
+import type { Clock } from '../ports/clock.js';
+import type { DeploymentRecord, InstanceRecord, Store } from '../ports/store.js';
+import { agentStatus } from '../deployment/instance-health.js';
+
+export interface DeploymentServiceDeps {
+  store: Store;
+  bus: Bus;
+  clock: Clock;
+  /** Image used when a manifest names none. */
+  defaultImage: string;
+  /** Ask the reconciler to act now rather than at its next tick. */
+  poke: () => void;
+}
+
+/** Deploy, scale, stop and remove agents; the reconciler turns the records into sandboxes. */
+export class DeploymentService {
+  constructor(private readonly deps: DeploymentServiceDeps) {}
+
+  async deploy(text: string, filename = 'agent.yaml'): Promise<{ agent: AgentView; changed: boolean }> {
+    let parsed;
+    try {
+      parsed = parseManifest(text, filename);
+    } catch (err) {
+      if (err instanceof ManifestError) throw new FlockError('manifest_invalid', err.message, { issues: err.issues });
+      throw err;
+    }
+    const { manifest, digest } = parsed;
+    const { store, bus, clock } = this.deps;
+    const existing = await store.deployments.get(manifest.name);
+    if (existing && existing.digest === digest && existing.state === 'active') {
+      return { agent: await this.view(existing), changed: false };
+    }
+    const now = clock.now().toISOString();
+    const record: DeploymentRecord = {
+      name: manifest.name,
+      digest,
+      manifest,
+      replicas: manifest.replicas,
+      state: 'active',
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    };
+    await bus.ensureQueue(manifest.name, { ackWaitMs: 30_000, maxDeliver: manifest.maxAttempts });
+    await store.deployments.upsert(record);
+    this.deps.poke();
+    return { agent: await this.view(record), changed: true };
+  }
+
+  async list(): Promise<AgentView[]> {
+    const records = await this.deps.store.deployments.list();
+    return Promise.all(records.map((r) => this.view(r)));
+  }
+
+  async get(name: string): Promise<AgentView> {
+    return this.view(await this.require(name));
+  }
+
+  async scale(name: string, replicas: number): Promise<AgentView> {
+    const record = await this.require(name);
+    const next = { ...record, replicas, state: 'active' as const, updatedAt: this.deps.clock.now().toISOString() };
+    await this.deps.store.deployments.upsert(next);
+    this.deps.poke();
+    return this.view(next);
+  }
+
+  /** Stop every instance but keep the agent, its queue and its queued tasks. */
+  async stop(name: string): Promise<AgentView> {
+    const record = await this.require(name);
+    const next = { ...record, state: 'stopped' as const, updatedAt: this.deps.clock.now().toISOString() };
+    await this.deps.store.deployments.upsert(next);
+    this.deps.poke();
+    return this.view(next);
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.require(name);
+    await this.deps.store.deployments.remove(name);
+    await this.deps.bus.removeQueue(name);
+    this.deps.poke();
+  }
+
+  imageOf(record: DeploymentRecord): string {
+    return record.manifest.image ?? this.deps.defaultImage;
+  }
+
+  async require(name: string): Promise<DeploymentRecord> {
+    const record = await this.deps.store.deployments.get(name);
+    if (!record) throw new FlockError('agent_not_found', `no agent named "${name}" is deployed`, { agent: name });
+    return record;
+  }
+
+  private async view(record: DeploymentRecord): Promise<AgentView> {
+    const instances = (await this.deps.store.instances.list(record.name)).map(instanceView);
+    const live = instances.filter((i) => i.status !== 'exited' && i.status !== 'stopped');
+    const active = record.state === 'active';
+    const m = record.manifest;
+    return {
+      name: record.name,
+      version: m.version,
+      description: m.description,
+      digest: record.digest,
+      image: this.imageOf(record),
+      profile: m.profile,
+      handlers: m.handlers,
+      status: agentStatus(active, record.replicas, live.map((i) => i.status)),
+      replicas: {
+        desired: active ? record.replicas : 0,
+        running: live.length,
+        ready: live.filter((i) => i.status === 'running').length,
+      },
+      resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, taskTimeoutMs: m.resources.taskTimeout },
+      heartbeatMs: m.heartbeat.interval,
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+      instances,
+    };
+  }
+}
+
+export function instanceView(r: InstanceRecord): InstanceView {
+  return {
+    id: r.id,
+    agent: r.agent,
+    status: r.status,
+    containerId: r.handle,
+    node: r.node,
+    startedAt: r.startedAt,
+    lastHeartbeatAt: r.lastHeartbeatAt,
+    exitCode: r.exitCode,
+    oomKilled: r.oomKilled,
+  };
+}

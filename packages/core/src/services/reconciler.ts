@@ -1,0 +1,161 @@
+import { newInstanceId } from '../ids.js';
+import { instanceStatus } from '../deployment/instance-health.js';
+import { planReconcile, type DesiredDeployment } from '../deployment/reconcile-plan.js';
+import type { Clock } from '../ports/clock.js';
+import type { SandboxInfo, SandboxRuntime } from '../ports/sandbox-runtime.js';
+import type { DeploymentRecord, Store } from '../ports/store.js';
+import type { Presence } from './ingest.js';
+
+export interface ReconcilerDeps {
+  store: Store;
+  runtime: SandboxRuntime;
+  clock: Clock;
+  presence: Presence;
+  defaultImage: string;
+  /** Where instances reach the bus. */
+  busUrl: () => string;
+  node: string;
+  log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+}
+
+/**
+ * Makes the sandboxes match the deployments: one pass lists what runs, asks the pure plan
+ * what to change, does it, and records every instance's status. Passes never overlap; a
+ * poke during a pass schedules exactly one more.
+ */
+export class Reconciler {
+  private running: Promise<void> | null = null;
+  private again = false;
+  /** Consecutive start failures per agent, for backoff so a broken image does not spin. */
+  private readonly failures = new Map<string, { count: number; until: number }>();
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  poke(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.pass();
+        } while (this.again);
+      } finally {
+        this.running = null;
+      }
+    })();
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const { store, runtime, clock } = this.deps;
+    const deployments = await store.deployments.list();
+    const active = deployments.filter((d) => d.state === 'active');
+    const desired: DesiredDeployment[] = active.map((d) => ({ name: d.name, digest: d.digest, replicas: d.replicas }));
+    const actual = await runtime.list();
+    const plan = planReconcile(desired, actual);
+
+    for (const r of plan.remove) {
+      const info = actual.find((a) => a.instanceId === r.instanceId);
+      this.deps.log('info', `removing instance ${r.instanceId}: ${r.reason}`, { agent: r.agent });
+      if (info) await this.recordExit(info);
+      await runtime.remove(r.instanceId);
+      this.deps.presence.forget(r.instanceId);
+      if (!desired.some((d) => d.name === r.agent) || r.reason !== 'instance exited') await store.instances.remove(r.instanceId);
+    }
+    const byName = new Map(active.map((d) => [d.name, d]));
+    for (const s of plan.start) {
+      const deployment = byName.get(s.agent)!;
+      for (let i = 0; i < s.count; i++) await this.startOne(deployment);
+    }
+    await this.recordStatuses(deployments, await runtime.list(), clock.now());
+  }
+
+  private async startOne(d: DeploymentRecord): Promise<void> {
+    const now = this.deps.clock.now().getTime();
+    const failed = this.failures.get(d.name);
+    if (failed && failed.until > now) return;
+    const m = d.manifest;
+    const instanceId = newInstanceId(d.name);
+    try {
+      const info = await this.deps.runtime.start({
+        instanceId,
+        agent: d.name,
+        image: m.image ?? this.deps.defaultImage,
+        profile: m.profile,
+        manifestDigest: d.digest,
+        resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp },
+        env: {
+          ...m.env,
+          AIFLOCK_INSTANCE_ID: instanceId,
+          AIFLOCK_AGENT: d.name,
+          AIFLOCK_NATS_URL: this.deps.busUrl(),
+          AIFLOCK_HANDLERS: m.handlers.join(','),
+          AIFLOCK_HEARTBEAT_MS: String(m.heartbeat.interval),
+          AIFLOCK_CONCURRENCY: String(m.concurrency),
+        },
+      });
+      this.failures.delete(d.name);
+      await this.deps.store.instances.upsert({
+        id: instanceId,
+        agent: d.name,
+        status: 'starting',
+        handle: info.handle,
+        node: info.node,
+        startedAt: info.startedAt,
+        lastHeartbeatAt: null,
+        exitCode: null,
+        oomKilled: false,
+      });
+      this.deps.log('info', `started instance ${instanceId}`, { agent: d.name });
+    } catch (err) {
+      const count = (failed?.count ?? 0) + 1;
+      this.failures.set(d.name, { count, until: now + Math.min(60_000, 1_000 * 2 ** count) });
+      this.deps.log('error', `could not start an instance of ${d.name}: ${String(err)}`, { agent: d.name });
+      await this.deps.store.logs.append([
+        { ts: new Date(now).toISOString(), level: 'error', msg: `could not start instance: ${String(err)}`, agent: d.name, instanceId, taskId: null },
+      ]);
+    }
+  }
+
+  private async recordExit(info: SandboxInfo): Promise<void> {
+    if (info.state !== 'exited' && info.state !== 'dead') return;
+    const prev = await this.deps.store.instances.get(info.instanceId);
+    await this.deps.store.instances.upsert({
+      ...(prev ?? { id: info.instanceId, agent: info.agent, handle: info.handle, node: info.node, startedAt: info.startedAt, lastHeartbeatAt: null }),
+      status: 'exited',
+      exitCode: info.exitCode,
+      oomKilled: info.oomKilled,
+    });
+    const why = info.oomKilled ? 'killed for exceeding its memory limit (oom_killed)' : `exited with code ${info.exitCode ?? '?'}`;
+    await this.deps.store.logs.append([
+      { ts: this.deps.clock.now().toISOString(), level: 'warn', msg: `instance ${why}`, agent: info.agent, instanceId: info.instanceId, taskId: null },
+    ]);
+  }
+
+  private async recordStatuses(deployments: DeploymentRecord[], sandboxes: SandboxInfo[], now: Date): Promise<void> {
+    const heartbeatMs = new Map(deployments.map((d) => [d.name, d.manifest.heartbeat.interval]));
+    for (const s of sandboxes) {
+      const last = this.deps.presence.last(s.instanceId);
+      const prev = await this.deps.store.instances.get(s.instanceId);
+      await this.deps.store.instances.upsert({
+        id: s.instanceId,
+        agent: s.agent,
+        status: instanceStatus(s.state, last, heartbeatMs.get(s.agent) ?? 30_000, now),
+        handle: s.handle,
+        node: s.node,
+        startedAt: s.startedAt,
+        lastHeartbeatAt: last?.toISOString() ?? prev?.lastHeartbeatAt ?? null,
+        exitCode: s.exitCode,
+        oomKilled: s.oomKilled,
+      });
+    }
+    // Records of instances the runtime no longer knows (removed by hand) are dropped.
+    const known = new Set(sandboxes.map((s) => s.instanceId));
+    for (const r of await this.deps.store.instances.list()) {
+      if (!known.has(r.id) && r.status !== 'exited') await this.deps.store.instances.remove(r.id);
+    }
+  }
+}

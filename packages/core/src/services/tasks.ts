@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto';
+import type { CreateTaskRequest, Task, TaskStatus, TaskView } from '@aiflock/protocol';
+import { FlockError } from '../errors.js';
+import { newTaskId } from '../ids.js';
+import { canonicalJson } from '../manifest/digest.js';
+import { isTerminal, statusesBefore } from '../task/lifecycle.js';
+import type { Bus } from '../ports/bus.js';
+import type { Clock } from '../ports/clock.js';
+import type { Store, TaskRecord } from '../ports/store.js';
+
+export interface TaskServiceDeps {
+  store: Store;
+  bus: Bus;
+  clock: Clock;
+  log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+}
+
+export interface TaskQuery {
+  agent?: string;
+  status?: TaskStatus[];
+  before?: string;
+  limit?: number;
+}
+
+/** Create, read and cancel tasks. Results and events from instances arrive via TaskIngest. */
+export class TaskService {
+  constructor(private readonly deps: TaskServiceDeps) {}
+
+  async create(req: CreateTaskRequest, idempotencyKey?: string): Promise<{ task: TaskView; created: boolean }> {
+    const { store, clock } = this.deps;
+    const deployment = await store.deployments.get(req.agent);
+    if (!deployment) throw new FlockError('agent_not_found', `no agent named "${req.agent}" is deployed`, { agent: req.agent });
+    if (deployment.state === 'stopped') {
+      throw new FlockError('agent_stopped', `agent "${req.agent}" is stopped; deploy or scale it to run tasks`, { agent: req.agent });
+    }
+    const handlers = deployment.manifest.handlers;
+    const type = req.type ?? handlers[0]!;
+    if (!handlers.includes(type)) {
+      throw new FlockError('unsupported_task_type', `agent "${req.agent}" handles ${handlers.map((h) => `"${h}"`).join(', ')}, not "${type}"`, {
+        type,
+        handlers,
+      });
+    }
+    const requestHash = createHash('sha256')
+      .update(canonicalJson({ agent: req.agent, type, input: req.input ?? null, timeoutMs: req.timeoutMs, maxAttempts: req.maxAttempts }))
+      .digest('hex');
+    const now = clock.now();
+    const record: TaskRecord = {
+      id: newTaskId(now),
+      agent: req.agent,
+      type,
+      status: 'queued',
+      input: req.input ?? null,
+      result: null,
+      output: null,
+      error: null,
+      attempt: 1,
+      maxAttempts: req.maxAttempts ?? deployment.manifest.maxAttempts,
+      instanceId: null,
+      idempotencyKey: idempotencyKey ?? null,
+      requestHash,
+      createdAt: now.toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      deadline: new Date(now.getTime() + (req.timeoutMs ?? deployment.manifest.resources.taskTimeout)).toISOString(),
+      queueSeq: null,
+    };
+    const { inserted, task } = await store.tasks.insert(record);
+    if (!inserted) {
+      if (task.requestHash !== requestHash) {
+        throw new FlockError('idempotency_conflict', `Idempotency-Key "${idempotencyKey}" was already used for a different task`, {
+          taskId: task.id,
+        });
+      }
+      return { task: taskView(task), created: false };
+    }
+    return { task: taskView(await this.enqueue(task)), created: true };
+  }
+
+  /**
+   * Publish a recorded task to its queue. A failure leaves it queued without a sequence and
+   * the outbox sweep publishes it later: a task accepted by the API is never lost.
+   */
+  async enqueue(task: TaskRecord): Promise<TaskRecord> {
+    try {
+      const seq = await this.deps.bus.enqueue(toBusTask(task));
+      return (await this.deps.store.tasks.transition(task.id, ['queued'], { queueSeq: seq })) ?? task;
+    } catch (err) {
+      this.deps.log('warn', 'task not yet published; the outbox will retry', { taskId: task.id, error: String(err) });
+      return task;
+    }
+  }
+
+  async get(id: string): Promise<TaskView> {
+    return taskView(await this.require(id));
+  }
+
+  async list(q: TaskQuery): Promise<{ tasks: TaskView[]; nextCursor: string | null }> {
+    const limit = Math.min(Math.max(q.limit ?? 50, 1), 500);
+    const rows = await this.deps.store.tasks.list({ agent: q.agent, status: q.status, before: q.before, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return { tasks: page.map(taskView), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
+  }
+
+  async cancel(id: string, reason = 'cancelled by request'): Promise<TaskView> {
+    const { store, bus, clock } = this.deps;
+    const task = await this.require(id);
+    if (isTerminal(task.status)) {
+      throw new FlockError('task_not_cancellable', `task ${id} is already ${task.status}`, { status: task.status });
+    }
+    if (task.status === 'queued' && task.queueSeq !== null) await bus.withdraw(task.queueSeq).catch(() => false);
+    const done = await store.tasks.transition(id, statusesBefore('cancelled'), {
+      status: 'cancelled',
+      error: reason,
+      finishedAt: clock.now().toISOString(),
+    });
+    // The handler may be running (or about to start): tell its instance to stop it.
+    const instanceId = done?.instanceId ?? task.instanceId;
+    if (instanceId) await bus.control(instanceId, { type: 'cancel', taskId: id, reason }).catch(() => undefined);
+    return taskView(done ?? (await this.require(id)));
+  }
+
+  async require(id: string): Promise<TaskRecord> {
+    const task = await this.deps.store.tasks.get(id);
+    if (!task) throw new FlockError('task_not_found', `no task with id "${id}"`, { taskId: id });
+    return task;
+  }
+}
+
+export function toBusTask(t: TaskRecord): Task {
+  return {
+    id: t.id,
+    type: t.type,
+    data: t.input,
+    timestamp: t.createdAt,
+    agent: t.agent,
+    attempt: t.attempt,
+    maxAttempts: t.maxAttempts,
+    deadline: t.deadline,
+    ...(t.idempotencyKey ? { idempotencyKey: t.idempotencyKey } : {}),
+  };
+}
+
+export function taskView(t: TaskRecord): TaskView {
+  return {
+    id: t.id,
+    agent: t.agent,
+    type: t.type,
+    status: t.status,
+    input: t.input,
+    result: t.result,
+    ...(t.output !== null && t.output !== undefined ? { output: t.output } : {}),
+    error: t.error,
+    attempt: t.attempt,
+    maxAttempts: t.maxAttempts,
+    instanceId: t.instanceId,
+    idempotencyKey: t.idempotencyKey,
+    createdAt: t.createdAt,
+    startedAt: t.startedAt,
+    finishedAt: t.finishedAt,
+    deadline: t.deadline,
+  };
+}

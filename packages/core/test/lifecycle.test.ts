@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { TASK_STATUSES, type TaskResult } from '@aiflock/protocol';
+import { canTransition, decideResult, isTerminal, statusesBefore } from '../src/index.js';
+
+const result = (over: Partial<TaskResult> = {}): TaskResult => ({
+  agentId: 'echo-abcd1234',
+  taskId: 't_00000000000000000000',
+  status: 'completed',
+  timestamp: new Date(0).toISOString(),
+  result: 'ok',
+  attempt: 1,
+  durationMs: 1,
+  ...over,
+});
+
+describe('task lifecycle', () => {
+  it('only moves forward from queued and running', () => {
+    expect(canTransition('queued', 'running')).toBe(true);
+    expect(canTransition('running', 'completed')).toBe(true);
+    expect(canTransition('running', 'queued')).toBe(true); // redelivery after an instance is lost
+    expect(canTransition('queued', 'completed')).toBe(false);
+    for (const terminal of ['completed', 'failed', 'cancelled', 'timed_out'] as const) {
+      expect(isTerminal(terminal)).toBe(true);
+      for (const to of TASK_STATUSES) expect(canTransition(terminal, to)).toBe(false);
+    }
+  });
+
+  it('knows where cancellation may come from', () => {
+    expect(statusesBefore('cancelled').sort()).toEqual(['queued', 'running']);
+  });
+
+  it('applies a result from an instance of the owning agent', () => {
+    expect(decideResult({ status: 'running', attempt: 1, agent: 'echo' }, result(), 'echo')).toEqual({ apply: true, status: 'completed' });
+  });
+
+  it('ignores late and duplicate results', () => {
+    expect(decideResult({ status: 'cancelled', attempt: 1, agent: 'echo' }, result(), 'echo')).toEqual({ apply: false, reason: 'already_finished' });
+    expect(decideResult({ status: 'completed', attempt: 1, agent: 'echo' }, result(), 'echo')).toEqual({ apply: false, reason: 'already_finished' });
+    expect(decideResult({ status: 'running', attempt: 2, agent: 'echo' }, result({ attempt: 1 }), 'echo')).toEqual({ apply: false, reason: 'stale_attempt' });
+  });
+
+  it("refuses a result for another agent's task", () => {
+    expect(decideResult({ status: 'running', attempt: 1, agent: 'bank' }, result(), 'echo')).toEqual({ apply: false, reason: 'wrong_instance' });
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { agentStatus, instanceStatus, planReconcile, type SandboxInfo } from '../src/index.js';
+
+const sandbox = (instanceId: string, over: Partial<SandboxInfo> = {}): SandboxInfo => ({
+  instanceId,
+  agent: instanceId.slice(0, instanceId.lastIndexOf('-')),
+  handle: `c-${instanceId}`,
+  state: 'running',
+  exitCode: null,
+  oomKilled: false,
+  startedAt: '2026-01-01T00:00:00Z',
+  manifestDigest: 'sha256:a',
+  node: 'n1',
+  ...over,
+});
+
+describe('reconcile plan', () => {
+  it('starts what is missing', () => {
+    expect(planReconcile([{ name: 'echo', digest: 'sha256:a', replicas: 3 }], [sandbox('echo-00000001')])).toEqual({
+      start: [{ agent: 'echo', count: 2 }],
+      remove: [],
+    });
+  });
+
+  it('scales down by removing the newest instances', () => {
+    const plan = planReconcile(
+      [{ name: 'echo', digest: 'sha256:a', replicas: 1 }],
+      [sandbox('echo-00000001', { startedAt: '2026-01-01T00:00:02Z' }), sandbox('echo-00000002', { startedAt: '2026-01-01T00:00:01Z' })],
+    );
+    expect(plan.start).toEqual([]);
+    expect(plan.remove).toEqual([{ instanceId: 'echo-00000001', agent: 'echo', reason: 'scaled down' }]);
+  });
+
+  it('replaces instances of an older manifest and removes undeployed and exited ones', () => {
+    const plan = planReconcile(
+      [{ name: 'echo', digest: 'sha256:b', replicas: 1 }],
+      [sandbox('echo-00000001'), sandbox('gone-00000001', { agent: 'gone' }), sandbox('echo-00000002', { state: 'exited', manifestDigest: 'sha256:b' })],
+    );
+    expect(plan.remove.map((r) => [r.instanceId, r.reason])).toEqual([
+      ['echo-00000001', 'manifest changed'],
+      ['gone-00000001', 'agent is not deployed'],
+      ['echo-00000002', 'instance exited'],
+    ]);
+    expect(plan.start).toEqual([{ agent: 'echo', count: 1 }]);
+  });
+
+  it('does nothing when everything matches', () => {
+    expect(planReconcile([{ name: 'echo', digest: 'sha256:a', replicas: 1 }], [sandbox('echo-00000001')])).toEqual({ start: [], remove: [] });
+  });
+});
+
+describe('instance and agent health', () => {
+  const now = new Date('2026-01-01T00:01:00Z');
+  it('is running only while heartbeats arrive', () => {
+    expect(instanceStatus('running', null, 10_000, now)).toBe('starting');
+    expect(instanceStatus('running', new Date('2026-01-01T00:00:55Z'), 10_000, now)).toBe('running');
+    expect(instanceStatus('running', new Date('2026-01-01T00:00:20Z'), 10_000, now)).toBe('unhealthy');
+    expect(instanceStatus('exited', new Date(), 10_000, now)).toBe('exited');
+  });
+  it('summarises an agent from its instances', () => {
+    expect(agentStatus(true, 2, ['running', 'running'])).toBe('running');
+    expect(agentStatus(true, 2, ['running', 'starting'])).toBe('deploying');
+    expect(agentStatus(true, 2, ['running', 'unhealthy'])).toBe('degraded');
+    expect(agentStatus(false, 2, [])).toBe('stopped');
+  });
+});

@@ -1,0 +1,219 @@
+import {
+  AckPolicy,
+  connect,
+  DeliverPolicy,
+  JSONCodec,
+  RetentionPolicy,
+  StorageType,
+  nanos,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type NatsConnection,
+  type StreamConfig,
+} from 'nats';
+import type { Bus, HealthCheck, InboundHandler, QueueOptions } from '@aiflock/core';
+import { STREAMS, parseAgentSubject, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+
+const codec = JSONCodec();
+
+export interface NatsBusOptions {
+  url: string;
+  name?: string;
+  log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+}
+
+const STREAM_CONFIG: Record<keyof typeof STREAMS, Partial<StreamConfig>> = {
+  // Work queue: a message is removed once acknowledged, i.e. once its result is recorded.
+  tasks: { retention: RetentionPolicy.Workqueue, duplicate_window: nanos(10 * 60_000) },
+  // Results and events wait in the stream until the control plane has stored them.
+  results: { retention: RetentionPolicy.Workqueue, duplicate_window: nanos(10 * 60_000) },
+  events: { retention: RetentionPolicy.Workqueue, max_age: nanos(24 * 3_600_000), max_bytes: 1024 ** 3 },
+};
+
+/** The Bus port over NATS + JetStream (nats.js, the official client). */
+export class NatsBus implements Bus {
+  readonly kind = 'nats';
+  private nc!: NatsConnection;
+  private js!: JetStreamClient;
+  private jsm!: JetStreamManager;
+  private readonly handlers: { results?: InboundHandler; events?: InboundHandler; heartbeat?: InboundHandler } = {};
+  private closing = false;
+
+  private constructor(private readonly opts: NatsBusOptions) {}
+
+  static async connect(opts: NatsBusOptions): Promise<NatsBus> {
+    const bus = new NatsBus(opts);
+    bus.nc = await connect({ servers: opts.url, name: opts.name ?? 'aiflock-daemon', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    bus.js = bus.nc.jetstream();
+    bus.jsm = await bus.nc.jetstreamManager();
+    return bus;
+  }
+
+  async init(): Promise<void> {
+    for (const key of Object.keys(STREAMS) as (keyof typeof STREAMS)[]) {
+      const { name, subjects: subs } = STREAMS[key];
+      const config = { name, subjects: [...subs], storage: StorageType.File, ...STREAM_CONFIG[key] };
+      try {
+        await this.jsm.streams.info(name);
+        await this.jsm.streams.update(name, config);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await this.jsm.streams.add(config);
+      }
+    }
+    await this.ensureConsumer(STREAMS.results.name, 'daemon-results', { ack_wait: nanos(30_000) });
+    await this.ensureConsumer(STREAMS.events.name, 'daemon-events', { ack_wait: nanos(30_000) });
+  }
+
+  async ensureQueue(agent: string, opts: QueueOptions): Promise<void> {
+    await this.ensureConsumer(STREAMS.tasks.name, taskConsumerName(agent), {
+      filter_subject: subjects.tasks(agent),
+      ack_wait: nanos(opts.ackWaitMs),
+      max_deliver: opts.maxDeliver,
+      max_ack_pending: 1_000,
+    });
+  }
+
+  async removeQueue(agent: string): Promise<void> {
+    await this.jsm.consumers.delete(STREAMS.tasks.name, taskConsumerName(agent)).catch((err) => {
+      if (!isNotFound(err)) throw err;
+    });
+    await this.jsm.streams.purge(STREAMS.tasks.name, { filter: subjects.tasks(agent) });
+  }
+
+  async enqueue(task: Task): Promise<number> {
+    const ack = await this.js.publish(subjects.tasks(task.agent), codec.encode(task), { msgID: task.id });
+    return ack.seq;
+  }
+
+  async withdraw(seq: number): Promise<boolean> {
+    try {
+      return await this.jsm.streams.deleteMessage(STREAMS.tasks.name, seq, false);
+    } catch {
+      return false;
+    }
+  }
+
+  async queueDepth(agent: string): Promise<number> {
+    try {
+      const info = await this.jsm.consumers.info(STREAMS.tasks.name, taskConsumerName(agent));
+      return info.num_pending + info.num_ack_pending;
+    } catch {
+      return 0;
+    }
+  }
+
+  async control(instanceId: string, msg: ControlMessage): Promise<void> {
+    this.nc.publish(subjects.control(instanceId), codec.encode(msg));
+    await this.nc.flush();
+  }
+
+  async publishVerifiedResult(result: TaskResult): Promise<void> {
+    this.nc.publish(subjects.taskResult, codec.encode(result));
+  }
+
+  onResult(handler: InboundHandler): void {
+    this.handlers.results = handler;
+  }
+  onEvent(handler: InboundHandler): void {
+    this.handlers.events = handler;
+  }
+  onHeartbeat(handler: InboundHandler): void {
+    this.handlers.heartbeat = handler;
+  }
+
+  async start(): Promise<void> {
+    if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.handlers.results);
+    if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.handlers.events);
+    const beat = this.handlers.heartbeat;
+    if (beat) {
+      const sub = this.nc.subscribe(subjects.allHeartbeats);
+      void (async () => {
+        for await (const m of sub) {
+          const who = parseAgentSubject(m.subject);
+          if (!who) continue;
+          await beat({ instanceId: who.instanceId, payload: decode(m.data) }).catch(() => undefined);
+        }
+      })();
+    }
+  }
+
+  /** Deliver a stream's messages in order; acknowledge only what the handler stored. */
+  private async pump(stream: string, durable: string, handler: InboundHandler): Promise<void> {
+    while (!this.closing) {
+      try {
+        const consumer = await this.js.consumers.get(stream, durable);
+        const messages = await consumer.consume({ max_messages: 256 });
+        for await (const m of messages) {
+          const who = parseAgentSubject(m.subject);
+          const payload = decode(m.data);
+          if (!who || payload === undefined) {
+            this.opts.log('warn', `dropped an unreadable message on ${m.subject}`);
+            m.term();
+            continue;
+          }
+          try {
+            await handler({ instanceId: who.instanceId, payload });
+            m.ack();
+          } catch (err) {
+            this.opts.log('error', `could not record message from ${m.subject}; it will be redelivered`, { error: String(err) });
+            m.nak(1_000);
+          }
+        }
+      } catch (err) {
+        if (this.closing) return;
+        this.opts.log('warn', `consumer ${durable} interrupted; resuming`, { error: String(err) });
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
+
+  async ping(): Promise<HealthCheck> {
+    if (this.nc.isClosed()) return { ok: false, detail: 'connection closed' };
+    try {
+      const rtt = await Promise.race([this.nc.rtt(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no answer in 2 s')), 2_000))]);
+      return { ok: true, detail: `${this.nc.getServer()} rtt ${rtt} ms` };
+    } catch (err) {
+      return { ok: false, detail: String(err) };
+    }
+  }
+
+  /** The raw connection, for components that need plain NATS (benchmarks, tests). */
+  connection(): NatsConnection {
+    return this.nc;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+  }
+
+  private async ensureConsumer(stream: string, durable: string, extra: Partial<ConsumerConfig>): Promise<void> {
+    const config: Partial<ConsumerConfig> = {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ...extra,
+    };
+    try {
+      await this.jsm.consumers.info(stream, durable);
+      await this.jsm.consumers.update(stream, durable, config);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.jsm.consumers.add(stream, config);
+    }
+  }
+}
+
+function decode(data: Uint8Array): unknown {
+  try {
+    return codec.decode(data);
+  } catch {
+    return undefined;
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && /not found/i.test(err.message);
+}

@@ -1,0 +1,20 @@
+import Sqlite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import type { SqlBackend } from './dialect.js';
+import type { Database } from './tables.js';
+
+/** The embedded default store: one SQLite file under the data dir, WAL mode. */
+export function sqliteBackend(file: string): SqlBackend {
+  const raw = new Sqlite(file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = NORMAL');
+  raw.pragma('busy_timeout = 5000');
+  raw.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  return {
+    kind: 'sqlite',
+    db,
+    identity: { type: 'integer', modify: (c) => c.autoIncrement() },
+    close: () => db.destroy(),
+  };
+}

@@ -1,0 +1,74 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { isTerminal } from '@aiflock/core';
+import { AgentName, CreateTaskRequest, TaskId, TaskStatus } from '@aiflock/protocol';
+import type { ApiContext } from '../context.js';
+import { parseInput } from '../errors.js';
+import { followLogs, logLine } from '../follow.js';
+
+const IdParams = z.object({ id: TaskId });
+const ListQuery = z
+  .object({
+    agent: AgentName.optional(),
+    status: z
+      .string()
+      .transform((s) => s.split(','))
+      .pipe(z.array(TaskStatus))
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: TaskId.optional(),
+  })
+  .strict();
+const FollowQuery = z.object({ follow: z.enum(['true', 'false', '1', '0']).optional() }).strict();
+const WaitQuery = z.object({ timeoutMs: z.coerce.number().int().min(0).max(60_000).default(30_000) }).strict();
+const IdempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+export const taskRoutes =
+  (ctx: ApiContext): FastifyPluginAsync =>
+  async (app) => {
+    app.post('/tasks', async (req, reply) => {
+      const body = parseInput(CreateTaskRequest, req.body, 'body');
+      const header = req.headers['idempotency-key'];
+      const key = header === undefined ? undefined : parseInput(IdempotencyKey, header, 'body');
+      const { task, created } = await ctx.tasks.create(body, key);
+      return reply.status(created ? 201 : 200).send(task);
+    });
+
+    app.get('/tasks', async (req) => {
+      const q = parseInput(ListQuery, req.query, 'query');
+      return ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor });
+    });
+
+    app.get('/tasks/:id', async (req) => ctx.tasks.get(parseInput(IdParams, req.params, 'params').id));
+
+    /** Long poll: answers when the task finishes or the timeout passes, whichever is first. */
+    app.get('/tasks/:id/wait', async (req) => {
+      const { id } = parseInput(IdParams, req.params, 'params');
+      const { timeoutMs } = parseInput(WaitQuery, req.query, 'query');
+      const until = Date.now() + timeoutMs;
+      let closed = false;
+      req.raw.on('close', () => (closed = true));
+      for (;;) {
+        const task = await ctx.tasks.get(id);
+        if (isTerminal(task.status) || Date.now() >= until || closed) return task;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+
+    app.post('/tasks/:id/cancel', async (req) => ctx.tasks.cancel(parseInput(IdParams, req.params, 'params').id));
+
+    app.get('/tasks/:id/logs', async (req, reply) => {
+      const { id } = parseInput(IdParams, req.params, 'params');
+      const q = parseInput(FollowQuery, req.query, 'query');
+      await ctx.tasks.get(id);
+      if (q.follow === 'true' || q.follow === '1') {
+        // Once the task is finished, a last read picks up lines recorded with its result.
+        let finishedReads = 0;
+        return followLogs(req, reply, ctx.store, { taskId: id }, async () => {
+          if (isTerminal((await ctx.tasks.get(id)).status)) finishedReads++;
+          return finishedReads > 1;
+        });
+      }
+      return { lines: (await ctx.store.logs.list({ taskId: id, limit: 10_000 })).map(logLine) };
+    });
+  };

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, defaultDataDir, loadConfig } from './config.js';
+import { startDaemon } from './daemon.js';
+
+/**
+ * `aiflock daemon` entry. The only module that reads process.env and the config file.
+ * Exit codes: 0 stopped cleanly, 2 bad configuration, 1 failed to start.
+ */
+async function main(): Promise<void> {
+  const env = process.env;
+  const fileName = env['AIFLOCK_CONFIG'] ?? join(defaultDataDir(env), 'config.yaml');
+  const fileText = await readFile(fileName, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' && env['AIFLOCK_CONFIG'] === undefined) return undefined;
+    throw new ConfigError(`cannot read config file ${fileName}: ${err.message}`);
+  });
+  const config = loadConfig({ env, fileText, fileName });
+  const daemon = await startDaemon(config);
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void daemon.stop());
+  await daemon.done;
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    const isConfig = err instanceof ConfigError;
+    process.stderr.write(`aiflock daemon: ${isConfig ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(isConfig ? 2 : 1);
+  },
+);

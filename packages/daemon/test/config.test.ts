@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('daemon config', () => {
+  it('has embedded defaults', () => {
+    const c = loadConfig({ env: { AIFLOCK_HOME: '/tmp/x' } });
+    expect(c).toMatchObject({ dataDir: '/tmp/x', flock: 'default', api: { host: '127.0.0.1', port: 8080 }, store: { kind: 'sqlite' }, runtime: { kind: 'docker', image: 'aiflock/agent:latest' } });
+    expect(c.nats.url).toBeUndefined();
+  });
+
+  it('takes a file, and the environment wins over it', () => {
+    const c = loadConfig({ env: { AIFLOCK_HOME: '/tmp/x', AIFLOCK_API_PORT: '9999' }, fileText: 'api: {port: 7000, host: 0.0.0.0}\nflock: demo\n' });
+    expect(c.api).toEqual({ host: '0.0.0.0', port: 9999 });
+    expect(c.flock).toBe('demo');
+  });
+
+  it('is frozen', () => {
+    const c = loadConfig({ env: {} });
+    expect(Object.isFrozen(c) && Object.isFrozen(c.api)).toBe(true);
+  });
+
+  it('names what is wrong', () => {
+    expect(() => loadConfig({ env: { AIFLOCK_API_PORT: 'eighty' } })).toThrow(/api.port/);
+    expect(() => loadConfig({ env: {}, fileText: 'flock: Not-Valid\n', fileName: 'c.yaml' })).toThrow(/c.yaml[\s\S]*flock/);
+    expect(() => loadConfig({ env: {}, fileText: 'apii: {}\n' })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: {}, fileText: '- 1\n' })).toThrow(/mapping/);
+  });
+});

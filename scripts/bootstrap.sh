@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs and starts what the flock needs, idempotently: fast when everything is there.
+#   --system  also system packages (docker.io, nats-server, iptables) and a running dockerd
+#   --test    also what the test suite needs (implies --system)
+#   --quiet   print only what it changes
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SYSTEM=0; QUIET=0
+for arg in "$@"; do
+  case "$arg" in
+    --system|--test) SYSTEM=1 ;;
+    --quiet) QUIET=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+say() { [ "$QUIET" = 1 ] || echo "==> $*" >&2; }
+change() { echo "==> $*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else echo "bootstrap: need root for: $*" >&2; exit 1; fi; }
+
+need_node() {
+  if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "bootstrap: Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))" >&2
+    exit 1
+  fi
+}
+
+install_system() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v nats-server >/dev/null || missing+=(nats-server)
+  command -v iptables >/dev/null || missing+=(iptables)
+  if [ ${#missing[@]} -gt 0 ]; then
+    change "installing ${missing[*]} (apt)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    change "starting dockerd"
+    if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+      as_root systemctl start docker
+    else
+      as_root sh -c 'nohup dockerd >/var/log/aiflock-dockerd.log 2>&1 &'
+    fi
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+    docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start; see /var/log/aiflock-dockerd.log" >&2; exit 1; }
+  fi
+  say "docker $(docker version --format '{{.Server.Version}}'), $(nats-server --version)"
+}
+
+install_node_deps() {
+  local stamp="$ROOT/node_modules/.aiflock-lock"
+  if [ ! -f "$stamp" ] || ! cmp -s "$ROOT/package-lock.json" "$stamp"; then
+    change "installing Node dependencies (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$ROOT/package-lock.json" "$stamp"
+  fi
+}
+
+build() {
+  # Rebuild when any source is newer than the last build.
+  local stamp="$ROOT/packages/cli/dist/.built"
+  if [ ! -f "$stamp" ] || [ -n "$(find "$ROOT/packages" -path '*/node_modules' -prune -o -path '*/src/*' -newer "$stamp" -print -quit)" ]; then
+    change "building (tsc + agent bundle)"
+    (cd "$ROOT" && npm run --silent build)
+    touch "$stamp"
+  fi
+}
+
+need_node
+[ "$SYSTEM" = 1 ] && install_system
+install_node_deps
+build
