@@ -1,0 +1,140 @@
+import type { ContainerCreateOptions } from 'dockerode';
+import { FlockError, type SandboxSpec } from '@aiflock/core';
+import { AGENT_NAME_PATTERN, INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
+import { LABEL, containerName } from './names.js';
+import { SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, storagePaths } from './shared-storage.js';
+
+export interface ContainerSpecContext {
+  flock: string;
+  node: string;
+  /** The flock's internal bridge network. */
+  network: string;
+  /** The bridge gateway; also the only DNS server the sandbox is given (see below). */
+  gatewayIp: string;
+  /** Host directory holding agents/, common/ and logs/. */
+  sharedDir: string;
+}
+
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MIN_MEMORY_BYTES = 6 * 1024 * 1024; // Docker refuses less.
+
+/**
+ * The whole hardening of a sandbox in one pure function, so it can be reviewed and tested
+ * without Docker. Anything not listed here is Docker's default.
+ */
+export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): ContainerCreateOptions {
+  if (spec.profile !== 'restricted') {
+    throw new FlockError(
+      'validation_failed',
+      `sandbox profile "${spec.profile}" is not available yet: only the "restricted" profile (uid ${SANDBOX_UID}, no capabilities) can run; the root-in-container operator profile is refused rather than silently downgraded`,
+      { field: 'profile', value: spec.profile, expected: 'restricted' },
+    );
+  }
+  validateIdentity(spec);
+  validateResources(spec.resources);
+  const paths = storagePaths(ctx.sharedDir, spec.agent, spec.instanceId);
+
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(spec.env)) {
+    if (!ENV_KEY.test(key) || typeof value !== 'string' || value.includes('\0')) {
+      throw new FlockError('validation_failed', `environment variable ${JSON.stringify(key)} is not valid`, { field: `env.${key}` });
+    }
+    env[key] = value;
+  }
+  // Ours win: the runtime must not be pointed at another agent's workspace or log.
+  env.AIFLOCK_SHARED_DIR = SANDBOX_SHARED_DIR;
+  env.AIFLOCK_WORKSPACE = paths.workspace;
+  env.AIFLOCK_LOG_FILE = paths.logFile;
+
+  const { cpu, memoryBytes, pids, tmpBytes } = spec.resources;
+  return {
+    name: containerName(ctx.flock, spec.instanceId),
+    Image: spec.image,
+    User: `${SANDBOX_UID}:${SANDBOX_GID}`,
+    Hostname: spec.instanceId,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: {
+      [LABEL.managed]: 'true',
+      [LABEL.flock]: ctx.flock,
+      [LABEL.agent]: spec.agent,
+      [LABEL.instance]: spec.instanceId,
+      [LABEL.digest]: spec.manifestDigest,
+      [LABEL.node]: ctx.node,
+    },
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    OpenStdin: false,
+    Tty: false,
+    ExposedPorts: {},
+    HostConfig: {
+      ReadonlyRootfs: true,
+      // Owned by the sandbox user: Docker copies the image directory's mode onto the tmpfs
+      // (a mode= option does not stick), and images often ship /tmp as root 0755.
+      Tmpfs: {
+        '/tmp': `rw,noexec,nosuid,nodev,size=${tmpBytes},uid=${SANDBOX_UID},gid=${SANDBOX_GID}`,
+        '/run': `rw,noexec,nosuid,nodev,size=16m,uid=${SANDBOX_UID},gid=${SANDBOX_GID}`,
+      },
+      CapDrop: ['ALL'],
+      CapAdd: [],
+      SecurityOpt: ['no-new-privileges:true'],
+      Privileged: false,
+      Memory: memoryBytes,
+      MemorySwap: memoryBytes, // equal to Memory: no swap
+      NanoCpus: Math.round(cpu * 1e9),
+      PidsLimit: pids,
+      Ulimits: [
+        { Name: 'nofile', Soft: 4096, Hard: 4096 },
+        { Name: 'core', Soft: 0, Hard: 0 },
+      ],
+      Init: true,
+      IpcMode: 'private',
+      NetworkMode: ctx.network,
+      PortBindings: {},
+      PublishAllPorts: false,
+      // Docker's embedded DNS (127.0.0.11) forwards from the host namespace when the host
+      // resolver is a loopback address, which would be a way out of an internal network.
+      // With an explicit server it forwards from the sandbox's namespace, where the host
+      // firewall drops it.
+      Dns: [ctx.gatewayIp],
+      DnsSearch: [],
+      // IPv6 link-local would reach host services on the bridge untouched by the IPv4 guard.
+      Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' },
+      // Keep instances running while the daemon is down; give up on crash loops.
+      RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 5 },
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+      // Mounts (not Binds): a missing source is an error instead of a root-owned directory.
+      Mounts: [
+        { Type: 'bind', Source: paths.hostWorkspace, Target: paths.workspace, ReadOnly: false },
+        { Type: 'bind', Source: paths.hostCommon, Target: paths.common, ReadOnly: true },
+        { Type: 'bind', Source: paths.hostLogFile, Target: paths.logFile, ReadOnly: false },
+      ],
+    },
+    NetworkingConfig: { EndpointsConfig: { [ctx.network]: {} } },
+  };
+}
+
+function validateIdentity(spec: SandboxSpec): void {
+  // These become host paths and Docker names: a traversal here would mount the wrong tree.
+  if (!AGENT_NAME_PATTERN.test(spec.agent)) {
+    throw new FlockError('validation_failed', `agent name "${spec.agent}" is not valid`, { field: 'agent', value: spec.agent });
+  }
+  if (!INSTANCE_ID_PATTERN.test(spec.instanceId) || instanceAgent(spec.instanceId) !== spec.agent) {
+    throw new FlockError('validation_failed', `instance id "${spec.instanceId}" is not valid for agent "${spec.agent}"`, {
+      field: 'instanceId',
+      value: spec.instanceId,
+      expected: `${spec.agent}-<8 lower-case letters or digits>`,
+    });
+  }
+  if (!spec.image) throw new FlockError('validation_failed', 'sandbox image is empty', { field: 'image' });
+}
+
+function validateResources(r: SandboxSpec['resources']): void {
+  const bad = (field: string, expected: string, value: unknown): never => {
+    throw new FlockError('validation_failed', `resources.${field} = ${String(value)} is not valid: expected ${expected}`, { field: `resources.${field}`, value, expected });
+  };
+  if (!(Number.isFinite(r.cpu) && r.cpu > 0 && r.cpu <= 1024)) bad('cpu', 'a number of CPUs above 0', r.cpu);
+  if (!(Number.isInteger(r.memoryBytes) && r.memoryBytes >= MIN_MEMORY_BYTES)) bad('memoryBytes', `an integer of at least ${MIN_MEMORY_BYTES} bytes`, r.memoryBytes);
+  if (!(Number.isInteger(r.pids) && r.pids >= 1)) bad('pids', 'a positive integer', r.pids);
+  if (!(Number.isInteger(r.tmpBytes) && r.tmpBytes > 0)) bad('tmpBytes', 'a positive integer of bytes', r.tmpBytes);
+}

@@ -1,0 +1,216 @@
+import { isAbsolute } from 'node:path';
+import type Dockerode from 'dockerode';
+import { FlockError, type HealthCheck, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxState } from '@aiflock/core';
+import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
+import { containerSpec } from './container-spec.js';
+import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
+import { HostFirewall, type CommandRunner, type Isolation } from './host-firewall.js';
+import { LABEL, assertFlockName, bridgeInterfaceName, containerName } from './names.js';
+import { prepareInstanceStorage, prepareSharedRoot } from './shared-storage.js';
+
+export type RuntimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => void;
+
+export interface DockerRuntimeOptions {
+  docker: Dockerode;
+  flock: string;
+  /** Host directory behind the sandboxes' /shared. */
+  sharedDir: string;
+  /** Port of the bus on the host, listening on the flock's gateway IP. */
+  busPort: number;
+  /** This node's name, recorded on every container. */
+  node: string;
+  log?: RuntimeLog;
+  /** For tests: how iptables is invoked. */
+  run?: CommandRunner;
+}
+
+interface Prepared {
+  network: FlockNetwork;
+  firewall: HostFirewall;
+  isolation: Isolation;
+}
+
+const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
+
+export class DockerRuntime implements SandboxRuntime {
+  readonly kind = 'docker';
+  private readonly docker: Dockerode;
+  private readonly log: RuntimeLog;
+  private prepared: Prepared | null = null;
+  private preparing: Promise<Prepared> | null = null;
+
+  constructor(private readonly opts: DockerRuntimeOptions) {
+    assertFlockName(opts.flock);
+    if (!isAbsolute(opts.sharedDir)) throw new FlockError('validation_failed', `sharedDir must be an absolute path, got "${opts.sharedDir}"`);
+    if (!Number.isInteger(opts.busPort) || opts.busPort < 1 || opts.busPort > 65535) {
+      throw new FlockError('validation_failed', `busPort must be a TCP port (1-65535), got ${opts.busPort}`);
+    }
+    this.docker = opts.docker;
+    this.log = opts.log ?? (() => {});
+  }
+
+  async init(): Promise<void> {
+    this.preparing ??= this.prepare().finally(() => (this.preparing = null));
+    this.prepared = await this.preparing;
+  }
+
+  private async prepare(): Promise<Prepared> {
+    const { docker, flock, busPort, sharedDir } = this.opts;
+    const network = await ensureFlockNetwork(docker, flock, this.log);
+    const firewall = new HostFirewall({ flock, busPort, bridgeInterface: network.bridgeInterface, gatewayIp: network.gatewayIp, run: this.opts.run });
+    const isolation = await firewall.apply();
+    if (isolation.enforced) this.log('info', isolation.detail, { network: network.name });
+    else this.log('error', `!!! SANDBOX ISOLATION IS NOT ENFORCED !!! ${isolation.detail}`, { network: network.name });
+    await prepareSharedRoot(sharedDir);
+    return { network, firewall, isolation };
+  }
+
+  private ready(): Prepared {
+    if (!this.prepared) throw new FlockError('not_ready', 'the docker runtime is not initialised yet (call init())');
+    return this.prepared;
+  }
+
+  gatewayIp(): string {
+    return this.ready().network.gatewayIp;
+  }
+
+  busUrlForSandboxes(): string {
+    return `nats://${this.gatewayIp()}:${this.opts.busPort}`;
+  }
+
+  isolation(): Isolation {
+    return this.prepared?.isolation ?? { enforced: false, detail: 'the docker runtime is not initialised yet' };
+  }
+
+  async start(spec: SandboxSpec): Promise<SandboxInfo> {
+    if (!this.prepared) await this.init();
+    const { network } = this.ready();
+    const { flock, node, sharedDir } = this.opts;
+    // Validate (and refuse the operator profile) before anything touches disk or Docker.
+    const create = containerSpec(spec, { flock, node, sharedDir, network: network.name, gatewayIp: network.gatewayIp });
+    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId);
+    await this.removeByName(containerName(flock, spec.instanceId));
+
+    let container: Dockerode.Container;
+    try {
+      container = await this.docker.createContainer(create);
+    } catch (err) {
+      if (statusOf(err) === 404) {
+        throw new FlockError('validation_failed', `image "${spec.image}" is not present on node ${node}`, { field: 'image', value: spec.image });
+      }
+      throw new FlockError('runtime_unavailable', `docker could not create ${spec.instanceId}: ${(err as Error).message}`);
+    }
+    try {
+      await container.start();
+      return toInfo(await container.inspect(), flock);
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {});
+      throw new FlockError('runtime_unavailable', `docker could not start ${spec.instanceId}: ${(err as Error).message}`);
+    }
+  }
+
+  async stop(instanceId: string, graceMs: number): Promise<void> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return; // cannot exist
+    try {
+      await this.docker.getContainer(containerName(this.opts.flock, instanceId)).stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
+    } catch (err) {
+      if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err; // 304: already stopped
+    }
+  }
+
+  async remove(instanceId: string): Promise<void> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
+    await this.removeByName(containerName(this.opts.flock, instanceId));
+  }
+
+  private async removeByName(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).remove({ force: true, v: true });
+    } catch (err) {
+      // 409: a removal is already in progress, which is what we want anyway.
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
+    }
+  }
+
+  /** Found by label, so a restarted daemon sees the instances that kept running without it. */
+  async list(): Promise<SandboxInfo[]> {
+    const found = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL.managed}=true`, `${LABEL.flock}=${this.opts.flock}`] },
+    });
+    const out: SandboxInfo[] = [];
+    // Inspect every one: exit code, OOM and start time are not in the list answer.
+    for (let i = 0; i < found.length; i += 8) {
+      const batch = await Promise.all(
+        found.slice(i, i + 8).map((c) =>
+          this.docker
+            .getContainer(c.Id)
+            .inspect()
+            .then((c) => toInfo(c, this.opts.flock))
+            .catch((err: unknown) => {
+              if (statusOf(err) === 404) return null; // removed meanwhile
+              throw err;
+            }),
+        ),
+      );
+      for (const info of batch) if (info) out.push(info);
+    }
+    return out;
+  }
+
+  async ping(): Promise<HealthCheck> {
+    try {
+      const v = await this.docker.version();
+      const iso = this.isolation();
+      return { ok: true, detail: `Docker ${v.Version} (API ${v.ApiVersion}); ${iso.enforced ? 'isolation enforced' : `WARNING: ${iso.detail}`}` };
+    } catch (err) {
+      return { ok: false, detail: `Docker does not answer: ${(err as Error).message}` };
+    }
+  }
+
+  /**
+   * Remove everything this flock owns on the node: containers, then the network, then the
+   * firewall (in that order, so no sandbox ever runs without the guard). Shared files stay.
+   */
+  async dispose(): Promise<void> {
+    for (const info of await this.list()) await this.remove(info.instanceId);
+    await removeFlockNetwork(this.docker, this.opts.flock);
+    // Names are derived from the flock, so a runtime that never ran init() can still clean up.
+    const firewall =
+      this.prepared?.firewall ??
+      new HostFirewall({ flock: this.opts.flock, busPort: this.opts.busPort, bridgeInterface: bridgeInterfaceName(this.opts.flock), gatewayIp: '0.0.0.0', run: this.opts.run });
+    await firewall.remove();
+    this.prepared = null;
+  }
+}
+
+function toState(s: string): SandboxState {
+  switch (s) {
+    case 'created':
+    case 'running':
+    case 'restarting':
+    case 'exited':
+    case 'dead':
+      return s;
+    case 'paused':
+      return 'running';
+    default:
+      return 'dead'; // 'removing' and anything newer
+  }
+}
+
+function toInfo(c: Dockerode.ContainerInspectInfo, flock: string): SandboxInfo {
+  const labels = c.Config.Labels ?? {};
+  const running = c.State.Running || c.State.Restarting;
+  return {
+    instanceId: labels[LABEL.instance] ?? c.Name.replace(`/${containerName(flock, '')}`, ''),
+    agent: labels[LABEL.agent] ?? '',
+    handle: c.Id,
+    state: toState(c.State.Status),
+    exitCode: running || c.State.Status === 'created' ? null : c.State.ExitCode,
+    oomKilled: c.State.OOMKilled,
+    startedAt: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : null,
+    manifestDigest: labels[LABEL.digest] ?? '',
+    node: labels[LABEL.node] ?? '',
+  };
+}

@@ -1,0 +1,87 @@
+import { constants } from 'node:fs';
+import { chmod, chown, lstat, mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FlockError } from '@aiflock/core';
+
+/** The sandbox user. The image, the container spec and file ownership must agree on it. */
+export const SANDBOX_UID = 1001;
+export const SANDBOX_GID = 1001;
+export const SANDBOX_SHARED_DIR = '/shared';
+
+export interface InstanceStoragePaths {
+  hostWorkspace: string;
+  hostCommon: string;
+  hostLogFile: string;
+  workspace: string;
+  common: string;
+  logFile: string;
+}
+
+/** Host and in-sandbox paths of one instance. Pure, so the container spec can use it. */
+export function storagePaths(sharedDir: string, agent: string, instanceId: string): InstanceStoragePaths {
+  return {
+    hostWorkspace: join(sharedDir, 'agents', agent),
+    hostCommon: join(sharedDir, 'common'),
+    hostLogFile: join(sharedDir, 'logs', `${instanceId}.log`),
+    workspace: `${SANDBOX_SHARED_DIR}/agents/${agent}`,
+    common: `${SANDBOX_SHARED_DIR}/common`,
+    logFile: `${SANDBOX_SHARED_DIR}/logs/${instanceId}.log`,
+  };
+}
+
+/** Root-owned skeleton: sandboxes only ever see the pieces bind-mounted into them. */
+export async function prepareSharedRoot(sharedDir: string): Promise<void> {
+  for (const dir of [sharedDir, join(sharedDir, 'agents'), join(sharedDir, 'common'), join(sharedDir, 'logs')]) {
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await assertRealDirectory(dir);
+    await chmod(dir, 0o755);
+  }
+}
+
+/**
+ * Workspace (shared by an agent's replicas) and per-instance log file. Ownership is fixed on
+ * every start so that a tampered or stale tree cannot hand one agent's files to the sandbox
+ * user of another run with different ownership.
+ */
+export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string): Promise<InstanceStoragePaths> {
+  const paths = storagePaths(sharedDir, agent, instanceId);
+  await prepareSharedRoot(sharedDir);
+  try {
+    await mkdir(paths.hostWorkspace, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  await assertRealDirectory(paths.hostWorkspace);
+  await chownOrExplain(paths.hostWorkspace);
+  await chmod(paths.hostWorkspace, 0o700);
+
+  // O_NOFOLLOW: a symlink planted at the log path must not redirect a chown to another file.
+  const fh = await open(paths.hostLogFile, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o640);
+  try {
+    if (!(await fh.stat()).isFile()) throw new FlockError('internal', `${paths.hostLogFile} is not a regular file`);
+    await fh.chown(SANDBOX_UID, SANDBOX_GID).catch((err) => explainChown(err, paths.hostLogFile));
+    await fh.chmod(0o640);
+  } finally {
+    await fh.close();
+  }
+  return paths;
+}
+
+async function assertRealDirectory(path: string): Promise<void> {
+  const st = await lstat(path);
+  if (!st.isDirectory() || st.isSymbolicLink()) {
+    throw new FlockError('internal', `${path} must be a real directory (found something else); refusing to mount it into a sandbox`);
+  }
+}
+
+async function chownOrExplain(path: string): Promise<void> {
+  await chown(path, SANDBOX_UID, SANDBOX_GID).catch((err) => explainChown(err, path));
+}
+
+function explainChown(err: unknown, path: string): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EPERM') {
+    throw new FlockError('runtime_unavailable', `cannot give ${path} to the sandbox user ${SANDBOX_UID}:${SANDBOX_GID}: the daemon must run as root to prepare sandbox storage`);
+  }
+  throw err;
+}
