@@ -36,7 +36,8 @@ describe('task lifecycle', () => {
   it('ignores late and duplicate results', () => {
     expect(decideResult({ status: 'cancelled', attempt: 1, agent: 'echo' }, result(), 'echo')).toEqual({ apply: false, reason: 'already_finished' });
     expect(decideResult({ status: 'completed', attempt: 1, agent: 'echo' }, result(), 'echo')).toEqual({ apply: false, reason: 'already_finished' });
-    expect(decideResult({ status: 'running', attempt: 2, agent: 'echo' }, result({ attempt: 1 }), 'echo')).toEqual({ apply: false, reason: 'stale_attempt' });
+    // A late result of an earlier attempt still finishes a running task: the work was done.
+    expect(decideResult({ status: 'running', attempt: 2, agent: 'echo' }, result({ attempt: 1 }), 'echo')).toEqual({ apply: true, status: 'completed' });
   });
 
   it("refuses a result for another agent's task", () => {

@@ -47,7 +47,6 @@ export class TaskIngest {
       result: result.result,
       output: result.output ?? null,
       error: result.error ?? null,
-      attempt: result.attempt,
       instanceId,
       startedAt: task.startedAt ?? result.timestamp,
       finishedAt: this.deps.clock.now().toISOString(),
@@ -90,10 +89,13 @@ export class TaskIngest {
       await bus.control(instanceId, { type: 'cancel', taskId, reason: task.error ?? 'cancelled' });
       return;
     }
+    // The control plane counts attempts: a start on another instance while the task is
+    // running means the bus redelivered it (the first holder died or gave it back).
+    const redelivered = task.status === 'running' && task.instanceId !== instanceId;
     const moved = await store.tasks.transition(taskId, ['queued', 'running'], {
       status: 'running',
       instanceId,
-      attempt: Math.max(attempt, task.attempt),
+      attempt: Math.max(attempt, redelivered ? task.attempt + 1 : task.attempt),
       startedAt: ts,
     });
     if (moved) await this.taskLog(agent, instanceId, taskId, 'info', `task started on ${instanceId} (attempt ${moved.attempt})`);

@@ -29,19 +29,20 @@ export function isTerminal(status: TaskStatus): status is TerminalStatus {
 
 export type ResultDecision =
   | { apply: true; status: TerminalStatus }
-  | { apply: false; reason: 'already_finished' | 'wrong_instance' | 'stale_attempt' };
+  | { apply: false; reason: 'already_finished' | 'wrong_instance' };
 
 /**
- * Whether a result reported by an instance may finish a task. Late and duplicate results
- * (after a cancel, a timeout, or a redelivery to another replica) change nothing.
+ * Whether a result reported by an instance may finish a task. The first result of any
+ * attempt finishes it (delivery is at least once: an earlier attempt that completes late
+ * did the work); later and duplicate results (after a cancel, a timeout, or from another
+ * replica) change nothing.
  */
 export function decideResult(
-  task: { status: TaskStatus; attempt: number; agent: string },
+  task: { status: TaskStatus; agent: string },
   result: TaskResult,
   reporterAgent: string,
 ): ResultDecision {
   if (reporterAgent !== task.agent) return { apply: false, reason: 'wrong_instance' };
   if (isTerminal(task.status)) return { apply: false, reason: 'already_finished' };
-  if (result.attempt < task.attempt) return { apply: false, reason: 'stale_attempt' };
   return { apply: true, status: result.status };
 }

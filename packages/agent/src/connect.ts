@@ -1,0 +1,56 @@
+import { readFile } from 'node:fs/promises';
+import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
+import type { Logger } from './logger.js';
+import { backoff, sleep } from './timing.js';
+
+export interface ConnectOptions {
+  url: string;
+  name: string;
+  credsFile?: string | undefined;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+/**
+ * Connect, retrying for as long as it takes: a bus that is momentarily down (daemon
+ * restarting) must not crash-loop the container. Once connected the client itself
+ * reconnects forever. Returns null only when `signal` aborts first.
+ */
+export async function connectWithRetry(opts: ConnectOptions): Promise<NatsConnection | null> {
+  const where = redactUrl(opts.url);
+  for (let attempt = 0; !opts.signal.aborted; attempt++) {
+    try {
+      const options: ConnectionOptions = {
+        servers: opts.url,
+        name: opts.name,
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1_000,
+        timeout: 5_000,
+      };
+      // Read per attempt so a credentials file that is fixed in place is picked up.
+      if (opts.credsFile) options.authenticator = credsAuthenticator(await readFile(opts.credsFile));
+      const nc = await connect(options);
+      if (attempt > 0) opts.log.info(`connected to the bus at ${where} after ${attempt + 1} attempts`);
+      return nc;
+    } catch (err) {
+      const delay = backoff(attempt, 500, 5_000);
+      opts.log.warn(`cannot connect to the bus at ${where} yet (${describe(err)}); retrying in ${delay} ms`);
+      await sleep(delay, opts.signal);
+    }
+  }
+  return null;
+}
+
+/** `nats://user:pass@host` must not end up in logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^/@]*@/g, '//***@');
+}
+
+export function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}

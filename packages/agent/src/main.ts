@@ -1,0 +1,34 @@
+import { parseRuntimeEnv } from './env.js';
+import { echo } from './handlers/echo.js';
+import { shell } from './handlers/shell.js';
+import { runAgent } from './runtime.js';
+import { defineAgent } from './sdk.js';
+
+/** Exit code for a launcher that got the environment contract wrong: restarting will not help. */
+const EXIT_BAD_ENV = 2;
+
+const parsed = parseRuntimeEnv(process.env);
+if (!parsed.ok) {
+  process.stderr.write(`aiflock-agent: ${parsed.error}\n`);
+  process.exit(EXIT_BAD_ENV);
+}
+
+const agent = runAgent(defineAgent({ handlers: { echo, shell } }), parsed.env);
+
+let signals = 0;
+const onSignal = (sig: NodeJS.Signals): void => {
+  // A second signal means the operator is done waiting for the graceful stop.
+  if (++signals > 1) process.exit(130);
+  process.stderr.write(`aiflock-agent: ${sig} received, stopping\n`);
+  void agent.stop();
+};
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
+
+agent.done.then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`aiflock-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

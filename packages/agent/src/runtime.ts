@@ -1,0 +1,277 @@
+import type { JsMsg, NatsConnection, Subscription } from 'nats';
+import { STREAMS, subjects, taskConsumerName, type AgentEvent, type RuntimeEnv } from '@aiflock/protocol';
+import { connectWithRetry, describe } from './connect.js';
+import { consumeTasks } from './consumer-loop.js';
+import { subscribeControl } from './control.js';
+import { EventSink } from './event-sink.js';
+import { HeartbeatPublisher } from './heartbeat.js';
+import { Logger } from './logger.js';
+import { TaskRegistry } from './registry.js';
+import type { AgentDefinition } from './sdk.js';
+import { TaskRunner } from './task-runner.js';
+import { sleep } from './timing.js';
+
+export interface RunAgentOptions {
+  /** How long stop() lets in-flight tasks finish before aborting them. Default 10 s. */
+  stopGraceMs?: number;
+  /** How often a running task's message is marked in progress. Keep well under ack_wait. Default 5 s. */
+  workingIntervalMs?: number;
+  /** How long an aborted handler may take to wind down before its result is reported anyway. Default 5 s. */
+  abortGraceMs?: number;
+  /** How long one pull request waits for work on the server. Default 10 s. */
+  fetchExpiresMs?: number;
+  /** Timeout of one attempt to store a result. Default 5 s. */
+  publishTimeoutMs?: number;
+  /** Write log lines to stdout. Default true. */
+  logToStdout?: boolean;
+}
+
+export interface AgentHandle {
+  /** Resolves when the task queue was found and tasks are being pulled. */
+  readonly ready: Promise<void>;
+  /** Resolves when the runtime has stopped; rejects if the bus connection was closed for good. */
+  readonly done: Promise<void>;
+  /** Graceful stop; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+const DRAIN_TIMEOUT_MS = 5_000;
+
+export function runAgent(definition: AgentDefinition, env: RuntimeEnv, opts: RunAgentOptions = {}): AgentHandle {
+  return new AgentRuntime(definition, env, opts).handle();
+}
+
+class AgentRuntime {
+  private readonly instanceId: string;
+  private readonly log: Logger;
+  private readonly events: EventSink;
+  private readonly registry = new TaskRegistry();
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Stops connecting and pulling. */
+  private readonly taking = new AbortController();
+  /** Stops retrying results of in-flight tasks. */
+  private readonly hardStop = new AbortController();
+  private nc: NatsConnection | null = null;
+  private connected = false;
+  private heartbeat: HeartbeatPublisher | null = null;
+  private control: Subscription | null = null;
+  private started: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | null = null;
+  private fatal: Error | null = null;
+  private readonly readyGate = deferred();
+  private readonly doneGate = deferred();
+
+  private readonly stopGraceMs: number;
+  private readonly abortGraceMs: number;
+
+  constructor(
+    private readonly definition: AgentDefinition,
+    private readonly env: RuntimeEnv,
+    private readonly opts: RunAgentOptions,
+  ) {
+    this.instanceId = env.AIFLOCK_INSTANCE_ID;
+    this.stopGraceMs = opts.stopGraceMs ?? 10_000;
+    this.abortGraceMs = opts.abortGraceMs ?? 5_000;
+    this.log = new Logger({
+      instanceId: this.instanceId,
+      agent: env.AIFLOCK_AGENT,
+      stdout: opts.logToStdout ?? true,
+      file: env.AIFLOCK_LOG_FILE,
+    });
+    this.events = new EventSink(subjects.events(this.instanceId));
+    // Queued until connected, so "cannot connect yet" lines still reach the control plane.
+    this.log.forwardTo((e) => this.events.push(e));
+    // Nobody may be listening on these yet; the failures are reported through `done`.
+    this.readyGate.promise.catch(() => undefined);
+    this.doneGate.promise.catch(() => undefined);
+  }
+
+  handle(): AgentHandle {
+    this.started = this.start();
+    this.started.catch((err: unknown) => this.die(err));
+    return { ready: this.readyGate.promise, done: this.doneGate.promise, stop: () => this.stop() };
+  }
+
+  private async start(): Promise<void> {
+    const env = this.env;
+    this.lifecycle('starting');
+    const missing = env.AIFLOCK_HANDLERS.filter((t) => !this.definition.handlers[t]);
+    if (missing.length > 0) this.log.warn(`AIFLOCK_HANDLERS lists types this agent does not implement: ${missing.join(', ')}`);
+    this.log.info(`agent ${env.AIFLOCK_AGENT} instance ${this.instanceId} starting; handlers: ${this.handlerTypes().join(', ') || 'none'}`);
+
+    const nc = await connectWithRetry({
+      url: env.AIFLOCK_NATS_URL,
+      name: this.instanceId,
+      credsFile: env.AIFLOCK_NATS_CREDS,
+      log: this.log,
+      signal: this.taking.signal,
+    });
+    if (!nc) return;
+    if (this.taking.signal.aborted) {
+      // stop() came while this connection was being made; it will not be drained there.
+      await nc.close();
+      return;
+    }
+    this.nc = nc;
+    this.connected = true;
+    this.events.attach(nc);
+    void this.watch(nc);
+
+    this.control = subscribeControl(nc, this.instanceId, this.registry, this.log);
+    this.heartbeat = new HeartbeatPublisher({
+      nc,
+      instanceId: this.instanceId,
+      agent: env.AIFLOCK_AGENT,
+      intervalMs: env.AIFLOCK_HEARTBEAT_MS,
+      runningTasks: () => this.registry.ids(),
+      connected: () => this.connected,
+    });
+    this.heartbeat.start();
+    this.heartbeat.beat();
+
+    const js = nc.jetstream();
+    const runner = new TaskRunner({
+      instanceId: this.instanceId,
+      agent: env.AIFLOCK_AGENT,
+      allowedTypes: env.AIFLOCK_HANDLERS,
+      workspace: env.AIFLOCK_WORKSPACE ?? '/tmp',
+      definition: this.definition,
+      js,
+      events: this.events,
+      log: this.log,
+      registry: this.registry,
+      maxPayload: () => nc.info?.max_payload ?? 1024 * 1024,
+      hardStop: this.hardStop.signal,
+      workingIntervalMs: this.opts.workingIntervalMs ?? 5_000,
+      abortGraceMs: this.abortGraceMs,
+      publishTimeoutMs: this.opts.publishTimeoutMs ?? 5_000,
+    });
+    await consumeTasks({
+      js,
+      stream: STREAMS.tasks.name,
+      consumer: taskConsumerName(env.AIFLOCK_AGENT),
+      concurrency: env.AIFLOCK_CONCURRENCY,
+      log: this.log,
+      signal: this.taking.signal,
+      fetchExpiresMs: this.opts.fetchExpiresMs ?? 10_000,
+      onMessage: (msg: JsMsg) => runner.handle(msg),
+      onReady: () => this.onReady(),
+      inFlight: this.inFlight,
+    });
+  }
+
+  private onReady(): void {
+    this.lifecycle('ready', this.handlerTypes());
+    if (this.heartbeat) {
+      this.heartbeat.state = 'ready';
+      this.heartbeat.beat();
+    }
+    this.log.info('ready');
+    this.readyGate.resolve();
+  }
+
+  /** Follow the connection: pause event publishing while away, and notice a final close. */
+  private async watch(nc: NatsConnection): Promise<void> {
+    void nc.closed().then((err) => {
+      this.connected = false;
+      if (this.stopping) return;
+      this.die(new Error(`the bus connection was closed${err ? `: ${describe(err)}` : ''}`));
+    });
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        this.connected = false;
+        this.events.setConnected(false);
+        this.log.warn(`lost the bus connection (${String(s.data)}); reconnecting`);
+      } else if (s.type === 'reconnect') {
+        this.connected = true;
+        this.events.setConnected(true);
+        this.log.info(`reconnected to the bus (${String(s.data)})`);
+      }
+    }
+  }
+
+  private stop(): Promise<void> {
+    this.stopping ??= this.shutdown().then(
+      () => (this.fatal ? this.doneGate.reject(this.fatal) : this.doneGate.resolve()),
+      (err: unknown) => {
+        this.doneGate.reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.log.info('stopping: no new tasks');
+    this.taking.abort();
+    this.readyGate.reject(new Error('stopped before it was ready'));
+    this.lifecycle('stopping');
+    if (this.heartbeat) {
+      this.heartbeat.state = 'stopping';
+      this.heartbeat.beat();
+    }
+    // Returns promptly once `taking` is aborted (at most one connect attempt's timeout).
+    await this.started.catch(() => undefined);
+
+    if (this.inFlight.size > 0) {
+      this.log.info(`waiting up to ${this.stopGraceMs} ms for ${this.inFlight.size} task(s) to finish`);
+      await Promise.race([Promise.allSettled([...this.inFlight]), sleep(this.stopGraceMs)]);
+    }
+    if (this.inFlight.size > 0) {
+      const n = this.registry.abortAll('shutdown');
+      this.hardStop.abort();
+      this.log.warn(`aborted ${n} task(s) still running at shutdown; they go back to the queue`);
+      // Handlers get abortGraceMs to wind down; a result publish in flight its own timeout.
+      const bound = this.abortGraceMs + (this.opts.publishTimeoutMs ?? 5_000) + 1_000;
+      await Promise.race([Promise.allSettled([...this.inFlight]), sleep(bound)]);
+    }
+    this.hardStop.abort();
+
+    this.heartbeat?.stop();
+    this.control?.unsubscribe();
+    const nc = this.nc;
+    if (nc && !nc.isClosed()) {
+      await this.events.flush(2_000);
+      const drained = nc.drain().then(
+        () => true,
+        () => false,
+      );
+      if (!(await Promise.race([drained, sleep(DRAIN_TIMEOUT_MS).then(() => false)]))) await nc.close().catch(() => undefined);
+    }
+    this.log.forwardTo(null);
+    this.log.info('stopped');
+    await this.log.close();
+  }
+
+  private die(err: unknown): void {
+    this.fatal ??= err instanceof Error ? err : new Error(String(err));
+    this.log.error(`fatal: ${this.fatal.message}`);
+    void this.stop();
+  }
+
+  private lifecycle(phase: 'starting' | 'ready' | 'stopping', handlers?: string[]): void {
+    const event: AgentEvent = { type: 'lifecycle', ts: new Date().toISOString(), phase };
+    if (handlers) event.handlers = handlers;
+    this.events.push(event);
+  }
+
+  /** Types both allowed by the control plane and implemented here. */
+  private handlerTypes(): string[] {
+    return this.env.AIFLOCK_HANDLERS.filter((t) => this.definition.handlers[t]);
+  }
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

@@ -1,0 +1,70 @@
+import type { Task } from '@aiflock/protocol';
+
+/** What a handler may log; every line is tagged with the task id it belongs to. */
+export interface TaskLogger {
+  debug(msg: string, data?: Record<string, unknown>): void;
+  info(msg: string, data?: Record<string, unknown>): void;
+  warn(msg: string, data?: Record<string, unknown>): void;
+  error(msg: string, data?: Record<string, unknown>): void;
+}
+
+export interface TaskContext {
+  task: Task;
+  /** The task's `data`, handed over as is; handlers validate it themselves. */
+  input: unknown;
+  /**
+   * Fires when the task is cancelled (reason "cancelled"), reaches its deadline
+   * ("timed_out") or the runtime shuts down ("shutdown"). Handlers must stop promptly.
+   */
+  signal: AbortSignal;
+  log: TaskLogger;
+  workspace: string;
+  instanceId: string;
+  agent: string;
+}
+
+export interface HandlerOutput {
+  /** Human-readable result text. */
+  result: string;
+  /** Structured output, stored with the result. */
+  output?: unknown;
+}
+
+export type Handler = (ctx: TaskContext) => Promise<HandlerOutput | string>;
+
+export interface AgentDefinition {
+  handlers: Readonly<Record<string, Handler>>;
+}
+
+export type AbortReason = 'cancelled' | 'timed_out' | 'shutdown';
+
+/**
+ * Throw this from a handler to fail the task while still returning what was produced so
+ * far (e.g. a command's stdout before it exited non-zero): a failed task without its
+ * output is much harder to debug.
+ */
+export class HandlerError extends Error {
+  readonly output: unknown;
+  readonly result: string | undefined;
+
+  constructor(message: string, opts: { output?: unknown; result?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'HandlerError';
+    this.output = opts.output;
+    this.result = opts.result;
+  }
+}
+
+export function defineAgent(definition: AgentDefinition): AgentDefinition {
+  for (const [type, handler] of Object.entries(definition.handlers)) {
+    // Caught here rather than at the first task, where it would only fail that task.
+    if (typeof handler !== 'function') throw new TypeError(`handler "${type}" is not a function`);
+  }
+  return Object.freeze({ handlers: Object.freeze({ ...definition.handlers }) });
+}
+
+/** The abort reason of a signal, if it is one the runtime uses. */
+export function abortReason(signal: AbortSignal): AbortReason | undefined {
+  const r: unknown = signal.reason;
+  return r === 'cancelled' || r === 'timed_out' || r === 'shutdown' ? r : undefined;
+}

@@ -1,0 +1,258 @@
+import type { JetStreamClient, JsMsg } from 'nats';
+import { subjects, Task, TaskResult, type TerminalStatus } from '@aiflock/protocol';
+import { describe } from './connect.js';
+import type { EventSink } from './event-sink.js';
+import type { Logger } from './logger.js';
+import type { TaskRegistry, RunningTask } from './registry.js';
+import { encodeResult } from './result-size.js';
+import { abortReason, HandlerError, type AgentDefinition, type HandlerOutput } from './sdk.js';
+import { at, backoff, sleep } from './timing.js';
+
+export interface TaskRunnerOptions {
+  instanceId: string;
+  agent: string;
+  /** AIFLOCK_HANDLERS: the task types the control plane allows this deployment to run. */
+  allowedTypes: readonly string[];
+  workspace: string;
+  definition: AgentDefinition;
+  js: JetStreamClient;
+  events: EventSink;
+  log: Logger;
+  registry: TaskRegistry;
+  /** Max bytes of one bus message (the server's max_payload). */
+  maxPayload: () => number;
+  /** Aborts once the runtime gives up on in-flight work: result retries stop, tasks are nak'ed. */
+  hardStop: AbortSignal;
+  workingIntervalMs: number;
+  abortGraceMs: number;
+  publishTimeoutMs: number;
+}
+
+type Outcome = Omit<TaskResult, 'agentId' | 'taskId' | 'timestamp' | 'attempt'>;
+
+const decoder = new TextDecoder();
+
+/** Runs one delivered task message from validation to acknowledgement. Never throws. */
+export class TaskRunner {
+  constructor(private readonly o: TaskRunnerOptions) {}
+
+  async handle(msg: JsMsg): Promise<void> {
+    try {
+      const task = this.parse(msg);
+      if (!task) return;
+      if (this.o.registry.has(task.id)) {
+        // A redelivery of what we are still running (e.g. after a partition): the
+        // first delivery acknowledges it; running it twice would apply it twice.
+        this.o.log.warn(`task ${task.id} was delivered again while still running here; ignoring the duplicate`, { seq: msg.seq });
+        return;
+      }
+      await this.run(msg, task);
+    } catch (err) {
+      // Only a bug gets here; the message is redelivered after ack_wait.
+      this.o.log.error(`internal error while handling message ${msg.seq}: ${describe(err)}`);
+    }
+  }
+
+  private parse(msg: JsMsg): Task | null {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(decoder.decode(msg.data));
+    } catch (err) {
+      this.reject(msg, `it is not JSON (${describe(err)})`);
+      return null;
+    }
+    const parsed = Task.safeParse(raw);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+      this.reject(msg, issues);
+      return null;
+    }
+    // The payload carries the attempt it was published with; a redelivery by JetStream
+    // (the previous holder died or gave it back) is a further attempt.
+    return { ...parsed.data, attempt: Math.max(parsed.data.attempt, msg.info.deliveryCount) };
+  }
+
+  /** Redelivering a message that can never be valid would only loop; terminate it. */
+  private reject(msg: JsMsg, why: string): void {
+    this.o.log.error(`invalid task message (stream sequence ${msg.seq}) terminated: ${why}`, { subject: msg.subject });
+    msg.term();
+  }
+
+  private async run(msg: JsMsg, task: Task): Promise<void> {
+    // From here on the message must not be redelivered while we work or retry the result.
+    const keepAlive = setInterval(() => msg.working(), this.o.workingIntervalMs);
+    try {
+      const outcome = await this.execute(task);
+      if (outcome === 'shutdown') {
+        msg.nak();
+        this.o.log.forTask(task.id).info('task interrupted by shutdown; returned to the queue');
+        return;
+      }
+      const result: TaskResult = {
+        agentId: this.o.instanceId,
+        taskId: task.id,
+        timestamp: new Date().toISOString(),
+        attempt: task.attempt,
+        ...outcome,
+      };
+      if (await this.publish(result)) {
+        await this.ack(msg, task.id);
+        this.o.log.forTask(task.id).info(`task ${result.status} in ${result.durationMs} ms`, {
+          status: result.status,
+          ...(result.error ? { error: result.error } : {}),
+        });
+      } else {
+        msg.nak();
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /**
+   * Acknowledge and wait for the server to confirm, so "acked" in our logs means acked. If
+   * the ack is lost the task is redelivered, and its result deduplicated by msgID.
+   */
+  private async ack(msg: JsMsg, taskId: string): Promise<void> {
+    const confirmed = await msg.ackAck().catch(() => false);
+    if (!confirmed) this.o.log.forTask(taskId).warn('the task acknowledgement was not confirmed; it may be delivered again');
+  }
+
+  private async execute(task: Task): Promise<Outcome | 'shutdown'> {
+    const { agent, allowedTypes, definition, registry } = this.o;
+    if (task.agent !== agent) {
+      return failed(`task is for agent "${task.agent}" but was delivered to agent "${agent}"`);
+    }
+    const handler = definition.handlers[task.type];
+    if (!allowedTypes.includes(task.type) || !handler) {
+      const offered = allowedTypes.filter((t) => definition.handlers[t]);
+      return failed(`task type "${task.type}" is not supported by agent "${agent}" (supported: ${offered.join(', ') || 'none'})`);
+    }
+    const deadline = Date.parse(task.deadline);
+    if (deadline <= Date.now()) {
+      return { status: 'timed_out', result: '', error: `deadline ${task.deadline} passed before the task started`, durationMs: 0 };
+    }
+    const early = registry.takeEarlyCancel(task.id);
+    if (early !== undefined) return { status: 'cancelled', result: '', error: cancelText(early), durationMs: 0 };
+
+    const entry = registry.add(task.id);
+    const signal = entry.controller.signal;
+    const cancelDeadline = at(deadline, () => entry.controller.abort('timed_out'));
+    const started = performance.now();
+    const log = this.o.log.forTask(task.id);
+    try {
+      this.o.events.push({ type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: task.attempt });
+      log.info(`task started: ${task.type} (attempt ${task.attempt}/${task.maxAttempts})`);
+      const settled = await settle(
+        Promise.resolve().then(() =>
+          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent }),
+        ),
+        signal,
+        this.o.abortGraceMs,
+      );
+      const durationMs = Math.max(0, Math.round(performance.now() - started));
+      return this.outcome(settled, entry, durationMs);
+    } finally {
+      cancelDeadline();
+      registry.remove(task.id);
+    }
+  }
+
+  private outcome(settled: Settled, entry: RunningTask, durationMs: number): Outcome | 'shutdown' {
+    // A handler that finished is believed, even if an abort arrived as it returned.
+    if (settled.kind === 'returned') {
+      const out = normalise(settled.value);
+      if (typeof out === 'string') return { ...failed(out), durationMs };
+      return { status: 'completed', result: out.result, ...(out.output === undefined ? {} : { output: out.output }), durationMs };
+    }
+    const partial = settled.kind === 'threw' ? partialOf(settled.error) : {};
+    const reason = abortReason(entry.controller.signal);
+    if (reason === 'shutdown') return 'shutdown';
+    if (reason === 'cancelled') return { status: 'cancelled', result: '', ...partial, error: cancelText(entry.cancelReason), durationMs };
+    if (reason === 'timed_out') return { status: 'timed_out', result: '', ...partial, error: 'deadline reached while running', durationMs };
+    const error = settled.kind === 'threw' ? describe(settled.error) : 'handler did not finish';
+    return { status: 'failed', result: '', ...partial, error: error || 'handler failed', durationMs };
+  }
+
+  /** Publish until JetStream has stored the result; false if the runtime gave up first. */
+  private async publish(result: TaskResult): Promise<boolean> {
+    const checked = TaskResult.safeParse(result);
+    if (!checked.success) {
+      // A runtime bug; report it as a failure rather than losing the task.
+      result = { ...result, status: 'failed', output: undefined, error: `runtime produced an invalid result: ${checked.error.message}` };
+    }
+    const subject = subjects.results(this.o.instanceId);
+    const msgID = `${result.taskId}:${result.attempt}`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const ack = await this.o.js.publish(subject, encodeResult(result, this.o.maxPayload()), {
+          msgID,
+          timeout: this.o.publishTimeoutMs,
+        });
+        if (ack.duplicate) this.o.log.debug(`result of ${result.taskId} was already stored (duplicate ${msgID})`);
+        return true;
+      } catch (err) {
+        if (this.o.hardStop.aborted) break;
+        const delay = backoff(attempt, 250, 5_000);
+        this.o.log.warn(`cannot store the result of task ${result.taskId} yet (${describe(err)}); retrying in ${delay} ms`);
+        if (!(await sleep(delay, this.o.hardStop))) break;
+      }
+    }
+    this.o.log.error(`gave up storing the result of task ${result.taskId} at shutdown; it will be redelivered`);
+    return false;
+  }
+}
+
+type Settled = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: unknown } | { kind: 'abandoned' };
+
+/**
+ * Wait for the handler; once it is aborted give it `graceMs` to wind down (a killed
+ * process group needs a moment) and then stop waiting, so a handler that ignores its
+ * signal cannot hold a cancelled or timed-out task open forever.
+ */
+async function settle(work: Promise<unknown>, signal: AbortSignal, graceMs: number): Promise<Settled> {
+  const settled = work.then(
+    (value): Settled => ({ kind: 'returned', value }),
+    (error: unknown): Settled => ({ kind: 'threw', error }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const abandoned = new Promise<Settled>((resolve) => {
+    const onAbort = (): void => void (timer = setTimeout(() => resolve({ kind: 'abandoned' }), graceMs));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([settled, abandoned]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function normalise(value: unknown): HandlerOutput | string {
+  if (typeof value === 'string') return { result: value };
+  if (value && typeof value === 'object' && typeof (value as { result?: unknown }).result === 'string') {
+    const out = value as HandlerOutput;
+    if (out.output !== undefined) {
+      try {
+        JSON.stringify(out.output);
+      } catch (err) {
+        return `handler output is not JSON-serialisable: ${describe(err)}`;
+      }
+    }
+    return out;
+  }
+  return 'handler returned neither a string nor { result: string }';
+}
+
+function partialOf(error: unknown): Partial<Pick<TaskResult, 'result' | 'output'>> {
+  if (!(error instanceof HandlerError)) return {};
+  return { ...(error.result === undefined ? {} : { result: error.result }), ...(error.output === undefined ? {} : { output: error.output }) };
+}
+
+function failed(error: string): Outcome & { status: TerminalStatus } {
+  return { status: 'failed', result: '', error, durationMs: 0 };
+}
+
+function cancelText(reason: string | undefined): string {
+  return reason ? `cancelled: ${reason}` : 'cancelled';
+}

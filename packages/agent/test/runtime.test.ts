@@ -1,0 +1,379 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AgentEvent, Heartbeat, STREAMS, subjects, TaskResult, type RuntimeEnv } from '@aiflock/protocol';
+import { defineAgent, echo, runAgent, shell, type AgentHandle, type Handler, type RunAgentOptions } from '../src/index.js';
+import { addQueue, Collector, waitForQueue, enqueue, makeEnv, makeTask, newAgent, startPlane, type Plane } from './harness.js';
+
+let plane: Plane;
+const running: AgentHandle[] = [];
+const collectors: Collector[] = [];
+
+beforeAll(async () => {
+  plane = await startPlane();
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((h) => h.stop()));
+  for (const c of collectors.splice(0)) c.close();
+});
+afterAll(async () => {
+  await plane?.close();
+});
+
+function collect<T>(subject: string): Collector<T> {
+  const c = new Collector<T>(plane.nc, subject);
+  collectors.push(c as Collector);
+  return c;
+}
+
+async function start(
+  extraEnv: Partial<RuntimeEnv> = {},
+  handlers: Record<string, Handler> = { echo, shell },
+  opts: RunAgentOptions = {},
+) {
+  const ids = newAgent();
+  await addQueue(plane.jsm, ids.agent);
+  const env = makeEnv(plane.server.url, ids, extraEnv);
+  const results = collect<TaskResult>(subjects.results(ids.instanceId));
+  const events = collect<AgentEvent>(subjects.events(ids.instanceId));
+  await plane.nc.flush();
+  const handle = runAgent(defineAgent({ handlers }), env, { logToStdout: false, stopGraceMs: 2_000, ...opts });
+  running.push(handle);
+  await handle.ready;
+  return { ...ids, env, handle, results, events };
+}
+
+describe('runAgent', () => {
+  it('runs an echo task and stores a schema-valid result in JetStream', async () => {
+    const a = await start();
+    const task = makeTask(a.agent, 'echo', { hello: 'world' });
+    await enqueue(plane.js, task);
+
+    const raw = await a.results.wait((r) => r.taskId === task.id, 10_000, 'echo result');
+    const result = TaskResult.parse(raw);
+    expect(result).toMatchObject({ status: 'completed', agentId: a.instanceId, attempt: 1, result: '{"hello":"world"}' });
+    expect(result.output).toEqual({ hello: 'world' });
+
+    // Stored by JetStream (not just published), with the dedup id the control plane relies on.
+    const stored = await plane.jsm.streams.getMessage(STREAMS.results.name, { last_by_subj: subjects.results(a.instanceId) });
+    expect(stored.header.get('Nats-Msg-Id')).toBe(`${task.id}:1`);
+    expect(TaskResult.parse(stored.json()).taskId).toBe(task.id);
+
+    // The task was acknowledged: the work queue is empty.
+    const info = await waitForQueue(plane.jsm, a.agent, (i) => i.num_ack_pending === 0);
+    expect(info.num_pending).toBe(0);
+    expect(info.ack_floor.stream_seq).toBe(info.delivered.stream_seq);
+
+    const started = await a.events.wait((e) => e.type === 'task.started' && e.taskId === task.id, 5_000, 'task.started');
+    expect(AgentEvent.parse(started)).toMatchObject({ attempt: 1 });
+    const ready = await a.events.wait((e) => e.type === 'lifecycle' && e.phase === 'ready', 5_000, 'ready');
+    expect(AgentEvent.parse(ready)).toMatchObject({ handlers: ['echo', 'shell'] });
+  });
+
+  it('echoes a string input as the result text', async () => {
+    const a = await start();
+    const task = makeTask(a.agent, 'echo', 'plain text');
+    await enqueue(plane.js, task);
+    const result = await a.results.wait((r) => r.taskId === task.id);
+    expect(result).toMatchObject({ status: 'completed', result: 'plain text', output: 'plain text' });
+  });
+
+  it('fails a task type the agent does not offer, naming it', async () => {
+    const a = await start({ AIFLOCK_HANDLERS: ['echo'] });
+    const notAllowed = makeTask(a.agent, 'shell', 'true');
+    const unknown = makeTask(a.agent, 'translate', 'x');
+    await enqueue(plane.js, notAllowed);
+    await enqueue(plane.js, unknown);
+    const r1 = TaskResult.parse(await a.results.wait((r) => r.taskId === notAllowed.id));
+    const r2 = TaskResult.parse(await a.results.wait((r) => r.taskId === unknown.id));
+    expect(r1.status).toBe('failed');
+    expect(r1.error).toContain('"shell" is not supported');
+    expect(r2.status).toBe('failed');
+    expect(r2.error).toContain('"translate" is not supported');
+    expect(r2.error).toContain('supported: echo');
+  });
+
+  it('times out an already-expired task without running it', async () => {
+    let ran = false;
+    const a = await start({}, {
+      echo: async () => {
+        ran = true;
+        return 'ran';
+      },
+    });
+    const task = makeTask(a.agent, 'echo', 'x', { deadline: new Date(Date.now() - 1_000).toISOString() });
+    await enqueue(plane.js, task);
+    const result = TaskResult.parse(await a.results.wait((r) => r.taskId === task.id));
+    expect(result.status).toBe('timed_out');
+    expect(result.error).toMatch(/deadline .* passed before the task started/);
+    expect(ran).toBe(false);
+  });
+
+  it('terminates an invalid task message and keeps serving', async () => {
+    const a = await start();
+    await plane.js.publish(subjects.tasks(a.agent), JSON.stringify({}));
+    await plane.js.publish(subjects.tasks(a.agent), 'not json at all');
+    const good = makeTask(a.agent, 'echo', 'after the junk');
+    await enqueue(plane.js, good);
+
+    const result = await a.results.wait((r) => r.taskId === good.id);
+    expect(result.status).toBe('completed');
+    const errors = await a.events.waitCount((e) => e.type === 'log' && e.level === 'error' && e.msg.includes('invalid task message'), 2);
+    expect(errors.map((e) => (e.type === 'log' ? e.msg : ''))).toEqual([
+      expect.stringContaining('id: '),
+      expect.stringContaining('not JSON'),
+    ]);
+    // term() removed them: nothing is pending or waiting for redelivery.
+    const info = await waitForQueue(plane.jsm, a.agent, (i) => i.num_ack_pending === 0);
+    expect(info.num_pending + info.num_redelivered).toBe(0);
+    expect(info.delivered.consumer_seq).toBe(3);
+  });
+
+  it('fails a task for another agent instead of running it', async () => {
+    const a = await start();
+    // Published on our subject but claiming another deployment: a confused or hostile producer.
+    const task = makeTask('someone-else', 'echo', 'x');
+    await plane.js.publish(subjects.tasks(a.agent), JSON.stringify(task), { msgID: task.id });
+    const result = TaskResult.parse(await a.results.wait((r) => r.taskId === task.id));
+    expect(result.status).toBe('failed');
+    expect(result.error).toContain('"someone-else"');
+  });
+
+  it('reports a thrown handler error as failed and a HandlerError keeps its output', async () => {
+    const { HandlerError } = await import('../src/index.js');
+    const a = await start({ AIFLOCK_HANDLERS: ['boom', 'partial'] }, {
+      boom: async () => {
+        throw new Error('kaboom');
+      },
+      partial: async () => {
+        throw new HandlerError('half done', { output: { done: 1 }, result: 'some' });
+      },
+    });
+    const t1 = makeTask(a.agent, 'boom', null);
+    const t2 = makeTask(a.agent, 'partial', null);
+    await enqueue(plane.js, t1);
+    await enqueue(plane.js, t2);
+    expect(await a.results.wait((r) => r.taskId === t1.id)).toMatchObject({ status: 'failed', error: 'kaboom', result: '' });
+    expect(await a.results.wait((r) => r.taskId === t2.id)).toMatchObject({
+      status: 'failed',
+      error: 'half done',
+      result: 'some',
+      output: { done: 1 },
+    });
+  });
+
+  it('runs up to AIFLOCK_CONCURRENCY tasks at once and no more', async () => {
+    let active = 0;
+    let peak = 0;
+    const releases: Array<() => void> = [];
+    const a = await start({ AIFLOCK_CONCURRENCY: 2, AIFLOCK_HANDLERS: ['hold'] }, {
+      hold: async () => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise<void>((r) => releases.push(r));
+        active--;
+        return 'ok';
+      },
+    });
+    const tasks = [1, 2, 3].map(() => makeTask(a.agent, 'hold', null));
+    for (const t of tasks) await enqueue(plane.js, t);
+    await a.events.waitCount((e) => e.type === 'task.started', 2);
+    // The third task is still queued on the server, not buffered in the client.
+    const info = await waitForQueue(plane.jsm, a.agent, (i) => i.num_ack_pending === 2);
+    expect(info.num_pending).toBe(1);
+    releases.splice(0).forEach((r) => r());
+    await a.events.waitCount((e) => e.type === 'task.started', 3);
+    releases.splice(0).forEach((r) => r());
+    for (const t of tasks) expect((await a.results.wait((r) => r.taskId === t.id)).status).toBe('completed');
+    expect(peak).toBe(2);
+  });
+
+  it('does not acknowledge a task until its result is stored, retrying meanwhile', async () => {
+    const a = await start({}, { echo }, { publishTimeoutMs: 500 });
+    const resultsConfig = (await plane.jsm.streams.info(STREAMS.results.name)).config;
+    await plane.jsm.streams.delete(STREAMS.results.name);
+    try {
+      const task = makeTask(a.agent, 'echo', 'kept until stored');
+      await enqueue(plane.js, task);
+      await a.events.waitCount((e) => e.type === 'log' && e.msg.startsWith(`cannot store the result of task ${task.id}`), 2, 10_000);
+      const pending = await plane.jsm.consumers.info(STREAMS.tasks.name, `agent-${a.agent}`);
+      expect(pending.num_ack_pending).toBe(1);
+    } finally {
+      await plane.jsm.streams.add(resultsConfig);
+    }
+    await waitForQueue(plane.jsm, a.agent, (i) => i.num_ack_pending === 0 && i.num_pending === 0, 15_000);
+    const stored = await plane.jsm.streams.getMessage(STREAMS.results.name, { last_by_subj: subjects.results(a.instanceId) });
+    expect(TaskResult.parse(stored.json())).toMatchObject({ status: 'completed', result: 'kept until stored' });
+  });
+
+  it('heartbeats at the configured interval with a valid payload', async () => {
+    const ids = newAgent();
+    await addQueue(plane.jsm, ids.agent);
+    const beats = collect<Heartbeat>(subjects.heartbeat(ids.instanceId));
+    await plane.nc.flush();
+    const t0 = Date.now();
+    const handle = runAgent(defineAgent({ handlers: { echo } }), makeEnv(plane.server.url, ids, { AIFLOCK_HEARTBEAT_MS: 200 }), {
+      logToStdout: false,
+    });
+    running.push(handle);
+    await handle.ready;
+    // With the 30 s default only the startup beats would come within this wait.
+    const got = await beats.waitCount(() => true, 6, 5_000, 'heartbeats');
+    const elapsed = Date.now() - t0;
+    for (const hb of got) Heartbeat.parse(hb);
+    expect(got.at(-1)).toMatchObject({ instanceId: ids.instanceId, agent: ids.agent, state: 'idle', runningTasks: [] });
+    // 6 beats of which at most 2 are the immediate ones: at least 4 intervals of 200 ms passed.
+    expect(elapsed).toBeGreaterThanOrEqual(4 * 200 - 50);
+    expect(got.at(-1)!.uptimeMs).toBeGreaterThan(0);
+    expect(got.at(-1)!.rssBytes).toBeGreaterThan(0);
+  });
+
+  it('reports busy with the running task in heartbeats', async () => {
+    let release!: () => void;
+    const a = await start({ AIFLOCK_HEARTBEAT_MS: 100, AIFLOCK_HANDLERS: ['hold'] }, {
+      hold: () => new Promise((r) => (release = () => r('done'))),
+    });
+    const beats = collect<Heartbeat>(subjects.heartbeat(a.instanceId));
+    const task = makeTask(a.agent, 'hold', null);
+    await enqueue(plane.js, task);
+    const busy = await beats.wait((hb) => hb.state === 'busy', 5_000, 'busy heartbeat');
+    expect(busy.runningTasks).toEqual([task.id]);
+    release();
+    await a.results.wait((r) => r.taskId === task.id);
+    await beats.wait((hb) => hb.state === 'idle' && beats.items.indexOf(hb) > beats.items.indexOf(busy), 5_000, 'idle again');
+  });
+
+  it('ignores invalid control messages and keeps working', async () => {
+    const a = await start();
+    plane.nc.publish(subjects.control(a.instanceId), JSON.stringify({ type: 'explode' }));
+    plane.nc.publish(subjects.control(a.instanceId), 'garbage');
+    await a.events.waitCount((e) => e.type === 'log' && e.level === 'warn' && e.msg.startsWith('ignored'), 2);
+    const task = makeTask(a.agent, 'echo', 'still alive');
+    await enqueue(plane.js, task);
+    expect((await a.results.wait((r) => r.taskId === task.id)).status).toBe('completed');
+  });
+
+  it('waits for the control plane to create its queue', async () => {
+    const ids = newAgent();
+    const events = collect<AgentEvent>(subjects.events(ids.instanceId));
+    const results = collect<TaskResult>(subjects.results(ids.instanceId));
+    await plane.nc.flush();
+    const handle = runAgent(defineAgent({ handlers: { echo } }), makeEnv(plane.server.url, ids), { logToStdout: false });
+    running.push(handle);
+    await events.wait((e) => e.type === 'log' && e.msg.includes('not available yet'), 5_000, 'queue-missing warning');
+    // The runtime must not have created it itself.
+    await expect(plane.jsm.consumers.info(STREAMS.tasks.name, `agent-${ids.agent}`)).rejects.toThrow(/consumer not found/);
+    await addQueue(plane.jsm, ids.agent);
+    await handle.ready;
+    const task = makeTask(ids.agent, 'echo', 'late queue');
+    await enqueue(plane.js, task);
+    expect((await results.wait((r) => r.taskId === task.id)).status).toBe('completed');
+  });
+
+  it('logs JSON lines to AIFLOCK_LOG_FILE tagged with the task id', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aiflock-agent-log-'));
+    try {
+      const file = join(dir, 'agent.log');
+      const a = await start({ AIFLOCK_LOG_FILE: file, AIFLOCK_HANDLERS: ['talk'] }, {
+        talk: async (ctx) => {
+          ctx.log.info('hello from the handler');
+          return 'ok';
+        },
+      });
+      const task = makeTask(a.agent, 'talk', null);
+      await enqueue(plane.js, task);
+      await a.results.wait((r) => r.taskId === task.id);
+      const event = await a.events.wait((e) => e.type === 'log' && e.msg === 'hello from the handler');
+      expect(event).toMatchObject({ taskId: task.id, level: 'info' });
+      await a.handle.stop();
+      const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.find((l) => l.msg === 'hello from the handler')).toMatchObject({
+        level: 'info',
+        taskId: task.id,
+        instanceId: a.instanceId,
+        agent: a.agent,
+        ts: expect.any(String),
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops gracefully: lifecycle stopping, in-flight work finishes, a second stop is harmless', async () => {
+    let release!: () => void;
+    const a = await start({ AIFLOCK_HANDLERS: ['hold'] }, {
+      hold: () => new Promise((r) => (release = () => r('finished during grace'))),
+    });
+    const task = makeTask(a.agent, 'hold', null);
+    await enqueue(plane.js, task);
+    await a.events.wait((e) => e.type === 'task.started');
+    const stopping = a.handle.stop();
+    await a.events.wait((e) => e.type === 'lifecycle' && e.phase === 'stopping', 5_000, 'stopping event');
+    release();
+    await stopping;
+    expect(await a.results.wait((r) => r.taskId === task.id)).toMatchObject({ status: 'completed', result: 'finished during grace' });
+    await expect(a.handle.stop()).resolves.toBeUndefined();
+    await expect(a.handle.done).resolves.toBeUndefined();
+  });
+
+  it('returns a task that outlives the stop grace to the queue', async () => {
+    const ids = newAgent();
+    await addQueue(plane.jsm, ids.agent);
+    const handle = runAgent(
+      defineAgent({ handlers: { hold: (ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))) } }),
+      makeEnv(plane.server.url, ids, { AIFLOCK_HANDLERS: ['hold'] }),
+      { logToStdout: false, stopGraceMs: 100 },
+    );
+    running.push(handle);
+    const events = collect<AgentEvent>(subjects.events(ids.instanceId));
+    const firstResults = collect<TaskResult>(subjects.results(ids.instanceId));
+    await handle.ready;
+    const task = makeTask(ids.agent, 'hold', null);
+    await enqueue(plane.js, task);
+    await events.wait((e) => e.type === 'task.started');
+    await handle.stop();
+    // Neither answered nor acknowledged by the instance that stopped...
+    expect(firstResults.items).toEqual([]);
+    // ...but nak'ed, so the next instance gets it at once rather than after ack_wait (30 s here).
+
+    const secondId = `${ids.agent}-zzzzzzzz`;
+    const results = collect<TaskResult>(subjects.results(secondId));
+    await plane.nc.flush();
+    const second = runAgent(
+      defineAgent({ handlers: { hold: async () => 'second run' } }),
+      makeEnv(plane.server.url, { agent: ids.agent, instanceId: secondId }, { AIFLOCK_HANDLERS: ['hold'] }),
+      { logToStdout: false },
+    );
+    running.push(second);
+    expect(await results.wait((r) => r.taskId === task.id, 10_000, 'redelivered result (before ack_wait)')).toMatchObject({
+      status: 'completed',
+      result: 'second run',
+      agentId: secondId,
+    });
+  });
+
+  it('keeps retrying with a clear line while the bus is unreachable, and can be stopped meanwhile', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aiflock-agent-log-'));
+    try {
+      const file = join(dir, 'agent.log');
+      const ids = newAgent();
+      const handle = runAgent(defineAgent({ handlers: { echo } }), makeEnv('nats://127.0.0.1:1', ids, { AIFLOCK_LOG_FILE: file }), {
+        logToStdout: false,
+      });
+      let lines: string[] = [];
+      for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+        lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('cannot connect to the bus'));
+        if (lines.length >= 2) break;
+      }
+      // Two attempts logged means it retried instead of giving up (or crashing).
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      expect(lines[0]).toContain('nats://127.0.0.1:1');
+      await handle.stop();
+      await expect(handle.ready).rejects.toThrow(/stopped before/);
+      await expect(handle.done).resolves.toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
