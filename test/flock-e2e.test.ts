@@ -1,0 +1,252 @@
+import Dockerode from 'dockerode';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentView, LogLine, SystemStatus, TaskView } from '@aiflock/protocol';
+import { REPO_ROOT, eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+
+/**
+ * The whole flock, as a user drives it: the real CLI starts the real daemon, which spawns
+ * nats-server and runs agents in Docker, storing state in SQLite.
+ */
+const docker = new Dockerode();
+let flock: TestFlock;
+
+const containersOf = async (agent?: string) =>
+  docker.listContainers({
+    all: true,
+    filters: { label: [`aiflock.flock=${flock.name}`, ...(agent ? [`aiflock.agent=${agent}`] : [])] },
+  });
+
+/** Processes in every container of an agent whose command line contains `needle`. */
+async function processesMatching(agent: string, needle: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const c of await containersOf(agent)) {
+    if (c.State !== 'running') continue;
+    const top = await docker.getContainer(c.Id).top({ ps_args: '-eo pid,args' });
+    for (const p of top.Processes ?? []) if (p.join(' ').includes(needle)) found.push(`${c.Id.slice(0, 12)}: ${p.join(' ')}`);
+  }
+  return found;
+}
+
+async function waitTask(id: string, until: (t: TaskView) => boolean, what: string): Promise<TaskView> {
+  return eventually(async () => {
+    const r = await flock.api(`/v1/tasks/${id}`);
+    return until(r.body as TaskView) ? (r.body as TaskView) : null;
+  }, what);
+}
+
+beforeAll(async () => {
+  flock = await testFlock();
+  const up = await flock.cli(['up'], { timeoutMs: 300_000 });
+  expect(up.code, up.stderr).toBe(0);
+  expect(up.stdout).toContain('aiflock is up');
+  expect(up.stdout).toContain('aiflock down');
+});
+
+afterAll(async () => {
+  await flock?.cleanup();
+});
+
+describe('aiflock up', () => {
+  it('reports a healthy daemon, bus, store, runtime and enforced network isolation', async () => {
+    const s = await flock.cliJson<SystemStatus>(['status']);
+    expect(s.apiUrl).toBe(flock.apiUrl);
+    for (const check of ['store', 'bus', 'runtime', 'isolation']) expect(s.checks[check], check).toMatchObject({ ok: true });
+    expect((await flock.api('/readyz')).status).toBe(200);
+    expect((await flock.api('/healthz')).body).toEqual({ ok: true });
+  });
+
+  it('deployed the three demo agents from examples/, all ready', async () => {
+    const agents = await eventually(async () => {
+      const list = await flock.cliJson<AgentView[]>(['agent', 'list']);
+      return list.length === 3 && list.every((a) => a.status === 'running') ? list : null;
+    }, 'three running demo agents');
+    expect(agents.map((a) => a.name).sort()).toEqual(['echo', 'greeter', 'shell']);
+    expect(agents.find((a) => a.name === 'shell')!.replicas).toMatchObject({ desired: 2, ready: 2 });
+    const containers = await containersOf();
+    expect(containers.filter((c) => c.State === 'running')).toHaveLength(4);
+  });
+
+  it('is safe to run twice', async () => {
+    const again = await flock.cli(['up'], { timeoutMs: 120_000 });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('already running');
+    expect(again.stderr).toContain('already deployed: echo');
+    expect((await containersOf()).filter((c) => c.State === 'running')).toHaveLength(4);
+  });
+});
+
+describe('tasks through the bus', () => {
+  it('runs an echo task and shows result, logs and status via CLI and HTTP API', async () => {
+    const run = await flock.cli(['task', 'run', 'echo', '--input', '{"hello":"flock"}', '--wait', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const t = JSON.parse(run.stdout) as TaskView;
+    expect(t).toMatchObject({ status: 'completed', agent: 'echo', type: 'echo', output: { hello: 'flock' }, attempt: 1 });
+    expect(t.instanceId).toMatch(/^echo-[a-z0-9]{8}$/);
+    expect(JSON.parse(t.result!)).toEqual({ hello: 'flock' });
+
+    const viaApi = await flock.api(`/v1/tasks/${t.id}`);
+    expect(viaApi.body).toMatchObject({ id: t.id, status: 'completed' });
+    const listed = await flock.cliJson<{ tasks: TaskView[] }>(['task', 'list', '--agent', 'echo']);
+    expect(listed.tasks.map((x) => x.id)).toContain(t.id);
+
+    const logs = (await flock.cli(['task', 'logs', t.id, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as LogLine);
+    expect(logs.some((l) => l.msg.includes('started'))).toBe(true);
+    expect(logs.some((l) => l.msg.includes('completed'))).toBe(true);
+    const agentLogs = await flock.cli(['agent', 'logs', 'echo', '--tail', '50']);
+    expect(agentLogs.stdout).toContain('instance ready');
+
+    const human = await flock.cli(['task', 'get', t.id]);
+    expect(human.stdout).toContain('status:   completed');
+  });
+
+  it('runs a shell task inside the hardened sandbox', async () => {
+    const script = 'id -u; touch /pwned 2>/dev/null && echo ROOT-WRITABLE || echo root-read-only; echo hi > /shared/agents/shell/note && cat /shared/agents/shell/note';
+    const t = await flock.cliJson<TaskView>(['task', 'run', 'shell', '--type', 'shell', '--input', script, '--wait']);
+    expect(t.status).toBe('completed');
+    const out = t.output as { stdout: string; exitCode: number };
+    expect(out.exitCode).toBe(0);
+    expect(out.stdout.split('\n').slice(0, 3)).toEqual(['1001', 'root-read-only', 'hi']);
+  });
+
+  it('reports a failing command as a failed task with its output', async () => {
+    const r = await flock.cli(['task', 'run', 'shell', '--type', 'shell', '--input', 'echo oops >&2; exit 3', '--wait', '--json']);
+    expect(r.code).toBe(5);
+    const t = JSON.parse(r.stdout) as TaskView;
+    expect(t.status).toBe('failed');
+    expect(t.error).toMatch(/exit code 3/);
+  });
+
+  it('honours Idempotency-Key: same key and body is the same task, another body is refused', async () => {
+    const body = { agent: 'echo', input: 'once' };
+    const a = await flock.api('/v1/tasks', { method: 'POST', body, headers: { 'idempotency-key': 'e2e-key-1' } });
+    const b = await flock.api('/v1/tasks', { method: 'POST', body, headers: { 'idempotency-key': 'e2e-key-1' } });
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(200);
+    expect(b.body.id).toBe(a.body.id);
+    const c = await flock.api('/v1/tasks', { method: 'POST', body: { agent: 'echo', input: 'twice' }, headers: { 'idempotency-key': 'e2e-key-1' } });
+    expect(c.status).toBe(409);
+    expect(c.body.error).toMatchObject({ code: 'idempotency_conflict' });
+    await waitTask(a.body.id, (t) => t.status === 'completed', 'the idempotent task to complete');
+    const all = await flock.api('/v1/tasks?agent=echo&limit=500');
+    expect((all.body.tasks as TaskView[]).filter((t) => t.idempotencyKey === 'e2e-key-1')).toHaveLength(1);
+  });
+
+  it('cancels a running shell task and stops its process', async () => {
+    const t = await flock.cliJson<TaskView>(['task', 'run', 'shell', '--type', 'shell', '--input', 'sleep 317']);
+    await waitTask(t.id, (x) => x.status === 'running', 'the sleep task to start');
+    await eventually(async () => (await processesMatching('shell', 'sleep 317')).length > 0, 'sleep 317 in a sandbox');
+    const cancelled = await flock.cliJson<TaskView>(['task', 'cancel', t.id]);
+    expect(cancelled.status).toBe('cancelled');
+    await eventually(async () => (await processesMatching('shell', 'sleep 317')).length === 0, 'the sleep process to be killed', 15_000);
+    await eventually(async () => {
+      const { lines } = (await flock.api(`/v1/tasks/${t.id}/logs`)).body as { lines: LogLine[] };
+      return lines.some((l) => /reported cancelled/.test(l.msg));
+    }, 'the instance to confirm the cancellation');
+    const again = await flock.cli(['task', 'cancel', t.id]);
+    expect(again.code).toBe(6);
+    expect(again.stderr).toContain('already cancelled');
+  });
+
+  it('times out a task at its deadline and stops its process', async () => {
+    const run = flock.cli(['task', 'run', 'shell', '--type', 'shell', '--input', 'sleep 318', '--timeout', '4s', '--wait', '--json']);
+    await eventually(async () => (await processesMatching('shell', 'sleep 318')).length > 0, 'sleep 318 in a sandbox');
+    const r = await run;
+    expect(r.code).toBe(5);
+    expect((JSON.parse(r.stdout) as TaskView).status).toBe('timed_out');
+    await eventually(async () => (await processesMatching('shell', 'sleep 318')).length === 0, 'the timed-out process to be killed', 15_000);
+  });
+});
+
+describe('bad input changes nothing', () => {
+  it('refuses a bad manifest, naming the field, value and expectation', async () => {
+    const file = join(flock.home, 'bad.agent.yaml');
+    await writeFile(file, 'name: bad\nresources:\n  memory: lots\nreplica: 2\n');
+    const r = await flock.cli(['agent', 'deploy', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('"resources.memory": got "lots"');
+    expect(r.stderr).toContain('"replica"');
+    expect((await flock.api('/v1/agents/bad')).status).toBe(404);
+  });
+
+  it('answers invalid API requests with a stable error envelope and request id', async () => {
+    const cases: [string, { method?: string; body?: unknown }, number, string][] = [
+      ['/v1/tasks', { method: 'POST', body: { agent: 'echo', input: 1, surprise: true } }, 400, 'validation_failed'],
+      ['/v1/tasks', { method: 'POST', body: '{not json' }, 400, 'validation_failed'],
+      ['/v1/tasks', { method: 'POST', body: { agent: 'nosuch', input: 1 } }, 404, 'agent_not_found'],
+      ['/v1/tasks', { method: 'POST', body: { agent: 'echo', type: 'shell', input: 'id' } }, 400, 'unsupported_task_type'],
+      ['/v1/tasks/t_nosuchtaskxxxxxxxxxxxx', {}, 404, 'task_not_found'],
+      ['/v1/tasks/not-an-id', {}, 400, 'validation_failed'],
+      ['/v1/agents/echo/scale', { method: 'POST', body: { replicas: -1 } }, 400, 'validation_failed'],
+      ['/v1/nope', {}, 404, 'not_found'],
+    ];
+    const before = (await flock.api('/v1/tasks?limit=500')).body.tasks.length;
+    for (const [path, init, status, code] of cases) {
+      const r = await flock.api(path, init);
+      expect(r.status, `${path} ${JSON.stringify(init)}`).toBe(status);
+      expect(r.body.error.code).toBe(code);
+      expect(r.body.error.requestId).toMatch(/.+/);
+      expect(r.body.error.message.length).toBeGreaterThan(5);
+    }
+    expect((await flock.api('/v1/tasks?limit=500')).body.tasks.length).toBe(before);
+    const missing = await flock.cli(['task', 'run', 'nosuch', '--input', 'x']);
+    expect(missing.code).toBe(3);
+  });
+});
+
+describe('agent lifecycle', () => {
+  it('scales up and down', async () => {
+    await flock.cliJson(['agent', 'scale', 'echo', '2']);
+    await eventually(async () => (await flock.cliJson<AgentView>(['agent', 'get', 'echo'])).replicas.ready === 2, 'two echo replicas');
+    await flock.cliJson(['agent', 'scale', 'echo', '1']);
+    await eventually(async () => (await containersOf('echo')).length === 1, 'echo back to one container');
+  });
+
+  it('keeps instances running across a daemon restart and adopts them', async () => {
+    const before = (await flock.cliJson<AgentView>(['agent', 'get', 'greeter'])).instances.map((i) => i.id);
+    const down = await flock.cli(['down', '--keep-agents']);
+    expect(down.code, down.stderr).toBe(0);
+    expect((await containersOf('greeter')).filter((c) => c.State === 'running')).toHaveLength(1);
+    const up = await flock.cli(['up', '--no-demo']);
+    expect(up.code, up.stderr).toBe(0);
+    const after = await eventually(async () => {
+      const a = await flock.cliJson<AgentView>(['agent', 'get', 'greeter']);
+      return a.status === 'running' ? a : null;
+    }, 'greeter running after the restart');
+    expect(after.instances.map((i) => i.id)).toEqual(before);
+    const t = await flock.cliJson<TaskView>(['task', 'run', 'greeter', '--input', 'still here?', '--wait']);
+    expect(t.result).toBe('still here?');
+  });
+
+  it('stops and removes an agent with its containers', async () => {
+    await flock.cliJson(['agent', 'stop', 'greeter']);
+    await eventually(async () => (await containersOf('greeter')).length === 0, 'greeter containers removed');
+    const refused = await flock.api('/v1/tasks', { method: 'POST', body: { agent: 'greeter', input: 1 } });
+    expect(refused.body.error.code).toBe('agent_stopped');
+    const rm = await flock.cli(['agent', 'remove', 'greeter']);
+    expect(rm.code).toBe(0);
+    expect((await flock.cli(['agent', 'get', 'greeter'])).code).toBe(3);
+  });
+});
+
+describe('aiflock down', () => {
+  it('stops every instance, NATS and the daemon, and clears the network', async () => {
+    const { pid } = await flock.cliJson<SystemStatus>(['status']);
+    const down = await flock.cli(['down']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(await containersOf()).toHaveLength(0);
+    expect(() => process.kill(pid, 0)).toThrow();
+    const networks = await docker.listNetworks({ filters: { name: [`aiflock-${flock.name}`] } });
+    expect(networks).toHaveLength(0);
+    const status = await flock.cli(['status']);
+    expect(status.code).toBe(4);
+  });
+});
+
+it('ships its README commands', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+  expect(readme).toMatch(/\.\/aiflock up/);
+  expect(readme).toMatch(/scripts\/test\.sh/);
+});

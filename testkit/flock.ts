@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort } from './ports.js';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface TestFlock {
+  name: string;
+  home: string;
+  env: NodeJS.ProcessEnv;
+  apiUrl: string;
+  cli(args: string[], opts?: { timeoutMs?: number }): Promise<CliResult>;
+  cliJson<T>(args: string[]): Promise<T>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test code reads arbitrary JSON bodies
+  api(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any }>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A private flock for one test file: its own data dir, flock name (so its own Docker
+ * network and firewall chain), API and NATS ports. Drives the real, built CLI.
+ */
+export async function testFlock(): Promise<TestFlock> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (scripts/test.sh does) before the integration tests`);
+  const name = `t${Math.random().toString(36).slice(2, 9)}`;
+  const home = await mkdtemp(join(tmpdir(), 'aiflock-e2e-'));
+  const apiPort = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AIFLOCK_HOME: home,
+    AIFLOCK_FLOCK: name,
+    AIFLOCK_API_PORT: String(apiPort),
+    AIFLOCK_NATS_PORT: String(await freePort('0.0.0.0')),
+    AIFLOCK_NATS_MONITOR_PORT: String(await freePort()),
+    AIFLOCK_LOG_LEVEL: 'debug',
+  };
+  delete env['AIFLOCK_API'];
+  delete env['NATS_URL'];
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+
+  const cli = (args: string[], opts: { timeoutMs?: number } = {}) =>
+    new Promise<CliResult>((done) => {
+      execFile(process.execPath, [CLI, ...args], { env, timeout: opts.timeoutMs ?? 240_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        done({ code, stdout, stderr });
+      });
+    });
+
+  return {
+    name,
+    home,
+    env,
+    apiUrl,
+    cli,
+    async cliJson<T>(args: string[]) {
+      const r = await cli([...args, '--json']);
+      if (r.code !== 0) throw new Error(`aiflock ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as T;
+    },
+    async api(path, init = {}) {
+      const res = await fetch(`${apiUrl}${path}`, {
+        method: init.method ?? 'GET',
+        headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+        body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+    async cleanup() {
+      await cli(['down'], { timeoutMs: 90_000 });
+      await rm(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Poll until `check` returns a truthy value, or fail with the last value seen. */
+export async function eventually<T>(check: () => Promise<T>, what: string, timeoutMs = 60_000): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < until) {
+    last = await check();
+    if (last) return last as NonNullable<T>;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}; last saw ${JSON.stringify(last)}`);
+}
