@@ -51,8 +51,11 @@ install_system() {
 install_node_deps() {
   local stamp="$ROOT/node_modules/.aiflock-lock"
   if [ ! -f "$stamp" ] || ! cmp -s "$ROOT/package-lock.json" "$stamp"; then
-    change "installing Node dependencies (npm ci)"
-    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    change "installing Node dependencies"
+    # Not `npm ci`: npm leaves other platforms' optional binaries (rollup, unrs) out of the
+    # lock file (npm/cli#4828) and `npm ci` then refuses the lock. `npm install` installs
+    # the locked versions and leaves the lock file as it is.
+    (cd "$ROOT" && npm install --no-audit --no-fund --loglevel=error)
     cp "$ROOT/package-lock.json" "$stamp"
   fi
 }
