@@ -94,6 +94,10 @@ describe('tasks through the bus', () => {
     const logs = (await flock.cli(['task', 'logs', t.id, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as LogLine);
     expect(logs.some((l) => l.msg.includes('started'))).toBe(true);
     expect(logs.some((l) => l.msg.includes('completed'))).toBe(true);
+    // Following a finished task's logs prints them and ends by itself.
+    const followed = await flock.cli(['task', 'logs', t.id, '-f', '--json']);
+    expect(followed.code).toBe(0);
+    expect(followed.stdout.trim().split('\n').map((l) => (JSON.parse(l) as LogLine).seq)).toEqual(logs.map((l) => l.seq));
     const agentLogs = await flock.cli(['agent', 'logs', 'echo', '--tail', '50']);
     expect(agentLogs.stdout).toContain('instance ready');
 

@@ -1,0 +1,61 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../testkit/flock.js';
+
+const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
+
+function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) =>
+    execFile(process.execPath, [CLI, ...args], { env }, (err, stdout, stderr) =>
+      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    ),
+  );
+}
+
+const COMMANDS = [
+  [],
+  ['up'],
+  ['down'],
+  ['status'],
+  ['daemon'],
+  ['agent'],
+  ['agent', 'deploy'],
+  ['agent', 'list'],
+  ['agent', 'get'],
+  ['agent', 'logs'],
+  ['agent', 'scale'],
+  ['agent', 'stop'],
+  ['agent', 'remove'],
+  ['agent', 'schema'],
+  ['task'],
+  ['task', 'run'],
+  ['task', 'list'],
+  ['task', 'get'],
+  ['task', 'logs'],
+  ['task', 'cancel'],
+];
+const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs']];
+
+describe('aiflock command surface', () => {
+  it.each(COMMANDS.map((c) => [c.join(' ') || '(root)', c] as const))('%s has --help', async (_name, cmd) => {
+    const r = await run([...cmd, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: aiflock/m);
+  });
+
+  it.each(READS.map((c) => [c.join(' '), c] as const))('%s offers --json', async (_name, cmd) => {
+    expect((await run([...cmd, '--help'])).stdout).toContain('--json');
+  });
+
+  it('documents its exit codes and uses them', async () => {
+    expect((await run(['--help'])).stdout).toContain('4  daemon unreachable');
+    const unreachable = await run(['agent', 'list'], { ...process.env, AIFLOCK_API: 'http://127.0.0.1:9' });
+    expect(unreachable.code).toBe(4);
+    expect(unreachable.stderr).toContain('cannot reach the aiflock daemon');
+    const usage = await run(['task', 'run', 'echo']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("required option '-i, --input");
+    expect((await run(['nonsense'])).code).toBe(2);
+  });
+});
