@@ -207,6 +207,18 @@ describe('agent lifecycle', () => {
     await eventually(async () => (await containersOf('echo')).length === 1, 'echo back to one container');
   });
 
+  it('replaces an instance whose container is removed behind its back', async () => {
+    const [victim] = await containersOf('echo');
+    await docker.getContainer(victim!.Id).remove({ force: true });
+    const replaced = await eventually(async () => {
+      const a = await flock.cliJson<AgentView>(['agent', 'get', 'echo']);
+      const live = a.instances.filter((i) => i.status === 'running');
+      return live.length === 1 && live[0]!.id !== victim!.Labels['aiflock.instance'] ? a : null;
+    }, 'a new echo instance', 30_000);
+    expect(replaced.status).toBe('running');
+    expect((await flock.cliJson<TaskView>(['task', 'run', 'echo', '--input', 'again', '--wait'])).result).toBe('again');
+  });
+
   it('keeps instances running across a daemon restart and adopts them', async () => {
     const before = (await flock.cliJson<AgentView>(['agent', 'get', 'greeter'])).instances.map((i) => i.id);
     const down = await flock.cli(['down', '--keep-agents']);

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import type { AgentView, DeployResponse, LogLine } from '@aiflock/protocol';
+import type { AgentView, DeployResponse } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { age, printJson, println, table } from '../output.js';
-import { followInterrupted, printLogLine, toInt } from './shared.js';
+import { printLogs, toInt } from './shared.js';
 
 export function agentCommand(program: Command, client: () => ApiClient): void {
   const agent = program.command('agent').description('deploy and manage agents');
@@ -78,18 +78,7 @@ export function agentCommand(program: Command, client: () => ApiClient): void {
     .option('--json', 'one JSON object per line')
     .action(async (name: string, o: { follow?: boolean; tail: string; json?: boolean }) => {
       const tail = toInt(o.tail, '--tail');
-      const base = `/v1/agents/${encodeURIComponent(name)}/logs?tail=${tail}`;
-      if (!o.follow) {
-        const { lines } = await client().get<{ lines: LogLine[] }>(base);
-        for (const l of lines) printLogLine(l, o.json, true);
-        return;
-      }
-      const ctl = followInterrupted();
-      try {
-        for await (const l of client().stream<LogLine>(`${base}&follow=true`, ctl.signal)) printLogLine(l, o.json, true);
-      } catch (err) {
-        if (!ctl.signal.aborted) throw err;
-      }
+      await printLogs(client(), `/v1/agents/${encodeURIComponent(name)}/logs?tail=${tail}`, { follow: o.follow, json: o.json, withInstance: true });
     });
 
   agent

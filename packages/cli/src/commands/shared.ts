@@ -1,5 +1,5 @@
 import type { LogLine } from '@aiflock/protocol';
-import { CliError } from '../client.js';
+import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { println } from '../output.js';
 
@@ -8,15 +8,27 @@ export function toInt(value: string, what: string): number {
   return Number(value);
 }
 
-export function printLogLine(l: LogLine, json: boolean | undefined, withInstance: boolean): void {
+function printLogLine(l: LogLine, json: boolean | undefined, withInstance: boolean): void {
   if (json) return println(JSON.stringify(l));
   const who = withInstance ? ` ${l.instanceId}` : '';
   println(`${l.ts}${who} ${l.level.toUpperCase().padEnd(5)} ${l.msg}`);
 }
 
-/** An AbortController that fires on Ctrl-C, so `-f` ends with exit code 0. */
-export function followInterrupted(): AbortController {
+/**
+ * Print the log lines at `path` (a URL that may already carry a query). With `follow`, keep
+ * streaming until the server ends the stream or Ctrl-C, which exits with code 0.
+ */
+export async function printLogs(api: ApiClient, path: string, o: { follow?: boolean; json?: boolean; withInstance: boolean }): Promise<void> {
+  if (!o.follow) {
+    const { lines } = await api.get<{ lines: LogLine[] }>(path);
+    for (const l of lines) printLogLine(l, o.json, o.withInstance);
+    return;
+  }
   const ctl = new AbortController();
   process.once('SIGINT', () => ctl.abort());
-  return ctl;
+  try {
+    for await (const l of api.stream<LogLine>(`${path}${path.includes('?') ? '&' : '?'}follow=true`, ctl.signal)) printLogLine(l, o.json, o.withInstance);
+  } catch (err) {
+    if (!ctl.signal.aborted) throw err;
+  }
 }

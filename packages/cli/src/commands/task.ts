@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parseDuration } from '@aiflock/core';
-import type { LogLine, TaskList, TaskView } from '@aiflock/protocol';
+import type { TaskList, TaskView } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { age, printJson, println, progress, table } from '../output.js';
-import { followInterrupted, printLogLine, toInt } from './shared.js';
+import { printLogs, toInt } from './shared.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
 
@@ -88,18 +88,7 @@ export function taskCommand(program: Command, client: () => ApiClient): void {
     .option('-f, --follow', 'keep printing until the task finishes')
     .option('--json', 'one JSON object per line')
     .action(async (id: string, o: { follow?: boolean; json?: boolean }) => {
-      const path = `/v1/tasks/${encodeURIComponent(id)}/logs`;
-      if (!o.follow) {
-        const { lines } = await client().get<{ lines: LogLine[] }>(path);
-        for (const l of lines) printLogLine(l, o.json, false);
-        return;
-      }
-      const ctl = followInterrupted();
-      try {
-        for await (const l of client().stream<LogLine>(`${path}?follow=true`, ctl.signal)) printLogLine(l, o.json, false);
-      } catch (err) {
-        if (!ctl.signal.aborted) throw err;
-      }
+      await printLogs(client(), `/v1/tasks/${encodeURIComponent(id)}/logs`, { follow: o.follow, json: o.json, withInstance: false });
     });
 
   task

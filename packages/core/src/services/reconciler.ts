@@ -24,6 +24,8 @@ export interface ReconcilerDeps {
  * poke during a pass schedules exactly one more.
  */
 export class Reconciler {
+  /** Exited instances remembered per agent. */
+  static readonly KEEP_EXITED = 3;
   private running: Promise<void> | null = null;
   private again = false;
   /** Consecutive start failures per agent, for backoff so a broken image does not spin. */
@@ -63,7 +65,9 @@ export class Reconciler {
       if (info) await this.recordExit(info);
       await runtime.remove(r.instanceId);
       this.deps.presence.forget(r.instanceId);
-      if (!desired.some((d) => d.name === r.agent) || r.reason !== 'instance exited') await store.instances.remove(r.instanceId);
+      // An instance that died keeps its record (exit code, oom_killed) for people to see.
+      const died = info?.state === 'exited' || info?.state === 'dead';
+      if (!died || !desired.some((d) => d.name === r.agent)) await store.instances.remove(r.instanceId);
     }
     const byName = new Map(active.map((d) => [d.name, d]));
     for (const s of plan.start) {
@@ -152,10 +156,20 @@ export class Reconciler {
         oomKilled: s.oomKilled,
       });
     }
-    // Records of instances the runtime no longer knows (removed by hand) are dropped.
+    // Records of instances the runtime no longer knows (removed by hand) are dropped, and
+    // of the dead only the most recent few per agent are kept, so a crash loop stays bounded.
     const known = new Set(sandboxes.map((s) => s.instanceId));
-    for (const r of await this.deps.store.instances.list()) {
-      if (!known.has(r.id) && r.status !== 'exited') await this.deps.store.instances.remove(r.id);
+    const exitedPerAgent = new Map<string, number>();
+    const records = (await this.deps.store.instances.list()).sort((a, b) => (b.startedAt ?? '').localeCompare(a.startedAt ?? ''));
+    for (const r of records) {
+      if (known.has(r.id)) continue;
+      if (r.status !== 'exited') {
+        await this.deps.store.instances.remove(r.id);
+        continue;
+      }
+      const n = (exitedPerAgent.get(r.agent) ?? 0) + 1;
+      exitedPerAgent.set(r.agent, n);
+      if (n > Reconciler.KEEP_EXITED) await this.deps.store.instances.remove(r.id);
     }
   }
 }
