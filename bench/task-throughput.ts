@@ -1,0 +1,310 @@
+/**
+ * Echo task round trip and throughput through the flock (POST /v1/tasks → JetStream work
+ * queue → sandboxed instance → result stored by the daemon → `task.result`), against raw
+ * NATS request/reply on the same nats-server, measured in the same run.
+ *
+ *   npx tsx bench/task-throughput.ts [--runs 5] [--json] [--latency-tasks 200]
+ *                                    [--tasks 500] [--concurrency 32] [--replicas 3]
+ */
+import { connect, JSONCodec } from 'nats';
+import type { TaskList, TaskView } from '@aiflock/protocol';
+import {
+  Heartbeats,
+  TaskResults,
+  benchArgs,
+  containerCpu,
+  containersOf,
+  deployEcho,
+  describeMachine,
+  fmt,
+  fmtSpread,
+  machine,
+  main,
+  median,
+  onCleanup,
+  percentile,
+  processCpuMs,
+  progress,
+  spread,
+  startFlock,
+  trimmedMean,
+  table,
+  until,
+  withTimeout,
+  writeResults,
+  type BenchFlock,
+} from './lib.js';
+
+const opts = benchArgs({ 'latency-tasks': 200, tasks: 500, concurrency: 32, replicas: 3 });
+const LATENCY_TASKS = opts.extra['latency-tasks']!;
+const TASKS = opts.extra['tasks']!;
+const CONCURRENCY = opts.extra['concurrency']!;
+const REPLICAS = opts.extra['replicas']!;
+const AGENT = 'bench-echo';
+const RAW_SUBJECT = 'bench.echo';
+const WARMUP = 20;
+
+interface Latency {
+  p50: number;
+  p99: number;
+}
+
+/** Completed calls per second, and the CPU ms each process spent per call meanwhile. */
+interface Throughput {
+  perSec: number;
+  cpuMsPerTask: Record<string, number>;
+  /** Wall ms per call the instances' CPU quota (cpu: 0.25 in the echo manifest) stopped them, summed. */
+  throttledMsPerTask: number;
+}
+
+interface Run {
+  raw: { latency: Latency; throughput: Throughput };
+  flock: {
+    latency: Latency;
+    /** Over the sequential tasks, ms (see `phasesOf`). */
+    phases: Record<string, number>;
+    oneReplica: Throughput;
+    nReplicas: Throughput;
+  };
+}
+
+main('task-throughput', async () => {
+  const f = await startFlock();
+  const beats = await Heartbeats.watch(f.nc);
+  const results = await TaskResults.watch(f.nc);
+  const raw = await rawEcho(f);
+
+  progress(`deploying ${AGENT} (1 replica)`);
+  await deployEcho(f, AGENT, 1);
+  await scaleTo(f, beats, 1);
+
+  const flockTask = async (input: unknown) => {
+    const wall0 = Date.now();
+    const t0 = performance.now();
+    const task = await f.api<TaskView>('POST', '/v1/tasks', { agent: AGENT, input });
+    const posted = performance.now();
+    const seen = await results.wait(task.id);
+    if (seen.result.status !== 'completed') throw new Error(`task ${task.id} ended ${seen.result.status}: ${seen.result.error ?? ''}`);
+    return { id: task.id, postMs: posted - t0, wall0, wallSeen: seen.wallAt };
+  };
+
+  progress(`warming up: ${WARMUP} flock tasks, ${WARMUP * 10} raw requests`);
+  for (let i = 0; i < WARMUP; i++) await flockTask({ warmup: i });
+  for (let i = 0; i < WARMUP * 10; i++) await raw.request({ warmup: i });
+
+  const runs: Run[] = [];
+  for (let run = 1; run <= opts.runs; run++) {
+    const tag = `run ${run}/${opts.runs}`;
+    const rawLatency = await sequential(LATENCY_TASKS, (i) => raw.request({ hello: 'flock', i }));
+    progress(`${tag} raw request/reply: p50 ${fmt(rawLatency.p50)} ms, p99 ${fmt(rawLatency.p99)} ms`);
+
+    const samples: Awaited<ReturnType<typeof flockTask>>[] = [];
+    const flockLatency = await sequential(LATENCY_TASKS, async (i) => samples.push(await flockTask({ hello: 'flock', i })));
+    const phases = await phasesOf(f, samples);
+    progress(`${tag} flock task: p50 ${fmt(flockLatency.p50)} ms, p99 ${fmt(flockLatency.p99)} ms`);
+
+    const rawPut = await metered(f, (i) => raw.request({ hello: 'flock', i }));
+    progress(`${tag} raw request/reply: ${fmt(rawPut.perSec)} req/s with ${CONCURRENCY} in flight`);
+    const oneReplica = await metered(f, (i) => flockTask({ hello: 'flock', i }));
+    progress(`${tag} flock, 1 replica: ${fmt(oneReplica.perSec)} tasks/s`);
+    await scaleTo(f, beats, REPLICAS);
+    const nReplicas = await metered(f, (i) => flockTask({ hello: 'flock', i }));
+    progress(`${tag} flock, ${REPLICAS} replicas: ${fmt(nReplicas.perSec)} tasks/s`);
+    await scaleTo(f, beats, 1);
+
+    runs.push({ raw: { latency: rawLatency, throughput: rawPut }, flock: { latency: flockLatency, phases, oneReplica, nReplicas } });
+  }
+
+  const s = (pick: (r: Run) => number) => spread(runs.map(pick));
+  const cpu = (pick: (r: Run) => Throughput) => Object.fromEntries(Object.keys(pick(runs[0]!).cpuMsPerTask).map((k) => [k, median(runs.map((r) => pick(r).cpuMsPerTask[k]!))]));
+  const summary = {
+    latencyMs: {
+      raw: { p50: s((r) => r.raw.latency.p50), p99: s((r) => r.raw.latency.p99) },
+      flock: { p50: s((r) => r.flock.latency.p50), p99: s((r) => r.flock.latency.p99) },
+      ratio: { p50: s((r) => r.flock.latency.p50 / r.raw.latency.p50), p99: s((r) => r.flock.latency.p99 / r.raw.latency.p99) },
+    },
+    perSec: {
+      raw: s((r) => r.raw.throughput.perSec),
+      flock1: s((r) => r.flock.oneReplica.perSec),
+      flockN: s((r) => r.flock.nReplicas.perSec),
+      ratio1: s((r) => r.flock.oneReplica.perSec / r.raw.throughput.perSec),
+      ratioN: s((r) => r.flock.nReplicas.perSec / r.raw.throughput.perSec),
+      scaling: s((r) => r.flock.nReplicas.perSec / r.flock.oneReplica.perSec),
+    },
+    cpuMsPerTaskMedian: {
+      raw: cpu((r) => r.raw.throughput),
+      flock1: cpu((r) => r.flock.oneReplica),
+      flockN: cpu((r) => r.flock.nReplicas),
+    },
+    throttledMsPerTaskMedian: {
+      flock1: median(runs.map((r) => r.flock.oneReplica.throttledMsPerTask)),
+      flockN: median(runs.map((r) => r.flock.nReplicas.throttledMsPerTask)),
+    },
+    phasesMedianMs: Object.fromEntries(Object.keys(runs[0]!.flock.phases).map((k) => [k, median(runs.map((r) => r.flock.phases[k]!))])),
+  };
+  const m = await machine(f.docker);
+  const options = { runs: opts.runs, latencyTasks: LATENCY_TASKS, tasks: TASKS, concurrency: CONCURRENCY, replicas: REPLICAS, agentConcurrency: 1 };
+  const file = await writeResults('task-throughput', {
+    benchmark: 'task-throughput',
+    date: new Date().toISOString(),
+    machine: m,
+    options,
+    runs,
+    summary,
+  });
+  progress(`wrote ${file}`);
+
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ machine: m, options, summary }, null, 2) + '\n');
+    return;
+  }
+  const { latencyMs: l, perSec: p } = summary;
+  const lines = [
+    `### Echo task round trip and throughput (runs: ${opts.runs}; median (min–max) over runs)`,
+    '',
+    `Machine: ${describeMachine(m)}`,
+    '',
+    `Latency: ${LATENCY_TASKS} sequential tasks per run, ms.`,
+    '',
+    table(
+      ['', 'p50', 'p99'],
+      [
+        ['raw NATS request/reply (host-side responder)', fmtSpread(l.raw.p50), fmtSpread(l.raw.p99)],
+        ['aiflock: POST /v1/tasks → result on task.result', fmtSpread(l.flock.p50), fmtSpread(l.flock.p99)],
+        ['ratio aiflock / raw (per run, then median)', fmtSpread(l.ratio.p50), fmtSpread(l.ratio.p99)],
+      ],
+    ),
+    '',
+    `Throughput: ${TASKS} tasks (requests) per run, ${CONCURRENCY} in flight.`,
+    '',
+    table(
+      ['', 'per second', 'ratio to raw'],
+      [
+        ['raw NATS request/reply', fmtSpread(p.raw), '1'],
+        ['aiflock, echo at 1 replica', fmtSpread(p.flock1), fmtSpread(p.ratio1)],
+        [`aiflock, echo at ${REPLICAS} replicas`, fmtSpread(p.flockN), fmtSpread(p.ratioN)],
+        [`scaling ${REPLICAS} replicas / 1 replica`, fmtSpread(p.scaling), ''],
+      ],
+    ),
+    '',
+    "Where a sequential task's time goes (ms; 10 %-trimmed mean over the sequential tasks, then median over runs; from the task record's whole-ms timestamps, so read them as ±1 ms):",
+    '',
+    table(Object.keys(summary.phasesMedianMs), [Object.values(summary.phasesMedianMs).map(fmt)]),
+    '',
+    'CPU time per task during the throughput phases (median ms; host processes from /proc/<pid>/task/*/schedstat, instances from their cgroup):',
+    '',
+    table(
+      ['', 'wall time per task', ...Object.keys(summary.cpuMsPerTaskMedian.raw), 'cores busy (CPU × rate)', 'instances held back by their CPU quota'],
+      (
+        [
+          ['raw NATS request/reply', p.raw, summary.cpuMsPerTaskMedian.raw, 0],
+          ['aiflock, 1 replica', p.flock1, summary.cpuMsPerTaskMedian.flock1, summary.throttledMsPerTaskMedian.flock1],
+          [`aiflock, ${REPLICAS} replicas`, p.flockN, summary.cpuMsPerTaskMedian.flockN, summary.throttledMsPerTaskMedian.flockN],
+        ] as const
+      ).map(([label, perSec, cpuMs, throttled]) => {
+        const cores = (Object.values(cpuMs).reduce((a, b) => a + b, 0) * perSec.median) / 1000;
+        return [label, fmt(1000 / perSec.median), ...Object.values(cpuMs).map(fmt), fmt(cores), fmt(throttled)];
+      }),
+    ),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+});
+
+/** A responder that echoes, on its own host-side connection, and a request function. */
+async function rawEcho(f: BenchFlock): Promise<{ request: (data: unknown) => Promise<void> }> {
+  const codec = JSONCodec();
+  const responder = await connect({ servers: f.natsUrl, name: 'aiflock-bench-responder' });
+  onCleanup('close the raw responder connection', () => responder.close());
+  responder.subscribe(RAW_SUBJECT, {
+    callback: (err, m) => {
+      if (!err) m.respond(m.data);
+    },
+  });
+  await responder.flush();
+  return {
+    request: async (data) => {
+      const reply = await f.nc.request(RAW_SUBJECT, codec.encode(data), { timeout: 10_000 });
+      if (reply.data.length === 0) throw new Error('empty raw reply');
+    },
+  };
+}
+
+/** `n` calls one after the other; p50/p99 of their durations. */
+async function sequential(n: number, one: (i: number) => Promise<unknown>): Promise<Latency> {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await one(i);
+    ms.push(performance.now() - t0);
+  }
+  return { p50: percentile(ms, 50), p99: percentile(ms, 99) };
+}
+
+/** `n` calls with at most `inFlight` at a time; completed calls per second. */
+async function concurrent(n: number, inFlight: number, one: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < n) await one(next++);
+  };
+  await withTimeout(`${n} calls`, 300_000, Promise.all(Array.from({ length: Math.min(inFlight, n) }, worker)));
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/** `concurrent` over TASKS calls, with the CPU time the flock's processes spent meanwhile. */
+async function metered(f: BenchFlock, one: (i: number) => Promise<unknown>): Promise<Throughput> {
+  const instances = (await containersOf(f, AGENT)).filter((c) => c.State === 'running').map((c) => c.Id);
+  const cpuNow = async (): Promise<Record<string, number>> => {
+    const own = process.cpuUsage();
+    const perInstance = await Promise.all(instances.map(containerCpu));
+    return {
+      daemon: await processCpuMs(f.daemonPid),
+      'nats-server': await processCpuMs(f.natsPid),
+      'echo instances': perInstance.reduce((a, b) => a + b.cpuMs, 0),
+      'bench client': (own.user + own.system) / 1000,
+      throttled: perInstance.reduce((a, b) => a + b.throttledMs, 0),
+    };
+  };
+  const before = await cpuNow();
+  const perSec = await concurrent(TASKS, CONCURRENCY, one);
+  const after = await cpuNow();
+  const { throttled, ...cpuMsPerTask } = Object.fromEntries(Object.keys(before).map((k) => [k, (after[k]! - before[k]!) / TASKS]));
+  return { perSec, cpuMsPerTask, throttledMsPerTask: throttled ?? NaN };
+}
+
+/**
+ * Scale the echo agent and wait until exactly `n` containers run and every one of them
+ * sent a ready (idle) heartbeat, i.e. is pulling tasks.
+ */
+async function scaleTo(f: BenchFlock, beats: Heartbeats, n: number): Promise<void> {
+  await f.api('POST', `/v1/agents/${AGENT}/scale`, { replicas: n });
+  await until(`${n} ready ${AGENT} instance(s)`, async () => {
+    const running = (await containersOf(f, AGENT)).filter((c) => c.State === 'running');
+    return running.length === n && running.every((c) => beats.ready.has(c.Labels['aiflock.instance'] ?? ''));
+  });
+}
+
+/**
+ * Split the sequential tasks' time with the timestamps the flock recorded: created (daemon,
+ * before it stores and enqueues), started (the instance picked it up), finished (the daemon
+ * stored the result); plus when the POST answered and the result reached us.
+ */
+async function phasesOf(f: BenchFlock, samples: { id: string; postMs: number; wall0: number; wallSeen: number }[]): Promise<Record<string, number>> {
+  const ids = new Set(samples.map((s) => s.id));
+  const { tasks } = await f.api<TaskList>('GET', `/v1/tasks?agent=${AGENT}&limit=500`);
+  const byId = new Map(tasks.filter((t) => ids.has(t.id)).map((t) => [t.id, t]));
+  const rows = samples.flatMap((s) => {
+    const t = byId.get(s.id);
+    if (!t?.startedAt || !t.finishedAt) return [];
+    const [created, started, finished] = [t.createdAt, t.startedAt, t.finishedAt].map(Date.parse) as [number, number, number];
+    return [{ post: s.postMs, sentToCreated: created - s.wall0, queued: started - created, running: finished - started, toObserver: s.wallSeen - finished }];
+  });
+  const med = (pick: (r: (typeof rows)[number]) => number) => trimmedMean(rows.map(pick));
+  return {
+    'POST /v1/tasks answered': med((r) => r.post),
+    'sent → created': med((r) => r.sentToCreated),
+    'created → picked up by the instance': med((r) => r.queued),
+    'picked up → result stored': med((r) => r.running),
+    'stored → seen on task.result': med((r) => r.toObserver),
+  };
+}
