@@ -32,6 +32,17 @@ export interface DaemonHandle {
   stop(opts?: { stopFlock?: boolean }): Promise<void>;
 }
 
+/**
+ * An external NATS server. One on this host is reached by sandboxes through their bridge
+ * gateway (it must listen there, e.g. on 0.0.0.0); a remote one needs a network sandboxes
+ * can route to, which the multi-host work provides.
+ */
+function externalBus(url: string): { url: string; port: number; onThisHost: boolean } {
+  const parsed = new URL(url.replace(/^nats:/, 'http:'));
+  const onThisHost = ['127.0.0.1', 'localhost', '0.0.0.0', '[::1]'].includes(parsed.hostname);
+  return { url, port: Number(parsed.port || 4222), onThisHost };
+}
+
 /** Where the CLI finds a running daemon. */
 export const daemonInfoFile = (dataDir: string) => join(dataDir, 'daemon.json');
 
@@ -49,11 +60,13 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
 
   const store = await SqlStore.open(sqliteBackend(config.store.file ?? join(config.dataDir, 'flock.db')));
 
+  const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtime = new DockerRuntime({
     docker: new Dockerode({ socketPath: config.runtime.socket }),
     flock: config.flock,
     sharedDir: join(config.dataDir, 'shared'),
-    busPort: config.nats.port,
+    // The one host port sandboxes may reach: the spawned server's, or an external one's.
+    busPort: external?.port ?? config.nats.port,
     node: config.node,
     log: (level, msg, data) => logger[level](data ?? {}, msg),
   });
@@ -84,7 +97,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     clock,
     presence,
     defaultImage: config.runtime.image,
-    busUrl: () => (config.nats.url ? config.nats.url : runtime.busUrlForSandboxes()),
+    busUrl: () => (external && !external.onThisHost ? external.url : runtime.busUrlForSandboxes()),
     node: config.node,
     log,
   });
