@@ -74,7 +74,9 @@ export class Reconciler {
       const deployment = byName.get(s.agent)!;
       for (let i = 0; i < s.count; i++) await this.startOne(deployment);
     }
-    await this.recordStatuses(deployments, await runtime.list(), clock.now());
+    // Listing inspects every container: only list again when this pass changed something.
+    const changed = plan.remove.length > 0 || plan.start.length > 0;
+    await this.recordStatuses(deployments, changed ? await runtime.list() : actual, clock.now());
   }
 
   private async startOne(d: DeploymentRecord): Promise<void> {
