@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { constants, readFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import type { Logger } from './logger.js';
 import { backoff, sleep } from './timing.js';
@@ -7,6 +8,8 @@ export interface ConnectOptions {
   url: string;
   name: string;
   credsFile?: string | undefined;
+  /** Replies to this instance's requests arrive under this prefix, which only it may read. */
+  inboxPrefix?: string | undefined;
   log: Logger;
   signal: AbortSignal;
 }
@@ -27,9 +30,15 @@ export async function connectWithRetry(opts: ConnectOptions): Promise<NatsConnec
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1_000,
         timeout: 5_000,
+        ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       };
-      // Read per attempt so a credentials file that is fixed in place is picked up.
-      if (opts.credsFile) options.authenticator = credsAuthenticator(await readFile(opts.credsFile));
+      if (opts.credsFile) {
+        // Fail here, with the reason, rather than as an opaque auth error.
+        await access(opts.credsFile, constants.R_OK);
+        const file = opts.credsFile;
+        // Read on every (re)connect: the control plane renews the file before it expires.
+        options.authenticator = credsAuthenticator(() => readFileSync(file));
+      }
       const nc = await connect(options);
       if (attempt > 0) opts.log.info(`connected to the bus at ${where} after ${attempt + 1} attempts`);
       return nc;

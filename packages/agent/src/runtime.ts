@@ -103,6 +103,7 @@ class AgentRuntime {
       url: env.AIFLOCK_NATS_URL,
       name: this.instanceId,
       credsFile: env.AIFLOCK_NATS_CREDS,
+      inboxPrefix: subjects.inbox(this.instanceId),
       log: this.log,
       signal: this.taking.signal,
     });

@@ -10,6 +10,7 @@ export type * from './ports/sandbox-runtime.js';
 export type * from './ports/store.js';
 export type * from './ports/bus.js';
 export * from './ports/clock.js';
+export * from './ports/bus-credentials.js';
 export * from './deployment/reconcile-plan.js';
 export * from './deployment/instance-health.js';
 export * from './services/deployments.js';

@@ -25,9 +25,17 @@ export const ConfigSchema = z
         port: z.coerce.number().int().min(1).max(65535).default(4222),
         monitorPort: z.coerce.number().int().min(1).max(65535).default(8222),
         binary: z.string().default('nats-server'),
+        /**
+         * `jwt`: every instance gets its own scoped, expiring credentials (the default). `none`
+         * is for development against a server without auth; /readyz then reports the bus as
+         * not isolated.
+         */
+        auth: z.enum(['jwt', 'none']).default('jwt'),
+        /** Lifetime of an instance's credentials; they are renewed at half-life. */
+        credentialsTtlSeconds: z.coerce.number().int().min(60).max(30 * 24 * 3600).default(3600),
       })
       .strict()
-      .default({ port: 4222, monitorPort: 8222, binary: 'nats-server' }),
+      .default({ port: 4222, monitorPort: 8222, binary: 'nats-server', auth: 'jwt', credentialsTtlSeconds: 3600 }),
     store: z
       .object({ kind: z.literal('sqlite').default('sqlite'), file: z.string().optional() })
       .strict()
@@ -59,6 +67,8 @@ export const ENV_VARS: Record<string, string[]> = {
   NATS_URL: ['nats', 'url'],
   AIFLOCK_NATS_PORT: ['nats', 'port'],
   AIFLOCK_NATS_MONITOR_PORT: ['nats', 'monitorPort'],
+  AIFLOCK_NATS_AUTH: ['nats', 'auth'],
+  AIFLOCK_NATS_CREDS_TTL: ['nats', 'credentialsTtlSeconds'],
   AIFLOCK_IMAGE: ['runtime', 'image'],
   AIFLOCK_DOCKER_SOCKET: ['runtime', 'socket'],
   AIFLOCK_LOG_LEVEL: ['log', 'level'],

@@ -9,7 +9,9 @@ import {
   TaskService,
   TaskSweeper,
   systemClock,
+  noBusCredentials,
   type Bus,
+  type BusCredentials,
   type Clock,
 } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
@@ -17,6 +19,7 @@ import type { Config } from './config.js';
 import { DockerRuntime } from './adapters/runtime-docker/docker-runtime.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
+import { openBusAuth } from './adapters/nats/bus-auth.js';
 import { sqliteBackend } from './adapters/store-sql/sqlite.js';
 import { SqlStore } from './adapters/store-sql/sql-store.js';
 import { buildApp } from './http/app.js';
@@ -72,6 +75,8 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   });
   await runtime.init();
 
+  const natsDir = join(config.dataDir, 'nats');
+  const auth = config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log) : null;
   let supervisor: NatsServerSupervisor | null = null;
   let busUrl = config.nats.url;
   if (!busUrl) {
@@ -79,15 +84,19 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
       host: runtime.gatewayIp(),
       port: config.nats.port,
       monitorPort: config.nats.monitorPort,
-      dir: join(config.dataDir, 'nats'),
+      dir: natsDir,
       binary: config.nats.binary,
+      ...(auth ? { authConfig: async () => auth.trust.serverConfig(join(natsDir, 'jwt'), await auth.credentials.accountJwt()) } : {}),
       log,
     });
     await supervisor.start();
     busUrl = supervisor.url;
   }
-  const bus: Bus = await NatsBus.connect({ url: busUrl, log });
+  const bus: Bus = await NatsBus.connect({ url: busUrl, log, ...(auth ? { authenticator: await auth.daemonAuthenticator() } : {}) });
   await bus.init();
+  const credentials: BusCredentials = auth?.credentials ?? noBusCredentials;
+  if (auth) await auth.credentials.start(busUrl);
+  else log('warn', noBusCredentials.detail);
 
   const metrics = createMetrics(store);
   const presence = new Presence();
@@ -98,6 +107,8 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     presence,
     defaultImage: config.runtime.image,
     busUrl: () => (external && !external.onThisHost ? external.url : runtime.busUrlForSandboxes()),
+    credentials,
+    busConnectedSince: () => bus.connectedSince(),
     node: config.node,
     log,
   });
@@ -133,6 +144,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     bus: await bus.ping(),
     runtime: await runtime.ping(),
     isolation: { ok: runtime.isolation().enforced, detail: runtime.isolation().detail },
+    busAuth: { ok: credentials.enforced, detail: credentials.detail },
   });
 
   const ctx: ApiContext = {
@@ -178,9 +190,11 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
       for (const t of timers) clearInterval(t);
       await app.close().catch(() => undefined);
       if (stopFlock) {
+        await credentials.retain(new Set()).catch((err: unknown) => log('warn', `revoking credentials: ${String(err)}`));
         for (const s of await runtime.list()) await runtime.remove(s.instanceId).catch(() => undefined);
         for (const i of await store.instances.list()) await store.instances.remove(i.id);
       }
+      await auth?.credentials.stop();
       await bus.close().catch(() => undefined);
       if (supervisor) {
         if (stopFlock) await supervisor.stop();

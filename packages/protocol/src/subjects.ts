@@ -23,6 +23,9 @@ export const subjects = {
   taskResult: 'task.result',
   broadcast: 'broadcast',
   allHeartbeats: 'agent.*.heartbeat',
+  allRpc: 'agent.*.rpc.>',
+  /** The inbox prefix private to one instance: replies to its requests arrive under it. */
+  inbox: (instanceId: string) => `_INBOX.${instanceId}`,
 } as const;
 
 /** Durable consumer name of a deployment's work queue. */

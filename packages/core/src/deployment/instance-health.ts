@@ -4,11 +4,22 @@ import type { SandboxState } from '../ports/sandbox-runtime.js';
 /** An instance is unhealthy after this many heartbeat intervals of silence. */
 export const MISSED_HEARTBEATS = 3;
 
-export function instanceStatus(state: SandboxState, lastHeartbeat: Date | null, heartbeatMs: number, now: Date): InstanceStatus {
+/** Time a new instance gets to connect and send its first heartbeat, on top of the misses. */
+export const STARTUP_GRACE_MS = 60_000;
+
+/**
+ * `silentSince`: when we started expecting heartbeats from it without having had one (its
+ * start, or the daemon's, whichever is later): an instance that never speaks is unhealthy
+ * too, after a grace period.
+ */
+export function instanceStatus(state: SandboxState, lastHeartbeat: Date | null, heartbeatMs: number, now: Date, silentSince?: Date): InstanceStatus {
   if (state === 'exited' || state === 'dead') return 'exited';
   if (state !== 'running') return 'starting';
-  if (!lastHeartbeat) return 'starting';
-  return now.getTime() - lastHeartbeat.getTime() > MISSED_HEARTBEATS * heartbeatMs ? 'unhealthy' : 'running';
+  const limit = MISSED_HEARTBEATS * heartbeatMs;
+  if (!lastHeartbeat) {
+    return silentSince && now.getTime() - silentSince.getTime() > limit + STARTUP_GRACE_MS ? 'unhealthy' : 'starting';
+  }
+  return now.getTime() - lastHeartbeat.getTime() > limit ? 'unhealthy' : 'running';
 }
 
 export function agentStatus(active: boolean, desired: number, statuses: InstanceStatus[]): AgentStatus {

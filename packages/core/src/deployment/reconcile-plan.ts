@@ -16,9 +16,10 @@ const LIVE = new Set(['created', 'running', 'restarting']);
 /**
  * What to start and remove so that the sandboxes match the desired deployments. Pure: the
  * reconciler gathers the facts, this decides, the reconciler acts. Instances of an older
- * manifest are replaced; finished ones are removed (their exit is recorded first).
+ * manifest are replaced, as are unhealthy ones; finished ones are removed (their exit is
+ * recorded first).
  */
-export function planReconcile(desired: DesiredDeployment[], actual: SandboxInfo[]): ReconcilePlan {
+export function planReconcile(desired: DesiredDeployment[], actual: SandboxInfo[], unhealthy: ReadonlySet<string> = new Set()): ReconcilePlan {
   const plan: ReconcilePlan = { start: [], remove: [] };
   const byAgent = new Map(desired.map((d) => [d.name, d]));
   const live = new Map<string, SandboxInfo[]>();
@@ -28,6 +29,8 @@ export function planReconcile(desired: DesiredDeployment[], actual: SandboxInfo[
     if (!want) plan.remove.push({ instanceId: s.instanceId, agent: s.agent, reason: 'agent is not deployed' });
     else if (!LIVE.has(s.state)) plan.remove.push({ instanceId: s.instanceId, agent: s.agent, reason: `instance ${s.state}` });
     else if (s.manifestDigest !== want.digest) plan.remove.push({ instanceId: s.instanceId, agent: s.agent, reason: 'manifest changed' });
+    // The restart policy for a hung instance: replace it (its unacknowledged tasks are redelivered).
+    else if (unhealthy.has(s.instanceId)) plan.remove.push({ instanceId: s.instanceId, agent: s.agent, reason: 'missed its heartbeats' });
     else live.set(s.agent, [...(live.get(s.agent) ?? []), s]);
   }
 

@@ -35,5 +35,7 @@ export interface Bus {
   /** Start consuming with the handlers registered so far. */
   start(): Promise<void>;
   ping(): Promise<HealthCheck>;
+  /** Since when the control plane's connection has been up; null while it is down. */
+  connectedSince(): Date | null;
   close(): Promise<void>;
 }

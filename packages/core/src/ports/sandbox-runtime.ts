@@ -18,6 +18,8 @@ export interface SandboxSpec {
   env: Record<string, string>;
   resources: SandboxResources;
   manifestDigest: string;
+  /** The instance's own bus credentials (see BusCredentials), mounted read-only. */
+  busCredentialsDir?: string;
 }
 
 export type SandboxState = 'created' | 'running' | 'restarting' | 'exited' | 'dead';

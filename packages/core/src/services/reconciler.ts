@@ -1,6 +1,7 @@
 import { newInstanceId } from '../ids.js';
 import { instanceStatus } from '../deployment/instance-health.js';
 import { planReconcile, type DesiredDeployment } from '../deployment/reconcile-plan.js';
+import type { BusCredentials } from '../ports/bus-credentials.js';
 import type { Clock } from '../ports/clock.js';
 import type { SandboxInfo, SandboxRuntime } from '../ports/sandbox-runtime.js';
 import type { DeploymentRecord, Store } from '../ports/store.js';
@@ -14,6 +15,10 @@ export interface ReconcilerDeps {
   defaultImage: string;
   /** Where instances reach the bus. */
   busUrl: () => string;
+  /** Each instance's own bus identity: issued before it starts, revoked when it goes. */
+  credentials: BusCredentials;
+  /** Since when the control plane hears the bus; heartbeats missed before that prove nothing. */
+  busConnectedSince: () => Date | null;
   node: string;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
@@ -31,7 +36,12 @@ export class Reconciler {
   /** Consecutive start failures per agent, for backoff so a broken image does not spin. */
   private readonly failures = new Map<string, { count: number; until: number }>();
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  /** Heartbeats are only known from this moment on (presence is kept in memory). */
+  private readonly observingSince: Date;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.observingSince = deps.clock.now();
+  }
 
   poke(): Promise<void> {
     if (this.running) {
@@ -57,12 +67,14 @@ export class Reconciler {
     const active = deployments.filter((d) => d.state === 'active');
     const desired: DesiredDeployment[] = active.map((d) => ({ name: d.name, digest: d.digest, replicas: d.replicas }));
     const actual = await runtime.list();
-    const plan = planReconcile(desired, actual);
+    const plan = planReconcile(desired, actual, this.unhealthy(deployments, actual, clock.now()));
 
     for (const r of plan.remove) {
       const info = actual.find((a) => a.instanceId === r.instanceId);
       this.deps.log('info', `removing instance ${r.instanceId}: ${r.reason}`, { agent: r.agent });
       if (info) await this.recordExit(info);
+      // Cut it off the bus first: whatever it still does before it is gone goes nowhere.
+      await this.deps.credentials.revoke(r.instanceId, r.reason);
       await runtime.remove(r.instanceId);
       this.deps.presence.forget(r.instanceId);
       // An instance that died keeps its record (exit code, oom_killed) for people to see.
@@ -76,7 +88,9 @@ export class Reconciler {
     }
     // Listing inspects every container: only list again when this pass changed something.
     const changed = plan.remove.length > 0 || plan.start.length > 0;
-    await this.recordStatuses(deployments, changed ? await runtime.list() : actual, clock.now());
+    const listed = changed ? await runtime.list() : actual;
+    await this.deps.credentials.retain(new Set(listed.map((s) => s.instanceId)));
+    await this.recordStatuses(deployments, listed, clock.now());
   }
 
   private async startOne(d: DeploymentRecord): Promise<void> {
@@ -86,7 +100,9 @@ export class Reconciler {
     const m = d.manifest;
     const instanceId = newInstanceId(d.name);
     try {
+      const creds = await this.deps.credentials.issue(instanceId, d.name);
       const info = await this.deps.runtime.start({
+        ...(creds ? { busCredentialsDir: creds.dir } : {}),
         instanceId,
         agent: d.name,
         image: m.image ?? this.deps.defaultImage,
@@ -117,6 +133,7 @@ export class Reconciler {
       });
       this.deps.log('info', `started instance ${instanceId}`, { agent: d.name });
     } catch (err) {
+      await this.deps.credentials.revoke(instanceId, 'its sandbox did not start').catch(() => undefined);
       const count = (failed?.count ?? 0) + 1;
       this.failures.set(d.name, { count, until: now + Math.min(60_000, 1_000 * 2 ** count) });
       this.deps.log('error', `could not start an instance of ${d.name}: ${String(err)}`, { agent: d.name });
@@ -141,15 +158,34 @@ export class Reconciler {
     ]);
   }
 
+  private health(deployments: DeploymentRecord[], s: SandboxInfo, now: Date) {
+    const heartbeatMs = deployments.find((d) => d.name === s.agent)?.manifest.heartbeat.interval ?? 30_000;
+    const started = s.startedAt ? Date.parse(s.startedAt) : 0;
+    const listening = this.deps.busConnectedSince();
+    const last = this.deps.presence.last(s.instanceId);
+    if (!listening) {
+      // Deaf, so no judgement on liveness: keep what the last heartbeat said.
+      const st = instanceStatus(s.state, null, heartbeatMs, now);
+      return st === 'starting' && last && s.state === 'running' ? 'running' : st;
+    }
+    const silentSince = new Date(Math.max(started, this.observingSince.getTime(), listening.getTime()));
+    // Silence is only counted from when we could have heard it.
+    const heard = last && last.getTime() < listening.getTime() ? listening : last;
+    return instanceStatus(s.state, heard, heartbeatMs, now, silentSince);
+  }
+
+  private unhealthy(deployments: DeploymentRecord[], sandboxes: SandboxInfo[], now: Date): Set<string> {
+    return new Set(sandboxes.filter((s) => this.health(deployments, s, now) === 'unhealthy').map((s) => s.instanceId));
+  }
+
   private async recordStatuses(deployments: DeploymentRecord[], sandboxes: SandboxInfo[], now: Date): Promise<void> {
-    const heartbeatMs = new Map(deployments.map((d) => [d.name, d.manifest.heartbeat.interval]));
     for (const s of sandboxes) {
       const last = this.deps.presence.last(s.instanceId);
       const prev = await this.deps.store.instances.get(s.instanceId);
       await this.deps.store.instances.upsert({
         id: s.instanceId,
         agent: s.agent,
-        status: instanceStatus(s.state, last, heartbeatMs.get(s.agent) ?? 30_000, now),
+        status: this.health(deployments, s, now),
         handle: s.handle,
         node: s.node,
         startedAt: s.startedAt,

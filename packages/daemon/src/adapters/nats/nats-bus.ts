@@ -6,6 +6,7 @@ import {
   RetentionPolicy,
   StorageType,
   nanos,
+  type Authenticator,
   type ConsumerConfig,
   type JetStreamClient,
   type JetStreamManager,
@@ -20,6 +21,8 @@ const codec = JSONCodec();
 export interface NatsBusOptions {
   url: string;
   name?: string;
+  /** How the control plane authenticates (its own credentials, never an instance's). */
+  authenticator?: Authenticator;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
 
@@ -39,12 +42,20 @@ export class NatsBus implements Bus {
   private jsm!: JetStreamManager;
   private readonly handlers: { results?: InboundHandler; events?: InboundHandler; heartbeat?: InboundHandler } = {};
   private closing = false;
+  private upSince: Date | null = new Date();
 
   private constructor(private readonly opts: NatsBusOptions) {}
 
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
     const bus = new NatsBus(opts);
-    bus.nc = await connect({ servers: opts.url, name: opts.name ?? 'aiflock-daemon', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    bus.nc = await connect({
+      servers: opts.url,
+      name: opts.name ?? 'aiflock-daemon',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      ...(opts.authenticator ? { authenticator: opts.authenticator } : {}),
+    });
+    void bus.watchStatus();
     bus.js = bus.nc.jetstream();
     bus.jsm = await bus.nc.jetstreamManager();
     return bus;
@@ -176,6 +187,17 @@ export class NatsBus implements Bus {
       return { ok: true, detail: `${this.nc.getServer()} rtt ${rtt} ms` };
     } catch (err) {
       return { ok: false, detail: String(err) };
+    }
+  }
+
+  connectedSince(): Date | null {
+    return this.upSince;
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect') this.upSince = null;
+      else if (s.type === 'reconnect') this.upSince = new Date();
     }
   }
 

@@ -11,6 +11,11 @@ export interface NatsServerOptions {
   monitorPort: number;
   dir: string;
   binary?: string;
+  /**
+   * Authentication lines for the server config (the flock's operator and accounts), read at
+   * every (re)start so a restarted server gets the current revocations. None: no auth.
+   */
+  authConfig?: () => Promise<string>;
   log: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
@@ -37,9 +42,14 @@ export class NatsServerSupervisor {
     await mkdir(join(this.opts.dir, 'jetstream'), { recursive: true });
     const pid = await this.pid();
     if (pid && alive(pid) && (await reachable(this.opts.host, this.opts.port))) {
-      this.opts.log('info', `adopted running nats-server (pid ${pid}) at ${this.url}`);
-      this.watch();
-      return 'adopted';
+      if ((await this.runningAuthMode()) === this.authMode) {
+        this.opts.log('info', `adopted running nats-server (pid ${pid}) at ${this.url}`);
+        this.watch();
+        return 'adopted';
+      }
+      // Adopting it would keep the bus open (or locked) against what the config now says.
+      this.opts.log('warn', `restarting nats-server (pid ${pid}): it runs with authentication "${await this.runningAuthMode()}", the config asks for "${this.authMode}"`);
+      await this.stop();
     }
     await this.spawnServer();
     this.watch();
@@ -73,14 +83,16 @@ export class NatsServerSupervisor {
     await writeFile(
       conf,
       [
+        `# auth: ${this.authMode}`,
         `server_name: aiflock`,
         `listen: "${host}:${port}"`,
         `http: "127.0.0.1:${monitorPort}"`,
         `pid_file: "${this.pidFile}"`,
         `max_payload: 8MB`,
         `jetstream { store_dir: "${join(dir, 'jetstream')}" }`,
-        '',
+        (await this.opts.authConfig?.()) ?? '',
       ].join('\n'),
+      { mode: 0o600 },
     );
     const out = await open(join(dir, 'nats-server.log'), 'a');
     const child = spawn(this.opts.binary ?? 'nats-server', ['-c', conf], { detached: true, stdio: ['ignore', out.fd, out.fd] });
@@ -114,6 +126,16 @@ export class NatsServerSupervisor {
     } finally {
       this.restarting = false;
     }
+  }
+
+  private get authMode(): string {
+    return this.opts.authConfig ? 'jwt' : 'none';
+  }
+
+  /** What the running server was started with, from the marker on the config's first line. */
+  private async runningAuthMode(): Promise<string> {
+    const first = (await readFile(join(this.opts.dir, 'nats.conf'), 'utf8').catch(() => '')).split('\n')[0] ?? '';
+    return /^# auth: (\S+)/.exec(first)?.[1] ?? 'none';
   }
 
   private async pid(): Promise<number | null> {

@@ -15,6 +15,9 @@ export interface ContainerSpecContext {
   sharedDir: string;
 }
 
+/** Where an instance finds its own bus credentials (read-only, readable by it alone). */
+export const SANDBOX_CREDENTIALS_DIR = '/run/aiflock';
+
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MIN_MEMORY_BYTES = 6 * 1024 * 1024; // Docker refuses less.
 
@@ -45,6 +48,8 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
   env.AIFLOCK_SHARED_DIR = SANDBOX_SHARED_DIR;
   env.AIFLOCK_WORKSPACE = paths.workspace;
   env.AIFLOCK_LOG_FILE = paths.logFile;
+  if (spec.busCredentialsDir) env.AIFLOCK_NATS_CREDS = `${SANDBOX_CREDENTIALS_DIR}/nats.creds`;
+  else delete env.AIFLOCK_NATS_CREDS;
 
   const { cpu, memoryBytes, pids, tmpBytes } = spec.resources;
   return {
@@ -108,6 +113,9 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
         { Type: 'bind', Source: paths.hostWorkspace, Target: paths.workspace, ReadOnly: false },
         { Type: 'bind', Source: paths.hostCommon, Target: paths.common, ReadOnly: true },
         { Type: 'bind', Source: paths.hostLogFile, Target: paths.logFile, ReadOnly: false },
+        // A directory, not the file: renewed credentials are renamed into place, which a file
+        // bind would not follow.
+        ...(spec.busCredentialsDir ? [{ Type: 'bind' as const, Source: spec.busCredentialsDir, Target: SANDBOX_CREDENTIALS_DIR, ReadOnly: true }] : []),
       ],
     },
     NetworkingConfig: { EndpointsConfig: { [ctx.network]: {} } },

@@ -1,0 +1,33 @@
+import { join } from 'node:path';
+import { credsAuthenticator, type Authenticator } from 'nats';
+import type { Config } from '../../config.js';
+import { SANDBOX_GID, SANDBOX_UID } from '../runtime-docker/shared-storage.js';
+import { JwtBusCredentials } from './jwt-credentials.js';
+import { NatsTrust } from './trust.js';
+
+export interface BusAuth {
+  trust: NatsTrust;
+  credentials: JwtBusCredentials;
+  /** The control plane's own identity: a fresh key every start, held only in memory. */
+  daemonAuthenticator(): Promise<Authenticator>;
+}
+
+/** The flock's NATS trust chain and per-instance credentials, kept under `dir`. */
+export async function openBusAuth(config: Config, dir: string, log: (level: 'info' | 'warn' | 'error', msg: string) => void): Promise<BusAuth> {
+  const trust = await NatsTrust.open(join(dir, 'trust.json'), `aiflock-${config.flock}`);
+  const credentials = await JwtBusCredentials.open({
+    trust,
+    dir: join(dir, 'credentials'),
+    ttlSeconds: config.nats.credentialsTtlSeconds,
+    owner: { uid: SANDBOX_UID, gid: SANDBOX_GID },
+    log,
+  });
+  return {
+    trust,
+    credentials,
+    async daemonAuthenticator() {
+      const user = await trust.issueUser('aiflock-daemon', {}, null);
+      return credsAuthenticator(new TextEncoder().encode(user.creds));
+    },
+  };
+}

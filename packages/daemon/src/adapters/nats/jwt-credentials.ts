@@ -1,0 +1,213 @@
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { credsAuthenticator, connect, type NatsConnection } from 'nats';
+import type { BusCredentials, IssuedCredentials } from '@aiflock/core';
+import { INSTANCE_ID_PATTERN, instancePermissions } from '@aiflock/protocol';
+import type { NatsTrust } from './trust.js';
+
+/** The file name inside an instance's credentials directory. */
+export const CREDS_FILE = 'nats.creds';
+
+export interface JwtCredentialsOptions {
+  trust: NatsTrust;
+  /** Holds revocations.json, users/ (who holds which key) and instances/<id>/ (what is mounted). */
+  dir: string;
+  ttlSeconds: number;
+  /** Owner of the credentials file inside the sandbox. */
+  owner: { uid: number; gid: number };
+  log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+}
+
+interface UserRecord {
+  instanceId: string;
+  agent: string;
+  publicKey: string;
+  seed: string;
+  expiresAt: number;
+}
+
+const SYS_TTL_SECONDS = 24 * 3600;
+
+/**
+ * BusCredentials over NATS decentralized JWT auth. Each instance gets its own nkey and a
+ * user JWT with the bus contract's permissions and an expiry; it is re-issued (same key)
+ * before it expires. Revoking adds the key to the account's revocation list and pushes the
+ * account to the servers through the system account, which disconnects the instance at
+ * once and refuses its key from then on.
+ */
+export class JwtBusCredentials implements BusCredentials {
+  readonly enforced = true;
+  private sys: NatsConnection | null = null;
+  private revocations: Record<string, number> = {};
+  private timers: NodeJS.Timeout[] = [];
+  /** Serializes changes to the revocation list and the pushes of the account. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly o: JwtCredentialsOptions) {}
+
+  /** Load what was issued and revoked before (the daemon may have restarted). */
+  static async open(o: JwtCredentialsOptions): Promise<JwtBusCredentials> {
+    const c = new JwtBusCredentials(o);
+    await mkdir(join(o.dir, 'users'), { recursive: true, mode: 0o700 });
+    await mkdir(join(o.dir, 'instances'), { recursive: true, mode: 0o700 });
+    c.revocations = await readJson<Record<string, number>>(c.revocationsFile, {});
+    return c;
+  }
+
+  get detail(): string {
+    return `per-instance NATS JWT credentials (account ${this.o.trust.accountPublicKey.slice(0, 8)}…, renewed before their ${this.o.ttlSeconds} s expiry)`;
+  }
+
+  /** Connect the system user to `url`, push the current account, renew what is due; then keep renewing. */
+  async start(url: string): Promise<void> {
+    const sys = await this.o.trust.issueSystemUser(SYS_TTL_SECONDS);
+    let creds = new TextEncoder().encode(sys.creds);
+    this.sys = await connect({
+      servers: url,
+      name: 'aiflock-credentials',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      authenticator: credsAuthenticator(() => creds),
+    });
+    // The system user expires too; refresh it well before, without reconnecting.
+    await this.pushAccount();
+    await this.renewDue();
+    this.timers = [
+      // The system user expires too; refresh it well before, for the next reconnect.
+      setInterval(() => void this.o.trust.issueSystemUser(SYS_TTL_SECONDS).then((u) => (creds = new TextEncoder().encode(u.creds))), (SYS_TTL_SECONDS / 4) * 1000),
+      setInterval(() => void this.renewDue().catch((err) => this.o.log('warn', `credential renewal failed: ${String(err)}`)), Math.max(1_000, (this.o.ttlSeconds * 1000) / 10)),
+    ];
+    for (const t of this.timers) t.unref();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.chain.catch(() => undefined);
+    await this.sys?.drain().catch(() => undefined);
+  }
+
+  async issue(instanceId: string, agent: string): Promise<IssuedCredentials> {
+    assertInstanceId(instanceId);
+    return this.serialized(async () => this.write(instanceId, agent, (await this.user(instanceId))?.seed));
+  }
+
+  private async write(instanceId: string, agent: string, seed: string | undefined): Promise<IssuedCredentials> {
+    const issued = await this.o.trust.issueUser(instanceId, instancePermissions(instanceId, agent), this.o.ttlSeconds, Date.now(), seed);
+    const record: UserRecord = { instanceId, agent, publicKey: issued.publicKey, seed: issued.seed, expiresAt: issued.expiresAt! };
+    await writeJson(this.userFile(instanceId), record);
+    const dir = join(this.o.dir, 'instances', instanceId);
+    await mkdir(dir, { recursive: true, mode: 0o500 });
+    // Written beside and renamed: the sandbox, which reads it on every reconnect, never sees half a file.
+    const tmp = join(dir, `.${CREDS_FILE}.tmp`);
+    await writeFile(tmp, issued.creds, { mode: 0o400 });
+    await chown(tmp, this.o.owner.uid, this.o.owner.gid);
+    await rename(tmp, join(dir, CREDS_FILE));
+    await chown(dir, this.o.owner.uid, this.o.owner.gid);
+    await chmod(dir, 0o500);
+    return { dir, expiresAt: new Date(issued.expiresAt! * 1000).toISOString() };
+  }
+
+  async revoke(instanceId: string, reason: string): Promise<void> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
+    await this.serialized(async () => {
+      const user = await this.user(instanceId);
+      // Forget first: should the push fail, the key is still on the list and goes out with the next one.
+      await rm(this.userFile(instanceId), { force: true });
+      await rm(join(this.o.dir, 'instances', instanceId), { recursive: true, force: true });
+      if (!user) return;
+      this.revocations[user.publicKey] = Math.floor(Date.now() / 1000);
+      await writeJson(this.revocationsFile, this.revocations);
+      await this.pushAccount();
+      this.o.log('info', `revoked the bus credentials of ${instanceId}: ${reason}`, { instanceId, agent: user.agent });
+    });
+  }
+
+  async retain(live: ReadonlySet<string>): Promise<void> {
+    for (const id of await this.issuedIds()) {
+      if (!live.has(id)) await this.revoke(id, 'its instance no longer exists');
+    }
+  }
+
+  /** Credentials for the control plane or an operator's tools: everything in the flock account. */
+  async adminCreds(name: string, ttlSeconds: number | null): Promise<string> {
+    return (await this.o.trust.issueUser(name, {}, ttlSeconds)).creds;
+  }
+
+  /** Re-issue credentials that are past half their life; drop revocations nobody can use any more. */
+  private async renewDue(): Promise<void> {
+    const now = Date.now() / 1000;
+    for (const id of await this.issuedIds()) {
+      await this.serialized(async () => {
+        // Looked up inside the queue: a revoke that ran meanwhile must not be undone.
+        const u = await this.user(id);
+        if (u && u.expiresAt - now < this.o.ttlSeconds / 2) await this.write(id, u.agent, u.seed);
+      });
+    }
+    await this.serialized(async () => {
+      // A revoked key's JWTs have all expired after one lifetime (renewal keeps the same key,
+      // but a revoked instance is never renewed).
+      const horizon = now - this.o.ttlSeconds - 60;
+      const kept = Object.fromEntries(Object.entries(this.revocations).filter(([, at]) => at > horizon));
+      if (Object.keys(kept).length !== Object.keys(this.revocations).length) {
+        this.revocations = kept;
+        await writeJson(this.revocationsFile, kept);
+        await this.pushAccount();
+      }
+    });
+  }
+
+  /** The account JWT with the current revocations, for the server's config and for pushes. */
+  accountJwt(): Promise<string> {
+    return this.o.trust.accountJwt(this.revocations);
+  }
+
+  private async pushAccount(): Promise<void> {
+    if (!this.sys) throw new Error('bus credentials not started');
+    const reply = await this.sys.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(await this.accountJwt()), { timeout: 5_000 });
+    const body = JSON.parse(new TextDecoder().decode(reply.data)) as { data?: { code?: number; message?: string }; error?: { description?: string } };
+    if (body.data?.code !== 200) throw new Error(`the NATS server refused the account update: ${body.error?.description ?? body.data?.message ?? 'no reason given'}`);
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async issuedIds(): Promise<string[]> {
+    const files = await readdir(join(this.o.dir, 'users')).catch(() => [] as string[]);
+    return files.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).filter((id) => INSTANCE_ID_PATTERN.test(id));
+  }
+
+  private user(instanceId: string): Promise<UserRecord | null> {
+    return readJson<UserRecord | null>(this.userFile(instanceId), null);
+  }
+
+  private userFile(instanceId: string): string {
+    return join(this.o.dir, 'users', `${instanceId}.json`);
+  }
+
+  private get revocationsFile(): string {
+    return join(this.o.dir, 'revocations.json');
+  }
+}
+
+function assertInstanceId(id: string): void {
+  // It becomes a path and a subject: anything else is a bug upstream.
+  if (!INSTANCE_ID_PATTERN.test(id)) throw new Error(`not an instance id: ${JSON.stringify(id)}`);
+}
+
+async function readJson<T>(file: string, fallback: T): Promise<T> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
+    throw err;
+  }
+}
+
+async function writeJson(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, JSON.stringify(value), { mode: 0o600 });
+  await rename(tmp, file);
+}

@@ -1,0 +1,135 @@
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Algorithms, encodeAccount, encodeOperator, encodeUser, fmtCreds, type Permissions } from '@nats-io/jwt';
+import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from '@nats-io/nkeys';
+
+/** Seeds of the flock's NATS trust chain, kept in the data dir with mode 0600. */
+interface TrustSeeds {
+  operator: string;
+  system: string;
+  account: string;
+}
+
+export interface IssuedUser {
+  /** A `.creds` file: the user JWT and its nkey seed. */
+  creds: string;
+  publicKey: string;
+  /** The user's nkey seed, to re-issue the same identity later. Secret. */
+  seed: string;
+  /** Unix seconds; null for credentials that do not expire. */
+  expiresAt: number | null;
+}
+
+const ACCOUNT = 'FLOCK';
+const SYSTEM_ACCOUNT = 'SYS';
+/** NATS treats a missing account limit as zero; the flock limits per user instead. */
+const UNLIMITED = {
+  ...{ subs: -1, conn: -1, leaf: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true },
+  ...{ mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 },
+};
+const encoding = { algorithm: Algorithms.v2 } as const;
+const text = new TextDecoder();
+const bytes = new TextEncoder();
+
+/**
+ * The flock's NATS decentralized-auth trust chain (operator → accounts → users). The
+ * control plane holds the operator and account keys, so it can issue a scoped, expiring
+ * user for every instance and revoke it, against the spawned server or an external
+ * cluster configured once with `serverConfig()`; nothing is configured per agent.
+ */
+export class NatsTrust {
+  private constructor(
+    private readonly operator: KeyPair,
+    private readonly system: KeyPair,
+    private readonly account: KeyPair,
+    readonly name: string,
+  ) {}
+
+  /** Load the trust chain from `file`, creating it on first use. */
+  static async open(file: string, name = 'aiflock'): Promise<NatsTrust> {
+    let seeds: TrustSeeds;
+    try {
+      seeds = JSON.parse(await readFile(file, 'utf8')) as TrustSeeds;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the NATS trust file ${file}: ${String(err)}`);
+      seeds = {
+        operator: text.decode(createOperator().getSeed()),
+        system: text.decode(createAccount().getSeed()),
+        account: text.decode(createAccount().getSeed()),
+      };
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      const tmp = `${file}.tmp`;
+      await writeFile(tmp, JSON.stringify(seeds), { mode: 0o600 });
+      await rename(tmp, file);
+    }
+    await chmod(file, 0o600);
+    const key = (s: string) => fromSeed(bytes.encode(s));
+    return new NatsTrust(key(seeds.operator), key(seeds.system), key(seeds.account), name);
+  }
+
+  get accountPublicKey(): string {
+    return this.account.getPublicKey();
+  }
+  get systemAccountPublicKey(): string {
+    return this.system.getPublicKey();
+  }
+
+  operatorJwt(): Promise<string> {
+    return encodeOperator(this.name, this.operator, { system_account: this.system.getPublicKey() }, encoding);
+  }
+
+  systemAccountJwt(): Promise<string> {
+    return encodeAccount(SYSTEM_ACCOUNT, this.system, { limits: { ...UNLIMITED, mem_storage: 0, disk_storage: 0 } }, { ...encoding, signer: this.operator });
+  }
+
+  /** The flock account: JetStream enabled, and the users revoked so far (public key → unix seconds). */
+  accountJwt(revocations: Record<string, number> = {}): Promise<string> {
+    return encodeAccount(
+      ACCOUNT,
+      this.account,
+      {
+        limits: UNLIMITED,
+        // Only nkey-signed connections: a bearer JWT alone must never be enough.
+        disallow_bearer: true,
+        ...(Object.keys(revocations).length ? { revocations } : {}),
+      },
+      { ...encoding, signer: this.operator },
+    );
+  }
+
+  /** A user in the flock account with exactly `permissions`, valid for `ttlSeconds` (null: no expiry). */
+  async issueUser(name: string, permissions: Permissions, ttlSeconds: number | null, now = Date.now(), seed?: string): Promise<IssuedUser> {
+    return this.issue(name, this.account, permissions, ttlSeconds, now, seed);
+  }
+
+  /** A user of the system account, for pushing account updates (revocations) to the servers. */
+  async issueSystemUser(ttlSeconds: number | null): Promise<IssuedUser> {
+    return this.issue('aiflock-system', this.system, {}, ttlSeconds, Date.now());
+  }
+
+  /**
+   * The lines a NATS server needs to trust this flock: the operator, the system account and
+   * a resolver preloaded with both accounts. Written once into the spawned server's config,
+   * or pasted once into an external server's.
+   */
+  async serverConfig(resolverDir: string, accountJwt?: string): Promise<string> {
+    return [
+      `operator: ${await this.operatorJwt()}`,
+      `system_account: ${this.system.getPublicKey()}`,
+      `resolver: { type: full, dir: ${JSON.stringify(resolverDir)}, allow_delete: false, interval: "2m", limit: 1000 }`,
+      `resolver_preload: {`,
+      `  ${this.system.getPublicKey()}: ${await this.systemAccountJwt()}`,
+      `  ${this.account.getPublicKey()}: ${accountJwt ?? (await this.accountJwt())}`,
+      `}`,
+      '',
+    ].join('\n');
+  }
+
+  private async issue(name: string, issuer: KeyPair, permissions: Permissions, ttlSeconds: number | null, now: number, seed?: string): Promise<IssuedUser> {
+    const user = seed ? fromSeed(bytes.encode(seed)) : createUser();
+    const iat = Math.floor(now / 1000);
+    const exp = ttlSeconds === null ? null : iat + ttlSeconds;
+    const jwt = await encodeUser(name, user, issuer, { ...permissions }, { ...encoding, ...(exp === null ? {} : { exp }) });
+    return { creds: text.decode(fmtCreds(jwt, user)), publicKey: user.getPublicKey(), seed: text.decode(user.getSeed()), expiresAt: exp };
+  }
+}

@@ -1,0 +1,32 @@
+import { STREAMS, subjects, taskConsumerName } from './subjects.js';
+
+export interface SubjectPermissions {
+  pub: { allow: string[] };
+  sub: { allow: string[] };
+}
+
+/**
+ * Everything one instance may do on the bus, and nothing more (DESIGN.md, bus contract):
+ * publish under its own `agent.<id>.>`; pull from, and acknowledge on, its own
+ * deployment's work queue; receive control messages and broadcasts; and read replies only
+ * under its private inbox prefix. The server enforces this, so the subject an instance
+ * publishes on proves who it is.
+ */
+export function instancePermissions(instanceId: string, agent: string): SubjectPermissions {
+  const stream = STREAMS.tasks.name;
+  const consumer = taskConsumerName(agent);
+  return {
+    pub: {
+      allow: [
+        `agent.${instanceId}.>`,
+        `$JS.API.CONSUMER.INFO.${stream}.${consumer}`,
+        `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
+        // Ack, nak, in-progress and term of messages of its own deployment's queue.
+        `$JS.ACK.${stream}.${consumer}.>`,
+      ],
+    },
+    sub: {
+      allow: [`${subjects.inbox(instanceId)}.>`, subjects.control(instanceId), subjects.broadcast],
+    },
+  };
+}
