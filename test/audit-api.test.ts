@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -35,8 +35,9 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(store: SqlStore, nats: TestNatsServer): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'aiflock-audit-api-'));
+/** `dir` is the data dir holding the audit anchor; it is kept when given. */
+async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string): Promise<Harness> {
+  const dir = anchorDir ?? mkdtempSync(join(tmpdir(), 'aiflock-audit-api-'));
   const log = () => undefined;
   const bus = await NatsBus.connect({ url: nats.url, log });
   await bus.init();
@@ -78,7 +79,7 @@ async function harness(store: SqlStore, nats: TestNatsServer): Promise<Harness> 
       await app.close();
       await bus.close();
       await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (!anchorDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -116,19 +117,23 @@ async function restore(store: SqlStore, rows: AuditEntry[]): Promise<void> {
     .execute();
 }
 
-const backends: { name: string; open(): Promise<SqlStore>; setup?(): Promise<void>; teardown?(): Promise<void> }[] = [];
+/** `open` makes the backend's store for this file; `reopen` opens the same database again. */
+const backends: { name: string; open(): Promise<SqlStore>; reopen(): Promise<SqlStore>; setup?(): Promise<void>; teardown?(): Promise<void> }[] = [];
 let pg: TestPostgres;
+let pgUrl: string;
 let sqliteDir: string;
 backends.push({
   name: 'sqlite',
   setup: async () => void (sqliteDir = mkdtempSync(join(tmpdir(), 'aiflock-audit-sqlite-'))),
   open: () => SqlStore.open(sqliteBackend(join(sqliteDir, 'flock.db'))),
+  reopen: () => SqlStore.open(sqliteBackend(join(sqliteDir, 'flock.db'))),
   teardown: async () => rmSync(sqliteDir, { recursive: true, force: true }),
 });
 backends.push({
   name: 'postgres',
   setup: async () => void (pg = await startPostgres()),
-  open: async () => SqlStore.open(await postgresBackend({ url: (await pg.createDatabase('api')).url, poolSize: 5, connectTimeoutMs: 5_000 })),
+  open: async () => SqlStore.open(await postgresBackend({ url: (pgUrl = (await pg.createDatabase('api')).url), poolSize: 5, connectTimeoutMs: 5_000 })),
+  reopen: async () => SqlStore.open(await postgresBackend({ url: pgUrl, poolSize: 5, connectTimeoutMs: 5_000 })),
   teardown: async () => pg?.stop(),
 });
 
@@ -308,6 +313,53 @@ describe.each(backends)('audit through the API and the CLI on $name', (backend) 
       } finally {
         await copy.close();
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('restores a backup by the documented procedure (SQLite: aiflock backup; PostgreSQL: pg_dump/pg_restore)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aiflock-restore-test-'));
+    const anchorDir = join(dir, 'data');
+    mkdirSync(anchorDir);
+    try {
+      // A flock with its own data dir, so the anchor survives the restart.
+      await h.close();
+      h = await harness(await backend.reopen(), nats, anchorDir);
+      expect((await api(h, 'POST', '/v1/agents', { manifest: ECHO })).status).toBe(201);
+      const before = await h.store.audit.list({ limit: 100, ascending: true });
+
+      let restored: () => Promise<SqlStore>;
+      if (backend.name === 'sqlite') {
+        const file = join(dir, 'backup.db');
+        expect((await h.cli(['backup', file])).code).toBe(0);
+        await api(h, 'POST', '/v1/agents/echo/scale', { replicas: 3 }); // after the backup: lost by the restore
+        await h.close();
+        const live = join(sqliteDir, 'flock.db');
+        rmSync(`${live}-wal`, { force: true });
+        rmSync(`${live}-shm`, { force: true });
+        copyFileSync(file, live);
+        restored = () => SqlStore.open(sqliteBackend(live));
+      } else {
+        const dump = join(dir, 'aiflock.dump');
+        execFileSync('pg_dump', ['--format=custom', `--file=${dump}`, pgUrl]);
+        await api(h, 'POST', '/v1/agents/echo/scale', { replicas: 3 });
+        await h.close();
+        const target = await pg.createDatabase('restored');
+        execFileSync('pg_restore', ['--no-owner', `--dbname=${target.url}`, dump]);
+        restored = async () => SqlStore.open(await postgresBackend({ url: target.url, poolSize: 2, connectTimeoutMs: 5_000 }));
+      }
+      h = await harness(await restored(), nats, anchorDir);
+      expect(await h.store.audit.list({ limit: 100, ascending: true })).toEqual(before);
+      expect((await api(h, 'GET', '/v1/agents/echo')).body).toMatchObject({ name: 'echo', replicas: { desired: 1 } });
+      // The anchor remembers the lost scale entry: verify says so, as docs/operations.md warns.
+      const v = await h.cli(['audit', 'verify', '--json']);
+      expect(v.code).toBe(7);
+      expect(JSON.parse(v.stdout)).toMatchObject({ reason: 'truncated', seq: before.length + 1 });
+      renameSync(join(anchorDir, 'audit-head.json'), join(anchorDir, 'audit-head.json.before-restore'));
+      expect((await h.cli(['audit', 'verify'])).code).toBe(0);
+      expect((await api(h, 'POST', '/v1/agents/echo/scale', { replicas: 2 })).status).toBe(200);
+      expect(JSON.parse((await h.cli(['audit', 'verify', '--json'])).stdout)).toMatchObject({ ok: true, anchored: { seq: before.length + 1 } });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
