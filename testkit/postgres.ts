@@ -77,6 +77,11 @@ export async function startPostgres(): Promise<TestPostgres> {
     );
     const p = proc;
     p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    // A test process that dies without stop() must not leave a server behind (SIGQUIT:
+    // immediate shutdown; the cluster is thrown away anyway).
+    const reap = () => void (p.exitCode === null && p.kill('SIGQUIT'));
+    process.once('exit', reap);
+    p.once('exit', () => process.off('exit', reap));
     await waitForPort('127.0.0.1', port, 30_000, () => (p.exitCode !== null ? `postgres exited ${p.exitCode}: ${stderr}` : null));
     // The port opens before the server accepts sessions; wait for a real one.
     for (let i = 0; ; i++) {

@@ -32,9 +32,14 @@ export async function audited<T>(
     result = await run();
   } catch (err) {
     const details = err instanceof FlockError ? { code: err.code, message: err.message } : { code: 'internal' };
-    await audit.record({ ...base, resource, outcome: outcomeOf(err), details });
+    // The caller must see why the action failed, even if recording the failure fails too.
+    await audit.record({ ...base, resource, outcome: outcomeOf(err), details }).catch((auditErr: unknown) => {
+      req.log.error({ err: auditErr, action, resource }, 'audit entry for a failed action not recorded');
+    });
     throw err;
   }
+  // Not caught: an action that happened but could not be audited answers 500 (with the
+  // request id in the daemon log), rather than a success nobody can account for.
   const more = describe?.(result) ?? {};
   await audit.record({ ...base, resource: more.resource ?? resource, outcome: 'ok', correlationId: more.correlationId ?? base.correlationId, details: more.details });
   return result;
