@@ -245,6 +245,19 @@ describe.each(backends)('audit through the API and the CLI on $name', (backend) 
     const ok = await h.cli(['audit', 'verify']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('audit log intact: 9 entries');
+    const head = /^head: (9:[0-9a-f]{64})$/m.exec(ok.stdout)?.[1];
+    expect(head, ok.stdout).toBeDefined();
+    expect((await h.cli(['audit', 'verify', '--head', head!])).code).toBe(0);
+    const wrongHead = await h.cli(['audit', 'verify', '--head', `5:${'ab'.repeat(32)}`]);
+    expect(wrongHead.code).toBe(7);
+    expect(wrongHead.stderr).toContain('TAMPERED at seq 5 (edited): entry 5 differs from the recorded head');
+    const ahead = await h.cli(['audit', 'verify', '--head', `12:${'ab'.repeat(32)}`]);
+    expect(ahead.code).toBe(7);
+    expect(ahead.stderr).toContain('TAMPERED at seq 10 (truncated)');
+    const badHead = await h.cli(['audit', 'verify', '--head', '9']);
+    expect(badHead.code).toBe(2);
+    expect(badHead.stderr).toContain('--head must be seq:hash');
+    expect((await api(h, 'GET', '/v1/audit/verify?head=9')).status).toBe(400);
     const rows = (await h.cli(['audit', 'export'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditEntry);
     const attacks: [string, () => Promise<unknown>, number, string][] = [
       ['edit', () => sql`update audit_log set actor = 'someone-else' where seq = 4`.execute(h.store.db), 4, 'edited'],

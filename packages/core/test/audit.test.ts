@@ -52,4 +52,18 @@ describe('audit hash chain', () => {
     expect(await verify(c.slice(0, 3), anchor)).toMatchObject({ ok: false, seq: 4, reason: 'truncated' });
     expect(await verifyAuditChain({ entries: (async function* () {})(), byHash: async () => undefined, anchor: 'invalid' })).toMatchObject({ ok: false, reason: 'anchor_invalid' });
   });
+
+  it('checks heads recorded elsewhere like the anchor', async () => {
+    const c = chain(5);
+    const at = (cps: { seq: number; hash: string }[], entries = c) =>
+      verifyAuditChain({ entries: (async function* () { yield* entries; })(), byHash: async (h) => entries.find((e) => e.hash === h), anchor: null, checkpoints: cps });
+    expect(await at([{ seq: 3, hash: c[2]!.hash }])).toMatchObject({ ok: true });
+    // Without an anchor, a truncated log is a valid chain; a recorded head still catches it.
+    expect(await at([{ seq: 5, hash: c[4]!.hash }], c.slice(0, 4))).toMatchObject({ ok: false, seq: 5, reason: 'truncated' });
+    // A chain rewritten from entry 2 on, every hash recomputed: only a recorded head can tell.
+    const forged: AuditEntry[] = [c[0]!];
+    for (let i = 2; i <= 5; i++) forged.push(chainEntry(forged.at(-1)!, { ...fields(i), actor: 'eve' }));
+    expect(await at([], forged)).toMatchObject({ ok: true });
+    expect(await at([{ seq: 3, hash: c[2]!.hash }], forged)).toMatchObject({ ok: false, seq: 3, reason: 'edited' });
+  });
 });

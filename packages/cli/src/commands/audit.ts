@@ -83,13 +83,19 @@ export function auditCommand(program: Command, client: () => ApiClient): void {
   audit
     .command('verify')
     .description(`check the hash chain and the anchored head; exit ${EXIT.auditTampered} naming the first bad entry if tampered with`)
+    .option('--head <seq:hash>', 'also check a head recorded earlier (as printed by a previous verify), e.g. kept off this host')
     .option('--json', 'print the verdict as JSON')
-    .action(async (o: { json?: boolean }) => {
+    .action(async (o: { head?: string; json?: boolean }) => {
+      if (o.head !== undefined && !/^[1-9]\d*:[0-9a-f]{64}$/.test(o.head)) throw new CliError(`--head must be seq:hash as printed by audit verify, got "${o.head}"`, EXIT.usage);
       if (!o.json) progress('verifying the audit chain...');
-      const v = await client().get<AuditVerdict>('/v1/audit/verify');
+      const v = await client().get<AuditVerdict>(`/v1/audit/verify${o.head ? `?head=${encodeURIComponent(o.head)}` : ''}`);
       if (o.json) printJson(v);
       if (v.ok) {
-        if (!o.json) println(`audit log intact: ${v.entries} entries${v.head ? `, head ${v.head.seq} ${v.head.hash.slice(0, 16)}` : ''}${v.anchored ? `, anchored at ${v.anchored.seq}` : ', no anchor yet'}`);
+        if (!o.json) {
+          println(`audit log intact: ${v.entries} entries${v.anchored ? `, anchored at ${v.anchored.seq}` : ', no anchor yet'}`);
+          // Worth keeping off this host: a later `verify --head` proves nothing was rewritten up to here.
+          if (v.head) println(`head: ${v.head.seq}:${v.head.hash}`);
+        }
         return;
       }
       if (!o.json) process.stderr.write(`aiflock: audit log TAMPERED at seq ${v.seq} (${v.reason}): ${v.message}\n`);

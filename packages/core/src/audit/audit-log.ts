@@ -1,6 +1,6 @@
 import type { Clock } from '../ports/clock.js';
 import type { AuditAnchor, AuditStore } from '../ports/audit.js';
-import { chainEntry, type AuditEntry, type AuditOutcome } from './entry.js';
+import { chainEntry, type AuditEntry, type AuditHead, type AuditOutcome } from './entry.js';
 import { verifyAuditChain, type AuditVerdict } from './verify.js';
 
 export interface AuditRecord {
@@ -52,8 +52,9 @@ export class AuditLog {
     return entry;
   }
 
-  async verify(): Promise<AuditVerdict> {
+  /** Check the chain, the anchor, and any heads the caller recorded earlier. */
+  async verify(checkpoints: readonly AuditHead[] = []): Promise<AuditVerdict> {
     await this.anchoring;
-    return verifyAuditChain({ entries: this.deps.store.scan(), byHash: (h) => this.deps.store.byHash(h), anchor: await this.deps.anchor.read() });
+    return verifyAuditChain({ entries: this.deps.store.scan(), byHash: (h) => this.deps.store.byHash(h), anchor: await this.deps.anchor.read(), checkpoints });
   }
 }

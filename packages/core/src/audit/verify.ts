@@ -16,6 +16,8 @@ export interface VerifySource {
    * does not verify; null when there is none (a fresh log).
    */
   anchor: AuditHead | null | 'invalid';
+  /** Heads recorded earlier elsewhere (e.g. exported to write-once storage); checked like the anchor. */
+  checkpoints?: readonly AuditHead[];
 }
 
 /**
@@ -32,6 +34,7 @@ export async function verifyAuditChain(src: VerifySource): Promise<AuditVerdict>
   const fail = (seq: number, reason: TamperKind, message: string): AuditVerdict => ({ ok: false, seq, reason, message, entries: count });
   if (src.anchor === 'invalid') return fail(0, 'anchor_invalid', 'the audit head anchor does not verify against its key: it was replaced or edited');
   const anchor = src.anchor;
+  const known = [...(anchor ? [anchor] : []), ...(src.checkpoints ?? [])];
 
   for await (const e of src.entries) {
     const expected = prev.seq + 1;
@@ -54,14 +57,19 @@ export async function verifyAuditChain(src: VerifySource): Promise<AuditVerdict>
       const at = prev.seq || e.seq;
       return fail(at, 'edited', `entry ${e.seq} does not link to ${prev.seq ? `entry ${prev.seq}` : 'the start of the log'}: entry ${at} was rewritten`);
     }
-    if (anchor && e.seq === anchor.seq && e.hash !== anchor.hash) {
-      return fail(e.seq, 'edited', `entry ${e.seq} differs from the anchored head: the chain was rewritten from there or before`);
+    for (const k of known) {
+      if (e.seq === k.seq && e.hash !== k.hash) {
+        const what = k === anchor ? 'the anchored head' : `the recorded head ${k.seq}:${k.hash.slice(0, 12)}…`;
+        return fail(e.seq, 'edited', `entry ${e.seq} differs from ${what}: the chain was rewritten from there or before`);
+      }
     }
     prev = { seq: e.seq, hash: e.hash };
     count++;
   }
-  if (anchor && prev.seq < anchor.seq) {
-    return fail(prev.seq + 1, 'truncated', `entries ${prev.seq + 1}..${anchor.seq} are missing: the anchored head is entry ${anchor.seq}, the log ends at ${prev.seq}`);
+  const furthest = known.reduce<AuditHead | null>((a, k) => (!a || k.seq > a.seq ? k : a), null);
+  if (furthest && prev.seq < furthest.seq) {
+    const what = furthest === anchor ? 'the anchored head' : 'a recorded head';
+    return fail(prev.seq + 1, 'truncated', `entries ${prev.seq + 1}..${furthest.seq} are missing: ${what} is entry ${furthest.seq}, the log ends at ${prev.seq}`);
   }
   return { ok: true, entries: count, head: count ? prev : null, anchored: anchor };
 }

@@ -24,6 +24,20 @@ const ListQuery = z
   .strict()
   .refine((q) => q.cursor === undefined || q.after === undefined, { message: 'cursor and after cannot be combined', path: ['after'] });
 
+const VerifyQuery = z
+  .object({
+    /** A head recorded earlier (`seq:hash`, as `aiflock audit verify` prints it), checked too. */
+    head: z
+      .string()
+      .regex(/^[1-9]\d{0,15}:[0-9a-f]{64}$/, 'seq:hash, e.g. 42:<64 hex digits>')
+      .transform((h) => {
+        const [seq, hash] = h.split(':');
+        return { seq: Number(seq), hash: hash! };
+      })
+      .optional(),
+  })
+  .strict();
+
 const ADMIN = { config: { scope: 'admin' } } as const;
 
 /** The audit log: read, verify, export. Admin only (the auth layer reads `config.scope`). */
@@ -48,7 +62,10 @@ export const auditRoutes =
       return { entries, nextCursor: !ascending && entries.length === q.limit && last ? last.seq : null };
     });
 
-    app.get('/audit/verify', ADMIN, async () => ctx.audit.verify());
+    app.get('/audit/verify', ADMIN, async (req) => {
+      const { head } = parseInput(VerifyQuery, req.query, 'query');
+      return ctx.audit.verify(head ? [head] : []);
+    });
 
     /** Every entry, oldest first, as JSON lines, streamed page by page. */
     app.get('/audit/export', ADMIN, async (_req, reply) => {
