@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog, auditHash, type AuditEntry, type Store } from '@aiflock/core';
+import { AuditLog, auditHash, chainEntry, verifyAuditChain, type AuditEntry, type Store } from '@aiflock/core';
 import { HmacFileAnchor } from '../../src/adapters/audit-anchor/hmac-file-anchor.js';
 import type { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
 
@@ -77,6 +77,24 @@ export function contract(open: () => Promise<Store>): void {
       expect(all.map((e) => e.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
       expect(new Set(all.map((e) => e.prevHash)).size).toBe(40);
       expect(await audit.verify()).toMatchObject({ ok: true, entries: 40, anchored: { seq: 40 } });
+    });
+
+    it('scans and verifies a log longer than one page', async () => {
+      const entries: AuditEntry[] = [];
+      for (let i = 1; i <= 1234; i++) entries.push(chainEntry(entries.at(-1) ?? null, { ts: `t${i}`, actor: 'a', action: 'x', resource: `r/${i}`, outcome: 'ok', requestId: null, correlationId: null, details: { i } }));
+      for (let i = 0; i < entries.length; i += 200) {
+        await raw()
+          .insertInto('audit_log')
+          .values(entries.slice(i, i + 200).map((e) => ({ seq: e.seq, ts: e.ts, actor: e.actor, action: e.action, resource: e.resource, outcome: e.outcome, request_id: null, correlation_id: null, details: JSON.stringify(e.details), prev_hash: e.prevHash, hash: e.hash })))
+          .execute();
+      }
+      let seen = 0;
+      for await (const e of store.audit.scan()) expect(e.seq).toBe(++seen);
+      expect(seen).toBe(1234);
+      const head = { seq: 1234, hash: entries[1233]!.hash };
+      expect(await verifyAuditChain({ entries: store.audit.scan(), byHash: (h) => store.audit.byHash(h), anchor: head })).toMatchObject({ ok: true, entries: 1234, head });
+      // The next append through the service continues this chain.
+      expect(await audit.record({ actor: 'a', action: 'x', resource: 'r', outcome: 'ok' })).toMatchObject({ seq: 1235, prevHash: head.hash });
     });
 
     it('detects an edited entry and names it', async () => {
