@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs and starts what the flock needs, idempotently: fast when everything is there.
 #   --system  also system packages (docker.io, nats-server, iptables) and a running dockerd
-#   --test    also what the test suite needs (implies --system)
+#   --test    also what the test suite needs: PostgreSQL server binaries (implies --system)
 #   --quiet   print only what it changes
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SYSTEM=0; QUIET=0
+SYSTEM=0; QUIET=0; TEST=0
 for arg in "$@"; do
   case "$arg" in
-    --system|--test) SYSTEM=1 ;;
+    --system) SYSTEM=1 ;;
+    --test) SYSTEM=1; TEST=1 ;;
     --quiet) QUIET=1 ;;
     -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
@@ -48,6 +49,22 @@ install_system() {
   say "docker $(docker version --format '{{.Server.Version}}'), $(nats-server --version)"
 }
 
+install_test_deps() {
+  # PostgreSQL server binaries: the storage tests start their own throwaway cluster with
+  # initdb (testkit/postgres.ts), so the distribution's own cluster is not needed.
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    change "installing postgresql (apt), for the storage tests"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  # As root the test clusters run as the `postgres` user (PostgreSQL refuses root).
+  if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then
+    echo "bootstrap: the postgres user is missing; reinstall postgresql-common" >&2
+    exit 1
+  fi
+  say "postgresql $(ls -d /usr/lib/postgresql/*/ | xargs -n1 basename | sort -n | tail -1) (server binaries)"
+}
+
 install_node_deps() {
   local stamp="$ROOT/node_modules/.aiflock-lock"
   if [ ! -f "$stamp" ] || ! cmp -s "$ROOT/package-lock.json" "$stamp"; then
@@ -72,5 +89,6 @@ build() {
 
 need_node
 [ "$SYSTEM" = 1 ] && install_system
+[ "$TEST" = 1 ] && install_test_deps
 install_node_deps
 build

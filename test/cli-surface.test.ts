@@ -34,8 +34,14 @@ const COMMANDS = [
   ['task', 'get'],
   ['task', 'logs'],
   ['task', 'cancel'],
+  ['audit'],
+  ['audit', 'tail'],
+  ['audit', 'search'],
+  ['audit', 'verify'],
+  ['audit', 'export'],
+  ['backup'],
 ];
-const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs']];
+const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup']];
 
 describe('aiflock command surface', () => {
   it.each(COMMANDS.map((c) => [c.join(' ') || '(root)', c] as const))('%s has --help', async (_name, cmd) => {
@@ -50,6 +56,7 @@ describe('aiflock command surface', () => {
 
   it('documents its exit codes and uses them', async () => {
     expect((await run(['--help'])).stdout).toContain('4  daemon unreachable');
+    expect((await run(['--help'])).stdout).toContain('7  audit log tampered with');
     const unreachable = await run(['agent', 'list'], { ...process.env, AIFLOCK_API: 'http://127.0.0.1:9' });
     expect(unreachable.code).toBe(4);
     expect(unreachable.stderr).toContain('cannot reach the aiflock daemon');

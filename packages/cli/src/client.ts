@@ -35,6 +35,13 @@ export class ApiClient {
     return this.request<T>('POST', path, body ?? {}, headers).then((r) => r.data);
   }
 
+  /** The raw response, for downloads (export, backup); API errors still become CliErrors. */
+  async download(path: string, signal?: AbortSignal): Promise<Response> {
+    const res = await this.fetch('GET', path, undefined, {}, signal);
+    if (!res.ok) throw apiFailure(res.status, await res.json().catch(() => undefined));
+    return res;
+  }
+
   /** Read an NDJSON stream line by line until it ends or `signal` aborts. */
   async *stream<T>(path: string, signal?: AbortSignal): AsyncGenerator<T> {
     const res = await this.fetch('GET', path, undefined, {}, signal);

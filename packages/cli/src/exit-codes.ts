@@ -13,6 +13,8 @@ export const EXIT = {
   taskUnsuccessful: 5,
   /** The request conflicts with the current state (already finished, key reused, stopped). */
   conflict: 6,
+  /** `audit verify`: the audit log was tampered with (edited, deleted, reordered, truncated). */
+  auditTampered: 7,
 } as const;
 
 export const EXIT_HELP = `
@@ -23,4 +25,5 @@ Exit codes:
   3  agent or task not found
   4  daemon unreachable (start it with: aiflock up)
   5  task ended failed, cancelled or timed out (task run --wait)
-  6  conflict with the current state`;
+  6  conflict with the current state
+  7  audit log tampered with (audit verify)`;

@@ -2,6 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { ApiClient, CliError } from './client.js';
 import { agentCommand } from './commands/agent.js';
+import { auditCommand } from './commands/audit.js';
+import { backupCommand } from './commands/backup.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
 import { taskCommand } from './commands/task.js';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
@@ -19,6 +21,8 @@ const client = () => new ApiClient(apiUrl(program.opts<{ api?: string }>().api, 
 lifecycleCommands(program, client);
 agentCommand(program, client);
 taskCommand(program, client);
+auditCommand(program, client);
+backupCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

@@ -37,9 +37,25 @@ export const ConfigSchema = z
       .strict()
       .default({ port: 4222, monitorPort: 8222, binary: 'nats-server', auth: 'jwt', credentialsTtlSeconds: 3600 }),
     store: z
-      .object({ kind: z.literal('sqlite').default('sqlite'), file: z.string().optional() })
+      .object({
+        kind: z.enum(['sqlite', 'postgres']).default('sqlite'),
+        /** SQLite: the database file (default: flock.db in the data dir). */
+        file: z.string().optional(),
+        /** PostgreSQL: postgres://user:password@host:port/database */
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL, e.g. postgres://user:pass@127.0.0.1:5432/aiflock')
+          .optional(),
+        poolSize: z.coerce.number().int().min(1).max(200).default(10),
+        /** How long opening keeps retrying a database that does not answer yet. */
+        connectTimeoutMs: z.coerce.number().int().min(0).default(30_000),
+      })
       .strict()
-      .default({ kind: 'sqlite' }),
+      .refine((s) => s.kind !== 'postgres' || s.url !== undefined, {
+        message: 'store.kind is postgres but store.url (env AIFLOCK_DATABASE_URL) is not set',
+        path: ['url'],
+      })
+      .default({ kind: 'sqlite', poolSize: 10, connectTimeoutMs: 30_000 }),
     runtime: z
       .object({
         kind: z.literal('docker').default('docker'),
@@ -72,6 +88,9 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_IMAGE: ['runtime', 'image'],
   AIFLOCK_DOCKER_SOCKET: ['runtime', 'socket'],
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
+  AIFLOCK_STORE: ['store', 'kind'],
+  AIFLOCK_DATABASE_URL: ['store', 'url'],
+  AIFLOCK_DB_POOL_SIZE: ['store', 'poolSize'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

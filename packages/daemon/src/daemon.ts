@@ -2,6 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import {
+  AuditLog,
   DeploymentService,
   Presence,
   Reconciler,
@@ -20,8 +21,8 @@ import { DockerRuntime } from './adapters/runtime-docker/docker-runtime.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { openBusAuth } from './adapters/nats/bus-auth.js';
-import { sqliteBackend } from './adapters/store-sql/sqlite.js';
-import { SqlStore } from './adapters/store-sql/sql-store.js';
+import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
+import { openStore } from './adapters/store-sql/open.js';
 import { buildApp } from './http/app.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
@@ -61,7 +62,10 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const clock = opts.clock ?? systemClock;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
-  const store = await SqlStore.open(sqliteBackend(config.store.file ?? join(config.dataDir, 'flock.db')));
+  const store = await openStore(config, (msg) => log('warn', msg));
+  // The tamper-evident audit log (security invariant 5). Components that act on behalf of
+  // someone (ledger, egress proxy, quarantine) get this one instance from here.
+  const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtime = new DockerRuntime({
@@ -151,6 +155,8 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     deployments,
     tasks,
     store,
+    audit,
+    backup: store.backupTo,
     readiness,
     status: async (): Promise<SystemStatus> => {
       const agents = await store.deployments.list();

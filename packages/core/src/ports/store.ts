@@ -1,5 +1,6 @@
 import type { TaskStatus, InstanceStatus, LogLevel } from '@aiflock/protocol';
 import type { Manifest } from '../manifest/schema.js';
+import type { AuditStore } from './audit.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -103,6 +104,7 @@ export interface Store {
     append(lines: Omit<LogRecord, 'seq'>[]): Promise<void>;
     list(filter: LogFilter): Promise<LogRecord[]>;
   };
+  audit: AuditStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

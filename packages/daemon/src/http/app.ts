@@ -5,6 +5,8 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
+import { auditRoutes } from './routes/audit.js';
+import { backupRoutes } from './routes/backup.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
@@ -48,5 +50,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
   void app.register(systemRoutes(ctx, metrics));
   void app.register(agentRoutes(ctx), { prefix: '/v1' });
   void app.register(taskRoutes(ctx), { prefix: '/v1' });
+  void app.register(auditRoutes(ctx), { prefix: '/v1' });
+  void app.register(backupRoutes(ctx), { prefix: '/v1' });
   return app;
 }

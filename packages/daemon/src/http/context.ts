@@ -1,4 +1,4 @@
-import type { DeploymentService, Store, TaskService } from '@aiflock/core';
+import type { AuditLog, DeploymentService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
@@ -6,6 +6,9 @@ export interface ApiContext {
   deployments: DeploymentService;
   tasks: TaskService;
   store: Store;
+  audit: AuditLog;
+  /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */
+  backup: ((file: string) => Promise<void>) | null;
   status(): Promise<SystemStatus>;
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
   /** Stop the daemon; with `stopFlock`, also every instance and the spawned NATS server. */

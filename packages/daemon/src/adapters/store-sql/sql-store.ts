@@ -1,9 +1,9 @@
-import type { Selectable } from 'kysely';
-import type { DeploymentRecord, InstanceRecord, LogRecord, Store, TaskRecord } from '@aiflock/core';
+import { sql, type Selectable } from 'kysely';
+import type { AuditEntry, AuditOutcome, DeploymentRecord, InstanceRecord, LogRecord, Store, TaskRecord } from '@aiflock/core';
 import type { InstanceStatus, LogLevel, TaskStatus } from '@aiflock/protocol';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
-import type { DeploymentsTable, InstancesTable, LogsTable, TasksTable } from './tables.js';
+import type { AuditTable, DeploymentsTable, InstancesTable, LogsTable, TasksTable } from './tables.js';
 
 const json = (v: unknown): string => JSON.stringify(v ?? null);
 const unjson = (v: string | null): unknown => (v === null ? null : JSON.parse(v));
@@ -21,8 +21,14 @@ export class SqlStore implements Store {
     return new SqlStore(backend);
   }
 
-  private get db() {
+  /** The query builder itself: for tests that play the attacker with direct SQL. */
+  get db() {
     return this.backend.db;
+  }
+
+  /** Consistent online copy to `file`, or null when the backend is backed up by its own tools. */
+  get backupTo(): ((file: string) => Promise<void>) | null {
+    return this.backend.backupTo;
   }
 
   readonly deployments: Store['deployments'] = {
@@ -165,6 +171,41 @@ export class SqlStore implements Store {
     },
   };
 
+  readonly audit: Store['audit'] = {
+    append: async (build) =>
+      this.backend.exclusive('audit_log', async (trx) => {
+        const last = await trx.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+        const entry = build(last ? { seq: Number(last.seq), hash: last.hash } : null);
+        await trx.insertInto('audit_log').values(fromAudit(entry)).execute();
+        return entry;
+      }),
+    list: async (f) => {
+      let q = this.db.selectFrom('audit_log').selectAll();
+      if (f.actor) q = q.where('actor', '=', f.actor);
+      if (f.action) q = q.where('action', '=', f.action);
+      if (f.resource) q = f.resource.endsWith('*') ? q.where(sql<boolean>`resource like ${`${escapeLike(f.resource.slice(0, -1))}%`} escape '\\'`) : q.where('resource', '=', f.resource);
+      if (f.since) q = q.where('ts', '>=', f.since);
+      if (f.until) q = q.where('ts', '<', f.until);
+      if (f.beforeSeq !== undefined) q = q.where('seq', '<', f.beforeSeq);
+      if (f.afterSeq !== undefined) q = q.where('seq', '>', f.afterSeq);
+      return (await q.orderBy('seq', f.ascending ? 'asc' : 'desc').limit(f.limit).execute()).map(toAudit);
+    },
+    scan: () => this.scanAudit(),
+    byHash: async (hash) => {
+      const row = await this.db.selectFrom('audit_log').selectAll().where('hash', '=', hash).executeTakeFirst();
+      return row && toAudit(row);
+    },
+  };
+
+  private async *scanAudit(): AsyncGenerator<AuditEntry> {
+    for (let after = 0; ; ) {
+      const rows = await this.db.selectFrom('audit_log').selectAll().where('seq', '>', after).orderBy('seq').limit(500).execute();
+      for (const r of rows) yield toAudit(r);
+      if (rows.length < 500) return;
+      after = Number(rows[rows.length - 1]!.seq);
+    }
+  }
+
   async ping(): Promise<{ ok: boolean; detail: string }> {
     try {
       await pingSql(this.backend);
@@ -174,8 +215,12 @@ export class SqlStore implements Store {
     }
   }
 
+  private closing: Promise<void> | null = null;
+
+  /** Idempotent: the second call waits for the first. */
   close(): Promise<void> {
-    return this.backend.close();
+    this.closing ??= this.backend.close();
+    return this.closing;
   }
 }
 
@@ -276,5 +321,41 @@ function toLog(r: Selectable<LogsTable>): LogRecord {
     agent: r.agent,
     instanceId: r.instance_id,
     taskId: r.task_id,
+  };
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function fromAudit(e: AuditEntry): AuditTable {
+  return {
+    seq: e.seq,
+    ts: e.ts,
+    actor: e.actor,
+    action: e.action,
+    resource: e.resource,
+    outcome: e.outcome,
+    request_id: e.requestId,
+    correlation_id: e.correlationId,
+    details: json(e.details),
+    prev_hash: e.prevHash,
+    hash: e.hash,
+  };
+}
+
+function toAudit(r: Selectable<AuditTable>): AuditEntry {
+  return {
+    seq: Number(r.seq),
+    ts: r.ts,
+    actor: r.actor,
+    action: r.action,
+    resource: r.resource,
+    outcome: r.outcome as AuditOutcome,
+    requestId: r.request_id,
+    correlationId: r.correlation_id,
+    details: unjson(r.details),
+    prevHash: r.prev_hash,
+    hash: r.hash,
   };
 }

@@ -15,6 +15,15 @@ export function sqliteBackend(file: string): SqlBackend {
     kind: 'sqlite',
     db,
     identity: { type: 'integer', modify: (c) => c.autoIncrement() },
+    // Kysely drives the one better-sqlite3 connection behind a mutex, so a transaction
+    // already excludes every other writer of this process; the daemon is the file's only
+    // writer (a second process would get SQLITE_BUSY and the primary key refuses a fork).
+    exclusive: (_table, fn) => db.transaction().execute(fn),
+    // SQLite's online backup API: a consistent copy while the daemon keeps writing.
+    backupTo: async (dest) => {
+      await raw.backup(dest);
+    },
+    describe: `sqlite:${file}`,
     close: () => db.destroy(),
   };
 }

@@ -54,9 +54,25 @@ export interface LogsTable {
   task_id: string | null;
 }
 
+/** Append-only: the store only ever inserts here (see docs/audit.md). */
+export interface AuditTable {
+  seq: number;
+  ts: string;
+  actor: string;
+  action: string;
+  resource: string;
+  outcome: string;
+  request_id: string | null;
+  correlation_id: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   tasks: TasksTable;
   instances: InstancesTable;
   logs: LogsTable;
+  audit_log: AuditTable;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AgentName, DeployRequest, ScaleRequest } from '@aiflock/protocol';
 import { manifestJsonSchema } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
+import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { followLogs, logLine } from '../follow.js';
 
@@ -22,8 +23,17 @@ export const agentRoutes =
     app.get('/agents', async () => ({ agents: await ctx.deployments.list() }));
 
     app.post('/agents', async (req, reply) => {
-      const body = parseInput(DeployRequest, req.body, 'body');
-      const out = await ctx.deployments.deploy(body.manifest, body.filename);
+      const out = await audited(
+        ctx.audit,
+        req,
+        'agent.deploy',
+        'agent',
+        async () => {
+          const body = parseInput(DeployRequest, req.body, 'body');
+          return ctx.deployments.deploy(body.manifest, body.filename);
+        },
+        (o) => ({ resource: `agent/${o.agent.name}`, details: { digest: o.agent.digest, changed: o.changed } }),
+      );
       return reply.status(out.changed ? 201 : 200).send(out);
     });
 
@@ -31,13 +41,21 @@ export const agentRoutes =
 
     app.post('/agents/:name/scale', async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
-      return ctx.deployments.scale(name, parseInput(ScaleRequest, req.body, 'body').replicas);
+      const asked = (req.body as { replicas?: unknown } | undefined)?.replicas;
+      const replicas = typeof asked === 'number' ? asked : null;
+      return audited(ctx.audit, req, 'agent.scale', `agent/${name}`, () => ctx.deployments.scale(name, parseInput(ScaleRequest, req.body, 'body').replicas), () => ({
+        details: { replicas },
+      }));
     });
 
-    app.post('/agents/:name/stop', async (req) => ctx.deployments.stop(parseInput(NameParams, req.params, 'params').name));
+    app.post('/agents/:name/stop', async (req) => {
+      const { name } = parseInput(NameParams, req.params, 'params');
+      return audited(ctx.audit, req, 'agent.stop', `agent/${name}`, () => ctx.deployments.stop(name));
+    });
 
     app.delete('/agents/:name', async (req, reply) => {
-      await ctx.deployments.remove(parseInput(NameParams, req.params, 'params').name);
+      const { name } = parseInput(NameParams, req.params, 'params');
+      await audited(ctx.audit, req, 'agent.remove', `agent/${name}`, () => ctx.deployments.remove(name));
       return reply.status(204).send();
     });
 

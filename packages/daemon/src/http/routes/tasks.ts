@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
 import { AgentName, CreateTaskRequest, TaskId, TaskStatus } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
+import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { followLogs, logLine } from '../follow.js';
 
@@ -27,10 +28,20 @@ export const taskRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
     app.post('/tasks', async (req, reply) => {
-      const body = parseInput(CreateTaskRequest, req.body, 'body');
-      const header = req.headers['idempotency-key'];
-      const key = header === undefined ? undefined : parseInput(IdempotencyKey, header, 'body');
-      const { task, created } = await ctx.tasks.create(body, key);
+      const agent = (req.body as { agent?: unknown } | undefined)?.agent;
+      const { task, created } = await audited(
+        ctx.audit,
+        req,
+        'task.create',
+        typeof agent === 'string' ? `agent/${agent.slice(0, 64)}` : 'task',
+        async () => {
+          const body = parseInput(CreateTaskRequest, req.body, 'body');
+          const header = req.headers['idempotency-key'];
+          const key = header === undefined ? undefined : parseInput(IdempotencyKey, header, 'body');
+          return ctx.tasks.create(body, key);
+        },
+        (r) => ({ resource: `task/${r.task.id}`, correlationId: r.task.id, details: { agent: r.task.agent, type: r.task.type, created: r.created } }),
+      );
       return reply.status(created ? 201 : 200).send(task);
     });
 
@@ -55,7 +66,10 @@ export const taskRoutes =
       }
     });
 
-    app.post('/tasks/:id/cancel', async (req) => ctx.tasks.cancel(parseInput(IdParams, req.params, 'params').id));
+    app.post('/tasks/:id/cancel', async (req) => {
+      const { id } = parseInput(IdParams, req.params, 'params');
+      return audited(ctx.audit, req, 'task.cancel', `task/${id}`, () => ctx.tasks.cancel(id), () => ({ correlationId: id }));
+    });
 
     app.get('/tasks/:id/logs', async (req, reply) => {
       const { id } = parseInput(IdParams, req.params, 'params');
