@@ -5,6 +5,7 @@ import { agentCommand } from './commands/agent.js';
 import { auditCommand } from './commands/audit.js';
 import { backupCommand } from './commands/backup.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
+import { natsCommand } from './commands/nats.js';
 import { taskCommand } from './commands/task.js';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
 import { apiUrl } from './paths.js';
@@ -23,6 +24,7 @@ agentCommand(program, client);
 taskCommand(program, client);
 auditCommand(program, client);
 backupCommand(program, client);
+natsCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   agent_stopped: { status: 409, summary: 'The agent is stopped' },
   task_not_cancellable: { status: 409, summary: 'The task has already finished' },
   idempotency_conflict: { status: 409, summary: 'The Idempotency-Key was used for a different request' },
+  bus_auth_disabled: { status: 409, summary: 'The bus runs without authentication, so there are no credentials to issue' },
   backup_unsupported: { status: 409, summary: 'This store is backed up with its own tools (pg_dump)' },
   payload_too_large: { status: 413, summary: 'The request body is too large' },
   unsupported_media_type: { status: 415, summary: 'The request body must be JSON' },

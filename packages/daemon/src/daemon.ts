@@ -47,6 +47,12 @@ function externalBus(url: string): { url: string; port: number; onThisHost: bool
   return { url, port: Number(parsed.port || 4222), onThisHost };
 }
 
+/** The config lines an external NATS server needs to trust this flock (see docs/security.md). */
+export async function natsServerConfig(config: Config, resolverDir: string): Promise<string> {
+  const auth = await openBusAuth(config, join(config.dataDir, 'nats'), () => undefined);
+  return auth.trust.serverConfig(resolverDir, await auth.credentials.accountJwt());
+}
+
 /** Where the CLI finds a running daemon. */
 export const daemonInfoFile = (dataDir: string) => join(dataDir, 'daemon.json');
 
@@ -179,6 +185,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
         tasks: await store.tasks.countByStatus(),
       };
     },
+    busAdminCredentials: auth ? (name, ttl) => auth.credentials.adminCreds(name, ttl) : null,
     shutdown: ({ stopFlock }) => void stop({ stopFlock }),
   };
 

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, defaultDataDir, loadConfig } from './config.js';
-import { startDaemon } from './daemon.js';
+import { natsServerConfig, startDaemon } from './daemon.js';
 
 /**
  * `aiflock daemon` entry. The only module that reads process.env and the config file.
@@ -16,6 +16,13 @@ async function main(): Promise<void> {
     throw new ConfigError(`cannot read config file ${fileName}: ${err.message}`);
   });
   const config = loadConfig({ env, fileText, fileName });
+  if (process.argv[2] === 'nats-server-config') {
+    // For an external NATS server: the lines that make it trust this flock, pasted into its
+    // config once. Nothing per agent is ever added there.
+    const resolverDir = process.argv[3] ?? join(config.dataDir, 'nats', 'resolver');
+    process.stdout.write(await natsServerConfig(config, resolverDir));
+    return;
+  }
   const daemon = await startDaemon(config);
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void daemon.stop());
   await daemon.done;

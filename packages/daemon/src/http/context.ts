@@ -9,6 +9,8 @@ export interface ApiContext {
   audit: AuditLog;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */
   backup: ((file: string) => Promise<void>) | null;
+  /** Credentials for an operator's own bus tools (full rights in the flock account); null without bus auth. */
+  busAdminCredentials: ((name: string, ttlSeconds: number) => Promise<string>) | null;
   status(): Promise<SystemStatus>;
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
   /** Stop the daemon; with `stopFlock`, also every instance and the spawned NATS server. */
