@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,14 +18,21 @@ export interface TestNatsServer {
  * Start a real nats-server with JetStream on random loopback ports, with its store in a
  * fresh temporary directory. Never a public host.
  */
-export async function startNatsServer(opts: { host?: string; args?: string[] } = {}): Promise<TestNatsServer> {
+export async function startNatsServer(opts: { host?: string; args?: string[]; config?: string } = {}): Promise<TestNatsServer> {
   const host = opts.host ?? '127.0.0.1';
   const port = await freePort(host);
   const monitorPort = await freePort('127.0.0.1');
   const storeDir = await mkdtemp(join(tmpdir(), 'aiflock-nats-'));
+  // Flags override the file, so a config only adds what flags cannot say (e.g. the trust chain).
+  const configArgs: string[] = [];
+  if (opts.config !== undefined) {
+    const file = join(storeDir, 'nats.conf');
+    await writeFile(file, opts.config, { mode: 0o600 });
+    configArgs.push('-c', file);
+  }
   const proc = spawn(
     'nats-server',
-    ['-a', host, '-p', String(port), '-http_port', String(monitorPort), '-js', '-sd', storeDir, ...(opts.args ?? [])],
+    [...configArgs, '-a', host, '-p', String(port), '-http_port', String(monitorPort), '-js', '-sd', storeDir, ...(opts.args ?? [])],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
