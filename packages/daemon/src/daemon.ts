@@ -2,6 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import {
+  AuthService,
   DeploymentService,
   Presence,
   Reconciler,
@@ -19,7 +20,9 @@ import { NatsBus } from './adapters/nats/nats-bus.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { sqliteBackend } from './adapters/store-sql/sqlite.js';
 import { SqlStore } from './adapters/store-sql/sql-store.js';
+import { bootstrapAdminToken } from './auth/bootstrap.js';
 import { buildApp } from './http/app.js';
+import { recordingJobEvents } from './jobs/recording-store.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -58,7 +61,12 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const clock = opts.clock ?? systemClock;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
-  const store = await SqlStore.open(sqliteBackend(config.store.file ?? join(config.dataDir, 'flock.db')));
+  // Every job's status changes and log lines also feed its resumable stream (WS /v1/stream/{id}).
+  const store = recordingJobEvents(await SqlStore.open(sqliteBackend(config.store.file ?? join(config.dataDir, 'flock.db'))), () =>
+    clock.now().toISOString(),
+  );
+  const auth = new AuthService({ store, clock, sessionTtlMs: config.auth.sessionTtlMs });
+  await bootstrapAdminToken(auth, store, config.dataDir, logger);
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtime = new DockerRuntime({
@@ -138,7 +146,9 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const ctx: ApiContext = {
     deployments,
     tasks,
+    auth,
     store,
+    wsHeartbeatMs: config.api.wsHeartbeatMs,
     readiness,
     status: async (): Promise<SystemStatus> => {
       const agents = await store.deployments.list();
@@ -164,11 +174,21 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     shutdown: ({ stopFlock }) => void stop({ stopFlock }),
   };
 
-  const app = buildApp(ctx, logger, metrics);
+  if (config.auth.devBypassLoopback) logger.warn('auth.devBypassLoopback is on: requests from loopback without credentials act as admin');
+  const { app } = buildApp(ctx, logger, metrics, {
+    corsOrigins: config.api.corsOrigins,
+    ownOrigins: () => ownOrigins,
+    bodyLimitBytes: config.api.bodyLimitBytes,
+    largeBodyLimitBytes: config.api.largeBodyLimitBytes,
+    rateLimit: config.api.rateLimit,
+    devBypassLoopback: config.auth.devBypassLoopback,
+  });
+  let ownOrigins: string[] = [];
   await app.listen({ host: config.api.host, port: config.api.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
   const apiUrl = `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${port}`;
+  ownOrigins = [apiUrl, `http://localhost:${port}`, `http://127.0.0.1:${port}`];
   await writeFile(daemonInfoFile(config.dataDir), JSON.stringify({ pid: process.pid, apiUrl, startedAt: new Date(startedAt).toISOString(), version: VERSION }));
   logger.info({ apiUrl, bus: busUrl, isolation: runtime.isolation() }, 'aiflock daemon ready');
 

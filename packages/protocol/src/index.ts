@@ -4,3 +4,5 @@ export * from './task.js';
 export * from './events.js';
 export * from './runtime-env.js';
 export * from './api.js';
+export * from './auth.js';
+export * from './jobs.js';

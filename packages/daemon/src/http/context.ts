@@ -1,11 +1,14 @@
-import type { DeploymentService, Store, TaskService } from '@aiflock/core';
+import type { AuthService, DeploymentService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
 export interface ApiContext {
   deployments: DeploymentService;
   tasks: TaskService;
+  auth: AuthService;
   store: Store;
+  /** How often a quiet job stream sends a heartbeat. */
+  wsHeartbeatMs: number;
   status(): Promise<SystemStatus>;
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
   /** Stop the daemon; with `stopFlock`, also every instance and the spawned NATS server. */

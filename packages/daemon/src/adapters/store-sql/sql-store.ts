@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { DeploymentRecord, InstanceRecord, LogRecord, Store, TaskRecord } from '@aiflock/core';
 import type { InstanceStatus, LogLevel, TaskStatus } from '@aiflock/protocol';
+import { authRepos } from './auth-repos.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 import type { DeploymentsTable, InstancesTable, LogsTable, TasksTable } from './tables.js';
@@ -24,6 +25,11 @@ export class SqlStore implements Store {
   private get db() {
     return this.backend.db;
   }
+
+  private readonly auth = authRepos(() => this.backend.db);
+  readonly tokens: Store['tokens'] = this.auth.tokens;
+  readonly sessions: Store['sessions'] = this.auth.sessions;
+  readonly jobEvents: Store['jobEvents'] = this.auth.jobEvents;
 
   readonly deployments: Store['deployments'] = {
     get: async (name) => {
