@@ -53,9 +53,13 @@ export function installAuth(app: FastifyInstance, auth: AuthService, opts: AuthO
     if (req.is404) return;
     const scope = req.routeOptions.config.scope;
     if (!scope) throw new FlockError('forbidden', `route ${req.method} ${req.routeOptions.url} declares no scope, so it is refused`);
+    if (scope === 'public') {
+      // Public routes never fail on credentials: a stale cookie must not block signing in again.
+      req.actor = await identify(req, auth, opts, false).catch(() => undefined);
+      return;
+    }
     const actor = await identify(req, auth, opts, req.routeOptions.config.ticket === true);
     req.actor = actor;
-    if (scope === 'public') return;
     if (!actor) {
       void reply.header('www-authenticate', 'Bearer realm="aiflock"');
       throw new FlockError('unauthenticated', 'this route needs a bearer token (Authorization: Bearer afk_...) or a session', { scope });
