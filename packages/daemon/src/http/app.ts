@@ -3,6 +3,7 @@ import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
+import fp from 'fastify-plugin';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { FlockError } from '@aiflock/core';
 import { installAuth, type RegisteredRoute } from './auth.js';
@@ -75,7 +76,14 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
     exposedHeaders: ['x-request-id', 'retry-after'],
   });
   void app.register(cookie);
-  const routes = installAuth(app, ctx.auth, { devBypassLoopback: opts.devBypassLoopback });
+  // Before auth, so its hooks see refused upgrades too and close their sockets.
+  void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  const routes: RegisteredRoute[] = [];
+  void app.register(
+    fp(async (root) => {
+      installAuth(root, ctx.auth, { devBypassLoopback: opts.devBypassLoopback }, routes);
+    }),
+  );
   // Per token: after authentication (preParsing runs after every onRequest hook), before the body is read.
   void app.register(rateLimit, {
     hook: 'preParsing',
@@ -89,7 +97,6 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
         retryAfterSeconds: Math.ceil(rl.ttl / 1000),
       }),
   });
-  void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   const limits = { largeBody: opts.largeBodyLimitBytes };
   void app.register(systemRoutes(ctx, metrics));

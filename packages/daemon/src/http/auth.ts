@@ -33,10 +33,10 @@ export interface AuthOptions {
 /**
  * Authentication and scope enforcement for every route: records each route as it is
  * registered (the OpenAPI document and the scope walk test read the list) and checks, before
- * anything else runs, that the caller holds the route's scope.
+ * anything else runs, that the caller holds the route's scope. `routes` fills as routes
+ * register, after this returns.
  */
-export function installAuth(app: FastifyInstance, auth: AuthService, opts: AuthOptions): RegisteredRoute[] {
-  const routes: RegisteredRoute[] = [];
+export function installAuth(app: FastifyInstance, auth: AuthService, opts: AuthOptions, routes: RegisteredRoute[] = []): RegisteredRoute[] {
   app.decorateRequest('actor', undefined);
 
   app.addHook('onRoute', (route) => {
