@@ -13,6 +13,10 @@ export const EXIT = {
   taskUnsuccessful: 5,
   /** The request conflicts with the current state (already finished, key reused, stopped). */
   conflict: 6,
+  /** No valid token (401), or the token lacks the scope (403). */
+  auth: 7,
+  /** Rate limited (429): retry later. */
+  rateLimited: 8,
 } as const;
 
 export const EXIT_HELP = `
@@ -23,4 +27,6 @@ Exit codes:
   3  agent or task not found
   4  daemon unreachable (start it with: aiflock up)
   5  task ended failed, cancelled or timed out (task run --wait)
-  6  conflict with the current state`;
+  6  conflict with the current state
+  7  not authenticated, or the token lacks the scope (see: aiflock token --help)
+  8  rate limited; retry later`;

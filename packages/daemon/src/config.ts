@@ -27,7 +27,7 @@ export const ConfigSchema = z
         largeBodyLimitBytes: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
         /** Requests per token (per client address when anonymous) in each window. */
         rateLimit: z
-          .object({ max: z.coerce.number().int().min(1).default(1200), windowMs: z.coerce.number().int().min(1000).default(60_000) })
+          .object({ max: z.coerce.number().int().min(1).default(6000), windowMs: z.coerce.number().int().min(1000).default(60_000) })
           .strict()
           .prefault({}),
         /** How often a job stream sends a heartbeat when nothing else happens. */
