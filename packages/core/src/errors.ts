@@ -43,3 +43,16 @@ export class FlockError extends Error {
     this.status = ERROR_CODES[code].status;
   }
 }
+
+/**
+ * An upstream provider failed (seed 3: 5xx with the provider and a correlation id), so an
+ * operator can find the call in the provider's own logs.
+ */
+export function upstreamError(input: { provider: string; correlationId: string; message: string; timedOut?: boolean; upstreamStatus?: number }): FlockError {
+  const code = input.timedOut ? 'upstream_timeout' : 'upstream_failed';
+  return new FlockError(code, `${input.provider}: ${input.message} (correlation id ${input.correlationId})`, {
+    provider: input.provider,
+    correlationId: input.correlationId,
+    ...(input.upstreamStatus !== undefined ? { upstreamStatus: input.upstreamStatus } : {}),
+  });
+}

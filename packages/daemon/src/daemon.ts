@@ -171,6 +171,12 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
         tasks: await store.tasks.countByStatus(),
       };
     },
+    logLevel: {
+      get: () => logger.level,
+      set: (level) => {
+        logger.level = level;
+      },
+    },
     shutdown: ({ stopFlock }) => void stop({ stopFlock }),
   };
 

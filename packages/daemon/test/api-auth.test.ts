@@ -76,3 +76,17 @@ describe('tokens over HTTP', () => {
     expect((await api.fetch('/metrics', { token: await api.token(['metrics:read']) })).status).toBe(200);
   });
 });
+
+describe('runtime log level', () => {
+  it('admin changes it without a restart; bad levels are refused by name; others may not', async () => {
+    expect((await api.fetch('/v1/system/log-level')).body.level).toBe('silent');
+    const set = await api.fetch('/v1/system/log-level', { method: 'PUT', body: { level: 'debug' } });
+    expect(set.body).toEqual({ level: 'debug' });
+    expect((await api.fetch('/v1/system/log-level')).body.level).toBe('debug');
+    const bad = await api.fetch('/v1/system/log-level', { method: 'PUT', body: { level: 'loud' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain('level');
+    expect((await api.fetch('/v1/system/log-level')).body.level).toBe('debug');
+    expect((await api.fetch('/v1/system/log-level', { method: 'PUT', body: { level: 'info' }, token: await api.token(['human']) })).status).toBe(403);
+  });
+});

@@ -60,6 +60,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}): Promise<Ap
         agents: { deployed: 0, instancesRunning: 0, instancesDesired: 0 },
         tasks: await store.tasks.countByStatus(),
       }),
+      logLevel: { get: () => logger.level, set: (l) => (logger.level = l) },
       shutdown: () => undefined,
     },
     logger,

@@ -11,6 +11,8 @@ export interface ApiContext {
   wsHeartbeatMs: number;
   status(): Promise<SystemStatus>;
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
+  /** The daemon's log level, changeable while it runs. */
+  logLevel: { get(): string; set(level: string): void };
   /** Stop the daemon; with `stopFlock`, also every instance and the spawned NATS server. */
   shutdown(opts: { stopFlock: boolean }): void;
 }

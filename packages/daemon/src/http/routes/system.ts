@@ -6,6 +6,8 @@ import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
 import { SystemStatus } from '@aiflock/protocol';
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+const LogLevelBody = z.object({ level: z.enum(LOG_LEVELS) }).strict();
 const ShutdownRequest = z.object({ stopFlock: z.boolean().default(false) }).strict();
 
 export const systemRoutes =
@@ -28,6 +30,19 @@ export const systemRoutes =
     });
 
     app.get('/v1/status', route('agents:read', { summary: 'What `aiflock status` shows', response: SystemStatus }), async () => ctx.status());
+
+    app.get('/v1/system/log-level', route('admin', { summary: 'The current log level', response: LogLevelBody }), async () => ({
+      level: ctx.logLevel.get(),
+    }));
+
+    app.put('/v1/system/log-level', route('admin', { summary: 'Change the log level without a restart', body: LogLevelBody, response: LogLevelBody }), async (req) => {
+      const { level } = parseInput(LogLevelBody, req.body, 'body');
+      const before = ctx.logLevel.get();
+      ctx.logLevel.set(level);
+      app.log.level = level;
+      req.log.warn({ actor: req.actor?.id, from: before, to: level }, 'log level changed');
+      return { level };
+    });
 
     app.post('/v1/system/shutdown', route('admin', { summary: 'Stop the daemon (and with stopFlock, every instance and NATS)', body: ShutdownRequest, status: 202 }), async (req, reply) => {
       const { stopFlock } = parseInput(ShutdownRequest, req.body ?? {}, 'body');
