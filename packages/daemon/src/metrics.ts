@@ -45,7 +45,13 @@ export function createMetrics(store: Store) {
       for (const d of await store.deployments.list()) this.inc({ state: d.state });
     },
   });
-  return { registry, httpDuration, heartbeats };
+  const refusals = new Counter({
+    name: 'aiflock_http_refusals_total',
+    help: 'Requests refused for auth, scope, CSRF or rate limit, by error code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  return { registry, httpDuration, heartbeats, refusals };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

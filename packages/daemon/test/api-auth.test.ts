@@ -73,7 +73,10 @@ describe('tokens over HTTP', () => {
     expect((await api.fetch('/v1/agents', { method: 'POST', token: human, body: { manifest: 'x' } })).status).toBe(403);
     expect((await api.fetch('/v1/tokens', { token: human })).status).toBe(403);
     expect((await api.fetch('/metrics', { token: human })).status).toBe(403);
-    expect((await api.fetch('/metrics', { token: await api.token(['metrics:read']) })).status).toBe(200);
+    const metrics = await api.fetch('/metrics', { token: await api.token(['metrics:read']) });
+    expect(metrics.status).toBe(200);
+    // The refusals above are counted.
+    expect(metrics.body).toMatch(/aiflock_http_refusals_total\{code="forbidden"\} [1-9]/);
   });
 });
 

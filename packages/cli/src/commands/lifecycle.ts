@@ -39,7 +39,8 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
         println(table(['AGENT', 'STATUS', 'READY', 'HANDLERS'], agents.map((a) => [a.name, a.status, `${a.replicas.ready}/${a.replicas.desired}`, a.handlers.join(',')])));
       }
       println();
-      println(`  open ${status.apiUrl}/v1/agents in a browser, or run: ./aiflock agent list`);
+      println(`  list agents: ./aiflock agent list   (API docs: ${status.apiUrl}/v1/openapi.json)`);
+      println(`  API token:   ${join(status.dataDir, 'admin.token')} (admin; make narrower ones with ./aiflock token create)`);
       println(`  run a task:  ./aiflock task run echo --input '{"hello":"flock"}' --wait`);
       println(`  stop it all: ./aiflock down`);
     });

@@ -20,6 +20,7 @@ import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
+const REFUSALS = new Set(['unauthenticated', 'forbidden', 'csrf_failed', 'rate_limited']);
 
 export interface HttpOptions {
   /** Browser origins CORS allows; `*` allows any (only when configured). */
@@ -59,6 +60,10 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toApiError(err, req.id);
     if (status >= 500) req.log.error({ err }, 'unhandled error');
+    if (REFUSALS.has(body.error.code)) {
+      metrics.refusals.inc({ code: body.error.code });
+      req.log.info({ code: body.error.code, route: req.routeOptions.url, actor: req.actor?.id }, 'request refused');
+    }
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
