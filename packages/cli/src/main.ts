@@ -5,6 +5,7 @@ import { agentCommand } from './commands/agent.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
 import { taskCommand } from './commands/task.js';
 import { tokenCommand } from './commands/token.js';
+import { statsCommands } from './commands/stats.js';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
 import { apiToken, apiUrl } from './paths.js';
 
@@ -25,6 +26,7 @@ lifecycleCommands(program, client);
 agentCommand(program, client);
 taskCommand(program, client);
 tokenCommand(program, client);
+statsCommands(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();
