@@ -28,7 +28,7 @@ export interface ApiHarness {
  * The daemon's HTTP API on a real port, over a real SQLite store and a real nats-server
  * (no sandbox runtime: these tests are about the API, so agents are deployed as records only).
  */
-export async function startApi(overrides: Partial<HttpOptions> = {}): Promise<ApiHarness> {
+export async function startApi(overrides: Partial<HttpOptions> = {}, logTo?: { level: string; write(line: string): void }): Promise<ApiHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'aiflock-api-'));
   const nats: TestNatsServer = await startNatsServer();
   const store = recordingJobEvents(await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString());
@@ -41,7 +41,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}): Promise<Ap
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined });
   const tasks = new TaskService({ store, bus, clock, log });
   const readiness = async () => ({ store: await store.ping(), bus: await bus.ping() });
-  const logger = createLogger('silent');
+  const logger = logTo ? createLogger(logTo.level, { write: (l: string) => logTo.write(l) } as unknown as NodeJS.WritableStream) : createLogger('silent');
   const { app, routes } = buildApp(
     {
       deployments,

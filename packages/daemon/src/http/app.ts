@@ -55,6 +55,21 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
       reply.elapsedTime / 1000,
     );
     if (reply.statusCode >= 500) req.log.error({ status: reply.statusCode, url: req.url }, 'request failed');
+    // One access line per request with seed 3's fields; debug, so busy flocks can turn it on at runtime.
+    const jobId = (req.params as Record<string, unknown> | undefined)?.['id'];
+    req.log.debug(
+      {
+        requestId: req.id,
+        actor: req.actor?.id,
+        method: req.method,
+        route: req.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        latencyMs: Math.round(reply.elapsedTime * 10) / 10,
+        outcome: reply.statusCode < 400 ? 'ok' : reply.statusCode < 500 ? 'refused' : 'error',
+        ...(typeof jobId === 'string' && jobId.startsWith('t_') ? { jobId } : {}),
+      },
+      'request',
+    );
   });
 
   app.setErrorHandler((err, req, reply) => {
