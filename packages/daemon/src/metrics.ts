@@ -45,6 +45,16 @@ export function createMetrics(store: Store) {
       for (const d of await store.deployments.list()) this.inc({ state: d.state });
     },
   });
+  new Gauge({
+    name: 'aiflock_instances_oom_killed',
+    help: 'Remembered instances whose last exit was an out-of-memory kill, by agent',
+    labelNames: ['agent'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const i of await store.instances.list()) if (i.oomKilled) this.inc({ agent: i.agent });
+    },
+  });
   const refusals = new Counter({
     name: 'aiflock_http_refusals_total',
     help: 'Requests refused for auth, scope, CSRF or rate limit, by error code',

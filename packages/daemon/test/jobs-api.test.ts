@@ -160,3 +160,25 @@ describe('WS /v1/stream/{id}', () => {
     await api.fetch(`/v1/jobs/${jobId}/cancel`, { method: 'POST', body: {} });
   });
 });
+
+describe('GET /metrics', () => {
+  it('exposes jobs by status, OOM kills and HTTP latency', async () => {
+    await api.store.instances.upsert({
+      id: 'echo-oomtest1',
+      agent: 'echo',
+      status: 'exited',
+      handle: null,
+      node: 'test',
+      startedAt: null,
+      lastHeartbeatAt: null,
+      exitCode: 137,
+      oomKilled: true,
+    });
+    const m = await api.fetch('/metrics');
+    expect(m.status).toBe(200);
+    expect(m.body).toMatch(/aiflock_tasks\{status="queued"\} [1-9]/);
+    expect(m.body).toMatch(/aiflock_tasks\{status="cancelled"\} [1-9]/);
+    expect(m.body).toMatch(/aiflock_instances_oom_killed\{agent="echo"\} 1/);
+    expect(m.body).toMatch(/aiflock_http_request_duration_seconds_count\{method="POST",route="\/v1\/jobs",status="202"\} [1-9]/);
+  });
+});
