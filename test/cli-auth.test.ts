@@ -101,6 +101,16 @@ describe('aiflock stats and top', () => {
   });
 });
 
+describe('aiflock log-level', () => {
+  it('shows and changes the level at runtime; a bad level exits 2 naming it', async () => {
+    expect(JSON.parse((await run(['log-level', 'warn', '--json'])).stdout)).toEqual({ level: 'warn' });
+    expect((await run(['log-level'])).stdout.trim()).toBe('warn');
+    const bad = await run(['log-level', 'chatty']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('level');
+  });
+});
+
 describe('rate limit through the CLI', () => {
   it('exits 8 once the token is over its limit', async () => {
     const token = await api.token(['jobs:read']);

@@ -40,8 +40,9 @@ const COMMANDS = [
   ['token', 'revoke'],
   ['stats'],
   ['top'],
+  ['log-level'],
 ];
-const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['token', 'list'], ['stats'], ['top']];
+const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['token', 'list'], ['stats'], ['top'], ['log-level']];
 
 describe('aiflock command surface', () => {
   it.each(COMMANDS.map((c) => [c.join(' ') || '(root)', c] as const))('%s has --help', async (_name, cmd) => {

@@ -6,6 +6,7 @@ import { lifecycleCommands } from './commands/lifecycle.js';
 import { taskCommand } from './commands/task.js';
 import { tokenCommand } from './commands/token.js';
 import { statsCommands } from './commands/stats.js';
+import { logLevelCommand } from './commands/log-level.js';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
 import { apiToken, apiUrl } from './paths.js';
 
@@ -27,6 +28,7 @@ agentCommand(program, client);
 taskCommand(program, client);
 tokenCommand(program, client);
 statsCommands(program, client);
+logLevelCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();
