@@ -109,7 +109,7 @@ describe('WS /v1/stream/{id} with a real agent', () => {
     expect(statuses[0]).toBe('queued');
     expect(statuses).toContain('running');
     expect(statuses.at(-1)).toBe('completed');
-    expect(joined.at(-1)!.type).toBe('result');
+    expect(joined.some((m) => m.type === 'result')).toBe(true);
     // The first connection really was cut mid-job: what it saw did not include the result.
     expect(events(first).some((m) => m.type === 'result')).toBe(false);
   });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthService, DeploymentService, TaskService, systemClock, type Store } from '@aiflock/core';
+import { AuthService, DeploymentService, Presence, TaskIngest, TaskService, systemClock, type Store } from '@aiflock/core';
 import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
 import { NatsBus } from '../src/adapters/nats/nats-bus.js';
 import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
@@ -14,6 +14,7 @@ import { createMetrics } from '../src/metrics.js';
 
 export interface ApiHarness {
   url: string;
+  natsUrl: string;
   routes: readonly RegisteredRoute[];
   store: Store;
   auth: AuthService;
@@ -35,8 +36,13 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, logTo?: { l
   const log = () => undefined;
   const bus = await NatsBus.connect({ url: nats.url, log });
   await bus.init();
-  await bus.start();
   const clock = systemClock;
+  // Results, events and heartbeats from agents (run in-process by tests that need them) land as in the daemon.
+  const ingest = new TaskIngest({ store, bus, clock, log, presence: new Presence() });
+  bus.onResult(ingest.onResult);
+  bus.onEvent(ingest.onEvent);
+  bus.onHeartbeat(ingest.onHeartbeat);
+  await bus.start();
   const auth = new AuthService({ store, clock, sessionTtlMs: 3_600_000 });
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined });
   const tasks = new TaskService({ store, bus, clock, log });
@@ -81,6 +87,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, logTo?: { l
   const adminToken = (await auth.createToken({ name: 'test-admin', scopes: ['admin'] })).token;
   return {
     url,
+    natsUrl: nats.url,
     routes,
     store,
     auth,
