@@ -97,7 +97,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const bus: Bus = await NatsBus.connect({ url: busUrl, log });
   await bus.init();
 
-  const metrics = createMetrics(store);
+  const metrics = createMetrics(store, bus);
   const presence = new Presence();
   const reconciler = new Reconciler({
     store,

@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Store } from '@aiflock/core';
+import type { Bus, Store } from '@aiflock/core';
 
 /** Prometheus metrics of the control plane. Gauges read the store when scraped. */
-export function createMetrics(store: Store) {
+export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth'>) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'aiflock_daemon_' });
   const httpDuration = new Histogram({
@@ -55,6 +55,23 @@ export function createMetrics(store: Store) {
       for (const i of await store.instances.list()) if (i.oomKilled) this.inc({ agent: i.agent });
     },
   });
+  if (bus) {
+    new Gauge({
+      name: 'aiflock_queue_depth',
+      help: 'Tasks waiting in each active agent\'s work queue on the bus',
+      labelNames: ['agent'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const d of await store.deployments.list()) {
+          if (d.state !== 'active') continue;
+          // A bus hiccup must not fail the whole scrape; the agent is just left out this time.
+          const depth = await bus.queueDepth(d.name).catch(() => undefined);
+          if (depth !== undefined) this.set({ agent: d.name }, depth);
+        }
+      },
+    });
+  }
   const refusals = new Counter({
     name: 'aiflock_http_refusals_total',
     help: 'Requests refused for auth, scope, CSRF or rate limit, by error code',

@@ -70,7 +70,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, logTo?: { l
       shutdown: () => undefined,
     },
     logger,
-    createMetrics(store),
+    createMetrics(store, bus),
     {
       corsOrigins: ['http://localhost:3000'],
       ownOrigins: () => [url],

@@ -179,6 +179,10 @@ describe('GET /metrics', () => {
     expect(m.body).toMatch(/aiflock_tasks\{status="queued"\} [1-9]/);
     expect(m.body).toMatch(/aiflock_tasks\{status="cancelled"\} [1-9]/);
     expect(m.body).toMatch(/aiflock_instances_oom_killed\{agent="echo"\} 1/);
+    // Nobody consumes echo's queue here, so the jobs still queued are waiting on the bus.
+    const queued = (await api.store.tasks.list({ agent: 'echo', status: ['queued'], limit: 500 })).length;
+    expect(queued).toBeGreaterThan(0);
+    expect(m.body).toContain(`aiflock_queue_depth{agent="echo"} ${queued}`);
     expect(m.body).toMatch(/aiflock_http_request_duration_seconds_count\{method="POST",route="\/v1\/jobs",status="202"\} [1-9]/);
   });
 });
