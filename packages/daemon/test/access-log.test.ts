@@ -4,7 +4,7 @@ import { startApi, type ApiHarness } from './http-harness.js';
 const lines: Record<string, unknown>[] = [];
 let api: ApiHarness;
 beforeAll(async () => {
-  api = await startApi({}, { level: 'debug', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+  api = await startApi({}, { logTo: { level: 'debug', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) } });
 });
 afterAll(async () => api.close());
 

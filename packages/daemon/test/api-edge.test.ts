@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type ApiHarness } from './http-harness.js';
@@ -93,6 +94,43 @@ describe('dev bypass for loopback', () => {
       expect((await api.fetch('/v1/tokens', { token: null })).status).toBe(200);
       expect((await api.fetch('/v1/tokens', { token: 'afk_bad' })).status).toBe(401);
       expect((await api.fetch('/v1/tokens', { token: await api.token(['jobs:read']) })).status).toBe(403);
+    } finally {
+      await api.close();
+    }
+  });
+});
+
+// An address of this host that is not loopback; traffic to it never leaves the host.
+const hostAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+
+describe('attacks on the loopback bypass', () => {
+  it.skipIf(!hostAddress)('a forged X-Forwarded-For from a non-loopback address gets no bypass', async () => {
+    const api = await startApi({ devBypassLoopback: true }, { host: '0.0.0.0' });
+    try {
+      const port = new URL(api.url).port;
+      const viaLoopback = await fetch(`http://127.0.0.1:${port}/v1/tokens`);
+      expect(viaLoopback.status).toBe(200);
+      for (const spoof of [{}, { 'x-forwarded-for': '127.0.0.1' }, { 'x-real-ip': '127.0.0.1', forwarded: 'for=127.0.0.1' }]) {
+        const res = await fetch(`http://${hostAddress}:${port}/v1/tokens`, { headers: spoof });
+        expect(res.status, JSON.stringify(spoof)).toBe(401);
+      }
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('a stream ticket is no credential anywhere but the stream it was issued for', async () => {
+    const api = await startApi();
+    try {
+      expect((await api.fetch('/v1/agents', { method: 'POST', body: { manifest } })).status).toBe(201);
+      const { jobId } = (await api.fetch('/v1/jobs', { method: 'POST', body: { agent: 'echo', input: 1 } })).body as { jobId: string };
+      const { ticket } = (await api.fetch('/v1/stream/tickets', { method: 'POST', body: { jobId } })).body as { ticket: string };
+      const misuse = await api.fetch(`/v1/jobs/${jobId}?ticket=${encodeURIComponent(ticket)}`, { token: null });
+      expect(misuse.status).toBe(401);
+      const asBearer = await api.fetch(`/v1/jobs/${jobId}`, { token: ticket });
+      expect(asBearer.status).toBe(401);
     } finally {
       await api.close();
     }

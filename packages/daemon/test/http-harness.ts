@@ -29,7 +29,14 @@ export interface ApiHarness {
  * The daemon's HTTP API on a real port, over a real SQLite store and a real nats-server
  * (no sandbox runtime: these tests are about the API, so agents are deployed as records only).
  */
-export async function startApi(overrides: Partial<HttpOptions> = {}, logTo?: { level: string; write(line: string): void }): Promise<ApiHarness> {
+export interface HarnessOptions {
+  /** Capture the daemon's log lines at this level. */
+  logTo?: { level: string; write(line: string): void };
+  /** Listen here instead of 127.0.0.1. */
+  host?: string;
+}
+
+export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, host = '127.0.0.1' }: HarnessOptions = {}): Promise<ApiHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'aiflock-api-'));
   const nats: TestNatsServer = await startNatsServer();
   const store = recordingJobEvents(await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString());
@@ -81,7 +88,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, logTo?: { l
       ...overrides,
     },
   );
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host, port: 0 });
   const addr = app.server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   const adminToken = (await auth.createToken({ name: 'test-admin', scopes: ['admin'] })).token;
