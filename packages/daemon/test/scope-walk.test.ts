@@ -44,6 +44,8 @@ describe('scope walk: every registered route', () => {
       }
       const none = await call(null);
       expect(none.status, `${r.method} ${r.url} without a token`).toBe(ERROR_CODES.unauthenticated.status);
+      // The HEAD twin Fastify adds for every GET is guarded the same way.
+      if (r.method === 'GET') expect((await fetch(`${api.url}${path}`, { method: 'HEAD' })).status, `HEAD ${r.url}`).toBe(401);
       expect(none.body.error.code).toBe('unauthenticated');
       expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
       expect(none.headers.get('x-request-id')).toBeTruthy();
