@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Bus, Store } from '@aiflock/core';
 
 /** Prometheus metrics of the control plane. Gauges read the store when scraped. */
-export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth'>) {
+export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queueStats'>) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'aiflock_daemon_' });
   const httpDuration = new Histogram({
@@ -56,19 +56,35 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth'>) {
     },
   });
   if (bus) {
+    const queues = async () => {
+      const out: { agent: string; depth: number; redelivered: number | undefined }[] = [];
+      for (const d of await store.deployments.list()) {
+        if (d.state !== 'active') continue;
+        // A bus hiccup must not fail the whole scrape; the agent is just left out this time.
+        const stats = bus.queueStats ? await bus.queueStats(d.name).catch(() => undefined) : undefined;
+        const depth = stats ? stats.pending + stats.inFlight : await bus.queueDepth(d.name).catch(() => undefined);
+        if (depth !== undefined) out.push({ agent: d.name, depth, redelivered: stats?.redelivered });
+      }
+      return out;
+    };
     new Gauge({
       name: 'aiflock_queue_depth',
-      help: 'Tasks waiting in each active agent\'s work queue on the bus',
+      help: "Tasks waiting or in flight in each active agent's work queue on the bus",
       labelNames: ['agent'],
       registers: [registry],
       async collect() {
         this.reset();
-        for (const d of await store.deployments.list()) {
-          if (d.state !== 'active') continue;
-          // A bus hiccup must not fail the whole scrape; the agent is just left out this time.
-          const depth = await bus.queueDepth(d.name).catch(() => undefined);
-          if (depth !== undefined) this.set({ agent: d.name }, depth);
-        }
+        for (const q of await queues()) this.set({ agent: q.agent }, q.depth);
+      },
+    });
+    new Gauge({
+      name: 'aiflock_queue_redelivered',
+      help: "Tasks in each active agent's work queue that the bus delivered more than once and are not yet acknowledged",
+      labelNames: ['agent'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const q of await queues()) if (q.redelivered !== undefined) this.set({ agent: q.agent }, q.redelivered);
       },
     });
   }

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { StreamMessage } from '@aiflock/protocol';
+import { connect } from 'nats';
+import { STREAMS, taskConsumerName, type StreamMessage } from '@aiflock/protocol';
 import { startApi, type ApiHarness } from './http-harness.js';
 
 const manifest = readFileSync(join(import.meta.dirname, '..', '..', '..', 'examples', 'echo.agent.yaml'), 'utf8');
@@ -184,5 +185,29 @@ describe('GET /metrics', () => {
     expect(queued).toBeGreaterThan(0);
     expect(m.body).toContain(`aiflock_queue_depth{agent="echo"} ${queued}`);
     expect(m.body).toMatch(/aiflock_http_request_duration_seconds_count\{method="POST",route="\/v1\/jobs",status="202"\} [1-9]/);
+  });
+});
+
+describe('bus redeliveries in /metrics', () => {
+  it('counts a task the bus delivered again after a consumer gave it back', async () => {
+    const depl = manifest.replace('name: echo', 'name: redeliver');
+    expect((await api.fetch('/v1/agents', { method: 'POST', body: { manifest: depl } })).status).toBe(201);
+    const { jobId } = (await create({ agent: 'redeliver', input: 'again' })).body as { jobId: string };
+    // Play a worker that takes the task, gives it back (nak), and takes it again without acking.
+    const nc = await connect({ servers: api.natsUrl });
+    try {
+      const consumer = await nc.jetstream().consumers.get(STREAMS.tasks.name, taskConsumerName('redeliver'));
+      const first = await consumer.next({ expires: 5000 });
+      expect(first?.json<{ id: string }>().id).toBe(jobId);
+      first!.nak();
+      const second = await consumer.next({ expires: 5000 });
+      expect(second?.redelivered).toBe(true);
+      const m = await api.fetch('/metrics');
+      expect(m.body).toContain('aiflock_queue_redelivered{agent="redeliver"} 1');
+      expect(m.body).toContain('aiflock_queue_depth{agent="redeliver"} 1');
+      second!.ack();
+    } finally {
+      await nc.close();
+    }
   });
 });
