@@ -186,14 +186,17 @@ export async function startFlock(): Promise<BenchFlock> {
   // The testkit asks for debug logs; measure the product's default level instead.
   tf.env['AIFLOCK_LOG_LEVEL'] = 'info';
   onCleanup(`aiflock down (flock ${tf.name})`, () => tf.cleanup());
+  // These benchmarks measure the API and bus, not the per-token rate limiter.
+  tf.env['AIFLOCK_RATE_LIMIT_MAX'] = '100000000';
   progress(`starting flock ${tf.name} (aiflock up --no-demo)`);
   const up = await tf.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   if (up.code !== 0) throw new Error(`aiflock up exited ${up.code}: ${up.stderr}`);
 
+  const authorization = `Bearer ${await tf.adminToken()}`;
   const api = async <T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> => {
     const res = await fetch(`${tf.apiUrl}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? { authorization } : { 'content-type': 'application/json', authorization },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();

@@ -249,10 +249,10 @@ describe.each(backends)('audit through the API and the CLI on $name', (backend) 
     expect(head, ok.stdout).toBeDefined();
     expect((await h.cli(['audit', 'verify', '--head', head!])).code).toBe(0);
     const wrongHead = await h.cli(['audit', 'verify', '--head', `5:${'ab'.repeat(32)}`]);
-    expect(wrongHead.code).toBe(7);
+    expect(wrongHead.code).toBe(9);
     expect(wrongHead.stderr).toContain('TAMPERED at seq 5 (edited): entry 5 differs from the recorded head');
     const ahead = await h.cli(['audit', 'verify', '--head', `12:${'ab'.repeat(32)}`]);
-    expect(ahead.code).toBe(7);
+    expect(ahead.code).toBe(9);
     expect(ahead.stderr).toContain('TAMPERED at seq 10 (truncated)');
     const badHead = await h.cli(['audit', 'verify', '--head', '9']);
     expect(badHead.code).toBe(2);
@@ -277,10 +277,10 @@ describe.each(backends)('audit through the API and the CLI on $name', (backend) 
     for (const [what, attack, seq, reason] of attacks) {
       await attack();
       const v = await h.cli(['audit', 'verify']);
-      expect(v.code, what).toBe(7);
+      expect(v.code, what).toBe(9);
       expect(v.stderr, what).toContain(`TAMPERED at seq ${seq} (${reason})`);
       const json = await h.cli(['audit', 'verify', '--json']);
-      expect(json.code, what).toBe(7);
+      expect(json.code, what).toBe(9);
       expect(JSON.parse(json.stdout), what).toMatchObject({ ok: false, seq, reason });
       await restore(h.store, rows);
       expect((await h.cli(['audit', 'verify'])).code, `${what} undone`).toBe(0);
@@ -367,7 +367,7 @@ describe.each(backends)('audit through the API and the CLI on $name', (backend) 
       expect((await api(h, 'GET', '/v1/agents/echo')).body).toMatchObject({ name: 'echo', replicas: { desired: 1 } });
       // The anchor remembers the lost scale entry: verify says so, as docs/operations.md warns.
       const v = await h.cli(['audit', 'verify', '--json']);
-      expect(v.code).toBe(7);
+      expect(v.code).toBe(9);
       expect(JSON.parse(v.stdout)).toMatchObject({ reason: 'truncated', seq: before.length + 1 });
       renameSync(join(anchorDir, 'audit-head.json'), join(anchorDir, 'audit-head.json.before-restore'));
       expect((await h.cli(['audit', 'verify'])).code).toBe(0);

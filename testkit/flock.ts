@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './ports.js';
@@ -19,10 +19,17 @@ export interface TestFlock {
   home: string;
   env: NodeJS.ProcessEnv;
   apiUrl: string;
-  cli(args: string[], opts?: { timeoutMs?: number }): Promise<CliResult>;
+  /** Runs the CLI; it authenticates with the daemon's admin token file unless `token` is given. */
+  cli(args: string[], opts?: { timeoutMs?: number; token?: string }): Promise<CliResult>;
   cliJson<T>(args: string[]): Promise<T>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test code reads arbitrary JSON bodies
-  api(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any }>;
+  /** Calls the API as admin by default, with `token` if given, or with none when `token` is null. */
+  api(
+    path: string,
+    init?: { method?: string; body?: unknown; headers?: Record<string, string>; token?: string | null },
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test code reads arbitrary JSON bodies
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  /** The admin token the daemon wrote on its first start. */
+  adminToken(): Promise<string>;
   cleanup(): Promise<void>;
 }
 
@@ -46,11 +53,14 @@ export async function testFlock(): Promise<TestFlock> {
   };
   delete env['AIFLOCK_API'];
   delete env['NATS_URL'];
+  delete env['AIFLOCK_TOKEN'];
+  const adminToken = async () => (await readFile(join(home, 'admin.token'), 'utf8')).trim();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
-  const cli = (args: string[], opts: { timeoutMs?: number } = {}) =>
+  const cli = (args: string[], opts: { timeoutMs?: number; token?: string } = {}) =>
     new Promise<CliResult>((done) => {
-      execFile(process.execPath, [CLI, ...args], { env, timeout: opts.timeoutMs ?? 240_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const runEnv = opts.token ? { ...env, AIFLOCK_TOKEN: opts.token } : env;
+      execFile(process.execPath, [CLI, ...args], { env: runEnv, timeout: opts.timeoutMs ?? 240_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         done({ code, stdout, stderr });
       });
@@ -67,14 +77,26 @@ export async function testFlock(): Promise<TestFlock> {
       if (r.code !== 0) throw new Error(`aiflock ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
       return JSON.parse(r.stdout) as T;
     },
+    adminToken,
     async api(path, init = {}) {
+      const token = init.token === undefined ? await adminToken() : init.token;
       const res = await fetch(`${apiUrl}${path}`, {
         method: init.method ?? 'GET',
-        headers: { ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+        headers: {
+          ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...init.headers,
+        },
         body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
       });
       const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+      let body: unknown = undefined;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        body = text; // not JSON, e.g. /metrics
+      }
+      return { status: res.status, body, headers: res.headers };
     },
     async cleanup() {
       await cli(['down'], { timeoutMs: 90_000 });

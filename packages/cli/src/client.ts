@@ -13,11 +13,24 @@ export class CliError extends Error {
   }
 }
 
-const STATUS_EXIT: Record<number, number> = { 400: EXIT.usage, 404: EXIT.notFound, 409: EXIT.conflict, 413: EXIT.usage, 415: EXIT.usage };
+const STATUS_EXIT: Record<number, number> = {
+  400: EXIT.usage,
+  401: EXIT.auth,
+  403: EXIT.auth,
+  404: EXIT.notFound,
+  409: EXIT.conflict,
+  413: EXIT.usage,
+  415: EXIT.usage,
+  429: EXIT.rateLimited,
+};
 
 /** A thin client of the daemon's HTTP API; errors carry the API's code and an exit code. */
 export class ApiClient {
-  constructor(readonly baseUrl: string) {}
+  /** `token` is asked for on each request: on `up`, the daemon writes it only once it starts. */
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: () => string | undefined = () => undefined,
+  ) {}
 
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; data: T }> {
     const res = await this.fetch(method, path, body, headers);
@@ -59,11 +72,16 @@ export class ApiClient {
     }
   }
 
+  private authHeader(): Record<string, string> {
+    const token = this.token();
+    return token ? { authorization: `Bearer ${token}` } : {};
+  }
+
   private async fetch(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
     try {
       return await fetch(`${this.baseUrl}${path}`, {
         method,
-        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...this.authHeader(), ...headers },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         signal,
       });
@@ -79,7 +97,8 @@ function apiFailure(status: number, data: unknown): CliError {
   const exit = STATUS_EXIT[status] ?? EXIT.failure;
   if (!parsed.success) return new CliError(`the daemon answered HTTP ${status}`, exit);
   const e = parsed.data.error;
-  return new CliError(e.message, exit, e.code, e.details);
+  const hint = status === 401 ? ' (set AIFLOCK_TOKEN, pass --token, or run on the daemon host where <data dir>/admin.token is read)' : '';
+  return new CliError(`${e.message}${hint}`, exit, e.code, e.details);
 }
 
 function causeOf(err: unknown): string {

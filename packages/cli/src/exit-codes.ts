@@ -13,8 +13,12 @@ export const EXIT = {
   taskUnsuccessful: 5,
   /** The request conflicts with the current state (already finished, key reused, stopped). */
   conflict: 6,
+  /** No valid token (401), or the token lacks the scope (403). */
+  auth: 7,
+  /** Rate limited (429): retry later. */
+  rateLimited: 8,
   /** `audit verify`: the audit log was tampered with (edited, deleted, reordered, truncated). */
-  auditTampered: 7,
+  auditTampered: 9,
 } as const;
 
 export const EXIT_HELP = `
@@ -26,4 +30,6 @@ Exit codes:
   4  daemon unreachable (start it with: aiflock up)
   5  task ended failed, cancelled or timed out (task run --wait)
   6  conflict with the current state
-  7  audit log tampered with (audit verify)`;
+  7  not authenticated, or the token lacks the scope (see: aiflock token --help)
+  8  rate limited; retry later
+  9  audit log tampered with (audit verify)`;

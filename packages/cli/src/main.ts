@@ -7,24 +7,34 @@ import { backupCommand } from './commands/backup.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
 import { natsCommand } from './commands/nats.js';
 import { taskCommand } from './commands/task.js';
+import { tokenCommand } from './commands/token.js';
+import { statsCommands } from './commands/stats.js';
+import { logLevelCommand } from './commands/log-level.js';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
-import { apiUrl } from './paths.js';
+import { apiToken, apiUrl } from './paths.js';
 
 const program = new Command('aiflock')
   .description('aiflock: run fleets of AI agents in hardened sandboxes on a NATS bus')
   .version('0.1.0')
   .option('--api <url>', 'daemon API URL (default: $AIFLOCK_API, the running daemon, or http://127.0.0.1:8080)')
+  .option('--token <token>', 'bearer token (default: $AIFLOCK_TOKEN, else <data dir>/admin.token)')
   .showHelpAfterError()
   .addHelpText('after', EXIT_HELP)
   .exitOverride();
 
-const client = () => new ApiClient(apiUrl(program.opts<{ api?: string }>().api, process.env));
+const client = () => {
+  const o = program.opts<{ api?: string; token?: string }>();
+  return new ApiClient(apiUrl(o.api, process.env), () => apiToken(o.token, process.env));
+};
 lifecycleCommands(program, client);
 agentCommand(program, client);
 taskCommand(program, client);
 auditCommand(program, client);
 backupCommand(program, client);
 natsCommand(program, client);
+tokenCommand(program, client);
+statsCommands(program, client);
+logLevelCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

@@ -25,3 +25,18 @@ export function apiUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string
   }
   return `http://127.0.0.1:${env['AIFLOCK_API_PORT'] ?? '8080'}`;
 }
+
+/**
+ * The bearer token: --token, else $AIFLOCK_TOKEN, else the admin token the local daemon
+ * left in its data dir on first start (readable only by its owner).
+ */
+export function apiToken(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (flag) return flag.trim();
+  if (env['AIFLOCK_TOKEN']) return env['AIFLOCK_TOKEN'].trim();
+  const file = join(homeDir(env), 'admin.token');
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

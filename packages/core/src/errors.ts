@@ -7,7 +7,11 @@ export const ERROR_CODES = {
   validation_failed: { status: 400, summary: 'The request is not valid' },
   manifest_invalid: { status: 400, summary: 'The agent manifest is not valid' },
   unsupported_task_type: { status: 400, summary: 'The agent does not handle this task type' },
+  unauthenticated: { status: 401, summary: 'A valid bearer token or session is required' },
+  forbidden: { status: 403, summary: 'The credentials lack the scope this route needs' },
+  csrf_failed: { status: 403, summary: 'A cookie-authenticated change needs the session CSRF token in x-csrf-token' },
   not_found: { status: 404, summary: 'No such route' },
+  token_not_found: { status: 404, summary: 'No such token' },
   agent_not_found: { status: 404, summary: 'No such agent' },
   task_not_found: { status: 404, summary: 'No such task' },
   agent_stopped: { status: 409, summary: 'The agent is stopped' },
@@ -17,6 +21,10 @@ export const ERROR_CODES = {
   backup_unsupported: { status: 409, summary: 'This store is backed up with its own tools (pg_dump)' },
   payload_too_large: { status: 413, summary: 'The request body is too large' },
   unsupported_media_type: { status: 415, summary: 'The request body must be JSON' },
+  rate_limited: { status: 429, summary: 'Too many requests for this token; retry after the Retry-After seconds' },
+  quota_exceeded: { status: 429, summary: 'A quota of this token or agent is exhausted' },
+  upstream_failed: { status: 502, summary: 'An upstream provider failed; details name the provider and correlation id' },
+  upstream_timeout: { status: 504, summary: 'An upstream provider did not answer in time; details name the provider and correlation id' },
   not_ready: { status: 503, summary: 'A dependency of the control plane is not ready' },
   runtime_unavailable: { status: 503, summary: 'The sandbox runtime does not answer' },
   bus_unavailable: { status: 503, summary: 'The message bus does not answer' },
@@ -36,4 +44,17 @@ export class FlockError extends Error {
     this.name = 'FlockError';
     this.status = ERROR_CODES[code].status;
   }
+}
+
+/**
+ * An upstream provider failed (seed 3: 5xx with the provider and a correlation id), so an
+ * operator can find the call in the provider's own logs.
+ */
+export function upstreamError(input: { provider: string; correlationId: string; message: string; timedOut?: boolean; upstreamStatus?: number }): FlockError {
+  const code = input.timedOut ? 'upstream_timeout' : 'upstream_failed';
+  return new FlockError(code, `${input.provider}: ${input.message} (correlation id ${input.correlationId})`, {
+    provider: input.provider,
+    correlationId: input.correlationId,
+    ...(input.upstreamStatus !== undefined ? { upstreamStatus: input.upstreamStatus } : {}),
+  });
 }

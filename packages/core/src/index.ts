@@ -1,5 +1,7 @@
 export * from './errors.js';
 export * from './ids.js';
+export * from './auth/scopes.js';
+export * from './auth/tokens.js';
 export * from './manifest/units.js';
 export * from './manifest/schema.js';
 export * from './manifest/parse.js';
@@ -22,3 +24,4 @@ export * from './services/tasks.js';
 export * from './services/ingest.js';
 export * from './services/sweeper.js';
 export * from './services/reconciler.js';
+export * from './services/auth.js';

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../src/index.js';
+import { ERROR_CODES, upstreamError } from '../src/index.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -24,9 +24,26 @@ describe('error code table', () => {
 
   it('follows the taxonomy: caller faults are 4xx, ours and upstream 5xx', () => {
     for (const [code, { status }] of Object.entries(ERROR_CODES)) {
-      const server = ['internal', 'not_ready', 'runtime_unavailable', 'bus_unavailable'].includes(code);
+      const server = ['internal', 'not_ready', 'runtime_unavailable', 'bus_unavailable', 'upstream_failed', 'upstream_timeout'].includes(code);
       expect(status >= 500, code).toBe(server);
       expect(status >= 400 && status < 600, code).toBe(true);
     }
+  });
+
+  it('upstream failures are 5xx naming the provider and the correlation id', () => {
+    const e = upstreamError({ provider: 'ollama', correlationId: 'req-42', message: 'model not loaded', upstreamStatus: 500 });
+    expect(e.status).toBe(502);
+    expect(e.message).toContain('ollama');
+    expect(e.message).toContain('req-42');
+    expect(e.details).toEqual({ provider: 'ollama', correlationId: 'req-42', upstreamStatus: 500 });
+    expect(upstreamError({ provider: 'openai', correlationId: 'c', message: 'slow', timedOut: true }).code).toBe('upstream_timeout');
+  });
+
+  it('auth and policy refusals are 401, 403 and 429', () => {
+    expect(ERROR_CODES.unauthenticated.status).toBe(401);
+    expect(ERROR_CODES.forbidden.status).toBe(403);
+    expect(ERROR_CODES.csrf_failed.status).toBe(403);
+    expect(ERROR_CODES.rate_limited.status).toBe(429);
+    expect(ERROR_CODES.quota_exceeded.status).toBe(429);
   });
 });

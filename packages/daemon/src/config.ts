@@ -15,9 +15,36 @@ export const ConfigSchema = z
     flock: z.string().regex(/^[a-z][a-z0-9]{0,9}$/, '1-10 lower-case letters or digits, starting with a letter').default('default'),
     node: z.string().min(1).default(hostname()),
     api: z
-      .object({ host: z.string().default('127.0.0.1'), port: z.coerce.number().int().min(0).max(65535).default(8080) })
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.coerce.number().int().min(0).max(65535).default(8080),
+        /** Browser origins allowed by CORS besides the daemon's own; `*` only if set here. */
+        corsOrigins: z
+          .union([z.array(z.string().min(1)), z.string().transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))])
+          .default(['http://localhost:3000']),
+        /** Largest request body for most routes; deploy and job creation allow `largeBodyLimitBytes`. */
+        bodyLimitBytes: z.coerce.number().int().min(1024).default(256 * 1024),
+        largeBodyLimitBytes: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+        /** Requests per token (per client address when anonymous) in each window. */
+        rateLimit: z
+          .object({ max: z.coerce.number().int().min(1).default(6000), windowMs: z.coerce.number().int().min(1000).default(60_000) })
+          .strict()
+          .prefault({}),
+        /** How often a job stream sends a heartbeat when nothing else happens. */
+        wsHeartbeatMs: z.coerce.number().int().min(100).default(15_000),
+      })
       .strict()
-      .default({ host: '127.0.0.1', port: 8080 }),
+      .prefault({}),
+    auth: z
+      .object({
+        /** Treat credential-less requests from loopback as admin. For local development only; off by default. */
+        devBypassLoopback: z
+          .union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')])
+          .default(false),
+        sessionTtlMs: z.coerce.number().int().min(60_000).default(12 * 3_600_000),
+      })
+      .strict()
+      .prefault({}),
     nats: z
       .object({
         /** An external NATS server; when unset the daemon spawns and supervises its own. */
@@ -91,6 +118,11 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_STORE: ['store', 'kind'],
   AIFLOCK_DATABASE_URL: ['store', 'url'],
   AIFLOCK_DB_POOL_SIZE: ['store', 'poolSize'],
+  AIFLOCK_CORS_ORIGINS: ['api', 'corsOrigins'],
+  AIFLOCK_RATE_LIMIT_MAX: ['api', 'rateLimit', 'max'],
+  AIFLOCK_RATE_LIMIT_WINDOW_MS: ['api', 'rateLimit', 'windowMs'],
+  AIFLOCK_WS_HEARTBEAT_MS: ['api', 'wsHeartbeatMs'],
+  AIFLOCK_DEV_BYPASS_LOOPBACK: ['auth', 'devBypassLoopback'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

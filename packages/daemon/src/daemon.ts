@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   AuditLog,
+  AuthService,
   DeploymentService,
   Presence,
   Reconciler,
@@ -23,7 +24,9 @@ import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { openBusAuth } from './adapters/nats/bus-auth.js';
 import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
 import { openStore } from './adapters/store-sql/open.js';
+import { bootstrapAdminToken } from './auth/bootstrap.js';
 import { buildApp } from './http/app.js';
+import { recordingJobEvents } from './jobs/recording-store.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -68,10 +71,14 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const clock = opts.clock ?? systemClock;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
-  const store = await openStore(config, (msg) => log('warn', msg));
+  // Every job's status changes and log lines also feed its resumable stream (WS /v1/stream/{id}).
+  const sqlStore = await openStore(config, (msg) => log('warn', msg));
+  const store = recordingJobEvents(sqlStore, () => clock.now().toISOString());
   // The tamper-evident audit log (security invariant 5). Components that act on behalf of
   // someone (ledger, egress proxy, quarantine) get this one instance from here.
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
+  const auth = new AuthService({ store, clock, sessionTtlMs: config.auth.sessionTtlMs });
+  await bootstrapAdminToken(auth, store, config.dataDir, logger);
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtime = new DockerRuntime({
@@ -86,7 +93,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   await runtime.init();
 
   const natsDir = join(config.dataDir, 'nats');
-  const auth = config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log) : null;
+  const busAuth = config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log) : null;
   let supervisor: NatsServerSupervisor | null = null;
   let busUrl = config.nats.url;
   if (!busUrl) {
@@ -96,19 +103,19 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
       monitorPort: config.nats.monitorPort,
       dir: natsDir,
       binary: config.nats.binary,
-      ...(auth ? { authConfig: async () => auth.trust.serverConfig(join(natsDir, 'jwt'), await auth.credentials.accountJwt()) } : {}),
+      ...(busAuth ? { authConfig: async () => busAuth.trust.serverConfig(join(natsDir, 'jwt'), await busAuth.credentials.accountJwt()) } : {}),
       log,
     });
     await supervisor.start();
     busUrl = supervisor.url;
   }
-  const bus: Bus = await NatsBus.connect({ url: busUrl, log, ...(auth ? { authenticator: await auth.daemonAuthenticator() } : {}) });
+  const bus: Bus = await NatsBus.connect({ url: busUrl, log, ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
   await bus.init();
-  const credentials: BusCredentials = auth?.credentials ?? noBusCredentials;
-  if (auth) await auth.credentials.start(busUrl);
+  const credentials: BusCredentials = busAuth?.credentials ?? noBusCredentials;
+  if (busAuth) await busAuth.credentials.start(busUrl);
   else log('warn', noBusCredentials.detail);
 
-  const metrics = createMetrics(store);
+  const metrics = createMetrics(store, bus);
   const presence = new Presence();
   const reconciler = new Reconciler({
     store,
@@ -160,9 +167,11 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const ctx: ApiContext = {
     deployments,
     tasks,
+    auth,
     store,
     audit,
-    backup: store.backupTo,
+    backup: sqlStore.backupTo,
+    wsHeartbeatMs: config.api.wsHeartbeatMs,
     readiness,
     status: async (): Promise<SystemStatus> => {
       const agents = await store.deployments.list();
@@ -185,15 +194,31 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
         tasks: await store.tasks.countByStatus(),
       };
     },
-    busAdminCredentials: auth ? (name, ttl) => auth.credentials.adminCreds(name, ttl) : null,
+    busAdminCredentials: busAuth ? (name, ttl) => busAuth.credentials.adminCreds(name, ttl) : null,
+    logLevel: {
+      get: () => logger.level,
+      set: (level) => {
+        logger.level = level;
+      },
+    },
     shutdown: ({ stopFlock }) => void stop({ stopFlock }),
   };
 
-  const app = buildApp(ctx, logger, metrics);
+  if (config.auth.devBypassLoopback) logger.warn('auth.devBypassLoopback is on: requests from loopback without credentials act as admin');
+  const { app } = buildApp(ctx, logger, metrics, {
+    corsOrigins: config.api.corsOrigins,
+    ownOrigins: () => ownOrigins,
+    bodyLimitBytes: config.api.bodyLimitBytes,
+    largeBodyLimitBytes: config.api.largeBodyLimitBytes,
+    rateLimit: config.api.rateLimit,
+    devBypassLoopback: config.auth.devBypassLoopback,
+  });
+  let ownOrigins: string[] = [];
   await app.listen({ host: config.api.host, port: config.api.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
   const apiUrl = `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${port}`;
+  ownOrigins = [apiUrl, `http://localhost:${port}`, `http://127.0.0.1:${port}`];
   await writeFile(daemonInfoFile(config.dataDir), JSON.stringify({ pid: process.pid, apiUrl, startedAt: new Date(startedAt).toISOString(), version: VERSION }));
   logger.info({ apiUrl, bus: busUrl, isolation: runtime.isolation() }, 'aiflock daemon ready');
 
@@ -207,7 +232,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
         for (const s of await runtime.list()) await runtime.remove(s.instanceId).catch(() => undefined);
         for (const i of await store.instances.list()) await store.instances.remove(i.id);
       }
-      await auth?.credentials.stop();
+      await busAuth?.credentials.stop();
       await bus.close().catch(() => undefined);
       if (supervisor) {
         if (stopFlock) await supervisor.stop();

@@ -4,7 +4,16 @@ export type { Logger };
 
 /** Structured JSON logs on stdout. */
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  return pino({ level, base: { service: 'aiflock-daemon' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  // Seed 3's field names: `ts` (ISO time) and `level` as a word, so logs read the same in any tool.
+  return pino(
+    {
+      level,
+      base: { service: 'aiflock-daemon' },
+      timestamp: () => `,"ts":"${new Date().toISOString()}"`,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
 }
 
 /** The small log function the core services take. */

@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Store } from '@aiflock/core';
+import type { Bus, Store } from '@aiflock/core';
 
 /** Prometheus metrics of the control plane. Gauges read the store when scraped. */
-export function createMetrics(store: Store) {
+export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queueStats'>) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'aiflock_daemon_' });
   const httpDuration = new Histogram({
@@ -45,7 +45,56 @@ export function createMetrics(store: Store) {
       for (const d of await store.deployments.list()) this.inc({ state: d.state });
     },
   });
-  return { registry, httpDuration, heartbeats };
+  new Gauge({
+    name: 'aiflock_instances_oom_killed',
+    help: 'Remembered instances whose last exit was an out-of-memory kill, by agent',
+    labelNames: ['agent'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const i of await store.instances.list()) if (i.oomKilled) this.inc({ agent: i.agent });
+    },
+  });
+  if (bus) {
+    const queues = async () => {
+      const out: { agent: string; depth: number; redelivered: number | undefined }[] = [];
+      for (const d of await store.deployments.list()) {
+        if (d.state !== 'active') continue;
+        // A bus hiccup must not fail the whole scrape; the agent is just left out this time.
+        const stats = bus.queueStats ? await bus.queueStats(d.name).catch(() => undefined) : undefined;
+        const depth = stats ? stats.pending + stats.inFlight : await bus.queueDepth(d.name).catch(() => undefined);
+        if (depth !== undefined) out.push({ agent: d.name, depth, redelivered: stats?.redelivered });
+      }
+      return out;
+    };
+    new Gauge({
+      name: 'aiflock_queue_depth',
+      help: "Tasks waiting or in flight in each active agent's work queue on the bus",
+      labelNames: ['agent'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const q of await queues()) this.set({ agent: q.agent }, q.depth);
+      },
+    });
+    new Gauge({
+      name: 'aiflock_queue_redelivered',
+      help: "Tasks in each active agent's work queue that the bus delivered more than once and are not yet acknowledged",
+      labelNames: ['agent'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const q of await queues()) if (q.redelivered !== undefined) this.set({ agent: q.agent }, q.redelivered);
+      },
+    });
+  }
+  const refusals = new Counter({
+    name: 'aiflock_http_refusals_total',
+    help: 'Requests refused for auth, scope, CSRF or rate limit, by error code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  return { registry, httpDuration, heartbeats, refusals };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -10,7 +10,7 @@ describe('daemon config', () => {
 
   it('takes a file, and the environment wins over it', () => {
     const c = loadConfig({ env: { AIFLOCK_HOME: '/tmp/x', AIFLOCK_API_PORT: '9999' }, fileText: 'api: {port: 7000, host: 0.0.0.0}\nflock: demo\n' });
-    expect(c.api).toEqual({ host: '0.0.0.0', port: 9999 });
+    expect(c.api).toMatchObject({ host: '0.0.0.0', port: 9999 });
     expect(c.flock).toBe('demo');
   });
 

@@ -5,3 +5,5 @@ export * from './events.js';
 export * from './runtime-env.js';
 export * from './api.js';
 export * from './permissions.js';
+export * from './auth.js';
+export * from './jobs.js';

@@ -39,7 +39,8 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
         println(table(['AGENT', 'STATUS', 'READY', 'HANDLERS'], agents.map((a) => [a.name, a.status, `${a.replicas.ready}/${a.replicas.desired}`, a.handlers.join(',')])));
       }
       println();
-      println(`  open ${status.apiUrl}/v1/agents in a browser, or run: ./aiflock agent list`);
+      println(`  list agents: ./aiflock agent list   (API docs: ${status.apiUrl}/v1/openapi.json)`);
+      println(`  API token:   ${join(status.dataDir, 'admin.token')} (admin; make narrower ones with ./aiflock token create)`);
       println(`  run a task:  ./aiflock task run echo --input '{"hello":"flock"}' --wait`);
       println(`  stop it all: ./aiflock down`);
     });
@@ -88,8 +89,10 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
   program
     .command('daemon')
     .description('run the control plane in the foreground (what `up` starts in the background)')
-    .action(async () => {
-      const child = spawn(process.execPath, [DAEMON_MAIN], { stdio: 'inherit' });
+    .option('--log-level <level>', 'trace, debug, info, warn, error or fatal (default: $AIFLOCK_LOG_LEVEL, the config file, or info)')
+    .action(async (o: { logLevel?: string }) => {
+      const env = o.logLevel ? { ...process.env, AIFLOCK_LOG_LEVEL: o.logLevel } : process.env;
+      const child = spawn(process.execPath, [DAEMON_MAIN], { stdio: 'inherit', env });
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
       const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
       process.exitCode = code;

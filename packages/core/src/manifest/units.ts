@@ -1,7 +1,7 @@
 /** Human units used in manifests: durations ("30s", "5m", 1500) and sizes ("256Mi", "1G"). */
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Milliseconds, or null when the text is not a duration. A bare number is milliseconds. */
 export function parseDuration(value: string | number): number | null {

@@ -7,6 +7,15 @@ export interface QueueOptions {
   maxDeliver: number;
 }
 
+export interface QueueStats {
+  /** Waiting to be delivered. */
+  pending: number;
+  /** Delivered, not yet acknowledged. */
+  inFlight: number;
+  /** Delivered more than once and not yet acknowledged (the bus's own count). */
+  redelivered: number;
+}
+
 /** A message from an instance; the instance id comes from the subject, never the payload. */
 export interface InboundMessage {
   instanceId: string;
@@ -26,6 +35,8 @@ export interface Bus {
   /** Withdraw a task not yet delivered. False if it is no longer in the queue. */
   withdraw(seq: number): Promise<boolean>;
   queueDepth(agent: string): Promise<number>;
+  /** Work-queue counters for metrics; undefined when the queue does not exist. */
+  queueStats?(agent: string): Promise<QueueStats | undefined>;
   control(instanceId: string, msg: ControlMessage): Promise<void>;
   publishVerifiedResult(result: TaskResult): Promise<void>;
   /** Handlers are acknowledged only after they resolve; a throw means redelivery. */

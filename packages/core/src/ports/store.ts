@@ -75,7 +75,7 @@ export interface LogFilter {
   tail?: boolean;
 }
 
-export interface Store {
+export interface Store extends AuthStore {
   readonly kind: string;
   deployments: {
     get(name: string): Promise<DeploymentRecord | undefined>;
@@ -107,4 +107,60 @@ export interface Store {
   audit: AuditStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
+}
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  /** sha256 of the secret; the secret itself is shown once and never stored. */
+  hash: string;
+  scopes: string[];
+  createdAt: string;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+  revoked: boolean;
+}
+
+export interface SessionRecord {
+  /** sha256 of the cookie value. */
+  hash: string;
+  tokenId: string;
+  /** Sent back by the browser in x-csrf-token on every state-changing request. */
+  csrfToken: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export type JobEventType = 'log' | 'status' | 'result' | 'error';
+
+/** One entry of a job's stream; `seq` increases across the whole table, so resuming is `seq > after`. */
+export interface JobEventRecord {
+  seq: number;
+  jobId: string;
+  type: JobEventType;
+  ts: string;
+  payload: unknown;
+}
+
+/** Token, session and job-stream repositories; kept apart from `Store` so the port grows additively. */
+export interface AuthStore {
+  tokens: {
+    insert(record: TokenRecord): Promise<void>;
+    get(id: string): Promise<TokenRecord | undefined>;
+    getByHash(hash: string): Promise<TokenRecord | undefined>;
+    list(): Promise<TokenRecord[]>;
+    count(): Promise<number>;
+    /** Marks revoked; returns the record, or undefined when there is no such token. */
+    revoke(id: string): Promise<TokenRecord | undefined>;
+    touch(id: string, at: string): Promise<void>;
+  };
+  sessions: {
+    insert(record: SessionRecord): Promise<void>;
+    getByHash(hash: string): Promise<SessionRecord | undefined>;
+    remove(hash: string): Promise<void>;
+  };
+  jobEvents: {
+    append(events: Omit<JobEventRecord, 'seq'>[]): Promise<void>;
+    list(filter: { jobId: string; afterSeq?: number; limit: number }): Promise<JobEventRecord[]>;
+  };
 }

@@ -1,18 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-
-/** Who made a request, as established by authentication (the auth layer decorates it). */
-export interface RequestActor {
-  id: string;
-  scopes: readonly string[];
-}
-
-// The one declaration of the decoration; the auth layer sets it, everything else reads it
-// through actorOf.
-declare module 'fastify' {
-  interface FastifyRequest {
-    actor?: RequestActor | undefined;
-  }
-}
+// The decoration `request.actor` is declared (and set) by the auth layer.
+import type {} from './auth.js';
 
 /** The actor id recorded in the audit log: the authenticated token's, or `anonymous`. */
 export function actorOf(req: FastifyRequest): string {

@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
+import fp from 'fastify-plugin';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { FlockError } from '@aiflock/core';
+import { installAuth, type RegisteredRoute } from './auth.js';
+import { buildOpenApi } from './openapi.js';
+import { authRoutes } from './routes/auth.js';
+import { jobRoutes } from './routes/jobs.js';
+import { VERSION } from '../version.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { toApiError } from './errors.js';
@@ -12,13 +22,25 @@ import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
+const REFUSALS = new Set(['unauthenticated', 'forbidden', 'csrf_failed', 'rate_limited']);
+
+export interface HttpOptions {
+  /** Browser origins CORS allows; `*` allows any (only when configured). */
+  corsOrigins: readonly string[];
+  /** The daemon's own origins, known once it listens. */
+  ownOrigins: () => readonly string[];
+  bodyLimitBytes: number;
+  largeBodyLimitBytes: number;
+  rateLimit: { max: number; windowMs: number };
+  devBypassLoopback: boolean;
+}
 
 /** The HTTP API: one root that wires single-concern route modules. */
-export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): FastifyInstance {
+export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts: HttpOptions): { app: FastifyInstance; routes: readonly RegisteredRoute[] } {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     disableRequestLogging: true,
-    bodyLimit: 2 * 1024 * 1024,
+    bodyLimit: opts.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -35,11 +57,30 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
       reply.elapsedTime / 1000,
     );
     if (reply.statusCode >= 500) req.log.error({ status: reply.statusCode, url: req.url }, 'request failed');
+    // One access line per request with seed 3's fields; debug, so busy flocks can turn it on at runtime.
+    const jobId = (req.params as Record<string, unknown> | undefined)?.['id'];
+    req.log.debug(
+      {
+        requestId: req.id,
+        actor: req.actor?.id,
+        method: req.method,
+        route: req.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        latencyMs: Math.round(reply.elapsedTime * 10) / 10,
+        outcome: reply.statusCode < 400 ? 'ok' : reply.statusCode < 500 ? 'refused' : 'error',
+        ...(typeof jobId === 'string' && jobId.startsWith('t_') ? { jobId } : {}),
+      },
+      'request',
+    );
   });
 
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toApiError(err, req.id);
     if (status >= 500) req.log.error({ err }, 'unhandled error');
+    if (REFUSALS.has(body.error.code)) {
+      metrics.refusals.inc({ code: body.error.code });
+      req.log.info({ code: body.error.code, route: req.routeOptions.url, actor: req.actor?.id }, 'request refused');
+    }
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -47,10 +88,49 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
     void reply.status(status).send(body);
   });
 
+  // CORS first: it answers preflights before authentication (browsers send no credentials on them).
+  const anyOrigin = opts.corsOrigins.includes('*');
+  void app.register(cors, {
+    origin: (origin, cb) => cb(null, origin === undefined || anyOrigin || opts.corsOrigins.includes(origin) || opts.ownOrigins().includes(origin)),
+    // Cookies cross origins only to named origins, never under a wildcard.
+    credentials: !anyOrigin,
+    allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-csrf-token', 'x-request-id'],
+    exposedHeaders: ['x-request-id', 'retry-after'],
+  });
+  void app.register(cookie);
+  // Before auth, so its hooks see refused upgrades too and close their sockets.
+  void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  const routes: RegisteredRoute[] = [];
+  void app.register(
+    fp(async (root) => {
+      installAuth(root, ctx.auth, { devBypassLoopback: opts.devBypassLoopback }, routes);
+    }),
+  );
+  // Per token: after authentication (preParsing runs after every onRequest hook), before the body is read.
+  void app.register(rateLimit, {
+    hook: 'preParsing',
+    max: opts.rateLimit.max,
+    timeWindow: opts.rateLimit.windowMs,
+    keyGenerator: (req) => (req.actor ? `token:${req.actor.id}` : `addr:${req.ip}`),
+    errorResponseBuilder: (req, rl) =>
+      new FlockError('rate_limited', `more than ${rl.max} requests in ${opts.rateLimit.windowMs / 1000}s from ${req.actor ? `token ${req.actor.id}` : req.ip}; retry in ${rl.after}`, {
+        max: rl.max,
+        windowMs: opts.rateLimit.windowMs,
+        retryAfterSeconds: Math.ceil(rl.ttl / 1000),
+      }),
+  });
+
+  const limits = { largeBody: opts.largeBodyLimitBytes };
   void app.register(systemRoutes(ctx, metrics));
-  void app.register(agentRoutes(ctx), { prefix: '/v1' });
-  void app.register(taskRoutes(ctx), { prefix: '/v1' });
+  void app.register(agentRoutes(ctx, limits), { prefix: '/v1' });
+  void app.register(taskRoutes(ctx, limits), { prefix: '/v1' });
+  void app.register(jobRoutes(ctx, limits), { prefix: '/v1' });
+  void app.register(authRoutes(ctx), { prefix: '/v1' });
   void app.register(auditRoutes(ctx), { prefix: '/v1' });
   void app.register(backupRoutes(ctx), { prefix: '/v1' });
-  return app;
+  void app.register(async (api) => {
+    let doc: unknown;
+    api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));
+  });
+  return { app, routes };
 }

@@ -1,18 +1,23 @@
-import type { AuditLog, DeploymentService, Store, TaskService } from '@aiflock/core';
+import type { AuditLog, AuthService, DeploymentService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
 export interface ApiContext {
   deployments: DeploymentService;
   tasks: TaskService;
+  auth: AuthService;
   store: Store;
   audit: AuditLog;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */
   backup: ((file: string) => Promise<void>) | null;
   /** Credentials for an operator's own bus tools (full rights in the flock account); null without bus auth. */
   busAdminCredentials: ((name: string, ttlSeconds: number) => Promise<string>) | null;
+  /** How often a quiet job stream sends a heartbeat. */
+  wsHeartbeatMs: number;
   status(): Promise<SystemStatus>;
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
+  /** The daemon's log level, changeable while it runs. */
+  logLevel: { get(): string; set(level: string): void };
   /** Stop the daemon; with `stopFlock`, also every instance and the spawned NATS server. */
   shutdown(opts: { stopFlock: boolean }): void;
 }

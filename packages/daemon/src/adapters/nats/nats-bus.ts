@@ -13,7 +13,7 @@ import {
   type NatsConnection,
   type StreamConfig,
 } from 'nats';
-import type { Bus, HealthCheck, InboundHandler, QueueOptions } from '@aiflock/core';
+import type { Bus, HealthCheck, InboundHandler, QueueOptions, QueueStats } from '@aiflock/core';
 import { STREAMS, parseAgentSubject, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 
 const codec = JSONCodec();
@@ -103,6 +103,15 @@ export class NatsBus implements Bus {
       return await this.jsm.streams.deleteMessage(STREAMS.tasks.name, seq, false);
     } catch {
       return false;
+    }
+  }
+
+  async queueStats(agent: string): Promise<QueueStats | undefined> {
+    try {
+      const info = await this.jsm.consumers.info(STREAMS.tasks.name, taskConsumerName(agent));
+      return { pending: info.num_pending, inFlight: info.num_ack_pending, redelivered: info.num_redelivered };
+    } catch {
+      return undefined;
     }
   }
 

@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { AuditEntry, AuditOutcome, DeploymentRecord, InstanceRecord, LogRecord, Store, TaskRecord } from '@aiflock/core';
 import type { InstanceStatus, LogLevel, TaskStatus } from '@aiflock/protocol';
+import { authRepos } from './auth-repos.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 import type { AuditTable, DeploymentsTable, InstancesTable, LogsTable, TasksTable } from './tables.js';
@@ -30,6 +31,11 @@ export class SqlStore implements Store {
   get backupTo(): ((file: string) => Promise<void>) | null {
     return this.backend.backupTo;
   }
+
+  private readonly auth = authRepos(() => this.backend.db);
+  readonly tokens: Store['tokens'] = this.auth.tokens;
+  readonly sessions: Store['sessions'] = this.auth.sessions;
+  readonly jobEvents: Store['jobEvents'] = this.auth.jobEvents;
 
   readonly deployments: Store['deployments'] = {
     get: async (name) => {

@@ -69,10 +69,40 @@ export interface AuditTable {
   hash: string;
 }
 
+export interface TokensTable {
+  id: string;
+  name: string;
+  hash: string;
+  scopes: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+  revoked: number;
+}
+
+export interface SessionsTable {
+  hash: string;
+  token_id: string;
+  csrf_token: string;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface JobEventsTable {
+  seq: Generated<number>;
+  job_id: string;
+  type: string;
+  ts: string;
+  payload: string;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   tasks: TasksTable;
   instances: InstancesTable;
   logs: LogsTable;
   audit_log: AuditTable;
+  tokens: TokensTable;
+  sessions: SessionsTable;
+  job_events: JobEventsTable;
 }

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { AgentName, DeployRequest, ScaleRequest } from '@aiflock/protocol';
+import { AgentName, AgentView, DeployRequest, DeployResponse, LogLine, ScaleRequest } from '@aiflock/protocol';
 import { manifestJsonSchema } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
+import { route } from '../route-doc.js';
 import { followLogs, logLine } from '../follow.js';
 
 const NameParams = z.object({ name: AgentName });
@@ -16,13 +17,13 @@ const LogsQuery = z
   .strict();
 
 export const agentRoutes =
-  (ctx: ApiContext): FastifyPluginAsync =>
+  (ctx: ApiContext, limits: { largeBody: number }): FastifyPluginAsync =>
   async (app) => {
-    app.get('/schemas/agent-manifest.json', async () => manifestJsonSchema());
+    app.get('/schemas/agent-manifest.json', route('public', { summary: 'The agent manifest as JSON Schema' }), async () => manifestJsonSchema());
 
-    app.get('/agents', async () => ({ agents: await ctx.deployments.list() }));
+    app.get('/agents', route('agents:read', { summary: 'List agents with their instances', response: z.object({ agents: z.array(AgentView) }) }), async () => ({ agents: await ctx.deployments.list() }));
 
-    app.post('/agents', async (req, reply) => {
+    app.post('/agents', route('agents:write', { summary: 'Deploy an agent manifest', body: DeployRequest, response: DeployResponse, status: 201 }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const out = await audited(
         ctx.audit,
         req,
@@ -37,9 +38,9 @@ export const agentRoutes =
       return reply.status(out.changed ? 201 : 200).send(out);
     });
 
-    app.get('/agents/:name', async (req) => ctx.deployments.get(parseInput(NameParams, req.params, 'params').name));
+    app.get('/agents/:name', route('agents:read', { summary: 'One agent', params: NameParams, response: AgentView }), async (req) => ctx.deployments.get(parseInput(NameParams, req.params, 'params').name));
 
-    app.post('/agents/:name/scale', async (req) => {
+    app.post('/agents/:name/scale', route('agents:write', { summary: 'Set desired replicas', params: NameParams, body: ScaleRequest, response: AgentView }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const asked = (req.body as { replicas?: unknown } | undefined)?.replicas;
       const replicas = typeof asked === 'number' ? asked : null;
@@ -48,18 +49,18 @@ export const agentRoutes =
       }));
     });
 
-    app.post('/agents/:name/stop', async (req) => {
+    app.post('/agents/:name/stop', route('agents:write', { summary: 'Stop every instance', params: NameParams, response: AgentView }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       return audited(ctx.audit, req, 'agent.stop', `agent/${name}`, () => ctx.deployments.stop(name));
     });
 
-    app.delete('/agents/:name', async (req, reply) => {
+    app.delete('/agents/:name', route('agents:write', { summary: 'Remove an agent', params: NameParams, status: 204 }), async (req, reply) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       await audited(ctx.audit, req, 'agent.remove', `agent/${name}`, () => ctx.deployments.remove(name));
       return reply.status(204).send();
     });
 
-    app.get('/agents/:name/logs', async (req, reply) => {
+    app.get('/agents/:name/logs', route('agents:read', { summary: 'Logs of its instances (NDJSON when following)', params: NameParams, query: LogsQuery, response: z.object({ lines: z.array(LogLine) }) }), async (req, reply) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const q = parseInput(LogsQuery, req.query, 'query');
       await ctx.deployments.require(name);

@@ -5,6 +5,8 @@ import type { Metrics } from '../../metrics.js';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
+import { route } from '../route-doc.js';
+import { SystemStatus } from '@aiflock/protocol';
 
 const BusCredentialsRequest = z
   .object({
@@ -13,29 +15,34 @@ const BusCredentialsRequest = z
   })
   .strict();
 
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+const LogLevelBody = z.object({ level: z.enum(LOG_LEVELS) }).strict();
 const ShutdownRequest = z.object({ stopFlock: z.boolean().default(false) }).strict();
 
 export const systemRoutes =
   (ctx: ApiContext, metrics: Metrics): FastifyPluginAsync =>
   async (app) => {
+    // /metrics needs `metrics:read`: it names agents and shows load, which is reconnaissance for
+    // an attacker, and Prometheus sends a bearer token with `authorization.credentials_file`.
     /** The process is up. */
-    app.get('/healthz', async () => ({ ok: true }));
+    app.get('/healthz', route('public', { summary: 'The process is up', response: z.object({ ok: z.boolean() }) }), async () => ({ ok: true }));
 
     /** Store, bus and sandbox runtime all answer. */
-    app.get('/readyz', async (_req, reply) => {
+    app.get('/readyz', route('public', { summary: 'Store, bus and runtime answer (503 when one does not)', response: z.object({ ok: z.boolean(), checks: z.record(z.string(), z.object({ ok: z.boolean(), detail: z.string() })) }) }), async (_req, reply) => {
       const checks = await ctx.readiness();
       const ok = Object.values(checks).every((c) => c.ok);
       return reply.status(ok ? 200 : 503).send({ ok, checks });
     });
 
-    app.get('/metrics', async (_req, reply) => {
+    app.get('/metrics', route('metrics:read', { summary: 'Prometheus metrics (text exposition format)' }), async (_req, reply) => {
       return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
     });
 
-    app.get('/v1/status', async () => ctx.status());
+    app.get('/v1/status', route('agents:read', { summary: 'What `aiflock status` shows', response: SystemStatus }), async () => ctx.status());
 
     /** A `.creds` file for `nats` CLI and other operator tools, separate from the control plane's own. */
-    app.post('/v1/system/bus-credentials', { config: { scope: 'admin' } }, async (req, reply) => {
+    app.post('/v1/system/bus-credentials', route('admin', { summary: 'Issue operator bus credentials (audited)', body: BusCredentialsRequest }), async (req, reply) => {
       const { name, ttlSeconds } = parseInput(BusCredentialsRequest, req.body ?? {}, 'body');
       if (!ctx.busAdminCredentials) throw new FlockError('bus_auth_disabled', 'the bus runs without authentication (nats.auth: none); there are no credentials to issue');
       const issue = ctx.busAdminCredentials;
@@ -44,7 +51,20 @@ export const systemRoutes =
       return reply.header('cache-control', 'no-store').send({ name, ttlSeconds, creds });
     });
 
-    app.post('/v1/system/shutdown', async (req, reply) => {
+    app.get('/v1/system/log-level', route('admin', { summary: 'The current log level', response: LogLevelBody }), async () => ({
+      level: ctx.logLevel.get(),
+    }));
+
+    app.put('/v1/system/log-level', route('admin', { summary: 'Change the log level without a restart', body: LogLevelBody, response: LogLevelBody }), async (req) => {
+      const { level } = parseInput(LogLevelBody, req.body, 'body');
+      const before = ctx.logLevel.get();
+      ctx.logLevel.set(level);
+      app.log.level = level;
+      req.log.warn({ actor: req.actor?.id, from: before, to: level }, 'log level changed');
+      return { level };
+    });
+
+    app.post('/v1/system/shutdown', route('admin', { summary: 'Stop the daemon (and with stopFlock, every instance and NATS)', body: ShutdownRequest, status: 202 }), async (req, reply) => {
       const { stopFlock } = parseInput(ShutdownRequest, req.body ?? {}, 'body');
       await reply.status(202).send({ ok: true, stopFlock });
       ctx.shutdown({ stopFlock });

@@ -1,14 +1,15 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
-import { AgentName, CreateTaskRequest, TaskId, TaskStatus } from '@aiflock/protocol';
+import { AgentName, CreateTaskRequest, LogLine, TaskId, TaskList, TaskStatus, TaskView } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
+import { route } from '../route-doc.js';
 import { followLogs, logLine } from '../follow.js';
 
-const IdParams = z.object({ id: TaskId });
-const ListQuery = z
+export const IdParams = z.object({ id: TaskId });
+export const ListQuery = z
   .object({
     agent: AgentName.optional(),
     status: z
@@ -22,38 +23,49 @@ const ListQuery = z
   .strict();
 const FollowQuery = z.object({ follow: z.enum(['true', 'false', '1', '0']).optional() }).strict();
 const WaitQuery = z.object({ timeoutMs: z.coerce.number().int().min(0).max(60_000).default(30_000) }).strict();
-const IdempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+export const IdempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+/** Create a task (a job) from the request, audited; shared by /tasks and /jobs. */
+export function createTask(ctx: ApiContext, req: FastifyRequest): ReturnType<ApiContext['tasks']['create']> {
+  const agent = (req.body as { agent?: unknown } | undefined)?.agent;
+  return audited(
+    ctx.audit,
+    req,
+    'task.create',
+    typeof agent === 'string' ? `agent/${agent.slice(0, 64)}` : 'task',
+    async () => {
+      const body = parseInput(CreateTaskRequest, req.body, 'body');
+      const header = req.headers['idempotency-key'];
+      const key = header === undefined ? undefined : parseInput(IdempotencyKey, header, 'body');
+      return ctx.tasks.create(body, key);
+    },
+    (r) => ({ resource: `task/${r.task.id}`, correlationId: r.task.id, details: { agent: r.task.agent, type: r.task.type, created: r.created } }),
+  );
+}
+
+/** Cancel the task named in the path, audited; shared by /tasks and /jobs. */
+export function cancelTask(ctx: ApiContext, req: FastifyRequest): Promise<TaskView> {
+  const { id } = parseInput(IdParams, req.params, 'params');
+  return audited(ctx.audit, req, 'task.cancel', `task/${id}`, () => ctx.tasks.cancel(id), () => ({ correlationId: id }));
+}
 
 export const taskRoutes =
-  (ctx: ApiContext): FastifyPluginAsync =>
+  (ctx: ApiContext, limits: { largeBody: number }): FastifyPluginAsync =>
   async (app) => {
-    app.post('/tasks', async (req, reply) => {
-      const agent = (req.body as { agent?: unknown } | undefined)?.agent;
-      const { task, created } = await audited(
-        ctx.audit,
-        req,
-        'task.create',
-        typeof agent === 'string' ? `agent/${agent.slice(0, 64)}` : 'task',
-        async () => {
-          const body = parseInput(CreateTaskRequest, req.body, 'body');
-          const header = req.headers['idempotency-key'];
-          const key = header === undefined ? undefined : parseInput(IdempotencyKey, header, 'body');
-          return ctx.tasks.create(body, key);
-        },
-        (r) => ({ resource: `task/${r.task.id}`, correlationId: r.task.id, details: { agent: r.task.agent, type: r.task.type, created: r.created } }),
-      );
+    app.post('/tasks', route('jobs:write', { summary: 'Queue a task (a job)', body: CreateTaskRequest, response: TaskView, status: 201, headers: { 'idempotency-key': 'retries with the same key and body return the same task; another body is a 409' } }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+      const { task, created } = await createTask(ctx, req);
       return reply.status(created ? 201 : 200).send(task);
     });
 
-    app.get('/tasks', async (req) => {
+    app.get('/tasks', route('jobs:read', { summary: 'List tasks, newest first', query: ListQuery, response: TaskList }), async (req) => {
       const q = parseInput(ListQuery, req.query, 'query');
       return ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor });
     });
 
-    app.get('/tasks/:id', async (req) => ctx.tasks.get(parseInput(IdParams, req.params, 'params').id));
+    app.get('/tasks/:id', route('jobs:read', { summary: 'One task', params: IdParams, response: TaskView }), async (req) => ctx.tasks.get(parseInput(IdParams, req.params, 'params').id));
 
     /** Long poll: answers when the task finishes or the timeout passes, whichever is first. */
-    app.get('/tasks/:id/wait', async (req) => {
+    app.get('/tasks/:id/wait', route('jobs:read', { summary: 'Long poll until the task finishes or the timeout passes', params: IdParams, query: WaitQuery, response: TaskView }), async (req) => {
       const { id } = parseInput(IdParams, req.params, 'params');
       const { timeoutMs } = parseInput(WaitQuery, req.query, 'query');
       const until = Date.now() + timeoutMs;
@@ -66,12 +78,11 @@ export const taskRoutes =
       }
     });
 
-    app.post('/tasks/:id/cancel', async (req) => {
-      const { id } = parseInput(IdParams, req.params, 'params');
-      return audited(ctx.audit, req, 'task.cancel', `task/${id}`, () => ctx.tasks.cancel(id), () => ({ correlationId: id }));
+    app.post('/tasks/:id/cancel', route('jobs:write', { summary: 'Cancel a task', params: IdParams, response: TaskView }), async (req) => {
+      return cancelTask(ctx, req);
     });
 
-    app.get('/tasks/:id/logs', async (req, reply) => {
+    app.get('/tasks/:id/logs', route('jobs:read', { summary: 'Log lines of a task (NDJSON when following)', params: IdParams, query: FollowQuery, response: z.object({ lines: z.array(LogLine) }) }), async (req, reply) => {
       const { id } = parseInput(IdParams, req.params, 'params');
       const q = parseInput(FollowQuery, req.query, 'query');
       await ctx.tasks.get(id);

@@ -1,0 +1,60 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import type { TokenRecord } from '@aiflock/core';
+import { CreatedToken, CreateSessionRequest, CreateTokenRequest, SessionView, TokenList, TokenView } from '@aiflock/protocol';
+import { SESSION_COOKIE } from '../auth.js';
+import type { ApiContext } from '../context.js';
+import { parseInput } from '../errors.js';
+import { route } from '../route-doc.js';
+
+const TokenIdParams = z.object({ id: z.string().regex(/^tok_[0-9a-f]{16}$/, 'a token id: tok_ and 16 hex digits') });
+
+export function tokenView(t: TokenRecord): TokenView {
+  return { id: t.id, name: t.name, scopes: t.scopes, createdAt: t.createdAt, lastUsedAt: t.lastUsedAt, expiresAt: t.expiresAt, revoked: t.revoked };
+}
+
+/** Token management (admin only) and browser sign-in. */
+export const authRoutes =
+  (ctx: ApiContext): FastifyPluginAsync =>
+  async (app) => {
+    app.post('/tokens', route('admin', { summary: 'Create a token; the secret is in the answer and never again', body: CreateTokenRequest, response: CreatedToken, status: 201 }), async (req, reply) => {
+      const body = parseInput(CreateTokenRequest, req.body, 'body');
+      const { token, record } = await ctx.auth.createToken(body);
+      req.log.info({ actor: req.actor?.id, tokenId: record.id, scopes: record.scopes }, 'token created');
+      return reply.status(201).send({ ...tokenView(record), token });
+    });
+
+    app.get('/tokens', route('admin', { summary: 'List tokens (never their secrets)', response: TokenList }), async () => ({
+      tokens: (await ctx.auth.list()).map(tokenView),
+    }));
+
+    app.post('/tokens/:id/revoke', route('admin', { summary: 'Revoke a token and end its sessions', params: TokenIdParams, response: TokenView }), async (req) => {
+      const { id } = parseInput(TokenIdParams, req.params, 'params');
+      const record = await ctx.auth.revoke(id);
+      req.log.info({ actor: req.actor?.id, tokenId: id }, 'token revoked');
+      return tokenView(record);
+    });
+
+    // Public: the token in the body is the credential. The cookie is HttpOnly (scripts cannot
+    // read it) and SameSite=Strict (other sites cannot send it); changes made with it also need
+    // the CSRF token, which only our own pages receive in this answer.
+    app.post('/session', route('public', { summary: 'Sign in a browser: exchange a token for a session cookie', body: CreateSessionRequest, response: SessionView, status: 201 }), async (req, reply) => {
+      const { token } = parseInput(CreateSessionRequest, req.body, 'body');
+      const s = await ctx.auth.createSession(token);
+      void reply.setCookie(SESSION_COOKIE, s.cookie, {
+        httpOnly: true,
+        sameSite: 'strict',
+        path: '/',
+        secure: req.protocol === 'https',
+        expires: new Date(s.expiresAt),
+      });
+      return reply.status(201).send({ actor: s.actor, csrfToken: s.csrfToken, expiresAt: s.expiresAt });
+    });
+
+    app.delete('/session', route('public', { summary: 'Sign out: end the session of this cookie', status: 204 }), async (req, reply) => {
+      const cookie = req.cookies[SESSION_COOKIE];
+      if (cookie) await ctx.auth.endSession(cookie);
+      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.status(204).send();
+    });
+  };

@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuditLog, AuthService, DeploymentService, Presence, TaskIngest, TaskService, systemClock, type Store } from '@aiflock/core';
+import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
+import { HmacFileAnchor } from '../src/adapters/audit-anchor/hmac-file-anchor.js';
+import { NatsBus } from '../src/adapters/nats/nats-bus.js';
+import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
+import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
+import { buildApp, type HttpOptions } from '../src/http/app.js';
+import type { RegisteredRoute } from '../src/http/auth.js';
+import { recordingJobEvents } from '../src/jobs/recording-store.js';
+import { createLogger } from '../src/logger.js';
+import { createMetrics } from '../src/metrics.js';
+
+export interface ApiHarness {
+  url: string;
+  natsUrl: string;
+  routes: readonly RegisteredRoute[];
+  store: Store;
+  auth: AuthService;
+  adminToken: string;
+  /** A fresh token holding exactly `scopes`. */
+  token(scopes: string[], name?: string): Promise<string>;
+  fetch(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; headers: Headers; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  close(): Promise<void>;
+}
+
+/**
+ * The daemon's HTTP API on a real port, over a real SQLite store and a real nats-server
+ * (no sandbox runtime: these tests are about the API, so agents are deployed as records only).
+ */
+export interface HarnessOptions {
+  /** Capture the daemon's log lines at this level. */
+  logTo?: { level: string; write(line: string): void };
+  /** Listen here instead of 127.0.0.1. */
+  host?: string;
+}
+
+export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, host = '127.0.0.1' }: HarnessOptions = {}): Promise<ApiHarness> {
+  const dir = mkdtempSync(join(tmpdir(), 'aiflock-api-'));
+  const nats: TestNatsServer = await startNatsServer();
+  const store = recordingJobEvents(await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString());
+  const log = () => undefined;
+  const bus = await NatsBus.connect({ url: nats.url, log });
+  await bus.init();
+  const clock = systemClock;
+  // Results, events and heartbeats from agents (run in-process by tests that need them) land as in the daemon.
+  const ingest = new TaskIngest({ store, bus, clock, log, presence: new Presence() });
+  bus.onResult(ingest.onResult);
+  bus.onEvent(ingest.onEvent);
+  bus.onHeartbeat(ingest.onHeartbeat);
+  await bus.start();
+  const auth = new AuthService({ store, clock, sessionTtlMs: 3_600_000 });
+  const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined });
+  const tasks = new TaskService({ store, bus, clock, log });
+  const readiness = async () => ({ store: await store.ping(), bus: await bus.ping() });
+  const logger = logTo ? createLogger(logTo.level, { write: (l: string) => logTo.write(l) } as unknown as NodeJS.WritableStream) : createLogger('silent');
+  const { app, routes } = buildApp(
+    {
+      deployments,
+      tasks,
+      auth,
+      store,
+      audit: new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock }),
+      backup: null,
+      busAdminCredentials: null,
+      wsHeartbeatMs: 200,
+      readiness,
+      status: async () => ({
+        version: 'test',
+        pid: process.pid,
+        uptimeMs: 0,
+        apiUrl: '',
+        dataDir: dir,
+        checks: await readiness(),
+        agents: { deployed: 0, instancesRunning: 0, instancesDesired: 0 },
+        tasks: await store.tasks.countByStatus(),
+      }),
+      logLevel: { get: () => logger.level, set: (l) => (logger.level = l) },
+      shutdown: () => undefined,
+    },
+    logger,
+    createMetrics(store, bus),
+    {
+      corsOrigins: ['http://localhost:3000'],
+      ownOrigins: () => [url],
+      bodyLimitBytes: 256 * 1024,
+      largeBodyLimitBytes: 4 * 1024 * 1024,
+      rateLimit: { max: 100_000, windowMs: 60_000 },
+      devBypassLoopback: false,
+      ...overrides,
+    },
+  );
+  await app.listen({ host, port: 0 });
+  const addr = app.server.address();
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  const adminToken = (await auth.createToken({ name: 'test-admin', scopes: ['admin'] })).token;
+  return {
+    url,
+    natsUrl: nats.url,
+    routes,
+    store,
+    auth,
+    adminToken,
+    token: async (scopes, name = 'test') => (await auth.createToken({ name, scopes })).token,
+    async fetch(path, init = {}) {
+      const token = init.token === undefined ? adminToken : init.token;
+      const res = await fetch(`${url}${path}`, {
+        method: init.method ?? 'GET',
+        headers: {
+          ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...init.headers,
+        },
+        body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
+      });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        // not JSON (metrics): keep the text
+      }
+      return { status: res.status, headers: res.headers, body };
+    },
+    async close() {
+      await app.close();
+      await bus.close();
+      await store.close();
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

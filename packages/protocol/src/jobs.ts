@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { TaskView } from './api.js';
+
+/** Jobs are tasks (one concept, one table); these are the seed's job-shaped responses. */
+
+export const CreatedJob = z.object({ jobId: z.string(), status: z.string(), created: z.boolean() });
+export type CreatedJob = z.infer<typeof CreatedJob>;
+
+export const JobList = z.object({ jobs: z.array(TaskView), nextCursor: z.string().nullable() });
+export type JobList = z.infer<typeof JobList>;
+
+export const StreamMessageType = z.enum(['log', 'status', 'result', 'error', 'heartbeat']);
+
+/**
+ * One message of `WS /v1/stream/{id}`. `id` grows with every stored event; a heartbeat repeats
+ * the id of the last event sent, so a client always knows where to resume (`?after=<id>`).
+ */
+export const StreamMessage = z.object({ id: z.number().int(), type: StreamMessageType, ts: z.string(), payload: z.unknown() });
+export type StreamMessage = z.infer<typeof StreamMessage>;
+
+/** Client → server: resume after the given id (alternative to `?after=` on reconnect). */
+export const StreamClientMessage = z.object({ type: z.literal('resume'), after: z.number().int().min(0) }).strict();
