@@ -99,7 +99,8 @@ export class EmbeddedProvider implements LlmProvider {
       while (pending.length > 0) {
         const t = pending.shift()!;
         text += t;
-        yield { type: 'delta', text: t };
+        // Constrained output is held back until it is known to be complete JSON.
+        if (!grammar) yield { type: 'delta', text: t };
       }
       if (finished) break;
       await new Promise<void>((r) => (wake = r));
@@ -110,6 +111,11 @@ export class EmbeddedProvider implements LlmProvider {
       if (timeout.aborted) throw new LlmProviderError('timeout', this.name, `generation exceeded ${opts.timeoutMs} ms`);
       throw new LlmProviderError('upstream', this.name, failure instanceof Error ? failure.message : String(failure));
     }
+    if (grammar && stopReason === 'maxTokens') {
+      // A grammar guarantees valid JSON only if generation may finish; a cut value is useless.
+      throw new LlmProviderError('validation', this.name, `the JSON output reached maxTokens (${req.maxTokens ?? DEFAULT_MAX_TOKENS}) before it was complete; raise maxTokens or bound the schema (maxLength, enum, maxItems)`);
+    }
+    if (grammar && text) yield { type: 'delta', text };
     const usage = { tokensIn: model.tokenize(prompt).length, tokensOut: model.tokenize(text).length };
     yield { type: 'done', model: this.modelName(), finishReason: stopReason === 'maxTokens' ? 'length' : 'stop', usage };
   }
