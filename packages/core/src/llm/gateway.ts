@@ -73,6 +73,8 @@ export interface GatewayPolicy {
   backoff: BackoffOptions;
   /** Overall deadline of one call across every retry and fallback. */
   deadlineMs: number;
+  /** One attempt's limit, so a slow provider leaves time for the next. */
+  attemptTimeoutMs: number;
   breaker: BreakerOptions;
   /** Output budget assumed when reserving tokens for a call without `maxTokens`. */
   defaultMaxTokens: number;
@@ -240,7 +242,7 @@ export class LlmGateway {
           let yielded = false;
           try {
             if (streaming) {
-              for await (const chunk of provider.chatStream(providerReq, { timeoutMs: remaining })) {
+              for await (const chunk of provider.chatStream(providerReq, { timeoutMs: Math.min(remaining, this.deps.policy.attemptTimeoutMs) })) {
                 if (chunk.type === 'done') {
                   breaker.success();
                   settled = true;
@@ -252,7 +254,7 @@ export class LlmGateway {
               }
               throw new LlmProviderError('upstream', provider.name, 'stream ended without a final message');
             } else {
-              const r = await provider.chat(providerReq, { timeoutMs: remaining });
+              const r = await provider.chat(providerReq, { timeoutMs: Math.min(remaining, this.deps.policy.attemptTimeoutMs) });
               breaker.success();
               if (r.content) yield { type: 'delta', text: r.content };
               for (const call of r.toolCalls) yield { type: 'tool_call', call };
@@ -313,7 +315,7 @@ export class LlmGateway {
           if (remaining <= 0 || !breaker.tryAcquire()) break;
           attempts += 1;
           try {
-            const { value, usage } = await call(route, provider, remaining);
+            const { value, usage } = await call(route, provider, Math.min(remaining, this.deps.policy.attemptTimeoutMs));
             breaker.success();
             reservation.settle(usage.tokensIn + usage.tokensOut);
             this.report(correlationId, caller, model, route, provider.name, usage, started, i > 0, attempts, 'ok');
