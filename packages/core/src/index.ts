@@ -23,3 +23,4 @@ export * from './llm/breaker.js';
 export * from './llm/backoff.js';
 export * from './llm/entitlements.js';
 export * from './llm/gateway.js';
+export * from './llm/usage-feed.js';

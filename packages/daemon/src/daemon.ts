@@ -20,6 +20,7 @@ import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { sqliteBackend } from './adapters/store-sql/sqlite.js';
 import { SqlStore } from './adapters/store-sql/sql-store.js';
 import { buildApp } from './http/app.js';
+import { setupLlm } from './llm/setup.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -90,6 +91,8 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   await bus.init();
 
   const metrics = createMetrics(store);
+  const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm });
+  log('info', `LLM gateway: ${llm.detail}`);
   const presence = new Presence();
   const reconciler = new Reconciler({
     store,
@@ -139,6 +142,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     deployments,
     tasks,
     store,
+    llm: { gateway: llm.gateway, detail: llm.detail },
     readiness,
     status: async (): Promise<SystemStatus> => {
       const agents = await store.deployments.list();
@@ -159,6 +163,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
           instancesDesired: agents.filter((a) => a.state === 'active').reduce((n, a) => n + a.replicas, 0),
         },
         tasks: await store.tasks.countByStatus(),
+        llm: { available: llm.gateway !== null, detail: llm.detail, models: llm.gateway?.registry.names() ?? [], breakers: llm.gateway?.breakerStates() ?? {} },
       };
     },
     shutdown: ({ stopFlock }) => void stop({ stopFlock }),
@@ -182,6 +187,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
         for (const i of await store.instances.list()) await store.instances.remove(i.id);
       }
       await bus.close().catch(() => undefined);
+      await llm.close();
       if (supervisor) {
         if (stopFlock) await supervisor.stop();
         else supervisor.detach();

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '@aiflock/core';
+import { createLlmMetrics } from './llm/metrics.js';
 
 /** Prometheus metrics of the control plane. Gauges read the store when scraped. */
 export function createMetrics(store: Store) {
@@ -45,7 +46,7 @@ export function createMetrics(store: Store) {
       for (const d of await store.deployments.list()) this.inc({ state: d.state });
     },
   });
-  return { registry, httpDuration, heartbeats };
+  return { registry, httpDuration, heartbeats, llm: createLlmMetrics(registry) };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -4,3 +4,4 @@ export * from './task.js';
 export * from './events.js';
 export * from './runtime-env.js';
 export * from './api.js';
+export * from './llm.js';

@@ -5,6 +5,9 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
+import { llmInferRoutes } from './routes/llm-infer.js';
+import { ollamaRoutes } from './routes/ollama-compat.js';
+import { openAiRoutes } from './routes/openai-compat.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
@@ -38,6 +41,9 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toApiError(err, req.id);
     if (status >= 500) req.log.error({ err }, 'unhandled error');
+    // Quota and rate refusals say when to come back (RFC 9110 Retry-After, in seconds).
+    const retryAfterMs = err instanceof FlockError ? (err.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs : undefined;
+    if (status === 429 && typeof retryAfterMs === 'number') void reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -48,5 +54,8 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
   void app.register(systemRoutes(ctx, metrics));
   void app.register(agentRoutes(ctx), { prefix: '/v1' });
   void app.register(taskRoutes(ctx), { prefix: '/v1' });
+  void app.register(llmInferRoutes(ctx), { prefix: '/v1' });
+  void app.register(openAiRoutes(ctx), { prefix: '/v1' });
+  void app.register(ollamaRoutes(ctx));
   return app;
 }
