@@ -1,10 +1,8 @@
-import { join } from 'node:path';
 import { LlmProviderError, type ChatChunk } from '@aiflock/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EmbeddedProvider } from '../../src/adapters/llm/embedded.js';
+import { STORIES_MODEL } from './model-file.js';
 
-/** The real 1.2 MB story model the project ships for tests (completion, not instruct). */
-export const STORIES_MODEL = join(import.meta.dirname, '..', '..', '..', '..', '..', 'shared', 'models', 'stories260K.gguf');
 
 describe('embedded adapter (node-llama-cpp, real GGUF model)', () => {
   const p = new EmbeddedProvider('embedded', { modelPath: STORIES_MODEL, threads: 1, contextSize: 512 });
