@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   agent_stopped: { status: 409, summary: 'The agent is stopped' },
   task_not_cancellable: { status: 409, summary: 'The task has already finished' },
   idempotency_conflict: { status: 409, summary: 'The Idempotency-Key was used for a different request' },
+  rpc_unknown_op: { status: 404, summary: 'No such RPC service or op' },
+  rpc_unknown_caller: { status: 403, summary: 'The RPC subject names no running instance of this flock' },
   llm_model_not_allowed: { status: 403, summary: 'This agent may not use that model' },
   llm_unknown_model: { status: 404, summary: 'No such model or alias in the LLM registry' },
   llm_context_length: { status: 400, summary: 'The prompt does not fit the model context window' },

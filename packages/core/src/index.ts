@@ -24,3 +24,4 @@ export * from './llm/backoff.js';
 export * from './llm/entitlements.js';
 export * from './llm/gateway.js';
 export * from './llm/usage-feed.js';
+export * from './rpc/router.js';

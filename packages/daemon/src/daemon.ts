@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -5,6 +6,7 @@ import {
   DeploymentService,
   Presence,
   Reconciler,
+  RpcRouter,
   TaskIngest,
   TaskService,
   TaskSweeper,
@@ -20,6 +22,7 @@ import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { sqliteBackend } from './adapters/store-sql/sqlite.js';
 import { SqlStore } from './adapters/store-sql/sql-store.js';
 import { buildApp } from './http/app.js';
+import { registerLlmOps } from './llm/rpc-ops.js';
 import { setupLlm } from './llm/setup.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
@@ -116,6 +119,9 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     metrics.heartbeats.inc();
     await ingest.onHeartbeat(m);
   });
+  const rpc = new RpcRouter({ store, log });
+  registerLlmOps(rpc, llm, randomUUID);
+  bus.onRpc(rpc.handle);
   for (const d of await store.deployments.list()) {
     await bus.ensureQueue(d.name, { ackWaitMs: 30_000, maxDeliver: d.manifest.maxAttempts });
   }

@@ -23,6 +23,8 @@ export const subjects = {
   taskResult: 'task.result',
   broadcast: 'broadcast',
   allHeartbeats: 'agent.*.heartbeat',
+  /** Every instance's RPC requests, for the control plane's queue-group subscription. */
+  allRpc: 'agent.*.rpc.>',
 } as const;
 
 /** Durable consumer name of a deployment's work queue. */
@@ -44,4 +46,12 @@ export function parseAgentSubject(subject: string): { instanceId: string; kind: 
   }
   if (kind === 'rpc' && parts.length >= 5) return { instanceId, kind };
   return null;
+}
+
+/** `agent.<id>.rpc.<service>.<op>` → its parts; anything else (more or fewer tokens) → null. */
+export function parseRpcSubject(subject: string): { instanceId: string; service: string; op: string } | null {
+  const parts = subject.split('.');
+  if (parts.length !== 5 || parts[0] !== 'agent' || parts[2] !== 'rpc') return null;
+  const [, instanceId, , service, op] = parts as [string, string, string, string, string];
+  return instanceId && service && op ? { instanceId, service, op } : null;
 }

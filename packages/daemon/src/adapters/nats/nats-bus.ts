@@ -12,8 +12,8 @@ import {
   type NatsConnection,
   type StreamConfig,
 } from 'nats';
-import type { Bus, HealthCheck, InboundHandler, QueueOptions } from '@aiflock/core';
-import { STREAMS, parseAgentSubject, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import type { Bus, HealthCheck, InboundHandler, QueueOptions, RpcHandler } from '@aiflock/core';
+import { STREAMS, parseAgentSubject, parseRpcSubject, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 
 const codec = JSONCodec();
 
@@ -37,7 +37,7 @@ export class NatsBus implements Bus {
   private nc!: NatsConnection;
   private js!: JetStreamClient;
   private jsm!: JetStreamManager;
-  private readonly handlers: { results?: InboundHandler; events?: InboundHandler; heartbeat?: InboundHandler } = {};
+  private readonly handlers: { results?: InboundHandler; events?: InboundHandler; heartbeat?: InboundHandler; rpc?: RpcHandler } = {};
   private closing = false;
 
   private constructor(private readonly opts: NatsBusOptions) {}
@@ -122,10 +122,14 @@ export class NatsBus implements Bus {
   onHeartbeat(handler: InboundHandler): void {
     this.handlers.heartbeat = handler;
   }
+  onRpc(handler: RpcHandler): void {
+    this.handlers.rpc = handler;
+  }
 
   async start(): Promise<void> {
     if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.handlers.results);
     if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.handlers.events);
+    if (this.handlers.rpc) this.serveRpc(this.handlers.rpc);
     const beat = this.handlers.heartbeat;
     if (beat) {
       const sub = this.nc.subscribe(subjects.allHeartbeats);
@@ -137,6 +141,29 @@ export class NatsBus implements Bus {
         }
       })();
     }
+  }
+
+  /**
+   * Agents' requests: a queue group, so each request is served by one control-plane replica.
+   * Requests are handled concurrently (a model call may take seconds); a request without a
+   * reply subject cannot be answered and is dropped.
+   */
+  private serveRpc(handler: RpcHandler): void {
+    const sub = this.nc.subscribe(subjects.allRpc, { queue: 'aiflock-rpc' });
+    void (async () => {
+      for await (const m of sub) {
+        const where = parseRpcSubject(m.subject);
+        if (!where || !m.reply) {
+          this.opts.log('warn', `dropped an RPC request on ${m.subject}${m.reply ? '' : ' without a reply subject'}`);
+          continue;
+        }
+        const reply = m.reply;
+        const respond = (data: unknown) => {
+          if (!this.nc.isClosed()) this.nc.publish(reply, codec.encode(data));
+        };
+        void handler({ ...where, payload: decode(m.data), respond }).catch((err: unknown) => this.opts.log('error', `RPC handler failed on ${m.subject}`, { error: String(err) }));
+      }
+    })();
   }
 
   /** Deliver a stream's messages in order; acknowledge only what the handler stored. */
