@@ -241,3 +241,39 @@ describe('metrics', () => {
     expect(text).toMatch(/aiflock_llm_request_duration_seconds_bucket/);
   });
 });
+
+describe('entitlements over HTTP', () => {
+  it('answers 429 with Retry-After once requests/min is used up, and 100 concurrent requests never get more', async () => {
+    const logger = createLogger('warn');
+    const m = createMetrics(store);
+    const limited = await setupLlm(
+      LlmConfigSchema.parse({ providers: { ollama: { url: ol.url } }, models: { default: { provider: 'ollama', model: 'm' } }, entitlements: { default: { requestsPerMinute: 10 } } }),
+      { clock: systemClock, log: logFn(logger), metrics: m.llm },
+    );
+    const app2 = buildApp({ store, llm: { gateway: limited.gateway, detail: limited.detail } } as unknown as ApiContext, logger, m);
+    await app2.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app2.server.address();
+    const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/v1/llm/infer`;
+    try {
+      const before = ol.requests.length;
+      const responses = await Promise.all(
+        Array.from({ length: 100 }, () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'hi' }) })),
+      );
+      const ok = responses.filter((r) => r.status === 200);
+      const refused = responses.filter((r) => r.status === 429);
+      expect(ok).toHaveLength(10);
+      expect(refused).toHaveLength(90);
+      expect(ol.requests.length - before).toBe(10);
+      const retryAfter = Number(refused[0]!.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      const body = (await refused[0]!.json()) as { error: { code: string; details: { limit: string } } };
+      expect(body.error).toMatchObject({ code: 'llm_quota_exceeded', details: { limit: 'requests_per_minute' } });
+      const metricsText = await m.registry.metrics();
+      expect(metricsText).toMatch(/aiflock_llm_quota_refusals_total\{limit="requests_per_minute"\} 90/);
+    } finally {
+      await app2.close();
+      await limited.close();
+    }
+  });
+});
