@@ -23,6 +23,7 @@ import { sqliteBackend } from './adapters/store-sql/sqlite.js';
 import { SqlStore } from './adapters/store-sql/sql-store.js';
 import { buildApp } from './http/app.js';
 import { registerLlmOps } from './llm/rpc-ops.js';
+import { persistUsage } from './llm/usage-store.js';
 import { setupLlm } from './llm/setup.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
@@ -96,6 +97,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const metrics = createMetrics(store);
   const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm });
   log('info', `LLM gateway: ${llm.detail}`);
+  const usageRows = persistUsage(llm.usage, store, log);
   const presence = new Presence();
   const reconciler = new Reconciler({
     store,
@@ -194,6 +196,8 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
       }
       await bus.close().catch(() => undefined);
       await llm.close();
+      usageRows.stop();
+      await usageRows.flush();
       if (supervisor) {
         if (stopFlock) await supervisor.stop();
         else supervisor.detach();

@@ -45,7 +45,7 @@ beforeAll(async () => {
   llm = await setupLlm(
     LlmConfigSchema.parse({
       providers: { ollama: { url: ol.url } },
-      models: { default: { provider: 'ollama', model: 'm' }, coder: { provider: 'ollama', model: 'c' } },
+      models: { default: { provider: 'ollama', model: 'm', pricePer1kIn: 0.5, pricePer1kOut: 1.5 }, coder: { provider: 'ollama', model: 'c' } },
       entitlements: { default: { models: ['default'] }, callers: { scout: { models: ['default', 'coder'], requestsPerMinute: 1000 }, other: { requestsPerMinute: 2, models: ['default'] } } },
       policy: { attemptsPerProvider: 1 },
     }),
@@ -153,5 +153,20 @@ describe('llm over the bus (agent.<id>.rpc.llm.*)', () => {
   it('lists the models the agent may use', async () => {
     expect(await client('scout-1').models()).toEqual(['default', 'coder']);
     expect(await client('other-1').models()).toEqual(['default']);
+  });
+});
+
+describe('usage rows (migration 0004_llm)', () => {
+  it('stores every priced call in order, newest first when listed, cost exact', async () => {
+    const { persistUsage } = await import('../../src/llm/usage-store.js');
+    const rows = persistUsage(llm.usage, store, () => undefined);
+    ol.next({ kind: 'reply', text: 'stored', usage: { in: 1234, out: 567 } });
+    const r = await client('scout-1').chat({ prompt: 'persist me' });
+    await rows.flush();
+    rows.stop();
+    const [last] = await store.llmUsage.list({ agent: 'scout', limit: 1 });
+    expect(last).toEqual(usage.at(-1));
+    expect(last).toMatchObject({ correlationId: r.correlationId, agent: 'scout', instanceId: 'scout-1', tokensIn: 1234, tokensOut: 567, costAiDollars: 1.4675, outcome: 'ok' });
+    expect((await store.llmUsage.list({ agent: 'nobody', limit: 5 })).length).toBe(0);
   });
 });
