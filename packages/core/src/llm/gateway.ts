@@ -183,8 +183,8 @@ export class LlmGateway {
 
   async embed(req: { model: string; input: string[]; policy?: string[]; correlationId?: string }, caller: LlmCaller): Promise<EmbedResponse & { provider: string; correlationId: string; costAiDollars: number }> {
     const correlationId = req.correlationId ?? this.deps.newId();
-    const { routes, ent } = this.admit(req.model, caller, ['embed'], req.policy);
     const estimate = Math.ceil(req.input.reduce((n, s) => n + s.length, 0) / 4);
+    const { routes, ent } = this.admit(req.model, caller, ['embed'], req.policy, Math.ceil(Math.max(0, ...req.input.map((s) => s.length)) / 4));
     const reservation = this.limiter.reserve(caller.id, ent, estimate);
     return this.attemptAll(routes, correlationId, reservation, caller, req.model, async (route, provider, timeoutMs) => {
       const r = await provider.embed({ model: route.model, input: req.input }, { timeoutMs });
@@ -192,11 +192,17 @@ export class LlmGateway {
     });
   }
 
-  private admit(model: string, caller: LlmCaller, need: ModelCapability[], policy?: string[]) {
+  private admit(model: string, caller: LlmCaller, need: ModelCapability[], policy: string[] | undefined, promptTokens: number) {
     const ent = this.deps.entitlementFor(caller);
     this.limiter.checkModel(caller.id, ent, model);
-    const routes = this.deps.registry.plan(model, { need, providerOrder: policy ? this.expandPolicy(policy) : undefined });
-    if (routes.length === 0) throw new FlockError('llm_unavailable', `no provider can serve "${model}" with ${need.join(', ')}${policy ? ` under policy ${policy.join(',')}` : ''}`, { model, policy });
+    const planned = this.deps.registry.plan(model, { need, providerOrder: policy ? this.expandPolicy(policy) : undefined });
+    if (planned.length === 0) throw new FlockError('llm_unavailable', `no provider can serve "${model}" with ${need.join(', ')}${policy ? ` under policy ${policy.join(',')}` : ''}`, { model, policy });
+    // Routes whose window cannot hold the prompt would only fail; skip them, and say so if none is left.
+    const routes = planned.filter((r) => r.contextWindow >= promptTokens);
+    if (routes.length === 0) {
+      const largest = Math.max(...planned.map((r) => r.contextWindow));
+      throw new FlockError('llm_context_length', `the prompt is about ${promptTokens} tokens; the largest context window among the routes for "${model}" is ${largest}`, { model, estimatedTokens: promptTokens, largestContextWindow: largest });
+    }
     return { routes, ent };
   }
 
@@ -215,8 +221,9 @@ export class LlmGateway {
     const correlationId = req.correlationId ?? this.deps.newId();
     const need: ModelCapability[] = ['chat'];
     if (req.tools && req.tools.length > 0) need.push('tools');
-    const { routes, ent } = this.admit(req.model, caller, need, req.policy);
-    const estimate = Math.ceil(req.messages.reduce((n, m) => n + m.content.length, 0) / 4) + (req.maxTokens ?? this.deps.policy.defaultMaxTokens);
+    const promptTokens = estimatePromptTokens(req.messages);
+    const { routes, ent } = this.admit(req.model, caller, need, req.policy, promptTokens);
+    const estimate = promptTokens + (req.maxTokens ?? this.deps.policy.defaultMaxTokens);
     const reservation = this.limiter.reserve(caller.id, ent, estimate);
     const started = this.deps.clock.now().getTime();
     const deadline = started + this.deps.policy.deadlineMs;
@@ -362,6 +369,14 @@ export class LlmGateway {
     });
     return cost;
   }
+}
+
+/**
+ * About four characters a token: a deliberate over-estimate for most tokenizers' English,
+ * used only to reserve entitlement and skip routes whose window is clearly too small.
+ */
+export function estimatePromptTokens(messages: readonly ChatMessage[]): number {
+  return Math.ceil(messages.reduce((n, m) => n + m.content.length + (m.toolCalls ? JSON.stringify(m.toolCalls).length : 0), 0) / 4);
 }
 
 /** Anything an adapter throws becomes a classified provider error (unknown = upstream). */

@@ -308,3 +308,21 @@ describe('entitlements under 100 concurrent requests', () => {
     expect(h.gw.models(caller).map((m) => m.name)).toEqual(['default']);
   });
 });
+
+describe('context windows', () => {
+  it('skips routes too small for the prompt, and refuses clearly when none fits, calling no provider', async () => {
+    const small = await fake('ollama');
+    const big = await fake('openai');
+    big.next({ kind: 'reply', text: 'big window' });
+    const h = gateway(
+      [new OllamaProvider('small', small.url), new OpenAiProvider('big', big.url)],
+      [{ ...route('default', 'small', ['large']), contextWindow: 100 }, { ...route('large', 'big'), contextWindow: 1000 }],
+    );
+    const prompt = (chars: number) => ({ model: 'default', messages: [{ role: 'user' as const, content: 'x'.repeat(chars) }] });
+    expect(await h.gw.chat(prompt(2000), caller)).toMatchObject({ provider: 'big', content: 'big window' });
+    const e = await flockError(h.gw.chat(prompt(8000), caller));
+    expect(e).toMatchObject({ code: 'llm_context_length', status: 400, details: { estimatedTokens: 2000, largestContextWindow: 1000 } });
+    expect(small.requests).toHaveLength(0);
+    expect(big.requests).toHaveLength(1);
+  });
+});

@@ -229,6 +229,19 @@ describe('Ollama-compatible routes, driven by our Ollama adapter pointed at the 
     ol.next({ kind: 'reply', text: 'whole' });
     expect((await client.chat({ model: 'default', messages: [{ role: 'user', content: 'hi' }] }, { timeoutMs: 5000 })).content).toBe('whole');
   });
+
+  it('serves /api/generate streamed and whole', async () => {
+    ol.next({ kind: 'reply', text: 'gen one two', usage: { in: 3, out: 3 } });
+    const res = await fetch(`${base}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'default', prompt: 'go', system: 'terse' }) });
+    expect(res.headers.get('content-type')).toBe('application/x-ndjson');
+    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { response: string; done: boolean; eval_count?: number });
+    expect(lines.map((l) => l.response).join('')).toBe('gen one two');
+    expect(lines.at(-1)).toMatchObject({ done: true, eval_count: 3 });
+    expect(ol.requests.at(-1)!.body.messages).toEqual([{ role: 'system', content: 'terse' }, { role: 'user', content: 'go' }]);
+    ol.next({ kind: 'reply', text: 'all at once' });
+    const whole = await fetch(`${base}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'default', prompt: 'go', stream: false }) });
+    expect(await whole.json()).toMatchObject({ response: 'all at once', done: true });
+  });
 });
 
 describe('metrics', () => {

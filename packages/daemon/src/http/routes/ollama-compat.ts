@@ -5,7 +5,7 @@ import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
 import { LLM_ROUTE, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
 
-/** Ollama-compatible `/api/chat` and `/api/tags`, so Ollama clients can use the gateway. */
+/** Ollama-compatible `/api/chat`, `/api/generate` and `/api/tags`, so Ollama clients can use the gateway. */
 
 const OllamaChatRequest = z
   .object({
@@ -21,6 +21,19 @@ const OllamaChatRequest = z
     format: z.union([z.literal('json'), z.record(z.string(), z.unknown())]).optional(),
     stream: z.boolean().default(true),
     options: z.object({ num_predict: z.number().int().min(1).optional(), temperature: z.number().optional(), stop: z.array(z.string()).optional() }).passthrough().optional(),
+  })
+  .passthrough();
+
+const Options = z.object({ num_predict: z.number().int().min(1).optional(), temperature: z.number().optional(), stop: z.array(z.string()).optional() }).passthrough().optional();
+
+const OllamaGenerateRequest = z
+  .object({
+    model: z.string().min(1),
+    prompt: z.string().min(1),
+    system: z.string().optional(),
+    format: z.union([z.literal('json'), z.record(z.string(), z.unknown())]).optional(),
+    stream: z.boolean().default(true),
+    options: Options,
   })
   .passthrough();
 
@@ -62,6 +75,31 @@ export const ollamaRoutes =
         prompt_eval_count: r.usage.tokensIn,
         eval_count: r.usage.tokensOut,
       };
+    });
+
+    app.post('/api/generate', { config: LLM_ROUTE }, async (req, reply) => {
+      const body = parseInput(OllamaGenerateRequest, req.body, 'body');
+      const gateway = requireGateway(ctx);
+      const request = {
+        model: body.model,
+        messages: [...(body.system ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.prompt }],
+        format: body.format === undefined ? undefined : body.format === 'json' ? ('json' as const) : { schema: body.format },
+        maxTokens: body.options?.num_predict,
+        temperature: body.options?.temperature,
+        stop: body.options?.stop,
+        correlationId: req.id,
+      };
+      const at = () => new Date().toISOString();
+      const final = (usage: { tokensIn: number; tokensOut: number }, reason: string) => ({ done_reason: reason === 'length' ? 'length' : 'stop', done: true, prompt_eval_count: usage.tokensIn, eval_count: usage.tokensOut });
+      if (body.stream) {
+        const line = (o: unknown) => `${JSON.stringify(o)}\n`;
+        return streamResponse(req, reply, gateway.chatStream(request, httpCaller(req)), 'application/x-ndjson', {
+          item: (c) => (c.type === 'delta' ? line({ model: body.model, created_at: at(), response: c.text, done: false }) : c.type === 'done' ? line({ model: body.model, created_at: at(), response: '', ...final(c.usage, c.finishReason) }) : ''),
+          error: (e) => line({ error: e.error.message }),
+        });
+      }
+      const r = await gateway.chat(request, httpCaller(req));
+      return { model: body.model, created_at: at(), response: r.content, ...final(r.usage, r.finishReason) };
     });
 
     app.get('/api/tags', { config: LLM_ROUTE }, async (req) => {
