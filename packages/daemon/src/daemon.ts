@@ -122,7 +122,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     await ingest.onHeartbeat(m);
   });
   const rpc = new RpcRouter({ store, log });
-  registerLlmOps(rpc, llm, randomUUID);
+  registerLlmOps(rpc, llm, store, randomUUID);
   bus.onRpc(rpc.handle);
   for (const d of await store.deployments.list()) {
     await bus.ensureQueue(d.name, { ackWaitMs: 30_000, maxDeliver: d.manifest.maxAttempts });

@@ -37,10 +37,13 @@ export const RPC = {
   },
 } as const;
 
-/** `llm.chat` / `llm.stream`: a prompt (one user message) or messages, never both. */
+/**
+ * `llm.chat` / `llm.stream`: a prompt (one user message) or messages, never both. Without
+ * `model`, the agent's manifest `model` (name, provider, fallbacks) applies, else `default`.
+ */
 export const LlmChatRpc = z
   .object({
-    model: z.string().min(1).default('default'),
+    model: z.string().min(1).optional(),
     prompt: z.string().min(1).optional(),
     messages: z.array(LlmMessage).min(1).optional(),
     params: LlmParams.default({}),

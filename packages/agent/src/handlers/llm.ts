@@ -5,7 +5,8 @@ import { HandlerError, type HandlerOutput, type TaskContext } from '../sdk.js';
 export const LlmTaskInput = z
   .object({
     prompt: z.string().min(1),
-    model: z.string().min(1).default('default'),
+    /** Without it, the gateway uses this agent's manifest `model`, else `default`. */
+    model: z.string().min(1).optional(),
     system: z.string().optional(),
     params: LlmParams.default({}),
   })
@@ -26,6 +27,6 @@ export async function llm(ctx: TaskContext): Promise<HandlerOutput> {
   let text = '';
   for await (const chunk of stream) if (chunk.type === 'delta') text += chunk.text;
   const result = await stream.result;
-  ctx.log.info(`llm ${model} answered via ${result.provider}: ${result.usage.tokensIn} tokens in, ${result.usage.tokensOut} out`);
+  ctx.log.info(`llm ${result.model} answered via ${result.provider}: ${result.usage.tokensIn} tokens in, ${result.usage.tokensOut} out`);
   return { result: text, output: { model: result.model, provider: result.provider, finishReason: result.finishReason, usage: result.usage, costAiDollars: result.costAiDollars, correlationId: result.correlationId, toolCalls: result.toolCalls } };
 }

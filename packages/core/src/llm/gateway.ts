@@ -37,6 +37,8 @@ export interface GatewayChatRequest {
   stop?: string[];
   /** Per-request policy (seed 3 `policyOverride`): provider names, or `local` / `cloud`. */
   policy?: string[];
+  /** More registry names to try after the model's own fallbacks (e.g. from an agent's manifest). */
+  fallbacks?: string[];
   correlationId?: string;
 }
 
@@ -192,10 +194,11 @@ export class LlmGateway {
     });
   }
 
-  private admit(model: string, caller: LlmCaller, need: ModelCapability[], policy: string[] | undefined, promptTokens: number) {
+  private admit(model: string, caller: LlmCaller, need: ModelCapability[], policy: string[] | undefined, promptTokens: number, fallbacks?: string[]) {
     const ent = this.deps.entitlementFor(caller);
     this.limiter.checkModel(caller.id, ent, model);
-    const planned = this.deps.registry.plan(model, { need, providerOrder: policy ? this.expandPolicy(policy) : undefined });
+    for (const f of fallbacks ?? []) this.limiter.checkModel(caller.id, ent, f);
+    const planned = this.deps.registry.plan(model, { need, providerOrder: policy ? this.expandPolicy(policy) : undefined, fallbacks });
     if (planned.length === 0) throw new FlockError('llm_unavailable', `no provider can serve "${model}" with ${need.join(', ')}${policy ? ` under policy ${policy.join(',')}` : ''}`, { model, policy });
     // Routes whose window cannot hold the prompt would only fail; skip them, and say so if none is left.
     const routes = planned.filter((r) => r.contextWindow >= promptTokens);
@@ -222,7 +225,7 @@ export class LlmGateway {
     const need: ModelCapability[] = ['chat'];
     if (req.tools && req.tools.length > 0) need.push('tools');
     const promptTokens = estimatePromptTokens(req.messages);
-    const { routes, ent } = this.admit(req.model, caller, need, req.policy, promptTokens);
+    const { routes, ent } = this.admit(req.model, caller, need, req.policy, promptTokens, req.fallbacks);
     const estimate = promptTokens + (req.maxTokens ?? this.deps.policy.defaultMaxTokens);
     const reservation = this.limiter.reserve(caller.id, ent, estimate);
     const started = this.deps.clock.now().getTime();

@@ -52,7 +52,7 @@ export class ModelRegistry {
    * `providerOrder` (a per-request policy override such as `["local"]` or provider names)
    * filters and reorders them; `need` drops routes without a capability.
    */
-  plan(name: string, opts: { need?: ModelCapability[]; providerOrder?: string[] } = {}): Array<ModelRoute & { name: string }> {
+  plan(name: string, opts: { need?: ModelCapability[]; providerOrder?: string[]; fallbacks?: string[] } = {}): Array<ModelRoute & { name: string }> {
     const first = this.byName.get(name);
     if (!first) throw new FlockError('llm_unknown_model', `unknown model "${name}"; known: ${this.names().join(', ') || '(none configured)'}`, { model: name });
     const seen = new Set<string>();
@@ -64,6 +64,12 @@ export class ModelRegistry {
       for (const f of e.fallbacks) visit(this.byName.get(f)!);
     };
     visit(first);
+    // Caller-given fallbacks (an agent manifest's) come after the registry's own.
+    for (const f of opts.fallbacks ?? []) {
+      const e = this.byName.get(f);
+      if (!e) throw new FlockError('llm_unknown_model', `unknown fallback model "${f}"; known: ${this.names().join(', ')}`, { model: f });
+      visit(e);
+    }
     let routes = out.filter((r) => (opts.need ?? []).every((c) => r.capabilities.includes(c)));
     if (opts.providerOrder && opts.providerOrder.length > 0) {
       const order = opts.providerOrder;

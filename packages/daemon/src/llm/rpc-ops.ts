@@ -1,15 +1,22 @@
-import { FlockError, type GatewayChatRequest, type LlmGateway, type RpcCaller, type RpcRouter } from '@aiflock/core';
+import { FlockError, type GatewayChatRequest, type LlmGateway, type RpcCaller, type RpcRouter, type Store } from '@aiflock/core';
 import { LlmChatRpc, RPC, type LlmChatResult } from '@aiflock/protocol';
 import { z } from 'zod';
 
 type ChatInput = z.output<typeof LlmChatRpc>;
 
-function toRequest(input: ChatInput, caller: RpcCaller, correlationId: string): GatewayChatRequest {
+/**
+ * The agent's policy layer: a request without a model uses the agent's manifest `model`
+ * (its name, preferred provider and fallbacks); the request's own choices win.
+ */
+async function toRequest(store: Store, input: ChatInput, caller: RpcCaller, correlationId: string): Promise<GatewayChatRequest> {
+  const preferred = input.model === undefined ? (await store.deployments.get(caller.agent))?.manifest.model : undefined;
   return {
-    model: input.model,
+    model: input.model ?? preferred?.name ?? 'default',
     messages: input.messages ?? [{ role: 'user', content: input.prompt! }],
     ...input.params,
-    policy: input.policyOverride,
+    // A preferred provider goes first; the others stay available, local before cloud.
+    policy: input.policyOverride ?? (preferred?.provider ? [preferred.provider, 'local', 'cloud'] : undefined),
+    fallbacks: preferred?.fallbacks,
     correlationId,
   };
 }
@@ -18,21 +25,23 @@ function toRequest(input: ChatInput, caller: RpcCaller, correlationId: string): 
 const asLlmCaller = (c: RpcCaller) => ({ id: c.agent, agent: c.agent, instanceId: c.instanceId });
 
 /** `agent.<id>.rpc.llm.*`: agents reach models only through here, never with a key of their own. */
-export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | null; detail: string }, newId: () => string): void {
+export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | null; detail: string }, store: Store, newId: () => string): void {
   const gateway = () => {
     if (!llm.gateway) throw new FlockError('llm_unavailable', llm.detail);
     return llm.gateway;
   };
 
   router.unary('llm', RPC.llm.chat, LlmChatRpc, async (caller, input): Promise<LlmChatResult> => {
-    const r = await gateway().chat(toRequest(input, caller, newId()), asLlmCaller(caller));
-    return { text: r.content, toolCalls: r.toolCalls, model: input.model, provider: r.provider, finishReason: r.finishReason, usage: r.usage, costAiDollars: r.costAiDollars, correlationId: r.correlationId };
+    const request = await toRequest(store, input, caller, newId());
+    const r = await gateway().chat(request, asLlmCaller(caller));
+    return { text: r.content, toolCalls: r.toolCalls, model: request.model, provider: r.provider, finishReason: r.finishReason, usage: r.usage, costAiDollars: r.costAiDollars, correlationId: r.correlationId };
   });
 
   router.streaming('llm', RPC.llm.stream, LlmChatRpc, async function* (caller, input) {
     let text = '';
     const toolCalls: LlmChatResult['toolCalls'] = [];
-    for await (const c of gateway().chatStream(toRequest(input, caller, newId()), asLlmCaller(caller))) {
+    const request = await toRequest(store, input, caller, newId());
+    for await (const c of gateway().chatStream(request, asLlmCaller(caller))) {
       if (c.type === 'delta') {
         text += c.text;
         yield { chunk: c };
@@ -40,7 +49,7 @@ export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | n
         toolCalls.push(c.call);
         yield { chunk: c };
       } else {
-        const result: LlmChatResult = { text, toolCalls, model: input.model, provider: c.provider, finishReason: c.finishReason, usage: c.usage, costAiDollars: c.costAiDollars, correlationId: c.correlationId };
+        const result: LlmChatResult = { text, toolCalls, model: request.model, provider: c.provider, finishReason: c.finishReason, usage: c.usage, costAiDollars: c.costAiDollars, correlationId: c.correlationId };
         yield { result };
       }
     }

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LlmClient, LlmError } from '@aiflock/agent';
-import { RpcRouter, systemClock, type LlmUsageEvent } from '@aiflock/core';
+import { RpcRouter, parseManifest, systemClock, type LlmUsageEvent } from '@aiflock/core';
 import { RpcReply, subjects } from '@aiflock/protocol';
 import { connect, JSONCodec, type NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
@@ -55,7 +55,7 @@ beforeAll(async () => {
   bus = await NatsBus.connect({ url: nats.url, log: () => undefined });
   const router = new RpcRouter({ store, log: () => undefined });
   let n = 0;
-  registerLlmOps(router, llm, () => `corr-${++n}`);
+  registerLlmOps(router, llm, store, () => `corr-${++n}`);
   bus.onRpc(router.handle);
   await bus.start();
   agentNc = await connect({ servers: nats.url, name: 'agent-under-test' });
@@ -148,6 +148,21 @@ describe('llm over the bus (agent.<id>.rpc.llm.*)', () => {
     expect(await ask('teleport', codec.encode({}))).toMatchObject({ ok: false, error: { code: 'rpc_unknown_op', message: expect.stringMatching(/no RPC op "llm.teleport"; known: llm.chat, llm.stream, llm.models/) } });
     expect(await ask('chat', new TextEncoder().encode('not json'))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
     expect(await ask('chat', codec.encode({ prompt: 'x', messages: [{ role: 'user', content: 'y' }] }))).toMatchObject({ ok: false, error: { code: 'validation_failed', message: expect.stringMatching(/either prompt or messages/) } });
+  });
+
+  it('uses the agent manifest model (name, provider, fallbacks) when a request names none', async () => {
+    const { manifest, digest } = parseManifest('name: scout\nversion: 1.0.0\nhandlers: [llm]\nmodel: { name: coder, provider: ollama, fallbacks: [default] }\n');
+    const now = new Date().toISOString();
+    await store.deployments.upsert({ name: 'scout', digest, manifest, replicas: 1, state: 'active', createdAt: now, updatedAt: now });
+    ol.next({ kind: 'error', status: 500, message: 'coder crashed' }, { kind: 'reply', text: 'from default' });
+    const r = await client('scout-1').chat({ prompt: 'x' });
+    expect(r).toMatchObject({ model: 'coder', text: 'from default' });
+    expect(ol.requests.slice(-2).map((q) => q.body.model)).toEqual(['c', 'm']);
+    // The request's own model wins over the manifest's.
+    ol.next({ kind: 'reply', text: 'explicit' });
+    expect((await client('scout-1').chat({ model: 'default', prompt: 'x' })).model).toBe('default');
+    expect(ol.requests.at(-1)!.body.model).toBe('m');
+    await store.deployments.remove('scout');
   });
 
   it('lists the models the agent may use', async () => {
