@@ -58,6 +58,8 @@ describe('LLM for agents in sandboxes', () => {
     const s = await flock.cliJson<SystemStatus>(['status']);
     expect(s.llm).toMatchObject({ available: true, models: ['default', 'fast', 'coder', 'embed'] });
     expect(s.llm!.detail).toContain('embedded model');
+    const human = await flock.cli(['status']);
+    expect(human.stdout).toMatch(/^llm: +default, fast, coder, embed - embedded model /m);
   });
 
   it('completes an llm task through the gateway with the embedded model', async () => {

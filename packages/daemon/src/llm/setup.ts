@@ -110,6 +110,7 @@ export async function setupLlm(cfg: LlmConfig, deps: { clock: Clock; log: LogFn;
     newId: randomUUID,
     observer: {
       ...deps.metrics.observer,
+      breaker: (provider, state) => deps.log(state === 'open' ? 'warn' : 'info', `LLM provider ${provider}: circuit ${state.replace('_', '-')}`, { provider, state }),
       usage: (e) => {
         deps.metrics.observer.usage?.(e);
         usage.publish(e);
