@@ -30,6 +30,8 @@ export interface RecordedRequest {
   path: string;
   headers: IncomingMessage['headers'];
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The client closed the connection before the whole answer was sent. */
+  aborted: boolean;
 }
 
 export interface FakeLlmServer {
@@ -64,7 +66,11 @@ export async function startFakeLlm(wire: Wire, opts: { model?: string; embedDim?
         body = raw;
       }
       const path = (req.url ?? '/').split('?')[0]!;
-      requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
+      const recorded: RecordedRequest = { method: req.method ?? 'GET', path, headers: req.headers, body, aborted: false };
+      requests.push(recorded);
+      res.once('close', () => {
+        if (!res.writableFinished) recorded.aborted = true;
+      });
       const behavior = queue.shift() ?? def;
       try {
         route(wire, path, req.method ?? 'GET', body as Record<string, unknown>, behavior, res, { model, embedDim: opts.embedDim ?? 8, hanging });

@@ -64,7 +64,13 @@ export class LlmClient {
         clearTimeout(timer);
         timer = setTimeout(() => sub.unsubscribe(), idleMs);
       };
-      const onAbort = () => sub.unsubscribe();
+      let ended = false;
+      // Tell the gateway to stop generating (and charging) for a stream nobody reads any more.
+      const cancel = () => nc.publish(subjects.rpc(instanceId, 'stream', RPC.stream.cancel), codec.encode({ inbox }));
+      const onAbort = () => {
+        cancel();
+        sub.unsubscribe();
+      };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // Subscribed before publishing, on one connection: no frame can be missed.
@@ -79,6 +85,7 @@ export class LlmClient {
             yield frame.chunk as LlmStreamChunk;
             continue;
           }
+          ended = true;
           const r = LlmChatResult.parse(unwrap(frame.reply));
           settle.resolve(r);
           return;
@@ -90,7 +97,10 @@ export class LlmClient {
       } finally {
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
+        // A reader that stopped early (break, throw) or timed out leaves a stream behind.
+        if (!ended && !opts.signal?.aborted) cancel();
         if (!sub.isClosed()) sub.unsubscribe();
+        settle.reject(new LlmError({ code: 'llm_cancelled', message: 'the stream was not read to its end' }));
       }
     }
     const iterable = frames();

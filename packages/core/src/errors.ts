@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   llm_context_length: { status: 400, summary: 'The prompt does not fit the model context window' },
   llm_content_policy: { status: 422, summary: 'The provider refused the content' },
   llm_invalid_request: { status: 400, summary: 'The provider rejected the request as invalid' },
+  llm_cancelled: { status: 499, summary: 'The caller cancelled the LLM call or went away' },
   llm_quota_exceeded: { status: 429, summary: 'An LLM entitlement (requests/min, tokens/hour, concurrent calls) is used up' },
   llm_rate_limited: { status: 429, summary: 'Every provider for the model is rate limiting' },
   payload_too_large: { status: 413, summary: 'The request body is too large' },

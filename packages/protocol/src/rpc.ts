@@ -10,7 +10,9 @@ import { LlmMessage, LlmParams, PolicyOverride } from './llm.js';
  * Unary ops answer once with an `RpcReply`. Streaming ops answer on the same reply subject
  * with `RpcFrame`s numbered from 0: `chunk` frames, then exactly one `end` frame that carries
  * an `RpcReply` (the final result, or the error that ended the stream). An error before any
- * chunk comes as the `end` frame with seq 0.
+ * chunk comes as the `end` frame with seq 0. To stop a stream early (a cancelled task, a
+ * reader that lost interest), the caller sends `stream.cancel {inbox}` naming the reply
+ * subject it used; only the instance that started a stream can cancel it.
  */
 
 export const RpcErrorBody = z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() });
@@ -27,6 +29,10 @@ export type RpcFrame = z.infer<typeof RpcFrame>;
 
 /** Services and ops an agent may call. */
 export const RPC = {
+  stream: {
+    /** `{inbox}` → `{cancelled: boolean}`. */
+    cancel: 'cancel',
+  },
   llm: {
     /** Unary chat: answers `LlmChatResult`. */
     chat: 'chat',

@@ -40,6 +40,8 @@ export interface GatewayChatRequest {
   /** More registry names to try after the model's own fallbacks (e.g. from an agent's manifest). */
   fallbacks?: string[];
   correlationId?: string;
+  /** The caller went away or cancelled: stop the provider call, no retry, no failover. */
+  signal?: AbortSignal;
 }
 
 /** Emitted once per call, success or not; the ledger charges `costAiDollars`. */
@@ -57,7 +59,7 @@ export interface LlmUsageEvent {
   latencyMs: number;
   fallbackUsed: boolean;
   attempts: number;
-  outcome: 'ok' | LlmErrorKind | 'interrupted';
+  outcome: 'ok' | LlmErrorKind | 'interrupted' | 'cancelled';
   ts: string;
 }
 
@@ -243,6 +245,7 @@ export class LlmGateway {
         for (let attempt = 1; attempt <= this.deps.policy.attemptsPerProvider; attempt++) {
           const remaining = deadline - this.deps.clock.now().getTime();
           if (remaining <= 0) break;
+          if (req.signal?.aborted) throw new FlockError('llm_cancelled', 'the call was cancelled by the caller', { correlationId });
           if (!breaker.tryAcquire()) {
             last = new LlmProviderError('upstream', route.provider, `circuit open for ${route.provider}; next probe in ${breaker.retryInMs()} ms`, { retryAfterMs: breaker.retryInMs() });
             break;
@@ -252,7 +255,7 @@ export class LlmGateway {
           let yielded = false;
           try {
             if (streaming) {
-              for await (const chunk of provider.chatStream(providerReq, { timeoutMs: Math.min(remaining, this.deps.policy.attemptTimeoutMs) })) {
+              for await (const chunk of provider.chatStream(providerReq, { timeoutMs: Math.min(remaining, this.deps.policy.attemptTimeoutMs), signal: req.signal })) {
                 if (chunk.type === 'done') {
                   breaker.success();
                   settled = true;
@@ -264,7 +267,7 @@ export class LlmGateway {
               }
               throw new LlmProviderError('upstream', provider.name, 'stream ended without a final message');
             } else {
-              const r = await provider.chat(providerReq, { timeoutMs: Math.min(remaining, this.deps.policy.attemptTimeoutMs) });
+              const r = await provider.chat(providerReq, { timeoutMs: Math.min(remaining, this.deps.policy.attemptTimeoutMs), signal: req.signal });
               breaker.success();
               if (r.content) yield { type: 'delta', text: r.content };
               for (const call of r.toolCalls) yield { type: 'tool_call', call };
@@ -273,6 +276,12 @@ export class LlmGateway {
               return;
             }
           } catch (err) {
+            if (req.signal?.aborted) {
+              // Not the provider's fault: no breaker change, no retry, no failover.
+              reported = true;
+              this.report(correlationId, caller, req.model, route, provider.name, { tokensIn: 0, tokensOut: 0 }, started, fallbackUsed, attempts, 'cancelled');
+              throw new FlockError('llm_cancelled', `the call to ${provider.name} was cancelled by the caller`, { provider: provider.name, correlationId });
+            }
             const e = asProviderError(err, provider.name);
             if (e.retryable || e.kind === 'auth') breaker.failure();
             else breaker.success(); // the provider answered; the request was at fault

@@ -23,6 +23,8 @@ export interface RpcRequest {
   op: string;
   /** Decoded JSON, or undefined when the body is not JSON. */
   payload: unknown;
+  /** The reply subject (under the caller's private inbox prefix); empty for a notification. */
+  reply: string;
   /** Send a message to the request's reply subject; streaming ops call it once per frame. */
   respond(data: unknown): void;
 }

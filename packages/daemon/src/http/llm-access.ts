@@ -23,6 +23,15 @@ export function httpCaller(req: FastifyRequest): LlmCaller {
   return { id: principal?.name ?? 'http' };
 }
 
+/** Fires when the client disconnects before the answer is complete: the provider call stops. */
+export function callerGone(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
+
 /**
  * Stream after the first item is known: a failure before it (quota, every provider down)
  * is still a normal HTTP error with its status; after it, `renderError` ends the stream.
@@ -50,7 +59,8 @@ export async function streamResponse<T>(
   } catch (err) {
     const { body } = toApiError(err, req.id);
     if (!gone) raw.write(render.error(body));
-    req.log.warn({ err }, 'LLM stream ended with an error');
+    if (gone) req.log.debug({ err }, 'LLM stream stopped: the client went away');
+    else req.log.warn({ err }, 'LLM stream ended with an error');
   } finally {
     // A client that left stops the provider call (and frees its entitlement slot).
     if (gone) await it.return?.();

@@ -37,10 +37,10 @@ export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | n
     return { text: r.content, toolCalls: r.toolCalls, model: request.model, provider: r.provider, finishReason: r.finishReason, usage: r.usage, costAiDollars: r.costAiDollars, correlationId: r.correlationId };
   });
 
-  router.streaming('llm', RPC.llm.stream, LlmChatRpc, async function* (caller, input) {
+  router.streaming('llm', RPC.llm.stream, LlmChatRpc, async function* (caller, input, signal) {
     let text = '';
     const toolCalls: LlmChatResult['toolCalls'] = [];
-    const request = await toRequest(store, input, caller, newId());
+    const request = { ...(await toRequest(store, input, caller, newId())), signal };
     for await (const c of gateway().chatStream(request, asLlmCaller(caller))) {
       if (c.type === 'delta') {
         text += c.text;

@@ -326,3 +326,27 @@ describe('context windows', () => {
     expect(big.requests).toHaveLength(1);
   });
 });
+
+describe('cancellation', () => {
+  it('stops the provider call when the caller cancels mid-stream: no retry, no failover, breaker untouched', async () => {
+    const slow = await fake('openai');
+    const other = await fake('ollama');
+    slow.next({ kind: 'reply', text: 'one two three four five six seven eight nine ten', chunkDelayMs: 40 });
+    const h = gateway([new OpenAiProvider('slow', slow.url), new OllamaProvider('other', other.url)], [route('default', 'slow', ['o']), route('o', 'other')]);
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const err = await (async () => {
+      for await (const c of h.gw.chatStream({ ...ask(), signal: ac.signal }, caller)) {
+        if (c.type === 'delta') seen.push(c.text);
+        if (seen.length === 2) ac.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'llm_cancelled', status: 499 });
+    expect(seen.length).toBeLessThan(10);
+    expect(other.requests).toHaveLength(0);
+    expect(h.gw.breakerStates()).toEqual({ slow: 'closed', other: 'closed' });
+    expect(h.usage.at(-1)).toMatchObject({ outcome: 'cancelled', provider: 'slow' });
+    expect(h.gw.limiter.usage('scout').inFlight).toBe(0);
+    await expect.poll(() => slow.requests[0]!.aborted).toBe(true);
+  });
+});

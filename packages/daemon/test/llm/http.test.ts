@@ -208,6 +208,15 @@ describe('POST /v1/llm/infer (seed 3)', () => {
     expect(text).not.toContain('event: done');
   });
 
+  it('stops the provider call when the HTTP client goes away mid-stream', async () => {
+    ol.next({ kind: 'reply', text: Array.from({ length: 40 }, (_, i) => `t${i}`).join(' '), chunkDelayMs: 30 });
+    const res = await infer({ input: 'x', stream: true });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await expect.poll(() => ol.requests.at(-1)!.aborted).toBe(true);
+  });
+
   it('rejects bad input with a clear error', async () => {
     const res = await infer({ model: 'default', input: '', params: { temperature: 9 } });
     expect(res.status).toBe(400);

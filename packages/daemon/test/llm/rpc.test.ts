@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { LlmClient, LlmError } from '@aiflock/agent';
 import { RpcRouter, parseManifest, systemClock, type LlmUsageEvent } from '@aiflock/core';
 import { RpcReply, subjects } from '@aiflock/protocol';
-import { connect, JSONCodec, type NatsConnection } from 'nats';
+import { connect, createInbox, JSONCodec, type NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeLlm, type FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
@@ -31,6 +31,7 @@ let dir: string;
 let ol: FakeLlmServer;
 let llm: LlmSetup;
 const usage: LlmUsageEvent[] = [];
+let router: RpcRouter;
 
 const instance = (id: string, agent: string, status: 'running' | 'stopped' = 'running') => ({ id, agent, status, handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
 
@@ -53,7 +54,7 @@ beforeAll(async () => {
   );
   llm.usage.subscribe((e) => usage.push(e));
   bus = await NatsBus.connect({ url: nats.url, log: () => undefined });
-  const router = new RpcRouter({ store, log: () => undefined });
+  router = new RpcRouter({ store, log: () => undefined });
   let n = 0;
   registerLlmOps(router, llm, store, () => `corr-${++n}`);
   bus.onRpc(router.handle);
@@ -145,7 +146,7 @@ describe('llm over the bus (agent.<id>.rpc.llm.*)', () => {
 
   it('answers an unknown op, a non-JSON body and a bad payload with error replies', async () => {
     const ask = async (op: string, data: Uint8Array) => RpcReply.parse(codec.decode((await agentNc.request(subjects.rpc('scout-1', 'llm', op), data, { timeout: 5000 })).data));
-    expect(await ask('teleport', codec.encode({}))).toMatchObject({ ok: false, error: { code: 'rpc_unknown_op', message: expect.stringMatching(/no RPC op "llm.teleport"; known: llm.chat, llm.stream, llm.models/) } });
+    expect(await ask('teleport', codec.encode({}))).toMatchObject({ ok: false, error: { code: 'rpc_unknown_op', message: expect.stringMatching(/no RPC op "llm.teleport"; known: stream.cancel, llm.chat, llm.stream, llm.models/) } });
     expect(await ask('chat', new TextEncoder().encode('not json'))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
     expect(await ask('chat', codec.encode({ prompt: 'x', messages: [{ role: 'user', content: 'y' }] }))).toMatchObject({ ok: false, error: { code: 'validation_failed', message: expect.stringMatching(/either prompt or messages/) } });
   });
@@ -163,6 +164,53 @@ describe('llm over the bus (agent.<id>.rpc.llm.*)', () => {
     expect((await client('scout-1').chat({ model: 'default', prompt: 'x' })).model).toBe('default');
     expect(ol.requests.at(-1)!.body.model).toBe('m');
     await store.deployments.remove('scout');
+  });
+
+  it('cancels a stream when the agent aborts: the provider call is dropped and nothing keeps running', async () => {
+    ol.next({ kind: 'reply', text: Array.from({ length: 40 }, (_, i) => `w${i}`).join(' '), chunkDelayMs: 30 });
+    const ac = new AbortController();
+    const s = client().stream({ prompt: 'long story' }, { signal: ac.signal });
+    const got: string[] = [];
+    const err = await (async () => {
+      for await (const c of s) {
+        if (c.type === 'delta') got.push(c.text);
+        if (got.length === 2) ac.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'cancelled' });
+    expect(got.length).toBeLessThan(40);
+    await expect.poll(() => router.activeStreams()).toBe(0);
+    await expect.poll(() => ol.requests.at(-1)!.aborted).toBe(true);
+    await expect.poll(() => usage.at(-1)?.outcome).toBe('cancelled');
+  });
+
+  it('cancels a stream its reader stopped reading', async () => {
+    ol.next({ kind: 'reply', text: Array.from({ length: 40 }, (_, i) => `w${i}`).join(' '), chunkDelayMs: 30 });
+    for await (const c of client().stream({ prompt: 'long story' })) if (c.type === 'delta') break;
+    await expect.poll(() => ol.requests.at(-1)!.aborted).toBe(true);
+    await expect.poll(() => router.activeStreams()).toBe(0);
+  });
+
+  it('does not let one instance cancel another instance’s stream', async () => {
+    ol.next({ kind: 'reply', text: 'a b c d e f g h', chunkDelayMs: 20 });
+    // The victim's reply subject, as an attacker who guessed or saw it would name it.
+    const inbox = createInbox();
+    const sub = agentNc.subscribe(inbox);
+    agentNc.publish(subjects.rpc('scout-1', 'llm', 'stream'), codec.encode({ prompt: 'x' }), { reply: inbox });
+    const frames: Array<{ type: string }> = [];
+    const reading = (async () => {
+      for await (const m of sub) {
+        const f = codec.decode(m.data) as { type: string };
+        frames.push(f);
+        if (f.type === 'end') break;
+      }
+    })();
+    await expect.poll(() => frames.length).toBeGreaterThan(0);
+    const attempt = RpcReply.parse(codec.decode((await agentNc.request(subjects.rpc('other-1', 'stream', 'cancel'), codec.encode({ inbox }), { timeout: 5000 })).data));
+    expect(attempt).toEqual({ ok: true, result: { cancelled: false } });
+    await reading;
+    expect(frames.at(-1)).toMatchObject({ type: 'end', reply: { ok: true } });
+    expect(ol.requests.at(-1)!.aborted).toBe(false);
   });
 
   it('lists the models the agent may use', async () => {

@@ -145,23 +145,23 @@ export class NatsBus implements Bus {
 
   /**
    * Agents' requests: a queue group, so each request is served by one control-plane replica.
-   * Requests are handled concurrently (a model call may take seconds); a request without a
-   * reply subject cannot be answered and is dropped.
+   * Requests are handled concurrently (a model call may take seconds). A request without a
+   * reply subject is a notification (e.g. `stream.cancel`); its answer goes nowhere.
    */
   private serveRpc(handler: RpcHandler): void {
     const sub = this.nc.subscribe(subjects.allRpc, { queue: 'aiflock-rpc' });
     void (async () => {
       for await (const m of sub) {
         const where = parseRpcSubject(m.subject);
-        if (!where || !m.reply) {
-          this.opts.log('warn', `dropped an RPC request on ${m.subject}${m.reply ? '' : ' without a reply subject'}`);
+        if (!where) {
+          this.opts.log('warn', `dropped an RPC request on ${m.subject}: not agent.<id>.rpc.<service>.<op>`);
           continue;
         }
-        const reply = m.reply;
+        const reply = m.reply ?? '';
         const respond = (data: unknown) => {
-          if (!this.nc.isClosed()) this.nc.publish(reply, codec.encode(data));
+          if (reply && !this.nc.isClosed()) this.nc.publish(reply, codec.encode(data));
         };
-        void handler({ ...where, payload: decode(m.data), respond }).catch((err: unknown) => this.opts.log('error', `RPC handler failed on ${m.subject}`, { error: String(err) }));
+        void handler({ ...where, payload: decode(m.data), reply, respond }).catch((err: unknown) => this.opts.log('error', `RPC handler failed on ${m.subject}`, { error: String(err) }));
       }
     })();
   }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { LlmInferRequest, type LlmInferResult } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
-import { LLM_ROUTE, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
+import { LLM_ROUTE, callerGone, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
 
 const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
@@ -24,6 +24,7 @@ export const llmInferRoutes =
         stop,
         policy: body.policyOverride,
         correlationId: req.id,
+        signal: callerGone(reply),
       };
       const caller = httpCaller(req);
       if (body.stream || req.headers.accept === 'text/event-stream') {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { LlmMessage, LlmTool } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
-import { LLM_ROUTE, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
+import { LLM_ROUTE, callerGone, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
 
 /** Ollama-compatible `/api/chat`, `/api/generate` and `/api/tags`, so Ollama clients can use the gateway. */
 
@@ -52,6 +52,7 @@ export const ollamaRoutes =
         temperature: body.options?.temperature,
         stop: body.options?.stop,
         correlationId: req.id,
+        signal: callerGone(reply),
       };
       const at = () => new Date().toISOString();
       if (body.stream) {
@@ -88,6 +89,7 @@ export const ollamaRoutes =
         temperature: body.options?.temperature,
         stop: body.options?.stop,
         correlationId: req.id,
+        signal: callerGone(reply),
       };
       const at = () => new Date().toISOString();
       const final = (usage: { tokensIn: number; tokensOut: number }, reason: string) => ({ done_reason: reason === 'length' ? 'length' : 'stop', done: true, prompt_eval_count: usage.tokensIn, eval_count: usage.tokensOut });

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
-import { LLM_ROUTE, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
+import { LLM_ROUTE, callerGone, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
 
 /*
  * OpenAI-compatible routes, so the official `openai` client (and tools built on it) work
@@ -93,7 +93,7 @@ export const openAiRoutes =
     app.post('/chat/completions', { config: LLM_ROUTE }, async (req, reply) => {
       const body = parseInput(ChatCompletionRequest, req.body, 'body');
       const gateway = requireGateway(ctx);
-      const request = toGateway(body, req.id);
+      const request = { ...toGateway(body, req.id), signal: callerGone(reply) };
       const id = `chatcmpl-${req.id}`;
       const created = Math.floor(Date.now() / 1000);
       if (body.stream) {
