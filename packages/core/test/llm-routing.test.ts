@@ -87,6 +87,17 @@ describe('circuit breaker', () => {
     expect(changes).toEqual(['open', 'half_open', 'closed']);
   });
 
+  it('lets the next caller probe when the probe ended without a verdict (cancelled)', () => {
+    const clock = manualClock();
+    const b = new CircuitBreaker('p', { failureThreshold: 1, cooldownMs: 500 }, clock);
+    b.failure();
+    clock.advance(500);
+    expect(b.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).toBe(false);
+    b.releaseProbe();
+    expect(b.tryAcquire()).toBe(true);
+  });
+
   it('re-opens when the probe fails', () => {
     const clock = manualClock();
     const b = new CircuitBreaker('p', { failureThreshold: 1, cooldownMs: 500 }, clock);

@@ -47,6 +47,11 @@ export class CircuitBreaker {
     return Math.max(0, this.opts.cooldownMs - (this.clock.now().getTime() - this.openedAt));
   }
 
+  /** The probe's call ended without a verdict (cancelled): let the next caller probe. */
+  releaseProbe(): void {
+    this.probing = false;
+  }
+
   success(): void {
     const wasOpen = this.openedAt !== null;
     this.failures = 0;

@@ -237,10 +237,15 @@ export class LlmGateway {
     let last: LlmProviderError | null = null;
     let settled = false;
     let reported = false;
+    // What a stream already delivered: charged even when it never finishes.
+    let outChars = 0;
+    let current: { route: ModelRoute; provider: string; breaker: CircuitBreaker } | null = null;
+    const partialUsage = (): Usage => ({ tokensIn: promptTokens, tokensOut: Math.ceil(outChars / 4) });
     try {
       for (const [i, route] of routes.entries()) {
         const provider = this.providers.get(route.provider)!;
         const breaker = this.breakers.get(route.provider)!;
+        current = { route, provider: provider.name, breaker };
         if (i > 0) fallbackUsed = true;
         for (let attempt = 1; attempt <= this.deps.policy.attemptsPerProvider; attempt++) {
           const remaining = deadline - this.deps.clock.now().getTime();
@@ -263,6 +268,7 @@ export class LlmGateway {
                   return;
                 }
                 yielded = true;
+                outChars += chunk.type === 'delta' ? chunk.text.length : JSON.stringify(chunk.call).length;
                 yield chunk;
               }
               throw new LlmProviderError('upstream', provider.name, 'stream ended without a final message');
@@ -277,17 +283,19 @@ export class LlmGateway {
             }
           } catch (err) {
             if (req.signal?.aborted) {
-              // Not the provider's fault: no breaker change, no retry, no failover.
-              reported = true;
-              this.report(correlationId, caller, req.model, route, provider.name, { tokensIn: 0, tokensOut: 0 }, started, fallbackUsed, attempts, 'cancelled');
+              // Not the provider's fault: no breaker change, no retry, no failover (the
+              // outer finally charges what was delivered).
               throw new FlockError('llm_cancelled', `the call to ${provider.name} was cancelled by the caller`, { provider: provider.name, correlationId });
             }
             const e = asProviderError(err, provider.name);
             if (e.retryable || e.kind === 'auth') breaker.failure();
             else breaker.success(); // the provider answered; the request was at fault
             if (yielded) {
+              // The tokens already sent were produced (and billed by the provider): charge them.
+              settled = true;
               reported = true;
-              this.report(correlationId, caller, req.model, route, provider.name, { tokensIn: 0, tokensOut: 0 }, started, fallbackUsed, attempts, 'interrupted');
+              reservation.settle(partialUsage().tokensIn + partialUsage().tokensOut);
+              this.report(correlationId, caller, req.model, route, provider.name, partialUsage(), started, fallbackUsed, attempts, 'interrupted');
               throw toFlockError(e, correlationId, `${provider.name} failed mid-stream after the first token: ${e.message}`);
             }
             last = e;
@@ -310,7 +318,18 @@ export class LlmGateway {
       }
       throw err;
     } finally {
-      if (!settled) reservation.release();
+      if (!settled) {
+        // Cancelled (a signal, or a reader that stopped): charge what was delivered, free a
+        // half-open probe the call may hold, and report the call once.
+        current?.breaker.releaseProbe();
+        if (outChars > 0 && current) {
+          reservation.settle(partialUsage().tokensIn + partialUsage().tokensOut);
+          if (!reported) this.report(correlationId, caller, req.model, current.route, current.provider, partialUsage(), started, fallbackUsed, attempts, 'cancelled');
+        } else {
+          reservation.release();
+          if (!reported && current && req.signal?.aborted) this.report(correlationId, caller, req.model, current.route, current.provider, { tokensIn: 0, tokensOut: 0 }, started, fallbackUsed, attempts, 'cancelled');
+        }
+      }
     }
   }
 

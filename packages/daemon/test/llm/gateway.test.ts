@@ -188,7 +188,8 @@ describe('gateway routing over real wire protocols', () => {
         expect(err).toMatchObject({ code: 'llm_upstream', details: { provider: 'ol', correlationId: 'corr-1' } });
         expect((err as Error).message).toMatch(/mid-stream after the first token/);
         expect(oa.requests).toHaveLength(0);
-        expect(h.usage.at(-1)).toMatchObject({ outcome: 'interrupted', provider: 'ol' });
+        expect(h.usage.at(-1)).toMatchObject({ outcome: 'interrupted', provider: 'ol', tokensIn: 3, tokensOut: Math.ceil('partial answer'.length / 4) });
+        expect(h.usage).toHaveLength(1);
       }
     });
 
@@ -328,6 +329,15 @@ describe('context windows', () => {
 });
 
 describe('cancellation', () => {
+  it('charges a reader that stops early for what it received, once', async () => {
+    const oa = await fake('openai');
+    oa.next({ kind: 'reply', text: 'alpha beta gamma delta epsilon', chunkDelayMs: 20 });
+    const h = gateway([new OpenAiProvider('oa', oa.url)], [route('default', 'oa')]);
+    for await (const c of h.gw.chatStream(ask(), caller)) if (c.type === 'delta') break;
+    expect(h.usage).toEqual([expect.objectContaining({ outcome: 'cancelled', tokensIn: 3, tokensOut: 2 })]);
+    expect(h.gw.limiter.usage('scout')).toMatchObject({ inFlight: 0, tokensLastHour: 5 });
+  });
+
   it('stops the provider call when the caller cancels mid-stream: no retry, no failover, breaker untouched', async () => {
     const slow = await fake('openai');
     const other = await fake('ollama');
@@ -345,8 +355,11 @@ describe('cancellation', () => {
     expect(seen.length).toBeLessThan(10);
     expect(other.requests).toHaveLength(0);
     expect(h.gw.breakerStates()).toEqual({ slow: 'closed', other: 'closed' });
-    expect(h.usage.at(-1)).toMatchObject({ outcome: 'cancelled', provider: 'slow' });
-    expect(h.gw.limiter.usage('scout').inFlight).toBe(0);
+    // What was delivered is charged: prompt estimate plus the streamed text, about 4 chars a token.
+    const delivered = { tokensIn: 3, tokensOut: Math.ceil(seen.join('').length / 4) };
+    expect(h.usage.filter((u) => u.outcome === 'cancelled')).toEqual([expect.objectContaining({ provider: 'slow', ...delivered })]);
+    expect(h.usage.at(-1)!.costAiDollars).toBeGreaterThan(0);
+    expect(h.gw.limiter.usage('scout')).toMatchObject({ inFlight: 0, tokensLastHour: delivered.tokensIn + delivered.tokensOut });
     await expect.poll(() => slow.requests[0]!.aborted).toBe(true);
   });
 });
