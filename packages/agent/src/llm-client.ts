@@ -40,6 +40,12 @@ export class LlmClient {
   ) {}
 
   async chat(req: LlmChatRpc, opts: LlmCallOptions = {}): Promise<LlmChatResult> {
+    if (opts.signal) {
+      // A cancellable call runs as a stream, so an abort reaches the gateway and stops the provider.
+      const s = this.stream(req, opts);
+      for await (const _ of s) void _;
+      return s.result;
+    }
     const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', RPC.llm.chat), codec.encode(req), { timeout: opts.timeoutMs ?? 120_000 });
     return LlmChatResult.parse(unwrap(RpcReply.parse(codec.decode(msg.data))));
   }

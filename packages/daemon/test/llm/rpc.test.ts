@@ -184,6 +184,19 @@ describe('llm over the bus (agent.<id>.rpc.llm.*)', () => {
     await expect.poll(() => usage.at(-1)?.outcome).toBe('cancelled');
   });
 
+  it('cancels a chat given a signal that fires', async () => {
+    ol.next({ kind: 'reply', text: Array.from({ length: 40 }, (_, i) => `w${i}`).join(' '), chunkDelayMs: 30 });
+    const ac = new AbortController();
+    const pending = client().chat({ prompt: 'long' }, { signal: ac.signal });
+    await expect.poll(() => ol.requests.at(-1)!.body.messages?.[0]?.content).toBe('long');
+    ac.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'cancelled' });
+    await expect.poll(() => ol.requests.at(-1)!.aborted).toBe(true);
+    // With a signal that does not fire, the call completes as usual.
+    ol.next({ kind: 'reply', text: 'short' });
+    expect((await client().chat({ prompt: 'x' }, { signal: new AbortController().signal })).text).toBe('short');
+  });
+
   it('cancels a stream its reader stopped reading', async () => {
     ol.next({ kind: 'reply', text: Array.from({ length: 40 }, (_, i) => `w${i}`).join(' '), chunkDelayMs: 30 });
     for await (const c of client().stream({ prompt: 'long story' })) if (c.type === 'delta') break;
