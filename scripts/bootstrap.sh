@@ -72,7 +72,10 @@ install_node_deps() {
     # Not `npm ci`: npm leaves other platforms' optional binaries (rollup, unrs) out of the
     # lock file (npm/cli#4828) and `npm ci` then refuses the lock. `npm install` installs
     # the locked versions and leaves the lock file as it is.
-    (cd "$ROOT" && npm install --no-audit --no-fund --loglevel=error)
+    # node-llama-cpp: only its prebuilt CPU binary (@node-llama-cpp/linux-x64) is locked; the
+    # GPU and foreign-CPU variants are overridden away (package.json "overrides"). Its
+    # postinstall must never fall back to downloading or compiling llama.cpp.
+    (cd "$ROOT" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --loglevel=error)
     cp "$ROOT/package-lock.json" "$stamp"
   fi
 }

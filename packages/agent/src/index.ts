@@ -4,6 +4,8 @@ export { runAgent } from './runtime.js';
 export type { AgentHandle, RunAgentOptions } from './runtime.js';
 export { parseRuntimeEnv } from './env.js';
 export { echo } from './handlers/echo.js';
+export { llm, LlmTaskInput } from './handlers/llm.js';
+export { LlmClient, LlmError, type LlmCallOptions, type LlmStream } from './llm-client.js';
 export { shell, ShellInput } from './handlers/shell.js';
 export type { ShellOutput } from './handlers/shell.js';
 export { RUNTIME_VERSION } from './version.js';

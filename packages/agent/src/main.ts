@@ -1,5 +1,6 @@
 import { parseRuntimeEnv } from './env.js';
 import { echo } from './handlers/echo.js';
+import { llm } from './handlers/llm.js';
 import { shell } from './handlers/shell.js';
 import { runAgent } from './runtime.js';
 import { defineAgent } from './sdk.js';
@@ -13,7 +14,7 @@ if (!parsed.ok) {
   process.exit(EXIT_BAD_ENV);
 }
 
-const agent = runAgent(defineAgent({ handlers: { echo, shell } }), parsed.env);
+const agent = runAgent(defineAgent({ handlers: { echo, shell, llm } }), parsed.env);
 
 let signals = 0;
 const onSignal = (sig: NodeJS.Signals): void => {

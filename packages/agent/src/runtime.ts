@@ -5,6 +5,7 @@ import { consumeTasks } from './consumer-loop.js';
 import { subscribeControl } from './control.js';
 import { EventSink } from './event-sink.js';
 import { HeartbeatPublisher } from './heartbeat.js';
+import { LlmClient } from './llm-client.js';
 import { Logger } from './logger.js';
 import { TaskRegistry } from './registry.js';
 import type { AgentDefinition } from './sdk.js';
@@ -137,6 +138,7 @@ class AgentRuntime {
       allowedTypes: env.AIFLOCK_HANDLERS,
       workspace: env.AIFLOCK_WORKSPACE ?? '/tmp',
       definition: this.definition,
+      llm: new LlmClient(nc, this.instanceId, (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix),
       js,
       events: this.events,
       log: this.log,

@@ -1,4 +1,5 @@
 import type { Task } from '@aiflock/protocol';
+import type { LlmClient } from './llm-client.js';
 
 /** What a handler may log; every line is tagged with the task id it belongs to. */
 export interface TaskLogger {
@@ -21,6 +22,8 @@ export interface TaskContext {
   workspace: string;
   instanceId: string;
   agent: string;
+  /** Models through the control plane's gateway (no keys in the sandbox). */
+  llm: LlmClient;
 }
 
 export interface HandlerOutput {

@@ -2,6 +2,7 @@ import type { JetStreamClient, JsMsg } from 'nats';
 import { subjects, Task, TaskResult, type TerminalStatus } from '@aiflock/protocol';
 import { describe } from './connect.js';
 import type { EventSink } from './event-sink.js';
+import type { LlmClient } from './llm-client.js';
 import type { Logger } from './logger.js';
 import type { TaskRegistry, RunningTask } from './registry.js';
 import { encodeResult } from './result-size.js';
@@ -15,6 +16,7 @@ export interface TaskRunnerOptions {
   allowedTypes: readonly string[];
   workspace: string;
   definition: AgentDefinition;
+  llm: LlmClient;
   js: JetStreamClient;
   events: EventSink;
   log: Logger;
@@ -145,7 +147,7 @@ export class TaskRunner {
       log.info(`task started: ${task.type} (attempt ${task.attempt}/${task.maxAttempts})`);
       const settled = await settle(
         Promise.resolve().then(() =>
-          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent }),
+          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent, llm: this.o.llm }),
         ),
         signal,
         this.o.abortGraceMs,

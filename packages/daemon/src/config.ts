@@ -2,6 +2,7 @@ import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { LLM_ENV_VARS, LlmConfigSchema } from './llm/config.js';
 
 /**
  * Daemon configuration: raw sources (file, environment, flags) → defaults → validated →
@@ -92,6 +93,8 @@ export const ConfigSchema = z
       .strict()
       .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest' }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
+    /** The LLM gateway: providers, model registry, routing policy, entitlements (llm/config.ts). */
+    llm: LlmConfigSchema.default(LlmConfigSchema.parse({})),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .strict()
@@ -123,6 +126,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_RATE_LIMIT_WINDOW_MS: ['api', 'rateLimit', 'windowMs'],
   AIFLOCK_WS_HEARTBEAT_MS: ['api', 'wsHeartbeatMs'],
   AIFLOCK_DEV_BYPASS_LOOPBACK: ['auth', 'devBypassLoopback'],
+  ...LLM_ENV_VARS,
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

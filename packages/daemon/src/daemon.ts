@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -7,6 +8,7 @@ import {
   DeploymentService,
   Presence,
   Reconciler,
+  RpcRouter,
   TaskIngest,
   TaskService,
   TaskSweeper,
@@ -27,6 +29,9 @@ import { openStore } from './adapters/store-sql/open.js';
 import { bootstrapAdminToken } from './auth/bootstrap.js';
 import { buildApp } from './http/app.js';
 import { recordingJobEvents } from './jobs/recording-store.js';
+import { registerLlmOps } from './llm/rpc-ops.js';
+import { persistUsage } from './llm/usage-store.js';
+import { setupLlm } from './llm/setup.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -116,6 +121,9 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   else log('warn', noBusCredentials.detail);
 
   const metrics = createMetrics(store, bus);
+  const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm });
+  log('info', `LLM gateway: ${llm.detail}`);
+  const usageRows = persistUsage(llm.usage, store, log);
   const presence = new Presence();
   const reconciler = new Reconciler({
     store,
@@ -141,6 +149,9 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     metrics.heartbeats.inc();
     await ingest.onHeartbeat(m);
   });
+  const rpc = new RpcRouter({ store, log });
+  registerLlmOps(rpc, llm, store, randomUUID);
+  bus.onRpc(rpc.handle);
   for (const d of await store.deployments.list()) {
     await bus.ensureQueue(d.name, { ackWaitMs: 30_000, maxDeliver: d.manifest.maxAttempts });
   }
@@ -172,6 +183,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     audit,
     backup: sqlStore.backupTo,
     wsHeartbeatMs: config.api.wsHeartbeatMs,
+    llm: { gateway: llm.gateway, detail: llm.detail },
     readiness,
     status: async (): Promise<SystemStatus> => {
       const agents = await store.deployments.list();
@@ -192,6 +204,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
           instancesDesired: agents.filter((a) => a.state === 'active').reduce((n, a) => n + a.replicas, 0),
         },
         tasks: await store.tasks.countByStatus(),
+        llm: { available: llm.gateway !== null, detail: llm.detail, models: llm.gateway?.registry.names() ?? [], breakers: llm.gateway?.breakerStates() ?? {} },
       };
     },
     busAdminCredentials: busAuth ? (name, ttl) => busAuth.credentials.adminCreds(name, ttl) : null,
@@ -234,6 +247,9 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
       }
       await busAuth?.credentials.stop();
       await bus.close().catch(() => undefined);
+      await llm.close();
+      usageRows.stop();
+      await usageRows.flush();
       if (supervisor) {
         if (stopFlock) await supervisor.stop();
         else supervisor.detach();

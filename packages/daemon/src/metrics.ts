@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Bus, Store } from '@aiflock/core';
+import { createLlmMetrics } from './llm/metrics.js';
 
 /** Prometheus metrics of the control plane. Gauges read the store when scraped. */
 export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queueStats'>) {
@@ -94,7 +95,7 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
     labelNames: ['code'],
     registers: [registry],
   });
-  return { registry, httpDuration, heartbeats, refusals };
+  return { registry, httpDuration, heartbeats, refusals, llm: createLlmMetrics(registry) };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -7,3 +7,5 @@ export * from './api.js';
 export * from './permissions.js';
 export * from './auth.js';
 export * from './jobs.js';
+export * from './llm.js';
+export * from './rpc.js';

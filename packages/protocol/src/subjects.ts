@@ -48,3 +48,11 @@ export function parseAgentSubject(subject: string): { instanceId: string; kind: 
   if (kind === 'rpc' && parts.length >= 5) return { instanceId, kind };
   return null;
 }
+
+/** `agent.<id>.rpc.<service>.<op>` → its parts; anything else (more or fewer tokens) → null. */
+export function parseRpcSubject(subject: string): { instanceId: string; service: string; op: string } | null {
+  const parts = subject.split('.');
+  if (parts.length !== 5 || parts[0] !== 'agent' || parts[2] !== 'rpc') return null;
+  const [, instanceId, , service, op] = parts as [string, string, string, string, string];
+  return instanceId && service && op ? { instanceId, service, op } : null;
+}

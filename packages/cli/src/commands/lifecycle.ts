@@ -83,6 +83,8 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       for (const [name, c] of Object.entries(s.checks)) println(`${`${name}:`.padEnd(10)}${c.ok ? 'ok' : 'FAILING'} - ${c.detail}`);
       println(`agents:   ${s.agents.deployed} deployed, ${s.agents.instancesRunning}/${s.agents.instancesDesired} instances running`);
       println(`tasks:    ${Object.entries(s.tasks).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+      // No LLM is a supported way to run (agents use their non-LLM policy), not a failure.
+      if (s.llm) println(`llm:      ${s.llm.available ? `${s.llm.models.join(', ')} - ` : 'none - '}${s.llm.detail}`);
       if (!Object.values(s.checks).every((c) => c.ok)) process.exitCode = EXIT.failure;
     });
 

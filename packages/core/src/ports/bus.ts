@@ -24,6 +24,22 @@ export interface InboundMessage {
 
 export type InboundHandler = (msg: InboundMessage) => Promise<void>;
 
+/** A request from an instance on `agent.<instanceId>.rpc.<service>.<op>`. */
+export interface RpcRequest {
+  /** From the subject (which the server's permissions enforce), never from the payload. */
+  instanceId: string;
+  service: string;
+  op: string;
+  /** Decoded JSON, or undefined when the body is not JSON. */
+  payload: unknown;
+  /** The reply subject (under the caller's private inbox prefix); empty for a notification. */
+  reply: string;
+  /** Send a message to the request's reply subject; streaming ops call it once per frame. */
+  respond(data: unknown): void;
+}
+
+export type RpcHandler = (req: RpcRequest) => Promise<void>;
+
 export interface Bus {
   readonly kind: string;
   /** Create the streams the flock uses. Idempotent. */
@@ -43,6 +59,8 @@ export interface Bus {
   onResult(handler: InboundHandler): void;
   onEvent(handler: InboundHandler): void;
   onHeartbeat(handler: InboundHandler): void;
+  /** Agents' RPC requests, shared among control-plane replicas (a queue group). */
+  onRpc(handler: RpcHandler): void;
   /** Start consuming with the handlers registered so far. */
   start(): Promise<void>;
   ping(): Promise<HealthCheck>;

@@ -1,4 +1,5 @@
 import type { TaskStatus, InstanceStatus, LogLevel } from '@aiflock/protocol';
+import type { LlmUsageEvent } from '../llm/gateway.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { AuditStore } from './audit.js';
 
@@ -105,6 +106,12 @@ export interface Store extends AuthStore {
     list(filter: LogFilter): Promise<LogRecord[]>;
   };
   audit: AuditStore;
+  /** Priced LLM calls, append-only, for the ledger and for audits. */
+  llmUsage: {
+    append(e: LlmUsageEvent): Promise<void>;
+    /** Newest first. */
+    list(filter: { agent?: string; limit: number }): Promise<LlmUsageEvent[]>;
+  };
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

@@ -17,6 +17,9 @@ import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { auditRoutes } from './routes/audit.js';
 import { backupRoutes } from './routes/backup.js';
+import { llmInferRoutes } from './routes/llm-infer.js';
+import { ollamaRoutes } from './routes/ollama-compat.js';
+import { openAiRoutes } from './routes/openai-compat.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
@@ -81,6 +84,9 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
       metrics.refusals.inc({ code: body.error.code });
       req.log.info({ code: body.error.code, route: req.routeOptions.url, actor: req.actor?.id }, 'request refused');
     }
+    // Quota and rate refusals say when to come back (RFC 9110 Retry-After, in seconds).
+    const retryAfterMs = err instanceof FlockError ? (err.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs : undefined;
+    if (status === 429 && typeof retryAfterMs === 'number') void reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -128,6 +134,9 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(authRoutes(ctx), { prefix: '/v1' });
   void app.register(auditRoutes(ctx), { prefix: '/v1' });
   void app.register(backupRoutes(ctx), { prefix: '/v1' });
+  void app.register(llmInferRoutes(ctx), { prefix: '/v1' });
+  void app.register(openAiRoutes(ctx), { prefix: '/v1' });
+  void app.register(ollamaRoutes(ctx));
   void app.register(async (api) => {
     let doc: unknown;
     api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));

@@ -1,4 +1,4 @@
-import type { AuditLog, AuthService, DeploymentService, Store, TaskService } from '@aiflock/core';
+import type { AuditLog, AuthService, DeploymentService, LlmGateway, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
@@ -14,6 +14,8 @@ export interface ApiContext {
   busAdminCredentials: ((name: string, ttlSeconds: number) => Promise<string>) | null;
   /** How often a quiet job stream sends a heartbeat. */
   wsHeartbeatMs: number;
+  /** The LLM gateway, or null with the reason (no provider configured or reachable). */
+  llm: { gateway: LlmGateway | null; detail: string };
   status(): Promise<SystemStatus>;
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
   /** The daemon's log level, changeable while it runs. */

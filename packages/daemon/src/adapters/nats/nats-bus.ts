@@ -13,8 +13,8 @@ import {
   type NatsConnection,
   type StreamConfig,
 } from 'nats';
-import type { Bus, HealthCheck, InboundHandler, QueueOptions, QueueStats } from '@aiflock/core';
-import { STREAMS, parseAgentSubject, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import type { Bus, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
+import { STREAMS, parseAgentSubject, parseRpcSubject, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 
 const codec = JSONCodec();
 
@@ -40,7 +40,7 @@ export class NatsBus implements Bus {
   private nc!: NatsConnection;
   private js!: JetStreamClient;
   private jsm!: JetStreamManager;
-  private readonly handlers: { results?: InboundHandler; events?: InboundHandler; heartbeat?: InboundHandler } = {};
+  private readonly handlers: { results?: InboundHandler; events?: InboundHandler; heartbeat?: InboundHandler; rpc?: RpcHandler } = {};
   private closing = false;
   private upSince: Date | null = new Date();
 
@@ -142,10 +142,14 @@ export class NatsBus implements Bus {
   onHeartbeat(handler: InboundHandler): void {
     this.handlers.heartbeat = handler;
   }
+  onRpc(handler: RpcHandler): void {
+    this.handlers.rpc = handler;
+  }
 
   async start(): Promise<void> {
     if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.handlers.results);
     if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.handlers.events);
+    if (this.handlers.rpc) this.serveRpc(this.handlers.rpc);
     const beat = this.handlers.heartbeat;
     if (beat) {
       const sub = this.nc.subscribe(subjects.allHeartbeats);
@@ -157,6 +161,29 @@ export class NatsBus implements Bus {
         }
       })();
     }
+  }
+
+  /**
+   * Agents' requests: a queue group, so each request is served by one control-plane replica.
+   * Requests are handled concurrently (a model call may take seconds). A request without a
+   * reply subject is a notification (e.g. `stream.cancel`); its answer goes nowhere.
+   */
+  private serveRpc(handler: RpcHandler): void {
+    const sub = this.nc.subscribe(subjects.allRpc, { queue: 'aiflock-rpc' });
+    void (async () => {
+      for await (const m of sub) {
+        const where = parseRpcSubject(m.subject);
+        if (!where) {
+          this.opts.log('warn', `dropped an RPC request on ${m.subject}: not agent.<id>.rpc.<service>.<op>`);
+          continue;
+        }
+        const reply = m.reply ?? '';
+        const respond = (data: unknown) => {
+          if (reply && !this.nc.isClosed()) this.nc.publish(reply, codec.encode(data));
+        };
+        void handler({ ...where, payload: decode(m.data), reply, respond }).catch((err: unknown) => this.opts.log('error', `RPC handler failed on ${m.subject}`, { error: String(err) }));
+      }
+    })();
   }
 
   /** Deliver a stream's messages in order; acknowledge only what the handler stored. */

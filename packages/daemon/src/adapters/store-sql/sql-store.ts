@@ -1,5 +1,5 @@
 import { sql, type Selectable } from 'kysely';
-import type { AuditEntry, AuditOutcome, DeploymentRecord, InstanceRecord, LogRecord, Store, TaskRecord } from '@aiflock/core';
+import type { AuditEntry, AuditOutcome, DeploymentRecord, InstanceRecord, LlmUsageEvent, LogRecord, Store, TaskRecord } from '@aiflock/core';
 import type { InstanceStatus, LogLevel, TaskStatus } from '@aiflock/protocol';
 import { authRepos } from './auth-repos.js';
 import { migrateToLatest, pingSql } from './migrations.js';
@@ -211,6 +211,53 @@ export class SqlStore implements Store {
       after = Number(rows[rows.length - 1]!.seq);
     }
   }
+
+  readonly llmUsage: Store['llmUsage'] = {
+    append: async (e) => {
+      await this.db
+        .insertInto('llm_usage')
+        .values({
+          correlation_id: e.correlationId,
+          ts: e.ts,
+          caller: e.caller,
+          agent: e.agent,
+          instance_id: e.instanceId,
+          model: e.model,
+          provider: e.provider,
+          provider_model: e.providerModel,
+          tokens_in: e.tokensIn,
+          tokens_out: e.tokensOut,
+          cost_micro: Math.round(e.costAiDollars * 1e6),
+          latency_ms: Math.round(e.latencyMs),
+          fallback_used: e.fallbackUsed ? 1 : 0,
+          attempts: e.attempts,
+          outcome: e.outcome,
+        })
+        .execute();
+    },
+    list: async (f) => {
+      let q = this.db.selectFrom('llm_usage').selectAll();
+      if (f.agent) q = q.where('agent', '=', f.agent);
+      const rows = await q.orderBy('seq', 'desc').limit(f.limit).execute();
+      return rows.map((r) => ({
+        correlationId: r.correlation_id,
+        ts: r.ts,
+        caller: r.caller,
+        agent: r.agent,
+        instanceId: r.instance_id,
+        model: r.model,
+        provider: r.provider,
+        providerModel: r.provider_model,
+        tokensIn: Number(r.tokens_in),
+        tokensOut: Number(r.tokens_out),
+        costAiDollars: Number(r.cost_micro) / 1e6,
+        latencyMs: Number(r.latency_ms),
+        fallbackUsed: Number(r.fallback_used) === 1,
+        attempts: Number(r.attempts),
+        outcome: r.outcome as LlmUsageEvent['outcome'],
+      }));
+    },
+  };
 
   async ping(): Promise<{ ok: boolean; detail: string }> {
     try {

@@ -96,10 +96,30 @@ export interface JobEventsTable {
   payload: string;
 }
 
+export interface LlmUsageTable {
+  seq: Generated<number>;
+  correlation_id: string;
+  ts: string;
+  caller: string;
+  agent: string | null;
+  instance_id: string | null;
+  model: string;
+  provider: string | null;
+  provider_model: string | null;
+  tokens_in: number;
+  tokens_out: number;
+  cost_micro: number;
+  latency_ms: number;
+  fallback_used: number;
+  attempts: number;
+  outcome: string;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   tasks: TasksTable;
   instances: InstancesTable;
+  llm_usage: LlmUsageTable;
   logs: LogsTable;
   audit_log: AuditTable;
   tokens: TokensTable;

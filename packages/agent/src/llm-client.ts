@@ -1,0 +1,120 @@
+import { createInbox, JSONCodec, type NatsConnection } from 'nats';
+import { LlmChatResult, RPC, RpcFrame, RpcReply, subjects, type LlmChatRpc, type LlmStreamChunk, type RpcErrorBody } from '@aiflock/protocol';
+
+const codec = JSONCodec();
+
+/** A failure the gateway reported (quota, model not allowed, provider down...), with its code. */
+export class LlmError extends Error {
+  override name = 'LlmError';
+  readonly code: string;
+  readonly details: unknown;
+  constructor(body: RpcErrorBody) {
+    super(body.message);
+    this.code = body.code;
+    this.details = body.details;
+  }
+}
+
+export interface LlmCallOptions {
+  signal?: AbortSignal;
+  /** For `chat`: the whole call. For `stream`: the longest silence between two frames. */
+  timeoutMs?: number;
+}
+
+export interface LlmStream extends AsyncIterable<LlmStreamChunk> {
+  /** The final result once the stream has been read to its end. */
+  readonly result: Promise<LlmChatResult>;
+}
+
+/**
+ * Models for agents, through the control plane's gateway over the bus
+ * (`agent.<id>.rpc.llm.*`). The sandbox holds no provider key or address: only the bus.
+ * Replies arrive under the connection's inbox prefix, which per-agent credentials make
+ * private to this instance.
+ */
+export class LlmClient {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly instanceId: string,
+    private readonly inboxPrefix?: string,
+  ) {}
+
+  async chat(req: LlmChatRpc, opts: LlmCallOptions = {}): Promise<LlmChatResult> {
+    if (opts.signal) {
+      // A cancellable call runs as a stream, so an abort reaches the gateway and stops the provider.
+      const s = this.stream(req, opts);
+      for await (const _ of s) void _;
+      return s.result;
+    }
+    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', RPC.llm.chat), codec.encode(req), { timeout: opts.timeoutMs ?? 120_000 });
+    return LlmChatResult.parse(unwrap(RpcReply.parse(codec.decode(msg.data))));
+  }
+
+  async models(opts: LlmCallOptions = {}): Promise<string[]> {
+    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', RPC.llm.models), codec.encode({}), { timeout: opts.timeoutMs ?? 10_000 });
+    return (unwrap(RpcReply.parse(codec.decode(msg.data))) as { models: string[] }).models;
+  }
+
+  /** Tokens as they are generated; `result` resolves (or rejects) when the stream ends. */
+  stream(req: LlmChatRpc, opts: LlmCallOptions = {}): LlmStream {
+    let settle!: { resolve(r: LlmChatResult): void; reject(e: unknown): void };
+    const result = new Promise<LlmChatResult>((resolve, reject) => (settle = { resolve, reject }));
+    result.catch(() => undefined); // the iterator reports the same error to the reader
+    const { nc, instanceId } = this;
+    const inbox = createInbox(this.inboxPrefix);
+    const idleMs = opts.timeoutMs ?? 60_000;
+    async function* frames(): AsyncGenerator<LlmStreamChunk> {
+      const sub = nc.subscribe(inbox);
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => sub.unsubscribe(), idleMs);
+      };
+      let ended = false;
+      // Tell the gateway to stop generating (and charging) for a stream nobody reads any more.
+      const cancel = () => nc.publish(subjects.rpc(instanceId, 'stream', RPC.stream.cancel), codec.encode({ inbox }));
+      const onAbort = () => {
+        cancel();
+        sub.unsubscribe();
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        // Subscribed before publishing, on one connection: no frame can be missed.
+        nc.publish(subjects.rpc(instanceId, 'llm', RPC.llm.stream), codec.encode(req), { reply: inbox });
+        arm();
+        let expected = 0;
+        for await (const m of sub) {
+          arm();
+          const frame = RpcFrame.parse(codec.decode(m.data));
+          if (frame.seq !== expected++) throw new LlmError({ code: 'internal', message: `stream frame ${frame.seq} arrived out of order` });
+          if (frame.type === 'chunk') {
+            yield frame.chunk as LlmStreamChunk;
+            continue;
+          }
+          ended = true;
+          const r = LlmChatResult.parse(unwrap(frame.reply));
+          settle.resolve(r);
+          return;
+        }
+        throw opts.signal?.aborted ? new LlmError({ code: 'cancelled', message: 'the LLM stream was cancelled' }) : new LlmError({ code: 'llm_timeout', message: `no frame from the gateway for ${idleMs} ms` });
+      } catch (err) {
+        settle.reject(err);
+        throw err;
+      } finally {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        // A reader that stopped early (break, throw) or timed out leaves a stream behind.
+        if (!ended && !opts.signal?.aborted) cancel();
+        if (!sub.isClosed()) sub.unsubscribe();
+        settle.reject(new LlmError({ code: 'llm_cancelled', message: 'the stream was not read to its end' }));
+      }
+    }
+    const iterable = frames();
+    return { [Symbol.asyncIterator]: () => iterable, result };
+  }
+}
+
+function unwrap(reply: RpcReply): unknown {
+  if (!reply.ok) throw new LlmError(reply.error);
+  return reply.result;
+}

@@ -1,0 +1,104 @@
+import { FlockError } from '../errors.js';
+import type { Clock } from '../ports/clock.js';
+
+/** What one agent (or caller) may use of the gateway. Absent limits are unlimited. */
+export interface Entitlement {
+  /** Registry names this caller may use; absent means all. */
+  models?: string[];
+  requestsPerMinute?: number;
+  tokensPerHour?: number;
+  concurrent?: number;
+}
+
+export interface Reservation {
+  /** Replace the token estimate with what the call really used, and free the concurrency slot. */
+  settle(tokensUsed: number): void;
+  /** The call did not happen (e.g. failed before reaching a provider): free everything. */
+  release(): void;
+}
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+
+interface CallerState {
+  inFlight: number;
+  /** Start times of requests in the last minute. */
+  requests: number[];
+  /** Token charges in the last hour (reserved estimates until settled). */
+  tokens: Array<{ at: number; n: number }>;
+}
+
+/**
+ * Enforces entitlements with reserve-then-settle. `reserve` is synchronous, so in one
+ * process no two calls can both see the last free slot: limits hold under any concurrency.
+ * A refusal throws `llm_quota_exceeded` with `retryAfterMs` in its details.
+ */
+export class EntitlementLimiter {
+  private readonly callers = new Map<string, CallerState>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly onRefused: (caller: string, limit: string) => void = () => undefined,
+  ) {}
+
+  checkModel(caller: string, ent: Entitlement, model: string): void {
+    if (ent.models && !ent.models.includes(model)) {
+      throw new FlockError('llm_model_not_allowed', `${caller} may not use model "${model}"; allowed: ${ent.models.join(', ') || '(none)'}`, { caller, model, allowed: ent.models });
+    }
+  }
+
+  reserve(caller: string, ent: Entitlement, estimatedTokens: number): Reservation {
+    const now = this.clock.now().getTime();
+    const st = this.state(caller, now);
+    if (ent.concurrent !== undefined && st.inFlight >= ent.concurrent) {
+      // No clock tells when a call ends; one second is a fair hint to come back.
+      this.refuse(caller, 'concurrent', `${caller} already has ${st.inFlight} LLM calls in flight (limit ${ent.concurrent})`, 1000);
+    }
+    if (ent.requestsPerMinute !== undefined && st.requests.length >= ent.requestsPerMinute) {
+      this.refuse(caller, 'requests_per_minute', `${caller} used ${st.requests.length} requests this minute (limit ${ent.requestsPerMinute})`, st.requests[0]! + MINUTE - now);
+    }
+    const used = st.tokens.reduce((n, t) => n + t.n, 0);
+    if (ent.tokensPerHour !== undefined && used + estimatedTokens > ent.tokensPerHour) {
+      const retry = st.tokens.length > 0 ? st.tokens[0]!.at + HOUR - now : HOUR;
+      this.refuse(caller, 'tokens_per_hour', `${caller} would use ${used + estimatedTokens} tokens this hour (limit ${ent.tokensPerHour})`, retry);
+    }
+    st.inFlight += 1;
+    st.requests.push(now);
+    const charge = { at: now, n: estimatedTokens };
+    st.tokens.push(charge);
+    let done = false;
+    return {
+      settle: (tokensUsed) => {
+        if (done) return;
+        done = true;
+        st.inFlight -= 1;
+        charge.n = tokensUsed;
+      },
+      release: () => {
+        if (done) return;
+        done = true;
+        st.inFlight -= 1;
+        charge.n = 0;
+      },
+    };
+  }
+
+  /** Current use, for status and tests. */
+  usage(caller: string): { inFlight: number; requestsLastMinute: number; tokensLastHour: number } {
+    const st = this.state(caller, this.clock.now().getTime());
+    return { inFlight: st.inFlight, requestsLastMinute: st.requests.length, tokensLastHour: st.tokens.reduce((n, t) => n + t.n, 0) };
+  }
+
+  private refuse(caller: string, limit: string, message: string, retryAfterMs: number): never {
+    this.onRefused(caller, limit);
+    throw new FlockError('llm_quota_exceeded', message, { caller, limit, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
+  }
+
+  private state(caller: string, now: number): CallerState {
+    let st = this.callers.get(caller);
+    if (!st) this.callers.set(caller, (st = { inFlight: 0, requests: [], tokens: [] }));
+    while (st.requests.length > 0 && st.requests[0]! <= now - MINUTE) st.requests.shift();
+    while (st.tokens.length > 0 && st.tokens[0]!.at <= now - HOUR) st.tokens.shift();
+    return st;
+  }
+}

@@ -1,0 +1,131 @@
+import {
+  LlmProviderError,
+  type CallOptions,
+  type ChatChunk,
+  type ChatMessage,
+  type ChatRequest,
+  type ChatResponse,
+  type EmbedRequest,
+  type EmbedResponse,
+  type FinishReason,
+  type LlmProvider,
+  type ProviderModel,
+  type ToolCall,
+} from '@aiflock/core';
+import { ndjsonLines, parseJson, providerFetch, readJson } from './http.js';
+
+interface OllamaMessage {
+  role: string;
+  content: string;
+  tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>;
+  tool_name?: string;
+}
+
+interface OllamaChatLine {
+  model?: string;
+  message?: OllamaMessage;
+  done?: boolean;
+  done_reason?: string;
+  prompt_eval_count?: number;
+  eval_count?: number;
+  error?: string;
+}
+
+const readError = (_status: number, body: string) => {
+  try {
+    return { message: String((JSON.parse(body) as { error?: unknown }).error ?? body) };
+  } catch {
+    return { message: body || 'no body' };
+  }
+};
+
+/** Ollama's native API: `/api/chat` (NDJSON stream), `/api/embed`, `/api/tags`. */
+export class OllamaProvider implements LlmProvider {
+  readonly kind = 'ollama' as const;
+  private readonly base: string;
+
+  constructor(
+    readonly name: string,
+    baseUrl: string,
+  ) {
+    this.base = baseUrl.replace(/\/+$/, '');
+  }
+
+  async chat(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
+    const { res, signal } = await providerFetch(this.name, `${this.base}/api/chat`, { method: 'POST', body: this.body(req, false) }, opts, readError);
+    const line = await readJson<OllamaChatLine>(this.name, res, signal, opts.timeoutMs);
+    if (line.error) throw new LlmProviderError('upstream', this.name, line.error);
+    const toolCalls = this.toolCalls(line.message);
+    return {
+      model: line.model ?? req.model,
+      content: line.message?.content ?? '',
+      toolCalls,
+      finishReason: finish(line.done_reason, toolCalls.length > 0),
+      usage: { tokensIn: line.prompt_eval_count ?? 0, tokensOut: line.eval_count ?? 0 },
+    };
+  }
+
+  async *chatStream(req: ChatRequest, opts: CallOptions): AsyncGenerator<ChatChunk> {
+    const { res, signal } = await providerFetch(this.name, `${this.base}/api/chat`, { method: 'POST', body: this.body(req, true) }, opts, readError);
+    let sawTools = false;
+    for await (const raw of ndjsonLines(this.name, res, signal, opts.timeoutMs)) {
+      const line = parseJson<OllamaChatLine>(this.name, raw);
+      if (line.error) throw new LlmProviderError('upstream', this.name, line.error);
+      if (line.message?.content) yield { type: 'delta', text: line.message.content };
+      // Ollama sends tool calls whole, in a message chunk of their own (often with empty content).
+      for (const call of this.toolCalls(line.message)) {
+        sawTools = true;
+        yield { type: 'tool_call', call };
+      }
+      if (line.done) {
+        yield { type: 'done', model: line.model ?? req.model, finishReason: finish(line.done_reason, sawTools), usage: { tokensIn: line.prompt_eval_count ?? 0, tokensOut: line.eval_count ?? 0 } };
+        return;
+      }
+    }
+    throw new LlmProviderError('upstream', this.name, 'stream ended before done');
+  }
+
+  async embed(req: EmbedRequest, opts: CallOptions): Promise<EmbedResponse> {
+    const { res, signal } = await providerFetch(this.name, `${this.base}/api/embed`, { method: 'POST', body: { model: req.model, input: req.input } }, opts, readError);
+    const body = await readJson<{ model?: string; embeddings?: number[][]; prompt_eval_count?: number }>(this.name, res, signal, opts.timeoutMs);
+    if (!Array.isArray(body.embeddings)) throw new LlmProviderError('upstream', this.name, 'embed answer has no embeddings');
+    return { model: body.model ?? req.model, embeddings: body.embeddings, usage: { tokensIn: body.prompt_eval_count ?? 0, tokensOut: 0 } };
+  }
+
+  async listModels(opts: CallOptions): Promise<ProviderModel[]> {
+    const { res, signal } = await providerFetch(this.name, `${this.base}/api/tags`, { method: 'GET' }, opts, readError);
+    const body = await readJson<{ models?: Array<{ name: string }> }>(this.name, res, signal, opts.timeoutMs);
+    return (body.models ?? []).map((m) => ({ name: m.name }));
+  }
+
+  private body(req: ChatRequest, stream: boolean) {
+    const options: Record<string, unknown> = {};
+    if (req.maxTokens !== undefined) options['num_predict'] = req.maxTokens;
+    if (req.temperature !== undefined) options['temperature'] = req.temperature;
+    if (req.stop) options['stop'] = req.stop;
+    return {
+      model: req.model,
+      stream,
+      messages: req.messages.map(toOllamaMessage),
+      ...(req.tools?.length ? { tools: req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description ?? '', parameters: t.parameters } })) } : {}),
+      ...(req.format ? { format: req.format === 'json' ? 'json' : req.format.schema } : {}),
+      options,
+    };
+  }
+
+  private toolCalls(msg: OllamaMessage | undefined): ToolCall[] {
+    // Ollama tool calls carry no id; the gateway numbers them so tool results can refer back.
+    return (msg?.tool_calls ?? []).map((c, i) => ({ id: `call_${i}_${c.function.name}`, name: c.function.name, arguments: c.function.arguments ?? {} }));
+  }
+}
+
+function toOllamaMessage(m: ChatMessage): OllamaMessage {
+  const out: OllamaMessage = { role: m.role, content: m.content };
+  if (m.toolCalls?.length) out.tool_calls = m.toolCalls.map((c) => ({ function: { name: c.name, arguments: c.arguments } }));
+  return out;
+}
+
+function finish(reason: string | undefined, tools: boolean): FinishReason {
+  if (tools) return 'tool_calls';
+  return reason === 'length' ? 'length' : 'stop';
+}

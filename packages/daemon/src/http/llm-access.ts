@@ -1,0 +1,69 @@
+import { FlockError, type LlmCaller, type LlmGateway } from '@aiflock/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiContext } from './context.js';
+import { toApiError } from './errors.js';
+
+/**
+ * The scope every LLM route needs. Routes carry it as `config: LLM_ROUTE`, which the auth
+ * layer reads from `routeOptions.config.scope`.
+ */
+export const LLM_ROUTE = { scope: 'llm:invoke' } as const;
+
+export function requireGateway(ctx: ApiContext): LlmGateway {
+  if (!ctx.llm.gateway) throw new FlockError('llm_unavailable', ctx.llm.detail);
+  return ctx.llm.gateway;
+}
+
+/**
+ * Who an HTTP caller is for entitlements and usage. Until the auth layer attaches a
+ * principal, every HTTP caller shares the `http` identity (and its entitlement).
+ */
+export function httpCaller(req: FastifyRequest): LlmCaller {
+  const principal = (req as FastifyRequest & { principal?: { name?: string } }).principal;
+  return { id: principal?.name ?? 'http' };
+}
+
+/** Fires when the client disconnects before the answer is complete: the provider call stops. */
+export function callerGone(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
+
+/**
+ * Stream after the first item is known: a failure before it (quota, every provider down)
+ * is still a normal HTTP error with its status; after it, `renderError` ends the stream.
+ */
+export async function streamResponse<T>(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  source: AsyncIterable<T>,
+  contentType: string,
+  render: { item(v: T): string; error(body: ReturnType<typeof toApiError>['body']): string; end?: string },
+): Promise<void> {
+  const it = source[Symbol.asyncIterator]();
+  const first = await it.next();
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id });
+  let gone = false;
+  raw.on('close', () => (gone = true));
+  try {
+    for (let r = first; !r.done; r = await it.next()) {
+      if (gone) break;
+      raw.write(render.item(r.value));
+    }
+    if (!gone && render.end) raw.write(render.end);
+  } catch (err) {
+    const { body } = toApiError(err, req.id);
+    if (!gone) raw.write(render.error(body));
+    if (gone) req.log.debug({ err }, 'LLM stream stopped: the client went away');
+    else req.log.warn({ err }, 'LLM stream ended with an error');
+  } finally {
+    // A client that left stops the provider call (and frees its entitlement slot).
+    if (gone) await it.return?.();
+    raw.end();
+  }
+}

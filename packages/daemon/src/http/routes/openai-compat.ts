@@ -1,0 +1,163 @@
+import { FlockError, type ChatMessage, type GatewayChatRequest, type OutputFormat, type ToolCall } from '@aiflock/core';
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import type { ApiContext } from '../context.js';
+import { parseInput } from '../errors.js';
+import { LLM_ROUTE, callerGone, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
+
+/*
+ * OpenAI-compatible routes, so the official `openai` client (and tools built on it) work
+ * against the gateway unchanged. Only what the gateway can honour is accepted; unknown
+ * fields that clients commonly send are ignored rather than rejected.
+ */
+
+const Content = z.union([z.string(), z.null(), z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough())]);
+const OaToolCall = z.object({ id: z.string(), type: z.literal('function').default('function'), function: z.object({ name: z.string(), arguments: z.string() }) });
+const OaMessage = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: Content.optional(),
+  tool_calls: z.array(OaToolCall).optional(),
+  tool_call_id: z.string().optional(),
+  name: z.string().optional(),
+});
+
+const ChatCompletionRequest = z
+  .object({
+    model: z.string().min(1),
+    messages: z.array(OaMessage).min(1),
+    tools: z.array(z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional() }) })).optional(),
+    response_format: z
+      .union([z.object({ type: z.literal('text') }), z.object({ type: z.literal('json_object') }), z.object({ type: z.literal('json_schema'), json_schema: z.object({ name: z.string(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullish() }) })])
+      .optional(),
+    max_tokens: z.number().int().min(1).nullish(),
+    max_completion_tokens: z.number().int().min(1).nullish(),
+    temperature: z.number().min(0).max(2).nullish(),
+    stop: z.union([z.string(), z.array(z.string())]).nullish(),
+    stream: z.boolean().nullish(),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+    n: z.literal(1, { message: 'only n=1 is supported' }).nullish(),
+  })
+  .passthrough();
+
+const EmbeddingsRequest = z.object({ model: z.string().min(1), input: z.union([z.string(), z.array(z.string()).min(1)]), encoding_format: z.enum(['float', 'base64']).default('float') }).passthrough();
+
+function text(content: z.infer<typeof Content> | undefined): string {
+  if (content == null) return '';
+  if (typeof content === 'string') return content;
+  return content.map((p) => p.text ?? '').join('');
+}
+
+function toGateway(body: z.infer<typeof ChatCompletionRequest>, correlationId: string): GatewayChatRequest {
+  const messages: ChatMessage[] = body.messages.map((m) => ({
+    role: m.role === 'developer' ? 'system' : m.role,
+    content: text(m.content),
+    ...(m.tool_calls ? { toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: parseArgs(c.function.arguments) })) } : {}),
+    ...(m.tool_call_id ? { toolCallId: m.tool_call_id } : {}),
+  }));
+  const rf = body.response_format;
+  const format: OutputFormat | undefined = rf?.type === 'json_object' ? 'json' : rf?.type === 'json_schema' ? (rf.json_schema.schema ? { schema: rf.json_schema.schema } : 'json') : undefined;
+  return {
+    model: body.model,
+    messages,
+    tools: body.tools?.map((t) => ({ name: t.function.name, description: t.function.description, parameters: t.function.parameters ?? { type: 'object', properties: {} } })),
+    format,
+    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+    temperature: body.temperature ?? undefined,
+    stop: body.stop == null ? undefined : Array.isArray(body.stop) ? body.stop : [body.stop],
+    correlationId,
+  };
+}
+
+function parseArgs(raw: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(raw || '{}');
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through to the error below
+  }
+  throw new FlockError('validation_failed', `tool call arguments must be a JSON object, got: ${raw.slice(0, 80)}`);
+}
+
+/** OpenAI's base64 embedding encoding (what its client asks for by default): little-endian float32. */
+function float32Base64(v: number[]): string {
+  const buf = Buffer.alloc(v.length * 4);
+  v.forEach((x, i) => buf.writeFloatLE(x, i * 4));
+  return buf.toString('base64');
+}
+
+const oaToolCall = (c: ToolCall, index?: number) => ({ ...(index !== undefined ? { index } : {}), id: c.id, type: 'function' as const, function: { name: c.name, arguments: JSON.stringify(c.arguments) } });
+
+export const openAiRoutes =
+  (ctx: ApiContext): FastifyPluginAsync =>
+  async (app) => {
+    app.post('/chat/completions', { config: LLM_ROUTE }, async (req, reply) => {
+      const body = parseInput(ChatCompletionRequest, req.body, 'body');
+      const gateway = requireGateway(ctx);
+      const request = { ...toGateway(body, req.id), signal: callerGone(reply) };
+      const id = `chatcmpl-${req.id}`;
+      const created = Math.floor(Date.now() / 1000);
+      if (body.stream) {
+        const base = { id, object: 'chat.completion.chunk', created, model: body.model, system_fingerprint: null };
+        const frame = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
+        let sentRole = false;
+        let toolIndex = 0;
+        const includeUsage = body.stream_options?.include_usage === true;
+        return streamResponse(req, reply, gateway.chatStream(request, httpCaller(req)), 'text/event-stream', {
+          item: (c) => {
+            const role = sentRole ? {} : { role: 'assistant' as const };
+            sentRole = true;
+            if (c.type === 'delta') return frame({ ...base, choices: [{ index: 0, delta: { ...role, content: c.text }, logprobs: null, finish_reason: null }] });
+            if (c.type === 'tool_call') return frame({ ...base, choices: [{ index: 0, delta: { ...role, tool_calls: [oaToolCall(c.call, toolIndex++)] }, logprobs: null, finish_reason: null }] });
+            const last = frame({ ...base, choices: [{ index: 0, delta: role, logprobs: null, finish_reason: c.finishReason }] });
+            const usage = { prompt_tokens: c.usage.tokensIn, completion_tokens: c.usage.tokensOut, total_tokens: c.usage.tokensIn + c.usage.tokensOut };
+            return includeUsage ? last + frame({ ...base, choices: [], usage }) : last;
+          },
+          // OpenAI's own convention for a failure mid-stream: an `error` object as a data frame.
+          error: (e) => frame({ error: { ...e.error, type: e.error.code } }),
+          end: 'data: [DONE]\n\n',
+        });
+      }
+      const r = await gateway.chat(request, httpCaller(req));
+      void reply.header('x-aiflock-provider', r.provider);
+      return {
+        id,
+        object: 'chat.completion',
+        created,
+        model: body.model,
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: r.toolCalls.length && !r.content ? null : r.content, refusal: null, ...(r.toolCalls.length ? { tool_calls: r.toolCalls.map((c) => oaToolCall(c)) } : {}) },
+            logprobs: null,
+            finish_reason: r.finishReason,
+          },
+        ],
+        usage: { prompt_tokens: r.usage.tokensIn, completion_tokens: r.usage.tokensOut, total_tokens: r.usage.tokensIn + r.usage.tokensOut },
+        system_fingerprint: null,
+      };
+    });
+
+    app.post('/embeddings', { config: LLM_ROUTE }, async (req) => {
+      const body = parseInput(EmbeddingsRequest, req.body, 'body');
+      const input = typeof body.input === 'string' ? [body.input] : body.input;
+      const r = await requireGateway(ctx).embed({ model: body.model, input, correlationId: req.id }, httpCaller(req));
+      return {
+        object: 'list',
+        model: body.model,
+        data: r.embeddings.map((embedding, index) => ({ object: 'embedding', index, embedding: body.encoding_format === 'base64' ? float32Base64(embedding) : embedding })),
+        usage: { prompt_tokens: r.usage.tokensIn, total_tokens: r.usage.tokensIn },
+      };
+    });
+
+    app.get('/models', { config: LLM_ROUTE }, async (req) => {
+      const models = ctx.llm.gateway ? ctx.llm.gateway.models(httpCaller(req)) : [];
+      return { object: 'list', data: models.map((m) => ({ id: m.name, object: 'model', created: 0, owned_by: 'aiflock', capabilities: m.capabilities, context_window: m.contextWindow })) };
+    });
+
+    app.get('/models/:model', { config: LLM_ROUTE }, async (req) => {
+      const { model } = parseInput(z.object({ model: z.string() }), req.params, 'params');
+      const m = ctx.llm.gateway?.models(httpCaller(req)).find((x) => x.name === model);
+      if (!m) throw new FlockError('llm_unknown_model', `unknown model "${model}"`);
+      return { id: m.name, object: 'model', created: 0, owned_by: 'aiflock' };
+    });
+  };

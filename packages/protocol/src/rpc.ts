@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { LlmMessage, LlmParams, PolicyOverride } from './llm.js';
+
+/**
+ * Agents' requests to the control plane over the bus: an instance publishes on
+ * `agent.<instanceId>.rpc.<service>.<op>` (see `subjects.rpc`) with a reply subject under its
+ * own inbox prefix. The caller's identity is the `<instanceId>` of the subject, which the
+ * server's permissions enforce; payloads never carry identity.
+ *
+ * Unary ops answer once with an `RpcReply`. Streaming ops answer on the same reply subject
+ * with `RpcFrame`s numbered from 0: `chunk` frames, then exactly one `end` frame that carries
+ * an `RpcReply` (the final result, or the error that ended the stream). An error before any
+ * chunk comes as the `end` frame with seq 0. To stop a stream early (a cancelled task, a
+ * reader that lost interest), the caller sends `stream.cancel {inbox}` naming the reply
+ * subject it used; only the instance that started a stream can cancel it.
+ */
+
+export const RpcErrorBody = z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() });
+export type RpcErrorBody = z.infer<typeof RpcErrorBody>;
+
+export const RpcReply = z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), result: z.unknown() }), z.object({ ok: z.literal(false), error: RpcErrorBody })]);
+export type RpcReply = z.infer<typeof RpcReply>;
+
+export const RpcFrame = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('chunk'), seq: z.number().int().min(0), chunk: z.unknown() }),
+  z.object({ type: z.literal('end'), seq: z.number().int().min(0), reply: RpcReply }),
+]);
+export type RpcFrame = z.infer<typeof RpcFrame>;
+
+/** Services and ops an agent may call. */
+export const RPC = {
+  stream: {
+    /** `{inbox}` → `{cancelled: boolean}`. */
+    cancel: 'cancel',
+  },
+  llm: {
+    /** Unary chat: answers `LlmChatResult`. */
+    chat: 'chat',
+    /** Streaming chat: `LlmStreamChunk` frames, then `LlmChatResult` in the end frame. */
+    stream: 'stream',
+    /** The models this agent may use: answers `{ models: string[] }`. */
+    models: 'models',
+  },
+} as const;
+
+/**
+ * `llm.chat` / `llm.stream`: a prompt (one user message) or messages, never both. Without
+ * `model`, the agent's manifest `model` (name, provider, fallbacks) applies, else `default`.
+ */
+export const LlmChatRpc = z
+  .object({
+    model: z.string().min(1).optional(),
+    prompt: z.string().min(1).optional(),
+    messages: z.array(LlmMessage).min(1).optional(),
+    params: LlmParams.default({}),
+    policyOverride: PolicyOverride.optional(),
+  })
+  .strict()
+  .refine((v) => (v.prompt === undefined) !== (v.messages === undefined), { message: 'give either prompt or messages' });
+export type LlmChatRpc = z.input<typeof LlmChatRpc>;
+
+export const LlmStreamChunk = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('delta'), text: z.string() }),
+  z.object({ type: z.literal('tool_call'), call: z.object({ id: z.string(), name: z.string(), arguments: z.record(z.string(), z.unknown()) }) }),
+]);
+export type LlmStreamChunk = z.infer<typeof LlmStreamChunk>;
+
+/** What an agent gets back: no provider addresses or keys, only which deployment answered. */
+export const LlmChatResult = z.object({
+  text: z.string(),
+  toolCalls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.record(z.string(), z.unknown()) })),
+  model: z.string(),
+  provider: z.string(),
+  finishReason: z.string(),
+  usage: z.object({ tokensIn: z.number().int(), tokensOut: z.number().int() }),
+  costAiDollars: z.number(),
+  correlationId: z.string(),
+});
+export type LlmChatResult = z.infer<typeof LlmChatResult>;

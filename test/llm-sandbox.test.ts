@@ -1,0 +1,106 @@
+import Dockerode from 'dockerode';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SystemStatus, TaskView } from '@aiflock/protocol';
+import { execIn } from '../testkit/docker.js';
+import { REPO_ROOT, eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+import { freePort } from '../testkit/ports.js';
+
+/**
+ * An agent in a real sandbox completes an LLM task through the daemon's gateway (embedded
+ * GGUF model, over the bus), and neither the provider key nor any provider address is
+ * visible inside the sandbox: not in its environment, its files, or `docker inspect`.
+ */
+const MODEL = resolve(REPO_ROOT, '..', 'shared', 'models', 'stories260K.gguf');
+const CANARY_KEY = `sk-canary-${Math.random().toString(36).slice(2, 12)}`;
+const docker = new Dockerode();
+let flock: TestFlock;
+let ollamaUrl: string;
+let openaiUrl: string;
+
+beforeAll(async () => {
+  flock = await testFlock();
+  // A configured cloud provider with a key, and an Ollama address: the daemon knows both;
+  // no sandbox may ever see them.
+  ollamaUrl = `http://127.0.0.1:${await freePort()}`;
+  openaiUrl = `http://127.0.0.1:${await freePort()}/v1`;
+  Object.assign(flock.env, { AIFLOCK_LLM_MODEL_FILE: MODEL, AIFLOCK_OLLAMA_URL: ollamaUrl, AIFLOCK_OPENAI_URL: openaiUrl, AIFLOCK_OPENAI_API_KEY: CANARY_KEY });
+  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
+  expect(up.code, up.stderr).toBe(0);
+  const manifest = join(flock.home, 'writer.agent.yaml');
+  await writeFile(
+    manifest,
+    `apiVersion: aiflock/v1
+kind: Agent
+name: writer
+version: 1.0.0
+description: Writes stories through the gateway.
+handlers: [llm]
+replicas: 1
+resources: { cpu: 0.5, memory: 128Mi, pids: 64, taskTimeout: 60s }
+`,
+  );
+  const deployed = await flock.cli(['agent', 'deploy', manifest]);
+  expect(deployed.code, deployed.stderr).toBe(0);
+  await eventually(async () => {
+    const r = await flock.api('/v1/agents/writer');
+    return r.body?.replicas?.ready === 1;
+  }, 'writer ready', 120_000);
+});
+
+afterAll(async () => {
+  await flock?.cleanup();
+});
+
+describe('LLM for agents in sandboxes', () => {
+  it('says in status which model serves the flock', async () => {
+    const s = await flock.cliJson<SystemStatus>(['status']);
+    expect(s.llm).toMatchObject({ available: true, models: ['default', 'fast', 'coder', 'embed'] });
+    expect(s.llm!.detail).toContain('embedded model');
+    const human = await flock.cli(['status']);
+    expect(human.stdout).toMatch(/^llm: +default, fast, coder, embed - embedded model /m);
+  });
+
+  it('completes an llm task through the gateway with the embedded model', async () => {
+    const input = JSON.stringify({ prompt: 'Once upon a time', params: { maxTokens: 24 } });
+    const run = await flock.cli(['task', 'run', 'writer', '--type', 'llm', '--input', input, '--wait', '--json'], { timeoutMs: 120_000 });
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    const t = JSON.parse(run.stdout) as TaskView;
+    expect(t.status).toBe('completed');
+    expect(t.result!.trim().length).toBeGreaterThan(10);
+    expect(t.output).toMatchObject({ provider: 'embedded', model: 'default', usage: { tokensIn: expect.any(Number), tokensOut: expect.any(Number) } });
+  });
+
+  it('gets structured output that parses from the embedded model via the task handler', async () => {
+    const schema = { type: 'object', properties: { mood: { enum: ['happy', 'sad'] }, steps: { type: 'integer' } }, required: ['mood', 'steps'] };
+    const input = JSON.stringify({ prompt: 'Lily was', params: { maxTokens: 120, format: { schema } } });
+    const run = await flock.cli(['task', 'run', 'writer', '--type', 'llm', '--input', input, '--wait', '--json'], { timeoutMs: 120_000 });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const t = JSON.parse(run.stdout) as TaskView;
+    expect(t.status).toBe('completed');
+    const parsed = JSON.parse(t.result!) as { mood: string; steps: number };
+    expect(['happy', 'sad']).toContain(parsed.mood);
+    expect(Number.isInteger(parsed.steps)).toBe(true);
+  });
+
+  it('shows no provider key or address inside the sandbox: env, files, docker inspect', async () => {
+    const [c] = await docker.listContainers({ filters: { label: [`aiflock.flock=${flock.name}`, 'aiflock.agent=writer'] } });
+    expect(c).toBeDefined();
+    const container = docker.getContainer(c!.Id);
+    const secrets = [CANARY_KEY, ollamaUrl.replace('http://', ''), openaiUrl.replace('http://', '').replace('/v1', ''), 'stories260K', ':11434'];
+    const inspected = JSON.stringify(await container.inspect());
+    for (const s of secrets) expect(inspected, `docker inspect shows ${s}`).not.toContain(s);
+    const env = await execIn(container, ['env']);
+    expect(env.exitCode).toBe(0);
+    expect(env.stdout).toContain('AIFLOCK_INSTANCE_ID');
+    for (const s of secrets) expect(env.stdout, `env shows ${s}`).not.toContain(s);
+    // Every readable file outside the kernel's pseudo file systems (unreadable ones are skipped).
+    const scan = (needle: string) => execIn(container, ['sh', '-c', `grep -rIls -e '${needle}' / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev; echo scanned`], 120_000);
+    // The scan works: it finds what the runtime bundle really contains.
+    expect((await scan('AIFLOCK_INSTANCE_ID')).stdout.trim().split('\n').length).toBeGreaterThan(1);
+    for (const s of [CANARY_KEY, 'stories260K', ollamaUrl.replace('http://', '')]) {
+      expect((await scan(s)).stdout.trim(), `files containing ${s}`).toBe('scanned');
+    }
+  });
+});
