@@ -66,7 +66,7 @@ describe('aiflock command surface', () => {
 
   it('documents its exit codes and uses them', async () => {
     expect((await run(['--help'])).stdout).toContain('4  daemon unreachable');
-    expect((await run(['--help'])).stdout).toContain('7  audit log tampered with');
+    expect((await run(['--help'])).stdout).toContain('9  audit log tampered with');
     const unreachable = await run(['agent', 'list'], { ...process.env, AIFLOCK_API: 'http://127.0.0.1:9' });
     expect(unreachable.code).toBe(4);
     expect(unreachable.stderr).toContain('cannot reach the aiflock daemon');

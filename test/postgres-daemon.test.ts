@@ -65,7 +65,7 @@ it('catches an entry edited in the database', async () => {
   await flock.cli(['agent', 'scale', 'echo', '2']);
   await query(`update audit_log set actor = 'someone-else' where seq = 1`);
   const v = await flock.cli(['audit', 'verify']);
-  expect(v.code).toBe(7);
+  expect(v.code).toBe(9);
   expect(v.stderr).toContain('TAMPERED at seq 1 (edited)');
 });
 
