@@ -34,8 +34,12 @@ const COMMANDS = [
   ['task', 'get'],
   ['task', 'logs'],
   ['task', 'cancel'],
+  ['secret'],
+  ['secret', 'set'],
+  ['secret', 'list'],
+  ['secret', 'remove'],
 ];
-const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs']];
+const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['secret', 'list']];
 
 describe('aiflock command surface', () => {
   it.each(COMMANDS.map((c) => [c.join(' ') || '(root)', c] as const))('%s has --help', async (_name, cmd) => {

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ApiClient, CliError } from './client.js';
 import { agentCommand } from './commands/agent.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
+import { secretCommand } from './commands/secret.js';
 import { taskCommand } from './commands/task.js';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
 import { apiUrl } from './paths.js';
@@ -19,6 +20,7 @@ const client = () => new ApiClient(apiUrl(program.opts<{ api?: string }>().api, 
 lifecycleCommands(program, client);
 agentCommand(program, client);
 taskCommand(program, client);
+secretCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

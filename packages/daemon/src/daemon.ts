@@ -5,6 +5,7 @@ import {
   DeploymentService,
   Presence,
   Reconciler,
+  SecretService,
   TaskIngest,
   TaskService,
   TaskSweeper,
@@ -17,6 +18,7 @@ import type { Config } from './config.js';
 import { DockerRuntime } from './adapters/runtime-docker/docker-runtime.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
+import { SecretBox } from './adapters/secrets/secret-box.js';
 import { sqliteBackend } from './adapters/store-sql/sqlite.js';
 import { SqlStore } from './adapters/store-sql/sql-store.js';
 import { buildApp } from './http/app.js';
@@ -59,6 +61,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
   const store = await SqlStore.open(sqliteBackend(config.store.file ?? join(config.dataDir, 'flock.db')));
+  const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtime = new DockerRuntime({
@@ -138,6 +141,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const ctx: ApiContext = {
     deployments,
     tasks,
+    secrets,
     store,
     readiness,
     status: async (): Promise<SystemStatus> => {

@@ -2,9 +2,29 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
+/**
+ * Where a secret value could end up in a log line if someone logged a request body or a
+ * header set. Values are censored there; the code never logs them on purpose.
+ */
+export const REDACT_PATHS = [
+  'value',
+  '*.value',
+  'body.value',
+  'req.body.value',
+  'secret',
+  '*.secret',
+  'headers.authorization',
+  'headers["proxy-authorization"]',
+  '*.headers.authorization',
+  '*.headers["proxy-authorization"]',
+];
+
 /** Structured JSON logs on stdout. */
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  return pino({ level, base: { service: 'aiflock-daemon' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  return pino(
+    { level, base: { service: 'aiflock-daemon' }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    destination,
+  );
 }
 
 /** The small log function the core services take. */

@@ -7,7 +7,8 @@ export interface DeploymentRecord {
   manifest: Manifest;
   /** Desired replicas. */
   replicas: number;
-  state: 'active' | 'stopped';
+  /** `quarantined`: instances are frozen and cut off, kept for inspection (kill switch). */
+  state: 'active' | 'stopped' | 'quarantined';
   createdAt: string;
   updatedAt: string;
 }
@@ -57,6 +58,14 @@ export interface LogRecord {
   taskId: string | null;
 }
 
+/** A secret as stored: the value only ever sealed (see the SecretCipher port). */
+export interface SecretRecord {
+  name: string;
+  sealed: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface TaskFilter {
   agent?: string;
   status?: TaskStatus[];
@@ -102,6 +111,14 @@ export interface Store {
   logs: {
     append(lines: Omit<LogRecord, 'seq'>[]): Promise<void>;
     list(filter: LogFilter): Promise<LogRecord[]>;
+  };
+  secrets: {
+    put(record: SecretRecord): Promise<void>;
+    get(name: string): Promise<SecretRecord | undefined>;
+    /** Names and dates only: listing never needs to touch a sealed value. */
+    list(): Promise<Omit<SecretRecord, 'sealed'>[]>;
+    /** True when it existed. */
+    remove(name: string): Promise<boolean>;
   };
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
+import { secretRoutes } from './routes/secrets.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
@@ -48,5 +49,6 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
   void app.register(systemRoutes(ctx, metrics));
   void app.register(agentRoutes(ctx), { prefix: '/v1' });
   void app.register(taskRoutes(ctx), { prefix: '/v1' });
+  void app.register(secretRoutes(ctx), { prefix: '/v1' });
   return app;
 }

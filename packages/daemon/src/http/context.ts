@@ -1,10 +1,11 @@
-import type { DeploymentService, Store, TaskService } from '@aiflock/core';
+import type { DeploymentService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
 export interface ApiContext {
   deployments: DeploymentService;
   tasks: TaskService;
+  secrets: SecretService;
   store: Store;
   status(): Promise<SystemStatus>;
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;

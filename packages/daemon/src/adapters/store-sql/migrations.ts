@@ -69,6 +69,18 @@ function migrations(backend: SqlBackend): Record<string, Migration> {
         await db.schema.createIndex('logs_agent').on('logs').columns(['agent', 'seq']).execute();
       },
     },
+    '0005_sandbox': {
+      async up(db: Kysely<unknown>) {
+        // Sealed values only (AES-256-GCM, key outside the database).
+        await db.schema
+          .createTable('secrets')
+          .addColumn('name', 'varchar(100)', (c) => c.primaryKey())
+          .addColumn('sealed', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -54,7 +54,15 @@ export interface LogsTable {
   task_id: string | null;
 }
 
+export interface SecretsTable {
+  name: string;
+  sealed: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  secrets: SecretsTable;
   deployments: DeploymentsTable;
   tasks: TasksTable;
   instances: InstancesTable;
