@@ -20,3 +20,4 @@ export * from './services/ingest.js';
 export * from './services/sweeper.js';
 export * from './services/reconciler.js';
 export * from './services/secrets.js';
+export * from './services/kill-switch.js';

@@ -37,9 +37,18 @@ export const ConfigSchema = z
         kind: z.literal('docker').default('docker'),
         socket: z.string().default('/var/run/docker.sock'),
         image: z.string().default('aiflock/agent:latest'),
+        /** Host tmpfs for secret files; default /dev/shm/aiflock-<flock>-secrets. */
+        secretsDir: z.string().startsWith('/', 'an absolute path').optional(),
       })
       .strict()
       .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest' }),
+    egress: z
+      .object({
+        /** The egress proxy's port on each flock's bridge gateway. */
+        port: z.coerce.number().int().min(1).max(65535).default(3128),
+      })
+      .strict()
+      .default({ port: 3128 }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
@@ -61,6 +70,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_NATS_MONITOR_PORT: ['nats', 'monitorPort'],
   AIFLOCK_IMAGE: ['runtime', 'image'],
   AIFLOCK_DOCKER_SOCKET: ['runtime', 'socket'],
+  AIFLOCK_SECRETS_DIR: ['runtime', 'secretsDir'],
+  AIFLOCK_EGRESS_PORT: ['egress', 'port'],
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
 };
 

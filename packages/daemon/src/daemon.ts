@@ -3,18 +3,23 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   DeploymentService,
+  KillSwitch,
   Presence,
   Reconciler,
   SecretService,
   TaskIngest,
   TaskService,
   TaskSweeper,
+  noCredentialRevoker,
+  parseEgressRules,
   systemClock,
   type Bus,
   type Clock,
+  type CredentialRevoker,
 } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 import type { Config } from './config.js';
+import { EgressProxy, type EgressClient, type EgressLog } from './adapters/egress-proxy/egress-proxy.js';
 import { DockerRuntime } from './adapters/runtime-docker/docker-runtime.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
@@ -53,7 +58,16 @@ export const daemonInfoFile = (dataDir: string) => join(dataDir, 'daemon.json');
  * and serves the API. The order matters: the sandbox network must exist before the spawned
  * nats-server can listen on its gateway.
  */
-export async function startDaemon(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<DaemonHandle> {
+export interface DaemonOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Where egress decisions go besides the log and metrics (the audit log, when it lands). */
+  egressLog?: EgressLog;
+  /** Where the kill switch revokes instance credentials (no-op until they exist). */
+  revoker?: CredentialRevoker;
+}
+
+export async function startDaemon(config: Config, opts: DaemonOptions = {}): Promise<DaemonHandle> {
   const startedAt = Date.now();
   const logger = opts.logger ?? createLogger(config.log.level);
   const log = logFn(logger);
@@ -72,6 +86,8 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     busPort: external?.port ?? config.nats.port,
     node: config.node,
     log: (level, msg, data) => logger[level](data ?? {}, msg),
+    secretsDir: config.runtime.secretsDir ?? join('/dev/shm', `aiflock-${config.flock}-secrets`),
+    proxyPort: config.egress.port,
   });
   await runtime.init();
 
@@ -94,6 +110,30 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
 
   const metrics = createMetrics(store);
   const presence = new Presence();
+
+  // The egress proxy listens on the bridge gateway only; the firewall opens its port there.
+  const egressProxy = new EgressProxy({
+    host: runtime.gatewayIp(),
+    port: config.egress.port,
+    identify: async (address): Promise<EgressClient | undefined> => {
+      const who = runtime.instanceAt(address);
+      if (!who) return undefined;
+      const d = await store.deployments.get(who.agent);
+      if (!d || d.state !== 'active' || d.manifest.network.egress.length === 0) return undefined;
+      return {
+        agent: who.agent,
+        instanceId: who.instanceId,
+        rules: parseEgressRules(d.manifest.network.egress),
+        headersFor: (host) => secrets.headersFor(d.manifest, host),
+      };
+    },
+    log: (e) => {
+      metrics.egress.inc({ agent: e.agent ?? 'unknown', allowed: String(e.allowed) });
+      logger[e.allowed ? 'info' : 'warn']({ egress: e }, `egress ${e.allowed ? 'allowed' : 'denied'}: ${e.method} ${e.host}:${e.port}`);
+      opts.egressLog?.(e);
+    },
+  });
+  await egressProxy.listen();
   const reconciler = new Reconciler({
     store,
     runtime,
@@ -103,12 +143,17 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     busUrl: () => (external && !external.onThisHost ? external.url : runtime.busUrlForSandboxes()),
     node: config.node,
     log,
+    secretFiles: (m) => secrets.filesFor(m),
+    egressProxyUrl: () => `http://${runtime.gatewayIp()}:${egressProxy.port}`,
+    onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
   });
+  const unwatch = runtime.watch((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
   const poke = () => void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
+  const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? noCredentialRevoker, clock, poke, log });
 
   bus.onResult(ingest.onResult);
   bus.onEvent(ingest.onEvent);
@@ -142,6 +187,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     deployments,
     tasks,
     secrets,
+    killSwitch,
     store,
     readiness,
     status: async (): Promise<SystemStatus> => {
@@ -180,7 +226,9 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     stopping ??= (async () => {
       logger.info({ stopFlock }, 'aiflock daemon stopping');
       for (const t of timers) clearInterval(t);
+      unwatch();
       await app.close().catch(() => undefined);
+      await egressProxy.close().catch(() => undefined);
       if (stopFlock) {
         for (const s of await runtime.list()) await runtime.remove(s.instanceId).catch(() => undefined);
         for (const i of await store.instances.list()) await store.instances.remove(i.id);

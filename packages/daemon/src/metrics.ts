@@ -13,6 +13,18 @@ export function createMetrics(store: Store) {
     registers: [registry],
   });
   const heartbeats = new Counter({ name: 'aiflock_heartbeats_total', help: 'Heartbeats received from instances', registers: [registry] });
+  const oomKills = new Counter({
+    name: 'aiflock_instance_oom_kills_total',
+    help: 'Instances killed for exceeding their memory limit',
+    labelNames: ['agent'],
+    registers: [registry],
+  });
+  const egress = new Counter({
+    name: 'aiflock_egress_connections_total',
+    help: 'Connections through the egress proxy, allowed or denied',
+    labelNames: ['agent', 'allowed'],
+    registers: [registry],
+  });
   new Gauge({
     name: 'aiflock_tasks',
     help: 'Tasks by status',
@@ -45,7 +57,7 @@ export function createMetrics(store: Store) {
       for (const d of await store.deployments.list()) this.inc({ state: d.state });
     },
   });
-  return { registry, httpDuration, heartbeats };
+  return { registry, httpDuration, heartbeats, oomKills, egress };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -6,12 +6,14 @@ export const MISSED_HEARTBEATS = 3;
 
 export function instanceStatus(state: SandboxState, lastHeartbeat: Date | null, heartbeatMs: number, now: Date): InstanceStatus {
   if (state === 'exited' || state === 'dead') return 'exited';
+  if (state === 'paused') return 'paused';
   if (state !== 'running') return 'starting';
   if (!lastHeartbeat) return 'starting';
   return now.getTime() - lastHeartbeat.getTime() > MISSED_HEARTBEATS * heartbeatMs ? 'unhealthy' : 'running';
 }
 
-export function agentStatus(active: boolean, desired: number, statuses: InstanceStatus[]): AgentStatus {
+export function agentStatus(active: boolean, desired: number, statuses: InstanceStatus[], quarantined = false): AgentStatus {
+  if (quarantined) return 'quarantined';
   if (!active || desired === 0) return 'stopped';
   const ready = statuses.filter((s) => s === 'running').length;
   if (ready >= desired) return 'running';

@@ -1,4 +1,4 @@
-import type { DeploymentService, SecretService, Store, TaskService } from '@aiflock/core';
+import type { DeploymentService, KillSwitch, SecretService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
@@ -6,6 +6,7 @@ export interface ApiContext {
   deployments: DeploymentService;
   tasks: TaskService;
   secrets: SecretService;
+  killSwitch: KillSwitch;
   store: Store;
   status(): Promise<SystemStatus>;
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;

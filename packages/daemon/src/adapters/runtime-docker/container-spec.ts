@@ -2,6 +2,7 @@ import type { ContainerCreateOptions } from 'dockerode';
 import { FlockError, type SandboxSpec } from '@aiflock/core';
 import { AGENT_NAME_PATTERN, INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { LABEL, containerName } from './names.js';
+import { SANDBOX_SECRETS_DIR } from './secret-files.js';
 import { SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, storagePaths } from './shared-storage.js';
 
 export interface ContainerSpecContext {
@@ -13,6 +14,8 @@ export interface ContainerSpecContext {
   gatewayIp: string;
   /** Host directory holding agents/, common/ and logs/. */
   sharedDir: string;
+  /** Host tmpfs directory with this instance's secret files, mounted read-only at /run/secrets. */
+  secretsDir?: string | null;
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -108,6 +111,7 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
         { Type: 'bind', Source: paths.hostWorkspace, Target: paths.workspace, ReadOnly: false },
         { Type: 'bind', Source: paths.hostCommon, Target: paths.common, ReadOnly: true },
         { Type: 'bind', Source: paths.hostLogFile, Target: paths.logFile, ReadOnly: false },
+        ...(ctx.secretsDir ? [{ Type: 'bind' as const, Source: ctx.secretsDir, Target: SANDBOX_SECRETS_DIR, ReadOnly: true }] : []),
       ],
     },
     NetworkingConfig: { EndpointsConfig: { [ctx.network]: {} } },

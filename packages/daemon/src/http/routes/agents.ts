@@ -36,6 +36,12 @@ export const agentRoutes =
 
     app.post('/agents/:name/stop', async (req) => ctx.deployments.stop(parseInput(NameParams, req.params, 'params').name));
 
+    // Kill switch (admin only; the auth layer reads routeOptions.config.scope).
+    const admin = { config: { scope: 'admin' } };
+    app.post('/agents/:name/quarantine', admin, async (req) => ctx.killSwitch.quarantine(parseInput(NameParams, req.params, 'params').name));
+    app.post('/agents/:name/release', admin, async (req) => ctx.killSwitch.release(parseInput(NameParams, req.params, 'params').name));
+    app.post('/agents/:name/kill', admin, async (req) => ctx.killSwitch.kill(parseInput(NameParams, req.params, 'params').name));
+
     app.delete('/agents/:name', async (req, reply) => {
       await ctx.deployments.remove(parseInput(NameParams, req.params, 'params').name);
       return reply.status(204).send();
