@@ -5,10 +5,11 @@
 #   --quiet   print only what it changes
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SYSTEM=0; QUIET=0
+SYSTEM=0; QUIET=0; TEST=0
 for arg in "$@"; do
   case "$arg" in
-    --system|--test) SYSTEM=1 ;;
+    --system) SYSTEM=1 ;;
+    --test) SYSTEM=1; TEST=1 ;;
     --quiet) QUIET=1 ;;
     -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
@@ -30,6 +31,11 @@ install_system() {
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v nats-server >/dev/null || missing+=(nats-server)
   command -v iptables >/dev/null || missing+=(iptables)
+  # The isolation suite compiles a static attack probe (raw socket, mount, chown, setuid).
+  if [ "$TEST" = 1 ]; then
+    command -v gcc >/dev/null || missing+=(gcc)
+    [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     change "installing ${missing[*]} (apt)"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
