@@ -80,7 +80,7 @@ beforeAll(async () => {
     'scout',
     `handlers: [shell]
 tools: { shell: true }
-resources: { memory: 96Mi, taskTimeout: 4s }
+resources: { memory: 192Mi, taskTimeout: 4s }
 network: { egress: ["${upstreamIp}/32", "allowed.invalid", "localhost"] }
 secrets:
   - { name: tok, file: true }

@@ -41,7 +41,8 @@ function spec(agent: string, instanceId: string, over: Partial<SandboxSpec> = {}
     image: IMAGE,
     profile: 'restricted',
     env: { AIFLOCK_INSTANCE_ID: instanceId, AIFLOCK_AGENT: agent, AIFLOCK_NATS_URL: runtime.busUrlForSandboxes(), AIFLOCK_HANDLERS: 'echo' },
-    resources: { cpu: 0.5, memoryBytes: 128 * MiB, pids: 64, tmpBytes: 8 * MiB },
+    // 256 MiB: a balloon then outgrows the agent runtime, so the OOM killer picks the balloon.
+    resources: { cpu: 0.5, memoryBytes: 256 * MiB, pids: 64, tmpBytes: 8 * MiB },
     manifestDigest: `sha256:${'cd'.repeat(32)}`,
     ...over,
   };
@@ -195,10 +196,12 @@ describe('isolation: secrets', () => {
       `const fs = require('fs'); const st = fs.statSync('/run/secrets/tok');
        let w; try { fs.writeFileSync('/run/secrets/tok', 'x'); w = 'ok'; } catch (e) { w = e.code; }
        console.log(JSON.stringify({ value: fs.readFileSync('/run/secrets/tok', 'utf8'), mode: (st.mode & 0o777).toString(8), uid: st.uid, write: w,
-         env: Object.values(process.env).some((v) => v.includes(process.argv[1])), init: fs.readFileSync('/proc/1/environ', 'utf8').includes(process.argv[1]) }));`,
+         env: Object.values(process.env).some((v) => v.includes(process.argv[1])),
+         init: (() => { try { return fs.readFileSync('/proc/1/environ', 'utf8').includes(process.argv[1]) ? 'found' : 'clean'; } catch (e) { return e.code; } })() }));`,
       [SECRET],
     );
-    expect(r).toEqual({ value: SECRET, mode: '400', uid: 1001, write: 'EROFS', env: false, init: false });
+    expect(r).toMatchObject({ value: SECRET, mode: '400', uid: 1001, write: 'EROFS', env: false });
+    expect(r['init']).not.toBe('found');
     const inspect = JSON.stringify(await container(alpha).inspect());
     expect(inspect).not.toContain(SECRET);
     // Another sandbox searches its whole filesystem for the value (the search's own command
@@ -279,10 +282,10 @@ describe('isolation: resource exhaustion', () => {
   });
 
   it('a CPU spin does not starve a neighbour', async () => {
-    // Work done by beta in a fixed window, alone and while alpha spins on every core it can.
+    // Work done by beta in a fixed window, alone and while alpha spins on both of this machine's cores.
     const COUNT = `const end = Date.now() + 3000; let n = 0; while (Date.now() < end) { for (let i = 0; i < 1e5; i++) n++; } console.log(JSON.stringify({ n }));`;
     const alone = await nodeProbe<{ n: number }>(container(beta), COUNT);
-    for (let i = 0; i < 4; i++) await execDetached(container(alpha), ['timeout', '-s', 'KILL', '12', 'node', '-e', 'for(;;){}']);
+    for (let i = 0; i < 2; i++) await execDetached(container(alpha), ['timeout', '-s', 'KILL', '12', 'node', '-e', 'for(;;){}']);
     await new Promise((r) => setTimeout(r, 500));
     const contended = await nodeProbe<{ n: number }>(container(beta), COUNT);
     // alpha is capped at 0.5 cpu: beta keeps most of its own half. Generous bound: the
