@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -97,10 +98,11 @@ afterAll(async () => {
 
 describe('isolation (flock): secrets', () => {
   it('the file secret reaches its sandbox as a 0400 file; no secret is in env, inspect, logs or the store', async () => {
-    const t = await task('scout', 'stat -c "%a %u" /run/secrets/tok; cat /run/secrets/tok; echo; env | grep -c "secret-" ; ls /run/secrets');
+    // Proven by hash: printing the value would put it in the task result (the agent's doing).
+    const t = await task('scout', 'stat -c "%a %u" /run/secrets/tok; sha256sum < /run/secrets/tok | cut -d" " -f1; env | grep -c "secret-" ; ls /run/secrets');
     expect(t.status).toBe('completed');
     const lines = (t.output as { stdout: string }).stdout.trim().split('\n');
-    expect(lines).toEqual(['400 1001', SECRET, '0', 'tok']);
+    expect(lines).toEqual(['400 1001', createHash('sha256').update(SECRET).digest('hex'), '0', 'tok']);
     const scout = await runningContainer('scout');
     const inspect = JSON.stringify(await scout.inspect());
     for (const v of [SECRET, HEADER_SECRET]) expect(inspect).not.toContain(v);

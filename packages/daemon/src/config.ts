@@ -34,7 +34,10 @@ export const ConfigSchema = z
       .default({ kind: 'sqlite' }),
     runtime: z
       .object({
-        kind: z.literal('docker').default('docker'),
+        /** `process`: bubblewrap sandboxes for hosts without Docker (weaker; see docs/security.md). */
+        kind: z.enum(['docker', 'process']).default('docker'),
+        /** Process runtime: where sandboxes' binds live (parents traversable by uid 1001). */
+        processDir: z.string().startsWith('/', 'an absolute path').optional(),
         socket: z.string().default('/var/run/docker.sock'),
         image: z.string().default('aiflock/agent:latest'),
         /** Host tmpfs for secret files; default /dev/shm/aiflock-<flock>-secrets. */
@@ -71,6 +74,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_IMAGE: ['runtime', 'image'],
   AIFLOCK_DOCKER_SOCKET: ['runtime', 'socket'],
   AIFLOCK_SECRETS_DIR: ['runtime', 'secretsDir'],
+  AIFLOCK_RUNTIME: ['runtime', 'kind'],
+  AIFLOCK_PROCESS_DIR: ['runtime', 'processDir'],
   AIFLOCK_EGRESS_PORT: ['egress', 'port'],
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
 };

@@ -16,11 +16,13 @@ import {
   type Bus,
   type Clock,
   type CredentialRevoker,
+  type SandboxRuntime,
 } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 import type { Config } from './config.js';
 import { EgressProxy, type EgressClient, type EgressLog } from './adapters/egress-proxy/egress-proxy.js';
 import { DockerRuntime } from './adapters/runtime-docker/docker-runtime.js';
+import { ProcessRuntime } from './adapters/runtime-process/process-runtime.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { SecretBox } from './adapters/secrets/secret-box.js';
@@ -78,18 +80,33 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
-  const runtime = new DockerRuntime({
-    docker: new Dockerode({ socketPath: config.runtime.socket }),
-    flock: config.flock,
-    sharedDir: join(config.dataDir, 'shared'),
-    // The one host port sandboxes may reach: the spawned server's, or an external one's.
-    busPort: external?.port ?? config.nats.port,
-    node: config.node,
-    log: (level, msg, data) => logger[level](data ?? {}, msg),
-    secretsDir: config.runtime.secretsDir ?? join('/dev/shm', `aiflock-${config.flock}-secrets`),
-    proxyPort: config.egress.port,
-  });
+  const runtimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => logger[level](data ?? {}, msg);
+  const secretsDir = config.runtime.secretsDir ?? join('/dev/shm', `aiflock-${config.flock}-secrets`);
+  const runtime =
+    config.runtime.kind === 'process'
+      ? new ProcessRuntime({
+          flock: config.flock,
+          node: config.node,
+          rootDir: config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`,
+          bundle: join(import.meta.dirname, '..', '..', 'agent', 'dist', 'bundle', 'agent.mjs'),
+          busHost: '127.0.0.1',
+          busPort: external?.port ?? config.nats.port,
+          secretsDir,
+          log: runtimeLog,
+        })
+      : new DockerRuntime({
+          docker: new Dockerode({ socketPath: config.runtime.socket }),
+          flock: config.flock,
+          sharedDir: join(config.dataDir, 'shared'),
+          // The one host port sandboxes may reach: the spawned server's, or an external one's.
+          busPort: external?.port ?? config.nats.port,
+          node: config.node,
+          log: runtimeLog,
+          secretsDir,
+          proxyPort: config.egress.port,
+        });
   await runtime.init();
+  if (runtime instanceof ProcessRuntime) logger.warn({ isolation: runtime.isolation() }, 'the process runtime is weaker than containers');
 
   let supervisor: NatsServerSupervisor | null = null;
   let busUrl = config.nats.url;
@@ -112,11 +129,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const presence = new Presence();
 
   // The egress proxy listens on the bridge gateway only; the firewall opens its port there.
-  const egressProxy = new EgressProxy({
+  // Process sandboxes have no network at all, so no proxy for them.
+  const docker = runtime instanceof DockerRuntime ? runtime : null;
+  const egressProxy = docker && new EgressProxy({
     host: runtime.gatewayIp(),
     port: config.egress.port,
     identify: async (address): Promise<EgressClient | undefined> => {
-      const who = runtime.instanceAt(address);
+      const who = docker.instanceAt(address);
       if (!who) return undefined;
       const d = await store.deployments.get(who.agent);
       if (!d || d.state !== 'active' || d.manifest.network.egress.length === 0) return undefined;
@@ -133,7 +152,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       opts.egressLog?.(e);
     },
   });
-  await egressProxy.listen();
+  await egressProxy?.listen();
   const reconciler = new Reconciler({
     store,
     runtime,
@@ -144,10 +163,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     node: config.node,
     log,
     secretFiles: (m) => secrets.filesFor(m),
-    egressProxyUrl: () => `http://${runtime.gatewayIp()}:${egressProxy.port}`,
+    egressProxyUrl: () => (egressProxy ? `http://${runtime.gatewayIp()}:${egressProxy.port}` : null),
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
   });
-  const unwatch = runtime.watch((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
+  const sandboxes: SandboxRuntime = runtime;
+  const unwatch = (sandboxes.watch?.bind(runtime) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
   const poke = () => void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke });
   const tasks = new TaskService({ store, bus, clock, log });
@@ -228,7 +248,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       for (const t of timers) clearInterval(t);
       unwatch();
       await app.close().catch(() => undefined);
-      await egressProxy.close().catch(() => undefined);
+      await egressProxy?.close().catch(() => undefined);
       if (stopFlock) {
         for (const s of await runtime.list()) await runtime.remove(s.instanceId).catch(() => undefined);
         for (const i of await store.instances.list()) await store.instances.remove(i.id);

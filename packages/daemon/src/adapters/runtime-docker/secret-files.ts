@@ -9,17 +9,18 @@ export const SANDBOX_SECRETS_DIR = '/run/secrets';
 
 /**
  * Secret files of one instance on a host tmpfs (never on disk), bind-mounted read-only at
- * /run/secrets. The root is 0700 root; each instance's directory is 0500 and its files 0400,
+ * /run/secrets. The root is 0700 root (0711 for the process runtime); each instance's directory is 0500 and its files 0400,
  * owned by the sandbox user, so only that sandbox (and host root) can read them.
  */
-export async function writeSecretFiles(root: string, instanceId: string, files: Record<string, string>): Promise<string> {
+export async function writeSecretFiles(root: string, instanceId: string, files: Record<string, string>, rootMode = 0o700): Promise<string> {
   if (!INSTANCE_ID_PATTERN.test(instanceId)) throw new FlockError('validation_failed', `instance id "${instanceId}" is not valid`);
-  await mkdir(root, { recursive: true, mode: 0o700 });
+  await mkdir(root, { recursive: true, mode: rootMode });
   const rootStat = await lstat(root);
   if (!rootStat.isDirectory() || rootStat.uid !== process.getuid?.()) {
     throw new FlockError('internal', `${root} must be a directory owned by the daemon's user`);
   }
-  await chmod(root, 0o700);
+  // 0711 for the process runtime: its launcher runs as the sandbox user and must traverse it.
+  await chmod(root, rootMode);
   const dir = join(root, instanceId);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { mode: 0o700 });
