@@ -178,7 +178,7 @@ describe('isolation (flock): limits', () => {
     expect(t.status).toBe('timed_out');
     const scout = await runningContainer('scout');
     await eventually(async () => {
-      const top = await scout.top({ ps_args: '-eo args' });
+      const top = await scout.top({ ps_args: '-eo pid,args' });
       return !(top.Processes ?? []).some((p: string[]) => p.join(' ').includes('sleep 600'));
     }, 'the ignored-deadline process to be killed', 30_000);
   });
