@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what the flock needs, idempotently: fast when everything is there.
-#   --system  also system packages (docker.io, nats-server, iptables) and a running dockerd
+#   --system  also system packages (docker.io, nats-server, iptables, bubblewrap) and a running dockerd
 #   --test    also what the test suite needs (implies --system)
 #   --quiet   print only what it changes
 set -euo pipefail
@@ -32,6 +32,8 @@ install_system() {
   command -v nats-server >/dev/null || missing+=(nats-server)
   command -v iptables >/dev/null || missing+=(iptables)
   # The isolation suite compiles a static attack probe (raw socket, mount, chown, setuid).
+  # The process runtime (and its tests) runs sandboxes with bubblewrap.
+  command -v bwrap >/dev/null || missing+=(bubblewrap)
   if [ "$TEST" = 1 ]; then
     command -v gcc >/dev/null || missing+=(gcc)
     [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || missing+=(libc6-dev)
