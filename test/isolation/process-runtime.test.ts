@@ -199,6 +199,11 @@ describe('process runtime (bubblewrap)', () => {
     expect(agentPid(alpha)).toBeGreaterThan(0); // the agent survives
   });
 
+  it('stop is graceful: the agent gets SIGTERM and exits cleanly', async () => {
+    await runtime.stop(beta, 10_000);
+    expect((await runtime.list()).find((i) => i.instanceId === beta)).toMatchObject({ state: 'exited', exitCode: 0, oomKilled: false });
+  });
+
   it('quarantine freezes it and cuts the bus; release resumes; kill ends it', async () => {
     await runtime.quarantine(alpha);
     expect((await runtime.list()).find((i) => i.instanceId === alpha)?.state).toBe('paused');

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, chmod, chown, mkdir, rm } from 'node:fs/promises';
+import { copyFile, chmod, chown, mkdir, readlink, rm } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { FlockError, type HealthCheck, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
@@ -104,15 +104,26 @@ export class ProcessRuntime implements SandboxRuntime {
     const paths = storagePaths(this.sharedDir, spec.agent, spec.instanceId);
     await prepareInstanceStorage(this.sharedDir, spec.agent, spec.instanceId);
 
-    const socketDir = join(this.opts.rootDir, 'bus', spec.instanceId);
-    const relay = await this.openRelay(socketDir);
     const files = spec.secretFiles ?? {};
-    let secretsHostDir: string | null = null;
-    if (Object.keys(files).length > 0) {
-      if (!this.opts.secretsDir) throw new FlockError('runtime_unavailable', `${spec.instanceId} asks for secret files but no secrets directory is configured`);
-      secretsHostDir = await writeSecretFiles(this.opts.secretsDir, spec.instanceId, files, 0o711);
+    if (Object.keys(files).length > 0 && !this.opts.secretsDir) {
+      throw new FlockError('runtime_unavailable', `${spec.instanceId} asks for secret files but no secrets directory is configured`);
     }
-    const cgroup = await InstanceCgroup.create(this.opts.flock, spec.instanceId, spec.resources);
+    const socketDir = join(this.opts.rootDir, 'bus', spec.instanceId);
+    let relay: Server | null = null;
+    let cgroup: InstanceCgroup | null = null;
+    let secretsHostDir: string | null = null;
+    try {
+      relay = await this.openRelay(socketDir);
+      if (Object.keys(files).length > 0) secretsHostDir = await writeSecretFiles(this.opts.secretsDir!, spec.instanceId, files, 0o711);
+      cgroup = await InstanceCgroup.create(this.opts.flock, spec.instanceId, spec.resources);
+    } catch (err) {
+      // Nothing half-made stays behind: no open socket, no secret file, no empty cgroup.
+      relay?.close();
+      await rm(socketDir, { recursive: true, force: true });
+      if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, spec.instanceId);
+      await cgroup?.remove();
+      throw new FlockError('runtime_unavailable', `could not prepare ${spec.instanceId}: ${(err as Error).message}`);
+    }
     const env = {
       ...spec.env,
       HOME: '/tmp',
@@ -192,10 +203,16 @@ export class ProcessRuntime implements SandboxRuntime {
     if (!i || i.child.exitCode !== null || i.child.signalCode !== null) return;
     if (i.paused) await this.release(instanceId);
     const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
-    try {
-      process.kill(-i.child.pid!, 'SIGTERM');
-    } catch {
-      // already gone
+    // To the sandboxed processes, not to bubblewrap: its death SIGKILLs the agent, and the
+    // sandbox runs in its own session, so the launcher's process group would not reach it.
+    for (const pid of await i.cgroup.pids()) {
+      const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
+      if (exe.endsWith('/bwrap') || exe === '') continue;
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
     }
     const timer = setTimeout(() => void i.cgroup.killAll(), graceMs);
     await exited;
