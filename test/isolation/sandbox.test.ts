@@ -290,6 +290,42 @@ describe('isolation: resource exhaustion', () => {
     }
   });
 
+  it('when the agent itself is OOM-killed, the restart policy brings the instance back and the OOM is reported', async () => {
+    const gamma = `gamma-${rand(8)}`;
+    await runtime.start(spec('gamma', gamma));
+    const events: string[] = [];
+    const unwatch = runtime.watch((e) => events.push(`${e.kind}:${e.instanceId}`));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const before = await container(gamma).inspect();
+      // Make the agent runtime the OOM killer's choice (raising one's own user's
+      // oom_score_adj needs no privilege), then let a balloon fill the memory.
+      await execIn(container(gamma), [
+        'node',
+        '-e',
+        `const fs = require('fs');
+         for (const p of fs.readdirSync('/proc').filter((d) => /^\\d+$/.test(d))) {
+           // exactly "node /opt/aiflock/agent.mjs" (this script mentions the name too)
+           try { if (fs.readFileSync('/proc/' + p + '/cmdline', 'utf8').split('\\0')[1] === '/opt/aiflock/agent.mjs') fs.writeFileSync('/proc/' + p + '/oom_score_adj', '1000'); } catch {}
+         }
+         const a = []; for (;;) a.push(Buffer.alloc(8 << 20, 1));`,
+      ]).catch(() => undefined); // the exec dies with the container
+      let after = await container(gamma).inspect();
+      for (let i = 0; i < 80 && !(after.RestartCount > before.RestartCount && after.State.Running); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        after = await container(gamma).inspect();
+      }
+      expect(after.RestartCount).toBeGreaterThan(before.RestartCount);
+      expect(after.State.Running).toBe(true);
+      expect(after.HostConfig.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 5 });
+      for (let i = 0; i < 40 && !events.includes(`oom:${gamma}`); i++) await new Promise((r) => setTimeout(r, 250));
+      expect(events).toContain(`oom:${gamma}`);
+    } finally {
+      unwatch();
+      await runtime.remove(gamma);
+    }
+  });
+
   it('a CPU spin does not starve a neighbour', async () => {
     // Work done by beta in a fixed window, alone and while alpha spins on both of this machine's cores.
     const COUNT = `const end = Date.now() + 3000; let n = 0; while (Date.now() < end) { for (let i = 0; i < 1e5; i++) n++; } console.log(JSON.stringify({ n }));`;
