@@ -85,7 +85,7 @@ resources: { memory: 192Mi, taskTimeout: 4s }
 network: { egress: ["${upstreamIp}/32", "allowed.invalid", "localhost"] }
 secrets:
   - { name: tok, file: true }
-  - { name: api-key, header: { host: "${upstreamIp}", name: Authorization, prefix: "Bearer " } }
+  - { name: api-key, header: { host: "${upstreamIp}", name: Authorization, prefix: "Bearer ", tls: false } }
 `,
   );
   await deploy('hermit', 'handlers: [shell]\ntools: { shell: true }\n');

@@ -16,7 +16,7 @@ describe('manifest secrets', () => {
     const { manifest } = parseManifest('name: a\nsecrets:\n  - { name: tok, file: true }\n  - { name: key, header: { host: api.example.com, name: X-Api-Key } }\n', 'a.yaml');
     expect(manifest.secrets).toEqual([
       { name: 'tok', file: true },
-      { name: 'key', file: false, header: { host: 'api.example.com', name: 'X-Api-Key', prefix: '' } },
+      { name: 'key', file: false, header: { host: 'api.example.com', name: 'X-Api-Key', prefix: '', tls: true } },
     ]);
   });
 

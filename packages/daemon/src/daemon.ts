@@ -143,7 +143,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         agent: who.agent,
         instanceId: who.instanceId,
         rules: parseEgressRules(d.manifest.network.egress),
-        headersFor: (host) => secrets.headersFor(d.manifest, host),
+        credentialsFor: (host) => secrets.credentialsFor(d.manifest, host),
       };
     },
     log: (e) => {

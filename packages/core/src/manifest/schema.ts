@@ -85,6 +85,12 @@ const Secret = z
         host: z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/i, 'a host the egress rules allow, e.g. "api.example.com"'),
         name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name such as "Authorization"'),
         prefix: z.string().max(64).regex(/^[\x20-\x7e]*$/, 'printable ASCII').default(''),
+        /**
+         * The agent speaks plain HTTP to the proxy (so the header can be added) and the proxy
+         * speaks HTTPS to the host: the credential never crosses the network in clear. Only
+         * for a host on a network you trust may this be false.
+         */
+        tls: z.boolean().default(true),
       })
       .strict()
       .optional(),

@@ -66,12 +66,22 @@ export class SecretService {
 
   /** Headers the egress proxy adds to plain-HTTP requests to `host`. */
   async headersFor(manifest: Manifest, host: string): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
+    return (await this.credentialsFor(manifest, host)).headers;
+  }
+
+  /**
+   * What the egress proxy does for a plain-HTTP request to `host`: the headers to add, and
+   * whether to speak HTTPS upstream (any header secret for the host asks for TLS).
+   */
+  async credentialsFor(manifest: Manifest, host: string): Promise<{ headers: Record<string, string>; tls: boolean }> {
+    const headers: Record<string, string> = {};
+    let tls = false;
     for (const s of manifest.secrets) {
       if (!s.header || !hostMatches(s.header.host, host)) continue;
-      out[s.header.name] = `${s.header.prefix}${await this.reveal(s.name)}`;
+      headers[s.header.name] = `${s.header.prefix}${await this.reveal(s.name)}`;
+      tls ||= s.header.tls;
     }
-    return out;
+    return { headers, tls };
   }
 }
 

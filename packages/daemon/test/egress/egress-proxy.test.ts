@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { join } from 'node:path';
 import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEgressRules } from '@aiflock/core';
@@ -22,17 +25,23 @@ const DNS: Record<string, string[]> = {
   'metadata.allowed.test': ['169.254.169.254'],
   // Never connected to: every test that names it is refused before any packet leaves.
   'public.allowed.test': ['93.184.216.34'],
+  'api.secure.test': ['127.0.0.1'],
 };
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+const CERT = readFileSync(join(FIXTURES, 'test-only.crt'));
+let tlsUpstream: HttpsServer;
+let tlsPort: number;
+const seenTls: { url: string; headers: IncomingHttpHeaders; body: string }[] = [];
 
-function viaProxy(target: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function viaProxy(target: string, headers: Record<string, string> = {}, method = 'GET', payload?: string): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: proxy.port, method: 'GET', path: target, headers: { host: new URL(target).host, ...headers } }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port: proxy.port, method, path: target, headers: { host: new URL(target).host, ...headers } }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(payload);
   });
 }
 
@@ -52,8 +61,13 @@ function connectVia(authority: string): Promise<string> {
   });
 }
 
-const withRules = (rules: string[], headers: Record<string, Record<string, string>> = {}) => {
-  client = { agent: 'scout', instanceId: 'scout-abcd1234', rules: parseEgressRules(rules), headersFor: async (h) => headers[h] ?? {} };
+const withRules = (rules: string[], headers: Record<string, Record<string, string>> = {}, tls: string[] = []) => {
+  client = {
+    agent: 'scout',
+    instanceId: 'scout-abcd1234',
+    rules: parseEgressRules(rules),
+    credentialsFor: async (h) => ({ headers: headers[h] ?? {}, tls: tls.includes(h) }),
+  };
 };
 
 beforeAll(async () => {
@@ -66,7 +80,19 @@ beforeAll(async () => {
   const tcp = createTcpServer((s) => s.end('tcp hello'));
   await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
   tcpPort = (tcp.address() as AddressInfo).port;
+  tlsUpstream = createHttpsServer({ key: readFileSync(join(FIXTURES, 'test-only.key')), cert: CERT }, (req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      seenTls.push({ url: req.url ?? '', headers: req.headers, body });
+      res.setHeader('x-upstream', 'tls');
+      res.end(`secure hello ${req.method} ${req.url}`);
+    });
+  });
+  await new Promise<void>((r) => tlsUpstream.listen(0, '127.0.0.1', r));
+  tlsPort = (tlsUpstream.address() as AddressInfo).port;
   proxy = new EgressProxy({
+    ca: CERT,
     host: '127.0.0.1',
     port: 0,
     identify: async (addr) => (addr === '127.0.0.1' ? client : undefined),
@@ -79,6 +105,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy.close();
   upstream.close();
+  tlsUpstream.close();
 });
 
 const last = () => events[events.length - 1]!;
@@ -97,7 +124,7 @@ describe('egress proxy', () => {
   it('reaches a host a CIDR rule allows (plain HTTP and CONNECT), and logs it', async () => {
     withRules(['127.0.0.1/32']);
     const r = await viaProxy(`http://127.0.0.1:${upstreamPort}/ok`);
-    expect(r).toEqual({ status: 200, body: 'hello from upstream /ok' });
+    expect(r).toMatchObject({ status: 200, body: 'hello from upstream /ok' });
     expect(last()).toMatchObject({ allowed: true, agent: 'scout', instanceId: 'scout-abcd1234', address: '127.0.0.1', method: 'GET' });
     expect(await connectVia(`127.0.0.1:${tcpPort}`)).toMatch(/^HTTP\/1\.1 200/);
     expect(last()).toMatchObject({ allowed: true, method: 'CONNECT', port: tcpPort });
@@ -141,5 +168,35 @@ describe('egress proxy', () => {
     expect(seen[0]!['x-keep']).toBe('1');
     expect(last()).toMatchObject({ allowed: true, injected: ['Authorization'] });
     expect(JSON.stringify(events)).not.toContain('s3cr3t-value');
+  });
+});
+
+describe('egress proxy: upgrade mode (agent speaks HTTP, proxy speaks HTTPS upstream)', () => {
+  it('adds the credential and carries method, path, query and body over TLS, checking the certificate against the name', async () => {
+    withRules(['127.0.0.1/32'], { 'api.secure.test': { Authorization: 'Bearer tls-secret' } }, ['api.secure.test']);
+    seenTls.length = 0;
+    const r = await viaProxy(`http://api.secure.test:${tlsPort}/v1/things?q=1`, { authorization: 'Bearer forged', 'content-type': 'application/json' }, 'POST', '{"a":1}');
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('secure hello POST /v1/things?q=1');
+    expect(r.headers['x-upstream']).toBe('tls');
+    expect(seenTls).toEqual([{ url: '/v1/things?q=1', body: '{"a":1}', headers: expect.objectContaining({ authorization: 'Bearer tls-secret', host: `api.secure.test:${tlsPort}` }) }]);
+    expect(last()).toMatchObject({ allowed: true, upgraded: true, port: tlsPort, injected: ['Authorization'] });
+    expect(JSON.stringify(events)).not.toContain('tls-secret');
+  });
+
+  it('without the port in the URL goes to 443, which the rules must allow', async () => {
+    withRules(['api.secure.test:8443'], { 'api.secure.test': { Authorization: 'x' } }, ['api.secure.test']);
+    expect((await viaProxy('http://api.secure.test/')).status).toBe(403);
+    expect(last()).toMatchObject({ allowed: false, port: 443 });
+  });
+
+  it('a certificate that does not match the name fails the request (502), nothing is sent in clear', async () => {
+    // 127.0.0.1 serves a certificate for api.secure.test only.
+    withRules(['127.0.0.1/32'], { '127.0.0.1': { Authorization: 'Bearer tls-secret' } }, ['127.0.0.1']);
+    seenTls.length = 0;
+    const r = await viaProxy(`http://127.0.0.1:${tlsPort}/`);
+    expect(r.status).toBe(502);
+    expect(r.body).toMatch(/HTTPS to 127\.0\.0\.1:\d+ failed/);
+    expect(seenTls).toEqual([]);
   });
 });
