@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the flock needs, idempotently: fast when everything is there.
-#   --system  also system packages (docker.io, nats-server, iptables) and a running dockerd
-#   --test    also what the test suite needs: PostgreSQL server binaries (implies --system)
+#   --system  also system packages (docker.io, nats-server, iptables, bubblewrap) and a running dockerd
+#   --test    also what the test suite needs: PostgreSQL server binaries, a C compiler for the
+#             isolation probe (implies --system)
 #   --quiet   print only what it changes
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +32,13 @@ install_system() {
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v nats-server >/dev/null || missing+=(nats-server)
   command -v iptables >/dev/null || missing+=(iptables)
+  # The isolation suite compiles a static attack probe (raw socket, mount, chown, setuid).
+  # The process runtime (and its tests) runs sandboxes with bubblewrap.
+  command -v bwrap >/dev/null || missing+=(bubblewrap)
+  if [ "$TEST" = 1 ]; then
+    command -v gcc >/dev/null || missing+=(gcc)
+    [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     change "installing ${missing[*]} (apt)"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

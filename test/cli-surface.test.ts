@@ -28,6 +28,9 @@ const COMMANDS = [
   ['agent', 'stop'],
   ['agent', 'remove'],
   ['agent', 'schema'],
+  ['agent', 'quarantine'],
+  ['agent', 'release'],
+  ['agent', 'kill'],
   ['task'],
   ['task', 'run'],
   ['task', 'list'],
@@ -50,8 +53,12 @@ const COMMANDS = [
   ['stats'],
   ['top'],
   ['log-level'],
+  ['secret'],
+  ['secret', 'set'],
+  ['secret', 'list'],
+  ['secret', 'remove'],
 ];
-const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['nats', 'creds'], ['token', 'list'], ['stats'], ['top'], ['log-level']];
+const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['nats', 'creds'], ['token', 'list'], ['stats'], ['top'], ['log-level'], ['secret', 'list']];
 
 describe('aiflock command surface', () => {
   it.each(COMMANDS.map((c) => [c.join(' ') || '(root)', c] as const))('%s has --help', async (_name, cmd) => {

@@ -1,3 +1,4 @@
+import { startBusRelay } from './bus-relay.js';
 import { parseRuntimeEnv } from './env.js';
 import { echo } from './handlers/echo.js';
 import { llm } from './handlers/llm.js';
@@ -13,6 +14,10 @@ if (!parsed.ok) {
   process.stderr.write(`aiflock-agent: ${parsed.error}\n`);
   process.exit(EXIT_BAD_ENV);
 }
+
+// The process runtime gives no network: the bus arrives as a Unix socket (see bus-relay.ts).
+const busSocket = process.env['AIFLOCK_BUS_SOCKET'];
+if (busSocket) await startBusRelay(busSocket, parsed.env.AIFLOCK_NATS_URL);
 
 const agent = runAgent(defineAgent({ handlers: { echo, shell, llm } }), parsed.env);
 

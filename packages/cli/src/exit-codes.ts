@@ -5,7 +5,7 @@ export const EXIT = {
   failure: 1,
   /** Bad usage or input refused by the API (validation). */
   usage: 2,
-  /** The named agent or task does not exist. */
+  /** The named agent, task or secret does not exist. */
   notFound: 3,
   /** The daemon cannot be reached. */
   unreachable: 4,
@@ -26,7 +26,7 @@ Exit codes:
   0  success
   1  unexpected failure
   2  bad usage or input refused (validation)
-  3  agent or task not found
+  3  agent, task or secret not found
   4  daemon unreachable (start it with: aiflock up)
   5  task ended failed, cancelled or timed out (task run --wait)
   6  conflict with the current state

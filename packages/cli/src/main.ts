@@ -6,6 +6,7 @@ import { auditCommand } from './commands/audit.js';
 import { backupCommand } from './commands/backup.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
 import { natsCommand } from './commands/nats.js';
+import { secretCommand } from './commands/secret.js';
 import { taskCommand } from './commands/task.js';
 import { tokenCommand } from './commands/token.js';
 import { statsCommands } from './commands/stats.js';
@@ -35,6 +36,7 @@ natsCommand(program, client);
 tokenCommand(program, client);
 statsCommands(program, client);
 logLevelCommand(program, client);
+secretCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

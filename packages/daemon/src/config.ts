@@ -86,12 +86,24 @@ export const ConfigSchema = z
       .default({ kind: 'sqlite', poolSize: 10, connectTimeoutMs: 30_000 }),
     runtime: z
       .object({
-        kind: z.literal('docker').default('docker'),
+        /** `process`: bubblewrap sandboxes for hosts without Docker (weaker; see docs/security.md). */
+        kind: z.enum(['docker', 'process']).default('docker'),
+        /** Process runtime: where sandboxes' binds live (parents traversable by uid 1001). */
+        processDir: z.string().startsWith('/', 'an absolute path').optional(),
         socket: z.string().default('/var/run/docker.sock'),
         image: z.string().default('aiflock/agent:latest'),
+        /** Host tmpfs for secret files; default /dev/shm/aiflock-<flock>-secrets. */
+        secretsDir: z.string().startsWith('/', 'an absolute path').optional(),
       })
       .strict()
       .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest' }),
+    egress: z
+      .object({
+        /** The egress proxy's port on each flock's bridge gateway. */
+        port: z.coerce.number().int().min(1).max(65535).default(3128),
+      })
+      .strict()
+      .default({ port: 3128 }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
     /** The LLM gateway: providers, model registry, routing policy, entitlements (llm/config.ts). */
     llm: LlmConfigSchema.default(LlmConfigSchema.parse({})),
@@ -117,6 +129,10 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_NATS_CREDS_TTL: ['nats', 'credentialsTtlSeconds'],
   AIFLOCK_IMAGE: ['runtime', 'image'],
   AIFLOCK_DOCKER_SOCKET: ['runtime', 'socket'],
+  AIFLOCK_SECRETS_DIR: ['runtime', 'secretsDir'],
+  AIFLOCK_RUNTIME: ['runtime', 'kind'],
+  AIFLOCK_PROCESS_DIR: ['runtime', 'processDir'],
+  AIFLOCK_EGRESS_PORT: ['egress', 'port'],
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
   AIFLOCK_STORE: ['store', 'kind'],
   AIFLOCK_DATABASE_URL: ['store', 'url'],

@@ -6,27 +6,36 @@ import {
   AuditLog,
   AuthService,
   DeploymentService,
+  KillSwitch,
   Presence,
   Reconciler,
   RpcRouter,
+  SecretService,
   TaskIngest,
   TaskService,
   TaskSweeper,
+  noCredentialRevoker,
+  parseEgressRules,
   systemClock,
   noBusCredentials,
   type Bus,
   type BusCredentials,
   type Clock,
+  type CredentialRevoker,
+  type SandboxRuntime,
 } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 import type { Config } from './config.js';
+import { EgressProxy, type EgressClient, type EgressLog } from './adapters/egress-proxy/egress-proxy.js';
 import { DockerRuntime } from './adapters/runtime-docker/docker-runtime.js';
+import { ProcessRuntime } from './adapters/runtime-process/process-runtime.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { openBusAuth } from './adapters/nats/bus-auth.js';
 import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
 import { openStore } from './adapters/store-sql/open.js';
 import { bootstrapAdminToken } from './auth/bootstrap.js';
+import { SecretBox } from './adapters/secrets/secret-box.js';
 import { buildApp } from './http/app.js';
 import { recordingJobEvents } from './jobs/recording-store.js';
 import { registerLlmOps } from './llm/rpc-ops.js';
@@ -69,7 +78,16 @@ export const daemonInfoFile = (dataDir: string) => join(dataDir, 'daemon.json');
  * and serves the API. The order matters: the sandbox network must exist before the spawned
  * nats-server can listen on its gateway.
  */
-export async function startDaemon(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<DaemonHandle> {
+export interface DaemonOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Where egress decisions go besides the log and metrics (the audit log, when it lands). */
+  egressLog?: EgressLog;
+  /** Where the kill switch revokes instance credentials (no-op until they exist). */
+  revoker?: CredentialRevoker;
+}
+
+export async function startDaemon(config: Config, opts: DaemonOptions = {}): Promise<DaemonHandle> {
   const startedAt = Date.now();
   const logger = opts.logger ?? createLogger(config.log.level);
   const log = logFn(logger);
@@ -84,18 +102,36 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
   const auth = new AuthService({ store, clock, sessionTtlMs: config.auth.sessionTtlMs });
   await bootstrapAdminToken(auth, store, config.dataDir, logger);
+  const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
-  const runtime = new DockerRuntime({
-    docker: new Dockerode({ socketPath: config.runtime.socket }),
-    flock: config.flock,
-    sharedDir: join(config.dataDir, 'shared'),
-    // The one host port sandboxes may reach: the spawned server's, or an external one's.
-    busPort: external?.port ?? config.nats.port,
-    node: config.node,
-    log: (level, msg, data) => logger[level](data ?? {}, msg),
-  });
+  const runtimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => logger[level](data ?? {}, msg);
+  const secretsDir = config.runtime.secretsDir ?? join('/dev/shm', `aiflock-${config.flock}-secrets`);
+  const runtime =
+    config.runtime.kind === 'process'
+      ? new ProcessRuntime({
+          flock: config.flock,
+          node: config.node,
+          rootDir: config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`,
+          bundle: join(import.meta.dirname, '..', '..', 'agent', 'dist', 'bundle', 'agent.mjs'),
+          busHost: '127.0.0.1',
+          busPort: external?.port ?? config.nats.port,
+          secretsDir,
+          log: runtimeLog,
+        })
+      : new DockerRuntime({
+          docker: new Dockerode({ socketPath: config.runtime.socket }),
+          flock: config.flock,
+          sharedDir: join(config.dataDir, 'shared'),
+          // The one host port sandboxes may reach: the spawned server's, or an external one's.
+          busPort: external?.port ?? config.nats.port,
+          node: config.node,
+          log: runtimeLog,
+          secretsDir,
+          proxyPort: config.egress.port,
+        });
   await runtime.init();
+  if (runtime instanceof ProcessRuntime) logger.warn({ isolation: runtime.isolation() }, 'the process runtime is weaker than containers');
 
   const natsDir = join(config.dataDir, 'nats');
   const busAuth = config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log) : null;
@@ -125,6 +161,32 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   log('info', `LLM gateway: ${llm.detail}`);
   const usageRows = persistUsage(llm.usage, store, log);
   const presence = new Presence();
+
+  // The egress proxy listens on the bridge gateway only; the firewall opens its port there.
+  // Process sandboxes have no network at all, so no proxy for them.
+  const docker = runtime instanceof DockerRuntime ? runtime : null;
+  const egressProxy = docker && new EgressProxy({
+    host: runtime.gatewayIp(),
+    port: config.egress.port,
+    identify: async (address): Promise<EgressClient | undefined> => {
+      const who = docker.instanceAt(address);
+      if (!who) return undefined;
+      const d = await store.deployments.get(who.agent);
+      if (!d || d.state !== 'active' || d.manifest.network.egress.length === 0) return undefined;
+      return {
+        agent: who.agent,
+        instanceId: who.instanceId,
+        rules: parseEgressRules(d.manifest.network.egress),
+        credentialsFor: (host) => secrets.credentialsFor(d.manifest, host),
+      };
+    },
+    log: (e) => {
+      metrics.egress.inc({ agent: e.agent ?? 'unknown', allowed: String(e.allowed) });
+      logger[e.allowed ? 'info' : 'warn']({ egress: e }, `egress ${e.allowed ? 'allowed' : 'denied'}: ${e.method} ${e.host}:${e.port}`);
+      opts.egressLog?.(e);
+    },
+  });
+  await egressProxy?.listen();
   const reconciler = new Reconciler({
     store,
     runtime,
@@ -136,12 +198,18 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     busConnectedSince: () => bus.connectedSince(),
     node: config.node,
     log,
+    secretFiles: (m) => secrets.filesFor(m),
+    egressProxyUrl: () => (egressProxy ? `http://${runtime.gatewayIp()}:${egressProxy.port}` : null),
+    onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
   });
+  const sandboxes: SandboxRuntime = runtime;
+  const unwatch = (sandboxes.watch?.bind(runtime) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
   const poke = () => void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
+  const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
 
   bus.onResult(ingest.onResult);
   bus.onEvent(ingest.onEvent);
@@ -179,6 +247,8 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     deployments,
     tasks,
     auth,
+    secrets,
+    killSwitch,
     store,
     audit,
     backup: sqlStore.backupTo,
@@ -239,7 +309,9 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     stopping ??= (async () => {
       logger.info({ stopFlock }, 'aiflock daemon stopping');
       for (const t of timers) clearInterval(t);
+      unwatch();
       await app.close().catch(() => undefined);
+      await egressProxy?.close().catch(() => undefined);
       if (stopFlock) {
         await credentials.retain(new Set()).catch((err: unknown) => log('warn', `revoking credentials: ${String(err)}`));
         for (const s of await runtime.list()) await runtime.remove(s.instanceId).catch(() => undefined);

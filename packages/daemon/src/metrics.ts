@@ -14,6 +14,18 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
     registers: [registry],
   });
   const heartbeats = new Counter({ name: 'aiflock_heartbeats_total', help: 'Heartbeats received from instances', registers: [registry] });
+  const oomKills = new Counter({
+    name: 'aiflock_instance_oom_kills_total',
+    help: 'Instances killed for exceeding their memory limit',
+    labelNames: ['agent'],
+    registers: [registry],
+  });
+  const egress = new Counter({
+    name: 'aiflock_egress_connections_total',
+    help: 'Connections through the egress proxy, allowed or denied',
+    labelNames: ['agent', 'allowed'],
+    registers: [registry],
+  });
   new Gauge({
     name: 'aiflock_tasks',
     help: 'Tasks by status',
@@ -95,7 +107,7 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
     labelNames: ['code'],
     registers: [registry],
   });
-  return { registry, httpDuration, heartbeats, refusals, llm: createLlmMetrics(registry) };
+  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, llm: createLlmMetrics(registry) };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -15,7 +15,8 @@ export const ApiError = z.object({
 });
 export type ApiError = z.infer<typeof ApiError>;
 
-export const InstanceStatus = z.enum(['starting', 'running', 'unhealthy', 'exited', 'stopped']);
+/** `paused`: frozen by quarantine (kill switch), kept for inspection. */
+export const InstanceStatus = z.enum(['starting', 'running', 'unhealthy', 'exited', 'stopped', 'paused']);
 export type InstanceStatus = z.infer<typeof InstanceStatus>;
 
 export const InstanceView = z.object({
@@ -31,7 +32,7 @@ export const InstanceView = z.object({
 });
 export type InstanceView = z.infer<typeof InstanceView>;
 
-export const AgentStatus = z.enum(['deploying', 'running', 'degraded', 'stopped']);
+export const AgentStatus = z.enum(['deploying', 'running', 'degraded', 'stopped', 'quarantined']);
 export type AgentStatus = z.infer<typeof AgentStatus>;
 
 export const AgentView = z.object({
@@ -126,3 +127,10 @@ export const SystemStatus = z.object({
   llm: z.object({ available: z.boolean(), detail: z.string(), models: z.array(z.string()), breakers: z.record(z.string(), z.string()) }).optional(),
 });
 export type SystemStatus = z.infer<typeof SystemStatus>;
+
+/** `PUT /v1/secrets/{name}`: the value travels in the body only (never a URL or argv). */
+export const SetSecretRequest = z.object({ value: z.string().min(1, 'the value is empty') }).strict();
+export type SetSecretRequest = z.infer<typeof SetSecretRequest>;
+
+export const SecretView = z.object({ name: z.string(), createdAt: z.string(), updatedAt: z.string() });
+export type SecretView = z.infer<typeof SecretView>;

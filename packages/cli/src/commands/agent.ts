@@ -104,6 +104,21 @@ export function agentCommand(program: Command, client: () => ApiClient): void {
       println(`stopped ${a.name}`);
     });
 
+  const admin = (verb: string, description: string, done: string) =>
+    agent
+      .command(verb)
+      .description(description)
+      .argument('<name>')
+      .option('--json', 'print as JSON')
+      .action(async (name: string, o: { json?: boolean }) => {
+        const a = await client().post<AgentView>(`/v1/agents/${encodeURIComponent(name)}/${verb}`);
+        if (o.json) return printJson(a);
+        println(`${done} ${a.name} (${a.status})`);
+      });
+  admin('quarantine', 'freeze an agent: pause its instances, cut their network and credentials, keep files and logs (undo with release)', 'quarantined');
+  admin('release', 'undo quarantine: network back, instances resume', 'released');
+  admin('kill', 'stop every instance of an agent at once (SIGKILL) and leave the agent stopped', 'killed');
+
   agent
     .command('remove')
     .alias('rm')

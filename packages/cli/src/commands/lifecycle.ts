@@ -26,7 +26,8 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       const api = client();
       if (await reachable(api)) progress(`daemon already running at ${api.baseUrl}`);
       else {
-        await buildImage();
+        // The process runtime runs the agent bundle on the host's node: no image to build.
+        if (process.env['AIFLOCK_RUNTIME'] !== 'process') await buildImage();
         await startDaemonProcess(api, deadline);
       }
       if (o.demo) await deployDemo(api, deadline);

@@ -14,6 +14,7 @@ export const STARTUP_GRACE_MS = 60_000;
  */
 export function instanceStatus(state: SandboxState, lastHeartbeat: Date | null, heartbeatMs: number, now: Date, silentSince?: Date): InstanceStatus {
   if (state === 'exited' || state === 'dead') return 'exited';
+  if (state === 'paused') return 'paused';
   if (state !== 'running') return 'starting';
   const limit = MISSED_HEARTBEATS * heartbeatMs;
   if (!lastHeartbeat) {
@@ -22,7 +23,8 @@ export function instanceStatus(state: SandboxState, lastHeartbeat: Date | null, 
   return now.getTime() - lastHeartbeat.getTime() > limit ? 'unhealthy' : 'running';
 }
 
-export function agentStatus(active: boolean, desired: number, statuses: InstanceStatus[]): AgentStatus {
+export function agentStatus(active: boolean, desired: number, statuses: InstanceStatus[], quarantined = false): AgentStatus {
+  if (quarantined) return 'quarantined';
   if (!active || desired === 0) return 'stopped';
   const ready = statuses.filter((s) => s === 'running').length;
   if (ready >= desired) return 'running';

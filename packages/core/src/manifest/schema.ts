@@ -68,9 +68,42 @@ const Scaling = z
   .strict()
   .refine((s) => s.min <= s.max, { message: 'scaling.min must not exceed scaling.max', path: ['min'] });
 
+export const SECRET_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/**
+ * A secret the agent may use, by name; the value lives in the control plane. It reaches the
+ * sandbox only as a file on a tmpfs (`file: true` → /run/secrets/<name>, mode 0400), or never
+ * (`header`: the egress proxy adds it to plain-HTTP requests to that host). Never as an
+ * environment variable: `docker inspect` shows the environment to anyone who can inspect.
+ */
 const Secret = z
-  .object({ name: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/), env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional() })
-  .strict();
+  .object({
+    name: z.string().regex(SECRET_NAME, 'a secret name: letters, digits, "_", "." or "-"'),
+    file: z.boolean().default(false),
+    header: z
+      .object({
+        host: z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/i, 'a host the egress rules allow, e.g. "api.example.com"'),
+        name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name such as "Authorization"'),
+        prefix: z.string().max(64).regex(/^[\x20-\x7e]*$/, 'printable ASCII').default(''),
+        /**
+         * The agent speaks plain HTTP to the proxy (so the header can be added) and the proxy
+         * speaks HTTPS to the host: the credential never crosses the network in clear. Only
+         * for a host on a network you trust may this be false.
+         */
+        tls: z.boolean().default(true),
+      })
+      .strict()
+      .optional(),
+    env: z.unknown().optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.env !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['env'], message: 'secrets are never put in the environment (docker inspect shows it); use file: true or header' });
+    }
+    if (!s.file && !s.header) ctx.addIssue({ code: 'custom', path: ['file'], message: 'say how the secret is used: file: true and/or header: {host, name}' });
+  })
+  .transform(({ env: _env, ...rest }) => rest);
 
 export const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 

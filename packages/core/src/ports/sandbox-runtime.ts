@@ -20,9 +20,16 @@ export interface SandboxSpec {
   manifestDigest: string;
   /** The instance's own bus credentials (see BusCredentials), mounted read-only. */
   busCredentialsDir?: string;
+  /**
+   * Secret files (name → value) the manifest asks for. The runtime puts them at
+   * /run/secrets/<name> (read-only, mode 0400, owned by the sandbox user), never in the
+   * environment, and deletes them with the instance.
+   */
+  secretFiles?: Record<string, string>;
 }
 
-export type SandboxState = 'created' | 'running' | 'restarting' | 'exited' | 'dead';
+/** `paused`: frozen by quarantine; its processes get no CPU and it has no network. */
+export type SandboxState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead';
 
 export interface SandboxInfo {
   instanceId: string;
@@ -35,6 +42,15 @@ export interface SandboxInfo {
   startedAt: string | null;
   manifestDigest: string;
   node: string;
+  /** Its address on the flock network, when it has one (the egress proxy identifies it by this). */
+  address?: string | null;
+}
+
+/** Something the runtime saw happen to an instance between listings. */
+export interface SandboxEvent {
+  kind: 'oom';
+  instanceId: string;
+  agent: string;
 }
 
 export interface HealthCheck {
@@ -56,4 +72,21 @@ export interface SandboxRuntime {
   ping(): Promise<HealthCheck>;
   /** Where the bus is reachable from inside a sandbox (e.g. nats://172.20.0.1:4222). */
   busUrlForSandboxes(): string;
+  /** Kill switch: freeze (no CPU, no network), keeping files and logs. Idempotent. */
+  quarantine(instanceId: string): Promise<void>;
+  /** Undo quarantine(): network back, processes thawed. Idempotent. */
+  release(instanceId: string): Promise<void>;
+  /** Stop at once (SIGKILL, no grace). Missing is not an error. */
+  kill(instanceId: string): Promise<void>;
+  /** Events between listings (an OOM kill is gone by the next listing once restarted). */
+  watch?(listener: (e: SandboxEvent) => void): () => void;
+}
+
+/**
+ * Where instance credentials (bus accounts, tokens) are revoked and restored. The kill switch
+ * calls it; until per-instance bus credentials exist it is a no-op adapter.
+ */
+export interface CredentialRevoker {
+  revoke(instanceId: string): Promise<void>;
+  restore(instanceId: string): Promise<void>;
 }

@@ -9,7 +9,8 @@ export interface DeploymentRecord {
   manifest: Manifest;
   /** Desired replicas. */
   replicas: number;
-  state: 'active' | 'stopped';
+  /** `quarantined`: instances are frozen and cut off, kept for inspection (kill switch). */
+  state: 'active' | 'stopped' | 'quarantined';
   createdAt: string;
   updatedAt: string;
 }
@@ -57,6 +58,14 @@ export interface LogRecord {
   agent: string;
   instanceId: string;
   taskId: string | null;
+}
+
+/** A secret as stored: the value only ever sealed (see the SecretCipher port). */
+export interface SecretRecord {
+  name: string;
+  sealed: string;
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface TaskFilter {
@@ -111,6 +120,14 @@ export interface Store extends AuthStore {
     append(e: LlmUsageEvent): Promise<void>;
     /** Newest first. */
     list(filter: { agent?: string; limit: number }): Promise<LlmUsageEvent[]>;
+  };
+  secrets: {
+    put(record: SecretRecord): Promise<void>;
+    get(name: string): Promise<SecretRecord | undefined>;
+    /** Names and dates only: listing never needs to touch a sealed value. */
+    list(): Promise<Omit<SecretRecord, 'sealed'>[]>;
+    /** True when it existed. */
+    remove(name: string): Promise<boolean>;
   };
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;

@@ -31,6 +31,7 @@ export class DeploymentService {
     const { manifest, digest } = parsed;
     const { store, bus, clock } = this.deps;
     const existing = await store.deployments.get(manifest.name);
+    if (existing?.state === 'quarantined') throw quarantined(manifest.name);
     if (existing && existing.digest === digest && existing.state === 'active') {
       return { agent: await this.view(existing), changed: false };
     }
@@ -61,6 +62,7 @@ export class DeploymentService {
 
   async scale(name: string, replicas: number): Promise<AgentView> {
     const record = await this.require(name);
+    if (record.state === 'quarantined') throw quarantined(name);
     const next = { ...record, replicas, state: 'active' as const, updatedAt: this.deps.clock.now().toISOString() };
     await this.deps.store.deployments.upsert(next);
     this.deps.poke();
@@ -106,7 +108,7 @@ export class DeploymentService {
       image: this.imageOf(record),
       profile: m.profile,
       handlers: m.handlers,
-      status: agentStatus(active, record.replicas, live.map((i) => i.status)),
+      status: agentStatus(active, record.replicas, live.map((i) => i.status), record.state === 'quarantined'),
       replicas: {
         desired: active ? record.replicas : 0,
         running: live.length,
@@ -134,3 +136,6 @@ export function instanceView(r: InstanceRecord): InstanceView {
     oomKilled: r.oomKilled,
   };
 }
+
+const quarantined = (name: string) =>
+  new FlockError('agent_quarantined', `agent "${name}" is quarantined; inspect it, then: aiflock agent release ${name} (or kill / remove it)`, { agent: name });

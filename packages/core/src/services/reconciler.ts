@@ -3,7 +3,8 @@ import { instanceStatus } from '../deployment/instance-health.js';
 import { planReconcile, type DesiredDeployment } from '../deployment/reconcile-plan.js';
 import type { BusCredentials } from '../ports/bus-credentials.js';
 import type { Clock } from '../ports/clock.js';
-import type { SandboxInfo, SandboxRuntime } from '../ports/sandbox-runtime.js';
+import type { Manifest } from '../manifest/schema.js';
+import type { SandboxEvent, SandboxInfo, SandboxRuntime } from '../ports/sandbox-runtime.js';
 import type { DeploymentRecord, Store } from '../ports/store.js';
 import type { Presence } from './ingest.js';
 
@@ -21,6 +22,12 @@ export interface ReconcilerDeps {
   busConnectedSince: () => Date | null;
   node: string;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+  /** Secret files a manifest asks for (name → value); throws naming a missing secret. */
+  secretFiles?: (manifest: Manifest) => Promise<Record<string, string>>;
+  /** The egress proxy as sandboxes reach it, e.g. http://172.20.0.1:3128; null when none runs. */
+  egressProxyUrl?: () => string | null;
+  /** Called once per OOM kill seen (for metrics). */
+  onOom?: (e: SandboxEvent) => void;
 }
 
 /**
@@ -66,7 +73,10 @@ export class Reconciler {
     const deployments = await store.deployments.list();
     const active = deployments.filter((d) => d.state === 'active');
     const desired: DesiredDeployment[] = active.map((d) => ({ name: d.name, digest: d.digest, replicas: d.replicas }));
-    const actual = await runtime.list();
+    const listed = await runtime.list();
+    // Quarantined instances are evidence: neither replaced nor removed until released or killed.
+    const frozen = new Set(deployments.filter((d) => d.state === 'quarantined').map((d) => d.name));
+    const actual = listed.filter((s) => !frozen.has(s.agent));
     const plan = planReconcile(desired, actual, this.unhealthy(deployments, actual, clock.now()));
 
     for (const r of plan.remove) {
@@ -88,9 +98,11 @@ export class Reconciler {
     }
     // Listing inspects every container: only list again when this pass changed something.
     const changed = plan.remove.length > 0 || plan.start.length > 0;
-    const listed = changed ? await runtime.list() : actual;
-    await this.deps.credentials.retain(new Set(listed.map((s) => s.instanceId)));
-    await this.recordStatuses(deployments, listed, clock.now());
+    const after = changed ? await runtime.list() : listed;
+    // Quarantined instances keep running (paused) but their credentials were revoked by the
+    // kill switch; retaining only what exists never revives them.
+    await this.deps.credentials.retain(new Set(after.map((s) => s.instanceId)));
+    await this.recordStatuses(deployments, after, clock.now());
   }
 
   private async startOne(d: DeploymentRecord): Promise<void> {
@@ -101,6 +113,9 @@ export class Reconciler {
     const instanceId = newInstanceId(d.name);
     try {
       const creds = await this.deps.credentials.issue(instanceId, d.name);
+      const proxy = m.network.egress.length > 0 ? (this.deps.egressProxyUrl?.() ?? null) : null;
+      if (m.network.egress.length > 0 && !proxy) throw new Error('the manifest lists egress rules but this flock runs no egress proxy');
+      const secretFiles = m.secrets.some((s) => s.file) ? await (this.deps.secretFiles ?? noSecrets)(m) : {};
       const info = await this.deps.runtime.start({
         ...(creds ? { busCredentialsDir: creds.dir } : {}),
         instanceId,
@@ -117,7 +132,10 @@ export class Reconciler {
           AIFLOCK_HANDLERS: m.handlers.join(','),
           AIFLOCK_HEARTBEAT_MS: String(m.heartbeat.interval),
           AIFLOCK_CONCURRENCY: String(m.concurrency),
+          // Only agents with egress rules learn where the proxy is; it refuses all others anyway.
+          ...(proxy ? { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy } : {}),
         },
+        secretFiles,
       });
       this.failures.delete(d.name);
       await this.deps.store.instances.upsert({
@@ -141,6 +159,28 @@ export class Reconciler {
         { ts: new Date(now).toISOString(), level: 'error', msg: `could not start instance: ${String(err)}`, agent: d.name, instanceId, taskId: null },
       ]);
     }
+  }
+
+  /**
+   * An instance was killed for exceeding its memory limit. The restart policy is Docker's
+   * on-failure (up to 5 restarts, so a crash loop ends); after that the reconciler replaces it.
+   */
+  async recordOom(e: SandboxEvent): Promise<void> {
+    const prev = await this.deps.store.instances.get(e.instanceId);
+    if (prev) await this.deps.store.instances.upsert({ ...prev, oomKilled: true });
+    this.deps.onOom?.(e);
+    this.deps.log('warn', `instance ${e.instanceId} was killed for exceeding its memory limit (oom_killed)`, { agent: e.agent, instanceId: e.instanceId });
+    await this.deps.store.logs.append([
+      {
+        ts: this.deps.clock.now().toISOString(),
+        level: 'warn',
+        msg: 'instance killed for exceeding its memory limit (oom_killed); the restart policy restarts it',
+        agent: e.agent,
+        instanceId: e.instanceId,
+        taskId: null,
+      },
+    ]);
+    void this.poke();
   }
 
   private async recordExit(info: SandboxInfo): Promise<void> {
@@ -191,7 +231,8 @@ export class Reconciler {
         startedAt: s.startedAt,
         lastHeartbeatAt: last?.toISOString() ?? prev?.lastHeartbeatAt ?? null,
         exitCode: s.exitCode,
-        oomKilled: s.oomKilled,
+        // Sticky: a container Docker restarted after an OOM kill no longer says so.
+        oomKilled: s.oomKilled || (prev?.oomKilled ?? false),
       });
     }
     // Records of instances the runtime no longer knows (removed by hand) are dropped, and
@@ -211,3 +252,7 @@ export class Reconciler {
     }
   }
 }
+
+const noSecrets = async (): Promise<Record<string, string>> => {
+  throw new Error('the manifest asks for secret files but this flock has no secret store');
+};

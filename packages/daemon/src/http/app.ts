@@ -20,6 +20,7 @@ import { backupRoutes } from './routes/backup.js';
 import { llmInferRoutes } from './routes/llm-infer.js';
 import { ollamaRoutes } from './routes/ollama-compat.js';
 import { openAiRoutes } from './routes/openai-compat.js';
+import { secretRoutes } from './routes/secrets.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
@@ -137,6 +138,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(llmInferRoutes(ctx), { prefix: '/v1' });
   void app.register(openAiRoutes(ctx), { prefix: '/v1' });
   void app.register(ollamaRoutes(ctx));
+  void app.register(secretRoutes(ctx), { prefix: '/v1' });
   void app.register(async (api) => {
     let doc: unknown;
     api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));

@@ -1,4 +1,4 @@
-import type { AuditLog, AuthService, DeploymentService, LlmGateway, Store, TaskService } from '@aiflock/core';
+import type { AuditLog, AuthService, DeploymentService, KillSwitch, LlmGateway, SecretService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
@@ -6,6 +6,8 @@ export interface ApiContext {
   deployments: DeploymentService;
   tasks: TaskService;
   auth: AuthService;
+  secrets: SecretService;
+  killSwitch: KillSwitch;
   store: Store;
   audit: AuditLog;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */

@@ -107,6 +107,17 @@ describe('containerSpec (restricted profile)', () => {
   });
 });
 
+describe('containerSpec: secrets', () => {
+  it('mounts the secret files read-only at /run/secrets and never puts a value in the environment', () => {
+    const value = 'ghp_supersecretvalue';
+    const c = containerSpec(spec({ secretFiles: { tok: value } }), { ...ctx, secretsDir: '/dev/shm/aiflock-prod-secrets/scribe-ab12cd34' });
+    expect(c.HostConfig!.Mounts).toContainEqual({ Type: 'bind', Source: '/dev/shm/aiflock-prod-secrets/scribe-ab12cd34', Target: '/run/secrets', ReadOnly: true });
+    expect(JSON.stringify(c)).not.toContain(value);
+    const without = containerSpec(spec(), ctx);
+    expect(without.HostConfig!.Mounts!.map((m) => m.Target)).not.toContain('/run/secrets');
+  });
+});
+
 describe('containerSpec refuses', () => {
   it('the operator profile, clearly', () => {
     expect(() => containerSpec(spec({ profile: 'operator' }), ctx)).toThrowError(/operator.*not available yet/);
@@ -159,6 +170,17 @@ describe('HostFirewall', () => {
       'COMMIT',
       '',
     ]);
+  });
+
+  it('opens exactly one more port on the gateway for the egress proxy, and refuses a bad one', () => {
+    const rules = new HostFirewall({ ...base, proxyPort: 3128 }).rules().split('\n');
+    expect(rules.filter((r) => r.includes('ACCEPT'))).toEqual([
+      '-A AIFLOCK-IN-prod -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
+      '-A AIFLOCK-IN-prod -d 172.30.0.1/32 -p tcp -m tcp --dport 4222 -j ACCEPT',
+      '-A AIFLOCK-IN-prod -d 172.30.0.1/32 -p tcp -m tcp --dport 3128 -j ACCEPT',
+    ]);
+    expect(rules.indexOf('-A AIFLOCK-IN-prod -j DROP')).toBeGreaterThan(rules.findIndex((r) => r.includes('3128')));
+    expect(() => new HostFirewall({ ...base, proxyPort: 70000 })).toThrow(/proxy port/);
   });
 
   it.each([

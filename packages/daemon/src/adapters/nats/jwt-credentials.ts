@@ -24,6 +24,8 @@ interface UserRecord {
   publicKey: string;
   seed: string;
   expiresAt: number;
+  /** Quarantined: the key is revoked and nothing is renewed until restored with a new key. */
+  suspended?: boolean;
 }
 
 const SYS_TTL_SECONDS = 24 * 3600;
@@ -122,6 +124,32 @@ export class JwtBusCredentials implements BusCredentials {
     });
   }
 
+  /**
+   * Quarantine: revoke the instance's key (cutting its connection) but keep its directory,
+   * which is mounted into the paused sandbox, so `restore` can hand it a new key there.
+   */
+  async suspend(instanceId: string): Promise<void> {
+    await this.serialized(async () => {
+      const user = await this.user(instanceId);
+      if (!user || user.suspended) return;
+      await rm(join(this.o.dir, 'instances', instanceId, CREDS_FILE), { force: true });
+      await writeJson(this.userFile(instanceId), { ...user, suspended: true });
+      this.revocations[user.publicKey] = Math.floor(Date.now() / 1000);
+      await writeJson(this.revocationsFile, this.revocations);
+      await this.pushAccount();
+      this.o.log('info', `suspended the bus credentials of ${instanceId} (quarantine)`, { instanceId, agent: user.agent });
+    });
+  }
+
+  /** Release from quarantine: a fresh key (the old one stays revoked), in the same place. */
+  async restore(instanceId: string): Promise<void> {
+    await this.serialized(async () => {
+      const user = await this.user(instanceId);
+      if (!user?.suspended) return;
+      await this.write(instanceId, user.agent, undefined);
+    });
+  }
+
   async retain(live: ReadonlySet<string>): Promise<void> {
     for (const id of await this.issuedIds()) {
       if (!live.has(id)) await this.revoke(id, 'its instance no longer exists');
@@ -140,7 +168,7 @@ export class JwtBusCredentials implements BusCredentials {
       await this.serialized(async () => {
         // Looked up inside the queue: a revoke that ran meanwhile must not be undone.
         const u = await this.user(id);
-        if (u && u.expiresAt - now < this.o.ttlSeconds / 2) await this.write(id, u.agent, u.seed);
+        if (u && !u.suspended && u.expiresAt - now < this.o.ttlSeconds / 2) await this.write(id, u.agent, u.seed);
       });
     }
     await this.serialized(async () => {

@@ -2,7 +2,8 @@ import type { ContainerCreateOptions } from 'dockerode';
 import { FlockError, type SandboxSpec } from '@aiflock/core';
 import { AGENT_NAME_PATTERN, INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { LABEL, containerName } from './names.js';
-import { SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, storagePaths } from './shared-storage.js';
+import { SANDBOX_SECRETS_DIR } from './secret-files.js';
+import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, storagePaths } from './shared-storage.js';
 
 export interface ContainerSpecContext {
   flock: string;
@@ -13,10 +14,9 @@ export interface ContainerSpecContext {
   gatewayIp: string;
   /** Host directory holding agents/, common/ and logs/. */
   sharedDir: string;
+  /** Host tmpfs directory with this instance's secret files, mounted read-only at /run/secrets. */
+  secretsDir?: string | null;
 }
-
-/** Where an instance finds its own bus credentials (read-only, readable by it alone). */
-export const SANDBOX_CREDENTIALS_DIR = '/run/aiflock';
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MIN_MEMORY_BYTES = 6 * 1024 * 1024; // Docker refuses less.
@@ -116,6 +116,7 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
         // A directory, not the file: renewed credentials are renamed into place, which a file
         // bind would not follow.
         ...(spec.busCredentialsDir ? [{ Type: 'bind' as const, Source: spec.busCredentialsDir, Target: SANDBOX_CREDENTIALS_DIR, ReadOnly: true }] : []),
+        ...(ctx.secretsDir ? [{ Type: 'bind' as const, Source: ctx.secretsDir, Target: SANDBOX_SECRETS_DIR, ReadOnly: true }] : []),
       ],
     },
     NetworkingConfig: { EndpointsConfig: { [ctx.network]: {} } },

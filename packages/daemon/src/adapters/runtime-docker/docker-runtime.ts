@@ -1,11 +1,13 @@
+import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxState } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxState } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import { containerSpec } from './container-spec.js';
 import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
 import { HostFirewall, type CommandRunner, type Isolation } from './host-firewall.js';
-import { LABEL, assertFlockName, bridgeInterfaceName, containerName } from './names.js';
+import { LABEL, assertFlockName, bridgeInterfaceName, containerName, networkName } from './names.js';
+import { removeSecretFiles, writeSecretFiles } from './secret-files.js';
 import { prepareInstanceStorage, prepareSharedRoot } from './shared-storage.js';
 
 export type RuntimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => void;
@@ -19,6 +21,10 @@ export interface DockerRuntimeOptions {
   busPort: number;
   /** This node's name, recorded on every container. */
   node: string;
+  /** Host tmpfs directory for secret files (e.g. under /dev/shm); required to deliver any. */
+  secretsDir?: string;
+  /** The egress proxy's port on the gateway: the one other host port sandboxes may reach. */
+  proxyPort?: number;
   log?: RuntimeLog;
   /** For tests: how iptables is invoked. */
   run?: CommandRunner;
@@ -38,6 +44,8 @@ export class DockerRuntime implements SandboxRuntime {
   private readonly log: RuntimeLog;
   private prepared: Prepared | null = null;
   private preparing: Promise<Prepared> | null = null;
+  /** Flock-network address → instance, refreshed by start() and every list(). */
+  private readonly byAddress = new Map<string, { instanceId: string; agent: string }>();
 
   constructor(private readonly opts: DockerRuntimeOptions) {
     assertFlockName(opts.flock);
@@ -57,7 +65,14 @@ export class DockerRuntime implements SandboxRuntime {
   private async prepare(): Promise<Prepared> {
     const { docker, flock, busPort, sharedDir } = this.opts;
     const network = await ensureFlockNetwork(docker, flock, this.log);
-    const firewall = new HostFirewall({ flock, busPort, bridgeInterface: network.bridgeInterface, gatewayIp: network.gatewayIp, run: this.opts.run });
+    const firewall = new HostFirewall({
+      flock,
+      busPort,
+      proxyPort: this.opts.proxyPort,
+      bridgeInterface: network.bridgeInterface,
+      gatewayIp: network.gatewayIp,
+      run: this.opts.run,
+    });
     const isolation = await firewall.apply();
     if (isolation.enforced) this.log('info', isolation.detail, { network: network.name });
     else this.log('error', `!!! SANDBOX ISOLATION IS NOT ENFORCED !!! ${isolation.detail}`, { network: network.name });
@@ -86,10 +101,17 @@ export class DockerRuntime implements SandboxRuntime {
     if (!this.prepared) await this.init();
     const { network } = this.ready();
     const { flock, node, sharedDir } = this.opts;
+    const files = spec.secretFiles ?? {};
+    const wantsSecrets = Object.keys(files).length > 0;
+    if (wantsSecrets && !this.opts.secretsDir) {
+      throw new FlockError('runtime_unavailable', `${spec.instanceId} asks for secret files but this runtime has no secrets directory configured`);
+    }
+    const secretsDir = wantsSecrets ? `${this.opts.secretsDir}/${spec.instanceId}` : null;
     // Validate (and refuse the operator profile) before anything touches disk or Docker.
-    const create = containerSpec(spec, { flock, node, sharedDir, network: network.name, gatewayIp: network.gatewayIp });
+    const create = containerSpec(spec, { flock, node, sharedDir, network: network.name, gatewayIp: network.gatewayIp, secretsDir });
     await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId);
     await this.removeByName(containerName(flock, spec.instanceId));
+    if (wantsSecrets) await writeSecretFiles(this.opts.secretsDir!, spec.instanceId, files);
 
     let container: Dockerode.Container;
     try {
@@ -102,9 +124,12 @@ export class DockerRuntime implements SandboxRuntime {
     }
     try {
       await container.start();
-      return toInfo(await container.inspect(), flock);
+      const info = toInfo(await container.inspect(), flock, network.name);
+      if (info.address) this.byAddress.set(info.address, { instanceId: info.instanceId, agent: info.agent });
+      return info;
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});
+      if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, spec.instanceId);
       throw new FlockError('runtime_unavailable', `docker could not start ${spec.instanceId}: ${(err as Error).message}`);
     }
   }
@@ -121,6 +146,108 @@ export class DockerRuntime implements SandboxRuntime {
   async remove(instanceId: string): Promise<void> {
     if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
     await this.removeByName(containerName(this.opts.flock, instanceId));
+    if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
+    for (const [addr, who] of this.byAddress) if (who.instanceId === instanceId) this.byAddress.delete(addr);
+  }
+
+  /** Who holds an address on the flock network (for the egress proxy). */
+  instanceAt(address: string): { instanceId: string; agent: string } | undefined {
+    return this.byAddress.get(address);
+  }
+
+  /**
+   * Cut the network first (an instance must not act on anything while it is being frozen),
+   * then freeze every process with the cgroup freezer. Files, logs and memory stay as they are.
+   */
+  async quarantine(instanceId: string): Promise<void> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
+    const c = this.docker.getContainer(containerName(this.opts.flock, instanceId));
+    const net = this.ready().network;
+    for (const [addr, who] of this.byAddress) if (who.instanceId === instanceId) this.byAddress.delete(addr);
+    try {
+      await this.docker.getNetwork(net.id).disconnect({ Container: c.id, Force: true });
+    } catch (err) {
+      // 404: not attached (already quarantined) or gone; both are fine here.
+      if (statusOf(err) !== 404 && !/is not connected/.test(String(err))) throw err;
+    }
+    try {
+      await c.pause();
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      if (statusOf(err) !== 409 || !/already paused/i.test(String(err))) throw err;
+    }
+  }
+
+  async release(instanceId: string): Promise<void> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
+    const c = this.docker.getContainer(containerName(this.opts.flock, instanceId));
+    const net = this.ready().network;
+    const info = await c.inspect().catch((err: unknown) => {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    });
+    if (!info) return;
+    if (!info.NetworkSettings.Networks[net.name]) await this.docker.getNetwork(net.id).connect({ Container: c.id });
+    if (info.State.Paused) await c.unpause();
+    const after = toInfo(await c.inspect(), this.opts.flock, net.name);
+    if (after.address) this.byAddress.set(after.address, { instanceId: after.instanceId, agent: after.agent });
+  }
+
+  async kill(instanceId: string): Promise<void> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
+    const c = this.docker.getContainer(containerName(this.opts.flock, instanceId));
+    // A frozen container cannot take a signal; thaw it only to kill it.
+    const info = await c.inspect().catch(() => null);
+    if (!info) return;
+    if (info.State.Paused) await c.unpause().catch(() => {});
+    // No restart: Docker's on-failure policy would bring a SIGKILLed container back.
+    await c.update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } }).catch(() => {});
+    try {
+      await c.kill({ signal: 'SIGKILL' });
+    } catch (err) {
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err; // 409: not running
+    }
+  }
+
+  /** OOM kills, straight from Docker's event stream (a restarted container forgets them). */
+  watch(listener: (e: SandboxEvent) => void): () => void {
+    let stopped = false;
+    let stream: NodeJS.ReadableStream | null = null;
+    const filters = { type: ['container' as const], event: ['oom'], label: [`${LABEL.managed}=true`, `${LABEL.flock}=${this.opts.flock}`] };
+    const open = () => {
+      if (stopped) return;
+      this.docker.getEvents({ filters }, (err, s) => {
+        if (err || !s) {
+          this.log('warn', `docker events: ${String(err)}; retrying`);
+          setTimeout(open, 2000).unref();
+          return;
+        }
+        stream = s;
+        let buf = '';
+        s.on('data', (d: Buffer) => {
+          buf += d.toString();
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            try {
+              const ev = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+              const a = ev.Actor?.Attributes ?? {};
+              if (a[LABEL.instance]) listener({ kind: 'oom', instanceId: a[LABEL.instance]!, agent: a[LABEL.agent] ?? '' });
+            } catch {
+              // not a complete JSON event; ignore
+            }
+          }
+        });
+        s.on('end', () => !stopped && setTimeout(open, 500).unref());
+        s.on('error', () => {});
+      });
+    };
+    open();
+    return () => {
+      stopped = true;
+      (stream as unknown as { destroy?: () => void } | null)?.destroy?.();
+    };
   }
 
   private async removeByName(name: string): Promise<void> {
@@ -146,7 +273,7 @@ export class DockerRuntime implements SandboxRuntime {
           this.docker
             .getContainer(c.Id)
             .inspect()
-            .then((c) => toInfo(c, this.opts.flock))
+            .then((c) => toInfo(c, this.opts.flock, networkName(this.opts.flock)))
             .catch((err: unknown) => {
               if (statusOf(err) === 404) return null; // removed meanwhile
               throw err;
@@ -155,6 +282,8 @@ export class DockerRuntime implements SandboxRuntime {
       );
       for (const info of batch) if (info) out.push(info);
     }
+    this.byAddress.clear();
+    for (const i of out) if (i.address && i.state !== 'paused') this.byAddress.set(i.address, { instanceId: i.instanceId, agent: i.agent });
     return out;
   }
 
@@ -180,6 +309,7 @@ export class DockerRuntime implements SandboxRuntime {
       this.prepared?.firewall ??
       new HostFirewall({ flock: this.opts.flock, busPort: this.opts.busPort, bridgeInterface: bridgeInterfaceName(this.opts.flock), gatewayIp: '0.0.0.0', run: this.opts.run });
     await firewall.remove();
+    if (this.opts.secretsDir) await rm(this.opts.secretsDir, { recursive: true, force: true });
     this.prepared = null;
   }
 }
@@ -193,13 +323,13 @@ function toState(s: string): SandboxState {
     case 'dead':
       return s;
     case 'paused':
-      return 'running';
+      return 'paused';
     default:
       return 'dead'; // 'removing' and anything newer
   }
 }
 
-function toInfo(c: Dockerode.ContainerInspectInfo, flock: string): SandboxInfo {
+function toInfo(c: Dockerode.ContainerInspectInfo, flock: string, network: string): SandboxInfo {
   const labels = c.Config.Labels ?? {};
   const running = c.State.Running || c.State.Restarting;
   return {
@@ -212,5 +342,6 @@ function toInfo(c: Dockerode.ContainerInspectInfo, flock: string): SandboxInfo {
     startedAt: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : null,
     manifestDigest: labels[LABEL.digest] ?? '',
     node: labels[LABEL.node] ?? '',
+    address: c.NetworkSettings.Networks?.[network]?.IPAddress || null,
   };
 }

@@ -35,6 +35,8 @@ export interface HostFirewallOptions {
   bridgeInterface: string;
   gatewayIp: string;
   busPort: number;
+  /** The flock's egress proxy on the gateway, when it runs one. */
+  proxyPort?: number;
   run?: CommandRunner;
 }
 
@@ -57,7 +59,9 @@ export class HostFirewall {
   private readonly run: CommandRunner;
 
   constructor(private readonly opts: HostFirewallOptions) {
-    if (!Number.isInteger(opts.busPort) || opts.busPort < 1 || opts.busPort > 65535) throw new Error(`bad bus port ${opts.busPort}`);
+    for (const [what, port] of [['bus', opts.busPort], ['proxy', opts.proxyPort ?? 1]] as const) {
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad ${what} port ${port}`);
+    }
     this.chains = firewallChainNames(opts.flock);
     this.run = opts.run ?? runCommand;
   }
@@ -74,6 +78,8 @@ export class HostFirewall {
       `:${forward} - [0:0]`,
       `-A ${input} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`,
       `-A ${input} -d ${gatewayIp}/32 -p tcp -m tcp --dport ${busPort} -j ACCEPT`,
+      // The proxy refuses every sandbox without egress rules itself; see egress-proxy.ts.
+      ...(this.opts.proxyPort ? [`-A ${input} -d ${gatewayIp}/32 -p tcp -m tcp --dport ${this.opts.proxyPort} -j ACCEPT`] : []),
       `-A ${input} -j DROP`,
       `-A ${forward} -i ${br} ! -o ${br} -j REJECT --reject-with icmp-net-unreachable`,
       `-A ${forward} -o ${br} ! -i ${br} -j REJECT --reject-with icmp-net-unreachable`,
@@ -105,7 +111,7 @@ export class HostFirewall {
     const { gatewayIp, busPort, bridgeInterface } = this.opts;
     return {
       enforced: true,
-      detail: `host firewall (${this.chains.input}, ${this.chains.forward}) on ${bridgeInterface}: sandboxes reach only tcp ${gatewayIp}:${busPort} and nothing beyond the bridge`,
+      detail: `host firewall (${this.chains.input}, ${this.chains.forward}) on ${bridgeInterface}: sandboxes reach only tcp ${gatewayIp}:${busPort}${this.opts.proxyPort ? ` and the egress proxy on ${this.opts.proxyPort}` : ''} and nothing beyond the bridge`,
     };
   }
 

@@ -7,6 +7,8 @@ import { FlockError } from '@aiflock/core';
 export const SANDBOX_UID = 1001;
 export const SANDBOX_GID = 1001;
 export const SANDBOX_SHARED_DIR = '/shared';
+/** Where an instance finds its own bus credentials (read-only, readable by it alone). */
+export const SANDBOX_CREDENTIALS_DIR = '/run/aiflock';
 
 export interface InstanceStoragePaths {
   hostWorkspace: string;

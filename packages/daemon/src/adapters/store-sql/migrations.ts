@@ -150,6 +150,18 @@ function migrations(backend: SqlBackend): Record<string, Migration> {
         await db.schema.createIndex('llm_usage_agent').on('llm_usage').columns(['agent', 'seq']).execute();
       },
     },
+    '0005_sandbox': {
+      async up(db: Kysely<unknown>) {
+        // Sealed values only (AES-256-GCM, key outside the database).
+        await db.schema
+          .createTable('secrets')
+          .addColumn('name', 'varchar(100)', (c) => c.primaryKey())
+          .addColumn('sealed', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

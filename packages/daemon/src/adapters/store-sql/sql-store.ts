@@ -259,6 +259,31 @@ export class SqlStore implements Store {
     },
   };
 
+  readonly secrets: Store['secrets'] = {
+    put: async (r) => {
+      const row = { name: r.name, sealed: r.sealed, created_at: r.createdAt, updated_at: r.updatedAt };
+      await this.db
+        .insertInto('secrets')
+        .values(row)
+        .onConflict((oc) => oc.column('name').doUpdateSet({ sealed: row.sealed, updated_at: row.updated_at }))
+        .execute();
+    },
+    get: async (name) => {
+      const row = await this.db.selectFrom('secrets').selectAll().where('name', '=', name).executeTakeFirst();
+      return row && { name: row.name, sealed: row.sealed, createdAt: row.created_at, updatedAt: row.updated_at };
+    },
+    list: async () =>
+      (await this.db.selectFrom('secrets').select(['name', 'created_at', 'updated_at']).orderBy('name').execute()).map((r) => ({
+        name: r.name,
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+      })),
+    remove: async (name) => {
+      const res = await this.db.deleteFrom('secrets').where('name', '=', name).executeTakeFirst();
+      return Number(res.numDeletedRows) > 0;
+    },
+  };
+
   async ping(): Promise<{ ok: boolean; detail: string }> {
     try {
       await pingSql(this.backend);

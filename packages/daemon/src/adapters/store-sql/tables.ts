@@ -115,7 +115,15 @@ export interface LlmUsageTable {
   outcome: string;
 }
 
+export interface SecretsTable {
+  name: string;
+  sealed: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  secrets: SecretsTable;
   deployments: DeploymentsTable;
   tasks: TasksTable;
   instances: InstancesTable;

@@ -54,6 +54,14 @@ export const agentRoutes =
       return audited(ctx.audit, req, 'agent.stop', `agent/${name}`, () => ctx.deployments.stop(name));
     });
 
+    // Kill switch: admin only, audited.
+    for (const op of ['quarantine', 'release', 'kill'] as const) {
+      app.post(`/agents/:name/${op}`, route('admin', { summary: `${op[0]!.toUpperCase()}${op.slice(1)} an agent (kill switch)`, params: NameParams }), async (req) => {
+        const { name } = parseInput(NameParams, req.params, 'params');
+        return audited(ctx.audit, req, `agent.${op}`, `agent/${name}`, () => ctx.killSwitch[op](name));
+      });
+    }
+
     app.delete('/agents/:name', route('agents:write', { summary: 'Remove an agent', params: NameParams, status: 204 }), async (req, reply) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       await audited(ctx.audit, req, 'agent.remove', `agent/${name}`, () => ctx.deployments.remove(name));

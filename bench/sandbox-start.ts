@@ -1,0 +1,172 @@
+/**
+ * Sandbox cold start by runtime: from asking a runtime to start an echo agent until its first
+ * heartbeat arrives on NATS, for the Docker runtime (profile `restricted`) and the process
+ * runtime (bubblewrap), against raw `docker run` of the same image and a plain child process
+ * running the same agent bundle, all measured in the same run against one nats-server.
+ * The `operator` profile is refused by both runtimes (see docs/security.md), so it has no row.
+ *
+ *   npx tsx bench/sandbox-start.ts [--runs 5] [--json]
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { connect } from 'nats';
+import type { SandboxSpec } from '@aiflock/core';
+import { DockerRuntime } from '../packages/daemon/src/adapters/runtime-docker/docker-runtime.js';
+import { ProcessRuntime } from '../packages/daemon/src/adapters/runtime-process/process-runtime.js';
+import { REPO_ROOT } from '../testkit/flock.js';
+import { startNatsServer } from '../testkit/nats-server.js';
+import { Heartbeats, IMAGE, benchArgs, fmt, fmtSpread, main, median, onCleanup, progress, randomId, spread, table, writeResults } from './lib.js';
+
+const KINDS = {
+  docker: 'aiflock Docker runtime (restricted profile)',
+  process: 'aiflock process runtime (bubblewrap)',
+  dockerRun: 'raw docker run (same image, network, env)',
+  child: 'plain child process (node agent.mjs)',
+} as const;
+type Kind = keyof typeof KINDS;
+const BUNDLE = join(REPO_ROOT, 'packages', 'agent', 'dist', 'bundle', 'agent.mjs');
+const opts = benchArgs();
+
+main('sandbox-start', async () => {
+  const docker = new Dockerode();
+  const flock = `b${randomId(6)}`;
+  const base = join(REPO_ROOT, '.tmp');
+  mkdirSync(base, { recursive: true });
+  chmodSync(base, 0o755);
+  const root = mkdtempSync(join(base, 'bench-'));
+  chmodSync(root, 0o711);
+  onCleanup('remove the bench directory', async () => rmSync(root, { recursive: true, force: true }));
+
+  // The Docker runtime first: nats-server must listen on its bridge gateway.
+  const placeholderPort = 4222;
+  let dockerRt = new DockerRuntime({ docker, flock, sharedDir: join(root, 'docker-shared'), busPort: placeholderPort, node: 'bench' });
+  await dockerRt.init();
+  const gateway = dockerRt.gatewayIp();
+  const nats = await startNatsServer({ host: gateway });
+  onCleanup('stop nats-server', () => nats.stop());
+  // Re-create with the real bus port (the firewall opens exactly that port).
+  dockerRt = new DockerRuntime({ docker, flock, sharedDir: join(root, 'docker-shared'), busPort: nats.port, node: 'bench' });
+  await dockerRt.init();
+  onCleanup('dispose the Docker runtime', () => dockerRt.dispose());
+  const procRt = new ProcessRuntime({ flock, node: 'bench', rootDir: join(root, 'proc'), bundle: BUNDLE, busHost: gateway, busPort: nats.port });
+  await procRt.init();
+  onCleanup('dispose the process runtime', () => procRt.dispose());
+
+  const nc = await connect({ servers: nats.url });
+  onCleanup('close NATS', () => nc.close());
+  const beats = await Heartbeats.watch(nc);
+  const env = (id: string, natsUrl: string) => ({
+    AIFLOCK_INSTANCE_ID: id,
+    AIFLOCK_AGENT: 'bench',
+    AIFLOCK_NATS_URL: natsUrl,
+    AIFLOCK_HANDLERS: 'echo',
+    AIFLOCK_HEARTBEAT_MS: '30000',
+  });
+  const spec = (id: string, natsUrl: string): SandboxSpec => ({
+    instanceId: id,
+    agent: 'bench',
+    image: IMAGE,
+    profile: 'restricted',
+    env: env(id, natsUrl),
+    resources: { cpu: 0.5, memoryBytes: 256 * 1024 ** 2, pids: 64, tmpBytes: 64 * 1024 ** 2 },
+    manifestDigest: `sha256:${'00'.repeat(32)}`,
+  });
+
+  const timed = async (id: string, start: () => Promise<unknown>, stop: () => Promise<unknown>): Promise<number> => {
+    const beat = beats.next(`the first heartbeat of ${id}`, (hb) => hb.instanceId === id);
+    const t0 = performance.now();
+    await start();
+    const ms = (await beat).at - t0;
+    await stop();
+    return ms;
+  };
+  const measure: Record<Kind, () => Promise<number>> = {
+    docker: () => {
+      const id = `bench-${randomId(8)}`;
+      return timed(id, () => dockerRt.start(spec(id, dockerRt.busUrlForSandboxes())), () => dockerRt.remove(id));
+    },
+    process: () => {
+      const id = `bench-${randomId(8)}`;
+      return timed(id, () => procRt.start(spec(id, procRt.busUrlForSandboxes())), () => procRt.remove(id));
+    },
+    dockerRun: () => {
+      const id = `bench-${randomId(8)}`;
+      let c: Dockerode.Container;
+      return timed(
+        id,
+        async () => {
+          c = await docker.createContainer({
+            Image: IMAGE,
+            Env: Object.entries(env(id, nats.url.replace('127.0.0.1', gateway))).map(([k, v]) => `${k}=${v}`),
+            HostConfig: { NetworkMode: `aiflock-${flock}` },
+          });
+          await c.start();
+        },
+        () => c.remove({ force: true }),
+      );
+    },
+    child: () => {
+      const id = `bench-${randomId(8)}`;
+      let child: ReturnType<typeof spawn>;
+      return timed(
+        id,
+        async () => {
+          child = spawn(process.execPath, [BUNDLE], { env: { PATH: process.env['PATH'] ?? '', HOME: root, ...env(id, nats.url) }, stdio: 'ignore' });
+        },
+        async () => {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGKILL');
+          await exited;
+        },
+      );
+    },
+  };
+
+  const kinds = Object.keys(KINDS) as Kind[];
+  const runs: Record<Kind, number>[] = [];
+  for (let run = 0; run <= opts.runs; run++) {
+    const row: Partial<Record<Kind, number>> = {};
+    for (let i = 0; i < kinds.length; i++) {
+      const kind = kinds[(run + i) % kinds.length]!;
+      row[kind] = await measure[kind]();
+      progress(`${run === 0 ? 'warm-up' : `run ${run}/${opts.runs}`} ${kind}: first heartbeat ${fmt(row[kind])} ms`);
+    }
+    if (run > 0) runs.push(row as Record<Kind, number>);
+  }
+
+  const of = (k: Kind) => spread(runs.map((r) => r[k]));
+  const ratio = (a: Kind, b: Kind) => spread(runs.map((r) => r[a] / r[b]));
+  const summary = {
+    firstHeartbeatMs: Object.fromEntries(kinds.map((k) => [k, of(k)])),
+    ratios: {
+      dockerRuntimeToDockerRun: ratio('docker', 'dockerRun'),
+      processRuntimeToChild: ratio('process', 'child'),
+      processRuntimeToDockerRuntime: ratio('process', 'docker'),
+    },
+    medianMs: Object.fromEntries(kinds.map((k) => [k, median(runs.map((r) => r[k]))])),
+  };
+  const file = await writeResults('sandbox-start', { benchmark: 'sandbox-start', date: new Date().toISOString(), options: { runs: opts.runs, image: IMAGE }, runs, summary });
+  progress(`wrote ${file}`);
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ summary }, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(
+    [
+      `### Sandbox cold start to first heartbeat (${opts.runs} runs; median (min–max) in ms)`,
+      '',
+      table(['', 'to first heartbeat'], kinds.map((k) => [KINDS[k], fmtSpread(summary.firstHeartbeatMs[k]!)])),
+      '',
+      table(
+        ['ratio (per run, then median)', ''],
+        [
+          ['Docker runtime / raw docker run', fmtSpread(summary.ratios.dockerRuntimeToDockerRun)],
+          ['process runtime / plain child process', fmtSpread(summary.ratios.processRuntimeToChild)],
+          ['process runtime / Docker runtime', fmtSpread(summary.ratios.processRuntimeToDockerRuntime)],
+        ],
+      ),
+    ].join('\n') + '\n',
+  );
+});

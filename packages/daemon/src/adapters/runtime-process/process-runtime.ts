@@ -1,0 +1,293 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFile, chmod, chown, mkdir, readlink, rm } from 'node:fs/promises';
+import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { FlockError, type HealthCheck, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
+import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
+import type { Isolation } from '../runtime-docker/host-firewall.js';
+import { assertFlockName } from '../runtime-docker/names.js';
+import { removeSecretFiles, writeSecretFiles, SANDBOX_SECRETS_DIR } from '../runtime-docker/secret-files.js';
+import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, prepareInstanceStorage, storagePaths } from '../runtime-docker/shared-storage.js';
+import { InstanceCgroup } from './cgroups.js';
+import { launcherArgv, sandboxCommand } from './sandbox-command.js';
+
+export interface ProcessRuntimeOptions {
+  flock: string;
+  node: string;
+  /**
+   * Root of everything sandboxes bind (shared storage, bus sockets, the agent bundle). Its
+   * parents must be traversable by the sandbox user: bubblewrap runs as that user.
+   */
+  rootDir: string;
+  /** The agent runtime bundle (agent.mjs). */
+  bundle: string;
+  /** The bus on this host (the relay connects here). */
+  busHost: string;
+  busPort: number;
+  /** Host tmpfs for secret files. */
+  secretsDir?: string;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => void;
+}
+
+interface Instance {
+  spec: SandboxSpec;
+  child: ChildProcess;
+  cgroup: InstanceCgroup;
+  relay: Server | null;
+  socketDir: string;
+  startedAt: string;
+  exitCode: number | null;
+  oomKilled: boolean;
+  paused: boolean;
+}
+
+const BUS_SOCKET_DIR = '/run/aiflock';
+
+/**
+ * Sandboxes as bubblewrap processes, for hosts without Docker. Weaker than containers, and
+ * it says so: no seccomp filter, the host's /usr is shared read-only instead of an image,
+ * instances die with the daemon (not adopted on restart), no restart policy of its own (the
+ * reconciler replaces exited instances), no egress proxy (no network at all: the bus arrives
+ * as a Unix socket relayed by the daemon).
+ */
+export class ProcessRuntime implements SandboxRuntime {
+  readonly kind = 'process';
+  private readonly instances = new Map<string, Instance>();
+  private readonly log: NonNullable<ProcessRuntimeOptions['log']>;
+  private ready = false;
+
+  constructor(private readonly opts: ProcessRuntimeOptions) {
+    assertFlockName(opts.flock);
+    this.log = opts.log ?? (() => {});
+  }
+
+  private get sharedDir(): string {
+    return join(this.opts.rootDir, 'shared');
+  }
+  private get bundlePath(): string {
+    return join(this.opts.rootDir, 'agent.mjs');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.opts.rootDir, { recursive: true, mode: 0o711 });
+    await chmod(this.opts.rootDir, 0o711);
+    // A root-owned, world-readable copy the sandbox user can bind (the source tree may not be reachable).
+    await copyFile(this.opts.bundle, this.bundlePath);
+    await chmod(this.bundlePath, 0o644);
+    await mkdir(join(this.opts.rootDir, 'bus'), { recursive: true, mode: 0o711 });
+    this.ready = true;
+  }
+
+  gatewayIp(): string {
+    return this.opts.busHost;
+  }
+
+  busUrlForSandboxes(): string {
+    return `nats://127.0.0.1:${this.opts.busPort}`;
+  }
+
+  isolation(): Isolation {
+    return {
+      enforced: this.ready,
+      detail:
+        'process runtime (bubblewrap): WEAKER than containers — all namespaces (no network, bus over a Unix socket), uid 1001 with no capabilities, read-only root showing only /usr, cgroup limits; but no seccomp filter, no image (host /usr shared read-only), instances do not survive a daemon restart',
+    };
+  }
+
+  async start(spec: SandboxSpec): Promise<SandboxInfo> {
+    if (!this.ready) await this.init();
+    if (spec.profile !== 'restricted') {
+      throw new FlockError('validation_failed', `sandbox profile "${spec.profile}" is not available on the process runtime`, { field: 'profile', value: spec.profile });
+    }
+    if (!INSTANCE_ID_PATTERN.test(spec.instanceId)) throw new FlockError('validation_failed', `instance id "${spec.instanceId}" is not valid`);
+    await this.remove(spec.instanceId);
+    const paths = storagePaths(this.sharedDir, spec.agent, spec.instanceId);
+    await prepareInstanceStorage(this.sharedDir, spec.agent, spec.instanceId);
+
+    const files = spec.secretFiles ?? {};
+    if (Object.keys(files).length > 0 && !this.opts.secretsDir) {
+      throw new FlockError('runtime_unavailable', `${spec.instanceId} asks for secret files but no secrets directory is configured`);
+    }
+    const socketDir = join(this.opts.rootDir, 'bus', spec.instanceId);
+    let relay: Server | null = null;
+    let cgroup: InstanceCgroup | null = null;
+    let secretsHostDir: string | null = null;
+    try {
+      relay = await this.openRelay(socketDir);
+      if (Object.keys(files).length > 0) secretsHostDir = await writeSecretFiles(this.opts.secretsDir!, spec.instanceId, files, 0o711);
+      cgroup = await InstanceCgroup.create(this.opts.flock, spec.instanceId, spec.resources);
+    } catch (err) {
+      // Nothing half-made stays behind: no open socket, no secret file, no empty cgroup.
+      relay?.close();
+      await rm(socketDir, { recursive: true, force: true });
+      if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, spec.instanceId);
+      await cgroup?.remove();
+      throw new FlockError('runtime_unavailable', `could not prepare ${spec.instanceId}: ${(err as Error).message}`);
+    }
+    const env = {
+      ...spec.env,
+      HOME: '/tmp',
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      AIFLOCK_SHARED_DIR: SANDBOX_SHARED_DIR,
+      AIFLOCK_WORKSPACE: paths.workspace,
+      AIFLOCK_LOG_FILE: paths.logFile,
+      AIFLOCK_BUS_SOCKET: `${BUS_SOCKET_DIR}/bus.sock`,
+      ...(spec.busCredentialsDir ? { AIFLOCK_NATS_CREDS: `${SANDBOX_CREDENTIALS_DIR}/nats.creds` } : {}),
+    };
+    const command = sandboxCommand({
+      hostname: spec.instanceId,
+      roBinds: [
+        [this.bundlePath, '/opt/aiflock/agent.mjs'],
+        [paths.hostCommon, paths.common],
+        ...(secretsHostDir ? ([[secretsHostDir, SANDBOX_SECRETS_DIR]] as [string, string][]) : []),
+        // The directory, so renewed credentials renamed into place are seen.
+        ...(spec.busCredentialsDir ? ([[spec.busCredentialsDir, SANDBOX_CREDENTIALS_DIR]] as [string, string][]) : []),
+      ],
+      binds: [
+        [paths.hostWorkspace, paths.workspace],
+        [paths.hostLogFile, paths.logFile],
+        [socketDir, BUS_SOCKET_DIR],
+      ],
+      tmpBytes: spec.resources.tmpBytes,
+      env,
+      argv: [process.execPath, '/opt/aiflock/agent.mjs'],
+    });
+    const child = spawn('sh', launcherArgv(cgroup.procsFiles(), command), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const inst: Instance = { spec, child, cgroup, relay, socketDir, startedAt: new Date().toISOString(), exitCode: null, oomKilled: false, paused: false };
+    this.instances.set(spec.instanceId, inst);
+    const forward = (level: 'info' | 'warn') => (d: Buffer) => this.log(level, d.toString().trimEnd(), { instanceId: spec.instanceId });
+    child.stdout?.on('data', forward('info'));
+    child.stderr?.on('data', forward('warn'));
+    child.on('exit', (code, signal) => {
+      inst.exitCode = code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : null);
+      void cgroup.oomKills().then((n) => (inst.oomKilled = n > 0));
+    });
+    return this.info(inst);
+  }
+
+  /** Daemon side of the bus: a Unix socket only this instance sees, relayed to the bus port. */
+  private async openRelay(socketDir: string): Promise<Server> {
+    await rm(socketDir, { recursive: true, force: true });
+    await mkdir(socketDir, { mode: 0o755 });
+    const server = createServer((s) => {
+      const up = connect(this.opts.busPort, this.opts.busHost);
+      s.pipe(up).pipe(s);
+      const close = () => (s.destroy(), up.destroy());
+      s.on('error', close);
+      up.on('error', close);
+      s.on('close', close);
+      up.on('close', close);
+    });
+    const sock = join(socketDir, 'bus.sock');
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(sock, resolve));
+    await chown(sock, SANDBOX_UID, SANDBOX_GID);
+    await chmod(sock, 0o600);
+    return server;
+  }
+
+  private info(i: Instance): SandboxInfo {
+    const exited = i.exitCode !== null || i.child.exitCode !== null || i.child.signalCode !== null;
+    return {
+      instanceId: i.spec.instanceId,
+      agent: i.spec.agent,
+      handle: String(i.child.pid ?? ''),
+      state: exited ? 'exited' : i.paused ? 'paused' : 'running',
+      exitCode: exited ? i.exitCode : null,
+      oomKilled: i.oomKilled,
+      startedAt: i.startedAt,
+      manifestDigest: i.spec.manifestDigest,
+      node: this.opts.node,
+      address: null,
+    };
+  }
+
+  async stop(instanceId: string, graceMs: number): Promise<void> {
+    const i = this.instances.get(instanceId);
+    if (!i || i.child.exitCode !== null || i.child.signalCode !== null) return;
+    if (i.paused) await this.release(instanceId);
+    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
+    // To the sandboxed processes, not to bubblewrap: its death SIGKILLs the agent, and the
+    // sandbox runs in its own session, so the launcher's process group would not reach it.
+    for (const pid of await i.cgroup.pids()) {
+      const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
+      if (exe.endsWith('/bwrap') || exe === '') continue;
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    const timer = setTimeout(() => void i.cgroup.killAll(), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async remove(instanceId: string): Promise<void> {
+    const i = this.instances.get(instanceId);
+    if (!i) return;
+    await this.kill(instanceId);
+    i.relay?.close();
+    await rm(i.socketDir, { recursive: true, force: true });
+    if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
+    await i.cgroup.remove();
+    this.instances.delete(instanceId);
+  }
+
+  async list(): Promise<SandboxInfo[]> {
+    return [...this.instances.values()].map((i) => this.info(i));
+  }
+
+  /** Freeze every process (cgroup freezer) and close its only way out, the bus relay. */
+  async quarantine(instanceId: string): Promise<void> {
+    const i = this.instances.get(instanceId);
+    if (!i || i.paused) return;
+    i.relay?.close();
+    i.relay = null;
+    await i.cgroup.freeze(true);
+    i.paused = true;
+  }
+
+  async release(instanceId: string): Promise<void> {
+    const i = this.instances.get(instanceId);
+    if (!i || !i.paused) return;
+    i.relay = await this.openRelay(i.socketDir);
+    await i.cgroup.freeze(false);
+    i.paused = false;
+  }
+
+  async kill(instanceId: string): Promise<void> {
+    const i = this.instances.get(instanceId);
+    if (!i || i.child.exitCode !== null || i.child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
+    await i.cgroup.killAll();
+    i.paused = false;
+    await exited;
+  }
+
+  async ping(): Promise<HealthCheck> {
+    return { ok: this.ready, detail: this.isolation().detail };
+  }
+
+  /** Nothing of an instance outlives the daemon here: take every one down, then the roots. */
+  async dispose(): Promise<void> {
+    for (const id of [...this.instances.keys()]) await this.remove(id);
+    await rm(join(this.opts.rootDir, 'bus'), { recursive: true, force: true });
+    if (this.opts.secretsDir) await rm(this.opts.secretsDir, { recursive: true, force: true });
+    await InstanceCgroup.removeFlock(this.opts.flock);
+    this.ready = false;
+  }
+
+  /** For tests and the benchmark: where a host path of this runtime's shared tree is. */
+  hostSharedDir(): string {
+    return this.sharedDir;
+  }
+
+  /** Where the launched sandbox's bus socket lives on the host (for inspection). */
+  socketDirOf(instanceId: string): string | undefined {
+    return this.instances.get(instanceId)?.socketDir;
+  }
+}
+
+const SIGNALS: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGABRT: 6, SIGSEGV: 11 };
+const signalNumber = (s: NodeJS.Signals): number | undefined => SIGNALS[s];
+

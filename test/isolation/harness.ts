@@ -1,0 +1,73 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Dockerode from 'dockerode';
+import { nodeProbe } from '../../testkit/docker.js';
+
+/** The real agent image unless a developer points this at another one. */
+export const IMAGE = process.env.AIFLOCK_TEST_AGENT_IMAGE ?? 'aiflock/agent:latest';
+
+export const rand = (n: number) => [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+
+/** Build the agent image when no prebuilt ref was exported (scripts/test.sh builds it first). */
+export function ensureImage(): void {
+  if (process.env.AIFLOCK_TEST_AGENT_IMAGE) return;
+  const build = spawnSync('bash', ['scripts/build-image.sh'], { stdio: 'inherit', timeout: 170_000 });
+  if (build.status !== 0) throw new Error(`scripts/build-image.sh failed (status ${build.status})`);
+}
+
+/**
+ * The attack probe (fixtures/probe.c), compiled static on the host so it runs on any image.
+ * It is only ever run inside a sandbox. bootstrap.sh --test installs gcc.
+ */
+export function buildProbe(): string {
+  const out = join(mkdtempSync(join(tmpdir(), 'aiflock-probe-')), 'probe');
+  const cc = spawnSync('gcc', ['-static', '-O1', '-o', out, join(import.meta.dirname, 'fixtures', 'probe.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cannot build the attack probe (gcc -static; run scripts/bootstrap.sh --test): ${cc.error?.message ?? cc.stderr}`);
+  return out;
+}
+
+/** TCP connect from inside a sandbox: 'connected', 'timeout' (dropped) or the errno code. */
+const TCP_PROBE = `
+const [host, port, ms] = process.argv.slice(1);
+const t0 = Date.now();
+const s = require('net').connect(Number(port), host);
+const done = (r) => { console.log(JSON.stringify({ r, ms: Date.now() - t0 })); s.destroy(); process.exit(0); };
+s.setTimeout(Number(ms), () => done('timeout'));
+s.once('connect', () => done('connected'));
+s.once('error', (e) => done(e.code));
+`;
+export const tcpFrom = (c: Dockerode.Container, host: string, port: number, ms = 2000) =>
+  nodeProbe<{ r: string; ms: number }>(c, TCP_PROBE, [host, String(port), String(ms)]);
+
+/** Many TCP connects at once from inside a sandbox: port → result. */
+const SCAN_PROBE = `
+const [host, ms, ...ports] = process.argv.slice(1);
+const out = {};
+let left = ports.length;
+for (const p of ports) {
+  const s = require('net').connect(Number(p), host);
+  const done = (r) => { if (out[p]) return; out[p] = r; s.destroy(); if (--left === 0) { console.log(JSON.stringify(out)); process.exit(0); } };
+  s.setTimeout(Number(ms), () => done('timeout'));
+  s.once('connect', () => done('connected'));
+  s.once('error', (e) => done(e.code));
+}
+`;
+export const scanFrom = (c: Dockerode.Container, host: string, ports: number[], ms = 2000) =>
+  nodeProbe<Record<string, string>>(c, SCAN_PROBE, [host, String(ms), ...ports.map(String)], 60_000);
+
+/** An HTTP GET through the proxy named by the sandbox's own HTTP_PROXY. */
+export const HTTP_VIA_PROXY = `
+const [url, proxyArg] = process.argv.slice(1);
+const proxy = proxyArg || process.env.HTTP_PROXY;
+if (!proxy) { console.log(JSON.stringify({ status: 'no-proxy' })); process.exit(0); }
+const p = new URL(proxy);
+const req = require('http').request({ host: p.hostname, port: p.port, path: url, headers: { host: new URL(url).host, authorization: 'Bearer forged-by-agent' } }, (res) => {
+  let body = ''; res.on('data', (d) => (body += d)); res.on('end', () => { console.log(JSON.stringify({ status: res.statusCode, body })); process.exit(0); });
+});
+req.setTimeout(5000, () => { console.log(JSON.stringify({ status: 'timeout' })); process.exit(0); });
+req.on('error', (e) => { console.log(JSON.stringify({ status: e.code })); process.exit(0); });
+req.end();
+`;
