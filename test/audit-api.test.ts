@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog, DeploymentService, TaskService, auditHash, systemClock, type AuditEntry } from '@aiflock/core';
+import { AuditLog, AuthService, DeploymentService, TaskService, auditHash, systemClock, type AuditEntry } from '@aiflock/core';
 import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
 import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
 import { postgresBackend } from '../packages/daemon/src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { buildApp } from '../packages/daemon/src/http/app.js';
+import type { ApiContext } from '../packages/daemon/src/http/context.js';
 import { createLogger } from '../packages/daemon/src/logger.js';
 import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { REPO_ROOT } from '../testkit/flock.js';
@@ -30,6 +31,9 @@ interface Harness {
   store: SqlStore;
   app: FastifyInstance;
   url: string;
+  token: string;
+  /** The actor every entry made through this harness is recorded under. */
+  tokenId: string;
   routes: { method: string | string[]; url: string; scope?: unknown }[];
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   close(): Promise<void>;
@@ -44,19 +48,27 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock: systemClock });
   const deployments = new DeploymentService({ store, bus, clock: systemClock, defaultImage: 'aiflock/agent:test', poke: () => undefined });
   const tasks = new TaskService({ store, bus, clock: systemClock, log });
-  const app = buildApp(
+  const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });
+  const issued = await auth.createToken({ name: 'audit-admin', scopes: ['admin'] });
+  const token = issued.token;
+  const { app } = buildApp(
     {
       deployments,
       tasks,
+      auth,
       store,
       audit,
       backup: store.backupTo,
+      busAdminCredentials: null,
+      wsHeartbeatMs: 1_000,
+      logLevel: { get: () => 'silent', set: () => undefined },
       readiness: async () => ({ store: await store.ping(), bus: await bus.ping() }),
       status: () => Promise.reject(new Error('not used')),
       shutdown: () => undefined,
-    },
+    } as unknown as ApiContext,
     createLogger('silent'),
     createMetrics(store),
+    { corsOrigins: [], ownOrigins: () => [], bodyLimitBytes: 1024 * 1024, largeBodyLimitBytes: 4 * 1024 * 1024, rateLimit: { max: 100_000, windowMs: 60_000 }, devBypassLoopback: false },
   );
   const routes: Harness['routes'] = [];
   app.addHook('onRoute', (r) => void routes.push({ method: r.method, url: r.url, scope: (r.config as { scope?: unknown } | undefined)?.scope }));
@@ -65,7 +77,7 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   const cli = (args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile(process.execPath, [CLI, '--api', url, ...args], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      execFile(process.execPath, [CLI, '--api', url, ...args], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, AIFLOCK_TOKEN: token } }, (err, stdout, stderr) =>
         done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
       );
     });
@@ -73,6 +85,8 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
     store,
     app,
     url,
+    token,
+    tokenId: issued.record.id,
     routes,
     cli,
     async close() {
@@ -87,7 +101,7 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
 const api = async (h: Harness, method: string, path: string, body?: unknown) => {
   const res = await fetch(`${h.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${h.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -191,7 +205,7 @@ describe.each(backends)('audit through the API and the CLI on $name', (backend) 
       ['agent.stop', 'agent/ghost', 'error'],
       ['agent.remove', 'agent/echo', 'ok'],
     ]);
-    expect(page.entries.every((e) => e.actor === 'anonymous' && e.requestId)).toBe(true);
+    expect(page.entries.every((e) => e.actor === h.tokenId && e.requestId)).toBe(true);
     expect(page.entries[0]!.requestId).toBe(deploy.requestId);
     expect(page.entries[1]!.details).toMatchObject({ code: 'manifest_invalid' });
     expect(page.entries[2]!.details).toEqual({ replicas: 2 });
@@ -215,7 +229,7 @@ describe.each(backends)('audit through the API and the CLI on $name', (backend) 
     expect(tail.code).toBe(0);
     const lines = tail.stdout.trim().split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^7 \S+ ok\s+anonymous agent\.stop agent\/echo/);
+    expect(lines[0]).toMatch(new RegExp(`^7 \\S+ ok\\s+${h.tokenId} agent\\.stop agent/echo`));
     expect(lines[2]).toContain('agent.remove agent/echo');
 
     const bad = await h.cli(['audit', 'search', '--since', 'yesterday']);

@@ -15,12 +15,12 @@ export function requireGateway(ctx: ApiContext): LlmGateway {
 }
 
 /**
- * Who an HTTP caller is for entitlements and usage. Until the auth layer attaches a
- * principal, every HTTP caller shares the `http` identity (and its entitlement).
+ * Who an HTTP caller is for entitlements and usage: the authenticated token (configure
+ * `llm.entitlements.callers.<token id>`), or `http` for a caller the auth layer let in
+ * without one (the loopback development bypass).
  */
 export function httpCaller(req: FastifyRequest): LlmCaller {
-  const principal = (req as FastifyRequest & { principal?: { name?: string } }).principal;
-  return { id: principal?.name ?? 'http' };
+  return { id: req.actor?.id ?? 'http' };
 }
 
 /** Fires when the client disconnects before the answer is complete: the provider call stops. */

@@ -24,7 +24,7 @@ const ALIASES = ['default', 'fast', 'coder'] as const;
 function makeProvider(name: string, p: LlmConfig['providers'][string]): LlmProvider {
   switch (p.kind) {
     case 'ollama':
-      return new OllamaProvider(name, p.url!);
+      return new OllamaProvider(name, p.url!, p.apiKey);
     case 'openai':
       return new OpenAiProvider(name, p.url!, p.apiKey);
     case 'anthropic':

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemClock, type ChatChunk } from '@aiflock/core';
+import { AuthService, systemClock, type ChatChunk } from '@aiflock/core';
 import type { FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -31,9 +31,31 @@ let llm: LlmSetup;
 let metrics: ReturnType<typeof createMetrics>;
 const scopes: unknown[] = [];
 
+let token: string;
+let tokenId: string;
+
+/** The LLM routes behind the real auth layer; callers authenticate with a token holding llm:invoke. */
+function serve(ctx: Partial<ApiContext>, logger: ReturnType<typeof createLogger>, m: ReturnType<typeof createMetrics>): FastifyInstance {
+  const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });
+  return buildApp({ store, auth, ...ctx } as ApiContext, logger, m, {
+    corsOrigins: [],
+    ownOrigins: () => [],
+    bodyLimitBytes: 1024 * 1024,
+    largeBodyLimitBytes: 4 * 1024 * 1024,
+    rateLimit: { max: 100_000, windowMs: 60_000 },
+    devBypassLoopback: false,
+  }).app;
+}
+
+const authorized = { 'content-type': 'application/json', authorization: '' };
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aiflock-llm-http-'));
   store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
+  const issued = await new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 }).createToken({ name: 'llm-client', scopes: ['llm:invoke', 'metrics:read'] });
+  token = issued.token;
+  tokenId = issued.record.id;
+  authorized.authorization = `Bearer ${token}`;
   oa = await startFakeLlm('openai', { model: 'gpt-fake' });
   ol = await startFakeLlm('ollama', { model: 'llama-fake' });
   const logger = createLogger('warn');
@@ -46,12 +68,11 @@ beforeAll(async () => {
       embed: { provider: 'cloud', model: 'text-embed-fake', capabilities: ['embed'] },
     },
     policy: { attemptsPerProvider: 1, backoffBaseMs: 0 },
-    entitlements: { callers: { http: { requestsPerMinute: 1000 } } },
+    entitlements: { callers: { [tokenId]: { requestsPerMinute: 1000 } } },
   });
   llm = await setupLlm(cfg, { clock: systemClock, log: logFn(logger), metrics: metrics.llm });
   // Only the LLM routes are under test; the task and agent services are not used by them.
-  const ctx = { store, llm: { gateway: llm.gateway, detail: llm.detail } } as unknown as ApiContext;
-  app = buildApp(ctx, logger, metrics);
+  app = serve({ llm: { gateway: llm.gateway, detail: llm.detail } }, logger, metrics);
   app.addHook('onRequest', async (req) => void scopes.push(req.routeOptions.config && (req.routeOptions.config as { scope?: string }).scope));
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
@@ -71,7 +92,7 @@ beforeEach(() => {
   scopes.length = 0;
 });
 
-const client = () => new OpenAI({ baseURL: `${base}/v1`, apiKey: 'not-a-provider-key', maxRetries: 0 });
+const client = () => new OpenAI({ baseURL: `${base}/v1`, apiKey: token, maxRetries: 0 });
 
 describe('OpenAI-compatible routes, driven by the official openai client', () => {
   it('completes a chat', async () => {
@@ -154,7 +175,7 @@ describe('OpenAI-compatible routes, driven by the official openai client', () =>
 
   it('rejects a bad request naming the field, and calls no provider', async () => {
     const before = ol.requests.length + oa.requests.length;
-    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'default', messages: [{ role: 'wizard', content: 'x' }] }) });
+    const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: authorized, body: JSON.stringify({ model: 'default', messages: [{ role: 'wizard', content: 'x' }] }) });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('validation_failed');
@@ -172,7 +193,7 @@ describe('OpenAI-compatible routes, driven by the official openai client', () =>
 });
 
 describe('POST /v1/llm/infer (seed 3)', () => {
-  const infer = (body: unknown, headers: Record<string, string> = {}) => fetch(`${base}/v1/llm/infer`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const infer = (body: unknown, headers: Record<string, string> = {}) => fetch(`${base}/v1/llm/infer`, { method: 'POST', headers: { ...authorized, ...headers }, body: JSON.stringify(body) });
 
   it('returns the final text with provider, usage, cost and correlation id', async () => {
     ol.next({ kind: 'reply', text: 'final text', usage: { in: 1000, out: 500 } });
@@ -229,7 +250,7 @@ describe('POST /v1/llm/infer (seed 3)', () => {
 describe('Ollama-compatible routes, driven by our Ollama adapter pointed at the daemon', () => {
   it('streams /api/chat as NDJSON and lists /api/tags', async () => {
     ol.next({ kind: 'reply', text: 'via the gateway', usage: { in: 2, out: 3 } });
-    const client = new OllamaProvider('daemon', base);
+    const client = new OllamaProvider('daemon', base, token);
     const chunks: ChatChunk[] = [];
     for await (const c of client.chatStream({ model: 'default', messages: [{ role: 'user', content: 'hi' }] }, { timeoutMs: 5000 })) chunks.push(c);
     expect(chunks.flatMap((c) => (c.type === 'delta' ? [c.text] : [])).join('')).toBe('via the gateway');
@@ -241,21 +262,21 @@ describe('Ollama-compatible routes, driven by our Ollama adapter pointed at the 
 
   it('serves /api/generate streamed and whole', async () => {
     ol.next({ kind: 'reply', text: 'gen one two', usage: { in: 3, out: 3 } });
-    const res = await fetch(`${base}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'default', prompt: 'go', system: 'terse' }) });
+    const res = await fetch(`${base}/api/generate`, { method: 'POST', headers: authorized, body: JSON.stringify({ model: 'default', prompt: 'go', system: 'terse' }) });
     expect(res.headers.get('content-type')).toBe('application/x-ndjson');
     const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { response: string; done: boolean; eval_count?: number });
     expect(lines.map((l) => l.response).join('')).toBe('gen one two');
     expect(lines.at(-1)).toMatchObject({ done: true, eval_count: 3 });
     expect(ol.requests.at(-1)!.body.messages).toEqual([{ role: 'system', content: 'terse' }, { role: 'user', content: 'go' }]);
     ol.next({ kind: 'reply', text: 'all at once' });
-    const whole = await fetch(`${base}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'default', prompt: 'go', stream: false }) });
+    const whole = await fetch(`${base}/api/generate`, { method: 'POST', headers: authorized, body: JSON.stringify({ model: 'default', prompt: 'go', stream: false }) });
     expect(await whole.json()).toMatchObject({ response: 'all at once', done: true });
   });
 });
 
 describe('metrics', () => {
   it('counts tokens, calls by provider, fallbacks and breaker state', async () => {
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const text = await (await fetch(`${base}/metrics`, { headers: authorized })).text();
     expect(text).toMatch(/aiflock_llm_tokens_total\{direction="in",provider="ollama",model="default"\} \d+/);
     expect(text).toMatch(/aiflock_llm_requests_total\{provider="cloud",model="default",outcome="ok"\} \d+/);
     expect(text).toMatch(/aiflock_llm_fallbacks_total\{provider="ollama",kind="upstream"\} \d+/);
@@ -272,14 +293,14 @@ describe('entitlements over HTTP', () => {
       LlmConfigSchema.parse({ providers: { ollama: { url: ol.url } }, models: { default: { provider: 'ollama', model: 'm' } }, entitlements: { default: { requestsPerMinute: 10 } } }),
       { clock: systemClock, log: logFn(logger), metrics: m.llm },
     );
-    const app2 = buildApp({ store, llm: { gateway: limited.gateway, detail: limited.detail } } as unknown as ApiContext, logger, m);
+    const app2 = serve({ llm: { gateway: limited.gateway, detail: limited.detail } }, logger, m);
     await app2.listen({ host: '127.0.0.1', port: 0 });
     const addr = app2.server.address();
     const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/v1/llm/infer`;
     try {
       const before = ol.requests.length;
       const responses = await Promise.all(
-        Array.from({ length: 100 }, () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'hi' }) })),
+        Array.from({ length: 100 }, () => fetch(url, { method: 'POST', headers: authorized, body: JSON.stringify({ input: 'hi' }) })),
       );
       const ok = responses.filter((r) => r.status === 200);
       const refused = responses.filter((r) => r.status === 429);

@@ -44,15 +44,20 @@ export class OllamaProvider implements LlmProvider {
   readonly kind = 'ollama' as const;
   private readonly base: string;
 
+  /** Sent as a bearer token: Ollama behind an authenticating proxy (or another flock's gateway). */
+  private readonly headers: Record<string, string>;
+
   constructor(
     readonly name: string,
     baseUrl: string,
+    apiKey?: string,
   ) {
     this.base = baseUrl.replace(/\/+$/, '');
+    this.headers = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   }
 
   async chat(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
-    const { res, signal } = await providerFetch(this.name, `${this.base}/api/chat`, { method: 'POST', body: this.body(req, false) }, opts, readError);
+    const { res, signal } = await providerFetch(this.name, `${this.base}/api/chat`, { method: 'POST', headers: this.headers, body: this.body(req, false) }, opts, readError);
     const line = await readJson<OllamaChatLine>(this.name, res, signal, opts.timeoutMs);
     if (line.error) throw new LlmProviderError('upstream', this.name, line.error);
     const toolCalls = this.toolCalls(line.message);
@@ -66,7 +71,7 @@ export class OllamaProvider implements LlmProvider {
   }
 
   async *chatStream(req: ChatRequest, opts: CallOptions): AsyncGenerator<ChatChunk> {
-    const { res, signal } = await providerFetch(this.name, `${this.base}/api/chat`, { method: 'POST', body: this.body(req, true) }, opts, readError);
+    const { res, signal } = await providerFetch(this.name, `${this.base}/api/chat`, { method: 'POST', headers: this.headers, body: this.body(req, true) }, opts, readError);
     let sawTools = false;
     for await (const raw of ndjsonLines(this.name, res, signal, opts.timeoutMs)) {
       const line = parseJson<OllamaChatLine>(this.name, raw);
@@ -86,14 +91,14 @@ export class OllamaProvider implements LlmProvider {
   }
 
   async embed(req: EmbedRequest, opts: CallOptions): Promise<EmbedResponse> {
-    const { res, signal } = await providerFetch(this.name, `${this.base}/api/embed`, { method: 'POST', body: { model: req.model, input: req.input } }, opts, readError);
+    const { res, signal } = await providerFetch(this.name, `${this.base}/api/embed`, { method: 'POST', headers: this.headers, body: { model: req.model, input: req.input } }, opts, readError);
     const body = await readJson<{ model?: string; embeddings?: number[][]; prompt_eval_count?: number }>(this.name, res, signal, opts.timeoutMs);
     if (!Array.isArray(body.embeddings)) throw new LlmProviderError('upstream', this.name, 'embed answer has no embeddings');
     return { model: body.model ?? req.model, embeddings: body.embeddings, usage: { tokensIn: body.prompt_eval_count ?? 0, tokensOut: 0 } };
   }
 
   async listModels(opts: CallOptions): Promise<ProviderModel[]> {
-    const { res, signal } = await providerFetch(this.name, `${this.base}/api/tags`, { method: 'GET' }, opts, readError);
+    const { res, signal } = await providerFetch(this.name, `${this.base}/api/tags`, { method: 'GET', headers: this.headers }, opts, readError);
     const body = await readJson<{ models?: Array<{ name: string }> }>(this.name, res, signal, opts.timeoutMs);
     return (body.models ?? []).map((m) => ({ name: m.name }));
   }
