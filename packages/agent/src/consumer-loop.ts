@@ -17,6 +17,8 @@ export interface ConsumerLoopOptions {
   onMessage: (msg: JsMsg) => Promise<void>;
   /** Called once, when the queue was found and pulling starts. */
   onReady: () => void;
+  /** The queue's ack wait, whenever the consumer is (re)looked up. */
+  onAckWait?: (ms: number) => void;
   /** Every message being handled, so shutdown can wait for them. */
   inFlight: Set<Promise<void>>;
 }
@@ -41,6 +43,8 @@ export async function consumeTasks(o: ConsumerLoopOptions): Promise<void> {
       if (!consumer) {
         try {
           consumer = await o.js.consumers.get(o.stream, o.consumer);
+          const ackWaitNanos = (await consumer.info(true)).config.ack_wait;
+          if (ackWaitNanos) o.onAckWait?.(ackWaitNanos / 1e6);
           failures = 0;
           o.log.info(`pulling tasks from ${o.stream}/${o.consumer} (up to ${o.concurrency} at once)`);
           if (!ready) {

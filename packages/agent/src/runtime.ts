@@ -64,6 +64,7 @@ class AgentRuntime {
 
   private readonly stopGraceMs: number;
   private readonly abortGraceMs: number;
+  private workingMs = 5_000;
 
   constructor(
     private readonly definition: AgentDefinition,
@@ -145,7 +146,7 @@ class AgentRuntime {
       registry: this.registry,
       maxPayload: () => nc.info?.max_payload ?? 1024 * 1024,
       hardStop: this.hardStop.signal,
-      workingIntervalMs: this.opts.workingIntervalMs ?? 5_000,
+      workingIntervalMs: () => this.opts.workingIntervalMs ?? this.workingMs,
       abortGraceMs: this.abortGraceMs,
       publishTimeoutMs: this.opts.publishTimeoutMs ?? 5_000,
     });
@@ -159,6 +160,8 @@ class AgentRuntime {
       fetchExpiresMs: this.opts.fetchExpiresMs ?? 10_000,
       onMessage: (msg: JsMsg) => runner.handle(msg),
       onReady: () => this.onReady(),
+      // In-progress acks well within the queue's ack wait, so a live task is never redelivered.
+      onAckWait: (ms) => (this.workingMs = Math.max(100, Math.min(5_000, Math.floor(ms / 3)))),
       inFlight: this.inFlight,
     });
   }

@@ -25,7 +25,8 @@ export interface TaskRunnerOptions {
   maxPayload: () => number;
   /** Aborts once the runtime gives up on in-flight work: result retries stop, tasks are nak'ed. */
   hardStop: AbortSignal;
-  workingIntervalMs: number;
+  /** How often a running task tells the bus it is still alive; read per task (it follows the queue's ack wait). */
+  workingIntervalMs: () => number;
   abortGraceMs: number;
   publishTimeoutMs: number;
 }
@@ -82,7 +83,7 @@ export class TaskRunner {
 
   private async run(msg: JsMsg, task: Task): Promise<void> {
     // From here on the message must not be redelivered while we work or retry the result.
-    const keepAlive = setInterval(() => msg.working(), this.o.workingIntervalMs);
+    const keepAlive = setInterval(() => msg.working(), this.o.workingIntervalMs());
     try {
       const outcome = await this.execute(task);
       if (outcome === 'shutdown') {

@@ -105,6 +105,12 @@ export const ConfigSchema = z
       .strict()
       .default({ port: 3128 }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
+    /**
+     * How long a delivered task may go unacknowledged before the bus hands it to another
+     * replica; running tasks renew it (in-progress acks), so it bounds the recovery time
+     * after an instance dies, not how long a task may run.
+     */
+    taskAckWaitMs: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
     /** The LLM gateway: providers, model registry, routing policy, entitlements (llm/config.ts). */
     llm: LlmConfigSchema.default(LlmConfigSchema.parse({})),
     log: z
@@ -126,6 +132,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_NATS_PORT: ['nats', 'port'],
   AIFLOCK_NATS_MONITOR_PORT: ['nats', 'monitorPort'],
   AIFLOCK_NATS_AUTH: ['nats', 'auth'],
+  AIFLOCK_TASK_ACK_WAIT_MS: ['taskAckWaitMs'],
   AIFLOCK_NATS_CREDS_TTL: ['nats', 'credentialsTtlSeconds'],
   AIFLOCK_IMAGE: ['runtime', 'image'],
   AIFLOCK_DOCKER_SOCKET: ['runtime', 'socket'],

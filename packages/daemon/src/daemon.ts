@@ -205,13 +205,14 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const sandboxes: SandboxRuntime = runtime;
   const unwatch = (sandboxes.watch?.bind(runtime) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
   const poke = () => void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
-  const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke });
+  const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke, ackWaitMs: config.taskAckWaitMs });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
   const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
 
   bus.onResult(ingest.onResult);
+  bus.onDeadLetter(tasks.deadLetter);
   bus.onEvent(ingest.onEvent);
   bus.onHeartbeat(async (m) => {
     metrics.heartbeats.inc();
@@ -221,7 +222,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   registerLlmOps(rpc, llm, store, randomUUID);
   bus.onRpc(rpc.handle);
   for (const d of await store.deployments.list()) {
-    await bus.ensureQueue(d.name, { ackWaitMs: 30_000, maxDeliver: d.manifest.maxAttempts });
+    await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
   }
   await bus.start();
 

@@ -1,13 +1,21 @@
 import { z } from 'zod';
 import { AgentName, InstanceId, TaskId } from './names.js';
 
-export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
+export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered'] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
+/** How an instance may report a task it ran (a TaskResult's status). */
 export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled', 'timed_out'] as const;
 export const TerminalStatus = z.enum(TERMINAL_STATUSES);
 export type TerminalStatus = z.infer<typeof TerminalStatus>;
+
+/**
+ * Every status a task ends in: what instances report, plus `dead_lettered`, which only the
+ * control plane decides (delivered maxAttempts times without a result).
+ */
+export const FINAL_STATUSES = [...TERMINAL_STATUSES, 'dead_lettered'] as const;
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
 
 export const TaskType = z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'a lower-case task type such as "echo" or "shell"');
 

@@ -7,7 +7,7 @@ import { EXIT } from '../exit-codes.js';
 import { age, printJson, println, progress, table } from '../output.js';
 import { printLogs, toInt } from './shared.js';
 
-const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered']);
 
 export function taskCommand(program: Command, client: () => ApiClient): void {
   const task = program.command('task').description('run and inspect tasks');

@@ -24,6 +24,14 @@ export interface InboundMessage {
 
 export type InboundHandler = (msg: InboundMessage) => Promise<void>;
 
+/** The bus gave up on a task: delivered its maximum number of times without an acknowledgement. */
+export interface DeadLetter {
+  taskId: string;
+  /** How many times it was delivered, when the bus says. */
+  deliveries: number | null;
+}
+export type DeadLetterHandler = (d: DeadLetter) => Promise<void>;
+
 /** A request from an instance on `agent.<instanceId>.rpc.<service>.<op>`. */
 export interface RpcRequest {
   /** From the subject (which the server's permissions enforce), never from the payload. */
@@ -59,6 +67,8 @@ export interface Bus {
   onResult(handler: InboundHandler): void;
   onEvent(handler: InboundHandler): void;
   onHeartbeat(handler: InboundHandler): void;
+  /** Tasks the bus will not redeliver any more; acknowledged once the handler resolves. */
+  onDeadLetter(handler: DeadLetterHandler): void;
   /** Agents' RPC requests, shared among control-plane replicas (a queue group). */
   onRpc(handler: RpcHandler): void;
   /** Start consuming with the handlers registered so far. */

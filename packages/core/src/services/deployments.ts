@@ -14,6 +14,8 @@ export interface DeploymentServiceDeps {
   defaultImage: string;
   /** Ask the reconciler to act now rather than at its next tick. */
   poke: () => void;
+  /** How long a delivered task may go without an (in-progress) ack before it goes to another replica. */
+  ackWaitMs?: number;
 }
 
 /** Deploy, scale, stop and remove agents; the reconciler turns the records into sandboxes. */
@@ -45,7 +47,7 @@ export class DeploymentService {
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
     };
-    await bus.ensureQueue(manifest.name, { ackWaitMs: 30_000, maxDeliver: manifest.maxAttempts });
+    await bus.ensureQueue(manifest.name, { ackWaitMs: this.deps.ackWaitMs ?? 30_000, maxDeliver: manifest.maxAttempts });
     await store.deployments.upsert(record);
     this.deps.poke();
     return { agent: await this.view(record), changed: true };

@@ -4,9 +4,9 @@ import { FlockError } from '../errors.js';
 import { newTaskId } from '../ids.js';
 import { canonicalJson } from '../manifest/digest.js';
 import { isTerminal, statusesBefore } from '../task/lifecycle.js';
-import type { Bus } from '../ports/bus.js';
+import type { Bus, DeadLetter } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
-import type { Store, TaskRecord } from '../ports/store.js';
+import type { InstanceRecord, Store, TaskRecord } from '../ports/store.js';
 
 export interface TaskServiceDeps {
   store: Store;
@@ -120,11 +120,43 @@ export class TaskService {
     return taskView(done ?? (await this.require(id)));
   }
 
+  /**
+   * The bus gave up on a task (delivered maxAttempts times, never acknowledged): it ends
+   * `dead_lettered`, with the reason said as precisely as the records allow.
+   */
+  readonly deadLetter = async ({ taskId, deliveries }: DeadLetter): Promise<void> => {
+    const { store, clock } = this.deps;
+    const task = await store.tasks.get(taskId);
+    if (!task || isTerminal(task.status)) return;
+    const last = task.instanceId ? await store.instances.get(task.instanceId) : undefined;
+    const times = deliveries ?? task.maxAttempts;
+    const reason =
+      `dead-lettered: delivered ${times} time${times === 1 ? '' : 's'} (maxAttempts ${task.maxAttempts}) and never finished; ` + lastAttempt(task.instanceId, last);
+    const done = await store.tasks.transition(taskId, statusesBefore('dead_lettered'), {
+      status: 'dead_lettered',
+      error: reason,
+      attempt: Math.max(task.attempt, times),
+      finishedAt: clock.now().toISOString(),
+    });
+    if (!done) return;
+    this.deps.log('warn', reason, { taskId, agent: task.agent });
+    await store.logs.append([{ ts: clock.now().toISOString(), level: 'error', msg: reason, agent: task.agent, instanceId: task.instanceId ?? '-', taskId }]);
+  };
+
   async require(id: string): Promise<TaskRecord> {
     const task = await this.deps.store.tasks.get(id);
     if (!task) throw new FlockError('task_not_found', `no task with id "${id}"`, { taskId: id });
     return task;
   }
+}
+
+function lastAttempt(instanceId: string | null, last: InstanceRecord | undefined): string {
+  if (!instanceId) return 'no instance ever reported starting it';
+  if (!last) return `the last attempt was on ${instanceId}, which no longer exists`;
+  if (last.oomKilled) return `the last attempt was on ${instanceId}, killed for exceeding its memory limit (oom_killed)`;
+  if (last.status === 'exited') return `the last attempt was on ${instanceId}, which exited with code ${last.exitCode ?? '?'}`;
+  if (last.status === 'unhealthy') return `the last attempt was on ${instanceId}, which stopped sending heartbeats`;
+  return `the last attempt was on ${instanceId} (${last.status}), which did not acknowledge it in time`;
 }
 
 export function toBusTask(t: TaskRecord): Task {

@@ -1,17 +1,19 @@
-import type { TaskResult, TaskStatus, TerminalStatus } from '@aiflock/protocol';
-import { TERMINAL_STATUSES } from '@aiflock/protocol';
+import type { FinalStatus, TaskResult, TaskStatus, TerminalStatus } from '@aiflock/protocol';
+import { FINAL_STATUSES } from '@aiflock/protocol';
 
 /**
- * The task state machine: queued → running → completed | failed | cancelled | timed_out.
+ * The task state machine: queued → running → completed | failed | cancelled | timed_out,
+ * or dead_lettered when the bus gave up redelivering it.
  * A running task may go back to queued when its instance is lost and the bus redelivers it.
  */
 const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
-  queued: ['running', 'cancelled', 'timed_out', 'failed'],
-  running: ['queued', 'completed', 'failed', 'cancelled', 'timed_out'],
+  queued: ['running', 'cancelled', 'timed_out', 'failed', 'dead_lettered'],
+  running: ['queued', 'completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered'],
   completed: [],
   failed: [],
   cancelled: [],
   timed_out: [],
+  dead_lettered: [],
 };
 
 export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
@@ -23,8 +25,8 @@ export function statusesBefore(to: TaskStatus): TaskStatus[] {
   return (Object.keys(TRANSITIONS) as TaskStatus[]).filter((from) => canTransition(from, to));
 }
 
-export function isTerminal(status: TaskStatus): status is TerminalStatus {
-  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+export function isTerminal(status: TaskStatus): status is FinalStatus {
+  return (FINAL_STATUSES as readonly string[]).includes(status);
 }
 
 export type ResultDecision =

@@ -9,11 +9,12 @@ import {
   type Authenticator,
   type ConsumerConfig,
   type JetStreamClient,
+  type JsMsg,
   type JetStreamManager,
   type NatsConnection,
   type StreamConfig,
 } from 'nats';
-import type { Bus, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
+import type { Bus, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
 import { STREAMS, parseAgentSubject, parseRpcSubject, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 
 const codec = JSONCodec();
@@ -34,13 +35,29 @@ const STREAM_CONFIG: Record<keyof typeof STREAMS, Partial<StreamConfig>> = {
   events: { retention: RetentionPolicy.Workqueue, max_age: nanos(24 * 3_600_000), max_bytes: 1024 ** 3 },
 };
 
+/**
+ * JetStream announces a task message it will no longer redeliver (max_deliver reached) with
+ * an advisory; capturing those in a stream means none is missed while the daemon is down.
+ */
+const DEAD_LETTERS = {
+  name: 'FLOCK_DEAD_LETTERS',
+  subjects: [`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.tasks.name}.>`],
+  durable: 'daemon-dead-letters',
+};
+
 /** The Bus port over NATS + JetStream (nats.js, the official client). */
 export class NatsBus implements Bus {
   readonly kind = 'nats';
   private nc!: NatsConnection;
   private js!: JetStreamClient;
   private jsm!: JetStreamManager;
-  private readonly handlers: { results?: InboundHandler; events?: InboundHandler; heartbeat?: InboundHandler; rpc?: RpcHandler } = {};
+  private readonly handlers: {
+    results?: InboundHandler;
+    events?: InboundHandler;
+    heartbeat?: InboundHandler;
+    rpc?: RpcHandler;
+    deadLetter?: DeadLetterHandler;
+  } = {};
   private closing = false;
   private upSince: Date | null = new Date();
 
@@ -73,6 +90,15 @@ export class NatsBus implements Bus {
         await this.jsm.streams.add(config);
       }
     }
+    const dl = { name: DEAD_LETTERS.name, subjects: DEAD_LETTERS.subjects, storage: StorageType.File, retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3_600_000) };
+    await this.jsm.streams.info(dl.name).then(
+      () => this.jsm.streams.update(dl.name, dl),
+      async (err: unknown) => {
+        if (!isNotFound(err)) throw err;
+        await this.jsm.streams.add(dl);
+      },
+    );
+    await this.ensureConsumer(DEAD_LETTERS.name, DEAD_LETTERS.durable, { ack_wait: nanos(30_000) });
     await this.ensureConsumer(STREAMS.results.name, 'daemon-results', { ack_wait: nanos(30_000) });
     await this.ensureConsumer(STREAMS.events.name, 'daemon-events', { ack_wait: nanos(30_000) });
   }
@@ -139,6 +165,9 @@ export class NatsBus implements Bus {
   onEvent(handler: InboundHandler): void {
     this.handlers.events = handler;
   }
+  onDeadLetter(handler: DeadLetterHandler): void {
+    this.handlers.deadLetter = handler;
+  }
   onHeartbeat(handler: InboundHandler): void {
     this.handlers.heartbeat = handler;
   }
@@ -147,8 +176,9 @@ export class NatsBus implements Bus {
   }
 
   async start(): Promise<void> {
-    if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.handlers.results);
-    if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.handlers.events);
+    if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.fromInstance(this.handlers.results));
+    if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events));
+    if (this.handlers.deadLetter) void this.pump(DEAD_LETTERS.name, DEAD_LETTERS.durable, this.deadLettered(this.handlers.deadLetter));
     if (this.handlers.rpc) this.serveRpc(this.handlers.rpc);
     const beat = this.handlers.heartbeat;
     if (beat) {
@@ -186,22 +216,55 @@ export class NatsBus implements Bus {
     })();
   }
 
-  /** Deliver a stream's messages in order; acknowledge only what the handler stored. */
-  private async pump(stream: string, durable: string, handler: InboundHandler): Promise<void> {
+  /** A message published by an instance: its identity is the subject's, never the payload's. */
+  private fromInstance(handler: InboundHandler): (m: JsMsg) => Promise<boolean> {
+    return async (m) => {
+      const who = parseAgentSubject(m.subject);
+      const payload = decode(m.data);
+      if (!who || payload === undefined) return false;
+      await handler({ instanceId: who.instanceId, payload });
+      return true;
+    };
+  }
+
+  /** A max-deliveries advisory: look up the task it names, hand it over, then drop the message. */
+  private deadLettered(handler: DeadLetterHandler): (m: JsMsg) => Promise<boolean> {
+    return async (m) => {
+      const advisory = decode(m.data) as { stream_seq?: unknown; deliveries?: unknown } | undefined;
+      const seq = advisory?.stream_seq;
+      if (typeof seq !== 'number') return false;
+      let task: unknown;
+      try {
+        task = decode((await this.jsm.streams.getMessage(STREAMS.tasks.name, { seq })).data);
+      } catch (err) {
+        // Acknowledged (or withdrawn) since: nothing is left to give up on.
+        if (isNotFound(err)) return true;
+        throw err;
+      }
+      const taskId = (task as { id?: unknown } | undefined)?.id;
+      if (typeof taskId !== 'string') return false;
+      await handler({ taskId, deliveries: typeof advisory?.deliveries === 'number' ? advisory.deliveries : null });
+      await this.jsm.streams.deleteMessage(STREAMS.tasks.name, seq, false).catch(() => false);
+      return true;
+    };
+  }
+
+  /**
+   * Deliver a stream's messages in order; acknowledge only what `handle` stored. A message it
+   * cannot read (false) is terminated rather than redelivered forever.
+   */
+  private async pump(stream: string, durable: string, handle: (m: JsMsg) => Promise<boolean>): Promise<void> {
     while (!this.closing) {
       try {
         const consumer = await this.js.consumers.get(stream, durable);
         const messages = await consumer.consume({ max_messages: 256 });
         for await (const m of messages) {
-          const who = parseAgentSubject(m.subject);
-          const payload = decode(m.data);
-          if (!who || payload === undefined) {
-            this.opts.log('warn', `dropped an unreadable message on ${m.subject}`);
-            m.term();
-            continue;
-          }
           try {
-            await handler({ instanceId: who.instanceId, payload });
+            if (!(await handle(m))) {
+              this.opts.log('warn', `dropped an unreadable message on ${m.subject}`);
+              m.term();
+              continue;
+            }
             m.ack();
           } catch (err) {
             this.opts.log('error', `could not record message from ${m.subject}; it will be redelivered`, { error: String(err) });

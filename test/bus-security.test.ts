@@ -1,0 +1,216 @@
+import Dockerode from 'dockerode';
+import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STREAMS, subjects, taskConsumerName, type SystemStatus, type TaskView } from '@aiflock/protocol';
+import { execIn } from '../testkit/docker.js';
+import { eventually, REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
+
+/**
+ * Attacks on the bus with a real instance's own credentials, read from inside its sandbox
+ * (DESIGN.md, bus contract; docs/security.md, "Bus"). Each must fail, and fail at the
+ * server: the permissions are enforced by nats-server, not by our code.
+ */
+const docker = new Dockerode();
+const codec = JSONCodec();
+let flock: TestFlock;
+let busUrl: string;
+let echoId: string;
+let shellId: string;
+let echoCreds: string;
+let admin: NatsConnection;
+const opened: NatsConnection[] = [];
+
+async function instanceOf(agent: string): Promise<string> {
+  return eventually(async () => {
+    const view = (await flock.api(`/v1/agents/${agent}`)).body as { instances: { id: string; status: string }[] };
+    return view.instances.find((i) => i.status === 'running')?.id;
+  }, `a running ${agent} instance`);
+}
+
+async function containerOf(instanceId: string): Promise<Dockerode.Container> {
+  const [c] = await docker.listContainers({ filters: { label: [`aiflock.instance=${instanceId}`] } });
+  if (!c) throw new Error(`no container for ${instanceId}`);
+  return docker.getContainer(c.Id);
+}
+
+/** A connection as the echo instance, collecting the permission errors the server sends back. */
+async function asEcho(opts: { inbox?: string } = {}): Promise<{ nc: NatsConnection; errors: string[] }> {
+  const errors: string[] = [];
+  const nc = await connect({
+    servers: busUrl,
+    authenticator: credsAuthenticator(new TextEncoder().encode(echoCreds)),
+    inboxPrefix: opts.inbox ?? subjects.inbox(echoId),
+    reconnect: false,
+  });
+  opened.push(nc);
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === 'error') errors.push(String(s.data));
+  })();
+  return { nc, errors };
+}
+
+/** The server refuses asynchronously; a round trip after the attempt makes sure its answer is in. */
+async function settle(nc: NatsConnection): Promise<void> {
+  await nc.flush().catch(() => undefined);
+  await nc.flush().catch(() => undefined);
+}
+
+beforeAll(async () => {
+  flock = await testFlock();
+  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
+  expect(up.code, up.stderr).toBe(0);
+  for (const example of ['echo.agent.yaml', 'shell.agent.yaml']) {
+    const d = await flock.cli(['agent', 'deploy', `${REPO_ROOT}/examples/${example}`]);
+    expect(d.code, d.stderr).toBe(0);
+  }
+  const status = (await flock.api('/v1/status')).body as SystemStatus;
+  busUrl = /nats:\/\/[\d.]+:\d+/.exec(status.checks['nats']!.detail)![0];
+  echoId = await instanceOf('echo');
+  shellId = await instanceOf('shell');
+  // What an attacker who owns the echo sandbox can read.
+  const read = await execIn(await containerOf(echoId), ['cat', '/run/aiflock/nats.creds']);
+  expect(read.exitCode, read.stderr).toBe(0);
+  echoCreds = read.stdout;
+  expect(echoCreds).toContain('BEGIN NATS USER JWT');
+  const creds = await flock.cliJson<{ creds: string }>(['nats', 'creds', '--name', 'bus-security-test']);
+  admin = await connect({ servers: busUrl, authenticator: credsAuthenticator(new TextEncoder().encode(creds.creds)) });
+  opened.push(admin);
+}, 300_000);
+
+afterAll(async () => {
+  for (const nc of opened) await nc.close().catch(() => undefined);
+  await flock?.cleanup();
+});
+
+describe('the credentials themselves', () => {
+  it('are a file only the instance can read, absent from the environment docker inspect shows', async () => {
+    const echo = await containerOf(echoId);
+    const st = await execIn(echo, ['stat', '-c', '%u %a', '/run/aiflock/nats.creds']);
+    expect(st.stdout.trim()).toBe('1001 400');
+    const info = await echo.inspect();
+    expect(info.Config.Env.join('\n')).not.toContain('BEGIN NATS');
+    expect(info.Config.Env).toContain('AIFLOCK_NATS_CREDS=/run/aiflock/nats.creds');
+    // Another sandbox sees its own credentials only.
+    const other = await execIn(await containerOf(shellId), ['cat', '/run/aiflock/nats.creds']);
+    expect(other.stdout).toContain('BEGIN NATS USER JWT');
+    expect(other.stdout).not.toBe(echoCreds);
+  });
+
+  it('are needed at all: an anonymous client is refused', async () => {
+    await expect(connect({ servers: busUrl, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+  });
+
+  it('work for what the instance is meant to do (so the refusals below are about permissions)', async () => {
+    const { nc, errors } = await asEcho();
+    const seen = admin.subscribe(subjects.heartbeat(echoId), { max: 1 });
+    await admin.flush();
+    nc.publish(subjects.heartbeat(echoId), codec.encode({ probe: true }));
+    await settle(nc);
+    const got = await Promise.race([(async () => { for await (const m of seen) return m.subject; })(), new Promise((r) => setTimeout(() => r('nothing'), 5_000))]);
+    expect(got).toBe(subjects.heartbeat(echoId));
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('impersonation with a real instance’s credentials', () => {
+  it('cannot publish as another agent: results, events, heartbeats or RPC under its subject', async () => {
+    const { nc, errors } = await asEcho();
+    const spy = admin.subscribe(`agent.${shellId}.>`);
+    await admin.flush();
+    const forged = { agentId: shellId, taskId: 'forged', status: 'completed', result: 'pwned', durationMs: 1, timestamp: new Date().toISOString(), attempt: 1 };
+    for (const subject of [subjects.results(shellId), subjects.events(shellId), subjects.heartbeat(shellId), subjects.rpc(shellId, 'llm', 'chat')]) {
+      nc.publish(subject, codec.encode(forged));
+    }
+    await settle(nc);
+    await admin.flush();
+    expect(errors.length).toBeGreaterThanOrEqual(4);
+    expect(spy.getProcessed()).toBe(0);
+    spy.unsubscribe();
+  });
+
+  it('cannot inject work, results for observers, control messages or broadcasts', async () => {
+    const { nc, errors } = await asEcho();
+    for (const subject of [subjects.tasks('shell'), subjects.taskResult, subjects.control(shellId), subjects.broadcast]) {
+      nc.publish(subject, codec.encode({ type: 'cancel', taskId: 'x', reason: 'forged' }));
+    }
+    await settle(nc);
+    expect(errors.filter((e) => /PERMISSIONS_VIOLATION/i.test(e)).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('cannot consume another deployment’s work queue', async () => {
+    const { nc } = await asEcho();
+    const js = nc.jetstream();
+    await expect(js.consumers.get(STREAMS.tasks.name, taskConsumerName('shell'))).rejects.toThrow(/permissions violation/i);
+    await expect(nc.request(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName('shell')}`, codec.encode({ batch: 1 }), { timeout: 2_000 })).rejects.toThrow(
+      /permissions violation/i,
+    );
+  });
+
+  it('cannot read another instance’s replies, or anything else outside its own inbox', async () => {
+    const { nc } = await asEcho();
+    for (const subject of [`${subjects.inbox(shellId)}.>`, '>', 'agent.>', 'tasks.>', '_INBOX.>', `$JS.ACK.${STREAMS.tasks.name}.>`]) {
+      const sub = nc.subscribe(subject);
+      const outcome = await (async () => {
+        for await (const m of sub) return `received ${m.subject}`;
+        return 'ended';
+      })().catch((e: unknown) => `refused: ${String(e)}`);
+      expect(outcome, subject).toMatch(/^refused: .*permissions violation/i);
+    }
+  });
+
+  it('gets no answers on a shared inbox: a client that drops its private prefix hears nothing', async () => {
+    const { nc } = await asEcho({ inbox: '_INBOX' });
+    await expect(nc.request(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { timeout: 2_000 })).rejects.toThrow(/permissions violation/i);
+  });
+
+  it('cannot use the JetStream API on the flock’s streams or consumers', async () => {
+    const { nc } = await asEcho();
+    for (const api of [
+      '$JS.API.INFO',
+      `$JS.API.STREAM.INFO.${STREAMS.results.name}`,
+      `$JS.API.STREAM.DELETE.${STREAMS.tasks.name}`,
+      `$JS.API.STREAM.PURGE.${STREAMS.tasks.name}`,
+      `$JS.API.STREAM.MSG.GET.${STREAMS.results.name}`,
+      `$JS.API.CONSUMER.CREATE.${STREAMS.tasks.name}`,
+      `$JS.API.CONSUMER.DELETE.${STREAMS.tasks.name}.${taskConsumerName('echo')}`,
+    ]) {
+      await expect(nc.request(api, codec.encode({}), { timeout: 2_000 }), api).rejects.toThrow(/permissions violation/i);
+    }
+    // And the streams are untouched.
+    const jsm = await admin.jetstreamManager();
+    expect((await jsm.streams.info(STREAMS.tasks.name)).config.name).toBe(STREAMS.tasks.name);
+  });
+});
+
+describe('revocation', () => {
+  it('cuts a live connection when the instance is removed, and refuses its credentials from then on', async () => {
+    const { nc } = await asEcho();
+    const closed = nc.closed();
+    const removed = await flock.cli(['agent', 'remove', 'echo']);
+    expect(removed.code, removed.stderr).toBe(0);
+    // Within a second of the reconciler removing it (measured in bench/bus-auth.ts); here only that it happens.
+    await eventually(async () => (nc.isClosed() ? true : undefined), 'the revoked connection to close', 30_000);
+    await closed;
+    await expect(connect({ servers: busUrl, authenticator: credsAuthenticator(new TextEncoder().encode(echoCreds)), reconnect: false })).rejects.toThrow(
+      /Authorization Violation|revoked/i,
+    );
+    // The flock still works for everyone else.
+    const t = await flock.cliJson<TaskView>(['task', 'run', 'shell', '--type', 'shell', '--input', 'echo still-here', '--wait']);
+    expect(t.status).toBe('completed');
+  });
+});
+
+describe('the control plane', () => {
+  it('keeps NATS monitoring on loopback only', async () => {
+    const monitorPort = Number(flock.env['AIFLOCK_NATS_MONITOR_PORT']);
+    const gateway = new URL(busUrl.replace('nats:', 'http:')).hostname;
+    expect((await fetch(`http://127.0.0.1:${monitorPort}/varz`)).status).toBe(200);
+    await expect(fetch(`http://${gateway}:${monitorPort}/varz`, { signal: AbortSignal.timeout(3_000) })).rejects.toThrow();
+  });
+
+  it('reports bus authentication as enforced', async () => {
+    const ready = await flock.api('/readyz');
+    expect(ready.body.checks.busAuth).toMatchObject({ ok: true });
+    expect(ready.body.checks.busAuth.detail).toMatch(/per-instance NATS JWT credentials/);
+  });
+});
