@@ -89,9 +89,11 @@ export class TaskIngest {
       await bus.control(instanceId, { type: 'cancel', taskId, reason: task.error ?? 'cancelled' });
       return;
     }
-    // The control plane counts attempts: a start on another instance while the task is
-    // running means the bus redelivered it (the first holder died or gave it back).
-    const redelivered = task.status === 'running' && task.instanceId !== instanceId;
+    // The control plane counts attempts: another start while the task is running means the
+    // bus redelivered it (its holder died or gave it back), also to the same instance when
+    // its container was restarted. The same event seen twice (redelivered to us after a
+    // daemon crash) carries the same timestamp and counts once.
+    const redelivered = task.status === 'running' && ts !== task.startedAt;
     const moved = await store.tasks.transition(taskId, ['queued', 'running'], {
       status: 'running',
       instanceId,
