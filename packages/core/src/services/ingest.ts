@@ -48,6 +48,9 @@ export class TaskIngest {
       output: result.output ?? null,
       error: result.error ?? null,
       instanceId,
+      // The result says which delivery produced it; its start event may be recorded later
+      // (events and results are separate streams, drained in parallel after a daemon restart).
+      attempt: Math.max(task.attempt, result.attempt),
       startedAt: task.startedAt ?? result.timestamp,
       finishedAt: this.deps.clock.now().toISOString(),
     });
