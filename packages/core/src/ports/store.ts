@@ -1,6 +1,7 @@
 import type { TaskStatus, InstanceStatus, LogLevel } from '@aiflock/protocol';
 import type { Manifest } from '../manifest/schema.js';
 import type { AuditStore } from './audit.js';
+import type { LedgerStore } from './ledger.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -105,6 +106,7 @@ export interface Store {
     list(filter: LogFilter): Promise<LogRecord[]>;
   };
   audit: AuditStore;
+  ledger: LedgerStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

@@ -92,6 +92,36 @@ function migrations(backend: SqlBackend): Record<string, Migration> {
         await db.schema.createIndex('audit_log_ts').on('audit_log').columns(['ts']).execute();
       },
     },
+    '0006_economy': {
+      async up(db: Kysely<unknown>) {
+        // Amounts are integer cents (bigint); nothing here is ever updated or deleted.
+        await db.schema
+          .createTable('ledger_txns')
+          .addColumn('id', 'varchar(48)', (c) => c.primaryKey())
+          .addColumn('idempotency_key', 'varchar(200)', (c) => c.notNull().unique())
+          .addColumn('request_hash', 'varchar(64)', (c) => c.notNull())
+          .addColumn('from_account', 'varchar(120)', (c) => c.notNull())
+          .addColumn('to_account', 'varchar(120)', (c) => c.notNull())
+          .addColumn('amount', 'bigint', (c) => c.notNull())
+          .addColumn('reason', 'varchar(32)', (c) => c.notNull())
+          .addColumn('source', 'varchar(200)', (c) => c.notNull())
+          .addColumn('post_id', 'varchar(48)')
+          .addColumn('correlation_id', 'varchar(200)')
+          .addColumn('meta', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ledger_txns_reason').on('ledger_txns').columns(['reason', 'id']).execute();
+        await db.schema.createIndex('ledger_txns_post').on('ledger_txns').columns(['post_id']).execute();
+        await db.schema
+          .createTable('ledger_entries')
+          .addColumn('seq', backend.identity.type, (c) => backend.identity.modify(c.primaryKey()))
+          .addColumn('txn_id', 'varchar(48)', (c) => c.notNull().references('ledger_txns.id'))
+          .addColumn('account', 'varchar(120)', (c) => c.notNull())
+          .addColumn('amount', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ledger_entries_account').on('ledger_entries').columns(['account', 'txn_id']).execute();
+      },
+    },
   };
 }
 

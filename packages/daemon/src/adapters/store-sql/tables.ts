@@ -69,10 +69,36 @@ export interface AuditTable {
   hash: string;
 }
 
+/** One row per ledger transaction; never updated or deleted. */
+export interface LedgerTxnsTable {
+  id: string;
+  idempotency_key: string;
+  request_hash: string;
+  from_account: string;
+  to_account: string;
+  amount: number | string;
+  reason: string;
+  source: string;
+  post_id: string | null;
+  correlation_id: string | null;
+  meta: string;
+  created_at: string;
+}
+
+/** Two rows per transaction (debit and credit); balances are sums over these. */
+export interface LedgerEntriesTable {
+  seq: Generated<number>;
+  txn_id: string;
+  account: string;
+  amount: number | string;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   tasks: TasksTable;
   instances: InstancesTable;
   logs: LogsTable;
   audit_log: AuditTable;
+  ledger_txns: LedgerTxnsTable;
+  ledger_entries: LedgerEntriesTable;
 }
