@@ -12,6 +12,8 @@ import { postgresBackend } from '../packages/daemon/src/adapters/store-sql/postg
 import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { buildApp } from '../packages/daemon/src/http/app.js';
+import { ConfigSchema } from '../packages/daemon/src/config.js';
+import { economyServices } from '../packages/daemon/src/economy.js';
 import { createLogger } from '../packages/daemon/src/logger.js';
 import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { REPO_ROOT } from '../testkit/flock.js';
@@ -50,6 +52,7 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
       tasks,
       store,
       audit,
+      economy: economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, audit, systemClock),
       backup: store.backupTo,
       readiness: async () => ({ store: await store.ping(), bus: await bus.ping() }),
       status: () => Promise.reject(new Error('not used')),

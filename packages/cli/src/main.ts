@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ApiClient, CliError } from './client.js';
 import { agentCommand } from './commands/agent.js';
 import { auditCommand } from './commands/audit.js';
+import { economyCommand } from './commands/economy.js';
 import { backupCommand } from './commands/backup.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
 import { taskCommand } from './commands/task.js';
@@ -22,6 +23,7 @@ lifecycleCommands(program, client);
 agentCommand(program, client);
 taskCommand(program, client);
 auditCommand(program, client);
+economyCommand(program, client);
 backupCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();

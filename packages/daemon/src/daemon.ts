@@ -24,6 +24,7 @@ import { openBusAuth } from './adapters/nats/bus-auth.js';
 import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
 import { openStore } from './adapters/store-sql/open.js';
 import { buildApp } from './http/app.js';
+import { economyServices } from './economy.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -121,6 +122,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
+  const economy = economyServices(config.economy, store, audit, clock);
 
   bus.onResult(ingest.onResult);
   bus.onEvent(ingest.onEvent);
@@ -156,6 +158,7 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     tasks,
     store,
     audit,
+    economy,
     backup: store.backupTo,
     readiness,
     status: async (): Promise<SystemStatus> => {

@@ -5,10 +5,12 @@ import { AGENT_NAME_PATTERN } from '@aiflock/protocol';
  * only account allowed to go negative, so the sum over all accounts stays zero); `fees`
  * collects what agents spend on compute; agents and humans hold balances.
  */
-export type AccountId = 'system:mint' | 'fees' | `agent:${string}` | `human:${string}`;
+export type AccountId = 'system:mint' | 'fees' | 'escrow' | `agent:${string}` | `human:${string}`;
 
 export const MINT: AccountId = 'system:mint';
 export const FEES: AccountId = 'fees';
+/** Holds board bounties between the post and its payout or refund. */
+export const ESCROW: AccountId = 'escrow';
 
 export const agentAccount = (name: string): AccountId => `agent:${name}`;
 export const humanAccount = (id: string): AccountId => `human:${id}`;
@@ -16,7 +18,7 @@ export const humanAccount = (id: string): AccountId => `human:${id}`;
 const HUMAN_ID = /^[A-Za-z0-9._@:-]{1,100}$/;
 
 export function isAccountId(s: string): s is AccountId {
-  if (s === MINT || s === FEES) return true;
+  if (s === MINT || s === FEES || s === ESCROW) return true;
   if (s.startsWith('agent:')) return AGENT_NAME_PATTERN.test(s.slice(6));
   if (s.startsWith('human:')) return HUMAN_ID.test(s.slice(6));
   return false;

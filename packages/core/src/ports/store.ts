@@ -2,6 +2,8 @@ import type { TaskStatus, InstanceStatus, LogLevel } from '@aiflock/protocol';
 import type { Manifest } from '../manifest/schema.js';
 import type { AuditStore } from './audit.js';
 import type { LedgerStore } from './ledger.js';
+import type { BoardStore } from './board.js';
+import type { ComputeControlStore } from './compute-controls.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -107,6 +109,8 @@ export interface Store {
   };
   audit: AuditStore;
   ledger: LedgerStore;
+  board: BoardStore;
+  computeControls: ComputeControlStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

@@ -7,6 +7,9 @@ import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { auditRoutes } from './routes/audit.js';
 import { backupRoutes } from './routes/backup.js';
+import { boardRoutes } from './routes/board.js';
+import { economyRoutes } from './routes/economy.js';
+import { paymentRoutes } from './routes/payments.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
@@ -52,5 +55,8 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
   void app.register(taskRoutes(ctx), { prefix: '/v1' });
   void app.register(auditRoutes(ctx), { prefix: '/v1' });
   void app.register(backupRoutes(ctx), { prefix: '/v1' });
+  void app.register(economyRoutes(ctx), { prefix: '/v1' });
+  void app.register(boardRoutes(ctx), { prefix: '/v1' });
+  void app.register(paymentRoutes(ctx), { prefix: '/v1' });
   return app;
 }

@@ -93,6 +93,44 @@ export interface LedgerEntriesTable {
   amount: number | string;
 }
 
+export interface ComputeControlsTable {
+  agent: string;
+  frozen: number;
+  note: string | null;
+  updated_by: string;
+  updated_at: string;
+}
+
+export interface BoardPostsTable {
+  id: string;
+  author_type: string;
+  author_id: string;
+  audience: string;
+  title: string;
+  body: string;
+  tags: string;
+  status: string;
+  bounty: number | string;
+  moderation: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One row per (post, tag), so a tag filter is an indexed join rather than a text search. */
+export interface BoardPostTagsTable {
+  post_id: string;
+  tag: string;
+}
+
+export interface BoardRepliesTable {
+  id: string;
+  post_id: string;
+  author_type: string;
+  author_id: string;
+  body: string;
+  created_at: string;
+}
+
 export interface Database {
   deployments: DeploymentsTable;
   tasks: TasksTable;
@@ -101,4 +139,8 @@ export interface Database {
   audit_log: AuditTable;
   ledger_txns: LedgerTxnsTable;
   ledger_entries: LedgerEntriesTable;
+  compute_controls: ComputeControlsTable;
+  board_posts: BoardPostsTable;
+  board_post_tags: BoardPostTagsTable;
+  board_replies: BoardRepliesTable;
 }
