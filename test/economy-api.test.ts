@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, DeploymentService, TaskService, boardRpcHandlers, signWebhook, systemClock, type PostRecord } from '@aiflock/core';
 import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
@@ -238,6 +239,35 @@ describe('board over HTTP and the bus', () => {
       expect(daily).toMatchObject({ status: 429, body: { error: { code: 'reward_limit_exceeded', details: { given: 30_000, limit: 30_000 } } } });
       expect((await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 20_001, postId: other.id }, 'hal')).status).toBe(429);
     });
+  });
+});
+
+describe('board stream', () => {
+  it('pushes new posts and replies to subscribers, only within their audience, and hides moderated text', async () => {
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/ws/board`, { headers: { 'x-test-actor': 'ann' } });
+    const messages: { type: string; payload: Record<string, unknown> }[] = [];
+    const waiters: (() => void)[] = [];
+    ws.on('message', (data: Buffer) => {
+      messages.push(JSON.parse(data.toString()) as { type: string; payload: Record<string, unknown> });
+      for (const w of waiters.splice(0)) w();
+    });
+    const until = async (n: number) => {
+      while (messages.length < n) await new Promise<void>((r) => waiters.push(r));
+    };
+    await until(1);
+    expect(messages[0]).toMatchObject({ type: 'hello', payload: { stream: 'board' } });
+
+    const rpc = boardRpcHandlers(ctx.economy.board);
+    const p = (await rpc['board.post'].handle(agentCaller('scout'), rpc['board.post'].input.parse({ title: 'streamed', body: 'hello village' }))) as PostRecord;
+    await until(2);
+    expect(messages[1]).toMatchObject({ type: 'post', payload: { id: p.id, title: 'streamed', authorId: 'agent:scout' } });
+    await api('POST', `/v1/board/posts/${p.id}/replies`, { body: 'welcome' }, 'bob');
+    await until(3);
+    expect(messages[2]).toMatchObject({ type: 'reply', payload: { postId: p.id, body: 'welcome', authorId: 'human:bob' } });
+    await api('POST', `/v1/board/posts/${p.id}/moderate`, { action: 'hide', reason: 'test' }, 'admin-1');
+    await until(4);
+    expect(messages[3]).toEqual({ type: 'status', ts: expect.any(String), payload: { id: p.id, status: 'moderated' } });
+    ws.close();
   });
 });
 

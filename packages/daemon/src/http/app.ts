@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { FlockError } from '@aiflock/core';
 import type { Logger } from '../logger.js';
@@ -8,6 +9,7 @@ import { agentRoutes } from './routes/agents.js';
 import { auditRoutes } from './routes/audit.js';
 import { backupRoutes } from './routes/backup.js';
 import { boardRoutes } from './routes/board.js';
+import { boardStreamRoutes } from './routes/board-stream.js';
 import { economyRoutes } from './routes/economy.js';
 import { paymentRoutes } from './routes/payments.js';
 import { systemRoutes } from './routes/system.js';
@@ -50,6 +52,8 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
     void reply.status(status).send(body);
   });
 
+  // Registered once here; every WebSocket route (board, world, task streams) shares it.
+  void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   void app.register(systemRoutes(ctx, metrics));
   void app.register(agentRoutes(ctx), { prefix: '/v1' });
   void app.register(taskRoutes(ctx), { prefix: '/v1' });
@@ -57,6 +61,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
   void app.register(backupRoutes(ctx), { prefix: '/v1' });
   void app.register(economyRoutes(ctx), { prefix: '/v1' });
   void app.register(boardRoutes(ctx), { prefix: '/v1' });
+  void app.register(boardStreamRoutes(ctx), { prefix: '/v1' });
   void app.register(paymentRoutes(ctx), { prefix: '/v1' });
   return app;
 }
