@@ -231,12 +231,12 @@ describe('board over HTTP and the bus', () => {
     it('caps rewards per post and per person per day', async () => {
       // ann has given 120.00 today (limit 300.00); the post has 120.00 of its 250.00 cap.
       const cap = await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 13_001, postId: agentPost.id }, 'gil');
-      expect(cap).toMatchObject({ status: 429, body: { error: { code: 'reward_limit_exceeded', details: { onPost: 12_000, limit: 25_000 } } } });
+      expect(cap).toMatchObject({ status: 429, body: { error: { code: 'reward_limit_exceeded', details: { used: 12_000, limit: 25_000 } } } });
       const rpc = boardRpcHandlers(ctx.economy.board);
       const other = (await rpc['board.post'].handle(agentCaller('echo'), rpc['board.post'].input.parse({ title: 'second', body: 'b' }))) as PostRecord;
       expect((await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 18_000, postId: other.id }, 'ann')).status).toBe(201);
       const daily = await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 1, postId: other.id }, 'ann');
-      expect(daily).toMatchObject({ status: 429, body: { error: { code: 'reward_limit_exceeded', details: { given: 30_000, limit: 30_000 } } } });
+      expect(daily).toMatchObject({ status: 429, body: { error: { code: 'reward_limit_exceeded', details: { used: 30_000, limit: 30_000 } } } });
       expect((await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 20_001, postId: other.id }, 'hal')).status).toBe(429);
     });
   });

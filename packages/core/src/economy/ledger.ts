@@ -4,7 +4,7 @@ import { newSortableId } from '../ids.js';
 import { canonicalJson } from '../manifest/digest.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../ports/clock.js';
-import type { LedgerStore, LedgerTxn } from '../ports/ledger.js';
+import type { LedgerCap, LedgerStore, LedgerTxn } from '../ports/ledger.js';
 import { floorOf, isAccountId, type AccountId } from './accounts.js';
 import { formatAiDollars, isValidAmount, MAX_TRANSFER_CENTS } from './money.js';
 
@@ -36,6 +36,8 @@ export interface TransferRequest {
   postId?: string | null;
   correlationId?: string | null;
   meta?: unknown;
+  /** Limits checked in the same atomic step as the insert. */
+  caps?: readonly LedgerCap[];
   /** Who is acting, for the audit log (defaults to the source). */
   actor?: string;
   requestId?: string;
@@ -77,7 +79,7 @@ export class Ledger {
       correlationId: r.correlationId ?? null,
       createdAt: now.toISOString(),
     };
-    const res = await this.deps.store.post(txn, floorOf(r.from));
+    const res = await this.deps.store.post(txn, floorOf(r.from), r.caps);
     switch (res.kind) {
       case 'existing':
         return { txn: res.txn, applied: false };
@@ -91,6 +93,12 @@ export class Ledger {
           `${r.from} has ${formatAiDollars(res.balance)} aiDollars; ${r.reason} of ${formatAiDollars(r.amount)} would take it below its floor`,
           { account: r.from, balance: res.balance, amount: r.amount },
         );
+      case 'capped':
+        throw new FlockError('reward_limit_exceeded', `${res.cap.name}: ${formatAiDollars(res.used)} of ${formatAiDollars(res.cap.max)} aiDollars used; ${formatAiDollars(r.amount)} more is over the limit`, {
+          limit: res.cap.max,
+          used: res.used,
+          cap: res.cap.name,
+        });
       case 'inserted':
         // Recorded after the ledger commit: the audit chain has its own lock, and holding both
         // would serialise every audited action behind the ledger.

@@ -1,7 +1,7 @@
 import { FlockError } from '../errors.js';
 import type { BoardStore } from '../ports/board.js';
 import type { Clock } from '../ports/clock.js';
-import type { LedgerStore, LedgerTxn } from '../ports/ledger.js';
+import type { LedgerCap, LedgerStore, LedgerTxn } from '../ports/ledger.js';
 import { agentAccount, MINT } from './accounts.js';
 import type { Ledger } from './ledger.js';
 import { formatAiDollars } from './money.js';
@@ -61,9 +61,6 @@ export class RewardService {
     }
     const source = `human:${r.person}`;
     const key = `${r.kind}:${r.person}:${r.idempotencyKey ?? `${r.postId}:${r.agent}:${this.deps.clock.now().getTime()}`}`;
-    // A retry with the same key is answered before the limits, which it already passed.
-    const existing = await this.deps.ledgerStore.byKey(key);
-    if (!existing) await this.checkLimits(r, source);
     return this.deps.ledger.transfer({
       from: r.kind === 'reward' ? MINT : agentAccount(r.agent),
       to: r.kind === 'reward' ? agentAccount(r.agent) : MINT,
@@ -74,29 +71,18 @@ export class RewardService {
       idempotencyKey: key,
       postId: r.postId,
       meta: { note: r.note ?? null },
+      caps: this.caps(r, source),
       ...(r.requestId ? { requestId: r.requestId } : {}),
     });
   }
 
-  private async checkLimits(r: RewardInput, source: string): Promise<void> {
+  /** Checked by the store in the same atomic step as the insert, so concurrent rewards cannot slip past them. */
+  private caps(r: RewardInput, source: string): LedgerCap[] {
     const l = this.deps.limits;
     const now = this.deps.clock.now();
     const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate())).toISOString();
-    const today = (await this.deps.ledgerStore.list({ sourcePrefix: source, since: dayStart, limit: 10_000 })).filter(
-      (t) => t.source === source && (t.reason === 'reward' || t.reason === 'penalty'),
-    );
-    const given = today.reduce((n, t) => n + t.amount, 0);
-    if (given + r.amount > l.perPersonDaily) {
-      throw new FlockError('reward_limit_exceeded', `${r.person} has given ${formatAiDollars(given)} of ${formatAiDollars(l.perPersonDaily)} aiDollars today; ${formatAiDollars(r.amount)} more is over the daily limit`, {
-        given,
-        limit: l.perPersonDaily,
-      });
-    }
-    if (r.kind === 'reward') {
-      const onPost = (await this.deps.ledgerStore.list({ postId: r.postId, reason: 'reward', limit: 10_000 })).reduce((n, t) => n + t.amount, 0);
-      if (onPost + r.amount > l.perPostCap) {
-        throw new FlockError('reward_limit_exceeded', `post ${r.postId} has received ${formatAiDollars(onPost)} of its ${formatAiDollars(l.perPostCap)} aiDollar reward cap`, { onPost, limit: l.perPostCap });
-      }
-    }
+    const caps: LedgerCap[] = [{ name: `${r.person}'s daily reward and penalty limit`, max: l.perPersonDaily, reasons: ['reward', 'penalty'], source, since: dayStart }];
+    if (r.kind === 'reward') caps.push({ name: `reward cap of post ${r.postId}`, max: l.perPostCap, reasons: ['reward'], postId: r.postId });
+    return caps;
   }
 }

@@ -115,6 +115,21 @@ export function contract(open: () => Promise<Store>): void {
       expect(await sumOfAll()).toBe(0);
     });
 
+    it('caps are checked atomically: 30 concurrent rewards against a 10-reward daily limit apply exactly 10', async () => {
+      const cap = { name: 'ann daily', max: 1_000, reasons: ['reward', 'penalty'], source: 'human:ann', since: '2026-01-01T00:00:00.000Z' };
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, (_, i) =>
+          ledger.transfer({ from: MINT, to: agentAccount(`a${i % 3}`), amount: 100, reason: 'reward', source: 'human:ann', idempotencyKey: `cap-${i}`, caps: [cap] }),
+        ),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'reward_limit_exceeded', details: { cap: 'ann daily', limit: 1_000, used: 1_000 } });
+      expect((await store.ledger.list({ sourcePrefix: 'human:ann', limit: 100 })).reduce((n, t) => n + t.amount, 0)).toBe(1_000);
+      // Other sources and other reasons do not count against it.
+      await ledger.transfer({ from: MINT, to: agentAccount('a0'), amount: 100, reason: 'reward', source: 'human:bob', idempotencyKey: 'bob-1', caps: [{ ...cap, source: 'human:bob' }] });
+      await ledger.transfer({ from: MINT, to: agentAccount('a0'), amount: 100, reason: 'deposit_credit', source: 'human:ann', idempotencyKey: 'dep-1', caps: [{ ...cap, reasons: ['deposit_credit'] }] });
+    });
+
     it('pages an account history newest first and filters the journal', async () => {
       for (let i = 0; i < 5; i++) await mint(agentAccount('scout'), 10 + i, `p-${i}`);
       await ledger.transfer({ from: MINT, to: agentAccount('scout'), amount: 7, reason: 'reward', source: 'human:ann', idempotencyKey: 'r-1', postId: 'post_1' });

@@ -198,7 +198,7 @@ export class SqlStore implements Store {
   };
 
   readonly ledger: Store['ledger'] = {
-    post: async (txn, fromFloor) =>
+    post: async (txn, fromFloor, caps = []) =>
       // One writer of the ledger at a time (a table lock on PostgreSQL, the single connection
       // on SQLite): the key lookup, the floor check and the insert see the same state.
       this.backend.exclusive('ledger_entries', async (trx) => {
@@ -209,6 +209,14 @@ export class SqlStore implements Store {
         }
         const balance = await sumFor(trx, txn.from);
         if (fromFloor !== null && balance - txn.amount < fromFloor) return { kind: 'insufficient' as const, balance };
+        for (const cap of caps) {
+          let q = trx.selectFrom('ledger_txns').select((eb) => eb.fn.sum<string | number | null>('amount').as('total')).where('reason', 'in', cap.reasons);
+          if (cap.source !== undefined) q = q.where('source', '=', cap.source);
+          if (cap.postId !== undefined) q = q.where('post_id', '=', cap.postId);
+          if (cap.since !== undefined) q = q.where('created_at', '>=', cap.since);
+          const used = Number((await q.executeTakeFirst())?.total ?? 0);
+          if (used + txn.amount > cap.max) return { kind: 'capped' as const, cap, used };
+        }
         await trx.insertInto('ledger_txns').values(fromLedgerTxn(txn)).execute();
         await trx
           .insertInto('ledger_entries')
