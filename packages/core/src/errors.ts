@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   post_not_found: { status: 404, summary: 'No such board post' },
   reward_not_allowed: { status: 403, summary: 'This person may not reward or penalize this agent' },
   reward_limit_exceeded: { status: 429, summary: 'A reward or penalty limit was reached' },
+  model_not_entitled: { status: 403, summary: "The agent's compute tier does not include this model" },
   rate_limited: { status: 429, summary: 'Too many requests; try again later' },
   signature_invalid: { status: 401, summary: 'The webhook signature or timestamp does not verify' },
   payload_too_large: { status: 413, summary: 'The request body is too large' },

@@ -5,7 +5,7 @@ import type { ComputeControlStore } from '../ports/compute-controls.js';
 import type { LedgerStore, LedgerTxn } from '../ports/ledger.js';
 import { agentAccount, FEES } from './accounts.js';
 import type { Ledger } from './ledger.js';
-import { entitlementsOf, type ComputeGrant, type Entitlements, type TierSpec } from './tiers.js';
+import { entitlementsOf, modelRefusal, type ComputeGrant, type Entitlements, type TierSpec } from './tiers.js';
 
 /** What the LLM gateway and the scheduler ask before letting an agent use compute. */
 export interface EntitlementSource {
@@ -55,6 +55,14 @@ export class ComputeService implements EntitlementSource, UsageSink {
     const account = agentAccount(agent);
     const [balance, control, grants] = await Promise.all([this.deps.ledgerStore.balance(account), this.deps.controls.get(agent), this.grants(agent)]);
     return entitlementsOf({ agent, balance, frozen: control?.frozen ?? false, grants, tiers: this.deps.tiers, now: this.deps.clock.now() });
+  }
+
+  /** The gateway's check before a call: the entitlements in force, or model_not_entitled. */
+  async authorizeModel(agent: string, model: string): Promise<Entitlements> {
+    const e = await this.entitlementsFor(agent);
+    const refusal = modelRefusal(e, model, this.deps.tiers);
+    if (refusal) throw refusal;
+    return e;
   }
 
   /** Purchases whose period may still be running (newest first; a period is at most 30 days). */

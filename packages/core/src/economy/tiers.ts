@@ -1,3 +1,5 @@
+import { FlockError } from '../errors.js';
+import { formatAiDollars } from './money.js';
 /**
  * Compute tiers (seed 2 §9 v1): a balance maps to a tier, a tier to entitlements. The
  * gateway enforces models, requests/min, tokens/hour and concurrent calls; the scheduler
@@ -94,4 +96,20 @@ export function entitlementsOf(input: {
     if (r > cur || (r === cur && best.until !== null && g.until > best.until)) best = { tier: sorted[r]!, until: g.until };
   }
   return { ...base, tier: best.tier.name, basis: best.until ? 'purchase' : 'balance', until: best.until, limits: limitsOf(best.tier) };
+}
+
+/**
+ * Null when `model` is allowed; otherwise the error the gateway answers with, saying what
+ * the agent has, what the model needs, and how to get there.
+ */
+export function modelRefusal(e: Entitlements, model: string, tiers: readonly TierSpec[]): FlockError | null {
+  if (e.limits.models.includes(model)) return null;
+  if (e.frozen) return new FlockError('model_not_entitled', `agent ${e.agent}'s compute is frozen by an admin; no model may be called`, { agent: e.agent, tier: 'none', model });
+  const needs = sortTiers(tiers).find((t) => t.models.includes(model));
+  const how = needs ? `; model ${model} needs ${needs.name} (a balance of ${formatAiDollars(needs.minBalance)} aiDollars${needs.pricePerHour ? ` or ${formatAiDollars(needs.pricePerHour)} aiDollars/hour purchased` : ''})` : `; no tier includes model ${model}`;
+  return new FlockError(
+    'model_not_entitled',
+    `agent ${e.agent} is on ${e.tier} (balance ${formatAiDollars(e.balance)} aiDollars), which allows ${e.limits.models.join(', ') || 'no models'}${how}`,
+    { agent: e.agent, tier: e.tier, model, allowed: e.limits.models, needs: needs?.name ?? null },
+  );
 }

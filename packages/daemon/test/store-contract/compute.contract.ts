@@ -46,6 +46,14 @@ export function contract(open: () => Promise<Store>): void {
       const down = await compute.entitlementsFor('scout');
       expect(down).toMatchObject({ tier: 'tier0', balance: 500 });
       expect(down.limits.models).not.toContain('large');
+      // What the gateway answers after the penalty: a clear refusal naming tier, balance and the way up.
+      const refused = await compute.authorizeModel('scout', 'large').catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: 'model_not_entitled', status: 403, details: { tier: 'tier0', model: 'large', needs: 'tier2' } });
+      expect((refused as Error).message).toBe('agent scout is on tier0 (balance 5.00 aiDollars), which allows small; model large needs tier2 (a balance of 100.00 aiDollars or 5.00 aiDollars/hour purchased)');
+      expect(await compute.authorizeModel('scout', 'small')).toMatchObject({ tier: 'tier0' });
+      await ledger.transfer({ from: MINT, to: agentAccount('scout'), amount: 9_500, reason: 'reward', source: 'human:ann', idempotencyKey: 'r2', postId: 'post_x' });
+      expect(await compute.authorizeModel('scout', 'large')).toMatchObject({ tier: 'tier2' });
+      await expect(compute.authorizeModel('scout', 'gpt-9')).rejects.toMatchObject({ message: expect.stringContaining('no tier includes model gpt-9') });
     });
 
     it('charges usage once per correlation id, and only what the balance holds', async () => {
