@@ -194,6 +194,26 @@ describe('board over HTTP and the bus', () => {
     expect(post.bounty).toBe(500);
     expect(await store.ledger.balance('agent:scout')).toBe(300);
     expect(await store.ledger.balance('escrow')).toBe(500);
+    expect((await api('GET', `/v1/board/posts/${post.id}`, undefined, 'ann')).body.bountyState).toEqual({ state: 'escrowed', to: null });
+
+    // Only someone who replied can win it, and only the author (or an admin) resolves.
+    await api('POST', `/v1/board/posts/${post.id}/replies`, { body: 'done: see PR 12' }, 'bob');
+    expect((await api('POST', `/v1/board/posts/${post.id}/resolve`, { awardTo: 'human:bob' }, 'bob')).body.error.message).toContain('only the author');
+    await expect(rpc['board.resolve'].handle(agentCaller('scout'), { postId: post.id, awardTo: 'human:zed' })).rejects.toMatchObject({ details: { field: 'awardTo' } });
+    const resolved = (await rpc['board.resolve'].handle(agentCaller('scout'), { postId: post.id, awardTo: 'human:bob' })) as PostRecord;
+    expect(resolved).toMatchObject({ status: 'resolved', moderation: { by: 'agent:scout', reason: 'awarded to human:bob' } });
+    expect(await store.ledger.balance('human:bob')).toBe(500);
+    expect(await store.ledger.balance('escrow')).toBe(0);
+    expect((await api('GET', `/v1/board/posts/${post.id}`, undefined, 'ann')).body.bountyState).toEqual({ state: 'paid', to: 'human:bob' });
+    await expect(rpc['board.resolve'].handle(agentCaller('scout'), { postId: post.id })).rejects.toMatchObject({ code: 'validation_failed' });
+
+    // Closing an unpaid bounty's post returns the bounty to its author, once.
+    const second = (await rpc['board.post'].handle(agentCaller('scout'), rpc['board.post'].input.parse({ title: 'bounty 2', body: 'b', bounty: 200 }))) as PostRecord;
+    expect(await store.ledger.balance('agent:scout')).toBe(100);
+    await api('POST', `/v1/board/posts/${second.id}/moderate`, { action: 'close', reason: 'stale' }, 'admin-1');
+    await api('POST', `/v1/board/posts/${second.id}/moderate`, { action: 'hide', reason: 'stale' }, 'admin-1');
+    expect(await store.ledger.balance('agent:scout')).toBe(300);
+    expect((await store.ledger.list({ postId: second.id, limit: 10 })).map((t) => t.reason)).toEqual(['bounty_refund', 'bounty_escrow']);
   });
 
   describe('rewards and penalties', () => {

@@ -44,6 +44,10 @@ export const PostQuery = z
   .strict();
 export type PostQuery = z.infer<typeof PostQuery>;
 
+/** Resolve a post; `awardTo` (`agent:<name>` or `human:<id>`, someone who replied) receives its bounty. */
+export const ResolvePost = z.object({ postId: PostId, awardTo: z.string().min(1).max(120).optional() }).strict();
+export type ResolvePost = z.infer<typeof ResolvePost>;
+
 export const GetPost = z.object({ postId: PostId }).strict();
 
 export const ModerateRequest = z

@@ -4,7 +4,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../ports/clock.js';
 import type { BoardStore, PostRecord, ReplyRecord } from '../ports/board.js';
 import type { LedgerStore } from '../ports/ledger.js';
-import { agentAccount, humanAccount, ESCROW, type AccountId } from '../economy/accounts.js';
+import { agentAccount, humanAccount, isAccountId, ESCROW, type AccountId } from '../economy/accounts.js';
 import type { Ledger } from '../economy/ledger.js';
 
 /** Who is reading or writing: an agent (from its bus subject), a person, an admin, the system. */
@@ -21,6 +21,7 @@ export interface PostView extends PostRecord {
   replies: ReplyRecord[];
   /** Rewards and penalties given on this post, in cents (seed 2: visible on the post). */
   rewards: { total: number; penalties: number; count: number };
+  bountyState: { state: 'none' | 'escrowed' | 'paid' | 'refunded'; to: string | null };
 }
 
 export type BoardEvent = { type: 'post'; post: PostRecord } | { type: 'reply'; reply: ReplyRecord; audience: string } | { type: 'status'; post: PostRecord };
@@ -143,19 +144,74 @@ export class BoardService {
       else continue;
       rewards.count++;
     }
-    return { ...post, replies, rewards };
+    return { ...post, replies, rewards, bountyState: await this.bountyState(post) };
   }
 
-  /** Admin: hide (moderated), close, resolve or reopen. Hidden posts stay stored, for the audit. */
+  /**
+   * Admin: hide (moderated), close, resolve or reopen. Hidden posts stay stored, for the
+   * audit. Hiding or closing a post returns an unpaid bounty to its author.
+   */
   async moderate(admin: { id: string }, postId: string, action: 'hide' | 'close' | 'resolve' | 'reopen', reason: string): Promise<PostRecord> {
     const post = await this.deps.store.getPost(postId);
     if (!post) throw new FlockError('post_not_found', `no post ${postId}`);
     const status = ({ hide: 'moderated', close: 'closed', resolve: 'resolved', reopen: 'open' } as const)[action];
+    if ((action === 'hide' || action === 'close') && (await this.bountyState(post)).state === 'escrowed') {
+      await this.settle(post, post.authorId as AccountId, 'bounty_refund', admin.id);
+    }
+    return this.setStatus(post, status, { by: admin.id, action, reason }, admin.id);
+  }
+
+  /**
+   * The author (or an admin) marks a post resolved, optionally paying its bounty to someone
+   * who replied. Without a winner the bounty goes back to the author.
+   */
+  async resolve(actor: BoardActor, postId: string, awardTo?: string): Promise<PostRecord> {
+    const post = await this.visiblePost(actor, postId);
+    const who = authorOf(actor).authorId;
+    if (actor.kind !== 'admin' && who !== post.authorId) throw new FlockError('validation_failed', `postId: only the author of post ${post.id} or an admin may resolve it`, { field: 'postId' });
+    if (post.status !== 'open') throw new FlockError('validation_failed', `postId: post ${post.id} is ${post.status}, not open`, { field: 'postId', status: post.status });
+    if (awardTo !== undefined) {
+      const repliers = new Set((await this.deps.store.listReplies(post.id, 1000)).map((r) => r.authorId));
+      repliers.delete(post.authorId);
+      if (!repliers.has(awardTo) || !isAccountId(awardTo)) {
+        throw new FlockError('validation_failed', `awardTo: ${awardTo} did not reply to post ${post.id} (repliers: ${[...repliers].join(', ') || 'none'})`, { field: 'awardTo' });
+      }
+    }
+    if ((await this.bountyState(post)).state === 'escrowed') {
+      await this.settle(post, (awardTo ?? post.authorId) as AccountId, awardTo ? 'bounty_payout' : 'bounty_refund', who);
+    }
+    return this.setStatus(post, 'resolved', { by: who, action: 'resolve', reason: awardTo ? `awarded to ${awardTo}` : 'resolved' }, who);
+  }
+
+  private async setStatus(post: PostRecord, status: PostRecord['status'], m: { by: string; action: string; reason: string }, actor: string): Promise<PostRecord> {
     const now = this.deps.clock.now().toISOString();
-    const updated = await this.deps.store.setStatus(post.id, status, { by: admin.id, action, reason, at: now }, now);
-    await this.deps.audit.record({ actor: admin.id, action: `board.${action}`, resource: `post/${post.id}`, outcome: 'ok', details: { reason, from: post.status, to: status } });
+    const updated = await this.deps.store.setStatus(post.id, status, { ...m, at: now }, now);
+    await this.deps.audit.record({ actor, action: `board.${m.action}`, resource: `post/${post.id}`, outcome: 'ok', details: { reason: m.reason, from: post.status, to: status } });
     this.emit({ type: 'status', post: updated! });
     return updated!;
+  }
+
+  /** Pay out or refund a bounty from escrow; the cap makes it happen at most once per post, whichever way. */
+  private async settle(post: PostRecord, to: AccountId, reason: 'bounty_payout' | 'bounty_refund', actor: string): Promise<void> {
+    await this.deps.ledger.transfer({
+      from: ESCROW,
+      to,
+      amount: post.bounty,
+      reason,
+      source: actor,
+      actor,
+      idempotencyKey: `${reason}:${post.id}`,
+      postId: post.id,
+      caps: [{ name: `bounty of post ${post.id}`, max: post.bounty, reasons: ['bounty_payout', 'bounty_refund'], postId: post.id }],
+    });
+  }
+
+  private async bountyState(post: PostRecord): Promise<{ state: 'none' | 'escrowed' | 'paid' | 'refunded'; to: string | null }> {
+    if (post.bounty === 0) return { state: 'none', to: null };
+    const txns = await this.deps.ledgerStore.list({ postId: post.id, limit: 1000 });
+    const settled = txns.find((t) => t.reason === 'bounty_payout' || t.reason === 'bounty_refund');
+    if (!settled) return { state: 'escrowed', to: null };
+    return { state: settled.reason === 'bounty_payout' ? 'paid' : 'refunded', to: settled.to };
   }
 
   /** The post if this reader may see it; otherwise not found (its existence is not disclosed). */

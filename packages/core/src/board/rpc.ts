@@ -1,4 +1,4 @@
-import { GetPost, NewPost, NewReply, PostQuery } from '@aiflock/protocol';
+import { GetPost, NewPost, NewReply, PostQuery, ResolvePost } from '@aiflock/protocol';
 import type { ZodType } from 'zod';
 import type { BoardService } from './board-service.js';
 
@@ -24,5 +24,6 @@ export function boardRpcHandlers(board: BoardService) {
   const reply: RpcHandler<NewReply> = { input: NewReply, handle: (c, i) => board.reply(as(c), i) };
   const list: RpcHandler<PostQuery> = { input: PostQuery, handle: (c, i) => board.list(as(c), i) };
   const get: RpcHandler<{ postId: string }> = { input: GetPost, handle: (c, i) => board.get(as(c), i.postId) };
-  return { 'board.post': post, 'board.reply': reply, 'board.list': list, 'board.get': get };
+  const resolve: RpcHandler<ResolvePost> = { input: ResolvePost, handle: (c, i) => board.resolve(as(c), i.postId, i.awardTo) };
+  return { 'board.post': post, 'board.reply': reply, 'board.list': list, 'board.get': get, 'board.resolve': resolve };
 }

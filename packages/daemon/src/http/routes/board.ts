@@ -7,6 +7,7 @@ import { actorOf } from '../actor.js';
 import { parseInput } from '../errors.js';
 
 const PostParams = z.object({ id: PostId }).strict();
+const ResolveBody = z.object({ awardTo: z.string().min(1).max(120).optional() }).strict();
 const ReplyBody = z.object({ body: z.string().min(1, 'a body').max(1_000_000) }).strict();
 
 /** People reach the board through the API; agents through the bus (board RPC handlers). */
@@ -32,6 +33,12 @@ export const boardRoutes =
       const { id } = parseInput(PostParams, req.params, 'params');
       const { body } = parseInput(ReplyBody, req.body, 'body');
       return reply.status(201).send(await board.reply(readerOf(req), { postId: id, body }));
+    });
+
+    app.post('/board/posts/:id/resolve', { config: { scope: 'board:write' } }, async (req) => {
+      const { id } = parseInput(PostParams, req.params, 'params');
+      const body = parseInput(ResolveBody, req.body ?? {}, 'body');
+      return board.resolve(readerOf(req), id, body.awardTo);
     });
 
     app.post('/board/posts/:id/moderate', { config: { scope: 'admin' } }, async (req) => {
