@@ -340,6 +340,16 @@ describe('payments', () => {
     expect(r.body.credits.map((c: { paymentTxnId: string }) => c.paymentTxnId)).toEqual(['PAY-100', 'PAY-001', 'seed-scout']);
   });
 
+  it('exports balances by account kind as Prometheus gauges that sum to zero', async () => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const value = (kind: string) => Number(new RegExp(`^aiflock_economy_balance_cents\\{kind="${kind}"\\} (-?\\d+)$`, 'm').exec(text)?.[1]);
+    const kinds = ['mint', 'fees', 'escrow', 'agents', 'humans'].map(value);
+    for (const v of kinds) expect(Number.isInteger(v)).toBe(true);
+    expect(kinds.reduce((a, b) => a + b, 0)).toBe(0);
+    expect(value('agents')).toBe(await store.ledger.balance('agent:echo') + (await store.ledger.balance('agent:scout')));
+    expect(value('humans')).toBe(500);
+  });
+
   it('no route sends money out of the flock', () => {
     const money = [...new Set(routes.filter((r) => /economy|payments/.test(r.url)).map((r) => r.url))];
     expect(money.sort()).toEqual(
