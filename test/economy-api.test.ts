@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog, DeploymentService, TaskService, boardRpcHandlers, signWebhook, systemClock, type PostRecord } from '@aiflock/core';
+import { AuditLog, DeploymentService, TaskService, boardRpcHandlers, economyRpcHandlers, signWebhook, systemClock, type PostRecord } from '@aiflock/core';
 import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
 import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
 import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
@@ -371,6 +371,19 @@ describe('admin compute controls', () => {
     ]);
   });
 
+  it('an agent reads its own tier over the bus and buys a period with its own money', async () => {
+    const rpc = economyRpcHandlers(ctx.economy.compute);
+    const before = await rpc['economy.status'].handle(agentCaller('scout'), rpc['economy.status'].input.parse({}));
+    expect(before).toMatchObject({ agent: 'scout', tier: 'tier1', basis: 'balance' });
+    const input = rpc['economy.purchase'].input.parse({ tier: 'tier2', hours: 2, idempotencyKey: 'scout-buy-1' });
+    const bought = await rpc['economy.purchase'].handle(agentCaller('scout'), input);
+    expect(bought).toMatchObject({ applied: true, txn: { from: 'agent:scout', to: 'fees', amount: 1_000, reason: 'purchase_compute' }, entitlements: { tier: 'tier2', basis: 'purchase' } });
+    expect(await rpc['economy.status'].handle(agentCaller('scout'), {})).toMatchObject({ tier: 'tier2', balance: before.balance - 1_000 });
+    // The payload cannot name another agent to pay for: unknown fields are refused.
+    expect(rpc['economy.purchase'].input.safeParse({ tier: 'tier2', hours: 1, idempotencyKey: 'k', agent: 'echo' }).success).toBe(false);
+    expect(rpc['economy.status'].input.safeParse({ agent: 'echo' }).success).toBe(false);
+  });
+
   it('every route carries a scope for the auth layer', () => {
     const mine = routes.filter((r) => /\/v1\/(economy|board|payments)/.test(r.url));
     expect(mine.length).toBeGreaterThanOrEqual(15);
@@ -403,7 +416,7 @@ describe('aiflock economy', () => {
     const reward = await cli(['economy', 'reward', 'scout', '1', '--post', posts[0]!.id, '--key', 'cli-r1', '--json']);
     expect(JSON.parse(reward.stdout)).toMatchObject({ applied: true, txn: { amount: 100, reason: 'reward' } });
     const pen = await cli(['economy', 'penalize', 'scout', '0.50', '--post', posts[0]!.id]);
-    expect(pen.stdout).toMatch(/penalized scout 0.50 aiDollars .* balance 51.00/);
+    expect(pen.stdout).toMatch(/penalized scout 0.50 aiDollars .* balance 41.00/);
     expect((await cli(['economy', 'reward', 'scout', '1', '--post', 'nope'])).code).toBe(2);
   });
 });

@@ -34,3 +34,4 @@ export * from './board/board-service.js';
 export * from './board/rpc.js';
 export * from './economy/rewards.js';
 export * from './economy/payments.js';
+export type * from './rpc-handler.js';

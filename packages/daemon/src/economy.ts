@@ -10,13 +10,12 @@ export function economyServices(e: Config['economy'], store: Store, audit: Audit
     compute: new ComputeService({ ledger, ledgerStore: store.ledger, controls: store.computeControls, audit, clock, tiers: e.tiers }),
     rewards: new RewardService({
       ledger,
-      ledgerStore: store.ledger,
       board: store.board,
       clock,
       limits: e.rewards,
       ownerOf: async (agent) => (await store.deployments.get(agent))?.manifest.owner ?? null,
     }),
-    payments: new PaymentsService({ ledger, ledgerStore: store.ledger, clock }),
+    payments: new PaymentsService({ ledger, ledgerStore: store.ledger }),
     board: new BoardService({ store: store.board, ledger, ledgerStore: store.ledger, audit, clock, limits: e.board }),
     webhook: { secret: e.webhook.secret ?? null, toleranceSeconds: e.webhook.toleranceSeconds },
   };

@@ -1,17 +1,6 @@
 import { GetPost, NewPost, NewReply, PostQuery, ResolvePost } from '@aiflock/protocol';
-import type { ZodType } from 'zod';
+import type { RpcCaller, RpcHandler } from '../rpc-handler.js';
 import type { BoardService } from './board-service.js';
-
-/** Who calls over the bus: established from the subject (`agent.<instanceId>.rpc...`), never from the payload. */
-export interface RpcCaller {
-  instanceId: string;
-  agent: string;
-}
-
-export interface RpcHandler<I = unknown, O = unknown> {
-  input: ZodType<I>;
-  handle(caller: RpcCaller, input: I): Promise<O>;
-}
 
 /**
  * The board's bus operations (`agent.<id>.rpc.board.<op>`), as plain functions with their

@@ -1,4 +1,7 @@
+import { z } from 'zod';
+import { PurchaseRequest } from '@aiflock/protocol';
 import { FlockError } from '../errors.js';
+import type { RpcHandler } from '../rpc-handler.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../ports/clock.js';
 import type { ComputeControlStore } from '../ports/compute-controls.js';
@@ -28,6 +31,8 @@ export interface UsageCharge {
 export interface UsageSink {
   chargeUsage(u: UsageCharge): Promise<{ txn: LedgerTxn | null; charged: number; shortfall: number }>;
 }
+
+const EconomyStatusInput = z.object({}).strict();
 
 export const MAX_PURCHASE_HOURS = 24 * 30;
 
@@ -168,4 +173,18 @@ export class ComputeService implements EntitlementSource, UsageSink {
 function shortfallOf(t: LedgerTxn): number {
   const m = t.meta as { shortfall?: unknown } | null;
   return typeof m?.shortfall === 'number' ? m.shortfall : 0;
+}
+
+/**
+ * The economy's bus operations for agents (`agent.<id>.rpc.economy.<op>`): an agent reads
+ * its own balance and tier (its perception) and buys tier periods with its own money. The
+ * agent is always the caller from the subject; there is no operation that pays anyone else.
+ */
+export function economyRpcHandlers(compute: ComputeService) {
+  const status: RpcHandler<Record<string, never>> = { input: EconomyStatusInput, handle: (c) => compute.entitlementsFor(c.agent) };
+  const purchase: RpcHandler<{ tier: string; hours: number; idempotencyKey: string }> = {
+    input: PurchaseRequest,
+    handle: (c, i) => compute.purchase({ agent: c.agent, ...i, actor: `agent:${c.agent}` }),
+  };
+  return { 'economy.status': status, 'economy.purchase': purchase };
 }

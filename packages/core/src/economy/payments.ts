@@ -1,6 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { FlockError } from '../errors.js';
-import type { Clock } from '../ports/clock.js';
 import type { LedgerStore, LedgerTxn } from '../ports/ledger.js';
 import { agentAccount, MINT } from './accounts.js';
 import type { Ledger } from './ledger.js';
@@ -22,7 +21,7 @@ export interface ReconciliationLine {
   agent: string;
   amount: number;
   via: string;
-  actor: string;
+  note: string | null;
   createdAt: string;
 }
 
@@ -32,7 +31,7 @@ export interface ReconciliationLine {
  * the same payment can never both apply. There is no way out: nothing here debits an agent.
  */
 export class PaymentsService {
-  constructor(private readonly deps: { ledger: Ledger; ledgerStore: LedgerStore; clock: Clock }) {}
+  constructor(private readonly deps: { ledger: Ledger; ledgerStore: LedgerStore }) {}
 
   credit(c: Credit): Promise<{ txn: LedgerTxn; applied: boolean }> {
     return this.deps.ledger.transfer({
@@ -53,8 +52,8 @@ export class PaymentsService {
   async reconciliation(since?: string): Promise<{ credits: ReconciliationLine[]; totals: Record<string, number>; total: number }> {
     const txns = await this.deps.ledgerStore.list({ reason: 'deposit_credit', ...(since ? { since } : {}), limit: 10_000 });
     const credits = txns.map((t) => {
-      const m = (t.meta ?? {}) as { via?: string };
-      return { ledgerTxn: t.id, paymentTxnId: t.source.replace(/^payment:/, ''), agent: t.to.replace(/^agent:/, ''), amount: t.amount, via: m.via ?? 'unknown', actor: '', createdAt: t.createdAt };
+      const m = (t.meta ?? {}) as { via?: string; note?: string | null };
+      return { ledgerTxn: t.id, paymentTxnId: t.source.replace(/^payment:/, ''), agent: t.to.replace(/^agent:/, ''), amount: t.amount, via: m.via ?? 'unknown', note: m.note ?? null, createdAt: t.createdAt };
     });
     const totals: Record<string, number> = {};
     for (const c of credits) totals[c.via] = (totals[c.via] ?? 0) + c.amount;

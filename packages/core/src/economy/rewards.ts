@@ -1,7 +1,7 @@
 import { FlockError } from '../errors.js';
 import type { BoardStore } from '../ports/board.js';
 import type { Clock } from '../ports/clock.js';
-import type { LedgerCap, LedgerStore, LedgerTxn } from '../ports/ledger.js';
+import type { LedgerCap, LedgerTxn } from '../ports/ledger.js';
 import { agentAccount, MINT } from './accounts.js';
 import type { Ledger } from './ledger.js';
 import { formatAiDollars } from './money.js';
@@ -36,7 +36,6 @@ export class RewardService {
   constructor(
     private readonly deps: {
       ledger: Ledger;
-      ledgerStore: LedgerStore;
       board: BoardStore;
       clock: Clock;
       limits: RewardLimits;
