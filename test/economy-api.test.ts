@@ -350,10 +350,16 @@ describe('payments', () => {
     expect(value('humans')).toBe(500);
   });
 
+  it('the whole ledger verifies against the audit log after everything above', async () => {
+    const v = await api('GET', '/v1/economy/verify', undefined, 'admin-1');
+    expect(v.body).toMatchObject({ ok: true, sum: 0, problems: [] });
+    expect(v.body['transactions']).toBeGreaterThanOrEqual(10);
+  });
+
   it('no route sends money out of the flock', () => {
     const money = [...new Set(routes.filter((r) => /economy|payments/.test(r.url)).map((r) => r.url))];
     expect(money.sort()).toEqual(
-      ['/v1/economy/balance/:agent', '/v1/economy/compute/:agent/freeze', '/v1/economy/compute/:agent/purchase', '/v1/economy/credit', '/v1/economy/ledger/:agent', '/v1/economy/penalize', '/v1/economy/reconciliation', '/v1/economy/reward', '/v1/economy/tiers', '/v1/payments/webhook'].sort(),
+      ['/v1/economy/balance/:agent', '/v1/economy/compute/:agent/freeze', '/v1/economy/compute/:agent/purchase', '/v1/economy/credit', '/v1/economy/ledger/:agent', '/v1/economy/penalize', '/v1/economy/reconciliation', '/v1/economy/reward', '/v1/economy/tiers', '/v1/economy/verify', '/v1/payments/webhook'].sort(),
     );
   });
 });

@@ -35,3 +35,4 @@ export * from './board/rpc.js';
 export * from './economy/rewards.js';
 export * from './economy/payments.js';
 export type * from './rpc-handler.js';
+export * from './economy/verify.js';

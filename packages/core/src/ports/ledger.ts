@@ -86,4 +86,6 @@ export interface LedgerStore {
   list(filter: LedgerListFilter): Promise<LedgerTxn[]>;
   byKey(key: string): Promise<LedgerTxn | undefined>;
   entries(txnId: string): Promise<LedgerEntry[]>;
+  /** Every transaction with its entries, oldest first, read in pages (for verification). */
+  scan(): AsyncIterable<{ txn: LedgerTxn; entries: LedgerEntry[] }>;
 }

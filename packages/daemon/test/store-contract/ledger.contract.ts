@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog, FlockError, Ledger, MINT, FEES, agentAccount, humanAccount, type AccountId, type LedgerReason, type Store } from '@aiflock/core';
+import { AuditLog, FlockError, Ledger, verifyLedger, MINT, FEES, agentAccount, humanAccount, type AccountId, type LedgerReason, type Store } from '@aiflock/core';
 import { HmacFileAnchor } from '../../src/adapters/audit-anchor/hmac-file-anchor.js';
+import type { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
 
 /**
  * The aiDollar ledger on a real store: double entry, idempotency keys, floors under
@@ -128,6 +129,51 @@ export function contract(open: () => Promise<Store>): void {
       // Other sources and other reasons do not count against it.
       await ledger.transfer({ from: MINT, to: agentAccount('a0'), amount: 100, reason: 'reward', source: 'human:bob', idempotencyKey: 'bob-1', caps: [{ ...cap, source: 'human:bob' }] });
       await ledger.transfer({ from: MINT, to: agentAccount('a0'), amount: 100, reason: 'deposit_credit', source: 'human:ann', idempotencyKey: 'dep-1', caps: [{ ...cap, reasons: ['deposit_credit'] }] });
+    });
+
+    describe('tampering with the ledger tables directly is detected', () => {
+      const raw = () => (store as SqlStore).db;
+      let ids: string[];
+      beforeEach(async () => {
+        ids = [];
+        ids.push((await mint(agentAccount('scout'), 1_000, 'v-1')).txn.id);
+        ids.push((await ledger.transfer({ from: agentAccount('scout'), to: FEES, amount: 300, reason: 'llm_usage', source: 'gateway', idempotencyKey: 'v-2' })).txn.id);
+        ids.push((await mint(agentAccount('other'), 50, 'v-3')).txn.id);
+      });
+      const verdict = () => verifyLedger(store.ledger, store.audit);
+
+      it('an untouched ledger verifies', async () => {
+        expect(await verdict()).toEqual({ ok: true, transactions: 3, sum: 0, problems: [] });
+      });
+
+      it('an edited entry amount (balance inflated)', async () => {
+        await raw().updateTable('ledger_entries').set({ amount: 5_000 }).where('txn_id', '=', ids[0]!).where('account', '=', 'agent:scout').execute();
+        const v = await verdict();
+        expect(v).toMatchObject({ ok: false, sum: 4_000 });
+        expect(v.problems.map((p) => p.txn)).toEqual([ids[0], '*']);
+      });
+
+      it('a consistent edit of header and both entries still disagrees with the audit log', async () => {
+        await raw().updateTable('ledger_txns').set({ amount: 9_000 }).where('id', '=', ids[0]!).execute();
+        await raw().updateTable('ledger_entries').set({ amount: -9_000 }).where('txn_id', '=', ids[0]!).where('account', '=', MINT).execute();
+        await raw().updateTable('ledger_entries').set({ amount: 9_000 }).where('txn_id', '=', ids[0]!).where('account', '=', 'agent:scout').execute();
+        const v = await verdict();
+        expect(v.sum).toBe(0);
+        expect(v.problems).toEqual([{ txn: ids[0], problem: expect.stringContaining('differs from its audit entry') }]);
+      });
+
+      it('a deleted transaction (a spend erased)', async () => {
+        await raw().deleteFrom('ledger_entries').where('txn_id', '=', ids[1]!).execute();
+        await raw().deleteFrom('ledger_txns').where('id', '=', ids[1]!).execute();
+        expect((await verdict()).problems).toEqual([{ txn: ids[1], problem: 'audited but missing from the ledger (deleted)' }]);
+      });
+
+      it('an inserted transaction that was never applied through the ledger', async () => {
+        const forged = { ...(await store.ledger.byKey('v-3'))!, id: 'lx_forged', idempotencyKey: 'forged' };
+        await raw().insertInto('ledger_txns').values({ id: forged.id, idempotency_key: forged.idempotencyKey, request_hash: forged.requestHash, from_account: forged.from, to_account: forged.to, amount: forged.amount, reason: forged.reason, source: forged.source, post_id: null, correlation_id: null, meta: 'null', created_at: forged.createdAt }).execute();
+        await raw().insertInto('ledger_entries').values([{ txn_id: forged.id, account: forged.from, amount: -forged.amount }, { txn_id: forged.id, account: forged.to, amount: forged.amount }]).execute();
+        expect((await verdict()).problems).toEqual([{ txn: 'lx_forged', problem: 'no audit entry records this transaction' }]);
+      });
     });
 
     it('pages an account history newest first and filters the journal', async () => {

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { AuditEntry, AuditOutcome, DeploymentRecord, LedgerTxn, PostRecord, InstanceRecord, LogRecord, Store, TaskRecord } from '@aiflock/core';
+import type { AuditEntry, AuditOutcome, DeploymentRecord, LedgerEntry, LedgerTxn, PostRecord, InstanceRecord, LogRecord, Store, TaskRecord } from '@aiflock/core';
 import type { InstanceStatus, LogLevel, TaskStatus } from '@aiflock/protocol';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
@@ -259,6 +259,7 @@ export class SqlStore implements Store {
       const row = await this.db.selectFrom('ledger_txns').selectAll().where('idempotency_key', '=', key).executeTakeFirst();
       return row && toLedgerTxn(row);
     },
+    scan: () => this.scanLedger(),
     entries: async (txnId) =>
       (await this.db.selectFrom('ledger_entries').selectAll().where('txn_id', '=', txnId).orderBy('seq').execute()).map((r) => ({
         seq: Number(r.seq),
@@ -336,6 +337,24 @@ export class SqlStore implements Store {
         .execute();
     },
   };
+
+  private async *scanLedger(): AsyncGenerator<{ txn: LedgerTxn; entries: LedgerEntry[] }> {
+    for (let after = ''; ; ) {
+      const rows = await this.db.selectFrom('ledger_txns').selectAll().where('id', '>', after).orderBy('id').limit(500).execute();
+      if (rows.length === 0) return;
+      const ids = rows.map((r) => r.id);
+      const entries = await this.db.selectFrom('ledger_entries').selectAll().where('txn_id', 'in', ids).orderBy('seq').execute();
+      const byTxn = new Map<string, LedgerEntry[]>();
+      for (const e of entries) {
+        const list = byTxn.get(e.txn_id) ?? [];
+        list.push({ seq: Number(e.seq), txnId: e.txn_id, account: e.account, amount: Number(e.amount) });
+        byTxn.set(e.txn_id, list);
+      }
+      for (const r of rows) yield { txn: toLedgerTxn(r), entries: byTxn.get(r.id) ?? [] };
+      if (rows.length < 500) return;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
 
   private async *scanAudit(): AsyncGenerator<AuditEntry> {
     for (let after = 0; ; ) {

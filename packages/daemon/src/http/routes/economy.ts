@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { AgentName, CreditRequest, FreezeRequest, LedgerQuery, PurchaseRequest, RewardRequest } from '@aiflock/protocol';
-import { agentAccount, formatAiDollars } from '@aiflock/core';
+import { agentAccount, formatAiDollars, verifyLedger } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../actor.js';
 import { audited } from '../audited.js';
@@ -73,6 +73,9 @@ export const economyRoutes =
       const q = parseInput(ReconciliationQuery, req.query, 'query');
       return e.payments.reconciliation(q.since);
     });
+
+    // Ledger tables against themselves and the hash-chained audit log (docs/economy.md).
+    app.get('/economy/verify', { config: { scope: 'admin' } }, async () => verifyLedger(ctx.store.ledger, ctx.store.audit));
 
     app.post('/economy/compute/:agent/freeze', { config: { scope: 'admin' } }, async (req) => {
       const { agent } = parseInput(AgentParams, req.params, 'params');
