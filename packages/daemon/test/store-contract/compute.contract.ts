@@ -72,6 +72,18 @@ export function contract(open: () => Promise<Store>): void {
       await expect(compute.chargeUsage({ ...usage, cost: -1, correlationId: 'call-4' })).rejects.toMatchObject({ code: 'validation_failed', details: { field: 'cost' } });
     });
 
+    it('concurrent charges: one per correlation id, never below zero, every cent accounted for', async () => {
+      await ledger.transfer({ from: MINT, to: agentAccount('scout'), amount: 1_000, reason: 'reward', source: 'human:ann', idempotencyKey: 'r1' });
+      const usage = { agent: 'scout', model: 'small', provider: 'ollama', tokensIn: 1, tokensOut: 1, cost: 70 };
+      const same = await Promise.all(Array.from({ length: 20 }, () => compute.chargeUsage({ ...usage, correlationId: 'dup' })));
+      expect(new Set(same.map((r) => r.txn!.id)).size).toBe(1);
+      expect(await store.ledger.balance('agent:scout')).toBe(930);
+      const many = await Promise.all(Array.from({ length: 20 }, (_, i) => compute.chargeUsage({ ...usage, correlationId: `c-${i}` })));
+      expect(await store.ledger.balance('agent:scout')).toBe(0);
+      expect(many.reduce((n, r) => n + r.charged, 0)).toBe(930);
+      expect(many.reduce((n, r) => n + r.shortfall, 0)).toBe(20 * 70 - 930);
+    });
+
     it('a purchase buys a tier for a period, extends it, is idempotent, and lapses', async () => {
       await ledger.transfer({ from: MINT, to: agentAccount('scout'), amount: 900, reason: 'reward', source: 'human:ann', idempotencyKey: 'r1' });
       const bought = await compute.purchase({ agent: 'scout', tier: 'tier1', hours: 2, idempotencyKey: 'buy-1', actor: 'agent:scout' });
