@@ -13,6 +13,8 @@ import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { buildApp } from '../packages/daemon/src/http/app.js';
 import type { ApiContext } from '../packages/daemon/src/http/context.js';
+import { ConfigSchema } from '../packages/daemon/src/config.js';
+import { economyServices } from '../packages/daemon/src/economy.js';
 import { createLogger } from '../packages/daemon/src/logger.js';
 import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { REPO_ROOT } from '../testkit/flock.js';
@@ -58,6 +60,7 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
       auth,
       store,
       audit,
+      economy: economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, audit, systemClock),
       backup: store.backupTo,
       busAdminCredentials: null,
       wsHeartbeatMs: 1_000,

@@ -57,8 +57,15 @@ const COMMANDS = [
   ['secret', 'set'],
   ['secret', 'list'],
   ['secret', 'remove'],
+  ['economy'],
+  ['economy', 'balance'],
+  ['economy', 'ledger'],
+  ['economy', 'reward'],
+  ['economy', 'penalize'],
+  ['economy', 'credit'],
+  ['economy', 'tiers'],
 ];
-const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['nats', 'creds'], ['token', 'list'], ['stats'], ['top'], ['log-level'], ['secret', 'list']];
+const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['nats', 'creds'], ['token', 'list'], ['stats'], ['top'], ['log-level'], ['secret', 'list'], ['economy', 'balance'], ['economy', 'ledger'], ['economy', 'tiers'], ['economy', 'reward'], ['economy', 'penalize'], ['economy', 'credit']];
 
 describe('aiflock command surface', () => {
   it.each(COMMANDS.map((c) => [c.join(' ') || '(root)', c] as const))('%s has --help', async (_name, cmd) => {

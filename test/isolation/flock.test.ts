@@ -191,7 +191,7 @@ describe('isolation (flock): limits', () => {
       return a.instances.some((i) => i.oomKilled) ? a : null;
     }, 'oom_killed on a scout instance');
     expect(view.instances.find((i) => i.oomKilled)!.id).toMatch(/^scout-/);
-    const metrics = await fetch(`${flock.apiUrl}/metrics`).then((r) => r.text());
+    const metrics = String((await flock.api('/metrics')).body);
     expect(metrics).toMatch(/aiflock_instance_oom_kills_total\{agent="scout"\} [1-9]/);
     const logs = await flock.cli(['agent', 'logs', 'scout', '--tail', '50']);
     expect(logs.stdout).toContain('oom_killed');

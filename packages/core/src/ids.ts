@@ -17,3 +17,8 @@ export function newTaskId(now: Date): string {
 export function newInstanceId(agent: string): string {
   return `${agent}-${randomToken(8)}`;
 }
+
+/** An id that sorts by creation time, with a prefix naming what it identifies (`lx`, `post`...). */
+export function newSortableId(prefix: string, now: Date): string {
+  return `${prefix}_${now.getTime().toString(36).padStart(9, '0')}${randomToken(14)}`;
+}

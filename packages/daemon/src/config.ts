@@ -9,6 +9,71 @@ import { LLM_ENV_VARS, LlmConfigSchema } from './llm/config.js';
  * frozen. Only the composition root (main.ts) reads process.env and files; everything else
  * receives a Config.
  */
+const Tier = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a lower-case tier name'),
+    /** Cents: 1 aiDollar = 100. */
+    minBalance: z.number().int().min(0),
+    models: z.array(z.string().min(1)).max(100),
+    requestsPerMinute: z.number().int().min(0),
+    tokensPerHour: z.number().int().min(0),
+    concurrentCalls: z.number().int().min(0),
+    concurrentToolRuns: z.number().int().min(0),
+    pricePerHour: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+/** Seed 2 §9 v1: small model and a low rate; moderate; large models and more tool runs. */
+export const DEFAULT_TIERS = [
+  { name: 'tier0', minBalance: 0, models: ['small'], requestsPerMinute: 6, tokensPerHour: 20_000, concurrentCalls: 1, concurrentToolRuns: 1, pricePerHour: 0 },
+  { name: 'tier1', minBalance: 1_000, models: ['small', 'medium'], requestsPerMinute: 30, tokensPerHour: 200_000, concurrentCalls: 2, concurrentToolRuns: 2, pricePerHour: 100 },
+  { name: 'tier2', minBalance: 10_000, models: ['small', 'medium', 'large'], requestsPerMinute: 120, tokensPerHour: 1_000_000, concurrentCalls: 4, concurrentToolRuns: 4, pricePerHour: 500 },
+];
+
+const ECONOMY_DEFAULTS = {
+  tiers: DEFAULT_TIERS,
+  rewards: { maxAmount: 10_000, perPersonDaily: 50_000, perPostCap: 100_000 },
+  webhook: { toleranceSeconds: 300 },
+  board: { maxTitle: 200, maxBody: 20_000, maxTags: 10, postsPerMinute: 10 },
+};
+
+const Economy = z
+  .object({
+    tiers: z
+      .array(Tier)
+      .min(1)
+      .default(DEFAULT_TIERS)
+      .refine((ts) => ts.some((t) => t.minBalance === 0), { message: 'one tier must start at minBalance 0 (where every new agent is)' })
+      .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, { message: 'tier names must be unique' }),
+    /** Reward/penalty limits, in cents. */
+    rewards: z
+      .object({
+        maxAmount: z.number().int().min(1).default(10_000),
+        perPersonDaily: z.number().int().min(1).default(50_000),
+        perPostCap: z.number().int().min(1).default(100_000),
+      })
+      .strict()
+      .default(ECONOMY_DEFAULTS.rewards),
+    webhook: z
+      .object({
+        /** HMAC-SHA256 key of the payments webhook; unset = the webhook answers 503. */
+        secret: z.string().min(32, 'at least 32 characters').optional(),
+        toleranceSeconds: z.coerce.number().int().min(10).max(3600).default(300),
+      })
+      .strict()
+      .default(ECONOMY_DEFAULTS.webhook),
+    board: z
+      .object({
+        maxTitle: z.number().int().min(1).max(1000).default(200),
+        maxBody: z.number().int().min(1).max(1_000_000).default(20_000),
+        maxTags: z.number().int().min(0).max(50).default(10),
+        postsPerMinute: z.coerce.number().int().min(1).default(10),
+      })
+      .strict()
+      .default(ECONOMY_DEFAULTS.board),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     dataDir: z.string().min(1),
@@ -113,6 +178,7 @@ export const ConfigSchema = z
     taskAckWaitMs: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
     /** The LLM gateway: providers, model registry, routing policy, entitlements (llm/config.ts). */
     llm: LlmConfigSchema.default(LlmConfigSchema.parse({})),
+    economy: Economy.default(ECONOMY_DEFAULTS),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .strict()
@@ -150,6 +216,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_WS_HEARTBEAT_MS: ['api', 'wsHeartbeatMs'],
   AIFLOCK_DEV_BYPASS_LOOPBACK: ['auth', 'devBypassLoopback'],
   ...LLM_ENV_VARS,
+  AIFLOCK_PAYMENTS_WEBHOOK_SECRET: ['economy', 'webhook', 'secret'],
+  AIFLOCK_BOARD_POSTS_PER_MINUTE: ['economy', 'board', 'postsPerMinute'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

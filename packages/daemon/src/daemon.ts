@@ -10,6 +10,8 @@ import {
   Presence,
   Reconciler,
   RpcRouter,
+  boardRpcHandlers,
+  economyRpcHandlers,
   SecretService,
   TaskIngest,
   TaskService,
@@ -20,6 +22,7 @@ import {
   noBusCredentials,
   type Bus,
   type BusCredentials,
+  type RpcOp,
   type Clock,
   type CredentialRevoker,
   type SandboxRuntime,
@@ -41,6 +44,7 @@ import { recordingJobEvents } from './jobs/recording-store.js';
 import { registerLlmOps } from './llm/rpc-ops.js';
 import { persistUsage } from './llm/usage-store.js';
 import { setupLlm } from './llm/setup.js';
+import { economyServices } from './economy.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -210,6 +214,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
   const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
+  const economy = economyServices(config.economy, store, audit, clock);
 
   bus.onResult(ingest.onResult);
   bus.onDeadLetter(tasks.deadLetter);
@@ -220,6 +225,12 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   });
   const rpc = new RpcRouter({ store, log });
   registerLlmOps(rpc, llm, store, randomUUID);
+  // Board and economy for agents: the caller is always the instance the subject names.
+  const ops: Record<string, RpcOp> = { ...boardRpcHandlers(economy.board), ...economyRpcHandlers(economy.compute) } as Record<string, RpcOp>;
+  for (const [name, op] of Object.entries(ops)) {
+    const [service, operation] = name.split('.') as [string, string];
+    rpc.unary(service, operation, op.input, (caller, input) => op.handle(caller, input));
+  }
   bus.onRpc(rpc.handle);
   for (const d of await store.deployments.list()) {
     await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
@@ -255,6 +266,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     backup: sqlStore.backupTo,
     wsHeartbeatMs: config.api.wsHeartbeatMs,
     llm: { gateway: llm.gateway, detail: llm.detail },
+    economy,
     readiness,
     status: async (): Promise<SystemStatus> => {
       const agents = await store.deployments.list();

@@ -59,6 +59,20 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
     },
   });
   new Gauge({
+    name: 'aiflock_economy_balance_cents',
+    help: 'aiDollar cents held by kind of ledger account (mint is minus everything issued; the kinds sum to zero)',
+    labelNames: ['kind'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const kind of ['mint', 'fees', 'escrow', 'agents', 'humans']) this.set({ kind }, 0);
+      for (const [account, cents] of await store.ledger.balances()) {
+        const kind = account === 'system:mint' ? 'mint' : account.startsWith('agent:') ? 'agents' : account.startsWith('human:') ? 'humans' : account;
+        this.inc({ kind }, cents);
+      }
+    },
+  });
+  new Gauge({
     name: 'aiflock_instances_oom_killed',
     help: 'Remembered instances whose last exit was an out-of-memory kill, by agent',
     labelNames: ['agent'],

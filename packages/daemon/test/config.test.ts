@@ -25,4 +25,21 @@ describe('daemon config', () => {
     expect(() => loadConfig({ env: {}, fileText: 'apii: {}\n' })).toThrow(ConfigError);
     expect(() => loadConfig({ env: {}, fileText: '- 1\n' })).toThrow(/mapping/);
   });
+
+  it('has economy defaults (three tiers in cents), takes the webhook secret from the environment, and refuses bad tiers', () => {
+    const c = loadConfig({ env: { AIFLOCK_PAYMENTS_WEBHOOK_SECRET: 's'.repeat(32) } });
+    expect(c.economy.tiers.map((t) => [t.name, t.minBalance])).toEqual([
+      ['tier0', 0],
+      ['tier1', 1_000],
+      ['tier2', 10_000],
+    ]);
+    expect(c.economy.webhook).toEqual({ secret: 's'.repeat(32), toleranceSeconds: 300 });
+    expect(() => loadConfig({ env: { AIFLOCK_PAYMENTS_WEBHOOK_SECRET: 'short' } })).toThrow(/economy.webhook.secret[\s\S]*32/);
+    const tier = (name: string, minBalance: number) => ({ name, minBalance, models: ['small'], requestsPerMinute: 1, tokensPerHour: 1, concurrentCalls: 1, concurrentToolRuns: 1 });
+    const file = (tiers: unknown[]) => `economy:\n  tiers: ${JSON.stringify(tiers)}\n`;
+    expect(() => loadConfig({ env: {}, fileText: file([tier('a', 5)]) })).toThrow(/economy.tiers[\s\S]*minBalance 0/);
+    expect(() => loadConfig({ env: {}, fileText: file([tier('a', 0), tier('a', 10)]) })).toThrow(/unique/);
+    expect(() => loadConfig({ env: {}, fileText: file([tier('a', 0.5)]) })).toThrow(/minBalance/);
+    expect(loadConfig({ env: {}, fileText: file([tier('only', 0)]) }).economy.tiers[0]).toMatchObject({ name: 'only', pricePerHour: 0 });
+  });
 });

@@ -50,6 +50,23 @@ export const AgentView = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   instances: z.array(InstanceView),
+  /** Compute tier and limits in force (GET /agents/{name} only). */
+  economy: z
+    .object({
+      tier: z.string(),
+      basis: z.enum(['balance', 'purchase', 'frozen']),
+      balance: z.number().int(),
+      frozen: z.boolean(),
+      until: z.string().nullable(),
+      limits: z.object({
+        models: z.array(z.string()),
+        requestsPerMinute: z.number().int(),
+        tokensPerHour: z.number().int(),
+        concurrentCalls: z.number().int(),
+        concurrentToolRuns: z.number().int(),
+      }),
+    })
+    .optional(),
 });
 export type AgentView = z.infer<typeof AgentView>;
 

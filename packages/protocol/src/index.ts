@@ -9,3 +9,4 @@ export * from './auth.js';
 export * from './jobs.js';
 export * from './llm.js';
 export * from './rpc.js';
+export * from './economy.js';

@@ -114,6 +114,8 @@ export const ManifestSchema = z
     name: AgentName,
     version: z.string().regex(/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/, 'a semantic version such as "1.0.0"').default('0.1.0'),
     description: z.string().max(2000).default(''),
+    /** The person responsible for this agent; they may not reward or penalize it. */
+    owner: z.string().regex(/^[A-Za-z0-9._@:-]{1,100}$/, 'a person id (letters, digits, . _ @ : -)').optional(),
     image: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'a Docker image reference').optional(),
     profile: z.enum(['restricted', 'operator']).default('restricted'),
     persona: z.string().max(200_000).default(''),

@@ -2,6 +2,9 @@ import type { TaskStatus, InstanceStatus, LogLevel } from '@aiflock/protocol';
 import type { LlmUsageEvent } from '../llm/gateway.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { AuditStore } from './audit.js';
+import type { LedgerStore } from './ledger.js';
+import type { BoardStore } from './board.js';
+import type { ComputeControlStore } from './compute-controls.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -129,6 +132,9 @@ export interface Store extends AuthStore {
     /** True when it existed. */
     remove(name: string): Promise<boolean>;
   };
+  ledger: LedgerStore;
+  board: BoardStore;
+  computeControls: ComputeControlStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

@@ -21,6 +21,10 @@ import { llmInferRoutes } from './routes/llm-infer.js';
 import { ollamaRoutes } from './routes/ollama-compat.js';
 import { openAiRoutes } from './routes/openai-compat.js';
 import { secretRoutes } from './routes/secrets.js';
+import { boardRoutes } from './routes/board.js';
+import { boardStreamRoutes } from './routes/board-stream.js';
+import { economyRoutes } from './routes/economy.js';
+import { paymentRoutes } from './routes/payments.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
@@ -139,6 +143,10 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(openAiRoutes(ctx), { prefix: '/v1' });
   void app.register(ollamaRoutes(ctx));
   void app.register(secretRoutes(ctx), { prefix: '/v1' });
+  void app.register(economyRoutes(ctx), { prefix: '/v1' });
+  void app.register(boardRoutes(ctx), { prefix: '/v1' });
+  void app.register(boardStreamRoutes(ctx), { prefix: '/v1' });
+  void app.register(paymentRoutes(ctx), { prefix: '/v1' });
   void app.register(async (api) => {
     let doc: unknown;
     api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));

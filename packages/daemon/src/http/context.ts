@@ -1,4 +1,4 @@
-import type { AuditLog, AuthService, DeploymentService, KillSwitch, LlmGateway, SecretService, Store, TaskService } from '@aiflock/core';
+import type { AuditLog, AuthService, BoardService, ComputeService, DeploymentService, KillSwitch, Ledger, LlmGateway, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
@@ -10,6 +10,15 @@ export interface ApiContext {
   killSwitch: KillSwitch;
   store: Store;
   audit: AuditLog;
+  economy: {
+    ledger: Ledger;
+    compute: ComputeService;
+    rewards: RewardService;
+    payments: PaymentsService;
+    board: BoardService;
+    /** The payments webhook's HMAC key (null: the webhook is disabled) and timestamp window. */
+    webhook: { secret: string | null; toleranceSeconds: number };
+  };
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */
   backup: ((file: string) => Promise<void>) | null;
   /** Credentials for an operator's own bus tools (full rights in the flock account); null without bus auth. */

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SecretService, parseManifest, systemClock } from '@aiflock/core';
+import { AuditLog, AuthService, SecretService, parseManifest, systemClock } from '@aiflock/core';
+import { HmacFileAnchor } from '../../src/adapters/audit-anchor/hmac-file-anchor.js';
 import { SecretBox } from '../../src/adapters/secrets/secret-box.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
@@ -97,8 +98,20 @@ describe('secret routes and logs', () => {
     let logged = '';
     const sink = new Writable({ write: (c, _e, cb) => ((logged += c.toString()), cb()) });
     const logger = createLogger('trace', sink);
-    const ctx = { secrets, store } as unknown as ApiContext;
-    const app = buildApp(ctx, logger, createMetrics(store));
+    const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });
+    const token = (await auth.createToken({ name: 'admin', scopes: ['admin'] })).token;
+    const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock: systemClock });
+    const ctx = { secrets, store, auth, audit } as unknown as ApiContext;
+    const { app: raw } = buildApp(ctx, logger, createMetrics(store), {
+      corsOrigins: [],
+      ownOrigins: () => [],
+      bodyLimitBytes: 1024 * 1024,
+      largeBodyLimitBytes: 1024 * 1024,
+      rateLimit: { max: 10_000, windowMs: 60_000 },
+      devBypassLoopback: false,
+    });
+    // Every call as an admin; the secret value must not leak into the audit log either.
+    const app = { inject: (o: { method: 'GET' | 'PUT' | 'DELETE'; url: string; payload?: unknown }) => raw.inject({ ...o, headers: { authorization: `Bearer ${token}` } } as Parameters<typeof raw.inject>[0]), close: () => raw.close() };
     const put = (value: unknown) => app.inject({ method: 'PUT', url: '/v1/secrets/API_KEY', payload: { value } });
     expect((await put(VALUE)).statusCode).toBe(201);
     const again = await put(`${VALUE}-2`);
@@ -120,5 +133,8 @@ describe('secret routes and logs', () => {
     await app.close();
     expect(logged).toContain('careless');
     expect(logged).not.toContain(VALUE);
+    const entries = await store.audit.list({ limit: 100 });
+    expect(entries.map((e) => e.action)).toEqual(expect.arrayContaining(['secret.set', 'secret.remove']));
+    expect(JSON.stringify(entries)).not.toContain(VALUE);
   });
 });

@@ -1,10 +1,10 @@
-import { sql, type Selectable } from 'kysely';
-import type { AuditEntry, AuditOutcome, DeploymentRecord, InstanceRecord, LlmUsageEvent, LogRecord, Store, TaskRecord } from '@aiflock/core';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { AuditEntry, AuditOutcome, DeploymentRecord, InstanceRecord, LedgerEntry, LedgerTxn, LlmUsageEvent, LogRecord, PostRecord, Store, TaskRecord } from '@aiflock/core';
 import type { InstanceStatus, LogLevel, TaskStatus } from '@aiflock/protocol';
 import { authRepos } from './auth-repos.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
-import type { AuditTable, DeploymentsTable, InstancesTable, LogsTable, TasksTable } from './tables.js';
+import type { AuditTable, BoardPostsTable, Database, LedgerTxnsTable, DeploymentsTable, InstancesTable, LogsTable, TasksTable } from './tables.js';
 
 const json = (v: unknown): string => JSON.stringify(v ?? null);
 const unjson = (v: string | null): unknown => (v === null ? null : JSON.parse(v));
@@ -203,6 +203,165 @@ export class SqlStore implements Store {
     },
   };
 
+  readonly ledger: Store['ledger'] = {
+    post: async (txn, fromFloor, caps = []) =>
+      // One writer of the ledger at a time (a table lock on PostgreSQL, the single connection
+      // on SQLite): the key lookup, the floor check and the insert see the same state.
+      this.backend.exclusive('ledger_entries', async (trx) => {
+        const existing = await trx.selectFrom('ledger_txns').selectAll().where('idempotency_key', '=', txn.idempotencyKey).executeTakeFirst();
+        if (existing) {
+          const found = toLedgerTxn(existing);
+          return { kind: found.requestHash === txn.requestHash ? ('existing' as const) : ('conflict' as const), txn: found };
+        }
+        const balance = await sumFor(trx, txn.from);
+        if (fromFloor !== null && balance - txn.amount < fromFloor) return { kind: 'insufficient' as const, balance };
+        for (const cap of caps) {
+          let q = trx.selectFrom('ledger_txns').select((eb) => eb.fn.sum<string | number | null>('amount').as('total')).where('reason', 'in', cap.reasons);
+          if (cap.source !== undefined) q = q.where('source', '=', cap.source);
+          if (cap.postId !== undefined) q = q.where('post_id', '=', cap.postId);
+          if (cap.since !== undefined) q = q.where('created_at', '>=', cap.since);
+          const used = Number((await q.executeTakeFirst())?.total ?? 0);
+          if (used + txn.amount > cap.max) return { kind: 'capped' as const, cap, used };
+        }
+        await trx.insertInto('ledger_txns').values(fromLedgerTxn(txn)).execute();
+        await trx
+          .insertInto('ledger_entries')
+          .values([
+            { txn_id: txn.id, account: txn.from, amount: -txn.amount },
+            { txn_id: txn.id, account: txn.to, amount: txn.amount },
+          ])
+          .execute();
+        return { kind: 'inserted' as const, txn, balanceAfter: balance - txn.amount };
+      }),
+    balance: async (account) => sumFor(this.db, account),
+    balances: async () => {
+      const rows = await this.db
+        .selectFrom('ledger_entries')
+        .select(['account', (eb) => eb.fn.sum<string | number>('amount').as('total')])
+        .groupBy('account')
+        .execute();
+      return new Map(rows.map((r) => [r.account, Number(r.total)]));
+    },
+    history: async (f) => {
+      let q = this.db
+        .selectFrom('ledger_txns')
+        .selectAll()
+        .where((eb) => eb.or([eb('from_account', '=', f.account), eb('to_account', '=', f.account)]));
+      if (f.before) q = q.where('id', '<', f.before);
+      return (await q.orderBy('id', 'desc').limit(f.limit).execute()).map(toLedgerTxn);
+    },
+    list: async (f) => {
+      let q = this.db.selectFrom('ledger_txns').selectAll();
+      if (f.reason) q = q.where('reason', '=', f.reason);
+      if (f.sourcePrefix) q = q.where(sql<boolean>`source like ${`${escapeLike(f.sourcePrefix)}%`} escape '\\'`);
+      if (f.postId) q = q.where('post_id', '=', f.postId);
+      if (f.to) q = q.where('to_account', '=', f.to);
+      if (f.from) q = q.where('from_account', '=', f.from);
+      if (f.since) q = q.where('created_at', '>=', f.since);
+      if (f.before) q = q.where('id', '<', f.before);
+      return (await q.orderBy('id', 'desc').limit(f.limit).execute()).map(toLedgerTxn);
+    },
+    byKey: async (key) => {
+      const row = await this.db.selectFrom('ledger_txns').selectAll().where('idempotency_key', '=', key).executeTakeFirst();
+      return row && toLedgerTxn(row);
+    },
+    scan: () => this.scanLedger(),
+    entries: async (txnId) =>
+      (await this.db.selectFrom('ledger_entries').selectAll().where('txn_id', '=', txnId).orderBy('seq').execute()).map((r) => ({
+        seq: Number(r.seq),
+        txnId: r.txn_id,
+        account: r.account,
+        amount: Number(r.amount),
+      })),
+  };
+
+  readonly board: Store['board'] = {
+    insertPost: async (p) => {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('board_posts').values(fromPost(p)).execute();
+        if (p.tags.length) await trx.insertInto('board_post_tags').values(p.tags.map((tag) => ({ post_id: p.id, tag }))).execute();
+      });
+    },
+    getPost: async (id) => {
+      const r = await this.db.selectFrom('board_posts').selectAll().where('id', '=', id).executeTakeFirst();
+      return r && toPost(r);
+    },
+    listPosts: async (f) => {
+      let q = this.db.selectFrom('board_posts').selectAll('board_posts');
+      if (f.tag) q = q.innerJoin('board_post_tags', 'board_post_tags.post_id', 'board_posts.id').where('board_post_tags.tag', '=', f.tag);
+      if (f.status) q = q.where('board_posts.status', '=', f.status);
+      if (f.notStatus?.length) q = q.where('board_posts.status', 'not in', f.notStatus);
+      if (f.authorId) q = q.where('board_posts.author_id', '=', f.authorId);
+      if (f.audiences) q = q.where('board_posts.audience', 'in', f.audiences);
+      if (f.before) q = q.where('board_posts.id', '<', f.before);
+      return (await q.orderBy('board_posts.id', 'desc').limit(f.limit).execute()).map(toPost);
+    },
+    setStatus: async (id, status, moderation, updatedAt) => {
+      const r = await this.db
+        .updateTable('board_posts')
+        .set({ status, moderation: json(moderation), updated_at: updatedAt })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst();
+      return r && toPost(r);
+    },
+    insertReply: async (r) => {
+      await this.db
+        .insertInto('board_replies')
+        .values({ id: r.id, post_id: r.postId, author_type: r.authorType, author_id: r.authorId, body: r.body, created_at: r.createdAt })
+        .execute();
+    },
+    listReplies: async (postId, limit) =>
+      (await this.db.selectFrom('board_replies').selectAll().where('post_id', '=', postId).orderBy('id').limit(limit).execute()).map((r) => ({
+        id: r.id,
+        postId: r.post_id,
+        authorType: r.author_type as PostRecord['authorType'],
+        authorId: r.author_id,
+        body: r.body,
+        createdAt: r.created_at,
+      })),
+    countByAuthorSince: async (authorId, since) => {
+      const count = async (table: 'board_posts' | 'board_replies') =>
+        Number(
+          (await this.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('author_id', '=', authorId).where('created_at', '>=', since).executeTakeFirst())?.n ?? 0,
+        );
+      return (await count('board_posts')) + (await count('board_replies'));
+    },
+  };
+
+  readonly computeControls: Store['computeControls'] = {
+    get: async (agent) => {
+      const r = await this.db.selectFrom('compute_controls').selectAll().where('agent', '=', agent).executeTakeFirst();
+      return r && { agent: r.agent, frozen: r.frozen === 1, note: r.note, updatedBy: r.updated_by, updatedAt: r.updated_at };
+    },
+    set: async (c) => {
+      const row = { agent: c.agent, frozen: c.frozen ? 1 : 0, note: c.note, updated_by: c.updatedBy, updated_at: c.updatedAt };
+      await this.db
+        .insertInto('compute_controls')
+        .values(row)
+        .onConflict((oc) => oc.column('agent').doUpdateSet({ ...row }))
+        .execute();
+    },
+  };
+
+  private async *scanLedger(): AsyncGenerator<{ txn: LedgerTxn; entries: LedgerEntry[] }> {
+    for (let after = ''; ; ) {
+      const rows = await this.db.selectFrom('ledger_txns').selectAll().where('id', '>', after).orderBy('id').limit(500).execute();
+      if (rows.length === 0) return;
+      const ids = rows.map((r) => r.id);
+      const entries = await this.db.selectFrom('ledger_entries').selectAll().where('txn_id', 'in', ids).orderBy('seq').execute();
+      const byTxn = new Map<string, LedgerEntry[]>();
+      for (const e of entries) {
+        const list = byTxn.get(e.txn_id) ?? [];
+        list.push({ seq: Number(e.seq), txnId: e.txn_id, account: e.account, amount: Number(e.amount) });
+        byTxn.set(e.txn_id, list);
+      }
+      for (const r of rows) yield { txn: toLedgerTxn(r), entries: byTxn.get(r.id) ?? [] };
+      if (rows.length < 500) return;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+
   private async *scanAudit(): AsyncGenerator<AuditEntry> {
     for (let after = 0; ; ) {
       const rows = await this.db.selectFrom('audit_log').selectAll().where('seq', '>', after).orderBy('seq').limit(500).execute();
@@ -399,6 +558,84 @@ function toLog(r: Selectable<LogsTable>): LogRecord {
     agent: r.agent,
     instanceId: r.instance_id,
     taskId: r.task_id,
+  };
+}
+
+function fromPost(p: PostRecord): BoardPostsTable {
+  return {
+    id: p.id,
+    author_type: p.authorType,
+    author_id: p.authorId,
+    audience: p.audience,
+    title: p.title,
+    body: p.body,
+    tags: json(p.tags),
+    status: p.status,
+    bounty: p.bounty,
+    moderation: json(p.moderation),
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+  };
+}
+
+function toPost(r: Selectable<BoardPostsTable>): PostRecord {
+  return {
+    id: r.id,
+    authorType: r.author_type as PostRecord['authorType'],
+    authorId: r.author_id,
+    audience: r.audience,
+    title: r.title,
+    body: r.body,
+    tags: JSON.parse(r.tags) as string[],
+    status: r.status as PostRecord['status'],
+    bounty: Number(r.bounty),
+    moderation: unjson(r.moderation) as PostRecord['moderation'],
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** A balance is the sum of the account's entries (bigint sums come back as strings on PostgreSQL). */
+async function sumFor(db: Kysely<Database>, account: string): Promise<number> {
+  const row = await db
+    .selectFrom('ledger_entries')
+    .select((eb) => eb.fn.sum<string | number | null>('amount').as('total'))
+    .where('account', '=', account)
+    .executeTakeFirst();
+  return Number(row?.total ?? 0);
+}
+
+function fromLedgerTxn(t: LedgerTxn): LedgerTxnsTable {
+  return {
+    id: t.id,
+    idempotency_key: t.idempotencyKey,
+    request_hash: t.requestHash,
+    from_account: t.from,
+    to_account: t.to,
+    amount: t.amount,
+    reason: t.reason,
+    source: t.source,
+    post_id: t.postId,
+    correlation_id: t.correlationId,
+    meta: json(t.meta),
+    created_at: t.createdAt,
+  };
+}
+
+function toLedgerTxn(r: Selectable<LedgerTxnsTable>): LedgerTxn {
+  return {
+    id: r.id,
+    idempotencyKey: r.idempotency_key,
+    requestHash: r.request_hash,
+    from: r.from_account,
+    to: r.to_account,
+    amount: Number(r.amount),
+    reason: r.reason,
+    source: r.source,
+    postId: r.post_id,
+    correlationId: r.correlation_id,
+    meta: unjson(r.meta),
+    createdAt: r.created_at,
   };
 }
 

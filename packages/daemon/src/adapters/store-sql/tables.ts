@@ -122,6 +122,68 @@ export interface SecretsTable {
   updated_at: string;
 }
 
+/** One row per ledger transaction; never updated or deleted. */
+export interface LedgerTxnsTable {
+  id: string;
+  idempotency_key: string;
+  request_hash: string;
+  from_account: string;
+  to_account: string;
+  amount: number | string;
+  reason: string;
+  source: string;
+  post_id: string | null;
+  correlation_id: string | null;
+  meta: string;
+  created_at: string;
+}
+
+/** Two rows per transaction (debit and credit); balances are sums over these. */
+export interface LedgerEntriesTable {
+  seq: Generated<number>;
+  txn_id: string;
+  account: string;
+  amount: number | string;
+}
+
+export interface ComputeControlsTable {
+  agent: string;
+  frozen: number;
+  note: string | null;
+  updated_by: string;
+  updated_at: string;
+}
+
+export interface BoardPostsTable {
+  id: string;
+  author_type: string;
+  author_id: string;
+  audience: string;
+  title: string;
+  body: string;
+  tags: string;
+  status: string;
+  bounty: number | string;
+  moderation: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One row per (post, tag), so a tag filter is an indexed join rather than a text search. */
+export interface BoardPostTagsTable {
+  post_id: string;
+  tag: string;
+}
+
+export interface BoardRepliesTable {
+  id: string;
+  post_id: string;
+  author_type: string;
+  author_id: string;
+  body: string;
+  created_at: string;
+}
+
 export interface Database {
   secrets: SecretsTable;
   deployments: DeploymentsTable;
@@ -133,4 +195,10 @@ export interface Database {
   tokens: TokensTable;
   sessions: SessionsTable;
   job_events: JobEventsTable;
+  ledger_txns: LedgerTxnsTable;
+  ledger_entries: LedgerEntriesTable;
+  compute_controls: ComputeControlsTable;
+  board_posts: BoardPostsTable;
+  board_post_tags: BoardPostTagsTable;
+  board_replies: BoardRepliesTable;
 }

@@ -38,7 +38,12 @@ export const agentRoutes =
       return reply.status(out.changed ? 201 : 200).send(out);
     });
 
-    app.get('/agents/:name', route('agents:read', { summary: 'One agent', params: NameParams, response: AgentView }), async (req) => ctx.deployments.get(parseInput(NameParams, req.params, 'params').name));
+    app.get('/agents/:name', route('agents:read', { summary: 'One agent, with its compute tier and limits', params: NameParams, response: AgentView }), async (req) => {
+      const { name } = parseInput(NameParams, req.params, 'params');
+      const agent = await ctx.deployments.get(name);
+      // Tier and limits in force, so a changed balance is visible where the agent is described.
+      return { ...agent, economy: await ctx.economy.compute.entitlementsFor(name) };
+    });
 
     app.post('/agents/:name/scale', route('agents:write', { summary: 'Set desired replicas', params: NameParams, body: ScaleRequest, response: AgentView }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');

@@ -1,0 +1,30 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { audiencesFor, type BoardEvent } from '@aiflock/core';
+import type { ApiContext } from '../context.js';
+import { actorOf } from '../actor.js';
+
+/**
+ * `WS /v1/ws/board`: new posts, replies and status changes as `{type, ts, payload}` messages,
+ * filtered to what the connected reader may see (moderated posts are announced without
+ * their text, so a hidden body never leaves the store through the stream).
+ */
+export const boardStreamRoutes =
+  (ctx: ApiContext): FastifyPluginAsync =>
+  async (app) => {
+    app.get('/ws/board', { websocket: true, config: { scope: 'board:read' } }, (socket, req) => {
+      const admin = req.actor?.scopes.includes('admin') ?? false;
+      const audiences = audiencesFor(admin ? { kind: 'admin', id: actorOf(req) } : { kind: 'human', id: actorOf(req) });
+      const send = (type: string, payload: unknown) => socket.send(JSON.stringify({ type, ts: new Date().toISOString(), payload }));
+      const onEvent = (e: BoardEvent) => {
+        const audience = e.type === 'reply' ? e.audience : e.post.audience;
+        if (audiences && !audiences.includes(audience)) return;
+        if (e.type === 'post') send('post', e.post);
+        else if (e.type === 'reply') send('reply', e.reply);
+        else if (e.post.status === 'moderated' && !admin) send('status', { id: e.post.id, status: e.post.status });
+        else send('status', e.post);
+      };
+      const unsubscribe = ctx.economy.board.subscribe(onEvent);
+      socket.on('close', unsubscribe);
+      send('hello', { stream: 'board' });
+    });
+  };
