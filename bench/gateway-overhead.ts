@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { systemClock } from '@aiflock/core';
+import { AuthService, systemClock } from '@aiflock/core';
 import { startFakeLlm } from '../testkit/llm-wire-servers.js';
 import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
@@ -78,14 +78,25 @@ main('gateway-overhead', async () => {
     }),
     { clock: systemClock, log: logFn(logger), metrics: metrics.llm },
   );
-  const app = buildApp({ store, llm: { gateway: llm.gateway, detail: llm.detail } } as unknown as ApiContext, logger, metrics);
+  // Behind the real auth layer: the client's API key is a token with llm:invoke, so the
+  // token lookup is part of the measured overhead.
+  const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });
+  const token = (await auth.createToken({ name: 'bench', scopes: ['llm:invoke'] })).token;
+  const { app } = buildApp({ store, auth, llm: { gateway: llm.gateway, detail: llm.detail } } as unknown as ApiContext, logger, metrics, {
+    corsOrigins: [],
+    ownOrigins: () => [],
+    bodyLimitBytes: 1024 * 1024,
+    largeBodyLimitBytes: 1024 * 1024,
+    rateLimit: { max: 100_000_000, windowMs: 60_000 },
+    devBypassLoopback: false,
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   onCleanup('gateway', () => app.close());
   const addr = app.server.address();
   const gatewayUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/v1`;
 
   const direct = new OpenAI({ baseURL: provider.url, apiKey: 'x', maxRetries: 0 });
-  const viaGateway = new OpenAI({ baseURL: gatewayUrl, apiKey: 'x', maxRetries: 0 });
+  const viaGateway = new OpenAI({ baseURL: gatewayUrl, apiKey: token, maxRetries: 0 });
   await latencies(direct, WARMUP);
   await latencies(viaGateway, WARMUP);
 

@@ -9,7 +9,7 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Dockerode from 'dockerode';
-import { connect, JSONCodec, type NatsConnection } from 'nats';
+import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { subjects, type AgentView, type Heartbeat, type SystemStatus, type TaskResult } from '@aiflock/protocol';
 import { REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
 
@@ -181,8 +181,9 @@ export interface BenchFlock {
 }
 
 /** A private flock (own data dir, name, ports) via `aiflock up --no-demo`; `aiflock down` at cleanup. */
-export async function startFlock(): Promise<BenchFlock> {
+export async function startFlock(opts: { busAuth?: 'jwt' | 'none' } = {}): Promise<BenchFlock> {
   const tf = await testFlock();
+  if (opts.busAuth) tf.env['AIFLOCK_NATS_AUTH'] = opts.busAuth;
   // The testkit asks for debug logs; measure the product's default level instead.
   tf.env['AIFLOCK_LOG_LEVEL'] = 'info';
   onCleanup(`aiflock down (flock ${tf.name})`, () => tf.cleanup());
@@ -207,7 +208,9 @@ export async function startFlock(): Promise<BenchFlock> {
   const status = await api<SystemStatus>('GET', '/v1/status');
   const natsUrl = /nats:\/\/[0-9.]+:\d+/.exec(status.checks['nats']?.detail ?? '')?.[0];
   if (!natsUrl) throw new Error(`no NATS url in the daemon's status: ${JSON.stringify(status.checks)}`);
-  const nc = await connect({ servers: natsUrl, name: 'aiflock-bench' });
+  // With bus auth on (the default) the bench connects with operator credentials, as a tool would.
+  const creds = status.checks['busAuth']?.ok ? (await api<{ creds: string }>('POST', '/v1/system/bus-credentials', { name: 'bench' })).creds : null;
+  const nc = await connect({ servers: natsUrl, name: 'aiflock-bench', ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}) });
   onCleanup('close the bench NATS connection', () => nc.close());
   const natsPid = Number((await readFile(join(tf.home, 'nats', 'nats.pid'), 'utf8')).trim());
   progress(`flock ${tf.name} is up: API ${tf.apiUrl}, NATS ${natsUrl}`);

@@ -138,7 +138,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   if (runtime instanceof ProcessRuntime) logger.warn({ isolation: runtime.isolation() }, 'the process runtime is weaker than containers');
 
   const natsDir = join(config.dataDir, 'nats');
-  const busAuth = config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log) : null;
+  // The process runtime's sandboxes are launched as the sandbox user, who must be able to
+  // reach the credentials directory to bind it; under its own root (0711) it can, under the
+  // data dir (0700) it cannot.
+  const credentialMounts = config.runtime.kind === 'process' ? join(config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`, 'credentials') : undefined;
+  const busAuth = config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts) : null;
   let supervisor: NatsServerSupervisor | null = null;
   let busUrl = config.nats.url;
   if (!busUrl) {

@@ -30,8 +30,10 @@ export class KillSwitch {
     // Recorded first: from here on the reconciler leaves these instances alone.
     await this.setState(record.name, 'quarantined');
     for (const id of await this.instancesOf(name)) {
-      await this.deps.revoker.revoke(id);
+      // Frozen first: a running instance that lost its credentials would exit and be
+      // restarted by its restart policy before it could be paused.
       await this.deps.runtime.quarantine(id);
+      await this.deps.revoker.revoke(id);
       await this.audit('quarantine', name, id, 'quarantined by an admin: credentials revoked, network cut, processes paused; files and logs kept');
     }
     return this.deps.deployments.get(name);
@@ -41,8 +43,9 @@ export class KillSwitch {
     const record = await this.deps.deployments.require(name);
     if (record.state !== 'quarantined') return this.deps.deployments.get(name);
     for (const id of await this.instancesOf(name)) {
-      await this.deps.runtime.release(id);
+      // Credentials back before it thaws, so its first reconnect already finds them.
       await this.deps.revoker.restore(id);
+      await this.deps.runtime.release(id);
       await this.audit('release', name, id, 'released from quarantine by an admin');
     }
     await this.setState(name, 'active');

@@ -13,11 +13,12 @@ export interface BusAuth {
 }
 
 /** The flock's NATS trust chain and per-instance credentials, kept under `dir`. */
-export async function openBusAuth(config: Config, dir: string, log: (level: 'info' | 'warn' | 'error', msg: string) => void): Promise<BusAuth> {
+export async function openBusAuth(config: Config, dir: string, log: (level: 'info' | 'warn' | 'error', msg: string) => void, mountsDir?: string): Promise<BusAuth> {
   const trust = await NatsTrust.open(join(dir, 'trust.json'), `aiflock-${config.flock}`);
   const credentials = await JwtBusCredentials.open({
     trust,
     dir: join(dir, 'credentials'),
+    ...(mountsDir ? { mountsDir } : {}),
     ttlSeconds: config.nats.credentialsTtlSeconds,
     owner: { uid: SANDBOX_UID, gid: SANDBOX_GID },
     log,

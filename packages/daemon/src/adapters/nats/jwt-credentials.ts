@@ -12,6 +12,12 @@ export interface JwtCredentialsOptions {
   trust: NatsTrust;
   /** Holds revocations.json, users/ (who holds which key) and instances/<id>/ (what is mounted). */
   dir: string;
+  /**
+   * Where the per-instance directories that sandboxes mount live, when not `<dir>/instances`:
+   * a runtime that launches sandboxes as the sandbox user needs a path that user can reach
+   * (created 0711: traversable, not listable).
+   */
+  mountsDir?: string;
   ttlSeconds: number;
   /** Owner of the credentials file inside the sandbox. */
   owner: { uid: number; gid: number };
@@ -51,7 +57,10 @@ export class JwtBusCredentials implements BusCredentials {
   static async open(o: JwtCredentialsOptions): Promise<JwtBusCredentials> {
     const c = new JwtBusCredentials(o);
     await mkdir(join(o.dir, 'users'), { recursive: true, mode: 0o700 });
-    await mkdir(join(o.dir, 'instances'), { recursive: true, mode: 0o700 });
+    if (o.mountsDir) {
+      await mkdir(o.mountsDir, { recursive: true, mode: 0o711 });
+      await chmod(o.mountsDir, 0o711);
+    } else await mkdir(join(o.dir, 'instances'), { recursive: true, mode: 0o700 });
     c.revocations = await readJson<Record<string, number>>(c.revocationsFile, {});
     return c;
   }
@@ -97,7 +106,7 @@ export class JwtBusCredentials implements BusCredentials {
     const issued = await this.o.trust.issueUser(instanceId, instancePermissions(instanceId, agent), this.o.ttlSeconds, Date.now(), seed);
     const record: UserRecord = { instanceId, agent, publicKey: issued.publicKey, seed: issued.seed, expiresAt: issued.expiresAt! };
     await writeJson(this.userFile(instanceId), record);
-    const dir = join(this.o.dir, 'instances', instanceId);
+    const dir = this.mountOf(instanceId);
     await mkdir(dir, { recursive: true, mode: 0o500 });
     // Written beside and renamed: the sandbox, which reads it on every reconnect, never sees half a file.
     const tmp = join(dir, `.${CREDS_FILE}.tmp`);
@@ -115,7 +124,7 @@ export class JwtBusCredentials implements BusCredentials {
       const user = await this.user(instanceId);
       // Forget first: should the push fail, the key is still on the list and goes out with the next one.
       await rm(this.userFile(instanceId), { force: true });
-      await rm(join(this.o.dir, 'instances', instanceId), { recursive: true, force: true });
+      await rm(this.mountOf(instanceId), { recursive: true, force: true });
       if (!user) return;
       this.revocations[user.publicKey] = Math.floor(Date.now() / 1000);
       await writeJson(this.revocationsFile, this.revocations);
@@ -132,7 +141,7 @@ export class JwtBusCredentials implements BusCredentials {
     await this.serialized(async () => {
       const user = await this.user(instanceId);
       if (!user || user.suspended) return;
-      await rm(join(this.o.dir, 'instances', instanceId, CREDS_FILE), { force: true });
+      await rm(join(this.mountOf(instanceId), CREDS_FILE), { force: true });
       await writeJson(this.userFile(instanceId), { ...user, suspended: true });
       this.revocations[user.publicKey] = Math.floor(Date.now() / 1000);
       await writeJson(this.revocationsFile, this.revocations);
@@ -209,6 +218,10 @@ export class JwtBusCredentials implements BusCredentials {
 
   private user(instanceId: string): Promise<UserRecord | null> {
     return readJson<UserRecord | null>(this.userFile(instanceId), null);
+  }
+
+  private mountOf(instanceId: string): string {
+    return join(this.o.mountsDir ?? join(this.o.dir, 'instances'), instanceId);
   }
 
   private userFile(instanceId: string): string {

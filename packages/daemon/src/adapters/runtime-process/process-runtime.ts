@@ -41,7 +41,7 @@ interface Instance {
   paused: boolean;
 }
 
-const BUS_SOCKET_DIR = '/run/aiflock';
+const BUS_SOCKET_DIR = '/run/aiflock-bus';
 
 /**
  * Sandboxes as bubblewrap processes, for hosts without Docker. Weaker than containers, and
