@@ -167,8 +167,10 @@ export class ProcessRuntime implements SandboxRuntime {
 
   /** Daemon side of the bus: a Unix socket only this instance sees, relayed to the bus port. */
   private async openRelay(socketDir: string): Promise<Server> {
-    await rm(socketDir, { recursive: true, force: true });
-    await mkdir(socketDir, { mode: 0o755 });
+    // The directory is bind-mounted into the sandbox: keep it (a new one at the same path
+    // would be invisible inside) and only replace the socket, e.g. on release from quarantine.
+    await mkdir(socketDir, { recursive: true, mode: 0o755 });
+    await rm(join(socketDir, 'bus.sock'), { force: true });
     const server = createServer((s) => {
       const up = connect(this.opts.busPort, this.opts.busHost);
       s.pipe(up).pipe(s);
