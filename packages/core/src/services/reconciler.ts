@@ -82,6 +82,9 @@ export class Reconciler {
     for (const r of plan.remove) {
       const info = actual.find((a) => a.instanceId === r.instanceId);
       this.deps.log('info', `removing instance ${r.instanceId}: ${r.reason}`, { agent: r.agent });
+      await store.logs.append([
+        { ts: clock.now().toISOString(), level: r.reason === 'scaled down' || r.reason === 'manifest changed' ? 'info' : 'warn', msg: `instance removed: ${r.reason}`, agent: r.agent, instanceId: r.instanceId, taskId: null },
+      ]);
       if (info) await this.recordExit(info);
       // Cut it off the bus first: whatever it still does before it is gone goes nowhere.
       await this.deps.credentials.revoke(r.instanceId, r.reason);

@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentView, TaskView } from '@aiflock/protocol';
+import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+
+/**
+ * What the control plane does when instances misbehave (issue 4): a task that keeps killing
+ * whoever runs it is dead-lettered with the reason after maxAttempts deliveries, and an
+ * instance that stops heartbeating is marked unhealthy and replaced, its task redelivered.
+ */
+let flock: TestFlock;
+
+const manifest = (name: string, extra = '') => `
+name: ${name}
+handlers: [shell]
+tools: { shell: true }
+replicas: 1
+maxAttempts: 2
+heartbeat: { interval: 1s }
+${extra}`;
+
+const deploy = async (name: string) => {
+  const r = await flock.api('/v1/agents', { method: 'POST', body: { manifest: manifest(name), filename: `${name}.agent.yaml` } });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  await eventually(async () => ((await flock.api(`/v1/agents/${name}`)).body as AgentView).replicas.ready === 1 || undefined, `${name} ready`, 120_000);
+};
+
+const run = async (agent: string, script: string) => {
+  const r = await flock.api('/v1/tasks', { method: 'POST', body: { agent, type: 'shell', input: script } });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return (r.body as TaskView).id;
+};
+
+beforeAll(async () => {
+  flock = await testFlock();
+  flock.env['AIFLOCK_TASK_ACK_WAIT_MS'] = '3000';
+  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
+  expect(up.code, up.stderr).toBe(0);
+}, 300_000);
+
+afterAll(async () => {
+  await flock?.cleanup();
+});
+
+describe('delivery under misbehaving instances', () => {
+  it('dead-letters a task that kills every instance that runs it, saying why', async () => {
+    await deploy('crasher');
+    // The handler's parent is the agent runtime: this takes the whole instance down mid-task.
+    const id = await run('crasher', 'kill -9 $PPID; sleep 5');
+    const t = await eventually(async () => {
+      const task = (await flock.api(`/v1/tasks/${id}`)).body as TaskView;
+      return task.status === 'dead_lettered' ? task : undefined;
+    }, 'the task to be dead-lettered', 180_000);
+    expect(t.error).toMatch(/^dead-lettered: delivered 2 times \(maxAttempts 2\)/);
+    expect(t.attempt).toBe(2);
+    // The flock keeps working: the instance is back (restart policy) and runs the next task.
+    const next = await run('crasher', 'echo alive');
+    const done = await eventually(async () => {
+      const task = (await flock.api(`/v1/tasks/${next}`)).body as TaskView;
+      return task.status === 'completed' ? task : undefined;
+    }, 'the next task', 120_000);
+    expect((done.output as { stdout: string }).stdout.trim()).toBe('alive');
+    const listed = await flock.cliJson<{ tasks: TaskView[] }>(['task', 'list', '--status', 'dead_lettered']);
+    expect(listed.tasks.map((x) => x.id)).toContain(id);
+  }, 300_000);
+
+  it('replaces an instance that stops heartbeating and redelivers its task', async () => {
+    await deploy('sleeper');
+    const before = ((await flock.api('/v1/agents/sleeper')).body as AgentView).instances.map((i) => i.id);
+    // Freeze the runtime (its heartbeats stop) while its task is in flight.
+    const id = await run('sleeper', 'if [ -e /shared/agents/sleeper/froze ]; then echo second; else touch /shared/agents/sleeper/froze; kill -STOP $PPID; fi');
+    const done = await eventually(async () => {
+      const task = (await flock.api(`/v1/tasks/${id}`)).body as TaskView;
+      return task.status === 'completed' ? task : undefined;
+    }, 'the task to finish on a replacement', 240_000);
+    expect((done.output as { stdout: string }).stdout.trim()).toBe('second');
+    expect(done.attempt).toBeGreaterThan(1);
+    const after = ((await flock.api('/v1/agents/sleeper')).body as AgentView).instances;
+    expect(after.some((i) => !before.includes(i.id))).toBe(true);
+    const logs = (await flock.cli(['agent', 'logs', 'sleeper', '--tail', '200'])).stdout;
+    expect(logs).toMatch(/missed its heartbeats|unhealthy/);
+  }, 300_000);
+});
