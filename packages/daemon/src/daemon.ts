@@ -256,7 +256,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     bus: await bus.ping(),
     runtime: await runtime.ping(),
     isolation: { ok: runtime.isolation().enforced, detail: runtime.isolation().detail },
-    busAuth: { ok: credentials.enforced, detail: credentials.detail },
+    // With nats.auth: none (a deliberate development setting) the daemon still serves; the
+    // status below says plainly that the bus is open.
+    ...(credentials.enforced ? { busAuth: { ok: true, detail: credentials.detail } } : {}),
   });
 
   const ctx: ApiContext = {
@@ -284,6 +286,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         checks: {
           ...(await readiness()),
           nats: { ok: true, detail: supervisor ? `spawned by the daemon at ${busUrl}` : `external at ${busUrl}` },
+          busAuth: { ok: credentials.enforced, detail: credentials.detail },
         },
         agents: {
           deployed: agents.length,
