@@ -5,3 +5,4 @@ export * from './events.js';
 export * from './runtime-env.js';
 export * from './api.js';
 export * from './permissions.js';
+export * from './context.js';

@@ -1,6 +1,7 @@
 import type { TaskStatus, InstanceStatus, LogLevel } from '@aiflock/protocol';
 import type { Manifest } from '../manifest/schema.js';
 import type { AuditStore } from './audit.js';
+import type { ContextStore } from './context-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -105,6 +106,8 @@ export interface Store {
     list(filter: LogFilter): Promise<LogRecord[]>;
   };
   audit: AuditStore;
+  /** Collections, documents, chunks and agent memories (the memory and context plane). */
+  context: ContextStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }
