@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   AuditLog,
+  ContextService,
   DeploymentService,
+  HashingEmbedder,
+  MemoryService,
   Presence,
   Reconciler,
   TaskIngest,
@@ -23,6 +26,7 @@ import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { openBusAuth } from './adapters/nats/bus-auth.js';
 import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
 import { openStore } from './adapters/store-sql/open.js';
+import { openVectorIndex } from './adapters/vector-index/open.js';
 import { buildApp } from './http/app.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
@@ -66,6 +70,13 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
   // The tamper-evident audit log (security invariant 5). Components that act on behalf of
   // someone (ledger, egress proxy, quarantine) get this one instance from here.
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
+
+  // The memory and context plane. The gateway's `embed` alias will be another Embedder here.
+  const embedder = new HashingEmbedder(config.context.dimension);
+  const vectorIndex = await openVectorIndex(config.context.vectorIndex, store, (msg) => log('info', msg));
+  const context = new ContextService({ store: store.context, tasks: store.tasks, embedder, index: vectorIndex, clock, chunkTokens: config.context.chunkTokens });
+  // Reflection and summarisation use their in-tree defaults until the gateway's LLM is wired in.
+  const memory = new MemoryService({ store: store.context, embedder, clock, maxPerAgent: config.context.memoryPerAgent });
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtime = new DockerRuntime({
@@ -156,6 +167,8 @@ export async function startDaemon(config: Config, opts: { logger?: Logger; clock
     tasks,
     store,
     audit,
+    context,
+    memory,
     backup: store.backupTo,
     readiness,
     status: async (): Promise<SystemStatus> => {

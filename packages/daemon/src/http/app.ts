@@ -7,6 +7,7 @@ import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { auditRoutes } from './routes/audit.js';
 import { backupRoutes } from './routes/backup.js';
+import { contextRoutes } from './routes/context.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
@@ -52,5 +53,6 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics): Fas
   void app.register(taskRoutes(ctx), { prefix: '/v1' });
   void app.register(auditRoutes(ctx), { prefix: '/v1' });
   void app.register(backupRoutes(ctx), { prefix: '/v1' });
+  void app.register(contextRoutes(ctx), { prefix: '/v1' });
   return app;
 }

@@ -1,4 +1,4 @@
-import type { AuditLog, DeploymentService, Store, TaskService } from '@aiflock/core';
+import type { AuditLog, ContextService, DeploymentService, MemoryService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
@@ -7,6 +7,10 @@ export interface ApiContext {
   tasks: TaskService;
   store: Store;
   audit: AuditLog;
+  /** The memory and context plane: ingest, search, packs, export/import. */
+  context: ContextService;
+  /** Agents' memory streams (agents reach theirs over the bus; people read with context:read). */
+  memory: MemoryService;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */
   backup: ((file: string) => Promise<void>) | null;
   status(): Promise<SystemStatus>;
