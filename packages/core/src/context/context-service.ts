@@ -21,6 +21,8 @@ export interface ContextServiceDeps {
   clock: Clock;
   /** Upper bound of a chunk, in estimated tokens. */
   chunkTokens?: number;
+  /** Chunks re-embedded and saved per step of a re-index (what an interruption can lose). */
+  reindexBatch?: number;
   /** Called during re-indexing with the chunks done so far. */
   progress?: (collection: string, done: number, total: number) => void;
 }
@@ -157,7 +159,7 @@ export class ContextService {
     const total = await store.chunks.count(name, notModel);
     let done = 0;
     for (let after: string | undefined; ; ) {
-      const page = await store.chunks.list(name, { after, limit: 256, notModel });
+      const page = await store.chunks.list(name, { after, limit: this.deps.reindexBatch ?? 256, notModel });
       if (page.length === 0) break;
       const docs = new Map<string, DocumentRecord | undefined>();
       for (const c of page) if (!docs.has(c.documentId)) docs.set(c.documentId, await store.documents.get(name, c.documentId));

@@ -25,7 +25,7 @@ export const fixedClock = (start = '2026-03-01T00:00:00Z'): Clock & { advance(ms
   return { now: () => new Date(t), advance: (ms) => void (t += ms) };
 };
 
-export async function contextOn(store: SqlStore, opts: { index?: 'store' | 'pgvector'; embedder?: Embedder; clock?: Clock } = {}): Promise<{ service: ContextService; index: VectorIndex }> {
+export async function contextOn(store: SqlStore, opts: { index?: 'store' | 'pgvector'; embedder?: Embedder; clock?: Clock; reindexBatch?: number } = {}): Promise<{ service: ContextService; index: VectorIndex }> {
   const index = await openVectorIndex(opts.index ?? 'store', store, () => undefined);
   const service = new ContextService({
     store: store.context,
@@ -33,6 +33,7 @@ export async function contextOn(store: SqlStore, opts: { index?: 'store' | 'pgve
     embedder: opts.embedder ?? new HashingEmbedder(256),
     index,
     clock: opts.clock ?? fixedClock(),
+    reindexBatch: opts.reindexBatch,
   });
   return { service, index };
 }
