@@ -39,7 +39,8 @@ export function chunkDocument(text: string, kind: DocumentKind, maxTokens = 400)
   for (const piece of pieces) {
     for (const part of splitOversized(piece.text, maxTokens)) {
       const t = estimateTokens(part);
-      if (!cur || piece.boundary || piece.heading !== cur.heading || cur.tokens + t > maxTokens) {
+      // A merged chunk keeps its first piece's heading; markdown sections never merge (boundary).
+      if (!cur || piece.boundary || cur.tokens + t > maxTokens) {
         flush();
         cur = { heading: piece.heading, parts: [], tokens: 0 };
       }
