@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { MemoryAddInput, RecalledMemory } from '@aiflock/protocol';
 import type { Clock } from '../ports/clock.js';
 import type { ContextStore, MemoryKind, MemoryRecord } from '../ports/context-store.js';
@@ -29,6 +29,13 @@ export interface MemoryServiceDeps {
   reflectionThreshold?: number;
   /** Recency decay per hour since last access (the paper: 0.995). */
   decayPerHour?: number;
+}
+
+let sequence = 0;
+/** Memory ids sort by creation time, then by order within this process, so "newest first" is exact. */
+function newMemoryId(now: Date): string {
+  sequence = (sequence + 1) % 36 ** 6;
+  return `m_${now.getTime().toString(36).padStart(9, '0')}${sequence.toString(36).padStart(6, '0')}${randomBytes(4).toString('hex')}`;
 }
 
 const KIND_IMPORTANCE: Record<MemoryKind, number> = { observation: 3, action: 4, reply: 4, reflection: 7, summary: 6 };
@@ -84,9 +91,10 @@ export class MemoryService {
   private async write(agent: string, kind: MemoryKind, text: string, importance?: number): Promise<MemoryRecord> {
     const { embedder, clock, store } = this.deps;
     const [embedding] = await embedder.embed([text]);
-    const now = clock.now().toISOString();
+    const at = clock.now();
+    const now = at.toISOString();
     const imp = Math.min(10, Math.max(1, Math.round(importance ?? this.deps.importance?.(kind, text) ?? KIND_IMPORTANCE[kind])));
-    const rec: MemoryRecord = { id: `m_${randomUUID()}`, agent, kind, text, importance: imp, createdAt: now, lastAccessedAt: now, model: embedder.model, embedding: embedding! };
+    const rec: MemoryRecord = { id: newMemoryId(at), agent, kind, text, importance: imp, createdAt: now, lastAccessedAt: now, model: embedder.model, embedding: embedding! };
     await store.memories.add(rec);
     return rec;
   }
