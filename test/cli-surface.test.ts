@@ -40,8 +40,14 @@ const COMMANDS = [
   ['audit', 'verify'],
   ['audit', 'export'],
   ['backup'],
+  ['context'],
+  ['context', 'ingest'],
+  ['context', 'search'],
+  ['context', 'export'],
+  ['context', 'import'],
+  ['context', 'reindex'],
 ];
-const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup']];
+const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['context', 'ingest'], ['context', 'search'], ['context', 'import'], ['context', 'reindex']];
 
 describe('aiflock command surface', () => {
   it.each(COMMANDS.map((c) => [c.join(' ') || '(root)', c] as const))('%s has --help', async (_name, cmd) => {

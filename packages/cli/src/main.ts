@@ -4,6 +4,7 @@ import { ApiClient, CliError } from './client.js';
 import { agentCommand } from './commands/agent.js';
 import { auditCommand } from './commands/audit.js';
 import { backupCommand } from './commands/backup.js';
+import { contextCommand } from './commands/context.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
 import { taskCommand } from './commands/task.js';
 import { EXIT, EXIT_HELP } from './exit-codes.js';
@@ -23,6 +24,7 @@ agentCommand(program, client);
 taskCommand(program, client);
 auditCommand(program, client);
 backupCommand(program, client);
+contextCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();
