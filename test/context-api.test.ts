@@ -80,6 +80,8 @@ describe('context API and CLI', () => {
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
+    // Loosely typed on purpose: the assertions state the shapes they expect.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
   };
 

@@ -69,11 +69,22 @@ describe('search quality on the labelled corpus', () => {
     expect(perMode['hybrid']!.mrr).toBeGreaterThanOrEqual(floors.mrr);
   });
 
-  it('pgvector index reaches the same floors', async (ctx) => {
+  const pgvectorAvailable = async () => {
     const probe = new pg.Client({ connectionString: pgServer.adminUrl });
     await probe.connect();
     const available = (await probe.query(`select 1 from pg_available_extensions where name = 'vector'`)).rowCount === 1;
     await probe.end();
+    return available;
+  };
+
+  it('pgvector configured on a server without the extension is a clear error at startup', async (ctx) => {
+    if (await pgvectorAvailable()) ctx.skip('pgvector is installed here; the floors test covers it');
+    const s = await pgStore();
+    await expect(contextOn(s, { index: 'pgvector' })).rejects.toThrow(/cannot enable the "vector" extension .*install pgvector on the PostgreSQL server \(Debian\/Ubuntu: postgresql-<major>-pgvector\) or set context.vectorIndex to store/);
+  });
+
+  it('pgvector index reaches the same floors', async (ctx) => {
+    const available = await pgvectorAvailable();
     // pgvector is not packaged for Debian 12 (bookworm) main; bootstrap installs it where apt has it.
     if (!available) ctx.skip('the pgvector extension is not installed on this PostgreSQL (postgresql-15-pgvector)');
     const a = await measure(await pgStore(), 'pgvector');
