@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPgliteWithPgvector } from '../../../../testkit/pglite.js';
 import { startPostgres, type TestPostgres } from '../../../../testkit/postgres.js';
 import { postgresBackend } from '../../src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
@@ -91,4 +93,27 @@ describe('search quality on the labelled corpus', () => {
     expect(a.perMode['hybrid']!.recallAt5).toBeGreaterThanOrEqual(a.floors.recallAt5);
     expect(a.perMode['hybrid']!.mrr).toBeGreaterThanOrEqual(a.floors.mrr);
   });
+
+  it('pgvector index (PGlite: PostgreSQL and pgvector as WebAssembly, over the wire protocol) reaches the floors, like the in-process index it replaces by configuration', async () => {
+    const server = await startPgliteWithPgvector();
+    try {
+      const s = await SqlStore.open(await postgresBackend({ url: server.url, poolSize: 1, connectTimeoutMs: 5_000 }));
+      try {
+        // Ingested with the in-process index first; then the same store with pgvector, by
+        // configuration alone: opening it fills the index from the stored chunk vectors.
+        const before = await measure(s, 'store');
+        const a = await measure(s, 'pgvector');
+        expect(a.perMode['hybrid']!.recallAt5).toBeGreaterThanOrEqual(a.floors.recallAt5);
+        expect(a.perMode['hybrid']!.mrr).toBeGreaterThanOrEqual(a.floors.mrr);
+        expect(a.perMode).toEqual(before.perMode);
+        // The vectors were searched in the database: the index table holds every chunk.
+        const n = await sql<{ n: string }>`select count(*) as n from context_vectors`.execute(s.db);
+        expect(Number(n.rows[0]!.n)).toBe(await s.context.chunks.count('corpus'));
+      } finally {
+        await s.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
 });
