@@ -46,6 +46,7 @@ const COMMANDS = [
   ['context', 'export'],
   ['context', 'import'],
   ['context', 'reindex'],
+  ['context', 'mcp'],
 ];
 const READS = [['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['context', 'ingest'], ['context', 'search'], ['context', 'import'], ['context', 'reindex']];
 

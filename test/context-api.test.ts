@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, ContextService, DeploymentService, HashingEmbedder, MemoryService, TaskService, newTaskId, systemClock } from '@aiflock/core';
@@ -181,5 +183,28 @@ describe('context API and CLI', () => {
     const res = await api('GET', '/v1/memory/scout?q=bridge');
     expect(res.body!['memories'][0].text).toBe('the bridge is out near the mill');
     expect((await api('GET', '/v1/memory/Not_An_Agent?q=x')).status).toBe(400);
+  });
+
+  it('serves search and memory as MCP tools on stdio, driven by the official SDK client', async () => {
+    const client = new Client({ name: 'test-agent', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, '--api', url, 'context', 'mcp'], stderr: 'pipe' }));
+    try {
+      const tools = (await client.listTools()).tools.map((t) => t.name).sort();
+      expect(tools).toEqual(['context_collections', 'context_pack', 'context_search', 'memory_recall']);
+      const text = (r: Awaited<ReturnType<typeof client.callTool>>) => (r.content as { type: string; text: string }[])[0]!.text;
+      const found = await client.callTool({ name: 'context_search', arguments: { query: 'token bucket refill', collection: 'corpus', topK: 3 } });
+      expect(found.isError).toBeFalsy();
+      expect((JSON.parse(text(found)) as SearchResult).hits[0]!.documentId).toBe('test/fixtures/context-corpus/docs/ratelimit.py');
+      const recall = await client.callTool({ name: 'memory_recall', arguments: { agent: 'scout', query: 'bridge' } });
+      expect(JSON.parse(text(recall)).memories[0].text).toBe('the bridge is out near the mill');
+      const missing = await client.callTool({ name: 'context_search', arguments: { query: 'x', collection: 'missing' } });
+      expect(missing.isError).toBe(true);
+      expect(text(missing)).toBe('collection_not_found: no context collection named "missing"');
+      // Arguments are checked against the tool's schema before anything runs.
+      const bad = await client.callTool({ name: 'context_search', arguments: { query: '' } });
+      expect(bad.isError).toBe(true);
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import type { IngestResult, SearchResult } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { printJson, println, progress, table } from '../output.js';
+import { serveMcp } from './mcp.js';
 import { toInt } from './shared.js';
 
 const CODE = new Set(['.ts', '.tsx', '.js', '.mjs', '.cjs', '.py', '.go', '.rs', '.java', '.kt', '.c', '.h', '.cc', '.cpp', '.hpp', '.cs', '.rb', '.php', '.sh', '.sql', '.swift', '.scala']);
@@ -132,4 +133,9 @@ export function contextCommand(program: Command, client: () => ApiClient): void 
       if (o.json) return printJson(r);
       println(`${r.collection}: ${r.reembedded} chunks re-embedded with ${r.model} (dimension ${r.dimension})`);
     });
+
+  ctx
+    .command('mcp')
+    .description('serve search, context packs and agent memory as Model Context Protocol tools on stdio (for MCP-capable agents and editors)')
+    .action(async () => serveMcp(client, program.version() ?? '0.0.0'));
 }
