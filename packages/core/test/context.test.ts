@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bm25Rank, chunkDocument, dot, estimateTokens, HashingEmbedder, packWithinBudget, reciprocalRankFusion, snippet, tokenize } from '../src/index.js';
+import { bm25Rank, chunkDocument, KeywordIndex, dot, estimateTokens, HashingEmbedder, packWithinBudget, reciprocalRankFusion, snippet, tokenize } from '../src/index.js';
 
 describe('chunking follows structure', () => {
   it('splits markdown by heading sections with the heading trail, and never cuts a fenced block', () => {
@@ -64,6 +64,21 @@ describe('ranking', () => {
     expect(bm25Rank('cherry', docs, 1).map((h) => h.id)).toEqual(['b']);
     expect(bm25Rank('nothing matches', docs, 10)).toEqual([]);
   });
+  it('the inverted keyword index scores exactly like BM25 over the allowed documents (property)', () => {
+    const word = fc.constantFrom('ledger', 'agent', 'bus', 'tile', 'map', 'key', 'the', 'a');
+    const docs = fc.uniqueArray(fc.record({ id: fc.string({ minLength: 1, maxLength: 4 }), text: fc.array(word, { maxLength: 30 }).map((w) => w.join(' ')) }), { selector: (d) => d.id, maxLength: 25 });
+    fc.assert(
+      fc.property(docs, fc.array(word, { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 2 ** 25 }), (ds, q, mask) => {
+        const allowed = new Set(ds.filter((_, i) => (mask >> i) & 1).map((d) => d.id));
+        const query = q.join(' ');
+        const round = (hs: { id: string; score: number }[]) => hs.map((h) => ({ id: h.id, score: Number(h.score.toFixed(9)) }));
+        expect(round(KeywordIndex.build(ds).search(query, 10, allowed))).toEqual(round(bm25Rank(query, ds.filter((d) => allowed.has(d.id)), 10)));
+        expect(round(KeywordIndex.build(ds).search(query, 10))).toEqual(round(bm25Rank(query, ds, 10)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('tokenizes identifiers into their words too', () => {
     expect(tokenize('parseManifest snake_case')).toEqual(['parse', 'manifest', 'parsemanifest', 'snake', 'case', 'snake_case']);
   });

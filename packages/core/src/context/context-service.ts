@@ -6,7 +6,7 @@ import type { ChunkRecord, CollectionRecord, ContextStore, DocumentRecord } from
 import type { Embedder } from '../ports/embedder.js';
 import type { TaskRecord } from '../ports/store.js';
 import type { VectorIndex } from '../ports/vector-index.js';
-import { bm25Rank } from './bm25.js';
+import { KeywordIndex } from './bm25.js';
 import { chunkDocument } from './chunker.js';
 import { parseExport } from './export-format.js';
 import { reciprocalRankFusion } from './fusion.js';
@@ -27,6 +27,20 @@ export interface ContextServiceDeps {
   progress?: (collection: string, done: number, total: number) => void;
 }
 
+type Row = Awaited<ReturnType<ContextStore['chunks']['find']>>[number];
+
+/** One collection's chunks with their keyword index, valid while the collection's revision (updatedAt) is unchanged. */
+interface Catalog {
+  revision: string;
+  rows: Row[];
+  byId: Map<string, Row>;
+  keyword: KeywordIndex;
+}
+
+const matches = (doc: DocumentRecord, tags: readonly string[] | undefined, source: string | undefined): boolean =>
+  (!tags?.length || tags.every((t) => doc.tags.includes(t))) &&
+  (source === undefined || (source.endsWith('*') ? doc.source.startsWith(source.slice(0, -1)) : doc.source === source));
+
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const EMBED_BATCH = 64;
 
@@ -35,7 +49,39 @@ const EMBED_BATCH = 64;
  * fused by RRF), context packs for jobs, re-indexing, export and import.
  */
 export class ContextService {
+  /**
+   * Keyword indexes per collection, rebuilt when the collection's revision changes. Every
+   * write through this service bumps the revision, so other services on the same store see
+   * the change too.
+   */
+  private readonly catalogs = new Map<string, Catalog>();
+
   constructor(private readonly deps: ContextServiceDeps) {}
+
+  /** Mark a collection changed: a new revision for every reader, and drop our own cache. */
+  private async changed(name: string): Promise<void> {
+    this.catalogs.delete(name);
+    const c = await this.deps.store.collections.get(name);
+    if (!c) return;
+    let now = this.deps.clock.now().toISOString();
+    // A revision must differ from the last one even within one clock tick.
+    if (now <= c.updatedAt) now = new Date(Date.parse(c.updatedAt) + 1).toISOString();
+    await this.deps.store.collections.upsert({ ...c, updatedAt: now });
+  }
+
+  private async catalog(c: CollectionRecord): Promise<Catalog> {
+    const have = this.catalogs.get(c.name);
+    if (have && have.revision === c.updatedAt) return have;
+    const rows = await this.deps.store.chunks.find({ collections: [c.name] });
+    const cat: Catalog = {
+      revision: c.updatedAt,
+      rows,
+      byId: new Map(rows.map((r) => [r.chunk.id, r])),
+      keyword: KeywordIndex.build(rows.map((r) => ({ id: r.chunk.id, text: embedText(r.doc.title, r.chunk.heading, r.chunk.text) }))),
+    };
+    this.catalogs.set(c.name, cat);
+    return cat;
+  }
 
   get embedder(): Embedder {
     return this.deps.embedder;
@@ -133,6 +179,7 @@ export class ContextService {
       if (removed) await index.remove(coll.name, removed);
       result.deleted.push({ id, found: removed !== undefined });
     }
+    if (result.documents.some((d) => d.status !== 'unchanged') || result.deleted.some((d) => d.found)) await this.changed(coll.name);
     return result;
   }
 
@@ -141,6 +188,7 @@ export class ContextService {
     const removed = await this.deps.store.documents.remove(collection, id);
     if (!removed) throw new FlockError('document_not_found', `no document "${id}" in collection "${collection}"`, { collection, id });
     await this.deps.index.remove(collection, removed);
+    await this.changed(collection);
   }
 
   /**
@@ -170,7 +218,9 @@ export class ContextService {
       done += page.length;
       this.deps.progress?.(name, done, total);
       after = page[page.length - 1]!.id;
+      await this.changed(name);
     }
+    await this.changed(name);
     return { collection: name, model: embedder.model, dimension: embedder.dimension, reembedded: done };
   }
 
@@ -193,31 +243,45 @@ export class ContextService {
       collections = collections.filter((c) => allowed.has(c.name));
     }
     const notes: string[] = [];
-    const rows = await store.chunks.find({ collections: collections.map((c) => c.name), tags: q.tags, source: q.source });
-    const byId = new Map(rows.map((r) => [`${r.chunk.collection}\u0000${r.chunk.id}`, r]));
+    const filtered = Boolean(q.tags?.length) || q.source !== undefined;
+    const cats = await Promise.all(collections.map(async (c) => ({ c, cat: await this.catalog(c) })));
     const depth = Math.max(q.topK * 5, 50);
-    const lists: { id: string }[][] = [];
+    const lists: { id: string; score: number }[][] = [];
+    const key = (c: string, id: string) => `${c}\u0000${id}`;
+    const allowedOf = (cat: Catalog) => (filtered ? new Set(cat.rows.filter((r) => matches(r.doc, q.tags, q.source)).map((r) => r.chunk.id)) : undefined);
+    const allowedBy = new Map(cats.map(({ c, cat }) => [c.name, allowedOf(cat)]));
     if (q.mode !== 'vector') {
-      lists.push(bm25Rank(q.q, rows.map((r) => ({ id: `${r.chunk.collection}\u0000${r.chunk.id}`, text: embedText(r.doc.title, r.chunk.heading, r.chunk.text) })), depth));
+      // Scores from per-collection indexes are merged by value: BM25 of the same query is on a comparable scale.
+      const kw = cats.flatMap(({ c, cat }) => cat.keyword.search(q.q, depth, allowedBy.get(c.name)).map((h) => ({ id: key(c.name, h.id), score: h.score })));
+      lists.push(kw.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1)).slice(0, depth));
     }
     if (q.mode !== 'keyword') {
       const [qv] = await this.embed([q.q]);
       const vectorHits: { id: string; score: number }[] = [];
-      for (const c of collections) {
+      for (const { c, cat } of cats) {
         if (c.model !== embedder.model || c.dimension !== embedder.dimension) {
           notes.push(`collection "${c.name}" is embedded with ${c.model}, not the configured ${embedder.model}: keyword results only until it is re-indexed`);
           continue;
         }
-        const allowed = new Set(rows.filter((r) => r.chunk.collection === c.name && r.chunk.model === c.model).map((r) => r.chunk.id));
-        if (allowed.size === 0) continue;
-        for (const h of await index.query(c.name, qv!, depth, allowed)) vectorHits.push({ id: `${c.name}\u0000${h.id}`, score: h.score });
+        // Only chunks already embedded with the collection's model are comparable (mid re-index).
+        const filter = allowedBy.get(c.name);
+        const stale = cat.rows.some((r) => r.chunk.model !== c.model);
+        const allowed = filter || stale ? new Set(cat.rows.filter((r) => r.chunk.model === c.model && (!filter || filter.has(r.chunk.id))).map((r) => r.chunk.id)) : undefined;
+        if (allowed?.size === 0 || cat.rows.length === 0) continue;
+        for (const h of await index.query(c.name, qv!, depth, allowed)) vectorHits.push({ id: key(c.name, h.id), score: h.score });
       }
-      vectorHits.sort((a, b) => b.score - a.score);
+      vectorHits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
       lists.push(vectorHits.slice(0, depth));
     }
-    const fused = reciprocalRankFusion(lists).slice(0, q.topK);
+    const catOf = new Map(cats.map(({ c, cat }) => [c.name, cat]));
+    const rowOf = (k: string) => {
+      const at = k.indexOf('\u0000');
+      return catOf.get(k.slice(0, at))?.byId.get(k.slice(at + 1));
+    };
+    // A vector index shared with another writer may know a chunk this catalog does not yet: skip it.
+    const fused = reciprocalRankFusion(lists.map((l) => l.filter((h) => rowOf(h.id) !== undefined))).slice(0, q.topK);
     const hits = fused.map((f) => {
-      const r = byId.get(f.id)!;
+      const r = rowOf(f.id)!;
       const ranks = q.mode === 'hybrid' ? f.ranks : q.mode === 'keyword' ? [f.ranks[0]!, null] : [null, f.ranks[0]!];
       return {
         id: r.chunk.id,
@@ -309,6 +373,9 @@ export class ContextService {
       await index.upsert(name, rows.map((c) => ({ id: c.id, vector: c.embedding })));
       chunkCount += rows.length;
     }
+    // A new collection keeps the file's revision (exact round trip); an existing one changed.
+    if (have) await this.changed(name);
+    else this.catalogs.delete(name);
     return { collection: name, documents: parsed.documents.length, chunks: chunkCount };
   }
 }
