@@ -81,7 +81,11 @@ export class KeywordIndex {
     if (allowed) {
       let sum = 0;
       n = 0;
-      for (let i = 0; i < this.ids.length; i++) if (ok(i)) (n++, (sum += this.lens[i]!));
+      for (let i = 0; i < this.ids.length; i++) {
+        if (!ok(i)) continue;
+        n++;
+        sum += this.lens[i]!;
+      }
       avg = n ? sum / n || 1 : 1;
     }
     const scores = new Map<number, number>();
