@@ -118,6 +118,8 @@ describe('context API and CLI', () => {
     const http = await api('GET', '/v1/context/search?q=double-entry%20ledger&tags=fixture&topK=2');
     expect(http.status).toBe(200);
     expect(http.body!['hits'][0].documentId).toBe('test/fixtures/context-corpus/docs/economy.md');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^aiflock_context_chunks\{collection="corpus"\} [1-9]\d*$/m);
     // The ingest is in the audit log.
     const audit = await store.audit.list({ action: 'context.ingest', limit: 10 });
     expect(audit[0]).toMatchObject({ resource: 'collection/corpus', outcome: 'ok' });

@@ -45,6 +45,16 @@ export function createMetrics(store: Store) {
       for (const d of await store.deployments.list()) this.inc({ state: d.state });
     },
   });
+  new Gauge({
+    name: 'aiflock_context_chunks',
+    help: 'Indexed chunks per context collection',
+    labelNames: ['collection'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of await store.context.collections.list()) this.set({ collection: c.name }, await store.context.chunks.count(c.name));
+    },
+  });
   return { registry, httpDuration, heartbeats };
 }
 
