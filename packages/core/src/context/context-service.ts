@@ -137,12 +137,20 @@ export class ContextService {
 
   async ingest(req: IngestRequest): Promise<IngestResult> {
     const { store, index, clock } = this.deps;
-    const existing = await store.collections.get(req.collection);
-    const coll = existing ?? (await this.configureCollection(req.collection));
-    this.assertSameModel(coll);
     const ids = req.documents.map((d) => d.id ?? d.source);
     const dup = ids.find((id, i) => ids.indexOf(id) !== i);
     if (dup !== undefined) throw new FlockError('validation_failed', `document id "${dup}" appears twice in one request`, { id: dup });
+    const existing = await store.collections.get(req.collection);
+    // A new collection is only written with its first document, so a request that fails before
+    // storing anything (e.g. the embedder fails) leaves no empty collection behind.
+    const created = clock.now().toISOString();
+    const coll: CollectionRecord = existing ?? { name: req.collection, model: this.deps.embedder.model, dimension: this.deps.embedder.dimension, sharedWith: [], createdAt: created, updatedAt: created };
+    let persisted = existing !== undefined;
+    const persist = async () => {
+      if (!persisted) await store.collections.upsert(coll);
+      persisted = true;
+    };
+    this.assertSameModel(coll);
     const result: IngestResult = { collection: coll.name, model: coll.model, dimension: coll.dimension, documents: [], deleted: [] };
     for (const [i, d] of req.documents.entries()) {
       const id = ids[i]!;
@@ -168,6 +176,7 @@ export class ContextService {
         model: coll.model,
         embedding: vectors[ord]!,
       }));
+      await persist();
       const replaced = await store.documents.replace(doc, chunks);
       const kept = new Set(chunks.map((c) => c.id));
       await index.remove(coll.name, replaced.filter((r) => !kept.has(r)));
@@ -175,7 +184,7 @@ export class ContextService {
       result.documents.push({ id, chunks: chunks.length, status: old ? 'updated' : 'created' });
     }
     for (const id of req.delete) {
-      const removed = await store.documents.remove(coll.name, id);
+      const removed = persisted ? await store.documents.remove(coll.name, id) : undefined;
       if (removed) await index.remove(coll.name, removed);
       result.deleted.push({ id, found: removed !== undefined });
     }

@@ -110,6 +110,11 @@ describe('context service on a real SQLite store', () => {
     expect(err).toMatchObject({ code: 'embedding_mismatch' });
     expect(err.message).toContain('dimension 3, not the 8');
     expect(await store.context.documents.get('l', 'a')).toBeUndefined();
+    expect(await store.context.collections.get('l')).toBeUndefined();
+    // Two documents with one id in one request: refused before anything is written.
+    const dup = await code(ctx.ingest({ collection: 'd', documents: [doc('x', 'one'), doc('x', 'two')], delete: [] }));
+    expect(dup).toMatchObject({ code: 'validation_failed', message: 'document id "x" appears twice in one request' });
+    expect(await store.context.collections.get('d')).toBeUndefined();
   });
 
   it('export then import round-trips a collection exactly, vectors included, and a bad file changes nothing', async () => {
