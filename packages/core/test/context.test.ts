@@ -16,6 +16,14 @@ describe('chunking follows structure', () => {
     expect(small.every((c) => c.tokens <= 60)).toBe(true);
   });
 
+  it('does not take a comment inside a fenced block for a heading', () => {
+    const md = '# Script\n\n```sh\n# not a heading\necho hi\n```\n';
+    const chunks = chunkDocument(md, 'document');
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]!.heading).toBe('Script');
+    expect(chunks[0]!.text).toContain('# not a heading');
+  });
+
   it('splits code by top-level blocks, keeping a leading comment with its declaration', () => {
     const src = `import x from 'y';\n\n/** Adds. */\nexport function add(a, b) {\n  return a + b;\n}\n\nclass Box {\n  open() {\n    return 1;\n  }\n}\n`;
     const chunks = chunkDocument(src, 'code', 16);
