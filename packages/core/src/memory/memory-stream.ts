@@ -99,8 +99,17 @@ export class MemoryService {
     return rec;
   }
 
+  /**
+   * Reflect now on what happened since the last reflection, whatever its importance: for a
+   * periodic caller (the village loop at the end of an agent's day). Returns how many
+   * reflections were stored; 0 when there is no reflector or nothing new.
+   */
+  async reflect(agent: string): Promise<number> {
+    return this.serial(agent, () => this.maybeReflect(agent, 1));
+  }
+
   /** When the importance of what happened since the last reflection adds up, reflect once. */
-  private async maybeReflect(agent: string): Promise<number> {
+  private async maybeReflect(agent: string, threshold = this.threshold): Promise<number> {
     const { reflector, store } = this.deps;
     if (!reflector) return 0;
     const recent: MemoryRecord[] = [];
@@ -109,7 +118,7 @@ export class MemoryService {
       recent.push(m);
     }
     const sum = recent.reduce((s, m) => s + m.importance, 0);
-    if (sum < this.threshold) return 0;
+    if (recent.length === 0 || sum < threshold) return 0;
     const insights = await reflector.reflect(agent, recent);
     // Always leave a reflection marker, so a reflector that has nothing to say does not run again at once.
     const list = insights.length ? insights : [{ text: `Reflected on ${recent.length} memories; nothing new stood out.`, importance: 1 }];

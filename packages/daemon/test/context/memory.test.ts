@@ -66,6 +66,11 @@ describe('agent memory streams on a real store', () => {
     // The counter restarts after a reflection.
     expect((await mem.add('bo', { kind: 'observation', text: 'one more', importance: 6 })).reflected).toBe(0);
     expect(seen).toHaveLength(1);
+    // A periodic caller can reflect on whatever is new, below the threshold; nothing new, no call.
+    expect(await mem.reflect('bo')).toBe(1);
+    expect(seen[1]!.map((m) => m.text)).toEqual(['one more']);
+    expect(await mem.reflect('bo')).toBe(0);
+    expect(seen).toHaveLength(2);
   });
 
   it('stays within its size bound by folding the oldest memories into a summary', async () => {
