@@ -37,6 +37,7 @@ export interface IngestResult {
   collection: string;
   model: string;
   dimension: number;
+  /** `chunks`: how many chunks this request wrote for the document (0 when unchanged). */
   documents: { id: string; chunks: number; status: 'created' | 'updated' | 'unchanged' }[];
   deleted: { id: string; found: boolean }[];
 }

@@ -68,7 +68,7 @@ export function contextCommand(program: Command, client: () => ApiClient): void 
       const docs = results.flatMap((r) => r.documents);
       if (o.json) return printJson({ collection: o.collection, model: results[0]!.model, dimension: results[0]!.dimension, documents: docs });
       const count = (s: string) => docs.filter((d) => d.status === s).length;
-      println(`${o.collection}: ${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged; ${docs.reduce((n, d) => n + Math.max(0, d.chunks), 0)} chunks embedded with ${results[0]!.model}`);
+      println(`${o.collection}: ${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged; ${docs.reduce((n, d) => n + d.chunks, 0)} chunks embedded with ${results[0]!.model}`);
     });
 
   ctx

@@ -159,7 +159,7 @@ export class ContextService {
       const old = await store.documents.get(coll.name, id);
       const meta = { source: d.source, title: d.title ?? null, tags: [...d.tags].sort(), owner: d.owner ?? null };
       if (old && old.contentHash === hash && JSON.stringify({ source: old.source, title: old.title, tags: old.tags, owner: old.owner }) === JSON.stringify(meta)) {
-        result.documents.push({ id, chunks: -1, status: 'unchanged' });
+        result.documents.push({ id, chunks: 0, status: 'unchanged' });
         continue;
       }
       const pieces = chunkDocument(d.text, d.kind, this.deps.chunkTokens);
