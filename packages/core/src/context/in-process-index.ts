@@ -42,19 +42,25 @@ export class InProcessVectorIndex implements VectorIndex {
     return p;
   }
 
+  /** The loaded copy, waiting for a load in flight so a write during it is not lost. */
+  private async ifLoaded(collection: string): Promise<Map<string, Float32Array> | undefined> {
+    return this.loaded.get(collection) ?? (await this.loading.get(collection));
+  }
+
   async upsert(collection: string, entries: readonly { id: string; vector: readonly number[] }[]): Promise<void> {
-    const m = this.loaded.get(collection);
+    const m = await this.ifLoaded(collection);
     // Not loaded yet: the first query reads the store, which already holds these vectors.
     if (!m) return;
     for (const e of entries) m.set(e.id, Float32Array.from(e.vector));
   }
 
   async remove(collection: string, ids: readonly string[]): Promise<void> {
-    const m = this.loaded.get(collection);
+    const m = await this.ifLoaded(collection);
     if (m) for (const id of ids) m.delete(id);
   }
 
   async dropCollection(collection: string): Promise<void> {
+    await this.loading.get(collection);
     this.loaded.delete(collection);
   }
 
