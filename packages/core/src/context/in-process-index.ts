@@ -66,17 +66,30 @@ export class InProcessVectorIndex implements VectorIndex {
 
   async query(collection: string, vector: readonly number[], k: number, allowed?: ReadonlySet<string>): Promise<VectorHit[]> {
     const m = await this.collection(collection);
-    const hits: VectorHit[] = [];
     const q = Float32Array.from(vector) as unknown as number[];
+    // Keep only the best k, sorted, instead of scoring objects for every vector and sorting them all.
+    const top: VectorHit[] = [];
+    const better = (a: VectorHit, b: VectorHit) => a.score > b.score || (a.score === b.score && a.id < b.id);
+    const offer = (id: string, v: Float32Array) => {
+      const hit = { id, score: dot(q, v as unknown as number[]) };
+      if (top.length === k && !better(hit, top[k - 1]!)) return;
+      let i = Math.min(top.length, k - 1);
+      if (top.length < k) top.push(hit);
+      while (i > 0 && better(hit, top[i - 1]!)) {
+        top[i] = top[i - 1]!;
+        i--;
+      }
+      top[i] = hit;
+    };
+    if (k <= 0) return [];
     if (allowed) {
       for (const id of allowed) {
         const v = m.get(id);
-        if (v) hits.push({ id, score: dot(q, v as unknown as number[]) });
+        if (v) offer(id, v);
       }
     } else {
-      for (const [id, v] of m) hits.push({ id, score: dot(q, v as unknown as number[]) });
+      for (const [id, v] of m) offer(id, v);
     }
-    hits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
-    return hits.slice(0, k);
+    return top;
   }
 }

@@ -79,6 +79,32 @@ contract('in-process index', async () => {
   return { store, index: await openVectorIndex('store', store, () => undefined) };
 });
 
+describe('in-process index top-k', () => {
+  it('equals scoring every vector and sorting them all', async () => {
+    const store = await SqlStore.open(sqliteBackend(join(dir, 'topk.db')));
+    stores.push(store);
+    const words = ['ant', 'bee', 'cat', 'dog', 'eel', 'fox', 'gnu', 'hen'];
+    let seed = 7;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const chunks = Array.from({ length: 300 }, (_, i) => chunk('t', i, Array.from({ length: 4 }, () => words[Math.floor(rnd() * words.length)]).join(' ')));
+    await store.context.collections.upsert({ name: 't', model: e.model, dimension: 64, sharedWith: [], createdAt: now, updatedAt: now });
+    await store.context.documents.replace(doc('t'), chunks);
+    const index = await openVectorIndex('store', store, () => undefined);
+    for (const q of ['ant bee', 'fox', 'hen hen cat', 'zebra']) {
+      const qv = e.embedOne(q);
+      const all = chunks
+        .map((c) => ({ id: c.id, score: c.embedding.reduce((s, x, i) => s + Math.fround(x) * Math.fround(qv[i]!), 0) }))
+        .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
+      for (const k of [1, 7, 50, 400]) {
+        const got = await index.query('t', qv, k);
+        expect(got.map((h) => h.id)).toEqual(all.slice(0, k).map((h) => h.id));
+      }
+      const allowed = new Set(chunks.filter((_, i) => i % 3 === 0).map((c) => c.id));
+      expect((await index.query('t', qv, 10, allowed)).map((h) => h.id)).toEqual(all.filter((h) => allowed.has(h.id)).slice(0, 10).map((h) => h.id));
+    }
+  });
+});
+
 contract('pgvector index (PGlite)', async () => {
   pgl = await startPgliteWithPgvector();
   const store = await SqlStore.open(await postgresBackend({ url: pgl.url, poolSize: 1, connectTimeoutMs: 5_000 }));
