@@ -65,6 +65,17 @@ install_test_deps() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   fi
+  # pgvector, for the vector-index tests on PostgreSQL. Debian 12 main does not package it
+  # (newer Debian and Ubuntu do); where apt has no candidate those tests say so and skip.
+  local major; major="$(ls -d /usr/lib/postgresql/*/ | xargs -n1 basename | sort -n | tail -1)"
+  if [ ! -f "/usr/share/postgresql/$major/extension/vector.control" ]; then
+    if apt-cache policy "postgresql-$major-pgvector" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+      change "installing postgresql-$major-pgvector (apt), for the vector-index tests"
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$major-pgvector" >/dev/null
+    else
+      say "postgresql-$major-pgvector is not available from apt here: the pgvector tests will skip"
+    fi
+  fi
   # As root the test clusters run as the `postgres` user (PostgreSQL refuses root).
   if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then
     echo "bootstrap: the postgres user is missing; reinstall postgresql-common" >&2

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog, AuthService, DeploymentService, TaskService, auditHash, systemClock, type AuditEntry } from '@aiflock/core';
+import { AuditLog, AuthService, ContextService, DeploymentService, HashingEmbedder, InProcessVectorIndex, MemoryService, TaskService, auditHash, systemClock, type AuditEntry } from '@aiflock/core';
 import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
 import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
 import { postgresBackend } from '../packages/daemon/src/adapters/store-sql/postgres.js';
@@ -61,6 +61,8 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
       store,
       audit,
       economy: economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, audit, systemClock),
+      context: new ContextService({ store: store.context, tasks: store.tasks, embedder: new HashingEmbedder(), index: new InProcessVectorIndex(store.context), clock: systemClock }),
+      memory: new MemoryService({ store: store.context, embedder: new HashingEmbedder(), clock: systemClock }),
       backup: store.backupTo,
       busAdminCredentials: null,
       wsHeartbeatMs: 1_000,

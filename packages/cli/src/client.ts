@@ -48,6 +48,20 @@ export class ApiClient {
     return this.request<T>('POST', path, body ?? {}, headers).then((r) => r.data);
   }
 
+  /** POST a raw body (JSON lines for imports); the answer is JSON as usual. */
+  async upload<T>(path: string, text: string, contentType: string): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': contentType, ...this.authHeader() }, body: text });
+    } catch (err) {
+      throw new CliError(`cannot reach the aiflock daemon at ${this.baseUrl} (${causeOf(err)}); start it with: aiflock up`, EXIT.unreachable);
+    }
+    const body = await res.text();
+    const data = body ? (JSON.parse(body) as unknown) : undefined;
+    if (!res.ok) throw apiFailure(res.status, data);
+    return data as T;
+  }
+
   /** The raw response, for downloads (export, backup); API errors still become CliErrors. */
   async download(path: string, signal?: AbortSignal): Promise<Response> {
     const res = await this.fetch('GET', path, undefined, {}, signal);

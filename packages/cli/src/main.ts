@@ -5,6 +5,7 @@ import { agentCommand } from './commands/agent.js';
 import { auditCommand } from './commands/audit.js';
 import { economyCommand } from './commands/economy.js';
 import { backupCommand } from './commands/backup.js';
+import { contextCommand } from './commands/context.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
 import { natsCommand } from './commands/nats.js';
 import { secretCommand } from './commands/secret.js';
@@ -39,6 +40,7 @@ tokenCommand(program, client);
 statsCommands(program, client);
 logLevelCommand(program, client);
 secretCommand(program, client);
+contextCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

@@ -169,6 +169,20 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ port: 3128 }),
+    context: z
+      .object({
+        /** `store`: in-process index persisted in the store (default); `pgvector`: in PostgreSQL (store.kind postgres). */
+        vectorIndex: z.enum(['store', 'pgvector']).default('store'),
+        /** `hashing`: the in-tree lexical fallback (no model); the gateway's `embed` alias comes with the LLM gateway. */
+        embedder: z.enum(['hashing']).default('hashing'),
+        dimension: z.coerce.number().int().min(8).max(4096).default(256),
+        /** Upper bound of a chunk in estimated tokens. */
+        chunkTokens: z.coerce.number().int().min(32).max(8192).default(400),
+        /** Memories kept per agent before the oldest are summarised. */
+        memoryPerAgent: z.coerce.number().int().min(10).max(1_000_000).default(1000),
+      })
+      .strict()
+      .default({ vectorIndex: 'store', embedder: 'hashing', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000 }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
     /**
      * How long a delivered task may go unacknowledged before the bus hands it to another
@@ -184,7 +198,11 @@ export const ConfigSchema = z
       .strict()
       .default({ level: 'info' }),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.context.vectorIndex !== 'pgvector' || c.store.kind === 'postgres', {
+    message: 'context.vectorIndex pgvector needs store.kind postgres (env AIFLOCK_STORE=postgres)',
+    path: ['context', 'vectorIndex'],
+  });
 
 export type Config = Readonly<z.output<typeof ConfigSchema>>;
 
@@ -218,6 +236,8 @@ export const ENV_VARS: Record<string, string[]> = {
   ...LLM_ENV_VARS,
   AIFLOCK_PAYMENTS_WEBHOOK_SECRET: ['economy', 'webhook', 'secret'],
   AIFLOCK_BOARD_POSTS_PER_MINUTE: ['economy', 'board', 'postsPerMinute'],
+  AIFLOCK_VECTOR_INDEX: ['context', 'vectorIndex'],
+  AIFLOCK_EMBED_DIMENSION: ['context', 'dimension'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

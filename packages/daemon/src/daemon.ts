@@ -2,15 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
+import { z } from 'zod';
 import {
   AuditLog,
   AuthService,
   DeploymentService,
   KillSwitch,
+  ContextService,
+  HashingEmbedder,
+  MemoryService,
   Presence,
   Reconciler,
   RpcRouter,
   boardRpcHandlers,
+  memoryBusHandlers,
   economyRpcHandlers,
   SecretService,
   TaskIngest,
@@ -39,6 +44,7 @@ import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
 import { openStore } from './adapters/store-sql/open.js';
 import { bootstrapAdminToken } from './auth/bootstrap.js';
 import { SecretBox } from './adapters/secrets/secret-box.js';
+import { openVectorIndex } from './adapters/vector-index/open.js';
 import { buildApp } from './http/app.js';
 import { recordingJobEvents } from './jobs/recording-store.js';
 import { registerLlmOps } from './llm/rpc-ops.js';
@@ -107,6 +113,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const auth = new AuthService({ store, clock, sessionTtlMs: config.auth.sessionTtlMs });
   await bootstrapAdminToken(auth, store, config.dataDir, logger);
   const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
+
+  // The memory and context plane. The gateway's `embed` alias will be another Embedder here.
+  const embedder = new HashingEmbedder(config.context.dimension);
+  const vectorIndex = await openVectorIndex(config.context.vectorIndex, sqlStore, (msg) => log('info', msg));
+  const context = new ContextService({ store: store.context, tasks: store.tasks, embedder, index: vectorIndex, clock, chunkTokens: config.context.chunkTokens });
+  // Reflection and summarisation use their in-tree defaults until the gateway's LLM is wired in.
+  const memory = new MemoryService({ store: store.context, embedder, clock, maxPerAgent: config.context.memoryPerAgent });
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => logger[level](data ?? {}, msg);
@@ -235,6 +248,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     const [service, operation] = name.split('.') as [string, string];
     rpc.unary(service, operation, op.input, (caller, input) => op.handle(caller, input));
   }
+  // Memory and context for agents: each handler validates its own input and scopes to the caller.
+  for (const [name, handle] of Object.entries(memoryBusHandlers({ memory, context }))) {
+    const [service, operation] = name.split('.') as [string, string];
+    rpc.unary(service, operation, z.unknown(), handle);
+  }
   bus.onRpc(rpc.handle);
   for (const d of await store.deployments.list()) {
     await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
@@ -273,6 +291,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     wsHeartbeatMs: config.api.wsHeartbeatMs,
     llm: { gateway: llm.gateway, detail: llm.detail },
     economy,
+    context,
+    memory,
     readiness,
     status: async (): Promise<SystemStatus> => {
       const agents = await store.deployments.list();

@@ -59,6 +59,16 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
     },
   });
   new Gauge({
+    name: 'aiflock_context_chunks',
+    help: 'Indexed chunks per context collection',
+    labelNames: ['collection'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of await store.context.collections.list()) this.set({ collection: c.name }, await store.context.chunks.count(c.name));
+    },
+  });
+  new Gauge({
     name: 'aiflock_economy_balance_cents',
     help: 'aiDollar cents held by kind of ledger account (mint is minus everything issued; the kinds sum to zero)',
     labelNames: ['kind'],

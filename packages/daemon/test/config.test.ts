@@ -42,4 +42,13 @@ describe('daemon config', () => {
     expect(() => loadConfig({ env: {}, fileText: file([tier('a', 0.5)]) })).toThrow(/minBalance/);
     expect(loadConfig({ env: {}, fileText: file([tier('only', 0)]) }).economy.tiers[0]).toMatchObject({ name: 'only', pricePerHour: 0 });
   });
+
+  it('chooses the vector index by configuration; pgvector needs the PostgreSQL store', () => {
+    expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', embedder: 'hashing', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000 });
+    const pg = loadConfig({ env: { AIFLOCK_STORE: 'postgres', AIFLOCK_DATABASE_URL: 'postgres://u:p@127.0.0.1/db', AIFLOCK_VECTOR_INDEX: 'pgvector' } });
+    expect(pg.context.vectorIndex).toBe('pgvector');
+    expect(() => loadConfig({ env: { AIFLOCK_VECTOR_INDEX: 'pgvector' } })).toThrow(/context.vectorIndex: context.vectorIndex pgvector needs store.kind postgres/);
+    expect(() => loadConfig({ env: { AIFLOCK_VECTOR_INDEX: 'faiss' } })).toThrow(/context.vectorIndex/);
+    expect(() => loadConfig({ env: {}, fileText: 'context: {dimension: 3}\n' })).toThrow(/context.dimension/);
+  });
 });

@@ -10,3 +10,4 @@ export * from './jobs.js';
 export * from './llm.js';
 export * from './rpc.js';
 export * from './economy.js';
+export * from './context.js';

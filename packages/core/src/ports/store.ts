@@ -5,6 +5,7 @@ import type { AuditStore } from './audit.js';
 import type { LedgerStore } from './ledger.js';
 import type { BoardStore } from './board.js';
 import type { ComputeControlStore } from './compute-controls.js';
+import type { ContextStore } from './context-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -135,6 +136,8 @@ export interface Store extends AuthStore {
   ledger: LedgerStore;
   board: BoardStore;
   computeControls: ComputeControlStore;
+  /** Collections, documents, chunks and agent memories (the memory and context plane). */
+  context: ContextStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

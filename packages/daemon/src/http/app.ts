@@ -25,6 +25,7 @@ import { boardRoutes } from './routes/board.js';
 import { boardStreamRoutes } from './routes/board-stream.js';
 import { economyRoutes } from './routes/economy.js';
 import { paymentRoutes } from './routes/payments.js';
+import { contextRoutes } from './routes/context.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
@@ -147,6 +148,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(boardRoutes(ctx), { prefix: '/v1' });
   void app.register(boardStreamRoutes(ctx), { prefix: '/v1' });
   void app.register(paymentRoutes(ctx), { prefix: '/v1' });
+  void app.register(contextRoutes(ctx), { prefix: '/v1' });
   void app.register(async (api) => {
     let doc: unknown;
     api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));

@@ -1,4 +1,4 @@
-import type { AuditLog, AuthService, BoardService, ComputeService, DeploymentService, KillSwitch, Ledger, LlmGateway, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
+import type { AuditLog, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
@@ -19,6 +19,10 @@ export interface ApiContext {
     /** The payments webhook's HMAC key (null: the webhook is disabled) and timestamp window. */
     webhook: { secret: string | null; toleranceSeconds: number };
   };
+  /** The memory and context plane: ingest, search, packs, export/import. */
+  context: ContextService;
+  /** Agents' memory streams (agents reach theirs over the bus; people read with context:read). */
+  memory: MemoryService;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */
   backup: ((file: string) => Promise<void>) | null;
   /** Credentials for an operator's own bus tools (full rights in the flock account); null without bus auth. */

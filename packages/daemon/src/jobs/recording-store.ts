@@ -32,7 +32,8 @@ export function recordingJobEvents(store: Store, now: () => string): Store {
       await store.jobEvents.append(events);
     },
   };
-  return { ...store, kind: store.kind, tasks, logs, ping: () => store.ping(), close: () => store.close() };
+  // Everything else is the store's own, getters included (a spread would drop those).
+  return Object.assign(Object.create(store) as Store, { tasks, logs });
 }
 
 function statusEvent(t: TaskRecord, ts: string): NewEvent {

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { AuditEntry, AuditOutcome, DeploymentRecord, InstanceRecord, LedgerEntry, LedgerTxn, LlmUsageEvent, LogRecord, PostRecord, Store, TaskRecord } from '@aiflock/core';
 import type { InstanceStatus, LogLevel, TaskStatus } from '@aiflock/protocol';
 import { authRepos } from './auth-repos.js';
+import { contextRepo } from './context-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 import type { AuditTable, BoardPostsTable, Database, LedgerTxnsTable, DeploymentsTable, InstancesTable, LogsTable, TasksTable } from './tables.js';
@@ -176,6 +177,11 @@ export class SqlStore implements Store {
       return (f.tail ? rows.reverse() : rows).map(toLog);
     },
   };
+
+  private contextStore: Store['context'] | undefined;
+  get context(): Store['context'] {
+    return (this.contextStore ??= contextRepo(this.backend.db));
+  }
 
   readonly audit: Store['audit'] = {
     append: async (build) =>

@@ -184,6 +184,53 @@ export interface BoardRepliesTable {
   created_at: string;
 }
 
+export interface ContextCollectionsTable {
+  name: string;
+  model: string;
+  dimension: number;
+  shared_with: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ContextDocumentsTable {
+  collection: string;
+  id: string;
+  kind: string;
+  source: string;
+  title: string | null;
+  tags: string;
+  owner: string | null;
+  content_hash: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** `embedding` is the vector as JSON numbers (float32 values, so text round-trips exactly). */
+export interface ContextChunksTable {
+  collection: string;
+  id: string;
+  document_id: string;
+  ord: number;
+  heading: string | null;
+  text: string;
+  tokens: number;
+  model: string;
+  embedding: string;
+}
+
+export interface AgentMemoriesTable {
+  id: string;
+  agent: string;
+  kind: string;
+  text: string;
+  importance: number;
+  created_at: string;
+  last_accessed_at: string;
+  model: string;
+  embedding: string;
+}
+
 export interface Database {
   secrets: SecretsTable;
   deployments: DeploymentsTable;
@@ -201,4 +248,8 @@ export interface Database {
   board_posts: BoardPostsTable;
   board_post_tags: BoardPostTagsTable;
   board_replies: BoardRepliesTable;
+  context_collections: ContextCollectionsTable;
+  context_documents: ContextDocumentsTable;
+  context_chunks: ContextChunksTable;
+  agent_memories: AgentMemoriesTable;
 }

@@ -1,0 +1,136 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FlockError, HashingEmbedder, MemoryService, memoryBusHandlers, type MemoryRecord, type Reflector, type Summariser } from '@aiflock/core';
+import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
+import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
+import { contextOn, corpusDocuments, fixedClock } from './harness.js';
+
+const HOUR = 3_600_000;
+
+describe('agent memory streams on a real store', () => {
+  let dir: string;
+  let store: SqlStore;
+  const embedder = new HashingEmbedder(256);
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'aiflock-mem-'));
+    store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ranks by recency, importance and relevance together', async () => {
+    const clock = fixedClock();
+    const mem = new MemoryService({ store: store.context, embedder, clock });
+    await mem.add('ada', { kind: 'observation', text: 'saw a red bicycle near the market', importance: 2 });
+    clock.advance(48 * HOUR);
+    await mem.add('ada', { kind: 'observation', text: 'saw a blue bicycle near the cafe', importance: 2 });
+    await mem.add('ada', { kind: 'action', text: 'paid the rent at the town hall', importance: 9 });
+    await mem.add('ada', { kind: 'observation', text: 'the weather is mild', importance: 1 });
+    clock.advance(HOUR);
+    // The recent, relevant bicycle first; the old bicycle still beats the recent, unimportant, unrelated weather.
+    const bikes = await mem.recall('ada', 'bicycle', 4);
+    expect(bikes[0]!.text).toBe('saw a blue bicycle near the cafe');
+    const order = bikes.map((m) => m.text);
+    expect(order.indexOf('saw a red bicycle near the market')).toBeLessThan(order.indexOf('the weather is mild'));
+    expect(bikes[0]!.relevance).toBeGreaterThan(bikes.find((m) => m.text.includes('weather'))!.relevance);
+    expect(bikes.find((m) => m.text.includes('red'))!.recency).toBeLessThan(bikes[0]!.recency);
+    // Recall refreshed every returned memory's access time, so recency is now equal for all.
+    const other = await mem.recall('ada', 'rent', 4);
+    expect(other[0]!.text).toBe('paid the rent at the town hall');
+    expect(other.map((m) => m.recency)).toEqual([1, 1, 1, 1]);
+    // Recall refreshes access time: the old memory now decays from this moment.
+    const red = (await store.context.memories.list('ada')).find((m) => m.text.includes('red'))!;
+    expect(red.lastAccessedAt).toBe(clock.now().toISOString());
+    expect(await mem.recall('nobody', 'bicycle')).toEqual([]);
+  });
+
+  it('reflects once the importance of new memories adds up, through the injected reflector', async () => {
+    const seen: MemoryRecord[][] = [];
+    const reflector: Reflector = {
+      reflect: async (_agent, recent) => {
+        seen.push([...recent]);
+        return [{ text: 'I spend a lot of time at the market', importance: 8 }];
+      },
+    };
+    const mem = new MemoryService({ store: store.context, embedder, clock: fixedClock(), reflector, reflectionThreshold: 20 });
+    for (let i = 0; i < 3; i++) expect((await mem.add('bo', { kind: 'observation', text: `market visit ${i}`, importance: 6 })).reflected).toBe(0);
+    expect((await mem.add('bo', { kind: 'observation', text: 'market visit 3', importance: 6 })).reflected).toBe(1);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.map((m) => m.text)).toEqual(['market visit 3', 'market visit 2', 'market visit 1', 'market visit 0']);
+    const newest = (await store.context.memories.list('bo', 1))[0]!;
+    expect(newest).toMatchObject({ kind: 'reflection', text: 'I spend a lot of time at the market', importance: 8 });
+    // The counter restarts after a reflection.
+    expect((await mem.add('bo', { kind: 'observation', text: 'one more', importance: 6 })).reflected).toBe(0);
+    expect(seen).toHaveLength(1);
+    // A periodic caller can reflect on whatever is new, below the threshold; nothing new, no call.
+    expect(await mem.reflect('bo')).toBe(1);
+    expect(seen[1]!.map((m) => m.text)).toEqual(['one more']);
+    expect(await mem.reflect('bo')).toBe(0);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('stays within its size bound by folding the oldest memories into a summary', async () => {
+    const folded: string[][] = [];
+    const summariser: Summariser = {
+      summarise: async (_a, oldest) => {
+        folded.push(oldest.map((m) => m.text));
+        return `summary of ${oldest.length}`;
+      },
+    };
+    const clock = fixedClock();
+    const mem = new MemoryService({ store: store.context, embedder, clock, summariser, maxPerAgent: 10 });
+    for (let i = 0; i < 25; i++) {
+      clock.advance(1000);
+      await mem.add('cy', { kind: 'observation', text: `event ${i}` });
+      expect(await store.context.memories.count('cy')).toBeLessThanOrEqual(10);
+    }
+    expect(folded[0]).toEqual(['event 0', 'event 1']);
+    const all = await store.context.memories.list('cy');
+    expect(all.some((m) => m.kind === 'summary')).toBe(true);
+    expect(all[0]!.text).toBe('event 24');
+    // Other agents are untouched by cy's trimming.
+    await mem.add('dee', { kind: 'observation', text: 'mine' });
+    expect(await store.context.memories.count('dee')).toBe(1);
+  });
+
+  describe('over the bus (handlers as plain functions)', () => {
+    const setup = async () => {
+      const { service: context } = await contextOn(store);
+      const memory = new MemoryService({ store: store.context, embedder, clock: fixedClock() });
+      await context.ingest({ collection: 'shared', documents: corpusDocuments(), delete: [] });
+      await context.ingest({ collection: 'secret', documents: [{ id: 's', kind: 'note', source: 'vault', text: 'the launch code is 1234', tags: [] }], delete: [] });
+      await context.configureCollection('shared', ['scout']);
+      return memoryBusHandlers({ memory, context });
+    };
+    const scout = { instanceId: 'scout-abcd1234', agent: 'scout' };
+    const spy = { instanceId: 'spy-abcd1234', agent: 'spy' };
+    const failure = async (p: Promise<unknown>) => p.then(() => null, (e: unknown) => (e instanceof FlockError ? e.code : String(e)));
+
+    it('an agent reads and writes only its own memory stream', async () => {
+      const h = await setup();
+      await h['memory.add'](scout, { kind: 'observation', text: 'the password is under the mat' });
+      expect((await h['memory.recall'](scout, { query: 'password' })).memories[0]!.text).toBe('the password is under the mat');
+      expect((await h['memory.recall'](spy, { query: 'password' })).memories).toEqual([]);
+      // Naming another agent in the input is refused, and nothing is written.
+      expect(await failure(h['memory.add'](spy, { kind: 'observation', text: 'x', agent: 'scout' }))).toBe('validation_failed');
+      expect(await failure(h['memory.recall'](spy, { query: 'password', agent: 'scout' }))).toBe('validation_failed');
+      expect(await failure(h['memory.add'](spy, { kind: 'summary', text: 'x' }))).toBe('validation_failed');
+      expect(await store.context.memories.count('scout')).toBe(1);
+      expect(await store.context.memories.count('spy')).toBe(0);
+    });
+
+    it('an agent searches only collections shared with it, and cannot tell missing from forbidden', async () => {
+      const h = await setup();
+      const res = await h['context.search'](scout, { q: 'token bucket', collection: 'shared' });
+      expect(res.hits[0]!.documentId).toBe('ratelimit.py');
+      expect(await failure(h['context.search'](scout, { q: 'launch code', collection: 'secret' }))).toBe('context_forbidden');
+      expect(await failure(h['context.search'](spy, { q: 'token', collection: 'shared' }))).toBe('context_forbidden');
+      expect(await failure(h['context.search'](scout, { q: 'x', collection: 'does-not-exist' }))).toBe('context_forbidden');
+      expect(await failure(h['context.search'](scout, { q: 'x', collection: '../secret' }))).toBe('validation_failed');
+    });
+  });
+});
