@@ -124,7 +124,7 @@ describe('impersonation with a real instance’s credentials', () => {
     await settle(nc);
     await admin.flush();
     expect(errors.length).toBeGreaterThanOrEqual(4);
-    expect(spy.getProcessed()).toBe(0);
+    expect(spy.getReceived()).toBe(0);
     spy.unsubscribe();
   });
 

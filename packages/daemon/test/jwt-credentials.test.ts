@@ -1,0 +1,109 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, credsAuthenticator, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { subjects } from '@aiflock/protocol';
+import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
+import { JwtBusCredentials } from '../src/adapters/nats/jwt-credentials.js';
+import { NatsTrust } from '../src/adapters/nats/trust.js';
+
+/**
+ * Per-instance credentials against a real nats-server configured from the flock's trust
+ * chain: short-lived credentials are renewed in place so a live instance keeps its bus,
+ * quarantine suspends and release restores, and revocations survive a restart of the
+ * control plane.
+ */
+let dir: string;
+let server: TestNatsServer;
+let trust: NatsTrust;
+const conns: NatsConnection[] = [];
+const ID = 'renew-aaaa1111';
+
+const open = (ttlSeconds: number) =>
+  JwtBusCredentials.open({ trust, dir: join(dir, 'credentials'), ttlSeconds, owner: { uid: process.getuid!(), gid: process.getgid!() }, log: () => undefined });
+
+/** Connect the way the agent runtime does: the creds file is re-read on every (re)connect. */
+async function asInstance(file: string): Promise<NatsConnection> {
+  const { readFileSync } = await import('node:fs');
+  const nc = await connect({ servers: server.url, authenticator: credsAuthenticator(() => readFileSync(file)), inboxPrefix: subjects.inbox(ID), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  conns.push(nc);
+  return nc;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'aiflock-creds-'));
+  trust = await NatsTrust.open(join(dir, 'trust.json'));
+  server = await startNatsServer({ config: await trust.serverConfig(join(dir, 'resolver')) });
+});
+
+afterAll(async () => {
+  for (const c of conns) await c.close().catch(() => undefined);
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('per-instance bus credentials', () => {
+  it('renews short-lived credentials in place: the instance outlives its first JWT', async () => {
+    const creds = await open(4);
+    await creds.start(server.url);
+    try {
+      const issued = await creds.issue(ID, 'renew');
+      const file = join(issued.dir, 'nats.creds');
+      const first = await readFile(file, 'utf8');
+      const nc = await asInstance(file);
+      // Past the first JWT's expiry the server drops it; the runtime reconnects with the renewed file.
+      await new Promise((r) => setTimeout(r, 6_500));
+      expect(await readFile(file, 'utf8')).not.toBe(first);
+      const admin = await connect({ servers: server.url, authenticator: credsAuthenticator(new TextEncoder().encode((await trust.issueUser('t', {}, 60)).creds)) });
+      conns.push(admin);
+      const got = admin.subscribe(subjects.heartbeat(ID), { max: 1 });
+      await admin.flush();
+      await eventuallyTrue(async () => {
+        if (nc.isClosed()) return false;
+        nc.publish(subjects.heartbeat(ID), new Uint8Array([1]));
+        await nc.flush().catch(() => undefined);
+        return got.getReceived() >= 1;
+      });
+      expect(nc.isClosed()).toBe(false);
+    } finally {
+      await creds.stop();
+    }
+  }, 30_000);
+
+  it('suspends on quarantine and restores with a fresh key; revocations outlive a control-plane restart', async () => {
+    let creds = await open(3600);
+    await creds.start(server.url);
+    const issued = await creds.issue('quar-bbbb2222', 'quar');
+    const file = join(issued.dir, 'nats.creds');
+    const before = await readFile(file);
+    const nc = await connect({ servers: server.url, authenticator: credsAuthenticator(before), reconnect: false });
+    const closed = nc.closed();
+    await creds.suspend('quar-bbbb2222');
+    await closed;
+    await expect(readFile(file)).rejects.toThrow(/ENOENT/);
+    await creds.stop();
+    // A new control plane (daemon restart) still refuses the suspended key ...
+    creds = await open(3600);
+    await creds.start(server.url);
+    await expect(connect({ servers: server.url, authenticator: credsAuthenticator(before), reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+    // ... and release hands out a new one in the same directory.
+    await creds.restore('quar-bbbb2222');
+    const after = await readFile(file);
+    expect(after.toString()).not.toBe(before.toString());
+    const again = await connect({ servers: server.url, authenticator: credsAuthenticator(after), reconnect: false });
+    conns.push(again);
+    expect(again.isClosed()).toBe(false);
+    await creds.revoke('quar-bbbb2222', 'test over');
+    await creds.stop();
+  }, 30_000);
+});
+
+async function eventuallyTrue(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('condition never held');
+}
