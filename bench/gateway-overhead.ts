@@ -26,6 +26,7 @@ import { setupLlm } from '../packages/daemon/src/llm/setup.js';
 import { createLogger, logFn } from '../packages/daemon/src/logger.js';
 import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { benchArgs, fmt, fmtSpread, main, median, onCleanup, percentile, progress, spread, table, writeResults } from './lib.js';
+import { testHttpOptions } from '../testkit/http-options.js';
 
 const opts = benchArgs({ requests: 400, tasks: 2000, concurrency: 32 });
 const REQUESTS = opts.extra['requests']!;
@@ -82,14 +83,7 @@ main('gateway-overhead', async () => {
   // token lookup is part of the measured overhead.
   const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });
   const token = (await auth.createToken({ name: 'bench', scopes: ['llm:invoke'] })).token;
-  const { app } = buildApp({ store, auth, llm: { gateway: llm.gateway, detail: llm.detail } } as unknown as ApiContext, logger, metrics, {
-    corsOrigins: [],
-    ownOrigins: () => [],
-    bodyLimitBytes: 1024 * 1024,
-    largeBodyLimitBytes: 1024 * 1024,
-    rateLimit: { max: 100_000_000, windowMs: 60_000 },
-    devBypassLoopback: false,
-  });
+  const { app } = buildApp({ store, auth, llm: { gateway: llm.gateway, detail: llm.detail } } as unknown as ApiContext, logger, metrics, testHttpOptions());
   await app.listen({ host: '127.0.0.1', port: 0 });
   onCleanup('gateway', () => app.close());
   const addr = app.server.address();

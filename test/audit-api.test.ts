@@ -20,6 +20,7 @@ import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
 import { startPostgres, type TestPostgres } from '../testkit/postgres.js';
+import { testHttpOptions } from '../testkit/http-options.js';
 
 /**
  * The audit log end to end without sandboxes: the daemon's real HTTP app over a real store
@@ -73,7 +74,7 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
     } as unknown as ApiContext,
     createLogger('silent'),
     createMetrics(store),
-    { corsOrigins: [], ownOrigins: () => [], bodyLimitBytes: 1024 * 1024, largeBodyLimitBytes: 4 * 1024 * 1024, rateLimit: { max: 100_000, windowMs: 60_000 }, devBypassLoopback: false },
+    testHttpOptions(),
   );
   const routes: Harness['routes'] = [];
   app.addHook('onRoute', (r) => void routes.push({ method: r.method, url: r.url, scope: (r.config as { scope?: unknown } | undefined)?.scope }));

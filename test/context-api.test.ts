@@ -19,6 +19,7 @@ import { createLogger } from '../packages/daemon/src/logger.js';
 import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
+import { testHttpOptions } from '../testkit/http-options.js';
 
 /**
  * The context plane end to end without sandboxes: the daemon's real HTTP app over a real
@@ -64,7 +65,7 @@ describe('context API and CLI', () => {
       } as unknown as ApiContext,
       createLogger('silent'),
       createMetrics(store),
-      { corsOrigins: [], ownOrigins: () => [], bodyLimitBytes: 4 * 1024 * 1024, largeBodyLimitBytes: 16 * 1024 * 1024, rateLimit: { max: 100_000, windowMs: 60_000 }, devBypassLoopback: false },
+      testHttpOptions(),
     ).app;
     app.addHook('onRoute', (r) => void routes.push({ method: r.method, url: r.url, scope: (r.config as { scope?: unknown } | undefined)?.scope }));
     await app.listen({ host: '127.0.0.1', port: 0 });

@@ -18,6 +18,7 @@ import { createLogger } from '../packages/daemon/src/logger.js';
 import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
+import { testHttpOptions } from '../testkit/http-options.js';
 
 /**
  * The economy and the board end to end without sandboxes: the daemon's real HTTP app over a
@@ -65,14 +66,7 @@ beforeAll(async () => {
   // Scopes are proven route by route by the scope walk (packages/daemon/test/scope-walk.test.ts);
   // here the loopback bypass lets requests in and `x-test-actor` then names the person, so the
   // economy's own rules (self-reward, limits) are exercised for several people.
-  app = buildApp(ctx, createLogger('silent'), createMetrics(store), {
-    corsOrigins: [],
-    ownOrigins: () => [],
-    bodyLimitBytes: 1024 * 1024,
-    largeBodyLimitBytes: 4 * 1024 * 1024,
-    rateLimit: { max: 100_000, windowMs: 60_000 },
-    devBypassLoopback: true,
-  }).app;
+  app = buildApp(ctx, createLogger('silent'), createMetrics(store), testHttpOptions({ devBypassLoopback: true })).app;
   app.addHook('onRoute', (r) => void routes.push({ url: r.url, scope: (r.config as { scope?: unknown } | undefined)?.scope }));
   app.addHook('onRequest', async (req) => {
     const who = req.headers['x-test-actor'];

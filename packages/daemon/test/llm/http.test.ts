@@ -15,6 +15,7 @@ import { LlmConfigSchema } from '../../src/llm/config.js';
 import { setupLlm, type LlmSetup } from '../../src/llm/setup.js';
 import { createLogger, logFn } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
+import { testHttpOptions } from '../../../../testkit/http-options.js';
 
 /**
  * The daemon's LLM routes on a real HTTP server, backed by the real gateway and adapters
@@ -37,14 +38,7 @@ let tokenId: string;
 /** The LLM routes behind the real auth layer; callers authenticate with a token holding llm:invoke. */
 function serve(ctx: Partial<ApiContext>, logger: ReturnType<typeof createLogger>, m: ReturnType<typeof createMetrics>): FastifyInstance {
   const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });
-  return buildApp({ store, auth, ...ctx } as ApiContext, logger, m, {
-    corsOrigins: [],
-    ownOrigins: () => [],
-    bodyLimitBytes: 1024 * 1024,
-    largeBodyLimitBytes: 4 * 1024 * 1024,
-    rateLimit: { max: 100_000, windowMs: 60_000 },
-    devBypassLoopback: false,
-  }).app;
+  return buildApp({ store, auth, ...ctx } as ApiContext, logger, m, testHttpOptions()).app;
 }
 
 const authorized = { 'content-type': 'application/json', authorization: '' };

@@ -12,6 +12,7 @@ import { buildApp } from '../../src/http/app.js';
 import type { ApiContext } from '../../src/http/context.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
+import { testHttpOptions } from '../../../../testkit/http-options.js';
 
 const VALUE = 'sk-live-Zm9vYmFyYmF6cXV4-4242';
 let dir: string;
@@ -102,14 +103,7 @@ describe('secret routes and logs', () => {
     const token = (await auth.createToken({ name: 'admin', scopes: ['admin'] })).token;
     const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock: systemClock });
     const ctx = { secrets, store, auth, audit } as unknown as ApiContext;
-    const { app: raw } = buildApp(ctx, logger, createMetrics(store), {
-      corsOrigins: [],
-      ownOrigins: () => [],
-      bodyLimitBytes: 1024 * 1024,
-      largeBodyLimitBytes: 1024 * 1024,
-      rateLimit: { max: 10_000, windowMs: 60_000 },
-      devBypassLoopback: false,
-    });
+    const { app: raw } = buildApp(ctx, logger, createMetrics(store), testHttpOptions());
     // Every call as an admin; the secret value must not leak into the audit log either.
     const app = { inject: (o: { method: 'GET' | 'PUT' | 'DELETE'; url: string; payload?: unknown }) => raw.inject({ ...o, headers: { authorization: `Bearer ${token}` } } as Parameters<typeof raw.inject>[0]), close: () => raw.close() };
     const put = (value: unknown) => app.inject({ method: 'PUT', url: '/v1/secrets/API_KEY', payload: { value } });
