@@ -18,9 +18,10 @@ export interface TestNatsServer {
  * Start a real nats-server with JetStream on random loopback ports, with its store in a
  * fresh temporary directory. Never a public host.
  */
-export async function startNatsServer(opts: { host?: string; args?: string[]; config?: string } = {}): Promise<TestNatsServer> {
+export async function startNatsServer(opts: { host?: string; port?: number; args?: string[]; config?: string } = {}): Promise<TestNatsServer> {
   const host = opts.host ?? '127.0.0.1';
-  const port = await freePort(host);
+  // A given port brings a server back where its clients expect it (restart tests).
+  const port = opts.port ?? (await freePort(host));
   const monitorPort = await freePort('127.0.0.1');
   const storeDir = await mkdtemp(join(tmpdir(), 'aiflock-nats-'));
   // Flags override the file, so a config only adds what flags cannot say (e.g. the trust chain).

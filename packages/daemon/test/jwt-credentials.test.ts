@@ -99,6 +99,38 @@ describe('per-instance bus credentials', () => {
   }, 30_000);
 });
 
+describe('a revocation while the servers are away', () => {
+  it('is pushed as soon as they answer again', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'aiflock-creds-away-'));
+    const t = await NatsTrust.open(join(own, 'trust.json'));
+    const config = await t.serverConfig(join(own, 'resolver'));
+    let srv = await startNatsServer({ config });
+    const port = srv.port;
+    const creds = await JwtBusCredentials.open({ trust: t, dir: join(own, 'credentials'), ttlSeconds: 3600, owner: { uid: process.getuid!(), gid: process.getgid!() }, log: () => undefined });
+    await creds.start(srv.url);
+    try {
+      const issued = await creds.issue('away-cccc3333', 'away');
+      const file = await readFile(join(issued.dir, 'nats.creds'));
+      await srv.stop();
+      // Revoking does not fail while nobody answers ...
+      await creds.revoke('away-cccc3333', 'removed while the bus was down');
+      // ... and once a server is back on the same address (with its original config, which
+      // does not know the revocation), the key is refused within moments.
+      srv = await startNatsServer({ config, port });
+      await eventuallyTrue(async () => {
+        const nc = await connect({ servers: srv.url, authenticator: credsAuthenticator(file), reconnect: false }).catch(() => null);
+        if (!nc) return true;
+        await nc.close();
+        return false;
+      }, 15_000);
+    } finally {
+      await creds.stop();
+      await srv.stop();
+      await rm(own, { recursive: true, force: true });
+    }
+  }, 40_000);
+});
+
 async function eventuallyTrue(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {

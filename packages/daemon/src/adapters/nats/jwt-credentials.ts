@@ -48,6 +48,8 @@ export class JwtBusCredentials implements BusCredentials {
   private sys: NatsConnection | null = null;
   private revocations: Record<string, number> = {};
   private timers: NodeJS.Timeout[] = [];
+  /** A revocation the servers have not confirmed yet (they were unreachable): pushed again on the next tick. */
+  private unpushed = false;
   /** Serializes changes to the revocation list and the pushes of the account. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -80,13 +82,14 @@ export class JwtBusCredentials implements BusCredentials {
       reconnectTimeWait: 500,
       authenticator: credsAuthenticator(() => creds),
     });
-    // The system user expires too; refresh it well before, without reconnecting.
     await this.pushAccount();
     await this.renewDue();
     this.timers = [
       // The system user expires too; refresh it well before, for the next reconnect.
       setInterval(() => void this.o.trust.issueSystemUser(SYS_TTL_SECONDS).then((u) => (creds = new TextEncoder().encode(u.creds))), (SYS_TTL_SECONDS / 4) * 1000),
       setInterval(() => void this.renewDue().catch((err) => this.o.log('warn', `credential renewal failed: ${String(err)}`)), Math.max(1_000, (this.o.ttlSeconds * 1000) / 10)),
+      // A revocation the servers missed goes out as soon as they answer again.
+      setInterval(() => void (this.unpushed && this.serialized(() => this.pushOrRetry('retrying a revocation'))), 1_000),
     ];
     for (const t of this.timers) t.unref();
   }
@@ -128,7 +131,7 @@ export class JwtBusCredentials implements BusCredentials {
       if (!user) return;
       this.revocations[user.publicKey] = Math.floor(Date.now() / 1000);
       await writeJson(this.revocationsFile, this.revocations);
-      await this.pushAccount();
+      await this.pushOrRetry(`revoking ${instanceId}`);
       this.o.log('info', `revoked the bus credentials of ${instanceId}: ${reason}`, { instanceId, agent: user.agent });
     });
   }
@@ -145,7 +148,7 @@ export class JwtBusCredentials implements BusCredentials {
       await writeJson(this.userFile(instanceId), { ...user, suspended: true });
       this.revocations[user.publicKey] = Math.floor(Date.now() / 1000);
       await writeJson(this.revocationsFile, this.revocations);
-      await this.pushAccount();
+      await this.pushOrRetry(`suspending ${instanceId}`);
       this.o.log('info', `suspended the bus credentials of ${instanceId} (quarantine)`, { instanceId, agent: user.agent });
     });
   }
@@ -196,6 +199,20 @@ export class JwtBusCredentials implements BusCredentials {
   /** The account JWT with the current revocations, for the server's config and for pushes. */
   accountJwt(): Promise<string> {
     return this.o.trust.accountJwt(this.revocations);
+  }
+
+  /**
+   * Push now; if the servers cannot be reached, the revocation is already on the list (and in
+   * the spawned server's config for its next start) and goes out on the next renewal tick.
+   */
+  private async pushOrRetry(what: string): Promise<void> {
+    try {
+      await this.pushAccount();
+      this.unpushed = false;
+    } catch (err) {
+      this.unpushed = true;
+      this.o.log('error', `${what}: the account update did not reach the NATS servers (${String(err)}); retrying`);
+    }
   }
 
   private async pushAccount(): Promise<void> {
