@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './ports.js';
+import { apiFetch } from './api-fetch.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
@@ -79,24 +80,7 @@ export async function testFlock(): Promise<TestFlock> {
     },
     adminToken,
     async api(path, init = {}) {
-      const token = init.token === undefined ? await adminToken() : init.token;
-      const res = await fetch(`${apiUrl}${path}`, {
-        method: init.method ?? 'GET',
-        headers: {
-          ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...init.headers,
-        },
-        body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
-      });
-      const text = await res.text();
-      let body: unknown = undefined;
-      try {
-        body = text ? JSON.parse(text) : undefined;
-      } catch {
-        body = text; // not JSON, e.g. /metrics
-      }
-      return { status: res.status, body, headers: res.headers };
+      return apiFetch(apiUrl, path, init, init.token === undefined ? await adminToken() : init.token);
     },
     async cleanup() {
       await cli(['down'], { timeoutMs: 90_000 });

@@ -12,6 +12,7 @@ import type { RegisteredRoute } from '../src/http/auth.js';
 import { recordingJobEvents } from '../src/jobs/recording-store.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
+import { apiFetch } from '../../../testkit/api-fetch.js';
 
 export interface ApiHarness {
   url: string;
@@ -105,24 +106,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
     adminToken,
     token: async (scopes, name = 'test') => (await auth.createToken({ name, scopes })).token,
     async fetch(path, init = {}) {
-      const token = init.token === undefined ? adminToken : init.token;
-      const res = await fetch(`${url}${path}`, {
-        method: init.method ?? 'GET',
-        headers: {
-          ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...init.headers,
-        },
-        body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
-      });
-      const text = await res.text();
-      let body: unknown = text;
-      try {
-        body = text ? JSON.parse(text) : undefined;
-      } catch {
-        // not JSON (metrics): keep the text
-      }
-      return { status: res.status, headers: res.headers, body };
+      return apiFetch(url, path, init, init.token === undefined ? adminToken : init.token);
     },
     async close() {
       await app.close();
