@@ -11,3 +11,4 @@ export * from './llm.js';
 export * from './rpc.js';
 export * from './economy.js';
 export * from './context.js';
+export * from './world.js';

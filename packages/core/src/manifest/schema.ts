@@ -68,6 +68,21 @@ const Scaling = z
   .strict()
   .refine((s) => s.min <= s.max, { message: 'scaling.min must not exceed scaling.max', path: ['min'] });
 
+/**
+ * Living in the village: the SDK's perceive → decide → act → reflect loop runs every `every`,
+ * one decision in flight, abandoned after `decisionTimeout` (a late answer has no effect).
+ * `llm` decides through the gateway with a JSON-schema action format; `rules` walks between
+ * landmarks, posts questions and reads replies, deterministically.
+ */
+const Village = z
+  .object({
+    policy: z.enum(['llm', 'rules']).default('rules'),
+    every: duration('a loop interval', 500, 3_600_000).default(10_000),
+    decisionTimeout: duration('a decision timeout', 100, 600_000).default(8_000),
+    home: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a landmark name such as "home" or "cafe"').optional(),
+  })
+  .strict();
+
 export const SECRET_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 
 /**
@@ -149,6 +164,7 @@ export const ManifestSchema = z
         message: 'names starting with AIFLOCK_ are reserved for the runtime',
       }),
     secrets: z.array(Secret).default([]),
+    village: Village.optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
