@@ -19,8 +19,13 @@ export interface AuditRecord {
  * table, so deleting the newest entries is detectable too.
  */
 export class AuditLog {
-  /** Anchor writes in append order, so an older head never overwrites a newer one. */
+  /**
+   * One anchor write at a time, always of the newest head: appends that arrive while a write
+   * is in flight share the next one, so a busy flock writes the anchor file once per batch
+   * instead of once per entry, and an older head never overwrites a newer one.
+   */
   private anchoring: Promise<void> = Promise.resolve();
+  private pending: { head: AuditHead; written: Promise<void> } | null = null;
 
   constructor(private readonly deps: { store: AuditStore; anchor: AuditAnchor; clock: Clock; log?: (level: 'error', msg: string) => void }) {}
 
@@ -38,18 +43,30 @@ export class AuditLog {
         details: r.details ?? null,
       }),
     );
-    const head = { seq: entry.seq, hash: entry.hash };
-    this.anchoring = this.anchoring.then(async () => {
+    await this.anchorAt({ seq: entry.seq, hash: entry.hash });
+    return entry;
+  }
+
+  private anchorAt(head: AuditHead): Promise<void> {
+    if (this.pending) {
+      if (head.seq > this.pending.head.seq) this.pending.head = head;
+      return this.pending.written;
+    }
+    const batch = { head, written: Promise.resolve() };
+    batch.written = this.anchoring.then(async () => {
+      // From here on, later appends start the next batch.
+      this.pending = null;
       try {
-        await this.deps.anchor.advance(head);
+        await this.deps.anchor.advance(batch.head);
       } catch (err) {
-        // The entry is committed; a stale anchor only weakens truncation detection for the
+        // The entries are committed; a stale anchor only weakens truncation detection for the
         // newest entries, which `verify` still checks for consistency.
-        this.deps.log?.('error', `audit anchor not advanced to ${head.seq}: ${String(err)}`);
+        this.deps.log?.('error', `audit anchor not advanced to ${batch.head.seq}: ${String(err)}`);
       }
     });
-    await this.anchoring;
-    return entry;
+    this.pending = batch;
+    this.anchoring = batch.written;
+    return batch.written;
   }
 
   /** Check the chain, the anchor, and any heads the caller recorded earlier. */

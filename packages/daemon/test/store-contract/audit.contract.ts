@@ -44,6 +44,19 @@ export function contract(open: () => Promise<Store>): void {
       return out;
     };
 
+    it('concurrent appends share anchor writes, and the anchor always ends at the newest head', async () => {
+      const real = new HmacFileAnchor(dir);
+      const advanced: number[] = [];
+      const counting = { read: () => real.read(), advance: async (h: { seq: number; hash: string }) => (advanced.push(h.seq), real.advance(h)) };
+      const batched = new AuditLog({ store: store.audit, anchor: counting, clock });
+      const written = await Promise.all(Array.from({ length: 40 }, (_, i) => batched.record({ actor: 'alice', action: 'task.create', resource: `task/t${i}`, outcome: 'ok' })));
+      const newest = Math.max(...written.map((e) => e.seq));
+      expect(advanced.length).toBeLessThan(written.length);
+      expect(advanced).toEqual([...advanced].sort((a, b) => a - b));
+      expect(await real.read()).toEqual({ seq: newest, hash: written.find((e) => e.seq === newest)!.hash });
+      expect((await batched.verify()).ok).toBe(true);
+    });
+
     it('chains entries and reads them back exactly as written', async () => {
       const written = await seed(5);
       expect(written.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
