@@ -67,3 +67,4 @@ export * from './context/export-format.js';
 export * from './context/context-service.js';
 export * from './memory/memory-stream.js';
 export * from './memory/bus-handlers.js';
+export * from './world/index.js';
