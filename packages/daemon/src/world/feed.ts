@@ -15,7 +15,7 @@ export interface FeedSink {
  * without bound.
  */
 export class WorldFeed {
-  private lagging = false;
+  private behind = false;
   /** Fresh snapshots sent because the client fell behind. */
   resyncs = 0;
 
@@ -29,15 +29,25 @@ export class WorldFeed {
 
   /** Called for every delta, right after the engine made it (so `snapshot()` includes it). */
   onDelta(delta: WorldDelta, encoded?: string): void {
-    if (!this.lagging && this.sink.bufferedAmount > this.limit) this.lagging = true;
-    if (this.lagging) {
+    if (!this.behind && this.sink.bufferedAmount > this.limit) this.behind = true;
+    if (this.behind) {
       if (this.sink.bufferedAmount > this.limit / 2) return;
-      this.lagging = false;
+      this.behind = false;
       this.resyncs++;
       this.send({ type: 'snapshot', snapshot: this.snapshot() });
       return;
     }
     this.sink.send(encoded ?? JSON.stringify({ type: 'delta', delta } satisfies WorldMessage));
+  }
+
+  /** Whether deltas are being skipped for this client until its buffer drains. */
+  get lagging(): boolean {
+    return this.behind;
+  }
+
+  /** Bytes waiting to be sent to it. */
+  get buffered(): number {
+    return this.sink.bufferedAmount;
   }
 
   private send(m: WorldMessage): void {
