@@ -154,6 +154,20 @@ describe('WS /v1/ws/world', () => {
     ws.close();
   });
 
+  it('lets a browser watch with its session cookie', async () => {
+    const human = await api.token(['human']);
+    const session = await fetch(`${api.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: human }) });
+    expect(session.status).toBe(201);
+    const cookie = session.headers.get('set-cookie')!.split(';')[0]!;
+    const ws = new WebSocket(`${api.url.replace('http', 'ws')}/v1/ws/world`, { headers: { cookie, origin: api.url } });
+    const first = await new Promise<WorldMessage>((resolve, reject) => {
+      ws.once('message', (d) => resolve(WorldMessage.parse(JSON.parse(String(d)))));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`refused: ${res.statusCode}`)));
+    });
+    expect(first.type === 'snapshot' && first.snapshot.villagers.map((v) => v.name)).toEqual(expect.arrayContaining(['ann', 'bob']));
+    ws.close();
+  });
+
   it('refuses a watcher without a token', async () => {
     const ws = new WebSocket(`${api.url.replace('http', 'ws')}/v1/ws/world`);
     const status = await new Promise<number>((resolve) => ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
