@@ -22,6 +22,11 @@ const TEXT = 80;
 const TITLE = 60;
 const BODY = 160;
 const ACTIVITY = 60;
+/**
+ * Whom to talk to: the nearest villager or everyone in earshot. Names are not offered: they
+ * change turn by turn (the schema would too), and a small model invents them.
+ */
+const LISTENERS = ['nearest', 'everyone'] as const;
 /** Replies offered to the model by number (a model cannot be trusted to copy an id). */
 const REPLY_SLOTS = ['1', '2', '3'] as const;
 const PERSONA_PROMPT = 1_500;
@@ -42,7 +47,7 @@ export function actionJsonSchema(landmarks: readonly string[]): Record<string, u
   return {
     oneOf: [
       ...(landmarks.length ? [variant('walk', { to: { enum: [...landmarks] } })] : []),
-      variant('talk', { to: str(1, 40), text: str(1, TEXT) }),
+      variant('talk', { to: { enum: [...LISTENERS] }, text: str(1, TEXT) }),
       variant('post', { title: str(3, TITLE), body: str(1, BODY) }),
       variant('reply', { which: { enum: [...REPLY_SLOTS] }, text: str(1, TEXT) }),
       variant('do', { activity: str(1, ACTIVITY) }),
@@ -54,17 +59,10 @@ export function actionJsonSchema(landmarks: readonly string[]): Record<string, u
 /** The same shapes in zod, with this turn's facts: the landmark exists, the listener is near, the reply is there. */
 export function answerSchema(p: Perception) {
   const landmarks = new Set(p.landmarks.map((l) => l.name));
-  const near = new Set(p.nearby.map((n) => n.name));
   const text = (max: number) => z.string().trim().min(1, 'empty text').max(max);
   return z.discriminatedUnion('action', [
     z.object({ action: z.literal('walk'), to: z.string().refine((t) => landmarks.has(t), { message: 'no such landmark' }) }).strict(),
-    z
-      .object({
-        action: z.literal('talk'),
-        to: z.string().refine((t) => t === 'everyone' || near.has(t), { message: 'nobody of that name is near' }),
-        text: text(TEXT),
-      })
-      .strict(),
+    z.object({ action: z.literal('talk'), to: z.enum(LISTENERS), text: text(TEXT) }).strict(),
     z.object({ action: z.literal('post'), title: z.string().trim().min(3, 'a title of at least 3 characters').max(TITLE), body: text(BODY) }).strict(),
     z
       .object({
@@ -96,8 +94,11 @@ export function actionsOf(raw: string, p: Perception): VillageAction[] {
   switch (a.action) {
     case 'walk':
       return [{ type: 'move', move: { to: a.to } }, { type: 'act', action: { type: 'do', activity: `walking to the ${labelOf(p, a.to)}` } }];
-    case 'talk':
-      return [{ type: 'act', action: a.to === 'everyone' ? { type: 'talk', text: a.text } : { type: 'talk', to: a.to, text: a.text } }];
+    case 'talk': {
+      // With nobody near, "nearest" is said aloud: whoever passes within earshot hears it.
+      const to = a.to === 'nearest' ? nearest(p) : undefined;
+      return [{ type: 'act', action: to ? { type: 'talk', to, text: a.text } : { type: 'talk', text: a.text } }];
+    }
     case 'post':
       return [{ type: 'post', title: a.title, body: a.body, tags: ['question'] }];
     case 'reply': {
@@ -171,6 +172,11 @@ export function modelLabel(r: Pick<LlmChatResult, 'provider' | 'model'>): string
   return `${r.provider}/${r.model}`.slice(0, 200);
 }
 
+function nearest(p: Perception): string | undefined {
+  const d = (v: { x: number; y: number }) => Math.abs(v.x - p.self.x) + Math.abs(v.y - p.self.y);
+  return [...p.nearby].filter((v) => v.name !== p.self.name).sort((a, b) => d(a) - d(b) || a.name.localeCompare(b.name))[0]?.name;
+}
+
 function labelOf(p: Perception, name: string): string {
   return p.landmarks.find((l) => l.name === name)?.label ?? name;
 }
@@ -190,6 +196,6 @@ function prompt(p: Perception, memories: string[]): string {
   if (p.heard.length) lines.push('You heard:', ...p.heard.slice(-5).map((h) => `- ${h.from}: ${h.text}`));
   if (p.replies.length) lines.push('Replies to your posts (answer one with action "reply" and which = its number):', ...p.replies.slice(0, REPLY_SLOTS.length).map((r, i) => `${i + 1}. ${r.author}: ${r.body.slice(0, 200)}`));
   if (memories.length) lines.push('You remember:', ...memories.slice(0, 5).map((m) => `- ${m.slice(0, 200)}`));
-  lines.push('Choose one action: walk to a place, talk to someone near (or "everyone"), post a question on the board, reply, do something, or rest.');
+  lines.push('Choose one action: walk to a place, talk to the nearest villager or everyone, post a question on the board, reply, do something, or rest.');
   return lines.join('\n');
 }
