@@ -13,6 +13,12 @@ export interface RulesOptions {
 /** Turns between greeting the same neighbour again, and between answering the same speaker. */
 const GREET_AGAIN_AFTER = 6;
 const ANSWER_AGAIN_AFTER = 2;
+/**
+ * Talk to someone only this close (tiles, the larger of the two axes): what a villager sees
+ * reaches further than what is heard, and the world refuses a line to someone out of
+ * earshot (its default hearing radius is 5).
+ */
+const EARSHOT = 4;
 /** Most replies thanked in one turn (the board limits posts per minute). */
 const THANKS_PER_TURN = 2;
 
@@ -75,7 +81,7 @@ export class RulesPolicy implements Policy {
   }
 
   private answer(p: Perception): VillageAction[] | null {
-    const near = new Set(p.nearby.map((n) => n.name));
+    const near = new Set(p.nearby.filter((n) => inEarshot(p, n)).map((n) => n.name));
     const h = p.heard.find((l) => l.from !== this.me && near.has(l.from) && this.turn - (this.lastTalk.get(l.from) ?? -Infinity) >= ANSWER_AGAIN_AFTER);
     if (!h) return null;
     this.lastTalk.set(h.from, this.turn);
@@ -83,7 +89,7 @@ export class RulesPolicy implements Policy {
   }
 
   private greet(p: Perception): VillageAction[] | null {
-    const n = p.nearby.find((v) => v.name !== this.me && this.turn - (this.lastTalk.get(v.name) ?? -Infinity) >= GREET_AGAIN_AFTER);
+    const n = p.nearby.find((v) => v.name !== this.me && inEarshot(p, v) && this.turn - (this.lastTalk.get(v.name) ?? -Infinity) >= GREET_AGAIN_AFTER);
     if (!n) return null;
     this.lastTalk.set(n.name, this.turn);
     return [{ type: 'act', action: { type: 'talk', to: n.name, text: `Hello ${n.name}, it is ${this.notes.name}. ${this.nextSaying()}` } }];
@@ -142,6 +148,10 @@ export class RulesPolicy implements Policy {
   private nextSaying(): string {
     return this.notes.sayings[this.saying++ % this.notes.sayings.length]!;
   }
+}
+
+function inEarshot(p: Perception, v: { x: number; y: number }): boolean {
+  return Math.max(Math.abs(v.x - p.self.x), Math.abs(v.y - p.self.y)) <= EARSHOT;
 }
 
 function goTo(l: Landmark): VillageAction[] {

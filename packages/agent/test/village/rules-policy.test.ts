@@ -111,6 +111,10 @@ describe('rules policy', () => {
     expect(next.actions.some((a) => a.type === 'act' && a.action.type === 'talk')).toBe(false);
     const later = p.next(perception('baker', { nearby: [sam], heard: [{ from: 'sam', text: 'Still there?', tick: 3 }] }));
     expect(later.actions[0]).toMatchObject({ type: 'act', action: { type: 'talk', to: 'sam' } });
+    // Someone seen but out of earshot is not greeted (the world would refuse the line).
+    const seen = new RulesPolicy({ agent: 'baker', persona: BAKER, seed: 'x' });
+    const far7 = seen.next(perception('baker', { nearby: [{ name: 'tom', x: 9, y: 3, activity: '' }] }));
+    expect(far7.actions.some((a) => a.type === 'act' && a.action.type === 'talk')).toBe(false);
     // Someone who is not near cannot be answered.
     const far = p.next(perception('baker', { heard: [{ from: 'tom', text: 'Hey', tick: 4 }] }));
     expect(far.actions.some((a) => a.type === 'act' && a.action.type === 'talk')).toBe(false);
