@@ -139,7 +139,9 @@ export class LlmPolicy implements Policy {
         { signal },
       );
     } catch (err) {
-      throw new DecisionError(`the model did not answer (${err instanceof Error ? err.message : String(err)})`);
+      // The first line, bounded: this text ends up in the villager's activity.
+      const why = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 120);
+      throw new DecisionError(`the model did not answer (${why})`);
     }
     return { actions: actionsOf(result.text, p), by: 'llm', model: modelLabel(result) };
   }
