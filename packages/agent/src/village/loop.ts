@@ -67,7 +67,13 @@ export class VillageLoop {
   /** Start a turn unless one is running; null when this tick was skipped for that reason. */
   tick(): Promise<TurnOutcome> | null {
     if (this.current) return null;
-    const turn = this.turn().finally(() => (this.current = null));
+    const turn = this.turn()
+      .catch((err: unknown): TurnOutcome => {
+        // A bug in a policy must not end the villager's life: say it, and try again next tick.
+        this.o.log.warn(`village turn failed: ${message(err)}`);
+        return { kind: 'failed', error: message(err) };
+      })
+      .finally(() => (this.current = null));
     this.current = turn;
     return turn;
   }

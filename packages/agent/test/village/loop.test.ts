@@ -195,3 +195,14 @@ describe('village loop', () => {
     expect(rec.calls.filter((c) => c === 'perceive')).toHaveLength(2);
   });
 });
+
+describe('village loop resilience', () => {
+  it('survives a policy that throws even in its fallback, and tries again next tick', async () => {
+    const rec = new Recorder();
+    const broken: Policy = { name: 'rules', decide: () => Promise.reject(new Error('bug in a policy')) };
+    const loop = new VillageLoop({ every: 1000, decisionTimeout: 500, policy: broken, fallback: broken, world: rec.world, board: rec.board, memory: rec.memory, log, clock: new ManualClock() });
+    await expect(loop.tick()).resolves.toEqual({ kind: 'failed', error: 'bug in a policy' });
+    expect(loop.busy).toBe(false);
+    expect(loop.tick()).not.toBeNull();
+  });
+});
