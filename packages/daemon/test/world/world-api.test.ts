@@ -122,6 +122,21 @@ describe('moves and actions by people', () => {
   });
 });
 
+describe('metrics', () => {
+  it('counts villagers, watchers, inputs and tick time', async () => {
+    const ws = new WebSocket(`${api.url.replace('http', 'ws')}/v1/ws/world`, { headers: { authorization: `Bearer ${api.adminToken}` } });
+    await new Promise((r) => ws.once('message', r));
+    const text = await (await fetch(`${api.url}/metrics`, { headers: { authorization: `Bearer ${api.adminToken}` } })).text();
+    ws.close();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('aiflock_world_villagers')).toBe((await world()).villagers.length);
+    expect(value('aiflock_world_ws_clients')).toBeGreaterThanOrEqual(1);
+    expect(value('aiflock_world_tick_seconds_count')).toBeGreaterThan(10);
+    expect(text).toMatch(/aiflock_world_inputs_total\{kind="move",outcome="applied"\} [1-9]/);
+    expect(text).toMatch(/aiflock_world_inputs_total\{kind="move",outcome="refused"\} [1-9]/);
+  });
+});
+
 describe('WS /v1/ws/world', () => {
   const open = (token = api.adminToken) => {
     const ws = new WebSocket(`${api.url.replace('http', 'ws')}/v1/ws/world`, { headers: { authorization: `Bearer ${token}` } });

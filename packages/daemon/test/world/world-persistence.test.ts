@@ -83,3 +83,34 @@ it('a clean stop snapshots, and reopening gives the identical world', async () =
   await resumed.stop();
   await again.close();
 });
+
+it('a world saved on another map is not replayed onto this one: a new world starts, numbering ticks on', async () => {
+  const file = join(dir, 'other-map.db');
+  const store = await SqlStore.open(sqliteBackend(file));
+  const host = await open(store, 1_000_000); // no snapshot on the way: the log holds everything
+  const joined = host.submit({ kind: 'join', name: 'ann', policy: 'rules', model: null, home: 'cafe', status: 'active' });
+  host.tick();
+  await joined;
+  await host.stop(); // the snapshot at stop
+  const walk = await WorldHost.open({ loaded, engine: { tickMs: 250 }, store: store.world, snapshotEveryTicks: 1_000_000, log: () => undefined });
+  const moved = walk.submit({ kind: 'move', name: 'ann', move: { dx: 0, dy: -1 } });
+  walk.tick();
+  await moved; // a logged row after the snapshot
+  await walk.flushed();
+  const lastTick = walk.engine.tick;
+
+  const other: LoadedMap = { ...loaded, map: { ...loaded.map, name: 'other' } };
+  const warnings: string[] = [];
+  const fresh = await WorldHost.open({ loaded: other, engine: { tickMs: 250 }, store: store.world, snapshotEveryTicks: 1_000_000, log: (_l, m) => void warnings.push(m) });
+  expect(warnings.join('\n')).toMatch(/saved world was on map "village", this one is "other": starting a new world at tick/);
+  expect(fresh.engine.size).toBe(0);
+  expect(fresh.engine.tick).toBe(lastTick);
+  expect(await store.world.inputsAfter(0)).toEqual([]);
+  // And it goes on logging without colliding with the old rows.
+  const j = fresh.submit({ kind: 'join', name: 'bob', policy: 'rules', model: null, home: null, status: 'active' });
+  fresh.tick();
+  await j;
+  expect((await store.world.inputsAfter(0)).map((r) => r.tick)).toEqual([lastTick + 1]);
+  await fresh.stop();
+  await store.close();
+});
