@@ -31,7 +31,7 @@ interface CallerState {
 /**
  * Enforces entitlements with reserve-then-settle. `reserve` is synchronous, so in one
  * process no two calls can both see the last free slot: limits hold under any concurrency.
- * A refusal throws `llm_quota_exceeded` with `retryAfterMs` in its details.
+ * A refusal throws `quota_exceeded` with `retryAfterMs` in its details.
  */
 export class EntitlementLimiter {
   private readonly callers = new Map<string, CallerState>();
@@ -43,7 +43,7 @@ export class EntitlementLimiter {
 
   checkModel(caller: string, ent: Entitlement, model: string): void {
     if (ent.models && !ent.models.includes(model)) {
-      throw new FlockError('llm_model_not_allowed', `${caller} may not use model "${model}"; allowed: ${ent.models.join(', ') || '(none)'}`, { caller, model, allowed: ent.models });
+      throw new FlockError('model_not_entitled', `${caller} may not use model "${model}"; allowed: ${ent.models.join(', ') || '(none)'}`, { caller, model, allowed: ent.models });
     }
   }
 
@@ -91,7 +91,7 @@ export class EntitlementLimiter {
 
   private refuse(caller: string, limit: string, message: string, retryAfterMs: number): never {
     this.onRefused(caller, limit);
-    throw new FlockError('llm_quota_exceeded', message, { caller, limit, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
+    throw new FlockError('quota_exceeded', message, { caller, limit, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
   }
 
   private state(caller: string, now: number): CallerState {

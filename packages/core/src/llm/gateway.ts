@@ -115,8 +115,8 @@ const KIND_TO_CODE: Record<LlmErrorKind, ErrorCode> = {
   rate_limit: 'llm_rate_limited',
   context_length: 'llm_context_length',
   content_policy: 'llm_content_policy',
-  upstream: 'llm_upstream',
-  timeout: 'llm_timeout',
+  upstream: 'upstream_failed',
+  timeout: 'upstream_timeout',
 };
 
 /** Worth trying the next provider for: it may have other keys, limits or a larger window. */
@@ -179,7 +179,7 @@ export class LlmGateway {
   /**
    * Stream a chat. Fails over to the next route on any failure before the first token; once
    * a token has been yielded it cannot be taken back, so a later failure ends the stream
-   * with an `llm_upstream` error naming the provider.
+   * with an `upstream_failed` error naming the provider.
    */
   chatStream(req: GatewayChatRequest, caller: LlmCaller): AsyncIterable<GatewayChunk> {
     return this.run(req, caller, true);
@@ -309,7 +309,7 @@ export class LlmGateway {
           }
         }
       }
-      if (!last) throw new FlockError('llm_timeout', `no provider answered "${req.model}" within ${this.deps.policy.deadlineMs} ms`, { correlationId, model: req.model });
+      if (!last) throw new FlockError('upstream_timeout', `no provider answered "${req.model}" within ${this.deps.policy.deadlineMs} ms`, { correlationId, model: req.model });
       throw toFlockError(last, correlationId, `every route for "${req.model}" failed; last: ${last.message}`);
     } catch (err) {
       const d = err instanceof FlockError ? (err.details as { provider?: string; kind?: LlmErrorKind } | undefined) : undefined;

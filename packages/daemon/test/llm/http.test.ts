@@ -218,7 +218,7 @@ describe('POST /v1/llm/infer (seed 3)', () => {
     const text = await (await infer({ input: 'x', stream: true })).text();
     expect(text).toContain('event: token');
     const err = JSON.parse(/event: error\ndata: (.*)\n/.exec(text)![1]!) as { error: { code: string; details: { provider: string } } };
-    expect(err.error.code).toBe('llm_upstream');
+    expect(err.error.code).toBe('upstream_failed');
     expect(err.error.details.provider).toBe('ollama');
     expect(text).not.toContain('event: done');
   });
@@ -305,7 +305,7 @@ describe('entitlements over HTTP', () => {
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(60);
       const body = (await refused[0]!.json()) as { error: { code: string; details: { limit: string } } };
-      expect(body.error).toMatchObject({ code: 'llm_quota_exceeded', details: { limit: 'requests_per_minute' } });
+      expect(body.error).toMatchObject({ code: 'quota_exceeded', details: { limit: 'requests_per_minute' } });
       const metricsText = await m.registry.metrics();
       expect(metricsText).toMatch(/aiflock_llm_quota_refusals_total\{limit="requests_per_minute"\} 90/);
     } finally {
