@@ -23,11 +23,18 @@ const Tier = z
   })
   .strict();
 
-/** Seed 2 §9 v1: small model and a low rate; moderate; large models and more tool runs. */
+/**
+ * Seed 2 §9 v1: small model and a low rate; moderate; large models and more tool runs.
+ * Models are LLM registry names: the size aliases, plus the generic aliases at the size
+ * they stand for (`default`, `fast` and `embed` are small; `coder` is medium). A detected
+ * registry puts its one model behind all of them; a configured one maps each to its own.
+ */
+const SMALL = ['small', 'default', 'fast', 'embed'];
+const MEDIUM = [...SMALL, 'medium', 'coder'];
 export const DEFAULT_TIERS = [
-  { name: 'tier0', minBalance: 0, models: ['small'], requestsPerMinute: 6, tokensPerHour: 20_000, concurrentCalls: 1, concurrentToolRuns: 1, pricePerHour: 0 },
-  { name: 'tier1', minBalance: 1_000, models: ['small', 'medium'], requestsPerMinute: 30, tokensPerHour: 200_000, concurrentCalls: 2, concurrentToolRuns: 2, pricePerHour: 100 },
-  { name: 'tier2', minBalance: 10_000, models: ['small', 'medium', 'large'], requestsPerMinute: 120, tokensPerHour: 1_000_000, concurrentCalls: 4, concurrentToolRuns: 4, pricePerHour: 500 },
+  { name: 'tier0', minBalance: 0, models: SMALL, requestsPerMinute: 6, tokensPerHour: 20_000, concurrentCalls: 1, concurrentToolRuns: 1, pricePerHour: 0 },
+  { name: 'tier1', minBalance: 1_000, models: MEDIUM, requestsPerMinute: 30, tokensPerHour: 200_000, concurrentCalls: 2, concurrentToolRuns: 2, pricePerHour: 100 },
+  { name: 'tier2', minBalance: 10_000, models: [...MEDIUM, 'large'], requestsPerMinute: 120, tokensPerHour: 1_000_000, concurrentCalls: 4, concurrentToolRuns: 4, pricePerHour: 500 },
 ];
 
 const ECONOMY_DEFAULTS = {

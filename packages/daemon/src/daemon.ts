@@ -50,6 +50,7 @@ import { recordingJobEvents } from './jobs/recording-store.js';
 import { registerLlmOps } from './llm/rpc-ops.js';
 import { persistUsage } from './llm/usage-store.js';
 import { setupLlm } from './llm/setup.js';
+import { chargeUsageToLedger } from './llm/economy-bridge.js';
 import { economyServices } from './economy.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
@@ -178,9 +179,12 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   else log('warn', noBusCredentials.detail);
 
   const metrics = createMetrics(store, bus);
-  const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm });
+  // The economy before the gateway: agents' LLM entitlements are their compute tiers.
+  const economy = economyServices(config.economy, store, audit, clock);
+  const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm, tiers: economy.compute });
   log('info', `LLM gateway: ${llm.detail}`);
   const usageRows = persistUsage(llm.usage, store, log);
+  const usageCharges = chargeUsageToLedger(llm.usage, economy.compute, log);
   const presence = new Presence();
 
   // The egress proxy listens on the bridge gateway only; the firewall opens its port there.
@@ -231,7 +235,6 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
   const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
-  const economy = economyServices(config.economy, store, audit, clock);
 
   bus.onResult(ingest.onResult);
   bus.onDeadLetter(tasks.deadLetter);
@@ -362,6 +365,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       await llm.close();
       usageRows.stop();
       await usageRows.flush();
+      usageCharges.stop();
+      await usageCharges.flush();
       if (supervisor) {
         if (stopFlock) await supervisor.stop();
         else supervisor.detach();

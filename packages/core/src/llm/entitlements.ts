@@ -8,6 +8,13 @@ export interface Entitlement {
   requestsPerMinute?: number;
   tokensPerHour?: number;
   concurrent?: number;
+  /** Who holds it, for refusal messages (e.g. `agent scout on tier0`); the caller id otherwise. */
+  holder?: string;
+  /**
+   * A refusal that explains itself better than the generic one (an agent's tier says what
+   * the model needs and how to get there); null lets the generic refusal stand.
+   */
+  refuseModel?(model: string): FlockError | null;
 }
 
 export interface Reservation {
@@ -43,24 +50,27 @@ export class EntitlementLimiter {
 
   checkModel(caller: string, ent: Entitlement, model: string): void {
     if (ent.models && !ent.models.includes(model)) {
-      throw new FlockError('model_not_entitled', `${caller} may not use model "${model}"; allowed: ${ent.models.join(', ') || '(none)'}`, { caller, model, allowed: ent.models });
+      this.onRefused(caller, 'model');
+      throw ent.refuseModel?.(model) ?? new FlockError('model_not_entitled', `${ent.holder ?? caller} may not use model "${model}"; allowed: ${ent.models.join(', ') || '(none)'}`, { caller, model, allowed: ent.models });
     }
   }
 
   reserve(caller: string, ent: Entitlement, estimatedTokens: number): Reservation {
     const now = this.clock.now().getTime();
     const st = this.state(caller, now);
+    const who = ent.holder ?? caller;
     if (ent.concurrent !== undefined && st.inFlight >= ent.concurrent) {
       // No clock tells when a call ends; one second is a fair hint to come back.
-      this.refuse(caller, 'concurrent', `${caller} already has ${st.inFlight} LLM calls in flight (limit ${ent.concurrent})`, 1000);
+      this.refuse(caller, 'concurrent', `${who} already has ${st.inFlight} LLM calls in flight (limit ${ent.concurrent})`, 1000);
     }
     if (ent.requestsPerMinute !== undefined && st.requests.length >= ent.requestsPerMinute) {
-      this.refuse(caller, 'requests_per_minute', `${caller} used ${st.requests.length} requests this minute (limit ${ent.requestsPerMinute})`, st.requests[0]! + MINUTE - now);
+      // An empty window with a zero limit (a frozen agent) has no oldest request to wait for.
+      this.refuse(caller, 'requests_per_minute', `${who} used ${st.requests.length} requests this minute (limit ${ent.requestsPerMinute})`, st.requests.length > 0 ? st.requests[0]! + MINUTE - now : MINUTE);
     }
     const used = st.tokens.reduce((n, t) => n + t.n, 0);
     if (ent.tokensPerHour !== undefined && used + estimatedTokens > ent.tokensPerHour) {
       const retry = st.tokens.length > 0 ? st.tokens[0]!.at + HOUR - now : HOUR;
-      this.refuse(caller, 'tokens_per_hour', `${caller} would use ${used + estimatedTokens} tokens this hour (limit ${ent.tokensPerHour})`, retry);
+      this.refuse(caller, 'tokens_per_hour', `${who} would use ${used + estimatedTokens} tokens this hour (limit ${ent.tokensPerHour})`, retry);
     }
     st.inFlight += 1;
     st.requests.push(now);

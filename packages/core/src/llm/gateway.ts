@@ -88,7 +88,12 @@ export interface GatewayDeps {
   providers: readonly LlmProvider[];
   registry: ModelRegistry;
   policy: GatewayPolicy;
-  entitlementFor(caller: LlmCaller): Entitlement;
+  /**
+   * The caller's entitlement now. May be async (an agent's comes from its ledger balance);
+   * the reservation that enforces it is taken synchronously after it resolves, so limits
+   * still hold under concurrency.
+   */
+  entitlementFor(caller: LlmCaller): Entitlement | Promise<Entitlement>;
   clock: Clock;
   sleep(ms: number): Promise<void>;
   random(): number;
@@ -157,8 +162,8 @@ export class LlmGateway {
   }
 
   /** Models the caller may use, with their registry data. */
-  models(caller: LlmCaller): Array<ModelRoute & { name: string }> {
-    const ent = this.deps.entitlementFor(caller);
+  async models(caller: LlmCaller): Promise<Array<ModelRoute & { name: string }>> {
+    const ent = await this.deps.entitlementFor(caller);
     return this.deps.registry
       .names()
       .filter((n) => !ent.models || ent.models.includes(n))
@@ -188,7 +193,7 @@ export class LlmGateway {
   async embed(req: { model: string; input: string[]; policy?: string[]; correlationId?: string }, caller: LlmCaller): Promise<EmbedResponse & { provider: string; correlationId: string; costAiDollars: number }> {
     const correlationId = req.correlationId ?? this.deps.newId();
     const estimate = Math.ceil(req.input.reduce((n, s) => n + s.length, 0) / 4);
-    const { routes, ent } = this.admit(req.model, caller, ['embed'], req.policy, Math.ceil(Math.max(0, ...req.input.map((s) => s.length)) / 4));
+    const { routes, ent } = await this.admit(req.model, caller, ['embed'], req.policy, Math.ceil(Math.max(0, ...req.input.map((s) => s.length)) / 4));
     const reservation = this.limiter.reserve(caller.id, ent, estimate);
     return this.attemptAll(routes, correlationId, reservation, caller, req.model, async (route, provider, timeoutMs) => {
       const r = await provider.embed({ model: route.model, input: req.input }, { timeoutMs });
@@ -196,8 +201,8 @@ export class LlmGateway {
     });
   }
 
-  private admit(model: string, caller: LlmCaller, need: ModelCapability[], policy: string[] | undefined, promptTokens: number, fallbacks?: string[]) {
-    const ent = this.deps.entitlementFor(caller);
+  private async admit(model: string, caller: LlmCaller, need: ModelCapability[], policy: string[] | undefined, promptTokens: number, fallbacks?: string[]) {
+    const ent = await this.deps.entitlementFor(caller);
     this.limiter.checkModel(caller.id, ent, model);
     for (const f of fallbacks ?? []) this.limiter.checkModel(caller.id, ent, f);
     const planned = this.deps.registry.plan(model, { need, providerOrder: policy ? this.expandPolicy(policy) : undefined, fallbacks });
@@ -227,7 +232,7 @@ export class LlmGateway {
     const need: ModelCapability[] = ['chat'];
     if (req.tools && req.tools.length > 0) need.push('tools');
     const promptTokens = estimatePromptTokens(req.messages);
-    const { routes, ent } = this.admit(req.model, caller, need, req.policy, promptTokens, req.fallbacks);
+    const { routes, ent } = await this.admit(req.model, caller, need, req.policy, promptTokens, req.fallbacks);
     const estimate = promptTokens + (req.maxTokens ?? this.deps.policy.defaultMaxTokens);
     const reservation = this.limiter.reserve(caller.id, ent, estimate);
     const started = this.deps.clock.now().getTime();

@@ -306,7 +306,7 @@ describe('entitlements under 100 concurrent requests', () => {
     const e = await flockError(h.gw.chat(ask('coder'), caller));
     expect(e).toMatchObject({ code: 'model_not_entitled', status: 403 });
     expect(ol.requests).toHaveLength(0);
-    expect(h.gw.models(caller).map((m) => m.name)).toEqual(['default']);
+    expect((await h.gw.models(caller)).map((m) => m.name)).toEqual(['default']);
   });
 });
 

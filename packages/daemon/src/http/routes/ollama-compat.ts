@@ -105,7 +105,7 @@ export const ollamaRoutes =
     });
 
     app.get('/api/tags', { config: LLM_ROUTE }, async (req) => {
-      const models = ctx.llm.gateway ? ctx.llm.gateway.models(httpCaller(req)) : [];
+      const models = ctx.llm.gateway ? await ctx.llm.gateway.models(httpCaller(req)) : [];
       return { models: models.map((m) => ({ name: m.name, model: m.name, modified_at: new Date(0).toISOString(), size: 0, digest: '', details: { family: m.provider } })) };
     });
   };
