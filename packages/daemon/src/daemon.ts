@@ -48,7 +48,7 @@ import { openVectorIndex } from './adapters/vector-index/open.js';
 import { buildApp } from './http/app.js';
 import { recordingJobEvents } from './jobs/recording-store.js';
 import { registerLlmOps } from './llm/rpc-ops.js';
-import { persistUsage } from './llm/usage-store.js';
+import { persistUsage, restoreCounters } from './llm/usage-store.js';
 import { setupLlm } from './llm/setup.js';
 import { chargeUsageToLedger } from './llm/economy-bridge.js';
 import { economyServices } from './economy.js';
@@ -183,6 +183,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const economy = economyServices(config.economy, store, audit, clock);
   const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm, tiers: economy.compute });
   log('info', `LLM gateway: ${llm.detail}`);
+  if (llm.gateway) log('info', `LLM entitlement counters: ${await restoreCounters(llm.gateway, store, clock)} calls of the last hour replayed`);
   const usageRows = persistUsage(llm.usage, store, log);
   const usageCharges = chargeUsageToLedger(llm.usage, economy.compute, log);
   const presence = new Presence();

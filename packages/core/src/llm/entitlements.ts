@@ -93,6 +93,27 @@ export class EntitlementLimiter {
     };
   }
 
+  /**
+   * Replay calls made before this process started (from the store's usage records), so a
+   * restart does not hand every caller a fresh minute and hour. Calls older than the windows
+   * are dropped as usual.
+   */
+  restore(calls: Iterable<{ caller: string; at: number; tokens: number }>): void {
+    const touched = new Set<CallerState>();
+    for (const c of calls) {
+      let st = this.callers.get(c.caller);
+      if (!st) this.callers.set(c.caller, (st = { inFlight: 0, requests: [], tokens: [] }));
+      st.requests.push(c.at);
+      st.tokens.push({ at: c.at, n: c.tokens });
+      touched.add(st);
+    }
+    // The windows are trimmed from the front, so they must stay in time order.
+    for (const st of touched) {
+      st.requests.sort((a, b) => a - b);
+      st.tokens.sort((a, b) => a.at - b.at);
+    }
+  }
+
   /** Current use, for status and tests. */
   usage(caller: string): { inFlight: number; requestsLastMinute: number; tokensLastHour: number } {
     const st = this.state(caller, this.clock.now().getTime());

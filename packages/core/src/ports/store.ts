@@ -124,6 +124,8 @@ export interface Store extends AuthStore {
     append(e: LlmUsageEvent): Promise<void>;
     /** Newest first. */
     list(filter: { agent?: string; limit: number }): Promise<LlmUsageEvent[]>;
+    /** Calls recorded at or after `ts` (ISO), oldest first: replayed into the entitlement counters at start. */
+    since(ts: string, limit: number): Promise<LlmUsageEvent[]>;
   };
   secrets: {
     put(record: SecretRecord): Promise<void>;

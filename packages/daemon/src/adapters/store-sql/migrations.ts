@@ -288,6 +288,13 @@ function migrations(backend: SqlBackend): Record<string, Migration> {
         await db.schema.createIndex('agent_memories_agent').on('agent_memories').columns(['agent', 'created_at']).execute();
       },
     },
+    '0009_llm_counters': {
+      async up(db: Kysely<unknown>) {
+        // The gateway's requests/min and tokens/hour counters are rebuilt from the last hour
+        // of recorded calls when the daemon starts, so limits hold across a restart.
+        await db.schema.createIndex('llm_usage_ts').on('llm_usage').columns(['ts']).execute();
+      },
+    },
   };
 }
 
