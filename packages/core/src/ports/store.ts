@@ -15,6 +15,11 @@ export interface DeploymentRecord {
   replicas: number;
   /** `quarantined`: instances are frozen and cut off, kept for inspection (kill switch). */
   state: 'active' | 'stopped' | 'quarantined';
+  /**
+   * The person who owns the agent: whoever first deployed it (their token id), or the
+   * manifest's `owner` when an admin deployed it for someone. Owners may not reward it.
+   */
+  owner?: string | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -288,6 +288,12 @@ function migrations(backend: SqlBackend): Record<string, Migration> {
         await db.schema.createIndex('agent_memories_agent').on('agent_memories').columns(['agent', 'created_at']).execute();
       },
     },
+    '0009_deployment_owner': {
+      async up(db: Kysely<unknown>) {
+        // Who owns an agent is the identity that deployed it, not a claim in its manifest.
+        await db.schema.alterTable('deployments').addColumn('owner', 'varchar(200)').execute();
+      },
+    },
     '0009_llm_counters': {
       async up(db: Kysely<unknown>) {
         // The gateway's requests/min and tokens/hour counters are rebuilt from the last hour

@@ -51,6 +51,7 @@ export class SqlStore implements Store {
         manifest: json(r.manifest),
         replicas: r.replicas,
         state: r.state,
+        owner: r.owner ?? null,
         created_at: r.createdAt,
         updated_at: r.updatedAt,
       };
@@ -458,6 +459,7 @@ function toDeployment(r: Selectable<DeploymentsTable>): DeploymentRecord {
     manifest: JSON.parse(r.manifest) as DeploymentRecord['manifest'],
     replicas: r.replicas,
     state: r.state as DeploymentRecord['state'],
+    owner: r.owner,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
