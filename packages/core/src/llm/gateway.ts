@@ -35,6 +35,8 @@ export interface GatewayChatRequest {
   maxTokens?: number;
   temperature?: number;
   stop?: string[];
+  /** A one-shot prompt to complete rather than a conversation (see ChatRequest.completion). */
+  completion?: boolean;
   /** Per-request policy (seed 3 `policyOverride`): provider names, or `local` / `cloud`. */
   policy?: string[];
   /** More registry names to try after the model's own fallbacks (e.g. from an agent's manifest). */
@@ -261,7 +263,7 @@ export class LlmGateway {
             break;
           }
           attempts += 1;
-          const providerReq = { model: route.model, messages: req.messages, tools: req.tools, format: req.format, maxTokens: req.maxTokens, temperature: req.temperature, stop: req.stop };
+          const providerReq = { model: route.model, messages: req.messages, tools: req.tools, format: req.format, maxTokens: req.maxTokens, temperature: req.temperature, stop: req.stop, completion: req.completion };
           let yielded = false;
           try {
             if (streaming) {

@@ -84,6 +84,8 @@ export const ollamaRoutes =
       const request = {
         model: body.model,
         messages: [...(body.system ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.prompt }],
+        // An Ollama client asked for a completion: an Ollama upstream gets /api/generate too.
+        completion: true,
         format: body.format === undefined ? undefined : body.format === 'json' ? ('json' as const) : { schema: body.format },
         maxTokens: body.options?.num_predict,
         temperature: body.options?.temperature,
