@@ -42,6 +42,7 @@ const ECONOMY_DEFAULTS = {
   rewards: { maxAmount: 10_000, perPersonDaily: 50_000, perPostCap: 100_000 },
   webhook: { toleranceSeconds: 300 },
   board: { maxTitle: 200, maxBody: 20_000, maxTags: 10, postsPerMinute: 10 },
+  toolRunLimits: 'village' as const,
 };
 
 const Economy = z
@@ -78,6 +79,13 @@ const Economy = z
       })
       .strict()
       .default(ECONOMY_DEFAULTS.board),
+    /**
+     * Which agents the scheduler holds to their tier's concurrent tool runs (tasks in flight
+     * across all replicas): `village` (agents with a manifest `village` section, the ones
+     * living in the economy), `all`, or `off`. Fleet workers keep replicas x concurrency
+     * under `village`, so their throughput is not a tier0 agent's.
+     */
+    toolRunLimits: z.enum(['village', 'all', 'off']).default('village'),
   })
   .strict();
 
@@ -243,6 +251,7 @@ export const ENV_VARS: Record<string, string[]> = {
   ...LLM_ENV_VARS,
   AIFLOCK_PAYMENTS_WEBHOOK_SECRET: ['economy', 'webhook', 'secret'],
   AIFLOCK_BOARD_POSTS_PER_MINUTE: ['economy', 'board', 'postsPerMinute'],
+  AIFLOCK_TOOL_RUN_LIMITS: ['economy', 'toolRunLimits'],
   AIFLOCK_VECTOR_INDEX: ['context', 'vectorIndex'],
   AIFLOCK_EMBED_DIMENSION: ['context', 'dimension'],
 };

@@ -17,6 +17,7 @@ import {
   boardRpcHandlers,
   memoryBusHandlers,
   economyRpcHandlers,
+  ToolRunLimits,
   SecretService,
   TaskIngest,
   TaskService,
@@ -262,10 +263,24 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
   }
   await bus.start();
+  // The scheduler's side of the compute tiers: each agent's tasks in flight are capped at its tier's tool runs.
+  const toolRunScope = config.economy.toolRunLimits;
+  const toolRuns =
+    bus.limitQueue && toolRunScope !== 'off'
+      ? new ToolRunLimits({
+          agents: async () => (await store.deployments.list()).map((d) => ({ name: d.name, limited: toolRunScope === 'all' || d.manifest.village !== undefined })),
+          entitlements: economy.compute,
+          limitQueue: bus.limitQueue.bind(bus),
+          log,
+        })
+      : null;
+  const syncToolRuns = () => void toolRuns?.sync().catch((err) => log('error', `tool-run limits: ${String(err)}`));
+  syncToolRuns();
 
   const timers = [
     setInterval(poke, config.reconcileIntervalMs),
     setInterval(() => void sweeper.sweep().catch((err) => log('error', `sweep failed: ${String(err)}`)), 1_000),
+    setInterval(syncToolRuns, 1_000),
   ];
   poke();
 
