@@ -131,6 +131,8 @@ describe('the gateway enforces compute tiers', () => {
     expect(txns).toHaveLength(1);
     expect(txns[0]).toMatchObject({ amount: 200, to: 'fees', correlationId: r.correlationId, meta: { model: 'large', provider: 'ollama', tokensIn: 100, tokensOut: 50, cost: 200 } });
     expect(await store.ledger.balance('agent:scout')).toBe(1_300);
+    // Like every ledger entry, the charge is in the hash-chained audit log.
+    expect(await store.audit.list({ action: 'ledger.llm_usage', limit: 10 })).toEqual([expect.objectContaining({ resource: `ledger/${txns[0]!.id}`, outcome: 'ok' })]);
 
     // The same usage reported again (a replayed event) is one charge.
     llm.usage.publish(usage.find((u) => u.correlationId === r.correlationId)!);
