@@ -206,7 +206,9 @@ export class LlmGateway {
   private async admit(model: string, caller: LlmCaller, need: ModelCapability[], policy: string[] | undefined, promptTokens: number, fallbacks?: string[]) {
     const ent = await this.deps.entitlementFor(caller);
     this.limiter.checkModel(caller.id, ent, model);
-    for (const f of fallbacks ?? []) this.limiter.checkModel(caller.id, ent, f);
+    // The caller's own fallbacks (an agent manifest's) are tried only where the entitlement
+    // allows: a tier that lost `large` still gets its allowed model, not a refusal.
+    fallbacks = fallbacks?.filter((f) => !ent.models || ent.models.includes(f));
     const planned = this.deps.registry.plan(model, { need, providerOrder: policy ? this.expandPolicy(policy) : undefined, fallbacks });
     if (planned.length === 0) throw new FlockError('llm_unavailable', `no provider can serve "${model}" with ${need.join(', ')}${policy ? ` under policy ${policy.join(',')}` : ''}`, { model, policy });
     // Routes whose window cannot hold the prompt would only fail; skip them, and say so if none is left.

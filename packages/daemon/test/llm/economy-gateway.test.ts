@@ -205,6 +205,17 @@ describe('the gateway enforces compute tiers', () => {
     expect((await scout().chat({ model: 'large', prompt: 'x' })).text).toBe('ok');
   });
 
+  it('skips the caller’s fallbacks its tier does not include instead of refusing the call', async () => {
+    await economy.rewards.apply({ kind: 'penalty', person: 'bob', agent: 'scout', amount: (await store.ledger.balance('agent:scout')) - 100, postId: post.id, idempotencyKey: 'p-2' });
+    expect(await economy.compute.entitlementsFor('scout')).toMatchObject({ tier: 'tier0' });
+    ol.next({ kind: 'error', status: 500, message: 'small is down' });
+    // A caller id of its own: scout's tier0 minute is used up by the tests above.
+    const e = await llm.gateway!.chat({ model: 'small', fallbacks: ['large'], messages: [{ role: 'user', content: 'x' }] }, { id: 'scout-fb', agent: 'scout' }).catch((err: unknown) => err);
+    // The small model was tried and failed; large was never called, because tier0 excludes it.
+    expect(e).toMatchObject({ code: 'upstream_failed' });
+    expect(ol.requests.at(-1)!.body.model).toBe('tiny');
+  });
+
   it('HTTP token callers keep the entitlements from config and have no account to charge', async () => {
     const r = await llm.gateway!.chat({ model: 'large', messages: [{ role: 'user', content: 'x' }] }, { id: 'tok_0123456789abcdef' });
     expect(r.costAiDollars).toBe(2);
