@@ -224,7 +224,7 @@ describe('board over HTTP and the bus', () => {
   describe('rewards and penalties', () => {
     it('a reward raises the tier visibly; a penalty lowers it; both show on the post', async () => {
       const before = await api('GET', '/v1/agents/echo');
-      expect(before.body.economy).toMatchObject({ tier: 'tier0', balance: 0, limits: { models: ['small'] } });
+      expect(before.body.economy).toMatchObject({ tier: 'tier0', balance: 0, limits: { models: ['small', 'default', 'fast', 'embed'] } });
       const r = await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 12_000, postId: agentPost.id, note: 'great question', idempotencyKey: 'r-1' }, 'ann');
       expect(r.status).toBe(201);
       expect(r.body).toMatchObject({ applied: true, balance: 12_000 });
@@ -415,7 +415,7 @@ describe('aiflock economy', () => {
     ]);
     const rest = JSON.parse((await cli(['economy', 'ledger', 'echo', '--json', '--cursor', ledger.next])).stdout) as { transactions: { amount: number }[] };
     expect(rest.transactions.map((t) => t.amount)).toEqual([12_000]);
-    expect((await cli(['economy', 'tiers'])).stdout).toMatch(/tier2 .*models small,medium,large/);
+    expect((await cli(['economy', 'tiers'])).stdout).toMatch(/tier2 .*models small,default,fast,embed,medium,coder,large/);
   });
 
   it('credit, reward and penalize through the CLI; bad amounts are usage errors', async () => {

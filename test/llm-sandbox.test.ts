@@ -56,10 +56,10 @@ afterAll(async () => {
 describe('LLM for agents in sandboxes', () => {
   it('says in status which model serves the flock', async () => {
     const s = await flock.cliJson<SystemStatus>(['status']);
-    expect(s.llm).toMatchObject({ available: true, models: ['default', 'fast', 'coder', 'embed'] });
+    expect(s.llm).toMatchObject({ available: true, models: ['default', 'fast', 'coder', 'small', 'medium', 'large', 'embed'] });
     expect(s.llm!.detail).toContain('embedded model');
     const human = await flock.cli(['status']);
-    expect(human.stdout).toMatch(/^llm: +default, fast, coder, embed - embedded model /m);
+    expect(human.stdout).toMatch(/^llm: +default, fast, coder, small, medium, large, embed - embedded model /m);
   });
 
   it('completes an llm task through the gateway with the embedded model', async () => {

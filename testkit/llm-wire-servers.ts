@@ -123,6 +123,8 @@ function route(wire: Wire, path: string, method: string, body: Record<string, un
       return json(res, 200, { object: 'list', data: [{ id: ctx.model, object: 'model', created: 1700000000, owned_by: 'fake' }] });
     case 'ollama POST /api/chat':
       return stream || body?.['stream'] === undefined ? void ollamaStream(b, res, ctx) : ollamaJson(b, res, ctx);
+    case 'ollama POST /api/generate':
+      return stream || body?.['stream'] === undefined ? void ollamaGenerateStream(b, res, ctx) : ollamaGenerateJson(b, res, ctx);
     case 'ollama POST /api/embed':
       return json(res, 200, { model: ctx.model, embeddings: inputs(body).map((t) => vector(t, ctx.embedDim)), prompt_eval_count: 3 });
     case 'ollama GET /api/tags':
@@ -270,6 +272,32 @@ async function ollamaStream(b: FakeBehavior, res: ServerResponse, ctx: Ctx): Pro
   if (tools.length) frames.push(line({ model: ctx.model, created_at: at(), message: { role: 'assistant', content: '', tool_calls: tools.map((t) => ({ function: { name: t.name, arguments: t.arguments } })) }, done: false }));
   const u = usageOf(b);
   frames.push(line({ model: ctx.model, created_at: at(), message: { role: 'assistant', content: '' }, done_reason: 'stop', done: true, total_duration: 1000, load_duration: 10, prompt_eval_count: u.in, prompt_eval_duration: 100, eval_count: u.out, eval_duration: 100 }));
+  await drip(res, frames, b);
+  res.end();
+}
+
+// --- Ollama /api/generate (completion: `response` text, no messages, no tools) ---
+
+function ollamaGenerateJson(b: FakeBehavior, res: ServerResponse, ctx: Ctx): void {
+  if (b.kind !== 'reply') return json(res, 500, { error: 'midstream applies to streams' });
+  const u = usageOf(b);
+  json(res, 200, { model: ctx.model, created_at: new Date().toISOString(), response: b.text ?? '', done: true, done_reason: 'stop', context: [1, 2, 3], total_duration: 1000, load_duration: 10, prompt_eval_count: u.in, prompt_eval_duration: 100, eval_count: u.out, eval_duration: 100 });
+}
+
+async function ollamaGenerateStream(b: FakeBehavior, res: ServerResponse, ctx: Ctx): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+  const line = (o: unknown) => `${JSON.stringify(o)}\n`;
+  const at = () => new Date().toISOString();
+  const text = b.kind === 'reply' || b.kind === 'midstream' ? (b.text ?? '') : '';
+  const frames = pieces(text).map((p) => line({ model: ctx.model, created_at: at(), response: p, done: false }));
+  if (b.kind === 'midstream') {
+    await drip(res, frames.slice(0, b.afterChunks), b);
+    if (b.how === 'error_event') res.end(line({ error: 'an error was encountered while running the model: unexpected EOF' }));
+    else res.destroy();
+    return;
+  }
+  const u = usageOf(b);
+  frames.push(line({ model: ctx.model, created_at: at(), response: '', done: true, done_reason: 'stop', context: [1, 2, 3], total_duration: 1000, load_duration: 10, prompt_eval_count: u.in, prompt_eval_duration: 100, eval_count: u.out, eval_duration: 100 }));
   await drip(res, frames, b);
   res.end();
 }

@@ -96,7 +96,7 @@ export class LlmClient {
           settle.resolve(r);
           return;
         }
-        throw opts.signal?.aborted ? new LlmError({ code: 'cancelled', message: 'the LLM stream was cancelled' }) : new LlmError({ code: 'llm_timeout', message: `no frame from the gateway for ${idleMs} ms` });
+        throw opts.signal?.aborted ? new LlmError({ code: 'cancelled', message: 'the LLM stream was cancelled' }) : new LlmError({ code: 'upstream_timeout', message: `no frame from the gateway for ${idleMs} ms` });
       } catch (err) {
         settle.reject(err);
         throw err;

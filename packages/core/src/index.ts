@@ -46,6 +46,7 @@ export * from './economy/accounts.js';
 export * from './economy/ledger.js';
 export * from './economy/tiers.js';
 export * from './economy/compute.js';
+export * from './economy/tool-runs.js';
 export * from './board/board-service.js';
 export * from './board/rpc.js';
 export * from './economy/rewards.js';

@@ -24,7 +24,7 @@ describe('error code table', () => {
 
   it('follows the taxonomy: caller faults are 4xx, ours and upstream 5xx', () => {
     for (const [code, { status }] of Object.entries(ERROR_CODES)) {
-      const server = ['internal', 'not_ready', 'runtime_unavailable', 'bus_unavailable', 'upstream_failed', 'upstream_timeout', 'llm_unavailable', 'llm_provider_auth', 'llm_upstream', 'llm_timeout'].includes(code);
+      const server = ['internal', 'not_ready', 'runtime_unavailable', 'bus_unavailable', 'upstream_failed', 'upstream_timeout', 'llm_unavailable', 'llm_provider_auth'].includes(code);
       expect(status >= 500, code).toBe(server);
       expect(status >= 400 && status < 600, code).toBe(true);
     }
@@ -45,5 +45,13 @@ describe('error code table', () => {
     expect(ERROR_CODES.csrf_failed.status).toBe(403);
     expect(ERROR_CODES.rate_limited.status).toBe(429);
     expect(ERROR_CODES.quota_exceeded.status).toBe(429);
+  });
+
+  it('has one code per meaning: the LLM-specific twins of quota, upstream and model refusals are gone', () => {
+    // The gateway and the economy once answered the same failure with different codes;
+    // clients switch on codes, so each meaning has exactly one.
+    for (const retired of ['llm_quota_exceeded', 'llm_upstream', 'llm_timeout', 'llm_model_not_allowed']) expect(Object.keys(ERROR_CODES)).not.toContain(retired);
+    const summaries = Object.values(ERROR_CODES).map((c) => c.summary);
+    expect(new Set(summaries).size).toBe(summaries.length);
   });
 });

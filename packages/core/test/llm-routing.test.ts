@@ -129,7 +129,7 @@ describe('entitlement limiter', () => {
       clock.advance(1000);
     }
     const e = quota(() => l.reserve('a', { requestsPerMinute: 5 }, 1));
-    expect(e.code).toBe('llm_quota_exceeded');
+    expect(e.code).toBe('quota_exceeded');
     expect(e.details).toMatchObject({ limit: 'requests_per_minute', retryAfterMs: 55_000 });
     clock.advance(55_000);
     expect(() => l.reserve('a', { requestsPerMinute: 5 }, 1)).not.toThrow();

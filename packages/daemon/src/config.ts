@@ -23,11 +23,18 @@ const Tier = z
   })
   .strict();
 
-/** Seed 2 §9 v1: small model and a low rate; moderate; large models and more tool runs. */
+/**
+ * Seed 2 §9 v1: small model and a low rate; moderate; large models and more tool runs.
+ * Models are LLM registry names: the size aliases, plus the generic aliases at the size
+ * they stand for (`default`, `fast` and `embed` are small; `coder` is medium). A detected
+ * registry puts its one model behind all of them; a configured one maps each to its own.
+ */
+const SMALL = ['small', 'default', 'fast', 'embed'];
+const MEDIUM = [...SMALL, 'medium', 'coder'];
 export const DEFAULT_TIERS = [
-  { name: 'tier0', minBalance: 0, models: ['small'], requestsPerMinute: 6, tokensPerHour: 20_000, concurrentCalls: 1, concurrentToolRuns: 1, pricePerHour: 0 },
-  { name: 'tier1', minBalance: 1_000, models: ['small', 'medium'], requestsPerMinute: 30, tokensPerHour: 200_000, concurrentCalls: 2, concurrentToolRuns: 2, pricePerHour: 100 },
-  { name: 'tier2', minBalance: 10_000, models: ['small', 'medium', 'large'], requestsPerMinute: 120, tokensPerHour: 1_000_000, concurrentCalls: 4, concurrentToolRuns: 4, pricePerHour: 500 },
+  { name: 'tier0', minBalance: 0, models: SMALL, requestsPerMinute: 6, tokensPerHour: 20_000, concurrentCalls: 1, concurrentToolRuns: 1, pricePerHour: 0 },
+  { name: 'tier1', minBalance: 1_000, models: MEDIUM, requestsPerMinute: 30, tokensPerHour: 200_000, concurrentCalls: 2, concurrentToolRuns: 2, pricePerHour: 100 },
+  { name: 'tier2', minBalance: 10_000, models: [...MEDIUM, 'large'], requestsPerMinute: 120, tokensPerHour: 1_000_000, concurrentCalls: 4, concurrentToolRuns: 4, pricePerHour: 500 },
 ];
 
 const ECONOMY_DEFAULTS = {
@@ -35,6 +42,7 @@ const ECONOMY_DEFAULTS = {
   rewards: { maxAmount: 10_000, perPersonDaily: 50_000, perPostCap: 100_000 },
   webhook: { toleranceSeconds: 300 },
   board: { maxTitle: 200, maxBody: 20_000, maxTags: 10, postsPerMinute: 10 },
+  toolRunLimits: 'village' as const,
 };
 
 const Economy = z
@@ -71,6 +79,13 @@ const Economy = z
       })
       .strict()
       .default(ECONOMY_DEFAULTS.board),
+    /**
+     * Which agents the scheduler holds to their tier's concurrent tool runs (tasks in flight
+     * across all replicas): `village` (agents with a manifest `village` section, the ones
+     * living in the economy), `all`, or `off`. Fleet workers keep replicas x concurrency
+     * under `village`, so their throughput is not a tier0 agent's.
+     */
+    toolRunLimits: z.enum(['village', 'all', 'off']).default('village'),
   })
   .strict();
 
@@ -258,6 +273,7 @@ export const ENV_VARS: Record<string, string[]> = {
   ...LLM_ENV_VARS,
   AIFLOCK_PAYMENTS_WEBHOOK_SECRET: ['economy', 'webhook', 'secret'],
   AIFLOCK_BOARD_POSTS_PER_MINUTE: ['economy', 'board', 'postsPerMinute'],
+  AIFLOCK_TOOL_RUN_LIMITS: ['economy', 'toolRunLimits'],
   AIFLOCK_VECTOR_INDEX: ['context', 'vectorIndex'],
   AIFLOCK_EMBED_DIMENSION: ['context', 'dimension'],
   AIFLOCK_WORLD_MAP: ['world', 'map'],

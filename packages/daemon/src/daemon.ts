@@ -17,6 +17,7 @@ import {
   boardRpcHandlers,
   memoryBusHandlers,
   economyRpcHandlers,
+  ToolRunLimits,
   SecretService,
   TaskIngest,
   TaskService,
@@ -48,8 +49,9 @@ import { openVectorIndex } from './adapters/vector-index/open.js';
 import { buildApp } from './http/app.js';
 import { recordingJobEvents } from './jobs/recording-store.js';
 import { registerLlmOps } from './llm/rpc-ops.js';
-import { persistUsage } from './llm/usage-store.js';
+import { persistUsage, restoreCounters } from './llm/usage-store.js';
 import { setupLlm } from './llm/setup.js';
+import { chargeUsageToLedger } from './llm/economy-bridge.js';
 import { economyServices } from './economy.js';
 import { setupWorld } from './world/setup.js';
 import type { ApiContext } from './http/context.js';
@@ -179,9 +181,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   else log('warn', noBusCredentials.detail);
 
   const metrics = createMetrics(store, bus);
-  const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm });
+  // The economy before the gateway: agents' LLM entitlements are their compute tiers.
+  const economy = economyServices(config.economy, store, audit, clock);
+  const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm, tiers: economy.compute });
   log('info', `LLM gateway: ${llm.detail}`);
+  if (llm.gateway) log('info', `LLM entitlement counters: ${await restoreCounters(llm.gateway, store, clock)} calls of the last hour replayed`);
   const usageRows = persistUsage(llm.usage, store, log);
+  const usageCharges = chargeUsageToLedger(llm.usage, economy.compute, log);
   const presence = new Presence();
 
   // The egress proxy listens on the bridge gateway only; the firewall opens its port there.
@@ -232,7 +238,6 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
   const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
-  const economy = economyServices(config.economy, store, audit, clock);
 
   bus.onResult(ingest.onResult);
   bus.onDeadLetter(tasks.deadLetter);
@@ -261,10 +266,24 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
   }
   await bus.start();
+  // The scheduler's side of the compute tiers: each agent's tasks in flight are capped at its tier's tool runs.
+  const toolRunScope = config.economy.toolRunLimits;
+  const toolRuns =
+    bus.limitQueue && toolRunScope !== 'off'
+      ? new ToolRunLimits({
+          agents: async () => (await store.deployments.list()).map((d) => ({ name: d.name, limited: toolRunScope === 'all' || d.manifest.village !== undefined })),
+          entitlements: economy.compute,
+          limitQueue: bus.limitQueue.bind(bus),
+          log,
+        })
+      : null;
+  const syncToolRuns = () => void toolRuns?.sync().catch((err) => log('error', `tool-run limits: ${String(err)}`));
+  syncToolRuns();
 
   const timers = [
     setInterval(poke, config.reconcileIntervalMs),
     setInterval(() => void sweeper.sweep().catch((err) => log('error', `sweep failed: ${String(err)}`)), 1_000),
+    setInterval(syncToolRuns, 1_000),
   ];
   poke();
   world.start();
@@ -368,6 +387,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       await llm.close();
       usageRows.stop();
       await usageRows.flush();
+      usageCharges.stop();
+      await usageCharges.flush();
       if (supervisor) {
         if (stopFlock) await supervisor.stop();
         else supervisor.detach();

@@ -13,7 +13,11 @@ export function economyServices(e: Config['economy'], store: Store, audit: Audit
       board: store.board,
       clock,
       limits: e.rewards,
-      ownerOf: async (agent) => (await store.deployments.get(agent))?.manifest.owner ?? null,
+      // The recorded owner is the identity that deployed the agent; older records only have the manifest's word.
+      ownerOf: async (agent) => {
+        const d = await store.deployments.get(agent);
+        return d?.owner ?? d?.manifest.owner ?? null;
+      },
     }),
     payments: new PaymentsService({ ledger, ledgerStore: store.ledger }),
     board: new BoardService({ store: store.board, ledger, ledgerStore: store.ledger, audit, clock, limits: e.board }),

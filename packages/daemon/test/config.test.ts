@@ -43,6 +43,12 @@ describe('daemon config', () => {
     expect(loadConfig({ env: {}, fileText: file([tier('only', 0)]) }).economy.tiers[0]).toMatchObject({ name: 'only', pricePerHour: 0 });
   });
 
+  it('holds village agents to their tier\'s tool runs by default; the environment widens or lifts it, and a bad value is named', () => {
+    expect(loadConfig({ env: {} }).economy.toolRunLimits).toBe('village');
+    expect(loadConfig({ env: { AIFLOCK_TOOL_RUN_LIMITS: 'all' } }).economy.toolRunLimits).toBe('all');
+    expect(() => loadConfig({ env: { AIFLOCK_TOOL_RUN_LIMITS: 'some' } })).toThrow(/economy.toolRunLimits/);
+  });
+
   it('chooses the vector index by configuration; pgvector needs the PostgreSQL store', () => {
     expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', embedder: 'hashing', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000 });
     const pg = loadConfig({ env: { AIFLOCK_STORE: 'postgres', AIFLOCK_DATABASE_URL: 'postgres://u:p@127.0.0.1/db', AIFLOCK_VECTOR_INDEX: 'pgvector' } });

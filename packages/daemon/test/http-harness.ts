@@ -7,8 +7,11 @@ import { HmacFileAnchor } from '../src/adapters/audit-anchor/hmac-file-anchor.js
 import { NatsBus } from '../src/adapters/nats/nats-bus.js';
 import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
+import { ConfigSchema } from '../src/config.js';
+import { economyServices } from '../src/economy.js';
 import { buildApp, type HttpOptions } from '../src/http/app.js';
 import type { RegisteredRoute } from '../src/http/auth.js';
+import type { ApiContext } from '../src/http/context.js';
 import { recordingJobEvents } from '../src/jobs/recording-store.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
@@ -21,6 +24,7 @@ export interface ApiHarness {
   store: Store;
   auth: AuthService;
   adminToken: string;
+  economy: ApiContext['economy'];
   /** A fresh token holding exactly `scopes`. */
   token(scopes: string[], name?: string): Promise<string>;
   fetch(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; headers: Headers; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -53,6 +57,8 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   bus.onHeartbeat(ingest.onHeartbeat);
   await bus.start();
   const auth = new AuthService({ store, clock, sessionTtlMs: 3_600_000 });
+  const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock });
+  const economy = economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, audit, clock);
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined });
   const tasks = new TaskService({ store, bus, clock, log });
   const readiness = async () => ({ store: await store.ping(), bus: await bus.ping() });
@@ -63,7 +69,8 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
       tasks,
       auth,
       store,
-      audit: new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock }),
+      audit,
+      economy,
       backup: null,
       busAdminCredentials: null,
       wsHeartbeatMs: 200,
@@ -104,6 +111,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
     store,
     auth,
     adminToken,
+    economy,
     token: async (scopes, name = 'test') => (await auth.createToken({ name, scopes })).token,
     async fetch(path, init = {}) {
       return apiFetch(url, path, init, init.token === undefined ? adminToken : init.token);

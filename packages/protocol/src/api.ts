@@ -57,6 +57,8 @@ export const AgentView = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   instances: z.array(InstanceView),
+  /** Who owns the agent (the identity that deployed it); owners may not reward it. */
+  owner: z.string().nullable().optional(),
   /** Compute tier and limits in force (GET /agents/{name} only). */
   economy: z
     .object({

@@ -8,6 +8,13 @@ export interface Entitlement {
   requestsPerMinute?: number;
   tokensPerHour?: number;
   concurrent?: number;
+  /** Who holds it, for refusal messages (e.g. `agent scout on tier0`); the caller id otherwise. */
+  holder?: string;
+  /**
+   * A refusal that explains itself better than the generic one (an agent's tier says what
+   * the model needs and how to get there); null lets the generic refusal stand.
+   */
+  refuseModel?(model: string): FlockError | null;
 }
 
 export interface Reservation {
@@ -31,7 +38,7 @@ interface CallerState {
 /**
  * Enforces entitlements with reserve-then-settle. `reserve` is synchronous, so in one
  * process no two calls can both see the last free slot: limits hold under any concurrency.
- * A refusal throws `llm_quota_exceeded` with `retryAfterMs` in its details.
+ * A refusal throws `quota_exceeded` with `retryAfterMs` in its details.
  */
 export class EntitlementLimiter {
   private readonly callers = new Map<string, CallerState>();
@@ -43,24 +50,27 @@ export class EntitlementLimiter {
 
   checkModel(caller: string, ent: Entitlement, model: string): void {
     if (ent.models && !ent.models.includes(model)) {
-      throw new FlockError('llm_model_not_allowed', `${caller} may not use model "${model}"; allowed: ${ent.models.join(', ') || '(none)'}`, { caller, model, allowed: ent.models });
+      this.onRefused(caller, 'model');
+      throw ent.refuseModel?.(model) ?? new FlockError('model_not_entitled', `${ent.holder ?? caller} may not use model "${model}"; allowed: ${ent.models.join(', ') || '(none)'}`, { caller, model, allowed: ent.models });
     }
   }
 
   reserve(caller: string, ent: Entitlement, estimatedTokens: number): Reservation {
     const now = this.clock.now().getTime();
     const st = this.state(caller, now);
+    const who = ent.holder ?? caller;
     if (ent.concurrent !== undefined && st.inFlight >= ent.concurrent) {
       // No clock tells when a call ends; one second is a fair hint to come back.
-      this.refuse(caller, 'concurrent', `${caller} already has ${st.inFlight} LLM calls in flight (limit ${ent.concurrent})`, 1000);
+      this.refuse(caller, 'concurrent', `${who} already has ${st.inFlight} LLM calls in flight (limit ${ent.concurrent})`, 1000);
     }
     if (ent.requestsPerMinute !== undefined && st.requests.length >= ent.requestsPerMinute) {
-      this.refuse(caller, 'requests_per_minute', `${caller} used ${st.requests.length} requests this minute (limit ${ent.requestsPerMinute})`, st.requests[0]! + MINUTE - now);
+      // An empty window with a zero limit (a frozen agent) has no oldest request to wait for.
+      this.refuse(caller, 'requests_per_minute', `${who} used ${st.requests.length} requests this minute (limit ${ent.requestsPerMinute})`, st.requests.length > 0 ? st.requests[0]! + MINUTE - now : MINUTE);
     }
     const used = st.tokens.reduce((n, t) => n + t.n, 0);
     if (ent.tokensPerHour !== undefined && used + estimatedTokens > ent.tokensPerHour) {
       const retry = st.tokens.length > 0 ? st.tokens[0]!.at + HOUR - now : HOUR;
-      this.refuse(caller, 'tokens_per_hour', `${caller} would use ${used + estimatedTokens} tokens this hour (limit ${ent.tokensPerHour})`, retry);
+      this.refuse(caller, 'tokens_per_hour', `${who} would use ${used + estimatedTokens} tokens this hour (limit ${ent.tokensPerHour})`, retry);
     }
     st.inFlight += 1;
     st.requests.push(now);
@@ -83,6 +93,27 @@ export class EntitlementLimiter {
     };
   }
 
+  /**
+   * Replay calls made before this process started (from the store's usage records), so a
+   * restart does not hand every caller a fresh minute and hour. Calls older than the windows
+   * are dropped as usual.
+   */
+  restore(calls: Iterable<{ caller: string; at: number; tokens: number }>): void {
+    const touched = new Set<CallerState>();
+    for (const c of calls) {
+      let st = this.callers.get(c.caller);
+      if (!st) this.callers.set(c.caller, (st = { inFlight: 0, requests: [], tokens: [] }));
+      st.requests.push(c.at);
+      st.tokens.push({ at: c.at, n: c.tokens });
+      touched.add(st);
+    }
+    // The windows are trimmed from the front, so they must stay in time order.
+    for (const st of touched) {
+      st.requests.sort((a, b) => a - b);
+      st.tokens.sort((a, b) => a.at - b.at);
+    }
+  }
+
   /** Current use, for status and tests. */
   usage(caller: string): { inFlight: number; requestsLastMinute: number; tokensLastHour: number } {
     const st = this.state(caller, this.clock.now().getTime());
@@ -91,7 +122,7 @@ export class EntitlementLimiter {
 
   private refuse(caller: string, limit: string, message: string, retryAfterMs: number): never {
     this.onRefused(caller, limit);
-    throw new FlockError('llm_quota_exceeded', message, { caller, limit, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
+    throw new FlockError('quota_exceeded', message, { caller, limit, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
   }
 
   private state(caller: string, now: number): CallerState {

@@ -35,6 +35,8 @@ export interface GatewayChatRequest {
   maxTokens?: number;
   temperature?: number;
   stop?: string[];
+  /** A one-shot prompt to complete rather than a conversation (see ChatRequest.completion). */
+  completion?: boolean;
   /** Per-request policy (seed 3 `policyOverride`): provider names, or `local` / `cloud`. */
   policy?: string[];
   /** More registry names to try after the model's own fallbacks (e.g. from an agent's manifest). */
@@ -88,7 +90,12 @@ export interface GatewayDeps {
   providers: readonly LlmProvider[];
   registry: ModelRegistry;
   policy: GatewayPolicy;
-  entitlementFor(caller: LlmCaller): Entitlement;
+  /**
+   * The caller's entitlement now. May be async (an agent's comes from its ledger balance);
+   * the reservation that enforces it is taken synchronously after it resolves, so limits
+   * still hold under concurrency.
+   */
+  entitlementFor(caller: LlmCaller): Entitlement | Promise<Entitlement>;
   clock: Clock;
   sleep(ms: number): Promise<void>;
   random(): number;
@@ -115,8 +122,8 @@ const KIND_TO_CODE: Record<LlmErrorKind, ErrorCode> = {
   rate_limit: 'llm_rate_limited',
   context_length: 'llm_context_length',
   content_policy: 'llm_content_policy',
-  upstream: 'llm_upstream',
-  timeout: 'llm_timeout',
+  upstream: 'upstream_failed',
+  timeout: 'upstream_timeout',
 };
 
 /** Worth trying the next provider for: it may have other keys, limits or a larger window. */
@@ -157,8 +164,8 @@ export class LlmGateway {
   }
 
   /** Models the caller may use, with their registry data. */
-  models(caller: LlmCaller): Array<ModelRoute & { name: string }> {
-    const ent = this.deps.entitlementFor(caller);
+  async models(caller: LlmCaller): Promise<Array<ModelRoute & { name: string }>> {
+    const ent = await this.deps.entitlementFor(caller);
     return this.deps.registry
       .names()
       .filter((n) => !ent.models || ent.models.includes(n))
@@ -179,7 +186,7 @@ export class LlmGateway {
   /**
    * Stream a chat. Fails over to the next route on any failure before the first token; once
    * a token has been yielded it cannot be taken back, so a later failure ends the stream
-   * with an `llm_upstream` error naming the provider.
+   * with an `upstream_failed` error naming the provider.
    */
   chatStream(req: GatewayChatRequest, caller: LlmCaller): AsyncIterable<GatewayChunk> {
     return this.run(req, caller, true);
@@ -188,7 +195,7 @@ export class LlmGateway {
   async embed(req: { model: string; input: string[]; policy?: string[]; correlationId?: string }, caller: LlmCaller): Promise<EmbedResponse & { provider: string; correlationId: string; costAiDollars: number }> {
     const correlationId = req.correlationId ?? this.deps.newId();
     const estimate = Math.ceil(req.input.reduce((n, s) => n + s.length, 0) / 4);
-    const { routes, ent } = this.admit(req.model, caller, ['embed'], req.policy, Math.ceil(Math.max(0, ...req.input.map((s) => s.length)) / 4));
+    const { routes, ent } = await this.admit(req.model, caller, ['embed'], req.policy, Math.ceil(Math.max(0, ...req.input.map((s) => s.length)) / 4));
     const reservation = this.limiter.reserve(caller.id, ent, estimate);
     return this.attemptAll(routes, correlationId, reservation, caller, req.model, async (route, provider, timeoutMs) => {
       const r = await provider.embed({ model: route.model, input: req.input }, { timeoutMs });
@@ -196,10 +203,12 @@ export class LlmGateway {
     });
   }
 
-  private admit(model: string, caller: LlmCaller, need: ModelCapability[], policy: string[] | undefined, promptTokens: number, fallbacks?: string[]) {
-    const ent = this.deps.entitlementFor(caller);
+  private async admit(model: string, caller: LlmCaller, need: ModelCapability[], policy: string[] | undefined, promptTokens: number, fallbacks?: string[]) {
+    const ent = await this.deps.entitlementFor(caller);
     this.limiter.checkModel(caller.id, ent, model);
-    for (const f of fallbacks ?? []) this.limiter.checkModel(caller.id, ent, f);
+    // The caller's own fallbacks (an agent manifest's) are tried only where the entitlement
+    // allows: a tier that lost `large` still gets its allowed model, not a refusal.
+    fallbacks = fallbacks?.filter((f) => !ent.models || ent.models.includes(f));
     const planned = this.deps.registry.plan(model, { need, providerOrder: policy ? this.expandPolicy(policy) : undefined, fallbacks });
     if (planned.length === 0) throw new FlockError('llm_unavailable', `no provider can serve "${model}" with ${need.join(', ')}${policy ? ` under policy ${policy.join(',')}` : ''}`, { model, policy });
     // Routes whose window cannot hold the prompt would only fail; skip them, and say so if none is left.
@@ -227,7 +236,7 @@ export class LlmGateway {
     const need: ModelCapability[] = ['chat'];
     if (req.tools && req.tools.length > 0) need.push('tools');
     const promptTokens = estimatePromptTokens(req.messages);
-    const { routes, ent } = this.admit(req.model, caller, need, req.policy, promptTokens, req.fallbacks);
+    const { routes, ent } = await this.admit(req.model, caller, need, req.policy, promptTokens, req.fallbacks);
     const estimate = promptTokens + (req.maxTokens ?? this.deps.policy.defaultMaxTokens);
     const reservation = this.limiter.reserve(caller.id, ent, estimate);
     const started = this.deps.clock.now().getTime();
@@ -256,7 +265,7 @@ export class LlmGateway {
             break;
           }
           attempts += 1;
-          const providerReq = { model: route.model, messages: req.messages, tools: req.tools, format: req.format, maxTokens: req.maxTokens, temperature: req.temperature, stop: req.stop };
+          const providerReq = { model: route.model, messages: req.messages, tools: req.tools, format: req.format, maxTokens: req.maxTokens, temperature: req.temperature, stop: req.stop, completion: req.completion };
           let yielded = false;
           try {
             if (streaming) {
@@ -309,7 +318,7 @@ export class LlmGateway {
           }
         }
       }
-      if (!last) throw new FlockError('llm_timeout', `no provider answered "${req.model}" within ${this.deps.policy.deadlineMs} ms`, { correlationId, model: req.model });
+      if (!last) throw new FlockError('upstream_timeout', `no provider answered "${req.model}" within ${this.deps.policy.deadlineMs} ms`, { correlationId, model: req.model });
       throw toFlockError(last, correlationId, `every route for "${req.model}" failed; last: ${last.message}`);
     } catch (err) {
       const d = err instanceof FlockError ? (err.details as { provider?: string; kind?: LlmErrorKind } | undefined) : undefined;

@@ -54,6 +54,12 @@ export interface Bus {
   init(): Promise<void>;
   ensureQueue(agent: string, opts: QueueOptions): Promise<void>;
   removeQueue(agent: string): Promise<void>;
+  /**
+   * Cap the agent's tasks in flight (delivered, not yet acknowledged) across all its
+   * instances, enforced by the bus itself (the compute tier's concurrent tool runs).
+   * Optional: a bus without it leaves the queue uncapped.
+   */
+  limitQueue?(agent: string, maxInFlight: number): Promise<void>;
   /** Enqueue; the task id deduplicates a retried publish. Returns the stream sequence. */
   enqueue(task: Task): Promise<number>;
   /** Withdraw a task not yet delivered. False if it is no longer in the queue. */

@@ -41,6 +41,12 @@ export interface ChatRequest {
   maxTokens?: number;
   temperature?: number;
   stop?: string[];
+  /**
+   * A one-shot prompt to complete (at most a system prompt and one user prompt, no tools):
+   * adapters with a completion endpoint (Ollama's `/api/generate`) use it; the others treat
+   * it as a one-turn chat.
+   */
+  completion?: boolean;
 }
 
 export interface Usage {

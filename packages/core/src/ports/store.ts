@@ -16,6 +16,11 @@ export interface DeploymentRecord {
   replicas: number;
   /** `quarantined`: instances are frozen and cut off, kept for inspection (kill switch). */
   state: 'active' | 'stopped' | 'quarantined';
+  /**
+   * The person who owns the agent: whoever first deployed it (their token id), or the
+   * manifest's `owner` when an admin deployed it for someone. Owners may not reward it.
+   */
+  owner?: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -125,6 +130,8 @@ export interface Store extends AuthStore {
     append(e: LlmUsageEvent): Promise<void>;
     /** Newest first. */
     list(filter: { agent?: string; limit: number }): Promise<LlmUsageEvent[]>;
+    /** Calls recorded at or after `ts` (ISO), oldest first: replayed into the entitlement counters at start. */
+    since(ts: string, limit: number): Promise<LlmUsageEvent[]>;
   };
   secrets: {
     put(record: SecretRecord): Promise<void>;

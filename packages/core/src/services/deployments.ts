@@ -22,7 +22,12 @@ export interface DeploymentServiceDeps {
 export class DeploymentService {
   constructor(private readonly deps: DeploymentServiceDeps) {}
 
-  async deploy(text: string, filename = 'agent.yaml'): Promise<{ agent: AgentView; changed: boolean }> {
+  /**
+   * `by` is who deploys. They become the agent's owner on its first deploy; a manifest
+   * `owner` naming someone else is refused unless an admin deploys it (an admin may deploy
+   * for a person, or hand an agent over). Later deploys by others keep the owner.
+   */
+  async deploy(text: string, filename = 'agent.yaml', by?: { id: string; admin: boolean }): Promise<{ agent: AgentView; changed: boolean }> {
     let parsed;
     try {
       parsed = parseManifest(text, filename);
@@ -32,6 +37,13 @@ export class DeploymentService {
     }
     const { manifest, digest } = parsed;
     const { store, bus, clock } = this.deps;
+    if (by && !by.admin && manifest.owner !== undefined && manifest.owner !== by.id) {
+      throw new FlockError('owner_mismatch', `manifest owner "${manifest.owner}" is not the identity deploying it (${by.id}); leave owner out to own the agent yourself, or ask an admin to deploy it for ${manifest.owner}`, {
+        field: 'owner',
+        value: manifest.owner,
+        deployer: by.id,
+      });
+    }
     const existing = await store.deployments.get(manifest.name);
     if (existing?.state === 'quarantined') throw quarantined(manifest.name);
     if (existing && existing.digest === digest && existing.state === 'active') {
@@ -44,6 +56,7 @@ export class DeploymentService {
       manifest,
       replicas: manifest.replicas,
       state: 'active',
+      owner: (by?.admin ? manifest.owner : undefined) ?? existing?.owner ?? manifest.owner ?? by?.id ?? null,
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
     };
@@ -121,6 +134,7 @@ export class DeploymentService {
       createdAt: record.createdAt,
       updatedAt: record.updatedAt,
       instances,
+      owner: record.owner ?? null,
     };
   }
 }

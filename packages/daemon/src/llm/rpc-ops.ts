@@ -56,6 +56,6 @@ export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | n
   });
 
   router.unary('llm', RPC.llm.models, z.object({}).strict().optional(), async (caller) => ({
-    models: llm.gateway ? llm.gateway.models(asLlmCaller(caller)).map((m) => m.name) : [],
+    models: llm.gateway ? (await llm.gateway.models(asLlmCaller(caller))).map((m) => m.name) : [],
   }));
 }

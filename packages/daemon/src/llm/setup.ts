@@ -9,6 +9,7 @@ import type { logFn } from '../logger.js';
 type LogFn = ReturnType<typeof logFn>;
 import type { LlmConfig } from './config.js';
 import type { LlmMetrics } from './metrics.js';
+import { tierEntitlement, type TierSource } from './economy-bridge.js';
 
 export interface LlmSetup {
   /** Null when no provider is available: agents then use their non-LLM policy. */
@@ -19,7 +20,8 @@ export interface LlmSetup {
   close(): Promise<void>;
 }
 
-const ALIASES = ['default', 'fast', 'coder'] as const;
+/** Detected registries put one chat model behind every alias, the tier names included. */
+const ALIASES = ['default', 'fast', 'coder', 'small', 'medium', 'large'] as const;
 
 function makeProvider(name: string, p: LlmConfig['providers'][string]): LlmProvider {
   switch (p.kind) {
@@ -50,7 +52,7 @@ const entry = (name: string, provider: string, model: string, capabilities: Regi
  * follow the embedded default: Ollama on localhost if it answers (its first model behind the
  * aliases), else the embedded GGUF model if one is configured, else no LLM, said plainly.
  */
-export async function setupLlm(cfg: LlmConfig, deps: { clock: Clock; log: LogFn; metrics: LlmMetrics }): Promise<LlmSetup> {
+export async function setupLlm(cfg: LlmConfig, deps: { clock: Clock; log: LogFn; metrics: LlmMetrics; tiers?: TierSource }): Promise<LlmSetup> {
   const usage = new UsageFeed((err) => deps.log('error', `LLM usage listener failed: ${String(err)}`));
   const providers = new Map<string, LlmProvider>(Object.entries(cfg.providers).map(([name, p]) => [name, makeProvider(name, p)]));
   let entries: RegistryEntry[];
@@ -82,7 +84,7 @@ export async function setupLlm(cfg: LlmConfig, deps: { clock: Clock; log: LogFn;
       if (found) details.push(`Ollama at ${ollamaUrl} has no models`);
       for (const a of ALIASES) entries.push(entry(a, embedded[0], 'embedded', ['chat', 'json', 'stream'], embedded[1].contextSize));
       entries.push(entry('embed', embedded[0], 'embedded', ['embed'], embedded[1].contextSize));
-      detail = `embedded model ${embedded[1].modelFile} behind default/fast/coder/embed; ${details.join('; ')}`;
+      detail = `embedded model ${embedded[1].modelFile} behind ${ALIASES.join('/')}/embed; ${details.join('; ')}`;
     } else {
       if (found) details.push(`Ollama at ${ollamaUrl} has no models`);
       detail = `no LLM provider: ${details.join('; ')}; no embedded model is configured (AIFLOCK_LLM_MODEL_FILE). Agents use their non-LLM policy.`;
@@ -103,7 +105,13 @@ export async function setupLlm(cfg: LlmConfig, deps: { clock: Clock; log: LogFn;
       breaker: { failureThreshold: p.breakerFailures, cooldownMs: p.breakerCooldownMs },
       defaultMaxTokens: p.defaultMaxTokens,
     },
-    entitlementFor: (caller) => cfg.entitlements.callers[caller.id] ?? cfg.entitlements.default,
+    // Agents get their compute tier from the ledger (when the economy is wired in); HTTP
+    // callers (tokens) get what config gives them.
+    entitlementFor: (caller) => {
+      const tiers = deps.tiers;
+      if (caller.agent && tiers) return tiers.entitlementsFor(caller.agent).then((e) => tierEntitlement(e, tiers.tiers));
+      return cfg.entitlements.callers[caller.id] ?? cfg.entitlements.default;
+    },
     clock: deps.clock,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     random: Math.random,

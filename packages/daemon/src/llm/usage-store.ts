@@ -1,4 +1,4 @@
-import type { Store, UsageFeed } from '@aiflock/core';
+import type { Clock, LlmGateway, Store, UsageFeed } from '@aiflock/core';
 import type { logFn } from '../logger.js';
 
 /**
@@ -13,4 +13,20 @@ export function persistUsage(feed: UsageFeed, store: Store, log: ReturnType<type
     );
   });
   return { flush: () => tail, stop };
+}
+
+/** The longest entitlement window (tokens/hour). */
+const HOUR_MS = 3_600_000;
+
+/**
+ * Rebuild the gateway's requests/min and tokens/hour counters from the last hour of recorded
+ * calls, so a daemon restart does not reset anyone's limits. A call counts from when it
+ * started (recorded end minus its latency), as it did when it was reserved. Calls still in
+ * flight when the old process died were never recorded; their provider calls died with it.
+ */
+export async function restoreCounters(gateway: LlmGateway, store: Store, clock: Clock): Promise<number> {
+  const since = new Date(clock.now().getTime() - HOUR_MS).toISOString();
+  const rows = await store.llmUsage.since(since, 1_000_000);
+  gateway.limiter.restore(rows.map((r) => ({ caller: r.caller, at: Date.parse(r.ts) - r.latencyMs, tokens: r.tokensIn + r.tokensOut })));
+  return rows.length;
 }

@@ -105,13 +105,16 @@ describe.each(['openai', 'ollama', 'anthropic'] as const)('%s adapter against it
 
   it('asks for JSON-schema output in its own way', async () => {
     const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] };
-    server.next({ kind: 'reply', text: '{"ok":true}' });
+    // Anthropic answers structured output as the input of the tool it was forced to use.
+    if (wire === 'anthropic') server.next({ kind: 'reply', toolCalls: [{ id: 'toolu_1', name: 'structured_output', arguments: { ok: true } }] });
+    else server.next({ kind: 'reply', text: '{"ok":true}' });
     const r = await p.chat({ model: 'm1', messages: user('status'), format: { schema } }, opts);
     expect(JSON.parse(r.content)).toEqual({ ok: true });
+    expect(r).toMatchObject({ toolCalls: [], finishReason: 'stop' });
     const sent = server.requests.at(-1)!.body;
     if (wire === 'openai') expect(sent.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'output', schema, strict: true } });
     else if (wire === 'ollama') expect(sent.format).toEqual(schema);
-    else expect(sent.system).toContain(JSON.stringify(schema));
+    else expect(sent).toMatchObject({ tools: [{ name: 'structured_output', input_schema: schema }], tool_choice: { type: 'tool', name: 'structured_output' } });
   });
 
   it('maps 429 with Retry-After to rate_limit', async () => {
@@ -183,5 +186,98 @@ describe('provider down', () => {
     await server.close();
     const e = await failure(new OpenAiProvider('gone', url).chat({ model: 'm', messages: user('x') }, opts));
     expect(e).toMatchObject({ kind: 'upstream', provider: 'gone' });
+  });
+});
+
+describe('Anthropic structured output is forced tool use', () => {
+  let server: FakeLlmServer;
+  let p: AnthropicProvider;
+  beforeAll(async () => {
+    server = await startFakeLlm('anthropic');
+    p = new AnthropicProvider('an', server.url, 'ak-test-secret');
+  });
+  afterAll(() => server.close());
+  const move = { type: 'object', properties: { action: { enum: ['move', 'wait'] }, x: { type: 'integer' } }, required: ['action'] };
+
+  it('streams the forced tool input as the answer text, whole and valid', async () => {
+    server.next({ kind: 'reply', toolCalls: [{ id: 'toolu_2', name: 'structured_output', arguments: { action: 'move', x: 3 } }] });
+    const chunks = await collect(p.chatStream({ model: 'm1', messages: user('next move?'), format: { schema: move } }, opts));
+    expect(chunks.filter((c) => c.type === 'tool_call')).toEqual([]);
+    expect(JSON.parse(chunks.flatMap((c) => (c.type === 'delta' ? [c.text] : [])).join(''))).toEqual({ action: 'move', x: 3 });
+    expect(chunks.at(-1)).toMatchObject({ type: 'done', finishReason: 'stop' });
+    expect(server.requests.at(-1)!.body).toMatchObject({ stream: true, tool_choice: { type: 'tool', name: 'structured_output' } });
+  });
+
+  it('wraps a schema that is not an object (tool inputs must be) and unwraps the answer', async () => {
+    const list = { type: 'array', items: { type: 'string' } };
+    server.next({ kind: 'reply', toolCalls: [{ id: 'toolu_3', name: 'structured_output', arguments: { value: ['a', 'b'] } }] });
+    const r = await p.chat({ model: 'm1', messages: user('two letters'), format: { schema: list } }, opts);
+    expect(JSON.parse(r.content)).toEqual(['a', 'b']);
+    expect(server.requests.at(-1)!.body.tools[0].input_schema).toEqual({ type: 'object', properties: { value: list }, required: ['value'] });
+    // `json` (any object) is an open object schema.
+    server.next({ kind: 'reply', toolCalls: [{ id: 'toolu_4', name: 'structured_output', arguments: { anything: 1 } }] });
+    expect(JSON.parse((await p.chat({ model: 'm1', messages: user('x'), format: 'json' }, opts)).content)).toEqual({ anything: 1 });
+    expect(server.requests.at(-1)!.body.tools[0].input_schema).toEqual({ type: 'object' });
+  });
+
+  it('an answer without the forced output is an upstream error, not free text passed off as JSON', async () => {
+    server.next({ kind: 'reply', text: 'Sure! Here is some JSON: {' });
+    const e = await failure(p.chat({ model: 'm1', messages: user('x'), format: { schema: move } }, opts));
+    expect(e).toMatchObject({ kind: 'upstream', provider: 'an' });
+    expect(e.message).toContain('structured output');
+    server.next({ kind: 'reply', text: 'no tools here' });
+    expect((await failure(p.chatStream({ model: 'm1', messages: user('x'), format: { schema: move } }, opts))).kind).toBe('upstream');
+  });
+
+  it('refuses structured output together with tools before calling the API', async () => {
+    const before = server.requests.length;
+    const e = await failure(p.chat({ model: 'm1', messages: user('x'), format: 'json', tools: [{ name: 't', parameters: { type: 'object' } }] }, opts));
+    expect(e.kind).toBe('validation');
+    expect(server.requests.length).toBe(before);
+  });
+});
+
+describe('Ollama one-shot completions use /api/generate', () => {
+  let server: FakeLlmServer;
+  let p: OllamaProvider;
+  beforeAll(async () => {
+    server = await startFakeLlm('ollama');
+    p = new OllamaProvider('ol', server.url);
+  });
+  afterAll(() => server.close());
+
+  it('sends prompt and system to /api/generate and streams the response lines', async () => {
+    server.next({ kind: 'reply', text: 'Once upon a time', usage: { in: 4, out: 5 } });
+    const chunks = await collect(p.chatStream({ model: 'm1', messages: [{ role: 'system', content: 'tell stories' }, ...user('Once')], maxTokens: 30, completion: true }, opts));
+    expect(chunks.flatMap((c) => (c.type === 'delta' ? [c.text] : [])).join('')).toBe('Once upon a time');
+    expect(chunks.filter((c) => c.type === 'delta').length).toBeGreaterThan(1);
+    expect(chunks.at(-1)).toMatchObject({ type: 'done', finishReason: 'stop', usage: { tokensIn: 4, tokensOut: 5 } });
+    expect(server.requests.at(-1)).toMatchObject({ path: '/api/generate', body: { model: 'm1', prompt: 'Once', system: 'tell stories', stream: true, options: { num_predict: 30 } } });
+  });
+
+  it('answers whole, with a JSON schema format', async () => {
+    const schema = { type: 'object', properties: { ok: { type: 'boolean' } } };
+    server.next({ kind: 'reply', text: '{"ok":false}', usage: { in: 2, out: 3 } });
+    const r = await p.chat({ model: 'm1', messages: user('status'), format: { schema }, completion: true }, opts);
+    expect(r).toMatchObject({ content: '{"ok":false}', usage: { tokensIn: 2, tokensOut: 3 }, toolCalls: [] });
+    expect(server.requests.at(-1)).toMatchObject({ path: '/api/generate', body: { prompt: 'status', stream: false, format: schema } });
+  });
+
+  it('reports an error line mid-stream as a provider failure', async () => {
+    server.next({ kind: 'midstream', text: 'alpha beta gamma', afterChunks: 1, how: 'error_event' });
+    const e = await failure(p.chatStream({ model: 'm1', messages: user('x'), completion: true }, opts));
+    expect(e.kind).toBe('upstream');
+    expect(e.message).toContain('unexpected EOF');
+  });
+
+  it('keeps conversations, tools and non-completion calls on /api/chat', async () => {
+    for (const req of [
+      { model: 'm1', messages: user('x') },
+      { model: 'm1', messages: [...user('a'), { role: 'assistant' as const, content: 'b' }, ...user('c')], completion: true },
+      { model: 'm1', messages: user('x'), tools: [{ name: 't', parameters: { type: 'object' } }], completion: true },
+    ]) {
+      await p.chat(req, opts);
+      expect(server.requests.at(-1)!.path).toBe('/api/chat');
+    }
   });
 });

@@ -126,7 +126,7 @@ describe('gateway routing over real wire protocols', () => {
     oa.setDefault({ kind: 'hang' });
     const h = gateway([new OpenAiProvider('slow', oa.url)], [route('default', 'slow')], { policy: { deadlineMs: 300, attemptTimeoutMs: 200 } });
     const e = await flockError(h.gw.chat(ask(), caller));
-    expect(e.code).toBe('llm_timeout');
+    expect(e.code).toBe('upstream_timeout');
     expect(e.details).toMatchObject({ provider: 'slow', kind: 'timeout', correlationId: 'corr-1' });
     expect(h.usage.at(-1)).toMatchObject({ outcome: 'timeout', provider: 'slow', costAiDollars: 0 });
   });
@@ -185,7 +185,7 @@ describe('gateway routing over real wire protocols', () => {
         })().catch((e: unknown) => e);
         expect(seen.map((c) => (c.type === 'delta' ? c.text : '')).join('')).toBe('partial answer');
         expect(err).toBeInstanceOf(FlockError);
-        expect(err).toMatchObject({ code: 'llm_upstream', details: { provider: 'ol', correlationId: 'corr-1' } });
+        expect(err).toMatchObject({ code: 'upstream_failed', details: { provider: 'ol', correlationId: 'corr-1' } });
         expect((err as Error).message).toMatch(/mid-stream after the first token/);
         expect(oa.requests).toHaveLength(0);
         expect(h.usage.at(-1)).toMatchObject({ outcome: 'interrupted', provider: 'ol', tokensIn: 3, tokensOut: Math.ceil('partial answer'.length / 4) });
@@ -272,7 +272,7 @@ describe('entitlements under 100 concurrent requests', () => {
     expect(ok).toBeGreaterThanOrEqual(4);
     expect(peak).toBeLessThanOrEqual(4);
     expect(oa.requests.length).toBe(ok);
-    for (const r of refused) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'llm_quota_exceeded', details: { limit: 'concurrent' } });
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'quota_exceeded', details: { limit: 'concurrent' } });
     expect(h.gw.limiter.usage('scout').inFlight).toBe(0);
   });
 
@@ -285,7 +285,7 @@ describe('entitlements under 100 concurrent requests', () => {
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(refused).toHaveLength(70);
     for (const r of refused) {
-      expect(r.reason).toMatchObject({ code: 'llm_quota_exceeded', status: 429 });
+      expect(r.reason).toMatchObject({ code: 'quota_exceeded', status: 429 });
       expect((r.reason as FlockError & { details: { retryAfterMs: number } }).details.retryAfterMs).toBeGreaterThan(0);
     }
   });
@@ -304,9 +304,9 @@ describe('entitlements under 100 concurrent requests', () => {
     const ol = await fake('ollama');
     const h = gateway([new OllamaProvider('ol', ol.url)], [route('default', 'ol'), route('coder', 'ol')], { entitlement: { models: ['default'] } });
     const e = await flockError(h.gw.chat(ask('coder'), caller));
-    expect(e).toMatchObject({ code: 'llm_model_not_allowed', status: 403 });
+    expect(e).toMatchObject({ code: 'model_not_entitled', status: 403 });
     expect(ol.requests).toHaveLength(0);
-    expect(h.gw.models(caller).map((m) => m.name)).toEqual(['default']);
+    expect((await h.gw.models(caller)).map((m) => m.name)).toEqual(['default']);
   });
 });
 

@@ -195,6 +195,11 @@ describe('POST /v1/llm/infer (seed 3)', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ output: 'final text', toolCalls: [], model: 'default', provider: 'ollama', finishReason: 'stop', usage: { tokensIn: 1000, tokensOut: 500 }, costAiDollars: 2, correlationId: 'req-123', fallbackUsed: false });
     expect(ol.requests.at(-1)!.body.options).toEqual({ num_predict: 50, temperature: 0 });
+    // A string input is a prompt to complete: Ollama gets it on /api/generate; messages go to /api/chat.
+    expect(ol.requests.at(-1)).toMatchObject({ path: '/api/generate', body: { prompt: 'tell me' } });
+    ol.next({ kind: 'reply', text: 'chatted' });
+    await infer({ model: 'default', input: [{ role: 'user', content: 'tell me' }] });
+    expect(ol.requests.at(-1)).toMatchObject({ path: '/api/chat', body: { messages: [{ role: 'user', content: 'tell me' }] } });
   });
 
   it('honours policyOverride', async () => {
@@ -218,7 +223,7 @@ describe('POST /v1/llm/infer (seed 3)', () => {
     const text = await (await infer({ input: 'x', stream: true })).text();
     expect(text).toContain('event: token');
     const err = JSON.parse(/event: error\ndata: (.*)\n/.exec(text)![1]!) as { error: { code: string; details: { provider: string } } };
-    expect(err.error.code).toBe('llm_upstream');
+    expect(err.error.code).toBe('upstream_failed');
     expect(err.error.details.provider).toBe('ollama');
     expect(text).not.toContain('event: done');
   });
@@ -261,10 +266,13 @@ describe('Ollama-compatible routes, driven by our Ollama adapter pointed at the 
     const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { response: string; done: boolean; eval_count?: number });
     expect(lines.map((l) => l.response).join('')).toBe('gen one two');
     expect(lines.at(-1)).toMatchObject({ done: true, eval_count: 3 });
-    expect(ol.requests.at(-1)!.body.messages).toEqual([{ role: 'system', content: 'terse' }, { role: 'user', content: 'go' }]);
+    // A completion stays a completion upstream: Ollama's /api/generate, prompt and system as given.
+    expect(ol.requests.at(-1)).toMatchObject({ path: '/api/generate', body: { prompt: 'go', system: 'terse', stream: true } });
     ol.next({ kind: 'reply', text: 'all at once' });
-    const whole = await fetch(`${base}/api/generate`, { method: 'POST', headers: authorized, body: JSON.stringify({ model: 'default', prompt: 'go', stream: false }) });
+    const whole = await fetch(`${base}/api/generate`, { method: 'POST', headers: authorized, body: JSON.stringify({ model: 'default', prompt: 'go', stream: false, format: 'json', options: { num_predict: 7 } }) });
     expect(await whole.json()).toMatchObject({ response: 'all at once', done: true });
+    expect(ol.requests.at(-1)).toMatchObject({ path: '/api/generate', body: { prompt: 'go', stream: false, format: 'json', options: { num_predict: 7 } } });
+    expect(ol.requests.at(-1)!.body).not.toHaveProperty('messages');
   });
 });
 
@@ -305,7 +313,7 @@ describe('entitlements over HTTP', () => {
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(60);
       const body = (await refused[0]!.json()) as { error: { code: string; details: { limit: string } } };
-      expect(body.error).toMatchObject({ code: 'llm_quota_exceeded', details: { limit: 'requests_per_minute' } });
+      expect(body.error).toMatchObject({ code: 'quota_exceeded', details: { limit: 'requests_per_minute' } });
       const metricsText = await m.registry.metrics();
       expect(metricsText).toMatch(/aiflock_llm_quota_refusals_total\{limit="requests_per_minute"\} 90/);
     } finally {

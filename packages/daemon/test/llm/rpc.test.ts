@@ -111,8 +111,8 @@ describe('llm over the bus (agent.<id>.rpc.llm.*)', () => {
     })().catch((e: unknown) => e);
     expect(got).toEqual(['a']);
     expect(err).toBeInstanceOf(LlmError);
-    expect(err).toMatchObject({ code: 'llm_upstream', details: { provider: 'ollama' } });
-    await expect(s.result).rejects.toMatchObject({ code: 'llm_upstream' });
+    expect(err).toMatchObject({ code: 'upstream_failed', details: { provider: 'ollama' } });
+    await expect(s.result).rejects.toMatchObject({ code: 'upstream_failed' });
   });
 
   it('takes identity from the subject only: a payload naming another agent is rejected, nothing runs', async () => {
@@ -127,11 +127,11 @@ describe('llm over the bus (agent.<id>.rpc.llm.*)', () => {
     // scout may use coder; other may not, and is held to 2 requests a minute.
     ol.next({ kind: 'reply', text: 'code' });
     expect((await client('scout-1').chat({ model: 'coder', prompt: 'x' })).text).toBe('code');
-    expect((await llmError(client('other-1').chat({ model: 'coder', prompt: 'x' }))).code).toBe('llm_model_not_allowed');
+    expect((await llmError(client('other-1').chat({ model: 'coder', prompt: 'x' }))).code).toBe('model_not_entitled');
     await client('other-1').chat({ prompt: 'x' });
     await client('other-1').chat({ prompt: 'x' });
     const e = await llmError(client('other-1').chat({ prompt: 'x' }));
-    expect(e.code).toBe('llm_quota_exceeded');
+    expect(e.code).toBe('quota_exceeded');
     expect(e.details).toMatchObject({ limit: 'requests_per_minute', retryAfterMs: expect.any(Number) });
   });
 

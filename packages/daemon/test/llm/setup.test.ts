@@ -25,7 +25,7 @@ describe('LLM configuration and the embedded default', () => {
     const ol = await startFakeLlm('ollama', { model: 'llama3' });
     opened.push(ol);
     const s = await setup({ AIFLOCK_OLLAMA_URL: ol.url });
-    expect(s.gateway?.registry.names()).toEqual(['default', 'fast', 'coder']);
+    expect(s.gateway?.registry.names()).toEqual(['default', 'fast', 'coder', 'small', 'medium', 'large']);
     expect(s.gateway?.registry.get('default')).toMatchObject({ provider: 'ollama', model: 'llama3:latest' });
     expect(s.detail).toMatch(/^Ollama at http:\/\/127\.0\.0\.1:\d+, model llama3:latest/);
   });
@@ -33,7 +33,7 @@ describe('LLM configuration and the embedded default', () => {
   it('uses the embedded model when Ollama does not answer', async () => {
     const dead = `http://127.0.0.1:${await freePort()}`;
     const s = await setup({ AIFLOCK_OLLAMA_URL: dead, AIFLOCK_LLM_MODEL_FILE: STORIES_MODEL });
-    expect(s.gateway?.registry.names()).toEqual(['default', 'fast', 'coder', 'embed']);
+    expect(s.gateway?.registry.names()).toEqual(['default', 'fast', 'coder', 'small', 'medium', 'large', 'embed']);
     expect(s.detail).toContain(`embedded model ${STORIES_MODEL}`);
     expect(s.detail).toContain(`Ollama did not answer at ${dead}`);
     const r = await s.gateway!.chat({ model: 'default', messages: [{ role: 'user', content: 'Once upon a time' }], maxTokens: 8 }, { id: 't' });

@@ -17,6 +17,18 @@ export function contract(open: () => Promise<Store>): void {
       expect(await store.deployments.get('echo')).toBeUndefined();
     });
 
+    it('keeps the owner recorded at deploy, and reads records written before owners were recorded as unowned', async () => {
+      const store = await open();
+      const { manifest, digest } = parseManifest('name: echo\n');
+      await store.deployments.upsert({ name: 'echo', digest, manifest, replicas: 1, state: 'active', owner: 'tok_00000000000000c1', createdAt: 'a', updatedAt: 'b' });
+      await store.deployments.upsert({ name: 'old', digest, manifest: { ...manifest, name: 'old' }, replicas: 1, state: 'active', createdAt: 'a', updatedAt: 'b' });
+      expect(await store.deployments.get('echo')).toMatchObject({ owner: 'tok_00000000000000c1' });
+      expect((await store.deployments.list()).map((d) => [d.name, d.owner])).toEqual([
+        ['echo', 'tok_00000000000000c1'],
+        ['old', null],
+      ]);
+    });
+
     it('upserts, lists per agent and removes instances', async () => {
       const store = await open();
       const inst = { id: 'echo-aaaaaaaa', agent: 'echo', status: 'running' as const, handle: 'c1', node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false };

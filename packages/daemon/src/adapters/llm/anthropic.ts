@@ -48,9 +48,21 @@ export class AnthropicProvider implements LlmProvider {
   }
 
   async chat(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
-    const { res, signal } = await providerFetch(this.name, `${this.base}/v1/messages`, { method: 'POST', headers: this.headers(), body: this.body(req, false) }, opts, readError);
+    const output = structuredOutput(req, this.name);
+    const { res, signal } = await providerFetch(this.name, `${this.base}/v1/messages`, { method: 'POST', headers: this.headers(), body: this.body(req, false, output) }, opts, readError);
     const msg = await readJson<AnthropicMessage>(this.name, res, signal, opts.timeoutMs);
     const blocks = msg.content ?? [];
+    if (output) {
+      const block = blocks.find((b): b is Extract<Block, { type: 'tool_use' }> => b.type === 'tool_use' && b.name === OUTPUT_TOOL);
+      if (!block) throw new LlmProviderError('upstream', this.name, `asked for structured output (forced ${OUTPUT_TOOL} tool) but the answer has none`);
+      return {
+        model: msg.model ?? req.model,
+        content: output.render(block.input),
+        toolCalls: [],
+        finishReason: msg.stop_reason === 'max_tokens' ? 'length' : 'stop',
+        usage: { tokensIn: msg.usage?.input_tokens ?? 0, tokensOut: msg.usage?.output_tokens ?? 0 },
+      };
+    }
     const toolCalls: ToolCall[] = blocks.flatMap((b) => (b.type === 'tool_use' ? [{ id: b.id, name: b.name, arguments: b.input ?? {} }] : []));
     return {
       model: msg.model ?? req.model,
@@ -62,7 +74,9 @@ export class AnthropicProvider implements LlmProvider {
   }
 
   async *chatStream(req: ChatRequest, opts: CallOptions): AsyncGenerator<ChatChunk> {
-    const { res, signal } = await providerFetch(this.name, `${this.base}/v1/messages`, { method: 'POST', headers: this.headers(), body: this.body(req, true) }, opts, readError);
+    const output = structuredOutput(req, this.name);
+    const { res, signal } = await providerFetch(this.name, `${this.base}/v1/messages`, { method: 'POST', headers: this.headers(), body: this.body(req, true, output) }, opts, readError);
+    let gotOutput = false;
     const tools = new Map<number, { id: string; name: string; json: string }>();
     let model = req.model;
     let reason: string | null = null;
@@ -89,8 +103,12 @@ export class AnthropicProvider implements LlmProvider {
           const t = tools.get(data['index']);
           if (t) {
             const args = parseJson<Record<string, unknown>>(this.name, t.json || '{}');
-            yield { type: 'tool_call', call: { id: t.id, name: t.name, arguments: args } };
             tools.delete(data['index']);
+            if (output && t.name === OUTPUT_TOOL) {
+              // The forced tool's input is the answer; it is whole (and valid JSON) only here.
+              gotOutput = true;
+              yield { type: 'delta', text: output.render(args) };
+            } else yield { type: 'tool_call', call: { id: t.id, name: t.name, arguments: args } };
           }
           break;
         }
@@ -99,7 +117,8 @@ export class AnthropicProvider implements LlmProvider {
           if (data['usage']?.output_tokens !== undefined) usage.tokensOut = data['usage'].output_tokens;
           break;
         case 'message_stop':
-          yield { type: 'done', model, finishReason: finish(reason), usage };
+          if (output && !gotOutput) throw new LlmProviderError('upstream', this.name, `asked for structured output (forced ${OUTPUT_TOOL} tool) but the stream has none`);
+          yield { type: 'done', model, finishReason: output ? (reason === 'max_tokens' ? 'length' : 'stop') : finish(reason), usage };
           return;
         case 'error': {
           const type: string = data['error']?.type ?? 'api_error';
@@ -127,13 +146,8 @@ export class AnthropicProvider implements LlmProvider {
     return { 'anthropic-version': API_VERSION, ...(this.apiKey ? { 'x-api-key': this.apiKey } : {}) };
   }
 
-  private body(req: ChatRequest, stream: boolean) {
-    let system = req.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
-    // The Messages API has no JSON mode; say what is wanted in the system prompt.
-    if (req.format) {
-      const want = req.format === 'json' ? 'a single JSON object' : `a single JSON value matching this JSON Schema: ${JSON.stringify(req.format.schema)}`;
-      system = `${system ? `${system}\n\n` : ''}Answer with ${want} and nothing else.`;
-    }
+  private body(req: ChatRequest, stream: boolean, output: StructuredOutput | null) {
+    const system = req.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
     const messages: Array<{ role: 'user' | 'assistant'; content: Block[] }> = [];
     for (const m of req.messages) {
       if (m.role === 'system') continue;
@@ -153,11 +167,39 @@ export class AnthropicProvider implements LlmProvider {
       messages,
       ...(system ? { system } : {}),
       ...(req.tools?.length ? { tools: req.tools.map((t) => ({ name: t.name, description: t.description ?? '', input_schema: t.parameters })) } : {}),
+      ...(output ? { tools: [{ name: OUTPUT_TOOL, description: 'Give your answer as this tool input.', input_schema: output.inputSchema }], tool_choice: { type: 'tool', name: OUTPUT_TOOL } } : {}),
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
       ...(req.stop ? { stop_sequences: req.stop } : {}),
       ...(stream ? { stream: true } : {}),
     };
   }
+}
+
+/**
+ * The Messages API has no JSON mode. Structured output is forced tool use: one tool whose
+ * input schema is the wanted schema, and `tool_choice` naming it, so the API itself makes the
+ * model answer with input that matches. Tool inputs must be objects: any other schema is
+ * wrapped as `{value: ...}` and unwrapped again.
+ */
+const OUTPUT_TOOL = 'structured_output';
+
+interface StructuredOutput {
+  inputSchema: Record<string, unknown>;
+  render(input: Record<string, unknown>): string;
+}
+
+function structuredOutput(req: ChatRequest, provider: string): StructuredOutput | null {
+  if (!req.format) return null;
+  if (req.tools?.length) throw new LlmProviderError('validation', provider, 'Anthropic cannot force structured output and offer tools in one call; ask for one or the other');
+  const schema = req.format === 'json' ? { type: 'object' } : req.format.schema;
+  if (schema['type'] === 'object') return { inputSchema: schema, render: (input) => JSON.stringify(input) };
+  return {
+    inputSchema: { type: 'object', properties: { value: schema }, required: ['value'] },
+    render: (input) => {
+      if (!('value' in input)) throw new LlmProviderError('upstream', provider, `structured output lacks its value: ${JSON.stringify(input).slice(0, 200)}`);
+      return JSON.stringify(input['value']);
+    },
+  };
 }
 
 function finish(reason: string | null | undefined): FinishReason {

@@ -31,6 +31,16 @@ interface OllamaChatLine {
   error?: string;
 }
 
+interface OllamaGenerateLine {
+  model?: string;
+  response?: string;
+  done?: boolean;
+  done_reason?: string;
+  prompt_eval_count?: number;
+  eval_count?: number;
+  error?: string;
+}
+
 const readError = (_status: number, body: string) => {
   try {
     return { message: String((JSON.parse(body) as { error?: unknown }).error ?? body) };
@@ -39,7 +49,10 @@ const readError = (_status: number, body: string) => {
   }
 };
 
-/** Ollama's native API: `/api/chat` (NDJSON stream), `/api/embed`, `/api/tags`. */
+/**
+ * Ollama's native API: `/api/chat` for conversations and tools, `/api/generate` for one-shot
+ * completions (NDJSON streams both), `/api/embed`, `/api/tags`.
+ */
 export class OllamaProvider implements LlmProvider {
   readonly kind = 'ollama' as const;
   private readonly base: string;
@@ -57,6 +70,13 @@ export class OllamaProvider implements LlmProvider {
   }
 
   async chat(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
+    const prompt = completionOf(req);
+    if (prompt) {
+      const { res, signal } = await providerFetch(this.name, `${this.base}/api/generate`, { method: 'POST', headers: this.headers, body: this.generateBody(req, prompt, false) }, opts, readError);
+      const line = await readJson<OllamaGenerateLine>(this.name, res, signal, opts.timeoutMs);
+      if (line.error) throw new LlmProviderError('upstream', this.name, line.error);
+      return { model: line.model ?? req.model, content: line.response ?? '', toolCalls: [], finishReason: finish(line.done_reason, false), usage: { tokensIn: line.prompt_eval_count ?? 0, tokensOut: line.eval_count ?? 0 } };
+    }
     const { res, signal } = await providerFetch(this.name, `${this.base}/api/chat`, { method: 'POST', headers: this.headers, body: this.body(req, false) }, opts, readError);
     const line = await readJson<OllamaChatLine>(this.name, res, signal, opts.timeoutMs);
     if (line.error) throw new LlmProviderError('upstream', this.name, line.error);
@@ -71,6 +91,11 @@ export class OllamaProvider implements LlmProvider {
   }
 
   async *chatStream(req: ChatRequest, opts: CallOptions): AsyncGenerator<ChatChunk> {
+    const prompt = completionOf(req);
+    if (prompt) {
+      yield* this.generateStream(req, prompt, opts);
+      return;
+    }
     const { res, signal } = await providerFetch(this.name, `${this.base}/api/chat`, { method: 'POST', headers: this.headers, body: this.body(req, true) }, opts, readError);
     let sawTools = false;
     for await (const raw of ndjsonLines(this.name, res, signal, opts.timeoutMs)) {
@@ -103,25 +128,62 @@ export class OllamaProvider implements LlmProvider {
     return (body.models ?? []).map((m) => ({ name: m.name }));
   }
 
+  /** `/api/generate` streams `response` text lines, then one `done` line with the counts. */
+  private async *generateStream(req: ChatRequest, prompt: { system?: string; prompt: string }, opts: CallOptions): AsyncGenerator<ChatChunk> {
+    const { res, signal } = await providerFetch(this.name, `${this.base}/api/generate`, { method: 'POST', headers: this.headers, body: this.generateBody(req, prompt, true) }, opts, readError);
+    for await (const raw of ndjsonLines(this.name, res, signal, opts.timeoutMs)) {
+      const line = parseJson<OllamaGenerateLine>(this.name, raw);
+      if (line.error) throw new LlmProviderError('upstream', this.name, line.error);
+      if (line.response) yield { type: 'delta', text: line.response };
+      if (line.done) {
+        yield { type: 'done', model: line.model ?? req.model, finishReason: finish(line.done_reason, false), usage: { tokensIn: line.prompt_eval_count ?? 0, tokensOut: line.eval_count ?? 0 } };
+        return;
+      }
+    }
+    throw new LlmProviderError('upstream', this.name, 'stream ended before done');
+  }
+
   private body(req: ChatRequest, stream: boolean) {
-    const options: Record<string, unknown> = {};
-    if (req.maxTokens !== undefined) options['num_predict'] = req.maxTokens;
-    if (req.temperature !== undefined) options['temperature'] = req.temperature;
-    if (req.stop) options['stop'] = req.stop;
     return {
       model: req.model,
       stream,
       messages: req.messages.map(toOllamaMessage),
       ...(req.tools?.length ? { tools: req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description ?? '', parameters: t.parameters } })) } : {}),
-      ...(req.format ? { format: req.format === 'json' ? 'json' : req.format.schema } : {}),
-      options,
+      ...formatOf(req),
+      options: optionsOf(req),
     };
+  }
+
+  private generateBody(req: ChatRequest, p: { system?: string; prompt: string }, stream: boolean) {
+    return { model: req.model, stream, prompt: p.prompt, ...(p.system !== undefined ? { system: p.system } : {}), ...formatOf(req), options: optionsOf(req) };
   }
 
   private toolCalls(msg: OllamaMessage | undefined): ToolCall[] {
     // Ollama tool calls carry no id; the gateway numbers them so tool results can refer back.
     return (msg?.tool_calls ?? []).map((c, i) => ({ id: `call_${i}_${c.function.name}`, name: c.function.name, arguments: c.function.arguments ?? {} }));
   }
+}
+
+/** The prompt of a completion request that `/api/generate` can carry, or null (then it is a chat). */
+function completionOf(req: ChatRequest): { system?: string; prompt: string } | null {
+  if (!req.completion || req.tools?.length) return null;
+  const [first, second, ...rest] = req.messages;
+  if (rest.length > 0 || !first) return null;
+  if (!second) return first.role === 'user' ? { prompt: first.content } : null;
+  return first.role === 'system' && second.role === 'user' ? { system: first.content, prompt: second.content } : null;
+}
+
+function optionsOf(req: ChatRequest): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  if (req.maxTokens !== undefined) options['num_predict'] = req.maxTokens;
+  if (req.temperature !== undefined) options['temperature'] = req.temperature;
+  if (req.stop) options['stop'] = req.stop;
+  return options;
+}
+
+/** Ollama's `format`: `"json"`, or a JSON schema the output must follow. */
+function formatOf(req: ChatRequest): { format?: unknown } {
+  return req.format ? { format: req.format === 'json' ? 'json' : req.format.schema } : {};
 }
 
 function toOllamaMessage(m: ChatMessage): OllamaMessage {

@@ -104,12 +104,21 @@ export class NatsBus implements Bus {
   }
 
   async ensureQueue(agent: string, opts: QueueOptions): Promise<void> {
-    await this.ensureConsumer(STREAMS.tasks.name, taskConsumerName(agent), {
-      filter_subject: subjects.tasks(agent),
-      ack_wait: nanos(opts.ackWaitMs),
-      max_deliver: opts.maxDeliver,
-      max_ack_pending: 1_000,
-    });
+    await this.ensureConsumer(
+      STREAMS.tasks.name,
+      taskConsumerName(agent),
+      { filter_subject: subjects.tasks(agent), ack_wait: nanos(opts.ackWaitMs), max_deliver: opts.maxDeliver },
+      // A redeploy keeps the in-flight limit the economy set (limitQueue); a new queue starts open.
+      { max_ack_pending: 1_000 },
+    );
+  }
+
+  /**
+   * At most `maxInFlight` of the agent's tasks delivered and unacknowledged at once, across
+   * all its instances: the server holds the rest back, so no instance can take more.
+   */
+  async limitQueue(agent: string, maxInFlight: number): Promise<void> {
+    await this.jsm.consumers.update(STREAMS.tasks.name, taskConsumerName(agent), { max_ack_pending: Math.max(1, maxInFlight) });
   }
 
   async removeQueue(agent: string): Promise<void> {
@@ -310,7 +319,7 @@ export class NatsBus implements Bus {
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
   }
 
-  private async ensureConsumer(stream: string, durable: string, extra: Partial<ConsumerConfig>): Promise<void> {
+  private async ensureConsumer(stream: string, durable: string, extra: Partial<ConsumerConfig>, onCreate: Partial<ConsumerConfig> = {}): Promise<void> {
     const config: Partial<ConsumerConfig> = {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
@@ -322,7 +331,7 @@ export class NatsBus implements Bus {
       await this.jsm.consumers.update(stream, durable, config);
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await this.jsm.consumers.add(stream, config);
+      await this.jsm.consumers.add(stream, { ...config, ...onCreate });
     }
   }
 }

@@ -304,6 +304,19 @@ function migrations(backend: SqlBackend): Record<string, Migration> {
           .execute();
       },
     },
+    '0009_deployment_owner': {
+      async up(db: Kysely<unknown>) {
+        // Who owns an agent is the identity that deployed it, not a claim in its manifest.
+        await db.schema.alterTable('deployments').addColumn('owner', 'varchar(200)').execute();
+      },
+    },
+    '0009_llm_counters': {
+      async up(db: Kysely<unknown>) {
+        // The gateway's requests/min and tokens/hour counters are rebuilt from the last hour
+        // of recorded calls when the daemon starts, so limits hold across a restart.
+        await db.schema.createIndex('llm_usage_ts').on('llm_usage').columns(['ts']).execute();
+      },
+    },
   };
 }
 

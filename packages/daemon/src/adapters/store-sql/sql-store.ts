@@ -6,7 +6,7 @@ import { contextRepo } from './context-repo.js';
 import { worldRepo } from './world-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
-import type { AuditTable, BoardPostsTable, Database, LedgerTxnsTable, DeploymentsTable, InstancesTable, LogsTable, TasksTable } from './tables.js';
+import type { AuditTable, BoardPostsTable, Database, LedgerTxnsTable, DeploymentsTable, InstancesTable, LlmUsageTable, LogsTable, TasksTable } from './tables.js';
 
 const json = (v: unknown): string => JSON.stringify(v ?? null);
 const unjson = (v: string | null): unknown => (v === null ? null : JSON.parse(v));
@@ -52,6 +52,7 @@ export class SqlStore implements Store {
         manifest: json(r.manifest),
         replicas: r.replicas,
         state: r.state,
+        owner: r.owner ?? null,
         created_at: r.createdAt,
         updated_at: r.updatedAt,
       };
@@ -409,25 +410,9 @@ export class SqlStore implements Store {
     list: async (f) => {
       let q = this.db.selectFrom('llm_usage').selectAll();
       if (f.agent) q = q.where('agent', '=', f.agent);
-      const rows = await q.orderBy('seq', 'desc').limit(f.limit).execute();
-      return rows.map((r) => ({
-        correlationId: r.correlation_id,
-        ts: r.ts,
-        caller: r.caller,
-        agent: r.agent,
-        instanceId: r.instance_id,
-        model: r.model,
-        provider: r.provider,
-        providerModel: r.provider_model,
-        tokensIn: Number(r.tokens_in),
-        tokensOut: Number(r.tokens_out),
-        costAiDollars: Number(r.cost_micro) / 1e6,
-        latencyMs: Number(r.latency_ms),
-        fallbackUsed: Number(r.fallback_used) === 1,
-        attempts: Number(r.attempts),
-        outcome: r.outcome as LlmUsageEvent['outcome'],
-      }));
+      return (await q.orderBy('seq', 'desc').limit(f.limit).execute()).map(usageRow);
     },
+    since: async (ts, limit) => (await this.db.selectFrom('llm_usage').selectAll().where('ts', '>=', ts).orderBy('ts', 'asc').orderBy('seq', 'asc').limit(limit).execute()).map(usageRow),
   };
 
   readonly secrets: Store['secrets'] = {
@@ -480,6 +465,7 @@ function toDeployment(r: Selectable<DeploymentsTable>): DeploymentRecord {
     manifest: JSON.parse(r.manifest) as DeploymentRecord['manifest'],
     replicas: r.replicas,
     state: r.state as DeploymentRecord['state'],
+    owner: r.owner,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -684,5 +670,25 @@ function toAudit(r: Selectable<AuditTable>): AuditEntry {
     details: unjson(r.details),
     prevHash: r.prev_hash,
     hash: r.hash,
+  };
+}
+
+function usageRow(r: Selectable<LlmUsageTable>): LlmUsageEvent {
+  return {
+    correlationId: r.correlation_id,
+    ts: r.ts,
+    caller: r.caller,
+    agent: r.agent,
+    instanceId: r.instance_id,
+    model: r.model,
+    provider: r.provider,
+    providerModel: r.provider_model,
+    tokensIn: Number(r.tokens_in),
+    tokensOut: Number(r.tokens_out),
+    costAiDollars: Number(r.cost_micro) / 1e6,
+    latencyMs: Number(r.latency_ms),
+    fallbackUsed: Number(r.fallback_used) === 1,
+    attempts: Number(r.attempts),
+    outcome: r.outcome as LlmUsageEvent['outcome'],
   };
 }

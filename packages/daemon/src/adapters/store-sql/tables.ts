@@ -7,6 +7,7 @@ export interface DeploymentsTable {
   manifest: string;
   replicas: number;
   state: string;
+  owner: string | null;
   created_at: string;
   updated_at: string;
 }

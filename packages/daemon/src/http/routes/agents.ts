@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { AgentName, AgentView, DeployRequest, DeployResponse, LogLine, ScaleRequest } from '@aiflock/protocol';
-import { manifestJsonSchema } from '@aiflock/core';
+import { grants, manifestJsonSchema } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
+import { actorOf } from '../actor.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
@@ -32,7 +33,8 @@ export const agentRoutes =
         'agent',
         async () => {
           const body = parseInput(DeployRequest, req.body, 'body');
-          return ctx.deployments.deploy(body.manifest, body.filename);
+          // The deploying identity becomes the owner (who may then not reward the agent).
+          return ctx.deployments.deploy(body.manifest, body.filename, { id: actorOf(req), admin: grants(req.actor?.scopes ?? [], 'admin') });
         },
         (o) => ({ resource: `agent/${o.agent.name}`, details: { digest: o.agent.digest, changed: o.changed } }),
       );

@@ -17,6 +17,8 @@ export const llmInferRoutes =
       const request = {
         model: body.model,
         messages: typeof body.input === 'string' ? [{ role: 'user' as const, content: body.input }] : body.input,
+        // Seed 3's `input` as a plain string is a prompt to complete, not a conversation.
+        completion: typeof body.input === 'string' && !tools?.length,
         tools,
         format,
         maxTokens,

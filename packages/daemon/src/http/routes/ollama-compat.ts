@@ -84,6 +84,8 @@ export const ollamaRoutes =
       const request = {
         model: body.model,
         messages: [...(body.system ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.prompt }],
+        // An Ollama client asked for a completion: an Ollama upstream gets /api/generate too.
+        completion: true,
         format: body.format === undefined ? undefined : body.format === 'json' ? ('json' as const) : { schema: body.format },
         maxTokens: body.options?.num_predict,
         temperature: body.options?.temperature,
@@ -105,7 +107,7 @@ export const ollamaRoutes =
     });
 
     app.get('/api/tags', { config: LLM_ROUTE }, async (req) => {
-      const models = ctx.llm.gateway ? ctx.llm.gateway.models(httpCaller(req)) : [];
+      const models = ctx.llm.gateway ? await ctx.llm.gateway.models(httpCaller(req)) : [];
       return { models: models.map((m) => ({ name: m.name, model: m.name, modified_at: new Date(0).toISOString(), size: 0, digest: '', details: { family: m.provider } })) };
     });
   };

@@ -150,13 +150,13 @@ export const openAiRoutes =
     });
 
     app.get('/models', { config: LLM_ROUTE }, async (req) => {
-      const models = ctx.llm.gateway ? ctx.llm.gateway.models(httpCaller(req)) : [];
+      const models = ctx.llm.gateway ? await ctx.llm.gateway.models(httpCaller(req)) : [];
       return { object: 'list', data: models.map((m) => ({ id: m.name, object: 'model', created: 0, owned_by: 'aiflock', capabilities: m.capabilities, context_window: m.contextWindow })) };
     });
 
     app.get('/models/:model', { config: LLM_ROUTE }, async (req) => {
       const { model } = parseInput(z.object({ model: z.string() }), req.params, 'params');
-      const m = ctx.llm.gateway?.models(httpCaller(req)).find((x) => x.name === model);
+      const m = ctx.llm.gateway ? (await ctx.llm.gateway.models(httpCaller(req))).find((x) => x.name === model) : undefined;
       if (!m) throw new FlockError('llm_unknown_model', `unknown model "${model}"`);
       return { id: m.name, object: 'model', created: 0, owned_by: 'aiflock' };
     });
