@@ -193,6 +193,20 @@ export const ConfigSchema = z
     /** The LLM gateway: providers, model registry, routing policy, entitlements (llm/config.ts). */
     llm: LlmConfigSchema.default(LlmConfigSchema.parse({})),
     economy: Economy.default(ECONOMY_DEFAULTS),
+    /**
+     * OpenTelemetry traces. With no endpoint nothing is loaded; with one, spans go as OTLP/HTTP
+     * (JSON) to `<endpoint>/v1/traces` (OTEL_EXPORTER_OTLP_ENDPOINT, the standard variable).
+     */
+    otel: z
+      .object({
+        endpoint: z
+          .string()
+          .regex(/^https?:\/\/[^\s/]+/, 'an http(s) URL of an OTLP/HTTP receiver, e.g. http://127.0.0.1:4318')
+          .optional(),
+        serviceName: z.string().min(1).max(100).default('aiflock-daemon'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .strict()
@@ -238,6 +252,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_BOARD_POSTS_PER_MINUTE: ['economy', 'board', 'postsPerMinute'],
   AIFLOCK_VECTOR_INDEX: ['context', 'vectorIndex'],
   AIFLOCK_EMBED_DIMENSION: ['context', 'dimension'],
+  OTEL_EXPORTER_OTLP_ENDPOINT: ['otel', 'endpoint'],
+  OTEL_SERVICE_NAME: ['otel', 'serviceName'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

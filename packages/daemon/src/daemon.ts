@@ -54,6 +54,8 @@ import { economyServices } from './economy.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { TaskTraces } from './telemetry/tracing.js';
+import { traceGateway } from './telemetry/traced-gateway.js';
 import { VERSION } from './version.js';
 
 export interface DaemonHandle {
@@ -103,6 +105,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const log = logFn(logger);
   const clock = opts.clock ?? systemClock;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // Loaded only when an endpoint is set: without it the OpenTelemetry API stays a no-op.
+  const tracing = config.otel.endpoint
+    ? (await import('./telemetry/otel-sdk.js')).startTracing({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, version: VERSION })
+    : null;
+  if (tracing) log('info', `tracing: OTLP/HTTP to ${config.otel.endpoint}`);
 
   // Every job's status changes and log lines also feed its resumable stream (WS /v1/stream/{id}).
   const sqlStore = await openStore(config, (msg) => log('warn', msg));
@@ -171,7 +178,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     await supervisor.start();
     busUrl = supervisor.url;
   }
-  const bus: Bus = await NatsBus.connect({ url: busUrl, log, ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
+  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
   await bus.init();
   const credentials: BusCredentials = busAuth?.credentials ?? noBusCredentials;
   if (busAuth) await busAuth.credentials.start(busUrl);
@@ -180,6 +187,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const metrics = createMetrics(store, bus);
   const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm });
   log('info', `LLM gateway: ${llm.detail}`);
+  if (tracing && llm.gateway) traceGateway(llm.gateway);
   const usageRows = persistUsage(llm.usage, store, log);
   const presence = new Presence();
 
@@ -368,6 +376,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       }
       if (stopFlock) await runtime.dispose().catch((err: unknown) => log('warn', `network cleanup: ${String(err)}`));
       await store.close();
+      await tracing?.shutdown().catch((err: unknown) => log('warn', `exporting the last spans: ${String(err)}`));
       await rm(daemonInfoFile(config.dataDir), { force: true });
       resolveDone();
     })();

@@ -29,6 +29,7 @@ import { contextRoutes } from './routes/context.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { ApiContext } from './context.js';
+import { installHttpSpans } from '../telemetry/http-spans.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 const REFUSALS = new Set(['unauthenticated', 'forbidden', 'csrf_failed', 'rate_limited']);
@@ -60,6 +61,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  installHttpSpans(app);
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpDuration.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
