@@ -42,7 +42,7 @@ import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { openBusAuth } from './adapters/nats/bus-auth.js';
 import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
 import { openStore } from './adapters/store-sql/open.js';
-import { bootstrapAdminToken } from './auth/bootstrap.js';
+import { bootstrapAdminToken, type AnnounceToken } from './auth/bootstrap.js';
 import { SecretBox } from './adapters/secrets/secret-box.js';
 import { openVectorIndex } from './adapters/vector-index/open.js';
 import { buildApp } from './http/app.js';
@@ -97,6 +97,8 @@ export interface DaemonOptions {
   egressLog?: EgressLog;
   /** Where the kill switch revokes instance credentials (no-op until they exist). */
   revoker?: CredentialRevoker;
+  /** Shows the first admin token to whoever started the daemon; it never goes to the log. */
+  announceAdminToken?: AnnounceToken;
 }
 
 export async function startDaemon(config: Config, opts: DaemonOptions = {}): Promise<DaemonHandle> {
@@ -118,7 +120,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   // someone (ledger, egress proxy, quarantine) get this one instance from here.
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
   const auth = new AuthService({ store, clock, sessionTtlMs: config.auth.sessionTtlMs });
-  await bootstrapAdminToken(auth, store, config.dataDir, logger);
+  await bootstrapAdminToken(auth, store, config.dataDir, logger, opts.announceAdminToken);
   const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
 
   // The memory and context plane. The gateway's `embed` alias will be another Embedder here.
