@@ -33,13 +33,15 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       if (o.demo) await deployDemo(api, deadline);
       const status = await api.get<SystemStatus>('/v1/status');
       const { agents } = await api.get<{ agents: AgentView[] }>('/v1/agents');
-      if (o.json) return printJson({ status, agents });
+      const uiUrl = `${status.apiUrl}/`;
+      if (o.json) return printJson({ status, agents, uiUrl });
       println();
       println(`aiflock is up. API: ${status.apiUrl}   data: ${status.dataDir}`);
       if (agents.length) {
         println(table(['AGENT', 'STATUS', 'READY', 'HANDLERS'], agents.map((a) => [a.name, a.status, `${a.replicas.ready}/${a.replicas.desired}`, a.handlers.join(',')])));
       }
       println();
+      println(`  web UI:      ${uiUrl}   (sign in by pasting a token: the admin token below, or one from ./aiflock token create --scope human)`);
       println(`  list agents: ./aiflock agent list   (API docs: ${status.apiUrl}/v1/openapi.json)`);
       println(`  API token:   ${join(status.dataDir, 'admin.token')} (admin; make narrower ones with ./aiflock token create)`);
       println(`  run a task:  ./aiflock task run echo --input '{"hello":"flock"}' --wait`);
