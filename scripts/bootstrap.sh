@@ -76,6 +76,13 @@ install_test_deps() {
       say "postgresql-$major-pgvector is not available from apt here: the pgvector tests will skip"
     fi
   fi
+  # Chromium, which the web UI's browser tests drive with playwright-core (Debian's build:
+  # no browser download from a CDN).
+  if ! command -v chromium >/dev/null 2>&1; then
+    change "installing chromium (apt), for the web UI's browser tests"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
   # As root the test clusters run as the `postgres` user (PostgreSQL refuses root).
   if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then
     echo "bootstrap: the postgres user is missing; reinstall postgresql-common" >&2

@@ -98,6 +98,8 @@ export const ConfigSchema = z
           .prefault({}),
         /** How often a job stream sends a heartbeat when nothing else happens. */
         wsHeartbeatMs: z.coerce.number().int().min(100).default(15_000),
+        /** The built web UI served at `/`; unset, packages/web/dist. */
+        uiDir: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -246,6 +248,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_RATE_LIMIT_MAX: ['api', 'rateLimit', 'max'],
   AIFLOCK_RATE_LIMIT_WINDOW_MS: ['api', 'rateLimit', 'windowMs'],
   AIFLOCK_WS_HEARTBEAT_MS: ['api', 'wsHeartbeatMs'],
+  AIFLOCK_UI_DIR: ['api', 'uiDir'],
   AIFLOCK_DEV_BYPASS_LOOPBACK: ['auth', 'devBypassLoopback'],
   ...LLM_ENV_VARS,
   AIFLOCK_PAYMENTS_WEBHOOK_SECRET: ['economy', 'webhook', 'secret'],

@@ -345,6 +345,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     largeBodyLimitBytes: config.api.largeBodyLimitBytes,
     rateLimit: config.api.rateLimit,
     devBypassLoopback: config.auth.devBypassLoopback,
+    ...(config.api.uiDir ? { uiDir: config.api.uiDir } : {}),
   });
   let ownOrigins: string[] = [];
   await app.listen({ host: config.api.host, port: config.api.port });

@@ -37,13 +37,15 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       const { agents } = await api.get<{ agents: AgentView[] }>('/v1/agents');
       // The daemon's first start made it: show it this once (the daemon never logs it).
       const newToken = hadToken ? null : (await readFile(tokenFile, 'utf8').catch(() => '')).trim() || null;
-      if (o.json) return printJson({ status, agents, ...(newToken ? { adminToken: newToken } : {}) });
+      const uiUrl = `${status.apiUrl}/`;
+      if (o.json) return printJson({ status, agents, uiUrl, ...(newToken ? { adminToken: newToken } : {}) });
       println();
       println(`aiflock is up. API: ${status.apiUrl}   data: ${status.dataDir}`);
       if (agents.length) {
         println(table(['AGENT', 'STATUS', 'READY', 'HANDLERS'], agents.map((a) => [a.name, a.status, `${a.replicas.ready}/${a.replicas.desired}`, a.handlers.join(',')])));
       }
       println();
+      println(`  web UI:      ${uiUrl}   (sign in by pasting a token: the admin token below, or one from ./aiflock token create --scope human)`);
       println(`  list agents: ./aiflock agent list   (API docs: ${status.apiUrl}/v1/openapi.json)`);
       if (newToken) println(`  admin token: ${newToken}  (shown once; also in ${tokenFile}, mode 0600)`);
       println(`  API token:   ${join(status.dataDir, 'admin.token')} (admin; make narrower ones with ./aiflock token create)`);

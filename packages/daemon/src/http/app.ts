@@ -28,6 +28,7 @@ import { paymentRoutes } from './routes/payments.js';
 import { contextRoutes } from './routes/context.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
+import { webUiRoutes } from './web-ui.js';
 import type { ApiContext } from './context.js';
 import { installHttpSpans } from '../telemetry/http-spans.js';
 
@@ -43,6 +44,8 @@ export interface HttpOptions {
   largeBodyLimitBytes: number;
   rateLimit: { max: number; windowMs: number };
   devBypassLoopback: boolean;
+  /** Where the built web UI is; `false` serves no UI (the API alone); unset, the one `npm run build` makes. */
+  uiDir?: string | false;
 }
 
 /** The HTTP API: one root that wires single-concern route modules. */
@@ -155,5 +158,6 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
     let doc: unknown;
     api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));
   });
+  if (opts.uiDir !== false) void app.register(webUiRoutes(opts.uiDir));
   return { app, routes };
 }
