@@ -53,7 +53,7 @@ import { setupLlm } from './llm/setup.js';
 import { economyServices } from './economy.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, meteredBusHandlers } from './metrics.js';
 import { TaskTraces } from './telemetry/tracing.js';
 import { traceGateway } from './telemetry/traced-gateway.js';
 import { VERSION } from './version.js';
@@ -232,10 +232,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     secretFiles: (m) => secrets.filesFor(m),
     egressProxyUrl: () => (egressProxy ? `http://${runtime.gatewayIp()}:${egressProxy.port}` : null),
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
+    onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
   });
   const sandboxes: SandboxRuntime = runtime;
   const unwatch = (sandboxes.watch?.bind(runtime) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
-  const poke = () => void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
+  let refreshKnownAgents = async (): Promise<void> => undefined;
+  const poke = () => {
+    void refreshKnownAgents().catch(() => undefined);
+    void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
+  };
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke, ackWaitMs: config.taskAckWaitMs });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
@@ -243,13 +248,23 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
   const economy = economyServices(config.economy, store, audit, clock);
 
-  bus.onResult(ingest.onResult);
-  bus.onDeadLetter(tasks.deadLetter);
-  bus.onEvent(ingest.onEvent);
-  bus.onHeartbeat(async (m) => {
-    metrics.heartbeats.inc();
-    await ingest.onHeartbeat(m);
+  // Metric labels name only deployed agents: an instance id is `<agent>-<suffix>`, and
+  // whatever else a client puts on the bus must not grow the label set.
+  const knownAgents = new Set<string>();
+  refreshKnownAgents = async () => {
+    const names = (await store.deployments.list()).map((d) => d.name);
+    knownAgents.clear();
+    for (const n of names) knownAgents.add(n);
+  };
+  await refreshKnownAgents();
+  const metered = meteredBusHandlers(metrics, (instanceId) => {
+    const agent = instanceId.replace(/-[^-]+$/, '');
+    return knownAgents.has(agent) ? agent : 'unknown';
   });
+  bus.onResult(metered.result(ingest.onResult));
+  bus.onDeadLetter(metered.deadLetter(tasks.deadLetter));
+  bus.onEvent(metered.event(ingest.onEvent));
+  bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
   const rpc = new RpcRouter({ store, log });
   registerLlmOps(rpc, llm, store, randomUUID);
   // Board and economy for agents: the caller is always the instance the subject names.
@@ -263,7 +278,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     const [service, operation] = name.split('.') as [string, string];
     rpc.unary(service, operation, z.unknown(), handle);
   }
-  bus.onRpc(rpc.handle);
+  bus.onRpc(metered.rpc(rpc.handle));
   for (const d of await store.deployments.list()) {
     await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
   }
