@@ -191,6 +191,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   log('info', `LLM gateway: ${llm.detail}`);
   if (tracing && llm.gateway) traceGateway(llm.gateway);
   const usageRows = persistUsage(llm.usage, store, log);
+  // Seed 3's log fields for model calls: one line per call, whoever made it (agent or HTTP).
+  const unlogUsage = llm.usage.subscribe((e) =>
+    logger.info(
+      { provider: e.provider, model: e.model, providerModel: e.providerModel, tokens: e.tokensIn + e.tokensOut, tokensIn: e.tokensIn, tokensOut: e.tokensOut, latencyMs: e.latencyMs, outcome: e.outcome, actor: e.caller, agent: e.agent, correlationId: e.correlationId, costAiDollars: e.costAiDollars },
+      'llm call',
+    ),
+  );
   const presence = new Presence();
 
   // The egress proxy listens on the bridge gateway only; the firewall opens its port there.
@@ -386,6 +393,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       await busAuth?.credentials.stop();
       await bus.close().catch(() => undefined);
       await llm.close();
+      unlogUsage();
       usageRows.stop();
       await usageRows.flush();
       if (supervisor) {
