@@ -29,11 +29,6 @@ export function failSpan(span: Span, err: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
 }
 
-/** A header carrier: anything with get/set by name (NATS MsgHdrs, a plain record). */
-export interface HeaderCarrier {
-  get(name: string): string | undefined;
-}
-
 /** W3C trace context of the active span into `set` (a NATS header set, HTTP headers). */
 export function injectTraceContext(set: (name: string, value: string) => void, ctx: Context = context.active()): void {
   propagation.inject(ctx, undefined, { set: (_carrier, key, value) => set(key, value) });
