@@ -132,10 +132,15 @@ export class NatsBus implements Bus {
     const subject = subjects.tasks(task.agent);
     const attributes = { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'aiflock.task.id': task.id, 'aiflock.agent': task.agent };
     return withSpan(`publish ${subject}`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
-      // W3C trace context in the message headers; the instance's span becomes a child of this one.
+      // W3C trace context in the message headers, so the instance's span becomes a child of
+      // this one; no headers at all when tracing is off (the no-op propagator sets nothing).
       const h = natsHeaders();
-      injectTraceContext((k, v) => h.set(k, v));
-      const ack = await this.js.publish(subject, codec.encode(task), { msgID: task.id, headers: h });
+      let traced = false;
+      injectTraceContext((k, v) => {
+        h.set(k, v);
+        traced = true;
+      });
+      const ack = await this.js.publish(subject, codec.encode(task), { msgID: task.id, ...(traced ? { headers: h } : {}) });
       span.setAttribute('messaging.nats.stream.sequence', ack.seq);
       this.traces.published(task.id, span.spanContext());
       return ack.seq;
