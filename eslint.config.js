@@ -8,7 +8,7 @@ const DAEMON_DEPS = ['fastify', 'kysely', 'dockerode', 'better-sqlite3', 'pino',
 const noDeepImports = { group: ['@aiflock/*/src/*', '@aiflock/*/dist/*'], message: "import a package by its name, not its internals" };
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**', '.tmp/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**', '.tmp/**', '**/.tsout/**', 'test-artifacts/**'] },
   ...tseslint.configs.recommended,
   {
     plugins: { 'import-x': importX },
@@ -18,7 +18,7 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-imports': ['error', { patterns: [noDeepImports] }],
     },
-    settings: { 'import-x/extensions': ['.ts', '.js'], 'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] }, 'import-x/resolver-next': [createTypeScriptImportResolver({ noWarnOnMultipleProjects: true, conditionNames: ['source', 'types', 'import', 'default'] })] },
+    settings: { 'import-x/extensions': ['.ts', '.tsx', '.js'], 'import-x/parsers': { '@typescript-eslint/parser': ['.ts', '.tsx'] }, 'import-x/resolver-next': [createTypeScriptImportResolver({ noWarnOnMultipleProjects: true, conditionNames: ['source', 'types', 'import', 'default'] })] },
   },
   {
     // The core is the domain: no I/O and none of the adapters' libraries.
@@ -40,6 +40,14 @@ export default tseslint.config(
     files: ['packages/cli/src/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: DAEMON_DEPS, patterns: [noDeepImports, { group: ['@aiflock/daemon', '@aiflock/agent'], message: 'the CLI uses the HTTP API' }] }],
+    },
+  },
+  {
+    // The web UI runs in browsers: no Node modules, nothing of the control plane; it talks HTTP/WS only.
+    files: ['packages/web/src/**/*.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [...IO_MODULES, ...DAEMON_DEPS, 'process', 'node:process'], patterns: [noDeepImports, { group: ['@aiflock/core', '@aiflock/daemon', '@aiflock/cli', '@aiflock/agent', 'node:*'], message: 'the web UI uses the HTTP API (and @aiflock/protocol types)' }] }],
+      'no-restricted-globals': ['error', { name: 'process', message: 'the browser has no process' }],
     },
   },
   {

@@ -76,6 +76,20 @@ install_test_deps() {
       say "postgresql-$major-pgvector is not available from apt here: the pgvector tests will skip"
     fi
   fi
+  # Chromium, which the web UI's browser tests drive with playwright-core (Debian's build:
+  # no browser download from a CDN).
+  if ! command -v chromium >/dev/null 2>&1; then
+    change "installing chromium (apt), for the web UI's browser tests"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  # docker-compose (Debian's v1), with which the tests validate deploy/docker-compose.yml.
+  # No recommends: the engine is already there (docker.io above).
+  if ! command -v docker-compose >/dev/null 2>&1; then
+    change "installing docker-compose (apt), to validate deploy/docker-compose.yml"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+  fi
   # As root the test clusters run as the `postgres` user (PostgreSQL refuses root).
   if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then
     echo "bootstrap: the postgres user is missing; reinstall postgresql-common" >&2

@@ -9,11 +9,13 @@ import { REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
  * Auth and the job stream through the real daemon, CLI and a real agent in Docker.
  */
 let flock: TestFlock;
+let firstUp: string;
 
 beforeAll(async () => {
   flock = await testFlock();
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   expect(up.code, up.stderr).toBe(0);
+  firstUp = up.stdout + up.stderr;
 });
 
 afterAll(async () => {
@@ -21,13 +23,20 @@ afterAll(async () => {
 });
 
 describe('first start', () => {
-  it('creates one admin token, logs it once and leaves it for the local CLI (0600)', async () => {
+  it('creates one admin token, shows it once on `up`, never in the log file, and leaves it for the local CLI (0600)', async () => {
     const file = join(flock.home, 'admin.token');
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     const token = await flock.adminToken();
     expect(token).toMatch(/^afk_/);
+    expect(firstUp.split(token).length - 1).toBe(1);
     const log = await readFile(join(flock.home, 'daemon.log'), 'utf8');
-    expect(log.split(token).length - 1).toBe(1);
+    expect(log).toContain('first start: created the admin token');
+    expect(log).not.toContain(token);
+    expect(log).not.toMatch(/afk_/);
+    // A second `up` (the daemon already running) does not show it again.
+    const again = await flock.cli(['up', '--no-demo']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout + again.stderr).not.toContain(token);
     const tokens = await flock.cliJson<TokenView[]>(['token', 'list']);
     expect(tokens).toHaveLength(1);
     expect(tokens[0]).toMatchObject({ name: 'bootstrap-admin', scopes: ['admin'], revoked: false });

@@ -61,6 +61,12 @@ describe('delivery under misbehaving instances', () => {
     expect((done.output as { stdout: string }).stdout.trim()).toBe('alive');
     const listed = await flock.cliJson<{ tasks: TaskView[] }>(['task', 'list', '--status', 'dead_lettered']);
     expect(listed.tasks.map((x) => x.id)).toContain(id);
+    // In /metrics: the dead letter, and the next task's run time under its agent and outcome.
+    const metrics = (await flock.api('/metrics')).body as string;
+    expect(metrics).toMatch(/^aiflock_bus_messages_total\{kind="dead_letter"\} 1$/m);
+    expect(metrics).toMatch(/^aiflock_bus_messages_total\{kind="result"\} [1-9]/m);
+    expect(metrics).toMatch(/^aiflock_task_duration_seconds_count\{agent="crasher",status="completed"\} 1$/m);
+    expect(metrics).toMatch(/^aiflock_bus_messages_total\{kind="heartbeat"\} [1-9]/m);
   }, 300_000);
 
   it('replaces an instance that stops heartbeating and redelivers its task', async () => {
@@ -78,5 +84,8 @@ describe('delivery under misbehaving instances', () => {
     expect(after.some((i) => !before.includes(i.id))).toBe(true);
     const logs = (await flock.cli(['agent', 'logs', 'sleeper', '--tail', '200'])).stdout;
     expect(logs).toMatch(/missed its heartbeats|unhealthy/);
+    // The replacement is a restart in /metrics.
+    const metrics = (await flock.api('/metrics')).body as string;
+    expect(metrics).toMatch(/^aiflock_instance_removals_total\{agent="sleeper",reason="missed its heartbeats"\} [1-9]/m);
   }, 300_000);
 });

@@ -1,4 +1,5 @@
 import { createInbox, JSONCodec, type NatsConnection } from 'nats';
+import { rpcTraceHeaders } from './trace-context.js';
 import { LlmChatResult, RPC, RpcFrame, RpcReply, subjects, type LlmChatRpc, type LlmStreamChunk, type RpcErrorBody } from '@aiflock/protocol';
 
 const codec = JSONCodec();
@@ -46,7 +47,7 @@ export class LlmClient {
       for await (const _ of s) void _;
       return s.result;
     }
-    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', RPC.llm.chat), codec.encode(req), { timeout: opts.timeoutMs ?? 120_000 });
+    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', RPC.llm.chat), codec.encode(req), { timeout: opts.timeoutMs ?? 120_000, ...traced() });
     return LlmChatResult.parse(unwrap(RpcReply.parse(codec.decode(msg.data))));
   }
 
@@ -80,7 +81,7 @@ export class LlmClient {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // Subscribed before publishing, on one connection: no frame can be missed.
-        nc.publish(subjects.rpc(instanceId, 'llm', RPC.llm.stream), codec.encode(req), { reply: inbox });
+        nc.publish(subjects.rpc(instanceId, 'llm', RPC.llm.stream), codec.encode(req), { reply: inbox, ...traced() });
         arm();
         let expected = 0;
         for await (const m of sub) {
@@ -112,6 +113,12 @@ export class LlmClient {
     const iterable = frames();
     return { [Symbol.asyncIterator]: () => iterable, result };
   }
+}
+
+/** The task's trace context on an RPC request, when the task has one. */
+function traced(): { headers?: ReturnType<typeof rpcTraceHeaders> } {
+  const h = rpcTraceHeaders();
+  return h ? { headers: h } : {};
 }
 
 function unwrap(reply: RpcReply): unknown {

@@ -1,5 +1,5 @@
 import type { JetStreamClient, JsMsg } from 'nats';
-import { subjects, Task, TaskResult, type TerminalStatus } from '@aiflock/protocol';
+import { subjects, Task, TaskResult, TRACE_HEADERS, type TerminalStatus } from '@aiflock/protocol';
 import { describe } from './connect.js';
 import type { EventSink } from './event-sink.js';
 import type { BusClients } from './bus-clients.js';
@@ -7,6 +7,7 @@ import type { LlmClient } from './llm-client.js';
 import type { Logger } from './logger.js';
 import type { TaskRegistry, RunningTask } from './registry.js';
 import { encodeResult } from './result-size.js';
+import { inTaskSpan, resultTraceHeaders, taskSpan, type TaskSpan } from './trace-context.js';
 import { abortReason, HandlerError, type AgentDefinition, type HandlerOutput } from './sdk.js';
 import { at, backoff, sleep } from './timing.js';
 
@@ -86,8 +87,9 @@ export class TaskRunner {
   private async run(msg: JsMsg, task: Task): Promise<void> {
     // From here on the message must not be redelivered while we work or retry the result.
     const keepAlive = setInterval(() => msg.working(), this.o.workingIntervalMs());
+    const span = taskSpan(msg.headers?.get(TRACE_HEADERS.traceparent));
     try {
-      const outcome = await this.execute(task);
+      const outcome = await inTaskSpan(span, () => this.execute(task));
       if (outcome === 'shutdown') {
         msg.nak();
         this.o.log.forTask(task.id).info('task interrupted by shutdown; returned to the queue');
@@ -100,7 +102,7 @@ export class TaskRunner {
         attempt: task.attempt,
         ...outcome,
       };
-      if (await this.publish(result)) {
+      if (await this.publish(result, span)) {
         await this.ack(msg, task.id);
         this.o.log.forTask(task.id).info(`task ${result.status} in ${result.durationMs} ms`, {
           status: result.status,
@@ -180,7 +182,7 @@ export class TaskRunner {
   }
 
   /** Publish until JetStream has stored the result; false if the runtime gave up first. */
-  private async publish(result: TaskResult): Promise<boolean> {
+  private async publish(result: TaskResult, span: TaskSpan | null): Promise<boolean> {
     const checked = TaskResult.safeParse(result);
     if (!checked.success) {
       // A runtime bug; report it as a failure rather than losing the task.
@@ -193,6 +195,7 @@ export class TaskRunner {
         const ack = await this.o.js.publish(subject, encodeResult(result, this.o.maxPayload()), {
           msgID,
           timeout: this.o.publishTimeoutMs,
+          ...(span ? { headers: resultTraceHeaders(span) } : {}),
         });
         if (ack.duplicate) this.o.log.debug(`result of ${result.taskId} was already stored (duplicate ${msgID})`);
         return true;

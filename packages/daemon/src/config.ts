@@ -113,6 +113,8 @@ export const ConfigSchema = z
           .prefault({}),
         /** How often a job stream sends a heartbeat when nothing else happens. */
         wsHeartbeatMs: z.coerce.number().int().min(100).default(15_000),
+        /** The built web UI served at `/`; unset, packages/web/dist. */
+        uiDir: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -230,6 +232,20 @@ export const ConfigSchema = z
     /** The LLM gateway: providers, model registry, routing policy, entitlements (llm/config.ts). */
     llm: LlmConfigSchema.default(LlmConfigSchema.parse({})),
     economy: Economy.default(ECONOMY_DEFAULTS),
+    /**
+     * OpenTelemetry traces. With no endpoint nothing is loaded; with one, spans go as OTLP/HTTP
+     * (JSON) to `<endpoint>/v1/traces` (OTEL_EXPORTER_OTLP_ENDPOINT, the standard variable).
+     */
+    otel: z
+      .object({
+        endpoint: z
+          .string()
+          .regex(/^https?:\/\/[^\s/]+/, 'an http(s) URL of an OTLP/HTTP receiver, e.g. http://127.0.0.1:4318')
+          .optional(),
+        serviceName: z.string().min(1).max(100).default('aiflock-daemon'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .strict()
@@ -269,6 +285,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_RATE_LIMIT_MAX: ['api', 'rateLimit', 'max'],
   AIFLOCK_RATE_LIMIT_WINDOW_MS: ['api', 'rateLimit', 'windowMs'],
   AIFLOCK_WS_HEARTBEAT_MS: ['api', 'wsHeartbeatMs'],
+  AIFLOCK_UI_DIR: ['api', 'uiDir'],
   AIFLOCK_DEV_BYPASS_LOOPBACK: ['auth', 'devBypassLoopback'],
   ...LLM_ENV_VARS,
   AIFLOCK_PAYMENTS_WEBHOOK_SECRET: ['economy', 'webhook', 'secret'],
@@ -278,6 +295,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_EMBED_DIMENSION: ['context', 'dimension'],
   AIFLOCK_WORLD_MAP: ['world', 'map'],
   AIFLOCK_WORLD_TICK_MS: ['world', 'tickMs'],
+  OTEL_EXPORTER_OTLP_ENDPOINT: ['otel', 'endpoint'],
+  OTEL_SERVICE_NAME: ['otel', 'serviceName'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

@@ -43,7 +43,7 @@ import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import { openBusAuth } from './adapters/nats/bus-auth.js';
 import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
 import { openStore } from './adapters/store-sql/open.js';
-import { bootstrapAdminToken } from './auth/bootstrap.js';
+import { bootstrapAdminToken, type AnnounceToken } from './auth/bootstrap.js';
 import { SecretBox } from './adapters/secrets/secret-box.js';
 import { openVectorIndex } from './adapters/vector-index/open.js';
 import { buildApp } from './http/app.js';
@@ -56,7 +56,9 @@ import { economyServices } from './economy.js';
 import { setupWorld } from './world/setup.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, meteredBusHandlers } from './metrics.js';
+import { TaskTraces } from './telemetry/tracing.js';
+import { traceGateway } from './telemetry/traced-gateway.js';
 import { VERSION } from './version.js';
 
 export interface DaemonHandle {
@@ -98,6 +100,8 @@ export interface DaemonOptions {
   egressLog?: EgressLog;
   /** Where the kill switch revokes instance credentials (no-op until they exist). */
   revoker?: CredentialRevoker;
+  /** Shows the first admin token to whoever started the daemon; it never goes to the log. */
+  announceAdminToken?: AnnounceToken;
 }
 
 export async function startDaemon(config: Config, opts: DaemonOptions = {}): Promise<DaemonHandle> {
@@ -106,6 +110,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const log = logFn(logger);
   const clock = opts.clock ?? systemClock;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // Loaded only when an endpoint is set: without it the OpenTelemetry API stays a no-op.
+  const tracing = config.otel.endpoint
+    ? (await import('./telemetry/otel-sdk.js')).startTracing({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName, version: VERSION })
+    : null;
+  if (tracing) log('info', `tracing: OTLP/HTTP to ${config.otel.endpoint}`);
 
   // Every job's status changes and log lines also feed its resumable stream (WS /v1/stream/{id}).
   const sqlStore = await openStore(config, (msg) => log('warn', msg));
@@ -114,7 +123,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   // someone (ledger, egress proxy, quarantine) get this one instance from here.
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
   const auth = new AuthService({ store, clock, sessionTtlMs: config.auth.sessionTtlMs });
-  await bootstrapAdminToken(auth, store, config.dataDir, logger);
+  await bootstrapAdminToken(auth, store, config.dataDir, logger, opts.announceAdminToken);
   const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
 
   // The memory and context plane. The gateway's `embed` alias will be another Embedder here.
@@ -174,7 +183,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     await supervisor.start();
     busUrl = supervisor.url;
   }
-  const bus: Bus = await NatsBus.connect({ url: busUrl, log, ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
+  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
   await bus.init();
   const credentials: BusCredentials = busAuth?.credentials ?? noBusCredentials;
   if (busAuth) await busAuth.credentials.start(busUrl);
@@ -186,8 +195,16 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm, tiers: economy.compute });
   log('info', `LLM gateway: ${llm.detail}`);
   if (llm.gateway) log('info', `LLM entitlement counters: ${await restoreCounters(llm.gateway, store, clock)} calls of the last hour replayed`);
+  if (tracing && llm.gateway) traceGateway(llm.gateway);
   const usageRows = persistUsage(llm.usage, store, log);
   const usageCharges = chargeUsageToLedger(llm.usage, economy.compute, log);
+  // Seed 3's log fields for model calls: one line per call, whoever made it (agent or HTTP).
+  const unlogUsage = llm.usage.subscribe((e) =>
+    logger.info(
+      { provider: e.provider, model: e.model, providerModel: e.providerModel, tokens: e.tokensIn + e.tokensOut, tokensIn: e.tokensIn, tokensOut: e.tokensOut, latencyMs: e.latencyMs, outcome: e.outcome, actor: e.caller, agent: e.agent, correlationId: e.correlationId, costAiDollars: e.costAiDollars },
+      'llm call',
+    ),
+  );
   const presence = new Presence();
 
   // The egress proxy listens on the bridge gateway only; the firewall opens its port there.
@@ -229,23 +246,38 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     secretFiles: (m) => secrets.filesFor(m),
     egressProxyUrl: () => (egressProxy ? `http://${runtime.gatewayIp()}:${egressProxy.port}` : null),
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
+    onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
   });
   const sandboxes: SandboxRuntime = runtime;
   const unwatch = (sandboxes.watch?.bind(runtime) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
-  const poke = () => void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
+  let refreshKnownAgents = async (): Promise<void> => undefined;
+  const poke = () => {
+    void refreshKnownAgents().catch(() => undefined);
+    void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
+  };
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke, ackWaitMs: config.taskAckWaitMs });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
   const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
 
-  bus.onResult(ingest.onResult);
-  bus.onDeadLetter(tasks.deadLetter);
-  bus.onEvent(ingest.onEvent);
-  bus.onHeartbeat(async (m) => {
-    metrics.heartbeats.inc();
-    await ingest.onHeartbeat(m);
+  // Metric labels name only deployed agents: an instance id is `<agent>-<suffix>`, and
+  // whatever else a client puts on the bus must not grow the label set.
+  const knownAgents = new Set<string>();
+  refreshKnownAgents = async () => {
+    const names = (await store.deployments.list()).map((d) => d.name);
+    knownAgents.clear();
+    for (const n of names) knownAgents.add(n);
+  };
+  await refreshKnownAgents();
+  const metered = meteredBusHandlers(metrics, (instanceId) => {
+    const agent = instanceId.replace(/-[^-]+$/, '');
+    return knownAgents.has(agent) ? agent : 'unknown';
   });
+  bus.onResult(metered.result(ingest.onResult));
+  bus.onDeadLetter(metered.deadLetter(tasks.deadLetter));
+  bus.onEvent(metered.event(ingest.onEvent));
+  bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
   const rpc = new RpcRouter({ store, log });
   registerLlmOps(rpc, llm, store, randomUUID);
   // Board and economy for agents: the caller is always the instance the subject names.
@@ -261,7 +293,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   }
   // The village: resumed from the store, ticking from start to stop whether or not anyone watches.
   const world = await setupWorld(config.world, { store, compute: economy.compute, board: economy.board, tiers: config.economy.tiers, rpc, metrics: metrics.world, log });
-  bus.onRpc(rpc.handle);
+  bus.onRpc(metered.rpc(rpc.handle));
   for (const d of await store.deployments.list()) {
     await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
   }
@@ -359,6 +391,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     largeBodyLimitBytes: config.api.largeBodyLimitBytes,
     rateLimit: config.api.rateLimit,
     devBypassLoopback: config.auth.devBypassLoopback,
+    ...(config.api.uiDir ? { uiDir: config.api.uiDir } : {}),
   });
   let ownOrigins: string[] = [];
   await app.listen({ host: config.api.host, port: config.api.port });
@@ -385,6 +418,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       await busAuth?.credentials.stop();
       await bus.close().catch(() => undefined);
       await llm.close();
+      unlogUsage();
       usageRows.stop();
       await usageRows.flush();
       usageCharges.stop();
@@ -395,6 +429,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       }
       if (stopFlock) await runtime.dispose().catch((err: unknown) => log('warn', `network cleanup: ${String(err)}`));
       await store.close();
+      await tracing?.shutdown().catch((err: unknown) => log('warn', `exporting the last spans: ${String(err)}`));
       await rm(daemonInfoFile(config.dataDir), { force: true });
       resolveDone();
     })();

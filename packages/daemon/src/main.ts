@@ -23,7 +23,12 @@ async function main(): Promise<void> {
     process.stdout.write(await natsServerConfig(config, resolverDir));
     return;
   }
-  const daemon = await startDaemon(config);
+  const daemon = await startDaemon(config, {
+    // Only to a terminal: under `aiflock up` stderr is the log file, and `up` shows the token itself.
+    announceAdminToken: process.stderr.isTTY
+      ? (token, file) => process.stderr.write(`\nadmin token (shown once; also saved in ${file}):\n  ${token}\n\n`)
+      : undefined,
+  });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void daemon.stop());
   await daemon.done;
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Bus, Store } from '@aiflock/core';
+import type { Bus, DeadLetterHandler, InboundHandler, RpcHandler, Store } from '@aiflock/core';
+import { TERMINAL_STATUSES } from '@aiflock/protocol';
 import { createLlmMetrics } from './llm/metrics.js';
 
 /** Prometheus metrics of the control plane. Gauges read the store when scraped. */
@@ -18,6 +19,25 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
     name: 'aiflock_instance_oom_kills_total',
     help: 'Instances killed for exceeding their memory limit',
     labelNames: ['agent'],
+    registers: [registry],
+  });
+  const busMessages = new Counter({
+    name: 'aiflock_bus_messages_total',
+    help: 'Messages from instances the control plane handled, by kind (result, event, heartbeat, rpc, dead_letter)',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  const taskDuration = new Histogram({
+    name: 'aiflock_task_duration_seconds',
+    help: 'How long instances ran tasks, as they report it, by agent and outcome',
+    labelNames: ['agent', 'status'],
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+    registers: [registry],
+  });
+  const instanceRemovals = new Counter({
+    name: 'aiflock_instance_removals_total',
+    help: 'Instances the reconciler removed, by agent and reason; every reason but "scaled down" and "manifest changed" is a restart (a replacement)',
+    labelNames: ['agent', 'reason'],
     registers: [registry],
   });
   const egress = new Counter({
@@ -144,7 +164,43 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
   };
   new Gauge({ name: 'aiflock_world_villagers', help: 'Villagers in the village', registers: [registry], collect() { this.set(world.sources.villagers()); } });
   new Gauge({ name: 'aiflock_world_ws_clients', help: 'WebSocket clients watching the world', registers: [registry], collect() { this.set(world.sources.watchers()); } });
-  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, llm: createLlmMetrics(registry), world };
+  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, busMessages, taskDuration, instanceRemovals, llm: createLlmMetrics(registry), world };
+}
+
+/**
+ * Wraps the bus handlers so each message handled is counted, and each result's run time
+ * observed. Counted once handled: a message that fails and is redelivered counts once it is
+ * stored. `agentOf` names the instance's agent (instance ids are `<agent>-<suffix>`).
+ */
+export function meteredBusHandlers(m: Pick<Metrics, 'busMessages' | 'taskDuration' | 'heartbeats'>, agentOf: (instanceId: string) => string) {
+  const statuses = new Set<string>(TERMINAL_STATUSES);
+  return {
+    result: (h: InboundHandler): InboundHandler => async (msg) => {
+      await h(msg);
+      m.busMessages.inc({ kind: 'result' });
+      const r = msg.payload as { status?: unknown; durationMs?: unknown } | null;
+      if (r && typeof r.status === 'string' && statuses.has(r.status) && typeof r.durationMs === 'number' && Number.isFinite(r.durationMs) && r.durationMs >= 0) {
+        m.taskDuration.observe({ agent: agentOf(msg.instanceId), status: r.status }, r.durationMs / 1000);
+      }
+    },
+    event: (h: InboundHandler): InboundHandler => async (msg) => {
+      await h(msg);
+      m.busMessages.inc({ kind: 'event' });
+    },
+    heartbeat: (h: InboundHandler): InboundHandler => async (msg) => {
+      m.heartbeats.inc();
+      m.busMessages.inc({ kind: 'heartbeat' });
+      await h(msg);
+    },
+    rpc: (h: RpcHandler): RpcHandler => (req) => {
+      m.busMessages.inc({ kind: 'rpc' });
+      return h(req);
+    },
+    deadLetter: (h: DeadLetterHandler): DeadLetterHandler => async (d) => {
+      await h(d);
+      m.busMessages.inc({ kind: 'dead_letter' });
+    },
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

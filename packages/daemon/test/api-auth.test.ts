@@ -30,6 +30,16 @@ describe('tokens over HTTP', () => {
     const refused = await api.fetch('/v1/jobs', { token: created.body.token });
     expect(refused.status).toBe(401);
     expect(refused.body.error.message).toMatch(/revoked/);
+
+    // Both changes are in the audit log, by whom and for which token, without the secret.
+    const audit = (await api.fetch('/v1/audit?resource=' + encodeURIComponent(`token/${created.body.id}`))).body.entries as Array<{ action: string; outcome: string; actor: string; details: unknown }>;
+    expect(audit.map((e) => [e.action, e.outcome]).sort()).toEqual([
+      ['token.create', 'ok'],
+      ['token.revoke', 'ok'],
+    ]);
+    expect(audit.find((e) => e.action === 'token.create')!.details).toMatchObject({ name: 'ci bot', scopes: ['jobs:read'] });
+    expect(JSON.stringify(audit)).not.toContain(created.body.token);
+    expect(JSON.stringify((await api.fetch('/v1/audit/export')).body)).not.toContain(created.body.token);
   });
 
   it('refuses unknown scopes by name and changes nothing', async () => {
@@ -38,6 +48,9 @@ describe('tokens over HTTP', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toContain('"root"');
     expect((await api.fetch('/v1/tokens')).body.tokens.length).toBe(before);
+    // A refused change is audited too, as an error.
+    const failed = (await api.fetch('/v1/audit?action=token.create')).body.entries as Array<{ outcome: string; details: { code?: string } }>;
+    expect(failed.some((e) => e.outcome === 'error' && e.details.code === 'validation_failed')).toBe(true);
   });
 
   it('an expired token is refused', async () => {

@@ -36,7 +36,7 @@ describe('deploy/ observability files', () => {
     expect(dash.panels.length).toBeGreaterThan(5);
     const ids = dash.panels.map((p: { id: number }) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
-    const PROMQL = new Set(['sum', 'by', 'rate', 'delta', 'histogram_quantile', 'le', 'route', 'status', 'state', 'agent', 'code']);
+    const PROMQL = new Set(['sum', 'by', 'rate', 'increase', 'delta', 'histogram_quantile', 'le', 'route', 'status', 'state', 'agent', 'code']);
     for (const p of dash.panels) {
       for (const t of p.targets) {
         const names = [...String(t.expr).replace(/"[^"]*"/g, '').replace(/\[[^\]]*\]/g, '').matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]).filter((n) => n.startsWith('aiflock_'));

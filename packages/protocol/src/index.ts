@@ -12,3 +12,4 @@ export * from './rpc.js';
 export * from './economy.js';
 export * from './context.js';
 export * from './world.js';
+export * from './trace.js';

@@ -24,6 +24,8 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
     .action(async (o: { demo: boolean; timeout: string; json?: boolean }) => {
       const deadline = Date.now() + toInt(o.timeout, '--timeout') * 1000;
       const api = client();
+      const tokenFile = join(homeDir(process.env), 'admin.token');
+      const hadToken = existsSync(tokenFile);
       if (await reachable(api)) progress(`daemon already running at ${api.baseUrl}`);
       else {
         // The process runtime runs the agent bundle on the host's node: no image to build.
@@ -33,14 +35,19 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       if (o.demo) await deployDemo(api, deadline);
       const status = await api.get<SystemStatus>('/v1/status');
       const { agents } = await api.get<{ agents: AgentView[] }>('/v1/agents');
-      if (o.json) return printJson({ status, agents });
+      // The daemon's first start made it: show it this once (the daemon never logs it).
+      const newToken = hadToken ? null : (await readFile(tokenFile, 'utf8').catch(() => '')).trim() || null;
+      const uiUrl = `${status.apiUrl}/`;
+      if (o.json) return printJson({ status, agents, uiUrl, ...(newToken ? { adminToken: newToken } : {}) });
       println();
       println(`aiflock is up. API: ${status.apiUrl}   data: ${status.dataDir}`);
       if (agents.length) {
         println(table(['AGENT', 'STATUS', 'READY', 'HANDLERS'], agents.map((a) => [a.name, a.status, `${a.replicas.ready}/${a.replicas.desired}`, a.handlers.join(',')])));
       }
       println();
+      println(`  web UI:      ${uiUrl}   (sign in by pasting a token: the admin token below, or one from ./aiflock token create --scope human)`);
       println(`  list agents: ./aiflock agent list   (API docs: ${status.apiUrl}/v1/openapi.json)`);
+      if (newToken) println(`  admin token: ${newToken}  (shown once; also in ${tokenFile}, mode 0600)`);
       println(`  API token:   ${join(status.dataDir, 'admin.token')} (admin; make narrower ones with ./aiflock token create)`);
       println(`  run a task:  ./aiflock task run echo --input '{"hello":"flock"}' --wait`);
       println(`  stop it all: ./aiflock down`);

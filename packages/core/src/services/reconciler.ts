@@ -29,6 +29,8 @@ export interface ReconcilerDeps {
   egressProxyUrl?: () => string | null;
   /** Called once per OOM kill seen (for metrics). */
   onOom?: (e: SandboxEvent) => void;
+  /** Called once per instance removed for any reason (for metrics: replacements are restarts). */
+  onRemove?: (e: { agent: string; instanceId: string; reason: string }) => void;
 }
 
 /**
@@ -91,6 +93,7 @@ export class Reconciler {
       await this.deps.credentials.revoke(r.instanceId, r.reason);
       await runtime.remove(r.instanceId);
       this.deps.presence.forget(r.instanceId);
+      this.deps.onRemove?.({ agent: r.agent, instanceId: r.instanceId, reason: r.reason });
       // An instance that died keeps its record (exit code, oom_killed) for people to see.
       const died = info?.state === 'exited' || info?.state === 'dead';
       if (!died || !desired.some((d) => d.name === r.agent)) await store.instances.remove(r.instanceId);

@@ -30,7 +30,9 @@ import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import { worldRoutes } from './routes/world.js';
 import { worldStreamRoutes } from './routes/world-stream.js';
+import { webUiRoutes } from './web-ui.js';
 import type { ApiContext } from './context.js';
+import { installHttpSpans } from '../telemetry/http-spans.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 const REFUSALS = new Set(['unauthenticated', 'forbidden', 'csrf_failed', 'rate_limited']);
@@ -44,6 +46,8 @@ export interface HttpOptions {
   largeBodyLimitBytes: number;
   rateLimit: { max: number; windowMs: number };
   devBypassLoopback: boolean;
+  /** Where the built web UI is; `false` serves no UI (the API alone); unset, the one `npm run build` makes. */
+  uiDir?: string | false;
 }
 
 /** The HTTP API: one root that wires single-concern route modules. */
@@ -62,6 +66,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  installHttpSpans(app);
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpDuration.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
@@ -157,5 +162,6 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
     let doc: unknown;
     api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));
   });
+  if (opts.uiDir !== false) void app.register(webUiRoutes(opts.uiDir));
   return { app, routes };
 }

@@ -65,7 +65,8 @@ export function buildOpenApi(routes: readonly RegisteredRoute[], version: string
         ? []
         : [{ bearer: [scope] }, { session: [scope] }, ...(r.websocket ? [{ streamTicket: [scope] }] : [])];
     const op: Json = {
-      operationId: `${r.method.toLowerCase()}${path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+      // A wildcard segment is named (`/*` → getAny), so it never collides with its parent path.
+      operationId: `${r.method.toLowerCase()}${path.replace(/[{}]/g, '').replace(/\*/g, 'any').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       summary: doc?.summary ?? `${r.method} ${path}`,
       'x-aiflock-scope': scope,
       security,

@@ -2,6 +2,7 @@ import {
   AckPolicy,
   connect,
   DeliverPolicy,
+  headers as natsHeaders,
   JSONCodec,
   RetentionPolicy,
   StorageType,
@@ -11,11 +12,14 @@ import {
   type JetStreamClient,
   type JsMsg,
   type JetStreamManager,
+  type MsgHdrs,
   type NatsConnection,
   type StreamConfig,
 } from 'nats';
 import type { Bus, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
-import { STREAMS, parseAgentSubject, parseRpcSubject, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import { STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import { context } from '@opentelemetry/api';
+import { SpanKind, TaskTraces, extractTraceContext, injectTraceContext, recordRemoteSpan, withSpan } from '../../telemetry/tracing.js';
 
 const codec = JSONCodec();
 
@@ -25,6 +29,8 @@ export interface NatsBusOptions {
   /** How the control plane authenticates (its own credentials, never an instance's). */
   authenticator?: Authenticator;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+  /** What each task was published under, to check what instances report about their spans. */
+  traces?: TaskTraces;
 }
 
 const STREAM_CONFIG: Record<keyof typeof STREAMS, Partial<StreamConfig>> = {
@@ -60,8 +66,11 @@ export class NatsBus implements Bus {
   } = {};
   private closing = false;
   private upSince: Date | null = new Date();
+  private readonly traces: TaskTraces;
 
-  private constructor(private readonly opts: NatsBusOptions) {}
+  private constructor(private readonly opts: NatsBusOptions) {
+    this.traces = opts.traces ?? new TaskTraces();
+  }
 
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
     const bus = new NatsBus(opts);
@@ -129,8 +138,22 @@ export class NatsBus implements Bus {
   }
 
   async enqueue(task: Task): Promise<number> {
-    const ack = await this.js.publish(subjects.tasks(task.agent), codec.encode(task), { msgID: task.id });
-    return ack.seq;
+    const subject = subjects.tasks(task.agent);
+    const attributes = { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'aiflock.task.id': task.id, 'aiflock.agent': task.agent };
+    return withSpan(`publish ${subject}`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
+      // W3C trace context in the message headers, so the instance's span becomes a child of
+      // this one; no headers at all when tracing is off (the no-op propagator sets nothing).
+      const h = natsHeaders();
+      let traced = false;
+      injectTraceContext((k, v) => {
+        h.set(k, v);
+        traced = true;
+      });
+      const ack = await this.js.publish(subject, codec.encode(task), { msgID: task.id, ...(traced ? { headers: h } : {}) });
+      span.setAttribute('messaging.nats.stream.sequence', ack.seq);
+      this.traces.published(task.id, span.spanContext());
+      return ack.seq;
+    });
   }
 
   async withdraw(seq: number): Promise<boolean> {
@@ -185,7 +208,7 @@ export class NatsBus implements Bus {
   }
 
   async start(): Promise<void> {
-    if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.fromInstance(this.handlers.results));
+    if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.fromInstance(this.handlers.results, (who, payload, m) => this.recordAgentSpan(who, payload, m.headers)));
     if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events));
     if (this.handlers.deadLetter) void this.pump(DEAD_LETTERS.name, DEAD_LETTERS.durable, this.deadLettered(this.handlers.deadLetter));
     if (this.handlers.rpc) this.serveRpc(this.handlers.rpc);
@@ -220,20 +243,52 @@ export class NatsBus implements Bus {
         const respond = (data: unknown) => {
           if (reply && !this.nc.isClosed()) this.nc.publish(reply, codec.encode(data));
         };
-        void handler({ ...where, payload: decode(m.data), reply, respond }).catch((err: unknown) => this.opts.log('error', `RPC handler failed on ${m.subject}`, { error: String(err) }));
+        // The task's trace context, if the request names a trace this daemon gave the instance.
+        const traceparent = parseTraceparent(m.headers?.get(TRACE_HEADERS.traceparent));
+        const ctx = traceparent && this.traces.knows(traceparent.traceId) ? extractTraceContext((k) => m.headers?.get(k) || undefined) : context.active();
+        const attributes = { 'rpc.system': 'nats', 'rpc.service': where.service, 'rpc.method': where.op, 'aiflock.instance.id': where.instanceId };
+        void context
+          .with(ctx, () => withSpan(`rpc ${where.service}.${where.op}`, { kind: SpanKind.SERVER, attributes }, () => handler({ ...where, payload: decode(m.data), reply, respond })))
+          .catch((err: unknown) => this.opts.log('error', `RPC handler failed on ${m.subject}`, { error: String(err) }));
       }
     })();
   }
 
   /** A message published by an instance: its identity is the subject's, never the payload's. */
-  private fromInstance(handler: InboundHandler): (m: JsMsg) => Promise<boolean> {
+  private fromInstance(handler: InboundHandler, after?: (who: { instanceId: string }, payload: unknown, m: JsMsg) => void): (m: JsMsg) => Promise<boolean> {
     return async (m) => {
       const who = parseAgentSubject(m.subject);
       const payload = decode(m.data);
       if (!who || payload === undefined) return false;
       await handler({ instanceId: who.instanceId, payload });
+      after?.(who, payload, m);
       return true;
     };
+  }
+
+  /**
+   * The instance's span for a task it finished, recorded here because sandboxes cannot reach a
+   * collector. Only its span id and start time are taken from the message, and only for a
+   * task this daemon published with a trace context (TaskTraces checks both).
+   */
+  private recordAgentSpan(who: { instanceId: string }, payload: unknown, h: MsgHdrs | undefined): void {
+    const r = payload as Partial<TaskResult>;
+    if (typeof r.taskId !== 'string') return;
+    const now = Date.now();
+    const reported = Date.parse(String(r.timestamp));
+    const span = this.traces.finished(r.taskId, { traceparent: h?.get(TRACE_HEADERS.traceparent), startMs: h?.get(TRACE_HEADERS.spanStart) }, Number.isFinite(reported) ? Math.min(reported, now) : now);
+    if (!span) return;
+    recordRemoteSpan({
+      ...span,
+      name: 'agent task',
+      attributes: {
+        'aiflock.task.id': r.taskId,
+        'aiflock.instance.id': who.instanceId,
+        ...(typeof r.status === 'string' ? { 'aiflock.task.status': r.status } : {}),
+        ...(typeof r.attempt === 'number' ? { 'aiflock.task.attempt': r.attempt } : {}),
+      },
+      ...(r.status && r.status !== 'completed' ? { error: typeof r.error === 'string' ? r.error.slice(0, 200) : r.status } : {}),
+    });
   }
 
   /** A max-deliveries advisory: look up the task it names, hand it over, then drop the message. */

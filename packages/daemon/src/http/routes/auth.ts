@@ -4,6 +4,7 @@ import type { TokenRecord } from '@aiflock/core';
 import { CreatedToken, CreateSessionRequest, CreateTokenRequest, SessionView, TokenList, TokenView } from '@aiflock/protocol';
 import { SESSION_COOKIE } from '../auth.js';
 import type { ApiContext } from '../context.js';
+import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
 
@@ -18,8 +19,15 @@ export const authRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
     app.post('/tokens', route('admin', { summary: 'Create a token; the secret is in the answer and never again', body: CreateTokenRequest, response: CreatedToken, status: 201 }), async (req, reply) => {
-      const body = parseInput(CreateTokenRequest, req.body, 'body');
-      const { token, record } = await ctx.auth.createToken(body);
+      // Token changes are audited (issue 5); the entry names the token and its scopes, never the secret.
+      const { token, record } = await audited(
+        ctx.audit,
+        req,
+        'token.create',
+        'token',
+        async () => ctx.auth.createToken(parseInput(CreateTokenRequest, req.body, 'body')),
+        (r) => ({ resource: `token/${r.record.id}`, details: { name: r.record.name, scopes: r.record.scopes, expiresAt: r.record.expiresAt } }),
+      );
       req.log.info({ actor: req.actor?.id, tokenId: record.id, scopes: record.scopes }, 'token created');
       return reply.status(201).send({ ...tokenView(record), token });
     });
@@ -30,7 +38,7 @@ export const authRoutes =
 
     app.post('/tokens/:id/revoke', route('admin', { summary: 'Revoke a token and end its sessions', params: TokenIdParams, response: TokenView }), async (req) => {
       const { id } = parseInput(TokenIdParams, req.params, 'params');
-      const record = await ctx.auth.revoke(id);
+      const record = await audited(ctx.audit, req, 'token.revoke', `token/${id}`, () => ctx.auth.revoke(id));
       req.log.info({ actor: req.actor?.id, tokenId: id }, 'token revoked');
       return tokenView(record);
     });

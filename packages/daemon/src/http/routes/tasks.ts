@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
 import { AgentName, CreateTaskRequest, LogLine, TaskId, TaskList, TaskStatus, TaskView } from '@aiflock/protocol';
+import { withSpan } from '../../telemetry/tracing.js';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
@@ -28,6 +29,15 @@ export const IdempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/,
 /** Create a task (a job) from the request, audited; shared by /tasks and /jobs. */
 export function createTask(ctx: ApiContext, req: FastifyRequest): ReturnType<ApiContext['tasks']['create']> {
   const agent = (req.body as { agent?: unknown } | undefined)?.agent;
+  const attributes = typeof agent === 'string' ? { 'aiflock.agent': agent.slice(0, 64) } : {};
+  return withSpan('job create', { attributes }, async (span) => {
+    const r = await auditedCreate(ctx, req, agent);
+    span.setAttributes({ 'aiflock.job.id': r.task.id, 'aiflock.job.created': r.created });
+    return r;
+  });
+}
+
+function auditedCreate(ctx: ApiContext, req: FastifyRequest, agent: unknown): ReturnType<ApiContext['tasks']['create']> {
   return audited(
     ctx.audit,
     req,

@@ -1,0 +1,175 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import type { AgentView, TaskView } from '@aiflock/protocol';
+import { api, wsUrl } from '../../api.js';
+import { LiveSocket } from '../../live-socket.js';
+import { Message, useAction, useLoad } from './use-load.js';
+
+interface StreamMessage {
+  id: number;
+  type: 'log' | 'status' | 'result' | 'error' | 'heartbeat';
+  ts: string;
+  payload: unknown;
+}
+
+const FINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out', 'dead_lettered']);
+
+/** Jobs: create, list, watch one's live stream, cancel. */
+export function JobsAdmin() {
+  const jobs = useLoad(() => api<{ jobs: TaskView[] }>('/v1/jobs?limit=30'));
+  const agents = useLoad(() => api<{ agents: AgentView[] }>('/v1/agents'));
+  const [watching, setWatching] = useState<string | null>(null);
+  useEffect(() => {
+    const t = setInterval(jobs.reload, 3_000);
+    return () => clearInterval(t);
+  }, [jobs.reload]);
+  const cancel = useAction();
+  return (
+    <section aria-labelledby="jobs-title">
+      <h2 id="jobs-title">Jobs</h2>
+      <CreateJob agents={agents.data?.agents.map((a) => a.name) ?? []} onCreated={(id) => (setWatching(id), jobs.reload())} />
+      {jobs.error && <p role="alert" className="error">{jobs.error}</p>}
+      <Message message={cancel.message} />
+      <table className="grid" aria-label="Recent jobs">
+        <thead>
+          <tr>
+            <th scope="col">Job</th>
+            <th scope="col">Agent</th>
+            <th scope="col">Type</th>
+            <th scope="col">Status</th>
+            <th scope="col">Created</th>
+            <th scope="col">Actions</th>
+          </tr>
+        </thead>
+        <tbody>
+          {jobs.data?.jobs.map((j) => (
+            <tr key={j.id} data-job={j.id}>
+              <th scope="row">
+                <code>{j.id}</code>
+              </th>
+              <td>{j.agent}</td>
+              <td>{j.type}</td>
+              <td>{j.status}</td>
+              <td>{new Date(j.createdAt).toLocaleTimeString()}</td>
+              <td className="row-actions">
+                <button type="button" onClick={() => setWatching(j.id)}>
+                  Watch
+                </button>
+                {!FINAL.has(j.status) && (
+                  <button
+                    type="button"
+                    className="danger"
+                    disabled={cancel.busy}
+                    onClick={() =>
+                      void cancel.run(async () => {
+                        await api(`/v1/jobs/${j.id}/cancel`, { method: 'POST' });
+                        jobs.reload();
+                        return `cancelled ${j.id}`;
+                      })
+                    }
+                  >
+                    Cancel
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {watching && <JobStream id={watching} onClose={() => setWatching(null)} />}
+    </section>
+  );
+}
+
+function CreateJob({ agents, onCreated }: { agents: string[]; onCreated: (id: string) => void }) {
+  const [agent, setAgent] = useState('');
+  const [type, setType] = useState('');
+  const [input, setInput] = useState('{"hello":"flock"}');
+  const { busy, message, run } = useAction();
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      let parsed: unknown = input;
+      try {
+        parsed = JSON.parse(input);
+      } catch {
+        // Not JSON: sent as a string (what a shell task takes).
+      }
+      const out = await api<{ jobId: string }>('/v1/jobs', {
+        method: 'POST',
+        body: { agent: agent || agents[0], input: parsed, ...(type ? { type } : {}) },
+        headers: { 'idempotency-key': `web-${crypto.randomUUID()}` },
+      });
+      onCreated(out.jobId);
+      return `queued ${out.jobId}`;
+    });
+  };
+  return (
+    <form className="inline-form" onSubmit={submit} aria-label="Create a job">
+      <label>
+        Agent
+        <select value={agent} onChange={(e) => setAgent(e.target.value)} name="agent">
+          {agents.map((a) => (
+            <option key={a}>{a}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Type (optional)
+        <input value={type} onChange={(e) => setType(e.target.value)} placeholder="echo, shell, llm…" name="type" />
+      </label>
+      <label>
+        Input (JSON or text)
+        <input value={input} onChange={(e) => setInput(e.target.value)} name="input" spellCheck={false} />
+      </label>
+      <button type="submit" disabled={busy || agents.length === 0}>
+        Create job
+      </button>
+      <Message message={message} />
+    </form>
+  );
+}
+
+/** `WS /v1/stream/{id}`; reconnects resume after the last id seen, so nothing repeats or goes missing. */
+function JobStream({ id, onClose }: { id: string; onClose: () => void }) {
+  const [messages, setMessages] = useState<StreamMessage[]>([]);
+  const [link, setLink] = useState('connecting');
+  useEffect(() => {
+    let last = 0;
+    setMessages([]);
+    const socket = new LiveSocket({
+      url: () => wsUrl(`/v1/stream/${encodeURIComponent(id)}${last ? `?after=${last}` : ''}`),
+      onState: (s) => setLink(s),
+      onMessage: (data) => {
+        const m = data as StreamMessage;
+        if (typeof m?.id !== 'number') return;
+        if (m.type !== 'heartbeat') {
+          if (m.id <= last) return;
+          setMessages((ms) => [...ms, m].slice(-500));
+        }
+        last = Math.max(last, m.id);
+        // A finished job says nothing more: stop instead of reconnecting to silence.
+        const status = (m.payload as { status?: string } | null)?.status;
+        if (m.type === 'result' || (m.type === 'status' && status && FINAL.has(status))) {
+          socket.close();
+          setLink('ended');
+        }
+      },
+    });
+    return () => socket.close();
+  }, [id]);
+  return (
+    <section aria-labelledby="stream-title" className="live-logs" data-testid="job-stream">
+      <div className="details-head">
+        <h3 id="stream-title">
+          Stream of <code>{id}</code> <span className="note">({link})</span>
+        </h3>
+        <button type="button" onClick={onClose}>
+          Close stream
+        </button>
+      </div>
+      <pre className="logs" tabIndex={0} aria-live="polite" aria-label={`Live stream of job ${id}`}>
+        {messages.map((m) => `${m.ts.slice(11, 19)} ${m.type.padEnd(6)} ${typeof m.payload === 'string' ? m.payload : JSON.stringify(m.payload)}`).join('\n')}
+      </pre>
+    </section>
+  );
+}
