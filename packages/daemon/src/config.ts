@@ -173,16 +173,25 @@ export const ConfigSchema = z
       .object({
         /** `store`: in-process index persisted in the store (default); `pgvector`: in PostgreSQL (store.kind postgres). */
         vectorIndex: z.enum(['store', 'pgvector']).default('store'),
-        /** `hashing`: the in-tree lexical fallback (no model); the gateway's `embed` alias comes with the LLM gateway. */
-        embedder: z.enum(['hashing']).default('hashing'),
+        /**
+         * Where vectors come from. `gateway`: the LLM gateway's `embed` alias (Ollama, an
+         * OpenAI-compatible server or the embedded model); the daemon refuses to start without
+         * one. `hashing`: the in-tree lexical embedder (feature hashing of words and 3-grams; no
+         * model, not semantic). `auto` (default): the `embed` alias when the gateway has one,
+         * else hashing, said in the startup log and in /v1/status.
+         */
+        embedder: z.enum(['auto', 'gateway', 'hashing']).default('auto'),
+        /** Dimension of the hashing embedder (a model's dimension is whatever it returns). */
         dimension: z.coerce.number().int().min(8).max(4096).default(256),
         /** Upper bound of a chunk in estimated tokens. */
         chunkTokens: z.coerce.number().int().min(32).max(8192).default(400),
         /** Memories kept per agent before the oldest are summarised. */
         memoryPerAgent: z.coerce.number().int().min(10).max(1_000_000).default(1000),
+        /** The gateway model (or alias) agents reflect and summarise their memories with; without an LLM, both are extractive. */
+        reflectionModel: z.string().min(1).default('default'),
       })
       .strict()
-      .default({ vectorIndex: 'store', embedder: 'hashing', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000 }),
+      .default({ vectorIndex: 'store', embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default' }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
     /**
      * How long a delivered task may go unacknowledged before the bus hands it to another
@@ -238,6 +247,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_BOARD_POSTS_PER_MINUTE: ['economy', 'board', 'postsPerMinute'],
   AIFLOCK_VECTOR_INDEX: ['context', 'vectorIndex'],
   AIFLOCK_EMBED_DIMENSION: ['context', 'dimension'],
+  AIFLOCK_EMBEDDER: ['context', 'embedder'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

@@ -8,9 +8,6 @@ import {
   AuthService,
   DeploymentService,
   KillSwitch,
-  ContextService,
-  HashingEmbedder,
-  MemoryService,
   Presence,
   Reconciler,
   RpcRouter,
@@ -51,6 +48,7 @@ import { registerLlmOps } from './llm/rpc-ops.js';
 import { persistUsage } from './llm/usage-store.js';
 import { setupLlm } from './llm/setup.js';
 import { economyServices } from './economy.js';
+import { contextPlane } from './context-plane.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -114,12 +112,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   await bootstrapAdminToken(auth, store, config.dataDir, logger);
   const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
 
-  // The memory and context plane. The gateway's `embed` alias will be another Embedder here.
-  const embedder = new HashingEmbedder(config.context.dimension);
   const vectorIndex = await openVectorIndex(config.context.vectorIndex, sqlStore, (msg) => log('info', msg));
-  const context = new ContextService({ store: store.context, tasks: store.tasks, embedder, index: vectorIndex, clock, chunkTokens: config.context.chunkTokens });
-  // Reflection and summarisation use their in-tree defaults until the gateway's LLM is wired in.
-  const memory = new MemoryService({ store: store.context, embedder, clock, maxPerAgent: config.context.memoryPerAgent });
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => logger[level](data ?? {}, msg);
@@ -180,6 +173,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const metrics = createMetrics(store, bus);
   const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm });
   log('info', `LLM gateway: ${llm.detail}`);
+  // The memory and context plane embeds (and agents reflect) through the gateway.
+  const contextPlaneOf = contextPlane({ config: config.context, llm: config.llm, store: store.context, tasks: store.tasks, index: vectorIndex, gateway: llm.gateway, clock, log });
+  const { context, memory } = contextPlaneOf;
   const usageRows = persistUsage(llm.usage, store, log);
   const presence = new Presence();
 
@@ -307,6 +303,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
           ...(await readiness()),
           nats: { ok: true, detail: supervisor ? `spawned by the daemon at ${busUrl}` : `external at ${busUrl}` },
           busAuth: { ok: credentials.enforced, detail: credentials.detail },
+          contextEmbedder: await contextPlaneOf.check(),
         },
         agents: {
           deployed: agents.length,

@@ -90,6 +90,7 @@ export class MemoryService {
 
   private async write(agent: string, kind: MemoryKind, text: string, importance?: number): Promise<MemoryRecord> {
     const { embedder, clock, store } = this.deps;
+    await embedder.ready?.();
     const [embedding] = await embedder.embed([text]);
     const at = clock.now();
     const now = at.toISOString();
@@ -147,6 +148,7 @@ export class MemoryService {
     const { store, embedder, clock } = this.deps;
     const all = await store.memories.list(agent);
     if (all.length === 0) return [];
+    await embedder.ready?.();
     const [q] = await embedder.embed([query]);
     const now = clock.now().getTime();
     const raw = all.map((m) => ({
