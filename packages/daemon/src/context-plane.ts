@@ -117,7 +117,7 @@ export function contextPlane(deps: {
         let timer: NodeJS.Timeout | undefined;
         const slow = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the embedding model has not answered yet')), 1_500)));
         await Promise.race([embedder.ready?.(), slow]).finally(() => clearTimeout(timer));
-        return { ok: true, detail: `${embedder.model} (dimension ${embedder.dimension}): ${detail}` };
+        return { ok: true, detail: embedder.ready ? `${embedder.model} (dimension ${embedder.dimension}) from ${detail}` : detail };
       } catch (err) {
         return { ok: false, detail: `${detail}: ${err instanceof Error ? err.message : String(err)}` };
       }

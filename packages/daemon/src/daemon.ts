@@ -303,7 +303,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
           ...(await readiness()),
           nats: { ok: true, detail: supervisor ? `spawned by the daemon at ${busUrl}` : `external at ${busUrl}` },
           busAuth: { ok: credentials.enforced, detail: credentials.detail },
-          contextEmbedder: await contextPlaneOf.check(),
+          context: await contextPlaneOf.check(),
         },
         agents: {
           deployed: agents.length,

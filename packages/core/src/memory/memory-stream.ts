@@ -144,7 +144,12 @@ export class MemoryService {
     return oldest.length;
   }
 
-  async recall(agent: string, query: string, k = 10): Promise<RecalledMemory[]> {
+  /**
+   * The `k` memories that score best for `query`. Recall by the agent itself refreshes their
+   * access time (recency decays from the last use, as in the paper); a person inspecting an
+   * agent's memory passes `touch: false`, so looking does not change what the agent recalls.
+   */
+  async recall(agent: string, query: string, k = 10, opts: { touch?: boolean } = {}): Promise<RecalledMemory[]> {
     const { store, embedder, clock } = this.deps;
     const all = await store.memories.list(agent);
     if (all.length === 0) return [];
@@ -171,7 +176,7 @@ export class MemoryService {
       .map((r) => ({ ...r, score: nr(r.recency) + ni(r.importance) + nv(r.relevance) }))
       .sort((a, b) => b.score - a.score || (a.m.createdAt < b.m.createdAt ? 1 : -1))
       .slice(0, k);
-    await store.memories.touch(agent, scored.map((s) => s.m.id), new Date(now).toISOString());
+    if (opts.touch !== false) await store.memories.touch(agent, scored.map((s) => s.m.id), new Date(now).toISOString());
     return scored.map((s) => ({
       id: s.m.id,
       kind: s.m.kind,

@@ -9,9 +9,10 @@ import { OllamaProvider } from '../../src/adapters/llm/ollama.js';
 import { EmbeddedProvider } from '../../src/adapters/llm/embedded.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
-import { chooseEmbedder } from '../../src/context-plane.js';
+import { chooseEmbedder, contextPlane } from '../../src/context-plane.js';
 import { loadConfig } from '../../src/config.js';
-import { contextOn, corpusDocuments } from './harness.js';
+import { openVectorIndex } from '../../src/adapters/vector-index/open.js';
+import { contextOn, corpusDocuments, fixedClock } from './harness.js';
 
 const entry = (name: string, provider: string, model: string, fallbacks: string[] = []): RegistryEntry => ({
   name,
@@ -182,5 +183,33 @@ describe('context plane embedding through the LLM gateway (OpenAI-compatible and
     // Configured on purpose (llm.models.embed), auto uses it.
     const chosen = { ...implied, models: { embed: { ...entry('embed', 'embedded', 'embedded'), capabilities: ['embed' as const] } } };
     expect(chooseEmbedder(cfg('auto'), chatOnly, chosen).embedder).toBeInstanceOf(GatewayEmbedder);
+  });
+
+  it('the daemon\'s context plane says which embedder it uses, and names collections embedded with another model at startup', async () => {
+    const { service: before } = await contextOn(store);
+    await before.ingest({ collection: 'old-notes', documents: corpusDocuments().slice(0, 1), delete: [] });
+    const oa = await fake('openai', { model: 'emb', embedDim: 8 });
+    const logs: string[] = [];
+    const config = loadConfig({ env: { AIFLOCK_HOME: dir, AIFLOCK_EMBEDDER: 'gateway' } });
+    const plane = contextPlane({
+      config: config.context,
+      llm: config.llm,
+      store: store.context,
+      tasks: store.tasks,
+      index: await openVectorIndex('store', store, () => undefined),
+      gateway: gateway([new OpenAiProvider('oa', oa.url)], [entry('embed', 'oa', 'emb')]),
+      clock: fixedClock(),
+      log: (level, msg) => logs.push(`${level} ${msg}`),
+    });
+    expect(await plane.check()).toEqual({ ok: true, detail: 'oa/emb (dimension 8) from the LLM gateway\'s "embed" alias (oa)' });
+    await expect.poll(() => logs.find((l) => l.includes('old-notes'))).toBe(
+      'warn context: collection old-notes is embedded with hashing-v1-256 (dimension 256), the embedder is now oa/emb (dimension 8); search uses keywords only there until it is re-indexed: aiflock context reindex old-notes',
+    );
+    expect(logs).toContain('info memory: reflections and summaries are extractive (no LLM model "default")');
+    // A model that never answered: status says so at once instead of waiting for it.
+    const dead = await fake('openai', { model: 'emb', embedDim: 8 });
+    dead.setDefault({ kind: 'hang' });
+    const stuck = contextPlane({ ...{ config: config.context, llm: config.llm, store: store.context, tasks: store.tasks, clock: fixedClock(), log: () => undefined }, index: await openVectorIndex('store', store, () => undefined), gateway: gateway([new OpenAiProvider('oa', dead.url)], [entry('embed', 'oa', 'emb')]) });
+    expect(await stuck.check()).toMatchObject({ ok: false, detail: expect.stringContaining('has not answered yet') });
   });
 });

@@ -62,6 +62,10 @@ describe('agent memory streams on a real store', () => {
     // Recall refreshes access time: the old memory now decays from this moment.
     const red = (await store.context.memories.list('ada')).find((m) => m.text.includes('red'))!;
     expect(red.lastAccessedAt).toBe(clock.now().toISOString());
+    // A person inspecting the stream (HTTP) does not refresh anything.
+    clock.advance(HOUR);
+    await mem.recall('ada', 'bicycle', 4, { touch: false });
+    expect((await store.context.memories.list('ada')).find((m) => m.text.includes('red'))!.lastAccessedAt).toBe(red.lastAccessedAt);
     expect(await mem.recall('nobody', 'bicycle')).toEqual([]);
   });
 
