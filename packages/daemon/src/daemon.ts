@@ -12,7 +12,6 @@ import {
   Reconciler,
   RpcRouter,
   boardRpcHandlers,
-  memoryBusHandlers,
   economyRpcHandlers,
   SecretService,
   TaskIngest,
@@ -48,7 +47,7 @@ import { registerLlmOps } from './llm/rpc-ops.js';
 import { persistUsage } from './llm/usage-store.js';
 import { setupLlm } from './llm/setup.js';
 import { economyServices } from './economy.js';
-import { contextPlane } from './context-plane.js';
+import { contextPlane, mountContextOps } from './context-plane.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -245,10 +244,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     rpc.unary(service, operation, op.input, (caller, input) => op.handle(caller, input));
   }
   // Memory and context for agents: each handler validates its own input and scopes to the caller.
-  for (const [name, handle] of Object.entries(memoryBusHandlers({ memory, context }))) {
-    const [service, operation] = name.split('.') as [string, string];
-    rpc.unary(service, operation, z.unknown(), handle);
-  }
+  mountContextOps(rpc, { memory, context });
   bus.onRpc(rpc.handle);
   for (const d of await store.deployments.list()) {
     await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
