@@ -66,6 +66,7 @@ export * from './context/pack.js';
 export * from './context/in-process-index.js';
 export * from './context/export-format.js';
 export * from './context/context-service.js';
+export * from './context/run-recorder.js';
 export * from './memory/memory-stream.js';
 export * from './memory/bus-handlers.js';
 export * from './memory/reflection.js';

@@ -189,9 +189,11 @@ export const ConfigSchema = z
         memoryPerAgent: z.coerce.number().int().min(10).max(1_000_000).default(1000),
         /** The gateway model (or alias) agents reflect and summarise their memories with; without an LLM, both are extractive. */
         reflectionModel: z.string().min(1).default('default'),
+        /** Record every finished task (input, result or error) in the `runs` collection, for search and context packs. */
+        recordRuns: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
       })
       .strict()
-      .default({ vectorIndex: 'store', embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default' }),
+      .default({ vectorIndex: 'store', embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
     /**
      * How long a delivered task may go unacknowledged before the bus hands it to another
@@ -248,6 +250,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_VECTOR_INDEX: ['context', 'vectorIndex'],
   AIFLOCK_EMBED_DIMENSION: ['context', 'dimension'],
   AIFLOCK_EMBEDDER: ['context', 'embedder'],
+  AIFLOCK_CONTEXT_RECORD_RUNS: ['context', 'recordRuns'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

@@ -4,6 +4,8 @@ import {
   GatewayEmbedder,
   HashingEmbedder,
   MemoryService,
+  RUNS_COLLECTION,
+  RunRecorder,
   extractiveReflector,
   memoryBusHandlers,
   llmReflector,
@@ -66,6 +68,10 @@ export function chooseEmbedder(c: Config['context'], gateway: LlmGateway | null,
 export interface ContextPlane {
   context: ContextService;
   memory: MemoryService;
+  /** Records a finished task in the `runs` collection (context.recordRuns), else null. */
+  recordRun: ((task: TaskRecord) => void) | null;
+  /** Resolves once the runs handed to `recordRun` so far are written (tests, shutdown). */
+  runsRecorded(): Promise<void>;
   /** For /v1/status: is the embedder answering, and which one is it. */
   check(): Promise<{ ok: boolean; detail: string }>;
 }
@@ -111,9 +117,18 @@ export function contextPlane(deps: {
     }
   })();
 
+  const runs = config.recordRuns
+    ? new RunRecorder(
+        (doc) => context.ingest({ collection: RUNS_COLLECTION, documents: [doc], delete: [] }),
+        (taskId, err) => log('warn', `context: run ${taskId} was not recorded in the runs collection: ${err instanceof Error ? err.message : String(err)}`, { taskId }),
+      )
+    : null;
+
   return {
     context,
     memory,
+    recordRun: runs?.record ?? null,
+    runsRecorded: async () => runs?.idle(),
     check: async () => {
       try {
         // Status must answer at once, not wait out a provider that hangs.

@@ -26,6 +26,7 @@ import {
   type Clock,
   type CredentialRevoker,
   type SandboxRuntime,
+  type TaskRecord,
 } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 import type { Config } from './config.js';
@@ -102,7 +103,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
 
   // Every job's status changes and log lines also feed its resumable stream (WS /v1/stream/{id}).
   const sqlStore = await openStore(config, (msg) => log('warn', msg));
-  const store = recordingJobEvents(sqlStore, () => clock.now().toISOString());
+  // Finished tasks may also be recorded in the context plane's `runs` collection (set below).
+  let recordRun: ((task: TaskRecord) => void) | null = null;
+  const store = recordingJobEvents(sqlStore, () => clock.now().toISOString(), (t) => recordRun?.(t));
   // The tamper-evident audit log (security invariant 5). Components that act on behalf of
   // someone (ledger, egress proxy, quarantine) get this one instance from here.
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
@@ -174,6 +177,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   // The memory and context plane embeds (and agents reflect) through the gateway.
   const contextPlaneOf = contextPlane({ config: config.context, llm: config.llm, store: store.context, tasks: store.tasks, index: vectorIndex, gateway: llm.gateway, clock, log });
   const { context, memory } = contextPlaneOf;
+  recordRun = contextPlaneOf.recordRun;
   const usageRows = persistUsage(llm.usage, store, log);
   const presence = new Presence();
 
