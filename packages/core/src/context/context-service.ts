@@ -146,8 +146,11 @@ export class ContextService {
     const ids = req.documents.map((d) => d.id ?? d.source);
     const dup = ids.find((id, i) => ids.indexOf(id) !== i);
     if (dup !== undefined) throw new FlockError('validation_failed', `document id "${dup}" appears twice in one request`, { id: dup });
-    await this.embedderReady();
     const existing = await store.collections.get(req.collection);
+    // Deleting from an existing collection needs no embedder: it works while the model is
+    // down or after it changed.
+    const deleteOnly = req.documents.length === 0 && existing !== undefined;
+    if (!deleteOnly) await this.embedderReady();
     // A new collection is only written with its first document, so a request that fails before
     // storing anything (e.g. the embedder fails) leaves no empty collection behind.
     const created = clock.now().toISOString();
@@ -157,7 +160,7 @@ export class ContextService {
       if (!persisted) await store.collections.upsert(coll);
       persisted = true;
     };
-    this.assertSameModel(coll);
+    if (!deleteOnly) this.assertSameModel(coll);
     const result: IngestResult = { collection: coll.name, model: coll.model, dimension: coll.dimension, documents: [], deleted: [] };
     for (const [i, d] of req.documents.entries()) {
       const id = ids[i]!;

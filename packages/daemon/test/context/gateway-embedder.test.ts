@@ -147,6 +147,11 @@ describe('context plane embedding through the LLM gateway (OpenAI-compatible and
     // Recovers on the next call (the probe is retried).
     await service.ingest({ collection: 'notes', documents: corpusDocuments().slice(0, 2), delete: [] });
     expect(await store.context.collections.get('notes')).toMatchObject({ model: 'main/emb-a', dimension: 8 });
+    // Deleting needs no model (it works while the model is down): no request reaches it.
+    const asked = main.requests.length;
+    const gone = corpusDocuments()[0]!.id!;
+    expect((await service.ingest({ collection: 'notes', documents: [], delete: [gone] })).deleted).toEqual([{ id: gone, found: true }]);
+    expect(main.requests.length).toBe(asked);
     // Down again: a hybrid search answers by keywords and says why; a vector search fails.
     main.next({ kind: 'error', status: 500, message: 'GPU fell over' });
     const kw = await service.search({ q: 'backup', topK: 3, mode: 'hybrid' });
