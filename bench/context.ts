@@ -125,6 +125,10 @@ main('context', async () => {
   ];
   if (!nativePgvector) progress('native pgvector is not installed here (postgresql-15-pgvector): measuring PGlite\'s build only');
 
+  // On SIGINT/SIGTERM the store open at that moment is closed first (cleanups run last
+  // registered first), so its connections do not fail when the cluster stops under them.
+  let openStore: (() => Promise<void>) | null = null;
+  onCleanup('open store', async () => openStore?.());
   const rows: Record<string, Result[]> = { baseline: [] };
   for (let run = 1; run <= opts.runs; run++) {
     progress(`run ${run}/${opts.runs}: baseline (embedder alone; Float32Array scan)`);
@@ -132,9 +136,11 @@ main('context', async () => {
     for (const s of setups) {
       progress(`run ${run}/${opts.runs}: ${s.name}, ${CHUNKS} chunks`);
       const { store, close } = await s.open();
+      openStore = close;
       try {
         (rows[s.name] ??= []).push(await measure(store, s.index, data));
       } finally {
+        openStore = null;
         await close();
       }
     }
