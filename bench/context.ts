@@ -10,7 +10,7 @@
  * ratios to the baseline are taken within each run (so load from other work on the machine
  * cancels out) and their median reported.
  *
- *   npx tsx bench/context.ts [--runs 3] [--json] [--chunks 10000] [--queries 100] [--no-pglite]
+ *   npx tsx bench/context.ts [--runs 5] [--json] [--chunks 10000] [--queries 100] [--no-pglite]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
