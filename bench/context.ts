@@ -6,7 +6,11 @@
  * embedder alone (ingest) and an exact dot-product scan over the same vectors in a
  * Float32Array (search).
  *
- *   npx tsx bench/context.ts [--runs 3] [--json] [--chunks 10000] [--queries 100]
+ * Every figure is the median over --runs runs (at least 3), with the minimum and maximum;
+ * ratios to the baseline are taken within each run (so load from other work on the machine
+ * cancels out) and their median reported.
+ *
+ *   npx tsx bench/context.ts [--runs 5] [--json] [--chunks 10000] [--queries 100] [--no-pglite]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,9 +23,13 @@ import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js
 import { openVectorIndex } from '../packages/daemon/src/adapters/vector-index/open.js';
 import { startPgliteWithPgvector } from '../testkit/pglite.js';
 import { startPostgres } from '../testkit/postgres.js';
-import { benchArgs, fmt, main, median, onCleanup, percentile, progress, table, writeResults } from './lib.js';
+import { benchArgs, fmt, fmtSpread, main, onCleanup, percentile, progress, spread, table, writeResults } from './lib.js';
 
-const opts = benchArgs({ chunks: 10_000, queries: 100 });
+const opts = benchArgs({ chunks: 10_000, queries: 100 }, ['no-pglite']);
+if (opts.runs < 3) {
+  process.stderr.write(`--runs ${opts.runs}: this benchmark reports medians and per-run ratios, which need at least 3 runs\n`);
+  process.exit(2);
+}
 const CHUNKS = opts.extra['chunks']!;
 const QUERIES = opts.extra['queries']!;
 const BATCH = 100;
@@ -105,18 +113,22 @@ main('context', async () => {
     { name: 'SQLite + in-process index', index: 'store', open: async () => { const store = await SqlStore.open(sqliteBackend(join(dir, `b${++n}.db`))); return { store, close: () => store.close() }; } },
     { name: 'PostgreSQL + in-process index', index: 'store', open: () => pgStore() },
     ...(nativePgvector ? [{ name: 'PostgreSQL + pgvector (native)', index: 'pgvector' as const, open: () => pgStore() }] : []),
-    {
+    ...(opts.flags['no-pglite'] ? [] : [{
       name: 'PGlite + pgvector (WebAssembly, 1 connection)',
-      index: 'pgvector',
+      index: 'pgvector' as const,
       open: async () => {
         const server = await startPgliteWithPgvector();
         const store = await SqlStore.open(await postgresBackend({ url: server.url, poolSize: 1, connectTimeoutMs: 5_000 }));
         return { store, close: async () => { await store.close(); await server.stop(); } };
       },
-    },
+    }]),
   ];
   if (!nativePgvector) progress('native pgvector is not installed here (postgresql-15-pgvector): measuring PGlite\'s build only');
 
+  // On SIGINT/SIGTERM the store open at that moment is closed first (cleanups run last
+  // registered first), so its connections do not fail when the cluster stops under them.
+  let openStore: (() => Promise<void>) | null = null;
+  onCleanup('open store', async () => openStore?.());
   const rows: Record<string, Result[]> = { baseline: [] };
   for (let run = 1; run <= opts.runs; run++) {
     progress(`run ${run}/${opts.runs}: baseline (embedder alone; Float32Array scan)`);
@@ -124,23 +136,52 @@ main('context', async () => {
     for (const s of setups) {
       progress(`run ${run}/${opts.runs}: ${s.name}, ${CHUNKS} chunks`);
       const { store, close } = await s.open();
+      openStore = close;
       try {
         (rows[s.name] ??= []).push(await measure(store, s.index, data));
       } finally {
+        openStore = null;
         await close();
       }
     }
   }
+  // Ratios within each run: ingest as a fraction of the embedder alone's throughput, search
+  // as a multiple of the plain scan's latency.
+  const ratios = (name: string) =>
+    rows[name]!.map((r, i) => {
+      const b = rows['baseline']![i]!;
+      return { ingest: r.ingestChunksPerSec / b.ingestChunksPerSec, p50: r.searchP50Ms / b.searchP50Ms, p99: r.searchP99Ms / b.searchP99Ms };
+    });
   const summary = Object.fromEntries(
-    Object.entries(rows).map(([name, rs]) => [name, { ingestChunksPerSec: median(rs.map((r) => r.ingestChunksPerSec)), searchP50Ms: median(rs.map((r) => r.searchP50Ms)), searchP99Ms: median(rs.map((r) => r.searchP99Ms)) }]),
+    Object.entries(rows).map(([name, rs]) => {
+      const rr = ratios(name);
+      return [
+        name,
+        {
+          ingestChunksPerSec: spread(rs.map((r) => r.ingestChunksPerSec)),
+          searchP50Ms: spread(rs.map((r) => r.searchP50Ms)),
+          searchP99Ms: spread(rs.map((r) => r.searchP99Ms)),
+          vsBaseline: { ingest: spread(rr.map((r) => r.ingest)), searchP50: spread(rr.map((r) => r.p50)), searchP99: spread(rr.map((r) => r.p99)) },
+        },
+      ];
+    }),
   );
   const file = await writeResults('context', { chunks: CHUNKS, queries: QUERIES, runs: opts.runs, summary, raw: rows });
   progress(`raw figures in ${file}`);
-  if (opts.json) return void process.stdout.write(`${JSON.stringify({ chunks: CHUNKS, summary }, null, 2)}\n`);
+  if (opts.json) return void process.stdout.write(`${JSON.stringify({ chunks: CHUNKS, runs: opts.runs, summary }, null, 2)}\n`);
+  const x = (s: { median: number }) => `${fmt(s.median)}×`;
   process.stdout.write(
     `${table(
-      ['setup', 'ingest chunks/s', 'search p50 ms', 'search p99 ms'],
-      Object.entries(summary).map(([name, r]) => [name, fmt(r.ingestChunksPerSec), fmt(r.searchP50Ms), fmt(r.searchP99Ms)]),
-    )}\n\n${CHUNKS} chunks, ${QUERIES} hybrid queries (top 10), medians of ${opts.runs} runs\n`,
+      ['setup', 'ingest chunks/s', 'search p50 ms', 'search p99 ms', 'ingest vs baseline', 'p50 vs baseline', 'p99 vs baseline'],
+      Object.entries(summary).map(([name, r]) => [
+        name,
+        fmtSpread(r.ingestChunksPerSec),
+        fmtSpread(r.searchP50Ms),
+        fmtSpread(r.searchP99Ms),
+        name === 'baseline' ? '1×' : x(r.vsBaseline.ingest),
+        name === 'baseline' ? '1×' : x(r.vsBaseline.searchP50),
+        name === 'baseline' ? '1×' : x(r.vsBaseline.searchP99),
+      ]),
+    )}\n\n${CHUNKS} chunks, ${QUERIES} hybrid queries (top 10); median (min–max) of ${opts.runs} runs; ratios are medians of per-run ratios\n`,
   );
 });

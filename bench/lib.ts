@@ -24,13 +24,16 @@ export interface BenchOptions {
   json: boolean;
   /** Numeric options particular to one benchmark, with their values. */
   extra: Record<string, number>;
+  /** Boolean `--name` switches particular to one benchmark. */
+  flags: Record<string, boolean>;
 }
 
 /** `--runs N` (default 5), `--json`, and the benchmark's own numeric `--name value` options. */
-export function benchArgs(extra: Record<string, number> = {}): BenchOptions {
+export function benchArgs(extra: Record<string, number> = {}, flags: readonly string[] = []): BenchOptions {
   const options: Record<string, { type: 'string' | 'boolean' }> = { runs: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } };
   for (const name of Object.keys(extra)) options[name] = { type: 'string' };
-  const usage = `usage: ${process.argv[1]?.split('/').pop()} [--runs N] [--json]${Object.entries(extra).map(([k, v]) => ` [--${k} ${v}]`).join('')}`;
+  for (const name of flags) options[name] = { type: 'boolean' };
+  const usage = `usage: ${process.argv[1]?.split('/').pop()} [--runs N] [--json]${Object.entries(extra).map(([k, v]) => ` [--${k} ${v}]`).join('')}${flags.map((f) => ` [--${f}]`).join('')}`;
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({ options, strict: true }).values;
@@ -53,6 +56,7 @@ export function benchArgs(extra: Record<string, number> = {}): BenchOptions {
     runs: int('runs', 5),
     json: values['json'] === true,
     extra: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, int(k, v)])),
+    flags: Object.fromEntries(flags.map((f) => [f, values[f] === true])),
   };
 }
 

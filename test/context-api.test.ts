@@ -189,8 +189,12 @@ describe('context API and CLI', () => {
   it('people read an agent memory stream with context:read', async () => {
     const mem = new MemoryService({ store: store.context, embedder: new HashingEmbedder(), clock: systemClock });
     await mem.add('scout', { kind: 'observation', text: 'the bridge is out near the mill' });
+    const seenBefore = (await store.context.memories.list('scout'))[0]!.lastAccessedAt;
+    await new Promise((r) => setTimeout(r, 5)); // a later timestamp, were the read to touch it
     const res = await api('GET', '/v1/memory/scout?q=bridge');
     expect(res.body!['memories'][0].text).toBe('the bridge is out near the mill');
+    // Looking does not refresh the agent's recency.
+    expect((await store.context.memories.list('scout'))[0]!.lastAccessedAt).toBe(seenBefore);
     expect((await api('GET', '/v1/memory/Not_An_Agent?q=x')).status).toBe(400);
   });
 

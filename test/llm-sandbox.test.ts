@@ -60,6 +60,10 @@ describe('LLM for agents in sandboxes', () => {
     expect(s.llm!.detail).toContain('embedded model');
     const human = await flock.cli(['status']);
     expect(human.stdout).toMatch(/^llm: +default, fast, coder, small, medium, large, embed - embedded model /m);
+    // The embedded chat model also sits behind "embed", but search does not use a story
+    // model's vectors unless told to: status says which embedder the context plane uses and why.
+    expect(s.checks['context']).toEqual({ ok: true, detail: expect.stringContaining('hashing-v1-256: lexical feature hashing, no model, because the gateway\'s "embed" alias is only its embedded chat model (embedded)') });
+    expect(human.stdout).toMatch(/^context: +ok - hashing-v1-256/m);
   });
 
   it('completes an llm task through the gateway with the embedded model', async () => {

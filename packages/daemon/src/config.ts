@@ -190,16 +190,27 @@ export const ConfigSchema = z
       .object({
         /** `store`: in-process index persisted in the store (default); `pgvector`: in PostgreSQL (store.kind postgres). */
         vectorIndex: z.enum(['store', 'pgvector']).default('store'),
-        /** `hashing`: the in-tree lexical fallback (no model); the gateway's `embed` alias comes with the LLM gateway. */
-        embedder: z.enum(['hashing']).default('hashing'),
+        /**
+         * Where vectors come from. `gateway`: the LLM gateway's `embed` alias (Ollama, an
+         * OpenAI-compatible server or the embedded model); the daemon refuses to start without
+         * one. `hashing`: the in-tree lexical embedder (feature hashing of words and 3-grams; no
+         * model, not semantic). `auto` (default): the `embed` alias when the gateway has one,
+         * else hashing, said in the startup log and in /v1/status.
+         */
+        embedder: z.enum(['auto', 'gateway', 'hashing']).default('auto'),
+        /** Dimension of the hashing embedder (a model's dimension is whatever it returns). */
         dimension: z.coerce.number().int().min(8).max(4096).default(256),
         /** Upper bound of a chunk in estimated tokens. */
         chunkTokens: z.coerce.number().int().min(32).max(8192).default(400),
         /** Memories kept per agent before the oldest are summarised. */
         memoryPerAgent: z.coerce.number().int().min(10).max(1_000_000).default(1000),
+        /** The gateway model (or alias) agents reflect and summarise their memories with; without an LLM, both are extractive. */
+        reflectionModel: z.string().min(1).default('default'),
+        /** Record every finished task (input, result or error) in the `runs` collection, for search and context packs. */
+        recordRuns: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
       })
       .strict()
-      .default({ vectorIndex: 'store', embedder: 'hashing', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000 }),
+      .default({ vectorIndex: 'store', embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false }),
     /** The village (world engine): its map, tick and limits. */
     world: z
       .object({
@@ -297,6 +308,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_WORLD_TICK_MS: ['world', 'tickMs'],
   OTEL_EXPORTER_OTLP_ENDPOINT: ['otel', 'endpoint'],
   OTEL_SERVICE_NAME: ['otel', 'serviceName'],
+  AIFLOCK_EMBEDDER: ['context', 'embedder'],
+  AIFLOCK_CONTEXT_RECORD_RUNS: ['context', 'recordRuns'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

@@ -2,20 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import { z } from 'zod';
 import {
   AuditLog,
   AuthService,
   DeploymentService,
   KillSwitch,
-  ContextService,
-  HashingEmbedder,
-  MemoryService,
   Presence,
   Reconciler,
   RpcRouter,
   boardRpcHandlers,
-  memoryBusHandlers,
   economyRpcHandlers,
   ToolRunLimits,
   SecretService,
@@ -32,6 +27,7 @@ import {
   type Clock,
   type CredentialRevoker,
   type SandboxRuntime,
+  type TaskRecord,
 } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 import type { Config } from './config.js';
@@ -54,6 +50,7 @@ import { setupLlm } from './llm/setup.js';
 import { chargeUsageToLedger } from './llm/economy-bridge.js';
 import { economyServices } from './economy.js';
 import { setupWorld } from './world/setup.js';
+import { contextPlane, mountContextOps } from './context-plane.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics, meteredBusHandlers } from './metrics.js';
@@ -118,7 +115,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
 
   // Every job's status changes and log lines also feed its resumable stream (WS /v1/stream/{id}).
   const sqlStore = await openStore(config, (msg) => log('warn', msg));
-  const store = recordingJobEvents(sqlStore, () => clock.now().toISOString());
+  // Finished tasks may also be recorded in the context plane's `runs` collection (set below).
+  let recordRun: ((task: TaskRecord) => void) | null = null;
+  const store = recordingJobEvents(sqlStore, () => clock.now().toISOString(), (t) => recordRun?.(t));
   // The tamper-evident audit log (security invariant 5). Components that act on behalf of
   // someone (ledger, egress proxy, quarantine) get this one instance from here.
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
@@ -126,12 +125,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   await bootstrapAdminToken(auth, store, config.dataDir, logger, opts.announceAdminToken);
   const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
 
-  // The memory and context plane. The gateway's `embed` alias will be another Embedder here.
-  const embedder = new HashingEmbedder(config.context.dimension);
   const vectorIndex = await openVectorIndex(config.context.vectorIndex, sqlStore, (msg) => log('info', msg));
-  const context = new ContextService({ store: store.context, tasks: store.tasks, embedder, index: vectorIndex, clock, chunkTokens: config.context.chunkTokens });
-  // Reflection and summarisation use their in-tree defaults until the gateway's LLM is wired in.
-  const memory = new MemoryService({ store: store.context, embedder, clock, maxPerAgent: config.context.memoryPerAgent });
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => logger[level](data ?? {}, msg);
@@ -196,6 +190,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   log('info', `LLM gateway: ${llm.detail}`);
   if (llm.gateway) log('info', `LLM entitlement counters: ${await restoreCounters(llm.gateway, store, clock)} calls of the last hour replayed`);
   if (tracing && llm.gateway) traceGateway(llm.gateway);
+  // The memory and context plane embeds (and agents reflect) through the gateway.
+  const contextPlaneOf = contextPlane({ config: config.context, llm: config.llm, store: store.context, tasks: store.tasks, index: vectorIndex, gateway: llm.gateway, clock, log });
+  const { context, memory } = contextPlaneOf;
+  recordRun = contextPlaneOf.recordRun;
   const usageRows = persistUsage(llm.usage, store, log);
   const usageCharges = chargeUsageToLedger(llm.usage, economy.compute, log);
   // Seed 3's log fields for model calls: one line per call, whoever made it (agent or HTTP).
@@ -287,10 +285,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     rpc.unary(service, operation, op.input, (caller, input) => op.handle(caller, input));
   }
   // Memory and context for agents: each handler validates its own input and scopes to the caller.
-  for (const [name, handle] of Object.entries(memoryBusHandlers({ memory, context }))) {
-    const [service, operation] = name.split('.') as [string, string];
-    rpc.unary(service, operation, z.unknown(), handle);
-  }
+  mountContextOps(rpc, { memory, context });
   // The village: resumed from the store, ticking from start to stop whether or not anyone watches.
   const world = await setupWorld(config.world, { store, compute: economy.compute, board: economy.board, tiers: config.economy.tiers, rpc, metrics: metrics.world, log });
   bus.onRpc(metered.rpc(rpc.handle));
@@ -363,6 +358,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
           ...(await readiness()),
           nats: { ok: true, detail: supervisor ? `spawned by the daemon at ${busUrl}` : `external at ${busUrl}` },
           busAuth: { ok: credentials.enforced, detail: credentials.detail },
+          context: await contextPlaneOf.check(),
         },
         agents: {
           deployed: agents.length,

@@ -50,7 +50,7 @@ describe('daemon config', () => {
   });
 
   it('chooses the vector index by configuration; pgvector needs the PostgreSQL store', () => {
-    expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', embedder: 'hashing', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000 });
+    expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false });
     const pg = loadConfig({ env: { AIFLOCK_STORE: 'postgres', AIFLOCK_DATABASE_URL: 'postgres://u:p@127.0.0.1/db', AIFLOCK_VECTOR_INDEX: 'pgvector' } });
     expect(pg.context.vectorIndex).toBe('pgvector');
     expect(() => loadConfig({ env: { AIFLOCK_VECTOR_INDEX: 'pgvector' } })).toThrow(/context.vectorIndex: context.vectorIndex pgvector needs store.kind postgres/);

@@ -137,6 +137,10 @@ export const MemoryRecallInput = z
   .strict();
 export type MemoryRecallInput = z.output<typeof MemoryRecallInput>;
 
+/** `memory.reflect`: reflect now on what is new since the last reflection (a periodic caller, e.g. the village loop at day's end). */
+export const MemoryReflectInput = z.object({}).strict();
+export type MemoryReflectInput = z.output<typeof MemoryReflectInput>;
+
 export const ContextSearchInput = z
   .object({
     q: z.string().min(1).max(2000),

@@ -93,10 +93,16 @@ export class ContextService {
     return c;
   }
 
+  /** Model and dimension are known (an embedder behind the gateway learns them by a first call). */
+  private async embedderReady(): Promise<void> {
+    await this.deps.embedder.ready?.();
+  }
+
   /** Create the collection (recording the embedder's model) or change who it is shared with. */
   async configureCollection(name: string, sharedWith?: string[]): Promise<CollectionRecord> {
     const now = this.deps.clock.now().toISOString();
     const have = await this.deps.store.collections.get(name);
+    if (!have) await this.embedderReady();
     const rec: CollectionRecord = have
       ? { ...have, sharedWith: sharedWith ?? have.sharedWith, updatedAt: now }
       : { name, model: this.deps.embedder.model, dimension: this.deps.embedder.dimension, sharedWith: sharedWith ?? [], createdAt: now, updatedAt: now };
@@ -141,6 +147,10 @@ export class ContextService {
     const dup = ids.find((id, i) => ids.indexOf(id) !== i);
     if (dup !== undefined) throw new FlockError('validation_failed', `document id "${dup}" appears twice in one request`, { id: dup });
     const existing = await store.collections.get(req.collection);
+    // Deleting from an existing collection needs no embedder: it works while the model is
+    // down or after it changed.
+    const deleteOnly = req.documents.length === 0 && existing !== undefined;
+    if (!deleteOnly) await this.embedderReady();
     // A new collection is only written with its first document, so a request that fails before
     // storing anything (e.g. the embedder fails) leaves no empty collection behind.
     const created = clock.now().toISOString();
@@ -150,7 +160,7 @@ export class ContextService {
       if (!persisted) await store.collections.upsert(coll);
       persisted = true;
     };
-    this.assertSameModel(coll);
+    if (!deleteOnly) this.assertSameModel(coll);
     const result: IngestResult = { collection: coll.name, model: coll.model, dimension: coll.dimension, documents: [], deleted: [] };
     for (const [i, d] of req.documents.entries()) {
       const id = ids[i]!;
@@ -209,6 +219,7 @@ export class ContextService {
   async reindex(name: string, mode: 'full' | 'incremental'): Promise<{ collection: string; model: string; dimension: number; reembedded: number }> {
     const { store, index, embedder, clock } = this.deps;
     const coll = await this.collection(name);
+    await this.embedderReady();
     if (coll.model !== embedder.model || coll.dimension !== embedder.dimension) {
       await store.collections.upsert({ ...coll, model: embedder.model, dimension: embedder.dimension, updatedAt: clock.now().toISOString() });
     }
@@ -264,8 +275,19 @@ export class ContextService {
       const kw = cats.flatMap(({ c, cat }) => cat.keyword.search(q.q, depth, allowedBy.get(c.name)).map((h) => ({ id: key(c.name, h.id), score: h.score })));
       lists.push(kw.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1)).slice(0, depth));
     }
+    // The query's vector. When the embedder's service is down, a hybrid search still answers
+    // by keywords and says why; a vector-only search fails with that reason.
+    let qv: number[] | undefined;
     if (q.mode !== 'keyword') {
-      const [qv] = await this.embed([q.q]);
+      try {
+        await this.embedderReady();
+        [qv] = await this.embed([q.q]);
+      } catch (err) {
+        if (q.mode === 'vector' || !(err instanceof FlockError) || err.code !== 'llm_unavailable') throw err;
+        notes.push(`keyword results only: ${err.message}`);
+      }
+    }
+    if (qv) {
       const vectorHits: { id: string; score: number }[] = [];
       for (const { c, cat } of cats) {
         if (c.model !== embedder.model || c.dimension !== embedder.dimension) {
@@ -277,7 +299,7 @@ export class ContextService {
         const stale = cat.rows.some((r) => r.chunk.model !== c.model);
         const allowed = filter || stale ? new Set(cat.rows.filter((r) => r.chunk.model === c.model && (!filter || filter.has(r.chunk.id))).map((r) => r.chunk.id)) : undefined;
         if (allowed?.size === 0 || cat.rows.length === 0) continue;
-        for (const h of await index.query(c.name, qv!, depth, allowed)) vectorHits.push({ id: key(c.name, h.id), score: h.score });
+        for (const h of await index.query(c.name, qv, depth, allowed)) vectorHits.push({ id: key(c.name, h.id), score: h.score });
       }
       vectorHits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
       lists.push(vectorHits.slice(0, depth));

@@ -1,5 +1,5 @@
 import type { ZodType } from 'zod';
-import { ContextSearchInput, MemoryAddInput, MemoryRecallInput } from '@aiflock/protocol';
+import { ContextSearchInput, MemoryAddInput, MemoryRecallInput, MemoryReflectInput } from '@aiflock/protocol';
 import { FlockError } from '../errors.js';
 import type { ContextService } from '../context/context-service.js';
 import type { MemoryService } from './memory-stream.js';
@@ -28,6 +28,10 @@ export function memoryBusHandlers(deps: { memory: MemoryService; context: Contex
     'memory.recall': async (caller: BusCaller, input: unknown) => {
       const i = parse(MemoryRecallInput, input, 'memory.recall');
       return { memories: await deps.memory.recall(caller.agent, i.query, i.k) };
+    },
+    'memory.reflect': async (caller: BusCaller, input: unknown) => {
+      parse(MemoryReflectInput, input ?? {}, 'memory.reflect');
+      return { reflections: await deps.memory.reflect(caller.agent) };
     },
     'context.search': async (caller: BusCaller, input: unknown) => {
       const i = parse(ContextSearchInput, input, 'context.search');

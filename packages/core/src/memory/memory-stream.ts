@@ -90,6 +90,7 @@ export class MemoryService {
 
   private async write(agent: string, kind: MemoryKind, text: string, importance?: number): Promise<MemoryRecord> {
     const { embedder, clock, store } = this.deps;
+    await embedder.ready?.();
     const [embedding] = await embedder.embed([text]);
     const at = clock.now();
     const now = at.toISOString();
@@ -143,10 +144,16 @@ export class MemoryService {
     return oldest.length;
   }
 
-  async recall(agent: string, query: string, k = 10): Promise<RecalledMemory[]> {
+  /**
+   * The `k` memories that score best for `query`. Recall by the agent itself refreshes their
+   * access time (recency decays from the last use, as in the paper); a person inspecting an
+   * agent's memory passes `touch: false`, so looking does not change what the agent recalls.
+   */
+  async recall(agent: string, query: string, k = 10, opts: { touch?: boolean } = {}): Promise<RecalledMemory[]> {
     const { store, embedder, clock } = this.deps;
     const all = await store.memories.list(agent);
     if (all.length === 0) return [];
+    await embedder.ready?.();
     const [q] = await embedder.embed([query]);
     const now = clock.now().getTime();
     const raw = all.map((m) => ({
@@ -169,7 +176,7 @@ export class MemoryService {
       .map((r) => ({ ...r, score: nr(r.recency) + ni(r.importance) + nv(r.relevance) }))
       .sort((a, b) => b.score - a.score || (a.m.createdAt < b.m.createdAt ? 1 : -1))
       .slice(0, k);
-    await store.memories.touch(agent, scored.map((s) => s.m.id), new Date(now).toISOString());
+    if (opts.touch !== false) await store.memories.touch(agent, scored.map((s) => s.m.id), new Date(now).toISOString());
     return scored.map((s) => ({
       id: s.m.id,
       kind: s.m.kind,

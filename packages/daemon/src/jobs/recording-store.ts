@@ -6,9 +6,10 @@ type NewEvent = Omit<JobEventRecord, 'seq'>;
  * The store, with every change of a job's status and every log line of a job also appended
  * to that job's event stream. Every path that changes a task (API, ingest of results, sweeper,
  * cancel) goes through `tasks.insert`, `tasks.transition` and `logs.append`, so recording
- * here misses none of them and needs no change in the core's services.
+ * here misses none of them and needs no change in the core's services. `onFinished` sees
+ * every task that reaches a final status (the context plane records runs from it).
  */
-export function recordingJobEvents(store: Store, now: () => string): Store {
+export function recordingJobEvents(store: Store, now: () => string, onFinished?: (task: TaskRecord) => void): Store {
   const tasks: Store['tasks'] = {
     ...store.tasks,
     insert: async (record) => {
@@ -19,6 +20,7 @@ export function recordingJobEvents(store: Store, now: () => string): Store {
     transition: async (id, from, patch) => {
       const out = await store.tasks.transition(id, from, patch);
       if (out && patch.status !== undefined) await store.jobEvents.append(eventsOf(out, now()));
+      if (out && patch.status !== undefined && isTerminal(out.status)) onFinished?.(out);
       return out;
     },
   };

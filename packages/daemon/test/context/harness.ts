@@ -16,6 +16,7 @@ export function corpusDocuments(): IngestDocument[] {
 
 export interface Labelled {
   floors: { recallAt5: number; mrr: number };
+  storyModelFloors: { recallAt5: number; mrr: number };
   queries: { q: string; relevant: string[] }[];
 }
 export const labelled = (): Labelled => JSON.parse(readFileSync(join(CORPUS, 'queries.json'), 'utf8')) as Labelled;

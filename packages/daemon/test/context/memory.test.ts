@@ -2,7 +2,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FlockError, HashingEmbedder, MemoryService, memoryBusHandlers, type MemoryRecord, type Reflector, type Summariser } from '@aiflock/core';
+import {
+  FlockError,
+  HashingEmbedder,
+  LlmGateway,
+  MemoryService,
+  ModelRegistry,
+  extractiveReflector,
+  llmReflector,
+  llmSummariser,
+  memoryBusHandlers,
+  systemClock,
+  type LlmUsageEvent,
+  type MemoryRecord,
+  type Reflector,
+  type Summariser,
+} from '@aiflock/core';
+import { startFakeLlm, type FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
+import { OpenAiProvider } from '../../src/adapters/llm/openai.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
 import { contextOn, corpusDocuments, fixedClock } from './harness.js';
@@ -45,6 +62,10 @@ describe('agent memory streams on a real store', () => {
     // Recall refreshes access time: the old memory now decays from this moment.
     const red = (await store.context.memories.list('ada')).find((m) => m.text.includes('red'))!;
     expect(red.lastAccessedAt).toBe(clock.now().toISOString());
+    // A person inspecting the stream (HTTP) does not refresh anything.
+    clock.advance(HOUR);
+    await mem.recall('ada', 'bicycle', 4, { touch: false });
+    expect((await store.context.memories.list('ada')).find((m) => m.text.includes('red'))!.lastAccessedAt).toBe(red.lastAccessedAt);
     expect(await mem.recall('nobody', 'bicycle')).toEqual([]);
   });
 
@@ -97,6 +118,95 @@ describe('agent memory streams on a real store', () => {
     expect(await store.context.memories.count('dee')).toBe(1);
   });
 
+  describe('reflection and summaries through the LLM gateway (OpenAI wire server)', () => {
+    let llm: FakeLlmServer;
+    const usage: LlmUsageEvent[] = [];
+    const fallbacks: string[] = [];
+    beforeEach(async () => {
+      llm = await startFakeLlm('openai', { model: 'village-brain' });
+      usage.length = 0;
+      fallbacks.length = 0;
+    });
+    afterEach(() => llm.close());
+    const gw = () =>
+      new LlmGateway({
+        providers: [new OpenAiProvider('oa', llm.url)],
+        registry: new ModelRegistry([{ name: 'default', provider: 'oa', model: 'village-brain', capabilities: ['chat', 'json'], contextWindow: 8192, pricePer1kIn: 0, pricePer1kOut: 0, fallbacks: [] }]),
+        policy: { attemptsPerProvider: 1, backoff: { baseMs: 1, maxMs: 1 }, deadlineMs: 10_000, attemptTimeoutMs: 5_000, breaker: { failureThreshold: 100, cooldownMs: 1_000 }, defaultMaxTokens: 64 },
+        entitlementFor: () => ({}),
+        clock: systemClock,
+        sleep: async () => undefined,
+        random: () => 0.5,
+        newId: () => 'corr',
+        observer: { usage: (e) => usage.push(e) },
+      });
+    const opts = { model: 'default', onFallback: (agent: string, what: string) => fallbacks.push(`${agent}:${what}`) };
+
+    it('the model reads the recent memories and its insights become reflections, paid for by the agent', async () => {
+      llm.next({ kind: 'reply', text: JSON.stringify({ insights: [{ text: 'Ada cares about the market more than the cafe', importance: 8 }, { text: 'Ada is short of money', importance: 6 }] }) });
+      const mem = new MemoryService({ store: store.context, embedder, clock: fixedClock(), reflector: llmReflector(gw(), opts), reflectionThreshold: 10 });
+      await mem.add('ada', { kind: 'observation', text: 'sold apples at the market', importance: 5 });
+      expect((await mem.add('ada', { kind: 'action', text: 'skipped coffee to save money', importance: 5 })).reflected).toBe(2);
+      const req = llm.requests.find((r) => r.path === '/v1/chat/completions')!;
+      expect(req.body.response_format.type).toBe('json_schema');
+      const prompt = JSON.stringify(req.body.messages);
+      expect(prompt).toContain('sold apples at the market');
+      expect(prompt).toContain('skipped coffee to save money');
+      const reflections = (await store.context.memories.list('ada')).filter((m) => m.kind === 'reflection');
+      expect(reflections.map((m) => [m.text, m.importance]).sort()).toEqual([
+        ['Ada cares about the market more than the cafe', 8],
+        ['Ada is short of money', 6],
+      ]);
+      expect(usage.map((u) => [u.caller, u.agent])).toEqual([['ada', 'ada']]);
+      expect(fallbacks).toEqual([]);
+    });
+
+    it('a failing or off-shape model leaves an extractive reflection instead, and says so', async () => {
+      const mem = new MemoryService({ store: store.context, embedder, clock: fixedClock(), reflector: llmReflector(gw(), opts), reflectionThreshold: 1_000 });
+      await mem.add('bo', { kind: 'observation', text: 'the bridge collapsed', importance: 9 });
+      await mem.add('bo', { kind: 'observation', text: 'ate lunch', importance: 1 });
+      llm.next({ kind: 'error', status: 500, message: 'boom' });
+      expect(await mem.reflect('bo')).toBe(1);
+      llm.next({ kind: 'reply', text: 'Once upon a time there was a bridge' });
+      await mem.add('bo', { kind: 'observation', text: 'a boat passed', importance: 2 });
+      expect(await mem.reflect('bo')).toBe(1);
+      expect(fallbacks).toEqual(['bo:reflect', 'bo:reflect']);
+      const [latest, first] = (await store.context.memories.list('bo')).filter((m) => m.kind === 'reflection');
+      expect(first!.text).toBe('What stood out among my last 2 memories: the bridge collapsed; ate lunch');
+      expect(first!.importance).toBe(10);
+      expect(latest!.text).toBe('What stood out among my last 1 memories: a boat passed');
+    });
+
+    it('summaries of folded memories come from the model, or are extractive when it fails', async () => {
+      llm.setDefault({ kind: 'reply', text: 'Cy spent the week counting events.' });
+      const clock = fixedClock();
+      const mem = new MemoryService({ store: store.context, embedder, clock, summariser: llmSummariser(gw(), opts), maxPerAgent: 10 });
+      for (let i = 0; i < 11; i++) {
+        clock.advance(1000);
+        await mem.add('cy', { kind: 'observation', text: `event ${i}` });
+      }
+      const summary = (await store.context.memories.list('cy')).find((m) => m.kind === 'summary')!;
+      expect(summary.text).toBe('Summary of 2 earlier memories: Cy spent the week counting events.');
+      expect(JSON.stringify(llm.requests.at(-1)!.body.messages)).toContain('event 0');
+      llm.setDefault({ kind: 'error', status: 503, message: 'overloaded' });
+      for (let i = 11; i < 13; i++) {
+        clock.advance(1000);
+        await mem.add('cy', { kind: 'observation', text: `event ${i}` });
+      }
+      expect(fallbacks).toContain('cy:summarise');
+      expect((await store.context.memories.list('cy')).filter((m) => m.kind === 'summary').some((m) => m.text.startsWith('Summary of') && m.text.includes('[observation]'))).toBe(true);
+      expect(await store.context.memories.count('cy')).toBeLessThanOrEqual(10);
+    });
+
+    it('without any model, reflection is extractive (what the daemon uses with no LLM)', async () => {
+      const mem = new MemoryService({ store: store.context, embedder, clock: fixedClock(), reflector: extractiveReflector, reflectionThreshold: 12 });
+      await mem.add('dee', { kind: 'observation', text: 'met Ada', importance: 4 });
+      await mem.add('dee', { kind: 'observation', text: 'lost my key', importance: 7 });
+      expect((await mem.add('dee', { kind: 'observation', text: 'found a coin', importance: 2 })).reflected).toBe(1);
+      expect((await store.context.memories.list('dee', 1))[0]).toMatchObject({ kind: 'reflection', text: 'What stood out among my last 3 memories: lost my key; met Ada; found a coin', importance: 8 });
+    });
+  });
+
   describe('over the bus (handlers as plain functions)', () => {
     const setup = async () => {
       const { service: context } = await contextOn(store);
@@ -121,6 +231,21 @@ describe('agent memory streams on a real store', () => {
       expect(await failure(h['memory.add'](spy, { kind: 'summary', text: 'x' }))).toBe('validation_failed');
       expect(await store.context.memories.count('scout')).toBe(1);
       expect(await store.context.memories.count('spy')).toBe(0);
+    });
+
+    it('memory.reflect reflects on what is new in the caller\'s own stream only', async () => {
+      const { service: context } = await contextOn(store);
+      const seen: string[] = [];
+      const memory = new MemoryService({ store: store.context, embedder, clock: fixedClock(), reflector: { reflect: async (agent, recent) => (seen.push(`${agent}:${recent.length}`), [{ text: `${agent} thought`, importance: 5 }]) } });
+      const h = memoryBusHandlers({ memory, context });
+      await h['memory.add'](scout, { kind: 'observation', text: 'a fox crossed the road' });
+      await h['memory.add'](spy, { kind: 'observation', text: 'nothing happened' });
+      expect(await h['memory.reflect'](scout, {})).toEqual({ reflections: 1 });
+      expect(seen).toEqual(['scout:1']);
+      expect(await h['memory.reflect'](scout, {})).toEqual({ reflections: 0 });
+      expect(await failure(h['memory.reflect'](scout, { agent: 'spy' }))).toBe('validation_failed');
+      expect(seen).toEqual(['scout:1']);
+      expect((await store.context.memories.list('spy')).map((m) => m.kind)).toEqual(['observation']);
     });
 
     it('an agent searches only collections shared with it, and cannot tell missing from forbidden', async () => {

@@ -88,7 +88,7 @@ describe('search quality on the labelled corpus', () => {
   it('pgvector index reaches the same floors', async (ctx) => {
     const available = await pgvectorAvailable();
     // pgvector is not packaged for Debian 12 (bookworm) main; bootstrap installs it where apt has it.
-    if (!available) ctx.skip('the pgvector extension is not installed on this PostgreSQL (postgresql-15-pgvector)');
+    if (!available) ctx.skip('the pgvector extension is not installed on this PostgreSQL: scripts/bootstrap.sh --test installs postgresql-<major>-pgvector where apt has it, and Debian 12 (bookworm) does not; the PGlite test below runs real pgvector instead');
     const a = await measure(await pgStore(), 'pgvector');
     expect(a.perMode['hybrid']!.recallAt5).toBeGreaterThanOrEqual(a.floors.recallAt5);
     expect(a.perMode['hybrid']!.mrr).toBeGreaterThanOrEqual(a.floors.mrr);

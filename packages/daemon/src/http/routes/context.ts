@@ -82,6 +82,7 @@ export const contextRoutes =
     app.get('/memory/:agent', READ, async (req) => {
       const { agent } = parseInput(MemoryParams, req.params, 'params');
       const q = parseInput(MemoryQuery, req.query, 'query');
-      return { agent, memories: await ctx.memory.recall(agent, q.q, q.k) };
+      // Reading an agent's memory must not refresh its recency: looking changes nothing.
+      return { agent, memories: await ctx.memory.recall(agent, q.q, q.k, { touch: false }) };
     });
   };
