@@ -61,7 +61,7 @@ export class GatewayEmbedder implements Embedder {
         const provider = this.provider;
         const r = await this.call([PROBE], provider);
         const dimension = r.embeddings[0]?.length ?? 0;
-        if (dimension === 0) throw new FlockError('llm_upstream', `${provider} answered the "${this.alias}" probe without a vector`, { provider });
+        if (dimension === 0) throw new FlockError('upstream_failed', `${provider} answered the "${this.alias}" probe without a vector`, { provider });
         this.known = { provider, reported: r.model, model: `${provider}/${r.model}`, dimension };
       } catch (err) {
         this.probing = null; // the next caller tries again
@@ -86,7 +86,7 @@ export class GatewayEmbedder implements Embedder {
       );
     }
     if (r.embeddings.length !== texts.length) {
-      throw new FlockError('llm_upstream', `${k.provider} returned ${r.embeddings.length} vectors for ${texts.length} texts`, { provider: k.provider });
+      throw new FlockError('upstream_failed', `${k.provider} returned ${r.embeddings.length} vectors for ${texts.length} texts`, { provider: k.provider });
     }
     return r.embeddings.map((v) => l2normalise([...v]));
   }
