@@ -185,6 +185,28 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ vectorIndex: 'store', embedder: 'hashing', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000 }),
+    /** The village (world engine): its map, tick and limits. */
+    world: z
+      .object({
+        /** A Tiled `.tmj` map (its `.tsj` tilesets beside it); default: the village shipped in assets/village. */
+        map: z.string().min(1).optional(),
+        /** The fixed tick; the world runs whether or not anyone watches. */
+        tickMs: z.coerce.number().int().min(10).max(10_000).default(250),
+        /** A* node expansions per tick, shared by all villagers' path searches. */
+        pathBudget: z.coerce.number().int().min(100).max(10_000_000).default(20_000),
+        hearingRadius: z.coerce.number().int().min(1).max(100).default(5),
+        sightRadius: z.coerce.number().int().min(1).max(200).default(8),
+        /** Seed of a new world's RNG (a resumed world keeps its own RNG state). */
+        seed: z.coerce.number().int().default(1),
+        /** A snapshot after this many ticks that changed something, and on stop; inputs are logged in between. */
+        snapshotEveryTicks: z.coerce.number().int().min(1).max(1_000_000).default(240),
+        /** How often villagers are matched to deployments (join, leave, quarantine, freeze). */
+        syncMs: z.coerce.number().int().min(50).max(600_000).default(1_000),
+        /** A WebSocket watcher whose send buffer passes this gets a fresh snapshot instead of the deltas it missed. */
+        wsBufferLimitBytes: z.coerce.number().int().min(1).max(1 << 30).default(1 << 20),
+      })
+      .strict()
+      .default({ tickMs: 250, pathBudget: 20_000, hearingRadius: 5, sightRadius: 8, seed: 1, snapshotEveryTicks: 240, syncMs: 1_000, wsBufferLimitBytes: 1 << 20 }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
     /**
      * How long a delivered task may go unacknowledged before the bus hands it to another
@@ -241,6 +263,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_BOARD_POSTS_PER_MINUTE: ['economy', 'board', 'postsPerMinute'],
   AIFLOCK_VECTOR_INDEX: ['context', 'vectorIndex'],
   AIFLOCK_EMBED_DIMENSION: ['context', 'dimension'],
+  AIFLOCK_WORLD_MAP: ['world', 'map'],
+  AIFLOCK_WORLD_TICK_MS: ['world', 'tickMs'],
 };
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {

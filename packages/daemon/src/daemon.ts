@@ -51,6 +51,7 @@ import { registerLlmOps } from './llm/rpc-ops.js';
 import { persistUsage } from './llm/usage-store.js';
 import { setupLlm } from './llm/setup.js';
 import { economyServices } from './economy.js';
+import { setupWorld } from './world/setup.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -253,6 +254,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     const [service, operation] = name.split('.') as [string, string];
     rpc.unary(service, operation, z.unknown(), handle);
   }
+  // The village: resumed from the store, ticking from start to stop whether or not anyone watches.
+  const world = await setupWorld(config.world, { store, compute: economy.compute, board: economy.board, tiers: config.economy.tiers, rpc, metrics: metrics.world, log });
   bus.onRpc(rpc.handle);
   for (const d of await store.deployments.list()) {
     await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
@@ -264,6 +267,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     setInterval(() => void sweeper.sweep().catch((err) => log('error', `sweep failed: ${String(err)}`)), 1_000),
   ];
   poke();
+  world.start();
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -293,6 +297,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     economy,
     context,
     memory,
+    world: world.api,
     readiness,
     status: async (): Promise<SystemStatus> => {
       const agents = await store.deployments.list();
@@ -352,6 +357,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       for (const t of timers) clearInterval(t);
       unwatch();
       await app.close().catch(() => undefined);
+      await world.stop().catch((err: unknown) => log('warn', `world stop: ${String(err)}`));
       await egressProxy?.close().catch(() => undefined);
       if (stopFlock) {
         await credentials.retain(new Set()).catch((err: unknown) => log('warn', `revoking credentials: ${String(err)}`));

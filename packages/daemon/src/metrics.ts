@@ -131,7 +131,20 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
     labelNames: ['code'],
     registers: [registry],
   });
-  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, llm: createLlmMetrics(registry) };
+  const world = {
+    tickSeconds: new Histogram({
+      name: 'aiflock_world_tick_seconds',
+      help: 'Time to apply one world tick (inputs, path planning, walking)',
+      buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers: [registry],
+    }),
+    inputs: new Counter({ name: 'aiflock_world_inputs_total', help: 'World inputs by kind and outcome (applied or refused)', labelNames: ['kind', 'outcome'], registers: [registry] }),
+    /** Set by the daemon once the world runs: villagers now, and WebSocket watchers now. */
+    sources: { villagers: () => 0, watchers: () => 0 },
+  };
+  new Gauge({ name: 'aiflock_world_villagers', help: 'Villagers in the village', registers: [registry], collect() { this.set(world.sources.villagers()); } });
+  new Gauge({ name: 'aiflock_world_ws_clients', help: 'WebSocket clients watching the world', registers: [registry], collect() { this.set(world.sources.watchers()); } });
+  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, llm: createLlmMetrics(registry), world };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AgentName, InstanceId, TaskId } from './names.js';
 import { LogLevel } from './events.js';
 import { TaskStatus, TaskType } from './task.js';
+import { Villager } from './world.js';
 
 /** Shapes of the HTTP API (`/v1`), shared by the daemon (which produces them) and the CLI. */
 
@@ -35,6 +36,12 @@ export type InstanceView = z.infer<typeof InstanceView>;
 export const AgentStatus = z.enum(['deploying', 'running', 'degraded', 'stopped', 'quarantined']);
 export type AgentStatus = z.infer<typeof AgentStatus>;
 
+/** A villager as `GET /agents/{name}` describes it: where it is, what it does and its last actions. */
+export const AgentWorld = Villager.pick({ x: true, y: true, activity: true, goal: true, policy: true, model: true, status: true }).extend({
+  recent: z.array(z.object({ tick: z.number().int(), what: z.string() })),
+});
+export type AgentWorld = z.infer<typeof AgentWorld>;
+
 export const AgentView = z.object({
   name: AgentName,
   version: z.string(),
@@ -67,6 +74,8 @@ export const AgentView = z.object({
       }),
     })
     .optional(),
+  /** Its body in the village (GET /agents/{name} only); null when its manifest has no village section. */
+  world: AgentWorld.nullable().optional(),
 });
 export type AgentView = z.infer<typeof AgentView>;
 

@@ -6,6 +6,7 @@ import type { LedgerStore } from './ledger.js';
 import type { BoardStore } from './board.js';
 import type { ComputeControlStore } from './compute-controls.js';
 import type { ContextStore } from './context-store.js';
+import type { WorldStore } from './world-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -138,6 +139,8 @@ export interface Store extends AuthStore {
   computeControls: ComputeControlStore;
   /** Collections, documents, chunks and agent memories (the memory and context plane). */
   context: ContextStore;
+  /** The village's latest snapshot and the input log since. */
+  world: WorldStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

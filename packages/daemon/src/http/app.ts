@@ -29,6 +29,8 @@ import { contextRoutes } from './routes/context.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import { webUiRoutes } from './web-ui.js';
+import { worldRoutes } from './routes/world.js';
+import { worldStreamRoutes } from './routes/world-stream.js';
 import type { ApiContext } from './context.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
@@ -152,6 +154,8 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(boardStreamRoutes(ctx), { prefix: '/v1' });
   void app.register(paymentRoutes(ctx), { prefix: '/v1' });
   void app.register(contextRoutes(ctx), { prefix: '/v1' });
+  void app.register(worldRoutes(ctx), { prefix: '/v1' });
+  void app.register(worldStreamRoutes(ctx), { prefix: '/v1' });
   void app.register(async (api) => {
     let doc: unknown;
     api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));

@@ -1,5 +1,6 @@
 import type { AuditLog, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
+import type { WorldApi } from '../world/index.js';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
 export interface ApiContext {
@@ -21,6 +22,8 @@ export interface ApiContext {
   };
   /** The memory and context plane: ingest, search, packs, export/import. */
   context: ContextService;
+  /** The village: its engine host, perception, map files and WebSocket limits. */
+  world: WorldApi;
   /** Agents' memory streams (agents reach theirs over the bus; people read with context:read). */
   memory: MemoryService;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */

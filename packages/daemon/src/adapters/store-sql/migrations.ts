@@ -288,6 +288,22 @@ function migrations(backend: SqlBackend): Record<string, Migration> {
         await db.schema.createIndex('agent_memories_agent').on('agent_memories').columns(['agent', 'created_at']).execute();
       },
     },
+    '0008_world': {
+      async up(db: Kysely<unknown>) {
+        // The latest snapshot of the village (one row) and the inputs applied since, per tick.
+        await db.schema
+          .createTable('world_snapshots')
+          .addColumn('id', 'varchar(16)', (c) => c.primaryKey())
+          .addColumn('tick', 'bigint', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('world_inputs')
+          .addColumn('tick', 'bigint', (c) => c.primaryKey())
+          .addColumn('inputs', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

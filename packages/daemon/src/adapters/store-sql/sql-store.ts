@@ -3,6 +3,7 @@ import type { AuditEntry, AuditOutcome, DeploymentRecord, InstanceRecord, Ledger
 import type { InstanceStatus, LogLevel, TaskStatus } from '@aiflock/protocol';
 import { authRepos } from './auth-repos.js';
 import { contextRepo } from './context-repo.js';
+import { worldRepo } from './world-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 import type { AuditTable, BoardPostsTable, Database, LedgerTxnsTable, DeploymentsTable, InstancesTable, LogsTable, TasksTable } from './tables.js';
@@ -177,6 +178,11 @@ export class SqlStore implements Store {
       return (f.tail ? rows.reverse() : rows).map(toLog);
     },
   };
+
+  private worldStore: Store['world'] | undefined;
+  get world(): Store['world'] {
+    return (this.worldStore ??= worldRepo(this.backend.db));
+  }
 
   private contextStore: Store['context'] | undefined;
   get context(): Store['context'] {

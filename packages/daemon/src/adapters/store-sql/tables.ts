@@ -252,4 +252,18 @@ export interface Database {
   context_documents: ContextDocumentsTable;
   context_chunks: ContextChunksTable;
   agent_memories: AgentMemoriesTable;
+  world_snapshots: WorldSnapshotsTable;
+  world_inputs: WorldInputsTable;
+}
+
+export interface WorldSnapshotsTable {
+  id: string;
+  /** bigint: PostgreSQL returns it as a string. */
+  tick: number | string;
+  state: string;
+}
+
+export interface WorldInputsTable {
+  tick: number | string;
+  inputs: string;
 }

@@ -7,6 +7,7 @@ import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
 import { followLogs, logLine } from '../follow.js';
+import { agentWorld } from './world.js';
 
 const NameParams = z.object({ name: AgentName });
 const LogsQuery = z
@@ -38,11 +39,11 @@ export const agentRoutes =
       return reply.status(out.changed ? 201 : 200).send(out);
     });
 
-    app.get('/agents/:name', route('agents:read', { summary: 'One agent, with its compute tier and limits', params: NameParams, response: AgentView }), async (req) => {
+    app.get('/agents/:name', route('agents:read', { summary: 'One agent, with its compute tier and limits and its place in the village', params: NameParams, response: AgentView }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const agent = await ctx.deployments.get(name);
       // Tier and limits in force, so a changed balance is visible where the agent is described.
-      return { ...agent, economy: await ctx.economy.compute.entitlementsFor(name) };
+      return { ...agent, economy: await ctx.economy.compute.entitlementsFor(name), world: agentWorld(ctx, name) };
     });
 
     app.post('/agents/:name/scale', route('agents:write', { summary: 'Set desired replicas', params: NameParams, body: ScaleRequest, response: AgentView }), async (req) => {

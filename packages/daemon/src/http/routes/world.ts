@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { ActionRequest, AgentName, MoveRequest, Tile, WorldSnapshot } from '@aiflock/protocol';
+import type { ApiContext } from '../context.js';
+import { audited } from '../audited.js';
+import { parseInput } from '../errors.js';
+import { route } from '../route-doc.js';
+
+const NameParams = z.object({ name: AgentName }).strict();
+const MoveResponse = z.object({ goal: Tile.nullable(), path: z.number().int() });
+
+/**
+ * The village over HTTP. Reading is `world:read`; people moving a villager or making it act
+ * (`world:act`) are edits by a person, so each is audited. Inputs join the same queue as the
+ * agents' own, applied at the next tick; the answer comes once applied.
+ */
+export const worldRoutes =
+  (ctx: ApiContext): FastifyPluginAsync =>
+  async (app) => {
+    app.get('/world', route('world:read', { summary: 'The village now: map size, landmarks and every villager', response: WorldSnapshot }), async () => ctx.world.host.engine.snapshot());
+
+    let mapBody: { text: string; etag: string } | undefined;
+    app.get('/world/map', route('world:read', { summary: 'The village map as Tiled JSON (.tmj) with its tilesets (.tsj), for drawing; cacheable (ETag)' }), async (req, reply) => {
+      if (!mapBody) {
+        const text = JSON.stringify({ name: ctx.world.host.engine.map.name, map: ctx.world.files.tmj, tilesets: ctx.world.files.tilesets });
+        mapBody = { text, etag: `"${createHash('sha256').update(text).digest('hex').slice(0, 32)}"` };
+      }
+      void reply.header('etag', mapBody.etag).header('cache-control', 'private, max-age=3600');
+      if (req.headers['if-none-match'] === mapBody.etag) return reply.status(304).send();
+      return reply.type('application/json').send(mapBody.text);
+    });
+
+    app.post('/agents/:name/move', route('world:act', { summary: 'Move a villager: one step {dx,dy}, a tile {x,y} or a landmark {to}; walked at one tile per tick', params: NameParams, body: MoveRequest, response: MoveResponse }), async (req) => {
+      const { name } = parseInput(NameParams, req.params, 'params');
+      const move = parseInput(MoveRequest, req.body, 'body');
+      return audited(ctx.audit, req, 'world.move', `agent/${name}`, () => ctx.world.host.submit({ kind: 'move', name, move }), () => ({ details: move }));
+    });
+
+    app.post('/agents/:name/action', route('world:act', { summary: 'Make a villager act: talk, use_board, do, rest', params: NameParams, body: ActionRequest, response: z.object({ ok: z.literal(true) }) }), async (req) => {
+      const { name } = parseInput(NameParams, req.params, 'params');
+      const action = parseInput(ActionRequest, req.body, 'body');
+      await audited(ctx.audit, req, 'world.act', `agent/${name}`, () => ctx.world.host.submit({ kind: 'act', name, action }), () => ({ details: { type: action.type } }));
+      return { ok: true as const };
+    });
+  };
+
+/** The `world` block of `GET /v1/agents/{name}`, or null when it does not live in the village. */
+export function agentWorld(ctx: ApiContext, name: string) {
+  const v = ctx.world.host.engine.villager(name);
+  if (!v) return null;
+  return { x: v.x, y: v.y, activity: v.activity, goal: v.goal, policy: v.policy, model: v.model, status: v.status, recent: ctx.world.host.engine.recent(name) };
+}
