@@ -57,15 +57,15 @@ describe('aiflock up', () => {
     expect((await flock.api('/healthz')).body).toEqual({ ok: true });
   });
 
-  it('deployed the three demo agents from examples/, all ready', async () => {
+  it('deployed the three demo agents from examples/ and the three villagers from examples/village/, all ready', async () => {
     const agents = await eventually(async () => {
       const list = await flock.cliJson<AgentView[]>(['agent', 'list']);
-      return list.length === 3 && list.every((a) => a.status === 'running') ? list : null;
-    }, 'three running demo agents');
-    expect(agents.map((a) => a.name).sort()).toEqual(['echo', 'greeter', 'shell']);
+      return list.length === 6 && list.every((a) => a.status === 'running') ? list : null;
+    }, 'six running demo agents');
+    expect(agents.map((a) => a.name).sort()).toEqual(['baker', 'echo', 'gardener', 'greeter', 'scholar', 'shell']);
     expect(agents.find((a) => a.name === 'shell')!.replicas).toMatchObject({ desired: 2, ready: 2 });
     const containers = await containersOf();
-    expect(containers.filter((c) => c.State === 'running')).toHaveLength(4);
+    expect(containers.filter((c) => c.State === 'running')).toHaveLength(7);
   });
 
   it('is safe to run twice', async () => {
@@ -73,7 +73,7 @@ describe('aiflock up', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('already running');
     expect(again.stderr).toContain('already deployed: echo');
-    expect((await containersOf()).filter((c) => c.State === 'running')).toHaveLength(4);
+    expect((await containersOf()).filter((c) => c.State === 'running')).toHaveLength(7);
   });
 });
 

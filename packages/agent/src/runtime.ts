@@ -5,12 +5,15 @@ import { consumeTasks } from './consumer-loop.js';
 import { subscribeControl } from './control.js';
 import { EventSink } from './event-sink.js';
 import { HeartbeatPublisher } from './heartbeat.js';
+import { busClients } from './bus-clients.js';
+import { busRpc } from './bus-rpc.js';
 import { LlmClient } from './llm-client.js';
 import { Logger } from './logger.js';
 import { TaskRegistry } from './registry.js';
 import type { AgentDefinition } from './sdk.js';
 import { TaskRunner } from './task-runner.js';
 import { sleep } from './timing.js';
+import { runVillage } from './village/start.js';
 
 export interface RunAgentOptions {
   /** How long stop() lets in-flight tasks finish before aborting them. Default 10 s. */
@@ -58,6 +61,9 @@ class AgentRuntime {
   private control: Subscription | null = null;
   private started: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | null = null;
+  /** The village loop, for a villager; stopped with the runtime. */
+  private village: Promise<void> | null = null;
+  private readonly villageStop = new AbortController();
   private fatal: Error | null = null;
   private readonly readyGate = deferred();
   private readonly doneGate = deferred();
@@ -133,13 +139,20 @@ class AgentRuntime {
     this.heartbeat.beat();
 
     const js = nc.jetstream();
+    const llm = new LlmClient(nc, this.instanceId, (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
+    const clients = busClients(busRpc(nc, this.instanceId));
+    if (env.AIFLOCK_VILLAGE) {
+      const deps = { agent: env.AIFLOCK_AGENT, settings: env.AIFLOCK_VILLAGE, clients, llm, log: this.log };
+      this.village = runVillage(deps, this.villageStop.signal).catch((err: unknown) => this.log.error(`village loop failed: ${String(err)}`));
+    }
     const runner = new TaskRunner({
       instanceId: this.instanceId,
       agent: env.AIFLOCK_AGENT,
       allowedTypes: env.AIFLOCK_HANDLERS,
       workspace: env.AIFLOCK_WORKSPACE ?? '/tmp',
       definition: this.definition,
-      llm: new LlmClient(nc, this.instanceId, (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix),
+      llm,
+      clients,
       js,
       events: this.events,
       log: this.log,
@@ -217,6 +230,8 @@ class AgentRuntime {
     }
     // Returns promptly once `taking` is aborted (at most one connect attempt's timeout).
     await this.started.catch(() => undefined);
+    this.villageStop.abort();
+    await this.village;
 
     if (this.inFlight.size > 0) {
       this.log.info(`waiting up to ${this.stopGraceMs} ms for ${this.inFlight.size} task(s) to finish`);

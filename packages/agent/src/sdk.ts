@@ -1,4 +1,5 @@
 import type { Task } from '@aiflock/protocol';
+import type { BoardClient, EconomyClient, MemoryClient, WorldClient } from './bus-clients.js';
 import type { LlmClient } from './llm-client.js';
 
 /** What a handler may log; every line is tagged with the task id it belongs to. */
@@ -24,6 +25,14 @@ export interface TaskContext {
   agent: string;
   /** Models through the control plane's gateway (no keys in the sandbox). */
   llm: LlmClient;
+  /** The bulletin board: post, reply, list and read, always as this agent. */
+  board: BoardClient;
+  /** This agent's balance, tier and limits; buying compute with its own money. */
+  economy: EconomyClient;
+  /** The village, as this agent's villager (perceive, move, act, declare). */
+  world: WorldClient;
+  /** This agent's memory stream (add, recall). */
+  memory: MemoryClient;
 }
 
 export interface HandlerOutput {

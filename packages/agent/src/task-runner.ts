@@ -2,6 +2,7 @@ import type { JetStreamClient, JsMsg } from 'nats';
 import { subjects, Task, TaskResult, type TerminalStatus } from '@aiflock/protocol';
 import { describe } from './connect.js';
 import type { EventSink } from './event-sink.js';
+import type { BusClients } from './bus-clients.js';
 import type { LlmClient } from './llm-client.js';
 import type { Logger } from './logger.js';
 import type { TaskRegistry, RunningTask } from './registry.js';
@@ -17,6 +18,7 @@ export interface TaskRunnerOptions {
   workspace: string;
   definition: AgentDefinition;
   llm: LlmClient;
+  clients: BusClients;
   js: JetStreamClient;
   events: EventSink;
   log: Logger;
@@ -148,7 +150,7 @@ export class TaskRunner {
       log.info(`task started: ${task.type} (attempt ${task.attempt}/${task.maxAttempts})`);
       const settled = await settle(
         Promise.resolve().then(() =>
-          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent, llm: this.o.llm }),
+          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent, llm: this.o.llm, ...this.o.clients }),
         ),
         signal,
         this.o.abortGraceMs,

@@ -1,5 +1,44 @@
 import { z } from 'zod';
 import { AgentName, InstanceId } from './names.js';
+import { LandmarkName, VillagePolicy } from './world.js';
+
+/** The persona travels in the environment; a longer one is cut (a small model's prompt budget is smaller anyway). */
+export const VILLAGE_PERSONA_MAX = 8_000;
+
+/**
+ * What the village loop needs from the manifest (`village` section, persona, model), as the
+ * launcher hands it over in `AIFLOCK_VILLAGE` (JSON). Durations are milliseconds.
+ */
+export const VillageSettings = z
+  .object({
+    policy: VillagePolicy,
+    every: z.number().int().min(100),
+    decisionTimeout: z.number().int().min(10),
+    home: LandmarkName.optional(),
+    persona: z.string().max(VILLAGE_PERSONA_MAX).default(''),
+    /** The manifest's model name, if any (the gateway's `default` otherwise). */
+    model: z.string().min(1).nullable().default(null),
+  })
+  .strict();
+export type VillageSettings = z.infer<typeof VillageSettings>;
+
+const villageJson = z
+  .string()
+  .transform((s, ctx) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(s);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not JSON' });
+      return z.NEVER;
+    }
+    const r = VillageSettings.safeParse(raw);
+    if (!r.success) {
+      ctx.addIssue({ code: 'custom', message: r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') });
+      return z.NEVER;
+    }
+    return r.data;
+  });
 
 /**
  * The environment the control plane gives an instance. It is the whole contract between
@@ -19,5 +58,7 @@ export const RuntimeEnv = z.object({
   AIFLOCK_WORKSPACE: z.string().optional(),
   AIFLOCK_LOG_FILE: z.string().optional(),
   AIFLOCK_NATS_CREDS: z.string().optional(),
+  /** Set for a villager (the manifest has a `village` section): the loop's settings as JSON. */
+  AIFLOCK_VILLAGE: villageJson.optional(),
 });
 export type RuntimeEnv = z.infer<typeof RuntimeEnv>;

@@ -18,7 +18,7 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
   program
     .command('up')
     .description('start the flock: build the agent image if needed, start the daemon (with its NATS), deploy the demo agents')
-    .option('--no-demo', 'do not deploy the demo agents from examples/')
+    .option('--no-demo', 'do not deploy the demo agents from examples/ and the villagers from examples/village/')
     .option('--timeout <seconds>', 'how long to wait for the daemon and the agents', '180')
     .option('--json', 'print the final status as JSON')
     .action(async (o: { demo: boolean; timeout: string; json?: boolean }) => {
@@ -149,7 +149,12 @@ async function startDaemonProcess(api: ApiClient, deadline: number): Promise<voi
 }
 
 async function deployDemo(api: ApiClient, deadline: number): Promise<void> {
-  const files = (await readdir(EXAMPLES)).filter((f) => /\.agent\.(ya?ml|md)$/.test(f)).sort();
+  // The demo agents, then the demo villagers (their manifests have a `village` section).
+  const files: string[] = [];
+  for (const dir of ['', 'village']) {
+    const names = await readdir(join(EXAMPLES, dir)).catch(() => [] as string[]);
+    files.push(...names.filter((f) => /\.agent\.(ya?ml|md)$/.test(f)).sort().map((f) => join(dir, f)));
+  }
   for (const f of files) {
     const text = await readFile(join(EXAMPLES, f), 'utf8');
     const out = await api.post<{ agent: AgentView; changed: boolean }>('/v1/agents', { manifest: text, filename: f });

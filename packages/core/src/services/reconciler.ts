@@ -4,6 +4,7 @@ import { planReconcile, type DesiredDeployment } from '../deployment/reconcile-p
 import type { BusCredentials } from '../ports/bus-credentials.js';
 import type { Clock } from '../ports/clock.js';
 import type { Manifest } from '../manifest/schema.js';
+import { villageEnv } from '../manifest/village-env.js';
 import type { SandboxEvent, SandboxInfo, SandboxRuntime } from '../ports/sandbox-runtime.js';
 import type { DeploymentRecord, Store } from '../ports/store.js';
 import type { Presence } from './ingest.js';
@@ -135,6 +136,8 @@ export class Reconciler {
           AIFLOCK_HANDLERS: m.handlers.join(','),
           AIFLOCK_HEARTBEAT_MS: String(m.heartbeat.interval),
           AIFLOCK_CONCURRENCY: String(m.concurrency),
+          // A villager's loop settings; the persona is not secret (it is the agent's prompt).
+          ...(m.village ? { AIFLOCK_VILLAGE: villageEnv(m) } : {}),
           // Only agents with egress rules learn where the proxy is; it refuses all others anyway.
           ...(proxy ? { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy } : {}),
         },

@@ -1,0 +1,28 @@
+import { JSONCodec, type NatsConnection } from 'nats';
+import { RpcReply, subjects, type RpcErrorBody } from '@aiflock/protocol';
+
+const codec = JSONCodec();
+
+/** A control-plane op answered with an error (validation, rate limit, not found...), with its code. */
+export class RpcError extends Error {
+  override name = 'RpcError';
+  readonly code: string;
+  readonly details: unknown;
+  constructor(op: string, body: RpcErrorBody) {
+    super(`${op}: ${body.message}`);
+    this.code = body.code;
+    this.details = body.details;
+  }
+}
+
+/** One unary op on the bus (`agent.<id>.rpc.<service>.<op>`); the caller is the instance in the subject. */
+export type RpcCall = (service: string, op: string, payload: unknown, timeoutMs?: number) => Promise<unknown>;
+
+export function busRpc(nc: NatsConnection, instanceId: string, defaultTimeoutMs = 10_000): RpcCall {
+  return async (service, op, payload, timeoutMs = defaultTimeoutMs) => {
+    const msg = await nc.request(subjects.rpc(instanceId, service, op), codec.encode(payload), { timeout: timeoutMs });
+    const reply = RpcReply.parse(codec.decode(msg.data));
+    if (!reply.ok) throw new RpcError(`${service}.${op}`, reply.error);
+    return reply.result;
+  };
+}
