@@ -55,5 +55,12 @@ describe('Tiled maps', () => {
       ],
     });
     expect(painted.colors).toEqual(['#00ff00', '#0000ffff', '#00ff00', null]);
+
+    // External tilesets, as GET /v1/world/map answers them: keyed by the source the map names.
+    const external = paintMap(
+      { width: 2, height: 1, tilewidth: 16, tilesets: [{ firstgid: 1, source: 'village.tsj' }], layers: [{ type: 'tilelayer', data: [2, 1] }] },
+      { 'village.tsj': { tiles: [{ id: 0, properties: [{ name: 'color', value: '#7cb45b' }] }, { id: 1, properties: [{ name: 'color', value: '#d8c28a' }] }] } },
+    );
+    expect(external.colors).toEqual(['#d8c28a', '#7cb45b']);
   });
 });
