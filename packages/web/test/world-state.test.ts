@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Villager, WorldMessage } from '@aiflock/protocol';
+import { spreadShared, villagerAt } from '../src/village/draw.js';
 import { applyWorldMessage, brainOf, positionAt, type WorldView } from '../src/village/world-state.js';
 
 const villager = (name: string, x: number, y: number, extra: Partial<Villager> = {}): Villager => ({
@@ -70,5 +71,20 @@ describe('the village stream folded into what the page draws', () => {
     expect(brainOf({ policy: 'llm', model: 'stories260K' })).toBe('LLM (stories260K)');
     expect(brainOf({ policy: 'llm', model: null })).toMatch(/no model reachable/);
     expect(brainOf({ policy: 'rules', model: null })).toMatch(/no LLM/);
+  });
+});
+
+describe('drawing villagers who share a tile', () => {
+  it('nudges them apart so none hides another, and a click picks the one under it', () => {
+    const view = ok(applyWorldMessage(null, snapshot(1, [villager('ann', 5, 5), villager('bo', 5, 5), villager('cy', 9, 2)]), 0));
+    const at = spreadShared(view, 1000);
+    const ann = at.get('ann')!;
+    const bo = at.get('bo')!;
+    expect(Math.hypot(ann.x - bo.x, ann.y - bo.y)).toBeGreaterThan(0.4);
+    expect(at.get('cy')).toEqual({ x: 9, y: 2 });
+    const px = 20;
+    expect(villagerAt(view, px, (ann.x + 0.5) * px, (ann.y + 0.5) * px, 1000)).toBe('ann');
+    expect(villagerAt(view, px, (bo.x + 0.5) * px, (bo.y + 0.5) * px, 1000)).toBe('bo');
+    expect(villagerAt(view, px, 0, 0, 1000)).toBeNull();
   });
 });

@@ -70,6 +70,6 @@ export const webUiRoutes =
       throw new FlockError('not_found', `no route ${req.method} ${path}`);
     };
 
-    app.get('/', { config: { scope: 'public', doc: { summary: 'The web UI (the page)' } } }, serve);
-    app.get('/*', { config: { scope: 'public', doc: { summary: 'The web UI (assets; the page for client routes)' } } }, serve);
+    // One route (the wildcard also matches `/`), so the API document lists the UI once.
+    app.get('/*', { config: { scope: 'public', doc: { summary: 'The web UI: the page at /, its assets, and the page again for client routes' } } }, serve);
   };
