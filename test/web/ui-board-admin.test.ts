@@ -111,6 +111,20 @@ describe('sign-in', () => {
   });
 });
 
+describe('a session that ends', () => {
+  it('returns the page to the sign-in form with a notice when its token is revoked', async () => {
+    const made = await flock.api('/v1/tokens', { method: 'POST', body: { name: 'dave', scopes: ['human'] } });
+    const page = await browser.page();
+    await signIn(page, flock.apiUrl, made.body.token);
+    expect((await flock.api(`/v1/tokens/${made.body.id}/revoke`, { method: 'POST' })).status).toBe(200);
+    // The next thing the page asks for is refused; the page says so instead of showing errors.
+    await page.getByRole('link', { name: 'Board' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('Your session ended');
+    await page.close();
+  });
+});
+
 describe('the board', () => {
   const XSS_BODY = 'Looks harmless <img src=x onerror="window.__xss=1"> and <script>window.__xss=2</script> <b onmouseover="window.__xss=3">bold?</b>';
 
