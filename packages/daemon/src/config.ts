@@ -193,7 +193,7 @@ export const ConfigSchema = z
         /** The fixed tick; the world runs whether or not anyone watches. */
         tickMs: z.coerce.number().int().min(10).max(10_000).default(250),
         /** A* node expansions per tick, shared by all villagers' path searches. */
-        pathBudget: z.coerce.number().int().min(100).max(10_000_000).default(20_000),
+        pathBudget: z.coerce.number().int().min(100).max(10_000_000).default(10_000),
         hearingRadius: z.coerce.number().int().min(1).max(100).default(5),
         sightRadius: z.coerce.number().int().min(1).max(200).default(8),
         /** Seed of a new world's RNG (a resumed world keeps its own RNG state). */
@@ -206,7 +206,7 @@ export const ConfigSchema = z
         wsBufferLimitBytes: z.coerce.number().int().min(1).max(1 << 30).default(1 << 20),
       })
       .strict()
-      .default({ tickMs: 250, pathBudget: 20_000, hearingRadius: 5, sightRadius: 8, seed: 1, snapshotEveryTicks: 240, syncMs: 1_000, wsBufferLimitBytes: 1 << 20 }),
+      .default({ tickMs: 250, pathBudget: 10_000, hearingRadius: 5, sightRadius: 8, seed: 1, snapshotEveryTicks: 240, syncMs: 1_000, wsBufferLimitBytes: 1 << 20 }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
     /**
      * How long a delivered task may go unacknowledged before the bus hands it to another

@@ -118,6 +118,11 @@ export class WorldEngine {
     return id;
   }
 
+  /** Path searches waiting for budget. */
+  pendingPaths(): number {
+    return this.state.pathQueue.length;
+  }
+
   /** Inputs waiting for the next tick. */
   pending(): number {
     return this.queue.length;

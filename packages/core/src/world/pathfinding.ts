@@ -14,9 +14,10 @@ export type PathResult =
   /** Stopped after `budget` expansions without an answer. */
   | { kind: 'budget'; expanded: number };
 
-const STEPS: ReadonlyArray<readonly [number, number, number]> = [
-  [0, -1, 10], [1, 0, 10], [0, 1, 10], [-1, 0, 10],
-  [1, -1, 14], [1, 1, 14], [-1, 1, 14], [-1, -1, 14],
+/** The eight steps, straight ones (cost 10) first, then diagonals (cost 14). */
+const STEPS: ReadonlyArray<readonly [number, number]> = [
+  [0, -1], [1, 0], [0, 1], [-1, 0],
+  [1, -1], [1, 1], [-1, 1], [-1, -1],
 ];
 
 /** Whether a one-tile step from (x,y) by (dx,dy) is allowed on this map. */
@@ -44,9 +45,23 @@ export class PathFinder {
   private heap: Int32Array;
   private size = 0;
   private counter = 0;
+  /** Per tile, bit k set when STEPS[k] is a legal step from it (the map is fixed, so once). */
+  private readonly moves: Uint8Array;
+  private readonly offsets: Int32Array;
 
   constructor(private readonly map: WorldMap) {
     const n = map.width * map.height;
+    this.moves = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const x = i % map.width;
+      const y = (i - x) / map.width;
+      let mask = 0;
+      STEPS.forEach(([dx, dy], k) => {
+        if (canStep(map, x, y, dx, dy)) mask |= 1 << k;
+      });
+      this.moves[i] = mask;
+    }
+    this.offsets = Int32Array.from(STEPS.map(([dx, dy]) => dy * map.width + dx));
     this.g = new Int32Array(n);
     this.parent = new Int32Array(n);
     this.seen = new Uint32Array(n);
@@ -76,18 +91,18 @@ export class PathFinder {
       if (expanded >= budget) return { kind: 'budget', expanded };
       expanded++;
       this.closed[cur] = this.gen;
-      const cx = cur % w;
-      const cy = (cur - cx) / w;
-      for (const [dx, dy, cost] of STEPS) {
-        if (!canStep(map, cx, cy, dx, dy)) continue;
-        const n = (cy + dy) * w + cx + dx;
+      const mask = this.moves[cur]!;
+      for (let k = 0; k < 8; k++) {
+        if ((mask & (1 << k)) === 0) continue;
+        const n = cur + this.offsets[k]!;
         if (this.closed[n] === this.gen) continue;
-        const g = this.g[cur]! + cost;
+        const g = this.g[cur]! + (k < 4 ? 10 : 14);
         if (this.seen[n] === this.gen && g >= this.g[n]!) continue;
         this.seen[n] = this.gen;
         this.g[n] = g;
         this.parent[n] = cur;
-        const h = octile(cx + dx, cy + dy, to.x, to.y);
+        const nx = n % w;
+        const h = octile(nx, (n - nx) / w, to.x, to.y);
         this.push(g + h, h, n); // lazy decrease-key: the older entry is skipped when popped
       }
     }
@@ -140,21 +155,27 @@ export class PathFinder {
 
   private swap(a: number, b: number): void {
     const h = this.heap;
-    for (let i = 0; i < 4; i++) {
-      const t = h[a * 4 + i]!;
-      h[a * 4 + i] = h[b * 4 + i]!;
-      h[b * 4 + i] = t;
-    }
+    const i = a * 4;
+    const j = b * 4;
+    const f = h[i]!, hh = h[i + 1]!, o = h[i + 2]!, x = h[i + 3]!; // prettier-ignore
+    h[i] = h[j]!;
+    h[i + 1] = h[j + 1]!;
+    h[i + 2] = h[j + 2]!;
+    h[i + 3] = h[j + 3]!;
+    h[j] = f;
+    h[j + 1] = hh;
+    h[j + 2] = o;
+    h[j + 3] = x;
   }
 
   /** Lower f first; on a tie the one nearer the goal; then the older entry. */
   private less(a: number, b: number): boolean {
     const h = this.heap;
-    for (let i = 0; i < 3; i++) {
-      const d = h[a * 4 + i]! - h[b * 4 + i]!;
-      if (d !== 0) return d < 0;
-    }
-    return false;
+    const i = a * 4;
+    const j = b * 4;
+    if (h[i] !== h[j]) return h[i]! < h[j]!;
+    if (h[i + 1] !== h[j + 1]) return h[i + 1]! < h[j + 1]!;
+    return h[i + 2]! < h[j + 2]!;
   }
 
   private walkBack(start: number, goal: number): Tile[] {

@@ -47,21 +47,26 @@ export class WorldHost {
   static async open(opts: WorldHostOptions): Promise<WorldHost> {
     const { map } = opts.loaded;
     const saved = await opts.store?.latestSnapshot();
-    let engine = saved ? WorldEngine.restore(map, saved.state, opts.engine) : WorldEngine.create(map, opts.engine);
-    if (saved && (saved.state as { map?: unknown }).map !== map.name) {
-      opts.log('warn', `the saved world was on map "${String((saved.state as { map?: unknown }).map)}", now "${map.name}": starting a new world`);
-      engine = WorldEngine.create(map, opts.engine);
+    const rows = (await opts.store?.inputsAfter(saved?.tick ?? 0)) ?? [];
+    const savedMap = (saved?.state as { map?: unknown } | undefined)?.map;
+    if (saved && savedMap !== map.name) {
+      // Another map: the old villagers' places mean nothing here. Start afresh, numbering ticks
+      // on from the old world so its log rows are covered (and dropped) by the first snapshot.
+      const last = Math.max(saved.tick, rows.at(-1)?.tick ?? 0);
+      opts.log('warn', `the saved world was on map "${String(savedMap)}", this one is "${map.name}": starting a new world at tick ${last}`);
+      const host = new WorldHost(opts, WorldEngine.restore(map, { ...WorldEngine.create(map, opts.engine).save(), tick: last }, opts.engine));
+      await host.snapshot();
+      return host;
     }
-    let replayed = 0;
-    for (const row of (await opts.store?.inputsAfter(engine.tick)) ?? []) {
+    const engine = saved ? WorldEngine.restore(map, saved.state, opts.engine) : WorldEngine.create(map, opts.engine);
+    for (const row of rows) {
       const parsed = LoggedInputs.safeParse(row);
       if (!parsed.success) throw new FlockError('internal', `world input log row at tick ${row.tick} is unreadable: ${parsed.error.message}`);
       while (engine.tick < parsed.data.tick - 1) engine.advance();
       for (const input of parsed.data.inputs) engine.enqueue(input);
       engine.advance();
-      replayed++;
     }
-    if (saved || replayed) opts.log('info', `world resumed at tick ${engine.tick} (snapshot at ${saved?.tick ?? 'none'}, ${replayed} input rows replayed)`, { villagers: engine.size });
+    if (saved || rows.length > 0) opts.log('info', `world resumed at tick ${engine.tick} (snapshot at ${saved?.tick ?? 'none'}, ${rows.length} input rows replayed)`, { villagers: engine.size });
     return new WorldHost(opts, engine);
   }
 

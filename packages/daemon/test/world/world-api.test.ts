@@ -122,6 +122,21 @@ describe('moves and actions by people', () => {
   });
 });
 
+describe('metrics', () => {
+  it('counts villagers, watchers, inputs and tick time', async () => {
+    const ws = new WebSocket(`${api.url.replace('http', 'ws')}/v1/ws/world`, { headers: { authorization: `Bearer ${api.adminToken}` } });
+    await new Promise((r) => ws.once('message', r));
+    const text = await (await fetch(`${api.url}/metrics`, { headers: { authorization: `Bearer ${api.adminToken}` } })).text();
+    ws.close();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('aiflock_world_villagers')).toBe((await world()).villagers.length);
+    expect(value('aiflock_world_ws_clients')).toBeGreaterThanOrEqual(1);
+    expect(value('aiflock_world_tick_seconds_count')).toBeGreaterThan(10);
+    expect(text).toMatch(/aiflock_world_inputs_total\{kind="move",outcome="applied"\} [1-9]/);
+    expect(text).toMatch(/aiflock_world_inputs_total\{kind="move",outcome="refused"\} [1-9]/);
+  });
+});
+
 describe('WS /v1/ws/world', () => {
   const open = (token = api.adminToken) => {
     const ws = new WebSocket(`${api.url.replace('http', 'ws')}/v1/ws/world`, { headers: { authorization: `Bearer ${token}` } });
@@ -151,6 +166,20 @@ describe('WS /v1/ws/world', () => {
     }
     const ann = await villager('ann');
     expect({ x: folded.get('ann')!.x, y: folded.get('ann')!.y }).toEqual({ x: ann!.x, y: ann!.y });
+    ws.close();
+  });
+
+  it('lets a browser watch with its session cookie', async () => {
+    const human = await api.token(['human']);
+    const session = await fetch(`${api.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: human }) });
+    expect(session.status).toBe(201);
+    const cookie = session.headers.get('set-cookie')!.split(';')[0]!;
+    const ws = new WebSocket(`${api.url.replace('http', 'ws')}/v1/ws/world`, { headers: { cookie, origin: api.url } });
+    const first = await new Promise<WorldMessage>((resolve, reject) => {
+      ws.once('message', (d) => resolve(WorldMessage.parse(JSON.parse(String(d)))));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`refused: ${res.statusCode}`)));
+    });
+    expect(first.type === 'snapshot' && first.snapshot.villagers.map((v) => v.name)).toEqual(expect.arrayContaining(['ann', 'bob']));
     ws.close();
   });
 

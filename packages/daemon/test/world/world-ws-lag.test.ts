@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { WorldMessage } from '@aiflock/protocol';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -39,7 +40,7 @@ it('a lagging client gets a fresh snapshot instead of the deltas it missed, and 
   await until(() => messages.length === 2, 'the first delta');
 
   // Stop reading: from here the server's buffer for this socket grows.
-  const tcp = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+  const tcp = (ws as unknown as { _socket: Socket })._socket;
   tcp.pause();
   const feed = [...api.world.api.watchers][0] as WorldFeed;
   let produced = 0;
