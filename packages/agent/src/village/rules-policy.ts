@@ -14,6 +14,11 @@ export interface RulesOptions {
 const GREET_AGAIN_AFTER = 6;
 const ANSWER_AGAIN_AFTER = 2;
 /**
+ * Turns between two lines of its own: in a crowd someone always has just spoken, and a
+ * villager that answered every line would never walk on or ask anything again.
+ */
+const QUIET_TURNS = 3;
+/**
  * Talk to someone only this close (tiles, the larger of the two axes): what a villager sees
  * reaches further than what is heard, and the world refuses a line to someone out of
  * earshot (its default hearing radius is 5).
@@ -24,9 +29,10 @@ const THANKS_PER_TURN = 2;
 
 /**
  * The deterministic policy: the same perceptions give the same decisions for the same seed.
- * In order of priority each turn: thank new replies to its posts, answer someone who spoke
- * to it, greet a neighbour it has not greeted lately, go to the board and ask a question when
- * one is due, else walk its persona's route between landmarks, lingering a turn at each.
+ * In order of priority each turn: thank new replies to its posts, ask its due question if it
+ * stands at the board, answer someone who spoke to it, greet a neighbour it has not greeted
+ * lately (never two lines within QUIET_TURNS), go to the board when a question is due, else
+ * walk its persona's route between landmarks, lingering a turn at each.
  */
 export class RulesPolicy implements Policy {
   readonly name = 'rules' as const;
@@ -39,6 +45,7 @@ export class RulesPolicy implements Policy {
   private leg = 0;
   private lingered = 0;
   private lastPost: number;
+  private lastSpoke = -Infinity;
   private question = 0;
   private saying = 0;
   private readonly lastTalk = new Map<string, number>();
@@ -65,7 +72,7 @@ export class RulesPolicy implements Policy {
   /** The decision for this perception, advancing the policy's own state. Synchronous and pure of I/O. */
   next(p: Perception): Decision {
     this.turn++;
-    const actions = this.thank(p) ?? this.answer(p) ?? this.greet(p) ?? this.ask(p) ?? this.walk(p);
+    const actions = this.thank(p) ?? this.postHere(p) ?? this.answer(p) ?? this.greet(p) ?? this.ask(p) ?? this.walk(p);
     return { actions, by: 'rules', model: null };
   }
 
@@ -81,23 +88,33 @@ export class RulesPolicy implements Policy {
   }
 
   private answer(p: Perception): VillageAction[] | null {
+    if (this.turn - this.lastSpoke < QUIET_TURNS) return null;
     const near = new Set(p.nearby.filter((n) => inEarshot(p, n)).map((n) => n.name));
     const h = p.heard.find((l) => l.from !== this.me && near.has(l.from) && this.turn - (this.lastTalk.get(l.from) ?? -Infinity) >= ANSWER_AGAIN_AFTER);
     if (!h) return null;
     this.lastTalk.set(h.from, this.turn);
-    return [{ type: 'act', action: { type: 'talk', to: h.from, text: `${this.nextSaying()} (${this.notes.name} to ${h.from})` } }];
+    this.lastSpoke = this.turn;
+    return [{ type: 'act', action: { type: 'talk', to: h.from, text: `Nice to hear from you, ${h.from}. ${this.nextSaying()}` } }];
   }
 
   private greet(p: Perception): VillageAction[] | null {
+    if (this.turn - this.lastSpoke < QUIET_TURNS) return null;
     const n = p.nearby.find((v) => v.name !== this.me && inEarshot(p, v) && this.turn - (this.lastTalk.get(v.name) ?? -Infinity) >= GREET_AGAIN_AFTER);
     if (!n) return null;
     this.lastTalk.set(n.name, this.turn);
+    this.lastSpoke = this.turn;
     return [{ type: 'act', action: { type: 'talk', to: n.name, text: `Hello ${n.name}, it is ${this.notes.name}. ${this.nextSaying()}` } }];
+  }
+
+  /** A question that is due, asked now because it stands at the board: before any chat. */
+  private postHere(p: Perception): VillageAction[] | null {
+    const board = boardOf(p);
+    return board && p.at === board.name ? this.ask(p) : null;
   }
 
   private ask(p: Perception): VillageAction[] | null {
     if (this.turn - this.lastPost < this.postEvery) return null;
-    const board = p.landmarks.find((l) => l.kind === 'board' || l.name === 'board');
+    const board = boardOf(p);
     if (board && p.at !== board.name) {
       if (headingTo(p, board)) return [];
       return [
@@ -148,6 +165,10 @@ export class RulesPolicy implements Policy {
   private nextSaying(): string {
     return this.notes.sayings[this.saying++ % this.notes.sayings.length]!;
   }
+}
+
+function boardOf(p: Perception): Landmark | undefined {
+  return p.landmarks.find((l) => l.kind === 'board' || l.name === 'board');
 }
 
 function inEarshot(p: Perception, v: { x: number; y: number }): boolean {
