@@ -83,6 +83,15 @@ describe('the web UI served at /', () => {
     }
   });
 
+  it('refuses a path that is not valid percent-encoding with a 400 in the API error shape', async () => {
+    const res = await get(built, '/assets/%E0%A4%A', '*/*');
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(body.error.code).toBe('validation_failed');
+    expect(body.error.message).toContain('is not a valid url component');
+    expect(body.error.requestId).toBe(res.headers.get('x-request-id') ?? body.error.requestId);
+  });
+
   it('says plainly how to build the UI when it is not built', async () => {
     const res = await get(unbuilt, '/');
     expect(res.status).toBe(503);
