@@ -227,3 +227,21 @@ describe('offline and back', () => {
     await browser.screenshot(page, 'reconnected');
   }, 400_000);
 });
+
+describe('on a laptop screen', () => {
+  it('fits 1280x720 without sideways scrolling on every page', async () => {
+    await page.setViewportSize({ width: 1280, height: 720 });
+    for (const [hash, name] of [
+      ['#/village', 'laptop-village'],
+      ['#/board', 'laptop-board'],
+      ['#/admin/agents', 'laptop-admin-agents'],
+      ['#/admin/jobs', 'laptop-admin-jobs'],
+    ] as const) {
+      await page.goto(`${flock.apiUrl}/${hash}`);
+      await page.locator('main h2').first().waitFor();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), hash).toBe(true);
+      await browser.screenshot(page, name);
+    }
+    await page.setViewportSize({ width: 1366, height: 900 });
+  });
+});
