@@ -22,8 +22,12 @@ export interface ApiContext {
   };
   /** The memory and context plane: ingest, search, packs, export/import. */
   context: ContextService;
-  /** The village: its engine host, perception, map files and WebSocket limits. */
-  world: WorldApi;
+  /**
+   * The village: its engine host, perception, map files and WebSocket limits. The daemon
+   * always sets it; API harnesses built for other concerns may leave it out (the world
+   * routes then answer not_ready and agents have no world block).
+   */
+  world?: WorldApi;
   /** Agents' memory streams (agents reach theirs over the bus; people read with context:read). */
   memory: MemoryService;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */

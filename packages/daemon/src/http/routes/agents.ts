@@ -43,7 +43,7 @@ export const agentRoutes =
       const { name } = parseInput(NameParams, req.params, 'params');
       const agent = await ctx.deployments.get(name);
       // Tier and limits in force, so a changed balance is visible where the agent is described.
-      return { ...agent, economy: await ctx.economy.compute.entitlementsFor(name), world: agentWorld(ctx, name) };
+      return { ...agent, economy: await ctx.economy.compute.entitlementsFor(name), world: agentWorld(ctx.world, name) };
     });
 
     app.post('/agents/:name/scale', route('agents:write', { summary: 'Set desired replicas', params: NameParams, body: ScaleRequest, response: AgentView }), async (req) => {

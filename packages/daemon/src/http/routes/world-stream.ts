@@ -16,12 +16,14 @@ export const worldStreamRoutes =
     const encoded = (d: WorldDelta) => (last?.delta === d ? last.text : (last = { delta: d, text: encodeDelta(d) }).text);
 
     app.get('/ws/world', { websocket: true, ...route('world:read', { summary: 'WebSocket: a world snapshot, then sequenced deltas; a client that falls behind gets a fresh snapshot' }) }, (socket) => {
-      const feed = new WorldFeed(socket, () => ctx.world.host.engine.snapshot(), ctx.world.wsBufferLimitBytes);
-      const unsubscribe = ctx.world.host.subscribe((d) => feed.onDelta(d, encoded(d)));
-      ctx.world.watchers.add(feed);
+      const world = ctx.world;
+      if (!world) return socket.close(1011, 'the village is not running in this API');
+      const feed = new WorldFeed(socket, () => world.host.engine.snapshot(), world.wsBufferLimitBytes);
+      const unsubscribe = world.host.subscribe((d) => feed.onDelta(d, encoded(d)));
+      world.watchers.add(feed);
       socket.on('close', () => {
         unsubscribe();
-        ctx.world.watchers.delete(feed);
+        world.watchers.delete(feed);
       });
     });
   };

@@ -2,12 +2,19 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { ActionRequest, AgentName, MoveRequest, Tile, WorldSnapshot } from '@aiflock/protocol';
+import { FlockError } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
+import type { WorldApi } from '../../world/index.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
 
 const NameParams = z.object({ name: AgentName }).strict();
+
+function worldOf(ctx: ApiContext): WorldApi {
+  if (!ctx.world) throw new FlockError('not_ready', 'the village is not running in this API');
+  return ctx.world;
+}
 const MoveResponse = z.object({ goal: Tile.nullable(), path: z.number().int() });
 
 /**
@@ -18,12 +25,13 @@ const MoveResponse = z.object({ goal: Tile.nullable(), path: z.number().int() })
 export const worldRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
-    app.get('/world', route('world:read', { summary: 'The village now: map size, landmarks and every villager', response: WorldSnapshot }), async () => ctx.world.host.engine.snapshot());
+    app.get('/world', route('world:read', { summary: 'The village now: map size, landmarks and every villager', response: WorldSnapshot }), async () => worldOf(ctx).host.engine.snapshot());
 
     let mapBody: { text: string; etag: string } | undefined;
     app.get('/world/map', route('world:read', { summary: 'The village map as Tiled JSON (.tmj) with its tilesets (.tsj), for drawing; cacheable (ETag)' }), async (req, reply) => {
       if (!mapBody) {
-        const text = JSON.stringify({ name: ctx.world.host.engine.map.name, map: ctx.world.files.tmj, tilesets: ctx.world.files.tilesets });
+        const w = worldOf(ctx);
+        const text = JSON.stringify({ name: w.host.engine.map.name, map: w.files.tmj, tilesets: w.files.tilesets });
         mapBody = { text, etag: `"${createHash('sha256').update(text).digest('hex').slice(0, 32)}"` };
       }
       void reply.header('etag', mapBody.etag).header('cache-control', 'private, max-age=3600');
@@ -34,20 +42,20 @@ export const worldRoutes =
     app.post('/agents/:name/move', route('world:act', { summary: 'Move a villager: one step {dx,dy}, a tile {x,y} or a landmark {to}; walked at one tile per tick', params: NameParams, body: MoveRequest, response: MoveResponse }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const move = parseInput(MoveRequest, req.body, 'body');
-      return audited(ctx.audit, req, 'world.move', `agent/${name}`, () => ctx.world.host.submit({ kind: 'move', name, move }), () => ({ details: move }));
+      return audited(ctx.audit, req, 'world.move', `agent/${name}`, () => worldOf(ctx).host.submit({ kind: 'move', name, move }), () => ({ details: move }));
     });
 
     app.post('/agents/:name/action', route('world:act', { summary: 'Make a villager act: talk, use_board, do, rest', params: NameParams, body: ActionRequest, response: z.object({ ok: z.literal(true) }) }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const action = parseInput(ActionRequest, req.body, 'body');
-      await audited(ctx.audit, req, 'world.act', `agent/${name}`, () => ctx.world.host.submit({ kind: 'act', name, action }), () => ({ details: { type: action.type } }));
+      await audited(ctx.audit, req, 'world.act', `agent/${name}`, () => worldOf(ctx).host.submit({ kind: 'act', name, action }), () => ({ details: { type: action.type } }));
       return { ok: true as const };
     });
   };
 
 /** The `world` block of `GET /v1/agents/{name}`, or null when it does not live in the village. */
-export function agentWorld(ctx: ApiContext, name: string) {
-  const v = ctx.world.host.engine.villager(name);
-  if (!v) return null;
-  return { x: v.x, y: v.y, activity: v.activity, goal: v.goal, policy: v.policy, model: v.model, status: v.status, recent: ctx.world.host.engine.recent(name) };
+export function agentWorld(world: WorldApi | undefined, name: string) {
+  const v = world?.host.engine.villager(name);
+  if (!world || !v) return null;
+  return { x: v.x, y: v.y, activity: v.activity, goal: v.goal, policy: v.policy, model: v.model, status: v.status, recent: world.host.engine.recent(name) };
 }
