@@ -33,11 +33,15 @@ export function App() {
   // The sockets report here; the banner shows while any of them is down.
   // A retry ('connecting') after a loss is still offline until the socket opens again.
   const onLink = useCallback(
-    (name: string, state: LinkState) =>
+    (name: string, state: LinkState) => {
+      // A socket refused for want of a session looks like any lost socket; one cheap request
+      // tells them apart (a 401 signs the page out instead of retrying forever).
+      if (state === 'offline') void api('/v1/board/posts?limit=1').catch(() => undefined);
       setLinks((l) => {
         const next = state === 'connecting' && l[name] === 'offline' ? 'offline' : state;
         return l[name] === next ? l : { ...l, [name]: next };
-      }),
+      });
+    },
     [],
   );
   useEffect(() => setLinks({}), [route.page]);

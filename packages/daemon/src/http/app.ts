@@ -4,7 +4,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import fp from 'fastify-plugin';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { FlockError } from '@aiflock/core';
 import { installAuth, type RegisteredRoute } from './auth.js';
 import { buildOpenApi } from './openapi.js';
@@ -57,6 +57,12 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
     disableRequestLogging: true,
     bodyLimit: opts.bodyLimitBytes,
     requestIdHeader: false,
+    // Fastify's own refusals (a URL that is not valid percent-encoding) in the API's error shape.
+    frameworkErrors: (err, req, reply) => {
+      const { status, body } = toApiError(new FlockError('validation_failed', err.message, { field: 'url' }), req.id);
+      // The option's reply type is generic over schemas this root does not have.
+      void (reply as FastifyReply).status(status).send(body);
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
@@ -50,6 +51,7 @@ export const webUiRoutes =
     };
 
     const serve = async (req: FastifyRequest, reply: FastifyReply) => {
+      // Fastify has already refused a URL that is not valid percent-encoding (400).
       const path = decodeURIComponent(req.url.split('?')[0] ?? '/');
       if (API_PREFIXES.some((p) => path === p || path.startsWith(p.endsWith('/') ? p : `${p}/`))) {
         throw new FlockError('not_found', `no route ${req.method} ${path}`);
@@ -58,7 +60,7 @@ export const webUiRoutes =
       const file = resolve(root, `.${path}`);
       // `send` refuses traversal itself; this check only decides between file, page and 404.
       const inside = file.startsWith(`${root}/`);
-      if (inside && existsSync(file) && statSync(file).isFile()) {
+      if (inside && (await stat(file).then((st) => st.isFile(), () => false))) {
         const hashed = path.startsWith('/assets/');
         return reply
           .header('x-content-type-options', 'nosniff')
@@ -70,6 +72,6 @@ export const webUiRoutes =
       throw new FlockError('not_found', `no route ${req.method} ${path}`);
     };
 
-    app.get('/', { config: { scope: 'public', doc: { summary: 'The web UI (the page)' } } }, serve);
-    app.get('/*', { config: { scope: 'public', doc: { summary: 'The web UI (assets; the page for client routes)' } } }, serve);
+    // One route (the wildcard also matches `/`), so the API document lists the UI once.
+    app.get('/*', { config: { scope: 'public', doc: { summary: 'The web UI: the page at /, its assets, and the page again for client routes' } } }, serve);
   };

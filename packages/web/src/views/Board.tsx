@@ -183,10 +183,8 @@ function NewPostForm({ onPosted }: { onPosted: (p: Post) => void }) {
           Title
           <input required value={title} onChange={(e) => setTitle(e.target.value)} name="title" />
         </label>
-        <label>
-          Body
-          <textarea required value={body} onChange={(e) => setBody(e.target.value)} rows={4} name="body" />
-        </label>
+        <label htmlFor="new-post-body">Body</label>
+        <textarea id="new-post-body" required value={body} onChange={(e) => setBody(e.target.value)} rows={4} name="body" />
         <label>
           Tags (space or comma separated)
           <input value={tags} onChange={(e) => setTags(e.target.value)} name="tags" />
@@ -242,10 +240,8 @@ function ThreadView({ thread, onClose, reload }: { thread: Thread; onClose: () =
       </ol>
       {thread.status === 'open' && (
         <form onSubmit={(e) => void sendReply(e)} className="reply-form">
-          <label>
-            Your reply
-            <textarea required value={reply} onChange={(e) => setReply(e.target.value)} rows={3} name="reply" />
-          </label>
+          <label htmlFor="reply-body">Your reply</label>
+          <textarea id="reply-body" required value={reply} onChange={(e) => setReply(e.target.value)} rows={3} name="reply" />
           <button type="submit">Reply</button>
           {replyError && <p role="alert" className="error">{replyError}</p>}
         </form>

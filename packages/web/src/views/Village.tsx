@@ -2,13 +2,13 @@ import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 're
 import { api } from '../api.js';
 import type { LinkState } from '../live-socket.js';
 import { drawVillagers, paintBackground, villagerAt } from '../village/draw.js';
-import { paintMap, type PaintedMap, type TiledMap } from '../village/tiled.js';
+import { paintMap, type PaintedMap, type TiledMap, type TiledTileset } from '../village/tiled.js';
 import { useWorld } from '../village/use-world.js';
 import { brainOf, type WorldView } from '../village/world-state.js';
 import { VillagerDetails } from './VillagerDetails.js';
 
-/** `GET /v1/world/map`: the Tiled map, bare or wrapped with its external tilesets. */
-type MapAnswer = TiledMap | { map: TiledMap; tilesets?: { tiles?: unknown[] }[] };
+/** `GET /v1/world/map`: the Tiled map, bare or wrapped with the external tilesets it names. */
+type MapAnswer = TiledMap | { map: TiledMap; tilesets?: Record<string, TiledTileset> };
 
 export function Village({ onLink }: { onLink: (name: string, state: LinkState) => void }) {
   const { ref, view } = useWorld(onLink);
@@ -21,8 +21,7 @@ export function Village({ onLink }: { onLink: (name: string, state: LinkState) =
     api<MapAnswer>('/v1/world/map', { signal: ac.signal })
       .then((m) => {
         const map = 'map' in m ? m.map : m;
-        const extra = 'map' in m ? (m.tilesets ?? []) : [];
-        setPainted(paintMap(map, extra as Parameters<typeof paintMap>[1]));
+        setPainted(paintMap(map, 'map' in m ? (m.tilesets ?? {}) : {}));
       })
       .catch((err: Error) => {
         if (err.name !== 'AbortError') setMapError(err.message);

@@ -11,8 +11,6 @@ interface LedgerLine {
   postId: string | null;
   createdAt: string;
 }
-/** `GET /v1/agents/{name}` with the village's own block, when the world engine adds it. */
-type AgentDetails = AgentView & { world?: { persona?: string; lastActions?: { text?: string; activity?: string; tick?: number; at?: string }[] } & Record<string, unknown> };
 
 const REFRESH_MS = 2_000;
 
@@ -21,7 +19,7 @@ const REFRESH_MS = 2_000;
  * while open, so a reward given on the board shows here without a reload.
  */
 export function VillagerDetails({ name, world, onClose }: { name: string; world: Villager | null; onClose: () => void }) {
-  const [agent, setAgent] = useState<AgentDetails | null>(null);
+  const [agent, setAgent] = useState<AgentView | null>(null);
   const [ledger, setLedger] = useState<LedgerLine[]>([]);
   const [logs, setLogs] = useState<LogLine[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -33,7 +31,7 @@ export function VillagerDetails({ name, world, onClose }: { name: string; world:
       try {
         const enc = encodeURIComponent(name);
         const [a, l, g] = await Promise.all([
-          api<AgentDetails>(`/v1/agents/${enc}`),
+          api<AgentView>(`/v1/agents/${enc}`),
           api<{ transactions: LedgerLine[] }>(`/v1/economy/ledger/${enc}?limit=8`).catch(() => ({ transactions: [] })),
           api<{ lines: LogLine[] }>(`/v1/agents/${enc}/logs?tail=30`).catch(() => ({ lines: [] })),
         ]);
@@ -55,7 +53,7 @@ export function VillagerDetails({ name, world, onClose }: { name: string; world:
   }, [name]);
 
   const eco = agent?.economy;
-  const actions = agent?.world?.lastActions ?? [];
+  const actions = agent?.world?.recent ?? [];
   return (
     <section className="details" aria-labelledby="details-title" data-testid="villager-details">
       <div className="details-head">
@@ -67,7 +65,7 @@ export function VillagerDetails({ name, world, onClose }: { name: string; world:
       {error && <p role="alert" className="error">{error}</p>}
       <dl className="facts">
         <dt>Persona</dt>
-        <dd>{agent?.world?.persona ?? (agent?.description || '—')}</dd>
+        <dd>{agent?.description || '—'}</dd>
         <dt>Agent status</dt>
         <dd data-testid="agent-status">{agent?.status ?? '…'}</dd>
         {world && (
@@ -97,8 +95,10 @@ export function VillagerDetails({ name, world, onClose }: { name: string; world:
         <>
           <h4>Last actions</h4>
           <ol className="actions">
-            {actions.map((a, i) => (
-              <li key={i}>{a.text ?? a.activity ?? JSON.stringify(a)}</li>
+            {[...actions].reverse().map((a, i) => (
+              <li key={`${a.tick}-${i}`}>
+                <span className="note">tick {a.tick}</span> {a.what}
+              </li>
             ))}
           </ol>
         </>

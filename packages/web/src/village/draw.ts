@@ -35,8 +35,9 @@ export function paintBackground(ctx: CanvasRenderingContext2D, view: WorldView, 
 /** One frame: villagers where they are now (gliding), names, activity, speech bubbles. */
 export function drawVillagers(ctx: CanvasRenderingContext2D, view: WorldView, px: number, now: number, selected: string | null): void {
   ctx.textAlign = 'center';
+  const spread = spreadShared(view, now);
   for (const [name, b] of view.bodies) {
-    const p = positionAt(b, now, view.tickMs);
+    const p = spread.get(name)!;
     const cx = (p.x + 0.5) * px;
     const cy = (p.y + 0.5) * px;
     const r = px * 0.38;
@@ -95,11 +96,34 @@ function bubble(ctx: CanvasRenderingContext2D, text: string, x: number, y: numbe
   ctx.fillText(text, x, y - 6);
 }
 
+/**
+ * Where each villager is drawn: its gliding position, nudged apart from others standing on
+ * the same tile so that none hides another (the engine lets villagers share a tile).
+ */
+export function spreadShared(view: WorldView, now: number): Map<string, { x: number; y: number }> {
+  const at = new Map<string, { x: number; y: number }>();
+  const byTile = new Map<string, string[]>();
+  for (const [name, b] of view.bodies) {
+    const p = positionAt(b, now, view.tickMs);
+    at.set(name, p);
+    const key = `${Math.round(p.x)},${Math.round(p.y)}`;
+    byTile.set(key, [...(byTile.get(key) ?? []), name]);
+  }
+  for (const names of byTile.values()) {
+    if (names.length < 2) continue;
+    names.sort().forEach((name, i) => {
+      const angle = (2 * Math.PI * i) / names.length - Math.PI / 2;
+      const p = at.get(name)!;
+      at.set(name, { x: p.x + 0.3 * Math.cos(angle), y: p.y + 0.3 * Math.sin(angle) });
+    });
+  }
+  return at;
+}
+
 /** The villager under a click, if any (within its circle, generously). */
 export function villagerAt(view: WorldView, px: number, x: number, y: number, now: number): string | null {
   let best: { name: string; d: number } | null = null;
-  for (const [name, b] of view.bodies) {
-    const p = positionAt(b, now, view.tickMs);
+  for (const [name, p] of spreadShared(view, now)) {
     const d = Math.hypot((p.x + 0.5) * px - x, (p.y + 0.5) * px - y);
     if (d <= px * 0.7 && (!best || d < best.d)) best = { name, d };
   }

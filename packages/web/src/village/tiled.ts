@@ -13,7 +13,7 @@ interface TiledTile {
   type?: string;
   properties?: TiledProperty[];
 }
-interface TiledTileset {
+export interface TiledTileset {
   firstgid?: number;
   tiles?: TiledTile[];
   source?: string;
@@ -55,12 +55,16 @@ export function cssColor(value: unknown): string | null {
 
 const COLOR_PROPS = new Set(['color', 'colour', 'fill']);
 
-/** Paints a map; `extraTilesets` are external tilesets answered alongside it, in `tilesets` order. */
-export function paintMap(map: TiledMap, extraTilesets: TiledTileset[] = []): PaintedMap {
+/**
+ * Paints a map. `external` holds the tilesets the map names by `source` (as
+ * `GET /v1/world/map` answers them: keyed by that source), or a list in `tilesets` order.
+ */
+export function paintMap(map: TiledMap, external: Record<string, TiledTileset> | TiledTileset[] = {}): PaintedMap {
   const byGid = new Map<number, string>();
   map.tilesets.forEach((ts, i) => {
     const first = ts.firstgid ?? 1;
-    const tiles = ts.tiles ?? extraTilesets[i]?.tiles ?? [];
+    const ext = Array.isArray(external) ? external[i] : ts.source !== undefined ? external[ts.source] : undefined;
+    const tiles = ts.tiles ?? ext?.tiles ?? [];
     for (const t of tiles) {
       const prop = t.properties?.find((p) => COLOR_PROPS.has(p.name.toLowerCase()));
       const color = cssColor(prop?.value);

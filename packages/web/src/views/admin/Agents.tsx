@@ -181,10 +181,9 @@ function DeployForm({ onDeployed }: { onDeployed: () => void }) {
         File name (decides YAML or Markdown)
         <input value={filename} onChange={(e) => setFilename(e.target.value)} name="filename" />
       </label>
-      <label>
-        Manifest
-        <textarea required rows={8} value={manifest} onChange={(e) => setManifest(e.target.value)} name="manifest" spellCheck={false} />
-      </label>
+      {/* An explicit label: a wrapping one would fold the text typed into the field's name. */}
+      <label htmlFor="deploy-manifest">Manifest</label>
+      <textarea id="deploy-manifest" required rows={8} value={manifest} onChange={(e) => setManifest(e.target.value)} name="manifest" spellCheck={false} />
       <button type="submit" disabled={busy}>
         Deploy
       </button>
