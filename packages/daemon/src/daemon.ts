@@ -54,6 +54,7 @@ import { economyServices } from './economy.js';
 import type { ApiContext } from './http/context.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { operatorSandboxes } from './operator-sandboxes.js';
 import { VERSION } from './version.js';
 
 export interface DaemonHandle {
@@ -148,6 +149,18 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
           proxyPort: config.egress.port,
         });
   await runtime.init();
+  // Operator-profile sandboxes run on a second, user-namespace-remapped engine when one is
+  // configured; the router sends each profile to its runtime and refuses what it cannot run.
+  const operator = operatorSandboxes(config, {
+    main: runtime,
+    store,
+    sharedDir: join(config.dataDir, 'shared'),
+    busHost: external && !external.onThisHost ? new URL(external.url.replace(/^nats:/, 'http:')).hostname : runtime.gatewayIp(),
+    busPort: external?.port ?? config.nats.port,
+    secretsDir,
+    log: runtimeLog,
+  });
+  await operator.router.initOperator();
   if (runtime instanceof ProcessRuntime) logger.warn({ isolation: runtime.isolation() }, 'the process runtime is weaker than containers');
 
   const natsDir = join(config.dataDir, 'nats');
@@ -155,7 +168,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   // reach the credentials directory to bind it; under its own root (0711) it can, under the
   // data dir (0700) it cannot.
   const credentialMounts = config.runtime.kind === 'process' ? join(config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`, 'credentials') : undefined;
-  const busAuth = config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts) : null;
+  const busAuth =
+    config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts, operator.router.hasOperatorEngine ? operator.credentialsOwner : undefined) : null;
   let supervisor: NatsServerSupervisor | null = null;
   let busUrl = config.nats.url;
   if (!busUrl) {
@@ -190,7 +204,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     host: runtime.gatewayIp(),
     port: config.egress.port,
     identify: async (address): Promise<EgressClient | undefined> => {
-      const who = docker.instanceAt(address);
+      const who = docker.instanceAt(address) ?? operator.identify(address);
       if (!who) return undefined;
       const d = await store.deployments.get(who.agent);
       if (!d || d.state !== 'active' || d.manifest.network.egress.length === 0) return undefined;
@@ -208,9 +222,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     },
   });
   await egressProxy?.listen();
+  if (egressProxy) operator.setProxy(egressProxy);
   const reconciler = new Reconciler({
     store,
-    runtime,
+    runtime: operator.router,
     clock,
     presence,
     defaultImage: config.runtime.image,
@@ -223,14 +238,14 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     egressProxyUrl: () => (egressProxy ? `http://${runtime.gatewayIp()}:${egressProxy.port}` : null),
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
   });
-  const sandboxes: SandboxRuntime = runtime;
-  const unwatch = (sandboxes.watch?.bind(runtime) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
+  const sandboxes: SandboxRuntime = operator.router;
+  const unwatch = (sandboxes.watch?.bind(sandboxes) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
   const poke = () => void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke, ackWaitMs: config.taskAckWaitMs });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
-  const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
+  const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
   const economy = economyServices(config.economy, store, audit, clock);
 
   bus.onResult(ingest.onResult);
@@ -277,6 +292,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     // With nats.auth: none (a deliberate development setting) the daemon still serves; the
     // status below says plainly that the bus is open.
     ...(credentials.enforced ? { busAuth: { ok: true, detail: credentials.detail } } : {}),
+    // Only when configured: a flock without operator sandboxes is not "not ready" for lacking them.
+    ...(operator.router.hasOperatorEngine ? { operatorSandboxes: await operator.router.operatorHealth() } : {}),
   });
 
   const ctx: ApiContext = {
@@ -354,7 +371,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       await egressProxy?.close().catch(() => undefined);
       if (stopFlock) {
         await credentials.retain(new Set()).catch((err: unknown) => log('warn', `revoking credentials: ${String(err)}`));
-        for (const s of await runtime.list()) await runtime.remove(s.instanceId).catch(() => undefined);
+        for (const s of await sandboxes.list()) await sandboxes.remove(s.instanceId).catch(() => undefined);
         for (const i of await store.instances.list()) await store.instances.remove(i.id);
       }
       await busAuth?.credentials.stop();
@@ -366,6 +383,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         if (stopFlock) await supervisor.stop();
         else supervisor.detach();
       }
+      if (stopFlock) await operator.router.disposeOperator().catch((err: unknown) => log('warn', `operator sandbox cleanup: ${String(err)}`));
       if (stopFlock) await runtime.dispose().catch((err: unknown) => log('warn', `network cleanup: ${String(err)}`));
       await store.close();
       await rm(daemonInfoFile(config.dataDir), { force: true });

@@ -28,7 +28,7 @@ export class ProfileRouter implements SandboxRuntime {
   }
 
   /** A missing or non-remapping operator engine must not stop the restricted sandboxes. */
-  private async initOperator(): Promise<boolean> {
+  async initOperator(): Promise<boolean> {
     if (!this.operator) return false;
     try {
       await this.operator.init();
