@@ -241,7 +241,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const sandboxes: SandboxRuntime = operator.router;
   const unwatch = (sandboxes.watch?.bind(sandboxes) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
   const poke = () => void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
-  const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke, ackWaitMs: config.taskAckWaitMs });
+  const deployments = new DeploymentService({
+    store,
+    bus,
+    clock,
+    defaultImage: config.runtime.image,
+    poke,
+    ackWaitMs: config.taskAckWaitMs,
+    profileRefusal: (p) => operator.router.refusal(p),
+  });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });

@@ -54,7 +54,12 @@ export function operatorSandboxes(config: Config, deps: OperatorSandboxDeps): Op
         log: deps.log,
       })
     : null;
-  const router = new ProfileRouter(deps.main, operator, deps.log);
+  const router = new ProfileRouter(
+    deps.main,
+    operator,
+    deps.log,
+    config.runtime.kind === 'process' ? 'the process runtime has no operator profile (it needs the Docker runtime and an operator engine, runtime.operatorEngine)' : undefined,
+  );
   return {
     router,
     identify(address) {

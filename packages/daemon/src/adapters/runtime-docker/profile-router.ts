@@ -18,8 +18,11 @@ export class ProfileRouter implements SandboxRuntime {
     private readonly main: SandboxRuntime,
     private readonly operator: OperatorRuntime | null,
     private readonly log: RuntimeLog = () => {},
+    /** Why there is no operator engine, when there is a better reason than "not configured". */
+    noEngineReason?: string,
   ) {
     this.kind = main.kind;
+    if (!operator && noEngineReason) this.operatorProblem = noEngineReason;
   }
 
   async init(): Promise<void> {
@@ -53,14 +56,17 @@ export class ProfileRouter implements SandboxRuntime {
     return this.operator !== null;
   }
 
+  /**
+   * Why a profile can never run here (deploy-time refusal), or null. A configured operator
+   * engine that is down is not a refusal: it may come back, and /readyz says it is down.
+   */
+  refusal(profile: SandboxSpec['profile']): string | null {
+    return profile === 'operator' && !this.operator ? `profile "operator" is refused on this node: ${this.operatorProblem}; it is never run as another profile` : null;
+  }
+
   async start(spec: SandboxSpec): Promise<SandboxInfo> {
     if (spec.profile !== 'operator') return this.main.start(spec);
-    if (!this.operator) {
-      throw new FlockError('validation_failed', `profile "operator" is refused on this node: ${this.operatorProblem}; it is never run as another profile`, {
-        field: 'profile',
-        value: 'operator',
-      });
-    }
+    if (!this.operator) throw new FlockError('validation_failed', this.refusal('operator')!, { field: 'profile', value: 'operator' });
     if (!this.operatorReady && !(await this.initOperator())) throw new FlockError('runtime_unavailable', `operator sandboxes are unavailable: ${this.operatorProblem}`);
     this.onOperator.add(spec.instanceId);
     return this.operator.start(spec);
