@@ -174,14 +174,19 @@ export class OperatorRuntime implements SandboxRuntime {
       throw err;
     }
     this.log('info', `copying image ${image} to the operator engine`);
-    const tar = await source.getImage(image).get();
-    const answer = await this.opts.docker.loadImage(tar, { quiet: true });
-    await new Promise<void>((resolve, reject) => {
-      answer.on('error', reject);
-      answer.on('end', resolve);
-      answer.resume();
-    });
-    await this.opts.docker.getImage(image).inspect();
+    try {
+      const tar = await source.getImage(image).get();
+      const answer = await this.opts.docker.loadImage(tar, { quiet: true });
+      await new Promise<void>((resolve, reject) => {
+        answer.on('error', reject);
+        answer.on('end', resolve);
+        answer.resume();
+      });
+      // `docker load` reports some failures only in its output: the image being there is the proof.
+      await this.opts.docker.getImage(image).inspect();
+    } catch (err) {
+      throw new FlockError('runtime_unavailable', `could not copy image ${image} to the operator engine: ${(err as Error).message}`);
+    }
   }
 
   /**
