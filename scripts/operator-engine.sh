@@ -9,8 +9,13 @@
 # This one runs with:
 #   --userns-remap=default   container uid 0 is the first uid of the `dockremap` range in
 #                            /etc/subuid (created by dockerd on first start), not host root
+#   unshare --net            the engine itself runs in an empty network namespace of its
+#                            own, so it can never touch the host's interfaces or firewall.
+#                            (This matters: a dockerd with --bridge=none deletes any
+#                            interface named docker0 it can see, which would be the main
+#                            engine's default bridge.)
 #   --bridge=none --iptables=false --ip-forward=false --ip-masq=false
-#                            no network of its own and never touches the host firewall:
+#                            no network and no firewall rules of its own, even in there:
 #                            operator sandboxes get NetworkMode none; the bus and the egress
 #                            proxy reach them as Unix sockets
 #   --no-new-privileges      default for every container it runs
@@ -47,9 +52,11 @@ case "$CMD" in
     mkdir -p "$DATA" "$RUN" "$EXEC"
     chmod 0700 "$DATA"
     chmod 0711 "$RUN"
+    command -v unshare >/dev/null || { echo "operator-engine: unshare (util-linux) is missing" >&2; exit 1; }
     # A stale pid file from a crashed engine would make dockerd refuse to start.
     if [ -f "$PIDFILE" ] && ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then rm -f "$PIDFILE"; fi
-    nohup dockerd \
+    had_docker0=0; ip link show docker0 >/dev/null 2>&1 && had_docker0=1
+    nohup unshare --net -- dockerd \
       --userns-remap=default \
       --data-root "$DATA" --exec-root "$EXEC" --pidfile "$PIDFILE" \
       -H "unix://$SOCK" --group root \
@@ -60,6 +67,11 @@ case "$CMD" in
       >>"$LOG" 2>&1 </dev/null &
     for _ in $(seq 1 120); do answers && break; sleep 0.5; done
     if ! answers; then echo "operator-engine: dockerd did not answer on $SOCK; see $LOG" >&2; tail -5 "$LOG" >&2 || true; exit 1; fi
+    # The host's network must be exactly as it was (see unshare above).
+    if [ "$had_docker0" = 1 ] && ! ip link show docker0 >/dev/null 2>&1; then
+      echo "operator-engine: the host's docker0 disappeared while the operator engine started; stop it and report this" >&2
+      exit 1
+    fi
     echo "==> started the operator engine (userns-remap) on $SOCK" >&2
     report running
     ;;

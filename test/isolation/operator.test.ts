@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -329,6 +329,15 @@ describe('operator profile: attacks that must fail', () => {
       `const s = require('net').connect('/run/aiflock-sockets/bus.sock'); let got = ''; s.on('data', (d) => (got += d)); s.on('close', () => console.log(JSON.stringify({ got }))); s.on('error', (e) => console.log(JSON.stringify({ got: e.code })));`,
     );
     expect(r.got).toBe('BUS-BANNER\n');
+  });
+});
+
+describe('operator engine', () => {
+  it("runs in a network namespace of its own, so it can never change the host's interfaces or firewall", () => {
+    // A dockerd with --bridge=none deletes any docker0 it can see: the main engine's bridge.
+    const pidFile = join(OPERATOR_ENGINE, '..', 'operator-dockerd.pid');
+    const pid = readFileSync(pidFile, 'utf8').trim();
+    expect(readlinkSync(`/proc/${pid}/ns/net`)).not.toBe(readlinkSync('/proc/self/ns/net'));
   });
 });
 
