@@ -1,9 +1,10 @@
 /**
  * Sandbox cold start by runtime: from asking a runtime to start an echo agent until its first
- * heartbeat arrives on NATS, for the Docker runtime (profile `restricted`) and the process
- * runtime (bubblewrap), against raw `docker run` of the same image and a plain child process
- * running the same agent bundle, all measured in the same run against one nats-server.
- * The `operator` profile is refused by both runtimes (see docs/security.md), so it has no row.
+ * heartbeat arrives on NATS, for the Docker runtime (profile `restricted`), the operator
+ * runtime (profile `operator`, on the user-namespace-remapped operator engine; its row is
+ * left out, and says so, when that engine does not answer) and the process runtime
+ * (bubblewrap), against raw `docker run` of the same image and a plain child process running
+ * the same agent bundle, all measured in the same run against one nats-server.
  *
  *   npx tsx bench/sandbox-start.ts [--runs 5] [--json]
  */
@@ -14,6 +15,7 @@ import Dockerode from 'dockerode';
 import { connect } from 'nats';
 import type { SandboxSpec } from '@aiflock/core';
 import { DockerRuntime } from '../packages/daemon/src/adapters/runtime-docker/docker-runtime.js';
+import { OperatorRuntime } from '../packages/daemon/src/adapters/runtime-docker/operator-runtime.js';
 import { ProcessRuntime } from '../packages/daemon/src/adapters/runtime-process/process-runtime.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer } from '../testkit/nats-server.js';
@@ -21,6 +23,7 @@ import { Heartbeats, IMAGE, benchArgs, fmt, fmtSpread, main, median, onCleanup, 
 
 const KINDS = {
   docker: 'aiflock Docker runtime (restricted profile)',
+  operator: 'aiflock operator runtime (operator profile, userns-remapped engine)',
   process: 'aiflock process runtime (bubblewrap)',
   dockerRun: 'raw docker run (same image, network, env)',
   child: 'plain child process (node agent.mjs)',
@@ -28,6 +31,7 @@ const KINDS = {
 type Kind = keyof typeof KINDS;
 const BUNDLE = join(REPO_ROOT, 'packages', 'agent', 'dist', 'bundle', 'agent.mjs');
 const opts = benchArgs();
+const OPERATOR_ENGINE = process.env['AIFLOCK_OPERATOR_ENGINE'] ?? '/run/aiflock/operator-docker.sock';
 
 main('sandbox-start', async () => {
   const docker = new Dockerode();
@@ -54,6 +58,26 @@ main('sandbox-start', async () => {
   await procRt.init();
   onCleanup('dispose the process runtime', () => procRt.dispose());
 
+  // The operator engine is optional here: without it the row is left out, and the output says so.
+  let opRt: OperatorRuntime | null = new OperatorRuntime({
+    docker: new Dockerode({ socketPath: OPERATOR_ENGINE }),
+    socketPath: OPERATOR_ENGINE,
+    imageSource: docker,
+    flock,
+    node: 'bench',
+    sharedDir: join(root, 'docker-shared'),
+    socketRoot: join(root, 'op-sockets'),
+    busHost: gateway,
+    busPort: nats.port,
+  });
+  try {
+    await opRt.init();
+    onCleanup('dispose the operator runtime', () => opRt!.dispose());
+  } catch (err) {
+    progress(`operator profile left out: ${(err as Error).message}`);
+    opRt = null;
+  }
+
   const nc = await connect({ servers: nats.url });
   onCleanup('close NATS', () => nc.close());
   const beats = await Heartbeats.watch(nc);
@@ -64,11 +88,11 @@ main('sandbox-start', async () => {
     AIFLOCK_HANDLERS: 'echo',
     AIFLOCK_HEARTBEAT_MS: '30000',
   });
-  const spec = (id: string, natsUrl: string): SandboxSpec => ({
+  const spec = (id: string, natsUrl: string, profile: SandboxSpec['profile'] = 'restricted'): SandboxSpec => ({
     instanceId: id,
     agent: 'bench',
     image: IMAGE,
-    profile: 'restricted',
+    profile,
     env: env(id, natsUrl),
     resources: { cpu: 0.5, memoryBytes: 256 * 1024 ** 2, pids: 64, tmpBytes: 64 * 1024 ** 2 },
     manifestDigest: `sha256:${'00'.repeat(32)}`,
@@ -86,6 +110,10 @@ main('sandbox-start', async () => {
     docker: () => {
       const id = `bench-${randomId(8)}`;
       return timed(id, () => dockerRt.start(spec(id, dockerRt.busUrlForSandboxes())), () => dockerRt.remove(id));
+    },
+    operator: () => {
+      const id = `bench-${randomId(8)}`;
+      return timed(id, () => opRt!.start(spec(id, opRt!.busUrlForSandboxes(), 'operator')), () => opRt!.remove(id));
     },
     process: () => {
       const id = `bench-${randomId(8)}`;
@@ -124,7 +152,7 @@ main('sandbox-start', async () => {
     },
   };
 
-  const kinds = Object.keys(KINDS) as Kind[];
+  const kinds = (Object.keys(KINDS) as Kind[]).filter((k) => k !== 'operator' || opRt);
   const runs: Record<Kind, number>[] = [];
   for (let run = 0; run <= opts.runs; run++) {
     const row: Partial<Record<Kind, number>> = {};
@@ -140,8 +168,10 @@ main('sandbox-start', async () => {
   const ratio = (a: Kind, b: Kind) => spread(runs.map((r) => r[a] / r[b]));
   const summary = {
     firstHeartbeatMs: Object.fromEntries(kinds.map((k) => [k, of(k)])),
+    operatorProfile: opRt ? 'measured' : `left out: the operator engine at ${OPERATOR_ENGINE} is not available`,
     ratios: {
       dockerRuntimeToDockerRun: ratio('docker', 'dockerRun'),
+      ...(opRt ? { operatorRuntimeToDockerRun: ratio('operator', 'dockerRun'), operatorRuntimeToDockerRuntime: ratio('operator', 'docker') } : {}),
       processRuntimeToChild: ratio('process', 'child'),
       processRuntimeToDockerRuntime: ratio('process', 'docker'),
     },
@@ -158,11 +188,14 @@ main('sandbox-start', async () => {
       `### Sandbox cold start to first heartbeat (${opts.runs} runs; median (min–max) in ms)`,
       '',
       table(['', 'to first heartbeat'], kinds.map((k) => [KINDS[k], fmtSpread(summary.firstHeartbeatMs[k]!)])),
+      ...(opRt ? [] : ['', `(operator profile ${summary.operatorProfile})`]),
       '',
       table(
         ['ratio (per run, then median)', ''],
         [
           ['Docker runtime / raw docker run', fmtSpread(summary.ratios.dockerRuntimeToDockerRun)],
+          ...(summary.ratios.operatorRuntimeToDockerRun ? [['operator runtime / raw docker run', fmtSpread(summary.ratios.operatorRuntimeToDockerRun)]] : []),
+          ...(summary.ratios.operatorRuntimeToDockerRuntime ? [['operator runtime / Docker runtime (restricted)', fmtSpread(summary.ratios.operatorRuntimeToDockerRuntime)]] : []),
           ['process runtime / plain child process', fmtSpread(summary.ratios.processRuntimeToChild)],
           ['process runtime / Docker runtime', fmtSpread(summary.ratios.processRuntimeToDockerRuntime)],
         ],

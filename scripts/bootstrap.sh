@@ -2,7 +2,8 @@
 # Installs and starts what the flock needs, idempotently: fast when everything is there.
 #   --system  also system packages (docker.io, nats-server, iptables, bubblewrap) and a running dockerd
 #   --test    also what the test suite needs: PostgreSQL server binaries, a C compiler for the
-#             isolation probe (implies --system)
+#             isolation probe, the operator engine (a second, user-namespace-remapped dockerd
+#             for operator-profile sandboxes; scripts/operator-engine.sh) (implies --system)
 #   --quiet   print only what it changes
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +13,7 @@ for arg in "$@"; do
     --system) SYSTEM=1 ;;
     --test) SYSTEM=1; TEST=1 ;;
     --quiet) QUIET=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -123,8 +124,19 @@ build() {
   fi
 }
 
+start_operator_engine() {
+  # Idempotent: a no-op when it already answers. The main engine is never reconfigured.
+  if [ "$(id -u)" = 0 ]; then
+    "$ROOT/scripts/operator-engine.sh" start >/dev/null
+  else
+    as_root "$ROOT/scripts/operator-engine.sh" start >/dev/null
+  fi
+  say "operator engine (userns-remap) on ${AIFLOCK_OPERATOR_ENGINE:-/run/aiflock/operator-docker.sock}"
+}
+
 need_node
 [ "$SYSTEM" = 1 ] && install_system
 [ "$TEST" = 1 ] && install_test_deps
+[ "$TEST" = 1 ] && start_operator_engine
 install_node_deps
 build

@@ -174,6 +174,15 @@ describe('bad input changes nothing', () => {
     expect((await flock.api('/v1/agents/bad')).status).toBe(404);
   });
 
+  it('refuses an operator-profile manifest on a flock without an operator engine, saying why, and deploys nothing', async () => {
+    const file = join(flock.home, 'rooted.agent.yaml');
+    await writeFile(file, 'name: rooted\nprofile: operator\nhandlers: [shell]\ntools: { shell: true }\n');
+    const r = await flock.cli(['agent', 'deploy', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/profile "operator" is refused on this node: no operator engine is configured \(runtime\.operatorEngine or AIFLOCK_OPERATOR_ENGINE\); it is never run as another profile/);
+    expect((await flock.api('/v1/agents/rooted')).status).toBe(404);
+  });
+
   it('answers invalid API requests with a stable error envelope and request id', async () => {
     const cases: [string, { method?: string; body?: unknown }, number, string][] = [
       ['/v1/tasks', { method: 'POST', body: { agent: 'echo', input: 1, surprise: true } }, 400, 'validation_failed'],

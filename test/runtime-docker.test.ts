@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
 import { DockerRuntime } from '../packages/daemon/src/adapters/runtime-docker/docker-runtime.js';
 import { bridgeInterfaceName, containerName, firewallChainNames, networkName } from '../packages/daemon/src/adapters/runtime-docker/names.js';
+import { ProfileRouter } from '../packages/daemon/src/adapters/runtime-docker/profile-router.js';
 import { execDetached, execIn, nodeProbe } from '../testkit/docker.js';
 import { freePort } from '../testkit/ports.js';
 
@@ -152,6 +153,23 @@ describe('docker runtime: setup', () => {
     const id = `alpha-${rand(8)}`;
     await expect(runtime.start({ ...spec('alpha', id), profile: 'operator' })).rejects.toMatchObject({ code: 'validation_failed' });
     await expect(container(id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('without an operator engine the profile router refuses the operator profile (never a downgrade) and still runs restricted ones', async () => {
+    const router = new ProfileRouter(runtime, null);
+    const id = `alpha-${rand(8)}`;
+    await expect(router.start({ ...spec('alpha', id), profile: 'operator' })).rejects.toMatchObject({
+      code: 'validation_failed',
+      message: expect.stringMatching(/"operator" is refused on this node: no operator engine is configured .*never run as another profile/),
+    });
+    await expect(container(id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await router.operatorHealth()).toMatchObject({ ok: false });
+    const ok = `alpha-${rand(8)}`;
+    await router.start(spec('alpha', ok));
+    expect((await container(ok).inspect()).State.Running).toBe(true);
+    expect((await router.list()).map((s) => s.instanceId)).toContain(ok);
+    await router.remove(ok);
+    await expect(container(ok).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 });
 

@@ -71,3 +71,52 @@ req.setTimeout(5000, () => { console.log(JSON.stringify({ status: 'timeout' }));
 req.on('error', (e) => { console.log(JSON.stringify({ status: e.code })); process.exit(0); });
 req.end();
 `;
+
+/** The operator engine's socket (scripts/operator-engine.sh; bootstrap.sh --test starts it). */
+export const OPERATOR_ENGINE = process.env.AIFLOCK_OPERATOR_ENGINE ?? '/run/aiflock/operator-docker.sock';
+
+/**
+ * An image with a package manager, for operator-profile tests: `base` plus this host's dpkg
+ * (its programs, the libraries they load, an empty database), built on the main engine.
+ * The host-made agent image has no package manager of its own.
+ */
+export function buildDpkgImage(base: string, tag: string): void {
+  const script = `
+set -euo pipefail
+ctx="$(mktemp -d)"; trap 'rm -rf "$ctx"' EXIT
+bins="/usr/bin/dpkg /usr/bin/dpkg-deb /usr/bin/dpkg-query /usr/bin/dpkg-split /usr/bin/dpkg-divert /usr/bin/dpkg-trigger /usr/bin/dpkg-statoverride /usr/bin/update-alternatives /usr/sbin/ldconfig /usr/sbin/start-stop-daemon /usr/bin/diff /usr/bin/rm /usr/bin/tar"
+for f in $bins $(for b in $bins; do ldd "$b" 2>/dev/null | awk '$3 ~ /^\\// {print $3}'; done | sort -u); do
+  install -D "$(readlink -f "$f")" "$ctx/root$(echo "$f" | sed 's#^/lib/#/usr/lib/#')"
+done
+mkdir -p "$ctx"/root/var/lib/dpkg/{info,updates,triggers,alternatives} "$ctx"/root/etc/dpkg/dpkg.cfg.d "$ctx"/root/usr/local/bin
+: > "$ctx/root/var/lib/dpkg/status"; : > "$ctx/root/var/lib/dpkg/available"
+printf 'FROM %s\\nCOPY root/ /\\n' "$1" > "$ctx/Dockerfile"
+DOCKER_BUILDKIT=0 docker build -q -t "$2" "$ctx" >/dev/null
+`;
+  const r = spawnSync('bash', ['-c', script, 'build-dpkg-image', base, tag], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`cannot build the dpkg test image: ${r.stderr}`);
+}
+
+/** A tiny .deb (one shell script printing `says`), built on the host with dpkg-deb. */
+export function buildDeb(outDir: string, name: string, says: string): string {
+  const root = mkdtempSync(join(tmpdir(), 'aiflock-deb-'));
+  const script = `
+set -euo pipefail
+mkdir -p "$1/DEBIAN" "$1/usr/local/bin"
+printf 'Package: %s\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: aiflock tests <tests@aiflock.invalid>\\nDescription: operator profile test package\\n' "$2" > "$1/DEBIAN/control"
+printf '#!/bin/sh\\necho %s\\n' "$3" > "$1/usr/local/bin/$2"
+chmod 0755 "$1/usr/local/bin/$2"
+dpkg-deb --root-owner-group -b "$1" "$4/$2.deb" >/dev/null
+`;
+  const r = spawnSync('bash', ['-c', script, 'build-deb', root, name, says, outDir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`dpkg-deb failed: ${r.stderr}`);
+  return join(outDir, `${name}.deb`);
+}
+
+/** The static attack probe for operator sandboxes (fixtures/operator-probe.c). */
+export function buildOperatorProbe(): string {
+  const out = join(mkdtempSync(join(tmpdir(), 'aiflock-oprobe-')), 'oprobe');
+  const cc = spawnSync('gcc', ['-static', '-O1', '-o', out, join(import.meta.dirname, 'fixtures', 'operator-probe.c')], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cannot build the operator probe (gcc -static; run scripts/bootstrap.sh --test): ${cc.error?.message ?? cc.stderr}`);
+  return out;
+}

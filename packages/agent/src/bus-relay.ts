@@ -1,12 +1,12 @@
 import { connect, createServer } from 'node:net';
 
 /**
- * For sandboxes with no network at all (the process runtime): the bus is a Unix socket bound
- * into the sandbox, and this relays a loopback TCP port to it so the NATS client can connect
- * as usual. Listens on 127.0.0.1 inside the sandbox's own network namespace only.
+ * For sandboxes with no network at all (the process runtime, operator sandboxes): the bus
+ * (and, for operator sandboxes with egress rules, the egress proxy) is a Unix socket bound
+ * into the sandbox, and this relays a loopback TCP port to it so clients connect as usual.
+ * Listens on 127.0.0.1 inside the sandbox's own network namespace only.
  */
-export async function startBusRelay(socketPath: string, natsUrl: string): Promise<void> {
-  const port = Number(new URL(natsUrl.replace(/^nats:/, 'http:')).port || 4222);
+export async function startSocketRelay(socketPath: string, port: number): Promise<void> {
   const server = createServer((client) => {
     const upstream = connect(socketPath);
     client.pipe(upstream).pipe(client);
@@ -21,4 +21,18 @@ export async function startBusRelay(socketPath: string, natsUrl: string): Promis
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
   server.unref();
+}
+
+/** The bus relay: the loopback port is the one AIFLOCK_NATS_URL names. */
+export async function startBusRelay(socketPath: string, natsUrl: string): Promise<void> {
+  await startSocketRelay(socketPath, portOf(natsUrl, 4222));
+}
+
+/** The egress-proxy relay: the loopback port is the one HTTP_PROXY names. */
+export async function startProxyRelay(socketPath: string, proxyUrl: string): Promise<void> {
+  await startSocketRelay(socketPath, portOf(proxyUrl, 3128));
+}
+
+function portOf(url: string, fallback: number): number {
+  return Number(new URL(url.replace(/^nats:/, 'http:')).port || fallback);
 }

@@ -1,4 +1,4 @@
-import { startBusRelay } from './bus-relay.js';
+import { startBusRelay, startProxyRelay } from './bus-relay.js';
 import { parseRuntimeEnv } from './env.js';
 import { echo } from './handlers/echo.js';
 import { llm } from './handlers/llm.js';
@@ -15,9 +15,13 @@ if (!parsed.ok) {
   process.exit(EXIT_BAD_ENV);
 }
 
-// The process runtime gives no network: the bus arrives as a Unix socket (see bus-relay.ts).
+// The process runtime and operator sandboxes have no network: the bus arrives as a Unix
+// socket (see bus-relay.ts), and so does the egress proxy for operator sandboxes that have one.
 const busSocket = process.env['AIFLOCK_BUS_SOCKET'];
 if (busSocket) await startBusRelay(busSocket, parsed.env.AIFLOCK_NATS_URL);
+const proxySocket = process.env['AIFLOCK_PROXY_SOCKET'];
+const proxyUrl = process.env['HTTP_PROXY'];
+if (proxySocket && proxyUrl) await startProxyRelay(proxySocket, proxyUrl);
 
 const agent = runAgent(defineAgent({ handlers: { echo, shell, llm } }), parsed.env);
 

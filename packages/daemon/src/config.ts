@@ -176,6 +176,13 @@ export const ConfigSchema = z
         image: z.string().default('aiflock/agent:latest'),
         /** Host tmpfs for secret files; default /dev/shm/aiflock-<flock>-secrets. */
         secretsDir: z.string().startsWith('/', 'an absolute path').optional(),
+        /**
+         * The operator engine's socket: a second dockerd with --userns-remap (scripts/operator-engine.sh).
+         * Unset: `profile: operator` is refused. Docker runtime only.
+         */
+        operatorEngine: z.string().startsWith('/', 'an absolute path').optional(),
+        /** Host directory of operator sandboxes' bus/proxy sockets; default /run/aiflock-<flock>-operator. */
+        operatorSocketDir: z.string().startsWith('/', 'an absolute path').optional(),
       })
       .strict()
       .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest' }),
@@ -287,6 +294,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_SECRETS_DIR: ['runtime', 'secretsDir'],
   AIFLOCK_RUNTIME: ['runtime', 'kind'],
   AIFLOCK_PROCESS_DIR: ['runtime', 'processDir'],
+  AIFLOCK_OPERATOR_ENGINE: ['runtime', 'operatorEngine'],
+  AIFLOCK_OPERATOR_SOCKET_DIR: ['runtime', 'operatorSocketDir'],
   AIFLOCK_EGRESS_PORT: ['egress', 'port'],
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
   AIFLOCK_STORE: ['store', 'kind'],

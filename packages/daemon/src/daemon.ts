@@ -56,6 +56,7 @@ import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics, meteredBusHandlers } from './metrics.js';
 import { TaskTraces } from './telemetry/tracing.js';
 import { traceGateway } from './telemetry/traced-gateway.js';
+import { operatorSandboxes } from './operator-sandboxes.js';
 import { VERSION } from './version.js';
 
 export interface DaemonHandle {
@@ -154,6 +155,18 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
           proxyPort: config.egress.port,
         });
   await runtime.init();
+  // Operator-profile sandboxes run on a second, user-namespace-remapped engine when one is
+  // configured; the router sends each profile to its runtime and refuses what it cannot run.
+  const operator = operatorSandboxes(config, {
+    main: runtime,
+    store,
+    sharedDir: join(config.dataDir, 'shared'),
+    busHost: external && !external.onThisHost ? new URL(external.url.replace(/^nats:/, 'http:')).hostname : runtime.gatewayIp(),
+    busPort: external?.port ?? config.nats.port,
+    secretsDir,
+    log: runtimeLog,
+  });
+  await operator.router.initOperator();
   if (runtime instanceof ProcessRuntime) logger.warn({ isolation: runtime.isolation() }, 'the process runtime is weaker than containers');
 
   const natsDir = join(config.dataDir, 'nats');
@@ -161,7 +174,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   // reach the credentials directory to bind it; under its own root (0711) it can, under the
   // data dir (0700) it cannot.
   const credentialMounts = config.runtime.kind === 'process' ? join(config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`, 'credentials') : undefined;
-  const busAuth = config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts) : null;
+  const busAuth =
+    config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts, operator.router.hasOperatorEngine ? operator.credentialsOwner : undefined) : null;
   let supervisor: NatsServerSupervisor | null = null;
   let busUrl = config.nats.url;
   if (!busUrl) {
@@ -212,7 +226,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     host: runtime.gatewayIp(),
     port: config.egress.port,
     identify: async (address): Promise<EgressClient | undefined> => {
-      const who = docker.instanceAt(address);
+      const who = docker.instanceAt(address) ?? operator.identify(address);
       if (!who) return undefined;
       const d = await store.deployments.get(who.agent);
       if (!d || d.state !== 'active' || d.manifest.network.egress.length === 0) return undefined;
@@ -230,9 +244,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     },
   });
   await egressProxy?.listen();
+  if (egressProxy) operator.setProxy(egressProxy);
   const reconciler = new Reconciler({
     store,
-    runtime,
+    runtime: operator.router,
     clock,
     presence,
     defaultImage: config.runtime.image,
@@ -246,18 +261,26 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
     onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
   });
-  const sandboxes: SandboxRuntime = runtime;
-  const unwatch = (sandboxes.watch?.bind(runtime) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
+  const sandboxes: SandboxRuntime = operator.router;
+  const unwatch = (sandboxes.watch?.bind(sandboxes) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
   let refreshKnownAgents = async (): Promise<void> => undefined;
   const poke = () => {
     void refreshKnownAgents().catch(() => undefined);
     void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
   };
-  const deployments = new DeploymentService({ store, bus, clock, defaultImage: config.runtime.image, poke, ackWaitMs: config.taskAckWaitMs });
+  const deployments = new DeploymentService({
+    store,
+    bus,
+    clock,
+    defaultImage: config.runtime.image,
+    poke,
+    ackWaitMs: config.taskAckWaitMs,
+    profileRefusal: (p) => operator.router.refusal(p),
+  });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
-  const killSwitch = new KillSwitch({ store, runtime, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
+  const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: opts.revoker ?? (busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker), clock, poke, log });
 
   // Metric labels name only deployed agents: an instance id is `<agent>-<suffix>`, and
   // whatever else a client puts on the bus must not grow the label set.
@@ -327,6 +350,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     // With nats.auth: none (a deliberate development setting) the daemon still serves; the
     // status below says plainly that the bus is open.
     ...(credentials.enforced ? { busAuth: { ok: true, detail: credentials.detail } } : {}),
+    // Only when configured: a flock without operator sandboxes is not "not ready" for lacking them.
+    ...(operator.router.hasOperatorEngine ? { operatorSandboxes: await operator.router.operatorHealth() } : {}),
   });
 
   const ctx: ApiContext = {
@@ -408,7 +433,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
       await egressProxy?.close().catch(() => undefined);
       if (stopFlock) {
         await credentials.retain(new Set()).catch((err: unknown) => log('warn', `revoking credentials: ${String(err)}`));
-        for (const s of await runtime.list()) await runtime.remove(s.instanceId).catch(() => undefined);
+        for (const s of await sandboxes.list()) await sandboxes.remove(s.instanceId).catch(() => undefined);
         for (const i of await store.instances.list()) await store.instances.remove(i.id);
       }
       await busAuth?.credentials.stop();
@@ -423,6 +448,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
         if (stopFlock) await supervisor.stop();
         else supervisor.detach();
       }
+      if (stopFlock) await operator.router.disposeOperator().catch((err: unknown) => log('warn', `operator sandbox cleanup: ${String(err)}`));
       if (stopFlock) await runtime.dispose().catch((err: unknown) => log('warn', `network cleanup: ${String(err)}`));
       await store.close();
       await tracing?.shutdown().catch((err: unknown) => log('warn', `exporting the last spans: ${String(err)}`));

@@ -30,6 +30,8 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       else {
         // The process runtime runs the agent bundle on the host's node: no image to build.
         if (process.env['AIFLOCK_RUNTIME'] !== 'process') await buildImage();
+        const operatorEngine = process.env['AIFLOCK_OPERATOR_ENGINE'];
+        if (operatorEngine && process.env['AIFLOCK_RUNTIME'] !== 'process') await startOperatorEngine(operatorEngine);
         await startDaemonProcess(api, deadline);
       }
       if (o.demo) await deployDemo(api, deadline);
@@ -123,6 +125,21 @@ async function buildImage(): Promise<void> {
   const child = spawn('bash', [join(REPO_ROOT, 'scripts', 'build-image.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
   const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
   if (code !== 0) throw new CliError(`building the agent image failed (exit ${code}); see the output above`, EXIT.failure);
+}
+
+/**
+ * The operator engine (a second, user-namespace-remapped dockerd for `profile: operator`),
+ * started if it does not answer yet; a no-op when it does. `down` leaves it running: it holds
+ * no flock state, and other flocks on the host may use it.
+ */
+async function startOperatorEngine(socket: string): Promise<void> {
+  progress(`checking the operator engine at ${socket}...`);
+  const child = spawn('bash', [join(REPO_ROOT, 'scripts', 'operator-engine.sh'), 'start'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, AIFLOCK_OPERATOR_ENGINE: socket },
+  });
+  const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
+  if (code !== 0) throw new CliError(`starting the operator engine failed (exit ${code}); see the output above`, EXIT.failure);
 }
 
 async function startDaemonProcess(api: ApiClient, deadline: number): Promise<void> {

@@ -16,6 +16,11 @@ export interface DeploymentServiceDeps {
   poke: () => void;
   /** How long a delivered task may go without an (in-progress) ack before it goes to another replica. */
   ackWaitMs?: number;
+  /**
+   * Why this flock cannot run a sandbox profile at all (e.g. `operator` without an operator
+   * engine), or null. Such a manifest is refused at deploy time, with the reason.
+   */
+  profileRefusal?: (profile: 'restricted' | 'operator') => string | null;
 }
 
 /** Deploy, scale, stop and remove agents; the reconciler turns the records into sandboxes. */
@@ -36,6 +41,8 @@ export class DeploymentService {
       throw err;
     }
     const { manifest, digest } = parsed;
+    const refusal = this.deps.profileRefusal?.(manifest.profile) ?? null;
+    if (refusal) throw new FlockError('validation_failed', `${manifest.name}: ${refusal}`, { field: 'profile', value: manifest.profile });
     const { store, bus, clock } = this.deps;
     if (by && !by.admin && manifest.owner !== undefined && manifest.owner !== by.id) {
       throw new FlockError('owner_mismatch', `manifest owner "${manifest.owner}" is not the identity deploying it (${by.id}); leave owner out to own the agent yourself, or ask an admin to deploy it for ${manifest.owner}`, {

@@ -119,8 +119,8 @@ describe('containerSpec: secrets', () => {
 });
 
 describe('containerSpec refuses', () => {
-  it('the operator profile, clearly', () => {
-    expect(() => containerSpec(spec({ profile: 'operator' }), ctx)).toThrowError(/operator.*not available yet/);
+  it('the operator profile on the main engine, clearly (it runs only on the remapped operator engine)', () => {
+    expect(() => containerSpec(spec({ profile: 'operator' }), ctx)).toThrowError(/"operator" cannot run on the main Docker engine.*never silently downgraded/);
     try {
       containerSpec(spec({ profile: 'operator' }), ctx);
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { lookup as dnsLookup, LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { RequestError, Server, type CustomResponse, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
@@ -50,6 +51,9 @@ export interface EgressProxyOptions {
   /** Extra trusted CAs for upgraded requests (tests); the system's are always trusted. */
   ca?: string | Buffer;
 }
+
+/** How `identify` sees a client that came in over an instance's proxy socket. */
+export const UNIX_CLIENT_PREFIX = 'unix:';
 
 /** Upgraded responses are buffered: an upper bound keeps one agent from filling the daemon. */
 const MAX_UPGRADED_BODY = 16 * 1024 * 1024;
@@ -108,6 +112,18 @@ export class EgressProxy {
 
   async close(): Promise<void> {
     await this.server.close(true);
+  }
+
+  /**
+   * A connection that arrived on an instance's own proxy socket (operator sandboxes have no
+   * network: the daemon relays a Unix socket only that sandbox sees). The client is named by
+   * the socket it came in on, `unix:<instanceId>`, which no IP address can spell; `identify`
+   * receives that name. (proxy-chain drops connections without a remote address, hence the
+   * own property rather than a side table.)
+   */
+  accept(socket: Socket, instanceId: string): void {
+    Object.defineProperty(socket, 'remoteAddress', { value: `${UNIX_CLIENT_PREFIX}${instanceId}`, configurable: true });
+    this.server.server.emit('connection', socket);
   }
 
   private async prepare(o: PrepareRequestFunctionOpts): Promise<PrepareRequestFunctionResult> {

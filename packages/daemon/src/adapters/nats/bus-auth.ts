@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { credsAuthenticator, type Authenticator } from 'nats';
 import type { Config } from '../../config.js';
 import { SANDBOX_GID, SANDBOX_UID } from '../runtime-docker/shared-storage.js';
-import { JwtBusCredentials } from './jwt-credentials.js';
+import { JwtBusCredentials, type CredentialsOwner } from './jwt-credentials.js';
 import { NatsTrust } from './trust.js';
 
 export interface BusAuth {
@@ -12,15 +12,25 @@ export interface BusAuth {
   daemonAuthenticator(): Promise<Authenticator>;
 }
 
-/** The flock's NATS trust chain and per-instance credentials, kept under `dir`. */
-export async function openBusAuth(config: Config, dir: string, log: (level: 'info' | 'warn' | 'error', msg: string) => void, mountsDir?: string): Promise<BusAuth> {
+/**
+ * The flock's NATS trust chain and per-instance credentials, kept under `dir`. `ownerOf`
+ * names who reads an agent's credentials file when that is not the sandbox user (operator
+ * sandboxes).
+ */
+export async function openBusAuth(
+  config: Config,
+  dir: string,
+  log: (level: 'info' | 'warn' | 'error', msg: string) => void,
+  mountsDir?: string,
+  ownerOf?: (agent: string) => Promise<CredentialsOwner>,
+): Promise<BusAuth> {
   const trust = await NatsTrust.open(join(dir, 'trust.json'), `aiflock-${config.flock}`);
   const credentials = await JwtBusCredentials.open({
     trust,
     dir: join(dir, 'credentials'),
     ...(mountsDir ? { mountsDir } : {}),
     ttlSeconds: config.nats.credentialsTtlSeconds,
-    owner: { uid: SANDBOX_UID, gid: SANDBOX_GID },
+    owner: ownerOf ?? { uid: SANDBOX_UID, gid: SANDBOX_GID },
     log,
   });
   return {

@@ -19,9 +19,17 @@ export interface JwtCredentialsOptions {
    */
   mountsDir?: string;
   ttlSeconds: number;
-  /** Owner of the credentials file inside the sandbox. */
-  owner: { uid: number; gid: number };
+  /**
+   * Owner of the credentials file inside the sandbox, or who it is for an agent (operator
+   * sandboxes read it as their remapped root, an unprivileged host uid of its own).
+   */
+  owner: CredentialsOwner | ((agent: string) => Promise<CredentialsOwner>);
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
+}
+
+export interface CredentialsOwner {
+  uid: number;
+  gid: number;
 }
 
 interface UserRecord {
@@ -110,13 +118,14 @@ export class JwtBusCredentials implements BusCredentials {
     const record: UserRecord = { instanceId, agent, publicKey: issued.publicKey, seed: issued.seed, expiresAt: issued.expiresAt! };
     await writeJson(this.userFile(instanceId), record);
     const dir = this.mountOf(instanceId);
+    const owner = typeof this.o.owner === 'function' ? await this.o.owner(agent) : this.o.owner;
     await mkdir(dir, { recursive: true, mode: 0o500 });
     // Written beside and renamed: the sandbox, which reads it on every reconnect, never sees half a file.
     const tmp = join(dir, `.${CREDS_FILE}.tmp`);
     await writeFile(tmp, issued.creds, { mode: 0o400 });
-    await chown(tmp, this.o.owner.uid, this.o.owner.gid);
+    await chown(tmp, owner.uid, owner.gid);
     await rename(tmp, join(dir, CREDS_FILE));
-    await chown(dir, this.o.owner.uid, this.o.owner.gid);
+    await chown(dir, owner.uid, owner.gid);
     await chmod(dir, 0o500);
     return { dir, expiresAt: new Date(issued.expiresAt! * 1000).toISOString() };
   }

@@ -29,7 +29,7 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
   if (spec.profile !== 'restricted') {
     throw new FlockError(
       'validation_failed',
-      `sandbox profile "${spec.profile}" is not available yet: only the "restricted" profile (uid ${SANDBOX_UID}, no capabilities) can run; the root-in-container operator profile is refused rather than silently downgraded`,
+      `sandbox profile "${spec.profile}" cannot run on the main Docker engine: only the "restricted" profile (uid ${SANDBOX_UID}, no capabilities) runs here; operator sandboxes run on the user-namespace-remapped operator engine (see operator-spec.ts), never silently downgraded`,
       { field: 'profile', value: spec.profile, expected: 'restricted' },
     );
   }
@@ -37,13 +37,7 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
   validateResources(spec.resources);
   const paths = storagePaths(ctx.sharedDir, spec.agent, spec.instanceId);
 
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(spec.env)) {
-    if (!ENV_KEY.test(key) || typeof value !== 'string' || value.includes('\0')) {
-      throw new FlockError('validation_failed', `environment variable ${JSON.stringify(key)} is not valid`, { field: `env.${key}` });
-    }
-    env[key] = value;
-  }
+  const env = validatedEnv(spec.env);
   // Ours win: the runtime must not be pointed at another agent's workspace or log.
   env.AIFLOCK_SHARED_DIR = SANDBOX_SHARED_DIR;
   env.AIFLOCK_WORKSPACE = paths.workspace;
@@ -123,7 +117,19 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
   };
 }
 
-function validateIdentity(spec: SandboxSpec): void {
+/** The manifest's environment, each name and value checked (a NUL would cut the list short). */
+export function validatedEnv(source: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(source)) {
+    if (!ENV_KEY.test(key) || typeof value !== 'string' || value.includes('\0')) {
+      throw new FlockError('validation_failed', `environment variable ${JSON.stringify(key)} is not valid`, { field: `env.${key}` });
+    }
+    env[key] = value;
+  }
+  return env;
+}
+
+export function validateIdentity(spec: SandboxSpec): void {
   // These become host paths and Docker names: a traversal here would mount the wrong tree.
   if (!AGENT_NAME_PATTERN.test(spec.agent)) {
     throw new FlockError('validation_failed', `agent name "${spec.agent}" is not valid`, { field: 'agent', value: spec.agent });
@@ -138,7 +144,7 @@ function validateIdentity(spec: SandboxSpec): void {
   if (!spec.image) throw new FlockError('validation_failed', 'sandbox image is empty', { field: 'image' });
 }
 
-function validateResources(r: SandboxSpec['resources']): void {
+export function validateResources(r: SandboxSpec['resources']): void {
   const bad = (field: string, expected: string, value: unknown): never => {
     throw new FlockError('validation_failed', `resources.${field} = ${String(value)} is not valid: expected ${expected}`, { field: `resources.${field}`, value, expected });
   };

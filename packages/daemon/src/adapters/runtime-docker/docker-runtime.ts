@@ -211,43 +211,7 @@ export class DockerRuntime implements SandboxRuntime {
 
   /** OOM kills, straight from Docker's event stream (a restarted container forgets them). */
   watch(listener: (e: SandboxEvent) => void): () => void {
-    let stopped = false;
-    let stream: NodeJS.ReadableStream | null = null;
-    const filters = { type: ['container' as const], event: ['oom'], label: [`${LABEL.managed}=true`, `${LABEL.flock}=${this.opts.flock}`] };
-    const open = () => {
-      if (stopped) return;
-      this.docker.getEvents({ filters }, (err, s) => {
-        if (err || !s) {
-          this.log('warn', `docker events: ${String(err)}; retrying`);
-          setTimeout(open, 2000).unref();
-          return;
-        }
-        stream = s;
-        let buf = '';
-        s.on('data', (d: Buffer) => {
-          buf += d.toString();
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            try {
-              const ev = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
-              const a = ev.Actor?.Attributes ?? {};
-              if (a[LABEL.instance]) listener({ kind: 'oom', instanceId: a[LABEL.instance]!, agent: a[LABEL.agent] ?? '' });
-            } catch {
-              // not a complete JSON event; ignore
-            }
-          }
-        });
-        s.on('end', () => !stopped && setTimeout(open, 500).unref());
-        s.on('error', () => {});
-      });
-    };
-    open();
-    return () => {
-      stopped = true;
-      (stream as unknown as { destroy?: () => void } | null)?.destroy?.();
-    };
+    return watchOomEvents(this.docker, this.opts.flock, this.log, listener);
   }
 
   private async removeByName(name: string): Promise<void> {
@@ -329,7 +293,7 @@ function toState(s: string): SandboxState {
   }
 }
 
-function toInfo(c: Dockerode.ContainerInspectInfo, flock: string, network: string): SandboxInfo {
+export function toInfo(c: Dockerode.ContainerInspectInfo, flock: string, network: string): SandboxInfo {
   const labels = c.Config.Labels ?? {};
   const running = c.State.Running || c.State.Restarting;
   return {
@@ -343,5 +307,46 @@ function toInfo(c: Dockerode.ContainerInspectInfo, flock: string, network: strin
     manifestDigest: labels[LABEL.digest] ?? '',
     node: labels[LABEL.node] ?? '',
     address: c.NetworkSettings.Networks?.[network]?.IPAddress || null,
+  };
+}
+
+/** OOM kills of this flock's containers on one engine, from its event stream (reconnects). */
+export function watchOomEvents(docker: Dockerode, flock: string, log: RuntimeLog, listener: (e: SandboxEvent) => void): () => void {
+  let stopped = false;
+  let stream: NodeJS.ReadableStream | null = null;
+  const filters = { type: ['container' as const], event: ['oom'], label: [`${LABEL.managed}=true`, `${LABEL.flock}=${flock}`] };
+  const open = () => {
+    if (stopped) return;
+    docker.getEvents({ filters }, (err, s) => {
+      if (err || !s) {
+        log('warn', `docker events: ${String(err)}; retrying`);
+        setTimeout(open, 2000).unref();
+        return;
+      }
+      stream = s;
+      let buf = '';
+      s.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          try {
+            const ev = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+            const a = ev.Actor?.Attributes ?? {};
+            if (a[LABEL.instance]) listener({ kind: 'oom', instanceId: a[LABEL.instance]!, agent: a[LABEL.agent] ?? '' });
+          } catch {
+            // not a complete JSON event; ignore
+          }
+        }
+      });
+      s.on('end', () => !stopped && setTimeout(open, 500).unref());
+      s.on('error', () => {});
+    });
+  };
+  open();
+  return () => {
+    stopped = true;
+    (stream as unknown as { destroy?: () => void } | null)?.destroy?.();
   };
 }

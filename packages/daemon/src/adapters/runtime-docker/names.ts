@@ -15,6 +15,8 @@ export const LABEL = {
   instance: 'aiflock.instance',
   digest: 'aiflock.digest',
   node: 'aiflock.node',
+  /** Only on operator sandboxes (which run on the operator engine). */
+  profile: 'aiflock.profile',
 } as const;
 
 export function assertFlockName(flock: string): void {

@@ -3,16 +3,17 @@ import { chmod, chown, lstat, mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlockError, SECRET_NAME } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
-import { SANDBOX_GID, SANDBOX_UID } from './shared-storage.js';
+import { SANDBOX_OWNER, type StorageOwner } from './shared-storage.js';
 
 export const SANDBOX_SECRETS_DIR = '/run/secrets';
 
 /**
  * Secret files of one instance on a host tmpfs (never on disk), bind-mounted read-only at
  * /run/secrets. The root is 0700 root (0711 for the process runtime); each instance's directory is 0500 and its files 0400,
- * owned by the sandbox user, so only that sandbox (and host root) can read them.
+ * owned by the sandbox user (for operator sandboxes: the host uid their root maps to), so only
+ * that sandbox (and host root) can read them.
  */
-export async function writeSecretFiles(root: string, instanceId: string, files: Record<string, string>, rootMode = 0o700): Promise<string> {
+export async function writeSecretFiles(root: string, instanceId: string, files: Record<string, string>, rootMode = 0o700, owner: StorageOwner = SANDBOX_OWNER): Promise<string> {
   if (!INSTANCE_ID_PATTERN.test(instanceId)) throw new FlockError('validation_failed', `instance id "${instanceId}" is not valid`);
   await mkdir(root, { recursive: true, mode: rootMode });
   const rootStat = await lstat(root);
@@ -29,12 +30,12 @@ export async function writeSecretFiles(root: string, instanceId: string, files: 
     const fh = await open(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o400);
     try {
       await fh.writeFile(value);
-      await fh.chown(SANDBOX_UID, SANDBOX_GID);
+      await fh.chown(owner.uid, owner.gid);
     } finally {
       await fh.close();
     }
   }
-  await chown(dir, SANDBOX_UID, SANDBOX_GID);
+  await chown(dir, owner.uid, owner.gid);
   await chmod(dir, 0o500);
   return dir;
 }

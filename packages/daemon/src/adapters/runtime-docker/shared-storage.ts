@@ -10,6 +10,15 @@ export const SANDBOX_SHARED_DIR = '/shared';
 /** Where an instance finds its own bus credentials (read-only, readable by it alone). */
 export const SANDBOX_CREDENTIALS_DIR = '/run/aiflock';
 
+/** Host uid/gid that owns an instance's workspace, log file and secret files. */
+export interface StorageOwner {
+  uid: number;
+  gid: number;
+}
+
+/** The restricted profile's sandbox user, unmapped: host uid 1001 is uid 1001 inside. */
+export const SANDBOX_OWNER: StorageOwner = { uid: SANDBOX_UID, gid: SANDBOX_GID };
+
 export interface InstanceStoragePaths {
   hostWorkspace: string;
   hostCommon: string;
@@ -45,7 +54,7 @@ export async function prepareSharedRoot(sharedDir: string): Promise<void> {
  * every start so that a tampered or stale tree cannot hand one agent's files to the sandbox
  * user of another run with different ownership.
  */
-export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string): Promise<InstanceStoragePaths> {
+export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string, owner: StorageOwner = SANDBOX_OWNER): Promise<InstanceStoragePaths> {
   const paths = storagePaths(sharedDir, agent, instanceId);
   await prepareSharedRoot(sharedDir);
   try {
@@ -54,14 +63,14 @@ export async function prepareInstanceStorage(sharedDir: string, agent: string, i
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
   await assertRealDirectory(paths.hostWorkspace);
-  await chownOrExplain(paths.hostWorkspace);
+  await chownOrExplain(paths.hostWorkspace, owner);
   await chmod(paths.hostWorkspace, 0o700);
 
   // O_NOFOLLOW: a symlink planted at the log path must not redirect a chown to another file.
   const fh = await open(paths.hostLogFile, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o640);
   try {
     if (!(await fh.stat()).isFile()) throw new FlockError('internal', `${paths.hostLogFile} is not a regular file`);
-    await fh.chown(SANDBOX_UID, SANDBOX_GID).catch((err) => explainChown(err, paths.hostLogFile));
+    await fh.chown(owner.uid, owner.gid).catch((err) => explainChown(err, paths.hostLogFile, owner));
     await fh.chmod(0o640);
   } finally {
     await fh.close();
@@ -76,14 +85,14 @@ async function assertRealDirectory(path: string): Promise<void> {
   }
 }
 
-async function chownOrExplain(path: string): Promise<void> {
-  await chown(path, SANDBOX_UID, SANDBOX_GID).catch((err) => explainChown(err, path));
+async function chownOrExplain(path: string, owner: StorageOwner): Promise<void> {
+  await chown(path, owner.uid, owner.gid).catch((err) => explainChown(err, path, owner));
 }
 
-function explainChown(err: unknown, path: string): never {
+function explainChown(err: unknown, path: string, owner: StorageOwner): never {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'EPERM') {
-    throw new FlockError('runtime_unavailable', `cannot give ${path} to the sandbox user ${SANDBOX_UID}:${SANDBOX_GID}: the daemon must run as root to prepare sandbox storage`);
+    throw new FlockError('runtime_unavailable', `cannot give ${path} to the sandbox user ${owner.uid}:${owner.gid}: the daemon must run as root to prepare sandbox storage`);
   }
   throw err;
 }
