@@ -45,28 +45,12 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
   if (spec.busCredentialsDir) env.AIFLOCK_NATS_CREDS = `${SANDBOX_CREDENTIALS_DIR}/nats.creds`;
   else delete env.AIFLOCK_NATS_CREDS;
 
-  const { cpu, memoryBytes, pids, tmpBytes } = spec.resources;
+  const { tmpBytes } = spec.resources;
   return {
-    name: containerName(ctx.flock, spec.instanceId),
-    Image: spec.image,
+    ...sandboxIdentity(spec, ctx, env),
     User: `${SANDBOX_UID}:${SANDBOX_GID}`,
-    Hostname: spec.instanceId,
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: {
-      [LABEL.managed]: 'true',
-      [LABEL.flock]: ctx.flock,
-      [LABEL.agent]: spec.agent,
-      [LABEL.instance]: spec.instanceId,
-      [LABEL.digest]: spec.manifestDigest,
-      [LABEL.node]: ctx.node,
-    },
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
-    OpenStdin: false,
-    Tty: false,
-    ExposedPorts: {},
     HostConfig: {
+      ...sandboxLimits(spec),
       ReadonlyRootfs: true,
       // Owned by the sandbox user: Docker copies the image directory's mode onto the tmpfs
       // (a mode= option does not stick), and images often ship /tmp as root 0755.
@@ -76,21 +60,7 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
       },
       CapDrop: ['ALL'],
       CapAdd: [],
-      SecurityOpt: ['no-new-privileges:true'],
-      Privileged: false,
-      Memory: memoryBytes,
-      MemorySwap: memoryBytes, // equal to Memory: no swap
-      NanoCpus: Math.round(cpu * 1e9),
-      PidsLimit: pids,
-      Ulimits: [
-        { Name: 'nofile', Soft: 4096, Hard: 4096 },
-        { Name: 'core', Soft: 0, Hard: 0 },
-      ],
-      Init: true,
-      IpcMode: 'private',
       NetworkMode: ctx.network,
-      PortBindings: {},
-      PublishAllPorts: false,
       // Docker's embedded DNS (127.0.0.11) forwards from the host namespace when the host
       // resolver is a loopback address, which would be a way out of an internal network.
       // With an explicit server it forwards from the sandbox's namespace, where the host
@@ -99,22 +69,78 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
       DnsSearch: [],
       // IPv6 link-local would reach host services on the bridge untouched by the IPv4 guard.
       Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' },
-      // Keep instances running while the daemon is down; give up on crash loops.
-      RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 5 },
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-      // Mounts (not Binds): a missing source is an error instead of a root-owned directory.
-      Mounts: [
-        { Type: 'bind', Source: paths.hostWorkspace, Target: paths.workspace, ReadOnly: false },
-        { Type: 'bind', Source: paths.hostCommon, Target: paths.common, ReadOnly: true },
-        { Type: 'bind', Source: paths.hostLogFile, Target: paths.logFile, ReadOnly: false },
-        // A directory, not the file: renewed credentials are renamed into place, which a file
-        // bind would not follow.
-        ...(spec.busCredentialsDir ? [{ Type: 'bind' as const, Source: spec.busCredentialsDir, Target: SANDBOX_CREDENTIALS_DIR, ReadOnly: true }] : []),
-        ...(ctx.secretsDir ? [{ Type: 'bind' as const, Source: ctx.secretsDir, Target: SANDBOX_SECRETS_DIR, ReadOnly: true }] : []),
-      ],
+      Mounts: sandboxMounts(spec, paths, ctx.secretsDir),
     },
     NetworkingConfig: { EndpointsConfig: { [ctx.network]: {} } },
   };
+}
+
+type HostConfig = NonNullable<ContainerCreateOptions['HostConfig']>;
+
+/** Name, image, labels and a detached, terminal-less process: the same for every profile. */
+export function sandboxIdentity(spec: SandboxSpec, ctx: { flock: string; node: string }, env: Record<string, string>, labels: Record<string, string> = {}): ContainerCreateOptions {
+  return {
+    name: containerName(ctx.flock, spec.instanceId),
+    Image: spec.image,
+    Hostname: spec.instanceId,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: {
+      [LABEL.managed]: 'true',
+      [LABEL.flock]: ctx.flock,
+      [LABEL.agent]: spec.agent,
+      [LABEL.instance]: spec.instanceId,
+      [LABEL.digest]: spec.manifestDigest,
+      [LABEL.node]: ctx.node,
+      ...labels,
+    },
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    OpenStdin: false,
+    Tty: false,
+    ExposedPorts: {},
+  };
+}
+
+/** The limits every profile keeps, and how Docker restarts and logs it. */
+export function sandboxLimits(spec: SandboxSpec): HostConfig {
+  const { cpu, memoryBytes, pids } = spec.resources;
+  return {
+    SecurityOpt: ['no-new-privileges:true'],
+    Privileged: false,
+    Memory: memoryBytes,
+    MemorySwap: memoryBytes, // equal to Memory: no swap
+    NanoCpus: Math.round(cpu * 1e9),
+    PidsLimit: pids,
+    Ulimits: [
+      { Name: 'nofile', Soft: 4096, Hard: 4096 },
+      { Name: 'core', Soft: 0, Hard: 0 },
+    ],
+    Init: true,
+    IpcMode: 'private',
+    PortBindings: {},
+    PublishAllPorts: false,
+    // Keep instances running while the daemon is down; give up on crash loops.
+    RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 5 },
+    LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+  };
+}
+
+/**
+ * Workspace, common folder, log file, bus credentials and secrets. Mounts (not Binds): a
+ * missing source is an error instead of a root-owned directory.
+ */
+export function sandboxMounts(spec: SandboxSpec, paths: ReturnType<typeof storagePaths>, secretsDir: string | null | undefined, extra: NonNullable<HostConfig['Mounts']> = []): NonNullable<HostConfig['Mounts']> {
+  return [
+    { Type: 'bind', Source: paths.hostWorkspace, Target: paths.workspace, ReadOnly: false },
+    { Type: 'bind', Source: paths.hostCommon, Target: paths.common, ReadOnly: true },
+    { Type: 'bind', Source: paths.hostLogFile, Target: paths.logFile, ReadOnly: false },
+    ...extra,
+    // A directory, not the file: renewed credentials are renamed into place, which a file
+    // bind would not follow.
+    ...(spec.busCredentialsDir ? [{ Type: 'bind' as const, Source: spec.busCredentialsDir, Target: SANDBOX_CREDENTIALS_DIR, ReadOnly: true }] : []),
+    ...(secretsDir ? [{ Type: 'bind' as const, Source: secretsDir, Target: SANDBOX_SECRETS_DIR, ReadOnly: true }] : []),
+  ];
 }
 
 /** The manifest's environment, each name and value checked (a NUL would cut the list short). */

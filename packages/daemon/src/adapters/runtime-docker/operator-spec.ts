@@ -1,8 +1,7 @@
 import type { ContainerCreateOptions } from 'dockerode';
 import { FlockError, type SandboxSpec } from '@aiflock/core';
-import { validateIdentity, validateResources, validatedEnv } from './container-spec.js';
-import { LABEL, containerName } from './names.js';
-import { SANDBOX_SECRETS_DIR } from './secret-files.js';
+import { sandboxIdentity, sandboxLimits, sandboxMounts, validateIdentity, validateResources, validatedEnv } from './container-spec.js';
+import { LABEL } from './names.js';
 import { SANDBOX_CREDENTIALS_DIR, SANDBOX_SHARED_DIR, storagePaths } from './shared-storage.js';
 
 /**
@@ -72,29 +71,12 @@ export function operatorContainerSpec(spec: SandboxSpec, ctx: OperatorSpecContex
   if (spec.busCredentialsDir) env.AIFLOCK_NATS_CREDS = `${SANDBOX_CREDENTIALS_DIR}/nats.creds`;
   else delete env.AIFLOCK_NATS_CREDS;
 
-  const { cpu, memoryBytes, pids, tmpBytes } = spec.resources;
+  const { tmpBytes } = spec.resources;
   return {
-    name: containerName(ctx.flock, spec.instanceId),
-    Image: spec.image,
+    ...sandboxIdentity(spec, ctx, env, { [LABEL.profile]: 'operator' }),
     User: '0:0',
-    Hostname: spec.instanceId,
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: {
-      [LABEL.managed]: 'true',
-      [LABEL.flock]: ctx.flock,
-      [LABEL.agent]: spec.agent,
-      [LABEL.instance]: spec.instanceId,
-      [LABEL.digest]: spec.manifestDigest,
-      [LABEL.node]: ctx.node,
-      [LABEL.profile]: 'operator',
-    },
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
-    OpenStdin: false,
-    Tty: false,
-    ExposedPorts: {},
     HostConfig: {
+      ...sandboxLimits(spec),
       // Writable: that is the point of the profile (apt, dpkg). It is the container's own
       // layer, owned by the remapped root, and gone with the container.
       ReadonlyRootfs: false,
@@ -105,33 +87,10 @@ export function operatorContainerSpec(spec: SandboxSpec, ctx: OperatorSpecContex
       CapDrop: ['ALL'],
       CapAdd: [...OPERATOR_CAPABILITIES],
       // Docker's default seccomp profile applies (nothing here turns it off).
-      SecurityOpt: ['no-new-privileges:true'],
-      Privileged: false,
-      Memory: memoryBytes,
-      MemorySwap: memoryBytes,
-      NanoCpus: Math.round(cpu * 1e9),
-      PidsLimit: pids,
-      Ulimits: [
-        { Name: 'nofile', Soft: 4096, Hard: 4096 },
-        { Name: 'core', Soft: 0, Hard: 0 },
-      ],
-      Init: true,
-      IpcMode: 'private',
       // Loopback only. No bridge, no DNS, no route: nothing to reach but the two sockets.
       NetworkMode: 'none',
-      PortBindings: {},
-      PublishAllPorts: false,
-      RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 5 },
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-      Mounts: [
-        { Type: 'bind', Source: paths.hostWorkspace, Target: paths.workspace, ReadOnly: false },
-        { Type: 'bind', Source: paths.hostCommon, Target: paths.common, ReadOnly: true },
-        { Type: 'bind', Source: paths.hostLogFile, Target: paths.logFile, ReadOnly: false },
-        // The directory, so a socket re-created on release from quarantine is seen inside.
-        { Type: 'bind', Source: ctx.socketDir, Target: OPERATOR_SOCKET_DIR, ReadOnly: true },
-        ...(spec.busCredentialsDir ? [{ Type: 'bind' as const, Source: spec.busCredentialsDir, Target: SANDBOX_CREDENTIALS_DIR, ReadOnly: true }] : []),
-        ...(ctx.secretsDir ? [{ Type: 'bind' as const, Source: ctx.secretsDir, Target: SANDBOX_SECRETS_DIR, ReadOnly: true }] : []),
-      ],
+      // The socket directory, so a socket re-created on release from quarantine is seen inside.
+      Mounts: sandboxMounts(spec, paths, ctx.secretsDir, [{ Type: 'bind', Source: ctx.socketDir, Target: OPERATOR_SOCKET_DIR, ReadOnly: true }]),
     },
   };
 }
