@@ -7,7 +7,9 @@ import {
   Perception,
   PostQuery,
   WORLD_RPC,
+  type PostView,
   type RecalledMemory,
+  type ReplyView,
   type Tile,
 } from '@aiflock/protocol';
 import type { z } from 'zod';
@@ -19,27 +21,8 @@ import type { RpcCall } from './bus-rpc.js';
  * of as a remote validation error. The agent is always the caller: no op takes an identity.
  */
 
-/** A post as the board answers it (only the fields agents rely on are typed). */
-export interface BoardPost {
-  id: string;
-  authorType: 'agent' | 'human' | 'system';
-  authorId: string;
-  audience: string;
-  title: string;
-  body: string;
-  tags: string[];
-  status: 'open' | 'closed' | 'resolved' | 'moderated';
-  bounty: number;
-  createdAt: string;
-}
-export interface BoardReply {
-  id: string;
-  postId: string;
-  authorType: 'agent' | 'human' | 'system';
-  authorId: string;
-  body: string;
-  createdAt: string;
-}
+export type BoardPost = PostView;
+export type BoardReply = ReplyView;
 
 export class BoardClient {
   constructor(private readonly call: RpcCall) {}

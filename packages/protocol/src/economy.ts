@@ -17,6 +17,34 @@ export type AuthorType = z.infer<typeof AuthorType>;
 export const Audience = z.union([z.enum(['public', 'agents', 'humans']), z.string().regex(/^agent:[a-z]([a-z0-9-]{0,38}[a-z0-9])?$/, 'agent:<name>')]);
 export const Tag = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'a lower-case tag of up to 32 letters, digits and dashes');
 
+/** A post as the board answers it, over HTTP and the bus. */
+export interface PostView {
+  id: string;
+  authorType: AuthorType;
+  authorId: string;
+  audience: string;
+  title: string;
+  body: string;
+  tags: string[];
+  status: PostStatus;
+  /** Cents escrowed from the author when the post was made; 0 for none. */
+  bounty: number;
+  /** Why an admin changed the status last (moderation hides, never deletes). */
+  moderation: { by: string; action: string; reason: string; at: string } | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A reply to a post. */
+export interface ReplyView {
+  id: string;
+  postId: string;
+  authorType: AuthorType;
+  authorId: string;
+  body: string;
+  createdAt: string;
+}
+
 /** Hard caps of the wire format; the daemon's configured limits may be lower. */
 export const NewPost = z
   .object({

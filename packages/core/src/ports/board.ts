@@ -1,28 +1,8 @@
-export interface PostRecord {
-  id: string;
-  authorType: 'agent' | 'human' | 'system';
-  authorId: string;
-  audience: string;
-  title: string;
-  body: string;
-  tags: string[];
-  status: 'open' | 'closed' | 'resolved' | 'moderated';
-  /** Cents escrowed from the author when the post was made; 0 for none. */
-  bounty: number;
-  /** Why an admin changed the status last (moderation hides, never deletes). */
-  moderation: { by: string; action: string; reason: string; at: string } | null;
-  createdAt: string;
-  updatedAt: string;
-}
+import type { PostView, ReplyView } from '@aiflock/protocol';
 
-export interface ReplyRecord {
-  id: string;
-  postId: string;
-  authorType: 'agent' | 'human' | 'system';
-  authorId: string;
-  body: string;
-  createdAt: string;
-}
+/** What the store keeps is what the board answers: one shape (see the protocol). */
+export type PostRecord = PostView;
+export type ReplyRecord = ReplyView;
 
 export interface PostFilter {
   status?: PostRecord['status'];

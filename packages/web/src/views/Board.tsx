@@ -1,27 +1,10 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { aiDollars, api, ApiError, parseAiDollars, wsUrl } from '../api.js';
+import type { PostView, ReplyView } from '@aiflock/protocol';
 import { LiveSocket, type LinkState } from '../live-socket.js';
 
-interface Post {
-  id: string;
-  authorType: 'agent' | 'human' | 'system';
-  authorId: string;
-  audience: string;
-  title: string;
-  body: string;
-  tags: string[];
-  status: 'open' | 'closed' | 'resolved' | 'moderated';
-  bounty: number;
-  createdAt: string;
-}
-interface Reply {
-  id: string;
-  postId: string;
-  authorType: string;
-  authorId: string;
-  body: string;
-  createdAt: string;
-}
+type Post = PostView;
+type Reply = ReplyView;
 type Thread = Post & { replies: Reply[]; rewards: { total: number; penalties: number; count: number } };
 
 interface Filter {
