@@ -342,6 +342,26 @@ describe('operator engine', () => {
 });
 
 describe('operator profile: refusals', () => {
+  it('runs the image the main engine has under a name, not an older one the operator engine kept under it', async () => {
+    // The same name on both engines, two different images: a tag such as :latest moves with
+    // every build, so the operator engine's copy must follow the main engine's.
+    const [repo, tag] = [`aiflock-test/operator-moved`, rand(8)];
+    const ref = `${repo}:${tag}`;
+    await main.getImage(IMAGE).tag({ repo, tag });
+    await op.getImage(DPKG_IMAGE).tag({ repo, tag });
+    const id = `delta-${rand(8)}`;
+    try {
+      const [want, before] = [(await main.getImage(ref).inspect()).Id, (await op.getImage(ref).inspect()).Id];
+      expect(before).not.toBe(want);
+      await runtime.start(spec('delta', id, { image: ref }));
+      expect((await op.getImage(ref).inspect()).Id).toBe(want);
+      expect((await container(id).inspect()).Image).toBe(want);
+    } finally {
+      await runtime.remove(id).catch(() => undefined);
+      for (const engine of [op, main]) await engine.getImage(ref).remove({ noprune: true }).catch(() => undefined);
+    }
+  });
+
   it('an engine that does not remap user namespaces is refused', async () => {
     const plain = new OperatorRuntime({ docker: main, socketPath: '/var/run/docker.sock', flock, node: 'iso', sharedDir, socketRoot, busHost: '127.0.0.1', busPort });
     await expect(plain.init()).rejects.toMatchObject({ code: 'runtime_unavailable', message: expect.stringMatching(/does not remap user namespaces/) });

@@ -156,23 +156,28 @@ export class OperatorRuntime implements SandboxRuntime {
     }
   }
 
-  /** Images are built on the main engine; copy one over (docker save | docker load) the first time. */
+  /**
+   * Images are built on the main engine; copy one over (docker save | docker load) when the
+   * operator engine lacks it or holds another image under the same name. A tag is no identity
+   * across engines (`:latest` moves with every build); the image id (its config digest, kept
+   * by save and load) is.
+   */
   private async ensureImage(image: string): Promise<void> {
-    try {
-      await this.opts.docker.getImage(image).inspect();
-      return;
-    } catch (err) {
-      if (statusOf(err) !== 404) throw new FlockError('runtime_unavailable', `the operator engine cannot inspect ${image}: ${(err as Error).message}`);
-    }
+    const here = await idOf(this.opts.docker, image).catch((err: unknown) => {
+      throw new FlockError('runtime_unavailable', `the operator engine cannot inspect ${image}: ${(err as Error).message}`);
+    });
     const source = this.opts.imageSource;
     const missing = () => new FlockError('validation_failed', `image "${image}" is not present on node ${this.opts.node} (neither engine has it)`, { field: 'image', value: image });
-    if (!source) throw missing();
-    try {
-      await source.getImage(image).inspect();
-    } catch (err) {
-      if (statusOf(err) === 404) throw missing();
-      throw err;
+    if (!source) {
+      if (here) return;
+      throw missing();
     }
+    const wanted = await idOf(source, image);
+    if (!wanted) {
+      if (here) return;
+      throw missing();
+    }
+    if (here === wanted) return;
     this.log('info', `copying image ${image} to the operator engine`);
     try {
       const tar = await source.getImage(image).get();
@@ -183,7 +188,7 @@ export class OperatorRuntime implements SandboxRuntime {
         answer.resume();
       });
       // `docker load` reports some failures only in its output: the image being there is the proof.
-      await this.opts.docker.getImage(image).inspect();
+      if ((await idOf(this.opts.docker, image)) !== wanted) throw new Error(`after the load the engine still has no ${wanted} under that name`);
     } catch (err) {
       throw new FlockError('runtime_unavailable', `could not copy image ${image} to the operator engine: ${(err as Error).message}`);
     }
@@ -347,4 +352,14 @@ export class OperatorRuntime implements SandboxRuntime {
 
 function hasEgress(info: Dockerode.ContainerInspectInfo): boolean {
   return (info.Config.Env ?? []).some((e) => e.startsWith('AIFLOCK_PROXY_SOCKET='));
+}
+
+/** The image's id on an engine, or null when that engine has no image by that name. */
+async function idOf(engine: Dockerode, image: string): Promise<string | null> {
+  try {
+    return (await engine.getImage(image).inspect()).Id;
+  } catch (err) {
+    if (statusOf(err) === 404) return null;
+    throw err;
+  }
 }
