@@ -101,7 +101,8 @@ build_one() {
     manifests
     printf '%s\n' "$dockerfile"
     if [[ "$name" == daemon ]]; then
-      printf '%s\n' packages/{protocol,core,daemon,cli}/dist packages/web/dist
+      # assets/: the default village map the world engine loads.
+      printf '%s\n' packages/{protocol,core,daemon,cli}/dist packages/web/dist assets
       production_modules
     else
       printf '%s\n' packages/web/dist images/web/server.mjs
