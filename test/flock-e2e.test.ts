@@ -1,4 +1,5 @@
 import Dockerode from 'dockerode';
+import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +121,16 @@ describe('tasks through the bus', () => {
     const t = JSON.parse(r.stdout) as TaskView;
     expect(t.status).toBe('failed');
     expect(t.error).toMatch(/exit code 3/);
+
+    // Every tool run is in the tamper-evident audit log: who ran it, how it ended, and a
+    // digest that ties the entry to the job's input.
+    const entry = await eventually(async () => {
+      const page = await flock.cliJson<{ entries: { actor: string; outcome: string; details: Record<string, unknown> }[] }>(['audit', 'search', '--action', 'tool.run', '--resource', `task/${t.id}`, '--json']);
+      return page.entries[0];
+    }, 'the tool.run audit entry');
+    expect(entry.actor).toBe(`instance:${t.instanceId}`);
+    expect(entry.outcome).toBe('error');
+    expect(entry.details).toMatchObject({ agent: 'shell', type: 'shell', status: 'failed', exitCode: 3, inputSha256: createHash('sha256').update(JSON.stringify(t.input)).digest('hex') });
   });
 
   it('honours Idempotency-Key: same key and body is the same task, another body is refused', async () => {

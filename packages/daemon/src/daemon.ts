@@ -43,6 +43,7 @@ import { bootstrapAdminToken, type AnnounceToken } from './auth/bootstrap.js';
 import { SecretBox } from './adapters/secrets/secret-box.js';
 import { openVectorIndex } from './adapters/vector-index/open.js';
 import { buildApp } from './http/app.js';
+import { toolRunAuditor } from './jobs/tool-audit.js';
 import { recordingJobEvents } from './jobs/recording-store.js';
 import { registerLlmOps } from './llm/rpc-ops.js';
 import { persistUsage, restoreCounters } from './llm/usage-store.js';
@@ -118,10 +119,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const sqlStore = await openStore(config, (msg) => log('warn', msg));
   // Finished tasks may also be recorded in the context plane's `runs` collection (set below).
   let recordRun: ((task: TaskRecord) => void) | null = null;
-  const store = recordingJobEvents(sqlStore, () => clock.now().toISOString(), (t) => recordRun?.(t));
+  let auditToolRun: ((task: TaskRecord) => void) | null = null;
+  const store = recordingJobEvents(sqlStore, () => clock.now().toISOString(), (t) => {
+    recordRun?.(t);
+    auditToolRun?.(t);
+  });
   // The tamper-evident audit log (security invariant 5). Components that act on behalf of
   // someone (ledger, egress proxy, quarantine) get this one instance from here.
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
+  auditToolRun = toolRunAuditor(audit, log);
   const auth = new AuthService({ store, clock, sessionTtlMs: config.auth.sessionTtlMs });
   await bootstrapAdminToken(auth, store, config.dataDir, logger, opts.announceAdminToken);
   const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
