@@ -177,6 +177,8 @@ export interface BenchFlock {
   gatewayIp: string;
   /** Host-side connection to the flock's nats-server. */
   nc: NatsConnection;
+  /** Another host-side connection, with the same credentials as `nc`. */
+  connectBus: (name: string) => Promise<NatsConnection>;
   daemonPid: number;
   natsPid: number;
   docker: Dockerode;
@@ -214,7 +216,8 @@ export async function startFlock(opts: { busAuth?: 'jwt' | 'none' } = {}): Promi
   if (!natsUrl) throw new Error(`no NATS url in the daemon's status: ${JSON.stringify(status.checks)}`);
   // With bus auth on (the default) the bench connects with operator credentials, as a tool would.
   const creds = status.checks['busAuth']?.ok ? (await api<{ creds: string }>('POST', '/v1/system/bus-credentials', { name: 'bench' })).creds : null;
-  const nc = await connect({ servers: natsUrl, name: 'aiflock-bench', ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}) });
+  const connectBus = (name: string) => connect({ servers: natsUrl, name, ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}) });
+  const nc = await connectBus('aiflock-bench');
   onCleanup('close the bench NATS connection', () => nc.close());
   const natsPid = Number((await readFile(join(tf.home, 'nats', 'nats.pid'), 'utf8')).trim());
   progress(`flock ${tf.name} is up: API ${tf.apiUrl}, NATS ${natsUrl}`);
@@ -224,6 +227,7 @@ export async function startFlock(opts: { busAuth?: 'jwt' | 'none' } = {}): Promi
     natsUrl,
     gatewayIp: new URL(natsUrl).hostname,
     nc,
+    connectBus,
     daemonPid: status.pid,
     natsPid,
     docker: new Dockerode(),

@@ -6,7 +6,7 @@
  *   npx tsx bench/task-throughput.ts [--runs 5] [--json] [--latency-tasks 200]
  *                                    [--tasks 500] [--concurrency 32] [--replicas 3]
  */
-import { connect, JSONCodec } from 'nats';
+import { JSONCodec } from 'nats';
 import type { TaskList, TaskView } from '@aiflock/protocol';
 import {
   Heartbeats,
@@ -213,7 +213,8 @@ main('task-throughput', async () => {
 /** A responder that echoes, on its own host-side connection, and a request function. */
 async function rawEcho(f: BenchFlock): Promise<{ request: (data: unknown) => Promise<void> }> {
   const codec = JSONCodec();
-  const responder = await connect({ servers: f.natsUrl, name: 'aiflock-bench-responder' });
+  // Its own connection with the bench's operator credentials: the flock's bus refuses anonymous clients.
+  const responder = await f.connectBus('aiflock-bench-responder');
   onCleanup('close the raw responder connection', () => responder.close());
   responder.subscribe(RAW_SUBJECT, {
     callback: (err, m) => {
