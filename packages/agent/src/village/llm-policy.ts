@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { LlmChatResult, LlmChatRpc, Perception } from '@aiflock/protocol';
 import { DecisionError, type Decision, type DecideInput, type Policy, type VillageAction } from './decision.js';
+import { LlmError } from '../llm-client.js';
 
 /** What the policy needs of the gateway client (the SDK's LlmClient). */
 export interface LlmPort {
@@ -139,7 +140,10 @@ export class LlmPolicy implements Policy {
         { signal },
       );
     } catch (err) {
-      // The first line, bounded: this text ends up in the villager's activity.
+      // This text ends up in the villager's activity, under its name in the UI: a flock with no
+      // model says so plainly (the gateway's diagnostic is in the daemon's log); anything
+      // else is the first line of the error, bounded.
+      if (err instanceof LlmError && err.code === 'llm_unavailable') throw new DecisionError('no LLM is reachable in this flock');
       const why = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 120);
       throw new DecisionError(`the model did not answer (${why})`);
     }

@@ -78,7 +78,7 @@ describe('a villager sandbox', () => {
       await until(() => calls.find((c) => c.op === 'world.move'), 'a move');
       expect(calls.find((c) => c.op === 'world.move')!.payload).toEqual({ to: 'home' });
       const said = await until(() => calls.find((c) => c.op === 'world.act' && (c.payload as { type: string }).type === 'do'), 'an activity');
-      expect(said.payload).toEqual({ type: 'do', activity: 'walking to the Home (on my routine: the model did not answer (no LLM provider is configured))' });
+      expect(said.payload).toEqual({ type: 'do', activity: 'walking to the Home (on my routine: no LLM is reachable in this flock)' });
     } finally {
       await agent.stop();
       const after = calls.length;
