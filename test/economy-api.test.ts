@@ -86,6 +86,7 @@ afterAll(async () => {
   await store?.close();
   await nats?.stop();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(cliHome, { recursive: true, force: true });
 });
 
 /** The response fields these tests read; each route fills its own. */
@@ -112,12 +113,16 @@ const api = async (method: string, path: string, body?: unknown, as?: string, he
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Body };
 };
 
+const cliHome = mkdtempSync(join(tmpdir(), 'aiflock-economy-cli-'));
 const cli = (args: string[], as = 'ann') =>
   new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
     // The CLI cannot set the test actor header; its calls run as `anonymous` unless the
     // test hook is bypassed, which these read/credit checks do not need.
     void as;
-    execFile(process.execPath, [CLI, '--api', url, ...args], { timeout: 60_000 }, (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+    // A home of its own: a token of a flock the developer runs (~/.aiflock) must not reach this daemon.
+    const env = { ...process.env, AIFLOCK_HOME: cliHome };
+    delete env['AIFLOCK_TOKEN'];
+    execFile(process.execPath, [CLI, '--api', url, ...args], { timeout: 60_000, env }, (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
   });
 
 const agentCaller = (agent: string) => ({ instanceId: `${agent}-abcdefgh`, agent });
