@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react'
 import { aiDollars, api, ApiError, parseAiDollars, wsUrl } from '../api.js';
 import type { PostView, ReplyView } from '@aiflock/protocol';
 import { LiveSocket, type LinkState } from '../live-socket.js';
+import { AgentSelect } from './AgentSelect.js';
 
 type Post = PostView;
 type Reply = ReplyView;
@@ -259,14 +260,7 @@ function RewardForm({ postId, agents, onDone }: { postId: string; agents: string
   return (
     <form className="reward-form" onSubmit={(e) => e.preventDefault()} aria-label="Reward or penalize">
       <h3>Reward or penalize</h3>
-      <label>
-        Agent
-        <select value={agent} onChange={(e) => setAgent(e.target.value)} name="agent">
-          {agents.map((a) => (
-            <option key={a}>{a}</option>
-          ))}
-        </select>
-      </label>
+      <AgentSelect agents={agents} value={agent} onChange={setAgent} name="agent" />
       <label>
         Amount (aiDollars)
         <input inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} name="amount" placeholder="2.50" />

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import type { AgentView } from '@aiflock/protocol';
 import { aiDollars, api, parseAiDollars } from '../../api.js';
 import { Message, useAction, useLoad } from './use-load.js';
+import { AgentSelect } from '../AgentSelect.js';
 
 interface Tier {
   name: string;
@@ -136,14 +137,7 @@ function CreditForm({ agents, onDone }: { agents: string[]; onDone: () => void }
   return (
     <form className="inline-form" onSubmit={submit} aria-labelledby="credit-title">
       <h3 id="credit-title">Credit a deposit</h3>
-      <label>
-        Agent
-        <select value={agent} onChange={(e) => setAgent(e.target.value)} name="credit-agent">
-          {agents.map((a) => (
-            <option key={a}>{a}</option>
-          ))}
-        </select>
-      </label>
+      <AgentSelect agents={agents} value={agent} onChange={setAgent} name="credit-agent" />
       <label>
         Amount (aiDollars)
         <input required value={amount} onChange={(e) => setAmount(e.target.value)} inputMode="decimal" name="credit-amount" />

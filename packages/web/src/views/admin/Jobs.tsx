@@ -3,6 +3,7 @@ import type { AgentView, TaskView } from '@aiflock/protocol';
 import { api, wsUrl } from '../../api.js';
 import { LiveSocket } from '../../live-socket.js';
 import { Message, useAction, useLoad } from './use-load.js';
+import { AgentSelect } from '../AgentSelect.js';
 
 interface StreamMessage {
   id: number;
@@ -105,14 +106,7 @@ function CreateJob({ agents, onCreated }: { agents: string[]; onCreated: (id: st
   };
   return (
     <form className="inline-form" onSubmit={submit} aria-label="Create a job">
-      <label>
-        Agent
-        <select value={agent} onChange={(e) => setAgent(e.target.value)} name="agent">
-          {agents.map((a) => (
-            <option key={a}>{a}</option>
-          ))}
-        </select>
-      </label>
+      <AgentSelect agents={agents} value={agent} onChange={setAgent} name="agent" />
       <label>
         Type (optional)
         <input value={type} onChange={(e) => setType(e.target.value)} placeholder="echo, shell, llm…" name="type" />
