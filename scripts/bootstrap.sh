@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the flock needs, idempotently: fast when everything is there.
 #   --system  also system packages (docker.io, nats-server, iptables, bubblewrap) and a running dockerd
-#   --test    also what the test suite needs: PostgreSQL server binaries, a C compiler for the
+#   --test    also what the test suite needs: PostgreSQL server binaries and pgvector
+#             (scripts/install-pgvector.sh), a C compiler for the
 #             isolation probe, the operator engine (a second, user-namespace-remapped dockerd
 #             for operator-profile sandboxes; scripts/operator-engine.sh) (implies --system)
 #   --quiet   print only what it changes
@@ -13,7 +14,7 @@ for arg in "$@"; do
     --system) SYSTEM=1 ;;
     --test) SYSTEM=1; TEST=1 ;;
     --quiet) QUIET=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -66,17 +67,9 @@ install_test_deps() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   fi
-  # pgvector, for the vector-index tests on PostgreSQL. Debian 12 main does not package it
-  # (newer Debian and Ubuntu do); where apt has no candidate those tests say so and skip.
-  local major; major="$(ls -d /usr/lib/postgresql/*/ | xargs -n1 basename | sort -n | tail -1)"
-  if [ ! -f "/usr/share/postgresql/$major/extension/vector.control" ]; then
-    if apt-cache policy "postgresql-$major-pgvector" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-      change "installing postgresql-$major-pgvector (apt), for the vector-index tests"
-      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$major-pgvector" >/dev/null
-    else
-      say "postgresql-$major-pgvector is not available from apt here: the pgvector tests will skip"
-    fi
-  fi
+  # pgvector, for the vector-index tests on PostgreSQL: the apt package where there is one,
+  # otherwise built from Debian's own source package (Debian 12 has no binary package).
+  if [ "$QUIET" = 1 ]; then "$ROOT/scripts/install-pgvector.sh" --quiet; else "$ROOT/scripts/install-pgvector.sh"; fi
   # Chromium, which the web UI's browser tests drive with playwright-core (Debian's build:
   # no browser download from a CDN).
   if ! command -v chromium >/dev/null 2>&1; then

@@ -10,4 +10,6 @@ bash scripts/build-image.sh
 echo "==> lint" >&2
 npm run --silent lint
 echo "==> tests" >&2
+# bootstrap --test installed pgvector: its native tests must run, not skip.
+export AIFLOCK_TEST_PGVECTOR=required
 npx vitest run "$@"

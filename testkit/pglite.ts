@@ -14,11 +14,20 @@ export interface TestPglite {
  * (Debian 12): PGlite (PostgreSQL compiled to WebAssembly, with pgvector built in the same
  * way) behind its socket server, which speaks the real PostgreSQL wire protocol on a random
  * loopback port. The daemon's own `pg` driver talks to it like to any server. It is the
- * real pgvector code, but not the distribution's native build: the native build is tested
- * too wherever `postgresql-<major>-pgvector` is installed.
+ * real pgvector code, but not a native build: the native build (scripts/install-pgvector.sh)
+ * is tested too.
  */
 export async function startPgliteWithPgvector(): Promise<TestPglite> {
-  const db = await PGlite.create({ extensions: { vector } });
+  return startPglite({ pgvector: true });
+}
+
+/**
+ * PGlite with or without pgvector. Without it, it is a real PostgreSQL server on which the
+ * extension is not available, whatever the host has installed: the case where a user
+ * configures pgvector on a server that lacks it.
+ */
+export async function startPglite(options: { pgvector: boolean }): Promise<TestPglite> {
+  const db = await PGlite.create(options.pgvector ? { extensions: { vector } } : {});
   const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1' });
   await server.start();
   const addr = (server as unknown as { server: { address(): AddressInfo } }).server.address();
