@@ -10,7 +10,7 @@
  * ratios to the baseline are taken within each run (so load from other work on the machine
  * cancels out) and their median reported.
  *
- *   npx tsx bench/context.ts [--runs 5] [--json] [--chunks 10000] [--queries 100] [--no-pglite]
+ *   npx tsx bench/context.ts [--runs 5] [--json] [--chunks 10000] [--queries 100] [--no-pglite] [--no-exact]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,7 @@ import { startPgliteWithPgvector } from '../testkit/pglite.js';
 import { startPostgres } from '../testkit/postgres.js';
 import { benchArgs, fmt, fmtSpread, main, onCleanup, percentile, progress, spread, table, writeResults } from './lib.js';
 
-const opts = benchArgs({ chunks: 10_000, queries: 100 }, ['no-pglite']);
+const opts = benchArgs({ chunks: 10_000, queries: 100 }, ['no-pglite', 'no-exact']);
 if (opts.runs < 3) {
   process.stderr.write(`--runs ${opts.runs}: this benchmark reports medians and per-run ratios, which need at least 3 runs\n`);
   process.exit(2);
@@ -53,9 +53,9 @@ interface Result {
   searchP99Ms: number;
 }
 
-async function measure(store: SqlStore, index: 'store' | 'pgvector', data: ReturnType<typeof corpus>): Promise<Result> {
+async function measure(store: SqlStore, index: 'store' | 'pgvector', ann: 'hnsw' | 'exact', data: ReturnType<typeof corpus>): Promise<Result> {
   const embedder = new HashingEmbedder(256);
-  const vi = await openVectorIndex(index, store, () => undefined);
+  const vi = await openVectorIndex(index, store, () => undefined, { ann, efSearch: 100 });
   const ctx = new ContextService({ store: store.context, tasks: store.tasks, embedder, index: vi, clock: systemClock });
   const t0 = performance.now();
   for (let i = 0; i < data.docs.length; i += BATCH) {
@@ -102,7 +102,7 @@ main('context', async () => {
   const nativePgvector = (await probe.query(`select 1 from pg_available_extensions where name = 'vector'`)).rowCount === 1;
   await probe.end();
 
-  type Setup = { name: string; open: () => Promise<{ store: SqlStore; close: () => Promise<void> }>; index: 'store' | 'pgvector' };
+  type Setup = { name: string; open: () => Promise<{ store: SqlStore; close: () => Promise<void> }>; index: 'store' | 'pgvector'; ann?: 'exact' };
   let n = 0;
   const pgStore = async (poolSize = 4) => {
     const db = await pgServer.createDatabase('bench');
@@ -112,9 +112,10 @@ main('context', async () => {
   const setups: Setup[] = [
     { name: 'SQLite + in-process index', index: 'store', open: async () => { const store = await SqlStore.open(sqliteBackend(join(dir, `b${++n}.db`))); return { store, close: () => store.close() }; } },
     { name: 'PostgreSQL + in-process index', index: 'store', open: () => pgStore() },
-    ...(nativePgvector ? [{ name: 'PostgreSQL + pgvector (native)', index: 'pgvector' as const, open: () => pgStore() }] : []),
+    ...(nativePgvector ? [{ name: 'PostgreSQL + pgvector (native, HNSW)', index: 'pgvector' as const, open: () => pgStore() }] : []),
+    ...(nativePgvector && !opts.flags['no-exact'] ? [{ name: 'PostgreSQL + pgvector (native, exact)', index: 'pgvector' as const, ann: 'exact' as const, open: () => pgStore() }] : []),
     ...(opts.flags['no-pglite'] ? [] : [{
-      name: 'PGlite + pgvector (WebAssembly, 1 connection)',
+      name: 'PGlite + pgvector (WebAssembly, 1 connection, HNSW)',
       index: 'pgvector' as const,
       open: async () => {
         const server = await startPgliteWithPgvector();
@@ -138,7 +139,7 @@ main('context', async () => {
       const { store, close } = await s.open();
       openStore = close;
       try {
-        (rows[s.name] ??= []).push(await measure(store, s.index, data));
+        (rows[s.name] ??= []).push(await measure(store, s.index, s.ann ?? 'hnsw', data));
       } finally {
         openStore = null;
         await close();

@@ -140,3 +140,17 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
   };
 }
+
+/**
+ * Whether the PostgreSQL that startPostgres() runs has the pgvector extension installed. The
+ * suite (scripts/test.sh) installs it and sets AIFLOCK_TEST_PGVECTOR=required; then a missing
+ * extension throws instead of answering false, so native pgvector tests cannot silently skip.
+ */
+export function nativePgvector(): boolean {
+  const major = binDir().split('/').at(-2)!;
+  const installed = existsSync(`/usr/share/postgresql/${major}/extension/vector.control`);
+  if (!installed && process.env['AIFLOCK_TEST_PGVECTOR'] === 'required') {
+    throw new Error(`the pgvector extension is not installed for PostgreSQL ${major}: run scripts/install-pgvector.sh`);
+  }
+  return installed;
+}

@@ -197,6 +197,10 @@ export const ConfigSchema = z
       .object({
         /** `store`: in-process index persisted in the store (default); `pgvector`: in PostgreSQL (store.kind postgres). */
         vectorIndex: z.enum(['store', 'pgvector']).default('store'),
+        /** pgvector only: `hnsw` (default) searches an approximate HNSW graph per collection; `exact` scans the collection. */
+        pgvectorAnn: z.enum(['hnsw', 'exact']).default('hnsw'),
+        /** pgvector HNSW only: candidates kept per query (higher: better recall, slower); never fewer than asked for. */
+        pgvectorEfSearch: z.coerce.number().int().min(10).max(1000).default(100),
         /**
          * Where vectors come from. `gateway`: the LLM gateway's `embed` alias (Ollama, an
          * OpenAI-compatible server or the embedded model); the daemon refuses to start without
@@ -217,7 +221,7 @@ export const ConfigSchema = z
         recordRuns: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
       })
       .strict()
-      .default({ vectorIndex: 'store', embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false }),
+      .default({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false }),
     /** The village (world engine): its map, tick and limits. */
     world: z
       .object({
@@ -312,6 +316,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_BOARD_POSTS_PER_MINUTE: ['economy', 'board', 'postsPerMinute'],
   AIFLOCK_TOOL_RUN_LIMITS: ['economy', 'toolRunLimits'],
   AIFLOCK_VECTOR_INDEX: ['context', 'vectorIndex'],
+  AIFLOCK_PGVECTOR_ANN: ['context', 'pgvectorAnn'],
+  AIFLOCK_PGVECTOR_EF_SEARCH: ['context', 'pgvectorEfSearch'],
   AIFLOCK_EMBED_DIMENSION: ['context', 'dimension'],
   AIFLOCK_WORLD_MAP: ['world', 'map'],
   AIFLOCK_WORLD_TICK_MS: ['world', 'tickMs'],

@@ -132,7 +132,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   await bootstrapAdminToken(auth, store, config.dataDir, logger, opts.announceAdminToken);
   const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });
 
-  const vectorIndex = await openVectorIndex(config.context.vectorIndex, sqlStore, (msg) => log('info', msg));
+  const vectorIndex = await openVectorIndex(config.context.vectorIndex, sqlStore, (msg) => log('info', msg), { ann: config.context.pgvectorAnn, efSearch: config.context.pgvectorEfSearch });
 
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => logger[level](data ?? {}, msg);

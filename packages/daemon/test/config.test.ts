@@ -50,9 +50,13 @@ describe('daemon config', () => {
   });
 
   it('chooses the vector index by configuration; pgvector needs the PostgreSQL store', () => {
-    expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false });
+    expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false });
     const pg = loadConfig({ env: { AIFLOCK_STORE: 'postgres', AIFLOCK_DATABASE_URL: 'postgres://u:p@127.0.0.1/db', AIFLOCK_VECTOR_INDEX: 'pgvector' } });
     expect(pg.context.vectorIndex).toBe('pgvector');
+    const exact = loadConfig({ env: { AIFLOCK_PGVECTOR_ANN: 'exact', AIFLOCK_PGVECTOR_EF_SEARCH: '400' } }).context;
+    expect([exact.pgvectorAnn, exact.pgvectorEfSearch]).toEqual(['exact', 400]);
+    expect(() => loadConfig({ env: { AIFLOCK_PGVECTOR_ANN: 'ivfflat' } })).toThrow(/context.pgvectorAnn/);
+    expect(() => loadConfig({ env: { AIFLOCK_PGVECTOR_EF_SEARCH: '5000' } })).toThrow(/context.pgvectorEfSearch/);
     expect(() => loadConfig({ env: { AIFLOCK_VECTOR_INDEX: 'pgvector' } })).toThrow(/context.vectorIndex: context.vectorIndex pgvector needs store.kind postgres/);
     expect(() => loadConfig({ env: { AIFLOCK_VECTOR_INDEX: 'faiss' } })).toThrow(/context.vectorIndex/);
     expect(() => loadConfig({ env: {}, fileText: 'context: {dimension: 3}\n' })).toThrow(/context.dimension/);

@@ -2,10 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPglite, startPgliteWithPgvector } from '../../../../testkit/pglite.js';
-import { startPostgres, type TestPostgres } from '../../../../testkit/postgres.js';
+import { nativePgvector, startPostgres, type TestPostgres } from '../../../../testkit/postgres.js';
 import { postgresBackend } from '../../src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
@@ -71,14 +70,6 @@ describe('search quality on the labelled corpus', () => {
     expect(perMode['hybrid']!.mrr).toBeGreaterThanOrEqual(floors.mrr);
   });
 
-  const pgvectorAvailable = async () => {
-    const probe = new pg.Client({ connectionString: pgServer.adminUrl });
-    await probe.connect();
-    const available = (await probe.query(`select 1 from pg_available_extensions where name = 'vector'`)).rowCount === 1;
-    await probe.end();
-    return available;
-  };
-
   it('pgvector configured on a server without the extension is a clear error at startup', async () => {
     // PGlite without pgvector: a real server that lacks the extension whatever the host has.
     const server = await startPglite({ pgvector: false });
@@ -94,13 +85,7 @@ describe('search quality on the labelled corpus', () => {
     }
   }, 60_000);
 
-  it('native pgvector index reaches the same floors, with the same answers as the in-process index', async (ctx) => {
-    // scripts/test.sh installs pgvector (scripts/install-pgvector.sh) and sets
-    // AIFLOCK_TEST_PGVECTOR=required, so in the suite a missing extension fails rather than skips.
-    if (!(await pgvectorAvailable())) {
-      if (process.env['AIFLOCK_TEST_PGVECTOR'] === 'required') throw new Error('the pgvector extension is not installed on this PostgreSQL: run scripts/install-pgvector.sh');
-      ctx.skip('the pgvector extension is not installed on this PostgreSQL: scripts/install-pgvector.sh installs it');
-    }
+  it.skipIf(!nativePgvector())('native pgvector index reaches the same floors, with the same answers as the in-process index', async () => {
     const inProcess = await measure(await pgStore(), 'store');
     const a = await measure(await pgStore(), 'pgvector');
     expect(a.perMode['hybrid']!.recallAt5).toBeGreaterThanOrEqual(a.floors.recallAt5);

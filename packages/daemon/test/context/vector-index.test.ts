@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashingEmbedder, type ChunkRecord, type VectorIndex } from '@aiflock/core';
 import { startPgliteWithPgvector, type TestPglite } from '../../../../testkit/pglite.js';
+import { nativePgvector, startPostgres, type TestPostgres } from '../../../../testkit/postgres.js';
 import { postgresBackend } from '../../src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
@@ -102,6 +104,97 @@ describe('in-process index top-k', () => {
       const allowed = new Set(chunks.filter((_, i) => i % 3 === 0).map((c) => c.id));
       expect((await index.query('t', qv, 10, allowed)).map((h) => h.id)).toEqual(all.filter((h) => allowed.has(h.id)).slice(0, 10).map((h) => h.id));
     }
+  });
+});
+
+// Native pgvector (scripts/install-pgvector.sh); the suite requires it, see nativePgvector.
+const withNative = nativePgvector();
+let native: TestPostgres | undefined;
+const nativeStore = async (): Promise<SqlStore> => {
+  native ??= await startPostgres();
+  const db = await native.createDatabase('vi');
+  const store = await SqlStore.open(await postgresBackend({ url: db.url, poolSize: 2, connectTimeoutMs: 5_000 }));
+  stores.push(store);
+  return store;
+};
+afterAll(async () => {
+  await native?.stop();
+});
+
+for (const ann of withNative ? (['hnsw', 'exact'] as const) : []) {
+  contract(`pgvector index (native PostgreSQL, ${ann})`, async () => {
+    const store = await nativeStore();
+    return { store, index: await openVectorIndex('pgvector', store, () => undefined, { ann, efSearch: 40 }) };
+  });
+}
+
+describe.skipIf(!withNative)('pgvector HNSW graphs (native PostgreSQL)', () => {
+  const hnswIndexes = async (store: SqlStore) =>
+    (await sql<{ indexname: string; indexdef: string }>`select indexname, indexdef from pg_indexes where tablename = 'context_vectors' and indexname like 'context_vectors_hnsw_%'`.execute(store.db)).rows;
+  const random = (n: number, dim: number, seed: number) => {
+    let s = seed;
+    const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+    return Array.from({ length: n }, () => {
+      const v = Array.from({ length: dim }, rnd);
+      const norm = Math.hypot(...v);
+      return v.map((x) => Math.fround(x / norm));
+    });
+  };
+
+  it('are used by unfiltered queries, find nearly all of the exact top 10, and leave rows of another dimension out instead of failing', async () => {
+    const store = await nativeStore();
+    const dim = 32;
+    const vectors = random(2000, dim, 11);
+    const chunks = vectors.map((v, i) => ({ ...chunk('h', i, `c${i}`), embedding: v }));
+    await store.context.collections.upsert({ name: 'h', model: e.model, dimension: dim, sharedWith: [], createdAt: now, updatedAt: now });
+    await store.context.documents.replace(doc('h'), chunks);
+    const hnsw = await openVectorIndex('pgvector', store, () => undefined, { ann: 'hnsw', efSearch: 100 });
+    await hnsw.upsert('h', chunks.map((c) => ({ id: c.id, vector: c.embedding })));
+    const graphs = await hnswIndexes(store);
+    expect(graphs).toHaveLength(1);
+    expect(graphs[0]!.indexdef).toMatch(/USING hnsw .*vector\(32\).*vector_cosine_ops.*WHERE .*collection.*'h'.*vector_dims\(embedding\) = 32/);
+
+    // The planner answers an unfiltered query from the graph, not by scanning.
+    const q = random(1, dim, 99)[0]!;
+    const plan = await store.db.transaction().execute(async (trx) => {
+      await sql`set local enable_seqscan = off`.execute(trx);
+      return sql<{ 'QUERY PLAN': string }>`explain select id from context_vectors where collection = 'h' and vector_dims(embedding) = 32 order by (embedding::vector(32)) <=> ${`[${q.join(',')}]`}::vector(32) limit 10`.execute(trx);
+    });
+    expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain(graphs[0]!.indexname);
+
+    // Approximate, but close: top-10 recall against the exact scan over 50 queries.
+    const exact = await openVectorIndex('pgvector', store, () => undefined, { ann: 'exact', efSearch: 100 });
+    const again = await openVectorIndex('pgvector', store, () => undefined, { ann: 'hnsw', efSearch: 100 });
+    expect(await hnswIndexes(store)).toHaveLength(1); // exact dropped it, hnsw rebuilt it
+    let found = 0;
+    for (const qv of random(50, dim, 5)) {
+      const truth = new Set((await exact.query('h', qv, 10)).map((h) => h.id));
+      const got = await again.query('h', qv, 10);
+      expect(got).toHaveLength(10);
+      found += got.filter((h) => truth.has(h.id)).length;
+    }
+    expect(found / 500).toBeGreaterThanOrEqual(0.95);
+    // More results than the configured candidate list: ef_search rises to k (beyond pgvector's
+    // 1,000, the collection is scanned).
+    expect(await again.query('h', q, 300)).toHaveLength(300);
+
+    // Mid re-index to a 16-dimension model: the new rows sit beside the graph, not in it.
+    const small = random(3, 16, 3);
+    await again.upsert('h', small.map((v, i) => ({ id: `n#${i}`, vector: v })));
+    expect((await again.query('h', small[0]!, 1, new Set(['n#0', 'n#1', 'n#2'])))[0]).toMatchObject({ id: 'n#0' });
+    expect((await again.query('h', q, 10)).map((h) => h.id)).toEqual((await exact.query('h', q, 10)).map((h) => h.id));
+    expect((await again.query('h', q, 1500)).map((h) => h.id)).not.toContain('n#0');
+    expect(await hnswIndexes(store)).toHaveLength(2);
+  }, 120_000);
+
+  it('are dropped when the index is opened with ann exact', async () => {
+    const store = await nativeStore();
+    await store.context.collections.upsert({ name: 'x', model: e.model, dimension: 64, sharedWith: [], createdAt: now, updatedAt: now });
+    await openVectorIndex('pgvector', store, () => undefined, { ann: 'hnsw', efSearch: 40 });
+    expect(await hnswIndexes(store)).toHaveLength(1);
+    const exact = await openVectorIndex('pgvector', store, () => undefined, { ann: 'exact', efSearch: 40 });
+    expect(await hnswIndexes(store)).toHaveLength(0);
+    expect(await exact.query('x', e.embedOne('apple'), 3)).toEqual([]);
   });
 });
 
