@@ -145,12 +145,13 @@ write_etc() {
 # Hash of everything that goes into the rootfs, computed from the host files without
 # copying them, so an unchanged base is recognised in well under a second.
 base_hash() {
-  local files="$1" dest src ca etc_dir
+  local files="$1" dest src ca etc_dir hash
+  # Callers run this in a command substitution (a subshell), whose additions to tmp_dirs
+  # the EXIT trap never sees: it removes its own directory.
   etc_dir="$(mktemp -d)"
-  tmp_dirs+=("$etc_dir")
   write_etc "$etc_dir"
   ca="$(ca_bundle)"
-  {
+  hash="$({
     printf 'recipe %s\nenv PATH=%s\n' "$RECIPE_VERSION" "$IMAGE_PATH"
     while IFS=$'\t' read -r dest src; do
       printf '%s %s %s\n' "$dest" "$([[ -x "$src" ]] && echo x || echo r)" "$(sha256sum <"$src" | cut -d' ' -f1)"
@@ -160,7 +161,9 @@ base_hash() {
     for dest in bin sbin lib lib32 lib64 libx32; do
       if [[ -L "/$dest" ]]; then printf 'link %s %s\n' "$dest" "$(readlink "/$dest")"; fi
     done
-  } | sha256sum | cut -c1-12
+  } | sha256sum | cut -c1-12)"
+  rm -rf "$etc_dir"
+  echo "$hash"
 }
 
 build_host_base() {

@@ -74,9 +74,14 @@ describe('aiflock token against the API', () => {
   });
 
   it('without any token, says how to get one (exit 7)', async () => {
-    const r = await run(['agent', 'list'], { AIFLOCK_HOME: mkdtempSync(join(tmpdir(), 'aiflock-empty-')) });
-    expect(r.code).toBe(7);
-    expect(r.stderr).toContain('AIFLOCK_TOKEN');
+    const empty = mkdtempSync(join(tmpdir(), 'aiflock-empty-'));
+    try {
+      const r = await run(['agent', 'list'], { AIFLOCK_HOME: empty });
+      expect(r.code).toBe(7);
+      expect(r.stderr).toContain('AIFLOCK_TOKEN');
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
@@ -109,6 +109,7 @@ chmod 0755 "$1/usr/local/bin/$2"
 dpkg-deb --root-owner-group -b "$1" "$4/$2.deb" >/dev/null
 `;
   const r = spawnSync('bash', ['-c', script, 'build-deb', root, name, says, outDir], { encoding: 'utf8' });
+  rmSync(root, { recursive: true, force: true });
   if (r.status !== 0) throw new Error(`dpkg-deb failed: ${r.stderr}`);
   return join(outDir, `${name}.deb`);
 }
