@@ -22,6 +22,7 @@ export const worldStreamRoutes =
       const unsubscribe = world.host.subscribe((d) => feed.onDelta(d, encoded(d)));
       world.watchers.add(feed);
       socket.on('close', () => {
+        feed.close();
         unsubscribe();
         world.watchers.delete(feed);
       });
