@@ -1,0 +1,76 @@
+import { join } from 'node:path';
+import { noBusCredentials, noCredentialRevoker, type Bus, type BusCredentials, type CredentialRevoker } from '@aiflock/core';
+import type { Config } from './config.js';
+import { openBusAuth, type BusAuth } from './adapters/nats/bus-auth.js';
+import { NatsBus } from './adapters/nats/nats-bus.js';
+import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
+import type { logFn } from './logger.js';
+import type { RuntimeSetup } from './runtime-setup.js';
+import { TaskTraces } from './telemetry/tracing.js';
+
+export interface BusSetup {
+  bus: Bus;
+  /** Per-instance JWT credentials, or none under nats.auth: none. */
+  credentials: BusCredentials;
+  /** Where the kill switch suspends and restores an instance's credentials. */
+  revoker: CredentialRevoker;
+  /** Credentials for an operator's own bus tools; null without bus auth. */
+  adminCredentials: ((name: string, ttlSeconds: number) => Promise<string>) | null;
+  /** The daemon's own connection URL. */
+  busUrl: string;
+  /** The nats-server the daemon spawned; null when the bus is external. */
+  supervisor: NatsServerSupervisor | null;
+  /** Null under nats.auth: none. */
+  busAuth: BusAuth | null;
+}
+
+/** The config lines an external NATS server needs to trust this flock (see docs/security.md). */
+export async function natsServerConfig(config: Config, resolverDir: string): Promise<string> {
+  const auth = await openBusAuth(config, join(config.dataDir, 'nats'), () => undefined);
+  return auth.trust.serverConfig(resolverDir, await auth.credentials.accountJwt());
+}
+
+/**
+ * The bus: the flock's trust chain and credentials, nats-server spawned on the sandbox
+ * gateway (unless an external one is configured) and the daemon's connection to it.
+ */
+export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: { log: ReturnType<typeof logFn> }): Promise<BusSetup> {
+  const { runtime, operator } = runtimes;
+  const { log } = deps;
+  const natsDir = join(config.dataDir, 'nats');
+  // The process runtime's sandboxes are launched as the sandbox user, who must be able to
+  // reach the credentials directory to bind it; under its own root (0711) it can, under the
+  // data dir (0700) it cannot.
+  const credentialMounts = config.runtime.kind === 'process' ? join(config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`, 'credentials') : undefined;
+  const busAuth =
+    config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts, operator.router.hasOperatorEngine ? operator.credentialsOwner : undefined) : null;
+  let supervisor: NatsServerSupervisor | null = null;
+  let busUrl = config.nats.url;
+  if (!busUrl) {
+    supervisor = new NatsServerSupervisor({
+      host: runtime.gatewayIp(),
+      port: config.nats.port,
+      monitorPort: config.nats.monitorPort,
+      dir: natsDir,
+      binary: config.nats.binary,
+      ...(busAuth ? { authConfig: async () => busAuth.trust.serverConfig(join(natsDir, 'jwt'), await busAuth.credentials.accountJwt()) } : {}),
+      log,
+    });
+    await supervisor.start();
+    busUrl = supervisor.url;
+  }
+  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
+  await bus.init();
+  const credentials: BusCredentials = busAuth?.credentials ?? noBusCredentials;
+  if (busAuth) await busAuth.credentials.start(busUrl);
+  else log('warn', noBusCredentials.detail);
+  return {
+    bus,
+    credentials,
+    revoker: busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker,
+    adminCredentials: busAuth ? (name, ttl) => busAuth.credentials.adminCreds(name, ttl) : null,
+    busUrl,
+    supervisor,
+    busAuth,
+  };
+}

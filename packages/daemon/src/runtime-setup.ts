@@ -1,0 +1,118 @@
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { parseEgressRules, type SecretService, type Store } from '@aiflock/core';
+import type { Config } from './config.js';
+import { EgressProxy, type EgressClient, type EgressLog } from './adapters/egress-proxy/egress-proxy.js';
+import { DockerRuntime } from './adapters/runtime-docker/docker-runtime.js';
+import { ProcessRuntime } from './adapters/runtime-process/process-runtime.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { operatorSandboxes, type OperatorSandboxes } from './operator-sandboxes.js';
+
+export interface RuntimeSetup {
+  /** The main runtime: containers, or processes under the sandbox user. */
+  runtime: DockerRuntime | ProcessRuntime;
+  /** The operator profile's runtime behind the router that the reconciler and kill switch drive. */
+  operator: OperatorSandboxes;
+  /** Where sandboxes dial the bus: the spawned server on the gateway, or an external one. */
+  busUrlForSandboxes(): string;
+}
+
+/**
+ * An external NATS server. One on this host is reached by sandboxes through their bridge
+ * gateway (it must listen there, e.g. on 0.0.0.0); a remote one needs a network sandboxes
+ * can route to, which the multi-host work provides.
+ */
+function externalBus(url: string): { url: string; port: number; onThisHost: boolean } {
+  const parsed = new URL(url.replace(/^nats:/, 'http:'));
+  const onThisHost = ['127.0.0.1', 'localhost', '0.0.0.0', '[::1]'].includes(parsed.hostname);
+  return { url, port: Number(parsed.port || 4222), onThisHost };
+}
+
+/** The sandbox runtimes, initialised: they must exist before the spawned nats-server can listen on their gateway. */
+export async function setupRuntimes(config: Config, deps: { store: Store; logger: Logger }): Promise<RuntimeSetup> {
+  const { logger } = deps;
+  const external = config.nats.url ? externalBus(config.nats.url) : null;
+  const runtimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => logger[level](data ?? {}, msg);
+  const secretsDir = config.runtime.secretsDir ?? join('/dev/shm', `aiflock-${config.flock}-secrets`);
+  const runtime =
+    config.runtime.kind === 'process'
+      ? new ProcessRuntime({
+          flock: config.flock,
+          node: config.node,
+          rootDir: config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`,
+          bundle: join(import.meta.dirname, '..', '..', 'agent', 'dist', 'bundle', 'agent.mjs'),
+          busHost: '127.0.0.1',
+          busPort: external?.port ?? config.nats.port,
+          secretsDir,
+          log: runtimeLog,
+        })
+      : new DockerRuntime({
+          docker: new Dockerode({ socketPath: config.runtime.socket }),
+          flock: config.flock,
+          sharedDir: join(config.dataDir, 'shared'),
+          // The one host port sandboxes may reach: the spawned server's, or an external one's.
+          busPort: external?.port ?? config.nats.port,
+          node: config.node,
+          log: runtimeLog,
+          secretsDir,
+          proxyPort: config.egress.port,
+        });
+  await runtime.init();
+  // Operator-profile sandboxes run on a second, user-namespace-remapped engine when one is
+  // configured; the router sends each profile to its runtime and refuses what it cannot run.
+  const operator = operatorSandboxes(config, {
+    main: runtime,
+    store: deps.store,
+    sharedDir: join(config.dataDir, 'shared'),
+    busHost: external && !external.onThisHost ? new URL(external.url.replace(/^nats:/, 'http:')).hostname : runtime.gatewayIp(),
+    busPort: external?.port ?? config.nats.port,
+    secretsDir,
+    log: runtimeLog,
+  });
+  await operator.router.initOperator();
+  if (runtime instanceof ProcessRuntime) logger.warn({ isolation: runtime.isolation() }, 'the process runtime is weaker than containers');
+  return {
+    runtime,
+    operator,
+    busUrlForSandboxes: () => (external && !external.onThisHost ? external.url : runtime.busUrlForSandboxes()),
+  };
+}
+
+/**
+ * The egress proxy, listening on the bridge gateway only; the firewall opens its port there.
+ * Process sandboxes have no network at all, so there is no proxy for them (null).
+ */
+export async function startEgressProxy(
+  config: Config,
+  runtimes: RuntimeSetup,
+  deps: { store: Store; secrets: SecretService; metrics: Metrics; logger: Logger; egressLog?: EgressLog | undefined },
+): Promise<EgressProxy | null> {
+  const { runtime, operator } = runtimes;
+  const { store, secrets, metrics, logger } = deps;
+  const docker = runtime instanceof DockerRuntime ? runtime : null;
+  const egressProxy = docker && new EgressProxy({
+    host: runtime.gatewayIp(),
+    port: config.egress.port,
+    identify: async (address): Promise<EgressClient | undefined> => {
+      const who = docker.instanceAt(address) ?? operator.identify(address);
+      if (!who) return undefined;
+      const d = await store.deployments.get(who.agent);
+      if (!d || d.state !== 'active' || d.manifest.network.egress.length === 0) return undefined;
+      return {
+        agent: who.agent,
+        instanceId: who.instanceId,
+        rules: parseEgressRules(d.manifest.network.egress),
+        credentialsFor: (host) => secrets.credentialsFor(d.manifest, host),
+      };
+    },
+    log: (e) => {
+      metrics.egress.inc({ agent: e.agent ?? 'unknown', allowed: String(e.allowed) });
+      logger[e.allowed ? 'info' : 'warn']({ egress: e }, `egress ${e.allowed ? 'allowed' : 'denied'}: ${e.method} ${e.host}:${e.port}`);
+      deps.egressLog?.(e);
+    },
+  });
+  await egressProxy?.listen();
+  if (egressProxy) operator.setProxy(egressProxy);
+  return egressProxy;
+}

@@ -1,0 +1,42 @@
+import { ToolRunLimits, type Bus, type ComputeService, type Store, type TaskSweeper } from '@aiflock/core';
+import type { Config } from './config.js';
+import type { logFn } from './logger.js';
+
+/**
+ * Work starts flowing: every deployed agent's queue exists, the bus consumes, and the
+ * periodic loops run (reconcile, sweep, tool-run limits). `stop` ends the loops.
+ */
+export async function startScheduler(
+  config: Config,
+  deps: { bus: Bus; store: Store; compute: ComputeService; sweeper: TaskSweeper; poke: () => void; log: ReturnType<typeof logFn> },
+): Promise<{ stop(): void }> {
+  const { bus, store, log } = deps;
+  for (const d of await store.deployments.list()) {
+    await bus.ensureQueue(d.name, { ackWaitMs: config.taskAckWaitMs, maxDeliver: d.manifest.maxAttempts });
+  }
+  await bus.start();
+  // The scheduler's side of the compute tiers: each agent's tasks in flight are capped at its tier's tool runs.
+  const toolRunScope = config.economy.toolRunLimits;
+  const toolRuns =
+    bus.limitQueue && toolRunScope !== 'off'
+      ? new ToolRunLimits({
+          agents: async () => (await store.deployments.list()).map((d) => ({ name: d.name, limited: toolRunScope === 'all' || d.manifest.village !== undefined })),
+          entitlements: deps.compute,
+          limitQueue: bus.limitQueue.bind(bus),
+          log,
+        })
+      : null;
+  const syncToolRuns = () => void toolRuns?.sync().catch((err) => log('error', `tool-run limits: ${String(err)}`));
+  syncToolRuns();
+
+  const timers = [
+    setInterval(deps.poke, config.reconcileIntervalMs),
+    setInterval(() => void deps.sweeper.sweep().catch((err) => log('error', `sweep failed: ${String(err)}`)), 1_000),
+    setInterval(syncToolRuns, 1_000),
+  ];
+  return {
+    stop() {
+      for (const t of timers) clearInterval(t);
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import {
+  DeploymentService,
+  KillSwitch,
+  Presence,
+  Reconciler,
+  TaskIngest,
+  TaskService,
+  TaskSweeper,
+  type Clock,
+  type CredentialRevoker,
+  type SandboxRuntime,
+  type SecretService,
+  type Store,
+} from '@aiflock/core';
+import type { Config } from './config.js';
+import type { EgressProxy } from './adapters/egress-proxy/egress-proxy.js';
+import type { BusSetup } from './bus-setup.js';
+import type { logFn } from './logger.js';
+import { meteredBusHandlers, type Metrics } from './metrics.js';
+import type { RuntimeSetup } from './runtime-setup.js';
+
+export interface FlockServices {
+  deployments: DeploymentService;
+  tasks: TaskService;
+  sweeper: TaskSweeper;
+  killSwitch: KillSwitch;
+  /** Reconcile now (and refresh the agents metric labels may name). */
+  poke(): void;
+  /** Stop watching the runtimes for OOM kills. */
+  unwatch(): void;
+  /** The bus handlers' metrics wrappers; the RPC handler is wrapped when the ops are mounted. */
+  metered: ReturnType<typeof meteredBusHandlers>;
+}
+
+/**
+ * The core services that run the flock: the reconciler that keeps instances as deployed,
+ * deployments, tasks, their ingest from the bus, the sweeper and the kill switch.
+ */
+export async function setupServices(
+  config: Config,
+  parts: { store: Store; bus: BusSetup; runtimes: RuntimeSetup; secrets: SecretService; egressProxy: EgressProxy | null; metrics: Metrics },
+  deps: { clock: Clock; log: ReturnType<typeof logFn>; revoker: CredentialRevoker },
+): Promise<FlockServices> {
+  const { store, runtimes, secrets, egressProxy, metrics } = parts;
+  const { bus, credentials } = parts.bus;
+  const { runtime, operator } = runtimes;
+  const { clock, log } = deps;
+  const presence = new Presence();
+  const reconciler = new Reconciler({
+    store,
+    runtime: operator.router,
+    clock,
+    presence,
+    defaultImage: config.runtime.image,
+    busUrl: runtimes.busUrlForSandboxes,
+    credentials,
+    busConnectedSince: () => bus.connectedSince(),
+    node: config.node,
+    log,
+    secretFiles: (m) => secrets.filesFor(m),
+    egressProxyUrl: () => (egressProxy ? `http://${runtime.gatewayIp()}:${egressProxy.port}` : null),
+    onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
+    onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
+  });
+  const sandboxes: SandboxRuntime = operator.router;
+  const unwatch = (sandboxes.watch?.bind(sandboxes) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
+  // Metric labels name only deployed agents: an instance id is `<agent>-<suffix>`, and
+  // whatever else a client puts on the bus must not grow the label set.
+  const knownAgents = new Set<string>();
+  const refreshKnownAgents = async () => {
+    const names = (await store.deployments.list()).map((d) => d.name);
+    knownAgents.clear();
+    for (const n of names) knownAgents.add(n);
+  };
+  const poke = () => {
+    void refreshKnownAgents().catch(() => undefined);
+    void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
+  };
+  const deployments = new DeploymentService({
+    store,
+    bus,
+    clock,
+    defaultImage: config.runtime.image,
+    poke,
+    ackWaitMs: config.taskAckWaitMs,
+    profileRefusal: (p) => operator.router.refusal(p),
+  });
+  const tasks = new TaskService({ store, bus, clock, log });
+  const ingest = new TaskIngest({ store, bus, clock, log, presence });
+  const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
+  const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, poke, log });
+
+  await refreshKnownAgents();
+  const metered = meteredBusHandlers(metrics, (instanceId) => {
+    const agent = instanceId.replace(/-[^-]+$/, '');
+    return knownAgents.has(agent) ? agent : 'unknown';
+  });
+  bus.onResult(metered.result(ingest.onResult));
+  bus.onDeadLetter(metered.deadLetter(tasks.deadLetter));
+  bus.onEvent(metered.event(ingest.onEvent));
+  bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
+  return { deployments, tasks, sweeper, killSwitch, poke, unwatch, metered };
+}

@@ -1,0 +1,80 @@
+import { rm } from 'node:fs/promises';
+import type { Store } from '@aiflock/core';
+import type { FastifyInstance } from 'fastify';
+import type { EgressProxy } from './adapters/egress-proxy/egress-proxy.js';
+import type { BusSetup } from './bus-setup.js';
+import { daemonInfoFile } from './daemon-info.js';
+import type { LlmSetup } from './llm/setup.js';
+import type { Logger, logFn } from './logger.js';
+import type { RuntimeSetup } from './runtime-setup.js';
+import type { TracingHandle } from './telemetry/otel-sdk.js';
+
+/** Everything the daemon stops, in the order they were started or the order they must go. */
+export interface Running {
+  scheduler: { stop(): void };
+  unwatch: () => void;
+  app: FastifyInstance;
+  world: { stop(): Promise<void> };
+  egressProxy: EgressProxy | null;
+  bus: BusSetup;
+  llm: LlmSetup;
+  usage: { close(): Promise<void> };
+  runtimes: RuntimeSetup;
+  store: Store;
+  tracing: TracingHandle | null;
+}
+
+export interface Shutdown {
+  /** Stops once, whoever asks first; later calls share that stop. */
+  stop(opts?: { stopFlock?: boolean }): Promise<void>;
+  /** Resolves when the daemon has stopped. */
+  done: Promise<void>;
+}
+
+/**
+ * The ordered stop: first nothing new comes in (loops, API, world, egress), then the flock's
+ * instances when asked, then the bus and what listens to it, and the store last. Without
+ * `stopFlock`, sandboxes and the spawned nats-server keep running for the next daemon.
+ */
+export function shutdownSequence(running: Running, deps: { dataDir: string; logger: Logger; log: ReturnType<typeof logFn> }): Shutdown {
+  const { app, world, egressProxy, llm, usage, store, tracing } = running;
+  const { bus, credentials, supervisor, busAuth } = running.bus;
+  const { runtime, operator } = running.runtimes;
+  const sandboxes = operator.router;
+  const { logger, log } = deps;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  let stopping: Promise<void> | null = null;
+
+  function stop({ stopFlock = false }: { stopFlock?: boolean } = {}): Promise<void> {
+    stopping ??= (async () => {
+      logger.info({ stopFlock }, 'aiflock daemon stopping');
+      running.scheduler.stop();
+      running.unwatch();
+      await app.close().catch(() => undefined);
+      await world.stop().catch((err: unknown) => log('warn', `world stop: ${String(err)}`));
+      await egressProxy?.close().catch(() => undefined);
+      if (stopFlock) {
+        await credentials.retain(new Set()).catch((err: unknown) => log('warn', `revoking credentials: ${String(err)}`));
+        for (const s of await sandboxes.list()) await sandboxes.remove(s.instanceId).catch(() => undefined);
+        for (const i of await store.instances.list()) await store.instances.remove(i.id);
+      }
+      await busAuth?.credentials.stop();
+      await bus.close().catch(() => undefined);
+      await llm.close();
+      await usage.close();
+      if (supervisor) {
+        if (stopFlock) await supervisor.stop();
+        else supervisor.detach();
+      }
+      if (stopFlock) await operator.router.disposeOperator().catch((err: unknown) => log('warn', `operator sandbox cleanup: ${String(err)}`));
+      if (stopFlock) await runtime.dispose().catch((err: unknown) => log('warn', `network cleanup: ${String(err)}`));
+      await store.close();
+      await tracing?.shutdown().catch((err: unknown) => log('warn', `exporting the last spans: ${String(err)}`));
+      await rm(daemonInfoFile(deps.dataDir), { force: true });
+      resolveDone();
+    })();
+    return stopping;
+  }
+  return { stop, done };
+}
