@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { auditHash, chainEntry, GENESIS_HASH, verifyAuditChain, type AuditEntry } from '../src/index.js';
+import { AuditLog, auditHash, chainEntry, GENESIS_HASH, verifyAuditChain, type AuditAnchor, type AuditEntry, type AuditHead, type AuditStore } from '../src/index.js';
 
 const fields = (i: number) => ({ ts: `2026-01-01T00:00:0${i}.000Z`, actor: 'alice', action: 'agent.deploy', resource: `agent/a${i}`, outcome: 'ok' as const, requestId: null, correlationId: null, details: { i, z: 1, a: [1, 2] } });
 
@@ -67,3 +67,44 @@ describe('audit hash chain', () => {
     expect(await at([{ seq: 3, hash: c[2]!.hash }], forged)).toMatchObject({ ok: false, seq: 3, reason: 'edited' });
   });
 });
+
+describe('AuditLog anchor writes', () => {
+  it('never anchors an older head after a newer one when appends finish out of order', async () => {
+    // A pooled store commits appends in order but may hand the results back in any order.
+    const entries: AuditEntry[] = [];
+    const release = new Map<number, () => void>();
+    const store: AuditStore = {
+      append: async (build) => {
+        const e = build(entries.at(-1) ?? null);
+        entries.push(e);
+        await new Promise<void>((r) => release.set(e.seq, r));
+        return e;
+      },
+      list: async () => entries,
+      scan: async function* () {
+        yield* entries;
+      },
+      byHash: async (h) => entries.find((e) => e.hash === h),
+    };
+    const advanced: number[] = [];
+    let head: AuditHead | null = null;
+    const anchor: AuditAnchor = { read: async () => head, advance: async (h) => void (advanced.push(h.seq), (head = h)) };
+    const clock = { now: () => new Date('2026-01-01T00:00:00Z') };
+    const log = new AuditLog({ store, anchor, clock });
+    const records = [1, 2, 3, 4].map((i) => log.record({ actor: 'alice', action: 'task.create', resource: `task/t${i}`, outcome: 'ok' }));
+    await until(() => release.size === 4);
+    for (const seq of [3, 1, 4, 2]) {
+      release.get(seq)!();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect((await Promise.all(records)).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    expect(advanced).toEqual([...advanced].sort((a, b) => a - b));
+    expect(advanced.at(-1)).toBe(4);
+    expect(await log.verify()).toMatchObject({ ok: true, head: { seq: 4 } });
+  });
+});
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setImmediate(r));
+  expect(cond()).toBe(true);
+}

@@ -26,6 +26,8 @@ export class AuditLog {
    */
   private anchoring: Promise<void> = Promise.resolve();
   private pending: { head: AuditHead; written: Promise<void> } | null = null;
+  /** The newest seq a batch has been given. Appends finish out of order on a pooled store. */
+  private queued = 0;
 
   constructor(private readonly deps: { store: AuditStore; anchor: AuditAnchor; clock: Clock; log?: (level: 'error', msg: string) => void }) {}
 
@@ -48,8 +50,11 @@ export class AuditLog {
   }
 
   private anchorAt(head: AuditHead): Promise<void> {
+    // A newer head is already written or on its way: that write anchors this entry too.
+    if (head.seq <= this.queued) return this.anchoring;
+    this.queued = head.seq;
     if (this.pending) {
-      if (head.seq > this.pending.head.seq) this.pending.head = head;
+      this.pending.head = head;
       return this.pending.written;
     }
     const batch = { head, written: Promise.resolve() };
