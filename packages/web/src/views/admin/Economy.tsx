@@ -3,6 +3,7 @@ import type { AgentView } from '@aiflock/protocol';
 import { aiDollars, api, parseAiDollars } from '../../api.js';
 import { Message, useAction, useLoad } from './use-load.js';
 import { AgentSelect } from '../AgentSelect.js';
+import { ComputeControls } from './Compute.js';
 
 interface Tier {
   name: string;
@@ -24,7 +25,7 @@ interface LedgerLine {
   createdAt: string;
 }
 
-/** Tiers, an agent's ledger and balance, and crediting a deposit (idempotent on the payment id). */
+/** Tiers, compute per agent (freeze, purchase), an agent's ledger and balance, and crediting a deposit (idempotent on the payment id). */
 export function EconomyAdmin() {
   const tiers = useLoad(() => api<{ tiers: Tier[] }>('/v1/economy/tiers'));
   const agents = useLoad(() => api<{ agents: AgentView[] }>('/v1/agents'));
@@ -68,6 +69,14 @@ export function EconomyAdmin() {
           ))}
         </tbody>
       </table>
+      <ComputeControls
+        agents={names}
+        tiers={tiers.data?.tiers ?? []}
+        onChange={() => {
+          ledger.reload();
+          balance.reload();
+        }}
+      />
       <h3>Ledger</h3>
       <label>
         Agent
