@@ -210,6 +210,8 @@ describe('admin pages', () => {
     await page.getByRole('button', { name: 'Credit' }).click();
     await expect.poll(() => page.locator('.inline-form [role=status]').textContent()).toContain('credited 20.00');
     await expect.poll(() => page.getByTestId('ledger-balance').textContent()).toContain('Balance 20.00 aiDollars, tier tier1');
+    // The compute table follows the credit too.
+    await expect.poll(() => page.getByTestId('tier-echo').textContent()).toBe('tier1');
     await page.getByRole('button', { name: 'Credit' }).click();
     await expect.poll(() => page.locator('.inline-form [role=status]').textContent()).toContain('already credited');
     expect((await flock.api('/v1/economy/balance/echo')).body.balance).toBe(2000);

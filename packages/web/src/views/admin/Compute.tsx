@@ -19,11 +19,12 @@ const newKey = () => `web-${crypto.randomUUID()}`;
 /**
  * Compute per agent: the tier in force, its basis, balance and freeze; freezing and
  * unfreezing with a note; buying a tier for some hours out of the agent's balance.
+ * `refresh` changes when something else on the page moved money (a credit).
  */
-export function ComputeControls({ agents, tiers, onChange }: { agents: string[]; tiers: ForSale[]; onChange: () => void }) {
+export function ComputeControls({ agents, tiers, refresh, onChange }: { agents: string[]; tiers: ForSale[]; refresh: number; onChange: () => void }) {
   const state = useLoad(
     () => Promise.all(agents.map((a) => api<{ entitlements: Entitlements }>(`/v1/economy/balance/${encodeURIComponent(a)}`).then((r) => r.entitlements))),
-    agents.join(' '),
+    `${agents.join(' ')}#${refresh}`,
   );
   const changed = () => {
     state.reload();

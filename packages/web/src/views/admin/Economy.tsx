@@ -31,6 +31,8 @@ export function EconomyAdmin() {
   const agents = useLoad(() => api<{ agents: AgentView[] }>('/v1/agents'));
   const names = agents.data?.agents.map((a) => a.name) ?? [];
   const [agent, setAgent] = useState('');
+  // Bumped by a credit, so the compute table shows the new balance and tier too.
+  const [credits, setCredits] = useState(0);
   const chosen = agent || names[0] || '';
   const ledger = useLoad(
     () => (chosen ? api<{ transactions: LedgerLine[] }>(`/v1/economy/ledger/${chosen}?limit=50`) : Promise.resolve({ transactions: [] })),
@@ -71,6 +73,7 @@ export function EconomyAdmin() {
       </table>
       <ComputeControls
         agents={names}
+        refresh={credits}
         tiers={tiers.data?.tiers ?? []}
         onChange={() => {
           ledger.reload();
@@ -118,6 +121,7 @@ export function EconomyAdmin() {
         onDone={() => {
           ledger.reload();
           balance.reload();
+          setCredits((n) => n + 1);
         }}
       />
     </section>
