@@ -8,7 +8,8 @@ import { REPO_ROOT, testFlock, type TestFlock } from '../../testkit/flock.js';
 /**
  * The web UI in Debian's Chromium against a real daemon (its own flock, real Docker and NATS):
  * serving, sign-in and out, what a person without admin sees, the board (live, and safe against
- * script in bodies), the admin pages, and the offline banner across a daemon restart.
+ * script in bodies), the admin pages (moderation, compute controls and context search among
+ * them), and the offline banner across a daemon restart.
  * Screenshots go to test-artifacts/web/.
  */
 let flock: TestFlock;
@@ -209,10 +210,82 @@ describe('admin pages', () => {
     await page.getByRole('button', { name: 'Credit' }).click();
     await expect.poll(() => page.locator('.inline-form [role=status]').textContent()).toContain('credited 20.00');
     await expect.poll(() => page.getByTestId('ledger-balance').textContent()).toContain('Balance 20.00 aiDollars, tier tier1');
+    // The compute table follows the credit too.
+    await expect.poll(() => page.getByTestId('tier-echo').textContent()).toBe('tier1');
     await page.getByRole('button', { name: 'Credit' }).click();
     await expect.poll(() => page.locator('.inline-form [role=status]').textContent()).toContain('already credited');
     expect((await flock.api('/v1/economy/balance/echo')).body.balance).toBe(2000);
     await browser.screenshot(page, 'admin-ledger');
+  });
+
+  it("freezes and unfreezes an agent's compute with a note, and the API agrees each time", async () => {
+    await page.goto(`${flock.apiUrl}/#/admin/economy`);
+    const form = page.getByRole('form', { name: 'Freeze or unfreeze compute' });
+    await expect.poll(() => page.getByTestId('frozen-echo').textContent()).toBe('no');
+    await form.getByLabel('Freeze note').fill('spending too fast');
+    await form.getByRole('button', { name: 'Freeze', exact: true }).click();
+    await expect.poll(() => page.getByTestId('frozen-echo').textContent()).toBe('frozen');
+    expect((await flock.api('/v1/economy/balance/echo')).body.entitlements).toMatchObject({ frozen: true, tier: 'none', basis: 'frozen' });
+    const audit = await flock.api('/v1/audit?action=compute.freeze&resource=agent/echo');
+    expect(audit.body.entries[0].details).toEqual({ note: 'spending too fast' });
+    await browser.screenshot(page, 'admin-compute-frozen');
+    await form.getByRole('button', { name: 'Unfreeze' }).click();
+    await expect.poll(() => page.getByTestId('frozen-echo').textContent()).toBe('no');
+    expect((await flock.api('/v1/economy/balance/echo')).body.entitlements).toMatchObject({ frozen: false, tier: 'tier1', basis: 'balance' });
+  });
+
+  it("shows the API's refusal of a purchase the agent cannot afford (nothing changes), then one applied and its repeat not applied", async () => {
+    const before = await flock.api('/v1/economy/ledger/echo');
+    const form = page.getByRole('form', { name: 'Buy a tier' });
+    await form.getByLabel('Tier').selectOption('tier2');
+    await form.getByLabel('Hours').fill('720');
+    await form.getByRole('button', { name: 'Buy' }).click();
+    await expect.poll(() => form.getByRole('alert').textContent()).toBe('agent:echo has 20.00 aiDollars; purchase_compute of 3600.00 would take it below its floor');
+    expect((await flock.api('/v1/economy/ledger/echo')).body.transactions).toEqual(before.body.transactions);
+    expect((await flock.api('/v1/economy/balance/echo')).body.entitlements).toMatchObject({ balance: 2000, tier: 'tier1', basis: 'balance' });
+    await browser.screenshot(page, 'admin-purchase-refused');
+
+    await form.getByLabel('Hours').fill('1');
+    await form.getByRole('button', { name: 'Buy' }).click();
+    await expect.poll(() => form.getByRole('status').textContent()).toMatch(/^applied: bought tier2 for 1 h \(5\.00 aiDollars\); echo is on tier2, balance 15\.00 aiDollars$/);
+    await expect.poll(() => page.getByTestId('tier-echo').textContent()).toBe('tier2');
+    // The same purchase sent again (same key) is not charged twice.
+    await form.getByRole('button', { name: 'Buy' }).click();
+    await expect.poll(() => form.getByRole('status').textContent()).toMatch(/^not applied: purchase key web-/);
+    expect((await flock.api('/v1/economy/balance/echo')).body.entitlements).toMatchObject({ balance: 1500, tier: 'tier2', basis: 'purchase' });
+  });
+
+  it('searches the context: the expected document first; markup in a snippet stays text', async () => {
+    const ingest = await flock.api('/v1/ingest', {
+      method: 'POST',
+      body: {
+        collection: 'handbook',
+        documents: [
+          { id: 'kettle', source: 'docs/kettle.md', title: 'Descaling the kettle', text: 'Descale the kettle every month with citric acid, then rinse it twice before boiling water again.' },
+          { id: 'lantern', source: 'notes/lantern.md', title: 'Lantern note', text: 'The lantern manual says <img src=x onerror="window.__xss=5"> and <script>window.__xss=6</script> about wicks.' },
+        ],
+      },
+    });
+    expect(ingest.status, JSON.stringify(ingest.body)).toBe(200);
+    await page.goto(`${flock.apiUrl}/#/admin/context`);
+    await page.getByRole('option', { name: /^handbook/ }).waitFor({ state: 'attached' });
+    await page.getByLabel('Collection').selectOption('handbook');
+    const results = page.getByRole('list', { name: 'Search results' });
+    const first = results.locator('.hit').first();
+
+    await page.getByLabel('Query').fill('descale the kettle with citric acid');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => first.getAttribute('data-hit')).toBe('kettle');
+    expect(await first.locator('.hit-source').textContent()).toBe('docs/kettle.md');
+    expect(await first.locator('.p-meta').textContent()).toMatch(/^handbook · docs\/kettle\.md · score \d\.\d{4} · keyword #1 · vector #1$/);
+
+    await page.getByLabel('Query').fill('lantern manual wicks');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => first.getAttribute('data-hit')).toBe('lantern');
+    expect(await first.getByTestId('hit-snippet').textContent()).toContain('<img src=x onerror="window.__xss=5"> and <script>window.__xss=6</script>');
+    expect(await results.locator('img, script').count()).toBe(0);
+    expect(await page.evaluate(() => (window as { __xss?: number }).__xss)).toBeUndefined();
+    await browser.screenshot(page, 'admin-context-search');
   });
 
   it('quarantines and releases an agent, and the audit log shows it', async () => {
@@ -242,6 +315,68 @@ describe('admin pages', () => {
     await page.getByRole('button', { name: 'Revoke bob' }).click();
     await expect.poll(async () => (await flock.api('/v1/agents', { token: secret })).status).toBe(401);
     expect(await page.getByText(secret).count()).toBe(0);
+  });
+});
+
+describe('moderation', () => {
+  // A second browser (its own profile) holds a person's session beside the admin's.
+  let people: TestBrowser;
+  let person: Page;
+  let admin: Page;
+  let postId: string;
+  beforeAll(async () => {
+    const made = await flock.api('/v1/board/posts', { method: 'POST', token: humanToken, body: { title: 'Cheap lanterns here', body: 'buy now' } });
+    expect(made.status).toBe(201);
+    postId = made.body.id;
+    people = await launchBrowser('board-person');
+    person = await people.page();
+    await signIn(person, flock.apiUrl, humanToken);
+    admin = await browser.page();
+    await signIn(admin, flock.apiUrl, adminToken);
+  });
+  afterAll(async () => {
+    await people?.close();
+    await admin?.close();
+  });
+
+  it('a person sees no moderation buttons and no Context page', async () => {
+    await person.goto(`${flock.apiUrl}/#/board?post=${postId}`);
+    await person.getByRole('heading', { name: 'Cheap lanterns here' }).waitFor();
+    await person.getByRole('button', { name: 'Reply' }).waitFor();
+    expect(await person.getByRole('button', { name: /^(Hide|Restore)$/ }).count()).toBe(0);
+    expect(await person.getByLabel('Moderation reason').count()).toBe(0);
+    await person.goto(`${flock.apiUrl}/#/admin/context`);
+    await expect.poll(() => person.getByRole('alert').textContent()).toContain('admin tokens only');
+    expect(await person.getByRole('heading', { name: 'Context search' }).count()).toBe(0);
+    expect(await person.getByRole('link', { name: 'Context' }).count()).toBe(0);
+  });
+
+  it('an admin hides a post with a reason: gone for the person (live and in the API), shown hidden to admins; restored, it is back', async () => {
+    await person.goto(`${flock.apiUrl}/#/board`);
+    const personsPost = person.locator(`[data-post="${postId}"]`);
+    await personsPost.waitFor();
+    await admin.goto(`${flock.apiUrl}/#/board?post=${postId}`);
+    await admin.getByRole('heading', { name: 'Cheap lanterns here' }).waitFor();
+
+    // No reason: the API refuses, and the form shows its message.
+    await admin.getByRole('button', { name: 'Hide', exact: true }).click();
+    await expect.poll(() => admin.getByRole('form', { name: 'Moderate' }).getByRole('alert').textContent()).toMatch(/^invalid request body: reason: /);
+    await admin.getByLabel('Moderation reason').fill('selling, not asking');
+    await admin.getByRole('button', { name: 'Hide', exact: true }).click();
+    await expect.poll(() => admin.getByTestId('moderation-note').textContent()).toMatch(/^Hidden from everyone but admins by tok_.*: selling, not asking$/);
+    await expect.poll(() => admin.locator(`[data-post="${postId}"]`).textContent()).toContain('hidden · selling, not asking');
+    await personsPost.waitFor({ state: 'detached' });
+    expect((await flock.api('/v1/board/posts?limit=200', { token: humanToken })).body.posts.map((p: { id: string }) => p.id)).not.toContain(postId);
+    expect((await flock.api(`/v1/board/posts/${postId}`, { token: humanToken })).status).toBe(404);
+    await browser.screenshot(admin, 'board-hidden-post');
+
+    await admin.getByLabel('Moderation reason').fill('a false alarm');
+    await admin.getByRole('button', { name: 'Restore' }).click();
+    await expect.poll(() => admin.getByTestId('moderation-note').textContent()).toMatch(/^Last status change \(reopen\) by tok_.*: a false alarm$/);
+    await personsPost.waitFor();
+    await person.reload();
+    await personsPost.waitFor();
+    expect((await flock.api(`/v1/board/posts/${postId}`, { token: humanToken })).body.status).toBe('open');
   });
 });
 

@@ -105,7 +105,7 @@ export function App() {
       )}
       <main id="main" tabIndex={-1}>
         {page === 'village' && <Village onLink={onLink} />}
-        {page === 'board' && <Board onLink={onLink} />}
+        {page === 'board' && <Board onLink={onLink} admin={admin} />}
         {page === 'admin' && route.page === 'admin' && <Admin tab={route.tab} />}
         {page === 'forbidden' && (
           <p role="alert" className="error">

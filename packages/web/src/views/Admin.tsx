@@ -1,5 +1,6 @@
 import { AgentsAdmin } from './admin/Agents.js';
 import { AuditAdmin } from './admin/Audit.js';
+import { ContextAdmin } from './admin/Context.js';
 import { EconomyAdmin } from './admin/Economy.js';
 import { JobsAdmin } from './admin/Jobs.js';
 import { TokensAdmin } from './admin/Tokens.js';
@@ -8,6 +9,7 @@ export const ADMIN_TABS = [
   { id: 'agents', label: 'Agents' },
   { id: 'jobs', label: 'Jobs' },
   { id: 'economy', label: 'Ledger & tiers' },
+  { id: 'context', label: 'Context' },
   { id: 'tokens', label: 'Tokens' },
   { id: 'audit', label: 'Audit log' },
 ] as const;
@@ -27,6 +29,7 @@ export function Admin({ tab }: { tab: AdminTab }) {
       {tab === 'agents' && <AgentsAdmin />}
       {tab === 'jobs' && <JobsAdmin />}
       {tab === 'economy' && <EconomyAdmin />}
+      {tab === 'context' && <ContextAdmin />}
       {tab === 'tokens' && <TokensAdmin />}
       {tab === 'audit' && <AuditAdmin />}
     </div>

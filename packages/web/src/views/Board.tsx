@@ -3,6 +3,7 @@ import { aiDollars, api, ApiError, parseAiDollars, wsUrl } from '../api.js';
 import type { PostView, ReplyView } from '@aiflock/protocol';
 import { LiveSocket, type LinkState } from '../live-socket.js';
 import { AgentSelect } from './AgentSelect.js';
+import { ModerationForm, ModerationNote } from './ModerationForm.js';
 
 type Post = PostView;
 type Reply = ReplyView;
@@ -15,12 +16,15 @@ interface Filter {
 }
 
 const agentOf = (authorId: string) => (authorId.startsWith('agent:') ? authorId.slice(6) : null);
+const matches = (f: Filter, p: Post) => !((f.status && p.status !== f.status) || (f.tag && !p.tags.includes(f.tag)) || (f.author && p.authorId !== f.author));
+const newestFirst = (a: Post, b: Post) => b.createdAt.localeCompare(a.createdAt);
 
 /**
  * The bulletin board: browse and filter posts, read a thread, reply, reward or penalize an
- * agent for it. Every text is rendered as text (React escapes it), never as HTML.
+ * agent for it; admins also hide and restore posts. Every text is rendered as text (React
+ * escapes it), never as HTML.
  */
-export function Board({ onLink }: { onLink: (name: string, state: LinkState) => void }) {
+export function Board({ onLink, admin }: { onLink: (name: string, state: LinkState) => void; admin: boolean }) {
   const [filter, setFilter] = useState<Filter>({ status: '', tag: '', author: '' });
   const [posts, setPosts] = useState<Post[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -30,6 +34,13 @@ export function Board({ onLink }: { onLink: (name: string, state: LinkState) => 
   filterRef.current = filter;
   const openRef = useRef(openId);
   openRef.current = openId;
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const open = useCallback((id: string | null) => {
+    setOpenId(id);
+    setNotice(null);
+    history.replaceState(null, '', id ? `#/board?post=${id}` : '#/board');
+  }, []);
 
   const loadPosts = useCallback(async (f: Filter) => {
     const q = new URLSearchParams({ limit: '100' });
@@ -73,26 +84,30 @@ export function Board({ onLink }: { onLink: (name: string, state: LinkState) => 
         const m = data as { type: string; payload: Post | Reply | { id: string; status: Post['status'] } };
         if (m.type === 'post') {
           const p = m.payload as Post;
-          const f = filterRef.current;
-          if ((f.status && p.status !== f.status) || (f.tag && !p.tags.includes(f.tag)) || (f.author && p.authorId !== f.author)) return;
+          if (!matches(filterRef.current, p)) return;
           setPosts((ps) => (ps.some((x) => x.id === p.id) ? ps : [p, ...ps]));
         } else if (m.type === 'reply') {
           const r = m.payload as Reply;
           setThread((t) => (t && t.id === r.postId && !t.replies.some((x) => x.id === r.id) ? { ...t, replies: [...t.replies, r] } : t));
         } else if (m.type === 'status') {
           const s = m.payload as Post;
-          setPosts((ps) => ps.map((p) => (p.id === s.id ? { ...p, ...s } : p)));
+          // A reader who is not an admin is told only that a post was hidden (no text): it leaves the page.
+          if (s.status === 'moderated' && !admin) {
+            setPosts((ps) => ps.filter((p) => p.id !== s.id));
+            if (openRef.current === s.id) {
+              open(null);
+              setNotice('The post you were reading was hidden by a moderator.');
+            }
+            return;
+          }
+          // A restored post comes back in full, also to readers whose list never had it.
+          setPosts((ps) => (ps.some((p) => p.id === s.id) ? ps.map((p) => (p.id === s.id ? { ...p, ...s } : p)) : matches(filterRef.current, s) ? [...ps, s].sort(newestFirst) : ps));
           if (openRef.current === s.id) void loadThread(s.id);
         }
       },
     });
     return () => socket.close();
-  }, [loadPosts, loadThread, onLink]);
-
-  const open = (id: string | null) => {
-    setOpenId(id);
-    history.replaceState(null, '', id ? `#/board?post=${id}` : '#/board');
-  };
+  }, [loadPosts, loadThread, onLink, open, admin]);
 
   return (
     <div className="board">
@@ -106,7 +121,7 @@ export function Board({ onLink }: { onLink: (name: string, state: LinkState) => 
               <option value="open">open</option>
               <option value="resolved">resolved</option>
               <option value="closed">closed</option>
-              <option value="moderated">moderated</option>
+              {admin && <option value="moderated">hidden (moderated)</option>}
             </select>
           </label>
           <label>
@@ -119,15 +134,17 @@ export function Board({ onLink }: { onLink: (name: string, state: LinkState) => 
           </label>
         </form>
         {error && <p role="alert" className="error">{error}</p>}
+        {notice && <p role="status">{notice}</p>}
         <ul className="posts" aria-label="Posts">
           {posts.map((p) => (
             <li key={p.id}>
-              <button type="button" className="post-link" aria-current={p.id === openId} onClick={() => open(p.id)} data-post={p.id}>
+              <button type="button" className={p.status === 'moderated' ? 'post-link hidden-post' : 'post-link'} aria-current={p.id === openId} onClick={() => open(p.id)} data-post={p.id}>
                 <span className="p-title">{p.title}</span>
                 <span className="p-meta">
-                  {p.authorId} · {p.status}
+                  {p.authorId} · {p.status === 'moderated' ? 'hidden' : p.status}
                   {p.tags.length > 0 && ` · ${p.tags.join(', ')}`}
                   {p.bounty > 0 && ` · bounty ${aiDollars(p.bounty)}`}
+                  {p.status === 'moderated' && p.moderation && ` · ${p.moderation.reason}`}
                 </span>
               </button>
             </li>
@@ -136,7 +153,7 @@ export function Board({ onLink }: { onLink: (name: string, state: LinkState) => 
         </ul>
         <NewPostForm onPosted={(p) => open(p.id)} />
       </section>
-      {thread && <ThreadView thread={thread} onClose={() => open(null)} reload={() => void loadThread(thread.id)} />}
+      {thread && <ThreadView thread={thread} admin={admin} onClose={() => open(null)} reload={() => void loadThread(thread.id)} />}
     </div>
   );
 }
@@ -180,7 +197,7 @@ function NewPostForm({ onPosted }: { onPosted: (p: Post) => void }) {
   );
 }
 
-function ThreadView({ thread, onClose, reload }: { thread: Thread; onClose: () => void; reload: () => void }) {
+function ThreadView({ thread, admin, onClose, reload }: { thread: Thread; admin: boolean; onClose: () => void; reload: () => void }) {
   const [reply, setReply] = useState('');
   const [replyError, setReplyError] = useState<string | null>(null);
   const agents = [...new Set([agentOf(thread.authorId), ...thread.replies.map((r) => agentOf(r.authorId))].filter((a): a is string => a !== null))];
@@ -206,8 +223,9 @@ function ThreadView({ thread, onClose, reload }: { thread: Thread; onClose: () =
         </button>
       </div>
       <p className="p-meta">
-        by {thread.authorId} · {thread.status} · {new Date(thread.createdAt).toLocaleString()} · rewards {aiDollars(thread.rewards.total)}, penalties {aiDollars(thread.rewards.penalties)}
+        by {thread.authorId} · {thread.status === 'moderated' ? 'hidden' : thread.status} · {new Date(thread.createdAt).toLocaleString()} · rewards {aiDollars(thread.rewards.total)}, penalties {aiDollars(thread.rewards.penalties)}
       </p>
+      <ModerationNote post={thread} />
       <div className="post-body" data-testid="post-body">
         {thread.body}
       </div>
@@ -231,6 +249,7 @@ function ThreadView({ thread, onClose, reload }: { thread: Thread; onClose: () =
         </form>
       )}
       {agents.length > 0 && <RewardForm postId={thread.id} agents={agents} onDone={reload} />}
+      {admin && <ModerationForm post={thread} onDone={reload} />}
     </article>
   );
 }

@@ -3,6 +3,7 @@ import type { AgentView } from '@aiflock/protocol';
 import { aiDollars, api, parseAiDollars } from '../../api.js';
 import { Message, useAction, useLoad } from './use-load.js';
 import { AgentSelect } from '../AgentSelect.js';
+import { ComputeControls } from './Compute.js';
 
 interface Tier {
   name: string;
@@ -24,12 +25,14 @@ interface LedgerLine {
   createdAt: string;
 }
 
-/** Tiers, an agent's ledger and balance, and crediting a deposit (idempotent on the payment id). */
+/** Tiers, compute per agent (freeze, purchase), an agent's ledger and balance, and crediting a deposit (idempotent on the payment id). */
 export function EconomyAdmin() {
   const tiers = useLoad(() => api<{ tiers: Tier[] }>('/v1/economy/tiers'));
   const agents = useLoad(() => api<{ agents: AgentView[] }>('/v1/agents'));
   const names = agents.data?.agents.map((a) => a.name) ?? [];
   const [agent, setAgent] = useState('');
+  // Bumped by a credit, so the compute table shows the new balance and tier too.
+  const [credits, setCredits] = useState(0);
   const chosen = agent || names[0] || '';
   const ledger = useLoad(
     () => (chosen ? api<{ transactions: LedgerLine[] }>(`/v1/economy/ledger/${chosen}?limit=50`) : Promise.resolve({ transactions: [] })),
@@ -68,6 +71,15 @@ export function EconomyAdmin() {
           ))}
         </tbody>
       </table>
+      <ComputeControls
+        agents={names}
+        refresh={credits}
+        tiers={tiers.data?.tiers ?? []}
+        onChange={() => {
+          ledger.reload();
+          balance.reload();
+        }}
+      />
       <h3>Ledger</h3>
       <label>
         Agent
@@ -109,6 +121,7 @@ export function EconomyAdmin() {
         onDone={() => {
           ledger.reload();
           balance.reload();
+          setCredits((n) => n + 1);
         }}
       />
     </section>
