@@ -1,0 +1,47 @@
+import { AuditLog, AuthService, DeploymentService, TaskService, systemClock } from '@aiflock/core';
+import type { FastifyInstance } from 'fastify';
+import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
+import type { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
+import type { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
+
+/**
+ * The daemon's HTTP app in a test that builds it itself (no daemon process, no sandboxes):
+ * the services every such API context has, and the app on a loopback port.
+ */
+export interface CoreApiServices {
+  deployments: DeploymentService;
+  tasks: TaskService;
+  auth: AuthService;
+  audit: AuditLog;
+}
+
+/** Wired as the daemon wires them; a deploy only records (nothing pokes a reconciler). */
+export function coreApiServices(store: SqlStore, bus: NatsBus, dataDir: string): CoreApiServices {
+  return {
+    deployments: new DeploymentService({ store, bus, clock: systemClock, defaultImage: 'aiflock/agent:test', poke: () => undefined }),
+    tasks: new TaskService({ store, bus, clock: systemClock, log: () => undefined }),
+    auth: new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 }),
+    audit: new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dataDir), clock: systemClock }),
+  };
+}
+
+export interface RouteRecord {
+  method: string | string[];
+  url: string;
+  /** The scope the route asks for, as it declares it in its config. */
+  scope?: unknown;
+}
+
+/** Every route the app registers from now on, with its scope. */
+export function recordRoutes(app: FastifyInstance): RouteRecord[] {
+  const routes: RouteRecord[] = [];
+  app.addHook('onRoute', (r) => void routes.push({ method: r.method, url: r.url, scope: (r.config as { scope?: unknown } | undefined)?.scope }));
+  return routes;
+}
+
+/** Listens on a free loopback port; the app's base URL. */
+export async function listenOnLoopback(app: FastifyInstance): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  return `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+}
