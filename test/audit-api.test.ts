@@ -10,19 +10,14 @@ import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
 import { postgresBackend } from '../packages/daemon/src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
-import { buildApp } from '../packages/daemon/src/http/app.js';
-import type { ApiContext } from '../packages/daemon/src/http/context.js';
 import { ConfigSchema } from '../packages/daemon/src/config.js';
 import { economyServices } from '../packages/daemon/src/economy.js';
-import { createLogger } from '../packages/daemon/src/logger.js';
-import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { apiFetch } from '../testkit/api-fetch.js';
-import { coreApiServices, listenOnLoopback, recordRoutes, type RouteRecord } from '../testkit/api-app.js';
+import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, type RouteRecord } from '../testkit/api-app.js';
 import { apiCli, type CliResult } from '../testkit/cli.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
 import { startPostgres, type TestPostgres } from '../testkit/postgres.js';
-import { testHttpOptions } from '../testkit/http-options.js';
 
 /**
  * The audit log end to end without sandboxes: the daemon's real HTTP app over a real store
@@ -52,25 +47,18 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
   const core = coreApiServices(store, bus, dir);
   const issued = await core.auth.createToken({ name: 'audit-admin', scopes: ['admin'] });
   const token = issued.token;
-  const { app } = buildApp(
-    {
-      ...core,
-      store,
-      economy: economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, core.audit, systemClock),
-      context: new ContextService({ store: store.context, tasks: store.tasks, embedder: new HashingEmbedder(), index: new InProcessVectorIndex(store.context), clock: systemClock }),
-      memory: new MemoryService({ store: store.context, embedder: new HashingEmbedder(), clock: systemClock }),
-      backup: store.backupTo,
-      busAdminCredentials: null,
-      wsHeartbeatMs: 1_000,
-      logLevel: { get: () => 'silent', set: () => undefined },
-      readiness: async () => ({ store: await store.ping(), bus: await bus.ping() }),
-      status: () => Promise.reject(new Error('not used')),
-      shutdown: () => undefined,
-    } as unknown as ApiContext,
-    createLogger('silent'),
-    createMetrics(store),
-    testHttpOptions(),
-  );
+  const app = buildTestApp(store, {
+    ...core,
+    store,
+    economy: economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, core.audit, systemClock),
+    context: new ContextService({ store: store.context, tasks: store.tasks, embedder: new HashingEmbedder(), index: new InProcessVectorIndex(store.context), clock: systemClock }),
+    memory: new MemoryService({ store: store.context, embedder: new HashingEmbedder(), clock: systemClock }),
+    backup: store.backupTo,
+    busAdminCredentials: null,
+    wsHeartbeatMs: 1_000,
+    logLevel: { get: () => 'silent', set: () => undefined },
+    readiness: async () => ({ store: await store.ping(), bus: await bus.ping() }),
+  });
   const routes = recordRoutes(app);
   const url = await listenOnLoopback(app);
   const cli = apiCli(() => url, { token: () => token });

@@ -6,21 +6,16 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContextService, HashingEmbedder, MemoryService, newTaskId, systemClock } from '@aiflock/core';
-import type { ApiContext } from '../packages/daemon/src/http/context.js';
 import type { ContextPack, SearchResult } from '@aiflock/protocol';
 import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
 import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { openVectorIndex } from '../packages/daemon/src/adapters/vector-index/open.js';
-import { buildApp } from '../packages/daemon/src/http/app.js';
-import { createLogger } from '../packages/daemon/src/logger.js';
-import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { apiFetch } from '../testkit/api-fetch.js';
-import { coreApiServices, listenOnLoopback, recordRoutes, type RouteRecord } from '../testkit/api-app.js';
+import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, type RouteRecord } from '../testkit/api-app.js';
 import { CLI, apiCli, type ApiCli } from '../testkit/cli.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
-import { testHttpOptions } from '../testkit/http-options.js';
 
 /**
  * The context plane end to end without sandboxes: the daemon's real HTTP app over a real
@@ -50,21 +45,14 @@ describe('context API and CLI', () => {
     const index = await openVectorIndex('store', store, log);
     const core = coreApiServices(store, bus, dir);
     token = (await core.auth.createToken({ name: 'context-admin', scopes: ['admin'] })).token;
-    app = buildApp(
-      {
-        ...core,
-        store,
-        context: new ContextService({ store: store.context, tasks: store.tasks, embedder, index, clock: systemClock }),
-        memory: new MemoryService({ store: store.context, embedder, clock: systemClock }),
-        backup: null,
-        readiness: async () => ({ store: await store.ping() }),
-        status: () => Promise.reject(new Error('not used')),
-        shutdown: () => undefined,
-      } as unknown as ApiContext,
-      createLogger('silent'),
-      createMetrics(store),
-      testHttpOptions(),
-    ).app;
+    app = buildTestApp(store, {
+      ...core,
+      store,
+      context: new ContextService({ store: store.context, tasks: store.tasks, embedder, index, clock: systemClock }),
+      memory: new MemoryService({ store: store.context, embedder, clock: systemClock }),
+      backup: null,
+      readiness: async () => ({ store: await store.ping() }),
+    });
     routes = recordRoutes(app);
     url = await listenOnLoopback(app);
     cliRunner = apiCli(() => url, { token: () => token, cwd: REPO_ROOT });

@@ -10,16 +10,12 @@ import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { ConfigSchema } from '../packages/daemon/src/config.js';
 import { economyServices } from '../packages/daemon/src/economy.js';
-import { buildApp } from '../packages/daemon/src/http/app.js';
 import type { ApiContext } from '../packages/daemon/src/http/context.js';
-import { createLogger } from '../packages/daemon/src/logger.js';
-import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { apiFetch } from '../testkit/api-fetch.js';
-import { coreApiServices, listenOnLoopback, recordRoutes, type RouteRecord } from '../testkit/api-app.js';
+import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, type RouteRecord } from '../testkit/api-app.js';
 import { apiCli } from '../testkit/cli.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
-import { testHttpOptions } from '../testkit/http-options.js';
 
 /**
  * The economy and the board end to end without sandboxes: the daemon's real HTTP app over a
@@ -57,13 +53,11 @@ beforeAll(async () => {
     economy: economyServices(config.economy, store, core.audit, systemClock),
     backup: null,
     readiness: async () => ({}),
-    status: () => Promise.reject(new Error('not used')),
-    shutdown: () => undefined,
   } as unknown as ApiContext;
   // Scopes are proven route by route by the scope walk (packages/daemon/test/scope-walk.test.ts);
   // here the loopback bypass lets requests in and `x-test-actor` then names the person, so the
   // economy's own rules (self-reward, limits) are exercised for several people.
-  app = buildApp(ctx, createLogger('silent'), createMetrics(store), testHttpOptions({ devBypassLoopback: true })).app;
+  app = buildTestApp(store, ctx, { devBypassLoopback: true });
   routes = recordRoutes(app);
   app.addHook('onRequest', async (req) => {
     const who = req.headers['x-test-actor'];

@@ -1,6 +1,11 @@
 import { AuditLog, AuthService, DeploymentService, TaskService, systemClock } from '@aiflock/core';
 import type { FastifyInstance } from 'fastify';
 import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
+import { buildApp, type HttpOptions } from '../packages/daemon/src/http/app.js';
+import type { ApiContext } from '../packages/daemon/src/http/context.js';
+import { createLogger } from '../packages/daemon/src/logger.js';
+import { createMetrics } from '../packages/daemon/src/metrics.js';
+import { testHttpOptions } from './http-options.js';
 import type { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
 import type { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 
@@ -23,6 +28,15 @@ export function coreApiServices(store: SqlStore, bus: NatsBus, dataDir: string):
     auth: new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 }),
     audit: new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dataDir), clock: systemClock }),
   };
+}
+
+/**
+ * The daemon's app over what the test serves (`ctx`: a test wires only the services its
+ * routes use), logging nothing; system status and shutdown, which no such test calls, refuse.
+ */
+export function buildTestApp(store: SqlStore, ctx: object, http: Partial<HttpOptions> = {}): FastifyInstance {
+  const full = { status: () => Promise.reject(new Error('not used')), shutdown: () => undefined, ...ctx } as unknown as ApiContext;
+  return buildApp(full, createLogger('silent'), createMetrics(store), testHttpOptions(http)).app;
 }
 
 export interface RouteRecord {
