@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -7,15 +6,12 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContextService, HashingEmbedder, MemoryService, newTaskId, systemClock } from '@aiflock/core';
 import type { ContextPack, SearchResult } from '@aiflock/protocol';
-import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
+import type { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { openVectorIndex } from '../packages/daemon/src/adapters/vector-index/open.js';
 import { apiFetch } from '../testkit/api-fetch.js';
-import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, type RouteRecord } from '../testkit/api-app.js';
+import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, startApiBackends, type ApiBackends, type RouteRecord } from '../testkit/api-app.js';
 import { CLI, apiCli, type ApiCli } from '../testkit/cli.js';
 import { REPO_ROOT } from '../testkit/flock.js';
-import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
 
 /**
  * The context plane end to end without sandboxes: the daemon's real HTTP app over a real
@@ -24,10 +20,8 @@ import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js'
 const CORPUS = join(REPO_ROOT, 'test', 'fixtures', 'context-corpus', 'docs');
 
 describe('context API and CLI', () => {
-  let dir: string;
-  let nats: TestNatsServer;
+  let backends: ApiBackends;
   let store: SqlStore;
-  let bus: NatsBus;
   let app: FastifyInstance;
   let url: string;
   let token: string;
@@ -35,12 +29,10 @@ describe('context API and CLI', () => {
   let cliRunner: ApiCli;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'aiflock-ctx-api-'));
-    nats = await startNatsServer();
-    store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
+    backends = await startApiBackends('ctx-api');
+    const { dir, bus } = backends;
+    store = backends.store;
     const log = () => undefined;
-    bus = await NatsBus.connect({ url: nats.url, log });
-    await bus.init();
     const embedder = new HashingEmbedder();
     const index = await openVectorIndex('store', store, log);
     const core = coreApiServices(store, bus, dir);
@@ -60,10 +52,7 @@ describe('context API and CLI', () => {
   afterAll(async () => {
     cliRunner?.cleanup();
     await app?.close();
-    await bus?.close();
-    await store?.close();
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await backends?.close();
   });
 
   const cli = (args: string[]) => cliRunner.run(args);
@@ -142,7 +131,7 @@ describe('context API and CLI', () => {
   });
 
   it('exports and imports a collection with the CLI, exactly; a damaged file is refused whole', async () => {
-    const file = join(dir, 'corpus.jsonl');
+    const file = join(backends.dir, 'corpus.jsonl');
     const exp = await cli(['context', 'export', 'corpus', '-o', file]);
     expect(exp.code, exp.stderr).toBe(0);
     const lines = readFileSync(file, 'utf8').trim().split('\n');
@@ -153,7 +142,7 @@ describe('context API and CLI', () => {
     const copy = (await cli(['context', 'export', 'copy'])).stdout.trim().split('\n');
     expect(copy.slice(1)).toEqual(lines.slice(1).map((l) => l.replaceAll('"collection":"corpus"', '"collection":"copy"')));
 
-    const damaged = join(dir, 'damaged.jsonl');
+    const damaged = join(backends.dir, 'damaged.jsonl');
     writeFileSync(damaged, `${lines.join('\n')}\n{"type":"document","oops":1}\n`);
     const bad = await cli(['context', 'import', damaged, '--as', 'broken']);
     expect(bad.code).toBe(2);

@@ -1,21 +1,17 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boardRpcHandlers, economyRpcHandlers, signWebhook, systemClock, type PostRecord } from '@aiflock/core';
-import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
+import type { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { ConfigSchema } from '../packages/daemon/src/config.js';
 import { economyServices } from '../packages/daemon/src/economy.js';
 import type { ApiContext } from '../packages/daemon/src/http/context.js';
 import { apiFetch } from '../testkit/api-fetch.js';
-import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, type RouteRecord } from '../testkit/api-app.js';
+import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, startApiBackends, type ApiBackends, type RouteRecord } from '../testkit/api-app.js';
 import { apiCli } from '../testkit/cli.js';
 import { REPO_ROOT } from '../testkit/flock.js';
-import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
 
 /**
  * The economy and the board end to end without sandboxes: the daemon's real HTTP app over a
@@ -27,21 +23,17 @@ import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js'
 const SECRET = 'whsec-0123456789abcdef0123456789abcdef';
 const ECHO = readFileSync(join(REPO_ROOT, 'examples', 'echo.agent.yaml'), 'utf8');
 
-let dir: string;
-let nats: TestNatsServer;
+let backends: ApiBackends;
 let store: SqlStore;
-let bus: NatsBus;
 let app: FastifyInstance;
 let url: string;
 let ctx: ApiContext;
 let routes: RouteRecord[];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'aiflock-economy-api-'));
-  nats = await startNatsServer();
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  bus = await NatsBus.connect({ url: nats.url, log: () => undefined });
-  await bus.init();
+  backends = await startApiBackends('economy-api');
+  const { dir, bus } = backends;
+  store = backends.store;
   const core = coreApiServices(store, bus, dir);
   const config = ConfigSchema.parse({
     dataDir: dir,
@@ -71,10 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  await bus?.close();
-  await store?.close();
-  await nats?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await backends?.close();
   cliRunner.cleanup();
 });
 

@@ -1,4 +1,7 @@
 import { AuditLog, AuthService, DeploymentService, TaskService, systemClock } from '@aiflock/core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
 import { buildApp, type HttpOptions } from '../packages/daemon/src/http/app.js';
@@ -6,13 +9,48 @@ import type { ApiContext } from '../packages/daemon/src/http/context.js';
 import { createLogger } from '../packages/daemon/src/logger.js';
 import { createMetrics } from '../packages/daemon/src/metrics.js';
 import { testHttpOptions } from './http-options.js';
-import type { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
-import type { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
+import { startNatsServer, type TestNatsServer } from './nats-server.js';
+import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
+import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
+import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 
 /**
  * The daemon's HTTP app in a test that builds it itself (no daemon process, no sandboxes):
  * the services every such API context has, and the app on a loopback port.
  */
+export interface ApiBackends {
+  /** The data dir (the SQLite file, the audit anchor). */
+  dir: string;
+  nats: TestNatsServer;
+  store: SqlStore;
+  /** Connected, with the daemon's JetStream streams made; not consuming (no daemon loop runs). */
+  bus: NatsBus;
+  close(): Promise<void>;
+}
+
+/** What such an app runs on: a data dir of its own, a real nats-server and a SQLite store. */
+export async function startApiBackends(name: string): Promise<ApiBackends> {
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+  };
+  try {
+    const dir = await mkdtemp(join(tmpdir(), `aiflock-${name}-`));
+    closers.push(() => rm(dir, { recursive: true, force: true }));
+    const nats = await startNatsServer();
+    closers.push(() => nats.stop());
+    const store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
+    closers.push(() => store.close());
+    const bus = await NatsBus.connect({ url: nats.url, log: () => undefined });
+    closers.push(() => bus.close());
+    await bus.init();
+    return { dir, nats, store, bus, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
 export interface CoreApiServices {
   deployments: DeploymentService;
   tasks: TaskService;
