@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds the deployment images from images/daemon/Dockerfile and images/web/Dockerfile
+# Builds the deployment images from images/deploy/Dockerfile (targets daemon and web)
 # without a registry: the workspace is built on this host (npm run build), and each image's
 # build context is streamed to `docker build` as a tar holding the built files and only the
 # production dependencies, with PREBUILT=1 and the host-made aiflock/base
 # (scripts/build-image.sh) as both build and run image. Where a registry is reachable,
-# `docker-compose -f deploy/docker-compose.yml build` builds the same Dockerfiles from source.
+# `docker-compose -f deploy/docker-compose.yml build` builds the same targets from source.
 #   aiflock/daemon:<tag>  aiflock/web:<tag>   (<tag>: --tag, default "local")
 set -euo pipefail
 
@@ -15,7 +15,7 @@ usage() {
   cat <<USAGE
 usage: scripts/build-deploy-images.sh [--base-image REF] [--tag TAG] [--only daemon|web] [--no-workspace-build] [--json] [--help]
 
-Builds aiflock/daemon:TAG and aiflock/web:TAG from this repository's Dockerfiles, with no
+Builds aiflock/daemon:TAG and aiflock/web:TAG from this repository's Dockerfile, with no
 registry: the workspace is built here and sent prebuilt (production dependencies only).
 
   --base-image REF  build on REF instead of the host-made aiflock/base (which this script
@@ -93,19 +93,21 @@ production_modules() {
     }'
 }
 
+readonly DOCKERFILE=images/deploy/Dockerfile
+
 build_one() {
-  local name="$1" dockerfile="images/$1/Dockerfile" ref="aiflock/$1:$tag"
+  local name="$1" ref="aiflock/$1:$tag"
   local list
   list="$(mktemp)"
   {
     manifests
-    printf '%s\n' "$dockerfile"
+    # The web's files are in both contexts: the classic builder builds the web stages on
+    # the way to the daemon's (see the Dockerfile).
+    printf '%s\n' "$DOCKERFILE" packages/web/dist images/web/server.mjs
     if [[ "$name" == daemon ]]; then
       # assets/: the default village map the world engine loads.
-      printf '%s\n' packages/{protocol,core,daemon,cli}/dist packages/web/dist assets
+      printf '%s\n' packages/{protocol,core,daemon,cli}/dist assets
       production_modules
-    else
-      printf '%s\n' packages/web/dist images/web/server.mjs
     fi
   } >"$list"
   log "building $ref on $base_image ($(wc -l <"$list") context entries)"
@@ -113,7 +115,7 @@ build_one() {
   # bridge. node_modules/@aiflock/* are symlinks into packages/ and stay links: what they point to is
   # in the context too.
   if ! tar -C "$ROOT" --exclude='*.tsbuildinfo' -cf - -T "$list" |
-    docker build --quiet --network none -f "$dockerfile" --build-arg PREBUILT=1 --build-arg "BUILD_IMAGE=$base_image" --build-arg "BASE_IMAGE=$base_image" -t "$ref" - >/dev/null; then
+    docker build --quiet --network none -f "$DOCKERFILE" --target "$name" --build-arg PREBUILT=1 --build-arg "BUILD_IMAGE=$base_image" --build-arg "BASE_IMAGE=$base_image" -t "$ref" - >/dev/null; then
     rm -f "$list"
     die "$EXIT_BUILD" "docker build of $ref failed"
   fi

@@ -1,33 +1,29 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog, AuthService, ContextService, DeploymentService, HashingEmbedder, InProcessVectorIndex, MemoryService, TaskService, auditHash, systemClock, type AuditEntry } from '@aiflock/core';
-import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
+import { AuditLog, ContextService, HashingEmbedder, InProcessVectorIndex, MemoryService, auditHash, systemClock, type AuditEntry } from '@aiflock/core';
 import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
 import { postgresBackend } from '../packages/daemon/src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
-import { buildApp } from '../packages/daemon/src/http/app.js';
-import type { ApiContext } from '../packages/daemon/src/http/context.js';
 import { ConfigSchema } from '../packages/daemon/src/config.js';
 import { economyServices } from '../packages/daemon/src/economy.js';
-import { createLogger } from '../packages/daemon/src/logger.js';
-import { createMetrics } from '../packages/daemon/src/metrics.js';
+import { apiFetch } from '../testkit/api-fetch.js';
+import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, type RouteRecord } from '../testkit/api-app.js';
+import { apiCli, type CliResult } from '../testkit/cli.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
 import { startPostgres, type TestPostgres } from '../testkit/postgres.js';
-import { testHttpOptions } from '../testkit/http-options.js';
 
 /**
  * The audit log end to end without sandboxes: the daemon's real HTTP app over a real store
  * (SQLite and PostgreSQL), real NATS and the real built CLI. The agent and task routes are
  * the daemon's own; only the Docker runtime is absent, as none of these routes touches it.
  */
-const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
 const ECHO = readFileSync(join(REPO_ROOT, 'examples', 'echo.agent.yaml'), 'utf8');
 
 interface Harness {
@@ -37,8 +33,8 @@ interface Harness {
   token: string;
   /** The actor every entry made through this harness is recorded under. */
   tokenId: string;
-  routes: { method: string | string[]; url: string; scope?: unknown }[];
-  cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  routes: RouteRecord[];
+  cli(args: string[]): Promise<CliResult>;
   close(): Promise<void>;
 }
 
@@ -48,45 +44,24 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
   const log = () => undefined;
   const bus = await NatsBus.connect({ url: nats.url, log });
   await bus.init();
-  const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock: systemClock });
-  const deployments = new DeploymentService({ store, bus, clock: systemClock, defaultImage: 'aiflock/agent:test', poke: () => undefined });
-  const tasks = new TaskService({ store, bus, clock: systemClock, log });
-  const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });
-  const issued = await auth.createToken({ name: 'audit-admin', scopes: ['admin'] });
+  const core = coreApiServices(store, bus, dir);
+  const issued = await core.auth.createToken({ name: 'audit-admin', scopes: ['admin'] });
   const token = issued.token;
-  const { app } = buildApp(
-    {
-      deployments,
-      tasks,
-      auth,
-      store,
-      audit,
-      economy: economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, audit, systemClock),
-      context: new ContextService({ store: store.context, tasks: store.tasks, embedder: new HashingEmbedder(), index: new InProcessVectorIndex(store.context), clock: systemClock }),
-      memory: new MemoryService({ store: store.context, embedder: new HashingEmbedder(), clock: systemClock }),
-      backup: store.backupTo,
-      busAdminCredentials: null,
-      wsHeartbeatMs: 1_000,
-      logLevel: { get: () => 'silent', set: () => undefined },
-      readiness: async () => ({ store: await store.ping(), bus: await bus.ping() }),
-      status: () => Promise.reject(new Error('not used')),
-      shutdown: () => undefined,
-    } as unknown as ApiContext,
-    createLogger('silent'),
-    createMetrics(store),
-    testHttpOptions(),
-  );
-  const routes: Harness['routes'] = [];
-  app.addHook('onRoute', (r) => void routes.push({ method: r.method, url: r.url, scope: (r.config as { scope?: unknown } | undefined)?.scope }));
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  const cli = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile(process.execPath, [CLI, '--api', url, ...args], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, AIFLOCK_TOKEN: token } }, (err, stdout, stderr) =>
-        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-      );
-    });
+  const app = buildTestApp(store, {
+    ...core,
+    store,
+    economy: economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, core.audit, systemClock),
+    context: new ContextService({ store: store.context, tasks: store.tasks, embedder: new HashingEmbedder(), index: new InProcessVectorIndex(store.context), clock: systemClock }),
+    memory: new MemoryService({ store: store.context, embedder: new HashingEmbedder(), clock: systemClock }),
+    backup: store.backupTo,
+    busAdminCredentials: null,
+    wsHeartbeatMs: 1_000,
+    logLevel: { get: () => 'silent', set: () => undefined },
+    readiness: async () => ({ store: await store.ping(), bus: await bus.ping() }),
+  });
+  const routes = recordRoutes(app);
+  const url = await listenOnLoopback(app);
+  const cli = apiCli(() => url, { token: () => token });
   return {
     store,
     app,
@@ -94,8 +69,9 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
     token,
     tokenId: issued.record.id,
     routes,
-    cli,
+    cli: (args) => cli.run(args),
     async close() {
+      cli.cleanup();
       await app.close();
       await bus.close();
       await store.close();
@@ -105,13 +81,8 @@ async function harness(store: SqlStore, nats: TestNatsServer, anchorDir?: string
 }
 
 const api = async (h: Harness, method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${h.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${h.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, requestId: res.headers.get('x-request-id'), body: text ? (JSON.parse(text) as unknown) : undefined };
+  const res = await apiFetch(h.url, path, { method, body }, h.token);
+  return { status: res.status, requestId: res.headers.get('x-request-id'), body: res.body as unknown };
 };
 
 /** Put the table back exactly as exported (the tests tamper with it, one attack at a time). */

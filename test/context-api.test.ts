@@ -1,98 +1,63 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog, AuthService, ContextService, DeploymentService, HashingEmbedder, MemoryService, TaskService, newTaskId, systemClock } from '@aiflock/core';
-import type { ApiContext } from '../packages/daemon/src/http/context.js';
+import { ContextService, HashingEmbedder, MemoryService, newTaskId, systemClock } from '@aiflock/core';
 import type { ContextPack, SearchResult } from '@aiflock/protocol';
-import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
-import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
+import type { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { openVectorIndex } from '../packages/daemon/src/adapters/vector-index/open.js';
-import { buildApp } from '../packages/daemon/src/http/app.js';
-import { createLogger } from '../packages/daemon/src/logger.js';
-import { createMetrics } from '../packages/daemon/src/metrics.js';
+import { apiFetch } from '../testkit/api-fetch.js';
+import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, startApiBackends, type ApiBackends, type RouteRecord } from '../testkit/api-app.js';
+import { CLI, apiCli, type ApiCli } from '../testkit/cli.js';
 import { REPO_ROOT } from '../testkit/flock.js';
-import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
-import { testHttpOptions } from '../testkit/http-options.js';
 
 /**
  * The context plane end to end without sandboxes: the daemon's real HTTP app over a real
  * SQLite store and NATS, driven by HTTP and by the real built CLI.
  */
-const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
 const CORPUS = join(REPO_ROOT, 'test', 'fixtures', 'context-corpus', 'docs');
 
 describe('context API and CLI', () => {
-  let dir: string;
-  let nats: TestNatsServer;
+  let backends: ApiBackends;
   let store: SqlStore;
-  let bus: NatsBus;
   let app: FastifyInstance;
   let url: string;
   let token: string;
-  const routes: { method: string | string[]; url: string; scope?: unknown }[] = [];
+  let routes: RouteRecord[];
+  let cliRunner: ApiCli;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'aiflock-ctx-api-'));
-    nats = await startNatsServer();
-    store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
+    backends = await startApiBackends('ctx-api');
+    const { dir, bus } = backends;
+    store = backends.store;
     const log = () => undefined;
-    bus = await NatsBus.connect({ url: nats.url, log });
-    await bus.init();
     const embedder = new HashingEmbedder();
     const index = await openVectorIndex('store', store, log);
-    const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });
-    token = (await auth.createToken({ name: 'context-admin', scopes: ['admin'] })).token;
-    app = buildApp(
-      {
-        auth,
-        deployments: new DeploymentService({ store, bus, clock: systemClock, defaultImage: 'aiflock/agent:test', poke: () => undefined }),
-        tasks: new TaskService({ store, bus, clock: systemClock, log }),
-        store,
-        audit: new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock: systemClock }),
-        context: new ContextService({ store: store.context, tasks: store.tasks, embedder, index, clock: systemClock }),
-        memory: new MemoryService({ store: store.context, embedder, clock: systemClock }),
-        backup: null,
-        readiness: async () => ({ store: await store.ping() }),
-        status: () => Promise.reject(new Error('not used')),
-        shutdown: () => undefined,
-      } as unknown as ApiContext,
-      createLogger('silent'),
-      createMetrics(store),
-      testHttpOptions(),
-    ).app;
-    app.addHook('onRoute', (r) => void routes.push({ method: r.method, url: r.url, scope: (r.config as { scope?: unknown } | undefined)?.scope }));
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const addr = app.server.address();
-    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    const core = coreApiServices(store, bus, dir);
+    token = (await core.auth.createToken({ name: 'context-admin', scopes: ['admin'] })).token;
+    app = buildTestApp(store, {
+      ...core,
+      store,
+      context: new ContextService({ store: store.context, tasks: store.tasks, embedder, index, clock: systemClock }),
+      memory: new MemoryService({ store: store.context, embedder, clock: systemClock }),
+      backup: null,
+      readiness: async () => ({ store: await store.ping() }),
+    });
+    routes = recordRoutes(app);
+    url = await listenOnLoopback(app);
+    cliRunner = apiCli(() => url, { token: () => token, cwd: REPO_ROOT });
   }, 60_000);
   afterAll(async () => {
+    cliRunner?.cleanup();
     await app?.close();
-    await bus?.close();
-    await store?.close();
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await backends?.close();
   });
 
-  const cli = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile(process.execPath, [CLI, '--api', url, ...args], { timeout: 60_000, cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, AIFLOCK_TOKEN: token } }, (err, stdout, stderr) =>
-        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-      );
-    });
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    // Loosely typed on purpose: the assertions state the shapes they expect.
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
-  };
+  const cli = (args: string[]) => cliRunner.run(args);
+  // Loosely typed on purpose (apiFetch's body): the assertions state the shapes they expect.
+  const api = (method: string, path: string, body?: unknown) => apiFetch(url, path, { method, body }, token);
 
   it('every context route states its scope: context:read to read, context:write to change', () => {
     const mine = routes.filter((r) => r.url === '/v1/ingest' || r.url.startsWith('/v1/context') || r.url.startsWith('/v1/memory'));
@@ -166,7 +131,7 @@ describe('context API and CLI', () => {
   });
 
   it('exports and imports a collection with the CLI, exactly; a damaged file is refused whole', async () => {
-    const file = join(dir, 'corpus.jsonl');
+    const file = join(backends.dir, 'corpus.jsonl');
     const exp = await cli(['context', 'export', 'corpus', '-o', file]);
     expect(exp.code, exp.stderr).toBe(0);
     const lines = readFileSync(file, 'utf8').trim().split('\n');
@@ -177,7 +142,7 @@ describe('context API and CLI', () => {
     const copy = (await cli(['context', 'export', 'copy'])).stdout.trim().split('\n');
     expect(copy.slice(1)).toEqual(lines.slice(1).map((l) => l.replaceAll('"collection":"corpus"', '"collection":"copy"')));
 
-    const damaged = join(dir, 'damaged.jsonl');
+    const damaged = join(backends.dir, 'damaged.jsonl');
     writeFileSync(damaged, `${lines.join('\n')}\n{"type":"document","oops":1}\n`);
     const bad = await cli(['context', 'import', damaged, '--as', 'broken']);
     expect(bad.code).toBe(2);

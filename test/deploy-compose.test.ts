@@ -11,7 +11,7 @@ import { freePort } from '../testkit/ports.js';
 
 /**
  * The deployment files: deploy/docker-compose.yml is valid for docker-compose, and the
- * images it builds (images/daemon, images/web) build here from the host-made base with no
+ * images it builds (images/deploy/Dockerfile's daemon and web targets) build here from the host-made base with no
  * registry, run as non-root, and work: the daemon image against a real nats-server that
  * uses the compose file's nats.conf and the trust chain the image itself generates (as the
  * compose nats-trust service does), the web image in front of it (UI, API and WebSockets).
@@ -71,8 +71,8 @@ describe('deploy/docker-compose.yml', () => {
     const cfg = parseYaml(r.stdout) as { services: Record<string, Record<string, unknown>>; volumes: Record<string, unknown> };
     expect(Object.keys(cfg.services).sort()).toEqual(['daemon', 'nats', 'nats-trust', 'postgres', 'web']);
     const { daemon, web, nats: natsSvc, postgres } = cfg.services as Record<string, Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    expect(daemon!['build']).toMatchObject({ dockerfile: 'images/daemon/Dockerfile', context: REPO_ROOT });
-    expect(web!['build']).toMatchObject({ dockerfile: 'images/web/Dockerfile', context: REPO_ROOT });
+    expect(daemon!['build']).toMatchObject({ dockerfile: 'images/deploy/Dockerfile', target: 'daemon', context: REPO_ROOT });
+    expect(web!['build']).toMatchObject({ dockerfile: 'images/deploy/Dockerfile', target: 'web', context: REPO_ROOT });
     expect(daemon!['environment']).toMatchObject({ AIFLOCK_STORE: 'postgres', NATS_URL: 'nats://127.0.0.1:4222', AIFLOCK_API_HOST: '127.0.0.1' });
     expect(daemon!['environment']['AIFLOCK_DATABASE_URL']).toBe('postgres://aiflock:not-a-real-password@127.0.0.1:5432/aiflock');
     expect(daemon!['volumes']).toContain('/var/run/docker.sock:/var/run/docker.sock:rw');

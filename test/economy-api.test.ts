@@ -1,24 +1,17 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog, AuthService, DeploymentService, TaskService, boardRpcHandlers, economyRpcHandlers, signWebhook, systemClock, type PostRecord } from '@aiflock/core';
-import { HmacFileAnchor } from '../packages/daemon/src/adapters/audit-anchor/hmac-file-anchor.js';
-import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
+import { boardRpcHandlers, economyRpcHandlers, signWebhook, systemClock, type PostRecord } from '@aiflock/core';
+import type { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { ConfigSchema } from '../packages/daemon/src/config.js';
 import { economyServices } from '../packages/daemon/src/economy.js';
-import { buildApp } from '../packages/daemon/src/http/app.js';
 import type { ApiContext } from '../packages/daemon/src/http/context.js';
-import { createLogger } from '../packages/daemon/src/logger.js';
-import { createMetrics } from '../packages/daemon/src/metrics.js';
+import { apiFetch } from '../testkit/api-fetch.js';
+import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, startApiBackends, type ApiBackends, type RouteRecord } from '../testkit/api-app.js';
+import { apiCli } from '../testkit/cli.js';
 import { REPO_ROOT } from '../testkit/flock.js';
-import { startNatsServer, type TestNatsServer } from '../testkit/nats-server.js';
-import { testHttpOptions } from '../testkit/http-options.js';
 
 /**
  * The economy and the board end to end without sandboxes: the daemon's real HTTP app over a
@@ -27,54 +20,42 @@ import { testHttpOptions } from '../testkit/http-options.js';
  * will call them. Auth is not on this branch: a test hook plays the auth layer by setting
  * the request's actor from `x-test-actor`, as the auth plugin will from a token.
  */
-const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
 const SECRET = 'whsec-0123456789abcdef0123456789abcdef';
 const ECHO = readFileSync(join(REPO_ROOT, 'examples', 'echo.agent.yaml'), 'utf8');
 
-let dir: string;
-let nats: TestNatsServer;
+let backends: ApiBackends;
 let store: SqlStore;
-let bus: NatsBus;
 let app: FastifyInstance;
 let url: string;
 let ctx: ApiContext;
-const routes: { url: string; scope: unknown }[] = [];
+let routes: RouteRecord[];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'aiflock-economy-api-'));
-  nats = await startNatsServer();
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  bus = await NatsBus.connect({ url: nats.url, log: () => undefined });
-  await bus.init();
-  const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock: systemClock });
+  backends = await startApiBackends('economy-api');
+  const { dir, bus } = backends;
+  store = backends.store;
+  const core = coreApiServices(store, bus, dir);
   const config = ConfigSchema.parse({
     dataDir: dir,
     economy: { webhook: { secret: SECRET, toleranceSeconds: 300 }, rewards: { maxAmount: 20_000, perPersonDaily: 30_000, perPostCap: 25_000 }, board: { postsPerMinute: 5, maxBody: 2_000 } },
   });
   ctx = {
-    deployments: new DeploymentService({ store, bus, clock: systemClock, defaultImage: 'aiflock/agent:test', poke: () => undefined }),
-    tasks: new TaskService({ store, bus, clock: systemClock, log: () => undefined }),
+    ...core,
     store,
-    audit,
-    auth: new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 }),
-    economy: economyServices(config.economy, store, audit, systemClock),
+    economy: economyServices(config.economy, store, core.audit, systemClock),
     backup: null,
     readiness: async () => ({}),
-    status: () => Promise.reject(new Error('not used')),
-    shutdown: () => undefined,
   } as unknown as ApiContext;
   // Scopes are proven route by route by the scope walk (packages/daemon/test/scope-walk.test.ts);
   // here the loopback bypass lets requests in and `x-test-actor` then names the person, so the
   // economy's own rules (self-reward, limits) are exercised for several people.
-  app = buildApp(ctx, createLogger('silent'), createMetrics(store), testHttpOptions({ devBypassLoopback: true })).app;
-  app.addHook('onRoute', (r) => void routes.push({ url: r.url, scope: (r.config as { scope?: unknown } | undefined)?.scope }));
+  app = buildTestApp(store, ctx, { devBypassLoopback: true });
+  routes = recordRoutes(app);
   app.addHook('onRequest', async (req) => {
     const who = req.headers['x-test-actor'];
     if (typeof who === 'string') req.actor = { id: who, scopes: who.startsWith('admin') ? ['admin'] : ['human'] };
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  url = await listenOnLoopback(app);
   // Two agents: `echo` owned by carol, `scout` with no owner.
   await ctx.deployments.deploy(ECHO.replace('name: echo', 'name: echo\nowner: carol'));
   await ctx.deployments.deploy(ECHO.replace('name: echo', 'name: scout'));
@@ -82,11 +63,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  await bus?.close();
-  await store?.close();
-  await nats?.stop();
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(cliHome, { recursive: true, force: true });
+  await backends?.close();
+  cliRunner.cleanup();
 });
 
 /** The response fields these tests read; each route fills its own. */
@@ -104,26 +82,14 @@ interface Body {
 }
 
 const api = async (method: string, path: string, body?: unknown, as?: string, headers: Record<string, string> = {}) => {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(as ? { 'x-test-actor': as } : {}), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Body };
+  const res = await apiFetch(url, path, { method, body, headers: { ...(as ? { 'x-test-actor': as } : {}), ...headers } }, null);
+  return { status: res.status, body: res.body as Body };
 };
 
-const cliHome = mkdtempSync(join(tmpdir(), 'aiflock-economy-cli-'));
-const cli = (args: string[], as = 'ann') =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-    // The CLI cannot set the test actor header; its calls run as `anonymous` unless the
-    // test hook is bypassed, which these read/credit checks do not need.
-    void as;
-    // A home of its own: a token of a flock the developer runs (~/.aiflock) must not reach this daemon.
-    const env = { ...process.env, AIFLOCK_HOME: cliHome };
-    delete env['AIFLOCK_TOKEN'];
-    execFile(process.execPath, [CLI, '--api', url, ...args], { timeout: 60_000, env }, (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
-  });
+const cliRunner = apiCli(() => url);
+// The CLI cannot set the test actor header; its calls run as `anonymous` unless the test hook
+// is bypassed, which these read/credit checks do not need.
+const cli = (args: string[], _as = 'ann') => cliRunner.run(args);
 
 const agentCaller = (agent: string) => ({ instanceId: `${agent}-abcdefgh`, agent });
 

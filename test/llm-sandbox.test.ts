@@ -1,11 +1,11 @@
 import Dockerode from 'dockerode';
-import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SystemStatus, TaskView } from '@aiflock/protocol';
 import { execIn } from '../testkit/docker.js';
-import { REPO_ROOT, eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+import { REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
 import { freePort } from '../testkit/ports.js';
+import { deployWriter, upFlock } from '../testkit/agents.js';
 
 /**
  * An agent in a real sandbox completes an LLM task through the daemon's gateway (embedded
@@ -26,27 +26,8 @@ beforeAll(async () => {
   ollamaUrl = `http://127.0.0.1:${await freePort()}`;
   openaiUrl = `http://127.0.0.1:${await freePort()}/v1`;
   Object.assign(flock.env, { AIFLOCK_LLM_MODEL_FILE: MODEL, AIFLOCK_OLLAMA_URL: ollamaUrl, AIFLOCK_OPENAI_URL: openaiUrl, AIFLOCK_OPENAI_API_KEY: CANARY_KEY });
-  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
-  expect(up.code, up.stderr).toBe(0);
-  const manifest = join(flock.home, 'writer.agent.yaml');
-  await writeFile(
-    manifest,
-    `apiVersion: aiflock/v1
-kind: Agent
-name: writer
-version: 1.0.0
-description: Writes stories through the gateway.
-handlers: [llm]
-replicas: 1
-resources: { cpu: 0.5, memory: 128Mi, pids: 64, taskTimeout: 60s }
-`,
-  );
-  const deployed = await flock.cli(['agent', 'deploy', manifest]);
-  expect(deployed.code, deployed.stderr).toBe(0);
-  await eventually(async () => {
-    const r = await flock.api('/v1/agents/writer');
-    return r.body?.replicas?.ready === 1;
-  }, 'writer ready', 120_000);
+  await upFlock(flock);
+  await deployWriter(flock, 'Writes stories through the gateway.');
 });
 
 afterAll(async () => {

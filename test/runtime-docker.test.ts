@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,13 +11,11 @@ import { bridgeInterfaceName, containerName, firewallChainNames, networkName } f
 import { ProfileRouter } from '../packages/daemon/src/adapters/runtime-docker/profile-router.js';
 import { execDetached, execIn, nodeProbe } from '../testkit/docker.js';
 import { freePort } from '../testkit/ports.js';
+import { IMAGE, ensureImage, rand, tcpFrom } from './isolation/harness.js';
 
-// The real agent image unless a developer points this at another one.
-const IMAGE = process.env.AIFLOCK_TEST_AGENT_IMAGE ?? 'aiflock/agent:latest';
 const MiB = 1024 ** 2;
 
 const docker = new Dockerode();
-const rand = (n: number) => [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
 const flock = `t${rand(6)}`;
 const sharedDir = mkdtempSync(join(tmpdir(), 'aiflock-rt-'));
 const logs: string[] = [];
@@ -76,24 +73,10 @@ async function listen(host: string, port: number, onConn?: (s: Socket) => void):
   return srv;
 }
 
-/** TCP connect from inside a sandbox: 'connected', 'timeout' (dropped) or the errno code. */
-const TCP_PROBE = `
-const [host, port, ms] = process.argv.slice(1);
-const t0 = Date.now();
-const s = require('net').connect(Number(port), host);
-const done = (r) => { console.log(JSON.stringify({ r, ms: Date.now() - t0 })); s.destroy(); process.exit(0); };
-s.setTimeout(Number(ms), () => done('timeout'));
-s.once('connect', () => done('connected'));
-s.once('error', (e) => done(e.code));
-`;
-const tcp = (id: string, host: string, port: number, ms = 2500, f = flock) =>
-  nodeProbe<{ r: string; ms: number }>(container(id, f), TCP_PROBE, [host, String(port), String(ms)]);
+const tcp = (id: string, host: string, port: number, ms = 2500, f = flock) => tcpFrom(container(id, f), host, port, ms);
 
 beforeAll(async () => {
-  if (!process.env.AIFLOCK_TEST_AGENT_IMAGE) {
-    const build = spawnSync('bash', ['scripts/build-image.sh'], { stdio: 'inherit', timeout: 170_000 });
-    if (build.status !== 0) throw new Error(`scripts/build-image.sh failed (status ${build.status})`);
-  }
+  ensureImage();
   await docker.getImage(IMAGE).inspect();
 
   busPort = await freePort();

@@ -1,7 +1,8 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskView } from '@aiflock/protocol';
+import { deployWriter, upFlock } from '../testkit/agents.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 import { startFakeLlm, type FakeLlmServer } from '../testkit/llm-wire-servers.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../testkit/otlp-receiver.js';
@@ -22,24 +23,8 @@ beforeAll(async () => {
   ollama.setDefault({ kind: 'reply', text: 'Once upon a time there was a trace.', usage: { in: 17, out: 9 } });
   flock = await testFlock();
   Object.assign(flock.env, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: `aiflock-${flock.name}`, AIFLOCK_OLLAMA_URL: ollama.url });
-  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
-  expect(up.code, up.stderr).toBe(0);
-  const manifest = join(flock.home, 'writer.agent.yaml');
-  await writeFile(
-    manifest,
-    `apiVersion: aiflock/v1
-kind: Agent
-name: writer
-version: 1.0.0
-description: Writes through the gateway, traced.
-handlers: [llm]
-replicas: 1
-resources: { cpu: 0.5, memory: 128Mi, pids: 64, taskTimeout: 60s }
-`,
-  );
-  const deployed = await flock.cli(['agent', 'deploy', manifest]);
-  expect(deployed.code, deployed.stderr).toBe(0);
-  await eventually(async () => (await flock.api('/v1/agents/writer')).body?.replicas?.ready === 1, 'writer ready', 120_000);
+  await upFlock(flock);
+  await deployWriter(flock, 'Writes through the gateway, traced.');
 });
 
 afterAll(async () => {

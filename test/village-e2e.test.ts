@@ -1,7 +1,7 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedToken, Villager, WorldSnapshot } from '@aiflock/protocol';
-import { REPO_ROOT, eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+import { VILLAGERS, startVillage } from '../testkit/agents.js';
+import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 
 /**
  * The demo village end to end: the three villagers of examples/village deployed into real
@@ -10,7 +10,6 @@ import { REPO_ROOT, eventually, testFlock, type TestFlock } from '../testkit/flo
  * villager on its next turn: it thanks them on the board and remembers it. The flock has no
  * language model, so the llm villager says plainly that it follows its rules.
  */
-const VILLAGERS = ['baker', 'gardener', 'scholar'];
 let flock: TestFlock;
 
 interface Post {
@@ -26,14 +25,7 @@ const postsBy = async (agent: string) => ((await flock.api(`/v1/board/posts?auth
 
 beforeAll(async () => {
   flock = await testFlock();
-  // No Ollama where it would be looked for and no model file: the flock has no LLM.
-  flock.env['AIFLOCK_OLLAMA_URL'] = 'http://127.0.0.1:9';
-  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
-  expect(up.code, up.stderr).toBe(0);
-  for (const name of VILLAGERS) {
-    const r = await flock.cli(['agent', 'deploy', join(REPO_ROOT, 'examples', 'village', `${name}.agent.md`)]);
-    expect(r.code, r.stderr).toBe(0);
-  }
+  await startVillage(flock);
   await eventually(async () => {
     const list = (await flock.api('/v1/agents')).body as { agents: { name: string; replicas: { ready: number } }[] };
     return VILLAGERS.every((n) => list.agents.find((a) => a.name === n)?.replicas.ready === 1);

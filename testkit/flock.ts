@@ -1,19 +1,14 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './ports.js';
 import { apiFetch } from './api-fetch.js';
+import { CLI, runCli, type CliResult } from './cli.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CliResult } from './cli.js';
 
 export interface TestFlock {
   name: string;
@@ -58,14 +53,8 @@ export async function testFlock(): Promise<TestFlock> {
   const adminToken = async () => (await readFile(join(home, 'admin.token'), 'utf8')).trim();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
-  const cli = (args: string[], opts: { timeoutMs?: number; token?: string } = {}) =>
-    new Promise<CliResult>((done) => {
-      const runEnv = opts.token ? { ...env, AIFLOCK_TOKEN: opts.token } : env;
-      execFile(process.execPath, [CLI, ...args], { env: runEnv, timeout: opts.timeoutMs ?? 240_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        done({ code, stdout, stderr });
-      });
-    });
+  const cli = (args: string[], opts: { timeoutMs?: number; token?: string } = {}): Promise<CliResult> =>
+    runCli(args, { env: opts.token ? { ...env, AIFLOCK_TOKEN: opts.token } : env, timeoutMs: opts.timeoutMs ?? 240_000 });
 
   return {
     name,

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
-import { nodeProbe } from '../../testkit/docker.js';
+import { execIn, nodeProbe } from '../../testkit/docker.js';
 
 /** The real agent image unless a developer points this at another one. */
 export const IMAGE = process.env.AIFLOCK_TEST_AGENT_IMAGE ?? 'aiflock/agent:latest';
@@ -57,6 +57,44 @@ for (const p of ports) {
 `;
 export const scanFrom = (c: Dockerode.Container, host: string, ports: number[], ms = 2000) =>
   nodeProbe<Record<string, string>>(c, SCAN_PROBE, [host, String(ms), ...ports.map(String)], 60_000);
+
+/**
+ * File operations a sandbox's node probe tries, each giving the errno code where it is
+ * refused: `w` writes, `rd` reads ('read'), `ls` lists. A probe script starts with these.
+ */
+export const FS_TRIES = `const fs = require('fs');
+const w = (p) => { try { fs.writeFileSync(p, 'x'); return 'ok'; } catch (e) { return e.code; } };
+const rd = (p) => { try { fs.readFileSync(p); return 'read'; } catch (e) { return e.code; } };
+const ls = (p) => { try { return fs.readdirSync(p); } catch (e) { return e.code; } };
+`;
+
+/** A file only the host has, for `use` to prove a sandbox cannot see; removed afterwards. */
+export async function withHostMarker<T>(use: (marker: string) => Promise<T>): Promise<T> {
+  const marker = join(tmpdir(), `aiflock-host-marker-${rand(8)}`);
+  writeFileSync(marker, 'host only');
+  try {
+    return await use(marker);
+  } finally {
+    rmSync(marker, { force: true });
+  }
+}
+
+/**
+ * Sets off a fork bomb in a sandbox and waits (up to 15 s) for it to die out: what the bomb
+ * wrote to stderr, how many processes the sandbox had before, and how many it came down to.
+ * The bomb runs into the pids limit, forks fail and every shell of it gives up; `timeout`
+ * kills the whole group in case any is left.
+ */
+export async function forkBomb(c: Dockerode.Container): Promise<{ stderr: string; baseline: number; left: number }> {
+  const baseline = (await c.top()).Processes?.length ?? 0;
+  const bomb = await execIn(c, ['timeout', '-s', 'KILL', '8', 'sh', '-c', 'b(){ b | b & }; b; wait'], 60_000);
+  let left = Infinity;
+  for (let i = 0; i < 60 && left > baseline; i++) {
+    left = (await c.top()).Processes?.length ?? 0;
+    if (left > baseline) await new Promise((r) => setTimeout(r, 250));
+  }
+  return { stderr: bomb.stderr, baseline, left };
+}
 
 /** An HTTP GET through the proxy named by the sandbox's own HTTP_PROXY. */
 export const HTTP_VIA_PROXY = `

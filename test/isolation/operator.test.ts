@@ -11,7 +11,7 @@ import { containerName } from '../../packages/daemon/src/adapters/runtime-docker
 import { OperatorRuntime } from '../../packages/daemon/src/adapters/runtime-docker/operator-runtime.js';
 import { execIn, nodeProbe } from '../../testkit/docker.js';
 import { freePort } from '../../testkit/ports.js';
-import { HTTP_VIA_PROXY, IMAGE, OPERATOR_ENGINE, buildDeb, buildDpkgImage, buildOperatorProbe, ensureImage, rand, scanFrom, tcpFrom } from './harness.js';
+import { FS_TRIES, HTTP_VIA_PROXY, IMAGE, OPERATOR_ENGINE, buildDeb, buildDpkgImage, buildOperatorProbe, ensureImage, forkBomb, rand, scanFrom, tcpFrom, withHostMarker } from './harness.js';
 
 /*
  * Attacks from inside real operator sandboxes (root inside, on the user-namespace-remapped
@@ -129,6 +129,8 @@ afterAll(async () => {
 });
 
 const sh = (id: string, script: string) => execIn(container(id), ['sh', '-c', script]);
+/** Connects to the bus through the sandbox's socket and prints what the "bus" sent. */
+const READ_BUS_SOCKET = `const s = require('net').connect('/run/aiflock-sockets/bus.sock'); let got = ''; s.on('data', (d) => (got += d)); s.on('close', () => console.log(JSON.stringify({ got }))); s.on('error', (e) => console.log(JSON.stringify({ got: e.code })));`;
 
 describe('operator profile: what it allows', () => {
   it('is root inside, with a writable root filesystem', async () => {
@@ -145,7 +147,7 @@ describe('operator profile: what it allows', () => {
   it('reaches the bus through its socket, and the agent runtime relays it to loopback', async () => {
     const viaSocket = await nodeProbe<{ got: string }>(
       container(alpha),
-      `const s = require('net').connect('/run/aiflock-sockets/bus.sock'); let got = ''; s.on('data', (d) => (got += d)); s.on('close', () => console.log(JSON.stringify({ got }))); s.on('error', (e) => console.log(JSON.stringify({ got: e.code })));`,
+      READ_BUS_SOCKET,
     );
     expect(viaSocket.got).toBe('BUS-BANNER\n');
     const viaRelay = await nodeProbe<{ got: string }>(
@@ -203,14 +205,10 @@ describe('operator profile: attacks that must fail', () => {
   });
 
   it('cannot read host files, nor find a Docker socket', async () => {
-    const marker = join(tmpdir(), `aiflock-host-marker-${rand(8)}`);
-    writeFileSync(marker, 'host only');
-    try {
+    await withHostMarker(async (marker) => {
       const r = await nodeProbe<Record<string, string>>(
         container(alpha),
-        `const fs = require('fs');
-         const rd = (p) => { try { fs.readFileSync(p); return 'read'; } catch (e) { return e.code; } };
-         const w = (p) => { try { fs.writeFileSync(p, 'x'); return 'ok'; } catch (e) { return e.code; } };
+        `${FS_TRIES}
          console.log(JSON.stringify({
            marker: rd(process.argv[1]), viaInit: rd('/proc/1/root' + process.argv[1]), hostShadowViaInit: rd('/proc/1/root/etc/shadow'),
            dockerSock: rd('/var/run/docker.sock'), runDockerSock: rd('/run/docker.sock'), operatorSock: rd(process.argv[2]),
@@ -222,9 +220,7 @@ describe('operator profile: attacks that must fail', () => {
       // /proc/1/root is the sandbox's own root: its /etc/shadow, if any, is the image's.
       expect(['ENOENT', 'read']).toContain(r['hostShadowViaInit']);
       for (const k of ['sysrq', 'corePattern', 'modprobe']) expect(r[k], k).toMatch(/^E(ROFS|ACCES|PERM|NOENT)$/);
-    } finally {
-      rmSync(marker, { force: true });
-    }
+    });
     // The image's shadow file, if it had one, is not the host's.
     const shadow = await sh(alpha, 'cat /etc/shadow 2>&1 || true');
     expect(shadow.stdout).not.toContain(readFileSync('/etc/shadow', 'utf8').split('\n')[0]);
@@ -273,9 +269,7 @@ describe('operator profile: attacks that must fail', () => {
   it("cannot read or write another agent's folder, nor write /shared/common, even as root", async () => {
     const r = await nodeProbe<Record<string, unknown>>(
       container(alpha),
-      `const fs = require('fs');
-       const w = (p) => { try { fs.writeFileSync(p, 'x'); return 'ok'; } catch (e) { return e.code; } };
-       const ls = (p) => { try { return fs.readdirSync(p); } catch (e) { return e.code; } };
+      `${FS_TRIES}
        console.log(JSON.stringify({ agents: ls('/shared/agents'), beta: ls('/shared/agents/beta'), betaFile: w('/shared/agents/beta/private.txt'),
          common: w('/shared/common/x'), commonExisting: w('/shared/common/notice.txt') }));`,
     );
@@ -293,15 +287,10 @@ describe('operator profile: attacks that must fail', () => {
 
   it('a fork bomb is contained by the pids limit; the sandbox and this process stay fine', async () => {
     const before = await container(beta).inspect();
-    const baseline = (await container(beta).top()).Processes?.length ?? 0;
     // Root inside changes nothing: the pids cgroup is not the sandbox's to raise.
-    const bomb = await execIn(container(beta), ['timeout', '-s', 'KILL', '8', 'sh', '-c', 'b(){ b | b & }; b; wait'], 60_000);
+    const bomb = await forkBomb(container(beta));
     expect(bomb.stderr).toMatch(/fork/i);
-    let left = Infinity;
-    for (let i = 0; i < 60 && left > baseline; i++) {
-      left = (await container(beta).top()).Processes?.length ?? 0;
-      if (left > baseline) await new Promise((r) => setTimeout(r, 250));
-    }
+    const { baseline, left } = bomb;
     expect(left).toBeLessThanOrEqual(baseline);
     const after = await container(beta).inspect();
     expect(after.State.Running).toBe(true);
@@ -326,7 +315,7 @@ describe('operator profile: attacks that must fail', () => {
     expect((await container(alpha).inspect()).State.Paused).toBe(false);
     const r = await nodeProbe<{ got: string }>(
       container(alpha),
-      `const s = require('net').connect('/run/aiflock-sockets/bus.sock'); let got = ''; s.on('data', (d) => (got += d)); s.on('close', () => console.log(JSON.stringify({ got }))); s.on('error', (e) => console.log(JSON.stringify({ got: e.code })));`,
+      READ_BUS_SOCKET,
     );
     expect(r.got).toBe('BUS-BANNER\n');
   });

@@ -10,7 +10,7 @@ import { DockerRuntime } from '../../packages/daemon/src/adapters/runtime-docker
 import { bridgeInterfaceName, containerName, networkName } from '../../packages/daemon/src/adapters/runtime-docker/names.js';
 import { execDetached, execIn, nodeProbe } from '../../testkit/docker.js';
 import { freePort } from '../../testkit/ports.js';
-import { IMAGE, buildProbe, ensureImage, rand, scanFrom, tcpFrom } from './harness.js';
+import { FS_TRIES, IMAGE, buildProbe, ensureImage, forkBomb, rand, scanFrom, tcpFrom, withHostMarker } from './harness.js';
 
 /*
  * Attacks from inside real sandboxes against the Docker runtime's hardening. Each `it` is an
@@ -137,14 +137,10 @@ describe('isolation: privileges', () => {
   });
 
   it('cannot write to the image or escape to host files', async () => {
-    const marker = join(tmpdir(), `aiflock-host-marker-${rand(8)}`);
-    writeFileSync(marker, 'host only');
-    try {
+    await withHostMarker(async (marker) => {
       const r = await nodeProbe<Record<string, string>>(
         container(alpha),
-        `const fs = require('fs');
-         const w = (p) => { try { fs.writeFileSync(p, 'x'); return 'ok'; } catch (e) { return e.code; } };
-         const rd = (p) => { try { fs.readFileSync(p); return 'read'; } catch (e) { return e.code; } };
+        `${FS_TRIES}
          console.log(JSON.stringify({
            bin: w('/usr/bin/node'), etc: w('/etc/passwd'), root: w('/x'), sys: w('/proc/sys/kernel/hostname'),
            sysrq: w('/proc/sysrq-trigger'), marker: rd(process.argv[1]), viaInit: rd('/proc/1/root' + process.argv[1]),
@@ -158,9 +154,7 @@ describe('isolation: privileges', () => {
       });
       expect(['EROFS', 'EACCES', 'ENOENT']).toContain(r['sysrq']); // masked by Docker
       expect(r['hostShadow']).not.toBe('read');
-    } finally {
-      rmSync(marker, { force: true });
-    }
+    });
   });
 });
 
@@ -168,9 +162,7 @@ describe('isolation: storage', () => {
   it("cannot read or write another agent's folder, nor write /shared/common", async () => {
     const r = await nodeProbe<Record<string, unknown>>(
       container(alpha),
-      `const fs = require('fs');
-       const w = (p) => { try { fs.writeFileSync(p, 'x'); return 'ok'; } catch (e) { return e.code; } };
-       const ls = (p) => { try { return fs.readdirSync(p); } catch (e) { return e.code; } };
+      `${FS_TRIES}
        console.log(JSON.stringify({ agents: ls('/shared/agents'), beta: ls('/shared/agents/beta'),
          betaFile: w('/shared/agents/beta/private.txt'), common: w('/shared/common/x'), mkdirCommon: (() => { try { fs.mkdirSync('/shared/common/d'); return 'ok'; } catch (e) { return e.code; } })() }));`,
     );
@@ -250,16 +242,9 @@ describe('isolation: network', () => {
 describe('isolation: resource exhaustion', () => {
   it('a fork bomb is contained by the pids limit; the sandbox, the host and this process stay fine', async () => {
     const before = await container(alpha).inspect();
-    const baseline = (await container(alpha).top()).Processes?.length ?? 0;
-    // The bomb runs into the pids limit: forks fail, and every shell of it gives up. `timeout`
-    // kills the whole group in case any is left.
-    const bomb = await execIn(container(alpha), ['timeout', '-s', 'KILL', '8', 'sh', '-c', 'b(){ b | b & }; b; wait'], 60_000);
+    const bomb = await forkBomb(container(alpha));
     expect(bomb.stderr).toMatch(/fork/i);
-    let left = Infinity;
-    for (let i = 0; i < 60 && left > baseline; i++) {
-      left = (await container(alpha).top()).Processes?.length ?? 0;
-      if (left > baseline) await new Promise((r) => setTimeout(r, 250));
-    }
+    const { baseline, left } = bomb;
     expect(left).toBeLessThanOrEqual(baseline); // the bomb died out
     const after = await container(alpha).inspect();
     expect(after.State.Running).toBe(true);

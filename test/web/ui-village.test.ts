@@ -3,6 +3,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorldSnapshot } from '@aiflock/protocol';
 import { launchBrowser, signIn, type TestBrowser } from '../../testkit/browser.js';
+import { VILLAGERS, startVillage } from '../../testkit/agents.js';
 import { eventually, REPO_ROOT, testFlock, type TestFlock } from '../../testkit/flock.js';
 
 /**
@@ -11,7 +12,6 @@ import { eventually, REPO_ROOT, testFlock, type TestFlock } from '../../testkit/
  * them. Moves come from the villagers themselves, never from the test. Screenshots go to
  * test-artifacts/web/.
  */
-const VILLAGERS = ['baker', 'gardener', 'scholar'];
 let flock: TestFlock;
 let browser: TestBrowser;
 let page: Page;
@@ -29,14 +29,7 @@ const canvasShot = (p: Page, name: string) => p.getByTestId('village-canvas').sc
 
 beforeAll(async () => {
   flock = await testFlock();
-  // No Ollama where it would be looked for and no model file: the villagers run their rules.
-  flock.env['AIFLOCK_OLLAMA_URL'] = 'http://127.0.0.1:9';
-  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
-  expect(up.code, up.stderr).toBe(0);
-  for (const name of VILLAGERS) {
-    const r = await flock.cli(['agent', 'deploy', join(REPO_ROOT, 'examples', 'village', `${name}.agent.md`)]);
-    expect(r.code, r.stderr).toBe(0);
-  }
+  await startVillage(flock);
   await eventually(async () => {
     const w = await world();
     return VILLAGERS.every((n) => w.villagers.some((v) => v.name === n && v.status === 'active'));

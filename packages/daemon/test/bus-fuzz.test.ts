@@ -1,16 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { connect, JSONCodec, type NatsConnection } from 'nats';
+import { JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Presence, RpcRouter, TaskIngest, systemClock, type TaskRecord } from '@aiflock/core';
+import { Presence, TaskIngest, systemClock, type TaskRecord } from '@aiflock/core';
 import { RpcReply, subjects, TaskResult } from '@aiflock/protocol';
-import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
-import { NatsBus } from '../src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
 import { registerLlmOps } from '../src/llm/rpc-ops.js';
+import { startBusHarness, type BusHarness } from './bus-harness.js';
 
 /**
  * Property-based fuzzing of what instances can send the control plane: results, events,
@@ -32,10 +26,8 @@ function safeJson(b: Uint8Array): unknown {
   }
 }
 const codec = JSONCodec();
-let dir: string;
-let nats: TestNatsServer;
-let store: SqlStore;
-let bus: NatsBus;
+let h: BusHarness;
+let store: BusHarness['store'];
 let nc: NatsConnection;
 const warnings: string[] = [];
 
@@ -61,30 +53,26 @@ const task = (id: string): TaskRecord => ({
 });
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'aiflock-fuzz-'));
-  nats = await startNatsServer();
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  await store.instances.upsert({ id: INSTANCE, agent: 'fuzz', status: 'running', handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
   const log = (level: string, msg: string) => void (level !== 'info' && warnings.push(msg.slice(0, 200)));
-  bus = await NatsBus.connect({ url: nats.url, log });
-  await bus.init();
-  const ingest = new TaskIngest({ store, bus, clock: systemClock, log, presence: new Presence() });
-  bus.onResult(ingest.onResult);
-  bus.onEvent(ingest.onEvent);
-  bus.onHeartbeat(ingest.onHeartbeat);
-  const router = new RpcRouter({ store, log });
-  registerLlmOps(router, { gateway: null, detail: 'no provider in this test' }, store, () => 'corr');
-  bus.onRpc(router.handle);
-  await bus.start();
-  nc = await connect({ servers: nats.url });
+  h = await startBusHarness({
+    name: 'fuzz',
+    instances: [[INSTANCE, 'fuzz']],
+    log,
+    jetstream: true,
+    mount: ({ store, bus, router }) => {
+      const ingest = new TaskIngest({ store, bus, clock: systemClock, log, presence: new Presence() });
+      bus.onResult(ingest.onResult);
+      bus.onEvent(ingest.onEvent);
+      bus.onHeartbeat(ingest.onHeartbeat);
+      registerLlmOps(router, { gateway: null, detail: 'no provider in this test' }, store, () => 'corr');
+    },
+  });
+  store = h.store;
+  nc = await h.connect();
 });
 
 afterAll(async () => {
-  await nc?.close();
-  await bus?.close();
-  await store?.close();
-  await nats?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await h?.close();
 });
 
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {

@@ -1,21 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { trace } from '@opentelemetry/api';
-import { connect, headers, JSONCodec, type NatsConnection } from 'nats';
+import { headers, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RpcRouter } from '@aiflock/core';
 import { STREAMS, TRACE_HEADERS, formatTraceparent, parseTraceparent, subjects, taskConsumerName, type Task, type TaskResult } from '@aiflock/protocol';
-import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../../../testkit/otlp-receiver.js';
 import { z } from 'zod';
 import { loadConfig } from '../src/config.js';
-import { NatsBus } from '../src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
 import { startTracing, type TracingHandle } from '../src/telemetry/otel-sdk.js';
 import { TaskTraces, withSpan } from '../src/telemetry/tracing.js';
+import { startBusHarness, type BusHarness } from './bus-harness.js';
 
 /**
  * Trace propagation over the real bus: the daemon's NatsBus publishes a task with W3C trace
@@ -26,10 +19,8 @@ import { TaskTraces, withSpan } from '../src/telemetry/tracing.js';
 const INSTANCE = 'tr-aaaa1111';
 const AGENT = 'tr';
 const codec = JSONCodec();
-let dir: string;
-let nats: TestNatsServer;
-let store: SqlStore;
-let bus: NatsBus;
+let h: BusHarness;
+let bus: BusHarness['bus'];
 let nc: NatsConnection;
 let receiver: OtlpReceiver;
 let tracing: TracingHandle;
@@ -49,33 +40,28 @@ const task = (id: string): Task => ({
 const taskId = (n: number) => `t_trace${String(n).padStart(21, '0')}`;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'aiflock-trace-'));
   receiver = await startOtlpReceiver();
   tracing = startTracing({ endpoint: receiver.url, serviceName: 'aiflock-test', version: '0' });
-  nats = await startNatsServer();
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  await store.instances.upsert({ id: INSTANCE, agent: AGENT, status: 'running', handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
-  const log = () => undefined;
-  bus = await NatsBus.connect({ url: nats.url, log, traces: new TaskTraces() });
-  await bus.init();
-  await bus.ensureQueue(AGENT, { ackWaitMs: 30_000, maxDeliver: 3 });
-  bus.onResult(async (m) => void results.push(m.payload));
-  const router = new RpcRouter({ store, log });
-  // Work done for the caller, as the gateway's would be: a span in whatever context the RPC runs in.
-  router.unary('test', 'work', z.object({}).strict(), () => withSpan('inner work', {}, async () => ({ done: true })));
-  bus.onRpc(router.handle);
-  await bus.start();
-  nc = await connect({ servers: nats.url });
+  h = await startBusHarness({
+    name: 'trace',
+    instances: [[INSTANCE, AGENT]],
+    traces: new TaskTraces(),
+    jetstream: true,
+    mount: async ({ bus, router }) => {
+      await bus.ensureQueue(AGENT, { ackWaitMs: 30_000, maxDeliver: 3 });
+      bus.onResult(async (m) => void results.push(m.payload));
+      // Work done for the caller, as the gateway's would be: a span in whatever context the RPC runs in.
+      router.unary('test', 'work', z.object({}).strict(), () => withSpan('inner work', {}, async () => ({ done: true })));
+    },
+  });
+  bus = h.bus;
+  nc = await h.connect();
 });
 
 afterAll(async () => {
   await tracing?.shutdown();
-  await nc?.close();
-  await bus?.close();
-  await store?.close();
-  await nats?.stop();
+  await h?.close();
   await receiver?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** What an instance does: pull the task, returning its message headers. */

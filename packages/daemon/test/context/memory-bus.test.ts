@@ -1,15 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect, JSONCodec, type NatsConnection } from 'nats';
+import { JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HashingEmbedder, MemoryService, RpcRouter, extractiveReflector } from '@aiflock/core';
+import { HashingEmbedder, MemoryService, extractiveReflector } from '@aiflock/core';
 import { RpcReply, subjects } from '@aiflock/protocol';
-import { startNatsServer, type TestNatsServer } from '../../../../testkit/nats-server.js';
-import { NatsBus } from '../../src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
 import { mountContextOps } from '../../src/context-plane.js';
+import { startBusHarness, type BusHarness } from '../bus-harness.js';
 import { contextOn, corpusDocuments, fixedClock } from './harness.js';
 
 /**
@@ -20,39 +14,32 @@ import { contextOn, corpusDocuments, fixedClock } from './harness.js';
 const codec = JSONCodec();
 const SCOUT = 'scout-aaaa1111';
 const SPY = 'spy-bbbb2222';
-let dir: string;
-let nats: TestNatsServer;
-let store: SqlStore;
-let bus: NatsBus;
+let h: BusHarness;
+let store: BusHarness['store'];
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'aiflock-membus-'));
-  nats = await startNatsServer();
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  for (const [id, agent] of [[SCOUT, 'scout'], [SPY, 'spy']] as const) {
-    await store.instances.upsert({ id, agent, status: 'running', handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
-  }
-  const log = () => undefined;
-  bus = await NatsBus.connect({ url: nats.url, log });
-  await bus.init();
-  const { service: context } = await contextOn(store);
-  await context.ingest({ collection: 'maps', documents: corpusDocuments().slice(0, 4), delete: [] });
-  await context.configureCollection('maps', ['scout']);
-  const memory = new MemoryService({ store: store.context, embedder: new HashingEmbedder(256), clock: fixedClock(), reflector: extractiveReflector });
-  const rpc = new RpcRouter({ store, log });
-  mountContextOps(rpc, { memory, context });
-  bus.onRpc(rpc.handle);
-  await bus.start();
-  nc = await connect({ servers: nats.url });
+  h = await startBusHarness({
+    name: 'membus',
+    instances: [
+      [SCOUT, 'scout'],
+      [SPY, 'spy'],
+    ],
+    jetstream: true,
+    mount: async ({ store, router }) => {
+      const { service: context } = await contextOn(store);
+      await context.ingest({ collection: 'maps', documents: corpusDocuments().slice(0, 4), delete: [] });
+      await context.configureCollection('maps', ['scout']);
+      const memory = new MemoryService({ store: store.context, embedder: new HashingEmbedder(256), clock: fixedClock(), reflector: extractiveReflector });
+      mountContextOps(router, { memory, context });
+    },
+  });
+  store = h.store;
+  nc = await h.connect();
 }, 60_000);
 
 afterAll(async () => {
-  await nc?.close();
-  await bus?.close();
-  await store?.close();
-  await nats?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await h?.close();
 });
 
 async function call(instanceId: string, service: string, op: string, payload: unknown): Promise<RpcReply> {

@@ -1,25 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { LlmClient, LlmError } from '@aiflock/agent';
-import { AuditLog, RpcRouter, systemClock, type LlmUsageEvent, type PostRecord } from '@aiflock/core';
-import { connect, type NatsConnection } from 'nats';
-import { Registry } from 'prom-client';
+import { LlmClient } from '@aiflock/agent';
+import { AuditLog, systemClock, type LlmUsageEvent, type PostRecord } from '@aiflock/core';
+import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeLlm, type FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
-import { startNatsServer, type TestNatsServer } from '../../../../testkit/nats-server.js';
 import { HmacFileAnchor } from '../../src/adapters/audit-anchor/hmac-file-anchor.js';
-import { NatsBus } from '../../src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
 import { ConfigSchema } from '../../src/config.js';
 import { economyServices } from '../../src/economy.js';
 import { aiDollarsToCents, chargeUsageToLedger } from '../../src/llm/economy-bridge.js';
-import { LlmConfigSchema } from '../../src/llm/config.js';
-import { createLlmMetrics } from '../../src/llm/metrics.js';
-import { registerLlmOps } from '../../src/llm/rpc-ops.js';
-import { setupLlm, type LlmSetup } from '../../src/llm/setup.js';
 import type { ApiContext } from '../../src/http/context.js';
+import { llmRefusal as refusal, startGatewayOverBus, type GatewayOverBus } from './gateway-over-bus.js';
 
 /**
  * The gateway enforces the economy: an agent's LLM entitlement is its compute tier, read
@@ -27,19 +15,16 @@ import type { ApiContext } from '../../src/http/context.js';
  * nats-server, the daemon's bus and RPC router, a real SQLite ledger with its audit log, the
  * agent SDK's client, and a provider speaking Ollama's wire protocol.
  */
-let nats: TestNatsServer;
-let bus: NatsBus;
+let h: GatewayOverBus;
+let ol: GatewayOverBus['ol'];
+let llm: GatewayOverBus['llm'];
+let store: GatewayOverBus['store'];
 let agentNc: NatsConnection;
-let store: SqlStore;
-let dir: string;
-let ol: FakeLlmServer;
-let llm: LlmSetup;
 let economy: ApiContext['economy'];
 let charges: ReturnType<typeof chargeUsageToLedger>;
 const usage: LlmUsageEvent[] = [];
 let post: PostRecord;
 
-const instance = (id: string, agent: string) => ({ id, agent, status: 'running' as const, handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
 const tier = (name: string, minBalance: number, models: string[], requestsPerMinute: number, concurrentCalls: number) => ({
   name,
   minBalance,
@@ -52,17 +37,16 @@ const tier = (name: string, minBalance: number, models: string[], requestsPerMin
 });
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  dir = await mkdtemp(join(tmpdir(), 'aiflock-economy-gateway-'));
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  await store.instances.upsert(instance('scout-1', 'scout'));
-  const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock: systemClock });
-  const config = ConfigSchema.parse({ dataDir: dir, economy: { tiers: [tier('tier0', 0, ['small'], 3, 1), tier('tier1', 1_000, ['small', 'large'], 100, 3)] } });
-  economy = economyServices(config.economy, store, audit, systemClock);
-  ol = await startFakeLlm('ollama');
-  ol.setDefault({ kind: 'reply', text: 'ok', usage: { in: 100, out: 50 } });
-  llm = await setupLlm(
-    LlmConfigSchema.parse({
+  h = await startGatewayOverBus({
+    name: 'economy-gateway',
+    instances: [['scout-1', 'scout']],
+    tiers: (store, dir) => {
+      const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock: systemClock });
+      const config = ConfigSchema.parse({ dataDir: dir, economy: { tiers: [tier('tier0', 0, ['small'], 3, 1), tier('tier1', 1_000, ['small', 'large'], 100, 3)] } });
+      economy = economyServices(config.economy, store, audit, systemClock);
+      return economy.compute;
+    },
+    llm: (ol) => ({
       providers: { ollama: { url: ol.url } },
       // 100 tokens in and 50 out: small costs 0.20 aiDollars, large 2.00.
       models: { small: { provider: 'ollama', model: 'tiny', pricePer1kIn: 1, pricePer1kOut: 2 }, large: { provider: 'ollama', model: 'huge', pricePer1kIn: 10, pricePer1kOut: 20 } },
@@ -70,41 +54,22 @@ beforeAll(async () => {
       entitlements: { default: { models: ['small', 'large'] } },
       policy: { attemptsPerProvider: 1 },
     }),
-    { clock: systemClock, log: () => undefined, metrics: createLlmMetrics(new Registry()), tiers: economy.compute },
-  );
+    correlationPrefix: 'econ-corr',
+  });
+  ({ ol, llm, store } = h);
+  ol.setDefault({ kind: 'reply', text: 'ok', usage: { in: 100, out: 50 } });
   llm.usage.subscribe((e) => usage.push(e));
   charges = chargeUsageToLedger(llm.usage, economy.compute, () => undefined);
-  bus = await NatsBus.connect({ url: nats.url, log: () => undefined });
-  const router = new RpcRouter({ store, log: () => undefined });
-  let n = 0;
-  registerLlmOps(router, llm, store, () => `econ-corr-${++n}`);
-  bus.onRpc(router.handle);
-  await bus.start();
-  agentNc = await connect({ servers: nats.url, name: 'agent-under-test' });
+  agentNc = await h.connect({ name: 'agent-under-test' });
   post = await economy.board.createPost({ kind: 'agent', name: 'scout' }, { title: 'I summarise papers', body: 'ask me', tags: [], audience: 'public' });
 });
 
 afterAll(async () => {
   charges?.stop();
-  await agentNc?.close();
-  await bus?.close();
-  await llm?.close();
-  await ol?.close();
-  await store?.close();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await h?.close();
 });
 
 const scout = () => new LlmClient(agentNc, 'scout-1');
-
-async function refusal(p: Promise<unknown>): Promise<LlmError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(LlmError);
-  return e as LlmError;
-}
 
 const usageTxns = () => store.ledger.list({ from: 'agent:scout', reason: 'llm_usage', limit: 100 });
 

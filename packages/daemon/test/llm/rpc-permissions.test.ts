@@ -1,22 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { LlmClient, LlmError } from '@aiflock/agent';
-import { RpcRouter, systemClock } from '@aiflock/core';
 import { instanceAgent, instancePermissions, subjects } from '@aiflock/protocol';
-import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
-import { Registry } from 'prom-client';
+import { credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeLlm, type FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
-import { startNatsServer, type TestNatsServer } from '../../../../testkit/nats-server.js';
-import { NatsBus } from '../../src/adapters/nats/nats-bus.js';
-import { NatsTrust } from '../../src/adapters/nats/trust.js';
-import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
-import { LlmConfigSchema } from '../../src/llm/config.js';
-import { createLlmMetrics } from '../../src/llm/metrics.js';
-import { registerLlmOps } from '../../src/llm/rpc-ops.js';
-import { setupLlm, type LlmSetup } from '../../src/llm/setup.js';
+import { startGatewayOverBus, type GatewayOverBus } from './gateway-over-bus.js';
 
 /**
  * The agent SDK's LLM client under the per-instance bus credentials the daemon issues
@@ -25,56 +11,34 @@ import { setupLlm, type LlmSetup } from '../../src/llm/setup.js';
  * the server, so nobody can call, or read answers, as someone else.
  */
 const codec = JSONCodec();
-let dir: string;
-let nats: TestNatsServer;
-let bus: NatsBus;
-let store: SqlStore;
-let ol: FakeLlmServer;
-let llm: LlmSetup;
-const conns: NatsConnection[] = [];
+let h: GatewayOverBus;
+let ol: GatewayOverBus['ol'];
 
 const SCOUT = 'scout-aaaa1111';
 const OTHER = 'other-bbbb2222';
-let trust: NatsTrust;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'aiflock-rpc-perm-'));
   // The flock's real trust chain and per-instance permissions (what the daemon issues).
-  trust = await NatsTrust.open(join(dir, 'trust.json'));
-  nats = await startNatsServer({ config: await trust.serverConfig(join(dir, 'resolver')) });
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  for (const [id, agent] of [[SCOUT, 'scout'], [OTHER, 'other']] as const) {
-    await store.instances.upsert({ id, agent, status: 'running', handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
-  }
-  ol = await startFakeLlm('ollama');
-  llm = await setupLlm(LlmConfigSchema.parse({ providers: { ollama: { url: ol.url } }, models: { default: { provider: 'ollama', model: 'm' } } }), {
-    clock: systemClock,
-    log: () => undefined,
-    metrics: createLlmMetrics(new Registry()),
+  h = await startGatewayOverBus({
+    name: 'rpc-perm',
+    trust: true,
+    instances: [
+      [SCOUT, 'scout'],
+      [OTHER, 'other'],
+    ],
+    llm: (ol) => ({ providers: { ollama: { url: ol.url } }, models: { default: { provider: 'ollama', model: 'm' } } }),
   });
-  const daemon = await trust.issueUser('daemon', {}, null);
-  bus = await NatsBus.connect({ url: nats.url, log: () => undefined, authenticator: credsAuthenticator(new TextEncoder().encode(daemon.creds)) });
-  const router = new RpcRouter({ store, log: () => undefined });
-  registerLlmOps(router, llm, store, () => 'corr');
-  bus.onRpc(router.handle);
-  await bus.start();
+  ol = h.ol;
 });
 
 afterAll(async () => {
-  for (const c of conns) await c.close();
-  await bus?.close();
-  await llm?.close();
-  await ol?.close();
-  await store?.close();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await h?.close();
 });
 
 async function agentConn(id: string): Promise<NatsConnection> {
   const errors: string[] = [];
-  const user = await trust.issueUser(id, instancePermissions(id, instanceAgent(id)), 3600);
-  const nc = await connect({ servers: nats.url, authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)), inboxPrefix: subjects.inbox(id) });
-  conns.push(nc);
+  const user = await h.trust!.issueUser(id, instancePermissions(id, instanceAgent(id)), 3600);
+  const nc = await h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)), inboxPrefix: subjects.inbox(id) });
   void (async () => {
     for await (const s of nc.status()) if (s.type === 'error') errors.push(String(s.data));
   })();

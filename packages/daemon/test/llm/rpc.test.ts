@@ -1,21 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { LlmClient, LlmError } from '@aiflock/agent';
-import { RpcRouter, parseManifest, systemClock, type LlmUsageEvent } from '@aiflock/core';
+import { parseManifest, type LlmUsageEvent } from '@aiflock/core';
 import { RpcReply, subjects } from '@aiflock/protocol';
-import { connect, createInbox, JSONCodec, type NatsConnection } from 'nats';
-import { Registry } from 'prom-client';
+import { createInbox, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeLlm, type FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
-import { startNatsServer, type TestNatsServer } from '../../../../testkit/nats-server.js';
-import { NatsBus } from '../../src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
-import { LlmConfigSchema } from '../../src/llm/config.js';
-import { createLlmMetrics } from '../../src/llm/metrics.js';
-import { registerLlmOps } from '../../src/llm/rpc-ops.js';
-import { setupLlm, type LlmSetup } from '../../src/llm/setup.js';
+import { llmRefusal as llmError, startGatewayOverBus, type GatewayOverBus } from './gateway-over-bus.js';
 
 /**
  * Agents' LLM calls over the real bus: a real nats-server, the daemon's NatsBus and RPC
@@ -23,65 +11,39 @@ import { setupLlm, type LlmSetup } from '../../src/llm/setup.js';
  * own connection.
  */
 const codec = JSONCodec();
-let nats: TestNatsServer;
-let bus: NatsBus;
+let h: GatewayOverBus;
+let ol: GatewayOverBus['ol'];
+let router: GatewayOverBus['router'];
+let llm: GatewayOverBus['llm'];
+let store: GatewayOverBus['store'];
 let agentNc: NatsConnection;
-let store: SqlStore;
-let dir: string;
-let ol: FakeLlmServer;
-let llm: LlmSetup;
 const usage: LlmUsageEvent[] = [];
-let router: RpcRouter;
-
-const instance = (id: string, agent: string, status: 'running' | 'stopped' = 'running') => ({ id, agent, status, handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  dir = await mkdtemp(join(tmpdir(), 'aiflock-rpc-'));
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  await store.instances.upsert(instance('scout-1', 'scout'));
-  await store.instances.upsert(instance('other-1', 'other'));
-  await store.instances.upsert(instance('gone-1', 'scout', 'stopped'));
-  ol = await startFakeLlm('ollama');
-  llm = await setupLlm(
-    LlmConfigSchema.parse({
+  h = await startGatewayOverBus({
+    name: 'rpc',
+    instances: [
+      ['scout-1', 'scout'],
+      ['other-1', 'other'],
+      ['gone-1', 'scout', 'stopped'],
+    ],
+    llm: (ol) => ({
       providers: { ollama: { url: ol.url } },
       models: { default: { provider: 'ollama', model: 'm', pricePer1kIn: 0.5, pricePer1kOut: 1.5 }, coder: { provider: 'ollama', model: 'c' } },
       entitlements: { default: { models: ['default'] }, callers: { scout: { models: ['default', 'coder'], requestsPerMinute: 1000 }, other: { requestsPerMinute: 2, models: ['default'] } } },
       policy: { attemptsPerProvider: 1 },
     }),
-    { clock: systemClock, log: () => undefined, metrics: createLlmMetrics(new Registry()) },
-  );
+  });
+  ({ ol, router, llm, store } = h);
   llm.usage.subscribe((e) => usage.push(e));
-  bus = await NatsBus.connect({ url: nats.url, log: () => undefined });
-  router = new RpcRouter({ store, log: () => undefined });
-  let n = 0;
-  registerLlmOps(router, llm, store, () => `corr-${++n}`);
-  bus.onRpc(router.handle);
-  await bus.start();
-  agentNc = await connect({ servers: nats.url, name: 'agent-under-test' });
+  agentNc = await h.connect({ name: 'agent-under-test' });
 });
 
 afterAll(async () => {
-  await agentNc?.close();
-  await bus?.close();
-  await llm?.close();
-  await ol?.close();
-  await store?.close();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await h?.close();
 });
 
 const client = (id = 'scout-1') => new LlmClient(agentNc, id);
-
-async function llmError(p: Promise<unknown>): Promise<LlmError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(LlmError);
-  return e as LlmError;
-}
 
 describe('llm over the bus (agent.<id>.rpc.llm.*)', () => {
   it('answers a chat, charging the agent the store says owns the instance', async () => {

@@ -1,21 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DecisionError, LlmClient, LlmPolicy, RulesPolicy, VillageLoop, actionJsonSchema, type LlmPort } from '@aiflock/agent';
-import { RpcRouter, systemClock } from '@aiflock/core';
 import type { ActionRequest, DeclarePolicy, Landmark, LlmChatResult, Perception } from '@aiflock/protocol';
-import { connect, type NatsConnection } from 'nats';
-import { Registry } from 'prom-client';
+import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeLlm, type FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
-import { startNatsServer, type TestNatsServer } from '../../../../testkit/nats-server.js';
-import { NatsBus } from '../../src/adapters/nats/nats-bus.js';
-import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
-import { LlmConfigSchema } from '../../src/llm/config.js';
-import { createLlmMetrics } from '../../src/llm/metrics.js';
-import { registerLlmOps } from '../../src/llm/rpc-ops.js';
-import { setupLlm, type LlmSetup } from '../../src/llm/setup.js';
+import { startGatewayOverBus, type GatewayOverBus } from '../llm/gateway-over-bus.js';
 import { STORIES_MODEL } from '../llm/model-file.js';
 
 /**
@@ -25,13 +12,9 @@ import { STORIES_MODEL } from '../llm/model-file.js';
  * format is what makes its answers actions. A second, Ollama-wire provider scripts answers
  * that are not valid actions, to prove those turns fall back to the rules.
  */
-let nats: TestNatsServer;
-let bus: NatsBus;
+let h: GatewayOverBus;
+let ol: GatewayOverBus['ol'];
 let agentNc: NatsConnection;
-let store: SqlStore;
-let dir: string;
-let ol: FakeLlmServer;
-let llm: LlmSetup;
 
 const LANDMARKS: Landmark[] = [
   { name: 'home', kind: 'home', label: 'Home', x: 1, y: 1, width: 3, height: 3, entry: { x: 2, y: 3 } },
@@ -61,39 +44,22 @@ const SITUATIONS: Perception[] = [
   perception({ at: null }),
 ];
 
-const instance = (id: string, agent: string) => ({ id, agent, status: 'running' as const, handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
-
 beforeAll(async () => {
-  nats = await startNatsServer();
-  dir = await mkdtemp(join(tmpdir(), 'aiflock-village-llm-'));
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  await store.instances.upsert(instance('baker-1', 'baker'));
-  ol = await startFakeLlm('ollama');
-  llm = await setupLlm(
-    LlmConfigSchema.parse({
+  h = await startGatewayOverBus({
+    name: 'village-llm',
+    instances: [['baker-1', 'baker']],
+    llm: (ol) => ({
       providers: { embedded: { modelFile: STORIES_MODEL, contextSize: 1024 }, ollama: { url: ol.url } },
       models: { default: { provider: 'embedded', model: 'stories260K' }, scripted: { provider: 'ollama', model: 'm' } },
       policy: { attemptsPerProvider: 1 },
     }),
-    { clock: systemClock, log: () => undefined, metrics: createLlmMetrics(new Registry()) },
-  );
-  bus = await NatsBus.connect({ url: nats.url, log: () => undefined });
-  const router = new RpcRouter({ store, log: () => undefined });
-  let n = 0;
-  registerLlmOps(router, llm, store, () => `corr-${++n}`);
-  bus.onRpc(router.handle);
-  await bus.start();
-  agentNc = await connect({ servers: nats.url, name: 'village-llm-policy' });
+  });
+  ol = h.ol;
+  agentNc = await h.connect({ name: 'village-llm-policy' });
 }, 60_000);
 
 afterAll(async () => {
-  await agentNc?.close();
-  await bus?.close();
-  await llm?.close();
-  await ol?.close();
-  await store?.close();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await h?.close();
 });
 
 /** The real client, keeping each raw answer so the test can check it against the schema. */
