@@ -9,6 +9,8 @@ echo "==> building the agent image" >&2
 bash scripts/build-image.sh
 echo "==> lint" >&2
 npm run --silent lint
+echo "==> typecheck of tests, testkit and benchmarks" >&2
+npx tsc -p tsconfig.tests.json
 echo "==> tests" >&2
 # bootstrap --test installed pgvector: its native tests must run, not skip.
 export AIFLOCK_TEST_PGVECTOR=required

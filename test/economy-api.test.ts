@@ -136,7 +136,7 @@ describe('board over HTTP and the bus', () => {
     const scoutSees = (await rpc['board.list'].handle(agentCaller('scout'), rpc['board.list'].input.parse({}))) as { posts: PostRecord[] };
     expect(scoutSees.posts.map((p) => p.title)).toEqual(['to agents', 'to scout only', 'Need a CSV parser']);
     const hidden = echoSees.posts.length ? (await api('GET', '/v1/board/posts?limit=10', undefined, 'ann')).body.posts.find((p: PostRecord) => p.title === 'to scout only') : null;
-    await expect(rpc['board.get'].handle(agentCaller('echo'), { postId: hidden.id })).rejects.toMatchObject({ code: 'post_not_found' });
+    await expect(rpc['board.get'].handle(agentCaller('echo'), { postId: hidden!.id })).rejects.toMatchObject({ code: 'post_not_found' });
     expect((await api('GET', '/v1/board/posts?status=open&tag=Bad Tag', undefined, 'ann')).status).toBe(400);
   });
 
@@ -355,7 +355,7 @@ describe('admin compute controls', () => {
 
   it('an agent reads its own tier over the bus and buys a period with its own money', async () => {
     const rpc = economyRpcHandlers(ctx.economy.compute);
-    const before = await rpc['economy.status'].handle(agentCaller('scout'), rpc['economy.status'].input.parse({}));
+    const before = (await rpc['economy.status'].handle(agentCaller('scout'), rpc['economy.status'].input.parse({}))) as { balance: number };
     expect(before).toMatchObject({ agent: 'scout', tier: 'tier1', basis: 'balance' });
     const input = rpc['economy.purchase'].input.parse({ tier: 'tier2', hours: 2, idempotencyKey: 'scout-buy-1' });
     const bought = await rpc['economy.purchase'].handle(agentCaller('scout'), input);

@@ -30,17 +30,18 @@ describe('task lifecycle', () => {
   });
 
   it('applies a result from an instance of the owning agent', () => {
-    expect(decideResult({ status: 'running', attempt: 1, agent: 'echo' }, result(), 'echo')).toEqual({ apply: true, status: 'completed' });
+    expect(decideResult({ status: 'running', agent: 'echo' }, result(), 'echo')).toEqual({ apply: true, status: 'completed' });
   });
 
   it('ignores late and duplicate results', () => {
-    expect(decideResult({ status: 'cancelled', attempt: 1, agent: 'echo' }, result(), 'echo')).toEqual({ apply: false, reason: 'already_finished' });
-    expect(decideResult({ status: 'completed', attempt: 1, agent: 'echo' }, result(), 'echo')).toEqual({ apply: false, reason: 'already_finished' });
-    // A late result of an earlier attempt still finishes a running task: the work was done.
-    expect(decideResult({ status: 'running', attempt: 2, agent: 'echo' }, result({ attempt: 1 }), 'echo')).toEqual({ apply: true, status: 'completed' });
+    expect(decideResult({ status: 'cancelled', agent: 'echo' }, result(), 'echo')).toEqual({ apply: false, reason: 'already_finished' });
+    expect(decideResult({ status: 'completed', agent: 'echo' }, result(), 'echo')).toEqual({ apply: false, reason: 'already_finished' });
+    // A late result of an earlier attempt still finishes a running task: the work was done
+    // (a result carries its attempt; the decision does not depend on the task's current one).
+    expect(decideResult({ status: 'running', agent: 'echo' }, result({ attempt: 1 }), 'echo')).toEqual({ apply: true, status: 'completed' });
   });
 
   it("refuses a result for another agent's task", () => {
-    expect(decideResult({ status: 'running', attempt: 1, agent: 'bank' }, result(), 'echo')).toEqual({ apply: false, reason: 'wrong_instance' });
+    expect(decideResult({ status: 'running', agent: 'bank' }, result(), 'echo')).toEqual({ apply: false, reason: 'wrong_instance' });
   });
 });

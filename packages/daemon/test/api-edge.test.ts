@@ -112,7 +112,7 @@ describe('attacks on the loopback bypass', () => {
       const port = new URL(api.url).port;
       const viaLoopback = await fetch(`http://127.0.0.1:${port}/v1/tokens`);
       expect(viaLoopback.status).toBe(200);
-      for (const spoof of [{}, { 'x-forwarded-for': '127.0.0.1' }, { 'x-real-ip': '127.0.0.1', forwarded: 'for=127.0.0.1' }]) {
+      for (const spoof of [{}, { 'x-forwarded-for': '127.0.0.1' }, { 'x-real-ip': '127.0.0.1', forwarded: 'for=127.0.0.1' }] as Record<string, string>[]) {
         const res = await fetch(`http://${hostAddress}:${port}/v1/tokens`, { headers: spoof });
         expect(res.status, JSON.stringify(spoof)).toBe(401);
       }

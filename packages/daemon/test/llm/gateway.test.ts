@@ -36,7 +36,7 @@ interface Harness {
 
 function gateway(providers: LlmProvider[], entries: RegistryEntry[], opts: { policy?: Partial<GatewayPolicy>; clock?: Clock & { advance?(ms: number): void }; entitlement?: Entitlement } = {}): Harness {
   const h = { usage: [] as LlmUsageEvent[], sleeps: [] as number[], fallbacks: [] as string[], breaker: [] as string[] } as Harness;
-  const clock = opts.clock ?? systemClock;
+  const clock: Clock & { advance?(ms: number): void } = opts.clock ?? systemClock;
   let id = 0;
   h.gw = new LlmGateway({
     providers,

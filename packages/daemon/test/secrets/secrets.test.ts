@@ -10,6 +10,7 @@ import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
 import { buildApp } from '../../src/http/app.js';
 import type { ApiContext } from '../../src/http/context.js';
+import type { InjectOptions } from 'fastify';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { testHttpOptions } from '../../../../testkit/http-options.js';
@@ -105,7 +106,7 @@ describe('secret routes and logs', () => {
     const ctx = { secrets, store, auth, audit } as unknown as ApiContext;
     const { app: raw } = buildApp(ctx, logger, createMetrics(store), testHttpOptions());
     // Every call as an admin; the secret value must not leak into the audit log either.
-    const app = { inject: (o: { method: 'GET' | 'PUT' | 'DELETE'; url: string; payload?: unknown }) => raw.inject({ ...o, headers: { authorization: `Bearer ${token}` } } as Parameters<typeof raw.inject>[0]), close: () => raw.close() };
+    const app = { inject: (o: { method: 'GET' | 'PUT' | 'DELETE'; url: string; payload?: unknown }) => raw.inject({ ...o, headers: { authorization: `Bearer ${token}` } } as InjectOptions), close: () => raw.close() };
     const put = (value: unknown) => app.inject({ method: 'PUT', url: '/v1/secrets/API_KEY', payload: { value } });
     expect((await put(VALUE)).statusCode).toBe(201);
     const again = await put(`${VALUE}-2`);

@@ -92,7 +92,7 @@ describe('llm village policy through the gateway', () => {
         continue;
       }
       if (d instanceof Error) throw d;
-      const decision = d as Exclude<typeof d, Error>;
+      const decision = d as Awaited<ReturnType<LlmPolicy['decide']>>;
       expect(decision).toMatchObject({ by: 'llm', model: 'embedded/default' });
       expect(decision.actions.length).toBeGreaterThan(0);
       outcomes.push('valid');
