@@ -4,6 +4,7 @@ import type { InstanceStatus, LogLevel, TaskStatus } from '@aiflock/protocol';
 import { authRepos } from './auth-repos.js';
 import { contextRepo } from './context-repo.js';
 import { worldRepo } from './world-repo.js';
+import { perceptionRepo } from './perception-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 import type { AuditTable, BoardPostsTable, Database, LedgerTxnsTable, DeploymentsTable, InstancesTable, LlmUsageTable, LogsTable, TasksTable } from './tables.js';
@@ -183,6 +184,11 @@ export class SqlStore implements Store {
   private worldStore: Store['world'] | undefined;
   get world(): Store['world'] {
     return (this.worldStore ??= worldRepo(this.backend.db));
+  }
+
+  private perceptionStore: Store['perception'] | undefined;
+  get perception(): Store['perception'] {
+    return (this.perceptionStore ??= perceptionRepo(this.backend.db));
   }
 
   private contextStore: Store['context'] | undefined;
