@@ -331,6 +331,12 @@ function migrations(backend: SqlBackend): Record<string, Migration> {
           .addColumn('tick', 'bigint', (c) => c.notNull())
           .addColumn('reply_seq', 'bigint', (c) => c.notNull())
           .execute();
+        // Replies made before this were kept in memory only and are gone with the restart
+        // that brings this migration: villagers who posted start past them, rather than
+        // being told every old reply again.
+        await sql`insert into perception_cursors (agent, tick, reply_seq)
+          select distinct substr(author_id, 7), 0, (select coalesce(max(seq), 0) from board_replies)
+          from board_posts where author_type = 'agent' and author_id like 'agent:%'`.execute(db);
       },
     },
   };
