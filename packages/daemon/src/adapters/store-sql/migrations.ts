@@ -323,6 +323,8 @@ function migrations(backend: SqlBackend): Record<string, Migration> {
         // order by the clock of whoever wrote them (random within a millisecond), so a
         // position by id could skip a reply written just after it was read.
         await backend.addVisibilitySeq(db, { table: 'board_replies', column: 'seq', key: 'id', orderBy: ['created_at', 'id'] });
+        // A villager's new replies: per post of its own, those past its position.
+        await db.schema.createIndex('board_replies_post_seq').on('board_replies').columns(['post_id', 'seq']).execute();
         // Where each villager's perception left off: the tick it last perceived (heard lines
         // up to it were delivered) and the last reply it was given.
         await db.schema
