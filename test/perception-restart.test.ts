@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -20,6 +20,8 @@ const codec = JSONCodec();
 let flock: TestFlock;
 let bus: NatsConnection;
 let ann: string;
+/** Ann's post, from the first test. */
+let postId: string;
 
 const manifest = (name: string, replicas: number, policy: string) => `apiVersion: aiflock/v1
 kind: Agent
@@ -117,4 +119,48 @@ it('a reply made before a restart reaches the villager once after it, and what i
   const again = await perceive();
   expect(again.replies).toEqual([]);
   expect(again.heard).toEqual([]);
+  postId = post.id;
+}, 600_000);
+
+it('after a SIGKILL, the same holds, and what is heard after it is not lost behind the ticks perceived before it', async () => {
+  const said = await flock.api('/v1/agents/bob/action', { method: 'POST', body: { type: 'talk', text: 'and the baker is at the market', to: 'ann' } });
+  expect(said.status, JSON.stringify(said.body)).toBe(200);
+  const saidAt = (await find('bob'))!.said!.tick;
+  const person = await flock.cliJson<CreatedToken>(['token', 'create', '--name', 'dave', '--scope', 'human']);
+  const made = await flock.api(`/v1/board/posts/${postId}/replies`, { method: 'POST', token: person.token, body: { body: 'Or ask the miller.' } });
+  expect(made.status, JSON.stringify(made.body)).toBe(201);
+  // Idle ticks are not logged, so the world will come back at the tick of that last input,
+  // well behind the tick Ann perceives at now.
+  await eventually(async () => (await world()).tick > saidAt + 200, 'two hundred idle ticks');
+  const before = await perceive();
+  expect(before.heard.map((h) => h.text)).toEqual(['and the baker is at the market']);
+  expect(before.replies.map((r) => r.body)).toEqual(['Or ask the miller.']);
+  // Then a reply nobody has perceived yet, and the daemon dies: no clean stop, no snapshot.
+  const late = await flock.api(`/v1/board/posts/${postId}/replies`, { method: 'POST', token: person.token, body: { body: 'The miller is out today.' } });
+  expect(late.status, JSON.stringify(late.body)).toBe(201);
+  const { pid } = JSON.parse(await readFile(join(flock.home, 'daemon.json'), 'utf8')) as { pid: number };
+  process.kill(pid, 'SIGKILL');
+  await eventually(async () => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 'the daemon gone');
+  // Slow ticks from here, so Bob speaks again long before the world is back at Ann's tick.
+  flock.env['AIFLOCK_WORLD_TICK_MS'] = '1000';
+  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
+  expect(up.code, up.stderr).toBe(0);
+  expect(await running('ann')).toBe(ann);
+  const again = await flock.api('/v1/agents/bob/action', { method: 'POST', body: { type: 'talk', text: 'good luck with the flour', to: 'ann' } });
+  expect(again.status, JSON.stringify(again.body)).toBe(200);
+  // The case this is about: Bob spoke at a tick Ann had already perceived before the crash.
+  expect((await find('bob'))!.said!.tick).toBeLessThanOrEqual(before.tick);
+
+  const after = await perceive();
+  expect(after.replies.map((r) => [r.replyId, r.body])).toEqual([[(late.body as { id: string }).id, 'The miller is out today.']]);
+  expect(after.heard.map((h) => h.text)).toEqual(['good luck with the flour']);
+  const next = await perceive();
+  expect([next.replies, next.heard]).toEqual([[], []]);
 }, 600_000);

@@ -33,4 +33,6 @@ export interface PerceptionStore {
    * `to`. False when another perception moved it first; nothing is changed then.
    */
   advance(agent: string, from: PerceptionCursor | undefined, to: PerceptionCursor): Promise<boolean>;
+  /** Brings every cursor past `tick` back to it (the world resumed at an earlier tick); replies untouched. */
+  rewindTicks(tick: number): Promise<void>;
 }

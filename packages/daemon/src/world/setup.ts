@@ -25,6 +25,10 @@ export async function setupWorld(
     metrics: deps.metrics,
     log: deps.log,
   });
+  // After a crash the world resumes at its last logged input, behind ticks its villagers may
+  // already have perceived. Every line heard before the crash is at or before that tick, and
+  // every line heard from now on is after it, so that is where "heard since" must start.
+  await deps.store.perception.rewindTicks(host.engine.tick);
   const perceiver = new Perceiver({ host, compute: deps.compute, cursors: deps.store.perception, tiers: deps.tiers });
   registerWorldOps(deps.rpc, host, perceiver);
   const sync = new VillagerSync({ store: deps.store, host, log: deps.log });

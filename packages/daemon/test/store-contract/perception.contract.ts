@@ -48,6 +48,14 @@ export function contract(open: () => Promise<Store>): void {
       expect(await store.perception.cursor('bob')).toBeUndefined();
     });
 
+    it('rewinds the ticks past a tick to it, and leaves the rest and every reply position alone', async () => {
+      await store.perception.advance('ann', undefined, { tick: 900, replySeq: 4 });
+      await store.perception.advance('bob', undefined, { tick: 400, replySeq: 2 });
+      await store.perception.rewindTicks(500);
+      expect(await store.perception.cursor('ann')).toEqual({ tick: 500, replySeq: 4 });
+      expect(await store.perception.cursor('bob')).toEqual({ tick: 400, replySeq: 2 });
+    });
+
     it("gives a villager others' replies to its own posts only, in the order they were written, not by id", async () => {
       await store.board.insertPost(post('post_a', 'agent:ann'));
       await store.board.insertPost(post('post_b', 'agent:bob'));

@@ -41,5 +41,8 @@ export function perceptionRepo(db: Kysely<Database>): PerceptionStore {
         .executeTakeFirst();
       return Number(r.numUpdatedRows) > 0;
     },
+    rewindTicks: async (tick) => {
+      await db.updateTable('perception_cursors').set({ tick }).where('tick', '>', tick).execute();
+    },
   };
 }
