@@ -7,6 +7,7 @@ import type { BoardStore } from './board.js';
 import type { ComputeControlStore } from './compute-controls.js';
 import type { ContextStore } from './context-store.js';
 import type { WorldStore } from './world-store.js';
+import type { PerceptionStore } from './perception-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -148,6 +149,8 @@ export interface Store extends AuthStore {
   context: ContextStore;
   /** The village's latest snapshot and the input log since. */
   world: WorldStore;
+  /** Where each villager's perception left off (heard lines and board replies delivered). */
+  perception: PerceptionStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

@@ -1,51 +1,39 @@
-import type { BoardEvent, BoardService, ComputeService, Store, TierSpec } from '@aiflock/core';
+import { FlockError, type ComputeService, type PerceptionStore, type TierSpec } from '@aiflock/core';
 import type { Perception } from '@aiflock/protocol';
 import type { WorldHost } from './world-host.js';
 
-const INBOX_KEPT = 50;
-type Reply = Perception['replies'][number];
+const REPLIES_PER_PERCEPTION = 50;
+/** Each lost compare-and-set means another perception of the same villager advanced; give up after this many. */
+const ATTEMPTS = 8;
 
 /**
  * What `world.perceive` answers: the engine's view of the villager plus its standing in the
  * economy and the replies to its board posts since it last looked. "Since it last looked" is
- * kept here, per agent, outside the world state: perceiving is a read and must not change the
- * world (or its replay).
+ * a cursor in the store, outside the world state: perceiving is a read and must not change
+ * the world (or its replay), yet a daemon restart must neither drop nor repeat what a
+ * villager was told.
  */
 export class Perceiver {
-  private readonly lastTick = new Map<string, number>();
-  private readonly inbox = new Map<string, Reply[]>();
-  private readonly unsubscribe: () => void;
-
-  constructor(
-    private readonly deps: { host: WorldHost; compute: ComputeService; board: BoardService; store: Store; tiers: readonly TierSpec[]; log: (level: 'warn', msg: string) => void },
-  ) {
-    this.unsubscribe = deps.board.subscribe((e) => void this.onBoard(e).catch((err: unknown) => deps.log('warn', `world inbox: ${String(err)}`)));
-  }
-
-  close(): void {
-    this.unsubscribe();
-  }
+  constructor(private readonly deps: { host: WorldHost; compute: ComputeService; cursors: PerceptionStore; tiers: readonly TierSpec[] }) {}
 
   async perceive(agent: string): Promise<Perception> {
-    const view = this.deps.host.engine.perceive(agent, this.lastTick.get(agent) ?? 0);
-    this.lastTick.set(agent, view.tick);
-    const e = await this.deps.compute.entitlementsFor(agent);
-    const ranked = [...this.deps.tiers].sort((a, b) => a.minBalance - b.minBalance);
-    const replies = this.inbox.get(agent) ?? [];
-    this.inbox.delete(agent);
-    return { ...view, economy: { balanceCents: e.balance, tier: ranked.findIndex((t) => t.name === e.tier), tierName: e.tier }, replies };
-  }
-
-  /** Replies by others to an agent's posts wait here for its next perception. */
-  private async onBoard(e: BoardEvent): Promise<void> {
-    if (e.type !== 'reply') return;
-    const post = await this.deps.store.board.getPost(e.reply.postId);
-    if (!post || post.authorType !== 'agent' || e.reply.authorId === post.authorId) return;
-    const agent = post.authorId.replace(/^agent:/, '');
-    if (!this.deps.host.engine.has(agent)) return;
-    const box = this.inbox.get(agent) ?? [];
-    box.push({ postId: post.id, replyId: e.reply.id, author: e.reply.authorId, body: e.reply.body });
-    if (box.length > INBOX_KEPT) box.shift();
-    this.inbox.set(agent, box);
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      const from = await this.deps.cursors.cursor(agent);
+      const view = this.deps.host.engine.perceive(agent, from?.tick ?? 0);
+      const e = await this.deps.compute.entitlementsFor(agent);
+      const ranked = [...this.deps.tiers].sort((a, b) => a.minBalance - b.minBalance);
+      const pending = await this.deps.cursors.repliesAfter(agent, from?.replySeq ?? 0, REPLIES_PER_PERCEPTION);
+      const perception: Perception = {
+        ...view,
+        economy: { balanceCents: e.balance, tier: ranked.findIndex((t) => t.name === e.tier), tierName: e.tier },
+        replies: pending.map((r) => ({ postId: r.postId, replyId: r.replyId, author: r.author, body: r.body })),
+      };
+      // Only a perception that was built moves the cursor; one that another perception
+      // (a second replica) beat to it is built again from where that one left off, so each
+      // heard line and reply goes to exactly one of them.
+      const to = { tick: view.tick, replySeq: pending.at(-1)?.seq ?? from?.replySeq ?? 0 };
+      if (await this.deps.cursors.advance(agent, from, to)) return perception;
+    }
+    throw new FlockError('internal', `the perception cursor of "${agent}" kept moving under ${ATTEMPTS} attempts`, { agent });
   }
 }

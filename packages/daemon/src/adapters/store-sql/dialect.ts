@@ -16,6 +16,13 @@ export interface SqlBackend {
    */
   exclusive<T>(table: keyof Database & string, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /**
+   * Migration step: add integer `column` to `table`, number the existing rows by `orderBy`,
+   * and have the database number every later insert above every row before it, such that
+   * rows become visible to readers in that order. A reader that has seen number N can then
+   * ask for "above N" again later and never miss a row that committed late.
+   */
+  addVisibilitySeq(db: Kysely<unknown>, t: { table: string; column: string; key: string; orderBy: string[] }): Promise<void>;
+  /**
    * Copy the live database to `file` (online, consistent) when the backend can do it itself;
    * null when backups are taken with the database's own tools (pg_dump).
    */

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { SqlBackend } from './dialect.js';
+import { postgresVisibilitySeq } from './visibility-seq.js';
 import type { Database } from './tables.js';
 
 export interface PostgresOptions {
@@ -69,6 +70,7 @@ export async function postgresBackend(opts: PostgresOptions): Promise<SqlBackend
         await sql`lock table ${sql.table(table)} in share row exclusive mode`.execute(trx);
         return fn(trx);
       }),
+    addVisibilitySeq: postgresVisibilitySeq,
     backupTo: null,
     describe: where,
     close: () => db.destroy(),

@@ -12,6 +12,7 @@ import { logRepo } from './log-repo.js';
 import { secretRepo } from './secret-repo.js';
 import { taskRepo } from './task-repo.js';
 import { worldRepo } from './world-repo.js';
+import { perceptionRepo } from './perception-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 
@@ -66,6 +67,11 @@ export class SqlStore implements Store {
   private worldStore: Store['world'] | undefined;
   get world(): Store['world'] {
     return (this.worldStore ??= worldRepo(this.backend.db));
+  }
+
+  private perceptionStore: Store['perception'] | undefined;
+  get perception(): Store['perception'] {
+    return (this.perceptionStore ??= perceptionRepo(this.backend.db));
   }
 
   private contextStore: Store['context'] | undefined;

@@ -1,6 +1,7 @@
 import Sqlite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { SqlBackend } from './dialect.js';
+import { sqliteVisibilitySeq } from './visibility-seq.js';
 import type { Database } from './tables.js';
 
 /** The embedded default store: one SQLite file under the data dir, WAL mode. */
@@ -20,6 +21,7 @@ export function sqliteBackend(file: string): SqlBackend {
     // writer (a second process would get SQLITE_BUSY and the primary key refuses a fork).
     exclusive: (_table, fn) => db.transaction().execute(fn),
     // SQLite's online backup API: a consistent copy while the daemon keeps writing.
+    addVisibilitySeq: sqliteVisibilitySeq,
     backupTo: async (dest) => {
       await raw.backup(dest);
     },

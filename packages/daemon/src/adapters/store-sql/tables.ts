@@ -183,6 +183,8 @@ export interface BoardRepliesTable {
   author_id: string;
   body: string;
   created_at: string;
+  /** Numbered by the database in the order replies become visible (see migration 0010). */
+  seq: number | string | null;
 }
 
 export interface ContextCollectionsTable {
@@ -255,6 +257,7 @@ export interface Database {
   agent_memories: AgentMemoriesTable;
   world_snapshots: WorldSnapshotsTable;
   world_inputs: WorldInputsTable;
+  perception_cursors: PerceptionCursorsTable;
 }
 
 export interface WorldSnapshotsTable {
@@ -267,4 +270,10 @@ export interface WorldSnapshotsTable {
 export interface WorldInputsTable {
   tick: number | string;
   inputs: string;
+}
+
+export interface PerceptionCursorsTable {
+  agent: string;
+  tick: number | string;
+  reply_seq: number | string;
 }
