@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -138,16 +138,7 @@ it('after a SIGKILL, the same holds, and what is heard after it is not lost behi
   // Then a reply nobody has perceived yet, and the daemon dies: no clean stop, no snapshot.
   const late = await flock.api(`/v1/board/posts/${postId}/replies`, { method: 'POST', token: person.token, body: { body: 'The miller is out today.' } });
   expect(late.status, JSON.stringify(late.body)).toBe(201);
-  const { pid } = JSON.parse(await readFile(join(flock.home, 'daemon.json'), 'utf8')) as { pid: number };
-  process.kill(pid, 'SIGKILL');
-  await eventually(async () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 'the daemon gone');
+  await flock.killDaemon();
   // Slow ticks from here, so Bob speaks again long before the world is back at Ann's tick.
   flock.env['AIFLOCK_WORLD_TICK_MS'] = '1000';
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });

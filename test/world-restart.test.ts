@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WorldSnapshot } from '@aiflock/protocol';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -73,16 +73,7 @@ it('after a SIGKILL, the input log replays every acknowledged input', async () =
   expect(moved.status).toBe(200);
   expect(moved.body.path).toBeGreaterThan(10);
   // Killed mid-walk: no snapshot on the way down.
-  const { pid } = JSON.parse(await readFile(join(flock.home, 'daemon.json'), 'utf8')) as { pid: number };
-  process.kill(pid, 'SIGKILL');
-  await eventually(async () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 'the daemon gone');
+  await flock.killDaemon();
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
   expect(up.code, up.stderr).toBe(0);
 

@@ -26,6 +26,8 @@ export interface TestFlock {
   ): Promise<{ status: number; body: any; headers: Headers }>;
   /** The admin token the daemon wrote on its first start. */
   adminToken(): Promise<string>;
+  /** SIGKILLs the daemon (no clean stop, no snapshot) and resolves once it is gone. Agents keep running. */
+  killDaemon(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -71,11 +73,25 @@ export async function testFlock(): Promise<TestFlock> {
     async api(path, init = {}) {
       return apiFetch(apiUrl, path, init, init.token === undefined ? await adminToken() : init.token);
     },
+    async killDaemon() {
+      const { pid } = JSON.parse(await readFile(join(home, 'daemon.json'), 'utf8')) as { pid: number };
+      process.kill(pid, 'SIGKILL');
+      await eventually(async () => !isAlive(pid), `daemon ${pid} gone`);
+    },
     async cleanup() {
       await cli(['down'], { timeoutMs: 90_000 });
       await rm(home, { recursive: true, force: true });
     },
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Poll until `check` returns a truthy value, or fail with the last value seen. */
