@@ -1,11 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
-// Unit tests are pure and fast; integration tests drive real Docker, nats-server and
-// SQLite, so they run one file at a time to keep a 2-core machine predictable.
+// Unit tests are pure and fast; integration tests drive real Docker, nats-server, SQLite,
+// PostgreSQL and Chromium. Vitest's pool (one for the whole run: per-project worker limits do
+// not apply to it) defaults to cores - 1 workers, which is one file at a time on a 2-core
+// machine, where an integration file mostly waits on containers and servers. Two at a time:
+// every file owns its flock (name, network, firewall chains, ports, data dir), so files
+// share nothing but the Docker engine and the agent image, which is built by content hash.
 export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'], externalConditions: ['source'] } },
   test: {
+    maxWorkers: 2,
+    minWorkers: 1,
     projects: [
       {
         extends: true,
@@ -17,7 +23,6 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           environment: 'node',
-          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },

@@ -3,7 +3,7 @@
 // the agent image, and fails if anything of the control plane ended up in it: the
 // metafile check is the proof that the image does not carry the daemon's dependencies.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -45,6 +45,13 @@ const FORBIDDEN = [
   })),
 ];
 
+/** Readers (an image build running at the same time) see the old file or the new one. */
+async function writeAtomically(path, data) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
 async function main() {
   await mkdir(outDir, { recursive: true });
   let result;
@@ -53,6 +60,9 @@ async function main() {
       absWorkingDir: root,
       entryPoints: [entry],
       outfile: outFile,
+      // Written below by rename, never in place: an image build running at the same time
+      // (tests build in parallel) must read the old bundle or the new one, not half of one.
+      write: false,
       bundle: true,
       platform: 'node',
       format: 'esm',
@@ -76,17 +86,18 @@ async function main() {
   const violations = inputs.flatMap((input) =>
     FORBIDDEN.filter((f) => f.re.test(input)).map((f) => `${input} (${f.name})`),
   );
-  await writeFile(join(outDir, 'meta.json'), JSON.stringify(result.metafile, null, 2));
+  await writeAtomically(join(outDir, 'meta.json'), JSON.stringify(result.metafile, null, 2));
   if (violations.length > 0) {
     console.error('bundle-agent: the agent bundle must not contain control-plane code or dependencies, but it includes:');
     for (const v of violations) console.error(`  - ${v}`);
     process.exit(1);
   }
 
-  const bytes = await readFile(outFile);
+  const bytes = result.outputFiles[0].contents;
+  await writeAtomically(outFile, bytes);
   const sha = createHash('sha256').update(bytes).digest('hex');
   // sha256sum format, so `sha256sum -c` works from the bundle directory.
-  await writeFile(join(outDir, 'agent.sha256'), `${sha}  agent.mjs\n`);
+  await writeAtomically(join(outDir, 'agent.sha256'), `${sha}  agent.mjs\n`);
   console.log(
     `bundle-agent: ${relative(root, outFile)} ${(bytes.length / 1024).toFixed(0)} KiB, ${inputs.length} inputs, sha256 ${sha}`,
   );
