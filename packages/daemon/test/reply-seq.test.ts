@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PostRecord, ReplyRecord } from '@aiflock/core';
+import type { ReplyRecord } from '@aiflock/core';
 import { startPostgres, type TestPostgres } from '../../../testkit/postgres.js';
 import type { SqlBackend } from '../src/adapters/store-sql/dialect.js';
 import { migrateTo } from '../src/adapters/store-sql/migrations.js';
 import { postgresBackend } from '../src/adapters/store-sql/postgres.js';
 import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
 import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
+import { post as boardPost, reply as boardReply } from './store-contract/board-fixtures.js';
 
 /**
  * Board replies are numbered in the order they become visible (`seq`), the position a
@@ -17,21 +18,8 @@ import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
  * numbered by time, and on PostgreSQL a reply that commits late is still numbered after every
  * reply a reader could already see, so a reader past N never has a reply appear below N.
  */
-const post: PostRecord = {
-  id: 'post_a',
-  authorType: 'agent',
-  authorId: 'agent:ann',
-  audience: 'public',
-  title: 'Where is the mill?',
-  body: 'body',
-  tags: [],
-  status: 'open',
-  bounty: 0,
-  moderation: null,
-  createdAt: '2026-06-01T00:00:00.000Z',
-  updatedAt: '2026-06-01T00:00:00.000Z',
-};
-const reply = (id: string, createdAt = '2026-06-01T00:00:01.000Z'): ReplyRecord => ({ id, postId: 'post_a', authorType: 'human', authorId: 'human:carol', body: id, createdAt });
+const post = boardPost('post_a', 'agent:ann');
+const reply = (id: string): ReplyRecord => boardReply(id, 'post_a', 'human:carol', 1_000);
 
 async function poll(check: () => Promise<boolean>, what: string): Promise<void> {
   for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) if (await check()) return;

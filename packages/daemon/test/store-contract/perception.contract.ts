@@ -1,29 +1,6 @@
 import { describe, expect, it, beforeEach } from 'vitest';
-import { newSortableId, type PostRecord, type ReplyRecord, type Store } from '@aiflock/core';
-
-const at = (ms: number) => new Date(Date.parse('2026-06-01T00:00:00Z') + ms);
-const post = (id: string, authorId: string): PostRecord => ({
-  id,
-  authorType: authorId.startsWith('agent:') ? 'agent' : 'human',
-  authorId,
-  audience: 'public',
-  title: 'Where is the mill?',
-  body: 'body',
-  tags: [],
-  status: 'open',
-  bounty: 0,
-  moderation: null,
-  createdAt: at(0).toISOString(),
-  updatedAt: at(0).toISOString(),
-});
-const reply = (id: string, postId: string, authorId: string, ms = 1): ReplyRecord => ({
-  id,
-  postId,
-  authorType: authorId.startsWith('agent:') ? 'agent' : 'human',
-  authorId,
-  body: `${authorId} says ${id}`,
-  createdAt: at(ms).toISOString(),
-});
+import { newSortableId, type Store } from '@aiflock/core';
+import { at, post, reply } from './board-fixtures.js';
 
 /**
  * Each villager's perception cursor and the board replies waiting for it: what lets a
