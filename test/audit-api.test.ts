@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, ContextService, HashingEmbedder, InProcessVectorIndex, MemoryService, auditHash, systemClock, type AuditEntry } from '@aiflock/core';
 import { NatsBus } from '../packages/daemon/src/adapters/nats/nats-bus.js';
+import { fromAudit } from '../packages/daemon/src/adapters/store-sql/audit-repo.js';
 import { postgresBackend } from '../packages/daemon/src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
@@ -91,19 +92,7 @@ async function restore(store: SqlStore, rows: AuditEntry[]): Promise<void> {
   await store.db
     .insertInto('audit_log')
     .values(
-      rows.map((e) => ({
-        seq: e.seq,
-        ts: e.ts,
-        actor: e.actor,
-        action: e.action,
-        resource: e.resource,
-        outcome: e.outcome,
-        request_id: e.requestId,
-        correlation_id: e.correlationId,
-        details: JSON.stringify(e.details),
-        prev_hash: e.prevHash,
-        hash: e.hash,
-      })),
+      rows.map(fromAudit),
     )
     .execute();
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../ports/clock.js';
-import type { ChatChunk, ChatMessage, ChatResponse, FinishReason, LlmErrorKind, LlmProvider, OutputFormat, ToolDefinition, Usage } from '../ports/llm-provider.js';
+import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, LlmErrorKind, LlmProvider, Usage } from '../ports/llm-provider.js';
 import type { BackoffOptions } from './backoff.js';
 import type { BreakerOptions, BreakerState } from './breaker.js';
 import type { Entitlement } from './entitlements.js';
@@ -16,17 +16,10 @@ export interface LlmCaller {
   instanceId?: string;
 }
 
-export interface GatewayChatRequest {
+/** A provider's request, except that `model` is a registry name or alias the gateway resolves. */
+export interface GatewayChatRequest extends Omit<ChatRequest, 'model'> {
   /** A registry name or alias. */
   model: string;
-  messages: ChatMessage[];
-  tools?: ToolDefinition[];
-  format?: OutputFormat;
-  maxTokens?: number;
-  temperature?: number;
-  stop?: string[];
-  /** A one-shot prompt to complete rather than a conversation (see ChatRequest.completion). */
-  completion?: boolean;
   /** Per-request policy (seed 3 `policyOverride`): provider names, or `local` / `cloud`. */
   policy?: string[];
   /** More registry names to try after the model's own fallbacks (e.g. from an agent's manifest). */

@@ -44,7 +44,8 @@ export function auditRepo(backend: SqlBackend): AuditStore {
   };
 }
 
-function fromAudit(e: AuditEntry): AuditTable {
+/** An entry as its row (exported for tests that put a tampered table back as it was). */
+export function fromAudit(e: AuditEntry): AuditTable {
   return {
     seq: e.seq,
     ts: e.ts,
