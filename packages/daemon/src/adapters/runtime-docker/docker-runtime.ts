@@ -38,6 +38,21 @@ interface Prepared {
 
 const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
+/** SIGKILL for good: no restart policy brings it back. Gone already is fine. */
+export async function killContainer(c: Dockerode.Container): Promise<void> {
+  // A frozen container cannot take a signal; thaw it only to kill it.
+  const info = await c.inspect().catch(() => null);
+  if (!info) return;
+  if (info.State.Paused) await c.unpause().catch(() => {});
+  // No restart: Docker's on-failure policy would bring a SIGKILLed container back.
+  await c.update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } }).catch(() => {});
+  try {
+    await c.kill({ signal: 'SIGKILL' });
+  } catch (err) {
+    if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err; // 409: not running
+  }
+}
+
 export class DockerRuntime implements SandboxRuntime {
   readonly kind = 'docker';
   private readonly docker: Dockerode;
@@ -196,17 +211,7 @@ export class DockerRuntime implements SandboxRuntime {
   async kill(instanceId: string): Promise<void> {
     if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
     const c = this.docker.getContainer(containerName(this.opts.flock, instanceId));
-    // A frozen container cannot take a signal; thaw it only to kill it.
-    const info = await c.inspect().catch(() => null);
-    if (!info) return;
-    if (info.State.Paused) await c.unpause().catch(() => {});
-    // No restart: Docker's on-failure policy would bring a SIGKILLed container back.
-    await c.update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } }).catch(() => {});
-    try {
-      await c.kill({ signal: 'SIGKILL' });
-    } catch (err) {
-      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err; // 409: not running
-    }
+    await killContainer(c);
   }
 
   /** OOM kills, straight from Docker's event stream (a restarted container forgets them). */

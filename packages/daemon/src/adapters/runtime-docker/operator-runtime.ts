@@ -1,10 +1,11 @@
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
-import { toInfo, watchOomEvents, type RuntimeLog } from './docker-runtime.js';
+import { relayToBus } from './bus-relay.js';
+import { killContainer, toInfo, watchOomEvents, type RuntimeLog } from './docker-runtime.js';
 import type { Isolation } from './host-firewall.js';
 import { LABEL, assertFlockName, containerName } from './names.js';
 import { OPERATOR_CAPABILITIES, operatorContainerSpec } from './operator-spec.js';
@@ -217,15 +218,7 @@ export class OperatorRuntime implements SandboxRuntime {
       await chmod(path, 0o600);
       return server;
     };
-    const bus = await listen('bus.sock', (s) => {
-      const up = connect(this.opts.busPort, this.opts.busHost);
-      s.pipe(up).pipe(s);
-      const close = () => (s.destroy(), up.destroy());
-      s.on('error', close);
-      up.on('error', close);
-      s.on('close', close);
-      up.on('close', close);
-    });
+    const bus = await listen('bus.sock', (s) => relayToBus(s, this.opts.busPort, this.opts.busHost));
     const proxy = egress && this.opts.proxy ? await listen('proxy.sock', (s) => this.opts.proxy!.accept(s, instanceId)) : null;
     this.relays.set(instanceId, { bus, proxy });
   }
@@ -294,15 +287,7 @@ export class OperatorRuntime implements SandboxRuntime {
   async kill(instanceId: string): Promise<void> {
     if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
     const c = this.container(instanceId);
-    const info = await c.inspect().catch(() => null);
-    if (!info) return;
-    if (info.State.Paused) await c.unpause().catch(() => {});
-    await c.update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } }).catch(() => {});
-    try {
-      await c.kill({ signal: 'SIGKILL' });
-    } catch (err) {
-      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
-    }
+    await killContainer(c);
   }
 
   watch(listener: (e: SandboxEvent) => void): () => void {

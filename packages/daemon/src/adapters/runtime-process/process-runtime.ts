@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, chmod, chown, mkdir, readlink, rm } from 'node:fs/promises';
-import { connect, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { FlockError, type HealthCheck, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import type { Isolation } from '../runtime-docker/host-firewall.js';
+import { relayToBus } from '../runtime-docker/bus-relay.js';
 import { assertFlockName } from '../runtime-docker/names.js';
 import { removeSecretFiles, writeSecretFiles, SANDBOX_SECRETS_DIR } from '../runtime-docker/secret-files.js';
 import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, prepareInstanceStorage, storagePaths } from '../runtime-docker/shared-storage.js';
@@ -171,15 +172,7 @@ export class ProcessRuntime implements SandboxRuntime {
     // would be invisible inside) and only replace the socket, e.g. on release from quarantine.
     await mkdir(socketDir, { recursive: true, mode: 0o755 });
     await rm(join(socketDir, 'bus.sock'), { force: true });
-    const server = createServer((s) => {
-      const up = connect(this.opts.busPort, this.opts.busHost);
-      s.pipe(up).pipe(s);
-      const close = () => (s.destroy(), up.destroy());
-      s.on('error', close);
-      up.on('error', close);
-      s.on('close', close);
-      up.on('close', close);
-    });
+    const server = createServer((s) => relayToBus(s, this.opts.busPort, this.opts.busHost));
     const sock = join(socketDir, 'bus.sock');
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(sock, resolve));
     await chown(sock, SANDBOX_UID, SANDBOX_GID);
