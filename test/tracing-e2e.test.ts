@@ -67,9 +67,11 @@ describe('OpenTelemetry traces', () => {
     expect(rpc!.parentSpanId).toBe(agent!.spanId);
     expect(chat.parentSpanId).toBe(rpc!.spanId);
     expect(chat.attributes).toMatchObject({ 'gen_ai.provider.name': 'ollama', 'gen_ai.request.model': 'default', 'gen_ai.response.model': 'tiny-llama', 'gen_ai.usage.input_tokens': 17, 'gen_ai.usage.output_tokens': 9 });
-    // The agent's span covers the gateway call it made.
+    // The agent's span starts before the gateway call it made and ends after that call began.
+    // Not necessarily after it ended: the gateway closes its span once the last streamed chunk
+    // is on the bus, and the agent may read that chunk and finish first (seen under load).
     expect(agent!.startMs).toBeLessThanOrEqual(chat.startMs);
-    expect(agent!.endMs).toBeGreaterThanOrEqual(chat.endMs);
+    expect(agent!.endMs).toBeGreaterThanOrEqual(chat.startMs);
     expect(receiver.refused).toEqual([]);
 
     // The same call in the JSON log, with seed 3's fields.
