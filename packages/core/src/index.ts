@@ -7,6 +7,7 @@ export * from './manifest/schema.js';
 export * from './manifest/parse.js';
 export * from './manifest/digest.js';
 export * from './manifest/json-schema.js';
+export * from './manifest/agent-loop-env.js';
 export * from './egress/policy.js';
 export * from './task/lifecycle.js';
 export type * from './ports/sandbox-runtime.js';

@@ -63,7 +63,8 @@ describe('manifest validation', () => {
       resources: { cpu: 0.5, memory: 256 * 1024 ** 2, pids: 64 },
       heartbeat: { interval: 30_000 },
       network: { egress: [] },
-      tools: { shell: false, browser: false },
+      tools: { shell: false, files: false, browser: false, askHuman: null },
+      loop: { maxSteps: 30 },
     });
   });
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import { parseEgressRules, type SecretService, type Store } from '@aiflock/core';
+import { egressRulesOf, parseEgressRules, type SecretService, type Store } from '@aiflock/core';
 import type { Config } from './config.js';
 import { EgressProxy, type EgressClient, type EgressLog } from './adapters/egress-proxy/egress-proxy.js';
 import { DockerRuntime } from './adapters/runtime-docker/docker-runtime.js';
@@ -98,11 +98,11 @@ export async function startEgressProxy(
       const who = docker.instanceAt(address) ?? operator.identify(address);
       if (!who) return undefined;
       const d = await store.deployments.get(who.agent);
-      if (!d || d.state !== 'active' || d.manifest.network.egress.length === 0) return undefined;
+      if (!d || d.state !== 'active' || egressRulesOf(d.manifest).length === 0) return undefined;
       return {
         agent: who.agent,
         instanceId: who.instanceId,
-        rules: parseEgressRules(d.manifest.network.egress),
+        rules: parseEgressRules(egressRulesOf(d.manifest)),
         credentialsFor: (host) => secrets.credentialsFor(d.manifest, host),
       };
     },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TaskStep } from './agent-loop.js';
 import { AgentName, InstanceId, TaskId } from './names.js';
 
 export const LogLevel = z.enum(['debug', 'info', 'warn', 'error']);
@@ -40,6 +41,8 @@ export const AgentEvent = z.discriminatedUnion('type', [
       handlers: z.array(z.string()).optional(),
     })
     .strict(),
+  /** One step of an agent loop's task (thought, tool call and result, question, answer). */
+  TaskStep,
 ]);
 export type AgentEvent = z.infer<typeof AgentEvent>;
 

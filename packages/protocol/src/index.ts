@@ -13,3 +13,4 @@ export * from './economy.js';
 export * from './context.js';
 export * from './world.js';
 export * from './trace.js';
+export * from './agent-loop.js';

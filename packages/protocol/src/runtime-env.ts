@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AgentLoopSettings } from './agent-loop.js';
 import { AgentName, InstanceId } from './names.js';
 import { LandmarkName, VillagePolicy } from './world.js';
 
@@ -22,9 +23,9 @@ export const VillageSettings = z
   .strict();
 export type VillageSettings = z.infer<typeof VillageSettings>;
 
-const villageJson = z
-  .string()
-  .transform((s, ctx) => {
+/** An environment variable holding JSON of `schema`'s shape. */
+const jsonOf = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((s, ctx): z.output<T> => {
     let raw: unknown;
     try {
       raw = JSON.parse(s);
@@ -32,7 +33,7 @@ const villageJson = z
       ctx.addIssue({ code: 'custom', message: 'not JSON' });
       return z.NEVER;
     }
-    const r = VillageSettings.safeParse(raw);
+    const r = schema.safeParse(raw);
     if (!r.success) {
       ctx.addIssue({ code: 'custom', message: r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') });
       return z.NEVER;
@@ -59,6 +60,8 @@ export const RuntimeEnv = z.object({
   AIFLOCK_LOG_FILE: z.string().optional(),
   AIFLOCK_NATS_CREDS: z.string().optional(),
   /** Set for a villager (the manifest has a `village` section): the loop's settings as JSON. */
-  AIFLOCK_VILLAGE: villageJson.optional(),
+  AIFLOCK_VILLAGE: jsonOf(VillageSettings).optional(),
+  /** Set when the manifest handles `agent` tasks: the loop's tools and limits as JSON. */
+  AIFLOCK_AGENT_LOOP: jsonOf(AgentLoopSettings).optional(),
 });
 export type RuntimeEnv = z.infer<typeof RuntimeEnv>;

@@ -50,13 +50,28 @@ const Model = z
   })
   .strict();
 
+/**
+ * The tools the agent loop (`handlers: [agent]`) may offer its model; each is off unless
+ * named here. `http.allow` and `browser` traffic goes through the egress proxy, so the hosts
+ * they reach are added to `network.egress`. `askHuman.pauseDeadline`: whether the task's
+ * deadline stops while it waits for a person's answer.
+ */
 const Tools = z
   .object({
     shell: z.boolean().default(false),
-    files: z.boolean().default(true),
+    files: z.boolean().default(false),
     browser: z.boolean().default(false),
     http: z.object({ allow: z.array(EgressRule).default([]) }).strict().optional(),
+    askHuman: z
+      .union([z.boolean(), z.object({ pauseDeadline: z.boolean().default(true) }).strict()])
+      .default(false)
+      .transform((v) => (v === false ? null : v === true ? { pauseDeadline: true } : v)),
   })
+  .strict();
+
+/** The agent loop's own limits. A tier's token budget and the task deadline apply as well. */
+const Loop = z
+  .object({ maxSteps: z.number().int().min(1, 'at least 1 step').max(1000, 'at most 1000 steps').default(30) })
   .strict();
 
 const Scaling = z
@@ -136,7 +151,8 @@ export const ManifestSchema = z
     persona: z.string().max(200_000).default(''),
     model: Model.optional(),
     handlers: z.array(TaskType).min(1, 'at least one task type').default(['echo']),
-    tools: Tools.default({ shell: false, files: true, browser: false }),
+    tools: Tools.default({ shell: false, files: false, browser: false, askHuman: null }),
+    loop: Loop.default({ maxSteps: 30 }),
     resources: Resources.default({
       cpu: 0.5,
       memory: 256 * 1024 ** 2,

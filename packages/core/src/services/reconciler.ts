@@ -4,6 +4,7 @@ import { planReconcile, type DesiredDeployment } from '../deployment/reconcile-p
 import type { BusCredentials } from '../ports/bus-credentials.js';
 import type { Clock } from '../ports/clock.js';
 import type { Manifest } from '../manifest/schema.js';
+import { agentLoopEnv, egressRulesOf } from '../manifest/agent-loop-env.js';
 import { villageEnv } from '../manifest/village-env.js';
 import type { SandboxEvent, SandboxInfo, SandboxRuntime } from '../ports/sandbox-runtime.js';
 import type { DeploymentRecord, Store } from '../ports/store.js';
@@ -120,9 +121,11 @@ export class Reconciler {
     const instanceId = newInstanceId(d.name);
     try {
       const creds = await this.deps.credentials.issue(instanceId, d.name);
-      const proxy = m.network.egress.length > 0 ? (this.deps.egressProxyUrl?.() ?? null) : null;
-      if (m.network.egress.length > 0 && !proxy) throw new Error('the manifest lists egress rules but this flock runs no egress proxy');
+      const egress = egressRulesOf(m);
+      const proxy = egress.length > 0 ? (this.deps.egressProxyUrl?.() ?? null) : null;
+      if (egress.length > 0 && !proxy) throw new Error('the manifest lists egress rules but this flock runs no egress proxy');
       const secretFiles = m.secrets.some((s) => s.file) ? await (this.deps.secretFiles ?? noSecrets)(m) : {};
+      const agentLoop = agentLoopEnv(m);
       const info = await this.deps.runtime.start({
         ...(creds ? { busCredentialsDir: creds.dir } : {}),
         instanceId,
@@ -141,6 +144,8 @@ export class Reconciler {
           AIFLOCK_CONCURRENCY: String(m.concurrency),
           // A villager's loop settings; the persona is not secret (it is the agent's prompt).
           ...(m.village ? { AIFLOCK_VILLAGE: villageEnv(m) } : {}),
+          // The agent loop's tools and limits (no secrets: the persona is the agent's prompt).
+          ...(agentLoop ? { AIFLOCK_AGENT_LOOP: agentLoop } : {}),
           // Only agents with egress rules learn where the proxy is; it refuses all others anyway.
           ...(proxy ? { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy } : {}),
         },
