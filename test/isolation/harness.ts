@@ -80,20 +80,41 @@ export async function withHostMarker<T>(use: (marker: string) => Promise<T>): Pr
 }
 
 /**
- * Sets off a fork bomb in a sandbox and waits (up to 15 s) for it to die out: what the bomb
- * wrote to stderr, how many processes the sandbox had before, and how many it came down to.
- * The bomb runs into the pids limit, forks fail and every shell of it gives up; `timeout`
- * kills the whole group in case any is left.
+ * Sets off a fork bomb in a sandbox for a few seconds: what the bomb wrote to stderr, how
+ * many processes the sandbox had before, the most seen while it raged, and how many it came
+ * down to once it was stopped.
+ *
+ * A bomb that hits the pids limit does not reliably die out by itself: shells whose forks
+ * succeed keep forking, and the population can hold at the limit indefinitely (it did on CI's
+ * machines, 47-49 processes against a limit of 64). So the bomb's first shell `exec`s a
+ * `sleep` (no fork needed, so it cannot fail at the limit) and stays alive until `timeout`
+ * fires; `timeout` then SIGKILLs its whole process group, which every shell of the bomb is in
+ * (a non-interactive shell puts background jobs in its own group). Before, the first shell
+ * `wait`ed for its one child and returned within a second, `timeout` exited with it, and
+ * nothing ever killed the bomb.
  */
-export async function forkBomb(c: Dockerode.Container): Promise<{ stderr: string; baseline: number; left: number }> {
-  const baseline = (await c.top()).Processes?.length ?? 0;
-  const bomb = await execIn(c, ['timeout', '-s', 'KILL', '8', 'sh', '-c', 'b(){ b | b & }; b; wait'], 60_000);
+export async function forkBomb(
+  c: Dockerode.Container,
+  seconds = 6,
+): Promise<{ stderr: string; baseline: number; peak: number; left: number }> {
+  const count = async () => (await c.top()).Processes?.length ?? 0;
+  const baseline = await count();
+  let raging = true;
+  let peak = baseline;
+  const sampler = (async () => {
+    while (raging) {
+      peak = Math.max(peak, await count().catch(() => 0));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  const bomb = await execIn(c, ['timeout', '-s', 'KILL', String(seconds), 'sh', '-c', 'b(){ b | b & }; b; exec sleep 3600'], 60_000).finally(() => (raging = false));
+  await sampler;
   let left = Infinity;
   for (let i = 0; i < 60 && left > baseline; i++) {
-    left = (await c.top()).Processes?.length ?? 0;
+    left = await count();
     if (left > baseline) await new Promise((r) => setTimeout(r, 250));
   }
-  return { stderr: bomb.stderr, baseline, left };
+  return { stderr: bomb.stderr, baseline, peak, left };
 }
 
 /** An HTTP GET through the proxy named by the sandbox's own HTTP_PROXY. */

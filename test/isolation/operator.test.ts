@@ -290,7 +290,9 @@ describe('operator profile: attacks that must fail', () => {
     // Root inside changes nothing: the pids cgroup is not the sandbox's to raise.
     const bomb = await forkBomb(container(beta));
     expect(bomb.stderr).toMatch(/fork/i);
-    const { baseline, left } = bomb;
+    const { baseline, peak, left } = bomb;
+    expect(peak).toBeGreaterThan(baseline);
+    expect(peak).toBeLessThanOrEqual(64); // the pids limit of spec()
     expect(left).toBeLessThanOrEqual(baseline);
     const after = await container(beta).inspect();
     expect(after.State.Running).toBe(true);

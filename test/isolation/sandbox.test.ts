@@ -244,8 +244,10 @@ describe('isolation: resource exhaustion', () => {
     const before = await container(alpha).inspect();
     const bomb = await forkBomb(container(alpha));
     expect(bomb.stderr).toMatch(/fork/i);
-    const { baseline, left } = bomb;
-    expect(left).toBeLessThanOrEqual(baseline); // the bomb died out
+    const { baseline, peak, left } = bomb;
+    expect(peak).toBeGreaterThan(baseline); // it did fork
+    expect(peak).toBeLessThanOrEqual(64); // never past the pids limit
+    expect(left).toBeLessThanOrEqual(baseline); // and it can be stopped: nothing of it is left
     const after = await container(alpha).inspect();
     expect(after.State.Running).toBe(true);
     expect(after.State.Pid).toBe(before.State.Pid);
