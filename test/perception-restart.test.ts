@@ -110,9 +110,10 @@ it('a reply made before a restart reaches the villager once after it, and what i
   expect(await running('ann')).toBe(ann); // the same sandbox, adopted: its loop is still asleep
 
   const after = await perceive();
-  const reply = made.body as { id: string; authorId: string };
-  expect(reply.authorId).toMatch(/^human:/);
-  expect(after.replies).toEqual([{ postId: post.id, replyId: reply.id, author: reply.authorId, body: 'Follow the river north.' }]);
+  const reply = made.body as { id: string; authorId: string; authorName: string };
+  expect(reply.authorId).toMatch(/^human:tok_/);
+  expect(reply.authorName).toBe('carol'); // the token's name, not its id
+  expect(after.replies).toEqual([{ postId: post.id, replyId: reply.id, author: reply.authorId, authorName: 'carol', body: 'Follow the river north.' }]);
   expect(after.heard.map((h) => h.text)).not.toContain('the mill is by the river');
   expect(after.tick).toBeGreaterThanOrEqual(heard.tick);
 

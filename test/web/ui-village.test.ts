@@ -143,6 +143,9 @@ describe('a person, the board and the economy', () => {
     await page.getByLabel('Your reply').fill('Ask at the mill by the river.');
     await page.getByRole('button', { name: 'Reply' }).click();
     await expect.poll(() => thread.locator('.reply-body').allTextContents()).toContain('Ask at the mill by the river.');
+    // People and agents are shown by name: the person's token name, never its id.
+    await expect.poll(() => thread.locator('.reply .p-meta').last().textContent()).toMatch(/^carol · /);
+    expect(await thread.locator('.p-meta').first().textContent()).toMatch(new RegExp(`^by ${agent} · `));
 
     // A bad amount is refused by the page, by name, and changes nothing.
     await page.getByLabel('Amount (aiDollars)').fill('ten');

@@ -50,6 +50,7 @@ export * from './economy/tiers.js';
 export * from './economy/compute.js';
 export * from './economy/tool-runs.js';
 export * from './board/board-service.js';
+export * from './board/author-names.js';
 export * from './board/rpc.js';
 export * from './economy/rewards.js';
 export * from './economy/payments.js';

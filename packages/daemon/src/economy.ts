@@ -1,4 +1,4 @@
-import { BoardService, ComputeService, Ledger, PaymentsService, RewardService, type AuditLog, type Clock, type Store } from '@aiflock/core';
+import { AuthorNames, BoardService, ComputeService, Ledger, PaymentsService, RewardService, type AuditLog, type Clock, type Store } from '@aiflock/core';
 import type { Config } from './config.js';
 import type { ApiContext } from './http/context.js';
 
@@ -21,6 +21,7 @@ export function economyServices(e: Config['economy'], store: Store, audit: Audit
     }),
     payments: new PaymentsService({ ledger, ledgerStore: store.ledger }),
     board: new BoardService({ store: store.board, ledger, ledgerStore: store.ledger, audit, clock, limits: e.board }),
+    names: new AuthorNames(async (id) => (await store.tokens.get(id))?.name),
     webhook: { secret: e.webhook.secret ?? null, toleranceSeconds: e.webhook.toleranceSeconds },
   };
 }

@@ -22,6 +22,8 @@ export interface PostView {
   id: string;
   authorType: AuthorType;
   authorId: string;
+  /** What to call the author (a person's token name, an agent's name); the HTTP API sets it. */
+  authorName?: string;
   audience: string;
   title: string;
   body: string;
@@ -41,6 +43,8 @@ export interface ReplyView {
   postId: string;
   authorType: AuthorType;
   authorId: string;
+  /** As in PostView. */
+  authorName?: string;
   body: string;
   createdAt: string;
 }

@@ -124,8 +124,11 @@ export const Perception = z.object({
   /** Lines said to or near it since its last perception. */
   heard: z.array(z.object({ from: AgentName, text: z.string(), tick: z.number().int() })),
   economy: z.object({ balanceCents: z.number().int(), tier: z.number().int(), tierName: z.string() }),
-  /** Replies to its posts since its last perception (post id, reply id, author, body). */
-  replies: z.array(z.object({ postId: z.string(), replyId: z.string(), author: z.string(), body: z.string() })),
+  /**
+   * Replies to its posts since its last perception: post id, reply id, author (identity) and
+   * authorName (what to call them: a person's token name, an agent's name; never a token id).
+   */
+  replies: z.array(z.object({ postId: z.string(), replyId: z.string(), author: z.string(), authorName: z.string(), body: z.string() })),
 });
 export type Perception = z.infer<typeof Perception>;
 

@@ -30,6 +30,11 @@ export interface DecideInput {
 export interface Policy {
   readonly name: VillagePolicy;
   decide(input: DecideInput, signal: AbortSignal): Promise<Decision>;
+  /**
+   * Titles this villager has already posted on the board (from the board at start, so a
+   * restart does not ask the same question again). The policy asks none of them again.
+   */
+  alreadyAsked?(titles: readonly string[]): void;
   /** A short reflection on recent memories, or null to let the loop write an extractive one. */
   reflect?(memories: string[], signal: AbortSignal): Promise<string | null>;
 }

@@ -200,7 +200,7 @@ function prompt(p: Perception, memories: string[]): string {
     `Your money: ${(p.economy.balanceCents / 100).toFixed(2)} aiDollars, tier ${p.economy.tierName}.`,
   ];
   if (p.heard.length) lines.push('You heard:', ...p.heard.slice(-5).map((h) => `- ${h.from}: ${h.text}`));
-  if (p.replies.length) lines.push('Replies to your posts (answer one with action "reply" and which = its number):', ...p.replies.slice(0, REPLY_SLOTS.length).map((r, i) => `${i + 1}. ${r.author}: ${r.body.slice(0, 200)}`));
+  if (p.replies.length) lines.push('Replies to your posts (answer one with action "reply" and which = its number):', ...p.replies.slice(0, REPLY_SLOTS.length).map((r, i) => `${i + 1}. ${r.authorName}: ${r.body.slice(0, 200)}`));
   if (memories.length) lines.push('You remember:', ...memories.slice(0, 5).map((m) => `- ${m.slice(0, 200)}`));
   lines.push('Choose one action: walk to a place, talk to the nearest villager or everyone, post a question on the board, reply, do something, or rest.');
   return lines.join('\n');

@@ -1,4 +1,4 @@
-import type { DeclarePolicy, Perception } from '@aiflock/protocol';
+import type { DeclarePolicy, Perception, RecalledMemory } from '@aiflock/protocol';
 import type { BoardClient, MemoryClient, MemoryKind, WorldClient } from '../bus-clients.js';
 import type { TaskLogger } from '../sdk.js';
 import { sleep } from '../timing.js';
@@ -12,7 +12,7 @@ export interface LoopClock {
 export const realClock: LoopClock = { sleep };
 
 export type WorldPort = Pick<WorldClient, 'perceive' | 'move' | 'act' | 'declare'>;
-export type BoardPort = Pick<BoardClient, 'post' | 'reply'>;
+export type BoardPort = Pick<BoardClient, 'post' | 'reply' | 'list'>;
 export type MemoryPort = Pick<MemoryClient, 'add' | 'recall'>;
 
 export interface VillageLoopOptions {
@@ -53,6 +53,8 @@ export class VillageLoop {
   private declared: string | null = null;
   private turns = 0;
   private readonly warned = new Set<string>();
+  /** Whether the policies have been told which questions are already on the board. */
+  private knowsAsked = false;
 
   constructor(private readonly o: VillageLoopOptions) {
     this.clock = o.clock ?? realClock;
@@ -97,6 +99,7 @@ export class VillageLoop {
       return { kind: 'failed', error: message(err) };
     }
     if (p.self.status !== 'active') return { kind: 'skipped', reason: `the villager is ${p.self.status}` };
+    if (!this.knowsAsked) await this.learnAsked(p.self.name);
 
     const { decision, abandoned } = await this.decide(p);
     await this.declare({ policy: decision.by, model: decision.model });
@@ -162,7 +165,7 @@ export class VillageLoop {
     const notes: { kind: MemoryKind; text: string; importance: number }[] = [];
     for (const h of p.heard) if (h.from !== me) notes.push({ kind: 'observation', text: `${h.from} said: ${h.text}`, importance: 4 });
     for (const r of p.replies) {
-      if (r.author !== `agent:${me}`) notes.push({ kind: 'reply', text: `${r.author} replied to my post ${r.postId}: ${r.body}`, importance: 6 });
+      if (r.author !== `agent:${me}`) notes.push({ kind: 'reply', text: `${r.authorName} replied to my post ${r.postId}: ${r.body}`, importance: 6 });
     }
     for (const a of d.actions) {
       if (a.type === 'post') notes.push({ kind: 'action', text: `I asked on the board: ${a.title}`, importance: 5 });
@@ -180,17 +183,41 @@ export class VillageLoop {
   }
 
   private async recall(query: string): Promise<string[]> {
+    return (await this.recallMemories(query)).map((m) => m.text);
+  }
+
+  private async recallMemories(query: string): Promise<RecalledMemory[]> {
     try {
-      return (await this.o.memory.recall(query, 5)).map((m) => m.text);
+      return await this.o.memory.recall(query, 5);
     } catch (err) {
       this.warnOnce('recall', `cannot recall memories: ${message(err)}`);
       return [];
     }
   }
 
-  /** A reflection from the policy (a model) if it has one, else the most relevant memories in brief. */
+  /**
+   * Once per life: the titles it has already posted, so neither policy asks them again after
+   * a restart. If the board does not answer, it tries again next turn.
+   */
+  private async learnAsked(me: string): Promise<void> {
+    try {
+      const { posts } = await this.o.board.list({ author: `agent:${me}`, limit: 200 });
+      const titles = posts.map((post) => post.title);
+      this.o.policy.alreadyAsked?.(titles);
+      if (this.o.fallback !== this.o.policy) this.o.fallback.alreadyAsked?.(titles);
+      this.knowsAsked = true;
+    } catch (err) {
+      this.warnOnce('board', `cannot read my own posts: ${message(err)}`);
+    }
+  }
+
+  /**
+   * A reflection from the policy (a model) if it has one, else the most relevant memories in
+   * brief. Earlier reflections are not material for a new one: summarising a summary nests
+   * ("Lately: Lately: ...") and says nothing new.
+   */
   private async reflect(): Promise<void> {
-    const memories = await this.recall('what mattered lately: replies, questions, conversations');
+    const memories = (await this.recallMemories('what mattered lately: replies, questions, conversations')).filter((m) => m.kind !== 'reflection').map((m) => m.text);
     if (memories.length === 0) return;
     let text: string | null = null;
     if (this.o.policy.reflect) {

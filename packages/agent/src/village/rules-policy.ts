@@ -47,6 +47,8 @@ export class RulesPolicy implements Policy {
   private lastPost: number;
   private lastSpoke = -Infinity;
   private question = 0;
+  /** Questions already on the board (asked by this villager, now or before a restart). */
+  private readonly asked = new Set<string>();
   private saying = 0;
   private readonly lastTalk = new Map<string, number>();
   private readonly thanked = new Set<string>();
@@ -63,6 +65,10 @@ export class RulesPolicy implements Policy {
     this.lastPost = 2 + Math.floor(rnd() * 3) - this.postEvery;
     this.question = Math.floor(rnd() * this.notes.questions.length);
     this.saying = Math.floor(rnd() * this.notes.sayings.length);
+  }
+
+  alreadyAsked(titles: readonly string[]): void {
+    for (const t of titles) this.asked.add(t);
   }
 
   decide(input: DecideInput): Promise<Decision> {
@@ -82,7 +88,7 @@ export class RulesPolicy implements Policy {
     const out: VillageAction[] = [{ type: 'act', action: { type: 'do', activity: 'reading replies to my question' } }];
     for (const r of fresh) {
       this.thanked.add(r.replyId);
-      out.push({ type: 'reply', postId: r.postId, body: `Thank you, ${displayName(r.author)}! That helps; I will try it.` });
+      out.push({ type: 'reply', postId: r.postId, body: `Thank you, ${r.authorName}! That helps; I will try it.` });
     }
     return out;
   }
@@ -112,8 +118,26 @@ export class RulesPolicy implements Policy {
     return board && p.at === board.name ? this.ask(p) : null;
   }
 
+  /**
+   * Its next question not yet on the board. Each is asked once: a villager posting the same
+   * question again and again reads as broken (and spams the board). When all are asked it
+   * asks nothing more; it still reads and thanks replies.
+   */
+  private nextQuestion(): string | null {
+    const qs = this.notes.questions;
+    for (let i = 0; i < qs.length; i++) {
+      const q = qs[(this.question + i) % qs.length]!;
+      if (!this.asked.has(q)) {
+        this.question += i + 1;
+        return q;
+      }
+    }
+    return null;
+  }
+
   private ask(p: Perception): VillageAction[] | null {
     if (this.turn - this.lastPost < this.postEvery) return null;
+    if (this.notes.questions.every((q) => this.asked.has(q))) return null;
     const board = boardOf(p);
     if (board && p.at !== board.name) {
       if (headingTo(p, board)) return [];
@@ -122,8 +146,10 @@ export class RulesPolicy implements Policy {
         { type: 'act', action: { type: 'do', activity: `walking to the ${board.label} to ask something` } },
       ];
     }
+    const q = this.nextQuestion();
+    if (q === null) return null;
     this.lastPost = this.turn;
-    const q = this.notes.questions[this.question++ % this.notes.questions.length]!;
+    this.asked.add(q);
     const out: VillageAction[] = board ? [{ type: 'act', action: { type: 'use_board' } }] : [];
     out.push({ type: 'post', title: q, body: `${q}\n\n(asked by ${this.notes.name})`, tags: ['question'] });
     return out;
@@ -189,9 +215,4 @@ function headingTo(p: Perception, l: Landmark): boolean {
 function verbAt(l: Landmark): string {
   const verbs: Record<string, string> = { cafe: 'having a coffee', market: 'shopping', park: 'taking a walk', board: 'reading the board', home: 'resting', library: 'reading' };
   return verbs[l.kind] ?? verbs[l.name] ?? 'spending time';
-}
-
-/** "human:alice" → "alice", "agent:baker" → "baker". */
-export function displayName(author: string): string {
-  return author.replace(/^(human|agent|system):/, '') || author;
 }

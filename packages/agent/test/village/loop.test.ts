@@ -35,10 +35,17 @@ class Recorder {
       this.declares.push(d);
     },
   };
+  /** Titles already on the board under this villager's name (from before a restart). */
+  onBoard: string[] = [];
+  lists: string[] = [];
   board = {
     post: async (p: { title: string; body: string }) => {
       this.posts.push(p);
       return { id: 'post_x' } as never;
+    },
+    list: async (q: { author?: string }) => {
+      this.lists.push(q.author ?? '');
+      return { posts: [...this.onBoard, ...this.posts.map((p) => p.title)].map((title) => ({ title })) as never[], next: null };
     },
     reply: async (r: { postId: string; body: string }) => {
       this.replies.push(r);
@@ -164,7 +171,7 @@ describe('village loop', () => {
     const { rec, policy, loop } = setup({ reflectEvery: 2 });
     rec.next = perception('baker', {
       heard: [{ from: 'sam', text: 'The mill is open', tick: 1 }],
-      replies: [{ postId: 'post_aaaaaaaaaaaaaaaaaaaaaaa', replyId: 'reply_1', author: 'human:alice', body: 'Ask the miller' }],
+      replies: [{ postId: 'post_aaaaaaaaaaaaaaaaaaaaaaa', replyId: 'reply_1', author: 'human:alice', authorName: 'alice', body: 'Ask the miller' }],
     });
     for (let i = 0; i < 2; i++) {
       const t = loop.tick()!;
@@ -173,11 +180,37 @@ describe('village loop', () => {
       await t;
     }
     expect(rec.memories).toContainEqual({ kind: 'observation', text: 'sam said: The mill is open', importance: 4 });
-    expect(rec.memories).toContainEqual({ kind: 'reply', text: 'human:alice replied to my post post_aaaaaaaaaaaaaaaaaaaaaaa: Ask the miller', importance: 6 });
+    expect(rec.memories).toContainEqual({ kind: 'reply', text: 'alice replied to my post post_aaaaaaaaaaaaaaaaaaaaaaa: Ask the miller', importance: 6 });
     expect(rec.memories).toContainEqual({ kind: 'action', text: 'I said: line 0', importance: 3 });
     const reflections = rec.memories.filter((m) => m.kind === 'reflection');
     expect(reflections).toHaveLength(1);
     expect(reflections[0]).toMatchObject({ importance: 7, text: expect.stringContaining('sam said: The mill is open') });
+  });
+
+  it('reflects on what happened, never on its own earlier reflections ("Lately: Lately: ...")', async () => {
+    const { rec, policy, loop } = setup({ reflectEvery: 1 });
+    rec.next = perception('baker', { heard: [{ from: 'sam', text: 'The mill is open', tick: 1 }] });
+    for (let i = 0; i < 4; i++) {
+      const t = loop.tick()!;
+      await settle();
+      policy.pending[i]!.resolve(talk(`line ${i}`));
+      await t;
+    }
+    const reflections = rec.memories.filter((m) => m.kind === 'reflection');
+    expect(reflections).toHaveLength(4);
+    for (const r of reflections) expect(r.text.match(/Lately:/g)).toHaveLength(1);
+  });
+
+  it('asks none of the questions it already has on the board, also after a restart', async () => {
+    const rec = new Recorder();
+    const persona = '## Questions\n- Who bakes rye?\n- Where is the mill?\n';
+    rec.onBoard = ['Who bakes rye?']; // posted before the restart
+    const mk = () => new RulesPolicy({ agent: 'baker', persona });
+    const loop = new VillageLoop({ every: 1000, decisionTimeout: 500, policy: mk(), fallback: mk(), world: rec.world, board: rec.board, memory: rec.memory, log, clock: new ManualClock() });
+    rec.next = perception('baker', { at: 'board' });
+    for (let i = 0; i < 60; i++) await loop.tick();
+    expect(rec.lists).toEqual(['agent:baker']); // once per life, not every turn
+    expect(rec.posts.map((p) => p.title)).toEqual(['Where is the mill?']);
   });
 
   it('run() takes a turn every interval until stopped', async () => {

@@ -23,7 +23,7 @@ function day(name: string): Perception[] {
     const at = i % 5 === 0 ? null : LANDMARKS[i % LANDMARKS.length]!.name;
     const nearby = i % 7 === 3 ? [{ name: 'sam', x: 3, y: 3, activity: 'reading' }] : [];
     const heard = i % 11 === 4 ? [{ from: 'sam', text: 'Morning!', tick: i }] : [];
-    const replies = i === 17 ? [{ postId: 'post_aaaaaaaaaaaaaaaaaaaaaaa', replyId: 'reply_1', author: 'human:alice', body: 'Try the mill.' }] : [];
+    const replies = i === 17 ? [{ postId: 'post_aaaaaaaaaaaaaaaaaaaaaaa', replyId: 'reply_1', author: 'human:tok_0123456789abcdef', authorName: 'alice', body: 'Try the mill.' }] : [];
     out.push(perception(name, { tick: i, at, nearby, heard, replies }, { goal: i % 3 === 0 ? null : { x: 11, y: 3 } }));
   }
   return out;
@@ -92,8 +92,8 @@ describe('rules policy', () => {
     const p = new RulesPolicy({ agent: 'baker', persona: BAKER });
     const postId = 'post_aaaaaaaaaaaaaaaaaaaaaaa';
     const replies = [
-      { postId, replyId: 'reply_a', author: 'human:alice', body: 'Try the mill by the river.' },
-      { postId, replyId: 'reply_b', author: 'agent:baker', body: 'Thank you!' },
+      { postId, replyId: 'reply_a', author: 'human:tok_0123456789abcdef', authorName: 'alice', body: 'Try the mill by the river.' },
+      { postId, replyId: 'reply_b', author: 'agent:baker', authorName: 'baker', body: 'Thank you!' },
     ];
     const d = p.next(perception('baker', { replies }));
     expect(d.actions.filter((a) => a.type === 'reply')).toEqual([{ type: 'reply', postId, body: 'Thank you, alice! That helps; I will try it.' }]);

@@ -1,4 +1,4 @@
-import type { AuditLog, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
+import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 import type { WorldApi } from '../world/index.js';
 
@@ -17,6 +17,8 @@ export interface ApiContext {
     rewards: RewardService;
     payments: PaymentsService;
     board: BoardService;
+    /** Authors as readers see them: people by their token's name, never its id. */
+    names: AuthorNames;
     /** The payments webhook's HMAC key (null: the webhook is disabled) and timestamp window. */
     webhook: { secret: string | null; toleranceSeconds: number };
   };

@@ -1,4 +1,4 @@
-import { FlockError, type ComputeService, type PerceptionStore, type TierSpec } from '@aiflock/core';
+import { FlockError, type AuthorNames, type ComputeService, type PerceptionStore, type TierSpec } from '@aiflock/core';
 import type { Perception } from '@aiflock/protocol';
 import type { WorldHost } from './world-host.js';
 
@@ -14,7 +14,7 @@ const ATTEMPTS = 8;
  * villager was told.
  */
 export class Perceiver {
-  constructor(private readonly deps: { host: WorldHost; compute: ComputeService; cursors: PerceptionStore; tiers: readonly TierSpec[] }) {}
+  constructor(private readonly deps: { host: WorldHost; compute: ComputeService; names: AuthorNames; cursors: PerceptionStore; tiers: readonly TierSpec[] }) {}
 
   async perceive(agent: string): Promise<Perception> {
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
@@ -26,7 +26,7 @@ export class Perceiver {
       const perception: Perception = {
         ...view,
         economy: { balanceCents: e.balance, tier: ranked.findIndex((t) => t.name === e.tier), tierName: e.tier },
-        replies: pending.map((r) => ({ postId: r.postId, replyId: r.replyId, author: r.author, body: r.body })),
+        replies: await Promise.all(pending.map(async (r) => ({ postId: r.postId, replyId: r.replyId, author: r.author, authorName: await this.deps.names.of(r.author), body: r.body }))),
       };
       // Only a perception that was built moves the cursor; one that another perception
       // (a second replica) beat to it is built again from where that one left off, so each

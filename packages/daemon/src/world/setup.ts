@@ -1,4 +1,4 @@
-import type { ComputeService, RpcRouter, Store, TierSpec } from '@aiflock/core';
+import type { AuthorNames, ComputeService, RpcRouter, Store, TierSpec } from '@aiflock/core';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import type { WorldApi } from './index.js';
@@ -14,7 +14,7 @@ import { WorldHost } from './world-host.js';
  */
 export async function setupWorld(
   config: Config['world'],
-  deps: { store: Store; compute: ComputeService; tiers: readonly TierSpec[]; rpc: RpcRouter; metrics: Metrics['world']; log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void },
+  deps: { store: Store; compute: ComputeService; names: AuthorNames; tiers: readonly TierSpec[]; rpc: RpcRouter; metrics: Metrics['world']; log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void },
 ) {
   const loaded = await loadMap(config.map ?? DEFAULT_MAP);
   const host = await WorldHost.open({
@@ -29,7 +29,7 @@ export async function setupWorld(
   // already have perceived. Every line heard before the crash is at or before that tick, and
   // every line heard from now on is after it, so that is where "heard since" must start.
   await deps.store.perception.rewindTicks(host.engine.tick);
-  const perceiver = new Perceiver({ host, compute: deps.compute, cursors: deps.store.perception, tiers: deps.tiers });
+  const perceiver = new Perceiver({ host, compute: deps.compute, names: deps.names, cursors: deps.store.perception, tiers: deps.tiers });
   registerWorldOps(deps.rpc, host, perceiver);
   const sync = new VillagerSync({ store: deps.store, host, log: deps.log });
   const api: WorldApi = { host, perceiver, files: loaded.files, wsBufferLimitBytes: config.wsBufferLimitBytes, watchers: new Set() };

@@ -40,7 +40,7 @@ function perception(over: Partial<Perception> = {}): Perception {
 const SITUATIONS: Perception[] = [
   perception(),
   perception({ at: 'cafe', nearby: [{ name: 'sam', x: 11, y: 3, activity: 'drinking coffee' }], heard: [{ from: 'sam', text: 'Good morning, Bea!', tick: 6 }] }),
-  perception({ at: 'board', replies: [{ postId: 'post_aaaaaaaaaaaaaaaaaaaaaaa', replyId: 'reply_1', author: 'human:alice', body: 'Try the mill by the river.' }] }),
+  perception({ at: 'board', replies: [{ postId: 'post_aaaaaaaaaaaaaaaaaaaaaaa', replyId: 'reply_1', author: 'human:alice', authorName: 'alice', body: 'Try the mill by the river.' }] }),
   perception({ at: null }),
 ];
 
@@ -149,7 +149,7 @@ describe('llm village policy through the gateway', () => {
       policy: new LlmPolicy({ agent: 'baker', persona: '', llm: recordingClient(), model: 'scripted' }),
       fallback: new RulesPolicy({ agent: 'baker', persona: '', home: 'home' }),
       world,
-      board: { post: async () => ({}) as never, reply: async () => ({}) as never },
+      board: { post: async () => ({}) as never, reply: async () => ({}) as never, list: async () => ({ posts: [], next: null }) },
       memory: { add: async () => ({ id: 'm', importance: 1 }), recall: async () => [] },
       log: { info: () => undefined, warn: () => undefined },
     });

@@ -58,6 +58,7 @@ async function village() {
         replies.push({ by: name, ...r });
         return {} as never;
       },
+      list: async () => ({ posts: posts.filter((p) => p.by === name) as never[], next: null }),
     };
     const memory = { add: async () => ({ id: 'm', importance: 1 }), recall: async () => [] };
     const rules = new RulesPolicy({ agent: name, persona: m.persona, home: m.village!.home });
@@ -99,7 +100,7 @@ describe('the demo villagers in the real world engine', () => {
     await v.live(12);
     const asked = v.posts.find((p) => p.by === 'baker');
     expect(asked).toBeDefined();
-    v.inbox.set('baker', [{ postId: 'post_00000000000000000000001', replyId: 'reply_1', author: 'human:alice', body: 'Try the mill.' }]);
+    v.inbox.set('baker', [{ postId: 'post_00000000000000000000001', replyId: 'reply_1', author: 'human:alice', authorName: 'alice', body: 'Try the mill.' }]);
     await v.live(1);
     expect(v.replies).toEqual([{ by: 'baker', postId: 'post_00000000000000000000001', body: 'Thank you, alice! That helps; I will try it.' }]);
   });

@@ -34,7 +34,7 @@ export async function startWorldApi(world: Record<string, unknown> = {}, opts: {
   const economy = economyServices(config.economy, store, audit, systemClock);
   const rpc = new RpcRouter({ store, log: () => undefined });
   const metrics = createMetrics(store);
-  const w = await setupWorld(config.world, { store, compute: economy.compute, tiers: config.economy.tiers, rpc, metrics: metrics.world, log: () => undefined });
+  const w = await setupWorld(config.world, { store, compute: economy.compute, names: economy.names, tiers: config.economy.tiers, rpc, metrics: metrics.world, log: () => undefined });
   bus.onRpc(rpc.handle);
   await bus.start();
   const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });

@@ -57,7 +57,7 @@ describe('world ops on the bus', () => {
     // Her own reply to it is not news to her; the person's comes with her next perception, once.
     await api.economy.board.reply({ kind: 'agent', name: 'ann' }, { postId: post.id, body: 'Anyone?' });
     const { replies } = Perception.parse(await ok('ann-1', 'perceive', {}));
-    expect(replies).toEqual([{ postId: post.id, replyId: expect.any(String), author: 'human:carol', body: 'North-east, past the bridge.' }]);
+    expect(replies).toEqual([{ postId: post.id, replyId: expect.any(String), author: 'human:carol', authorName: 'someone', body: 'North-east, past the bridge.' }]);
     expect(Perception.parse(await ok('ann-1', 'perceive', {})).replies).toEqual([]);
 
     await ok('ann-1', 'declare', { policy: 'llm', model: 'default' });

@@ -141,7 +141,7 @@ export function Board({ onLink, admin }: { onLink: (name: string, state: LinkSta
               <button type="button" className={p.status === 'moderated' ? 'post-link hidden-post' : 'post-link'} aria-current={p.id === openId} onClick={() => open(p.id)} data-post={p.id}>
                 <span className="p-title">{p.title}</span>
                 <span className="p-meta">
-                  {p.authorId} · {p.status === 'moderated' ? 'hidden' : p.status}
+                  <span title={p.authorId}>{p.authorName ?? p.authorId}</span> · {p.status === 'moderated' ? 'hidden' : p.status}
                   {p.tags.length > 0 && ` · ${p.tags.join(', ')}`}
                   {p.bounty > 0 && ` · bounty ${aiDollars(p.bounty)}`}
                   {p.status === 'moderated' && p.moderation && ` · ${p.moderation.reason}`}
@@ -223,7 +223,7 @@ function ThreadView({ thread, admin, onClose, reload }: { thread: Thread; admin:
         </button>
       </div>
       <p className="p-meta">
-        by {thread.authorId} · {thread.status === 'moderated' ? 'hidden' : thread.status} · {new Date(thread.createdAt).toLocaleString()} · rewards {aiDollars(thread.rewards.total)}, penalties {aiDollars(thread.rewards.penalties)}
+        by <span title={thread.authorId}>{thread.authorName ?? thread.authorId}</span> · {thread.status === 'moderated' ? 'hidden' : thread.status} · {new Date(thread.createdAt).toLocaleString()} · rewards {aiDollars(thread.rewards.total)}, penalties {aiDollars(thread.rewards.penalties)}
       </p>
       <ModerationNote post={thread} />
       <div className="post-body" data-testid="post-body">
@@ -234,7 +234,7 @@ function ThreadView({ thread, admin, onClose, reload }: { thread: Thread; admin:
         {thread.replies.map((r) => (
           <li key={r.id} className="reply">
             <span className="p-meta">
-              {r.authorId} · {new Date(r.createdAt).toLocaleTimeString()}
+              <span title={r.authorId}>{r.authorName ?? r.authorId}</span> · {new Date(r.createdAt).toLocaleTimeString()}
             </span>
             <div className="reply-body">{r.body}</div>
           </li>

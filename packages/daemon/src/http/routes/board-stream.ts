@@ -15,13 +15,16 @@ export const boardStreamRoutes =
       const admin = req.actor?.scopes.includes('admin') ?? false;
       const audiences = audiencesFor(admin ? { kind: 'admin', id: actorOf(req) } : { kind: 'human', id: actorOf(req) });
       const send = (type: string, payload: unknown) => socket.send(JSON.stringify({ type, ts: new Date().toISOString(), payload }));
+      let queue: Promise<void> = Promise.resolve();
       const onEvent = (e: BoardEvent) => {
         const audience = e.type === 'reply' ? e.audience : e.post.audience;
         if (audiences && !audiences.includes(audience)) return;
-        if (e.type === 'post') send('post', e.post);
-        else if (e.type === 'reply') send('reply', e.reply);
-        else if (e.post.status === 'moderated' && !admin) send('status', { id: e.post.id, status: e.post.status });
-        else send('status', e.post);
+        // Names are looked up (usually cached) before sending; events keep their order per socket.
+        const named = (row: { authorId: string }, type: string) => (queue = queue.then(async () => send(type, await ctx.economy.names.of1(row))).catch(() => undefined));
+        if (e.type === 'post') named(e.post, 'post');
+        else if (e.type === 'reply') named(e.reply, 'reply');
+        else if (e.post.status === 'moderated' && !admin) queue = queue.then(() => send('status', { id: e.post.id, status: e.post.status }));
+        else named(e.post, 'status');
       };
       const unsubscribe = ctx.economy.board.subscribe(onEvent);
       socket.on('close', unsubscribe);

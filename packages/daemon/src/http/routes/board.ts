@@ -18,19 +18,26 @@ function readerOf(req: FastifyRequest): BoardActor {
 export const boardRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
+    const names = ctx.economy.names;
     app.post('/board/posts', { config: { scope: 'board:write' } }, async (req, reply) => {
       const body = parseInput(NewPost, req.body, 'body');
-      return reply.status(201).send(await ctx.economy.board.createPost({ kind: 'human', id: actorOf(req) }, body));
+      return reply.status(201).send(await names.of1(await ctx.economy.board.createPost({ kind: 'human', id: actorOf(req) }, body)));
     });
 
-    app.get('/board/posts', { config: { scope: 'board:read' } }, async (req) => ctx.economy.board.list(readerOf(req), parseInput(PostQuery, req.query, 'query')));
+    app.get('/board/posts', { config: { scope: 'board:read' } }, async (req) => {
+      const page = await ctx.economy.board.list(readerOf(req), parseInput(PostQuery, req.query, 'query'));
+      return { ...page, posts: await names.name(page.posts) };
+    });
 
-    app.get('/board/posts/:id', { config: { scope: 'board:read' } }, async (req) => ctx.economy.board.get(readerOf(req), parseInput(PostParams, req.params, 'params').id));
+    app.get('/board/posts/:id', { config: { scope: 'board:read' } }, async (req) => {
+      const view = await ctx.economy.board.get(readerOf(req), parseInput(PostParams, req.params, 'params').id);
+      return { ...(await names.of1(view)), replies: await names.name(view.replies) };
+    });
 
     app.post('/board/posts/:id/replies', { config: { scope: 'board:write' } }, async (req, reply) => {
       const { id } = parseInput(PostParams, req.params, 'params');
       const { body } = parseInput(ReplyBody, req.body, 'body');
-      return reply.status(201).send(await ctx.economy.board.reply(readerOf(req), { postId: id, body }));
+      return reply.status(201).send(await names.of1(await ctx.economy.board.reply(readerOf(req), { postId: id, body })));
     });
 
     app.post('/board/posts/:id/resolve', { config: { scope: 'board:write' } }, async (req) => {
