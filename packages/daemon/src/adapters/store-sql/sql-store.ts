@@ -30,6 +30,7 @@ export class SqlStore implements Store {
   readonly computeControls: Store['computeControls'];
   readonly llmUsage: Store['llmUsage'];
   readonly secrets: Store['secrets'];
+  readonly taskSteps: Store['taskSteps'];
 
   private constructor(private readonly backend: SqlBackend) {
     this.kind = backend.kind;
@@ -43,6 +44,7 @@ export class SqlStore implements Store {
     this.computeControls = computeControlRepo(backend.db);
     this.llmUsage = llmUsageRepo(backend.db);
     this.secrets = secretRepo(backend.db);
+    this.taskSteps = taskStepRepo(backend.db);
   }
 
   static async open(backend: SqlBackend): Promise<SqlStore> {
@@ -73,11 +75,6 @@ export class SqlStore implements Store {
   private perceptionStore: Store['perception'] | undefined;
   get perception(): Store['perception'] {
     return (this.perceptionStore ??= perceptionRepo(this.backend.db));
-  }
-
-  private taskStepStore: Store['taskSteps'] | undefined;
-  get taskSteps(): Store['taskSteps'] {
-    return (this.taskStepStore ??= taskStepRepo(this.backend.db));
   }
 
   private contextStore: Store['context'] | undefined;
