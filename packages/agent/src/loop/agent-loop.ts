@@ -54,6 +54,8 @@ class LoopRun {
   private readonly usage = { tokensIn: 0, tokensOut: 0 };
   private readonly citations: string[] = [];
   private calls = 0;
+  /** Off once the gateway says the model has no tool-capable route: then the model can only answer. */
+  private offerTools = true;
 
   constructor(
     private readonly ctx: TaskContext,
@@ -95,13 +97,19 @@ class LoopRun {
     for (;;) {
       try {
         const stream = this.ctx.llm.stream(
-          { ...(this.settings.model ? { model: this.settings.model } : {}), messages, params: this.offered.length ? { tools: this.offered } : {} },
+          { ...(this.settings.model ? { model: this.settings.model } : {}), messages, params: this.offerTools && this.offered.length ? { tools: this.offered } : {} },
           { signal: this.ctx.signal },
         );
         for await (const _ of stream) void _;
         return await stream.result;
       } catch (err) {
         this.checkAborted();
+        if (this.offerTools && this.offered.length && err instanceof LlmError && err.code === 'llm_unavailable' && toolsWereTheProblem(err)) {
+          // A model that cannot call tools (the embedded one) can still answer the goal.
+          this.ctx.log.warn(`the model cannot call tools (${err.message}); asking it for an answer without tools`);
+          this.offerTools = false;
+          continue;
+        }
         if (!(err instanceof LlmError) || err.code !== 'quota_exceeded') throw this.fail(`the model call failed: ${err instanceof Error ? err.message : String(err)}`);
         const details = (err.details ?? {}) as { limit?: string; retryAfterMs?: number };
         if (details.limit === 'tokens_per_hour') return `the tier's token budget is used up: ${err.message}`;
@@ -158,6 +166,11 @@ class LoopRun {
     const reason = abortReason(this.ctx.signal);
     this.stop(reason === 'timed_out' ? 'deadline' : 'cancelled', reason === 'timed_out' ? 'deadline reached' : `stopped: ${reason ?? 'aborted'}`);
   }
+}
+
+function toolsWereTheProblem(err: LlmError): boolean {
+  const need = (err.details as { need?: unknown } | undefined)?.need;
+  return Array.isArray(need) && need.includes('tools');
 }
 
 function refused(error: string, started: number): ToolOutcome {

@@ -108,3 +108,20 @@ describe('agent loop', () => {
     expect(r.stdoutSha256).toBe(createHash('sha256').update('x'.repeat(100_000)).digest('hex'));
   });
 });
+
+describe('agent loop with a model that cannot call tools', () => {
+  it('asks again without tools when the gateway has no tool-capable route, and takes the answer', async () => {
+    const noTools = new LlmError({ code: 'llm_unavailable', message: 'no provider can serve "default" with chat, tools', details: { model: 'default', need: ['chat', 'tools'] } });
+    const run = await fakeContext([noTools, { text: 'Once upon a time.' }], 'fix it');
+    expect(await agentLoop(settings(), TOOLS)(run.ctx)).toMatchObject({ result: 'Once upon a time.', output: { stop: 'answer', steps: 1 } });
+    expect(run.calls.map((c) => c.tools)).toEqual([['shell', 'files'], []]);
+  });
+
+  it('fails with the gateway\'s words when no model serves at all', async () => {
+    const down = new LlmError({ code: 'llm_unavailable', message: 'no LLM provider', details: { model: 'default', need: ['chat'] } });
+    const run = await fakeContext([down], 'fix it');
+    const err = await failure(agentLoop(settings(), TOOLS)(run.ctx));
+    expect(err.message).toBe('the model call failed: no LLM provider');
+    expect(err.output).toMatchObject({ stop: 'error', steps: 0 });
+  });
+});
