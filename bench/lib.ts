@@ -187,8 +187,10 @@ export interface BenchFlock {
 }
 
 /** A private flock (own data dir, name, ports) via `aiflock up --no-demo`; `aiflock down` at cleanup. */
-export async function startFlock(opts: { busAuth?: 'jwt' | 'none' } = {}): Promise<BenchFlock> {
+export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: string } = {}): Promise<BenchFlock> {
   const tf = await testFlock();
+  // The daemon reads <data dir>/config.yaml at start (LLM providers, tiers...).
+  if (opts.configYaml) await writeFile(join(tf.home, 'config.yaml'), opts.configYaml);
   if (opts.busAuth) tf.env['AIFLOCK_NATS_AUTH'] = opts.busAuth;
   // The testkit asks for debug logs; measure the product's default level instead.
   tf.env['AIFLOCK_LOG_LEVEL'] = 'info';

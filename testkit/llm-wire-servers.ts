@@ -48,7 +48,17 @@ export interface FakeLlmServer {
 
 const DEFAULT_REPLY: FakeBehavior = { kind: 'reply', text: 'Hello from the fake provider.', usage: { in: 12, out: 6 } };
 
-export async function startFakeLlm(wire: Wire, opts: { model?: string; embedDim?: number } = {}): Promise<FakeLlmServer> {
+export interface FakeLlmOptions {
+  model?: string;
+  embedDim?: number;
+  /**
+   * Decides a request's behaviour from the request itself (a scripted model looks at the
+   * conversation so far); undefined falls back to the queue, then the default.
+   */
+  respond?: (req: RecordedRequest) => FakeBehavior | undefined;
+}
+
+export async function startFakeLlm(wire: Wire, opts: FakeLlmOptions = {}): Promise<FakeLlmServer> {
   const model = opts.model ?? `fake-${wire}`;
   const queue: FakeBehavior[] = [];
   let def: FakeBehavior = DEFAULT_REPLY;
@@ -71,7 +81,12 @@ export async function startFakeLlm(wire: Wire, opts: { model?: string; embedDim?
       res.once('close', () => {
         if (!res.writableFinished) recorded.aborted = true;
       });
-      const behavior = queue.shift() ?? def;
+      let behavior: FakeBehavior;
+      try {
+        behavior = opts.respond?.(recorded) ?? queue.shift() ?? def;
+      } catch (err) {
+        behavior = { kind: 'error', status: 500, message: `the fake model failed: ${err instanceof Error ? err.message : String(err)}` };
+      }
       try {
         route(wire, path, req.method ?? 'GET', body as Record<string, unknown>, behavior, res, { model, embedDim: opts.embedDim ?? 8, hanging });
       } catch (err) {

@@ -18,3 +18,6 @@ export { LlmPolicy, actionJsonSchema, actionsOf, answerSchema, modelLabel, type 
 export { VillageLoop, realClock, type LoopClock, type TurnOutcome, type VillageLoopOptions, type WorldPort, type BoardPort, type MemoryPort } from './village/loop.js';
 export { parsePersona, seededRandom, type PersonaNotes } from './village/persona.js';
 export { villageLoop, runVillage, type VillageDeps } from './village/start.js';
+export { agentLoop, type AgentLoopOutput } from './loop/agent-loop.js';
+export { TOOLS, ToolError, type AgentTool, type ToolCallContext, type ToolOutcome } from './tools/index.js';
+export { insideWorkspace } from './tools/workspace.js';

@@ -1,8 +1,11 @@
+import { AGENT_TASK_TYPE } from '@aiflock/protocol';
 import { startBusRelay, startProxyRelay } from './bus-relay.js';
 import { parseRuntimeEnv } from './env.js';
 import { echo } from './handlers/echo.js';
 import { llm } from './handlers/llm.js';
 import { shell } from './handlers/shell.js';
+import { agentLoop } from './loop/agent-loop.js';
+import { TOOLS } from './tools/index.js';
 import { runAgent } from './runtime.js';
 import { defineAgent } from './sdk.js';
 
@@ -23,7 +26,9 @@ const proxySocket = process.env['AIFLOCK_PROXY_SOCKET'];
 const proxyUrl = process.env['HTTP_PROXY'];
 if (proxySocket && proxyUrl) await startProxyRelay(proxySocket, proxyUrl);
 
-const agent = runAgent(defineAgent({ handlers: { echo, shell, llm } }), parsed.env);
+// The agent loop exists only where the manifest asked for it (the launcher then sets AIFLOCK_AGENT_LOOP).
+const loop = parsed.env.AIFLOCK_AGENT_LOOP;
+const agent = runAgent(defineAgent({ handlers: { echo, shell, llm, ...(loop ? { [AGENT_TASK_TYPE]: agentLoop(loop, TOOLS) } : {}) } }), parsed.env);
 
 let signals = 0;
 const onSignal = (sig: NodeJS.Signals): void => {

@@ -1,4 +1,4 @@
-import type { Task } from '@aiflock/protocol';
+import type { AgentEvent, Task } from '@aiflock/protocol';
 import type { BoardClient, EconomyClient, MemoryClient, WorldClient } from './bus-clients.js';
 import type { LlmClient } from './llm-client.js';
 
@@ -33,6 +33,11 @@ export interface TaskContext {
   world: WorldClient;
   /** This agent's memory stream (add, recall). */
   memory: MemoryClient;
+  /**
+   * Publish an event on this instance's event subject, in order with its log lines (the
+   * agent loop reports its `task.step`s here).
+   */
+  publish(event: AgentEvent): void;
 }
 
 export interface HandlerOutput {

@@ -152,7 +152,7 @@ export class TaskRunner {
       log.info(`task started: ${task.type} (attempt ${task.attempt}/${task.maxAttempts})`);
       const settled = await settle(
         Promise.resolve().then(() =>
-          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent, llm: this.o.llm, ...this.o.clients }),
+          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent, llm: this.o.llm, ...this.o.clients, publish: (e) => this.o.events.push(e) }),
         ),
         signal,
         this.o.abortGraceMs,

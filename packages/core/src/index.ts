@@ -19,6 +19,7 @@ export type * from './ports/board.js';
 export type * from './ports/compute-controls.js';
 export type * from './ports/world-store.js';
 export type * from './ports/perception-store.js';
+export type * from './ports/task-step-store.js';
 export * from './audit/entry.js';
 export * from './audit/verify.js';
 export * from './audit/audit-log.js';

@@ -56,8 +56,14 @@ export function daemonChecks(deps: {
           instancesDesired: agents.filter((a) => a.state === 'active').reduce((n, a) => n + a.replicas, 0),
         },
         tasks: await store.tasks.countByStatus(),
-        llm: { available: llm.gateway !== null, detail: llm.detail, models: llm.gateway?.registry.names() ?? [], breakers: llm.gateway?.breakerStates() ?? {} },
+        llm: { available: llm.gateway !== null, detail: llm.detail, models: llm.gateway?.registry.names() ?? [], toolModels: toolModels(llm), breakers: llm.gateway?.breakerStates() ?? {} },
       };
     },
   };
+}
+
+/** Registry names whose route can call tools (as the gateway knows it: configured capabilities; detected Ollama yes, embedded no). */
+function toolModels(llm: LlmSetup): string[] {
+  const registry = llm.gateway?.registry;
+  return registry ? registry.names().filter((n) => registry.get(n)?.capabilities.includes('tools')) : [];
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { AuditLog, AuthService, SecretService, type Clock, type Store, type TaskRecord, type VectorIndex } from '@aiflock/core';
+import { AuditLog, AuthService, SecretService, type Clock, type Store, type TaskRecord, type TaskStepRecord, type VectorIndex } from '@aiflock/core';
 import type { Config } from './config.js';
 import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
 import { SecretBox } from './adapters/secrets/secret-box.js';
@@ -9,6 +9,7 @@ import { openVectorIndex } from './adapters/vector-index/open.js';
 import { bootstrapAdminToken, type AnnounceToken } from './auth/bootstrap.js';
 import { toolRunAuditor } from './jobs/tool-audit.js';
 import { recordingJobEvents } from './jobs/recording-store.js';
+import { toolCallAuditor } from './jobs/tool-call-audit.js';
 import type { Logger, logFn } from './logger.js';
 
 export interface StoreSetup {
@@ -38,14 +39,21 @@ export async function setupStore(
   // Finished tasks may also be recorded in the context plane's `runs` collection (set later).
   let recordRun: ((task: TaskRecord) => void) | null = null;
   let auditToolRun: ((task: TaskRecord) => void) | null = null;
-  const store = recordingJobEvents(sqlStore, () => clock.now().toISOString(), (t) => {
-    recordRun?.(t);
-    auditToolRun?.(t);
-  });
+  let auditToolCall: ((step: TaskStepRecord) => void) | null = null;
+  const store = recordingJobEvents(
+    sqlStore,
+    () => clock.now().toISOString(),
+    (t) => {
+      recordRun?.(t);
+      auditToolRun?.(t);
+    },
+    (s) => auditToolCall?.(s),
+  );
   // The tamper-evident audit log (security invariant 5). Components that act on behalf of
   // someone (ledger, egress proxy, quarantine) get this one instance from here.
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(config.dataDir), clock, log });
   auditToolRun = toolRunAuditor(audit, log);
+  auditToolCall = toolCallAuditor(audit, store.taskSteps, log);
   const auth = new AuthService({ store, clock, sessionTtlMs: config.auth.sessionTtlMs });
   await bootstrapAdminToken(auth, store, config.dataDir, deps.logger, deps.announceAdminToken);
   const secrets = new SecretService({ store, clock, cipher: await SecretBox.fromKeyFile(join(config.dataDir, 'secrets.key')) });

@@ -105,6 +105,6 @@ export const TaskStep = z
   .strict();
 export type TaskStep = z.infer<typeof TaskStep>;
 
-/** Why a loop stopped, in a task's output. */
-export const LoopStop = z.enum(['answer', 'max_steps', 'token_budget', 'deadline', 'cancelled']);
+/** Why a loop stopped, in a task's output (`error`: a model call failed for another reason, e.g. no provider). */
+export const LoopStop = z.enum(['answer', 'max_steps', 'token_budget', 'deadline', 'cancelled', 'error']);
 export type LoopStop = z.infer<typeof LoopStop>;

@@ -152,7 +152,16 @@ export const SystemStatus = z.object({
   agents: z.object({ deployed: z.number().int(), instancesRunning: z.number().int(), instancesDesired: z.number().int() }),
   tasks: z.record(z.string(), z.number().int()),
   /** The LLM gateway: which providers serve which models, or plainly why there is none. */
-  llm: z.object({ available: z.boolean(), detail: z.string(), models: z.array(z.string()), breakers: z.record(z.string(), z.string()) }).optional(),
+  llm: z
+    .object({
+      available: z.boolean(),
+      detail: z.string(),
+      models: z.array(z.string()),
+      /** The models whose route can call tools natively (the agent loop needs one); the embedded model cannot. */
+      toolModels: z.array(z.string()).optional(),
+      breakers: z.record(z.string(), z.string()),
+    })
+    .optional(),
 });
 export type SystemStatus = z.infer<typeof SystemStatus>;
 

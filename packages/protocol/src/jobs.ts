@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TaskStep } from './agent-loop.js';
 import { TaskView } from './api.js';
 
 /** Jobs are tasks (one concept, one table); these are the seed's job-shaped responses. */
@@ -9,7 +10,7 @@ export type CreatedJob = z.infer<typeof CreatedJob>;
 export const JobList = z.object({ jobs: z.array(TaskView), nextCursor: z.string().nullable() });
 export type JobList = z.infer<typeof JobList>;
 
-export const StreamMessageType = z.enum(['log', 'status', 'result', 'error', 'heartbeat']);
+export const StreamMessageType = z.enum(['log', 'status', 'result', 'error', 'heartbeat', 'step']);
 
 /**
  * One message of `WS /v1/stream/{id}`. `id` grows with every stored event; a heartbeat repeats
@@ -20,3 +21,7 @@ export type StreamMessage = z.infer<typeof StreamMessage>;
 
 /** Client → server: resume after the given id (alternative to `?after=` on reconnect). */
 export const StreamClientMessage = z.object({ type: z.literal('resume'), after: z.number().int().min(0) }).strict();
+
+/** `GET /v1/jobs/{id}/steps`: an agent loop's steps, in the order they happened. */
+export const JobSteps = z.object({ steps: z.array(TaskStep) });
+export type JobSteps = z.infer<typeof JobSteps>;

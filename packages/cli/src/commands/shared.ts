@@ -8,7 +8,7 @@ export function toInt(value: string, what: string): number {
   return Number(value);
 }
 
-function printLogLine(l: LogLine, json: boolean | undefined, withInstance: boolean): void {
+export function printLogLine(l: LogLine, json: boolean | undefined, withInstance: boolean): void {
   if (json) return println(JSON.stringify(l));
   const who = withInstance ? ` ${l.instanceId}` : '';
   println(`${l.ts}${who} ${l.level.toUpperCase().padEnd(5)} ${l.msg}`);

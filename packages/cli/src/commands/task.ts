@@ -5,7 +5,8 @@ import type { TaskList, TaskView } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { age, printJson, println, progress, table } from '../output.js';
-import { printLogs, toInt } from './shared.js';
+import { toInt } from './shared.js';
+import { printTaskLogs } from './task-logs.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered']);
 
@@ -83,12 +84,12 @@ export function taskCommand(program: Command, client: () => ApiClient): void {
 
   task
     .command('logs')
-    .description("show a task's log lines")
+    .description("show a task's log lines, and an agent loop's steps between them")
     .argument('<id>')
     .option('-f, --follow', 'keep printing until the task finishes')
     .option('--json', 'one JSON object per line')
     .action(async (id: string, o: { follow?: boolean; json?: boolean }) => {
-      await printLogs(client(), `/v1/tasks/${encodeURIComponent(id)}/logs`, { follow: o.follow, json: o.json, withInstance: false });
+      await printTaskLogs(client(), id, o);
     });
 
   task

@@ -97,7 +97,8 @@ export class LlmGateway {
     // allows: a tier that lost `large` still gets its allowed model, not a refusal.
     fallbacks = fallbacks?.filter((f) => !ent.models || ent.models.includes(f));
     const planned = this.deps.registry.plan(model, { need, providerOrder: policy ? this.expandPolicy(policy) : undefined, fallbacks });
-    if (planned.length === 0) throw new FlockError('llm_unavailable', `no provider can serve "${model}" with ${need.join(', ')}${policy ? ` under policy ${policy.join(',')}` : ''}`, { model, policy });
+    // `need` in the details lets a caller tell "no tool-capable route" from "no route at all".
+    if (planned.length === 0) throw new FlockError('llm_unavailable', `no provider can serve "${model}" with ${need.join(', ')}${policy ? ` under policy ${policy.join(',')}` : ''}`, { model, policy, need });
     // Routes whose window cannot hold the prompt would only fail; skip them, and say so if none is left.
     const routes = planned.filter((r) => r.contextWindow >= promptTokens);
     if (routes.length === 0) {

@@ -8,6 +8,7 @@ import type { ComputeControlStore } from './compute-controls.js';
 import type { ContextStore } from './context-store.js';
 import type { WorldStore } from './world-store.js';
 import type { PerceptionStore } from './perception-store.js';
+import type { TaskStepStore } from './task-step-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -151,6 +152,8 @@ export interface Store extends AuthStore {
   world: WorldStore;
   /** Where each villager's perception left off (heard lines and board replies delivered). */
   perception: PerceptionStore;
+  /** The steps agent loops report (`task.step` events). */
+  taskSteps: TaskStepStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }
@@ -177,7 +180,7 @@ export interface SessionRecord {
   expiresAt: string;
 }
 
-export type JobEventType = 'log' | 'status' | 'result' | 'error';
+export type JobEventType = 'log' | 'status' | 'result' | 'error' | 'step';
 
 /** One entry of a job's stream; `seq` increases across the whole table, so resuming is `seq > after`. */
 export interface JobEventRecord {

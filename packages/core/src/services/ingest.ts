@@ -1,4 +1,4 @@
-import { AgentEvent, Heartbeat, TaskResult, instanceAgent } from '@aiflock/protocol';
+import { AgentEvent, Heartbeat, TaskResult, instanceAgent, type TaskStep } from '@aiflock/protocol';
 import { decideResult } from '../task/lifecycle.js';
 import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
@@ -74,6 +74,8 @@ export class TaskIngest {
         return;
       case 'task.started':
         return this.started(agent, instanceId, ev.taskId, ev.attempt, ev.ts);
+      case 'task.step':
+        return this.step(agent, instanceId, ev);
     }
   };
 
@@ -104,6 +106,13 @@ export class TaskIngest {
       startedAt: ts,
     });
     if (moved) await this.taskLog(agent, instanceId, taskId, 'info', `task started on ${instanceId} (attempt ${moved.attempt})`);
+  }
+
+  /** A step of an agent loop: recorded only for a task of the publisher's own agent. */
+  private async step(agent: string, instanceId: string, step: TaskStep): Promise<void> {
+    const task = await this.deps.store.tasks.get(step.taskId);
+    if (!task || task.agent !== agent) return this.reject(instanceId, 'step', `task ${step.taskId} is not a task of agent ${agent}`);
+    await this.deps.store.taskSteps.append({ agent, instanceId, step });
   }
 
   private async taskLog(agent: string, instanceId: string, taskId: string, level: 'info' | 'warn', msg: string): Promise<void> {

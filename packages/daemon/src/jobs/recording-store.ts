@@ -1,4 +1,4 @@
-import { isTerminal, type JobEventRecord, type Store, type TaskRecord } from '@aiflock/core';
+import { isTerminal, type JobEventRecord, type Store, type TaskRecord, type TaskStepRecord } from '@aiflock/core';
 
 type NewEvent = Omit<JobEventRecord, 'seq'>;
 
@@ -7,9 +7,10 @@ type NewEvent = Omit<JobEventRecord, 'seq'>;
  * to that job's event stream. Every path that changes a task (API, ingest of results, sweeper,
  * cancel) goes through `tasks.insert`, `tasks.transition` and `logs.append`, so recording
  * here misses none of them and needs no change in the core's services. `onFinished` sees
- * every task that reaches a final status (the context plane records runs from it).
+ * every task that reaches a final status (the context plane records runs from it);
+ * `onStep` every agent-loop step recorded for the first time (tool results are audited).
  */
-export function recordingJobEvents(store: Store, now: () => string, onFinished?: (task: TaskRecord) => void): Store {
+export function recordingJobEvents(store: Store, now: () => string, onFinished?: (task: TaskRecord) => void, onStep?: (record: TaskStepRecord) => void): Store {
   const tasks: Store['tasks'] = {
     ...store.tasks,
     insert: async (record) => {
@@ -34,8 +35,18 @@ export function recordingJobEvents(store: Store, now: () => string, onFinished?:
       await store.jobEvents.append(events);
     },
   };
+  const taskSteps: Store['taskSteps'] = {
+    list: (taskId, limit) => store.taskSteps.list(taskId, limit),
+    append: async (record) => {
+      const fresh = await store.taskSteps.append(record);
+      if (!fresh) return false;
+      await store.jobEvents.append([{ jobId: record.step.taskId, type: 'step', ts: record.step.ts, payload: record.step }]);
+      onStep?.(record);
+      return true;
+    },
+  };
   // Everything else is the store's own, getters included (a spread would drop those).
-  return Object.assign(Object.create(store) as Store, { tasks, logs });
+  return Object.assign(Object.create(store) as Store, { tasks, logs, taskSteps });
 }
 
 function statusEvent(t: TaskRecord, ts: string): NewEvent {

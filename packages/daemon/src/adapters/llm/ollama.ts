@@ -147,7 +147,7 @@ export class OllamaProvider implements LlmProvider {
     return {
       model: req.model,
       stream,
-      messages: req.messages.map(toOllamaMessage),
+      messages: req.messages.map((m) => toOllamaMessage(m, req.messages)),
       ...(req.tools?.length ? { tools: req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description ?? '', parameters: t.parameters } })) } : {}),
       ...formatOf(req),
       options: optionsOf(req),
@@ -186,9 +186,14 @@ function formatOf(req: ChatRequest): { format?: unknown } {
   return req.format ? { format: req.format === 'json' ? 'json' : req.format.schema } : {};
 }
 
-function toOllamaMessage(m: ChatMessage): OllamaMessage {
+function toOllamaMessage(m: ChatMessage, all: readonly ChatMessage[]): OllamaMessage {
   const out: OllamaMessage = { role: m.role, content: m.content };
   if (m.toolCalls?.length) out.tool_calls = m.toolCalls.map((c) => ({ function: { name: c.name, arguments: c.arguments } }));
+  if (m.role === 'tool') {
+    // Ollama matches a tool result to its call by the tool's name (its calls carry no id).
+    const name = all.flatMap((x) => x.toolCalls ?? []).find((c) => c.id === m.toolCallId)?.name;
+    if (name) out.tool_name = name;
+  }
   return out;
 }
 

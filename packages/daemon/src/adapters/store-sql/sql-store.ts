@@ -13,6 +13,7 @@ import { secretRepo } from './secret-repo.js';
 import { taskRepo } from './task-repo.js';
 import { worldRepo } from './world-repo.js';
 import { perceptionRepo } from './perception-repo.js';
+import { taskStepRepo } from './task-step-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 
@@ -29,6 +30,7 @@ export class SqlStore implements Store {
   readonly computeControls: Store['computeControls'];
   readonly llmUsage: Store['llmUsage'];
   readonly secrets: Store['secrets'];
+  readonly taskSteps: Store['taskSteps'];
 
   private constructor(private readonly backend: SqlBackend) {
     this.kind = backend.kind;
@@ -42,6 +44,7 @@ export class SqlStore implements Store {
     this.computeControls = computeControlRepo(backend.db);
     this.llmUsage = llmUsageRepo(backend.db);
     this.secrets = secretRepo(backend.db);
+    this.taskSteps = taskStepRepo(backend.db);
   }
 
   static async open(backend: SqlBackend): Promise<SqlStore> {

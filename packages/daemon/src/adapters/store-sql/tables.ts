@@ -258,6 +258,19 @@ export interface Database {
   world_snapshots: WorldSnapshotsTable;
   world_inputs: WorldInputsTable;
   perception_cursors: PerceptionCursorsTable;
+  task_steps: TaskStepsTable;
+}
+
+export interface TaskStepsTable {
+  row_id: Generated<number>;
+  task_id: string;
+  agent: string;
+  instance_id: string;
+  seq: number;
+  ts: string;
+  kind: string;
+  /** The whole step, JSON. */
+  step: string;
 }
 
 export interface WorldSnapshotsTable {

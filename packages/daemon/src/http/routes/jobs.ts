@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
-import { CreateTaskRequest, CreatedJob, JobList, StreamClientMessage, StreamTicket, StreamTicketRequest, TaskView, type StreamMessage } from '@aiflock/protocol';
+import { CreateTaskRequest, CreatedJob, JobList, JobSteps, StreamClientMessage, StreamTicket, StreamTicketRequest, TaskView, type StreamMessage } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
@@ -34,6 +34,12 @@ export const jobRoutes =
       ctx.tasks.get(parseInput(IdParams, req.params, 'params').id),
     );
 
+    app.get('/jobs/:id/steps', route('jobs:read', { summary: "An agent loop job's steps (thought, tool call, tool result, answer), oldest first", params: IdParams, response: JobSteps }), async (req) => {
+      const { id } = parseInput(IdParams, req.params, 'params');
+      await ctx.tasks.get(id);
+      return { steps: (await ctx.store.taskSteps.list(id, 10_000)).map((r) => r.step) };
+    });
+
     app.post('/jobs/:id/cancel', route('jobs:write', { summary: 'Cancel a job', params: IdParams, response: TaskView }), async (req) => cancelTask(ctx, req));
 
     app.post('/stream/tickets', route('jobs:read', { summary: 'A one-shot ticket to open a job stream from a browser', body: StreamTicketRequest, response: StreamTicket, status: 201 }), async (req, reply) => {
@@ -46,7 +52,7 @@ export const jobRoutes =
       '/stream/:id',
       {
         websocket: true,
-        ...route('jobs:read', { summary: 'WebSocket: the job\'s log, status, result, error and heartbeat messages; resume with ?after=<id> or {"type":"resume","after":<id>}', params: IdParams, query: StreamQuery }, { ticket: true }),
+        ...route('jobs:read', { summary: 'WebSocket: the job\'s log, step, status, result, error and heartbeat messages; resume with ?after=<id> or {"type":"resume","after":<id>}', params: IdParams, query: StreamQuery }, { ticket: true }),
       },
       async (socket, req) => {
         const send = (m: StreamMessage) => socket.send(JSON.stringify(m));
