@@ -89,7 +89,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   // The village: resumed from the store, ticking from start to stop whether or not anyone watches.
   const world = await setupWorld(config.world, { store, compute: economy.compute, tiers: config.economy.tiers, rpc, metrics: metrics.world, log });
   bus.bus.onRpc(services.metered.rpc(rpc.handle));
-  const scheduler = await startScheduler(config, { bus: bus.bus, store, compute: economy.compute, sweeper: services.sweeper, poke: services.poke, log });
+  const scheduler = await startScheduler(config, { bus: bus.bus, store, compute: economy.compute, sweeper: services.sweeper, logSweeper: services.logSweeper, poke: services.poke, log });
   services.poke();
   world.start();
 

@@ -1,9 +1,9 @@
 import {
   DeploymentService,
   KillSwitch,
+  LogSweeper,
   Presence,
   Reconciler,
-  TaskIngest,
   TaskService,
   TaskSweeper,
   type Clock,
@@ -13,6 +13,7 @@ import {
   type Store,
 } from '@aiflock/core';
 import type { Config } from './config.js';
+import { createIngest } from './ingest-setup.js';
 import type { EgressProxy } from './adapters/egress-proxy/egress-proxy.js';
 import type { BusSetup } from './bus-setup.js';
 import type { logFn } from './logger.js';
@@ -23,6 +24,7 @@ export interface FlockServices {
   deployments: DeploymentService;
   tasks: TaskService;
   sweeper: TaskSweeper;
+  logSweeper: LogSweeper;
   killSwitch: KillSwitch;
   /** Reconcile now (and refresh the agents metric labels may name). */
   poke(): void;
@@ -72,6 +74,10 @@ export async function setupServices(
     knownAgents.clear();
     for (const n of names) knownAgents.add(n);
   };
+  const knownAgent = (instanceId: string) => {
+    const agent = instanceId.replace(/-[^-]+$/, '');
+    return knownAgents.has(agent) ? agent : 'unknown';
+  };
   const poke = () => {
     void refreshKnownAgents().catch(() => undefined);
     void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
@@ -86,18 +92,17 @@ export async function setupServices(
     profileRefusal: (p) => operator.router.refusal(p),
   });
   const tasks = new TaskService({ store, bus, clock, log });
-  const ingest = new TaskIngest({ store, bus, clock, log, presence });
+  const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
+  const { retentionDays, perInstanceRows, totalRows } = config.logs;
+  const logSweeper = new LogSweeper({ store, clock, log, retention: { retentionMs: retentionDays * 86_400_000, perInstance: perInstanceRows, total: totalRows } });
   const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, poke, log });
 
   await refreshKnownAgents();
-  const metered = meteredBusHandlers(metrics, (instanceId) => {
-    const agent = instanceId.replace(/-[^-]+$/, '');
-    return knownAgents.has(agent) ? agent : 'unknown';
-  });
+  const metered = meteredBusHandlers(metrics, knownAgent);
   bus.onResult(metered.result(ingest.onResult));
   bus.onDeadLetter(metered.deadLetter(tasks.deadLetter));
   bus.onEvent(metered.event(ingest.onEvent));
   bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
-  return { deployments, tasks, sweeper, killSwitch, poke, unwatch, metered };
+  return { deployments, tasks, sweeper, logSweeper, killSwitch, poke, unwatch, metered };
 }

@@ -20,6 +20,12 @@ export interface JwtCredentialsOptions {
   mountsDir?: string;
   ttlSeconds: number;
   /**
+   * Per-user limits written into each instance's JWT: the largest message it may publish
+   * (the server closes a connection that sends more, whatever its own max_payload), and how
+   * many subscriptions it may hold. Unset: 1 MiB and 256.
+   */
+  limits?: { payload?: number; subs?: number };
+  /**
    * Owner of the credentials file inside the sandbox, or who it is for an agent (operator
    * sandboxes read it as their remapped root, an unprivileged host uid of its own).
    */
@@ -114,7 +120,8 @@ export class JwtBusCredentials implements BusCredentials {
   }
 
   private async write(instanceId: string, agent: string, seed: string | undefined): Promise<IssuedCredentials> {
-    const issued = await this.o.trust.issueUser(instanceId, instancePermissions(instanceId, agent), this.o.ttlSeconds, Date.now(), seed);
+    const limits = { payload: this.o.limits?.payload ?? 1024 * 1024, subs: this.o.limits?.subs ?? 256, data: -1 };
+    const issued = await this.o.trust.issueUser(instanceId, { ...instancePermissions(instanceId, agent), ...limits }, this.o.ttlSeconds, Date.now(), seed);
     const record: UserRecord = { instanceId, agent, publicKey: issued.publicKey, seed: issued.seed, expiresAt: issued.expiresAt! };
     await writeJson(this.userFile(instanceId), record);
     const dir = this.mountOf(instanceId);
