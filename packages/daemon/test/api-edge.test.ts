@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type ApiHarness } from './http-harness.js';
 
-const manifest = readFileSync(join(import.meta.dirname, '..', '..', '..', 'examples', 'echo.agent.yaml'), 'utf8');
+// Shared with every holder of jobs:write, so a person's session may queue jobs on it.
+const manifest = `${readFileSync(join(import.meta.dirname, '..', '..', '..', 'examples', 'echo.agent.yaml'), 'utf8')}\naccess: { runTasks: ["*"] }\n`;
 
 describe('browser sessions (cookie + CSRF)', () => {
   let api: ApiHarness;
