@@ -111,6 +111,8 @@ export const ConfigSchema = z
           .object({ max: z.coerce.number().int().min(1).default(6000), windowMs: z.coerce.number().int().min(1000).default(60_000) })
           .strict()
           .prefault({}),
+        /** Refused (401/403) requests audited per token or source address per minute (they count toward rateLimit first); more are only counted. */
+        deniedAuditPerMinute: z.coerce.number().int().min(1).default(120),
         /** How often a job stream sends a heartbeat when nothing else happens. */
         wsHeartbeatMs: z.coerce.number().int().min(100).default(15_000),
         /** The built web UI served at `/`; unset, packages/web/dist. */
@@ -359,6 +361,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_RATE_LIMIT_MAX: ['api', 'rateLimit', 'max'],
   AIFLOCK_RATE_LIMIT_WINDOW_MS: ['api', 'rateLimit', 'windowMs'],
   AIFLOCK_WS_HEARTBEAT_MS: ['api', 'wsHeartbeatMs'],
+  AIFLOCK_DENIED_AUDIT_PER_MINUTE: ['api', 'deniedAuditPerMinute'],
   AIFLOCK_UI_DIR: ['api', 'uiDir'],
   AIFLOCK_DEV_BYPASS_LOOPBACK: ['auth', 'devBypassLoopback'],
   ...LLM_ENV_VARS,

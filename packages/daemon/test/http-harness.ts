@@ -40,12 +40,14 @@ export interface HarnessOptions {
   logTo?: { level: string; write(line: string): void };
   /** Listen here instead of 127.0.0.1. */
   host?: string;
+  /** The store (default: a SQLite file in the harness's directory), e.g. PostgreSQL for the attacks where the store matters. */
+  store?: (dir: string) => Promise<SqlStore>;
 }
 
-export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, host = '127.0.0.1' }: HarnessOptions = {}): Promise<ApiHarness> {
+export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, host = '127.0.0.1', store: openStore }: HarnessOptions = {}): Promise<ApiHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'aiflock-api-'));
   const nats: TestNatsServer = await startNatsServer();
-  const store = recordingJobEvents(await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString());
+  const store = recordingJobEvents(openStore ? await openStore(dir) : await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString());
   const log = () => undefined;
   const bus = await NatsBus.connect({ url: nats.url, log });
   await bus.init();

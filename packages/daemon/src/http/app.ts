@@ -6,7 +6,8 @@ import websocket from '@fastify/websocket';
 import fp from 'fastify-plugin';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { FlockError } from '@aiflock/core';
-import { installAuth, type RegisteredRoute } from './auth.js';
+import { enforceAuth, installAuth, type RegisteredRoute } from './auth.js';
+import { deniedAuditor } from './denied-audit.js';
 import { buildOpenApi } from './openapi.js';
 import { authRoutes } from './routes/auth.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -45,6 +46,8 @@ export interface HttpOptions {
   bodyLimitBytes: number;
   largeBodyLimitBytes: number;
   rateLimit: { max: number; windowMs: number };
+  /** Denied (401/403) requests audited per token or source address per minute; the rest are only counted. Default 120. */
+  deniedAuditPerMinute?: number;
   devBypassLoopback: boolean;
   /** Where the built web UI is; `false` serves no UI (the API alone); unset, the one `npm run build` makes. */
   uiDir?: string | false;
@@ -131,7 +134,8 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
       installAuth(root, ctx.auth, { devBypassLoopback: opts.devBypassLoopback }, routes);
     }),
   );
-  // Per token: after authentication (preParsing runs after every onRequest hook), before the body is read.
+  // Per token (per source address without one): after authentication (preParsing runs after
+  // every onRequest hook), before the body is read; refused requests count too.
   void app.register(rateLimit, {
     hook: 'preParsing',
     max: opts.rateLimit.max,
@@ -144,6 +148,13 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
         retryAfterSeconds: Math.ceil(rl.ttl / 1000),
       }),
   });
+
+  // After the rate limiter: refusals it let through are audited, then answered 401/403.
+  void app.register(
+    fp(async (root) => {
+      enforceAuth(root, deniedAuditor(ctx.audit, { perMinute: opts.deniedAuditPerMinute ?? 120, onSuppressed: () => metrics.refusals.inc({ code: 'denied_audit_suppressed' }) }));
+    }),
+  );
 
   const limits = { largeBody: opts.largeBodyLimitBytes };
   void app.register(systemRoutes(ctx, metrics));
