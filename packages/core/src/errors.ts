@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   unsupported_task_type: { status: 400, summary: 'The agent does not handle this task type' },
   unauthenticated: { status: 401, summary: 'A valid bearer token or session is required' },
   forbidden: { status: 403, summary: 'The credentials lack the scope this route needs' },
+  origin_forbidden: { status: 403, summary: 'A WebSocket may be opened only from the daemon\'s own origin or one api.corsOrigins allows' },
   csrf_failed: { status: 403, summary: 'A cookie-authenticated change needs the session CSRF token in x-csrf-token' },
   not_found: { status: 404, summary: 'No such route' },
   token_not_found: { status: 404, summary: 'No such token' },

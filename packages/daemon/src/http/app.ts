@@ -8,6 +8,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import { FlockError } from '@aiflock/core';
 import { enforceAuth, installAuth, type RegisteredRoute } from './auth.js';
 import { deniedAuditor } from './denied-audit.js';
+import { trackLiveSockets } from './live-sockets.js';
+import { checkWebSocketOrigin } from './ws-origin.js';
 import { buildOpenApi } from './openapi.js';
 import { authRoutes } from './routes/auth.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -36,7 +38,7 @@ import type { ApiContext } from './context.js';
 import { installHttpSpans } from '../telemetry/http-spans.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
-const REFUSALS = new Set(['unauthenticated', 'forbidden', 'csrf_failed', 'rate_limited']);
+const REFUSALS = new Set(['unauthenticated', 'forbidden', 'csrf_failed', 'origin_forbidden', 'rate_limited']);
 
 export interface HttpOptions {
   /** Browser origins CORS allows; `*` allows any (only when configured). */
@@ -128,6 +130,8 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(cookie);
   // Before auth, so its hooks see refused upgrades too and close their sockets.
   void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // After the WebSocket plugin, whose hooks then close the sockets of refused upgrades.
+  void app.register(fp(async (root) => checkWebSocketOrigin(root, opts)));
   const routes: RegisteredRoute[] = [];
   void app.register(
     fp(async (root) => {
@@ -153,6 +157,12 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(
     fp(async (root) => {
       enforceAuth(root, deniedAuditor(ctx.audit, { perMinute: opts.deniedAuditPerMinute ?? 120, onSuppressed: () => metrics.refusals.inc({ code: 'denied_audit_suppressed' }) }));
+    }),
+  );
+
+  void app.register(
+    fp(async (root) => {
+      trackLiveSockets(root, ctx.auth);
     }),
   );
 
