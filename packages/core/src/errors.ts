@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   origin_forbidden: { status: 403, summary: 'A WebSocket may be opened only from the daemon\'s own origin or one api.corsOrigins allows' },
   csrf_failed: { status: 403, summary: 'A cookie-authenticated change needs the session CSRF token in x-csrf-token' },
   not_found: { status: 404, summary: 'No such route' },
+  bus_credentials_not_found: { status: 404, summary: 'No operator bus credentials with that id' },
   token_not_found: { status: 404, summary: 'No such token' },
   agent_not_found: { status: 404, summary: 'No such agent' },
   task_not_found: { status: 404, summary: 'No such task' },

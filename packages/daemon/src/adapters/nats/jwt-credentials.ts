@@ -48,6 +48,16 @@ interface UserRecord {
   suspended?: boolean;
 }
 
+/** Operator credentials as recorded: who they were issued to and until when; never the seed. */
+export interface OperatorCredsRecord {
+  /** The user's public key. */
+  id: string;
+  name: string;
+  issuedAt: string;
+  expiresAt: string | null;
+  revoked: boolean;
+}
+
 const SYS_TTL_SECONDS = 24 * 3600;
 
 /**
@@ -184,9 +194,46 @@ export class JwtBusCredentials implements BusCredentials {
     }
   }
 
-  /** Credentials for the control plane or an operator's tools: everything in the flock account. */
-  async adminCreds(name: string, ttlSeconds: number | null): Promise<string> {
-    return (await this.o.trust.issueUser(name, {}, ttlSeconds)).creds;
+  /**
+   * Credentials for an operator's tools (`aiflock nats creds`): everything in the flock
+   * account. Each is recorded (name, key, expiry; never the seed) so it can be listed and
+   * revoked before it expires.
+   */
+  async adminCreds(name: string, ttlSeconds: number | null): Promise<{ id: string; creds: string; expiresAt: string | null }> {
+    const user = await this.o.trust.issueUser(name, {}, ttlSeconds);
+    const record: OperatorCredsRecord = { id: user.publicKey, name, issuedAt: new Date().toISOString(), expiresAt: user.expiresAt === null ? null : new Date(user.expiresAt * 1000).toISOString(), revoked: false };
+    await mkdir(this.operatorsDir, { recursive: true, mode: 0o700 });
+    await writeJson(join(this.operatorsDir, `${user.publicKey}.json`), record);
+    return { id: user.publicKey, creds: user.creds, expiresAt: record.expiresAt };
+  }
+
+  /** Operator credentials issued and not yet expired, revoked ones included (marked). */
+  async listAdminCreds(): Promise<OperatorCredsRecord[]> {
+    const now = new Date().toISOString();
+    const files = await readdir(this.operatorsDir).catch(() => [] as string[]);
+    const records = await Promise.all(files.filter((f) => f.endsWith('.json')).map((f) => readJson<OperatorCredsRecord | null>(join(this.operatorsDir, f), null)));
+    return records.filter((r): r is OperatorCredsRecord => r !== null && (r.expiresAt === null || r.expiresAt > now)).sort((a, b) => a.issuedAt.localeCompare(b.issuedAt));
+  }
+
+  /**
+   * Revoke operator credentials by id (their public key): the servers close their connections
+   * and refuse them from then on. The revocation is kept until they would have expired.
+   * Returns the record, or null if no such credentials were issued.
+   */
+  async revokeAdminCreds(id: string): Promise<OperatorCredsRecord | null> {
+    if (!/^U[A-Z2-7]{55}$/.test(id)) return null;
+    return this.serialized(async () => {
+      const file = join(this.operatorsDir, `${id}.json`);
+      const record = await readJson<OperatorCredsRecord | null>(file, null);
+      if (!record) return null;
+      const revoked = { ...record, revoked: true };
+      await writeJson(file, revoked);
+      this.revocations[id] = Math.floor(Date.now() / 1000);
+      await writeJson(this.revocationsFile, this.revocations);
+      await this.pushOrRetry(`revoking operator credentials ${record.name}`);
+      this.o.log('info', `revoked operator bus credentials "${record.name}" (${id})`);
+      return revoked;
+    });
   }
 
   /** Re-issue credentials that are past half their life; drop revocations nobody can use any more. */
@@ -203,7 +250,10 @@ export class JwtBusCredentials implements BusCredentials {
       // A revoked key's JWTs have all expired after one lifetime (renewal keeps the same key,
       // but a revoked instance is never renewed).
       const horizon = now - this.o.ttlSeconds - 60;
-      const kept = Object.fromEntries(Object.entries(this.revocations).filter(([, at]) => at > horizon));
+      // Operator credentials live longer than an instance's (or for ever): their revocations
+      // stay until they would have expired.
+      const operators = new Map((await this.listAdminCreds()).map((r) => [r.id, r]));
+      const kept = Object.fromEntries(Object.entries(this.revocations).filter(([key, at]) => at > horizon || operators.has(key)));
       if (Object.keys(kept).length !== Object.keys(this.revocations).length) {
         this.revocations = kept;
         await writeJson(this.revocationsFile, kept);
@@ -259,6 +309,10 @@ export class JwtBusCredentials implements BusCredentials {
 
   private userFile(instanceId: string): string {
     return join(this.o.dir, 'users', `${instanceId}.json`);
+  }
+
+  private get operatorsDir(): string {
+    return join(this.o.dir, 'operators');
   }
 
   private get revocationsFile(): string {
