@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import {
   DeploymentService,
   KillSwitch,
@@ -8,10 +9,12 @@ import {
   TaskSweeper,
   type Clock,
   type CredentialRevoker,
+  type Ledger,
   type SandboxRuntime,
   type SecretService,
   type Store,
 } from '@aiflock/core';
+import { agentRetirement } from './agent-retirement.js';
 import type { Config } from './config.js';
 import { createIngest } from './ingest-setup.js';
 import type { EgressProxy } from './adapters/egress-proxy/egress-proxy.js';
@@ -40,7 +43,7 @@ export interface FlockServices {
  */
 export async function setupServices(
   config: Config,
-  parts: { store: Store; bus: BusSetup; runtimes: RuntimeSetup; secrets: SecretService; egressProxy: EgressProxy | null; metrics: Metrics },
+  parts: { store: Store; bus: BusSetup; runtimes: RuntimeSetup; secrets: SecretService; egressProxy: EgressProxy | null; metrics: Metrics; ledger: Ledger },
   deps: { clock: Clock; log: ReturnType<typeof logFn>; revoker: CredentialRevoker },
 ): Promise<FlockServices> {
   const { store, runtimes, secrets, egressProxy, metrics } = parts;
@@ -90,6 +93,7 @@ export async function setupServices(
     poke,
     ackWaitMs: config.taskAckWaitMs,
     profileRefusal: (p) => operator.router.refusal(p),
+    onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
   });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });
