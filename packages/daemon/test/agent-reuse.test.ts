@@ -1,9 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres, type TestPostgres } from '../../../testkit/postgres.js';
-import { postgresBackend } from '../src/adapters/store-sql/postgres.js';
-import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
+import { lazyPostgresStores } from './pg-store.js';
 import { startApi, type ApiHarness } from './http-harness.js';
 
 /**
@@ -12,9 +10,9 @@ import { startApi, type ApiHarness } from './http-harness.js';
  * the old agent. Removal archives them (the default) or deletes them (`agents.onRemove`).
  * Real tokens, a real ledger and real files; the archive case on PostgreSQL too.
  */
-let pg: TestPostgres | undefined;
+const pg = lazyPostgresStores('reuse');
 afterAll(async () => {
-  await pg?.stop();
+  await pg.stop();
 });
 
 const cases: [string, 'archive' | 'delete', boolean][] = [
@@ -32,14 +30,7 @@ describe.each(cases)('agent remove, then someone else deploys the name (%s)', (_
       {},
       {
         onRemove: mode,
-        ...(postgres
-          ? {
-              store: async () => {
-                pg ??= await startPostgres();
-                return SqlStore.open(await postgresBackend({ url: (await pg.createDatabase('reuse')).url, poolSize: 4, connectTimeoutMs: 5_000 }));
-              },
-            }
-          : {}),
+        ...(postgres ? { store: () => pg.open() } : {}),
       },
     );
     tok.carol = await h.token(['agents:write', 'human'], 'carol');

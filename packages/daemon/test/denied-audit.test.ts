@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres, type TestPostgres } from '../../../testkit/postgres.js';
-import { postgresBackend } from '../src/adapters/store-sql/postgres.js';
-import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
+import type { SqlStore } from '../src/adapters/store-sql/sql-store.js';
+import { lazyPostgresStores } from './pg-store.js';
 import { startApi, type ApiHarness } from './http-harness.js';
 
 /**
@@ -10,20 +9,14 @@ import { startApi, type ApiHarness } from './http-harness.js';
  * scope needed and token; refused requests count toward the rate limit (per source address
  * without a token), and a flood of them cannot flood the audit log. On SQLite and PostgreSQL.
  */
-let pg: TestPostgres | undefined;
+const pg = lazyPostgresStores('denied');
 afterAll(async () => {
-  await pg?.stop();
+  await pg.stop();
 });
 
 const backends: [string, ((dir: string) => Promise<SqlStore>) | undefined][] = [
   ['sqlite', undefined],
-  [
-    'postgres',
-    async () => {
-      pg ??= await startPostgres();
-      return SqlStore.open(await postgresBackend({ url: (await pg.createDatabase('denied')).url, poolSize: 4, connectTimeoutMs: 5_000 }));
-    },
-  ],
+  ['postgres', () => pg.open()],
 ];
 
 describe.each(backends)('denied requests on %s', (_kind, store) => {

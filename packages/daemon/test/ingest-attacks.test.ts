@@ -3,14 +3,13 @@ import { credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LogSweeper, parseManifest, Presence, SecretService, systemClock, type DeploymentRecord } from '@aiflock/core';
 import { instancePermissions, subjects, type AgentEvent, type TaskResult } from '@aiflock/protocol';
-import { startPostgres, type TestPostgres } from '../../../testkit/postgres.js';
-import { postgresBackend } from '../src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
 import { SecretBox } from '../src/adapters/secrets/secret-box.js';
 import { ConfigSchema } from '../src/config.js';
 import { createIngest } from '../src/ingest-setup.js';
 import { recordingJobEvents } from '../src/jobs/recording-store.js';
+import { lazyPostgresStores } from './pg-store.js';
 import { startBusHarness, type BusHarness } from './bus-harness.js';
 import { task } from './store-contract/fixtures.js';
 
@@ -29,21 +28,14 @@ const SECRET = 'sk-live-9f8e7d6c5b4a3210-attack';
 const codec = JSONCodec();
 const LIMITS = { eventBurst: 20, eventsPerSecond: 0.1, maxLineChars: 1024, perInstanceRows: 100 };
 
-let pg: TestPostgres | undefined;
+const pg = lazyPostgresStores('ingest');
 afterAll(async () => {
-  await pg?.stop();
+  await pg.stop();
 });
 
 const backends: [string, (dir: string) => Promise<SqlStore>][] = [
   ['sqlite', (dir) => SqlStore.open(sqliteBackend(join(dir, 'flock.db')))],
-  [
-    'postgres',
-    async () => {
-      pg ??= await startPostgres();
-      const db = await pg.createDatabase('ingest');
-      return SqlStore.open(await postgresBackend({ url: db.url, poolSize: 4, connectTimeoutMs: 5_000 }));
-    },
-  ],
+  ['postgres', () => pg.open()],
 ];
 
 describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
