@@ -79,13 +79,16 @@ export class TaskIngest {
   };
 
   /**
-   * Every event kind goes the same way: rate limited per instance, validated, refused if it
+   * Every event kind goes the same way: rate limited per instance (starts excepted), validated, refused if it
    * names a task that is not its agent's (whatever the kind: a log line must not land in
    * another agent's task any more than a start may), and scrubbed of the agent's secrets
    * before anything is stored.
    */
   readonly onEvent = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
-    if (!this.admit(instanceId)) return;
+    // A start is one per delivery the control plane made (it is bounded by the work given, and
+    // dropping one would lose a cancel); everything else an instance says freely is limited.
+    const kind = (payload as { type?: unknown } | null)?.type;
+    if (kind !== 'task.started' && !this.admit(instanceId)) return;
     const parsed = AgentEvent.safeParse(payload);
     if (!parsed.success) return this.reject(instanceId, 'event', parsed.error.message);
     const agent = instanceAgent(instanceId);
