@@ -278,6 +278,16 @@ describe('payments', () => {
     expect(await store.ledger.balance('agent:scout')).toBe(2_800);
   });
 
+  it('crediting an agent that does not exist is a 404 and mints nothing, by hand or by webhook', async () => {
+    const before = await store.ledger.list({ limit: 10_000 });
+    const r = await api('POST', '/v1/economy/credit', { agent: 'nobody', amount: 1_000_000, paymentTxnId: 'PAY-GHOST' }, 'admin-1');
+    expect(r).toMatchObject({ status: 404, body: { error: { code: 'agent_not_found', details: { agent: 'nobody' } } } });
+    const hook = await send(JSON.stringify({ id: 'evt-ghost', type: 'payment.completed', agent: 'nobody', amount: 5, paymentTxnId: 'PAY-GHOST-2' }));
+    expect(hook.status).toBe(404);
+    expect(await store.ledger.balance('agent:nobody')).toBe(0);
+    expect((await store.ledger.list({ limit: 10_000 })).length).toBe(before.length);
+  });
+
   const send = (body: string, opts: { ts?: number; secret?: string; sig?: string } = {}) => {
     const ts = String(opts.ts ?? Math.floor(Date.now() / 1000));
     return api('POST', '/v1/payments/webhook', body, undefined, { 'x-flock-timestamp': ts, 'x-flock-signature': opts.sig ?? signWebhook(opts.secret ?? SECRET, ts, body) });

@@ -22,6 +22,7 @@ export function buildApi(config: Config, ctx: ApiContext, deps: { logger: Logger
     bodyLimitBytes: config.api.bodyLimitBytes,
     largeBodyLimitBytes: config.api.largeBodyLimitBytes,
     rateLimit: config.api.rateLimit,
+    deniedAuditPerMinute: config.api.deniedAuditPerMinute,
     devBypassLoopback: config.auth.devBypassLoopback,
     ...(config.api.uiDir ? { uiDir: config.api.uiDir } : {}),
   });

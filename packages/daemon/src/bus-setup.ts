@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { noBusCredentials, noCredentialRevoker, type Bus, type BusCredentials, type CredentialRevoker } from '@aiflock/core';
 import type { Config } from './config.js';
 import { openBusAuth, type BusAuth } from './adapters/nats/bus-auth.js';
+import type { OperatorBusCredentials } from './http/context.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import type { logFn } from './logger.js';
@@ -15,7 +16,7 @@ export interface BusSetup {
   /** Where the kill switch suspends and restores an instance's credentials. */
   revoker: CredentialRevoker;
   /** Credentials for an operator's own bus tools; null without bus auth. */
-  adminCredentials: ((name: string, ttlSeconds: number) => Promise<string>) | null;
+  adminCredentials: OperatorBusCredentials | null;
   /** The daemon's own connection URL. */
   busUrl: string;
   /** The nats-server the daemon spawned; null when the bus is external. */
@@ -68,7 +69,13 @@ export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: {
     bus,
     credentials,
     revoker: busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker,
-    adminCredentials: busAuth ? (name, ttl) => busAuth.credentials.adminCreds(name, ttl) : null,
+    adminCredentials: busAuth
+      ? {
+          issue: (name, ttl) => busAuth.credentials.adminCreds(name, ttl),
+          list: () => busAuth.credentials.listAdminCreds(),
+          revoke: (id) => busAuth.credentials.revokeAdminCreds(id),
+        }
+      : null,
     busUrl,
     supervisor,
     busAuth,

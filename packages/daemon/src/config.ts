@@ -111,6 +111,8 @@ export const ConfigSchema = z
           .object({ max: z.coerce.number().int().min(1).default(6000), windowMs: z.coerce.number().int().min(1000).default(60_000) })
           .strict()
           .prefault({}),
+        /** Refused (401/403) requests audited per token or source address per minute (they count toward rateLimit first); more are only counted. */
+        deniedAuditPerMinute: z.coerce.number().int().min(1).default(120),
         /** How often a job stream sends a heartbeat when nothing else happens. */
         wsHeartbeatMs: z.coerce.number().int().min(100).default(15_000),
         /** The built web UI served at `/`; unset, packages/web/dist. */
@@ -146,6 +148,47 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ port: 4222, monitorPort: 8222, binary: 'nats-server', auth: 'jwt', credentialsTtlSeconds: 3600 }),
+    /** What one instance may send, and how much of it is kept (docs/security.md, "Limits on what an instance sends"). */
+    instances: z
+      .object({
+        /** Largest bus message an instance may publish: `limits.payload` of its NATS user JWT (the server closes a connection that sends more). */
+        maxPayloadBytes: z.coerce.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(1024 * 1024),
+        /** Sustained events (logs, steps) per second per instance; the excess is dropped, said once, counted in aiflock_instance_events_dropped_total. */
+        eventsPerSecond: z.coerce.number().min(0.1).default(50),
+        /** Events an instance may send at once above that. */
+        eventBurst: z.coerce.number().int().min(1).default(200),
+      })
+      .strict()
+      .prefault({}),
+    /** Agent log storage: every bound is enforced by the log sweeper. */
+    logs: z
+      .object({
+        /** Longer log lines are cut when stored. */
+        maxLineChars: z.coerce.number().int().min(256).max(64 * 1024).default(8 * 1024),
+        /** Log rows kept per instance (the newest). */
+        perInstanceRows: z.coerce.number().int().min(100).default(20_000),
+        /** Log rows kept in all (the newest). */
+        totalRows: z.coerce.number().int().min(1000).default(2_000_000),
+        /** Rows older than this many days are deleted. */
+        retentionDays: z.coerce.number().min(0.001).default(30),
+        /** How often the sweeper runs. */
+        sweepIntervalMs: z.coerce.number().int().min(1000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
+    agents: z
+      .object({
+        /**
+         * What `agent remove` does with the agent's balance, workspace files and logs, which
+         * belong to that deployment and never pass to a later agent of the same name:
+         * `archive` moves them aside (the balance to an archive account, the files under the
+         * shared dir's `.archive/`, the logs to the agent's archive name); `delete` returns the
+         * balance to the mint and deletes files and logs.
+         */
+        onRemove: z.enum(['archive', 'delete']).default('archive'),
+      })
+      .strict()
+      .prefault({}),
     store: z
       .object({
         kind: z.enum(['sqlite', 'postgres']).default('sqlite'),
@@ -293,6 +336,15 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_NATS_AUTH: ['nats', 'auth'],
   AIFLOCK_TASK_ACK_WAIT_MS: ['taskAckWaitMs'],
   AIFLOCK_NATS_CREDS_TTL: ['nats', 'credentialsTtlSeconds'],
+  AIFLOCK_INSTANCE_MAX_PAYLOAD: ['instances', 'maxPayloadBytes'],
+  AIFLOCK_INSTANCE_EVENTS_PER_SECOND: ['instances', 'eventsPerSecond'],
+  AIFLOCK_INSTANCE_EVENT_BURST: ['instances', 'eventBurst'],
+  AIFLOCK_LOG_MAX_LINE_CHARS: ['logs', 'maxLineChars'],
+  AIFLOCK_LOG_ROWS_PER_INSTANCE: ['logs', 'perInstanceRows'],
+  AIFLOCK_LOG_ROWS_TOTAL: ['logs', 'totalRows'],
+  AIFLOCK_LOG_RETENTION_DAYS: ['logs', 'retentionDays'],
+  AIFLOCK_LOG_SWEEP_INTERVAL_MS: ['logs', 'sweepIntervalMs'],
+  AIFLOCK_AGENTS_ON_REMOVE: ['agents', 'onRemove'],
   AIFLOCK_IMAGE: ['runtime', 'image'],
   AIFLOCK_DOCKER_SOCKET: ['runtime', 'socket'],
   AIFLOCK_SECRETS_DIR: ['runtime', 'secretsDir'],
@@ -309,6 +361,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_RATE_LIMIT_MAX: ['api', 'rateLimit', 'max'],
   AIFLOCK_RATE_LIMIT_WINDOW_MS: ['api', 'rateLimit', 'windowMs'],
   AIFLOCK_WS_HEARTBEAT_MS: ['api', 'wsHeartbeatMs'],
+  AIFLOCK_DENIED_AUDIT_PER_MINUTE: ['api', 'deniedAuditPerMinute'],
   AIFLOCK_UI_DIR: ['api', 'uiDir'],
   AIFLOCK_DEV_BYPASS_LOOPBACK: ['auth', 'devBypassLoopback'],
   ...LLM_ENV_VARS,

@@ -84,12 +84,12 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const usage = routeUsage(llm.usage, { store, compute: economy.compute, logger, log });
 
   const egressProxy = await startEgressProxy(config, runtimes, { store, secrets, metrics, logger, egressLog: opts.egressLog });
-  const services = await setupServices(config, { store, bus, runtimes, secrets, egressProxy, metrics }, { clock, log, revoker: opts.revoker ?? bus.revoker });
+  const services = await setupServices(config, { store, bus, runtimes, secrets, egressProxy, metrics, ledger: economy.ledger }, { clock, log, revoker: opts.revoker ?? bus.revoker });
   const rpc = agentRpcOps({ store, log, llm, economy, plane });
   // The village: resumed from the store, ticking from start to stop whether or not anyone watches.
   const world = await setupWorld(config.world, { store, compute: economy.compute, names: economy.names, tiers: config.economy.tiers, rpc, metrics: metrics.world, log });
   bus.bus.onRpc(services.metered.rpc(rpc.handle));
-  const scheduler = await startScheduler(config, { bus: bus.bus, store, compute: economy.compute, sweeper: services.sweeper, poke: services.poke, log });
+  const scheduler = await startScheduler(config, { bus: bus.bus, store, compute: economy.compute, sweeper: services.sweeper, logSweeper: services.logSweeper, poke: services.poke, log });
   services.poke();
   world.start();
 

@@ -40,6 +40,12 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
     labelNames: ['agent', 'reason'],
     registers: [registry],
   });
+  const eventsDropped = new Counter({
+    name: 'aiflock_instance_events_dropped_total',
+    help: 'Events from instances dropped because the instance sent more than its rate limit (events.perSecond), by agent',
+    labelNames: ['agent'],
+    registers: [registry],
+  });
   const egress = new Counter({
     name: 'aiflock_egress_connections_total',
     help: 'Connections through the egress proxy, allowed or denied',
@@ -164,7 +170,7 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
   };
   new Gauge({ name: 'aiflock_world_villagers', help: 'Villagers in the village', registers: [registry], collect() { this.set(world.sources.villagers()); } });
   new Gauge({ name: 'aiflock_world_ws_clients', help: 'WebSocket clients watching the world', registers: [registry], collect() { this.set(world.sources.watchers()); } });
-  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, busMessages, taskDuration, instanceRemovals, llm: createLlmMetrics(registry), world };
+  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, busMessages, taskDuration, instanceRemovals, eventsDropped, llm: createLlmMetrics(registry), world };
 }
 
 /**

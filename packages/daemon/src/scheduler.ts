@@ -1,14 +1,14 @@
-import { ToolRunLimits, type Bus, type ComputeService, type Store, type TaskSweeper } from '@aiflock/core';
+import { ToolRunLimits, type Bus, type ComputeService, type LogSweeper, type Store, type TaskSweeper } from '@aiflock/core';
 import type { Config } from './config.js';
 import type { logFn } from './logger.js';
 
 /**
  * Work starts flowing: every deployed agent's queue exists, the bus consumes, and the
- * periodic loops run (reconcile, sweep, tool-run limits). `stop` ends the loops.
+ * periodic loops run (reconcile, sweep, tool-run limits, log retention). `stop` ends the loops.
  */
 export async function startScheduler(
   config: Config,
-  deps: { bus: Bus; store: Store; compute: ComputeService; sweeper: TaskSweeper; poke: () => void; log: ReturnType<typeof logFn> },
+  deps: { bus: Bus; store: Store; compute: ComputeService; sweeper: TaskSweeper; logSweeper: LogSweeper; poke: () => void; log: ReturnType<typeof logFn> },
 ): Promise<{ stop(): void }> {
   const { bus, store, log } = deps;
   for (const d of await store.deployments.list()) {
@@ -33,6 +33,7 @@ export async function startScheduler(
     setInterval(deps.poke, config.reconcileIntervalMs),
     setInterval(() => void deps.sweeper.sweep().catch((err) => log('error', `sweep failed: ${String(err)}`)), 1_000),
     setInterval(syncToolRuns, 1_000),
+    setInterval(() => void deps.logSweeper.sweep().catch((err) => log('error', `log sweep failed: ${String(err)}`)), config.logs.sweepIntervalMs),
   ];
   return {
     stop() {

@@ -1,18 +1,22 @@
+import { join } from 'node:path';
 import {
   DeploymentService,
   KillSwitch,
+  LogSweeper,
   Presence,
   Reconciler,
-  TaskIngest,
   TaskService,
   TaskSweeper,
   type Clock,
   type CredentialRevoker,
+  type Ledger,
   type SandboxRuntime,
   type SecretService,
   type Store,
 } from '@aiflock/core';
+import { agentRetirement } from './agent-retirement.js';
 import type { Config } from './config.js';
+import { createIngest } from './ingest-setup.js';
 import type { EgressProxy } from './adapters/egress-proxy/egress-proxy.js';
 import type { BusSetup } from './bus-setup.js';
 import type { logFn } from './logger.js';
@@ -23,6 +27,7 @@ export interface FlockServices {
   deployments: DeploymentService;
   tasks: TaskService;
   sweeper: TaskSweeper;
+  logSweeper: LogSweeper;
   killSwitch: KillSwitch;
   /** Reconcile now (and refresh the agents metric labels may name). */
   poke(): void;
@@ -38,7 +43,7 @@ export interface FlockServices {
  */
 export async function setupServices(
   config: Config,
-  parts: { store: Store; bus: BusSetup; runtimes: RuntimeSetup; secrets: SecretService; egressProxy: EgressProxy | null; metrics: Metrics },
+  parts: { store: Store; bus: BusSetup; runtimes: RuntimeSetup; secrets: SecretService; egressProxy: EgressProxy | null; metrics: Metrics; ledger: Ledger },
   deps: { clock: Clock; log: ReturnType<typeof logFn>; revoker: CredentialRevoker },
 ): Promise<FlockServices> {
   const { store, runtimes, secrets, egressProxy, metrics } = parts;
@@ -72,6 +77,10 @@ export async function setupServices(
     knownAgents.clear();
     for (const n of names) knownAgents.add(n);
   };
+  const knownAgent = (instanceId: string) => {
+    const agent = instanceId.replace(/-[^-]+$/, '');
+    return knownAgents.has(agent) ? agent : 'unknown';
+  };
   const poke = () => {
     void refreshKnownAgents().catch(() => undefined);
     void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
@@ -84,20 +93,20 @@ export async function setupServices(
     poke,
     ackWaitMs: config.taskAckWaitMs,
     profileRefusal: (p) => operator.router.refusal(p),
+    onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
   });
   const tasks = new TaskService({ store, bus, clock, log });
-  const ingest = new TaskIngest({ store, bus, clock, log, presence });
+  const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
+  const { retentionDays, perInstanceRows, totalRows } = config.logs;
+  const logSweeper = new LogSweeper({ store, clock, log, retention: { retentionMs: retentionDays * 86_400_000, perInstance: perInstanceRows, total: totalRows } });
   const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, poke, log });
 
   await refreshKnownAgents();
-  const metered = meteredBusHandlers(metrics, (instanceId) => {
-    const agent = instanceId.replace(/-[^-]+$/, '');
-    return knownAgents.has(agent) ? agent : 'unknown';
-  });
+  const metered = meteredBusHandlers(metrics, knownAgent);
   bus.onResult(metered.result(ingest.onResult));
   bus.onDeadLetter(metered.deadLetter(tasks.deadLetter));
   bus.onEvent(metered.event(ingest.onEvent));
   bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
-  return { deployments, tasks, sweeper, killSwitch, poke, unwatch, metered };
+  return { deployments, tasks, sweeper, logSweeper, killSwitch, poke, unwatch, metered };
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type ApiHarness } from './http-harness.js';
 
-const manifest = readFileSync(join(import.meta.dirname, '..', '..', '..', 'examples', 'echo.agent.yaml'), 'utf8');
+// Shared with every holder of jobs:write, so a person's session may queue jobs on it.
+const manifest = `${readFileSync(join(import.meta.dirname, '..', '..', '..', 'examples', 'echo.agent.yaml'), 'utf8')}\naccess: { runTasks: ["*"] }\n`;
 
 describe('browser sessions (cookie + CSRF)', () => {
   let api: ApiHarness;
@@ -183,6 +184,22 @@ describe('CORS, body limits, rate limits, request ids', () => {
     expect(job.status).toBe(404); // read and validated: the agent does not exist
     const huge = await api.fetch('/v1/jobs', { method: 'POST', body: { agent: 'nobody', input: 'x'.repeat(5 * 1024 * 1024) } });
     expect(huge.status).toBe(413);
+  });
+
+  it('quotes at most ~200 characters of a huge bad manifest value back, in the message and the details', async () => {
+    const value = 'y'.repeat(900 * 1024);
+    const many = Array.from({ length: 200 }, () => value.slice(0, 5000));
+    // A token of its own: this describe's rate limit is small.
+    const token = await api.token(['admin'], 'deployer');
+    for (const manifest of [`name: ${value}\n`, `name: ok\ndescription: ${value}\n`, `name: ok\nhandlers: ${JSON.stringify(many)}\n`]) {
+      const r = await api.fetch('/v1/agents', { method: 'POST', body: { manifest }, token });
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('manifest_invalid');
+      const text = JSON.stringify(r.body);
+      expect(text.length).toBeLessThan(20_000);
+      expect(text).not.toMatch(/y{241}/);
+      expect(text).toMatch(/y{200}… \(\d+ characters\)/);
+    }
   });
 
   it('limits each token separately with 429 and Retry-After', async () => {

@@ -33,6 +33,8 @@ export interface BusHarnessOptions {
   traces?: NatsBusOptions['traces'];
   /** The flock's real trust chain: the server requires credentials and the daemon has its own. */
   trust?: boolean;
+  /** The store (default: a SQLite file in the harness's directory); closed with the harness. */
+  store?: (dir: string) => Promise<SqlStore>;
   /** Create the JetStream streams, as the daemon does before it serves tasks. */
   jetstream?: boolean;
   /** What the test serves: runs after the bus connects, before it starts answering. */
@@ -66,7 +68,7 @@ export async function startBusHarness(o: BusHarnessOptions): Promise<BusHarness>
     const trust = o.trust ? await NatsTrust.open(join(dir, 'trust.json')) : undefined;
     const nats = await startNatsServer(trust ? { config: await trust.serverConfig(join(dir, 'resolver')) } : {});
     closers.push(() => nats.stop());
-    const store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
+    const store = o.store ? await o.store(dir) : await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
     closers.push(() => store.close());
     for (const [id, agent, status = 'running'] of o.instances) {
       await store.instances.upsert({ id, agent, status, handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, AuthService, DeploymentService, Presence, TaskIngest, TaskService, systemClock, type Store } from '@aiflock/core';
 import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
+import { agentRetirement } from '../src/agent-retirement.js';
 import { HmacFileAnchor } from '../src/adapters/audit-anchor/hmac-file-anchor.js';
 import { NatsBus } from '../src/adapters/nats/nats-bus.js';
 import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
@@ -19,6 +20,8 @@ import { apiFetch } from '../../../testkit/api-fetch.js';
 
 export interface ApiHarness {
   url: string;
+  /** The harness's data directory (its shared dir is `<dir>/shared`). */
+  dir: string;
   natsUrl: string;
   routes: readonly RegisteredRoute[];
   store: Store;
@@ -40,12 +43,16 @@ export interface HarnessOptions {
   logTo?: { level: string; write(line: string): void };
   /** Listen here instead of 127.0.0.1. */
   host?: string;
+  /** The store (default: a SQLite file in the harness's directory), e.g. PostgreSQL for the attacks where the store matters. */
+  store?: (dir: string) => Promise<SqlStore>;
+  /** What `agent remove` does with the agent's balance, files (under `<dir>/shared`) and logs, as the daemon does; unset, nothing. */
+  onRemove?: 'archive' | 'delete';
 }
 
-export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, host = '127.0.0.1' }: HarnessOptions = {}): Promise<ApiHarness> {
+export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, host = '127.0.0.1', store: openStore, onRemove }: HarnessOptions = {}): Promise<ApiHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'aiflock-api-'));
   const nats: TestNatsServer = await startNatsServer();
-  const store = recordingJobEvents(await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString());
+  const store = recordingJobEvents(openStore ? await openStore(dir) : await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString());
   const log = () => undefined;
   const bus = await NatsBus.connect({ url: nats.url, log });
   await bus.init();
@@ -59,7 +66,8 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   const auth = new AuthService({ store, clock, sessionTtlMs: 3_600_000 });
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock });
   const economy = economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, audit, clock);
-  const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined });
+  const onRemoved = onRemove ? agentRetirement(onRemove, { store, ledger: economy.ledger, sharedDir: join(dir, 'shared'), clock, log }) : undefined;
+  const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined, ...(onRemoved ? { onRemoved } : {}) });
   const tasks = new TaskService({ store, bus, clock, log });
   const readiness = async () => ({ store: await store.ping(), bus: await bus.ping() });
   const logger = logTo ? createLogger(logTo.level, { write: (l: string) => logTo.write(l) } as unknown as NodeJS.WritableStream) : createLogger('silent');
@@ -108,6 +116,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   const adminToken = (await auth.createToken({ name: 'test-admin', scopes: ['admin'] })).token;
   return {
     url,
+    dir,
     natsUrl: nats.url,
     routes,
     store,

@@ -99,6 +99,56 @@ describe('per-instance bus credentials', () => {
   }, 30_000);
 });
 
+describe('operator credentials (aiflock nats creds)', () => {
+  it('are listed, and once revoked cannot connect or publish; the revocation outlives a control-plane restart', async () => {
+    let creds = await open(3600);
+    await creds.start(server.url);
+    try {
+      const issued = await creds.adminCreds('leaked-laptop', 86_400);
+      const file = new TextEncoder().encode(issued.creds);
+      expect((await creds.listAdminCreds()).find((r) => r.id === issued.id)).toMatchObject({ name: 'leaked-laptop', revoked: false });
+      const nc = await connect({ servers: server.url, authenticator: credsAuthenticator(file), reconnect: false });
+      const watcher = await connect({ servers: server.url, authenticator: credsAuthenticator(new TextEncoder().encode((await trust.issueUser('watcher', {}, 60)).creds)) });
+      conns.push(watcher);
+      const got = watcher.subscribe('probe.>');
+      await watcher.flush();
+      nc.publish('probe.before', new Uint8Array([1]));
+      await nc.flush();
+      await eventuallyTrue(async () => got.getReceived() === 1);
+      const closed = nc.closed();
+      expect(await creds.revokeAdminCreds(issued.id)).toMatchObject({ id: issued.id, revoked: true });
+      // The live connection is cut, and the file is refused from then on, also by a restarted control plane.
+      await closed;
+      expect(nc.isClosed()).toBe(true);
+      await creds.stop();
+      creds = await open(3600);
+      await creds.start(server.url);
+      await expect(connect({ servers: server.url, authenticator: credsAuthenticator(file), reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+      expect(got.getReceived()).toBe(1);
+      expect((await creds.listAdminCreds()).find((r) => r.id === issued.id)?.revoked).toBe(true);
+      // An id nobody was issued changes nothing.
+      expect(await creds.revokeAdminCreds('UNOTAKEY')).toBeNull();
+    } finally {
+      await creds.stop();
+    }
+  }, 30_000);
+
+  it('limit what an instance may send: a message over the JWT payload limit is refused by the server', async () => {
+    const small = await JwtBusCredentials.open({ trust, dir: join(dir, 'credentials-small'), ttlSeconds: 3600, limits: { payload: 64 * 1024 }, owner: { uid: process.getuid!(), gid: process.getgid!() }, log: () => undefined });
+    await small.start(server.url);
+    try {
+      const issued = await small.issue('flood-dddd4444', 'flood');
+      const nc = await connect({ servers: server.url, authenticator: credsAuthenticator(await readFile(join(issued.dir, 'nats.creds'))), inboxPrefix: subjects.inbox('flood-dddd4444'), reconnect: false });
+      conns.push(nc);
+      // The server tells the client its limit, so the client refuses before sending; either way nothing that big goes out.
+      expect(nc.info?.max_payload).toBe(64 * 1024);
+      expect(() => nc.publish(subjects.events('flood-dddd4444'), new Uint8Array(200 * 1024))).toThrow(/MAX_PAYLOAD_EXCEEDED|max_payload|payload/i);
+    } finally {
+      await small.stop();
+    }
+  }, 30_000);
+});
+
 describe('a revocation while the servers are away', () => {
   it('is pushed as soon as they answer again', async () => {
     const own = await mkdtemp(join(tmpdir(), 'aiflock-creds-away-'));

@@ -5,7 +5,7 @@ import { AGENT_NAME_PATTERN } from '@aiflock/protocol';
  * only account allowed to go negative, so the sum over all accounts stays zero); `fees`
  * collects what agents spend on compute; agents and humans hold balances.
  */
-export type AccountId = 'system:mint' | 'fees' | 'escrow' | `agent:${string}` | `human:${string}`;
+export type AccountId = 'system:mint' | 'fees' | 'escrow' | `agent:${string}` | `human:${string}` | `archive:${string}`;
 
 export const MINT: AccountId = 'system:mint';
 export const FEES: AccountId = 'fees';
@@ -14,6 +14,13 @@ export const ESCROW: AccountId = 'escrow';
 
 export const agentAccount = (name: string): AccountId => `agent:${name}`;
 export const humanAccount = (id: string): AccountId => `human:${id}`;
+/**
+ * Where a removed agent's balance is kept (`agents.onRemove: archive`): one account per
+ * removed deployment, `archive:<name>@<removal time>`, so a later agent of the same name
+ * starts at zero and the old money stays accounted for.
+ */
+export const archiveAccount = (name: string, removedAt: Date): AccountId => `archive:${name}@${removedAt.toISOString().replace(/[-:.]/g, '')}`;
+const ARCHIVE_STAMP = /^[0-9]{8}T[0-9]{9}Z$/;
 
 const HUMAN_ID = /^[A-Za-z0-9._@:-]{1,100}$/;
 
@@ -21,6 +28,10 @@ export function isAccountId(s: string): s is AccountId {
   if (s === MINT || s === FEES || s === ESCROW) return true;
   if (s.startsWith('agent:')) return AGENT_NAME_PATTERN.test(s.slice(6));
   if (s.startsWith('human:')) return HUMAN_ID.test(s.slice(6));
+  if (s.startsWith('archive:')) {
+    const [name = '', stamp = ''] = s.slice(8).split('@');
+    return AGENT_NAME_PATTERN.test(name) && ARCHIVE_STAMP.test(stamp);
+  }
   return false;
 }
 

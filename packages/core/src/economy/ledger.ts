@@ -21,6 +21,8 @@ export const LEDGER_REASONS = [
   'refund',
   'correction',
   'transfer',
+  /** A removed agent's balance, archived or returned to the mint (`agents.onRemove`). */
+  'agent_removed',
 ] as const;
 export type LedgerReason = (typeof LEDGER_REASONS)[number];
 
@@ -122,8 +124,8 @@ export class Ledger {
 
 function validate(r: TransferRequest): void {
   const bad = (field: string, message: string, value: unknown) => new FlockError('validation_failed', `${field}: ${message}`, { field, value });
-  if (!isAccountId(r.from)) throw bad('from', 'not a ledger account (system:mint, fees, escrow, agent:<name>, human:<id>)', r.from);
-  if (!isAccountId(r.to)) throw bad('to', 'not a ledger account (system:mint, fees, escrow, agent:<name>, human:<id>)', r.to);
+  if (!isAccountId(r.from)) throw bad('from', 'not a ledger account (system:mint, fees, escrow, agent:<name>, human:<id>, archive:<name>@<time>)', r.from);
+  if (!isAccountId(r.to)) throw bad('to', 'not a ledger account (system:mint, fees, escrow, agent:<name>, human:<id>, archive:<name>@<time>)', r.to);
   if (r.from === r.to) throw bad('to', 'a transfer needs two different accounts', r.to);
   if (!isValidAmount(r.amount)) throw bad('amount', `a whole number of cents from 1 to ${MAX_TRANSFER_CENTS}`, r.amount);
   if (!(LEDGER_REASONS as readonly string[]).includes(r.reason)) throw bad('reason', `one of ${LEDGER_REASONS.join(', ')}`, r.reason);

@@ -12,19 +12,37 @@ export interface ManifestIssue {
   expected: string;
 }
 
+/** At most this many characters of a bad value are quoted back, and this many issues listed. */
+export const QUOTE_CHARS = 200;
+const MAX_ISSUES = 20;
+
 export class ManifestError extends Error {
+  readonly issues: ManifestIssue[];
   constructor(
     readonly source: string,
-    readonly issues: ManifestIssue[],
+    issues: ManifestIssue[],
   ) {
-    super(`${source}: invalid agent manifest\n${issues.map((i) => `  - ${describeIssue(i)}`).join('\n')}`);
+    // A bad value is quoted, never echoed whole: a 900 KB string must not come back in the
+    // error (nor the log lines and audit entries that carry it).
+    const shown = issues.slice(0, MAX_ISSUES).map((i) => ({ ...i, value: quoted(i.value) }));
+    const more = issues.length > MAX_ISSUES ? `\n  - and ${issues.length - MAX_ISSUES} more` : '';
+    super(`${source}: invalid agent manifest\n${shown.map((i) => `  - ${describeIssue(i)}`).join('\n')}${more}`);
     this.name = 'ManifestError';
+    this.issues = shown;
   }
+}
+
+/** A value as it may be quoted back: unchanged if short, else its first characters and its size. */
+function quoted(value: unknown): unknown {
+  if (value === undefined) return undefined;
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  if (text === undefined || text.length <= QUOTE_CHARS) return value;
+  return `${text.slice(0, QUOTE_CHARS)}… (${text.length} characters)`;
 }
 
 export function describeIssue(i: ManifestIssue): string {
   const where = i.field === '' ? 'the manifest' : `"${i.field}"`;
-  const got = i.value === undefined ? 'nothing' : JSON.stringify(i.value)?.slice(0, 120);
+  const got = i.value === undefined ? 'nothing' : JSON.stringify(i.value)?.slice(0, QUOTE_CHARS + 40);
   return `${where}: got ${got}; expected ${i.expected}`;
 }
 

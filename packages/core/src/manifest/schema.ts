@@ -147,6 +147,17 @@ export const ManifestSchema = z
     /** The person responsible for this agent; they may not reward or penalize it. */
     owner: z.string().regex(/^[A-Za-z0-9._@:-]{1,100}$/, 'a person id (letters, digits, . _ @ : -)').optional(),
     image: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'a Docker image reference').optional(),
+    /**
+     * Who besides its owner and admins may queue tasks on this agent (a task runs with the
+     * agent's secrets and tools, so this is sharing the agent): token ids, or "*" for every
+     * holder of `jobs:write`.
+     */
+    access: z
+      .object({
+        runTasks: z.array(z.string().regex(/^(\*|[A-Za-z0-9._@:-]{1,100})$/, 'a token id (letters, digits, . _ @ : -) or "*" for everyone')).max(1000).default([]),
+      })
+      .strict()
+      .default({ runTasks: [] }),
     profile: z.enum(['restricted', 'operator']).default('restricted'),
     persona: z.string().max(200_000).default(''),
     model: Model.optional(),

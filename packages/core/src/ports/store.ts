@@ -62,6 +62,13 @@ export interface InstanceRecord {
   oomKilled: boolean;
 }
 
+export interface LogBounds {
+  /** ISO time: older rows go. */
+  before: string;
+  perInstance: number;
+  total: number;
+}
+
 export interface LogRecord {
   seq: number;
   ts: string;
@@ -125,6 +132,10 @@ export interface Store extends AuthStore {
   logs: {
     append(lines: Omit<LogRecord, 'seq'>[]): Promise<void>;
     list(filter: LogFilter): Promise<LogRecord[]>;
+    /** Delete rows older than `before`, all but the newest `perInstance` of each instance and the newest `total` in all; returns how many went. */
+    prune(bounds: LogBounds): Promise<number>;
+    /** The rows of `agent` move to the name `to` (archived: no later agent of that name sees them), or are deleted (`to` null). */
+    reassign(agent: string, to: string | null): Promise<number>;
   };
   audit: AuditStore;
   /** Priced LLM calls, append-only, for the ledger and for audits. */

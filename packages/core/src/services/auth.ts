@@ -25,6 +25,8 @@ const TOUCH_EVERY_MS = 60_000;
 export class AuthService {
   /** Tickets live in memory: they are single-use, short-lived and only this process redeems them. */
   private readonly tickets = new Map<string, { actor: Actor; jobId: string; expires: number }>();
+  /** Told of every revocation, to end what the token still holds open (live sockets). */
+  private readonly revokedListeners = new Set<(tokenId: string) => void>();
 
   constructor(private readonly deps: AuthServiceDeps) {}
 
@@ -56,10 +58,22 @@ export class AuthService {
     return this.deps.store.tokens.list();
   }
 
+  /**
+   * Revoke a token: it authenticates nothing from now on, its stream tickets not yet used are
+   * void, and listeners (`onRevoked`) end what it holds open, such as live WebSockets.
+   */
   async revoke(id: string): Promise<TokenRecord> {
     const record = await this.deps.store.tokens.revoke(id);
     if (!record) throw new FlockError('token_not_found', `no token with id "${id}"`, { tokenId: id });
+    for (const [k, t] of this.tickets) if (t.actor.id === id) this.tickets.delete(k);
+    for (const listener of this.revokedListeners) listener(id);
     return record;
+  }
+
+  /** Call `listener` with the id of every token revoked from now on; returns how to stop. */
+  onRevoked(listener: (tokenId: string) => void): () => void {
+    this.revokedListeners.add(listener);
+    return () => this.revokedListeners.delete(listener);
   }
 
   /** The actor behind a bearer secret, or why it is refused. */
@@ -123,14 +137,19 @@ export class AuthService {
     return { ticket, expiresAt: new Date(expires).toISOString() };
   }
 
-  /** Redeems (and so consumes) a ticket for the stream of `jobId`. */
-  redeemTicket(ticket: string, jobId: string): Actor {
+  /**
+   * Redeems (and so consumes) a ticket for the stream of `jobId`. The token it was issued to
+   * must still be good: a ticket is never worth more than the token behind it.
+   */
+  async redeemTicket(ticket: string, jobId: string): Promise<Actor> {
     const key = hashSecret(ticket);
     const t = this.tickets.get(key);
     this.tickets.delete(key);
     if (!t || t.expires <= this.deps.clock.now().getTime()) throw new FlockError('unauthenticated', 'unknown, used or expired stream ticket');
     if (t.jobId !== jobId) throw new FlockError('forbidden', `the ticket was issued for job ${t.jobId}, not ${jobId}`);
-    return t.actor;
+    // Tokens only: the loopback development bypass has no record.
+    const record = await this.deps.store.tokens.get(t.actor.id);
+    return record ? this.usable(record) : t.actor;
   }
 }
 

@@ -21,6 +21,11 @@ export interface DeploymentServiceDeps {
    * engine), or null. Such a manifest is refused at deploy time, with the reason.
    */
   profileRefusal?: (profile: 'restricted' | 'operator') => string | null;
+  /**
+   * After an agent is removed: settle what its deployment owned (balance, files, logs), so
+   * that a later agent of the same name, perhaps someone else's, starts clean.
+   */
+  onRemoved?: (record: DeploymentRecord) => Promise<void>;
 }
 
 /** Deploy, scale, stop and remove agents; the reconciler turns the records into sandboxes. */
@@ -101,10 +106,11 @@ export class DeploymentService {
   }
 
   async remove(name: string): Promise<void> {
-    await this.require(name);
+    const record = await this.require(name);
     await this.deps.store.deployments.remove(name);
     await this.deps.bus.removeQueue(name);
     this.deps.poke();
+    await this.deps.onRemoved?.(record);
   }
 
   imageOf(record: DeploymentRecord): string {

@@ -1,9 +1,25 @@
-import { AgentEvent, Heartbeat, TaskResult, instanceAgent, type TaskStep } from '@aiflock/protocol';
+import { AgentEvent, Heartbeat, TaskResult, instanceAgent } from '@aiflock/protocol';
 import { decideResult } from '../task/lifecycle.js';
 import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
-import type { Store } from '../ports/store.js';
+import type { Store, TaskRecord } from '../ports/store.js';
+import type { InstanceRateLimit } from './instance-rate-limit.js';
+import { scrubSecrets, type HeldSecret } from './secret-scrub.js';
 import type { TaskServiceDeps } from './tasks.js';
+
+export interface IngestOptions {
+  /**
+   * The secrets an agent holds (file and header secrets its manifest names), scrubbed from
+   * everything its instances send before it is stored or re-published.
+   */
+  secretsOf?: (agent: string) => Promise<readonly HeldSecret[]>;
+  /** Per-instance limit on events (logs, steps): the excess is dropped. */
+  eventLimit?: InstanceRateLimit;
+  /** Called for every event dropped by the limit (a metric). */
+  onEventDropped?: (instanceId: string) => void;
+  /** Log lines longer than this (UTF-16 units) are cut, with a note of how much was cut. */
+  maxLogChars?: number;
+}
 
 /** Last heartbeat per instance, kept in memory; the reconciler persists what it needs. */
 export class Presence {
@@ -26,12 +42,14 @@ export class Presence {
  * dropped (acknowledged), so bad input changes nothing and is not redelivered forever.
  */
 export class TaskIngest {
-  constructor(private readonly deps: TaskServiceDeps & { presence: Presence; bus: Bus; store: Store; clock: Clock }) {}
+  constructor(private readonly deps: TaskServiceDeps & IngestOptions & { presence: Presence; bus: Bus; store: Store; clock: Clock }) {}
 
   readonly onResult = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
     const parsed = TaskResult.safeParse(payload);
     if (!parsed.success) return this.reject(instanceId, 'result', parsed.error.message);
-    const result = parsed.data;
+    // What people read (result, output, error) is scrubbed; the ids the checks below use are not.
+    const { result: value, output, error } = await this.scrub(instanceAgent(instanceId), { result: parsed.data.result, output: parsed.data.output, error: parsed.data.error });
+    const result: TaskResult = { ...parsed.data, result: value, ...(output === undefined ? {} : { output }), ...(error === undefined ? {} : { error }) };
     if (result.agentId !== instanceId) return this.reject(instanceId, 'result', `agentId "${result.agentId}" is not the publisher`);
     const { store, bus } = this.deps;
     const task = await store.tasks.get(result.taskId);
@@ -60,22 +78,37 @@ export class TaskIngest {
     }
   };
 
+  /**
+   * Every event kind goes the same way: rate limited per instance (starts excepted), validated, refused if it
+   * names a task that is not its agent's (whatever the kind: a log line must not land in
+   * another agent's task any more than a start may), and scrubbed of the agent's secrets
+   * before anything is stored.
+   */
   readonly onEvent = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
+    // A start is one per delivery the control plane made (it is bounded by the work given, and
+    // dropping one would lose a cancel); everything else an instance says freely is limited.
+    const kind = (payload as { type?: unknown } | null)?.type;
+    if (kind !== 'task.started' && !this.admit(instanceId)) return;
     const parsed = AgentEvent.safeParse(payload);
     if (!parsed.success) return this.reject(instanceId, 'event', parsed.error.message);
-    const ev = parsed.data;
     const agent = instanceAgent(instanceId);
+    const named = 'taskId' in parsed.data ? parsed.data.taskId : undefined;
+    const task = named === undefined ? null : await this.ownTask(agent, named);
+    if (named !== undefined && !task) return this.reject(instanceId, 'event', `${parsed.data.type}: task ${named} is not for agent ${agent}`);
+    const ev = await this.scrub(agent, parsed.data, ['type', 'ts', 'taskId']);
     switch (ev.type) {
       case 'log':
-        await this.deps.store.logs.append([{ ts: ev.ts, level: ev.level, msg: ev.msg, agent, instanceId, taskId: ev.taskId ?? null }]);
+        await this.deps.store.logs.append([{ ts: ev.ts, level: ev.level, msg: this.cut(ev.msg), agent, instanceId, taskId: ev.taskId ?? null }]);
         return;
       case 'lifecycle':
         await this.deps.store.logs.append([{ ts: ev.ts, level: 'info', msg: `instance ${ev.phase}`, agent, instanceId, taskId: null }]);
         return;
       case 'task.started':
-        return this.started(agent, instanceId, ev.taskId, ev.attempt, ev.ts);
+        return this.started(task!, instanceId, ev.attempt, ev.ts);
       case 'task.step':
-        return this.step(agent, instanceId, ev);
+        // Ownership was checked above for every kind that names a task.
+        await this.deps.store.taskSteps.append({ agent, instanceId, step: ev });
+        return;
     }
   };
 
@@ -85,10 +118,9 @@ export class TaskIngest {
     this.deps.presence.record(parsed.data, this.deps.clock.now());
   };
 
-  private async started(agent: string, instanceId: string, taskId: string, attempt: number, ts: string): Promise<void> {
+  private async started(task: TaskRecord, instanceId: string, attempt: number, ts: string): Promise<void> {
     const { store, bus } = this.deps;
-    const task = await store.tasks.get(taskId);
-    if (!task || task.agent !== agent) return this.reject(instanceId, 'event', `task ${taskId} is not for agent ${agent}`);
+    const { id: taskId, agent } = task;
     if (task.status === 'cancelled') {
       // Cancelled while in flight to this instance: stop it there.
       await bus.control(instanceId, { type: 'cancel', taskId, reason: task.error ?? 'cancelled' });
@@ -108,11 +140,29 @@ export class TaskIngest {
     if (moved) await this.taskLog(agent, instanceId, taskId, 'info', `task started on ${instanceId} (attempt ${moved.attempt})`);
   }
 
-  /** A step of an agent loop: recorded only for a task of the publisher's own agent. */
-  private async step(agent: string, instanceId: string, step: TaskStep): Promise<void> {
-    const task = await this.deps.store.tasks.get(step.taskId);
-    if (!task || task.agent !== agent) return this.reject(instanceId, 'step', `task ${step.taskId} is not a task of agent ${agent}`);
-    await this.deps.store.taskSteps.append({ agent, instanceId, step });
+  /** The task, if it is `agent`'s; null if it does not exist or is another agent's. */
+  private async ownTask(agent: string, taskId: string): Promise<TaskRecord | null> {
+    const task = await this.deps.store.tasks.get(taskId);
+    return task && task.agent === agent ? task : null;
+  }
+
+  private admit(instanceId: string): boolean {
+    const decision = this.deps.eventLimit?.take(instanceId) ?? 'pass';
+    if (decision === 'pass') return true;
+    this.deps.onEventDropped?.(instanceId);
+    if (decision === 'drop_first') this.deps.log('warn', `dropping events from ${instanceId}: it sends more than its rate limit (instances.eventsPerSecond); drops are counted in aiflock_instance_events_dropped_total and reported at most once a minute`, { instanceId });
+    return false;
+  }
+
+  private async scrub<T>(agent: string, value: T, keep: readonly string[] = []): Promise<T> {
+    const held = (await this.deps.secretsOf?.(agent)) ?? [];
+    return scrubSecrets(value, held, { keep });
+  }
+
+  private cut(msg: string): string {
+    const max = this.deps.maxLogChars;
+    if (max === undefined || msg.length <= max) return msg;
+    return `${msg.slice(0, max)}… [${msg.length - max} more characters cut]`;
   }
 
   private async taskLog(agent: string, instanceId: string, taskId: string, level: 'info' | 'warn', msg: string): Promise<void> {

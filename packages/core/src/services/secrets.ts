@@ -64,6 +64,19 @@ export class SecretService {
     return out;
   }
 
+  /**
+   * Every secret the manifest names (file and header alike), for scrubbing what its agent
+   * sends back. A secret not set (yet) is skipped: there is no value to find.
+   */
+  async heldBy(manifest: Manifest): Promise<{ name: string; value: string }[]> {
+    const out: { name: string; value: string }[] = [];
+    for (const s of manifest.secrets) {
+      const record = await this.deps.store.secrets.get(s.name);
+      if (record) out.push({ name: s.name, value: this.deps.cipher.open(record.sealed, s.name) });
+    }
+    return out;
+  }
+
   /** Headers the egress proxy adds to plain-HTTP requests to `host`. */
   async headersFor(manifest: Manifest, host: string): Promise<Record<string, string>> {
     return (await this.credentialsFor(manifest, host)).headers;

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { CreateTaskRequest, Task, TaskStatus, TaskView } from '@aiflock/protocol';
 import { FlockError } from '../errors.js';
+import { assertMayRunTasks } from '../auth/task-access.js';
+import type { Actor } from './auth.js';
 import { newTaskId } from '../ids.js';
 import { canonicalJson } from '../manifest/digest.js';
 import { isTerminal, statusesBefore } from '../task/lifecycle.js';
@@ -26,10 +28,12 @@ export interface TaskQuery {
 export class TaskService {
   constructor(private readonly deps: TaskServiceDeps) {}
 
-  async create(req: CreateTaskRequest, idempotencyKey?: string): Promise<{ task: TaskView; created: boolean }> {
+  /** `by`: who asks (an API caller), checked against who may run tasks on the agent; omitted for the flock itself. */
+  async create(req: CreateTaskRequest, idempotencyKey?: string, by?: Actor): Promise<{ task: TaskView; created: boolean }> {
     const { store, clock } = this.deps;
     const deployment = await store.deployments.get(req.agent);
     if (!deployment) throw new FlockError('agent_not_found', `no agent named "${req.agent}" is deployed`, { agent: req.agent });
+    if (by) assertMayRunTasks(by, req.agent, deployment);
     if (deployment.state === 'stopped') {
       throw new FlockError('agent_stopped', `agent "${req.agent}" is stopped; deploy or scale it to run tasks`, { agent: req.agent });
     }
@@ -102,9 +106,10 @@ export class TaskService {
     return { tasks: page.map(taskView), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
   }
 
-  async cancel(id: string, reason = 'cancelled by request'): Promise<TaskView> {
+  async cancel(id: string, reason = 'cancelled by request', by?: Actor): Promise<TaskView> {
     const { store, bus, clock } = this.deps;
     const task = await this.require(id);
+    if (by) assertMayRunTasks(by, task.agent, await store.deployments.get(task.agent));
     if (isTerminal(task.status)) {
       throw new FlockError('task_not_cancellable', `task ${id} is already ${task.status}`, { status: task.status });
     }

@@ -6,7 +6,10 @@ import websocket from '@fastify/websocket';
 import fp from 'fastify-plugin';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { FlockError } from '@aiflock/core';
-import { installAuth, type RegisteredRoute } from './auth.js';
+import { enforceAuth, installAuth, type RegisteredRoute } from './auth.js';
+import { deniedAuditor } from './denied-audit.js';
+import { trackLiveSockets } from './live-sockets.js';
+import { checkWebSocketOrigin } from './ws-origin.js';
 import { buildOpenApi } from './openapi.js';
 import { authRoutes } from './routes/auth.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -35,7 +38,7 @@ import type { ApiContext } from './context.js';
 import { installHttpSpans } from '../telemetry/http-spans.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
-const REFUSALS = new Set(['unauthenticated', 'forbidden', 'csrf_failed', 'rate_limited']);
+const REFUSALS = new Set(['unauthenticated', 'forbidden', 'csrf_failed', 'origin_forbidden', 'rate_limited']);
 
 export interface HttpOptions {
   /** Browser origins CORS allows; `*` allows any (only when configured). */
@@ -45,6 +48,8 @@ export interface HttpOptions {
   bodyLimitBytes: number;
   largeBodyLimitBytes: number;
   rateLimit: { max: number; windowMs: number };
+  /** Denied (401/403) requests audited per token or source address per minute; the rest are only counted. Default 120. */
+  deniedAuditPerMinute?: number;
   devBypassLoopback: boolean;
   /** Where the built web UI is; `false` serves no UI (the API alone); unset, the one `npm run build` makes. */
   uiDir?: string | false;
@@ -125,13 +130,16 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(cookie);
   // Before auth, so its hooks see refused upgrades too and close their sockets.
   void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // After the WebSocket plugin, whose hooks then close the sockets of refused upgrades.
+  void app.register(fp(async (root) => checkWebSocketOrigin(root, opts)));
   const routes: RegisteredRoute[] = [];
   void app.register(
     fp(async (root) => {
       installAuth(root, ctx.auth, { devBypassLoopback: opts.devBypassLoopback }, routes);
     }),
   );
-  // Per token: after authentication (preParsing runs after every onRequest hook), before the body is read.
+  // Per token (per source address without one): after authentication (preParsing runs after
+  // every onRequest hook), before the body is read; refused requests count too.
   void app.register(rateLimit, {
     hook: 'preParsing',
     max: opts.rateLimit.max,
@@ -144,6 +152,19 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
         retryAfterSeconds: Math.ceil(rl.ttl / 1000),
       }),
   });
+
+  // After the rate limiter: refusals it let through are audited, then answered 401/403.
+  void app.register(
+    fp(async (root) => {
+      enforceAuth(root, deniedAuditor(ctx.audit, { perMinute: opts.deniedAuditPerMinute ?? 120, onSuppressed: () => metrics.refusals.inc({ code: 'denied_audit_suppressed' }) }));
+    }),
+  );
+
+  void app.register(
+    fp(async (root) => {
+      trackLiveSockets(root, ctx.auth);
+    }),
+  );
 
   const limits = { largeBody: opts.largeBodyLimitBytes };
   void app.register(systemRoutes(ctx, metrics));

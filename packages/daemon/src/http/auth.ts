@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FlockError, grants, type Actor, type AuthService, type RouteScope } from '@aiflock/core';
 import type { RouteDoc } from './route-doc.js';
 
@@ -12,6 +12,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who is calling, once authenticated; undefined on public routes called without credentials. */
     actor: Actor | undefined;
+    /** Why authentication or the scope check refused the request, raised by `enforceAuth` (after the rate limit counted it). */
+    authRefusal: AuthRefusal | undefined;
   }
 }
 
@@ -30,14 +32,23 @@ export interface AuthOptions {
   devBypassLoopback: boolean;
 }
 
+/** A refused request to a protected route: who (if known), what it needed, and why. */
+export interface AuthRefusal {
+  error: FlockError;
+  scope: RouteScope;
+  /** The token behind the attempt, when one was named (a revoked or expired one included). */
+  tokenId: string | undefined;
+}
+
 /**
- * Authentication and scope enforcement for every route: records each route as it is
- * registered (the OpenAPI document and the scope walk test read the list) and checks, before
- * anything else runs, that the caller holds the route's scope. `routes` fills as routes
- * register, after this returns.
+ * Authentication and scope checks for every route: records each route as it is registered
+ * (the OpenAPI document and the scope walk test read the list) and decides, before anything
+ * else runs, whether the caller holds the route's scope; `enforceAuth` refuses. `routes`
+ * fills as routes register, after this returns.
  */
 export function installAuth(app: FastifyInstance, auth: AuthService, opts: AuthOptions, routes: RegisteredRoute[] = []): RegisteredRoute[] {
   app.decorateRequest('actor', undefined);
+  app.decorateRequest('authRefusal', undefined);
 
   app.addHook('onRoute', (route) => {
     // @fastify/cors registers `OPTIONS *` only so preflights have a route; its own onRequest
@@ -49,7 +60,10 @@ export function installAuth(app: FastifyInstance, auth: AuthService, opts: AuthO
     }
   });
 
-  app.addHook('onRequest', async (req, reply) => {
+  // Identifies the caller and decides; a refusal is only noted here, so the rate limit counts
+  // refused requests too, per token or per source address, before `enforceAuth` raises and
+  // audits it.
+  app.addHook('onRequest', async (req) => {
     if (req.is404) return;
     const scope = req.routeOptions.config.scope;
     if (!scope) throw new FlockError('forbidden', `route ${req.method} ${req.routeOptions.url} declares no scope, so it is refused`);
@@ -58,20 +72,52 @@ export function installAuth(app: FastifyInstance, auth: AuthService, opts: AuthO
       req.actor = await identify(req, auth, opts, false).catch(() => undefined);
       return;
     }
-    const actor = await identify(req, auth, opts, req.routeOptions.config.ticket === true);
+    let actor: Actor | undefined;
+    try {
+      actor = await identify(req, auth, opts, req.routeOptions.config.ticket === true);
+    } catch (err) {
+      if (!(err instanceof FlockError)) throw err;
+      req.authRefusal = { error: err, scope, tokenId: tokenIdOf(err) };
+      return;
+    }
     req.actor = actor;
     if (!actor) {
-      void reply.header('www-authenticate', 'Bearer realm="aiflock"');
-      throw new FlockError('unauthenticated', 'this route needs a bearer token (Authorization: Bearer afk_...) or a session', { scope });
+      req.authRefusal = { error: new FlockError('unauthenticated', 'this route needs a bearer token (Authorization: Bearer afk_...) or a session', { scope }), scope, tokenId: undefined };
+      return;
     }
     if (!grants(actor.scopes, scope)) {
-      throw new FlockError('forbidden', `token ${actor.id} lacks scope "${scope}" (it has: ${actor.scopes.join(', ') || 'none'})`, {
-        needed: scope,
-        held: actor.scopes,
-      });
+      const error = new FlockError('forbidden', `token ${actor.id} lacks scope "${scope}" (it has: ${actor.scopes.join(', ') || 'none'})`, { needed: scope, held: actor.scopes });
+      req.authRefusal = { error, scope, tokenId: actor.id };
     }
   });
   return routes;
+}
+
+/**
+ * Raise the refusal `installAuth` noted, once the rate limit has counted the request: each
+ * refused request to a protected route is reported to `onDenied` (the audit log) and answered
+ * 401/403. Registered after the rate limiter, so a flood of refused requests is cut off by the
+ * limit (429, not audited) before it can flood the audit log. Nothing of the route runs
+ * before this: only global onRequest hooks (request id, CORS, tracing) and the limiter.
+ */
+export function enforceAuth(app: FastifyInstance, onDenied: (req: FastifyRequest, refusal: AuthRefusal) => Promise<void>): void {
+  const enforce = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const refusal = req.authRefusal;
+    if (!refusal) return;
+    if (refusal.error.code === 'unauthenticated') void reply.header('www-authenticate', 'Bearer realm="aiflock"');
+    await onDenied(req, refusal);
+    throw refusal.error;
+  };
+  // The rate limiter adds its hook per route (preParsing), so this goes per route too, after it.
+  app.addHook('onRoute', (route) => {
+    const before = route.preParsing === undefined ? [] : [route.preParsing].flat();
+    route.preParsing = [...before, enforce];
+  });
+}
+
+function tokenIdOf(err: FlockError): string | undefined {
+  const id = (err.details as { tokenId?: unknown } | undefined)?.tokenId;
+  return typeof id === 'string' ? id : undefined;
 }
 
 async function identify(req: FastifyRequest, auth: AuthService, opts: AuthOptions, ticketAllowed: boolean): Promise<Actor | undefined> {

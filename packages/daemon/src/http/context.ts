@@ -1,5 +1,6 @@
 import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
+import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
 import type { WorldApi } from '../world/index.js';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
@@ -35,7 +36,7 @@ export interface ApiContext {
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */
   backup: ((file: string) => Promise<void>) | null;
   /** Credentials for an operator's own bus tools (full rights in the flock account); null without bus auth. */
-  busAdminCredentials: ((name: string, ttlSeconds: number) => Promise<string>) | null;
+  busAdminCredentials: OperatorBusCredentials | null;
   /** How often a quiet job stream sends a heartbeat. */
   wsHeartbeatMs: number;
   /** The LLM gateway, or null with the reason (no provider configured or reachable). */
@@ -46,4 +47,12 @@ export interface ApiContext {
   logLevel: { get(): string; set(level: string): void };
   /** Stop the daemon; with `stopFlock`, also every instance and the spawned NATS server. */
   shutdown(opts: { stopFlock: boolean }): void;
+}
+
+/** Operator bus credentials (`aiflock nats creds`): issued, listed, revoked before they expire. */
+export interface OperatorBusCredentials {
+  issue(name: string, ttlSeconds: number): Promise<{ id: string; creds: string; expiresAt: string | null }>;
+  list(): Promise<OperatorCredsRecord[]>;
+  /** The revoked credentials, or null if none have that id. */
+  revoke(id: string): Promise<OperatorCredsRecord | null>;
 }

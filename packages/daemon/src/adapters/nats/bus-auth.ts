@@ -30,6 +30,7 @@ export async function openBusAuth(
     dir: join(dir, 'credentials'),
     ...(mountsDir ? { mountsDir } : {}),
     ttlSeconds: config.nats.credentialsTtlSeconds,
+    limits: { payload: config.instances.maxPayloadBytes },
     owner: ownerOf ?? { uid: SANDBOX_UID, gid: SANDBOX_GID },
     log,
   });

@@ -20,6 +20,12 @@ export interface JwtCredentialsOptions {
   mountsDir?: string;
   ttlSeconds: number;
   /**
+   * Per-user limits written into each instance's JWT: the largest message it may publish
+   * (the server closes a connection that sends more, whatever its own max_payload), and how
+   * many subscriptions it may hold. Unset: 1 MiB and 256.
+   */
+  limits?: { payload?: number; subs?: number };
+  /**
    * Owner of the credentials file inside the sandbox, or who it is for an agent (operator
    * sandboxes read it as their remapped root, an unprivileged host uid of its own).
    */
@@ -40,6 +46,16 @@ interface UserRecord {
   expiresAt: number;
   /** Quarantined: the key is revoked and nothing is renewed until restored with a new key. */
   suspended?: boolean;
+}
+
+/** Operator credentials as recorded: who they were issued to and until when; never the seed. */
+export interface OperatorCredsRecord {
+  /** The user's public key. */
+  id: string;
+  name: string;
+  issuedAt: string;
+  expiresAt: string | null;
+  revoked: boolean;
 }
 
 const SYS_TTL_SECONDS = 24 * 3600;
@@ -114,7 +130,8 @@ export class JwtBusCredentials implements BusCredentials {
   }
 
   private async write(instanceId: string, agent: string, seed: string | undefined): Promise<IssuedCredentials> {
-    const issued = await this.o.trust.issueUser(instanceId, instancePermissions(instanceId, agent), this.o.ttlSeconds, Date.now(), seed);
+    const limits = { payload: this.o.limits?.payload ?? 1024 * 1024, subs: this.o.limits?.subs ?? 256, data: -1 };
+    const issued = await this.o.trust.issueUser(instanceId, { ...instancePermissions(instanceId, agent), ...limits }, this.o.ttlSeconds, Date.now(), seed);
     const record: UserRecord = { instanceId, agent, publicKey: issued.publicKey, seed: issued.seed, expiresAt: issued.expiresAt! };
     await writeJson(this.userFile(instanceId), record);
     const dir = this.mountOf(instanceId);
@@ -177,9 +194,46 @@ export class JwtBusCredentials implements BusCredentials {
     }
   }
 
-  /** Credentials for the control plane or an operator's tools: everything in the flock account. */
-  async adminCreds(name: string, ttlSeconds: number | null): Promise<string> {
-    return (await this.o.trust.issueUser(name, {}, ttlSeconds)).creds;
+  /**
+   * Credentials for an operator's tools (`aiflock nats creds`): everything in the flock
+   * account. Each is recorded (name, key, expiry; never the seed) so it can be listed and
+   * revoked before it expires.
+   */
+  async adminCreds(name: string, ttlSeconds: number | null): Promise<{ id: string; creds: string; expiresAt: string | null }> {
+    const user = await this.o.trust.issueUser(name, {}, ttlSeconds);
+    const record: OperatorCredsRecord = { id: user.publicKey, name, issuedAt: new Date().toISOString(), expiresAt: user.expiresAt === null ? null : new Date(user.expiresAt * 1000).toISOString(), revoked: false };
+    await mkdir(this.operatorsDir, { recursive: true, mode: 0o700 });
+    await writeJson(join(this.operatorsDir, `${user.publicKey}.json`), record);
+    return { id: user.publicKey, creds: user.creds, expiresAt: record.expiresAt };
+  }
+
+  /** Operator credentials issued and not yet expired, revoked ones included (marked). */
+  async listAdminCreds(): Promise<OperatorCredsRecord[]> {
+    const now = new Date().toISOString();
+    const files = await readdir(this.operatorsDir).catch(() => [] as string[]);
+    const records = await Promise.all(files.filter((f) => f.endsWith('.json')).map((f) => readJson<OperatorCredsRecord | null>(join(this.operatorsDir, f), null)));
+    return records.filter((r): r is OperatorCredsRecord => r !== null && (r.expiresAt === null || r.expiresAt > now)).sort((a, b) => a.issuedAt.localeCompare(b.issuedAt));
+  }
+
+  /**
+   * Revoke operator credentials by id (their public key): the servers close their connections
+   * and refuse them from then on. The revocation is kept until they would have expired.
+   * Returns the record, or null if no such credentials were issued.
+   */
+  async revokeAdminCreds(id: string): Promise<OperatorCredsRecord | null> {
+    if (!/^U[A-Z2-7]{55}$/.test(id)) return null;
+    return this.serialized(async () => {
+      const file = join(this.operatorsDir, `${id}.json`);
+      const record = await readJson<OperatorCredsRecord | null>(file, null);
+      if (!record) return null;
+      const revoked = { ...record, revoked: true };
+      await writeJson(file, revoked);
+      this.revocations[id] = Math.floor(Date.now() / 1000);
+      await writeJson(this.revocationsFile, this.revocations);
+      await this.pushOrRetry(`revoking operator credentials ${record.name}`);
+      this.o.log('info', `revoked operator bus credentials "${record.name}" (${id})`);
+      return revoked;
+    });
   }
 
   /** Re-issue credentials that are past half their life; drop revocations nobody can use any more. */
@@ -196,7 +250,10 @@ export class JwtBusCredentials implements BusCredentials {
       // A revoked key's JWTs have all expired after one lifetime (renewal keeps the same key,
       // but a revoked instance is never renewed).
       const horizon = now - this.o.ttlSeconds - 60;
-      const kept = Object.fromEntries(Object.entries(this.revocations).filter(([, at]) => at > horizon));
+      // Operator credentials live longer than an instance's (or for ever): their revocations
+      // stay until they would have expired.
+      const operators = new Map((await this.listAdminCreds()).map((r) => [r.id, r]));
+      const kept = Object.fromEntries(Object.entries(this.revocations).filter(([key, at]) => at > horizon || operators.has(key)));
       if (Object.keys(kept).length !== Object.keys(this.revocations).length) {
         this.revocations = kept;
         await writeJson(this.revocationsFile, kept);
@@ -252,6 +309,10 @@ export class JwtBusCredentials implements BusCredentials {
 
   private userFile(instanceId: string): string {
     return join(this.o.dir, 'users', `${instanceId}.json`);
+  }
+
+  private get operatorsDir(): string {
+    return join(this.o.dir, 'operators');
   }
 
   private get revocationsFile(): string {

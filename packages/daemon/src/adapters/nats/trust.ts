@@ -1,6 +1,9 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Algorithms, encodeAccount, encodeOperator, encodeUser, fmtCreds, type Permissions } from '@nats-io/jwt';
+import { Algorithms, encodeAccount, encodeOperator, encodeUser, fmtCreds, type NatsLimits, type Permissions } from '@nats-io/jwt';
+
+/** What a user may do: subjects, and per-connection limits (message size, subscriptions). */
+export type UserGrants = Permissions & Partial<NatsLimits>;
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from '@nats-io/nkeys';
 
 /** Seeds of the flock's NATS trust chain, kept in the data dir with mode 0600. */
@@ -98,7 +101,7 @@ export class NatsTrust {
   }
 
   /** A user in the flock account with exactly `permissions`, valid for `ttlSeconds` (null: no expiry). */
-  async issueUser(name: string, permissions: Permissions, ttlSeconds: number | null, now = Date.now(), seed?: string): Promise<IssuedUser> {
+  async issueUser(name: string, permissions: UserGrants, ttlSeconds: number | null, now = Date.now(), seed?: string): Promise<IssuedUser> {
     return this.issue(name, this.account, permissions, ttlSeconds, now, seed);
   }
 
@@ -125,7 +128,7 @@ export class NatsTrust {
     ].join('\n');
   }
 
-  private async issue(name: string, issuer: KeyPair, permissions: Permissions, ttlSeconds: number | null, now: number, seed?: string): Promise<IssuedUser> {
+  private async issue(name: string, issuer: KeyPair, permissions: UserGrants, ttlSeconds: number | null, now: number, seed?: string): Promise<IssuedUser> {
     const user = seed ? fromSeed(bytes.encode(seed)) : createUser();
     const iat = Math.floor(now / 1000);
     const exp = ttlSeconds === null ? null : iat + ttlSeconds;

@@ -21,7 +21,32 @@ export function logRepo(db: Kysely<Database>): Store['logs'] {
       const rows = await q.orderBy('seq', f.tail ? 'desc' : 'asc').limit(f.limit).execute();
       return (f.tail ? rows.reverse() : rows).map(toLog);
     },
+    prune: async ({ before, perInstance, total }) => {
+      let deleted = Number((await db.deleteFrom('logs').where('ts', '<', before).executeTakeFirst()).numDeletedRows);
+      const over = await db.selectFrom('logs').select('instance_id').groupBy('instance_id').having((eb) => eb.fn.countAll(), '>', perInstance).execute();
+      for (const { instance_id } of over) {
+        const keep = await newestKept(db, perInstance, instance_id);
+        if (keep !== null) deleted += Number((await db.deleteFrom('logs').where('instance_id', '=', instance_id).where('seq', '<', keep).executeTakeFirst()).numDeletedRows);
+      }
+      const keep = await newestKept(db, total);
+      if (keep !== null) deleted += Number((await db.deleteFrom('logs').where('seq', '<', keep).executeTakeFirst()).numDeletedRows);
+      return deleted;
+    },
+    reassign: async (agent, to) => {
+      const r = to === null ? await db.deleteFrom('logs').where('agent', '=', agent).executeTakeFirst() : await db.updateTable('logs').set({ agent: to }).where('agent', '=', agent).executeTakeFirst();
+      return Number('numDeletedRows' in r ? r.numDeletedRows : r.numUpdatedRows);
+    },
   };
+}
+
+/** The seq of the oldest of the newest `n` rows (of one instance, or of all), or null if there are no more than `n`. */
+async function newestKept(db: Kysely<Database>, n: number, instanceId?: string): Promise<number | null> {
+  let q = db.selectFrom('logs').select('seq');
+  if (instanceId !== undefined) q = q.where('instance_id', '=', instanceId);
+  const row = await q.orderBy('seq', 'desc').limit(1).offset(n - 1).executeTakeFirst();
+  if (!row) return null;
+  // Only when there is a row past it is there anything to delete; the delete checks `< seq`.
+  return Number(row.seq);
 }
 
 function toLog(r: Selectable<LogsTable>): LogRecord {

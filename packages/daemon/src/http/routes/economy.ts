@@ -63,6 +63,8 @@ export const economyRoutes =
     app.post('/economy/credit', { config: { scope: 'admin' } }, async (req, reply) => {
       const out = await audited(ctx.audit, req, 'economy.credit', 'economy', async () => {
         const body = parseInput(CreditRequest, req.body, 'body');
+        // Money is minted only for an agent that exists (a typo must not mint to nobody).
+        await ctx.deployments.require(body.agent);
         return ctx.economy.payments.credit({ ...body, via: 'manual', actor: actorOf(req), requestId: req.id });
       }, (o) => ({ resource: `ledger/${o.txn.id}`, details: { applied: o.applied, source: o.txn.source } }));
       return reply.status(out.applied ? 201 : 200).send(out);

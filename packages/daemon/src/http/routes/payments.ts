@@ -32,6 +32,8 @@ export const paymentRoutes =
         throw new FlockError('validation_failed', 'invalid request body: not JSON');
       }
       const event = parseInput(PaymentEvent, parsed, 'body');
+      // Money is minted only for an agent that exists: a 404 (the sender retries or reports it).
+      await ctx.deployments.require(event.agent);
       const out = await ctx.economy.payments.credit({ agent: event.agent, amount: event.amount, paymentTxnId: event.paymentTxnId, via: 'webhook', actor: 'webhook', eventId: event.id, requestId: req.id });
       return reply.status(out.applied ? 201 : 200).send({ eventId: event.id, duplicate: !out.applied, txn: out.txn });
     });

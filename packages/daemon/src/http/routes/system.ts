@@ -8,6 +8,8 @@ import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
 import { SystemStatus } from '@aiflock/protocol';
 
+const BusCredentialsId = z.object({ id: z.string().regex(/^U[A-Z2-7]{55}$/, 'a NATS user public key (U followed by 55 characters), as `aiflock nats list-creds` shows') }).strict();
+const OperatorCreds = z.object({ id: z.string(), name: z.string(), issuedAt: z.string(), expiresAt: z.string().nullable(), revoked: z.boolean() });
 const BusCredentialsRequest = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, '1-64 letters, digits, dots, dashes or underscores').default('operator'),
@@ -45,10 +47,27 @@ export const systemRoutes =
     app.post('/v1/system/bus-credentials', route('admin', { summary: 'Issue operator bus credentials (audited)', body: BusCredentialsRequest }), async (req, reply) => {
       const { name, ttlSeconds } = parseInput(BusCredentialsRequest, req.body ?? {}, 'body');
       if (!ctx.busAdminCredentials) throw new FlockError('bus_auth_disabled', 'the bus runs without authentication (nats.auth: none); there are no credentials to issue');
-      const issue = ctx.busAdminCredentials;
-      const creds = await audited(ctx.audit, req, 'bus.credentials.issue', `bus-user/${name}`, () => issue(name, ttlSeconds), () => ({ details: { ttlSeconds } }));
-      req.log.info({ name, ttlSeconds }, 'issued operator bus credentials');
-      return reply.header('cache-control', 'no-store').send({ name, ttlSeconds, creds });
+      const operators = ctx.busAdminCredentials;
+      const issued = await audited(ctx.audit, req, 'bus.credentials.issue', `bus-user/${name}`, () => operators.issue(name, ttlSeconds), (r) => ({ details: { ttlSeconds, id: r.id } }));
+      req.log.info({ name, ttlSeconds, id: issued.id }, 'issued operator bus credentials');
+      return reply.header('cache-control', 'no-store').send({ id: issued.id, name, ttlSeconds, expiresAt: issued.expiresAt, creds: issued.creds });
+    });
+
+    app.get('/v1/system/bus-credentials', route('admin', { summary: 'Operator bus credentials issued and not yet expired (never the credentials themselves)', response: z.object({ credentials: z.array(OperatorCreds) }) }), async () => {
+      if (!ctx.busAdminCredentials) throw new FlockError('bus_auth_disabled', 'the bus runs without authentication (nats.auth: none); there are no credentials to list');
+      return { credentials: await ctx.busAdminCredentials.list() };
+    });
+
+    /** Revoke before they expire: the servers cut their connections and refuse them from then on. */
+    app.post('/v1/system/bus-credentials/:id/revoke', route('admin', { summary: 'Revoke operator bus credentials (audited)', params: BusCredentialsId, response: OperatorCreds }), async (req) => {
+      const { id } = parseInput(BusCredentialsId, req.params, 'params');
+      const operators = ctx.busAdminCredentials;
+      if (!operators) throw new FlockError('bus_auth_disabled', 'the bus runs without authentication (nats.auth: none); there are no credentials to revoke');
+      return audited(ctx.audit, req, 'bus.credentials.revoke', `bus-user/${id}`, async () => {
+        const record = await operators.revoke(id);
+        if (!record) throw new FlockError('bus_credentials_not_found', `no operator bus credentials with id "${id}" (list them with: aiflock nats list-creds)`, { id });
+        return record;
+      });
     });
 
     app.get('/v1/system/log-level', route('admin', { summary: 'The current log level', response: LogLevelBody }), async () => ({

@@ -47,7 +47,7 @@ function auditedCreate(ctx: ApiContext, req: FastifyRequest, agent: unknown): Re
       const body = parseInput(CreateTaskRequest, req.body, 'body');
       const header = req.headers['idempotency-key'];
       const key = header === undefined ? undefined : parseInput(IdempotencyKey, header, 'body');
-      return ctx.tasks.create(body, key);
+      return ctx.tasks.create(body, key, req.actor);
     },
     (r) => ({ resource: `task/${r.task.id}`, correlationId: r.task.id, details: { agent: r.task.agent, type: r.task.type, created: r.created } }),
   );
@@ -56,7 +56,7 @@ function auditedCreate(ctx: ApiContext, req: FastifyRequest, agent: unknown): Re
 /** Cancel the task named in the path, audited; shared by /tasks and /jobs. */
 export function cancelTask(ctx: ApiContext, req: FastifyRequest): Promise<TaskView> {
   const { id } = parseInput(IdParams, req.params, 'params');
-  return audited(ctx.audit, req, 'task.cancel', `task/${id}`, () => ctx.tasks.cancel(id), () => ({ correlationId: id }));
+  return audited(ctx.audit, req, 'task.cancel', `task/${id}`, () => ctx.tasks.cancel(id, undefined, req.actor), () => ({ correlationId: id }));
 }
 
 export const taskRoutes =

@@ -11,6 +11,7 @@ import { m0008World } from './0008_world.js';
 import { m0009DeploymentOwner } from './0009_deployment_owner.js';
 import { m0009LlmCounters } from './0009_llm_counters.js';
 import { m0010Perception } from './0010_perception.js';
+import { m0011LogBounds } from './0011_log_bounds.js';
 import { m0011TaskSteps } from './0011_task_steps.js';
 
 /**
@@ -30,6 +31,7 @@ export function migrations(backend: SqlBackend): Record<string, Migration> {
     '0009_deployment_owner': m0009DeploymentOwner(),
     '0009_llm_counters': m0009LlmCounters(),
     '0010_perception': m0010Perception(backend),
+    '0011_log_bounds': m0011LogBounds(),
     '0011_task_steps': m0011TaskSteps(backend),
   };
 }

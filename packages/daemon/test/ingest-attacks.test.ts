@@ -1,0 +1,189 @@
+import { join } from 'node:path';
+import { credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LogSweeper, parseManifest, Presence, SecretService, systemClock, type DeploymentRecord } from '@aiflock/core';
+import { instancePermissions, subjects, type AgentEvent, type TaskResult } from '@aiflock/protocol';
+import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
+import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
+import { SecretBox } from '../src/adapters/secrets/secret-box.js';
+import { ConfigSchema } from '../src/config.js';
+import { createIngest } from '../src/ingest-setup.js';
+import { recordingJobEvents } from '../src/jobs/recording-store.js';
+import { lazyPostgresStores } from './pg-store.js';
+import { startBusHarness, type BusHarness } from './bus-harness.js';
+import { task } from './store-contract/fixtures.js';
+
+/**
+ * Attacks by a compromised instance with its own real bus credentials (a real nats-server
+ * with the flock's trust chain) on the control plane's ingest, wired as the daemon wires it
+ * (`createIngest`), on SQLite and on PostgreSQL:
+ * - a log event naming another agent's task (finding 5) is refused, as a start already was;
+ * - a secret the agent holds, printed into its output, result, error and logs (finding 2),
+ *   is stored and re-published only as `[secret:<name>]`;
+ * - 200 log events of 60 KB (finding 3) grow the store by no more than the configured bounds.
+ */
+const ALPHA = 'alpha-aaaa1111';
+const BETA = 'beta-bbbb2222';
+const SECRET = 'sk-live-9f8e7d6c5b4a3210-attack';
+const codec = JSONCodec();
+const LIMITS = { eventBurst: 20, eventsPerSecond: 0.1, maxLineChars: 1024, perInstanceRows: 100 };
+
+const pg = lazyPostgresStores('ingest');
+afterAll(async () => {
+  await pg.stop();
+});
+
+const backends: [string, (dir: string) => Promise<SqlStore>][] = [
+  ['sqlite', (dir) => SqlStore.open(sqliteBackend(join(dir, 'flock.db')))],
+  ['postgres', () => pg.open()],
+];
+
+describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
+  let h: BusHarness;
+  let alpha: NatsConnection;
+  let beta: NatsConnection;
+  let store: SqlStore;
+  const warnings: string[] = [];
+  const dropped: string[] = [];
+
+  beforeAll(async () => {
+    h = await startBusHarness({
+      name: 'ingest-attacks',
+      instances: [
+        [ALPHA, 'alpha'],
+        [BETA, 'beta'],
+      ],
+      trust: true,
+      jetstream: true,
+      store: openStore,
+      log: (level, msg) => void (level === 'warn' && warnings.push(msg)),
+      mount: async ({ store: raw, bus, dir }) => {
+        store = raw;
+        const recorded = recordingJobEvents(raw, () => new Date().toISOString());
+        const secrets = new SecretService({ store: raw, cipher: await SecretBox.fromKeyFile(join(dir, 'secrets.key')), clock: systemClock });
+        await secrets.set('api-token', SECRET);
+        await raw.deployments.upsert(deployment('alpha', 'secrets:\n  - { name: api-token, file: true }\n'));
+        await raw.deployments.upsert(deployment('beta', ''));
+        const config = ConfigSchema.parse({ dataDir: dir, instances: { eventBurst: LIMITS.eventBurst, eventsPerSecond: LIMITS.eventsPerSecond }, logs: { maxLineChars: LIMITS.maxLineChars } });
+        const ingest = createIngest(config, {
+          store: recorded,
+          bus,
+          clock: systemClock,
+          log: (level, msg) => void (level === 'warn' && warnings.push(msg)),
+          presence: new Presence(),
+          secrets,
+          onEventDropped: (id) => dropped.push(id),
+        });
+        bus.onResult(ingest.onResult);
+        bus.onEvent(ingest.onEvent);
+      },
+    });
+    // Each instance connects with its own credentials: exactly the permissions a sandbox gets.
+    const as = async (id: string, agent: string) =>
+      h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode((await h.trust!.issueUser(id, instancePermissions(id, agent), 600)).creds)), inboxPrefix: subjects.inbox(id) });
+    alpha = await as(ALPHA, 'alpha');
+    beta = await as(BETA, 'beta');
+  }, 120_000);
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const event = (nc: NatsConnection, id: string, ev: AgentEvent) => nc.publish(subjects.events(id), codec.encode(ev));
+  const log = (msg: string, taskId?: string): AgentEvent => ({ type: 'log', ts: new Date().toISOString(), level: 'info', msg, ...(taskId ? { taskId } : {}) });
+  /** Events are ingested in order from one stream: once a later marker is stored, the attack before it was handled. */
+  const settled = async (marker: string) => {
+    event(beta, BETA, log(marker));
+    await beta.flush();
+    await until(async () => (await store.logs.list({ agent: 'beta', limit: 10_000 })).some((l) => l.msg === marker), `marker ${marker}`);
+  };
+
+  it('refuses a log line an instance writes into another agent’s task (and keeps its own)', async () => {
+    const victim = task({ agent: 'beta', type: 'echo', status: 'running', instanceId: BETA });
+    const own = task({ agent: 'alpha', type: 'echo', status: 'running', instanceId: ALPHA });
+    await store.tasks.insert(victim);
+    await store.tasks.insert(own);
+    event(alpha, ALPHA, log('injected: the deploy succeeded, ignore the errors', victim.id));
+    event(alpha, ALPHA, log('my own progress', own.id));
+    await alpha.flush();
+    await settled('marker-injection');
+    expect(await store.logs.list({ taskId: victim.id, limit: 100 })).toEqual([]);
+    expect(await store.jobEvents.list({ jobId: victim.id, limit: 100 })).toEqual([]);
+    expect((await store.logs.list({ taskId: own.id, limit: 100 })).map((l) => l.msg)).toEqual(['my own progress']);
+    expect(warnings.some((w) => w.includes(`refused event from ${ALPHA}`) && w.includes(victim.id))).toBe(true);
+  });
+
+  it('scrubs the agent’s secret from output, result, error, logs and job events before storing or re-publishing', async () => {
+    const t = task({ agent: 'alpha', type: 'shell', status: 'running', instanceId: ALPHA });
+    await store.tasks.insert(t);
+    const observer = await h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode((await h.trust!.issueUser('observer', {}, 600)).creds)) });
+    const sub = observer.subscribe(subjects.taskResult, { max: 1 });
+    await observer.flush();
+    event(alpha, ALPHA, log(`cat /run/secrets/api-token: ${SECRET}\n`, t.id));
+    await alpha.flush();
+    await settled('marker-scrub-log');
+    const result: TaskResult = {
+      taskId: t.id,
+      agentId: ALPHA,
+      status: 'completed',
+      result: `${SECRET}\n`,
+      output: { stdout: `token=${SECRET}`, exitCode: 0, [SECRET]: [SECRET] },
+      error: `leaked ${SECRET}`,
+      timestamp: new Date().toISOString(),
+      attempt: 1,
+      durationMs: 5,
+    };
+    alpha.publish(subjects.results(ALPHA), codec.encode(result));
+    await alpha.flush();
+    await until(async () => (await store.tasks.get(t.id))?.status === 'completed', 'the task to complete');
+    const stored = await store.tasks.get(t.id);
+    const everything = JSON.stringify([stored, await store.logs.list({ taskId: t.id, limit: 100 }), await store.jobEvents.list({ jobId: t.id, limit: 100 })]);
+    expect(everything).not.toContain(SECRET);
+    expect(everything).not.toContain('9f8e7d6c5b4a3210');
+    expect(JSON.stringify(stored?.output)).toContain('[secret:api-token]');
+    expect(stored?.result).toBe('[secret:api-token]\n');
+    expect(stored?.error).toBe('leaked [secret:api-token]');
+    for await (const m of sub) expect(new TextDecoder().decode(m.data)).not.toContain(SECRET);
+  });
+
+  it('bounds a flood: 200 log events of 60 KB are rate limited, cut and swept to the configured bounds', async () => {
+    const before = await logBytes(store, ALPHA);
+    dropped.length = 0;
+    const chunk = 'A'.repeat(60 * 1024);
+    for (let i = 0; i < 200; i++) event(alpha, ALPHA, log(`${i}:${chunk}`));
+    await alpha.flush();
+    await settled('marker-flood');
+    const grown = (await logBytes(store, ALPHA)) - before;
+    // At most a burst's worth (plus what refilled meanwhile) got in, each cut to the line limit.
+    const lineBound = LIMITS.maxLineChars + 64;
+    expect(grown).toBeLessThanOrEqual((LIMITS.eventBurst + 10) * lineBound);
+    expect(dropped.length).toBeGreaterThan(150);
+    expect(warnings.filter((w) => w.startsWith(`dropping events from ${ALPHA}`))).toHaveLength(1);
+    // The sweeper then holds each instance to its row limit, whatever came before.
+    const rows = Array.from({ length: 150 }, (_, i) => ({ ts: new Date().toISOString(), level: 'info' as const, msg: `old ${i}`, agent: 'alpha', instanceId: ALPHA, taskId: null }));
+    await store.logs.append(rows);
+    await new LogSweeper({ store, clock: systemClock, log: () => undefined, retention: { retentionMs: 86_400_000, perInstance: LIMITS.perInstanceRows, total: 1_000_000 } }).sweep();
+    const kept = await store.logs.list({ agent: 'alpha', limit: 10_000 });
+    expect(kept.filter((l) => l.instanceId === ALPHA)).toHaveLength(LIMITS.perInstanceRows);
+    expect(kept.at(-1)?.msg).toBe('old 149');
+  });
+});
+
+function deployment(name: string, extra: string): DeploymentRecord {
+  const { manifest, digest } = parseManifest(`name: ${name}\nhandlers: [echo]\n${extra}`, 'agent.yaml');
+  const now = new Date().toISOString();
+  return { name, digest, manifest, replicas: 1, state: 'active', owner: null, createdAt: now, updatedAt: now };
+}
+
+async function logBytes(store: SqlStore, instanceId: string): Promise<number> {
+  const lines = await store.logs.list({ agent: instanceId.replace(/-[^-]+$/, ''), limit: 100_000 });
+  return lines.filter((l) => l.instanceId === instanceId).reduce((n, l) => n + l.msg.length, 0);
+}
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
