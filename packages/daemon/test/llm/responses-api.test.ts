@@ -125,7 +125,7 @@ describe('the openai client on /v1/responses', () => {
     const r = await client.responses.create({ model: 'cloud', input: 'weather as JSON', text: { format: { type: 'json_schema', name: 'weather', schema, strict: true } } });
     expect(JSON.parse(r.output_text)).toEqual({ city: 'Oslo', temp: 21 });
     expect(sent().response_format).toMatchObject({ type: 'json_schema', json_schema: { schema } });
-    expect(r.text.format).toMatchObject({ type: 'json_schema', name: 'weather' });
+    expect(r.text?.format).toMatchObject({ type: 'json_schema', name: 'weather' });
   });
 
   it('answers 400, not a retried 503, when the model cannot do what is asked; and names bad input', async () => {

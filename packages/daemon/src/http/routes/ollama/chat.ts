@@ -1,10 +1,10 @@
-import type { ChatMessage, FinishReason, GatewayChatRequest, OutputFormat, ToolCall, Usage } from '@aiflock/core';
+import type { ChatMessage, FinishReason, GatewayChatRequest, GatewayChatResult, GatewayChunk, OutputFormat, ToolCall, Usage } from '@aiflock/core';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { LlmMessage, LlmTool } from '@aiflock/protocol';
 import type { ApiContext } from '../../context.js';
 import { parseInput } from '../../errors.js';
-import { answerChat } from '../../llm-access.js';
+import { answerChat, type StreamRender } from '../../llm-access.js';
 import { route } from '../../route-doc.js';
 import { ndjson } from './errors.js';
 
@@ -75,6 +75,24 @@ function toMessages(messages: z.infer<typeof OllamaChatRequest>['messages']): Ch
   });
 }
 
+/** Sampling options, taken the same way by both routes. */
+const sampling = (b: { format?: z.infer<typeof Format>; options?: z.infer<typeof Options> }) => ({
+  format: toFormat(b.format),
+  maxTokens: b.options?.num_predict,
+  temperature: b.options?.temperature,
+  stop: b.options?.stop,
+});
+
+/** Ollama's two ways of answering: an NDJSON line per chunk (none for `null`), or one whole object. */
+function ollamaAnswer<W>(stream: boolean, line: (c: GatewayChunk) => object | null, whole: (r: GatewayChatResult) => W) {
+  if (!stream) return { stream: false as const, whole };
+  const render: StreamRender = { contentType: 'application/x-ndjson', item: (c) => {
+      const o = line(c);
+      return o === null ? '' : ndjson(o);
+    }, error: (e) => ndjson({ error: e.error.message }) };
+  return { stream: true as const, render };
+}
+
 export const ollamaChatRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
@@ -82,39 +100,20 @@ export const ollamaChatRoutes =
 
     app.post('/api/chat', route('llm:invoke', { summary: 'Ollama-compatible chat (NDJSON stream unless stream is false)', body: OllamaChatRequest }), async (req, reply) => {
       const body = parseInput(OllamaChatRequest, req.body, 'body');
-      const request: GatewayChatRequest = {
-        model: body.model,
-        messages: toMessages(body.messages),
-        tools: body.tools?.map((t) => t.function),
-        format: toFormat(body.format),
-        maxTokens: body.options?.num_predict,
-        temperature: body.options?.temperature,
-        stop: body.options?.stop,
-      };
-      const head = () => ({ model: body.model, created_at: at() });
-      return answerChat(ctx, req, reply, request, body.stream
-        ? {
-            stream: true,
-            render: {
-              contentType: 'application/x-ndjson',
-              item: (c) => {
-                if (c.type === 'delta') return ndjson({ ...head(), message: { role: 'assistant', content: c.text }, done: false });
-                if (c.type === 'tool_call') return ndjson({ ...head(), message: { role: 'assistant', content: '', tool_calls: ollamaCalls([c.call]) }, done: false });
-                return ndjson({ ...head(), message: { role: 'assistant', content: '' }, done_reason: doneReason(c.finishReason), done: true, ...counts(c.usage) });
-              },
-              error: (e) => ndjson({ error: e.error.message }),
-            },
-          }
-        : {
-            stream: false,
-            whole: (r) => ({
-              ...head(),
-              message: { role: 'assistant', content: r.content, ...(r.toolCalls.length ? { tool_calls: ollamaCalls(r.toolCalls) } : {}) },
-              done_reason: doneReason(r.finishReason),
-              done: true,
-              ...counts(r.usage),
-            }),
-          });
+      const request: GatewayChatRequest = { model: body.model, messages: toMessages(body.messages), tools: body.tools?.map((t) => t.function), ...sampling(body) };
+      const message = (content: string, calls: readonly ToolCall[] = []) => ({ model: body.model, created_at: at(), message: { role: 'assistant', content, ...(calls.length ? { tool_calls: ollamaCalls(calls) } : {}) } });
+      const last = (content: string, calls: readonly ToolCall[], reason: FinishReason, usage: Usage) => ({ ...message(content, calls), done_reason: doneReason(reason), done: true, ...counts(usage) });
+      return answerChat(
+        ctx,
+        req,
+        reply,
+        request,
+        ollamaAnswer(
+          body.stream,
+          (c) => (c.type === 'delta' ? { ...message(c.text), done: false } : c.type === 'tool_call' ? { ...message('', [c.call]), done: false } : last('', [], c.finishReason, c.usage)),
+          (r) => last(r.content, r.toolCalls, r.finishReason, r.usage),
+        ),
+      );
     });
 
     app.post('/api/generate', route('llm:invoke', { summary: 'Ollama-compatible completion (NDJSON stream unless stream is false)', body: OllamaGenerateRequest }), async (req, reply) => {
@@ -124,21 +123,20 @@ export const ollamaChatRoutes =
         messages: [...(body.system ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.prompt }],
         // An Ollama client asked for a completion: an Ollama upstream gets /api/generate too.
         completion: true,
-        format: toFormat(body.format),
-        maxTokens: body.options?.num_predict,
-        temperature: body.options?.temperature,
-        stop: body.options?.stop,
+        ...sampling(body),
       };
-      const head = () => ({ model: body.model, created_at: at() });
-      return answerChat(ctx, req, reply, request, body.stream
-        ? {
-            stream: true,
-            render: {
-              contentType: 'application/x-ndjson',
-              item: (c) => (c.type === 'delta' ? ndjson({ ...head(), response: c.text, done: false }) : c.type === 'done' ? ndjson({ ...head(), response: '', done_reason: doneReason(c.finishReason), done: true, ...counts(c.usage) }) : ''),
-              error: (e) => ndjson({ error: e.error.message }),
-            },
-          }
-        : { stream: false, whole: (r) => ({ ...head(), response: r.content, done_reason: doneReason(r.finishReason), done: true, ...counts(r.usage) }) });
+      const response = (text: string) => ({ model: body.model, created_at: at(), response: text });
+      const last = (text: string, reason: FinishReason, usage: Usage) => ({ ...response(text), done_reason: doneReason(reason), done: true, ...counts(usage) });
+      return answerChat(
+        ctx,
+        req,
+        reply,
+        request,
+        ollamaAnswer(
+          body.stream,
+          (c) => (c.type === 'delta' ? { ...response(c.text), done: false } : c.type === 'done' ? last('', c.finishReason, c.usage) : null),
+          (r) => last(r.content, r.finishReason, r.usage),
+        ),
+      );
     });
   };
