@@ -103,17 +103,8 @@ export const ollamaChatRoutes =
       const request: GatewayChatRequest = { model: body.model, messages: toMessages(body.messages), tools: body.tools?.map((t) => t.function), ...sampling(body) };
       const message = (content: string, calls: readonly ToolCall[] = []) => ({ model: body.model, created_at: at(), message: { role: 'assistant', content, ...(calls.length ? { tool_calls: ollamaCalls(calls) } : {}) } });
       const last = (content: string, calls: readonly ToolCall[], reason: FinishReason, usage: Usage) => ({ ...message(content, calls), done_reason: doneReason(reason), done: true, ...counts(usage) });
-      return answerChat(
-        ctx,
-        req,
-        reply,
-        request,
-        ollamaAnswer(
-          body.stream,
-          (c) => (c.type === 'delta' ? { ...message(c.text), done: false } : c.type === 'tool_call' ? { ...message('', [c.call]), done: false } : last('', [], c.finishReason, c.usage)),
-          (r) => last(r.content, r.toolCalls, r.finishReason, r.usage),
-        ),
-      );
+      const line = (c: GatewayChunk) => (c.type === 'delta' ? { ...message(c.text), done: false } : c.type === 'tool_call' ? { ...message('', [c.call]), done: false } : last('', [], c.finishReason, c.usage));
+      return answerChat(ctx, req, reply, request, ollamaAnswer(body.stream, line, (r) => last(r.content, r.toolCalls, r.finishReason, r.usage)));
     });
 
     app.post('/api/generate', route('llm:invoke', { summary: 'Ollama-compatible completion (NDJSON stream unless stream is false)', body: OllamaGenerateRequest }), async (req, reply) => {
@@ -127,16 +118,7 @@ export const ollamaChatRoutes =
       };
       const response = (text: string) => ({ model: body.model, created_at: at(), response: text });
       const last = (text: string, reason: FinishReason, usage: Usage) => ({ ...response(text), done_reason: doneReason(reason), done: true, ...counts(usage) });
-      return answerChat(
-        ctx,
-        req,
-        reply,
-        request,
-        ollamaAnswer(
-          body.stream,
-          (c) => (c.type === 'delta' ? { ...response(c.text), done: false } : c.type === 'done' ? last('', c.finishReason, c.usage) : null),
-          (r) => last(r.content, r.finishReason, r.usage),
-        ),
-      );
+      const line = (c: GatewayChunk) => (c.type === 'delta' ? { ...response(c.text), done: false } : c.type === 'done' ? last('', c.finishReason, c.usage) : null);
+      return answerChat(ctx, req, reply, request, ollamaAnswer(body.stream, line, (r) => last(r.content, r.finishReason, r.usage)));
     });
   };
