@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   llm_context_length: { status: 400, summary: 'The prompt does not fit the model context window' },
   llm_content_policy: { status: 422, summary: 'The provider refused the content' },
   llm_invalid_request: { status: 400, summary: 'The provider rejected the request as invalid' },
+  llm_capability_unsupported: { status: 400, summary: 'The model cannot do what the request asks (tools, JSON output, embeddings); use a model that can' },
   llm_cancelled: { status: 499, summary: 'The caller cancelled the LLM call or went away' },
   quota_exceeded: { status: 429, summary: 'An entitlement of this token or agent (LLM requests/min, tokens/hour, concurrent calls) is used up; retry after the Retry-After seconds' },
   llm_rate_limited: { status: 429, summary: 'Every provider for the model is rate limiting' },

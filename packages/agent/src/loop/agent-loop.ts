@@ -104,7 +104,7 @@ class LoopRun {
         return await stream.result;
       } catch (err) {
         this.checkAborted();
-        if (this.offerTools && this.offered.length && err instanceof LlmError && err.code === 'llm_unavailable' && toolsWereTheProblem(err)) {
+        if (this.offerTools && this.offered.length && err instanceof LlmError && err.code === 'llm_capability_unsupported' && toolsWereTheProblem(err)) {
           // A model that cannot call tools (the embedded one) can still answer the goal.
           this.ctx.log.warn(`the model cannot call tools (${err.message}); asking it for an answer without tools`);
           this.offerTools = false;
@@ -168,9 +168,10 @@ class LoopRun {
   }
 }
 
+/** The gateway's 400 names what the model lacks (`missing`); only a lack of tools is worked around. */
 function toolsWereTheProblem(err: LlmError): boolean {
-  const need = (err.details as { need?: unknown } | undefined)?.need;
-  return Array.isArray(need) && need.includes('tools');
+  const missing = (err.details as { missing?: unknown } | undefined)?.missing;
+  return Array.isArray(missing) && missing.includes('tools');
 }
 
 function refused(error: string, started: number): ToolOutcome {

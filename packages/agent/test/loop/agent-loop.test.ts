@@ -111,7 +111,7 @@ describe('agent loop', () => {
 
 describe('agent loop with a model that cannot call tools', () => {
   it('asks again without tools when the gateway has no tool-capable route, and takes the answer', async () => {
-    const noTools = new LlmError({ code: 'llm_unavailable', message: 'no provider can serve "default" with chat, tools', details: { model: 'default', need: ['chat', 'tools'] } });
+    const noTools = new LlmError({ code: 'llm_capability_unsupported', message: 'model "default" cannot do tools (it offers chat, stream); no configured model can', details: { model: 'default', need: ['chat', 'tools'], missing: ['tools'], capable: [] } });
     const run = await fakeContext([noTools, { text: 'Once upon a time.' }], 'fix it');
     expect(await agentLoop(settings(), TOOLS)(run.ctx)).toMatchObject({ result: 'Once upon a time.', output: { stop: 'answer', steps: 1 } });
     expect(run.calls.map((c) => c.tools)).toEqual([['shell', 'files'], []]);

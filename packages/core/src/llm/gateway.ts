@@ -96,9 +96,9 @@ export class LlmGateway {
     // The caller's own fallbacks (an agent manifest's) are tried only where the entitlement
     // allows: a tier that lost `large` still gets its allowed model, not a refusal.
     fallbacks = fallbacks?.filter((f) => !ent.models || ent.models.includes(f));
-    const planned = this.deps.registry.plan(model, { need, providerOrder: policy ? this.expandPolicy(policy) : undefined, fallbacks });
-    // `need` in the details lets a caller tell "no tool-capable route" from "no route at all".
-    if (planned.length === 0) throw new FlockError('llm_unavailable', `no provider can serve "${model}" with ${need.join(', ')}${policy ? ` under policy ${policy.join(',')}` : ''}`, { model, policy, need });
+    const providerOrder = policy ? this.expandPolicy(policy) : undefined;
+    const planned = this.deps.registry.plan(model, { need, providerOrder, fallbacks });
+    if (planned.length === 0) throw this.unservable(model, need, providerOrder, fallbacks, policy);
     // Routes whose window cannot hold the prompt would only fail; skip them, and say so if none is left.
     const routes = planned.filter((r) => r.contextWindow >= promptTokens);
     if (routes.length === 0) {
@@ -106,6 +106,25 @@ export class LlmGateway {
       throw new FlockError('llm_context_length', `the prompt is about ${promptTokens} tokens; the largest context window among the routes for "${model}" is ${largest}`, { model, estimatedTokens: promptTokens, largestContextWindow: largest });
     }
     return { routes, ent };
+  }
+
+  /**
+   * Why no route is left. A model that cannot do what the request asks (tools, JSON output,
+   * embeddings) is the caller's mistake, so a 400 that names the models that can; only when
+   * routes with the capabilities exist but the policy leaves none is it unavailability (503),
+   * which clients rightly retry.
+   */
+  private unservable(model: string, need: ModelCapability[], providerOrder: string[] | undefined, fallbacks: string[] | undefined, policy: string[] | undefined): FlockError {
+    const capable = this.deps.registry.plan(model, { need, fallbacks });
+    if (capable.length > 0) return new FlockError('llm_unavailable', `no provider can serve "${model}" with ${need.join(', ')} under policy ${policy?.join(',') ?? ''}`, { model, policy });
+    const offered = new Set(this.deps.registry.plan(model, { fallbacks }).flatMap((r) => r.capabilities));
+    const missing = need.filter((c) => !offered.has(c));
+    const able = this.deps.registry.names().filter((n) => need.every((c) => this.deps.registry.get(n)!.capabilities.includes(c)));
+    return new FlockError(
+      'llm_capability_unsupported',
+      `model "${model}" cannot do ${missing.join(', ') || need.join(', ')} (it offers ${[...offered].join(', ') || 'nothing'}); ${able.length ? `models that can: ${able.join(', ')}` : 'no configured model can'}`,
+      { model, need, missing, capable: able },
+    );
   }
 
   private expandPolicy(policy: string[]): string[] {
@@ -123,6 +142,7 @@ export class LlmGateway {
     const correlationId = req.correlationId ?? this.deps.newId();
     const need: ModelCapability[] = ['chat'];
     if (req.tools && req.tools.length > 0) need.push('tools');
+    if (req.format !== undefined) need.push('json');
     const promptTokens = estimatePromptTokens(req.messages);
     const { routes, ent } = await this.admit(req.model, caller, need, req.policy, promptTokens, req.fallbacks);
     const estimate = promptTokens + (req.maxTokens ?? this.deps.policy.defaultMaxTokens);

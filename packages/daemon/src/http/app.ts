@@ -21,7 +21,7 @@ import { agentRoutes } from './routes/agents.js';
 import { auditRoutes } from './routes/audit.js';
 import { backupRoutes } from './routes/backup.js';
 import { llmInferRoutes } from './routes/llm-infer.js';
-import { ollamaRoutes } from './routes/ollama-compat.js';
+import { ollamaRoutes } from './routes/ollama/index.js';
 import { openAiRoutes } from './routes/openai-compat.js';
 import { secretRoutes } from './routes/secrets.js';
 import { boardRoutes } from './routes/board.js';

@@ -1,4 +1,4 @@
-import { FlockError, type LlmCaller, type LlmGateway } from '@aiflock/core';
+import { FlockError, type GatewayChatRequest, type GatewayChatResult, type GatewayChunk, type LlmCaller, type LlmGateway } from '@aiflock/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from './context.js';
 import { toApiError } from './errors.js';
@@ -66,4 +66,30 @@ export async function streamResponse<T>(
     if (gone) await it.return?.();
     raw.end();
   }
+}
+
+/** How a compatible route renders a streamed answer (see `streamResponse`). */
+export interface StreamRender<T = GatewayChunk> {
+  contentType: string;
+  item(v: T): string;
+  error(body: ReturnType<typeof toApiError>['body']): string;
+  end?: string;
+}
+
+/**
+ * The one path every chat-shaped route takes to the gateway: the route's scope is already
+ * checked; here the caller (for entitlements and metering), cancellation on disconnect, and
+ * either a whole answer or a stream in the route's own wire format.
+ */
+export async function answerChat<W>(
+  ctx: ApiContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  request: GatewayChatRequest,
+  answer: { stream: false; whole(r: GatewayChatResult): W } | { stream: true; render: StreamRender },
+): Promise<W | void> {
+  const gateway = requireGateway(ctx);
+  const call = { correlationId: req.id, ...request, signal: callerGone(reply) };
+  if (answer.stream) return streamResponse(req, reply, gateway.chatStream(call, httpCaller(req)), answer.render.contentType, answer.render);
+  return answer.whole(await gateway.chat(call, httpCaller(req)));
 }

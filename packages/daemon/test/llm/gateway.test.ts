@@ -247,7 +247,22 @@ describe('gateway routing over real wire protocols', () => {
     const r = await h.gw.embed({ model: 'embed', input: ['a', 'b', 'c'] }, caller);
     expect(r.embeddings).toHaveLength(3);
     expect(r.provider).toBe('ol');
-    await expect(h.gw.chat(ask('embed'), caller)).rejects.toMatchObject({ code: 'llm_unavailable' });
+    await expect(h.gw.chat(ask('embed'), caller)).rejects.toMatchObject({ code: 'llm_capability_unsupported', status: 400 });
+  });
+
+  it('refuses a request the model cannot serve as the caller\'s mistake (400), naming the models that can', async () => {
+    const oa = await fake('openai');
+    const h = gateway([new OpenAiProvider('oa', oa.url), new OllamaProvider('ol', oa.url)], [route('default', 'oa', [], ['chat', 'stream']), route('smart', 'oa', [], ['chat', 'tools', 'json']), route('embed', 'oa', [], ['embed'])]);
+    const tools = await flockError(h.gw.chat({ ...ask(), tools: [{ name: 'look', parameters: { type: 'object' } }] }, caller));
+    expect(tools).toMatchObject({ code: 'llm_capability_unsupported', status: 400, details: { missing: ['tools'], capable: ['smart'] } });
+    expect(tools.message).toMatch(/model "default" cannot do tools \(it offers chat, stream\); models that can: smart/);
+    const json = await flockError(h.gw.chat({ ...ask(), format: 'json' }, caller));
+    expect(json).toMatchObject({ code: 'llm_capability_unsupported', details: { missing: ['json'] } });
+    expect((await flockError(h.gw.embed({ model: 'default', input: ['x'] }, caller))).details).toMatchObject({ missing: ['embed'], capable: ['embed'] });
+    // Nothing reached the provider: the refusal comes before any attempt.
+    expect(oa.requests).toHaveLength(0);
+    // A capable model that the policy leaves without a provider is still unavailability (503).
+    expect(await flockError(h.gw.chat({ ...ask('smart'), format: 'json', policy: ['ol'] }, caller))).toMatchObject({ code: 'llm_unavailable', status: 503 });
   });
 });
 

@@ -1,85 +1,35 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { AuthService, systemClock, type ChatChunk } from '@aiflock/core';
-import type { FastifyInstance } from 'fastify';
+import { systemClock, type ChatChunk } from '@aiflock/core';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeLlm, type FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
+import type { FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
 import { OllamaProvider } from '../../src/adapters/llm/ollama.js';
-import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
-import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
-import { buildApp } from '../../src/http/app.js';
-import type { ApiContext } from '../../src/http/context.js';
 import { LlmConfigSchema } from '../../src/llm/config.js';
-import { setupLlm, type LlmSetup } from '../../src/llm/setup.js';
+import { setupLlm } from '../../src/llm/setup.js';
 import { createLogger, logFn } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { testHttpOptions } from '../../../../testkit/http-options.js';
+import { startLlmHttp, type LlmHttp } from './llm-http.js';
 
 /**
- * The daemon's LLM routes on a real HTTP server, backed by the real gateway and adapters
- * talking to local servers that speak the providers' wire protocols. Clients are the real
+ * The daemon's LLM routes on a real HTTP server (see llm-http.ts). Clients are the real
  * `openai` npm package and our own Ollama adapter pointed at the daemon.
  */
-let dir: string;
-let store: SqlStore;
-let app: FastifyInstance;
+let h: LlmHttp;
 let base: string;
 let oa: FakeLlmServer;
 let ol: FakeLlmServer;
-let llm: LlmSetup;
-let metrics: ReturnType<typeof createMetrics>;
-const scopes: unknown[] = [];
-
 let token: string;
-let tokenId: string;
-
-/** The LLM routes behind the real auth layer; callers authenticate with a token holding llm:invoke. */
-function serve(ctx: Partial<ApiContext>, logger: ReturnType<typeof createLogger>, m: ReturnType<typeof createMetrics>): FastifyInstance {
-  const auth = new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 });
-  return buildApp({ store, auth, ...ctx } as ApiContext, logger, m, testHttpOptions()).app;
-}
+let scopes: unknown[];
 
 const authorized = { 'content-type': 'application/json', authorization: '' };
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'aiflock-llm-http-'));
-  store = await SqlStore.open(sqliteBackend(join(dir, 'flock.db')));
-  const issued = await new AuthService({ store, clock: systemClock, sessionTtlMs: 3_600_000 }).createToken({ name: 'llm-client', scopes: ['llm:invoke', 'metrics:read'] });
-  token = issued.token;
-  tokenId = issued.record.id;
+  h = await startLlmHttp();
+  ({ base, oa, ol, token, scopes } = h);
   authorized.authorization = `Bearer ${token}`;
-  oa = await startFakeLlm('openai', { model: 'gpt-fake' });
-  ol = await startFakeLlm('ollama', { model: 'llama-fake' });
-  const logger = createLogger('warn');
-  metrics = createMetrics(store);
-  const cfg = LlmConfigSchema.parse({
-    providers: { cloud: { kind: 'openai', url: oa.url, apiKey: 'sk-daemon-only' }, ollama: { url: ol.url } },
-    models: {
-      default: { provider: 'ollama', model: 'llama-fake', capabilities: ['chat', 'tools', 'stream', 'json'], fallbacks: ['cloud'], pricePer1kIn: 1, pricePer1kOut: 2 },
-      cloud: { provider: 'cloud', model: 'gpt-fake', capabilities: ['chat', 'tools', 'stream', 'json'] },
-      embed: { provider: 'cloud', model: 'text-embed-fake', capabilities: ['embed'] },
-    },
-    policy: { attemptsPerProvider: 1, backoffBaseMs: 0 },
-    entitlements: { callers: { [tokenId]: { requestsPerMinute: 1000 } } },
-  });
-  llm = await setupLlm(cfg, { clock: systemClock, log: logFn(logger), metrics: metrics.llm });
-  // Only the LLM routes are under test; the task and agent services are not used by them.
-  app = serve({ llm: { gateway: llm.gateway, detail: llm.detail } }, logger, metrics);
-  app.addHook('onRequest', async (req) => void scopes.push(req.routeOptions.config && (req.routeOptions.config as { scope?: string }).scope));
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 });
 
 afterAll(async () => {
-  await app?.close();
-  await llm?.close();
-  await oa?.close();
-  await ol?.close();
-  await store?.close();
-  await rm(dir, { recursive: true, force: true });
+  await h?.close();
 });
 
 beforeEach(() => {
@@ -158,13 +108,13 @@ describe('OpenAI-compatible routes, driven by the official openai client', () =>
     expect(e.data[1]!.embedding.map((x) => Math.round(x * 1e6))).toEqual(direct.data[1]!.embedding.map((x) => Math.round(x * 1e6)));
     const models = [];
     for await (const m of client().models.list()) models.push(m.id);
-    expect(models).toEqual(['default', 'cloud', 'embed']);
+    expect(models).toEqual(['default', 'cloud', 'embed', 'plain']);
   });
 
   it('turns an unknown model into a 404 the client surfaces, naming the known ones', async () => {
     const err = await client().chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
-    expect((err as Error).message).toMatch(/unknown model "gpt-9"; known: default, cloud, embed/);
+    expect((err as Error).message).toMatch(/unknown model "gpt-9"; known: default, cloud, embed, plain/);
   });
 
   it('rejects a bad request naming the field, and calls no provider', async () => {
@@ -254,7 +204,7 @@ describe('Ollama-compatible routes, driven by our Ollama adapter pointed at the 
     for await (const c of client.chatStream({ model: 'default', messages: [{ role: 'user', content: 'hi' }] }, { timeoutMs: 5000 })) chunks.push(c);
     expect(chunks.flatMap((c) => (c.type === 'delta' ? [c.text] : [])).join('')).toBe('via the gateway');
     expect(chunks.at(-1)).toMatchObject({ type: 'done', usage: { tokensIn: 2, tokensOut: 3 } });
-    expect((await client.listModels({ timeoutMs: 5000 })).map((m) => m.name)).toEqual(['default', 'cloud', 'embed']);
+    expect((await client.listModels({ timeoutMs: 5000 })).map((m) => m.name)).toEqual(['default', 'cloud', 'embed', 'plain']);
     ol.next({ kind: 'reply', text: 'whole' });
     expect((await client.chat({ model: 'default', messages: [{ role: 'user', content: 'hi' }] }, { timeoutMs: 5000 })).content).toBe('whole');
   });
@@ -290,12 +240,12 @@ describe('metrics', () => {
 describe('entitlements over HTTP', () => {
   it('answers 429 with Retry-After once requests/min is used up, and 100 concurrent requests never get more', async () => {
     const logger = createLogger('warn');
-    const m = createMetrics(store);
+    const m = createMetrics(h.store);
     const limited = await setupLlm(
       LlmConfigSchema.parse({ providers: { ollama: { url: ol.url } }, models: { default: { provider: 'ollama', model: 'm' } }, entitlements: { default: { requestsPerMinute: 10 } } }),
       { clock: systemClock, log: logFn(logger), metrics: m.llm },
     );
-    const app2 = serve({ llm: { gateway: limited.gateway, detail: limited.detail } }, logger, m);
+    const app2 = h.serve({ llm: { gateway: limited.gateway, detail: limited.detail } }, m);
     await app2.listen({ host: '127.0.0.1', port: 0 });
     const addr = app2.server.address();
     const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/v1/llm/infer`;

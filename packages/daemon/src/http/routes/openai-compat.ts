@@ -1,9 +1,12 @@
-import { FlockError, type ChatMessage, type GatewayChatRequest, type OutputFormat, type ToolCall } from '@aiflock/core';
+import { FlockError, type ChatMessage, type GatewayChatRequest, type ToolCall } from '@aiflock/core';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
-import { LLM_ROUTE, callerGone, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
+import { answerChat, httpCaller, requireGateway } from '../llm-access.js';
+import { route } from '../route-doc.js';
+import { openAiResponsesRoutes } from './openai-responses.js';
+import { FunctionParameters, outputFormat, parseArgs, toolDefinition } from './openai-wire.js';
 
 /*
  * OpenAI-compatible routes, so the official `openai` client (and tools built on it) work
@@ -25,7 +28,7 @@ const ChatCompletionRequest = z
   .object({
     model: z.string().min(1),
     messages: z.array(OaMessage).min(1),
-    tools: z.array(z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional() }) })).optional(),
+    tools: z.array(z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1), description: z.string().optional(), parameters: FunctionParameters }) })).optional(),
     response_format: z
       .union([z.object({ type: z.literal('text') }), z.object({ type: z.literal('json_object') }), z.object({ type: z.literal('json_schema'), json_schema: z.object({ name: z.string(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullish() }) })])
       .optional(),
@@ -41,13 +44,15 @@ const ChatCompletionRequest = z
 
 const EmbeddingsRequest = z.object({ model: z.string().min(1), input: z.union([z.string(), z.array(z.string()).min(1)]), encoding_format: z.enum(['float', 'base64']).default('float') }).passthrough();
 
+const ModelParams = z.object({ model: z.string() });
+
 function text(content: z.infer<typeof Content> | undefined): string {
   if (content == null) return '';
   if (typeof content === 'string') return content;
   return content.map((p) => p.text ?? '').join('');
 }
 
-function toGateway(body: z.infer<typeof ChatCompletionRequest>, correlationId: string): GatewayChatRequest {
+function toGateway(body: z.infer<typeof ChatCompletionRequest>): GatewayChatRequest {
   const messages: ChatMessage[] = body.messages.map((m) => ({
     role: m.role === 'developer' ? 'system' : m.role,
     content: text(m.content),
@@ -55,27 +60,15 @@ function toGateway(body: z.infer<typeof ChatCompletionRequest>, correlationId: s
     ...(m.tool_call_id ? { toolCallId: m.tool_call_id } : {}),
   }));
   const rf = body.response_format;
-  const format: OutputFormat | undefined = rf?.type === 'json_object' ? 'json' : rf?.type === 'json_schema' ? (rf.json_schema.schema ? { schema: rf.json_schema.schema } : 'json') : undefined;
   return {
     model: body.model,
     messages,
-    tools: body.tools?.map((t) => ({ name: t.function.name, description: t.function.description, parameters: t.function.parameters ?? { type: 'object', properties: {} } })),
-    format,
+    tools: body.tools?.map((t) => toolDefinition(t.function)),
+    format: outputFormat(rf?.type === 'json_schema' ? { type: 'json_schema', schema: rf.json_schema.schema } : rf),
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
     temperature: body.temperature ?? undefined,
     stop: body.stop == null ? undefined : Array.isArray(body.stop) ? body.stop : [body.stop],
-    correlationId,
   };
-}
-
-function parseArgs(raw: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(raw || '{}');
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    // fall through to the error below
-  }
-  throw new FlockError('validation_failed', `tool call arguments must be a JSON object, got: ${raw.slice(0, 80)}`);
 }
 
 /** OpenAI's base64 embedding encoding (what its client asks for by default): little-endian float32. */
@@ -90,10 +83,10 @@ const oaToolCall = (c: ToolCall, index?: number) => ({ ...(index !== undefined ?
 export const openAiRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
-    app.post('/chat/completions', { config: LLM_ROUTE }, async (req, reply) => {
+    await app.register(openAiResponsesRoutes(ctx));
+
+    app.post('/chat/completions', route('llm:invoke', { summary: 'OpenAI-compatible chat completion (server-sent events when stream is true)', body: ChatCompletionRequest }), async (req, reply) => {
       const body = parseInput(ChatCompletionRequest, req.body, 'body');
-      const gateway = requireGateway(ctx);
-      const request = { ...toGateway(body, req.id), signal: callerGone(reply) };
       const id = `chatcmpl-${req.id}`;
       const created = Math.floor(Date.now() / 1000);
       if (body.stream) {
@@ -102,42 +95,50 @@ export const openAiRoutes =
         let sentRole = false;
         let toolIndex = 0;
         const includeUsage = body.stream_options?.include_usage === true;
-        return streamResponse(req, reply, gateway.chatStream(request, httpCaller(req)), 'text/event-stream', {
-          item: (c) => {
-            const role = sentRole ? {} : { role: 'assistant' as const };
-            sentRole = true;
-            if (c.type === 'delta') return frame({ ...base, choices: [{ index: 0, delta: { ...role, content: c.text }, logprobs: null, finish_reason: null }] });
-            if (c.type === 'tool_call') return frame({ ...base, choices: [{ index: 0, delta: { ...role, tool_calls: [oaToolCall(c.call, toolIndex++)] }, logprobs: null, finish_reason: null }] });
-            const last = frame({ ...base, choices: [{ index: 0, delta: role, logprobs: null, finish_reason: c.finishReason }] });
-            const usage = { prompt_tokens: c.usage.tokensIn, completion_tokens: c.usage.tokensOut, total_tokens: c.usage.tokensIn + c.usage.tokensOut };
-            return includeUsage ? last + frame({ ...base, choices: [], usage }) : last;
+        return answerChat(ctx, req, reply, toGateway(body), {
+          stream: true,
+          render: {
+            contentType: 'text/event-stream',
+            item: (c) => {
+              const role = sentRole ? {} : { role: 'assistant' as const };
+              sentRole = true;
+              if (c.type === 'delta') return frame({ ...base, choices: [{ index: 0, delta: { ...role, content: c.text }, logprobs: null, finish_reason: null }] });
+              if (c.type === 'tool_call') return frame({ ...base, choices: [{ index: 0, delta: { ...role, tool_calls: [oaToolCall(c.call, toolIndex++)] }, logprobs: null, finish_reason: null }] });
+              const last = frame({ ...base, choices: [{ index: 0, delta: role, logprobs: null, finish_reason: c.finishReason }] });
+              const usage = { prompt_tokens: c.usage.tokensIn, completion_tokens: c.usage.tokensOut, total_tokens: c.usage.tokensIn + c.usage.tokensOut };
+              return includeUsage ? last + frame({ ...base, choices: [], usage }) : last;
+            },
+            // OpenAI's own convention for a failure mid-stream: an `error` object as a data frame.
+            error: (e) => frame({ error: { ...e.error, type: e.error.code } }),
+            end: 'data: [DONE]\n\n',
           },
-          // OpenAI's own convention for a failure mid-stream: an `error` object as a data frame.
-          error: (e) => frame({ error: { ...e.error, type: e.error.code } }),
-          end: 'data: [DONE]\n\n',
         });
       }
-      const r = await gateway.chat(request, httpCaller(req));
-      void reply.header('x-aiflock-provider', r.provider);
-      return {
-        id,
-        object: 'chat.completion',
-        created,
-        model: body.model,
-        choices: [
-          {
-            index: 0,
-            message: { role: 'assistant', content: r.toolCalls.length && !r.content ? null : r.content, refusal: null, ...(r.toolCalls.length ? { tool_calls: r.toolCalls.map((c) => oaToolCall(c)) } : {}) },
-            logprobs: null,
-            finish_reason: r.finishReason,
-          },
-        ],
-        usage: { prompt_tokens: r.usage.tokensIn, completion_tokens: r.usage.tokensOut, total_tokens: r.usage.tokensIn + r.usage.tokensOut },
-        system_fingerprint: null,
-      };
+      return answerChat(ctx, req, reply, toGateway(body), {
+        stream: false,
+        whole: (r) => {
+          void reply.header('x-aiflock-provider', r.provider);
+          return {
+            id,
+            object: 'chat.completion',
+            created,
+            model: body.model,
+            choices: [
+              {
+                index: 0,
+                message: { role: 'assistant', content: r.toolCalls.length && !r.content ? null : r.content, refusal: null, ...(r.toolCalls.length ? { tool_calls: r.toolCalls.map((c) => oaToolCall(c)) } : {}) },
+                logprobs: null,
+                finish_reason: r.finishReason,
+              },
+            ],
+            usage: { prompt_tokens: r.usage.tokensIn, completion_tokens: r.usage.tokensOut, total_tokens: r.usage.tokensIn + r.usage.tokensOut },
+            system_fingerprint: null,
+          };
+        },
+      });
     });
 
-    app.post('/embeddings', { config: LLM_ROUTE }, async (req) => {
+    app.post('/embeddings', route('llm:invoke', { summary: 'OpenAI-compatible embeddings', body: EmbeddingsRequest }), async (req) => {
       const body = parseInput(EmbeddingsRequest, req.body, 'body');
       const input = typeof body.input === 'string' ? [body.input] : body.input;
       const r = await requireGateway(ctx).embed({ model: body.model, input, correlationId: req.id }, httpCaller(req));
@@ -149,13 +150,13 @@ export const openAiRoutes =
       };
     });
 
-    app.get('/models', { config: LLM_ROUTE }, async (req) => {
+    app.get('/models', route('llm:invoke', { summary: 'Models the caller may use' }), async (req) => {
       const models = ctx.llm.gateway ? await ctx.llm.gateway.models(httpCaller(req)) : [];
       return { object: 'list', data: models.map((m) => ({ id: m.name, object: 'model', created: 0, owned_by: 'aiflock', capabilities: m.capabilities, context_window: m.contextWindow })) };
     });
 
-    app.get('/models/:model', { config: LLM_ROUTE }, async (req) => {
-      const { model } = parseInput(z.object({ model: z.string() }), req.params, 'params');
+    app.get('/models/:model', route('llm:invoke', { summary: 'One model', params: ModelParams }), async (req) => {
+      const { model } = parseInput(ModelParams, req.params, 'params');
       const m = ctx.llm.gateway ? (await ctx.llm.gateway.models(httpCaller(req))).find((x) => x.name === model) : undefined;
       if (!m) throw new FlockError('llm_unknown_model', `unknown model "${model}"`);
       return { id: m.name, object: 'model', created: 0, owned_by: 'aiflock' };
