@@ -15,6 +15,7 @@ import {
 import type { Config } from './config.js';
 import type { EgressProxy } from './adapters/egress-proxy/egress-proxy.js';
 import type { BusSetup } from './bus-setup.js';
+import { deployAdmission } from './deploy-admission.js';
 import type { logFn } from './logger.js';
 import { meteredBusHandlers, type Metrics } from './metrics.js';
 import type { RuntimeSetup } from './runtime-setup.js';
@@ -84,6 +85,7 @@ export async function setupServices(
     poke,
     ackWaitMs: config.taskAckWaitMs,
     profileRefusal: (p) => operator.router.refusal(p),
+    admit: deployAdmission(config, () => operator.router.capacity()),
   });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
