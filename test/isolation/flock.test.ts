@@ -97,7 +97,7 @@ secrets:
   );
   await deploy('hermit', 'handlers: [shell]\ntools: { shell: true }\n');
   // An admin's careless rules: every private, loopback and link-local range, and the world.
-  await deploy('breaker', 'handlers: [shell]\nnetwork: { egress: ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "0.0.0.0/0"] }\n');
+  await deploy('breaker', 'handlers: [shell]\ntools: { shell: true }\nnetwork: { egress: ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "0.0.0.0/0"] }\n');
 });
 
 afterAll(async () => {
@@ -193,7 +193,7 @@ describe('isolation (flock): egress', () => {
     const api = Number(new URL(flock.apiUrl).port);
     const monitor = Number(flock.env['AIFLOCK_NATS_MONITOR_PORT']);
     const own = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address));
-    const targets = [
+    const targets = [...new Set([
       `127.0.0.1:${api}`,
       `127.0.0.1:${monitor}`,
       `localhost:${api}`,
@@ -206,7 +206,7 @@ describe('isolation (flock): egress', () => {
       `${gw.hostname}:${gw.port}`,
       `${gw.hostname}:${hostServicePort}`,
       ...own.map((a) => `${a}:${hostServicePort}`),
-    ];
+    ])];
     const out = await nodeProbe<Record<string, string>>(
       breaker,
       `const p = new URL(process.env.HTTP_PROXY); const out = {}; let left = process.argv.length - 1;
@@ -234,6 +234,23 @@ describe('isolation (flock): egress', () => {
 });
 
 describe('isolation (flock): limits', () => {
+  it('a deploy asking for what no node can give, or an image off the allow-list, is refused with the reason, and nothing is deployed', async () => {
+    const cases: [string, string, string | number, RegExp][] = [
+      ['resources: { cpu: 64 }', 'resources.cpu', 64, /more than this node's \d+ cores/],
+      ['resources: { memory: 200Gi, tmp: 64Mi }', 'resources.memory', 200 * 1024 ** 3, /more than this node has/],
+      ['resources: { memory: 256Mi, tmp: 16Gi }', 'resources.tmp', 16 * 1024 ** 3, /RAM-backed and together exceed resources.memory/],
+      ['resources: { pids: 32768 }', 'resources.pids', 32768, /above this flock's cap of 4096/],
+      ['image: "debian:bookworm-slim"', 'image', 'debian:bookworm-slim', /not one this flock runs \(runtime.allowedImages: /],
+    ];
+    for (const [yaml, field, value, why] of cases) {
+      const r = await flock.api('/v1/agents', { method: 'POST', body: { manifest: `name: greedy\nhandlers: [echo]\n${yaml}\n` } });
+      expect(r.status, yaml).toBe(422);
+      expect(r.body, yaml).toMatchObject({ error: { code: 'manifest_refused', details: { field, value } } });
+      expect(JSON.stringify(r.body), yaml).toMatch(why);
+    }
+    expect((await flock.api('/v1/agents/greedy')).status).toBe(404);
+  });
+
   it('a handler that ignores its deadline is stopped: the task times out and its process is gone', async () => {
     const t = await task('scout', 'trap "" TERM INT; sleep 600');
     expect(t.status).toBe('timed_out');
