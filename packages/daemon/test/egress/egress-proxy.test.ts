@@ -49,10 +49,10 @@ function viaProxy(target: string, headers: Record<string, string> = {}, method =
   });
 }
 
-/** Raw CONNECT; returns the status line the proxy answered. */
-function connectVia(authority: string): Promise<string> {
+/** Raw CONNECT; returns the status line the proxy (by default the shared one) answered. */
+function connectVia(authority: string, proxyPort = proxy.port): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect(proxy.port, '127.0.0.1', () => s.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+    const s = connect(proxyPort, '127.0.0.1', () => s.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
     let buf = '';
     s.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -220,19 +220,6 @@ describe('egress proxy: never the host itself, whatever the rules say', () => {
       log: (e) => events.push(e),
     });
     await guarded.listen();
-    const viaGuarded = (authority: string) =>
-      new Promise<string>((resolve, reject) => {
-        const s = connect(guarded.port, '127.0.0.1', () => s.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
-        let buf = '';
-        s.on('data', (d: Buffer) => {
-          buf += d.toString();
-          if (buf.includes('\r\n')) {
-            s.destroy();
-            resolve(buf.split('\r\n')[0]!);
-          }
-        });
-        s.on('error', reject);
-      });
     try {
       // Rules that would allow all of it, as a careless deploy would write them.
       withRules(['0.0.0.0/0', '127.0.0.0/8', 'localhost:' + tcpPort]);
@@ -240,7 +227,7 @@ describe('egress proxy: never the host itself, whatever the rules say', () => {
       tcpAccepts.push(() => accepted++);
       const ownAddresses = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address));
       const spellings = ['127.0.0.1', '127.1.2.3', '0x7f000001', '2130706433', '0177.0.0.1', 'localhost', '0.0.0.0', '[::1]', '[::ffff:127.0.0.1]', '169.254.1.1', ...ownAddresses];
-      for (const host of spellings) expect(await viaGuarded(`${host}:${tcpPort}`), host).toMatch(/^HTTP\/1\.1 403/);
+      for (const host of spellings) expect(await connectVia(`${host}:${tcpPort}`, guarded.port), host).toMatch(/^HTTP\/1\.1 403/);
       expect(accepted).toBe(0);
       expect(events.slice(-spellings.length).every((e) => !e.allowed)).toBe(true);
     } finally {

@@ -3,7 +3,7 @@ import type { SandboxSpec } from '@aiflock/core';
 import { containerSpec, type ContainerSpecContext } from '../../src/adapters/runtime-docker/container-spec.js';
 import { bridgeInterfaceName, firewallChainNames } from '../../src/adapters/runtime-docker/names.js';
 import { HostFirewall, type CommandRunner } from '../../src/adapters/runtime-docker/host-firewall.js';
-import { seccompProfile } from '../../src/adapters/runtime-docker/seccomp.js';
+import { expectFlockSeccomp } from './seccomp-expect.js';
 
 const ctx: ContainerSpecContext = { flock: 'prod', node: 'node-a', network: 'aiflock-prod', gatewayIp: '172.30.0.1', sharedDir: '/srv/flock/shared' };
 
@@ -38,13 +38,7 @@ describe('containerSpec (restricted profile)', () => {
   it('drops every capability and privilege escalation', () => {
     expect(h.CapDrop).toEqual(['ALL']);
     expect(h.CapAdd ?? []).toEqual([]);
-    expect(h.SecurityOpt).toEqual(['no-new-privileges:true', `seccomp=${seccompProfile()}`]);
-    // Our own profile, refusing by default and naming none of the calls an agent never needs.
-    const profile = JSON.parse(seccompProfile()) as { defaultAction: string; syscalls: { names: string[]; action: string }[] };
-    expect(profile.defaultAction).toBe('SCMP_ACT_ERRNO');
-    const allowed = profile.syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW').flatMap((r) => r.names);
-    for (const call of ['ptrace', 'process_vm_readv', 'process_vm_writev', 'io_uring_setup', 'userfaultfd', 'bpf', 'perf_event_open', 'keyctl', 'add_key', 'request_key', 'kexec_load', 'mount', 'unshare', 'setns']) expect(allowed, call).not.toContain(call);
-    expect(h.Sysctls?.['net.ipv4.ping_group_range']).toBe('1 0');
+    expectFlockSeccomp(h);
     expect(h.Privileged).toBe(false);
     expect(h.IpcMode).toBe('private');
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
 import { OPERATOR_CAPABILITIES, operatorContainerSpec, type OperatorSpecContext } from '../../src/adapters/runtime-docker/operator-spec.js';
-import { seccompProfile } from '../../src/adapters/runtime-docker/seccomp.js';
+import { expectFlockSeccomp } from './seccomp-expect.js';
 
 const ctx: OperatorSpecContext = { flock: 'prod', node: 'node-a', sharedDir: '/srv/flock/shared', socketDir: '/run/aiflock-prod-operator/builder-ab12cd34', egress: false };
 
@@ -43,13 +43,7 @@ describe('operatorContainerSpec', () => {
     for (const dangerous of ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SETFCAP', 'SYS_CHROOT', 'SYS_ADMIN', 'SYS_MODULE', 'SYS_PTRACE', 'NET_ADMIN', 'DAC_READ_SEARCH']) {
       expect(h.CapAdd).not.toContain(dangerous);
     }
-    expect(h.SecurityOpt).toEqual(['no-new-privileges:true', `seccomp=${seccompProfile()}`]);
-    // Our own profile, refusing by default and naming none of the calls an agent never needs.
-    const profile = JSON.parse(seccompProfile()) as { defaultAction: string; syscalls: { names: string[]; action: string }[] };
-    expect(profile.defaultAction).toBe('SCMP_ACT_ERRNO');
-    const allowed = profile.syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW').flatMap((r) => r.names);
-    for (const call of ['ptrace', 'process_vm_readv', 'process_vm_writev', 'io_uring_setup', 'userfaultfd', 'bpf', 'perf_event_open', 'keyctl', 'add_key', 'request_key', 'kexec_load', 'mount', 'unshare', 'setns']) expect(allowed, call).not.toContain(call);
-    expect(h.Sysctls?.['net.ipv4.ping_group_range']).toBe('1 0');
+    expectFlockSeccomp(h);
     expect(h.Privileged).toBe(false);
     // Never the host's user namespace: that would make container root host root.
     expect(h.UsernsMode).toBeUndefined();
