@@ -11,7 +11,7 @@ import { OperatorRuntime } from '../../packages/daemon/src/adapters/runtime-dock
 import { execIn, nodeProbe } from '../../testkit/docker.js';
 import { randomBenchmarkAddress, randomLinkLocal, remoteHost, type RemoteHost } from '../../testkit/netns.js';
 import { freePort } from '../../testkit/ports.js';
-import { FS_TRIES, HTTP_VIA_PROXY, IMAGE, OPERATOR_ENGINE, buildDeb, buildDpkgImage, buildOperatorProbe, ensureImage, forkBomb, rand, scanFrom, tcpFrom, withHostMarker } from './harness.js';
+import { FS_TRIES, HTTP_VIA_PROXY, IMAGE, OPERATOR_ENGINE, buildDeb, buildProbe, buildDpkgImage, buildOperatorProbe, ensureImage, forkBomb, rand, scanFrom, tcpFrom, withHostMarker } from './harness.js';
 
 /*
  * Attacks from inside real operator sandboxes (root inside, on the user-namespace-remapped
@@ -42,6 +42,8 @@ let hostIp: string;
 let hostService: Server;
 let hostServicePort: number;
 let probePath: string;
+/** The restricted suite's probe (fixtures/probe.c): its seccomp checks apply here too. */
+let seccompProbePath: string;
 const egress: EgressEvent[] = [];
 const ooms: SandboxEvent[] = [];
 let unwatch: () => void = () => {};
@@ -69,6 +71,7 @@ beforeAll(async () => {
   }
   buildDpkgImage(IMAGE, DPKG_IMAGE);
   probePath = buildOperatorProbe();
+  seccompProbePath = buildProbe();
 
   // The "bus": whoever connects gets a banner, as a NATS server would send INFO.
   busPort = await freePort();
@@ -116,6 +119,8 @@ beforeAll(async () => {
   const ws = join(sharedDir, 'agents', 'alpha');
   copyFileSync(probePath, join(ws, 'oprobe'));
   chmodSync(join(ws, 'oprobe'), 0o755);
+  copyFileSync(seccompProbePath, join(ws, 'probe'));
+  chmodSync(join(ws, 'probe'), 0o755);
   buildDeb(ws, 'aiflock-hello', 'hello-from-a-deb');
 }, 300_000);
 
@@ -128,7 +133,7 @@ afterAll(async () => {
   await remote?.close();
   for (const engine of [op, main]) await engine.getImage(DPKG_IMAGE).remove({ force: true }).catch(() => undefined);
   for (const d of [sharedDir, socketRoot, secretsDir]) rmSync(d, { recursive: true, force: true });
-  if (probePath) rmSync(join(probePath, '..'), { recursive: true, force: true });
+  for (const p of [probePath, seccompProbePath]) if (p) rmSync(join(p, '..'), { recursive: true, force: true });
 });
 
 const sh = (id: string, script: string) => execIn(container(id), ['sh', '-c', script]);
@@ -205,6 +210,24 @@ describe('operator profile: attacks that must fail', () => {
       swapoff: 'EPERM',
       reboot: 'EPERM',
     });
+  });
+
+  it('cannot use what an agent never needs, even as root: ptrace of init, process_vm_readv, io_uring, userfaultfd, bpf, perf, keyrings, ICMP ping sockets', async () => {
+    // Root in the sandbox owns its init, so only the flock's seccomp profile stands between
+    // it and ptrace; ping_group_range "1 0" leaves no group (not even root's) a ping socket.
+    const r = await execIn(container(alpha), ['/shared/agents/alpha/probe', '/shared/agents/alpha/probe']);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop() ?? '')).toMatchObject({
+      uid: 0,
+      ptraceInit: 'EPERM',
+      vmReadv: 'EPERM',
+      ioUring: 'ENOSYS',
+      userfaultfd: 'EPERM',
+      bpf: 'EPERM',
+      perfEvent: 'EPERM',
+      keyctl: 'EPERM',
+      pingSocket: 'EACCES',
+    });
+    expect((await container(alpha).inspect()).State.Running).toBe(true);
   });
 
   it('cannot read host files, nor find a Docker socket', async () => {
