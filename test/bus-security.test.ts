@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -196,6 +198,29 @@ describe('impersonation with a real instance’s credentials', () => {
     // And the streams are untouched.
     const jsm = await admin.jetstreamManager();
     expect((await jsm.streams.info(STREAMS.tasks.name)).config.name).toBe(STREAMS.tasks.name);
+  });
+});
+
+describe('reply subjects aimed at a stream', () => {
+  it('the control plane answers only on the instance’s own inbox, never on another agent’s results subject', async () => {
+    const { nc } = await asEcho();
+    // Control: asked properly, the daemon answers (on the private inbox).
+    const ok = await nc.request(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { timeout: 10_000 });
+    expect(ok.data.length).toBeGreaterThan(0);
+    // The attack: the same request with its reply subject set to shell's results subject, which
+    // the results stream stores. A listener there (full rights) and the daemon log tell.
+    const victim = admin.subscribe(subjects.results(shellId));
+    const heard: string[] = [];
+    void (async () => {
+      for await (const m of victim) heard.push(codec.decode(m.data) === undefined ? '' : JSON.stringify(codec.decode(m.data)));
+    })();
+    await admin.flush();
+    nc.publish(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { reply: subjects.results(shellId) });
+    await settle(nc);
+    await eventually(async () => (await readFile(join(flock.home, 'daemon.log'), 'utf8')).includes(`its reply subject ${subjects.results(shellId)} is not the instance's own inbox`), 'the refusal in the daemon log');
+    await admin.flush();
+    expect(heard).toEqual([]);
+    victim.unsubscribe();
   });
 });
 

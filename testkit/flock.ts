@@ -35,7 +35,7 @@ export interface TestFlock {
  * A private flock for one test file: its own data dir, flock name (so its own Docker
  * network and firewall chain), API and NATS ports. Drives the real, built CLI.
  */
-export async function testFlock(): Promise<TestFlock> {
+export async function testFlock(opts: { env?: Record<string, string> } = {}): Promise<TestFlock> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (scripts/test.sh does) before the integration tests`);
   const name = `t${Math.random().toString(36).slice(2, 9)}`;
   const home = await mkdtemp(join(tmpdir(), 'aiflock-e2e-'));
@@ -48,6 +48,7 @@ export async function testFlock(): Promise<TestFlock> {
     AIFLOCK_NATS_PORT: String(await freePort('0.0.0.0')),
     AIFLOCK_NATS_MONITOR_PORT: String(await freePort()),
     AIFLOCK_LOG_LEVEL: 'debug',
+    ...opts.env,
   };
   delete env['AIFLOCK_API'];
   delete env['NATS_URL'];

@@ -2,14 +2,15 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentView, TaskView } from '@aiflock/protocol';
+import type { AgentView, CreatedToken, TaskView } from '@aiflock/protocol';
 import { eventually, testFlock, type TestFlock } from '../../testkit/flock.js';
 import { execIn, nodeProbe } from '../../testkit/docker.js';
+import { freePort } from '../../testkit/ports.js';
+import { randomLinkLocal, remoteHost, type RemoteHost } from '../../testkit/netns.js';
 import { HTTP_VIA_PROXY, ensureImage, rand, scanFrom, tcpFrom } from './harness.js';
 
 /*
@@ -18,10 +19,15 @@ import { HTTP_VIA_PROXY, ensureImage, rand, scanFrom, tcpFrom } from './harness.
  */
 const docker = new Dockerode();
 let flock: TestFlock;
-let upstream: Server;
+/** The "API on the internet": a namespace of its own, routed from the host (testkit/netns.ts). */
+let remote: RemoteHost;
 let upstreamPort: number;
 let upstreamIp: string;
-const seen: IncomingHttpHeaders[] = [];
+/** A careless host service on every address of the host, which no proxy rule may reach. */
+let hostService: Server;
+let hostServicePort: number;
+let hostServiceHits = 0;
+const requests = () => remote.seen.filter((e) => e.kind === 'request');
 const SECRET = `flock-secret-${rand(20)}`;
 const HEADER_SECRET = `header-secret-${rand(20)}`;
 
@@ -46,22 +52,23 @@ const task = (agent: string, command: string, extra: string[] = []) =>
 
 beforeAll(async () => {
   ensureImage();
-  // An "API on the internet" the egress rules allow by CIDR: it runs on this host's loopback,
-  // where only the proxy (in the host namespace) can reach it.
-  // It listens on one of this host's own (non-loopback) addresses: the proxy, in the host
-  // namespace, can reach it; sandboxes cannot reach it directly (sandbox.test.ts).
-  upstreamIp = Object.entries(networkInterfaces())
-    .filter(([name]) => !name.startsWith('afl-'))
-    .flatMap(([, a]) => a ?? [])
-    .find((a) => a.family === 'IPv4' && !a.internal)!.address;
-  upstream = createServer((req, res) => {
-    seen.push(req.headers);
-    res.end(`upstream says hi to ${req.url}`);
+  // An "API on the internet" the egress rules allow by CIDR: a network namespace of this
+  // test, routed from the host, as a remote host is. A link-local address there plays the
+  // cloud metadata service.
+  remote = await remoteHost({ extra: [randomLinkLocal()] });
+  upstreamIp = remote.address;
+  upstreamPort = 8080;
+  await remote.serve([upstreamPort, 80]);
+  hostServicePort = await freePort('0.0.0.0');
+  hostService = createServer((s) => {
+    hostServiceHits++;
+    s.end('host service');
   });
-  await new Promise<void>((r) => upstream.listen(0, upstreamIp, r));
-  upstreamPort = (upstream.address() as AddressInfo).port;
+  await new Promise<void>((r) => hostService.listen(hostServicePort, '0.0.0.0', r));
 
-  flock = await testFlock();
+  // The upstream's range is special-purpose (benchmarking): only an admin may allow it by
+  // CIDR, and only where the flock says admins may.
+  flock = await testFlock({ env: { AIFLOCK_EGRESS_PRIVATE_CIDRS: 'admin' } });
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   expect(up.code, up.stderr).toBe(0);
 
@@ -89,11 +96,14 @@ secrets:
 `,
   );
   await deploy('hermit', 'handlers: [shell]\ntools: { shell: true }\n');
+  // An admin's careless rules: every private, loopback and link-local range, and the world.
+  await deploy('breaker', 'handlers: [shell]\ntools: { shell: true }\nnetwork: { egress: ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "0.0.0.0/0"] }\n');
 });
 
 afterAll(async () => {
-  upstream?.close();
+  hostService?.close();
   await flock?.cleanup();
+  await remote?.close();
 });
 
 describe('isolation (flock): secrets', () => {
@@ -124,10 +134,12 @@ describe('isolation (flock): secrets', () => {
 describe('isolation (flock): egress', () => {
   it('reaches an allowed host through the proxy, which adds the brokered credential', async () => {
     const scout = await runningContainer('scout');
-    seen.length = 0;
+    const before = requests().length;
     const r = await nodeProbe<{ status: number; body: string }>(scout, HTTP_VIA_PROXY, [`http://${upstreamIp}:${upstreamPort}/repos`]);
     expect(r).toEqual({ status: 200, body: 'upstream says hi to /repos' });
-    expect(seen[0]!['authorization']).toBe(`Bearer ${HEADER_SECRET}`);
+    const got = requests().slice(before);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ kind: 'request', url: '/repos', headers: { authorization: `Bearer ${HEADER_SECRET}` } });
   });
 
   it('is refused a domain not on the list, a listed name resolving to a private address, and CONNECT to a denied port', async () => {
@@ -136,7 +148,10 @@ describe('isolation (flock): egress', () => {
     // allowed.invalid is listed but does not resolve; localhost is listed but resolves to loopback.
     expect((await nodeProbe<{ status: number }>(scout, HTTP_VIA_PROXY, ['http://allowed.invalid/'])).status).toBe(403);
     expect((await nodeProbe<{ status: number }>(scout, HTTP_VIA_PROXY, ['http://localhost/'])).status).toBe(403);
-    expect((await nodeProbe<{ status: number }>(scout, HTTP_VIA_PROXY, ['http://169.254.169.254/latest/meta-data/'])).status).toBe(403);
+    // A link-local "metadata service" (in the test's namespace, so nothing leaves the machine).
+    const before = remote.seen.length;
+    expect((await nodeProbe<{ status: number }>(scout, HTTP_VIA_PROXY, [`http://${remote.extra[0]}/latest/meta-data/`])).status).toBe(403);
+    expect(remote.seen.slice(before)).toEqual([]);
     const connect = await nodeProbe<{ line: string }>(
       scout,
       `const p = new URL(process.env.HTTP_PROXY); const s = require('net').connect(Number(p.port), p.hostname, () => s.write('CONNECT not-listed.invalid:22 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
@@ -161,6 +176,52 @@ describe('isolation (flock): egress', () => {
     expect(r.status).toBe(403);
   });
 
+  it('a non-admin deployer cannot open a private, loopback or link-local range at all', async () => {
+    const made = await flock.cliJson<CreatedToken>(['token', 'create', '--name', 'deployer', '--scope', 'agents:write', 'agents:read']);
+    for (const rule of ['127.0.0.1/32', '10.0.0.0/8', '169.254.169.254/32', '0.0.0.0/0']) {
+      const r = await flock.api('/v1/agents', { method: 'POST', token: made.token, body: { manifest: `name: sneaky\nnetwork: { egress: ["${rule}"] }\n` } });
+      expect(r.status, rule).toBe(422);
+      expect(r.body).toMatchObject({ error: { code: 'manifest_refused', details: { field: 'network.egress', value: rule } } });
+      expect(JSON.stringify(r.body)).toMatch(/only an admin may deploy it/);
+    }
+    expect((await flock.api('/v1/agents/sneaky')).status).toBe(404);
+  });
+
+  it('the proxy never connects to the host itself, however written, even when the rules allow it', async () => {
+    const breaker = await runningContainer('breaker');
+    const gw = new URL((await execIn(breaker, ['sh', '-c', 'echo $AIFLOCK_NATS_URL'])).stdout.trim().replace('nats:', 'http:'));
+    const api = Number(new URL(flock.apiUrl).port);
+    const monitor = Number(flock.env['AIFLOCK_NATS_MONITOR_PORT']);
+    const own = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address));
+    const targets = [...new Set([
+      `127.0.0.1:${api}`,
+      `127.0.0.1:${monitor}`,
+      `localhost:${api}`,
+      `0x7f000001:${api}`,
+      `2130706433:${monitor}`,
+      `127.1:${api}`,
+      `0.0.0.0:${hostServicePort}`,
+      `[::1]:${api}`,
+      `[::ffff:127.0.0.1]:${api}`,
+      `${gw.hostname}:${gw.port}`,
+      `${gw.hostname}:${hostServicePort}`,
+      ...own.map((a) => `${a}:${hostServicePort}`),
+    ])];
+    const out = await nodeProbe<Record<string, string>>(
+      breaker,
+      `const p = new URL(process.env.HTTP_PROXY); const out = {}; let left = process.argv.length - 1;
+       for (const t of process.argv.slice(1)) { const s = require('net').connect(Number(p.port), p.hostname, () => s.write('CONNECT ' + t + ' HTTP/1.1\\r\\nHost: ' + t + '\\r\\n\\r\\n'));
+         let buf = ''; const done = (r) => { if (out[t]) return; out[t] = r; s.destroy(); if (--left === 0) { console.log(JSON.stringify(out)); process.exit(0); } };
+         s.on('data', (d) => { buf += d; if (buf.includes('\\r\\n')) done(buf.split('\\r\\n')[0]); }); s.on('error', (e) => done(e.code)); s.setTimeout(5000, () => done('timeout')); }`,
+      targets,
+    );
+    for (const t of targets) expect(out[t], t).toMatch(/^HTTP\/1\.1 403/);
+    expect(hostServiceHits).toBe(0);
+    const log = await readFile(join(flock.home, 'daemon.log'), 'utf8');
+    expect(log).toMatch(/egress denied: CONNECT 0x7f000001:\d+/);
+    expect(log).toMatch(/is this host \(loopback\)/);
+  });
+
   it('cannot reach the daemon API, the NATS monitor or any other host port', async () => {
     const hermit = await runningContainer('hermit');
     const gw = new URL((await execIn(hermit, ['sh', '-c', 'echo $AIFLOCK_NATS_URL'])).stdout.trim().replace('nats:', 'http:')).hostname;
@@ -173,6 +234,23 @@ describe('isolation (flock): egress', () => {
 });
 
 describe('isolation (flock): limits', () => {
+  it('a deploy asking for what no node can give, or an image off the allow-list, is refused with the reason, and nothing is deployed', async () => {
+    const cases: [string, string, string | number, RegExp][] = [
+      ['resources: { cpu: 64 }', 'resources.cpu', 64, /more than this node's \d+ cores/],
+      ['resources: { memory: 200Gi, tmp: 64Mi }', 'resources.memory', 200 * 1024 ** 3, /more than this node has/],
+      ['resources: { memory: 256Mi, tmp: 16Gi }', 'resources.tmp', 16 * 1024 ** 3, /RAM-backed and together exceed resources.memory/],
+      ['resources: { pids: 32768 }', 'resources.pids', 32768, /above this flock's cap of 4096/],
+      ['image: "debian:bookworm-slim"', 'image', 'debian:bookworm-slim', /not one this flock runs \(runtime.allowedImages: /],
+    ];
+    for (const [yaml, field, value, why] of cases) {
+      const r = await flock.api('/v1/agents', { method: 'POST', body: { manifest: `name: greedy\nhandlers: [echo]\n${yaml}\n` } });
+      expect(r.status, yaml).toBe(422);
+      expect(r.body, yaml).toMatchObject({ error: { code: 'manifest_refused', details: { field, value } } });
+      expect(JSON.stringify(r.body), yaml).toMatch(why);
+    }
+    expect((await flock.api('/v1/agents/greedy')).status).toBe(404);
+  });
+
   it('a handler that ignores its deadline is stopped: the task times out and its process is gone', async () => {
     const t = await task('scout', 'trap "" TERM INT; sleep 600');
     expect(t.status).toBe('timed_out');

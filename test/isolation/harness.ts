@@ -29,6 +29,22 @@ export function buildProbe(): string {
   return out;
 }
 
+/**
+ * What fixtures/probe.c reports, in every profile, for the calls the flock's seccomp profile
+ * refuses (io_uring with ENOSYS, so libuv falls back) and for an ICMP ping socket, which
+ * `ping_group_range "1 0"` leaves to no group.
+ */
+export const SECCOMP_REFUSALS = {
+  ptraceInit: 'EPERM',
+  vmReadv: 'EPERM',
+  ioUring: 'ENOSYS',
+  userfaultfd: 'EPERM',
+  bpf: 'EPERM',
+  perfEvent: 'EPERM',
+  keyctl: 'EPERM',
+  pingSocket: 'EACCES',
+} as const;
+
 /** TCP connect from inside a sandbox: 'connected', 'timeout' (dropped) or the errno code. */
 const TCP_PROBE = `
 const [host, port, ms] = process.argv.slice(1);

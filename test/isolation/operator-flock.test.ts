@@ -2,15 +2,13 @@ import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView, TaskView } from '@aiflock/protocol';
 import { eventually, testFlock, type TestFlock } from '../../testkit/flock.js';
 import { nodeProbe } from '../../testkit/docker.js';
+import { remoteHost, type RemoteHost } from '../../testkit/netns.js';
 import { HTTP_VIA_PROXY, OPERATOR_ENGINE, ensureImage, rand } from './harness.js';
 
 /*
@@ -21,9 +19,10 @@ import { HTTP_VIA_PROXY, OPERATOR_ENGINE, ensureImage, rand } from './harness.js
  */
 const op = new Dockerode({ socketPath: OPERATOR_ENGINE });
 let flock: TestFlock;
-let upstream: Server;
+/** The allow-listed "repository": a namespace of this test, routed from the host. */
+let remote: RemoteHost;
 let upstreamIp: string;
-let upstreamPort: number;
+const upstreamPort = 8080;
 const SECRET = `op-flock-secret-${rand(20)}`;
 const previousEngine = process.env.AIFLOCK_OPERATOR_ENGINE;
 
@@ -37,16 +36,14 @@ const runningContainer = () =>
 
 beforeAll(async () => {
   ensureImage();
-  upstreamIp = Object.values(networkInterfaces())
-    .flatMap((a) => a ?? [])
-    .find((a) => a.family === 'IPv4' && !a.internal)!.address;
-  upstream = createServer((req, res) => res.end(`repo says hi to ${req.url}`));
-  await new Promise<void>((r) => upstream.listen(0, upstreamIp, r));
-  upstreamPort = (upstream.address() as AddressInfo).port;
+  remote = await remoteHost();
+  upstreamIp = remote.address;
+  await remote.serve([upstreamPort]);
 
   // The daemon the test flock starts inherits this: operator sandboxes go to the operator engine.
   process.env.AIFLOCK_OPERATOR_ENGINE = OPERATOR_ENGINE;
-  flock = await testFlock();
+  // The repository's range is special-purpose (benchmarking): an admin may allow it by CIDR here.
+  flock = await testFlock({ env: { AIFLOCK_EGRESS_PRIVATE_CIDRS: 'admin' } });
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   expect(up.code, up.stderr).toBe(0);
   const set = await new Promise<number>((done) => {
@@ -74,8 +71,8 @@ secrets:
 }, 400_000);
 
 afterAll(async () => {
-  upstream?.close();
   await flock?.cleanup();
+  await remote?.close();
   if (previousEngine === undefined) delete process.env.AIFLOCK_OPERATOR_ENGINE;
   else process.env.AIFLOCK_OPERATOR_ENGINE = previousEngine;
 });
@@ -101,7 +98,7 @@ describe('operator profile (flock)', () => {
 
   it('reaches its allow-listed host through the proxy socket, and an unlisted one is refused', async () => {
     const c = await runningContainer();
-    expect(await nodeProbe(c, HTTP_VIA_PROXY, [`http://${upstreamIp}:${upstreamPort}/pool`])).toEqual({ status: 200, body: 'repo says hi to /pool' });
+    expect(await nodeProbe(c, HTTP_VIA_PROXY, [`http://${upstreamIp}:${upstreamPort}/pool`])).toEqual({ status: 200, body: 'upstream says hi to /pool' });
     expect((await nodeProbe<{ status: number }>(c, HTTP_VIA_PROXY, ['http://not-listed.invalid/'])).status).toBe(403);
   });
 

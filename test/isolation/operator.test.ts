@@ -1,6 +1,5 @@
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -10,8 +9,9 @@ import { EgressProxy, UNIX_CLIENT_PREFIX, type EgressEvent } from '../../package
 import { containerName } from '../../packages/daemon/src/adapters/runtime-docker/names.js';
 import { OperatorRuntime } from '../../packages/daemon/src/adapters/runtime-docker/operator-runtime.js';
 import { execIn, nodeProbe } from '../../testkit/docker.js';
+import { randomBenchmarkAddress, randomLinkLocal, remoteHost, type RemoteHost } from '../../testkit/netns.js';
 import { freePort } from '../../testkit/ports.js';
-import { FS_TRIES, HTTP_VIA_PROXY, IMAGE, OPERATOR_ENGINE, buildDeb, buildDpkgImage, buildOperatorProbe, ensureImage, forkBomb, rand, scanFrom, tcpFrom, withHostMarker } from './harness.js';
+import { FS_TRIES, HTTP_VIA_PROXY, IMAGE, OPERATOR_ENGINE, SECCOMP_REFUSALS, buildDeb, buildProbe, buildDpkgImage, buildOperatorProbe, ensureImage, forkBomb, rand, scanFrom, tcpFrom, withHostMarker } from './harness.js';
 
 /*
  * Attacks from inside real operator sandboxes (root inside, on the user-namespace-remapped
@@ -34,12 +34,16 @@ let runtime: OperatorRuntime;
 let proxy: EgressProxy;
 let busServer: Server;
 let busPort: number;
-let upstream: HttpServer;
+/** The "repository" and "the internet": a namespace of this test, routed from the host. */
+let remote: RemoteHost;
 let upstreamIp: string;
-let upstreamPort: number;
+const upstreamPort = 8080;
+let hostIp: string;
 let hostService: Server;
 let hostServicePort: number;
 let probePath: string;
+/** The restricted suite's probe (fixtures/probe.c): its seccomp checks apply here too. */
+let seccompProbePath: string;
 const egress: EgressEvent[] = [];
 const ooms: SandboxEvent[] = [];
 let unwatch: () => void = () => {};
@@ -67,6 +71,7 @@ beforeAll(async () => {
   }
   buildDpkgImage(IMAGE, DPKG_IMAGE);
   probePath = buildOperatorProbe();
+  seccompProbePath = buildProbe();
 
   // The "bus": whoever connects gets a banner, as a NATS server would send INFO.
   busPort = await freePort();
@@ -78,14 +83,15 @@ beforeAll(async () => {
   hostService = createServer((s) => s.end('host service'));
   await new Promise<void>((r) => hostService.listen(hostServicePort, '0.0.0.0', r));
 
-  // An "allow-listed repository" on one of this host's own addresses: reachable by the
-  // proxy (host namespace), never directly from the sandbox (no interface at all).
-  upstreamIp = Object.values(networkInterfaces())
+  // An "allow-listed repository" on a remote host (a namespace of this test): reachable by
+  // the proxy, never directly from the sandbox (no interface at all). Its extra addresses
+  // play an unlisted host and cloud metadata.
+  remote = await remoteHost({ extra: [randomBenchmarkAddress(), randomLinkLocal()] });
+  upstreamIp = remote.address;
+  await remote.serve([upstreamPort, 443, 80]);
+  hostIp = Object.values(networkInterfaces())
     .flatMap((a) => a ?? [])
     .find((a) => a.family === 'IPv4' && !a.internal)!.address;
-  upstream = createHttpServer((req, res) => res.end(`repo says hi to ${req.url}`));
-  await new Promise<void>((r) => upstream.listen(0, upstreamIp, r));
-  upstreamPort = (upstream.address() as AddressInfo).port;
 
   proxy = new EgressProxy({
     host: '127.0.0.1',
@@ -95,7 +101,7 @@ beforeAll(async () => {
       address === `${UNIX_CLIENT_PREFIX}${alpha}` && runtime.has(alpha)
         ? { agent: 'alpha', instanceId: alpha, rules: parseEgressRules([`${upstreamIp}/32`]), credentialsFor: async () => ({ headers: {}, tls: false }) }
         : undefined,
-    resolve: async (host) => (host === 'repo.allowed.test' ? [upstreamIp] : host === 'unlisted.test' ? ['93.184.216.34'] : []),
+    resolve: async (host) => (host === 'repo.allowed.test' ? [upstreamIp] : host === 'unlisted.test' ? [remote.extra[0]!] : []),
     log: (e) => egress.push(e),
   });
   await proxy.listen();
@@ -113,6 +119,8 @@ beforeAll(async () => {
   const ws = join(sharedDir, 'agents', 'alpha');
   copyFileSync(probePath, join(ws, 'oprobe'));
   chmodSync(join(ws, 'oprobe'), 0o755);
+  copyFileSync(seccompProbePath, join(ws, 'probe'));
+  chmodSync(join(ws, 'probe'), 0o755);
   buildDeb(ws, 'aiflock-hello', 'hello-from-a-deb');
 }, 300_000);
 
@@ -122,10 +130,10 @@ afterAll(async () => {
   await proxy?.close().catch(() => undefined);
   busServer?.close();
   hostService?.close();
-  upstream?.close();
+  await remote?.close();
   for (const engine of [op, main]) await engine.getImage(DPKG_IMAGE).remove({ force: true }).catch(() => undefined);
   for (const d of [sharedDir, socketRoot, secretsDir]) rmSync(d, { recursive: true, force: true });
-  if (probePath) rmSync(join(probePath, '..'), { recursive: true, force: true });
+  for (const p of [probePath, seccompProbePath]) if (p) rmSync(join(p, '..'), { recursive: true, force: true });
 });
 
 const sh = (id: string, script: string) => execIn(container(id), ['sh', '-c', script]);
@@ -204,6 +212,14 @@ describe('operator profile: attacks that must fail', () => {
     });
   });
 
+  it('cannot use what an agent never needs, even as root: ptrace of init, process_vm_readv, io_uring, userfaultfd, bpf, perf, keyrings, ICMP ping sockets', async () => {
+    // Root in the sandbox owns its init, so only the flock's seccomp profile stands between
+    // it and ptrace; ping_group_range "1 0" leaves no group (not even root's) a ping socket.
+    const r = await execIn(container(alpha), ['/shared/agents/alpha/probe', '/shared/agents/alpha/probe']);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop() ?? '')).toMatchObject({ uid: 0, ...SECCOMP_REFUSALS });
+    expect((await container(alpha).inspect()).State.Running).toBe(true);
+  });
+
   it('cannot read host files, nor find a Docker socket', async () => {
     await withHostMarker(async (marker) => {
       const r = await nodeProbe<Record<string, string>>(
@@ -232,16 +248,19 @@ describe('operator profile: attacks that must fail', () => {
     expect(names).toEqual(['lo']);
     const betaInfo = await container(beta).inspect();
     const targets: [string, number][] = [
-      ['1.1.1.1', 443],
-      ['169.254.169.254', 80],
-      [upstreamIp, hostServicePort],
+      [upstreamIp, 443],
+      [remote.extra[1]!, 80],
+      [hostIp, hostServicePort],
       [upstreamIp, upstreamPort],
       ['172.17.0.1', 2375],
     ];
+    expect(await remote.reachableFromHost(upstreamIp, 443)).toBe(true); // control: the "internet" is up
+    const before = remote.seen.length;
     for (const [host, port] of targets) {
       const r = await tcpFrom(container(alpha), host, port, 1500);
       expect(r.r, `${host}:${port}`).toBe('ENETUNREACH');
     }
+    expect(remote.seen.slice(before)).toEqual([]);
     // Its own loopback is its own: the host's services are not there.
     const scan = await scanFrom(container(alpha), '127.0.0.1', [hostServicePort, busPort, proxy.port], 1500);
     expect(Object.values(scan)).toEqual(['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED']);
@@ -250,7 +269,7 @@ describe('operator profile: attacks that must fail', () => {
 
   it('reaches an allow-listed host through the egress proxy socket, and not an unlisted one', async () => {
     const ok = await nodeProbe<{ status: number | string; body?: string }>(container(alpha), HTTP_VIA_PROXY, [`http://repo.allowed.test:${upstreamPort}/pool/x.deb`]);
-    expect(ok).toEqual({ status: 200, body: '/pool/x.deb'.replace(/^/, 'repo says hi to ') });
+    expect(ok).toEqual({ status: 200, body: 'upstream says hi to /pool/x.deb' });
     const denied = await nodeProbe<{ status: number | string }>(container(alpha), HTTP_VIA_PROXY, ['http://unlisted.test/']);
     expect(denied.status).toBe(403);
     const mine = egress.filter((e) => e.instanceId === alpha);

@@ -9,6 +9,7 @@ import { ProcessRuntime } from '../../packages/daemon/src/adapters/runtime-proce
 import { launcherArgv } from '../../packages/daemon/src/adapters/runtime-process/sandbox-command.js';
 import { REPO_ROOT } from '../../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../../testkit/nats-server.js';
+import { randomLinkLocal, remoteHost, type RemoteHost } from '../../testkit/netns.js';
 import { freePort } from '../../testkit/ports.js';
 import { rand } from './harness.js';
 
@@ -26,6 +27,8 @@ let nats: TestNatsServer;
 let nc: NatsConnection;
 let runtime: ProcessRuntime;
 const hostService: Server[] = [];
+/** "The internet" and "cloud metadata": a namespace of this test, routed from the host. */
+let remote: RemoteHost;
 let hostPort: number;
 const alpha = `alpha-${rand(8)}`;
 const beta = `beta-${rand(8)}`;
@@ -111,6 +114,8 @@ beforeAll(async () => {
   const srv = createServer((s) => s.end('host'));
   await new Promise<void>((r) => srv.listen(hostPort, '0.0.0.0', r));
   hostService.push(srv);
+  remote = await remoteHost({ extra: [randomLinkLocal()] });
+  await remote.serve([443, 80]);
   mkdirSync(join(runtime.hostSharedDir(), 'agents', 'beta'), { recursive: true });
   writeFileSync(join(runtime.hostSharedDir(), 'agents', 'beta', 'private.txt'), 'beta only');
   await runtime.start(spec('alpha', alpha, { secretFiles: { tok: SECRET } }));
@@ -119,6 +124,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of hostService) s.close();
+  await remote?.close();
   await runtime?.dispose();
   await nc?.close();
   await nats?.stop();
@@ -168,20 +174,23 @@ describe('process runtime (bubblewrap)', () => {
     });
   });
 
-  it('has no network: not the host, not loopback services of the host, not the internet, not metadata', () => {
+  it('has no network: not the host, not loopback services of the host, not the internet, not metadata', async () => {
+    expect(await remote.reachableFromHost(remote.address, 443)).toBe(true); // control: the "internet" is up
+    const before = remote.seen.length;
     const r = probe<Record<string, string>>(
       alpha,
       `const net = require('net'); const out = {}; const targets = process.argv.slice(1); let left = targets.length;
        for (const t of targets) { const [h, p] = t.split(':'); const s = net.connect(Number(p), h);
          const done = (r) => { if (out[t]) return; out[t] = r; s.destroy(); if (--left === 0) { console.log(JSON.stringify(out)); process.exit(0); } };
          s.setTimeout(1500, () => done('timeout')); s.once('connect', () => done('connected')); s.once('error', (e) => done(e.code)); }`,
-      [`127.0.0.1:${hostPort}`, `127.0.0.1:${nats.port}`, '198.51.100.1:443', '169.254.169.254:80', `172.17.0.1:${hostPort}`],
+      [`127.0.0.1:${hostPort}`, `127.0.0.1:${nats.port}`, `${remote.address}:443`, `${remote.extra[0]}:80`, `172.17.0.1:${hostPort}`],
     );
     // The one thing that answers is the agent's own relay to the bus, inside its namespace.
     expect(r[`127.0.0.1:${nats.port}`]).toBe('connected');
     delete r[`127.0.0.1:${nats.port}`];
     expect(Object.keys(r)).toHaveLength(4);
     for (const [target, result] of Object.entries(r)) expect(result, target).not.toBe('connected');
+    expect(remote.seen.slice(before)).toEqual([]);
   });
 
   it('limits are cgroup limits: a fork burst stops at the pids limit, a balloon is OOM-killed', () => {

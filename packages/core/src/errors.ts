@@ -6,6 +6,7 @@
 export const ERROR_CODES = {
   validation_failed: { status: 400, summary: 'The request is not valid' },
   manifest_invalid: { status: 400, summary: 'The agent manifest is not valid' },
+  manifest_refused: { status: 422, summary: 'This flock refuses the manifest: a limit no node can give, an image not on the allow-list, or egress the deployer may not open' },
   unsupported_task_type: { status: 400, summary: 'The agent does not handle this task type' },
   unauthenticated: { status: 401, summary: 'A valid bearer token or session is required' },
   forbidden: { status: 403, summary: 'The credentials lack the scope this route needs' },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideEgress, parseEgressRules, specialPurpose } from '../src/egress/policy.js';
+import { decideEgress, parseEgressRules, specialPurpose, specialPurposeCidrs } from '../src/egress/policy.js';
 
 const PUBLIC = '93.184.216.34';
 
@@ -58,5 +58,14 @@ describe('egress policy', () => {
     expect(specialPurpose('172.32.0.1')).toBeNull();
     expect(specialPurpose(PUBLIC)).toBeNull();
     expect(specialPurpose('::1')).toMatch(/not an IPv4/);
+  });
+});
+
+describe('CIDR rules that open a special-purpose range (only an admin may deploy them)', () => {
+  it('finds every rule overlapping one, wider or narrower, and none that does not', () => {
+    const found = specialPurposeCidrs(parseEgressRules(['127.0.0.1/32', '0.0.0.0/0', '10.20.0.0/16', '169.254.169.254/32', '172.0.0.0/8', '100.128.0.0/16', 'api.example.com']));
+    expect(found.map((f) => f.rule)).toEqual(['127.0.0.1/32', '0.0.0.0/0', '10.20.0.0/16', '169.254.169.254/32', '172.0.0.0/8']);
+    expect(found[0]!.range).toMatch(/loopback/);
+    expect(found[3]!.range).toMatch(/link-local/);
   });
 });

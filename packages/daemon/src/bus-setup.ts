@@ -60,7 +60,7 @@ export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: {
     await supervisor.start();
     busUrl = supervisor.url;
   }
-  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
+  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), privateInboxes: Boolean(busAuth), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
   await bus.init();
   const credentials: BusCredentials = busAuth?.credentials ?? noBusCredentials;
   if (busAuth) await busAuth.credentials.start(busUrl);

@@ -226,16 +226,33 @@ export const ConfigSchema = z
         operatorEngine: z.string().startsWith('/', 'an absolute path').optional(),
         /** Host directory of operator sandboxes' bus/proxy sockets; default /run/aiflock-<flock>-operator. */
         operatorSocketDir: z.string().startsWith('/', 'an absolute path').optional(),
+        /** The workbench image (`image: workbench` in a manifest). */
+        workbenchImage: z.string().min(1).optional(),
+        /**
+         * The images a manifest's `image` may name; unset: the agent image and the workbench
+         * image. Anything else on this host (build caches, other projects' images) is refused.
+         */
+        allowedImages: z
+          .union([z.array(z.string().min(1)), z.string().transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))])
+          .optional(),
+        /** The most processes one sandbox may ask for (manifest `resources.pids`). */
+        maxPids: z.coerce.number().int().min(8).max(4_194_304).default(4096),
       })
       .strict()
-      .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest' }),
+      .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest', maxPids: 4096 }),
     egress: z
       .object({
         /** The egress proxy's port on each flock's bridge gateway. */
         port: z.coerce.number().int().min(1).max(65535).default(3128),
+        /**
+         * Who may deploy a CIDR egress rule that opens a private, loopback, link-local or other
+         * special-purpose range: `never` (the default) or `admin`. Whatever this says, the proxy
+         * never connects to the host's own addresses or its container bridges.
+         */
+        privateCidrs: z.enum(['never', 'admin']).default('never'),
       })
       .strict()
-      .default({ port: 3128 }),
+      .default({ port: 3128, privateCidrs: 'never' }),
     context: z
       .object({
         /** `store`: in-process index persisted in the store (default); `pgvector`: in PostgreSQL (store.kind postgres). */
@@ -353,6 +370,10 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_OPERATOR_ENGINE: ['runtime', 'operatorEngine'],
   AIFLOCK_OPERATOR_SOCKET_DIR: ['runtime', 'operatorSocketDir'],
   AIFLOCK_EGRESS_PORT: ['egress', 'port'],
+  AIFLOCK_EGRESS_PRIVATE_CIDRS: ['egress', 'privateCidrs'],
+  AIFLOCK_WORKBENCH_IMAGE: ['runtime', 'workbenchImage'],
+  AIFLOCK_ALLOWED_IMAGES: ['runtime', 'allowedImages'],
+  AIFLOCK_MAX_PIDS: ['runtime', 'maxPids'],
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
   AIFLOCK_STORE: ['store', 'kind'],
   AIFLOCK_DATABASE_URL: ['store', 'url'],

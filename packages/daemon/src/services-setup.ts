@@ -19,6 +19,7 @@ import type { Config } from './config.js';
 import { createIngest } from './ingest-setup.js';
 import type { EgressProxy } from './adapters/egress-proxy/egress-proxy.js';
 import type { BusSetup } from './bus-setup.js';
+import { deployAdmission } from './deploy-admission.js';
 import type { logFn } from './logger.js';
 import { meteredBusHandlers, type Metrics } from './metrics.js';
 import type { RuntimeSetup } from './runtime-setup.js';
@@ -94,6 +95,7 @@ export async function setupServices(
     ackWaitMs: config.taskAckWaitMs,
     profileRefusal: (p) => operator.router.refusal(p),
     onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
+    admit: deployAdmission(config, () => operator.router.capacity()),
   });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });

@@ -77,6 +77,23 @@ export function specialPurpose(address: string): string | null {
   return hit ? `${hit.why} ${hit.cidr}` : null;
 }
 
+/**
+ * The CIDR rules that open a special-purpose range (private, loopback, link-local, CGNAT, ...):
+ * each with the range it overlaps. Only an admin may deploy such rules, and only where the
+ * flock allows it (`egress.privateCidrs`); the proxy never reaches the host's own addresses
+ * whatever the rules say.
+ */
+export function specialPurposeCidrs(rules: readonly EgressRule[]): { rule: string; range: string }[] {
+  const out: { rule: string; range: string }[] = [];
+  for (const r of rules) {
+    if (r.kind !== 'cidr') continue;
+    // Two ranges overlap when the wider one contains the narrower one's base.
+    const hit = BLOCKED.find((b) => (b.bits <= r.bits ? inRange(r.base, b) : inRange(b.base, r)));
+    if (hit) out.push({ rule: r.text, range: `${hit.why} ${hit.cidr}` });
+  }
+  return out;
+}
+
 /** Parse the manifest's rules; a bad one throws with the rule in the message. */
 export function parseEgressRules(rules: readonly string[]): EgressRule[] {
   return rules.map((text) => {

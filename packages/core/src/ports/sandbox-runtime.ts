@@ -58,6 +58,12 @@ export interface HealthCheck {
   detail: string;
 }
 
+/** What one node can give a single sandbox at most: its memory and its cores. */
+export interface SandboxCapacity {
+  memoryBytes: number;
+  cpus: number;
+}
+
 export interface SandboxRuntime {
   readonly kind: string;
   /** Prepare shared state (networks, firewall, directories). Idempotent. */
@@ -80,6 +86,8 @@ export interface SandboxRuntime {
   kill(instanceId: string): Promise<void>;
   /** Events between listings (an OOM kill is gone by the next listing once restarted). */
   watch?(listener: (e: SandboxEvent) => void): () => void;
+  /** The node's size, so a deploy asking for more than it has is refused instead of never starting. */
+  capacity?(): Promise<SandboxCapacity>;
 }
 
 /**

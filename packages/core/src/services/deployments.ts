@@ -1,6 +1,7 @@
 import type { AgentView, InstanceView } from '@aiflock/protocol';
 import { FlockError } from '../errors.js';
 import { ManifestError, parseManifest } from '../manifest/parse.js';
+import type { Manifest } from '../manifest/schema.js';
 import type { Bus } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
 import type { DeploymentRecord, InstanceRecord, Store } from '../ports/store.js';
@@ -26,6 +27,18 @@ export interface DeploymentServiceDeps {
    * that a later agent of the same name, perhaps someone else's, starts clean.
    */
   onRemoved?: (record: DeploymentRecord) => Promise<void>;
+  /**
+   * What else this flock refuses in a valid manifest, given who deploys it (limits no node can
+   * give, images off the allow-list, egress the deployer may not open), or null.
+   */
+  admit?: (manifest: Manifest, by?: { id: string; admin: boolean }) => Promise<ManifestRefusal | null>;
+}
+
+/** Why a valid manifest is refused here: the field, its value and the reason in words. */
+export interface ManifestRefusal {
+  field: string;
+  value: unknown;
+  message: string;
 }
 
 /** Deploy, scale, stop and remove agents; the reconciler turns the records into sandboxes. */
@@ -48,6 +61,8 @@ export class DeploymentService {
     const { manifest, digest } = parsed;
     const refusal = this.deps.profileRefusal?.(manifest.profile) ?? null;
     if (refusal) throw new FlockError('validation_failed', `${manifest.name}: ${refusal}`, { field: 'profile', value: manifest.profile });
+    const refused = (await this.deps.admit?.(manifest, by)) ?? null;
+    if (refused) throw new FlockError('manifest_refused', `${manifest.name}: ${refused.message}`, { field: refused.field, value: refused.value });
     const { store, bus, clock } = this.deps;
     if (by && !by.admin && manifest.owner !== undefined && manifest.owner !== by.id) {
       throw new FlockError('owner_mismatch', `manifest owner "${manifest.owner}" is not the identity deploying it (${by.id}); leave owner out to own the agent yourself, or ask an admin to deploy it for ${manifest.owner}`, {

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEgressRules } from '@aiflock/core';
 import { EgressProxy, type EgressClient, type EgressEvent } from '../../src/adapters/egress-proxy/egress-proxy.js';
+import { hostGuard } from '../../src/adapters/egress-proxy/host-guard.js';
 
 // A real proxy on loopback in front of real upstream servers on loopback. The "sandbox" is
 // this process: the proxy identifies clients by source address, here 127.0.0.1.
@@ -16,6 +18,8 @@ let upstreamPort: number;
 let tcpPort: number;
 const seen: IncomingHttpHeaders[] = [];
 let client: EgressClient | undefined;
+/** Called for every connection the loopback TCP upstream accepts. */
+const tcpAccepts: (() => void)[] = [];
 
 // Test DNS: names we control, resolving to loopback or to a public documentation-free address.
 const DNS: Record<string, string[]> = {
@@ -45,10 +49,10 @@ function viaProxy(target: string, headers: Record<string, string> = {}, method =
   });
 }
 
-/** Raw CONNECT; returns the status line the proxy answered. */
-function connectVia(authority: string): Promise<string> {
+/** Raw CONNECT; returns the status line the proxy (by default the shared one) answered. */
+function connectVia(authority: string, proxyPort = proxy.port): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect(proxy.port, '127.0.0.1', () => s.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+    const s = connect(proxyPort, '127.0.0.1', () => s.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
     let buf = '';
     s.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -77,7 +81,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   upstreamPort = (upstream.address() as AddressInfo).port;
-  const tcp = createTcpServer((s) => s.end('tcp hello'));
+  const tcp = createTcpServer((s) => {
+    for (const f of tcpAccepts) f();
+    s.end('tcp hello');
+  });
   await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
   tcpPort = (tcp.address() as AddressInfo).port;
   tlsUpstream = createHttpsServer({ key: readFileSync(join(FIXTURES, 'test-only.key')), cert: CERT }, (req, res) => {
@@ -98,6 +105,9 @@ beforeAll(async () => {
     identify: async (addr) => (addr === '127.0.0.1' ? client : undefined),
     log: (e) => events.push(e),
     resolve: async (host) => DNS[host] ?? (/^\d+\.\d+\.\d+\.\d+$/.test(host) ? [host] : []),
+    // These upstreams stand on loopback, which the real guard refuses (tested below, and
+    // end to end in test/isolation/egress-host.test.ts): here only 127.0.0.1 is let through.
+    guard: (a) => (a === '127.0.0.1' ? null : hostGuard()(a)),
   });
   await proxy.listen();
 });
@@ -198,5 +208,30 @@ describe('egress proxy: upgrade mode (agent speaks HTTP, proxy speaks HTTPS upst
     expect(r.status).toBe(502);
     expect(r.body).toMatch(/HTTPS to 127\.0\.0\.1:\d+ failed/);
     expect(seenTls).toEqual([]);
+  });
+});
+
+describe('egress proxy: never the host itself, whatever the rules say', () => {
+  it('refuses every spelling of loopback and this host, even with rules naming them, before connecting', async () => {
+    const guarded = new EgressProxy({
+      host: '127.0.0.1',
+      port: 0,
+      identify: async (addr) => (addr === '127.0.0.1' ? client : undefined),
+      log: (e) => events.push(e),
+    });
+    await guarded.listen();
+    try {
+      // Rules that would allow all of it, as a careless deploy would write them.
+      withRules(['0.0.0.0/0', '127.0.0.0/8', 'localhost:' + tcpPort]);
+      let accepted = 0;
+      tcpAccepts.push(() => accepted++);
+      const ownAddresses = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address));
+      const spellings = ['127.0.0.1', '127.1.2.3', '0x7f000001', '2130706433', '0177.0.0.1', 'localhost', '0.0.0.0', '[::1]', '[::ffff:127.0.0.1]', '169.254.1.1', ...ownAddresses];
+      for (const host of spellings) expect(await connectVia(`${host}:${tcpPort}`, guarded.port), host).toMatch(/^HTTP\/1\.1 403/);
+      expect(accepted).toBe(0);
+      expect(events.slice(-spellings.length).every((e) => !e.allowed)).toBe(true);
+    } finally {
+      await guarded.close();
+    }
   });
 });

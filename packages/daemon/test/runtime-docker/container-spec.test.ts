@@ -3,6 +3,7 @@ import type { SandboxSpec } from '@aiflock/core';
 import { containerSpec, type ContainerSpecContext } from '../../src/adapters/runtime-docker/container-spec.js';
 import { bridgeInterfaceName, firewallChainNames } from '../../src/adapters/runtime-docker/names.js';
 import { HostFirewall, type CommandRunner } from '../../src/adapters/runtime-docker/host-firewall.js';
+import { expectFlockSeccomp } from './seccomp-expect.js';
 
 const ctx: ContainerSpecContext = { flock: 'prod', node: 'node-a', network: 'aiflock-prod', gatewayIp: '172.30.0.1', sharedDir: '/srv/flock/shared' };
 
@@ -37,7 +38,7 @@ describe('containerSpec (restricted profile)', () => {
   it('drops every capability and privilege escalation', () => {
     expect(h.CapDrop).toEqual(['ALL']);
     expect(h.CapAdd ?? []).toEqual([]);
-    expect(h.SecurityOpt).toEqual(['no-new-privileges:true']);
+    expectFlockSeccomp(h);
     expect(h.Privileged).toBe(false);
     expect(h.IpcMode).toBe('private');
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
 import { OPERATOR_CAPABILITIES, operatorContainerSpec, type OperatorSpecContext } from '../../src/adapters/runtime-docker/operator-spec.js';
+import { expectFlockSeccomp } from './seccomp-expect.js';
 
 const ctx: OperatorSpecContext = { flock: 'prod', node: 'node-a', sharedDir: '/srv/flock/shared', socketDir: '/run/aiflock-prod-operator/builder-ab12cd34', egress: false };
 
@@ -42,7 +43,7 @@ describe('operatorContainerSpec', () => {
     for (const dangerous of ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SETFCAP', 'SYS_CHROOT', 'SYS_ADMIN', 'SYS_MODULE', 'SYS_PTRACE', 'NET_ADMIN', 'DAC_READ_SEARCH']) {
       expect(h.CapAdd).not.toContain(dangerous);
     }
-    expect(h.SecurityOpt).toEqual(['no-new-privileges:true']);
+    expectFlockSeccomp(h);
     expect(h.Privileged).toBe(false);
     // Never the host's user namespace: that would make container root host root.
     expect(h.UsernsMode).toBeUndefined();

@@ -6,6 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { RequestError, Server, type CustomResponse, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
 import { decideEgress, parseIpv4, type EgressRule } from '@aiflock/core';
+import { hostGuard, type HostGuard } from './host-guard.js';
 
 /** Who is behind a source address on the bridge, and what it may reach. */
 export interface EgressClient {
@@ -50,6 +51,11 @@ export interface EgressProxyOptions {
   resolve?: (host: string) => Promise<string[]>;
   /** Extra trusted CAs for upgraded requests (tests); the system's are always trusted. */
   ca?: string | Buffer;
+  /**
+   * Addresses never connected to, whatever the rules say (default: this host's own, see
+   * host-guard.ts). Only unit tests whose upstreams are on loopback replace it.
+   */
+  guard?: HostGuard;
 }
 
 /** How `identify` sees a client that came in over an instance's proxy socket. */
@@ -68,10 +74,15 @@ const resolve4 = async (host: string): Promise<string[]> => {
   }
 };
 
-/** A lookup that only ever answers the address already vetted: no second, different answer. */
-function pinnedLookup(address: string): typeof dnsLookup {
+/**
+ * A lookup that only ever answers the address already vetted: no second, different answer. It
+ * is what the connection asks right before it connects, so the host guard runs here once more.
+ */
+function pinnedLookup(address: string, guard: HostGuard): typeof dnsLookup {
   return ((_host: string, options: unknown, callback?: unknown) => {
     const cb = (typeof options === 'function' ? options : callback) as (err: Error | null, a: string | LookupAddress[], f?: number) => void;
+    const refused = guard(address);
+    if (refused) return cb(Object.assign(new Error(`aiflock egress: refused: ${refused}`), { code: 'EACCES' }), '', 4);
     const all = typeof options === 'object' && options !== null && (options as { all?: boolean }).all;
     if (all) cb(null, [{ address, family: 4 }]);
     else cb(null, address, 4);
@@ -87,9 +98,11 @@ function pinnedLookup(address: string): typeof dnsLookup {
 export class EgressProxy {
   private readonly server: Server;
   private readonly resolve: (host: string) => Promise<string[]>;
+  private readonly guard: HostGuard;
 
   constructor(private readonly opts: EgressProxyOptions) {
     this.resolve = opts.resolve ?? resolve4;
+    this.guard = opts.guard ?? hostGuard();
     this.server = new Server({
       host: opts.host,
       port: opts.port,
@@ -136,17 +149,25 @@ export class EgressProxy {
       throw new RequestError(`aiflock egress: refused: ${reason}`, 403);
     };
     if (!client) deny(`${clientAddr} is not a sandbox with egress rules`);
+    // An IPv6 literal would be dialled as written, past the pinned lookup: the proxy is IPv4 only.
+    if (host.includes(':')) deny(`${host} is an IPv6 address; the egress proxy connects to IPv4 only`);
     const creds = o.isHttp ? await client!.credentialsFor(host.toLowerCase()) : { headers: {}, tls: false };
     // Upgrade mode: http://host/x from the agent becomes https://host:443/x (or its explicit port).
     const upstreamPort = creds.tls ? (explicitPort(o.request.url) ?? 443) : o.port;
     base.port = upstreamPort; // what is decided and logged is where the proxy would connect
-    const decision = decideEgress(client!.rules, host, upstreamPort, await this.resolve(host));
+    const addresses = await this.resolve(host);
+    // The host itself is never a destination: checked on every answer, before the rules.
+    for (const address of addresses) {
+      const refused = this.guard(address);
+      if (refused) deny(`${host} resolves to ${address}: ${refused}`, address);
+    }
+    const decision = decideEgress(client!.rules, host, upstreamPort, addresses);
     if (!decision.allowed) deny(decision.reason);
 
     const injected = Object.keys(creds.headers).length > 0 ? this.injectHeaders(o.request, creds.headers) : [];
     this.opts.log({ ...base, agent: client!.agent, instanceId: client!.instanceId, address: decision.address!, allowed: true, reason: decision.reason, injected, upgraded: creds.tls });
     if (creds.tls) return { customResponseFunction: () => this.forwardOverTls(o.request, host, upstreamPort, decision.address!) };
-    return { dnsLookup: pinnedLookup(decision.address!) };
+    return { dnsLookup: pinnedLookup(decision.address!, this.guard) };
   }
 
   /**
@@ -163,6 +184,8 @@ export class EgressProxy {
     }
     headers['host'] = port === 443 ? host : `${host}:${port}`;
     const url = new URL(req.url ?? '/', 'http://x');
+    const refused = this.guard(address);
+    if (refused) return { statusCode: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `aiflock egress: refused: ${refused}` };
     try {
       return await new Promise<CustomResponse>((resolve, reject) => {
         const up = httpsRequest(

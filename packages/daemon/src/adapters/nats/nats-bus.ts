@@ -31,6 +31,13 @@ export interface NatsBusOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
   /** What each task was published under, to check what instances report about their spans. */
   traces?: TaskTraces;
+  /**
+   * Answer an instance's request only on its own private inbox (`_INBOX.<instanceId>.`). NATS
+   * lets a publisher name any reply subject; were the daemon to answer on `agent.<other>.results`,
+   * its answer would land in another agent's results stream. On with per-instance credentials
+   * (whose instances can only read that inbox anyway); `nats.auth: none` has no such inboxes.
+   */
+  privateInboxes?: boolean;
 }
 
 const STREAM_CONFIG: Record<keyof typeof STREAMS, Partial<StreamConfig>> = {
@@ -240,6 +247,10 @@ export class NatsBus implements Bus {
           continue;
         }
         const reply = m.reply ?? '';
+        if (reply && this.opts.privateInboxes && !reply.startsWith(`${subjects.inbox(where.instanceId)}.`)) {
+          this.opts.log('warn', `refused an RPC request on ${m.subject}: its reply subject ${reply.slice(0, 200)} is not the instance's own inbox`);
+          continue;
+        }
         const respond = (data: unknown) => {
           if (reply && !this.nc.isClosed()) this.nc.publish(reply, codec.encode(data));
         };

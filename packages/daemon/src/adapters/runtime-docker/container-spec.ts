@@ -2,6 +2,7 @@ import type { ContainerCreateOptions } from 'dockerode';
 import { FlockError, type SandboxSpec } from '@aiflock/core';
 import { AGENT_NAME_PATTERN, INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { LABEL, containerName } from './names.js';
+import { SANDBOX_SYSCTLS, seccompProfile } from './seccomp.js';
 import { SANDBOX_SECRETS_DIR } from './secret-files.js';
 import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, storagePaths } from './shared-storage.js';
 
@@ -68,7 +69,7 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
       Dns: [ctx.gatewayIp],
       DnsSearch: [],
       // IPv6 link-local would reach host services on the bridge untouched by the IPv4 guard.
-      Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' },
+      Sysctls: { ...SANDBOX_SYSCTLS, 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' },
       Mounts: sandboxMounts(spec, paths, ctx.secretsDir),
     },
     NetworkingConfig: { EndpointsConfig: { [ctx.network]: {} } },
@@ -106,7 +107,8 @@ export function sandboxIdentity(spec: SandboxSpec, ctx: { flock: string; node: s
 export function sandboxLimits(spec: SandboxSpec): HostConfig {
   const { cpu, memoryBytes, pids } = spec.resources;
   return {
-    SecurityOpt: ['no-new-privileges:true'],
+    // Our seccomp profile (seccomp.ts), not Docker's default.
+    SecurityOpt: ['no-new-privileges:true', `seccomp=${seccompProfile()}`],
     Privileged: false,
     Memory: memoryBytes,
     MemorySwap: memoryBytes, // equal to Memory: no swap

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxState } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxState } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import { containerSpec } from './container-spec.js';
 import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
@@ -254,6 +254,11 @@ export class DockerRuntime implements SandboxRuntime {
     this.byAddress.clear();
     for (const i of out) if (i.address && i.state !== 'paused') this.byAddress.set(i.address, { instanceId: i.instanceId, agent: i.agent });
     return out;
+  }
+
+  async capacity(): Promise<SandboxCapacity> {
+    const info = (await this.docker.info()) as { MemTotal: number; NCPU: number };
+    return { memoryBytes: info.MemTotal, cpus: info.NCPU };
   }
 
   async ping(): Promise<HealthCheck> {

@@ -2,6 +2,7 @@ import type { ContainerCreateOptions } from 'dockerode';
 import { FlockError, type SandboxSpec } from '@aiflock/core';
 import { sandboxIdentity, sandboxLimits, sandboxMounts, validateIdentity, validateResources, validatedEnv } from './container-spec.js';
 import { LABEL } from './names.js';
+import { SANDBOX_SYSCTLS } from './seccomp.js';
 import { SANDBOX_CREDENTIALS_DIR, SANDBOX_SHARED_DIR, storagePaths } from './shared-storage.js';
 
 /**
@@ -86,9 +87,10 @@ export function operatorContainerSpec(spec: SandboxSpec, ctx: OperatorSpecContex
       },
       CapDrop: ['ALL'],
       CapAdd: [...OPERATOR_CAPABILITIES],
-      // Docker's default seccomp profile applies (nothing here turns it off).
+      // The flock's seccomp profile applies (sandboxLimits).
       // Loopback only. No bridge, no DNS, no route: nothing to reach but the two sockets.
       NetworkMode: 'none',
+      Sysctls: { ...SANDBOX_SYSCTLS },
       // The socket directory, so a socket re-created on release from quarantine is seen inside.
       Mounts: sandboxMounts(spec, paths, ctx.secretsDir, [{ Type: 'bind', Source: ctx.socketDir, Target: OPERATOR_SOCKET_DIR, ReadOnly: true }]),
     },

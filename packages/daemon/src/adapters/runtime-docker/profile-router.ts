@@ -1,4 +1,4 @@
-import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
 import type { RuntimeLog } from './docker-runtime.js';
 import type { OperatorRuntime } from './operator-runtime.js';
 
@@ -23,6 +23,12 @@ export class ProfileRouter implements SandboxRuntime {
   ) {
     this.kind = main.kind;
     if (!operator && noEngineReason) this.operatorProblem = noEngineReason;
+  }
+
+  /** Both engines run on this node: the main runtime's capacity is the node's. */
+  async capacity(): Promise<SandboxCapacity> {
+    if (!this.main.capacity) throw new Error(`the ${this.main.kind} runtime does not report its capacity`);
+    return this.main.capacity();
   }
 
   async init(): Promise<void> {

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, chmod, chown, mkdir, readlink, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { FlockError, type HealthCheck, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapacity, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import type { Isolation } from '../runtime-docker/host-firewall.js';
 import { relayToBus } from '../runtime-docker/bus-relay.js';
@@ -257,6 +258,10 @@ export class ProcessRuntime implements SandboxRuntime {
     await i.cgroup.killAll();
     i.paused = false;
     await exited;
+  }
+
+  async capacity(): Promise<SandboxCapacity> {
+    return { memoryBytes: totalmem(), cpus: availableParallelism() };
   }
 
   async ping(): Promise<HealthCheck> {

@@ -1,0 +1,47 @@
+import { egressRulesOf, parseEgressRules, specialPurposeCidrs, type Manifest, type ManifestRefusal, type SandboxCapacity } from '@aiflock/core';
+import type { Config } from './config.js';
+
+/**
+ * What this flock refuses in a manifest that the manifest schema alone cannot know: limits no
+ * node can give (they would be accepted and then never start, or starve the host), an image
+ * that is not on the allow-list (any image on the host would otherwise do), and CIDR egress
+ * rules opening private, loopback or link-local ranges (which only an admin may deploy, and
+ * only where `egress.privateCidrs` is `admin`). The first refusal, with the field and value.
+ */
+export function deployAdmission(
+  config: Config,
+  capacity: () => Promise<SandboxCapacity>,
+): (manifest: Manifest, by?: { admin: boolean }) => Promise<ManifestRefusal | null> {
+  const images = allowedImages(config);
+  return async (m, by) => {
+    if (m.image !== undefined && !images.includes(m.image)) {
+      return { field: 'image', value: m.image, message: `image "${m.image}" is not one this flock runs (runtime.allowedImages: ${images.join(', ')}); leave image out for the agent image` };
+    }
+    const special = specialPurposeCidrs(parseEgressRules(egressRulesOf(m)));
+    if (special.length > 0 && !(by?.admin && config.egress.privateCidrs === 'admin')) {
+      const who = config.egress.privateCidrs === 'admin' ? 'only an admin may deploy it' : 'this flock allows no one to (egress.privateCidrs: never)';
+      const first = special[0]!;
+      return { field: 'network.egress', value: first.rule, message: `egress rule "${first.rule}" opens a ${first.range} range: ${who}` };
+    }
+    const r = m.resources;
+    if (r.pids > config.runtime.maxPids) return { field: 'resources.pids', value: r.pids, message: `resources.pids ${r.pids} is above this flock's cap of ${config.runtime.maxPids} (runtime.maxPids)` };
+    // /tmp and /run are RAM-backed: what is written there counts against the memory limit.
+    if (r.tmp + RUN_TMPFS_BYTES > r.memory) {
+      return { field: 'resources.tmp', value: r.tmp, message: `resources.tmp (${mib(r.tmp)}) and /run (${mib(RUN_TMPFS_BYTES)}) are RAM-backed and together exceed resources.memory (${mib(r.memory)}); lower tmp or raise memory` };
+    }
+    const node = await capacity();
+    if (r.memory > node.memoryBytes) return { field: 'resources.memory', value: r.memory, message: `resources.memory (${mib(r.memory)}) is more than this node has (${mib(node.memoryBytes)})` };
+    if (r.cpu > node.cpus) return { field: 'resources.cpu', value: r.cpu, message: `resources.cpu ${r.cpu} is more than this node's ${node.cpus} cores` };
+    return null;
+  };
+}
+
+/** /run is a 16 MiB tmpfs in every sandbox (container-spec.ts, operator-spec.ts). */
+const RUN_TMPFS_BYTES = 16 * 1024 ** 2;
+
+const mib = (bytes: number) => `${Math.round(bytes / 1024 ** 2)} MiB`;
+
+/** The configured allow-list, or the images the flock itself names. */
+export function allowedImages(config: Config): string[] {
+  return config.runtime.allowedImages ?? [config.runtime.image, ...(config.runtime.workbenchImage ? [config.runtime.workbenchImage] : [])];
+}
