@@ -6,6 +6,7 @@ import {
   TaskIngest,
   TaskService,
   TaskSweeper,
+  deadlinePausedFor,
   type Clock,
   type CredentialRevoker,
   type SandboxRuntime,
@@ -87,7 +88,7 @@ export async function setupServices(
   });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = new TaskIngest({ store, bus, clock, log, presence });
-  const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
+  const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });
   const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, poke, log });
 
   await refreshKnownAgents();

@@ -22,6 +22,8 @@ export interface StoreSetup {
   vectorIndex: VectorIndex;
   /** Hand over the context plane's run recorder once it exists (it is built after the gateway). */
   recordRunsWith(record: ((task: TaskRecord) => void) | null): void;
+  /** Also tell `fn` of every task that reaches a final status (chat and board answers). */
+  whenTaskFinished(fn: (task: TaskRecord) => void): void;
 }
 
 /**
@@ -38,9 +40,11 @@ export async function setupStore(
   // Finished tasks may also be recorded in the context plane's `runs` collection (set later).
   let recordRun: ((task: TaskRecord) => void) | null = null;
   let auditToolRun: ((task: TaskRecord) => void) | null = null;
+  const finished: ((task: TaskRecord) => void)[] = [];
   const store = recordingJobEvents(sqlStore, () => clock.now().toISOString(), (t) => {
     recordRun?.(t);
     auditToolRun?.(t);
+    for (const fn of finished) fn(t);
   });
   // The tamper-evident audit log (security invariant 5). Components that act on behalf of
   // someone (ledger, egress proxy, quarantine) get this one instance from here.
@@ -60,6 +64,9 @@ export async function setupStore(
     vectorIndex,
     recordRunsWith(record) {
       recordRun = record;
+    },
+    whenTaskFinished(fn) {
+      finished.push(fn);
     },
   };
 }

@@ -8,6 +8,7 @@ import type { ComputeControlStore } from './compute-controls.js';
 import type { ContextStore } from './context-store.js';
 import type { WorldStore } from './world-store.js';
 import type { PerceptionStore } from './perception-store.js';
+import type { PeopleStore } from './people-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -151,6 +152,8 @@ export interface Store extends AuthStore {
   world: WorldStore;
   /** Where each villager's perception left off (heard lines and board replies delivered). */
   perception: PerceptionStore;
+  /** Direct chat threads with agents and agents' questions to people. */
+  people: PeopleStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

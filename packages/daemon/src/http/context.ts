@@ -1,6 +1,7 @@
 import type { AuditLog, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { SystemStatus } from '@aiflock/protocol';
 import type { WorldApi } from '../world/index.js';
+import type { PeopleSetup } from '../people-setup.js';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
 export interface ApiContext {
@@ -28,6 +29,11 @@ export interface ApiContext {
    * routes then answer not_ready and agents have no world block).
    */
   world?: WorldApi;
+  /**
+   * Chat threads, agents' questions to people and board posts to agents. The daemon always
+   * sets it; harnesses for other concerns may leave it out (the chat routes then answer not_ready).
+   */
+  people?: Pick<PeopleSetup, 'chat' | 'questions' | 'feed'>;
   /** Agents' memory streams (agents reach theirs over the bus; people read with context:read). */
   memory: MemoryService;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */

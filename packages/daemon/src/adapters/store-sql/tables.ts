@@ -258,6 +258,36 @@ export interface Database {
   world_snapshots: WorldSnapshotsTable;
   world_inputs: WorldInputsTable;
   perception_cursors: PerceptionCursorsTable;
+  chat_messages: ChatMessagesTable;
+  human_questions: HumanQuestionsTable;
+}
+
+export interface ChatMessagesTable {
+  id: string;
+  thread_id: string;
+  agent: string;
+  person: string;
+  role: string;
+  kind: string;
+  text: string;
+  task_id: string | null;
+  created_at: string;
+}
+
+export interface HumanQuestionsTable {
+  id: string;
+  task_id: string;
+  call_id: string;
+  agent: string;
+  question: string;
+  where_to: string;
+  thread_id: string | null;
+  post_id: string | null;
+  pause_deadline: number;
+  asked_at: string;
+  answer: string | null;
+  answered_by: string | null;
+  answered_at: string | null;
 }
 
 export interface WorldSnapshotsTable {

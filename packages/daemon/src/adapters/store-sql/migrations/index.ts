@@ -11,6 +11,7 @@ import { m0008World } from './0008_world.js';
 import { m0009DeploymentOwner } from './0009_deployment_owner.js';
 import { m0009LlmCounters } from './0009_llm_counters.js';
 import { m0010Perception } from './0010_perception.js';
+import { m0012People } from './0012_people.js';
 
 /**
  * Versioned migrations, shared by every backend, one module each, in the order they run.
@@ -29,5 +30,6 @@ export function migrations(backend: SqlBackend): Record<string, Migration> {
     '0009_deployment_owner': m0009DeploymentOwner(),
     '0009_llm_counters': m0009LlmCounters(),
     '0010_perception': m0010Perception(backend),
+    '0012_people': m0012People(backend),
   };
 }
