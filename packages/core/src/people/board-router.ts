@@ -33,7 +33,7 @@ export class BoardRouter {
   readonly onEvent = async (e: BoardEvent): Promise<void> => {
     if (e.type === 'post') await this.route(e.post);
     else if (e.type === 'reply' && e.reply.authorType === 'human') {
-      const open = await this.deps.store.people.questions.openIn({ postId: e.reply.postId });
+      const open = await this.deps.questions.waitingIn({ postId: e.reply.postId });
       if (!open) return;
       const person = e.reply.authorId.replace(/^human:/, '');
       await this.deps.questions.answer({ id: person, admin: false }, open.taskId, e.reply.body, 'board').catch((err: unknown) => this.deps.log('warn', `a reply on post ${e.reply.postId} did not answer task ${open.taskId}: ${String(err)}`));

@@ -35,7 +35,7 @@ export class ChatService {
     const { store, clock } = this.deps;
     requireConversational(await store.deployments.get(agent), agent);
     const threadId = threadIdFor(agent, person.id);
-    const waiting = await store.people.questions.openIn({ threadId });
+    const waiting = await this.deps.questions.waitingIn({ threadId });
     if (waiting) {
       await this.deps.questions.answer(person, waiting.taskId, text, 'chat');
       const message = await this.append({ threadId, agent, person: person.id, role: 'person', kind: 'message', text, taskId: waiting.taskId });

@@ -62,10 +62,6 @@ export class HumanQuestions {
       answeredBy: null,
       answeredAt: null,
     };
-    const open = await store.people.questions.openFor(task.id);
-    if (open && open.callId !== input.callId) {
-      throw new FlockError('validation_failed', `task ${task.id} already waits for an answer to question ${open.id}; ask one question at a time`, { questionId: open.id });
-    }
     const { inserted, question } = await store.people.questions.insert(record);
     if (inserted) {
       const postId = await this.deliver(task, question, origin);
@@ -124,6 +120,12 @@ export class HumanQuestions {
     await this.echo(by, task, answered, via);
     this.deps.feed.answered(open.id);
     return answered;
+  }
+
+  /** The question a task waits on in this thread or post (an unanswered question of a task that ended waits for nobody). */
+  async waitingIn(where: { threadId: string } | { postId: string }): Promise<QuestionRecord | undefined> {
+    const open = await this.deps.store.people.questions.openIn(where);
+    return open && (await this.deps.store.tasks.get(open.taskId))?.status === 'waiting_for_human' ? open : undefined;
   }
 
   /** For the sweeper: a waiting task whose deadline stands still. */
