@@ -10,7 +10,7 @@ export { shell, ShellInput } from './handlers/shell.js';
 export type { ShellOutput } from './handlers/shell.js';
 export { RUNTIME_VERSION } from './version.js';
 export { RpcError, busRpc, type RpcCall } from './bus-rpc.js';
-export { BoardClient, EconomyClient, MemoryClient, WorldClient, busClients } from './bus-clients.js';
+export { BoardClient, EconomyClient, HumanClient, MemoryClient, WorldClient, busClients } from './bus-clients.js';
 export type { BoardPost, BoardReply, BusClients, EconomyStatus, MemoryKind } from './bus-clients.js';
 export { DecisionError, type Decision, type DecideInput, type Policy, type VillageAction } from './village/decision.js';
 export { RulesPolicy, displayName, type RulesOptions } from './village/rules-policy.js';
@@ -18,3 +18,5 @@ export { LlmPolicy, actionJsonSchema, actionsOf, answerSchema, modelLabel, type 
 export { VillageLoop, realClock, type LoopClock, type TurnOutcome, type VillageLoopOptions, type WorldPort, type BoardPort, type MemoryPort } from './village/loop.js';
 export { parsePersona, seededRandom, type PersonaNotes } from './village/persona.js';
 export { villageLoop, runVillage, type VillageDeps } from './village/start.js';
+export { askHumanTool } from './tools/ask-human.js';
+export type { AgentTool, ToolCallContext, ToolOutcome } from './tools/tool.js';
