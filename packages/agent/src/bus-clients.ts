@@ -1,5 +1,10 @@
 import {
   ActionRequest,
+  HUMAN_RPC,
+  HumanAskReply,
+  HumanAskRpc,
+  HumanWaitReply,
+  HumanWaitRpc,
   DeclarePolicy,
   MoveRequest,
   NewPost,
@@ -96,14 +101,28 @@ export class MemoryClient {
   }
 }
 
+/** Questions to people: asked once per tool call, the answer waited for in long polls. */
+export class HumanClient {
+  constructor(private readonly call: RpcCall) {}
+  async ask(input: HumanAskRpc): Promise<HumanAskReply> {
+    return HumanAskReply.parse(await this.call(HUMAN_RPC.service, HUMAN_RPC.ask, HumanAskRpc.parse(input)));
+  }
+  /** Holds up to `waitMs` on the control plane; the request itself may take a little longer. */
+  async wait(input: HumanWaitRpc): Promise<HumanWaitReply> {
+    const req = HumanWaitRpc.parse(input);
+    return HumanWaitReply.parse(await this.call(HUMAN_RPC.service, HUMAN_RPC.wait, req, req.waitMs + 10_000));
+  }
+}
+
 /** Everything an agent may ask the control plane for over the bus, besides models. */
 export interface BusClients {
   board: BoardClient;
   economy: EconomyClient;
   world: WorldClient;
   memory: MemoryClient;
+  human: HumanClient;
 }
 
 export function busClients(call: RpcCall): BusClients {
-  return { board: new BoardClient(call), economy: new EconomyClient(call), world: new WorldClient(call), memory: new MemoryClient(call) };
+  return { board: new BoardClient(call), economy: new EconomyClient(call), world: new WorldClient(call), memory: new MemoryClient(call), human: new HumanClient(call) };
 }

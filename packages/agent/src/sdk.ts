@@ -1,5 +1,5 @@
 import type { AgentEvent, Task } from '@aiflock/protocol';
-import type { BoardClient, EconomyClient, MemoryClient, WorldClient } from './bus-clients.js';
+import type { BoardClient, EconomyClient, HumanClient, MemoryClient, WorldClient } from './bus-clients.js';
 import type { LlmClient } from './llm-client.js';
 
 /** What a handler may log; every line is tagged with the task id it belongs to. */
@@ -38,6 +38,14 @@ export interface TaskContext {
    * agent loop reports its `task.step`s here).
    */
   publish(event: AgentEvent): void;
+  /** Ask a person and wait for the answer (`ask_human`). */
+  human: HumanClient;
+  /**
+   * Stop this task's deadline clock here (while a person is asked and the manifest pauses
+   * the deadline); call the returned function to start it again, with the control plane's
+   * new deadline when it gave one.
+   */
+  pauseDeadline(): (deadline?: string) => void;
 }
 
 export interface HandlerOutput {

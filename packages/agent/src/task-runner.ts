@@ -9,7 +9,8 @@ import type { TaskRegistry, RunningTask } from './registry.js';
 import { encodeResult } from './result-size.js';
 import { inTaskSpan, resultTraceHeaders, taskSpan, type TaskSpan } from './trace-context.js';
 import { abortReason, HandlerError, type AgentDefinition, type HandlerOutput } from './sdk.js';
-import { at, backoff, sleep } from './timing.js';
+import { backoff, sleep } from './timing.js';
+import { DeadlineTimer } from './deadline-timer.js';
 
 export interface TaskRunnerOptions {
   instanceId: string;
@@ -144,7 +145,7 @@ export class TaskRunner {
 
     const entry = registry.add(task.id);
     const signal = entry.controller.signal;
-    const cancelDeadline = at(deadline, () => entry.controller.abort('timed_out'));
+    const timer = new DeadlineTimer(deadline, () => entry.controller.abort('timed_out'));
     const started = performance.now();
     const log = this.o.log.forTask(task.id);
     try {
@@ -152,7 +153,7 @@ export class TaskRunner {
       log.info(`task started: ${task.type} (attempt ${task.attempt}/${task.maxAttempts})`);
       const settled = await settle(
         Promise.resolve().then(() =>
-          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent, llm: this.o.llm, ...this.o.clients, publish: (e) => this.o.events.push(e) }),
+          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent, llm: this.o.llm, ...this.o.clients, publish: (e) => this.o.events.push(e), pauseDeadline: () => timer.pause() }),
         ),
         signal,
         this.o.abortGraceMs,
@@ -160,7 +161,7 @@ export class TaskRunner {
       const durationMs = Math.max(0, Math.round(performance.now() - started));
       return this.outcome(settled, entry, durationMs);
     } finally {
-      cancelDeadline();
+      timer.stop();
       registry.remove(task.id);
     }
   }

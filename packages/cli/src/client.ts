@@ -86,6 +86,11 @@ export class ApiClient {
     }
   }
 
+  /** The Authorization header, for clients other than fetch (WebSocket streams). */
+  authorization(): Record<string, string> {
+    return this.authHeader();
+  }
+
   private authHeader(): Record<string, string> {
     const token = this.token();
     return token ? { authorization: `Bearer ${token}` } : {};

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ApiClient, CliError } from './client.js';
 import { agentCommand } from './commands/agent.js';
 import { auditCommand } from './commands/audit.js';
+import { chatCommand } from './commands/chat.js';
 import { economyCommand } from './commands/economy.js';
 import { backupCommand } from './commands/backup.js';
 import { contextCommand } from './commands/context.js';
@@ -32,6 +33,7 @@ const client = () => {
 lifecycleCommands(program, client);
 agentCommand(program, client);
 taskCommand(program, client);
+chatCommand(program, client);
 auditCommand(program, client);
 economyCommand(program, client);
 backupCommand(program, client);

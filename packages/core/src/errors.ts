@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   agent_stopped: { status: 409, summary: 'The agent is stopped' },
   agent_quarantined: { status: 409, summary: 'The agent is quarantined; release it first' },
   task_not_cancellable: { status: 409, summary: 'The task has already finished' },
+  task_not_waiting: { status: 409, summary: 'The task is not waiting for a person to answer a question' },
+  agent_not_conversational: { status: 409, summary: 'The agent has no `agent` handler (the tool loop), so it cannot chat or answer board posts' },
   idempotency_conflict: { status: 409, summary: 'The Idempotency-Key was used for a different request' },
   bus_auth_disabled: { status: 409, summary: 'The bus runs without authentication, so there are no credentials to issue' },
   backup_unsupported: { status: 409, summary: 'This store is backed up with its own tools (pg_dump)' },

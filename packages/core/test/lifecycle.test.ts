@@ -26,7 +26,17 @@ describe('task lifecycle', () => {
   });
 
   it('knows where cancellation may come from', () => {
-    expect(statusesBefore('cancelled').sort()).toEqual(['queued', 'running']);
+    expect(statusesBefore('cancelled').sort()).toEqual(['queued', 'running', 'waiting_for_human']);
+  });
+
+  it('a running task waits for a person and runs again, or ends while it waits', () => {
+    expect(canTransition('running', 'waiting_for_human')).toBe(true);
+    expect(canTransition('waiting_for_human', 'running')).toBe(true);
+    expect(canTransition('queued', 'waiting_for_human')).toBe(false); // only a started task asks
+    for (const end of ['completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered'] as const) expect(canTransition('waiting_for_human', end)).toBe(true);
+    expect(canTransition('waiting_for_human', 'queued')).toBe(true); // its instance lost, redelivered
+    expect(isTerminal('waiting_for_human')).toBe(false);
+    expect(decideResult({ status: 'waiting_for_human', agent: 'echo' }, result(), 'echo')).toEqual({ apply: true, status: 'completed' });
   });
 
   it('applies a result from an instance of the owning agent', () => {

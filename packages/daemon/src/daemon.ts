@@ -18,6 +18,7 @@ import { agentRpcOps } from './rpc-ops.js';
 import { setupRuntimes, startEgressProxy } from './runtime-setup.js';
 import { startScheduler } from './scheduler.js';
 import { setupServices } from './services-setup.js';
+import { setupPeople } from './people-setup.js';
 import { shutdownSequence } from './shutdown.js';
 import { daemonChecks } from './status.js';
 import { setupStore } from './store-setup.js';
@@ -88,6 +89,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const rpc = agentRpcOps({ store, log, llm, economy, plane });
   // The village: resumed from the store, ticking from start to stop whether or not anyone watches.
   const world = await setupWorld(config.world, { store, compute: economy.compute, names: economy.names, tiers: config.economy.tiers, rpc, metrics: metrics.world, log });
+  // Chat, agents' questions to people and board posts to agents (mounts `human.*` on the RPC table).
+  const people = setupPeople({ store, clock, tasks: services.tasks, board: economy.board, rpc, log, whenTaskFinished: state.whenTaskFinished });
   bus.bus.onRpc(services.metered.rpc(rpc.handle));
   const scheduler = await startScheduler(config, { bus: bus.bus, store, compute: economy.compute, sweeper: services.sweeper, logSweeper: services.logSweeper, poke: services.poke, log });
   services.poke();
@@ -108,6 +111,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     context: plane.context,
     memory: plane.memory,
     world: world.api,
+    people,
     ...daemonChecks({ startedAt, dataDir: config.dataDir, apiUrl: () => apiUrl, store, bus, runtimes, plane, llm }),
     busAdminCredentials: bus.adminCredentials,
     logLevel: {

@@ -7,6 +7,7 @@ import {
   Reconciler,
   TaskService,
   TaskSweeper,
+  deadlinePausedFor,
   type Clock,
   type CredentialRevoker,
   type Ledger,
@@ -99,7 +100,7 @@ export async function setupServices(
   });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });
-  const sweeper = new TaskSweeper({ store, bus, clock, log, tasks });
+  const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });
   const { retentionDays, perInstanceRows, totalRows } = config.logs;
   const logSweeper = new LogSweeper({ store, clock, log, retention: { retentionMs: retentionDays * 86_400_000, perInstance: perInstanceRows, total: totalRows } });
   const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, poke, log });

@@ -23,6 +23,8 @@ export interface StoreSetup {
   vectorIndex: VectorIndex;
   /** Hand over the context plane's run recorder once it exists (it is built after the gateway). */
   recordRunsWith(record: ((task: TaskRecord) => void) | null): void;
+  /** Also tell `fn` of every task that reaches a final status (chat and board answers). */
+  whenTaskFinished(fn: (task: TaskRecord) => void): void;
 }
 
 /**
@@ -40,12 +42,14 @@ export async function setupStore(
   let recordRun: ((task: TaskRecord) => void) | null = null;
   let auditToolRun: ((task: TaskRecord) => void) | null = null;
   let auditToolCall: ((step: TaskStepRecord) => void) | null = null;
+  const finished: ((task: TaskRecord) => void)[] = [];
   const store = recordingJobEvents(
     sqlStore,
     () => clock.now().toISOString(),
     (t) => {
       recordRun?.(t);
       auditToolRun?.(t);
+      for (const fn of finished) fn(t);
     },
     (s) => auditToolCall?.(s),
   );
@@ -68,6 +72,9 @@ export async function setupStore(
     vectorIndex,
     recordRunsWith(record) {
       recordRun = record;
+    },
+    whenTaskFinished(fn) {
+      finished.push(fn);
     },
   };
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, AuthService, DeploymentService, Presence, TaskIngest, TaskService, systemClock, type Store } from '@aiflock/core';
+import { AuditLog, AuthService, DeploymentService, Presence, RpcRouter, TaskIngest, TaskService, TaskSweeper, deadlinePausedFor, systemClock, type Store, type TaskRecord } from '@aiflock/core';
 import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
 import { agentRetirement } from '../src/agent-retirement.js';
 import { HmacFileAnchor } from '../src/adapters/audit-anchor/hmac-file-anchor.js';
@@ -16,6 +16,7 @@ import type { ApiContext } from '../src/http/context.js';
 import { recordingJobEvents } from '../src/jobs/recording-store.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
+import { setupPeople, type PeopleSetup } from '../src/people-setup.js';
 import { apiFetch } from '../../../testkit/api-fetch.js';
 
 export interface ApiHarness {
@@ -28,6 +29,10 @@ export interface ApiHarness {
   auth: AuthService;
   adminToken: string;
   economy: ApiContext['economy'];
+  /** Chat, questions and board routing, wired as the daemon wires them (agents' `human.*` ops on the bus). */
+  people: PeopleSetup;
+  /** The deadline sweeper, run when a test says. */
+  sweeper: TaskSweeper;
   /** A fresh token holding exactly `scopes`. */
   token(scopes: string[], name?: string): Promise<string>;
   fetch(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; headers: Headers; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -52,7 +57,10 @@ export interface HarnessOptions {
 export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, host = '127.0.0.1', store: openStore, onRemove }: HarnessOptions = {}): Promise<ApiHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'aiflock-api-'));
   const nats: TestNatsServer = await startNatsServer();
-  const store = recordingJobEvents(openStore ? await openStore(dir) : await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString());
+  const finished: ((t: TaskRecord) => void)[] = [];
+  const store = recordingJobEvents(openStore ? await openStore(dir) : await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString(), (t) => {
+    for (const fn of finished) fn(t);
+  });
   const log = () => undefined;
   const bus = await NatsBus.connect({ url: nats.url, log });
   await bus.init();
@@ -62,13 +70,18 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   bus.onResult(ingest.onResult);
   bus.onEvent(ingest.onEvent);
   bus.onHeartbeat(ingest.onHeartbeat);
-  await bus.start();
   const auth = new AuthService({ store, clock, sessionTtlMs: 3_600_000 });
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock });
   const economy = economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, audit, clock);
   const onRemoved = onRemove ? agentRetirement(onRemove, { store, ledger: economy.ledger, sharedDir: join(dir, 'shared'), clock, log }) : undefined;
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined, ...(onRemoved ? { onRemoved } : {}) });
   const tasks = new TaskService({ store, bus, clock, log });
+  const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });
+  // Agents' bus requests (only `human.*` is mounted here) and the people services, as in the daemon.
+  const rpc = new RpcRouter({ store, log });
+  const people = setupPeople({ store, clock, tasks, board: economy.board, rpc, log, whenTaskFinished: (fn) => void finished.push(fn) });
+  bus.onRpc(rpc.handle);
+  await bus.start();
   const readiness = async () => ({ store: await store.ping(), bus: await bus.ping() });
   const logger = logTo ? createLogger(logTo.level, { write: (l: string) => logTo.write(l) } as unknown as NodeJS.WritableStream) : createLogger('silent');
   const { app, routes } = buildApp(
@@ -82,6 +95,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
       backup: null,
       busAdminCredentials: null,
       wsHeartbeatMs: 200,
+      people,
       readiness,
       status: async () => ({
         version: 'test',
@@ -123,11 +137,14 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
     auth,
     adminToken,
     economy,
+    people,
+    sweeper,
     token: async (scopes, name = 'test') => (await auth.createToken({ name, scopes })).token,
     async fetch(path, init = {}) {
       return apiFetch(url, path, init, init.token === undefined ? adminToken : init.token);
     },
     async close() {
+      people.stop();
       await app.close();
       await bus.close();
       await store.close();

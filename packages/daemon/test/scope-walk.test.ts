@@ -29,7 +29,7 @@ describe('scope walk: every registered route', () => {
     for (const u of ['/healthz', '/v1/agents', '/v1/jobs', '/v1/stream/:id', '/v1/tokens', '/v1/openapi.json']) expect(urls).toContain(u);
   });
 
-  it('refuses no token (401) and a token lacking the scope (403), and admits the scope', async () => {
+  it('refuses no token (401) and a token lacking the scope (403), and admits the scope', { timeout: 60_000 }, async () => {
     const walked: string[] = [];
     for (const r of api.routes) {
       if (r.url === '*') continue;

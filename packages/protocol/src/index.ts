@@ -14,3 +14,4 @@ export * from './context.js';
 export * from './world.js';
 export * from './trace.js';
 export * from './agent-loop.js';
+export * from './people.js';

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { AgentName, InstanceId, TaskId } from './names.js';
 
-export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered'] as const;
+/** `waiting_for_human`: a running task paused on a person's answer (`ask_human`). */
+export const TASK_STATUSES = ['queued', 'running', 'waiting_for_human', 'completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered'] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 

@@ -4,6 +4,7 @@ import type { LinkState } from './live-socket.js';
 import { parseRoute, type Route } from './route.js';
 import { isAdmin, loadSession, saveSession, type Session } from './session.js';
 import { Admin } from './views/Admin.js';
+import { AgentPage } from './views/AgentPage.js';
 import { Board } from './views/Board.js';
 import { SignIn } from './views/SignIn.js';
 import { Village } from './views/Village.js';
@@ -106,6 +107,7 @@ export function App() {
       <main id="main" tabIndex={-1}>
         {page === 'village' && <Village onLink={onLink} />}
         {page === 'board' && <Board onLink={onLink} admin={admin} />}
+        {page === 'agent' && route.page === 'agent' && <AgentPage name={route.name} />}
         {page === 'admin' && route.page === 'admin' && <Admin tab={route.tab} />}
         {page === 'forbidden' && (
           <p role="alert" className="error">

@@ -1,14 +1,16 @@
 import type { ToolName } from '@aiflock/protocol';
+import { askHumanTool } from './ask-human.js';
 import { filesTool } from './files.js';
 import { httpTool } from './http.js';
 import { shellTool } from './shell.js';
 import type { AgentTool } from './tool.js';
 
-/** The loop's tools by name: those that exist in this build. Others (browser, ask_human) add theirs here. */
+/** The loop's tools by name; the manifest enables each (`tools:`). */
 export const TOOLS: Partial<Record<ToolName, AgentTool>> = {
   shell: shellTool,
   files: filesTool,
   http: httpTool,
+  ask_human: askHumanTool,
 };
 
 export type { AgentTool, ToolCallContext, ToolOutcome } from './tool.js';

@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parseDuration } from '@aiflock/core';
-import type { TaskList, TaskView } from '@aiflock/protocol';
+import { FINAL_STATUSES, type HumanQuestion, type TaskList, type TaskView } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { age, printJson, println, progress, table } from '../output.js';
 import { toInt } from './shared.js';
 import { printTaskLogs } from './task-logs.js';
 
-const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered']);
+const TERMINAL = new Set<string>(FINAL_STATUSES);
 
 export function taskCommand(program: Command, client: () => ApiClient): void {
   const task = program.command('task').description('run and inspect tasks');
@@ -90,6 +90,18 @@ export function taskCommand(program: Command, client: () => ApiClient): void {
     .option('--json', 'one JSON object per line')
     .action(async (id: string, o: { follow?: boolean; json?: boolean }) => {
       await printTaskLogs(client(), id, o);
+    });
+
+  task
+    .command('answer')
+    .description('answer the question a task waits on (status waiting_for_human)')
+    .argument('<id>')
+    .argument('<text>', 'the answer')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, text: string, o: { json?: boolean }) => {
+      const q = await client().post<HumanQuestion>(`/v1/jobs/${encodeURIComponent(id)}/answer`, { text });
+      if (o.json) return printJson(q);
+      println(`answered "${q.question}" for task ${q.taskId}; it runs again`);
     });
 
   task

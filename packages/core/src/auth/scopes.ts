@@ -7,11 +7,12 @@ export const SCOPES = {
   admin: { summary: 'Everything, including tokens, shutdown, credit, entitlements, moderation and kill', implies: ['*'] },
   human: {
     summary:
-      'What a person does in the web UI: read agents, jobs, context, the world, the board and balances; queue and cancel jobs; post and reply on the board; move in the village; reward or penalize posts. Never deploy, scale, credit, moderate, read the audit log or manage tokens',
+      'What a person does in the web UI: read agents, jobs, context, the world, the board and balances; queue and cancel jobs; chat with agents and answer their questions; post and reply on the board; move in the village; reward or penalize posts. Never deploy, scale, credit, moderate, read the audit log or manage tokens',
     implies: [
       'agents:read',
       'jobs:read',
       'jobs:write',
+      'chat',
       'context:read',
       'board:read',
       'board:write',
@@ -25,6 +26,10 @@ export const SCOPES = {
   'agents:write': { summary: 'Deploy, scale, stop and remove agents', implies: ['agents:read'] },
   'jobs:read': { summary: 'Read jobs, their logs and their stream', implies: [] },
   'jobs:write': { summary: 'Queue and cancel jobs', implies: ['jobs:read'] },
+  chat: {
+    summary: "Chat with any agent that runs the tool loop (a thread of one's own per agent) and answer agents' questions in one's threads, on the board or by job id",
+    implies: [],
+  },
   'llm:invoke': { summary: 'Call models through the LLM gateway', implies: [] },
   'context:read': { summary: 'Search and read the memory and context plane', implies: [] },
   'context:write': { summary: 'Ingest into the memory and context plane', implies: ['context:read'] },

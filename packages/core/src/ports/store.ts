@@ -9,6 +9,7 @@ import type { ContextStore } from './context-store.js';
 import type { WorldStore } from './world-store.js';
 import type { PerceptionStore } from './perception-store.js';
 import type { TaskStepStore } from './task-step-store.js';
+import type { PeopleStore } from './people-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -165,6 +166,8 @@ export interface Store extends AuthStore {
   perception: PerceptionStore;
   /** The steps agent loops report (`task.step` events). */
   taskSteps: TaskStepStore;
+  /** Direct chat threads with agents and agents' questions to people. */
+  people: PeopleStore;
   ping(): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }

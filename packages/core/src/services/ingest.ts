@@ -1,5 +1,5 @@
 import { AgentEvent, Heartbeat, TaskResult, instanceAgent } from '@aiflock/protocol';
-import { decideResult } from '../task/lifecycle.js';
+import { ACTIVE_STATUSES, decideResult } from '../task/lifecycle.js';
 import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
 import type { Store, TaskRecord } from '../ports/store.js';
@@ -60,7 +60,8 @@ export class TaskIngest {
       await this.taskLog(task.agent, instanceId, task.id, 'info', `instance reported ${result.status} after the task was ${task.status}`);
       return;
     }
-    const done = await store.tasks.transition(task.id, ['queued', 'running'], {
+    // A result may arrive before its start event (separate streams), so also from queued.
+    const done = await store.tasks.transition(task.id, ['queued', ...ACTIVE_STATUSES], {
       status: decision.status,
       result: result.result,
       output: result.output ?? null,
@@ -130,8 +131,8 @@ export class TaskIngest {
     // bus redelivered it (its holder died or gave it back), also to the same instance when
     // its container was restarted. The same event seen twice (redelivered to us after a
     // daemon crash) carries the same timestamp and counts once.
-    const redelivered = task.status === 'running' && ts !== task.startedAt;
-    const moved = await store.tasks.transition(taskId, ['queued', 'running'], {
+    const redelivered = task.status !== 'queued' && ts !== task.startedAt;
+    const moved = await store.tasks.transition(taskId, ['queued', ...ACTIVE_STATUSES], {
       status: 'running',
       instanceId,
       attempt: Math.max(attempt, redelivered ? task.attempt + 1 : task.attempt),

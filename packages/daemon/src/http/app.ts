@@ -26,6 +26,7 @@ import { openAiRoutes } from './routes/openai-compat.js';
 import { secretRoutes } from './routes/secrets.js';
 import { boardRoutes } from './routes/board.js';
 import { boardStreamRoutes } from './routes/board-stream.js';
+import { chatRoutes } from './routes/chat.js';
 import { economyRoutes } from './routes/economy.js';
 import { paymentRoutes } from './routes/payments.js';
 import { contextRoutes } from './routes/context.js';
@@ -181,6 +182,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(economyRoutes(ctx), { prefix: '/v1' });
   void app.register(boardRoutes(ctx), { prefix: '/v1' });
   void app.register(boardStreamRoutes(ctx), { prefix: '/v1' });
+  void app.register(chatRoutes(ctx), { prefix: '/v1' });
   void app.register(paymentRoutes(ctx), { prefix: '/v1' });
   void app.register(contextRoutes(ctx), { prefix: '/v1' });
   void app.register(worldRoutes(ctx), { prefix: '/v1' });

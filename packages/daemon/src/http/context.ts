@@ -2,6 +2,7 @@ import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, 
 import type { SystemStatus } from '@aiflock/protocol';
 import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
 import type { WorldApi } from '../world/index.js';
+import type { PeopleSetup } from '../people-setup.js';
 
 /** What the HTTP layer may use; it never reaches adapters directly. */
 export interface ApiContext {
@@ -31,6 +32,11 @@ export interface ApiContext {
    * routes then answer not_ready and agents have no world block).
    */
   world?: WorldApi;
+  /**
+   * Chat threads, agents' questions to people and board posts to agents. The daemon always
+   * sets it; harnesses for other concerns may leave it out (the chat routes then answer not_ready).
+   */
+  people?: Pick<PeopleSetup, 'chat' | 'questions' | 'feed'>;
   /** Agents' memory streams (agents reach theirs over the bus; people read with context:read). */
   memory: MemoryService;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */

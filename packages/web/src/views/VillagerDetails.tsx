@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import type { AgentView, LogLine, Villager } from '@aiflock/protocol';
 import { aiDollars, api, ApiError } from '../api.js';
 import { brainOf } from '../village/world-state.js';
+import { ChatPanel } from './ChatPanel.js';
 
 interface LedgerLine {
   id: string;
@@ -103,6 +104,7 @@ export function VillagerDetails({ name, world, onClose }: { name: string; world:
           </ol>
         </>
       )}
+      {agent?.handlers.includes('agent') && <ChatPanel agent={name} />}
       <h4>Ledger</h4>
       {ledger.length === 0 ? (
         <p>No transactions yet.</p>

@@ -23,6 +23,11 @@ export interface SqlBackend {
    */
   addVisibilitySeq(db: Kysely<unknown>, t: { table: string; column: string; key: string; orderBy: string[] }): Promise<void>;
   /**
+   * Migration step: let a varchar column hold longer values. Backends that do not enforce
+   * a declared length (SQLite) need nothing done.
+   */
+  widenVarchar(db: Kysely<unknown>, t: { table: string; column: string; length: number }): Promise<void>;
+  /**
    * Copy the live database to `file` (online, consistent) when the backend can do it itself;
    * null when backups are taken with the database's own tools (pg_dump).
    */

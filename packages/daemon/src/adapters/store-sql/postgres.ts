@@ -71,6 +71,9 @@ export async function postgresBackend(opts: PostgresOptions): Promise<SqlBackend
         return fn(trx);
       }),
     addVisibilitySeq: postgresVisibilitySeq,
+    widenVarchar: async (m, t) => {
+      await m.schema.alterTable(t.table).alterColumn(t.column, (c) => c.setDataType(sql.raw(`varchar(${t.length})`))).execute();
+    },
     backupTo: null,
     describe: where,
     close: () => db.destroy(),

@@ -14,6 +14,7 @@ import { taskRepo } from './task-repo.js';
 import { worldRepo } from './world-repo.js';
 import { perceptionRepo } from './perception-repo.js';
 import { taskStepRepo } from './task-step-repo.js';
+import { peopleRepo } from './people-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 
@@ -75,6 +76,11 @@ export class SqlStore implements Store {
   private perceptionStore: Store['perception'] | undefined;
   get perception(): Store['perception'] {
     return (this.perceptionStore ??= perceptionRepo(this.backend.db));
+  }
+
+  private peopleStore: Store['people'] | undefined;
+  get people(): Store['people'] {
+    return (this.peopleStore ??= peopleRepo(this.backend.db));
   }
 
   private contextStore: Store['context'] | undefined;

@@ -22,6 +22,8 @@ export function sqliteBackend(file: string): SqlBackend {
     exclusive: (_table, fn) => db.transaction().execute(fn),
     // SQLite's online backup API: a consistent copy while the daemon keeps writing.
     addVisibilitySeq: sqliteVisibilitySeq,
+    // SQLite stores any text in a varchar column whatever its declared length.
+    widenVarchar: async () => undefined,
     backupTo: async (dest) => {
       await raw.backup(dest);
     },

@@ -259,6 +259,8 @@ export interface Database {
   world_inputs: WorldInputsTable;
   perception_cursors: PerceptionCursorsTable;
   task_steps: TaskStepsTable;
+  chat_messages: ChatMessagesTable;
+  human_questions: HumanQuestionsTable;
 }
 
 export interface TaskStepsTable {
@@ -271,6 +273,34 @@ export interface TaskStepsTable {
   kind: string;
   /** The whole step, JSON. */
   step: string;
+}
+
+export interface ChatMessagesTable {
+  id: string;
+  thread_id: string;
+  agent: string;
+  person: string;
+  role: string;
+  kind: string;
+  text: string;
+  task_id: string | null;
+  created_at: string;
+}
+
+export interface HumanQuestionsTable {
+  id: string;
+  task_id: string;
+  call_id: string;
+  agent: string;
+  question: string;
+  where_to: string;
+  thread_id: string | null;
+  post_id: string | null;
+  pause_deadline: number;
+  asked_at: string;
+  answer: string | null;
+  answered_by: string | null;
+  answered_at: string | null;
 }
 
 export interface WorldSnapshotsTable {

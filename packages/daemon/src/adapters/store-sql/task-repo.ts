@@ -52,7 +52,7 @@ export function taskRepo(db: Kysely<Database>): Store['tasks'] {
         await db
           .selectFrom('tasks')
           .selectAll()
-          .where('status', 'in', ['queued', 'running'])
+          .where('status', 'in', ['queued', 'running', 'waiting_for_human'])
           .where('deadline', '<', now)
           .orderBy('deadline')
           .limit(limit)

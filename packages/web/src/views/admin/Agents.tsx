@@ -92,6 +92,7 @@ function AgentRow({ agent, onChange, onLogs }: { agent: AgentView; onChange: () 
         <button type="button" onClick={onLogs}>
           Logs
         </button>
+        {agent.handlers.includes('agent') && <a href={`#/agent/${agent.name}`}>Chat with {agent.name}</a>}
         <Message message={message} />
       </td>
     </tr>

@@ -1,18 +1,21 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import type { AgentView, TaskView } from '@aiflock/protocol';
+import { TaskStep, type AgentView, type TaskView } from '@aiflock/protocol';
 import { api, wsUrl } from '../../api.js';
 import { LiveSocket } from '../../live-socket.js';
 import { Message, useAction, useLoad } from './use-load.js';
 import { AgentSelect } from '../AgentSelect.js';
+import { loadSteps } from '../ChatPanel.js';
+import { Transcript } from '../Transcript.js';
+import { mergeSteps } from '../../transcript.js';
 
 interface StreamMessage {
   id: number;
-  type: 'log' | 'status' | 'result' | 'error' | 'heartbeat';
+  type: 'log' | 'status' | 'result' | 'error' | 'heartbeat' | 'step';
   ts: string;
   payload: unknown;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out', 'dead_lettered']);
+const FINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered']);
 
 /** Jobs: create, list, watch one's live stream, cancel. */
 export function JobsAdmin() {
@@ -126,10 +129,15 @@ function CreateJob({ agents, onCreated }: { agents: string[]; onCreated: (id: st
 /** `WS /v1/stream/{id}`; reconnects resume after the last id seen, so nothing repeats or goes missing. */
 function JobStream({ id, onClose }: { id: string; onClose: () => void }) {
   const [messages, setMessages] = useState<StreamMessage[]>([]);
+  const [steps, setSteps] = useState<TaskStep[]>([]);
+  const [status, setStatus] = useState<string | null>(null);
   const [link, setLink] = useState('connecting');
   useEffect(() => {
     let last = 0;
     setMessages([]);
+    setSteps([]);
+    void loadSteps(id).then((loaded) => setSteps((s) => mergeSteps(s, loaded)));
+    void api<TaskView>(`/v1/jobs/${encodeURIComponent(id)}`).then((t) => setStatus(t.status), () => undefined);
     const socket = new LiveSocket({
       url: () => wsUrl(`/v1/stream/${encodeURIComponent(id)}${last ? `?after=${last}` : ''}`),
       onState: (s) => setLink(s),
@@ -138,11 +146,14 @@ function JobStream({ id, onClose }: { id: string; onClose: () => void }) {
         if (typeof m?.id !== 'number') return;
         if (m.type !== 'heartbeat') {
           if (m.id <= last) return;
-          setMessages((ms) => [...ms, m].slice(-500));
+          const step = m.type === 'step' ? TaskStep.safeParse(m.payload) : null;
+          if (step?.success) setSteps((s) => mergeSteps(s, [step.data]));
+          else setMessages((ms) => [...ms, m].slice(-500));
         }
         last = Math.max(last, m.id);
         // A finished job says nothing more: stop instead of reconnecting to silence.
         const status = (m.payload as { status?: string } | null)?.status;
+        if (m.type === 'status' && status) setStatus(status);
         if (m.type === 'result' || (m.type === 'status' && status && FINAL.has(status))) {
           socket.close();
           setLink('ended');
@@ -161,9 +172,41 @@ function JobStream({ id, onClose }: { id: string; onClose: () => void }) {
           Close stream
         </button>
       </div>
+      <Transcript steps={steps} label={`Steps of job ${id}`} />
+      {status === 'waiting_for_human' && <AnswerBox id={id} question={[...steps].reverse().find((s) => s.kind === 'question')?.text} onAnswered={() => setStatus('running')} />}
       <pre className="logs" tabIndex={0} aria-live="polite" aria-label={`Live stream of job ${id}`}>
         {messages.map((m) => `${m.ts.slice(11, 19)} ${m.type.padEnd(6)} ${typeof m.payload === 'string' ? m.payload : JSON.stringify(m.payload)}`).join('\n')}
       </pre>
     </section>
+  );
+}
+
+/** The question a waiting job asks, and a box to answer it (`POST /v1/jobs/{id}/answer`). */
+function AnswerBox({ id, question, onAnswered }: { id: string; question: string | undefined; onAnswered: () => void }) {
+  const [text, setText] = useState('');
+  const { busy, message, run } = useAction();
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void run(async () => {
+      await api(`/v1/jobs/${encodeURIComponent(id)}/answer`, { method: 'POST', body: { text } });
+      setText('');
+      onAnswered();
+      return 'answered; the job runs again';
+    });
+  };
+  return (
+    <form className="answer-box" onSubmit={submit} aria-label={`Answer the question of job ${id}`}>
+      <p>
+        <strong>The agent waits for an answer{question ? ':' : '.'}</strong> {question}
+      </p>
+      <label>
+        Your answer
+        <input value={text} onChange={(e) => setText(e.target.value)} name="answer" />
+      </label>
+      <button type="submit" disabled={busy || !text.trim()}>
+        Answer
+      </button>
+      <Message message={message} />
+    </form>
   );
 }

@@ -13,6 +13,7 @@ import { m0009LlmCounters } from './0009_llm_counters.js';
 import { m0010Perception } from './0010_perception.js';
 import { m0011LogBounds } from './0011_log_bounds.js';
 import { m0011TaskSteps } from './0011_task_steps.js';
+import { m0012People } from './0012_people.js';
 
 /**
  * Versioned migrations, shared by every backend, one module each, in the order they run.
@@ -33,5 +34,6 @@ export function migrations(backend: SqlBackend): Record<string, Migration> {
     '0010_perception': m0010Perception(backend),
     '0011_log_bounds': m0011LogBounds(),
     '0011_task_steps': m0011TaskSteps(backend),
+    '0012_people': m0012People(backend),
   };
 }
