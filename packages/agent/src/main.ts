@@ -1,5 +1,6 @@
 import { startBusRelay, startProxyRelay } from './bus-relay.js';
 import { parseRuntimeEnv } from './env.js';
+import { browser } from './handlers/browser.js';
 import { echo } from './handlers/echo.js';
 import { llm } from './handlers/llm.js';
 import { shell } from './handlers/shell.js';
@@ -23,7 +24,7 @@ const proxySocket = process.env['AIFLOCK_PROXY_SOCKET'];
 const proxyUrl = process.env['HTTP_PROXY'];
 if (proxySocket && proxyUrl) await startProxyRelay(proxySocket, proxyUrl);
 
-const agent = runAgent(defineAgent({ handlers: { echo, shell, llm } }), parsed.env);
+const agent = runAgent(defineAgent({ handlers: { echo, shell, llm, browser } }), parsed.env);
 
 let signals = 0;
 const onSignal = (sig: NodeJS.Signals): void => {

@@ -174,6 +174,8 @@ export const ConfigSchema = z
         processDir: z.string().startsWith('/', 'an absolute path').optional(),
         socket: z.string().default('/var/run/docker.sock'),
         image: z.string().default('aiflock/agent:latest'),
+        /** What a manifest's `image: workbench` runs (scripts/build-workbench.sh builds it). */
+        workbenchImage: z.string().min(1).default('aiflock/workbench:latest'),
         /** Host tmpfs for secret files; default /dev/shm/aiflock-<flock>-secrets. */
         secretsDir: z.string().startsWith('/', 'an absolute path').optional(),
         /**
@@ -185,7 +187,7 @@ export const ConfigSchema = z
         operatorSocketDir: z.string().startsWith('/', 'an absolute path').optional(),
       })
       .strict()
-      .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest' }),
+      .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest', workbenchImage: 'aiflock/workbench:latest' }),
     egress: z
       .object({
         /** The egress proxy's port on each flock's bridge gateway. */
@@ -294,6 +296,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_TASK_ACK_WAIT_MS: ['taskAckWaitMs'],
   AIFLOCK_NATS_CREDS_TTL: ['nats', 'credentialsTtlSeconds'],
   AIFLOCK_IMAGE: ['runtime', 'image'],
+  AIFLOCK_WORKBENCH_IMAGE: ['runtime', 'workbenchImage'],
   AIFLOCK_DOCKER_SOCKET: ['runtime', 'socket'],
   AIFLOCK_SECRETS_DIR: ['runtime', 'secretsDir'],
   AIFLOCK_RUNTIME: ['runtime', 'kind'],

@@ -187,6 +187,9 @@ export const ManifestSchema = z
     if (m.handlers.includes('shell') && !m.tools.shell) {
       ctx.addIssue({ code: 'custom', path: ['tools', 'shell'], message: 'the "shell" handler needs tools.shell: true' });
     }
+    if (m.handlers.includes('browser') && !m.tools.browser) {
+      ctx.addIssue({ code: 'custom', path: ['tools', 'browser'], message: 'the "browser" handler needs tools.browser: true' });
+    }
   });
 
 /** What a manifest says after validation and defaults. */
