@@ -100,7 +100,10 @@ describe('workbench image', () => {
       'set -e',
       'id -u',
       'touch /usr/probe 2>/dev/null && echo root-writable || echo root-read-only',
-      `printf '#include <stdio.h>\\nint main(void){printf("c says %d\\\\n", 6*7);return 0;}\\n' > hello.c`,
+      "cat > hello.c <<'EOF'",
+      '#include <stdio.h>',
+      'int main(void) { printf("c says %d\\n", 6 * 7); return 0; }',
+      'EOF',
       'gcc -O1 -o hello hello.c && ./hello',
       'python3 -c "print(\'python says\', 6*7)"',
       'node -e "console.log(\'node says\', process.versions.node.split(\'.\')[0] >= 20)"',
@@ -156,7 +159,7 @@ describe('browser tool', () => {
     expect(shot!.content).toContain('saved to shots/results.png');
     // The screenshot is a PNG in the agent's workspace (bind-mounted from the host).
     const [c] = await docker.listContainers({ filters: { label: [`aiflock.flock=${flock.name}`, 'aiflock.agent=surfer'] } });
-    const ws = (await docker.getContainer(c!.Id).inspect()).Mounts.find((m) => m.Destination.endsWith('workspace'))!.Source;
+    const ws = (await docker.getContainer(c!.Id).inspect()).Mounts.find((m) => m.Destination === '/shared/agents/surfer')!.Source;
     const png = await readFile(join(ws, 'shots', 'results.png'));
     expect(png.subarray(1, 4).toString()).toBe('PNG');
   });
