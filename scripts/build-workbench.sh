@@ -42,7 +42,8 @@ Exit codes: 0 ok, 1 build failed, 2 usage, 3 docker unavailable, 4 missing prere
 USAGE
 }
 
-log() { printf 'build-workbench: %s\n' "$*" >&2; }
+# Seconds since the start on every line: CI logs show where a cold build spends its time.
+log() { printf 'build-workbench: [%ds] %s\n' "$SECONDS" "$*" >&2; }
 die() {
   local code="$1"
   shift
@@ -194,7 +195,7 @@ build_rootfs() {
 # ---------------------------------------------------------------- workbench image
 
 build_workbench() {
-  local rootfs="$1" node bundle_sha node_sha pw_sha hash tag ctx previous_id=""
+  local rootfs="$1" rootfs_id node bundle_sha node_sha pw_sha hash tag ctx previous_id=""
   node="$(readlink -f "$(command -v node || echo /nonexistent)")"
   [[ -x "$node" ]] || die "$EXIT_PREREQ" "node is not on PATH; the workbench carries this host's node"
   "$node" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
@@ -204,10 +205,12 @@ build_workbench() {
     log "no agent bundle yet; running npm run build"
     (cd "$ROOT" && npm run build >&2) || die "$EXIT_BUILD" "npm run build failed"
   fi
+  # The rootfs by id, not tag: the same recipe made again later has newer packages.
+  rootfs_id="$(docker image inspect --format '{{ .Id }}' "$rootfs")"
   bundle_sha="$(sha_of <"$BUNDLE_DIR/agent.mjs")"
   node_sha="$(sha_of <"$node")"
   pw_sha="$(tar -C "$PLAYWRIGHT_DIR" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | sha_of)"
-  hash="$(printf 'rootfs %s\nnode %s\nplaywright %s\nbundle %s\ndockerfile %s\n' "$rootfs" "$node_sha" "$pw_sha" \
+  hash="$(printf 'rootfs %s\nnode %s\nplaywright %s\nbundle %s\ndockerfile %s\n' "$rootfs_id" "$node_sha" "$pw_sha" \
     "$bundle_sha" "$(sha_of <"$DOCKERFILE")" | sha_of | cut -c1-12)"
   tag="aiflock/workbench:$hash"
   if ((force == 0)) && image_exists "$tag"; then
@@ -240,10 +243,9 @@ build_workbench() {
 
 ROOTFS_REF=""
 WORKBENCH_REF=""
-started=$SECONDS
 build_rootfs
 build_workbench "$ROOTFS_REF"
-log "done in $((SECONDS - started))s"
+log "done"
 
 printf 'rootfs:    %s\nworkbench: %s (also aiflock/workbench:latest)\n' "$ROOTFS_REF" "$WORKBENCH_REF"
 if ((json == 1)); then printf '{"rootfs":"%s","workbench":"%s"}\n' "$ROOTFS_REF" "$WORKBENCH_REF"; fi

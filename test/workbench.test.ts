@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentView, TaskView } from '@aiflock/protocol';
-import { eventually, REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
+import { STEP_OUTPUT_MAX, type AgentView, type TaskView } from '@aiflock/protocol';
+import { REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
+import { deployYaml, upFlock } from '../testkit/agents.js';
 import { createNetns, type TestNetns } from '../testkit/netns.js';
 import { ensureImage } from './isolation/harness.js';
 
@@ -42,18 +43,13 @@ http.createServer((req, res) => {
   if (u.pathname === '/') return res.end(page('Workbench front page', '<h1>Front page</h1><p>The front page says marmalade-42.</p>' +
     '<p><a href="/second">Second page</a></p><form action="/search"><label for="q">Query</label><input id="q" name="q"><button type="submit">Search</button></form>'));
   if (u.pathname === '/second') return res.end(page('Second', '<p>The second page says quince-7.</p>'));
+  if (u.pathname === '/big') return res.end(page('Big', '<p>' + Array.from({ length: 6000 }, (_, i) => 'word-' + i).join(' ') + '</p>'));
   if (u.pathname === '/search') return res.end(page('Results', '<p>You searched for ' + u.searchParams.get('q') + '.</p>'));
   res.statusCode = 404; res.end('not here');
 }).listen(8080, process.argv[1], () => console.log('ready'));
 `;
 
-async function deploy(name: string, yaml: string): Promise<void> {
-  const file = join(flock.home, `${name}.agent.yaml`);
-  await writeFile(file, `name: ${name}\n${yaml}`);
-  const r = await flock.cli(['agent', 'deploy', file]);
-  expect(r.code, r.stderr).toBe(0);
-  await eventually(async () => (await flock.cliJson<AgentView>(['agent', 'get', name])).status === 'running', `${name} running`, 180_000);
-}
+const deploy = (name: string, yaml: string) => deployYaml(flock, name, yaml, 180_000);
 
 const run = async (agent: string, type: string, input: unknown) => {
   const r = await flock.cli(['task', 'run', agent, '--type', type, '--input', typeof input === 'string' ? input : JSON.stringify(input), '--wait', '--json'], { timeoutMs: 180_000 });
@@ -71,8 +67,7 @@ beforeAll(async () => {
 
   flock = await testFlock();
   flock.env['AIFLOCK_WORKBENCH_IMAGE'] = workbench;
-  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
-  expect(up.code, up.stderr).toBe(0);
+  await upFlock(flock);
   await deploy('bench', `image: workbench\nhandlers: [shell]\ntools: { shell: true }\n${WORKBENCH_RESOURCES}\n`);
   await deploy('surfer', `image: workbench\nhandlers: [browser]\ntools: { browser: true }\nnetwork: { egress: ["${netns.ip}/32"] }\n${WORKBENCH_RESOURCES}\n`);
   await deploy('fenced', `image: workbench\nhandlers: [browser]\ntools: { browser: true }\nnetwork: { egress: ["allowed.invalid"] }\n${WORKBENCH_RESOURCES}\n`);
@@ -128,7 +123,7 @@ chromium --headless --no-sandbox --disable-dev-shm-usage --disable-gpu --dump-do
 });
 
 describe('browser tool', () => {
-  interface Step { action: string; ok: boolean; content: string; result: { urls?: string[]; error?: string; stdoutSha256?: string } }
+  interface Step { action: string; ok: boolean; content: string; result: { urls?: string[]; error?: string; stdoutSha256?: string; truncated?: boolean } }
   interface Out { steps: Step[]; urls: string[] }
 
   it('reads a page through the egress proxy, follows a link, fills and clicks, screenshots, and reports every URL', async () => {
@@ -140,11 +135,12 @@ describe('browser tool', () => {
         { action: 'fill', selector: '#q', value: 'figs' },
         { action: 'click', selector: 'text="Search"' },
         { action: 'screenshot', path: 'shots/results.png' },
+        { action: 'open', url: `${site}/big` },
       ],
     });
     expect(t.status, JSON.stringify(t)).toBe('completed');
     const out = t.output as Out;
-    const [open, follow, , , click, shot] = out.steps;
+    const [open, follow, , , click, shot, big] = out.steps;
     // Readability-style: the main content and its links, not the page chrome.
     expect(open!.content).toContain('Title: Workbench front page');
     expect(open!.content).toContain('The front page says marmalade-42.');
@@ -155,7 +151,13 @@ describe('browser tool', () => {
     expect(follow!.result.urls).toEqual([`${site}/second`]);
     expect(click!.content).toContain('You searched for figs.');
     expect(click!.result.urls).toEqual([`${site}/search?q=figs`]);
-    expect(out.urls).toEqual([`${site}/`, `${site}/second`, `${site}/`, `${site}/search?q=figs`]);
+    expect(out.urls).toEqual([`${site}/`, `${site}/second`, `${site}/`, `${site}/search?q=figs`, `${site}/big`]);
+    // A long page is cut to STEP_OUTPUT_MAX, with the sha256 of the whole text.
+    expect(big!.result.truncated).toBe(true);
+    expect(big!.content.length).toBeLessThanOrEqual(STEP_OUTPUT_MAX);
+    expect(big!.content).toContain('word-0 word-1');
+    expect(big!.content).not.toContain('word-5999');
+    expect(big!.content).toContain(`sha256 ${big!.result.stdoutSha256}]`);
     expect(shot!.content).toContain('saved to shots/results.png');
     // The screenshot is a PNG in the agent's workspace (bind-mounted from the host).
     const [c] = await docker.listContainers({ filters: { label: [`aiflock.flock=${flock.name}`, 'aiflock.agent=surfer'] } });
@@ -173,6 +175,12 @@ describe('browser tool', () => {
     expect(out.steps[0]!.ok).toBe(false);
     expect(out.steps[0]!.content).not.toContain('marmalade-42');
     expect(out.urls).toEqual([`${site}/`]);
+  });
+
+  it('a screenshot path outside the workspace is refused', async () => {
+    const t = await run('fenced', 'browser', [{ action: 'screenshot', path: '../escape.png' }]);
+    expect(t.status).toBe('failed');
+    expect(t.error).toContain('screenshot path "../escape.png" is outside the workspace');
   });
 
   it('in the small default image the tool says it needs the workbench image', async () => {
