@@ -183,6 +183,8 @@ build_rootfs() {
       log "using the cached rootfs $tarball"
     else
       make_rootfs_tarball "$tarball" "$mirror"
+      # Tarballs of older recipes are 1.2 GB each and nothing uses them any more.
+      find "$cache_dir" -maxdepth 1 -name 'workbench-rootfs-*.tar' ! -name "${tarball##*/}" -delete
     fi
     log "importing $tag"
     docker import --change "ENV PATH=$IMAGE_PATH" --message "aiflock workbench rootfs ($SUITE, recipe $key)" \

@@ -146,6 +146,10 @@ export const ManifestSchema = z
     description: z.string().max(2000).default(''),
     /** The person responsible for this agent; they may not reward or penalize it. */
     owner: z.string().regex(/^[A-Za-z0-9._@:-]{1,100}$/, 'a person id (letters, digits, . _ @ : -)').optional(),
+    /**
+     * The sandbox's image: the daemon's default when absent; `workbench` is the daemon's
+     * workbench image (deployment/images.ts); anything else is a Docker image reference.
+     */
     image: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'a Docker image reference').optional(),
     profile: z.enum(['restricted', 'operator']).default('restricted'),
     persona: z.string().max(200_000).default(''),
