@@ -11,7 +11,9 @@
 # re-run is a no-op and a change of only the agent bundle rebuilds in seconds.
 set -euo pipefail
 
-readonly EXIT_BUILD=1 EXIT_USAGE=2 EXIT_DOCKER=3 EXIT_PREREQ=4
+readonly SCRIPT_NAME=build-workbench
+# shellcheck source=scripts/image-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/image-common.sh"
 # Bump when the rootfs recipe changes in a way the package list does not show.
 readonly RECIPE_VERSION=1
 readonly SUITE=bookworm
@@ -42,15 +44,6 @@ Exit codes: 0 ok, 1 build failed, 2 usage, 3 docker unavailable, 4 missing prere
 USAGE
 }
 
-# Seconds since the start on every line: CI logs show where a cold build spends its time.
-log() { printf 'build-workbench: [%ds] %s\n' "$SECONDS" "$*" >&2; }
-die() {
-  local code="$1"
-  shift
-  printf 'build-workbench: error: %s\n' "$*" >&2
-  exit "$code"
-}
-
 cache_dir="${AIFLOCK_CACHE_DIR:-/var/cache/aiflock}"
 force=0
 json=0
@@ -72,19 +65,17 @@ while (($# > 0)); do
   esac
 done
 
-command -v docker >/dev/null || die "$EXIT_DOCKER" "docker is not installed"
-docker info >/dev/null 2>&1 || die "$EXIT_DOCKER" "cannot talk to the Docker daemon (is it running, may this user use it?)"
-if ! docker buildx version >/dev/null 2>&1; then export DOCKER_BUILDKIT=0; fi
-
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+# Seconds since the start on each line: a CI log shows where a cold build spends its time.
+step() { log "[${SECONDS}s] $*"; }
 sha_of() { sha256sum | cut -d' ' -f1; }
 
-tmp_dirs=()
+require_docker
+
 mounts=()
 cleanup() {
-  local m d
+  local m
   for m in "${mounts[@]+"${mounts[@]}"}"; do umount -l "$m" 2>/dev/null || true; done
-  for d in "${tmp_dirs[@]+"${tmp_dirs[@]}"}"; do rm -rf --one-file-system "$d"; done
+  remove_tmp_dirs
 }
 trap cleanup EXIT
 
@@ -126,7 +117,7 @@ make_rootfs_tarball() {
   rootfs="$(mktemp -d "$cache_dir/rootfs.XXXXXX")"
   tmp_dirs+=("$rootfs")
   log_file="$cache_dir/debootstrap.log"
-  log "debootstrap $SUITE from $mirror (minbase; log in $log_file)"
+  step "debootstrap $SUITE from $mirror (minbase; log in $log_file)"
   debootstrap --variant=minbase --components=main "$SUITE" "$rootfs" "$mirror" >"$log_file" 2>&1 || {
     tail -n 20 "$log_file" >&2
     die "$EXIT_BUILD" "debootstrap failed (see $log_file)"
@@ -141,7 +132,7 @@ make_rootfs_tarball() {
     mount --bind "/$m" "$rootfs/$m"
     mounts=("$rootfs/$m" "${mounts[@]+"${mounts[@]}"}")
   done
-  log "installing ${PACKAGES[*]} (apt, no recommends)"
+  step "installing ${PACKAGES[*]} (apt, no recommends)"
   chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C sh -c \
     "apt-get update -qq && apt-get -y -qq upgrade && apt-get install -y -qq --no-install-recommends ${PACKAGES[*]}" \
     >>"$log_file" 2>&1 || {
@@ -157,7 +148,7 @@ make_rootfs_tarball() {
     "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/var/log/*
   write_etc "$rootfs"
   mkdir -p "$rootfs"/{shared,opt/aiflock,workspace}
-  log "packing the rootfs ($(du -sh --one-file-system "$rootfs" | cut -f1))"
+  step "packing the rootfs ($(du -sh --one-file-system "$rootfs" | cut -f1))"
   tar -C "$rootfs" --one-file-system --numeric-owner -cf "$out.tmp" . || die "$EXIT_BUILD" "packing the rootfs failed"
   mv "$out.tmp" "$out"
 }
@@ -172,7 +163,7 @@ build_rootfs() {
   } | sha_of | cut -c1-12)"
   tag="aiflock/workbench-rootfs:$key"
   if image_exists "$tag"; then
-    log "$tag is up to date (skipped)"
+    step "$tag is up to date (skipped)"
   else
     mkdir -p "$cache_dir" || die "$EXIT_PREREQ" "cannot create the cache dir $cache_dir"
     tarball="$cache_dir/workbench-rootfs-$key.tar"
@@ -180,13 +171,13 @@ build_rootfs() {
     exec 9>"$cache_dir/workbench.lock"
     flock 9
     if [[ -f "$tarball" ]]; then
-      log "using the cached rootfs $tarball"
+      step "using the cached rootfs $tarball"
     else
       make_rootfs_tarball "$tarball" "$mirror"
       # Tarballs of older recipes are 1.2 GB each and nothing uses them any more.
       find "$cache_dir" -maxdepth 1 -name 'workbench-rootfs-*.tar' ! -name "${tarball##*/}" -delete
     fi
-    log "importing $tag"
+    step "importing $tag"
     docker import --change "ENV PATH=$IMAGE_PATH" --message "aiflock workbench rootfs ($SUITE, recipe $key)" \
       "$tarball" "$tag" >/dev/null || die "$EXIT_BUILD" "docker import of $tag failed"
     flock -u 9
@@ -204,7 +195,7 @@ build_workbench() {
     die "$EXIT_PREREQ" "$node is $("$node" --version); the agent runtime needs node >= 20"
   [[ -f "$PLAYWRIGHT_DIR/package.json" ]] || die "$EXIT_PREREQ" "$PLAYWRIGHT_DIR is missing; run npm ci"
   if [[ ! -f "$BUNDLE_DIR/agent.mjs" ]]; then
-    log "no agent bundle yet; running npm run build"
+    step "no agent bundle yet; running npm run build"
     (cd "$ROOT" && npm run build >&2) || die "$EXIT_BUILD" "npm run build failed"
   fi
   # The rootfs by id, not tag: the same recipe made again later has newer packages.
@@ -216,9 +207,9 @@ build_workbench() {
     "$bundle_sha" "$(sha_of <"$DOCKERFILE")" | sha_of | cut -c1-12)"
   tag="aiflock/workbench:$hash"
   if ((force == 0)) && image_exists "$tag"; then
-    log "$tag is up to date (skipped)"
+    step "$tag is up to date (skipped)"
   else
-    log "building $tag on $rootfs"
+    step "building $tag on $rootfs"
     ctx="$(mktemp -d)"
     tmp_dirs+=("$ctx")
     cp "$DOCKERFILE" "$ctx/Dockerfile"
@@ -247,7 +238,7 @@ ROOTFS_REF=""
 WORKBENCH_REF=""
 build_rootfs
 build_workbench "$ROOTFS_REF"
-log "done"
+step "done"
 
 printf 'rootfs:    %s\nworkbench: %s (also aiflock/workbench:latest)\n' "$ROOTFS_REF" "$WORKBENCH_REF"
 if ((json == 1)); then printf '{"rootfs":"%s","workbench":"%s"}\n' "$ROOTFS_REF" "$WORKBENCH_REF"; fi
