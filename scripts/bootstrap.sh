@@ -3,7 +3,7 @@
 #   --system  also system packages (docker.io, nats-server, iptables, bubblewrap) and a running dockerd
 #   --test    also what the test suite needs: PostgreSQL server binaries and pgvector
 #             (scripts/install-pgvector.sh), a C compiler for the
-#             isolation probe, the operator engine (a second, user-namespace-remapped dockerd
+#             isolation probe, debootstrap for the workbench image, the operator engine (a second, user-namespace-remapped dockerd
 #             for operator-profile sandboxes; scripts/operator-engine.sh) (implies --system)
 #   --quiet   print only what it changes
 set -euo pipefail
@@ -83,6 +83,13 @@ install_test_deps() {
     change "installing docker-compose (apt), to validate deploy/docker-compose.yml"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+  fi
+  # debootstrap, with which scripts/build-workbench.sh makes the workbench image's Debian
+  # root filesystem from this machine's own apt mirror.
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    change "installing debootstrap (apt), for the workbench image"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
   fi
   # As root the test clusters run as the `postgres` user (PostgreSQL refuses root).
   if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then

@@ -6,7 +6,9 @@
 # Both are also tagged :latest. Re-running with nothing changed is a fast no-op.
 set -euo pipefail
 
-readonly EXIT_BUILD=1 EXIT_USAGE=2 EXIT_DOCKER=3 EXIT_PREREQ=4
+readonly SCRIPT_NAME=build-image
+# shellcheck source=scripts/image-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/image-common.sh"
 readonly RECIPE_VERSION=1
 readonly IMAGE_PATH='/usr/local/bin:/usr/bin:/bin'
 readonly UTILITIES=(id ls cat echo sleep mkdir rm cp mv touch env head tail wc date uname grep sed sort
@@ -35,14 +37,6 @@ Exit codes: 0 ok, 1 build failed, 2 usage, 3 docker unavailable, 4 missing prere
 USAGE
 }
 
-log() { printf 'build-image: %s\n' "$*" >&2; }
-die() {
-  local code="$1"
-  shift
-  printf 'build-image: error: %s\n' "$*" >&2
-  exit "$code"
-}
-
 base_image="${AIFLOCK_BASE_IMAGE:-}"
 force=0
 json=0
@@ -64,19 +58,8 @@ while (($# > 0)); do
   esac
 done
 
-command -v docker >/dev/null || die "$EXIT_DOCKER" "docker is not installed"
-docker info >/dev/null 2>&1 || die "$EXIT_DOCKER" "cannot talk to the Docker daemon (is it running, may this user use it?)"
-# Debian's docker.io has no buildx; the classic builder is all we need.
-if ! docker buildx version >/dev/null 2>&1; then export DOCKER_BUILDKIT=0; fi
-
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
-
-tmp_dirs=()
-cleanup() {
-  local d
-  for d in "${tmp_dirs[@]+"${tmp_dirs[@]}"}"; do rm -rf "$d"; done
-}
-trap cleanup EXIT
+require_docker
+trap remove_tmp_dirs EXIT
 
 # ---------------------------------------------------------------- host-made base image
 

@@ -70,6 +70,10 @@ async function main() {
       // Workspace packages export their TypeScript under "source": bundle the sources, not
       // whatever happens to be in dist/.
       conditions: ['source'],
+      // The browser tool loads it at run time; the workbench image carries it beside the
+      // bundle (/opt/aiflock/node_modules). It reads its own files, so it does not bundle well,
+      // and the small default image has no Chromium for it to drive anyway.
+      external: ['playwright-core'],
       // nats is CommonJS and requires node built-ins; ESM output has no `require` otherwise.
       banner: { js: "import { createRequire as __aiflockCreateRequire } from 'node:module';\nconst require = __aiflockCreateRequire(import.meta.url);" },
       metafile: true,

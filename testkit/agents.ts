@@ -24,6 +24,14 @@ export async function startVillage(flock: TestFlock): Promise<void> {
   for (const name of VILLAGERS) await cliOk(flock, ['agent', 'deploy', join(REPO_ROOT, 'examples', 'village', `${name}.agent.md`)]);
 }
 
+/** Deploys a manifest (`name: <name>` then `yaml`) from a file in the flock's home, and waits until it runs. */
+export async function deployYaml(flock: TestFlock, name: string, yaml: string, timeoutMs = 120_000): Promise<void> {
+  const file = join(flock.home, `${name}.agent.yaml`);
+  await writeFile(file, `name: ${name}\n${yaml}`);
+  await cliOk(flock, ['agent', 'deploy', file]);
+  await eventually(async () => (await flock.cliJson<{ status: string }>(['agent', 'get', name])).status === 'running', `${name} running`, timeoutMs);
+}
+
 /** Deploys `writer`, an agent whose tasks are LLM calls through the gateway, and waits until its one replica is ready. */
 export async function deployWriter(flock: TestFlock, description: string): Promise<void> {
   const manifest = join(flock.home, 'writer.agent.yaml');

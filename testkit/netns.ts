@@ -29,6 +29,8 @@ export interface RemoteHost {
    * HTTP requests are answered `upstream says hi to <path>` (status 200).
    */
   serve(ports: number[]): Promise<void>;
+  /** Run `node -e script` inside the namespace (a site of the test's own); resolves once it prints "ready". */
+  run(script: string): Promise<ChildProcess>;
   /**
    * The control that the host is up: the host itself connects to `address:port` and this
    * waits until the listener has recorded it, so events after it are someone else's.
@@ -112,6 +114,20 @@ export async function remoteHost(opts: { extra?: string[] } = {}): Promise<Remot
           if (e.kind === 'ready') resolve();
           else seen.push(e);
         });
+      });
+    },
+    run(script) {
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      listeners.push(child);
+      return new Promise((resolve, reject) => {
+        let out = '';
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve(child);
+        });
+        child.once('exit', (code) => reject(new Error(`the server in ${ns} exited (${code}): ${err}`)));
       });
     },
     async reachableFromHost(address, port) {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView, CreatedToken, TaskView } from '@aiflock/protocol';
 import { eventually, testFlock, type TestFlock } from '../../testkit/flock.js';
+import { deployYaml } from '../../testkit/agents.js';
 import { execIn, nodeProbe } from '../../testkit/docker.js';
 import { freePort } from '../../testkit/ports.js';
 import { randomLinkLocal, remoteHost, type RemoteHost } from '../../testkit/netns.js';
@@ -39,13 +40,7 @@ const runningContainer = async (agent: string) =>
     return c ? docker.getContainer(c.Id) : null;
   }, `a running container of ${agent}`);
 
-async function deploy(name: string, yaml: string): Promise<void> {
-  const file = join(flock.home, `${name}.agent.yaml`);
-  await writeFile(file, `name: ${name}\n${yaml}`);
-  const r = await flock.cli(['agent', 'deploy', file]);
-  expect(r.code, r.stderr).toBe(0);
-  await eventually(async () => (await flock.cliJson<AgentView>(['agent', 'get', name])).status === 'running', `${name} running`, 120_000);
-}
+const deploy = (name: string, yaml: string) => deployYaml(flock, name, yaml);
 
 const task = (agent: string, command: string, extra: string[] = []) =>
   flock.cli(['task', 'run', agent, '--type', 'shell', '--input', command, '--wait', '--json', ...extra]).then((r) => JSON.parse(r.stdout) as TaskView);

@@ -1,6 +1,7 @@
 import { AGENT_TASK_TYPE } from '@aiflock/protocol';
 import { startBusRelay, startProxyRelay } from './bus-relay.js';
 import { parseRuntimeEnv } from './env.js';
+import { browser } from './handlers/browser.js';
 import { echo } from './handlers/echo.js';
 import { llm } from './handlers/llm.js';
 import { shell } from './handlers/shell.js';
@@ -28,7 +29,7 @@ if (proxySocket && proxyUrl) await startProxyRelay(proxySocket, proxyUrl);
 
 // The agent loop exists only where the manifest asked for it (the launcher then sets AIFLOCK_AGENT_LOOP).
 const loop = parsed.env.AIFLOCK_AGENT_LOOP;
-const agent = runAgent(defineAgent({ handlers: { echo, shell, llm, ...(loop ? { [AGENT_TASK_TYPE]: agentLoop(loop, TOOLS) } : {}) } }), parsed.env);
+const agent = runAgent(defineAgent({ handlers: { echo, shell, llm, browser, ...(loop ? { [AGENT_TASK_TYPE]: agentLoop(loop, TOOLS) } : {}) } }), parsed.env);
 
 let signals = 0;
 const onSignal = (sig: NodeJS.Signals): void => {

@@ -30,6 +30,7 @@ export * from './ports/clock.js';
 export * from './ports/bus-credentials.js';
 export * from './deployment/reconcile-plan.js';
 export * from './deployment/instance-health.js';
+export * from './deployment/images.js';
 export * from './services/deployments.js';
 export * from './services/tasks.js';
 export * from './services/ingest.js';

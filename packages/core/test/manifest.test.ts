@@ -25,6 +25,7 @@ const BAD: { name: string; text: string; file?: string; field: string; expected:
   { name: 'empty handlers', text: 'name: echo\nhandlers: []\n', field: 'handlers', expected: /at least one task type/ },
   { name: 'bad handler name', text: 'name: echo\nhandlers: ["Run It"]\n', field: 'handlers.0', expected: /task type/ },
   { name: 'shell handler without the shell tool', text: 'name: echo\nhandlers: [shell]\n', field: 'tools.shell', expected: /tools.shell: true/ },
+  { name: 'browser handler without the browser tool', text: 'name: echo\nhandlers: [browser]\n', field: 'tools.browser', expected: /tools.browser: true/ },
   { name: 'bad version', text: 'name: echo\nversion: latest\n', field: 'version', expected: /semantic version/ },
   { name: 'reserved env name', text: 'name: echo\nenv: {AIFLOCK_AGENT: x}\n', field: 'env', expected: /reserved/ },
   { name: 'lower-case env name', text: 'name: echo\nenv: {path: x}\n', field: 'env.path', expected: /upper-case/ },

@@ -217,6 +217,8 @@ export const ConfigSchema = z
         processDir: z.string().startsWith('/', 'an absolute path').optional(),
         socket: z.string().default('/var/run/docker.sock'),
         image: z.string().default('aiflock/agent:latest'),
+        /** What a manifest's `image: workbench` runs (scripts/build-workbench.sh builds it). */
+        workbenchImage: z.string().min(1).default('aiflock/workbench:latest'),
         /** Host tmpfs for secret files; default /dev/shm/aiflock-<flock>-secrets. */
         secretsDir: z.string().startsWith('/', 'an absolute path').optional(),
         /**
@@ -226,8 +228,6 @@ export const ConfigSchema = z
         operatorEngine: z.string().startsWith('/', 'an absolute path').optional(),
         /** Host directory of operator sandboxes' bus/proxy sockets; default /run/aiflock-<flock>-operator. */
         operatorSocketDir: z.string().startsWith('/', 'an absolute path').optional(),
-        /** The workbench image (`image: workbench` in a manifest). */
-        workbenchImage: z.string().min(1).optional(),
         /**
          * The images a manifest's `image` may name; unset: the agent image and the workbench
          * image. Anything else on this host (build caches, other projects' images) is refused.
@@ -239,7 +239,7 @@ export const ConfigSchema = z
         maxPids: z.coerce.number().int().min(8).max(4_194_304).default(4096),
       })
       .strict()
-      .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest', maxPids: 4096 }),
+      .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest', workbenchImage: 'aiflock/workbench:latest', maxPids: 4096 }),
     egress: z
       .object({
         /** The egress proxy's port on each flock's bridge gateway. */

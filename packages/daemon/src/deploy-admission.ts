@@ -1,4 +1,4 @@
-import { egressRulesOf, parseEgressRules, specialPurposeCidrs, type Manifest, type ManifestRefusal, type SandboxCapacity } from '@aiflock/core';
+import { egressRulesOf, imageFor, parseEgressRules, specialPurposeCidrs, type Manifest, type ManifestRefusal, type SandboxCapacity } from '@aiflock/core';
 import type { Config } from './config.js';
 
 /**
@@ -14,8 +14,10 @@ export function deployAdmission(
 ): (manifest: Manifest, by?: { admin: boolean }) => Promise<ManifestRefusal | null> {
   const images = allowedImages(config);
   return async (m, by) => {
-    if (m.image !== undefined && !images.includes(m.image)) {
-      return { field: 'image', value: m.image, message: `image "${m.image}" is not one this flock runs (runtime.allowedImages: ${images.join(', ')}); leave image out for the agent image` };
+    // `image: workbench` is an alias of the configured workbench image: check what would run.
+    const image = m.image === undefined ? undefined : imageFor(m.image, { defaultImage: config.runtime.image, workbenchImage: config.runtime.workbenchImage });
+    if (image !== undefined && !images.includes(image)) {
+      return { field: 'image', value: m.image, message: `image "${m.image}" is not one this flock runs (runtime.allowedImages: ${images.join(', ')}, or "workbench"); leave image out for the agent image` };
     }
     const special = specialPurposeCidrs(parseEgressRules(egressRulesOf(m)));
     if (special.length > 0 && !(by?.admin && config.egress.privateCidrs === 'admin')) {
@@ -43,5 +45,5 @@ const mib = (bytes: number) => `${Math.round(bytes / 1024 ** 2)} MiB`;
 
 /** The configured allow-list, or the images the flock itself names. */
 export function allowedImages(config: Config): string[] {
-  return config.runtime.allowedImages ?? [config.runtime.image, ...(config.runtime.workbenchImage ? [config.runtime.workbenchImage] : [])];
+  return config.runtime.allowedImages ?? [config.runtime.image, config.runtime.workbenchImage];
 }

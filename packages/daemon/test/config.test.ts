@@ -14,6 +14,12 @@ describe('daemon config', () => {
     expect(c.flock).toBe('demo');
   });
 
+  it('names the workbench image (`image: workbench`): aiflock/workbench:latest unless the file or AIFLOCK_WORKBENCH_IMAGE says otherwise', () => {
+    expect(loadConfig({ env: {} }).runtime.workbenchImage).toBe('aiflock/workbench:latest');
+    expect(loadConfig({ env: {}, fileText: 'runtime: {workbenchImage: "my/bench:1"}\n' }).runtime.workbenchImage).toBe('my/bench:1');
+    expect(loadConfig({ env: { AIFLOCK_WORKBENCH_IMAGE: 'aiflock/workbench:abc' } }).runtime.workbenchImage).toBe('aiflock/workbench:abc');
+  });
+
   it('is frozen', () => {
     const c = loadConfig({ env: {} });
     expect(Object.isFrozen(c) && Object.isFrozen(c.api)).toBe(true);

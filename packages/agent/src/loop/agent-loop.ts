@@ -35,7 +35,11 @@ export function agentLoop(settings: AgentLoopSettings, available: Partial<Record
     const input = typeof parsed.data === 'string' ? { goal: parsed.data, history: [], maxSteps: undefined } : parsed.data;
     const maxSteps = Math.min(input.maxSteps ?? settings.maxSteps, settings.maxSteps);
     const run = new LoopRun(ctx, settings, enabled, offered, maxSteps);
-    return run.go([{ role: 'system', content: systemPrompt(settings, ctx, [...enabled.keys()]) }, ...input.history, { role: 'user', content: input.goal }]);
+    try {
+      return await run.go([{ role: 'system', content: systemPrompt(settings, ctx, [...enabled.keys()]) }, ...input.history, { role: 'user', content: input.goal }]);
+    } finally {
+      for (const tool of enabled.values()) await tool.endTask?.(ctx.task.id).catch((err: unknown) => ctx.log.warn(`${tool.name}: could not clean up after the task: ${String(err)}`));
+    }
   };
 }
 

@@ -1,5 +1,6 @@
 import type { ToolName } from '@aiflock/protocol';
 import { askHumanTool } from './ask-human.js';
+import { browserTool } from './browser.js';
 import { filesTool } from './files.js';
 import { httpTool } from './http.js';
 import { shellTool } from './shell.js';
@@ -11,6 +12,7 @@ export const TOOLS: Partial<Record<ToolName, AgentTool>> = {
   files: filesTool,
   http: httpTool,
   ask_human: askHumanTool,
+  browser: browserTool,
 };
 
 export type { AgentTool, ToolCallContext, ToolOutcome } from './tool.js';

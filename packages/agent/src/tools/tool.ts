@@ -24,6 +24,8 @@ export interface AgentTool {
   /** JSON Schema of the arguments. */
   parameters: Record<string, unknown>;
   run(args: Record<string, unknown>, ctx: ToolCallContext): Promise<ToolOutcome>;
+  /** Called once the task ends however it ends, to free what the tool kept for it (a browser). */
+  endTask?(taskId: string): Promise<void>;
 }
 
 /**

@@ -18,6 +18,7 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
   program
     .command('up')
     .description('start the flock: build the agent image if needed, start the daemon (with its NATS), deploy the demo agents')
+    .addHelpText('after', '\nAgents with `image: workbench` (Debian with git, build tools, node, Chromium) need that image, which `up` does not build:\n  bash scripts/build-workbench.sh')
     .option('--no-demo', 'do not deploy the demo agents from examples/ and the villagers from examples/village/')
     .option('--timeout <seconds>', 'how long to wait for the daemon and the agents', '180')
     .option('--json', 'print the final status as JSON')

@@ -146,6 +146,10 @@ export const ManifestSchema = z
     description: z.string().max(2000).default(''),
     /** The person responsible for this agent; they may not reward or penalize it. */
     owner: z.string().regex(/^[A-Za-z0-9._@:-]{1,100}$/, 'a person id (letters, digits, . _ @ : -)').optional(),
+    /**
+     * The sandbox's image: the daemon's default when absent; `workbench` is the daemon's
+     * workbench image (deployment/images.ts); anything else is a Docker image reference.
+     */
     image: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'a Docker image reference').optional(),
     /**
      * Who besides its owner and admins may queue tasks on this agent (a task runs with the
@@ -197,6 +201,9 @@ export const ManifestSchema = z
   .superRefine((m, ctx) => {
     if (m.handlers.includes('shell') && !m.tools.shell) {
       ctx.addIssue({ code: 'custom', path: ['tools', 'shell'], message: 'the "shell" handler needs tools.shell: true' });
+    }
+    if (m.handlers.includes('browser') && !m.tools.browser) {
+      ctx.addIssue({ code: 'custom', path: ['tools', 'browser'], message: 'the "browser" handler needs tools.browser: true' });
     }
   });
 

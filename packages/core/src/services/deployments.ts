@@ -6,6 +6,7 @@ import type { Bus } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
 import type { DeploymentRecord, InstanceRecord, Store } from '../ports/store.js';
 import { agentStatus } from '../deployment/instance-health.js';
+import { imageFor } from '../deployment/images.js';
 
 export interface DeploymentServiceDeps {
   store: Store;
@@ -13,6 +14,8 @@ export interface DeploymentServiceDeps {
   clock: Clock;
   /** Image used when a manifest names none. */
   defaultImage: string;
+  /** What `image: workbench` means (config runtime.workbenchImage). */
+  workbenchImage?: string;
   /** Ask the reconciler to act now rather than at its next tick. */
   poke: () => void;
   /** How long a delivered task may go without an (in-progress) ack before it goes to another replica. */
@@ -129,7 +132,7 @@ export class DeploymentService {
   }
 
   imageOf(record: DeploymentRecord): string {
-    return record.manifest.image ?? this.deps.defaultImage;
+    return imageFor(record.manifest.image, this.deps);
   }
 
   async require(name: string): Promise<DeploymentRecord> {

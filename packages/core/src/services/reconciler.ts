@@ -6,6 +6,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Manifest } from '../manifest/schema.js';
 import { agentLoopEnv, egressRulesOf } from '../manifest/agent-loop-env.js';
 import { villageEnv } from '../manifest/village-env.js';
+import { explainStartError, imageFor } from '../deployment/images.js';
 import type { SandboxEvent, SandboxInfo, SandboxRuntime } from '../ports/sandbox-runtime.js';
 import type { DeploymentRecord, Store } from '../ports/store.js';
 import type { Presence } from './ingest.js';
@@ -16,6 +17,8 @@ export interface ReconcilerDeps {
   clock: Clock;
   presence: Presence;
   defaultImage: string;
+  /** What `image: workbench` means (config runtime.workbenchImage). */
+  workbenchImage?: string;
   /** Where instances reach the bus. */
   busUrl: () => string;
   /** Each instance's own bus identity: issued before it starts, revoked when it goes. */
@@ -130,7 +133,7 @@ export class Reconciler {
         ...(creds ? { busCredentialsDir: creds.dir } : {}),
         instanceId,
         agent: d.name,
-        image: m.image ?? this.deps.defaultImage,
+        image: imageFor(m.image, this.deps),
         profile: m.profile,
         manifestDigest: d.digest,
         resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp },
@@ -168,9 +171,10 @@ export class Reconciler {
       await this.deps.credentials.revoke(instanceId, 'its sandbox did not start').catch(() => undefined);
       const count = (failed?.count ?? 0) + 1;
       this.failures.set(d.name, { count, until: now + Math.min(60_000, 1_000 * 2 ** count) });
-      this.deps.log('error', `could not start an instance of ${d.name}: ${String(err)}`, { agent: d.name });
+      const why = explainStartError(err, m.image);
+      this.deps.log('error', `could not start an instance of ${d.name}: ${why}`, { agent: d.name });
       await this.deps.store.logs.append([
-        { ts: new Date(now).toISOString(), level: 'error', msg: `could not start instance: ${String(err)}`, agent: d.name, instanceId, taskId: null },
+        { ts: new Date(now).toISOString(), level: 'error', msg: `could not start instance: ${why}`, agent: d.name, instanceId, taskId: null },
       ]);
     }
   }

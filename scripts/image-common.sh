@@ -1,0 +1,30 @@
+# Sourced by the image scripts (build-image.sh, build-workbench.sh): their exit codes,
+# progress and error lines on stderr, the Docker checks and temporary directories removed
+# on exit. The sourcing script sets SCRIPT_NAME first.
+# shellcheck shell=bash
+
+readonly EXIT_BUILD=1 EXIT_USAGE=2 EXIT_DOCKER=3 EXIT_PREREQ=4
+
+log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
+die() {
+  local code="$1"
+  shift
+  printf '%s: error: %s\n' "$SCRIPT_NAME" "$*" >&2
+  exit "$code"
+}
+
+require_docker() {
+  command -v docker >/dev/null || die "$EXIT_DOCKER" "docker is not installed"
+  docker info >/dev/null 2>&1 || die "$EXIT_DOCKER" "cannot talk to the Docker daemon (is it running, may this user use it?)"
+  # Debian's docker.io has no buildx; the classic builder is all we need.
+  if ! docker buildx version >/dev/null 2>&1; then export DOCKER_BUILDKIT=0; fi
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# Directories to remove when the script exits (its EXIT trap calls remove_tmp_dirs).
+tmp_dirs=()
+remove_tmp_dirs() {
+  local d
+  for d in "${tmp_dirs[@]+"${tmp_dirs[@]}"}"; do rm -rf --one-file-system "$d"; done
+}
