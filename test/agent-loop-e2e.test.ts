@@ -1,6 +1,4 @@
 import Dockerode from 'dockerode';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -8,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamMessage, TaskStep, TaskView } from '@aiflock/protocol';
 import { execIn } from '../testkit/docker.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+import { remoteHost, type RemoteHost } from '../testkit/netns.js';
 import { startScriptedModel, type ScriptedModel } from '../testkit/scripted-model.js';
 
 /**
@@ -19,7 +18,7 @@ import { startScriptedModel, type ScriptedModel } from '../testkit/scripted-mode
 const docker = new Dockerode();
 let flock: TestFlock;
 let model: ScriptedModel;
-let web: Server;
+let web: RemoteHost;
 let webUrl: string;
 
 const CALC = 'exports.add = (a, b) => a - b;\n';
@@ -38,12 +37,16 @@ async function runTask(agent: string, input: unknown, type = 'agent'): Promise<T
   return JSON.parse(r.stdout) as TaskView;
 }
 
+/** The remote host's site: plain text naming the path, and a cookie the tool must not pass on. */
+const WEB_SERVER = `require('http').createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain', 'set-cookie': 'hidden=1' }).end('hello from out there, you asked for ' + req.url)).listen(8080, '0.0.0.0', () => console.log('ready'));`;
+
 const stepsOf = async (id: string): Promise<TaskStep[]> => (await flock.api(`/v1/jobs/${id}/steps`)).body.steps as TaskStep[];
 const results = (steps: TaskStep[]) => steps.filter((s) => s.kind === 'tool_result');
 
 beforeAll(async () => {
   model = await startScriptedModel('openai');
-  flock = await testFlock();
+  // The web server's test range is private: only an admin may allow it, where the flock says so.
+  flock = await testFlock({ env: { AIFLOCK_EGRESS_PRIVATE_CIDRS: 'admin' } });
   // The scripted model behind every alias, tool-capable; two tiers: a tiny token budget for
   // agents at balance 0, and a roomy one for the agents the test credits.
   await writeFile(
@@ -62,13 +65,12 @@ economy:
   );
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   expect(up.code, up.stderr).toBe(0);
-  // A web server on the flock's own bridge address: reachable only through the egress proxy.
-  const net = await docker.getNetwork(`aiflock-${flock.name}`).inspect().catch(() => null);
-  const gateway = (net?.IPAM?.Config as Array<{ Gateway?: string }> | undefined)?.find((c) => c.Gateway && !c.Gateway.includes(':'))?.Gateway;
-  expect(gateway, 'the flock network has an IPv4 gateway').toBeTruthy();
-  web = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain', 'set-cookie': 'hidden=1' }).end(`hello from the bridge, you asked for ${req.url}`));
-  await new Promise<void>((r) => web.listen(0, gateway, r));
-  webUrl = `http://${gateway}:${(web.address() as AddressInfo).port}`;
+  // A web server on a host out there (a network namespace of this test's own): reachable only
+  // through the egress proxy, which refuses the host's own and the bridge's addresses.
+  web = await remoteHost();
+  await web.run(WEB_SERVER);
+  const gateway = web.address;
+  webUrl = `http://${gateway}:8080`;
 
   await deploy('coder', 'handlers: [agent, shell]\ntools: { shell: true, files: true }\nloop: { maxSteps: 8 }\n');
   await deploy('webby', `handlers: [agent]\ntools: { http: { allow: ["${gateway}/32"] } }\n`);
@@ -80,7 +82,7 @@ economy:
 });
 
 afterAll(async () => {
-  web?.close();
+  await web?.close();
   await flock?.cleanup();
   await model?.close();
 });
@@ -223,7 +225,7 @@ describe('agent loop: the http tool', () => {
     expect(t.status, t.error ?? '').toBe('completed');
     expect(t.result).toBe('summary: HTTP 200');
     expect(t.output).toMatchObject({ stop: 'answer', citations: [`${webUrl}/docs`] });
-    expect(model.requests.at(-2)!.lastToolResult).toMatch(new RegExp(`^HTTP 200\\ncontent-type: text/plain\\n.*provenance: ${webUrl}/docs status 200 sha256 [0-9a-f]{64}\\n\\nhello from the bridge, you asked for /docs$`, 's'));
+    expect(model.requests.at(-2)!.lastToolResult).toMatch(new RegExp(`^HTTP 200\\ncontent-type: text/plain\\n.*provenance: ${webUrl}/docs status 200 sha256 [0-9a-f]{64}\\n\\nhello from out there, you asked for /docs$`, 's'));
     expect(model.requests.at(-2)!.lastToolResult).not.toContain('hidden=1');
     const rs = results(await stepsOf(t.id));
     expect(rs[0]!.result).toMatchObject({ ok: true, exitCode: 200, urls: [`${webUrl}/docs`] });
