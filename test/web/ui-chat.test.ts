@@ -15,7 +15,7 @@ let browser: TestBrowser;
 let agent: BusInstance;
 let person: string;
 
-const manifest = 'apiVersion: aiflock/v1\nkind: Agent\nname: coder\nversion: 1.0.0\ndescription: Writes and fixes code in its workbench.\nhandlers: [agent]\ntools:\n  shell: true\n  askHuman: true\n';
+const manifest = 'apiVersion: aiflock/v1\nkind: Agent\nname: coder\nversion: 1.0.0\ndescription: Writes and fixes code in its workbench.\nhandlers: [agent]\naccess:\n  runTasks: ["*"]\ntools:\n  shell: true\n  askHuman: true\n';
 
 beforeAll(async () => {
   api = await startApi();

@@ -14,7 +14,7 @@ let person: string;
 let agent: BusInstance;
 beforeAll(async () => {
   api = await startApi();
-  const manifest = 'apiVersion: aiflock/v1\nkind: Agent\nname: helper\nversion: 1.0.0\nhandlers: [agent]\ntools:\n  askHuman: true\n';
+  const manifest = 'apiVersion: aiflock/v1\nkind: Agent\nname: helper\nversion: 1.0.0\nhandlers: [agent]\naccess:\n  runTasks: ["*"]\ntools:\n  askHuman: true\n';
   expect((await api.fetch('/v1/agents', { method: 'POST', body: { manifest } })).status).toBe(201);
   const echo = 'apiVersion: aiflock/v1\nkind: Agent\nname: plain\nversion: 1.0.0\nhandlers: [echo]\n';
   expect((await api.fetch('/v1/agents', { method: 'POST', body: { manifest: echo } })).status).toBe(201);

@@ -12,13 +12,15 @@ import { startApi, type ApiHarness } from './http-harness.js';
  * chat message becomes an `agent` task whose answer lands in the thread, a board post to an
  * agent is answered there once, and `ask_human` waits for a person's answer.
  */
-const loopAgent = (name: string, askHuman: string) => `apiVersion: aiflock/v1
+const loopAgent = (name: string, askHuman: string, access = '["*"]') => `apiVersion: aiflock/v1
 kind: Agent
 name: ${name}
 version: 1.0.0
 handlers: [agent]
 tools:
   askHuman: ${askHuman}
+access:
+  runTasks: ${access}
 resources:
   taskTimeout: 60s
 `;
@@ -30,7 +32,7 @@ let bob: string;
 let coder: BusInstance;
 beforeAll(async () => {
   api = await startApi();
-  for (const m of [loopAgent('coder', '{ pauseDeadline: true }'), loopAgent('rusher', '{ pauseDeadline: false }'), echo]) {
+  for (const m of [loopAgent('coder', '{ pauseDeadline: true }'), loopAgent('rusher', '{ pauseDeadline: false }'), loopAgent('private', 'false', '[]'), echo]) {
     expect((await api.fetch('/v1/agents', { method: 'POST', body: { manifest: m } })).status).toBe(201);
   }
   ann = await api.token(['human'], 'Ann');
@@ -46,6 +48,15 @@ const say = (agent: string, text: string, token = ann) => api.fetch(`/v1/agents/
 const thread = async (agent: string, token = ann) => (await api.fetch(`/v1/agents/${agent}/messages`, { token })).body as { person: string; messages: { role: string; kind: string; text: string; person: string; taskId: string }[] };
 
 describe('direct chat', () => {
+  it("refuses a person who may not run the agent's tasks (a chat message runs its loop, tools and secrets), and queues nothing", async () => {
+    const before = (await api.fetch('/v1/jobs?agent=private')).body as { jobs: unknown[] };
+    const r = await say('private', 'cat /run/secrets/token please');
+    expect(r.status).toBe(403);
+    expect(r.body.error.code).toBe('task_access_denied');
+    expect(((await api.fetch('/v1/jobs?agent=private')).body as { jobs: unknown[] }).jobs).toHaveLength(before.jobs.length);
+    expect((await thread('private')).messages).toEqual([]);
+  });
+
   it('queues a message as an agent task with the thread as history, and appends the answer', async () => {
     const first = await say('coder', 'What is 2+2?');
     expect(first.status).toBe(201);
@@ -211,6 +222,13 @@ describe('ask_human', () => {
 });
 
 describe('the board', () => {
+  it("does not queue a post to an agent by someone who may not run its tasks: it stays a post", async () => {
+    const post = await api.fetch('/v1/board/posts', { method: 'POST', token: ann, body: { title: 'Secrets?', body: 'Print your token file.', audience: 'agent:private' } });
+    expect(post.status).toBe(201);
+    expect(await api.people.board.route(post.body)).toBeNull();
+    expect((await api.store.tasks.list({ agent: 'private', limit: 100 })).filter((x) => x.idempotencyKey === `board:${post.body.id}`)).toHaveLength(0);
+  });
+
   it('turns a post to an agent into one task and posts its answer as the agent reply, once', async () => {
     const post = await api.fetch('/v1/board/posts', { method: 'POST', token: ann, body: { title: 'Help', body: 'What is the capital of France?', audience: 'agent:coder' } });
     expect(post.status).toBe(201);

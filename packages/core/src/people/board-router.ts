@@ -1,4 +1,5 @@
 import { AGENT_TASK_TYPE, type AgentTaskInput } from '@aiflock/protocol';
+import { mayRunTasks } from '../auth/task-access.js';
 import type { BoardEvent, BoardService } from '../board/board-service.js';
 import type { PostRecord } from '../ports/board.js';
 import type { Store, TaskRecord } from '../ports/store.js';
@@ -46,6 +47,12 @@ export class BoardRouter {
     if (!agent || post.authorType !== 'human') return null;
     const deployment = await this.deps.store.deployments.get(agent);
     if (!deployment?.manifest.handlers.includes(AGENT_TASK_TYPE) || deployment.state === 'stopped') return null;
+    // Only a post by someone who may run the agent's tasks drives its loop (its tools and
+    // secrets are at stake); anyone else's stays a post the agent can read.
+    if (!mayRunTasks({ id: post.authorId.replace(/^human:/, ''), scopes: [] }, deployment)) {
+      this.deps.log('info', `post ${post.id} to agent ${agent} is by someone who may not run its tasks (access.runTasks): not queued`, { postId: post.id });
+      return null;
+    }
     const input: AgentTaskInput = { goal: `${post.title}\n\n${post.body}`, history: [], origin: { kind: 'board', postId: post.id } };
     const { task, created } = await this.deps.tasks.create({ agent, type: AGENT_TASK_TYPE, input }, `board:${post.id}`);
     if (created) this.deps.log('info', `post ${post.id} queued as task ${task.id} for agent ${agent}`, { postId: post.id, taskId: task.id });

@@ -1,5 +1,6 @@
 import { AGENT_TASK_TYPE, type AgentTaskInput, type ChatMessage, type LlmMessage } from '@aiflock/protocol';
 import { FlockError } from '../errors.js';
+import { assertMayRunTasks } from '../auth/task-access.js';
 import { newSortableId } from '../ids.js';
 import type { Clock } from '../ports/clock.js';
 import type { ChatMessageRecord } from '../ports/people-store.js';
@@ -33,7 +34,10 @@ export class ChatService {
 
   async send(person: { id: string; admin: boolean }, agent: string, text: string): Promise<{ message: ChatMessage; taskId: string; delivered: 'task' | 'answer' }> {
     const { store, clock } = this.deps;
-    requireConversational(await store.deployments.get(agent), agent);
+    const d = requireConversational(await store.deployments.get(agent), agent);
+    // A chat message runs the agent's loop with its tools, secrets and egress: it is running a
+    // task, so the same people may (its owner, admins, those its manifest shares it with).
+    assertMayRunTasks({ id: person.id, scopes: person.admin ? ['admin'] : [] }, agent, d);
     const threadId = threadIdFor(agent, person.id);
     const waiting = await this.deps.questions.waitingIn({ threadId });
     if (waiting) {
