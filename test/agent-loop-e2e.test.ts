@@ -75,7 +75,8 @@ economy:
   await deploy('coder', 'handlers: [agent, shell]\ntools: { shell: true, files: true }\nloop: { maxSteps: 8 }\n');
   await deploy('webby', `handlers: [agent]\ntools: { http: { allow: ["${gateway}/32"] } }\n`);
   await deploy('broke', 'handlers: [agent]\ntools: { files: true }\n');
-  for (const [agent, pay] of [['coder', 'PAY-1'], ['webby', 'PAY-2']]) {
+  await deploy('helper', 'handlers: [agent]\ntools: { askHuman: true }\naccess: { runTasks: ["*"] }\n');
+  for (const [agent, pay] of [['coder', 'PAY-1'], ['webby', 'PAY-2'], ['helper', 'PAY-3']]) {
     const c = await flock.cli(['economy', 'credit', agent!, '5', '--payment', pay!]);
     expect(c.code, c.stderr).toBe(0);
   }
@@ -232,6 +233,52 @@ describe('agent loop: the http tool', () => {
     expect(rs[1]!.result).toMatchObject({ ok: false, error: expect.stringContaining("the egress proxy refused not-allowed.invalid: not on the manifest's allow list") });
     const steps = await stepsOf(t.id);
     expect(steps.at(-1)).toMatchObject({ kind: 'answer', citations: [`${webUrl}/docs`] });
+  });
+});
+
+describe('agent loop: talking with people, in a real sandbox', () => {
+  let dana: string;
+  beforeAll(async () => {
+    dana = (await flock.cliJson<{ token: string }>(['token', 'create', '--name', 'dana', '--scope', 'human'])).token;
+  });
+
+  it('a person chats with it: the message runs its loop in the sandbox and the answer lands in her thread', async () => {
+    model.script((req) => ({ text: `Hello! ${req.messages.at(-1)!.content} is 4.` }));
+    const sent = await flock.api('/v1/agents/helper/messages', { method: 'POST', token: dana, body: { text: '2+2' } });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(201);
+    const thread = await eventually(async () => {
+      const t = (await flock.api('/v1/agents/helper/messages', { token: dana })).body as { person: string; messages: { role: string; text: string }[] };
+      return t.messages.length === 2 ? t : null;
+    }, 'the answer in the thread', 120_000);
+    expect(thread.person).toBe('dana');
+    expect(thread.messages.map((m) => [m.role, m.text])).toEqual([
+      ['person', '2+2'],
+      ['agent', 'Hello! 2+2 is 4.'],
+    ]);
+  });
+
+  it('ask_human: the task waits for a person, is answered through the API, and finishes with the answer in its transcript', async () => {
+    model.script(
+      { toolCalls: [{ name: 'ask_human', arguments: { question: 'Which file should I tidy?' } }] },
+      (req) => ({ text: `Tidied ${req.lastToolResult}.` }),
+    );
+    const created = await flock.api('/v1/jobs', { method: 'POST', body: { agent: 'helper', type: 'agent', input: 'tidy the notes' } });
+    expect(created.status).toBe(202);
+    const id = created.body.jobId as string;
+    await eventually(async () => ((await flock.api(`/v1/jobs/${id}`)).body as TaskView).status === 'waiting_for_human', 'the task to wait for a person', 120_000);
+    const answered = await flock.api(`/v1/jobs/${id}/answer`, { method: 'POST', body: { text: 'notes.md' } });
+    expect(answered.status, JSON.stringify(answered.body)).toBe(200);
+    const done = await eventually(async () => {
+      const t = (await flock.api(`/v1/jobs/${id}`)).body as TaskView;
+      return ['completed', 'failed', 'cancelled', 'timed_out'].includes(t.status) ? t : null;
+    }, 'the task to finish', 120_000);
+    expect(done.status, done.error ?? '').toBe('completed');
+    expect(done.result).toContain('notes.md');
+    const steps = await stepsOf(id);
+    expect(steps.filter((st) => st.kind === 'question' || st.kind === 'human_answer').map((st) => [st.kind, st.text])).toEqual([
+      ['question', 'Which file should I tidy?'],
+      ['human_answer', 'notes.md'],
+    ]);
   });
 });
 

@@ -83,9 +83,9 @@ describe('manifest validation', () => {
   });
 
   it('accepts every example shipped in examples/', () => {
-    for (const f of ['echo.agent.yaml', 'shell.agent.yaml', 'greeter.agent.md']) {
+    for (const f of ['echo.agent.yaml', 'shell.agent.yaml', 'greeter.agent.md', 'agents/coder.agent.md']) {
       const { manifest } = parseManifest(readFileSync(join(EXAMPLES, f), 'utf8'), f);
-      expect(manifest.name).toBe(f.split('.')[0]);
+      expect(manifest.name).toBe(f.split('/').at(-1)!.split('.')[0]);
     }
   });
 
