@@ -22,12 +22,14 @@ export async function printTaskLogs(api: ApiClient, id: string, o: { follow?: bo
   };
   if (!o.follow) {
     const [{ lines }, steps] = await Promise.all([api.get<{ lines: LogLine[] }>(base), newSteps()]);
-    const all: Array<{ ts: string; print(): void }> = [
-      ...lines.map((l) => ({ ts: l.ts, print: () => printLogLine(l, o.json, false) })),
-      ...steps.map((s) => ({ ts: s.ts, print: () => printStep(s, o.json) })),
-    ];
-    // A stable sort keeps each source's own order among equal times.
-    for (const e of all.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0))) e.print();
+    // Each source keeps its own order (log lines by seq: their clocks are the daemon's and the
+    // instance's, so their times need not be sorted); a step goes before the first line later than it.
+    let next = 0;
+    for (const l of lines) {
+      while (next < steps.length && steps[next]!.ts < l.ts) printStep(steps[next++]!, o.json);
+      printLogLine(l, o.json, false);
+    }
+    while (next < steps.length) printStep(steps[next++]!, o.json);
     return;
   }
   const ctl = new AbortController();

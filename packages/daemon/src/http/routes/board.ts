@@ -18,7 +18,8 @@ function readerOf(req: FastifyRequest): BoardActor {
 export const boardRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
-    const names = ctx.economy.names;
+    // Read per request: API harnesses built for other concerns register the routes without an economy.
+    const names = { of1: <T extends { authorId: string }>(row: T) => ctx.economy.names.of1(row), name: <T extends { authorId: string }>(rows: readonly T[]) => ctx.economy.names.name(rows) };
     app.post('/board/posts', { config: { scope: 'board:write' } }, async (req, reply) => {
       const body = parseInput(NewPost, req.body, 'body');
       return reply.status(201).send(await names.of1(await ctx.economy.board.createPost({ kind: 'human', id: actorOf(req) }, body)));
