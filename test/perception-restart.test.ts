@@ -80,7 +80,7 @@ beforeAll(async () => {
   const status = (await flock.api('/v1/status')).body as SystemStatus;
   const url = /nats:\/\/[\d.]+:\d+/.exec(status.checks['nats']!.detail)![0];
   const creds = await flock.cliJson<{ creds: string }>(['nats', 'creds', '--name', 'perception-test']);
-  bus = await connect({ servers: url, authenticator: credsAuthenticator(new TextEncoder().encode(creds.creds)), maxReconnectAttempts: -1 });
+  bus = await connect({ servers: url, authenticator: credsAuthenticator(new TextEncoder().encode(creds.creds)), maxReconnectAttempts: -1, inboxPrefix: subjects.inbox(ann) });
 }, 400_000);
 
 afterAll(async () => {

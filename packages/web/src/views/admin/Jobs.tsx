@@ -154,7 +154,8 @@ function JobStream({ id, onClose }: { id: string; onClose: () => void }) {
         // A finished job says nothing more: stop instead of reconnecting to silence.
         const status = (m.payload as { status?: string } | null)?.status;
         if (m.type === 'status' && status) setStatus(status);
-        if (m.type === 'result' || (m.type === 'status' && status && FINAL.has(status))) {
+        // Every final status is followed by its `result` or `error` message: close on that, so it is shown.
+        if (m.type === 'result' || m.type === 'error') {
           socket.close();
           setLink('ended');
         }
