@@ -40,23 +40,7 @@ USAGE
 base_image="${AIFLOCK_BASE_IMAGE:-}"
 force=0
 json=0
-while (($# > 0)); do
-  case "$1" in
-    --base-image)
-      (($# >= 2)) || die "$EXIT_USAGE" "--base-image needs a value"
-      base_image="$2"
-      shift 2
-      ;;
-    --base-image=*)
-      base_image="${1#*=}"
-      shift
-      ;;
-    --force) force=1 && shift ;;
-    --json) json=1 && shift ;;
-    -h | --help) usage && exit 0 ;;
-    *) usage >&2 && die "$EXIT_USAGE" "unknown argument: $1" ;;
-  esac
-done
+parse_image_args --base-image base_image "$@"
 
 require_docker
 trap remove_tmp_dirs EXIT

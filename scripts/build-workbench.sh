@@ -47,23 +47,7 @@ USAGE
 cache_dir="${AIFLOCK_CACHE_DIR:-/var/cache/aiflock}"
 force=0
 json=0
-while (($# > 0)); do
-  case "$1" in
-    --cache-dir)
-      (($# >= 2)) || die "$EXIT_USAGE" "--cache-dir needs a value"
-      cache_dir="$2"
-      shift 2
-      ;;
-    --cache-dir=*)
-      cache_dir="${1#*=}"
-      shift
-      ;;
-    --force) force=1 && shift ;;
-    --json) json=1 && shift ;;
-    -h | --help) usage && exit 0 ;;
-    *) usage >&2 && die "$EXIT_USAGE" "unknown argument: $1" ;;
-  esac
-done
+parse_image_args --cache-dir cache_dir "$@"
 
 # Seconds since the start on each line: a CI log shows where a cold build spends its time.
 step() { log "[${SECONDS}s] $*"; }

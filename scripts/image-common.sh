@@ -28,3 +28,28 @@ remove_tmp_dirs() {
   local d
   for d in "${tmp_dirs[@]+"${tmp_dirs[@]}"}"; do rm -rf --one-file-system "$d"; done
 }
+
+# The options both image scripts take: --force, --json, --help, and one option with a value
+# (its name in $1, e.g. --base-image), stored in the variable named by $2. Sets `force` and
+# `json`; calls the script's own `usage`.
+parse_image_args() {
+  local opt="$1" var="$2"
+  shift 2
+  while (($# > 0)); do
+    case "$1" in
+      "$opt")
+        (($# >= 2)) || die "$EXIT_USAGE" "$opt needs a value"
+        printf -v "$var" '%s' "$2"
+        shift 2
+        ;;
+      "$opt"=*)
+        printf -v "$var" '%s' "${1#*=}"
+        shift
+        ;;
+      --force) force=1 && shift ;;
+      --json) json=1 && shift ;;
+      -h | --help) usage && exit 0 ;;
+      *) usage >&2 && die "$EXIT_USAGE" "unknown argument: $1" ;;
+    esac
+  done
+}
