@@ -7,6 +7,7 @@ import type { StreamMessage, TaskStep, TaskView } from '@aiflock/protocol';
 import { execIn } from '../testkit/docker.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 import { remoteHost, type RemoteHost } from '../testkit/netns.js';
+import { ensureWorkbench } from '../testkit/workbench.js';
 import { startScriptedModel, type ScriptedModel } from '../testkit/scripted-model.js';
 
 /**
@@ -38,7 +39,16 @@ async function runTask(agent: string, input: unknown, type = 'agent'): Promise<T
 }
 
 /** The remote host's site: plain text naming the path, and a cookie the tool must not pass on. */
-const WEB_SERVER = `require('http').createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain', 'set-cookie': 'hidden=1' }).end('hello from out there, you asked for ' + req.url)).listen(8080, '0.0.0.0', () => console.log('ready'));`;
+const WEB_SERVER = `
+const html = (title, body) => '<!doctype html><html><head><title>' + title + '</title></head><body><main>' + body + '</main></body></html>';
+require('http').createServer((req, res) => {
+  if (req.url === '/page') return res.writeHead(200, { 'content-type': 'text/html' }).end(html('Kettles', '<h1>Kettles</h1><p>Descale monthly.</p><a href="/next">Next</a>'));
+  if (req.url === '/next') return res.writeHead(200, { 'content-type': 'text/html' }).end(html('Kettles, part 2', '<h1>Part 2</h1><p>Use citric acid, not vinegar.</p>'));
+  res.writeHead(200, { 'content-type': 'text/plain', 'set-cookie': 'hidden=1' }).end('hello from out there, you asked for ' + req.url);
+}).listen(8080, '0.0.0.0', () => console.log('ready'));`;
+
+/** A workbench sandbox's size: Chromium's threads count against pids, its pages against memory. */
+const WORKBENCH_RESOURCES = 'resources: { memory: 1Gi, cpu: 1, pids: 512, tmp: 256Mi, taskTimeout: 5m }';
 
 const stepsOf = async (id: string): Promise<TaskStep[]> => (await flock.api(`/v1/jobs/${id}/steps`)).body.steps as TaskStep[];
 const results = (steps: TaskStep[]) => steps.filter((s) => s.kind === 'tool_result');
@@ -46,7 +56,7 @@ const results = (steps: TaskStep[]) => steps.filter((s) => s.kind === 'tool_resu
 beforeAll(async () => {
   model = await startScriptedModel('openai');
   // The web server's test range is private: only an admin may allow it, where the flock says so.
-  flock = await testFlock({ env: { AIFLOCK_EGRESS_PRIVATE_CIDRS: 'admin' } });
+  flock = await testFlock({ env: { AIFLOCK_EGRESS_PRIVATE_CIDRS: 'admin', AIFLOCK_WORKBENCH_IMAGE: ensureWorkbench() } });
   // The scripted model behind every alias, tool-capable; two tiers: a tiny token budget for
   // agents at balance 0, and a roomy one for the agents the test credits.
   await writeFile(
@@ -72,11 +82,13 @@ economy:
   const gateway = web.address;
   webUrl = `http://${gateway}:8080`;
 
-  await deploy('coder', 'handlers: [agent, shell]\ntools: { shell: true, files: true }\nloop: { maxSteps: 8 }\n');
+  // The sample coding task runs in the workbench (Debian with git, compilers, node, Chromium).
+  await deploy('coder', `image: workbench\nhandlers: [agent, shell]\ntools: { shell: true, files: true }\nloop: { maxSteps: 8 }\n${WORKBENCH_RESOURCES}\n`);
+  await deploy('surfer', `image: workbench\nhandlers: [agent]\ntools: { browser: true }\nnetwork: { egress: ["${gateway}/32"] }\n${WORKBENCH_RESOURCES}\n`);
   await deploy('webby', `handlers: [agent]\ntools: { http: { allow: ["${gateway}/32"] } }\n`);
   await deploy('broke', 'handlers: [agent]\ntools: { files: true }\n');
   await deploy('helper', 'handlers: [agent]\ntools: { askHuman: true }\naccess: { runTasks: ["*"] }\n');
-  for (const [agent, pay] of [['coder', 'PAY-1'], ['webby', 'PAY-2'], ['helper', 'PAY-3']]) {
+  for (const [agent, pay] of [['coder', 'PAY-1'], ['webby', 'PAY-2'], ['helper', 'PAY-3'], ['surfer', 'PAY-4']]) {
     const c = await flock.cli(['economy', 'credit', agent!, '5', '--payment', pay!]);
     expect(c.code, c.stderr).toBe(0);
   }
@@ -233,6 +245,23 @@ describe('agent loop: the http tool', () => {
     expect(rs[1]!.result).toMatchObject({ ok: false, error: expect.stringContaining("the egress proxy refused not-allowed.invalid: not on the manifest's allow list") });
     const steps = await stepsOf(t.id);
     expect(steps.at(-1)).toMatchObject({ kind: 'answer', citations: [`${webUrl}/docs`] });
+  });
+});
+
+describe('agent loop: the browser tool in a workbench sandbox', () => {
+  it('opens a page, follows a link and answers citing both URLs', async () => {
+    model.script(
+      { toolCalls: [{ name: 'browser', arguments: { action: 'open', url: `${webUrl}/page` } }] },
+      { toolCalls: [{ name: 'browser', arguments: { action: 'follow', link: 'Next' } }] },
+      (req) => ({ text: req.lastToolResult?.includes('citric acid') ? 'Descale monthly with citric acid.' : `not found: ${req.lastToolResult}` }),
+    );
+    const t = await runTask('surfer', 'how do I descale a kettle?');
+    expect(t.status, t.error ?? '').toBe('completed');
+    expect(t.result).toBe('Descale monthly with citric acid.');
+    expect(t.output).toMatchObject({ stop: 'answer', citations: [`${webUrl}/page`, `${webUrl}/next`] });
+    const steps = await stepsOf(t.id);
+    expect(steps.at(-1)).toMatchObject({ kind: 'answer', citations: [`${webUrl}/page`, `${webUrl}/next`] });
+    expect(results(steps).map((st) => st.result?.urls)).toEqual([[`${webUrl}/page`], [`${webUrl}/next`]]);
   });
 });
 

@@ -1,12 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STEP_OUTPUT_MAX, type AgentView, type TaskView } from '@aiflock/protocol';
-import { REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
+import { testFlock, type TestFlock } from '../testkit/flock.js';
 import { deployYaml, upFlock } from '../testkit/agents.js';
 import { remoteHost, type RemoteHost } from '../testkit/netns.js';
+import { ensureWorkbench } from '../testkit/workbench.js';
 import { ensureImage } from './isolation/harness.js';
 
 /*
@@ -24,13 +24,6 @@ let workbench: string;
 let site: string;
 
 /** The workbench ref to test: a prebuilt one (scripts/test.sh exports it), else build (cached). */
-function ensureWorkbench(): string {
-  const given = process.env['AIFLOCK_TEST_WORKBENCH_IMAGE'];
-  if (given) return given;
-  const r = spawnSync('bash', [join(REPO_ROOT, 'scripts', 'build-workbench.sh'), '--json'], { encoding: 'utf8', timeout: 40 * 60_000, stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new Error(`scripts/build-workbench.sh failed (status ${r.status})`);
-  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { workbench: string }).workbench;
-}
 
 /** The site "on the internet": a page with a link and a form, a second page, a search result. */
 const SITE = `
