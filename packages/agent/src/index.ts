@@ -14,7 +14,7 @@ export { BoardClient, EconomyClient, HumanClient, MemoryClient, WorldClient, bus
 export type { BoardPost, BoardReply, BusClients, EconomyStatus, MemoryKind } from './bus-clients.js';
 export { DecisionError, type Decision, type DecideInput, type Policy, type VillageAction } from './village/decision.js';
 export { RulesPolicy, type RulesOptions } from './village/rules-policy.js';
-export { LlmPolicy, actionJsonSchema, actionsOf, answerSchema, modelLabel, type LlmPort, type LlmPolicyOptions } from './village/llm-policy.js';
+export { LlmPolicy, actionJsonSchema, actionsOf, worldTools, answerSchema, modelLabel, type LlmPort, type LlmPolicyOptions } from './village/llm-policy.js';
 export { VillageLoop, realClock, type LoopClock, type TurnOutcome, type VillageLoopOptions, type WorldPort, type BoardPort, type MemoryPort } from './village/loop.js';
 export { parsePersona, seededRandom, type PersonaNotes } from './village/persona.js';
 export { villageLoop, runVillage, type VillageDeps } from './village/start.js';

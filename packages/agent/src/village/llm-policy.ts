@@ -57,6 +57,31 @@ export function actionJsonSchema(landmarks: readonly string[]): Record<string, u
   };
 }
 
+/**
+ * The same actions as native tools (OpenAI `tools`, Ollama `tools`, Anthropic `tool_use`), one
+ * tool per action: a tool-capable model calls one, the way the agent loop's models call theirs.
+ */
+export function worldTools(landmarks: readonly string[]): { name: string; description: string; parameters: Record<string, unknown> }[] {
+  const { oneOf } = actionJsonSchema(landmarks) as { oneOf: { properties: Record<string, unknown>; required: string[] }[] };
+  return oneOf.map((v) => {
+    const { action, ...props } = v.properties as { action: { const: string } } & Record<string, unknown>;
+    return {
+      name: action.const,
+      description: ACTION_HELP[action.const] ?? action.const,
+      parameters: { type: 'object', properties: props, required: v.required.filter((r) => r !== 'action') },
+    };
+  });
+}
+
+const ACTION_HELP: Record<string, string> = {
+  walk: 'Walk to a place in the village.',
+  talk: 'Say something to the nearest villager or to everyone in earshot.',
+  post: 'Post a question on the bulletin board for people to answer.',
+  reply: 'Reply to one of the replies to your posts, by its number.',
+  do: 'Do something where you are (it shows as your activity).',
+  rest: 'Rest for a turn.',
+};
+
 /** The same shapes in zod, with this turn's facts: the landmark exists, the listener is near, the reply is there. */
 export function answerSchema(p: Perception) {
   const landmarks = new Set(p.landmarks.map((l) => l.name));
@@ -121,24 +146,41 @@ export function actionsOf(raw: string, p: Perception): VillageAction[] {
  */
 export class LlmPolicy implements Policy {
   readonly name = 'llm' as const;
+  /** Until the gateway says this model cannot call tools. */
+  private toolsWork = true;
   constructor(private readonly o: LlmPolicyOptions) {}
 
   async decide(input: DecideInput, signal: AbortSignal): Promise<Decision> {
     const p = input.perception;
     const memories = await input.recall(situation(p)).catch(() => []);
-    let result: LlmChatResult;
-    try {
-      result = await this.o.llm.chat(
+    const landmarks = p.landmarks.map((l) => l.name);
+    const ask = (tools: boolean) =>
+      this.o.llm.chat(
         {
           ...(this.o.model ? { model: this.o.model } : {}),
           messages: [
             { role: 'system', content: this.system() },
             { role: 'user', content: prompt(p, memories) },
           ],
-          params: { maxTokens: this.o.maxTokens ?? 300, temperature: this.o.temperature ?? 0.7, format: { schema: actionJsonSchema(p.landmarks.map((l) => l.name)) } },
+          params: {
+            maxTokens: this.o.maxTokens ?? 300,
+            temperature: this.o.temperature ?? 0.7,
+            ...(tools ? { tools: worldTools(landmarks) } : { format: { schema: actionJsonSchema(landmarks) } }),
+          },
         },
         { signal },
       );
+    let result: LlmChatResult;
+    try {
+      try {
+        result = await ask(this.toolsWork);
+      } catch (err) {
+        // A model without tool calling (the embedded story model) answers in constrained JSON
+        // instead; remembered, so later turns ask that way at once.
+        if (!(this.toolsWork && err instanceof LlmError && err.code === 'llm_capability_unsupported' && ((err.details as { missing?: string[] } | undefined)?.missing ?? []).includes('tools'))) throw err;
+        this.toolsWork = false;
+        result = await ask(false);
+      }
     } catch (err) {
       // This text ends up in the villager's activity, under its name in the UI: a flock with no
       // model says so plainly (the gateway's diagnostic is in the daemon's log); anything
@@ -147,7 +189,10 @@ export class LlmPolicy implements Policy {
       const why = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 120);
       throw new DecisionError(`the model did not answer (${why})`);
     }
-    return { actions: actionsOf(result.text, p), by: 'llm', model: modelLabel(result) };
+    // One action a turn: the first tool call, else the answer's text as JSON.
+    const call = result.toolCalls[0];
+    const answer = call ? JSON.stringify({ action: call.name, ...call.arguments }) : result.text;
+    return { actions: actionsOf(answer, p), by: 'llm', model: modelLabel(result) };
   }
 
   async reflect(memories: string[], signal: AbortSignal): Promise<string | null> {
@@ -169,7 +214,7 @@ export class LlmPolicy implements Policy {
 
   private system(): string {
     const persona = this.o.persona.trim().slice(0, PERSONA_PROMPT) || `You are ${this.o.agent}, a villager.`;
-    return `${persona}\n\nYou live in a village with other villagers. Each turn you choose exactly one action and answer with it as JSON.`;
+    return `${persona}\n\nYou live in a village with other villagers. Each turn you choose exactly one action: call one of your tools, or, if you have none, answer with the action as JSON.`;
   }
 }
 

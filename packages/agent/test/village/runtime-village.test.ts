@@ -72,9 +72,9 @@ describe('a villager sandbox', () => {
       await agent.ready;
       const declared = await until(() => calls.find((c) => c.op === 'world.declare'), 'a declaration');
       expect(declared.payload).toEqual({ policy: 'rules', model: null });
-      // The llm was asked first, with the action format; its refusal made this a rules turn.
+      // The llm was asked first, with the world's actions as tools; its refusal made this a rules turn.
       const asked = calls.find((c) => c.op === 'llm.chat' || c.op === 'llm.stream');
-      expect(asked?.payload).toMatchObject({ params: { format: { schema: { oneOf: expect.any(Array) } } } });
+      expect(asked?.payload).toMatchObject({ params: { tools: expect.arrayContaining([expect.objectContaining({ name: 'walk' })]) } });
       await until(() => calls.find((c) => c.op === 'world.move'), 'a move');
       expect(calls.find((c) => c.op === 'world.move')!.payload).toEqual({ to: 'home' });
       const said = await until(() => calls.find((c) => c.op === 'world.act' && (c.payload as { type: string }).type === 'do'), 'an activity');

@@ -50,7 +50,11 @@ beforeAll(async () => {
     instances: [['baker-1', 'baker']],
     llm: (ol) => ({
       providers: { embedded: { modelFile: STORIES_MODEL, contextSize: 1024 }, ollama: { url: ol.url } },
-      models: { default: { provider: 'embedded', model: 'stories260K' }, scripted: { provider: 'ollama', model: 'm' } },
+      models: {
+        default: { provider: 'embedded', model: 'stories260K' },
+        scripted: { provider: 'ollama', model: 'm' },
+        tooled: { provider: 'ollama', model: 'm', capabilities: ['chat', 'stream', 'tools', 'json'] },
+      },
       policy: { attemptsPerProvider: 1 },
     }),
   });
@@ -127,6 +131,26 @@ describe('llm village policy through the gateway', () => {
       by: 'llm',
       model: 'ollama/scripted',
     });
+  });
+
+  it("decides with native tool calling when the model has it: the world's actions are its tools", async () => {
+    const policy = new LlmPolicy({ agent: 'baker', persona: '', llm: recordingClient(), model: 'tooled' });
+    const before = ol.requests.length;
+    ol.next({ kind: 'reply', toolCalls: [{ id: 'c1', name: 'walk', arguments: { to: 'park' } }] });
+    await expect(policy.decide({ perception: perception(), recall: async () => [] }, new AbortController().signal)).resolves.toEqual({
+      actions: [
+        { type: 'move', move: { to: 'park' } },
+        { type: 'act', action: { type: 'do', activity: 'walking to the Park' } },
+      ],
+      by: 'llm',
+      model: 'ollama/tooled',
+    });
+    const sent = ol.requests.slice(before).find((r) => r.path === '/api/chat')!.body as { tools: { function: { name: string } }[]; format?: unknown };
+    expect(sent.tools.map((t) => t.function.name)).toEqual(['walk', 'talk', 'post', 'reply', 'do', 'rest']);
+    expect(sent.format).toBeUndefined();
+    // A tool call the turn cannot do is refused like any invalid answer.
+    ol.next({ kind: 'reply', toolCalls: [{ id: 'c2', name: 'walk', arguments: { to: 'moon' } }] });
+    await expect(policy.decide({ perception: perception(), recall: async () => [] }, new AbortController().signal)).rejects.toThrow(/to: no such landmark/);
   });
 
   it('says the model did not answer when the gateway refuses the call', async () => {
