@@ -88,9 +88,9 @@ describe('task.step ingest', () => {
       [CODER, 'answer'],
     ]);
     expect(await store.taskSteps.list(THEIRS, 100)).toEqual([]);
-    expect(warnings.filter((w) => w.includes('refused step'))).toEqual([
-      `refused step from ${INTRUDER}: task ${MINE} is not a task of agent other`,
-      `refused step from ${CODER}: task ${THEIRS} is not a task of agent coder`,
+    expect(warnings.filter((w) => w.includes('task.step: task'))).toEqual([
+      `refused event from ${INTRUDER}: task.step: task ${MINE} is not for agent other`,
+      `refused event from ${CODER}: task.step: task ${THEIRS} is not for agent coder`,
     ]);
     const streamed = (await store.jobEvents.list({ jobId: MINE, afterSeq: 0, limit: 100 })).filter((e) => e.type === 'step');
     expect(streamed.map((e) => (e.payload as TaskStep).seq)).toEqual([0, 1, 2]);
