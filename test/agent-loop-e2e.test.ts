@@ -25,9 +25,9 @@ let webUrl: string;
 const CALC = 'exports.add = (a, b) => a - b;\n';
 const CALC_TEST = "const test = require('node:test');\nconst assert = require('node:assert');\nconst { add } = require('./calc.js');\ntest('adds', () => assert.strictEqual(add(2, 3), 5));\n";
 
-async function deploy(name: string, body: string): Promise<void> {
+async function deploy(name: string, body: string, resources = 'resources: { cpu: 0.5, memory: 192Mi, pids: 64, taskTimeout: 90s }'): Promise<void> {
   const file = join(flock.home, `${name}.agent.md`);
-  await writeFile(file, `---\nname: ${name}\n${body}resources: { cpu: 0.5, memory: 192Mi, pids: 64, taskTimeout: 90s }\n---\nYou are ${name}, a careful engineer.\n`);
+  await writeFile(file, `---\nname: ${name}\n${body}${resources}\n---\nYou are ${name}, a careful engineer.\n`);
   const r = await flock.cli(['agent', 'deploy', file]);
   expect(r.code, r.stderr).toBe(0);
   await eventually(async () => (await flock.api(`/v1/agents/${name}`)).body?.replicas?.ready === 1, `${name} ready`, 120_000);
@@ -83,8 +83,8 @@ economy:
   webUrl = `http://${gateway}:8080`;
 
   // The sample coding task runs in the workbench (Debian with git, compilers, node, Chromium).
-  await deploy('coder', `image: workbench\nhandlers: [agent, shell]\ntools: { shell: true, files: true }\nloop: { maxSteps: 8 }\n${WORKBENCH_RESOURCES}\n`);
-  await deploy('surfer', `image: workbench\nhandlers: [agent]\ntools: { browser: true }\nnetwork: { egress: ["${gateway}/32"] }\n${WORKBENCH_RESOURCES}\n`);
+  await deploy('coder', 'image: workbench\nhandlers: [agent, shell]\ntools: { shell: true, files: true }\nloop: { maxSteps: 8 }\n', WORKBENCH_RESOURCES);
+  await deploy('surfer', `image: workbench\nhandlers: [agent]\ntools: { browser: true }\nnetwork: { egress: ["${gateway}/32"] }\n`, WORKBENCH_RESOURCES);
   await deploy('webby', `handlers: [agent]\ntools: { http: { allow: ["${gateway}/32"] } }\n`);
   await deploy('broke', 'handlers: [agent]\ntools: { files: true }\n');
   await deploy('helper', 'handlers: [agent]\ntools: { askHuman: true }\naccess: { runTasks: ["*"] }\n');
