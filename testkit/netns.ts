@@ -150,7 +150,7 @@ export async function remoteHost(opts: { extra?: string[] } = {}): Promise<Remot
 /** A random address in 198.19.0.0/16 (benchmarking range) for a remote host's `extra`. */
 export const randomBenchmarkAddress = (): string => `198.19.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 
-/** A random link-local address (never 169.254.169.254 itself, which another test may hold). */
+/** A random link-local address (never the cloud metadata address itself, which another test may hold). */
 export const randomLinkLocal = (): string => `169.254.${randomInt(1, 255)}.${randomInt(1, 255)}`;
 
 /** Whether the host itself can open a TCP connection there. */
