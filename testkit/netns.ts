@@ -150,8 +150,8 @@ export async function remoteHost(opts: { extra?: string[] } = {}): Promise<Remot
 /** A random address in 198.19.0.0/16 (benchmarking range) for a remote host's `extra`. */
 export const randomBenchmarkAddress = (): string => `198.19.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 
-/** A random link-local address (never the cloud metadata address itself, which another test may hold). */
-export const randomLinkLocal = (): string => `169.254.${randomInt(1, 255)}.${randomInt(1, 255)}`;
+/** A random link-local address below 169.254.169.0/24, so never the cloud metadata address, which another test may hold. */
+export const randomLinkLocal = (): string => `169.254.${randomInt(1, 169)}.${randomInt(1, 255)}`;
 
 /** Whether the host itself can open a TCP connection there. */
 const connectsFromHost = (host: string, port: number): Promise<boolean> =>
