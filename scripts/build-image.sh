@@ -197,11 +197,7 @@ build_agent() {
     docker build --quiet --build-arg "BASE_IMAGE=$base" --build-arg "BUNDLE_SHA256=$sha" -t "$tag" "$ctx" >/dev/null ||
       die "$EXIT_BUILD" "docker build of $tag failed"
   fi
-  docker tag "$tag" aiflock/agent:latest
-  # The image this rebuild replaced, unless something still uses or tags it (then rm refuses).
-  if [[ -n "${previous_id:-}" && "$previous_id" != "$(docker image inspect --format '{{ .Id }}' "$tag")" ]]; then
-    docker image rm "$previous_id" >/dev/null 2>&1 || true
-  fi
+  tag_and_prune "$tag" aiflock/agent:latest "${previous_id:-}"
   AGENT_REF="$tag"
 }
 

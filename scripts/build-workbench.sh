@@ -209,10 +209,7 @@ build_workbench() {
       -e 'if (process.getuid() !== 1001) process.exit(1)' >/dev/null ||
       die "$EXIT_BUILD" "$tag does not run node as uid 1001"
   fi
-  docker tag "$tag" aiflock/workbench:latest
-  if [[ -n "$previous_id" && "$previous_id" != "$(docker image inspect --format '{{ .Id }}' "$tag")" ]]; then
-    docker image rm "$previous_id" >/dev/null 2>&1 || true
-  fi
+  tag_and_prune "$tag" aiflock/workbench:latest "${previous_id:-}"
   WORKBENCH_REF="$tag"
 }
 

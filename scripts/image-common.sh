@@ -53,3 +53,13 @@ parse_image_args() {
     esac
   done
 }
+
+# Tags $1 as $2 (the :latest alias) and removes $3, the image a rebuild of $1 replaced, unless
+# it is $1 itself or something still uses or tags it (then `rm` refuses, which is fine).
+tag_and_prune() {
+  local tag="$1" alias="$2" previous="${3:-}"
+  docker tag "$tag" "$alias"
+  if [[ -n "$previous" && "$previous" != "$(docker image inspect --format '{{ .Id }}' "$tag")" ]]; then
+    docker image rm "$previous" >/dev/null 2>&1 || true
+  fi
+}
