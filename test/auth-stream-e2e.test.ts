@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -29,8 +29,7 @@ describe('first start', () => {
     const token = await flock.adminToken();
     expect(token).toMatch(/^afk_/);
     expect(firstUp.split(token).length - 1).toBe(1);
-    const log = await readFile(join(flock.home, 'daemon.log'), 'utf8');
-    expect(log).toContain('first start: created the admin token');
+    const log = await flock.logShowing('first start: created the admin token');
     expect(log).not.toContain(token);
     expect(log).not.toMatch(/afk_/);
     // A second `up` (the daemon already running) does not show it again.

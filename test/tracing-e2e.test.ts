@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskView } from '@aiflock/protocol';
 import { deployWriter, upFlock } from '../testkit/agents.js';
@@ -75,7 +73,8 @@ describe('OpenTelemetry traces', () => {
     expect(receiver.refused).toEqual([]);
 
     // The same call in the JSON log, with seed 3's fields.
-    const lines = (await readFile(join(flock.home, 'daemon.log'), 'utf8')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const cid = String(chat.attributes['aiflock.correlation_id']);
+    const lines = (await flock.logShowing(new RegExp(`"llm call".*${cid}|${cid}.*"llm call"`))).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
     const call = lines.find((l) => l['msg'] === 'llm call' && l['correlationId'] === chat.attributes['aiflock.correlation_id']);
     expect(call, 'an "llm call" log line for the traced call').toMatchObject({ level: 'info', service: 'aiflock-daemon', provider: 'ollama', model: 'default', tokens: 26, tokensIn: 17, tokensOut: 9, outcome: 'ok', agent: 'writer' });
     expect(call!['latencyMs']).toEqual(expect.any(Number));

@@ -26,6 +26,11 @@ export interface TestFlock {
   ): Promise<{ status: number; body: any; headers: Headers }>;
   /** The admin token the daemon wrote on its first start. */
   adminToken(): Promise<string>;
+  /**
+   * The daemon's log once it shows `pattern`. The daemon writes its log asynchronously, so a
+   * line for something that just happened may land a moment after the HTTP answer did.
+   */
+  logShowing(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
   /** SIGKILLs the daemon (no clean stop, no snapshot) and resolves once it is gone. Agents keep running. */
   killDaemon(): Promise<void>;
   cleanup(): Promise<void>;
@@ -73,6 +78,13 @@ export async function testFlock(opts: { env?: Record<string, string> } = {}): Pr
     adminToken,
     async api(path, init = {}) {
       return apiFetch(apiUrl, path, init, init.token === undefined ? await adminToken() : init.token);
+    },
+    async logShowing(pattern, timeoutMs = 15_000) {
+      const shows = (log: string) => (typeof pattern === 'string' ? log.includes(pattern) : pattern.test(log));
+      return eventually(async () => {
+        const log = await readFile(join(home, 'daemon.log'), 'utf8').catch(() => '');
+        return shows(log) ? log : '';
+      }, `the daemon log to show ${String(pattern)}`, timeoutMs);
     },
     async killDaemon() {
       const { pid } = JSON.parse(await readFile(join(home, 'daemon.json'), 'utf8')) as { pid: number };

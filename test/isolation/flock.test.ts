@@ -154,7 +154,7 @@ describe('isolation (flock): egress', () => {
        s.on('error', (e) => { console.log(JSON.stringify({ line: e.code })); process.exit(0); });`,
     );
     expect(connect.line).toMatch(/^HTTP\/1\.1 403/);
-    const log = await readFile(join(flock.home, 'daemon.log'), 'utf8');
+    const log = await flock.logShowing('egress denied: GET localhost:80');
     expect(log).toMatch(/egress denied: GET not-listed\.invalid:80/);
     expect(log).toContain(`egress allowed: GET ${upstreamIp}:${upstreamPort}`);
     expect(log).toContain("egress denied: GET localhost:80");
@@ -212,8 +212,7 @@ describe('isolation (flock): egress', () => {
     );
     for (const t of targets) expect(out[t], t).toMatch(/^HTTP\/1\.1 403/);
     expect(hostServiceHits).toBe(0);
-    const log = await readFile(join(flock.home, 'daemon.log'), 'utf8');
-    expect(log).toMatch(/egress denied: CONNECT 0x7f000001:\d+/);
+    const log = await flock.logShowing(/egress denied: CONNECT 0x7f000001:\d+/);
     expect(log).toMatch(/is this host \(loopback\)/);
   });
 
