@@ -3,6 +3,7 @@ export * from './ids.js';
 export * from './auth/scopes.js';
 export * from './auth/tokens.js';
 export * from './auth/task-access.js';
+export * from './auth/agent-access.js';
 export * from './manifest/units.js';
 export * from './manifest/schema.js';
 export * from './manifest/parse.js';

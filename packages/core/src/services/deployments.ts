@@ -6,6 +6,7 @@ import type { Bus } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
 import type { DeploymentRecord, InstanceRecord, Store } from '../ports/store.js';
 import { agentStatus } from '../deployment/instance-health.js';
+import { assertMayManageAgent, type Manager } from '../auth/agent-access.js';
 import { imageFor } from '../deployment/images.js';
 
 export interface DeploymentServiceDeps {
@@ -51,9 +52,10 @@ export class DeploymentService {
   /**
    * `by` is who deploys. They become the agent's owner on its first deploy; a manifest
    * `owner` naming someone else is refused unless an admin deploys it (an admin may deploy
-   * for a person, or hand an agent over). Later deploys by others keep the owner.
+   * for a person, or hand an agent over). Redeploying an agent is its owner's or an admin's.
+   * Without `by` (the daemon's own calls) nothing is checked.
    */
-  async deploy(text: string, filename = 'agent.yaml', by?: { id: string; admin: boolean }): Promise<{ agent: AgentView; changed: boolean }> {
+  async deploy(text: string, filename = 'agent.yaml', by?: Manager): Promise<{ agent: AgentView; changed: boolean }> {
     let parsed;
     try {
       parsed = parseManifest(text, filename);
@@ -75,6 +77,7 @@ export class DeploymentService {
       });
     }
     const existing = await store.deployments.get(manifest.name);
+    if (existing) assertMayManageAgent(by, manifest.name, existing, 'redeploy');
     if (existing?.state === 'quarantined') throw quarantined(manifest.name);
     if (existing && existing.digest === digest && existing.state === 'active') {
       return { agent: await this.view(existing), changed: false };
@@ -105,8 +108,9 @@ export class DeploymentService {
     return this.view(await this.require(name));
   }
 
-  async scale(name: string, replicas: number): Promise<AgentView> {
+  async scale(name: string, replicas: number, by?: Manager): Promise<AgentView> {
     const record = await this.require(name);
+    assertMayManageAgent(by, name, record, 'scale');
     if (record.state === 'quarantined') throw quarantined(name);
     const next = { ...record, replicas, state: 'active' as const, updatedAt: this.deps.clock.now().toISOString() };
     await this.deps.store.deployments.upsert(next);
@@ -115,16 +119,18 @@ export class DeploymentService {
   }
 
   /** Stop every instance but keep the agent, its queue and its queued tasks. */
-  async stop(name: string): Promise<AgentView> {
+  async stop(name: string, by?: Manager): Promise<AgentView> {
     const record = await this.require(name);
+    assertMayManageAgent(by, name, record, 'stop');
     const next = { ...record, state: 'stopped' as const, updatedAt: this.deps.clock.now().toISOString() };
     await this.deps.store.deployments.upsert(next);
     this.deps.poke();
     return this.view(next);
   }
 
-  async remove(name: string): Promise<void> {
+  async remove(name: string, by?: Manager): Promise<void> {
     const record = await this.require(name);
+    assertMayManageAgent(by, name, record, 'remove');
     await this.deps.store.deployments.remove(name);
     await this.deps.bus.removeQueue(name);
     this.deps.poke();

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AgentName, AgentView, DeployRequest, DeployResponse, LogLine, ScaleRequest } from '@aiflock/protocol';
 import { grants, manifestJsonSchema } from '@aiflock/core';
@@ -11,6 +11,9 @@ import { followLogs, logLine } from '../follow.js';
 import { agentWorld } from './world.js';
 
 const NameParams = z.object({ name: AgentName });
+
+/** The caller as the deployment service judges them: owners and admins may change an agent. */
+const managerOf = (req: FastifyRequest) => ({ id: actorOf(req), admin: grants(req.actor?.scopes ?? [], 'admin') });
 const LogsQuery = z
   .object({
     follow: z.enum(['true', 'false', '1', '0']).optional(),
@@ -34,7 +37,7 @@ export const agentRoutes =
         async () => {
           const body = parseInput(DeployRequest, req.body, 'body');
           // The deploying identity becomes the owner (who may then not reward the agent).
-          return ctx.deployments.deploy(body.manifest, body.filename, { id: actorOf(req), admin: grants(req.actor?.scopes ?? [], 'admin') });
+          return ctx.deployments.deploy(body.manifest, body.filename, managerOf(req));
         },
         (o) => ({ resource: `agent/${o.agent.name}`, details: { digest: o.agent.digest, changed: o.changed } }),
       );
@@ -52,14 +55,14 @@ export const agentRoutes =
       const { name } = parseInput(NameParams, req.params, 'params');
       const asked = (req.body as { replicas?: unknown } | undefined)?.replicas;
       const replicas = typeof asked === 'number' ? asked : null;
-      return audited(ctx.audit, req, 'agent.scale', `agent/${name}`, () => ctx.deployments.scale(name, parseInput(ScaleRequest, req.body, 'body').replicas), () => ({
+      return audited(ctx.audit, req, 'agent.scale', `agent/${name}`, () => ctx.deployments.scale(name, parseInput(ScaleRequest, req.body, 'body').replicas, managerOf(req)), () => ({
         details: { replicas },
       }));
     });
 
     app.post('/agents/:name/stop', route('agents:write', { summary: 'Stop every instance', params: NameParams, response: AgentView }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
-      return audited(ctx.audit, req, 'agent.stop', `agent/${name}`, () => ctx.deployments.stop(name));
+      return audited(ctx.audit, req, 'agent.stop', `agent/${name}`, () => ctx.deployments.stop(name, managerOf(req)));
     });
 
     // Kill switch: admin only, audited.
@@ -72,7 +75,7 @@ export const agentRoutes =
 
     app.delete('/agents/:name', route('agents:write', { summary: 'Remove an agent', params: NameParams, status: 204 }), async (req, reply) => {
       const { name } = parseInput(NameParams, req.params, 'params');
-      await audited(ctx.audit, req, 'agent.remove', `agent/${name}`, () => ctx.deployments.remove(name));
+      await audited(ctx.audit, req, 'agent.remove', `agent/${name}`, () => ctx.deployments.remove(name, managerOf(req)));
       return reply.status(204).send();
     });
 
