@@ -10,6 +10,9 @@ export interface PeopleSetup {
   stop(): void;
 }
 
+/** How far back a starting daemon looks for board posts to agents it may have missed. */
+const CATCH_UP_WINDOW_MS = 24 * 3600_000;
+
 /**
  * Talking with people: direct chat threads, agents' questions (`human.ask|wait` on the bus)
  * and board posts addressed to agents. Finished tasks are handed back to where they came from.
@@ -34,5 +37,11 @@ export function setupPeople(deps: {
     void chat.taskFinished(t).catch((err: unknown) => log('error', `appending the answer of task ${t.id} to its chat thread failed: ${String(err)}`));
     void router.taskFinished(t).catch((err: unknown) => log('error', `replying with the answer of task ${t.id} failed: ${String(err)}`));
   });
-  return { chat, questions, feed, board: router, stop: router.start() };
+  const stop = router.start();
+  const since = new Date(clock.now().getTime() - CATCH_UP_WINDOW_MS).toISOString();
+  void router
+    .catchUp(since)
+    .then((n) => n > 0 && log('info', `posted ${n} board answer(s) that finished while the daemon was down`))
+    .catch((err: unknown) => log('error', `catching up on board posts failed: ${String(err)}`));
+  return { chat, questions, feed, board: router, stop };
 }

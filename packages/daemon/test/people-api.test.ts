@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AgentTaskInput, type HumanAskReply, type HumanWaitReply } from '@aiflock/protocol';
+import { AgentTaskInput, type HumanAskReply, type HumanWaitReply, type PostView } from '@aiflock/protocol';
 import { BusInstance } from '../../../testkit/bus-instance.js';
 import { eventually } from '../../../testkit/flock.js';
+import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
+import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
 import { startApi, type ApiHarness } from './http-harness.js';
 
 /**
@@ -254,5 +256,32 @@ describe('the board', () => {
       [expect.stringMatching(/^human:/), 'Yes, the country.'],
       ['agent:coder', 'Paris.'],
     ]);
+  });
+
+  it('after a crash, a post never routed is queued and a task that finished unseen is answered, each once', async () => {
+    // A post stored just before the daemon went down: never routed.
+    const now = new Date().toISOString();
+    const missed: PostView = { id: `post_missed${Date.now()}`, authorType: 'human', authorId: 'human:ann', title: 'Missed', body: 'Still there?', tags: [], audience: 'agent:coder', status: 'open', bounty: 0, moderation: null, createdAt: now, updatedAt: now };
+    await api.store.board.insertPost(missed);
+    // A board task that finished while the daemon was down: no answer on its post.
+    const post = await api.fetch('/v1/board/posts', { method: 'POST', token: ann, body: { title: 'Quiet', body: 'Done yet?', audience: 'agent:coder' } });
+    const t = await coder.take();
+    expect(t.task.idempotencyKey).toBe(`board:${post.body.id}`);
+    // Written past the daemon's own hooks, as by a daemon that died before it could answer.
+    const raw = await SqlStore.open(sqliteBackend(join(api.dir, 'flock.db')));
+    await raw.tasks.transition(t.task.id, ['queued', 'running'], { status: 'completed', result: 'Done.', finishedAt: new Date().toISOString() });
+    await raw.close();
+
+    const since = new Date(Date.now() - 3600_000).toISOString();
+    expect(await api.people.board.catchUp(since)).toBe(1);
+    const queued = await coder.take();
+    expect(queued.task.idempotencyKey).toBe(`board:${missed.id}`);
+    const answers = async () => ((await api.fetch(`/v1/board/posts/${post.body.id}`, { token: ann })).body as { replies: { authorId: string; body: string }[] }).replies.filter((r) => r.authorId === 'agent:coder');
+    expect((await answers()).map((r) => r.body)).toEqual(['Done.']);
+    // Run again (a second restart): nothing is queued or answered twice.
+    expect(await api.people.board.catchUp(since)).toBe(0);
+    expect((await api.store.tasks.list({ agent: 'coder', limit: 500 })).filter((x) => x.idempotencyKey === `board:${missed.id}`)).toHaveLength(1);
+    expect(await answers()).toHaveLength(1);
+    await coder.finish(queued, { status: 'completed', result: 'Yes.' });
   });
 });

@@ -1,5 +1,6 @@
 import { AGENT_TASK_TYPE, type AgentTaskInput } from '@aiflock/protocol';
 import { mayRunTasks } from '../auth/task-access.js';
+import { isTerminal } from '../task/lifecycle.js';
 import type { BoardEvent, BoardService } from '../board/board-service.js';
 import type { PostRecord } from '../ports/board.js';
 import type { Store, TaskRecord } from '../ports/store.js';
@@ -57,6 +58,30 @@ export class BoardRouter {
     const { task, created } = await this.deps.tasks.create({ agent, type: AGENT_TASK_TYPE, input }, `board:${post.id}`);
     if (created) this.deps.log('info', `post ${post.id} queued as task ${task.id} for agent ${agent}`, { postId: post.id, taskId: task.id });
     return (await this.deps.store.tasks.get(task.id)) ?? null;
+  }
+
+  /**
+   * What a daemon that stopped (or crashed) may have missed, run once at start: a post stored
+   * just before it went down was never routed, and a board task that finished while it was
+   * down was never answered on its post. Both steps are idempotent (the task is keyed by the
+   * post; an answer is posted only if the agent has not replied since its task ended), so
+   * posts already handled are left as they are. Returns how many answers it posted.
+   */
+  async catchUp(since: string, limit = 500): Promise<number> {
+    const { store } = this.deps;
+    const audiences = (await store.deployments.list()).filter((d) => d.manifest.handlers.includes(AGENT_TASK_TYPE)).map((d) => `agent:${d.name}`);
+    if (audiences.length === 0) return 0;
+    const posts = (await store.board.listPosts({ audiences, status: 'open', limit })).filter((p) => p.authorType === 'human' && p.createdAt >= since);
+    let answered = 0;
+    for (const post of posts) {
+      const task = await this.route(post);
+      if (!task || !isTerminal(task.status)) continue;
+      const replies = await store.board.listReplies(post.id, 500);
+      if (replies.some((r) => r.authorId === `agent:${task.agent}` && r.createdAt >= (task.finishedAt ?? ''))) continue;
+      await this.taskFinished(task);
+      answered++;
+    }
+    return answered;
   }
 
   /** A board task finished: its answer (or why it failed) becomes the agent's reply to the post. */
