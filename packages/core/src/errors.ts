@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   insufficient_funds: { status: 409, summary: 'The balance is too low for this transaction' },
   post_not_found: { status: 404, summary: 'No such board post' },
   owner_mismatch: { status: 403, summary: "Only an admin may deploy an agent whose manifest names another person as its owner" },
+  agent_autoscaled: { status: 409, summary: 'The agent scales itself by its queue (manifest scaling); change scaling in its manifest instead' },
   agent_access_denied: { status: 403, summary: "Only an agent's owner or an admin may redeploy, scale, stop or remove it" },
   task_access_denied: { status: 403, summary: "Only an agent's owner, an admin, or an identity the manifest shares it with (access.runTasks) may run or cancel its tasks" },
   reward_not_allowed: { status: 403, summary: 'This person may not reward or penalize this agent' },

@@ -95,6 +95,21 @@ export const ConfigSchema = z
     /** Name of this flock: labels, network and firewall names derive from it. */
     flock: z.string().regex(/^[a-z][a-z0-9]{0,9}$/, '1-10 lower-case letters or digits, starting with a letter').default('default'),
     node: z.string().min(1).default(hostname()),
+    /**
+     * This node's labels, which a manifest's `placement.labels` must match (e.g. `zone: a`,
+     * `gpu: none`). From the environment as `zone=a,disk=ssd`.
+     */
+    nodeLabels: z
+      .unknown()
+      .transform((v, ctx) => {
+        if (typeof v !== 'string') return v;
+        const pairs = v.split(',').map((p) => p.trim()).filter(Boolean).map((p) => p.split('='));
+        const bad = pairs.find((p) => p.length !== 2 || !p[0]?.trim());
+        if (bad) ctx.addIssue({ code: 'custom', message: `"${bad.join('=')}" is not a label: write key=value, comma-separated` });
+        return Object.fromEntries(pairs.map(([k, v]) => [k!.trim(), (v ?? '').trim()]));
+      })
+      .pipe(z.record(z.string().min(1), z.string()))
+      .default({}),
     api: z
       .object({
         host: z.string().default('127.0.0.1'),
@@ -306,6 +321,19 @@ export const ConfigSchema = z
       .default({ tickMs: 250, pathBudget: 10_000, hearingRadius: 5, sightRadius: 8, seed: 1, snapshotEveryTicks: 240, syncMs: 1_000, wsBufferLimitBytes: 1 << 20 }),
     reconcileIntervalMs: z.coerce.number().int().min(200).default(5_000),
     /**
+     * Agents with `scaling` in their manifest: how often replicas are matched to the queue,
+     * how long the queue must stay low before they fall (the most asked for within the window
+     * is kept, so bursts do not make them flap), and the least time between two scale-ups.
+     */
+    autoscale: z
+      .object({
+        intervalMs: z.coerce.number().int().min(200).max(600_000).default(5_000),
+        scaleDownWindowMs: z.coerce.number().int().min(0).max(86_400_000).default(120_000),
+        scaleUpCooldownMs: z.coerce.number().int().min(0).max(86_400_000).default(0),
+      })
+      .strict()
+      .default({ intervalMs: 5_000, scaleDownWindowMs: 120_000, scaleUpCooldownMs: 0 }),
+    /**
      * How long a delivered task may go unacknowledged before the bus hands it to another
      * replica; running tasks renew it (in-progress acks), so it bounds the recovery time
      * after an instance dies, not how long a task may run.
@@ -345,6 +373,7 @@ export type Config = Readonly<z.output<typeof ConfigSchema>>;
 export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_FLOCK: ['flock'],
   AIFLOCK_NODE: ['node'],
+  AIFLOCK_NODE_LABELS: ['nodeLabels'],
   AIFLOCK_API_HOST: ['api', 'host'],
   AIFLOCK_API_PORT: ['api', 'port'],
   NATS_URL: ['nats', 'url'],
@@ -362,6 +391,9 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_LOG_RETENTION_DAYS: ['logs', 'retentionDays'],
   AIFLOCK_LOG_SWEEP_INTERVAL_MS: ['logs', 'sweepIntervalMs'],
   AIFLOCK_AGENTS_ON_REMOVE: ['agents', 'onRemove'],
+  AIFLOCK_AUTOSCALE_INTERVAL_MS: ['autoscale', 'intervalMs'],
+  AIFLOCK_AUTOSCALE_DOWN_WINDOW_MS: ['autoscale', 'scaleDownWindowMs'],
+  AIFLOCK_AUTOSCALE_UP_COOLDOWN_MS: ['autoscale', 'scaleUpCooldownMs'],
   AIFLOCK_IMAGE: ['runtime', 'image'],
   AIFLOCK_DOCKER_SOCKET: ['runtime', 'socket'],
   AIFLOCK_SECRETS_DIR: ['runtime', 'secretsDir'],

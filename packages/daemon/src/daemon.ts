@@ -92,7 +92,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   // Chat, agents' questions to people and board posts to agents (mounts `human.*` on the RPC table).
   const people = setupPeople({ store, clock, tasks: services.tasks, board: economy.board, rpc, log, whenTaskFinished: state.whenTaskFinished });
   bus.bus.onRpc(services.metered.rpc(rpc.handle));
-  const scheduler = await startScheduler(config, { bus: bus.bus, store, compute: economy.compute, sweeper: services.sweeper, logSweeper: services.logSweeper, poke: services.poke, log });
+  const scheduler = await startScheduler(config, { bus: bus.bus, store, audit, clock, compute: economy.compute, sweeper: services.sweeper, logSweeper: services.logSweeper, poke: services.poke, log });
   services.poke();
   world.start();
 

@@ -6,7 +6,8 @@ import type { Config } from './config.js';
  * node can give (they would be accepted and then never start, or starve the host), an image
  * that is not on the allow-list (any image on the host would otherwise do), and CIDR egress
  * rules opening private, loopback or link-local ranges (which only an admin may deploy, and
- * only where `egress.privateCidrs` is `admin`). The first refusal, with the field and value.
+ * only where `egress.privateCidrs` is `admin`), and a placement no node here satisfies. The
+ * first refusal, with the field and value.
  */
 export function deployAdmission(
   config: Config,
@@ -31,11 +32,34 @@ export function deployAdmission(
     if (r.tmp + RUN_TMPFS_BYTES > r.memory) {
       return { field: 'resources.tmp', value: r.tmp, message: `resources.tmp (${mib(r.tmp)}) and /run (${mib(RUN_TMPFS_BYTES)}) are RAM-backed and together exceed resources.memory (${mib(r.memory)}); lower tmp or raise memory` };
     }
+    const placed = placementRefusal(m, config);
+    if (placed) return placed;
     const node = await capacity();
     if (r.memory > node.memoryBytes) return { field: 'resources.memory', value: r.memory, message: `resources.memory (${mib(r.memory)}) is more than this node has (${mib(node.memoryBytes)})` };
     if (r.cpu > node.cpus) return { field: 'resources.cpu', value: r.cpu, message: `resources.cpu ${r.cpu} is more than this node's ${node.cpus} cores` };
     return null;
   };
+}
+
+/**
+ * The flock runs on one node today: a manifest pinned to another node, or asking for labels
+ * this node lacks, could never start, so it is refused with what the node does have rather
+ * than accepted and left pending for ever.
+ */
+function placementRefusal(m: Manifest, config: Config): ManifestRefusal | null {
+  const p = m.placement;
+  if (!p) return null;
+  if (p.node !== undefined && p.node !== config.node) {
+    return { field: 'placement.node', value: p.node, message: `no node named "${p.node}" is in this flock (its one node is "${config.node}")` };
+  }
+  for (const [key, want] of Object.entries(p.labels)) {
+    const have = config.nodeLabels[key];
+    if (have !== want) {
+      const labels = Object.entries(config.nodeLabels).map(([k, v]) => `${k}=${v}`).join(', ') || 'none';
+      return { field: `placement.labels.${key}`, value: want, message: `no node has label ${key}=${want} (node "${config.node}" has ${labels}; set them with nodeLabels / AIFLOCK_NODE_LABELS)` };
+    }
+  }
+  return null;
 }
 
 /** /run is a 16 MiB tmpfs in every sandbox (container-spec.ts, operator-spec.ts). */

@@ -87,7 +87,7 @@ export class DeploymentService {
       name: manifest.name,
       digest,
       manifest,
-      replicas: manifest.replicas,
+      replicas: initialReplicas(manifest, existing),
       state: 'active',
       owner: (by?.admin ? manifest.owner : undefined) ?? existing?.owner ?? manifest.owner ?? by?.id ?? null,
       createdAt: existing?.createdAt ?? now,
@@ -112,6 +112,13 @@ export class DeploymentService {
     const record = await this.require(name);
     assertMayManageAgent(by, name, record, 'scale');
     if (record.state === 'quarantined') throw quarantined(name);
+    const scaling = record.manifest.scaling;
+    if (scaling) {
+      throw new FlockError('agent_autoscaled', `agent "${name}" scales itself by its queue (scaling ${scaling.min}..${scaling.max}, ${scaling.targetQueueDepth} tasks per replica); change scaling in its manifest, or remove scaling to set replicas by hand`, {
+        agent: name,
+        scaling,
+      });
+    }
     const next = { ...record, replicas, state: 'active' as const, updatedAt: this.deps.clock.now().toISOString() };
     await this.deps.store.deployments.upsert(next);
     this.deps.poke();
@@ -192,3 +199,15 @@ export function instanceView(r: InstanceRecord): InstanceView {
 
 const quarantined = (name: string) =>
   new FlockError('agent_quarantined', `agent "${name}" is quarantined; inspect it, then: aiflock agent release ${name} (or kill / remove it)`, { agent: name });
+
+/**
+ * Replicas a deploy starts with: the manifest's, or for an agent that scales itself the count
+ * it already has (a new manifest version does not undo what its queue asked for), kept within
+ * its scaling bounds.
+ */
+function initialReplicas(manifest: Manifest, existing: DeploymentRecord | undefined): number {
+  const s = manifest.scaling;
+  if (!s) return manifest.replicas;
+  const from = existing?.state === 'active' && existing.manifest.scaling ? existing.replicas : manifest.replicas;
+  return Math.min(s.max, Math.max(s.min, from));
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { parseManifest } from '@aiflock/core';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { deployAdmission } from '../src/deploy-admission.js';
+
+/**
+ * `placement` must not be a field that does nothing: on this one-node flock a manifest pinned
+ * to another node, or asking for labels the node lacks, is refused at deploy with the reason,
+ * instead of being accepted and never placed.
+ */
+const config = loadConfig({ env: { AIFLOCK_HOME: '/tmp/aiflock-placement', AIFLOCK_NODE: 'alpha', AIFLOCK_NODE_LABELS: 'zone=a, disk=ssd' } });
+const admit = deployAdmission(config, async () => ({ memoryBytes: 8 * 1024 ** 3, cpus: 4 }));
+const manifest = (placement: string) => parseManifest(`name: pinned\nhandlers: [echo]\n${placement}\n`, 'pinned.agent.yaml').manifest;
+
+describe('placement on a one-node flock', () => {
+  it('reads the node labels from the environment', () => {
+    expect(config.nodeLabels).toEqual({ zone: 'a', disk: 'ssd' });
+    expect(() => loadConfig({ env: { AIFLOCK_HOME: '/tmp/x', AIFLOCK_NODE_LABELS: 'zone' } })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: { AIFLOCK_HOME: '/tmp/x', AIFLOCK_NODE_LABELS: 'zone' } })).toThrow(/"zone" is not a label: write key=value/);
+  });
+
+  it('admits a manifest pinned to this node or to labels it has', async () => {
+    expect(await admit(manifest(''))).toBeNull();
+    expect(await admit(manifest('placement: { node: alpha }'))).toBeNull();
+    expect(await admit(manifest('placement: { labels: { zone: a, disk: ssd } }'))).toBeNull();
+  });
+
+  it('refuses another node, naming the one there is', async () => {
+    expect(await admit(manifest('placement: { node: dgx-2 }'))).toEqual({ field: 'placement.node', value: 'dgx-2', message: 'no node named "dgx-2" is in this flock (its one node is "alpha")' });
+  });
+
+  it('refuses a label the node lacks or has with another value, saying what it has', async () => {
+    expect(await admit(manifest('placement: { labels: { gpu: a100 } }'))).toMatchObject({ field: 'placement.labels.gpu', value: 'a100', message: expect.stringContaining('node "alpha" has zone=a, disk=ssd') });
+    expect(await admit(manifest('placement: { labels: { zone: b } }'))).toMatchObject({ field: 'placement.labels.zone', value: 'b' });
+  });
+});
