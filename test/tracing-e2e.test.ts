@@ -72,7 +72,7 @@ describe('OpenTelemetry traces', () => {
     expect(agent!.endMs).toBeGreaterThanOrEqual(chat.startMs);
     expect(receiver.refused).toEqual([]);
 
-    // The same call in the JSON log, with seed 3's fields.
+    // The same call in the JSON log, with the fields operators asked for.
     const cid = String(chat.attributes['aiflock.correlation_id']);
     const lines = (await flock.logShowing(new RegExp(`"llm call".*${cid}|${cid}.*"llm call"`))).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
     const call = lines.find((l) => l['msg'] === 'llm call' && l['correlationId'] === chat.attributes['aiflock.correlation_id']);

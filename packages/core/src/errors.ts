@@ -85,7 +85,7 @@ export class FlockError extends Error {
 }
 
 /**
- * An upstream provider failed (seed 3: 5xx with the provider and a correlation id), so an
+ * An upstream provider failed (a 5xx naming the provider and a correlation id, as the gateway's design asks), so an
  * operator can find the call in the provider's own logs.
  */
 export function upstreamError(input: { provider: string; correlationId: string; message: string; timedOut?: boolean; upstreamStatus?: number }): FlockError {

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, ENV_VARS, loadConfig } from '../src/config.js';
 
 describe('daemon config', () => {
   it('has embedded defaults', () => {
@@ -18,6 +20,12 @@ describe('daemon config', () => {
     expect(loadConfig({ env: {} }).runtime.workbenchImage).toBe('aiflock/workbench:latest');
     expect(loadConfig({ env: {}, fileText: 'runtime: {workbenchImage: "my/bench:1"}\n' }).runtime.workbenchImage).toBe('my/bench:1');
     expect(loadConfig({ env: { AIFLOCK_WORKBENCH_IMAGE: 'aiflock/workbench:abc' } }).runtime.workbenchImage).toBe('aiflock/workbench:abc');
+  });
+
+  it('every environment variable it reads is in the configuration reference', () => {
+    const docs = join(import.meta.dirname, '..', '..', '..', 'docs');
+    const reference = ['configuration.md', 'llm-gateway.md'].map((f) => readFileSync(join(docs, f), 'utf8')).join('\n');
+    expect(Object.keys(ENV_VARS).filter((name) => !new RegExp(`\\b${name}\\b`).test(reference))).toEqual([]);
   });
 
   it('is frozen', () => {

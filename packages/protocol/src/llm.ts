@@ -40,7 +40,7 @@ export type LlmParams = z.infer<typeof LlmParams>;
 /** Seed 3's policy override: `"local"`, `"cloud"`, `"local,cloud"`, provider names, or a list. */
 export const PolicyOverride = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((v) => (Array.isArray(v) ? v : v.split(',').map((s) => s.trim()).filter(Boolean)));
 
-/** `POST /v1/llm/infer` (seed 3): `{model, input, params, policyOverride?}`. */
+/** `POST /v1/llm/infer` (the gateway's native route): `{model, input, params, policyOverride?}`. */
 export const LlmInferRequest = z
   .object({
     model: z.string().min(1).default('default'),

@@ -19,7 +19,7 @@ export interface BoardLimits {
 
 export interface PostView extends PostRecord {
   replies: ReplyRecord[];
-  /** Rewards and penalties given on this post, in cents (seed 2: visible on the post). */
+  /** Rewards and penalties given on this post, in cents (the users' wish: visible on the post). */
   rewards: { total: number; penalties: number; count: number };
   bountyState: { state: 'none' | 'escrowed' | 'paid' | 'refunded'; to: string | null };
 }
@@ -39,7 +39,7 @@ export function audiencesFor(a: BoardActor): string[] | undefined {
 const REPLY_PREVIEW_LIMIT = 200;
 
 /**
- * The town bulletin board (seed 2): posts and replies with audiences, size and rate limits,
+ * The town bulletin board: posts and replies with audiences, size and rate limits,
  * bounties escrowed from the author's balance, moderation that hides without deleting, and
  * every write audited and pushed to subscribers.
  */

@@ -8,7 +8,7 @@ import type { LedgerCap, LedgerStore, LedgerTxn } from '../ports/ledger.js';
 import { floorOf, isAccountId, type AccountId } from './accounts.js';
 import { formatAiDollars, isValidAmount, MAX_TRANSFER_CENTS } from './money.js';
 
-/** Why money moved (seed 2's reasons plus what the board and the gateway need). */
+/** Why money moved (deposits, rewards, penalties and purchases, plus what the board and the gateway need). */
 export const LEDGER_REASONS = [
   'reward',
   'penalty',

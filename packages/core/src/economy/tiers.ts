@@ -1,7 +1,7 @@
 import { FlockError } from '../errors.js';
 import { formatAiDollars } from './money.js';
 /**
- * Compute tiers (seed 2 §9 v1): a balance maps to a tier, a tier to entitlements. The
+ * Compute tiers: a balance maps to a tier, a tier to entitlements. The
  * gateway enforces models, requests/min, tokens/hour and concurrent calls; the scheduler
  * enforces concurrent tool runs. Pure functions: the tiers come from daemon config.
  */

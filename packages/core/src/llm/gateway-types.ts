@@ -20,7 +20,7 @@ export interface LlmCaller {
 export interface GatewayChatRequest extends Omit<ChatRequest, 'model'> {
   /** A registry name or alias. */
   model: string;
-  /** Per-request policy (seed 3 `policyOverride`): provider names, or `local` / `cloud`. */
+  /** Per-request policy (`policyOverride` in the infer request): provider names, or `local` / `cloud`. */
   policy?: string[];
   /** More registry names to try after the model's own fallbacks (e.g. from an agent's manifest). */
   fallbacks?: string[];

@@ -85,7 +85,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
       reply.elapsedTime / 1000,
     );
     if (reply.statusCode >= 500) req.log.error({ status: reply.statusCode, url: req.url }, 'request failed');
-    // One access line per request with seed 3's fields; debug, so busy flocks can turn it on at runtime.
+    // One access line per request with the fields operators asked for (request id, actor, job id, latency, outcome); debug, so busy flocks can turn it on at runtime.
     const jobId = (req.params as Record<string, unknown> | undefined)?.['id'];
     req.log.debug(
       {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AuditLog, TaskRecord } from '@aiflock/core';
 
 /**
- * Task types that are tool runs: code or commands an agent's sandbox executed (seed 2: "all
+ * Task types that are tool runs: code or commands an agent's sandbox executed (the users asked: "all
  * tool calls are logged"). Plain handlers (echo, llm) are not tools; the gateway's own calls
  * are in the usage log and the ledger.
  */

@@ -3,7 +3,7 @@ import type { AuditLog, Store, TaskStepRecord } from '@aiflock/core';
 /**
  * Records each tool call of an agent loop in the tamper-evident audit log, when its result
  * arrives: agent, instance, task, tool, arguments, cwd, exit code, duration, the sha256 of
- * stdout and stderr, the URLs fetched and the outcome (seed 2: "all tool calls are logged").
+ * stdout and stderr, the URLs fetched and the outcome (the users asked that "all tool calls are logged").
  * The arguments come from the call's own step, read back from the store, so an audit entry
  * is complete after a daemon restart between call and result too.
  */

@@ -6,7 +6,7 @@ import { LLM_ROUTE, callerGone, httpCaller, requireGateway, streamResponse } fro
 
 const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
-/** `POST /v1/llm/infer` (seed 3): final text, or tokens as server-sent events. */
+/** `POST /v1/llm/infer` (the gateway's native route): final text, or tokens as server-sent events. */
 export const llmInferRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
