@@ -51,6 +51,23 @@ export default tseslint.config(
     },
   },
   {
+    // Sandbox runtimes are plug-ins behind one port: each runtime folder imports only the
+    // runtimes' shared folder (plus libraries, core and protocol), never another runtime nor
+    // the daemon around it; the registry is the one place that names them all.
+    files: ['packages/daemon/src/adapters/runtimes/*/**/*.ts'],
+    ignores: ['packages/daemon/src/adapters/runtimes/shared/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [noDeepImports, { regex: '^\\.\\./(?!shared/)', message: 'a runtime folder imports only ../shared/ (runtimes must not import each other or the daemon)' }] }],
+    },
+  },
+  {
+    // The runtimes' shared pieces belong to no runtime and know none.
+    files: ['packages/daemon/src/adapters/runtimes/shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [noDeepImports, { regex: '^\\.\\./', message: 'the runtimes\' shared folder imports nothing of the runtimes or the daemon' }] }],
+    },
+  },
+  {
     // Only the composition root reads the environment.
     files: ['packages/daemon/src/**/*.ts'],
     ignores: ['packages/daemon/src/main.ts'],

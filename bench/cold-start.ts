@@ -7,7 +7,7 @@
  */
 import type { ContainerCreateOptions } from 'dockerode';
 import type { AgentView } from '@aiflock/protocol';
-import { containerSpec } from '../packages/daemon/src/adapters/runtime-docker/container-spec.js';
+import { containerSpec } from '../packages/daemon/src/adapters/runtimes/docker/container-spec.js';
 import {
   Heartbeats,
   containerCpu,

@@ -39,10 +39,9 @@ export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: {
   const { runtime, operator } = runtimes;
   const { log } = deps;
   const natsDir = join(config.dataDir, 'nats');
-  // The process runtime's sandboxes are launched as the sandbox user, who must be able to
-  // reach the credentials directory to bind it; under its own root (0711) it can, under the
-  // data dir (0700) it cannot.
-  const credentialMounts = config.runtime.kind === 'process' ? join(config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`, 'credentials') : undefined;
+  // Some runtimes launch sandboxes as the sandbox user, who must reach the credentials
+  // directory itself; the runtime says where it can (the data dir is 0700).
+  const credentialMounts = runtime.credentialsRoot();
   const busAuth =
     config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts, operator.router.hasOperatorEngine ? operator.credentialsOwner : undefined) : null;
   let supervisor: NatsServerSupervisor | null = null;

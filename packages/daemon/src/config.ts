@@ -2,6 +2,7 @@ import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { RUNTIME_ENV_VARS, RuntimeSettingsSchema } from './adapters/runtimes/registry.js';
 import { LLM_ENV_VARS, LlmConfigSchema } from './llm/config.js';
 
 /**
@@ -224,37 +225,7 @@ export const ConfigSchema = z
         path: ['url'],
       })
       .default({ kind: 'sqlite', poolSize: 10, connectTimeoutMs: 30_000 }),
-    runtime: z
-      .object({
-        /** `process`: bubblewrap sandboxes for hosts without Docker (weaker; see docs/security.md). */
-        kind: z.enum(['docker', 'process']).default('docker'),
-        /** Process runtime: where sandboxes' binds live (parents traversable by uid 1001). */
-        processDir: z.string().startsWith('/', 'an absolute path').optional(),
-        socket: z.string().default('/var/run/docker.sock'),
-        image: z.string().default('aiflock/agent:latest'),
-        /** What a manifest's `image: workbench` runs (scripts/build-workbench.sh builds it). */
-        workbenchImage: z.string().min(1).default('aiflock/workbench:latest'),
-        /** Host tmpfs for secret files; default /dev/shm/aiflock-<flock>-secrets. */
-        secretsDir: z.string().startsWith('/', 'an absolute path').optional(),
-        /**
-         * The operator engine's socket: a second dockerd with --userns-remap (scripts/operator-engine.sh).
-         * Unset: `profile: operator` is refused. Docker runtime only.
-         */
-        operatorEngine: z.string().startsWith('/', 'an absolute path').optional(),
-        /** Host directory of operator sandboxes' bus/proxy sockets; default /run/aiflock-<flock>-operator. */
-        operatorSocketDir: z.string().startsWith('/', 'an absolute path').optional(),
-        /**
-         * The images a manifest's `image` may name; unset: the agent image and the workbench
-         * image. Anything else on this host (build caches, other projects' images) is refused.
-         */
-        allowedImages: z
-          .union([z.array(z.string().min(1)), z.string().transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))])
-          .optional(),
-        /** The most processes one sandbox may ask for (manifest `resources.pids`). */
-        maxPids: z.coerce.number().int().min(8).max(4_194_304).default(4096),
-      })
-      .strict()
-      .default({ kind: 'docker', socket: '/var/run/docker.sock', image: 'aiflock/agent:latest', workbenchImage: 'aiflock/workbench:latest', maxPids: 4096 }),
+    runtime: RuntimeSettingsSchema,
     egress: z
       .object({
         /** The egress proxy's port on each flock's bridge gateway. */
@@ -406,6 +377,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_WORKBENCH_IMAGE: ['runtime', 'workbenchImage'],
   AIFLOCK_ALLOWED_IMAGES: ['runtime', 'allowedImages'],
   AIFLOCK_MAX_PIDS: ['runtime', 'maxPids'],
+  ...RUNTIME_ENV_VARS,
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
   AIFLOCK_STORE: ['store', 'kind'],
   AIFLOCK_DATABASE_URL: ['store', 'url'],

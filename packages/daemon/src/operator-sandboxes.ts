@@ -1,13 +1,10 @@
 import type { Socket } from 'node:net';
-import Dockerode from 'dockerode';
-import type { SandboxRuntime, Store } from '@aiflock/core';
+import type { SandboxRuntime } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
-import type { Config } from './config.js';
 import { UNIX_CLIENT_PREFIX } from './adapters/egress-proxy/egress-proxy.js';
-import type { RuntimeLog } from './adapters/runtime-docker/docker-runtime.js';
-import { OperatorRuntime, type ProxyAcceptor } from './adapters/runtime-docker/operator-runtime.js';
-import { ProfileRouter } from './adapters/runtime-docker/profile-router.js';
-import { SANDBOX_OWNER, type StorageOwner } from './adapters/runtime-docker/shared-storage.js';
+import { ProfileRouter } from './adapters/runtimes/profile-router.js';
+import type { OperatorContext, ProxyAcceptor, RuntimeFactory } from './adapters/runtimes/shared/host-runtime.js';
+import { SANDBOX_OWNER, type StorageOwner } from './adapters/runtimes/shared/shared-storage.js';
 
 export interface OperatorSandboxes {
   /** What the reconciler and the kill switch drive: restricted → main runtime, operator → operator engine. */
@@ -20,46 +17,21 @@ export interface OperatorSandboxes {
   setProxy(proxy: ProxyAcceptor): void;
 }
 
-export interface OperatorSandboxDeps {
+export interface OperatorSandboxDeps extends Omit<OperatorContext, 'proxy'> {
   main: SandboxRuntime;
-  store: Store;
-  sharedDir: string;
-  busHost: string;
-  busPort: number;
-  secretsDir: string;
-  log: RuntimeLog;
 }
 
 /**
- * The `operator` profile's wiring: a runtime on the operator engine when one is configured
- * (runtime.operatorEngine), behind a router that refuses the profile when none is.
+ * The `operator` profile's wiring: the runtime kind's operator runtime when one is configured
+ * (for docker: runtime.operatorEngine), behind a router that refuses the profile when none is.
  */
-export function operatorSandboxes(config: Config, deps: OperatorSandboxDeps): OperatorSandboxes {
-  const socketPath = config.runtime.kind === 'docker' ? config.runtime.operatorEngine : undefined;
+export function operatorSandboxes(factory: RuntimeFactory, deps: OperatorSandboxDeps): OperatorSandboxes {
   let proxy: ProxyAcceptor | null = null;
-  const operator = socketPath
-    ? new OperatorRuntime({
-        docker: new Dockerode({ socketPath }),
-        socketPath,
-        imageSource: new Dockerode({ socketPath: config.runtime.socket }),
-        flock: config.flock,
-        node: config.node,
-        sharedDir: deps.sharedDir,
-        socketRoot: config.runtime.operatorSocketDir ?? `/run/aiflock-${config.flock}-operator`,
-        busHost: deps.busHost,
-        busPort: deps.busPort,
-        // Late-bound: a connection before the proxy exists is simply closed.
-        proxy: { accept: (s: Socket, id: string) => (proxy ? proxy.accept(s, id) : s.destroy()) },
-        secretsDir: deps.secretsDir,
-        log: deps.log,
-      })
-    : null;
-  const router = new ProfileRouter(
-    deps.main,
-    operator,
-    deps.log,
-    config.runtime.kind === 'process' ? 'the process runtime has no operator profile (it needs the Docker runtime and an operator engine, runtime.operatorEngine)' : undefined,
-  );
+  // Late-bound: a connection before the proxy exists is simply closed.
+  const lateProxy: ProxyAcceptor = { accept: (s: Socket, id: string) => (proxy ? proxy.accept(s, id) : s.destroy()) };
+  const made = factory.operator({ ...deps, proxy: lateProxy });
+  const operator = made && !('refusal' in made) ? made : null;
+  const router = new ProfileRouter(deps.main, operator, deps.log, made && 'refusal' in made ? made.refusal : undefined);
   return {
     router,
     identify(address) {

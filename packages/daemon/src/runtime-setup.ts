@@ -1,17 +1,16 @@
 import { join } from 'node:path';
-import Dockerode from 'dockerode';
 import { egressRulesOf, parseEgressRules, type SecretService, type Store } from '@aiflock/core';
 import type { Config } from './config.js';
 import { EgressProxy, type EgressClient, type EgressLog } from './adapters/egress-proxy/egress-proxy.js';
-import { DockerRuntime } from './adapters/runtime-docker/docker-runtime.js';
-import { ProcessRuntime } from './adapters/runtime-process/process-runtime.js';
+import { runtimeFactory } from './adapters/runtimes/registry.js';
+import type { HostRuntime, RuntimeContext } from './adapters/runtimes/shared/host-runtime.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { operatorSandboxes, type OperatorSandboxes } from './operator-sandboxes.js';
 
 export interface RuntimeSetup {
-  /** The main runtime: containers, or processes under the sandbox user. */
-  runtime: DockerRuntime | ProcessRuntime;
+  /** The main runtime, of the configured kind (see adapters/runtimes/registry.ts). */
+  runtime: HostRuntime;
   /** The operator profile's runtime behind the router that the reconciler and kill switch drive. */
   operator: OperatorSandboxes;
   /** Where sandboxes dial the bus: the spawned server on the gateway, or an external one. */
@@ -34,44 +33,32 @@ export async function setupRuntimes(config: Config, deps: { store: Store; logger
   const { logger } = deps;
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => logger[level](data ?? {}, msg);
-  const secretsDir = config.runtime.secretsDir ?? join('/dev/shm', `aiflock-${config.flock}-secrets`);
-  const runtime =
-    config.runtime.kind === 'process'
-      ? new ProcessRuntime({
-          flock: config.flock,
-          node: config.node,
-          rootDir: config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`,
-          bundle: join(import.meta.dirname, '..', '..', 'agent', 'dist', 'bundle', 'agent.mjs'),
-          busHost: '127.0.0.1',
-          busPort: external?.port ?? config.nats.port,
-          secretsDir,
-          log: runtimeLog,
-        })
-      : new DockerRuntime({
-          docker: new Dockerode({ socketPath: config.runtime.socket }),
-          flock: config.flock,
-          sharedDir: join(config.dataDir, 'shared'),
-          // The one host port sandboxes may reach: the spawned server's, or an external one's.
-          busPort: external?.port ?? config.nats.port,
-          node: config.node,
-          log: runtimeLog,
-          secretsDir,
-          proxyPort: config.egress.port,
-        });
+  const ctx: RuntimeContext = {
+    flock: config.flock,
+    node: config.node,
+    dataDir: config.dataDir,
+    settings: config.runtime,
+    sharedDir: join(config.dataDir, 'shared'),
+    secretsDir: config.runtime.secretsDir ?? join('/dev/shm', `aiflock-${config.flock}-secrets`),
+    agentBundle: join(import.meta.dirname, '..', '..', 'agent', 'dist', 'bundle', 'agent.mjs'),
+    // The one host port sandboxes may reach: the spawned server's, or an external one's.
+    busPort: external?.port ?? config.nats.port,
+    proxyPort: config.egress.port,
+    store: deps.store,
+    log: runtimeLog,
+  };
+  const factory = runtimeFactory(config.runtime.kind);
+  const runtime = factory.create(ctx);
   await runtime.init();
   // Operator-profile sandboxes run on a second, user-namespace-remapped engine when one is
   // configured; the router sends each profile to its runtime and refuses what it cannot run.
-  const operator = operatorSandboxes(config, {
+  const operator = operatorSandboxes(factory, {
+    ...ctx,
     main: runtime,
-    store: deps.store,
-    sharedDir: join(config.dataDir, 'shared'),
     busHost: external && !external.onThisHost ? new URL(external.url.replace(/^nats:/, 'http:')).hostname : runtime.gatewayIp(),
-    busPort: external?.port ?? config.nats.port,
-    secretsDir,
-    log: runtimeLog,
   });
   await operator.router.initOperator();
-  if (runtime instanceof ProcessRuntime) logger.warn({ isolation: runtime.isolation() }, 'the process runtime is weaker than containers');
+  if (runtime.capabilities.weakerThanContainers) logger.warn({ isolation: runtime.isolation() }, `the ${runtime.kind} runtime is weaker than containers`);
   return {
     runtime,
     operator,
@@ -81,7 +68,7 @@ export async function setupRuntimes(config: Config, deps: { store: Store; logger
 
 /**
  * The egress proxy, listening on the bridge gateway only; the firewall opens its port there.
- * Process sandboxes have no network at all, so there is no proxy for them (null).
+ * A runtime whose sandboxes have no network at all (process) has no proxy (null).
  */
 export async function startEgressProxy(
   config: Config,
@@ -90,12 +77,12 @@ export async function startEgressProxy(
 ): Promise<EgressProxy | null> {
   const { runtime, operator } = runtimes;
   const { store, secrets, metrics, logger } = deps;
-  const docker = runtime instanceof DockerRuntime ? runtime : null;
-  const egressProxy = docker && new EgressProxy({
+  if (!runtime.capabilities.egressProxy) return null;
+  const egressProxy = new EgressProxy({
     host: runtime.gatewayIp(),
     port: config.egress.port,
     identify: async (address): Promise<EgressClient | undefined> => {
-      const who = docker.instanceAt(address) ?? operator.identify(address);
+      const who = runtime.instanceAt(address) ?? operator.identify(address);
       if (!who) return undefined;
       const d = await store.deployments.get(who.agent);
       if (!d || d.state !== 'active' || egressRulesOf(d.manifest).length === 0) return undefined;
@@ -112,7 +99,7 @@ export async function startEgressProxy(
       deps.egressLog?.(e);
     },
   });
-  await egressProxy?.listen();
-  if (egressProxy) operator.setProxy(egressProxy);
+  await egressProxy.listen();
+  operator.setProxy(egressProxy);
   return egressProxy;
 }

@@ -1,6 +1,7 @@
 /**
- * Where agent instances run. Docker is the default adapter; others (process, microVM) will
- * implement the same port. Capabilities differ by adapter and are stated, never guessed.
+ * Where agent instances run. Docker is the default adapter; others (process, microVM)
+ * implement the same port. Capabilities differ by adapter and are stated (see
+ * SandboxCapabilities), never guessed from which class an adapter is.
  */
 export interface SandboxResources {
   cpu: number;
@@ -64,8 +65,28 @@ export interface SandboxCapacity {
   cpus: number;
 }
 
+/** What a runtime gives its sandboxes, stated by the adapter so callers never test its class. */
+export interface SandboxCapabilities {
+  /**
+   * `bridge`: each sandbox has an address on the flock's bridge (the egress proxy and the bus
+   * listen on its gateway); `none`: no network at all, the bus arrives through a relay.
+   */
+  network: 'bridge' | 'none';
+  /** The egress proxy can serve its sandboxes (it identifies them by their address). */
+  egressProxy: boolean;
+  /** quarantine() cuts the sandbox's way out (bus and proxy) as well as freezing it. */
+  quarantineCutsNetwork: boolean;
+  /** It can run the `operator` profile (on an operator engine, when one is configured). */
+  operatorProfile: boolean;
+  /** Its sandboxes outlive a daemon restart and are adopted by the next daemon. */
+  survivesRestart: boolean;
+  /** Weaker than a container sandbox: the daemon says so loudly at start. */
+  weakerThanContainers: boolean;
+}
+
 export interface SandboxRuntime {
   readonly kind: string;
+  readonly capabilities: SandboxCapabilities;
   /** Prepare shared state (networks, firewall, directories). Idempotent. */
   init(): Promise<void>;
   start(spec: SandboxSpec): Promise<SandboxInfo>;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { credsAuthenticator, type Authenticator } from 'nats';
 import type { Config } from '../../config.js';
-import { SANDBOX_GID, SANDBOX_UID } from '../runtime-docker/shared-storage.js';
+import { SANDBOX_GID, SANDBOX_UID } from '../runtimes/shared/shared-storage.js';
 import { JwtBusCredentials, type CredentialsOwner } from './jwt-credentials.js';
 import { NatsTrust } from './trust.js';
 

@@ -3,14 +3,14 @@ import { copyFile, chmod, chown, mkdir, readlink, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { FlockError, type HealthCheck, type SandboxCapacity, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxInfo, type SandboxSpec } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
-import type { Isolation } from '../runtime-docker/host-firewall.js';
-import { relayToBus } from '../runtime-docker/bus-relay.js';
-import { assertFlockName } from '../runtime-docker/names.js';
-import { removeSecretFiles, writeSecretFiles, SANDBOX_SECRETS_DIR } from '../runtime-docker/secret-files.js';
-import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, prepareInstanceStorage, storagePaths } from '../runtime-docker/shared-storage.js';
-import { InstanceCgroup } from './cgroups.js';
+import type { HostRuntime, Isolation } from '../shared/host-runtime.js';
+import { relayToBus } from '../shared/bus-relay.js';
+import { assertFlockName } from '../shared/names.js';
+import { removeSecretFiles, writeSecretFiles, SANDBOX_SECRETS_DIR } from '../shared/secret-files.js';
+import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, prepareInstanceStorage, storagePaths } from '../shared/shared-storage.js';
+import { InstanceCgroup } from '../shared/cgroups.js';
 import { launcherArgv, sandboxCommand } from './sandbox-command.js';
 
 export interface ProcessRuntimeOptions {
@@ -52,8 +52,16 @@ const BUS_SOCKET_DIR = '/run/aiflock-bus';
  * reconciler replaces exited instances), no egress proxy (no network at all: the bus arrives
  * as a Unix socket relayed by the daemon).
  */
-export class ProcessRuntime implements SandboxRuntime {
+export class ProcessRuntime implements HostRuntime {
   readonly kind = 'process';
+  readonly capabilities: SandboxCapabilities = {
+    network: 'none',
+    egressProxy: false,
+    quarantineCutsNetwork: true,
+    operatorProfile: false,
+    survivesRestart: false,
+    weakerThanContainers: true,
+  };
   private readonly instances = new Map<string, Instance>();
   private readonly log: NonNullable<ProcessRuntimeOptions['log']>;
   private ready = false;
@@ -82,6 +90,20 @@ export class ProcessRuntime implements SandboxRuntime {
 
   gatewayIp(): string {
     return this.opts.busHost;
+  }
+
+  /** No network, so no proxy client is ever one of these sandboxes. */
+  instanceAt(): undefined {
+    return undefined;
+  }
+
+  /**
+   * Sandboxes are launched as the sandbox user, who must be able to reach the credentials
+   * directory to bind it; under this runtime's own root (0711) it can, under the data dir
+   * (0700) it cannot.
+   */
+  credentialsRoot(): string {
+    return join(this.opts.rootDir, 'credentials');
   }
 
   busUrlForSandboxes(): string {

@@ -1,5 +1,5 @@
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { SANDBOX_GID, SANDBOX_UID } from '../runtime-docker/shared-storage.js';
+import { SANDBOX_GID, SANDBOX_UID } from '../shared/shared-storage.js';
 
 export interface SandboxCommandInput {
   hostname: string;

@@ -2,20 +2,16 @@ import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxCapabilities, type SandboxSpec } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
-import { relayToBus } from './bus-relay.js';
-import { killContainer, toInfo, watchOomEvents, type RuntimeLog } from './docker-runtime.js';
-import type { Isolation } from './host-firewall.js';
-import { LABEL, assertFlockName, containerName } from './names.js';
+import { relayToBus } from '../shared/bus-relay.js';
+import type { Isolation, OperatorSandboxRuntime, ProxyAcceptor, RuntimeLog } from '../shared/host-runtime.js';
+import { killContainer, toInfo, watchOomEvents } from './docker-runtime.js';
+import { assertFlockName } from '../shared/names.js';
+import { LABEL, containerName } from './names.js';
 import { OPERATOR_CAPABILITIES, operatorContainerSpec } from './operator-spec.js';
-import { removeSecretFiles, writeSecretFiles } from './secret-files.js';
-import { prepareInstanceStorage, prepareSharedRoot, type StorageOwner } from './shared-storage.js';
-
-/** Where a sandbox's egress-proxy connections are handed (EgressProxy.accept). */
-export interface ProxyAcceptor {
-  accept(socket: Socket, instanceId: string): void;
-}
+import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
+import { prepareInstanceStorage, prepareSharedRoot, type StorageOwner } from '../shared/shared-storage.js';
 
 export interface OperatorRuntimeOptions {
   /** The operator engine: a dockerd started with --userns-remap (scripts/operator-engine.sh). */
@@ -54,8 +50,16 @@ const statusOf = (err: unknown): number | undefined => (err as { statusCode?: nu
  * relays the bus (and the egress proxy, for agents with egress rules) over Unix sockets that
  * only that sandbox sees. Refuses to run on an engine that does not remap.
  */
-export class OperatorRuntime implements SandboxRuntime {
+export class OperatorRuntime implements OperatorSandboxRuntime {
   readonly kind = 'docker-operator';
+  readonly capabilities: SandboxCapabilities = {
+    network: 'none',
+    egressProxy: true,
+    quarantineCutsNetwork: true,
+    operatorProfile: true,
+    survivesRestart: true,
+    weakerThanContainers: false,
+  };
   private readonly log: RuntimeLog;
   private remapped: StorageOwner | null = null;
   private readonly relays = new Map<string, Relays>();

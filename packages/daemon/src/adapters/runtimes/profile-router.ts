@@ -1,6 +1,5 @@
-import { FlockError, type HealthCheck, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
-import type { RuntimeLog } from './docker-runtime.js';
-import type { OperatorRuntime } from './operator-runtime.js';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
+import type { OperatorSandboxRuntime, RuntimeLog } from './shared/host-runtime.js';
 
 /**
  * One SandboxRuntime for the reconciler and the kill switch: `restricted` sandboxes go to the
@@ -16,13 +15,18 @@ export class ProfileRouter implements SandboxRuntime {
 
   constructor(
     private readonly main: SandboxRuntime,
-    private readonly operator: OperatorRuntime | null,
+    private readonly operator: OperatorSandboxRuntime | null,
     private readonly log: RuntimeLog = () => {},
     /** Why there is no operator engine, when there is a better reason than "not configured". */
     noEngineReason?: string,
   ) {
     this.kind = main.kind;
     if (!operator && noEngineReason) this.operatorProblem = noEngineReason;
+  }
+
+  /** The main runtime's: operator sandboxes are the exception the router handles itself. */
+  get capabilities(): SandboxCapabilities {
+    return this.main.capabilities;
   }
 
   /** Both engines run on this node: the main runtime's capacity is the node's. */

@@ -1,10 +1,6 @@
 import { spawn } from 'node:child_process';
+import type { Isolation } from '../shared/host-runtime.js';
 import { firewallChainNames } from './names.js';
-
-export interface Isolation {
-  enforced: boolean;
-  detail: string;
-}
 
 export interface CommandResult {
   code: number | null;

@@ -1,16 +1,16 @@
 import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxState } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import { containerSpec } from './container-spec.js';
 import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
-import { HostFirewall, type CommandRunner, type Isolation } from './host-firewall.js';
-import { LABEL, assertFlockName, bridgeInterfaceName, containerName, networkName } from './names.js';
-import { removeSecretFiles, writeSecretFiles } from './secret-files.js';
-import { prepareInstanceStorage, prepareSharedRoot } from './shared-storage.js';
-
-export type RuntimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => void;
+import { HostFirewall, type CommandRunner } from './host-firewall.js';
+import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
+import { assertFlockName } from '../shared/names.js';
+import { LABEL, bridgeInterfaceName, containerName, networkName } from './names.js';
+import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
+import { prepareInstanceStorage, prepareSharedRoot } from '../shared/shared-storage.js';
 
 export interface DockerRuntimeOptions {
   docker: Dockerode;
@@ -53,8 +53,16 @@ export async function killContainer(c: Dockerode.Container): Promise<void> {
   }
 }
 
-export class DockerRuntime implements SandboxRuntime {
+export class DockerRuntime implements HostRuntime {
   readonly kind = 'docker';
+  readonly capabilities: SandboxCapabilities = {
+    network: 'bridge',
+    egressProxy: true,
+    quarantineCutsNetwork: true,
+    operatorProfile: true,
+    survivesRestart: true,
+    weakerThanContainers: false,
+  };
   private readonly docker: Dockerode;
   private readonly log: RuntimeLog;
   private prepared: Prepared | null = null;
@@ -106,6 +114,11 @@ export class DockerRuntime implements SandboxRuntime {
 
   busUrlForSandboxes(): string {
     return `nats://${this.gatewayIp()}:${this.opts.busPort}`;
+  }
+
+  /** Bus credentials are mounted in by the engine (as root), so they stay under the data dir. */
+  credentialsRoot(): undefined {
+    return undefined;
   }
 
   isolation(): Isolation {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
-import { containerSpec, type ContainerSpecContext } from '../../src/adapters/runtime-docker/container-spec.js';
-import { bridgeInterfaceName, firewallChainNames } from '../../src/adapters/runtime-docker/names.js';
-import { HostFirewall, type CommandRunner } from '../../src/adapters/runtime-docker/host-firewall.js';
+import { containerSpec, type ContainerSpecContext } from '../../../src/adapters/runtimes/docker/container-spec.js';
+import { bridgeInterfaceName, firewallChainNames } from '../../../src/adapters/runtimes/docker/names.js';
+import { HostFirewall, type CommandRunner } from '../../../src/adapters/runtimes/docker/host-firewall.js';
 import { expectFlockSeccomp } from './seccomp-expect.js';
 
 const ctx: ContainerSpecContext = { flock: 'prod', node: 'node-a', network: 'aiflock-prod', gatewayIp: '172.30.0.1', sharedDir: '/srv/flock/shared' };

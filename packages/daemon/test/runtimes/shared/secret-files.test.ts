@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { removeSecretFiles, writeSecretFiles } from '../../src/adapters/runtime-docker/secret-files.js';
+import { removeSecretFiles, writeSecretFiles } from '../../../src/adapters/runtimes/shared/secret-files.js';
 
 const dirs: string[] = [];
 const root = () => {

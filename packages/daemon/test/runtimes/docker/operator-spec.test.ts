@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
-import { OPERATOR_CAPABILITIES, operatorContainerSpec, type OperatorSpecContext } from '../../src/adapters/runtime-docker/operator-spec.js';
+import { OPERATOR_CAPABILITIES, operatorContainerSpec, type OperatorSpecContext } from '../../../src/adapters/runtimes/docker/operator-spec.js';
 import { expectFlockSeccomp } from './seccomp-expect.js';
 
 const ctx: OperatorSpecContext = { flock: 'prod', node: 'node-a', sharedDir: '/srv/flock/shared', socketDir: '/run/aiflock-prod-operator/builder-ab12cd34', egress: false };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
  * io_uring (ENOSYS: libuv falls back), userfaultfd, bpf, perf_event_open, the keyring calls
  * (keyctl, add_key, request_key) and kexec. Same path under src/ and dist/.
  */
-export const SECCOMP_PROFILE_FILE = join(import.meta.dirname, '..', '..', '..', 'seccomp', 'sandbox.json');
+export const SECCOMP_PROFILE_FILE = join(import.meta.dirname, '..', '..', '..', '..', 'seccomp', 'sandbox.json');
 
 let profile: string | undefined;
 

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+/**
+ * The `runtime` section's settings every kind shares (and, flat for compatibility, the docker
+ * and process ones that predate per-kind sections). A kind's own settings live under
+ * `runtime.<kind>`, declared by its factory; the registry puts the section together.
+ */
+export const commonRuntimeSettings = {
+  /** Process runtime: where sandboxes' binds live (parents traversable by uid 1001). */
+  processDir: z.string().startsWith('/', 'an absolute path').optional(),
+  socket: z.string().default('/var/run/docker.sock'),
+  image: z.string().default('aiflock/agent:latest'),
+  /** What a manifest's `image: workbench` runs (scripts/build-workbench.sh builds it). */
+  workbenchImage: z.string().min(1).default('aiflock/workbench:latest'),
+  /** Host tmpfs for secret files; default /dev/shm/aiflock-<flock>-secrets. */
+  secretsDir: z.string().startsWith('/', 'an absolute path').optional(),
+  /**
+   * The operator engine's socket: a second dockerd with --userns-remap (scripts/operator-engine.sh).
+   * Unset: `profile: operator` is refused. Docker runtime only.
+   */
+  operatorEngine: z.string().startsWith('/', 'an absolute path').optional(),
+  /** Host directory of operator sandboxes' bus/proxy sockets; default /run/aiflock-<flock>-operator. */
+  operatorSocketDir: z.string().startsWith('/', 'an absolute path').optional(),
+  /**
+   * The images a manifest's `image` may name; unset: the agent image and the workbench
+   * image. Anything else on this host (build caches, other projects' images) is refused.
+   */
+  allowedImages: z
+    .union([z.array(z.string().min(1)), z.string().transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))])
+    .optional(),
+  /** The most processes one sandbox may ask for (manifest `resources.pids`). */
+  maxPids: z.coerce.number().int().min(8).max(4_194_304).default(4096),
+};
+
+export const RUNTIME_SETTINGS_DEFAULT = { socket: '/var/run/docker.sock', image: 'aiflock/agent:latest', workbenchImage: 'aiflock/workbench:latest', maxPids: 4096 };
+
+/** The validated section as a runtime sees it; its own `runtime.<kind>` settings are under its kind. */
+export type RuntimeSettings = Readonly<z.output<z.ZodObject<typeof commonRuntimeSettings>>> & { readonly kind: string; readonly [kind: string]: unknown };
