@@ -85,6 +85,35 @@ describe('the village view', () => {
     await browser.screenshot(page, 'map');
   }, 200_000);
 
+  it('names and speech bubbles never cover one another nor leave the canvas; villagers go by their own names', async () => {
+    const canvas = page.getByTestId('village-canvas');
+    // Sample frames while the villagers walk and talk: the page publishes where it put each label.
+    for (let i = 0; i < 12; i++) {
+      const { labels, width, height } = await canvas.evaluate((c: HTMLCanvasElement) => ({ labels: JSON.parse(c.dataset['labels'] ?? '[]') as number[][], width: c.width, height: c.height }));
+      expect(labels.length).toBeGreaterThanOrEqual(3);
+      for (const [x, y, w, h] of labels) {
+        expect(x).toBeGreaterThanOrEqual(0);
+        expect(y).toBeGreaterThanOrEqual(0);
+        expect(x! + w!).toBeLessThanOrEqual(width);
+        expect(y! + h!).toBeLessThanOrEqual(height);
+      }
+      for (let a = 0; a < labels.length; a++) {
+        for (let b = a + 1; b < labels.length; b++) {
+          const [ax, ay, aw, ah] = labels[a]!;
+          const [bx, by, bw, bh] = labels[b]!;
+          // Rounded to whole pixels: a shared edge is not an overlap.
+          const cover = ax! < bx! + bw! - 1 && bx! < ax! + aw! - 1 && ay! < by! + bh! - 1 && by! < ay! + ah! - 1;
+          expect(cover, `labels ${JSON.stringify(labels[a])} and ${JSON.stringify(labels[b])}`).toBe(false);
+        }
+      }
+      await page.waitForTimeout(400);
+    }
+    // The list calls them what their speech does (Bea, Gus, Ada), with the agent name beside.
+    expect(await page.locator('button[data-villager="baker"] .v-name').textContent()).toBe('Bea (baker)');
+    expect(await page.locator('button[data-villager="scholar"] .v-name').textContent()).toBe('Ada (scholar)');
+    await canvasShot(page, 'labels');
+  }, 60_000);
+
   it('says plainly that the villagers run without a language model', async () => {
     await expect.poll(() => page.locator('button[data-villager="scholar"] .v-brain').textContent(), { timeout: 120_000 }).toMatch(/no LLM|no model reachable/);
     expect(await page.locator('button[data-villager="baker"] .v-brain').textContent()).toBe('simple rules (no LLM)');

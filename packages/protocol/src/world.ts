@@ -35,6 +35,8 @@ export type VillagerStatus = z.infer<typeof VillagerStatus>;
 
 export const Villager = z.object({
   name: AgentName,
+  /** What the village calls it ("Bea"), from its manifest's `village.displayName`; the agent name when absent. */
+  displayName: z.string().min(1).max(40).optional(),
   x: z.number().int(),
   y: z.number().int(),
   /** What it is doing, in a few words for the UI ("walking to the café", "reading the board"). */

@@ -95,6 +95,8 @@ const Village = z
     every: duration('a loop interval', 500, 3_600_000).default(10_000),
     decisionTimeout: duration('a decision timeout', 100, 600_000).default(8_000),
     home: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a landmark name such as "home" or "cafe"').optional(),
+    /** What the village calls it ("Bea" for the agent `baker`); the agent name when absent. */
+    displayName: z.string().trim().min(1, 'a name of 1 to 40 characters').max(40, 'a name of 1 to 40 characters').optional(),
   })
   .strict();
 

@@ -9,7 +9,7 @@ import { ActionRequest, AgentName, LandmarkName, MoveRequest, VillagePolicy, Vil
  * also what a replay reads back.
  */
 export const WorldInput = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('join'), name: AgentName, policy: VillagePolicy, model: z.string().nullable(), home: LandmarkName.nullable(), status: VillagerStatus }).strict(),
+  z.object({ kind: z.literal('join'), name: AgentName, displayName: z.string().min(1).max(40).optional(), policy: VillagePolicy, model: z.string().nullable(), home: LandmarkName.nullable(), status: VillagerStatus }).strict(),
   z.object({ kind: z.literal('leave'), name: AgentName }).strict(),
   z.object({ kind: z.literal('status'), name: AgentName, status: VillagerStatus }).strict(),
   z.object({ kind: z.literal('declare'), name: AgentName, policy: VillagePolicy, model: z.string().max(200).nullable() }).strict(),

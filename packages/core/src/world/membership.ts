@@ -14,6 +14,7 @@ export function join(w: Village, input: Extract<WorldInput, { kind: 'join' }>, c
   const at = home ? home.entry : freeTile(w.map, w.state);
   const v: VillagerState = {
     name: input.name,
+    ...(input.displayName ? { displayName: input.displayName } : {}),
     x: at.x,
     y: at.y,
     activity: home ? `at the ${home.label}` : 'arrived in the village',

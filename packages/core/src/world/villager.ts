@@ -5,7 +5,7 @@ const RECENT_KEPT = 5;
 
 /** What the wire shows of a villager: its state without path, hearing and memory. */
 export function publicView(v: VillagerState): Villager {
-  return { name: v.name, x: v.x, y: v.y, activity: v.activity, goal: v.goal && { ...v.goal }, said: v.said && { ...v.said }, policy: v.policy, model: v.model, status: v.status };
+  return { name: v.name, ...(v.displayName ? { displayName: v.displayName } : {}), x: v.x, y: v.y, activity: v.activity, goal: v.goal && { ...v.goal }, said: v.said && { ...v.said }, policy: v.policy, model: v.model, status: v.status };
 }
 
 export function setActivity(v: VillagerState, activity: string, changes: WorldChange[]): void {

@@ -25,20 +25,20 @@ export class VillagerSync {
 
   private async pass(): Promise<void> {
     const { store, host } = this.deps;
-    const wanted = new Map<string, { status: VillagerStatus; policy: 'llm' | 'rules'; model: string | null; home: string | null }>();
+    const wanted = new Map<string, { status: VillagerStatus; policy: 'llm' | 'rules'; model: string | null; home: string | null; displayName?: string }>();
     for (const d of await store.deployments.list()) {
       const v = d.manifest.village;
       if (!v) continue;
       const frozen = (await store.computeControls.get(d.name))?.frozen ?? false;
       const status: VillagerStatus = d.state === 'quarantined' ? 'quarantined' : frozen ? 'frozen' : d.state === 'stopped' ? 'away' : 'active';
-      wanted.set(d.name, { status, policy: v.policy, model: v.policy === 'llm' ? (d.manifest.model?.name ?? null) : null, home: v.home ?? null });
+      wanted.set(d.name, { status, policy: v.policy, model: v.policy === 'llm' ? (d.manifest.model?.name ?? null) : null, home: v.home ?? null, ...(v.displayName ? { displayName: v.displayName } : {}) });
     }
     const pending: Promise<unknown>[] = [];
     const submit = (p: Promise<unknown>) => pending.push(p.catch((err: unknown) => this.deps.log('warn', `village sync: ${String(err)}`)));
     const present = new Set(host.engine.snapshot().villagers.map((v) => v.name));
     for (const [name, w] of wanted) {
       if (!present.has(name)) {
-        submit(host.submit({ kind: 'join', name, policy: w.policy, model: w.model, home: homeOf(host, name, w.home), status: w.status }));
+        submit(host.submit({ kind: 'join', name, ...(w.displayName ? { displayName: w.displayName } : {}), policy: w.policy, model: w.model, home: homeOf(host, name, w.home), status: w.status }));
         continue;
       }
       if (host.engine.villager(name)?.status !== w.status) submit(host.submit({ kind: 'status', name, status: w.status }));

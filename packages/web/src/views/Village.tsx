@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { api } from '../api.js';
 import type { LinkState } from '../live-socket.js';
-import { drawVillagers, paintBackground, villagerAt } from '../village/draw.js';
+import { drawVillagers, nameOf, paintBackground, villagerAt } from '../village/draw.js';
 import { paintMap, type PaintedMap, type TiledMap, type TiledTileset } from '../village/tiled.js';
 import { useWorld } from '../village/use-world.js';
 import { brainOf, type WorldView } from '../village/world-state.js';
@@ -83,13 +83,20 @@ function VillageCanvas(props: { viewRef: React.RefObject<WorldView | null>; view
 
   useEffect(() => {
     let frame = 0;
+    let published = 0;
     const draw = () => {
       const c = canvas.current;
       const v = viewRef.current;
       if (c && v && background.current) {
         const ctx = c.getContext('2d')!;
         ctx.drawImage(background.current, 0, 0);
-        drawVillagers(ctx, v, px, performance.now(), selectedRef.current);
+        const now = performance.now();
+        const labels = drawVillagers(ctx, v, px, now, selectedRef.current);
+        // Where the labels went, for checks that none overlaps another (a few times a second).
+        if (now - published > 250) {
+          c.dataset['labels'] = JSON.stringify(labels.map((r) => [r.x, r.y, r.w, r.h].map(Math.round)));
+          published = now;
+        }
       }
       frame = requestAnimationFrame(draw);
     };
@@ -148,7 +155,10 @@ function VillagerList({ view, names, selected, onSelect }: { view: WorldView; na
               data-y={v.y}
               data-status={v.status}
             >
-              <span className="v-name">{name}</span>
+              <span className="v-name">
+                {nameOf(v)}
+                {v.displayName && <span className="v-agent"> ({name})</span>}
+              </span>
               <span className="v-status">{v.status}</span>
               <span className="v-pos">
                 at ({v.x}, {v.y}){v.goal ? ` → (${v.goal.x}, ${v.goal.y})` : ''}
