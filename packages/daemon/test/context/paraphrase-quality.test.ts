@@ -8,7 +8,7 @@ import { MiniLmEmbedder } from '../../src/adapters/embedding/minilm-embedder.js'
 import { postgresBackend } from '../../src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
-import { contextOn } from './harness.js';
+import { contextOn, corpusDocuments, labelled } from './harness.js';
 
 /**
  * Semantic search on the labelled paraphrase corpus (test/fixtures/paraphrase-corpus.json):
@@ -148,4 +148,22 @@ describe('search quality on the paraphrase corpus: MiniLM finds meaning, hashing
     expectHashingBelowMiniLmAbove(hashing, model);
     expect(model).toEqual(pgInProcess ?? (await measure(await pg(), 'store', minilm)));
   }, 180_000);
+
+  it('MiniLM keeps the labelled corpus\'s floors (search-quality.test.ts): the default loses nothing hashing found', async () => {
+    const { service } = await contextOn(await sqlite('labelled'), { embedder: minilm });
+    await service.ingest({ collection: 'corpus', documents: corpusDocuments(), delete: [] });
+    const { queries, floors } = labelled();
+    let recall = 0;
+    let rr = 0;
+    for (const { q, relevant } of queries) {
+      const docs = [...new Set((await service.search({ q, topK: 20, mode: 'hybrid' })).hits.map((h) => h.documentId))];
+      recall += relevant.filter((r) => docs.slice(0, 5).includes(r)).length / relevant.length;
+      const first = docs.findIndex((d) => relevant.includes(d));
+      rr += first >= 0 ? 1 / (first + 1) : 0;
+    }
+    const m = { recallAt5: recall / queries.length, mrr: rr / queries.length };
+    console.log('labelled corpus quality (sqlite, store, all-MiniLM-L6-v2):', JSON.stringify(m));
+    expect(m.recallAt5).toBeGreaterThanOrEqual(floors.recallAt5);
+    expect(m.mrr).toBeGreaterThanOrEqual(floors.mrr);
+  }, 120_000);
 });
