@@ -8,7 +8,7 @@ import { MiniLmEmbedder } from '../../src/adapters/embedding/minilm-embedder.js'
 import { postgresBackend } from '../../src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
-import { contextOn, corpusDocuments, labelled } from './harness.js';
+import { contextOn, corpusDocuments, labelled, rankQuality } from './harness.js';
 
 /**
  * Semantic search on the labelled paraphrase corpus (test/fixtures/paraphrase-corpus.json):
@@ -56,19 +56,7 @@ function memoised(e: Embedder): Embedder {
 async function measure(store: SqlStore, index: 'store' | 'pgvector', embedder: Embedder) {
   const { service } = await contextOn(store, { index, embedder });
   await service.ingest({ collection: 'paraphrases', documents: corpus.documents.map((d) => ({ id: d.id, kind: 'note', source: `paraphrases/${d.id}`, text: d.text, tags: [] })), delete: [] });
-  const perMode = { hybrid: { recallAt5: 0, mrr: 0 }, vector: { recallAt5: 0, mrr: 0 } };
-  for (const mode of ['hybrid', 'vector'] as const) {
-    let recall = 0;
-    let rr = 0;
-    for (const { q, relevant } of corpus.queries) {
-      const res = await service.search({ q, topK: 10, mode });
-      const docs = [...new Set(res.hits.map((h) => h.documentId))];
-      recall += relevant.filter((r) => docs.slice(0, 5).includes(r)).length / relevant.length;
-      const first = docs.findIndex((d) => relevant.includes(d));
-      rr += first >= 0 ? 1 / (first + 1) : 0;
-    }
-    perMode[mode] = { recallAt5: recall / corpus.queries.length, mrr: rr / corpus.queries.length };
-  }
+  const perMode = { hybrid: await rankQuality(service, corpus.queries, 'hybrid', 10), vector: await rankQuality(service, corpus.queries, 'vector', 10) };
   console.log(`paraphrase quality (${store.kind}, ${index}, ${embedder.model}):`, JSON.stringify(perMode));
   return perMode;
 }
@@ -153,15 +141,7 @@ describe('search quality on the paraphrase corpus: MiniLM finds meaning, hashing
     const { service } = await contextOn(await sqlite('labelled'), { embedder: minilm });
     await service.ingest({ collection: 'corpus', documents: corpusDocuments(), delete: [] });
     const { queries, floors } = labelled();
-    let recall = 0;
-    let rr = 0;
-    for (const { q, relevant } of queries) {
-      const docs = [...new Set((await service.search({ q, topK: 20, mode: 'hybrid' })).hits.map((h) => h.documentId))];
-      recall += relevant.filter((r) => docs.slice(0, 5).includes(r)).length / relevant.length;
-      const first = docs.findIndex((d) => relevant.includes(d));
-      rr += first >= 0 ? 1 / (first + 1) : 0;
-    }
-    const m = { recallAt5: recall / queries.length, mrr: rr / queries.length };
+    const m = await rankQuality(service, queries, 'hybrid');
     console.log('labelled corpus quality (sqlite, store, all-MiniLM-L6-v2):', JSON.stringify(m));
     expect(m.recallAt5).toBeGreaterThanOrEqual(floors.recallAt5);
     expect(m.mrr).toBeGreaterThanOrEqual(floors.mrr);
