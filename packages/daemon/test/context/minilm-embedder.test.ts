@@ -10,7 +10,7 @@ import { MINILM_DIMENSION, MINILM_MODEL, MiniLmEmbedder } from '../../src/adapte
  * does not run the forward passes, requests are batched and bounded, and a dead worker is
  * reported and replaced. One model load for most of the file.
  */
-describe('MiniLM embedder', () => {
+describe('MiniLM embedder', { timeout: 120_000 }, () => {
   const e = new MiniLmEmbedder();
   beforeAll(() => e.ready(), 60_000);
   afterAll(() => e.close());
@@ -65,7 +65,7 @@ describe('MiniLM embedder', () => {
   });
 });
 
-describe('MiniLM worker failures', () => {
+describe('MiniLM worker failures', { timeout: 120_000 }, () => {
   it('a worker that dies fails the request it was embedding with a clear error, and a new worker serves the rest', async () => {
     const events: string[] = [];
     const e = new MiniLmEmbedder({ workerPath: fileURLToPath(new URL('./fixtures/dying-worker.mjs', import.meta.url)), batch: 2, onEvent: (l, m) => events.push(`${l} ${m}`) });

@@ -16,7 +16,7 @@ import { contextOn, fixedClock } from './harness.js';
  * model's relevance, and does not mix a hashing-embedded collection's vectors with MiniLM's
  * (keywords only there until re-indexed).
  */
-describe('context plane with MiniLM by default', () => {
+describe('context plane with MiniLM by default', { timeout: 120_000 }, () => {
   let dir: string;
   let store: SqlStore;
   let plane: ContextPlane;

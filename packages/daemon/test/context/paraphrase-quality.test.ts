@@ -72,7 +72,7 @@ function expectHashingBelowMiniLmAbove(hashing: Record<'hybrid' | 'vector', Qual
   }
 }
 
-describe('search quality on the paraphrase corpus: MiniLM finds meaning, hashing does not', () => {
+describe('search quality on the paraphrase corpus: MiniLM finds meaning, hashing does not', { timeout: 120_000 }, () => {
   let dir: string;
   let pgServer: TestPostgres;
   const worker = new MiniLmEmbedder();
