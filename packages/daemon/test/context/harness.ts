@@ -38,3 +38,16 @@ export async function contextOn(store: SqlStore, opts: { index?: 'store' | 'pgve
   });
   return { service, index };
 }
+
+/** Recall@5 and MRR (by document) of labelled queries, each answered by `relevant` documents. */
+export async function rankQuality(service: ContextService, queries: readonly { q: string; relevant: string[] }[], mode: 'hybrid' | 'keyword' | 'vector', topK = 20): Promise<{ recallAt5: number; mrr: number }> {
+  let recall = 0;
+  let rr = 0;
+  for (const { q, relevant } of queries) {
+    const docs = [...new Set((await service.search({ q, topK, mode })).hits.map((h) => h.documentId))];
+    recall += relevant.filter((r) => docs.slice(0, 5).includes(r)).length / relevant.length;
+    const first = docs.findIndex((d) => relevant.includes(d));
+    rr += first >= 0 ? 1 / (first + 1) : 0;
+  }
+  return { recallAt5: recall / queries.length, mrr: rr / queries.length };
+}
