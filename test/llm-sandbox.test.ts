@@ -20,7 +20,7 @@ let ollamaUrl: string;
 let openaiUrl: string;
 
 beforeAll(async () => {
-  flock = await testFlock();
+  flock = await testFlock({ env: { AIFLOCK_EMBEDDER: 'auto' } });
   // A configured cloud provider with a key, and an Ollama address: the daemon knows both;
   // no sandbox may ever see them.
   ollamaUrl = `http://127.0.0.1:${await freePort()}`;

@@ -53,6 +53,9 @@ export async function testFlock(opts: { env?: Record<string, string> } = {}): Pr
     AIFLOCK_NATS_PORT: String(await freePort('0.0.0.0')),
     AIFLOCK_NATS_MONITOR_PORT: String(await freePort()),
     AIFLOCK_LOG_LEVEL: 'debug',
+    // MiniLM costs each daemon ~2 s of CPU and 150 MB to load: flocks that test something else
+    // embed by hashing; the tests of the default embedder ask for it (env AIFLOCK_EMBEDDER).
+    AIFLOCK_EMBEDDER: 'hashing',
     ...opts.env,
   };
   delete env['AIFLOCK_API'];
