@@ -89,3 +89,4 @@ export * from './people/questions.js';
 export * from './people/chat.js';
 export * from './people/board-router.js';
 export * from './people/rpc.js';
+export * from './manifest/cim-dialect.js';

@@ -25,6 +25,13 @@ export function deployAdmission(
       const first = special[0]!;
       return { field: 'network.egress', value: first.rule, message: `egress rule "${first.rule}" opens a ${first.range} range: ${who}` };
     }
+    // Placement is not scheduled across hosts yet: a manifest asking for another node, or for
+    // node labels, would run here against its author's wish, so it is refused rather than ignored.
+    if (m.placement?.node !== undefined && m.placement.node !== config.node) {
+      return { field: 'placement.node', value: m.placement.node, message: `placement.node "${m.placement.node}" is not a node of this flock (it runs on node "${config.node}"); leave placement out, or set it to "${config.node}"` };
+    }
+    const labels = Object.keys(m.placement?.labels ?? {});
+    if (labels.length > 0) return { field: 'placement.labels', value: m.placement!.labels, message: 'placement by node labels is not supported by this flock yet; leave placement.labels out' };
     const r = m.resources;
     if (r.pids > config.runtime.maxPids) return { field: 'resources.pids', value: r.pids, message: `resources.pids ${r.pids} is above this flock's cap of ${config.runtime.maxPids} (runtime.maxPids)` };
     // /tmp and /run are RAM-backed: what is written there counts against the memory limit.

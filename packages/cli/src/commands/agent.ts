@@ -6,6 +6,7 @@ import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { age, printJson, println, table } from '../output.js';
 import { printLogs, toInt } from './shared.js';
+import { agentConvertCommand } from './agent-convert.js';
 
 export function agentCommand(program: Command, client: () => ApiClient): void {
   const agent = program.command('agent').description('deploy and manage agents');
@@ -135,6 +136,8 @@ export function agentCommand(program: Command, client: () => ApiClient): void {
     .command('schema')
     .description('print the manifest JSON Schema (for editors and validators)')
     .action(async () => printJson(await client().get('/v1/schemas/agent-manifest.json')));
+
+  agentConvertCommand(agent);
 }
 
 function manifestError(err: unknown, file: string): unknown {

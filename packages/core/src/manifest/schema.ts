@@ -196,6 +196,15 @@ export const ManifestSchema = z
       }),
     secrets: z.array(Secret).default([]),
     village: Village.optional(),
+    /**
+     * Labelled facts about the agent that the flock keeps and shows but does not act on (e.g.
+     * the CIM dialect's conceptual_space and dependencies). Optional, so that manifests
+     * without it keep the digest they had.
+     */
+    metadata: z
+      .record(z.string().regex(/^[A-Za-z0-9_.\/-]{1,100}$/, 'a label: letters, digits, "_", ".", "/" or "-"'), z.unknown())
+      .refine((m) => JSON.stringify(m).length <= 64 * 1024, { message: 'at most 64 KiB of metadata' })
+      .optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
