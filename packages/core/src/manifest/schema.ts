@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AgentName, TaskType } from '@aiflock/protocol';
+import { AgentName, DOCUMENT_ENV_NAMES, TaskType } from '@aiflock/protocol';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -191,8 +191,8 @@ export const ManifestSchema = z
     env: z
       .record(z.string().regex(ENV_NAME, 'an upper-case variable name'), z.string().max(32 * 1024))
       .default({})
-      .refine((env) => !Object.keys(env).some((k) => k.startsWith('AIFLOCK_')), {
-        message: 'names starting with AIFLOCK_ are reserved for the runtime',
+      .refine((env) => !Object.keys(env).some((k) => k.startsWith('AIFLOCK_') || (DOCUMENT_ENV_NAMES as readonly string[]).includes(k)), {
+        message: `names starting with AIFLOCK_, and ${DOCUMENT_ENV_NAMES.join(', ')}, are set by the runtime`,
       }),
     secrets: z.array(Secret).default([]),
     village: Village.optional(),
