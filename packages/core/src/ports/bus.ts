@@ -1,4 +1,4 @@
-import type { ControlMessage, Task, TaskResult } from '@aiflock/protocol';
+import type { BroadcastMessage, ControlMessage, Task, TaskResult } from '@aiflock/protocol';
 import type { HealthCheck } from './sandbox-runtime.js';
 import type { ManifestArtefacts } from './revision-store.js';
 
@@ -72,6 +72,8 @@ export interface Bus {
   queueStats?(agent: string): Promise<QueueStats | undefined>;
   control(instanceId: string, msg: ControlMessage): Promise<void>;
   publishVerifiedResult(result: TaskResult): Promise<void>;
+  /** An announcement to every instance on the `broadcast` subject; resolves once the server has it. */
+  broadcast?(message: BroadcastMessage): Promise<void>;
   /** Handlers are acknowledged only after they resolve; a throw means redelivery. */
   onResult(handler: InboundHandler): void;
   onEvent(handler: InboundHandler): void;

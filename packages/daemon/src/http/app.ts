@@ -19,6 +19,7 @@ import type { Metrics } from '../metrics.js';
 import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { agentRevisionRoutes } from './routes/agent-revisions.js';
+import { broadcastRoutes } from './routes/broadcast.js';
 import { auditRoutes } from './routes/audit.js';
 import { backupRoutes } from './routes/backup.js';
 import { llmInferRoutes } from './routes/llm-infer.js';
@@ -172,6 +173,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(systemRoutes(ctx, metrics));
   void app.register(agentRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(agentRevisionRoutes(ctx), { prefix: '/v1' });
+  void app.register(broadcastRoutes(ctx), { prefix: '/v1' });
   void app.register(taskRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(jobRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(authRoutes(ctx), { prefix: '/v1' });

@@ -17,7 +17,7 @@ import {
   type StreamConfig,
 } from 'nats';
 import type { Bus, ManifestArtefacts, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
-import { STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import { STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 import { context } from '@opentelemetry/api';
 import { natsManifestArtefacts } from './manifest-artefacts.js';
 import { SpanKind, TaskTraces, extractTraceContext, injectTraceContext, recordRemoteSpan, withSpan } from '../../telemetry/tracing.js';
@@ -199,6 +199,11 @@ export class NatsBus implements Bus {
 
   async publishVerifiedResult(result: TaskResult): Promise<void> {
     this.nc.publish(subjects.taskResult, codec.encode(result));
+  }
+
+  async broadcast(message: BroadcastMessage): Promise<void> {
+    this.nc.publish(subjects.broadcast, codec.encode(message));
+    await this.nc.flush();
   }
 
   onResult(handler: InboundHandler): void {
