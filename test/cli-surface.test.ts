@@ -31,6 +31,10 @@ const COMMANDS = [
   ['agent', 'quarantine'],
   ['agent', 'release'],
   ['agent', 'kill'],
+  ['agent', 'convert'],
+  ['agent', 'history'],
+  ['agent', 'rollback'],
+  ['broadcast'],
   ['task'],
   ['task', 'run'],
   ['task', 'list'],
@@ -76,7 +80,7 @@ const COMMANDS = [
   ['context', 'reindex'],
   ['context', 'mcp'],
 ];
-const READS = [['chat'], ['task', 'answer'], ['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['nats', 'creds'], ['nats', 'list-creds'], ['token', 'list'], ['stats'], ['top'], ['log-level'], ['secret', 'list'], ['economy', 'balance'], ['economy', 'ledger'], ['economy', 'tiers'], ['economy', 'reward'], ['economy', 'penalize'], ['economy', 'credit'], ['context', 'ingest'], ['context', 'search'], ['context', 'import'], ['context', 'reindex']];
+const READS = [['agent', 'convert'], ['agent', 'history'], ['agent', 'rollback'], ['broadcast'], ['chat'], ['task', 'answer'], ['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['nats', 'creds'], ['nats', 'list-creds'], ['token', 'list'], ['stats'], ['top'], ['log-level'], ['secret', 'list'], ['economy', 'balance'], ['economy', 'ledger'], ['economy', 'tiers'], ['economy', 'reward'], ['economy', 'penalize'], ['economy', 'credit'], ['context', 'ingest'], ['context', 'search'], ['context', 'import'], ['context', 'reindex']];
 
 describe('aiflock command surface', () => {
   it.each(COMMANDS.map((c) => [c.join(' ') || '(root)', c] as const))('%s has --help', async (_name, cmd) => {

@@ -3,6 +3,7 @@ import { STREAMS, subjects, taskConsumerName, type AgentEvent, type RuntimeEnv }
 import { connectWithRetry, describe } from './connect.js';
 import { consumeTasks } from './consumer-loop.js';
 import { subscribeControl } from './control.js';
+import { subscribeBroadcast } from './broadcast.js';
 import { EventSink } from './event-sink.js';
 import { HeartbeatPublisher } from './heartbeat.js';
 import { busClients } from './bus-clients.js';
@@ -59,6 +60,7 @@ class AgentRuntime {
   private connected = false;
   private heartbeat: HeartbeatPublisher | null = null;
   private control: Subscription | null = null;
+  private broadcasts: Subscription | null = null;
   private started: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | null = null;
   /** The village loop, for a villager; stopped with the runtime. */
@@ -127,6 +129,7 @@ class AgentRuntime {
     void this.watch(nc);
 
     this.control = subscribeControl(nc, this.instanceId, this.registry, this.log);
+    this.broadcasts = subscribeBroadcast(nc, this.log, this.definition.onBroadcast);
     this.heartbeat = new HeartbeatPublisher({
       nc,
       instanceId: this.instanceId,
@@ -249,6 +252,7 @@ class AgentRuntime {
 
     this.heartbeat?.stop();
     this.control?.unsubscribe();
+    this.broadcasts?.unsubscribe();
     const nc = this.nc;
     if (nc && !nc.isClosed()) {
       await this.events.flush(2_000);

@@ -1,4 +1,4 @@
-import type { AgentEvent, Task } from '@aiflock/protocol';
+import type { AgentEvent, BroadcastMessage, Task } from '@aiflock/protocol';
 import type { BoardClient, EconomyClient, HumanClient, MemoryClient, WorldClient } from './bus-clients.js';
 import type { LlmClient } from './llm-client.js';
 
@@ -59,6 +59,8 @@ export type Handler = (ctx: TaskContext) => Promise<HandlerOutput | string>;
 
 export interface AgentDefinition {
   handlers: Readonly<Record<string, Handler>>;
+  /** Called with every announcement an admin sends (`aiflock broadcast`); each is logged too. */
+  onBroadcast?: (message: BroadcastMessage) => void | Promise<void>;
 }
 
 export type AbortReason = 'cancelled' | 'timed_out' | 'shutdown';
@@ -85,7 +87,8 @@ export function defineAgent(definition: AgentDefinition): AgentDefinition {
     // Caught here rather than at the first task, where it would only fail that task.
     if (typeof handler !== 'function') throw new TypeError(`handler "${type}" is not a function`);
   }
-  return Object.freeze({ handlers: Object.freeze({ ...definition.handlers }) });
+  if (definition.onBroadcast !== undefined && typeof definition.onBroadcast !== 'function') throw new TypeError('onBroadcast is not a function');
+  return Object.freeze({ handlers: Object.freeze({ ...definition.handlers }), ...(definition.onBroadcast ? { onBroadcast: definition.onBroadcast } : {}) });
 }
 
 /** The abort reason of a signal, if it is one the runtime uses. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { ApiClient, CliError } from './client.js';
+import { broadcastCommand } from './commands/broadcast.js';
 import { agentCommand } from './commands/agent.js';
 import { auditCommand } from './commands/audit.js';
 import { chatCommand } from './commands/chat.js';
@@ -32,6 +33,7 @@ const client = () => {
 };
 lifecycleCommands(program, client);
 agentCommand(program, client);
+broadcastCommand(program, client);
 taskCommand(program, client);
 chatCommand(program, client);
 auditCommand(program, client);

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   token_not_found: { status: 404, summary: 'No such token' },
   agent_not_found: { status: 404, summary: 'No such agent' },
   task_not_found: { status: 404, summary: 'No such task' },
+  revision_not_found: { status: 404, summary: 'No such revision of the agent, or no stored manifest with that digest or CID' },
   secret_not_found: { status: 404, summary: 'No such secret' },
   collection_not_found: { status: 404, summary: 'No such context collection' },
   document_not_found: { status: 404, summary: 'No such document in the collection' },
@@ -66,6 +67,7 @@ export const ERROR_CODES = {
   bus_unavailable: { status: 503, summary: 'The message bus does not answer' },
   llm_unavailable: { status: 503, summary: 'No LLM provider is configured or reachable for the model' },
   llm_provider_auth: { status: 502, summary: 'The provider rejected the gateway credentials' },
+  manifest_integrity_failed: { status: 502, summary: 'A stored manifest does not hash to the digest it is stored under (corrupt or tampered), so it is not deployed' },
   internal: { status: 500, summary: 'Internal error' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

@@ -24,7 +24,7 @@ describe('error code table', () => {
 
   it('follows the taxonomy: caller faults are 4xx, ours and upstream 5xx', () => {
     for (const [code, { status }] of Object.entries(ERROR_CODES)) {
-      const server = ['internal', 'not_ready', 'runtime_unavailable', 'bus_unavailable', 'upstream_failed', 'upstream_timeout', 'llm_unavailable', 'llm_provider_auth'].includes(code);
+      const server = ['internal', 'not_ready', 'runtime_unavailable', 'bus_unavailable', 'upstream_failed', 'upstream_timeout', 'llm_unavailable', 'llm_provider_auth', 'manifest_integrity_failed'].includes(code);
       expect(status >= 500, code).toBe(server);
       expect(status >= 400 && status < 600, code).toBe(true);
     }

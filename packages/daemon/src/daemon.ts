@@ -114,6 +114,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     people,
     ...daemonChecks({ startedAt, dataDir: config.dataDir, apiUrl: () => apiUrl, store, bus, runtimes, plane, llm }),
     busAdminCredentials: bus.adminCredentials,
+    broadcast: (m) => bus.bus.broadcast?.(m) ?? Promise.reject(new Error('this bus cannot broadcast')),
     logLevel: {
       get: () => logger.level,
       set: (level) => {

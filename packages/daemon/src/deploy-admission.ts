@@ -50,7 +50,7 @@ function placementRefusal(m: Manifest, config: Config): ManifestRefusal | null {
   const p = m.placement;
   if (!p) return null;
   if (p.node !== undefined && p.node !== config.node) {
-    return { field: 'placement.node', value: p.node, message: `no node named "${p.node}" is in this flock (its one node is "${config.node}")` };
+    return { field: 'placement.node', value: p.node, message: `placement.node "${p.node}" is not a node of this flock (it runs on node "${config.node}"); leave placement out, or set it to "${config.node}"` };
   }
   for (const [key, want] of Object.entries(p.labels)) {
     const have = config.nodeLabels[key];

@@ -99,6 +99,7 @@ export async function setupServices(
     profileRefusal: (p) => operator.router.refusal(p),
     onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
     admit: deployAdmission(config, () => operator.router.capacity()),
+    artefacts: bus.artefacts,
   });
   const tasks = new TaskService({ store, bus, clock, log });
   const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });

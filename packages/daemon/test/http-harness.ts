@@ -74,7 +74,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock });
   const economy = economyServices(ConfigSchema.parse({ dataDir: dir }).economy, store, audit, clock);
   const onRemoved = onRemove ? agentRetirement(onRemove, { store, ledger: economy.ledger, sharedDir: join(dir, 'shared'), clock, log }) : undefined;
-  const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined, ...(onRemoved ? { onRemoved } : {}) });
+  const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined, artefacts: bus.artefacts, ...(onRemoved ? { onRemoved } : {}) });
   const tasks = new TaskService({ store, bus, clock, log });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });
   // Agents' bus requests (only `human.*` is mounted here) and the people services, as in the daemon.

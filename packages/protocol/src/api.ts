@@ -81,16 +81,56 @@ export const AgentView = z.object({
 });
 export type AgentView = z.infer<typeof AgentView>;
 
+/**
+ * Deploy a manifest (its text), or a stored one by `ref`: its digest (`sha256:<hex>`) or CIDv1.
+ * `set` overrides fields of either (`resources.memory=1Gi`), and is part of the revision stored.
+ */
 export const DeployRequest = z
   .object({
-    manifest: z.string().min(1, 'the manifest text').max(1024 * 1024),
+    manifest: z.string().min(1, 'the manifest text').max(1024 * 1024).optional(),
     filename: z.string().max(500).optional(),
+    ref: z.string().min(1).max(200).optional(),
+    set: z.array(z.string().min(3).max(4096)).max(100).optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => (b.manifest === undefined) !== (b.ref === undefined), { message: 'give either manifest (the text) or ref (a digest or CID), not both', path: ['manifest'] });
 export type DeployRequest = z.infer<typeof DeployRequest>;
 
-export const DeployResponse = z.object({ agent: AgentView, changed: z.boolean() });
+/** Something a dialect translation kept that has no effect here, and why. */
+export const ManifestNote = z.object({ field: z.string(), message: z.string() });
+
+export const DeployResponse = z.object({
+  agent: AgentView,
+  changed: z.boolean(),
+  /** The agent's revision now running; null for an agent deployed before revisions were kept. */
+  revision: z.number().int().nullable().optional(),
+  notes: z.array(ManifestNote).optional(),
+});
 export type DeployResponse = z.infer<typeof DeployResponse>;
+
+/** One deploy that changed an agent (`aiflock agent history`). */
+export const RevisionView = z.object({
+  revision: z.number().int(),
+  digest: z.string(),
+  cid: z.string(),
+  cause: z.enum(['deploy', 'deploy-ref', 'rollback']),
+  fromRevision: z.number().int().nullable(),
+  overrides: z.array(z.string()),
+  /** Manifest fields that differ from the previous revision. */
+  changes: z.array(z.string()),
+  deployedBy: z.string().nullable(),
+  deployedAt: z.string(),
+  /** Whether the agent runs this revision's manifest now. */
+  current: z.boolean(),
+});
+export type RevisionView = z.infer<typeof RevisionView>;
+
+export const RevisionList = z.object({ agent: z.string(), revisions: z.array(RevisionView) });
+export type RevisionList = z.infer<typeof RevisionList>;
+
+/** Roll back to a revision number or a digest/CID in the history; the previous revision when absent. */
+export const RollbackRequest = z.object({ to: z.union([z.number().int().min(1), z.string().min(1).max(200)]).optional() }).strict();
+export type RollbackRequest = z.infer<typeof RollbackRequest>;
 
 export const ScaleRequest = z.object({ replicas: z.number().int().min(0).max(100) }).strict();
 

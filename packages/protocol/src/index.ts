@@ -15,3 +15,4 @@ export * from './world.js';
 export * from './trace.js';
 export * from './agent-loop.js';
 export * from './people.js';
+export * from './broadcast.js';

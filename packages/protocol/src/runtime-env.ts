@@ -65,3 +65,17 @@ export const RuntimeEnv = z.object({
   AIFLOCK_AGENT_LOOP: jsonOf(AgentLoopSettings).optional(),
 });
 export type RuntimeEnv = z.infer<typeof RuntimeEnv>;
+
+/**
+ * The names the users' first document gives the sandbox environment (`AGENT_ID`, `NATS_URL`,
+ * `SHARED_DIR`), set alongside ours from the values the runtime settled on, so programs written
+ * for that contract run unchanged. `AGENT_ID` is the instance id: the document's agent is one
+ * running process with its own `agent.<id>.*` subjects, which is our instance.
+ */
+export const DOCUMENT_ENV_NAMES = ['AGENT_ID', 'NATS_URL', 'SHARED_DIR'] as const;
+
+export function withDocumentEnvNames(env: Record<string, string>): Record<string, string> {
+  const named = { AGENT_ID: env['AIFLOCK_INSTANCE_ID'], NATS_URL: env['AIFLOCK_NATS_URL'], SHARED_DIR: env['AIFLOCK_SHARED_DIR'] };
+  for (const [k, v] of Object.entries(named)) if (v !== undefined) env[k] = v;
+  return env;
+}

@@ -1,28 +1,32 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { AgentView, DeployResponse } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
-import { age, printJson, println, table } from '../output.js';
+import { age, printJson, println, progress, table } from '../output.js';
 import { printLogs, toInt } from './shared.js';
+import { agentConvertCommand } from './agent-convert.js';
+import { agentRevisionCommands } from './agent-revisions.js';
 
 export function agentCommand(program: Command, client: () => ApiClient): void {
   const agent = program.command('agent').description('deploy and manage agents');
 
   agent
     .command('deploy')
-    .description('deploy an agent from agent.yaml or agent.md (same manifest again is a no-op)')
-    .argument('<manifest>', 'path to agent.yaml or agent.md')
+    .description('deploy an agent from agent.yaml or agent.md (ours or the CIM dialect), or a stored revision by sha256:<digest> or CID (same manifest again is a no-op)')
+    .argument('<manifest>', 'path to agent.yaml or agent.md, or sha256:<digest>, or a CIDv1 (bafkrei...)')
+    .option('--set <path=value>', 'override a manifest field, e.g. resources.memory=1Gi (repeatable; stored in the revision)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--json', 'print the result as JSON')
-    .action(async (file: string, o: { json?: boolean }) => {
-      const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        throw new CliError(`cannot read ${file}: ${err.code ?? err.message}`, EXIT.usage);
-      });
+    .action(async (file: string, o: { json?: boolean; set: string[] }) => {
+      const body = isManifestRef(file) ? { ref: file } : { manifest: await readManifest(file), filename: basename(file) };
       try {
-        const out = await client().post<DeployResponse>('/v1/agents', { manifest: text, filename: basename(file) });
+        const out = await client().post<DeployResponse>('/v1/agents', { ...body, ...(o.set.length > 0 ? { set: o.set } : {}) });
         if (o.json) return printJson(out);
-        println(`${out.changed ? 'deployed' : 'unchanged'} ${out.agent.name} ${out.agent.version} (${out.agent.digest.slice(0, 19)}), ${out.agent.replicas.desired} replica(s)`);
+        for (const n of out.notes ?? []) progress(`note: ${n.field}: ${n.message}`);
+        const rev = out.revision ? `revision ${out.revision}, ` : '';
+        println(`${out.changed ? 'deployed' : 'unchanged'} ${out.agent.name} ${out.agent.version} (${rev}${out.agent.digest.slice(0, 19)}), ${out.agent.replicas.desired} replica(s)`);
       } catch (err) {
         throw manifestError(err, file);
       }
@@ -135,6 +139,20 @@ export function agentCommand(program: Command, client: () => ApiClient): void {
     .command('schema')
     .description('print the manifest JSON Schema (for editors and validators)')
     .action(async () => printJson(await client().get('/v1/schemas/agent-manifest.json')));
+
+  agentConvertCommand(agent);
+  agentRevisionCommands(agent, client);
+}
+
+/** A stored manifest named by content, rather than a file: sha256:<hex>, or a CIDv1 when no such file exists. */
+function isManifestRef(arg: string): boolean {
+  return arg.startsWith('sha256:') || (/^b[a-z2-7]{40,}$/.test(arg) && !existsSync(arg));
+}
+
+async function readManifest(file: string): Promise<string> {
+  return readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new CliError(`cannot read ${file}: ${err.code ?? err.message}`, EXIT.usage);
+  });
 }
 
 function manifestError(err: unknown, file: string): unknown {

@@ -1,7 +1,8 @@
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parse as parseYaml, stringify as toYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ManifestSchema, type Manifest } from './schema.js';
 import { manifestDigest } from './digest.js';
+import { translateDialect, type DialectNote } from './cim-dialect.js';
 
 export interface ManifestIssue {
   /** Dotted path of the field, e.g. "resources.memory"; "" for the document itself. */
@@ -49,6 +50,15 @@ export function describeIssue(i: ManifestIssue): string {
 export interface ParsedManifest {
   manifest: Manifest;
   digest: string;
+  /** Which dialect the text was written in (`cim`: the users' CIM agent.md, translated). */
+  dialect: 'aiflock' | 'cim';
+  /**
+   * The manifest as written in our dialect, before defaults: what is stored as a revision, so
+   * that a later deploy can change one field of it (`--set`) and validate the whole again.
+   */
+  document: Record<string, unknown>;
+  /** What the translation kept without effect, and why (empty for our own dialect). */
+  notes: DialectNote[];
 }
 
 const FRONT_MATTER = /^---\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n([\s\S]*))?$/;
@@ -80,9 +90,22 @@ export function validateManifest(raw: unknown, source = 'manifest'): ParsedManif
   if (!isPlainObject(raw)) {
     throw new ManifestError(source, [{ field: '', value: raw, expected: 'a mapping of manifest fields (name, handlers, resources, ...)' }]);
   }
-  const result = ManifestSchema.safeParse(raw);
-  if (!result.success) throw new ManifestError(source, result.error.issues.map((i) => toIssue(i, raw)));
-  return { manifest: result.data, digest: manifestDigest(result.data) };
+  const translated = translateDialect(raw);
+  if ('issues' in translated) throw new ManifestError(source, translated.issues);
+  const document = translated.raw;
+  const result = ManifestSchema.safeParse(document);
+  if (!result.success) throw new ManifestError(source, result.error.issues.map((i) => toIssue(i, document)));
+  return { manifest: result.data, digest: manifestDigest(result.data), dialect: translated.dialect, document, notes: translated.notes };
+}
+
+/**
+ * A manifest document as an author of our dialect writes it: `agent.md` (front matter, then
+ * the persona as the body) when it has a persona, else `agent.yaml`.
+ */
+export function manifestText(document: Record<string, unknown>): string {
+  const { persona, ...rest } = document;
+  if (typeof persona !== 'string' || persona === '') return toYaml(document, { lineWidth: 0 });
+  return `---\n${toYaml(rest, { lineWidth: 0 })}---\n\n${persona}\n`;
 }
 
 function loadYaml(text: string, source: string): unknown {

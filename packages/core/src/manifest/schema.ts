@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AgentName, TaskType } from '@aiflock/protocol';
+import { AgentName, DOCUMENT_ENV_NAMES, TaskType } from '@aiflock/protocol';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -193,11 +193,20 @@ export const ManifestSchema = z
     env: z
       .record(z.string().regex(ENV_NAME, 'an upper-case variable name'), z.string().max(32 * 1024))
       .default({})
-      .refine((env) => !Object.keys(env).some((k) => k.startsWith('AIFLOCK_')), {
-        message: 'names starting with AIFLOCK_ are reserved for the runtime',
+      .refine((env) => !Object.keys(env).some((k) => k.startsWith('AIFLOCK_') || (DOCUMENT_ENV_NAMES as readonly string[]).includes(k)), {
+        message: `names starting with AIFLOCK_, and ${DOCUMENT_ENV_NAMES.join(', ')}, are set by the runtime`,
       }),
     secrets: z.array(Secret).default([]),
     village: Village.optional(),
+    /**
+     * Labelled facts about the agent that the flock keeps and shows but does not act on (e.g.
+     * the CIM dialect's conceptual_space and dependencies). Optional, so that manifests
+     * without it keep the digest they had.
+     */
+    metadata: z
+      .record(z.string().regex(/^[A-Za-z0-9_.\/-]{1,100}$/, 'a label: letters, digits, "_", ".", "/" or "-"'), z.unknown())
+      .refine((m) => JSON.stringify(m).length <= 64 * 1024, { message: 'at most 64 KiB of metadata' })
+      .optional(),
   })
   .strict()
   .superRefine((m, ctx) => {

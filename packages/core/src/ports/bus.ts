@@ -1,5 +1,6 @@
-import type { ControlMessage, Task, TaskResult } from '@aiflock/protocol';
+import type { BroadcastMessage, ControlMessage, Task, TaskResult } from '@aiflock/protocol';
 import type { HealthCheck } from './sandbox-runtime.js';
+import type { ManifestArtefacts } from './revision-store.js';
 
 export interface QueueOptions {
   /** How long a delivered task may go unacknowledged before it is redelivered. */
@@ -53,6 +54,8 @@ export interface Bus {
   /** Create the streams the flock uses. Idempotent. */
   init(): Promise<void>;
   ensureQueue(agent: string, opts: QueueOptions): Promise<void>;
+  /** Manifests by content, shared by every host on this bus (JetStream's object store). */
+  readonly artefacts?: ManifestArtefacts;
   removeQueue(agent: string): Promise<void>;
   /**
    * Cap the agent's tasks in flight (delivered, not yet acknowledged) across all its
@@ -69,6 +72,8 @@ export interface Bus {
   queueStats?(agent: string): Promise<QueueStats | undefined>;
   control(instanceId: string, msg: ControlMessage): Promise<void>;
   publishVerifiedResult(result: TaskResult): Promise<void>;
+  /** An announcement to every instance on the `broadcast` subject; resolves once the server has it. */
+  broadcast?(message: BroadcastMessage): Promise<void>;
   /** Handlers are acknowledged only after they resolve; a throw means redelivery. */
   onResult(handler: InboundHandler): void;
   onEvent(handler: InboundHandler): void;

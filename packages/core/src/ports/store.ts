@@ -10,6 +10,7 @@ import type { WorldStore } from './world-store.js';
 import type { PerceptionStore } from './perception-store.js';
 import type { TaskStepStore } from './task-step-store.js';
 import type { PeopleStore } from './people-store.js';
+import type { RevisionStore } from './revision-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -113,6 +114,7 @@ export interface Store extends AuthStore {
     upsert(record: DeploymentRecord): Promise<void>;
     remove(name: string): Promise<void>;
   };
+  revisions: RevisionStore;
   tasks: {
     /** Inserts, or returns the existing task with the same (agent, idempotencyKey). */
     insert(record: TaskRecord): Promise<{ inserted: boolean; task: TaskRecord }>;

@@ -1,6 +1,10 @@
 import type { AgentView, InstanceView } from '@aiflock/protocol';
 import { FlockError } from '../errors.js';
-import { ManifestError, parseManifest } from '../manifest/parse.js';
+import { ManifestError, parseManifest, validateManifest, type ParsedManifest } from '../manifest/parse.js';
+import type { DialectNote } from '../manifest/cim-dialect.js';
+import { manifestCid } from '../manifest/digest.js';
+import { applyOverrides, changedFields } from '../manifest/overrides.js';
+import type { ManifestArtefacts, RevisionRecord } from '../ports/revision-store.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Bus } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
@@ -36,6 +40,46 @@ export interface DeploymentServiceDeps {
    * give, images off the allow-list, egress the deployer may not open), or null.
    */
   admit?: (manifest: Manifest, by?: { id: string; admin: boolean }) => Promise<ManifestRefusal | null>;
+  /** The bus's content store for manifests; absent, revisions live in the store alone. */
+  artefacts?: ManifestArtefacts;
+}
+
+/** Who deploys: a token or person id, and whether they hold admin. */
+export interface Deployer {
+  id: string;
+  admin: boolean;
+}
+
+export interface DeployOutcome {
+  agent: AgentView;
+  changed: boolean;
+  /** The agent's revision now running (null only for agents deployed before revisions existed). */
+  revision: number | null;
+  /** What a dialect translation kept without effect. */
+  notes: DialectNote[];
+}
+
+export interface RevisionCause {
+  cause: RevisionRecord['cause'];
+  overrides: string[];
+  fromRevision?: number;
+}
+
+/** Parse, turning a manifest's own error into the API's. */
+export function asFlock(parse: () => ParsedManifest): ParsedManifest {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof ManifestError) throw new FlockError('manifest_invalid', err.message, { issues: err.issues });
+    throw err;
+  }
+}
+
+/** The parsed manifest with `--set` overrides applied and the whole validated again. */
+export function withOverrides(parsed: ParsedManifest, sets: string[]): ParsedManifest {
+  if (sets.length === 0) return parsed;
+  const notes = parsed.notes;
+  return { ...asFlock(() => validateManifest(applyOverrides(parsed.document, sets), '--set')), notes };
 }
 
 /** Why a valid manifest is refused here: the field, its value and the reason in words. */
@@ -55,14 +99,17 @@ export class DeploymentService {
    * for a person, or hand an agent over). Redeploying an agent is its owner's or an admin's.
    * Without `by` (the daemon's own calls) nothing is checked.
    */
-  async deploy(text: string, filename = 'agent.yaml', by?: Manager): Promise<{ agent: AgentView; changed: boolean }> {
-    let parsed;
-    try {
-      parsed = parseManifest(text, filename);
-    } catch (err) {
-      if (err instanceof ManifestError) throw new FlockError('manifest_invalid', err.message, { issues: err.issues });
-      throw err;
-    }
+  async deploy(text: string, filename = 'agent.yaml', by?: Deployer, opts: { set?: string[] } = {}): Promise<DeployOutcome> {
+    const parsed = withOverrides(asFlock(() => parseManifest(text, filename)), opts.set ?? []);
+    return this.apply(parsed, by, { cause: 'deploy', overrides: opts.set ?? [] });
+  }
+
+  /**
+   * Make `parsed` the agent's desired state, recording a revision when it changes anything.
+   * Every way of deploying (a manifest, a stored revision by digest or CID, a rollback) ends
+   * here, so every one is checked by the same rules.
+   */
+  async apply(parsed: ParsedManifest, by: Deployer | undefined, why: RevisionCause): Promise<DeployOutcome> {
     const { manifest, digest } = parsed;
     const refusal = this.deps.profileRefusal?.(manifest.profile) ?? null;
     if (refusal) throw new FlockError('validation_failed', `${manifest.name}: ${refusal}`, { field: 'profile', value: manifest.profile });
@@ -79,8 +126,9 @@ export class DeploymentService {
     const existing = await store.deployments.get(manifest.name);
     if (existing) assertMayManageAgent(by, manifest.name, existing, 'redeploy');
     if (existing?.state === 'quarantined') throw quarantined(manifest.name);
+    const notes = parsed.notes;
     if (existing && existing.digest === digest && existing.state === 'active') {
-      return { agent: await this.view(existing), changed: false };
+      return { agent: await this.view(existing), changed: false, revision: (await store.revisions.latest(manifest.name))?.revision ?? null, notes };
     }
     const now = clock.now().toISOString();
     const record: DeploymentRecord = {
@@ -94,9 +142,34 @@ export class DeploymentService {
       updatedAt: now,
     };
     await bus.ensureQueue(manifest.name, { ackWaitMs: this.deps.ackWaitMs ?? 30_000, maxDeliver: manifest.maxAttempts });
+    const revision = await this.record(parsed, existing, by, why, now);
     await store.deployments.upsert(record);
     this.deps.poke();
-    return { agent: await this.view(record), changed: true };
+    return { agent: await this.view(record), changed: true, revision, notes };
+  }
+
+  /** A new revision, unless the manifest is the one the latest revision already ran (a restart). */
+  private async record(parsed: ParsedManifest, existing: DeploymentRecord | undefined, by: Deployer | undefined, why: RevisionCause, now: string): Promise<number> {
+    const { store } = this.deps;
+    const name = parsed.manifest.name;
+    const latest = await store.revisions.latest(name);
+    if (latest && latest.digest === parsed.digest && why.cause !== 'rollback') return latest.revision;
+    const revision = (latest?.revision ?? 0) + 1;
+    await this.deps.artefacts?.put(parsed.digest, parsed.document);
+    await store.revisions.add({
+      agent: name,
+      revision,
+      digest: parsed.digest,
+      cid: manifestCid(parsed.digest),
+      document: parsed.document,
+      overrides: why.overrides,
+      cause: why.cause,
+      fromRevision: why.fromRevision ?? null,
+      changes: existing ? changedFields(existing.manifest, parsed.manifest) : [],
+      deployedBy: by?.id ?? null,
+      deployedAt: now,
+    });
+    return revision;
   }
 
   async list(): Promise<AgentView[]> {
@@ -139,9 +212,17 @@ export class DeploymentService {
     const record = await this.require(name);
     assertMayManageAgent(by, name, record, 'remove');
     await this.deps.store.deployments.remove(name);
+    // Like `helm uninstall`: a later agent of this name, perhaps someone else's, starts a new
+    // history. Its manifests stay findable by digest in the bus's artefact store.
+    await this.deps.store.revisions.removeAgent(name);
     await this.deps.bus.removeQueue(name);
     this.deps.poke();
     await this.deps.onRemoved?.(record);
+  }
+
+  /** The bus's content store for manifests, when there is one. */
+  get artefacts(): ManifestArtefacts | undefined {
+    return this.deps.artefacts;
   }
 
   imageOf(record: DeploymentRecord): string {

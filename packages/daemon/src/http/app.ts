@@ -18,6 +18,8 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
+import { agentRevisionRoutes } from './routes/agent-revisions.js';
+import { broadcastRoutes } from './routes/broadcast.js';
 import { auditRoutes } from './routes/audit.js';
 import { backupRoutes } from './routes/backup.js';
 import { llmInferRoutes } from './routes/llm-infer.js';
@@ -170,6 +172,8 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   const limits = { largeBody: opts.largeBodyLimitBytes };
   void app.register(systemRoutes(ctx, metrics));
   void app.register(agentRoutes(ctx, limits), { prefix: '/v1' });
+  void app.register(agentRevisionRoutes(ctx), { prefix: '/v1' });
+  void app.register(broadcastRoutes(ctx), { prefix: '/v1' });
   void app.register(taskRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(jobRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(authRoutes(ctx), { prefix: '/v1' });

@@ -1,5 +1,5 @@
 import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
-import type { SystemStatus } from '@aiflock/protocol';
+import type { BroadcastMessage, SystemStatus } from '@aiflock/protocol';
 import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
 import type { WorldApi } from '../world/index.js';
 import type { PeopleSetup } from '../people-setup.js';
@@ -43,6 +43,8 @@ export interface ApiContext {
   backup: ((file: string) => Promise<void>) | null;
   /** Credentials for an operator's own bus tools (full rights in the flock account); null without bus auth. */
   busAdminCredentials: OperatorBusCredentials | null;
+  /** Publish an announcement to every instance (`aiflock broadcast`); absent in harnesses without a bus. */
+  broadcast?: (message: BroadcastMessage) => Promise<void>;
   /** How often a quiet job stream sends a heartbeat. */
   wsHeartbeatMs: number;
   /** The LLM gateway, or null with the reason (no provider configured or reachable). */

@@ -16,9 +16,10 @@ import {
   type NatsConnection,
   type StreamConfig,
 } from 'nats';
-import type { Bus, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
-import { STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import type { Bus, ManifestArtefacts, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
+import { STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 import { context } from '@opentelemetry/api';
+import { natsManifestArtefacts } from './manifest-artefacts.js';
 import { SpanKind, TaskTraces, extractTraceContext, injectTraceContext, recordRemoteSpan, withSpan } from '../../telemetry/tracing.js';
 
 const codec = JSONCodec();
@@ -74,6 +75,7 @@ export class NatsBus implements Bus {
   private closing = false;
   private upSince: Date | null = new Date();
   private readonly traces: TaskTraces;
+  artefacts!: ManifestArtefacts;
 
   private constructor(private readonly opts: NatsBusOptions) {
     this.traces = opts.traces ?? new TaskTraces();
@@ -91,6 +93,7 @@ export class NatsBus implements Bus {
     void bus.watchStatus();
     bus.js = bus.nc.jetstream();
     bus.jsm = await bus.nc.jetstreamManager();
+    bus.artefacts = natsManifestArtefacts(bus.js);
     return bus;
   }
 
@@ -196,6 +199,11 @@ export class NatsBus implements Bus {
 
   async publishVerifiedResult(result: TaskResult): Promise<void> {
     this.nc.publish(subjects.taskResult, codec.encode(result));
+  }
+
+  async broadcast(message: BroadcastMessage): Promise<void> {
+    this.nc.publish(subjects.broadcast, codec.encode(message));
+    await this.nc.flush();
   }
 
   onResult(handler: InboundHandler): void {

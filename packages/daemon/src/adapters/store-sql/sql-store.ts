@@ -15,6 +15,7 @@ import { worldRepo } from './world-repo.js';
 import { perceptionRepo } from './perception-repo.js';
 import { taskStepRepo } from './task-step-repo.js';
 import { peopleRepo } from './people-repo.js';
+import { revisionRepo } from './revision-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 
@@ -32,6 +33,7 @@ export class SqlStore implements Store {
   readonly llmUsage: Store['llmUsage'];
   readonly secrets: Store['secrets'];
   readonly taskSteps: Store['taskSteps'];
+  readonly revisions: Store['revisions'];
 
   private constructor(private readonly backend: SqlBackend) {
     this.kind = backend.kind;
@@ -46,6 +48,7 @@ export class SqlStore implements Store {
     this.llmUsage = llmUsageRepo(backend.db);
     this.secrets = secretRepo(backend.db);
     this.taskSteps = taskStepRepo(backend.db);
+    this.revisions = revisionRepo(backend.db);
   }
 
   static async open(backend: SqlBackend): Promise<SqlStore> {

@@ -12,6 +12,20 @@ export interface DeploymentsTable {
   updated_at: string;
 }
 
+export interface AgentRevisionsTable {
+  agent: string;
+  revision: number;
+  digest: string;
+  cid: string;
+  document: string;
+  overrides: string;
+  cause: string;
+  from_revision: number | null;
+  changes: string;
+  deployed_by: string | null;
+  deployed_at: string;
+}
+
 export interface TasksTable {
   id: string;
   agent: string;
@@ -237,6 +251,7 @@ export interface AgentMemoriesTable {
 export interface Database {
   secrets: SecretsTable;
   deployments: DeploymentsTable;
+  agent_revisions: AgentRevisionsTable;
   tasks: TasksTable;
   instances: InstancesTable;
   llm_usage: LlmUsageTable;

@@ -9,6 +9,7 @@ import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
 import { followLogs, logLine } from '../follow.js';
 import { agentWorld } from './world.js';
+import { revisionsOf } from './agent-revisions.js';
 
 const NameParams = z.object({ name: AgentName });
 
@@ -37,9 +38,11 @@ export const agentRoutes =
         async () => {
           const body = parseInput(DeployRequest, req.body, 'body');
           // The deploying identity becomes the owner (who may then not reward the agent).
-          return ctx.deployments.deploy(body.manifest, body.filename, managerOf(req));
+          const by = managerOf(req);
+          if (body.ref !== undefined) return revisionsOf(ctx).deployRef(body.ref, by, body.set);
+          return ctx.deployments.deploy(body.manifest!, body.filename, by, { set: body.set });
         },
-        (o) => ({ resource: `agent/${o.agent.name}`, details: { digest: o.agent.digest, changed: o.changed } }),
+        (o) => ({ resource: `agent/${o.agent.name}`, details: { digest: o.agent.digest, changed: o.changed, revision: o.revision } }),
       );
       return reply.status(out.changed ? 201 : 200).send(out);
     });

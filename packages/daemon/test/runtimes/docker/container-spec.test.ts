@@ -87,7 +87,7 @@ describe('containerSpec (restricted profile)', () => {
     });
   });
 
-  it('passes exactly the given env plus the three storage paths', () => {
+  it("passes exactly the given env plus the three storage paths, and the documents' names for the same values", () => {
     expect([...c.Env!].sort()).toEqual(
       [
         'AIFLOCK_INSTANCE_ID=scribe-ab12cd34',
@@ -96,6 +96,9 @@ describe('containerSpec (restricted profile)', () => {
         'AIFLOCK_SHARED_DIR=/shared',
         'AIFLOCK_WORKSPACE=/shared/agents/scribe',
         'AIFLOCK_LOG_FILE=/shared/logs/scribe-ab12cd34.log',
+        'AGENT_ID=scribe-ab12cd34',
+        'NATS_URL=nats://172.30.0.1:4222',
+        'SHARED_DIR=/shared',
       ].sort(),
     );
   });

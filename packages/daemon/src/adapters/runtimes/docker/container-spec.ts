@@ -1,6 +1,6 @@
 import type { ContainerCreateOptions } from 'dockerode';
 import { FlockError, type SandboxSpec } from '@aiflock/core';
-import { AGENT_NAME_PATTERN, INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
+import { AGENT_NAME_PATTERN, INSTANCE_ID_PATTERN, instanceAgent, withDocumentEnvNames } from '@aiflock/protocol';
 import { LABEL, containerName } from './names.js';
 import { SANDBOX_SYSCTLS, seccompProfile } from './seccomp.js';
 import { SANDBOX_SECRETS_DIR } from '../shared/secret-files.js';
@@ -45,6 +45,7 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
   env.AIFLOCK_LOG_FILE = paths.logFile;
   if (spec.busCredentialsDir) env.AIFLOCK_NATS_CREDS = `${SANDBOX_CREDENTIALS_DIR}/nats.creds`;
   else delete env.AIFLOCK_NATS_CREDS;
+  withDocumentEnvNames(env);
 
   const { tmpBytes } = spec.resources;
   return {

@@ -1,4 +1,5 @@
 import type { ContainerCreateOptions } from 'dockerode';
+import { withDocumentEnvNames } from '@aiflock/protocol';
 import { FlockError, type SandboxSpec } from '@aiflock/core';
 import { sandboxIdentity, sandboxLimits, sandboxMounts, validateIdentity, validateResources, validatedEnv } from './container-spec.js';
 import { LABEL } from './names.js';
@@ -62,6 +63,7 @@ export function operatorContainerSpec(spec: SandboxSpec, ctx: OperatorSpecContex
   env.AIFLOCK_LOG_FILE = paths.logFile;
   // No interface but loopback: the runtime relays this port to the bus socket.
   env.AIFLOCK_NATS_URL = `nats://127.0.0.1:${OPERATOR_BUS_PORT}`;
+  withDocumentEnvNames(env);
   env.AIFLOCK_BUS_SOCKET = OPERATOR_BUS_SOCKET;
   for (const v of PROXY_VARS) delete env[v];
   delete env.AIFLOCK_PROXY_SOCKET;

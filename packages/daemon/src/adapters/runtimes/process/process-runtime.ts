@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxInfo, type SandboxSpec } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
+import { INSTANCE_ID_PATTERN, withDocumentEnvNames } from '@aiflock/protocol';
 import type { HostRuntime, Isolation } from '../shared/host-runtime.js';
 import { relayToBus } from '../shared/bus-relay.js';
 import { assertFlockName } from '../shared/names.js';
@@ -148,7 +148,7 @@ export class ProcessRuntime implements HostRuntime {
       await cgroup?.remove();
       throw new FlockError('runtime_unavailable', `could not prepare ${spec.instanceId}: ${(err as Error).message}`);
     }
-    const env = {
+    const env = withDocumentEnvNames({
       ...spec.env,
       HOME: '/tmp',
       PATH: '/usr/local/bin:/usr/bin:/bin',
@@ -157,7 +157,7 @@ export class ProcessRuntime implements HostRuntime {
       AIFLOCK_LOG_FILE: paths.logFile,
       AIFLOCK_BUS_SOCKET: `${BUS_SOCKET_DIR}/bus.sock`,
       ...(spec.busCredentialsDir ? { AIFLOCK_NATS_CREDS: `${SANDBOX_CREDENTIALS_DIR}/nats.creds` } : {}),
-    };
+    });
     const command = sandboxCommand({
       hostname: spec.instanceId,
       roBinds: [

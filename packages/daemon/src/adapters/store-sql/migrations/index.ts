@@ -14,6 +14,7 @@ import { m0010Perception } from './0010_perception.js';
 import { m0011LogBounds } from './0011_log_bounds.js';
 import { m0011TaskSteps } from './0011_task_steps.js';
 import { m0012People } from './0012_people.js';
+import { m0014Revisions } from './0014_revisions.js';
 
 /**
  * Versioned migrations, shared by every backend, one module each, in the order they run.
@@ -35,5 +36,6 @@ export function migrations(backend: SqlBackend): Record<string, Migration> {
     '0011_log_bounds': m0011LogBounds(),
     '0011_task_steps': m0011TaskSteps(backend),
     '0012_people': m0012People(backend),
+    '0014_revisions': m0014Revisions(),
   };
 }
