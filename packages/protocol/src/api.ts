@@ -171,3 +171,24 @@ export type SetSecretRequest = z.infer<typeof SetSecretRequest>;
 
 export const SecretView = z.object({ name: z.string(), createdAt: z.string(), updatedAt: z.string() });
 export type SecretView = z.infer<typeof SecretView>;
+
+/** `{name}` in an agent's routes. */
+export const AgentNameParams = z.object({ name: AgentName });
+
+export const AgentList = z.object({ agents: z.array(AgentView) });
+export type AgentList = z.infer<typeof AgentList>;
+
+/** `GET /v1/agents/{name}/logs`: `follow` streams NDJSON lines instead. */
+export const LogsQuery = z
+  .object({
+    follow: z.enum(['true', 'false', '1', '0']).optional(),
+    tail: z.coerce.number().int().min(0).max(10_000).default(200),
+  })
+  .strict();
+
+export const LogLines = z.object({ lines: z.array(LogLine) });
+export type LogLines = z.infer<typeof LogLines>;
+
+export const SecretNameParams = z.object({ name: z.string().min(1).max(200) });
+export const SecretList = z.object({ secrets: z.array(SecretView) });
+export type SecretList = z.infer<typeof SecretList>;

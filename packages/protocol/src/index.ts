@@ -21,3 +21,6 @@ export * from './money.js';
 export * from './audit.js';
 export * from './compute.js';
 export * from './ledger.js';
+export * from './system.js';
+export * from './openai.js';
+export * from './ollama.js';

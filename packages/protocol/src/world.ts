@@ -146,3 +146,9 @@ export const WORLD_RPC = {
 
 export const DeclarePolicy = z.object({ policy: VillagePolicy, model: z.string().max(200).nullable() }).strict();
 export type DeclarePolicy = z.infer<typeof DeclarePolicy>;
+
+/** `GET /v1/world/map`: the map in Tiled's own JSON format (.tmj, tilesets embedded), which the web UI draws. */
+export const TiledMapJson = z.record(z.string(), z.unknown()).describe('a Tiled map (.tmj) with its tilesets embedded; see the Tiled JSON map format');
+
+/** `{ok: true}`: the world accepted the action for its next tick. */
+export const Accepted = z.object({ ok: z.literal(true) });
