@@ -24,3 +24,4 @@ export * from './ledger.js';
 export * from './system.js';
 export * from './openai.js';
 export * from './ollama.js';
+export * from './agent-ops.js';
