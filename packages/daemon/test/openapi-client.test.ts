@@ -7,6 +7,7 @@ import openapiTS, { astToString } from 'openapi-typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentList, AuditPage, PostView, TierList } from '@aiflock/protocol';
 import { startApi, type ApiHarness } from './http-harness.js';
+import type * as Fixture from './openapi-client/use-client-shape.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
@@ -46,7 +47,7 @@ describe('a client generated from /v1/openapi.json', () => {
     expect(checked.out).toBe('');
     expect(checked.ok).toBe(true);
 
-    const { useClient } = (await import(pathToFileURL(join(dir, 'use-client.ts')).href)) as typeof import('./openapi-client/use-client-shape.js');
+    const { useClient } = (await import(pathToFileURL(join(dir, 'use-client.ts')).href)) as typeof Fixture;
     const r = await useClient(api.url, api.adminToken);
     expect(r.agentName).toBe('typed-client');
     expect(r.names).toContain('typed-client');

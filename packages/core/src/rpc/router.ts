@@ -1,5 +1,6 @@
 import { AGENT_OPS, opParts, type AgentOp, type AgentOpOutput, type RpcErrorBody, type RpcFrame, type RpcReply } from '@aiflock/protocol';
-import { z, type ZodType } from 'zod';
+import type { z} from 'zod';
+import { type ZodType } from 'zod';
 import { FlockError } from '../errors.js';
 import type { RpcRequest } from '../ports/bus.js';
 import type { Store } from '../ports/store.js';

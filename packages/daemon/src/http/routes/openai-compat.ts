@@ -1,6 +1,6 @@
 import { FlockError, type ChatMessage, type GatewayChatRequest, type ToolCall } from '@aiflock/core';
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ChatCompletion, ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, ModelParams, OaModel, OaModelList, type OaContent } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
