@@ -19,13 +19,8 @@ export const TierSpec = z.object({
 });
 export type TierSpec = z.infer<typeof TierSpec>;
 
-export const Limits = z.object({
-  models: z.array(z.string()),
-  requestsPerMinute: z.number().int(),
-  tokensPerHour: z.number().int(),
-  concurrentCalls: z.number().int(),
-  concurrentToolRuns: z.number().int(),
-});
+/** What a tier entitles to, as the gateway enforces it. */
+export const Limits = TierSpec.pick({ requestsPerMinute: true, tokensPerHour: true, concurrentCalls: true, concurrentToolRuns: true }).extend({ models: z.array(z.string()) });
 export type Limits = z.infer<typeof Limits>;
 
 export const Entitlements = z.object({

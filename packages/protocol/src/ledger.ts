@@ -26,16 +26,9 @@ export const LedgerTxn = z.object({
 export type LedgerTxn = z.infer<typeof LedgerTxn>;
 
 /** A transaction as one agent's ledger shows it: the amount signed from that agent's side. */
-export const LedgerLine = z.object({
-  id: z.string(),
-  amount: z.number().int(),
-  reason: z.string(),
+export const LedgerLine = LedgerTxn.pick({ id: true, amount: true, reason: true, source: true, postId: true, correlationId: true, meta: true, createdAt: true }).extend({
+  /** The other side of the transaction. */
   counterparty: z.string(),
-  source: z.string(),
-  postId: z.string().nullable(),
-  correlationId: z.string().nullable(),
-  meta: z.unknown(),
-  createdAt: z.string(),
 });
 export type LedgerLine = z.infer<typeof LedgerLine>;
 
