@@ -39,7 +39,8 @@ export default tseslint.config(
     // The CLI talks to the daemon over HTTP only.
     files: ['packages/cli/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: DAEMON_DEPS, patterns: [noDeepImports, { group: ['@aiflock/daemon', '@aiflock/agent'], message: 'the CLI uses the HTTP API' }] }],
+      // Its contract with the daemon is @aiflock/protocol alone; the domain (core) stays behind the API.
+      'no-restricted-imports': ['error', { paths: DAEMON_DEPS, patterns: [noDeepImports, { group: ['@aiflock/core', '@aiflock/daemon', '@aiflock/agent'], message: 'the CLI uses the HTTP API and @aiflock/protocol only' }] }],
     },
   },
   {

@@ -1,5 +1,5 @@
 import { JSONCodec, type NatsConnection } from 'nats';
-import { RpcReply, subjects, type RpcErrorBody } from '@aiflock/protocol';
+import { AGENT_OPS, opParts, RpcReply, subjects, type AgentOp, type AgentOpInput, type AgentOpOutput, type RpcErrorBody } from '@aiflock/protocol';
 
 const codec = JSONCodec();
 
@@ -25,4 +25,16 @@ export function busRpc(nc: NatsConnection, instanceId: string, defaultTimeoutMs 
     if (!reply.ok) throw new RpcError(`${service}.${op}`, reply.error);
     return reply.result;
   };
+}
+
+/**
+ * One op of the catalogue: the input checked with its schema before it leaves (a handler's
+ * mistake fails here, naming the field), the result parsed with its schema (a reply that does
+ * not match the contract is an error here, not a surprise later).
+ */
+export async function callOp<K extends AgentOp>(call: RpcCall, name: K, input: AgentOpInput<K>, timeoutMs?: number): Promise<AgentOpOutput<K>> {
+  const { input: inSchema, output } = AGENT_OPS[name];
+  const [service, op] = opParts(name);
+  const result = await call(service, op, inSchema.parse(input), timeoutMs);
+  return output.parse(result) as AgentOpOutput<K>;
 }

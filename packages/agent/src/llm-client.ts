@@ -1,6 +1,6 @@
 import { createInbox, JSONCodec, type NatsConnection } from 'nats';
 import { rpcTraceHeaders } from './trace-context.js';
-import { LlmChatResult, RPC, RpcFrame, RpcReply, subjects, type LlmChatRpc, type LlmStreamChunk, type RpcErrorBody } from '@aiflock/protocol';
+import { AGENT_OPS, RpcFrame, RpcReply, subjects, type LlmChatResult, type LlmChatRpc, type LlmStreamChunk, type RpcErrorBody } from '@aiflock/protocol';
 
 const codec = JSONCodec();
 
@@ -47,13 +47,13 @@ export class LlmClient {
       for await (const _ of s) void _;
       return s.result;
     }
-    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', RPC.llm.chat), codec.encode(req), { timeout: opts.timeoutMs ?? 120_000, ...traced() });
-    return LlmChatResult.parse(unwrap(RpcReply.parse(codec.decode(msg.data))));
+    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', 'chat'), codec.encode(req), { timeout: opts.timeoutMs ?? 120_000, ...traced() });
+    return AGENT_OPS['llm.chat'].output.parse(unwrap(RpcReply.parse(codec.decode(msg.data))));
   }
 
   async models(opts: LlmCallOptions = {}): Promise<string[]> {
-    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', RPC.llm.models), codec.encode({}), { timeout: opts.timeoutMs ?? 10_000 });
-    return (unwrap(RpcReply.parse(codec.decode(msg.data))) as { models: string[] }).models;
+    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', 'models'), codec.encode({}), { timeout: opts.timeoutMs ?? 10_000 });
+    return AGENT_OPS['llm.models'].output.parse(unwrap(RpcReply.parse(codec.decode(msg.data)))).models;
   }
 
   /** Tokens as they are generated; `result` resolves (or rejects) when the stream ends. */
@@ -73,7 +73,7 @@ export class LlmClient {
       };
       let ended = false;
       // Tell the gateway to stop generating (and charging) for a stream nobody reads any more.
-      const cancel = () => nc.publish(subjects.rpc(instanceId, 'stream', RPC.stream.cancel), codec.encode({ inbox }));
+      const cancel = () => nc.publish(subjects.rpc(instanceId, 'stream', 'cancel'), codec.encode({ inbox }));
       const onAbort = () => {
         cancel();
         sub.unsubscribe();
@@ -81,7 +81,7 @@ export class LlmClient {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // Subscribed before publishing, on one connection: no frame can be missed.
-        nc.publish(subjects.rpc(instanceId, 'llm', RPC.llm.stream), codec.encode(req), { reply: inbox, ...traced() });
+        nc.publish(subjects.rpc(instanceId, 'llm', 'stream'), codec.encode(req), { reply: inbox, ...traced() });
         arm();
         let expected = 0;
         for await (const m of sub) {
@@ -89,11 +89,11 @@ export class LlmClient {
           const frame = RpcFrame.parse(codec.decode(m.data));
           if (frame.seq !== expected++) throw new LlmError({ code: 'internal', message: `stream frame ${frame.seq} arrived out of order` });
           if (frame.type === 'chunk') {
-            yield frame.chunk as LlmStreamChunk;
+            yield AGENT_OPS['llm.stream'].chunk.parse(frame.chunk);
             continue;
           }
           ended = true;
-          const r = LlmChatResult.parse(unwrap(frame.reply));
+          const r = AGENT_OPS['llm.stream'].output.parse(unwrap(frame.reply));
           settle.resolve(r);
           return;
         }

@@ -21,9 +21,9 @@ if (!parsed.ok) {
 
 // The process runtime and operator sandboxes have no network: the bus arrives as a Unix
 // socket (see bus-relay.ts), and so does the egress proxy for operator sandboxes that have one.
-const busSocket = process.env['AIFLOCK_BUS_SOCKET'];
+const busSocket = parsed.env.AIFLOCK_BUS_SOCKET;
 if (busSocket) await startBusRelay(busSocket, parsed.env.AIFLOCK_NATS_URL);
-const proxySocket = process.env['AIFLOCK_PROXY_SOCKET'];
+const proxySocket = parsed.env.AIFLOCK_PROXY_SOCKET;
 const proxyUrl = process.env['HTTP_PROXY'];
 if (proxySocket && proxyUrl) await startProxyRelay(proxySocket, proxyUrl);
 

@@ -35,6 +35,23 @@ afterAll(async () => {
   await api?.close();
 });
 
+describe('agent convert', { timeout: 120_000 }, () => {
+  it('shows the CIM example as the manifest it deploys as, with its notes, changing nothing; a bad manifest exits 2 naming the field', async () => {
+    const example = join(import.meta.dirname, '..', '..', '..', 'examples', 'agents', 'nats-expert.cim.agent.md');
+    const out = await json(['agent', 'convert', example]);
+    expect(out).toMatchObject({ dialect: 'cim', digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), manifest: { placement: { node: expect.any(String) } } });
+    expect(out.notes.map((n: { field: string }) => n.field)).toContain('nats');
+    const text = await cli.run(['agent', 'convert', example]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^---\n/);
+    expect(text.stderr).toMatch(/# cim dialect, sha256:/);
+    expect((await api.fetch('/v1/agents')).body.agents.map((a: AgentView) => a.name)).not.toContain(out.manifest.name);
+    const bad = await cli.run(['agent', 'convert', file('bad.yaml', 'name: x\nresources: { memory: lots }\n')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/resources\.memory/);
+  });
+});
+
 describe('agent revisions', { timeout: 120_000 }, () => {
   it('records each changing deploy, with who, what changed and overrides; rolls back; deploys by digest and CID', async () => {
     const v1 = file('v1.yaml', 'name: rev\nversion: 1.0.0\n');

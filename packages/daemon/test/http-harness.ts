@@ -109,9 +109,11 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
       }),
       logLevel: { get: () => logger.level, set: (l) => (logger.level = l) },
       shutdown: () => undefined,
-      // Secrets, the kill switch, the context plane and the gateway have harnesses of their
-      // own; here their routes are absent, and a test that reaches one fails loudly.
-    } satisfies Omit<ApiContext, 'secrets' | 'killSwitch' | 'context' | 'memory' | 'llm'> as unknown as ApiContext,
+      // No provider: the gateway's routes answer llm_unavailable, as a daemon without one does.
+      llm: { gateway: null, detail: 'no LLM provider is configured in this harness' },
+      // Secrets, the kill switch and the context plane have harnesses of their own; here
+      // their routes are absent, and a test that reaches one fails loudly.
+    } satisfies Omit<ApiContext, 'secrets' | 'killSwitch' | 'context' | 'memory'> as unknown as ApiContext,
     logger,
     createMetrics(store, bus),
     {

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { RegisteredRoute } from '../src/http/auth.js';
 import { openApiPath } from '../src/http/openapi.js';
 import { startApi, type ApiHarness } from './http-harness.js';
 
@@ -82,5 +84,48 @@ describe('GET /v1/openapi.json', () => {
         for (const ref of JSON.stringify(op).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) expect(doc.components.schemas[ref[1]!]).toBeDefined();
       }
     }
+  });
+});
+
+/**
+ * The lint for routes: every registered route declares its whole contract through
+ * `route(scope, doc)` with schemas (from @aiflock/protocol), so neither the OpenAPI document
+ * nor a client generated from it has a hole. Walking the registered routes catches routes
+ * however they were declared (a bare `config: { scope }` included).
+ */
+function contractGaps(r: RegisteredRoute): string[] {
+  const doc = r.doc;
+  if (!doc) return ['no doc: declare it with route(scope, { summary, ... })'];
+  const gaps: string[] = [];
+  if (!doc.summary) gaps.push('no summary');
+  if (['POST', 'PUT', 'PATCH'].includes(r.method) && doc.body === undefined) gaps.push('no body schema (body: null if it reads none)');
+  if (/:[A-Za-z]/.test(r.url) && !doc.params) gaps.push('path parameters without a params schema');
+  if (!r.websocket && (doc.status ?? 200) !== 204 && !doc.response && !doc.produces) gaps.push('no response schema (or produces: <media type> for a stream or file)');
+  return gaps;
+}
+
+describe('route contract', () => {
+  it('every route declares its body, params and response', () => {
+    const gaps = api.routes.filter((r) => r.url !== '*').flatMap((r) => contractGaps(r).map((g) => `${r.method} ${r.url}: ${g}`));
+    expect(gaps).toEqual([]);
+  });
+
+  it('refuses a route declared with a bare scope, or without its schemas', () => {
+    const bare: RegisteredRoute = { method: 'POST', url: '/v1/things/:id', scope: 'admin', websocket: false, doc: undefined };
+    expect(contractGaps(bare)).toEqual(['no doc: declare it with route(scope, { summary, ... })']);
+    expect(contractGaps({ ...bare, doc: { summary: 'x' } })).toHaveLength(3);
+    expect(contractGaps({ ...bare, doc: { summary: 'x', body: null, params: z.object({ id: z.string() }), status: 204 } })).toEqual([]);
+  });
+
+  it('declares the error responses a route may give, by code from the error table', () => {
+    const agent = doc.paths['/v1/agents/{name}'].get;
+    expect(agent.responses['404']['x-aiflock-codes']).toContain('agent_not_found');
+    expect(agent.responses['401']['x-aiflock-codes']).toEqual(['unauthenticated']);
+    const chat = doc.paths['/v1/chat/completions'].post;
+    expect(chat.responses['400']['x-aiflock-codes']).toContain('llm_capability_unsupported');
+    expect(chat.responses['503']['x-aiflock-codes']).toContain('llm_unavailable');
+    expect(doc.paths['/v1/agents/{name}/stop'].post.responses['409']).toBeDefined();
+    // Ollama's routes answer errors in Ollama's shape, and say so.
+    expect(doc.paths['/api/chat'].post.responses['404'].content['application/json'].schema.properties.error.type).toBe('string');
   });
 });

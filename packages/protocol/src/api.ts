@@ -99,6 +99,26 @@ export type DeployRequest = z.infer<typeof DeployRequest>;
 /** Something a dialect translation kept that has no effect here, and why. */
 export const ManifestNote = z.object({ field: z.string(), message: z.string() });
 
+/** `POST /v1/agents/convert`: a manifest in either dialect, shown as the manifest it deploys as. */
+export const ConvertRequest = z
+  .object({
+    manifest: z.string().min(1, 'the manifest text').max(1024 * 1024),
+    filename: z.string().max(500).optional(),
+  })
+  .strict();
+export type ConvertRequest = z.infer<typeof ConvertRequest>;
+
+export const ConvertResponse = z.object({
+  dialect: z.enum(['aiflock', 'cim']),
+  digest: z.string(),
+  /** The manifest as written in our dialect (before defaults). */
+  manifest: z.record(z.string(), z.unknown()),
+  /** The same as text: YAML, or front matter and persona for an agent.md. */
+  text: z.string(),
+  notes: z.array(ManifestNote),
+});
+export type ConvertResponse = z.infer<typeof ConvertResponse>;
+
 export const DeployResponse = z.object({
   agent: AgentView,
   changed: z.boolean(),
@@ -211,3 +231,24 @@ export type SetSecretRequest = z.infer<typeof SetSecretRequest>;
 
 export const SecretView = z.object({ name: z.string(), createdAt: z.string(), updatedAt: z.string() });
 export type SecretView = z.infer<typeof SecretView>;
+
+/** `{name}` in an agent's routes. */
+export const AgentNameParams = z.object({ name: AgentName });
+
+export const AgentList = z.object({ agents: z.array(AgentView) });
+export type AgentList = z.infer<typeof AgentList>;
+
+/** `GET /v1/agents/{name}/logs`: `follow` streams NDJSON lines instead. */
+export const LogsQuery = z
+  .object({
+    follow: z.enum(['true', 'false', '1', '0']).optional(),
+    tail: z.coerce.number().int().min(0).max(10_000).default(200),
+  })
+  .strict();
+
+export const LogLines = z.object({ lines: z.array(LogLine) });
+export type LogLines = z.infer<typeof LogLines>;
+
+export const SecretNameParams = z.object({ name: z.string().min(1).max(200) });
+export const SecretList = z.object({ secrets: z.array(SecretView) });
+export type SecretList = z.infer<typeof SecretList>;

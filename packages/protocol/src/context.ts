@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AgentName } from './names.js';
+import { AgentName, TaskId } from './names.js';
 
 /** Collection names are path segments and export file names: no slashes, dots or spaces. */
 export const CollectionName = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'a lower-case name of 1-63 letters, digits, - and _, starting with a letter');
@@ -33,14 +33,15 @@ export const IngestRequest = z
   .refine((r) => r.documents.length + r.delete.length > 0, { message: 'nothing to do: give documents and/or delete', path: ['documents'] });
 export type IngestRequest = z.output<typeof IngestRequest>;
 
-export interface IngestResult {
-  collection: string;
-  model: string;
-  dimension: number;
+export const IngestResult = z.object({
+  collection: z.string(),
+  model: z.string(),
+  dimension: z.number().int(),
   /** `chunks`: how many chunks this request wrote for the document (0 when unchanged). */
-  documents: { id: string; chunks: number; status: 'created' | 'updated' | 'unchanged' }[];
-  deleted: { id: string; found: boolean }[];
-}
+  documents: z.array(z.object({ id: z.string(), chunks: z.number().int(), status: z.enum(['created', 'updated', 'unchanged']) })),
+  deleted: z.array(z.object({ id: z.string(), found: z.boolean() })),
+});
+export type IngestResult = z.infer<typeof IngestResult>;
 
 const TagList = z
   .union([z.string(), z.array(z.string())])
@@ -60,28 +61,30 @@ export const SearchQuery = z
   .strict();
 export type SearchQuery = z.output<typeof SearchQuery>;
 
-export interface SearchHit {
-  id: string;
-  collection: string;
-  documentId: string;
-  source: string;
-  title: string | null;
-  heading: string | null;
-  tags: string[];
+export const SearchHit = z.object({
+  id: z.string(),
+  collection: z.string(),
+  documentId: z.string(),
+  source: z.string(),
+  title: z.string().nullable(),
+  heading: z.string().nullable(),
+  tags: z.array(z.string()),
   /** Fused (RRF) score; higher is better. */
-  score: number;
-  keywordRank: number | null;
-  vectorRank: number | null;
-  snippet: string;
-}
+  score: z.number(),
+  keywordRank: z.number().int().nullable(),
+  vectorRank: z.number().int().nullable(),
+  snippet: z.string(),
+});
+export type SearchHit = z.infer<typeof SearchHit>;
 
-export interface SearchResult {
-  query: string;
-  mode: 'hybrid' | 'keyword' | 'vector';
-  hits: SearchHit[];
+export const SearchResult = z.object({
+  query: z.string(),
+  mode: z.enum(['hybrid', 'keyword', 'vector']),
+  hits: z.array(SearchHit),
   /** Why part of the search was skipped (e.g. a collection still embedded with another model). */
-  notes: string[];
-}
+  notes: z.array(z.string()),
+});
+export type SearchResult = z.infer<typeof SearchResult>;
 
 export const ContextPackQuery = z
   .object({
@@ -90,22 +93,24 @@ export const ContextPackQuery = z
   })
   .strict();
 
-export interface ContextPackItem {
-  id: string;
-  text: string;
-  tokens: number;
-  score: number;
-  provenance: { collection: string; documentId: string; source: string; title: string | null; heading: string | null };
-}
+export const ContextPackItem = z.object({
+  id: z.string(),
+  text: z.string(),
+  tokens: z.number().int(),
+  score: z.number(),
+  provenance: z.object({ collection: z.string(), documentId: z.string(), source: z.string(), title: z.string().nullable(), heading: z.string().nullable() }),
+});
+export type ContextPackItem = z.infer<typeof ContextPackItem>;
 
-export interface ContextPack {
-  jobId: string;
-  query: string;
-  budget: number;
-  used: number;
-  items: ContextPackItem[];
-  skipped: { id: string; reason: 'duplicate' | 'over_budget' }[];
-}
+export const ContextPack = z.object({
+  jobId: z.string(),
+  query: z.string(),
+  budget: z.number().int(),
+  used: z.number().int(),
+  items: z.array(ContextPackItem),
+  skipped: z.array(z.object({ id: z.string(), reason: z.enum(['duplicate', 'over_budget']) })),
+});
+export type ContextPack = z.infer<typeof ContextPack>;
 
 export const CollectionSettings = z
   .object({
@@ -151,16 +156,17 @@ export const ContextSearchInput = z
   .strict();
 export type ContextSearchInput = z.output<typeof ContextSearchInput>;
 
-export interface RecalledMemory {
-  id: string;
-  kind: string;
-  text: string;
-  importance: number;
-  createdAt: string;
-  score: number;
-  recency: number;
-  relevance: number;
-}
+export const RecalledMemory = z.object({
+  id: z.string(),
+  kind: z.string(),
+  text: z.string(),
+  importance: z.number(),
+  createdAt: z.string(),
+  score: z.number(),
+  recency: z.number(),
+  relevance: z.number(),
+});
+export type RecalledMemory = z.infer<typeof RecalledMemory>;
 
 /** Export line shapes (JSON lines): one header, then one line per document with its chunks. */
 export interface ExportHeader {
@@ -173,3 +179,27 @@ export interface ExportHeader {
   createdAt: string;
   updatedAt: string;
 }
+
+/** The HTTP routes' own shapes (`/v1/ingest`, `/v1/context/*`, `/v1/memory/*`). */
+export const CollectionView = z.object({
+  name: z.string(),
+  model: z.string(),
+  dimension: z.number().int(),
+  /** Agents (deployment names) that may search it over the bus. People need `context:read`. */
+  sharedWith: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type CollectionView = z.infer<typeof CollectionView>;
+export const CollectionList = z.object({ collections: z.array(CollectionView) });
+export const CollectionParams = z.object({ name: CollectionName }).strict();
+export const DocumentParams = z.object({ name: CollectionName, id: DocumentId }).strict();
+export const ContextJobParams = z.object({ jobId: TaskId }).strict();
+export const ImportQuery = z.object({ as: CollectionName.optional() }).strict();
+export const ReindexResult = z.object({ collection: z.string(), model: z.string(), dimension: z.number().int(), reembedded: z.number().int() });
+export const ImportResult = z.object({ collection: z.string(), documents: z.number().int(), chunks: z.number().int() });
+export const MemoryParams = z.object({ agent: AgentName }).strict();
+export const MemoryQuery = z.object({ q: z.string().min(1).max(2000), k: z.coerce.number().int().min(1).max(50).default(10) }).strict();
+export const MemoryRecall = z.object({ agent: z.string(), memories: z.array(RecalledMemory) });
+/** `PUT /v1/context/collections/{name}`. */
+export const CollectionUpdate = CollectionSettings.omit({ name: true });

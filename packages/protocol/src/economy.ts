@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AgentName } from './names.js';
+import { LedgerTxn } from './ledger.js';
 
 /**
  * Economy and bulletin-board shapes shared by the daemon (HTTP and bus RPC) and the CLI.
@@ -18,36 +19,55 @@ export const Audience = z.union([z.enum(['public', 'agents', 'humans']), z.strin
 export const Tag = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'a lower-case tag of up to 32 letters, digits and dashes');
 
 /** A post as the board answers it, over HTTP and the bus. */
-export interface PostView {
-  id: string;
-  authorType: AuthorType;
-  authorId: string;
+export const PostView = z.object({
+  id: z.string(),
+  authorType: AuthorType,
+  authorId: z.string(),
   /** What to call the author (a person's token name, an agent's name); the HTTP API sets it. */
-  authorName?: string;
-  audience: string;
-  title: string;
-  body: string;
-  tags: string[];
-  status: PostStatus;
+  authorName: z.string().optional(),
+  audience: z.string(),
+  title: z.string(),
+  body: z.string(),
+  tags: z.array(z.string()),
+  status: PostStatus,
   /** Cents escrowed from the author when the post was made; 0 for none. */
-  bounty: number;
+  bounty: z.number().int(),
   /** Why an admin changed the status last (moderation hides, never deletes). */
-  moderation: { by: string; action: string; reason: string; at: string } | null;
-  createdAt: string;
-  updatedAt: string;
-}
+  moderation: z.object({ by: z.string(), action: z.string(), reason: z.string(), at: z.string() }).nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type PostView = z.infer<typeof PostView>;
 
 /** A reply to a post. */
-export interface ReplyView {
-  id: string;
-  postId: string;
-  authorType: AuthorType;
-  authorId: string;
+export const ReplyView = z.object({
+  id: z.string(),
+  postId: z.string(),
+  authorType: AuthorType,
+  authorId: z.string(),
   /** As in PostView. */
-  authorName?: string;
-  body: string;
-  createdAt: string;
-}
+  authorName: z.string().optional(),
+  body: z.string(),
+  createdAt: z.string(),
+});
+export type ReplyView = z.infer<typeof ReplyView>;
+
+/** `GET /v1/board/posts/{id}`: the post, its replies, and the rewards given on it (cents). */
+export const PostThread = PostView.extend({
+  replies: z.array(ReplyView),
+  rewards: z.object({ total: z.number().int(), penalties: z.number().int(), count: z.number().int() }),
+});
+export type PostThread = z.infer<typeof PostThread>;
+
+/** `GET /v1/board/posts`: newest first; `next` pages on. */
+export const PostPage = z.object({ posts: z.array(PostView), next: z.string().nullable() });
+export type PostPage = z.infer<typeof PostPage>;
+
+export const PostParams = z.object({ id: PostId }).strict();
+/** `POST /v1/board/posts/{id}/replies`. */
+export const ReplyBody = z.object({ body: z.string().min(1, 'a body').max(1_000_000) }).strict();
+/** `POST /v1/board/posts/{id}/resolve`: `awardTo` (someone who replied) receives the bounty. */
+export const ResolveBody = z.object({ awardTo: z.string().min(1).max(120).optional() }).strict();
 
 /** Hard caps of the wire format; the daemon's configured limits may be lower. */
 export const NewPost = z
@@ -127,3 +147,9 @@ export const PurchaseRequest = z
 export const LedgerQuery = z
   .object({ cursor: z.string().max(64).optional(), limit: z.coerce.number().int().min(1).max(500).default(50) })
   .strict();
+
+/** `{agent}` in the economy's routes. */
+export const AgentAccountParams = z.object({ agent: AgentName }).strict();
+
+/** `POST /v1/payments/webhook`'s answer: whether this event was new. */
+export const PaymentReceipt = z.object({ eventId: z.string(), duplicate: z.boolean(), txn: LedgerTxn });

@@ -69,7 +69,6 @@ export const HumanQuestion = z.object({
 export type HumanQuestion = z.infer<typeof HumanQuestion>;
 
 /** Bus ops of the `human` service (`agent.<id>.rpc.human.<op>`). */
-export const HUMAN_RPC = { service: 'human', ask: 'ask', wait: 'wait' } as const;
 
 /** `human.ask`: idempotent per (task, call). Answers `HumanAskReply`. */
 export const HumanAskRpc = z.object({ taskId: TaskId, callId: z.string().min(1).max(200), question: z.string().trim().min(1, 'a question').max(16 * 1024) }).strict();

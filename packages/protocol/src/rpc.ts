@@ -27,21 +27,7 @@ export const RpcFrame = z.discriminatedUnion('type', [
 ]);
 export type RpcFrame = z.infer<typeof RpcFrame>;
 
-/** Services and ops an agent may call. */
-export const RPC = {
-  stream: {
-    /** `{inbox}` → `{cancelled: boolean}`. */
-    cancel: 'cancel',
-  },
-  llm: {
-    /** Unary chat: answers `LlmChatResult`. */
-    chat: 'chat',
-    /** Streaming chat: `LlmStreamChunk` frames, then `LlmChatResult` in the end frame. */
-    stream: 'stream',
-    /** The models this agent may use: answers `{ models: string[] }`. */
-    models: 'models',
-  },
-} as const;
+// The ops themselves, with their inputs and results, are catalogued in `agent-ops.ts` (AGENT_OPS).
 
 /**
  * `llm.chat` / `llm.stream`: a prompt (one user message) or messages, never both. Without

@@ -59,6 +59,13 @@ export const RuntimeEnv = z.object({
   AIFLOCK_WORKSPACE: z.string().optional(),
   AIFLOCK_LOG_FILE: z.string().optional(),
   AIFLOCK_NATS_CREDS: z.string().optional(),
+  /**
+   * Set where the sandbox has no network (the process runtime, operator sandboxes): the bus
+   * arrives as this Unix socket, which the runtime relays to `AIFLOCK_NATS_URL` on loopback.
+   */
+  AIFLOCK_BUS_SOCKET: z.string().min(1).optional(),
+  /** Set for an operator sandbox with egress: the proxy's Unix socket, relayed to `HTTP_PROXY`. */
+  AIFLOCK_PROXY_SOCKET: z.string().min(1).optional(),
   /** Set for a villager (the manifest has a `village` section): the loop's settings as JSON. */
   AIFLOCK_VILLAGE: jsonOf(VillageSettings).optional(),
   /** Set when the manifest handles `agent` tasks: the loop's tools and limits as JSON. */

@@ -134,17 +134,12 @@ export const Perception = z.object({
 });
 export type Perception = z.infer<typeof Perception>;
 
-/** World ops on the bus (`agent.<id>.rpc.world.<op>`); the villager is always the caller's agent. */
-export const WORLD_RPC = {
-  /** `{}` → `Perception` */
-  perceive: 'world.perceive',
-  /** `MoveRequest` → `{ goal: Tile | null, path: number }` (path length in tiles) */
-  move: 'world.move',
-  /** `ActionRequest` → `{ ok: true }` */
-  act: 'world.act',
-  /** `{ policy, model }` → `{ ok: true }`: the villager says which policy and model it runs. */
-  declare: 'world.declare',
-} as const;
-
+// World ops on the bus (`world.perceive|move|act|declare`) are catalogued in `agent-ops.ts`.
 export const DeclarePolicy = z.object({ policy: VillagePolicy, model: z.string().max(200).nullable() }).strict();
 export type DeclarePolicy = z.infer<typeof DeclarePolicy>;
+
+/** `GET /v1/world/map`: the map in Tiled's own JSON format (.tmj, tilesets embedded), which the web UI draws. */
+export const TiledMapJson = z.record(z.string(), z.unknown()).describe('a Tiled map (.tmj) with its tilesets embedded; see the Tiled JSON map format');
+
+/** `{ok: true}`: the world accepted the action for its next tick. */
+export const Accepted = z.object({ ok: z.literal(true) });

@@ -38,8 +38,10 @@ function answerRpc(instanceId: string, name: string): { calls: Call[]; sub: Subs
       const reply: RpcReply =
         op === 'world.perceive' ? ok(perception(name))
         : op === 'memory.recall' ? ok({ memories: [] })
-        : op === 'economy.status' ? ok({ agent: name, tier: 'basic', basis: 'balance', balance: 1234, frozen: false, until: null, limits: {} })
-        : op === 'board.post' ? ok({ id: 'post_aaaaaaaaaaaaaaaaaaaaaaa', ...(payload as object) })
+        : op === 'memory.add' ? ok({ id: 'mem_1', importance: 3, reflected: 0, summarised: 0 })
+        // Whole contract shapes (AGENT_OPS): the agent's clients parse replies and refuse partial ones.
+        : op === 'economy.status' ? ok({ agent: name, tier: 'basic', basis: 'balance', balance: 1234, frozen: false, until: null, limits: { models: [], requestsPerMinute: 1, tokensPerHour: 1, concurrentCalls: 1, concurrentToolRuns: 1 } })
+        : op === 'board.post' ? ok({ id: 'post_aaaaaaaaaaaaaaaaaaaaaaa', authorType: 'agent', authorId: name, audience: 'public', tags: [], status: 'open', bounty: 0, moderation: null, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', ...(payload as object) })
         : op.startsWith('llm.') ? { ok: false, error: { code: 'llm_unavailable', message: 'no LLM provider is configured' } }
         : ok({ ok: true });
       // A streaming op answers with frames: an error before any chunk is the end frame 0.

@@ -140,7 +140,7 @@ export function agentCommand(program: Command, client: () => ApiClient): void {
     .description('print the manifest JSON Schema (for editors and validators)')
     .action(async () => printJson(await client().get('/v1/schemas/agent-manifest.json')));
 
-  agentConvertCommand(agent);
+  agentConvertCommand(agent, client);
   agentRevisionCommands(agent, client);
 }
 

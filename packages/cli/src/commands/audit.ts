@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { parseDuration, type AuditEntry, type AuditVerdict } from '@aiflock/core';
+import { parseDuration, type AuditEntry, type AuditVerdict } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { printJson, println, progress } from '../output.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { formatAiDollars, parseAiDollars, type Entitlements, type TierSpec } from '@aiflock/core';
+import { formatAiDollars, parseAiDollars, type Entitlements, type TierSpec } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { printJson, println } from '../output.js';

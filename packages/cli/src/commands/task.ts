@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parseDuration } from '@aiflock/core';
+import { parseDuration } from '@aiflock/protocol';
 import { FINAL_STATUSES, type HumanQuestion, type TaskList, type TaskView } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';

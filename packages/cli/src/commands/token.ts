@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseDuration } from '@aiflock/core';
+import { parseDuration } from '@aiflock/protocol';
 import type { CreatedToken, TokenList, TokenView } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';

@@ -1,29 +1,9 @@
 import { createHash } from 'node:crypto';
+import type { AuditEntry, AuditHead } from '@aiflock/protocol';
 import { canonicalJson } from '../manifest/digest.js';
 
-export const AUDIT_OUTCOMES = ['ok', 'denied', 'error'] as const;
-export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
-
-/** One audit entry as stored: its place in the chain (seq, prevHash) and its own hash. */
-export interface AuditEntry {
-  seq: number;
-  ts: string;
-  actor: string;
-  action: string;
-  resource: string;
-  outcome: AuditOutcome;
-  requestId: string | null;
-  correlationId: string | null;
-  details: unknown;
-  prevHash: string;
-  hash: string;
-}
-
-/** The newest entry's position, which is all a verifier needs to detect truncation. */
-export interface AuditHead {
-  seq: number;
-  hash: string;
-}
+// The entry's shape is part of the API (protocol); the chain's arithmetic is here.
+export { AUDIT_OUTCOMES, type AuditEntry, type AuditHead, type AuditOutcome } from '@aiflock/protocol';
 
 /** The prevHash of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64);

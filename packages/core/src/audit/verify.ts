@@ -1,10 +1,7 @@
+import type { AuditVerdict, TamperKind } from '@aiflock/protocol';
 import { auditHash, GENESIS_HASH, type AuditEntry, type AuditHead } from './entry.js';
 
-export type TamperKind = 'edited' | 'deleted' | 'reordered' | 'truncated' | 'anchor_invalid';
-
-export type AuditVerdict =
-  | { ok: true; entries: number; head: AuditHead | null; anchored: AuditHead | null }
-  | { ok: false; seq: number; reason: TamperKind; message: string; entries: number };
+export type { TamperKind, AuditVerdict } from '@aiflock/protocol';
 
 export interface VerifySource {
   /** Every entry in ascending seq order. */

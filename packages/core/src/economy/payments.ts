@@ -1,3 +1,4 @@
+import type { ReconciliationLine } from '@aiflock/protocol';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { FlockError } from '../errors.js';
 import type { LedgerStore, LedgerTxn } from '../ports/ledger.js';
@@ -15,15 +16,7 @@ export interface Credit {
   requestId?: string | undefined;
 }
 
-export interface ReconciliationLine {
-  ledgerTxn: string;
-  paymentTxnId: string;
-  agent: string;
-  amount: number;
-  via: string;
-  note: string | null;
-  createdAt: string;
-}
+export type { ReconciliationLine } from '@aiflock/protocol';
 
 /**
  * Deposits: money that arrived outside (a payment) credited as aiDollars. Idempotent on the

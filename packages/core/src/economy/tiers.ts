@@ -1,3 +1,4 @@
+import type { Entitlements, Limits, TierSpec } from '@aiflock/protocol';
 import { FlockError } from '../errors.js';
 import { formatAiDollars } from './money.js';
 /**
@@ -5,40 +6,7 @@ import { formatAiDollars } from './money.js';
  * gateway enforces models, requests/min, tokens/hour and concurrent calls; the scheduler
  * enforces concurrent tool runs. Pure functions: the tiers come from daemon config.
  */
-export interface TierSpec {
-  name: string;
-  /** The lowest balance (cents) that earns this tier by balance alone. */
-  minBalance: number;
-  /** Model aliases the gateway lets this tier call. */
-  models: readonly string[];
-  requestsPerMinute: number;
-  tokensPerHour: number;
-  concurrentCalls: number;
-  concurrentToolRuns: number;
-  /** Price (cents) of one hour of this tier bought with `purchase_compute`; 0 = not for sale. */
-  pricePerHour: number;
-}
-
-export interface Limits {
-  models: string[];
-  requestsPerMinute: number;
-  tokensPerHour: number;
-  concurrentCalls: number;
-  concurrentToolRuns: number;
-}
-
-export interface Entitlements {
-  agent: string;
-  /** The tier in force, or `none` when compute is frozen. */
-  tier: string;
-  /** Why this tier: earned by balance, bought for a period, or frozen by an admin. */
-  basis: 'balance' | 'purchase' | 'frozen';
-  balance: number;
-  frozen: boolean;
-  /** End of the purchased period in force, when basis is `purchase`. */
-  until: string | null;
-  limits: Limits;
-}
+export type { TierSpec, Limits, Entitlements } from '@aiflock/protocol';
 
 /** An active compute purchase: `tier` until `until`. */
 export interface ComputeGrant {

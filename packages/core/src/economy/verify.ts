@@ -1,18 +1,8 @@
+import type { LedgerProblem, LedgerVerdict } from '@aiflock/protocol';
 import type { AuditStore } from '../ports/audit.js';
 import type { LedgerStore } from '../ports/ledger.js';
 
-export interface LedgerProblem {
-  txn: string;
-  problem: string;
-}
-
-export interface LedgerVerdict {
-  ok: boolean;
-  transactions: number;
-  /** Sum of every entry; zero in an untampered ledger. */
-  sum: number;
-  problems: LedgerProblem[];
-}
+export type { LedgerProblem, LedgerVerdict } from '@aiflock/protocol';
 
 /**
  * Check the ledger against itself and against the audit log: every transaction is exactly

@@ -1,25 +1,5 @@
-/**
- * One ledger transaction: `amount` cents move from `from` to `to`. Stored as two immutable
- * entries (-amount on `from`, +amount on `to`); balances are sums of entries.
- */
-export interface LedgerTxn {
-  id: string;
-  /** Unique: the same key twice is one transaction. */
-  idempotencyKey: string;
-  /** Hash of the transaction's content, to tell a retry from a different request with the same key. */
-  requestHash: string;
-  from: string;
-  to: string;
-  amount: number;
-  reason: string;
-  /** Who or what caused it: `human:<id>`, `system`, `payment:<txn id>`, `gateway`... */
-  source: string;
-  postId: string | null;
-  correlationId: string | null;
-  /** Reason-specific facts (a compute purchase's tier and period, usage token counts). */
-  meta: unknown;
-  createdAt: string;
-}
+import type { LedgerTxn } from '@aiflock/protocol';
+export type { LedgerTxn } from '@aiflock/protocol';
 
 export interface LedgerEntry {
   seq: number;

@@ -1,5 +1,6 @@
-import type { RpcErrorBody, RpcFrame, RpcReply } from '@aiflock/protocol';
-import { z, type ZodType } from 'zod';
+import { AGENT_OPS, opParts, type AgentOp, type AgentOpOutput, type RpcErrorBody, type RpcFrame, type RpcReply } from '@aiflock/protocol';
+import type { z} from 'zod';
+import { type ZodType } from 'zod';
 import { FlockError } from '../errors.js';
 import type { RpcRequest } from '../ports/bus.js';
 import type { Store } from '../ports/store.js';
@@ -12,6 +13,7 @@ export interface RpcCaller {
 
 type Unary<I> = { kind: 'unary'; schema: ZodType<I, unknown>; handle(caller: RpcCaller, input: I): Promise<unknown> };
 type Streaming<I> = { kind: 'stream'; schema: ZodType<I, unknown>; stream(caller: RpcCaller, input: I, signal: AbortSignal): AsyncIterable<{ chunk: unknown } | { result: unknown }> };
+type UnaryOp = { [K in AgentOp]: (typeof AGENT_OPS)[K]['kind'] extends 'unary' ? K : never }[AgentOp];
 type Op = Unary<any> | Streaming<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** Instances in these states may call; a stopped or exited one may not. */
@@ -30,7 +32,7 @@ export class RpcRouter {
   constructor(private readonly deps: { store: Store; log: (level: 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void }) {
     // `stream.cancel {inbox}`: stop one of the caller's own streams (the key holds the
     // caller's instance id from the subject, so nobody can cancel another's).
-    this.unary('stream', 'cancel', z.object({ inbox: z.string().min(1) }).strict(), async (caller, { inbox }) => {
+    this.op('stream.cancel', async (caller, { inbox }) => {
       const ac = this.streams.get(streamKey(caller.instanceId, inbox));
       ac?.abort();
       return { cancelled: ac !== undefined };
@@ -40,6 +42,17 @@ export class RpcRouter {
   /** Streams running now (for tests and status). */
   activeStreams(): number {
     return this.streams.size;
+  }
+
+  /** A unary op of the catalogue (`AGENT_OPS`): its input schema from there, its result checked against it by the compiler. */
+  op<K extends UnaryOp>(name: K, handle: (caller: RpcCaller, input: z.output<(typeof AGENT_OPS)[K]['input']>) => Promise<AgentOpOutput<K>>): this {
+    const [service, op] = opParts(name);
+    return this.unary(service, op, AGENT_OPS[name].input as unknown as ZodType<z.output<(typeof AGENT_OPS)[K]['input']>, unknown>, handle);
+  }
+
+  /** Every op mounted, as `service.op` (checked against the catalogue by a test). */
+  mounted(): string[] {
+    return [...this.ops.keys()];
   }
 
   unary<I>(service: string, op: string, schema: ZodType<I, unknown>, handle: (caller: RpcCaller, input: I) => Promise<unknown>): this {

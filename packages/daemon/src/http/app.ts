@@ -193,7 +193,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(worldStreamRoutes(ctx), { prefix: '/v1' });
   void app.register(async (api) => {
     let doc: unknown;
-    api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));
+    api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document', produces: 'application/vnd.oai.openapi+json' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));
   });
   if (opts.uiDir !== false) void app.register(webUiRoutes(opts.uiDir));
   return { app, routes };

@@ -1,13 +1,29 @@
+import type { ErrorCode } from '@aiflock/protocol';
+import { route, type RouteDoc } from './route-doc.js';
 import { FlockError, type GatewayChatRequest, type GatewayChatResult, type GatewayChunk, type LlmCaller, type LlmGateway } from '@aiflock/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from './context.js';
 import { toApiError } from './errors.js';
 
-/**
- * The scope every LLM route needs. Routes carry it as `config: LLM_ROUTE`, which the auth
- * layer reads from `routeOptions.config.scope`.
- */
-export const LLM_ROUTE = { scope: 'llm:invoke' } as const;
+/** What a call through the gateway may answer besides every route's errors. */
+export const LLM_ERRORS: readonly ErrorCode[] = [
+  'llm_unavailable',
+  'llm_unknown_model',
+  'model_not_entitled',
+  'llm_capability_unsupported',
+  'llm_context_length',
+  'llm_invalid_request',
+  'llm_content_policy',
+  'quota_exceeded',
+  'llm_rate_limited',
+  'llm_cancelled',
+  'upstream_failed',
+  'upstream_timeout',
+  'llm_provider_auth',
+];
+
+/** Route options of a gateway route: the `llm:invoke` scope and the gateway's errors. */
+export const llmRoute = (doc: RouteDoc, extra?: Parameters<typeof route>[2]) => route('llm:invoke', { ...doc, errors: [...LLM_ERRORS, ...(doc.errors ?? [])] }, extra);
 
 export function requireGateway(ctx: ApiContext): LlmGateway {
   if (!ctx.llm.gateway) throw new FlockError('llm_unavailable', ctx.llm.detail);

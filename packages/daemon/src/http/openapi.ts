@@ -1,5 +1,5 @@
 import { z, type ZodType } from 'zod';
-import { ApiError } from '@aiflock/protocol';
+import { ApiError, ERROR_CODES, type ErrorCode } from '@aiflock/protocol';
 import type { RegisteredRoute } from './auth.js';
 import { SESSION_COOKIE } from './auth.js';
 
@@ -24,12 +24,28 @@ function parameters(schema: ZodType | undefined, where: 'path' | 'query'): Json[
   }));
 }
 
-const ERRORS: Record<string, string> = {
-  '400': 'Validation failed',
-  '401': 'No valid token or session',
-  '403': 'The credentials lack the scope',
-  '429': 'Rate limited (see Retry-After)',
-};
+/** What any route may answer, whatever it declares. */
+const COMMON: readonly ErrorCode[] = ['validation_failed', 'rate_limited', 'internal'];
+const AUTH: readonly ErrorCode[] = ['unauthenticated', 'forbidden'];
+const BODY: readonly ErrorCode[] = ['payload_too_large', 'unsupported_media_type'];
+
+/**
+ * The route's error responses by status, each naming its codes from the one error table, so a
+ * generated client knows a 404 or a 409 can come and what it means.
+ */
+function errorResponses(codes: readonly ErrorCode[], schema: Json): Record<string, Json> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set(codes)) {
+    const status = ERROR_CODES[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].sort(([a], [b]) => a - b).map(([status, list]) => [
+      String(status),
+      { description: list.map((c) => `\`${c}\`: ${ERROR_CODES[c].summary}`).join('; '), 'x-aiflock-codes': list, content: { 'application/json': { schema } } },
+    ]),
+  );
+}
 
 /**
  * The OpenAPI 3.1 document of every registered route, built from the routes' own zod schemas
@@ -45,12 +61,12 @@ export function buildOpenApi(routes: readonly RegisteredRoute[], version: string
     const scope = r.scope ?? 'unset';
     const status = String(doc?.status ?? 200);
     const success: Json = { description: doc?.summary ?? 'OK' };
-    if (doc?.response) success['content'] = { 'application/json': { schema: toSchema(doc.response, 'output') } };
-    const responses: Record<string, Json> = { [status]: success };
-    for (const [code, description] of Object.entries(ERRORS)) {
-      if (scope === 'public' && (code === '401' || code === '403')) continue;
-      responses[code] = { description, content: { 'application/json': { schema: errorRef } } };
-    }
+    const content: Json = {};
+    if (doc?.response) content['application/json'] = { schema: toSchema(doc.response, 'output') };
+    if (doc?.produces) content[doc.produces] = { schema: { type: 'string' } };
+    if (Object.keys(content).length > 0) success['content'] = content;
+    const codes = [...COMMON, ...(scope === 'public' ? [] : AUTH), ...(doc?.body ? BODY : []), ...(doc?.errors ?? [])];
+    const responses: Record<string, Json> = { [status]: success, ...errorResponses(codes, doc?.errorBody ? toSchema(doc.errorBody, 'output') : errorRef) };
     const declared = new Set(parameters(doc?.params, 'path').map((p) => p['name']));
     const pathParams = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
     const params = [
@@ -74,7 +90,7 @@ export function buildOpenApi(routes: readonly RegisteredRoute[], version: string
       responses,
     };
     if (r.websocket) op['x-websocket'] = true;
-    if (doc?.body) op['requestBody'] = { required: true, content: { 'application/json': { schema: toSchema(doc.body, 'input') } } };
+    if (doc?.body) op['requestBody'] = { required: true, content: { [doc.consumes ?? 'application/json']: { schema: toSchema(doc.body, 'input') } } };
     (paths[path] ??= {})[r.method.toLowerCase()] = op;
   }
   return {

@@ -73,5 +73,5 @@ export const webUiRoutes =
     };
 
     // One route (the wildcard also matches `/`), so the API document lists the UI once.
-    app.get('/*', { config: { scope: 'public', doc: { summary: 'The web UI: the page at /, its assets, and the page again for client routes' } } }, serve);
+    app.get('/*', { config: { scope: 'public', doc: { summary: 'The web UI: the page at /, its assets, and the page again for client routes', produces: 'text/html' } } }, serve);
   };

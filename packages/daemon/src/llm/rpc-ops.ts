@@ -1,6 +1,6 @@
 import { FlockError, type GatewayChatRequest, type LlmGateway, type RpcCaller, type RpcRouter, type Store } from '@aiflock/core';
-import { LlmChatRpc, RPC, type LlmChatResult } from '@aiflock/protocol';
-import { z } from 'zod';
+import { AGENT_OPS, type LlmChatResult, type LlmChatRpc } from '@aiflock/protocol';
+import type { z } from 'zod';
 
 type ChatInput = z.output<typeof LlmChatRpc>;
 
@@ -31,13 +31,13 @@ export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | n
     return llm.gateway;
   };
 
-  router.unary('llm', RPC.llm.chat, LlmChatRpc, async (caller, input): Promise<LlmChatResult> => {
+  router.op('llm.chat', async (caller, input) => {
     const request = await toRequest(store, input, caller, newId());
     const r = await gateway().chat(request, asLlmCaller(caller));
     return { text: r.content, toolCalls: r.toolCalls, model: request.model, provider: r.provider, finishReason: r.finishReason, usage: r.usage, costAiDollars: r.costAiDollars, correlationId: r.correlationId };
   });
 
-  router.streaming('llm', RPC.llm.stream, LlmChatRpc, async function* (caller, input, signal) {
+  router.streaming('llm', 'stream', AGENT_OPS['llm.stream'].input, async function* (caller, input, signal) {
     let text = '';
     const toolCalls: LlmChatResult['toolCalls'] = [];
     const request = { ...(await toRequest(store, input, caller, newId())), signal };
@@ -55,7 +55,7 @@ export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | n
     }
   });
 
-  router.unary('llm', RPC.llm.models, z.object({}).strict().optional(), async (caller) => ({
+  router.op('llm.models', async (caller) => ({
     models: llm.gateway ? (await llm.gateway.models(asLlmCaller(caller))).map((m) => m.name) : [],
   }));
 }

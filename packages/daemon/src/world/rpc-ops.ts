@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { ActionRequest, DeclarePolicy, MoveRequest } from '@aiflock/protocol';
+import type { MoveOutcome } from '@aiflock/protocol';
 import type { RpcRouter } from '@aiflock/core';
 import type { Perceiver } from './perception.js';
 import type { WorldHost } from './world-host.js';
@@ -9,8 +8,8 @@ import type { WorldHost } from './world-host.js';
  * subject, through the router), so no payload field can name another.
  */
 export function registerWorldOps(rpc: RpcRouter, host: WorldHost, perceiver: Perceiver): void {
-  rpc.unary('world', 'perceive', z.object({}).strict(), (c) => perceiver.perceive(c.agent));
-  rpc.unary('world', 'move', MoveRequest, (c, move) => host.submit({ kind: 'move', name: c.agent, move }));
-  rpc.unary('world', 'act', ActionRequest, async (c, action) => host.submit({ kind: 'act', name: c.agent, action }));
-  rpc.unary('world', 'declare', DeclarePolicy, async (c, d) => host.submit({ kind: 'declare', name: c.agent, policy: d.policy, model: d.model }));
+  rpc.op('world.perceive', (c) => perceiver.perceive(c.agent));
+  rpc.op('world.move', async (c, move) => (await host.submit({ kind: 'move', name: c.agent, move })) as MoveOutcome);
+  rpc.op('world.act', async (c, action) => (await host.submit({ kind: 'act', name: c.agent, action })) as { ok: true });
+  rpc.op('world.declare', async (c, d) => (await host.submit({ kind: 'declare', name: c.agent, policy: d.policy, model: d.model })) as { ok: true });
 }

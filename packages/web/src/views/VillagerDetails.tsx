@@ -1,17 +1,8 @@
 import { useEffect, useState } from 'react';
-import type { AgentView, LogLine, Villager } from '@aiflock/protocol';
+import type { AgentView, LedgerLine, LedgerPage, LogLine, Villager } from '@aiflock/protocol';
 import { aiDollars, api, ApiError } from '../api.js';
 import { brainOf } from '../village/world-state.js';
 import { ChatPanel } from './ChatPanel.js';
-
-interface LedgerLine {
-  id: string;
-  amount: number;
-  reason: string;
-  counterparty: string;
-  postId: string | null;
-  createdAt: string;
-}
 
 const REFRESH_MS = 2_000;
 
@@ -33,7 +24,7 @@ export function VillagerDetails({ name, world, onClose }: { name: string; world:
         const enc = encodeURIComponent(name);
         const [a, l, g] = await Promise.all([
           api<AgentView>(`/v1/agents/${enc}`),
-          api<{ transactions: LedgerLine[] }>(`/v1/economy/ledger/${enc}?limit=8`).catch(() => ({ transactions: [] })),
+          api<Pick<LedgerPage, 'transactions'>>(`/v1/economy/ledger/${enc}?limit=8`).catch(() => ({ transactions: [] })),
           api<{ lines: LogLine[] }>(`/v1/agents/${enc}/logs?tail=30`).catch(() => ({ lines: [] })),
         ]);
         if (stopped) return;

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { z } from 'zod';
-import { AgentName, AgentView, DeployRequest, DeployResponse, LogLine, ScaleRequest } from '@aiflock/protocol';
-import { grants, manifestJsonSchema } from '@aiflock/core';
+import { AgentList, AgentNameParams as NameParams, AgentView, ConvertRequest, ConvertResponse, DeployRequest, DeployResponse, LogLines, LogsQuery, ScaleRequest } from '@aiflock/protocol';
+import { FlockError, ManifestError, grants, manifestJsonSchema, manifestText, parseManifest } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../actor.js';
 import { audited } from '../audited.js';
@@ -11,25 +10,17 @@ import { followLogs, logLine } from '../follow.js';
 import { agentWorld } from './world.js';
 import { revisionsOf } from './agent-revisions.js';
 
-const NameParams = z.object({ name: AgentName });
-
 /** The caller as the deployment service judges them: owners and admins may change an agent. */
 const managerOf = (req: FastifyRequest) => ({ id: actorOf(req), admin: grants(req.actor?.scopes ?? [], 'admin') });
-const LogsQuery = z
-  .object({
-    follow: z.enum(['true', 'false', '1', '0']).optional(),
-    tail: z.coerce.number().int().min(0).max(10_000).default(200),
-  })
-  .strict();
 
 export const agentRoutes =
   (ctx: ApiContext, limits: { largeBody: number }): FastifyPluginAsync =>
   async (app) => {
-    app.get('/schemas/agent-manifest.json', route('public', { summary: 'The agent manifest as JSON Schema' }), async () => manifestJsonSchema());
+    app.get('/schemas/agent-manifest.json', route('public', { summary: 'The agent manifest as JSON Schema', produces: 'application/schema+json' }), async () => manifestJsonSchema());
 
-    app.get('/agents', route('agents:read', { summary: 'List agents with their instances', response: z.object({ agents: z.array(AgentView) }) }), async () => ({ agents: await ctx.deployments.list() }));
+    app.get('/agents', route('agents:read', { summary: 'List agents with their instances', response: AgentList }), async () => ({ agents: await ctx.deployments.list() }));
 
-    app.post('/agents', route('agents:write', { summary: 'Deploy an agent manifest', body: DeployRequest, response: DeployResponse, status: 201 }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+    app.post('/agents', route('agents:write', { summary: 'Deploy an agent manifest', body: DeployRequest, response: DeployResponse, status: 201, errors: ['manifest_invalid', 'manifest_refused', 'owner_mismatch', 'agent_access_denied', 'agent_quarantined', 'revision_not_found', 'manifest_integrity_failed'] }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const out = await audited(
         ctx.audit,
         req,
@@ -47,14 +38,27 @@ export const agentRoutes =
       return reply.status(out.changed ? 201 : 200).send(out);
     });
 
-    app.get('/agents/:name', route('agents:read', { summary: 'One agent, with its compute tier and limits and its place in the village', params: NameParams, response: AgentView }), async (req) => {
+    // Like `helm template`: what a manifest deploys as, changing nothing. The CLI speaks HTTP
+    // only, so `aiflock agent convert` asks the daemon, which runs the same parser a deploy does.
+    app.post('/agents/convert', route('agents:read', { summary: 'Show a manifest (our dialect or the CIM agent.md) as the manifest it deploys as, with notes on what has no effect', body: ConvertRequest, response: ConvertResponse, errors: ['manifest_invalid'] }, { bodyLimit: limits.largeBody }), async (req) => {
+      const body = parseInput(ConvertRequest, req.body, 'body');
+      try {
+        const parsed = parseManifest(body.manifest, body.filename ?? 'agent.yaml');
+        return { dialect: parsed.dialect, digest: parsed.digest, manifest: parsed.document, text: manifestText(parsed.document), notes: parsed.notes };
+      } catch (err) {
+        if (err instanceof ManifestError) throw new FlockError('manifest_invalid', err.message, { issues: err.issues });
+        throw err;
+      }
+    });
+
+    app.get('/agents/:name', route('agents:read', { summary: 'One agent, with its compute tier and limits and its place in the village', params: NameParams, response: AgentView, errors: ['agent_not_found'] }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const agent = await ctx.deployments.get(name);
       // Tier and limits in force, so a changed balance is visible where the agent is described.
       return { ...agent, economy: await ctx.economy.compute.entitlementsFor(name), world: agentWorld(ctx.world, name) };
     });
 
-    app.post('/agents/:name/scale', route('agents:write', { summary: 'Set desired replicas', params: NameParams, body: ScaleRequest, response: AgentView }), async (req) => {
+    app.post('/agents/:name/scale', route('agents:write', { summary: 'Set desired replicas', params: NameParams, body: ScaleRequest, response: AgentView, errors: ['agent_not_found', 'agent_quarantined', 'agent_access_denied', 'agent_autoscaled'] }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const asked = (req.body as { replicas?: unknown } | undefined)?.replicas;
       const replicas = typeof asked === 'number' ? asked : null;
@@ -63,26 +67,26 @@ export const agentRoutes =
       }));
     });
 
-    app.post('/agents/:name/stop', route('agents:write', { summary: 'Stop every instance', params: NameParams, response: AgentView }), async (req) => {
+    app.post('/agents/:name/stop', route('agents:write', { summary: 'Stop every instance', params: NameParams, body: null, response: AgentView, errors: ['agent_not_found', 'agent_stopped', 'agent_access_denied'] }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       return audited(ctx.audit, req, 'agent.stop', `agent/${name}`, () => ctx.deployments.stop(name, managerOf(req)));
     });
 
     // Kill switch: admin only, audited.
     for (const op of ['quarantine', 'release', 'kill'] as const) {
-      app.post(`/agents/:name/${op}`, route('admin', { summary: `${op[0]!.toUpperCase()}${op.slice(1)} an agent (kill switch)`, params: NameParams }), async (req) => {
+      app.post(`/agents/:name/${op}`, route('admin', { summary: `${op[0]!.toUpperCase()}${op.slice(1)} an agent (kill switch)`, params: NameParams, body: null, response: AgentView, errors: ['agent_not_found', 'runtime_unavailable'] }), async (req) => {
         const { name } = parseInput(NameParams, req.params, 'params');
         return audited(ctx.audit, req, `agent.${op}`, `agent/${name}`, () => ctx.killSwitch[op](name));
       });
     }
 
-    app.delete('/agents/:name', route('agents:write', { summary: 'Remove an agent', params: NameParams, status: 204 }), async (req, reply) => {
+    app.delete('/agents/:name', route('agents:write', { summary: 'Remove an agent', params: NameParams, status: 204, errors: ['agent_not_found', 'agent_access_denied'] }), async (req, reply) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       await audited(ctx.audit, req, 'agent.remove', `agent/${name}`, () => ctx.deployments.remove(name, managerOf(req)));
       return reply.status(204).send();
     });
 
-    app.get('/agents/:name/logs', route('agents:read', { summary: 'Logs of its instances (NDJSON when following)', params: NameParams, query: LogsQuery, response: z.object({ lines: z.array(LogLine) }) }), async (req, reply) => {
+    app.get('/agents/:name/logs', route('agents:read', { summary: 'Logs of its instances (NDJSON when following)', params: NameParams, query: LogsQuery, response: LogLines, produces: 'application/x-ndjson', errors: ['agent_not_found'] }), async (req, reply) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const q = parseInput(LogsQuery, req.query, 'query');
       await ctx.deployments.require(name);

@@ -36,7 +36,7 @@ export const authRoutes =
       tokens: (await ctx.auth.list()).map(tokenView),
     }));
 
-    app.post('/tokens/:id/revoke', route('admin', { summary: 'Revoke a token and end its sessions', params: TokenIdParams, response: TokenView }), async (req) => {
+    app.post('/tokens/:id/revoke', route('admin', { summary: 'Revoke a token and end its sessions', params: TokenIdParams, body: null, response: TokenView, errors: ['token_not_found'] }), async (req) => {
       const { id } = parseInput(TokenIdParams, req.params, 'params');
       const record = await audited(ctx.audit, req, 'token.revoke', `token/${id}`, () => ctx.auth.revoke(id));
       req.log.info({ actor: req.actor?.id, tokenId: id }, 'token revoked');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { FlockError } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
+import { route } from '../route-doc.js';
 
 /**
  * A consistent copy of the store, streamed to the caller (`aiflock backup <file>`): SQLite's
@@ -14,7 +15,7 @@ import type { ApiContext } from '../context.js';
 export const backupRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
-    app.get('/system/backup', { config: { scope: 'admin' } }, async (req, reply) => {
+    app.get('/system/backup', route('admin', { summary: 'A consistent copy of the SQLite store, as a file', produces: 'application/vnd.sqlite3', errors: ['backup_unsupported'] }), async (req, reply) => {
       const backup = ctx.backup;
       if (!backup) {
         throw new FlockError('backup_unsupported', `the ${ctx.store.kind} store is backed up with its own tools (pg_dump); see docs/operations.md`);

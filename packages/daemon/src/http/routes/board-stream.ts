@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { audiencesFor, type BoardEvent } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../actor.js';
+import { route } from '../route-doc.js';
 
 /**
  * `WS /v1/ws/board`: new posts, replies and status changes as `{type, ts, payload}` messages,
@@ -11,7 +12,7 @@ import { actorOf } from '../actor.js';
 export const boardStreamRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
-    app.get('/ws/board', { websocket: true, config: { scope: 'board:read' } }, (socket, req) => {
+    app.get('/ws/board', { websocket: true, ...route('board:read', { summary: 'WebSocket: board events (post, reply, status) for the posts you may see' }) }, (socket, req) => {
       const admin = req.actor?.scopes.includes('admin') ?? false;
       const audiences = audiencesFor(admin ? { kind: 'admin', id: actorOf(req) } : { kind: 'human', id: actorOf(req) });
       const send = (type: string, payload: unknown) => socket.send(JSON.stringify({ type, ts: new Date().toISOString(), payload }));

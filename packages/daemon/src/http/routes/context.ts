@@ -1,19 +1,11 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { AgentName, CollectionName, CollectionSettings, ContextPackQuery, DocumentId, IngestRequest, ReindexRequest, SearchQuery, TaskId } from '@aiflock/protocol';
+import { CollectionList, CollectionParams, CollectionUpdate, CollectionView, ContextJobParams as JobParams, ContextPack, ContextPackQuery, DocumentParams, ImportQuery, ImportResult, IngestRequest, IngestResult, MemoryParams, MemoryQuery, MemoryRecall, ReindexRequest, ReindexResult, SearchQuery, SearchResult } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
-
-const READ = { config: { scope: 'context:read' } } as const;
-const WRITE = { config: { scope: 'context:write' } } as const;
-const CollectionParams = z.object({ name: CollectionName }).strict();
-const DocumentParams = z.object({ name: CollectionName, id: DocumentId }).strict();
-const JobParams = z.object({ jobId: TaskId }).strict();
-const ImportQuery = z.object({ as: CollectionName.optional() }).strict();
-const MemoryParams = z.object({ agent: AgentName }).strict();
-const MemoryQuery = z.object({ q: z.string().min(1).max(2000), k: z.coerce.number().int().min(1).max(50).default(10) }).strict();
+import { route } from '../route-doc.js';
 
 /** The memory and context plane over HTTP, for people (scopes context:read / context:write). */
 export const contextRoutes =
@@ -22,7 +14,7 @@ export const contextRoutes =
     // Imports are JSON lines; only this plugin's routes accept them, up to 256 MiB.
     app.addContentTypeParser('application/x-ndjson', { parseAs: 'string', bodyLimit: 256 * 1024 * 1024 }, (_req, body, done) => done(null, body));
 
-    app.post('/ingest', WRITE, async (req) => {
+    app.post('/ingest', route('context:write', { summary: 'Add, update or delete documents of a collection (made on first use); unchanged documents are not re-embedded', body: IngestRequest, response: IngestResult, errors: ['embedding_mismatch'] }), async (req) => {
       const collection = (req.body as { collection?: unknown } | undefined)?.collection;
       return audited(
         ctx.audit,
@@ -34,29 +26,29 @@ export const contextRoutes =
       );
     });
 
-    app.get('/context/search', READ, async (req) => ctx.context.search(parseInput(SearchQuery, req.query, 'query')));
+    app.get('/context/search', route('context:read', { summary: 'Hybrid (keyword and vector) search over collections', query: SearchQuery, response: SearchResult, errors: ['collection_not_found'] }), async (req) => ctx.context.search(parseInput(SearchQuery, req.query, 'query')));
 
-    app.get('/context/collections', READ, async () => ({ collections: await ctx.store.context.collections.list() }));
+    app.get('/context/collections', route('context:read', { summary: 'Collections with their embedding model and sharing', response: CollectionList }), async () => ({ collections: await ctx.store.context.collections.list() }));
 
-    app.put('/context/collections/:name', WRITE, async (req) => {
+    app.put('/context/collections/:name', route('context:write', { summary: 'Create a collection or set which agents it is shared with', params: CollectionParams, body: CollectionUpdate, response: CollectionView }), async (req) => {
       const { name } = parseInput(CollectionParams, req.params, 'params');
-      const body = parseInput(CollectionSettings.omit({ name: true }), req.body ?? {}, 'body');
+      const body = parseInput(CollectionUpdate, req.body ?? {}, 'body');
       return audited(ctx.audit, req, 'context.collection.configure', `collection/${name}`, () => ctx.context.configureCollection(name, body.sharedWith), (c) => ({ details: { sharedWith: c.sharedWith } }));
     });
 
-    app.delete('/context/collections/:name/documents/:id', WRITE, async (req, reply) => {
+    app.delete('/context/collections/:name/documents/:id', route('context:write', { summary: 'Delete a document and its chunks', params: DocumentParams, status: 204, errors: ['collection_not_found', 'document_not_found'] }), async (req, reply) => {
       const { name, id } = parseInput(DocumentParams, req.params, 'params');
       await audited(ctx.audit, req, 'context.document.delete', `collection/${name}/${id}`, () => ctx.context.deleteDocument(name, id));
       return reply.status(204).send();
     });
 
-    app.post('/context/collections/:name/reindex', WRITE, async (req) => {
+    app.post('/context/collections/:name/reindex', route('context:write', { summary: 'Re-embed a collection with the configured model', params: CollectionParams, body: ReindexRequest, response: ReindexResult, errors: ['collection_not_found'] }), async (req) => {
       const { name } = parseInput(CollectionParams, req.params, 'params');
       const { mode } = parseInput(ReindexRequest, req.body ?? {}, 'body');
       return audited(ctx.audit, req, 'context.reindex', `collection/${name}`, () => ctx.context.reindex(name, mode), (r) => ({ details: r }));
     });
 
-    app.get('/context/collections/:name/export', READ, async (req, reply) => {
+    app.get('/context/collections/:name/export', route('context:read', { summary: 'A collection as JSON lines: a header, then each document with its chunks and vectors', params: CollectionParams, produces: 'application/x-ndjson', errors: ['collection_not_found'] }), async (req, reply) => {
       const { name } = parseInput(CollectionParams, req.params, 'params');
       await ctx.context.collection(name); // 404 before the stream starts
       const lines = ctx.context.exportCollection(name);
@@ -66,20 +58,20 @@ export const contextRoutes =
       return reply.type('application/x-ndjson').send(Readable.from(withNewlines()));
     });
 
-    app.post('/context/import', WRITE, async (req) => {
+    app.post('/context/import', route('context:write', { summary: 'Import an export (application/x-ndjson), optionally under another name', query: ImportQuery, body: z.string().describe('the export: JSON lines, as `GET .../export` gives them'), consumes: 'application/x-ndjson', response: ImportResult, errors: ['embedding_mismatch'] }), async (req) => {
       const { as } = parseInput(ImportQuery, req.query, 'query');
       if (typeof req.body !== 'string') throw parseInput(z.string({ message: 'send the export as application/x-ndjson' }), req.body, 'body');
       const lines = req.body.split('\n');
       return audited(ctx.audit, req, 'context.import', `collection/${as ?? 'import'}`, () => ctx.context.importCollection(lines, { as }), (r) => ({ resource: `collection/${r.collection}`, details: r }));
     });
 
-    app.get('/context/:jobId', READ, async (req) => {
+    app.get('/context/:jobId', route('context:read', { summary: "A job's context pack: the best chunks for its input within a token budget", params: JobParams, query: ContextPackQuery, response: ContextPack, errors: ['task_not_found', 'collection_not_found'] }), async (req) => {
       const { jobId } = parseInput(JobParams, req.params, 'params');
       const q = parseInput(ContextPackQuery, req.query, 'query');
       return ctx.context.pack(jobId, q.budget, q.collection);
     });
 
-    app.get('/memory/:agent', READ, async (req) => {
+    app.get('/memory/:agent', route('context:read', { summary: "An agent's memories most relevant to a query (reading does not refresh them)", params: MemoryParams, query: MemoryQuery, response: MemoryRecall }), async (req) => {
       const { agent } = parseInput(MemoryParams, req.params, 'params');
       const q = parseInput(MemoryQuery, req.query, 'query');
       // Reading an agent's memory must not refresh its recency: looking changes nothing.

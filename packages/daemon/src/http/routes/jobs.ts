@@ -19,7 +19,7 @@ export const jobRoutes =
   async (app) => {
     const idem = { 'idempotency-key': 'retries with the same key and body return the same job; another body is a 409' };
 
-    app.post('/jobs', route('jobs:write', { summary: 'Create a job', body: CreateTaskRequest, response: CreatedJob, status: 202, headers: idem }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+    app.post('/jobs', route('jobs:write', { summary: 'Create a job', body: CreateTaskRequest, response: CreatedJob, status: 202, errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: idem }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const { task, created } = await createTask(ctx, req);
       return reply.status(created ? 202 : 200).send({ jobId: task.id, status: task.status, created });
     });
@@ -30,17 +30,17 @@ export const jobRoutes =
       return { jobs: page.tasks, nextCursor: page.nextCursor };
     });
 
-    app.get('/jobs/:id', route('jobs:read', { summary: 'Status and summary of a job', params: IdParams, response: TaskView }), async (req) =>
+    app.get('/jobs/:id', route('jobs:read', { summary: 'Status and summary of a job', params: IdParams, response: TaskView, errors: ['task_not_found'] }), async (req) =>
       ctx.tasks.get(parseInput(IdParams, req.params, 'params').id),
     );
 
-    app.get('/jobs/:id/steps', route('jobs:read', { summary: "An agent loop job's steps (thought, tool call, tool result, answer), oldest first", params: IdParams, response: JobSteps }), async (req) => {
+    app.get('/jobs/:id/steps', route('jobs:read', { summary: "An agent loop job's steps (thought, tool call, tool result, answer), oldest first", params: IdParams, response: JobSteps, errors: ['task_not_found'] }), async (req) => {
       const { id } = parseInput(IdParams, req.params, 'params');
       await ctx.tasks.get(id);
       return { steps: (await ctx.store.taskSteps.list(id, 10_000)).map((r) => r.step) };
     });
 
-    app.post('/jobs/:id/cancel', route('jobs:write', { summary: 'Cancel a job', params: IdParams, response: TaskView }), async (req) => cancelTask(ctx, req));
+    app.post('/jobs/:id/cancel', route('jobs:write', { summary: 'Cancel a job', params: IdParams, body: null, response: TaskView, errors: ['task_not_found', 'task_not_cancellable', 'task_access_denied'] }), async (req) => cancelTask(ctx, req));
 
     app.post('/stream/tickets', route('jobs:read', { summary: 'A one-shot ticket to open a job stream from a browser', body: StreamTicketRequest, response: StreamTicket, status: 201 }), async (req, reply) => {
       const { jobId } = parseInput(StreamTicketRequest, req.body, 'body');

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { LlmInferRequest, type LlmInferResult } from '@aiflock/protocol';
+import { LlmInferRequest, LlmInferResult } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
-import { LLM_ROUTE, callerGone, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
+import { llmRoute, callerGone, httpCaller, requireGateway, streamResponse } from '../llm-access.js';
 
 const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
@@ -10,7 +10,7 @@ const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.str
 export const llmInferRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
-    app.post('/llm/infer', { config: LLM_ROUTE }, async (req, reply) => {
+    app.post('/llm/infer', llmRoute({ summary: 'Run a model (seed 3): the final text, or tokens as server-sent events with stream: true', body: LlmInferRequest, response: LlmInferResult, produces: 'text/event-stream' }), async (req, reply) => {
       const body = parseInput(LlmInferRequest, req.body, 'body');
       const gateway = requireGateway(ctx);
       const { tools, format, maxTokens, temperature, stop } = body.params;

@@ -1,12 +1,12 @@
 import { FlockError, type ChatMessage, type GatewayChatRequest, type ToolCall } from '@aiflock/core';
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { ChatCompletion, ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, ModelParams, OaModel, OaModelList, type OaContent } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
-import { answerChat, httpCaller, requireGateway } from '../llm-access.js';
-import { route } from '../route-doc.js';
+import { answerChat, httpCaller, llmRoute, requireGateway } from '../llm-access.js';
 import { openAiResponsesRoutes } from './openai-responses.js';
-import { FunctionParameters, outputFormat, parseArgs, toolDefinition } from './openai-wire.js';
+import { outputFormat, parseArgs, toolDefinition } from './openai-wire.js';
 
 /*
  * OpenAI-compatible routes, so the official `openai` client (and tools built on it) work
@@ -14,39 +14,7 @@ import { FunctionParameters, outputFormat, parseArgs, toolDefinition } from './o
  * fields that clients commonly send are ignored rather than rejected.
  */
 
-const Content = z.union([z.string(), z.null(), z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough())]);
-const OaToolCall = z.object({ id: z.string(), type: z.literal('function').default('function'), function: z.object({ name: z.string(), arguments: z.string() }) });
-const OaMessage = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-  content: Content.optional(),
-  tool_calls: z.array(OaToolCall).optional(),
-  tool_call_id: z.string().optional(),
-  name: z.string().optional(),
-});
-
-const ChatCompletionRequest = z
-  .object({
-    model: z.string().min(1),
-    messages: z.array(OaMessage).min(1),
-    tools: z.array(z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1), description: z.string().optional(), parameters: FunctionParameters }) })).optional(),
-    response_format: z
-      .union([z.object({ type: z.literal('text') }), z.object({ type: z.literal('json_object') }), z.object({ type: z.literal('json_schema'), json_schema: z.object({ name: z.string(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullish() }) })])
-      .optional(),
-    max_tokens: z.number().int().min(1).nullish(),
-    max_completion_tokens: z.number().int().min(1).nullish(),
-    temperature: z.number().min(0).max(2).nullish(),
-    stop: z.union([z.string(), z.array(z.string())]).nullish(),
-    stream: z.boolean().nullish(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
-    n: z.literal(1, { message: 'only n=1 is supported' }).nullish(),
-  })
-  .passthrough();
-
-const EmbeddingsRequest = z.object({ model: z.string().min(1), input: z.union([z.string(), z.array(z.string()).min(1)]), encoding_format: z.enum(['float', 'base64']).default('float') }).passthrough();
-
-const ModelParams = z.object({ model: z.string() });
-
-function text(content: z.infer<typeof Content> | undefined): string {
+function text(content: z.infer<typeof OaContent> | undefined): string {
   if (content == null) return '';
   if (typeof content === 'string') return content;
   return content.map((p) => p.text ?? '').join('');
@@ -85,7 +53,7 @@ export const openAiRoutes =
   async (app) => {
     await app.register(openAiResponsesRoutes(ctx));
 
-    app.post('/chat/completions', route('llm:invoke', { summary: 'OpenAI-compatible chat completion (server-sent events when stream is true)', body: ChatCompletionRequest }), async (req, reply) => {
+    app.post('/chat/completions', llmRoute({ summary: 'OpenAI-compatible chat completion (server-sent events when stream is true)', body: ChatCompletionRequest, response: ChatCompletion, produces: 'text/event-stream' }), async (req, reply) => {
       const body = parseInput(ChatCompletionRequest, req.body, 'body');
       const id = `chatcmpl-${req.id}`;
       const created = Math.floor(Date.now() / 1000);
@@ -138,7 +106,7 @@ export const openAiRoutes =
       });
     });
 
-    app.post('/embeddings', route('llm:invoke', { summary: 'OpenAI-compatible embeddings', body: EmbeddingsRequest }), async (req) => {
+    app.post('/embeddings', llmRoute({ summary: 'OpenAI-compatible embeddings', body: EmbeddingsRequest, response: EmbeddingsResponse }), async (req) => {
       const body = parseInput(EmbeddingsRequest, req.body, 'body');
       const input = typeof body.input === 'string' ? [body.input] : body.input;
       const r = await requireGateway(ctx).embed({ model: body.model, input, correlationId: req.id }, httpCaller(req));
@@ -150,12 +118,12 @@ export const openAiRoutes =
       };
     });
 
-    app.get('/models', route('llm:invoke', { summary: 'Models the caller may use' }), async (req) => {
+    app.get('/models', llmRoute({ summary: 'Models the caller may use', response: OaModelList }), async (req) => {
       const models = ctx.llm.gateway ? await ctx.llm.gateway.models(httpCaller(req)) : [];
       return { object: 'list', data: models.map((m) => ({ id: m.name, object: 'model', created: 0, owned_by: 'aiflock', capabilities: m.capabilities, context_window: m.contextWindow })) };
     });
 
-    app.get('/models/:model', route('llm:invoke', { summary: 'One model', params: ModelParams }), async (req) => {
+    app.get('/models/:model', llmRoute({ summary: 'One model', params: ModelParams, response: OaModel }), async (req) => {
       const { model } = parseInput(ModelParams, req.params, 'params');
       const m = ctx.llm.gateway ? (await ctx.llm.gateway.models(httpCaller(req))).find((x) => x.name === model) : undefined;
       if (!m) throw new FlockError('llm_unknown_model', `unknown model "${model}"`);

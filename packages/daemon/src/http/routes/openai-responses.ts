@@ -1,10 +1,10 @@
 import { FlockError, type ChatMessage, type GatewayChatRequest } from '@aiflock/core';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { OaResponse } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
-import { answerChat, httpCaller } from '../llm-access.js';
-import { route } from '../route-doc.js';
+import { answerChat, httpCaller, llmRoute } from '../llm-access.js';
 import { FunctionParameters, outputFormat, parseArgs, toolDefinition } from './openai-wire.js';
 import { ResponseMemory, type StoredItem } from './responses-memory.js';
 import { finished, newId, responsesEvents, wholeOutput, type ResponseBase } from './responses-output.js';
@@ -131,7 +131,7 @@ export const openAiResponsesRoutes =
   async (app) => {
     const memory = new ResponseMemory();
 
-    app.post('/responses', route('llm:invoke', { summary: 'OpenAI Responses API: text, messages, function tools, JSON output, streaming', body: ResponsesRequest }), async (req, reply) => {
+    app.post('/responses', llmRoute({ summary: 'OpenAI Responses API: text, messages, function tools, JSON output, streaming', body: ResponsesRequest, response: OaResponse, produces: 'text/event-stream' }), async (req, reply) => {
       const body = parseInput(ResponsesRequest, req.body, 'body');
       const owner = httpCaller(req).id;
       // The conversation as items: what earlier responses said (by id or reference), then this input.

@@ -1,10 +1,8 @@
 import { FlockError, type OutputFormat, type ToolDefinition } from '@aiflock/core';
-import { z } from 'zod';
+
+export { FunctionParameters } from '@aiflock/protocol';
 
 /** What OpenAI's Chat Completions and Responses APIs share on the wire, parsed one way for both. */
-
-/** A function tool's JSON Schema; a tool without one takes no arguments. */
-export const FunctionParameters = z.record(z.string(), z.unknown()).nullish();
 
 export function toolDefinition(t: { name: string; description?: string | null; parameters?: Record<string, unknown> | null }): ToolDefinition {
   return { name: t.name, ...(t.description ? { description: t.description } : {}), parameters: t.parameters ?? { type: 'object', properties: {} } };

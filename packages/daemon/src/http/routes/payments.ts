@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { FlockError, verifyWebhookSignature } from '@aiflock/core';
-import { PaymentEvent } from '@aiflock/protocol';
+import { PaymentEvent, PaymentReceipt } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
+import { route } from '../route-doc.js';
 
 /**
  * The signed payments webhook. Authenticated by its HMAC signature rather than a bearer
@@ -14,7 +15,7 @@ export const paymentRoutes =
   async (app) => {
     app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
 
-    app.post('/payments/webhook', { config: { scope: 'public' } }, async (req, reply) => {
+    app.post('/payments/webhook', route('public', { summary: 'A payment provider reports a completed payment (HMAC-signed); 201 credited, 200 a duplicate', body: PaymentEvent, headers: { 'x-flock-timestamp': 'Unix seconds when signed', 'x-flock-signature': 'HMAC-SHA256 of timestamp and body with the webhook secret' }, response: PaymentReceipt, status: 201, errors: ['signature_invalid', 'agent_not_found', 'not_ready', 'idempotency_conflict'] }), async (req, reply) => {
       const { secret, toleranceSeconds } = ctx.economy.webhook;
       if (!secret) throw new FlockError('not_ready', 'the payments webhook is disabled: set economy.webhook.secret (env AIFLOCK_PAYMENTS_WEBHOOK_SECRET)');
       const raw = typeof req.body === 'string' ? req.body : '';

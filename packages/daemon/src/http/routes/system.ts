@@ -1,26 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
 import { FlockError } from '@aiflock/core';
 import type { Metrics } from '../../metrics.js';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-import { SystemStatus } from '@aiflock/protocol';
-
-const BusCredentialsId = z.object({ id: z.string().regex(/^U[A-Z2-7]{55}$/, 'a NATS user public key (U followed by 55 characters), as `aiflock nats list-creds` shows') }).strict();
-const OperatorCreds = z.object({ id: z.string(), name: z.string(), issuedAt: z.string(), expiresAt: z.string().nullable(), revoked: z.boolean() });
-const BusCredentialsRequest = z
-  .object({
-    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, '1-64 letters, digits, dots, dashes or underscores').default('operator'),
-    ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(3600),
-  })
-  .strict();
-
-
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
-const LogLevelBody = z.object({ level: z.enum(LOG_LEVELS) }).strict();
-const ShutdownRequest = z.object({ stopFlock: z.boolean().default(false) }).strict();
+import { BusCredentialsId, BusCredentialsRequest, Health, IssuedBusCredentials, LogLevelBody, OperatorCreds, OperatorCredsList, Readiness, ShutdownRequest, ShutdownResponse, SystemStatus } from '@aiflock/protocol';
 
 export const systemRoutes =
   (ctx: ApiContext, metrics: Metrics): FastifyPluginAsync =>
@@ -28,23 +13,23 @@ export const systemRoutes =
     // /metrics needs `metrics:read`: it names agents and shows load, which is reconnaissance for
     // an attacker, and Prometheus sends a bearer token with `authorization.credentials_file`.
     /** The process is up. */
-    app.get('/healthz', route('public', { summary: 'The process is up', response: z.object({ ok: z.boolean() }) }), async () => ({ ok: true }));
+    app.get('/healthz', route('public', { summary: 'The process is up', response: Health }), async () => ({ ok: true }));
 
     /** Store, bus and sandbox runtime all answer. */
-    app.get('/readyz', route('public', { summary: 'Store, bus and runtime answer (503 when one does not)', response: z.object({ ok: z.boolean(), checks: z.record(z.string(), z.object({ ok: z.boolean(), detail: z.string() })) }) }), async (_req, reply) => {
+    app.get('/readyz', route('public', { summary: 'Store, bus and runtime answer (503 when one does not)', response: Readiness, errors: ['not_ready'] }), async (_req, reply) => {
       const checks = await ctx.readiness();
       const ok = Object.values(checks).every((c) => c.ok);
       return reply.status(ok ? 200 : 503).send({ ok, checks });
     });
 
-    app.get('/metrics', route('metrics:read', { summary: 'Prometheus metrics (text exposition format)' }), async (_req, reply) => {
+    app.get('/metrics', route('metrics:read', { summary: 'Prometheus metrics (text exposition format)', produces: 'text/plain' }), async (_req, reply) => {
       return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
     });
 
     app.get('/v1/status', route('agents:read', { summary: 'What `aiflock status` shows', response: SystemStatus }), async () => ctx.status());
 
     /** A `.creds` file for `nats` CLI and other operator tools, separate from the control plane's own. */
-    app.post('/v1/system/bus-credentials', route('admin', { summary: 'Issue operator bus credentials (audited)', body: BusCredentialsRequest }), async (req, reply) => {
+    app.post('/v1/system/bus-credentials', route('admin', { summary: 'Issue operator bus credentials (audited)', body: BusCredentialsRequest, response: IssuedBusCredentials, errors: ['bus_auth_disabled'] }), async (req, reply) => {
       const { name, ttlSeconds } = parseInput(BusCredentialsRequest, req.body ?? {}, 'body');
       if (!ctx.busAdminCredentials) throw new FlockError('bus_auth_disabled', 'the bus runs without authentication (nats.auth: none); there are no credentials to issue');
       const operators = ctx.busAdminCredentials;
@@ -53,13 +38,13 @@ export const systemRoutes =
       return reply.header('cache-control', 'no-store').send({ id: issued.id, name, ttlSeconds, expiresAt: issued.expiresAt, creds: issued.creds });
     });
 
-    app.get('/v1/system/bus-credentials', route('admin', { summary: 'Operator bus credentials issued and not yet expired (never the credentials themselves)', response: z.object({ credentials: z.array(OperatorCreds) }) }), async () => {
+    app.get('/v1/system/bus-credentials', route('admin', { summary: 'Operator bus credentials issued and not yet expired (never the credentials themselves)', response: OperatorCredsList, errors: ['bus_auth_disabled'] }), async () => {
       if (!ctx.busAdminCredentials) throw new FlockError('bus_auth_disabled', 'the bus runs without authentication (nats.auth: none); there are no credentials to list');
       return { credentials: await ctx.busAdminCredentials.list() };
     });
 
     /** Revoke before they expire: the servers cut their connections and refuse them from then on. */
-    app.post('/v1/system/bus-credentials/:id/revoke', route('admin', { summary: 'Revoke operator bus credentials (audited)', params: BusCredentialsId, response: OperatorCreds }), async (req) => {
+    app.post('/v1/system/bus-credentials/:id/revoke', route('admin', { summary: 'Revoke operator bus credentials (audited)', params: BusCredentialsId, body: null, response: OperatorCreds, errors: ['bus_auth_disabled', 'bus_credentials_not_found'] }), async (req) => {
       const { id } = parseInput(BusCredentialsId, req.params, 'params');
       const operators = ctx.busAdminCredentials;
       if (!operators) throw new FlockError('bus_auth_disabled', 'the bus runs without authentication (nats.auth: none); there are no credentials to revoke');
@@ -83,7 +68,7 @@ export const systemRoutes =
       return { level };
     });
 
-    app.post('/v1/system/shutdown', route('admin', { summary: 'Stop the daemon (and with stopFlock, every instance and NATS)', body: ShutdownRequest, status: 202 }), async (req, reply) => {
+    app.post('/v1/system/shutdown', route('admin', { summary: 'Stop the daemon (and with stopFlock, every instance and NATS)', body: ShutdownRequest, response: ShutdownResponse, status: 202 }), async (req, reply) => {
       const { stopFlock } = parseInput(ShutdownRequest, req.body ?? {}, 'body');
       await reply.status(202).send({ ok: true, stopFlock });
       ctx.shutdown({ stopFlock });

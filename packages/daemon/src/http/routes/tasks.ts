@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
-import { AgentName, CreateTaskRequest, LogLine, TaskId, TaskList, TaskStatus, TaskView } from '@aiflock/protocol';
+import { AgentName, CreateTaskRequest, LogLines, TaskId, TaskList, TaskStatus, TaskView } from '@aiflock/protocol';
 import { withSpan } from '../../telemetry/tracing.js';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
@@ -62,7 +62,7 @@ export function cancelTask(ctx: ApiContext, req: FastifyRequest): Promise<TaskVi
 export const taskRoutes =
   (ctx: ApiContext, limits: { largeBody: number }): FastifyPluginAsync =>
   async (app) => {
-    app.post('/tasks', route('jobs:write', { summary: 'Queue a task (a job)', body: CreateTaskRequest, response: TaskView, status: 201, headers: { 'idempotency-key': 'retries with the same key and body return the same task; another body is a 409' } }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+    app.post('/tasks', route('jobs:write', { summary: 'Queue a task (a job)', body: CreateTaskRequest, response: TaskView, status: 201, errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: { 'idempotency-key': 'retries with the same key and body return the same task; another body is a 409' } }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const { task, created } = await createTask(ctx, req);
       return reply.status(created ? 201 : 200).send(task);
     });
@@ -72,10 +72,10 @@ export const taskRoutes =
       return ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor });
     });
 
-    app.get('/tasks/:id', route('jobs:read', { summary: 'One task', params: IdParams, response: TaskView }), async (req) => ctx.tasks.get(parseInput(IdParams, req.params, 'params').id));
+    app.get('/tasks/:id', route('jobs:read', { summary: 'One task', params: IdParams, response: TaskView, errors: ['task_not_found'] }), async (req) => ctx.tasks.get(parseInput(IdParams, req.params, 'params').id));
 
     /** Long poll: answers when the task finishes or the timeout passes, whichever is first. */
-    app.get('/tasks/:id/wait', route('jobs:read', { summary: 'Long poll until the task finishes or the timeout passes', params: IdParams, query: WaitQuery, response: TaskView }), async (req) => {
+    app.get('/tasks/:id/wait', route('jobs:read', { summary: 'Long poll until the task finishes or the timeout passes', params: IdParams, query: WaitQuery, response: TaskView, errors: ['task_not_found'] }), async (req) => {
       const { id } = parseInput(IdParams, req.params, 'params');
       const { timeoutMs } = parseInput(WaitQuery, req.query, 'query');
       const until = Date.now() + timeoutMs;
@@ -88,11 +88,11 @@ export const taskRoutes =
       }
     });
 
-    app.post('/tasks/:id/cancel', route('jobs:write', { summary: 'Cancel a task', params: IdParams, response: TaskView }), async (req) => {
+    app.post('/tasks/:id/cancel', route('jobs:write', { summary: 'Cancel a task', params: IdParams, body: null, response: TaskView, errors: ['task_not_found', 'task_not_cancellable', 'task_access_denied'] }), async (req) => {
       return cancelTask(ctx, req);
     });
 
-    app.get('/tasks/:id/logs', route('jobs:read', { summary: 'Log lines of a task (NDJSON when following)', params: IdParams, query: FollowQuery, response: z.object({ lines: z.array(LogLine) }) }), async (req, reply) => {
+    app.get('/tasks/:id/logs', route('jobs:read', { summary: 'Log lines of a task (NDJSON when following)', params: IdParams, query: FollowQuery, response: LogLines, produces: 'application/x-ndjson', errors: ['task_not_found'] }), async (req, reply) => {
       const { id } = parseInput(IdParams, req.params, 'params');
       const q = parseInput(FollowQuery, req.query, 'query');
       await ctx.tasks.get(id);

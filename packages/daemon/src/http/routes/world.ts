@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { ActionRequest, AgentName, MoveRequest, Tile, WorldSnapshot } from '@aiflock/protocol';
+import { Accepted, ActionRequest, AgentName, MoveRequest, TiledMapJson, Tile, WorldSnapshot } from '@aiflock/protocol';
 import { FlockError } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import type { WorldApi } from '../../world/index.js';
@@ -28,7 +28,7 @@ export const worldRoutes =
     app.get('/world', route('world:read', { summary: 'The village now: map size, landmarks and every villager', response: WorldSnapshot }), async () => worldOf(ctx).host.engine.snapshot());
 
     let mapBody: { text: string; etag: string } | undefined;
-    app.get('/world/map', route('world:read', { summary: 'The village map as Tiled JSON (.tmj) with its tilesets (.tsj), for drawing; cacheable (ETag)' }), async (req, reply) => {
+    app.get('/world/map', route('world:read', { summary: 'The village map as Tiled JSON (.tmj) with its tilesets (.tsj), for drawing; cacheable (ETag)', response: TiledMapJson }), async (req, reply) => {
       if (!mapBody) {
         const w = worldOf(ctx);
         const text = JSON.stringify({ name: w.host.engine.map.name, map: w.files.tmj, tilesets: w.files.tilesets });
@@ -39,13 +39,13 @@ export const worldRoutes =
       return reply.type('application/json').send(mapBody.text);
     });
 
-    app.post('/agents/:name/move', route('world:act', { summary: 'Move a villager: one step {dx,dy}, a tile {x,y} or a landmark {to}; walked at one tile per tick', params: NameParams, body: MoveRequest, response: MoveResponse }), async (req) => {
+    app.post('/agents/:name/move', route('world:act', { summary: 'Move a villager: one step {dx,dy}, a tile {x,y} or a landmark {to}; walked at one tile per tick', params: NameParams, body: MoveRequest, response: MoveResponse, errors: ['villager_not_found', 'villager_inactive', 'move_invalid', 'path_unreachable'] }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const move = parseInput(MoveRequest, req.body, 'body');
       return audited(ctx.audit, req, 'world.move', `agent/${name}`, () => worldOf(ctx).host.submit({ kind: 'move', name, move }), () => ({ details: move }));
     });
 
-    app.post('/agents/:name/action', route('world:act', { summary: 'Make a villager act: talk, use_board, do, rest', params: NameParams, body: ActionRequest, response: z.object({ ok: z.literal(true) }) }), async (req) => {
+    app.post('/agents/:name/action', route('world:act', { summary: 'Make a villager act: talk, use_board, do, rest', params: NameParams, body: ActionRequest, response: Accepted, errors: ['villager_not_found', 'villager_inactive', 'action_invalid'] }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const action = parseInput(ActionRequest, req.body, 'body');
       await audited(ctx.audit, req, 'world.act', `agent/${name}`, () => worldOf(ctx).host.submit({ kind: 'act', name, action }), () => ({ details: { type: action.type } }));

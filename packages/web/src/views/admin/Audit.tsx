@@ -1,16 +1,7 @@
 import { useState } from 'react';
+import type { AuditPage } from '@aiflock/protocol';
 import { api } from '../../api.js';
 import { Message, useAction, useLoad } from './use-load.js';
-
-interface AuditEntry {
-  seq: number;
-  ts: string;
-  actor: string;
-  action: string;
-  resource: string;
-  outcome: string;
-  details?: unknown;
-}
 
 /** The audit log, newest first, filtered by actor or action; and a check of its hash chain. */
 export function AuditAdmin() {
@@ -21,7 +12,7 @@ export function AuditAdmin() {
     const q = new URLSearchParams({ limit: '100' });
     if (actor.trim()) q.set('actor', actor.trim());
     if (action.trim()) q.set('action', action.trim());
-    return api<{ entries: AuditEntry[] }>(`/v1/audit?${q}`);
+    return api<AuditPage>(`/v1/audit?${q}`);
   }, key);
   const verify = useAction();
   return (

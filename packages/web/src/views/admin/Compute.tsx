@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import type { AgentView, FreezeRequest, PurchaseRequest } from '@aiflock/protocol';
+import type { Entitlements, FreezeRequest, PurchaseRequest } from '@aiflock/protocol';
 import { aiDollars, api } from '../../api.js';
 import { AgentSelect } from '../AgentSelect.js';
 import { Message, useAction, useLoad } from './use-load.js';
@@ -7,8 +7,6 @@ import { Message, useAction, useLoad } from './use-load.js';
 /** The wire bodies, checked against the protocol's schemas at compile time (no zod in the bundle). */
 type Freeze = ReturnType<typeof FreezeRequest.parse>;
 type Purchase = ReturnType<typeof PurchaseRequest.parse>;
-/** `GET /v1/economy/balance/:agent`'s entitlements: the tier in force and why. */
-type Entitlements = NonNullable<AgentView['economy']> & { agent: string };
 interface ForSale {
   name: string;
   pricePerHour: number;

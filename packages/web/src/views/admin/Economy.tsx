@@ -1,33 +1,14 @@
 import { useState, type FormEvent } from 'react';
-import type { AgentView } from '@aiflock/protocol';
+import type { AgentView, BalanceView, LedgerPage, TierList } from '@aiflock/protocol';
 import { aiDollars, api, parseAiDollars } from '../../api.js';
 import { Message, useAction, useLoad } from './use-load.js';
 import { AgentSelect } from '../AgentSelect.js';
 import { ComputeControls } from './Compute.js';
 
-interface Tier {
-  name: string;
-  minBalance: number;
-  models: string[];
-  requestsPerMinute: number;
-  tokensPerHour: number;
-  concurrentCalls: number;
-  concurrentToolRuns: number;
-  pricePerHour: number;
-}
-interface LedgerLine {
-  id: string;
-  amount: number;
-  reason: string;
-  counterparty: string;
-  source: string;
-  postId: string | null;
-  createdAt: string;
-}
 
 /** Tiers, compute per agent (freeze, purchase), an agent's ledger and balance, and crediting a deposit (idempotent on the payment id). */
 export function EconomyAdmin() {
-  const tiers = useLoad(() => api<{ tiers: Tier[] }>('/v1/economy/tiers'));
+  const tiers = useLoad(() => api<TierList>('/v1/economy/tiers'));
   const agents = useLoad(() => api<{ agents: AgentView[] }>('/v1/agents'));
   const names = agents.data?.agents.map((a) => a.name) ?? [];
   const [agent, setAgent] = useState('');
@@ -35,11 +16,11 @@ export function EconomyAdmin() {
   const [credits, setCredits] = useState(0);
   const chosen = agent || names[0] || '';
   const ledger = useLoad(
-    () => (chosen ? api<{ transactions: LedgerLine[] }>(`/v1/economy/ledger/${chosen}?limit=50`) : Promise.resolve({ transactions: [] })),
+    () => (chosen ? api<Pick<LedgerPage, 'transactions'>>(`/v1/economy/ledger/${chosen}?limit=50`) : Promise.resolve({ transactions: [] as LedgerPage['transactions'] })),
     chosen,
   );
   const balance = useLoad(
-    () => (chosen ? api<{ balance: number; entitlements: { tier: string } }>(`/v1/economy/balance/${chosen}`) : Promise.resolve(null)),
+    () => (chosen ? api<BalanceView>(`/v1/economy/balance/${chosen}`) : Promise.resolve(null)),
     chosen,
   );
   return (

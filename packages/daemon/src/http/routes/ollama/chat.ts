@@ -1,12 +1,11 @@
 import type { ChatMessage, FinishReason, GatewayChatRequest, GatewayChatResult, GatewayChunk, OutputFormat, ToolCall, Usage } from '@aiflock/core';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { LlmMessage, LlmTool } from '@aiflock/protocol';
+import { LlmMessage, LlmTool, OllamaChatResponse, OllamaGenerateResponse } from '@aiflock/protocol';
 import type { ApiContext } from '../../context.js';
 import { parseInput } from '../../errors.js';
 import { answerChat, type StreamRender } from '../../llm-access.js';
-import { route } from '../../route-doc.js';
-import { ndjson } from './errors.js';
+import { ndjson, ollamaRoute } from './errors.js';
 
 /** Ollama-compatible `/api/chat` and `/api/generate`: NDJSON streams by default, as Ollama does. */
 
@@ -98,7 +97,7 @@ export const ollamaChatRoutes =
   async (app) => {
     const at = () => new Date().toISOString();
 
-    app.post('/api/chat', route('llm:invoke', { summary: 'Ollama-compatible chat (NDJSON stream unless stream is false)', body: OllamaChatRequest }), async (req, reply) => {
+    app.post('/api/chat', ollamaRoute({ summary: 'Ollama-compatible chat (NDJSON stream unless stream is false)', body: OllamaChatRequest, response: OllamaChatResponse, produces: 'application/x-ndjson' }), async (req, reply) => {
       const body = parseInput(OllamaChatRequest, req.body, 'body');
       const request: GatewayChatRequest = { model: body.model, messages: toMessages(body.messages), tools: body.tools?.map((t) => t.function), ...sampling(body) };
       const message = (content: string, calls: readonly ToolCall[] = []) => ({ model: body.model, created_at: at(), message: { role: 'assistant', content, ...(calls.length ? { tool_calls: ollamaCalls(calls) } : {}) } });
@@ -107,7 +106,7 @@ export const ollamaChatRoutes =
       return answerChat(ctx, req, reply, request, ollamaAnswer(body.stream, line, (r) => last(r.content, r.toolCalls, r.finishReason, r.usage)));
     });
 
-    app.post('/api/generate', route('llm:invoke', { summary: 'Ollama-compatible completion (NDJSON stream unless stream is false)', body: OllamaGenerateRequest }), async (req, reply) => {
+    app.post('/api/generate', ollamaRoute({ summary: 'Ollama-compatible completion (NDJSON stream unless stream is false)', body: OllamaGenerateRequest, response: OllamaGenerateResponse, produces: 'application/x-ndjson' }), async (req, reply) => {
       const body = parseInput(OllamaGenerateRequest, req.body, 'body');
       const request: GatewayChatRequest = {
         model: body.model,

@@ -3,8 +3,8 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ApiContext } from '../../context.js';
 import { parseInput } from '../../errors.js';
+import { ollamaRoute } from './errors.js';
 import { httpCaller, requireGateway } from '../../llm-access.js';
-import { route } from '../../route-doc.js';
 
 /**
  * Ollama's embedding routes through the gateway's embed call (the path `/v1/embeddings` and
@@ -33,7 +33,7 @@ export const ollamaEmbedRoutes =
   async (app) => {
     const embed = (req: FastifyRequest, model: string, input: string[]) => requireGateway(ctx).embed({ model, input, correlationId: req.id }, httpCaller(req));
 
-    app.post('/api/embed', route('llm:invoke', { summary: 'Embed one text or several, as Ollama does', body: EmbedRequest, response: EmbedResponse }), async (req) => {
+    app.post('/api/embed', ollamaRoute({ summary: 'Embed one text or several, as Ollama does', body: EmbedRequest, response: EmbedResponse }), async (req) => {
       const body = parseInput(EmbedRequest, req.body, 'body');
       const started = process.hrtime.bigint();
       const r = await embed(req, body.model, typeof body.input === 'string' ? [body.input] : body.input);
@@ -43,7 +43,7 @@ export const ollamaEmbedRoutes =
       return { model: body.model, embeddings: r.embeddings.map(unit), total_duration: Number(process.hrtime.bigint() - started), load_duration: 0, prompt_eval_count: r.usage.tokensIn };
     });
 
-    app.post('/api/embeddings', route('llm:invoke', { summary: "Embed one prompt (Ollama's older route; vectors as the model gives them)", body: LegacyRequest, response: LegacyResponse }), async (req) => {
+    app.post('/api/embeddings', ollamaRoute({ summary: "Embed one prompt (Ollama's older route; vectors as the model gives them)", body: LegacyRequest, response: LegacyResponse }), async (req) => {
       const body = parseInput(LegacyRequest, req.body, 'body');
       const r = await embed(req, body.model, [body.prompt]);
       return { embedding: r.embeddings[0] ?? [] };

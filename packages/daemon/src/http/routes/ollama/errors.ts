@@ -1,3 +1,6 @@
+import { OllamaError } from '@aiflock/protocol';
+import { llmRoute } from '../../llm-access.js';
+import type { RouteDoc } from '../../route-doc.js';
 import type { FastifyInstance } from 'fastify';
 
 /**
@@ -25,3 +28,6 @@ function envelopeMessage(payload: string): string | undefined {
 
 /** One NDJSON line, the framing of every Ollama stream (a failure mid-stream is a line with `error`). */
 export const ndjson = (o: unknown) => `${JSON.stringify(o)}\n`;
+
+/** Route options of an Ollama-compatible route: the gateway's scope and errors, in Ollama's error shape. */
+export const ollamaRoute = (doc: RouteDoc) => llmRoute({ ...doc, errorBody: OllamaError });

@@ -3,8 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { ApiContext } from '../../context.js';
 import { parseInput } from '../../errors.js';
+import { ollamaRoute } from './errors.js';
 import { httpCaller } from '../../llm-access.js';
-import { route } from '../../route-doc.js';
 
 /**
  * Ollama's model routes over the gateway's registry: `/api/tags`, `/api/show`, `/api/ps` and
@@ -46,11 +46,11 @@ export const ollamaModelRoutes =
   async (app) => {
     const models = async (req: Parameters<typeof httpCaller>[0]) => (ctx.llm.gateway ? ctx.llm.gateway.models(httpCaller(req)) : []);
 
-    app.get('/api/tags', route('llm:invoke', { summary: 'Models the caller may use, as Ollama lists local models', response: TagsResponse }), async (req) => ({
+    app.get('/api/tags', ollamaRoute({ summary: 'Models the caller may use, as Ollama lists local models', response: TagsResponse }), async (req) => ({
       models: (await models(req)).map((m) => ({ ...listed(m), modified_at: new Date(0).toISOString() })),
     }));
 
-    app.post('/api/show', route('llm:invoke', { summary: "A model's details and capabilities, as Ollama shows them", body: ShowRequest, response: ShowResponse }), async (req) => {
+    app.post('/api/show', ollamaRoute({ summary: "A model's details and capabilities, as Ollama shows them", body: ShowRequest, response: ShowResponse }), async (req) => {
       const body = parseInput(ShowRequest, req.body, 'body');
       const name = (body.model ?? body.name)!;
       const m = (await models(req)).find((x) => x.name === name);
@@ -68,12 +68,12 @@ export const ollamaModelRoutes =
       };
     });
 
-    app.get('/api/ps', route('llm:invoke', { summary: 'Models ready to answer now: those whose provider circuit is not open', response: PsResponse }), async (req) => {
+    app.get('/api/ps', ollamaRoute({ summary: 'Models ready to answer now: those whose provider circuit is not open', response: PsResponse }), async (req) => {
       const breakers = ctx.llm.gateway?.breakerStates() ?? {};
       return {
         models: (await models(req)).filter((m) => breakers[m.provider] !== 'open').map((m) => ({ ...listed(m), expires_at: NEVER, size_vram: 0, context_length: m.contextWindow })),
       };
     });
 
-    app.get('/api/version', route('llm:invoke', { summary: 'The Ollama API version these routes follow', response: VersionResponse }), async () => ({ version: OLLAMA_API_VERSION }));
+    app.get('/api/version', ollamaRoute({ summary: 'The Ollama API version these routes follow', response: VersionResponse }), async () => ({ version: OLLAMA_API_VERSION }));
   };
