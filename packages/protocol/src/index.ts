@@ -15,3 +15,5 @@ export * from './world.js';
 export * from './trace.js';
 export * from './agent-loop.js';
 export * from './people.js';
+export * from './world-sight.js';
+export * from './mcp-tools.js';
