@@ -24,9 +24,9 @@ interface CallerAuth extends AuthInfo {
 }
 
 /**
- * The Model Context Protocol over streamable HTTP (MCP 2025-06-18): `POST /v1/mcp` carries the
- * client's messages (initialize opens a session), `GET` a stream of the server's, `DELETE`
- * ends the session. The endpoint needs the `mcp` scope; each tool then needs its route's.
+ * The Model Context Protocol over streamable HTTP (the specification's current transport):
+ * `POST /v1/mcp` carries the client's messages (initialize opens a session), `GET` a stream
+ * of the server's, `DELETE` ends the session. The endpoint needs the `mcp` scope; each tool then needs its route's.
  */
 export const mcpRoutes =
   (opts: { origins: OriginPolicy; sessions: SessionLimits; bodyLimit: number }): FastifyPluginAsync =>
