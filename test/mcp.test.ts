@@ -22,19 +22,22 @@ let flock: TestFlock;
 let token: string;
 let http: Client;
 
-const manifest = `
+/** The agent lets the MCP client's token run its tasks (only owners and admins may by default). */
+const manifest = (runner: string) => `
 name: ${AGENT}
 handlers: [shell]
 tools: { shell: true }
 replicas: 1
 village: { policy: rules, every: 5s }
+access: { runTasks: [${runner}] }
 `;
 
-async function tokenWith(scopes: string[], name: string): Promise<string> {
+async function createToken(scopes: string[], name: string): Promise<{ id: string; token: string }> {
   const r = await flock.api('/v1/tokens', { method: 'POST', body: { name, scopes } });
   expect(r.status, JSON.stringify(r.body)).toBe(201);
-  return r.body.token as string;
+  return r.body as { id: string; token: string };
 }
+const tokenWith = async (scopes: string[], name: string) => (await createToken(scopes, name)).token;
 
 async function httpClient(bearer: string): Promise<Client> {
   const client = new Client({ name: 'aiflock-mcp-test', version: '1.0.0' });
@@ -54,10 +57,11 @@ beforeAll(async () => {
   flock = await testFlock();
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   expect(up.code, up.stderr).toBe(0);
-  const deployed = await flock.api('/v1/agents', { method: 'POST', body: { manifest, filename: `${AGENT}.agent.yaml` } });
+  const client = await createToken(['mcp', 'agents:read', 'jobs:write', 'board:write', 'world:read', 'context:write'], 'mcp-client');
+  token = client.token;
+  const deployed = await flock.api('/v1/agents', { method: 'POST', body: { manifest: manifest(client.id), filename: `${AGENT}.agent.yaml` } });
   expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
   await eventually(async () => (await flock.api(`/v1/agents/${AGENT}`)).body.replicas.ready === 1 || undefined, `${AGENT} ready`, 120_000);
-  token = await tokenWith(['mcp', 'agents:read', 'jobs:write', 'board:write', 'world:read', 'context:write'], 'mcp-client');
   http = await httpClient(token);
 }, 400_000);
 
