@@ -53,6 +53,23 @@ function json<T>(r: unknown): T {
   return JSON.parse(text) as T;
 }
 
+/**
+ * Runs `script` with tasks_run_and_wait over `client`, asking for progress, and checks what a
+ * caller relies on: the result, and progress notices naming the task with progress 1, 2, 3...
+ * (one when queued, then one per long poll that ended with the task still going).
+ */
+async function runAndWatch(client: Client, script: string, says: string): Promise<void> {
+  const progress: Progress[] = [];
+  const t = json<TaskView>(
+    await client.callTool({ name: 'tasks_run_and_wait', arguments: { agent: AGENT, type: 'shell', input: script } }, undefined, { onprogress: (p) => progress.push(p), resetTimeoutOnProgress: true }),
+  );
+  expect(t.status).toBe('completed');
+  expect(JSON.stringify(t.output ?? t.result)).toContain(says);
+  expect(progress.length).toBeGreaterThanOrEqual(2);
+  expect(progress.every((p) => p.message?.startsWith(`task ${t.id} `))).toBe(true);
+  expect(progress.map((p) => p.progress)).toEqual(progress.map((_, i) => i + 1));
+}
+
 beforeAll(async () => {
   flock = await testFlock();
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
@@ -100,16 +117,7 @@ describe('MCP over streamable HTTP (official SDK client)', () => {
     }, 'the queued task to complete');
     expect(JSON.stringify(done.output ?? done.result)).toContain('queued-by-mcp');
 
-    const progress: Progress[] = [];
-    const waited = json<TaskView>(
-      await http.callTool({ name: 'tasks_run_and_wait', arguments: { agent: AGENT, type: 'shell', input: 'sleep 7; echo waited-for' } }, undefined, { onprogress: (p) => progress.push(p), resetTimeoutOnProgress: true }),
-    );
-    expect(waited.status).toBe('completed');
-    expect(JSON.stringify(waited.output ?? waited.result)).toContain('waited-for');
-    // One notice when queued, then one per long poll that ended with the task still going.
-    expect(progress.length).toBeGreaterThanOrEqual(2);
-    expect(progress.every((p) => p.message?.startsWith(`task ${waited.id} `))).toBe(true);
-    expect(progress.map((p) => p.progress)).toEqual(progress.map((_, i) => i + 1));
+    await runAndWatch(http, 'sleep 7; echo waited-for', 'waited-for');
   });
 
   it('tasks: cancelling run-and-wait cancels the task', async () => {
@@ -201,13 +209,7 @@ describe('MCP on stdio (aiflock mcp, official SDK client)', () => {
     await stdio.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp'], env, stderr: 'pipe' }));
     try {
       expect((await stdio.listTools()).tools).toEqual((await http.listTools()).tools);
-      const progress: Progress[] = [];
-      const t = json<TaskView>(
-        await stdio.callTool({ name: 'tasks_run_and_wait', arguments: { agent: AGENT, type: 'shell', input: 'sleep 6; echo over-stdio' } }, undefined, { onprogress: (p) => progress.push(p), resetTimeoutOnProgress: true }),
-      );
-      expect(t.status).toBe('completed');
-      expect(JSON.stringify(t.output ?? t.result)).toContain('over-stdio');
-      expect(progress.length).toBeGreaterThanOrEqual(2);
+      await runAndWatch(stdio, 'sleep 7; echo over-stdio', 'over-stdio');
       const bad = (await stdio.callTool({ name: 'board_post', arguments: { title: '', body: 'x' } })) as CallToolResult;
       expect(bad.isError).toBe(true);
       expect(bad.structuredContent).toMatchObject({ error: { code: 'validation_failed', details: { issues: [{ field: 'title' }] } } });

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { MCP_TOOLS, type McpToolName } from '@aiflock/protocol';
+import type { MCP_TOOLS, McpToolName } from '@aiflock/protocol';
 import type { RouteApi } from './route-api.js';
 import { runAndWait, type ToolProgress } from './run-and-wait.js';
 
