@@ -193,7 +193,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(worldRoutes(ctx), { prefix: '/v1' });
   void app.register(worldStreamRoutes(ctx), { prefix: '/v1' });
   void app.register(worldSightRoutes(ctx), { prefix: '/v1' });
-  void app.register(mcpRoutes({ origins: opts, sessions: MCP_SESSIONS, bodyLimit: opts.largeBodyLimitBytes }), { prefix: '/v1' });
+  void app.register(mcpRoutes({ origins: opts, sessions: MCP_SESSIONS, bodyLimit: opts.largeBodyLimitBytes, registry: metrics.registry }), { prefix: '/v1' });
   void app.register(async (api) => {
     let doc: unknown;
     api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));

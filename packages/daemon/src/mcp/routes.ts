@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { Gauge, type Registry } from 'prom-client';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { FlockError } from '@aiflock/core';
@@ -29,9 +30,10 @@ interface CallerAuth extends AuthInfo {
  * of the server's, `DELETE` ends the session. The endpoint needs the `mcp` scope; each tool then needs its route's.
  */
 export const mcpRoutes =
-  (opts: { origins: OriginPolicy; sessions: SessionLimits; bodyLimit: number }): FastifyPluginAsync =>
+  (opts: { origins: OriginPolicy; sessions: SessionLimits; bodyLimit: number; registry: Registry }): FastifyPluginAsync =>
   async (app) => {
     const sessions = new McpSessions(opts.sessions);
+    new Gauge({ name: 'aiflock_mcp_sessions', help: 'Open MCP (streamable HTTP) sessions', registers: [opts.registry], collect() { this.set(sessions.size); } });
     // Open streams would hold the daemon's shutdown until they end.
     app.addHook('preClose', async () => sessions.closeAll());
     // MCP's guard against DNS rebinding: a browser's request must come from an allowed origin.

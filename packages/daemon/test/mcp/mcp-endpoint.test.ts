@@ -12,7 +12,7 @@ import { startApi, type ApiHarness } from '../http-harness.js';
 let api: ApiHarness;
 beforeAll(async () => {
   api = await startApi();
-});
+}, 60_000);
 afterAll(async () => {
   await api?.close();
 });
@@ -56,6 +56,8 @@ describe('MCP endpoint guards', () => {
     const alice = await connect(await api.token(['mcp', 'agents:read'], 'alice'));
     const sessionId = alice.transport.sessionId!;
     expect(sessionId).toBeTruthy();
+    const metrics = await fetch(`${api.url}/metrics`, { headers: { authorization: `Bearer ${api.adminToken}` } });
+    expect(Number(/^aiflock_mcp_sessions (\d+)$/m.exec(await metrics.text())?.[1])).toBeGreaterThanOrEqual(1);
     const mallory = await api.token(['mcp', 'agents:read', 'jobs:write', 'board:write'], 'mallory');
     const list = { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} };
     for (const method of ['POST', 'GET', 'DELETE'] as const) {
