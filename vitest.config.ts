@@ -10,9 +10,9 @@ export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'], externalConditions: ['source'] } },
   test: {
-    // eventsource-parser (under the AI SDK) publishes its TypeScript under the `source`
-    // condition too; loaded by Node, that .ts would not run, so Vite transforms the chain.
-    server: { deps: { inline: ['ai', /@ai-sdk\//, 'eventsource-parser'] } },
+    // eventsource-parser (under the AI SDK and the MCP SDK) publishes its TypeScript under the
+    // `source` condition too; loaded by Node, that .ts would not run, so Vite transforms the chain.
+    server: { deps: { inline: ['ai', /@ai-sdk\//, /@modelcontextprotocol\/sdk/, 'eventsource-parser'] } },
     maxWorkers: 2,
     minWorkers: 1,
     projects: [

@@ -79,6 +79,7 @@ const COMMANDS = [
   ['context', 'import'],
   ['context', 'reindex'],
   ['context', 'mcp'],
+  ['mcp'],
 ];
 const READS = [['agent', 'convert'], ['agent', 'history'], ['agent', 'rollback'], ['broadcast'], ['chat'], ['task', 'answer'], ['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['nats', 'creds'], ['nats', 'list-creds'], ['token', 'list'], ['stats'], ['top'], ['log-level'], ['secret', 'list'], ['economy', 'balance'], ['economy', 'ledger'], ['economy', 'tiers'], ['economy', 'reward'], ['economy', 'penalize'], ['economy', 'credit'], ['context', 'ingest'], ['context', 'search'], ['context', 'import'], ['context', 'reindex']];
 
@@ -99,6 +100,9 @@ describe('aiflock command surface', () => {
     const unreachable = await run(['agent', 'list'], { ...process.env, AIFLOCK_API: 'http://127.0.0.1:9' });
     expect(unreachable.code).toBe(4);
     expect(unreachable.stderr).toContain('cannot reach the aiflock daemon');
+    const mcpUnreachable = await run(['mcp'], { ...process.env, AIFLOCK_API: 'http://127.0.0.1:9' });
+    expect(mcpUnreachable.code).toBe(4);
+    expect(mcpUnreachable.stderr).toContain('cannot open an MCP session');
     const usage = await run(['task', 'run', 'echo']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("required option '-i, --input");

@@ -9,6 +9,7 @@ import { economyCommand } from './commands/economy.js';
 import { backupCommand } from './commands/backup.js';
 import { contextCommand } from './commands/context.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
+import { mcpCommand } from './commands/mcp.js';
 import { natsCommand } from './commands/nats.js';
 import { secretCommand } from './commands/secret.js';
 import { taskCommand } from './commands/task.js';
@@ -45,6 +46,7 @@ statsCommands(program, client);
 logLevelCommand(program, client);
 secretCommand(program, client);
 contextCommand(program, client);
+mcpCommand(program, client);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

@@ -26,3 +26,5 @@ export * from './system.js';
 export * from './openai.js';
 export * from './ollama.js';
 export * from './agent-ops.js';
+export * from './world-sight.js';
+export * from './mcp-tools.js';

@@ -136,6 +136,6 @@ export function contextCommand(program: Command, client: () => ApiClient): void 
 
   ctx
     .command('mcp')
-    .description('serve search, context packs and agent memory as Model Context Protocol tools on stdio (for MCP-capable agents and editors)')
+    .description('the same as `aiflock mcp` (kept for existing configurations): the flock\'s Model Context Protocol tools on stdio')
     .action(async () => serveMcp(client, program.version() ?? '0.0.0'));
 }

@@ -1,82 +1,58 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Command } from 'commander';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { z } from 'zod';
+import { CallToolRequestSchema, CallToolResultSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { CliError, type ApiClient } from '../client.js';
+import { EXIT } from '../exit-codes.js';
 import { progress } from '../output.js';
 
-type ToolResult = { content: { type: 'text'; text: string }[]; isError?: boolean };
-
-/** Every tool answers JSON text; a refused call is a tool error with the daemon's message, not a protocol failure. */
-async function answer(fn: () => Promise<unknown>): Promise<ToolResult> {
-  try {
-    return { content: [{ type: 'text', text: JSON.stringify(await fn(), null, 2) }] };
-  } catch (err) {
-    if (err instanceof CliError) return { content: [{ type: 'text', text: `${err.code ?? 'error'}: ${err.message}` }], isError: true };
-    throw err;
-  }
-}
-
 /**
- * The flock's context as Model Context Protocol tools over stdio, for external MCP-capable
- * agents and editors. It is a client of the daemon's HTTP API like every other command, so
- * it sees exactly what the API allows.
+ * The flock's MCP tools on stdio, for clients that launch their servers as processes (Claude
+ * Desktop, editors). It relays to the daemon's streamable HTTP endpoint `/v1/mcp` with this
+ * CLI's token, so both transports serve the one tool catalogue with the same scope checks,
+ * and progress and cancellation pass through both ways.
  */
 export async function serveMcp(client: () => ApiClient, version: string): Promise<void> {
-  const server = new McpServer({ name: 'aiflock-context', version });
-  const enc = encodeURIComponent;
+  const api = client();
+  const upstream = new Client({ name: 'aiflock-cli', version });
+  try {
+    await upstream.connect(new StreamableHTTPClientTransport(new URL('/v1/mcp', api.baseUrl), { requestInit: { headers: api.authorization() } }));
+  } catch (err) {
+    const status = err instanceof StreamableHTTPError ? err.code : undefined;
+    const refused = status === 401 || status === 403;
+    const why = refused ? 'the token needs the "mcp" scope (and each tool the scope its description names)' : 'is the daemon running? aiflock up';
+    throw new CliError(`cannot open an MCP session at ${api.baseUrl}/v1/mcp (${err instanceof Error ? err.message : String(err)}); ${why}`, refused ? EXIT.auth : EXIT.unreachable);
+  }
 
-  server.registerTool(
-    'context_search',
-    {
-      title: 'Search the flock context',
-      description: 'Hybrid (keyword + vector) search over ingested documents, notes and code. Returns hits with source, score and snippet.',
-      inputSchema: {
-        query: z.string().min(1).max(2000).describe('what to look for'),
-        collection: z.string().optional().describe('only this collection'),
-        tags: z.array(z.string()).optional().describe('only documents with every one of these tags'),
-        topK: z.number().int().min(1).max(100).optional().describe('how many hits (default 10)'),
+  const server = new Server({ name: 'aiflock', version }, { capabilities: { tools: { listChanged: false } }, ...(upstream.getInstructions() ? { instructions: upstream.getInstructions() } : {}) });
+  server.setRequestHandler(ListToolsRequestSchema, (req) => upstream.listTools(req.params));
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+    const token = extra._meta?.progressToken;
+    return upstream.callTool(req.params, CallToolResultSchema, {
+      signal: extra.signal,
+      // Progress keeps the relayed call alive (a long task would otherwise hit the request
+      // timeout) and reaches the stdio client when it asked for it.
+      resetTimeoutOnProgress: true,
+      onprogress: (p) => {
+        if (token !== undefined) void extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } });
       },
-      annotations: { readOnlyHint: true },
-    },
-    async ({ query, collection, tags, topK }) =>
-      answer(() => {
-        const q = new URLSearchParams({ q: query, topK: String(topK ?? 10) });
-        if (collection) q.set('collection', collection);
-        if (tags?.length) q.set('tags', tags.join(','));
-        return client().get(`/v1/context/search?${q}`);
-      }),
-  );
-
-  server.registerTool(
-    'context_pack',
-    {
-      title: 'Context pack for a job',
-      description: "The best context for a flock task (its input is the query) that fits a token budget, deduplicated, with each item's provenance.",
-      inputSchema: { jobId: z.string().describe('task id (t_...)'), budget: z.number().int().min(16).max(200_000).optional().describe('token budget (default 2000)') },
-      annotations: { readOnlyHint: true },
-    },
-    async ({ jobId, budget }) => answer(() => client().get(`/v1/context/${enc(jobId)}?budget=${budget ?? 2000}`)),
-  );
-
-  server.registerTool(
-    'context_collections',
-    { title: 'List collections', description: 'Collections with their embedding model, dimension and the agents they are shared with.', inputSchema: {}, annotations: { readOnlyHint: true } },
-    async () => answer(() => client().get('/v1/context/collections')),
-  );
-
-  server.registerTool(
-    'memory_recall',
-    {
-      title: "Recall an agent's memories",
-      description: "An agent's memories most worth recalling for a query, scored by recency, importance and relevance.",
-      inputSchema: { agent: z.string().describe('agent (deployment) name'), query: z.string().min(1).max(2000), k: z.number().int().min(1).max(50).optional() },
-      annotations: { readOnlyHint: true },
-    },
-    async ({ agent, query, k }) => answer(() => client().get(`/v1/memory/${enc(agent)}?${new URLSearchParams({ q: query, k: String(k ?? 10) })}`)),
-  );
+    });
+  });
 
   await server.connect(new StdioServerTransport());
-  progress(`aiflock MCP server on stdio, using the daemon at ${client().baseUrl}`);
-  // Serve until the client closes stdin.
+  progress(`aiflock MCP server on stdio, relaying to ${api.baseUrl}/v1/mcp`);
+  // Serve until the client closes stdin, then end the daemon-side session.
   await new Promise<void>((resolve) => process.stdin.once('close', resolve).once('end', resolve));
+  await upstream.close();
+}
+
+/** `aiflock mcp`: every flock tool (agents, tasks, board, world, context) on stdio. */
+export function mcpCommand(program: Command, client: () => ApiClient): void {
+  program
+    .command('mcp')
+    .description('serve the flock as Model Context Protocol tools on stdio (agents, tasks, the board, the village, context), relaying to the daemon\'s /v1/mcp; the token needs the "mcp" scope')
+    .addHelpText('after', '\nClaude Desktop (claude_desktop_config.json):\n  {"mcpServers": {"aiflock": {"command": "aiflock", "args": ["mcp"], "env": {"AIFLOCK_TOKEN": "afk_..."}}}}\nSee docs/mcp.md.')
+    .action(async () => serveMcp(client, program.version() ?? '0.0.0'));
 }

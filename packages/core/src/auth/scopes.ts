@@ -33,6 +33,7 @@ export const SCOPES = {
   'llm:invoke': { summary: 'Call models through the LLM gateway', implies: [] },
   'context:read': { summary: 'Search and read the memory and context plane', implies: [] },
   'context:write': { summary: 'Ingest into the memory and context plane', implies: ['context:read'] },
+  mcp: { summary: 'Connect to the Model Context Protocol endpoint (/v1/mcp); each tool still needs the scope of the route it calls', implies: [] },
   'audit:read': { summary: 'Read, search, verify and export the audit log', implies: [] },
   'metrics:read': { summary: 'Scrape Prometheus metrics', implies: [] },
   'board:read': { summary: 'Read the bulletin board', implies: [] },

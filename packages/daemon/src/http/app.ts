@@ -36,11 +36,15 @@ import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import { worldRoutes } from './routes/world.js';
 import { worldStreamRoutes } from './routes/world-stream.js';
+import { worldSightRoutes } from './routes/world-sight.js';
 import { webUiRoutes } from './web-ui.js';
+import { mcpRoutes } from '../mcp/routes.js';
 import type { ApiContext } from './context.js';
 import { installHttpSpans } from '../telemetry/http-spans.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
+/** MCP sessions close after 30 idle minutes; a token holds at most 16 (its least recently used closes first). */
+const MCP_SESSIONS = { idleMs: 30 * 60_000, perOwner: 16 };
 const REFUSALS = new Set(['unauthenticated', 'forbidden', 'csrf_failed', 'origin_forbidden', 'rate_limited']);
 
 export interface HttpOptions {
@@ -127,8 +131,9 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
     origin: (origin, cb) => cb(null, origin === undefined || anyOrigin || opts.corsOrigins.includes(origin) || opts.ownOrigins().includes(origin)),
     // Cookies cross origins only to named origins, never under a wildcard.
     credentials: !anyOrigin,
-    allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-csrf-token', 'x-request-id'],
-    exposedHeaders: ['x-request-id', 'retry-after'],
+    // MCP clients in a browser (the MCP Inspector) send and read the streamable HTTP transport's headers.
+    allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-csrf-token', 'x-request-id', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id'],
+    exposedHeaders: ['x-request-id', 'retry-after', 'mcp-session-id'],
   });
   void app.register(cookie);
   // Before auth, so its hooks see refused upgrades too and close their sockets.
@@ -191,6 +196,8 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(contextRoutes(ctx), { prefix: '/v1' });
   void app.register(worldRoutes(ctx), { prefix: '/v1' });
   void app.register(worldStreamRoutes(ctx), { prefix: '/v1' });
+  void app.register(worldSightRoutes(ctx), { prefix: '/v1' });
+  void app.register(mcpRoutes({ origins: opts, sessions: MCP_SESSIONS, bodyLimit: opts.largeBodyLimitBytes, registry: metrics.registry }), { prefix: '/v1' });
   void app.register(async (api) => {
     let doc: unknown;
     api.get('/v1/openapi.json', { config: { scope: 'public', doc: { summary: 'This document', produces: 'application/vnd.oai.openapi+json' } } }, async () => (doc ??= buildOpenApi(routes, VERSION)));
