@@ -30,6 +30,8 @@ export interface DeploymentServiceDeps {
    * that a later agent of the same name, perhaps someone else's, starts clean.
    */
   onRemoved?: (record: DeploymentRecord) => Promise<void>;
+  /** Cancels the tasks of an agent being removed that have not ended; how many. */
+  cancelTasks?: (agent: string, reason: string) => Promise<number>;
   /**
    * What else this flock refuses in a valid manifest, given who deploys it (limits no node can
    * give, images off the allow-list, egress the deployer may not open), or null.
@@ -125,6 +127,8 @@ export class DeploymentService {
 
   async remove(name: string): Promise<void> {
     const record = await this.require(name);
+    // First, while its instances still listen: a running handler hears its cancel.
+    await this.deps.cancelTasks?.(name, `cancelled: agent "${name}" was removed`);
     await this.deps.store.deployments.remove(name);
     await this.deps.bus.removeQueue(name);
     this.deps.poke();
