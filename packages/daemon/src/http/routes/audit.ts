@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AuditEntry } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
+import { withActorNames } from '../actor-names.js';
 
 const Instant = z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString());
 const Seq = z.coerce.number().int().min(0);
@@ -59,7 +60,7 @@ export const auditRoutes =
         ascending,
       });
       const last = entries[entries.length - 1];
-      return { entries, nextCursor: !ascending && entries.length === q.limit && last ? last.seq : null };
+      return { entries: await withActorNames(ctx.store, entries), nextCursor: !ascending && entries.length === q.limit && last ? last.seq : null };
     });
 
     app.get('/audit/verify', ADMIN, async (req) => {

@@ -6,6 +6,8 @@ interface AuditEntry {
   seq: number;
   ts: string;
   actor: string;
+  /** The token's name (the API adds it); the id stays in `actor`. */
+  actorName?: string;
   action: string;
   resource: string;
   outcome: string;
@@ -67,7 +69,7 @@ export function AuditAdmin() {
             <tr key={e.seq} data-action={e.action}>
               <td>{e.seq}</td>
               <td>{new Date(e.ts).toLocaleString()}</td>
-              <td>{e.actor}</td>
+              <td title={e.actor}>{e.actorName ?? e.actor}</td>
               <td>{e.action}</td>
               <td>{e.resource}</td>
               <td>{e.outcome}</td>
