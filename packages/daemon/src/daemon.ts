@@ -72,7 +72,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const runtimes = await setupRuntimes(config, { store, logger });
   const bus = await connectBus(config, runtimes, { log });
 
-  const metrics = createMetrics(store, bus.bus);
+  const metrics = createMetrics(store, bus.bus, () => audit);
   // The economy before the gateway: agents' LLM entitlements are their compute tiers.
   const economy = economyServices(config.economy, store, audit, clock);
   const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm, tiers: economy.compute });

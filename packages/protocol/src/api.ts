@@ -171,3 +171,20 @@ export type SetSecretRequest = z.infer<typeof SetSecretRequest>;
 
 export const SecretView = z.object({ name: z.string(), createdAt: z.string(), updatedAt: z.string() });
 export type SecretView = z.infer<typeof SecretView>;
+
+/** `GET /v1/logs`: the logs of every agent, or of those named, as `aiflock logs` reads them. */
+export const FlockLogsQuery = z
+  .object({
+    /** Comma-separated agent names; absent means every agent. */
+    agents: z
+      .string()
+      .max(4000)
+      .transform((s) => s.split(',').filter(Boolean))
+      .pipe(z.array(AgentName).max(200))
+      .optional(),
+    /** Lines at or after this time. */
+    since: z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString()).optional(),
+    tail: z.coerce.number().int().min(0).max(10_000).default(200),
+    follow: z.enum(['true', 'false', '1', '0']).optional(),
+  })
+  .strict();
