@@ -5,21 +5,15 @@ import type { AuditLog, Bus } from '@aiflock/core';
 const AUDIT_CHECK_EVERY_MS = 5 * 60_000;
 
 /**
- * Gauges an alert can stand on: whether the control plane hears the bus, whether the audit
- * chain is intact, and the Node.js handle counts the default metrics would name `*_total`
- * (which Prometheus reserves for counters; `promtool check metrics` refuses them).
+ * Gauges an alert can stand on: whether the control plane hears the bus and whether the
+ * audit chain is intact; and the default metrics made acceptable to `promtool check metrics`.
  */
 export function healthMetrics(registry: Registry, deps: { bus?: Partial<Pick<Bus, 'connectedSince'>> | undefined; audit: () => AuditLog | null; now?: () => number }) {
   const now = deps.now ?? Date.now;
+  // prom-client also reports these counts as gauges named `*_total`, a suffix Prometheus
+  // reserves for counters (`promtool check metrics` refuses them); the same counts stay
+  // exposed without it (aiflock_daemon_nodejs_active_handles, ...).
   for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`aiflock_daemon_nodejs_active_${name}_total`);
-  const active = {
-    handles: () => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length,
-    requests: () => (process as unknown as { _getActiveRequests(): unknown[] })._getActiveRequests().length,
-    resources: () => process.getActiveResourcesInfo().length,
-  };
-  for (const [name, count] of Object.entries(active)) {
-    new Gauge({ name: `aiflock_daemon_nodejs_active_${name}`, help: `Active libuv ${name} of the daemon's Node.js process`, registers: [registry], collect() { this.set(count()); } });
-  }
   const connectedSince = deps.bus?.connectedSince?.bind(deps.bus);
   if (connectedSince) {
     new Gauge({ name: 'aiflock_bus_connected', help: 'Whether the control plane is connected to the NATS bus (1) or not (0)', registers: [registry], collect() { this.set(connectedSince() ? 1 : 0); } });
