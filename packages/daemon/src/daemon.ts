@@ -1,4 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
+import { instanceStatsOf } from './instance-stats.js';
 import { systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
 import type { Config } from './config.js';
 import type { EgressLog } from './adapters/egress-proxy/egress-proxy.js';
@@ -102,6 +103,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     auth: state.auth,
     secrets,
     killSwitch: services.killSwitch,
+    instanceStats: instanceStatsOf(store, runtimes.operator.router),
     store,
     audit,
     backup: state.sqlStore.backupTo,

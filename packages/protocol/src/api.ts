@@ -188,3 +188,23 @@ export const FlockLogsQuery = z
     follow: z.enum(['true', 'false', '1', '0']).optional(),
   })
   .strict();
+
+/** One instance's resource use as its runtime measures it; `usage` is null when it cannot (not running, or a runtime that does not measure). */
+export const InstanceStats = z.object({
+  id: z.string(),
+  agent: AgentName,
+  status: z.string(),
+  usage: z
+    .object({
+      cpuPercent: z.number(),
+      memoryBytes: z.number(),
+      memoryLimitBytes: z.number(),
+      netRxBytes: z.number(),
+      netTxBytes: z.number(),
+      pids: z.number(),
+      restarts: z.number(),
+    })
+    .nullable(),
+});
+export type InstanceStats = z.infer<typeof InstanceStats>;
+export const InstanceStatsList = z.object({ instances: z.array(InstanceStats) });

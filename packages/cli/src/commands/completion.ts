@@ -95,7 +95,7 @@ function findOption(cmd: Command, flag: string): Option | undefined {
 }
 
 async function agentNames(client: () => ApiClient): Promise<string[]> {
-  const timeout = new Promise<string[]>((resolve) => setTimeout(() => resolve([]), 1_500).unref());
+  const timeout = new Promise<string[]>((resolve) => setTimeout(() => resolve([]), 3_000).unref());
   const names = client()
     .get<{ agents: AgentView[] }>('/v1/agents')
     .then(({ agents }) => agents.map((a) => `${a.name}\t${a.status}`))

@@ -1,4 +1,4 @@
-import { FlockError, type HealthCheck, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxStats } from '@aiflock/core';
 import type { RuntimeLog } from './docker-runtime.js';
 import type { OperatorRuntime } from './operator-runtime.js';
 
@@ -101,6 +101,11 @@ export class ProfileRouter implements SandboxRuntime {
 
   kill(instanceId: string): Promise<void> {
     return this.target(instanceId).kill(instanceId);
+  }
+
+  async stats(instanceId: string): Promise<SandboxStats | null> {
+    const runtime = this.target(instanceId);
+    return runtime.stats ? runtime.stats(instanceId) : null;
   }
 
   /**

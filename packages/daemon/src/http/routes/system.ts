@@ -6,7 +6,7 @@ import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-import { SystemStatus } from '@aiflock/protocol';
+import { InstanceStatsList, SystemStatus } from '@aiflock/protocol';
 
 const BusCredentialsId = z.object({ id: z.string().regex(/^U[A-Z2-7]{55}$/, 'a NATS user public key (U followed by 55 characters), as `aiflock nats list-creds` shows') }).strict();
 const OperatorCreds = z.object({ id: z.string(), name: z.string(), issuedAt: z.string(), expiresAt: z.string().nullable(), revoked: z.boolean() });
@@ -42,6 +42,11 @@ export const systemRoutes =
     });
 
     app.get('/v1/status', route('agents:read', { summary: 'What `aiflock status` shows', response: SystemStatus }), async () => ctx.status());
+
+    app.get('/v1/instances/stats', route('agents:read', { summary: "Each live instance's CPU, memory, network, processes and restarts, from its runtime (`aiflock stats`)", response: InstanceStatsList }), async () => {
+      if (!ctx.instanceStats) throw new FlockError('not_ready', 'this daemon has no sandbox runtime to measure instances');
+      return { instances: await ctx.instanceStats() };
+    });
 
     /** A `.creds` file for `nats` CLI and other operator tools, separate from the control plane's own. */
     app.post('/v1/system/bus-credentials', route('admin', { summary: 'Issue operator bus credentials (audited)', body: BusCredentialsRequest }), async (req, reply) => {
