@@ -91,6 +91,19 @@ install_test_deps() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
   fi
+  # promtool (Debian's prometheus package), which checks /metrics and tests the alert rules
+  # in deploy/prometheus; zsh and fish, whose completion scripts the CLI tests load; tmux,
+  # the real terminal in which `aiflock top` is tested.
+  local tool pkg wanted=()
+  for tool in promtool:prometheus zsh:zsh fish:fish tmux:tmux; do
+    pkg=${tool#*:}
+    command -v "${tool%%:*}" >/dev/null 2>&1 || wanted+=("$pkg")
+  done
+  if [ ${#wanted[@]} -gt 0 ]; then
+    change "installing ${wanted[*]} (apt), for the metrics, completion and terminal tests"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
+  fi
   # As root the test clusters run as the `postgres` user (PostgreSQL refuses root).
   if [ "$(id -u)" = 0 ] && ! id -u postgres >/dev/null 2>&1; then
     echo "bootstrap: the postgres user is missing; reinstall postgresql-common" >&2

@@ -216,6 +216,8 @@ describe('board over HTTP and the bus', () => {
       const own = await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 100, postId: agentPost.id }, 'carol');
       expect(own).toMatchObject({ status: 403, body: { error: { code: 'reward_not_allowed' } } });
       expect(own.body.error.message).toContain('owns agent echo');
+      // It says why (owners may not) and what to do instead, not only that it was refused.
+      expect(own.body.error.message).toMatch(/nobody may reward an agent they own; reward it as another person.*aiflock token create --name <person> --scope human/);
       const unrelated = await api('POST', '/v1/economy/reward', { agent: 'scout', amount: 100, postId: agentPost.id }, 'ann');
       expect(unrelated).toMatchObject({ status: 400, body: { error: { details: { field: 'agent' } } } });
       const noPost = await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 100, postId: 'post_00000000000000000000000' }, 'ann');

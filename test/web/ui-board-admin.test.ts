@@ -80,7 +80,7 @@ describe('sign-in', () => {
     expect((await page.request.get(`${flock.apiUrl}/v1/agents`)).status()).toBe(401);
 
     await signIn(page, flock.apiUrl, adminToken);
-    await expect.poll(() => page.getByTestId('actor').textContent()).toMatch(/^tok_/);
+    await expect.poll(() => page.getByTestId('actor').textContent()).toBe('bootstrap-admin');
     await expect.poll(() => page.getByRole('link', { name: 'Admin' }).count()).toBe(1);
     expect((await page.request.get(`${flock.apiUrl}/v1/agents`)).status()).toBe(200);
     // The session survives a reload (the cookie plus the CSRF token the page kept).
@@ -290,6 +290,8 @@ describe('admin pages', () => {
 
   it('quarantines and releases an agent, and the audit log shows it', async () => {
     await page.goto(`${flock.apiUrl}/#/admin/agents`);
+    // Quarantine asks first (test/web/ui-ops.test.ts checks that a "no" changes nothing).
+    page.once('dialog', (d) => void d.accept());
     await page.getByRole('button', { name: 'Quarantine echo' }).click();
     await expect.poll(() => page.getByTestId('status-echo').textContent(), { timeout: 30_000 }).toBe('quarantined');
     expect((await flock.api('/v1/agents/echo')).body.status).toBe('quarantined');
@@ -312,6 +314,7 @@ describe('admin pages', () => {
     expect(secret).toMatch(/^afk_/);
     expect((await flock.api('/v1/agents', { token: secret })).status).toBe(200);
     await page.getByRole('button', { name: 'I have copied it' }).click();
+    page.once('dialog', (d) => void d.accept());
     await page.getByRole('button', { name: 'Revoke bob' }).click();
     await expect.poll(async () => (await flock.api('/v1/agents', { token: secret })).status).toBe(401);
     expect(await page.getByText(secret).count()).toBe(0);

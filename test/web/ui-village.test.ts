@@ -206,6 +206,7 @@ describe('the kill switch, seen in the village', () => {
   it('an admin quarantines a villager and it stops moving while the others walk on', async () => {
     await signIn(page, flock.apiUrl, await flock.adminToken());
     await page.goto(`${flock.apiUrl}/#/admin/agents`);
+    page.once('dialog', (d) => void d.accept()); // Quarantine asks first.
     await page.getByRole('button', { name: 'Quarantine gardener' }).click();
     await expect.poll(() => page.getByTestId('status-gardener').textContent(), { timeout: 30_000 }).toBe('quarantined');
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { ApiClient, CliError } from './client.js';
+import { Command } from 'commander';
+import { ApiClient } from './client.js';
 import { broadcastCommand } from './commands/broadcast.js';
+import { quietOnClosedPipe, reportError } from './errors.js';
 import { agentCommand } from './commands/agent.js';
 import { auditCommand } from './commands/audit.js';
 import { chatCommand } from './commands/chat.js';
@@ -16,7 +17,9 @@ import { taskCommand } from './commands/task.js';
 import { tokenCommand } from './commands/token.js';
 import { statsCommands } from './commands/stats.js';
 import { logLevelCommand } from './commands/log-level.js';
-import { EXIT, EXIT_HELP } from './exit-codes.js';
+import { logsCommand } from './commands/logs.js';
+import { completionCommands } from './commands/completion.js';
+import { EXIT_HELP } from './exit-codes.js';
 import { apiToken, apiUrl } from './paths.js';
 
 const program = new Command('aiflock')
@@ -25,6 +28,8 @@ const program = new Command('aiflock')
   .option('--api <url>', 'daemon API URL (default: $AIFLOCK_API, the running daemon, or http://127.0.0.1:8080)')
   .option('--token <token>', 'bearer token (default: $AIFLOCK_TOKEN, else <data dir>/admin.token)')
   .showHelpAfterError()
+  // Under --json the error is printed once, as JSON (errors.ts), not also as commander's text.
+  .configureOutput({ writeErr: (text) => (process.argv.includes('--json') ? undefined : process.stderr.write(text)) })
   .addHelpText('after', EXIT_HELP)
   .exitOverride();
 
@@ -44,6 +49,8 @@ natsCommand(program, client);
 tokenCommand(program, client);
 statsCommands(program, client);
 logLevelCommand(program, client);
+logsCommand(program, client);
+completionCommands(program, client);
 secretCommand(program, client);
 contextCommand(program, client);
 mcpCommand(program, client);
@@ -52,16 +59,5 @@ for (const cmd of program.commands) {
   for (const sub of cmd.commands) sub.exitOverride();
 }
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof CommanderError) {
-    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    return;
-  }
-  if (err instanceof CliError) {
-    process.stderr.write(`aiflock: ${err.message}\n`);
-    process.exitCode = err.exitCode;
-    return;
-  }
-  process.stderr.write(`aiflock: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = EXIT.failure;
-});
+quietOnClosedPipe();
+program.parseAsync(process.argv).catch((err: unknown) => reportError(err, process.argv.includes('--json')));

@@ -1,4 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
+import { instanceStatsOf } from './instance-stats.js';
 import { systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
 import type { Config } from './config.js';
 import type { EgressLog } from './adapters/egress-proxy/egress-proxy.js';
@@ -72,7 +73,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const runtimes = await setupRuntimes(config, { store, logger });
   const bus = await connectBus(config, runtimes, { log });
 
-  const metrics = createMetrics(store, bus.bus);
+  const metrics = createMetrics(store, bus.bus, () => audit);
   // The economy before the gateway: agents' LLM entitlements are their compute tiers.
   const economy = economyServices(config.economy, store, audit, clock);
   const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm, tiers: economy.compute });
@@ -102,6 +103,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     auth: state.auth,
     secrets,
     killSwitch: services.killSwitch,
+    instanceStats: instanceStatsOf(store, runtimes.operator.router),
     store,
     audit,
     backup: state.sqlStore.backupTo,

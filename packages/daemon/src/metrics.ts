@@ -1,12 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Bus, DeadLetterHandler, InboundHandler, RpcHandler, Store } from '@aiflock/core';
+import type { AuditLog, Bus, DeadLetterHandler, InboundHandler, RpcHandler, Store } from '@aiflock/core';
 import { TERMINAL_STATUSES } from '@aiflock/protocol';
 import { createLlmMetrics } from './llm/metrics.js';
+import { healthMetrics } from './health-metrics.js';
 
 /** Prometheus metrics of the control plane. Gauges read the store when scraped. */
-export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queueStats'>) {
+export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queueStats'> & Partial<Pick<Bus, 'connectedSince'>>, audit: () => AuditLog | null = () => null) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'aiflock_daemon_' });
+  healthMetrics(registry, { bus, audit });
   const httpDuration = new Histogram({
     name: 'aiflock_http_request_duration_seconds',
     help: 'HTTP request latency by route and status',

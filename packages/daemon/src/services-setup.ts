@@ -88,6 +88,7 @@ export async function setupServices(
     void refreshKnownAgents().catch(() => undefined);
     void reconciler.poke().catch((err) => log('error', `reconcile failed: ${String(err)}`));
   };
+  const tasks = new TaskService({ store, bus, clock, log });
   const deployments = new DeploymentService({
     store,
     bus,
@@ -100,13 +101,13 @@ export async function setupServices(
     onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
     admit: deployAdmission(config, () => operator.router.capacity()),
     artefacts: bus.artefacts,
+    cancelTasks: (agent, reason) => tasks.cancelAllOf(agent, reason),
   });
-  const tasks = new TaskService({ store, bus, clock, log });
   const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });
   const { retentionDays, perInstanceRows, totalRows } = config.logs;
   const logSweeper = new LogSweeper({ store, clock, log, retention: { retentionMs: retentionDays * 86_400_000, perInstance: perInstanceRows, total: totalRows } });
-  const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, poke, log });
+  const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, presence, poke, log });
 
   await refreshKnownAgents();
   const metered = meteredBusHandlers(metrics, knownAgent);

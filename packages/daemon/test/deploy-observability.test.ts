@@ -36,14 +36,29 @@ describe('deploy/ observability files', () => {
     expect(dash.panels.length).toBeGreaterThan(5);
     const ids = dash.panels.map((p: { id: number }) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
-    const PROMQL = new Set(['sum', 'by', 'rate', 'increase', 'delta', 'histogram_quantile', 'le', 'route', 'status', 'state', 'agent', 'code']);
-    for (const p of dash.panels) {
+    const PROMQL = new Set(['sum', 'max', 'by', 'rate', 'increase', 'delta', 'histogram_quantile', 'le', 'route', 'status', 'state', 'agent', 'code']);
+    // Rows only group panels; every other panel queries something.
+    const charts = dash.panels.filter((p: { type: string }) => p.type !== 'row');
+    for (const p of charts) {
       for (const t of p.targets) {
         const names = [...String(t.expr).replace(/"[^"]*"/g, '').replace(/\[[^\]]*\]/g, '').matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]).filter((n) => n.startsWith('aiflock_'));
         expect(names.length, `${p.title}: ${t.expr}`).toBeGreaterThan(0);
         for (const n of names) expect(exposed, `${p.title} uses ${n}`).toContain(n);
         for (const w of String(t.expr).replace(/"[^"]*"/g, '').matchAll(/\b([a-z_]+)\s*\(/g)) expect(PROMQL, t.expr).toContain(w[1]);
       }
+    }
+    // The areas operators watch each have their row, with the gateway's four signals in it.
+    expect(dash.panels.filter((p: { type: string }) => p.type === 'row').map((p: { title: string }) => p.title)).toEqual(['Health', 'LLM gateway', 'Economy', 'Village (world)', 'Context']);
+    const queried = JSON.stringify(charts.map((p: { targets: unknown }) => p.targets));
+    for (const m of ['aiflock_llm_tokens_total', 'aiflock_llm_request_duration_seconds_bucket', 'aiflock_llm_fallbacks_total', 'aiflock_llm_requests_total{outcome!~', 'aiflock_economy_balance_cents', 'aiflock_world_tick_seconds_bucket', 'aiflock_context_chunks']) expect(queried).toContain(m);
+  });
+
+  it('every metric an alert rule watches is one the daemon exposes', () => {
+    const rules = parseYaml(readFileSync(join(DEPLOY, 'prometheus', 'alerts.yml'), 'utf8'));
+    const exprs: string[] = rules.groups.flatMap((g: { rules: { expr: string }[] }) => g.rules.map((r) => r.expr));
+    expect(exprs.length).toBe(7);
+    for (const e of exprs) {
+      for (const [n] of e.replace(/"[^"]*"/g, '').matchAll(/aiflock_[a-z_]+/g)) expect(exposed, e).toContain(n);
     }
   });
 });

@@ -252,3 +252,40 @@ export type LogLines = z.infer<typeof LogLines>;
 export const SecretNameParams = z.object({ name: z.string().min(1).max(200) });
 export const SecretList = z.object({ secrets: z.array(SecretView) });
 export type SecretList = z.infer<typeof SecretList>;
+
+/** `GET /v1/logs`: the logs of every agent, or of those named, as `aiflock logs` reads them. */
+export const FlockLogsQuery = z
+  .object({
+    /** Comma-separated agent names; absent means every agent. */
+    agents: z
+      .string()
+      .max(4000)
+      .transform((s) => s.split(',').filter(Boolean))
+      .pipe(z.array(AgentName).max(200))
+      .optional(),
+    /** Lines at or after this time. */
+    since: z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString()).optional(),
+    tail: z.coerce.number().int().min(0).max(10_000).default(200),
+    follow: z.enum(['true', 'false', '1', '0']).optional(),
+  })
+  .strict();
+
+/** One instance's resource use as its runtime measures it; `usage` is null when it cannot (not running, or a runtime that does not measure). */
+export const InstanceStats = z.object({
+  id: z.string(),
+  agent: AgentName,
+  status: z.string(),
+  usage: z
+    .object({
+      cpuPercent: z.number(),
+      memoryBytes: z.number(),
+      memoryLimitBytes: z.number(),
+      netRxBytes: z.number(),
+      netTxBytes: z.number(),
+      pids: z.number(),
+      restarts: z.number(),
+    })
+    .nullable(),
+});
+export type InstanceStats = z.infer<typeof InstanceStats>;
+export const InstanceStatsList = z.object({ instances: z.array(InstanceStats) });

@@ -11,6 +11,8 @@ export const AuditEntry = z.object({
   seq: z.number().int(),
   ts: z.string(),
   actor: z.string(),
+  /** The token's name, added by the API for people to read; never part of the hash chain. */
+  actorName: z.string().optional(),
   action: z.string(),
   resource: z.string(),
   outcome: AuditOutcome,

@@ -35,7 +35,8 @@ export type TokenList = z.infer<typeof TokenList>;
 export const CreateSessionRequest = z.object({ token: z.string().min(1).max(200) }).strict();
 
 export const SessionView = z.object({
-  actor: z.object({ id: z.string(), scopes: z.array(z.string()) }),
+  /** `name` is the token's name: what a page calls the person (the id is a credential's handle). */
+  actor: z.object({ id: z.string(), name: z.string(), scopes: z.array(z.string()) }),
   /** Send this in `x-csrf-token` on every state-changing request made with the cookie. */
   csrfToken: z.string(),
   expiresAt: z.string(),

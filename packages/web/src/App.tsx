@@ -92,7 +92,10 @@ export function App() {
         </nav>
         <div className="who">
           <span>
-            Signed in as <strong data-testid="actor">{session.actor.id}</strong> ({admin ? 'admin' : session.actor.scopes.join(', ')})
+            Signed in as{' '}
+            <strong data-testid="actor" title={session.actor.id}>
+              {session.actor.name ?? session.actor.id}
+            </strong> ({admin ? 'admin' : session.actor.scopes.join(', ')})
           </span>
           <button type="button" onClick={() => void signOut()}>
             Sign out

@@ -56,7 +56,8 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   if (!res.ok) {
     const e = (body as { error?: { code?: string; message?: string; requestId?: string } } | undefined)?.error;
     const err = new ApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? `${method} ${path} answered ${res.status}`, e?.requestId);
-    if (res.status === 401 || e?.code === 'csrf_failed') for (const fn of signedOutListeners) fn();
+    // Only a session held can end: a wrong token typed on the sign-in page is just refused.
+    if ((res.status === 401 || e?.code === 'csrf_failed') && loadSession()) for (const fn of signedOutListeners) fn();
     throw err;
   }
   return body as T;

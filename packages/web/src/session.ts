@@ -6,7 +6,8 @@
  * the cookie, which other sites cannot send: SameSite=Strict).
  */
 export interface Session {
-  actor: { id: string; scopes: string[] };
+  /** `name`: the token's name, what the page calls the person (absent in sessions saved by older pages). */
+  actor: { id: string; name?: string; scopes: string[] };
   csrfToken: string;
   expiresAt: string;
 }

@@ -2,24 +2,15 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { parseDuration, type AuditEntry, type AuditVerdict } from '@aiflock/protocol';
+import type { AuditEntry, AuditVerdict } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { printJson, println, progress } from '../output.js';
-import { toInt } from './shared.js';
+import { instant, toInt } from './shared.js';
 
 interface AuditPage {
   entries: AuditEntry[];
   nextCursor: number | null;
-}
-
-/** `--since 1h` (that long ago) or an ISO time. */
-function instant(text: string, flag: string, now = Date.now()): string {
-  const ms = parseDuration(text);
-  if (ms !== null) return new Date(now - ms).toISOString();
-  const t = Date.parse(text);
-  if (Number.isNaN(t) || !/^\d{4}-\d\d-\d\d/.test(text)) throw new CliError(`${flag} must be a duration ago (e.g. 30m, 24h) or an ISO time, got "${text}"`, EXIT.usage);
-  return new Date(t).toISOString();
 }
 
 function printEntry(e: AuditEntry, json: boolean | undefined): void {

@@ -1,4 +1,4 @@
-import type { LogLine } from '@aiflock/protocol';
+import { parseDuration, type LogLine } from '@aiflock/protocol';
 import { CliError, type ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { println } from '../output.js';
@@ -6,6 +6,15 @@ import { println } from '../output.js';
 export function toInt(value: string, what: string): number {
   if (!/^\d+$/.test(value)) throw new CliError(`${what} must be a whole number, got "${value}"`, EXIT.usage);
   return Number(value);
+}
+
+/** `--since 1h` (that long ago) or an ISO time. */
+export function instant(text: string, flag: string, now = Date.now()): string {
+  const ms = parseDuration(text);
+  if (ms !== null) return new Date(now - ms).toISOString();
+  const t = Date.parse(text);
+  if (Number.isNaN(t) || !/^\d{4}-\d\d-\d\d/.test(text)) throw new CliError(`${flag} must be a duration ago (e.g. 30m, 24h) or an ISO time, got "${text}"`, EXIT.usage);
+  return new Date(t).toISOString();
 }
 
 export function printLogLine(l: LogLine, json: boolean | undefined, withInstance: boolean): void {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { AgentView, JobList, SystemStatus } from '@aiflock/protocol';
+import type { AgentView, InstanceStats, JobList, SystemStatus } from '@aiflock/protocol';
 import type { ApiClient } from '../client.js';
 import { CliError } from '../client.js';
 import { EXIT } from '../exit-codes.js';
@@ -42,15 +42,42 @@ function render(s: FlockStats): string {
   return lines.join('\n');
 }
 
+/** As `docker stats` shows it: one line per instance. */
+function instanceTable(instances: InstanceStats[]): string {
+  return table(
+    ['INSTANCE', 'AGENT', 'STATUS', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'PIDS', 'RESTARTS'],
+    instances.map((i) => {
+      const u = i.usage;
+      if (!u) return [i.id, i.agent, i.status, '-', '-', '-', '-', '-', '-'];
+      const memPct = u.memoryLimitBytes > 0 ? `${((100 * u.memoryBytes) / u.memoryLimitBytes).toFixed(1)}%` : '-';
+      return [i.id, i.agent, i.status, `${u.cpuPercent.toFixed(1)}%`, `${bytes(u.memoryBytes)} / ${bytes(u.memoryLimitBytes)}`, memPct, `${bytes(u.netRxBytes)} / ${bytes(u.netTxBytes)}`, u.pids, u.restarts];
+    }),
+  );
+}
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)}${units[i]}`;
+}
+
 export function statsCommands(program: Command, client: () => ApiClient): void {
   program
     .command('stats')
-    .description('one snapshot of agents, instances, jobs by status and throughput')
+    .description('one snapshot of agents, jobs by status, throughput, and each instance\'s CPU, memory, network, processes and restarts')
     .option('--json', 'print as JSON')
     .action(async (o: { json?: boolean }) => {
-      const s = await collect(client());
-      if (o.json) return printJson(s);
+      const api = client();
+      const [s, { instances }] = await Promise.all([collect(api), api.get<{ instances: InstanceStats[] }>('/v1/instances/stats')]);
+      // `perInstance`: what each instance's runtime measures (`top` does not wait for that sample).
+      if (o.json) return printJson({ ...s, perInstance: instances });
       println(render(s));
+      println();
+      println(instances.length ? instanceTable(instances) : 'no instances');
     });
 
   program

@@ -52,11 +52,19 @@ export class RewardService {
     if (r.kind === 'reward' && post.status === 'moderated') throw new FlockError('reward_not_allowed', `post ${post.id} was moderated and cannot be rewarded`);
     const involved =
       post.authorId === `agent:${r.agent}` || (await this.deps.board.listReplies(post.id, 1000)).some((x) => x.authorId === `agent:${r.agent}`);
-    if (!involved) throw new FlockError('validation_failed', `agent: ${r.agent} neither wrote post ${post.id} nor replied to it`, { field: 'agent' });
+    if (!involved) throw new FlockError('validation_failed', `agent: ${r.agent} neither wrote post ${post.id} nor replied to it; only an agent that took part in a post can be rewarded or penalized for it`, { field: 'agent' });
     if (r.person === `agent:${r.agent}` || r.person === r.agent) throw new FlockError('reward_not_allowed', `${r.person} cannot ${r.kind} itself`);
     const owner = await this.deps.ownerOf(r.agent);
     if (owner !== null && (owner === r.person || `human:${owner}` === r.person)) {
-      throw new FlockError('reward_not_allowed', `${r.person} owns agent ${r.agent} and cannot ${r.kind === 'reward' ? 'reward' : 'penalize'} it`);
+      // Say why, and what to do: with the admin token `up` creates, every demo agent is the
+      // admin's own (the identity that deploys an agent owns it).
+      const verb = r.kind === 'reward' ? 'reward' : 'penalize';
+      throw new FlockError(
+        'reward_not_allowed',
+        `${r.person} owns agent ${r.agent} (the identity that deploys an agent owns it), and nobody may ${verb} an agent they own; ` +
+          `${verb} it as another person, with a token of theirs (an admin makes one: aiflock token create --name <person> --scope human)`,
+        { agent: r.agent, owner },
+      );
     }
     const source = `human:${r.person}`;
     const key = `${r.kind}:${r.person}:${r.idempotencyKey ?? `${r.postId}:${r.agent}:${this.deps.clock.now().getTime()}`}`;

@@ -84,6 +84,19 @@ export interface SandboxCapabilities {
   weakerThanContainers: boolean;
 }
 
+/** What an instance uses right now, as the runtime measures it (`aiflock stats`). */
+export interface SandboxStats {
+  /** Of one core: 150 is one and a half cores busy. */
+  cpuPercent: number;
+  memoryBytes: number;
+  memoryLimitBytes: number;
+  netRxBytes: number;
+  netTxBytes: number;
+  pids: number;
+  /** Times the runtime restarted it in place (its restart policy), not replacements. */
+  restarts: number;
+}
+
 export interface SandboxRuntime {
   readonly kind: string;
   readonly capabilities: SandboxCapabilities;
@@ -109,6 +122,8 @@ export interface SandboxRuntime {
   watch?(listener: (e: SandboxEvent) => void): () => void;
   /** The node's size, so a deploy asking for more than it has is refused instead of never starting. */
   capacity?(): Promise<SandboxCapacity>;
+  /** Resource use of one instance; null when it is not running. Runtimes that cannot measure leave it out. */
+  stats?(instanceId: string): Promise<SandboxStats | null>;
 }
 
 /**

@@ -99,6 +99,10 @@ export interface TaskFilter {
 
 export interface LogFilter {
   agent?: string;
+  /** Any of these agents (with `agent`, both must hold). */
+  agents?: readonly string[];
+  /** Lines at or after this ISO time. */
+  since?: string;
   taskId?: string;
   afterSeq?: number;
   limit: number;

@@ -35,6 +35,8 @@ export interface DeploymentServiceDeps {
    * that a later agent of the same name, perhaps someone else's, starts clean.
    */
   onRemoved?: (record: DeploymentRecord) => Promise<void>;
+  /** Cancels the tasks of an agent being removed that have not ended; how many. */
+  cancelTasks?: (agent: string, reason: string) => Promise<number>;
   /**
    * What else this flock refuses in a valid manifest, given who deploys it (limits no node can
    * give, images off the allow-list, egress the deployer may not open), or null.
@@ -211,6 +213,8 @@ export class DeploymentService {
   async remove(name: string, by?: Manager): Promise<void> {
     const record = await this.require(name);
     assertMayManageAgent(by, name, record, 'remove');
+    // First, while its instances still listen: a running handler hears its cancel.
+    await this.deps.cancelTasks?.(name, `cancelled: agent "${name}" was removed`);
     await this.deps.store.deployments.remove(name);
     // Like `helm uninstall`: a later agent of this name, perhaps someone else's, starts a new
     // history. Its manifests stay findable by digest in the bus's artefact store.

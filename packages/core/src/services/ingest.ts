@@ -24,14 +24,27 @@ export interface IngestOptions {
 /** Last heartbeat per instance, kept in memory; the reconciler persists what it needs. */
 export class Presence {
   private readonly seen = new Map<string, { at: Date; beat: Heartbeat }>();
+  private readonly thawed = new Map<string, Date>();
   record(beat: Heartbeat, at: Date): void {
     this.seen.set(beat.instanceId, { at, beat });
   }
   last(instanceId: string): Date | null {
     return this.seen.get(instanceId)?.at ?? null;
   }
+  /**
+   * A quarantined instance was released at `at`. It was paused and cut off the bus, so its
+   * silence until then proves nothing: it is judged as a new instance from that moment
+   * (it must reconnect and beat again), not replaced for the heartbeats it could not send.
+   */
+  resumed(instanceId: string, at: Date): void {
+    this.thawed.set(instanceId, at);
+  }
+  resumedAt(instanceId: string): Date | null {
+    return this.thawed.get(instanceId) ?? null;
+  }
   forget(instanceId: string): void {
     this.seen.delete(instanceId);
+    this.thawed.delete(instanceId);
   }
 }
 

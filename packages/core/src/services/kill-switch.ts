@@ -3,6 +3,7 @@ import type { Clock } from '../ports/clock.js';
 import type { CredentialRevoker, SandboxRuntime } from '../ports/sandbox-runtime.js';
 import type { Store } from '../ports/store.js';
 import type { DeploymentService } from './deployments.js';
+import type { Presence } from './ingest.js';
 
 export interface KillSwitchDeps {
   store: Store;
@@ -11,6 +12,8 @@ export interface KillSwitchDeps {
   /** The one place credentials are cut (no-op until per-instance bus credentials exist). */
   revoker: CredentialRevoker;
   clock: Clock;
+  /** Told when an instance thaws, so the time it spent frozen is not counted as silence. */
+  presence: Presence;
   poke: () => void;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
@@ -46,6 +49,7 @@ export class KillSwitch {
       // Credentials back before it thaws, so its first reconnect already finds them.
       await this.deps.revoker.restore(id);
       await this.deps.runtime.release(id);
+      this.deps.presence.resumed(id, this.deps.clock.now());
       await this.audit('release', name, id, 'released from quarantine by an admin');
     }
     await this.setState(name, 'active');

@@ -226,6 +226,12 @@ export class Reconciler {
       const st = instanceStatus(s.state, null, heartbeatMs, now);
       return st === 'starting' && last && s.state === 'running' ? 'running' : st;
     }
+    // Released from quarantine: heartbeats before that say nothing; it gets a new instance's
+    // grace to reconnect, so release resumes it rather than replacing it.
+    const resumed = this.deps.presence.resumedAt(s.instanceId);
+    if (resumed && (!last || last.getTime() < resumed.getTime())) {
+      return instanceStatus(s.state, null, heartbeatMs, now, new Date(Math.max(resumed.getTime(), listening.getTime())));
+    }
     const silentSince = new Date(Math.max(started, this.observingSince.getTime(), listening.getTime()));
     // Silence is only counted from when we could have heard it.
     const heard = last && last.getTime() < listening.getTime() ? listening : last;

@@ -126,6 +126,30 @@ export class TaskService {
   }
 
   /**
+   * Cancel every task of `agent` that has not ended (queued, running, waiting for a person):
+   * when an agent is removed nothing will ever run them, so they end now, saying why,
+   * rather than sitting until their deadlines. Returns how many were cancelled.
+   */
+  async cancelAllOf(agent: string, reason: string): Promise<number> {
+    const open = statusesBefore('cancelled');
+    let cancelled = 0;
+    for (;;) {
+      const batch = await this.deps.store.tasks.list({ agent, status: open, limit: 200 });
+      let progressed = false;
+      for (const t of batch) {
+        // A task that ended meanwhile (its result came in) is left as it ended.
+        const done = await this.cancel(t.id, reason).catch((err: unknown) => {
+          if (err instanceof FlockError && err.code === 'task_not_cancellable') return null;
+          throw err;
+        });
+        if (done?.status === 'cancelled') cancelled++;
+        progressed = true;
+      }
+      if (!progressed || batch.length < 200) return cancelled;
+    }
+  }
+
+  /**
    * The bus gave up on a task (delivered maxAttempts times, never acknowledged): it ends
    * `dead_lettered`, with the reason said as precisely as the records allow.
    */

@@ -21,6 +21,7 @@ import { agentRoutes } from './routes/agents.js';
 import { agentRevisionRoutes } from './routes/agent-revisions.js';
 import { broadcastRoutes } from './routes/broadcast.js';
 import { auditRoutes } from './routes/audit.js';
+import { logRoutes } from './routes/logs.js';
 import { backupRoutes } from './routes/backup.js';
 import { llmInferRoutes } from './routes/llm-infer.js';
 import { ollamaRoutes } from './routes/ollama/index.js';
@@ -183,6 +184,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(jobRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(authRoutes(ctx), { prefix: '/v1' });
   void app.register(auditRoutes(ctx), { prefix: '/v1' });
+  void app.register(logRoutes(ctx), { prefix: '/v1' });
   void app.register(backupRoutes(ctx), { prefix: '/v1' });
   void app.register(llmInferRoutes(ctx), { prefix: '/v1' });
   void app.register(openAiRoutes(ctx), { prefix: '/v1' });

@@ -1,5 +1,5 @@
 import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
-import type { BroadcastMessage, SystemStatus } from '@aiflock/protocol';
+import type { BroadcastMessage, InstanceStats, SystemStatus } from '@aiflock/protocol';
 import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
 import type { WorldApi } from '../world/index.js';
 import type { PeopleSetup } from '../people-setup.js';
@@ -50,6 +50,8 @@ export interface ApiContext {
   /** The LLM gateway, or null with the reason (no provider configured or reachable). */
   llm: { gateway: LlmGateway | null; detail: string };
   status(): Promise<SystemStatus>;
+  /** Every live instance's resource use, from its runtime (`aiflock stats`); absent in harnesses without a runtime. */
+  instanceStats?: () => Promise<InstanceStats[]>;
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
   /** The daemon's log level, changeable while it runs. */
   logLevel: { get(): string; set(level: string): void };

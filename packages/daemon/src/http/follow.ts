@@ -14,7 +14,7 @@ export async function followLogs(
   req: FastifyRequest,
   reply: FastifyReply,
   store: Store,
-  filter: Pick<LogFilter, 'agent' | 'taskId'> & { afterSeq?: number; backlog?: number },
+  filter: Pick<LogFilter, 'agent' | 'agents' | 'since' | 'taskId'> & { afterSeq?: number; backlog?: number },
   done: () => Promise<boolean>,
 ): Promise<void> {
   reply.hijack();
@@ -22,14 +22,16 @@ export async function followLogs(
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-request-id': req.id });
   let closed = false;
   req.raw.on('close', () => (closed = true));
+  const { agent, agents, since, taskId } = filter;
+  const scope: Omit<LogFilter, 'limit'> = { agent, agents, since, taskId };
   let after = filter.afterSeq ?? 0;
   if (filter.backlog !== undefined) {
-    const backlog = await store.logs.list({ agent: filter.agent, taskId: filter.taskId, limit: filter.backlog, tail: true });
+    const backlog = await store.logs.list({ ...scope, limit: filter.backlog, tail: true });
     for (const r of backlog) res.write(`${JSON.stringify(logLine(r))}\n`);
     after = backlog.at(-1)?.seq ?? after;
   }
   while (!closed) {
-    const rows = await store.logs.list({ agent: filter.agent, taskId: filter.taskId, afterSeq: after, limit: 500 });
+    const rows = await store.logs.list({ ...scope, afterSeq: after, limit: 500 });
     for (const r of rows) res.write(`${JSON.stringify(logLine(r))}\n`);
     if (rows.length) after = rows.at(-1)!.seq;
     else if (await done()) break;

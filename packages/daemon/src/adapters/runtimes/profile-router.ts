@@ -1,4 +1,4 @@
-import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxStats } from '@aiflock/core';
 import type { OperatorSandboxRuntime, RuntimeLog } from './shared/host-runtime.js';
 
 /**
@@ -105,6 +105,11 @@ export class ProfileRouter implements SandboxRuntime {
 
   kill(instanceId: string): Promise<void> {
     return this.target(instanceId).kill(instanceId);
+  }
+
+  async stats(instanceId: string): Promise<SandboxStats | null> {
+    const runtime = this.target(instanceId);
+    return runtime.stats ? runtime.stats(instanceId) : null;
   }
 
   /**

@@ -16,6 +16,8 @@ export function logRepo(db: Kysely<Database>): Store['logs'] {
     list: async (f) => {
       let q = db.selectFrom('logs').selectAll();
       if (f.agent) q = q.where('agent', '=', f.agent);
+      if (f.agents) q = f.agents.length ? q.where('agent', 'in', [...f.agents]) : q.where('seq', '<', 0);
+      if (f.since) q = q.where('ts', '>=', f.since);
       if (f.taskId) q = q.where('task_id', '=', f.taskId);
       if (f.afterSeq !== undefined) q = q.where('seq', '>', f.afterSeq);
       const rows = await q.orderBy('seq', f.tail ? 'desc' : 'asc').limit(f.limit).execute();

@@ -4,6 +4,7 @@ import { AuditPage, AuditQuery, AuditVerdict, AuditVerifyQuery, type AuditEntry 
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
+import { withActorNames } from '../actor-names.js';
 
 /** The audit log: read, verify, export. Admin only. */
 export const auditRoutes =
@@ -24,7 +25,7 @@ export const auditRoutes =
         ascending,
       });
       const last = entries[entries.length - 1];
-      return { entries, nextCursor: !ascending && entries.length === q.limit && last ? last.seq : null };
+      return { entries: await withActorNames(ctx.store, entries), nextCursor: !ascending && entries.length === q.limit && last ? last.seq : null };
     });
 
     app.get('/audit/verify', route('admin', { summary: 'Verify the hash chain (and a head recorded earlier)', query: AuditVerifyQuery, response: AuditVerdict }), async (req) => {

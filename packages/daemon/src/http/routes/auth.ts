@@ -56,7 +56,8 @@ export const authRoutes =
         secure: req.protocol === 'https',
         expires: new Date(s.expiresAt),
       });
-      return reply.status(201).send({ actor: s.actor, csrfToken: s.csrfToken, expiresAt: s.expiresAt });
+      const name = (await ctx.store.tokens.get(s.actor.id))?.name ?? s.actor.id;
+      return reply.status(201).send({ actor: { id: s.actor.id, name, scopes: s.actor.scopes }, csrfToken: s.csrfToken, expiresAt: s.expiresAt });
     });
 
     app.delete('/session', route('public', { summary: 'Sign out: end the session of this cookie', status: 204 }), async (req, reply) => {

@@ -5,7 +5,7 @@ import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-import { BusCredentialsId, BusCredentialsRequest, Health, IssuedBusCredentials, LogLevelBody, OperatorCreds, OperatorCredsList, Readiness, ShutdownRequest, ShutdownResponse, SystemStatus } from '@aiflock/protocol';
+import { BusCredentialsId, BusCredentialsRequest, Health, IssuedBusCredentials, LogLevelBody, OperatorCreds, OperatorCredsList, Readiness, ShutdownRequest, ShutdownResponse, SystemStatus, InstanceStatsList } from '@aiflock/protocol';
 
 export const systemRoutes =
   (ctx: ApiContext, metrics: Metrics): FastifyPluginAsync =>
@@ -27,6 +27,11 @@ export const systemRoutes =
     });
 
     app.get('/v1/status', route('agents:read', { summary: 'What `aiflock status` shows', response: SystemStatus }), async () => ctx.status());
+
+    app.get('/v1/instances/stats', route('agents:read', { summary: "Each live instance's CPU, memory, network, processes and restarts, from its runtime (`aiflock stats`)", response: InstanceStatsList }), async () => {
+      if (!ctx.instanceStats) throw new FlockError('not_ready', 'this daemon has no sandbox runtime to measure instances');
+      return { instances: await ctx.instanceStats() };
+    });
 
     /** A `.creds` file for `nats` CLI and other operator tools, separate from the control plane's own. */
     app.post('/v1/system/bus-credentials', route('admin', { summary: 'Issue operator bus credentials (audited)', body: BusCredentialsRequest, response: IssuedBusCredentials, errors: ['bus_auth_disabled'] }), async (req, reply) => {

@@ -75,7 +75,14 @@ function AgentRow({ agent, onChange, onLogs }: { agent: AgentView; onChange: () 
             Release {agent.name}
           </button>
         ) : (
-          <button type="button" className="danger" disabled={busy} onClick={() => void post('quarantine')}>
+          <button
+            type="button"
+            className="danger"
+            disabled={busy}
+            onClick={() => {
+              if (confirm(`Quarantine ${agent.name}? Its instances are paused and cut off the network and the bus until you release it.`)) void post('quarantine');
+            }}
+          >
             Quarantine {agent.name}
           </button>
         )}

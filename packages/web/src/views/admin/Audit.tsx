@@ -58,7 +58,7 @@ export function AuditAdmin() {
             <tr key={e.seq} data-action={e.action}>
               <td>{e.seq}</td>
               <td>{new Date(e.ts).toLocaleString()}</td>
-              <td>{e.actor}</td>
+              <td title={e.actor}>{e.actorName ?? e.actor}</td>
               <td>{e.action}</td>
               <td>{e.resource}</td>
               <td>{e.outcome}</td>

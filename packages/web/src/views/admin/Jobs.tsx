@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { TaskStep, type AgentView, type TaskView } from '@aiflock/protocol';
+import { FINAL_STATUSES, TaskStep, type AgentView, type TaskView } from '@aiflock/protocol';
 import { api, wsUrl } from '../../api.js';
 import { LiveSocket } from '../../live-socket.js';
 import { Message, useAction, useLoad } from './use-load.js';
@@ -15,7 +15,8 @@ interface StreamMessage {
   payload: unknown;
 }
 
-const FINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered']);
+/** The protocol's own list: a copy here once said `succeeded`, and every finished job offered a Cancel that answered 409. */
+const FINAL = new Set<string>(FINAL_STATUSES);
 
 /** Jobs: create, list, watch one's live stream, cancel. */
 export function JobsAdmin() {

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { CreatedToken, TokenView } from '@aiflock/protocol';
 import { api } from '../../api.js';
+import { loadSession } from '../../session.js';
 import { Message, useAction, useLoad } from './use-load.js';
 
 const DAY = 86_400_000;
@@ -61,13 +62,14 @@ export function TokensAdmin() {
                     type="button"
                     className="danger"
                     disabled={revoke.busy}
-                    onClick={() =>
+                    onClick={() => {
+                      if (!confirm(revokeQuestion(t))) return;
                       void revoke.run(async () => {
                         await api(`/v1/tokens/${t.id}/revoke`, { method: 'POST' });
                         tokens.reload();
                         return `revoked ${t.id}`;
-                      })
-                    }
+                      });
+                    }}
                   >
                     Revoke {t.name}
                   </button>
@@ -110,4 +112,12 @@ export function TokensAdmin() {
       )}
     </section>
   );
+}
+
+/** Revoking is final; revoking the token this page is signed in with also signs you out at once. */
+function revokeQuestion(t: TokenView): string {
+  const own = loadSession()?.actor.id === t.id;
+  return own
+    ? `Revoke ${t.name}? This is the token you are signed in with: you are signed out at once and cannot sign in with it again.`
+    : `Revoke ${t.name}? Every program and person using it is refused from now on; this cannot be undone.`;
 }

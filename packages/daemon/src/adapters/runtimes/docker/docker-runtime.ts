@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState, type SandboxStats } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import { containerSpec } from './container-spec.js';
+import { containerStats } from './container-stats.js';
 import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
 import { HostFirewall, type CommandRunner } from './host-firewall.js';
 import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
@@ -225,6 +226,11 @@ export class DockerRuntime implements HostRuntime {
     if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
     const c = this.docker.getContainer(containerName(this.opts.flock, instanceId));
     await killContainer(c);
+  }
+
+  stats(instanceId: string): Promise<SandboxStats | null> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return Promise.resolve(null);
+    return containerStats(this.docker.getContainer(containerName(this.opts.flock, instanceId)));
   }
 
   /** OOM kills, straight from Docker's event stream (a restarted container forgets them). */
