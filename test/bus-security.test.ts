@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STREAMS, subjects, taskConsumerName, type SystemStatus, type TaskView } from '@aiflock/protocol';
+import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName, type SystemStatus, type TaskView } from '@aiflock/protocol';
 import { execIn } from '../testkit/docker.js';
 import { eventually, REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
 
@@ -158,11 +158,16 @@ describe('impersonation with a real instance’s credentials', () => {
 
   it('cannot consume another deployment’s work queue', async () => {
     const { nc } = await asEcho();
-    const js = nc.jetstream();
-    await expect(js.consumers.get(STREAMS.tasks.name, taskConsumerName('shell'))).rejects.toThrow(/permissions violation/i);
-    await expect(nc.request(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName('shell')}`, codec.encode({ batch: 1 }), { timeout: 2_000 })).rejects.toThrow(
-      /permissions violation/i,
-    );
+    // Through the API its account imports, and the flock account's own API name.
+    for (const apiPrefix of [INSTANCE_JS_API_PREFIX, '$JS.API']) {
+      const js = nc.jetstream({ apiPrefix });
+      await expect(js.consumers.get(STREAMS.tasks.name, taskConsumerName('shell')), apiPrefix).rejects.toThrow(/permissions violation/i);
+      await expect(nc.request(`${apiPrefix}.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName('shell')}`, codec.encode({ batch: 1 }), { timeout: 2_000 }), apiPrefix).rejects.toThrow(
+        /permissions violation/i,
+      );
+    }
+    // Its own queue, by contrast, is there.
+    expect((await (await nc.jetstream({ apiPrefix: INSTANCE_JS_API_PREFIX }).consumers.get(STREAMS.tasks.name, taskConsumerName('echo'))).info(true)).name).toBe(taskConsumerName('echo'));
   });
 
   it('cannot read another instance’s replies, or anything else outside its own inbox', async () => {
@@ -202,25 +207,58 @@ describe('impersonation with a real instance’s credentials', () => {
 });
 
 describe('reply subjects aimed at a stream', () => {
-  it('the control plane answers only on the instance’s own inbox, never on another agent’s results subject', async () => {
-    const { nc } = await asEcho();
-    // Control: asked properly, the daemon answers (on the private inbox).
-    const ok = await nc.request(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { timeout: 10_000 });
-    expect(ok.data.length).toBeGreaterThan(0);
-    // The attack: the same request with its reply subject set to shell's results subject, which
-    // the results stream stores. A listener there (full rights) and the daemon log tell.
-    const victim = admin.subscribe(subjects.results(shellId));
+  /**
+   * Finding 9 of the attack review: NATS lets a publisher name any reply subject, and the
+   * server (JetStream) or the daemon answers there. Instances live in an account of their own
+   * (adapters/nats/accounts.ts), so every answer is published on their side of the boundary,
+   * where no stream listens. The attack names, as the reply subject of every kind of request an
+   * instance may make, one subject of every stream the flock has (found at run time, so a new
+   * stream is attacked too); a full-rights listener in the streams' account on each of those
+   * subjects hears whatever a stream would store.
+   */
+  it('no answer to an instance’s request reaches any stream of the flock, whatever reply subject it names', async () => {
+    const jsm = await admin.jetstreamManager();
+    const streams = await jsm.streams.list().next();
+    expect(streams.map((s) => s.config.name).sort()).toEqual(expect.arrayContaining([STREAMS.tasks.name, STREAMS.results.name, STREAMS.events.name, 'FLOCK_DEAD_LETTERS']));
+    // One concrete subject each stream captures, as another agent's as possible.
+    const targets = streams.flatMap((s) => (s.config.subjects ?? []).map((subject) => subject.replace('*', shellId).replace(/>$/, 'shell')));
+    expect(targets).toEqual(expect.arrayContaining([subjects.results(shellId), subjects.events(shellId), subjects.tasks('shell')]));
     const heard: string[] = [];
-    void (async () => {
-      for await (const m of victim) heard.push(codec.decode(m.data) === undefined ? '' : JSON.stringify(codec.decode(m.data)));
-    })();
+    const subs = targets.map((t) => admin.subscribe(t, { callback: (_e, m) => heard.push(`${m.subject}: ${m.data.length} bytes, ${m.headers?.code ?? ''} ${m.headers?.description ?? ''}`) }));
     await admin.flush();
-    nc.publish(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { reply: subjects.results(shellId) });
+
+    const { nc, errors } = await asEcho();
+    const tasks = STREAMS.tasks.name;
+    const consumer = taskConsumerName('echo');
+    const api = `${INSTANCE_JS_API_PREFIX}.CONSUMER`;
+    // Control: asked with its own inbox, the server and the daemon do answer each kind of request.
+    const pull = await nc.request(`${api}.MSG.NEXT.${tasks}.${consumer}`, codec.encode({ batch: 1, expires: 1_000_000_000 }), { timeout: 5_000 });
+    expect([404, 408]).toContain(pull.headers?.code);
+    expect((await nc.request(`${api}.INFO.${tasks}.${consumer}`, codec.encode({}), { timeout: 5_000 })).json<{ name: string }>().name).toBe(consumer);
+    expect((await nc.request(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { timeout: 10_000 })).data.length).toBeGreaterThan(0);
+
+    for (const target of targets) {
+      // Its next task (or the server's "no messages" / "timeout" status after a second).
+      nc.publish(`${api}.MSG.NEXT.${tasks}.${consumer}`, codec.encode({ batch: 1, expires: 1_000_000_000 }), { reply: target });
+      nc.publish(`${api}.MSG.NEXT.${tasks}.${consumer}`, codec.encode({ batch: 1, no_wait: true }), { reply: target });
+      // Its consumer's description.
+      nc.publish(`${api}.INFO.${tasks}.${consumer}`, codec.encode({}), { reply: target });
+      // An acknowledgement that asks for the next message (+NXT) and one that asks to be confirmed.
+      nc.publish(`$JS.ACK.${tasks}.${consumer}.1.1.1.${Date.now()}000000.0`, new TextEncoder().encode('+NXT {"batch":1,"no_wait":true}'), { reply: target });
+      nc.publish(`$JS.ACK.${tasks}.${consumer}.1.1.1.${Date.now()}000000.0`, new TextEncoder().encode('+ACK'), { reply: target });
+      // The stream's acknowledgement of a message it publishes (an empty, unreadable result of its own).
+      nc.publish(subjects.results(echoId), codec.encode({}), { reply: target });
+      // The daemon's answer to an RPC request.
+      nc.publish(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { reply: target });
+    }
     await settle(nc);
-    await eventually(async () => (await readFile(join(flock.home, 'daemon.log'), 'utf8')).includes(`its reply subject ${subjects.results(shellId)} is not the instance's own inbox`), 'the refusal in the daemon log');
+    // The waiting pulls end after a second; give every answer time to arrive.
+    await new Promise((r) => setTimeout(r, 3_000));
     await admin.flush();
+    // Every request was allowed (the attack was made, not refused), and nothing was heard.
+    expect(errors).toEqual([]);
     expect(heard).toEqual([]);
-    victim.unsubscribe();
+    for (const sub of subs) sub.unsubscribe();
   });
 });
 

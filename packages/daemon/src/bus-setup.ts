@@ -28,7 +28,7 @@ export interface BusSetup {
 /** The config lines an external NATS server needs to trust this flock (see docs/security.md). */
 export async function natsServerConfig(config: Config, resolverDir: string): Promise<string> {
   const auth = await openBusAuth(config, join(config.dataDir, 'nats'), () => undefined);
-  return auth.trust.serverConfig(resolverDir, await auth.credentials.accountJwt());
+  return auth.trust.serverConfig(resolverDir, await auth.credentials.accountJwts());
 }
 
 /**
@@ -54,13 +54,13 @@ export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: {
       monitorPort: config.nats.monitorPort,
       dir: natsDir,
       binary: config.nats.binary,
-      ...(busAuth ? { authConfig: async () => busAuth.trust.serverConfig(join(natsDir, 'jwt'), await busAuth.credentials.accountJwt()) } : {}),
+      ...(busAuth ? { authConfig: async () => busAuth.trust.serverConfig(join(natsDir, 'jwt'), await busAuth.credentials.accountJwts()) } : {}),
       log,
     });
     await supervisor.start();
     busUrl = supervisor.url;
   }
-  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), privateInboxes: Boolean(busAuth), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
+  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
   await bus.init();
   const credentials: BusCredentials = busAuth?.credentials ?? noBusCredentials;
   if (busAuth) await busAuth.credentials.start(busUrl);

@@ -27,6 +27,13 @@ export const RpcFrame = z.discriminatedUnion('type', [
 ]);
 export type RpcFrame = z.infer<typeof RpcFrame>;
 
+/**
+ * The header a streaming request names itself with: the reply subject the caller chose, which
+ * `stream.cancel {inbox}` names later. The control plane cannot read it off the request,
+ * because across the bus's account boundary the server hands it a reply route of its own.
+ */
+export const RPC_STREAM_HEADER = 'aiflock-stream';
+
 /** Services and ops an agent may call. */
 export const RPC = {
   stream: {

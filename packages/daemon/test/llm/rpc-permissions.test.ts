@@ -37,7 +37,7 @@ afterAll(async () => {
 
 async function agentConn(id: string): Promise<NatsConnection> {
   const errors: string[] = [];
-  const user = await h.trust!.issueUser(id, instancePermissions(id, instanceAgent(id)), 3600);
+  const user = await h.trust!.issueInstanceUser(id, instancePermissions(id, instanceAgent(id)), 3600);
   const nc = await h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)), inboxPrefix: subjects.inbox(id) });
   void (async () => {
     for await (const s of nc.status()) if (s.type === 'error') errors.push(String(s.data));

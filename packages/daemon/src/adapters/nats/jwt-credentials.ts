@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { credsAuthenticator, connect, type NatsConnection } from 'nats';
 import type { BusCredentials, IssuedCredentials } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN, instancePermissions } from '@aiflock/protocol';
-import type { NatsTrust } from './trust.js';
+import type { AccountJwts, NatsTrust } from './trust.js';
 
 /** The file name inside an instance's credentials directory. */
 export const CREDS_FILE = 'nats.creds';
@@ -131,7 +131,7 @@ export class JwtBusCredentials implements BusCredentials {
 
   private async write(instanceId: string, agent: string, seed: string | undefined): Promise<IssuedCredentials> {
     const limits = { payload: this.o.limits?.payload ?? 1024 * 1024, subs: this.o.limits?.subs ?? 256, data: -1 };
-    const issued = await this.o.trust.issueUser(instanceId, { ...instancePermissions(instanceId, agent), ...limits }, this.o.ttlSeconds, Date.now(), seed);
+    const issued = await this.o.trust.issueInstanceUser(instanceId, { ...instancePermissions(instanceId, agent), ...limits }, this.o.ttlSeconds, Date.now(), seed);
     const record: UserRecord = { instanceId, agent, publicKey: issued.publicKey, seed: issued.seed, expiresAt: issued.expiresAt! };
     await writeJson(this.userFile(instanceId), record);
     const dir = this.mountOf(instanceId);
@@ -262,9 +262,9 @@ export class JwtBusCredentials implements BusCredentials {
     });
   }
 
-  /** The account JWT with the current revocations, for the server's config and for pushes. */
-  accountJwt(): Promise<string> {
-    return this.o.trust.accountJwt(this.revocations);
+  /** The accounts' JWTs with the current revocations, for the server's config and for pushes. */
+  accountJwts(): Promise<AccountJwts> {
+    return this.o.trust.accountJwts(this.revocations);
   }
 
   /**
@@ -282,10 +282,16 @@ export class JwtBusCredentials implements BusCredentials {
   }
 
   private async pushAccount(): Promise<void> {
-    if (!this.sys) throw new Error('bus credentials not started');
-    const reply = await this.sys.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(await this.accountJwt()), { timeout: 5_000 });
-    const body = JSON.parse(new TextDecoder().decode(reply.data)) as { data?: { code?: number; message?: string }; error?: { description?: string } };
-    if (body.data?.code !== 200) throw new Error(`the NATS server refused the account update: ${body.error?.description ?? body.data?.message ?? 'no reason given'}`);
+    const sys = this.sys;
+    if (!sys) throw new Error('bus credentials not started');
+    const { flock, agents } = await this.accountJwts();
+    // Instances' keys are revoked in the agents account, operators' tools in the flock account.
+    const push = async (jwt: string) => {
+      const reply = await sys.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(jwt), { timeout: 5_000 });
+      const body = JSON.parse(new TextDecoder().decode(reply.data)) as { data?: { code?: number; message?: string }; error?: { description?: string } };
+      if (body.data?.code !== 200) throw new Error(`the NATS server refused the account update: ${body.error?.description ?? body.data?.message ?? 'no reason given'}`);
+    };
+    await Promise.all([push(agents), push(flock)]);
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
