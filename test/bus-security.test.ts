@@ -5,6 +5,8 @@ import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nat
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName, type SystemStatus, type TaskView } from '@aiflock/protocol';
 import { execIn } from '../testkit/docker.js';
+import { relayFromNamespace, type NamespaceRelay } from '../testkit/netns-relay.js';
+import { remoteHost, type RemoteHost } from '../testkit/netns.js';
 import { eventually, REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
 
 /**
@@ -16,6 +18,10 @@ const docker = new Dockerode();
 const codec = JSONCodec();
 let flock: TestFlock;
 let busUrl: string;
+/** The bus as the echo sandbox reaches it: from its own address (its credentials work from there only). */
+let echoUrl: string;
+const relays: NamespaceRelay[] = [];
+let elsewhere: RemoteHost | undefined;
 let echoId: string;
 let shellId: string;
 let echoCreds: string;
@@ -35,11 +41,25 @@ async function containerOf(instanceId: string): Promise<Dockerode.Container> {
   return docker.getContainer(c.Id);
 }
 
+/** A sandbox's network namespace, entered through its init's pid. */
+async function netnsOf(instanceId: string): Promise<string> {
+  const pid = (await (await containerOf(instanceId)).inspect()).State.Pid;
+  return `/proc/${pid}/ns/net`;
+}
+
+/** The bus's address for a client whose connections leave from inside `netns`. */
+async function busFrom(netns: string): Promise<string> {
+  const { hostname, port } = new URL(busUrl.replace('nats:', 'http:'));
+  const relay = await relayFromNamespace(netns, { host: hostname, port: Number(port) });
+  relays.push(relay);
+  return `nats://127.0.0.1:${relay.port}`;
+}
+
 /** A connection as the echo instance, collecting the permission errors the server sends back. */
 async function asEcho(opts: { inbox?: string } = {}): Promise<{ nc: NatsConnection; errors: string[] }> {
   const errors: string[] = [];
   const nc = await connect({
-    servers: busUrl,
+    servers: echoUrl,
     authenticator: credsAuthenticator(new TextEncoder().encode(echoCreds)),
     inboxPrefix: opts.inbox ?? subjects.inbox(echoId),
     reconnect: false,
@@ -74,6 +94,7 @@ beforeAll(async () => {
   expect(read.exitCode, read.stderr).toBe(0);
   echoCreds = read.stdout;
   expect(echoCreds).toContain('BEGIN NATS USER JWT');
+  echoUrl = await busFrom(await netnsOf(echoId));
   const creds = await flock.cliJson<{ creds: string }>(['nats', 'creds', '--name', 'bus-security-test']);
   admin = await connect({ servers: busUrl, authenticator: credsAuthenticator(new TextEncoder().encode(creds.creds)) });
   opened.push(admin);
@@ -81,6 +102,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const nc of opened) await nc.close().catch(() => undefined);
+  for (const r of relays) await r.close();
+  await elsewhere?.close();
   await flock?.cleanup();
 });
 
@@ -100,6 +123,26 @@ describe('the credentials themselves', () => {
 
   it('are needed at all: an anonymous client is refused', async () => {
     await expect(connect({ servers: busUrl, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+  });
+
+  it('work only from the sandbox’s own address: copied to the host, another sandbox or another network namespace, they are refused', async () => {
+    const attempt = async (servers: string) =>
+      connect({ servers, authenticator: credsAuthenticator(new TextEncoder().encode(echoCreds)), reconnect: false }).then(
+        async (nc) => {
+          await nc.close();
+          return 'connected';
+        },
+        (err: unknown) => String(err),
+      );
+    // Control: from the echo sandbox's own network namespace they work.
+    expect(await attempt(echoUrl)).toBe('connected');
+    // The host itself (the bus's own address, and through the host's loopback relay).
+    expect(await attempt(busUrl)).toMatch(/Authorization Violation/i);
+    // The shell sandbox, on the same bridge.
+    expect(await attempt(await busFrom(await netnsOf(shellId)))).toMatch(/Authorization Violation/i);
+    // A network namespace of the test's own, routed from the host (the bus answers it: the refusal is the server's).
+    elsewhere = await remoteHost();
+    expect(await attempt(await busFrom(`/run/netns/${elsewhere.ns}`))).toMatch(/Authorization Violation/i);
   });
 
   it('work for what the instance is meant to do (so the refusals below are about permissions)', async () => {
@@ -270,6 +313,11 @@ describe('revocation', () => {
     expect(removed.code, removed.stderr).toBe(0);
     // Within a second of the reconciler removing it (measured in bench/bus-auth.ts); here only that it happens.
     await eventually(async () => (nc.isClosed() ? true : undefined), 'the revoked connection to close', 30_000);
+    // The connection came from the sandbox's address through the relay, whose namespace the
+    // relay keeps alive: the server closed it (no link failure would within this time), which
+    // is the revocation. The sandbox's address is gone with it, so the refusal of a new
+    // connection is the server's for either reason (jwt-credentials.test.ts proves revoked
+    // keys refused where the address is right).
     await closed;
     await expect(connect({ servers: busUrl, authenticator: credsAuthenticator(new TextEncoder().encode(echoCreds)), reconnect: false })).rejects.toThrow(
       /Authorization Violation|revoked/i,

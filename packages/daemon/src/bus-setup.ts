@@ -43,8 +43,12 @@ export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: {
   // reach the credentials directory to bind it; under its own root (0711) it can, under the
   // data dir (0700) it cannot.
   const credentialMounts = config.runtime.kind === 'process' ? join(config.runtime.processDir ?? `/var/lib/aiflock-${config.flock}`, 'credentials') : undefined;
+  // The spawned server sees each sandbox's own address on the flock's bridge, and the daemon's
+  // relays (operator and process sandboxes) from the address it listens on; an external server
+  // sees whatever the network between makes of them, so credentials are bound only here.
+  const sourceBinding = config.nats.url ? undefined : { relayAddress: runtime.gatewayIp() };
   const busAuth =
-    config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts, operator.router.hasOperatorEngine ? operator.credentialsOwner : undefined) : null;
+    config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts, operator.router.hasOperatorEngine ? operator.credentialsOwner : undefined, sourceBinding) : null;
   let supervisor: NatsServerSupervisor | null = null;
   let busUrl = config.nats.url;
   if (!busUrl) {

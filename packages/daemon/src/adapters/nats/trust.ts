@@ -5,7 +5,7 @@ import { createAccount, createOperator, createUser, fromSeed, type KeyPair } fro
 import { agentImports, flockExports } from './accounts.js';
 
 /** What a user may do: subjects, and per-connection limits (message size, subscriptions). */
-export type UserGrants = Permissions & Partial<NatsLimits>;
+export type UserGrants = Permissions & Partial<NatsLimits> & { src?: string[] };
 
 /** Seeds of the flock's NATS trust chain, kept in the data dir with mode 0600. */
 interface TrustSeeds {
