@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STREAMS, subjects, taskConsumerName, type SystemStatus, type TaskView } from '@aiflock/protocol';
+import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName, type SystemStatus, type TaskView } from '@aiflock/protocol';
 import { execIn } from '../testkit/docker.js';
+import { relayFromNamespace, type NamespaceRelay } from '../testkit/netns-relay.js';
+import { remoteHost, type RemoteHost } from '../testkit/netns.js';
 import { eventually, REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
 
 /**
@@ -16,6 +16,10 @@ const docker = new Dockerode();
 const codec = JSONCodec();
 let flock: TestFlock;
 let busUrl: string;
+/** The bus as the echo sandbox reaches it: from its own address (its credentials work from there only). */
+let echoUrl: string;
+const relays: NamespaceRelay[] = [];
+let elsewhere: RemoteHost | undefined;
 let echoId: string;
 let shellId: string;
 let echoCreds: string;
@@ -35,11 +39,25 @@ async function containerOf(instanceId: string): Promise<Dockerode.Container> {
   return docker.getContainer(c.Id);
 }
 
+/** A sandbox's network namespace, entered through its init's pid. */
+async function netnsOf(instanceId: string): Promise<string> {
+  const pid = (await (await containerOf(instanceId)).inspect()).State.Pid;
+  return `/proc/${pid}/ns/net`;
+}
+
+/** The bus's address for a client whose connections leave from inside `netns`. */
+async function busFrom(netns: string): Promise<string> {
+  const { hostname, port } = new URL(busUrl.replace('nats:', 'http:'));
+  const relay = await relayFromNamespace(netns, { host: hostname, port: Number(port) });
+  relays.push(relay);
+  return `nats://127.0.0.1:${relay.port}`;
+}
+
 /** A connection as the echo instance, collecting the permission errors the server sends back. */
 async function asEcho(opts: { inbox?: string } = {}): Promise<{ nc: NatsConnection; errors: string[] }> {
   const errors: string[] = [];
   const nc = await connect({
-    servers: busUrl,
+    servers: echoUrl,
     authenticator: credsAuthenticator(new TextEncoder().encode(echoCreds)),
     inboxPrefix: opts.inbox ?? subjects.inbox(echoId),
     reconnect: false,
@@ -74,6 +92,7 @@ beforeAll(async () => {
   expect(read.exitCode, read.stderr).toBe(0);
   echoCreds = read.stdout;
   expect(echoCreds).toContain('BEGIN NATS USER JWT');
+  echoUrl = await busFrom(await netnsOf(echoId));
   const creds = await flock.cliJson<{ creds: string }>(['nats', 'creds', '--name', 'bus-security-test']);
   admin = await connect({ servers: busUrl, authenticator: credsAuthenticator(new TextEncoder().encode(creds.creds)) });
   opened.push(admin);
@@ -81,6 +100,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const nc of opened) await nc.close().catch(() => undefined);
+  for (const r of relays) await r.close();
+  await elsewhere?.close();
   await flock?.cleanup();
 });
 
@@ -100,6 +121,26 @@ describe('the credentials themselves', () => {
 
   it('are needed at all: an anonymous client is refused', async () => {
     await expect(connect({ servers: busUrl, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+  });
+
+  it('work only from the sandbox’s own address: copied to the host, another sandbox or another network namespace, they are refused', async () => {
+    const attempt = async (servers: string) =>
+      connect({ servers, authenticator: credsAuthenticator(new TextEncoder().encode(echoCreds)), reconnect: false }).then(
+        async (nc) => {
+          await nc.close();
+          return 'connected';
+        },
+        (err: unknown) => String(err),
+      );
+    // Control: from the echo sandbox's own network namespace they work.
+    expect(await attempt(echoUrl)).toBe('connected');
+    // The host itself (the bus's own address, and through the host's loopback relay).
+    expect(await attempt(busUrl)).toMatch(/Authorization Violation/i);
+    // The shell sandbox, on the same bridge.
+    expect(await attempt(await busFrom(await netnsOf(shellId)))).toMatch(/Authorization Violation/i);
+    // A network namespace of the test's own, routed from the host (the bus answers it: the refusal is the server's).
+    elsewhere = await remoteHost();
+    expect(await attempt(await busFrom(`/run/netns/${elsewhere.ns}`))).toMatch(/Authorization Violation/i);
   });
 
   it('work for what the instance is meant to do (so the refusals below are about permissions)', async () => {
@@ -158,11 +199,16 @@ describe('impersonation with a real instance’s credentials', () => {
 
   it('cannot consume another deployment’s work queue', async () => {
     const { nc } = await asEcho();
-    const js = nc.jetstream();
-    await expect(js.consumers.get(STREAMS.tasks.name, taskConsumerName('shell'))).rejects.toThrow(/permissions violation/i);
-    await expect(nc.request(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName('shell')}`, codec.encode({ batch: 1 }), { timeout: 2_000 })).rejects.toThrow(
-      /permissions violation/i,
-    );
+    // Through the API its account imports, and the flock account's own API name.
+    for (const apiPrefix of [INSTANCE_JS_API_PREFIX, '$JS.API']) {
+      const js = nc.jetstream({ apiPrefix });
+      await expect(js.consumers.get(STREAMS.tasks.name, taskConsumerName('shell')), apiPrefix).rejects.toThrow(/permissions violation/i);
+      await expect(nc.request(`${apiPrefix}.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName('shell')}`, codec.encode({ batch: 1 }), { timeout: 2_000 }), apiPrefix).rejects.toThrow(
+        /permissions violation/i,
+      );
+    }
+    // Its own queue, by contrast, is there.
+    expect((await (await nc.jetstream({ apiPrefix: INSTANCE_JS_API_PREFIX }).consumers.get(STREAMS.tasks.name, taskConsumerName('echo'))).info(true)).name).toBe(taskConsumerName('echo'));
   });
 
   it('cannot read another instance’s replies, or anything else outside its own inbox', async () => {
@@ -202,25 +248,58 @@ describe('impersonation with a real instance’s credentials', () => {
 });
 
 describe('reply subjects aimed at a stream', () => {
-  it('the control plane answers only on the instance’s own inbox, never on another agent’s results subject', async () => {
-    const { nc } = await asEcho();
-    // Control: asked properly, the daemon answers (on the private inbox).
-    const ok = await nc.request(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { timeout: 10_000 });
-    expect(ok.data.length).toBeGreaterThan(0);
-    // The attack: the same request with its reply subject set to shell's results subject, which
-    // the results stream stores. A listener there (full rights) and the daemon log tell.
-    const victim = admin.subscribe(subjects.results(shellId));
+  /**
+   * Finding 9 of the attack review: NATS lets a publisher name any reply subject, and the
+   * server (JetStream) or the daemon answers there. Instances live in an account of their own
+   * (adapters/nats/accounts.ts), so every answer is published on their side of the boundary,
+   * where no stream listens. The attack names, as the reply subject of every kind of request an
+   * instance may make, one subject of every stream the flock has (found at run time, so a new
+   * stream is attacked too); a full-rights listener in the streams' account on each of those
+   * subjects hears whatever a stream would store.
+   */
+  it('no answer to an instance’s request reaches any stream of the flock, whatever reply subject it names', async () => {
+    const jsm = await admin.jetstreamManager();
+    const streams = await jsm.streams.list().next();
+    expect(streams.map((s) => s.config.name).sort()).toEqual(expect.arrayContaining([STREAMS.tasks.name, STREAMS.results.name, STREAMS.events.name, 'FLOCK_DEAD_LETTERS']));
+    // One concrete subject each stream captures, as another agent's as possible.
+    const targets = streams.flatMap((s) => (s.config.subjects ?? []).map((subject) => subject.replace('*', shellId).replace(/>$/, 'shell')));
+    expect(targets).toEqual(expect.arrayContaining([subjects.results(shellId), subjects.events(shellId), subjects.tasks('shell')]));
     const heard: string[] = [];
-    void (async () => {
-      for await (const m of victim) heard.push(codec.decode(m.data) === undefined ? '' : JSON.stringify(codec.decode(m.data)));
-    })();
+    const subs = targets.map((t) => admin.subscribe(t, { callback: (_e, m) => heard.push(`${m.subject}: ${m.data.length} bytes, ${m.headers?.code ?? ''} ${m.headers?.description ?? ''}`) }));
     await admin.flush();
-    nc.publish(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { reply: subjects.results(shellId) });
+
+    const { nc, errors } = await asEcho();
+    const tasks = STREAMS.tasks.name;
+    const consumer = taskConsumerName('echo');
+    const api = `${INSTANCE_JS_API_PREFIX}.CONSUMER`;
+    // Control: asked with its own inbox, the server and the daemon do answer each kind of request.
+    const pull = await nc.request(`${api}.MSG.NEXT.${tasks}.${consumer}`, codec.encode({ batch: 1, expires: 1_000_000_000 }), { timeout: 5_000 });
+    expect([404, 408]).toContain(pull.headers?.code);
+    expect((await nc.request(`${api}.INFO.${tasks}.${consumer}`, codec.encode({}), { timeout: 5_000 })).json<{ name: string }>().name).toBe(consumer);
+    expect((await nc.request(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { timeout: 10_000 })).data.length).toBeGreaterThan(0);
+
+    for (const target of targets) {
+      // Its next task (or the server's "no messages" / "timeout" status after a second).
+      nc.publish(`${api}.MSG.NEXT.${tasks}.${consumer}`, codec.encode({ batch: 1, expires: 1_000_000_000 }), { reply: target });
+      nc.publish(`${api}.MSG.NEXT.${tasks}.${consumer}`, codec.encode({ batch: 1, no_wait: true }), { reply: target });
+      // Its consumer's description.
+      nc.publish(`${api}.INFO.${tasks}.${consumer}`, codec.encode({}), { reply: target });
+      // An acknowledgement that asks for the next message (+NXT) and one that asks to be confirmed.
+      nc.publish(`$JS.ACK.${tasks}.${consumer}.1.1.1.${Date.now()}000000.0`, new TextEncoder().encode('+NXT {"batch":1,"no_wait":true}'), { reply: target });
+      nc.publish(`$JS.ACK.${tasks}.${consumer}.1.1.1.${Date.now()}000000.0`, new TextEncoder().encode('+ACK'), { reply: target });
+      // The stream's acknowledgement of a message it publishes (an empty, unreadable result of its own).
+      nc.publish(subjects.results(echoId), codec.encode({}), { reply: target });
+      // The daemon's answer to an RPC request.
+      nc.publish(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { reply: target });
+    }
     await settle(nc);
-    await eventually(async () => (await readFile(join(flock.home, 'daemon.log'), 'utf8')).includes(`its reply subject ${subjects.results(shellId)} is not the instance's own inbox`), 'the refusal in the daemon log');
+    // The waiting pulls end after a second; give every answer time to arrive.
+    await new Promise((r) => setTimeout(r, 3_000));
     await admin.flush();
+    // Every request was allowed (the attack was made, not refused), and nothing was heard.
+    expect(errors).toEqual([]);
     expect(heard).toEqual([]);
-    victim.unsubscribe();
+    for (const sub of subs) sub.unsubscribe();
   });
 });
 
@@ -232,6 +311,11 @@ describe('revocation', () => {
     expect(removed.code, removed.stderr).toBe(0);
     // Within a second of the reconciler removing it (measured in bench/bus-auth.ts); here only that it happens.
     await eventually(async () => (nc.isClosed() ? true : undefined), 'the revoked connection to close', 30_000);
+    // The connection came from the sandbox's address through the relay, whose namespace the
+    // relay keeps alive: the server closed it (no link failure would within this time), which
+    // is the revocation. The sandbox's address is gone with it, so the refusal of a new
+    // connection is the server's for either reason (jwt-credentials.test.ts proves revoked
+    // keys refused where the address is right).
     await closed;
     await expect(connect({ servers: busUrl, authenticator: credsAuthenticator(new TextEncoder().encode(echoCreds)), reconnect: false })).rejects.toThrow(
       /Authorization Violation|revoked/i,

@@ -134,8 +134,14 @@ afterAll(async () => {
 });
 
 describe('process runtime (bubblewrap)', () => {
-  it('says it is weaker than containers', () => {
-    expect(runtime.isolation().detail).toMatch(/WEAKER than containers.*no seccomp/);
+  it('says it is weaker than containers, and that it applies the seccomp profile', () => {
+    expect(runtime.isolation().detail).toMatch(/WEAKER than containers.*seccomp profile containers get/);
+  });
+
+  it('runs the agent under the flock’s seccomp filter (read from the host; what it refuses: packages/daemon/test/runtimes/process/seccomp-bpf.test.ts)', () => {
+    const status = readFileSync(`/proc/${agentPid(alpha)}/status`, 'utf8');
+    expect(status).toMatch(/^Seccomp:\s+2$/m);
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
   });
 
   it('runs the real agent, which reaches the bus through its Unix socket and nothing else', async () => {

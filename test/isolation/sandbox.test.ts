@@ -273,6 +273,55 @@ describe('isolation: network', () => {
   });
 });
 
+/**
+ * Issue 16: Docker's embedded DNS answered other sandboxes' container names and short ids on
+ * the flock's network. Asked through the system resolver and straight at 127.0.0.11 (UDP and
+ * TCP), nothing answers; the host, asked the same names, is the control that they exist.
+ */
+const DNS_PROBE = `
+  const dns = require('dns');
+  const r = new dns.promises.Resolver({ timeout: 1500, tries: 1 });
+  r.setServers(['127.0.0.11']);
+  const tcp = () => new Promise((done) => { const s = require('net').connect(53, '127.0.0.11'); s.on('connect', () => { s.destroy(); done('connected'); }); s.on('error', (e) => done(e.code)); setTimeout(() => { s.destroy(); done('timeout'); }, 2000); });
+  (async () => {
+    const out = {};
+    for (const name of process.argv.slice(1)) {
+      out[name] = {
+        lookup: await dns.promises.lookup(name).then((a) => a.address, (e) => e.code),
+        direct: await r.resolve4(name).then((a) => a.join(','), (e) => e.code),
+      };
+    }
+    out.tcp53 = await tcp();
+    console.log(JSON.stringify(out));
+  })();
+`;
+
+async function dnsNamesOf(id: string): Promise<string[]> {
+  const c = await container(id).inspect();
+  return [c.Name.replace(/^\//, ''), c.Id.slice(0, 12)];
+}
+
+function expectNoAnswers(out: Record<string, unknown>, names: string[]): void {
+  for (const n of names) {
+    const got = out[n] as { lookup: string; direct: string };
+    expect(got.lookup, n).not.toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(got.direct, n).not.toMatch(/^\d+\.\d+\.\d+\.\d+/);
+  }
+  expect(out['tcp53']).not.toBe('connected');
+}
+
+describe('isolation: names', () => {
+  it('cannot resolve another sandbox’s container name or id through Docker’s embedded DNS, by any route', async () => {
+    const names = await dnsNamesOf(beta);
+    // Control: Docker's DNS does know these names on this network (asked from a plain
+    // container on the same network, which the runtime did not make).
+    const control = spawnSync('docker', ['run', '--rm', '--network', networkName(flock), '--entrypoint', 'node', IMAGE, '-e', DNS_PROBE, ...names], { encoding: 'utf8', timeout: 60_000 });
+    const known = JSON.parse(control.stdout.trim().split('\n').pop() ?? '{}') as Record<string, { direct: string }>;
+    expect(known[names[0]!]?.direct, control.stderr).toMatch(/^\d+\.\d+\.\d+\.\d+/);
+    expectNoAnswers(await nodeProbe(container(alpha), DNS_PROBE, names), names);
+  });
+});
+
 describe('isolation: resource exhaustion', () => {
   it('a fork bomb is contained by the pids limit; the sandbox, the host and this process stay fine', async () => {
     const before = await container(alpha).inspect();
@@ -341,6 +390,11 @@ describe('isolation: resource exhaustion', () => {
       expect(after.HostConfig.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 5 });
       for (let i = 0; i < 40 && !events.includes(`oom:${gamma}`); i++) await new Promise((r) => setTimeout(r, 250));
       expect(events).toContain(`oom:${gamma}`);
+      // Restarted by Docker in a new network namespace: once the runtime has looked (every
+      // reconcile pass lists), Docker's DNS is closed there too.
+      await runtime.list();
+      const names = await dnsNamesOf(beta);
+      expectNoAnswers(await nodeProbe(container(gamma), DNS_PROBE, names), names);
     } finally {
       unwatch();
       await runtime.remove(gamma);

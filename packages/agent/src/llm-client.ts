@@ -1,6 +1,6 @@
-import { createInbox, JSONCodec, type NatsConnection } from 'nats';
+import { createInbox, headers, JSONCodec, type NatsConnection } from 'nats';
 import { rpcTraceHeaders } from './trace-context.js';
-import { AGENT_OPS, RpcFrame, RpcReply, subjects, type LlmChatResult, type LlmChatRpc, type LlmStreamChunk, type RpcErrorBody } from '@aiflock/protocol';
+import { AGENT_OPS, RPC_STREAM_HEADER, RpcFrame, RpcReply, subjects, type LlmChatResult, type LlmChatRpc, type LlmStreamChunk, type RpcErrorBody } from '@aiflock/protocol';
 
 const codec = JSONCodec();
 
@@ -81,7 +81,9 @@ export class LlmClient {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // Subscribed before publishing, on one connection: no frame can be missed.
-        nc.publish(subjects.rpc(instanceId, 'llm', 'stream'), codec.encode(req), { reply: inbox, ...traced() });
+        const h = traced().headers ?? headers();
+        h.set(RPC_STREAM_HEADER, inbox);
+        nc.publish(subjects.rpc(instanceId, 'llm', 'stream'), codec.encode(req), { reply: inbox, headers: h });
         arm();
         let expected = 0;
         for await (const m of sub) {

@@ -1,5 +1,5 @@
 import type { JsMsg, NatsConnection, Subscription } from 'nats';
-import { STREAMS, subjects, taskConsumerName, type AgentEvent, type RuntimeEnv } from '@aiflock/protocol';
+import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName, type AgentEvent, type RuntimeEnv } from '@aiflock/protocol';
 import { connectWithRetry, describe } from './connect.js';
 import { consumeTasks } from './consumer-loop.js';
 import { subscribeControl } from './control.js';
@@ -141,7 +141,9 @@ class AgentRuntime {
     this.heartbeat.start();
     this.heartbeat.beat();
 
-    const js = nc.jetstream();
+    // Per-instance credentials put this instance in the agents account, which reaches the
+    // flock's task queue only through the imported API prefix (no stream lives on our side).
+    const js = nc.jetstream(env.AIFLOCK_NATS_CREDS ? { apiPrefix: INSTANCE_JS_API_PREFIX } : {});
     const llm = new LlmClient(nc, this.instanceId, (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     const clients = busClients(busRpc(nc, this.instanceId));
     if (env.AIFLOCK_VILLAGE) {

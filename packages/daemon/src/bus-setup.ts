@@ -28,7 +28,7 @@ export interface BusSetup {
 /** The config lines an external NATS server needs to trust this flock (see docs/security.md). */
 export async function natsServerConfig(config: Config, resolverDir: string): Promise<string> {
   const auth = await openBusAuth(config, join(config.dataDir, 'nats'), () => undefined);
-  return auth.trust.serverConfig(resolverDir, await auth.credentials.accountJwt());
+  return auth.trust.serverConfig(resolverDir, await auth.credentials.accountJwts());
 }
 
 /**
@@ -42,8 +42,12 @@ export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: {
   // Some runtimes launch sandboxes as the sandbox user, who must reach the credentials
   // directory itself; the runtime says where it can (the data dir is 0700).
   const credentialMounts = runtime.credentialsRoot();
+  // The spawned server sees each sandbox's own address on the flock's bridge, and the daemon's
+  // relays (operator and process sandboxes) from the address it listens on; an external server
+  // sees whatever the network between makes of them, so credentials are bound only here.
+  const sourceBinding = config.nats.url ? undefined : { relayAddress: runtime.gatewayIp() };
   const busAuth =
-    config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts, operator.router.hasOperatorEngine ? operator.credentialsOwner : undefined) : null;
+    config.nats.auth === 'jwt' ? await openBusAuth(config, natsDir, log, credentialMounts, operator.router.hasOperatorEngine ? operator.credentialsOwner : undefined, sourceBinding) : null;
   let supervisor: NatsServerSupervisor | null = null;
   let busUrl = config.nats.url;
   if (!busUrl) {
@@ -53,13 +57,13 @@ export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: {
       monitorPort: config.nats.monitorPort,
       dir: natsDir,
       binary: config.nats.binary,
-      ...(busAuth ? { authConfig: async () => busAuth.trust.serverConfig(join(natsDir, 'jwt'), await busAuth.credentials.accountJwt()) } : {}),
+      ...(busAuth ? { authConfig: async () => busAuth.trust.serverConfig(join(natsDir, 'jwt'), await busAuth.credentials.accountJwts()) } : {}),
       log,
     });
     await supervisor.start();
     busUrl = supervisor.url;
   }
-  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), privateInboxes: Boolean(busAuth), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
+  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
   await bus.init();
   const credentials: BusCredentials = busAuth?.credentials ?? noBusCredentials;
   if (busAuth) await busAuth.credentials.start(busUrl);

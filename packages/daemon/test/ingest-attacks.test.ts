@@ -80,7 +80,7 @@ describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
     });
     // Each instance connects with its own credentials: exactly the permissions a sandbox gets.
     const as = async (id: string, agent: string) =>
-      h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode((await h.trust!.issueUser(id, instancePermissions(id, agent), 600)).creds)), inboxPrefix: subjects.inbox(id) });
+      h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode((await h.trust!.issueInstanceUser(id, instancePermissions(id, agent), 600)).creds)), inboxPrefix: subjects.inbox(id) });
     alpha = await as(ALPHA, 'alpha');
     beta = await as(BETA, 'beta');
   }, 120_000);

@@ -149,6 +149,46 @@ describe('operator credentials (aiflock nats creds)', () => {
   }, 30_000);
 });
 
+describe('credentials bound to the sandbox’s address', () => {
+  it('work from nowhere until bound, then only from the bound address; renewal keeps the binding', async () => {
+    const id = 'bound-eeee5555';
+    const creds = await JwtBusCredentials.open({
+      trust,
+      dir: join(dir, 'credentials-bound'),
+      ttlSeconds: 4,
+      owner: { uid: process.getuid!(), gid: process.getgid!() },
+      sourceBinding: { relayAddress: '127.0.0.1' },
+      log: () => undefined,
+    });
+    await creds.start(server.url);
+    const attempt = async () => {
+      const file = await readFile(join(dir, 'credentials-bound', 'instances', id, 'nats.creds'));
+      return connect({ servers: server.url, authenticator: credsAuthenticator(file), reconnect: false }).then(
+        async (nc) => (await nc.close(), 'connected'),
+        (err: unknown) => String(err),
+      );
+    };
+    try {
+      await creds.issue(id, 'bound');
+      expect(await attempt()).toMatch(/Authorization Violation/i);
+      // Another address (the test connects from loopback).
+      await creds.bind(id, '10.99.0.7');
+      expect(await attempt()).toMatch(/Authorization Violation/i);
+      // Relayed by the daemon: the relay's address.
+      await creds.bind(id, null);
+      expect(await attempt()).toBe('connected');
+      // Past half its 4 s life it is renewed, still bound.
+      const before = await readFile(join(dir, 'credentials-bound', 'instances', id, 'nats.creds'), 'utf8');
+      await eventuallyTrue(async () => (await readFile(join(dir, 'credentials-bound', 'instances', id, 'nats.creds'), 'utf8')) !== before);
+      expect(await attempt()).toBe('connected');
+      await creds.bind(id, '10.99.0.8');
+      expect(await attempt()).toMatch(/Authorization Violation/i);
+    } finally {
+      await creds.stop();
+    }
+  }, 30_000);
+});
+
 describe('a revocation while the servers are away', () => {
   it('is pushed as soon as they answer again', async () => {
     const own = await mkdtemp(join(tmpdir(), 'aiflock-creds-away-'));

@@ -1,4 +1,4 @@
-import { STREAMS, subjects, taskConsumerName } from './subjects.js';
+import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName } from './subjects.js';
 
 export interface SubjectPermissions {
   pub: { allow: string[] };
@@ -10,7 +10,8 @@ export interface SubjectPermissions {
  * publish under its own `agent.<id>.>`; pull from, and acknowledge on, its own
  * deployment's work queue; receive control messages and broadcasts; and read replies only
  * under its private inbox prefix. The server enforces this, so the subject an instance
- * publishes on proves who it is.
+ * publishes on proves who it is. The consumer calls go through the instances' account's
+ * import of the flock's JetStream API (INSTANCE_JS_API_PREFIX).
  */
 export function instancePermissions(instanceId: string, agent: string): SubjectPermissions {
   const stream = STREAMS.tasks.name;
@@ -19,8 +20,8 @@ export function instancePermissions(instanceId: string, agent: string): SubjectP
     pub: {
       allow: [
         `agent.${instanceId}.>`,
-        `$JS.API.CONSUMER.INFO.${stream}.${consumer}`,
-        `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
+        `${INSTANCE_JS_API_PREFIX}.CONSUMER.INFO.${stream}.${consumer}`,
+        `${INSTANCE_JS_API_PREFIX}.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
         // Ack, nak, in-progress and term of messages of its own deployment's queue.
         `$JS.ACK.${stream}.${consumer}.>`,
       ],

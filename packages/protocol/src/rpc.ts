@@ -30,6 +30,13 @@ export type RpcFrame = z.infer<typeof RpcFrame>;
 // The ops themselves, with their inputs and results, are catalogued in `agent-ops.ts` (AGENT_OPS).
 
 /**
+ * The header a streaming request names itself with: the reply subject the caller chose, which
+ * `stream.cancel {inbox}` names later. The control plane cannot read it off the request,
+ * because across the bus's account boundary the server hands it a reply route of its own.
+ */
+export const RPC_STREAM_HEADER = 'aiflock-stream';
+
+/**
  * `llm.chat` / `llm.stream`: a prompt (one user message) or messages, never both. Without
  * `model`, the agent's manifest `model` (name, provider, fallbacks) applies, else `default`.
  */

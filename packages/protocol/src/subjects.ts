@@ -28,6 +28,15 @@ export const subjects = {
   inbox: (instanceId: string) => `_INBOX.${instanceId}`,
 } as const;
 
+/**
+ * Where instances find the JetStream API. With per-instance credentials, instances live in an
+ * account of their own that holds no stream; the flock account exports them only the
+ * consumer calls they need, imported under this prefix (`nc.jetstream({ apiPrefix })`).
+ * Every server reply to an instance is then published in the instances' account, where no
+ * stream listens, whatever reply subject the instance named (docs/security.md, "Bus").
+ */
+export const INSTANCE_JS_API_PREFIX = 'FLOCK.JS.API';
+
 /** Durable consumer name of a deployment's work queue. */
 export const taskConsumerName = (agent: string) => `agent-${agent}`;
 

@@ -14,6 +14,13 @@ export interface BusCredentials {
   readonly enforced: boolean;
   readonly detail: string;
   issue(instanceId: string, agent: string): Promise<IssuedCredentials | null>;
+  /**
+   * Bind an instance's credentials to the address its sandbox reaches the bus from, once the
+   * runtime knows it (`null`: the runtime relays the sandbox through the daemon). Idempotent;
+   * unknown instances are ignored. Optional: a bus that cannot restrict where a client
+   * connects from does not implement it.
+   */
+  bind?(instanceId: string, address: string | null): Promise<void>;
   /** Idempotent; unknown instances are ignored. */
   revoke(instanceId: string, reason: string): Promise<void>;
   /** Revoke every issued identity whose instance is not in `live`. */

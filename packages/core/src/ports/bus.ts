@@ -41,7 +41,10 @@ export interface RpcRequest {
   op: string;
   /** Decoded JSON, or undefined when the body is not JSON. */
   payload: unknown;
-  /** The reply subject (under the caller's private inbox prefix); empty for a notification. */
+  /**
+   * The caller's name for this exchange: the reply subject it chose (which `stream.cancel`
+   * names); empty for a notification. Answers go through `respond`, never to this subject.
+   */
   reply: string;
   /** Send a message to the request's reply subject; streaming ops call it once per frame. */
   respond(data: unknown): void;

@@ -113,6 +113,8 @@ export class Reconciler {
     // Quarantined instances keep running (paused) but their credentials were revoked by the
     // kill switch; retaining only what exists never revives them.
     await this.deps.credentials.retain(new Set(after.map((s) => s.instanceId)));
+    // Docker may give a restarted container another address; its credentials follow it.
+    for (const s of after) await this.deps.credentials.bind?.(s.instanceId, s.address ?? null);
     await this.recordStatuses(deployments, after, clock.now());
   }
 
@@ -154,6 +156,9 @@ export class Reconciler {
         },
         secretFiles,
       });
+      // The credentials were issued usable from nowhere; now that the sandbox has its address,
+      // they work from there only (the agent retries until the bound file is in place).
+      await this.deps.credentials.bind?.(instanceId, info.address ?? null);
       this.failures.delete(d.name);
       await this.deps.store.instances.upsert({
         id: instanceId,

@@ -37,7 +37,7 @@ afterAll(async () => {
 
 async function agentConn(id: string): Promise<NatsConnection> {
   const errors: string[] = [];
-  const user = await h.trust!.issueUser(id, instancePermissions(id, instanceAgent(id)), 3600);
+  const user = await h.trust!.issueInstanceUser(id, instancePermissions(id, instanceAgent(id)), 3600);
   const nc = await h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)), inboxPrefix: subjects.inbox(id) });
   void (async () => {
     for await (const s of nc.status()) if (s.type === 'error') errors.push(String(s.data));
@@ -56,6 +56,23 @@ describe('LLM RPC under per-instance bus permissions', () => {
     let text = '';
     for await (const c of s) if (c.type === 'delta') text += c.text;
     expect(text).toBe('streamed privately');
+  });
+
+  it('cancels a stream across the account boundary (the daemon sees a reply route of the server’s, the stream is named in a header)', async () => {
+    const nc = await agentConn(SCOUT);
+    const client = new LlmClient(nc, SCOUT, subjects.inbox(SCOUT));
+    ol.next({ kind: 'reply', text: Array.from({ length: 40 }, (_, i) => `w${i}`).join(' '), chunkDelayMs: 30 });
+    const ac = new AbortController();
+    const got: string[] = [];
+    const err = await (async () => {
+      for await (const c of client.stream({ prompt: 'long story' }, { signal: ac.signal })) {
+        if (c.type === 'delta') got.push(c.text);
+        if (got.length === 2) ac.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'cancelled' });
+    await expect.poll(() => ol.requests.at(-1)!.aborted).toBe(true);
+    await expect.poll(() => h.router.activeStreams()).toBe(0);
   });
 
   it('cannot call as another instance: the server refuses the publish and no model is called', async () => {

@@ -23,6 +23,8 @@ export async function openBusAuth(
   log: (level: 'info' | 'warn' | 'error', msg: string) => void,
   mountsDir?: string,
   ownerOf?: (agent: string) => Promise<CredentialsOwner>,
+  /** Bind instances' credentials to their sandboxes' addresses (see JwtCredentialsOptions.sourceBinding). */
+  sourceBinding?: { relayAddress: string },
 ): Promise<BusAuth> {
   const trust = await NatsTrust.open(join(dir, 'trust.json'), `aiflock-${config.flock}`);
   const credentials = await JwtBusCredentials.open({
@@ -32,6 +34,7 @@ export async function openBusAuth(
     ttlSeconds: config.nats.credentialsTtlSeconds,
     limits: { payload: config.instances.maxPayloadBytes },
     owner: ownerOf ?? { uid: SANDBOX_UID, gid: SANDBOX_GID },
+    ...(sourceBinding ? { sourceBinding } : {}),
     log,
   });
   return {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { credsAuthenticator, connect, type NatsConnection } from 'nats';
 import type { BusCredentials, IssuedCredentials } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN, instancePermissions } from '@aiflock/protocol';
-import type { NatsTrust } from './trust.js';
+import type { AccountJwts, NatsTrust } from './trust.js';
 
 /** The file name inside an instance's credentials directory. */
 export const CREDS_FILE = 'nats.creds';
@@ -30,6 +30,13 @@ export interface JwtCredentialsOptions {
    * sandboxes read it as their remapped root, an unprivileged host uid of its own).
    */
   owner: CredentialsOwner | ((agent: string) => Promise<CredentialsOwner>);
+  /**
+   * Bind each instance's credentials to its sandbox's address (user JWT `src`): the address the
+   * runtime reports, or `relayAddress` for sandboxes the daemon relays to the bus (whose
+   * connections come from the host's side of the bridge). Unset: credentials work from any
+   * address (an external bus sees whatever address the network gives it).
+   */
+  sourceBinding?: { relayAddress: string };
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
 
@@ -46,6 +53,8 @@ interface UserRecord {
   expiresAt: number;
   /** Quarantined: the key is revoked and nothing is renewed until restored with a new key. */
   suspended?: boolean;
+  /** The one address (CIDR) the credentials work from, with source binding. */
+  src?: string;
 }
 
 /** Operator credentials as recorded: who they were issued to and until when; never the seed. */
@@ -59,6 +68,11 @@ export interface OperatorCredsRecord {
 }
 
 const SYS_TTL_SECONDS = 24 * 3600;
+/**
+ * Where fresh credentials work from before their sandbox has an address: nowhere (no client
+ * connects from 0.0.0.0). A copy taken in that moment is useless too.
+ */
+const UNBOUND = '0.0.0.0/32';
 
 /**
  * BusCredentials over NATS decentralized JWT auth. Each instance gets its own nkey and a
@@ -126,13 +140,30 @@ export class JwtBusCredentials implements BusCredentials {
 
   async issue(instanceId: string, agent: string): Promise<IssuedCredentials> {
     assertInstanceId(instanceId);
-    return this.serialized(async () => this.write(instanceId, agent, (await this.user(instanceId))?.seed));
+    return this.serialized(async () => {
+      const known = await this.user(instanceId);
+      return this.write(instanceId, agent, known?.seed, known?.src ?? (this.o.sourceBinding ? UNBOUND : undefined));
+    });
   }
 
-  private async write(instanceId: string, agent: string, seed: string | undefined): Promise<IssuedCredentials> {
-    const limits = { payload: this.o.limits?.payload ?? 1024 * 1024, subs: this.o.limits?.subs ?? 256, data: -1 };
-    const issued = await this.o.trust.issueUser(instanceId, { ...instancePermissions(instanceId, agent), ...limits }, this.o.ttlSeconds, Date.now(), seed);
-    const record: UserRecord = { instanceId, agent, publicKey: issued.publicKey, seed: issued.seed, expiresAt: issued.expiresAt! };
+  async bind(instanceId: string, address: string | null): Promise<void> {
+    const binding = this.o.sourceBinding;
+    if (!binding || !INSTANCE_ID_PATTERN.test(instanceId)) return;
+    const src = `${address ?? binding.relayAddress}/32`;
+    await this.serialized(async () => {
+      const user = await this.user(instanceId);
+      if (!user || user.src === src) return;
+      // A quarantined instance gets the address with its fresh key on release.
+      if (user.suspended) await writeJson(this.userFile(instanceId), { ...user, src });
+      else await this.write(instanceId, user.agent, user.seed, src);
+      this.o.log('info', `bound the bus credentials of ${instanceId} to ${src}`, { instanceId, agent: user.agent });
+    });
+  }
+
+  private async write(instanceId: string, agent: string, seed: string | undefined, src: string | undefined): Promise<IssuedCredentials> {
+    const limits = { payload: this.o.limits?.payload ?? 1024 * 1024, subs: this.o.limits?.subs ?? 256, data: -1, ...(src ? { src: [src] } : {}) };
+    const issued = await this.o.trust.issueInstanceUser(instanceId, { ...instancePermissions(instanceId, agent), ...limits }, this.o.ttlSeconds, Date.now(), seed);
+    const record: UserRecord = { instanceId, agent, publicKey: issued.publicKey, seed: issued.seed, expiresAt: issued.expiresAt!, ...(src ? { src } : {}) };
     await writeJson(this.userFile(instanceId), record);
     const dir = this.mountOf(instanceId);
     const owner = typeof this.o.owner === 'function' ? await this.o.owner(agent) : this.o.owner;
@@ -184,7 +215,7 @@ export class JwtBusCredentials implements BusCredentials {
     await this.serialized(async () => {
       const user = await this.user(instanceId);
       if (!user?.suspended) return;
-      await this.write(instanceId, user.agent, undefined);
+      await this.write(instanceId, user.agent, undefined, user.src);
     });
   }
 
@@ -243,7 +274,7 @@ export class JwtBusCredentials implements BusCredentials {
       await this.serialized(async () => {
         // Looked up inside the queue: a revoke that ran meanwhile must not be undone.
         const u = await this.user(id);
-        if (u && !u.suspended && u.expiresAt - now < this.o.ttlSeconds / 2) await this.write(id, u.agent, u.seed);
+        if (u && !u.suspended && u.expiresAt - now < this.o.ttlSeconds / 2) await this.write(id, u.agent, u.seed, u.src);
       });
     }
     await this.serialized(async () => {
@@ -262,9 +293,9 @@ export class JwtBusCredentials implements BusCredentials {
     });
   }
 
-  /** The account JWT with the current revocations, for the server's config and for pushes. */
-  accountJwt(): Promise<string> {
-    return this.o.trust.accountJwt(this.revocations);
+  /** The accounts' JWTs with the current revocations, for the server's config and for pushes. */
+  accountJwts(): Promise<AccountJwts> {
+    return this.o.trust.accountJwts(this.revocations);
   }
 
   /**
@@ -282,10 +313,16 @@ export class JwtBusCredentials implements BusCredentials {
   }
 
   private async pushAccount(): Promise<void> {
-    if (!this.sys) throw new Error('bus credentials not started');
-    const reply = await this.sys.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(await this.accountJwt()), { timeout: 5_000 });
-    const body = JSON.parse(new TextDecoder().decode(reply.data)) as { data?: { code?: number; message?: string }; error?: { description?: string } };
-    if (body.data?.code !== 200) throw new Error(`the NATS server refused the account update: ${body.error?.description ?? body.data?.message ?? 'no reason given'}`);
+    const sys = this.sys;
+    if (!sys) throw new Error('bus credentials not started');
+    const { flock, agents } = await this.accountJwts();
+    // Instances' keys are revoked in the agents account, operators' tools in the flock account.
+    const push = async (jwt: string) => {
+      const reply = await sys.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(jwt), { timeout: 5_000 });
+      const body = JSON.parse(new TextDecoder().decode(reply.data)) as { data?: { code?: number; message?: string }; error?: { description?: string } };
+      if (body.data?.code !== 200) throw new Error(`the NATS server refused the account update: ${body.error?.description ?? body.data?.message ?? 'no reason given'}`);
+    };
+    await Promise.all([push(agents), push(flock)]);
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {

@@ -17,7 +17,7 @@ import {
   type StreamConfig,
 } from 'nats';
 import type { Bus, ManifestArtefacts, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
-import { STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import { RPC_STREAM_HEADER, STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 import { context } from '@opentelemetry/api';
 import { natsManifestArtefacts } from './manifest-artefacts.js';
 import { SpanKind, TaskTraces, extractTraceContext, injectTraceContext, recordRemoteSpan, withSpan } from '../../telemetry/tracing.js';
@@ -32,13 +32,6 @@ export interface NatsBusOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
   /** What each task was published under, to check what instances report about their spans. */
   traces?: TaskTraces;
-  /**
-   * Answer an instance's request only on its own private inbox (`_INBOX.<instanceId>.`). NATS
-   * lets a publisher name any reply subject; were the daemon to answer on `agent.<other>.results`,
-   * its answer would land in another agent's results stream. On with per-instance credentials
-   * (whose instances can only read that inbox anyway); `nats.auth: none` has no such inboxes.
-   */
-  privateInboxes?: boolean;
 }
 
 const STREAM_CONFIG: Record<keyof typeof STREAMS, Partial<StreamConfig>> = {
@@ -254,13 +247,14 @@ export class NatsBus implements Bus {
           this.opts.log('warn', `dropped an RPC request on ${m.subject}: not agent.<id>.rpc.<service>.<op>`);
           continue;
         }
-        const reply = m.reply ?? '';
-        if (reply && this.opts.privateInboxes && !reply.startsWith(`${subjects.inbox(where.instanceId)}.`)) {
-          this.opts.log('warn', `refused an RPC request on ${m.subject}: its reply subject ${reply.slice(0, 200)} is not the instance's own inbox`);
-          continue;
-        }
+        // With per-instance credentials the reply is a route the server made into the agents
+        // account (bus accounts, accounts.ts): whatever reply subject the instance named, the
+        // answer is published there, where no stream listens. The name the caller gave its
+        // stream (for `stream.cancel`) travels in a header.
+        const route = m.reply ?? '';
+        const reply = route ? (m.headers?.get(RPC_STREAM_HEADER) || route).slice(0, 200) : '';
         const respond = (data: unknown) => {
-          if (reply && !this.nc.isClosed()) this.nc.publish(reply, codec.encode(data));
+          if (route && !this.nc.isClosed()) this.nc.publish(route, codec.encode(data));
         };
         // The task's trace context, if the request names a trace this daemon gave the instance.
         const traceparent = parseTraceparent(m.headers?.get(TRACE_HEADERS.traceparent));

@@ -1,16 +1,25 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Algorithms, encodeAccount, encodeOperator, encodeUser, fmtCreds, type NatsLimits, type Permissions } from '@nats-io/jwt';
+import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from '@nats-io/nkeys';
+import { agentImports, flockExports } from './accounts.js';
 
 /** What a user may do: subjects, and per-connection limits (message size, subscriptions). */
-export type UserGrants = Permissions & Partial<NatsLimits>;
-import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from '@nats-io/nkeys';
+export type UserGrants = Permissions & Partial<NatsLimits> & { src?: string[] };
 
 /** Seeds of the flock's NATS trust chain, kept in the data dir with mode 0600. */
 interface TrustSeeds {
   operator: string;
   system: string;
   account: string;
+  /** The agents account (every instance's user); absent in trust files from before it existed. */
+  agents?: string;
+}
+
+/** The two accounts' JWTs as they are now (revocations included). */
+export interface AccountJwts {
+  flock: string;
+  agents: string;
 }
 
 export interface IssuedUser {
@@ -24,6 +33,7 @@ export interface IssuedUser {
 }
 
 const ACCOUNT = 'FLOCK';
+const AGENTS_ACCOUNT = 'AGENTS';
 const SYSTEM_ACCOUNT = 'SYS';
 /** NATS treats a missing account limit as zero; the flock limits per user instead. */
 const UNLIMITED = {
@@ -45,6 +55,7 @@ export class NatsTrust {
     private readonly operator: KeyPair,
     private readonly system: KeyPair,
     private readonly account: KeyPair,
+    private readonly agents: KeyPair,
     readonly name: string,
   ) {}
 
@@ -61,17 +72,26 @@ export class NatsTrust {
         account: text.decode(createAccount().getSeed()),
       };
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    }
+    let agents = seeds.agents;
+    if (!agents) {
+      // New, or written before instances had an account of their own: add it, keep the rest.
+      agents = text.decode(createAccount().getSeed());
+      seeds = { ...seeds, agents };
       const tmp = `${file}.tmp`;
       await writeFile(tmp, JSON.stringify(seeds), { mode: 0o600 });
       await rename(tmp, file);
     }
     await chmod(file, 0o600);
     const key = (s: string) => fromSeed(bytes.encode(s));
-    return new NatsTrust(key(seeds.operator), key(seeds.system), key(seeds.account), name);
+    return new NatsTrust(key(seeds.operator), key(seeds.system), key(seeds.account), key(agents), name);
   }
 
   get accountPublicKey(): string {
     return this.account.getPublicKey();
+  }
+  get agentsAccountPublicKey(): string {
+    return this.agents.getPublicKey();
   }
   get systemAccountPublicKey(): string {
     return this.system.getPublicKey();
@@ -85,13 +105,18 @@ export class NatsTrust {
     return encodeAccount(SYSTEM_ACCOUNT, this.system, { limits: { ...UNLIMITED, mem_storage: 0, disk_storage: 0 } }, { ...encoding, signer: this.operator });
   }
 
-  /** The flock account: JetStream enabled, and the users revoked so far (public key → unix seconds). */
+  /**
+   * The flock account (the control plane, operators' tools, the streams): JetStream enabled,
+   * what it exports to the agents account (accounts.ts), and the users revoked so far
+   * (public key → unix seconds).
+   */
   accountJwt(revocations: Record<string, number> = {}): Promise<string> {
     return encodeAccount(
       ACCOUNT,
       this.account,
       {
         limits: UNLIMITED,
+        exports: flockExports(),
         // Only nkey-signed connections: a bearer JWT alone must never be enough.
         disallow_bearer: true,
         ...(Object.keys(revocations).length ? { revocations } : {}),
@@ -100,9 +125,34 @@ export class NatsTrust {
     );
   }
 
+  /** The agents account (every instance): no JetStream of its own, only the imports of accounts.ts. */
+  agentsAccountJwt(revocations: Record<string, number> = {}): Promise<string> {
+    return encodeAccount(
+      AGENTS_ACCOUNT,
+      this.agents,
+      {
+        limits: { ...UNLIMITED, mem_storage: 0, disk_storage: 0, streams: 0, consumer: 0 },
+        imports: agentImports(this.account.getPublicKey()),
+        disallow_bearer: true,
+        ...(Object.keys(revocations).length ? { revocations } : {}),
+      },
+      { ...encoding, signer: this.operator },
+    );
+  }
+
+  /** Both accounts with the same revocation list (a key belongs to one of them; listing it in both costs nothing). */
+  async accountJwts(revocations: Record<string, number> = {}): Promise<AccountJwts> {
+    return { flock: await this.accountJwt(revocations), agents: await this.agentsAccountJwt(revocations) };
+  }
+
   /** A user in the flock account with exactly `permissions`, valid for `ttlSeconds` (null: no expiry). */
   async issueUser(name: string, permissions: UserGrants, ttlSeconds: number | null, now = Date.now(), seed?: string): Promise<IssuedUser> {
     return this.issue(name, this.account, permissions, ttlSeconds, now, seed);
+  }
+
+  /** An instance's user: in the agents account, with exactly `permissions` (protocol's instancePermissions). */
+  async issueInstanceUser(name: string, permissions: UserGrants, ttlSeconds: number | null, now = Date.now(), seed?: string): Promise<IssuedUser> {
+    return this.issue(name, this.agents, permissions, ttlSeconds, now, seed);
   }
 
   /** A user of the system account, for pushing account updates (revocations) to the servers. */
@@ -115,14 +165,15 @@ export class NatsTrust {
    * a resolver preloaded with both accounts. Written once into the spawned server's config,
    * or pasted once into an external server's.
    */
-  async serverConfig(resolverDir: string, accountJwt?: string): Promise<string> {
+  async serverConfig(resolverDir: string, accounts?: AccountJwts): Promise<string> {
     return [
       `operator: ${await this.operatorJwt()}`,
       `system_account: ${this.system.getPublicKey()}`,
       `resolver: { type: full, dir: ${JSON.stringify(resolverDir)}, allow_delete: false, interval: "2m", limit: 1000 }`,
       `resolver_preload: {`,
       `  ${this.system.getPublicKey()}: ${await this.systemAccountJwt()}`,
-      `  ${this.account.getPublicKey()}: ${accountJwt ?? (await this.accountJwt())}`,
+      `  ${this.account.getPublicKey()}: ${accounts?.flock ?? (await this.accountJwt())}`,
+      `  ${this.agents.getPublicKey()}: ${accounts?.agents ?? (await this.agentsAccountJwt())}`,
       `}`,
       '',
     ].join('\n');

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { ContainerCreateOptions } from 'dockerode';
-import { seccompProfile } from '../../../src/adapters/runtimes/docker/seccomp.js';
+import { seccompProfile } from '../../../src/adapters/runtimes/shared/seccomp.js';
 
 /**
  * Both profiles run under the flock's own seccomp profile, which refuses by default and allows

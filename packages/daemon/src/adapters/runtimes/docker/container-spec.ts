@@ -2,7 +2,7 @@ import type { ContainerCreateOptions } from 'dockerode';
 import { FlockError, type SandboxSpec } from '@aiflock/core';
 import { AGENT_NAME_PATTERN, INSTANCE_ID_PATTERN, instanceAgent, withDocumentEnvNames } from '@aiflock/protocol';
 import { LABEL, containerName } from './names.js';
-import { SANDBOX_SYSCTLS, seccompProfile } from './seccomp.js';
+import { SANDBOX_SYSCTLS, seccompProfile } from '../shared/seccomp.js';
 import { SANDBOX_SECRETS_DIR } from '../shared/secret-files.js';
 import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, storagePaths } from '../shared/shared-storage.js';
 

@@ -6,7 +6,7 @@ import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import { containerSpec } from './container-spec.js';
 import { containerStats } from './container-stats.js';
 import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
-import { HostFirewall, type CommandRunner } from './host-firewall.js';
+import { HostFirewall, runCommand, type CommandRunner } from './host-firewall.js';
 import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
 import { assertFlockName } from '../shared/names.js';
 import { LABEL, bridgeInterfaceName, containerName, networkName } from './names.js';
@@ -70,6 +70,8 @@ export class DockerRuntime implements HostRuntime {
   private preparing: Promise<Prepared> | null = null;
   /** Flock-network address → instance, refreshed by start() and every list(). */
   private readonly byAddress = new Map<string, { instanceId: string; agent: string }>();
+  /** Instance → the pid of the container whose namespace no longer reaches Docker's DNS. */
+  private readonly dnsClosed = new Map<string, number>();
 
   constructor(private readonly opts: DockerRuntimeOptions) {
     assertFlockName(opts.flock);
@@ -153,7 +155,9 @@ export class DockerRuntime implements HostRuntime {
     }
     try {
       await container.start();
-      const info = toInfo(await container.inspect(), flock, network.name);
+      const inspected = await container.inspect();
+      await this.closeEmbeddedDns(spec.instanceId, inspected.State.Pid);
+      const info = toInfo(inspected, flock, network.name);
       if (info.address) this.byAddress.set(info.address, { instanceId: info.instanceId, agent: info.agent });
       return info;
     } catch (err) {
@@ -177,6 +181,7 @@ export class DockerRuntime implements HostRuntime {
     await this.removeByName(containerName(this.opts.flock, instanceId));
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
     for (const [addr, who] of this.byAddress) if (who.instanceId === instanceId) this.byAddress.delete(addr);
+    this.dnsClosed.delete(instanceId);
   }
 
   /** Who holds an address on the flock network (for the egress proxy). */
@@ -261,7 +266,12 @@ export class DockerRuntime implements HostRuntime {
           this.docker
             .getContainer(c.Id)
             .inspect()
-            .then((c) => toInfo(c, this.opts.flock, networkName(this.opts.flock)))
+            .then(async (c) => {
+              const info = toInfo(c, this.opts.flock, networkName(this.opts.flock));
+              // A container Docker restarted has a new network namespace: close it again.
+              if (c.State.Running && c.State.Pid) await this.closeEmbeddedDns(info.instanceId, c.State.Pid);
+              return info;
+            })
             .catch((err: unknown) => {
               if (statusOf(err) === 404) return null; // removed meanwhile
               throw err;
@@ -273,6 +283,21 @@ export class DockerRuntime implements HostRuntime {
     this.byAddress.clear();
     for (const i of out) if (i.address && i.state !== 'paused') this.byAddress.set(i.address, { instanceId: i.instanceId, agent: i.agent });
     return out;
+  }
+
+  /**
+   * Docker's embedded DNS (127.0.0.11 in every container of a user network) answers the names
+   * and short ids of the other containers on the flock's network. A sandbox resolves nothing
+   * (the bus and the egress proxy are addresses in its environment; the proxy resolves for
+   * it), so its own network namespace refuses to reach that server, whatever it asks. The
+   * rule lives in the sandbox's namespace (set from outside with nsenter; the sandbox has no
+   * capability to remove it) and is set again when Docker restarts the container.
+   */
+  private async closeEmbeddedDns(instanceId: string, pid: number): Promise<void> {
+    if (!pid || this.dnsClosed.get(instanceId) === pid) return;
+    const r = await (this.opts.run ?? runCommand)('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', '-I', 'OUTPUT', '-d', '127.0.0.11/32', '-j', 'REJECT']);
+    if (r.code !== 0) throw new FlockError('runtime_unavailable', `could not close Docker's embedded DNS to ${instanceId}: ${r.error ?? r.stderr.trim()}`);
+    this.dnsClosed.set(instanceId, pid);
   }
 
   async capacity(): Promise<SandboxCapacity> {

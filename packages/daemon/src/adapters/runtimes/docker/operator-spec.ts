@@ -3,7 +3,7 @@ import { withDocumentEnvNames } from '@aiflock/protocol';
 import { FlockError, type SandboxSpec } from '@aiflock/core';
 import { sandboxIdentity, sandboxLimits, sandboxMounts, validateIdentity, validateResources, validatedEnv } from './container-spec.js';
 import { LABEL } from './names.js';
-import { SANDBOX_SYSCTLS } from './seccomp.js';
+import { SANDBOX_SYSCTLS } from '../shared/seccomp.js';
 import { SANDBOX_CREDENTIALS_DIR, SANDBOX_SHARED_DIR, storagePaths } from '../shared/shared-storage.js';
 
 /**

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, chmod, chown, mkdir, readlink, rm } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { copyFile, chmod, chown, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,9 @@ import { assertFlockName } from '../shared/names.js';
 import { removeSecretFiles, writeSecretFiles, SANDBOX_SECRETS_DIR } from '../shared/secret-files.js';
 import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, prepareInstanceStorage, storagePaths } from '../shared/shared-storage.js';
 import { InstanceCgroup } from '../shared/cgroups.js';
+import { SECCOMP_PROFILE_FILE } from '../shared/seccomp.js';
 import { launcherArgv, sandboxCommand } from './sandbox-command.js';
+import { compileSeccomp, type SeccompProfile } from './seccomp-bpf.js';
 
 export interface ProcessRuntimeOptions {
   flock: string;
@@ -47,7 +50,7 @@ const BUS_SOCKET_DIR = '/run/aiflock-bus';
 
 /**
  * Sandboxes as bubblewrap processes, for hosts without Docker. Weaker than containers, and
- * it says so: no seccomp filter, the host's /usr is shared read-only instead of an image,
+ * it says so: the host's /usr is shared read-only instead of an image,
  * instances die with the daemon (not adopted on restart), no restart policy of its own (the
  * reconciler replaces exited instances), no egress proxy (no network at all: the bus arrives
  * as a Unix socket relayed by the daemon).
@@ -77,6 +80,10 @@ export class ProcessRuntime implements HostRuntime {
   private get bundlePath(): string {
     return join(this.opts.rootDir, 'agent.mjs');
   }
+  /** The flock's seccomp profile compiled for bubblewrap (seccomp-bpf.ts). */
+  private get seccompPath(): string {
+    return join(this.opts.rootDir, 'seccomp.bpf');
+  }
 
   async init(): Promise<void> {
     await mkdir(this.opts.rootDir, { recursive: true, mode: 0o711 });
@@ -85,6 +92,11 @@ export class ProcessRuntime implements HostRuntime {
     await copyFile(this.opts.bundle, this.bundlePath);
     await chmod(this.bundlePath, 0o644);
     await mkdir(join(this.opts.rootDir, 'bus'), { recursive: true, mode: 0o711 });
+    // The same profile containers get; compiled for x86_64 only, so elsewhere nothing starts
+    // rather than something starting without it.
+    if (process.arch !== 'x64') throw new FlockError('runtime_unavailable', `the process runtime applies its seccomp filter on x86_64 only; this host is ${process.arch}`);
+    const profile = JSON.parse(await readFile(SECCOMP_PROFILE_FILE, 'utf8')) as SeccompProfile;
+    await writeFile(this.seccompPath, compileSeccomp(profile), { mode: 0o600 });
     this.ready = true;
   }
 
@@ -114,7 +126,7 @@ export class ProcessRuntime implements HostRuntime {
     return {
       enforced: this.ready,
       detail:
-        'process runtime (bubblewrap): WEAKER than containers — all namespaces (no network, bus over a Unix socket), uid 1001 with no capabilities, read-only root showing only /usr, cgroup limits; but no seccomp filter, no image (host /usr shared read-only), instances do not survive a daemon restart',
+        'process runtime (bubblewrap): WEAKER than containers — all namespaces (no network, bus over a Unix socket), uid 1001 with no capabilities, read-only root showing only /usr, cgroup limits, the seccomp profile containers get; but no image (host /usr shared read-only), instances do not survive a daemon restart',
     };
   }
 
@@ -176,7 +188,14 @@ export class ProcessRuntime implements HostRuntime {
       env,
       argv: [process.execPath, '/opt/aiflock/agent.mjs'],
     });
-    const child = spawn('sh', launcherArgv(cgroup.procsFiles(), command), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // bubblewrap reads the filter from an inherited descriptor (opened here, as root).
+    const filter = openSync(this.seccompPath, 'r');
+    let child: ChildProcess;
+    try {
+      child = spawn('sh', launcherArgv(cgroup.procsFiles(), command), { stdio: ['ignore', 'pipe', 'pipe', filter], detached: true });
+    } finally {
+      closeSync(filter);
+    }
     const inst: Instance = { spec, child, cgroup, relay, socketDir, startedAt: new Date().toISOString(), exitCode: null, oomKilled: false, paused: false };
     this.instances.set(spec.instanceId, inst);
     const forward = (level: 'info' | 'warn') => (d: Buffer) => this.log(level, d.toString().trimEnd(), { instanceId: spec.instanceId });

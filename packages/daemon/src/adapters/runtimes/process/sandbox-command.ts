@@ -25,12 +25,16 @@ function systemDirs(): string[] {
   return out;
 }
 
+/** The descriptor the launcher hands bubblewrap the compiled seccomp filter on (stdio's fourth). */
+export const SECCOMP_FD = 3;
+
 /**
  * The process runtime's confinement as an argv: `setpriv` drops to the sandbox user with no
  * capabilities at all (so bubblewrap runs unprivileged and its user namespace maps 1001 to
  * 1001, never to root), then bubblewrap unshares every namespace (no network: not even the
  * host's loopback), shows only /usr and the instance's own binds, read-only root, tmpfs /tmp,
- * and dies with its parent.
+ * loads the flock's seccomp filter (from SECCOMP_FD) for the program it runs, and dies with
+ * its parent.
  */
 export function sandboxCommand(input: SandboxCommandInput): string[] {
   const args = [
@@ -42,6 +46,8 @@ export function sandboxCommand(input: SandboxCommandInput): string[] {
     '--bounding-set=-all',
     '--',
     'bwrap',
+    '--seccomp',
+    String(SECCOMP_FD),
     '--die-with-parent',
     '--unshare-all',
     '--new-session',

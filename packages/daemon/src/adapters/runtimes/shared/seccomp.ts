@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 /**
  * The flock's own seccomp profile (packages/daemon/seccomp/sandbox.json), for every sandbox of
- * the Docker and operator runtimes. An allow-list: what an agent, Node, a shell and a package
+ * the Docker and operator runtimes (and, compiled to BPF, the process runtime's). An allow-list: what an agent, Node, a shell and a package
  * manager need; anything else is refused with EPERM. Beyond what Docker's default refuses, it
  * refuses ptrace (an agent stopped the sandbox's init with it), process_vm_readv/writev,
  * io_uring (ENOSYS: libuv falls back), userfaultfd, bpf, perf_event_open, the keyring calls

@@ -1,0 +1,67 @@
+import type { Export, Import } from '@nats-io/jwt';
+import { INSTANCE_JS_API_PREFIX, STREAMS } from '@aiflock/protocol';
+
+/**
+ * The line between the flock account (the control plane, its streams and consumers) and the
+ * agents account (every instance). NATS lets a publisher name any reply subject and has no
+ * permission on it, so an instance in the streams' own account could have the server answer
+ * a pull request or an ack on a subject a stream captures (another agent's results subject,
+ * the task queue, the dead letters) and have that answer stored. Across an account boundary
+ * the server answers a service import on a reply subject *of the importing account*, where
+ * no stream listens and from which nothing is exported: whatever reply an instance names,
+ * the answer stays on its side.
+ *
+ * What crosses, and only this: the instances' own subjects (results, events, heartbeats,
+ * RPC requests) as services of the flock account, keeping their subject (the identity the
+ * instance's permissions prove); the consumer calls an instance needs on the task queue,
+ * under INSTANCE_JS_API_PREFIX (the agents account has no JetStream of its own, so `$JS.API`
+ * there would be answered "not enabled"); the acknowledgements of task messages; and, the
+ * other way, control messages and broadcasts as streams.
+ */
+const TASKS = STREAMS.tasks.name;
+const MINUTE_NS = 60 * 1e9;
+
+interface Crossing {
+  /** The subject in the flock account. */
+  subject: string;
+  /** The subject instances use, when it differs. */
+  local?: string;
+  type: 'service' | 'stream';
+  /** Services answered by several messages (a pull request, a streamed model reply). */
+  streamed?: { thresholdNs: number };
+}
+
+const CROSSINGS: Crossing[] = [
+  { type: 'service', subject: 'agent.*.results' },
+  { type: 'service', subject: 'agent.*.events' },
+  { type: 'service', subject: 'agent.*.heartbeat' },
+  // A streamed model answer can run for many minutes; its reply route is kept that long.
+  { type: 'service', subject: 'agent.*.rpc.>', streamed: { thresholdNs: 30 * MINUTE_NS } },
+  { type: 'service', subject: `$JS.API.CONSUMER.INFO.${TASKS}.*`, local: `${INSTANCE_JS_API_PREFIX}.CONSUMER.INFO.${TASKS}.*` },
+  // A pull request is answered with up to its batch of messages, for as long as it waits.
+  { type: 'service', subject: `$JS.API.CONSUMER.MSG.NEXT.${TASKS}.*`, local: `${INSTANCE_JS_API_PREFIX}.CONSUMER.MSG.NEXT.${TASKS}.*`, streamed: { thresholdNs: 10 * MINUTE_NS } },
+  { type: 'service', subject: `$JS.ACK.${TASKS}.>` },
+  { type: 'stream', subject: 'ctl.*' },
+  { type: 'stream', subject: 'broadcast' },
+];
+
+/** What the flock account offers the agents account. */
+export function flockExports(): Export[] {
+  return CROSSINGS.map((c) => ({
+    name: c.subject,
+    subject: c.subject,
+    type: c.type,
+    ...(c.streamed ? { response_type: 'Stream' as const, response_threshold: c.streamed.thresholdNs } : {}),
+  }));
+}
+
+/** What the agents account takes from the flock account (`flockAccount`: its public key). */
+export function agentImports(flockAccount: string): Import[] {
+  return CROSSINGS.map((c) => ({
+    name: c.subject,
+    subject: c.subject,
+    account: flockAccount,
+    type: c.type,
+    ...(c.local ? { local_subject: c.local } : {}),
+  }));
+}
