@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Bus, DeadLetterHandler, InboundHandler, RpcHandler, Store } from '@aiflock/core';
 import { TERMINAL_STATUSES } from '@aiflock/protocol';
 import { createLlmMetrics } from './llm/metrics.js';
+import { createTaskMetrics } from './task-metrics.js';
 
 /** Prometheus metrics of the control plane. Gauges read the store when scraped. */
 export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queueStats'>) {
@@ -170,7 +171,7 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
   };
   new Gauge({ name: 'aiflock_world_villagers', help: 'Villagers in the village', registers: [registry], collect() { this.set(world.sources.villagers()); } });
   new Gauge({ name: 'aiflock_world_ws_clients', help: 'WebSocket clients watching the world', registers: [registry], collect() { this.set(world.sources.watchers()); } });
-  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, busMessages, taskDuration, instanceRemovals, eventsDropped, llm: createLlmMetrics(registry), world };
+  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, busMessages, taskDuration, instanceRemovals, eventsDropped, llm: createLlmMetrics(registry), tasks: createTaskMetrics(registry), world };
 }
 
 /**

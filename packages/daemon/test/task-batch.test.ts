@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskBatchResponse } from '@aiflock/protocol';
 import { apiCli, type ApiCli } from '../../../testkit/cli.js';
+import { BusInstance } from '../../../testkit/bus-instance.js';
 import { startApi, type ApiHarness } from './http-harness.js';
 
 /**
@@ -145,5 +146,26 @@ describe('aiflock task run --from', { timeout: 60_000 }, () => {
     const flags = await cli.run(['task', 'run', 'echo', '--from', file, '--wait']);
     expect(flags.code).toBe(2);
     expect(flags.stderr).toContain('--wait does not go with --from');
+  });
+});
+
+describe('aiflock stats', { timeout: 60_000 }, () => {
+  it('shows the tasks finished in the last minute, their rate and latency', async () => {
+    const agent = await BusInstance.start(api.natsUrl, api.store, 'echo');
+    try {
+      for (let i = 0; i < 3; i++) await agent.finish(await agent.take(), { status: 'completed', result: 'done' });
+      let s = JSON.parse((await cli.run(['stats', '--json'])).stdout);
+      for (let tries = 0; s.throughput.finished < 3 && tries < 50; tries++) {
+        await new Promise((r) => setTimeout(r, 200));
+        s = JSON.parse((await cli.run(['stats', '--json'])).stdout);
+      }
+      expect(s.throughput).toMatchObject({ windowSeconds: 60, finished: 3 });
+      expect(s.throughput.perSecond).toBeCloseTo(3 / 60);
+      expect(s.throughput.latencyMs.p50).toBeGreaterThan(0);
+      const text = await cli.run(['stats']);
+      expect(text.stdout).toMatch(/throughput: 3 finished in the last 60 s \(0\.05\/s, created → done p50 \d+ m?s p90 \d+ m?s p99 \d+ m?s\)/);
+    } finally {
+      await agent.close();
+    }
   });
 });

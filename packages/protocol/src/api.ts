@@ -166,6 +166,15 @@ export const LogLine = z.object({
 });
 export type LogLine = z.infer<typeof LogLine>;
 
+/** Tasks finished in the daemon's last window (a minute): the rate and creation → final status latency. */
+export const TaskThroughput = z.object({
+  windowSeconds: z.number(),
+  finished: z.number().int(),
+  perSecond: z.number(),
+  latencyMs: z.object({ p50: z.number(), p90: z.number(), p99: z.number() }).nullable(),
+});
+export type TaskThroughput = z.infer<typeof TaskThroughput>;
+
 export const SystemStatus = z.object({
   version: z.string(),
   pid: z.number().int(),
@@ -178,6 +187,8 @@ export const SystemStatus = z.object({
   ),
   agents: z.object({ deployed: z.number().int(), instancesRunning: z.number().int(), instancesDesired: z.number().int() }),
   tasks: z.record(z.string(), z.number().int()),
+  /** Tasks finished lately; absent from daemons that predate it. */
+  throughput: TaskThroughput.optional(),
   /** The LLM gateway: which providers serve which models, or plainly why there is none. */
   llm: z
     .object({

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { AgentView, JobList, SystemStatus } from '@aiflock/protocol';
+import type { AgentView, JobList, SystemStatus, TaskThroughput } from '@aiflock/protocol';
 import type { ApiClient } from '../client.js';
 import { CliError } from '../client.js';
 import { EXIT } from '../exit-codes.js';
@@ -13,6 +13,8 @@ export interface FlockStats {
   jobs: Record<string, number>;
   /** Jobs that finished in the last minute, from the newest page of finished jobs. */
   finishedLastMinute: number;
+  /** The daemon's own count of the last minute, with creation → final status latency; null from a daemon that predates it. */
+  throughput: TaskThroughput | null;
 }
 
 async function collect(api: ApiClient): Promise<FlockStats> {
@@ -28,6 +30,7 @@ async function collect(api: ApiClient): Promise<FlockStats> {
     instances: { running: status.agents.instancesRunning, desired: status.agents.instancesDesired },
     jobs: status.tasks,
     finishedLastMinute: recent.jobs.filter((j) => j.finishedAt && now - Date.parse(j.finishedAt) <= 60_000).length,
+    throughput: status.throughput ?? null,
   };
 }
 
@@ -35,12 +38,22 @@ function render(s: FlockStats): string {
   const jobs = Object.entries(s.jobs).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   const lines = [
     `aiflock  ${s.at}`,
-    `instances ${s.instances.running}/${s.instances.desired} running   jobs: ${jobs}   throughput: ${s.finishedLastMinute} finished in the last minute`,
+    `instances ${s.instances.running}/${s.instances.desired} running   jobs: ${jobs}   throughput: ${throughputLine(s)}`,
     '',
     s.agents.length ? table(['AGENT', 'STATUS', 'READY', 'RUNNING'], s.agents.map((a) => [a.name, a.status, `${a.ready}/${a.desired}`, a.running])) : 'no agents deployed',
   ];
   return lines.join('\n');
 }
+
+function throughputLine(s: FlockStats): string {
+  const t = s.throughput;
+  if (!t) return `${s.finishedLastMinute} finished in the last minute`;
+  const rate = t.perSecond >= 10 ? t.perSecond.toFixed(0) : t.perSecond.toFixed(2);
+  const latency = t.latencyMs ? `, created → done p50 ${ms(t.latencyMs.p50)} p90 ${ms(t.latencyMs.p90)} p99 ${ms(t.latencyMs.p99)}` : '';
+  return `${t.finished} finished in the last ${t.windowSeconds} s (${rate}/s${latency})`;
+}
+
+const ms = (n: number): string => (n >= 10_000 ? `${(n / 1000).toFixed(0)} s` : `${n} ms`);
 
 export function statsCommands(program: Command, client: () => ApiClient): void {
   program
