@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CreateTaskBatchItem, MAX_TASK_BATCH, type TaskBatchItemResult, type TaskBatchResponse } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput, toApiError, zodToFlock } from '../errors.js';
-import { createAudited } from './tasks.js';
+import { createAudited } from './task-create.js';
 
 /**
  * The envelope only: items are checked one by one below, so one bad item is refused on its

@@ -1,14 +1,14 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
-import { AgentName, CreateTaskBatchRequest, CreateTaskRequest, IdempotencyKey, LogLine, MAX_TASK_BATCH, TaskBatchResponse, TaskId, TaskList, TaskStatus, TaskView } from '@aiflock/protocol';
-import { withSpan } from '../../telemetry/tracing.js';
+import { AgentName, CreateTaskBatchRequest, CreateTaskRequest, LogLine, MAX_TASK_BATCH, TaskBatchResponse, TaskId, TaskList, TaskStatus, TaskView } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
 import { followLogs, logLine } from '../follow.js';
 import { createTaskBatch } from './task-batch.js';
+import { createTask } from './task-create.js';
 
 export const IdParams = z.object({ id: TaskId });
 export const ListQuery = z
@@ -25,42 +25,6 @@ export const ListQuery = z
   .strict();
 const FollowQuery = z.object({ follow: z.enum(['true', 'false', '1', '0']).optional() }).strict();
 const WaitQuery = z.object({ timeoutMs: z.coerce.number().int().min(0).max(60_000).default(30_000) }).strict();
-
-/** What to create: the request body (or one batch item) checked, and its idempotency key. */
-export type CreateInput = () => { body: CreateTaskRequest; key: string | undefined };
-
-/** Create a task (a job) from the request, audited; shared by /tasks and /jobs. */
-export function createTask(ctx: ApiContext, req: FastifyRequest): ReturnType<ApiContext['tasks']['create']> {
-  return createAudited(ctx, req, req.body, () => {
-    const body = parseInput(CreateTaskRequest, req.body, 'body');
-    const header = req.headers['idempotency-key'];
-    return { body, key: header === undefined ? undefined : parseInput(IdempotencyKey, header, 'body') };
-  });
-}
-
-/**
- * Create one task, traced and audited (failures too). `raw` is the unchecked body, read only
- * to name the agent in the trace and the audit entry; `input` checks it.
- */
-export function createAudited(ctx: ApiContext, req: FastifyRequest, raw: unknown, input: CreateInput): ReturnType<ApiContext['tasks']['create']> {
-  const agent = (raw as { agent?: unknown } | null | undefined)?.agent;
-  const attributes = typeof agent === 'string' ? { 'aiflock.agent': agent.slice(0, 64) } : {};
-  return withSpan('job create', { attributes }, async (span) => {
-    const r = await audited(
-      ctx.audit,
-      req,
-      'task.create',
-      typeof agent === 'string' ? `agent/${agent.slice(0, 64)}` : 'task',
-      async () => {
-        const { body, key } = input();
-        return ctx.tasks.create(body, key, req.actor);
-      },
-      (r) => ({ resource: `task/${r.task.id}`, correlationId: r.task.id, details: { agent: r.task.agent, type: r.task.type, created: r.created } }),
-    );
-    span.setAttributes({ 'aiflock.job.id': r.task.id, 'aiflock.job.created': r.created });
-    return r;
-  });
-}
 
 /** Cancel the task named in the path, audited; shared by /tasks and /jobs. */
 export function cancelTask(ctx: ApiContext, req: FastifyRequest): Promise<TaskView> {
