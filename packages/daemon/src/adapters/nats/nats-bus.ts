@@ -30,6 +30,16 @@ const INGEST_CONCURRENCY = 64;
 /** A result's lane: its task (instances publish results with msgID `<taskId>:<attempt>`), else its subject. */
 const resultKey = (m: JsMsg): string => m.headers?.get('Nats-Msg-Id').split(':')[0] || m.subject;
 
+/**
+ * An event's lane: the task it names (a task's start, log lines and steps stay in order),
+ * else its instance (lifecycle and logs outside tasks). The lane only orders work; the handler
+ * still checks that the task is the publishing agent's.
+ */
+const eventKey = (m: JsMsg): string => {
+  const taskId = (decode(m.data) as { taskId?: unknown } | undefined)?.taskId;
+  return typeof taskId === 'string' ? `${m.subject}:${taskId}` : m.subject;
+};
+
 export interface NatsBusOptions {
   url: string;
   name?: string;
@@ -225,7 +235,7 @@ export class NatsBus implements Bus {
     // Results of different tasks, and events of different instances, are stored concurrently
     // (so their writes share transactions); one task's results, one instance's events, in order.
     if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.fromInstance(this.handlers.results, (who, payload, m) => this.recordAgentSpan(who, payload, m.headers)), resultKey, INGEST_CONCURRENCY);
-    if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events), (m) => m.subject, INGEST_CONCURRENCY);
+    if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events), eventKey, INGEST_CONCURRENCY);
     if (this.handlers.deadLetter) void this.pump(DEAD_LETTERS.name, DEAD_LETTERS.durable, this.deadLettered(this.handlers.deadLetter), () => 'all', 1);
     if (this.handlers.rpc) this.serveRpc(this.handlers.rpc);
     const beat = this.handlers.heartbeat;

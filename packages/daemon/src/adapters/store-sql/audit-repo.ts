@@ -30,7 +30,7 @@ export function auditRepo(backend: SqlBackend, write?: Writer): AuditStore {
         await trx.insertInto('audit_log').values(fromAudit(entry)).execute();
         return entry;
       };
-      return write ? write(append, 'audit_log') : backend.exclusive('audit_log', append);
+      return write ? write(append, { lock: 'audit_log' }) : backend.exclusive('audit_log', append);
     },
     list: async (f) => {
       let q = db.selectFrom('audit_log').selectAll();

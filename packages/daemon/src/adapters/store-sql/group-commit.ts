@@ -7,8 +7,18 @@ export type WriteOp<T> = (trx: Kysely<Database>) => Promise<T>;
 /** A table whose write lock the write needs (the audit chain's); taken before any other statement of its transaction. */
 export type LockedTable = keyof Database & string;
 
+/**
+ * What a write says about the locks it takes. `lock`: a table lock it needs (taken first).
+ * `row`: the task row it updates or inserts; a group applies such writes in row order, so two
+ * groups on parallel lanes lock rows in the same order and never wait on each other in a cycle.
+ */
+export interface WriteLocks {
+  lock?: LockedTable;
+  row?: string;
+}
+
 /** Runs a write durably: its promise settles only once the write is committed (or failed). */
-export type Writer = <T>(op: WriteOp<T>, lock?: LockedTable) => Promise<T>;
+export type Writer = <T>(op: WriteOp<T>, locks?: WriteLocks) => Promise<T>;
 
 /** Each write in its own implicit transaction: what the repos do without group commit. */
 export const directWriter =
@@ -19,6 +29,7 @@ export const directWriter =
 interface Pending {
   op: WriteOp<unknown>;
   lock: LockedTable | undefined;
+  row: string;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -69,9 +80,9 @@ export class GroupCommit {
     this.lanes = Math.max(1, opts.lanes ?? 1);
   }
 
-  readonly write: Writer = <T>(op: WriteOp<T>, lock?: LockedTable): Promise<T> =>
+  readonly write: Writer = <T>(op: WriteOp<T>, locks: WriteLocks = {}): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      this.queue.push({ op, lock, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ op, lock: locks.lock, row: locks.row ?? '', resolve: resolve as (v: unknown) => void, reject });
       if (!this.scheduled && this.running < this.lanes) {
         this.scheduled = true;
         setImmediate(() => {
@@ -105,8 +116,11 @@ export class GroupCommit {
         // Locks first, in one order: two transactions never wait on each other's table locks
         // while holding row locks the other wants.
         for (const table of [...new Set(batch.flatMap((p) => (p.lock ? [p.lock] : [])))].sort()) await this.lockTable(trx, table);
-        const out: unknown[] = [];
-        for (const p of batch) out.push(await p.op(trx));
+        // The writes of one group are independent (a caller awaits a write before the next
+        // that depends on it), so they may run in row order rather than arrival order.
+        const order = batch.map((p, i) => i).sort((a, b) => (batch[a]!.row < batch[b]!.row ? -1 : batch[a]!.row > batch[b]!.row ? 1 : a - b));
+        const out: unknown[] = new Array(batch.length);
+        for (const i of order) out[i] = await batch[i]!.op(trx);
         return out;
       });
     } catch (err) {

@@ -21,7 +21,7 @@ export function taskRepo(db: Kysely<Database>, write: Writer = directWriter(db))
         if (fresh) return { inserted: true, task: toTask(fresh) };
         const row = await db.selectFrom('tasks').selectAll().where('agent', '=', r.agent).where('idempotency_key', '=', r.idempotencyKey ?? '').executeTakeFirstOrThrow();
         return { inserted: false, task: toTask(row) };
-      }),
+      }, { row: r.id }),
     get: async (id) => {
       const row = await db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
       return row && toTask(row);
@@ -37,7 +37,7 @@ export function taskRepo(db: Kysely<Database>, write: Writer = directWriter(db))
       const { id: _ignored, ...rest } = patch;
       const set = fromTaskPatch(rest);
       if (Object.keys(set).length === 0) return tasks.get(id);
-      const row = await write((db) => db.updateTable('tasks').set(set).where('id', '=', id).where('status', 'in', [...from]).returningAll().executeTakeFirst());
+      const row = await write((db) => db.updateTable('tasks').set(set).where('id', '=', id).where('status', 'in', [...from]).returningAll().executeTakeFirst(), { row: id });
       return row && toTask(row);
     },
     overdue: async (now, limit) =>
