@@ -362,11 +362,13 @@ async function phasesOf(f: BenchFlock, samples: { id: string; postMs: number; wa
 
 /**
  * `n` echo tasks for WIDE, created in POST /v1/tasks:batch requests of BATCH_SIZE with 4
- * requests in flight; resolves once every result was seen on `task.result`.
+ * requests in flight; resolves once every result was seen on `task.result`. Their deadline
+ * is 10 minutes: all of them are queued at once, and the manifest's 30 s would time out the
+ * last ones on a slow machine.
  */
 async function batchOf(f: BenchFlock, results: TaskResults, n: number): Promise<void> {
   const batches = Array.from({ length: Math.ceil(n / BATCH_SIZE) }, (_, b) =>
-    Array.from({ length: Math.min(BATCH_SIZE, n - b * BATCH_SIZE) }, (_, i) => ({ agent: WIDE, input: { hello: 'flock', i: b * BATCH_SIZE + i } })),
+    Array.from({ length: Math.min(BATCH_SIZE, n - b * BATCH_SIZE) }, (_, i) => ({ agent: WIDE, input: { hello: 'flock', i: b * BATCH_SIZE + i }, timeoutMs: 600_000 })),
   );
   const waits: Promise<unknown>[] = [];
   await concurrent(batches.length, 4, async (b) => {
