@@ -5,9 +5,13 @@
  *
  *   npx tsx bench/cold-start.ts [--runs 5] [--json]
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ContainerCreateOptions } from 'dockerode';
 import type { AgentView } from '@aiflock/protocol';
 import { containerSpec } from '../packages/daemon/src/adapters/runtimes/docker/container-spec.js';
+import { SANDBOX_CREDENTIALS_DIR } from '../packages/daemon/src/adapters/runtimes/shared/shared-storage.js';
 import {
   Heartbeats,
   containerCpu,
@@ -163,13 +167,17 @@ async function viaFlock(f: BenchFlock, beats: Heartbeats, name: string): Promise
 async function viaDocker(f: BenchFlock, beats: Heartbeats, name: string, sandboxed: boolean): Promise<Timing> {
   const agent = await deployEcho(f, name, 0);
   const instanceId = `${name}-${randomId()}`;
+  // The bus refuses anonymous clients: like the flock's instances, the container gets its own
+  // credentials file, read-only where the runtime mounts it. Issued before the clock starts,
+  // as a runtime is handed them by the reconciler.
+  const credsDir = await busCredentialsDir(f, instanceId);
   const beat = Promise.all([
     beats.next(`the first heartbeat of ${instanceId}`, (hb) => hb.instanceId === instanceId),
     beats.next(`the ready heartbeat of ${instanceId}`, (hb) => hb.instanceId === instanceId && hb.state !== 'starting'),
   ]);
   const wall0 = Date.now();
   const t0 = performance.now();
-  const container = await f.docker.createContainer(rawSpec(f, agent, instanceId, sandboxed));
+  const container = await f.docker.createContainer(rawSpec(f, agent, instanceId, sandboxed, credsDir));
   if (interrupted()) {
     await container.remove({ force: true }); // created after the cleanup swept the raw containers
     throw new Error('interrupted');
@@ -180,7 +188,18 @@ async function viaDocker(f: BenchFlock, beats: Heartbeats, name: string, sandbox
   const docker = await dockerTimes(f, container.id, wall0);
   await container.remove({ force: true });
   await removeAgent(f, name);
+  if (credsDir) await rm(credsDir, { recursive: true, force: true });
   return { requestMs, ...docker, firstBeatMs: first.at - t0, readyMs: ready.at - t0 };
+}
+
+/** A directory holding `nats.creds` for the raw container (readable by its non-root user), or null without bus auth. */
+async function busCredentialsDir(f: BenchFlock, name: string): Promise<string | null> {
+  const creds = await f.busCreds(name);
+  if (!creds) return null;
+  const dir = await mkdtemp(join(tmpdir(), 'aiflock-bench-creds-'));
+  onCleanup(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'nats.creds'), creds, { mode: 0o444 });
+  return dir;
 }
 
 async function dockerTimes(f: BenchFlock, id: string, wall0: number): Promise<{ createdMs: number; startedMs: number; cpuMs: number; throttledMs: number }> {
@@ -190,14 +209,15 @@ async function dockerTimes(f: BenchFlock, id: string, wall0: number): Promise<{ 
 }
 
 /** The environment the reconciler gives an instance (packages/core/src/services/reconciler.ts). */
-function rawSpec(f: BenchFlock, agent: AgentView, instanceId: string, sandboxed: boolean): ContainerCreateOptions {
-  const env = {
+function rawSpec(f: BenchFlock, agent: AgentView, instanceId: string, sandboxed: boolean, credsDir: string | null): ContainerCreateOptions {
+  const env: Record<string, string> = {
     AIFLOCK_INSTANCE_ID: instanceId,
     AIFLOCK_AGENT: agent.name,
     AIFLOCK_NATS_URL: f.natsUrl,
     AIFLOCK_HANDLERS: agent.handlers.join(','),
     AIFLOCK_HEARTBEAT_MS: String(agent.heartbeatMs),
     AIFLOCK_CONCURRENCY: '1', // the echo manifest's default
+    ...(credsDir ? { AIFLOCK_NATS_CREDS: `${SANDBOX_CREDENTIALS_DIR}/nats.creds` } : {}),
   };
   // Exactly the daemon's hardening (the pure spec function it uses), minus the bind mounts
   // of the shared storage, so this baseline cannot drift from what the flock runs.
@@ -211,6 +231,10 @@ function rawSpec(f: BenchFlock, agent: AgentView, instanceId: string, sandboxed:
     Image: IMAGE,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     Labels: { [BENCH_LABEL]: f.name },
-    HostConfig: { NetworkMode: f.network, ...(sandboxed ? sandbox : {}) },
+    HostConfig: {
+      NetworkMode: f.network,
+      ...(sandboxed ? sandbox : {}),
+      ...(credsDir ? { Mounts: [{ Type: 'bind', Source: credsDir, Target: SANDBOX_CREDENTIALS_DIR, ReadOnly: true }] } : {}),
+    },
   };
 }

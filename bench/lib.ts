@@ -179,6 +179,8 @@ export interface BenchFlock {
   nc: NatsConnection;
   /** Another host-side connection, with the same credentials as `nc`. */
   connectBus: (name: string) => Promise<NatsConnection>;
+  /** Fresh bus credentials (a .creds file's text) named `name`, or null when the flock's bus runs without auth. */
+  busCreds: (name: string) => Promise<string | null>;
   daemonPid: number;
   natsPid: number;
   docker: Dockerode;
@@ -197,6 +199,8 @@ export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: 
   onCleanup(`aiflock down (flock ${tf.name})`, () => tf.cleanup());
   // These benchmarks measure the API and bus, not the per-token rate limiter.
   tf.env['AIFLOCK_RATE_LIMIT_MAX'] = '100000000';
+  // BENCH_CPU_PROF=<dir>: the daemon writes a V8 CPU profile there when it exits (see cpu-profile.mjs).
+  if (process.env['BENCH_CPU_PROF']) Object.assign(tf.env, { BENCH_CPU_PROF: process.env['BENCH_CPU_PROF'], NODE_OPTIONS: `--import ${join(REPO_ROOT, 'bench', 'cpu-profile.mjs')}` });
   progress(`starting flock ${tf.name} (aiflock up --no-demo)`);
   const up = await tf.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   if (up.code !== 0) throw new Error(`aiflock up exited ${up.code}: ${up.stderr}`);
@@ -217,7 +221,8 @@ export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: 
   const natsUrl = /nats:\/\/[0-9.]+:\d+/.exec(status.checks['nats']?.detail ?? '')?.[0];
   if (!natsUrl) throw new Error(`no NATS url in the daemon's status: ${JSON.stringify(status.checks)}`);
   // With bus auth on (the default) the bench connects with operator credentials, as a tool would.
-  const creds = status.checks['busAuth']?.ok ? (await api<{ creds: string }>('POST', '/v1/system/bus-credentials', { name: 'bench' })).creds : null;
+  const busCreds = async (name: string) => (status.checks['busAuth']?.ok ? (await api<{ creds: string }>('POST', '/v1/system/bus-credentials', { name })).creds : null);
+  const creds = await busCreds('bench');
   const connectBus = (name: string) => connect({ servers: natsUrl, name, ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}) });
   const nc = await connectBus('aiflock-bench');
   onCleanup('close the bench NATS connection', () => nc.close());
@@ -230,6 +235,7 @@ export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: 
     gatewayIp: new URL(natsUrl).hostname,
     nc,
     connectBus,
+    busCreds,
     daemonPid: status.pid,
     natsPid,
     docker: new Dockerode(),
@@ -241,13 +247,15 @@ export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: 
 let echoExample: Promise<string> | null = null;
 
 /** examples/echo.agent.yaml (read once) under another name and replica count. */
-export async function echoManifest(name: string, replicas: number): Promise<string> {
+/** The echo example renamed, at `replicas`; `wide` also sets its concurrency and CPU. */
+export async function echoManifest(name: string, replicas: number, wide?: { concurrency: number; cpu: number }): Promise<string> {
   const text = await (echoExample ??= readFile(join(REPO_ROOT, 'examples', 'echo.agent.yaml'), 'utf8'));
-  return text.replace(/^name: .*$/m, `name: ${name}`).replace(/^replicas: .*$/m, `replicas: ${replicas}`);
+  const named = text.replace(/^name: .*$/m, `name: ${name}`).replace(/^replicas: .*$/m, `replicas: ${replicas}`);
+  return wide ? named.replace(/^  cpu: .*$/m, `  cpu: ${wide.cpu}`).replace(/^replicas: .*$/m, (l) => `${l}\nconcurrency: ${wide.concurrency}`) : named;
 }
 
-export async function deployEcho(f: BenchFlock, name: string, replicas: number): Promise<AgentView> {
-  const manifest = await echoManifest(name, replicas);
+export async function deployEcho(f: BenchFlock, name: string, replicas: number, wide?: { concurrency: number; cpu: number }): Promise<AgentView> {
+  const manifest = await echoManifest(name, replicas, wide);
   return (await f.api<{ agent: AgentView }>('POST', '/v1/agents', { manifest, filename: `${name}.agent.yaml` })).agent;
 }
 

@@ -3,11 +3,16 @@
  * queue → sandboxed instance → result stored by the daemon → `task.result`), against raw
  * NATS request/reply on the same nats-server, measured in the same run.
  *
+ * Also batch creates (`POST /v1/tasks:batch`) to an echo agent with room to run them
+ * (`concurrency` per instance, a whole CPU), against raw JetStream publish-with-ack plus a
+ * raw pull consumer acking, on the same nats-server.
+ *
  *   npx tsx bench/task-throughput.ts [--runs 5] [--json] [--latency-tasks 200]
  *                                    [--tasks 500] [--concurrency 32] [--replicas 3]
+ *                                    [--batch-tasks 4000] [--batch-size 500] [--wide-concurrency 32]
  */
-import { JSONCodec } from 'nats';
-import type { TaskList, TaskView } from '@aiflock/protocol';
+import { AckPolicy, JSONCodec, type NatsConnection } from 'nats';
+import type { TaskBatchResponse, TaskList, TaskView } from '@aiflock/protocol';
 import {
   Heartbeats,
   TaskResults,
@@ -35,7 +40,13 @@ import {
   type BenchFlock,
 } from './lib.js';
 
-const opts = benchArgs({ 'latency-tasks': 200, tasks: 500, concurrency: 32, replicas: 3 });
+const opts = benchArgs({ 'latency-tasks': 200, tasks: 500, concurrency: 32, replicas: 3, 'batch-tasks': 4000, 'batch-size': 500, 'wide-concurrency': 32 });
+const BATCH_TASKS = opts.extra['batch-tasks']!;
+const BATCH_SIZE = opts.extra['batch-size']!;
+const WIDE_CONCURRENCY = opts.extra['wide-concurrency']!;
+/** The echo agent for batch creates: 2 instances, each a whole CPU and WIDE_CONCURRENCY tasks at once. */
+const WIDE = 'bench-echo-wide';
+const WIDE_REPLICAS = 2;
 const LATENCY_TASKS = opts.extra['latency-tasks']!;
 const TASKS = opts.extra['tasks']!;
 const CONCURRENCY = opts.extra['concurrency']!;
@@ -58,13 +69,15 @@ interface Throughput {
 }
 
 interface Run {
-  raw: { latency: Latency; throughput: Throughput };
+  raw: { latency: Latency; throughput: Throughput; jetstream: Throughput };
   flock: {
     latency: Latency;
     /** Over the sequential tasks, ms (see `phasesOf`). */
     phases: Record<string, number>;
     oneReplica: Throughput;
     nReplicas: Throughput;
+    /** BATCH_TASKS tasks created with POST /v1/tasks:batch, to the WIDE agent. */
+    batch: Throughput;
   };
 }
 
@@ -74,9 +87,13 @@ main('task-throughput', async () => {
   const results = await TaskResults.watch(f.nc);
   const raw = await rawEcho(f);
 
-  progress(`deploying ${AGENT} (1 replica)`);
+  const jetstream = await rawJetStream(f.nc);
+
+  progress(`deploying ${AGENT} (1 replica) and ${WIDE} (${WIDE_REPLICAS} replicas, concurrency ${WIDE_CONCURRENCY}, cpu 1)`);
   await deployEcho(f, AGENT, 1);
+  await deployEcho(f, WIDE, WIDE_REPLICAS, { concurrency: WIDE_CONCURRENCY, cpu: 1 });
   await scaleTo(f, beats, 1);
+  await scaleTo(f, beats, WIDE_REPLICAS, WIDE);
 
   const flockTask = async (input: unknown) => {
     const wall0 = Date.now();
@@ -91,6 +108,8 @@ main('task-throughput', async () => {
   progress(`warming up: ${WARMUP} flock tasks, ${WARMUP * 10} raw requests`);
   for (let i = 0; i < WARMUP; i++) await flockTask({ warmup: i });
   for (let i = 0; i < WARMUP * 10; i++) await raw.request({ warmup: i });
+  await batchOf(f, results, WARMUP * 10);
+  await jetstream.run(WARMUP * 10);
 
   const runs: Run[] = [];
   for (let run = 1; run <= opts.runs; run++) {
@@ -112,7 +131,12 @@ main('task-throughput', async () => {
     progress(`${tag} flock, ${REPLICAS} replicas: ${fmt(nReplicas.perSec)} tasks/s`);
     await scaleTo(f, beats, 1);
 
-    runs.push({ raw: { latency: rawLatency, throughput: rawPut }, flock: { latency: flockLatency, phases, oneReplica, nReplicas } });
+    const rawJs = await meteredPhase(f, WIDE, BATCH_TASKS, () => jetstream.run(BATCH_TASKS));
+    progress(`${tag} raw JetStream publish-with-ack + pull consumer ack: ${fmt(rawJs.perSec)} msg/s`);
+    const batch = await meteredPhase(f, WIDE, BATCH_TASKS, () => batchOf(f, results, BATCH_TASKS));
+    progress(`${tag} flock, batches of ${BATCH_SIZE} to ${WIDE}: ${fmt(batch.perSec)} tasks/s`);
+
+    runs.push({ raw: { latency: rawLatency, throughput: rawPut, jetstream: rawJs }, flock: { latency: flockLatency, phases, oneReplica, nReplicas, batch } });
   }
 
   const s = (pick: (r: Run) => number) => spread(runs.map(pick));
@@ -130,11 +154,16 @@ main('task-throughput', async () => {
       ratio1: s((r) => r.flock.oneReplica.perSec / r.raw.throughput.perSec),
       ratioN: s((r) => r.flock.nReplicas.perSec / r.raw.throughput.perSec),
       scaling: s((r) => r.flock.nReplicas.perSec / r.flock.oneReplica.perSec),
+      rawJetStream: s((r) => r.raw.jetstream.perSec),
+      batch: s((r) => r.flock.batch.perSec),
+      ratioBatch: s((r) => r.flock.batch.perSec / r.raw.jetstream.perSec),
     },
     cpuMsPerTaskMedian: {
       raw: cpu((r) => r.raw.throughput),
       flock1: cpu((r) => r.flock.oneReplica),
       flockN: cpu((r) => r.flock.nReplicas),
+      rawJetStream: cpu((r) => r.raw.jetstream),
+      batch: cpu((r) => r.flock.batch),
     },
     throttledMsPerTaskMedian: {
       flock1: median(runs.map((r) => r.flock.oneReplica.throttledMsPerTask)),
@@ -143,7 +172,7 @@ main('task-throughput', async () => {
     phasesMedianMs: Object.fromEntries(Object.keys(runs[0]!.flock.phases).map((k) => [k, median(runs.map((r) => r.flock.phases[k]!))])),
   };
   const m = await machine(f.docker);
-  const options = { runs: opts.runs, latencyTasks: LATENCY_TASKS, tasks: TASKS, concurrency: CONCURRENCY, replicas: REPLICAS, agentConcurrency: 1 };
+  const options = { runs: opts.runs, latencyTasks: LATENCY_TASKS, tasks: TASKS, concurrency: CONCURRENCY, replicas: REPLICAS, agentConcurrency: 1, batchTasks: BATCH_TASKS, batchSize: BATCH_SIZE, wideReplicas: WIDE_REPLICAS, wideConcurrency: WIDE_CONCURRENCY };
   const file = await writeResults('task-throughput', {
     benchmark: 'task-throughput',
     date: new Date().toISOString(),
@@ -187,6 +216,16 @@ main('task-throughput', async () => {
       ],
     ),
     '',
+    `Batch creates: ${BATCH_TASKS} tasks per run in POST /v1/tasks:batch requests of ${BATCH_SIZE} (4 in flight), to ${WIDE} (${WIDE_REPLICAS} instances, concurrency ${WIDE_CONCURRENCY}, cpu 1), until every result was seen on task.result.`,
+    '',
+    table(
+      ['', 'per second', 'ratio to raw JetStream'],
+      [
+        ['raw JetStream: publish with ack + pull consumer acking', fmtSpread(p.rawJetStream), '1'],
+        ['aiflock, batch create → result stored and seen', fmtSpread(p.batch), fmtSpread(p.ratioBatch)],
+      ],
+    ),
+    '',
     "Where a sequential task's time goes (ms; 10 %-trimmed mean over the sequential tasks, then median over runs; from the task record's whole-ms timestamps, so read them as ±1 ms):",
     '',
     table(Object.keys(summary.phasesMedianMs), [Object.values(summary.phasesMedianMs).map(fmt)]),
@@ -200,6 +239,8 @@ main('task-throughput', async () => {
           ['raw NATS request/reply', p.raw, summary.cpuMsPerTaskMedian.raw, 0],
           ['aiflock, 1 replica', p.flock1, summary.cpuMsPerTaskMedian.flock1, summary.throttledMsPerTaskMedian.flock1],
           [`aiflock, ${REPLICAS} replicas`, p.flockN, summary.cpuMsPerTaskMedian.flockN, summary.throttledMsPerTaskMedian.flockN],
+          ['raw JetStream publish + consume', p.rawJetStream, summary.cpuMsPerTaskMedian.rawJetStream, 0],
+          [`aiflock, batch create to ${WIDE}`, p.batch, summary.cpuMsPerTaskMedian.batch, 0],
         ] as const
       ).map(([label, perSec, cpuMs, throttled]) => {
         const cores = (Object.values(cpuMs).reduce((a, b) => a + b, 0) * perSec.median) / 1000;
@@ -254,7 +295,14 @@ async function concurrent(n: number, inFlight: number, one: (i: number) => Promi
 
 /** `concurrent` over TASKS calls, with the CPU time the flock's processes spent meanwhile. */
 async function metered(f: BenchFlock, one: (i: number) => Promise<unknown>): Promise<Throughput> {
-  const instances = (await containersOf(f, AGENT)).filter((c) => c.State === 'running').map((c) => c.Id);
+  return meteredPhase(f, AGENT, TASKS, async () => {
+    await concurrent(TASKS, CONCURRENCY, one);
+  });
+}
+
+/** `phase` (which completes `n` calls), timed, with the CPU time the flock's processes (and `agent`'s instances) spent meanwhile. */
+async function meteredPhase(f: BenchFlock, agent: string, n: number, phase: () => Promise<void>): Promise<Throughput> {
+  const instances = (await containersOf(f, agent)).filter((c) => c.State === 'running').map((c) => c.Id);
   const cpuNow = async (): Promise<Record<string, number>> => {
     const own = process.cpuUsage();
     const perInstance = await Promise.all(instances.map(containerCpu));
@@ -267,9 +315,11 @@ async function metered(f: BenchFlock, one: (i: number) => Promise<unknown>): Pro
     };
   };
   const before = await cpuNow();
-  const perSec = await concurrent(TASKS, CONCURRENCY, one);
+  const t0 = performance.now();
+  await withTimeout(`${n} calls`, 300_000, phase());
+  const perSec = n / ((performance.now() - t0) / 1000);
   const after = await cpuNow();
-  const { throttled, ...cpuMsPerTask } = Object.fromEntries(Object.keys(before).map((k) => [k, (after[k]! - before[k]!) / TASKS]));
+  const { throttled, ...cpuMsPerTask } = Object.fromEntries(Object.keys(before).map((k) => [k, (after[k]! - before[k]!) / n]));
   return { perSec, cpuMsPerTask, throttledMsPerTask: throttled ?? NaN };
 }
 
@@ -277,10 +327,10 @@ async function metered(f: BenchFlock, one: (i: number) => Promise<unknown>): Pro
  * Scale the echo agent and wait until exactly `n` containers run and every one of them
  * sent a ready (idle) heartbeat, i.e. is pulling tasks.
  */
-async function scaleTo(f: BenchFlock, beats: Heartbeats, n: number): Promise<void> {
-  await f.api('POST', `/v1/agents/${AGENT}/scale`, { replicas: n });
-  await until(`${n} ready ${AGENT} instance(s)`, async () => {
-    const running = (await containersOf(f, AGENT)).filter((c) => c.State === 'running');
+async function scaleTo(f: BenchFlock, beats: Heartbeats, n: number, agent = AGENT): Promise<void> {
+  await f.api('POST', `/v1/agents/${agent}/scale`, { replicas: n });
+  await until(`${n} ready ${agent} instance(s)`, async () => {
+    const running = (await containersOf(f, agent)).filter((c) => c.State === 'running');
     return running.length === n && running.every((c) => beats.ready.has(c.Labels['aiflock.instance'] ?? ''));
   });
 }
@@ -307,5 +357,60 @@ async function phasesOf(f: BenchFlock, samples: { id: string; postMs: number; wa
     'created → picked up by the instance': med((r) => r.queued),
     'picked up → result stored': med((r) => r.running),
     'stored → seen on task.result': med((r) => r.toObserver),
+  };
+}
+
+/**
+ * `n` echo tasks for WIDE, created in POST /v1/tasks:batch requests of BATCH_SIZE with 4
+ * requests in flight; resolves once every result was seen on `task.result`. Their deadline
+ * is 10 minutes: all of them are queued at once, and the manifest's 30 s would time out the
+ * last ones on a slow machine.
+ */
+async function batchOf(f: BenchFlock, results: TaskResults, n: number): Promise<void> {
+  const batches = Array.from({ length: Math.ceil(n / BATCH_SIZE) }, (_, b) =>
+    Array.from({ length: Math.min(BATCH_SIZE, n - b * BATCH_SIZE) }, (_, i) => ({ agent: WIDE, input: { hello: 'flock', i: b * BATCH_SIZE + i }, timeoutMs: 600_000 })),
+  );
+  const waits: Promise<unknown>[] = [];
+  await concurrent(batches.length, 4, async (b) => {
+    const res = await f.api<TaskBatchResponse>('POST', '/v1/tasks:batch', { tasks: batches[b] });
+    if (res.failed > 0) throw new Error(`batch create refused ${res.failed} task(s): ${JSON.stringify(res.results.find((r) => !r.ok))}`);
+    for (const r of res.results) if (r.ok) waits.push(results.wait(r.task.id, 120_000).then((seen) => {
+      if (seen.result.status !== 'completed') throw new Error(`task ${r.task.id} ended ${seen.result.status}`);
+    }));
+  });
+  await Promise.all(waits);
+}
+
+/**
+ * The baseline for batch creates: a JetStream stream and a durable pull consumer of its own
+ * on the flock's nats-server. `run(n)` publishes n messages, each waiting for its ack from
+ * the server (up to BATCH_SIZE in flight), while the consumer pulls and acks each; it
+ * resolves when the last one was acked.
+ */
+async function rawJetStream(nc: NatsConnection): Promise<{ run: (n: number) => Promise<void> }> {
+  const codec = JSONCodec();
+  const stream = 'BENCH_RAW_JS';
+  const jsm = await nc.jetstreamManager();
+  await jsm.streams.add({ name: stream, subjects: ['bench.rawjs.>'] });
+  await jsm.consumers.add(stream, { durable_name: 'bench', ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000 });
+  onCleanup('remove the raw JetStream stream', () => jsm.streams.delete(stream).then(() => undefined));
+  const js = nc.jetstream();
+  const consumer = await js.consumers.get(stream, 'bench');
+  return {
+    run: async (n) => {
+      let acked = 0;
+      // Pull in batches and ack each, while the publishes go on.
+      const pulling = (async () => {
+        while (acked < n) {
+          const batch = await consumer.fetch({ max_messages: 512, expires: 1_000 });
+          for await (const m of batch) {
+            m.ack();
+            acked++;
+          }
+        }
+      })();
+      await concurrent(n, BATCH_SIZE, (i) => js.publish(`bench.rawjs.${i % 16}`, codec.encode({ hello: 'flock', i })));
+      await withTimeout(`${n} raw JetStream messages acked`, 120_000, pulling);
+    },
   };
 }

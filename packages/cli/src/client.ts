@@ -13,7 +13,7 @@ export class CliError extends Error {
   }
 }
 
-const STATUS_EXIT: Record<number, number> = {
+export const STATUS_EXIT: Record<number, number> = {
   400: EXIT.usage,
   401: EXIT.auth,
   403: EXIT.auth,

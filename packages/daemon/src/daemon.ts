@@ -15,6 +15,7 @@ import { restoreCounters } from './llm/usage-store.js';
 import { routeUsage } from './llm/usage-routing.js';
 import { createLogger, logFn, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { TaskRates } from './task-metrics.js';
 import { agentRpcOps } from './rpc-ops.js';
 import { setupRuntimes, startEgressProxy } from './runtime-setup.js';
 import { startScheduler } from './scheduler.js';
@@ -74,6 +75,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const bus = await connectBus(config, runtimes, { log });
 
   const metrics = createMetrics(store, bus.bus, () => audit);
+  // Task throughput and latency: Prometheus histograms, and the last minute for `aiflock stats`.
+  const taskRates = new TaskRates(() => clock.now().getTime());
+  state.whenTaskFinished((t) => {
+    metrics.tasks.finished(t);
+    taskRates.finished(t);
+  });
+  state.whenGroupCommitted(metrics.tasks.groupCommit);
   // The economy before the gateway: agents' LLM entitlements are their compute tiers.
   const economy = economyServices(config.economy, store, audit, clock);
   const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm, tiers: economy.compute });
@@ -114,7 +122,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     memory: plane.memory,
     world: world.api,
     people,
-    ...daemonChecks({ startedAt, dataDir: config.dataDir, apiUrl: () => apiUrl, store, bus, runtimes, plane, llm }),
+    ...daemonChecks({ startedAt, dataDir: config.dataDir, apiUrl: () => apiUrl, store, bus, runtimes, plane, llm, throughput: () => taskRates.snapshot() }),
     busAdminCredentials: bus.adminCredentials,
     broadcast: (m) => bus.bus.broadcast?.(m) ?? Promise.reject(new Error('this bus cannot broadcast')),
     logLevel: {

@@ -3,6 +3,7 @@ import type { AuditLog, Bus, DeadLetterHandler, InboundHandler, RpcHandler, Stor
 import { TERMINAL_STATUSES } from '@aiflock/protocol';
 import { createLlmMetrics } from './llm/metrics.js';
 import { healthMetrics } from './health-metrics.js';
+import { createTaskMetrics } from './task-metrics.js';
 
 /** Prometheus metrics of the control plane. Gauges read the store when scraped. */
 export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queueStats'> & Partial<Pick<Bus, 'connectedSince'>>, audit: () => AuditLog | null = () => null) {
@@ -172,7 +173,7 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
   };
   new Gauge({ name: 'aiflock_world_villagers', help: 'Villagers in the village', registers: [registry], collect() { this.set(world.sources.villagers()); } });
   new Gauge({ name: 'aiflock_world_ws_clients', help: 'WebSocket clients watching the world', registers: [registry], collect() { this.set(world.sources.watchers()); } });
-  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, busMessages, taskDuration, instanceRemovals, eventsDropped, llm: createLlmMetrics(registry), world };
+  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, busMessages, taskDuration, instanceRemovals, eventsDropped, llm: createLlmMetrics(registry), tasks: createTaskMetrics(registry), world };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Store } from '@aiflock/core';
-import type { SystemStatus } from '@aiflock/protocol';
+import type { SystemStatus, TaskThroughput } from '@aiflock/protocol';
 import type { BusSetup } from './bus-setup.js';
 import type { ContextPlane } from './context-plane.js';
 import type { ApiContext } from './http/context.js';
@@ -18,6 +18,8 @@ export function daemonChecks(deps: {
   runtimes: RuntimeSetup;
   plane: Pick<ContextPlane, 'check'>;
   llm: LlmSetup;
+  /** Tasks finished in the last minute. */
+  throughput: () => TaskThroughput;
 }): Pick<ApiContext, 'readiness' | 'status'> {
   const { store, llm } = deps;
   const { bus, credentials, supervisor, busUrl } = deps.bus;
@@ -56,6 +58,7 @@ export function daemonChecks(deps: {
           instancesDesired: agents.filter((a) => a.state === 'active').reduce((n, a) => n + a.replicas, 0),
         },
         tasks: await store.tasks.countByStatus(),
+        throughput: deps.throughput(),
         llm: { available: llm.gateway !== null, detail: llm.detail, models: llm.gateway?.registry.names() ?? [], toolModels: toolModels(llm), breakers: llm.gateway?.breakerStates() ?? {} },
       };
     },

@@ -25,6 +25,8 @@ export interface StoreSetup {
   recordRunsWith(record: ((task: TaskRecord) => void) | null): void;
   /** Also tell `fn` of every task that reaches a final status (chat and board answers). */
   whenTaskFinished(fn: (task: TaskRecord) => void): void;
+  /** Tell `fn` of every group-commit transaction: how many writes it held, how long it took (metrics). */
+  whenGroupCommitted(fn: (writes: number, ms: number) => void): void;
 }
 
 /**
@@ -37,7 +39,8 @@ export async function setupStore(
 ): Promise<StoreSetup> {
   const { clock, log } = deps;
   // Every job's status changes and log lines also feed its resumable stream (WS /v1/stream/{id}).
-  const sqlStore = await openStore(config, (msg) => log('warn', msg));
+  let committed: ((writes: number, ms: number) => void) | null = null;
+  const sqlStore = await openStore(config, (msg) => log('warn', msg), { onBatch: (writes, ms) => committed?.(writes, ms) });
   // Finished tasks may also be recorded in the context plane's `runs` collection (set later).
   let recordRun: ((task: TaskRecord) => void) | null = null;
   let auditToolRun: ((task: TaskRecord) => void) | null = null;
@@ -75,6 +78,9 @@ export async function setupStore(
     },
     whenTaskFinished(fn) {
       finished.push(fn);
+    },
+    whenGroupCommitted(fn) {
+      committed = fn;
     },
   };
 }

@@ -16,6 +16,7 @@ import type { ApiContext } from '../src/http/context.js';
 import { recordingJobEvents } from '../src/jobs/recording-store.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
+import { TaskRates } from '../src/task-metrics.js';
 import { setupPeople, type PeopleSetup } from '../src/people-setup.js';
 import { apiFetch } from '../../../testkit/api-fetch.js';
 
@@ -57,7 +58,9 @@ export interface HarnessOptions {
 export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, host = '127.0.0.1', store: openStore, onRemove }: HarnessOptions = {}): Promise<ApiHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'aiflock-api-'));
   const nats: TestNatsServer = await startNatsServer();
-  const finished: ((t: TaskRecord) => void)[] = [];
+  // Tasks finished in the last minute, as the daemon counts them for `aiflock stats`.
+  const rates = new TaskRates();
+  const finished: ((t: TaskRecord) => void)[] = [(t) => rates.finished(t)];
   const store = recordingJobEvents(openStore ? await openStore(dir) : await SqlStore.open(sqliteBackend(join(dir, 'flock.db'))), () => new Date().toISOString(), (t) => {
     for (const fn of finished) fn(t);
   });
@@ -106,6 +109,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
         checks: await readiness(),
         agents: { deployed: 0, instancesRunning: 0, instancesDesired: 0 },
         tasks: await store.tasks.countByStatus(),
+        throughput: rates.snapshot(),
       }),
       logLevel: { get: () => logger.level, set: (l) => (logger.level = l) },
       shutdown: () => undefined,

@@ -99,7 +99,8 @@ function contractGaps(r: RegisteredRoute): string[] {
   const gaps: string[] = [];
   if (!doc.summary) gaps.push('no summary');
   if (['POST', 'PUT', 'PATCH'].includes(r.method) && doc.body === undefined) gaps.push('no body schema (body: null if it reads none)');
-  if (/:[A-Za-z]/.test(r.url) && !doc.params) gaps.push('path parameters without a params schema');
+  // `::` is Fastify's escape for a literal colon (`/tasks::batch`), not a parameter.
+  if (/(^|[^:]):[A-Za-z]/.test(r.url) && !doc.params) gaps.push('path parameters without a params schema');
   if (!r.websocket && (doc.status ?? 200) !== 204 && !doc.response && !doc.produces) gaps.push('no response schema (or produces: <media type> for a stream or file)');
   return gaps;
 }

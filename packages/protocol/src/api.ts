@@ -3,6 +3,7 @@ import { AgentName, InstanceId, TaskId } from './names.js';
 import { LogLevel } from './events.js';
 import { TaskStatus, TaskType } from './task.js';
 import { Villager } from './world.js';
+import { IdempotencyKey } from './economy.js';
 
 /** Shapes of the HTTP API (`/v1`), shared by the daemon (which produces them) and the CLI. */
 
@@ -188,6 +189,32 @@ export type TaskView = z.infer<typeof TaskView>;
 export const TaskList = z.object({ tasks: z.array(TaskView), nextCursor: z.string().nullable() });
 export type TaskList = z.infer<typeof TaskList>;
 
+/** The most tasks one batch create may carry; bigger loads are sent as several batches. */
+export const MAX_TASK_BATCH = 1000;
+
+/** One task of a batch create: a create request, with its own idempotency key. */
+export const CreateTaskBatchItem = CreateTaskRequest.extend({ idempotencyKey: IdempotencyKey.optional() }).strict();
+export type CreateTaskBatchItem = z.infer<typeof CreateTaskBatchItem>;
+
+/** `POST /v1/tasks:batch`. Items are checked one by one: a bad item fails alone. */
+export const CreateTaskBatchRequest = z.object({ tasks: z.array(CreateTaskBatchItem).min(1).max(MAX_TASK_BATCH) }).strict();
+export type CreateTaskBatchRequest = z.infer<typeof CreateTaskBatchRequest>;
+
+/** The outcome of one item, at its index in the request. */
+export const TaskBatchItemResult = z.discriminatedUnion('ok', [
+  z.object({ index: z.number().int(), ok: z.literal(true), created: z.boolean(), task: TaskView }),
+  z.object({ index: z.number().int(), ok: z.literal(false), status: z.number().int(), error: ApiError.shape.error.omit({ requestId: true }) }),
+]);
+export type TaskBatchItemResult = z.infer<typeof TaskBatchItemResult>;
+
+export const TaskBatchResponse = z.object({
+  results: z.array(TaskBatchItemResult),
+  created: z.number().int(),
+  existing: z.number().int(),
+  failed: z.number().int(),
+});
+export type TaskBatchResponse = z.infer<typeof TaskBatchResponse>;
+
 export const LogLine = z.object({
   seq: z.number().int(),
   ts: z.string(),
@@ -198,6 +225,15 @@ export const LogLine = z.object({
   taskId: z.string().nullable(),
 });
 export type LogLine = z.infer<typeof LogLine>;
+
+/** Tasks finished in the daemon's last window (a minute): the rate and creation → final status latency. */
+export const TaskThroughput = z.object({
+  windowSeconds: z.number(),
+  finished: z.number().int(),
+  perSecond: z.number(),
+  latencyMs: z.object({ p50: z.number(), p90: z.number(), p99: z.number() }).nullable(),
+});
+export type TaskThroughput = z.infer<typeof TaskThroughput>;
 
 export const SystemStatus = z.object({
   version: z.string(),
@@ -211,6 +247,8 @@ export const SystemStatus = z.object({
   ),
   agents: z.object({ deployed: z.number().int(), instancesRunning: z.number().int(), instancesDesired: z.number().int() }),
   tasks: z.record(z.string(), z.number().int()),
+  /** Tasks finished lately; absent from daemons that predate it. */
+  throughput: TaskThroughput.optional(),
   /** The LLM gateway: which providers serve which models, or plainly why there is none. */
   llm: z
     .object({

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { AgentView, InstanceStats, JobList, SystemStatus } from '@aiflock/protocol';
+import type { AgentView, InstanceStats, JobList, SystemStatus, TaskThroughput } from '@aiflock/protocol';
 import type { ApiClient } from '../client.js';
 import { CliError } from '../client.js';
 import { EXIT } from '../exit-codes.js';
@@ -13,6 +13,8 @@ export interface FlockStats {
   jobs: Record<string, number>;
   /** Jobs that finished in the last minute, from the newest page of finished jobs. */
   finishedLastMinute: number;
+  /** The daemon's own count of the last minute, with creation → final status latency; null from a daemon that predates it. */
+  throughput: TaskThroughput | null;
 }
 
 async function collect(api: ApiClient): Promise<FlockStats> {
@@ -28,6 +30,7 @@ async function collect(api: ApiClient): Promise<FlockStats> {
     instances: { running: status.agents.instancesRunning, desired: status.agents.instancesDesired },
     jobs: status.tasks,
     finishedLastMinute: recent.jobs.filter((j) => j.finishedAt && now - Date.parse(j.finishedAt) <= 60_000).length,
+    throughput: status.throughput ?? null,
   };
 }
 
@@ -35,7 +38,7 @@ function render(s: FlockStats): string {
   const jobs = Object.entries(s.jobs).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   const lines = [
     `aiflock  ${s.at}`,
-    `instances ${s.instances.running}/${s.instances.desired} running   jobs: ${jobs}   throughput: ${s.finishedLastMinute} finished in the last minute`,
+    `instances ${s.instances.running}/${s.instances.desired} running   jobs: ${jobs}   throughput: ${throughputLine(s)}`,
     '',
     s.agents.length ? table(['AGENT', 'STATUS', 'READY', 'RUNNING'], s.agents.map((a) => [a.name, a.status, `${a.ready}/${a.desired}`, a.running])) : 'no agents deployed',
   ];
@@ -65,6 +68,16 @@ function bytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)}${units[i]}`;
 }
 
+function throughputLine(s: FlockStats): string {
+  const t = s.throughput;
+  if (!t) return `${s.finishedLastMinute} finished in the last minute`;
+  const rate = t.perSecond >= 10 ? t.perSecond.toFixed(0) : t.perSecond.toFixed(2);
+  const latency = t.latencyMs ? `, created → done p50 ${ms(t.latencyMs.p50)} p90 ${ms(t.latencyMs.p90)} p99 ${ms(t.latencyMs.p99)}` : '';
+  return `${t.finished} finished in the last ${t.windowSeconds} s (${rate}/s${latency})`;
+}
+
+const ms = (n: number): string => (n >= 10_000 ? `${(n / 1000).toFixed(0)} s` : `${n} ms`);
+
 export function statsCommands(program: Command, client: () => ApiClient): void {
   program
     .command('stats')
@@ -72,7 +85,12 @@ export function statsCommands(program: Command, client: () => ApiClient): void {
     .option('--json', 'print as JSON')
     .action(async (o: { json?: boolean }) => {
       const api = client();
-      const [s, { instances }] = await Promise.all([collect(api), api.get<{ instances: InstanceStats[] }>('/v1/instances/stats')]);
+      // A daemon with no runtime to measure (not_ready) still has flock-wide figures to show.
+      const measured = api.get<{ instances: InstanceStats[] }>('/v1/instances/stats').catch((err: unknown) => {
+        if (err instanceof CliError && err.code === 'not_ready') return { instances: [] as InstanceStats[] };
+        throw err;
+      });
+      const [s, { instances }] = await Promise.all([collect(api), measured]);
       // `perInstance`: what each instance's runtime measures (`top` does not wait for that sample).
       if (o.json) return printJson({ ...s, perInstance: instances });
       println(render(s));

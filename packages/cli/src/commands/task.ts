@@ -7,6 +7,7 @@ import { EXIT } from '../exit-codes.js';
 import { age, printJson, println, progress, table } from '../output.js';
 import { toInt } from './shared.js';
 import { printTaskLogs } from './task-logs.js';
+import { runFromFile } from './task-batch.js';
 
 const TERMINAL = new Set<string>(FINAL_STATUSES);
 
@@ -15,16 +16,27 @@ export function taskCommand(program: Command, client: () => ApiClient): void {
 
   task
     .command('run')
-    .description('queue a task for an agent')
-    .argument('<agent>')
-    .requiredOption('-i, --input <json|text|@file>', 'task input: JSON, plain text, or @path to read it from a file')
+    .description('queue a task for an agent, or many from a JSON-lines file (--from)')
+    .argument('[agent]', 'the agent (with --from: the default for lines that name none)')
+    .option('-i, --input <json|text|@file>', 'task input: JSON, plain text, or @path to read it from a file')
+    .option('--from <file>', 'queue one task per line of this JSON-lines file ("-": stdin); each line {"agent","input","type"?,"timeoutMs"?,"maxAttempts"?,"idempotencyKey"?}; progress on stderr')
+    .option('--batch-size <n>', 'with --from: tasks per request (at most 1000)', '500')
     .option('-t, --type <type>', "task type (default: the agent's first handler)")
     .option('--timeout <duration>', 'deadline from now, e.g. 30s, 5m (default: the manifest task timeout)')
     .option('--max-attempts <n>', 'deliveries before the task is dead-lettered')
     .option('--idempotency-key <key>', 'retrying with the same key returns the same task')
     .option('-w, --wait', 'wait for the result; exit 5 if the task does not complete')
     .option('--json', 'print as JSON')
-    .action(async (agent: string, o: RunOptions) => {
+    .action(async (agent: string | undefined, o: RunOptions) => {
+      if (o.from !== undefined) {
+        for (const [flag, set] of [['--input', o.input], ['--idempotency-key', o.idempotencyKey], ['--wait', o.wait]] as const) {
+          if (set !== undefined) throw new CliError(`${flag} does not go with --from: put it on each line of the file`, EXIT.usage);
+        }
+        const defaults = { agent, type: o.type, timeoutMs: o.timeout ? durationMs(o.timeout) : undefined, maxAttempts: o.maxAttempts ? toInt(o.maxAttempts, '--max-attempts') : undefined };
+        return runFromFile(client(), o.from, defaults, { json: o.json, batchSize: toInt(o.batchSize, '--batch-size') });
+      }
+      if (agent === undefined) throw new CliError('name the agent: aiflock task run <agent> --input <json|text|@file> (or queue many with --from <file>)', EXIT.usage);
+      if (o.input === undefined) throw new CliError("required option '-i, --input <json|text|@file>' not specified", EXIT.usage);
       const body = {
         agent,
         input: await readInput(o.input),
@@ -117,7 +129,9 @@ export function taskCommand(program: Command, client: () => ApiClient): void {
 }
 
 interface RunOptions {
-  input: string;
+  input?: string;
+  from?: string;
+  batchSize: string;
   type?: string;
   timeout?: string;
   maxAttempts?: string;

@@ -10,8 +10,8 @@ const toSchema = (s: ZodType, io: 'input' | 'output'): Json => {
   return rest;
 };
 
-/** `/v1/jobs/:id` → `/v1/jobs/{id}` */
-export const openApiPath = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+/** `/v1/jobs/:id` → `/v1/jobs/{id}`; `::` (Fastify's escaped colon, `/v1/tasks::batch`) is a plain `:`. */
+export const openApiPath = (url: string) => url.replace(/(::)|:([A-Za-z0-9_]+)/g, (_m, colon: string | undefined, name: string | undefined) => (colon ? ':' : `{${name}}`));
 
 function parameters(schema: ZodType | undefined, where: 'path' | 'query'): Json[] {
   if (!schema) return [];

@@ -20,9 +20,26 @@ import type { Bus, ManifestArtefacts, DeadLetterHandler, HealthCheck, InboundHan
 import { RPC_STREAM_HEADER, STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 import { context } from '@opentelemetry/api';
 import { natsManifestArtefacts } from './manifest-artefacts.js';
+import { KeyedLanes } from './keyed-lanes.js';
 import { SpanKind, TaskTraces, extractTraceContext, injectTraceContext, recordRemoteSpan, withSpan } from '../../telemetry/tracing.js';
 
 const codec = JSONCodec();
+
+/** Messages of the results and events streams the daemon stores at once (see `pump`). */
+const INGEST_CONCURRENCY = 64;
+
+/** A result's lane: its task (instances publish results with msgID `<taskId>:<attempt>`), else its subject. */
+const resultKey = (m: JsMsg): string => m.headers?.get('Nats-Msg-Id').split(':')[0] || m.subject;
+
+/**
+ * An event's lane: the task it names (a task's start, log lines and steps stay in order),
+ * else its instance (lifecycle and logs outside tasks). The lane only orders work; the handler
+ * still checks that the task is the publishing agent's.
+ */
+const eventKey = (m: JsMsg): string => {
+  const taskId = (decode(m.data) as { taskId?: unknown } | undefined)?.taskId;
+  return typeof taskId === 'string' ? `${m.subject}:${taskId}` : m.subject;
+};
 
 export interface NatsBusOptions {
   url: string;
@@ -216,9 +233,11 @@ export class NatsBus implements Bus {
   }
 
   async start(): Promise<void> {
-    if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.fromInstance(this.handlers.results, (who, payload, m) => this.recordAgentSpan(who, payload, m.headers)));
-    if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events));
-    if (this.handlers.deadLetter) void this.pump(DEAD_LETTERS.name, DEAD_LETTERS.durable, this.deadLettered(this.handlers.deadLetter));
+    // Results of different tasks, and events of different instances, are stored concurrently
+    // (so their writes share transactions); one task's results, one instance's events, in order.
+    if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.fromInstance(this.handlers.results, (who, payload, m) => this.recordAgentSpan(who, payload, m.headers)), resultKey, INGEST_CONCURRENCY);
+    if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events), eventKey, INGEST_CONCURRENCY);
+    if (this.handlers.deadLetter) void this.pump(DEAD_LETTERS.name, DEAD_LETTERS.durable, this.deadLettered(this.handlers.deadLetter), () => 'all', 1);
     if (this.handlers.rpc) this.serveRpc(this.handlers.rpc);
     const beat = this.handlers.heartbeat;
     if (beat) {
@@ -327,27 +346,30 @@ export class NatsBus implements Bus {
   }
 
   /**
-   * Deliver a stream's messages in order; acknowledge only what `handle` stored. A message it
-   * cannot read (false) is terminated rather than redelivered forever.
+   * Deliver a stream's messages, in order per `keyOf`, up to `concurrency` at once; acknowledge
+   * each only once `handle` stored it. A message it cannot read (false) is terminated rather
+   * than redelivered forever.
    */
-  private async pump(stream: string, durable: string, handle: (m: JsMsg) => Promise<boolean>): Promise<void> {
+  private async pump(stream: string, durable: string, handle: (m: JsMsg) => Promise<boolean>, keyOf: (m: JsMsg) => string, concurrency: number): Promise<void> {
+    const lanes = new KeyedLanes(concurrency);
+    const settle = async (m: JsMsg): Promise<void> => {
+      try {
+        if (!(await handle(m))) {
+          this.opts.log('warn', `dropped an unreadable message on ${m.subject}`);
+          m.term();
+          return;
+        }
+        m.ack();
+      } catch (err) {
+        this.opts.log('error', `could not record message from ${m.subject}; it will be redelivered`, { error: String(err) });
+        m.nak(1_000);
+      }
+    };
     while (!this.closing) {
       try {
         const consumer = await this.js.consumers.get(stream, durable);
         const messages = await consumer.consume({ max_messages: 256 });
-        for await (const m of messages) {
-          try {
-            if (!(await handle(m))) {
-              this.opts.log('warn', `dropped an unreadable message on ${m.subject}`);
-              m.term();
-              continue;
-            }
-            m.ack();
-          } catch (err) {
-            this.opts.log('error', `could not record message from ${m.subject}; it will be redelivered`, { error: String(err) });
-            m.nak(1_000);
-          }
-        }
+        for await (const m of messages) await lanes.run(keyOf(m), () => settle(m));
       } catch (err) {
         if (this.closing) return;
         this.opts.log('warn', `consumer ${durable} interrupted; resuming`, { error: String(err) });

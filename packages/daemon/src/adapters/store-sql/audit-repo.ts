@@ -3,9 +3,14 @@ import type { AuditEntry, AuditOutcome, AuditStore } from '@aiflock/core';
 import type { SqlBackend } from './dialect.js';
 import { escapeLike, json, unjson } from './sql-values.js';
 import type { AuditTable } from './tables.js';
+import type { Writer } from './group-commit.js';
 
-/** The hash-chained audit log; appends hold the table's write lock to keep the chain linear. */
-export function auditRepo(backend: SqlBackend): AuditStore {
+/**
+ * The hash-chained audit log; appends hold the table's write lock to keep the chain linear.
+ * With `write` (group commit) an append shares its transaction with other writes; that
+ * transaction takes the table's lock first, and the append reads the head inside it.
+ */
+export function auditRepo(backend: SqlBackend, write?: Writer): AuditStore {
   const db = backend.db;
 
   async function* scan(): AsyncGenerator<AuditEntry> {
@@ -18,13 +23,15 @@ export function auditRepo(backend: SqlBackend): AuditStore {
   }
 
   return {
-    append: async (build) =>
-      backend.exclusive('audit_log', async (trx) => {
+    append: async (build) => {
+      const append = async (trx: typeof db) => {
         const last = await trx.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
         const entry = build(last ? { seq: Number(last.seq), hash: last.hash } : null);
         await trx.insertInto('audit_log').values(fromAudit(entry)).execute();
         return entry;
-      }),
+      };
+      return write ? write(append, { lock: 'audit_log' }) : backend.exclusive('audit_log', append);
+    },
     list: async (f) => {
       let q = db.selectFrom('audit_log').selectAll();
       if (f.actor) q = q.where('actor', '=', f.actor);

@@ -1,9 +1,10 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AuthStore, JobEventType, TokenRecord } from '@aiflock/core';
 import type { Database, TokensTable } from './tables.js';
+import type { Writer } from './group-commit.js';
 
-/** Token, session and job-event repositories over any Kysely backend. */
-export function authRepos(db: () => Kysely<Database>): AuthStore {
+/** Token, session and job-event repositories over any Kysely backend; job events are written through `write` (group commit) when given. */
+export function authRepos(db: () => Kysely<Database>, write: Writer = (op) => op(db())): AuthStore {
   const tokens: AuthStore['tokens'] = {
     insert: async (r) => {
       await db()
@@ -65,10 +66,8 @@ export function authRepos(db: () => Kysely<Database>): AuthStore {
   const jobEvents: AuthStore['jobEvents'] = {
     append: async (events) => {
       if (events.length === 0) return;
-      await db()
-        .insertInto('job_events')
-        .values(events.map((e) => ({ job_id: e.jobId, type: e.type, ts: e.ts, payload: JSON.stringify(e.payload ?? null) })))
-        .execute();
+      const rows = events.map((e) => ({ job_id: e.jobId, type: e.type, ts: e.ts, payload: JSON.stringify(e.payload ?? null) }));
+      await write((db) => db.insertInto('job_events').values(rows).execute());
     },
     list: async (f) => {
       let q = db().selectFrom('job_events').selectAll().where('job_id', '=', f.jobId);

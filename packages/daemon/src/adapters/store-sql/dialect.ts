@@ -15,6 +15,10 @@ export interface SqlBackend {
    * sequences (the audit chain) are serialized across connections. Readers are not blocked.
    */
   exclusive<T>(table: keyof Database & string, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /** Inside transaction `trx`: take the write lock `exclusive` takes on `table`, held until commit. */
+  lock(trx: Kysely<Database>, table: keyof Database & string): Promise<void>;
+  /** Group-commit transactions the store may run at once (see GroupCommit): 1 for one connection. */
+  readonly writeLanes: number;
   /**
    * Migration step: add integer `column` to `table`, number the existing rows by `orderBy`,
    * and have the database number every later insert above every row before it, such that

@@ -2,16 +2,15 @@ import type { Kysely, Selectable } from 'kysely';
 import type { LogRecord, Store } from '@aiflock/core';
 import type { LogLevel } from '@aiflock/protocol';
 import type { Database, LogsTable } from './tables.js';
+import { directWriter, type Writer } from './group-commit.js';
 
 /** Agent log lines, on any Kysely backend. */
-export function logRepo(db: Kysely<Database>): Store['logs'] {
+export function logRepo(db: Kysely<Database>, write: Writer = directWriter(db)): Store['logs'] {
   return {
     append: async (lines) => {
       if (lines.length === 0) return;
-      await db
-        .insertInto('logs')
-        .values(lines.map((l) => ({ ts: l.ts, level: l.level, msg: l.msg, agent: l.agent, instance_id: l.instanceId, task_id: l.taskId })))
-        .execute();
+      const rows = lines.map((l) => ({ ts: l.ts, level: l.level, msg: l.msg, agent: l.agent, instance_id: l.instanceId, task_id: l.taskId }));
+      await write((db) => db.insertInto('logs').values(rows).execute());
     },
     list: async (f) => {
       let q = db.selectFrom('logs').selectAll();

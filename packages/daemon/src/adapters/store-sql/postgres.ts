@@ -60,16 +60,22 @@ export async function postgresBackend(opts: PostgresOptions): Promise<SqlBackend
     }
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Blocks other writers of the table until commit; plain reads go on.
+  const lock = async (trx: Kysely<Database>, table: string): Promise<void> => {
+    await sql`lock table ${sql.table(table)} in share row exclusive mode`.execute(trx);
+  };
   return {
     kind: 'postgres',
     db,
     identity: { type: 'serial', modify: (c) => c },
     exclusive: (table, fn) =>
       db.transaction().execute(async (trx) => {
-        // Blocks other writers of the table until commit; plain reads go on.
-        await sql`lock table ${sql.table(table)} in share row exclusive mode`.execute(trx);
+        await lock(trx, table);
         return fn(trx);
       }),
+    lock,
+    // Half the pool commits groups side by side; the rest serves reads.
+    writeLanes: Math.max(1, Math.floor(opts.poolSize / 2)),
     addVisibilitySeq: postgresVisibilitySeq,
     widenVarchar: async (m, t) => {
       await m.schema.alterTable(t.table).alterColumn(t.column, (c) => c.setDataType(sql.raw(`varchar(${t.length})`))).execute();

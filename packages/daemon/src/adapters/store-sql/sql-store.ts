@@ -18,6 +18,7 @@ import { peopleRepo } from './people-repo.js';
 import { revisionRepo } from './revision-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
+import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
 
 /** The Store port over any Kysely backend; the same code serves SQLite and PostgreSQL. */
 export class SqlStore implements Store {
@@ -35,25 +36,33 @@ export class SqlStore implements Store {
   readonly taskSteps: Store['taskSteps'];
   readonly revisions: Store['revisions'];
 
-  private constructor(private readonly backend: SqlBackend) {
+  /** The task path's writes (task rows, job events, log lines, steps, audit entries), committed in groups. */
+  private readonly group: GroupCommit;
+
+  private constructor(
+    private readonly backend: SqlBackend,
+    groupCommit: GroupCommitOptions,
+  ) {
     this.kind = backend.kind;
+    this.group = new GroupCommit(backend.db, backend.lock, { lanes: backend.writeLanes, ...groupCommit });
+    const write = this.group.write;
     this.deployments = deploymentRepo(backend.db);
-    this.tasks = taskRepo(backend.db);
+    this.tasks = taskRepo(backend.db, write);
     this.instances = instanceRepo(backend.db);
-    this.logs = logRepo(backend.db);
-    this.audit = auditRepo(backend);
+    this.logs = logRepo(backend.db, write);
+    this.audit = auditRepo(backend, write);
     this.ledger = ledgerRepo(backend);
     this.board = boardRepo(backend.db);
     this.computeControls = computeControlRepo(backend.db);
     this.llmUsage = llmUsageRepo(backend.db);
     this.secrets = secretRepo(backend.db);
-    this.taskSteps = taskStepRepo(backend.db);
+    this.taskSteps = taskStepRepo(backend.db, write);
     this.revisions = revisionRepo(backend.db);
   }
 
-  static async open(backend: SqlBackend): Promise<SqlStore> {
+  static async open(backend: SqlBackend, groupCommit: GroupCommitOptions = {}): Promise<SqlStore> {
     await migrateToLatest(backend);
-    return new SqlStore(backend);
+    return new SqlStore(backend, groupCommit);
   }
 
   /** The query builder itself: for tests that play the attacker with direct SQL. */
@@ -66,7 +75,10 @@ export class SqlStore implements Store {
     return this.backend.backupTo;
   }
 
-  private readonly auth = authRepos(() => this.backend.db);
+  private readonly auth = authRepos(
+    () => this.backend.db,
+    (op) => this.group.write(op),
+  );
   readonly tokens: Store['tokens'] = this.auth.tokens;
   readonly sessions: Store['sessions'] = this.auth.sessions;
   readonly jobEvents: Store['jobEvents'] = this.auth.jobEvents;
@@ -104,7 +116,8 @@ export class SqlStore implements Store {
 
   /** Idempotent: the second call waits for the first. */
   close(): Promise<void> {
-    this.closing ??= this.backend.close();
+    // Writes already accepted are committed (or fail) before the connection goes.
+    this.closing ??= this.group.idle().then(() => this.backend.close());
     return this.closing;
   }
 }

@@ -3,26 +3,25 @@ import type { Store, TaskRecord } from '@aiflock/core';
 import type { TaskStatus } from '@aiflock/protocol';
 import { json, unjson } from './sql-values.js';
 import type { Database, TasksTable } from './tables.js';
+import { directWriter, type Writer } from './group-commit.js';
 
-/** Tasks and their compare-and-set lifecycle, on any Kysely backend. */
-export function taskRepo(db: Kysely<Database>): Store['tasks'] {
+/** Tasks and their compare-and-set lifecycle, on any Kysely backend; writes go through `write` (group commit). */
+export function taskRepo(db: Kysely<Database>, write: Writer = directWriter(db)): Store['tasks'] {
   const tasks: Store['tasks'] = {
-    insert: async (r) => {
-      await db
-        .insertInto('tasks')
-        .values(fromTask(r))
-        .onConflict((oc) => oc.columns(['agent', 'idempotency_key']).doNothing())
-        .execute();
-      const row = r.idempotencyKey
-        ? await db
-            .selectFrom('tasks')
-            .selectAll()
-            .where('agent', '=', r.agent)
-            .where('idempotency_key', '=', r.idempotencyKey)
-            .executeTakeFirstOrThrow()
-        : await db.selectFrom('tasks').selectAll().where('id', '=', r.id).executeTakeFirstOrThrow();
-      return { inserted: row.id === r.id, task: toTask(row) };
-    },
+    insert: (r) =>
+      write(async (db) => {
+        // One round trip when the row is new (the common case); a second only to read the task
+        // that already holds the idempotency key.
+        const fresh = await db
+          .insertInto('tasks')
+          .values(fromTask(r))
+          .onConflict((oc) => oc.columns(['agent', 'idempotency_key']).doNothing())
+          .returningAll()
+          .executeTakeFirst();
+        if (fresh) return { inserted: true, task: toTask(fresh) };
+        const row = await db.selectFrom('tasks').selectAll().where('agent', '=', r.agent).where('idempotency_key', '=', r.idempotencyKey ?? '').executeTakeFirstOrThrow();
+        return { inserted: false, task: toTask(row) };
+      }, { row: r.id }),
     get: async (id) => {
       const row = await db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
       return row && toTask(row);
@@ -38,13 +37,7 @@ export function taskRepo(db: Kysely<Database>): Store['tasks'] {
       const { id: _ignored, ...rest } = patch;
       const set = fromTaskPatch(rest);
       if (Object.keys(set).length === 0) return tasks.get(id);
-      const row = await db
-        .updateTable('tasks')
-        .set(set)
-        .where('id', '=', id)
-        .where('status', 'in', [...from])
-        .returningAll()
-        .executeTakeFirst();
+      const row = await write((db) => db.updateTable('tasks').set(set).where('id', '=', id).where('status', 'in', [...from]).returningAll().executeTakeFirst(), { row: id });
       return row && toTask(row);
     },
     overdue: async (now, limit) =>

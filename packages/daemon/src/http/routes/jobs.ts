@@ -5,7 +5,8 @@ import { CreateTaskRequest, CreatedJob, JobList, JobSteps, StreamClientMessage, 
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-import { cancelTask, createTask, IdParams, ListQuery } from './tasks.js';
+import { cancelTask, IdParams, ListQuery } from './tasks.js';
+import { createTask } from './task-create.js';
 
 const StreamQuery = z.object({ after: z.coerce.number().int().min(0).default(0), ticket: z.string().max(200).optional() }).strict();
 const POLL_MS = 200;

@@ -1,13 +1,14 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
-import { AgentName, CreateTaskRequest, LogLines, TaskId, TaskList, TaskStatus, TaskView } from '@aiflock/protocol';
-import { withSpan } from '../../telemetry/tracing.js';
+import { AgentName, CreateTaskBatchRequest, CreateTaskRequest, LogLines, MAX_TASK_BATCH, TaskBatchResponse, TaskId, TaskList, TaskStatus, TaskView } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
 import { followLogs, logLine } from '../follow.js';
+import { createTaskBatch } from './task-batch.js';
+import { createTask } from './task-create.js';
 
 export const IdParams = z.object({ id: TaskId });
 export const ListQuery = z
@@ -24,34 +25,6 @@ export const ListQuery = z
   .strict();
 const FollowQuery = z.object({ follow: z.enum(['true', 'false', '1', '0']).optional() }).strict();
 const WaitQuery = z.object({ timeoutMs: z.coerce.number().int().min(0).max(60_000).default(30_000) }).strict();
-export const IdempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
-
-/** Create a task (a job) from the request, audited; shared by /tasks and /jobs. */
-export function createTask(ctx: ApiContext, req: FastifyRequest): ReturnType<ApiContext['tasks']['create']> {
-  const agent = (req.body as { agent?: unknown } | undefined)?.agent;
-  const attributes = typeof agent === 'string' ? { 'aiflock.agent': agent.slice(0, 64) } : {};
-  return withSpan('job create', { attributes }, async (span) => {
-    const r = await auditedCreate(ctx, req, agent);
-    span.setAttributes({ 'aiflock.job.id': r.task.id, 'aiflock.job.created': r.created });
-    return r;
-  });
-}
-
-function auditedCreate(ctx: ApiContext, req: FastifyRequest, agent: unknown): ReturnType<ApiContext['tasks']['create']> {
-  return audited(
-    ctx.audit,
-    req,
-    'task.create',
-    typeof agent === 'string' ? `agent/${agent.slice(0, 64)}` : 'task',
-    async () => {
-      const body = parseInput(CreateTaskRequest, req.body, 'body');
-      const header = req.headers['idempotency-key'];
-      const key = header === undefined ? undefined : parseInput(IdempotencyKey, header, 'body');
-      return ctx.tasks.create(body, key, req.actor);
-    },
-    (r) => ({ resource: `task/${r.task.id}`, correlationId: r.task.id, details: { agent: r.task.agent, type: r.task.type, created: r.created } }),
-  );
-}
 
 /** Cancel the task named in the path, audited; shared by /tasks and /jobs. */
 export function cancelTask(ctx: ApiContext, req: FastifyRequest): Promise<TaskView> {
@@ -66,6 +39,11 @@ export const taskRoutes =
       const { task, created } = await createTask(ctx, req);
       return reply.status(created ? 201 : 200).send(task);
     });
+
+    // `::` is Fastify's escape for a literal colon: the path is /v1/tasks:batch.
+    app.post('/tasks::batch', route('jobs:write', { summary: `Queue up to ${MAX_TASK_BATCH} tasks at once; each item succeeds or fails on its own (results by index)`, body: CreateTaskBatchRequest, response: TaskBatchResponse }, { bodyLimit: limits.largeBody }), async (req) =>
+      createTaskBatch(ctx, req),
+    );
 
     app.get('/tasks', route('jobs:read', { summary: 'List tasks, newest first', query: ListQuery, response: TaskList }), async (req) => {
       const q = parseInput(ListQuery, req.query, 'query');

@@ -1,0 +1,46 @@
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { CreateTaskBatchItem, MAX_TASK_BATCH, type TaskBatchItemResult, type TaskBatchResponse } from '@aiflock/protocol';
+import type { ApiContext } from '../context.js';
+import { parseInput, toApiError, zodToFlock } from '../errors.js';
+import { createAudited } from './task-create.js';
+
+/**
+ * The envelope only: items are checked one by one below, so one bad item is refused on its
+ * own (with its index and field) while the others are queued.
+ */
+const BatchEnvelope = z.object({ tasks: z.array(z.unknown()).min(1).max(MAX_TASK_BATCH) }).strict();
+
+/**
+ * `POST /v1/tasks:batch`: every item is created as `POST /v1/tasks` would create it (checked,
+ * authorized, audited, idempotent by its own key), all at once, so the store's group commit
+ * writes them in a few transactions instead of one each.
+ */
+export async function createTaskBatch(ctx: ApiContext, req: FastifyRequest): Promise<TaskBatchResponse> {
+  const { tasks } = parseInput(BatchEnvelope, req.body, 'body');
+  const results = await Promise.all(tasks.map((item, index) => createItem(ctx, req, item, index)));
+  const ok = results.filter((r) => r.ok);
+  return {
+    results,
+    created: ok.filter((r) => r.created).length,
+    existing: ok.filter((r) => !r.created).length,
+    failed: results.length - ok.length,
+  };
+}
+
+async function createItem(ctx: ApiContext, req: FastifyRequest, item: unknown, index: number): Promise<TaskBatchItemResult> {
+  try {
+    const { task, created } = await createAudited(ctx, req, item, () => {
+      const parsed = CreateTaskBatchItem.safeParse(item);
+      if (!parsed.success) throw zodToFlock(parsed.error, `tasks[${index}]`);
+      const { idempotencyKey, ...body } = parsed.data;
+      return { body, key: idempotencyKey };
+    });
+    return { index, ok: true, created, task };
+  } catch (err) {
+    const { status, body } = toApiError(err, req.id);
+    if (status >= 500) req.log.error({ err, index }, 'batch item not created');
+    const { requestId: _requestId, ...error } = body.error;
+    return { index, ok: false, status, error };
+  }
+}
