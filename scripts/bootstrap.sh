@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what the flock needs, idempotently: fast when everything is there.
-#   --system  also system packages (docker.io, nats-server, iptables, bubblewrap) and a running dockerd
+#   --system  also system packages (docker.io, nats-server, iptables, bubblewrap, QEMU and a guest kernel) and a running dockerd
 #   --test    also what the test suite needs: PostgreSQL server binaries and pgvector
 #             (scripts/install-pgvector.sh), a C compiler for the
 #             isolation probe, debootstrap for the workbench image, the operator engine (a second, user-namespace-remapped dockerd
@@ -37,6 +37,12 @@ install_system() {
   # The isolation suite compiles a static attack probe (raw socket, mount, chown, setuid).
   # The process runtime (and its tests) runs sandboxes with bubblewrap.
   command -v bwrap >/dev/null || missing+=(bubblewrap)
+  # The vm runtime: QEMU, and what scripts/build-vm-image.sh makes the guest from (Debian's
+  # generic kernel, which has the 9p modules the cloud kernel lacks; a static busybox; cpio).
+  command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+  [ -x /bin/busybox ] || missing+=(busybox-static)
+  command -v cpio >/dev/null || missing+=(cpio)
+  compgen -G '/boot/vmlinuz-*-amd64' | grep -qv cloud || missing+=(linux-image-amd64)
   if [ "$TEST" = 1 ]; then
     command -v gcc >/dev/null || missing+=(gcc)
     [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || missing+=(libc6-dev)

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { dockerRuntimeFactory } from './docker/factory.js';
 import { processRuntimeFactory } from './process/factory.js';
+import { vmRuntimeFactory } from './vm/factory.js';
 import type { RuntimeFactory } from './shared/host-runtime.js';
 import { RUNTIME_SETTINGS_DEFAULT, commonRuntimeSettings } from './shared/settings.js';
 
@@ -8,7 +9,7 @@ import { RUNTIME_SETTINGS_DEFAULT, commonRuntimeSettings } from './shared/settin
  * Every sandbox runtime kind, by name. Adding a kind is its own folder plus one line here:
  * the config, the composition root and the status all go through this table.
  */
-export const RUNTIME_FACTORIES = [dockerRuntimeFactory, processRuntimeFactory] as const satisfies readonly RuntimeFactory[];
+export const RUNTIME_FACTORIES = [dockerRuntimeFactory, processRuntimeFactory, vmRuntimeFactory] as const satisfies readonly RuntimeFactory[];
 
 export type RuntimeKind = (typeof RUNTIME_FACTORIES)[number]['kind'];
 

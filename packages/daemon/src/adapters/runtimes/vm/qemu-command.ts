@@ -1,0 +1,93 @@
+import { SANDBOX_GID, SANDBOX_UID } from '../shared/shared-storage.js';
+
+/** Where the guest dials the bus: a guestfwd address inside QEMU's user network, nothing real. */
+export const GUEST_BUS_ADDRESS = '10.0.2.100';
+export const GUEST_BUS_PORT = 4222;
+
+/** A host directory handed to the guest over virtio-9p, under a tag its /init knows. */
+export interface GuestShare {
+  tag: 'config' | 'workspace' | 'secrets' | 'creds';
+  hostPath: string;
+  readonly: boolean;
+}
+
+export interface QemuCommandInput {
+  qemu: string;
+  accel: 'kvm' | 'tcg';
+  kernel: string;
+  initrd: string;
+  memoryMiB: number;
+  cpus: number;
+  shares: GuestShare[];
+  /** The bus on this host, dialled per guest connection by `relay` (argv, no shell syntax). */
+  busRelay: string[];
+}
+
+/**
+ * QEMU's argv for one guest. Pure, for review and tests. What keeps the guest bus-only:
+ * `-nodefaults` (no devices but those listed), user networking with `restrict=on` (the guest
+ * reaches neither the host nor anything beyond it) whose one way out is the guestfwd to the
+ * bus, and `-sandbox on` (QEMU's own seccomp filter: no obsolete or privilege-raising calls).
+ * `spawn=allow` is the price of the guestfwd command, which QEMU runs per connection.
+ */
+export function qemuArgv(input: QemuCommandInput): string[] {
+  for (const part of input.busRelay) {
+    // The relay command goes into a QEMU option string: no separators that could add options.
+    if (/[,\s"'\\]/.test(part)) throw new Error(`bus relay argument "${part}" cannot go into a QEMU option`);
+  }
+  for (const s of input.shares) {
+    if (/[,=]/.test(s.hostPath)) throw new Error(`share path "${s.hostPath}" cannot go into a QEMU option (no commas or equals signs)`);
+  }
+  const args = [
+    '-nodefaults',
+    '-no-user-config',
+    '-nographic',
+    '-no-reboot',
+    '-accel',
+    input.accel,
+    '-m',
+    String(input.memoryMiB),
+    '-smp',
+    String(input.cpus),
+    '-kernel',
+    input.kernel,
+    '-initrd',
+    input.initrd,
+    '-append',
+    'console=ttyS0 quiet panic=-1 reboot=t',
+    '-serial',
+    'stdio',
+    '-sandbox',
+    'on,obsolete=deny,elevateprivileges=deny,spawn=allow,resourcecontrol=deny',
+    '-netdev',
+    `user,id=n0,restrict=on,ipv6=off,guestfwd=tcp:${GUEST_BUS_ADDRESS}:${GUEST_BUS_PORT}-cmd:${input.busRelay.join(' ')}`,
+    '-device',
+    'virtio-net-pci,netdev=n0,romfile=',
+  ];
+  for (const s of input.shares) {
+    args.push('-fsdev', `local,id=fs-${s.tag},path=${s.hostPath},security_model=none${s.readonly ? ',readonly=on' : ''}`);
+    args.push('-device', `virtio-9p-pci,fsdev=fs-${s.tag},mount_tag=${s.tag}`);
+  }
+  return args;
+}
+
+/**
+ * Root just long enough to put itself into the instance's cgroups, then QEMU as the sandbox
+ * user with no capabilities and no way to gain any: `sh -c` with arguments only.
+ */
+const LAUNCH_SCRIPT = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"';
+
+export function confinedLaunch(procsFiles: string[], argv: string[]): string[] {
+  const drop = ['setpriv', `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_GID}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--'];
+  return ['-c', LAUNCH_SCRIPT, 'aiflock-vm-launch', String(procsFiles.length), ...procsFiles, ...drop, ...argv];
+}
+
+/** The guest's environment, one `KEY=base64(value)` line each: its /init never shell-parses a value. */
+export function guestEnvFile(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => {
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`environment name "${k}" is not valid`);
+      return `${k}=${Buffer.from(v).toString('base64')}\n`;
+    })
+    .join('');
+}

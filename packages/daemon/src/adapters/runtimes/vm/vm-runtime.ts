@@ -1,0 +1,315 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxInfo, type SandboxSpec } from '@aiflock/core';
+import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
+import { InstanceCgroup } from '../shared/cgroups.js';
+import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
+import { assertFlockName } from '../shared/names.js';
+import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
+import { SANDBOX_CREDENTIALS_DIR, SANDBOX_UID, prepareInstanceStorage, prepareSharedRoot } from '../shared/shared-storage.js';
+import { probeAccel, type Accel } from './accel.js';
+import { GUEST_BUS_ADDRESS, GUEST_BUS_PORT, confinedLaunch, guestEnvFile, qemuArgv, type GuestShare } from './qemu-command.js';
+
+export interface VmRuntimeOptions {
+  flock: string;
+  node: string;
+  /** Per-instance guest config and the bus credentials live here (parents traversable by uid 1001). */
+  rootDir: string;
+  /** Host directory behind the sandboxes' /shared. */
+  sharedDir: string;
+  /** Directory with vmlinuz and initrd.img (scripts/build-vm-image.sh). */
+  imageDir: string;
+  qemu: string;
+  accel: 'auto' | 'kvm' | 'tcg';
+  /** The bus on this host's loopback: each guest connection is relayed there. */
+  busPort: number;
+  secretsDir?: string;
+  log?: RuntimeLog;
+}
+
+interface Instance {
+  spec: SandboxSpec;
+  child: ChildProcess;
+  cgroup: InstanceCgroup;
+  dir: string;
+  startedAt: string;
+  exitCode: number | null;
+  oomKilled: boolean;
+  paused: boolean;
+}
+
+/** What QEMU itself needs beyond the guest's memory (its own heap, device emulation, TCG's code cache). */
+const QEMU_OVERHEAD_BYTES = 384 * 1024 * 1024;
+const MIB = 1024 * 1024;
+/**
+ * The guest's root filesystem lives in its RAM (the initramfs holds node, ~150 MiB unpacked):
+ * the guest gets this on top of the manifest's memory, so the agent still has what it asked for.
+ */
+const ROOTFS_MIB = 320;
+
+/**
+ * Sandboxes as QEMU guests: each instance is a small Linux VM (Debian's kernel, an initramfs
+ * with node and the agent bundle) whose only network path is a forward to the bus. QEMU runs
+ * as the sandbox user with no capabilities in the instance's cgroup. Like the process runtime,
+ * instances die with the daemon (not adopted on restart) and the reconciler replaces exited ones.
+ */
+export class VmRuntime implements HostRuntime {
+  readonly kind = 'vm';
+  readonly capabilities: SandboxCapabilities = {
+    network: 'none',
+    egressProxy: false,
+    quarantineCutsNetwork: true,
+    operatorProfile: false,
+    survivesRestart: false,
+    weakerThanContainers: false,
+  };
+  private readonly instances = new Map<string, Instance>();
+  private readonly log: RuntimeLog;
+  private accel: Accel | null = null;
+  private problem: string | null = null;
+
+  constructor(private readonly opts: VmRuntimeOptions) {
+    assertFlockName(opts.flock);
+    this.log = opts.log ?? (() => {});
+  }
+
+  private get kernel(): string {
+    return join(this.opts.imageDir, 'vmlinuz');
+  }
+  private get initrd(): string {
+    return join(this.opts.imageDir, 'initrd.img');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.opts.rootDir, { recursive: true, mode: 0o711 });
+    await chmod(this.opts.rootDir, 0o711);
+    await mkdir(join(this.opts.rootDir, 'vms'), { recursive: true, mode: 0o711 });
+    await prepareSharedRoot(this.opts.sharedDir);
+    const missing = [this.kernel, this.initrd, this.opts.qemu, BUSYBOX].filter((f) => !existsSync(f));
+    this.problem = missing.length > 0 ? `missing ${missing.join(', ')} (scripts/build-vm-image.sh builds the image; scripts/bootstrap.sh installs QEMU)` : null;
+    if (this.problem) this.log('error', `the vm runtime cannot start guests: ${this.problem}`);
+    this.accel = await probeAccel(this.opts.accel);
+    this.log('info', `vm runtime: ${this.accel.reason}`);
+  }
+
+  gatewayIp(): string {
+    return '127.0.0.1';
+  }
+
+  busUrlForSandboxes(): string {
+    return `nats://${GUEST_BUS_ADDRESS}:${GUEST_BUS_PORT}`;
+  }
+
+  instanceAt(): undefined {
+    return undefined;
+  }
+
+  /** QEMU runs as the sandbox user and shares the credentials directory: it must reach it. */
+  credentialsRoot(): string {
+    return join(this.opts.rootDir, 'credentials');
+  }
+
+  isolation(): Isolation {
+    const accel = this.accel?.reason ?? 'not initialised';
+    if (this.problem) return { enforced: false, detail: `vm runtime: ${this.problem}` };
+    return {
+      enforced: this.accel !== null,
+      detail: `vm runtime (QEMU guests, ${accel}): own kernel per instance, no network but a forward to the bus (user networking, restrict=on), root filesystem read-only, QEMU as uid ${SANDBOX_UID} without capabilities under -sandbox on and cgroup limits`,
+    };
+  }
+
+  /** KVM or TCG, and why (for status). */
+  acceleration(): Accel | null {
+    return this.accel;
+  }
+
+  async start(spec: SandboxSpec): Promise<SandboxInfo> {
+    if (!this.accel) await this.init();
+    if (this.problem) throw new FlockError('runtime_unavailable', `the vm runtime cannot start ${spec.instanceId}: ${this.problem}`);
+    if (spec.profile !== 'restricted') {
+      throw new FlockError('validation_failed', `sandbox profile "${spec.profile}" is not available on the vm runtime`, { field: 'profile', value: spec.profile });
+    }
+    if (!INSTANCE_ID_PATTERN.test(spec.instanceId)) throw new FlockError('validation_failed', `instance id "${spec.instanceId}" is not valid`);
+    await this.remove(spec.instanceId);
+    const paths = await prepareInstanceStorage(this.opts.sharedDir, spec.agent, spec.instanceId);
+    const files = spec.secretFiles ?? {};
+    const wantsSecrets = Object.keys(files).length > 0;
+    if (wantsSecrets && !this.opts.secretsDir) throw new FlockError('runtime_unavailable', `${spec.instanceId} asks for secret files but no secrets directory is configured`);
+
+    const dir = join(this.opts.rootDir, 'vms', spec.instanceId);
+    const configDir = join(dir, 'config');
+    let cgroup: InstanceCgroup | null = null;
+    const shares: GuestShare[] = [
+      { tag: 'config', hostPath: configDir, readonly: true },
+      { tag: 'workspace', hostPath: paths.hostWorkspace, readonly: false },
+    ];
+    try {
+      await mkdir(configDir, { recursive: true, mode: 0o755 });
+      const env = {
+        ...spec.env,
+        HOME: '/tmp',
+        PATH: '/usr/bin:/bin',
+        AIFLOCK_NATS_URL: this.busUrlForSandboxes(),
+        AIFLOCK_WORKSPACE: paths.workspace,
+        ...(spec.busCredentialsDir ? { AIFLOCK_NATS_CREDS: `${SANDBOX_CREDENTIALS_DIR}/nats.creds` } : {}),
+      };
+      // The config share holds only non-secret settings; secrets and credentials are their own shares.
+      await writeFile(join(configDir, 'env'), guestEnvFile(env), { mode: 0o644 });
+      if (wantsSecrets) {
+        shares.push({ tag: 'secrets', hostPath: await writeSecretFiles(this.opts.secretsDir!, spec.instanceId, files, 0o711), readonly: true });
+        await writeFile(join(configDir, 'secrets'), '', { mode: 0o644 });
+      }
+      if (spec.busCredentialsDir) {
+        shares.push({ tag: 'creds', hostPath: spec.busCredentialsDir, readonly: true });
+        await writeFile(join(configDir, 'creds'), '', { mode: 0o644 });
+      }
+      cgroup = await InstanceCgroup.create(this.opts.flock, spec.instanceId, {
+        memoryBytes: spec.resources.memoryBytes + ROOTFS_MIB * MIB + QEMU_OVERHEAD_BYTES,
+        // QEMU's own threads (vCPUs, I/O, the per-connection relay); the guest's processes are not host pids.
+        pids: Math.max(64, Math.min(spec.resources.pids, 512)),
+        cpu: spec.resources.cpu,
+      });
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, spec.instanceId);
+      await cgroup?.remove();
+      throw new FlockError('runtime_unavailable', `could not prepare ${spec.instanceId}: ${(err as Error).message}`);
+    }
+    const argv = qemuArgv({
+      qemu: this.opts.qemu,
+      accel: this.accel!.accel,
+      kernel: this.kernel,
+      initrd: this.initrd,
+      memoryMiB: Math.floor(spec.resources.memoryBytes / MIB) + ROOTFS_MIB,
+      cpus: Math.max(1, Math.ceil(spec.resources.cpu)),
+      shares,
+      busRelay: [BUSYBOX, 'nc', '127.0.0.1', String(this.opts.busPort)],
+    });
+    const child = spawn('sh', confinedLaunch(cgroup.procsFiles(), [this.opts.qemu, ...argv]), { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });
+    const inst: Instance = { spec, child, cgroup, dir, startedAt: new Date().toISOString(), exitCode: null, oomKilled: false, paused: false };
+    this.instances.set(spec.instanceId, inst);
+    // The serial console: the guest's /init and the agent's own output.
+    const forward = (level: 'info' | 'warn') => {
+      // The serial console arrives in arbitrary pieces: log whole lines.
+      let partial = '';
+      return (d: Buffer) => {
+        const lines = (partial + stripTerminal(d.toString())).split(/\r?\n/);
+        partial = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) this.log(level, line.trimEnd(), { instanceId: spec.instanceId });
+      };
+    };
+    child.stdout?.on('data', forward('info'));
+    child.stderr?.on('data', forward('warn'));
+    child.on('exit', (code, signal) => {
+      inst.exitCode = code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : null);
+      void cgroup.oomKills().then((n) => (inst.oomKilled = n > 0));
+    });
+    return this.info(inst);
+  }
+
+  private info(i: Instance): SandboxInfo {
+    const exited = i.exitCode !== null || i.child.exitCode !== null || i.child.signalCode !== null;
+    return {
+      instanceId: i.spec.instanceId,
+      agent: i.spec.agent,
+      handle: String(i.child.pid ?? ''),
+      state: exited ? 'exited' : i.paused ? 'paused' : 'running',
+      exitCode: exited ? (i.exitCode ?? i.child.exitCode) : null,
+      oomKilled: i.oomKilled,
+      startedAt: i.startedAt,
+      manifestDigest: i.spec.manifestDigest,
+      node: this.opts.node,
+      address: null,
+    };
+  }
+
+  private running(instanceId: string): Instance | undefined {
+    const i = this.instances.get(instanceId);
+    return i && i.child.exitCode === null && i.child.signalCode === null ? i : undefined;
+  }
+
+  /** SIGTERM ends QEMU (and with it the guest) at once; the grace covers a slow exit. */
+  async stop(instanceId: string, graceMs: number): Promise<void> {
+    const i = this.running(instanceId);
+    if (!i) return;
+    if (i.paused) await this.release(instanceId);
+    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
+    for (const pid of await i.cgroup.pids()) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    const timer = setTimeout(() => void i.cgroup.killAll(), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async kill(instanceId: string): Promise<void> {
+    const i = this.running(instanceId);
+    if (!i) return;
+    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
+    await i.cgroup.killAll();
+    i.paused = false;
+    await exited;
+  }
+
+  async remove(instanceId: string): Promise<void> {
+    const i = this.instances.get(instanceId);
+    if (!i) return;
+    await this.kill(instanceId);
+    await rm(i.dir, { recursive: true, force: true });
+    if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
+    await i.cgroup.remove();
+    this.instances.delete(instanceId);
+  }
+
+  async list(): Promise<SandboxInfo[]> {
+    return [...this.instances.values()].map((i) => this.info(i));
+  }
+
+  /** The whole QEMU process frozen: vCPUs and its user-network stack, so nothing moves in or out. */
+  async quarantine(instanceId: string): Promise<void> {
+    const i = this.running(instanceId);
+    if (!i || i.paused) return;
+    await i.cgroup.freeze(true);
+    i.paused = true;
+  }
+
+  async release(instanceId: string): Promise<void> {
+    const i = this.instances.get(instanceId);
+    if (!i || !i.paused) return;
+    await i.cgroup.freeze(false);
+    i.paused = false;
+  }
+
+  async capacity(): Promise<SandboxCapacity> {
+    return { memoryBytes: Math.max(0, totalmem() - QEMU_OVERHEAD_BYTES), cpus: availableParallelism() };
+  }
+
+  async ping(): Promise<HealthCheck> {
+    return { ok: this.accel !== null && !this.problem, detail: this.isolation().detail };
+  }
+
+  async dispose(): Promise<void> {
+    for (const id of [...this.instances.keys()]) await this.remove(id);
+    await rm(join(this.opts.rootDir, 'vms'), { recursive: true, force: true });
+    if (this.opts.secretsDir) await rm(this.opts.secretsDir, { recursive: true, force: true });
+    await InstanceCgroup.removeFlock(this.opts.flock);
+  }
+
+  /** For tests: an instance's QEMU pid. */
+  pidOf(instanceId: string): number | undefined {
+    return this.running(instanceId)?.child.pid;
+  }
+}
+
+/** busybox's nc relays each guest connection to the bus (QEMU spawns it per connection). */
+const BUSYBOX = '/bin/busybox';
+const SIGNALS: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGABRT: 6, SIGSEGV: 11 };
+/** SeaBIOS and the kernel clear the screen on the serial console; logs want plain text. */
+const stripTerminal = (s: string): string => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1bc/g, '');

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { confinedLaunch, guestEnvFile, qemuArgv, type QemuCommandInput } from '../../../src/adapters/runtimes/vm/qemu-command.js';
+
+const input: QemuCommandInput = {
+  qemu: '/usr/bin/qemu-system-x86_64',
+  accel: 'tcg',
+  kernel: '/cache/vm/vmlinuz',
+  initrd: '/cache/vm/initrd.img',
+  memoryMiB: 576,
+  cpus: 1,
+  shares: [
+    { tag: 'config', hostPath: '/var/lib/x/vms/a-12345678/config', readonly: true },
+    { tag: 'workspace', hostPath: '/var/lib/x/shared/agents/a', readonly: false },
+  ],
+  busRelay: ['/bin/busybox', 'nc', '127.0.0.1', '4222'],
+};
+
+const after = (args: string[], flag: string) => args.flatMap((a, i) => (args[i - 1] === flag ? [a] : []));
+
+describe('the QEMU command of a guest', () => {
+  it('has one NIC, on a restricted user network whose only way out is the forward to the bus', () => {
+    const args = qemuArgv(input);
+    expect(args).toContain('-nodefaults');
+    expect(after(args, '-netdev')).toEqual(['user,id=n0,restrict=on,ipv6=off,guestfwd=tcp:10.0.2.100:4222-cmd:/bin/busybox nc 127.0.0.1 4222']);
+    expect(after(args, '-device').filter((d) => d.startsWith('virtio-net'))).toHaveLength(1);
+    expect(after(args, '-sandbox')[0]).toMatch(/^on,.*elevateprivileges=deny/);
+    expect(after(args, '-m')).toEqual(['576']);
+  });
+
+  it('shares only the listed directories, read-only unless asked', () => {
+    const fsdevs = after(qemuArgv(input), '-fsdev');
+    expect(fsdevs).toEqual([
+      'local,id=fs-config,path=/var/lib/x/vms/a-12345678/config,security_model=none,readonly=on',
+      'local,id=fs-workspace,path=/var/lib/x/shared/agents/a,security_model=none',
+    ]);
+  });
+
+  it('refuses a path or relay argument that could smuggle another QEMU option in', () => {
+    expect(() => qemuArgv({ ...input, shares: [{ tag: 'workspace', hostPath: '/x,readonly=off', readonly: true }] })).toThrow(/cannot go into a QEMU option/);
+    expect(() => qemuArgv({ ...input, busRelay: ['/bin/busybox', 'nc,hostfwd=tcp::22-:22'] })).toThrow(/cannot go into a QEMU option/);
+  });
+
+  it('drops to the sandbox user with no capabilities after joining the cgroup', () => {
+    const argv = confinedLaunch(['/sys/fs/cgroup/aiflock-f/i/cgroup.procs'], ['/usr/bin/qemu-system-x86_64', '-nodefaults']);
+    expect(argv.slice(argv.indexOf('setpriv'))).toEqual(['setpriv', '--reuid=1001', '--regid=1001', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', '/usr/bin/qemu-system-x86_64', '-nodefaults']);
+  });
+
+  it('hands the guest its environment as base64 values, refusing bad names', () => {
+    expect(guestEnvFile({ A_B: 'x y\n$(z)' })).toBe(`A_B=${Buffer.from('x y\n$(z)').toString('base64')}\n`);
+    expect(() => guestEnvFile({ 'A;B': 'x' })).toThrow(/not valid/);
+  });
+});
