@@ -168,18 +168,19 @@ describe('context API and CLI', () => {
     await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, '--api', url, 'context', 'mcp'], stderr: 'pipe', env: { ...(process.env as Record<string, string>), AIFLOCK_TOKEN: token } }));
     try {
       const tools = (await client.listTools()).tools.map((t) => t.name).sort();
-      expect(tools).toEqual(['context_collections', 'context_pack', 'context_search', 'memory_recall']);
+      // `context mcp` is now an alias of `aiflock mcp`: the flock's whole tool catalogue, context's among it.
+      expect(tools).toEqual(expect.arrayContaining(['context_collections', 'context_pack', 'context_search', 'memory_recall', 'agents_list', 'tasks_run']));
       const text = (r: Awaited<ReturnType<typeof client.callTool>>) => (r.content as { type: string; text: string }[])[0]!.text;
-      const found = await client.callTool({ name: 'context_search', arguments: { query: 'token bucket refill', collection: 'corpus', topK: 3 } });
-      expect(found.isError).toBeFalsy();
+      const found = await client.callTool({ name: 'context_search', arguments: { q: 'token bucket refill', collection: 'corpus', topK: 3 } });
+      expect(found.isError, text(found)).toBeFalsy();
       expect((JSON.parse(text(found)) as SearchResult).hits[0]!.documentId).toBe('test/fixtures/context-corpus/docs/ratelimit.py');
       const recall = await client.callTool({ name: 'memory_recall', arguments: { agent: 'scout', query: 'bridge' } });
       expect(JSON.parse(text(recall)).memories[0].text).toBe('the bridge is out near the mill');
-      const missing = await client.callTool({ name: 'context_search', arguments: { query: 'x', collection: 'missing' } });
+      const missing = await client.callTool({ name: 'context_search', arguments: { q: 'x', collection: 'missing' } });
       expect(missing.isError).toBe(true);
       expect(text(missing)).toBe('collection_not_found: no context collection named "missing"');
       // Arguments are checked against the tool's schema before anything runs.
-      const bad = await client.callTool({ name: 'context_search', arguments: { query: '' } });
+      const bad = await client.callTool({ name: 'context_search', arguments: { q: '' } });
       expect(bad.isError).toBe(true);
     } finally {
       await client.close();

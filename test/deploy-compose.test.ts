@@ -104,7 +104,7 @@ describe('the images', () => {
     // Multi-stage: no sources, no build tooling, no test or lint tools in the final images.
     const probe = (ref: string, script: string) => docker('run', '--rm', '--network', 'none', '--entrypoint', '/bin/sh', ref, '-c', script);
     expect(await probe(images.daemon, 'id -u; for p in /src /opt/aiflock/node_modules/vitest /opt/aiflock/node_modules/eslint /opt/aiflock/node_modules/vite /opt/aiflock/packages/daemon/src; do test -e $p && echo "has $p"; done; test -f /opt/aiflock/packages/daemon/dist/main.js && echo daemon; aiflock --version')).toBe('1000\ndaemon\n0.1.0');
-    expect(await probe(images.web, 'id -u; test -e /opt/aiflock-web/node_modules && echo has-node-modules; test -e /src && echo has-src; ls /opt/aiflock-web/ui')).toBe('1000\nassets\nindex.html');
+    expect(await probe(images.web, 'id -u; test -e /opt/aiflock-web/node_modules && echo has-node-modules; test -e /src && echo has-src; ls /opt/aiflock-web/ui')).toBe('1000\nassets\nfavicon.svg\nindex.html');
   });
 });
 
