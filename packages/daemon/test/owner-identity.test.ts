@@ -58,11 +58,14 @@ describe('the deploying identity owns the agent', () => {
     expect(await ownerOf('helper')).toBe(tok.dave.id);
   });
 
-  it('a redeploy by someone else keeps the owner, so the owner still cannot reward', async () => {
-    expect((await deploy('dave', 'name: scribe\ndescription: v2 by dave\n')).status).toBe(201);
+  it("someone else may not redeploy it; an admin's redeploy keeps the owner, so the owner still cannot reward", async () => {
+    const taken = await deploy('dave', 'name: scribe\ndescription: v2 by dave\n');
+    expect(taken.status).toBe(403);
+    expect(taken.body.error).toMatchObject({ code: 'agent_access_denied' });
+    expect((await deploy('admin', 'name: scribe\ndescription: v2 by an admin\n')).status).toBe(201);
     expect(await ownerOf('scribe')).toBe(tok.carol.id);
     expect((await reward('carol', 100)).status).toBe(403);
-    // dave did not become the owner by redeploying, so he may reward it.
+    // dave never owned it, so he may reward it.
     expect((await reward('dave', 100)).status).toBe(201);
   });
 
