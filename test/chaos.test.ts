@@ -147,17 +147,8 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (backend) => {
     });
     // The finishing transition happened once per task, never twice (a late duplicate is only noted).
     const finals = (await rows(`select task_id, count(*) as n from logs where agent = 'worker' and msg = 'task completed' group by task_id`)).map((f) => ({ task_id: f['task_id'], n: Number(f['n']) }));
+    expect(finals).toHaveLength(TASKS);
     expect(finals.filter((f) => f.n !== 1)).toEqual([]);
-    // The "task completed" line is written just after the transition, not with it: a daemon
-    // killed between the two keeps the (single) transition and loses the line. Its result is
-    // then delivered again and only noted as late, which is what must show for those tasks.
-    const logged = new Set(finals.map((f) => f.task_id));
-    const unlogged = ids.filter((id) => !logged.has(id));
-    expect(unlogged.length, 'tasks without their completion line').toBeLessThan(10);
-    for (const id of unlogged) {
-      const [late] = await rows(`select count(*) as n from logs where task_id = ? and msg = 'instance reported completed after the task was completed'`, id);
-      expect(Number(late!['n']), `task ${id}: no completion line and no late result noted`).toBeGreaterThan(0);
-    }
     // The task the killed instance was running went to another delivery, counted as such
     // (unless it had finished in the instant before the kill).
     const killed = byId.get(inFlight.id)!;

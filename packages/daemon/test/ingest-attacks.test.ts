@@ -146,6 +146,26 @@ describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
     for await (const m of sub) expect(new TextDecoder().decode(m.data)).not.toContain(SECRET);
   });
 
+  it('finishes, once, what a daemon killed right after a final transition left undone when the result comes again', async () => {
+    // The transition was committed; its log line and the verified result were not (the kill).
+    const t = task({ agent: 'beta', type: 'echo', status: 'completed', instanceId: BETA, finishedAt: new Date().toISOString() });
+    await store.tasks.insert(t);
+    const observer = await h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode((await h.trust!.issueUser('observer-again', {}, 600)).creds)) });
+    const sub = observer.subscribe(subjects.taskResult, { max: 1 });
+    await observer.flush();
+    const result: TaskResult = { taskId: t.id, agentId: BETA, status: 'completed', result: 'ok', timestamp: new Date().toISOString(), attempt: 1, durationMs: 5 };
+    const lines = async () => (await store.logs.list({ taskId: t.id, limit: 100 })).map((l) => l.msg);
+    beta.publish(subjects.results(BETA), codec.encode(result));
+    await beta.flush();
+    await until(async () => (await lines()).includes('task completed'), 'the completion line');
+    for await (const m of sub) expect(JSON.parse(new TextDecoder().decode(m.data))).toMatchObject({ taskId: t.id, status: 'completed' });
+    // Once more: now it is only a late duplicate, noted, never a second completion.
+    beta.publish(subjects.results(BETA), codec.encode(result));
+    await beta.flush();
+    await until(async () => (await lines()).some((l) => l.startsWith('instance reported completed after')), 'the late note');
+    expect((await lines()).filter((l) => l === 'task completed')).toHaveLength(1);
+  });
+
   it('bounds a flood: 200 log events of 60 KB are rate limited, cut and swept to the configured bounds', async () => {
     const before = await logBytes(store, ALPHA);
     dropped.length = 0;

@@ -70,6 +70,15 @@ export class TaskIngest {
     const decision = decideResult(task, result, instanceAgent(instanceId));
     if (!decision.apply) {
       if (decision.reason === 'wrong_instance') return this.reject(instanceId, 'result', `task ${task.id} belongs to agent ${task.agent}`);
+      // The same result again, for a task it finished: a daemon killed between the final
+      // transition and what follows it (its log line, the verified result on the bus) never
+      // acknowledged the result, so it came back. Finish what that daemon could not, once.
+      const line = `task ${task.status}${result.error ? `: ${result.error}` : ''}`;
+      if (task.instanceId === instanceId && task.status === result.status && !(await this.logged(task.id, line))) {
+        await this.taskLog(task.agent, instanceId, task.id, task.status === 'completed' ? 'info' : 'warn', line);
+        await bus.publishVerifiedResult(result);
+        return;
+      }
       await this.taskLog(task.agent, instanceId, task.id, 'info', `instance reported ${result.status} after the task was ${task.status}`);
       return;
     }
@@ -91,6 +100,11 @@ export class TaskIngest {
       await bus.publishVerifiedResult(result);
     }
   };
+
+  /** Whether the task's log has this line among its newest (the final line comes last but for late notes). */
+  private async logged(taskId: string, msg: string): Promise<boolean> {
+    return (await this.deps.store.logs.list({ taskId, limit: 200, tail: true })).some((l) => l.msg === msg);
+  }
 
   /**
    * Every event kind goes the same way: rate limited per instance (starts excepted), validated, refused if it
