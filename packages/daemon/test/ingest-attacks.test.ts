@@ -166,6 +166,17 @@ describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
     expect((await lines()).filter((l) => l === 'task completed')).toHaveLength(1);
   });
 
+  it('takes an instance\'s report of a cancel the control plane made as a confirmation, never as a re-delivered finish', async () => {
+    const t = task({ agent: 'beta', type: 'shell', status: 'cancelled', instanceId: BETA, finishedAt: new Date().toISOString() });
+    await store.tasks.insert(t);
+    const result: TaskResult = { taskId: t.id, agentId: BETA, status: 'cancelled', result: '', error: 'cancelled', timestamp: new Date().toISOString(), attempt: 1, durationMs: 5 };
+    const lines = async () => (await store.logs.list({ taskId: t.id, limit: 100 })).map((l) => l.msg);
+    beta.publish(subjects.results(BETA), codec.encode(result));
+    await beta.flush();
+    await until(async () => (await lines()).includes('instance reported cancelled after the task was cancelled'), 'the confirmation');
+    expect((await lines()).filter((l) => l.startsWith('task cancelled'))).toHaveLength(0);
+  });
+
   it('bounds a flood: 200 log events of 60 KB are rate limited, cut and swept to the configured bounds', async () => {
     const before = await logBytes(store, ALPHA);
     dropped.length = 0;

@@ -73,8 +73,11 @@ export class TaskIngest {
       // The same result again, for a task it finished: a daemon killed between the final
       // transition and what follows it (its log line, the verified result on the bus) never
       // acknowledged the result, so it came back. Finish what that daemon could not, once.
+      // Only for what the instance alone decides (completed, failed): a cancel or a deadline
+      // is the control plane's, and the instance's report of it is a confirmation, noted below.
       const line = `task ${task.status}${result.error ? `: ${result.error}` : ''}`;
-      if (task.instanceId === instanceId && task.status === result.status && !(await this.logged(task.id, line))) {
+      const instanceDecided = result.status === 'completed' || result.status === 'failed';
+      if (instanceDecided && task.instanceId === instanceId && task.status === result.status && !(await this.logged(task.id, line))) {
         await this.taskLog(task.agent, instanceId, task.id, task.status === 'completed' ? 'info' : 'warn', line);
         await bus.publishVerifiedResult(result);
         return;
