@@ -17,7 +17,8 @@ let agent: AgentView;
 
 beforeAll(async () => {
   flock = await testFlock({ env: { AIFLOCK_NODE: NODE } });
-  const up = await flock.cli(['up'], { timeoutMs: 300_000 });
+  // Without the demo agents: this file is about the CIM agent, and six more sandboxes cost CI minutes.
+  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   expect(up.code, up.stderr).toBe(0);
   // This machine may have fewer cores than the document's 300%: the deploy-time override says so.
   const out = await flock.cliJson<DeployResponse>(['agent', 'deploy', CIM_EXAMPLE, '--set', 'resources.cpu=0.5', '--set', 'resources.memory=256Mi', '--set', 'replicas=3']);
