@@ -83,20 +83,28 @@ const COMMANDS = [
 ];
 const READS = [['agent', 'convert'], ['agent', 'history'], ['agent', 'rollback'], ['broadcast'], ['chat'], ['task', 'answer'], ['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['nats', 'creds'], ['nats', 'list-creds'], ['token', 'list'], ['stats'], ['top'], ['log-level'], ['secret', 'list'], ['economy', 'balance'], ['economy', 'ledger'], ['economy', 'tiers'], ['economy', 'reward'], ['economy', 'penalize'], ['economy', 'credit'], ['context', 'ingest'], ['context', 'search'], ['context', 'import'], ['context', 'reindex']];
 
+/** Each command's help, asked of the built CLI once and read by every check that needs it. */
+const helps = new Map<string, ReturnType<typeof run>>();
+const help = (cmd: string[]) => {
+  const key = cmd.join(' ');
+  if (!helps.has(key)) helps.set(key, run([...cmd, '--help']));
+  return helps.get(key)!;
+};
+
 describe('aiflock command surface', () => {
   it.each(COMMANDS.map((c) => [c.join(' ') || '(root)', c] as const))('%s has --help', async (_name, cmd) => {
-    const r = await run([...cmd, '--help']);
+    const r = await help(cmd);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: aiflock/m);
   });
 
   it.each(READS.map((c) => [c.join(' '), c] as const))('%s offers --json', async (_name, cmd) => {
-    expect((await run([...cmd, '--help'])).stdout).toContain('--json');
+    expect((await help(cmd)).stdout).toContain('--json');
   });
 
   it('documents its exit codes and uses them', async () => {
-    expect((await run(['--help'])).stdout).toContain('4  daemon unreachable');
-    expect((await run(['--help'])).stdout).toContain('9  audit log tampered with');
+    expect((await help([])).stdout).toContain('4  daemon unreachable');
+    expect((await help([])).stdout).toContain('9  audit log tampered with');
     const unreachable = await run(['agent', 'list'], { ...process.env, AIFLOCK_API: 'http://127.0.0.1:9' });
     expect(unreachable.code).toBe(4);
     expect(unreachable.stderr).toContain('cannot reach the aiflock daemon');
