@@ -122,7 +122,8 @@ export const Perception = z.object({
   landmarks: z.array(Landmark),
   /** The landmark the villager stands in, if any. */
   at: LandmarkName.nullable(),
-  nearby: z.array(Villager.pick({ name: true, x: true, y: true, activity: true })),
+  /** Who is near, with what the village calls each (`displayName`), so a villager greets "Bea", not "baker". */
+  nearby: z.array(Villager.pick({ name: true, displayName: true, x: true, y: true, activity: true })),
   /** Lines said to or near it since its last perception. */
   heard: z.array(z.object({ from: AgentName, text: z.string(), tick: z.number().int() })),
   economy: z.object({ balanceCents: z.number().int(), tier: z.number().int(), tierName: z.string() }),

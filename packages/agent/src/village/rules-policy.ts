@@ -100,7 +100,8 @@ export class RulesPolicy implements Policy {
     if (!h) return null;
     this.lastTalk.set(h.from, this.turn);
     this.lastSpoke = this.turn;
-    return [{ type: 'act', action: { type: 'talk', to: h.from, text: `Nice to hear from you, ${h.from}. ${this.nextSaying()}` } }];
+    const speaker = p.nearby.find((n) => n.name === h.from);
+    return [{ type: 'act', action: { type: 'talk', to: h.from, text: `Nice to hear from you, ${callName(speaker ?? { name: h.from })}. ${this.nextSaying()}` } }];
   }
 
   private greet(p: Perception): VillageAction[] | null {
@@ -109,7 +110,7 @@ export class RulesPolicy implements Policy {
     if (!n) return null;
     this.lastTalk.set(n.name, this.turn);
     this.lastSpoke = this.turn;
-    return [{ type: 'act', action: { type: 'talk', to: n.name, text: `Hello ${n.name}, it is ${this.notes.name}. ${this.nextSaying()}` } }];
+    return [{ type: 'act', action: { type: 'talk', to: n.name, text: `Hello ${callName(n)}, it is ${this.notes.name}. ${this.nextSaying()}` } }];
   }
 
   /** A question that is due, asked now because it stands at the board: before any chat. */
@@ -215,4 +216,9 @@ function headingTo(p: Perception, l: Landmark): boolean {
 function verbAt(l: Landmark): string {
   const verbs: Record<string, string> = { cafe: 'having a coffee', market: 'shopping', park: 'taking a walk', board: 'reading the board', home: 'resting', library: 'reading' };
   return verbs[l.kind] ?? verbs[l.name] ?? 'spending time';
+}
+
+/** What to call a neighbour: the name the village knows it by, its agent name failing that. */
+function callName(v: { name: string; displayName?: string | undefined }): string {
+  return v.displayName ?? v.name;
 }

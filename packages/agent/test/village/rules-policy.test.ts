@@ -101,18 +101,18 @@ describe('rules policy', () => {
     expect(again.actions.some((a) => a.type === 'reply')).toBe(false);
   });
 
-  it('greets a neighbour, answers someone who spoke to it, and does not chatter every turn', () => {
+  it('greets a neighbour by the name the village knows it by, answers someone who spoke to it, and does not chatter every turn', () => {
     const p = new RulesPolicy({ agent: 'baker', persona: BAKER, seed: 'x' });
-    const sam = { name: 'sam', x: 3, y: 3, activity: 'reading' };
+    const sam = { name: 'sam', displayName: 'Sam', x: 3, y: 3, activity: 'reading' };
     const greet = p.next(perception('baker', { nearby: [sam] }));
-    expect(greet.actions).toEqual([{ type: 'act', action: { type: 'talk', to: 'sam', text: 'Hello sam, it is Bea. Fresh bread today!' } }]);
+    expect(greet.actions).toEqual([{ type: 'act', action: { type: 'talk', to: 'sam', text: 'Hello Sam, it is Bea. Fresh bread today!' } }]);
     // Sam keeps talking: Bea just spoke, so for the next two turns she gets on with her day.
     for (const tick of [2, 3]) {
       const quiet = p.next(perception('baker', { nearby: [sam], heard: [{ from: 'sam', text: 'Hi Bea', tick }] }));
       expect(quiet.actions.some((a) => a.type === 'act' && a.action.type === 'talk')).toBe(false);
     }
     const later = p.next(perception('baker', { nearby: [sam], heard: [{ from: 'sam', text: 'Still there?', tick: 4 }] }));
-    expect(later.actions).toEqual([{ type: 'act', action: { type: 'talk', to: 'sam', text: 'Nice to hear from you, sam. Fresh bread today!' } }]);
+    expect(later.actions).toEqual([{ type: 'act', action: { type: 'talk', to: 'sam', text: 'Nice to hear from you, Sam. Fresh bread today!' } }]);
     // Someone seen but out of earshot is not greeted (the world would refuse the line).
     const seen = new RulesPolicy({ agent: 'baker', persona: BAKER, seed: 'x' });
     const far7 = seen.next(perception('baker', { nearby: [{ name: 'tom', x: 9, y: 3, activity: '' }] }));

@@ -13,7 +13,7 @@ export function perceptionOf(w: Village, v: VillagerState, heardSince: number): 
     at: landmarkAt(w.map, v.x, v.y)?.name ?? null,
     nearby: w.state.villagers
       .filter((o) => o !== v && o.status !== 'away' && tilesApart(o, v) <= r)
-      .map((o) => ({ name: o.name, x: o.x, y: o.y, activity: o.activity })),
+      .map((o) => ({ name: o.name, ...(o.displayName ? { displayName: o.displayName } : {}), x: o.x, y: o.y, activity: o.activity })),
     heard: v.heard.filter((h) => h.tick > heardSince).map((h) => ({ ...h })),
   };
 }

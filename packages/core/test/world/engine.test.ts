@@ -148,11 +148,12 @@ describe('world engine', () => {
 
   it('talk is heard within the hearing radius only, and `to` must be near', () => {
     const w = WorldEngine.create(MAP, { hearingRadius: 3 });
-    for (const n of ['ann', 'bob', 'cy']) w.submit(join(n, 'home'));
+    for (const n of ['ann', 'cy']) w.submit(join(n, 'home'));
+    w.submit({ ...join('bob', 'home'), displayName: 'Bob' } as WorldInput);
     w.advance();
     const s = w.save();
-    Object.assign(s.villagers[1]!, { x: 3, y: 7 });
-    Object.assign(s.villagers[2]!, { x: 10, y: 7 });
+    Object.assign(s.villagers.find((v) => v.name === 'bob')!, { x: 3, y: 7 });
+    Object.assign(s.villagers.find((v) => v.name === 'cy')!, { x: 10, y: 7 });
     const r = WorldEngine.restore(MAP, s, { hearingRadius: 3 });
     expect(() => r.submit({ kind: 'act', name: 'ann', action: { type: 'talk', text: 'hi', to: 'cy' } })).toThrow(/9 tiles away; talk is heard within 3/);
     r.submit({ kind: 'act', name: 'ann', action: { type: 'talk', text: 'hello bob' } });
@@ -161,7 +162,8 @@ describe('world engine', () => {
     expect(r.perceive('bob', 0).heard).toEqual([{ from: 'ann', text: 'hello bob', tick: t.tick }]);
     expect(r.perceive('cy', 0).heard).toEqual([]);
     expect(r.perceive('bob', t.tick).heard).toEqual([]); // only what is new since the last perception
-    expect(r.perceive('ann', 0).nearby.map((n) => n.name)).toEqual(['bob']);
+    // Neighbours come with what the village calls them.
+    expect(r.perceive('ann', 0).nearby.map((n) => [n.name, n.displayName])).toEqual([['bob', 'Bob']]);
   });
 
   it('use_board needs the villager at the board', () => {
