@@ -270,5 +270,5 @@ describe('entitlements over HTTP', () => {
       await app2.close();
       await limited.close();
     }
-  });
+  }, 60_000);
 });
