@@ -379,6 +379,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_WORKBENCH_IMAGE: ['runtime', 'workbenchImage'],
   AIFLOCK_ALLOWED_IMAGES: ['runtime', 'allowedImages'],
   AIFLOCK_MAX_PIDS: ['runtime', 'maxPids'],
+  AIFLOCK_WORKSPACE_SIZE: ['runtime', 'workspaceSize'],
+  AIFLOCK_MAX_WORKSPACE: ['runtime', 'maxWorkspace'],
   ...RUNTIME_ENV_VARS,
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
   AIFLOCK_STORE: ['store', 'kind'],

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
 import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState, type SandboxStats } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
+import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { containerSpec } from './container-spec.js';
 import { containerStats } from './container-stats.js';
 import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
@@ -11,7 +11,7 @@ import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.
 import { assertFlockName } from '../shared/names.js';
 import { LABEL, bridgeInterfaceName, containerName, networkName } from './names.js';
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
-import { prepareInstanceStorage, prepareSharedRoot } from '../shared/shared-storage.js';
+import { prepareInstanceStorage, prepareSharedRoot, releaseWorkspace, workspaceBytesOf } from '../shared/shared-storage.js';
 
 export interface DockerRuntimeOptions {
   docker: Dockerode;
@@ -27,6 +27,8 @@ export interface DockerRuntimeOptions {
   /** The egress proxy's port on the gateway: the one other host port sandboxes may reach. */
   proxyPort?: number;
   log?: RuntimeLog;
+  /** Workspace size for manifests that name none (runtime.workspaceSize). */
+  workspaceBytes?: number;
   /** For tests: how iptables is invoked. */
   run?: CommandRunner;
 }
@@ -140,7 +142,7 @@ export class DockerRuntime implements HostRuntime {
     const secretsDir = wantsSecrets ? `${this.opts.secretsDir}/${spec.instanceId}` : null;
     // Validate (and refuse the operator profile) before anything touches disk or Docker.
     const create = containerSpec(spec, { flock, node, sharedDir, network: network.name, gatewayIp: network.gatewayIp, secretsDir });
-    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId);
+    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId, workspaceBytesOf(spec, this.opts.workspaceBytes));
     await this.removeByName(containerName(flock, spec.instanceId));
     if (wantsSecrets) await writeSecretFiles(this.opts.secretsDir!, spec.instanceId, files);
 
@@ -182,6 +184,9 @@ export class DockerRuntime implements HostRuntime {
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
     for (const [addr, who] of this.byAddress) if (who.instanceId === instanceId) this.byAddress.delete(addr);
     this.dnsClosed.delete(instanceId);
+    const agent = instanceAgent(instanceId);
+    const others = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } });
+    await releaseWorkspace(this.opts.sharedDir, agent, others.length > 0);
   }
 
   /** Who holds an address on the flock network (for the egress proxy). */

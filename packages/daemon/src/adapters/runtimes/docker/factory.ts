@@ -15,6 +15,7 @@ export const dockerRuntimeFactory = {
       node: ctx.node,
       log: ctx.log,
       secretsDir: ctx.secretsDir,
+      workspaceBytes: ctx.settings.workspaceSize,
       proxyPort: ctx.proxyPort,
     }),
   operator(ctx) {
@@ -32,6 +33,7 @@ export const dockerRuntimeFactory = {
       busPort: ctx.busPort,
       proxy: ctx.proxy,
       secretsDir: ctx.secretsDir,
+      workspaceBytes: ctx.settings.workspaceSize,
       log: ctx.log,
     });
   },

@@ -13,6 +13,7 @@ export const processRuntimeFactory = {
       busHost: '127.0.0.1',
       busPort: ctx.busPort,
       secretsDir: ctx.secretsDir,
+      workspaceBytes: ctx.settings.workspaceSize,
       log: ctx.log,
     }),
   operator: () => ({ refusal: 'the process runtime has no operator profile (it needs the Docker runtime and an operator engine, runtime.operatorEngine)' }),

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { chmod, chown, lstat, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlockError } from '@aiflock/core';
+import { mountWorkspaceVolume, unmountWorkspaceVolume } from './workspace-volume.js';
 
 /** The sandbox user. The image, the container spec and file ownership must agree on it. */
 export const SANDBOX_UID = 1001;
@@ -15,6 +16,9 @@ export interface StorageOwner {
   uid: number;
   gid: number;
 }
+
+/** A workspace's size when neither the manifest (`resources.workspace`) nor the config says. */
+export const DEFAULT_WORKSPACE_BYTES = 1024 ** 3;
 
 /** The restricted profile's sandbox user, unmapped: host uid 1001 is uid 1001 inside. */
 export const SANDBOX_OWNER: StorageOwner = { uid: SANDBOX_UID, gid: SANDBOX_GID };
@@ -50,11 +54,12 @@ export async function prepareSharedRoot(sharedDir: string): Promise<void> {
 }
 
 /**
- * Workspace (shared by an agent's replicas) and per-instance log file. Ownership is fixed on
- * every start so that a tampered or stale tree cannot hand one agent's files to the sandbox
- * user of another run with different ownership.
+ * Workspace (shared by an agent's replicas, a size-limited volume of its own:
+ * workspace-volume.ts) and per-instance log file. Ownership is fixed on every start so that a
+ * tampered or stale tree cannot hand one agent's files to the sandbox user of another run
+ * with different ownership.
  */
-export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string, owner: StorageOwner = SANDBOX_OWNER): Promise<InstanceStoragePaths> {
+export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string, workspaceBytes: number, owner: StorageOwner = SANDBOX_OWNER): Promise<InstanceStoragePaths> {
   const paths = storagePaths(sharedDir, agent, instanceId);
   await prepareSharedRoot(sharedDir);
   try {
@@ -63,6 +68,7 @@ export async function prepareInstanceStorage(sharedDir: string, agent: string, i
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
   await assertRealDirectory(paths.hostWorkspace);
+  await mountWorkspaceVolume(sharedDir, agent, paths.hostWorkspace, workspaceBytes);
   await chownOrExplain(paths.hostWorkspace, owner);
   await chmod(paths.hostWorkspace, 0o700);
 
@@ -76,6 +82,20 @@ export async function prepareInstanceStorage(sharedDir: string, agent: string, i
     await fh.close();
   }
   return paths;
+}
+
+/** The hard size of this start's workspace: the manifest's, else the runtime's configured default. */
+export function workspaceBytesOf(spec: { resources: { workspaceBytes?: number } }, configured: number | undefined): number {
+  return spec.resources.workspaceBytes ?? configured ?? DEFAULT_WORKSPACE_BYTES;
+}
+
+/**
+ * Unmount the agent's workspace once no instance of it is left on this runtime (`othersLeft`
+ * says whether any is); its files stay in the volume for the next start.
+ */
+export async function releaseWorkspace(sharedDir: string, agent: string, othersLeft: boolean): Promise<void> {
+  if (othersLeft) return;
+  await unmountWorkspaceVolume(storagePaths(sharedDir, agent, `${agent}-00000000`).hostWorkspace);
 }
 
 async function assertRealDirectory(path: string): Promise<void> {

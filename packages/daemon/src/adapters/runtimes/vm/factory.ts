@@ -36,6 +36,7 @@ export const vmRuntimeFactory = {
       accel: s.accel,
       busPort: ctx.busPort,
       secretsDir: ctx.secretsDir,
+      workspaceBytes: ctx.settings.workspaceSize,
       log: ctx.log,
     });
   },
