@@ -189,7 +189,7 @@ describe('docker runtime: hardening seen through the Docker API', () => {
     expect(mounts).toEqual([
       { dst: '/shared/agents/alpha', rw: true, src: join(sharedDir, 'agents', 'alpha') },
       { dst: '/shared/common', rw: false, src: join(sharedDir, 'common') },
-      { dst: `/shared/logs/${alpha}.log`, rw: true, src: join(sharedDir, 'logs', `${alpha}.log`) },
+      { dst: `/shared/logs/${alpha}`, rw: true, src: join(sharedDir, 'logs', alpha) },
     ]);
   });
 
@@ -222,9 +222,9 @@ console.log(JSON.stringify({
   workspace: w('/shared/agents/' + agent + '/ok'), log: w(log),
   shared: ls('/shared'), agents: ls('/shared/agents'), logs: ls('/shared/logs'),
   gamma: ls('/shared/agents/gamma'), gammaSecret: rd('/shared/agents/gamma/secret.txt'), sibling: w('/shared/agents/beta/pwned'),
-  newLog: w('/shared/logs/beta-00000000.log'),
+  newLog: w('/shared/logs/beta-00000000/agent.log'),
 }));`;
-    const r = await nodeProbe<Record<string, unknown>>(container(alpha), FS_PROBE, ['alpha', `/shared/logs/${alpha}.log`]);
+    const r = await nodeProbe<Record<string, unknown>>(container(alpha), FS_PROBE, ['alpha', `/shared/logs/${alpha}/agent.log`]);
     expect(r).toMatchObject({
       root: 'EROFS', etc: 'EROFS', usr: 'EROFS', tmp: 'ok', run: 'ok',
       common: 'EROFS', commonRead: 'for everyone',

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -7,19 +7,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
 import { DockerRuntime } from '../../packages/daemon/src/adapters/runtimes/docker/docker-runtime.js';
 import { containerName } from '../../packages/daemon/src/adapters/runtimes/docker/names.js';
-import { mountSource, workspaceImage } from '../../packages/daemon/src/adapters/runtimes/shared/workspace-volume.js';
+import { mountSource, workspaceImage } from '../../packages/daemon/src/adapters/runtimes/shared/volumes.js';
 import { nodeProbe } from '../../testkit/docker.js';
+import { eventually } from '../../testkit/flock.js';
 import { freePort } from '../../testkit/ports.js';
 import { IMAGE, ensureImage, rand } from './harness.js';
 
 /*
- * Issue 16: a sandbox could fill the host's disk through its workspace. Each agent's workspace
+ * Issue 16: a sandbox could fill the host's disk through its workspace and its log file. Each agent's workspace
  * is now a file system of its own (a loop-mounted ext4 image): writing past its size fails
  * with ENOSPC inside, while the host and another agent's workspace are untouched; the mount
  * is reused by a restarted daemon and leaves no loop device behind once removed.
  */
 
 const MiB = 1024 ** 2;
+/** Small log files, so a flood reaches the log volume's limit quickly: 1 MiB, two old files kept. */
+const LOGS = { logFileMaxBytes: MiB, logFileKeep: 2 };
 const docker = new Dockerode();
 const flock = `w${rand(6)}`;
 const sharedDir = mkdtempSync(join(tmpdir(), 'aiflock-ws-'));
@@ -63,7 +66,7 @@ const loopsOf = (image: string) =>
 beforeAll(async () => {
   ensureImage();
   busPort = await freePort();
-  runtime = new DockerRuntime({ docker, flock, sharedDir, busPort, node: 'ws' });
+  runtime = new DockerRuntime({ docker, flock, sharedDir, busPort, node: 'ws', storage: LOGS });
   await runtime.init();
   await runtime.start(spec('hog', hog, 32 * MiB));
   await runtime.start(spec('calm', calm)); // the runtime's default size
@@ -95,7 +98,7 @@ describe('isolation: workspace size', () => {
     const image = workspaceImage(sharedDir, 'hog');
     expect(loopsOf(image)).toHaveLength(1);
     // A second runtime object is what a restarted daemon has: nothing in memory.
-    const again = new DockerRuntime({ docker, flock, sharedDir, busPort, node: 'ws' });
+    const again = new DockerRuntime({ docker, flock, sharedDir, busPort, node: 'ws', storage: LOGS });
     await again.init();
     const hog2 = `hog-${rand(8)}`;
     await again.start(spec('hog', hog2, 32 * MiB));
@@ -107,13 +110,35 @@ describe('isolation: workspace size', () => {
     expect(await mountSource(join(sharedDir, 'agents', 'hog'))).toMatch(/^\/dev\/loop/);
     await again.remove(hog2);
     expect(await mountSource(join(sharedDir, 'agents', 'hog'))).toBeNull();
-    expect(loopsOf(image)).toEqual([]);
+    await eventually(async () => loopsOf(image).length === 0, 'the loop device released');
     // The files stay in the image: the next start finds them.
     await runtime.start(spec('hog', hog, 32 * MiB));
     const back = await nodeProbe<{ size: number }>(container(hog), `console.log(JSON.stringify({ size: require('fs').statSync('/shared/agents/hog/fill').size }))`);
     expect(back.size).toBe(seen.size);
     await runtime.remove(hog);
-    expect(loopsOf(image)).toEqual([]);
+    await eventually(async () => loopsOf(image).length === 0, 'the loop device released');
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(join(sharedDir, 'agents', 'hog'));
+  });
+});
+
+describe('isolation: per-instance log files', () => {
+  it('the agent is told to rotate; a flood written past it is stopped by the log volume (ENOSPC), and the files kept after remove stay bounded', async () => {
+    const id = `chatty-${rand(8)}`;
+    await runtime.start(spec('chatty', id));
+    const env = (await container(id).inspect()).Config.Env;
+    expect(env).toEqual(expect.arrayContaining([`AIFLOCK_LOG_FILE=/shared/logs/${id}/agent.log`, `AIFLOCK_LOG_FILE_MAX_BYTES=${MiB}`, 'AIFLOCK_LOG_FILE_KEEP=2']));
+    // The attack: ignore the rotation and write straight into the log directory, 200 MiB.
+    const r = await nodeProbe<{ written: number; error: string }>(container(id), FILL, [`/shared/logs/${id}/flood`, '200']);
+    expect(r.error).toBe('ENOSPC');
+    expect(r.written).toBeLessThanOrEqual(16 * MiB); // max(16 MiB, 3 files + ext4's own 8 MiB)
+    const dir = join(sharedDir, 'logs', id);
+    expect(await mountSource(dir)).toMatch(/^\/dev\/loop\d+$/);
+    await runtime.remove(id);
+    // Removed: the files are plain ones in the same directory now, no bigger than the volume was.
+    expect(await mountSource(dir)).toBeNull();
+    const kept = readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+    expect(readdirSync(dir)).toEqual(expect.arrayContaining(['agent.log', 'flood']));
+    expect(kept).toBeLessThanOrEqual(16 * MiB);
+    expect(existsSync(join(sharedDir, 'volumes', 'logs', `${id}.ext4`))).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { agentAccount, archiveAccount, MINT, type Clock, type DeploymentRecord, type Ledger, type Store } from '@aiflock/core';
-import { retireWorkspaceVolume } from './adapters/runtimes/shared/workspace-volume.js';
+import { retireWorkspaceVolume } from './adapters/runtimes/shared/volumes.js';
 import type { Config } from './config.js';
 import type { logFn } from './logger.js';
 

@@ -11,7 +11,7 @@ import { assertFlockName } from '../shared/names.js';
 import { LABEL, containerName } from './names.js';
 import { OPERATOR_CAPABILITIES, operatorContainerSpec } from './operator-spec.js';
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
-import { prepareInstanceStorage, prepareSharedRoot, releaseWorkspace, workspaceBytesOf, type StorageOwner } from '../shared/shared-storage.js';
+import { prepareInstanceStorage, prepareSharedRoot, instanceSizes, logFileEnv, releaseInstanceStorage, type StorageLimits, type StorageOwner } from '../shared/shared-storage.js';
 
 export interface OperatorRuntimeOptions {
   /** The operator engine: a dockerd started with --userns-remap (scripts/operator-engine.sh). */
@@ -33,8 +33,8 @@ export interface OperatorRuntimeOptions {
   proxy?: ProxyAcceptor | null;
   /** Host tmpfs directory for secret files. */
   secretsDir?: string;
-  /** Workspace size for manifests that name none (runtime.workspaceSize). */
-  workspaceBytes?: number;
+  /** Workspace size for manifests that name none, log file rotation (runtime.workspaceSize, logFileMaxBytes, logFileKeep). */
+  storage?: StorageLimits;
   log?: RuntimeLog;
 }
 
@@ -138,10 +138,11 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
     const socketDir = join(this.opts.socketRoot, spec.instanceId);
     const secretsDir = wantsSecrets ? `${this.opts.secretsDir}/${spec.instanceId}` : null;
     // Validate before anything touches disk or an engine.
-    const create = operatorContainerSpec(spec, { flock, node, sharedDir, socketDir, egress, secretsDir });
+    const sizes = instanceSizes(spec, this.opts.storage);
+    const create = operatorContainerSpec({ ...spec, env: { ...spec.env, ...logFileEnv(sizes) } }, { flock, node, sharedDir, socketDir, egress, secretsDir });
     await this.ensureImage(spec.image);
     await this.remove(spec.instanceId);
-    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId, workspaceBytesOf(spec, this.opts.workspaceBytes), owner);
+    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId, sizes, owner);
     if (wantsSecrets) await writeSecretFiles(this.opts.secretsDir!, spec.instanceId, files, 0o700, owner);
     await this.openRelays(spec.instanceId, egress);
 
@@ -266,7 +267,7 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
     const agent = instanceAgent(instanceId);
     const others = await this.opts.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } });
-    await releaseWorkspace(this.opts.sharedDir, agent, others.length > 0);
+    await releaseInstanceStorage(this.opts.sharedDir, agent, instanceId, others.length > 0);
   }
 
   /** Close its ways out first (the sockets), then freeze every process. */

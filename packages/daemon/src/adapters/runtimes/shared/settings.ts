@@ -43,11 +43,19 @@ export const commonRuntimeSettings = {
   workspaceSize: sizeSetting.default(1024 ** 3),
   /** The largest workspace a manifest may ask for. */
   maxWorkspace: sizeSetting.default(64 * 1024 ** 3),
+  /** Each instance's log file is rotated at this size, keeping `logFileKeep` old files; its directory is a volume that holds no more. */
+  logFileMaxBytes: sizeSetting.default(10 * 1024 ** 2),
+  logFileKeep: z.coerce.number().int().min(0).max(100).default(3),
   /** The most processes one sandbox may ask for (manifest `resources.pids`). */
   maxPids: z.coerce.number().int().min(8).max(4_194_304).default(4096),
 };
 
-export const RUNTIME_SETTINGS_DEFAULT = { socket: '/var/run/docker.sock', image: 'aiflock/agent:latest', workbenchImage: 'aiflock/workbench:latest', maxPids: 4096, workspaceSize: 1024 ** 3, maxWorkspace: 64 * 1024 ** 3 };
+export const RUNTIME_SETTINGS_DEFAULT = { socket: '/var/run/docker.sock', image: 'aiflock/agent:latest', workbenchImage: 'aiflock/workbench:latest', maxPids: 4096, workspaceSize: 1024 ** 3, maxWorkspace: 64 * 1024 ** 3, logFileMaxBytes: 10 * 1024 ** 2, logFileKeep: 3 };
 
 /** The validated section as a runtime sees it; its own `runtime.<kind>` settings are under its kind. */
 export type RuntimeSettings = Readonly<z.output<z.ZodObject<typeof commonRuntimeSettings>>> & { readonly kind: string; readonly [kind: string]: unknown };
+
+/** What the runtimes take from these settings for an instance's storage. */
+export function storageLimits(s: RuntimeSettings): { workspaceBytes: number; logFileMaxBytes: number; logFileKeep: number } {
+  return { workspaceBytes: s.workspaceSize, logFileMaxBytes: s.logFileMaxBytes, logFileKeep: s.logFileKeep };
+}

@@ -1,10 +1,13 @@
 import { execFile } from 'node:child_process';
-import { cp, lstat, mkdir, open, readdir, readFile, realpath, rm, stat, truncate } from 'node:fs/promises';
+import { cp, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FlockError } from '@aiflock/core';
 
 /**
+ * Size-limited volumes: an ext4 image per workspace and per instance log, loop-mounted where
+ * the sandbox's bind comes from.
+ *
  * An agent's workspace is a file system of its own: an ext4 image (a sparse file under
  * `<shared>/volumes`, which no sandbox mounts) loop-mounted at `<shared>/agents/<agent>`.
  * Its size is a hard limit set by the kernel: a sandbox that writes past it gets ENOSPC
@@ -35,9 +38,49 @@ export async function mountWorkspaceVolume(sharedDir: string, agent: string, wor
   if (!Number.isInteger(bytes) || bytes < MIN_WORKSPACE_BYTES) {
     throw new FlockError('validation_failed', `the workspace size of ${agent} must be an integer of at least ${MIN_WORKSPACE_BYTES} bytes, got ${bytes}`, { field: 'resources.workspace', value: bytes });
   }
-  await mkdir(volumesDir(sharedDir), { recursive: true, mode: 0o700 });
-  const image = workspaceImage(sharedDir, agent);
-  const mounted = await mountSource(workspace);
+  await mountVolume(workspaceImage(sharedDir, agent), workspace, bytes, `the workspace volume of ${agent}`);
+}
+
+/**
+ * An instance's log directory is a volume of its own too: the agent rotates its log file
+ * (RotatingFile in the agent), and the volume's size holds even against a sandbox that
+ * writes there by other means. Sized for `keep` old files and the current one.
+ */
+export async function mountLogVolume(sharedDir: string, instanceId: string, dir: string, maxBytes: number, keep: number): Promise<void> {
+  const bytes = Math.max(MIN_WORKSPACE_BYTES, maxBytes * (keep + 1) + LOG_VOLUME_SLACK);
+  await mountVolume(logImage(sharedDir, instanceId), dir, bytes, `the log volume of ${instanceId}`);
+}
+
+/**
+ * When an instance is removed its log files move out of the volume into the same directory,
+ * now a plain one (at most the volume's size), and the image and its loop device go.
+ */
+export async function retireLogVolume(sharedDir: string, instanceId: string, dir: string): Promise<void> {
+  const image = logImage(sharedDir, instanceId);
+  if (!(await exists(image))) return;
+  const saving = `${dir}.saving`;
+  if (await mountSource(dir)) {
+    await rm(saving, { recursive: true, force: true });
+    await cp(dir, saving, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, filter: (src) => !src.endsWith('/lost+found') });
+    await cmd('umount', [dir], `unmount ${dir}`);
+  }
+  await rm(image, { force: true });
+  if (await exists(saving)) {
+    await rm(dir, { recursive: true, force: true });
+    await rename(saving, dir);
+  }
+}
+
+/** ext4's own metadata (journal, inode tables) in a small log volume. */
+const LOG_VOLUME_SLACK = 8 * 1024 ** 2;
+
+function logImage(sharedDir: string, instanceId: string): string {
+  return join(volumesDir(sharedDir), 'logs', `${instanceId}.ext4`);
+}
+
+async function mountVolume(image: string, dir: string, bytes: number, what: string): Promise<void> {
+  await mkdir(join(image, '..'), { recursive: true, mode: 0o700 });
+  const mounted = await mountSource(dir);
   if (mounted) {
     // A replica or a restarted daemon: the volume is in place. Only growing is possible while
     // sandboxes use it; a smaller size applies once the agent has no instance left.
@@ -45,9 +88,9 @@ export async function mountWorkspaceVolume(sharedDir: string, agent: string, wor
     if (bytes > size) await growMounted(image, mounted, bytes);
     return;
   }
-  if (!(await exists(image))) await createImage(image, workspace, bytes);
+  if (!(await exists(image))) await createImage(image, dir, bytes);
   else await resizeUnmounted(image, bytes);
-  await cmd('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev', image, workspace], `mount the workspace volume of ${agent}`);
+  await cmd('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev', image, dir], `mount ${what}`);
 }
 
 /**
