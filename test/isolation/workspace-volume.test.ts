@@ -110,12 +110,17 @@ describe('isolation: workspace size', () => {
     expect(await mountSource(join(sharedDir, 'agents', 'hog'))).toMatch(/^\/dev\/loop/);
     await again.remove(hog2);
     expect(await mountSource(join(sharedDir, 'agents', 'hog'))).toBeNull();
-    await eventually(async () => loopsOf(image).length === 0, 'the loop device released');
+    await eventually(async () => loopsOf(image).length === 0, 'the loop device released', 5000).catch((e) => {
+      const dev = (loopsOf(image)[0] ?? '').split(':')[0]!.replace('/dev/', '');
+      const holders = spawnSync('sh', ['-c', `for p in /proc/[0-9]*; do grep -q " /dev/${dev} " $p/mountinfo 2>/dev/null && echo "$p $(grep " /dev/${dev} " $p/mountinfo | head -1 | cut -c1-200) :: $(cat $p/cmdline | tr '\\0' ' ' | cut -c1-100)"; done; ls /sys/block/${dev}/holders`], { encoding: 'utf8' }).stdout;
+      throw new Error(`${(e as Error).message}; holders:\n${holders}`);
+    });
     // The files stay in the image: the next start finds them.
     await runtime.start(spec('hog', hog, 32 * MiB));
     const back = await nodeProbe<{ size: number }>(container(hog), `console.log(JSON.stringify({ size: require('fs').statSync('/shared/agents/hog/fill').size }))`);
     expect(back.size).toBe(seen.size);
     await runtime.remove(hog);
+    expect(await mountSource(join(sharedDir, 'agents', 'hog'))).toBeNull();
     await eventually(async () => loopsOf(image).length === 0, 'the loop device released');
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(join(sharedDir, 'agents', 'hog'));
   });

@@ -381,6 +381,8 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_MAX_PIDS: ['runtime', 'maxPids'],
   AIFLOCK_WORKSPACE_SIZE: ['runtime', 'workspaceSize'],
   AIFLOCK_MAX_WORKSPACE: ['runtime', 'maxWorkspace'],
+  AIFLOCK_LOG_FILE_MAX_BYTES: ['runtime', 'logFileMaxBytes'],
+  AIFLOCK_LOG_FILE_KEEP: ['runtime', 'logFileKeep'],
   ...RUNTIME_ENV_VARS,
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
   AIFLOCK_STORE: ['store', 'kind'],

@@ -192,7 +192,8 @@ export class DockerRuntime implements HostRuntime {
     for (const [addr, who] of this.byAddress) if (who.instanceId === instanceId) this.byAddress.delete(addr);
     this.dnsClosed.delete(instanceId);
     const agent = instanceAgent(instanceId);
-    const others = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } });
+    // Itself excluded: a container Docker is still removing may be listed a moment longer.
+    const others = (await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } })).filter((c) => c.Labels[LABEL.instance] !== instanceId);
     await releaseInstanceStorage(this.opts.sharedDir, agent, instanceId, others.length > 0);
   }
 

@@ -266,7 +266,8 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
     await this.closeRelays(instanceId, true);
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
     const agent = instanceAgent(instanceId);
-    const others = await this.opts.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } });
+    // Itself excluded: a container Docker is still removing may be listed a moment longer.
+    const others = (await this.opts.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } })).filter((c) => c.Labels[LABEL.instance] !== instanceId);
     await releaseInstanceStorage(this.opts.sharedDir, agent, instanceId, others.length > 0);
   }
 

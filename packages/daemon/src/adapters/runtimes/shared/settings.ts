@@ -1,15 +1,16 @@
 import { z } from 'zod';
 import { parseSize } from '@aiflock/core';
 
-/** Bytes, or a size like "1Gi"; at least 16 MiB (an ext4 file system's own metadata). */
-const sizeSetting = z.union([z.number().int(), z.string()]).transform((v, ctx) => {
-  const bytes = typeof v === 'number' ? v : parseSize(v);
-  if (bytes === null || bytes < 16 * 1024 ** 2) {
-    ctx.addIssue({ code: 'custom', message: 'expected a size like "1Gi" (or bytes), at least 16Mi' });
-    return z.NEVER;
-  }
-  return bytes;
-});
+/** Bytes, or a size like "1Gi", at least `min` (`minText`). */
+const sizeSetting = (min: number, minText: string) =>
+  z.union([z.number().int(), z.string()]).transform((v, ctx) => {
+    const bytes = typeof v === 'number' ? v : parseSize(v);
+    if (bytes === null || bytes < min) {
+      ctx.addIssue({ code: 'custom', message: `expected a size like "1Gi" (or bytes), at least ${minText}` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
 
 /**
  * The `runtime` section's settings every kind shares (and, flat for compatibility, the docker
@@ -40,11 +41,11 @@ export const commonRuntimeSettings = {
     .union([z.array(z.string().min(1)), z.string().transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))])
     .optional(),
   /** An agent's workspace size when its manifest names none (`resources.workspace`): a hard limit. */
-  workspaceSize: sizeSetting.default(1024 ** 3),
+  workspaceSize: sizeSetting(16 * 1024 ** 2, '16Mi (an ext4 file system of its own)').default(1024 ** 3),
   /** The largest workspace a manifest may ask for. */
-  maxWorkspace: sizeSetting.default(64 * 1024 ** 3),
+  maxWorkspace: sizeSetting(16 * 1024 ** 2, '16Mi').default(64 * 1024 ** 3),
   /** Each instance's log file is rotated at this size, keeping `logFileKeep` old files; its directory is a volume that holds no more. */
-  logFileMaxBytes: sizeSetting.default(10 * 1024 ** 2),
+  logFileMaxBytes: sizeSetting(4096, '4Ki').default(10 * 1024 ** 2),
   logFileKeep: z.coerce.number().int().min(0).max(100).default(3),
   /** The most processes one sandbox may ask for (manifest `resources.pids`). */
   maxPids: z.coerce.number().int().min(8).max(4_194_304).default(4096),
