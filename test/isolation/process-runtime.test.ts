@@ -238,6 +238,14 @@ describe('process runtime: storage limits (issue 16)', () => {
     const gamma = `gamma-${rand(8)}`;
     const base = spec('gamma', gamma);
     await runtime.start({ ...base, resources: { ...base.resources, workspaceBytes: 24 * 1024 ** 2 } });
+    // The launcher execs bubblewrap, which execs node: the agent process appears a moment later.
+    await eventually(async () => {
+      try {
+        return agentPid(gamma) > 0;
+      } catch {
+        return false;
+      }
+    }, 'the agent process of gamma');
     const fill = `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'w'); const b = Buffer.alloc(1 << 20, 7); let n = 0, error = 'none';
       try { for (let i = 0; i < 200; i++) n += fs.writeSync(fd, b); } catch (e) { error = e.code; } console.log(JSON.stringify({ n, error }));`;
     const ws = probe<{ n: number; error: string }>(gamma, fill, ['/shared/agents/gamma/fill']);
