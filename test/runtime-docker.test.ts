@@ -222,14 +222,14 @@ console.log(JSON.stringify({
   workspace: w('/shared/agents/' + agent + '/ok'), log: w(log),
   shared: ls('/shared'), agents: ls('/shared/agents'), logs: ls('/shared/logs'),
   gamma: ls('/shared/agents/gamma'), gammaSecret: rd('/shared/agents/gamma/secret.txt'), sibling: w('/shared/agents/beta/pwned'),
-  newLog: w('/shared/logs/beta-00000000/agent.log'),
+  newLog: w('/shared/logs/beta-00000000.log'),
 }));`;
     const r = await nodeProbe<Record<string, unknown>>(container(alpha), FS_PROBE, ['alpha', `/shared/logs/${alpha}/agent.log`]);
     expect(r).toMatchObject({
       root: 'EROFS', etc: 'EROFS', usr: 'EROFS', tmp: 'ok', run: 'ok',
       common: 'EROFS', commonRead: 'for everyone',
       workspace: 'ok', log: 'ok',
-      shared: ['agents', 'common', 'logs'], agents: ['alpha'], logs: [`${alpha}.log`],
+      shared: ['agents', 'common', 'logs'], agents: ['alpha'], logs: [alpha],
       gamma: 'ENOENT', gammaSecret: 'ENOENT', sibling: 'ENOENT', newLog: 'EROFS',
     });
     expect(readFileSync(join(sharedDir, 'agents', 'alpha', 'ok'), 'utf8')).toBe('x');
