@@ -87,6 +87,8 @@ class AgentRuntime {
       agent: env.AIFLOCK_AGENT,
       stdout: opts.logToStdout ?? true,
       file: env.AIFLOCK_LOG_FILE,
+      fileMaxBytes: env.AIFLOCK_LOG_FILE_MAX_BYTES,
+      fileKeep: env.AIFLOCK_LOG_FILE_KEEP,
     });
     this.events = new EventSink(subjects.events(this.instanceId));
     // Queued until connected, so "cannot connect yet" lines still reach the control plane.

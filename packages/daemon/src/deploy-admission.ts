@@ -32,6 +32,9 @@ export function deployAdmission(
     if (r.tmp + RUN_TMPFS_BYTES > r.memory) {
       return { field: 'resources.tmp', value: r.tmp, message: `resources.tmp (${mib(r.tmp)}) and /run (${mib(RUN_TMPFS_BYTES)}) are RAM-backed and together exceed resources.memory (${mib(r.memory)}); lower tmp or raise memory` };
     }
+    if (r.workspace !== undefined && r.workspace > config.runtime.maxWorkspace) {
+      return { field: 'resources.workspace', value: r.workspace, message: `resources.workspace (${mib(r.workspace)}) is above this flock's cap of ${mib(config.runtime.maxWorkspace)} (runtime.maxWorkspace)` };
+    }
     const placed = placementRefusal(m, config);
     if (placed) return placed;
     const node = await capacity();

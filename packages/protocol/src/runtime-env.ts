@@ -58,12 +58,24 @@ export const RuntimeEnv = z.object({
   AIFLOCK_SHARED_DIR: z.string().default('/shared'),
   AIFLOCK_WORKSPACE: z.string().optional(),
   AIFLOCK_LOG_FILE: z.string().optional(),
+  /** The log file is rotated at this size, keeping `AIFLOCK_LOG_FILE_KEEP` old files (runtime.logFileMaxBytes / logFileKeep). */
+  AIFLOCK_LOG_FILE_MAX_BYTES: z.coerce.number().int().min(4096).optional(),
+  AIFLOCK_LOG_FILE_KEEP: z.coerce.number().int().min(0).max(100).optional(),
   AIFLOCK_NATS_CREDS: z.string().optional(),
   /**
    * Set where the sandbox has no network (the process runtime, operator sandboxes): the bus
    * arrives as this Unix socket, which the runtime relays to `AIFLOCK_NATS_URL` on loopback.
    */
   AIFLOCK_BUS_SOCKET: z.string().min(1).optional(),
+  /**
+   * `host:port` the sandbox must NOT reach before the runtime does anything (Docker sandboxes:
+   * `127.0.0.11:53`, Docker's embedded DNS, which the control plane closes in the sandbox's
+   * network namespace after each start). The runtime waits until a connection there is refused.
+   */
+  AIFLOCK_NETWORK_GATE: z
+    .string()
+    .regex(/^[0-9.]+:\d{1,5}$/, 'an IPv4 address and port, like 127.0.0.11:53')
+    .optional(),
   /** Set for an operator sandbox with egress: the proxy's Unix socket, relayed to `HTTP_PROXY`. */
   AIFLOCK_PROXY_SOCKET: z.string().min(1).optional(),
   /** Set for a villager (the manifest has a `village` section): the loop's settings as JSON. */

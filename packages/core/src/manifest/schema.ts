@@ -39,6 +39,11 @@ const Resources = z
     pids: z.number().int().min(8, 'at least 8 processes').max(32768).default(64),
     taskTimeout: duration('a task timeout', 100, 7 * 24 * 3_600_000).default(300_000),
     tmp: size('the /tmp size', 1024 ** 2, 16 * 1024 ** 3).default(64 * 1024 ** 2),
+    /**
+     * The workspace's hard size (a file system of its own, see docs/security.md); unset: the
+     * flock's `runtime.workspaceSize`. The flock refuses more than `runtime.maxWorkspace`.
+     */
+    workspace: size('the workspace size', 16 * 1024 ** 2, 16 * 1024 ** 4).optional(),
   })
   .strict();
 

@@ -8,6 +8,8 @@ export interface SandboxResources {
   memoryBytes: number;
   pids: number;
   tmpBytes: number;
+  /** Hard size of the agent's workspace (manifest `resources.workspace`); unset: the runtime's configured default. */
+  workspaceBytes?: number;
 }
 
 export interface SandboxSpec {

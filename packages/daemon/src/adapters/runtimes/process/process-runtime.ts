@@ -10,7 +10,7 @@ import type { HostRuntime, Isolation } from '../shared/host-runtime.js';
 import { relayToBus } from '../shared/bus-relay.js';
 import { assertFlockName } from '../shared/names.js';
 import { removeSecretFiles, writeSecretFiles, SANDBOX_SECRETS_DIR } from '../shared/secret-files.js';
-import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, prepareInstanceStorage, storagePaths } from '../shared/shared-storage.js';
+import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, instanceSizes, logFileEnv, prepareInstanceStorage, releaseInstanceStorage, storagePaths, type StorageLimits } from '../shared/shared-storage.js';
 import { InstanceCgroup } from '../shared/cgroups.js';
 import { SECCOMP_PROFILE_FILE } from '../shared/seccomp.js';
 import { launcherArgv, sandboxCommand } from './sandbox-command.js';
@@ -31,6 +31,8 @@ export interface ProcessRuntimeOptions {
   busPort: number;
   /** Host tmpfs for secret files. */
   secretsDir?: string;
+  /** Workspace size for manifests that name none, log file rotation (runtime.workspaceSize, logFileMaxBytes, logFileKeep). */
+  storage?: StorageLimits;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => void;
 }
 
@@ -138,7 +140,8 @@ export class ProcessRuntime implements HostRuntime {
     if (!INSTANCE_ID_PATTERN.test(spec.instanceId)) throw new FlockError('validation_failed', `instance id "${spec.instanceId}" is not valid`);
     await this.remove(spec.instanceId);
     const paths = storagePaths(this.sharedDir, spec.agent, spec.instanceId);
-    await prepareInstanceStorage(this.sharedDir, spec.agent, spec.instanceId);
+    const sizes = instanceSizes(spec, this.opts.storage);
+    await prepareInstanceStorage(this.sharedDir, spec.agent, spec.instanceId, sizes);
 
     const files = spec.secretFiles ?? {};
     if (Object.keys(files).length > 0 && !this.opts.secretsDir) {
@@ -167,6 +170,7 @@ export class ProcessRuntime implements HostRuntime {
       AIFLOCK_SHARED_DIR: SANDBOX_SHARED_DIR,
       AIFLOCK_WORKSPACE: paths.workspace,
       AIFLOCK_LOG_FILE: paths.logFile,
+      ...logFileEnv(sizes),
       AIFLOCK_BUS_SOCKET: `${BUS_SOCKET_DIR}/bus.sock`,
       ...(spec.busCredentialsDir ? { AIFLOCK_NATS_CREDS: `${SANDBOX_CREDENTIALS_DIR}/nats.creds` } : {}),
     });
@@ -181,7 +185,7 @@ export class ProcessRuntime implements HostRuntime {
       ],
       binds: [
         [paths.hostWorkspace, paths.workspace],
-        [paths.hostLogFile, paths.logFile],
+        [paths.hostLogDir, paths.logDir],
         [socketDir, BUS_SOCKET_DIR],
       ],
       tmpBytes: spec.resources.tmpBytes,
@@ -268,6 +272,7 @@ export class ProcessRuntime implements HostRuntime {
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
     await i.cgroup.remove();
     this.instances.delete(instanceId);
+    await releaseInstanceStorage(this.sharedDir, i.spec.agent, instanceId, [...this.instances.values()].some((o) => o.spec.agent === i.spec.agent));
   }
 
   async list(): Promise<SandboxInfo[]> {

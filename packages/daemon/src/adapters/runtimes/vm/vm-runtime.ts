@@ -9,7 +9,7 @@ import { InstanceCgroup } from '../shared/cgroups.js';
 import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
 import { assertFlockName } from '../shared/names.js';
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
-import { SANDBOX_CREDENTIALS_DIR, SANDBOX_UID, prepareInstanceStorage, prepareSharedRoot } from '../shared/shared-storage.js';
+import { SANDBOX_CREDENTIALS_DIR, SANDBOX_UID, prepareInstanceStorage, prepareSharedRoot, instanceSizes, releaseInstanceStorage, type StorageLimits } from '../shared/shared-storage.js';
 import { probeAccel, type Accel } from './accel.js';
 import { GUEST_BUS_ADDRESS, GUEST_BUS_PORT, confinedLaunch, guestEnvFile, qemuArgv, type GuestShare } from './qemu-command.js';
 
@@ -27,6 +27,8 @@ export interface VmRuntimeOptions {
   /** The bus on this host's loopback: each guest connection is relayed there. */
   busPort: number;
   secretsDir?: string;
+  /** Workspace size for manifests that name none, log file rotation (runtime.workspaceSize, logFileMaxBytes, logFileKeep). */
+  storage?: StorageLimits;
   log?: RuntimeLog;
 }
 
@@ -134,7 +136,7 @@ export class VmRuntime implements HostRuntime {
     }
     if (!INSTANCE_ID_PATTERN.test(spec.instanceId)) throw new FlockError('validation_failed', `instance id "${spec.instanceId}" is not valid`);
     await this.remove(spec.instanceId);
-    const paths = await prepareInstanceStorage(this.opts.sharedDir, spec.agent, spec.instanceId);
+    const paths = await prepareInstanceStorage(this.opts.sharedDir, spec.agent, spec.instanceId, instanceSizes(spec, this.opts.storage));
     const files = spec.secretFiles ?? {};
     const wantsSecrets = Object.keys(files).length > 0;
     if (wantsSecrets && !this.opts.secretsDir) throw new FlockError('runtime_unavailable', `${spec.instanceId} asks for secret files but no secrets directory is configured`);
@@ -266,6 +268,7 @@ export class VmRuntime implements HostRuntime {
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
     await i.cgroup.remove();
     this.instances.delete(instanceId);
+    await releaseInstanceStorage(this.opts.sharedDir, i.spec.agent, instanceId, [...this.instances.values()].some((o) => o.spec.agent === i.spec.agent));
   }
 
   async list(): Promise<SandboxInfo[]> {
