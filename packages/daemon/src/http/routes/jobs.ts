@@ -1,14 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
-import { CreateTaskRequest, CreatedJob, JobList, JobSteps, StreamClientMessage, StreamTicket, StreamTicketRequest, TaskView, type StreamMessage } from '@aiflock/protocol';
+import { CreateTaskRequest, CreatedJob, JobList, JobSteps, JobStreamQuery as StreamQuery, StreamClientMessage, StreamTicket, StreamTicketRequest, TaskIdParams as IdParams, TaskListQuery as ListQuery, TaskView, type StreamMessage } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-import { cancelTask, IdParams, ListQuery } from './tasks.js';
+import { cancelTask } from './tasks.js';
 import { createTask } from './task-create.js';
 
-const StreamQuery = z.object({ after: z.coerce.number().int().min(0).default(0), ticket: z.string().max(200).optional() }).strict();
 const POLL_MS = 200;
 
 /**
