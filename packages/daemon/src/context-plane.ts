@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import {
   ContextService,
   FallbackEmbedder,
@@ -8,14 +7,12 @@ import {
   RUNS_COLLECTION,
   RunRecorder,
   extractiveReflector,
-  memoryBusHandlers,
   llmReflector,
   llmSummariser,
   type Clock,
   type ContextStore,
   type Embedder,
   type LlmGateway,
-  type RpcRouter,
   type TaskRecord,
   type VectorIndex,
 } from '@aiflock/core';
@@ -174,14 +171,3 @@ export function contextPlane(deps: {
   };
 }
 
-/**
- * Mount the plane's bus ops (`memory.add`, `memory.recall`, `memory.reflect`,
- * `context.search`) on the RPC router: the caller is the instance the subject names, and
- * each handler validates its own input and scopes to that caller's agent.
- */
-export function mountContextOps(rpc: RpcRouter, plane: Pick<ContextPlane, 'context' | 'memory'>): void {
-  for (const [name, handle] of Object.entries(memoryBusHandlers(plane))) {
-    const [service, operation] = name.split('.') as [string, string];
-    rpc.unary(service, operation, z.unknown(), handle);
-  }
-}
