@@ -113,7 +113,7 @@ export function contextPlane(deps: {
   const choice = chooseEmbedder(config, gateway, deps.llm, log);
   const { embedder, detail } = choice;
   log('info', `context embedder: ${detail}`);
-  const context = new ContextService({ store: deps.store, tasks: deps.tasks, embedder, index: deps.index, clock: deps.clock, chunkTokens: config.chunkTokens });
+  const context = new ContextService({ store: deps.store, tasks: deps.tasks, embedder, index: deps.index, clock: deps.clock, chunkTokens: config.chunkTokens, vectorWeight: config.hybridVectorWeight });
   const thinking = gateway?.registry.names().includes(config.reflectionModel) ? gateway : null;
   const onFallback = (agent: string, what: string, err: unknown) => log('warn', `memory: ${what} for ${agent} fell back to the extractive one: ${err instanceof Error ? err.message : String(err)}`, { agent });
   const memory = new MemoryService({
