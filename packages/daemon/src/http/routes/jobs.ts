@@ -18,7 +18,7 @@ export const jobRoutes =
   async (app) => {
     const idem = { 'idempotency-key': 'retries with the same key and body return the same job; another body is a 409' };
 
-    app.post('/jobs', route('jobs:write', { summary: 'Create a job', body: CreateTaskRequest, response: CreatedJob, status: 202, errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: idem }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+    app.post('/jobs', route('jobs:write', { summary: 'Create a job', body: CreateTaskRequest, response: CreatedJob, status: [202, 200], errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: idem }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const { task, created } = await createTask(ctx, req);
       return reply.status(created ? 202 : 200).send({ jobId: task.id, status: task.status, created });
     });

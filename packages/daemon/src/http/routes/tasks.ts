@@ -19,7 +19,7 @@ export function cancelTask(ctx: ApiContext, req: FastifyRequest): Promise<TaskVi
 export const taskRoutes =
   (ctx: ApiContext, limits: { largeBody: number }): FastifyPluginAsync =>
   async (app) => {
-    app.post('/tasks', route('jobs:write', { summary: 'Queue a task (a job)', body: CreateTaskRequest, response: TaskView, status: 201, errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: { 'idempotency-key': 'retries with the same key and body return the same task; another body is a 409' } }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+    app.post('/tasks', route('jobs:write', { summary: 'Queue a task (a job)', body: CreateTaskRequest, response: TaskView, status: [201, 200], errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: { 'idempotency-key': 'retries with the same key and body return the same task; another body is a 409' } }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const { task, created } = await createTask(ctx, req);
       return reply.status(created ? 201 : 200).send(task);
     });
