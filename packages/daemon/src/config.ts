@@ -257,6 +257,14 @@ export const ConfigSchema = z
          * cannot load) hashing, said in the startup log and in /v1/status.
          */
         embedder: z.enum(['auto', 'gateway', 'minilm', 'hashing']).default('auto'),
+        /**
+         * Hybrid search fuses the keyword and vector rankings by weighted reciprocal rank
+         * fusion (k = 60; the keyword list weighs 1). `auto` (default): 1 under the lexical
+         * hashing embedder, 64 under a semantic one (MiniLM, a gateway model), so a document
+         * the model ranks first by meaning is not displaced by one that merely shares the
+         * query's words. A number sets the weight (docs/context.md).
+         */
+        hybridVectorWeight: z.union([z.literal('auto'), z.number().min(0.01).max(1000)]).default('auto'),
         /** Dimension of the hashing embedder (a model's dimension is whatever it returns). */
         dimension: z.coerce.number().int().min(8).max(4096).default(256),
         /** Upper bound of a chunk in estimated tokens. */
@@ -269,7 +277,7 @@ export const ConfigSchema = z
         recordRuns: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
       })
       .strict()
-      .default({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false }),
+      .default({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', hybridVectorWeight: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false }),
     /** The village (world engine): its map, tick and limits. */
     world: z
       .object({

@@ -64,7 +64,7 @@ describe('daemon config', () => {
   });
 
   it('chooses the vector index by configuration; pgvector needs the PostgreSQL store', () => {
-    expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false });
+    expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', hybridVectorWeight: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false });
     const pg = loadConfig({ env: { AIFLOCK_STORE: 'postgres', AIFLOCK_DATABASE_URL: 'postgres://u:p@127.0.0.1/db', AIFLOCK_VECTOR_INDEX: 'pgvector' } });
     expect(pg.context.vectorIndex).toBe('pgvector');
     const exact = loadConfig({ env: { AIFLOCK_PGVECTOR_ANN: 'exact', AIFLOCK_PGVECTOR_EF_SEARCH: '400' } }).context;

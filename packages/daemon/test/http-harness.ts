@@ -127,6 +127,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
       largeBodyLimitBytes: 4 * 1024 * 1024,
       rateLimit: { max: 100_000, windowMs: 60_000 },
       devBypassLoopback: false,
+      strictStatuses: true,
       ...overrides,
     },
   );

@@ -24,6 +24,7 @@ export * from './compute.js';
 export * from './ledger.js';
 export * from './system.js';
 export * from './openai.js';
+export * from './openai-responses.js';
 export * from './ollama.js';
 export * from './agent-ops.js';
 export * from './world-sight.js';

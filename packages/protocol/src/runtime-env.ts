@@ -82,6 +82,8 @@ export const RuntimeEnv = z.object({
   AIFLOCK_VILLAGE: jsonOf(VillageSettings).optional(),
   /** Set when the manifest handles `agent` tasks: the loop's tools and limits as JSON. */
   AIFLOCK_AGENT_LOOP: jsonOf(AgentLoopSettings).optional(),
+  /** The browser tool's Chromium, when not `/usr/bin/chromium` (where the workbench image puts it). */
+  AIFLOCK_CHROMIUM: z.string().min(1).optional(),
 });
 export type RuntimeEnv = z.infer<typeof RuntimeEnv>;
 

@@ -8,6 +8,11 @@ export interface Embedder {
   readonly model: string;
   readonly dimension: number;
   /**
+   * True when vectors come from the words themselves, not their meaning (the hashing
+   * embedder): hybrid search then weighs its vector list like the keyword one.
+   */
+  readonly lexical?: boolean;
+  /**
    * An embedder behind a service learns its model and dimension from a first call: this
    * makes that call (once; again after a failure) and rejects with a clear error while the
    * service cannot answer. Callers await it before reading `model` or `dimension`.

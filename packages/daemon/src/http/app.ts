@@ -42,6 +42,7 @@ import { webUiRoutes } from './web-ui.js';
 import { mcpRoutes } from '../mcp/routes.js';
 import type { ApiContext } from './context.js';
 import { installHttpSpans } from '../telemetry/http-spans.js';
+import { enforceDeclaredStatuses } from './status-contract.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 /** MCP sessions close after 30 idle minutes; a token holds at most 16 (its least recently used closes first). */
@@ -61,6 +62,8 @@ export interface HttpOptions {
   devBypassLoopback: boolean;
   /** Where the built web UI is; `false` serves no UI (the API alone); unset, the one `npm run build` makes. */
   uiDir?: string | false;
+  /** Tests: a route answering a success status its document does not declare fails with 500 (else it is only logged). */
+  strictStatuses?: boolean;
 }
 
 /** The HTTP API: one root that wires single-concern route modules. */
@@ -86,6 +89,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
     reply.header('x-request-id', req.id);
   });
   installHttpSpans(app);
+  enforceDeclaredStatuses(app, opts.strictStatuses === true);
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpDuration.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },

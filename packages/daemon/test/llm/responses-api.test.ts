@@ -188,6 +188,41 @@ describe('the Vercel AI SDK default OpenAI provider (Responses API)', () => {
   });
 });
 
+describe("the Vercel AI SDK's .chat() provider (Chat Completions)", () => {
+  // The SDK's own fetch, recorded, so the test sees which route each call took.
+  const paths: string[] = [];
+  const chat = () => createOpenAI({ baseURL: `${h.base}/v1`, apiKey: h.token, fetch: async (input, init) => (paths.push(new URL(input instanceof Request ? input.url : String(input)).pathname), fetch(input, init)) }).chat;
+
+  it('generates, streams and runs a tool loop over /v1/chat/completions', async () => {
+    paths.length = 0;
+    h.oa.next({ kind: 'reply', text: 'Hi over chat.', usage: { in: 4, out: 3 } });
+    const r = await generateText({ model: chat()('cloud'), prompt: 'hi', maxRetries: 0 });
+    expect(r.text).toBe('Hi over chat.');
+    expect(r.usage).toMatchObject({ inputTokens: 4, outputTokens: 3 });
+
+    h.oa.next({ kind: 'reply', text: 'chat stream words' });
+    const s = streamText({ model: chat()('cloud'), system: 'terse', prompt: 'go', maxRetries: 0 });
+    let text = '';
+    for await (const t of s.textStream) text += t;
+    expect(text).toBe('chat stream words');
+    expect(sent().messages[0]).toEqual({ role: 'system', content: 'terse' });
+
+    h.oa.next({ kind: 'reply', toolCalls: [{ id: 'call_9', name: 'weather', arguments: { city: 'Bergen' } }] }, { kind: 'reply', text: 'Rain in Bergen.' });
+    const cities: string[] = [];
+    const looped = await generateText({
+      model: chat()('cloud'),
+      prompt: 'weather in Bergen?',
+      tools: { weather: tool({ description: 'weather now', inputSchema: z.object({ city: z.string() }), execute: async ({ city }) => (cities.push(city), `rain in ${city}`) }) },
+      stopWhen: stepCountIs(3),
+      maxRetries: 0,
+    });
+    expect(cities).toEqual(['Bergen']);
+    expect(looped.text).toBe('Rain in Bergen.');
+    expect(sent().messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'call_9', content: expect.stringContaining('rain in Bergen') });
+    expect(new Set(paths)).toEqual(new Set(['/v1/chat/completions']));
+  });
+});
+
 describe('the OpenAPI document', () => {
   it('declares every compatible route with its scope and request body', async () => {
     const doc = (await (await fetch(`${h.base}/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, { 'x-aiflock-scope': string; requestBody?: { content: { 'application/json': { schema: { properties: Record<string, unknown> } } } } }>> };

@@ -20,7 +20,7 @@ export const agentRoutes =
 
     app.get('/agents', route('agents:read', { summary: 'List agents with their instances', response: AgentList }), async () => ({ agents: await ctx.deployments.list() }));
 
-    app.post('/agents', route('agents:write', { summary: 'Deploy an agent manifest', body: DeployRequest, response: DeployResponse, status: 201, errors: ['manifest_invalid', 'manifest_refused', 'owner_mismatch', 'agent_access_denied', 'agent_quarantined', 'revision_not_found', 'manifest_integrity_failed'] }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+    app.post('/agents', route('agents:write', { summary: 'Deploy an agent manifest', body: DeployRequest, response: DeployResponse, status: [201, 200], errors: ['manifest_invalid', 'manifest_refused', 'owner_mismatch', 'agent_access_denied', 'agent_quarantined', 'revision_not_found', 'manifest_integrity_failed'] }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const out = await audited(
         ctx.audit,
         req,
