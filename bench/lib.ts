@@ -224,7 +224,7 @@ export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: 
   // With bus auth on (the default) the bench connects with operator credentials, as a tool would.
   const busCreds = async (name: string) => (status.checks['busAuth']?.ok ? (await api<{ creds: string }>('POST', '/v1/system/bus-credentials', { name })).creds : null);
   const creds = await busCreds('bench');
-  const connectBus = (name: string) => connect({ servers: natsUrl, name, ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}) });
+  const connectBus = (name: string) => connect({ servers: natsUrl, name, timeout: 60_000, ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}) });
   const nc = await connectBus('aiflock-bench');
   onCleanup('close the bench NATS connection', () => nc.close());
   const natsPid = Number((await readFile(join(tf.home, 'nats', 'nats.pid'), 'utf8')).trim());
