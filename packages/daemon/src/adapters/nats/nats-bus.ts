@@ -21,6 +21,7 @@ import { RPC_STREAM_HEADER, STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcS
 import { context } from '@opentelemetry/api';
 import { natsManifestArtefacts } from './manifest-artefacts.js';
 import { KeyedLanes } from './keyed-lanes.js';
+import { coalesceFlushes } from './coalesced-flush.js';
 import { SpanKind, TaskTraces, extractTraceContext, injectTraceContext, recordRemoteSpan, withSpan } from '../../telemetry/tracing.js';
 
 const codec = JSONCodec();
@@ -100,6 +101,8 @@ export class NatsBus implements Bus {
       reconnectTimeWait: 500,
       ...(opts.authenticator ? { authenticator: opts.authenticator } : {}),
     });
+    // Acks, results and task publishes of a group commit leave in one socket write (see coalesced-flush.ts).
+    if (!coalesceFlushes(bus.nc)) opts.log('warn', 'this nats.js version does not expose its protocol handler as expected; publishes are written one flush each');
     void bus.watchStatus();
     bus.js = bus.nc.jetstream();
     bus.jsm = await bus.nc.jetstreamManager();
