@@ -11,10 +11,9 @@ export const NODE_NAME_PATTERN = /^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$/;
 export const NodeName = z.string().regex(NODE_NAME_PATTERN, 'a lower-case name of 1-40 letters, digits and dashes, starting with a letter');
 
 /** Label keys and values as Kubernetes spells them (a prefix/ is allowed in the key). */
-export const NodeLabels = z.record(
-  z.string().regex(/^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, 'a label key: letters, digits, dots, dashes, underscores (an optional dns-prefix/)'),
-  z.string().regex(/^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/, 'a label value: up to 63 letters, digits, dots, dashes, underscores'),
-);
+const LabelKey = z.string().regex(/^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, 'a label key: letters, digits, dots, dashes, underscores (an optional dns-prefix/)');
+const LabelValue = z.string().regex(/^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/, 'a label value: up to 63 letters, digits, dots, dashes, underscores');
+export const NodeLabels = z.record(LabelKey, LabelValue);
 export type NodeLabels = z.infer<typeof NodeLabels>;
 
 export const NodeGpu = z.object({ index: z.number().int().min(0), name: z.string(), memoryBytes: z.number().int().min(0) });
@@ -102,7 +101,7 @@ export type NodeJoined = z.infer<typeof NodeJoined>;
 export const NodeLabelRequest = z
   .object({
     /** Labels to set (a value) or remove (null). */
-    labels: z.record(z.string(), z.string().nullable()),
+    labels: z.record(LabelKey, LabelValue.nullable()),
   })
   .strict();
 
