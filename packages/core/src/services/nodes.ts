@@ -41,6 +41,10 @@ export interface NodeServiceDeps {
  * like the others, heartbeating by itself.
  */
 export class NodeService {
+  /** The local node's capacity is measured again at most this often (it spawns tools). */
+  static readonly LOCAL_REFRESH_MS = 60_000;
+  private localRefreshedAt = -Infinity;
+
   constructor(private readonly deps: NodeServiceDeps) {}
 
   /** The local node's row: created on first start; config labels are laid over what people set. */
@@ -61,6 +65,7 @@ export class NodeService {
     };
     if (prev) await store.nodes.update(record);
     else await store.nodes.add(record);
+    this.localRefreshedAt = clock.now().getTime();
   }
 
   async createToken(input: { ttlSeconds: number; singleUse: boolean; by: string | null }): Promise<{ id: string; token: string; expiresAt: string; singleUse: boolean }> {
@@ -107,7 +112,7 @@ export class NodeService {
   }
 
   async list(): Promise<NodeView[]> {
-    await this.ensureLocal();
+    if (this.deps.clock.now().getTime() - this.localRefreshedAt > NodeService.LOCAL_REFRESH_MS) await this.ensureLocal();
     const [nodes, instances, deployments] = await Promise.all([this.deps.store.nodes.list(), this.deps.store.instances.list(), this.deps.store.deployments.list()]);
     const asks = new Map(deployments.map((d) => [d.name, { cpu: d.manifest.resources.cpu, memoryBytes: d.manifest.resources.memory }]));
     const now = this.deps.clock.now();

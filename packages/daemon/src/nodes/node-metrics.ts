@@ -3,7 +3,12 @@ import type { NodeService } from '@aiflock/core';
 
 /** Nodes in Prometheus: how many by status, and each one's size and what the flock asks of it. */
 export function nodeMetrics(registry: Registry, nodes: NodeService): void {
-  const each = async () => nodes.list();
+  // One listing serves every gauge of a scrape.
+  let cached: { at: number; list: ReturnType<NodeService['list']> } | null = null;
+  const each = () => {
+    if (!cached || Date.now() - cached.at > 1_000) cached = { at: Date.now(), list: nodes.list() };
+    return cached.list;
+  };
   new Gauge({
     name: 'aiflock_nodes',
     help: 'Nodes by status (pending, ready, lost)',
