@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -11,6 +11,13 @@ import { homeDir, REPO_ROOT } from '../paths.js';
 import { toInt } from './shared.js';
 
 const NODE_AGENT_MAIN = join(REPO_ROOT, 'packages', 'daemon', 'dist', 'node-agent', 'main.js');
+
+/** The node agent in the foreground; its exit code is the command's (3: the control plane removed the node). */
+async function runNodeAgent(stateFile: string): Promise<number> {
+  const child = spawn(process.execPath, [NODE_AGENT_MAIN, stateFile], { stdio: 'inherit' });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+  return new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
+}
 
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
 const labelText = (l: Record<string, string>) => Object.entries(l).map(([k, v]) => `${k}=${v}`).join(',') || '-';
@@ -67,10 +74,22 @@ export function nodeCommand(program: Command, client: () => ApiClient): void {
       // The credentials are the node's identity on the bus: readable by this user only.
       await writeFile(file, JSON.stringify({ name, natsUrl: joined.natsUrl, creds: joined.creds, inboxPrefix: joined.inboxPrefix, heartbeatMs: joined.heartbeatMs }), { mode: 0o600 });
       if (o.json) printJson({ name, natsUrl: joined.natsUrl, heartbeatMs: joined.heartbeatMs, state: file });
-      else println(`joined as node "${name}"; starting the node agent (state in ${file})`);
-      const child = spawn(process.execPath, [NODE_AGENT_MAIN, file], { stdio: 'inherit' });
-      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
-      process.exitCode = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
+      else println(`joined as node "${name}"; starting the node agent (state in ${file}; after a restart: aiflock node run --name ${name})`);
+      process.exitCode = await runNodeAgent(file);
+    });
+
+  node
+    .command('run')
+    .description('run the node agent of a host that has joined already (what a systemd unit starts; no token needed)')
+    .option('--name <name>', "the node's name, when this host joined more than one flock")
+    .action(async (o: { name?: string }) => {
+      const dir = join(homeDir(process.env), 'node');
+      const joined = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+      const name = o.name ?? (joined.length === 1 ? joined[0] : undefined);
+      if (!name || !joined.includes(name)) {
+        throw new CliError(joined.length === 0 ? `this host has not joined a flock (no state in ${dir}): aiflock node join <url> --token <token>` : `say which node with --name (joined: ${joined.join(', ')})`, EXIT.usage);
+      }
+      process.exitCode = await runNodeAgent(join(dir, `${name}.json`));
     });
 
   node

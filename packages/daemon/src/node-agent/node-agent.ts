@@ -38,6 +38,8 @@ export class NodeAgent {
       name: `aiflock-node-${s.name}`,
       inboxPrefix: s.inboxPrefix,
       maxReconnectAttempts: -1,
+      // A control plane that is restarting, or a slow handshake on a busy host, is waited for.
+      waitOnFirstConnect: true,
       ...(s.creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(s.creds)) } : {}),
     });
     const agent = new NodeAgent(s, nc, await availableRuntimes(), log);
