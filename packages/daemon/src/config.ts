@@ -111,6 +111,18 @@ export const ConfigSchema = z
       })
       .pipe(z.record(z.string().min(1), z.string()))
       .default({}),
+    /** Hosts that joined the flock (`aiflock node join`; docs/scale-out.md). */
+    nodes: z
+      .object({
+        /** How often a node agent heartbeats (told to it when it joins). */
+        heartbeatMs: z.coerce.number().int().min(500).max(300_000).default(5_000),
+        /** A node silent for this long is lost. */
+        lostAfterMs: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
+        /** The bus as other hosts reach it (given to a joining node); default: the daemon's own bus URL. */
+        busUrl: z.string().regex(/^(nats|tls):\/\/\S+$/, 'a nats:// or tls:// URL').optional(),
+      })
+      .strict()
+      .prefault({}),
     api: z
       .object({
         host: z.string().default('127.0.0.1'),
@@ -355,6 +367,9 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_FLOCK: ['flock'],
   AIFLOCK_NODE: ['node'],
   AIFLOCK_NODE_LABELS: ['nodeLabels'],
+  AIFLOCK_NODE_HEARTBEAT_MS: ['nodes', 'heartbeatMs'],
+  AIFLOCK_NODE_LOST_AFTER_MS: ['nodes', 'lostAfterMs'],
+  AIFLOCK_NODE_BUS_URL: ['nodes', 'busUrl'],
   AIFLOCK_API_HOST: ['api', 'host'],
   AIFLOCK_API_PORT: ['api', 'port'],
   NATS_URL: ['nats', 'url'],

@@ -27,6 +27,8 @@ import { setupStore } from './store-setup.js';
 import { traceGateway } from './telemetry/traced-gateway.js';
 import { VERSION } from './version.js';
 import { setupWorld } from './world/setup.js';
+import { setupNodes } from './nodes/setup.js';
+import { nodeMetrics } from './nodes/node-metrics.js';
 
 export { natsServerConfig } from './bus-setup.js';
 export { daemonInfoFile } from './daemon-info.js';
@@ -101,6 +103,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   // Chat, agents' questions to people and board posts to agents (mounts `human.*` on the RPC table).
   const people = setupPeople({ store, clock, tasks: services.tasks, board: economy.board, rpc, log, whenTaskFinished: state.whenTaskFinished });
   bus.bus.onRpc(services.metered.rpc(rpc.handle));
+  // Before the scheduler starts the bus: node heartbeats are one of its subscriptions.
+  const nodes = await setupNodes(config, { store, clock, bus, runtimes, log });
+  nodeMetrics(metrics.registry, nodes);
   const scheduler = await startScheduler(config, { bus: bus.bus, store, audit, clock, compute: economy.compute, sweeper: services.sweeper, logSweeper: services.logSweeper, poke: services.poke, log });
   services.poke();
   world.start();
@@ -122,7 +127,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     memory: plane.memory,
     world: world.api,
     people,
-    ...daemonChecks({ startedAt, dataDir: config.dataDir, apiUrl: () => apiUrl, store, bus, runtimes, plane, llm, throughput: () => taskRates.snapshot() }),
+    nodes: { service: nodes, busUrl: config.nodes.busUrl ?? bus.busUrl, heartbeatMs: config.nodes.heartbeatMs },
+    ...daemonChecks({ startedAt, dataDir: config.dataDir, apiUrl: () => apiUrl, store, bus, runtimes, plane, llm, throughput: () => taskRates.snapshot(), nodes }),
     busAdminCredentials: bus.adminCredentials,
     broadcast: (m) => bus.bus.broadcast?.(m) ?? Promise.reject(new Error('this bus cannot broadcast')),
     logLevel: {

@@ -45,15 +45,19 @@ export function deployAdmission(
 }
 
 /**
- * The flock runs on one node today: a manifest pinned to another node, or asking for labels
- * this node lacks, could never start, so it is refused with what the node does have rather
- * than accepted and left pending for ever.
+ * Instances run on the control plane's node only (joined nodes do not run sandboxes yet): a
+ * manifest pinned to another node, or asking for labels this node lacks, could never start,
+ * so it is refused with what the node does have rather than accepted and left pending for ever.
  */
 function placementRefusal(m: Manifest, config: Config): ManifestRefusal | null {
   const p = m.placement;
   if (!p) return null;
   if (p.node !== undefined && p.node !== config.node) {
-    return { field: 'placement.node', value: p.node, message: `placement.node "${p.node}" is not a node of this flock (it runs on node "${config.node}"); leave placement out, or set it to "${config.node}"` };
+    return {
+      field: 'placement.node',
+      value: p.node,
+      message: `placement.node "${p.node}": instances run only on the control plane's node "${config.node}" so far (joined nodes report capacity and heartbeat but run no sandboxes yet, docs/scale-out.md); leave placement out, or set it to "${config.node}"`,
+    };
   }
   for (const [key, want] of Object.entries(p.labels)) {
     const have = config.nodeLabels[key];

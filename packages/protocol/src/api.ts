@@ -274,6 +274,8 @@ export const SystemStatus = z.object({
   tasks: z.record(z.string(), z.number().int()),
   /** Tasks finished lately; absent from daemons that predate it. */
   throughput: TaskThroughput.optional(),
+  /** The flock's nodes (hosts): absent from daemons that predate them. */
+  nodes: z.array(z.object({ name: z.string(), status: z.string(), cordoned: z.boolean(), draining: z.boolean(), instances: z.number().int() })).optional(),
   /** The LLM gateway: which providers serve which models, or plainly why there is none. */
   llm: z
     .object({

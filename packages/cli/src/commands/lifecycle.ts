@@ -93,6 +93,7 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       println(`daemon:   running, pid ${s.pid}, version ${s.version}, up ${Math.round(s.uptimeMs / 1000)}s, API ${s.apiUrl}`);
       for (const [name, c] of Object.entries(s.checks)) println(`${`${name}:`.padEnd(10)}${c.ok ? 'ok' : 'FAILING'} - ${c.detail}`);
       println(`agents:   ${s.agents.deployed} deployed, ${s.agents.instancesRunning}/${s.agents.instancesDesired} instances running`);
+      if (s.nodes) println(`nodes:    ${s.nodes.map((n) => `${n.name} ${n.status}${n.draining ? ' draining' : n.cordoned ? ' cordoned' : ''} (${n.instances} instances)`).join(', ')}`);
       println(`tasks:    ${Object.entries(s.tasks).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
       // No LLM is a supported way to run (agents use their non-LLM policy), not a failure.
       if (s.llm) println(`llm:      ${s.llm.available ? `${s.llm.models.join(', ')} - ` : 'none - '}${s.llm.detail}`);

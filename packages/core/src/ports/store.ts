@@ -11,6 +11,7 @@ import type { PerceptionStore } from './perception-store.js';
 import type { TaskStepStore } from './task-step-store.js';
 import type { PeopleStore } from './people-store.js';
 import type { RevisionStore } from './revision-store.js';
+import type { NodeStore } from './node-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -119,6 +120,7 @@ export interface Store extends AuthStore {
     remove(name: string): Promise<void>;
   };
   revisions: RevisionStore;
+  nodes: NodeStore;
   tasks: {
     /** Inserts, or returns the existing task with the same (agent, idempotencyKey). */
     insert(record: TaskRecord): Promise<{ inserted: boolean; task: TaskRecord }>;

@@ -34,6 +34,7 @@ import { economyRoutes } from './routes/economy.js';
 import { paymentRoutes } from './routes/payments.js';
 import { contextRoutes } from './routes/context.js';
 import { systemRoutes } from './routes/system.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { taskRoutes } from './routes/tasks.js';
 import { worldRoutes } from './routes/world.js';
 import { worldStreamRoutes } from './routes/world-stream.js';
@@ -183,6 +184,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(systemRoutes(ctx, metrics));
   void app.register(agentRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(agentRevisionRoutes(ctx), { prefix: '/v1' });
+  void app.register(nodeRoutes(ctx), { prefix: '/v1' });
   void app.register(broadcastRoutes(ctx), { prefix: '/v1' });
   void app.register(taskRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(jobRoutes(ctx, limits), { prefix: '/v1' });

@@ -1,3 +1,4 @@
+import type { NodesApi } from './routes/nodes.js';
 import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { BroadcastMessage, InstanceStats, SystemStatus } from '@aiflock/protocol';
 import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
@@ -39,6 +40,8 @@ export interface ApiContext {
   people?: Pick<PeopleSetup, 'chat' | 'questions' | 'feed'>;
   /** Agents' memory streams (agents reach theirs over the bus; people read with context:read). */
   memory: MemoryService;
+  /** The flock's nodes (`aiflock node`); absent in harnesses built for other concerns. */
+  nodes?: NodesApi;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */
   backup: ((file: string) => Promise<void>) | null;
   /** Credentials for an operator's own bus tools (full rights in the flock account); null without bus auth. */

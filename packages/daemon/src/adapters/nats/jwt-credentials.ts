@@ -2,7 +2,7 @@ import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'n
 import { join } from 'node:path';
 import { credsAuthenticator, connect, type NatsConnection } from 'nats';
 import type { BusCredentials, IssuedCredentials } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN, instancePermissions } from '@aiflock/protocol';
+import { INSTANCE_ID_PATTERN, instancePermissions, nodePermissions } from '@aiflock/protocol';
 import type { AccountJwts, NatsTrust } from './trust.js';
 
 /** The file name inside an instance's credentials directory. */
@@ -267,6 +267,30 @@ export class JwtBusCredentials implements BusCredentials {
     });
   }
 
+  /**
+   * A node agent's credentials (`aiflock node join`): a user of the agents account allowed
+   * only its own `node.<name>.>` subjects and replies under its own inbox prefix. They do
+   * not expire (a host stays joined for months); `node remove` revokes them, and their
+   * revocation is kept for as long as the record of them.
+   */
+  async nodeCreds(node: string): Promise<{ id: string; creds: string }> {
+    const user = await this.o.trust.issueInstanceUser(`node-${node}`, nodePermissions(node), null);
+    await mkdir(this.nodesDir, { recursive: true, mode: 0o700 });
+    await writeJson(join(this.nodesDir, `${user.publicKey}.json`), { id: user.publicKey, node, issuedAt: new Date().toISOString() });
+    return { id: user.publicKey, creds: user.creds };
+  }
+
+  /** Cut a node agent off the bus: every server closes its connection and refuses its key from then on. */
+  async revokeNodeCreds(id: string, node: string): Promise<void> {
+    if (!/^U[A-Z2-7]{55}$/.test(id)) return;
+    await this.serialized(async () => {
+      this.revocations[id] = Math.floor(Date.now() / 1000);
+      await writeJson(this.revocationsFile, this.revocations);
+      await this.pushOrRetry(`revoking node ${node}`);
+      this.o.log('info', `revoked the bus credentials of node ${node} (${id})`);
+    });
+  }
+
   /** Re-issue credentials that are past half their life; drop revocations nobody can use any more. */
   private async renewDue(): Promise<void> {
     const now = Date.now() / 1000;
@@ -284,7 +308,9 @@ export class JwtBusCredentials implements BusCredentials {
       // Operator credentials live longer than an instance's (or for ever): their revocations
       // stay until they would have expired.
       const operators = new Map((await this.listAdminCreds()).map((r) => [r.id, r]));
-      const kept = Object.fromEntries(Object.entries(this.revocations).filter(([key, at]) => at > horizon || operators.has(key)));
+      // Node credentials never expire: their revocations are kept for good.
+      const nodes = new Set((await readdir(this.nodesDir).catch(() => [] as string[])).map((f) => f.replace(/\.json$/, '')));
+      const kept = Object.fromEntries(Object.entries(this.revocations).filter(([key, at]) => at > horizon || operators.has(key) || nodes.has(key)));
       if (Object.keys(kept).length !== Object.keys(this.revocations).length) {
         this.revocations = kept;
         await writeJson(this.revocationsFile, kept);
@@ -346,6 +372,10 @@ export class JwtBusCredentials implements BusCredentials {
 
   private userFile(instanceId: string): string {
     return join(this.o.dir, 'users', `${instanceId}.json`);
+  }
+
+  private get nodesDir(): string {
+    return join(this.o.dir, 'nodes');
   }
 
   private get operatorsDir(): string {

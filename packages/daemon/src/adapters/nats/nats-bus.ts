@@ -17,7 +17,7 @@ import {
   type StreamConfig,
 } from 'nats';
 import type { Bus, ManifestArtefacts, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
-import { RPC_STREAM_HEADER, STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import { NODE_NAME_PATTERN, RPC_STREAM_HEADER, STREAMS, nodeSubjects, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 import { context } from '@opentelemetry/api';
 import { natsManifestArtefacts } from './manifest-artefacts.js';
 import { KeyedLanes } from './keyed-lanes.js';
@@ -76,6 +76,7 @@ export class NatsBus implements Bus {
   private nc!: NatsConnection;
   private js!: JetStreamClient;
   private jsm!: JetStreamManager;
+  private nodeBeat: ((node: string, payload: unknown) => Promise<void>) | null = null;
   private readonly handlers: {
     results?: InboundHandler;
     events?: InboundHandler;
@@ -234,6 +235,9 @@ export class NatsBus implements Bus {
   onRpc(handler: RpcHandler): void {
     this.handlers.rpc = handler;
   }
+  onNodeHeartbeat(handler: (node: string, payload: unknown) => Promise<void>): void {
+    this.nodeBeat = handler;
+  }
 
   async start(): Promise<void> {
     // Results of different tasks, and events of different instances, are stored concurrently
@@ -242,6 +246,17 @@ export class NatsBus implements Bus {
     if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events), eventKey, INGEST_CONCURRENCY);
     if (this.handlers.deadLetter) void this.pump(DEAD_LETTERS.name, DEAD_LETTERS.durable, this.deadLettered(this.handlers.deadLetter), () => 'all', 1);
     if (this.handlers.rpc) this.serveRpc(this.handlers.rpc);
+    const nodeBeat = this.nodeBeat;
+    if (nodeBeat) {
+      const sub = this.nc.subscribe(nodeSubjects.allHeartbeats);
+      void (async () => {
+        for await (const m of sub) {
+          const node = m.subject.split('.')[1] ?? '';
+          if (!NODE_NAME_PATTERN.test(node)) continue;
+          await nodeBeat(node, decode(m.data)).catch((err: unknown) => this.opts.log('warn', `node heartbeat from ${node} not recorded: ${String(err)}`));
+        }
+      })();
+    }
     const beat = this.handlers.heartbeat;
     if (beat) {
       const sub = this.nc.subscribe(subjects.allHeartbeats);
