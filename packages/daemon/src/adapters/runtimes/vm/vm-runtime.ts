@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxInfo, type SandboxSpec } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import { InstanceCgroup } from '../shared/cgroups.js';
+import { HostProcess, forwardLines } from '../shared/host-process.js';
 import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
 import { assertFlockName } from '../shared/names.js';
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
@@ -31,14 +32,8 @@ export interface VmRuntimeOptions {
 }
 
 interface Instance {
-  spec: SandboxSpec;
-  child: ChildProcess;
-  cgroup: InstanceCgroup;
+  proc: HostProcess;
   dir: string;
-  startedAt: string;
-  exitCode: number | null;
-  oomKilled: boolean;
-  paused: boolean;
 }
 
 /** What QEMU itself needs beyond the guest's memory (its own heap, device emulation, TCG's code cache). */
@@ -189,73 +184,29 @@ export class VmRuntime implements HostRuntime {
       busRelay: [BUSYBOX, 'nc', '127.0.0.1', String(this.opts.busPort)],
     });
     const child = spawn('sh', confinedLaunch(cgroup.procsFiles(), [this.opts.qemu, ...argv]), { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });
-    const inst: Instance = { spec, child, cgroup, dir, startedAt: new Date().toISOString(), exitCode: null, oomKilled: false, paused: false };
-    this.instances.set(spec.instanceId, inst);
+    const proc = new HostProcess(spec, child, cgroup);
+    this.instances.set(spec.instanceId, { proc, dir });
     // The serial console: the guest's /init and the agent's own output.
-    const forward = (level: 'info' | 'warn') => {
-      // The serial console arrives in arbitrary pieces: log whole lines.
-      let partial = '';
-      return (d: Buffer) => {
-        const lines = (partial + stripTerminal(d.toString())).split(/\r?\n/);
-        partial = lines.pop() ?? '';
-        for (const line of lines) if (line.trim()) this.log(level, line.trimEnd(), { instanceId: spec.instanceId });
-      };
-    };
-    child.stdout?.on('data', forward('info'));
-    child.stderr?.on('data', forward('warn'));
-    child.on('exit', (code, signal) => {
-      inst.exitCode = code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : null);
-      void cgroup.oomKills().then((n) => (inst.oomKilled = n > 0));
-    });
-    return this.info(inst);
-  }
-
-  private info(i: Instance): SandboxInfo {
-    const exited = i.exitCode !== null || i.child.exitCode !== null || i.child.signalCode !== null;
-    return {
-      instanceId: i.spec.instanceId,
-      agent: i.spec.agent,
-      handle: String(i.child.pid ?? ''),
-      state: exited ? 'exited' : i.paused ? 'paused' : 'running',
-      exitCode: exited ? (i.exitCode ?? i.child.exitCode) : null,
-      oomKilled: i.oomKilled,
-      startedAt: i.startedAt,
-      manifestDigest: i.spec.manifestDigest,
-      node: this.opts.node,
-      address: null,
-    };
+    forwardLines(child.stdout, this.log, 'info', spec.instanceId, stripTerminal);
+    forwardLines(child.stderr, this.log, 'warn', spec.instanceId, stripTerminal);
+    return proc.info(this.opts.node);
   }
 
   private running(instanceId: string): Instance | undefined {
     const i = this.instances.get(instanceId);
-    return i && i.child.exitCode === null && i.child.signalCode === null ? i : undefined;
+    return i && !i.proc.exited ? i : undefined;
   }
 
   /** SIGTERM ends QEMU (and with it the guest) at once; the grace covers a slow exit. */
   async stop(instanceId: string, graceMs: number): Promise<void> {
     const i = this.running(instanceId);
     if (!i) return;
-    if (i.paused) await this.release(instanceId);
-    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
-    for (const pid of await i.cgroup.pids()) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    const timer = setTimeout(() => void i.cgroup.killAll(), graceMs);
-    await exited;
-    clearTimeout(timer);
+    if (i.proc.paused) await this.release(instanceId);
+    await i.proc.terminate(graceMs);
   }
 
   async kill(instanceId: string): Promise<void> {
-    const i = this.running(instanceId);
-    if (!i) return;
-    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
-    await i.cgroup.killAll();
-    i.paused = false;
-    await exited;
+    await this.instances.get(instanceId)?.proc.kill();
   }
 
   async remove(instanceId: string): Promise<void> {
@@ -264,27 +215,25 @@ export class VmRuntime implements HostRuntime {
     await this.kill(instanceId);
     await rm(i.dir, { recursive: true, force: true });
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
-    await i.cgroup.remove();
+    await i.proc.cgroup.remove();
     this.instances.delete(instanceId);
   }
 
   async list(): Promise<SandboxInfo[]> {
-    return [...this.instances.values()].map((i) => this.info(i));
+    return [...this.instances.values()].map((i) => i.proc.info(this.opts.node));
   }
 
   /** The whole QEMU process frozen: vCPUs and its user-network stack, so nothing moves in or out. */
   async quarantine(instanceId: string): Promise<void> {
     const i = this.running(instanceId);
-    if (!i || i.paused) return;
-    await i.cgroup.freeze(true);
-    i.paused = true;
+    if (!i || i.proc.paused) return;
+    await i.proc.freeze();
   }
 
   async release(instanceId: string): Promise<void> {
     const i = this.instances.get(instanceId);
-    if (!i || !i.paused) return;
-    await i.cgroup.freeze(false);
-    i.paused = false;
+    if (!i || !i.proc.paused) return;
+    await i.proc.thaw();
   }
 
   async capacity(): Promise<SandboxCapacity> {
@@ -304,12 +253,11 @@ export class VmRuntime implements HostRuntime {
 
   /** For tests: an instance's QEMU pid. */
   pidOf(instanceId: string): number | undefined {
-    return this.running(instanceId)?.child.pid;
+    return this.running(instanceId)?.proc.child.pid;
   }
 }
 
 /** busybox's nc relays each guest connection to the bus (QEMU spawns it per connection). */
 const BUSYBOX = '/bin/busybox';
-const SIGNALS: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGABRT: 6, SIGSEGV: 11 };
 /** SeaBIOS and the kernel clear the screen on the serial console; logs want plain text. */
 const stripTerminal = (s: string): string => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1bc/g, '');
