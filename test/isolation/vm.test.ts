@@ -20,7 +20,6 @@ let vmDir: string;
 let trap: Server;
 let trapPort: number;
 let trapHits = 0;
-const SKIPPED = true;
 const SECRET = `vm-secret-${rand(20)}`;
 const AGENT = 'vmkeeper';
 const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
@@ -42,14 +41,8 @@ const secretSet = (name: string, input: string) =>
     child.on('close', (code) => done({ code: code ?? 1, stderr }));
   });
 
-// NOT PASSING YET, so skipped rather than left red: the guest boots under TCG, QEMU runs
-// confined as uid 1001 and the agent starts, but it never reaches the bus through the
-// guestfwd (no relay process is ever spawned) and the instance is replaced for missed
-// heartbeats. Remove the skip once that path works.
-const suite = describe.skip;
 
 beforeAll(async () => {
-  if (SKIPPED) return;
   const image = execFileSync('bash', [join(REPO_ROOT, 'scripts', 'build-vm-image.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
   // A host port the guest must not reach: loopback, which QEMU's unrestricted user network maps to 10.0.2.2.
   trapPort = await freePort();
@@ -76,7 +69,7 @@ afterAll(async () => {
   if (vmDir) rmSync(vmDir, { recursive: true, force: true });
 });
 
-suite('flock on the vm runtime (QEMU guests)', () => {
+describe('flock on the vm runtime (QEMU guests)', () => {
   it('says which acceleration it uses and why', async () => {
     const s = await flock.api('/v1/status');
     expect(s.body.checks.runtime.ok).toBe(true);

@@ -84,6 +84,12 @@ export interface SandboxCapabilities {
   survivesRestart: boolean;
   /** Weaker than a container sandbox: the daemon says so loudly at start. */
   weakerThanContainers: boolean;
+  /**
+   * How long a new sandbox may take to send its first heartbeat before it counts as unhealthy,
+   * when its start is slower than a container's (a guest booting under software emulation
+   * takes minutes). Unset: STARTUP_GRACE_MS.
+   */
+  startupGraceMs?: number;
 }
 
 /** What an instance uses right now, as the runtime measures it (`aiflock stats`). */

@@ -235,12 +235,12 @@ export class Reconciler {
     // grace to reconnect, so release resumes it rather than replacing it.
     const resumed = this.deps.presence.resumedAt(s.instanceId);
     if (resumed && (!last || last.getTime() < resumed.getTime())) {
-      return instanceStatus(s.state, null, heartbeatMs, now, new Date(Math.max(resumed.getTime(), listening.getTime())));
+      return instanceStatus(s.state, null, heartbeatMs, now, new Date(Math.max(resumed.getTime(), listening.getTime())), this.deps.runtime.capabilities.startupGraceMs);
     }
     const silentSince = new Date(Math.max(started, this.observingSince.getTime(), listening.getTime()));
     // Silence is only counted from when we could have heard it.
     const heard = last && last.getTime() < listening.getTime() ? listening : last;
-    return instanceStatus(s.state, heard, heartbeatMs, now, silentSince);
+    return instanceStatus(s.state, heard, heartbeatMs, now, silentSince, this.deps.runtime.capabilities.startupGraceMs);
   }
 
   private unhealthy(deployments: DeploymentRecord[], sandboxes: SandboxInfo[], now: Date): Set<string> {
