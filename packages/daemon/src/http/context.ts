@@ -1,3 +1,4 @@
+import type { ExecRequest, ExecSession, FlockError } from '@aiflock/core';
 import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { BroadcastMessage, InstanceStats, SystemStatus } from '@aiflock/protocol';
 import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
@@ -52,6 +53,15 @@ export interface ApiContext {
   status(): Promise<SystemStatus>;
   /** Every live instance's resource use, from its runtime (`aiflock stats`); absent in harnesses without a runtime. */
   instanceStats?: () => Promise<InstanceStats[]>;
+  /** Commands in instances' sandboxes (`aiflock agent exec`); absent in harnesses without a runtime. */
+  sandboxes?: {
+    /** The runtime's name, for messages. */
+    kind: string;
+    /** Whether the runtime can exec at all; `execRefusal` says why not, naming it. */
+    canExec: boolean;
+    execRefusal(): FlockError;
+    exec(instanceId: string, request: ExecRequest): Promise<ExecSession>;
+  };
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
   /** The daemon's log level, changeable while it runs. */
   logLevel: { get(): string; set(level: string): void };

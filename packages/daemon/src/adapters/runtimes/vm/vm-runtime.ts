@@ -65,6 +65,8 @@ export class VmRuntime implements HostRuntime {
     operatorProfile: false,
     survivesRestart: false,
     weakerThanContainers: false,
+    // The guest runs no service that could start a command for the host: exec is refused.
+    exec: false,
   };
   private readonly instances = new Map<string, Instance>();
   private readonly log: RuntimeLog;
