@@ -112,6 +112,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     auth: state.auth,
     secrets,
     killSwitch: services.killSwitch,
+    restarts: services.restarts,
     instanceStats: instanceStatsOf(store, runtimes.operator.router),
     sandboxes: sandboxExecOf(runtimes.operator.router),
     store,

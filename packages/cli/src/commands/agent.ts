@@ -10,6 +10,7 @@ import { printLogs, toInt } from './shared.js';
 import { agentConvertCommand } from './agent-convert.js';
 import { agentRevisionCommands } from './agent-revisions.js';
 import { agentExecCommand } from './agent-exec.js';
+import { agentRestartCommands } from './agent-restart.js';
 
 export function agentCommand(program: Command, client: () => ApiClient): void {
   const agent = program.command('agent').description('deploy and manage agents');
@@ -144,6 +145,7 @@ export function agentCommand(program: Command, client: () => ApiClient): void {
   agentConvertCommand(agent, client);
   agentRevisionCommands(agent, client);
   agentExecCommand(agent, client);
+  agentRestartCommands(agent, client);
 }
 
 /** A stored manifest named by content, rather than a file: sha256:<hex>, or a CIDv1 when no such file exists. */

@@ -1,5 +1,5 @@
 import type { ExecRequest, ExecSession, FlockError } from '@aiflock/core';
-import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
+import type { AgentRestarts, AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { BroadcastMessage, InstanceStats, SystemStatus } from '@aiflock/protocol';
 import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
 import type { WorldApi } from '../world/index.js';
@@ -12,6 +12,8 @@ export interface ApiContext {
   auth: AuthService;
   secrets: SecretService;
   killSwitch: KillSwitch;
+  /** Fresh instances of the same manifest (`agent restart`), with memory and workspace wiped (`agent reset`). */
+  restarts: AgentRestarts;
   store: Store;
   audit: AuditLog;
   economy: {
