@@ -1,4 +1,8 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView } from '@aiflock/protocol';
 import { CLI } from '../testkit/cli.js';
@@ -9,7 +13,8 @@ import { openTerminal, type Terminal } from '../testkit/tmux.js';
 /*
  * What an operator does to a running agent by hand (issue 21): a command or a shell in its
  * sandbox (`agent exec`), as the sandbox's user, within its limits, audited; and `top`, a
- * full-screen dashboard, driven in a real terminal (tmux).
+ * full-screen dashboard, driven in a real terminal (tmux); restart and reset of an agent; and
+ * `restore`, the inverse of `backup`.
  */
 let flock: TestFlock;
 
@@ -122,7 +127,8 @@ describe('agent exec -it', () => {
   it('gives an interactive shell on a terminal of the client\'s size; its exit status is the CLI\'s', async () => {
     const term = await terminal('agent exec alpha -it', 100, 20);
     try {
-      await screenShowing(term, (s) => /\$ $/m.test(s), 'a shell prompt');
+      // tmux drops trailing blanks: the prompt `$ ` is captured as `$`.
+      await screenShowing(term, (s) => /^\$ ?$/m.test(s), 'a shell prompt');
       await term.send('tty; stty size; id -u', true);
       await term.send('Enter');
       const screen = await screenShowing(term, (s) => /^1001$/m.test(s), 'the commands\' output');
@@ -160,7 +166,7 @@ describe('top', () => {
       expect(later.match(/q quit/g)).toHaveLength(1);
 
       await term.resize(60, 18);
-      await screenShowing(term, (s) => s.split('\n').length <= 18 && s.includes('q quit') && s.includes('INSTANCE'), 'top redrawn at 60x18');
+      await screenShowing(term, (s) => s.replace(/\n$/, '').split('\n').length === 18 && s.includes('q quit') && s.includes('INSTANCE'), 'top redrawn at 60x18');
       expect(Math.max(...widths(await term.capture({ joined: true })))).toBeLessThanOrEqual(60);
 
       await term.send('m');
@@ -172,5 +178,88 @@ describe('top', () => {
     } finally {
       await term.kill();
     }
+  });
+});
+
+const running = async (name: string) => (await flock.cliJson<AgentView>(['agent', 'get', name])).instances.filter((i) => i.status === 'running').map((i) => i.id);
+
+describe('agent restart and reset', () => {
+  it('restart replaces every instance with a new one of the same manifest', async () => {
+    const before = await running('alpha');
+    const { digest } = await flock.cliJson<AgentView>(['agent', 'get', 'alpha']);
+    const out = await flock.cliJson<{ replaced: string[] }>(['agent', 'restart', 'alpha']);
+    expect(out.replaced.sort()).toEqual([...before].sort());
+    const after = await eventually(async () => {
+      const ids = await running('alpha');
+      return ids.length === 1 && !before.includes(ids[0]!) ? ids : null;
+    }, 'a new alpha instance running', 120_000);
+    expect((await flock.cliJson<AgentView>(['agent', 'get', 'alpha'])).digest).toBe(digest);
+    expect((await audit('agent.restart'))[0]).toMatchObject({ resource: 'agent/alpha', outcome: 'ok', details: { replaced: before } });
+    expect(after).toHaveLength(1);
+  });
+
+  it('reset asks for confirmation (refused without a terminal unless --yes), then empties the workspace and restarts', async () => {
+    expect((await flock.cli(['agent', 'exec', 'alpha', '--', 'sh', '-c', 'echo kept > /shared/agents/alpha/notes.txt'])).code).toBe(0);
+    const unconfirmed = await sh('aiflock agent reset alpha </dev/null');
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/pass --yes/);
+    expect((await flock.cli(['agent', 'exec', 'alpha', '--', 'cat', '/shared/agents/alpha/notes.txt'])).stdout).toBe('kept\n');
+
+    const before = await running('alpha');
+    const out = await flock.cliJson<{ replaced: string[]; workspaceWiped: boolean; memoriesForgotten: number }>(['agent', 'reset', 'alpha', '--yes']);
+    expect(out).toMatchObject({ replaced: before, workspaceWiped: true });
+    await eventually(async () => {
+      const ids = await running('alpha');
+      return ids.length === 1 && !before.includes(ids[0]!);
+    }, 'a fresh alpha instance running', 120_000);
+    const ls = await flock.cli(['agent', 'exec', 'alpha', '--', 'ls', '-A', '/shared/agents/alpha']);
+    expect(ls).toMatchObject({ code: 0, stdout: '' });
+    expect((await audit('agent.reset'))[0]).toMatchObject({ resource: 'agent/alpha', outcome: 'ok', details: { workspaceWiped: true } });
+  });
+});
+
+describe('restore', () => {
+  it('puts a backup back only while the flock is stopped, verifies its audit chain, and refuses a tampered or foreign file', async () => {
+    const backup = join(flock.home, 'backup.db');
+    expect((await flock.cli(['backup', backup])).code).toBe(0);
+    // Made after the backup: gone once it is restored.
+    await flock.cliJson(['token', 'create', '--name', 'after-backup', '--scope', 'agents:read']);
+
+    const whileUp = await flock.cli(['restore', backup, '--json']);
+    expect(whileUp.code).toBe(6);
+    expect(JSON.parse(whileUp.stderr).error).toMatchObject({ code: 'restore_refused' });
+
+    // A backup whose audit log was edited is refused, and the store is left as it was.
+    const tampered = join(flock.home, 'tampered.db');
+    await copyFile(backup, tampered);
+    const db = new Database(tampered);
+    db.prepare("UPDATE audit_log SET actor = 'someone-else' WHERE seq = (SELECT MIN(seq) FROM audit_log)").run();
+    db.close();
+    const foreign = join(flock.home, 'notes.txt');
+    await writeFile(foreign, 'not a database\n');
+    expect((await flock.cli(['down'])).code).toBe(0);
+    const store = join(flock.home, 'flock.db');
+    const digest = async () => createHash('sha256').update(await readFile(store)).digest('hex');
+    const untouched = await digest();
+    const bad = await flock.cli(['restore', tampered, '--json']);
+    expect(bad.code).toBe(9);
+    expect(JSON.parse(bad.stderr).error).toMatchObject({ code: 'audit_tampered', message: expect.stringMatching(/does not verify/) });
+    const notDb = await flock.cli(['restore', foreign]);
+    expect(notDb.code).toBe(2);
+    expect(notDb.stderr).toMatch(/not a SQLite backup/);
+    expect(await digest()).toBe(untouched);
+
+    const restored = await flock.cli(['restore', backup, '--json']);
+    expect(restored.code, restored.stderr).toBe(0);
+    const result = JSON.parse(restored.stdout) as { store: string; previous: string; audit: { ok: boolean } };
+    expect(result).toMatchObject({ store, audit: { ok: true }, previous: expect.stringContaining('flock.db.before-restore-') });
+
+    expect((await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 })).code).toBe(0);
+    const tokens = await flock.cliJson<{ name: string }[]>(['token', 'list']);
+    expect(tokens.map((t) => t.name)).not.toContain('after-backup');
+    expect(tokens.map((t) => t.name)).toContain('mallory');
+    const verify = await flock.cli(['audit', 'verify']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect((await audit('system.restore'))[0]).toMatchObject({ actor: 'system', outcome: 'ok', details: { backup } });
   });
 });
