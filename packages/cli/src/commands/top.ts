@@ -89,7 +89,8 @@ export function topLines(f: TopFrame, width: number, height: number): { line: Li
   if (f.instances.length === 0) lines.push({ line: [{ text: ' no instances', style: '90' }] });
   // The footer sits on the last row.
   while (lines.length < height - 1) lines.push({ line: [] });
-  lines.push({ line: [{ text: ` q quit   c cpu   m memory   n name   r restarts   sorted by ${f.sort}`, style: '7' }], bar: true });
+  // What is in force first, so a narrow terminal cuts the key list, not the current sort.
+  lines.push({ line: [{ text: ` sorted by ${f.sort} │ q quit  c cpu  m memory  n name  r restarts`, style: '7' }], bar: true });
   return lines;
 }
 
