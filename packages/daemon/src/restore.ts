@@ -6,6 +6,7 @@ import { HmacFileAnchor } from './adapters/audit-anchor/hmac-file-anchor.js';
 import { sqliteBackend } from './adapters/store-sql/sqlite.js';
 import { SqlStore } from './adapters/store-sql/sql-store.js';
 import { daemonInfoFile } from './daemon-info.js';
+import { processAlive } from './process-alive.js';
 
 /** Why a restore was refused; nothing was changed. `code` is what `aiflock restore --json` reports. */
 export class RestoreError extends Error {
@@ -85,7 +86,7 @@ async function refuseWhileRunning(dataDir: string): Promise<void> {
     (t) => JSON.parse(t) as { pid?: number },
     () => null,
   );
-  if (info?.pid && alive(info.pid)) throw new RestoreError('restore_refused', `the daemon (pid ${info.pid}) is running on ${dataDir}; stop it first (aiflock down), or pass --force to aiflock restore`);
+  if (info?.pid && processAlive(info.pid)) throw new RestoreError('restore_refused', `the daemon (pid ${info.pid}) is running on ${dataDir}; stop it first (aiflock down), or pass --force to aiflock restore`);
 }
 
 async function assertSqliteFile(file: string): Promise<void> {
@@ -107,12 +108,3 @@ const exists = (file: string) => stat(file).then(
   () => true,
   () => false,
 );
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
