@@ -6,6 +6,8 @@ import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
 import { ProcessRuntime } from '../../packages/daemon/src/adapters/runtimes/process/process-runtime.js';
+import { ProfileRouter } from '../../packages/daemon/src/adapters/runtimes/profile-router.js';
+import { sandboxExecOf } from '../../packages/daemon/src/sandbox-exec.js';
 import { launcherArgv } from '../../packages/daemon/src/adapters/runtimes/process/sandbox-command.js';
 import { REPO_ROOT, eventually } from '../../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../../testkit/nats-server.js';
@@ -136,6 +138,14 @@ afterAll(async () => {
 describe('process runtime (bubblewrap)', () => {
   it('says it is weaker than containers, and that it applies the seccomp profile', () => {
     expect(runtime.isolation().detail).toMatch(/WEAKER than containers.*seccomp profile containers get/);
+  });
+
+  it('refuses exec (aiflock agent exec) with an error naming the runtime, rather than running anything', async () => {
+    expect(runtime.capabilities.exec).toBe(false);
+    const api = sandboxExecOf(new ProfileRouter(runtime, null));
+    expect(api.canExec).toBe(false);
+    expect(api.execRefusal()).toMatchObject({ code: 'exec_unsupported', status: 409, message: expect.stringContaining('the process runtime cannot run commands') });
+    await expect(api.exec(alpha, { command: ['id'], tty: false, stdin: false })).rejects.toMatchObject({ code: 'exec_unsupported' });
   });
 
   it('runs the agent under the flock’s seccomp filter (read from the host; what it refuses: packages/daemon/test/runtimes/process/seccomp-bpf.test.ts)', () => {

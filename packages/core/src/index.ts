@@ -59,6 +59,7 @@ export * from './llm/usage-feed.js';
 export * from './rpc/router.js';
 export * from './services/secrets.js';
 export * from './services/kill-switch.js';
+export * from './services/agent-restart.js';
 export * from './economy/money.js';
 export * from './economy/accounts.js';
 export * from './economy/ledger.js';

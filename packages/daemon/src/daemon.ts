@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { instanceStatsOf } from './instance-stats.js';
+import { sandboxExecOf } from './sandbox-exec.js';
 import { systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
 import type { Config } from './config.js';
 import type { EgressLog } from './adapters/egress-proxy/egress-proxy.js';
@@ -116,7 +117,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     auth: state.auth,
     secrets,
     killSwitch: services.killSwitch,
+    restarts: services.restarts,
     instanceStats: instanceStatsOf(store, runtimes.operator.router),
+    sandboxes: sandboxExecOf(runtimes.operator.router),
     store,
     audit,
     backup: state.sqlStore.backupTo,

@@ -117,7 +117,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
       llm: { gateway: null, detail: 'no LLM provider is configured in this harness' },
       // Secrets, the kill switch and the context plane have harnesses of their own; here
       // their routes are absent, and a test that reaches one fails loudly.
-    } satisfies Omit<ApiContext, 'secrets' | 'killSwitch' | 'context' | 'memory'> as unknown as ApiContext,
+    } satisfies Omit<ApiContext, 'secrets' | 'killSwitch' | 'restarts' | 'context' | 'memory'> as unknown as ApiContext,
     logger,
     createMetrics(store, bus),
     {

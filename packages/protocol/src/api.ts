@@ -301,6 +301,13 @@ export type SecretView = z.infer<typeof SecretView>;
 export const AgentNameParams = z.object({ name: AgentName });
 
 export const AgentList = z.object({ agents: z.array(AgentView) });
+
+/** `POST /v1/agents/{name}/restart`: the instances stopped; the reconciler starts their successors. */
+export const AgentRestarted = z.object({ agent: AgentView, replaced: z.array(z.string()) });
+export type AgentRestarted = z.infer<typeof AgentRestarted>;
+/** `POST /v1/agents/{name}/reset`: a restart that also forgot the agent's memory stream and emptied its workspace. */
+export const AgentReset = AgentRestarted.extend({ memoriesForgotten: z.number().int(), workspaceWiped: z.boolean() });
+export type AgentReset = z.infer<typeof AgentReset>;
 export type AgentList = z.infer<typeof AgentList>;
 
 /** `GET /v1/agents/{name}/logs`: `follow` streams NDJSON lines instead. */

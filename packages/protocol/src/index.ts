@@ -30,3 +30,4 @@ export * from './agent-ops.js';
 export * from './world-sight.js';
 export * from './mcp-tools.js';
 export * from './nodes.js';
+export * from './exec.js';

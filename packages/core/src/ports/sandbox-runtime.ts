@@ -90,6 +90,35 @@ export interface SandboxCapabilities {
    * takes minutes). Unset: STARTUP_GRACE_MS.
    */
   startupGraceMs?: number;
+  /** exec() runs a command inside a running sandbox, as its user, within its limits (`aiflock agent exec`). */
+  exec: boolean;
+}
+
+/** A command to run inside a sandbox, as `docker exec` runs one. */
+export interface ExecRequest {
+  /** argv, run directly (no shell unless the command is one). */
+  command: string[];
+  /** A pseudo-terminal (interactive shells, full-screen programs); stdout and stderr then arrive as one stream. */
+  tty: boolean;
+  /** Keep the command's stdin open for input. */
+  stdin: boolean;
+  /** The terminal's size, for a tty. */
+  cols?: number;
+  rows?: number;
+}
+
+/** A command running in a sandbox. */
+export interface ExecSession {
+  /** Output as it comes; with a tty everything is `stdout`. */
+  onOutput(listener: (stream: 'stdout' | 'stderr', data: Uint8Array) => void): void;
+  write(data: Uint8Array): void;
+  /** End of input: the command reads EOF. */
+  closeStdin(): void;
+  resize(cols: number, rows: number): Promise<void>;
+  /** The command's exit code, once it ended and its output was delivered. */
+  readonly exited: Promise<number>;
+  /** Drop the connection to the command (the client went away). */
+  detach(): void;
 }
 
 /** What an instance uses right now, as the runtime measures it (`aiflock stats`). */
@@ -132,6 +161,8 @@ export interface SandboxRuntime {
   capacity?(): Promise<SandboxCapacity>;
   /** Resource use of one instance; null when it is not running. Runtimes that cannot measure leave it out. */
   stats?(instanceId: string): Promise<SandboxStats | null>;
+  /** Run a command in a running instance's sandbox; present exactly when `capabilities.exec`. */
+  exec?(instanceId: string, request: ExecRequest): Promise<ExecSession>;
 }
 
 /**

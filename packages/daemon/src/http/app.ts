@@ -18,6 +18,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
+import { agentExecRoutes } from './routes/agent-exec.js';
 import { agentRevisionRoutes } from './routes/agent-revisions.js';
 import { broadcastRoutes } from './routes/broadcast.js';
 import { auditRoutes } from './routes/audit.js';
@@ -185,6 +186,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(agentRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(agentRevisionRoutes(ctx), { prefix: '/v1' });
   void app.register(nodeRoutes(ctx), { prefix: '/v1' });
+  void app.register(agentExecRoutes(ctx), { prefix: '/v1' });
   void app.register(broadcastRoutes(ctx), { prefix: '/v1' });
   void app.register(taskRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(jobRoutes(ctx, limits), { prefix: '/v1' });

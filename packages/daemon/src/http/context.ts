@@ -1,5 +1,6 @@
 import type { NodesApi } from './routes/nodes.js';
-import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
+import type { ExecRequest, ExecSession, FlockError } from '@aiflock/core';
+import type { AgentRestarts, AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { BroadcastMessage, InstanceStats, SystemStatus } from '@aiflock/protocol';
 import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
 import type { WorldApi } from '../world/index.js';
@@ -12,6 +13,8 @@ export interface ApiContext {
   auth: AuthService;
   secrets: SecretService;
   killSwitch: KillSwitch;
+  /** Fresh instances of the same manifest (`agent restart`), with memory and workspace wiped (`agent reset`). */
+  restarts: AgentRestarts;
   store: Store;
   audit: AuditLog;
   economy: {
@@ -55,6 +58,15 @@ export interface ApiContext {
   status(): Promise<SystemStatus>;
   /** Every live instance's resource use, from its runtime (`aiflock stats`); absent in harnesses without a runtime. */
   instanceStats?: () => Promise<InstanceStats[]>;
+  /** Commands in instances' sandboxes (`aiflock agent exec`); absent in harnesses without a runtime. */
+  sandboxes?: {
+    /** The runtime's name, for messages. */
+    kind: string;
+    /** Whether the runtime can exec at all; `execRefusal` says why not, naming it. */
+    canExec: boolean;
+    execRefusal(): FlockError;
+    exec(instanceId: string, request: ExecRequest): Promise<ExecSession>;
+  };
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
   /** The daemon's log level, changeable while it runs. */
   logLevel: { get(): string; set(level: string): void };

@@ -1,10 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState, type SandboxStats } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState, type SandboxStats, type ExecRequest, type ExecSession } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { DOCKER_EMBEDDED_DNS, containerSpec } from './container-spec.js';
 import { containerStats } from './container-stats.js';
+import { execInContainer } from './container-exec.js';
 import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
 import { HostFirewall, runCommand, type CommandRunner } from './host-firewall.js';
 import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
@@ -65,6 +66,7 @@ export class DockerRuntime implements HostRuntime {
     operatorProfile: true,
     survivesRestart: true,
     weakerThanContainers: false,
+    exec: true,
   };
   private readonly docker: Dockerode;
   private readonly log: RuntimeLog;
@@ -249,6 +251,11 @@ export class DockerRuntime implements HostRuntime {
   stats(instanceId: string): Promise<SandboxStats | null> {
     if (!INSTANCE_ID_PATTERN.test(instanceId)) return Promise.resolve(null);
     return containerStats(this.docker.getContainer(containerName(this.opts.flock, instanceId)));
+  }
+
+  exec(instanceId: string, request: ExecRequest): Promise<ExecSession> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return Promise.reject(new FlockError('instance_not_running', `no instance ${instanceId}`));
+    return execInContainer(this.docker.getContainer(containerName(this.opts.flock, instanceId)), this.docker.modem, instanceId, request);
   }
 
   /** OOM kills, straight from Docker's event stream (a restarted container forgets them). */

@@ -2,10 +2,11 @@ import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxCapabilities, type SandboxSpec } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxCapabilities, type SandboxSpec, type ExecRequest, type ExecSession } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { relayToBus } from '../shared/bus-relay.js';
 import type { Isolation, OperatorSandboxRuntime, ProxyAcceptor, RuntimeLog } from '../shared/host-runtime.js';
+import { execInContainer } from './container-exec.js';
 import { killContainer, toInfo, watchOomEvents } from './docker-runtime.js';
 import { assertFlockName } from '../shared/names.js';
 import { LABEL, containerName } from './names.js';
@@ -61,6 +62,7 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
     operatorProfile: true,
     survivesRestart: true,
     weakerThanContainers: false,
+    exec: true,
   };
   private readonly log: RuntimeLog;
   private remapped: StorageOwner | null = null;
@@ -241,6 +243,11 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
       await rm(join(dir, 'bus.sock'), { force: true });
       await rm(join(dir, 'proxy.sock'), { force: true });
     }
+  }
+
+  exec(instanceId: string, request: ExecRequest): Promise<ExecSession> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return Promise.reject(new FlockError('instance_not_running', `no instance ${instanceId}`));
+    return execInContainer(this.container(instanceId), this.opts.docker.modem, instanceId, request);
   }
 
   private container(instanceId: string): Dockerode.Container {

@@ -61,6 +61,9 @@ export class ProcessRuntime implements HostRuntime {
     operatorProfile: false,
     survivesRestart: false,
     weakerThanContainers: true,
+    // Entering a running bubblewrap sandbox would mean joining its namespaces and its seccomp
+    // filter from outside, which this runtime does not do: exec is refused, naming the runtime.
+    exec: false,
   };
   private readonly instances = new Map<string, Instance>();
   private readonly log: NonNullable<ProcessRuntimeOptions['log']>;

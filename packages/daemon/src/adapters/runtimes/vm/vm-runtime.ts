@@ -66,6 +66,8 @@ export class VmRuntime implements HostRuntime {
       operatorProfile: false,
       survivesRestart: false,
       weakerThanContainers: false,
+      // The guest runs no service that could start a command for the host: exec is refused.
+      exec: false,
       // Under software emulation a guest boots its kernel, unpacks its root and starts node
       // at a fraction of native speed: minutes on a busy host. Replacing it for silence then
       // only starts the same slow boot again.
