@@ -183,6 +183,8 @@ export const TaskView = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   deadline: z.string(),
+  /** The task this one was delegated from by another agent (`ctx.delegate`); absent otherwise. */
+  parentId: TaskId.optional(),
 });
 export type TaskView = z.infer<typeof TaskView>;
 

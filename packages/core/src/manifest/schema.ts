@@ -199,6 +199,11 @@ export const ManifestSchema = z
     secrets: z.array(Secret).default([]),
     village: Village.optional(),
     /**
+     * The agents this one may hand work to (`ctx.delegate`, the loop's `delegate` tool); none
+     * when absent. Optional, so that manifests without it keep the digest they had.
+     */
+    delegates: z.array(AgentName).max(100, 'at most 100 agents').optional(),
+    /**
      * Labelled facts about the agent that the flock keeps and shows but does not act on (e.g.
      * the CIM dialect's conceptual_space and dependencies). Optional, so that manifests
      * without it keep the digest they had.
@@ -215,6 +220,9 @@ export const ManifestSchema = z
     }
     if (m.handlers.includes('browser') && !m.tools.browser) {
       ctx.addIssue({ code: 'custom', path: ['tools', 'browser'], message: 'the "browser" handler needs tools.browser: true' });
+    }
+    if (m.delegates?.includes(m.name)) {
+      ctx.addIssue({ code: 'custom', path: ['delegates'], message: `an agent may not delegate to itself ("${m.name}"): that is a cycle` });
     }
   });
 

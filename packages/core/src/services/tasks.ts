@@ -28,8 +28,11 @@ export interface TaskQuery {
 export class TaskService {
   constructor(private readonly deps: TaskServiceDeps) {}
 
-  /** `by`: who asks (an API caller), checked against who may run tasks on the agent; omitted for the flock itself. */
-  async create(req: CreateTaskRequest, idempotencyKey?: string, by?: Actor): Promise<{ task: TaskView; created: boolean }> {
+  /**
+   * `by`: who asks (an API caller), checked against who may run tasks on the agent; omitted
+   * for the flock itself. `parentId`: the task this one is delegated from (checked by the caller).
+   */
+  async create(req: CreateTaskRequest, idempotencyKey?: string, by?: Actor, parentId?: string): Promise<{ task: TaskView; created: boolean }> {
     const { store, clock } = this.deps;
     const deployment = await store.deployments.get(req.agent);
     if (!deployment) throw new FlockError('agent_not_found', `no agent named "${req.agent}" is deployed`, { agent: req.agent });
@@ -68,6 +71,7 @@ export class TaskService {
       finishedAt: null,
       deadline: new Date(now.getTime() + (req.timeoutMs ?? deployment.manifest.resources.taskTimeout)).toISOString(),
       queueSeq: null,
+      ...(parentId ? { parentId } : {}),
     };
     const { inserted, task } = await store.tasks.insert(record);
     if (!inserted) {
@@ -220,5 +224,6 @@ export function taskView(t: TaskRecord): TaskView {
     startedAt: t.startedAt,
     finishedAt: t.finishedAt,
     deadline: t.deadline,
+    ...(t.parentId ? { parentId: t.parentId } : {}),
   };
 }
