@@ -57,13 +57,13 @@ export class Delegation {
     }
     const left = Date.parse(parent.deadline) - clock.now().getTime();
     if (left < 100) throw new FlockError('delegation_parent_invalid', `parentTaskId: task ${parent.id} is at its deadline; there is no time left to delegate`, { parentTaskId: parent.id });
-    const target = await store.deployments.get(input.agent);
-    const wanted = input.timeoutMs ?? target?.manifest.resources.taskTimeout ?? left;
+    // The child's deadline is cut at the parent's by `create`; the request itself stays what the
+    // caller asked, so that a retried call matches the task it queued.
     const { task, created } = await this.deps.tasks.create(
-      { agent: input.agent, type: input.type, input: input.input, timeoutMs: Math.min(wanted, left) },
+      { agent: input.agent, type: input.type, input: input.input, timeoutMs: input.timeoutMs },
       `delegate:${parent.id}:${input.callId}`,
       undefined,
-      parent.id,
+      { parentId: parent.id, deadline: parent.deadline },
     );
     if (created) {
       const ts = clock.now().toISOString();
