@@ -1,3 +1,4 @@
+import { RpcError } from '../bus-rpc.js';
 import type { AgentTool, ToolOutcome } from './tool.js';
 
 /**
@@ -32,7 +33,8 @@ export const delegateTool: AgentTool = {
       const why = `${agent}'s task ${child.id} ended ${child.status}${child.error ? `: ${child.error}` : ''}`;
       return { content: why, summary: summary(false, why) };
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
+      // The refusal's code (delegation_not_permitted, delegation_cycle...) tells the model what to change.
+      const why = err instanceof RpcError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
       return { content: `delegating to ${agent} failed: ${why}`, summary: summary(false, why) };
     }
   },
