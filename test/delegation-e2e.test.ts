@@ -9,7 +9,8 @@ import { startScriptedModel, type ScriptedModel } from '../testkit/scripted-mode
  * Delegation end to end in real sandboxes: boss's agent loop calls its `delegate` tool, the
  * worker's `llm` handler answers through the gateway (a scripted OpenAI-wire model, priced),
  * and the worker's model call is charged to boss, not to the worker. An agent the manifest
- * does not list is refused to the model, which still answers.
+ * does not list is refused to the model, which still answers. The worker's manifest
+ * `logLevel: warn` reaches its runtime, which drops its info lines.
  */
 let flock: TestFlock;
 let model: ScriptedModel;
@@ -45,7 +46,8 @@ economy:
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   expect(up.code, up.stderr).toBe(0);
   await deploy('boss', 'handlers: [agent]\ndelegates: [worker]\n');
-  await deploy('worker', 'handlers: [llm]\n');
+  // The worker logs warnings and worse only (the manifest's logLevel reaches its runtime).
+  await deploy('worker', 'handlers: [llm]\nlogLevel: warn\n');
   for (const [agent, pay] of [['boss', 'PAY-B'], ['worker', 'PAY-W']]) {
     const c = await flock.cli(['economy', 'credit', agent!, '50', '--payment', pay!]);
     expect(c.code, c.stderr).toBe(0);
@@ -78,6 +80,13 @@ describe('delegation in sandboxes', () => {
     const shown = await flock.cli(['task', 'get', parent.id]);
     expect(shown.stdout).toContain(`delegated: ${children[0]!.id}   to worker   completed`);
     expect((await flock.cli(['task', 'get', children[0]!.id])).stdout).toContain(`parent:   ${parent.id}`);
+
+    // boss's runtime logs at info; the worker's manifest says warn, so its runtime drops info lines.
+    const linesOf = async (id: string) => (await flock.api(`/v1/tasks/${id}/logs`)).body.lines as { level: string; msg: string }[];
+    expect((await linesOf(parent.id)).some((l) => l.msg.startsWith('task started'))).toBe(true);
+    const workerLines = await linesOf(children[0]!.id);
+    expect(workerLines.some((l) => l.msg.startsWith('task started'))).toBe(false);
+    expect(workerLines.map((l) => l.msg)).toContain(`delegated by agent boss (task ${parent.id})`);
 
     // Three model calls, all boss's: its two loop steps and the worker's answer.
     await eventually(async () => (await llmCharges('boss')) === 3, 'three charges to boss');

@@ -12,7 +12,11 @@ export interface LoggerOptions {
   stdout?: boolean;
   /** Also append to this file (AIFLOCK_LOG_FILE, e.g. /shared/logs/<id>.log). */
   file?: string | undefined;
+  /** Lines below this level are dropped everywhere (AIFLOCK_LOG_LEVEL, the manifest's `logLevel`). Default info. */
+  level?: LogLevel;
 }
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export type EventForwarder = (event: AgentEvent) => void;
 
@@ -57,6 +61,7 @@ export class Logger implements TaskLogger {
   }
 
   log(level: LogLevel, msg: string, taskId?: string, data?: Record<string, unknown>): void {
+    if (RANK[level] < RANK[this.opts.level ?? 'info']) return;
     const ts = new Date().toISOString();
     const line = safeStringify({
       ts,

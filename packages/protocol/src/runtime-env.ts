@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LogLevel } from './events.js';
 import { AgentLoopSettings } from './agent-loop.js';
 import { AgentName, InstanceId } from './names.js';
 import { LandmarkName, VillagePolicy } from './world.js';
@@ -58,6 +59,8 @@ export const RuntimeEnv = z.object({
   AIFLOCK_SHARED_DIR: z.string().default('/shared'),
   AIFLOCK_WORKSPACE: z.string().optional(),
   AIFLOCK_LOG_FILE: z.string().optional(),
+  /** The lowest level the runtime logs (the manifest's `logLevel`); lower lines are dropped. */
+  AIFLOCK_LOG_LEVEL: LogLevel.default('info'),
   AIFLOCK_NATS_CREDS: z.string().optional(),
   /**
    * Set where the sandbox has no network (the process runtime, operator sandboxes): the bus

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AgentName, DOCUMENT_ENV_NAMES, TaskType } from '@aiflock/protocol';
+import { AgentName, DOCUMENT_ENV_NAMES, LogLevel, TaskType } from '@aiflock/protocol';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -203,6 +203,8 @@ export const ManifestSchema = z
      * when absent. Optional, so that manifests without it keep the digest they had.
      */
     delegates: z.array(AgentName).max(100, 'at most 100 agents').optional(),
+    /** The lowest level the runtime in the sandbox logs (`info` when absent; optional so digests stay). */
+    logLevel: LogLevel.optional(),
     /**
      * Labelled facts about the agent that the flock keeps and shows but does not act on (e.g.
      * the CIM dialect's conceptual_space and dependencies). Optional, so that manifests
