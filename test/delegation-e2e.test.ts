@@ -81,11 +81,12 @@ describe('delegation in sandboxes', () => {
     expect(shown.stdout).toContain(`delegated: ${children[0]!.id}   to worker   completed`);
     expect((await flock.cli(['task', 'get', children[0]!.id])).stdout).toContain(`parent:   ${parent.id}`);
 
-    // boss's runtime logs at info; the worker's manifest says warn, so its runtime drops info lines.
+    // boss's runtime logs at info (its own "task started: ..." line; the daemon's says "task started on");
+    // the worker's manifest says warn, so its runtime drops that line.
     const linesOf = async (id: string) => (await flock.api(`/v1/tasks/${id}/logs`)).body.lines as { level: string; msg: string }[];
-    expect((await linesOf(parent.id)).some((l) => l.msg.startsWith('task started'))).toBe(true);
+    expect((await linesOf(parent.id)).some((l) => l.msg.startsWith('task started:'))).toBe(true);
     const workerLines = await linesOf(children[0]!.id);
-    expect(workerLines.some((l) => l.msg.startsWith('task started'))).toBe(false);
+    expect(workerLines.some((l) => l.msg.startsWith('task started:'))).toBe(false);
     expect(workerLines.map((l) => l.msg)).toContain(`delegated by agent boss (task ${parent.id})`);
 
     // Three model calls, all boss's: its two loop steps and the worker's answer.

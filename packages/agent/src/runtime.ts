@@ -90,7 +90,7 @@ class AgentRuntime {
       agent: env.AIFLOCK_AGENT,
       stdout: opts.logToStdout ?? true,
       file: env.AIFLOCK_LOG_FILE,
-      level: env.AIFLOCK_LOG_LEVEL,
+      ...(env.AIFLOCK_LOG_LEVEL ? { level: env.AIFLOCK_LOG_LEVEL } : {}),
     });
     this.events = new EventSink(subjects.events(this.instanceId));
     // Queued until connected, so "cannot connect yet" lines still reach the control plane.

@@ -32,8 +32,8 @@ export const AgentLoopSettings = z
     maxSteps: z.number().int().min(1).max(1000).default(30),
     /** Whether a task's deadline stops while it waits for a person (`ask_human`). */
     pauseDeadlineForHuman: z.boolean().default(true),
-    /** The agents the `delegate` tool may hand work to (the manifest's `delegates`). */
-    delegates: z.array(z.string()).default([]),
+    /** The agents the `delegate` tool may hand work to (the manifest's `delegates`); none when absent. */
+    delegates: z.array(z.string()).optional(),
   })
   .strict();
 export type AgentLoopSettings = z.infer<typeof AgentLoopSettings>;

@@ -59,8 +59,8 @@ export const RuntimeEnv = z.object({
   AIFLOCK_SHARED_DIR: z.string().default('/shared'),
   AIFLOCK_WORKSPACE: z.string().optional(),
   AIFLOCK_LOG_FILE: z.string().optional(),
-  /** The lowest level the runtime logs (the manifest's `logLevel`); lower lines are dropped. */
-  AIFLOCK_LOG_LEVEL: LogLevel.default('info'),
+  /** The lowest level the runtime logs (the manifest's `logLevel`; info when unset); lower lines are dropped. */
+  AIFLOCK_LOG_LEVEL: LogLevel.optional(),
   AIFLOCK_NATS_CREDS: z.string().optional(),
   /**
    * Set where the sandbox has no network (the process runtime, operator sandboxes): the bus
