@@ -15,7 +15,11 @@ export interface LoggerOptions {
   /** Rotate the file at this size (AIFLOCK_LOG_FILE_MAX_BYTES), keeping `fileKeep` old ones. */
   fileMaxBytes?: number | undefined;
   fileKeep?: number | undefined;
+  /** Lines below this level are dropped everywhere (AIFLOCK_LOG_LEVEL, the manifest's `logLevel`). Default info. */
+  level?: LogLevel;
 }
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export type EventForwarder = (event: AgentEvent) => void;
 
@@ -60,6 +64,7 @@ export class Logger implements TaskLogger {
   }
 
   log(level: LogLevel, msg: string, taskId?: string, data?: Record<string, unknown>): void {
+    if (RANK[level] < RANK[this.opts.level ?? 'info']) return;
     const ts = new Date().toISOString();
     const line = safeStringify({
       ts,

@@ -101,3 +101,5 @@ export * from './people/board-router.js';
 export * from './people/rpc.js';
 export * from './manifest/cim-dialect.js';
 export * from './manifest/overrides.js';
+export * from './delegation/chain.js';
+export * from './delegation/delegation.js';

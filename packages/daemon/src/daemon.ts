@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { instanceStatsOf } from './instance-stats.js';
 import { sandboxExecOf } from './sandbox-exec.js';
-import { systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
+import { Delegation, mountDelegationOps, systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
 import type { Config } from './config.js';
 import type { EgressLog } from './adapters/egress-proxy/egress-proxy.js';
 import type { AnnounceToken } from './auth/bootstrap.js';
@@ -103,6 +103,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const world = await setupWorld(config.world, { store, compute: economy.compute, names: economy.names, tiers: config.economy.tiers, rpc, metrics: metrics.world, log });
   // Chat, agents' questions to people and board posts to agents (mounts `human.*` on the RPC table).
   const people = setupPeople({ store, clock, tasks: services.tasks, board: economy.board, rpc, log, whenTaskFinished: state.whenTaskFinished });
+  // Agents handing work to each other (`tasks.delegate|wait`); a parent that ends cancels its children.
+  const delegation = new Delegation({ store, tasks: services.tasks, clock, log });
+  mountDelegationOps(rpc, delegation);
+  state.whenTaskFinished(delegation.taskFinished);
   bus.bus.onRpc(services.metered.rpc(rpc.handle));
   // Before the scheduler starts the bus: node heartbeats are one of its subscriptions.
   const nodes = await setupNodes(config, { store, clock, bus, runtimes, log });

@@ -183,6 +183,8 @@ export const TaskView = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   deadline: z.string(),
+  /** The task this one was delegated from by another agent (`ctx.delegate`); absent otherwise. */
+  parentId: TaskId.optional(),
 });
 export type TaskView = z.infer<typeof TaskView>;
 
@@ -202,6 +204,8 @@ export const TaskListQuery = z
       .optional(),
     limit: z.coerce.number().int().min(1).max(500).default(50),
     cursor: TaskId.optional(),
+    /** Only the tasks delegated from this task. */
+    parent: TaskId.optional(),
   })
   .strict();
 /** `GET /v1/tasks/{id}/logs`: `follow` streams NDJSON lines instead. */

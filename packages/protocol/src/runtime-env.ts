@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LogLevel } from './events.js';
 import { AgentLoopSettings } from './agent-loop.js';
 import { AgentName, InstanceId } from './names.js';
 import { LandmarkName, VillagePolicy } from './world.js';
@@ -61,6 +62,8 @@ export const RuntimeEnv = z.object({
   /** The log file is rotated at this size, keeping `AIFLOCK_LOG_FILE_KEEP` old files (runtime.logFileMaxBytes / logFileKeep). */
   AIFLOCK_LOG_FILE_MAX_BYTES: z.coerce.number().int().min(4096).optional(),
   AIFLOCK_LOG_FILE_KEEP: z.coerce.number().int().min(0).max(100).optional(),
+  /** The lowest level the runtime logs (the manifest's `logLevel`; info when unset); lower lines are dropped. */
+  AIFLOCK_LOG_LEVEL: LogLevel.optional(),
   AIFLOCK_NATS_CREDS: z.string().optional(),
   /**
    * Set where the sandbox has no network (the process runtime, operator sandboxes): the bus

@@ -51,6 +51,8 @@ export interface TaskRecord {
   deadline: string;
   /** Sequence of the task message in the work-queue stream, so a queued task can be withdrawn. */
   queueSeq: number | null;
+  /** The task this one was delegated from (`ctx.delegate`); null or absent when people or the flock queued it. */
+  parentId?: string | null;
 }
 
 export interface InstanceRecord {
@@ -95,6 +97,8 @@ export interface TaskFilter {
   status?: TaskStatus[];
   /** Return tasks created before this task id (ids sort by time). */
   before?: string;
+  /** Only tasks delegated from this task. */
+  parentId?: string;
   limit: number;
 }
 

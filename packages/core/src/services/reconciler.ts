@@ -147,6 +147,7 @@ export class Reconciler {
           AIFLOCK_HANDLERS: m.handlers.join(','),
           AIFLOCK_HEARTBEAT_MS: String(m.heartbeat.interval),
           AIFLOCK_CONCURRENCY: String(m.concurrency),
+          ...(m.logLevel ? { AIFLOCK_LOG_LEVEL: m.logLevel } : {}),
           // A villager's loop settings; the persona is not secret (it is the agent's prompt).
           ...(m.village ? { AIFLOCK_VILLAGE: villageEnv(m) } : {}),
           // The agent loop's tools and limits (no secrets: the persona is the agent's prompt).

@@ -45,6 +45,8 @@ export interface TasksTable {
   finished_at: string | null;
   deadline: string;
   queue_seq: number | null;
+  /** The task this one was delegated from (null for a task people or the flock queued). */
+  parent_id: string | null;
 }
 
 export interface InstancesTable {

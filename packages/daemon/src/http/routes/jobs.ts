@@ -25,7 +25,7 @@ export const jobRoutes =
 
     app.get('/jobs', route('jobs:read', { summary: 'List jobs, newest first; page with nextCursor', query: ListQuery, response: JobList }), async (req) => {
       const q = parseInput(ListQuery, req.query, 'query');
-      const page = await ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor });
+      const page = await ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor, parentId: q.parent });
       return { jobs: page.tasks, nextCursor: page.nextCursor };
     });
 

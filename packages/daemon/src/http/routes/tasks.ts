@@ -31,7 +31,7 @@ export const taskRoutes =
 
     app.get('/tasks', route('jobs:read', { summary: 'List tasks, newest first', query: ListQuery, response: TaskList }), async (req) => {
       const q = parseInput(ListQuery, req.query, 'query');
-      return ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor });
+      return ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor, parentId: q.parent });
     });
 
     app.get('/tasks/:id', route('jobs:read', { summary: 'One task', params: IdParams, response: TaskView, errors: ['task_not_found'] }), async (req) => ctx.tasks.get(parseInput(IdParams, req.params, 'params').id));
