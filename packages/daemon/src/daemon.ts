@@ -28,7 +28,7 @@ import { traceGateway } from './telemetry/traced-gateway.js';
 import { VERSION } from './version.js';
 import { setupWorld } from './world/setup.js';
 
-export { natsServerConfig } from './bus-setup.js';
+export { natsClusterConfig, natsServerConfig } from './bus-setup.js';
 export { daemonInfoFile } from './daemon-info.js';
 
 export interface DaemonHandle {

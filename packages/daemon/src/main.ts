@@ -2,7 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, defaultDataDir, loadConfig } from './config.js';
-import { natsServerConfig, startDaemon } from './daemon.js';
+import { NatsClusterLayout } from '@aiflock/protocol';
+import { natsClusterConfig, natsServerConfig, startDaemon } from './daemon.js';
 
 /**
  * `aiflock daemon` entry. The only module that reads process.env and the config file.
@@ -21,6 +22,13 @@ async function main(): Promise<void> {
     // config once. Nothing per agent is ever added there.
     const resolverDir = process.argv[3] ?? join(config.dataDir, 'nats', 'resolver');
     process.stdout.write(await natsServerConfig(config, resolverDir));
+    return;
+  }
+  if (process.argv[2] === 'nats-cluster-config') {
+    // Config files for a cluster of servers that all trust this flock, as JSON for the CLI to write.
+    const layout = NatsClusterLayout.safeParse(JSON.parse(process.argv[3] ?? '{}'));
+    if (!layout.success) throw new ConfigError(`bad cluster layout: ${layout.error.issues.map((i) => `${i.path.join('.') || 'layout'}: ${i.message}`).join('; ')}`);
+    process.stdout.write(JSON.stringify(await natsClusterConfig(config, layout.data)));
     return;
   }
   const daemon = await startDaemon(config, {

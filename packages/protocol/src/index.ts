@@ -28,3 +28,4 @@ export * from './ollama.js';
 export * from './agent-ops.js';
 export * from './world-sight.js';
 export * from './mcp-tools.js';
+export * from './nats-cluster.js';
