@@ -101,6 +101,8 @@ export class JwtBusCredentials implements BusCredentials {
   private unpushed = false;
   /** Servers (by id, new at every start of one) that confirmed the accounts as they are now. */
   private confirmed = new Set<string>();
+  /** Names of servers found without the current revocations, until a push reaches them. */
+  private readonly away = new Set<string>();
   /** Serializes changes to the revocation list and the pushes of the account. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -321,6 +323,9 @@ export class JwtBusCredentials implements BusCredentials {
     try {
       await this.pushAccount();
       this.unpushed = false;
+      // A server just back may take a retry or two (its routes come up after its client port).
+      if (this.away.size > 0) this.o.log('info', `NATS server(s) ${[...this.away].join(', ')} now have the current revocations`);
+      this.away.clear();
     } catch (err) {
       this.unpushed = true;
       this.o.log('error', `${what}: the account update did not reach the NATS servers (${String(err)}); retrying`);
@@ -374,8 +379,8 @@ export class JwtBusCredentials implements BusCredentials {
     const servers = await this.liveServers(this.sys);
     const away = [...servers].filter(([id]) => !this.confirmed.has(id)).map(([, name]) => name);
     if (away.length === 0) return;
+    for (const name of away) this.away.add(name);
     await this.pushOrRetry(`bringing NATS server(s) ${away.join(', ')} up to date with the revocations`);
-    if (!this.unpushed) this.o.log('info', `NATS server(s) ${away.join(', ')} now have the current revocations`);
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
