@@ -112,7 +112,7 @@ it('runs the flock on the cluster, its streams and stores replicated on all thre
 });
 
 it('loses no task and runs none twice when a server is SIGKILLed with tasks in flight', async () => {
-  const TASKS = 200;
+  const TASKS = 120;
   const before = await completed();
   const tasks = Array.from({ length: TASKS }, (_, n) => ({ agent: 'worker', type: 'shell', input: `sleep 0.2; echo task-${n}`, idempotencyKey: `cluster-${n}` }));
   const r = await flock.api('/v1/tasks:batch', { method: 'POST', body: { tasks } });
