@@ -3,7 +3,8 @@ import Database from 'better-sqlite3';
 import Dockerode from 'dockerode';
 import { connect, credsAuthenticator } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SystemStatus, TaskBatchResponse, TaskView } from '@aiflock/protocol';
+import type { AgentView, SystemStatus, TaskBatchResponse, TaskView } from '@aiflock/protocol';
+import { deployYaml, upFlock } from '../testkit/agents.js';
 import { execIn } from '../testkit/docker.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 import { natsCluster, type ClusterMember, type TestNatsCluster } from '../testkit/nats-cluster.js';
@@ -19,7 +20,6 @@ let flock: TestFlock;
 let cluster: TestNatsCluster;
 
 const MANIFEST = `
-name: worker
 handlers: [shell]
 tools: { shell: true }
 replicas: 2
@@ -71,14 +71,9 @@ beforeAll(async () => {
   flock.env['NATS_URL'] = out.natsUrl;
   // A short ack wait, so a delivery lost with a server comes back within seconds.
   flock.env['AIFLOCK_TASK_ACK_WAIT_MS'] = '4000';
-  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
-  expect(up.code, up.stderr).toBe(0);
-  const deployed = await flock.api('/v1/agents', { method: 'POST', body: { manifest: MANIFEST, filename: 'worker.agent.yaml' } });
-  expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
-  await eventually(async () => {
-    const view = (await flock.api('/v1/agents/worker')).body as { replicas: { ready: number } };
-    return view.replicas.ready === 2 ? true : undefined;
-  }, 'two ready replicas', 120_000);
+  await upFlock(flock);
+  await deployYaml(flock, 'worker', MANIFEST);
+  await eventually(async () => (await flock.cliJson<AgentView>(['agent', 'get', 'worker'])).replicas.ready === 2 || undefined, 'two ready replicas', 120_000);
 }, 300_000);
 
 afterAll(async () => {
