@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RUNTIME_ENV_VARS, RuntimeSettingsSchema } from './adapters/runtimes/registry.js';
 import { LLM_ENV_VARS, LlmConfigSchema } from './llm/config.js';
+import { natsServersProblem } from './adapters/nats/server-list.js';
 
 /**
  * Daemon configuration: raw sources (file, environment, flags) → defaults → validated →
@@ -160,8 +161,23 @@ export const ConfigSchema = z
       .prefault({}),
     nats: z
       .object({
-        /** An external NATS server; when unset the daemon spawns and supervises its own. */
-        url: z.string().optional(),
+        /**
+         * An external NATS server, or a cluster's servers separated by commas (or a list in the
+         * file); when unset the daemon spawns and supervises its own. See docs/scale-out.md.
+         */
+        url: z
+          .union([z.string(), z.array(z.string()).min(1)])
+          .transform((v) => (Array.isArray(v) ? v.join(',') : v))
+          .superRefine((v, ctx) => {
+            const problem = natsServersProblem(v);
+            if (problem) ctx.addIssue({ code: 'custom', message: `NATS_URL ${problem}` });
+          })
+          .optional(),
+        /**
+         * Replicas of the flock's streams and stores. Unset: 3 when NATS_URL lists three or more
+         * servers of one cluster, else 1 (a single server cannot hold more).
+         */
+        replicas: z.coerce.number().int().min(1).max(5).optional(),
         port: z.coerce.number().int().min(1).max(65535).default(4222),
         monitorPort: z.coerce.number().int().min(1).max(65535).default(8222),
         binary: z.string().default('nats-server'),
@@ -376,6 +392,7 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_NATS_PORT: ['nats', 'port'],
   AIFLOCK_NATS_MONITOR_PORT: ['nats', 'monitorPort'],
   AIFLOCK_NATS_AUTH: ['nats', 'auth'],
+  AIFLOCK_NATS_REPLICAS: ['nats', 'replicas'],
   AIFLOCK_TASK_ACK_WAIT_MS: ['taskAckWaitMs'],
   AIFLOCK_NATS_CREDS_TTL: ['nats', 'credentialsTtlSeconds'],
   AIFLOCK_INSTANCE_MAX_PAYLOAD: ['instances', 'maxPayloadBytes'],

@@ -31,7 +31,7 @@ import { setupWorld } from './world/setup.js';
 import { setupNodes } from './nodes/setup.js';
 import { nodeMetrics } from './nodes/node-metrics.js';
 
-export { natsServerConfig } from './bus-setup.js';
+export { natsClusterConfig, natsServerConfig } from './bus-setup.js';
 export { daemonInfoFile } from './daemon-info.js';
 
 export interface DaemonHandle {

@@ -2,7 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, defaultDataDir, loadConfig } from './config.js';
-import { natsServerConfig, startDaemon } from './daemon.js';
+import { NatsClusterLayout } from '@aiflock/protocol';
+import { natsClusterConfig, natsServerConfig, startDaemon } from './daemon.js';
 import { RestoreError, restoreStore } from './restore.js';
 
 /**
@@ -36,6 +37,13 @@ async function main(): Promise<number> {
       process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message } })}\n`);
       return 1;
     }
+  }
+  if (process.argv[2] === 'nats-cluster-config') {
+    // Config files for a cluster of servers that all trust this flock, as JSON for the CLI to write.
+    const layout = NatsClusterLayout.safeParse(JSON.parse(process.argv[3] ?? '{}'));
+    if (!layout.success) throw new ConfigError(`bad cluster layout: ${layout.error.issues.map((i) => `${i.path.join('.') || 'layout'}: ${i.message}`).join('; ')}`);
+    process.stdout.write(JSON.stringify(await natsClusterConfig(config, layout.data)));
+    return 0;
   }
   const daemon = await startDaemon(config, {
     // Only to a terminal: under `aiflock up` stderr is the log file, and `up` shows the token itself.

@@ -32,3 +32,4 @@ export * from './world-sight.js';
 export * from './mcp-tools.js';
 export * from './nodes.js';
 export * from './exec.js';
+export * from './nats-cluster.js';

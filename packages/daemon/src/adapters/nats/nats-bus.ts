@@ -22,6 +22,7 @@ import { context } from '@opentelemetry/api';
 import { natsManifestArtefacts } from './manifest-artefacts.js';
 import { KeyedLanes } from './keyed-lanes.js';
 import { coalesceFlushes } from './coalesced-flush.js';
+import { natsServers } from './server-list.js';
 import { SpanKind, TaskTraces, extractTraceContext, injectTraceContext, recordRemoteSpan, withSpan } from '../../telemetry/tracing.js';
 
 const codec = JSONCodec();
@@ -50,6 +51,17 @@ export interface NatsBusOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
   /** What each task was published under, to check what instances report about their spans. */
   traces?: TaskTraces;
+  /** Replicas of the flock's streams and stores; unset: see `streamReplicas`. */
+  replicas?: number;
+}
+
+/**
+ * How many copies of each stream and store: what the operator set, else 3 on a cluster whose
+ * servers NATS_URL lists (three or more: a majority survives the loss of one), else 1.
+ */
+export function streamReplicas(configured: number | undefined, servers: string[], clusterName: string | undefined): number {
+  if (configured !== undefined) return configured;
+  return clusterName && servers.length >= 3 ? 3 : 1;
 }
 
 const STREAM_CONFIG: Record<keyof typeof STREAMS, Partial<StreamConfig>> = {
@@ -87,6 +99,8 @@ export class NatsBus implements Bus {
   private closing = false;
   private upSince: Date | null = new Date();
   private readonly traces: TaskTraces;
+  /** Copies of each stream (and the manifest store) across the cluster's servers. */
+  replicas = 1;
   artefacts!: ManifestArtefacts;
 
   private constructor(private readonly opts: NatsBusOptions) {
@@ -95,8 +109,10 @@ export class NatsBus implements Bus {
 
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
     const bus = new NatsBus(opts);
+    const servers = natsServers(opts.url);
     bus.nc = await connect({
-      servers: opts.url,
+      // Every server of a cluster: when the one in use dies, the client moves to another.
+      servers,
       name: opts.name ?? 'aiflock-daemon',
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
@@ -107,14 +123,15 @@ export class NatsBus implements Bus {
     void bus.watchStatus();
     bus.js = bus.nc.jetstream();
     bus.jsm = await bus.nc.jetstreamManager();
-    bus.artefacts = natsManifestArtefacts(bus.js);
+    bus.replicas = streamReplicas(opts.replicas, servers, bus.nc.info?.cluster);
+    bus.artefacts = natsManifestArtefacts(bus.js, bus.jsm, bus.replicas);
     return bus;
   }
 
   async init(): Promise<void> {
     for (const key of Object.keys(STREAMS) as (keyof typeof STREAMS)[]) {
       const { name, subjects: subs } = STREAMS[key];
-      const config = { name, subjects: [...subs], storage: StorageType.File, ...STREAM_CONFIG[key] };
+      const config = { name, subjects: [...subs], storage: StorageType.File, num_replicas: this.replicas, ...STREAM_CONFIG[key] };
       try {
         await this.jsm.streams.info(name);
         await this.jsm.streams.update(name, config);
@@ -123,7 +140,10 @@ export class NatsBus implements Bus {
         await this.jsm.streams.add(config);
       }
     }
-    const dl = { name: DEAD_LETTERS.name, subjects: DEAD_LETTERS.subjects, storage: StorageType.File, retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3_600_000) };
+    const dl = {
+      ...{ name: DEAD_LETTERS.name, subjects: DEAD_LETTERS.subjects, storage: StorageType.File, num_replicas: this.replicas },
+      ...{ retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3_600_000) },
+    };
     await this.jsm.streams.info(dl.name).then(
       () => this.jsm.streams.update(dl.name, dl),
       async (err: unknown) => {
