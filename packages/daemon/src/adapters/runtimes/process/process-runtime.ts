@@ -240,7 +240,7 @@ export class ProcessRuntime implements HostRuntime {
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
     await i.proc.cgroup.remove();
     this.instances.delete(instanceId);
-    await releaseInstanceStorage(this.sharedDir, i.spec.agent, instanceId, [...this.instances.values()].some((o) => o.spec.agent === i.spec.agent));
+    await releaseInstanceStorage(this.sharedDir, i.proc.spec.agent, instanceId, [...this.instances.values()].some((o) => o.proc.spec.agent === i.proc.spec.agent));
   }
 
   async list(): Promise<SandboxInfo[]> {
