@@ -60,16 +60,22 @@ async function until<T>(check: () => T | undefined, what: string): Promise<T> {
   throw new Error(`never saw ${what}`);
 }
 
+/** A villager sandbox with an llm policy and no model (every 100 ms), its RPCs answered by `answerRpc`. */
+async function startVillager(name: string, persona: string) {
+  const ids = newAgent(name);
+  await addQueue(plane.jsm, ids.agent);
+  const { calls, sub } = answerRpc(ids.instanceId, ids.agent);
+  const env = makeEnv(plane.server.url, ids, {
+    AIFLOCK_HANDLERS: ['echo'],
+    AIFLOCK_VILLAGE: { policy: 'llm', every: 100, decisionTimeout: 5_000, home: 'home', persona, model: null },
+  });
+  const agent = runAgent(defineAgent({ handlers: { echo } }), env, { logToStdout: false, stopGraceMs: 1_000 });
+  return { calls, sub, agent };
+}
+
 describe('a villager sandbox', () => {
   it('runs the village loop: an llm villager with no model follows its rules and says so', async () => {
-    const ids = newAgent('baker');
-    await addQueue(plane.jsm, ids.agent);
-    const { calls, sub } = answerRpc(ids.instanceId, ids.agent);
-    const env = makeEnv(plane.server.url, ids, {
-      AIFLOCK_HANDLERS: ['echo'],
-      AIFLOCK_VILLAGE: { policy: 'llm', every: 100, decisionTimeout: 5_000, home: 'home', persona: 'You are Bea.', model: null },
-    });
-    const agent = runAgent(defineAgent({ handlers: { echo } }), env, { logToStdout: false, stopGraceMs: 1_000 });
+    const { calls, sub, agent } = await startVillager('baker', 'You are Bea.');
     try {
       await agent.ready;
       const declared = await until(() => calls.find((c) => c.op === 'world.declare'), 'a declaration');
@@ -92,14 +98,7 @@ describe('a villager sandbox', () => {
   });
 
   it('hears an announcement (aiflock broadcast): the next turn asks the model with it and remembers it, weighing much', async () => {
-    const ids = newAgent('crier');
-    await addQueue(plane.jsm, ids.agent);
-    const { calls, sub } = answerRpc(ids.instanceId, ids.agent);
-    const env = makeEnv(plane.server.url, ids, {
-      AIFLOCK_HANDLERS: ['echo'],
-      AIFLOCK_VILLAGE: { policy: 'llm', every: 100, decisionTimeout: 5_000, home: 'home', persona: 'You are Cal.', model: null },
-    });
-    const agent = runAgent(defineAgent({ handlers: { echo } }), env, { logToStdout: false, stopGraceMs: 1_000 });
+    const { calls, sub, agent } = await startVillager('crier', 'You are Cal.');
     try {
       await agent.ready;
       await until(() => calls.find((c) => c.op === 'world.declare'), 'a first turn');
