@@ -105,7 +105,7 @@ describe('ranking', () => {
     const fused = reciprocalRankFusion(lists, { weights: [1, SEMANTIC_VECTOR_WEIGHT] });
     expect(fused.map((f) => f.id)).toEqual(['paraphrase', 'distractor']);
     expect(fused[0]!.score).toBeCloseTo(SEMANTIC_VECTOR_WEIGHT / 61, 10);
-    expect([vectorWeight('auto', true), vectorWeight('auto', false), vectorWeight(3, true), vectorWeight(undefined, false)]).toEqual([1, SEMANTIC_VECTOR_WEIGHT, 3, SEMANTIC_VECTOR_WEIGHT]);
+    expect([vectorWeight('auto', false), vectorWeight('auto', true), vectorWeight(3, false), vectorWeight(undefined, true)]).toEqual([1, SEMANTIC_VECTOR_WEIGHT, 3, SEMANTIC_VECTOR_WEIGHT]);
   });
   it('snippets centre on the query terms', () => {
     const text = `${'intro '.repeat(100)}the ledger balance is derived ${'outro '.repeat(100)}`;

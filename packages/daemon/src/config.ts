@@ -287,10 +287,11 @@ export const ConfigSchema = z
         embedder: z.enum(['auto', 'gateway', 'minilm', 'hashing']).default('auto'),
         /**
          * Hybrid search fuses the keyword and vector rankings by weighted reciprocal rank
-         * fusion (k = 60; the keyword list weighs 1). `auto` (default): 1 under the lexical
-         * hashing embedder, 64 under a semantic one (MiniLM, a gateway model), so a document
-         * the model ranks first by meaning is not displaced by one that merely shares the
-         * query's words. A number sets the weight (docs/context.md).
+         * fusion (k = 60; the keyword list weighs 1). `auto` (default): 64 under MiniLM, a
+         * model made for retrieval, so a document it ranks first by meaning is not displaced by
+         * one that merely shares the query's words; 1 under the hashing embedder and under a
+         * gateway model (its vectors may not be made for search: set a number for an embedding
+         * model such as nomic-embed-text). A number sets the weight (docs/context.md).
          */
         hybridVectorWeight: z.union([z.literal('auto'), z.number().min(0.01).max(1000)]).default('auto'),
         /** Dimension of the hashing embedder (a model's dimension is whatever it returns). */

@@ -25,8 +25,8 @@ export class FallbackEmbedder implements Embedder {
     return this.current().dimension;
   }
 
-  get lexical(): boolean {
-    return this.current().lexical === true;
+  get semantic(): boolean {
+    return this.current().semantic === true;
   }
 
   /** The embedder in use; the preferred one until the choice falls the other way. */

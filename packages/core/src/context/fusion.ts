@@ -36,8 +36,8 @@ export function reciprocalRankFusion(lists: readonly (readonly { id: string }[])
  */
 export const SEMANTIC_VECTOR_WEIGHT = RRF_K + 4;
 
-/** `auto` → 1 for a lexical embedder, SEMANTIC_VECTOR_WEIGHT for a semantic one; a number is taken as given. */
-export function vectorWeight(configured: number | 'auto' | undefined, lexical: boolean): number {
+/** `auto` → SEMANTIC_VECTOR_WEIGHT for a retrieval model (MiniLM), else 1; a number is taken as given. */
+export function vectorWeight(configured: number | 'auto' | undefined, semantic: boolean): number {
   if (typeof configured === 'number') return configured;
-  return lexical ? 1 : SEMANTIC_VECTOR_WEIGHT;
+  return semantic ? SEMANTIC_VECTOR_WEIGHT : 1;
 }

@@ -23,7 +23,6 @@ function fnv1a(s: string, seed = 0x811c9dc5): number {
  */
 export class HashingEmbedder implements Embedder {
   readonly model: string;
-  readonly lexical = true;
 
   constructor(readonly dimension = 256) {
     if (!Number.isInteger(dimension) || dimension < 8 || dimension > 4096) throw new Error(`hashing embedder dimension must be an integer in 8..4096, got ${dimension}`);

@@ -73,7 +73,7 @@ export async function rankChunks(
   };
   // A vector index shared with another writer may know a chunk this catalog does not yet: skip it.
   // Weights matter only when both lists are there (hybrid); the vector list is pushed last.
-  const weights = q.mode === 'hybrid' && lists.length === 2 ? [1, vectorWeight(deps.vectorWeight, embedder.lexical === true)] : undefined;
+  const weights = q.mode === 'hybrid' && lists.length === 2 ? [1, vectorWeight(deps.vectorWeight, embedder.semantic === true)] : undefined;
   const fused = reciprocalRankFusion(
     lists.map((l) => l.filter((h) => rowOf(h.id) !== undefined)),
     { weights },

@@ -45,6 +45,7 @@ function memoised(e: Embedder): Embedder {
   return {
     model: e.model,
     dimension: e.dimension,
+    ...(e.semantic ? { semantic: true } : {}),
     ready: async () => e.ready?.(),
     embed: async (texts) => {
       const missing = [...new Set(texts.filter((t) => !seen.has(t)))];
