@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentRestarts, parseManifest, systemClock, type AgentView } from '@aiflock/core';
+import { AgentRestarts, parseManifest, systemClock } from '@aiflock/core';
+import type { AgentView } from '@aiflock/protocol';
 import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
 

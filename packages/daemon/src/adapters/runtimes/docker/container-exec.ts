@@ -27,6 +27,8 @@ export async function execInContainer(container: Dockerode.Container, modem: Doc
     ...(req.tty && req.cols && req.rows ? { ConsoleSize: [req.rows, req.cols] } : {}),
   });
   const stream = (await exec.start({ hijack: true, stdin: req.stdin, Tty: req.tty })) as Duplex;
+  // Engines that ignore ConsoleSize start the terminal at 0x0: size it now, as `docker exec -t` does.
+  if (req.tty && req.cols && req.rows) await exec.resize({ w: req.cols, h: req.rows }).catch(() => undefined);
   const out = new PassThrough();
   const err = new PassThrough();
   // Without a tty Docker multiplexes stdout and stderr on one connection, 8-byte framed.
