@@ -13,7 +13,8 @@ import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nat
 import { subjects, type AgentView, type Heartbeat, type SystemStatus, type TaskResult } from '@aiflock/protocol';
 import { REPO_ROOT, testFlock, type TestFlock } from '../testkit/flock.js';
 
-export const IMAGE = 'aiflock/agent:latest';
+/** The agent image the flock runs (AIFLOCK_IMAGE, as the daemon reads it), so raw baselines run the very same image. */
+export const IMAGE = process.env['AIFLOCK_IMAGE'] || 'aiflock/agent:latest';
 const codec = JSONCodec();
 const began = performance.now();
 
@@ -200,7 +201,7 @@ export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: 
   // These benchmarks measure the API and bus, not the per-token rate limiter.
   tf.env['AIFLOCK_RATE_LIMIT_MAX'] = '100000000';
   // BENCH_CPU_PROF=<dir>: the daemon writes a V8 CPU profile there when it exits (see cpu-profile.mjs).
-  if (process.env['BENCH_CPU_PROF']) Object.assign(tf.env, { BENCH_CPU_PROF: process.env['BENCH_CPU_PROF'], NODE_OPTIONS: `--import ${join(REPO_ROOT, 'bench', 'cpu-profile.mjs')}` });
+  if (process.env['BENCH_CPU_PROF']) Object.assign(tf.env, { BENCH_CPU_PROF: process.env['BENCH_CPU_PROF'], BENCH_CPU_PROF_INTERVAL_US: process.env['BENCH_CPU_PROF_INTERVAL_US'] ?? '', NODE_OPTIONS: `--import ${join(REPO_ROOT, 'bench', 'cpu-profile.mjs')}` });
   progress(`starting flock ${tf.name} (aiflock up --no-demo)`);
   const up = await tf.cli(['up', '--no-demo'], { timeoutMs: 300_000 });
   if (up.code !== 0) throw new Error(`aiflock up exited ${up.code}: ${up.stderr}`);
@@ -223,7 +224,7 @@ export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: 
   // With bus auth on (the default) the bench connects with operator credentials, as a tool would.
   const busCreds = async (name: string) => (status.checks['busAuth']?.ok ? (await api<{ creds: string }>('POST', '/v1/system/bus-credentials', { name })).creds : null);
   const creds = await busCreds('bench');
-  const connectBus = (name: string) => connect({ servers: natsUrl, name, ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}) });
+  const connectBus = (name: string) => connect({ servers: natsUrl, name, timeout: 60_000, ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}) });
   const nc = await connectBus('aiflock-bench');
   onCleanup('close the bench NATS connection', () => nc.close());
   const natsPid = Number((await readFile(join(tf.home, 'nats', 'nats.pid'), 'utf8')).trim());

@@ -5,9 +5,13 @@
  * left out, and says so, when that engine does not answer) and the process runtime
  * (bubblewrap), against raw `docker run` of the same image and a plain child process running
  * the same agent bundle, all measured in the same run against one nats-server.
+ * With `--vm`, also the vm runtime (a QEMU guest: KVM when /dev/kvm works, else software
+ * emulation, said in the output) against booting the same kernel and /init under the same
+ * QEMU with nothing else (the guest powers off as soon as /init finds no environment).
  *
- *   npx tsx bench/sandbox-start.ts [--runs 5] [--json]
+ *   npx tsx bench/sandbox-start.ts [--runs 5] [--json] [--vm]
  */
+import { execFileSync } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +21,7 @@ import type { SandboxSpec } from '@aiflock/core';
 import { DockerRuntime } from '../packages/daemon/src/adapters/runtimes/docker/docker-runtime.js';
 import { OperatorRuntime } from '../packages/daemon/src/adapters/runtimes/docker/operator-runtime.js';
 import { ProcessRuntime } from '../packages/daemon/src/adapters/runtimes/process/process-runtime.js';
+import { VmRuntime } from '../packages/daemon/src/adapters/runtimes/vm/vm-runtime.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer } from '../testkit/nats-server.js';
 import { Heartbeats, IMAGE, benchArgs, fmt, fmtSpread, main, median, onCleanup, progress, randomId, spread, table, writeResults } from './lib.js';
@@ -27,10 +32,12 @@ const KINDS = {
   process: 'aiflock process runtime (bubblewrap)',
   dockerRun: 'raw docker run (same image, network, env)',
   child: 'plain child process (node agent.mjs)',
+  vm: 'aiflock vm runtime (QEMU guest)',
+  vmBoot: 'same QEMU, kernel and /init, nothing else (to power-off)',
 } as const;
 type Kind = keyof typeof KINDS;
 const BUNDLE = join(REPO_ROOT, 'packages', 'agent', 'dist', 'bundle', 'agent.mjs');
-const opts = benchArgs();
+const opts = benchArgs({}, ['vm']);
 const OPERATOR_ENGINE = process.env['AIFLOCK_OPERATOR_ENGINE'] ?? '/run/aiflock/operator-docker.sock';
 
 main('sandbox-start', async () => {
@@ -76,6 +83,16 @@ main('sandbox-start', async () => {
   } catch (err) {
     progress(`operator profile left out: ${(err as Error).message}`);
     opRt = null;
+  }
+
+  // The vm runtime only with --vm: a guest boot takes minutes under software emulation.
+  let vmRt: VmRuntime | null = null;
+  if (opts.flags['vm']) {
+    const imageDir = execFileSync('bash', [join(REPO_ROOT, 'scripts', 'build-vm-image.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+    vmRt = new VmRuntime({ flock, node: 'bench', rootDir: join(root, 'vm'), sharedDir: join(root, 'vm', 'shared'), imageDir, qemu: '/usr/bin/qemu-system-x86_64', accel: 'auto', busHost: gateway, busPort: nats.port });
+    await vmRt.init();
+    onCleanup('dispose the vm runtime', () => vmRt!.dispose());
+    progress(`vm runtime: ${vmRt.acceleration()?.reason ?? 'no acceleration probed'}`);
   }
 
   const nc = await connect({ servers: nats.url });
@@ -135,6 +152,17 @@ main('sandbox-start', async () => {
         () => c.remove({ force: true }),
       );
     },
+    vm: () => {
+      const id = `bench-${randomId(8)}`;
+      return timed(id, () => vmRt!.start(spec(id, vmRt!.busUrlForSandboxes())), () => vmRt!.remove(id));
+    },
+    vmBoot: async () => {
+      const t0 = performance.now();
+      const qemu = spawn('/usr/bin/qemu-system-x86_64', vmRt!.bareBootArgv(), { stdio: 'ignore' });
+      const code = await new Promise<number | null>((r) => qemu.once('exit', r));
+      if (code !== 0) throw new Error(`the bare guest boot exited with ${code}`);
+      return performance.now() - t0;
+    },
     child: () => {
       const id = `bench-${randomId(8)}`;
       let child: ReturnType<typeof spawn>;
@@ -152,7 +180,7 @@ main('sandbox-start', async () => {
     },
   };
 
-  const kinds = (Object.keys(KINDS) as Kind[]).filter((k) => k !== 'operator' || opRt);
+  const kinds = (Object.keys(KINDS) as Kind[]).filter((k) => (k !== 'operator' || opRt) && (!k.startsWith('vm') || vmRt));
   const runs: Record<Kind, number>[] = [];
   for (let run = 0; run <= opts.runs; run++) {
     const row: Partial<Record<Kind, number>> = {};
@@ -174,7 +202,9 @@ main('sandbox-start', async () => {
       ...(opRt ? { operatorRuntimeToDockerRun: ratio('operator', 'dockerRun'), operatorRuntimeToDockerRuntime: ratio('operator', 'docker') } : {}),
       processRuntimeToChild: ratio('process', 'child'),
       processRuntimeToDockerRuntime: ratio('process', 'docker'),
+      ...(vmRt ? { vmRuntimeToBareBoot: ratio('vm', 'vmBoot'), vmRuntimeToDockerRuntime: ratio('vm', 'docker') } : {}),
     },
+    vm: vmRt ? (vmRt.acceleration()?.reason ?? 'unknown') : 'left out (no --vm)',
     medianMs: Object.fromEntries(kinds.map((k) => [k, median(runs.map((r) => r[k]))])),
   };
   const file = await writeResults('sandbox-start', { benchmark: 'sandbox-start', date: new Date().toISOString(), options: { runs: opts.runs, image: IMAGE }, runs, summary });
@@ -189,6 +219,7 @@ main('sandbox-start', async () => {
       '',
       table(['', 'to first heartbeat'], kinds.map((k) => [KINDS[k], fmtSpread(summary.firstHeartbeatMs[k]!)])),
       ...(opRt ? [] : ['', `(operator profile ${summary.operatorProfile})`]),
+      ...(vmRt ? ['', `(vm runtime: ${summary.vm})`] : []),
       '',
       table(
         ['ratio (per run, then median)', ''],
@@ -198,6 +229,8 @@ main('sandbox-start', async () => {
           ...(summary.ratios.operatorRuntimeToDockerRuntime ? [['operator runtime / Docker runtime (restricted)', fmtSpread(summary.ratios.operatorRuntimeToDockerRuntime)]] : []),
           ['process runtime / plain child process', fmtSpread(summary.ratios.processRuntimeToChild)],
           ['process runtime / Docker runtime', fmtSpread(summary.ratios.processRuntimeToDockerRuntime)],
+          ...(summary.ratios.vmRuntimeToBareBoot ? [['vm runtime / bare guest boot', fmtSpread(summary.ratios.vmRuntimeToBareBoot)]] : []),
+          ...(summary.ratios.vmRuntimeToDockerRuntime ? [['vm runtime / Docker runtime', fmtSpread(summary.ratios.vmRuntimeToDockerRuntime)]] : []),
         ],
       ),
     ].join('\n') + '\n',

@@ -122,13 +122,13 @@ install_node_deps() {
   local stamp="$ROOT/node_modules/.aiflock-lock"
   if [ ! -f "$stamp" ] || ! cmp -s "$ROOT/package-lock.json" "$stamp"; then
     change "installing Node dependencies"
-    # Not `npm ci`: npm leaves other platforms' optional binaries (rollup, unrs) out of the
-    # lock file (npm/cli#4828) and `npm ci` then refuses the lock. `npm install` installs
-    # the locked versions and leaves the lock file as it is.
+    # `npm ci`: exactly the lock, which it never rewrites, so a fresh clone stays clean after
+    # its first `up`. The lock is complete for every platform (other platforms' optional
+    # binaries such as rollup's and unrs's are in it, npm/cli#4828), which `npm ci` requires.
     # node-llama-cpp: only its prebuilt CPU binary (@node-llama-cpp/linux-x64) is locked; the
     # GPU and foreign-CPU variants are overridden away (package.json "overrides"). Its
     # postinstall must never fall back to downloading or compiling llama.cpp.
-    (cd "$ROOT" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --loglevel=error)
+    (cd "$ROOT" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error)
     cp "$ROOT/package-lock.json" "$stamp"
   fi
 }

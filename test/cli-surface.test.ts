@@ -34,6 +34,9 @@ const COMMANDS = [
   ['agent', 'convert'],
   ['agent', 'history'],
   ['agent', 'rollback'],
+  ['agent', 'exec'],
+  ['agent', 'restart'],
+  ['agent', 'reset'],
   ['broadcast'],
   ['task'],
   ['task', 'run'],
@@ -49,6 +52,7 @@ const COMMANDS = [
   ['audit', 'verify'],
   ['audit', 'export'],
   ['backup'],
+  ['restore'],
   ['nats'],
   ['nats', 'creds'],
   ['nats', 'list-creds'],
@@ -81,7 +85,7 @@ const COMMANDS = [
   ['context', 'mcp'],
   ['mcp'],
 ];
-const READS = [['agent', 'convert'], ['agent', 'history'], ['agent', 'rollback'], ['broadcast'], ['chat'], ['task', 'answer'], ['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['nats', 'creds'], ['nats', 'list-creds'], ['token', 'list'], ['stats'], ['top'], ['log-level'], ['secret', 'list'], ['economy', 'balance'], ['economy', 'ledger'], ['economy', 'tiers'], ['economy', 'reward'], ['economy', 'penalize'], ['economy', 'credit'], ['context', 'ingest'], ['context', 'search'], ['context', 'import'], ['context', 'reindex']];
+const READS = [['agent', 'convert'], ['agent', 'history'], ['agent', 'rollback'], ['broadcast'], ['chat'], ['task', 'answer'], ['status'], ['agent', 'list'], ['agent', 'get'], ['agent', 'logs'], ['task', 'list'], ['task', 'get'], ['task', 'logs'], ['audit', 'tail'], ['audit', 'search'], ['audit', 'verify'], ['backup'], ['restore'], ['agent', 'exec'], ['agent', 'restart'], ['agent', 'reset'], ['nats', 'creds'], ['nats', 'list-creds'], ['token', 'list'], ['stats'], ['top'], ['log-level'], ['secret', 'list'], ['economy', 'balance'], ['economy', 'ledger'], ['economy', 'tiers'], ['economy', 'reward'], ['economy', 'penalize'], ['economy', 'credit'], ['context', 'ingest'], ['context', 'search'], ['context', 'import'], ['context', 'reindex']];
 
 /** Each command's help, asked of the built CLI once and read by every check that needs it. */
 const helps = new Map<string, ReturnType<typeof run>>();

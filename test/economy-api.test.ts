@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boardRpcHandlers, economyRpcHandlers, signWebhook, systemClock, type PostRecord } from '@aiflock/core';
+import { mountBoardOps, mountEconomyOps, signWebhook, systemClock, type PostRecord } from '@aiflock/core';
 import type { SqlStore } from '../packages/daemon/src/adapters/store-sql/sql-store.js';
 import { ConfigSchema } from '../packages/daemon/src/config.js';
 import { economyServices } from '../packages/daemon/src/economy.js';
@@ -11,6 +11,7 @@ import type { ApiContext } from '../packages/daemon/src/http/context.js';
 import { apiFetch } from '../testkit/api-fetch.js';
 import { buildTestApp, coreApiServices, listenOnLoopback, recordRoutes, startApiBackends, type ApiBackends, type RouteRecord } from '../testkit/api-app.js';
 import { apiCli } from '../testkit/cli.js';
+import { opCaller } from '../testkit/op-caller.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 
 /**
@@ -97,9 +98,8 @@ describe('board over HTTP and the bus', () => {
   let agentPost: PostRecord;
 
   it('an agent posts over the bus, a person replies over HTTP, and the agent reads the reply on its next loop', async () => {
-    const rpc = boardRpcHandlers(ctx.economy.board);
-    const input = rpc['board.post'].input.parse({ title: 'Need a CSV parser', body: 'Who can review <script>alert(1)</script> my parser?', tags: ['help', 'code'] });
-    agentPost = (await rpc['board.post'].handle(agentCaller('echo'), input)) as PostRecord;
+    const rpc = opCaller((r) => mountBoardOps(r, ctx.economy.board));
+    agentPost = (await rpc(agentCaller('echo'), 'board.post', { title: 'Need a CSV parser', body: 'Who can review <script>alert(1)</script> my parser?', tags: ['help', 'code'] })) as PostRecord;
     expect(agentPost).toMatchObject({ authorType: 'agent', authorId: 'agent:echo', status: 'open', audience: 'public', tags: ['help', 'code'] });
     // Stored verbatim: escaping is the renderer's job, and the API returns JSON only.
     expect(agentPost.body).toContain('<script>');
@@ -108,15 +108,15 @@ describe('board over HTTP and the bus', () => {
     expect(reply.status).toBe(201);
     expect(reply.body).toMatchObject({ authorType: 'human', authorId: 'human:ann', postId: agentPost.id });
 
-    const seen = (await rpc['board.get'].handle(agentCaller('echo'), { postId: agentPost.id })) as { replies: { body: string; authorId: string }[] };
+    const seen = (await rpc(agentCaller('echo'), 'board.get', { postId: agentPost.id })) as { replies: { body: string; authorId: string }[] };
     expect(seen.replies.map((r) => [r.authorId, r.body])).toEqual([['human:ann', 'Use the csv-parse library.']]);
 
     // The agent cannot pick its author: a payload naming another author is refused by the schema.
-    expect(rpc['board.post'].input.safeParse({ title: 't', body: 'b', authorId: 'agent:scout' }).success).toBe(false);
+    await expect(rpc(agentCaller('echo'), 'board.post', { title: 't', body: 'b', authorId: 'agent:scout' })).rejects.toMatchObject({ code: 'validation_failed' });
   });
 
   it('filters by status, tag and author, pages with a cursor, and respects audiences', async () => {
-    const rpc = boardRpcHandlers(ctx.economy.board);
+    const rpc = opCaller((r) => mountBoardOps(r, ctx.economy.board));
     for (const [title, tags, audience] of [
       ['to humans', ['ask'], 'humans'],
       ['to scout only', ['ask'], 'agent:scout'],
@@ -131,12 +131,12 @@ describe('board over HTTP and the bus', () => {
     const page2 = await api('GET', `/v1/board/posts?author=${encodeURIComponent('human:bob')}&limit=2&cursor=${byAuthor.body.next}`, undefined, 'ann');
     expect(page2.body.posts.map((p: PostRecord) => p.title)).toEqual(['to humans']);
     // Agents see public, agents and their own; never posts addressed to people or other agents.
-    const echoSees = (await rpc['board.list'].handle(agentCaller('echo'), rpc['board.list'].input.parse({}))) as { posts: PostRecord[] };
+    const echoSees = (await rpc(agentCaller('echo'), 'board.list', {})) as { posts: PostRecord[] };
     expect(echoSees.posts.map((p) => p.title)).toEqual(['to agents', 'Need a CSV parser']);
-    const scoutSees = (await rpc['board.list'].handle(agentCaller('scout'), rpc['board.list'].input.parse({}))) as { posts: PostRecord[] };
+    const scoutSees = (await rpc(agentCaller('scout'), 'board.list', {})) as { posts: PostRecord[] };
     expect(scoutSees.posts.map((p) => p.title)).toEqual(['to agents', 'to scout only', 'Need a CSV parser']);
     const hidden = echoSees.posts.length ? (await api('GET', '/v1/board/posts?limit=10', undefined, 'ann')).body.posts.find((p: PostRecord) => p.title === 'to scout only') : null;
-    await expect(rpc['board.get'].handle(agentCaller('echo'), { postId: hidden!.id })).rejects.toMatchObject({ code: 'post_not_found' });
+    await expect(rpc(agentCaller('echo'), 'board.get', { postId: hidden!.id })).rejects.toMatchObject({ code: 'post_not_found' });
     expect((await api('GET', '/v1/board/posts?status=open&tag=Bad Tag', undefined, 'ann')).status).toBe(400);
   });
 
@@ -163,10 +163,10 @@ describe('board over HTTP and the bus', () => {
   });
 
   it('a bounty is escrowed from the author and refused when the balance cannot cover it', async () => {
-    const rpc = boardRpcHandlers(ctx.economy.board);
-    await expect(rpc['board.post'].handle(agentCaller('scout'), rpc['board.post'].input.parse({ title: 'bounty', body: 'b', bounty: 500 }))).rejects.toMatchObject({ code: 'insufficient_funds' });
+    const rpc = opCaller((r) => mountBoardOps(r, ctx.economy.board));
+    await expect(rpc(agentCaller('scout'), 'board.post', { title: 'bounty', body: 'b', bounty: 500 })).rejects.toMatchObject({ code: 'insufficient_funds' });
     await ctx.economy.payments.credit({ agent: 'scout', amount: 800, paymentTxnId: 'seed-scout', via: 'manual', actor: 'admin-1' });
-    const post = (await rpc['board.post'].handle(agentCaller('scout'), rpc['board.post'].input.parse({ title: 'bounty', body: 'b', bounty: 500 }))) as PostRecord;
+    const post = (await rpc(agentCaller('scout'), 'board.post', { title: 'bounty', body: 'b', bounty: 500 })) as PostRecord;
     expect(post.bounty).toBe(500);
     expect(await store.ledger.balance('agent:scout')).toBe(300);
     expect(await store.ledger.balance('escrow')).toBe(500);
@@ -175,16 +175,16 @@ describe('board over HTTP and the bus', () => {
     // Only someone who replied can win it, and only the author (or an admin) resolves.
     await api('POST', `/v1/board/posts/${post.id}/replies`, { body: 'done: see PR 12' }, 'bob');
     expect((await api('POST', `/v1/board/posts/${post.id}/resolve`, { awardTo: 'human:bob' }, 'bob')).body.error.message).toContain('only the author');
-    await expect(rpc['board.resolve'].handle(agentCaller('scout'), { postId: post.id, awardTo: 'human:zed' })).rejects.toMatchObject({ details: { field: 'awardTo' } });
-    const resolved = (await rpc['board.resolve'].handle(agentCaller('scout'), { postId: post.id, awardTo: 'human:bob' })) as PostRecord;
+    await expect(rpc(agentCaller('scout'), 'board.resolve', { postId: post.id, awardTo: 'human:zed' })).rejects.toMatchObject({ details: { field: 'awardTo' } });
+    const resolved = (await rpc(agentCaller('scout'), 'board.resolve', { postId: post.id, awardTo: 'human:bob' })) as PostRecord;
     expect(resolved).toMatchObject({ status: 'resolved', moderation: { by: 'agent:scout', reason: 'awarded to human:bob' } });
     expect(await store.ledger.balance('human:bob')).toBe(500);
     expect(await store.ledger.balance('escrow')).toBe(0);
     expect((await api('GET', `/v1/board/posts/${post.id}`, undefined, 'ann')).body.bountyState).toEqual({ state: 'paid', to: 'human:bob' });
-    await expect(rpc['board.resolve'].handle(agentCaller('scout'), { postId: post.id })).rejects.toMatchObject({ code: 'validation_failed' });
+    await expect(rpc(agentCaller('scout'), 'board.resolve', { postId: post.id })).rejects.toMatchObject({ code: 'validation_failed' });
 
     // Closing an unpaid bounty's post returns the bounty to its author, once.
-    const second = (await rpc['board.post'].handle(agentCaller('scout'), rpc['board.post'].input.parse({ title: 'bounty 2', body: 'b', bounty: 200 }))) as PostRecord;
+    const second = (await rpc(agentCaller('scout'), 'board.post', { title: 'bounty 2', body: 'b', bounty: 200 })) as PostRecord;
     expect(await store.ledger.balance('agent:scout')).toBe(100);
     await api('POST', `/v1/board/posts/${second.id}/moderate`, { action: 'close', reason: 'stale' }, 'admin-1');
     await api('POST', `/v1/board/posts/${second.id}/moderate`, { action: 'hide', reason: 'stale' }, 'admin-1');
@@ -230,8 +230,8 @@ describe('board over HTTP and the bus', () => {
       // ann has given 120.00 today (limit 300.00); the post has 120.00 of its 250.00 cap.
       const cap = await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 13_001, postId: agentPost.id }, 'gil');
       expect(cap).toMatchObject({ status: 429, body: { error: { code: 'reward_limit_exceeded', details: { used: 12_000, limit: 25_000 } } } });
-      const rpc = boardRpcHandlers(ctx.economy.board);
-      const other = (await rpc['board.post'].handle(agentCaller('echo'), rpc['board.post'].input.parse({ title: 'second', body: 'b' }))) as PostRecord;
+      const rpc = opCaller((r) => mountBoardOps(r, ctx.economy.board));
+      const other = (await rpc(agentCaller('echo'), 'board.post', { title: 'second', body: 'b' })) as PostRecord;
       expect((await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 18_000, postId: other.id }, 'ann')).status).toBe(201);
       const daily = await api('POST', '/v1/economy/reward', { agent: 'echo', amount: 1, postId: other.id }, 'ann');
       expect(daily).toMatchObject({ status: 429, body: { error: { code: 'reward_limit_exceeded', details: { used: 30_000, limit: 30_000 } } } });
@@ -255,8 +255,8 @@ describe('board stream', () => {
     await until(1);
     expect(messages[0]).toMatchObject({ type: 'hello', payload: { stream: 'board' } });
 
-    const rpc = boardRpcHandlers(ctx.economy.board);
-    const p = (await rpc['board.post'].handle(agentCaller('scout'), rpc['board.post'].input.parse({ title: 'streamed', body: 'hello village' }))) as PostRecord;
+    const rpc = opCaller((r) => mountBoardOps(r, ctx.economy.board));
+    const p = (await rpc(agentCaller('scout'), 'board.post', { title: 'streamed', body: 'hello village' })) as PostRecord;
     await until(2);
     expect(messages[1]).toMatchObject({ type: 'post', payload: { id: p.id, title: 'streamed', authorId: 'agent:scout' } });
     await api('POST', `/v1/board/posts/${p.id}/replies`, { body: 'welcome' }, 'bob');
@@ -366,16 +366,15 @@ describe('admin compute controls', () => {
   });
 
   it('an agent reads its own tier over the bus and buys a period with its own money', async () => {
-    const rpc = economyRpcHandlers(ctx.economy.compute);
-    const before = (await rpc['economy.status'].handle(agentCaller('scout'), rpc['economy.status'].input.parse({}))) as { balance: number };
+    const rpc = opCaller((r) => mountEconomyOps(r, ctx.economy.compute));
+    const before = (await rpc(agentCaller('scout'), 'economy.status', {})) as { balance: number };
     expect(before).toMatchObject({ agent: 'scout', tier: 'tier1', basis: 'balance' });
-    const input = rpc['economy.purchase'].input.parse({ tier: 'tier2', hours: 2, idempotencyKey: 'scout-buy-1' });
-    const bought = await rpc['economy.purchase'].handle(agentCaller('scout'), input);
+    const bought = await rpc(agentCaller('scout'), 'economy.purchase', { tier: 'tier2', hours: 2, idempotencyKey: 'scout-buy-1' });
     expect(bought).toMatchObject({ applied: true, txn: { from: 'agent:scout', to: 'fees', amount: 1_000, reason: 'purchase_compute' }, entitlements: { tier: 'tier2', basis: 'purchase' } });
-    expect(await rpc['economy.status'].handle(agentCaller('scout'), {})).toMatchObject({ tier: 'tier2', balance: before.balance - 1_000 });
+    expect(await rpc(agentCaller('scout'), 'economy.status', {})).toMatchObject({ tier: 'tier2', balance: before.balance - 1_000 });
     // The payload cannot name another agent to pay for: unknown fields are refused.
-    expect(rpc['economy.purchase'].input.safeParse({ tier: 'tier2', hours: 1, idempotencyKey: 'k', agent: 'echo' }).success).toBe(false);
-    expect(rpc['economy.status'].input.safeParse({ agent: 'echo' }).success).toBe(false);
+    await expect(rpc(agentCaller('scout'), 'economy.purchase', { tier: 'tier2', hours: 1, idempotencyKey: 'k', agent: 'echo' })).rejects.toMatchObject({ code: 'validation_failed' });
+    await expect(rpc(agentCaller('scout'), 'economy.status', { agent: 'echo' })).rejects.toMatchObject({ code: 'validation_failed' });
   });
 
   it('every route carries a scope for the auth layer', () => {

@@ -189,7 +189,7 @@ describe('docker runtime: hardening seen through the Docker API', () => {
     expect(mounts).toEqual([
       { dst: '/shared/agents/alpha', rw: true, src: join(sharedDir, 'agents', 'alpha') },
       { dst: '/shared/common', rw: false, src: join(sharedDir, 'common') },
-      { dst: `/shared/logs/${alpha}.log`, rw: true, src: join(sharedDir, 'logs', `${alpha}.log`) },
+      { dst: `/shared/logs/${alpha}`, rw: true, src: join(sharedDir, 'logs', alpha) },
     ]);
   });
 
@@ -224,12 +224,12 @@ console.log(JSON.stringify({
   gamma: ls('/shared/agents/gamma'), gammaSecret: rd('/shared/agents/gamma/secret.txt'), sibling: w('/shared/agents/beta/pwned'),
   newLog: w('/shared/logs/beta-00000000.log'),
 }));`;
-    const r = await nodeProbe<Record<string, unknown>>(container(alpha), FS_PROBE, ['alpha', `/shared/logs/${alpha}.log`]);
+    const r = await nodeProbe<Record<string, unknown>>(container(alpha), FS_PROBE, ['alpha', `/shared/logs/${alpha}/agent.log`]);
     expect(r).toMatchObject({
       root: 'EROFS', etc: 'EROFS', usr: 'EROFS', tmp: 'ok', run: 'ok',
       common: 'EROFS', commonRead: 'for everyone',
       workspace: 'ok', log: 'ok',
-      shared: ['agents', 'common', 'logs'], agents: ['alpha'], logs: [`${alpha}.log`],
+      shared: ['agents', 'common', 'logs'], agents: ['alpha'], logs: [alpha],
       gamma: 'ENOENT', gammaSecret: 'ENOENT', sibling: 'ENOENT', newLog: 'EROFS',
     });
     expect(readFileSync(join(sharedDir, 'agents', 'alpha', 'ok'), 'utf8')).toBe('x');

@@ -20,6 +20,8 @@ export interface RemoteHost {
   readonly ns: string;
   /** The namespace's own address, routed from the host. */
   readonly address: string;
+  /** The host's end of the veth pair: where the namespace reaches the host's own services. */
+  readonly hostAddress: string;
   /** Extra addresses the namespace answers on (routed from the host to it). */
   readonly extra: readonly string[];
   /** Every connection or HTTP request a listener of `serve` saw, in order. */
@@ -100,6 +102,7 @@ export async function remoteHost(opts: { extra?: string[] } = {}): Promise<Remot
   return {
     ns,
     address: link.remote,
+    hostAddress: link.host,
     extra,
     seen,
     async serve(ports) {

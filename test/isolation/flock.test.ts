@@ -234,6 +234,7 @@ describe('isolation (flock): limits', () => {
       ['resources: { memory: 200Gi, tmp: 64Mi }', 'resources.memory', 200 * 1024 ** 3, /more than this node has/],
       ['resources: { memory: 256Mi, tmp: 16Gi }', 'resources.tmp', 16 * 1024 ** 3, /RAM-backed and together exceed resources.memory/],
       ['resources: { pids: 32768 }', 'resources.pids', 32768, /above this flock's cap of 4096/],
+      ['resources: { workspace: 100Gi }', 'resources.workspace', 100 * 1024 ** 3, /above this flock's cap of 65536 MiB \(runtime.maxWorkspace\)/],
       ['image: "debian:bookworm-slim"', 'image', 'debian:bookworm-slim', /not one this flock runs \(runtime.allowedImages: /],
     ];
     for (const [yaml, field, value, why] of cases) {

@@ -6,8 +6,10 @@ import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
 import { ProcessRuntime } from '../../packages/daemon/src/adapters/runtimes/process/process-runtime.js';
+import { ProfileRouter } from '../../packages/daemon/src/adapters/runtimes/profile-router.js';
+import { sandboxExecOf } from '../../packages/daemon/src/sandbox-exec.js';
 import { launcherArgv } from '../../packages/daemon/src/adapters/runtimes/process/sandbox-command.js';
-import { REPO_ROOT } from '../../testkit/flock.js';
+import { REPO_ROOT, eventually } from '../../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../../testkit/nats-server.js';
 import { randomLinkLocal, remoteHost, type RemoteHost } from '../../testkit/netns.js';
 import { freePort } from '../../testkit/ports.js';
@@ -138,6 +140,14 @@ describe('process runtime (bubblewrap)', () => {
     expect(runtime.isolation().detail).toMatch(/WEAKER than containers.*seccomp profile containers get/);
   });
 
+  it('refuses exec (aiflock agent exec) with an error naming the runtime, rather than running anything', async () => {
+    expect(runtime.capabilities.exec).toBe(false);
+    const api = sandboxExecOf(new ProfileRouter(runtime, null));
+    expect(api.canExec).toBe(false);
+    expect(api.execRefusal()).toMatchObject({ code: 'exec_unsupported', status: 409, message: expect.stringContaining('the process runtime cannot run commands') });
+    await expect(api.exec(alpha, { command: ['id'], tty: false, stdin: false })).rejects.toMatchObject({ code: 'exec_unsupported' });
+  });
+
   it('runs the agent under the flock’s seccomp filter (read from the host; what it refuses: packages/daemon/test/runtimes/process/seccomp-bpf.test.ts)', () => {
     const status = readFileSync(`/proc/${agentPid(alpha)}/status`, 'utf8');
     expect(status).toMatch(/^Seccomp:\s+2$/m);
@@ -232,3 +242,32 @@ describe('process runtime (bubblewrap)', () => {
     expect((await runtime.list()).find((i) => i.instanceId === alpha)?.state).toBe('exited');
   });
 });
+
+describe('process runtime: storage limits (issue 16)', () => {
+  it('a workspace and a log directory written past their size give ENOSPC inside; remove leaves no loop device', async () => {
+    const gamma = `gamma-${rand(8)}`;
+    const base = spec('gamma', gamma);
+    await runtime.start({ ...base, resources: { ...base.resources, workspaceBytes: 24 * 1024 ** 2 } });
+    // The launcher execs bubblewrap, which execs node: the agent process appears a moment later.
+    await eventually(async () => {
+      try {
+        return agentPid(gamma) > 0;
+      } catch {
+        return false;
+      }
+    }, 'the agent process of gamma');
+    const fill = `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'w'); const b = Buffer.alloc(1 << 20, 7); let n = 0, error = 'none';
+      try { for (let i = 0; i < 200; i++) n += fs.writeSync(fd, b); } catch (e) { error = e.code; } console.log(JSON.stringify({ n, error }));`;
+    const ws = probe<{ n: number; error: string }>(gamma, fill, ['/shared/agents/gamma/fill']);
+    expect(ws.error).toBe('ENOSPC');
+    expect(ws.n).toBeLessThanOrEqual(24 * 1024 ** 2);
+    const logs = probe<{ n: number; error: string }>(gamma, fill, [`/shared/logs/${gamma}/flood`]);
+    expect(logs.error).toBe('ENOSPC');
+    expect(logs.n).toBeLessThanOrEqual(48 * 1024 ** 2); // 10 MiB x 4 files + 8 MiB, the defaults
+    const image = join(runtime.hostSharedDir(), 'volumes', 'gamma.ext4');
+    expect(spawnSync('losetup', ['-j', image], { encoding: 'utf8' }).stdout).toMatch(/loop/);
+    await runtime.remove(gamma);
+    await eventually(async () => spawnSync('losetup', ['-j', image], { encoding: 'utf8' }).stdout.trim() === '', 'the loop device released');
+  });
+});
+

@@ -9,6 +9,7 @@ import type { SandboxSpec } from '@aiflock/core';
 import { DockerRuntime } from '../../packages/daemon/src/adapters/runtimes/docker/docker-runtime.js';
 import { bridgeInterfaceName, containerName, networkName } from '../../packages/daemon/src/adapters/runtimes/docker/names.js';
 import { execDetached, execIn, nodeProbe } from '../../testkit/docker.js';
+import { eventually } from '../../testkit/flock.js';
 import { randomLinkLocal, remoteHost, type RemoteHost } from '../../testkit/netns.js';
 import { freePort } from '../../testkit/ports.js';
 import { FS_TRIES, IMAGE, SECCOMP_REFUSALS, buildProbe, ensureImage, forkBomb, rand, scanFrom, tcpFrom, withHostMarker } from './harness.js';
@@ -322,6 +323,36 @@ describe('isolation: names', () => {
   });
 });
 
+const containerLogs = async (id: string) => (await container(id).logs({ stdout: true, stderr: true, follow: false })).toString('utf8');
+const gatePasses = (logs: string) => logs.split('network gate passed').length - 1;
+
+describe('isolation: names, before the runtime closed them', () => {
+  it('the agent starts nothing while Docker’s DNS is reachable in its namespace, and starts once it is closed', async () => {
+    // A sandbox the runtime did not make (so nobody closes its DNS), with the gate the runtime sets.
+    const id = `zeta-${rand(8)}`;
+    const name = `${flock}-gate-${rand(6)}`;
+    const run = spawnSync('docker', ['run', '-d', '--name', name, '--network', networkName(flock), '--user', '1001:1001', '--read-only', '--cap-drop', 'ALL',
+      '-e', `AIFLOCK_INSTANCE_ID=${id}`, '-e', 'AIFLOCK_AGENT=zeta', '-e', `AIFLOCK_NATS_URL=nats://${gateway}:${busPort}`, '-e', 'AIFLOCK_HANDLERS=echo', '-e', 'AIFLOCK_NETWORK_GATE=127.0.0.11:53', IMAGE], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const c = docker.getContainer(name);
+    const logs = async () => (await c.logs({ stdout: true, stderr: true, follow: false })).toString('utf8');
+    try {
+      await eventually(async () => /waiting: 127\.0\.0\.11:53 is still reachable/.test(await logs()), 'the agent waiting at its gate');
+      // A negative can only be watched for a while: it is still held, nothing of it started.
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(await logs()).not.toMatch(/network gate passed|instance zeta-\w+ starting/);
+      expect((await c.inspect()).State.Running).toBe(true);
+      // Closed the way the runtime does it: from outside, in its namespace.
+      const pid = (await c.inspect()).State.Pid;
+      const close = spawnSync('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', '-I', 'OUTPUT', '-d', '127.0.0.11/32', '-j', 'REJECT'], { encoding: 'utf8' });
+      expect(close.status, close.stderr).toBe(0);
+      await eventually(async () => /network gate passed[\s\S]*instance zeta-\w+ starting/.test(await logs()), 'the agent starting once its DNS is closed');
+    } finally {
+      await c.remove({ force: true }).catch(() => {});
+    }
+  });
+});
+
 describe('isolation: resource exhaustion', () => {
   it('a fork bomb is contained by the pids limit; the sandbox, the host and this process stay fine', async () => {
     const before = await container(alpha).inspect();
@@ -363,6 +394,7 @@ describe('isolation: resource exhaustion', () => {
   it('when the agent itself is OOM-killed, the restart policy brings the instance back and the OOM is reported', async () => {
     const gamma = `gamma-${rand(8)}`;
     await runtime.start(spec('gamma', gamma));
+    await eventually(async () => gatePasses(await containerLogs(gamma)) === 1, 'the agent passing its network gate');
     const events: string[] = [];
     const unwatch = runtime.watch((e) => events.push(`${e.kind}:${e.instanceId}`));
     try {
@@ -390,9 +422,10 @@ describe('isolation: resource exhaustion', () => {
       expect(after.HostConfig.RestartPolicy).toEqual({ Name: 'on-failure', MaximumRetryCount: 5 });
       for (let i = 0; i < 40 && !events.includes(`oom:${gamma}`); i++) await new Promise((r) => setTimeout(r, 250));
       expect(events).toContain(`oom:${gamma}`);
-      // Restarted by Docker in a new network namespace: once the runtime has looked (every
-      // reconcile pass lists), Docker's DNS is closed there too.
-      await runtime.list();
+      // Restarted by Docker in a new network namespace, with no reconcile pass (nothing calls
+      // list()): the runtime closes Docker's DNS on the start event, and the agent starts
+      // nothing before that (its network gate). Probed as soon as the new start passed it.
+      await eventually(async () => gatePasses(await containerLogs(gamma)) === 2, 'the restarted agent passing its network gate');
       const names = await dnsNamesOf(beta);
       expectNoAnswers(await nodeProbe(container(gamma), DNS_PROBE, names), names);
     } finally {

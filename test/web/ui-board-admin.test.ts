@@ -155,6 +155,29 @@ describe('the board', () => {
     await expect.poll(() => watcher.locator('.reply-body').allTextContents()).toEqual(['A reply with <img src=y onerror="window.__xss=4">']);
     await page.locator('.post-body').hover();
     await browser.screenshot(watcher, 'board-thread-xss');
+
+    // The board uses the page: on a wide screen the list and the open thread side by side, the
+    // thread taking the rest of the width; on a narrow one, stacked, each the full width.
+    const boxes = async () => {
+      const list = (await watcher.locator('.posts-panel').boundingBox())!;
+      const thread = (await watcher.getByTestId('thread').boundingBox())!;
+      return { list, thread, width: watcher.viewportSize()!.width };
+    };
+    const wide = await boxes();
+    expect(wide.thread.x).toBeGreaterThanOrEqual(wide.list.x + wide.list.width);
+    expect(Math.abs(wide.thread.y - wide.list.y)).toBeLessThan(40);
+    expect(wide.thread.x + wide.thread.width).toBeGreaterThan(wide.width * 0.9);
+    expect(wide.thread.width).toBeGreaterThan(wide.list.width);
+    await watcher.setViewportSize({ width: 700, height: 900 });
+    await expect.poll(async () => {
+      const b = await boxes();
+      return b.thread.y >= b.list.y + b.list.height;
+    }).toBe(true);
+    const narrow = await boxes();
+    expect(narrow.thread.width).toBeGreaterThan(narrow.width * 0.85);
+    expect(narrow.list.width).toBeGreaterThan(narrow.width * 0.85);
+    await browser.screenshot(watcher, 'board-narrow');
+    await watcher.setViewportSize({ width: 1366, height: 900 });
     for (const p of [page, watcher]) expect(await p.evaluate(() => (window as { __xss?: number }).__xss)).toBeUndefined();
     expect(browser.errors.filter((e) => e.includes('__xss'))).toEqual([]);
 

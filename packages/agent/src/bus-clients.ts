@@ -1,5 +1,6 @@
 import type { AgentOpInput, AgentOpOutput, DeclarePolicy, Entitlements, HumanAskReply, HumanAskRpc, HumanWaitReply, HumanWaitRpc, MoveOutcome, MoveRequest, Perception, PostThread, PostView, RecalledMemory, ReplyView } from '@aiflock/protocol';
 import { callOp, type RpcCall } from './bus-rpc.js';
+import { TasksClient } from './delegate.js';
 
 /**
  * Typed helpers over the agent's bus ops (`AGENT_OPS`). Inputs are checked here with the same
@@ -90,8 +91,9 @@ export interface BusClients {
   world: WorldClient;
   memory: MemoryClient;
   human: HumanClient;
+  tasks: TasksClient;
 }
 
 export function busClients(call: RpcCall): BusClients {
-  return { board: new BoardClient(call), economy: new EconomyClient(call), world: new WorldClient(call), memory: new MemoryClient(call), human: new HumanClient(call) };
+  return { board: new BoardClient(call), economy: new EconomyClient(call), world: new WorldClient(call), memory: new MemoryClient(call), human: new HumanClient(call), tasks: new TasksClient(call) };
 }

@@ -12,6 +12,7 @@ export { RUNTIME_VERSION } from './version.js';
 export { RpcError, busRpc, type RpcCall } from './bus-rpc.js';
 export { BoardClient, EconomyClient, HumanClient, MemoryClient, WorldClient, busClients } from './bus-clients.js';
 export type { BoardPost, BoardReply, BusClients, EconomyStatus, MemoryKind } from './bus-clients.js';
+export { TasksClient, type Delegate, type DelegateOptions } from './delegate.js';
 export { DecisionError, type Decision, type DecideInput, type Policy, type VillageAction } from './village/decision.js';
 export { RulesPolicy, type RulesOptions } from './village/rules-policy.js';
 export { LlmPolicy, actionJsonSchema, actionsOf, worldTools, answerSchema, modelLabel, type LlmPort, type LlmPolicyOptions } from './village/llm-policy.js';

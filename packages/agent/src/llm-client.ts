@@ -38,7 +38,20 @@ export class LlmClient {
     private readonly nc: NatsConnection,
     private readonly instanceId: string,
     private readonly inboxPrefix?: string,
+    private readonly taskId?: string,
   ) {}
+
+  /**
+   * The same client naming `taskId` on every call: a task another agent delegated is paid
+   * for by that agent, so the control plane must know which task a call is for.
+   */
+  forTask(taskId: string): LlmClient {
+    return new LlmClient(this.nc, this.instanceId, this.inboxPrefix, taskId);
+  }
+
+  private named(req: LlmChatRpc): LlmChatRpc {
+    return this.taskId === undefined || req.taskId !== undefined ? req : { ...req, taskId: this.taskId };
+  }
 
   async chat(req: LlmChatRpc, opts: LlmCallOptions = {}): Promise<LlmChatResult> {
     if (opts.signal) {
@@ -47,7 +60,7 @@ export class LlmClient {
       for await (const _ of s) void _;
       return s.result;
     }
-    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', 'chat'), codec.encode(req), { timeout: opts.timeoutMs ?? 120_000, ...traced() });
+    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', 'chat'), codec.encode(this.named(req)), { timeout: opts.timeoutMs ?? 120_000, ...traced() });
     return AGENT_OPS['llm.chat'].output.parse(unwrap(RpcReply.parse(codec.decode(msg.data))));
   }
 
@@ -62,6 +75,7 @@ export class LlmClient {
     const result = new Promise<LlmChatResult>((resolve, reject) => (settle = { resolve, reject }));
     result.catch(() => undefined); // the iterator reports the same error to the reader
     const { nc, instanceId } = this;
+    const body = codec.encode(this.named(req));
     const inbox = createInbox(this.inboxPrefix);
     const idleMs = opts.timeoutMs ?? 60_000;
     async function* frames(): AsyncGenerator<LlmStreamChunk> {
@@ -83,7 +97,7 @@ export class LlmClient {
         // Subscribed before publishing, on one connection: no frame can be missed.
         const h = traced().headers ?? headers();
         h.set(RPC_STREAM_HEADER, inbox);
-        nc.publish(subjects.rpc(instanceId, 'llm', 'stream'), codec.encode(req), { reply: inbox, headers: h });
+        nc.publish(subjects.rpc(instanceId, 'llm', 'stream'), body, { reply: inbox, headers: h });
         arm();
         let expected = 0;
         for await (const m of sub) {

@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { RotatingFile } from './rotating-file.js';
 import type { AgentEvent, LogLevel } from '@aiflock/protocol';
 import type { TaskLogger } from './sdk.js';
 
@@ -10,9 +10,16 @@ export interface LoggerOptions {
   agent: string;
   /** Write JSON lines to stdout (the container log). Tests turn it off to keep output readable. */
   stdout?: boolean;
-  /** Also append to this file (AIFLOCK_LOG_FILE, e.g. /shared/logs/<id>.log). */
+  /** Also append to this file (AIFLOCK_LOG_FILE, e.g. /shared/logs/<id>/agent.log). */
   file?: string | undefined;
+  /** Rotate the file at this size (AIFLOCK_LOG_FILE_MAX_BYTES), keeping `fileKeep` old ones. */
+  fileMaxBytes?: number | undefined;
+  fileKeep?: number | undefined;
+  /** Lines below this level are dropped everywhere (AIFLOCK_LOG_LEVEL, the manifest's `logLevel`). Default info. */
+  level?: LogLevel;
 }
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export type EventForwarder = (event: AgentEvent) => void;
 
@@ -22,7 +29,7 @@ export type EventForwarder = (event: AgentEvent) => void;
  * container's stdout is not collected.
  */
 export class Logger implements TaskLogger {
-  private file: WriteStream | null = null;
+  private file: RotatingFile | null = null;
   private forward: EventForwarder | null = null;
 
   constructor(private readonly opts: LoggerOptions) {
@@ -57,6 +64,7 @@ export class Logger implements TaskLogger {
   }
 
   log(level: LogLevel, msg: string, taskId?: string, data?: Record<string, unknown>): void {
+    if (RANK[level] < RANK[this.opts.level ?? 'info']) return;
     const ts = new Date().toISOString();
     const line = safeStringify({
       ts,
@@ -68,7 +76,7 @@ export class Logger implements TaskLogger {
       ...(data ? { data } : {}),
     });
     if (this.opts.stdout !== false) process.stdout.write(line + '\n');
-    this.file?.write(line + '\n');
+    this.writeFile(line + '\n');
     if (this.forward) {
       const event: AgentEvent = { type: 'log', ts, level, msg: truncate(msg, BUS_MSG_MAX) };
       if (taskId) event.taskId = taskId;
@@ -81,17 +89,35 @@ export class Logger implements TaskLogger {
   async close(): Promise<void> {
     const file = this.file;
     this.file = null;
-    if (file) await new Promise<void>((resolve) => file.end(resolve));
+    file?.close();
   }
 
   private openFile(path: string): void {
-    const stream = createWriteStream(path, { flags: 'a' });
-    stream.on('error', (err) => {
-      // A broken log file must not take the agent down; stdout still has every line.
-      process.stderr.write(`aiflock-agent: cannot write log file ${path}: ${err.message}; logging to stdout only\n`);
-      if (this.file === stream) this.file = null;
-    });
-    this.file = stream;
+    try {
+      this.file = new RotatingFile(path, this.opts.fileMaxBytes ?? Number.MAX_SAFE_INTEGER, this.opts.fileKeep ?? 0);
+    } catch (err) {
+      this.fileBroken(path, err);
+    }
+  }
+
+  private writeFile(text: string): void {
+    if (!this.file) return;
+    try {
+      this.file.write(text);
+    } catch (err) {
+      this.fileBroken(this.opts.file ?? '', err);
+    }
+  }
+
+  /** A broken (or full) log file must not take the agent down; stdout still has every line. */
+  private fileBroken(path: string, err: unknown): void {
+    process.stderr.write(`aiflock-agent: cannot write log file ${path}: ${(err as Error).message}; logging to stdout only\n`);
+    try {
+      this.file?.close();
+    } catch {
+      // already unusable
+    }
+    this.file = null;
   }
 }
 

@@ -7,6 +7,7 @@ import { llm } from './handlers/llm.js';
 import { shell } from './handlers/shell.js';
 import { agentLoop } from './loop/agent-loop.js';
 import { TOOLS } from './tools/index.js';
+import { waitForNetworkGate } from './network-gate.js';
 import { runAgent } from './runtime.js';
 import { defineAgent } from './sdk.js';
 
@@ -18,6 +19,10 @@ if (!parsed.ok) {
   process.stderr.write(`aiflock-agent: ${parsed.error}\n`);
   process.exit(EXIT_BAD_ENV);
 }
+
+// Nothing runs before the sandbox's network is as the control plane means it to be.
+const gate = parsed.env.AIFLOCK_NETWORK_GATE;
+if (gate) await waitForNetworkGate(gate, (line) => process.stderr.write(`aiflock-agent: ${line}\n`));
 
 // The process runtime and operator sandboxes have no network: the bus arrives as a Unix
 // socket (see bus-relay.ts), and so does the egress proxy for operator sandboxes that have one.

@@ -14,6 +14,7 @@ import { TaskRegistry } from './registry.js';
 import type { AgentDefinition } from './sdk.js';
 import { TaskRunner } from './task-runner.js';
 import { sleep } from './timing.js';
+import type { VillageLoop } from './village/loop.js';
 import { runVillage } from './village/start.js';
 
 export interface RunAgentOptions {
@@ -65,6 +66,8 @@ class AgentRuntime {
   private stopping: Promise<void> | null = null;
   /** The village loop, for a villager; stopped with the runtime. */
   private village: Promise<void> | null = null;
+  /** The villager's loop, which hears announcements; null outside the village. */
+  private villager: VillageLoop | null = null;
   private readonly villageStop = new AbortController();
   private fatal: Error | null = null;
   private readonly readyGate = deferred();
@@ -87,6 +90,9 @@ class AgentRuntime {
       agent: env.AIFLOCK_AGENT,
       stdout: opts.logToStdout ?? true,
       file: env.AIFLOCK_LOG_FILE,
+      fileMaxBytes: env.AIFLOCK_LOG_FILE_MAX_BYTES,
+      fileKeep: env.AIFLOCK_LOG_FILE_KEEP,
+      ...(env.AIFLOCK_LOG_LEVEL ? { level: env.AIFLOCK_LOG_LEVEL } : {}),
     });
     this.events = new EventSink(subjects.events(this.instanceId));
     // Queued until connected, so "cannot connect yet" lines still reach the control plane.
@@ -129,7 +135,11 @@ class AgentRuntime {
     void this.watch(nc);
 
     this.control = subscribeControl(nc, this.instanceId, this.registry, this.log);
-    this.broadcasts = subscribeBroadcast(nc, this.log, this.definition.onBroadcast);
+    // Announcements go to the agent's own onBroadcast and, in a villager, to what it hears next turn.
+    this.broadcasts = subscribeBroadcast(nc, this.log, async (m) => {
+      this.villager?.hear(m);
+      await this.definition.onBroadcast?.(m);
+    });
     this.heartbeat = new HeartbeatPublisher({
       nc,
       instanceId: this.instanceId,
@@ -148,7 +158,9 @@ class AgentRuntime {
     const clients = busClients(busRpc(nc, this.instanceId));
     if (env.AIFLOCK_VILLAGE) {
       const deps = { agent: env.AIFLOCK_AGENT, settings: env.AIFLOCK_VILLAGE, clients, llm, log: this.log };
-      this.village = runVillage(deps, this.villageStop.signal).catch((err: unknown) => this.log.error(`village loop failed: ${String(err)}`));
+      const village = runVillage(deps, this.villageStop.signal);
+      this.villager = village.loop;
+      this.village = village.done.catch((err: unknown) => this.log.error(`village loop failed: ${String(err)}`));
     }
     const runner = new TaskRunner({
       instanceId: this.instanceId,

@@ -1,5 +1,6 @@
 import type { AgentEvent, BroadcastMessage, Task } from '@aiflock/protocol';
 import type { BoardClient, EconomyClient, HumanClient, MemoryClient, WorldClient } from './bus-clients.js';
+import type { Delegate } from './delegate.js';
 import type { LlmClient } from './llm-client.js';
 
 /** What a handler may log; every line is tagged with the task id it belongs to. */
@@ -40,6 +41,12 @@ export interface TaskContext {
   publish(event: AgentEvent): void;
   /** Ask a person and wait for the answer (`ask_human`). */
   human: HumanClient;
+  /**
+   * Hand work to another agent (one the manifest's `delegates` lists) as a child of this
+   * task, and wait until it finishes: resolves with the child task (read its `status` and
+   * `result`). Its model calls are charged to the agent at the top of the chain.
+   */
+  delegate: Delegate;
   /**
    * Stop this task's deadline clock here (while a person is asked and the manifest pauses
    * the deadline); call the returned function to start it again, with the control plane's

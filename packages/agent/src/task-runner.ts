@@ -11,6 +11,7 @@ import { inTaskSpan, resultTraceHeaders, taskSpan, type TaskSpan } from './trace
 import { abortReason, HandlerError, type AgentDefinition, type HandlerOutput } from './sdk.js';
 import { backoff, sleep } from './timing.js';
 import { DeadlineTimer } from './deadline-timer.js';
+import { delegator } from './delegate.js';
 
 export interface TaskRunnerOptions {
   instanceId: string;
@@ -153,7 +154,20 @@ export class TaskRunner {
       log.info(`task started: ${task.type} (attempt ${task.attempt}/${task.maxAttempts})`);
       const settled = await settle(
         Promise.resolve().then(() =>
-          handler({ task, input: task.data, signal, log, workspace: this.o.workspace, instanceId: this.o.instanceId, agent, llm: this.o.llm, ...this.o.clients, publish: (e) => this.o.events.push(e), pauseDeadline: () => timer.pause() }),
+          handler({
+            task,
+            input: task.data,
+            signal,
+            log,
+            workspace: this.o.workspace,
+            instanceId: this.o.instanceId,
+            agent,
+            llm: this.o.llm.forTask(task.id),
+            ...this.o.clients,
+            delegate: delegator(this.o.clients.tasks, task.id, signal, log),
+            publish: (e) => this.o.events.push(e),
+            pauseDeadline: () => timer.pause(),
+          }),
         ),
         signal,
         this.o.abortGraceMs,

@@ -32,3 +32,13 @@ export function at(when: number, fn: () => void): () => void {
   arm();
   return () => clearTimeout(timer);
 }
+
+/** The promise's value, or null as soon as `signal` aborts (the request left behind just expires). */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise<T | null>((resolve, reject) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

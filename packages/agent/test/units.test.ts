@@ -5,6 +5,8 @@ import { BoundedCapture } from '../src/handlers/capture.js';
 import { encodeResult } from '../src/result-size.js';
 import { TaskRegistry } from '../src/registry.js';
 import { defineAgent } from '../src/sdk.js';
+import { Logger } from '../src/logger.js';
+import type { AgentEvent } from '@aiflock/protocol';
 
 describe('parseRuntimeEnv', () => {
   const good = {
@@ -96,5 +98,30 @@ describe('TaskRegistry', () => {
 describe('defineAgent', () => {
   it('rejects a handler that is not a function', () => {
     expect(() => defineAgent({ handlers: { x: 'nope' as unknown as () => Promise<string> } })).toThrow(/handler "x"/);
+  });
+});
+
+describe('Logger levels (AIFLOCK_LOG_LEVEL, the manifest\'s logLevel)', () => {
+  const logged = (level?: 'debug' | 'info' | 'warn' | 'error') => {
+    const events: AgentEvent[] = [];
+    const log = new Logger({ instanceId: 'a-1', agent: 'a', stdout: false, ...(level ? { level } : {}) });
+    log.forwardTo((e) => void events.push(e));
+    log.debug('d');
+    log.forTask('t_00000000000000000000000000').info('i');
+    log.warn('w');
+    log.error('e');
+    return events.map((e) => (e.type === 'log' ? e.msg : '?'));
+  };
+
+  it('drops lines below the level, info by default', () => {
+    expect(logged()).toEqual(['i', 'w', 'e']);
+    expect(logged('debug')).toEqual(['d', 'i', 'w', 'e']);
+    expect(logged('warn')).toEqual(['w', 'e']);
+  });
+
+  it('reads the level from the environment, refusing one it does not know', () => {
+    expect(parseRuntimeEnv({ AIFLOCK_INSTANCE_ID: 'scout-ab12cd34', AIFLOCK_AGENT: 'scout', AIFLOCK_NATS_URL: 'nats://127.0.0.1:4222', AIFLOCK_HANDLERS: 'echo', AIFLOCK_LOG_LEVEL: 'warn' })).toMatchObject({ ok: true, env: { AIFLOCK_LOG_LEVEL: 'warn' } });
+    const bad = parseRuntimeEnv({ AIFLOCK_INSTANCE_ID: 'scout-ab12cd34', AIFLOCK_AGENT: 'scout', AIFLOCK_NATS_URL: 'nats://127.0.0.1:4222', AIFLOCK_HANDLERS: 'echo', AIFLOCK_LOG_LEVEL: 'loud' });
+    expect(bad.ok).toBe(false);
   });
 });

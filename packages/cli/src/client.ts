@@ -111,7 +111,7 @@ export class ApiClient {
   }
 }
 
-function apiFailure(status: number, data: unknown): CliError {
+export function apiFailure(status: number, data: unknown): CliError {
   const parsed = ApiError.safeParse(data);
   const exit = STATUS_EXIT[status] ?? EXIT.failure;
   if (!parsed.success) return new CliError(`the daemon answered HTTP ${status}`, exit);

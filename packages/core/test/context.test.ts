@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bm25Rank, chunkDocument, KeywordIndex, dot, estimateTokens, HashingEmbedder, packWithinBudget, reciprocalRankFusion, snippet, tokenize } from '../src/index.js';
+import { bm25Rank, chunkDocument, KeywordIndex, dot, estimateTokens, HashingEmbedder, packWithinBudget, reciprocalRankFusion, SEMANTIC_VECTOR_WEIGHT, snippet, tokenize, vectorWeight } from '../src/index.js';
 
 describe('chunking follows structure', () => {
   it('splits markdown by heading sections with the heading trail, and never cuts a fenced block', () => {
@@ -96,6 +96,16 @@ describe('ranking', () => {
     expect(fused[0]!.ranks).toEqual([2, 1]);
     expect(fused[0]!.score).toBeCloseTo(1 / 62 + 1 / 61, 10);
     expect(fused[3]!.ranks).toEqual([null, 3]);
+  });
+  it('weighted RRF: a semantic first place holds against a word-sharing distractor second by meaning', () => {
+    // keyword list: the distractor only; vector list: the paraphrase, then the distractor.
+    const lists = [[{ id: 'distractor' }], [{ id: 'paraphrase' }, { id: 'distractor' }]];
+    expect(reciprocalRankFusion(lists).map((f) => f.id)).toEqual(['distractor', 'paraphrase']);
+    expect(reciprocalRankFusion(lists, { weights: [1, 62] })[0]!.id).toBe('distractor');
+    const fused = reciprocalRankFusion(lists, { weights: [1, SEMANTIC_VECTOR_WEIGHT] });
+    expect(fused.map((f) => f.id)).toEqual(['paraphrase', 'distractor']);
+    expect(fused[0]!.score).toBeCloseTo(SEMANTIC_VECTOR_WEIGHT / 61, 10);
+    expect([vectorWeight('auto', false), vectorWeight('auto', true), vectorWeight(3, false), vectorWeight(undefined, true)]).toEqual([1, SEMANTIC_VECTOR_WEIGHT, 3, SEMANTIC_VECTOR_WEIGHT]);
   });
   it('snippets centre on the query terms', () => {
     const text = `${'intro '.repeat(100)}the ledger balance is derived ${'outro '.repeat(100)}`;

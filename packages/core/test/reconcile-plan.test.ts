@@ -57,6 +57,12 @@ describe('instance and agent health', () => {
     expect(instanceStatus('running', new Date('2026-01-01T00:00:20Z'), 10_000, now)).toBe('unhealthy');
     expect(instanceStatus('exited', new Date(), 10_000, now)).toBe('exited');
   });
+  it('gives a silent new instance the runtime\'s startup grace when it declares one (a slow-booting guest)', () => {
+    const silentSince = new Date(now.getTime() - 3 * 60_000); // 3 min without a first heartbeat
+    expect(instanceStatus('running', null, 10_000, now, silentSince)).toBe('unhealthy');
+    expect(instanceStatus('running', null, 10_000, now, silentSince, 10 * 60_000)).toBe('starting');
+    expect(instanceStatus('running', null, 10_000, new Date(now.getTime() + 8 * 60_000), silentSince, 10 * 60_000)).toBe('unhealthy');
+  });
   it('summarises an agent from its instances', () => {
     expect(agentStatus(true, 2, ['running', 'running'])).toBe('running');
     expect(agentStatus(true, 2, ['running', 'starting'])).toBe('deploying');

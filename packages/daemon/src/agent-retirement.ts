@@ -1,6 +1,7 @@
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { agentAccount, archiveAccount, MINT, type Clock, type DeploymentRecord, type Ledger, type Store } from '@aiflock/core';
+import { retireWorkspaceVolume } from './adapters/runtimes/shared/volumes.js';
 import type { Config } from './config.js';
 import type { logFn } from './logger.js';
 
@@ -38,6 +39,8 @@ export function agentRetirement(
     }
     const rows = await deps.store.logs.reassign(name, mode === 'archive' ? archived : null);
     const workspace = join(deps.sharedDir, 'agents', name);
+    // A workspace volume (workspace-volume.ts): its files come out of the image, then it goes.
+    await retireWorkspaceVolume(deps.sharedDir, name, workspace, mode === 'archive' ? join(deps.sharedDir, 'archive', archived) : null);
     const files = await lstat(workspace).then(
       () => true,
       () => false,

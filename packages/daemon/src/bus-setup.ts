@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { noBusCredentials, noCredentialRevoker, type Bus, type BusCredentials, type CredentialRevoker } from '@aiflock/core';
+import type { NatsClusterFiles, NatsClusterLayout } from '@aiflock/protocol';
 import type { Config } from './config.js';
+import { clusterConfigs } from './adapters/nats/cluster-config.js';
 import { openBusAuth, type BusAuth } from './adapters/nats/bus-auth.js';
 import type { OperatorBusCredentials } from './http/context.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
@@ -17,7 +19,7 @@ export interface BusSetup {
   revoker: CredentialRevoker;
   /** Credentials for an operator's own bus tools; null without bus auth. */
   adminCredentials: OperatorBusCredentials | null;
-  /** The daemon's own connection URL. */
+  /** The daemon's own connection URL: one server, or a cluster's separated by commas. */
   busUrl: string;
   /** The nats-server the daemon spawned; null when the bus is external. */
   supervisor: NatsServerSupervisor | null;
@@ -29,6 +31,12 @@ export interface BusSetup {
 export async function natsServerConfig(config: Config, resolverDir: string): Promise<string> {
   const auth = await openBusAuth(config, join(config.dataDir, 'nats'), () => undefined);
   return auth.trust.serverConfig(resolverDir, await auth.credentials.accountJwts());
+}
+
+/** Config files for a cluster of nats-servers that all trust this flock (`aiflock nats cluster`, docs/scale-out.md). */
+export async function natsClusterConfig(config: Config, layout: NatsClusterLayout): Promise<NatsClusterFiles> {
+  const auth = await openBusAuth(config, join(config.dataDir, 'nats'), () => undefined);
+  return clusterConfigs(auth.trust, await auth.credentials.accountJwts(), layout, config.flock);
 }
 
 /**
@@ -63,7 +71,13 @@ export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: {
     await supervisor.start();
     busUrl = supervisor.url;
   }
-  const bus: Bus = await NatsBus.connect({ url: busUrl, log, traces: new TaskTraces(), ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}) });
+  const bus: Bus = await NatsBus.connect({
+    url: busUrl,
+    log,
+    traces: new TaskTraces(),
+    ...(config.nats.replicas !== undefined ? { replicas: config.nats.replicas } : {}),
+    ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}),
+  });
   await bus.init();
   const credentials: BusCredentials = busAuth?.credentials ?? noBusCredentials;
   if (busAuth) await busAuth.credentials.start(busUrl);

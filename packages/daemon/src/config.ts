@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RUNTIME_ENV_VARS, RuntimeSettingsSchema } from './adapters/runtimes/registry.js';
 import { LLM_ENV_VARS, LlmConfigSchema } from './llm/config.js';
+import { natsServersProblem } from './adapters/nats/server-list.js';
 
 /**
  * Daemon configuration: raw sources (file, environment, flags) → defaults → validated →
@@ -111,6 +112,18 @@ export const ConfigSchema = z
       })
       .pipe(z.record(z.string().min(1), z.string()))
       .default({}),
+    /** Hosts that joined the flock (`aiflock node join`; docs/scale-out.md). */
+    nodes: z
+      .object({
+        /** How often a node agent heartbeats (told to it when it joins). */
+        heartbeatMs: z.coerce.number().int().min(500).max(300_000).default(5_000),
+        /** A node silent for this long is lost. */
+        lostAfterMs: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
+        /** The bus as other hosts reach it (given to a joining node); default: the daemon's own bus URL. */
+        busUrl: z.string().regex(/^(nats|tls):\/\/\S+$/, 'a nats:// or tls:// URL').optional(),
+      })
+      .strict()
+      .prefault({}),
     api: z
       .object({
         host: z.string().default('127.0.0.1'),
@@ -148,8 +161,23 @@ export const ConfigSchema = z
       .prefault({}),
     nats: z
       .object({
-        /** An external NATS server; when unset the daemon spawns and supervises its own. */
-        url: z.string().optional(),
+        /**
+         * An external NATS server, or a cluster's servers separated by commas (or a list in the
+         * file); when unset the daemon spawns and supervises its own. See docs/scale-out.md.
+         */
+        url: z
+          .union([z.string(), z.array(z.string()).min(1)])
+          .transform((v) => (Array.isArray(v) ? v.join(',') : v))
+          .superRefine((v, ctx) => {
+            const problem = natsServersProblem(v);
+            if (problem) ctx.addIssue({ code: 'custom', message: `NATS_URL ${problem}` });
+          })
+          .optional(),
+        /**
+         * Replicas of the flock's streams and stores. Unset: 3 when NATS_URL lists three or more
+         * servers of one cluster, else 1 (a single server cannot hold more).
+         */
+        replicas: z.coerce.number().int().min(1).max(5).optional(),
         port: z.coerce.number().int().min(1).max(65535).default(4222),
         monitorPort: z.coerce.number().int().min(1).max(65535).default(8222),
         binary: z.string().default('nats-server'),
@@ -257,6 +285,15 @@ export const ConfigSchema = z
          * cannot load) hashing, said in the startup log and in /v1/status.
          */
         embedder: z.enum(['auto', 'gateway', 'minilm', 'hashing']).default('auto'),
+        /**
+         * Hybrid search fuses the keyword and vector rankings by weighted reciprocal rank
+         * fusion (k = 60; the keyword list weighs 1). `auto` (default): 64 under MiniLM, a
+         * model made for retrieval, so a document it ranks first by meaning is not displaced by
+         * one that merely shares the query's words; 1 under the hashing embedder and under a
+         * gateway model (its vectors may not be made for search: set a number for an embedding
+         * model such as nomic-embed-text). A number sets the weight (docs/context.md).
+         */
+        hybridVectorWeight: z.union([z.literal('auto'), z.number().min(0.01).max(1000)]).default('auto'),
         /** Dimension of the hashing embedder (a model's dimension is whatever it returns). */
         dimension: z.coerce.number().int().min(8).max(4096).default(256),
         /** Upper bound of a chunk in estimated tokens. */
@@ -269,7 +306,7 @@ export const ConfigSchema = z
         recordRuns: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
       })
       .strict()
-      .default({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false }),
+      .default({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', hybridVectorWeight: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false }),
     /** The village (world engine): its map, tick and limits. */
     world: z
       .object({
@@ -347,12 +384,16 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_FLOCK: ['flock'],
   AIFLOCK_NODE: ['node'],
   AIFLOCK_NODE_LABELS: ['nodeLabels'],
+  AIFLOCK_NODE_HEARTBEAT_MS: ['nodes', 'heartbeatMs'],
+  AIFLOCK_NODE_LOST_AFTER_MS: ['nodes', 'lostAfterMs'],
+  AIFLOCK_NODE_BUS_URL: ['nodes', 'busUrl'],
   AIFLOCK_API_HOST: ['api', 'host'],
   AIFLOCK_API_PORT: ['api', 'port'],
   NATS_URL: ['nats', 'url'],
   AIFLOCK_NATS_PORT: ['nats', 'port'],
   AIFLOCK_NATS_MONITOR_PORT: ['nats', 'monitorPort'],
   AIFLOCK_NATS_AUTH: ['nats', 'auth'],
+  AIFLOCK_NATS_REPLICAS: ['nats', 'replicas'],
   AIFLOCK_TASK_ACK_WAIT_MS: ['taskAckWaitMs'],
   AIFLOCK_NATS_CREDS_TTL: ['nats', 'credentialsTtlSeconds'],
   AIFLOCK_INSTANCE_MAX_PAYLOAD: ['instances', 'maxPayloadBytes'],
@@ -379,6 +420,10 @@ export const ENV_VARS: Record<string, string[]> = {
   AIFLOCK_WORKBENCH_IMAGE: ['runtime', 'workbenchImage'],
   AIFLOCK_ALLOWED_IMAGES: ['runtime', 'allowedImages'],
   AIFLOCK_MAX_PIDS: ['runtime', 'maxPids'],
+  AIFLOCK_WORKSPACE_SIZE: ['runtime', 'workspaceSize'],
+  AIFLOCK_MAX_WORKSPACE: ['runtime', 'maxWorkspace'],
+  AIFLOCK_LOG_FILE_MAX_BYTES: ['runtime', 'logFileMaxBytes'],
+  AIFLOCK_LOG_FILE_KEEP: ['runtime', 'logFileKeep'],
   ...RUNTIME_ENV_VARS,
   AIFLOCK_LOG_LEVEL: ['log', 'level'],
   AIFLOCK_STORE: ['store', 'kind'],

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import {
   ContextService,
   FallbackEmbedder,
@@ -8,14 +7,12 @@ import {
   RUNS_COLLECTION,
   RunRecorder,
   extractiveReflector,
-  memoryBusHandlers,
   llmReflector,
   llmSummariser,
   type Clock,
   type ContextStore,
   type Embedder,
   type LlmGateway,
-  type RpcRouter,
   type TaskRecord,
   type VectorIndex,
 } from '@aiflock/core';
@@ -116,7 +113,7 @@ export function contextPlane(deps: {
   const choice = chooseEmbedder(config, gateway, deps.llm, log);
   const { embedder, detail } = choice;
   log('info', `context embedder: ${detail}`);
-  const context = new ContextService({ store: deps.store, tasks: deps.tasks, embedder, index: deps.index, clock: deps.clock, chunkTokens: config.chunkTokens });
+  const context = new ContextService({ store: deps.store, tasks: deps.tasks, embedder, index: deps.index, clock: deps.clock, chunkTokens: config.chunkTokens, vectorWeight: config.hybridVectorWeight });
   const thinking = gateway?.registry.names().includes(config.reflectionModel) ? gateway : null;
   const onFallback = (agent: string, what: string, err: unknown) => log('warn', `memory: ${what} for ${agent} fell back to the extractive one: ${err instanceof Error ? err.message : String(err)}`, { agent });
   const memory = new MemoryService({
@@ -174,14 +171,3 @@ export function contextPlane(deps: {
   };
 }
 
-/**
- * Mount the plane's bus ops (`memory.add`, `memory.recall`, `memory.reflect`,
- * `context.search`) on the RPC router: the caller is the instance the subject names, and
- * each handler validates its own input and scopes to that caller's agent.
- */
-export function mountContextOps(rpc: RpcRouter, plane: Pick<ContextPlane, 'context' | 'memory'>): void {
-  for (const [name, handle] of Object.entries(memoryBusHandlers(plane))) {
-    const [service, operation] = name.split('.') as [string, string];
-    rpc.unary(service, operation, z.unknown(), handle);
-  }
-}

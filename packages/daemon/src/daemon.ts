@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { instanceStatsOf } from './instance-stats.js';
-import { systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
+import { sandboxExecOf } from './sandbox-exec.js';
+import { Delegation, mountDelegationOps, systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
 import type { Config } from './config.js';
 import type { EgressLog } from './adapters/egress-proxy/egress-proxy.js';
 import type { AnnounceToken } from './auth/bootstrap.js';
@@ -27,8 +28,10 @@ import { setupStore } from './store-setup.js';
 import { traceGateway } from './telemetry/traced-gateway.js';
 import { VERSION } from './version.js';
 import { setupWorld } from './world/setup.js';
+import { setupNodes } from './nodes/setup.js';
+import { nodeMetrics } from './nodes/node-metrics.js';
 
-export { natsServerConfig } from './bus-setup.js';
+export { natsClusterConfig, natsServerConfig } from './bus-setup.js';
 export { daemonInfoFile } from './daemon-info.js';
 
 export interface DaemonHandle {
@@ -100,7 +103,14 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const world = await setupWorld(config.world, { store, compute: economy.compute, names: economy.names, tiers: config.economy.tiers, rpc, metrics: metrics.world, log });
   // Chat, agents' questions to people and board posts to agents (mounts `human.*` on the RPC table).
   const people = setupPeople({ store, clock, tasks: services.tasks, board: economy.board, rpc, log, whenTaskFinished: state.whenTaskFinished });
+  // Agents handing work to each other (`tasks.delegate|wait`); a parent that ends cancels its children.
+  const delegation = new Delegation({ store, tasks: services.tasks, clock, log });
+  mountDelegationOps(rpc, delegation);
+  state.whenTaskFinished(delegation.taskFinished);
   bus.bus.onRpc(services.metered.rpc(rpc.handle));
+  // Before the scheduler starts the bus: node heartbeats are one of its subscriptions.
+  const nodes = await setupNodes(config, { store, clock, bus, runtimes, log });
+  nodeMetrics(metrics.registry, nodes);
   const scheduler = await startScheduler(config, { bus: bus.bus, store, audit, clock, compute: economy.compute, sweeper: services.sweeper, logSweeper: services.logSweeper, poke: services.poke, log });
   services.poke();
   world.start();
@@ -111,7 +121,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     auth: state.auth,
     secrets,
     killSwitch: services.killSwitch,
+    restarts: services.restarts,
     instanceStats: instanceStatsOf(store, runtimes.operator.router),
+    sandboxes: sandboxExecOf(runtimes.operator.router),
     store,
     audit,
     backup: state.sqlStore.backupTo,
@@ -122,7 +134,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     memory: plane.memory,
     world: world.api,
     people,
-    ...daemonChecks({ startedAt, dataDir: config.dataDir, apiUrl: () => apiUrl, store, bus, runtimes, plane, llm, throughput: () => taskRates.snapshot() }),
+    nodes: { service: nodes, busUrl: config.nodes.busUrl ?? bus.busUrl, heartbeatMs: config.nodes.heartbeatMs },
+    ...daemonChecks({ startedAt, dataDir: config.dataDir, apiUrl: () => apiUrl, store, bus, runtimes, plane, llm, throughput: () => taskRates.snapshot(), nodes }),
     busAdminCredentials: bus.adminCredentials,
     broadcast: (m) => bus.bus.broadcast?.(m) ?? Promise.reject(new Error('this bus cannot broadcast')),
     logLevel: {

@@ -32,6 +32,9 @@ export function deployAdmission(
     if (r.tmp + RUN_TMPFS_BYTES > r.memory) {
       return { field: 'resources.tmp', value: r.tmp, message: `resources.tmp (${mib(r.tmp)}) and /run (${mib(RUN_TMPFS_BYTES)}) are RAM-backed and together exceed resources.memory (${mib(r.memory)}); lower tmp or raise memory` };
     }
+    if (r.workspace !== undefined && r.workspace > config.runtime.maxWorkspace) {
+      return { field: 'resources.workspace', value: r.workspace, message: `resources.workspace (${mib(r.workspace)}) is above this flock's cap of ${mib(config.runtime.maxWorkspace)} (runtime.maxWorkspace)` };
+    }
     const placed = placementRefusal(m, config);
     if (placed) return placed;
     const node = await capacity();
@@ -42,15 +45,19 @@ export function deployAdmission(
 }
 
 /**
- * The flock runs on one node today: a manifest pinned to another node, or asking for labels
- * this node lacks, could never start, so it is refused with what the node does have rather
- * than accepted and left pending for ever.
+ * Instances run on the control plane's node only (joined nodes do not run sandboxes yet): a
+ * manifest pinned to another node, or asking for labels this node lacks, could never start,
+ * so it is refused with what the node does have rather than accepted and left pending for ever.
  */
 function placementRefusal(m: Manifest, config: Config): ManifestRefusal | null {
   const p = m.placement;
   if (!p) return null;
   if (p.node !== undefined && p.node !== config.node) {
-    return { field: 'placement.node', value: p.node, message: `placement.node "${p.node}" is not a node of this flock (it runs on node "${config.node}"); leave placement out, or set it to "${config.node}"` };
+    return {
+      field: 'placement.node',
+      value: p.node,
+      message: `placement.node "${p.node}": instances run only on the control plane's node "${config.node}" so far (joined nodes report capacity and heartbeat but run no sandboxes yet, docs/scale-out.md); leave placement out, or set it to "${config.node}"`,
+    };
   }
   for (const [key, want] of Object.entries(p.labels)) {
     const have = config.nodeLabels[key];

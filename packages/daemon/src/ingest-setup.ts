@@ -15,9 +15,9 @@ export function createIngest(
   const { store, secrets, clock } = deps;
   return new TaskIngest({
     ...deps,
-    secretsOf: async (agent) => {
+    scrubberOf: async (agent) => {
       const d = await store.deployments.get(agent);
-      return d ? secrets.heldBy(d.manifest) : [];
+      return d ? secrets.scrubberFor(d.manifest) : (value) => value;
     },
     eventLimit: new InstanceRateLimit({ perSecond: config.instances.eventsPerSecond, burst: config.instances.eventBurst, clock }),
     maxLogChars: config.logs.maxLineChars,

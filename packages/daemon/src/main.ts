@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, defaultDataDir, loadConfig } from './config.js';
-import { natsServerConfig, startDaemon } from './daemon.js';
+import { NatsClusterLayout } from '@aiflock/protocol';
+import { natsClusterConfig, natsServerConfig, startDaemon } from './daemon.js';
+import { RestoreError, restoreStore } from './restore.js';
 
 /**
  * `aiflock daemon` entry. The only module that reads process.env and the config file.
  * Exit codes: 0 stopped cleanly, 2 bad configuration, 1 failed to start.
  */
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const env = process.env;
   const fileName = env['AIFLOCK_CONFIG'] ?? join(defaultDataDir(env), 'config.yaml');
   const fileText = await readFile(fileName, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -21,7 +23,27 @@ async function main(): Promise<void> {
     // config once. Nothing per agent is ever added there.
     const resolverDir = process.argv[3] ?? join(config.dataDir, 'nats', 'resolver');
     process.stdout.write(await natsServerConfig(config, resolverDir));
-    return;
+    return 0;
+  }
+  if (process.argv[2] === 'restore') {
+    // `aiflock restore <backup>`: one JSON line, the result or {error:{code,message}}.
+    if (!process.argv[3]) throw new ConfigError('usage: main.js restore <backup file>');
+    try {
+      const result = await restoreStore(config, resolve(process.argv[3]));
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      return result.audit.ok ? 0 : 1;
+    } catch (err) {
+      if (!(err instanceof RestoreError)) throw err;
+      process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message } })}\n`);
+      return 1;
+    }
+  }
+  if (process.argv[2] === 'nats-cluster-config') {
+    // Config files for a cluster of servers that all trust this flock, as JSON for the CLI to write.
+    const layout = NatsClusterLayout.safeParse(JSON.parse(process.argv[3] ?? '{}'));
+    if (!layout.success) throw new ConfigError(`bad cluster layout: ${layout.error.issues.map((i) => `${i.path.join('.') || 'layout'}: ${i.message}`).join('; ')}`);
+    process.stdout.write(JSON.stringify(await natsClusterConfig(config, layout.data)));
+    return 0;
   }
   const daemon = await startDaemon(config, {
     // Only to a terminal: under `aiflock up` stderr is the log file, and `up` shows the token itself.
@@ -31,10 +53,11 @@ async function main(): Promise<void> {
   });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void daemon.stop());
   await daemon.done;
+  return 0;
 }
 
 main().then(
-  () => process.exit(0),
+  (code) => process.exit(code),
   (err: unknown) => {
     const isConfig = err instanceof ConfigError;
     process.stderr.write(`aiflock daemon: ${isConfig ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { RpcRouter, boardRpcHandlers, economyRpcHandlers, type RpcOp, type Store } from '@aiflock/core';
-import { mountContextOps, type ContextPlane } from './context-plane.js';
+import { RpcRouter, mountBoardOps, mountEconomyOps, mountMemoryOps, type Store } from '@aiflock/core';
+import type { ContextPlane } from './context-plane.js';
 import type { ApiContext } from './http/context.js';
 import { registerLlmOps } from './llm/rpc-ops.js';
 import type { LlmSetup } from './llm/setup.js';
@@ -20,13 +20,10 @@ export function agentRpcOps(deps: {
   const { store, economy } = deps;
   const rpc = new RpcRouter({ store, log: deps.log });
   registerLlmOps(rpc, deps.llm, store, randomUUID);
-  // Board and economy for agents: the caller is always the instance the subject names.
-  const ops: Record<string, RpcOp> = { ...boardRpcHandlers(economy.board), ...economyRpcHandlers(economy.compute) } as Record<string, RpcOp>;
-  for (const [name, op] of Object.entries(ops)) {
-    const [service, operation] = name.split('.') as [string, string];
-    rpc.unary(service, operation, op.input, (caller, input) => op.handle(caller, input));
-  }
-  // Memory and context for agents: each handler validates its own input and scopes to the caller.
-  mountContextOps(rpc, deps.plane);
+  // Every op from the catalogue (`AGENT_OPS`) by `rpc.op`: its input parsed from there, its
+  // result typed against it; the caller is always the instance the subject names.
+  mountBoardOps(rpc, economy.board);
+  mountEconomyOps(rpc, economy.compute);
+  mountMemoryOps(rpc, deps.plane);
   return rpc;
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { egressRulesOf, parseEgressRules, type SecretService, type Store } from '@aiflock/core';
 import type { Config } from './config.js';
 import { EgressProxy, type EgressClient, type EgressLog } from './adapters/egress-proxy/egress-proxy.js';
+import { hostPort, natsServers } from './adapters/nats/server-list.js';
 import { runtimeFactory } from './adapters/runtimes/registry.js';
 import type { HostRuntime, RuntimeContext } from './adapters/runtimes/shared/host-runtime.js';
 import type { Logger } from './logger.js';
@@ -18,14 +19,17 @@ export interface RuntimeSetup {
 }
 
 /**
- * An external NATS server. One on this host is reached by sandboxes through their bridge
- * gateway (it must listen there, e.g. on 0.0.0.0); a remote one needs a network sandboxes
- * can route to, which the multi-host work provides.
+ * An external NATS server, or a cluster's. Sandboxes dial one server: the first of NATS_URL on
+ * this host (a cluster runs one per host: "sandboxes connect to the NATS server of their own
+ * host"), reached through their bridge gateway (it must listen there, e.g. on 0.0.0.0); else
+ * the first one listed, which needs a network sandboxes can route to. The daemon itself uses
+ * the whole list and fails over (bus-setup.ts).
  */
-function externalBus(url: string): { url: string; port: number; onThisHost: boolean } {
-  const parsed = new URL(url.replace(/^nats:/, 'http:'));
-  const onThisHost = ['127.0.0.1', 'localhost', '0.0.0.0', '[::1]'].includes(parsed.hostname);
-  return { url, port: Number(parsed.port || 4222), onThisHost };
+function externalBus(url: string): { url: string; host: string; port: number; onThisHost: boolean } {
+  const servers = natsServers(url);
+  const local = servers.find((s) => ['127.0.0.1', 'localhost', '0.0.0.0', '[::1]'].includes(hostPort(s).host));
+  const chosen = local ?? servers[0]!;
+  return { url: chosen, ...hostPort(chosen), onThisHost: local !== undefined };
 }
 
 /** The sandbox runtimes, initialised: they must exist before the spawned nats-server can listen on their gateway. */
@@ -55,7 +59,7 @@ export async function setupRuntimes(config: Config, deps: { store: Store; logger
   const operator = operatorSandboxes(factory, {
     ...ctx,
     main: runtime,
-    busHost: external && !external.onThisHost ? new URL(external.url.replace(/^nats:/, 'http:')).hostname : runtime.gatewayIp(),
+    busHost: external && !external.onThisHost ? external.host : runtime.gatewayIp(),
   });
   await operator.router.initOperator();
   if (runtime.capabilities.weakerThanContainers) logger.warn({ isolation: runtime.isolation() }, `the ${runtime.kind} runtime is weaker than containers`);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import {
+  AgentRestarts,
   DeploymentService,
   KillSwitch,
   LogSweeper,
@@ -16,6 +17,7 @@ import {
   type Store,
 } from '@aiflock/core';
 import { agentRetirement } from './agent-retirement.js';
+import { workspaceWiper } from './agent-workspace.js';
 import type { Config } from './config.js';
 import { createIngest } from './ingest-setup.js';
 import type { EgressProxy } from './adapters/egress-proxy/egress-proxy.js';
@@ -31,6 +33,7 @@ export interface FlockServices {
   sweeper: TaskSweeper;
   logSweeper: LogSweeper;
   killSwitch: KillSwitch;
+  restarts: AgentRestarts;
   /** Reconcile now (and refresh the agents metric labels may name). */
   poke(): void;
   /** Stop watching the runtimes for OOM kills. */
@@ -107,6 +110,8 @@ export async function setupServices(
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });
   const { retentionDays, perInstanceRows, totalRows } = config.logs;
   const logSweeper = new LogSweeper({ store, clock, log, retention: { retentionMs: retentionDays * 86_400_000, perInstance: perInstanceRows, total: totalRows } });
+  // Restart and reset stop instances gracefully; the reconciler starts their successors.
+  const restarts = new AgentRestarts({ store, memories: store.context.memories, runtime: sandboxes, deployments, clock, poke, graceMs: 10_000, wipeWorkspace: workspaceWiper(join(config.dataDir, 'shared')) });
   const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, presence, poke, log });
 
   await refreshKnownAgents();
@@ -115,5 +120,5 @@ export async function setupServices(
   bus.onDeadLetter(metered.deadLetter(tasks.deadLetter));
   bus.onEvent(metered.event(ingest.onEvent));
   bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
-  return { deployments, tasks, sweeper, logSweeper, killSwitch, poke, unwatch, metered };
+  return { deployments, tasks, sweeper, logSweeper, killSwitch, restarts, poke, unwatch, metered };
 }

@@ -1,4 +1,4 @@
-import type { Store } from '@aiflock/core';
+import type { NodeService, Store } from '@aiflock/core';
 import type { SystemStatus, TaskThroughput } from '@aiflock/protocol';
 import type { BusSetup } from './bus-setup.js';
 import type { ContextPlane } from './context-plane.js';
@@ -20,6 +20,7 @@ export function daemonChecks(deps: {
   llm: LlmSetup;
   /** Tasks finished in the last minute. */
   throughput: () => TaskThroughput;
+  nodes?: Pick<NodeService, 'list'>;
 }): Pick<ApiContext, 'readiness' | 'status'> {
   const { store, llm } = deps;
   const { bus, credentials, supervisor, busUrl } = deps.bus;
@@ -59,6 +60,7 @@ export function daemonChecks(deps: {
         },
         tasks: await store.tasks.countByStatus(),
         throughput: deps.throughput(),
+        ...(deps.nodes ? { nodes: (await deps.nodes.list()).map((n) => ({ name: n.record.name, status: n.status, cordoned: n.record.cordoned, draining: n.record.draining, instances: n.instances.length })) } : {}),
         llm: { available: llm.gateway !== null, detail: llm.detail, models: llm.gateway?.registry.names() ?? [], toolModels: toolModels(llm), breakers: llm.gateway?.breakerStates() ?? {} },
       };
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mountHumanOps, RpcRouter, type HumanQuestions, type Store } from '@aiflock/core';
+import { mountDelegationOps, mountHumanOps, RpcRouter, type Delegation, type HumanQuestions, type Store } from '@aiflock/core';
 import { AGENT_OPS } from '@aiflock/protocol';
 import { agentRpcOps } from '../src/rpc-ops.js';
 import { registerWorldOps } from '../src/world/rpc-ops.js';
@@ -14,6 +14,7 @@ describe('AGENT_OPS', () => {
     const rpc = agentRpcOps({ store: {} as Store, log: () => undefined, llm: { gateway: null, detail: 'none' } as never, economy: { board: unused, compute: unused } as never, plane: { context: unused, memory: unused } });
     registerWorldOps(rpc, unused as WorldHost, unused as Perceiver);
     mountHumanOps(rpc, unused as HumanQuestions);
+    mountDelegationOps(rpc, unused as Delegation);
     expect(rpc.mounted().sort()).toEqual(Object.keys(AGENT_OPS).sort());
   });
 

@@ -28,6 +28,17 @@ describe('daemon config', () => {
     expect(Object.keys(ENV_VARS).filter((name) => !new RegExp(`\\b${name}\\b`).test(reference))).toEqual([]);
   });
 
+  it('takes a NATS cluster as a comma-separated NATS_URL or a list in the file, and refuses a list it cannot use', () => {
+    const cluster = 'nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222';
+    expect(loadConfig({ env: { NATS_URL: cluster } }).nats.url).toBe(cluster);
+    expect(loadConfig({ env: {}, fileText: 'nats: {url: [nats://10.0.0.1:4222, nats://10.0.0.2:4222, nats://10.0.0.3:4222]}\n' }).nats.url).toBe(cluster);
+    expect(loadConfig({ env: { AIFLOCK_NATS_REPLICAS: '3' } }).nats.replicas).toBe(3);
+    expect(() => loadConfig({ env: { NATS_URL: 'nats://a:4222,nats://a:4222' } })).toThrow(/NATS_URL lists a server twice/);
+    expect(() => loadConfig({ env: { NATS_URL: 'http://a:4222' } })).toThrow(/must start with nats:\/\/ or tls:\/\//);
+    expect(() => loadConfig({ env: { NATS_URL: ' , ' } })).toThrow(/NATS_URL names no server/);
+    expect(() => loadConfig({ env: { AIFLOCK_NATS_REPLICAS: '7' } })).toThrow(/nats.replicas/);
+  });
+
   it('is frozen', () => {
     const c = loadConfig({ env: {} });
     expect(Object.isFrozen(c) && Object.isFrozen(c.api)).toBe(true);
@@ -64,7 +75,7 @@ describe('daemon config', () => {
   });
 
   it('chooses the vector index by configuration; pgvector needs the PostgreSQL store', () => {
-    expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false });
+    expect(loadConfig({ env: {} }).context).toEqual({ vectorIndex: 'store', pgvectorAnn: 'hnsw', pgvectorEfSearch: 100, embedder: 'auto', hybridVectorWeight: 'auto', dimension: 256, chunkTokens: 400, memoryPerAgent: 1000, reflectionModel: 'default', recordRuns: false });
     const pg = loadConfig({ env: { AIFLOCK_STORE: 'postgres', AIFLOCK_DATABASE_URL: 'postgres://u:p@127.0.0.1/db', AIFLOCK_VECTOR_INDEX: 'pgvector' } });
     expect(pg.context.vectorIndex).toBe('pgvector');
     const exact = loadConfig({ env: { AIFLOCK_PGVECTOR_ANN: 'exact', AIFLOCK_PGVECTOR_EF_SEARCH: '400' } }).context;

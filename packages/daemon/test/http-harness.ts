@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, AuthService, DeploymentService, Presence, RpcRouter, TaskIngest, TaskService, TaskSweeper, deadlinePausedFor, systemClock, type Store, type TaskRecord } from '@aiflock/core';
+import { AuditLog, AuthService, Delegation, DeploymentService, Presence, RpcRouter, mountDelegationOps, TaskIngest, TaskService, TaskSweeper, deadlinePausedFor, systemClock, type Store, type TaskRecord } from '@aiflock/core';
 import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
 import { agentRetirement } from '../src/agent-retirement.js';
 import { HmacFileAnchor } from '../src/adapters/audit-anchor/hmac-file-anchor.js';
@@ -80,9 +80,12 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   const deployments = new DeploymentService({ store, bus, clock, defaultImage: 'aiflock/agent:latest', poke: () => undefined, artefacts: bus.artefacts, ...(onRemoved ? { onRemoved } : {}) });
   const tasks = new TaskService({ store, bus, clock, log });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });
-  // Agents' bus requests (only `human.*` is mounted here) and the people services, as in the daemon.
+  // Agents' bus requests (only `human.*` and `tasks.*` are mounted here) and the people services, as in the daemon.
   const rpc = new RpcRouter({ store, log });
   const people = setupPeople({ store, clock, tasks, board: economy.board, rpc, log, whenTaskFinished: (fn) => void finished.push(fn) });
+  const delegation = new Delegation({ store, tasks, clock, log });
+  mountDelegationOps(rpc, delegation);
+  finished.push(delegation.taskFinished);
   bus.onRpc(rpc.handle);
   await bus.start();
   const readiness = async () => ({ store: await store.ping(), bus: await bus.ping() });
@@ -117,7 +120,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
       llm: { gateway: null, detail: 'no LLM provider is configured in this harness' },
       // Secrets, the kill switch and the context plane have harnesses of their own; here
       // their routes are absent, and a test that reaches one fails loudly.
-    } satisfies Omit<ApiContext, 'secrets' | 'killSwitch' | 'context' | 'memory'> as unknown as ApiContext,
+    } satisfies Omit<ApiContext, 'secrets' | 'killSwitch' | 'restarts' | 'context' | 'memory'> as unknown as ApiContext,
     logger,
     createMetrics(store, bus),
     {
@@ -127,6 +130,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
       largeBodyLimitBytes: 4 * 1024 * 1024,
       rateLimit: { max: 100_000, windowMs: 60_000 },
       devBypassLoopback: false,
+      strictStatuses: true,
       ...overrides,
     },
   );

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { RegisteredRoute } from '../src/http/auth.js';
+import Fastify from 'fastify';
 import { openApiPath } from '../src/http/openapi.js';
+import { route } from '../src/http/route-doc.js';
+import { enforceDeclaredStatuses } from '../src/http/status-contract.js';
 import { startApi, type ApiHarness } from './http-harness.js';
 
 let api: ApiHarness;
@@ -101,7 +104,7 @@ function contractGaps(r: RegisteredRoute): string[] {
   if (['POST', 'PUT', 'PATCH'].includes(r.method) && doc.body === undefined) gaps.push('no body schema (body: null if it reads none)');
   // `::` is Fastify's escape for a literal colon (`/tasks::batch`), not a parameter.
   if (/(^|[^:]):[A-Za-z]/.test(r.url) && !doc.params) gaps.push('path parameters without a params schema');
-  if (!r.websocket && (doc.status ?? 200) !== 204 && !doc.response && !doc.produces) gaps.push('no response schema (or produces: <media type> for a stream or file)');
+  if (!r.websocket && !(doc.status === 204 || (Array.isArray(doc.status) && doc.status.includes(204))) && !doc.response && !doc.produces) gaps.push('no response schema (or produces: <media type> for a stream or file)');
   return gaps;
 }
 
@@ -116,6 +119,23 @@ describe('route contract', () => {
     expect(contractGaps(bare)).toEqual(['no doc: declare it with route(scope, { summary, ... })']);
     expect(contractGaps({ ...bare, doc: { summary: 'x' } })).toHaveLength(3);
     expect(contractGaps({ ...bare, doc: { summary: 'x', body: null, params: z.object({ id: z.string() }), status: 204 } })).toEqual([]);
+  });
+
+  it('declares every success status a route answers, and a route answering another fails under the strict check', async () => {
+    // 201 when created, 200 on an update or a retry: both documented, with the same body.
+    for (const [path, method] of [['/v1/secrets/{name}', 'put'], ['/v1/tasks', 'post'], ['/v1/agents', 'post']] as const) {
+      const responses = doc.paths[path][method].responses;
+      expect(Object.keys(responses).filter((s) => s.startsWith('2')).sort(), `${method} ${path}`).toEqual(['200', '201']);
+      expect(responses['200'].content).toEqual(responses['201'].content);
+    }
+    const app = Fastify({ logger: false });
+    enforceDeclaredStatuses(app, true);
+    app.put('/things/:id', route('admin', { summary: 'documents 201 only', body: null, response: z.object({ ok: z.boolean() }), status: 201 }), async (_req, reply) => reply.status(200).send({ ok: true }));
+    app.post('/things', route('admin', { summary: 'documents both', body: null, response: z.object({ ok: z.boolean() }), status: [201, 200] }), async (_req, reply) => reply.status(200).send({ ok: true }));
+    const drift = await app.inject({ method: 'PUT', url: '/things/1' });
+    expect(drift.statusCode).toBe(500);
+    expect((await app.inject({ method: 'POST', url: '/things' })).statusCode).toBe(200);
+    await app.close();
   });
 
   it('declares the error responses a route may give, by code from the error table', () => {

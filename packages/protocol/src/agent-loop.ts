@@ -10,7 +10,7 @@ import { TaskId } from './names.js';
  */
 
 /** Tool names the loop knows. A manifest enables each one; the loop offers the model only those. */
-export const TOOL_NAMES = ['shell', 'files', 'http', 'browser', 'ask_human'] as const;
+export const TOOL_NAMES = ['shell', 'files', 'http', 'browser', 'ask_human', 'delegate'] as const;
 export const ToolName = z.enum(TOOL_NAMES);
 export type ToolName = z.infer<typeof ToolName>;
 
@@ -32,6 +32,8 @@ export const AgentLoopSettings = z
     maxSteps: z.number().int().min(1).max(1000).default(30),
     /** Whether a task's deadline stops while it waits for a person (`ask_human`). */
     pauseDeadlineForHuman: z.boolean().default(true),
+    /** The agents the `delegate` tool may hand work to (the manifest's `delegates`); none when absent. */
+    delegates: z.array(z.string()).optional(),
   })
   .strict();
 export type AgentLoopSettings = z.infer<typeof AgentLoopSettings>;

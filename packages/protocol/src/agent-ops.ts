@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { TaskView } from './api.js';
 import { Entitlements } from './compute.js';
+import { DelegateRpc, DelegationWaitRpc } from './delegation.js';
 import { ContextSearchInput, MemoryAddInput, MemoryRecallInput, MemoryReflectInput, RecalledMemory, SearchResult } from './context.js';
 import { GetPost, NewPost, NewReply, PostPage, PostQuery, PostThread, PostView, PurchaseRequest, ReplyView, ResolvePost } from './economy.js';
 import { PurchaseOutcome } from './ledger.js';
@@ -56,6 +58,10 @@ export const AGENT_OPS = {
   'human.ask': unary(HumanAskRpc, HumanAskReply),
   /** Holds up to `waitMs`; call again until answered. */
   'human.wait': unary(HumanWaitRpc, HumanWaitReply),
+  /** Queue a task on another agent for one of the caller's running tasks (the manifest's `delegates`). */
+  'tasks.delegate': unary(DelegateRpc, TaskView),
+  /** A task the caller's agent delegated: as it stands after up to `waitMs`; call again until it has finished. */
+  'tasks.wait': unary(DelegationWaitRpc, TaskView),
 } as const;
 
 export type AgentOp = keyof typeof AGENT_OPS;

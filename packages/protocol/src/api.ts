@@ -183,11 +183,35 @@ export const TaskView = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   deadline: z.string(),
+  /** The task this one was delegated from by another agent (`ctx.delegate`); absent otherwise. */
+  parentId: TaskId.optional(),
 });
 export type TaskView = z.infer<typeof TaskView>;
 
 export const TaskList = z.object({ tasks: z.array(TaskView), nextCursor: z.string().nullable() });
 export type TaskList = z.infer<typeof TaskList>;
+
+/** `{id}` in a task's (and a job's) routes. */
+export const TaskIdParams = z.object({ id: TaskId });
+/** `GET /v1/tasks` and `/v1/jobs`: `status` is comma-separated; page with `cursor` = the last `nextCursor`. */
+export const TaskListQuery = z
+  .object({
+    agent: AgentName.optional(),
+    status: z
+      .string()
+      .transform((s) => s.split(','))
+      .pipe(z.array(TaskStatus))
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: TaskId.optional(),
+    /** Only the tasks delegated from this task. */
+    parent: TaskId.optional(),
+  })
+  .strict();
+/** `GET /v1/tasks/{id}/logs`: `follow` streams NDJSON lines instead. */
+export const TaskLogsQuery = z.object({ follow: z.enum(['true', 'false', '1', '0']).optional() }).strict();
+/** `GET /v1/tasks/{id}/wait`: how long to hold the request open, at most a minute. */
+export const TaskWaitQuery = z.object({ timeoutMs: z.coerce.number().int().min(0).max(60_000).default(30_000) }).strict();
 
 /** The most tasks one batch create may carry; bigger loads are sent as several batches. */
 export const MAX_TASK_BATCH = 1000;
@@ -199,6 +223,11 @@ export type CreateTaskBatchItem = z.infer<typeof CreateTaskBatchItem>;
 /** `POST /v1/tasks:batch`. Items are checked one by one: a bad item fails alone. */
 export const CreateTaskBatchRequest = z.object({ tasks: z.array(CreateTaskBatchItem).min(1).max(MAX_TASK_BATCH) }).strict();
 export type CreateTaskBatchRequest = z.infer<typeof CreateTaskBatchRequest>;
+/**
+ * The batch's envelope only, as the route first reads it: items are then checked one by one,
+ * so one bad item is refused on its own (with its index and field) while the others are queued.
+ */
+export const TaskBatchEnvelope = z.object({ tasks: z.array(z.unknown()).min(1).max(MAX_TASK_BATCH) }).strict();
 
 /** The outcome of one item, at its index in the request. */
 export const TaskBatchItemResult = z.discriminatedUnion('ok', [
@@ -249,6 +278,8 @@ export const SystemStatus = z.object({
   tasks: z.record(z.string(), z.number().int()),
   /** Tasks finished lately; absent from daemons that predate it. */
   throughput: TaskThroughput.optional(),
+  /** The flock's nodes (hosts): absent from daemons that predate them. */
+  nodes: z.array(z.object({ name: z.string(), status: z.string(), cordoned: z.boolean(), draining: z.boolean(), instances: z.number().int() })).optional(),
   /** The LLM gateway: which providers serve which models, or plainly why there is none. */
   llm: z
     .object({
@@ -274,6 +305,13 @@ export type SecretView = z.infer<typeof SecretView>;
 export const AgentNameParams = z.object({ name: AgentName });
 
 export const AgentList = z.object({ agents: z.array(AgentView) });
+
+/** `POST /v1/agents/{name}/restart`: the instances stopped; the reconciler starts their successors. */
+export const AgentRestarted = z.object({ agent: AgentView, replaced: z.array(z.string()) });
+export type AgentRestarted = z.infer<typeof AgentRestarted>;
+/** `POST /v1/agents/{name}/reset`: a restart that also forgot the agent's memory stream and emptied its workspace. */
+export const AgentReset = AgentRestarted.extend({ memoriesForgotten: z.number().int(), workspaceWiped: z.boolean() });
+export type AgentReset = z.infer<typeof AgentReset>;
 export type AgentList = z.infer<typeof AgentList>;
 
 /** `GET /v1/agents/{name}/logs`: `follow` streams NDJSON lines instead. */

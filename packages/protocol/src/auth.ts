@@ -14,6 +14,9 @@ export const CreateTokenRequest = z
   .strict();
 export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;
 
+/** `{id}` in a token's routes. */
+export const TokenIdParams = z.object({ id: z.string().regex(/^tok_[0-9a-f]{16}$/, 'a token id: tok_ and 16 hex digits') });
+
 export const TokenView = z.object({
   id: z.string(),
   name: z.string(),

@@ -195,6 +195,8 @@ export const CollectionList = z.object({ collections: z.array(CollectionView) })
 export const CollectionParams = z.object({ name: CollectionName }).strict();
 export const DocumentParams = z.object({ name: CollectionName, id: DocumentId }).strict();
 export const ContextJobParams = z.object({ jobId: TaskId }).strict();
+/** `POST /v1/context/import`'s body: an export as `GET .../export` gives it (JSON lines). */
+export const ContextExportText = z.string({ message: 'send the export as application/x-ndjson' }).describe('the export: JSON lines, as `GET .../export` gives them');
 export const ImportQuery = z.object({ as: CollectionName.optional() }).strict();
 export const ReindexResult = z.object({ collection: z.string(), model: z.string(), dimension: z.number().int(), reembedded: z.number().int() });
 export const ImportResult = z.object({ collection: z.string(), documents: z.number().int(), chunks: z.number().int() });

@@ -20,6 +20,9 @@ export const StreamMessage = z.object({ id: z.number().int(), type: StreamMessag
 export type StreamMessage = z.infer<typeof StreamMessage>;
 
 /** Client → server: resume after the given id (alternative to `?after=` on reconnect). */
+/** `GET /v1/jobs/{id}/stream` (WebSocket): resume after a message id; `ticket` for browsers, which cannot send headers. */
+export const JobStreamQuery = z.object({ after: z.coerce.number().int().min(0).default(0), ticket: z.string().max(200).optional() }).strict();
+
 export const StreamClientMessage = z.object({ type: z.literal('resume'), after: z.number().int().min(0) }).strict();
 
 /** `GET /v1/jobs/{id}/steps`: an agent loop's steps, in the order they happened. */

@@ -76,29 +76,3 @@ export const OaModelList = z.object({
   object: z.literal('list'),
   data: z.array(OaModel.extend({ capabilities: z.array(z.string()), context_window: z.number().int().nullable().optional() })),
 });
-
-/** A Responses API response object (`POST /v1/responses`, whole): the request's settings echoed, its output items and usage. */
-export const OaResponse = z
-  .object({
-    id: z.string(),
-    object: z.literal('response'),
-    created_at: z.number().int(),
-    model: z.string(),
-    status: z.enum(['completed', 'incomplete']),
-    incomplete_details: z.object({ reason: z.string() }).nullable(),
-    error: z.null(),
-    output: z.array(
-      z.union([
-        z.object({ type: z.literal('message'), id: z.string(), status: z.string(), role: z.literal('assistant'), content: z.array(z.object({ type: z.literal('output_text'), text: z.string(), annotations: z.array(z.unknown()) })) }),
-        z.object({ type: z.literal('function_call'), id: z.string(), call_id: z.string(), name: z.string(), arguments: z.string(), status: z.string() }),
-      ]),
-    ),
-    usage: z.object({
-      input_tokens: z.number().int(),
-      input_tokens_details: z.object({ cached_tokens: z.number().int() }),
-      output_tokens: z.number().int(),
-      output_tokens_details: z.object({ reasoning_tokens: z.number().int() }),
-      total_tokens: z.number().int(),
-    }),
-  })
-  .passthrough();

@@ -41,6 +41,9 @@ export const SentChatMessage = z.object({
 });
 export type SentChatMessage = z.infer<typeof SentChatMessage>;
 
+/** `GET /v1/agents/{name}/messages`: whose thread (admins only may name another person). */
+export const ChatThreadQuery = z.object({ person: z.string().min(1).max(200).optional() }).strict();
+
 export const ChatThread = z.object({ threadId: z.string(), agent: z.string(), person: z.string(), messages: z.array(ChatMessage) });
 export type ChatThread = z.infer<typeof ChatThread>;
 

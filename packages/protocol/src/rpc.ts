@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LlmMessage, LlmParams, PolicyOverride } from './llm.js';
+import { TaskId } from './names.js';
 
 /**
  * Agents' requests to the control plane over the bus: an instance publishes on
@@ -47,6 +48,11 @@ export const LlmChatRpc = z
     messages: z.array(LlmMessage).min(1).optional(),
     params: LlmParams.default({}),
     policyOverride: PolicyOverride.optional(),
+    /**
+     * The task the call is for. A task another agent delegated is paid for by the agent
+     * at the top of its chain, so the runtime names the task on every call it makes.
+     */
+    taskId: TaskId.optional(),
   })
   .strict()
   .refine((v) => (v.prompt === undefined) !== (v.messages === undefined), { message: 'give either prompt or messages' });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LogLevel } from './events.js';
 import { AgentLoopSettings } from './agent-loop.js';
 import { AgentName, InstanceId } from './names.js';
 import { LandmarkName, VillagePolicy } from './world.js';
@@ -58,18 +59,34 @@ export const RuntimeEnv = z.object({
   AIFLOCK_SHARED_DIR: z.string().default('/shared'),
   AIFLOCK_WORKSPACE: z.string().optional(),
   AIFLOCK_LOG_FILE: z.string().optional(),
+  /** The log file is rotated at this size, keeping `AIFLOCK_LOG_FILE_KEEP` old files (runtime.logFileMaxBytes / logFileKeep). */
+  AIFLOCK_LOG_FILE_MAX_BYTES: z.coerce.number().int().min(4096).optional(),
+  AIFLOCK_LOG_FILE_KEEP: z.coerce.number().int().min(0).max(100).optional(),
+  /** The lowest level the runtime logs (the manifest's `logLevel`; info when unset); lower lines are dropped. */
+  AIFLOCK_LOG_LEVEL: LogLevel.optional(),
   AIFLOCK_NATS_CREDS: z.string().optional(),
   /**
    * Set where the sandbox has no network (the process runtime, operator sandboxes): the bus
    * arrives as this Unix socket, which the runtime relays to `AIFLOCK_NATS_URL` on loopback.
    */
   AIFLOCK_BUS_SOCKET: z.string().min(1).optional(),
+  /**
+   * `host:port` the sandbox must NOT reach before the runtime does anything (Docker sandboxes:
+   * `127.0.0.11:53`, Docker's embedded DNS, which the control plane closes in the sandbox's
+   * network namespace after each start). The runtime waits until a connection there is refused.
+   */
+  AIFLOCK_NETWORK_GATE: z
+    .string()
+    .regex(/^[0-9.]+:\d{1,5}$/, 'an IPv4 address and port, like 127.0.0.11:53')
+    .optional(),
   /** Set for an operator sandbox with egress: the proxy's Unix socket, relayed to `HTTP_PROXY`. */
   AIFLOCK_PROXY_SOCKET: z.string().min(1).optional(),
   /** Set for a villager (the manifest has a `village` section): the loop's settings as JSON. */
   AIFLOCK_VILLAGE: jsonOf(VillageSettings).optional(),
   /** Set when the manifest handles `agent` tasks: the loop's tools and limits as JSON. */
   AIFLOCK_AGENT_LOOP: jsonOf(AgentLoopSettings).optional(),
+  /** The browser tool's Chromium, when not `/usr/bin/chromium` (where the workbench image puts it). */
+  AIFLOCK_CHROMIUM: z.string().min(1).optional(),
 });
 export type RuntimeEnv = z.infer<typeof RuntimeEnv>;
 

@@ -48,6 +48,7 @@ function systemPrompt(settings: AgentLoopSettings, ctx: TaskContext, tools: Tool
     `You are agent "${ctx.agent}", working inside your own sandbox.`,
     `Your workspace is ${ctx.workspace}: shell commands run there and file paths are relative to it; nothing outside it is yours.`,
     tools.length ? `Tools you can call: ${tools.join(', ')}. Call them to act; read their results before the next step.` : 'You have no tools: answer from what you know.',
+    ...(tools.includes('delegate') ? [`Agents you may delegate to: ${(settings.delegates ?? []).join(', ')}.`] : []),
     'When the goal is reached (or cannot be), reply with your final answer and no tool call.',
   ].join('\n');
   return settings.persona.trim() ? `${settings.persona.trim()}\n\n${about}` : about;

@@ -1,6 +1,6 @@
 import type { HumanWaitReply } from '@aiflock/protocol';
 import { describe } from '../connect.js';
-import { backoff, sleep } from '../timing.js';
+import { abortable, backoff, sleep } from '../timing.js';
 import type { AgentTool, ToolCallContext, ToolOutcome } from './tool.js';
 
 /** How long one `human.wait` holds on the control plane before the tool asks again. */
@@ -60,14 +60,4 @@ async function waitForAnswer(questionId: string, ctx: ToolCallContext): Promise<
     }
   }
   return null;
-}
-
-/** The promise's value, or null as soon as `signal` aborts (the request left behind just expires). */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T | null> {
-  if (signal.aborted) return Promise.resolve(null);
-  return new Promise<T | null>((resolve, reject) => {
-    const onAbort = () => resolve(null);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

@@ -1,6 +1,7 @@
 import type { ToolName } from '@aiflock/protocol';
 import { askHumanTool } from './ask-human.js';
 import { browserTool } from './browser.js';
+import { delegateTool } from './delegate.js';
 import { filesTool } from './files.js';
 import { httpTool } from './http.js';
 import { shellTool } from './shell.js';
@@ -13,6 +14,7 @@ export const TOOLS: Partial<Record<ToolName, AgentTool>> = {
   http: httpTool,
   ask_human: askHumanTool,
   browser: browserTool,
+  delegate: delegateTool,
 };
 
 export type { AgentTool, ToolCallContext, ToolOutcome } from './tool.js';

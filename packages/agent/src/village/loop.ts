@@ -39,6 +39,11 @@ export type TurnOutcome =
 
 const ACTIVITY_MAX = 200;
 
+/** Who announcements seem to come from in what a villager hears (`aiflock broadcast`). */
+export const ANNOUNCER = 'announcement';
+/** Announcements kept for the next turn; a flood between two turns keeps the newest. */
+const ANNOUNCEMENTS_MAX = 10;
+
 /**
  * A villager's life: perceive (the world, its balance and tier, new replies) → decide (its
  * policy) → act (world moves and actions, board posts and replies) → reflect (memories, and
@@ -55,10 +60,20 @@ export class VillageLoop {
   private readonly warned = new Set<string>();
   /** Whether the policies have been told which questions are already on the board. */
   private knowsAsked = false;
+  /** Announcements (`aiflock broadcast`) heard since the last turn. */
+  private announcements: { from: string; text: string }[] = [];
 
   constructor(private readonly o: VillageLoopOptions) {
     this.clock = o.clock ?? realClock;
     this.reflectEvery = o.reflectEvery ?? 20;
+  }
+
+  /**
+   * An announcement to everyone (`aiflock broadcast`): the next turn hears it as said by
+   * "announcement", so the policy may react, and remembers it as weighing much.
+   */
+  hear(m: { from: string; text: string }): void {
+    this.announcements = [...this.announcements, { from: m.from, text: m.text }].slice(-ANNOUNCEMENTS_MAX);
   }
 
   /** True while a turn (and so a decision) is in flight. */
@@ -100,11 +115,15 @@ export class VillageLoop {
     }
     if (p.self.status !== 'active') return { kind: 'skipped', reason: `the villager is ${p.self.status}` };
     if (!this.knowsAsked) await this.learnAsked(p.self.name);
+    const announced = this.announcements;
+    this.announcements = [];
+    const heardAnnounced = announced.map((a) => ({ from: ANNOUNCER, text: a.text, tick: p.tick }));
+    p = { ...p, heard: [...p.heard, ...heardAnnounced] };
 
     const { decision, abandoned } = await this.decide(p);
     await this.declare({ policy: decision.by, model: decision.model });
     await this.act(withNote(decision));
-    await this.remember(p, decision);
+    await this.remember(p, decision, new Set(heardAnnounced));
     if (n % this.reflectEvery === 0) await this.reflect();
     return { kind: 'acted', decision, abandoned };
   }
@@ -160,10 +179,14 @@ export class VillageLoop {
   }
 
   /** What happened this turn goes into the memory stream, the heard and the replies weighing most. */
-  private async remember(p: Perception, d: Decision): Promise<void> {
+  private async remember(p: Perception, d: Decision, announced: ReadonlySet<Perception['heard'][number]> = new Set()): Promise<void> {
     const me = p.self.name;
     const notes: { kind: MemoryKind; text: string; importance: number }[] = [];
-    for (const h of p.heard) if (h.from !== me) notes.push({ kind: 'observation', text: `${h.from} said: ${h.text}`, importance: 4 });
+    for (const h of p.heard) {
+      // Told apart by identity, not by name: a villager called "announcement" is only a villager.
+      if (announced.has(h)) notes.push({ kind: 'observation', text: `An announcement to everyone in the village: ${h.text}`, importance: 8 });
+      else if (h.from !== me) notes.push({ kind: 'observation', text: `${h.from} said: ${h.text}`, importance: 4 });
+    }
     for (const r of p.replies) {
       if (r.author !== `agent:${me}`) notes.push({ kind: 'reply', text: `${r.authorName} replied to my post ${r.postId}: ${r.body}`, importance: 6 });
     }

@@ -38,8 +38,9 @@ export function villageLoop(d: VillageDeps): VillageLoop {
  * each reply to exactly one of them, so nothing is answered twice. Replicas only make the
  * villager decide more often, so villagers' manifests keep `replicas: 1`.
  */
-export async function runVillage(d: VillageDeps, signal: AbortSignal): Promise<void> {
+export function runVillage(d: VillageDeps, signal: AbortSignal): { loop: VillageLoop; done: Promise<void> } {
   d.log.info(`village loop: policy ${d.settings.policy}, a turn every ${d.settings.every} ms, decisions abandoned after ${d.settings.decisionTimeout} ms`);
-  await villageLoop(d).run(signal);
-  d.log.info('village loop stopped');
+  const loop = villageLoop(d);
+  const done = loop.run(signal).then(() => d.log.info('village loop stopped'));
+  return { loop, done };
 }

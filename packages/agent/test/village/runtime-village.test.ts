@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JSONCodec, type Subscription } from 'nats';
-import type { RpcReply } from '@aiflock/protocol';
+import { subjects, type BroadcastMessage, type RpcReply } from '@aiflock/protocol';
 import { defineAgent, echo, runAgent, type Handler } from '../../src/index.js';
 import { addQueue, enqueue, makeEnv, makeTask, newAgent, startPlane, type Plane } from '../harness.js';
 import { perception } from './fixtures.js';
@@ -60,16 +60,22 @@ async function until<T>(check: () => T | undefined, what: string): Promise<T> {
   throw new Error(`never saw ${what}`);
 }
 
+/** A villager sandbox with an llm policy and no model (every 100 ms), its RPCs answered by `answerRpc`. */
+async function startVillager(name: string, persona: string) {
+  const ids = newAgent(name);
+  await addQueue(plane.jsm, ids.agent);
+  const { calls, sub } = answerRpc(ids.instanceId, ids.agent);
+  const env = makeEnv(plane.server.url, ids, {
+    AIFLOCK_HANDLERS: ['echo'],
+    AIFLOCK_VILLAGE: { policy: 'llm', every: 100, decisionTimeout: 5_000, home: 'home', persona, model: null },
+  });
+  const agent = runAgent(defineAgent({ handlers: { echo } }), env, { logToStdout: false, stopGraceMs: 1_000 });
+  return { calls, sub, agent };
+}
+
 describe('a villager sandbox', () => {
   it('runs the village loop: an llm villager with no model follows its rules and says so', async () => {
-    const ids = newAgent('baker');
-    await addQueue(plane.jsm, ids.agent);
-    const { calls, sub } = answerRpc(ids.instanceId, ids.agent);
-    const env = makeEnv(plane.server.url, ids, {
-      AIFLOCK_HANDLERS: ['echo'],
-      AIFLOCK_VILLAGE: { policy: 'llm', every: 100, decisionTimeout: 5_000, home: 'home', persona: 'You are Bea.', model: null },
-    });
-    const agent = runAgent(defineAgent({ handlers: { echo } }), env, { logToStdout: false, stopGraceMs: 1_000 });
+    const { calls, sub, agent } = await startVillager('baker', 'You are Bea.');
     try {
       await agent.ready;
       const declared = await until(() => calls.find((c) => c.op === 'world.declare'), 'a declaration');
@@ -87,6 +93,24 @@ describe('a villager sandbox', () => {
       await new Promise((r) => setTimeout(r, 300));
       // Stopped means stopped: no turn after the runtime is down.
       expect(calls.length).toBe(after);
+      sub.unsubscribe();
+    }
+  });
+
+  it('hears an announcement (aiflock broadcast): the next turn asks the model with it and remembers it, weighing much', async () => {
+    const { calls, sub, agent } = await startVillager('crier', 'You are Cal.');
+    try {
+      await agent.ready;
+      await until(() => calls.find((c) => c.op === 'world.declare'), 'a first turn');
+      const message: BroadcastMessage = { id: 'b_fair', text: 'The fair opens at noon in the market', from: 'tok_admin', sentAt: new Date().toISOString() };
+      plane.nc.publish(subjects.broadcast, codec.encode(message));
+      const remembered = await until(() => calls.find((c) => c.op === 'memory.add' && JSON.stringify(c.payload).includes('The fair opens')), 'the announcement remembered');
+      expect(remembered.payload).toEqual({ kind: 'observation', text: 'An announcement to everyone in the village: The fair opens at noon in the market', importance: 8 });
+      // The turn that heard it asked the model with it among what was heard.
+      const asked = calls.find((c) => c.op.startsWith('llm.') && JSON.stringify(c.payload).includes('announcement: The fair opens at noon in the market'));
+      expect(asked, 'the model was told what was announced').toBeDefined();
+    } finally {
+      await agent.stop();
       sub.unsubscribe();
     }
   });

@@ -9,6 +9,8 @@ import { age, printJson, println, progress, table } from '../output.js';
 import { printLogs, toInt } from './shared.js';
 import { agentConvertCommand } from './agent-convert.js';
 import { agentRevisionCommands } from './agent-revisions.js';
+import { agentExecCommand } from './agent-exec.js';
+import { agentRestartCommands } from './agent-restart.js';
 
 export function agentCommand(program: Command, client: () => ApiClient): void {
   const agent = program.command('agent').description('deploy and manage agents');
@@ -142,6 +144,8 @@ export function agentCommand(program: Command, client: () => ApiClient): void {
 
   agentConvertCommand(agent, client);
   agentRevisionCommands(agent, client);
+  agentExecCommand(agent, client);
+  agentRestartCommands(agent, client);
 }
 
 /** A stored manifest named by content, rather than a file: sha256:<hex>, or a CIDv1 when no such file exists. */

@@ -27,6 +27,6 @@ export function backupCommand(program: Command, client: () => ApiClient): void {
       }
       const bytes = (await stat(file)).size;
       if (o.json) return printJson({ file, bytes });
-      println(`backup written to ${file} (${bytes} bytes); restore: see docs/operations.md`);
+      println(`backup written to ${file} (${bytes} bytes); restore with: aiflock restore <file>`);
     });
 }

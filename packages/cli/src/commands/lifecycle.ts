@@ -11,7 +11,7 @@ import { printJson, println, progress, table } from '../output.js';
 import { REPO_ROOT, homeDir } from '../paths.js';
 import { toInt } from './shared.js';
 
-const DAEMON_MAIN = join(REPO_ROOT, 'packages', 'daemon', 'dist', 'main.js');
+export const DAEMON_MAIN = join(REPO_ROOT, 'packages', 'daemon', 'dist', 'main.js');
 const EXAMPLES = join(REPO_ROOT, 'examples');
 
 export function lifecycleCommands(program: Command, client: () => ApiClient): void {
@@ -67,11 +67,8 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
         if (o.json) return printJson({ running: false });
         return println('the daemon is not running');
       }
-      const { pid } = await api.get<SystemStatus>('/v1/status');
-      await api.post('/v1/system/shutdown', { stopFlock: !o.keepAgents });
       if (!o.json) progress(o.keepAgents ? 'stopping the daemon...' : 'stopping agents, NATS and the daemon...');
-      for (let i = 0; i < 600 && alive(pid); i++) await sleep(100);
-      if (alive(pid)) throw new CliError(`the daemon (pid ${pid}) did not stop within 60 s`, EXIT.failure);
+      await stopDaemon(api, !o.keepAgents);
       if (o.json) return printJson({ running: false, stoppedFlock: !o.keepAgents });
       println(o.keepAgents ? 'daemon stopped; agents keep running' : 'flock stopped');
     });
@@ -93,6 +90,7 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       println(`daemon:   running, pid ${s.pid}, version ${s.version}, up ${Math.round(s.uptimeMs / 1000)}s, API ${s.apiUrl}`);
       for (const [name, c] of Object.entries(s.checks)) println(`${`${name}:`.padEnd(10)}${c.ok ? 'ok' : 'FAILING'} - ${c.detail}`);
       println(`agents:   ${s.agents.deployed} deployed, ${s.agents.instancesRunning}/${s.agents.instancesDesired} instances running`);
+      if (s.nodes) println(`nodes:    ${s.nodes.map((n) => `${n.name} ${n.status}${n.draining ? ' draining' : n.cordoned ? ' cordoned' : ''} (${n.instances} instances)`).join(', ')}`);
       println(`tasks:    ${Object.entries(s.tasks).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
       // No LLM is a supported way to run (agents use their non-LLM policy), not a failure.
       if (s.llm) println(`llm:      ${s.llm.available ? `${s.llm.models.join(', ')} - ` : 'none - '}${s.llm.detail}`);
@@ -113,7 +111,15 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
     });
 }
 
-async function reachable(api: ApiClient): Promise<boolean> {
+/** Ask the daemon to stop (with `stopFlock`, its instances and NATS too) and wait until it has. */
+export async function stopDaemon(api: ApiClient, stopFlock: boolean): Promise<void> {
+  const { pid } = await api.get<SystemStatus>('/v1/status');
+  await api.post('/v1/system/shutdown', { stopFlock });
+  for (let i = 0; i < 600 && alive(pid); i++) await sleep(100);
+  if (alive(pid)) throw new CliError(`the daemon (pid ${pid}) did not stop within 60 s`, EXIT.failure);
+}
+
+export async function reachable(api: ApiClient): Promise<boolean> {
   try {
     await api.get('/healthz');
     return true;

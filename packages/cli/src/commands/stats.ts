@@ -2,9 +2,7 @@ import type { Command } from 'commander';
 import type { AgentView, InstanceStats, JobList, SystemStatus, TaskThroughput } from '@aiflock/protocol';
 import type { ApiClient } from '../client.js';
 import { CliError } from '../client.js';
-import { EXIT } from '../exit-codes.js';
 import { printJson, println, table } from '../output.js';
-import { toInt } from './shared.js';
 
 export interface FlockStats {
   at: string;
@@ -17,7 +15,7 @@ export interface FlockStats {
   throughput: TaskThroughput | null;
 }
 
-async function collect(api: ApiClient): Promise<FlockStats> {
+export async function collect(api: ApiClient): Promise<FlockStats> {
   const [status, { agents }, recent] = await Promise.all([
     api.get<SystemStatus>('/v1/status'),
     api.get<{ agents: AgentView[] }>('/v1/agents'),
@@ -34,7 +32,7 @@ async function collect(api: ApiClient): Promise<FlockStats> {
   };
 }
 
-function render(s: FlockStats): string {
+export function render(s: FlockStats): string {
   const jobs = Object.entries(s.jobs).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   const lines = [
     `aiflock  ${s.at}`,
@@ -58,7 +56,7 @@ function instanceTable(instances: InstanceStats[]): string {
   );
 }
 
-function bytes(n: number): string {
+export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   while (n >= 1024 && i < units.length - 1) {
@@ -68,7 +66,7 @@ function bytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)}${units[i]}`;
 }
 
-function throughputLine(s: FlockStats): string {
+export function throughputLine(s: FlockStats): string {
   const t = s.throughput;
   if (!t) return `${s.finishedLastMinute} finished in the last minute`;
   const rate = t.perSecond >= 10 ? t.perSecond.toFixed(0) : t.perSecond.toFixed(2);
@@ -76,7 +74,16 @@ function throughputLine(s: FlockStats): string {
   return `${t.finished} finished in the last ${t.windowSeconds} s (${rate}/s${latency})`;
 }
 
-const ms = (n: number): string => (n >= 10_000 ? `${(n / 1000).toFixed(0)} s` : `${n} ms`);
+export const ms = (n: number): string => (n >= 10_000 ? `${(n / 1000).toFixed(0)} s` : `${n} ms`);
+
+/** What each instance's runtime measures; none from a daemon with no runtime to measure (not_ready), which still has flock-wide figures. */
+export async function measure(api: ApiClient): Promise<InstanceStats[]> {
+  const measured = await api.get<{ instances: InstanceStats[] }>('/v1/instances/stats').catch((err: unknown) => {
+    if (err instanceof CliError && err.code === 'not_ready') return { instances: [] as InstanceStats[] };
+    throw err;
+  });
+  return measured.instances;
+}
 
 export function statsCommands(program: Command, client: () => ApiClient): void {
   program
@@ -85,38 +92,11 @@ export function statsCommands(program: Command, client: () => ApiClient): void {
     .option('--json', 'print as JSON')
     .action(async (o: { json?: boolean }) => {
       const api = client();
-      // A daemon with no runtime to measure (not_ready) still has flock-wide figures to show.
-      const measured = api.get<{ instances: InstanceStats[] }>('/v1/instances/stats').catch((err: unknown) => {
-        if (err instanceof CliError && err.code === 'not_ready') return { instances: [] as InstanceStats[] };
-        throw err;
-      });
-      const [s, { instances }] = await Promise.all([collect(api), measured]);
+      const [s, instances] = await Promise.all([collect(api), measure(api)]);
       // `perInstance`: what each instance's runtime measures (`top` does not wait for that sample).
       if (o.json) return printJson({ ...s, perInstance: instances });
       println(render(s));
       println();
       println(instances.length ? instanceTable(instances) : 'no instances');
-    });
-
-  program
-    .command('top')
-    .description('live dashboard of agents, jobs and throughput (Ctrl-C to quit)')
-    .option('-i, --interval <seconds>', 'refresh every N seconds', '2')
-    .option('-n, --iterations <n>', 'stop after N refreshes (default: until Ctrl-C)')
-    .option('--json', 'print one JSON line per refresh instead of drawing')
-    .action(async (o: { interval: string; iterations?: string; json?: boolean }) => {
-      const every = toInt(o.interval, '--interval');
-      if (every < 1) throw new CliError('--interval must be at least 1 second', EXIT.usage);
-      const limit = o.iterations === undefined ? Infinity : toInt(o.iterations, '--iterations');
-      let stop = false;
-      process.once('SIGINT', () => (stop = true));
-      const tty = process.stdout.isTTY && !o.json;
-      for (let i = 0; i < limit && !stop; i++) {
-        const s = await collect(client());
-        if (o.json) process.stdout.write(`${JSON.stringify(s)}\n`);
-        // Clear and home the cursor, then draw, so the screen updates in place.
-        else process.stdout.write(`${tty ? '\x1b[2J\x1b[H' : ''}${render(s)}\n${tty ? '' : '\n'}`);
-        if (i + 1 < limit) await new Promise((r) => setTimeout(r, every * 1000));
-      }
     });
 }

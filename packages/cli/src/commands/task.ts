@@ -64,12 +64,14 @@ export function taskCommand(program: Command, client: () => ApiClient): void {
     .option('-s, --status <list>', 'comma-separated statuses, e.g. running,queued')
     .option('-n, --limit <n>', 'how many', '20')
     .option('--cursor <taskId>', 'continue after this task (from a previous --json page)')
+    .option('--parent <taskId>', 'only the tasks this task delegated to other agents')
     .option('--json', 'print as JSON')
-    .action(async (o: { agent?: string; status?: string; limit: string; cursor?: string; json?: boolean }) => {
+    .action(async (o: { agent?: string; status?: string; limit: string; cursor?: string; parent?: string; json?: boolean }) => {
       const q = new URLSearchParams({ limit: String(toInt(o.limit, '--limit')) });
       if (o.agent) q.set('agent', o.agent);
       if (o.status) q.set('status', o.status);
       if (o.cursor) q.set('cursor', o.cursor);
+      if (o.parent) q.set('parent', o.parent);
       const page = await client().get<TaskList>(`/v1/tasks?${q}`);
       if (o.json) return printJson(page);
       if (page.tasks.length === 0) return println('no tasks');
@@ -85,12 +87,16 @@ export function taskCommand(program: Command, client: () => ApiClient): void {
     .action(async (id: string, o: { json?: boolean }) => {
       const t = await client().get<TaskView>(`/v1/tasks/${encodeURIComponent(id)}`);
       if (o.json) return printJson(t);
+      // Tasks this one delegated to other agents (the first page; `task list --parent` has all).
+      const children = await client().get<TaskList>(`/v1/tasks?parent=${encodeURIComponent(id)}&limit=50`);
       println(`id:       ${t.id}`);
       println(`agent:    ${t.agent}   type: ${t.type}`);
+      if (t.parentId) println(`parent:   ${t.parentId}   (delegated by another agent's task)`);
       println(`status:   ${t.status}   attempt ${t.attempt}/${t.maxAttempts}${t.instanceId ? `   on ${t.instanceId}` : ''}`);
       println(`created:  ${t.createdAt}   deadline: ${t.deadline}`);
       if (t.finishedAt) println(`finished: ${t.finishedAt}`);
       if (t.error) println(`error:    ${t.error}`);
+      for (const c of children.tasks) println(`delegated: ${c.id}   to ${c.agent}   ${c.status}`);
       if (t.result !== null) println(`result:\n${t.result}`);
     });
 

@@ -24,6 +24,11 @@ export interface ContextServiceDeps {
   clock: Clock;
   /** Upper bound of a chunk, in estimated tokens. */
   chunkTokens?: number;
+  /**
+   * The vector list's weight in hybrid search's fusion (the keyword list's is 1); `auto`
+   * (default) weighs a semantic embedder's list above words alone (see `fusion.ts`).
+   */
+  vectorWeight?: number | 'auto';
   /** Chunks re-embedded and saved per step of a re-index (what an interruption can lose). */
   reindexBatch?: number;
   /** Called during re-indexing with the chunks done so far. */

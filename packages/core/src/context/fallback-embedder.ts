@@ -25,6 +25,10 @@ export class FallbackEmbedder implements Embedder {
     return this.current().dimension;
   }
 
+  get semantic(): boolean {
+    return this.current().semantic === true;
+  }
+
   /** The embedder in use; the preferred one until the choice falls the other way. */
   current(): Embedder {
     return this.chosen ?? this.preferred;

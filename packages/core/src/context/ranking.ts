@@ -5,7 +5,7 @@ import type { Embedder } from '../ports/embedder.js';
 import type { VectorIndex } from '../ports/vector-index.js';
 import type { Catalog } from './catalog.js';
 import { embedAll } from './embedding.js';
-import { reciprocalRankFusion } from './fusion.js';
+import { reciprocalRankFusion, vectorWeight } from './fusion.js';
 import { snippet } from './snippet.js';
 
 const matches = (doc: DocumentRecord, tags: readonly string[] | undefined, source: string | undefined): boolean =>
@@ -22,7 +22,7 @@ export type RankedHit = SearchHit & { text: string };
 export async function rankChunks(
   q: SearchQuery,
   cats: readonly { c: CollectionRecord; cat: Catalog }[],
-  deps: { embedder: Embedder; index: VectorIndex },
+  deps: { embedder: Embedder; index: VectorIndex; vectorWeight?: number | 'auto' },
 ): Promise<{ hits: RankedHit[]; notes: string[] }> {
   const { embedder, index } = deps;
   const notes: string[] = [];
@@ -72,7 +72,12 @@ export async function rankChunks(
     return catOf.get(k.slice(0, at))?.byId.get(k.slice(at + 1));
   };
   // A vector index shared with another writer may know a chunk this catalog does not yet: skip it.
-  const fused = reciprocalRankFusion(lists.map((l) => l.filter((h) => rowOf(h.id) !== undefined))).slice(0, q.topK);
+  // Weights matter only when both lists are there (hybrid); the vector list is pushed last.
+  const weights = q.mode === 'hybrid' && lists.length === 2 ? [1, vectorWeight(deps.vectorWeight, embedder.semantic === true)] : undefined;
+  const fused = reciprocalRankFusion(
+    lists.map((l) => l.filter((h) => rowOf(h.id) !== undefined)),
+    { weights },
+  ).slice(0, q.topK);
   const hits = fused.map((f) => {
     const r = rowOf(f.id)!;
     const ranks = q.mode === 'hybrid' ? f.ranks : q.mode === 'keyword' ? [f.ranks[0]!, null] : [null, f.ranks[0]!];

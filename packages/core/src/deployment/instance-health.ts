@@ -12,13 +12,13 @@ export const STARTUP_GRACE_MS = 60_000;
  * start, or the daemon's, whichever is later): an instance that never speaks is unhealthy
  * too, after a grace period.
  */
-export function instanceStatus(state: SandboxState, lastHeartbeat: Date | null, heartbeatMs: number, now: Date, silentSince?: Date): InstanceStatus {
+export function instanceStatus(state: SandboxState, lastHeartbeat: Date | null, heartbeatMs: number, now: Date, silentSince?: Date, startupGraceMs = STARTUP_GRACE_MS): InstanceStatus {
   if (state === 'exited' || state === 'dead') return 'exited';
   if (state === 'paused') return 'paused';
   if (state !== 'running') return 'starting';
   const limit = MISSED_HEARTBEATS * heartbeatMs;
   if (!lastHeartbeat) {
-    return silentSince && now.getTime() - silentSince.getTime() > limit + STARTUP_GRACE_MS ? 'unhealthy' : 'starting';
+    return silentSince && now.getTime() - silentSince.getTime() > limit + startupGraceMs ? 'unhealthy' : 'starting';
   }
   return now.getTime() - lastHeartbeat.getTime() > limit ? 'unhealthy' : 'running';
 }

@@ -1,7 +1,5 @@
-import { z } from 'zod';
-import { PurchaseRequest } from '@aiflock/protocol';
 import { FlockError } from '../errors.js';
-import type { RpcOp as RpcHandler } from '../rpc-handler.js';
+import type { RpcRouter } from '../rpc/router.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../ports/clock.js';
 import type { ComputeControlStore } from '../ports/compute-controls.js';
@@ -31,8 +29,6 @@ export interface UsageCharge {
 export interface UsageSink {
   chargeUsage(u: UsageCharge): Promise<{ txn: LedgerTxn | null; charged: number; shortfall: number }>;
 }
-
-const EconomyStatusInput = z.object({}).strict();
 
 export const MAX_PURCHASE_HOURS = 24 * 30;
 
@@ -176,15 +172,12 @@ function shortfallOf(t: LedgerTxn): number {
 }
 
 /**
- * The economy's bus operations for agents (`agent.<id>.rpc.economy.<op>`): an agent reads
- * its own balance and tier (its perception) and buys tier periods with its own money. The
- * agent is always the caller from the subject; there is no operation that pays anyone else.
+ * The economy's bus operations for agents (`agent.<id>.rpc.economy.<op>`), mounted from the
+ * catalogue (`AGENT_OPS`): an agent reads its own balance and tier (its perception) and buys
+ * tier periods with its own money. The agent is always the caller from the subject; there is
+ * no operation that pays anyone else.
  */
-export function economyRpcHandlers(compute: ComputeService) {
-  const status: RpcHandler<Record<string, never>> = { input: EconomyStatusInput, handle: (c) => compute.entitlementsFor(c.agent) };
-  const purchase: RpcHandler<{ tier: string; hours: number; idempotencyKey: string }> = {
-    input: PurchaseRequest,
-    handle: (c, i) => compute.purchase({ agent: c.agent, ...i, actor: `agent:${c.agent}` }),
-  };
-  return { 'economy.status': status, 'economy.purchase': purchase };
+export function mountEconomyOps(rpc: RpcRouter, compute: ComputeService): void {
+  rpc.op('economy.status', (c) => compute.entitlementsFor(c.agent));
+  rpc.op('economy.purchase', (c, i) => compute.purchase({ agent: c.agent, ...i, actor: `agent:${c.agent}` }));
 }

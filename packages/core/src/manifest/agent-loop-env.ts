@@ -10,6 +10,7 @@ export function enabledTools(m: Manifest): ToolName[] {
     ...(t.http ? (['http'] as const) : []),
     ...(t.browser ? (['browser'] as const) : []),
     ...(t.askHuman ? (['ask_human'] as const) : []),
+    ...(m.delegates?.length ? (['delegate'] as const) : []),
   ];
 }
 
@@ -22,6 +23,7 @@ export function agentLoopEnv(m: Manifest): string | undefined {
     persona: m.persona,
     maxSteps: m.loop.maxSteps,
     pauseDeadlineForHuman: m.tools.askHuman?.pauseDeadline ?? true,
+    delegates: m.delegates ?? [],
   };
   return JSON.stringify(settings);
 }

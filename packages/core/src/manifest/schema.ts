@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AgentName, DOCUMENT_ENV_NAMES, TaskType } from '@aiflock/protocol';
+import { AgentName, DOCUMENT_ENV_NAMES, LogLevel, TaskType } from '@aiflock/protocol';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -39,6 +39,11 @@ const Resources = z
     pids: z.number().int().min(8, 'at least 8 processes').max(32768).default(64),
     taskTimeout: duration('a task timeout', 100, 7 * 24 * 3_600_000).default(300_000),
     tmp: size('the /tmp size', 1024 ** 2, 16 * 1024 ** 3).default(64 * 1024 ** 2),
+    /**
+     * The workspace's hard size (a file system of its own, see docs/security.md); unset: the
+     * flock's `runtime.workspaceSize`. The flock refuses more than `runtime.maxWorkspace`.
+     */
+    workspace: size('the workspace size', 16 * 1024 ** 2, 16 * 1024 ** 4).optional(),
   })
   .strict();
 
@@ -199,6 +204,13 @@ export const ManifestSchema = z
     secrets: z.array(Secret).default([]),
     village: Village.optional(),
     /**
+     * The agents this one may hand work to (`ctx.delegate`, the loop's `delegate` tool); none
+     * when absent. Optional, so that manifests without it keep the digest they had.
+     */
+    delegates: z.array(AgentName).max(100, 'at most 100 agents').optional(),
+    /** The lowest level the runtime in the sandbox logs (`info` when absent; optional so digests stay). */
+    logLevel: LogLevel.optional(),
+    /**
      * Labelled facts about the agent that the flock keeps and shows but does not act on (e.g.
      * the CIM dialect's conceptual_space and dependencies). Optional, so that manifests
      * without it keep the digest they had.
@@ -215,6 +227,9 @@ export const ManifestSchema = z
     }
     if (m.handlers.includes('browser') && !m.tools.browser) {
       ctx.addIssue({ code: 'custom', path: ['tools', 'browser'], message: 'the "browser" handler needs tools.browser: true' });
+    }
+    if (m.delegates?.includes(m.name)) {
+      ctx.addIssue({ code: 'custom', path: ['delegates'], message: `an agent may not delegate to itself ("${m.name}"): that is a cycle` });
     }
   });
 

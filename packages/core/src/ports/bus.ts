@@ -81,6 +81,8 @@ export interface Bus {
   onResult(handler: InboundHandler): void;
   onEvent(handler: InboundHandler): void;
   onHeartbeat(handler: InboundHandler): void;
+  /** Node agents' heartbeats (`node.<name>.heartbeat`); the node's name is the subject's, which its credentials prove. */
+  onNodeHeartbeat?(handler: (node: string, payload: unknown) => Promise<void>): void;
   /** Tasks the bus will not redeliver any more; acknowledged once the handler resolves. */
   onDeadLetter(handler: DeadLetterHandler): void;
   /** Agents' RPC requests, shared among control-plane replicas (a queue group). */

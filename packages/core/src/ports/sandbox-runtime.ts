@@ -8,6 +8,8 @@ export interface SandboxResources {
   memoryBytes: number;
   pids: number;
   tmpBytes: number;
+  /** Hard size of the agent's workspace (manifest `resources.workspace`); unset: the runtime's configured default. */
+  workspaceBytes?: number;
 }
 
 export interface SandboxSpec {
@@ -82,6 +84,41 @@ export interface SandboxCapabilities {
   survivesRestart: boolean;
   /** Weaker than a container sandbox: the daemon says so loudly at start. */
   weakerThanContainers: boolean;
+  /**
+   * How long a new sandbox may take to send its first heartbeat before it counts as unhealthy,
+   * when its start is slower than a container's (a guest booting under software emulation
+   * takes minutes). Unset: STARTUP_GRACE_MS.
+   */
+  startupGraceMs?: number;
+  /** exec() runs a command inside a running sandbox, as its user, within its limits (`aiflock agent exec`). */
+  exec: boolean;
+}
+
+/** A command to run inside a sandbox, as `docker exec` runs one. */
+export interface ExecRequest {
+  /** argv, run directly (no shell unless the command is one). */
+  command: string[];
+  /** A pseudo-terminal (interactive shells, full-screen programs); stdout and stderr then arrive as one stream. */
+  tty: boolean;
+  /** Keep the command's stdin open for input. */
+  stdin: boolean;
+  /** The terminal's size, for a tty. */
+  cols?: number;
+  rows?: number;
+}
+
+/** A command running in a sandbox. */
+export interface ExecSession {
+  /** Output as it comes; with a tty everything is `stdout`. */
+  onOutput(listener: (stream: 'stdout' | 'stderr', data: Uint8Array) => void): void;
+  write(data: Uint8Array): void;
+  /** End of input: the command reads EOF. */
+  closeStdin(): void;
+  resize(cols: number, rows: number): Promise<void>;
+  /** The command's exit code, once it ended and its output was delivered. */
+  readonly exited: Promise<number>;
+  /** Drop the connection to the command (the client went away). */
+  detach(): void;
 }
 
 /** What an instance uses right now, as the runtime measures it (`aiflock stats`). */
@@ -124,6 +161,8 @@ export interface SandboxRuntime {
   capacity?(): Promise<SandboxCapacity>;
   /** Resource use of one instance; null when it is not running. Runtimes that cannot measure leave it out. */
   stats?(instanceId: string): Promise<SandboxStats | null>;
+  /** Run a command in a running instance's sandbox; present exactly when `capabilities.exec`. */
+  exec?(instanceId: string, request: ExecRequest): Promise<ExecSession>;
 }
 
 /**

@@ -11,6 +11,7 @@ import type { PerceptionStore } from './perception-store.js';
 import type { TaskStepStore } from './task-step-store.js';
 import type { PeopleStore } from './people-store.js';
 import type { RevisionStore } from './revision-store.js';
+import type { NodeStore } from './node-store.js';
 
 export interface DeploymentRecord {
   name: string;
@@ -50,6 +51,8 @@ export interface TaskRecord {
   deadline: string;
   /** Sequence of the task message in the work-queue stream, so a queued task can be withdrawn. */
   queueSeq: number | null;
+  /** The task this one was delegated from (`ctx.delegate`); null or absent when people or the flock queued it. */
+  parentId?: string | null;
 }
 
 export interface InstanceRecord {
@@ -94,6 +97,8 @@ export interface TaskFilter {
   status?: TaskStatus[];
   /** Return tasks created before this task id (ids sort by time). */
   before?: string;
+  /** Only tasks delegated from this task. */
+  parentId?: string;
   limit: number;
 }
 
@@ -119,6 +124,7 @@ export interface Store extends AuthStore {
     remove(name: string): Promise<void>;
   };
   revisions: RevisionStore;
+  nodes: NodeStore;
   tasks: {
     /** Inserts, or returns the existing task with the same (agent, idempotencyKey). */
     insert(record: TaskRecord): Promise<{ inserted: boolean; task: TaskRecord }>;

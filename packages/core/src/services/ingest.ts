@@ -4,15 +4,15 @@ import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
 import type { Store, TaskRecord } from '../ports/store.js';
 import type { InstanceRateLimit } from './instance-rate-limit.js';
-import { scrubSecrets, type HeldSecret } from './secret-scrub.js';
+import type { Scrubber } from './secret-scrub.js';
 import type { TaskServiceDeps } from './tasks.js';
 
 export interface IngestOptions {
   /**
-   * The secrets an agent holds (file and header secrets its manifest names), scrubbed from
-   * everything its instances send before it is stored or re-published.
+   * The scrubber of the secrets an agent holds (file and header secrets its manifest names),
+   * run over everything its instances send before it is stored or re-published.
    */
-  secretsOf?: (agent: string) => Promise<readonly HeldSecret[]>;
+  scrubberOf?: (agent: string) => Promise<Scrubber>;
   /** Per-instance limit on events (logs, steps): the excess is dropped. */
   eventLimit?: InstanceRateLimit;
   /** Called for every event dropped by the limit (a metric). */
@@ -186,8 +186,8 @@ export class TaskIngest {
   }
 
   private async scrub<T>(agent: string, value: T, keep: readonly string[] = []): Promise<T> {
-    const held = (await this.deps.secretsOf?.(agent)) ?? [];
-    return scrubSecrets(value, held, { keep });
+    const scrub = await this.deps.scrubberOf?.(agent);
+    return scrub ? scrub(value, keep) : value;
   }
 
   private cut(msg: string): string {

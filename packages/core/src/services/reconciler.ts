@@ -138,7 +138,7 @@ export class Reconciler {
         image: imageFor(m.image, this.deps),
         profile: m.profile,
         manifestDigest: d.digest,
-        resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp },
+        resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp, ...(m.resources.workspace ? { workspaceBytes: m.resources.workspace } : {}) },
         env: {
           ...m.env,
           AIFLOCK_INSTANCE_ID: instanceId,
@@ -147,6 +147,7 @@ export class Reconciler {
           AIFLOCK_HANDLERS: m.handlers.join(','),
           AIFLOCK_HEARTBEAT_MS: String(m.heartbeat.interval),
           AIFLOCK_CONCURRENCY: String(m.concurrency),
+          ...(m.logLevel ? { AIFLOCK_LOG_LEVEL: m.logLevel } : {}),
           // A villager's loop settings; the persona is not secret (it is the agent's prompt).
           ...(m.village ? { AIFLOCK_VILLAGE: villageEnv(m) } : {}),
           // The agent loop's tools and limits (no secrets: the persona is the agent's prompt).
@@ -235,12 +236,12 @@ export class Reconciler {
     // grace to reconnect, so release resumes it rather than replacing it.
     const resumed = this.deps.presence.resumedAt(s.instanceId);
     if (resumed && (!last || last.getTime() < resumed.getTime())) {
-      return instanceStatus(s.state, null, heartbeatMs, now, new Date(Math.max(resumed.getTime(), listening.getTime())));
+      return instanceStatus(s.state, null, heartbeatMs, now, new Date(Math.max(resumed.getTime(), listening.getTime())), this.deps.runtime.capabilities.startupGraceMs);
     }
     const silentSince = new Date(Math.max(started, this.observingSince.getTime(), listening.getTime()));
     // Silence is only counted from when we could have heard it.
     const heard = last && last.getTime() < listening.getTime() ? listening : last;
-    return instanceStatus(s.state, heard, heartbeatMs, now, silentSince);
+    return instanceStatus(s.state, heard, heartbeatMs, now, silentSince, this.deps.runtime.capabilities.startupGraceMs);
   }
 
   private unhealthy(deployments: DeploymentRecord[], sandboxes: SandboxInfo[], now: Date): Set<string> {

@@ -17,12 +17,22 @@ export const scrubbedMarker = (name: string): string => `[secret:${name}]`;
  * first, so a secret that contains another is replaced whole. Pure: returns a new tree.
  */
 export function scrubSecrets<T>(value: T, secrets: readonly HeldSecret[], opts: { keep?: readonly string[] } = {}): T {
+  return compileScrubber(secrets)(value, opts.keep);
+}
+
+/** `scrubSecrets` with its secrets fixed: what the control plane caches per agent (see SecretService.scrubberFor). */
+export type Scrubber = <T>(value: T, keep?: readonly string[]) => T;
+
+/** The needles (each value, and each value trimmed, longest first) worked out once for many scrubs. */
+export function compileScrubber(secrets: readonly HeldSecret[]): Scrubber {
   const needles = needlesOf(secrets);
-  if (needles.length === 0) return value;
-  const keep = new Set(opts.keep ?? []);
-  if (keep.size === 0 || value === null || typeof value !== 'object' || Array.isArray(value)) return walk(value, needles) as T;
-  // Top-level identifiers (`keep`: type, ids, timestamps) stay as sent: they are checked, not shown.
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => (keep.has(k) ? [k, v] : [replaceAll(k, needles), walk(v, needles)]))) as T;
+  return <T>(value: T, keepNames: readonly string[] = []): T => {
+    if (needles.length === 0) return value;
+    const keep = new Set(keepNames);
+    if (keep.size === 0 || value === null || typeof value !== 'object' || Array.isArray(value)) return walk(value, needles) as T;
+    // Top-level identifiers (`keep`: type, ids, timestamps) stay as sent: they are checked, not shown.
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => (keep.has(k) ? [k, v] : [replaceAll(k, needles), walk(v, needles)]))) as T;
+  };
 }
 
 function needlesOf(secrets: readonly HeldSecret[]): [needle: string, marker: string][] {

@@ -3,6 +3,7 @@ import { SECRET_NAME, type Manifest } from '../manifest/schema.js';
 import type { Clock } from '../ports/clock.js';
 import type { SecretCipher } from '../ports/secret-cipher.js';
 import type { Store } from '../ports/store.js';
+import { compileScrubber, type Scrubber } from './secret-scrub.js';
 
 export interface SecretServiceDeps {
   store: Store;
@@ -23,6 +24,11 @@ export const MAX_SECRET_BYTES = 64 * 1024;
  * runtime (as files on a tmpfs) or the egress proxy (as headers): no read route exists.
  */
 export class SecretService {
+  /** Compiled scrubbers by the secret names a manifest holds, each with the stamp it was built under. */
+  private readonly scrubbers = new Map<string, { stamp: string; scrub: Scrubber }>();
+  /** Bumped by every set and remove here, so a change within one millisecond still misses the cache. */
+  private generation = 0;
+
   constructor(private readonly deps: SecretServiceDeps) {}
 
   async set(name: string, value: string): Promise<{ secret: SecretView; created: boolean }> {
@@ -38,6 +44,7 @@ export class SecretService {
     const prev = await this.deps.store.secrets.get(name);
     const record = { name, sealed: this.deps.cipher.seal(value, name), createdAt: prev?.createdAt ?? now, updatedAt: now };
     await this.deps.store.secrets.put(record);
+    this.generation++;
     return { secret: { name, createdAt: record.createdAt, updatedAt: now }, created: !prev };
   }
 
@@ -47,7 +54,9 @@ export class SecretService {
 
   async remove(name: string): Promise<void> {
     assertName(name);
-    if (!(await this.deps.store.secrets.remove(name))) throw notFound(name);
+    const removed = await this.deps.store.secrets.remove(name);
+    this.generation++;
+    if (!removed) throw notFound(name);
   }
 
   /** The plaintext, for the runtime and the proxy only. */
@@ -77,6 +86,28 @@ export class SecretService {
     return out;
   }
 
+  /**
+   * `heldBy` compiled into a scrubber, cached: everything an instance sends is scrubbed, and
+   * opening every secret for every log line costs a decryption per secret per event. The
+   * cache is checked against the secrets' names and `updatedAt` in the store (names and dates
+   * only, nothing opened) on every call, so a secret set, replaced or removed, here or by
+   * another daemon on the same database, is scrubbed by its new value from the next event on.
+   */
+  async scrubberFor(manifest: Manifest): Promise<Scrubber> {
+    const names = [...new Set(manifest.secrets.map((s) => s.name))];
+    if (names.length === 0) return noScrub;
+    const key = names.join('\n');
+    const dates = new Map((await this.deps.store.secrets.list()).map((r) => [r.name, r.updatedAt]));
+    const stamp = `${this.generation}\n${names.map((n) => dates.get(n) ?? '-').join('\n')}`;
+    const hit = this.scrubbers.get(key);
+    if (hit?.stamp === stamp) return hit.scrub;
+    const scrub = compileScrubber(await this.heldBy(manifest));
+    // One entry per distinct set of secret names (in practice one per agent); a bound all the same.
+    if (this.scrubbers.size >= MAX_SCRUBBERS) this.scrubbers.clear();
+    this.scrubbers.set(key, { stamp, scrub });
+    return scrub;
+  }
+
   /** Headers the egress proxy adds to plain-HTTP requests to `host`. */
   async headersFor(manifest: Manifest, host: string): Promise<Record<string, string>> {
     return (await this.credentialsFor(manifest, host)).headers;
@@ -97,6 +128,9 @@ export class SecretService {
     return { headers, tls };
   }
 }
+
+const MAX_SCRUBBERS = 1_000;
+const noScrub: Scrubber = (value) => value;
 
 function hostMatches(pattern: string, host: string): boolean {
   const p = pattern.toLowerCase().replace(/:\d+$/, '');

@@ -21,6 +21,8 @@ export interface TaskQuery {
   agent?: string;
   status?: TaskStatus[];
   before?: string;
+  /** Only the tasks delegated from this task. */
+  parentId?: string;
   limit?: number;
 }
 
@@ -28,8 +30,12 @@ export interface TaskQuery {
 export class TaskService {
   constructor(private readonly deps: TaskServiceDeps) {}
 
-  /** `by`: who asks (an API caller), checked against who may run tasks on the agent; omitted for the flock itself. */
-  async create(req: CreateTaskRequest, idempotencyKey?: string, by?: Actor): Promise<{ task: TaskView; created: boolean }> {
+  /**
+   * `by`: who asks (an API caller), checked against who may run tasks on the agent; omitted
+   * for the flock itself. `delegatedFrom`: the task this one is delegated from (checked by
+   * the caller), whose deadline the new task's may not pass.
+   */
+  async create(req: CreateTaskRequest, idempotencyKey?: string, by?: Actor, delegatedFrom?: { parentId: string; deadline: string }): Promise<{ task: TaskView; created: boolean }> {
     const { store, clock } = this.deps;
     const deployment = await store.deployments.get(req.agent);
     if (!deployment) throw new FlockError('agent_not_found', `no agent named "${req.agent}" is deployed`, { agent: req.agent });
@@ -49,6 +55,7 @@ export class TaskService {
       .update(canonicalJson({ agent: req.agent, type, input: req.input ?? null, timeoutMs: req.timeoutMs, maxAttempts: req.maxAttempts }))
       .digest('hex');
     const now = clock.now();
+    const deadline = new Date(now.getTime() + (req.timeoutMs ?? deployment.manifest.resources.taskTimeout)).toISOString();
     const record: TaskRecord = {
       id: newTaskId(now),
       agent: req.agent,
@@ -66,8 +73,10 @@ export class TaskService {
       createdAt: now.toISOString(),
       startedAt: null,
       finishedAt: null,
-      deadline: new Date(now.getTime() + (req.timeoutMs ?? deployment.manifest.resources.taskTimeout)).toISOString(),
+      // ISO times of one format compare as strings.
+      deadline: delegatedFrom && delegatedFrom.deadline < deadline ? delegatedFrom.deadline : deadline,
       queueSeq: null,
+      ...(delegatedFrom ? { parentId: delegatedFrom.parentId } : {}),
     };
     const { inserted, task } = await store.tasks.insert(record);
     if (!inserted) {
@@ -101,7 +110,7 @@ export class TaskService {
 
   async list(q: TaskQuery): Promise<{ tasks: TaskView[]; nextCursor: string | null }> {
     const limit = Math.min(Math.max(q.limit ?? 50, 1), 500);
-    const rows = await this.deps.store.tasks.list({ agent: q.agent, status: q.status, before: q.before, limit: limit + 1 });
+    const rows = await this.deps.store.tasks.list({ agent: q.agent, status: q.status, before: q.before, parentId: q.parentId, limit: limit + 1 });
     const page = rows.slice(0, limit);
     return { tasks: page.map(taskView), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
   }
@@ -220,5 +229,6 @@ export function taskView(t: TaskRecord): TaskView {
     startedAt: t.startedAt,
     finishedAt: t.finishedAt,
     deadline: t.deadline,
+    ...(t.parentId ? { parentId: t.parentId } : {}),
   };
 }

@@ -18,6 +18,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { toApiError } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
+import { agentExecRoutes } from './routes/agent-exec.js';
 import { agentRevisionRoutes } from './routes/agent-revisions.js';
 import { broadcastRoutes } from './routes/broadcast.js';
 import { auditRoutes } from './routes/audit.js';
@@ -34,6 +35,7 @@ import { economyRoutes } from './routes/economy.js';
 import { paymentRoutes } from './routes/payments.js';
 import { contextRoutes } from './routes/context.js';
 import { systemRoutes } from './routes/system.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { taskRoutes } from './routes/tasks.js';
 import { worldRoutes } from './routes/world.js';
 import { worldStreamRoutes } from './routes/world-stream.js';
@@ -42,6 +44,7 @@ import { webUiRoutes } from './web-ui.js';
 import { mcpRoutes } from '../mcp/routes.js';
 import type { ApiContext } from './context.js';
 import { installHttpSpans } from '../telemetry/http-spans.js';
+import { enforceDeclaredStatuses } from './status-contract.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 /** MCP sessions close after 30 idle minutes; a token holds at most 16 (its least recently used closes first). */
@@ -61,6 +64,8 @@ export interface HttpOptions {
   devBypassLoopback: boolean;
   /** Where the built web UI is; `false` serves no UI (the API alone); unset, the one `npm run build` makes. */
   uiDir?: string | false;
+  /** Tests: a route answering a success status its document does not declare fails with 500 (else it is only logged). */
+  strictStatuses?: boolean;
 }
 
 /** The HTTP API: one root that wires single-concern route modules. */
@@ -86,6 +91,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
     reply.header('x-request-id', req.id);
   });
   installHttpSpans(app);
+  enforceDeclaredStatuses(app, opts.strictStatuses === true);
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpDuration.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
@@ -179,6 +185,8 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(systemRoutes(ctx, metrics));
   void app.register(agentRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(agentRevisionRoutes(ctx), { prefix: '/v1' });
+  void app.register(nodeRoutes(ctx), { prefix: '/v1' });
+  void app.register(agentExecRoutes(ctx), { prefix: '/v1' });
   void app.register(broadcastRoutes(ctx), { prefix: '/v1' });
   void app.register(taskRoutes(ctx, limits), { prefix: '/v1' });
   void app.register(jobRoutes(ctx, limits), { prefix: '/v1' });

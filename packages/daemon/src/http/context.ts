@@ -1,4 +1,6 @@
-import type { AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
+import type { NodesApi } from './routes/nodes.js';
+import type { ExecRequest, ExecSession, FlockError } from '@aiflock/core';
+import type { AgentRestarts, AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
 import type { BroadcastMessage, InstanceStats, SystemStatus } from '@aiflock/protocol';
 import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
 import type { WorldApi } from '../world/index.js';
@@ -11,6 +13,8 @@ export interface ApiContext {
   auth: AuthService;
   secrets: SecretService;
   killSwitch: KillSwitch;
+  /** Fresh instances of the same manifest (`agent restart`), with memory and workspace wiped (`agent reset`). */
+  restarts: AgentRestarts;
   store: Store;
   audit: AuditLog;
   economy: {
@@ -39,6 +43,8 @@ export interface ApiContext {
   people?: Pick<PeopleSetup, 'chat' | 'questions' | 'feed'>;
   /** Agents' memory streams (agents reach theirs over the bus; people read with context:read). */
   memory: MemoryService;
+  /** The flock's nodes (`aiflock node`); absent in harnesses built for other concerns. */
+  nodes?: NodesApi;
   /** Stream a consistent copy of the store; null when the backend is backed up with its own tools. */
   backup: ((file: string) => Promise<void>) | null;
   /** Credentials for an operator's own bus tools (full rights in the flock account); null without bus auth. */
@@ -52,6 +58,15 @@ export interface ApiContext {
   status(): Promise<SystemStatus>;
   /** Every live instance's resource use, from its runtime (`aiflock stats`); absent in harnesses without a runtime. */
   instanceStats?: () => Promise<InstanceStats[]>;
+  /** Commands in instances' sandboxes (`aiflock agent exec`); absent in harnesses without a runtime. */
+  sandboxes?: {
+    /** The runtime's name, for messages. */
+    kind: string;
+    /** Whether the runtime can exec at all; `execRefusal` says why not, naming it. */
+    canExec: boolean;
+    execRefusal(): FlockError;
+    exec(instanceId: string, request: ExecRequest): Promise<ExecSession>;
+  };
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
   /** The daemon's log level, changeable while it runs. */
   logLevel: { get(): string; set(level: string): void };

@@ -2,6 +2,7 @@ import { z, type ZodType } from 'zod';
 import { ApiError, ERROR_CODES, type ErrorCode } from '@aiflock/protocol';
 import type { RegisteredRoute } from './auth.js';
 import { SESSION_COOKIE } from './auth.js';
+import { successStatuses } from './route-doc.js';
 
 type Json = Record<string, unknown>;
 
@@ -59,14 +60,14 @@ export function buildOpenApi(routes: readonly RegisteredRoute[], version: string
     const path = openApiPath(r.url);
     const doc = r.doc;
     const scope = r.scope ?? 'unset';
-    const status = String(doc?.status ?? 200);
     const success: Json = { description: doc?.summary ?? 'OK' };
     const content: Json = {};
     if (doc?.response) content['application/json'] = { schema: toSchema(doc.response, 'output') };
     if (doc?.produces) content[doc.produces] = { schema: { type: 'string' } };
     if (Object.keys(content).length > 0) success['content'] = content;
     const codes = [...COMMON, ...(scope === 'public' ? [] : AUTH), ...(doc?.body ? BODY : []), ...(doc?.errors ?? [])];
-    const responses: Record<string, Json> = { [status]: success, ...errorResponses(codes, doc?.errorBody ? toSchema(doc.errorBody, 'output') : errorRef) };
+    const successes = Object.fromEntries(successStatuses(doc).map((s) => [String(s), success]));
+    const responses: Record<string, Json> = { ...successes, ...errorResponses(codes, doc?.errorBody ? toSchema(doc.errorBody, 'output') : errorRef) };
     const declared = new Set(parameters(doc?.params, 'path').map((p) => p['name']));
     const pathParams = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
     const params = [

@@ -19,8 +19,12 @@ export interface RouteDoc {
   response?: ZodType;
   /** A success body that is not (only) JSON, by media type: a stream, a file, text. */
   produces?: string;
-  /** Success status, 200 unless said. */
-  status?: number;
+  /**
+   * Success status, 200 unless said; several when the route answers each with the same body
+   * (201 created, 200 an update or a retry). The app refuses to let a route answer a 2xx it
+   * does not declare (see `status-contract.ts`).
+   */
+  status?: number | readonly number[];
   /** Headers the route reads, by name. */
   headers?: Record<string, string>;
   /**
@@ -37,6 +41,9 @@ declare module 'fastify' {
     doc?: RouteDoc;
   }
 }
+
+/** The success statuses a route declares, the usual one first. */
+export const successStatuses = (doc: RouteDoc | undefined): readonly number[] => (doc?.status === undefined ? [200] : typeof doc.status === 'number' ? [doc.status] : doc.status);
 
 /** Route options for a route needing `scope`, documented by `doc`. */
 export const route = (scope: RouteScope, doc: RouteDoc, extra: { bodyLimit?: number; ticket?: boolean } = {}) => ({

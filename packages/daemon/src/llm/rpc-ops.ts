@@ -1,4 +1,4 @@
-import { FlockError, type GatewayChatRequest, type LlmGateway, type RpcCaller, type RpcRouter, type Store } from '@aiflock/core';
+import { FlockError, payingAgent, type GatewayChatRequest, type LlmGateway, type RpcCaller, type RpcRouter, type Store } from '@aiflock/core';
 import { AGENT_OPS, type LlmChatResult, type LlmChatRpc } from '@aiflock/protocol';
 import type { z } from 'zod';
 
@@ -21,8 +21,14 @@ async function toRequest(store: Store, input: ChatInput, caller: RpcCaller, corr
   };
 }
 
-/** The agent as the gateway sees it: entitlements and usage are per agent (deployment). */
-const asLlmCaller = (c: RpcCaller) => ({ id: c.agent, agent: c.agent, instanceId: c.instanceId });
+/**
+ * The agent as the gateway sees it: entitlements and usage are per agent (deployment). A call
+ * for a task another agent delegated is that agent's: its tier applies and it is charged.
+ */
+async function asLlmCaller(store: Store, c: RpcCaller, taskId?: string) {
+  const payer = await payingAgent(store, c, taskId);
+  return { id: payer, agent: payer, instanceId: c.instanceId };
+}
 
 /** `agent.<id>.rpc.llm.*`: agents reach models only through here, never with a key of their own. */
 export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | null; detail: string }, store: Store, newId: () => string): void {
@@ -33,7 +39,7 @@ export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | n
 
   router.op('llm.chat', async (caller, input) => {
     const request = await toRequest(store, input, caller, newId());
-    const r = await gateway().chat(request, asLlmCaller(caller));
+    const r = await gateway().chat(request, await asLlmCaller(store, caller, input.taskId));
     return { text: r.content, toolCalls: r.toolCalls, model: request.model, provider: r.provider, finishReason: r.finishReason, usage: r.usage, costAiDollars: r.costAiDollars, correlationId: r.correlationId };
   });
 
@@ -41,7 +47,7 @@ export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | n
     let text = '';
     const toolCalls: LlmChatResult['toolCalls'] = [];
     const request = { ...(await toRequest(store, input, caller, newId())), signal };
-    for await (const c of gateway().chatStream(request, asLlmCaller(caller))) {
+    for await (const c of gateway().chatStream(request, await asLlmCaller(store, caller, input.taskId))) {
       if (c.type === 'delta') {
         text += c.text;
         yield { chunk: c };
@@ -56,6 +62,6 @@ export function registerLlmOps(router: RpcRouter, llm: { gateway: LlmGateway | n
   });
 
   router.op('llm.models', async (caller) => ({
-    models: llm.gateway ? (await llm.gateway.models(asLlmCaller(caller))).map((m) => m.name) : [],
+    models: llm.gateway ? (await llm.gateway.models(await asLlmCaller(store, caller))).map((m) => m.name) : [],
   }));
 }

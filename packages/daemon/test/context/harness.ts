@@ -26,7 +26,7 @@ export const fixedClock = (start = '2026-03-01T00:00:00Z'): Clock & { advance(ms
   return { now: () => new Date(t), advance: (ms) => void (t += ms) };
 };
 
-export async function contextOn(store: SqlStore, opts: { index?: 'store' | 'pgvector'; embedder?: Embedder; clock?: Clock; reindexBatch?: number } = {}): Promise<{ service: ContextService; index: VectorIndex }> {
+export async function contextOn(store: SqlStore, opts: { index?: 'store' | 'pgvector'; embedder?: Embedder; clock?: Clock; reindexBatch?: number; vectorWeight?: number | 'auto' } = {}): Promise<{ service: ContextService; index: VectorIndex }> {
   const index = await openVectorIndex(opts.index ?? 'store', store, () => undefined);
   const service = new ContextService({
     store: store.context,
@@ -35,19 +35,22 @@ export async function contextOn(store: SqlStore, opts: { index?: 'store' | 'pgve
     index,
     clock: opts.clock ?? fixedClock(),
     reindexBatch: opts.reindexBatch,
+    vectorWeight: opts.vectorWeight,
   });
   return { service, index };
 }
 
 /** Recall@5 and MRR (by document) of labelled queries, each answered by `relevant` documents. */
-export async function rankQuality(service: ContextService, queries: readonly { q: string; relevant: string[] }[], mode: 'hybrid' | 'keyword' | 'vector', topK = 20): Promise<{ recallAt5: number; mrr: number }> {
+export async function rankQuality(service: ContextService, queries: readonly { q: string; relevant: string[] }[], mode: 'hybrid' | 'keyword' | 'vector', topK = 20): Promise<{ recallAt5: number; mrr: number; firstRight: number }> {
   let recall = 0;
   let rr = 0;
+  let firstRight = 0;
   for (const { q, relevant } of queries) {
     const docs = [...new Set((await service.search({ q, topK, mode })).hits.map((h) => h.documentId))];
     recall += relevant.filter((r) => docs.slice(0, 5).includes(r)).length / relevant.length;
     const first = docs.findIndex((d) => relevant.includes(d));
     rr += first >= 0 ? 1 / (first + 1) : 0;
+    if (first === 0) firstRight += 1;
   }
-  return { recallAt5: recall / queries.length, mrr: rr / queries.length };
+  return { recallAt5: recall / queries.length, mrr: rr / queries.length, firstRight };
 }

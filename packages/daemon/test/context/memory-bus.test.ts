@@ -1,8 +1,7 @@
 import { JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HashingEmbedder, MemoryService, extractiveReflector } from '@aiflock/core';
+import { HashingEmbedder, MemoryService, extractiveReflector, mountMemoryOps } from '@aiflock/core';
 import { RpcReply, subjects } from '@aiflock/protocol';
-import { mountContextOps } from '../../src/context-plane.js';
 import { startBusHarness, type BusHarness } from '../bus-harness.js';
 import { contextOn, corpusDocuments, fixedClock } from './harness.js';
 
@@ -31,7 +30,7 @@ beforeAll(async () => {
       await context.ingest({ collection: 'maps', documents: corpusDocuments().slice(0, 4), delete: [] });
       await context.configureCollection('maps', ['scout']);
       const memory = new MemoryService({ store: store.context, embedder: new HashingEmbedder(256), clock: fixedClock(), reflector: extractiveReflector });
-      mountContextOps(router, { memory, context });
+      mountMemoryOps(router, { memory, context });
     },
   });
   store = h.store;

@@ -11,7 +11,7 @@ import {
   extractiveReflector,
   llmReflector,
   llmSummariser,
-  memoryBusHandlers,
+  mountMemoryOps,
   systemClock,
   type LlmUsageEvent,
   type MemoryRecord,
@@ -19,6 +19,7 @@ import {
   type Summariser,
 } from '@aiflock/core';
 import { startFakeLlm, type FakeLlmServer } from '../../../../testkit/llm-wire-servers.js';
+import { opCaller } from '../../../../testkit/op-caller.js';
 import { OpenAiProvider } from '../../src/adapters/llm/openai.js';
 import { sqliteBackend } from '../../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../../src/adapters/store-sql/sql-store.js';
@@ -207,14 +208,14 @@ describe('agent memory streams on a real store', () => {
     });
   });
 
-  describe('over the bus (handlers as plain functions)', () => {
+  describe('over the bus (through the RPC router, by the catalogue)', () => {
     const setup = async () => {
       const { service: context } = await contextOn(store);
       const memory = new MemoryService({ store: store.context, embedder, clock: fixedClock() });
       await context.ingest({ collection: 'shared', documents: corpusDocuments(), delete: [] });
       await context.ingest({ collection: 'secret', documents: [{ id: 's', kind: 'note', source: 'vault', text: 'the launch code is 1234', tags: [] }], delete: [] });
       await context.configureCollection('shared', ['scout']);
-      return memoryBusHandlers({ memory, context });
+      return opCaller((rpc) => mountMemoryOps(rpc, { memory, context }));
     };
     const scout = { instanceId: 'scout-abcd1234', agent: 'scout' };
     const spy = { instanceId: 'spy-abcd1234', agent: 'spy' };
@@ -222,13 +223,13 @@ describe('agent memory streams on a real store', () => {
 
     it('an agent reads and writes only its own memory stream', async () => {
       const h = await setup();
-      await h['memory.add'](scout, { kind: 'observation', text: 'the password is under the mat' });
-      expect((await h['memory.recall'](scout, { query: 'password' })).memories[0]!.text).toBe('the password is under the mat');
-      expect((await h['memory.recall'](spy, { query: 'password' })).memories).toEqual([]);
+      await h(scout, 'memory.add', { kind: 'observation', text: 'the password is under the mat' });
+      expect((await h(scout, 'memory.recall', { query: 'password' })).memories[0]!.text).toBe('the password is under the mat');
+      expect((await h(spy, 'memory.recall', { query: 'password' })).memories).toEqual([]);
       // Naming another agent in the input is refused, and nothing is written.
-      expect(await failure(h['memory.add'](spy, { kind: 'observation', text: 'x', agent: 'scout' }))).toBe('validation_failed');
-      expect(await failure(h['memory.recall'](spy, { query: 'password', agent: 'scout' }))).toBe('validation_failed');
-      expect(await failure(h['memory.add'](spy, { kind: 'summary', text: 'x' }))).toBe('validation_failed');
+      expect(await failure(h(spy, 'memory.add', { kind: 'observation', text: 'x', agent: 'scout' }))).toBe('validation_failed');
+      expect(await failure(h(spy, 'memory.recall', { query: 'password', agent: 'scout' }))).toBe('validation_failed');
+      expect(await failure(h(spy, 'memory.add', { kind: 'summary', text: 'x' }))).toBe('validation_failed');
       expect(await store.context.memories.count('scout')).toBe(1);
       expect(await store.context.memories.count('spy')).toBe(0);
     });
@@ -237,25 +238,25 @@ describe('agent memory streams on a real store', () => {
       const { service: context } = await contextOn(store);
       const seen: string[] = [];
       const memory = new MemoryService({ store: store.context, embedder, clock: fixedClock(), reflector: { reflect: async (agent, recent) => (seen.push(`${agent}:${recent.length}`), [{ text: `${agent} thought`, importance: 5 }]) } });
-      const h = memoryBusHandlers({ memory, context });
-      await h['memory.add'](scout, { kind: 'observation', text: 'a fox crossed the road' });
-      await h['memory.add'](spy, { kind: 'observation', text: 'nothing happened' });
-      expect(await h['memory.reflect'](scout, {})).toEqual({ reflections: 1 });
+      const h = opCaller((rpc) => mountMemoryOps(rpc, { memory, context }));
+      await h(scout, 'memory.add', { kind: 'observation', text: 'a fox crossed the road' });
+      await h(spy, 'memory.add', { kind: 'observation', text: 'nothing happened' });
+      expect(await h(scout, 'memory.reflect', {})).toEqual({ reflections: 1 });
       expect(seen).toEqual(['scout:1']);
-      expect(await h['memory.reflect'](scout, {})).toEqual({ reflections: 0 });
-      expect(await failure(h['memory.reflect'](scout, { agent: 'spy' }))).toBe('validation_failed');
+      expect(await h(scout, 'memory.reflect', {})).toEqual({ reflections: 0 });
+      expect(await failure(h(scout, 'memory.reflect', { agent: 'spy' }))).toBe('validation_failed');
       expect(seen).toEqual(['scout:1']);
       expect((await store.context.memories.list('spy')).map((m) => m.kind)).toEqual(['observation']);
     });
 
     it('an agent searches only collections shared with it, and cannot tell missing from forbidden', async () => {
       const h = await setup();
-      const res = await h['context.search'](scout, { q: 'token bucket', collection: 'shared' });
+      const res = await h(scout, 'context.search', { q: 'token bucket', collection: 'shared' });
       expect(res.hits[0]!.documentId).toBe('ratelimit.py');
-      expect(await failure(h['context.search'](scout, { q: 'launch code', collection: 'secret' }))).toBe('context_forbidden');
-      expect(await failure(h['context.search'](spy, { q: 'token', collection: 'shared' }))).toBe('context_forbidden');
-      expect(await failure(h['context.search'](scout, { q: 'x', collection: 'does-not-exist' }))).toBe('context_forbidden');
-      expect(await failure(h['context.search'](scout, { q: 'x', collection: '../secret' }))).toBe('validation_failed');
+      expect(await failure(h(scout, 'context.search', { q: 'launch code', collection: 'secret' }))).toBe('context_forbidden');
+      expect(await failure(h(spy, 'context.search', { q: 'token', collection: 'shared' }))).toBe('context_forbidden');
+      expect(await failure(h(scout, 'context.search', { q: 'x', collection: 'does-not-exist' }))).toBe('context_forbidden');
+      expect(await failure(h(scout, 'context.search', { q: 'x', collection: '../secret' }))).toBe('validation_failed');
     });
   });
 });

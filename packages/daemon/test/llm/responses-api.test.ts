@@ -29,6 +29,20 @@ beforeEach(() => {
 const weather = { type: 'function' as const, name: 'weather', description: 'weather now', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: false };
 const sent = () => h.oa.requests.at(-1)!.body;
 
+/** The AI SDK's tool loop on `model`: the scripted model calls `weather` for `city`, then answers; the cities the tool was called for and the answer. */
+async function weatherLoop(model: Parameters<typeof generateText>[0]['model'], city: string, callId: string): Promise<{ cities: string[]; text: string }> {
+  h.oa.next({ kind: 'reply', toolCalls: [{ id: callId, name: 'weather', arguments: { city } }] }, { kind: 'reply', text: `It is sunny in ${city}.` });
+  const cities: string[] = [];
+  const r = await generateText({
+    model,
+    prompt: `weather in ${city}?`,
+    tools: { weather: tool({ description: 'weather now', inputSchema: z.object({ city: z.string() }), execute: async ({ city: c }) => (cities.push(c), `sunny in ${c}`) }) },
+    stopWhen: stepCountIs(3),
+    maxRetries: 0,
+  });
+  return { cities, text: r.text };
+}
+
 describe('the openai client on /v1/responses', () => {
   it('answers a text input with output_text and usage, metered like chat', async () => {
     h.oa.next({ kind: 'reply', text: 'Hello, human.', usage: { in: 9, out: 3 } });
@@ -170,21 +184,36 @@ describe('the Vercel AI SDK default OpenAI provider (Responses API)', () => {
   });
 
   it('runs a tool loop: the SDK calls the tool and the gateway gets its result back', async () => {
-    h.oa.next({ kind: 'reply', toolCalls: [{ id: 'call_1', name: 'weather', arguments: { city: 'Oslo' } }] }, { kind: 'reply', text: 'It is sunny in Oslo.' });
-    const cities: string[] = [];
-    const r = await generateText({
-      model: openai()('cloud'),
-      prompt: 'weather in Oslo?',
-      tools: { weather: tool({ description: 'weather now', inputSchema: z.object({ city: z.string() }), execute: async ({ city }) => (cities.push(city), `sunny in ${city}`) }) },
-      stopWhen: stepCountIs(3),
-      maxRetries: 0,
-    });
-    expect(cities).toEqual(['Oslo']);
-    expect(r.text).toBe('It is sunny in Oslo.');
+    expect(await weatherLoop(openai()('cloud'), 'Oslo', 'call_1')).toEqual({ cities: ['Oslo'], text: 'It is sunny in Oslo.' });
     expect(sent().messages.slice(-2)).toEqual([
       { role: 'assistant', content: '', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }] },
       { role: 'tool', tool_call_id: 'call_1', content: expect.stringContaining('sunny in Oslo') },
     ]);
+  });
+});
+
+describe("the Vercel AI SDK's .chat() provider (Chat Completions)", () => {
+  // The SDK's own fetch, recorded, so the test sees which route each call took.
+  const paths: string[] = [];
+  const chat = () => createOpenAI({ baseURL: `${h.base}/v1`, apiKey: h.token, fetch: async (input, init) => (paths.push(new URL(input instanceof Request ? input.url : String(input)).pathname), fetch(input, init)) }).chat;
+
+  it('generates, streams and runs a tool loop over /v1/chat/completions', async () => {
+    paths.length = 0;
+    h.oa.next({ kind: 'reply', text: 'Hi over chat.', usage: { in: 4, out: 3 } });
+    const r = await generateText({ model: chat()('cloud'), prompt: 'hi', maxRetries: 0 });
+    expect(r.text).toBe('Hi over chat.');
+    expect(r.usage).toMatchObject({ inputTokens: 4, outputTokens: 3 });
+
+    h.oa.next({ kind: 'reply', text: 'chat stream words' });
+    const s = streamText({ model: chat()('cloud'), system: 'terse', prompt: 'go', maxRetries: 0 });
+    let text = '';
+    for await (const t of s.textStream) text += t;
+    expect(text).toBe('chat stream words');
+    expect(sent().messages[0]).toEqual({ role: 'system', content: 'terse' });
+
+    expect(await weatherLoop(chat()('cloud'), 'Bergen', 'call_9')).toEqual({ cities: ['Bergen'], text: 'It is sunny in Bergen.' });
+    expect(sent().messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'call_9', content: expect.stringContaining('sunny in Bergen') });
+    expect(new Set(paths)).toEqual(new Set(['/v1/chat/completions']));
   });
 });
 

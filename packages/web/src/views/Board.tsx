@@ -153,7 +153,14 @@ export function Board({ onLink, admin }: { onLink: (name: string, state: LinkSta
         </ul>
         <NewPostForm onPosted={(p) => open(p.id)} />
       </section>
-      {thread && <ThreadView thread={thread} admin={admin} onClose={() => open(null)} reload={() => void loadThread(thread.id)} />}
+      {thread ? (
+        <ThreadView thread={thread} admin={admin} onClose={() => open(null)} reload={() => void loadThread(thread.id)} />
+      ) : (
+        // The reading column stays in place with nothing open, so the page does not jump when a post opens.
+        <section className="thread thread-empty" aria-label="No post open" data-testid="thread-empty">
+          <p className="note">Pick a post to read its thread and reply, or write a new one.</p>
+        </section>
+      )}
     </div>
   );
 }

@@ -81,6 +81,7 @@ interface Flight {
 export class MiniLmEmbedder implements Embedder {
   readonly model = MINILM_MODEL;
   readonly dimension = MINILM_DIMENSION;
+  readonly semantic = true;
   private worker: Worker | null = null;
   private loading: Promise<void> | null = null;
   private readonly queue: Job[] = [];

@@ -35,6 +35,8 @@ const CROSSINGS: Crossing[] = [
   { type: 'service', subject: 'agent.*.results' },
   { type: 'service', subject: 'agent.*.events' },
   { type: 'service', subject: 'agent.*.heartbeat' },
+  // Node agents are users of the agents account too, each allowed only its own node.<name>.>.
+  { type: 'service', subject: 'node.*.heartbeat' },
   // A streamed model answer can run for many minutes; its reply route is kept that long.
   { type: 'service', subject: 'agent.*.rpc.>', streamed: { thresholdNs: 30 * MINUTE_NS } },
   { type: 'service', subject: `$JS.API.CONSUMER.INFO.${TASKS}.*`, local: `${INSTANCE_JS_API_PREFIX}.CONSUMER.INFO.${TASKS}.*` },

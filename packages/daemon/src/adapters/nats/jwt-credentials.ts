@@ -1,8 +1,9 @@
 import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { credsAuthenticator, connect, type NatsConnection } from 'nats';
+import { credsAuthenticator, connect, RequestStrategy, type NatsConnection } from 'nats';
 import type { BusCredentials, IssuedCredentials } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN, instancePermissions } from '@aiflock/protocol';
+import { INSTANCE_ID_PATTERN, instancePermissions, nodePermissions } from '@aiflock/protocol';
+import { natsServers } from './server-list.js';
 import type { AccountJwts, NatsTrust } from './trust.js';
 
 /** The file name inside an instance's credentials directory. */
@@ -40,6 +41,13 @@ export interface JwtCredentialsOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
 
+/** What a server answers on the system account's request subjects. */
+interface ClaimsReply {
+  server?: { id?: string; name?: string };
+  data?: { code?: number; message?: string };
+  error?: { description?: string };
+}
+
 export interface CredentialsOwner {
   uid: number;
   gid: number;
@@ -68,6 +76,8 @@ export interface OperatorCredsRecord {
 }
 
 const SYS_TTL_SECONDS = 24 * 3600;
+/** How often the control plane looks for a NATS server that missed a revocation (it was down, or new). */
+const CATCH_UP_MS = 3_000;
 /**
  * Where fresh credentials work from before their sandbox has an address: nowhere (no client
  * connects from 0.0.0.0). A copy taken in that moment is useless too.
@@ -79,7 +89,8 @@ const UNBOUND = '0.0.0.0/32';
  * user JWT with the bus contract's permissions and an expiry; it is re-issued (same key)
  * before it expires. Revoking adds the key to the account's revocation list and pushes the
  * account to the servers through the system account, which disconnects the instance at
- * once and refuses its key from then on.
+ * once and refuses its key from then on. On a cluster every server must confirm the update;
+ * one that was down (or joined later) is found by its system ping and brought up to date.
  */
 export class JwtBusCredentials implements BusCredentials {
   readonly enforced = true;
@@ -88,6 +99,10 @@ export class JwtBusCredentials implements BusCredentials {
   private timers: NodeJS.Timeout[] = [];
   /** A revocation the servers have not confirmed yet (they were unreachable): pushed again on the next tick. */
   private unpushed = false;
+  /** Servers (by id, new at every start of one) that confirmed the accounts as they are now. */
+  private confirmed = new Set<string>();
+  /** Names of servers found without the current revocations, until a push reaches them. */
+  private readonly away = new Set<string>();
   /** Serializes changes to the revocation list and the pushes of the account. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -109,12 +124,12 @@ export class JwtBusCredentials implements BusCredentials {
     return `per-instance NATS JWT credentials (account ${this.o.trust.accountPublicKey.slice(0, 8)}…, renewed before their ${this.o.ttlSeconds} s expiry)`;
   }
 
-  /** Connect the system user to `url`, push the current account, renew what is due; then keep renewing. */
+  /** Connect the system user to `url` (one server or a cluster's list), push the current account, renew what is due; then keep renewing. */
   async start(url: string): Promise<void> {
     const sys = await this.o.trust.issueSystemUser(SYS_TTL_SECONDS);
     let creds = new TextEncoder().encode(sys.creds);
     this.sys = await connect({
-      servers: url,
+      servers: natsServers(url),
       name: 'aiflock-credentials',
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
@@ -128,6 +143,8 @@ export class JwtBusCredentials implements BusCredentials {
       setInterval(() => void this.renewDue().catch((err) => this.o.log('warn', `credential renewal failed: ${String(err)}`)), Math.max(1_000, (this.o.ttlSeconds * 1000) / 10)),
       // A revocation the servers missed goes out as soon as they answer again.
       setInterval(() => void (this.unpushed && this.serialized(() => this.pushOrRetry('retrying a revocation'))), 1_000),
+      // And to a server that was away when it was made (or joined since), once it is there.
+      setInterval(() => void this.serialized(() => this.catchUp()).catch(() => undefined), CATCH_UP_MS),
     ];
     for (const t of this.timers) t.unref();
   }
@@ -267,6 +284,30 @@ export class JwtBusCredentials implements BusCredentials {
     });
   }
 
+  /**
+   * A node agent's credentials (`aiflock node join`): a user of the agents account allowed
+   * only its own `node.<name>.>` subjects and replies under its own inbox prefix. They do
+   * not expire (a host stays joined for months); `node remove` revokes them, and their
+   * revocation is kept for as long as the record of them.
+   */
+  async nodeCreds(node: string): Promise<{ id: string; creds: string }> {
+    const user = await this.o.trust.issueInstanceUser(`node-${node}`, nodePermissions(node), null);
+    await mkdir(this.nodesDir, { recursive: true, mode: 0o700 });
+    await writeJson(join(this.nodesDir, `${user.publicKey}.json`), { id: user.publicKey, node, issuedAt: new Date().toISOString() });
+    return { id: user.publicKey, creds: user.creds };
+  }
+
+  /** Cut a node agent off the bus: every server closes its connection and refuses its key from then on. */
+  async revokeNodeCreds(id: string, node: string): Promise<void> {
+    if (!/^U[A-Z2-7]{55}$/.test(id)) return;
+    await this.serialized(async () => {
+      this.revocations[id] = Math.floor(Date.now() / 1000);
+      await writeJson(this.revocationsFile, this.revocations);
+      await this.pushOrRetry(`revoking node ${node}`);
+      this.o.log('info', `revoked the bus credentials of node ${node} (${id})`);
+    });
+  }
+
   /** Re-issue credentials that are past half their life; drop revocations nobody can use any more. */
   private async renewDue(): Promise<void> {
     const now = Date.now() / 1000;
@@ -284,7 +325,9 @@ export class JwtBusCredentials implements BusCredentials {
       // Operator credentials live longer than an instance's (or for ever): their revocations
       // stay until they would have expired.
       const operators = new Map((await this.listAdminCreds()).map((r) => [r.id, r]));
-      const kept = Object.fromEntries(Object.entries(this.revocations).filter(([key, at]) => at > horizon || operators.has(key)));
+      // Node credentials never expire: their revocations are kept for good.
+      const nodes = new Set((await readdir(this.nodesDir).catch(() => [] as string[])).map((f) => f.replace(/\.json$/, '')));
+      const kept = Object.fromEntries(Object.entries(this.revocations).filter(([key, at]) => at > horizon || operators.has(key) || nodes.has(key)));
       if (Object.keys(kept).length !== Object.keys(this.revocations).length) {
         this.revocations = kept;
         await writeJson(this.revocationsFile, kept);
@@ -306,23 +349,64 @@ export class JwtBusCredentials implements BusCredentials {
     try {
       await this.pushAccount();
       this.unpushed = false;
+      // A server just back may take a retry or two (its routes come up after its client port).
+      if (this.away.size > 0) this.o.log('info', `NATS server(s) ${[...this.away].join(', ')} now have the current revocations`);
+      this.away.clear();
     } catch (err) {
       this.unpushed = true;
       this.o.log('error', `${what}: the account update did not reach the NATS servers (${String(err)}); retrying`);
     }
   }
 
+  /**
+   * Push both accounts to every server of the bus. Each server's resolver answers the update
+   * for itself, so the answers say who has it: any server that answers the system ping and did
+   * not confirm makes this fail (and the push is retried), so a revocation is never taken as
+   * done while one server of a cluster would still let the key in.
+   */
   private async pushAccount(): Promise<void> {
     const sys = this.sys;
     if (!sys) throw new Error('bus credentials not started');
+    const servers = await this.liveServers(sys);
     const { flock, agents } = await this.accountJwts();
     // Instances' keys are revoked in the agents account, operators' tools in the flock account.
-    const push = async (jwt: string) => {
-      const reply = await sys.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(jwt), { timeout: 5_000 });
-      const body = JSON.parse(new TextDecoder().decode(reply.data)) as { data?: { code?: number; message?: string }; error?: { description?: string } };
-      if (body.data?.code !== 200) throw new Error(`the NATS server refused the account update: ${body.error?.description ?? body.data?.message ?? 'no reason given'}`);
+    const push = async (jwt: string): Promise<Set<string>> => {
+      const ok = new Set<string>();
+      const replies = await sys.requestMany('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(jwt), { strategy: RequestStrategy.Count, maxMessages: Math.max(1, servers.size), maxWait: 5_000 });
+      for await (const reply of replies) {
+        const body = JSON.parse(new TextDecoder().decode(reply.data)) as ClaimsReply;
+        const name = body.server?.name ?? body.server?.id ?? 'a server';
+        if (body.data?.code !== 200) throw new Error(`NATS server ${name} refused the account update: ${body.error?.description ?? body.data?.message ?? 'no reason given'}`);
+        if (body.server?.id) ok.add(body.server.id);
+      }
+      if (ok.size === 0) throw new Error('no NATS server confirmed the account update');
+      return ok;
     };
-    await Promise.all([push(agents), push(flock)]);
+    const [a, f] = await Promise.all([push(agents), push(flock)]);
+    const missing = [...servers].filter(([id]) => !a.has(id) || !f.has(id)).map(([, name]) => name);
+    if (missing.length > 0) throw new Error(`NATS server(s) ${missing.join(', ')} did not confirm the account update`);
+    this.confirmed = new Set([...a].filter((id) => f.has(id)));
+  }
+
+  /** The servers of the bus (id → name), as they answer the system account's ping. */
+  private async liveServers(sys: NatsConnection): Promise<Map<string, string>> {
+    const servers = new Map<string, string>();
+    const replies = await sys.requestMany('$SYS.REQ.SERVER.PING', undefined, { strategy: RequestStrategy.JitterTimer, jitter: 300, maxWait: 2_000 });
+    for await (const reply of replies) {
+      const body = JSON.parse(new TextDecoder().decode(reply.data)) as ClaimsReply;
+      if (body.server?.id) servers.set(body.server.id, body.server.name ?? body.server.id);
+    }
+    return servers;
+  }
+
+  /** While keys are revoked, the accounts to a server that has not confirmed them. */
+  private async catchUp(): Promise<void> {
+    if (this.unpushed || !this.sys || Object.keys(this.revocations).length === 0) return;
+    const servers = await this.liveServers(this.sys);
+    const away = [...servers].filter(([id]) => !this.confirmed.has(id)).map(([, name]) => name);
+    if (away.length === 0) return;
+    for (const name of away) this.away.add(name);
+    await this.pushOrRetry(`bringing NATS server(s) ${away.join(', ')} up to date with the revocations`);
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
@@ -346,6 +430,10 @@ export class JwtBusCredentials implements BusCredentials {
 
   private userFile(instanceId: string): string {
     return join(this.o.dir, 'users', `${instanceId}.json`);
+  }
+
+  private get nodesDir(): string {
+    return join(this.o.dir, 'nodes');
   }
 
   private get operatorsDir(): string {

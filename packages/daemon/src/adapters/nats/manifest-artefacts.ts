@@ -1,4 +1,4 @@
-import { StorageType, type JetStreamClient, type ObjectStore } from 'nats';
+import { StorageType, type JetStreamClient, type JetStreamManager, type ObjectStore } from 'nats';
 import type { ManifestArtefacts } from '@aiflock/core';
 
 /** The object-store bucket holding manifests by digest, in the flock's own bus account. */
@@ -9,10 +9,21 @@ export const MANIFEST_BUCKET = 'aiflock-manifests';
  * a revision by digest or CID without a shared disk. Objects are immutable: a digest already
  * stored is not written again (its content is the same by definition).
  */
-export function natsManifestArtefacts(js: JetStreamClient): ManifestArtefacts {
+export function natsManifestArtefacts(js: JetStreamClient, jsm: JetStreamManager, replicas: number): ManifestArtefacts {
   let bucket: Promise<ObjectStore> | null = null;
+  const opened = async () => {
+    const os = await js.views.os(MANIFEST_BUCKET, { storage: StorageType.File, replicas, description: 'aiflock agent manifests by sha256 digest' });
+    // A bucket made before the flock grew to a cluster keeps its replicas when opened: scale it.
+    const status = await os.status();
+    if (status.replicas !== replicas) {
+      const stream = `OBJ_${MANIFEST_BUCKET}`;
+      const info = await jsm.streams.info(stream);
+      await jsm.streams.update(stream, { ...info.config, num_replicas: replicas });
+    }
+    return os;
+  };
   const open = () => {
-    bucket ??= js.views.os(MANIFEST_BUCKET, { storage: StorageType.File, description: 'aiflock agent manifests by sha256 digest' }).catch((err: unknown) => {
+    bucket ??= opened().catch((err: unknown) => {
       bucket = null;
       throw err;
     });

@@ -17,10 +17,12 @@ import {
   type StreamConfig,
 } from 'nats';
 import type { Bus, ManifestArtefacts, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
-import { RPC_STREAM_HEADER, STREAMS, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import { NODE_NAME_PATTERN, RPC_STREAM_HEADER, STREAMS, nodeSubjects, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 import { context } from '@opentelemetry/api';
 import { natsManifestArtefacts } from './manifest-artefacts.js';
 import { KeyedLanes } from './keyed-lanes.js';
+import { coalesceFlushes } from './coalesced-flush.js';
+import { natsServers } from './server-list.js';
 import { SpanKind, TaskTraces, extractTraceContext, injectTraceContext, recordRemoteSpan, withSpan } from '../../telemetry/tracing.js';
 
 const codec = JSONCodec();
@@ -49,6 +51,17 @@ export interface NatsBusOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
   /** What each task was published under, to check what instances report about their spans. */
   traces?: TaskTraces;
+  /** Replicas of the flock's streams and stores; unset: see `streamReplicas`. */
+  replicas?: number;
+}
+
+/**
+ * How many copies of each stream and store: what the operator set, else 3 on a cluster whose
+ * servers NATS_URL lists (three or more: a majority survives the loss of one), else 1.
+ */
+export function streamReplicas(configured: number | undefined, servers: string[], clusterName: string | undefined): number {
+  if (configured !== undefined) return configured;
+  return clusterName && servers.length >= 3 ? 3 : 1;
 }
 
 const STREAM_CONFIG: Record<keyof typeof STREAMS, Partial<StreamConfig>> = {
@@ -75,6 +88,7 @@ export class NatsBus implements Bus {
   private nc!: NatsConnection;
   private js!: JetStreamClient;
   private jsm!: JetStreamManager;
+  private nodeBeat: ((node: string, payload: unknown) => Promise<void>) | null = null;
   private readonly handlers: {
     results?: InboundHandler;
     events?: InboundHandler;
@@ -85,6 +99,8 @@ export class NatsBus implements Bus {
   private closing = false;
   private upSince: Date | null = new Date();
   private readonly traces: TaskTraces;
+  /** Copies of each stream (and the manifest store) across the cluster's servers. */
+  replicas = 1;
   artefacts!: ManifestArtefacts;
 
   private constructor(private readonly opts: NatsBusOptions) {
@@ -93,24 +109,29 @@ export class NatsBus implements Bus {
 
   static async connect(opts: NatsBusOptions): Promise<NatsBus> {
     const bus = new NatsBus(opts);
+    const servers = natsServers(opts.url);
     bus.nc = await connect({
-      servers: opts.url,
+      // Every server of a cluster: when the one in use dies, the client moves to another.
+      servers,
       name: opts.name ?? 'aiflock-daemon',
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       ...(opts.authenticator ? { authenticator: opts.authenticator } : {}),
     });
+    // Acks, results and task publishes of a group commit leave in one socket write (see coalesced-flush.ts).
+    if (!coalesceFlushes(bus.nc)) opts.log('warn', 'this nats.js version does not expose its protocol handler as expected; publishes are written one flush each');
     void bus.watchStatus();
     bus.js = bus.nc.jetstream();
     bus.jsm = await bus.nc.jetstreamManager();
-    bus.artefacts = natsManifestArtefacts(bus.js);
+    bus.replicas = streamReplicas(opts.replicas, servers, bus.nc.info?.cluster);
+    bus.artefacts = natsManifestArtefacts(bus.js, bus.jsm, bus.replicas);
     return bus;
   }
 
   async init(): Promise<void> {
     for (const key of Object.keys(STREAMS) as (keyof typeof STREAMS)[]) {
       const { name, subjects: subs } = STREAMS[key];
-      const config = { name, subjects: [...subs], storage: StorageType.File, ...STREAM_CONFIG[key] };
+      const config = { name, subjects: [...subs], storage: StorageType.File, num_replicas: this.replicas, ...STREAM_CONFIG[key] };
       try {
         await this.jsm.streams.info(name);
         await this.jsm.streams.update(name, config);
@@ -119,7 +140,10 @@ export class NatsBus implements Bus {
         await this.jsm.streams.add(config);
       }
     }
-    const dl = { name: DEAD_LETTERS.name, subjects: DEAD_LETTERS.subjects, storage: StorageType.File, retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3_600_000) };
+    const dl = {
+      ...{ name: DEAD_LETTERS.name, subjects: DEAD_LETTERS.subjects, storage: StorageType.File, num_replicas: this.replicas },
+      ...{ retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3_600_000) },
+    };
     await this.jsm.streams.info(dl.name).then(
       () => this.jsm.streams.update(dl.name, dl),
       async (err: unknown) => {
@@ -231,6 +255,9 @@ export class NatsBus implements Bus {
   onRpc(handler: RpcHandler): void {
     this.handlers.rpc = handler;
   }
+  onNodeHeartbeat(handler: (node: string, payload: unknown) => Promise<void>): void {
+    this.nodeBeat = handler;
+  }
 
   async start(): Promise<void> {
     // Results of different tasks, and events of different instances, are stored concurrently
@@ -239,6 +266,17 @@ export class NatsBus implements Bus {
     if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events), eventKey, INGEST_CONCURRENCY);
     if (this.handlers.deadLetter) void this.pump(DEAD_LETTERS.name, DEAD_LETTERS.durable, this.deadLettered(this.handlers.deadLetter), () => 'all', 1);
     if (this.handlers.rpc) this.serveRpc(this.handlers.rpc);
+    const nodeBeat = this.nodeBeat;
+    if (nodeBeat) {
+      const sub = this.nc.subscribe(nodeSubjects.allHeartbeats);
+      void (async () => {
+        for await (const m of sub) {
+          const node = m.subject.split('.')[1] ?? '';
+          if (!NODE_NAME_PATTERN.test(node)) continue;
+          await nodeBeat(node, decode(m.data)).catch((err: unknown) => this.opts.log('warn', `node heartbeat from ${node} not recorded: ${String(err)}`));
+        }
+      })();
+    }
     const beat = this.handlers.heartbeat;
     if (beat) {
       const sub = this.nc.subscribe(subjects.allHeartbeats);

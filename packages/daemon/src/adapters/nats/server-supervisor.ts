@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
+import { processAlive } from '../../process-alive.js';
 
 export interface NatsServerOptions {
   /** Address nats-server listens on (the sandbox bridge's gateway, so sandboxes reach it). */
@@ -41,7 +42,7 @@ export class NatsServerSupervisor {
   async start(): Promise<'started' | 'adopted'> {
     await mkdir(join(this.opts.dir, 'jetstream'), { recursive: true });
     const pid = await this.pid();
-    if (pid && alive(pid) && (await reachable(this.opts.host, this.opts.port))) {
+    if (pid && processAlive(pid) && (await reachable(this.opts.host, this.opts.port))) {
       if ((await this.runningAuthMode()) === this.authMode) {
         this.opts.log('info', `adopted running nats-server (pid ${pid}) at ${this.url}`);
         this.watch();
@@ -66,15 +67,15 @@ export class NatsServerSupervisor {
   async stop(): Promise<void> {
     this.detach();
     const pid = await this.pid();
-    if (!pid || !alive(pid)) return;
+    if (!pid || !processAlive(pid)) return;
     process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && processAlive(pid); i++) await sleep(100);
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 
   async running(): Promise<boolean> {
     const pid = await this.pid();
-    return pid !== null && alive(pid);
+    return pid !== null && processAlive(pid);
   }
 
   private async spawnServer(): Promise<void> {
@@ -148,14 +149,6 @@ export class NatsServerSupervisor {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function reachable(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {

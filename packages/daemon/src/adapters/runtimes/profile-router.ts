@@ -1,4 +1,4 @@
-import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxStats } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxStats, type ExecRequest, type ExecSession } from '@aiflock/core';
 import type { OperatorSandboxRuntime, RuntimeLog } from './shared/host-runtime.js';
 
 /**
@@ -107,6 +107,13 @@ export class ProfileRouter implements SandboxRuntime {
     return this.target(instanceId).kill(instanceId);
   }
 
+  /** Present on the router always; the instance's own runtime may still refuse (exec_unsupported). */
+  async exec(instanceId: string, request: ExecRequest): Promise<ExecSession> {
+    const runtime = this.target(instanceId);
+    if (!runtime.exec || !runtime.capabilities.exec) throw execUnsupported(runtime.kind);
+    return runtime.exec(instanceId, request);
+  }
+
   async stats(instanceId: string): Promise<SandboxStats | null> {
     const runtime = this.target(instanceId);
     return runtime.stats ? runtime.stats(instanceId) : null;
@@ -148,3 +155,6 @@ export class ProfileRouter implements SandboxRuntime {
     if (this.operator && this.operatorReady) await this.operator.dispose();
   }
 }
+
+export const execUnsupported = (kind: string) =>
+  new FlockError('exec_unsupported', `the ${kind} runtime cannot run commands in its sandboxes (aiflock agent exec needs the docker runtime); read the agent's logs instead`, { runtime: kind });

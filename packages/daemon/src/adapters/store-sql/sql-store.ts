@@ -16,6 +16,7 @@ import { perceptionRepo } from './perception-repo.js';
 import { taskStepRepo } from './task-step-repo.js';
 import { peopleRepo } from './people-repo.js';
 import { revisionRepo } from './revision-repo.js';
+import { nodeRepo } from './node-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
@@ -35,6 +36,7 @@ export class SqlStore implements Store {
   readonly secrets: Store['secrets'];
   readonly taskSteps: Store['taskSteps'];
   readonly revisions: Store['revisions'];
+  readonly nodes: Store['nodes'];
 
   /** The task path's writes (task rows, job events, log lines, steps, audit entries), committed in groups. */
   private readonly group: GroupCommit;
@@ -58,6 +60,7 @@ export class SqlStore implements Store {
     this.secrets = secretRepo(backend.db);
     this.taskSteps = taskStepRepo(backend.db, write);
     this.revisions = revisionRepo(backend.db);
+    this.nodes = nodeRepo(backend.db);
   }
 
   static async open(backend: SqlBackend, groupCommit: GroupCommitOptions = {}): Promise<SqlStore> {

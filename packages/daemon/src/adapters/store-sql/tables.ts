@@ -45,6 +45,8 @@ export interface TasksTable {
   finished_at: string | null;
   deadline: string;
   queue_seq: number | null;
+  /** The task this one was delegated from (null for a task people or the flock queued). */
+  parent_id: string | null;
 }
 
 export interface InstancesTable {
@@ -276,6 +278,8 @@ export interface Database {
   task_steps: TaskStepsTable;
   chat_messages: ChatMessagesTable;
   human_questions: HumanQuestionsTable;
+  nodes: NodesTable;
+  node_join_tokens: NodeJoinTokensTable;
 }
 
 export interface TaskStepsTable {
@@ -334,4 +338,27 @@ export interface PerceptionCursorsTable {
   agent: string;
   tick: number | string;
   reply_seq: number | string;
+}
+
+export interface NodesTable {
+  name: string;
+  labels: string;
+  cordoned: number;
+  draining: number;
+  capacity: string | null;
+  joined_at: string;
+  last_heartbeat_at: string | null;
+  version: string | null;
+  credential_id: string | null;
+}
+
+export interface NodeJoinTokensTable {
+  id: string;
+  hash: string;
+  single_use: number;
+  expires_at: string;
+  used_at: string | null;
+  used_by: string | null;
+  created_by: string | null;
+  created_at: string;
 }

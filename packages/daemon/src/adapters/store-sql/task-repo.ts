@@ -31,6 +31,7 @@ export function taskRepo(db: Kysely<Database>, write: Writer = directWriter(db))
       if (f.agent) q = q.where('agent', '=', f.agent);
       if (f.status?.length) q = q.where('status', 'in', f.status);
       if (f.before) q = q.where('id', '<', f.before);
+      if (f.parentId) q = q.where('parent_id', '=', f.parentId);
       return (await q.execute()).map(toTask);
     },
     transition: async (id, from, patch) => {
@@ -83,6 +84,7 @@ function fromTask(r: TaskRecord): TasksTable {
     finished_at: r.finishedAt,
     deadline: r.deadline,
     queue_seq: r.queueSeq,
+    parent_id: r.parentId ?? null,
   };
 }
 
@@ -92,7 +94,7 @@ function fromTaskPatch(p: Partial<TaskRecord>): Partial<TasksTable> {
     agent: 'agent', type: 'type', status: 'status', input: 'input', result: 'result', output: 'output', error: 'error',
     attempt: 'attempt', maxAttempts: 'max_attempts', instanceId: 'instance_id', idempotencyKey: 'idempotency_key',
     requestHash: 'request_hash', createdAt: 'created_at', startedAt: 'started_at', finishedAt: 'finished_at',
-    deadline: 'deadline', queueSeq: 'queue_seq',
+    deadline: 'deadline', queueSeq: 'queue_seq', parentId: 'parent_id',
   };
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(p)) {
@@ -122,5 +124,6 @@ function toTask(r: Selectable<TasksTable>): TaskRecord {
     finishedAt: r.finished_at,
     deadline: r.deadline,
     queueSeq: r.queue_seq === null ? null : Number(r.queue_seq),
+    parentId: r.parent_id,
   };
 }

@@ -1,14 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
-import { AgentName, DeployResponse, RevisionList, RollbackRequest } from '@aiflock/protocol';
+import { AgentNameParams as NameParams, DeployResponse, RevisionList, RollbackRequest } from '@aiflock/protocol';
 import { grants, RevisionService } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../actor.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-
-const NameParams = z.object({ name: AgentName });
 
 /** History and rollback work on what the deployment service keeps; nothing of their own. */
 export const revisionsOf = (ctx: Pick<ApiContext, 'store' | 'deployments'>) =>

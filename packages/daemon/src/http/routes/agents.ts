@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { AgentList, AgentNameParams as NameParams, AgentView, ConvertRequest, ConvertResponse, DeployRequest, DeployResponse, LogLines, LogsQuery, ScaleRequest } from '@aiflock/protocol';
+import { AgentList, AgentReset, AgentRestarted, AgentNameParams as NameParams, AgentView, ConvertRequest, ConvertResponse, DeployRequest, DeployResponse, LogLines, LogsQuery, ScaleRequest } from '@aiflock/protocol';
 import { FlockError, ManifestError, grants, manifestJsonSchema, manifestText, parseManifest } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../actor.js';
@@ -20,7 +20,7 @@ export const agentRoutes =
 
     app.get('/agents', route('agents:read', { summary: 'List agents with their instances', response: AgentList }), async () => ({ agents: await ctx.deployments.list() }));
 
-    app.post('/agents', route('agents:write', { summary: 'Deploy an agent manifest', body: DeployRequest, response: DeployResponse, status: 201, errors: ['manifest_invalid', 'manifest_refused', 'owner_mismatch', 'agent_access_denied', 'agent_quarantined', 'revision_not_found', 'manifest_integrity_failed'] }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+    app.post('/agents', route('agents:write', { summary: 'Deploy an agent manifest', body: DeployRequest, response: DeployResponse, status: [201, 200], errors: ['manifest_invalid', 'manifest_refused', 'owner_mismatch', 'agent_access_denied', 'agent_quarantined', 'revision_not_found', 'manifest_integrity_failed'] }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const out = await audited(
         ctx.audit,
         req,
@@ -70,6 +70,18 @@ export const agentRoutes =
     app.post('/agents/:name/stop', route('agents:write', { summary: 'Stop every instance', params: NameParams, body: null, response: AgentView, errors: ['agent_not_found', 'agent_stopped', 'agent_access_denied'] }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       return audited(ctx.audit, req, 'agent.stop', `agent/${name}`, () => ctx.deployments.stop(name, managerOf(req)));
+    });
+
+    app.post('/agents/:name/restart', route('agents:write', { summary: 'Replace every instance with a new one of the same manifest', params: NameParams, body: null, response: AgentRestarted, errors: ['agent_not_found', 'agent_access_denied', 'agent_quarantined', 'agent_stopped'] }), async (req) => {
+      const { name } = parseInput(NameParams, req.params, 'params');
+      return audited(ctx.audit, req, 'agent.restart', `agent/${name}`, () => ctx.restarts.restart(name, managerOf(req)), (o) => ({ details: { replaced: o.replaced } }));
+    });
+
+    app.post('/agents/:name/reset', route('agents:write', { summary: "Forget the agent's memory, empty its workspace and replace its instances (logs, balance and task history stay)", params: NameParams, body: null, response: AgentReset, errors: ['agent_not_found', 'agent_access_denied', 'agent_quarantined', 'agent_stopped'] }), async (req) => {
+      const { name } = parseInput(NameParams, req.params, 'params');
+      return audited(ctx.audit, req, 'agent.reset', `agent/${name}`, () => ctx.restarts.reset(name, managerOf(req)), (o) => ({
+        details: { replaced: o.replaced, memoriesForgotten: o.memoriesForgotten, workspaceWiped: o.workspaceWiped },
+      }));
     });
 
     // Kill switch: admin only, audited.

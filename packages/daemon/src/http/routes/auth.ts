@@ -1,14 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
 import type { TokenRecord } from '@aiflock/core';
-import { CreatedToken, CreateSessionRequest, CreateTokenRequest, SessionView, TokenList, TokenView } from '@aiflock/protocol';
+import { CreatedToken, CreateSessionRequest, CreateTokenRequest, SessionView, TokenIdParams, TokenList, TokenView } from '@aiflock/protocol';
 import { SESSION_COOKIE } from '../auth.js';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-
-const TokenIdParams = z.object({ id: z.string().regex(/^tok_[0-9a-f]{16}$/, 'a token id: tok_ and 16 hex digits') });
 
 export function tokenView(t: TokenRecord): TokenView {
   return { id: t.id, name: t.name, scopes: t.scopes, createdAt: t.createdAt, lastUsedAt: t.lastUsedAt, expiresAt: t.expiresAt, revoked: t.revoked };

@@ -1,16 +1,12 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import { FlockError, grants, isTerminal, personNames, threadIdFor, type ChatMessageRecord } from '@aiflock/core';
-import { AgentName, AnswerQuestion, ChatThread, HumanQuestion, SendChatMessage, SentChatMessage } from '@aiflock/protocol';
+import { AgentNameParams as NameParams, AnswerQuestion, ChatThread, ChatThreadQuery as ThreadQuery, HumanQuestion, SendChatMessage, SentChatMessage, TaskIdParams as IdParams } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../actor.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-import { IdParams } from './tasks.js';
 
-const NameParams = z.object({ name: AgentName }).strict();
-const ThreadQuery = z.object({ person: z.string().min(1).max(200).optional() }).strict();
 const POLL_MS = 200;
 
 /**

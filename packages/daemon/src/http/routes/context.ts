@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
-import { CollectionList, CollectionParams, CollectionUpdate, CollectionView, ContextJobParams as JobParams, ContextPack, ContextPackQuery, DocumentParams, ImportQuery, ImportResult, IngestRequest, IngestResult, MemoryParams, MemoryQuery, MemoryRecall, ReindexRequest, ReindexResult, SearchQuery, SearchResult } from '@aiflock/protocol';
+import { CollectionList, CollectionParams, CollectionUpdate, CollectionView, ContextExportText, ContextJobParams as JobParams, ContextPack, ContextPackQuery, DocumentParams, ImportQuery, ImportResult, IngestRequest, IngestResult, MemoryParams, MemoryQuery, MemoryRecall, ReindexRequest, ReindexResult, SearchQuery, SearchResult } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
@@ -58,10 +57,9 @@ export const contextRoutes =
       return reply.type('application/x-ndjson').send(Readable.from(withNewlines()));
     });
 
-    app.post('/context/import', route('context:write', { summary: 'Import an export (application/x-ndjson), optionally under another name', query: ImportQuery, body: z.string().describe('the export: JSON lines, as `GET .../export` gives them'), consumes: 'application/x-ndjson', response: ImportResult, errors: ['embedding_mismatch'] }), async (req) => {
+    app.post('/context/import', route('context:write', { summary: 'Import an export (application/x-ndjson), optionally under another name', query: ImportQuery, body: ContextExportText, consumes: 'application/x-ndjson', response: ImportResult, errors: ['embedding_mismatch'] }), async (req) => {
       const { as } = parseInput(ImportQuery, req.query, 'query');
-      if (typeof req.body !== 'string') throw parseInput(z.string({ message: 'send the export as application/x-ndjson' }), req.body, 'body');
-      const lines = req.body.split('\n');
+      const lines = parseInput(ContextExportText, req.body, 'body').split('\n');
       return audited(ctx.audit, req, 'context.import', `collection/${as ?? 'import'}`, () => ctx.context.importCollection(lines, { as }), (r) => ({ resource: `collection/${r.collection}`, details: r }));
     });
 

@@ -49,7 +49,7 @@ export const economyRoutes =
 
     for (const kind of ['reward', 'penalty'] as const) {
       const path = kind === 'reward' ? '/economy/reward' : '/economy/penalize';
-      app.post(path, route('human', { summary: kind === 'reward' ? 'Reward an agent for a post (201 applied, 200 a retry)' : 'Penalize an agent for a post (201 applied, 200 a retry)', body: RewardRequest, response: RewardOutcome, status: 201, errors: ['agent_not_found', 'post_not_found', 'reward_not_allowed', 'reward_limit_exceeded', 'insufficient_funds', 'idempotency_conflict'] }), async (req, reply) => {
+      app.post(path, route('human', { summary: kind === 'reward' ? 'Reward an agent for a post (201 applied, 200 a retry)' : 'Penalize an agent for a post (201 applied, 200 a retry)', body: RewardRequest, response: RewardOutcome, status: [201, 200], errors: ['agent_not_found', 'post_not_found', 'reward_not_allowed', 'reward_limit_exceeded', 'insufficient_funds', 'idempotency_conflict'] }), async (req, reply) => {
         const out = await audited(ctx.audit, req, `economy.${kind}`, 'economy', async () => {
           const body = parseInput(RewardRequest, req.body, 'body');
           return ctx.economy.rewards.apply({ kind, person: actorOf(req), ...body, requestId: req.id });
@@ -58,7 +58,7 @@ export const economyRoutes =
       });
     }
 
-    app.post('/economy/credit', route('admin', { summary: 'Credit a deposit, idempotent on the payment id (201 applied, 200 a retry)', body: CreditRequest, response: LedgerOutcome, status: 201, errors: ['agent_not_found', 'idempotency_conflict'] }), async (req, reply) => {
+    app.post('/economy/credit', route('admin', { summary: 'Credit a deposit, idempotent on the payment id (201 applied, 200 a retry)', body: CreditRequest, response: LedgerOutcome, status: [201, 200], errors: ['agent_not_found', 'idempotency_conflict'] }), async (req, reply) => {
       const out = await audited(ctx.audit, req, 'economy.credit', 'economy', async () => {
         const body = parseInput(CreditRequest, req.body, 'body');
         // Money is minted only for an agent that exists (a typo must not mint to nobody).
@@ -82,7 +82,7 @@ export const economyRoutes =
       return ctx.economy.compute.setFrozen({ agent, frozen: body.frozen, ...(body.note ? { note: body.note } : {}), actor: actorOf(req), requestId: req.id });
     });
 
-    app.post('/economy/compute/:agent/purchase', route('admin', { summary: 'Buy a tier for some hours from the agent\'s balance (201 applied, 200 a retry)', params: AgentParams, body: PurchaseRequest, response: PurchaseOutcome, status: 201, errors: ['agent_not_found', 'insufficient_funds', 'idempotency_conflict'] }), async (req, reply) => {
+    app.post('/economy/compute/:agent/purchase', route('admin', { summary: 'Buy a tier for some hours from the agent\'s balance (201 applied, 200 a retry)', params: AgentParams, body: PurchaseRequest, response: PurchaseOutcome, status: [201, 200], errors: ['agent_not_found', 'insufficient_funds', 'idempotency_conflict'] }), async (req, reply) => {
       const { agent } = parseInput(AgentParams, req.params, 'params');
       const body = parseInput(PurchaseRequest, req.body, 'body');
       const out = await ctx.economy.compute.purchase({ agent, ...body, actor: actorOf(req), requestId: req.id });

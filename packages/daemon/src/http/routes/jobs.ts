@@ -1,14 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
-import { CreateTaskRequest, CreatedJob, JobList, JobSteps, StreamClientMessage, StreamTicket, StreamTicketRequest, TaskView, type StreamMessage } from '@aiflock/protocol';
+import { CreateTaskRequest, CreatedJob, JobList, JobSteps, JobStreamQuery as StreamQuery, StreamClientMessage, StreamTicket, StreamTicketRequest, TaskIdParams as IdParams, TaskListQuery as ListQuery, TaskView, type StreamMessage } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-import { cancelTask, IdParams, ListQuery } from './tasks.js';
+import { cancelTask } from './tasks.js';
 import { createTask } from './task-create.js';
 
-const StreamQuery = z.object({ after: z.coerce.number().int().min(0).default(0), ticket: z.string().max(200).optional() }).strict();
 const POLL_MS = 200;
 
 /**
@@ -20,14 +18,14 @@ export const jobRoutes =
   async (app) => {
     const idem = { 'idempotency-key': 'retries with the same key and body return the same job; another body is a 409' };
 
-    app.post('/jobs', route('jobs:write', { summary: 'Create a job', body: CreateTaskRequest, response: CreatedJob, status: 202, errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: idem }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+    app.post('/jobs', route('jobs:write', { summary: 'Create a job', body: CreateTaskRequest, response: CreatedJob, status: [202, 200], errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: idem }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const { task, created } = await createTask(ctx, req);
       return reply.status(created ? 202 : 200).send({ jobId: task.id, status: task.status, created });
     });
 
     app.get('/jobs', route('jobs:read', { summary: 'List jobs, newest first; page with nextCursor', query: ListQuery, response: JobList }), async (req) => {
       const q = parseInput(ListQuery, req.query, 'query');
-      const page = await ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor });
+      const page = await ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor, parentId: q.parent });
       return { jobs: page.tasks, nextCursor: page.nextCursor };
     });
 

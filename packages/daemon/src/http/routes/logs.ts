@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
-import { FlockLogsQuery, LogLine } from '@aiflock/protocol';
+import { FlockLogsQuery, LogLines } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
 import { followLogs, logLine } from '../follow.js';
@@ -10,7 +9,7 @@ import { route } from '../route-doc.js';
 export const logRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
-    app.get('/logs', route('agents:read', { summary: 'Log lines of every agent, or of the agents named (NDJSON when following)', query: FlockLogsQuery, response: z.object({ lines: z.array(LogLine) }) }), async (req, reply) => {
+    app.get('/logs', route('agents:read', { summary: 'Log lines of every agent, or of the agents named (NDJSON when following)', query: FlockLogsQuery, response: LogLines }), async (req, reply) => {
       const q = parseInput(FlockLogsQuery, req.query, 'query');
       const scope = { ...(q.agents ? { agents: q.agents } : {}), ...(q.since ? { since: q.since } : {}) };
       if (q.follow === 'true' || q.follow === '1') return followLogs(req, reply, ctx.store, { ...scope, backlog: q.tail }, async () => false);

@@ -1,11 +1,10 @@
 import { FlockError, type ChatMessage, type GatewayChatRequest } from '@aiflock/core';
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
-import { OaResponse } from '@aiflock/protocol';
+import { OaResponse, ResponsesItems, ResponsesRequest, type ResponsesItem, type ResponsesContent } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
 import { answerChat, httpCaller, llmRoute } from '../llm-access.js';
-import { FunctionParameters, outputFormat, parseArgs, toolDefinition } from './openai-wire.js';
+import { outputFormat, parseArgs, toolDefinition } from './openai-wire.js';
 import { ResponseMemory, type StoredItem } from './responses-memory.js';
 import { finished, newId, responsesEvents, wholeOutput, type ResponseBase } from './responses-output.js';
 
@@ -17,65 +16,7 @@ import { finished, newId, responsesEvents, wholeOutput, type ResponseBase } from
  * honoured; hosted tools and non-text inputs are refused by name.
  */
 
-const TextPart = z.object({ type: z.enum(['input_text', 'output_text']), text: z.string() }).passthrough();
-const RefusalPart = z.object({ type: z.literal('refusal'), refusal: z.string() }).passthrough();
-const Part = z.union([TextPart, RefusalPart, z.object({ type: z.string() }).passthrough()]);
-const Content = z.union([z.string(), z.array(Part)]);
-
-const MessageItem = z.object({ type: z.literal('message'), role: z.enum(['user', 'assistant', 'system', 'developer']), content: Content }).passthrough();
-const FunctionCallItem = z.object({ type: z.literal('function_call'), call_id: z.string().min(1), name: z.string().min(1), arguments: z.string() }).passthrough();
-const FunctionCallOutputItem = z.object({ type: z.literal('function_call_output'), call_id: z.string().min(1), output: Content }).passthrough();
-const ItemReference = z.object({ type: z.literal('item_reference'), id: z.string().min(1) }).passthrough();
-/** Reasoning items come back only from models that emit them; the gateway's do not, and they carry no text to resend. */
-const ReasoningItem = z.object({ type: z.literal('reasoning') }).passthrough();
-const Item = z.preprocess(
-  // A message may leave out its type (`{role, content}`), as OpenAI accepts.
-  (v) => (v && typeof v === 'object' && !('type' in v) && 'role' in v ? { ...v, type: 'message' } : v),
-  z.discriminatedUnion('type', [MessageItem, FunctionCallItem, FunctionCallOutputItem, ItemReference, ReasoningItem], {
-    error: 'expected an item of type message, function_call, function_call_output or item_reference',
-  }),
-);
-type Item = z.infer<typeof Item>;
-
-const Format = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('text') }),
-  z.object({ type: z.literal('json_object') }),
-  z.object({ type: z.literal('json_schema'), name: z.string().min(1), schema: z.record(z.string(), z.unknown()), strict: z.boolean().nullish(), description: z.string().nullish() }),
-]);
-
-const FunctionTool = z.object({
-  type: z.literal('function', { error: 'only function tools are supported: the gateway runs no hosted tools (web search, file search, computer use)' }),
-  name: z.string().min(1),
-  description: z.string().nullish(),
-  parameters: FunctionParameters,
-  strict: z.boolean().nullish(),
-});
-
-export const ResponsesRequest = z
-  .object({
-    model: z.string().min(1),
-    input: z.union([z.string(), z.array(Item)]),
-    instructions: z.string().nullish(),
-    tools: z.array(FunctionTool).nullish(),
-    tool_choice: z
-      .union([z.enum(['auto', 'none']), z.object({ type: z.literal('function'), name: z.string() }), z.literal('required')])
-      .nullish()
-      .refine((c) => c == null || c === 'auto' || c === 'none', { message: 'the gateway cannot force a tool call; use tool_choice "auto" or "none"' }),
-    text: z.object({ format: Format.optional() }).passthrough().nullish(),
-    max_output_tokens: z.number().int().min(1).nullish(),
-    temperature: z.number().min(0).max(2).nullish(),
-    top_p: z.number().nullish(),
-    stream: z.boolean().nullish(),
-    store: z.boolean().nullish(),
-    previous_response_id: z.string().min(1).nullish(),
-    parallel_tool_calls: z.boolean().nullish(),
-    metadata: z.record(z.string(), z.string()).nullish(),
-    user: z.string().nullish(),
-  })
-  .passthrough();
-type ResponsesRequest = z.infer<typeof ResponsesRequest>;
-
-function partsText(content: z.infer<typeof Content>, where: string): string {
+function partsText(content: ResponsesContent, where: string): string {
   if (typeof content === 'string') return content;
   return content
     .map((p) => {
@@ -87,7 +28,7 @@ function partsText(content: z.infer<typeof Content>, where: string): string {
 }
 
 /** Responses items → the gateway's messages. Calls join the assistant message before them, as one turn. */
-function toMessages(items: readonly Item[]): ChatMessage[] {
+function toMessages(items: readonly ResponsesItem[]): ChatMessage[] {
   const out: ChatMessage[] = [];
   items.forEach((item, i) => {
     const where = `input.${i}`;
@@ -143,7 +84,7 @@ export const openAiResponsesRoutes =
       const format = body.text?.format;
       const request: GatewayChatRequest = {
         model: body.model,
-        messages: [...(body.instructions ? [{ role: 'system' as const, content: body.instructions }] : []), ...toMessages(parseInput(z.array(Item), conversation, 'body'))],
+        messages: [...(body.instructions ? [{ role: 'system' as const, content: body.instructions }] : []), ...toMessages(parseInput(ResponsesItems, conversation, 'body'))],
         tools: body.tool_choice === 'none' ? undefined : body.tools?.map(toolDefinition),
         format: outputFormat(format),
         maxTokens: body.max_output_tokens ?? undefined,

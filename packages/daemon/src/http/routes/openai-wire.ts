@@ -1,6 +1,5 @@
 import { FlockError, type OutputFormat, type ToolDefinition } from '@aiflock/core';
 
-export { FunctionParameters } from '@aiflock/protocol';
 
 /** What OpenAI's Chat Completions and Responses APIs share on the wire, parsed one way for both. */
 

@@ -15,7 +15,7 @@ export const paymentRoutes =
   async (app) => {
     app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
 
-    app.post('/payments/webhook', route('public', { summary: 'A payment provider reports a completed payment (HMAC-signed); 201 credited, 200 a duplicate', body: PaymentEvent, headers: { 'x-flock-timestamp': 'Unix seconds when signed', 'x-flock-signature': 'HMAC-SHA256 of timestamp and body with the webhook secret' }, response: PaymentReceipt, status: 201, errors: ['signature_invalid', 'agent_not_found', 'not_ready', 'idempotency_conflict'] }), async (req, reply) => {
+    app.post('/payments/webhook', route('public', { summary: 'A payment provider reports a completed payment (HMAC-signed); 201 credited, 200 a duplicate', body: PaymentEvent, headers: { 'x-flock-timestamp': 'Unix seconds when signed', 'x-flock-signature': 'HMAC-SHA256 of timestamp and body with the webhook secret' }, response: PaymentReceipt, status: [201, 200], errors: ['signature_invalid', 'agent_not_found', 'not_ready', 'idempotency_conflict'] }), async (req, reply) => {
       const { secret, toleranceSeconds } = ctx.economy.webhook;
       if (!secret) throw new FlockError('not_ready', 'the payments webhook is disabled: set economy.webhook.secret (env AIFLOCK_PAYMENTS_WEBHOOK_SECRET)');
       const raw = typeof req.body === 'string' ? req.body : '';

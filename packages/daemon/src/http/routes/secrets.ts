@@ -11,7 +11,7 @@ export const secretRoutes =
   async (app) => {
     app.get('/secrets', route('admin', { summary: 'Secret names and dates (never values)', response: SecretList }), async () => ({ secrets: await ctx.secrets.list() }));
 
-    app.put('/secrets/:name', route('admin', { summary: 'Set a secret (the value is sealed at rest)', params: NameParams, body: SetSecretRequest, response: SecretView, status: 201 }), async (req, reply) => {
+    app.put('/secrets/:name', route('admin', { summary: 'Set a secret (the value is sealed at rest)', params: NameParams, body: SetSecretRequest, response: SecretView, status: [201, 200] }), async (req, reply) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const out = await audited(ctx.audit, req, 'secret.set', `secret/${name}`, () => ctx.secrets.set(name, parseInput(SetSecretRequest, req.body, 'body').value));
       return reply.status(out.created ? 201 : 200).send(out.secret);

@@ -1,15 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import { z } from 'zod';
-import { CreateTaskBatchItem, MAX_TASK_BATCH, type TaskBatchItemResult, type TaskBatchResponse } from '@aiflock/protocol';
+import { CreateTaskBatchItem, TaskBatchEnvelope, type TaskBatchItemResult, type TaskBatchResponse } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput, toApiError, zodToFlock } from '../errors.js';
 import { createAudited } from './task-create.js';
-
-/**
- * The envelope only: items are checked one by one below, so one bad item is refused on its
- * own (with its index and field) while the others are queued.
- */
-const BatchEnvelope = z.object({ tasks: z.array(z.unknown()).min(1).max(MAX_TASK_BATCH) }).strict();
 
 /**
  * `POST /v1/tasks:batch`: every item is created as `POST /v1/tasks` would create it (checked,
@@ -17,7 +10,7 @@ const BatchEnvelope = z.object({ tasks: z.array(z.unknown()).min(1).max(MAX_TASK
  * writes them in a few transactions instead of one each.
  */
 export async function createTaskBatch(ctx: ApiContext, req: FastifyRequest): Promise<TaskBatchResponse> {
-  const { tasks } = parseInput(BatchEnvelope, req.body, 'body');
+  const { tasks } = parseInput(TaskBatchEnvelope, req.body, 'body');
   const results = await Promise.all(tasks.map((item, index) => createItem(ctx, req, item, index)));
   const ok = results.filter((r) => r.ok);
   return {

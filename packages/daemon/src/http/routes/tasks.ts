@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import { isTerminal } from '@aiflock/core';
-import { AgentName, CreateTaskBatchRequest, CreateTaskRequest, LogLines, MAX_TASK_BATCH, TaskBatchResponse, TaskId, TaskList, TaskStatus, TaskView } from '@aiflock/protocol';
+import { CreateTaskBatchRequest, CreateTaskRequest, LogLines, MAX_TASK_BATCH, TaskBatchResponse, TaskIdParams as IdParams, TaskList, TaskListQuery as ListQuery, TaskLogsQuery as FollowQuery, TaskView, TaskWaitQuery as WaitQuery } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
@@ -10,21 +9,6 @@ import { followLogs, logLine } from '../follow.js';
 import { createTaskBatch } from './task-batch.js';
 import { createTask } from './task-create.js';
 
-export const IdParams = z.object({ id: TaskId });
-export const ListQuery = z
-  .object({
-    agent: AgentName.optional(),
-    status: z
-      .string()
-      .transform((s) => s.split(','))
-      .pipe(z.array(TaskStatus))
-      .optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    cursor: TaskId.optional(),
-  })
-  .strict();
-const FollowQuery = z.object({ follow: z.enum(['true', 'false', '1', '0']).optional() }).strict();
-const WaitQuery = z.object({ timeoutMs: z.coerce.number().int().min(0).max(60_000).default(30_000) }).strict();
 
 /** Cancel the task named in the path, audited; shared by /tasks and /jobs. */
 export function cancelTask(ctx: ApiContext, req: FastifyRequest): Promise<TaskView> {
@@ -35,7 +19,7 @@ export function cancelTask(ctx: ApiContext, req: FastifyRequest): Promise<TaskVi
 export const taskRoutes =
   (ctx: ApiContext, limits: { largeBody: number }): FastifyPluginAsync =>
   async (app) => {
-    app.post('/tasks', route('jobs:write', { summary: 'Queue a task (a job)', body: CreateTaskRequest, response: TaskView, status: 201, errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: { 'idempotency-key': 'retries with the same key and body return the same task; another body is a 409' } }, { bodyLimit: limits.largeBody }), async (req, reply) => {
+    app.post('/tasks', route('jobs:write', { summary: 'Queue a task (a job)', body: CreateTaskRequest, response: TaskView, status: [201, 200], errors: ['agent_not_found', 'unsupported_task_type', 'task_access_denied', 'idempotency_conflict', 'agent_quarantined', 'bus_unavailable'], headers: { 'idempotency-key': 'retries with the same key and body return the same task; another body is a 409' } }, { bodyLimit: limits.largeBody }), async (req, reply) => {
       const { task, created } = await createTask(ctx, req);
       return reply.status(created ? 201 : 200).send(task);
     });
@@ -47,7 +31,7 @@ export const taskRoutes =
 
     app.get('/tasks', route('jobs:read', { summary: 'List tasks, newest first', query: ListQuery, response: TaskList }), async (req) => {
       const q = parseInput(ListQuery, req.query, 'query');
-      return ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor });
+      return ctx.tasks.list({ agent: q.agent, status: q.status, limit: q.limit, before: q.cursor, parentId: q.parent });
     });
 
     app.get('/tasks/:id', route('jobs:read', { summary: 'One task', params: IdParams, response: TaskView, errors: ['task_not_found'] }), async (req) => ctx.tasks.get(parseInput(IdParams, req.params, 'params').id));

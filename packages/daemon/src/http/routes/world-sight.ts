@@ -1,12 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
-import { AgentName, WorldSight, WorldSightQuery } from '@aiflock/protocol';
+import { AgentNameParams as NameParams, WorldSight, WorldSightQuery } from '@aiflock/protocol';
 import { FlockError } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
-
-const NameParams = z.object({ name: AgentName }).strict();
 
 /**
  * What a villager perceives, for people and outside agents watching it (`world:read`). It is

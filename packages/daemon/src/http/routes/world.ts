@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
-import { Accepted, ActionRequest, AgentName, MoveRequest, TiledMapJson, Tile, WorldSnapshot } from '@aiflock/protocol';
+import { Accepted, ActionRequest, AgentNameParams as NameParams, MoveOutcome, MoveRequest, TiledMapJson, WorldSnapshot } from '@aiflock/protocol';
 import { FlockError } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import type { WorldApi } from '../../world/index.js';
@@ -9,13 +8,10 @@ import { audited } from '../audited.js';
 import { parseInput } from '../errors.js';
 import { route } from '../route-doc.js';
 
-const NameParams = z.object({ name: AgentName }).strict();
-
 function worldOf(ctx: ApiContext): WorldApi {
   if (!ctx.world) throw new FlockError('not_ready', 'the village is not running in this API');
   return ctx.world;
 }
-const MoveResponse = z.object({ goal: Tile.nullable(), path: z.number().int() });
 
 /**
  * The village over HTTP. Reading is `world:read`; people moving a villager or making it act
@@ -39,7 +35,7 @@ export const worldRoutes =
       return reply.type('application/json').send(mapBody.text);
     });
 
-    app.post('/agents/:name/move', route('world:act', { summary: 'Move a villager: one step {dx,dy}, a tile {x,y} or a landmark {to}; walked at one tile per tick', params: NameParams, body: MoveRequest, response: MoveResponse, errors: ['villager_not_found', 'villager_inactive', 'move_invalid', 'path_unreachable'] }), async (req) => {
+    app.post('/agents/:name/move', route('world:act', { summary: 'Move a villager: one step {dx,dy}, a tile {x,y} or a landmark {to}; walked at one tile per tick', params: NameParams, body: MoveRequest, response: MoveOutcome, errors: ['villager_not_found', 'villager_inactive', 'move_invalid', 'path_unreachable'] }), async (req) => {
       const { name } = parseInput(NameParams, req.params, 'params');
       const move = parseInput(MoveRequest, req.body, 'body');
       return audited(ctx.audit, req, 'world.move', `agent/${name}`, () => worldOf(ctx).host.submit({ kind: 'move', name, move }), () => ({ details: move }));

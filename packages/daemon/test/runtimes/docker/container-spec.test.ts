@@ -72,7 +72,7 @@ describe('containerSpec (restricted profile)', () => {
     expect(h.Mounts).toEqual([
       { Type: 'bind', Source: '/srv/flock/shared/agents/scribe', Target: '/shared/agents/scribe', ReadOnly: false },
       { Type: 'bind', Source: '/srv/flock/shared/common', Target: '/shared/common', ReadOnly: true },
-      { Type: 'bind', Source: '/srv/flock/shared/logs/scribe-ab12cd34.log', Target: '/shared/logs/scribe-ab12cd34.log', ReadOnly: false },
+      { Type: 'bind', Source: '/srv/flock/shared/logs/scribe-ab12cd34', Target: '/shared/logs/scribe-ab12cd34', ReadOnly: false },
     ]);
   });
 
@@ -87,7 +87,7 @@ describe('containerSpec (restricted profile)', () => {
     });
   });
 
-  it("passes exactly the given env plus the three storage paths, and the documents' names for the same values", () => {
+  it("passes exactly the given env plus the three storage paths, the network gate, and the documents' names for the same values", () => {
     expect([...c.Env!].sort()).toEqual(
       [
         'AIFLOCK_INSTANCE_ID=scribe-ab12cd34',
@@ -95,7 +95,8 @@ describe('containerSpec (restricted profile)', () => {
         'AIFLOCK_NATS_URL=nats://172.30.0.1:4222',
         'AIFLOCK_SHARED_DIR=/shared',
         'AIFLOCK_WORKSPACE=/shared/agents/scribe',
-        'AIFLOCK_LOG_FILE=/shared/logs/scribe-ab12cd34.log',
+        'AIFLOCK_LOG_FILE=/shared/logs/scribe-ab12cd34/agent.log',
+        'AIFLOCK_NETWORK_GATE=127.0.0.11:53',
         'AGENT_ID=scribe-ab12cd34',
         'NATS_URL=nats://172.30.0.1:4222',
         'SHARED_DIR=/shared',
@@ -106,7 +107,7 @@ describe('containerSpec (restricted profile)', () => {
   it('does not let env redirect the storage paths to another agent', () => {
     const e = containerSpec(spec({ env: { AIFLOCK_WORKSPACE: '/shared/agents/other', AIFLOCK_LOG_FILE: '/etc/passwd' } }), ctx).Env!;
     expect(e).toContain('AIFLOCK_WORKSPACE=/shared/agents/scribe');
-    expect(e).toContain('AIFLOCK_LOG_FILE=/shared/logs/scribe-ab12cd34.log');
+    expect(e).toContain('AIFLOCK_LOG_FILE=/shared/logs/scribe-ab12cd34/agent.log');
     expect(e.filter((x) => x.startsWith('AIFLOCK_WORKSPACE='))).toHaveLength(1);
   });
 });

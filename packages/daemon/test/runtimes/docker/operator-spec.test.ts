@@ -82,7 +82,7 @@ describe('operatorContainerSpec', () => {
     expect(h.Mounts!.map((m) => [m.Source, m.Target, m.ReadOnly])).toEqual([
       ['/srv/flock/shared/agents/builder', '/shared/agents/builder', false],
       ['/srv/flock/shared/common', '/shared/common', true],
-      ['/srv/flock/shared/logs/builder-ab12cd34.log', '/shared/logs/builder-ab12cd34.log', false],
+      ['/srv/flock/shared/logs/builder-ab12cd34', '/shared/logs/builder-ab12cd34', false],
       [ctx.socketDir, '/run/aiflock-sockets', true],
     ]);
   });

@@ -19,6 +19,9 @@ export interface ContainerSpecContext {
   secretsDir?: string | null;
 }
 
+/** Docker's embedded DNS server in every container of a user-defined network. */
+export const DOCKER_EMBEDDED_DNS = '127.0.0.11';
+
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MIN_MEMORY_BYTES = 6 * 1024 * 1024; // Docker refuses less.
 
@@ -45,6 +48,8 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
   env.AIFLOCK_LOG_FILE = paths.logFile;
   if (spec.busCredentialsDir) env.AIFLOCK_NATS_CREDS = `${SANDBOX_CREDENTIALS_DIR}/nats.creds`;
   else delete env.AIFLOCK_NATS_CREDS;
+  // The agent starts nothing until Docker's embedded DNS is closed in its namespace (docker-runtime.ts).
+  env.AIFLOCK_NETWORK_GATE = `${DOCKER_EMBEDDED_DNS}:53`;
   withDocumentEnvNames(env);
 
   const { tmpBytes } = spec.resources;
@@ -137,7 +142,8 @@ export function sandboxMounts(spec: SandboxSpec, paths: ReturnType<typeof storag
   return [
     { Type: 'bind', Source: paths.hostWorkspace, Target: paths.workspace, ReadOnly: false },
     { Type: 'bind', Source: paths.hostCommon, Target: paths.common, ReadOnly: true },
-    { Type: 'bind', Source: paths.hostLogFile, Target: paths.logFile, ReadOnly: false },
+    // Its log directory (a size-limited volume), not the file: the agent rotates files in it.
+    { Type: 'bind', Source: paths.hostLogDir, Target: paths.logDir, ReadOnly: false },
     ...extra,
     // A directory, not the file: renewed credentials are renamed into place, which a file
     // bind would not follow.

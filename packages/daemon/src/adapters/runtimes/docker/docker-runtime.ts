@@ -1,17 +1,18 @@
 import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState, type SandboxStats } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
-import { containerSpec } from './container-spec.js';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState, type SandboxStats, type ExecRequest, type ExecSession } from '@aiflock/core';
+import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
+import { DOCKER_EMBEDDED_DNS, containerSpec } from './container-spec.js';
 import { containerStats } from './container-stats.js';
+import { execInContainer } from './container-exec.js';
 import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
 import { HostFirewall, runCommand, type CommandRunner } from './host-firewall.js';
 import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
 import { assertFlockName } from '../shared/names.js';
 import { LABEL, bridgeInterfaceName, containerName, networkName } from './names.js';
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
-import { prepareInstanceStorage, prepareSharedRoot } from '../shared/shared-storage.js';
+import { prepareInstanceStorage, prepareSharedRoot, instanceSizes, logFileEnv, releaseInstanceStorage, type StorageLimits } from '../shared/shared-storage.js';
 
 export interface DockerRuntimeOptions {
   docker: Dockerode;
@@ -27,6 +28,8 @@ export interface DockerRuntimeOptions {
   /** The egress proxy's port on the gateway: the one other host port sandboxes may reach. */
   proxyPort?: number;
   log?: RuntimeLog;
+  /** Workspace size for manifests that name none, log file rotation (runtime.workspaceSize, logFileMaxBytes, logFileKeep). */
+  storage?: StorageLimits;
   /** For tests: how iptables is invoked. */
   run?: CommandRunner;
 }
@@ -63,6 +66,7 @@ export class DockerRuntime implements HostRuntime {
     operatorProfile: true,
     survivesRestart: true,
     weakerThanContainers: false,
+    exec: true,
   };
   private readonly docker: Dockerode;
   private readonly log: RuntimeLog;
@@ -72,6 +76,8 @@ export class DockerRuntime implements HostRuntime {
   private readonly byAddress = new Map<string, { instanceId: string; agent: string }>();
   /** Instance → the pid of the container whose namespace no longer reaches Docker's DNS. */
   private readonly dnsClosed = new Map<string, number>();
+  /** Stops the watch of container starts (Docker restarting a sandbox on its own). */
+  private unwatchStarts: (() => void) | null = null;
 
   constructor(private readonly opts: DockerRuntimeOptions) {
     assertFlockName(opts.flock);
@@ -103,6 +109,10 @@ export class DockerRuntime implements HostRuntime {
     if (isolation.enforced) this.log('info', isolation.detail, { network: network.name });
     else this.log('error', `!!! SANDBOX ISOLATION IS NOT ENFORCED !!! ${isolation.detail}`, { network: network.name });
     await prepareSharedRoot(sharedDir);
+    // A container Docker restarts (restart policy) has a new network namespace; its agent waits
+    // (AIFLOCK_NETWORK_GATE) until the embedded DNS is closed there, which happens here at once
+    // rather than at the next reconcile pass.
+    this.unwatchStarts ??= watchContainerEvents(docker, flock, 'start', this.log, (instanceId) => void this.closeAfterStart(instanceId));
     return { network, firewall, isolation };
   }
 
@@ -139,8 +149,9 @@ export class DockerRuntime implements HostRuntime {
     }
     const secretsDir = wantsSecrets ? `${this.opts.secretsDir}/${spec.instanceId}` : null;
     // Validate (and refuse the operator profile) before anything touches disk or Docker.
-    const create = containerSpec(spec, { flock, node, sharedDir, network: network.name, gatewayIp: network.gatewayIp, secretsDir });
-    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId);
+    const sizes = instanceSizes(spec, this.opts.storage);
+    const create = containerSpec({ ...spec, env: { ...spec.env, ...logFileEnv(sizes) } }, { flock, node, sharedDir, network: network.name, gatewayIp: network.gatewayIp, secretsDir });
+    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId, sizes);
     await this.removeByName(containerName(flock, spec.instanceId));
     if (wantsSecrets) await writeSecretFiles(this.opts.secretsDir!, spec.instanceId, files);
 
@@ -182,6 +193,10 @@ export class DockerRuntime implements HostRuntime {
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
     for (const [addr, who] of this.byAddress) if (who.instanceId === instanceId) this.byAddress.delete(addr);
     this.dnsClosed.delete(instanceId);
+    const agent = instanceAgent(instanceId);
+    // Itself excluded: a container Docker is still removing may be listed a moment longer.
+    const others = (await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } })).filter((c) => c.Labels[LABEL.instance] !== instanceId);
+    await releaseInstanceStorage(this.opts.sharedDir, agent, instanceId, others.length > 0);
   }
 
   /** Who holds an address on the flock network (for the egress proxy). */
@@ -238,6 +253,11 @@ export class DockerRuntime implements HostRuntime {
     return containerStats(this.docker.getContainer(containerName(this.opts.flock, instanceId)));
   }
 
+  exec(instanceId: string, request: ExecRequest): Promise<ExecSession> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return Promise.reject(new FlockError('instance_not_running', `no instance ${instanceId}`));
+    return execInContainer(this.docker.getContainer(containerName(this.opts.flock, instanceId)), this.docker.modem, instanceId, request);
+  }
+
   /** OOM kills, straight from Docker's event stream (a restarted container forgets them). */
   watch(listener: (e: SandboxEvent) => void): () => void {
     return watchOomEvents(this.docker, this.opts.flock, this.log, listener);
@@ -285,6 +305,15 @@ export class DockerRuntime implements HostRuntime {
     return out;
   }
 
+  private async closeAfterStart(instanceId: string): Promise<void> {
+    try {
+      const c = await this.docker.getContainer(containerName(this.opts.flock, instanceId)).inspect();
+      if (c.State.Running && c.State.Pid) await this.closeEmbeddedDns(instanceId, c.State.Pid);
+    } catch (err) {
+      if (statusOf(err) !== 404) this.log('error', `could not close Docker's embedded DNS after ${instanceId} started: ${(err as Error).message}; its agent waits until a reconcile pass does`, { instanceId });
+    }
+  }
+
   /**
    * Docker's embedded DNS (127.0.0.11 in every container of a user network) answers the names
    * and short ids of the other containers on the flock's network. A sandbox resolves nothing
@@ -295,9 +324,11 @@ export class DockerRuntime implements HostRuntime {
    */
   private async closeEmbeddedDns(instanceId: string, pid: number): Promise<void> {
     if (!pid || this.dnsClosed.get(instanceId) === pid) return;
-    const r = await (this.opts.run ?? runCommand)('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', '-I', 'OUTPUT', '-d', '127.0.0.11/32', '-j', 'REJECT']);
-    if (r.code !== 0) throw new FlockError('runtime_unavailable', `could not close Docker's embedded DNS to ${instanceId}: ${r.error ?? r.stderr.trim()}`);
+    // Recorded first: a start event and start() itself may both get here for the same process.
     this.dnsClosed.set(instanceId, pid);
+    const r = await (this.opts.run ?? runCommand)('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', '-I', 'OUTPUT', '-d', `${DOCKER_EMBEDDED_DNS}/32`, '-j', 'REJECT']);
+    if (r.code !== 0) this.dnsClosed.delete(instanceId);
+    if (r.code !== 0) throw new FlockError('runtime_unavailable', `could not close Docker's embedded DNS to ${instanceId}: ${r.error ?? r.stderr.trim()}`);
   }
 
   async capacity(): Promise<SandboxCapacity> {
@@ -328,6 +359,8 @@ export class DockerRuntime implements HostRuntime {
       new HostFirewall({ flock: this.opts.flock, busPort: this.opts.busPort, bridgeInterface: bridgeInterfaceName(this.opts.flock), gatewayIp: '0.0.0.0', run: this.opts.run });
     await firewall.remove();
     if (this.opts.secretsDir) await rm(this.opts.secretsDir, { recursive: true, force: true });
+    this.unwatchStarts?.();
+    this.unwatchStarts = null;
     this.prepared = null;
   }
 }
@@ -366,9 +399,14 @@ export function toInfo(c: Dockerode.ContainerInspectInfo, flock: string, network
 
 /** OOM kills of this flock's containers on one engine, from its event stream (reconnects). */
 export function watchOomEvents(docker: Dockerode, flock: string, log: RuntimeLog, listener: (e: SandboxEvent) => void): () => void {
+  return watchContainerEvents(docker, flock, 'oom', log, (instanceId, agent) => listener({ kind: 'oom', instanceId, agent }));
+}
+
+/** One kind of event (`oom`, `start`, ...) of this flock's containers, from the engine's event stream (reconnects). */
+export function watchContainerEvents(docker: Dockerode, flock: string, event: string, log: RuntimeLog, listener: (instanceId: string, agent: string) => void): () => void {
   let stopped = false;
   let stream: NodeJS.ReadableStream | null = null;
-  const filters = { type: ['container' as const], event: ['oom'], label: [`${LABEL.managed}=true`, `${LABEL.flock}=${flock}`] };
+  const filters = { type: ['container' as const], event: [event], label: [`${LABEL.managed}=true`, `${LABEL.flock}=${flock}`] };
   const open = () => {
     if (stopped) return;
     docker.getEvents({ filters }, (err, s) => {
@@ -388,7 +426,7 @@ export function watchOomEvents(docker: Dockerode, flock: string, log: RuntimeLog
           try {
             const ev = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
             const a = ev.Actor?.Attributes ?? {};
-            if (a[LABEL.instance]) listener({ kind: 'oom', instanceId: a[LABEL.instance]!, agent: a[LABEL.agent] ?? '' });
+            if (a[LABEL.instance]) listener(a[LABEL.instance]!, a[LABEL.agent] ?? '');
           } catch {
             // not a complete JSON event; ignore
           }

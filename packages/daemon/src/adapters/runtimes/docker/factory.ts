@@ -1,5 +1,6 @@
 import Dockerode from 'dockerode';
 import type { RuntimeFactory } from '../shared/host-runtime.js';
+import { storageLimits } from '../shared/settings.js';
 import { DockerRuntime } from './docker-runtime.js';
 import { OperatorRuntime } from './operator-runtime.js';
 
@@ -15,6 +16,7 @@ export const dockerRuntimeFactory = {
       node: ctx.node,
       log: ctx.log,
       secretsDir: ctx.secretsDir,
+      storage: storageLimits(ctx.settings),
       proxyPort: ctx.proxyPort,
     }),
   operator(ctx) {
@@ -32,6 +34,7 @@ export const dockerRuntimeFactory = {
       busPort: ctx.busPort,
       proxy: ctx.proxy,
       secretsDir: ctx.secretsDir,
+      storage: storageLimits(ctx.settings),
       log: ctx.log,
     });
   },

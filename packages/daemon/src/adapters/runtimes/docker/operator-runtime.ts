@@ -2,16 +2,17 @@ import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxCapabilities, type SandboxSpec } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
+import { FlockError, type HealthCheck, type SandboxEvent, type SandboxInfo, type SandboxCapabilities, type SandboxSpec, type ExecRequest, type ExecSession } from '@aiflock/core';
+import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { relayToBus } from '../shared/bus-relay.js';
 import type { Isolation, OperatorSandboxRuntime, ProxyAcceptor, RuntimeLog } from '../shared/host-runtime.js';
+import { execInContainer } from './container-exec.js';
 import { killContainer, toInfo, watchOomEvents } from './docker-runtime.js';
 import { assertFlockName } from '../shared/names.js';
 import { LABEL, containerName } from './names.js';
 import { OPERATOR_CAPABILITIES, operatorContainerSpec } from './operator-spec.js';
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
-import { prepareInstanceStorage, prepareSharedRoot, type StorageOwner } from '../shared/shared-storage.js';
+import { prepareInstanceStorage, prepareSharedRoot, instanceSizes, logFileEnv, releaseInstanceStorage, type StorageLimits, type StorageOwner } from '../shared/shared-storage.js';
 
 export interface OperatorRuntimeOptions {
   /** The operator engine: a dockerd started with --userns-remap (scripts/operator-engine.sh). */
@@ -33,6 +34,8 @@ export interface OperatorRuntimeOptions {
   proxy?: ProxyAcceptor | null;
   /** Host tmpfs directory for secret files. */
   secretsDir?: string;
+  /** Workspace size for manifests that name none, log file rotation (runtime.workspaceSize, logFileMaxBytes, logFileKeep). */
+  storage?: StorageLimits;
   log?: RuntimeLog;
 }
 
@@ -59,6 +62,7 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
     operatorProfile: true,
     survivesRestart: true,
     weakerThanContainers: false,
+    exec: true,
   };
   private readonly log: RuntimeLog;
   private remapped: StorageOwner | null = null;
@@ -136,10 +140,11 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
     const socketDir = join(this.opts.socketRoot, spec.instanceId);
     const secretsDir = wantsSecrets ? `${this.opts.secretsDir}/${spec.instanceId}` : null;
     // Validate before anything touches disk or an engine.
-    const create = operatorContainerSpec(spec, { flock, node, sharedDir, socketDir, egress, secretsDir });
+    const sizes = instanceSizes(spec, this.opts.storage);
+    const create = operatorContainerSpec({ ...spec, env: { ...spec.env, ...logFileEnv(sizes) } }, { flock, node, sharedDir, socketDir, egress, secretsDir });
     await this.ensureImage(spec.image);
     await this.remove(spec.instanceId);
-    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId, owner);
+    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId, sizes, owner);
     if (wantsSecrets) await writeSecretFiles(this.opts.secretsDir!, spec.instanceId, files, 0o700, owner);
     await this.openRelays(spec.instanceId, egress);
 
@@ -240,6 +245,11 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
     }
   }
 
+  exec(instanceId: string, request: ExecRequest): Promise<ExecSession> {
+    if (!INSTANCE_ID_PATTERN.test(instanceId)) return Promise.reject(new FlockError('instance_not_running', `no instance ${instanceId}`));
+    return execInContainer(this.container(instanceId), this.opts.docker.modem, instanceId, request);
+  }
+
   private container(instanceId: string): Dockerode.Container {
     return this.opts.docker.getContainer(containerName(this.opts.flock, instanceId));
   }
@@ -262,6 +272,10 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
     }
     await this.closeRelays(instanceId, true);
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
+    const agent = instanceAgent(instanceId);
+    // Itself excluded: a container Docker is still removing may be listed a moment longer.
+    const others = (await this.opts.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } })).filter((c) => c.Labels[LABEL.instance] !== instanceId);
+    await releaseInstanceStorage(this.opts.sharedDir, agent, instanceId, others.length > 0);
   }
 
   /** Close its ways out first (the sockets), then freeze every process. */

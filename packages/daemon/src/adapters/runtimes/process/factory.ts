@@ -1,4 +1,5 @@
 import type { RuntimeFactory } from '../shared/host-runtime.js';
+import { storageLimits } from '../shared/settings.js';
 import { ProcessRuntime } from './process-runtime.js';
 
 /** Bubblewrap processes for hosts without Docker; the bus reaches them over a relayed socket. */
@@ -13,6 +14,7 @@ export const processRuntimeFactory = {
       busHost: '127.0.0.1',
       busPort: ctx.busPort,
       secretsDir: ctx.secretsDir,
+      storage: storageLimits(ctx.settings),
       log: ctx.log,
     }),
   operator: () => ({ refusal: 'the process runtime has no operator profile (it needs the Docker runtime and an operator engine, runtime.operatorEngine)' }),

@@ -10,8 +10,9 @@ import type { HostRuntime, Isolation } from '../shared/host-runtime.js';
 import { relayToBus } from '../shared/bus-relay.js';
 import { assertFlockName } from '../shared/names.js';
 import { removeSecretFiles, writeSecretFiles, SANDBOX_SECRETS_DIR } from '../shared/secret-files.js';
-import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, prepareInstanceStorage, storagePaths } from '../shared/shared-storage.js';
+import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, instanceSizes, logFileEnv, prepareInstanceStorage, releaseInstanceStorage, storagePaths, type StorageLimits } from '../shared/shared-storage.js';
 import { InstanceCgroup } from '../shared/cgroups.js';
+import { HostProcess, forwardLines } from '../shared/host-process.js';
 import { SECCOMP_PROFILE_FILE } from '../shared/seccomp.js';
 import { launcherArgv, sandboxCommand } from './sandbox-command.js';
 import { compileSeccomp, type SeccompProfile } from './seccomp-bpf.js';
@@ -31,19 +32,15 @@ export interface ProcessRuntimeOptions {
   busPort: number;
   /** Host tmpfs for secret files. */
   secretsDir?: string;
+  /** Workspace size for manifests that name none, log file rotation (runtime.workspaceSize, logFileMaxBytes, logFileKeep). */
+  storage?: StorageLimits;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => void;
 }
 
 interface Instance {
-  spec: SandboxSpec;
-  child: ChildProcess;
-  cgroup: InstanceCgroup;
+  proc: HostProcess;
   relay: Server | null;
   socketDir: string;
-  startedAt: string;
-  exitCode: number | null;
-  oomKilled: boolean;
-  paused: boolean;
 }
 
 const BUS_SOCKET_DIR = '/run/aiflock-bus';
@@ -64,6 +61,9 @@ export class ProcessRuntime implements HostRuntime {
     operatorProfile: false,
     survivesRestart: false,
     weakerThanContainers: true,
+    // Entering a running bubblewrap sandbox would mean joining its namespaces and its seccomp
+    // filter from outside, which this runtime does not do: exec is refused, naming the runtime.
+    exec: false,
   };
   private readonly instances = new Map<string, Instance>();
   private readonly log: NonNullable<ProcessRuntimeOptions['log']>;
@@ -138,7 +138,8 @@ export class ProcessRuntime implements HostRuntime {
     if (!INSTANCE_ID_PATTERN.test(spec.instanceId)) throw new FlockError('validation_failed', `instance id "${spec.instanceId}" is not valid`);
     await this.remove(spec.instanceId);
     const paths = storagePaths(this.sharedDir, spec.agent, spec.instanceId);
-    await prepareInstanceStorage(this.sharedDir, spec.agent, spec.instanceId);
+    const sizes = instanceSizes(spec, this.opts.storage);
+    await prepareInstanceStorage(this.sharedDir, spec.agent, spec.instanceId, sizes);
 
     const files = spec.secretFiles ?? {};
     if (Object.keys(files).length > 0 && !this.opts.secretsDir) {
@@ -167,6 +168,7 @@ export class ProcessRuntime implements HostRuntime {
       AIFLOCK_SHARED_DIR: SANDBOX_SHARED_DIR,
       AIFLOCK_WORKSPACE: paths.workspace,
       AIFLOCK_LOG_FILE: paths.logFile,
+      ...logFileEnv(sizes),
       AIFLOCK_BUS_SOCKET: `${BUS_SOCKET_DIR}/bus.sock`,
       ...(spec.busCredentialsDir ? { AIFLOCK_NATS_CREDS: `${SANDBOX_CREDENTIALS_DIR}/nats.creds` } : {}),
     });
@@ -181,7 +183,7 @@ export class ProcessRuntime implements HostRuntime {
       ],
       binds: [
         [paths.hostWorkspace, paths.workspace],
-        [paths.hostLogFile, paths.logFile],
+        [paths.hostLogDir, paths.logDir],
         [socketDir, BUS_SOCKET_DIR],
       ],
       tmpBytes: spec.resources.tmpBytes,
@@ -196,16 +198,11 @@ export class ProcessRuntime implements HostRuntime {
     } finally {
       closeSync(filter);
     }
-    const inst: Instance = { spec, child, cgroup, relay, socketDir, startedAt: new Date().toISOString(), exitCode: null, oomKilled: false, paused: false };
-    this.instances.set(spec.instanceId, inst);
-    const forward = (level: 'info' | 'warn') => (d: Buffer) => this.log(level, d.toString().trimEnd(), { instanceId: spec.instanceId });
-    child.stdout?.on('data', forward('info'));
-    child.stderr?.on('data', forward('warn'));
-    child.on('exit', (code, signal) => {
-      inst.exitCode = code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : null);
-      void cgroup.oomKills().then((n) => (inst.oomKilled = n > 0));
-    });
-    return this.info(inst);
+    const proc = new HostProcess(spec, child, cgroup);
+    this.instances.set(spec.instanceId, { proc, relay, socketDir });
+    forwardLines(child.stdout, this.log, 'info', spec.instanceId);
+    forwardLines(child.stderr, this.log, 'warn', spec.instanceId);
+    return proc.info(this.opts.node);
   }
 
   /** Daemon side of the bus: a Unix socket only this instance sees, relayed to the bus port. */
@@ -222,41 +219,16 @@ export class ProcessRuntime implements HostRuntime {
     return server;
   }
 
-  private info(i: Instance): SandboxInfo {
-    const exited = i.exitCode !== null || i.child.exitCode !== null || i.child.signalCode !== null;
-    return {
-      instanceId: i.spec.instanceId,
-      agent: i.spec.agent,
-      handle: String(i.child.pid ?? ''),
-      state: exited ? 'exited' : i.paused ? 'paused' : 'running',
-      exitCode: exited ? i.exitCode : null,
-      oomKilled: i.oomKilled,
-      startedAt: i.startedAt,
-      manifestDigest: i.spec.manifestDigest,
-      node: this.opts.node,
-      address: null,
-    };
-  }
-
   async stop(instanceId: string, graceMs: number): Promise<void> {
     const i = this.instances.get(instanceId);
-    if (!i || i.child.exitCode !== null || i.child.signalCode !== null) return;
-    if (i.paused) await this.release(instanceId);
-    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
+    if (!i || i.proc.exited) return;
+    if (i.proc.paused) await this.release(instanceId);
     // To the sandboxed processes, not to bubblewrap: its death SIGKILLs the agent, and the
     // sandbox runs in its own session, so the launcher's process group would not reach it.
-    for (const pid of await i.cgroup.pids()) {
+    await i.proc.terminate(graceMs, async (pid) => {
       const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
-      if (exe.endsWith('/bwrap') || exe === '') continue;
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    const timer = setTimeout(() => void i.cgroup.killAll(), graceMs);
-    await exited;
-    clearTimeout(timer);
+      return exe.endsWith('/bwrap') || exe === '';
+    });
   }
 
   async remove(instanceId: string): Promise<void> {
@@ -266,39 +238,33 @@ export class ProcessRuntime implements HostRuntime {
     i.relay?.close();
     await rm(i.socketDir, { recursive: true, force: true });
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
-    await i.cgroup.remove();
+    await i.proc.cgroup.remove();
     this.instances.delete(instanceId);
+    await releaseInstanceStorage(this.sharedDir, i.proc.spec.agent, instanceId, [...this.instances.values()].some((o) => o.proc.spec.agent === i.proc.spec.agent));
   }
 
   async list(): Promise<SandboxInfo[]> {
-    return [...this.instances.values()].map((i) => this.info(i));
+    return [...this.instances.values()].map((i) => i.proc.info(this.opts.node));
   }
 
   /** Freeze every process (cgroup freezer) and close its only way out, the bus relay. */
   async quarantine(instanceId: string): Promise<void> {
     const i = this.instances.get(instanceId);
-    if (!i || i.paused) return;
+    if (!i || i.proc.paused) return;
     i.relay?.close();
     i.relay = null;
-    await i.cgroup.freeze(true);
-    i.paused = true;
+    await i.proc.freeze();
   }
 
   async release(instanceId: string): Promise<void> {
     const i = this.instances.get(instanceId);
-    if (!i || !i.paused) return;
+    if (!i || !i.proc.paused) return;
     i.relay = await this.openRelay(i.socketDir);
-    await i.cgroup.freeze(false);
-    i.paused = false;
+    await i.proc.thaw();
   }
 
   async kill(instanceId: string): Promise<void> {
-    const i = this.instances.get(instanceId);
-    if (!i || i.child.exitCode !== null || i.child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
-    await i.cgroup.killAll();
-    i.paused = false;
-    await exited;
+    await this.instances.get(instanceId)?.proc.kill();
   }
 
   async capacity(): Promise<SandboxCapacity> {
@@ -328,7 +294,4 @@ export class ProcessRuntime implements HostRuntime {
     return this.instances.get(instanceId)?.socketDir;
   }
 }
-
-const SIGNALS: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGABRT: 6, SIGSEGV: 11 };
-const signalNumber = (s: NodeJS.Signals): number | undefined => SIGNALS[s];
 

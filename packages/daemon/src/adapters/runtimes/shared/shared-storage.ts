@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { chmod, chown, lstat, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlockError } from '@aiflock/core';
+import { mountLogVolume, mountWorkspaceVolume, retireLogVolume, unmountWorkspaceVolume } from './volumes.js';
 
 /** The sandbox user. The image, the container spec and file ownership must agree on it. */
 export const SANDBOX_UID = 1001;
@@ -16,16 +17,52 @@ export interface StorageOwner {
   gid: number;
 }
 
+/** A workspace's size when neither the manifest (`resources.workspace`) nor the config says. */
+export const DEFAULT_WORKSPACE_BYTES = 1024 ** 3;
+
 /** The restricted profile's sandbox user, unmapped: host uid 1001 is uid 1001 inside. */
 export const SANDBOX_OWNER: StorageOwner = { uid: SANDBOX_UID, gid: SANDBOX_GID };
 
 export interface InstanceStoragePaths {
   hostWorkspace: string;
   hostCommon: string;
+  /** The instance's log directory (a volume of its own) and the file the agent writes in it. */
+  hostLogDir: string;
   hostLogFile: string;
   workspace: string;
   common: string;
+  logDir: string;
   logFile: string;
+}
+
+/** What the runtime is configured with (runtime.workspaceSize, logFileMaxBytes, logFileKeep). */
+export interface StorageLimits {
+  workspaceBytes?: number;
+  logFileMaxBytes?: number;
+  logFileKeep?: number;
+}
+
+/** The sizes one instance gets: the manifest's workspace size, else the configured ones. */
+export interface InstanceSizes {
+  workspaceBytes: number;
+  logFileMaxBytes: number;
+  logFileKeep: number;
+}
+
+export const DEFAULT_LOG_FILE_MAX_BYTES = 10 * 1024 ** 2;
+export const DEFAULT_LOG_FILE_KEEP = 3;
+
+export function instanceSizes(spec: { resources: { workspaceBytes?: number } }, configured: StorageLimits | undefined): InstanceSizes {
+  return {
+    workspaceBytes: spec.resources.workspaceBytes ?? configured?.workspaceBytes ?? DEFAULT_WORKSPACE_BYTES,
+    logFileMaxBytes: configured?.logFileMaxBytes ?? DEFAULT_LOG_FILE_MAX_BYTES,
+    logFileKeep: configured?.logFileKeep ?? DEFAULT_LOG_FILE_KEEP,
+  };
+}
+
+/** How the agent learns to rotate its log file (RuntimeEnv). */
+export function logFileEnv(sizes: InstanceSizes): Record<string, string> {
+  return { AIFLOCK_LOG_FILE_MAX_BYTES: String(sizes.logFileMaxBytes), AIFLOCK_LOG_FILE_KEEP: String(sizes.logFileKeep) };
 }
 
 /** Host and in-sandbox paths of one instance. Pure, so the container spec can use it. */
@@ -33,10 +70,12 @@ export function storagePaths(sharedDir: string, agent: string, instanceId: strin
   return {
     hostWorkspace: join(sharedDir, 'agents', agent),
     hostCommon: join(sharedDir, 'common'),
-    hostLogFile: join(sharedDir, 'logs', `${instanceId}.log`),
+    hostLogDir: join(sharedDir, 'logs', instanceId),
+    hostLogFile: join(sharedDir, 'logs', instanceId, 'agent.log'),
     workspace: `${SANDBOX_SHARED_DIR}/agents/${agent}`,
     common: `${SANDBOX_SHARED_DIR}/common`,
-    logFile: `${SANDBOX_SHARED_DIR}/logs/${instanceId}.log`,
+    logDir: `${SANDBOX_SHARED_DIR}/logs/${instanceId}`,
+    logFile: `${SANDBOX_SHARED_DIR}/logs/${instanceId}/agent.log`,
   };
 }
 
@@ -50,11 +89,12 @@ export async function prepareSharedRoot(sharedDir: string): Promise<void> {
 }
 
 /**
- * Workspace (shared by an agent's replicas) and per-instance log file. Ownership is fixed on
- * every start so that a tampered or stale tree cannot hand one agent's files to the sandbox
- * user of another run with different ownership.
+ * Workspace (shared by an agent's replicas, a size-limited volume of its own:
+ * workspace-volume.ts) and per-instance log file. Ownership is fixed on every start so that a
+ * tampered or stale tree cannot hand one agent's files to the sandbox user of another run
+ * with different ownership.
  */
-export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string, owner: StorageOwner = SANDBOX_OWNER): Promise<InstanceStoragePaths> {
+export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string, sizes: InstanceSizes, owner: StorageOwner = SANDBOX_OWNER): Promise<InstanceStoragePaths> {
   const paths = storagePaths(sharedDir, agent, instanceId);
   await prepareSharedRoot(sharedDir);
   try {
@@ -63,9 +103,19 @@ export async function prepareInstanceStorage(sharedDir: string, agent: string, i
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
   await assertRealDirectory(paths.hostWorkspace);
+  await mountWorkspaceVolume(sharedDir, agent, paths.hostWorkspace, sizes.workspaceBytes);
   await chownOrExplain(paths.hostWorkspace, owner);
   await chmod(paths.hostWorkspace, 0o700);
 
+  try {
+    await mkdir(paths.hostLogDir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  await assertRealDirectory(paths.hostLogDir);
+  await mountLogVolume(sharedDir, instanceId, paths.hostLogDir, sizes.logFileMaxBytes, sizes.logFileKeep);
+  await chownOrExplain(paths.hostLogDir, owner);
+  await chmod(paths.hostLogDir, 0o750);
   // O_NOFOLLOW: a symlink planted at the log path must not redirect a chown to another file.
   const fh = await open(paths.hostLogFile, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o640);
   try {
@@ -76,6 +126,17 @@ export async function prepareInstanceStorage(sharedDir: string, agent: string, i
     await fh.close();
   }
   return paths;
+}
+
+/**
+ * After an instance is removed: its log files leave their volume (kept as plain files), and
+ * the agent's workspace is unmounted once no instance of it is left on this runtime
+ * (`othersLeft` says whether any is); its files stay in the volume for the next start.
+ */
+export async function releaseInstanceStorage(sharedDir: string, agent: string, instanceId: string, othersLeft: boolean): Promise<void> {
+  const paths = storagePaths(sharedDir, agent, instanceId);
+  await retireLogVolume(sharedDir, instanceId, paths.hostLogDir);
+  if (!othersLeft) await unmountWorkspaceVolume(paths.hostWorkspace);
 }
 
 async function assertRealDirectory(path: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RuntimeFactory } from '../shared/host-runtime.js';
+import { storageLimits } from '../shared/settings.js';
 import { VmRuntime } from './vm-runtime.js';
 
 /** `runtime.vm` in the config file. */
@@ -36,6 +37,7 @@ export const vmRuntimeFactory = {
       accel: s.accel,
       busPort: ctx.busPort,
       secretsDir: ctx.secretsDir,
+      storage: storageLimits(ctx.settings),
       log: ctx.log,
     });
   },

@@ -27,8 +27,13 @@ export interface QemuCommandInput {
  * QEMU's argv for one guest. Pure, for review and tests. What keeps the guest bus-only:
  * `-nodefaults` (no devices but those listed), user networking with `restrict=on` (the guest
  * reaches neither the host nor anything beyond it) whose one way out is the guestfwd to the
- * bus, and `-sandbox on` (QEMU's own seccomp filter: no obsolete or privilege-raising calls).
- * `spawn=allow` is the price of the guestfwd command, which QEMU runs per connection.
+ * bus, and `-sandbox on` (QEMU's own seccomp filter: no obsolete calls, no resource control).
+ * `spawn=allow` and `elevateprivileges=allow` are the price of the guestfwd command, which
+ * QEMU (libslirp) runs per guest connection: its child calls setsid() before exec, and QEMU's
+ * `elevateprivileges=deny` (also `children`) filter kills it with SIGSYS for that, so the relay
+ * never ran and the guest never reached the bus. What keeps set*id harmless instead: QEMU is
+ * launched as the sandbox user with no capabilities, an empty bounding set and no_new_privs
+ * (`confinedLaunch`), so those calls can only switch among its own ids.
  */
 export function qemuArgv(input: QemuCommandInput): string[] {
   for (const part of input.busRelay) {
@@ -58,7 +63,7 @@ export function qemuArgv(input: QemuCommandInput): string[] {
     '-serial',
     'stdio',
     '-sandbox',
-    'on,obsolete=deny,elevateprivileges=deny,spawn=allow,resourcecontrol=deny',
+    'on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=deny',
     '-netdev',
     `user,id=n0,restrict=on,ipv6=off,guestfwd=tcp:${GUEST_BUS_ADDRESS}:${GUEST_BUS_PORT}-cmd:${input.busRelay.join(' ')}`,
     '-device',

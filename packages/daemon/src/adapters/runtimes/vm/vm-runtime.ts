@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxInfo, type SandboxSpec } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import { InstanceCgroup } from '../shared/cgroups.js';
+import { HostProcess, forwardLines } from '../shared/host-process.js';
 import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
 import { assertFlockName } from '../shared/names.js';
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
-import { SANDBOX_CREDENTIALS_DIR, SANDBOX_UID, prepareInstanceStorage, prepareSharedRoot } from '../shared/shared-storage.js';
+import { SANDBOX_CREDENTIALS_DIR, SANDBOX_UID, prepareInstanceStorage, prepareSharedRoot, instanceSizes, releaseInstanceStorage, type StorageLimits } from '../shared/shared-storage.js';
 import { probeAccel, type Accel } from './accel.js';
 import { GUEST_BUS_ADDRESS, GUEST_BUS_PORT, confinedLaunch, guestEnvFile, qemuArgv, type GuestShare } from './qemu-command.js';
 
@@ -24,23 +25,22 @@ export interface VmRuntimeOptions {
   imageDir: string;
   qemu: string;
   accel: 'auto' | 'kvm' | 'tcg';
-  /** The bus on this host's loopback: each guest connection is relayed there. */
+  /** The bus on this host: each guest connection is relayed there (loopback unless given). */
   busPort: number;
+  busHost?: string;
   secretsDir?: string;
+  /** Workspace size for manifests that name none, log file rotation (runtime.workspaceSize, logFileMaxBytes, logFileKeep). */
+  storage?: StorageLimits;
   log?: RuntimeLog;
 }
 
 interface Instance {
-  spec: SandboxSpec;
-  child: ChildProcess;
-  cgroup: InstanceCgroup;
+  proc: HostProcess;
   dir: string;
-  startedAt: string;
-  exitCode: number | null;
-  oomKilled: boolean;
-  paused: boolean;
 }
 
+/** How long a guest under TCG may take to its first heartbeat. */
+const TCG_STARTUP_GRACE_MS = 10 * 60_000;
 /** What QEMU itself needs beyond the guest's memory (its own heap, device emulation, TCG's code cache). */
 const QEMU_OVERHEAD_BYTES = 384 * 1024 * 1024;
 const MIB = 1024 * 1024;
@@ -58,14 +58,22 @@ const ROOTFS_MIB = 320;
  */
 export class VmRuntime implements HostRuntime {
   readonly kind = 'vm';
-  readonly capabilities: SandboxCapabilities = {
-    network: 'none',
-    egressProxy: false,
-    quarantineCutsNetwork: true,
-    operatorProfile: false,
-    survivesRestart: false,
-    weakerThanContainers: false,
-  };
+  get capabilities(): SandboxCapabilities {
+    return {
+      network: 'none',
+      egressProxy: false,
+      quarantineCutsNetwork: true,
+      operatorProfile: false,
+      survivesRestart: false,
+      weakerThanContainers: false,
+      // The guest runs no service that could start a command for the host: exec is refused.
+      exec: false,
+      // Under software emulation a guest boots its kernel, unpacks its root and starts node
+      // at a fraction of native speed: minutes on a busy host. Replacing it for silence then
+      // only starts the same slow boot again.
+      ...(this.accel?.accel === 'kvm' ? {} : { startupGraceMs: TCG_STARTUP_GRACE_MS }),
+    };
+  }
   private readonly instances = new Map<string, Instance>();
   private readonly log: RuntimeLog;
   private accel: Accel | null = null;
@@ -134,7 +142,7 @@ export class VmRuntime implements HostRuntime {
     }
     if (!INSTANCE_ID_PATTERN.test(spec.instanceId)) throw new FlockError('validation_failed', `instance id "${spec.instanceId}" is not valid`);
     await this.remove(spec.instanceId);
-    const paths = await prepareInstanceStorage(this.opts.sharedDir, spec.agent, spec.instanceId);
+    const paths = await prepareInstanceStorage(this.opts.sharedDir, spec.agent, spec.instanceId, instanceSizes(spec, this.opts.storage));
     const files = spec.secretFiles ?? {};
     const wantsSecrets = Object.keys(files).length > 0;
     if (wantsSecrets && !this.opts.secretsDir) throw new FlockError('runtime_unavailable', `${spec.instanceId} asks for secret files but no secrets directory is configured`);
@@ -186,76 +194,32 @@ export class VmRuntime implements HostRuntime {
       memoryMiB: Math.floor(spec.resources.memoryBytes / MIB) + ROOTFS_MIB,
       cpus: Math.max(1, Math.ceil(spec.resources.cpu)),
       shares,
-      busRelay: [BUSYBOX, 'nc', '127.0.0.1', String(this.opts.busPort)],
+      busRelay: [BUSYBOX, 'nc', this.opts.busHost ?? '127.0.0.1', String(this.opts.busPort)],
     });
     const child = spawn('sh', confinedLaunch(cgroup.procsFiles(), [this.opts.qemu, ...argv]), { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });
-    const inst: Instance = { spec, child, cgroup, dir, startedAt: new Date().toISOString(), exitCode: null, oomKilled: false, paused: false };
-    this.instances.set(spec.instanceId, inst);
+    const proc = new HostProcess(spec, child, cgroup);
+    this.instances.set(spec.instanceId, { proc, dir });
     // The serial console: the guest's /init and the agent's own output.
-    const forward = (level: 'info' | 'warn') => {
-      // The serial console arrives in arbitrary pieces: log whole lines.
-      let partial = '';
-      return (d: Buffer) => {
-        const lines = (partial + stripTerminal(d.toString())).split(/\r?\n/);
-        partial = lines.pop() ?? '';
-        for (const line of lines) if (line.trim()) this.log(level, line.trimEnd(), { instanceId: spec.instanceId });
-      };
-    };
-    child.stdout?.on('data', forward('info'));
-    child.stderr?.on('data', forward('warn'));
-    child.on('exit', (code, signal) => {
-      inst.exitCode = code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : null);
-      void cgroup.oomKills().then((n) => (inst.oomKilled = n > 0));
-    });
-    return this.info(inst);
-  }
-
-  private info(i: Instance): SandboxInfo {
-    const exited = i.exitCode !== null || i.child.exitCode !== null || i.child.signalCode !== null;
-    return {
-      instanceId: i.spec.instanceId,
-      agent: i.spec.agent,
-      handle: String(i.child.pid ?? ''),
-      state: exited ? 'exited' : i.paused ? 'paused' : 'running',
-      exitCode: exited ? (i.exitCode ?? i.child.exitCode) : null,
-      oomKilled: i.oomKilled,
-      startedAt: i.startedAt,
-      manifestDigest: i.spec.manifestDigest,
-      node: this.opts.node,
-      address: null,
-    };
+    forwardLines(child.stdout, this.log, 'info', spec.instanceId, stripTerminal);
+    forwardLines(child.stderr, this.log, 'warn', spec.instanceId, stripTerminal);
+    return proc.info(this.opts.node);
   }
 
   private running(instanceId: string): Instance | undefined {
     const i = this.instances.get(instanceId);
-    return i && i.child.exitCode === null && i.child.signalCode === null ? i : undefined;
+    return i && !i.proc.exited ? i : undefined;
   }
 
   /** SIGTERM ends QEMU (and with it the guest) at once; the grace covers a slow exit. */
   async stop(instanceId: string, graceMs: number): Promise<void> {
     const i = this.running(instanceId);
     if (!i) return;
-    if (i.paused) await this.release(instanceId);
-    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
-    for (const pid of await i.cgroup.pids()) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    const timer = setTimeout(() => void i.cgroup.killAll(), graceMs);
-    await exited;
-    clearTimeout(timer);
+    if (i.proc.paused) await this.release(instanceId);
+    await i.proc.terminate(graceMs);
   }
 
   async kill(instanceId: string): Promise<void> {
-    const i = this.running(instanceId);
-    if (!i) return;
-    const exited = new Promise<void>((r) => i.child.once('exit', () => r()));
-    await i.cgroup.killAll();
-    i.paused = false;
-    await exited;
+    await this.instances.get(instanceId)?.proc.kill();
   }
 
   async remove(instanceId: string): Promise<void> {
@@ -264,27 +228,26 @@ export class VmRuntime implements HostRuntime {
     await this.kill(instanceId);
     await rm(i.dir, { recursive: true, force: true });
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
-    await i.cgroup.remove();
+    await i.proc.cgroup.remove();
     this.instances.delete(instanceId);
+    await releaseInstanceStorage(this.opts.sharedDir, i.proc.spec.agent, instanceId, [...this.instances.values()].some((o) => o.proc.spec.agent === i.proc.spec.agent));
   }
 
   async list(): Promise<SandboxInfo[]> {
-    return [...this.instances.values()].map((i) => this.info(i));
+    return [...this.instances.values()].map((i) => i.proc.info(this.opts.node));
   }
 
   /** The whole QEMU process frozen: vCPUs and its user-network stack, so nothing moves in or out. */
   async quarantine(instanceId: string): Promise<void> {
     const i = this.running(instanceId);
-    if (!i || i.paused) return;
-    await i.cgroup.freeze(true);
-    i.paused = true;
+    if (!i || i.proc.paused) return;
+    await i.proc.freeze();
   }
 
   async release(instanceId: string): Promise<void> {
     const i = this.instances.get(instanceId);
-    if (!i || !i.paused) return;
-    await i.cgroup.freeze(false);
-    i.paused = false;
+    if (!i || !i.proc.paused) return;
+    await i.proc.thaw();
   }
 
   async capacity(): Promise<SandboxCapacity> {
@@ -302,14 +265,30 @@ export class VmRuntime implements HostRuntime {
     await InstanceCgroup.removeFlock(this.opts.flock);
   }
 
+  /**
+   * The same QEMU, kernel and initramfs with nothing else: no shares, so the guest's /init finds
+   * no environment and powers off at once. The benchmark's baseline for a guest's boot.
+   */
+  bareBootArgv(): string[] {
+    return qemuArgv({
+      qemu: this.opts.qemu,
+      accel: this.accel?.accel ?? 'tcg',
+      kernel: this.kernel,
+      initrd: this.initrd,
+      memoryMiB: 256 + ROOTFS_MIB,
+      cpus: 1,
+      shares: [],
+      busRelay: [BUSYBOX, 'nc', this.opts.busHost ?? '127.0.0.1', String(this.opts.busPort)],
+    });
+  }
+
   /** For tests: an instance's QEMU pid. */
   pidOf(instanceId: string): number | undefined {
-    return this.running(instanceId)?.child.pid;
+    return this.running(instanceId)?.proc.child.pid;
   }
 }
 
 /** busybox's nc relays each guest connection to the bus (QEMU spawns it per connection). */
 const BUSYBOX = '/bin/busybox';
-const SIGNALS: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGABRT: 6, SIGSEGV: 11 };
 /** SeaBIOS and the kernel clear the screen on the serial console; logs want plain text. */
 const stripTerminal = (s: string): string => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1bc/g, '');

@@ -15,6 +15,8 @@ import { m0011LogBounds } from './0011_log_bounds.js';
 import { m0011TaskSteps } from './0011_task_steps.js';
 import { m0012People } from './0012_people.js';
 import { m0014Revisions } from './0014_revisions.js';
+import { m0015Nodes } from './0015_nodes.js';
+import { m0016TaskParent } from './0016_task_parent.js';
 
 /**
  * Versioned migrations, shared by every backend, one module each, in the order they run.
@@ -37,5 +39,7 @@ export function migrations(backend: SqlBackend): Record<string, Migration> {
     '0011_task_steps': m0011TaskSteps(backend),
     '0012_people': m0012People(backend),
     '0014_revisions': m0014Revisions(),
+    '0015_nodes': m0015Nodes(),
+    '0016_task_parent': m0016TaskParent(),
   };
 }

@@ -1,7 +1,6 @@
 import type { ChatMessage, FinishReason, GatewayChatRequest, GatewayChatResult, GatewayChunk, OutputFormat, ToolCall, Usage } from '@aiflock/core';
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
-import { LlmMessage, LlmTool, OllamaChatResponse, OllamaGenerateResponse } from '@aiflock/protocol';
+import { OllamaChatRequest, OllamaChatResponse, OllamaGenerateRequest, OllamaGenerateResponse, type OllamaFormat, type OllamaOptions } from '@aiflock/protocol';
 import type { ApiContext } from '../../context.js';
 import { parseInput } from '../../errors.js';
 import { answerChat, type StreamRender } from '../../llm-access.js';
@@ -9,45 +8,7 @@ import { ndjson, ollamaRoute } from './errors.js';
 
 /** Ollama-compatible `/api/chat` and `/api/generate`: NDJSON streams by default, as Ollama does. */
 
-const Options = z
-  .object({ num_predict: z.number().int().min(1).optional(), temperature: z.number().optional(), stop: z.array(z.string()).optional() })
-  .passthrough()
-  .optional();
-const Format = z.union([z.literal('json'), z.record(z.string(), z.unknown())]).optional();
-
-export const OllamaChatRequest = z
-  .object({
-    model: z.string().min(1),
-    messages: z.array(
-      z
-        .object({
-          role: LlmMessage.shape.role,
-          content: z.string().default(''),
-          tool_calls: z.array(z.object({ function: z.object({ name: z.string(), arguments: z.record(z.string(), z.unknown()) }) })).optional(),
-          /** Which tool a `tool` message answers (Ollama names the tool, not a call id). */
-          tool_name: z.string().optional(),
-        })
-        .passthrough(),
-    ),
-    tools: z.array(z.object({ type: z.literal('function'), function: LlmTool })).optional(),
-    format: Format,
-    stream: z.boolean().default(true),
-    options: Options,
-  })
-  .passthrough();
-
-export const OllamaGenerateRequest = z
-  .object({
-    model: z.string().min(1),
-    prompt: z.string().min(1),
-    system: z.string().optional(),
-    format: Format,
-    stream: z.boolean().default(true),
-    options: Options,
-  })
-  .passthrough();
-
-const toFormat = (f: z.infer<typeof Format>): OutputFormat | undefined => (f === undefined ? undefined : f === 'json' ? 'json' : { schema: f });
+const toFormat = (f: OllamaFormat): OutputFormat | undefined => (f === undefined ? undefined : f === 'json' ? 'json' : { schema: f });
 const doneReason = (r: FinishReason) => (r === 'length' ? 'length' : 'stop');
 const counts = (u: Usage) => ({ prompt_eval_count: u.tokensIn, eval_count: u.tokensOut });
 const ollamaCalls = (calls: readonly ToolCall[]) => calls.map((c) => ({ function: { name: c.name, arguments: c.arguments } }));
@@ -57,7 +18,7 @@ const ollamaCalls = (calls: readonly ToolCall[]) => calls.map((c) => ({ function
  * calls ids and point each result at the earliest unanswered call of its tool (or, unnamed,
  * the earliest unanswered one), so providers that pair results by id get them paired.
  */
-function toMessages(messages: z.infer<typeof OllamaChatRequest>['messages']): ChatMessage[] {
+function toMessages(messages: OllamaChatRequest['messages']): ChatMessage[] {
   let open: ToolCall[] = [];
   return messages.map((m, i) => {
     if (m.tool_calls) {
@@ -75,7 +36,7 @@ function toMessages(messages: z.infer<typeof OllamaChatRequest>['messages']): Ch
 }
 
 /** Sampling options, taken the same way by both routes. */
-const sampling = (b: { format?: z.infer<typeof Format>; options?: z.infer<typeof Options> }) => ({
+const sampling = (b: { format?: OllamaFormat; options?: OllamaOptions }) => ({
   format: toFormat(b.format),
   maxTokens: b.options?.num_predict,
   temperature: b.options?.temperature,

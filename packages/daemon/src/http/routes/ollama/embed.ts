@@ -1,6 +1,6 @@
 import { FlockError } from '@aiflock/core';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import { OllamaEmbedRequest, OllamaEmbedResponse, OllamaLegacyEmbedRequest, OllamaLegacyEmbedResponse } from '@aiflock/protocol';
 import type { ApiContext } from '../../context.js';
 import { parseInput } from '../../errors.js';
 import { ollamaRoute } from './errors.js';
@@ -10,17 +10,6 @@ import { httpCaller, requireGateway } from '../../llm-access.js';
  * Ollama's embedding routes through the gateway's embed call (the path `/v1/embeddings` and
  * the context plane take), so entitlements, failover and usage accounting apply as to chat.
  */
-
-const EmbedRequest = z
-  .object({
-    model: z.string().min(1),
-    input: z.union([z.string(), z.array(z.string()).min(1)]),
-    dimensions: z.number().int().min(1).optional(),
-  })
-  .passthrough();
-const EmbedResponse = z.object({ model: z.string(), embeddings: z.array(z.array(z.number())), total_duration: z.number(), load_duration: z.number(), prompt_eval_count: z.number() });
-const LegacyRequest = z.object({ model: z.string().min(1), prompt: z.string() }).passthrough();
-const LegacyResponse = z.object({ embedding: z.array(z.number()) });
 
 /** Ollama's `/api/embed` answers unit vectors, so a dot product is the cosine. */
 function unit(v: readonly number[]): number[] {
@@ -33,8 +22,8 @@ export const ollamaEmbedRoutes =
   async (app) => {
     const embed = (req: FastifyRequest, model: string, input: string[]) => requireGateway(ctx).embed({ model, input, correlationId: req.id }, httpCaller(req));
 
-    app.post('/api/embed', ollamaRoute({ summary: 'Embed one text or several, as Ollama does', body: EmbedRequest, response: EmbedResponse }), async (req) => {
-      const body = parseInput(EmbedRequest, req.body, 'body');
+    app.post('/api/embed', ollamaRoute({ summary: 'Embed one text or several, as Ollama does', body: OllamaEmbedRequest, response: OllamaEmbedResponse }), async (req) => {
+      const body = parseInput(OllamaEmbedRequest, req.body, 'body');
       const started = process.hrtime.bigint();
       const r = await embed(req, body.model, typeof body.input === 'string' ? [body.input] : body.input);
       const got = r.embeddings[0]?.length ?? 0;
@@ -43,8 +32,8 @@ export const ollamaEmbedRoutes =
       return { model: body.model, embeddings: r.embeddings.map(unit), total_duration: Number(process.hrtime.bigint() - started), load_duration: 0, prompt_eval_count: r.usage.tokensIn };
     });
 
-    app.post('/api/embeddings', ollamaRoute({ summary: "Embed one prompt (Ollama's older route; vectors as the model gives them)", body: LegacyRequest, response: LegacyResponse }), async (req) => {
-      const body = parseInput(LegacyRequest, req.body, 'body');
+    app.post('/api/embeddings', ollamaRoute({ summary: "Embed one prompt (Ollama's older route; vectors as the model gives them)", body: OllamaLegacyEmbedRequest, response: OllamaLegacyEmbedResponse }), async (req) => {
+      const body = parseInput(OllamaLegacyEmbedRequest, req.body, 'body');
       const r = await embed(req, body.model, [body.prompt]);
       return { embedding: r.embeddings[0] ?? [] };
     });

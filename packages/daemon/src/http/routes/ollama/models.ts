@@ -1,6 +1,6 @@
 import { FlockError, type ModelCapability, type ModelRoute } from '@aiflock/core';
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
+import { OllamaPsResponse, OllamaShowRequest, OllamaShowResponse, OllamaTagsResponse, OllamaVersionResponse } from '@aiflock/protocol';
 import type { ApiContext } from '../../context.js';
 import { parseInput } from '../../errors.js';
 import { ollamaRoute } from './errors.js';
@@ -17,22 +17,6 @@ export const OLLAMA_API_VERSION = '0.12.0';
 /** Gateway models are never unloaded; Go's zero time, which Ollama itself sends for "no expiry". */
 const NEVER = '0001-01-01T00:00:00Z';
 
-const Details = z.object({ parent_model: z.string(), format: z.string(), family: z.string(), families: z.array(z.string()), parameter_size: z.string(), quantization_level: z.string() });
-const Listed = z.object({ name: z.string(), model: z.string(), modified_at: z.string(), size: z.number(), digest: z.string(), details: Details });
-const TagsResponse = z.object({ models: z.array(Listed) });
-const PsResponse = z.object({ models: z.array(Listed.omit({ modified_at: true }).extend({ expires_at: z.string(), size_vram: z.number(), context_length: z.number() })) });
-const ShowRequest = z.object({ model: z.string().min(1).optional(), name: z.string().min(1).optional(), verbose: z.boolean().optional() }).passthrough().refine((b) => b.model ?? b.name, { message: 'model is required', path: ['model'] });
-const ShowResponse = z.object({
-  modelfile: z.string(),
-  parameters: z.string(),
-  template: z.string(),
-  details: Details,
-  model_info: z.record(z.string(), z.unknown()),
-  capabilities: z.array(z.string()),
-  modified_at: z.string(),
-});
-const VersionResponse = z.object({ version: z.string() });
-
 type Model = ModelRoute & { name: string };
 
 const details = (m: Model) => ({ parent_model: '', format: '', family: m.provider, families: [m.provider], parameter_size: '', quantization_level: '' });
@@ -46,12 +30,12 @@ export const ollamaModelRoutes =
   async (app) => {
     const models = async (req: Parameters<typeof httpCaller>[0]) => (ctx.llm.gateway ? ctx.llm.gateway.models(httpCaller(req)) : []);
 
-    app.get('/api/tags', ollamaRoute({ summary: 'Models the caller may use, as Ollama lists local models', response: TagsResponse }), async (req) => ({
+    app.get('/api/tags', ollamaRoute({ summary: 'Models the caller may use, as Ollama lists local models', response: OllamaTagsResponse }), async (req) => ({
       models: (await models(req)).map((m) => ({ ...listed(m), modified_at: new Date(0).toISOString() })),
     }));
 
-    app.post('/api/show', ollamaRoute({ summary: "A model's details and capabilities, as Ollama shows them", body: ShowRequest, response: ShowResponse }), async (req) => {
-      const body = parseInput(ShowRequest, req.body, 'body');
+    app.post('/api/show', ollamaRoute({ summary: "A model's details and capabilities, as Ollama shows them", body: OllamaShowRequest, response: OllamaShowResponse }), async (req) => {
+      const body = parseInput(OllamaShowRequest, req.body, 'body');
       const name = (body.model ?? body.name)!;
       const m = (await models(req)).find((x) => x.name === name);
       // Ollama's own wording, so clients that match on it (to offer a pull) still do.
@@ -68,12 +52,12 @@ export const ollamaModelRoutes =
       };
     });
 
-    app.get('/api/ps', ollamaRoute({ summary: 'Models ready to answer now: those whose provider circuit is not open', response: PsResponse }), async (req) => {
+    app.get('/api/ps', ollamaRoute({ summary: 'Models ready to answer now: those whose provider circuit is not open', response: OllamaPsResponse }), async (req) => {
       const breakers = ctx.llm.gateway?.breakerStates() ?? {};
       return {
         models: (await models(req)).filter((m) => breakers[m.provider] !== 'open').map((m) => ({ ...listed(m), expires_at: NEVER, size_vram: 0, context_length: m.contextWindow })),
       };
     });
 
-    app.get('/api/version', ollamaRoute({ summary: 'The Ollama API version these routes follow', response: VersionResponse }), async () => ({ version: OLLAMA_API_VERSION }));
+    app.get('/api/version', ollamaRoute({ summary: 'The Ollama API version these routes follow', response: OllamaVersionResponse }), async () => ({ version: OLLAMA_API_VERSION }));
   };

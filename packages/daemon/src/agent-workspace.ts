@@ -1,0 +1,22 @@
+import { lstat, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AgentName } from '@aiflock/protocol';
+
+/**
+ * `aiflock agent reset`: the agent's workspace (`<shared>/agents/<name>`, its replicas' shared
+ * `/shared/agents/<name>`) removed; the next instance's start makes it again, empty and owned
+ * by the sandbox user. True when there was one.
+ */
+export function workspaceWiper(sharedDir: string): (agent: string) => Promise<boolean> {
+  return async (agent) => {
+    // A deployed agent's name never holds a path separator; checked again, as this deletes.
+    AgentName.parse(agent);
+    const dir = join(sharedDir, 'agents', agent);
+    const existed = await lstat(dir).then(
+      () => true,
+      () => false,
+    );
+    await rm(dir, { recursive: true, force: true });
+    return existed;
+  };
+}

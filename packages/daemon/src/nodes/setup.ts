@@ -1,0 +1,37 @@
+import { NodeService, type Clock, type Store } from '@aiflock/core';
+import { NodeHeartbeat } from '@aiflock/protocol';
+import type { BusSetup } from '../bus-setup.js';
+import type { Config } from '../config.js';
+import type { logFn } from '../logger.js';
+import type { RuntimeSetup } from '../runtime-setup.js';
+import { hostCapacity } from './host-capacity.js';
+
+/**
+ * The flock's nodes: the control plane's own host, and every host that joined. Heartbeats
+ * arrive on `node.<name>.heartbeat`; the subject names the node, and its credentials allow
+ * it no other, so a body claiming another node's name is refused, not believed.
+ */
+export async function setupNodes(config: Config, deps: { store: Store; clock: Clock; bus: BusSetup; runtimes: RuntimeSetup; log: ReturnType<typeof logFn> }): Promise<NodeService> {
+  const { bus, runtimes, log } = deps;
+  const jwt = bus.busAuth?.credentials ?? null;
+  const nodes = new NodeService({
+    store: deps.store,
+    clock: deps.clock,
+    local: {
+      name: config.node,
+      labels: config.nodeLabels,
+      capacity: async () => hostCapacity({ runtimes: [config.runtime.kind], measured: await runtimes.runtime.capacity?.() }),
+    },
+    credentials: jwt ? { issue: (node) => jwt.nodeCreds(node), revoke: (id, node) => jwt.revokeNodeCreds(id, node) } : null,
+    lostAfterMs: config.nodes.lostAfterMs,
+    log,
+  });
+  await nodes.ensureLocal();
+  bus.bus.onNodeHeartbeat?.(async (node, payload) => {
+    const beat = NodeHeartbeat.safeParse(payload);
+    if (!beat.success) return log('warn', `node ${node} sent a heartbeat that is not one: ${beat.error.issues[0]?.message ?? ''}`, { node });
+    if (beat.data.node !== node) return log('warn', `a heartbeat on node ${node}'s subject claims to be node "${beat.data.node}": refused`, { node });
+    if (!(await nodes.heartbeat(node, beat.data))) log('warn', `a heartbeat from node ${node}, which is not a node of this flock (removed?)`, { node });
+  });
+  return nodes;
+}

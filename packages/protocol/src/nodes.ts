@@ -1,0 +1,118 @@
+import { z } from 'zod';
+
+/**
+ * Nodes: the hosts of one flock. The control plane's own host is the node named by config
+ * `node` (as on a single host); every other host runs a node agent (`aiflock node join`) that
+ * reports its capacity and heartbeats over the bus with credentials scoped to its own
+ * `node.<name>.>` subjects. Names become subject tokens, so they share the agent names'
+ * DNS-label alphabet.
+ */
+export const NODE_NAME_PATTERN = /^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$/;
+export const NodeName = z.string().regex(NODE_NAME_PATTERN, 'a lower-case name of 1-40 letters, digits and dashes, starting with a letter');
+
+/** Label keys and values as Kubernetes spells them (a prefix/ is allowed in the key). */
+const LabelKey = z.string().regex(/^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, 'a label key: letters, digits, dots, dashes, underscores (an optional dns-prefix/)');
+const LabelValue = z.string().regex(/^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/, 'a label value: up to 63 letters, digits, dots, dashes, underscores');
+export const NodeLabels = z.record(LabelKey, LabelValue);
+export type NodeLabels = z.infer<typeof NodeLabels>;
+
+export const NodeGpu = z.object({ index: z.number().int().min(0), name: z.string(), memoryBytes: z.number().int().min(0) });
+
+/** What a node has, as its agent measures it. */
+export const NodeCapacity = z.object({
+  cpus: z.number().min(0),
+  memoryBytes: z.number().int().min(0),
+  /** Runtime kinds this node can run sandboxes with (docker, process, vm). */
+  runtimes: z.array(z.string()),
+  /** Agent images present locally (Docker), so placement can prefer nodes that need no build. */
+  images: z.array(z.string()),
+  /** From `nvidia-smi` when it exists; empty otherwise. */
+  gpus: z.array(NodeGpu),
+});
+export type NodeCapacity = z.infer<typeof NodeCapacity>;
+
+/** `node.<name>.heartbeat`, published by the node agent every `intervalMs`. */
+export const NodeHeartbeat = z.object({
+  node: NodeName,
+  ts: z.string(),
+  intervalMs: z.number().int().min(100),
+  capacity: NodeCapacity,
+  /** The node agent's version, so mixed versions are visible. */
+  version: z.string(),
+  /** The instances this node runs now (empty until nodes run sandboxes of their own). */
+  instances: z.array(z.string()).default([]),
+});
+export type NodeHeartbeat = z.infer<typeof NodeHeartbeat>;
+
+export const NODE_STATUSES = ['pending', 'ready', 'lost'] as const;
+export const NodeInfo = z.object({
+  name: z.string(),
+  /** ready: heartbeating; pending: joined, no heartbeat yet; lost: silent for longer than nodes.lostAfterMs. */
+  status: z.enum(NODE_STATUSES),
+  /** The control plane's own host. */
+  local: z.boolean(),
+  labels: NodeLabels,
+  cordoned: z.boolean(),
+  draining: z.boolean(),
+  capacity: NodeCapacity.nullable(),
+  joinedAt: z.string(),
+  lastHeartbeatAt: z.string().nullable(),
+  version: z.string().nullable(),
+  /** Instances the flock has on this node. */
+  instances: z.array(z.object({ id: z.string(), agent: z.string(), status: z.string() })),
+  /** What the flock asks of it: cpu and memory of those instances' manifests. */
+  allocated: z.object({ cpu: z.number(), memoryBytes: z.number().int() }),
+});
+export type NodeInfo = z.infer<typeof NodeInfo>;
+export const NodeList = z.object({ nodes: z.array(NodeInfo) });
+export const NodeParams = z.object({ name: NodeName }).strict();
+
+export const JoinTokenRequest = z
+  .object({
+    /** Lifetime, 60 s to 30 days. */
+    ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(3600),
+    /** Refused after its first join (otherwise usable by several hosts until it expires). */
+    singleUse: z.boolean().default(false),
+  })
+  .strict();
+/** The only answer that carries the token; it is stored hashed and never shown again. */
+export const IssuedJoinToken = z.object({ id: z.string(), token: z.string(), expiresAt: z.string(), singleUse: z.boolean() });
+export type IssuedJoinToken = z.infer<typeof IssuedJoinToken>;
+
+export const NodeJoinRequest = z
+  .object({
+    token: z.string().min(1),
+    name: NodeName,
+    labels: NodeLabels.default({}),
+  })
+  .strict();
+export type NodeJoinRequest = z.infer<typeof NodeJoinRequest>;
+/** The node's bus credentials (scoped to `node.<name>.>`) and where to reach the bus. */
+export const NodeJoined = z.object({
+  name: z.string(),
+  natsUrl: z.string(),
+  creds: z.string().nullable(),
+  /** Inbox prefix the node's connection must use: its credentials may read replies only there. */
+  inboxPrefix: z.string(),
+  heartbeatMs: z.number().int(),
+});
+export type NodeJoined = z.infer<typeof NodeJoined>;
+
+export const NodeLabelRequest = z
+  .object({
+    /** Labels to set (a value) or remove (null). */
+    labels: z.record(LabelKey, LabelValue.nullable()),
+  })
+  .strict();
+
+/** The bus subjects of one node. */
+export const nodeSubjects = {
+  heartbeat: (node: string) => `node.${node}.heartbeat`,
+  allHeartbeats: 'node.*.heartbeat',
+  inbox: (node: string) => `_INBOX_node_${node}`,
+};
+
+/** Everything one node agent may do on the bus: publish its own heartbeats, read its own replies. */
+export function nodePermissions(node: string): { pub: { allow: string[] }; sub: { allow: string[] } } {
+  return { pub: { allow: [`node.${node}.>`] }, sub: { allow: [`${nodeSubjects.inbox(node)}.>`] } };
+}

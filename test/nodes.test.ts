@@ -1,0 +1,192 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, credsAuthenticator } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IssuedJoinToken, NodeInfo, SystemStatus } from '@aiflock/protocol';
+import { CLI } from '../testkit/cli.js';
+import { remoteHost, type RemoteHost } from '../testkit/netns.js';
+import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+
+/**
+ * Nodes on one machine: each extra "host" is a network namespace this test makes (a veth pair
+ * to the host), where `aiflock node join` runs against the flock's API and bus over that link
+ * only. Joining (single-use tokens refused the second time), capacity, cordon, labels, a node
+ * going silent becoming lost, and removal cutting the node agent off the bus.
+ */
+let flock: TestFlock;
+const hosts: RemoteHost[] = [];
+const agents: { child: ChildProcess; home: string; out: string; err: string }[] = [];
+let apiPort: string;
+
+/** `aiflock node join` inside `host`'s namespace, with a home of its own (where the node's credentials go). */
+async function joinNode(host: RemoteHost, args: string[]): Promise<(typeof agents)[number] & { exit: Promise<number> }> {
+  const home = await mkdtemp(join(tmpdir(), 'aiflock-node-'));
+  const env = { PATH: process.env['PATH'] ?? '', AIFLOCK_HOME: home };
+  const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, CLI, 'node', 'join', `http://${host.hostAddress}:${apiPort}`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const a = { child, home, out: '', err: '' };
+  child.stdout!.on('data', (d: Buffer) => (a.out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (a.err += d.toString()));
+  agents.push(a);
+  const exit = new Promise<number>((r) => child.once('exit', (c) => r(c ?? -1)));
+  return { ...a, get out() { return a.out; }, get err() { return a.err; }, exit };
+}
+
+/** `aiflock node run` inside `host`'s namespace, from the state a join left in `home`. */
+function runNode(host: RemoteHost, home: string): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, CLI, 'node', 'run'], { env: { PATH: process.env['PATH'] ?? '', AIFLOCK_HOME: home }, stdio: 'ignore', detached: true });
+  agents.push({ child, home, out: '', err: '' });
+  return child;
+}
+
+const node = async (name: string) => (await flock.api(`/v1/nodes/${name}`)).body as NodeInfo;
+
+beforeAll(async () => {
+  // The API listens on every address so the namespaces reach it over their veth link.
+  flock = await testFlock({ env: { AIFLOCK_API_HOST: '0.0.0.0', AIFLOCK_NODE: 'cp', AIFLOCK_NODE_HEARTBEAT_MS: '1000', AIFLOCK_NODE_LOST_AFTER_MS: '5000' } });
+  apiPort = flock.env['AIFLOCK_API_PORT']!;
+  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
+  expect(up.code, up.stderr).toBe(0);
+  hosts.push(await remoteHost(), await remoteHost());
+}, 300_000);
+
+afterAll(async () => {
+  for (const a of agents) killGroup(a.child);
+  for (const h of hosts) await h.close();
+  for (const a of agents) await rm(a.home, { recursive: true, force: true });
+  await flock?.cleanup();
+});
+
+describe('nodes', () => {
+  let single: IssuedJoinToken;
+  let first: Awaited<ReturnType<typeof joinNode>>;
+
+  it('joins a host with a single-use token, which it reports its capacity to', async () => {
+    single = await flock.cliJson<IssuedJoinToken>(['node', 'token', 'create', '--single-use', '--ttl', '600']);
+    expect(single.token).toMatch(/^afj_/);
+    first = await joinNode(hosts[0]!, ['--token', single.token, '--name', 'west', '--label', 'zone=w']);
+    const west = await eventually(async () => {
+      const n = await node('west');
+      return n.status === 'ready' && n.capacity ? n : null;
+    }, 'node west ready with its capacity', 60_000);
+    expect(west.labels).toEqual({ zone: 'w' });
+    expect(west.local).toBe(false);
+    expect(west.capacity!.cpus).toBeGreaterThan(0);
+    expect(west.capacity!.memoryBytes).toBeGreaterThan(0);
+    expect(west.capacity!.runtimes.length).toBeGreaterThan(0);
+    // The token is stored hashed: nothing in the database holds it.
+    const list = await flock.cliJson<NodeInfo[]>(['node', 'list']);
+    expect(list.map((n) => [n.name, n.local, n.status])).toEqual([
+      ['cp', true, 'ready'],
+      ['west', false, 'ready'],
+    ]);
+    const audit = JSON.stringify((await flock.api('/v1/audit?resource=node*&limit=50')).body);
+    expect(audit).toContain('"node.token.create"');
+    expect(audit).toMatch(/"node\.join".*"resource":"node\/west"|"resource":"node\/west".*"node\.join"/);
+    expect(audit).not.toContain(single.token);
+  });
+
+  it('refuses a second join with the single-use token, a bad token, and a taken name, changing nothing', async () => {
+    const again = await joinNode(hosts[1]!, ['--token', single.token, '--name', 'east']);
+    expect(await again.exit).toBe(7);
+    expect(again.err).toMatch(/single-use and node "west" used it/);
+    const bad = await joinNode(hosts[1]!, ['--token', 'afj_not-a-token', '--name', 'east']);
+    expect(await bad.exit).toBe(7);
+    expect(bad.err).toMatch(/not one this flock issued/);
+    const reusable = (await flock.api('/v1/nodes/tokens', { method: 'POST', body: { ttlSeconds: 600 } })).body as IssuedJoinToken;
+    const taken = await joinNode(hosts[1]!, ['--token', reusable.token, '--name', 'west']);
+    expect(await taken.exit).toBe(6);
+    expect(taken.err).toMatch(/node named "west" has joined already/);
+    const local = await joinNode(hosts[1]!, ['--token', reusable.token, '--name', 'cp']);
+    expect(await local.exit).toBe(6);
+    expect((await flock.api('/v1/nodes/east')).status).toBe(404);
+  });
+
+  it("lets a node's credentials speak only for that node", async () => {
+    const state = JSON.parse(await readFile(join(first.home, 'node', 'west.json'), 'utf8')) as { creds: string; natsUrl: string };
+    expect(state.creds).toContain('BEGIN NATS USER JWT');
+    const asWest = async () => {
+      const errors: string[] = [];
+      // A handshake slower than the server's auth timeout (a loaded machine) is tried again.
+      const nc = await eventually(
+        () => connect({ servers: state.natsUrl, authenticator: credsAuthenticator(new TextEncoder().encode(state.creds)), inboxPrefix: '_INBOX_node_west', reconnect: false }).catch(() => null),
+        'a connection with the node west credentials',
+        30_000,
+      );
+      void (async () => {
+        for await (const st of nc.status()) if (st.type === 'error') errors.push(String(st.data));
+      })();
+      return { nc, errors };
+    };
+    // Another node's heartbeat subject, and an instance's results: the server refuses each.
+    for (const subject of ['node.cp.heartbeat', 'agent.echo-aaaaaaaa.results']) {
+      const { nc, errors } = await asWest();
+      nc.publish(subject, JSON.stringify({ node: 'cp' }));
+      await eventually(async () => errors.length > 0, `the server to refuse ${subject}`, 10_000);
+      expect(errors[0], subject).toMatch(/PERMISSIONS_VIOLATION/);
+      await nc.close().catch(() => undefined);
+    }
+    // On its own subject it may publish, but a heartbeat naming another node is refused by the control plane.
+    const { nc, errors } = await asWest();
+    nc.publish('node.west.heartbeat', JSON.stringify({ node: 'east', ts: new Date().toISOString(), intervalMs: 1000, version: 'x', capacity: { cpus: 1, memoryBytes: 1, runtimes: [], images: [], gpus: [] } }));
+    await nc.flush();
+    expect(errors).toEqual([]);
+    await nc.close();
+    await flock.logShowing('claims to be node \\"east\\": refused');
+    expect((await flock.api('/v1/nodes/east')).status).toBe(404);
+  });
+
+  it('cordons and labels a node, and shows nodes in status and metrics', async () => {
+    expect((await flock.cliJson<NodeInfo>(['node', 'cordon', 'west'])).cordoned).toBe(true);
+    expect((await node('west')).cordoned).toBe(true);
+    const drained = (await flock.api('/v1/nodes/west/drain', { method: 'POST' })).body as NodeInfo;
+    expect([drained.cordoned, drained.draining]).toEqual([true, true]);
+    const back = (await flock.api('/v1/nodes/west/uncordon', { method: 'POST' })).body as NodeInfo;
+    expect([back.cordoned, back.draining]).toEqual([false, false]);
+    const labelled = await flock.cliJson<NodeInfo>(['node', 'label', 'west', 'disk=ssd', 'zone-']);
+    expect(labelled.labels).toEqual({ disk: 'ssd' });
+    const bad = await flock.api('/v1/nodes/west/labels', { method: 'POST', body: { labels: { 'bad key': 'x' } } });
+    expect([bad.status, bad.body.error.code]).toEqual([400, 'validation_failed']);
+    expect((await node('west')).labels).toEqual({ disk: 'ssd' });
+    const status = (await flock.api('/v1/status')).body as SystemStatus;
+    expect(status.nodes?.map((n) => [n.name, n.status])).toEqual([
+      ['cp', 'ready'],
+      ['west', 'ready'],
+    ]);
+    const metrics = await flock.api('/metrics');
+    expect(String(metrics.body)).toMatch(/aiflock_nodes\{status="ready"\} 2/);
+    expect(String(metrics.body)).toMatch(/aiflock_node_cpus\{node="west"\} [1-9]/);
+    expect((await flock.api('/v1/nodes/cp', { method: 'DELETE' })).body.error.code).toBe('node_is_local');
+  });
+
+  it('marks a node that stops heartbeating lost', async () => {
+    const reusable = (await flock.api('/v1/nodes/tokens', { method: 'POST', body: {} })).body as IssuedJoinToken;
+    const east = await joinNode(hosts[1]!, ['--token', reusable.token, '--name', 'east']);
+    await eventually(async () => (await node('east')).status === 'ready', 'node east ready', 60_000);
+    // The whole node agent (the CLI and the agent it runs, one process group), at once.
+    killGroup(east.child);
+    await eventually(async () => (await node('east')).status === 'lost', 'node east lost', 60_000);
+    expect((await node('west')).status).toBe('ready');
+    // After a restart the host runs its node agent again from what it saved at the join: no new token.
+    const again = await runNode(hosts[1]!, east.home);
+    await eventually(async () => (await node('east')).status === 'ready', 'node east back', 60_000);
+    killGroup(again);
+  });
+
+  it('removing a node revokes its credentials: its agent is cut off the bus', async () => {
+    const removed = await flock.api('/v1/nodes/west', { method: 'DELETE' });
+    expect(removed.status).toBe(200);
+    expect(await first.exit).toBe(3);
+    expect((await flock.api('/v1/nodes/west')).status).toBe(404);
+  });
+});
+
+/** The CLI and the node agent it runs share a process group (spawned detached). */
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}

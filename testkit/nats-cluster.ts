@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitForPort } from './nats-server.js';
+import { freePort } from './ports.js';
+
+/** One server of a test cluster, on loopback ports of its own. */
+export interface ClusterMember {
+  name: string;
+  clientPort: number;
+  clusterPort: number;
+  monitorPort: number;
+  url: string;
+  /** `name=127.0.0.1:client:cluster:monitor`, as `aiflock nats cluster --server` takes it. */
+  spec: string;
+  running(): boolean;
+  /** Start (again) from its config file, with the store it had. */
+  start(): Promise<void>;
+  /** Signal the process and wait for it to be gone (SIGKILL: a server that dies, no goodbye). */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** GET a monitoring endpoint (`/jsz?...`, `/connz`) as JSON. */
+  monitor<T>(path: string): Promise<T>;
+}
+
+export interface TestNatsCluster {
+  /** A random cluster name, so no two tests' clusters ever route to one another. */
+  name: string;
+  members: ClusterMember[];
+  /** Where each member keeps `<name>/` (JetStream, account JWTs); configs go in `<storeDir>/conf`. */
+  storeDir: string;
+  confDir: string;
+  /** The arguments `aiflock nats cluster` needs to write this cluster's configs into confDir. */
+  cliArgs: string[];
+  /** Start every member from the configs in confDir and wait until JetStream has a meta leader. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A three-server NATS cluster on loopback with free ports and a random name. The test writes
+ * the servers' configs (with `aiflock nats cluster cliArgs`, so the flock's trust chain is in
+ * them) and then calls start(). Each member is a real nats-server that can be killed and
+ * brought back with its store.
+ */
+export async function natsCluster(size = 3): Promise<TestNatsCluster> {
+  const name = `t-${randomBytes(4).toString('hex')}`;
+  const storeDir = await mkdtemp(join(tmpdir(), 'aiflock-nats-cluster-'));
+  const confDir = join(storeDir, 'conf');
+  const members: ClusterMember[] = [];
+  for (let i = 1; i <= size; i++) members.push(await member(`n${i}`, confDir));
+  const cliArgs = ['--name', name, '--store-dir', storeDir, '--out', confDir, ...members.flatMap((m) => ['--server', m.spec])];
+  return {
+    name,
+    members,
+    storeDir,
+    confDir,
+    cliArgs,
+    async start() {
+      await Promise.all(members.map((m) => m.start()));
+      const until = Date.now() + 30_000;
+      for (;;) {
+        const meta = await members[0]!.monitor<{ meta_cluster?: { leader?: string; cluster_size?: number } }>('/jsz').catch(() => undefined);
+        if (meta?.meta_cluster?.leader && meta.meta_cluster.cluster_size === size) return;
+        if (Date.now() > until) throw new Error(`cluster ${name} elected no JetStream meta leader in 30 s: ${JSON.stringify(meta)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    },
+    async stop() {
+      await Promise.all(members.map((m) => m.kill('SIGTERM')));
+      await rm(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function member(name: string, confDir: string): Promise<ClusterMember> {
+  const [clientPort, clusterPort, monitorPort] = [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')];
+  let proc: ChildProcess | null = null;
+  let stderr = '';
+  const running = () => proc !== null && proc.exitCode === null && proc.signalCode === null;
+  return {
+    name,
+    clientPort,
+    clusterPort,
+    monitorPort,
+    url: `nats://127.0.0.1:${clientPort}`,
+    spec: `${name}=127.0.0.1:${clientPort}:${clusterPort}:${monitorPort}`,
+    running,
+    async start() {
+      if (running()) return;
+      stderr = '';
+      const p = spawn('nats-server', ['-c', join(confDir, `${name}.conf`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      p.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+      proc = p;
+      await waitForPort('127.0.0.1', clientPort, 15_000, () => (p.exitCode !== null ? `nats-server ${name} exited: ${stderr}` : null));
+    },
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      const p = proc;
+      if (!p || !running()) return;
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill(signal);
+      await gone;
+    },
+    async monitor<T>(path: string): Promise<T> {
+      const res = await fetch(`http://127.0.0.1:${monitorPort}${path}`);
+      if (!res.ok) throw new Error(`${name} ${path}: HTTP ${res.status}`);
+      return (await res.json()) as T;
+    },
+  };
+}
