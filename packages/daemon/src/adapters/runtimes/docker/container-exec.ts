@@ -42,15 +42,26 @@ export async function execInContainer(container: Dockerode.Container, modem: Doc
     stream.once('close', resolve);
     stream.once('error', () => resolve());
   });
-  const exited = ended.then(async () => {
-    // The connection ends when the command does; Docker then knows its exit code.
-    for (let i = 0; i < 50; i++) {
-      const state = await exec.inspect();
-      if (!state.Running) return state.ExitCode ?? -1;
-      await new Promise((r) => setTimeout(r, 20));
+  const exited = (async () => {
+    // The connection normally ends when the command does, and Docker then knows its exit code.
+    // An engine may keep a hijacked tty connection open after the process is gone, so its
+    // state is also asked every half second: the command's end never waits on the socket.
+    let streamEnded = false;
+    void ended.then(() => (streamEnded = true));
+    let checksAfterEnd = 0;
+    for (;;) {
+      await Promise.race([ended, new Promise((r) => setTimeout(r, streamEnded ? 20 : 500))]);
+      const state = await exec.inspect().catch(() => null);
+      if (state && !state.Running) {
+        // Output written just before the end may still be in flight on the socket: let it drain.
+        await Promise.race([ended, new Promise((r) => setTimeout(r, 200))]);
+        stream.destroy();
+        return state.ExitCode ?? -1;
+      }
+      // The connection is gone and Docker cannot say how the command ended (its container went).
+      if (streamEnded && (!state || ++checksAfterEnd >= 50)) return -1;
     }
-    return -1;
-  });
+  })();
   return {
     onOutput: (l) => void listeners.push(l),
     write: (d) => void stream.write(d),

@@ -88,9 +88,13 @@ async function mountVolume(image: string, dir: string, bytes: number, what: stri
     if (bytes > size) await growMounted(image, mounted, bytes);
     return;
   }
-  if (!(await exists(image))) await createImage(image, dir, bytes);
+  const created = !(await exists(image));
+  if (created) await createImage(image, dir, bytes);
   else await resizeUnmounted(image, bytes);
   await cmd('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev', image, dir], `mount ${what}`);
+  // mkfs makes an empty, root-owned lost+found; an agent's new workspace should be empty.
+  // e2fsck makes it again when it needs one, so only a just-made one goes (never recovered files).
+  if (created) await rm(join(dir, 'lost+found'), { recursive: true, force: true });
 }
 
 /**
