@@ -175,10 +175,16 @@ export class NatsBus implements Bus {
   }
 
   async removeQueue(agent: string): Promise<void> {
-    await this.jsm.consumers.delete(STREAMS.tasks.name, taskConsumerName(agent)).catch((err) => {
-      if (!isNotFound(err)) throw err;
-    });
-    await this.jsm.streams.purge(STREAMS.tasks.name, { filter: subjects.tasks(agent) });
+    // On a cluster, a server lost a moment ago leaves JetStream's API without a leader for a
+    // few seconds (timeouts, "no responders"): `agent remove` waits that out instead of
+    // failing half way, its deployment already gone.
+    await whileJetStreamRecovers(() =>
+      this.jsm.consumers.delete(STREAMS.tasks.name, taskConsumerName(agent)).catch((err) => {
+        if (!isNotFound(err)) throw err;
+        return true;
+      }),
+    );
+    await whileJetStreamRecovers(() => this.jsm.streams.purge(STREAMS.tasks.name, { filter: subjects.tasks(agent) }));
   }
 
   async enqueue(task: Task): Promise<number> {
@@ -474,4 +480,22 @@ function decode(data: Uint8Array): unknown {
 
 function isNotFound(err: unknown): boolean {
   return err instanceof Error && /not found/i.test(err.message);
+}
+
+/** Retries a JetStream API call for up to 20 s while it fails for want of a leader or an answer. */
+async function whileJetStreamRecovers<T>(call: () => Promise<T>): Promise<T> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (Date.now() >= until || !isTransientJetStreamError(err)) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+function isTransientJetStreamError(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e.code === '503' || e.code === 'TIMEOUT' || /timeout|no responders|not available|leader/i.test(String(e.message ?? ''));
 }
