@@ -116,6 +116,9 @@ async function runExec(api: ApiClient, name: string, r: Run): Promise<number> {
   } finally {
     for (const undo of restore) undo();
     ws.close();
+    // The command has ended: do not wait out ws's 30 s closing handshake if the daemon's side
+    // of the close is slow to arrive (a loaded host), so aiflock exits with the command.
+    setTimeout(() => ws.terminate(), 500).unref();
   }
 }
 
