@@ -1,10 +1,12 @@
 import Dockerode from 'dockerode';
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView, LogLine, SystemStatus, TaskView } from '@aiflock/protocol';
 import { REPO_ROOT, eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+import { mountsUnder } from '../testkit/mounts.js';
 
 /**
  * The whole flock, as a user drives it: the real CLI starts the real daemon, which spawns
@@ -237,6 +239,9 @@ describe('agent lifecycle', () => {
     }, 'a new echo instance', 30_000);
     expect(replaced.status).toBe('running');
     expect((await flock.cliJson<TaskView>(['task', 'run', 'echo', '--input', 'again', '--wait'])).result).toBe('again');
+    // What the host held for it (its log volume) is released, not left mounted until reboot.
+    const victimLogs = join(flock.home, 'shared', 'logs', victim!.Labels['aiflock.instance']!);
+    await eventually(async () => !mountsUnder(flock.home).includes(victimLogs), `${victimLogs} unmounted`, 30_000);
   });
 
   it('keeps instances running across a daemon restart and adopts them', async () => {
@@ -269,12 +274,18 @@ describe('agent lifecycle', () => {
 describe('aiflock down', () => {
   it('stops every instance, NATS and the daemon, and clears the network', async () => {
     const { pid } = await flock.cliJson<SystemStatus>(['status']);
+    // A volume whose instance went without being released (say its unmount failed then).
+    const stray = join(flock.home, 'shared', 'logs', 'echo-stray000');
+    await mkdir(stray, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', stray]);
     const down = await flock.cli(['down']);
     expect(down.code, down.stderr).toBe(0);
     expect(await containersOf()).toHaveLength(0);
     expect(() => process.kill(pid, 0)).toThrow();
     const networks = await docker.listNetworks({ filters: { name: [`aiflock-${flock.name}`] } });
     expect(networks).toHaveLength(0);
+    // Workspace and log volumes are released, even one whose instance went without its removal.
+    expect(mountsUnder(flock.home)).toEqual([]);
     const status = await flock.cli(['status']);
     expect(status.code).toBe(4);
   });

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { freePort } from './ports.js';
 import { apiFetch } from './api-fetch.js';
 import { CLI, runCli, type CliResult } from './cli.js';
+import { mountsUnder, unmountAll } from './mounts.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 
@@ -96,6 +97,12 @@ export async function testFlock(opts: { env?: Record<string, string> } = {}): Pr
     },
     async cleanup() {
       await cli(['down'], { timeoutMs: 90_000 });
+      // `down` releases every volume; one a crashed test left behind must not make rm fail.
+      const left = existsSync(home) ? mountsUnder(home) : [];
+      if (left.length > 0) {
+        console.warn(`still mounted after aiflock down, detaching: ${left.join(', ')}`);
+        unmountAll(left);
+      }
       await rm(home, { recursive: true, force: true });
     },
   };

@@ -36,6 +36,8 @@ export interface FlockServices {
   restarts: AgentRestarts;
   /** Reconcile now (and refresh the agents metric labels may name). */
   poke(): void;
+  /** Stops reconciling, once the pass under way has finished. */
+  reconciler: { stop(): Promise<void> };
   /** Stop watching the runtimes for OOM kills. */
   unwatch(): void;
   /** The bus handlers' metrics wrappers; the RPC handler is wrapped when the ops are mounted. */
@@ -120,5 +122,5 @@ export async function setupServices(
   bus.onDeadLetter(metered.deadLetter(tasks.deadLetter));
   bus.onEvent(metered.event(ingest.onEvent));
   bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
-  return { deployments, tasks, sweeper, logSweeper, killSwitch, restarts, poke, unwatch, metered };
+  return { deployments, tasks, sweeper, logSweeper, killSwitch, restarts, poke, reconciler, unwatch, metered };
 }

@@ -1,7 +1,9 @@
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Store } from '@aiflock/core';
 import type { FastifyInstance } from 'fastify';
 import type { EgressProxy } from './adapters/egress-proxy/egress-proxy.js';
+import { releaseAllStorage } from './adapters/runtimes/shared/shared-storage.js';
 import type { BusSetup } from './bus-setup.js';
 import { daemonInfoFile } from './daemon-info.js';
 import type { LlmSetup } from './llm/setup.js';
@@ -12,6 +14,8 @@ import type { TracingHandle } from './telemetry/otel-sdk.js';
 /** Everything the daemon stops, in the order they were started or the order they must go. */
 export interface Running {
   scheduler: { stop(): void };
+  /** The reconciler: stopping waits for a pass that may be starting a sandbox. */
+  reconciler: { stop(): Promise<void> };
   unwatch: () => void;
   app: FastifyInstance;
   world: { stop(): Promise<void> };
@@ -52,14 +56,16 @@ export function shutdownSequence(running: Running, deps: { dataDir: string; logg
     stopping ??= (async () => {
       logger.info({ stopFlock }, 'aiflock daemon stopping');
       running.scheduler.stop();
+      await running.reconciler.stop();
       running.unwatch();
       await app.close().catch(() => undefined);
       await world.stop().catch((err: unknown) => log('warn', `world stop: ${String(err)}`));
       await egressProxy?.close().catch(() => undefined);
       if (stopFlock) {
         await credentials.retain(new Set()).catch((err: unknown) => log('warn', `revoking credentials: ${String(err)}`));
-        for (const s of await sandboxes.list()) await sandboxes.remove(s.instanceId).catch(() => undefined);
+        for (const s of await sandboxes.list()) await sandboxes.remove(s.instanceId).catch((err: unknown) => log('warn', `removing ${s.instanceId}: ${String(err)}`));
         for (const i of await store.instances.list()) await store.instances.remove(i.id);
+        for (const f of await releaseAllStorage(join(deps.dataDir, 'shared'))) log('warn', `releasing a volume: ${f}`);
       }
       await busAuth?.credentials.stop();
       await bus.close().catch(() => undefined);

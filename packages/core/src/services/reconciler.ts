@@ -47,6 +47,7 @@ export class Reconciler {
   static readonly KEEP_EXITED = 3;
   private running: Promise<void> | null = null;
   private again = false;
+  private stopped = false;
   /** Consecutive start failures per agent, for backoff so a broken image does not spin. */
   private readonly failures = new Map<string, { count: number; until: number }>();
 
@@ -58,6 +59,7 @@ export class Reconciler {
   }
 
   poke(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;
@@ -67,12 +69,21 @@ export class Reconciler {
         do {
           this.again = false;
           await this.pass();
-        } while (this.again);
+        } while (this.again && !this.stopped);
       } finally {
         this.running = null;
       }
     })();
     return this.running;
+  }
+
+  /**
+   * No pass starts after this, and the one under way (which may be starting a sandbox and
+   * mounting its volumes) is waited for, so that a stopping daemon sees every sandbox it made.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running?.catch(() => undefined);
   }
 
   private async pass(): Promise<void> {
@@ -273,6 +284,11 @@ export class Reconciler {
     for (const r of records) {
       if (known.has(r.id)) continue;
       if (r.status !== 'exited') {
+        // Its sandbox went behind our back (removed by hand): what the runtime still holds
+        // for it on this host (its log volume, its secret files) is released all the same.
+        if (r.node === this.deps.node) {
+          await this.deps.runtime.remove(r.id).catch((err: unknown) => this.deps.log('warn', `releasing what ${r.id} left behind: ${String(err)}`, { agent: r.agent }));
+        }
         await this.deps.store.instances.remove(r.id);
         continue;
       }

@@ -347,9 +347,15 @@ export class JwtBusCredentials implements BusCredentials {
    */
   private async pushOrRetry(what: string): Promise<void> {
     try {
-      await this.pushAccount();
+      const before = this.confirmed;
+      const names = await this.pushAccount();
       this.unpushed = false;
       // A server just back may take a retry or two (its routes come up after its client port).
+      // Any push may be the one that reaches it (a revocation made meanwhile, a retry), not
+      // only catchUp's: a server confirming for the first time since the last push is caught up.
+      if (before.size > 0 && Object.keys(this.revocations).length > 0) {
+        for (const id of this.confirmed) if (!before.has(id)) this.away.add(names.get(id) ?? id);
+      }
       if (this.away.size > 0) this.o.log('info', `NATS server(s) ${[...this.away].join(', ')} now have the current revocations`);
       this.away.clear();
     } catch (err) {
@@ -364,7 +370,7 @@ export class JwtBusCredentials implements BusCredentials {
    * not confirm makes this fail (and the push is retried), so a revocation is never taken as
    * done while one server of a cluster would still let the key in.
    */
-  private async pushAccount(): Promise<void> {
+  private async pushAccount(): Promise<Map<string, string>> {
     const sys = this.sys;
     if (!sys) throw new Error('bus credentials not started');
     const servers = await this.liveServers(sys);
@@ -386,6 +392,7 @@ export class JwtBusCredentials implements BusCredentials {
     const missing = [...servers].filter(([id]) => !a.has(id) || !f.has(id)).map(([, name]) => name);
     if (missing.length > 0) throw new Error(`NATS server(s) ${missing.join(', ')} did not confirm the account update`);
     this.confirmed = new Set([...a].filter((id) => f.has(id)));
+    return servers;
   }
 
   /** The servers of the bus (id → name), as they answer the system account's ping. */

@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
-import { chmod, chown, lstat, mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, lstat, mkdir, open, realpath } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { FlockError } from '@aiflock/core';
-import { mountLogVolume, mountWorkspaceVolume, retireLogVolume, unmountWorkspaceVolume } from './volumes.js';
+import { mountLogVolume, mountPointsUnder, mountWorkspaceVolume, retireLogVolume, unmountWorkspaceVolume } from './volumes.js';
 
 /** The sandbox user. The image, the container spec and file ownership must agree on it. */
 export const SANDBOX_UID = 1001;
@@ -137,6 +137,26 @@ export async function releaseInstanceStorage(sharedDir: string, agent: string, i
   const paths = storagePaths(sharedDir, agent, instanceId);
   await retireLogVolume(sharedDir, instanceId, paths.hostLogDir);
   if (!othersLeft) await unmountWorkspaceVolume(paths.hostWorkspace);
+}
+
+/**
+ * When the whole flock stops (`aiflock down`): every volume still mounted under the shared
+ * tree is released as its instance's removal would, so that no mount outlives the flock and
+ * its data directory can be deleted. Returns what could not be released.
+ */
+export async function releaseAllStorage(sharedDir: string): Promise<string[]> {
+  const failed: string[] = [];
+  const logs = await realpath(join(sharedDir, 'logs')).catch(() => join(sharedDir, 'logs'));
+  for (const point of await mountPointsUnder(sharedDir)) {
+    try {
+      if (dirname(point) === logs) await retireLogVolume(sharedDir, basename(point), point);
+      // Whatever is left (a workspace, or a mount with no image of ours) is simply unmounted.
+      await unmountWorkspaceVolume(point);
+    } catch (err) {
+      failed.push(`${point}: ${(err as Error).message}`);
+    }
+  }
+  return failed;
 }
 
 async function assertRealDirectory(path: string): Promise<void> {

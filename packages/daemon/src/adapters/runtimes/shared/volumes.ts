@@ -145,6 +145,18 @@ export async function mountSource(dir: string): Promise<string | null> {
   return source;
 }
 
+/** Every mount point strictly beneath `dir`, deepest first (the order to unmount them in). */
+export async function mountPointsUnder(dir: string): Promise<string[]> {
+  const real = await realpath(dir).catch(() => dir);
+  const table = await readFile('/proc/self/mountinfo', 'utf8');
+  const points = new Set<string>();
+  for (const line of table.split('\n')) {
+    const point = unescape(line.split(' ')[4] ?? '');
+    if (point.startsWith(`${real}/`)) points.add(point);
+  }
+  return [...points].sort((a, b) => b.length - a.length);
+}
+
 /** Sparse image, ext4, no reserved blocks; a workspace that already holds files is copied in. */
 async function createImage(image: string, workspace: string, bytes: number): Promise<void> {
   const fh = await open(image, 'wx', 0o600);
