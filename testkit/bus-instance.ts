@@ -1,5 +1,5 @@
 import { connect, JSONCodec, type Consumer, type JsMsg, type NatsConnection } from 'nats';
-import { RpcReply, STREAMS, subjects, taskConsumerName, type AgentEvent, type Task, type TaskResult } from '@aiflock/protocol';
+import { RpcReply, STREAMS, subjects, taskConsumerName, type AgentEvent, type Heartbeat, type Task, type TaskResult } from '@aiflock/protocol';
 import type { Store } from '@aiflock/core';
 
 const codec = JSONCodec();
@@ -33,6 +33,13 @@ export class BusInstance {
     const task = msg.json<Task>();
     this.event({ type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: task.attempt });
     return { task, msg };
+  }
+
+  /** A heartbeat in `state`, listing `runningTasks`; flushed, so the control plane gets it before what the test does next. */
+  async beat(state: Heartbeat['state'], runningTasks: string[] = []): Promise<void> {
+    const beat: Heartbeat = { instanceId: this.id, agent: this.agent, ts: new Date().toISOString(), state, runningTasks, uptimeMs: 1, rssBytes: 1, runtimeVersion: 'test' };
+    this.nc.publish(subjects.heartbeat(this.id), codec.encode(beat));
+    await this.nc.flush();
   }
 
   event(e: AgentEvent): void {

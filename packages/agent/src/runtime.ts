@@ -7,7 +7,7 @@ import { subscribeBroadcast } from './broadcast.js';
 import { EventSink } from './event-sink.js';
 import { HeartbeatPublisher } from './heartbeat.js';
 import { busClients } from './bus-clients.js';
-import { busRpc } from './bus-rpc.js';
+import { busRpc, callOp } from './bus-rpc.js';
 import { LlmClient } from './llm-client.js';
 import { Logger } from './logger.js';
 import { TaskRegistry } from './registry.js';
@@ -28,6 +28,8 @@ export interface RunAgentOptions {
   fetchExpiresMs?: number;
   /** Timeout of one attempt to store a result. Default 5 s. */
   publishTimeoutMs?: number;
+  /** How long to wait before asking again about a task another live instance holds. Default 2 s. */
+  heldRetryMs?: number;
   /** Write log lines to stdout. Default true. */
   logToStdout?: boolean;
 }
@@ -155,7 +157,8 @@ class AgentRuntime {
     // flock's task queue only through the imported API prefix (no stream lives on our side).
     const js = nc.jetstream(env.AIFLOCK_NATS_CREDS ? { apiPrefix: INSTANCE_JS_API_PREFIX } : {});
     const llm = new LlmClient(nc, this.instanceId, (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
-    const clients = busClients(busRpc(nc, this.instanceId));
+    const rpc = busRpc(nc, this.instanceId);
+    const clients = busClients(rpc);
     if (env.AIFLOCK_VILLAGE) {
       const deps = { agent: env.AIFLOCK_AGENT, settings: env.AIFLOCK_VILLAGE, clients, llm, log: this.log };
       const village = runVillage(deps, this.villageStop.signal);
@@ -179,6 +182,8 @@ class AgentRuntime {
       workingIntervalMs: () => this.opts.workingIntervalMs ?? this.workingMs,
       abortGraceMs: this.abortGraceMs,
       publishTimeoutMs: this.opts.publishTimeoutMs ?? 5_000,
+      claim: (input) => callOp(rpc, 'tasks.claim', input),
+      ...(this.opts.heldRetryMs === undefined ? {} : { heldRetryMs: this.opts.heldRetryMs }),
     });
     await consumeTasks({
       js,

@@ -1,5 +1,5 @@
 import type { JetStreamClient, JsMsg } from 'nats';
-import { subjects, Task, TaskResult, TRACE_HEADERS, type TerminalStatus } from '@aiflock/protocol';
+import { subjects, Task, TaskResult, TRACE_HEADERS, type AgentEvent, type TaskClaim, type TaskClaimRpc, type TerminalStatus } from '@aiflock/protocol';
 import { describe } from './connect.js';
 import type { EventSink } from './event-sink.js';
 import type { BusClients } from './bus-clients.js';
@@ -34,6 +34,10 @@ export interface TaskRunnerOptions {
   workingIntervalMs: () => number;
   abortGraceMs: number;
   publishTimeoutMs: number;
+  /** Asks the control plane whether a task delivered again may run here (`tasks.claim`). */
+  claim: (input: TaskClaimRpc) => Promise<TaskClaim>;
+  /** How long to wait before asking again about a task another live instance holds. */
+  heldRetryMs?: number;
 }
 
 type Outcome = Omit<TaskResult, 'agentId' | 'taskId' | 'timestamp' | 'attempt'>;
@@ -91,7 +95,13 @@ export class TaskRunner {
     const keepAlive = setInterval(() => msg.working(), this.o.workingIntervalMs());
     const span = taskSpan(msg.headers?.get(TRACE_HEADERS.traceparent));
     try {
-      const outcome = await inTaskSpan(span, () => this.execute(task));
+      const admitted = await this.admit(msg, task);
+      if (admitted === 'finished') {
+        await this.ack(msg, task.id);
+        this.o.log.forTask(task.id).info(`task delivered again (delivery ${msg.info.deliveryCount}) after it ended; acknowledged, not run again`);
+        return;
+      }
+      const outcome = admitted === 'shutdown' ? 'shutdown' : await inTaskSpan(span, () => this.execute(task));
       if (outcome === 'shutdown') {
         msg.nak();
         this.o.log.forTask(task.id).info('task interrupted by shutdown; returned to the queue');
@@ -115,6 +125,61 @@ export class TaskRunner {
       }
     } finally {
       clearInterval(keepAlive);
+    }
+  }
+
+  /**
+   * Whether this delivery may run. JetStream delivers at least once, and with a NATS server
+   * lost it may hand out a task that ran, or still runs elsewhere: an acknowledgement, or a
+   * consumer's record of a delivery, can go with the server. Two fences keep such a task from
+   * running twice:
+   * - the start event is stored in JetStream with a message id naming this delivery of this
+   *   stream message, so a second copy of a first delivery (the record of it lost) is refused
+   *   as a duplicate by the stream's duplicate window, and
+   * - a later delivery, or such a duplicate, runs only once the control plane says the task
+   *   has neither ended nor is held by a live instance (`tasks.claim`); while one holds it,
+   *   the delivery is kept (not acknowledged: should that holder die, the task is not lost)
+   *   and the question asked again.
+   */
+  private async admit(msg: JsMsg, task: Task): Promise<'run' | 'finished' | 'shutdown'> {
+    const delivery = msg.info.deliveryCount;
+    if (delivery === 1) {
+      const first = await this.publishStart(task, `start:${task.id}:${msg.seq}`);
+      if (first !== 'duplicate') return first === 'stored' ? 'run' : 'shutdown';
+    }
+    const log = this.o.log.forTask(task.id);
+    for (let asked = 0; !this.o.hardStop.aborted; asked++) {
+      let claim: TaskClaim | null = null;
+      try {
+        claim = await this.o.claim({ taskId: task.id, delivery });
+      } catch (err) {
+        log.warn(`cannot ask the control plane whether task ${task.id} may run again (${describe(err)}); asking again`);
+      }
+      if (claim?.verdict === 'finished') return 'finished';
+      if (claim?.verdict === 'run') {
+        // A unique id: this start must be stored whatever came before it.
+        const started = await this.publishStart(task, `start:${task.id}:${msg.seq}:${delivery}:${this.o.instanceId}:${Date.now()}`);
+        return started === 'shutdown' ? 'shutdown' : 'run';
+      }
+      if (claim?.verdict === 'held' && asked === 0) log.info(`task delivered again while ${claim.holder ?? 'another instance'} runs it; waiting for it to end`);
+      if (!(await sleep(claim ? (this.o.heldRetryMs ?? 2_000) : backoff(asked, 500, 10_000), this.o.hardStop))) break;
+    }
+    return 'shutdown';
+  }
+
+  /** Store the task's start event in JetStream under `msgID`; retried until stored or the runtime gives up. */
+  private async publishStart(task: Task, msgID: string): Promise<'stored' | 'duplicate' | 'shutdown'> {
+    const event: AgentEvent = { type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: task.attempt };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const ack = await this.o.js.publish(subjects.events(this.o.instanceId), JSON.stringify(event), { msgID, timeout: this.o.publishTimeoutMs });
+        return ack.duplicate ? 'duplicate' : 'stored';
+      } catch (err) {
+        if (this.o.hardStop.aborted) return 'shutdown';
+        const delay = backoff(attempt, 250, 5_000);
+        this.o.log.warn(`cannot record the start of task ${task.id} yet (${describe(err)}); retrying in ${delay} ms`);
+        if (!(await sleep(delay, this.o.hardStop))) return 'shutdown';
+      }
     }
   }
 
@@ -150,7 +215,6 @@ export class TaskRunner {
     const started = performance.now();
     const log = this.o.log.forTask(task.id);
     try {
-      this.o.events.push({ type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: task.attempt });
       log.info(`task started: ${task.type} (attempt ${task.attempt}/${task.maxAttempts})`);
       const settled = await settle(
         Promise.resolve().then(() =>

@@ -10,7 +10,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from 'nats';
-import { STREAMS, subjects, taskConsumerName, type RuntimeEnv, type Task } from '@aiflock/protocol';
+import { STREAMS, subjects, taskConsumerName, type RuntimeEnv, type Task, type TaskClaim, type TaskClaimRpc } from '@aiflock/protocol';
 import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
 
 /** What a control plane provides: a bus with the flock's streams. */
@@ -19,6 +19,13 @@ export interface Plane {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /**
+   * How the plane answers `tasks.claim` (an instance asking whether a task delivered again may
+   * run): `run` unless a test sets an answer for a task.
+   */
+  claims: Map<string, TaskClaim>;
+  /** The claims instances asked, in order. */
+  claimsAsked: TaskClaimRpc[];
   close(): Promise<void>;
 }
 
@@ -35,11 +42,24 @@ export async function startPlane(): Promise<Plane> {
   for (const s of [STREAMS.results, STREAMS.events]) {
     await jsm.streams.add({ name: s.name, subjects: [...s.subjects], retention: RetentionPolicy.Limits, storage: StorageType.File });
   }
+  const claims = new Map<string, TaskClaim>();
+  const claimsAsked: TaskClaimRpc[] = [];
+  nc.subscribe(subjects.rpc('*', 'tasks', 'claim'), {
+    callback: (_err, msg) => {
+      const input = JSON.parse(new TextDecoder().decode(msg.data)) as TaskClaimRpc;
+      claimsAsked.push(input);
+      const result: TaskClaim = claims.get(input.taskId) ?? { verdict: 'run', status: 'running', holder: null };
+      msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, result })));
+    },
+  });
+  await nc.flush();
   return {
     server,
     nc,
     js: nc.jetstream(),
     jsm,
+    claims,
+    claimsAsked,
     async close() {
       await nc.close();
       await server.stop();

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AgentEvent, Heartbeat, STREAMS, subjects, TaskResult, type RuntimeEnv } from '@aiflock/protocol';
+import { AgentEvent, Heartbeat, STREAMS, subjects, taskConsumerName, TaskResult, type RuntimeEnv } from '@aiflock/protocol';
 import { defineAgent, echo, runAgent, shell, type AgentHandle, type Handler, type RunAgentOptions } from '../src/index.js';
 import { addQueue, Collector, waitForQueue, enqueue, makeEnv, makeTask, newAgent, startPlane, type Plane } from './harness.js';
 
@@ -20,6 +20,18 @@ afterEach(async () => {
 afterAll(async () => {
   await plane?.close();
 });
+
+/** The events JetStream stored from one instance (what the control plane reads), not what went over the wire. */
+async function storedEvents(instanceId: string): Promise<AgentEvent[]> {
+  const consumer = await plane.js.consumers.get(STREAMS.events.name, { filterSubjects: subjects.events(instanceId) });
+  const out: AgentEvent[] = [];
+  const batch = await consumer.fetch({ max_messages: 1000, expires: 1_000 });
+  for await (const m of batch) {
+    out.push(m.json<AgentEvent>());
+    if (m.info.pending === 0) break;
+  }
+  return out;
+}
 
 function collect<T>(subject: string): Collector<T> {
   const c = new Collector<T>(plane.nc, subject);
@@ -351,6 +363,41 @@ describe('runAgent', () => {
       result: 'second run',
       agentId: secondId,
     });
+    // The first instance stored the start of this stream message; the second, given it again
+    // (JetStream may count such a delivery as the first), runs it only once the control plane said so.
+    expect(plane.claimsAsked.filter((c) => c.taskId === task.id)).toHaveLength(1);
+  });
+
+  it('does not run a copy of a delivery whose start is already stored while a live instance holds it, and acknowledges it once it has ended', { timeout: 30_000 }, async () => {
+    let ran = 0;
+    const a = await start({ AIFLOCK_HANDLERS: ['count'] }, { count: async () => `run ${++ran}` }, { heldRetryMs: 100 });
+    const task = makeTask(a.agent, 'count', null);
+    // A NATS server lost the consumer's record of the first delivery: the same stream message
+    // comes again as a first delivery, after another instance stored its start.
+    const seq = (await plane.jsm.streams.info(STREAMS.tasks.name)).state.last_seq + 1;
+    const other = `${a.agent}-othrhold`;
+    const earlier = { type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: 1 };
+    await plane.js.publish(subjects.events(other), JSON.stringify(earlier), { msgID: `start:${task.id}:${seq}` });
+    plane.claims.set(task.id, { verdict: 'held', status: 'running', holder: other });
+    await enqueue(plane.js, task);
+
+    // It asks, is told the other holds it, and asks again rather than running it.
+    for (const until = Date.now() + 10_000; plane.claimsAsked.filter((c) => c.taskId === task.id).length < 3; await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > until) throw new Error('the instance did not ask about the held task repeatedly');
+    }
+    expect(ran).toBe(0);
+    expect(plane.claimsAsked.find((c) => c.taskId === task.id)).toEqual({ taskId: task.id, delivery: 1 });
+
+    // The holder finished it: the copy is acknowledged without running.
+    plane.claims.set(task.id, { verdict: 'finished', status: 'completed', holder: other });
+    const consumer = async () => plane.jsm.consumers.info(STREAMS.tasks.name, taskConsumerName(a.agent));
+    for (const until = Date.now() + 10_000; (await consumer()).num_ack_pending > 0 || (await consumer()).num_pending > 0; await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > until) throw new Error('the finished task was not acknowledged');
+    }
+    expect(ran).toBe(0);
+    expect(a.results.items.filter((r) => r.taskId === task.id)).toEqual([]);
+    // JetStream stored no start of this instance's for it (the copy's was refused as a duplicate).
+    expect((await storedEvents(a.instanceId)).filter((e) => e.type === 'task.started' && e.taskId === task.id)).toEqual([]);
   });
 
   it('keeps retrying with a clear line while the bus is unreachable, and can be stopped meanwhile', async () => {

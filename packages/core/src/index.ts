@@ -12,6 +12,7 @@ export * from './manifest/json-schema.js';
 export * from './manifest/agent-loop-env.js';
 export * from './egress/policy.js';
 export * from './task/lifecycle.js';
+export * from './task/claims.js';
 export type * from './ports/sandbox-runtime.js';
 export type * from './ports/store.js';
 export type * from './ports/bus.js';

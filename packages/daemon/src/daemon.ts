@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { instanceStatsOf } from './instance-stats.js';
 import { sandboxExecOf } from './sandbox-exec.js';
-import { Delegation, mountDelegationOps, systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
+import { Delegation, mountClaimOps, mountDelegationOps, systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
 import type { Config } from './config.js';
 import type { EgressLog } from './adapters/egress-proxy/egress-proxy.js';
 import type { AnnounceToken } from './auth/bootstrap.js';
@@ -106,6 +106,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   // Agents handing work to each other (`tasks.delegate|wait`); a parent that ends cancels its children.
   const delegation = new Delegation({ store, tasks: services.tasks, clock, log });
   mountDelegationOps(rpc, delegation);
+  mountClaimOps(rpc, services.claims);
   state.whenTaskFinished(delegation.taskFinished);
   bus.bus.onRpc(services.metered.rpc(rpc.handle));
   // Before the scheduler starts the bus: node heartbeats are one of its subscriptions.

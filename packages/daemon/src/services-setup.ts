@@ -6,6 +6,7 @@ import {
   LogSweeper,
   Presence,
   Reconciler,
+  TaskClaims,
   TaskService,
   TaskSweeper,
   deadlinePausedFor,
@@ -36,6 +37,8 @@ export interface FlockServices {
   restarts: AgentRestarts;
   /** Reconcile now (and refresh the agents metric labels may name). */
   poke(): void;
+  /** Answers instances asking whether a task delivered again may run (`tasks.claim`). */
+  claims: TaskClaims;
   /** Stops reconciling, once the pass under way has finished. */
   reconciler: { stop(): Promise<void> };
   /** Stop watching the runtimes for OOM kills. */
@@ -122,5 +125,6 @@ export async function setupServices(
   bus.onDeadLetter(metered.deadLetter(tasks.deadLetter));
   bus.onEvent(metered.event(ingest.onEvent));
   bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
-  return { deployments, tasks, sweeper, logSweeper, killSwitch, restarts, poke, reconciler, unwatch, metered };
+  const claims = new TaskClaims({ store, clock, presence });
+  return { deployments, tasks, sweeper, logSweeper, killSwitch, restarts, poke, reconciler, claims, unwatch, metered };
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, AuthService, Delegation, DeploymentService, Presence, RpcRouter, mountDelegationOps, TaskIngest, TaskService, TaskSweeper, deadlinePausedFor, systemClock, type Store, type TaskRecord } from '@aiflock/core';
+import { AuditLog, AuthService, Delegation, DeploymentService, Presence, RpcRouter, TaskClaims, mountClaimOps, mountDelegationOps, TaskIngest, TaskService, TaskSweeper, deadlinePausedFor, systemClock, type Store, type TaskRecord } from '@aiflock/core';
 import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
 import { agentRetirement } from '../src/agent-retirement.js';
 import { HmacFileAnchor } from '../src/adapters/audit-anchor/hmac-file-anchor.js';
@@ -69,7 +69,8 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   await bus.init();
   const clock = systemClock;
   // Results, events and heartbeats from agents (run in-process by tests that need them) land as in the daemon.
-  const ingest = new TaskIngest({ store, bus, clock, log, presence: new Presence() });
+  const presence = new Presence();
+  const ingest = new TaskIngest({ store, bus, clock, log, presence });
   bus.onResult(ingest.onResult);
   bus.onEvent(ingest.onEvent);
   bus.onHeartbeat(ingest.onHeartbeat);
@@ -85,6 +86,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   const people = setupPeople({ store, clock, tasks, board: economy.board, rpc, log, whenTaskFinished: (fn) => void finished.push(fn) });
   const delegation = new Delegation({ store, tasks, clock, log });
   mountDelegationOps(rpc, delegation);
+  mountClaimOps(rpc, new TaskClaims({ store, clock, presence }));
   finished.push(delegation.taskFinished);
   bus.onRpc(rpc.handle);
   await bus.start();

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TaskView } from './api.js';
 import { Entitlements } from './compute.js';
 import { DelegateRpc, DelegationWaitRpc } from './delegation.js';
+import { TaskClaim, TaskClaimRpc } from './task-claim.js';
 import { ContextSearchInput, MemoryAddInput, MemoryRecallInput, MemoryReflectInput, RecalledMemory, SearchResult } from './context.js';
 import { GetPost, NewPost, NewReply, PostPage, PostQuery, PostThread, PostView, PurchaseRequest, ReplyView, ResolvePost } from './economy.js';
 import { PurchaseOutcome } from './ledger.js';
@@ -62,6 +63,8 @@ export const AGENT_OPS = {
   'tasks.delegate': unary(DelegateRpc, TaskView),
   /** A task the caller's agent delegated: as it stands after up to `waitMs`; call again until it has finished. */
   'tasks.wait': unary(DelegationWaitRpc, TaskView),
+  /** Whether a task delivered again may run here (see task-claim.ts). */
+  'tasks.claim': unary(TaskClaimRpc, TaskClaim),
 } as const;
 
 export type AgentOp = keyof typeof AGENT_OPS;

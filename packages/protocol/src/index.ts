@@ -27,6 +27,7 @@ export * from './openai.js';
 export * from './openai-responses.js';
 export * from './ollama.js';
 export * from './delegation.js';
+export * from './task-claim.js';
 export * from './agent-ops.js';
 export * from './world-sight.js';
 export * from './mcp-tools.js';

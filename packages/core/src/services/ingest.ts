@@ -31,6 +31,10 @@ export class Presence {
   last(instanceId: string): Date | null {
     return this.seen.get(instanceId)?.at ?? null;
   }
+  /** The state its last heartbeat gave (`stopping` once it winds down), or null if none was heard. */
+  lastState(instanceId: string): Heartbeat['state'] | null {
+    return this.seen.get(instanceId)?.beat.state ?? null;
+  }
   /**
    * A quarantined instance was released at `at`. It was paused and cut off the bus, so its
    * silence until then proves nothing: it is judged as a new instance from that moment

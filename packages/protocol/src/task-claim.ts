@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { TaskId } from './names.js';
+import { TaskStatus } from './task.js';
+
+/**
+ * `tasks.claim`: may this instance run a task JetStream delivered to it again?
+ *
+ * JetStream delivers at least once. A task comes again when its holder died (it must run
+ * again), but also when an acknowledgement or a consumer's delivery record was lost with a
+ * NATS server (it must not: it ran, or still runs elsewhere). An instance asks the control
+ * plane, which knows how the task stands, before running such a delivery.
+ */
+export const TaskClaimRpc = z.object({ taskId: TaskId, delivery: z.number().int().min(1) }).strict();
+export type TaskClaimRpc = z.input<typeof TaskClaimRpc>;
+
+export const TaskClaimVerdict = z.enum([
+  /** Nobody else holds it: run it. */
+  'run',
+  /** It has ended (its result is stored): acknowledge the delivery, run nothing. */
+  'finished',
+  /** A live instance runs it now: keep the delivery and ask again later. */
+  'held',
+]);
+export type TaskClaimVerdict = z.infer<typeof TaskClaimVerdict>;
+
+export const TaskClaim = z.object({ verdict: TaskClaimVerdict, status: TaskStatus, holder: z.string().nullable() }).strict();
+export type TaskClaim = z.infer<typeof TaskClaim>;
