@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView, TaskView } from '@aiflock/protocol';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
@@ -103,12 +105,16 @@ describe('autoscaling by queue depth', () => {
     expect(manual.status).toBe(409);
     expect(manual.body.error).toMatchObject({ code: 'agent_autoscaled', details: { scaling: { min: 1, max: 3, targetQueueDepth: 2 } } });
 
-    const ids = await Promise.all(Array.from({ length: 10 }, () => run('surge', 'sleep 2; echo done')));
+    // The tasks hold until the test opens the gate (a file in the agent's workspace), so the
+    // queue stays deep however long new replicas take to start on a loaded machine.
+    const gate = join(flock.home, 'shared', 'agents', 'surge', 'go');
+    const ids = await Promise.all(Array.from({ length: 10 }, () => run('surge', 'until [ -e go ]; do sleep 0.2; done; echo done')));
     const peak = await eventually(async () => {
       const a = (await flock.api('/v1/agents/surge')).body as AgentView;
       return a.replicas.desired === 3 && a.replicas.ready === 3 ? a : undefined;
     }, 'three ready replicas', 180_000);
     expect(peak.replicas.desired).toBe(3);
+    await writeFile(gate, '');
     for (const id of ids) {
       await eventually(async () => ((await flock.api(`/v1/tasks/${id}`)).body as TaskView).status === 'completed' || undefined, `task ${id}`, 180_000);
     }
