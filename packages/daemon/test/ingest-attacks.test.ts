@@ -168,6 +168,19 @@ describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
     expect((await lines()).filter((l) => l === 'task completed')).toHaveLength(1);
   });
 
+  it('counts the same start event read twice (its acknowledgement lost with a NATS server) once, and logs it once', async () => {
+    const t = task({ agent: 'beta', type: 'echo', status: 'queued' });
+    await store.tasks.insert(t);
+    const started: AgentEvent = { type: 'task.started', ts: new Date().toISOString(), taskId: t.id, attempt: 1 };
+    const lines = async () => (await store.logs.list({ taskId: t.id, limit: 100 })).map((l) => l.msg);
+    event(beta, BETA, started);
+    await settled(`first start of ${t.id}`);
+    event(beta, BETA, started);
+    await settled(`second start of ${t.id}`);
+    expect(await store.tasks.get(t.id)).toMatchObject({ status: 'running', attempt: 1, instanceId: BETA });
+    expect((await lines()).filter((l) => l.startsWith('task started on'))).toEqual([`task started on ${BETA} (attempt 1)`]);
+  });
+
   it('takes an instance\'s report of a cancel the control plane made as a confirmation, never as a re-delivered finish', async () => {
     const t = task({ agent: 'beta', type: 'shell', status: 'cancelled', instanceId: BETA, finishedAt: new Date().toISOString() });
     await store.tasks.insert(t);

@@ -166,6 +166,8 @@ export class TaskIngest {
     // its container was restarted. The same event seen twice (redelivered to us after a
     // daemon crash) carries the same timestamp and counts once.
     const redelivered = task.status !== 'queued' && ts !== task.startedAt;
+    // This very event again (the daemon's acknowledgement of it lost): already applied.
+    if (task.status === 'running' && task.instanceId === instanceId && ts === task.startedAt) return;
     const moved = await store.tasks.transition(taskId, ['queued', ...ACTIVE_STATUSES], {
       status: 'running',
       instanceId,
