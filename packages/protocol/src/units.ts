@@ -11,7 +11,7 @@ export function parseDuration(value: string | number): number | null {
   return Math.round(Number(m[1]) * DURATION_MS[m[2]!]!);
 }
 
-const SIZE = /^(\d+(?:\.\d+)?)\s*(b|k|ki|kb|m|mi|mb|g|gi|gb)?$/i;
+const SIZE = /^(\d+(?:\.\d+)?)\s*(b|k|ki|kb|m|mi|mb|g|gi|gb|t|ti|tb)?$/i;
 const SIZE_BYTES: Record<string, number> = {
   b: 1,
   k: 1000,
@@ -23,6 +23,10 @@ const SIZE_BYTES: Record<string, number> = {
   g: 1000 ** 3,
   gb: 1000 ** 3,
   gi: 1024 ** 3,
+  // Workspace volumes and nodes' disks are sized in terabytes too.
+  t: 1000 ** 4,
+  tb: 1000 ** 4,
+  ti: 1024 ** 4,
 };
 
 /** Bytes, or null when the text is not a size. A bare number is bytes. */
