@@ -135,14 +135,10 @@ const screenShowing = (term: Terminal, what: (screen: string) => boolean, label:
     const screen = await term.capture();
     return what(screen) ? screen : '';
   }, label, 60_000);
-const exited = (term: Terminal) => eventually(async () => ((await term.pane('pane_dead')) === '1' ? term.pane('pane_dead_status') : ''), 'the command to exit', 30_000);
+const exited = (term: Terminal) => eventually(async () => term.exitStatus().then((code) => (code === null ? null : { code })), 'the command to exit', 30_000).then((r) => r.code);
 
 describe('agent exec -it', () => {
-  // Skipped: often, after `exit 3` is typed, neither the shell's end nor aiflock's exit reaches
-  // the terminal within 30 s (seen in CI and alone on this machine, not every run). The cause is
-  // not found yet (the daemon now also asks Docker for the command's end; the CLI no longer
-  // waits out the WebSocket's closing handshake). Until then exec -it is untested: issue 21 open.
-  it.skip('gives an interactive shell on a terminal of the client\'s size; its exit status is the CLI\'s', { timeout: 300_000 }, async () => {
+  it('gives an interactive shell on a terminal of the client\'s size; its exit status is the CLI\'s', { timeout: 300_000 }, async () => {
     const term = await terminal('agent exec alpha -it', 100, 20);
     try {
       // tmux drops trailing blanks: the prompt `$ ` is captured as `$`.
@@ -158,7 +154,7 @@ describe('agent exec -it', () => {
       const status = await exited(term).catch(async (err: unknown) => {
         throw new Error(`${String(err)}; the screen:\n${await term.capture()}`);
       });
-      expect(status).toBe('3');
+      expect(status).toBe(3);
     } finally {
       await term.kill();
     }
@@ -194,7 +190,7 @@ describe('top', () => {
       await term.send('m');
       await screenShowing(term, (s) => s.includes('sorted by memory'), 'the memory sort');
       await term.send('q');
-      expect(await exited(term)).toBe('0');
+      expect(await exited(term)).toBe(0);
       // The terminal is given back: the main screen again.
       expect(await term.pane('alternate_on')).toBe('0');
     } finally {
