@@ -19,6 +19,8 @@ import { openTerminal, type Terminal } from '../testkit/tmux.js';
  * `restore`, the inverse of `backup`.
  */
 let flock: TestFlock;
+/** alpha's owner: deployed it, may redeploy it, may not exec into it (admins only). */
+let owner: { token: string; id: string };
 
 /** Runs `script` with bash, the flock's environment and the built CLI as `aiflock`. */
 const sh = (script: string, token?: string) =>
@@ -37,11 +39,13 @@ interface AuditRow {
   details: Record<string, unknown>;
 }
 const audit = async (action: string): Promise<AuditRow[]> => (await flock.api(`/v1/audit?action=${action}&limit=100`)).body.entries as AuditRow[];
+const running = async (name: string) => (await flock.cliJson<AgentView>(['agent', 'get', name])).instances.filter((i) => i.status === 'running').map((i) => i.id);
 
 beforeAll(async () => {
   flock = await testFlock();
   await upFlock(flock);
-  await deployYaml(flock, 'alpha', 'handlers: [echo]\nresources: { cpu: 0.5, memory: 96Mi, pids: 48, taskTimeout: 30s }\n', 300_000);
+  owner = await flock.cliJson<{ token: string; id: string }>(['token', 'create', '--name', 'alpha-owner', '--scope', 'agents:write']);
+  await deployYaml(flock, 'alpha', `owner: ${owner.id}\nhandlers: [echo]\nresources: { cpu: 0.5, memory: 96Mi, pids: 48, taskTimeout: 30s }\n`, 300_000);
 }, 420_000);
 
 afterAll(async () => {
@@ -88,20 +92,28 @@ describe('agent exec', () => {
     expect(ended).toMatchObject({ resource: 'agent/alpha', outcome: 'ok', actor: started!.actor, details: { command: ['sh', '-c', 'exit 5'], instance: started!.details.instance } });
   });
 
-  it('refuses whoever is neither the owner nor an admin, and audits the attempt', { timeout: 300_000 }, async () => {
-    // agents:write lets mallory deploy agents of her own, not run commands in the admin's.
-    const mallory = (await flock.cliJson<{ token: string; id: string }>(['token', 'create', '--name', 'mallory', '--scope', 'agents:write']));
-    const denied = await flock.cli(['agent', 'exec', 'alpha', '--json', '--', 'sh', '-c', 'touch /shared/agents/alpha/pwned'], { token: mallory.token });
+  it('is for admins only: the agent\'s own owner is refused (forbidden), nothing runs, and the attempt is audited', { timeout: 300_000 }, async () => {
+    expect((await flock.cliJson<AgentView>(['agent', 'get', 'alpha'])).owner).toBe(owner.id);
+    // The owner may redeploy alpha (agents:write on an agent of hers) but not open a shell in it.
+    const denied = await flock.cli(['agent', 'exec', 'alpha', '--json', '--', 'sh', '-c', 'touch /shared/agents/alpha/pwned'], { token: owner.token });
     expect(denied.code).toBe(7);
-    expect(JSON.parse(denied.stderr).error).toMatchObject({ code: 'agent_access_denied' });
+    expect(JSON.parse(denied.stderr).error).toMatchObject({ code: 'forbidden' });
+    expect(JSON.parse(denied.stderr).error.message).toMatch(/lacks scope "admin"/);
+    // By instance id, the same.
+    const instance = (await running('alpha'))[0]!;
+    const byInstance = await flock.cli(['agent', 'exec', instance, '--', 'id'], { token: owner.token });
+    expect(byInstance.code).toBe(7);
+    expect(byInstance.stderr).toMatch(/admin/);
     const reader = (await flock.cliJson<{ token: string }>(['token', 'create', '--name', 'reader', '--scope', 'agents:read'])).token;
     const weak = await flock.cli(['agent', 'exec', 'alpha', '--', 'id'], { token: reader });
     expect(weak.code).toBe(7);
-    expect(weak.stderr).toMatch(/agents:write/);
+    expect(weak.stderr).toMatch(/admin/);
     // Nothing ran: the file the attempt would have made is not there.
     expect((await flock.cli(['agent', 'exec', 'alpha', '--', 'ls', '-a', '/shared/agents/alpha'])).stdout).not.toContain('pwned');
-    const refused = (await audit('agent.exec')).find((e) => e.actor === mallory.id);
-    expect(refused).toMatchObject({ outcome: 'denied', resource: 'agent/alpha', details: { code: 'agent_access_denied' } });
+    // Refused by the route's scope, so audited as every refused request is, naming the agent's path.
+    const refused = await eventually(async () => (await audit('auth.denied')).find((e) => e.actor === owner.id), "the owner's refusal in the audit log");
+    expect(refused).toMatchObject({ outcome: 'denied', resource: 'route:GET /v1/agents/:name/exec', details: { code: 'forbidden', scope: 'admin', path: '/v1/agents/alpha/exec' } });
+    expect((await audit('agent.exec')).filter((e) => e.actor === owner.id)).toEqual([]);
   });
 
   it('says clearly what is wrong: no command, an unknown instance, an unknown agent', { timeout: 300_000 }, async () => {
@@ -123,14 +135,10 @@ const screenShowing = (term: Terminal, what: (screen: string) => boolean, label:
     const screen = await term.capture();
     return what(screen) ? screen : '';
   }, label, 60_000);
-const exited = (term: Terminal) => eventually(async () => ((await term.pane('pane_dead')) === '1' ? term.pane('pane_dead_status') : ''), 'the command to exit', 30_000);
+const exited = (term: Terminal) => eventually(async () => term.exitStatus().then((code) => (code === null ? null : { code })), 'the command to exit', 30_000).then((r) => r.code);
 
 describe('agent exec -it', () => {
-  // Skipped: often, after `exit 3` is typed, neither the shell's end nor aiflock's exit reaches
-  // the terminal within 30 s (seen in CI and alone on this machine, not every run). The cause is
-  // not found yet (the daemon now also asks Docker for the command's end; the CLI no longer
-  // waits out the WebSocket's closing handshake). Until then exec -it is untested: issue 21 open.
-  it.skip('gives an interactive shell on a terminal of the client\'s size; its exit status is the CLI\'s', { timeout: 300_000 }, async () => {
+  it('gives an interactive shell on a terminal of the client\'s size; its exit status is the CLI\'s', { timeout: 300_000 }, async () => {
     const term = await terminal('agent exec alpha -it', 100, 20);
     try {
       // tmux drops trailing blanks: the prompt `$ ` is captured as `$`.
@@ -146,7 +154,7 @@ describe('agent exec -it', () => {
       const status = await exited(term).catch(async (err: unknown) => {
         throw new Error(`${String(err)}; the screen:\n${await term.capture()}`);
       });
-      expect(status).toBe('3');
+      expect(status).toBe(3);
     } finally {
       await term.kill();
     }
@@ -182,7 +190,7 @@ describe('top', () => {
       await term.send('m');
       await screenShowing(term, (s) => s.includes('sorted by memory'), 'the memory sort');
       await term.send('q');
-      expect(await exited(term)).toBe('0');
+      expect(await exited(term)).toBe(0);
       // The terminal is given back: the main screen again.
       expect(await term.pane('alternate_on')).toBe('0');
     } finally {
@@ -190,8 +198,6 @@ describe('top', () => {
     }
   });
 });
-
-const running = async (name: string) => (await flock.cliJson<AgentView>(['agent', 'get', name])).instances.filter((i) => i.status === 'running').map((i) => i.id);
 
 describe('agent restart and reset', () => {
   it('restart replaces every instance with a new one of the same manifest', { timeout: 300_000 }, async () => {
@@ -267,7 +273,7 @@ describe('restore', () => {
     expect((await flock.cli(['up', '--no-demo'], { timeoutMs: 300_000 })).code).toBe(0);
     const tokens = await flock.cliJson<{ name: string }[]>(['token', 'list']);
     expect(tokens.map((t) => t.name)).not.toContain('after-backup');
-    expect(tokens.map((t) => t.name)).toContain('mallory');
+    expect(tokens.map((t) => t.name)).toContain('alpha-owner');
     const verify = await flock.cli(['audit', 'verify']);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect((await audit('system.restore'))[0]).toMatchObject({ actor: 'system', outcome: 'ok', details: { backup } });

@@ -65,6 +65,22 @@ async function notRunning(pid: number): Promise<boolean> {
   return stat === '' || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
 }
 
+/**
+ * Whether `pid` ends (gone, or a zombie left to its new parent) within `withinMs`. A killed
+ * process closes its files before it finishes exiting, so the task's result (sent once the
+ * pipes it held are closed) can arrive while it still shows as running: under load it was
+ * caught so 2 times in 40. `withinMs` stays far below what the process would live unkilled
+ * and within the test's own limit.
+ */
+async function ends(pid: number, withinMs = 3_000): Promise<boolean> {
+  const until = Date.now() + withinMs;
+  while (!(await notRunning(pid))) {
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
 describe('shell handler', () => {
   it('captures stdout and stderr of a command string', async () => {
     const t = await run('echo out; echo err >&2');
@@ -119,15 +135,13 @@ describe('shell handler', () => {
     expect(alive(sleepPid)).toBe(true);
 
     const cancel: ControlMessage = { type: 'cancel', taskId: t.task.id, reason: 'user asked' };
-    const sent = Date.now();
     plane.nc.publish(subjects.control(ids.instanceId), JSON.stringify(cancel));
     const r = await t.result();
     expect(r.status).toBe('cancelled');
     expect(r.error).toBe('cancelled: user asked');
-    // SIGTERM reaches the group at once; sleep 30 would otherwise hold it for 30 s.
-    expect(Date.now() - sent).toBeLessThan(10_000);
     expect(alive(shellPid)).toBe(false);
-    expect(await notRunning(sleepPid)).toBe(true);
+    // SIGTERM reached the whole group: sleep, the shell's child, ends now, not after its 30 s.
+    expect(await ends(sleepPid)).toBe(true);
   });
 
   it('times out a running command at the task deadline', async () => {

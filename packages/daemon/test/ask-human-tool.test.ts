@@ -17,7 +17,8 @@ beforeAll(async () => {
   const manifest = 'apiVersion: aiflock/v1\nkind: Agent\nname: asker\nversion: 1.0.0\nhandlers: [agent]\naccess:\n  runTasks: ["*"]\ntools:\n  askHuman: true\n';
   expect((await api.fetch('/v1/agents', { method: 'POST', body: { manifest } })).status).toBe(201);
   agent = await BusInstance.start(api.natsUrl, api.store, 'asker');
-});
+  // A nats-server, the API and an instance on the bus: several seconds on a loaded machine.
+}, 60_000);
 afterAll(async () => {
   await agent?.close();
   await api?.close();
@@ -43,11 +44,21 @@ async function toolContext(abort = new AbortController()) {
   return { t, ctx, steps, pauses, abort };
 }
 
-describe('ask_human tool', () => {
+/**
+ * Until the question is out on both sides: the control plane shows the task waiting, and the
+ * tool has had the reply to its ask and emitted the question step. The store changes before
+ * that reply reaches the tool, so waiting for the status alone races the step.
+ */
+const asked = (taskId: string, steps: Emitted[]) =>
+  eventually(async () => steps.length > 0 && (await api.store.tasks.get(taskId))?.status === 'waiting_for_human', 'the question asked and the task waiting_for_human');
+
+// Each test is a handful of bus round trips and store writes: two seconds with the machine's
+// load at 20, past the unit tests' default 5 s at twice that. Every wait inside is on a condition.
+describe('ask_human tool', { timeout: 30_000 }, () => {
   it('asks, waits while the task shows waiting_for_human, and returns the answer a person gives', async () => {
     const { t, ctx, steps, pauses } = await toolContext();
     const run = askHumanTool.run({ question: 'Delete the old branches?' }, ctx);
-    await eventually(async () => (await api.store.tasks.get(t.task.id))?.status === 'waiting_for_human', 'waiting_for_human');
+    await asked(t.task.id, steps);
     expect(steps).toEqual([{ kind: 'question', text: 'Delete the old branches?', tool: 'ask_human', callId: 'call-7' }]);
     const answered = await api.fetch(`/v1/jobs/${t.task.id}/answer`, { method: 'POST', body: { text: 'Yes, all merged ones.' } });
     expect(answered.status).toBe(200);
@@ -65,7 +76,7 @@ describe('ask_human tool', () => {
   it('ends the wait when the task is cancelled', async () => {
     const { t, ctx, steps, abort } = await toolContext();
     const run = askHumanTool.run({ question: 'Which one?' }, ctx);
-    await eventually(async () => (await api.store.tasks.get(t.task.id))?.status === 'waiting_for_human', 'waiting_for_human');
+    await asked(t.task.id, steps);
     expect((await api.fetch(`/v1/jobs/${t.task.id}/cancel`, { method: 'POST', body: {} })).body.status).toBe('cancelled');
     // The runtime aborts the task's signal on the control plane's cancel order.
     abort.abort('cancelled');

@@ -46,6 +46,9 @@ describe.each(backends)('denied requests on %s', (_kind, store) => {
     for (const e of entries) {
       expect(e).toMatchObject({ actor: humanId, outcome: 'denied', details: { code: 'forbidden', scope: 'admin', tokenId: humanId } });
       expect(e.resource).toMatch(/^route:(GET|POST|PUT|DELETE|PATCH) \//);
+      // The path names what the refusal aimed at: the route's pattern with its parameters filled.
+      const pattern = e.resource.slice(e.resource.indexOf(' ') + 1);
+      expect(e.details).toMatchObject({ path: pattern.replace(/:(\w+)/g, 'x') });
     }
     expect(new Set(entries.map((e) => e.resource))).toEqual(new Set(calls.map((r) => `route:${r.method} ${r.url}`)));
     const verdict = (await h.fetch('/v1/audit/verify')).body as { ok: boolean; entries: number };

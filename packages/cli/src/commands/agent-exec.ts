@@ -15,7 +15,7 @@ interface ExecOptions {
 export function agentExecCommand(agent: Command, client: () => ApiClient): void {
   agent
     .command('exec')
-    .description("run a command in one of the agent's sandboxes, as its user and within its limits (owner or admin; audited); the command's exit code is aiflock's")
+    .description("run a command in one of the agent's sandboxes, as its user and within its limits (admins only; audited); the command's exit code is aiflock's")
     .argument('<agent|instance>', 'the agent (its oldest running instance) or one instance id, e.g. echo-3k9x2m7q')
     .argument('[command...]', 'the command and its arguments, after --; without one, an interactive /bin/sh')
     .option('--instance <id>', 'which instance of the agent (see: aiflock agent get <name>)')

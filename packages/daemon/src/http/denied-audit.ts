@@ -24,7 +24,10 @@ export function deniedAuditor(audit: AuditLog, opts: { perMinute: number; onSupp
     const n = (counts.get(key) ?? 0) + 1;
     counts.set(key, n);
     if (n > opts.perMinute) return opts.onSuppressed?.();
-    const route = `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`;
+    // The route's pattern groups the refusals; the path says what they aimed at (which agent,
+    // which token). Never the query: a WebSocket's one-shot ticket travels there.
+    const path = req.url.split('?')[0]!.slice(0, 300);
+    const route = `${req.method} ${req.routeOptions.url ?? path}`;
     await audit
       .record({
         actor,
@@ -32,7 +35,7 @@ export function deniedAuditor(audit: AuditLog, opts: { perMinute: number; onSupp
         resource: `route:${route}`,
         outcome: 'denied',
         requestId: req.id,
-        details: { code: refusal.error.code, reason: refusal.error.message, scope: refusal.scope, tokenId: refusal.tokenId ?? null, address: req.ip },
+        details: { code: refusal.error.code, reason: refusal.error.message, scope: refusal.scope, tokenId: refusal.tokenId ?? null, address: req.ip, path },
       })
       .catch((err: unknown) => req.log.error({ err, route }, 'audit entry for a denied request not recorded'));
   };

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { AgentNameParams, ExecClientMessage, ExecQuery, type ExecServerMessage } from '@aiflock/protocol';
-import { FlockError, assertMayManageAgent, grants, type ExecSession } from '@aiflock/core';
+import { FlockError, type ExecSession } from '@aiflock/core';
 import type { ApiContext } from '../context.js';
 import { actorOf } from '../actor.js';
 import { audited } from '../audited.js';
@@ -18,11 +18,13 @@ type WithTarget = FastifyRequest & { [TARGET]?: ExecTarget };
 
 /**
  * `WS /v1/agents/{name}/exec`: `aiflock agent exec`, a command (or an interactive shell) in
- * one of the agent's sandboxes, as the sandbox's own user and within its limits. Only the
- * agent's owner or an admin may: whoever may redeploy the agent could run anything in it
- * anyway. Everything that can be refused is refused before the upgrade, as an ordinary HTTP
- * error; every attempt is audited before anything runs (so a session that never ends is on
- * record), and every command's end again, with its exit code.
+ * one of the agent's sandboxes, as the sandbox's own user and within its limits. Admins only
+ * (issue 21): an owner may redeploy the agent, but a shell in a live sandbox reaches what a
+ * deploy never shows (its secrets on tmpfs, a task's data in flight), so it is an operator's
+ * tool. A token without `admin` is refused by the route's scope like any admin route (audited
+ * as `auth.denied`, naming the path). Everything else that can be refused is refused before the
+ * upgrade, as an ordinary HTTP error; every admitted attempt is audited before anything runs (so
+ * a session that never ends is on record), and every command's end again, with its exit code.
  */
 export const agentExecRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
@@ -31,14 +33,15 @@ export const agentExecRoutes =
       '/agents/:name/exec',
       {
         websocket: true,
-        ...route('agents:write', {
-          summary: 'WebSocket: run a command in a sandbox of the agent (owner or admin); `stdout`/`stderr` (base64) then `exit` from the server, `stdin`/`eof`/`resize` from the client',
+        ...route('admin', {
+          summary: 'WebSocket: run a command in a sandbox of the agent (admin only); `stdout`/`stderr` (base64) then `exit` from the server, `stdin`/`eof`/`resize` from the client',
           params: AgentNameParams,
           query: ExecQuery,
-          errors: ['agent_not_found', 'agent_access_denied', 'agent_quarantined', 'instance_not_found', 'instance_not_running', 'exec_unsupported', 'runtime_unavailable'],
+          errors: ['agent_not_found', 'agent_quarantined', 'instance_not_found', 'instance_not_running', 'exec_unsupported', 'runtime_unavailable'],
         }),
-        // Admitted or refused, the attempt is audited (`agent.exec`, with the command); the
-        // command's end is a second entry (`agent.exec.end`, with its exit code).
+        // An admin's attempt, admitted or refused (no such instance, quarantined), is audited
+        // (`agent.exec`, with the command); the command's end is a second entry
+        // (`agent.exec.end`, with its exit code).
         preHandler: async (req: WithTarget) => {
           const name = String((req.params as { name?: unknown }).name ?? '').slice(0, 100);
           req[TARGET] = await audited(ctx.audit, req, 'agent.exec', `agent/${name}`, () => target(ctx, req), (t) => ({
@@ -57,7 +60,6 @@ async function target(ctx: ApiContext, req: FastifyRequest): Promise<ExecTarget>
   const { name } = parseInput(AgentNameParams, req.params, 'params');
   const query = parseInput(ExecQuery, req.query, 'query');
   const record = await ctx.deployments.require(name);
-  assertMayManageAgent({ id: actorOf(req), admin: grants(req.actor?.scopes ?? [], 'admin') }, name, record, 'exec into');
   if (!ctx.sandboxes) throw new FlockError('not_ready', 'this API has no sandbox runtime');
   if (!ctx.sandboxes.canExec) throw ctx.sandboxes.execRefusal();
   if (record.state === 'quarantined') throw new FlockError('agent_quarantined', `agent "${name}" is quarantined (its sandboxes are frozen); release it to exec into it`, { agent: name });
