@@ -21,6 +21,14 @@ export type ApiError = z.infer<typeof ApiError>;
 export const InstanceStatus = z.enum(['starting', 'running', 'unhealthy', 'exited', 'stopped', 'paused']);
 export type InstanceStatus = z.infer<typeof InstanceStatus>;
 
+/**
+ * What the sandbox's own health check says (Docker's HEALTHCHECK on the runtime's liveness
+ * file): `starting` until it first passes; null where the runtime has no such check or has
+ * not been asked yet. The reconciler judges liveness on heartbeats; this is the sandbox's view.
+ */
+export const SandboxHealth = z.enum(['starting', 'healthy', 'unhealthy']);
+export type SandboxHealth = z.infer<typeof SandboxHealth>;
+
 export const InstanceView = z.object({
   id: InstanceId,
   agent: AgentName,
@@ -31,6 +39,7 @@ export const InstanceView = z.object({
   lastHeartbeatAt: z.string().nullable(),
   exitCode: z.number().int().nullable(),
   oomKilled: z.boolean(),
+  health: SandboxHealth.nullable(),
 });
 export type InstanceView = z.infer<typeof InstanceView>;
 
