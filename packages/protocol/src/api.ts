@@ -3,6 +3,7 @@ import { AgentName, InstanceId, TaskId } from './names.js';
 import { LogLevel } from './events.js';
 import { TaskStatus, TaskType } from './task.js';
 import { Villager } from './world.js';
+import { ModelPin } from './local-models.js';
 import { IdempotencyKey } from './economy.js';
 
 /** Shapes of the HTTP API (`/v1`), shared by the daemon (which produces them) and the CLI. */
@@ -298,6 +299,8 @@ export const SystemStatus = z.object({
       /** The models whose route can call tools natively (the agent loop needs one); the embedded model cannot. */
       toolModels: z.array(z.string()).optional(),
       breakers: z.record(z.string(), z.string()),
+      /** The config's pinned model versions as last checked against the local model server (start, reload, `models list`). */
+      pins: z.array(ModelPin).optional(),
     })
     .optional(),
 });
