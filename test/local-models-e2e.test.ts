@@ -1,7 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalModelList, ModelPullProgress, SystemStatus } from '@aiflock/protocol';
+import type { LocalModelList, ModelPullProgress, SystemStatus, TaskView } from '@aiflock/protocol';
+import { launchBrowser, signIn } from '../testkit/browser.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 import { startFakeLlm, type FakeLlmServer } from '../testkit/llm-wire-servers.js';
 import type { OllamaModelStore } from '../testkit/ollama-models.js';
@@ -11,7 +12,8 @@ import { startScriptedModel, type ScriptedModel } from '../testkit/scripted-mode
  * Model management for the local provider against an Ollama-wire server (testkit): `aiflock
  * models list|pull|rm` through the daemon, pinned versions checked at start, warm-up at start,
  * and the provider policy reloaded without a restart (`aiflock llm reload` and SIGHUP), shown
- * by the next request following a changed route.
+ * by the next request following a changed route; and the web UI's job form sending an `llm`
+ * job to the cloud provider only, which the gateway honours (a real sandbox, Chromium).
  */
 let flock: TestFlock;
 let local: ScriptedModel;
@@ -25,7 +27,8 @@ const config = (route: 'local' | 'cloud', extra = '') => `llm:
     local: { kind: ollama, url: "${local.url}" }
     cloud: { kind: openai, url: "${cloud.url}" }
   models:
-    default: { provider: ${route}, model: ${route === 'local' ? 'qwen2.5:7b' : 'gpt-test'}, capabilities: [chat, stream, json] }
+    default: { provider: ${route}, model: ${route === 'local' ? 'qwen2.5:7b' : 'gpt-test'}, capabilities: [chat, stream, json], fallbacks: [${route === 'local' ? 'cloudy' : ''}] }
+    cloudy: { provider: cloud, model: gpt-test, capabilities: [chat, stream, json] }
     qwen: { provider: local, model: "qwen2.5:7b", digest: "sha256:${store.digestOf({ name: 'qwen2.5:7b' })}", warmUp: true, keepAlive: 24h, capabilities: [chat, stream, json] }
     old: { provider: local, model: "old:1b", digest: "${WRONG_PIN}", capabilities: [chat] }
 ${extra}`;
@@ -160,7 +163,7 @@ describe('reloading the provider policy', () => {
     await writeConfig(config('cloud'));
     const r = await flock.cli(['llm', 'reload']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/reloaded: 3 models on cloud, local/);
+    expect(r.stdout).toMatch(/reloaded: 4 models on cloud, local/);
     expect(await providerOfNextCall()).toBe('cloud');
     expect(cloud.requests.some((q) => q.path === '/v1/chat/completions' && q.body?.model === 'gpt-test')).toBe(true);
   });
@@ -182,5 +185,41 @@ describe('reloading the provider policy', () => {
     process.kill(pid, 'SIGHUP');
     await eventually(async () => ((await readFile(join(flock.home, 'daemon.log'), 'utf8')).match(/LLM gateway reloaded/g) ?? []).length > reloads, 'the daemon to log a second reload');
     expect(await providerOfNextCall()).toBe('local');
+  });
+});
+
+describe("the web UI's per-request provider override", () => {
+  it('an llm job created with "cloud only" is answered by the cloud provider, though local is the configured route', async () => {
+    // After the reloads above `default` is local first, with the cloud model as its fallback.
+    const file = join(flock.home, 'asker.agent.md');
+    await writeFile(file, '---\nname: asker\nhandlers: [llm]\nresources: { cpu: 0.25, memory: 128Mi, pids: 32 }\n---\n');
+    const d = await flock.cli(['agent', 'deploy', file]);
+    expect(d.code, d.stderr).toBe(0);
+    await eventually(async () => (await flock.api('/v1/agents/asker')).body?.replicas?.ready === 1, 'asker ready', 120_000);
+    const browser = await launchBrowser('llm-override');
+    try {
+      const page = await browser.page();
+      await signIn(page, flock.apiUrl, await flock.adminToken());
+      await page.goto(`${flock.apiUrl}/#/admin/jobs`);
+      const form = page.getByRole('form', { name: 'Create a job' });
+      await form.getByLabel('Type (optional)').fill('llm');
+      // Offered for llm jobs only.
+      await form.getByLabel('LLM provider').selectOption('cloud');
+      await form.getByLabel('Input (JSON or text)').fill('Say hello');
+      const cloudCalls = cloud.requests.length;
+      await form.getByRole('button', { name: 'Create job' }).click();
+      const queued = await eventually(async () => /queued (\S+)/.exec((await form.getByRole('status').textContent()) ?? '')?.[1], 'the job to be queued');
+      const job = await eventually(async () => {
+        const t = (await flock.api(`/v1/jobs/${queued}`)).body as TaskView;
+        return t.status === 'completed' || t.status === 'failed' ? t : null;
+      }, 'the llm job to end', 90_000);
+      expect(job.status, job.error ?? '').toBe('completed');
+      expect(job.input).toEqual({ prompt: 'Say hello', policy: 'cloud' });
+      expect((job.output as { provider?: string }).provider).toBe('cloud');
+      expect(cloud.requests.length).toBeGreaterThan(cloudCalls);
+      await browser.screenshot(page, 'job-provider-override');
+    } finally {
+      await browser.close();
+    }
   });
 });
