@@ -207,6 +207,8 @@ describe("the web UI's per-request provider override", () => {
       await form.getByLabel('LLM provider').selectOption('cloud');
       await form.getByLabel('Input (JSON or text)').fill('Say hello');
       const cloudCalls = cloud.requests.length;
+      // Local would answer if asked (it is the configured route and is up): the override must skip it.
+      local.script({ text: 'local answer' });
       await form.getByRole('button', { name: 'Create job' }).click();
       const queued = await eventually(async () => /queued (\S+)/.exec((await form.getByRole('status').textContent()) ?? '')?.[1], 'the job to be queued');
       const job = await eventually(async () => {
@@ -217,7 +219,14 @@ describe("the web UI's per-request provider override", () => {
       expect(job.input).toEqual({ prompt: 'Say hello', policy: 'cloud' });
       expect((job.output as { provider?: string }).provider).toBe('cloud');
       expect(cloud.requests.length).toBeGreaterThan(cloudCalls);
+      expect(local.remaining).toBe(1);
       await browser.screenshot(page, 'job-provider-override');
+      // The same job without the override follows the configured route.
+      const plain = await flock.cli(['task', 'run', 'asker', '--type', 'llm', '--input', 'Say hello', '--wait', '--json'], { timeoutMs: 120_000 });
+      const ran = JSON.parse(plain.stdout) as TaskView;
+      expect(ran.status, ran.error ?? plain.stderr).toBe('completed');
+      expect((ran.output as { provider?: string }).provider).toBe('local');
+      expect(ran.result).toBe('local answer');
     } finally {
       await browser.close();
     }
