@@ -1,5 +1,6 @@
 import { FlockError } from '@aiflock/core';
 import type { ModelPullProgress } from '@aiflock/protocol';
+import { ndjsonLines } from './http.js';
 
 /** A model as Ollama's `/api/tags` lists it. */
 export interface OllamaModel {
@@ -63,9 +64,8 @@ export class OllamaModels {
    */
   async *pull(name: string, signal: AbortSignal): AsyncGenerator<ModelPullProgress> {
     const res = await this.call('POST', '/api/pull', { model: name, stream: true }, signal, name);
-    const decoder = new TextDecoder();
-    let buf = '';
-    const parse = (line: string): ModelPullProgress => {
+    // Ended by the caller (the client went away) rather than by a deadline: a pull takes as long as it takes.
+    for await (const line of ndjsonLines(this.provider, res, signal, 0)) {
       let p: ModelPullProgress;
       try {
         p = JSON.parse(line) as ModelPullProgress;
@@ -73,18 +73,8 @@ export class OllamaModels {
         throw this.upstream(`malformed pull progress: ${line.slice(0, 120)}`);
       }
       if (p.error) throw pullError(this.provider, name, p.error);
-      return p;
-    };
-    for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(bytes, { stream: true });
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (line) yield parse(line);
-      }
+      yield p;
     }
-    if (buf.trim()) yield parse(buf.trim());
   }
 
   async remove(name: string): Promise<void> {
