@@ -56,6 +56,8 @@ export interface FakeLlmOptions {
    * conversation so far); undefined falls back to the queue, then the default.
    */
   respond?: (req: RecordedRequest) => FakeBehavior | undefined;
+  /** Answers a request itself (another part of the wire, e.g. Ollama's model management); true when it did. */
+  intercept?: (req: RecordedRequest, res: ServerResponse) => boolean;
 }
 
 export async function startFakeLlm(wire: Wire, opts: FakeLlmOptions = {}): Promise<FakeLlmServer> {
@@ -81,6 +83,7 @@ export async function startFakeLlm(wire: Wire, opts: FakeLlmOptions = {}): Promi
       res.once('close', () => {
         if (!res.writableFinished) recorded.aborted = true;
       });
+      if (opts.intercept?.(recorded, res)) return;
       let behavior: FakeBehavior;
       try {
         behavior = opts.respond?.(recorded) ?? queue.shift() ?? def;

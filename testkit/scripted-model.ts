@@ -1,4 +1,5 @@
 import { startFakeLlm, type FakeLlmServer, type FakeToolCall, type RecordedRequest } from './llm-wire-servers.js';
+import { ollamaModelStore, type OllamaModelStore } from './ollama-models.js';
 
 /**
  * A scripted chat model for agent-loop tests: a local HTTP server speaking the real OpenAI
@@ -46,6 +47,8 @@ export interface ScriptedModel {
   script(...turns: ScriptTurn[]): void;
   /** Turns not used yet. */
   readonly remaining: number;
+  /** Ollama wire only: the models it holds and can pull (`/api/tags`, `/api/pull`, `/api/delete`, `/api/show`). */
+  models: OllamaModelStore | null;
   close(): Promise<void>;
 }
 
@@ -55,8 +58,10 @@ export async function startScriptedModel(wire: 'openai' | 'ollama', turns: Scrip
   let queue = [...turns];
   const requests: ScriptRequest[] = [];
   let calls = 0;
+  const models = wire === 'ollama' ? ollamaModelStore() : null;
   const server = await startFakeLlm(wire, {
     ...(opts.model ? { model: opts.model } : {}),
+    ...(models ? { intercept: models.intercept } : {}),
     respond: (raw) => {
       if (raw.method !== 'POST' || !CHAT_PATHS.has(raw.path)) return undefined;
       const req = view(raw);
@@ -76,6 +81,7 @@ export async function startScriptedModel(wire: 'openai' | 'ollama', turns: Scrip
     get remaining() {
       return queue.length;
     },
+    models,
     close: () => server.close(),
   };
 }

@@ -6,6 +6,7 @@ import { subscribeControl } from './control.js';
 import { subscribeBroadcast } from './broadcast.js';
 import { EventSink } from './event-sink.js';
 import { HeartbeatPublisher } from './heartbeat.js';
+import { LivenessFile } from './liveness-file.js';
 import { busClients } from './bus-clients.js';
 import { busRpc, callOp } from './bus-rpc.js';
 import { LlmClient } from './llm-client.js';
@@ -62,6 +63,8 @@ class AgentRuntime {
   private nc: NatsConnection | null = null;
   private connected = false;
   private heartbeat: HeartbeatPublisher | null = null;
+  /** For the sandbox's health check, written from the start: it says the process lives, the heartbeat says the bus hears it. */
+  private liveness: LivenessFile | null = null;
   private control: Subscription | null = null;
   private broadcasts: Subscription | null = null;
   private started: Promise<void> = Promise.resolve();
@@ -113,6 +116,10 @@ class AgentRuntime {
   private async start(): Promise<void> {
     const env = this.env;
     this.lifecycle('starting');
+    if (env.AIFLOCK_LIVENESS_FILE) {
+      this.liveness = new LivenessFile(env.AIFLOCK_LIVENESS_FILE, env.AIFLOCK_HEARTBEAT_MS, (m) => this.log.warn(m));
+      this.liveness.start();
+    }
     const missing = env.AIFLOCK_HANDLERS.filter((t) => !this.definition.handlers[t]);
     if (missing.length > 0) this.log.warn(`AIFLOCK_HANDLERS lists types this agent does not implement: ${missing.join(', ')}`);
     this.log.info(`agent ${env.AIFLOCK_AGENT} instance ${this.instanceId} starting; handlers: ${this.handlerTypes().join(', ') || 'none'}`);
@@ -270,6 +277,7 @@ class AgentRuntime {
     this.hardStop.abort();
 
     this.heartbeat?.stop();
+    this.liveness?.stop();
     this.control?.unsubscribe();
     this.broadcasts?.unsubscribe();
     const nc = this.nc;

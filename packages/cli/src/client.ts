@@ -69,9 +69,9 @@ export class ApiClient {
     return res;
   }
 
-  /** Read an NDJSON stream line by line until it ends or `signal` aborts. */
-  async *stream<T>(path: string, signal?: AbortSignal): AsyncGenerator<T> {
-    const res = await this.fetch('GET', path, undefined, {}, signal);
+  /** Read an NDJSON stream line by line until it ends or `signal` aborts; a POST when `body` is given. */
+  async *stream<T>(path: string, signal?: AbortSignal, body?: unknown): AsyncGenerator<T> {
+    const res = await this.fetch(body === undefined ? 'GET' : 'POST', path, body, {}, signal);
     if (!res.ok) throw apiFailure(res.status, await res.json().catch(() => undefined));
     const decoder = new TextDecoder();
     let buf = '';

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { ApiClient } from './client.js';
 import { broadcastCommand } from './commands/broadcast.js';
+import { modelsCommand } from './commands/models.js';
 import { quietOnClosedPipe, reportError } from './errors.js';
 import { agentCommand } from './commands/agent.js';
 import { auditCommand } from './commands/audit.js';
@@ -43,6 +44,7 @@ const client = () => {
 lifecycleCommands(program, client);
 agentCommand(program, client);
 broadcastCommand(program, client);
+modelsCommand(program, client);
 taskCommand(program, client);
 chatCommand(program, client);
 auditCommand(program, client);

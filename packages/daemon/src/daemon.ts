@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { instanceStatsOf } from './instance-stats.js';
 import { sandboxExecOf } from './sandbox-exec.js';
-import { Delegation, mountClaimOps, mountDelegationOps, systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
+import { Delegation, FlockError, mountClaimOps, mountDelegationOps, systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
+import type { LlmReloaded } from '@aiflock/protocol';
 import type { Config } from './config.js';
 import type { EgressLog } from './adapters/egress-proxy/egress-proxy.js';
 import type { AnnounceToken } from './auth/bootstrap.js';
@@ -39,6 +40,8 @@ export interface DaemonHandle {
   /** Resolves when the daemon has stopped (after a signal or an API shutdown). */
   done: Promise<void>;
   stop(opts?: { stopFlock?: boolean }): Promise<void>;
+  /** Re-read the config file's llm section and apply it (SIGHUP; `aiflock llm reload` asks over the API). */
+  reloadLlm(): Promise<LlmReloaded>;
 }
 
 export interface DaemonOptions {
@@ -50,6 +53,8 @@ export interface DaemonOptions {
   revoker?: CredentialRevoker;
   /** Shows the first admin token to whoever started the daemon; it never goes to the log. */
   announceAdminToken?: AnnounceToken;
+  /** The config file's llm section as it is now (main.ts reads the file); absent, a reload is refused. */
+  rereadLlmConfig?: () => Promise<Config['llm']>;
 }
 
 /**
@@ -90,6 +95,17 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const llm = await setupLlm(config.llm, { clock, log, metrics: metrics.llm, tiers: economy.compute });
   log('info', `LLM gateway: ${llm.detail}`);
   if (llm.gateway) log('info', `LLM entitlement counters: ${await restoreCounters(llm.gateway, store, clock)} calls of the last hour replayed`);
+  // Pins checked and models warmed in the background: a slow model server does not hold up the start.
+  void llm.models.startUp();
+  const reloadLlm = async (): Promise<LlmReloaded> => {
+    try {
+      if (!opts.rereadLlmConfig) throw new FlockError('not_ready', 'this daemon was started without a config file to re-read');
+      return await llm.reload(await opts.rereadLlmConfig());
+    } catch (err) {
+      log('warn', `LLM reload refused, the gateway keeps what it had: ${(err as Error).message}`);
+      throw err;
+    }
+  };
   if (tracing && llm.gateway) traceGateway(llm.gateway);
   // The memory and context plane embeds (and agents reflect) through the gateway.
   const plane = contextPlane({ config: config.context, llm: config.llm, store: store.context, tasks: store.tasks, index: state.vectorIndex, gateway: llm.gateway, clock, log });
@@ -129,7 +145,14 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     audit,
     backup: state.sqlStore.backupTo,
     wsHeartbeatMs: config.api.wsHeartbeatMs,
-    llm: { gateway: llm.gateway, detail: llm.detail },
+    llm: {
+      gateway: llm.gateway,
+      get detail() {
+        return llm.detail;
+      },
+      models: llm.models,
+      reload: reloadLlm,
+    },
     economy,
     context: plane.context,
     memory: plane.memory,
@@ -155,5 +178,5 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const apiUrl = await api.listen();
   await writeFile(daemonInfoFile(config.dataDir), JSON.stringify({ pid: process.pid, apiUrl, startedAt: new Date(startedAt).toISOString(), version: VERSION }));
   logger.info({ apiUrl, bus: bus.busUrl, isolation: runtimes.runtime.isolation() }, 'aiflock daemon ready');
-  return { apiUrl, done, stop };
+  return { apiUrl, done, stop, reloadLlm };
 }

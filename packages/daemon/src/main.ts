@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, defaultDataDir, loadConfig } from './config.js';
+import { FlockError } from '@aiflock/core';
 import { NatsClusterLayout } from '@aiflock/protocol';
 import { natsClusterConfig, natsServerConfig, startDaemon } from './daemon.js';
 import { RestoreError, restoreStore } from './restore.js';
@@ -45,13 +46,31 @@ async function main(): Promise<number> {
     process.stdout.write(JSON.stringify(await natsClusterConfig(config, layout.data)));
     return 0;
   }
+  // The llm section again, from the same file and environment: a reload (SIGHUP, `aiflock llm
+  // reload`) applies it; the rest of the file needs a restart.
+  const rereadLlmConfig = async () => {
+    const text = await readFile(fileName, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' && env['AIFLOCK_CONFIG'] === undefined) return undefined;
+      throw new ConfigError(`cannot read config file ${fileName}: ${err.message}`);
+    });
+    try {
+      return loadConfig({ env, fileText: text, fileName }).llm;
+    } catch (err) {
+      // Bad input changes nothing: the gateway keeps what it had, and the caller is told why.
+      if (err instanceof ConfigError) throw new FlockError('validation_failed', err.message);
+      throw err;
+    }
+  };
   const daemon = await startDaemon(config, {
+    rereadLlmConfig,
     // Only to a terminal: under `aiflock up` stderr is the log file, and `up` shows the token itself.
     announceAdminToken: process.stderr.isTTY
       ? (token, file) => process.stderr.write(`\nadmin token (shown once; also saved in ${file}):\n  ${token}\n\n`)
       : undefined,
   });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void daemon.stop());
+  // A refused reload is in the daemon's log; it must not end the process.
+  process.on('SIGHUP', () => void daemon.reloadLlm().catch(() => undefined));
   await daemon.done;
   return 0;
 }

@@ -79,7 +79,7 @@ export async function setupServices(
     onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
   });
   const sandboxes: SandboxRuntime = operator.router;
-  const unwatch = (sandboxes.watch?.bind(sandboxes) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
+  const unwatch = (sandboxes.watch?.bind(sandboxes) ?? (() => () => {}))((e) => void reconciler.recordEvent(e).catch((err) => log('error', `recording a sandbox ${e.kind} event failed: ${String(err)}`)));
   // Metric labels name only deployed agents: an instance id is `<agent>-<suffix>`, and
   // whatever else a client puts on the bus must not grow the label set.
   const knownAgents = new Set<string>();
@@ -110,6 +110,7 @@ export async function setupServices(
     admit: deployAdmission(config, () => operator.router.capacity()),
     artefacts: bus.artefacts,
     cancelTasks: (agent, reason) => tasks.cancelAllOf(agent, reason),
+    sandboxHealth: (instanceId) => presence.health(instanceId),
   });
   const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });

@@ -61,7 +61,7 @@ export function daemonChecks(deps: {
         tasks: await store.tasks.countByStatus(),
         throughput: deps.throughput(),
         ...(deps.nodes ? { nodes: (await deps.nodes.list()).map((n) => ({ name: n.record.name, status: n.status, cordoned: n.record.cordoned, draining: n.record.draining, instances: n.instances.length })) } : {}),
-        llm: { available: llm.gateway !== null, detail: llm.detail, models: llm.gateway?.registry.names() ?? [], toolModels: toolModels(llm), breakers: llm.gateway?.breakerStates() ?? {} },
+        llm: { available: llm.gateway !== null, detail: llm.detail, models: llm.gateway?.registry.names() ?? [], toolModels: toolModels(llm), breakers: llm.gateway?.breakerStates() ?? {}, pins: llm.models.lastPins() },
       };
     },
   };

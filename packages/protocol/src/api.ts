@@ -3,6 +3,7 @@ import { AgentName, InstanceId, TaskId } from './names.js';
 import { LogLevel } from './events.js';
 import { TaskStatus, TaskType } from './task.js';
 import { Villager } from './world.js';
+import { ModelPin } from './local-models.js';
 import { IdempotencyKey } from './economy.js';
 
 /** Shapes of the HTTP API (`/v1`), shared by the daemon (which produces them) and the CLI. */
@@ -21,6 +22,14 @@ export type ApiError = z.infer<typeof ApiError>;
 export const InstanceStatus = z.enum(['starting', 'running', 'unhealthy', 'exited', 'stopped', 'paused']);
 export type InstanceStatus = z.infer<typeof InstanceStatus>;
 
+/**
+ * What the sandbox's own health check says (Docker's HEALTHCHECK on the runtime's liveness
+ * file): `starting` until it first passes; null where the runtime has no such check or has
+ * not been asked yet. The reconciler judges liveness on heartbeats; this is the sandbox's view.
+ */
+export const SandboxHealth = z.enum(['starting', 'healthy', 'unhealthy']);
+export type SandboxHealth = z.infer<typeof SandboxHealth>;
+
 export const InstanceView = z.object({
   id: InstanceId,
   agent: AgentName,
@@ -31,6 +40,7 @@ export const InstanceView = z.object({
   lastHeartbeatAt: z.string().nullable(),
   exitCode: z.number().int().nullable(),
   oomKilled: z.boolean(),
+  health: SandboxHealth.nullable(),
 });
 export type InstanceView = z.infer<typeof InstanceView>;
 
@@ -289,6 +299,8 @@ export const SystemStatus = z.object({
       /** The models whose route can call tools natively (the agent loop needs one); the embedded model cannot. */
       toolModels: z.array(z.string()).optional(),
       breakers: z.record(z.string(), z.string()),
+      /** The config's pinned model versions as last checked against the local model server (start, reload, `models list`). */
+      pins: z.array(ModelPin).optional(),
     })
     .optional(),
 });

@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   llm_content_policy: { status: 422, summary: 'The provider refused the content' },
   llm_invalid_request: { status: 400, summary: 'The provider rejected the request as invalid' },
   llm_capability_unsupported: { status: 400, summary: 'The model cannot do what the request asks (tools, JSON output, embeddings); use a model that can' },
+  llm_models_unmanaged: { status: 409, summary: 'Model management (list, pull, rm) needs an Ollama provider; name one, or the provider is of another kind' },
+  llm_local_model_not_found: { status: 404, summary: 'The local model server has no model of that name' },
   llm_cancelled: { status: 499, summary: 'The caller cancelled the LLM call or went away' },
   quota_exceeded: { status: 429, summary: 'An entitlement of this token or agent (LLM requests/min, tokens/hour, concurrent calls) is used up; retry after the Retry-After seconds' },
   llm_rate_limited: { status: 429, summary: 'Every provider for the model is rate limiting' },

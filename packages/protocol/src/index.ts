@@ -26,6 +26,7 @@ export * from './system.js';
 export * from './openai.js';
 export * from './openai-responses.js';
 export * from './ollama.js';
+export * from './local-models.js';
 export * from './delegation.js';
 export * from './task-claim.js';
 export * from './agent-ops.js';

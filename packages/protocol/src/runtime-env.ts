@@ -66,6 +66,11 @@ export const RuntimeEnv = z.object({
   AIFLOCK_LOG_LEVEL: LogLevel.optional(),
   AIFLOCK_NATS_CREDS: z.string().optional(),
   /**
+   * Where the runtime writes, every heartbeat interval, the Unix second by which it will
+   * write again; the sandbox's health check (Docker HEALTHCHECK) fails once that has passed.
+   */
+  AIFLOCK_LIVENESS_FILE: z.string().min(1).optional(),
+  /**
    * Set where the sandbox has no network (the process runtime, operator sandboxes): the bus
    * arrives as this Unix socket, which the runtime relays to `AIFLOCK_NATS_URL` on loopback.
    */

@@ -9,6 +9,8 @@ export const LlmTaskInput = z
     model: z.string().min(1).optional(),
     system: z.string().optional(),
     params: LlmParams.default({}),
+    /** Where the gateway may run it, for this request only: `local`, `cloud`, or provider names (its `policyOverride`). */
+    policy: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   })
   .strict();
 
@@ -21,8 +23,9 @@ export async function llm(ctx: TaskContext): Promise<HandlerOutput> {
   if (!parsed.success) {
     throw new HandlerError(`invalid llm task input: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
-  const { prompt, model, system, params } = parsed.data;
-  const request = system ? { model, params, messages: [{ role: 'system' as const, content: system }, { role: 'user' as const, content: prompt }] } : { model, params, prompt };
+  const { prompt, model, system, params, policy } = parsed.data;
+  const common = { model, params, ...(policy ? { policyOverride: policy } : {}) };
+  const request = system ? { ...common, messages: [{ role: 'system' as const, content: system }, { role: 'user' as const, content: prompt }] } : { ...common, prompt };
   const stream = ctx.llm.stream(request, { signal: ctx.signal });
   let text = '';
   for await (const chunk of stream) if (chunk.type === 'delta') text += chunk.text;

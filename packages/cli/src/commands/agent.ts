@@ -69,8 +69,8 @@ export function agentCommand(program: Command, client: () => ApiClient): void {
       if (a.instances.length === 0) return println('no instances');
       println(
         table(
-          ['INSTANCE', 'STATUS', 'STARTED', 'HEARTBEAT', 'NODE', 'EXIT'],
-          a.instances.map((i) => [i.id, i.status, age(i.startedAt), age(i.lastHeartbeatAt), i.node, i.oomKilled ? 'oom_killed' : (i.exitCode ?? '-')]),
+          ['INSTANCE', 'STATUS', 'HEALTH', 'STARTED', 'HEARTBEAT', 'NODE', 'EXIT'],
+          a.instances.map((i) => [i.id, i.status, i.health ?? '-', age(i.startedAt), age(i.lastHeartbeatAt), i.node, i.oomKilled ? 'oom_killed' : (i.exitCode ?? '-')]),
         ),
       );
     });

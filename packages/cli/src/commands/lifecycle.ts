@@ -94,6 +94,9 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       println(`tasks:    ${Object.entries(s.tasks).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
       // No LLM is a supported way to run (agents use their non-LLM policy), not a failure.
       if (s.llm) println(`llm:      ${s.llm.available ? `${s.llm.models.join(', ')} - ` : 'none - '}${s.llm.detail}`);
+      for (const pin of s.llm?.pins ?? []) {
+        if (pin.state !== 'ok') println(`pin:      ${pin.alias} is ${pin.state === 'missing' ? 'not on the model server' : 'NOT the pinned version'} (pinned ${pin.digest}): aiflock models list`);
+      }
       if (s.llm?.available) println(`tools:    ${s.llm.toolModels?.length ? `${s.llm.toolModels.join(', ')} can call tools (agent loop)` : "no model can call tools: agent loops will only answer (configure a tool-capable model, e.g. Ollama's qwen2.5)"}`);
       if (!Object.values(s.checks).every((c) => c.ok)) process.exitCode = EXIT.failure;
     });

@@ -13,6 +13,14 @@ export { asProviderError } from './provider-errors.js';
 
 const LOCAL_KINDS = new Set(['ollama', 'embedded']);
 
+function checkRegistry(deps: GatewayDeps): void {
+  const names = new Set(deps.providers.map((p) => p.name));
+  for (const name of deps.registry.names()) {
+    const e = deps.registry.get(name)!;
+    if (!names.has(e.provider)) throw new FlockError('validation_failed', `llm registry: "${name}" uses unknown provider "${e.provider}"`);
+  }
+}
+
 /**
  * The LLM gateway's routing core: resolves a model name to routes, enforces the caller's
  * entitlement (reserve, then settle), tries providers in order with jittered retries inside
@@ -20,22 +28,39 @@ const LOCAL_KINDS = new Set(['ollama', 'embedded']);
  */
 export class LlmGateway {
   readonly limiter: EntitlementLimiter;
-  private readonly providers = new Map<string, LlmProvider>();
-  private readonly breakers = new Map<string, CircuitBreaker>();
+  private providers = new Map<string, LlmProvider>();
+  private breakers = new Map<string, CircuitBreaker>();
   /** The providers, their breakers and the ports, as the failover loops see them (the same maps). */
-  private readonly failover: Failover;
+  private failover: Failover;
 
-  constructor(private readonly deps: GatewayDeps) {
-    this.failover = { providers: this.providers, breakers: this.breakers, deps };
-    for (const p of deps.providers) {
-      this.providers.set(p.name, p);
-      this.breakers.set(p.name, new CircuitBreaker(p.name, deps.policy.breaker, deps.clock, (name, s) => deps.observer?.breaker?.(name, s)));
-    }
+  constructor(private deps: GatewayDeps) {
+    checkRegistry(deps);
+    this.failover = this.install(deps.providers);
     this.limiter = new EntitlementLimiter(deps.clock, (c, l) => deps.observer?.refused?.(c, l));
-    for (const name of deps.registry.names()) {
-      const e = deps.registry.get(name)!;
-      if (!this.providers.has(e.provider)) throw new FlockError('validation_failed', `llm registry: "${name}" uses unknown provider "${e.provider}"`);
-    }
+  }
+
+  /**
+   * A reloaded llm section: new providers, registry and policy, for every call from now on
+   * (calls under way finish on what they started with). Entitlement counters are kept; the
+   * breakers start closed. Checked before anything changes. Returns the providers it no
+   * longer uses, for the caller to close.
+   */
+  reconfigure(next: Pick<GatewayDeps, 'providers' | 'registry' | 'policy'>): LlmProvider[] {
+    const deps = { ...this.deps, ...next };
+    checkRegistry(deps);
+    const kept = new Set(next.providers);
+    const dropped = [...this.providers.values()].filter((p) => !kept.has(p));
+    this.deps = deps;
+    this.failover = this.install(next.providers);
+    return dropped;
+  }
+
+  /** New maps, not cleared ones: a call under way keeps the failover it started with. */
+  private install(providers: readonly LlmProvider[]): Failover {
+    const deps = this.deps;
+    this.providers = new Map(providers.map((p) => [p.name, p]));
+    this.breakers = new Map(providers.map((p) => [p.name, new CircuitBreaker(p.name, deps.policy.breaker, deps.clock, (name, s) => deps.observer?.breaker?.(name, s))]));
+    return { providers: this.providers, breakers: this.breakers, deps };
   }
 
   get registry(): ModelRegistry {

@@ -1,3 +1,5 @@
+import type { SandboxHealth } from '@aiflock/protocol';
+
 /**
  * Where agent instances run. Docker is the default adapter; others (process, microVM)
  * implement the same port. Capabilities differ by adapter and are stated (see
@@ -47,14 +49,15 @@ export interface SandboxInfo {
   node: string;
   /** Its address on the flock network, when it has one (the egress proxy identifies it by this). */
   address?: string | null;
+  /** Its own health check's verdict, where the runtime has one (Docker: HEALTHCHECK). */
+  health?: SandboxHealth | null;
 }
 
 /** Something the runtime saw happen to an instance between listings. */
-export interface SandboxEvent {
-  kind: 'oom';
-  instanceId: string;
-  agent: string;
-}
+export type SandboxEvent =
+  | { kind: 'oom'; instanceId: string; agent: string }
+  /** Its health check changed its verdict. */
+  | { kind: 'health'; instanceId: string; agent: string; health: SandboxHealth };
 
 export interface HealthCheck {
   ok: boolean;

@@ -1,4 +1,4 @@
-import type { AgentView, InstanceView } from '@aiflock/protocol';
+import type { AgentView, InstanceView, SandboxHealth } from '@aiflock/protocol';
 import { FlockError } from '../errors.js';
 import { ManifestError, parseManifest, validateManifest, type ParsedManifest } from '../manifest/parse.js';
 import type { DialectNote } from '../manifest/cim-dialect.js';
@@ -44,6 +44,8 @@ export interface DeploymentServiceDeps {
   admit?: (manifest: Manifest, by?: { id: string; admin: boolean }) => Promise<ManifestRefusal | null>;
   /** The bus's content store for manifests; absent, revisions live in the store alone. */
   artefacts?: ManifestArtefacts;
+  /** Each instance's sandbox health check, as the reconciler last saw it (in memory). */
+  sandboxHealth?: (instanceId: string) => SandboxHealth | null;
 }
 
 /** Who deploys: a token or person id, and whether they hold admin. */
@@ -240,7 +242,8 @@ export class DeploymentService {
   }
 
   private async view(record: DeploymentRecord): Promise<AgentView> {
-    const instances = (await this.deps.store.instances.list(record.name)).map(instanceView);
+    const health = this.deps.sandboxHealth ?? (() => null);
+    const instances = (await this.deps.store.instances.list(record.name)).map((r) => instanceView(r, health(r.id)));
     const live = instances.filter((i) => i.status !== 'exited' && i.status !== 'stopped');
     const active = record.state === 'active';
     const m = record.manifest;
@@ -268,7 +271,7 @@ export class DeploymentService {
   }
 }
 
-export function instanceView(r: InstanceRecord): InstanceView {
+export function instanceView(r: InstanceRecord, health: SandboxHealth | null = null): InstanceView {
   return {
     id: r.id,
     agent: r.agent,
@@ -279,6 +282,8 @@ export function instanceView(r: InstanceRecord): InstanceView {
     lastHeartbeatAt: r.lastHeartbeatAt,
     exitCode: r.exitCode,
     oomKilled: r.oomKilled,
+    // An ended instance has no check running; what it last said would mislead.
+    health: r.status === 'exited' || r.status === 'stopped' ? null : health,
   };
 }
 

@@ -1,4 +1,4 @@
-import { AgentEvent, Heartbeat, TaskResult, instanceAgent } from '@aiflock/protocol';
+import { AgentEvent, Heartbeat, TaskResult, instanceAgent, type SandboxHealth } from '@aiflock/protocol';
 import { ACTIVE_STATUSES, decideResult } from '../task/lifecycle.js';
 import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
@@ -21,10 +21,16 @@ export interface IngestOptions {
   maxLogChars?: number;
 }
 
-/** Last heartbeat per instance, kept in memory; the reconciler persists what it needs. */
+/**
+ * What we last heard of each instance's liveness, kept in memory: its last heartbeat (the
+ * reconciler persists what it needs and replaces instances on it) and its sandbox's own
+ * health check (shown per instance, not acted on: a custom image without `sh` would fail
+ * that check forever, and a frozen runtime misses its heartbeats anyway).
+ */
 export class Presence {
   private readonly seen = new Map<string, { at: Date; beat: Heartbeat }>();
   private readonly thawed = new Map<string, Date>();
+  private readonly checks = new Map<string, SandboxHealth | null>();
   record(beat: Heartbeat, at: Date): void {
     this.seen.set(beat.instanceId, { at, beat });
   }
@@ -46,9 +52,16 @@ export class Presence {
   resumedAt(instanceId: string): Date | null {
     return this.thawed.get(instanceId) ?? null;
   }
+  checked(instanceId: string, health: SandboxHealth | null): void {
+    this.checks.set(instanceId, health);
+  }
+  health(instanceId: string): SandboxHealth | null {
+    return this.checks.get(instanceId) ?? null;
+  }
   forget(instanceId: string): void {
     this.seen.delete(instanceId);
     this.thawed.delete(instanceId);
+    this.checks.delete(instanceId);
   }
 }
 

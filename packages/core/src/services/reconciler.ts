@@ -11,6 +11,8 @@ import type { SandboxEvent, SandboxInfo, SandboxRuntime } from '../ports/sandbox
 import type { DeploymentRecord, Store } from '../ports/store.js';
 import type { Presence } from './ingest.js';
 
+type OomEvent = Extract<SandboxEvent, { kind: 'oom' }>;
+
 export interface ReconcilerDeps {
   store: Store;
   runtime: SandboxRuntime;
@@ -32,7 +34,7 @@ export interface ReconcilerDeps {
   /** The egress proxy as sandboxes reach it, e.g. http://172.20.0.1:3128; null when none runs. */
   egressProxyUrl?: () => string | null;
   /** Called once per OOM kill seen (for metrics). */
-  onOom?: (e: SandboxEvent) => void;
+  onOom?: (e: OomEvent) => void;
   /** Called once per instance removed for any reason (for metrics: replacements are restarts). */
   onRemove?: (e: { agent: string; instanceId: string; reason: string }) => void;
 }
@@ -200,7 +202,15 @@ export class Reconciler {
    * An instance was killed for exceeding its memory limit. The restart policy is Docker's
    * on-failure (up to 5 restarts, so a crash loop ends); after that the reconciler replaces it.
    */
-  async recordOom(e: SandboxEvent): Promise<void> {
+  /** What the runtime saw between listings. */
+  async recordEvent(e: SandboxEvent): Promise<void> {
+    if (e.kind === 'oom') return this.recordOom(e);
+    // Shown by `agent get`; the reconciler's own verdict stays on heartbeats (see Presence).
+    this.deps.presence.checked(e.instanceId, e.health);
+    if (e.health === 'unhealthy') this.deps.log('warn', `instance ${e.instanceId} failed its sandbox health check (its runtime stopped writing its liveness file)`, { agent: e.agent, instanceId: e.instanceId });
+  }
+
+  private async recordOom(e: OomEvent): Promise<void> {
     const prev = await this.deps.store.instances.get(e.instanceId);
     if (prev) await this.deps.store.instances.upsert({ ...prev, oomKilled: true });
     this.deps.onOom?.(e);
@@ -261,6 +271,7 @@ export class Reconciler {
 
   private async recordStatuses(deployments: DeploymentRecord[], sandboxes: SandboxInfo[], now: Date): Promise<void> {
     for (const s of sandboxes) {
+      if (s.health !== undefined) this.deps.presence.checked(s.instanceId, s.health);
       const last = this.deps.presence.last(s.instanceId);
       const prev = await this.deps.store.instances.get(s.instanceId);
       await this.deps.store.instances.upsert({

@@ -25,6 +25,7 @@ import { auditRoutes } from './routes/audit.js';
 import { logRoutes } from './routes/logs.js';
 import { backupRoutes } from './routes/backup.js';
 import { llmInferRoutes } from './routes/llm-infer.js';
+import { localModelRoutes } from './routes/local-models.js';
 import { ollamaRoutes } from './routes/ollama/index.js';
 import { openAiRoutes } from './routes/openai-compat.js';
 import { secretRoutes } from './routes/secrets.js';
@@ -195,6 +196,7 @@ export function buildApp(ctx: ApiContext, logger: Logger, metrics: Metrics, opts
   void app.register(logRoutes(ctx), { prefix: '/v1' });
   void app.register(backupRoutes(ctx), { prefix: '/v1' });
   void app.register(llmInferRoutes(ctx), { prefix: '/v1' });
+  void app.register(localModelRoutes(ctx), { prefix: '/v1' });
   void app.register(openAiRoutes(ctx), { prefix: '/v1' });
   void app.register(ollamaRoutes(ctx));
   void app.register(secretRoutes(ctx), { prefix: '/v1' });

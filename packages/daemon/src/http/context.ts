@@ -1,7 +1,8 @@
 import type { NodesApi } from './routes/nodes.js';
 import type { ExecRequest, ExecSession, FlockError } from '@aiflock/core';
 import type { AgentRestarts, AuditLog, AuthorNames, AuthService, BoardService, ComputeService, ContextService, DeploymentService, KillSwitch, Ledger, LlmGateway, MemoryService, PaymentsService, RewardService, SecretService, Store, TaskService } from '@aiflock/core';
-import type { BroadcastMessage, InstanceStats, SystemStatus } from '@aiflock/protocol';
+import type { BroadcastMessage, InstanceStats, LlmReloaded, SystemStatus } from '@aiflock/protocol';
+import type { LocalModels } from '../llm/local-models.js';
 import type { OperatorCredsRecord } from '../adapters/nats/jwt-credentials.js';
 import type { WorldApi } from '../world/index.js';
 import type { PeopleSetup } from '../people-setup.js';
@@ -54,7 +55,14 @@ export interface ApiContext {
   /** How often a quiet job stream sends a heartbeat. */
   wsHeartbeatMs: number;
   /** The LLM gateway, or null with the reason (no provider configured or reachable). */
-  llm: { gateway: LlmGateway | null; detail: string };
+  llm: {
+    gateway: LlmGateway | null;
+    readonly detail: string;
+    /** The local model server's models (`aiflock models`); absent in harnesses without one. */
+    models?: LocalModels;
+    /** Re-read the config file's llm section and apply it (`aiflock llm reload`); absent in harnesses. */
+    reload?: () => Promise<LlmReloaded>;
+  };
   status(): Promise<SystemStatus>;
   /** Every live instance's resource use, from its runtime (`aiflock stats`); absent in harnesses without a runtime. */
   instanceStats?: () => Promise<InstanceStats[]>;

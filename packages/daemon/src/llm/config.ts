@@ -36,6 +36,23 @@ const Model = z
     pricePer1kIn: z.coerce.number().min(0).default(0),
     pricePer1kOut: z.coerce.number().min(0).default(0),
     fallbacks: z.array(z.string().min(1)).default([]),
+    /**
+     * Pinned version (Ollama providers): the `sha256:` digest the local server must hold for
+     * this model. Checked at start, on reload and by `aiflock models list`; a difference is
+     * logged and shown by `aiflock status`.
+     */
+    digest: z
+      .string()
+      .regex(/^(sha256:)?[0-9a-fA-F]{64}$/, 'a sha256 digest, as `aiflock models list` shows it')
+      .transform((d) => (d.startsWith('sha256:') ? d : `sha256:${d}`).toLowerCase())
+      .optional(),
+    /** Load the model when the daemon starts or reloads (Ollama providers), so the first call does not wait for it. */
+    warmUp: z.boolean().optional(),
+    /** How long Ollama keeps it loaded after the warm-up (its `keep_alive`: "30m", "24h", "-1" for ever); default 30m. */
+    keepAlive: z
+      .string()
+      .regex(/^-?\d+(ms|s|m|h)?$/, 'a duration such as 30m or 24h, or -1')
+      .optional(),
   })
   .strict();
 
@@ -85,6 +102,13 @@ export const LlmConfigSchema = z
     for (const [name, m] of Object.entries(c.models)) {
       if (!c.providers[m.provider]) ctx.addIssue({ code: 'custom', path: ['models', name, 'provider'], message: `unknown provider "${m.provider}"; configured: ${Object.keys(c.providers).join(', ') || '(none)'}` });
       for (const f of m.fallbacks) if (!c.models[f]) ctx.addIssue({ code: 'custom', path: ['models', name, 'fallbacks'], message: `unknown model "${f}"` });
+      // Only Ollama can say which version it holds or be asked to load one: elsewhere these would do nothing.
+      const kind = c.providers[m.provider]?.kind;
+      for (const key of ['digest', 'keepAlive'] as const) {
+        if (m[key] !== undefined && kind && kind !== 'ollama') ctx.addIssue({ code: 'custom', path: ['models', name, key], message: `${key} needs an ollama provider; "${m.provider}" is ${kind}` });
+      }
+      if (m.keepAlive !== undefined && !m.warmUp) ctx.addIssue({ code: 'custom', path: ['models', name, 'keepAlive'], message: 'keepAlive is how long the warm-up keeps the model loaded: set warmUp: true as well' });
+      if (m.warmUp && kind && kind !== 'ollama') ctx.addIssue({ code: 'custom', path: ['models', name, 'warmUp'], message: `warmUp needs an ollama provider; "${m.provider}" is ${kind}` });
     }
   });
 

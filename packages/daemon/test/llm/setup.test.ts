@@ -86,3 +86,38 @@ describe('LLM configuration and the embedded default', () => {
     expect(bad).toThrow(/llm\.models\.default\.fallbacks: unknown model "ghost"/);
   });
 });
+
+describe('local model settings and reload', () => {
+  it('refuses pins and warm-ups where they would do nothing: on a provider that is not Ollama, keepAlive without warmUp', () => {
+    const load = (models: string) =>
+      loadConfig({
+        env: { AIFLOCK_HOME: '/tmp/x' },
+        fileText: `llm:\n  providers:\n    cloud: { kind: openai, url: "http://127.0.0.1:9/v1" }\n    ollama: { url: "http://127.0.0.1:9" }\n  models:\n${models}`,
+      });
+    expect(() => load(`    default: { provider: cloud, model: m, digest: "sha256:${'a'.repeat(64)}" }\n`)).toThrow(/models\.default\.digest: digest needs an ollama provider; "cloud" is openai/);
+    expect(() => load('    default: { provider: cloud, model: m, warmUp: true }\n')).toThrow(/warmUp needs an ollama provider/);
+    expect(() => load('    default: { provider: ollama, model: m, keepAlive: 24h }\n')).toThrow(/keepAlive is how long the warm-up keeps the model loaded: set warmUp: true/);
+    expect(() => load('    default: { provider: ollama, model: m, digest: "sha256:short" }\n')).toThrow(/a sha256 digest/);
+    // A bare hex digest is the same pin with its prefix.
+    expect(load(`    default: { provider: ollama, model: m, digest: "${'A'.repeat(64)}", warmUp: true, keepAlive: 24h }\n`).llm.models['default']).toMatchObject({ digest: `sha256:${'a'.repeat(64)}`, warmUp: true, keepAlive: '24h' });
+  });
+
+  it('reload swaps providers and routes for the next call; an invalid one changes nothing', async () => {
+    const a = await startFakeLlm('openai', { model: 'a' });
+    const b = await startFakeLlm('openai', { model: 'b' });
+    opened.push(a, b);
+    const file = (provider: string) => `llm:\n  providers:\n    pa: { kind: openai, url: "${a.url}" }\n    pb: { kind: openai, url: "${b.url}" }\n  models:\n    default: { provider: ${provider}, model: m }\n`;
+    const s = await setup({}, file('pa'));
+    const call = async () => (await s.gateway!.chat({ model: 'default', messages: [{ role: 'user', content: 'hi' }] }, { id: 't' })).provider;
+    expect(await call()).toBe('pa');
+    const reloaded = await s.reload(loadConfig({ env: { AIFLOCK_HOME: '/tmp/x' }, fileText: file('pb') }).llm);
+    expect(reloaded).toMatchObject({ providers: ['pa', 'pb'], models: ['default'] });
+    expect(await call()).toBe('pb');
+    // What the schema would refuse, to show the gateway's own check holds too.
+    const good = loadConfig({ env: { AIFLOCK_HOME: '/tmp/x' }, fileText: file('pb') }).llm;
+    const broken = { ...good, models: { default: { ...good.models['default']!, provider: 'gone' } } };
+    await expect(s.reload(broken)).rejects.toThrow(/"default" uses unknown provider "gone"/);
+    expect(await call()).toBe('pb');
+    expect(s.detail).toMatch(/on pb \(configured\)/);
+  });
+});

@@ -20,6 +20,8 @@ function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
   };
 }
 
+const containerEnv = (c: ReturnType<typeof containerSpec>) => Object.fromEntries((c.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+
 describe('containerSpec (restricted profile)', () => {
   const c = containerSpec(spec(), ctx);
   const h = c.HostConfig!;
@@ -33,6 +35,19 @@ describe('containerSpec (restricted profile)', () => {
       '/tmp': `rw,noexec,nosuid,nodev,size=${64 * 1024 ** 2},uid=1001,gid=1001`,
       '/run': 'rw,noexec,nosuid,nodev,size=16m,uid=1001,gid=1001',
     });
+  });
+
+  it("health-checks the runtime's liveness file at a pace that follows the manifest's heartbeat", () => {
+    expect(containerEnv(c).AIFLOCK_LIVENESS_FILE).toBe('/run/aiflock-alive');
+    const hc = c.Healthcheck!;
+    expect(hc.Test).toEqual(['CMD-SHELL', 'test "$(date +%s)" -le "$(cat /run/aiflock-alive 2>/dev/null || echo 0)"']);
+    // No heartbeat given: the runtime's 30 s default, checked every 15 s.
+    expect(hc.Interval).toBe(15_000 * 1e6);
+    expect(hc.Retries).toBe(1);
+    const fast = containerSpec(spec({ env: { ...spec().env, AIFLOCK_HEARTBEAT_MS: '4000' } }), ctx).Healthcheck!;
+    expect(fast.Interval).toBe(2_000 * 1e6);
+    // Never below Docker's floor of a second, however fast the heartbeat.
+    expect(containerSpec(spec({ env: { ...spec().env, AIFLOCK_HEARTBEAT_MS: '500' } }), ctx).Healthcheck!.Interval).toBe(1_000 * 1e6);
   });
 
   it('drops every capability and privilege escalation', () => {
@@ -87,7 +102,7 @@ describe('containerSpec (restricted profile)', () => {
     });
   });
 
-  it("passes exactly the given env plus the three storage paths, the network gate, and the documents' names for the same values", () => {
+  it("passes exactly the given env plus the three storage paths, the network gate, the liveness file, and the documents' names for the same values", () => {
     expect([...c.Env!].sort()).toEqual(
       [
         'AIFLOCK_INSTANCE_ID=scribe-ab12cd34',
@@ -97,6 +112,7 @@ describe('containerSpec (restricted profile)', () => {
         'AIFLOCK_WORKSPACE=/shared/agents/scribe',
         'AIFLOCK_LOG_FILE=/shared/logs/scribe-ab12cd34/agent.log',
         'AIFLOCK_NETWORK_GATE=127.0.0.11:53',
+        'AIFLOCK_LIVENESS_FILE=/run/aiflock-alive',
         'AGENT_ID=scribe-ab12cd34',
         'NATS_URL=nats://172.30.0.1:4222',
         'SHARED_DIR=/shared',

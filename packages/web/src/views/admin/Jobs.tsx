@@ -89,6 +89,8 @@ function CreateJob({ agents, onCreated }: { agents: string[]; onCreated: (id: st
   const [agent, setAgent] = useState('');
   const [type, setType] = useState('');
   const [input, setInput] = useState('{"hello":"flock"}');
+  // For llm jobs: where the gateway may run this one request (its policy override).
+  const [provider, setProvider] = useState('');
   const { busy, message, run } = useAction();
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -99,6 +101,7 @@ function CreateJob({ agents, onCreated }: { agents: string[]; onCreated: (id: st
       } catch {
         // Not JSON: sent as a string (what a shell task takes).
       }
+      if (type === 'llm' && provider) parsed = typeof parsed === 'object' && parsed !== null ? { ...parsed, policy: provider } : { prompt: String(parsed), policy: provider };
       const out = await api<{ jobId: string }>('/v1/jobs', {
         method: 'POST',
         body: { agent: agent || agents[0], input: parsed, ...(type ? { type } : {}) },
@@ -115,6 +118,16 @@ function CreateJob({ agents, onCreated }: { agents: string[]; onCreated: (id: st
         Type (optional)
         <input value={type} onChange={(e) => setType(e.target.value)} placeholder="echo, shell, llm…" name="type" />
       </label>
+      {type === 'llm' && (
+        <label>
+          LLM provider
+          <select value={provider} onChange={(e) => setProvider(e.target.value)} name="provider">
+            <option value="">as configured</option>
+            <option value="local">local only</option>
+            <option value="cloud">cloud only</option>
+          </select>
+        </label>
+      )}
       <label>
         Input (JSON or text)
         <input value={input} onChange={(e) => setInput(e.target.value)} name="input" spellCheck={false} />

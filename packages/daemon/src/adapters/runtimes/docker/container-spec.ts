@@ -22,6 +22,13 @@ export interface ContainerSpecContext {
 /** Docker's embedded DNS server in every container of a user-defined network. */
 export const DOCKER_EMBEDDED_DNS = '127.0.0.11';
 
+/** On the sandbox's own /run tmpfs (see below), where the runtime writes it (agent liveness-file.ts). */
+export const SANDBOX_LIVENESS_FILE = '/run/aiflock-alive';
+/** The runtime's own default when the launcher gives no AIFLOCK_HEARTBEAT_MS. */
+const DEFAULT_HEARTBEAT_MS = 30_000;
+/** How long a new sandbox may take before failed checks count: the reconciler's startup grace. */
+const HEALTH_START_PERIOD_MS = 60_000;
+
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MIN_MEMORY_BYTES = 6 * 1024 * 1024; // Docker refuses less.
 
@@ -50,12 +57,14 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
   else delete env.AIFLOCK_NATS_CREDS;
   // The agent starts nothing until Docker's embedded DNS is closed in its namespace (docker-runtime.ts).
   env.AIFLOCK_NETWORK_GATE = `${DOCKER_EMBEDDED_DNS}:53`;
+  env.AIFLOCK_LIVENESS_FILE = SANDBOX_LIVENESS_FILE;
   withDocumentEnvNames(env);
 
   const { tmpBytes } = spec.resources;
   return {
     ...sandboxIdentity(spec, ctx, env),
     User: `${SANDBOX_UID}:${SANDBOX_GID}`,
+    Healthcheck: livenessCheck(Number(env.AIFLOCK_HEARTBEAT_MS) || DEFAULT_HEARTBEAT_MS),
     HostConfig: {
       ...sandboxLimits(spec),
       ReadonlyRootfs: true,
@@ -79,6 +88,27 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
       Mounts: sandboxMounts(spec, paths, ctx.secretsDir),
     },
     NetworkingConfig: { EndpointsConfig: { [ctx.network]: {} } },
+  };
+}
+
+/**
+ * Docker's HEALTHCHECK for a sandbox: the file the runtime rewrites every heartbeat holds the
+ * second by which it will write again (two heartbeats ahead); the check fails once that
+ * second has passed. Checked twice per heartbeat and failed on the first miss, so a frozen
+ * runtime shows `unhealthy` within about 2.5 heartbeats, before the reconciler's three
+ * missed heartbeats. It needs `sh`, `date` and `cat` in the image (the agent image has them).
+ */
+export function livenessCheck(heartbeatMs: number): NonNullable<ContainerCreateOptions['Healthcheck']> {
+  const ms = 1_000_000; // Docker counts these durations in nanoseconds.
+  const interval = Math.max(1_000, Math.round(heartbeatMs / 2));
+  return {
+    Test: ['CMD-SHELL', `test "$(date +%s)" -le "$(cat ${SANDBOX_LIVENESS_FILE} 2>/dev/null || echo 0)"`],
+    Interval: interval * ms,
+    Timeout: Math.max(5_000, interval) * ms,
+    Retries: 1,
+    // Failures count only after this (or after the first success): the runtime may be
+    // waiting for its network gate or the bus. (StartInterval would need Docker API 1.44.)
+    StartPeriod: HEALTH_START_PERIOD_MS * ms,
   };
 }
 

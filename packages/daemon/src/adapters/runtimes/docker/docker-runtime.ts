@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
 import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState, type SandboxStats, type ExecRequest, type ExecSession } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
+import { INSTANCE_ID_PATTERN, SandboxHealth, instanceAgent } from '@aiflock/protocol';
 import { DOCKER_EMBEDDED_DNS, containerSpec } from './container-spec.js';
 import { containerStats } from './container-stats.js';
 import { execInContainer } from './container-exec.js';
@@ -258,9 +258,9 @@ export class DockerRuntime implements HostRuntime {
     return execInContainer(this.docker.getContainer(containerName(this.opts.flock, instanceId)), this.docker.modem, instanceId, request);
   }
 
-  /** OOM kills, straight from Docker's event stream (a restarted container forgets them). */
+  /** OOM kills and health check verdicts, straight from Docker's event stream (a restarted container forgets them). */
   watch(listener: (e: SandboxEvent) => void): () => void {
-    return watchOomEvents(this.docker, this.opts.flock, this.log, listener);
+    return watchSandboxEvents(this.docker, this.opts.flock, this.log, listener);
   }
 
   private async removeByName(name: string): Promise<void> {
@@ -394,19 +394,33 @@ export function toInfo(c: Dockerode.ContainerInspectInfo, flock: string, network
     manifestDigest: labels[LABEL.digest] ?? '',
     node: labels[LABEL.node] ?? '',
     address: c.NetworkSettings.Networks?.[network]?.IPAddress || null,
+    health: sandboxHealth(c.State.Health?.Status),
   };
 }
 
-/** OOM kills of this flock's containers on one engine, from its event stream (reconnects). */
-export function watchOomEvents(docker: Dockerode, flock: string, log: RuntimeLog, listener: (e: SandboxEvent) => void): () => void {
-  return watchContainerEvents(docker, flock, 'oom', log, (instanceId, agent) => listener({ kind: 'oom', instanceId, agent }));
+/** Docker's health status as ours; `none` (no HEALTHCHECK) and anything unknown are null. */
+export function sandboxHealth(status: string | undefined): SandboxHealth | null {
+  const parsed = SandboxHealth.safeParse(status?.trim());
+  return parsed.success ? parsed.data : null;
 }
 
-/** One kind of event (`oom`, `start`, ...) of this flock's containers, from the engine's event stream (reconnects). */
-export function watchContainerEvents(docker: Dockerode, flock: string, event: string, log: RuntimeLog, listener: (instanceId: string, agent: string) => void): () => void {
+/**
+ * OOM kills and health check verdicts of this flock's containers on one engine, from its
+ * event stream (reconnects). Docker names a verdict `health_status: healthy`.
+ */
+export function watchSandboxEvents(docker: Dockerode, flock: string, log: RuntimeLog, listener: (e: SandboxEvent) => void): () => void {
+  return watchContainerEvents(docker, flock, ['oom', 'health_status'], log, (instanceId, agent, action) => {
+    if (action === 'oom') return listener({ kind: 'oom', instanceId, agent });
+    const health = sandboxHealth(action.split(':')[1]);
+    if (health) listener({ kind: 'health', instanceId, agent, health });
+  });
+}
+
+/** Kinds of event (`oom`, `start`, ...) of this flock's containers, from the engine's event stream (reconnects). */
+export function watchContainerEvents(docker: Dockerode, flock: string, event: string | string[], log: RuntimeLog, listener: (instanceId: string, agent: string, action: string) => void): () => void {
   let stopped = false;
   let stream: NodeJS.ReadableStream | null = null;
-  const filters = { type: ['container' as const], event: [event], label: [`${LABEL.managed}=true`, `${LABEL.flock}=${flock}`] };
+  const filters = { type: ['container' as const], event: [event].flat(), label: [`${LABEL.managed}=true`, `${LABEL.flock}=${flock}`] };
   const open = () => {
     if (stopped) return;
     docker.getEvents({ filters }, (err, s) => {
@@ -424,9 +438,9 @@ export function watchContainerEvents(docker: Dockerode, flock: string, event: st
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
           try {
-            const ev = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+            const ev = JSON.parse(line) as { Action?: string; status?: string; Actor?: { Attributes?: Record<string, string> } };
             const a = ev.Actor?.Attributes ?? {};
-            if (a[LABEL.instance]) listener(a[LABEL.instance]!, a[LABEL.agent] ?? '');
+            if (a[LABEL.instance]) listener(a[LABEL.instance]!, a[LABEL.agent] ?? '', ev.Action ?? ev.status ?? '');
           } catch {
             // not a complete JSON event; ignore
           }

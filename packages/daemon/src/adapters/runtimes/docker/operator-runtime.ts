@@ -7,7 +7,7 @@ import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { relayToBus } from '../shared/bus-relay.js';
 import type { Isolation, OperatorSandboxRuntime, ProxyAcceptor, RuntimeLog } from '../shared/host-runtime.js';
 import { execInContainer } from './container-exec.js';
-import { killContainer, toInfo, watchOomEvents } from './docker-runtime.js';
+import { killContainer, toInfo, watchSandboxEvents } from './docker-runtime.js';
 import { assertFlockName } from '../shared/names.js';
 import { LABEL, containerName } from './names.js';
 import { OPERATOR_CAPABILITIES, operatorContainerSpec } from './operator-spec.js';
@@ -309,7 +309,7 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
   }
 
   watch(listener: (e: SandboxEvent) => void): () => void {
-    return watchOomEvents(this.opts.docker, this.opts.flock, this.log, listener);
+    return watchSandboxEvents(this.opts.docker, this.opts.flock, this.log, listener);
   }
 
   /**
