@@ -71,7 +71,7 @@ export async function setupServices(
     node: config.node,
     log,
     secretFiles: (m) => secrets.filesFor(m),
-    egressProxyUrl: () => (egressProxy ? `http://${runtime.gatewayIp()}:${egressProxy.port}` : null),
+    egressProxyUrl: () => (egressProxy ? runtime.proxyUrlForSandboxes(egressProxy.port) : null),
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
     onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
   });
