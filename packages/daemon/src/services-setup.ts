@@ -104,7 +104,7 @@ export async function setupServices(
     ackWaitMs: config.taskAckWaitMs,
     profileRefusal: (p) => operator.router.refusal(p),
     onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
-    admit: deployAdmission(config, () => operator.router.capacity()),
+    admit: deployAdmission(config, () => operator.router.capacity(), operator.router.capabilities),
     artefacts: bus.artefacts,
     cancelTasks: (agent, reason) => tasks.cancelAllOf(agent, reason),
   });

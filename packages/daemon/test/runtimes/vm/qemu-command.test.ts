@@ -58,5 +58,7 @@ describe('the QEMU command of a guest', () => {
   it('hands the guest its environment as base64 values, refusing bad names', () => {
     expect(guestEnvFile({ A_B: 'x y\n$(z)' })).toBe(`A_B=${Buffer.from('x y\n$(z)').toString('base64')}\n`);
     expect(() => guestEnvFile({ 'A;B': 'x' })).toThrow(/not valid/);
+    // The reconciler sets http_proxy next to HTTP_PROXY: lower-case names are names too.
+    expect(guestEnvFile({ http_proxy: 'http://10.0.2.101:3128' })).toBe(`http_proxy=${Buffer.from('http://10.0.2.101:3128').toString('base64')}\n`);
   });
 });

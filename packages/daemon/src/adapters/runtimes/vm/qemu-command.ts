@@ -100,7 +100,8 @@ export function confinedLaunch(procsFiles: string[], argv: string[]): string[] {
 export function guestEnvFile(env: Record<string, string>): string {
   return Object.entries(env)
     .map(([k, v]) => {
-      if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`environment name "${k}" is not valid`);
+      // Lower case too: http_proxy and https_proxy are spelt so by convention.
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`environment name "${k}" is not valid`);
       return `${k}=${Buffer.from(v).toString('base64')}\n`;
     })
     .join('');

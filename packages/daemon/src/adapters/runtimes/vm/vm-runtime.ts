@@ -74,6 +74,8 @@ export class VmRuntime implements HostRuntime {
       weakerThanContainers: false,
       // The guest runs no service that could start a command for the host: exec is refused.
       exec: false,
+      // lifecycle: job — a guest per task, torn down after it (the documents' ephemeral VM jobs).
+      jobSandboxes: true,
       // Under software emulation a guest boots its kernel, unpacks its root and starts node
       // at a fraction of native speed: minutes on a busy host. Replacing it for silence then
       // only starts the same slow boot again.
@@ -214,6 +216,8 @@ export class VmRuntime implements HostRuntime {
       await rm(dir, { recursive: true, force: true });
       if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, spec.instanceId);
       await cgroup?.remove();
+      // Its volumes were mounted above: a start that failed must not leave them behind.
+      await releaseInstanceStorage(this.opts.sharedDir, spec.agent, spec.instanceId, [...this.instances.values()].some((o) => o.proc.spec.agent === spec.agent));
       throw new FlockError('runtime_unavailable', `could not prepare ${spec.instanceId}: ${(err as Error).message}`);
     }
     const argv = qemuArgv({
