@@ -29,6 +29,9 @@ const SECRET = `vm-secret-${rand(20)}`;
 const AGENT = 'vmkeeper';
 /** A `lifecycle: job` agent: no VM until a task comes, a fresh one per task, none after. */
 const JOB = 'vmjob';
+let idleBefore: AgentView;
+let jobDone: string;
+let jobCancelled: string;
 const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
 
 const task = async (type: string, input: string): Promise<TaskView> => {
@@ -71,10 +74,17 @@ beforeAll(async () => {
   await writeFile(file, `name: ${AGENT}\nhandlers: [echo, shell]\ntools: { shell: true }\nresources: { memory: ${MEMORY_MIB}Mi, cpu: ${CPUS} }\nnetwork: { egress: ["${remote.address}/32"] }\nsecrets:\n  - { name: tok, file: true }\n`);
   const dep = await flock.cli(['agent', 'deploy', file]);
   expect(dep.code, dep.stderr).toBe(0);
+  // Two VMs at once, so that the two job tasks' guests boot alongside the long-lived one: under
+  // software emulation each boot is the expensive part of this file.
   const jobFile = join(flock.home, `${JOB}.agent.yaml`);
-  await writeFile(jobFile, `name: ${JOB}\nhandlers: [shell]\ntools: { shell: true }\nlifecycle: job\nresources: { memory: 256Mi, cpu: 1 }\n`);
+  await writeFile(jobFile, `name: ${JOB}\nhandlers: [shell]\ntools: { shell: true }\nlifecycle: job\nreplicas: 2\nresources: { memory: 256Mi, cpu: 1, taskTimeout: 30m }\n`);
   const job = await flock.cli(['agent', 'deploy', jobFile]);
   expect(job.code, job.stderr).toBe(0);
+  // Idle, before any task: no VM (checked in its test).
+  idleBefore = await flock.cliJson<AgentView>(['agent', 'get', JOB]);
+  const queue = async (input: string) => (await flock.cliJson<TaskView>(['task', 'run', JOB, '--type', 'shell', '--input', input])).id;
+  jobDone = await queue('echo "$AIFLOCK_INSTANCE_ID"; env | grep -ci proxy; (echo | nc -w 4 10.0.2.101 3128 >/dev/null 2>&1 && echo open || echo closed)');
+  jobCancelled = await queue('sleep 600');
   await eventually(async () => (await flock.cliJson<AgentView>(['agent', 'get', AGENT])).status === 'running', `${AGENT} running in its VM`, 600_000);
 }, 900_000);
 
@@ -212,30 +222,29 @@ describe('flock on the vm runtime (QEMU guests)', () => {
     };
 
     it('no VM until a task comes; the task runs in a fresh one (no proxy: its agent has no egress rules), and none is left after', async () => {
-      const idle = await flock.cliJson<AgentView>(['agent', 'get', JOB]);
-      expect(idle.status).toBe('running');
-      expect(idle.instances).toEqual([]);
-      const t = await flock.cli(['task', 'run', JOB, '--type', 'shell', '--input', 'echo "$AIFLOCK_INSTANCE_ID"; env | grep -ci proxy; (echo | nc -w 4 10.0.2.101 3128 >/dev/null 2>&1 && echo open || echo closed)', '--wait', '--json'], { timeoutMs: 400_000 });
-      expect(t.code, t.stderr).toBe(0);
-      const view = JSON.parse(t.stdout) as TaskView;
-      expect(view.status).toBe('completed');
+      expect(idleBefore.status).toBe('running');
+      expect(idleBefore.instances).toEqual([]);
+      const view = await eventually(async () => {
+        const v = await flock.cliJson<TaskView>(['task', 'get', jobDone]);
+        return v.status === 'completed' ? v : null;
+      }, 'the job task completed', 600_000);
       expect(stdout(view).trim().split('\n')).toEqual([view.instanceId, '0', 'closed']);
       expect(view.instanceId).toMatch(new RegExp(`^${JOB}-`));
       await torndown(view.instanceId!);
-    }, 600_000);
+    }, 700_000);
 
     it('a cancelled task\'s VM is torn down too', async () => {
-      const queued = await flock.cliJson<TaskView>(['task', 'run', JOB, '--type', 'shell', '--input', 'sleep 600']);
       const running = await eventually(async () => {
-        const v = await flock.cliJson<TaskView>(['task', 'get', queued.id]);
+        const v = await flock.cliJson<TaskView>(['task', 'get', jobCancelled]);
         return v.status === 'running' && v.instanceId ? v : null;
-      }, 'the task running in its VM', 400_000);
+      }, 'the task running in its VM', 600_000);
       expect(qemuOf(running.instanceId!)).toHaveLength(1);
-      const c = await flock.cli(['task', 'cancel', queued.id, '--json']);
+      const c = await flock.cli(['task', 'cancel', jobCancelled, '--json']);
       expect(c.code, c.stderr).toBe(0);
       expect((JSON.parse(c.stdout) as TaskView).status).toBe('cancelled');
       await torndown(running.instanceId!);
-    }, 600_000);
+      expect((await flock.cliJson<AgentView>(['agent', 'get', JOB])).instances).toEqual([]);
+    }, 700_000);
   });
 
   it('the guest is the machine the manifest asked for: its vCPUs, and its memory on top of the in-RAM root', async () => {
