@@ -27,7 +27,7 @@ import { ProcessRuntime } from '../packages/daemon/src/adapters/runtimes/process
 import { VmRuntime } from '../packages/daemon/src/adapters/runtimes/vm/vm-runtime.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer } from '../testkit/nats-server.js';
-import { Heartbeats, IMAGE, benchArgs, fmt, fmtSpread, main, median, onCleanup, progress, randomId, spread, table, writeResults } from './lib.js';
+import { Heartbeats, IMAGE, benchArgs, fmt, fmtSpread, main, median, onCleanup, progress, randomId, spread, table, withTimeout, writeResults } from './lib.js';
 
 const KINDS = {
   docker: 'aiflock Docker runtime (restricted profile)',
@@ -41,6 +41,7 @@ const KINDS = {
 } as const;
 /** The per-job row's agent: its own queue, so no long-lived sandbox of the other rows takes its task. */
 const JOB_AGENT = 'benchjob';
+const GUEST_TIMEOUT_MS = 10 * 60_000;
 type Kind = keyof typeof KINDS;
 const BUNDLE = join(REPO_ROOT, 'packages', 'agent', 'dist', 'bundle', 'agent.mjs');
 const opts = benchArgs({}, ['vm']);
@@ -129,8 +130,9 @@ main('sandbox-start', async () => {
     manifestDigest: `sha256:${'00'.repeat(32)}`,
   });
 
-  const timed = async (id: string, start: () => Promise<unknown>, stop: () => Promise<unknown>): Promise<number> => {
-    const beat = beats.next(`the first heartbeat of ${id}`, (hb) => hb.instanceId === id);
+  // A guest under software emulation on a busy host can take minutes to its first heartbeat.
+  const timed = async (id: string, start: () => Promise<unknown>, stop: () => Promise<unknown>, timeoutMs = 60_000): Promise<number> => {
+    const beat = beats.next(`the first heartbeat of ${id}`, (hb) => hb.instanceId === id, timeoutMs);
     const t0 = performance.now();
     await start();
     const ms = (await beat).at - t0;
@@ -168,7 +170,7 @@ main('sandbox-start', async () => {
     },
     vm: () => {
       const id = `bench-${randomId(8)}`;
-      return timed(id, () => vmRt!.start(spec(id, vmRt!.busUrlForSandboxes())), () => vmRt!.remove(id));
+      return timed(id, () => vmRt!.start(spec(id, vmRt!.busUrlForSandboxes())), () => vmRt!.remove(id), GUEST_TIMEOUT_MS);
     },
     vmJob: async () => {
       const id = `${JOB_AGENT}-${randomId(8)}`;
@@ -179,7 +181,7 @@ main('sandbox-start', async () => {
       const t0 = performance.now();
       await nc.jetstream().publish(subjects.tasks(JOB_AGENT), JSON.stringify(task), { msgID: task.id });
       await vmRt!.start({ ...spec(id, vmRt!.busUrlForSandboxes()), agent: JOB_AGENT, env: { ...env(id, vmRt!.busUrlForSandboxes(), JOB_AGENT), AIFLOCK_ONE_TASK: '1' } });
-      const ms = (await result) - t0;
+      const ms = (await withTimeout(`the result of ${task.id} from ${id}`, GUEST_TIMEOUT_MS, result)) - t0;
       sub!.unsubscribe();
       await vmRt!.remove(id);
       return ms;
