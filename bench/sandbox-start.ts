@@ -7,7 +7,9 @@
  * the same agent bundle, all measured in the same run against one nats-server.
  * With `--vm`, also the vm runtime (a QEMU guest: KVM when /dev/kvm works, else software
  * emulation, said in the output) against booting the same kernel and /init under the same
- * QEMU with nothing else (the guest powers off as soon as /init finds no environment).
+ * QEMU with nothing else (the guest powers off as soon as /init finds no environment), and a
+ * per-job VM (`lifecycle: job`): from queueing an echo task and starting a fresh guest that
+ * takes one task until its result arrives.
  *
  *   npx tsx bench/sandbox-start.ts [--runs 5] [--json] [--vm]
  */
@@ -16,7 +18,8 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import { connect } from 'nats';
+import { AckPolicy, RetentionPolicy, StorageType, connect } from 'nats';
+import { STREAMS, subjects, taskConsumerName } from '@aiflock/protocol';
 import type { SandboxSpec } from '@aiflock/core';
 import { DockerRuntime } from '../packages/daemon/src/adapters/runtimes/docker/docker-runtime.js';
 import { OperatorRuntime } from '../packages/daemon/src/adapters/runtimes/docker/operator-runtime.js';
@@ -24,7 +27,7 @@ import { ProcessRuntime } from '../packages/daemon/src/adapters/runtimes/process
 import { VmRuntime } from '../packages/daemon/src/adapters/runtimes/vm/vm-runtime.js';
 import { REPO_ROOT } from '../testkit/flock.js';
 import { startNatsServer } from '../testkit/nats-server.js';
-import { Heartbeats, IMAGE, benchArgs, fmt, fmtSpread, main, median, onCleanup, progress, randomId, spread, table, writeResults } from './lib.js';
+import { Heartbeats, IMAGE, benchArgs, fmt, fmtSpread, main, median, onCleanup, progress, randomId, spread, table, withTimeout, writeResults } from './lib.js';
 
 const KINDS = {
   docker: 'aiflock Docker runtime (restricted profile)',
@@ -34,7 +37,11 @@ const KINDS = {
   child: 'plain child process (node agent.mjs)',
   vm: 'aiflock vm runtime (QEMU guest)',
   vmBoot: 'same QEMU, kernel and /init, nothing else (to power-off)',
+  vmJob: 'per-job VM: echo task queued + fresh guest started, to its result',
 } as const;
+/** The per-job row's agent: its own queue, so no long-lived sandbox of the other rows takes its task. */
+const JOB_AGENT = 'benchjob';
+const GUEST_TIMEOUT_MS = 10 * 60_000;
 type Kind = keyof typeof KINDS;
 const BUNDLE = join(REPO_ROOT, 'packages', 'agent', 'dist', 'bundle', 'agent.mjs');
 const opts = benchArgs({}, ['vm']);
@@ -97,10 +104,18 @@ main('sandbox-start', async () => {
 
   const nc = await connect({ servers: nats.url });
   onCleanup('close NATS', () => nc.close());
+  if (vmRt) {
+    // The per-job row needs what the control plane makes: the task, result and event streams, and the agent's queue.
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: STREAMS.tasks.name, subjects: [...STREAMS.tasks.subjects], retention: RetentionPolicy.Workqueue, storage: StorageType.File });
+    for (const st of [STREAMS.results, STREAMS.events]) await jsm.streams.add({ name: st.name, subjects: [...st.subjects], retention: RetentionPolicy.Limits, storage: StorageType.File });
+    await jsm.consumers.add(STREAMS.tasks.name, { durable_name: taskConsumerName(JOB_AGENT), filter_subject: subjects.tasks(JOB_AGENT), ack_policy: AckPolicy.Explicit, ack_wait: 60_000_000_000 });
+  }
+
   const beats = await Heartbeats.watch(nc);
-  const env = (id: string, natsUrl: string) => ({
+  const env = (id: string, natsUrl: string, agent = 'bench') => ({
     AIFLOCK_INSTANCE_ID: id,
-    AIFLOCK_AGENT: 'bench',
+    AIFLOCK_AGENT: agent,
     AIFLOCK_NATS_URL: natsUrl,
     AIFLOCK_HANDLERS: 'echo',
     AIFLOCK_HEARTBEAT_MS: '30000',
@@ -115,8 +130,9 @@ main('sandbox-start', async () => {
     manifestDigest: `sha256:${'00'.repeat(32)}`,
   });
 
-  const timed = async (id: string, start: () => Promise<unknown>, stop: () => Promise<unknown>): Promise<number> => {
-    const beat = beats.next(`the first heartbeat of ${id}`, (hb) => hb.instanceId === id);
+  // A guest under software emulation on a busy host can take minutes to its first heartbeat.
+  const timed = async (id: string, start: () => Promise<unknown>, stop: () => Promise<unknown>, timeoutMs = 60_000): Promise<number> => {
+    const beat = beats.next(`the first heartbeat of ${id}`, (hb) => hb.instanceId === id, timeoutMs);
     const t0 = performance.now();
     await start();
     const ms = (await beat).at - t0;
@@ -154,7 +170,21 @@ main('sandbox-start', async () => {
     },
     vm: () => {
       const id = `bench-${randomId(8)}`;
-      return timed(id, () => vmRt!.start(spec(id, vmRt!.busUrlForSandboxes())), () => vmRt!.remove(id));
+      return timed(id, () => vmRt!.start(spec(id, vmRt!.busUrlForSandboxes())), () => vmRt!.remove(id), GUEST_TIMEOUT_MS);
+    },
+    vmJob: async () => {
+      const id = `${JOB_AGENT}-${randomId(8)}`;
+      const now = Date.now();
+      const task = { id: `t_${randomId(24)}`, type: 'echo', data: 'per-job', timestamp: new Date(now).toISOString(), agent: JOB_AGENT, attempt: 1, maxAttempts: 1, deadline: new Date(now + 15 * 60_000).toISOString() };
+      let sub: ReturnType<typeof nc.subscribe> | null = null;
+      const result = new Promise<number>((resolve) => (sub = nc.subscribe(subjects.results(id), { callback: () => resolve(performance.now()) })));
+      const t0 = performance.now();
+      await nc.jetstream().publish(subjects.tasks(JOB_AGENT), JSON.stringify(task), { msgID: task.id });
+      await vmRt!.start({ ...spec(id, vmRt!.busUrlForSandboxes()), agent: JOB_AGENT, env: { ...env(id, vmRt!.busUrlForSandboxes(), JOB_AGENT), AIFLOCK_ONE_TASK: '1' } });
+      const ms = (await withTimeout(`the result of ${task.id} from ${id}`, GUEST_TIMEOUT_MS, result)) - t0;
+      sub!.unsubscribe();
+      await vmRt!.remove(id);
+      return ms;
     },
     vmBoot: async () => {
       const t0 = performance.now();
@@ -187,7 +217,7 @@ main('sandbox-start', async () => {
     for (let i = 0; i < kinds.length; i++) {
       const kind = kinds[(run + i) % kinds.length]!;
       row[kind] = await measure[kind]();
-      progress(`${run === 0 ? 'warm-up' : `run ${run}/${opts.runs}`} ${kind}: first heartbeat ${fmt(row[kind])} ms`);
+      progress(`${run === 0 ? 'warm-up' : `run ${run}/${opts.runs}`} ${kind}: ${kind === 'vmJob' ? 'result' : kind === 'vmBoot' ? 'power-off' : 'first heartbeat'} ${fmt(row[kind])} ms`);
     }
     if (run > 0) runs.push(row as Record<Kind, number>);
   }
@@ -202,7 +232,7 @@ main('sandbox-start', async () => {
       ...(opRt ? { operatorRuntimeToDockerRun: ratio('operator', 'dockerRun'), operatorRuntimeToDockerRuntime: ratio('operator', 'docker') } : {}),
       processRuntimeToChild: ratio('process', 'child'),
       processRuntimeToDockerRuntime: ratio('process', 'docker'),
-      ...(vmRt ? { vmRuntimeToBareBoot: ratio('vm', 'vmBoot'), vmRuntimeToDockerRuntime: ratio('vm', 'docker') } : {}),
+      ...(vmRt ? { vmRuntimeToBareBoot: ratio('vm', 'vmBoot'), vmRuntimeToDockerRuntime: ratio('vm', 'docker'), vmJobToVmRuntime: ratio('vmJob', 'vm') } : {}),
     },
     vm: vmRt ? (vmRt.acceleration()?.reason ?? 'unknown') : 'left out (no --vm)',
     medianMs: Object.fromEntries(kinds.map((k) => [k, median(runs.map((r) => r[k]))])),
@@ -231,6 +261,7 @@ main('sandbox-start', async () => {
           ['process runtime / Docker runtime', fmtSpread(summary.ratios.processRuntimeToDockerRuntime)],
           ...(summary.ratios.vmRuntimeToBareBoot ? [['vm runtime / bare guest boot', fmtSpread(summary.ratios.vmRuntimeToBareBoot)]] : []),
           ...(summary.ratios.vmRuntimeToDockerRuntime ? [['vm runtime / Docker runtime', fmtSpread(summary.ratios.vmRuntimeToDockerRuntime)]] : []),
+          ...(summary.ratios.vmJobToVmRuntime ? [['per-job VM task / vm runtime start', fmtSpread(summary.ratios.vmJobToVmRuntime)]] : []),
         ],
       ),
     ].join('\n') + '\n',

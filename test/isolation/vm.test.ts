@@ -1,8 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView, TaskView } from '@aiflock/protocol';
@@ -27,6 +27,11 @@ const MEMORY_MIB = 384;
 const CPUS = 2;
 const SECRET = `vm-secret-${rand(20)}`;
 const AGENT = 'vmkeeper';
+/** A `lifecycle: job` agent: no VM until a task comes, a fresh one per task, none after. */
+const JOB = 'vmjob';
+let idleBefore: AgentView;
+let jobDone: string;
+let jobCancelled: string;
 const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
 
 const task = async (type: string, input: string): Promise<TaskView> => {
@@ -56,7 +61,8 @@ beforeAll(async () => {
   // "The internet": a namespace this test owns, listening, that the host itself can reach.
   remote = await remoteHost();
   await remote.serve([443, 80]);
-  flock = await testFlock();
+  // The "internet" host is in a special-purpose range: only an admin may allow it, by CIDR.
+  flock = await testFlock({ env: { AIFLOCK_EGRESS_PRIVATE_CIDRS: 'admin' } });
   vmDir = `/var/lib/aiflock-${flock.name}-vm`;
   flock.env['AIFLOCK_RUNTIME'] = 'vm';
   flock.env['AIFLOCK_VM_IMAGE_DIR'] = image;
@@ -65,9 +71,20 @@ beforeAll(async () => {
   const set = await secretSet('tok', SECRET);
   expect(set.code, set.stderr).toBe(0);
   const file = join(flock.home, `${AGENT}.agent.yaml`);
-  await writeFile(file, `name: ${AGENT}\nhandlers: [echo, shell]\ntools: { shell: true }\nresources: { memory: ${MEMORY_MIB}Mi, cpu: ${CPUS} }\nsecrets:\n  - { name: tok, file: true }\n`);
+  await writeFile(file, `name: ${AGENT}\nhandlers: [echo, shell]\ntools: { shell: true }\nresources: { memory: ${MEMORY_MIB}Mi, cpu: ${CPUS} }\nnetwork: { egress: ["${remote.address}/32"] }\nsecrets:\n  - { name: tok, file: true }\n`);
   const dep = await flock.cli(['agent', 'deploy', file]);
   expect(dep.code, dep.stderr).toBe(0);
+  // Two VMs at once, so that the two job tasks' guests boot alongside the long-lived one: under
+  // software emulation each boot is the expensive part of this file.
+  const jobFile = join(flock.home, `${JOB}.agent.yaml`);
+  await writeFile(jobFile, `name: ${JOB}\nhandlers: [shell]\ntools: { shell: true }\nlifecycle: job\nreplicas: 2\nresources: { memory: 256Mi, cpu: 1, taskTimeout: 30m }\n`);
+  const job = await flock.cli(['agent', 'deploy', jobFile]);
+  expect(job.code, job.stderr).toBe(0);
+  // Idle, before any task: no VM (checked in its test).
+  idleBefore = await flock.cliJson<AgentView>(['agent', 'get', JOB]);
+  const queue = async (input: string) => (await flock.cliJson<TaskView>(['task', 'run', JOB, '--type', 'shell', '--input', input])).id;
+  jobDone = await queue('echo "$AIFLOCK_INSTANCE_ID"; env | grep -ci proxy; (echo | nc -w 4 10.0.2.101 3128 >/dev/null 2>&1 && echo open || echo closed)');
+  jobCancelled = await queue('sleep 600');
   await eventually(async () => (await flock.cliJson<AgentView>(['agent', 'get', AGENT])).status === 'running', `${AGENT} running in its VM`, 600_000);
 }, 900_000);
 
@@ -83,6 +100,10 @@ describe('flock on the vm runtime (QEMU guests)', () => {
     const s = await flock.api('/v1/status');
     expect(s.body.checks.runtime.ok).toBe(true);
     expect(s.body.checks.runtime.detail).toMatch(/vm runtime \(QEMU guests, (KVM|software emulation \(TCG)/);
+    // And `aiflock status`, as a person reads it: which one, and why (here: no usable /dev/kvm).
+    const st = await flock.cli(['status']);
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(/^runtime: +ok - vm runtime \(QEMU guests, (KVM: \/dev\/kvm opens read-write|software emulation \(TCG, slow\): \/dev\/kvm[^)]*)\)/m);
   });
 
   it('runs an echo task and a shell task end to end through the CLI', async () => {
@@ -136,6 +157,95 @@ describe('flock on the vm runtime (QEMU guests)', () => {
     expect(stdout(t).trim().split('\n')).toEqual(['closed', 'closed']);
     expect(remote.seen.slice(before)).toEqual([]);
   }, 600_000);
+
+  it('egress goes through the proxy only: the allowed host answers, others and the host itself are refused, and the direct way stays shut', async () => {
+    const before = remote.seen.length;
+    // node as the client (busybox's static wget crashes in this guest): status and body on one line.
+    const client = 'const p = new URL(process.env.HTTP_PROXY); const u = process.argv[1]; require("http").get({ host: p.hostname, port: p.port, path: u, headers: { host: new URL(u).host } }, (r) => { let b = ""; r.on("data", (d) => (b += d)); r.on("end", () => console.log(r.statusCode + " " + b.split("\\n")[0])); }).on("error", (e) => console.log("error " + e.message))';
+    const get = (url: string) => `node -e '${client}' ${url}`;
+    const t = await task('shell', [
+      'echo "$HTTP_PROXY"',
+      get(`http://${remote.address}/from-vm`),
+      get('http://not-listed.invalid/'),
+      get(`http://127.0.0.1:${trapPort}/`),
+      `(echo | nc -w 4 ${remote.address} 80 >/dev/null 2>&1 && echo open || echo closed)`,
+    ].join('; '));
+    expect(t.status).toBe('completed');
+    const [proxy, allowed, unlisted, host, direct] = stdout(t).trim().split('\n');
+    expect(proxy).toBe('http://10.0.2.101:3128');
+    expect(allowed).toBe('200 upstream says hi to /from-vm');
+    expect(unlisted).toMatch(/^403 /);
+    expect(host).toMatch(/^403 /);
+    expect(direct).toBe('closed');
+    // The one request that arrived came through the proxy (from the host), not from the guest's own stack.
+    expect(remote.seen.slice(before).filter((e) => e.kind === 'request')).toEqual([expect.objectContaining({ url: '/from-vm', from: remote.hostAddress })]);
+    expect(trapHits).toBe(0);
+    const log = await flock.logShowing(`egress allowed: GET ${remote.address}:80`);
+    expect(log).toMatch(/egress denied: GET not-listed\.invalid:80/);
+  }, 600_000);
+
+  it('a host process that dials the guests\' proxy relay is not taken for the instance: closed unread, nothing goes out', async () => {
+    const [inst] = (await flock.cliJson<AgentView>(['agent', 'get', AGENT])).instances;
+    const args = readFileSync(`/proc/${Number(inst!.containerId)}/cmdline`, 'utf8');
+    const relayPort = Number(/guestfwd=tcp:10\.0\.2\.101:3128-cmd:\S+ nc 127\.0\.0\.1 (\d+)/.exec(args)?.[1]);
+    expect(relayPort).toBeGreaterThan(0);
+    const before = remote.seen.length;
+    const answer = await new Promise<string>((resolve) => {
+      let got = '';
+      const c = createConnection(relayPort, '127.0.0.1', () => c.write(`GET http://${remote.address}/stolen HTTP/1.1\r\nHost: ${remote.address}\r\n\r\n`));
+      c.on('data', (d: Buffer) => (got += d.toString()));
+      c.on('error', () => {});
+      c.on('close', () => resolve(got));
+    });
+    expect(answer).toBe('');
+    await flock.logShowing(/egress relay: a connection from 127\.0\.0\.1:\d+ is no guest's: closed/);
+    expect(remote.seen.slice(before)).toEqual([]);
+  }, 120_000);
+
+  describe('lifecycle: job (a VM per task)', () => {
+    /** Every QEMU of an instance: its argv names the instance's own config share. */
+    const qemuOf = (instanceId: string) =>
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`/vms/${instanceId}/config`);
+          } catch {
+            return false; // gone meanwhile
+          }
+        });
+    const torndown = async (instanceId: string) => {
+      await eventually(async () => qemuOf(instanceId).length === 0 && !existsSync(join(vmDir, 'vms', instanceId)), `${instanceId}'s VM torn down`, 120_000);
+      await flock.logShowing(`removing instance ${instanceId}: its job ended`);
+      const a = await flock.cliJson<AgentView>(['agent', 'get', JOB]);
+      expect(a.instances.filter((i) => i.id === instanceId)).toEqual([]);
+    };
+
+    it('no VM until a task comes; the task runs in a fresh one (no proxy: its agent has no egress rules), and none is left after', async () => {
+      expect(idleBefore.status).toBe('running');
+      expect(idleBefore.instances).toEqual([]);
+      const view = await eventually(async () => {
+        const v = await flock.cliJson<TaskView>(['task', 'get', jobDone]);
+        return v.status === 'completed' ? v : null;
+      }, 'the job task completed', 600_000);
+      expect(stdout(view).trim().split('\n')).toEqual([view.instanceId, '0', 'closed']);
+      expect(view.instanceId).toMatch(new RegExp(`^${JOB}-`));
+      await torndown(view.instanceId!);
+    }, 700_000);
+
+    it('a cancelled task\'s VM is torn down too', async () => {
+      const running = await eventually(async () => {
+        const v = await flock.cliJson<TaskView>(['task', 'get', jobCancelled]);
+        return v.status === 'running' && v.instanceId ? v : null;
+      }, 'the task running in its VM', 600_000);
+      expect(qemuOf(running.instanceId!)).toHaveLength(1);
+      const c = await flock.cli(['task', 'cancel', jobCancelled, '--json']);
+      expect(c.code, c.stderr).toBe(0);
+      expect((JSON.parse(c.stdout) as TaskView).status).toBe('cancelled');
+      await torndown(running.instanceId!);
+      expect((await flock.cliJson<AgentView>(['agent', 'get', JOB])).instances).toEqual([]);
+    }, 700_000);
+  });
 
   it('the guest is the machine the manifest asked for: its vCPUs, and its memory on top of the in-RAM root', async () => {
     const t = await task('shell', 'nproc; grep MemTotal /proc/meminfo | tr -s " " | cut -d" " -f2');

@@ -21,6 +21,8 @@ export interface ConsumerLoopOptions {
   onAckWait?: (ms: number) => void;
   /** Every message being handled, so shutdown can wait for them. */
   inFlight: Set<Promise<void>>;
+  /** Take at most this many tasks in all, then return (an instance of a `lifecycle: job` agent takes one). */
+  limit?: number;
 }
 
 /**
@@ -34,12 +36,14 @@ export async function consumeTasks(o: ConsumerLoopOptions): Promise<void> {
   let ready = false;
   let failures = 0;
   let current: ConsumerMessages | null = null;
+  let taken = 0;
+  const left = () => (o.limit ?? Infinity) - taken;
   const stopPulling = (): void => current?.stop();
   o.signal.addEventListener('abort', stopPulling, { once: true });
   const stopped = new Promise<void>((resolve) => o.signal.addEventListener('abort', () => resolve(), { once: true }));
 
   try {
-    while (!o.signal.aborted) {
+    while (!o.signal.aborted && left() > 0) {
       if (!consumer) {
         try {
           consumer = await o.js.consumers.get(o.stream, o.consumer);
@@ -61,14 +65,16 @@ export async function consumeTasks(o: ConsumerLoopOptions): Promise<void> {
 
       if (!(await freeSlot(o.inFlight, o.concurrency, o.signal, stopped))) break;
       try {
-        current = await consumer.fetch({ max_messages: o.concurrency - o.inFlight.size, expires: o.fetchExpiresMs });
+        current = await consumer.fetch({ max_messages: Math.min(o.concurrency - o.inFlight.size, left()), expires: o.fetchExpiresMs });
         if (o.signal.aborted) current.stop();
         for await (const msg of current) {
-          if (o.signal.aborted) {
-            // Arrived as we stopped: hand it straight back instead of waiting for ack_wait.
+          if (o.signal.aborted || left() <= 0) {
+            // Arrived as we stopped (or beyond the limit): hand it straight back instead of waiting for ack_wait.
             msg.nak();
             continue;
           }
+          taken++;
+          if (left() <= 0) current.stop();
           const work: Promise<void> = o.onMessage(msg).finally(() => o.inFlight.delete(work));
           o.inFlight.add(work);
         }

@@ -205,7 +205,14 @@ class AgentRuntime {
       // In-progress acks well within the queue's ack wait, so a live task is never redelivered.
       onAckWait: (ms) => (this.workingMs = Math.max(100, Math.min(5_000, Math.floor(ms / 3)))),
       inFlight: this.inFlight,
+      ...(env.AIFLOCK_ONE_TASK ? { limit: 1 } : {}),
     });
+    if (env.AIFLOCK_ONE_TASK && !this.taking.signal.aborted) {
+      // lifecycle: job — the one task is taken: once it is reported, this instance is done.
+      await Promise.allSettled([...this.inFlight]);
+      this.log.info('its one task is done (lifecycle: job): stopping');
+      void this.stop();
+    }
   }
 
   private onReady(): void {

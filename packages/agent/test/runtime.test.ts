@@ -201,6 +201,19 @@ describe('runAgent', () => {
     expect(peak).toBe(2);
   });
 
+  it('with AIFLOCK_ONE_TASK (lifecycle: job) takes one task, reports it and stops; the next stays queued for a fresh instance', async () => {
+    const a = await start({ AIFLOCK_ONE_TASK: '1' });
+    const [first, second] = [makeTask(a.agent, 'echo', 'one'), makeTask(a.agent, 'echo', 'two')];
+    await enqueue(plane.js, first);
+    await enqueue(plane.js, second);
+    expect(await a.results.wait((r) => r.taskId === first.id)).toMatchObject({ status: 'completed', result: 'one' });
+    await a.handle.done;
+    await a.events.wait((e) => e.type === 'lifecycle' && e.phase === 'stopping', 5_000, 'stopping');
+    const info = await waitForQueue(plane.jsm, a.agent, (i) => i.num_ack_pending === 0);
+    expect(info.num_pending).toBe(1);
+    expect(a.results.items.filter((r) => r.taskId === second.id)).toEqual([]);
+  });
+
   it('does not acknowledge a task until its result is stored, retrying meanwhile', async () => {
     const a = await start({}, { echo }, { publishTimeoutMs: 500 });
     const resultsConfig = (await plane.jsm.streams.info(STREAMS.results.name)).config;

@@ -37,6 +37,9 @@ const BAD: { name: string; text: string; file?: string; field: string; expected:
   { name: 'not a mapping', text: '- a\n- b\n', field: '', expected: /mapping of manifest fields/ },
   { name: 'invalid YAML', text: 'name: [echo\n', field: '', expected: /valid YAML/ },
   { name: 'duplicate key', text: 'name: a\nname: b\n', field: '', expected: /valid YAML/ },
+  { name: 'lifecycle: job with concurrency above 1', text: 'name: a\nlifecycle: job\nconcurrency: 2\n', field: 'concurrency', expected: /lifecycle: job runs one task per sandbox/ },
+  { name: 'lifecycle: job with scaling', text: 'name: a\nlifecycle: job\nscaling: { min: 0, max: 3 }\n', field: 'scaling', expected: /leave scaling out/ },
+  { name: 'an unknown lifecycle', text: 'name: a\nlifecycle: forever\n', field: 'lifecycle', expected: /service|job/ },
   { name: 'markdown without front matter', text: '# Just a prompt\n', file: 'agent.md', field: '', expected: /front matter/ },
 ];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agentStatus, instanceStatus, planReconcile, type SandboxInfo } from '../src/index.js';
+import { JOB_ENDED, agentStatus, instanceStatus, planReconcile, type SandboxInfo } from '../src/index.js';
 
 const sandbox = (instanceId: string, over: Partial<SandboxInfo> = {}): SandboxInfo => ({
   instanceId,
@@ -12,6 +12,42 @@ const sandbox = (instanceId: string, over: Partial<SandboxInfo> = {}): SandboxIn
   manifestDigest: 'sha256:a',
   node: 'n1',
   ...over,
+});
+
+describe('reconcile plan, lifecycle: job (a sandbox per task)', () => {
+  const job = (replicas: number, pending: number, busy: string[] = [], done: string[] = []) => ({ name: 'batch', digest: 'sha256:a', replicas, jobs: { pending, busy: new Set(busy), done: new Set(done) } });
+  const at = (s: number) => ({ startedAt: `2026-01-01T00:00:0${s}Z` });
+
+  it('starts nothing without tasks, one sandbox per queued task, and never more than replicas at once', () => {
+    expect(planReconcile([job(2, 0)], [])).toEqual({ start: [], remove: [] });
+    expect(planReconcile([job(3, 2)], []).start).toEqual([{ agent: 'batch', count: 2 }]);
+    expect(planReconcile([job(2, 5)], []).start).toEqual([{ agent: 'batch', count: 2 }]);
+    // One busy, one booting: with 3 tasks open and room for 2, nothing more.
+    expect(planReconcile([job(2, 3, ['batch-00000001'])], [sandbox('batch-00000001'), sandbox('batch-00000002')])).toEqual({ start: [], remove: [] });
+  });
+
+  it('tears down a sandbox whose task ended, and one that stopped after its task, as a job ended (not a death)', () => {
+    const plan = planReconcile([job(2, 1, [], ['batch-00000001'])], [sandbox('batch-00000001'), sandbox('batch-00000002', { state: 'exited', exitCode: 0 })]);
+    expect(plan.remove).toEqual([
+      { instanceId: 'batch-00000001', agent: 'batch', reason: JOB_ENDED },
+      { instanceId: 'batch-00000002', agent: 'batch', reason: JOB_ENDED },
+    ]);
+    // The open task gets a fresh sandbox.
+    expect(plan.start).toEqual([{ agent: 'batch', count: 1 }]);
+    // A crash is still a crash.
+    expect(planReconcile([job(1, 0)], [sandbox('batch-00000003', { state: 'exited', exitCode: 1 })]).remove[0]!.reason).toBe('instance exited');
+  });
+
+  it('removes idle sandboxes no task is left for (newest first), never a busy one', () => {
+    const plan = planReconcile([job(3, 1, ['batch-00000001'])], [sandbox('batch-00000001', at(3)), sandbox('batch-00000002', at(1)), sandbox('batch-00000003', at(2))]);
+    expect(plan.start).toEqual([]);
+    expect(plan.remove).toEqual([
+      { instanceId: 'batch-00000003', agent: 'batch', reason: 'no job left for it' },
+      { instanceId: 'batch-00000002', agent: 'batch', reason: 'no job left for it' },
+    ]);
+    // Scaled to zero while a task runs: the busy sandbox finishes its task.
+    expect(planReconcile([job(0, 1, ['batch-00000001'])], [sandbox('batch-00000001')]).remove).toEqual([]);
+  });
 });
 
 describe('reconcile plan', () => {

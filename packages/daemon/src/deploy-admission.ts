@@ -12,9 +12,14 @@ import type { Config } from './config.js';
 export function deployAdmission(
   config: Config,
   capacity: () => Promise<SandboxCapacity>,
+  /** What the flock's runtime offers beyond every runtime's basics (its capabilities). */
+  runtime: { jobSandboxes?: boolean } = {},
 ): (manifest: Manifest, by?: { admin: boolean }) => Promise<ManifestRefusal | null> {
   const images = allowedImages(config);
   return async (m, by) => {
+    if (m.lifecycle === 'job' && !runtime.jobSandboxes) {
+      return { field: 'lifecycle', value: 'job', message: `lifecycle: job runs each task in a fresh sandbox, which only the vm runtime offers (runtime.kind: vm); this flock runs ${config.runtime.kind}: leave lifecycle out for long-lived instances` };
+    }
     // `image: workbench` is an alias of the configured workbench image: check what would run.
     const image = m.image === undefined ? undefined : imageFor(m.image, { defaultImage: config.runtime.image, workbenchImage: config.runtime.workbenchImage });
     if (image !== undefined && !images.includes(image)) {

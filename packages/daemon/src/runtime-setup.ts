@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { EgressProxy, type EgressClient, type EgressLog } from './adapters/egress-proxy/egress-proxy.js';
 import { hostPort, natsServers } from './adapters/nats/server-list.js';
 import { runtimeFactory } from './adapters/runtimes/registry.js';
-import type { HostRuntime, RuntimeContext } from './adapters/runtimes/shared/host-runtime.js';
+import type { HostRuntime, ProxyAcceptor, RuntimeContext } from './adapters/runtimes/shared/host-runtime.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { operatorSandboxes, type OperatorSandboxes } from './operator-sandboxes.js';
@@ -16,6 +16,8 @@ export interface RuntimeSetup {
   operator: OperatorSandboxes;
   /** Where sandboxes dial the bus: the spawned server on the gateway, or an external one. */
   busUrlForSandboxes(): string;
+  /** Hand the egress proxy to the runtimes that pass connections to it (it is built after them). */
+  setProxy(proxy: ProxyAcceptor): void;
 }
 
 /**
@@ -37,6 +39,7 @@ export async function setupRuntimes(config: Config, deps: { store: Store; logger
   const { logger } = deps;
   const external = config.nats.url ? externalBus(config.nats.url) : null;
   const runtimeLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: unknown) => logger[level](data ?? {}, msg);
+  let proxy: ProxyAcceptor | null = null;
   const ctx: RuntimeContext = {
     flock: config.flock,
     node: config.node,
@@ -48,6 +51,8 @@ export async function setupRuntimes(config: Config, deps: { store: Store; logger
     // The one host port sandboxes may reach: the spawned server's, or an external one's.
     busPort: external?.port ?? config.nats.port,
     proxyPort: config.egress.port,
+    // Late-bound: a connection handed over before the proxy exists is simply closed.
+    proxy: { accept: (s, id) => (proxy ? proxy.accept(s, id) : s.destroy()) },
     store: deps.store,
     log: runtimeLog,
   };
@@ -67,12 +72,18 @@ export async function setupRuntimes(config: Config, deps: { store: Store; logger
     runtime,
     operator,
     busUrlForSandboxes: () => (external && !external.onThisHost ? external.url : runtime.busUrlForSandboxes()),
+    setProxy(p) {
+      proxy = p;
+      operator.setProxy(p);
+    },
   };
 }
 
 /**
  * The egress proxy, listening on the bridge gateway only; the firewall opens its port there.
- * A runtime whose sandboxes have no network at all (process) has no proxy (null).
+ * A runtime whose sandboxes have no network at all (process) has no proxy (null). One whose
+ * sandboxes have no address (vm guests) hands their connections over itself, naming each by
+ * its instance: the proxy then listens on no port at all.
  */
 export async function startEgressProxy(
   config: Config,
@@ -103,7 +114,7 @@ export async function startEgressProxy(
       deps.egressLog?.(e);
     },
   });
-  await egressProxy.listen();
-  operator.setProxy(egressProxy);
+  if (runtime.capabilities.network === 'bridge') await egressProxy.listen();
+  runtimes.setProxy(egressProxy);
   return egressProxy;
 }

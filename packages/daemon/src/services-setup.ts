@@ -74,7 +74,7 @@ export async function setupServices(
     node: config.node,
     log,
     secretFiles: (m) => secrets.filesFor(m),
-    egressProxyUrl: () => (egressProxy ? `http://${runtime.gatewayIp()}:${egressProxy.port}` : null),
+    egressProxyUrl: () => (egressProxy ? runtime.proxyUrlForSandboxes(egressProxy.port) : null),
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
     onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
   });
@@ -107,7 +107,7 @@ export async function setupServices(
     ackWaitMs: config.taskAckWaitMs,
     profileRefusal: (p) => operator.router.refusal(p),
     onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
-    admit: deployAdmission(config, () => operator.router.capacity()),
+    admit: deployAdmission(config, () => operator.router.capacity(), operator.router.capabilities),
     artefacts: bus.artefacts,
     cancelTasks: (agent, reason) => tasks.cancelAllOf(agent, reason),
     sandboxHealth: (instanceId) => presence.health(instanceId),

@@ -90,6 +90,11 @@ export const RuntimeEnv = z.object({
   AIFLOCK_VILLAGE: jsonOf(VillageSettings).optional(),
   /** Set when the manifest handles `agent` tasks: the loop's tools and limits as JSON. */
   AIFLOCK_AGENT_LOOP: jsonOf(AgentLoopSettings).optional(),
+  /**
+   * Set (`1`) for an agent whose manifest says `lifecycle: job`: the instance takes one task,
+   * reports it, and stops; the control plane tears its sandbox down and starts a fresh one per task.
+   */
+  AIFLOCK_ONE_TASK: z.literal('1').optional(),
   /** The browser tool's Chromium, when not `/usr/bin/chromium` (where the workbench image puts it). */
   AIFLOCK_CHROMIUM: z.string().min(1).optional(),
 });

@@ -184,6 +184,14 @@ export const ManifestSchema = z
     }),
     network: z.object({ egress: z.array(EgressRule).default([]) }).strict().default({ egress: [] }),
     replicas: z.number().int().min(0, 'zero or more').max(100, 'at most 100').default(1),
+    /**
+     * `service` (when absent): long-lived instances, `replicas` of them, each taking task after
+     * task. `job`: a fresh sandbox per task — provisioned when a task is queued, it runs that
+     * one task, returns the result and is torn down, also when the task fails, times out or is
+     * cancelled; `replicas` is then the most sandboxes at once. Only a runtime that offers it
+     * (the vm runtime) takes it. Optional, so that manifests without it keep their digest.
+     */
+    lifecycle: z.enum(['service', 'job']).optional(),
     concurrency: z.number().int().min(1).max(64).default(1),
     maxAttempts: z.number().int().min(1).max(20).default(3),
     scaling: Scaling.optional(),
@@ -227,6 +235,12 @@ export const ManifestSchema = z
     }
     if (m.handlers.includes('browser') && !m.tools.browser) {
       ctx.addIssue({ code: 'custom', path: ['tools', 'browser'], message: 'the "browser" handler needs tools.browser: true' });
+    }
+    if (m.lifecycle === 'job') {
+      // One task per sandbox is the point; a queue-driven replica count or a long-lived loop is not.
+      if (m.concurrency !== 1) ctx.addIssue({ code: 'custom', path: ['concurrency'], message: 'lifecycle: job runs one task per sandbox: concurrency must be 1' });
+      if (m.scaling) ctx.addIssue({ code: 'custom', path: ['scaling'], message: 'lifecycle: job starts a sandbox per queued task already: leave scaling out (replicas caps how many run at once)' });
+      if (m.village) ctx.addIssue({ code: 'custom', path: ['village'], message: 'a villager lives on between tasks: lifecycle: job does not fit it' });
     }
     if (m.delegates?.includes(m.name)) {
       ctx.addIssue({ code: 'custom', path: ['delegates'], message: `an agent may not delegate to itself ("${m.name}"): that is a cycle` });

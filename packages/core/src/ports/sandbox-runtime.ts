@@ -95,6 +95,8 @@ export interface SandboxCapabilities {
   startupGraceMs?: number;
   /** exec() runs a command inside a running sandbox, as its user, within its limits (`aiflock agent exec`). */
   exec: boolean;
+  /** It offers a fresh sandbox per task (manifest `lifecycle: job`); unset: it does not. */
+  jobSandboxes?: boolean;
 }
 
 /** A command to run inside a sandbox, as `docker exec` runs one. */

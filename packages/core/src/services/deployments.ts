@@ -255,7 +255,8 @@ export class DeploymentService {
       image: this.imageOf(record),
       profile: m.profile,
       handlers: m.handlers,
-      status: agentStatus(active, record.replicas, live.map((i) => i.status), record.state === 'quarantined'),
+      // A job agent has sandboxes only while it has tasks: active, it is ready for them.
+      status: m.lifecycle === 'job' && active ? 'running' : agentStatus(active, record.replicas, live.map((i) => i.status), record.state === 'quarantined'),
       replicas: {
         desired: active ? record.replicas : 0,
         running: live.length,

@@ -1,6 +1,7 @@
 import { newInstanceId } from '../ids.js';
 import { instanceStatus } from '../deployment/instance-health.js';
-import { planReconcile, type DesiredDeployment } from '../deployment/reconcile-plan.js';
+import { JOB_ENDED, planReconcile, type DesiredDeployment, type JobFacts } from '../deployment/reconcile-plan.js';
+import { ACTIVE_STATUSES, isTerminal, statusesBefore } from '../task/lifecycle.js';
 import type { BusCredentials } from '../ports/bus-credentials.js';
 import type { Clock } from '../ports/clock.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -53,6 +54,12 @@ export class Reconciler {
   /** Consecutive start failures per agent, for backoff so a broken image does not spin. */
   private readonly failures = new Map<string, { count: number; until: number }>();
 
+  /**
+   * The task each instance of a `lifecycle: job` agent was seen running, so that one whose
+   * task ended (timed out, cancelled) is torn down even if its sandbox does not stop by itself.
+   */
+  private readonly jobOf = new Map<string, string>();
+
   /** Heartbeats are only known from this moment on (presence is kept in memory). */
   private readonly observingSince: Date;
 
@@ -92,8 +99,12 @@ export class Reconciler {
     const { store, runtime, clock } = this.deps;
     const deployments = await store.deployments.list();
     const active = deployments.filter((d) => d.state === 'active');
-    const desired: DesiredDeployment[] = active.map((d) => ({ name: d.name, digest: d.digest, replicas: d.replicas }));
     const listed = await runtime.list();
+    for (const id of this.jobOf.keys()) if (!listed.some((s) => s.instanceId === id)) this.jobOf.delete(id);
+    const desired: DesiredDeployment[] = [];
+    for (const d of active) {
+      desired.push({ name: d.name, digest: d.digest, replicas: d.replicas, ...(d.manifest.lifecycle === 'job' ? { jobs: await this.jobFacts(d.name, listed) } : {}) });
+    }
     // Quarantined instances are evidence: neither replaced nor removed until released or killed.
     const frozen = new Set(deployments.filter((d) => d.state === 'quarantined').map((d) => d.name));
     const actual = listed.filter((s) => !frozen.has(s.agent));
@@ -103,16 +114,17 @@ export class Reconciler {
       const info = actual.find((a) => a.instanceId === r.instanceId);
       this.deps.log('info', `removing instance ${r.instanceId}: ${r.reason}`, { agent: r.agent });
       await store.logs.append([
-        { ts: clock.now().toISOString(), level: r.reason === 'scaled down' || r.reason === 'manifest changed' ? 'info' : 'warn', msg: `instance removed: ${r.reason}`, agent: r.agent, instanceId: r.instanceId, taskId: null },
+        { ts: clock.now().toISOString(), level: QUIET_REMOVALS.has(r.reason) ? 'info' : 'warn', msg: `instance removed: ${r.reason}`, agent: r.agent, instanceId: r.instanceId, taskId: null },
       ]);
-      if (info) await this.recordExit(info);
+      const jobEnded = r.reason === JOB_ENDED;
+      if (info && !jobEnded) await this.recordExit(info);
       // Cut it off the bus first: whatever it still does before it is gone goes nowhere.
       await this.deps.credentials.revoke(r.instanceId, r.reason);
       await runtime.remove(r.instanceId);
       this.deps.presence.forget(r.instanceId);
       this.deps.onRemove?.({ agent: r.agent, instanceId: r.instanceId, reason: r.reason });
       // An instance that died keeps its record (exit code, oom_killed) for people to see.
-      const died = info?.state === 'exited' || info?.state === 'dead';
+      const died = !jobEnded && (info?.state === 'exited' || info?.state === 'dead');
       if (!died || !desired.some((d) => d.name === r.agent)) await store.instances.remove(r.instanceId);
     }
     const byName = new Map(active.map((d) => [d.name, d]));
@@ -161,6 +173,8 @@ export class Reconciler {
           AIFLOCK_HEARTBEAT_MS: String(m.heartbeat.interval),
           AIFLOCK_CONCURRENCY: String(m.concurrency),
           ...(m.logLevel ? { AIFLOCK_LOG_LEVEL: m.logLevel } : {}),
+          // lifecycle: job — this sandbox takes one task and stops.
+          ...(m.lifecycle === 'job' ? { AIFLOCK_ONE_TASK: '1' } : {}),
           // A villager's loop settings; the persona is not secret (it is the agent's prompt).
           ...(m.village ? { AIFLOCK_VILLAGE: villageEnv(m) } : {}),
           // The agent loop's tools and limits (no secrets: the persona is the agent's prompt).
@@ -196,6 +210,24 @@ export class Reconciler {
         { ts: new Date(now).toISOString(), level: 'error', msg: `could not start instance: ${why}`, agent: d.name, instanceId, taskId: null },
       ]);
     }
+  }
+
+  /** What the plan needs to run a `lifecycle: job` agent: its open tasks, and which of its instances hold one or are done. */
+  private async jobFacts(agent: string, listed: SandboxInfo[]): Promise<JobFacts> {
+    const open = await this.deps.store.tasks.list({ agent, status: statusesBefore('cancelled'), limit: 500 });
+    const busy = new Set<string>();
+    for (const t of open) {
+      if (!t.instanceId || !(ACTIVE_STATUSES as readonly string[]).includes(t.status)) continue;
+      busy.add(t.instanceId);
+      this.jobOf.set(t.instanceId, t.id);
+    }
+    const done = new Set<string>();
+    for (const s of listed) {
+      const taskId = s.agent === agent && !busy.has(s.instanceId) ? this.jobOf.get(s.instanceId) : undefined;
+      const task = taskId ? await this.deps.store.tasks.get(taskId) : undefined;
+      if (taskId && (!task || isTerminal(task.status))) done.add(s.instanceId);
+    }
+    return { pending: open.length, busy, done };
   }
 
   /**
@@ -309,6 +341,9 @@ export class Reconciler {
     }
   }
 }
+
+/** Removals that are the flock doing its job, not something going wrong. */
+const QUIET_REMOVALS = new Set(['scaled down', 'manifest changed', JOB_ENDED, 'no job left for it']);
 
 const noSecrets = async (): Promise<Record<string, string>> => {
   throw new Error('the manifest asks for secret files but this flock has no secret store');

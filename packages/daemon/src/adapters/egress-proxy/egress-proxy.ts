@@ -124,6 +124,8 @@ export class EgressProxy {
   }
 
   async close(): Promise<void> {
+    // A proxy that only takes handed-over connections (vm guests) never listened: end those.
+    if (!this.server.server.listening) return this.server.closeConnections();
     await this.server.close(true);
   }
 

@@ -29,6 +29,14 @@ describe('the QEMU command of a guest', () => {
     expect(after(args, '-m')).toEqual(['576']);
   });
 
+  it('gives a guest of an agent with egress rules a second forward, to the egress proxy\'s relay, and no other way out', () => {
+    const args = qemuArgv({ ...input, proxyRelay: ['/bin/busybox', 'nc', '127.0.0.1', '40123'] });
+    expect(after(args, '-netdev')).toEqual([
+      'user,id=n0,restrict=on,ipv6=off,guestfwd=tcp:10.0.2.100:4222-cmd:/bin/busybox nc 127.0.0.1 4222,guestfwd=tcp:10.0.2.101:3128-cmd:/bin/busybox nc 127.0.0.1 40123',
+    ]);
+    expect(() => qemuArgv({ ...input, proxyRelay: ['/bin/busybox', 'nc', '127.0.0.1', '1,hostfwd=tcp::22-:22'] })).toThrow(/cannot go into a QEMU option/);
+  });
+
   it('shares only the listed directories, read-only unless asked', () => {
     const fsdevs = after(qemuArgv(input), '-fsdev');
     expect(fsdevs).toEqual([
@@ -50,5 +58,7 @@ describe('the QEMU command of a guest', () => {
   it('hands the guest its environment as base64 values, refusing bad names', () => {
     expect(guestEnvFile({ A_B: 'x y\n$(z)' })).toBe(`A_B=${Buffer.from('x y\n$(z)').toString('base64')}\n`);
     expect(() => guestEnvFile({ 'A;B': 'x' })).toThrow(/not valid/);
+    // The reconciler sets http_proxy next to HTTP_PROXY: lower-case names are names too.
+    expect(guestEnvFile({ http_proxy: 'http://10.0.2.101:3128' })).toBe(`http_proxy=${Buffer.from('http://10.0.2.101:3128').toString('base64')}\n`);
   });
 });

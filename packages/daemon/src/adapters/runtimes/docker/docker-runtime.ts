@@ -129,6 +129,10 @@ export class DockerRuntime implements HostRuntime {
     return `nats://${this.gatewayIp()}:${this.opts.busPort}`;
   }
 
+  proxyUrlForSandboxes(proxyPort: number): string {
+    return `http://${this.gatewayIp()}:${proxyPort}`;
+  }
+
   /** Bus credentials are mounted in by the engine (as root), so they stay under the data dir. */
   credentialsRoot(): undefined {
     return undefined;

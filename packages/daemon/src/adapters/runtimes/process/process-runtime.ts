@@ -109,6 +109,11 @@ export class ProcessRuntime implements HostRuntime {
     return undefined;
   }
 
+  /** Never asked: the process runtime runs no egress proxy (capabilities.egressProxy is false). */
+  proxyUrlForSandboxes(proxyPort: number): string {
+    return `http://${this.gatewayIp()}:${proxyPort}`;
+  }
+
   /**
    * Sandboxes are launched as the sandbox user, who must be able to reach the credentials
    * directory to bind it; under this runtime's own root (0711) it can, under the data dir

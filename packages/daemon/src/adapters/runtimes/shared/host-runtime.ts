@@ -28,8 +28,14 @@ export interface HostRuntime extends SandboxRuntime {
   /** The host address sandboxes' bus and proxy traffic arrives at (the bus listens here). */
   gatewayIp(): string;
   isolation(): Isolation;
-  /** Which sandbox a proxy client address belongs to (runtimes whose sandboxes have addresses). */
+  /**
+   * Which sandbox a proxy client belongs to: by its source address (runtimes whose sandboxes
+   * have one), or by the name a handed-over connection carries (`unix:<instanceId>`, see
+   * ProxyAcceptor).
+   */
   instanceAt(address: string): SandboxIdentity | undefined;
+  /** The egress proxy's URL as its sandboxes dial it (the proxy listens on `proxyPort` of the gateway). */
+  proxyUrlForSandboxes(proxyPort: number): string;
   /**
    * Where bus credentials must be written when the sandbox user has to reach them itself (the
    * data dir is 0700); undefined when the runtime mounts them in as root.
@@ -39,7 +45,11 @@ export interface HostRuntime extends SandboxRuntime {
   dispose(): Promise<void>;
 }
 
-/** Where a sandbox's egress-proxy connections are handed (EgressProxy.accept). */
+/**
+ * Where a sandbox's egress-proxy connections are handed (EgressProxy.accept), by a runtime
+ * that took them itself and knows whose they are: the proxy then names the client
+ * `unix:<instanceId>`, which no IP address can spell.
+ */
 export interface ProxyAcceptor {
   accept(socket: Socket, instanceId: string): void;
 }
@@ -71,6 +81,8 @@ export interface RuntimeContext {
   busPort: number;
   /** The egress proxy's port on the gateway. */
   proxyPort: number;
+  /** The egress proxy, late-bound (it is built after the runtimes): for runtimes that hand connections over. */
+  proxy: ProxyAcceptor;
   store: Store;
   log: RuntimeLog;
 }
@@ -78,8 +90,6 @@ export interface RuntimeContext {
 export interface OperatorContext extends RuntimeContext {
   /** The bus, as the daemon reaches it: operator sandboxes' sockets are relayed here. */
   busHost: string;
-  /** The egress proxy, late-bound (it is built after the runtimes). */
-  proxy: ProxyAcceptor;
 }
 
 /**

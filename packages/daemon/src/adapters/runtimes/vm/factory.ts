@@ -38,6 +38,7 @@ export const vmRuntimeFactory = {
       busPort: ctx.busPort,
       secretsDir: ctx.secretsDir,
       storage: storageLimits(ctx.settings),
+      proxy: ctx.proxy,
       log: ctx.log,
     });
   },

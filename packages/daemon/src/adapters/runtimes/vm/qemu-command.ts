@@ -3,6 +3,9 @@ import { SANDBOX_GID, SANDBOX_UID } from '../shared/shared-storage.js';
 /** Where the guest dials the bus: a guestfwd address inside QEMU's user network, nothing real. */
 export const GUEST_BUS_ADDRESS = '10.0.2.100';
 export const GUEST_BUS_PORT = 4222;
+/** Where the guest dials the egress proxy (only guests of agents with egress rules have it). */
+export const GUEST_PROXY_ADDRESS = '10.0.2.101';
+export const GUEST_PROXY_PORT = 3128;
 
 /** A host directory handed to the guest over virtio-9p, under a tag its /init knows. */
 export interface GuestShare {
@@ -21,13 +24,15 @@ export interface QemuCommandInput {
   shares: GuestShare[];
   /** The bus on this host, dialled per guest connection by `relay` (argv, no shell syntax). */
   busRelay: string[];
+  /** The egress proxy's relay, dialled likewise; absent: the guest has no way to the proxy. */
+  proxyRelay?: string[];
 }
 
 /**
  * QEMU's argv for one guest. Pure, for review and tests. What keeps the guest bus-only:
  * `-nodefaults` (no devices but those listed), user networking with `restrict=on` (the guest
  * reaches neither the host nor anything beyond it) whose one way out is the guestfwd to the
- * bus, and `-sandbox on` (QEMU's own seccomp filter: no obsolete calls, no resource control).
+ * bus (and, for agents with egress rules, the one to the egress proxy), and `-sandbox on` (QEMU's own seccomp filter: no obsolete calls, no resource control).
  * `spawn=allow` and `elevateprivileges=allow` are the price of the guestfwd command, which
  * QEMU (libslirp) runs per guest connection: its child calls setsid() before exec, and QEMU's
  * `elevateprivileges=deny` (also `children`) filter kills it with SIGSYS for that, so the relay
@@ -36,7 +41,7 @@ export interface QemuCommandInput {
  * (`confinedLaunch`), so those calls can only switch among its own ids.
  */
 export function qemuArgv(input: QemuCommandInput): string[] {
-  for (const part of input.busRelay) {
+  for (const part of [...input.busRelay, ...(input.proxyRelay ?? [])]) {
     // The relay command goes into a QEMU option string: no separators that could add options.
     if (/[,\s"'\\]/.test(part)) throw new Error(`bus relay argument "${part}" cannot go into a QEMU option`);
   }
@@ -65,7 +70,11 @@ export function qemuArgv(input: QemuCommandInput): string[] {
     '-sandbox',
     'on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=deny',
     '-netdev',
-    `user,id=n0,restrict=on,ipv6=off,guestfwd=tcp:${GUEST_BUS_ADDRESS}:${GUEST_BUS_PORT}-cmd:${input.busRelay.join(' ')}`,
+    [
+      'user,id=n0,restrict=on,ipv6=off',
+      `guestfwd=tcp:${GUEST_BUS_ADDRESS}:${GUEST_BUS_PORT}-cmd:${input.busRelay.join(' ')}`,
+      ...(input.proxyRelay ? [`guestfwd=tcp:${GUEST_PROXY_ADDRESS}:${GUEST_PROXY_PORT}-cmd:${input.proxyRelay.join(' ')}`] : []),
+    ].join(','),
     '-device',
     'virtio-net-pci,netdev=n0,romfile=',
   ];
@@ -91,7 +100,8 @@ export function confinedLaunch(procsFiles: string[], argv: string[]): string[] {
 export function guestEnvFile(env: Record<string, string>): string {
   return Object.entries(env)
     .map(([k, v]) => {
-      if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`environment name "${k}" is not valid`);
+      // Lower case too: http_proxy and https_proxy are spelt so by convention.
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`environment name "${k}" is not valid`);
       return `${k}=${Buffer.from(v).toString('base64')}\n`;
     })
     .join('');

@@ -7,12 +7,13 @@ import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCap
 import { INSTANCE_ID_PATTERN } from '@aiflock/protocol';
 import { InstanceCgroup } from '../shared/cgroups.js';
 import { HostProcess, forwardLines } from '../shared/host-process.js';
-import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
+import type { HostRuntime, Isolation, ProxyAcceptor, RuntimeLog, SandboxIdentity } from '../shared/host-runtime.js';
 import { assertFlockName } from '../shared/names.js';
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
 import { SANDBOX_CREDENTIALS_DIR, SANDBOX_UID, prepareInstanceStorage, prepareSharedRoot, instanceSizes, releaseInstanceStorage, type StorageLimits } from '../shared/shared-storage.js';
 import { probeAccel, type Accel } from './accel.js';
-import { GUEST_BUS_ADDRESS, GUEST_BUS_PORT, confinedLaunch, guestEnvFile, qemuArgv, type GuestShare } from './qemu-command.js';
+import { ProxyRelay, holdsSocket } from './proxy-relay.js';
+import { GUEST_BUS_ADDRESS, GUEST_BUS_PORT, GUEST_PROXY_ADDRESS, GUEST_PROXY_PORT, confinedLaunch, guestEnvFile, qemuArgv, type GuestShare } from './qemu-command.js';
 
 export interface VmRuntimeOptions {
   flock: string;
@@ -31,12 +32,16 @@ export interface VmRuntimeOptions {
   secretsDir?: string;
   /** Workspace size for manifests that name none, log file rotation (runtime.workspaceSize, logFileMaxBytes, logFileKeep). */
   storage?: StorageLimits;
+  /** The egress proxy, for guests of agents with egress rules; without it those are refused. */
+  proxy?: ProxyAcceptor;
   log?: RuntimeLog;
 }
 
 interface Instance {
   proc: HostProcess;
   dir: string;
+  /** It has the forward to the egress proxy (its agent has egress rules). */
+  proxied: boolean;
 }
 
 /** How long a guest under TCG may take to its first heartbeat. */
@@ -61,13 +66,16 @@ export class VmRuntime implements HostRuntime {
   get capabilities(): SandboxCapabilities {
     return {
       network: 'none',
-      egressProxy: false,
+      // Through a forward of its own per guest, handed over by instance (proxy-relay.ts).
+      egressProxy: this.opts.proxy !== undefined,
       quarantineCutsNetwork: true,
       operatorProfile: false,
       survivesRestart: false,
       weakerThanContainers: false,
       // The guest runs no service that could start a command for the host: exec is refused.
       exec: false,
+      // lifecycle: job — a guest per task, torn down after it (the documents' ephemeral VM jobs).
+      jobSandboxes: true,
       // Under software emulation a guest boots its kernel, unpacks its root and starts node
       // at a fraction of native speed: minutes on a busy host. Replacing it for silence then
       // only starts the same slow boot again.
@@ -78,6 +86,7 @@ export class VmRuntime implements HostRuntime {
   private readonly log: RuntimeLog;
   private accel: Accel | null = null;
   private problem: string | null = null;
+  private relay: ProxyRelay | null = null;
 
   constructor(private readonly opts: VmRuntimeOptions) {
     assertFlockName(opts.flock);
@@ -101,6 +110,19 @@ export class VmRuntime implements HostRuntime {
     if (this.problem) this.log('error', `the vm runtime cannot start guests: ${this.problem}`);
     this.accel = await probeAccel(this.opts.accel);
     this.log('info', `vm runtime: ${this.accel.reason}`);
+    if (this.opts.proxy && !this.relay) {
+      this.relay = new ProxyRelay({ proxy: this.opts.proxy, holderOf: (inode, uid) => this.holderOf(inode, uid), log: this.log });
+      await this.relay.listen();
+    }
+  }
+
+  /** The running instance whose QEMU (or its per-connection relay) holds this socket. */
+  private async holderOf(inode: string, uid: number): Promise<string | undefined> {
+    if (uid !== SANDBOX_UID) return undefined;
+    for (const [id, i] of this.instances) {
+      if (!i.proc.exited && i.proxied && (await holdsSocket(await i.proc.cgroup.pids(), inode))) return id;
+    }
+    return undefined;
   }
 
   gatewayIp(): string {
@@ -111,8 +133,15 @@ export class VmRuntime implements HostRuntime {
     return `nats://${GUEST_BUS_ADDRESS}:${GUEST_BUS_PORT}`;
   }
 
-  instanceAt(): undefined {
-    return undefined;
+  /** A connection the relay handed over carries its instance's name (see ProxyAcceptor). */
+  instanceAt(address: string): SandboxIdentity | undefined {
+    const id = address.startsWith(HANDED_OVER) ? address.slice(HANDED_OVER.length) : '';
+    const i = this.running(id);
+    return i?.proxied ? { instanceId: id, agent: i.proc.spec.agent } : undefined;
+  }
+
+  proxyUrlForSandboxes(): string {
+    return `http://${GUEST_PROXY_ADDRESS}:${GUEST_PROXY_PORT}`;
   }
 
   /** QEMU runs as the sandbox user and shares the credentials directory: it must reach it. */
@@ -125,7 +154,7 @@ export class VmRuntime implements HostRuntime {
     if (this.problem) return { enforced: false, detail: `vm runtime: ${this.problem}` };
     return {
       enforced: this.accel !== null,
-      detail: `vm runtime (QEMU guests, ${accel}): own kernel per instance, no network but a forward to the bus (user networking, restrict=on), root filesystem read-only, QEMU as uid ${SANDBOX_UID} without capabilities under -sandbox on and cgroup limits`,
+      detail: `vm runtime (QEMU guests, ${accel}): own kernel per instance, no network but forwards to the bus and, for agents with egress rules, the egress proxy (user networking, restrict=on), root filesystem read-only, QEMU as uid ${SANDBOX_UID} without capabilities under -sandbox on and cgroup limits`,
     };
   }
 
@@ -147,6 +176,9 @@ export class VmRuntime implements HostRuntime {
     const wantsSecrets = Object.keys(files).length > 0;
     if (wantsSecrets && !this.opts.secretsDir) throw new FlockError('runtime_unavailable', `${spec.instanceId} asks for secret files but no secrets directory is configured`);
 
+    // The reconciler names the proxy only for agents with egress rules.
+    const proxied = Boolean(spec.env['HTTP_PROXY']);
+    if (proxied && !this.relay) throw new FlockError('runtime_unavailable', `${spec.instanceId} has egress rules but this flock runs no egress proxy`);
     const dir = join(this.opts.rootDir, 'vms', spec.instanceId);
     const configDir = join(dir, 'config');
     let cgroup: InstanceCgroup | null = null;
@@ -184,6 +216,8 @@ export class VmRuntime implements HostRuntime {
       await rm(dir, { recursive: true, force: true });
       if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, spec.instanceId);
       await cgroup?.remove();
+      // Its volumes were mounted above: a start that failed must not leave them behind.
+      await releaseInstanceStorage(this.opts.sharedDir, spec.agent, spec.instanceId, [...this.instances.values()].some((o) => o.proc.spec.agent === spec.agent));
       throw new FlockError('runtime_unavailable', `could not prepare ${spec.instanceId}: ${(err as Error).message}`);
     }
     const argv = qemuArgv({
@@ -195,10 +229,11 @@ export class VmRuntime implements HostRuntime {
       cpus: Math.max(1, Math.ceil(spec.resources.cpu)),
       shares,
       busRelay: [BUSYBOX, 'nc', this.opts.busHost ?? '127.0.0.1', String(this.opts.busPort)],
+      ...(proxied ? { proxyRelay: [BUSYBOX, 'nc', '127.0.0.1', String(this.relay!.port)] } : {}),
     });
     const child = spawn('sh', confinedLaunch(cgroup.procsFiles(), [this.opts.qemu, ...argv]), { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });
     const proc = new HostProcess(spec, child, cgroup);
-    this.instances.set(spec.instanceId, { proc, dir });
+    this.instances.set(spec.instanceId, { proc, dir, proxied });
     // The serial console: the guest's /init and the agent's own output.
     forwardLines(child.stdout, this.log, 'info', spec.instanceId, stripTerminal);
     forwardLines(child.stderr, this.log, 'warn', spec.instanceId, stripTerminal);
@@ -263,6 +298,8 @@ export class VmRuntime implements HostRuntime {
     await rm(join(this.opts.rootDir, 'vms'), { recursive: true, force: true });
     if (this.opts.secretsDir) await rm(this.opts.secretsDir, { recursive: true, force: true });
     await InstanceCgroup.removeFlock(this.opts.flock);
+    this.relay?.close();
+    this.relay = null;
   }
 
   /**
@@ -288,6 +325,8 @@ export class VmRuntime implements HostRuntime {
   }
 }
 
+/** How the egress proxy names a connection handed over to it (EgressProxy.accept). */
+const HANDED_OVER = 'unix:';
 /** busybox's nc relays each guest connection to the bus (QEMU spawns it per connection). */
 const BUSYBOX = '/bin/busybox';
 /** SeaBIOS and the kernel clear the screen on the serial console; logs want plain text. */
