@@ -10,6 +10,7 @@ import {
   TaskSweeper,
   deadlinePausedFor,
   type Clock,
+  type Fleet,
   type CredentialRevoker,
   type Ledger,
   type SandboxRuntime,
@@ -37,7 +38,7 @@ export interface FlockServices {
   /** Reconcile now (and refresh the agents metric labels may name). */
   poke(): void;
   /** Stops reconciling, once the pass under way has finished. */
-  reconciler: { stop(): Promise<void> };
+  reconciler: { stop(): Promise<void>; pending(agent: string): string | null };
   /** Stop watching the runtimes for OOM kills. */
   unwatch(): void;
   /** The bus handlers' metrics wrappers; the RPC handler is wrapped when the ops are mounted. */
@@ -51,7 +52,7 @@ export interface FlockServices {
 export async function setupServices(
   config: Config,
   parts: { store: Store; bus: BusSetup; runtimes: RuntimeSetup; secrets: SecretService; egressProxy: EgressProxy | null; metrics: Metrics; ledger: Ledger },
-  deps: { clock: Clock; log: ReturnType<typeof logFn>; revoker: CredentialRevoker },
+  deps: { clock: Clock; log: ReturnType<typeof logFn>; revoker: CredentialRevoker; fleet?: Fleet },
 ): Promise<FlockServices> {
   const { store, runtimes, secrets, egressProxy, metrics } = parts;
   const { bus, credentials } = parts.bus;
@@ -74,6 +75,7 @@ export async function setupServices(
     egressProxyUrl: () => (egressProxy ? `http://${runtime.gatewayIp()}:${egressProxy.port}` : null),
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
     onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
+    ...(deps.fleet ? { fleet: deps.fleet } : {}),
   });
   const sandboxes: SandboxRuntime = operator.router;
   const unwatch = (sandboxes.watch?.bind(sandboxes) ?? (() => () => {}))((e) => void reconciler.recordOom(e).catch((err) => log('error', `recording an OOM kill failed: ${String(err)}`)));
@@ -104,7 +106,10 @@ export async function setupServices(
     ackWaitMs: config.taskAckWaitMs,
     profileRefusal: (p) => operator.router.refusal(p),
     onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
-    admit: deployAdmission(config, () => operator.router.capacity()),
+    admit: deployAdmission(config, () => operator.router.capacity(), async () => {
+      const views = (await deps.fleet?.nodes()) ?? [];
+      return views.length > 0 ? views.map((v) => v.record.name) : [config.node];
+    }),
     artefacts: bus.artefacts,
     cancelTasks: (agent, reason) => tasks.cancelAllOf(agent, reason),
   });
