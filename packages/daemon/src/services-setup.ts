@@ -112,6 +112,7 @@ export async function setupServices(
     }),
     artefacts: bus.artefacts,
     cancelTasks: (agent, reason) => tasks.cancelAllOf(agent, reason),
+    pendingReason: (agent) => reconciler.pending(agent),
   });
   const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });
