@@ -68,7 +68,7 @@ main('sandbox-start', async () => {
   dockerRt = new DockerRuntime({ docker, flock, sharedDir: join(root, 'docker-shared'), busPort: nats.port, node: 'bench' });
   await dockerRt.init();
   onCleanup('dispose the Docker runtime', () => dockerRt.dispose());
-  const procRt = new ProcessRuntime({ flock, node: 'bench', rootDir: join(root, 'proc'), bundle: BUNDLE, busHost: gateway, busPort: nats.port });
+  const procRt = new ProcessRuntime({ flock, node: 'bench', rootDir: join(root, 'proc'), bundle: BUNDLE, busServers: [{ host: gateway, port: nats.port }], busPort: nats.port });
   await procRt.init();
   onCleanup('dispose the process runtime', () => procRt.dispose());
 

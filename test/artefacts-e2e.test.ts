@@ -68,7 +68,7 @@ describe('the CIM agent in real sandboxes', { timeout: 240_000 }, () => {
     expect(history.revisions).toMatchObject([{ revision: 1, current: true, overrides: ['resources.cpu=0.5', 'resources.memory=256Mi', 'replicas=3'] }]);
     const elsewhere = await flock.cli(['agent', 'deploy', CIM_EXAMPLE, '--set', 'placement.node=dgx-spark-02', '--set', 'resources.cpu=0.5']);
     expect(elsewhere.code).not.toBe(0);
-    expect(elsewhere.stderr).toMatch(/placement.node "dgx-spark-02": instances run only on the control plane's node "dgx-spark-01"/);
+    expect(elsewhere.stderr).toMatch(/placement.node "dgx-spark-02" is not a node of this flock \(nodes: dgx-spark-01\)/);
     expect(((await flock.api('/v1/agents/nats-expert')).body as AgentView).digest).toBe(agent.digest);
   });
 });

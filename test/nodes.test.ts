@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, credsAuthenticator } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IssuedJoinToken, NodeInfo, SystemStatus } from '@aiflock/protocol';
+import Database from 'better-sqlite3';
+import type { AgentView, IssuedJoinToken, NodeInfo, SystemStatus, TaskBatchResponse, TaskView } from '@aiflock/protocol';
+import { reclaimOrphans, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
+import { deployYaml } from '../testkit/agents.js';
 import { CLI } from '../testkit/cli.js';
 import { remoteHost, type RemoteHost } from '../testkit/netns.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
@@ -20,11 +23,17 @@ const hosts: RemoteHost[] = [];
 const agents: { child: ChildProcess; home: string; out: string; err: string }[] = [];
 let apiPort: string;
 
+/**
+ * Into the "host's" network namespace only: `ip netns exec` would also mount a sysfs of its
+ * own, hiding the cgroup tree the node's sandboxes are limited with.
+ */
+const inHost = (host: RemoteHost) => [`--net=/run/netns/${host.ns}`, '--'];
+
 /** `aiflock node join` inside `host`'s namespace, with a home of its own (where the node's credentials go). */
 async function joinNode(host: RemoteHost, args: string[]): Promise<(typeof agents)[number] & { exit: Promise<number> }> {
   const home = await mkdtemp(join(tmpdir(), 'aiflock-node-'));
   const env = { PATH: process.env['PATH'] ?? '', AIFLOCK_HOME: home };
-  const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, CLI, 'node', 'join', `http://${host.hostAddress}:${apiPort}`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn('nsenter', [...inHost(host), process.execPath, CLI, 'node', 'join', `http://${host.hostAddress}:${apiPort}`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const a = { child, home, out: '', err: '' };
   child.stdout!.on('data', (d: Buffer) => (a.out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (a.err += d.toString()));
@@ -35,7 +44,7 @@ async function joinNode(host: RemoteHost, args: string[]): Promise<(typeof agent
 
 /** `aiflock node run` inside `host`'s namespace, from the state a join left in `home`. */
 function runNode(host: RemoteHost, home: string): ChildProcess {
-  const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, CLI, 'node', 'run'], { env: { PATH: process.env['PATH'] ?? '', AIFLOCK_HOME: home }, stdio: 'ignore', detached: true });
+  const child = spawn('nsenter', [...inHost(host), process.execPath, CLI, 'node', 'run'], { env: { PATH: process.env['PATH'] ?? '', AIFLOCK_HOME: home }, stdio: 'ignore', detached: true });
   agents.push({ child, home, out: '', err: '' });
   return child;
 }
@@ -44,16 +53,28 @@ const node = async (name: string) => (await flock.api(`/v1/nodes/${name}`)).body
 
 beforeAll(async () => {
   // The API listens on every address so the namespaces reach it over their veth link.
-  flock = await testFlock({ env: { AIFLOCK_API_HOST: '0.0.0.0', AIFLOCK_NODE: 'cp', AIFLOCK_NODE_HEARTBEAT_MS: '1000', AIFLOCK_NODE_LOST_AFTER_MS: '5000' } });
+  // A short ack wait, so the tasks a lost node's instance held come back within seconds.
+  flock = await testFlock({
+    env: { AIFLOCK_API_HOST: '0.0.0.0', AIFLOCK_NODE: 'cp', AIFLOCK_NODE_LABELS: 'pool=shared', AIFLOCK_NODE_HEARTBEAT_MS: '1000', AIFLOCK_NODE_LOST_AFTER_MS: '5000', AIFLOCK_TASK_ACK_WAIT_MS: '4000' },
+  });
   apiPort = flock.env['AIFLOCK_API_PORT']!;
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
   expect(up.code, up.stderr).toBe(0);
-  hosts.push(await remoteHost(), await remoteHost());
+  // The third "host" is on a bridge of the test's own, where the node running sandboxes joins.
+  hosts.push(await remoteHost(), await remoteHost(), await remoteHost({ bridge: true }));
 }, 300_000);
 
 afterAll(async () => {
   for (const a of agents) killGroup(a.child);
   for (const h of hosts) await h.close();
+  // What the nodes' runtimes made on this machine (the "hosts" share its file system and cgroups).
+  for (const name of ['west', 'east', 'north']) {
+    if (!flock) break;
+    await reclaimOrphans(flock.name, name);
+    await rm(`/var/lib/aiflock-node-${runtimeScope(flock.name, name)}`, { recursive: true, force: true });
+    await rm(`/dev/shm/aiflock-${runtimeScope(flock.name, name)}-secrets`, { recursive: true, force: true });
+    await rmdir(`/sys/fs/cgroup/aiflock-${runtimeScope(flock.name, name)}`).catch(() => undefined);
+  }
   for (const a of agents) await rm(a.home, { recursive: true, force: true });
   await flock?.cleanup();
 });
@@ -65,7 +86,7 @@ describe('nodes', () => {
   it('joins a host with a single-use token, which it reports its capacity to', async () => {
     single = await flock.cliJson<IssuedJoinToken>(['node', 'token', 'create', '--single-use', '--ttl', '600']);
     expect(single.token).toMatch(/^afj_/);
-    first = await joinNode(hosts[0]!, ['--token', single.token, '--name', 'west', '--label', 'zone=w']);
+    first = await joinNode(hosts[0]!, ['--token', single.token, '--name', 'west', '--label', 'zone=w', '--runtime', 'process']);
     const west = await eventually(async () => {
       const n = await node('west');
       return n.status === 'ready' && n.capacity ? n : null;
@@ -162,7 +183,7 @@ describe('nodes', () => {
 
   it('marks a node that stops heartbeating lost', async () => {
     const reusable = (await flock.api('/v1/nodes/tokens', { method: 'POST', body: {} })).body as IssuedJoinToken;
-    const east = await joinNode(hosts[1]!, ['--token', reusable.token, '--name', 'east']);
+    const east = await joinNode(hosts[1]!, ['--token', reusable.token, '--name', 'east', '--runtime', 'process']);
     await eventually(async () => (await node('east')).status === 'ready', 'node east ready', 60_000);
     // The whole node agent (the CLI and the agent it runs, one process group), at once.
     killGroup(east.child);
@@ -181,6 +202,132 @@ describe('nodes', () => {
     expect((await flock.api('/v1/nodes/west')).status).toBe(404);
   });
 });
+
+describe('a joined node runs sandboxes', () => {
+  let north: Awaited<ReturnType<typeof joinNode>>;
+  const agent = async (name: string) => (await flock.api(`/v1/agents/${name}`)).body as AgentView;
+
+  beforeAll(async () => {
+    const token = (await flock.api('/v1/nodes/tokens', { method: 'POST', body: { singleUse: true } })).body as IssuedJoinToken;
+    // Bubblewrap sandboxes inside the "host's" namespace: their bus relay dials from there.
+    north = await joinNode(hosts[2]!, ['--token', token.token, '--name', 'north', '--label', 'pool=shared', '--runtime', 'process']);
+    await eventually(async () => ((await node('north')).status === 'ready' ? true : undefined), 'node north ready', 60_000);
+  }, 120_000);
+
+  it('runs an agent pinned to it there, which answers a task', async () => {
+    await deployYaml(flock, 'pinned', 'handlers: [echo]\nplacement: { node: north }\nheartbeat: { interval: 2s }\n');
+    const a = await agent('pinned');
+    expect(a.instances.map((i) => [i.node, i.status])).toEqual([['north', 'running']]);
+    // The node reports it (its own runtime holds it), and the process runs in that host's namespace.
+    expect((await node('north')).instances.map((i) => i.id)).toEqual([a.instances[0]!.id]);
+    const t = await flock.cliJson<TaskView>(['task', 'run', 'pinned', '--type', 'echo', '--input', 'hello north', '--wait']);
+    expect([t.status, t.output]).toEqual(['completed', 'hello north']);
+    const pids = await nsPids(hosts[2]!.ns);
+    // Its sandbox (bubblewrap, named for the instance) was started there, by north's node agent.
+    const cmdlines = await Promise.all(pids.map((p) => readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')));
+    expect(cmdlines.some((c) => c.includes('bwrap') && c.includes(a.instances[0]!.id)), "the instance's sandbox in north's namespace").toBe(true);
+  });
+
+  it("lets the node read its own desired state and no other node's", async () => {
+    const state = JSON.parse(await readFile(join(north.home, 'node', 'north.json'), 'utf8')) as { creds: string; natsUrl: string };
+    const nc = await eventually(
+      () => connect({ servers: state.natsUrl, authenticator: credsAuthenticator(new TextEncoder().encode(state.creds)), inboxPrefix: '_INBOX_node_north', reconnect: false }).catch(() => null),
+      'a connection with the node north credentials',
+      30_000,
+    );
+    const errors: string[] = [];
+    void (async () => {
+      for await (const st of nc.status()) if (st.type === 'error') errors.push(String(st.data));
+    })();
+    // Its own: the control plane sends it again with every heartbeat, credentials included.
+    const own = nc.subscribe('nodectl.north.desired', { max: 1 });
+    const got = (async () => {
+      for await (const m of own) return JSON.parse(new TextDecoder().decode(m.data)) as { instances: { instanceId: string; creds: string | null }[] };
+      return null;
+    })();
+    const desired = await got;
+    expect(desired?.instances.map((i) => i.instanceId)).toEqual((await agent('pinned')).instances.map((i) => i.id));
+    expect(desired?.instances[0]?.creds).toContain('BEGIN NATS USER JWT');
+    // Another node's: the server refuses the subscription.
+    expect(errors).toEqual([]);
+    nc.subscribe('nodectl.cp.desired');
+    await eventually(async () => (errors.length > 0 ? true : undefined), 'the server to refuse nodectl.cp.desired', 10_000);
+    expect(errors[0]).toMatch(/PERMISSIONS_VIOLATION/);
+    await nc.close().catch(() => undefined);
+  });
+
+  it('keeps new instances off a cordoned node: they wait, saying why', async () => {
+    await flock.cliJson<NodeInfo>(['node', 'cordon', 'north']);
+    await flock.cliJson(['agent', 'scale', 'pinned', '2']);
+    const waiting = await eventually(async () => ((await agent('pinned')).pending ? agent('pinned') : undefined), 'pinned pending', 30_000);
+    expect(waiting.pending).toBe('fits no node: node "north" cordoned');
+    expect(waiting.instances).toHaveLength(1);
+    const shown = await flock.cli(['agent', 'get', 'pinned']);
+    expect(shown.stdout).toMatch(/pending: +fits no node: node "north" cordoned/);
+    await flock.cliJson(['agent', 'scale', 'pinned', '1']);
+    await flock.cliJson<NodeInfo>(['node', 'uncordon', 'north']);
+  });
+
+  it("moves a lost node's instances to the control plane's node, every task done once", async () => {
+    // Placed while the control plane's node is cordoned: it can only land on north.
+    await flock.cliJson<NodeInfo>(['node', 'cordon', 'cp']);
+    await deployYaml(flock, 'mover', 'handlers: [shell]\ntools: { shell: true }\nconcurrency: 4\nmaxAttempts: 5\nplacement: { labels: { pool: shared } }\nheartbeat: { interval: 2s }\n');
+    expect((await agent('mover')).instances.map((i) => i.node)).toEqual(['north']);
+    await flock.cliJson<NodeInfo>(['node', 'uncordon', 'cp']);
+
+    const TASKS = 30;
+    const tasks = Array.from({ length: TASKS }, (_, n) => ({ agent: 'mover', type: 'shell', input: `sleep 0.3; echo task-${n}`, idempotencyKey: `mover-${n}` }));
+    const r = await flock.api('/v1/tasks:batch', { method: 'POST', body: { tasks } });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const ids = (r.body as TaskBatchResponse).results.map((x) => (x.ok ? x.task.id : ''));
+    await eventually(async () => ((await completed('mover')) >= 4 ? true : undefined), 'the first tasks done on north', 60_000);
+    // The host dies: its node agent at once (SIGKILL); its sandbox loses its way to the bus with it.
+    killGroup(north.child);
+    await eventually(async () => ((await node('north')).status === 'lost' ? true : undefined), 'north lost', 60_000);
+    const moved = await eventually(async () => {
+      const a = await agent('mover');
+      return a.instances.length === 1 && a.instances[0]!.node === 'cp' && a.instances[0]!.status === 'running' ? a : undefined;
+    }, 'mover running on cp', 120_000);
+    expect(moved.instances[0]!.node).toBe('cp');
+    await eventually(async () => ((await completed('mover')) >= TASKS ? true : undefined), `all ${TASKS} tasks completed`, 120_000);
+    const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
+    try {
+      const rows = db.prepare(`select id, status, output from tasks where agent = 'mover'`).all() as { id: string; status: string; output: string }[];
+      expect(rows).toHaveLength(TASKS);
+      const byId = new Map(rows.map((x) => [x.id, x]));
+      ids.forEach((id, n) => {
+        expect(byId.get(id)?.status, id).toBe('completed');
+        expect((JSON.parse(byId.get(id)!.output) as { stdout: string }).stdout.trim(), id).toBe(`task-${n}`);
+      });
+      const finals = new Map((db.prepare(`select task_id, count(*) as n from logs where agent = 'mover' and msg like 'task completed' group by task_id`).all() as { task_id: string; n: number }[]).map((x) => [x.task_id, x.n]));
+      expect(ids.filter((id) => finals.get(id) !== 1), 'tasks not completed exactly once').toEqual([]);
+    } finally {
+      db.close();
+    }
+    // The pinned agent cannot move: it waits for north, saying so.
+    expect((await agent('pinned')).pending).toMatch(/node "north" not ready/);
+  }, 300_000);
+});
+
+const completed = async (agentName: string): Promise<number> => {
+  const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
+  try {
+    return (db.prepare(`select count(*) as n from tasks where agent = ? and status = 'completed'`).get(agentName) as { n: number }).n;
+  } finally {
+    db.close();
+  }
+};
+
+/** Every process in a namespace (`ip netns pids`). */
+async function nsPids(ns: string): Promise<string[]> {
+  const out = await new Promise<string>((resolve) => {
+    const c = spawn('ip', ['netns', 'pids', ns], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    c.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    c.once('exit', () => resolve(text));
+  });
+  return out.split(/\s+/).filter(Boolean);
+}
 
 /** The CLI and the node agent it runs share a process group (spawned detached). */
 function killGroup(child: ChildProcess): void {

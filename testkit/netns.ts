@@ -75,11 +75,14 @@ function randomLink(): { host: string; remote: string } {
  * Make a remote host. `extra` addresses (e.g. `randomLinkLocal()`) are added in the namespace
  * and routed to it from the host.
  */
-export async function remoteHost(opts: { extra?: string[] } = {}): Promise<RemoteHost> {
+export async function remoteHost(opts: { extra?: string[]; bridge?: boolean } = {}): Promise<RemoteHost> {
   const id = randomBytes(4).toString('hex');
   const ns = `aifl-t${id}`;
   const hostIf = `aft${id}h`;
   const nsIf = `aft${id}n`;
+  // With `bridge`, the host's address sits on a bridge of the test's own with the veth in it,
+  // as a second host on a switched network would see the first.
+  const bridge = opts.bridge ? `afb${id}` : null;
   const link = randomLink();
   const extra = opts.extra ?? [];
   const seen: RemoteEvent[] = [];
@@ -87,7 +90,12 @@ export async function remoteHost(opts: { extra?: string[] } = {}): Promise<Remot
   ip(['netns', 'add', ns]);
   try {
     ip(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf, 'netns', ns]);
-    ip(['addr', 'add', `${link.host}/30`, 'dev', hostIf]);
+    if (bridge) {
+      ip(['link', 'add', bridge, 'type', 'bridge']);
+      ip(['link', 'set', hostIf, 'master', bridge]);
+      ip(['addr', 'add', `${link.host}/30`, 'dev', bridge]);
+      ip(['link', 'set', bridge, 'up']);
+    } else ip(['addr', 'add', `${link.host}/30`, 'dev', hostIf]);
     ip(['link', 'set', hostIf, 'up']);
     ip(['-n', ns, 'addr', 'add', `${link.remote}/30`, 'dev', nsIf]);
     for (const a of extra) ip(['-n', ns, 'addr', 'add', `${a}/32`, 'dev', nsIf]);
@@ -96,6 +104,7 @@ export async function remoteHost(opts: { extra?: string[] } = {}): Promise<Remot
     ip(['-n', ns, 'route', 'add', 'default', 'via', link.host]);
     for (const a of extra) ip(['route', 'add', `${a}/32`, 'via', link.remote, 'dev', hostIf]);
   } catch (err) {
+    if (bridge) spawnSync('ip', ['link', 'del', bridge]);
     spawnSync('ip', ['netns', 'del', ns]);
     throw err;
   }
@@ -144,7 +153,16 @@ export async function remoteHost(opts: { extra?: string[] } = {}): Promise<Remot
     },
     async close() {
       for (const c of listeners) c.kill('SIGKILL');
+      // Whatever still runs in the namespace (a node agent's sandboxes) ends with the "host".
+      for (const pid of spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
       spawnSync('ip', ['link', 'del', hostIf]);
+      if (bridge) spawnSync('ip', ['link', 'del', bridge]);
       spawnSync('ip', ['netns', 'del', ns]);
     },
   };

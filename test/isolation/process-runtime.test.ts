@@ -110,7 +110,7 @@ beforeAll(async () => {
   chmodSync(root, 0o711);
   nats = await startNatsServer();
   nc = await connect({ servers: nats.url });
-  runtime = new ProcessRuntime({ flock, node: 'proc', rootDir: root, bundle: BUNDLE, busHost: '127.0.0.1', busPort: nats.port, secretsDir: join(root, 'secrets') });
+  runtime = new ProcessRuntime({ flock, node: 'proc', rootDir: root, bundle: BUNDLE, busServers: [{ host: '127.0.0.1', port: nats.port }], busPort: nats.port, secretsDir: join(root, 'secrets') });
   await runtime.init();
   hostPort = await freePort('0.0.0.0');
   const srv = createServer((s) => s.end('host'));

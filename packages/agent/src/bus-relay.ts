@@ -33,6 +33,8 @@ export async function startProxyRelay(socketPath: string, proxyUrl: string): Pro
   await startSocketRelay(socketPath, portOf(proxyUrl, 3128));
 }
 
+/** The port of `url`, or of the first server of a comma-separated list. */
 function portOf(url: string, fallback: number): number {
-  return Number(new URL(url.replace(/^nats:/, 'http:')).port || fallback);
+  const first = url.split(',')[0]!.trim();
+  return Number(new URL(first.replace(/^nats:/, 'http:')).port || fallback);
 }

@@ -24,7 +24,8 @@ export async function connectWithRetry(opts: ConnectOptions): Promise<NatsConnec
   for (let attempt = 0; !opts.signal.aborted; attempt++) {
     try {
       const options: ConnectionOptions = {
-        servers: opts.url,
+        // One server, or a cluster's list separated by commas (the client fails over along it).
+        servers: opts.url.split(',').map((u) => u.trim()).filter(Boolean),
         name: opts.name,
         reconnect: true,
         maxReconnectAttempts: -1,

@@ -29,6 +29,7 @@ import { setupStore } from './store-setup.js';
 import { traceGateway } from './telemetry/traced-gateway.js';
 import { VERSION } from './version.js';
 import { setupWorld } from './world/setup.js';
+import { BusFleet } from './nodes/fleet.js';
 import { setupNodes } from './nodes/setup.js';
 import { nodeMetrics } from './nodes/node-metrics.js';
 
@@ -113,7 +114,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   const usage = routeUsage(llm.usage, { store, compute: economy.compute, logger, log });
 
   const egressProxy = await startEgressProxy(config, runtimes, { store, secrets, metrics, logger, egressLog: opts.egressLog });
-  const services = await setupServices(config, { store, bus, runtimes, secrets, egressProxy, metrics, ledger: economy.ledger }, { clock, log, revoker: opts.revoker ?? bus.revoker });
+  // Joined nodes get their desired state over the bus; the node service is attached once it exists.
+  const fleet = new BusFleet(bus.bus);
+  const services = await setupServices(config, { store, bus, runtimes, secrets, egressProxy, metrics, ledger: economy.ledger }, { clock, log, revoker: opts.revoker ?? bus.revoker, fleet });
   const rpc = agentRpcOps({ store, log, llm, economy, plane });
   // The village: resumed from the store, ticking from start to stop whether or not anyone watches.
   const world = await setupWorld(config.world, { store, compute: economy.compute, names: economy.names, tiers: config.economy.tiers, rpc, metrics: metrics.world, log });
@@ -126,7 +129,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   state.whenTaskFinished(delegation.taskFinished);
   bus.bus.onRpc(services.metered.rpc(rpc.handle));
   // Before the scheduler starts the bus: node heartbeats are one of its subscriptions.
-  const nodes = await setupNodes(config, { store, clock, bus, runtimes, log });
+  const nodes = await setupNodes(config, { store, clock, bus, runtimes, fleet, poke: services.poke, log });
   nodeMetrics(metrics.registry, nodes);
   const scheduler = await startScheduler(config, { bus: bus.bus, store, audit, clock, compute: economy.compute, sweeper: services.sweeper, logSweeper: services.logSweeper, poke: services.poke, log });
   services.poke();
@@ -158,7 +161,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     memory: plane.memory,
     world: world.api,
     people,
-    nodes: { service: nodes, busUrl: config.nodes.busUrl ?? bus.busUrl, heartbeatMs: config.nodes.heartbeatMs },
+    nodes: { service: nodes, busUrl: config.nodes.busUrl ?? bus.busUrl, heartbeatMs: config.nodes.heartbeatMs, flock: config.flock },
     ...daemonChecks({ startedAt, dataDir: config.dataDir, apiUrl: () => apiUrl, store, bus, runtimes, plane, llm, throughput: () => taskRates.snapshot(), nodes }),
     busAdminCredentials: bus.adminCredentials,
     broadcast: (m) => bus.bus.broadcast?.(m) ?? Promise.reject(new Error('this bus cannot broadcast')),

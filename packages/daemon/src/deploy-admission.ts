@@ -6,7 +6,7 @@ import type { Config } from './config.js';
  * node can give (they would be accepted and then never start, or starve the host), an image
  * that is not on the allow-list (any image on the host would otherwise do), and CIDR egress
  * rules opening private, loopback or link-local ranges (which only an admin may deploy, and
- * only where `egress.privateCidrs` is `admin`), and a placement no node here satisfies. The
+ * only where `egress.privateCidrs` is `admin`), and a placement on a node this flock does not have. The
  * first refusal, with the field and value.
  */
 export function deployAdmission(
@@ -14,6 +14,8 @@ export function deployAdmission(
   capacity: () => Promise<SandboxCapacity>,
   /** What the flock's runtime offers beyond every runtime's basics (its capabilities). */
   runtime: { jobSandboxes?: boolean } = {},
+  /** The flock's node names (the control plane's own and every joined one). */
+  nodeNames: () => Promise<string[]> = async () => [config.node],
 ): (manifest: Manifest, by?: { admin: boolean }) => Promise<ManifestRefusal | null> {
   const images = allowedImages(config);
   return async (m, by) => {
@@ -40,8 +42,13 @@ export function deployAdmission(
     if (r.workspace !== undefined && r.workspace > config.runtime.maxWorkspace) {
       return { field: 'resources.workspace', value: r.workspace, message: `resources.workspace (${mib(r.workspace)}) is above this flock's cap of ${mib(config.runtime.maxWorkspace)} (runtime.maxWorkspace)` };
     }
-    const placed = placementRefusal(m, config);
+    const names = await nodeNames();
+    const placed = placementRefusal(m, names);
     if (placed) return placed;
+    // The control plane's node must be able to give it, unless another node may run it (the
+    // planner then weighs each node's own capacity, and says why when none fits).
+    const elsewhere = m.placement?.node !== undefined ? m.placement.node !== config.node : names.length > 1;
+    if (elsewhere) return null;
     const node = await capacity();
     if (r.memory > node.memoryBytes) return { field: 'resources.memory', value: r.memory, message: `resources.memory (${mib(r.memory)}) is more than this node has (${mib(node.memoryBytes)})` };
     if (r.cpu > node.cpus) return { field: 'resources.cpu', value: r.cpu, message: `resources.cpu ${r.cpu} is more than this node's ${node.cpus} cores` };
@@ -50,28 +57,18 @@ export function deployAdmission(
 }
 
 /**
- * Instances run on the control plane's node only (joined nodes do not run sandboxes yet): a
- * manifest pinned to another node, or asking for labels this node lacks, could never start,
- * so it is refused with what the node does have rather than accepted and left pending for ever.
+ * A manifest pinned to a node this flock does not have is a typo or a host not joined yet: it is
+ * refused, naming the nodes there are. Labels and resource fit are the planner's to weigh
+ * (they change as nodes join and are labelled): an instance that fits nowhere waits, with why.
  */
-function placementRefusal(m: Manifest, config: Config): ManifestRefusal | null {
-  const p = m.placement;
-  if (!p) return null;
-  if (p.node !== undefined && p.node !== config.node) {
-    return {
-      field: 'placement.node',
-      value: p.node,
-      message: `placement.node "${p.node}": instances run only on the control plane's node "${config.node}" so far (joined nodes report capacity and heartbeat but run no sandboxes yet, docs/scale-out.md); leave placement out, or set it to "${config.node}"`,
-    };
-  }
-  for (const [key, want] of Object.entries(p.labels)) {
-    const have = config.nodeLabels[key];
-    if (have !== want) {
-      const labels = Object.entries(config.nodeLabels).map(([k, v]) => `${k}=${v}`).join(', ') || 'none';
-      return { field: `placement.labels.${key}`, value: want, message: `no node has label ${key}=${want} (node "${config.node}" has ${labels}; set them with nodeLabels / AIFLOCK_NODE_LABELS)` };
-    }
-  }
-  return null;
+function placementRefusal(m: Manifest, nodes: string[]): ManifestRefusal | null {
+  const want = m.placement?.node;
+  if (want === undefined || nodes.includes(want)) return null;
+  return {
+    field: 'placement.node',
+    value: want,
+    message: `placement.node "${want}" is not a node of this flock (nodes: ${nodes.join(', ')}); join the host first (aiflock node join, docs/scale-out.md) or leave placement out`,
+  };
 }
 
 /** /run is a 16 MiB tmpfs in every sandbox (container-spec.ts, operator-spec.ts). */

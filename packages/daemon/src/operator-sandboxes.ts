@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { SandboxRuntime } from '@aiflock/core';
+import type { SandboxRuntime, Store } from '@aiflock/core';
 import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { UNIX_CLIENT_PREFIX } from './adapters/egress-proxy/egress-proxy.js';
 import { ProfileRouter } from './adapters/runtimes/profile-router.js';
@@ -19,6 +19,8 @@ export interface OperatorSandboxes {
 
 export interface OperatorSandboxDeps extends Omit<OperatorContext, 'proxy'> {
   main: SandboxRuntime;
+  /** Whose profile an agent's deployment asks for. */
+  store: Store;
 }
 
 /**

@@ -63,6 +63,7 @@ export async function setupRuntimes(config: Config, deps: { store: Store; logger
   // configured; the router sends each profile to its runtime and refuses what it cannot run.
   const operator = operatorSandboxes(factory, {
     ...ctx,
+    store: deps.store,
     main: runtime,
     busHost: external && !external.onThisHost ? external.host : runtime.gatewayIp(),
   });

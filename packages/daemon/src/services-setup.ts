@@ -11,6 +11,7 @@ import {
   TaskSweeper,
   deadlinePausedFor,
   type Clock,
+  type Fleet,
   type CredentialRevoker,
   type Ledger,
   type SandboxRuntime,
@@ -40,7 +41,7 @@ export interface FlockServices {
   /** Answers instances asking whether a task delivered again may run (`tasks.claim`). */
   claims: TaskClaims;
   /** Stops reconciling, once the pass under way has finished. */
-  reconciler: { stop(): Promise<void> };
+  reconciler: { stop(): Promise<void>; pending(agent: string): string | null };
   /** Stop watching the runtimes for OOM kills. */
   unwatch(): void;
   /** The bus handlers' metrics wrappers; the RPC handler is wrapped when the ops are mounted. */
@@ -54,7 +55,7 @@ export interface FlockServices {
 export async function setupServices(
   config: Config,
   parts: { store: Store; bus: BusSetup; runtimes: RuntimeSetup; secrets: SecretService; egressProxy: EgressProxy | null; metrics: Metrics; ledger: Ledger },
-  deps: { clock: Clock; log: ReturnType<typeof logFn>; revoker: CredentialRevoker },
+  deps: { clock: Clock; log: ReturnType<typeof logFn>; revoker: CredentialRevoker; fleet?: Fleet },
 ): Promise<FlockServices> {
   const { store, runtimes, secrets, egressProxy, metrics } = parts;
   const { bus, credentials } = parts.bus;
@@ -77,6 +78,7 @@ export async function setupServices(
     egressProxyUrl: () => (egressProxy ? runtime.proxyUrlForSandboxes(egressProxy.port) : null),
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
     onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
+    ...(deps.fleet ? { fleet: deps.fleet } : {}),
   });
   const sandboxes: SandboxRuntime = operator.router;
   const unwatch = (sandboxes.watch?.bind(sandboxes) ?? (() => () => {}))((e) => void reconciler.recordEvent(e).catch((err) => log('error', `recording a sandbox ${e.kind} event failed: ${String(err)}`)));
@@ -107,10 +109,14 @@ export async function setupServices(
     ackWaitMs: config.taskAckWaitMs,
     profileRefusal: (p) => operator.router.refusal(p),
     onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
-    admit: deployAdmission(config, () => operator.router.capacity(), operator.router.capabilities),
+    admit: deployAdmission(config, () => operator.router.capacity(), operator.router.capabilities, async () => {
+      const views = (await deps.fleet?.nodes()) ?? [];
+      return views.length > 0 ? views.map((v) => v.record.name) : [config.node];
+    }),
     artefacts: bus.artefacts,
     cancelTasks: (agent, reason) => tasks.cancelAllOf(agent, reason),
     sandboxHealth: (instanceId) => presence.health(instanceId),
+    pendingReason: (agent) => reconciler.pending(agent),
   });
   const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });

@@ -4,9 +4,8 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { deployAdmission } from '../src/deploy-admission.js';
 
 /**
- * `placement` must not be a field that does nothing: on this one-node flock a manifest pinned
- * to another node, or asking for labels the node lacks, is refused at deploy with the reason,
- * instead of being accepted and never placed.
+ * A manifest pinned to a node the flock does not have is refused at deploy, naming the nodes
+ * there are; labels are the planner's (an instance waits, with why, until a node has them).
  */
 const config = loadConfig({ env: { AIFLOCK_HOME: '/tmp/aiflock-placement', AIFLOCK_NODE: 'alpha', AIFLOCK_NODE_LABELS: 'zone=a, disk=ssd' } });
 const admit = deployAdmission(config, async () => ({ memoryBytes: 8 * 1024 ** 3, cpus: 4 }));
@@ -25,13 +24,19 @@ describe('placement on a one-node flock', () => {
     expect(await admit(manifest('placement: { labels: { zone: a, disk: ssd } }'))).toBeNull();
   });
 
-  it('refuses another node, naming the one there is', async () => {
-    expect(await admit(manifest('placement: { node: dgx-2 }'))).toEqual({ field: 'placement.node', value: 'dgx-2', message: expect.stringContaining('placement.node "dgx-2": instances run only on the control plane\'s node "alpha" so far') });
+  it('refuses a node the flock does not have, naming the ones it has', async () => {
+    expect(await admit(manifest('placement: { node: dgx-2 }'))).toEqual({ field: 'placement.node', value: 'dgx-2', message: expect.stringContaining('placement.node "dgx-2" is not a node of this flock (nodes: alpha)') });
   });
 
-  it('refuses a label the node lacks or has with another value, saying what it has', async () => {
-    expect(await admit(manifest('placement: { labels: { gpu: a100 } }'))).toMatchObject({ field: 'placement.labels.gpu', value: 'a100', message: expect.stringContaining('node "alpha" has zone=a, disk=ssd') });
-    expect(await admit(manifest('placement: { labels: { zone: b } }'))).toMatchObject({ field: 'placement.labels.zone', value: 'b' });
+  it('admits a joined node, and leaves the capacity of another node to the planner', async () => {
+    const joined = deployAdmission(config, async () => ({ memoryBytes: 1024 ** 3, cpus: 1 }), {}, async () => ['alpha', 'dgx-2']);
+    expect(await joined(manifest('placement: { node: dgx-2 }\nresources: { cpu: 8, memory: 4Gi }'))).toBeNull();
+    // Pinned here, this node's own size still decides.
+    expect(await joined(manifest('placement: { node: alpha }\nresources: { cpu: 8, memory: 512Mi }'))).toMatchObject({ field: 'resources.cpu' });
+  });
+
+  it('admits labels no node has yet: the instance waits for one', async () => {
+    expect(await admit(manifest('placement: { labels: { gpu: a100 } }'))).toBeNull();
   });
 });
 

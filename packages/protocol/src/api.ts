@@ -68,6 +68,8 @@ export const AgentView = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   instances: z.array(InstanceView),
+  /** Why an instance the agent needs is not placed: no node fits (each node's objection named). */
+  pending: z.string().nullable().optional(),
   /** Who owns the agent (the identity that deployed it); owners may not reward it. */
   owner: z.string().nullable().optional(),
   /** Compute tier and limits in force (GET /agents/{name} only). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InstanceId } from './names.js';
 
 /**
  * Nodes: the hosts of one flock. The control plane's own host is the node named by config
@@ -31,6 +32,19 @@ export const NodeCapacity = z.object({
 });
 export type NodeCapacity = z.infer<typeof NodeCapacity>;
 
+/** One sandbox as the node's runtime sees it (the runtime port's SandboxInfo, minus the host's handle details). */
+export const NodeInstanceReport = z.object({
+  id: InstanceId,
+  agent: z.string(),
+  state: z.enum(['created', 'running', 'paused', 'restarting', 'exited', 'dead']),
+  exitCode: z.number().int().nullable(),
+  oomKilled: z.boolean(),
+  startedAt: z.string().nullable(),
+  manifestDigest: z.string(),
+  handle: z.string(),
+});
+export type NodeInstanceReport = z.infer<typeof NodeInstanceReport>;
+
 /** `node.<name>.heartbeat`, published by the node agent every `intervalMs`. */
 export const NodeHeartbeat = z.object({
   node: NodeName,
@@ -39,10 +53,47 @@ export const NodeHeartbeat = z.object({
   capacity: NodeCapacity,
   /** The node agent's version, so mixed versions are visible. */
   version: z.string(),
-  /** The instances this node runs now (empty until nodes run sandboxes of their own). */
-  instances: z.array(z.string()).default([]),
+  /** The instances this node's runtime holds now, with their state: the control plane records their statuses from it. */
+  instances: z.array(NodeInstanceReport).default([]),
+  /**
+   * The address the bus sees this node's connection come from (the server's INFO `client_ip`):
+   * its sandboxes' connections are relayed from the same host, so their credentials are bound to it.
+   */
+  busAddress: z.string().nullable().default(null),
 });
 export type NodeHeartbeat = z.infer<typeof NodeHeartbeat>;
+
+
+/**
+ * One instance a node must run, as the control plane decided: the sandbox spec the node's own
+ * runtime starts, and the instance's bus credentials (issued and renewed by the control plane
+ * only; the node issues nothing). The node overrides the bus URL with where its sandboxes reach
+ * the bus.
+ */
+export const NodeDesiredInstance = z.object({
+  instanceId: InstanceId,
+  agent: z.string(),
+  image: z.string(),
+  profile: z.enum(['restricted', 'operator']),
+  manifestDigest: z.string(),
+  env: z.record(z.string(), z.string()),
+  resources: z.object({ cpu: z.number(), memoryBytes: z.number(), pids: z.number().int(), tmpBytes: z.number(), workspaceBytes: z.number().optional() }),
+  secretFiles: z.record(z.string(), z.string()).default({}),
+  /** The `.creds` text (null when the bus runs without authentication). */
+  creds: z.string().nullable(),
+});
+export type NodeDesiredInstance = z.infer<typeof NodeDesiredInstance>;
+
+/**
+ * `nodectl.<name>.desired`: everything node `<name>` must run, whole (not a diff): what runs there
+ * and is not listed is stopped. Only that node's credentials may read the subject.
+ */
+export const NodeDesiredState = z.object({
+  node: NodeName,
+  ts: z.string(),
+  instances: z.array(NodeDesiredInstance),
+});
+export type NodeDesiredState = z.infer<typeof NodeDesiredState>;
 
 export const NODE_STATUSES = ['pending', 'ready', 'lost'] as const;
 export const NodeInfo = z.object({
@@ -95,6 +146,8 @@ export const NodeJoined = z.object({
   /** Inbox prefix the node's connection must use: its credentials may read replies only there. */
   inboxPrefix: z.string(),
   heartbeatMs: z.number().int(),
+  /** The flock's name: the node's runtime names what it makes on the host after it. */
+  flock: z.string(),
 });
 export type NodeJoined = z.infer<typeof NodeJoined>;
 
@@ -110,9 +163,14 @@ export const nodeSubjects = {
   heartbeat: (node: string) => `node.${node}.heartbeat`,
   allHeartbeats: 'node.*.heartbeat',
   inbox: (node: string) => `_INBOX_node_${node}`,
+  /** Published by the control plane only; a node may read its own and no other. */
+  desired: (node: string) => `nodectl.${node}.desired`,
 };
 
-/** Everything one node agent may do on the bus: publish its own heartbeats, read its own replies. */
+/**
+ * Everything one node agent may do on the bus: publish its own heartbeats and reports, read its
+ * own desired state and its own replies.
+ */
 export function nodePermissions(node: string): { pub: { allow: string[] }; sub: { allow: string[] } } {
-  return { pub: { allow: [`node.${node}.>`] }, sub: { allow: [`${nodeSubjects.inbox(node)}.>`] } };
+  return { pub: { allow: [`node.${node}.>`] }, sub: { allow: [`${nodeSubjects.inbox(node)}.>`, nodeSubjects.desired(node)] } };
 }

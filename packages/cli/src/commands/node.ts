@@ -60,8 +60,10 @@ export function nodeCommand(program: Command, client: () => ApiClient): void {
     .option('--join-token <token>', 'the join token from `aiflock node token create` (`--token <token>` works too)')
     .option('--name <name>', "this node's name (default: the host name, lower-cased)")
     .option('--label <key=value...>', "this node's labels (repeat, or comma-separate)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--runtime <kind>', 'how sandboxes run on this host: docker, process (bubblewrap) or vm (default: docker when it answers, else what is installed)')
     .option('--json', 'print the join as JSON before the node agent starts')
-    .action(async (url: string, o: { joinToken?: string; name?: string; label: string[]; json?: boolean }) => {
+    .action(async (url: string, o: { joinToken?: string; name?: string; label: string[]; runtime?: string; json?: boolean }) => {
+      if (o.runtime !== undefined && !['docker', 'process', 'vm'].includes(o.runtime)) throw new CliError(`--runtime "${o.runtime}" is not a runtime kind (docker, process, vm)`, EXIT.usage);
       // `--token` is the program's bearer-token flag; on join it can only mean the join token.
       const joinToken = o.joinToken ?? program.opts<{ token?: string }>().token;
       if (!joinToken) throw new CliError('node join needs the join token: --token <token> (make one on the control plane with: aiflock node token create)', EXIT.usage);
@@ -72,7 +74,7 @@ export function nodeCommand(program: Command, client: () => ApiClient): void {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const file = join(dir, `${name}.json`);
       // The credentials are the node's identity on the bus: readable by this user only.
-      await writeFile(file, JSON.stringify({ name, natsUrl: joined.natsUrl, creds: joined.creds, inboxPrefix: joined.inboxPrefix, heartbeatMs: joined.heartbeatMs }), { mode: 0o600 });
+      await writeFile(file, JSON.stringify({ name, natsUrl: joined.natsUrl, creds: joined.creds, inboxPrefix: joined.inboxPrefix, heartbeatMs: joined.heartbeatMs, flock: joined.flock, ...(o.runtime ? { runtime: o.runtime } : {}) }), { mode: 0o600 });
       if (o.json) printJson({ name, natsUrl: joined.natsUrl, heartbeatMs: joined.heartbeatMs, state: file });
       else println(`joined as node "${name}"; starting the node agent (state in ${file}; after a restart: aiflock node run --name ${name})`);
       process.exitCode = await runNodeAgent(file);

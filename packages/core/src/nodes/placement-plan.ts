@@ -20,6 +20,8 @@ export interface PlacementNode {
   allocated: { cpu: number; memoryBytes: number };
   /** Instances per agent already there, for spreading. */
   instances: Readonly<Record<string, number>>;
+  /** The flock's egress proxy serves sandboxes here (the control plane's node only). */
+  egressProxy?: boolean;
 }
 
 export interface PlacementRequest {
@@ -30,6 +32,8 @@ export interface PlacementRequest {
   labels: Readonly<Record<string, string>>;
   cpu: number;
   memoryBytes: number;
+  /** The manifest has egress rules: only a node the egress proxy serves will do. */
+  egress?: boolean;
 }
 
 export type PlacementDecision = { node: string } | { pending: string };
@@ -40,6 +44,7 @@ export function objection(req: PlacementRequest, node: PlacementNode): string | 
   if (!node.ready) return 'not ready (no heartbeat)';
   if (node.draining) return 'draining';
   if (node.cordoned) return 'cordoned';
+  if (req.egress && !node.egressProxy) return "has no egress proxy (agents with egress rules run on the control plane's node)";
   for (const [k, v] of Object.entries(req.labels)) {
     if (node.labels[k] !== v) return `lacks label ${k}=${v}`;
   }

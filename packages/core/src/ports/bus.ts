@@ -83,6 +83,8 @@ export interface Bus {
   onHeartbeat(handler: InboundHandler): void;
   /** Node agents' heartbeats (`node.<name>.heartbeat`); the node's name is the subject's, which its credentials prove. */
   onNodeHeartbeat?(handler: (node: string, payload: unknown) => Promise<void>): void;
+  /** The whole set of instances node `node` must run, on the subject only it may read. */
+  publishNodeDesired?(node: string, state: unknown): Promise<void>;
   /** Tasks the bus will not redeliver any more; acknowledged once the handler resolves. */
   onDeadLetter(handler: DeadLetterHandler): void;
   /** Agents' RPC requests, shared among control-plane replicas (a queue group). */

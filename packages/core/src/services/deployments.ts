@@ -14,6 +14,8 @@ import { assertMayManageAgent, type Manager } from '../auth/agent-access.js';
 import { imageFor } from '../deployment/images.js';
 
 export interface DeploymentServiceDeps {
+  /** Why the agent's next instance waits for a node (the reconciler's placement), or null. */
+  pendingReason?: (agent: string) => string | null;
   store: Store;
   bus: Bus;
   clock: Clock;
@@ -268,6 +270,7 @@ export class DeploymentService {
       updatedAt: record.updatedAt,
       instances,
       owner: record.owner ?? null,
+      pending: active ? (this.deps.pendingReason?.(record.name) ?? null) : null,
     };
   }
 }

@@ -8,8 +8,13 @@ import type { Manifest } from '../manifest/schema.js';
 import { agentLoopEnv, egressRulesOf } from '../manifest/agent-loop-env.js';
 import { villageEnv } from '../manifest/village-env.js';
 import { explainStartError, imageFor } from '../deployment/images.js';
-import type { SandboxEvent, SandboxInfo, SandboxRuntime } from '../ports/sandbox-runtime.js';
-import type { DeploymentRecord, Store } from '../ports/store.js';
+import type { SandboxEvent, SandboxInfo, SandboxRuntime, SandboxSpec } from '../ports/sandbox-runtime.js';
+import type { DeploymentRecord, InstanceRecord, Store } from '../ports/store.js';
+import { drainPlan } from '../nodes/drain-plan.js';
+import { placementNodes, placementRequest, type Fleet, type RemoteInstance } from '../nodes/fleet.js';
+import { placeMany } from '../nodes/placement-plan.js';
+import { remoteSandboxes } from '../nodes/remote-sandboxes.js';
+import type { NodeView } from './nodes.js';
 import type { Presence } from './ingest.js';
 
 type OomEvent = Extract<SandboxEvent, { kind: 'oom' }>;
@@ -36,6 +41,8 @@ export interface ReconcilerDeps {
   egressProxyUrl?: () => string | null;
   /** Called once per OOM kill seen (for metrics). */
   onOom?: (e: OomEvent) => void;
+  /** The flock's joined hosts; absent, every instance runs here. */
+  fleet?: Fleet;
   /** Called once per instance removed for any reason (for metrics: replacements are restarts). */
   onRemove?: (e: { agent: string; instanceId: string; reason: string }) => void;
 }
@@ -51,6 +58,10 @@ export class Reconciler {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
+  /** Why each agent's next instance waits for a node, while it does. */
+  private readonly pendingReasons = new Map<string, string>();
+  /** What each instance placed on a joined node runs (rebuilt from its deployment after a restart). */
+  private readonly remoteSpecs = new Map<string, { node: string; instance: RemoteInstance }>();
   /** Consecutive start failures per agent, for backoff so a broken image does not spin. */
   private readonly failures = new Map<string, { count: number; until: number }>();
 
@@ -97,6 +108,7 @@ export class Reconciler {
 
   private async pass(): Promise<void> {
     const { store, runtime, clock } = this.deps;
+    const now = clock.now();
     const deployments = await store.deployments.list();
     const active = deployments.filter((d) => d.state === 'active');
     const listed = await runtime.list();
@@ -105,45 +117,175 @@ export class Reconciler {
     for (const d of active) {
       desired.push({ name: d.name, digest: d.digest, replicas: d.replicas, ...(d.manifest.lifecycle === 'job' ? { jobs: await this.jobFacts(d.name, listed) } : {}) });
     }
+    const views = this.deps.fleet ? await this.deps.fleet.nodes() : [];
+    const remote = this.remote(await store.instances.list(), views, deployments);
+    const all = [...listed, ...remote.actual];
     // Quarantined instances are evidence: neither replaced nor removed until released or killed.
     const frozen = new Set(deployments.filter((d) => d.state === 'quarantined').map((d) => d.name));
-    const actual = listed.filter((s) => !frozen.has(s.agent));
-    const plan = planReconcile(desired, actual, this.unhealthy(deployments, actual, clock.now()));
+    const actual = all.filter((s) => !frozen.has(s.agent));
+    const unhealthy = this.unhealthy(deployments, actual, now);
+    // Instances on draining nodes are held out of the plan (so replacements are placed
+    // elsewhere) and go once their replacements answer.
+    const draining = new Set(views.filter((v) => v.record.draining).map((v) => v.record.name));
+    const drain = drainPlan(desired, actual.filter((s) => !unhealthy.has(s.instanceId)), draining, (s) => this.health(deployments, s, now) === 'running');
+    const plan = planReconcile(desired, actual.filter((s) => !drain.held.has(s.instanceId)), unhealthy);
 
-    for (const r of plan.remove) {
-      const info = actual.find((a) => a.instanceId === r.instanceId);
-      this.deps.log('info', `removing instance ${r.instanceId}: ${r.reason}`, { agent: r.agent });
-      await store.logs.append([
-        { ts: clock.now().toISOString(), level: QUIET_REMOVALS.has(r.reason) ? 'info' : 'warn', msg: `instance removed: ${r.reason}`, agent: r.agent, instanceId: r.instanceId, taskId: null },
-      ]);
-      const jobEnded = r.reason === JOB_ENDED;
-      if (info && !jobEnded) await this.recordExit(info);
-      // Cut it off the bus first: whatever it still does before it is gone goes nowhere.
-      await this.deps.credentials.revoke(r.instanceId, r.reason);
-      await runtime.remove(r.instanceId);
-      this.deps.presence.forget(r.instanceId);
-      this.deps.onRemove?.({ agent: r.agent, instanceId: r.instanceId, reason: r.reason });
-      // An instance that died keeps its record (exit code, oom_killed) for people to see.
-      const died = !jobEnded && (info?.state === 'exited' || info?.state === 'dead');
-      if (!died || !desired.some((d) => d.name === r.agent)) await store.instances.remove(r.instanceId);
-    }
+    const removals = [...remote.lost.map((r) => ({ ...r, remote: true })), ...[...drain.remove, ...plan.remove].map((r) => ({ ...r, remote: this.isRemote(all, r.instanceId) }))];
+    for (const r of removals) await this.removeOne(r, all.find((a) => a.instanceId === r.instanceId), desired);
     const byName = new Map(active.map((d) => [d.name, d]));
+    let nodes = placementNodes(views);
+    const joined = views.some((v) => !v.local);
     for (const s of plan.start) {
       const deployment = byName.get(s.agent)!;
-      for (let i = 0; i < s.count; i++) await this.startOne(deployment);
+      for (let i = 0; i < s.count; i++) {
+        // A single host with no placement asked for: everything runs here, as it always did.
+        if (!this.deps.fleet || (!joined && !deployment.manifest.placement)) {
+          await this.startOne(deployment, this.deps.node);
+          continue;
+        }
+        const placed = placeMany([placementRequest(s.agent, deployment.manifest)], nodes);
+        const decision = placed.decisions[0]!;
+        if ('pending' in decision) {
+          this.notePending(s.agent, decision.pending);
+          break;
+        }
+        this.pendingReasons.delete(s.agent);
+        nodes = placed.nodes;
+        await this.startOne(deployment, decision.node);
+      }
     }
+    for (const agent of [...this.pendingReasons.keys()]) if (!plan.start.some((s) => s.agent === agent)) this.pendingReasons.delete(agent);
     // Listing inspects every container: only list again when this pass changed something.
-    const changed = plan.remove.length > 0 || plan.start.length > 0;
-    const after = changed ? await runtime.list() : listed;
+    const changed = removals.length > 0 || plan.start.length > 0;
+    const after = changed ? [...(await runtime.list()), ...this.remote(await store.instances.list(), views, deployments).actual] : all;
     // Quarantined instances keep running (paused) but their credentials were revoked by the
     // kill switch; retaining only what exists never revives them.
     await this.deps.credentials.retain(new Set(after.map((s) => s.instanceId)));
-    // Docker may give a restarted container another address; its credentials follow it.
-    for (const s of after) await this.deps.credentials.bind?.(s.instanceId, s.address ?? null);
-    await this.recordStatuses(deployments, after, clock.now());
+    // Docker may give a restarted container another address, a node another route to the bus;
+    // credentials follow. A remote instance whose node has not said where it connects from keeps its binding.
+    for (const s of after) if (s.node === this.deps.node || s.address) await this.deps.credentials.bind?.(s.instanceId, s.address ?? null);
+    await this.recordStatuses(deployments, after, now);
+    await this.publishDesired(views, deployments);
   }
 
-  private async startOne(d: DeploymentRecord): Promise<void> {
+  /** Why an agent's instances wait for a node (null when they do not): for `agent get` and status. */
+  pending(agent: string): string | null {
+    return this.pendingReasons.get(agent) ?? null;
+  }
+
+  private notePending(agent: string, reason: string): void {
+    if (this.pendingReasons.get(agent) === reason) return;
+    this.pendingReasons.set(agent, reason);
+    this.deps.log('warn', `an instance of ${agent} is pending: ${reason}`, { agent });
+  }
+
+  private isRemote(all: SandboxInfo[], instanceId: string): boolean {
+    const info = all.find((a) => a.instanceId === instanceId);
+    return info !== undefined && info.node !== this.deps.node;
+  }
+
+  private async removeOne(r: { instanceId: string; agent: string; reason: string; remote: boolean }, info: SandboxInfo | undefined, desired: DesiredDeployment[]): Promise<void> {
+    const { store, runtime, clock } = this.deps;
+    this.deps.log('info', `removing instance ${r.instanceId}: ${r.reason}`, { agent: r.agent });
+    await store.logs.append([
+      { ts: clock.now().toISOString(), level: QUIET_REMOVALS.has(r.reason) ? 'info' : 'warn', msg: `instance removed: ${r.reason}`, agent: r.agent, instanceId: r.instanceId, taskId: null },
+    ]);
+    const jobEnded = r.reason === JOB_ENDED;
+    if (info && !jobEnded) await this.recordExit(info);
+    // Cut it off the bus first: whatever it still does before it is gone goes nowhere (on a
+    // lost node too, should it come back).
+    await this.deps.credentials.revoke(r.instanceId, r.reason);
+    // A remote one leaves its node's desired set, published at the end of the pass: the node stops it.
+    if (r.remote) this.remoteSpecs.delete(r.instanceId);
+    else await runtime.remove(r.instanceId);
+    this.deps.presence.forget(r.instanceId);
+    this.deps.onRemove?.({ agent: r.agent, instanceId: r.instanceId, reason: r.reason });
+    // An instance that died keeps its record (exit code, oom_killed) for people to see.
+    const died = !jobEnded && (info?.state === 'exited' || info?.state === 'dead');
+    if (!died || !desired.some((d) => d.name === r.agent)) await store.instances.remove(r.instanceId);
+  }
+
+  /** The instances on joined nodes, from their records and their nodes' reports. */
+  private remote(records: InstanceRecord[], views: NodeView[], deployments: DeploymentRecord[]) {
+    if (!this.deps.fleet) return { actual: [] as SandboxInfo[], lost: [] as { instanceId: string; agent: string; reason: string }[] };
+    const reports = this.deps.fleet.reports;
+    return remoteSandboxes({
+      records,
+      local: this.deps.node,
+      nodes: views.map((v) => ({ name: v.record.name, status: v.status })),
+      report: (node) => reports.get(node),
+      digestOf: (r) => this.remoteSpecs.get(r.id)?.instance.spec.manifestDigest ?? deployments.find((d) => d.name === r.agent)?.digest ?? '',
+    });
+  }
+
+  /** Every joined node that listens gets the whole set it must run, credentials included. */
+  private async publishDesired(views: NodeView[], deployments: DeploymentRecord[]): Promise<void> {
+    const fleet = this.deps.fleet;
+    if (!fleet) return;
+    const records = await this.deps.store.instances.list();
+    for (const v of views) {
+      if (v.local || v.status === 'lost') continue;
+      const instances: RemoteInstance[] = [];
+      for (const r of records.filter((x) => x.node === v.record.name && x.status !== 'exited')) {
+        const known = this.remoteSpecs.get(r.id) ?? (await this.rebuildRemote(r, v.record.name, deployments));
+        if (known) instances.push(known.instance);
+      }
+      await fleet.publish(v.record.name, instances).catch((err: unknown) => this.deps.log('warn', `publishing node ${v.record.name}'s desired state failed: ${String(err)}`, { node: v.record.name }));
+    }
+  }
+
+  /** After a restart of the control plane: the spec of an instance placed before, from its deployment (same key, same binding). */
+  private async rebuildRemote(r: InstanceRecord, node: string, deployments: DeploymentRecord[]) {
+    const d = deployments.find((x) => x.name === r.agent && x.state === 'active');
+    if (!d) return undefined;
+    const creds = await this.deps.credentials.issue(r.id, r.agent);
+    const entry = { node, instance: { spec: await this.specFor(d, r.id, creds), credentialsDir: creds?.dir ?? null } };
+    this.remoteSpecs.set(r.id, entry);
+    return entry;
+  }
+
+  private async specFor(d: DeploymentRecord, instanceId: string, creds: { dir: string } | null): Promise<SandboxSpec> {
+    const m = d.manifest;
+    const egress = egressRulesOf(m);
+    const proxy = egress.length > 0 ? (this.deps.egressProxyUrl?.() ?? null) : null;
+    if (egress.length > 0 && !proxy) throw new Error('the manifest lists egress rules but this flock runs no egress proxy');
+    const secretFiles = m.secrets.some((s) => s.file) ? await (this.deps.secretFiles ?? noSecrets)(m) : {};
+    const agentLoop = agentLoopEnv(m);
+    return {
+      ...(creds ? { busCredentialsDir: creds.dir } : {}),
+      instanceId,
+      agent: d.name,
+      image: imageFor(m.image, this.deps),
+      profile: m.profile,
+      manifestDigest: d.digest,
+      resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp, ...(m.resources.workspace ? { workspaceBytes: m.resources.workspace } : {}) },
+      env: {
+        ...m.env,
+        AIFLOCK_INSTANCE_ID: instanceId,
+        AIFLOCK_AGENT: d.name,
+        AIFLOCK_NATS_URL: this.deps.busUrl(),
+        AIFLOCK_HANDLERS: m.handlers.join(','),
+        AIFLOCK_HEARTBEAT_MS: String(m.heartbeat.interval),
+        AIFLOCK_CONCURRENCY: String(m.concurrency),
+        ...(m.logLevel ? { AIFLOCK_LOG_LEVEL: m.logLevel } : {}),
+        // lifecycle: job — this sandbox takes one task and stops.
+        ...(m.lifecycle === 'job' ? { AIFLOCK_ONE_TASK: '1' } : {}),
+        // A villager's loop settings; the persona is not secret (it is the agent's prompt).
+        ...(m.village ? { AIFLOCK_VILLAGE: villageEnv(m) } : {}),
+        // The agent loop's tools and limits (no secrets: the persona is the agent's prompt).
+        ...(agentLoop ? { AIFLOCK_AGENT_LOOP: agentLoop } : {}),
+        // Only agents with egress rules learn where the proxy is; it refuses all others anyway.
+        ...(proxy ? { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy } : {}),
+      },
+      secretFiles,
+    };
+  }
+
+  /**
+   * One new instance on `node`: here through the runtime, on a joined node by recording it and
+   * adding it to that node's desired set (its credentials bound to where the node reaches the bus).
+   */
+  private async startOne(d: DeploymentRecord, node: string): Promise<void> {
     const now = this.deps.clock.now().getTime();
     const failed = this.failures.get(d.name);
     if (failed && failed.until > now) return;
@@ -151,55 +293,21 @@ export class Reconciler {
     const instanceId = newInstanceId(d.name);
     try {
       const creds = await this.deps.credentials.issue(instanceId, d.name);
-      const egress = egressRulesOf(m);
-      const proxy = egress.length > 0 ? (this.deps.egressProxyUrl?.() ?? null) : null;
-      if (egress.length > 0 && !proxy) throw new Error('the manifest lists egress rules but this flock runs no egress proxy');
-      const secretFiles = m.secrets.some((s) => s.file) ? await (this.deps.secretFiles ?? noSecrets)(m) : {};
-      const agentLoop = agentLoopEnv(m);
-      const info = await this.deps.runtime.start({
-        ...(creds ? { busCredentialsDir: creds.dir } : {}),
-        instanceId,
-        agent: d.name,
-        image: imageFor(m.image, this.deps),
-        profile: m.profile,
-        manifestDigest: d.digest,
-        resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp, ...(m.resources.workspace ? { workspaceBytes: m.resources.workspace } : {}) },
-        env: {
-          ...m.env,
-          AIFLOCK_INSTANCE_ID: instanceId,
-          AIFLOCK_AGENT: d.name,
-          AIFLOCK_NATS_URL: this.deps.busUrl(),
-          AIFLOCK_HANDLERS: m.handlers.join(','),
-          AIFLOCK_HEARTBEAT_MS: String(m.heartbeat.interval),
-          AIFLOCK_CONCURRENCY: String(m.concurrency),
-          ...(m.logLevel ? { AIFLOCK_LOG_LEVEL: m.logLevel } : {}),
-          // lifecycle: job — this sandbox takes one task and stops.
-          ...(m.lifecycle === 'job' ? { AIFLOCK_ONE_TASK: '1' } : {}),
-          // A villager's loop settings; the persona is not secret (it is the agent's prompt).
-          ...(m.village ? { AIFLOCK_VILLAGE: villageEnv(m) } : {}),
-          // The agent loop's tools and limits (no secrets: the persona is the agent's prompt).
-          ...(agentLoop ? { AIFLOCK_AGENT_LOOP: agentLoop } : {}),
-          // Only agents with egress rules learn where the proxy is; it refuses all others anyway.
-          ...(proxy ? { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy } : {}),
-        },
-        secretFiles,
-      });
-      // The credentials were issued usable from nowhere; now that the sandbox has its address,
-      // they work from there only (the agent retries until the bound file is in place).
-      await this.deps.credentials.bind?.(instanceId, info.address ?? null);
+      const spec = await this.specFor(d, instanceId, creds);
+      if (node === this.deps.node) {
+        const info = await this.deps.runtime.start(spec);
+        // The credentials were issued usable from nowhere; now that the sandbox has its address,
+        // they work from there only (the agent retries until the bound file is in place).
+        await this.deps.credentials.bind?.(instanceId, info.address ?? null);
+        await this.deps.store.instances.upsert({ id: instanceId, agent: d.name, status: 'starting', handle: info.handle, node: info.node, startedAt: info.startedAt, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
+      } else {
+        const address = this.deps.fleet?.reports.get(node)?.busAddress;
+        if (address) await this.deps.credentials.bind?.(instanceId, address);
+        this.remoteSpecs.set(instanceId, { node, instance: { spec, credentialsDir: creds?.dir ?? null } });
+        await this.deps.store.instances.upsert({ id: instanceId, agent: d.name, status: 'starting', handle: null, node, startedAt: new Date(now).toISOString(), lastHeartbeatAt: null, exitCode: null, oomKilled: false });
+      }
       this.failures.delete(d.name);
-      await this.deps.store.instances.upsert({
-        id: instanceId,
-        agent: d.name,
-        status: 'starting',
-        handle: info.handle,
-        node: info.node,
-        startedAt: info.startedAt,
-        lastHeartbeatAt: null,
-        exitCode: null,
-        oomKilled: false,
-      });
-      this.deps.log('info', `started instance ${instanceId}`, { agent: d.name });
+      this.deps.log('info', `started instance ${instanceId}${node === this.deps.node ? '' : ` on node ${node}`}`, { agent: d.name, node });
     } catch (err) {
       await this.deps.credentials.revoke(instanceId, 'its sandbox did not start').catch(() => undefined);
       const count = (failed?.count ?? 0) + 1;

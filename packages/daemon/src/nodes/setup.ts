@@ -4,6 +4,7 @@ import type { BusSetup } from '../bus-setup.js';
 import type { Config } from '../config.js';
 import type { logFn } from '../logger.js';
 import type { RuntimeSetup } from '../runtime-setup.js';
+import type { BusFleet } from './fleet.js';
 import { hostCapacity } from './host-capacity.js';
 
 /**
@@ -11,7 +12,10 @@ import { hostCapacity } from './host-capacity.js';
  * arrive on `node.<name>.heartbeat`; the subject names the node, and its credentials allow
  * it no other, so a body claiming another node's name is refused, not believed.
  */
-export async function setupNodes(config: Config, deps: { store: Store; clock: Clock; bus: BusSetup; runtimes: RuntimeSetup; log: ReturnType<typeof logFn> }): Promise<NodeService> {
+export async function setupNodes(
+  config: Config,
+  deps: { store: Store; clock: Clock; bus: BusSetup; runtimes: RuntimeSetup; fleet: BusFleet; poke: () => void; log: ReturnType<typeof logFn> },
+): Promise<NodeService> {
   const { bus, runtimes, log } = deps;
   const jwt = bus.busAuth?.credentials ?? null;
   const nodes = new NodeService({
@@ -31,7 +35,12 @@ export async function setupNodes(config: Config, deps: { store: Store; clock: Cl
     const beat = NodeHeartbeat.safeParse(payload);
     if (!beat.success) return log('warn', `node ${node} sent a heartbeat that is not one: ${beat.error.issues[0]?.message ?? ''}`, { node });
     if (beat.data.node !== node) return log('warn', `a heartbeat on node ${node}'s subject claims to be node "${beat.data.node}": refused`, { node });
-    if (!(await nodes.heartbeat(node, beat.data))) log('warn', `a heartbeat from node ${node}, which is not a node of this flock (removed?)`, { node });
+    if (!(await nodes.heartbeat(node, beat.data))) return log('warn', `a heartbeat from node ${node}, which is not a node of this flock (removed?)`, { node });
+    const instances = beat.data.instances.map(({ id, ...i }) => ({ ...i, instanceId: id, node }));
+    // What runs there changed (an instance started, exited, went): the reconciler looks now.
+    if (deps.fleet.reports.set(node, { instances, busAddress: beat.data.busAddress, at: deps.clock.now() })) deps.poke();
+    await deps.fleet.resend(node);
   });
+  deps.fleet.attach(nodes);
   return nodes;
 }

@@ -16,7 +16,7 @@ import { INSTANCE_JS_API_PREFIX, STREAMS } from '@aiflock/protocol';
  * instance's permissions prove); the consumer calls an instance needs on the task queue,
  * under INSTANCE_JS_API_PREFIX (the agents account has no JetStream of its own, so `$JS.API`
  * there would be answered "not enabled"); the acknowledgements of task messages; and, the
- * other way, control messages and broadcasts as streams.
+ * other way, control messages, broadcasts and nodes' desired states as streams.
  */
 const TASKS = STREAMS.tasks.name;
 const MINUTE_NS = 60 * 1e9;
@@ -45,6 +45,8 @@ const CROSSINGS: Crossing[] = [
   { type: 'service', subject: `$JS.ACK.${TASKS}.>` },
   { type: 'stream', subject: 'ctl.*' },
   { type: 'stream', subject: 'broadcast' },
+  // Each node's desired state (with its instances' credentials): a node user may read only its own.
+  { type: 'stream', subject: 'nodectl.*.desired' },
 ];
 
 /** What the flock account offers the agents account. */

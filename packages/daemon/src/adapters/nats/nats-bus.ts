@@ -261,6 +261,12 @@ export class NatsBus implements Bus {
   onRpc(handler: RpcHandler): void {
     this.handlers.rpc = handler;
   }
+  /** Core NATS, not a stream: a node that missed one gets the next (every pass, every heartbeat). */
+  async publishNodeDesired(node: string, state: unknown): Promise<void> {
+    this.nc.publish(nodeSubjects.desired(node), codec.encode(state));
+    await this.nc.flush();
+  }
+
   onNodeHeartbeat(handler: (node: string, payload: unknown) => Promise<void>): void {
     this.nodeBeat = handler;
   }

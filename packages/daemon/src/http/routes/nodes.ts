@@ -13,6 +13,7 @@ export interface NodesApi {
   /** The bus as other hosts reach it. */
   busUrl: string;
   heartbeatMs: number;
+  flock: string;
 }
 
 const info = (n: NodeView): NodeInfo => ({
@@ -57,7 +58,7 @@ export const nodeRoutes =
         const api = nodes();
         const joined = await audited(ctx.audit, req, 'node.join', `node/${body.name}`, () => api.service.join(body), (r) => ({ details: { tokenId: r.tokenId, labels: body.labels } }));
         req.log.info({ node: body.name, tokenId: joined.tokenId }, 'node joined');
-        return reply.header('cache-control', 'no-store').send({ name: body.name, natsUrl: api.busUrl, creds: joined.creds, inboxPrefix: nodeSubjects.inbox(body.name), heartbeatMs: api.heartbeatMs });
+        return reply.header('cache-control', 'no-store').send({ name: body.name, natsUrl: api.busUrl, creds: joined.creds, inboxPrefix: nodeSubjects.inbox(body.name), heartbeatMs: api.heartbeatMs, flock: api.flock });
       },
     );
 

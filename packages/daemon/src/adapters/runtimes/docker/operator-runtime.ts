@@ -227,7 +227,7 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
       await chmod(path, 0o600);
       return server;
     };
-    const bus = await listen('bus.sock', (s) => relayToBus(s, this.opts.busPort, this.opts.busHost));
+    const bus = await listen('bus.sock', (s) => relayToBus(s, [{ host: this.opts.busHost, port: this.opts.busPort }]));
     const proxy = egress && this.opts.proxy ? await listen('proxy.sock', (s) => this.opts.proxy!.accept(s, instanceId)) : null;
     this.relays.set(instanceId, { bus, proxy });
   }

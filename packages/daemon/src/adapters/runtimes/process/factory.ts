@@ -11,7 +11,7 @@ export const processRuntimeFactory = {
       node: ctx.node,
       rootDir: ctx.settings.processDir ?? `/var/lib/aiflock-${ctx.flock}`,
       bundle: ctx.agentBundle,
-      busHost: '127.0.0.1',
+      busServers: ctx.busServers ?? [{ host: '127.0.0.1', port: ctx.busPort }],
       busPort: ctx.busPort,
       secretsDir: ctx.secretsDir,
       storage: storageLimits(ctx.settings),

@@ -27,8 +27,8 @@ export interface ProcessRuntimeOptions {
   rootDir: string;
   /** The agent runtime bundle (agent.mjs). */
   bundle: string;
-  /** The bus on this host (the relay connects here). */
-  busHost: string;
+  /** The bus servers the relay connects to, the first that answers; sandboxes see the bus on loopback at `busPort`. */
+  busServers: { host: string; port: number }[];
   busPort: number;
   /** Host tmpfs for secret files. */
   secretsDir?: string;
@@ -101,7 +101,7 @@ export class ProcessRuntime implements HostRuntime {
   }
 
   gatewayIp(): string {
-    return this.opts.busHost;
+    return this.opts.busServers[0]!.host;
   }
 
   /** No network, so no proxy client is ever one of these sandboxes. */
@@ -216,7 +216,7 @@ export class ProcessRuntime implements HostRuntime {
     // would be invisible inside) and only replace the socket, e.g. on release from quarantine.
     await mkdir(socketDir, { recursive: true, mode: 0o755 });
     await rm(join(socketDir, 'bus.sock'), { force: true });
-    const server = createServer((s) => relayToBus(s, this.opts.busPort, this.opts.busHost));
+    const server = createServer((s) => relayToBus(s, this.opts.busServers));
     const sock = join(socketDir, 'bus.sock');
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(sock, resolve));
     await chown(sock, SANDBOX_UID, SANDBOX_GID);

@@ -79,11 +79,17 @@ export interface RuntimeContext {
   agentBundle: string;
   /** The one host port sandboxes may reach for the bus (the spawned server's, or an external one's). */
   busPort: number;
+  /**
+   * Where relayed sandboxes' bus connections go (process runtime), in order of preference: the
+   * first that answers. Unset: this host's loopback at `busPort`. A node agent gives its servers.
+   */
+  busServers?: { host: string; port: number }[];
   /** The egress proxy's port on the gateway. */
   proxyPort: number;
   /** The egress proxy, late-bound (it is built after the runtimes): for runtimes that hand connections over. */
   proxy: ProxyAcceptor;
-  store: Store;
+  /** Unset in a node agent, which keeps no store of its own. */
+  store?: Store;
   log: RuntimeLog;
 }
 

@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { hostPort, natsServers } from '../adapters/nats/server-list.js';
+import { RuntimeSettingsSchema, runtimeFactory } from '../adapters/runtimes/registry.js';
+import type { HostRuntime, RuntimeLog } from '../adapters/runtimes/shared/host-runtime.js';
+
+const run = promisify(execFile);
+const EGRESS_PORT_DEFAULT = 3128;
+const LOCAL_HOSTS = ['127.0.0.1', 'localhost', '0.0.0.0', '[::1]'];
+
+/**
+ * The name a node's runtime gives what it makes on the host (networks, cgroups, directories):
+ * the node's own and a hash of the flock's, so a node never touches the control plane's
+ * sandboxes, nor another flock's, even on the same machine.
+ */
+export function runtimeScope(flock: string, node: string): string {
+  return `${node.slice(0, 19)}-${createHash('sha256').update(`${flock}/${node}`).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * The node's sandbox runtime, from the same registry the control plane uses. Its sandboxes
+ * reach the bus at the node's servers: a server on this host first (a cluster runs one per
+ * host), then the rest of the list; relayed sandboxes (process runtime) fail over along it.
+ */
+export function nodeRuntime(s: { flock: string; name: string; natsUrl: string }, kind: string, log: RuntimeLog): HostRuntime {
+  const scope = runtimeScope(s.flock, s.name);
+  const servers = natsServers(s.natsUrl).map(hostPort);
+  const ordered = [...servers.filter((x) => LOCAL_HOSTS.includes(x.host)), ...servers.filter((x) => !LOCAL_HOSTS.includes(x.host))];
+  const root = nodeRoot(scope);
+  const settings = RuntimeSettingsSchema.parse({ kind, processDir: root });
+  return runtimeFactory(kind).create({
+    flock: scope,
+    node: s.name,
+    dataDir: join(root, 'data'),
+    settings,
+    sharedDir: join(root, 'shared'),
+    secretsDir: join('/dev/shm', `aiflock-${scope}-secrets`),
+    agentBundle: join(import.meta.dirname, '..', '..', '..', 'agent', 'dist', 'bundle', 'agent.mjs'),
+    busPort: ordered[0]!.port,
+    busServers: ordered,
+    // Joined nodes run no egress proxy (agents with egress rules are placed on the control plane's
+    // node); the runtime still wants a port for its firewall, where nothing listens here.
+    proxyPort: EGRESS_PORT_DEFAULT,
+    // Nor is a connection ever handed to a proxy here: one that arrives is closed unread.
+    proxy: { accept: (socket) => socket.destroy() },
+    log,
+  });
+}
+
+/**
+ * Sandboxes a previous run of this node agent left (it was killed: a process runtime's
+ * sandboxes do not outlive it, but nothing else ends them): every process in the scope's
+ * cgroups is killed and the cgroups removed, and what their storage still has mounted under
+ * the runtime's root is unmounted, before the runtime starts afresh.
+ */
+export async function reclaimOrphans(flock: string, node: string): Promise<number> {
+  const scope = runtimeScope(flock, node);
+  const parent = join('/sys/fs/cgroup', `aiflock-${scope}`);
+  const children = await readdir(parent, { withFileTypes: true }).catch(() => []);
+  let killed = 0;
+  for (const c of children.filter((d) => d.isDirectory())) {
+    const dir = join(parent, c.name);
+    await writeFile(join(dir, 'cgroup.kill'), '1').catch(() => undefined);
+    for (let i = 0; i < 50 && (await rmdir(dir).then(() => false, () => true)); i++) await new Promise((r) => setTimeout(r, 100));
+    killed++;
+  }
+  await rmdir(parent).catch(() => undefined);
+  // Deepest first: a workspace mounted inside the shared tree goes before the tree.
+  const root = nodeRoot(scope);
+  const mounts = (await readFile('/proc/self/mounts', 'utf8').catch(() => ''))
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m === root || m.startsWith(`${root}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
+  return killed;
+}
+
+const nodeRoot = (scope: string) => `/var/lib/aiflock-node-${scope}`;
