@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/cold-start.ts [--runs 5] [--json]
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerCreateOptions } from 'dockerode';
@@ -171,10 +171,10 @@ async function viaDocker(f: BenchFlock, beats: Heartbeats, name: string, sandbox
   // credentials file, read-only where the runtime mounts it. Issued before the clock starts,
   // as a runtime is handed them by the reconciler.
   const credsDir = await busCredentialsDir(f, instanceId);
-  const beat = Promise.all([
-    beats.next(`the first heartbeat of ${instanceId}`, (hb) => hb.instanceId === instanceId),
-    beats.next(`the ready heartbeat of ${instanceId}`, (hb) => hb.instanceId === instanceId && hb.state !== 'starting'),
-  ]);
+  // Only the first heartbeat: a raw container holds operator credentials of the flock account,
+  // not an instance's of the agents account, so its runtime cannot look up its task queue
+  // through the agents account's JetStream import and never becomes ready (no ready figure).
+  const beat = beats.next(`the first heartbeat of ${instanceId}`, (hb) => hb.instanceId === instanceId);
   const wall0 = Date.now();
   const t0 = performance.now();
   const container = await f.docker.createContainer(rawSpec(f, agent, instanceId, sandboxed, credsDir));
@@ -184,12 +184,16 @@ async function viaDocker(f: BenchFlock, beats: Heartbeats, name: string, sandbox
   }
   await container.start();
   const requestMs = performance.now() - t0;
-  const [first, ready] = await beat;
+  const first = await beat.catch(async (err: unknown) => {
+    // Say why: what the runtime printed before it gave up.
+    const logs = await container.logs({ stdout: true, stderr: true, tail: 15 }).catch(() => '');
+    throw new Error(`${String(err)}; the container said: ${logs.toString()}`);
+  });
   const docker = await dockerTimes(f, container.id, wall0);
   await container.remove({ force: true });
   await removeAgent(f, name);
   if (credsDir) await rm(credsDir, { recursive: true, force: true });
-  return { requestMs, ...docker, firstBeatMs: first.at - t0, readyMs: ready.at - t0 };
+  return { requestMs, ...docker, firstBeatMs: first.at - t0, readyMs: NaN };
 }
 
 /** A directory holding `nats.creds` for the raw container (readable by its non-root user), or null without bus auth. */
@@ -198,6 +202,8 @@ async function busCredentialsDir(f: BenchFlock, name: string): Promise<string | 
   if (!creds) return null;
   const dir = await mkdtemp(join(tmpdir(), 'aiflock-bench-creds-'));
   onCleanup(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  // mkdtemp makes the directory 0700 (root's): the sandbox user must reach the file in it.
+  await chmod(dir, 0o755);
   await writeFile(join(dir, 'nats.creds'), creds, { mode: 0o444 });
   return dir;
 }

@@ -1,8 +1,9 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Algorithms, encodeAccount, encodeOperator, encodeUser, fmtCreds, type NatsLimits, type Permissions } from '@nats-io/jwt';
-import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from '@nats-io/nkeys';
+import { createAccount, createOperator, type KeyPair } from '@nats-io/nkeys';
 import { agentImports, flockExports } from './accounts.js';
+import { SigningKey } from './signing-key.js';
 
 /** What a user may do: subjects, and per-connection limits (message size, subscriptions). */
 export type UserGrants = Permissions & Partial<NatsLimits> & { src?: string[] };
@@ -42,7 +43,6 @@ const UNLIMITED = {
 };
 const encoding = { algorithm: Algorithms.v2 } as const;
 const text = new TextDecoder();
-const bytes = new TextEncoder();
 
 /**
  * The flock's NATS decentralized-auth trust chain (operator → accounts → users). The
@@ -83,7 +83,8 @@ export class NatsTrust {
       await rename(tmp, file);
     }
     await chmod(file, 0o600);
-    const key = (s: string) => fromSeed(bytes.encode(s));
+    // Each key pair is derived once, not again at every JWT it signs (signing-key.ts).
+    const key = (s: string) => SigningKey.fromSeed(s);
     return new NatsTrust(key(seeds.operator), key(seeds.system), key(seeds.account), key(agents), name);
   }
 
@@ -180,7 +181,7 @@ export class NatsTrust {
   }
 
   private async issue(name: string, issuer: KeyPair, permissions: UserGrants, ttlSeconds: number | null, now: number, seed?: string): Promise<IssuedUser> {
-    const user = seed ? fromSeed(bytes.encode(seed)) : createUser();
+    const user = seed ? SigningKey.fromSeed(seed) : SigningKey.user();
     const iat = Math.floor(now / 1000);
     const exp = ttlSeconds === null ? null : iat + ttlSeconds;
     const jwt = await encodeUser(name, user, issuer, { ...permissions }, { ...encoding, ...(exp === null ? {} : { exp }) });

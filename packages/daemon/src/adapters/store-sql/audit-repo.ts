@@ -4,6 +4,11 @@ import type { SqlBackend } from './dialect.js';
 import { escapeLike, json, unjson } from './sql-values.js';
 import type { AuditTable } from './tables.js';
 import type { Writer } from './group-commit.js';
+import { prepared } from './prepared.js';
+
+// Every append reads the head and inserts: compiled once (prepared.ts).
+const chainHead = prepared((db, _: object) => db.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1));
+const insertEntry = prepared((db, row: AuditTable) => db.insertInto('audit_log').values(row));
 
 /**
  * The hash-chained audit log; appends hold the table's write lock to keep the chain linear.
@@ -25,9 +30,9 @@ export function auditRepo(backend: SqlBackend, write?: Writer): AuditStore {
   return {
     append: async (build) => {
       const append = async (trx: typeof db) => {
-        const last = await trx.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+        const [last] = (await chainHead(trx, {})).rows;
         const entry = build(last ? { seq: Number(last.seq), hash: last.hash } : null);
-        await trx.insertInto('audit_log').values(fromAudit(entry)).execute();
+        await insertEntry(trx, fromAudit(entry));
         return entry;
       };
       return write ? write(append, { lock: 'audit_log' }) : backend.exclusive('audit_log', append);

@@ -2,6 +2,11 @@ import type { Kysely, Selectable } from 'kysely';
 import type { AuthStore, JobEventType, TokenRecord } from '@aiflock/core';
 import type { Database, TokensTable } from './tables.js';
 import type { Writer } from './group-commit.js';
+import { prepared } from './prepared.js';
+
+// Every API request reads its token, and every task writes job events: compiled once per shape (prepared.ts).
+const tokenByHash = prepared((db, k: { hash: string }) => db.selectFrom('tokens').selectAll().where('hash', '=', k.hash));
+const insertJobEvents = prepared((db, v: { rows: { job_id: string; type: string; ts: string; payload: string }[] }) => db.insertInto('job_events').values(v.rows));
 
 /** Token, session and job-event repositories over any Kysely backend; job events are written through `write` (group commit) when given. */
 export function authRepos(db: () => Kysely<Database>, write: Writer = (op) => op(db())): AuthStore {
@@ -26,7 +31,7 @@ export function authRepos(db: () => Kysely<Database>, write: Writer = (op) => op
       return row && toToken(row);
     },
     getByHash: async (hash) => {
-      const row = await db().selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+      const [row] = (await tokenByHash(db(), { hash })).rows;
       return row && toToken(row);
     },
     list: async () => (await db().selectFrom('tokens').selectAll().orderBy('created_at').orderBy('id').execute()).map(toToken),
@@ -67,7 +72,7 @@ export function authRepos(db: () => Kysely<Database>, write: Writer = (op) => op
     append: async (events) => {
       if (events.length === 0) return;
       const rows = events.map((e) => ({ job_id: e.jobId, type: e.type, ts: e.ts, payload: JSON.stringify(e.payload ?? null) }));
-      await write((db) => db.insertInto('job_events').values(rows).execute());
+      await write((db) => insertJobEvents(db, { rows }));
     },
     list: async (f) => {
       let q = db().selectFrom('job_events').selectAll().where('job_id', '=', f.jobId);

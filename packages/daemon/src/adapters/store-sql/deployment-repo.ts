@@ -2,12 +2,16 @@ import type { Kysely, Selectable } from 'kysely';
 import type { DeploymentRecord, Store } from '@aiflock/core';
 import { json } from './sql-values.js';
 import type { Database, DeploymentsTable } from './tables.js';
+import { prepared } from './prepared.js';
+
+/** Read for every task created: compiled once (prepared.ts). */
+const byName = prepared((db, k: { name: string }) => db.selectFrom('deployments').selectAll().where('name', '=', k.name));
 
 /** Deployments (desired state per agent), on any Kysely backend. */
 export function deploymentRepo(db: Kysely<Database>): Store['deployments'] {
   return {
     get: async (name) => {
-      const row = await db.selectFrom('deployments').selectAll().where('name', '=', name).executeTakeFirst();
+      const [row] = (await byName(db, { name })).rows;
       return row && toDeployment(row);
     },
     list: async () => (await db.selectFrom('deployments').selectAll().orderBy('name').execute()).map(toDeployment),

@@ -3,6 +3,10 @@ import type { LogRecord, Store } from '@aiflock/core';
 import type { LogLevel } from '@aiflock/protocol';
 import type { Database, LogsTable } from './tables.js';
 import { directWriter, type Writer } from './group-commit.js';
+import { prepared } from './prepared.js';
+
+/** Log lines come a few at a time on the task path: compiled once per number of lines (prepared.ts). */
+const insertLogs = prepared((db, v: { rows: Omit<LogsTable, 'seq'>[] }) => db.insertInto('logs').values(v.rows));
 
 /** Agent log lines, on any Kysely backend. */
 export function logRepo(db: Kysely<Database>, write: Writer = directWriter(db)): Store['logs'] {
@@ -10,7 +14,7 @@ export function logRepo(db: Kysely<Database>, write: Writer = directWriter(db)):
     append: async (lines) => {
       if (lines.length === 0) return;
       const rows = lines.map((l) => ({ ts: l.ts, level: l.level, msg: l.msg, agent: l.agent, instance_id: l.instanceId, task_id: l.taskId }));
-      await write((db) => db.insertInto('logs').values(rows).execute());
+      await write((db) => insertLogs(db, { rows }));
     },
     list: async (f) => {
       let q = db.selectFrom('logs').selectAll();

@@ -4,6 +4,17 @@ import type { TaskStatus } from '@aiflock/protocol';
 import { json, unjson } from './sql-values.js';
 import type { Database, TasksTable } from './tables.js';
 import { directWriter, type Writer } from './group-commit.js';
+import { prepared } from './prepared.js';
+
+// The task path's statements, compiled once per shape (prepared.ts).
+const insertTask = prepared((db, row: TasksTable) =>
+  db.insertInto('tasks').values(row).onConflict((oc) => oc.columns(['agent', 'idempotency_key']).doNothing()).returningAll(),
+);
+const byIdempotencyKey = prepared((db, k: { agent: string; key: string }) => db.selectFrom('tasks').selectAll().where('agent', '=', k.agent).where('idempotency_key', '=', k.key));
+const byId = prepared((db, k: { id: string }) => db.selectFrom('tasks').selectAll().where('id', '=', k.id));
+const transitionTask = prepared((db, t: { id: string; from: TaskStatus[]; set: Partial<TasksTable> }) =>
+  db.updateTable('tasks').set(t.set).where('id', '=', t.id).where('status', 'in', t.from).returningAll(),
+);
 
 /** Tasks and their compare-and-set lifecycle, on any Kysely backend; writes go through `write` (group commit). */
 export function taskRepo(db: Kysely<Database>, write: Writer = directWriter(db)): Store['tasks'] {
@@ -12,18 +23,14 @@ export function taskRepo(db: Kysely<Database>, write: Writer = directWriter(db))
       write(async (db) => {
         // One round trip when the row is new (the common case); a second only to read the task
         // that already holds the idempotency key.
-        const fresh = await db
-          .insertInto('tasks')
-          .values(fromTask(r))
-          .onConflict((oc) => oc.columns(['agent', 'idempotency_key']).doNothing())
-          .returningAll()
-          .executeTakeFirst();
+        const [fresh] = (await insertTask(db, fromTask(r))).rows;
         if (fresh) return { inserted: true, task: toTask(fresh) };
-        const row = await db.selectFrom('tasks').selectAll().where('agent', '=', r.agent).where('idempotency_key', '=', r.idempotencyKey ?? '').executeTakeFirstOrThrow();
+        const [row] = (await byIdempotencyKey(db, { agent: r.agent, key: r.idempotencyKey ?? '' })).rows;
+        if (!row) throw new Error(`task ${r.id} was neither inserted nor found by its idempotency key`);
         return { inserted: false, task: toTask(row) };
       }, { row: r.id }),
     get: async (id) => {
-      const row = await db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+      const [row] = (await byId(db, { id })).rows;
       return row && toTask(row);
     },
     list: async (f) => {
@@ -38,7 +45,7 @@ export function taskRepo(db: Kysely<Database>, write: Writer = directWriter(db))
       const { id: _ignored, ...rest } = patch;
       const set = fromTaskPatch(rest);
       if (Object.keys(set).length === 0) return tasks.get(id);
-      const row = await write((db) => db.updateTable('tasks').set(set).where('id', '=', id).where('status', 'in', [...from]).returningAll().executeTakeFirst(), { row: id });
+      const row = await write(async (db) => (await transitionTask(db, { id, from: [...from], set })).rows[0], { row: id });
       return row && toTask(row);
     },
     overdue: async (now, limit) =>
