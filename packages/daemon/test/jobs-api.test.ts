@@ -28,7 +28,7 @@ describe('jobs API', () => {
     const stored = (await api.store.tasks.list({ agent: 'echo', limit: 500 })).filter((t) => t.idempotencyKey === 'retry-50');
     expect(stored).toHaveLength(1);
     expect(stored[0]!.id).toBe([...ids][0]);
-  });
+  }, 30_000);
 
   it('the same key with a different body is a clear conflict and makes nothing', async () => {
     const first = await create({ agent: 'echo', input: 'a' }, 'k-conflict');
