@@ -1,7 +1,7 @@
 import Dockerode from 'dockerode';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView, LogLine, SystemStatus, TaskView } from '@aiflock/protocol';
@@ -241,7 +241,11 @@ describe('agent lifecycle', () => {
     expect((await flock.cliJson<TaskView>(['task', 'run', 'echo', '--input', 'again', '--wait'])).result).toBe('again');
     // What the host held for it (its log volume) is released, not left mounted until reboot.
     const victimLogs = join(flock.home, 'shared', 'logs', victim!.Labels['aiflock.instance']!);
-    await eventually(async () => !mountsUnder(flock.home).includes(victimLogs), `${victimLogs} unmounted`, 30_000);
+    await eventually(async () => !mountsUnder(flock.home).includes(victimLogs), `${victimLogs} unmounted`, 30_000).catch(async (err: unknown) => {
+      // Say why: the daemon logs a release that failed.
+      const log = await readFile(join(flock.home, 'daemon.log'), 'utf8').catch(() => '');
+      throw new Error(`${String(err)}\n${log.split('\n').filter((l) => l.includes(victim!.Labels['aiflock.instance']!)).join('\n')}`);
+    });
   });
 
   it('keeps instances running across a daemon restart and adopts them', async () => {

@@ -62,7 +62,7 @@ export async function retireLogVolume(sharedDir: string, instanceId: string, dir
   if (await mountSource(dir)) {
     await rm(saving, { recursive: true, force: true });
     await cp(dir, saving, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, filter: (src) => !src.endsWith('/lost+found') });
-    await cmd('umount', [dir], `unmount ${dir}`);
+    await unmount(dir);
   }
   await rm(image, { force: true });
   if (await exists(saving)) {
@@ -104,7 +104,7 @@ async function mountVolume(image: string, dir: string, bytes: number, what: stri
  */
 export async function unmountWorkspaceVolume(workspace: string): Promise<void> {
   if (!(await mountSource(workspace))) return;
-  await cmd('umount', [workspace], `unmount ${workspace}`);
+  await unmount(workspace);
 }
 
 /**
@@ -205,6 +205,24 @@ async function exists(path: string): Promise<boolean> {
 /** mountinfo escapes space, tab, newline and backslash as octal. */
 function unescape(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/**
+ * Unmount `dir`. Right after its sandbox went, the kernel may still hold the container's
+ * mount namespace (and with it this mount) for a moment, and umount says "target is busy":
+ * asked again for a few seconds, then detached lazily (gone from the host's tree at once,
+ * the file system freed when its last user lets go), so no volume is left mounted for good.
+ */
+async function unmount(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await cmd('umount', [dir], `unmount ${dir}`);
+    } catch (err) {
+      if (!/busy/i.test((err as Error).message)) throw err;
+      if (attempt >= 8) return cmd('umount', ['--lazy', dir], `detach ${dir}`);
+      await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+    }
+  }
 }
 
 async function cmd(file: string, args: string[], what: string): Promise<void> {
