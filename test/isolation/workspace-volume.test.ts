@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
 import { DockerRuntime } from '../../packages/daemon/src/adapters/runtimes/docker/docker-runtime.js';
 import { containerName } from '../../packages/daemon/src/adapters/runtimes/docker/names.js';
-import { mountSource, workspaceImage } from '../../packages/daemon/src/adapters/runtimes/shared/volumes.js';
+import { mountSource, unmountWorkspaceVolume, workspaceImage } from '../../packages/daemon/src/adapters/runtimes/shared/volumes.js';
 import { nodeProbe } from '../../testkit/docker.js';
 import { eventually } from '../../testkit/flock.js';
 import { freePort } from '../../testkit/ports.js';
@@ -146,4 +146,24 @@ describe('isolation: per-instance log files', () => {
     expect(kept).toBeLessThanOrEqual(16 * MiB);
     expect(existsSync(join(sharedDir, 'volumes', 'logs', `${id}.ext4`))).toBe(false);
   });
+});
+
+describe('isolation: releasing a volume something still holds', () => {
+  it('an unmount that finds the volume busy is retried, then detached lazily: it leaves the host tree all the same', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aiflock-busy-'));
+    const image = join(dir, 'v.ext4');
+    const point = join(dir, 'mnt');
+    const sh = (cmd: string) => spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+    expect(sh(`truncate -s 16M ${image} && mkfs.ext4 -q ${image} && mkdir ${point} && mount -o loop ${image} ${point}`).status).toBe(0);
+    // A process whose working directory is in the volume: a plain umount says "target is busy".
+    const holder = spawn('sleep', ['60'], { cwd: point, stdio: 'ignore' });
+    try {
+      expect(sh(`umount ${point}`).stderr).toMatch(/busy/);
+      await unmountWorkspaceVolume(point);
+      expect(await mountSource(point)).toBeNull();
+    } finally {
+      holder.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
