@@ -31,6 +31,8 @@ export interface RunAgentOptions {
   publishTimeoutMs?: number;
   /** How long to wait before asking again about a task another live instance holds. Default 2 s. */
   heldRetryMs?: number;
+  /** How long a delivery whose start is stored waits for the control plane to learn of it. Default 15 s. */
+  startGraceMs?: number;
   /** Write log lines to stdout. Default true. */
   logToStdout?: boolean;
 }
@@ -191,6 +193,7 @@ class AgentRuntime {
       publishTimeoutMs: this.opts.publishTimeoutMs ?? 5_000,
       claim: (input) => callOp(rpc, 'tasks.claim', input),
       ...(this.opts.heldRetryMs === undefined ? {} : { heldRetryMs: this.opts.heldRetryMs }),
+      ...(this.opts.startGraceMs === undefined ? {} : { startGraceMs: this.opts.startGraceMs }),
     });
     await consumeTasks({
       js,

@@ -38,6 +38,11 @@ export interface TaskRunnerOptions {
   claim: (input: TaskClaimRpc) => Promise<TaskClaim>;
   /** How long to wait before asking again about a task another live instance holds. */
   heldRetryMs?: number;
+  /**
+   * How long a delivery whose start is already stored waits for that start to reach the
+   * control plane (the task still shows queued there) before running anyway. Default 15 s.
+   */
+  startGraceMs?: number;
 }
 
 type Outcome = Omit<TaskResult, 'agentId' | 'taskId' | 'timestamp' | 'attempt'>;
@@ -139,15 +144,22 @@ export class TaskRunner {
    * - a later delivery, or such a duplicate, runs only once the control plane says the task
    *   has neither ended nor is held by a live instance (`tasks.claim`); while one holds it,
    *   the delivery is kept (not acknowledged: should that holder die, the task is not lost)
-   *   and the question asked again.
+   *   and the question asked again. A duplicate start is our own when the control plane
+   *   names us as the holder (a publish whose confirmation was lost, then retried); one it
+   *   does not know yet is waited for a while rather than raced.
    */
   private async admit(msg: JsMsg, task: Task): Promise<'run' | 'finished' | 'shutdown'> {
     const delivery = msg.info.deliveryCount;
+    // Whether a start of this very delivery is already in the stream: another copy's, or our
+    // own whose confirmation was lost with a server (the retry is then refused as its duplicate).
+    let startStored = false;
     if (delivery === 1) {
       const first = await this.publishStart(task, `start:${task.id}:${msg.seq}`);
       if (first !== 'duplicate') return first === 'stored' ? 'run' : 'shutdown';
+      startStored = true;
     }
     const log = this.o.log.forTask(task.id);
+    const since = Date.now();
     for (let asked = 0; !this.o.hardStop.aborted; asked++) {
       let claim: TaskClaim | null = null;
       try {
@@ -156,6 +168,17 @@ export class TaskRunner {
         log.warn(`cannot ask the control plane whether task ${task.id} may run again (${describe(err)}); asking again`);
       }
       if (claim?.verdict === 'finished') return 'finished';
+      if (claim?.verdict === 'run' && startStored) {
+        // The stored start is ours and the control plane has it: run on it, under the same attempt.
+        if (claim.holder === this.o.instanceId && claim.status !== 'queued') return 'run';
+        // The stored start has not reached the control plane yet: it will say who holds the
+        // task once it has. Running now could run a copy beside its holder.
+        if (claim.status === 'queued' && Date.now() - since < (this.o.startGraceMs ?? 15_000)) {
+          if (asked === 0) log.info('task delivered again; its start is stored but not yet known to the control plane, waiting for it');
+          if (!(await sleep(this.o.heldRetryMs ?? 2_000, this.o.hardStop))) break;
+          continue;
+        }
+      }
       if (claim?.verdict === 'run') {
         // A unique id: this start must be stored whatever came before it.
         const started = await this.publishStart(task, `start:${task.id}:${msg.seq}:${delivery}:${this.o.instanceId}:${Date.now()}`);

@@ -413,6 +413,44 @@ describe('runAgent', () => {
     expect((await storedEvents(a.instanceId)).filter((e) => e.type === 'task.started' && e.taskId === task.id)).toEqual([]);
   });
 
+  it('runs once, under its first start, when that start was stored but its confirmation lost (the retry refused as a duplicate)', { timeout: 30_000 }, async () => {
+    let ran = 0;
+    const a = await start({ AIFLOCK_HANDLERS: ['count'] }, { count: async () => `run ${++ran}` }, { heldRetryMs: 100 });
+    const task = makeTask(a.agent, 'count', null);
+    // The instance's own start of the first delivery is in the stream already: the server
+    // stored it and went before confirming, so the instance's retry is refused as a duplicate.
+    const seq = (await plane.jsm.streams.info(STREAMS.tasks.name)).state.last_seq + 1;
+    const own = { type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: 1 };
+    await plane.js.publish(subjects.events(a.instanceId), JSON.stringify(own), { msgID: `start:${task.id}:${seq}` });
+    plane.claims.set(task.id, { verdict: 'run', status: 'running', holder: a.instanceId });
+    await enqueue(plane.js, task);
+
+    expect(await a.results.wait((r) => r.taskId === task.id)).toMatchObject({ status: 'completed', result: 'run 1', attempt: 1 });
+    expect(ran).toBe(1);
+    // No second start: the control plane would count it as another attempt.
+    expect((await storedEvents(a.instanceId)).filter((e) => e.type === 'task.started' && e.taskId === task.id)).toHaveLength(1);
+  });
+
+  it('waits for a stored start the control plane has not seen yet, then runs if it never does', { timeout: 30_000 }, async () => {
+    let ran = 0;
+    const a = await start({ AIFLOCK_HANDLERS: ['count'] }, { count: async () => `run ${++ran}` }, { heldRetryMs: 100, startGraceMs: 1_500 });
+    const task = makeTask(a.agent, 'count', null);
+    const seq = (await plane.jsm.streams.info(STREAMS.tasks.name)).state.last_seq + 1;
+    const other = `${a.agent}-othrlost`;
+    const earlier = { type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: 1 };
+    await plane.js.publish(subjects.events(other), JSON.stringify(earlier), { msgID: `start:${task.id}:${seq}` });
+    plane.claims.set(task.id, { verdict: 'run', status: 'queued', holder: null });
+    await enqueue(plane.js, task);
+
+    for (const until = Date.now() + 10_000; plane.claimsAsked.filter((c) => c.taskId === task.id).length < 3; await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > until) throw new Error('the instance did not ask again about the task');
+    }
+    expect(ran).toBe(0);
+    // The start never reaches the control plane (its holder died first): the task is not lost.
+    expect(await a.results.wait((r) => r.taskId === task.id, 10_000)).toMatchObject({ status: 'completed', result: 'run 1' });
+    expect((await storedEvents(a.instanceId)).filter((e) => e.type === 'task.started' && e.taskId === task.id)).toHaveLength(1);
+  });
+
   it('keeps retrying with a clear line while the bus is unreachable, and can be stopped meanwhile', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'aiflock-agent-log-'));
     try {
