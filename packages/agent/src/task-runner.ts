@@ -48,9 +48,18 @@ export interface TaskRunnerOptions {
 type Outcome = Omit<TaskResult, 'agentId' | 'taskId' | 'timestamp' | 'attempt'>;
 
 const decoder = new TextDecoder();
+/** How many tasks an instance remembers having finished (see `TaskRunner.finished`). */
+const REMEMBERED_FINISHED = 1_000;
 
 /** Runs one delivered task message from validation to acknowledgement. Never throws. */
 export class TaskRunner {
+  /**
+   * Tasks this instance ran to a stored result, newest last. A redelivery of one (its
+   * acknowledgement lost with a NATS server) is acknowledged without asking the control plane,
+   * which may not have read that result yet and would still see the task running here.
+   */
+  private readonly finished = new Set<string>();
+
   constructor(private readonly o: TaskRunnerOptions) {}
 
   async handle(msg: JsMsg): Promise<void> {
@@ -61,6 +70,11 @@ export class TaskRunner {
         // A redelivery of what we are still running (e.g. after a partition): the
         // first delivery acknowledges it; running it twice would apply it twice.
         this.o.log.warn(`task ${task.id} was delivered again while still running here; ignoring the duplicate`, { seq: msg.seq });
+        return;
+      }
+      if (this.finished.has(task.id)) {
+        await this.ack(msg, task.id);
+        this.o.log.forTask(task.id).info(`task delivered again (delivery ${msg.info.deliveryCount}) after it ended here; acknowledged, not run again`);
         return;
       }
       await this.run(msg, task);
@@ -87,6 +101,11 @@ export class TaskRunner {
     // The payload carries the attempt it was published with; a redelivery by JetStream
     // (the previous holder died or gave it back) is a further attempt.
     return { ...parsed.data, attempt: Math.max(parsed.data.attempt, msg.info.deliveryCount) };
+  }
+
+  private remember(taskId: string): void {
+    this.finished.add(taskId);
+    if (this.finished.size > REMEMBERED_FINISHED) this.finished.delete(this.finished.values().next().value!);
   }
 
   /** Redelivering a message that can never be valid would only loop; terminate it. */
@@ -120,6 +139,7 @@ export class TaskRunner {
         ...outcome,
       };
       if (await this.publish(result, span)) {
+        this.remember(task.id);
         await this.ack(msg, task.id);
         this.o.log.forTask(task.id).info(`task ${result.status} in ${result.durationMs} ms`, {
           status: result.status,

@@ -431,6 +431,25 @@ describe('runAgent', () => {
     expect((await storedEvents(a.instanceId)).filter((e) => e.type === 'task.started' && e.taskId === task.id)).toHaveLength(1);
   });
 
+  it('acknowledges, without running or asking, a task delivered again after it finished here', { timeout: 30_000 }, async () => {
+    let ran = 0;
+    const a = await start({ AIFLOCK_HANDLERS: ['count'] }, { count: async () => `run ${++ran}` });
+    const task = makeTask(a.agent, 'count', null);
+    await enqueue(plane.js, task);
+    await a.results.wait((r) => r.taskId === task.id);
+    // The same task comes again: its acknowledgement went with a NATS server, and the control
+    // plane has not read the stored result yet (it would still say the task runs here).
+    plane.claims.set(task.id, { verdict: 'run', status: 'running', holder: a.instanceId });
+    await plane.js.publish(subjects.tasks(task.agent), JSON.stringify(task), { msgID: `${task.id}-again` });
+    const consumer = async () => plane.jsm.consumers.info(STREAMS.tasks.name, taskConsumerName(a.agent));
+    for (const until = Date.now() + 10_000; (await consumer()).num_ack_pending > 0 || (await consumer()).num_pending > 0; await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > until) throw new Error('the task delivered again was not acknowledged');
+    }
+    expect(ran).toBe(1);
+    expect(plane.claimsAsked.filter((c) => c.taskId === task.id)).toEqual([]);
+    expect((await storedEvents(a.instanceId)).filter((e) => e.type === 'task.started' && e.taskId === task.id)).toHaveLength(1);
+  });
+
   it('waits for a stored start the control plane has not seen yet, then runs if it never does', { timeout: 30_000 }, async () => {
     let ran = 0;
     const a = await start({ AIFLOCK_HANDLERS: ['count'] }, { count: async () => `run ${++ran}` }, { heldRetryMs: 100, startGraceMs: 1_500 });
