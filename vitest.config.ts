@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import SlowestFirst from './testkit/slowest-first.js';
 
 // Unit tests are pure and fast; integration tests drive real Docker, nats-server, SQLite,
 // PostgreSQL and Chromium. Vitest's pool (one for the whole run: per-project worker limits do
@@ -15,6 +16,7 @@ export default defineConfig({
     server: { deps: { inline: ['ai', /@ai-sdk\//, /@modelcontextprotocol\/sdk/, 'eventsource-parser'] } },
     maxWorkers: 2,
     minWorkers: 1,
+    sequence: { sequencer: SlowestFirst },
     projects: [
       {
         extends: true,
