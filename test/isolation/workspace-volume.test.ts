@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '@aiflock/core';
 import { DockerRuntime } from '../../packages/daemon/src/adapters/runtimes/docker/docker-runtime.js';
 import { containerName } from '../../packages/daemon/src/adapters/runtimes/docker/names.js';
-import { mountSource, unmountWorkspaceVolume, workspaceImage } from '../../packages/daemon/src/adapters/runtimes/shared/volumes.js';
+import { attachedLoop, mountSource, mountWorkspaceVolume, retireWorkspaceVolume, unmountWorkspaceVolume, workspaceImage } from '../../packages/daemon/src/adapters/runtimes/shared/volumes.js';
 import { nodeProbe } from '../../testkit/docker.js';
 import { eventually } from '../../testkit/flock.js';
 import { freePort } from '../../testkit/ports.js';
@@ -164,6 +164,41 @@ describe('isolation: releasing a volume something still holds', () => {
     } finally {
       holder.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('a workspace still alive after its host mount went is mounted again onto the same file system (never checked under it), and archived', async () => {
+    const shared = mkdtempSync(join(tmpdir(), 'aiflock-alive-'));
+    const ws = join(shared, 'agents', 'keep');
+    mkdirSync(ws, { recursive: true });
+    await mountWorkspaceVolume(shared, 'keep', ws, 16 * MiB);
+    writeFileSync(join(ws, 'before'), 'kept');
+    // Something still uses the file system (as a sandbox's bind does): the host's unmount is lazy.
+    const holder = spawn('sleep', ['60'], { cwd: ws, stdio: 'ignore' });
+    try {
+      await unmountWorkspaceVolume(ws);
+      expect(await mountSource(ws)).toBeNull();
+      const live = await attachedLoop(workspaceImage(shared, 'keep'));
+      expect(live).toMatch(/^\/dev\/loop\d+$/);
+
+      // A new instance's start: mounted again on the very file system the holder uses. (Not
+      // larger: growing a mounted ext4 needs CAP_SYS_RESOURCE, which this test machine lacks.)
+      await mountWorkspaceVolume(shared, 'keep', ws, 16 * MiB);
+      expect(await mountSource(ws)).toBe(live);
+      expect(readFileSync(join(ws, 'before'), 'utf8')).toBe('kept');
+      writeFileSync(join(ws, 'after'), 'seen');
+      expect(readFileSync(`/proc/${holder.pid}/cwd/after`, 'utf8')).toBe('seen');
+
+      // `agent remove` while the holder still has it read-write: archived all the same.
+      await unmountWorkspaceVolume(ws);
+      const archive = join(shared, 'archive', 'keep');
+      expect(await retireWorkspaceVolume(shared, 'keep', ws, archive)).toBe(true);
+      expect(readdirSync(archive).sort()).toEqual(['after', 'before']);
+      expect(existsSync(workspaceImage(shared, 'keep'))).toBe(false);
+    } finally {
+      holder.kill('SIGKILL');
+      for (const point of [ws]) spawnSync('umount', ['--lazy', point]);
+      rmSync(shared, { recursive: true, force: true });
     }
   }, 60_000);
 });

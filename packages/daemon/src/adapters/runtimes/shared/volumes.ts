@@ -89,6 +89,16 @@ async function mountVolume(image: string, dir: string, bytes: number, what: stri
     return;
   }
   const created = !(await exists(image));
+  // Not mounted here, but perhaps still in use: a sandbox's bind of it, or a lazy unmount
+  // whose last user has not let go, keeps its loop device and file system alive. Checking or
+  // resizing the image under a live file system would corrupt it; mounting it again shares it.
+  const live = created ? null : await attachedLoop(image);
+  if (live) {
+    // Grown online once mounted here (resize2fs finds it through its mount point), like a replica's.
+    await cmd('mount', ['-t', 'ext4', '-o', 'nosuid,nodev', live, dir], `mount ${what}`);
+    if (bytes > (await stat(image)).size) await growMounted(image, live, bytes);
+    return;
+  }
   if (created) await createImage(image, dir, bytes);
   else await resizeUnmounted(image, bytes);
   await cmd('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev', image, dir], `mount ${what}`);
@@ -116,7 +126,12 @@ export async function retireWorkspaceVolume(sharedDir: string, agent: string, wo
   const image = workspaceImage(sharedDir, agent);
   if (!(await exists(image))) return false;
   if (archiveTo) {
-    if (!(await mountSource(workspace))) await cmd('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev,ro', image, workspace], `mount the workspace volume of ${agent}`);
+    // Read-write, though only read: its sandboxes may still hold the file system read-write
+    // (they go after `agent remove` answers), and the kernel refuses a read-only second mount of it.
+    if (!(await mountSource(workspace))) {
+      const live = await attachedLoop(image);
+      await cmd('mount', ['-t', 'ext4', '-o', 'nosuid,nodev', ...(live ? [live] : ['-o', 'loop', image]), workspace], `mount the workspace volume of ${agent}`);
+    }
     await mkdir(archiveTo, { recursive: true, mode: 0o700 });
     for (const name of await readdir(workspace)) {
       if (name !== 'lost+found') await cp(join(workspace, name), join(archiveTo, name), { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
@@ -193,6 +208,16 @@ async function growMounted(image: string, device: string, bytes: number): Promis
   await truncate(image, bytes);
   await cmd('losetup', ['-c', device], 'tell the loop device its image grew');
   await cmd('resize2fs', [device], 'grow the mounted workspace file system');
+}
+
+/** The loop device `image` is attached to, if any (`losetup -j` lists them; auto-clear ones go with their last mount). */
+export async function attachedLoop(image: string): Promise<string | null> {
+  try {
+    const { stdout } = await run('losetup', ['-j', image], { timeout: 30_000 });
+    return /^(\/dev\/loop\d+):/m.exec(stdout)?.[1] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
