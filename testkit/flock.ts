@@ -6,6 +6,7 @@ import { freePort } from './ports.js';
 import { apiFetch } from './api-fetch.js';
 import { CLI, runCli, type CliResult } from './cli.js';
 import { mountsUnder, unmountAll } from './mounts.js';
+import { watchFlockLog } from './on-failure.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 
@@ -63,6 +64,7 @@ export async function testFlock(opts: { env?: Record<string, string> } = {}): Pr
   delete env['NATS_URL'];
   delete env['AIFLOCK_TOKEN'];
   const adminToken = async () => (await readFile(join(home, 'admin.token'), 'utf8')).trim();
+  const unwatch = watchFlockLog(home);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
   const cli = (args: string[], opts: { timeoutMs?: number; token?: string } = {}): Promise<CliResult> =>
@@ -96,6 +98,7 @@ export async function testFlock(opts: { env?: Record<string, string> } = {}): Pr
       await eventually(async () => !isAlive(pid), `daemon ${pid} gone`);
     },
     async cleanup() {
+      unwatch();
       await cli(['down'], { timeoutMs: 90_000 });
       // `down` releases every volume; one a crashed test left behind must not make rm fail.
       const left = existsSync(home) ? mountsUnder(home) : [];
