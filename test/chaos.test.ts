@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import Dockerode from 'dockerode';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskBatchResponse, TaskView } from '@aiflock/protocol';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 import { startPostgres, type TestPostgres } from '../testkit/postgres.js';
+import { storeRows, type Rows } from '../testkit/store-rows.js';
 
 /**
  * Delivery guarantees under crashes (issue 4): 1,000 tasks in flight across 3 replicas while
@@ -30,9 +29,6 @@ resources: { pids: 128, taskTimeout: 10m }
 heartbeat: { interval: 2s }
 `;
 
-/** Read the store itself after the run: the same statements on either backend (`?` placeholders). */
-type Rows = (text: string, ...params: unknown[]) => Promise<Record<string, unknown>[]>;
-
 describe.each(['sqlite', 'postgres'] as const)('on %s', (backend) => {
   let flock: TestFlock;
   let postgres: TestPostgres | undefined;
@@ -40,31 +36,14 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (backend) => {
 
   beforeAll(async () => {
     flock = await testFlock();
+    let url: string | undefined;
     if (backend === 'postgres') {
       postgres = await startPostgres();
-      const url = (await postgres.createDatabase('chaos')).url;
+      url = (await postgres.createDatabase('chaos')).url;
       flock.env['AIFLOCK_STORE'] = 'postgres';
       flock.env['AIFLOCK_DATABASE_URL'] = url;
-      rows = async (text, ...params) => {
-        const c = new pg.Client({ connectionString: url });
-        await c.connect();
-        try {
-          let n = 0;
-          return (await c.query(text.replace(/\?/g, () => `$${++n}`), params)).rows as Record<string, unknown>[];
-        } finally {
-          await c.end();
-        }
-      };
-    } else {
-      rows = async (text, ...params) => {
-        const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
-        try {
-          return db.prepare(text).all(...params) as Record<string, unknown>[];
-        } finally {
-          db.close();
-        }
-      };
     }
+    rows = storeRows(flock.home, url);
     // A short ack wait so work held by a killed instance comes back within seconds.
     flock.env['AIFLOCK_TASK_ACK_WAIT_MS'] = '4000';
     const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
@@ -74,8 +53,8 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (backend) => {
     await eventually(async () => {
       const view = (await flock.api('/v1/agents/worker')).body as { replicas: { ready: number } };
       return view.replicas.ready === 3 ? true : undefined;
-    }, 'three ready replicas', 120_000);
-  }, 300_000);
+    }, 'three ready replicas', 240_000);
+  }, 420_000);
 
   afterAll(async () => {
     if (process.env['AIFLOCK_KEEP_CHAOS']) return void process.stderr.write(`kept ${flock.home}\n`);

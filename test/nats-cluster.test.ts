@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import Dockerode from 'dockerode';
 import { connect, credsAuthenticator } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,16 +7,21 @@ import { deployYaml, upFlock } from '../testkit/agents.js';
 import { execIn } from '../testkit/docker.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 import { natsCluster, type ClusterMember, type TestNatsCluster } from '../testkit/nats-cluster.js';
+import { startPostgres, type TestPostgres } from '../testkit/postgres.js';
+import { storeRows, type Rows } from '../testkit/store-rows.js';
 
 /**
- * A flock on a three-server NATS cluster (issue 17): `aiflock nats cluster` writes the servers'
- * configs, the daemon is given all three in NATS_URL, its streams are replicated on all three,
+ * A flock on a three-server NATS cluster (issue 17), its control plane on PostgreSQL as on
+ * several hosts: `aiflock nats cluster` writes the servers' configs, the daemon is given all
+ * three in NATS_URL, its streams are replicated on all three,
  * a server SIGKILLed with tasks in flight loses none and runs none twice, and a revoked
  * credential is refused by every server, one that was down at the time included.
  */
 const docker = new Dockerode();
 let flock: TestFlock;
 let cluster: TestNatsCluster;
+let postgres: TestPostgres;
+let rows: Rows;
 
 const MANIFEST = `
 handlers: [shell]
@@ -62,6 +66,11 @@ async function refusalOf(m: ClusterMember, creds: string): Promise<string | null
 
 beforeAll(async () => {
   flock = await testFlock();
+  postgres = await startPostgres();
+  const url = (await postgres.createDatabase('cluster')).url;
+  flock.env['AIFLOCK_STORE'] = 'postgres';
+  flock.env['AIFLOCK_DATABASE_URL'] = url;
+  rows = storeRows(flock.home, url);
   cluster = await natsCluster();
   const written = await flock.cli(['nats', 'cluster', ...cluster.cliArgs, '--json']);
   expect(written.code, written.stderr).toBe(0);
@@ -79,6 +88,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await flock?.cleanup();
   await cluster?.stop();
+  await postgres?.stop();
 });
 
 describe('aiflock nats cluster', () => {
@@ -133,25 +143,20 @@ it('loses no task and runs none twice when a server is SIGKILLed with tasks in f
 async function outlive(ids: string[], before: number): Promise<void> {
   const TASKS = ids.length;
   await eventually(async () => ((await completed()) >= before + TASKS ? true : undefined), `all ${TASKS} tasks completed`, 240_000);
-  const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
-  try {
-    const rows = db.prepare(`select id, status, output, attempt from tasks where agent = 'worker' and id in (${ids.map(() => '?').join(',')})`).all(...ids) as TaskRow[];
-    expect(rows).toHaveLength(TASKS);
-    const byId = new Map(rows.map((x) => [x.id, x]));
-    ids.forEach((id, n) => {
-      expect(byId.get(id)?.status, id).toBe('completed');
-      expect((JSON.parse(byId.get(id)!.output) as { stdout: string }).stdout.trim(), id).toBe(`task-${n}`);
-    });
-    const count = (msg: string) =>
-      new Map((db.prepare(`select task_id, count(*) as n from logs where agent = 'worker' and msg like ? group by task_id`).all(msg) as { task_id: string; n: number }[]).map((x) => [x.task_id, x.n]));
-    const finals = count('task completed');
-    expect(ids.filter((id) => finals.get(id) !== 1), 'tasks not completed exactly once').toEqual([]);
-    // Delivered once each: no attempt after the first (an instance's start event that the
-    // daemon reads twice, its ack lost with the server, is the same start and counts once).
-    expect(rows.filter((x) => x.attempt !== 1).map((x) => `${x.id}: attempt ${x.attempt}`), 'tasks delivered more than once').toEqual([]);
-  } finally {
-    db.close();
-  }
+  const found = (await rows(`select id, status, output, attempt from tasks where agent = 'worker' and id in (${ids.map(() => '?').join(',')})`, ...ids)) as unknown as TaskRow[];
+  expect(found).toHaveLength(TASKS);
+  const byId = new Map(found.map((x) => [x.id, x]));
+  ids.forEach((id, n) => {
+    expect(byId.get(id)?.status, id).toBe('completed');
+    expect((JSON.parse(byId.get(id)!.output) as { stdout: string }).stdout.trim(), id).toBe(`task-${n}`);
+  });
+  const count = async (msg: string) =>
+    new Map(((await rows(`select task_id, count(*) as n from logs where agent = 'worker' and msg like ? group by task_id`, msg)) as { task_id: string; n: number | string }[]).map((x) => [x.task_id, Number(x.n)]));
+  const finals = await count('task completed');
+  expect(ids.filter((id) => finals.get(id) !== 1), 'tasks not completed exactly once').toEqual([]);
+  // Delivered once each: no attempt after the first (an instance's start event that the
+  // daemon reads twice, its ack lost with the server, is the same start and counts once).
+  expect(found.filter((x) => Number(x.attempt) !== 1).map((x) => `${x.id}: attempt ${x.attempt}`), 'tasks delivered more than once').toEqual([]);
   // The flock keeps serving on two servers, and takes the third back.
   const t = await flock.cliJson<TaskView>(['task', 'run', 'worker', '--type', 'shell', '--input', 'echo two-of-three', '--wait']);
   expect(t.status).toBe('completed');
