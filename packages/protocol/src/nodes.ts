@@ -105,6 +105,8 @@ export const NodeInfo = z.object({
   labels: NodeLabels,
   cordoned: z.boolean(),
   draining: z.boolean(),
+  /** Draining, and nothing of the flock's runs there any more: ready for maintenance (as `kubectl drain` returning). */
+  drained: z.boolean(),
   capacity: NodeCapacity.nullable(),
   joinedAt: z.string(),
   lastHeartbeatAt: z.string().nullable(),
