@@ -190,8 +190,8 @@ export interface BenchFlock {
 }
 
 /** A private flock (own data dir, name, ports) via `aiflock up --no-demo`; `aiflock down` at cleanup. */
-export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: string } = {}): Promise<BenchFlock> {
-  const tf = await testFlock();
+export async function startFlock(opts: { busAuth?: 'jwt' | 'none'; configYaml?: string; env?: Record<string, string> } = {}): Promise<BenchFlock> {
+  const tf = await testFlock(opts.env ? { env: opts.env } : {});
   // The daemon reads <data dir>/config.yaml at start (LLM providers, tiers...).
   if (opts.configYaml) await writeFile(join(tf.home, 'config.yaml'), opts.configYaml);
   if (opts.busAuth) tf.env['AIFLOCK_NATS_AUTH'] = opts.busAuth;

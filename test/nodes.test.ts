@@ -1,16 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, credsAuthenticator } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import type { AgentView, IssuedJoinToken, NodeInfo, SystemStatus, TaskBatchResponse, TaskView } from '@aiflock/protocol';
+import { FINAL_STATUSES, type AgentView, type IssuedJoinToken, type NodeInfo, type SystemStatus, type TaskBatchResponse, type TaskView } from '@aiflock/protocol';
 import { reclaimOrphans, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
 import { deployYaml } from '../testkit/agents.js';
 import { CLI } from '../testkit/cli.js';
 import { remoteHost, type RemoteHost } from '../testkit/netns.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+
+const FINAL = new Set<string>(FINAL_STATUSES);
 
 /**
  * Nodes on one machine: each extra "host" is a network namespace this test makes (a veth pair
@@ -211,7 +214,9 @@ describe('a joined node runs sandboxes', () => {
     const token = (await flock.api('/v1/nodes/tokens', { method: 'POST', body: { singleUse: true } })).body as IssuedJoinToken;
     // Bubblewrap sandboxes inside the "host's" namespace: their bus relay dials from there.
     north = await joinNode(hosts[2]!, ['--token', token.token, '--name', 'north', '--label', 'pool=shared', '--runtime', 'process']);
-    await eventually(async () => ((await node('north')).status === 'ready' ? true : undefined), 'node north ready', 60_000);
+    await eventually(async () => ((await node('north')).status === 'ready' ? true : undefined), 'node north ready', 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the node agent said: ${north.out} ${north.err}`);
+    });
   }, 120_000);
 
   it('runs an agent pinned to it there, which answers a task', async () => {
@@ -268,6 +273,87 @@ describe('a joined node runs sandboxes', () => {
     await flock.cliJson<NodeInfo>(['node', 'uncordon', 'north']);
   });
 
+  it('drains a node: the replacement runs elsewhere before the old instance stops; the running task ends once', async () => {
+    // The pinned agent could not move and would keep the node from being drained: out of the way for now.
+    await flock.cliJson(['agent', 'scale', 'pinned', '0']);
+    await flock.cliJson<NodeInfo>(['node', 'cordon', 'cp']);
+    await deployYaml(flock, 'drainer', 'handlers: [shell]\ntools: { shell: true }\nmaxAttempts: 3\nplacement: { labels: { pool: shared } }\nheartbeat: { interval: 1s }\n');
+    const before = await agent('drainer');
+    expect(before.instances.map((i) => [i.node, i.status])).toEqual([['north', 'running']]);
+    const old = before.instances[0]!.id;
+    await flock.cliJson<NodeInfo>(['node', 'uncordon', 'cp']);
+    const task = await flock.cliJson<TaskView>(['task', 'run', 'drainer', '--type', 'shell', '--input', 'sleep 3; echo drained-once']);
+    await eventually(async () => ((await flock.api(`/v1/tasks/${task.id}`)).body as TaskView).status === 'running' || undefined, 'the task running on north', 30_000);
+
+    const draining = await flock.cliJson<NodeInfo>(['node', 'drain', 'north']);
+    expect([draining.cordoned, draining.draining, draining.drained]).toEqual([true, true, false]);
+    expect((await flock.cli(['node', 'get', 'north'])).stdout).toMatch(/status: +ready,draining;/);
+    await eventually(async () => ((await node('north')).drained ? true : undefined), 'north drained', 60_000);
+    expect((await flock.cli(['node', 'get', 'north'])).stdout).toMatch(/status: +ready,drained;/);
+
+    const after = await eventually(async () => {
+      const a = await agent('drainer');
+      return a.instances.length === 1 && a.instances[0]!.status === 'running' ? a : undefined;
+    }, 'drainer running elsewhere', 30_000);
+    expect(after.instances[0]!.node).toBe('cp');
+    const replacement = after.instances[0]!.id;
+    // The replacement was ready (its agent said so) before the old instance was removed.
+    const db0 = new Database(join(flock.home, 'flock.db'), { readonly: true });
+    try {
+      const readyAt = (db0.prepare(`select min(ts) as ts from logs where instance_id = ? and msg = 'ready'`).get(replacement) as { ts: string | null }).ts;
+      const removedAt = (db0.prepare(`select min(ts) as ts from logs where instance_id = ? and msg = 'instance removed: node north is draining'`).get(old) as { ts: string | null }).ts;
+      expect(readyAt, 'the replacement said ready').toBeTruthy();
+      expect(removedAt, 'the old instance removed for the drain').toBeTruthy();
+      expect(Date.parse(readyAt!)).toBeLessThanOrEqual(Date.parse(removedAt!));
+    } finally {
+      db0.close();
+    }
+
+    // The task that was running ends once, completed; nothing of the agent failed.
+    const done = await eventually(async () => {
+      const t = (await flock.api(`/v1/tasks/${task.id}`)).body as TaskView;
+      return FINAL.has(t.status) ? t : undefined;
+    }, 'the drained task to end', 60_000);
+    expect([done.status, (done.output as { stdout: string }).stdout.trim()]).toEqual(['completed', 'drained-once']);
+    const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
+    try {
+      expect(db.prepare(`select status, count(*) as n from tasks where agent = 'drainer' group by status`).all()).toEqual([{ status: 'completed', n: 1 }]);
+      expect((db.prepare(`select count(*) as n from logs where task_id = ? and msg like 'task completed'`).get(task.id) as { n: number }).n).toBe(1);
+    } finally {
+      db.close();
+    }
+
+    // Back in service: the pinned agent returns to north.
+    await flock.cliJson(['agent', 'remove', 'drainer']);
+    await flock.cliJson<NodeInfo>(['node', 'uncordon', 'north']);
+    await flock.cliJson(['agent', 'scale', 'pinned', '1']);
+  }, 180_000);
+
+  it("the kill switch reaches a joined node: quarantine freezes the sandbox there, release thaws it, kill ends it", async () => {
+    await deployYaml(flock, 'suspect', 'handlers: [echo]\nplacement: { node: north }\nheartbeat: { interval: 1s }\n');
+    const id = (await agent('suspect')).instances[0]!.id;
+    const cgroup = await eventually(async () => sandboxCgroup(id), "the sandbox's cgroup on north", 30_000);
+
+    expect((await flock.api('/v1/agents/suspect/quarantine', { method: 'POST' })).status).toBe(200);
+    await eventually(async () => ((await frozen(cgroup)) ? true : undefined), 'the sandbox frozen on north', 30_000);
+    // Paused, not stopped: its processes (and files) are still there for inspection.
+    expect(await sandboxCgroup(id)).toBe(cgroup);
+    expect((await agent('suspect')).status).toBe('quarantined');
+
+    expect((await flock.api('/v1/agents/suspect/release', { method: 'POST' })).status).toBe(200);
+    await eventually(async () => ((await frozen(cgroup)) ? undefined : true), 'the sandbox thawed on north', 30_000);
+    // Back on the bus with its credentials restored: it answers a task.
+    const t = await flock.cliJson<TaskView>(['task', 'run', 'suspect', '--type', 'echo', '--input', 'thawed', '--wait']);
+    expect([t.status, t.output]).toEqual(['completed', 'thawed']);
+
+    expect((await flock.api('/v1/agents/suspect/kill', { method: 'POST' })).status).toBe(200);
+    await eventually(async () => ((await sandboxCgroup(id)) === null ? true : undefined), 'the sandbox gone from north', 30_000);
+    const logs = JSON.stringify((await flock.api('/v1/agents/suspect/logs?tail=200')).body);
+    expect(logs).toMatch(/node north pauses it/);
+    expect(logs).toMatch(/node north SIGKILLs it/);
+    await flock.cliJson(['agent', 'remove', 'suspect']);
+  }, 120_000);
+
   it("moves a lost node's instances to the control plane's node, every task done once", async () => {
     // Placed while the control plane's node is cordoned: it can only land on north.
     await flock.cliJson<NodeInfo>(['node', 'cordon', 'cp']);
@@ -317,6 +403,23 @@ const completed = async (agentName: string): Promise<number> => {
     db.close();
   }
 };
+
+/**
+ * The freezer cgroup north's runtime made for the sandbox of `instanceId` (cgroup v2's one tree,
+ * or v1's freezer hierarchy), while processes of it live; else null.
+ */
+async function sandboxCgroup(instanceId: string): Promise<string | null> {
+  const rel = `aiflock-${runtimeScope(flock.name, 'north')}/${instanceId}`;
+  const dir = existsSync('/sys/fs/cgroup/cgroup.controllers') ? `/sys/fs/cgroup/${rel}` : `/sys/fs/cgroup/freezer/${rel}`;
+  const procs = (await readFile(`${dir}/cgroup.procs`, 'utf8').catch(() => '')).split(/\s+/).filter(Boolean);
+  return procs.length > 0 ? dir : null;
+}
+
+/** The freezer's own word: `frozen 1` in v2's cgroup.events, FROZEN in v1's freezer.state. */
+async function frozen(dir: string): Promise<boolean> {
+  if (dir.startsWith('/sys/fs/cgroup/freezer/')) return (await readFile(`${dir}/freezer.state`, 'utf8').catch(() => '')).trim() === 'FROZEN';
+  return /^frozen 1$/m.test(await readFile(`${dir}/cgroup.events`, 'utf8').catch(() => ''));
+}
 
 /** Every process in a namespace (`ip netns pids`). */
 async function nsPids(ns: string): Promise<string[]> {

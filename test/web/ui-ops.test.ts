@@ -1,4 +1,6 @@
+import { connect, credsAuthenticator } from 'nats';
 import type { Page } from 'playwright-core';
+import type { IssuedJoinToken, NodeHeartbeat, NodeInfo, NodeJoined } from '@aiflock/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, signIn, type TestBrowser } from '../../testkit/browser.js';
 import { eventually, testFlock, type TestFlock } from '../../testkit/flock.js';
@@ -8,7 +10,7 @@ import { deployYaml, upFlock } from '../../testkit/agents.js';
  * What operators met in the web UI (issue 21), in Debian's Chromium against a real daemon:
  * a favicon; a wrong token on a first visit is refused as such (no "session ended"); people
  * are shown by their token's name, never a `tok_` id; a finished job offers no Cancel;
- * Quarantine and revoking a token ask first, and a "no" changes nothing.
+ * Quarantine and revoking a token ask first, and a "no" changes nothing; the nodes page (issue 17).
  * Screenshots go to test-artifacts/web/ops-*.png.
  */
 let flock: TestFlock;
@@ -158,5 +160,67 @@ describe('destructive actions ask first', () => {
     // Still signed in: only the other token went.
     expect((await flock.api('/v1/agents', { token: own.token })).status).toBe(200);
     await page.getByText('Signed in as').waitFor();
+  });
+});
+
+describe('nodes', () => {
+  it('shows each node with its state, labels, load against capacity, heartbeat and instances, refreshed live; cordon and drain from the page', async () => {
+    // A host joins with a real token and heartbeats over the bus with the credentials it was given.
+    const token = (await flock.api('/v1/nodes/tokens', { method: 'POST', body: { singleUse: true } })).body as IssuedJoinToken;
+    const joined = await flock.api('/v1/nodes/join', { method: 'POST', body: { token: token.token, name: 'gpu-box', labels: { zone: 'b' } } });
+    expect(joined.status, JSON.stringify(joined.body)).toBe(200);
+    const j = joined.body as NodeJoined;
+    const nc = await eventually(
+      () => connect({ servers: j.natsUrl, authenticator: credsAuthenticator(new TextEncoder().encode(j.creds!)), inboxPrefix: j.inboxPrefix }).catch(() => null),
+      'a bus connection with the node credentials',
+      30_000,
+    );
+    const beat = () => {
+      const hb: NodeHeartbeat = { node: 'gpu-box', ts: new Date().toISOString(), intervalMs: 1000, version: 'test', capacity: { cpus: 8, memoryBytes: 32 * 1024 ** 3, runtimes: ['docker', 'process'], images: [], gpus: [] }, instances: [], busAddress: null };
+      nc.publish('node.gpu-box.heartbeat', JSON.stringify(hb));
+    };
+    beat();
+    const beating = setInterval(beat, 1000);
+    try {
+      await eventually(async () => ((await flock.api('/v1/nodes/gpu-box')).body as NodeInfo).status === 'ready' || undefined, 'gpu-box ready', 30_000);
+      const local = ((await flock.api('/v1/nodes')).body as { nodes: NodeInfo[] }).nodes.find((n) => n.local)!;
+      const worker = local.instances.find((i) => i.agent === 'worker');
+      expect(worker, JSON.stringify(local)).toBeTruthy();
+
+      await page.goto(`${flock.apiUrl}/#/admin/nodes`);
+      const table = page.getByRole('table', { name: 'Nodes' });
+      await table.getByRole('row', { name: /gpu-box/ }).waitFor();
+      expect(await page.getByTestId('node-state-gpu-box').textContent()).toBe('ready');
+      expect(await page.getByTestId('node-labels-gpu-box').textContent()).toBe('zone=b');
+      expect(await page.getByTestId('node-cpu-gpu-box').textContent()).toBe('0 / 8');
+      expect(await page.getByTestId('node-memory-gpu-box').textContent()).toBe('0.0 GiB / 32.0 GiB');
+      expect(await page.getByTestId('node-heartbeat-gpu-box').textContent()).toMatch(/^\d+ s ago$/);
+      expect(await page.getByTestId(`node-cpu-${local.name}`).textContent()).toBe(`${local.allocated.cpu} / ${local.capacity!.cpus}`);
+      expect(await page.getByTestId(`node-state-${local.name}`).textContent()).toBe('ready');
+      // The control plane's node lists the worker's instance, linking to the agent's page.
+      const instances = page.getByRole('list', { name: `Instances on ${local.name}` });
+      expect(await instances.textContent()).toContain(worker!.id);
+      await browser.screenshot(page, 'ops-nodes');
+
+      // A change made elsewhere (the CLI) shows without a reload.
+      expect((await flock.cliJson<NodeInfo>(['node', 'cordon', 'gpu-box'])).cordoned).toBe(true);
+      await expect.poll(() => page.getByTestId('node-state-gpu-box').textContent(), { timeout: 15_000 }).toBe('cordoned');
+      await page.getByRole('button', { name: 'Uncordon gpu-box' }).click();
+      await expect.poll(() => page.getByTestId('node-state-gpu-box').textContent(), { timeout: 15_000 }).toBe('ready');
+      expect(((await flock.api('/v1/nodes/gpu-box')).body as NodeInfo).cordoned).toBe(false);
+      // Drain asks first; nothing of the flock runs there, so it is drained at once.
+      const asked = nextDialog(page, true);
+      await page.getByRole('button', { name: 'Drain gpu-box' }).click();
+      expect(await asked).toMatch(/^Drain gpu-box\?/);
+      await expect.poll(() => page.getByTestId('node-state-gpu-box').textContent(), { timeout: 15_000 }).toBe('drained');
+      const drained = (await flock.api('/v1/nodes/gpu-box')).body as NodeInfo;
+      expect([drained.cordoned, drained.draining, drained.drained]).toEqual([true, true, true]);
+
+      await instances.getByRole('link', { name: 'worker' }).first().click();
+      await page.waitForURL(/#\/agent\/worker$/);
+    } finally {
+      clearInterval(beating);
+      await nc.close();
+    }
   });
 });

@@ -124,7 +124,7 @@ export async function setupServices(
   const logSweeper = new LogSweeper({ store, clock, log, retention: { retentionMs: retentionDays * 86_400_000, perInstance: perInstanceRows, total: totalRows } });
   // Restart and reset stop instances gracefully; the reconciler starts their successors.
   const restarts = new AgentRestarts({ store, memories: store.context.memories, runtime: sandboxes, deployments, clock, poke, graceMs: 10_000, wipeWorkspace: workspaceWiper(join(config.dataDir, 'shared')) });
-  const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, presence, poke, log });
+  const killSwitch = new KillSwitch({ store, runtime: sandboxes, deployments, revoker: deps.revoker, clock, presence, poke, node: config.node, log });
 
   await refreshKnownAgents();
   const metered = meteredBusHandlers(metrics, knownAgent);

@@ -81,6 +81,11 @@ export const NodeDesiredInstance = z.object({
   secretFiles: z.record(z.string(), z.string()).default({}),
   /** The `.creds` text (null when the bus runs without authentication). */
   creds: z.string().nullable(),
+  /**
+   * Quarantined by the kill switch: the node pauses the sandbox where it stands and cuts its
+   * network (its credentials are already revoked), keeping its files; false again on release.
+   */
+  frozen: z.boolean().default(false),
 });
 export type NodeDesiredInstance = z.infer<typeof NodeDesiredInstance>;
 
@@ -105,6 +110,8 @@ export const NodeInfo = z.object({
   labels: NodeLabels,
   cordoned: z.boolean(),
   draining: z.boolean(),
+  /** Draining, and nothing of the flock's runs there any more: ready for maintenance (as `kubectl drain` returning). */
+  drained: z.boolean(),
   capacity: NodeCapacity.nullable(),
   joinedAt: z.string(),
   lastHeartbeatAt: z.string().nullable(),

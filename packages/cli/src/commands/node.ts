@@ -21,7 +21,7 @@ async function runNodeAgent(stateFile: string): Promise<number> {
 
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
 const labelText = (l: Record<string, string>) => Object.entries(l).map(([k, v]) => `${k}=${v}`).join(',') || '-';
-const state = (n: NodeInfo) => `${n.status}${n.draining ? ',draining' : n.cordoned ? ',cordoned' : ''}`;
+const state = (n: NodeInfo) => `${n.status}${n.drained ? ',drained' : n.draining ? ',draining' : n.cordoned ? ',cordoned' : ''}`;
 
 /** `key=value` pairs, each a separate flag or comma-separated. */
 function parseLabels(pairs: string[], allowRemove: boolean): Record<string, string | null> {

@@ -10,6 +10,8 @@ export interface RemoteInstance {
   spec: SandboxSpec;
   /** The credentials directory `BusCredentials.issue` gave (null: the bus has no authentication). */
   credentialsDir: string | null;
+  /** Quarantined: the node keeps it, paused and cut off, until released or removed. */
+  frozen?: boolean;
 }
 
 /**

@@ -15,6 +15,13 @@ export interface KillSwitchDeps {
   /** Told when an instance thaws, so the time it spent frozen is not counted as silence. */
   presence: Presence;
   poke: () => void;
+  /**
+   * The control plane's own node. Instances recorded on another node are its node agent's to
+   * freeze or stop: their credentials are cut here, and the next desired state (published by
+   * the reconciler, poked at once) tells the node to pause them (quarantine) or drops them
+   * (kill: the node SIGKILLs what is no longer listed).
+   */
+  node?: string;
   log: (level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>) => void;
 }
 
@@ -32,6 +39,10 @@ export class KillSwitch {
     const record = await this.deps.deployments.require(name);
     // Recorded first: from here on the reconciler leaves these instances alone.
     await this.setState(record.name, 'quarantined');
+    for (const { id, node } of await this.remoteInstancesOf(name)) {
+      await this.deps.revoker.revoke(id);
+      await this.audit('quarantine', name, id, `quarantined by an admin: credentials revoked; node ${node} pauses it and cuts its network; files and logs kept`);
+    }
     for (const id of await this.instancesOf(name)) {
       // Frozen first: a running instance that lost its credentials would exit and be
       // restarted by its restart policy before it could be paused.
@@ -39,12 +50,19 @@ export class KillSwitch {
       await this.deps.revoker.revoke(id);
       await this.audit('quarantine', name, id, 'quarantined by an admin: credentials revoked, network cut, processes paused; files and logs kept');
     }
+    // The remote ones' nodes learn it from the desired state this pass publishes.
+    this.deps.poke();
     return this.deps.deployments.get(name);
   }
 
   async release(name: string): Promise<AgentView> {
     const record = await this.deps.deployments.require(name);
     if (record.state !== 'quarantined') return this.deps.deployments.get(name);
+    for (const { id, node } of await this.remoteInstancesOf(name)) {
+      await this.deps.revoker.restore(id);
+      this.deps.presence.resumed(id, this.deps.clock.now());
+      await this.audit('release', name, id, `released from quarantine by an admin; node ${node} thaws it`);
+    }
     for (const id of await this.instancesOf(name)) {
       // Credentials back before it thaws, so its first reconnect already finds them.
       await this.deps.revoker.restore(id);
@@ -60,6 +78,10 @@ export class KillSwitch {
   async kill(name: string): Promise<AgentView> {
     await this.deps.deployments.require(name);
     await this.setState(name, 'stopped');
+    for (const { id, node } of await this.remoteInstancesOf(name)) {
+      await this.deps.revoker.revoke(id);
+      await this.audit('kill', name, id, `killed by an admin: credentials revoked; node ${node} SIGKILLs it; the agent is stopped`);
+    }
     for (const id of await this.instancesOf(name)) {
       await this.deps.revoker.revoke(id);
       await this.deps.runtime.kill(id);
@@ -71,6 +93,12 @@ export class KillSwitch {
 
   private async instancesOf(agent: string): Promise<string[]> {
     return (await this.deps.runtime.list()).filter((s) => s.agent === agent && s.state !== 'exited' && s.state !== 'dead').map((s) => s.instanceId);
+  }
+
+  private async remoteInstancesOf(agent: string): Promise<{ id: string; node: string }[]> {
+    const local = this.deps.node;
+    if (local === undefined) return [];
+    return (await this.deps.store.instances.list()).filter((r) => r.agent === agent && r.node !== local && r.status !== 'exited').map((r) => ({ id: r.id, node: r.node }));
   }
 
   private async setState(name: string, state: 'active' | 'stopped' | 'quarantined'): Promise<void> {

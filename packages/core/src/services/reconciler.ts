@@ -228,7 +228,9 @@ export class Reconciler {
       const instances: RemoteInstance[] = [];
       for (const r of records.filter((x) => x.node === v.record.name && x.status !== 'exited')) {
         const known = this.remoteSpecs.get(r.id) ?? (await this.rebuildRemote(r, v.record.name, deployments));
-        if (known) instances.push(known.instance);
+        // The kill switch's quarantine reaches a remote sandbox this way: its node freezes it.
+        const frozen = deployments.some((d) => d.name === r.agent && d.state === 'quarantined');
+        if (known) instances.push({ ...known.instance, frozen });
       }
       await fleet.publish(v.record.name, instances).catch((err: unknown) => this.deps.log('warn', `publishing node ${v.record.name}'s desired state failed: ${String(err)}`, { node: v.record.name }));
     }

@@ -120,7 +120,11 @@ export class NodeAgent {
       // Renewed credentials arrive with every desired state; a running sandbox reads the file on reconnect.
       const dir = await this.writeCredentials(d);
       // Running or ended, it stays as it is: the control plane decides what replaces an ended one.
-      if (listed.some((s) => s.instanceId === d.instanceId)) continue;
+      const held = listed.find((s) => s.instanceId === d.instanceId);
+      if (held) {
+        changed = (await this.freezeOrThaw(d, held.state)) || changed;
+        continue;
+      }
       try {
         await this.runtime.start({
           instanceId: d.instanceId,
@@ -141,6 +145,24 @@ export class NodeAgent {
       }
     }
     return changed;
+  }
+
+  /**
+   * The kill switch's quarantine, carried by the desired state: paused where it stands with its
+   * network cut (files kept for inspection), and thawed again on release.
+   */
+  private async freezeOrThaw(d: NodeDesiredInstance, state: string): Promise<boolean> {
+    if (d.frozen && state !== 'paused') {
+      await this.runtime.quarantine(d.instanceId);
+      this.log(`quarantined ${d.instanceId}: paused, network cut`);
+      return true;
+    }
+    if (!d.frozen && state === 'paused') {
+      await this.runtime.release(d.instanceId);
+      this.log(`released ${d.instanceId}`);
+      return true;
+    }
+    return false;
   }
 
   private credentialsDir(instanceId: string): string {

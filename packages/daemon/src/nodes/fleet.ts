@@ -49,7 +49,7 @@ export class BusFleet implements Fleet {
   }
 }
 
-async function desiredInstance({ spec, credentialsDir }: RemoteInstance): Promise<NodeDesiredInstance> {
+async function desiredInstance({ spec, credentialsDir, frozen }: RemoteInstance): Promise<NodeDesiredInstance> {
   // The credentials directory is the control plane's (renewals rename a new file into it).
   const creds = credentialsDir ? await readFile(join(credentialsDir, CREDS_FILE), 'utf8').catch(() => null) : null;
   return {
@@ -62,5 +62,6 @@ async function desiredInstance({ spec, credentialsDir }: RemoteInstance): Promis
     resources: spec.resources,
     secretFiles: spec.secretFiles ?? {},
     creds,
+    frozen: frozen === true,
   };
 }

@@ -3,11 +3,13 @@ import { AuditAdmin } from './admin/Audit.js';
 import { ContextAdmin } from './admin/Context.js';
 import { EconomyAdmin } from './admin/Economy.js';
 import { JobsAdmin } from './admin/Jobs.js';
+import { NodesAdmin } from './admin/Nodes.js';
 import { TokensAdmin } from './admin/Tokens.js';
 
 export const ADMIN_TABS = [
   { id: 'agents', label: 'Agents' },
   { id: 'jobs', label: 'Jobs' },
+  { id: 'nodes', label: 'Nodes' },
   { id: 'economy', label: 'Ledger & tiers' },
   { id: 'context', label: 'Context' },
   { id: 'tokens', label: 'Tokens' },
@@ -28,6 +30,7 @@ export function Admin({ tab }: { tab: AdminTab }) {
       </nav>
       {tab === 'agents' && <AgentsAdmin />}
       {tab === 'jobs' && <JobsAdmin />}
+      {tab === 'nodes' && <NodesAdmin />}
       {tab === 'economy' && <EconomyAdmin />}
       {tab === 'context' && <ContextAdmin />}
       {tab === 'tokens' && <TokensAdmin />}

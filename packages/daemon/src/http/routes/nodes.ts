@@ -23,6 +23,7 @@ const info = (n: NodeView): NodeInfo => ({
   labels: n.record.labels,
   cordoned: n.record.cordoned,
   draining: n.record.draining,
+  drained: n.record.draining && n.instances.length === 0,
   capacity: n.record.capacity,
   joinedAt: n.record.joinedAt,
   lastHeartbeatAt: n.record.lastHeartbeatAt,
