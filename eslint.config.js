@@ -36,6 +36,15 @@ export default tseslint.config(
     },
   },
   {
+    // `import { z } from 'zod'` hands bundlers zod's whole namespace object, every locale and
+    // the JSON Schema converters with it; `import * as z` lets them keep only what is used
+    // (the agent bundle: about 360 KiB less text held by every instance).
+    files: ['packages/agent/src/**/*.ts', 'packages/protocol/src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', { selector: "ImportDeclaration[source.value='zod'] > ImportSpecifier", message: "import * as z from 'zod' (a named import keeps all of zod in the agent bundle)" }],
+    },
+  },
+  {
     // The CLI talks to the daemon over HTTP only.
     files: ['packages/cli/src/**/*.ts'],
     rules: {

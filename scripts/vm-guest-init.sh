@@ -34,6 +34,6 @@ hostname "$AIFLOCK_INSTANCE_ID"
 mount -o remount,ro / 2>/dev/null || echo "aiflock-guest: / stays writable by root (not by the agent)" >&2
 echo "aiflock-guest: starting the agent" >&2
 cd /tmp
-node --input-type=module -e "process.setgroups([]); process.setgid(1001); process.setuid(1001); await import('/opt/aiflock/agent.mjs');"
+node --optimize-for-size --input-type=module -e "process.setgroups([]); process.setgid(1001); process.setuid(1001); await import('/opt/aiflock/agent.mjs');"
 echo "aiflock-guest: agent exited with $?" >&2
 poweroff -f

@@ -407,8 +407,8 @@ describe('isolation: resource exhaustion', () => {
         '-e',
         `const fs = require('fs');
          for (const p of fs.readdirSync('/proc').filter((d) => /^\\d+$/.test(d))) {
-           // exactly "node /opt/aiflock/agent.mjs" (this script mentions the name too)
-           try { if (fs.readFileSync('/proc/' + p + '/cmdline', 'utf8').split('\\0')[1] === '/opt/aiflock/agent.mjs') fs.writeFileSync('/proc/' + p + '/oom_score_adj', '1000'); } catch {}
+           // "node <flags> /opt/aiflock/agent.mjs": the path as an argument of its own (this script mentions it too)
+           try { if (fs.readFileSync('/proc/' + p + '/cmdline', 'utf8').split('\\0').includes('/opt/aiflock/agent.mjs')) fs.writeFileSync('/proc/' + p + '/oom_score_adj', '1000'); } catch {}
          }
          const a = []; for (;;) a.push(Buffer.alloc(8 << 20, 1));`,
       ]).catch(() => undefined); // the exec dies with the container

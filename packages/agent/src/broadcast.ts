@@ -1,5 +1,6 @@
 import type { NatsConnection, Subscription } from 'nats';
-import { BroadcastMessage, subjects } from '@aiflock/protocol';
+import { BroadcastMessage } from '@aiflock/protocol/broadcast';
+import { subjects } from '@aiflock/protocol/subjects';
 import { describe } from './connect.js';
 import type { Logger } from './logger.js';
 

@@ -1,5 +1,6 @@
 import type { NatsConnection, Subscription } from 'nats';
-import { ControlMessage, subjects } from '@aiflock/protocol';
+import { ControlMessage } from '@aiflock/protocol/events';
+import { subjects } from '@aiflock/protocol/subjects';
 import { describe } from './connect.js';
 import type { Logger } from './logger.js';
 import type { TaskRegistry } from './registry.js';

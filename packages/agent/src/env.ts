@@ -1,4 +1,5 @@
-import { instanceAgent, RuntimeEnv } from '@aiflock/protocol';
+import { instanceAgent } from '@aiflock/protocol/names';
+import { RuntimeEnv } from '@aiflock/protocol/runtime-env';
 
 export type EnvParse = { ok: true; env: RuntimeEnv } | { ok: false; error: string };
 

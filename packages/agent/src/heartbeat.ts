@@ -1,5 +1,6 @@
 import type { NatsConnection } from 'nats';
-import { subjects, type Heartbeat } from '@aiflock/protocol';
+import type { Heartbeat } from '@aiflock/protocol';
+import { subjects } from '@aiflock/protocol/subjects';
 import { RUNTIME_VERSION } from './version.js';
 
 export type HeartbeatState = Heartbeat['state'];

@@ -1,4 +1,4 @@
-export { defineAgent, HandlerError, abortReason } from './sdk.js';
+export { defineAgent, HandlerError, abortReason, lazyHandler } from './sdk.js';
 export type { AgentDefinition, Handler, HandlerOutput, TaskContext, TaskLogger, AbortReason } from './sdk.js';
 export { runAgent } from './runtime.js';
 export type { AgentHandle, RunAgentOptions } from './runtime.js';

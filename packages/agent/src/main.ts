@@ -1,15 +1,13 @@
-import { AGENT_TASK_TYPE } from '@aiflock/protocol';
+// Only what an idle instance needs is imported here; every handler but echo, and with them
+// most of @aiflock/protocol's schemas, is loaded at its first task (lazyHandler, task-path.ts).
+// A test (bundle.test.ts) keeps it so.
+import { AGENT_TASK_TYPE } from '@aiflock/protocol/agent-loop';
 import { startBusRelay, startProxyRelay } from './bus-relay.js';
 import { parseRuntimeEnv } from './env.js';
-import { browser } from './handlers/browser.js';
 import { echo } from './handlers/echo.js';
-import { llm } from './handlers/llm.js';
-import { shell } from './handlers/shell.js';
-import { agentLoop } from './loop/agent-loop.js';
-import { TOOLS } from './tools/index.js';
 import { waitForNetworkGate } from './network-gate.js';
 import { runAgent } from './runtime.js';
-import { defineAgent } from './sdk.js';
+import { defineAgent, lazyHandler } from './sdk.js';
 
 /** Exit code for a launcher that got the environment contract wrong: restarting will not help. */
 const EXIT_BAD_ENV = 2;
@@ -34,7 +32,21 @@ if (proxySocket && proxyUrl) await startProxyRelay(proxySocket, proxyUrl);
 
 // The agent loop exists only where the manifest asked for it (the launcher then sets AIFLOCK_AGENT_LOOP).
 const loop = parsed.env.AIFLOCK_AGENT_LOOP;
-const agent = runAgent(defineAgent({ handlers: { echo, shell, llm, browser, ...(loop ? { [AGENT_TASK_TYPE]: agentLoop(loop, TOOLS) } : {}) } }), parsed.env);
+const handlers = {
+  echo,
+  shell: lazyHandler(async () => (await import('./handlers/shell.js')).shell),
+  llm: lazyHandler(async () => (await import('./handlers/llm.js')).llm),
+  browser: lazyHandler(async () => (await import('./handlers/browser.js')).browser),
+  ...(loop
+    ? {
+        [AGENT_TASK_TYPE]: lazyHandler(async () => {
+          const [{ agentLoop }, { TOOLS }] = await Promise.all([import('./loop/agent-loop.js'), import('./tools/index.js')]);
+          return agentLoop(loop, TOOLS);
+        }),
+      }
+    : {}),
+};
+const agent = runAgent(defineAgent({ handlers }), parsed.env);
 
 let signals = 0;
 const onSignal = (sig: NodeJS.Signals): void => {

@@ -1,5 +1,7 @@
 import type { JsMsg, NatsConnection, Subscription } from 'nats';
-import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName, type AgentEvent, type RuntimeEnv } from '@aiflock/protocol';
+import type { AgentEvent, RuntimeEnv } from '@aiflock/protocol';
+// Not the package's index: an idle instance must not build every schema of the protocol (task-path.ts).
+import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName } from '@aiflock/protocol/subjects';
 import { connectWithRetry, describe } from './connect.js';
 import { consumeTasks } from './consumer-loop.js';
 import { subscribeControl } from './control.js';
@@ -7,16 +9,12 @@ import { subscribeBroadcast } from './broadcast.js';
 import { EventSink } from './event-sink.js';
 import { HeartbeatPublisher } from './heartbeat.js';
 import { LivenessFile } from './liveness-file.js';
-import { busClients } from './bus-clients.js';
-import { busRpc, callOp } from './bus-rpc.js';
-import { LlmClient } from './llm-client.js';
 import { Logger } from './logger.js';
 import { TaskRegistry } from './registry.js';
 import type { AgentDefinition } from './sdk.js';
-import { TaskRunner } from './task-runner.js';
+import type { TaskPath } from './task-path.js';
 import { sleep } from './timing.js';
 import type { VillageLoop } from './village/loop.js';
-import { runVillage } from './village/start.js';
 
 export interface RunAgentOptions {
   /** How long stop() lets in-flight tasks finish before aborting them. Default 10 s. */
@@ -165,36 +163,38 @@ class AgentRuntime {
     // Per-instance credentials put this instance in the agents account, which reaches the
     // flock's task queue only through the imported API prefix (no stream lives on our side).
     const js = nc.jetstream(env.AIFLOCK_NATS_CREDS ? { apiPrefix: INSTANCE_JS_API_PREFIX } : {});
-    const llm = new LlmClient(nc, this.instanceId, (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
-    const rpc = busRpc(nc, this.instanceId);
-    const clients = busClients(rpc);
+    // The task runner, the bus clients and the model client are built when the first task
+    // arrives, not before: an idle instance holds only its connection, heartbeat and consumer.
+    let path: Promise<TaskPath> | null = null;
+    const loadTaskPath = (): Promise<TaskPath> =>
+      (path ??= import('./task-path.js').then((m) =>
+        m.taskPath(nc, this.instanceId, {
+          instanceId: this.instanceId,
+          agent: env.AIFLOCK_AGENT,
+          allowedTypes: env.AIFLOCK_HANDLERS,
+          workspace: env.AIFLOCK_WORKSPACE ?? '/tmp',
+          definition: this.definition,
+          js,
+          events: this.events,
+          log: this.log,
+          registry: this.registry,
+          maxPayload: () => nc.info?.max_payload ?? 1024 * 1024,
+          hardStop: this.hardStop.signal,
+          workingIntervalMs: () => this.opts.workingIntervalMs ?? this.workingMs,
+          abortGraceMs: this.abortGraceMs,
+          publishTimeoutMs: this.opts.publishTimeoutMs ?? 5_000,
+          ...(this.opts.heldRetryMs === undefined ? {} : { heldRetryMs: this.opts.heldRetryMs }),
+          ...(this.opts.startGraceMs === undefined ? {} : { startGraceMs: this.opts.startGraceMs }),
+        }),
+      ));
     if (env.AIFLOCK_VILLAGE) {
+      // A villager's loop calls the bus from its first turn: nothing to save by waiting.
+      const [{ llm, clients }, { runVillage }] = await Promise.all([loadTaskPath(), import('./village/start.js')]);
       const deps = { agent: env.AIFLOCK_AGENT, settings: env.AIFLOCK_VILLAGE, clients, llm, log: this.log };
       const village = runVillage(deps, this.villageStop.signal);
       this.villager = village.loop;
       this.village = village.done.catch((err: unknown) => this.log.error(`village loop failed: ${String(err)}`));
     }
-    const runner = new TaskRunner({
-      instanceId: this.instanceId,
-      agent: env.AIFLOCK_AGENT,
-      allowedTypes: env.AIFLOCK_HANDLERS,
-      workspace: env.AIFLOCK_WORKSPACE ?? '/tmp',
-      definition: this.definition,
-      llm,
-      clients,
-      js,
-      events: this.events,
-      log: this.log,
-      registry: this.registry,
-      maxPayload: () => nc.info?.max_payload ?? 1024 * 1024,
-      hardStop: this.hardStop.signal,
-      workingIntervalMs: () => this.opts.workingIntervalMs ?? this.workingMs,
-      abortGraceMs: this.abortGraceMs,
-      publishTimeoutMs: this.opts.publishTimeoutMs ?? 5_000,
-      claim: (input) => callOp(rpc, 'tasks.claim', input),
-      ...(this.opts.heldRetryMs === undefined ? {} : { heldRetryMs: this.opts.heldRetryMs }),
-      ...(this.opts.startGraceMs === undefined ? {} : { startGraceMs: this.opts.startGraceMs }),
-    });
     await consumeTasks({
       js,
       stream: STREAMS.tasks.name,
@@ -203,7 +203,16 @@ class AgentRuntime {
       log: this.log,
       signal: this.taking.signal,
       fetchExpiresMs: this.opts.fetchExpiresMs ?? 10_000,
-      onMessage: (msg: JsMsg) => runner.handle(msg),
+      onMessage: (msg: JsMsg) =>
+        loadTaskPath().then(
+          (p) => p.runner.handle(msg),
+          (err: unknown) => {
+            // Only a broken install gets here; the task goes back to the queue for another instance.
+            path = null;
+            this.log.error(`cannot load the task runner: ${describe(err)}`);
+            msg.nak();
+          },
+        ),
       onReady: () => this.onReady(),
       // In-progress acks well within the queue's ack wait, so a live task is never redelivered.
       onAckWait: (ms) => (this.workingMs = Math.max(100, Math.min(5_000, Math.floor(ms / 3)))),

@@ -98,6 +98,23 @@ export function defineAgent(definition: AgentDefinition): AgentDefinition {
   return Object.freeze({ handlers: Object.freeze({ ...definition.handlers }), ...(definition.onBroadcast ? { onBroadcast: definition.onBroadcast } : {}) });
 }
 
+/**
+ * A handler whose module is loaded at its first task (`lazyHandler(async () => (await
+ * import('./my-handler.js')).handler)`): an instance that never runs it never builds it (its
+ * schemas, its clients), which is most of what an idle instance would otherwise hold. A failed
+ * load fails that task and is tried again at the next.
+ */
+export function lazyHandler(load: () => Promise<Handler>): Handler {
+  let loading: Promise<Handler> | null = null;
+  return async (ctx) => {
+    loading ??= load().catch((err: unknown) => {
+      loading = null;
+      throw err;
+    });
+    return (await loading)(ctx);
+  };
+}
+
 /** The abort reason of a signal, if it is one the runtime uses. */
 export function abortReason(signal: AbortSignal): AbortReason | undefined {
   const r: unknown = signal.reason;

@@ -12,7 +12,20 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const script = join(root, 'scripts/bundle-agent.mjs');
 
 interface Metafile {
-  inputs: Record<string, unknown>;
+  inputs: Record<string, { imports: { path: string; kind: string; external?: boolean }[] }>;
+  outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>;
+}
+
+/** The inputs an instance evaluates at start: reached from the entry by static imports only (import() is deferred). */
+function startupInputs(meta: Metafile, entry: string): Set<string> {
+  const seen = new Set<string>();
+  const queue = [entry];
+  for (let input = queue.pop(); input !== undefined; input = queue.pop()) {
+    if (seen.has(input)) continue;
+    seen.add(input);
+    for (const i of meta.inputs[input]?.imports ?? []) if (!i.external && i.kind !== 'dynamic-import') queue.push(i.path);
+  }
+  return seen;
 }
 
 const FORBIDDEN = /(^|\/)(packages\/(daemon|core|cli)\/|node_modules\/(@aiflock\/(daemon|core|cli)|fastify|@fastify|kysely|dockerode|better-sqlite3|pino|prom-client)\/)/;
@@ -35,6 +48,40 @@ describe('agent bundle', () => {
     expect(inputs.some((i) => i.startsWith('packages/protocol/src/'))).toBe(true);
     expect(inputs.some((i) => i.includes('node_modules/nats/'))).toBe(true);
     expect(inputs.filter((i) => FORBIDDEN.test(i))).toEqual([]);
+  });
+
+  it('leaves the task path and the handlers out of what an idle instance evaluates', async () => {
+    const meta = JSON.parse(await readFile(join(outDir, 'meta.json'), 'utf8')) as Metafile;
+    const atStart = startupInputs(meta, 'packages/agent/src/main.ts');
+    // What an idle instance needs: its environment, the bus, heartbeats, the consumer.
+    for (const needed of ['packages/agent/src/runtime.ts', 'packages/protocol/src/runtime-env.ts', 'packages/agent/src/consumer-loop.ts']) expect(atStart).toContain(needed);
+    // Loaded at the first task: the protocol's index (every schema), the op catalogue, the
+    // runner, the clients and the handlers. A value import of '@aiflock/protocol' (rather than
+    // '@aiflock/protocol/<file>') in a module loaded at start brings them all back.
+    const deferred = [
+      'packages/protocol/src/index.ts',
+      'packages/protocol/src/agent-ops.ts',
+      'packages/protocol/src/api.ts',
+      'packages/agent/src/task-runner.ts',
+      'packages/agent/src/bus-rpc.ts',
+      'packages/agent/src/llm-client.ts',
+      'packages/agent/src/handlers/shell.ts',
+      'packages/agent/src/handlers/llm.ts',
+      'packages/agent/src/handlers/browser.ts',
+      'packages/agent/src/loop/agent-loop.ts',
+      'packages/agent/src/tools/index.ts',
+      'packages/agent/src/village/start.ts',
+    ];
+    for (const later of deferred) expect(Object.keys(meta.inputs), `${later} is in the bundle`).toContain(later);
+    expect(deferred.filter((later) => atStart.has(later)), 'evaluated at start').toEqual([]);
+    // Only the parts of zod in use (a `{ z }` import keeps every locale and the JSON Schema converters).
+    const inOutput = Object.values(meta.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, v]) => v.bytesInOutput > 0).map(([k]) => k));
+    expect(inOutput.filter((i) => i.includes('node_modules/zod/v4/locales/') && !/\/(en|index)\.js$/.test(i))).toEqual([]);
+  });
+
+  it('is ASCII, so V8 holds its text at one byte per character', async () => {
+    const bytes = await readFile(join(outDir, 'agent.mjs'));
+    expect(bytes.findIndex((b) => b > 0x7f)).toBe(-1);
   });
 
   it('records its sha256', async () => {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { TaskView } from './api.js';
 import { Entitlements } from './compute.js';
 import { DelegateRpc, DelegationWaitRpc } from './delegation.js';

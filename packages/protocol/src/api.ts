@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AgentName, InstanceId, TaskId } from './names.js';
 import { LogLevel } from './events.js';
 import { TaskStatus, TaskType } from './task.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The hash-chained audit log as the API answers it (`/v1/audit*`) and the CLI prints it. */
 

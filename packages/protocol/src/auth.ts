@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Shapes of the auth API: tokens, browser sessions and stream tickets. */
 

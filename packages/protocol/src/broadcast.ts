@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** `aiflock broadcast "<text>"`: an announcement from an admin to every running instance. */
 export const BroadcastRequest = z.object({ text: z.string().trim().min(1, 'the announcement text').max(4000) }).strict();

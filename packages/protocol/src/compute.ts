@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Compute tiers (seed 2 §9 v1) as the API answers them: a balance maps to a tier, a tier to

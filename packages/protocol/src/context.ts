@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AgentName, TaskId } from './names.js';
 
 /** Collection names are path segments and export file names: no slashes, dots or spaces. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AgentName, TaskId } from './names.js';
 import { TaskType } from './task.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { TaskStep } from './agent-loop.js';
 import { AgentName, InstanceId, TaskId } from './names.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * LLM wire shapes shared by `POST /v1/llm/infer` and the agents' bus RPC (`llm.chat`). Model

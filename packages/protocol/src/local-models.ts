@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Managing the models of the flock's local model server (Ollama): `aiflock models

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { CreateTaskRequest } from './api.js';
 import { ContextPackQuery, MemoryRecallInput, SearchQuery } from './context.js';
 import { NewPost, PostId, PostQuery } from './economy.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Agent (deployment) names and instance ids become NATS subject tokens, Docker names and

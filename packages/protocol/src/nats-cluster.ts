@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A server or cluster name as nats-server takes it in its config and in JetStream's peer names. */
 const NatsName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'letters, digits, "-" and "_", at most 63, starting with a letter or digit');

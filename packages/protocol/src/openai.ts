@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The OpenAI-compatible routes' wire shapes (`/v1/chat/completions`, `/v1/embeddings`,

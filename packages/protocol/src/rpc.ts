@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { LlmMessage, LlmParams, PolicyOverride } from './llm.js';
 import { TaskId } from './names.js';
 

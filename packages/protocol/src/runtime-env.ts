@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { LogLevel } from './events.js';
 import { AgentLoopSettings } from './agent-loop.js';
 import { AgentName, InstanceId } from './names.js';
@@ -99,6 +99,15 @@ export const RuntimeEnv = z.object({
   AIFLOCK_CHROMIUM: z.string().min(1).optional(),
 });
 export type RuntimeEnv = z.infer<typeof RuntimeEnv>;
+
+/**
+ * The Node flags every launcher starts the runtime with (`node <flags> /opt/aiflock/agent.mjs`):
+ * V8 then sizes its heap and code for memory rather than speed, which takes about a fifth off
+ * an idle instance (bench/README.md, "Idle cost"); the runtime's per-task work is small and
+ * bus-bound. On the command line, not set from inside: a flag set after start measured about
+ * 3 MiB worse. The images' ENTRYPOINT and the VM guest's init say the same (a test checks).
+ */
+export const AGENT_NODE_FLAGS = ['--optimize-for-size'] as const;
 
 /**
  * The names the users' first document gives the sandbox environment (`AGENT_ID`, `NATS_URL`,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The control plane's own routes: health, operator bus credentials, log level, shutdown. */
 

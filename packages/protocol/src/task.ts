@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AgentName, InstanceId, TaskId } from './names.js';
 
 /** `waiting_for_human`: a running task paused on a person's answer (`ask_human`). */

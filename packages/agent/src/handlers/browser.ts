@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ToolResultSummary } from '@aiflock/protocol';
 import { HandlerError, type HandlerOutput, type TaskContext } from '../sdk.js';
 import { BrowserArgs, browserTool, closeBrowserSession } from '../tools/browser.js';

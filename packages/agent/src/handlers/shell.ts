@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { runInGroup } from '../process-group.js';
 import { HandlerError, type HandlerOutput, type TaskContext } from '../sdk.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ToolError } from './tool.js';
 
 /** A tool's arguments, checked against its schema; a mismatch is a refusal the model can read. */

@@ -4,7 +4,7 @@ import { access, mkdir, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { STEP_OUTPUT_MAX, type ToolResultSummary } from '@aiflock/protocol';
 import type { Browser, BrowserType, Page, Response } from 'playwright-core';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TaskContext } from '../sdk.js';
 import { findLink, formatSnapshot, READ_PAGE_SCRIPT, type PageLink, type PageSnapshot } from './browser-page.js';
 import type { AgentTool, ToolCallContext, ToolOutcome } from './tool.js';

@@ -1,6 +1,6 @@
 import { lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { jsonSchemaOf, parseArgs } from './args.js';
 import { boundText, sha256 } from './bound.js';
 import { globToRegExp } from './glob.js';

@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
-import { z } from 'zod';
+import * as z from 'zod';
 import { jsonSchemaOf, parseArgs } from './args.js';
 import { boundText, sha256 } from './bound.js';
 import { ToolError, type AgentTool, type ToolCallContext } from './tool.js';

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { runInGroup } from '../process-group.js';
 import { jsonSchemaOf, parseArgs } from './args.js';
 import { boundText } from './bound.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { LlmChatResult, LlmChatRpc, Perception } from '@aiflock/protocol';
 import { DecisionError, type Decision, type DecideInput, type Policy, type VillageAction } from './decision.js';
 import { LlmError } from '../llm-client.js';

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxInfo, type SandboxSpec } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN, withDocumentEnvNames } from '@aiflock/protocol';
+import { AGENT_NODE_FLAGS, INSTANCE_ID_PATTERN, withDocumentEnvNames } from '@aiflock/protocol';
 import type { HostRuntime, Isolation } from '../shared/host-runtime.js';
 import { relayToBus } from '../shared/bus-relay.js';
 import { assertFlockName } from '../shared/names.js';
@@ -193,7 +193,7 @@ export class ProcessRuntime implements HostRuntime {
       ],
       tmpBytes: spec.resources.tmpBytes,
       env,
-      argv: [process.execPath, '/opt/aiflock/agent.mjs'],
+      argv: [process.execPath, ...AGENT_NODE_FLAGS, '/opt/aiflock/agent.mjs'],
     });
     // bubblewrap reads the filter from an inherited descriptor (opened here, as root).
     const filter = openSync(this.seccompPath, 'r');
