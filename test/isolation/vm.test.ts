@@ -32,6 +32,10 @@ const JOB = 'vmjob';
 let idleBefore: AgentView;
 let jobDone: string;
 let jobCancelled: string;
+let jobTimedOut: string | undefined;
+/** The timed-out task's timeout: long enough for its guest to boot and start it (see its test). */
+let jobTimeoutMs = 0;
+let jobsQueuedAt = 0;
 const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
 
 const task = async (type: string, input: string): Promise<TaskView> => {
@@ -40,6 +44,13 @@ const task = async (type: string, input: string): Promise<TaskView> => {
   return JSON.parse(r.stdout) as TaskView;
 };
 const stdout = (t: TaskView) => (t.output as { stdout: string }).stdout;
+/**
+ * Long waits poll the API, not the CLI: a CLI process every 250 ms would take a core from
+ * the guests booting meanwhile under software emulation. What a user does stays on the CLI.
+ */
+const agentView = async (name: string) => (await flock.api(`/v1/agents/${name}`)).body as AgentView;
+const taskView = async (id: string) => (await flock.api(`/v1/tasks/${id}`)).body as TaskView;
+const queueJob = async (input: string, ...opts: string[]) => (await flock.cliJson<TaskView>(['task', 'run', JOB, '--type', 'shell', '--input', input, ...opts])).id;
 
 /** `aiflock secret set NAME` with the value on stdin, as a user pipes it. */
 const secretSet = (name: string, input: string) =>
@@ -72,20 +83,22 @@ beforeAll(async () => {
   expect(set.code, set.stderr).toBe(0);
   const file = join(flock.home, `${AGENT}.agent.yaml`);
   await writeFile(file, `name: ${AGENT}\nhandlers: [echo, shell]\ntools: { shell: true }\nresources: { memory: ${MEMORY_MIB}Mi, cpu: ${CPUS} }\nnetwork: { egress: ["${remote.address}/32"] }\nsecrets:\n  - { name: tok, file: true }\n`);
-  const dep = await flock.cli(['agent', 'deploy', file]);
-  expect(dep.code, dep.stderr).toBe(0);
-  // Two VMs at once, so that the two job tasks' guests boot alongside the long-lived one: under
-  // software emulation each boot is the expensive part of this file.
+  // The job agent first, with no task yet: no VM (checked in its test).
   const jobFile = join(flock.home, `${JOB}.agent.yaml`);
   await writeFile(jobFile, `name: ${JOB}\nhandlers: [shell]\ntools: { shell: true }\nlifecycle: job\nreplicas: 2\nresources: { memory: 256Mi, cpu: 1, taskTimeout: 30m }\n`);
   const job = await flock.cli(['agent', 'deploy', jobFile]);
   expect(job.code, job.stderr).toBe(0);
-  // Idle, before any task: no VM (checked in its test).
   idleBefore = await flock.cliJson<AgentView>(['agent', 'get', JOB]);
-  const queue = async (input: string) => (await flock.cliJson<TaskView>(['task', 'run', JOB, '--type', 'shell', '--input', input])).id;
-  jobDone = await queue('echo "$AIFLOCK_INSTANCE_ID"; env | grep -ci proxy; (echo | nc -w 4 10.0.2.101 3128 >/dev/null 2>&1 && echo open || echo closed)');
-  jobCancelled = await queue('sleep 600');
-  await eventually(async () => (await flock.cliJson<AgentView>(['agent', 'get', AGENT])).status === 'running', `${AGENT} running in its VM`, 600_000);
+  const dep = await flock.cli(['agent', 'deploy', file]);
+  expect(dep.code, dep.stderr).toBe(0);
+  // The long-lived guest boots alone: under software emulation a boot takes about a core, and
+  // the job guests below boot while its tests run instead of slowing its boot.
+  await eventually(async () => (await agentView(AGENT)).status === 'running', `${AGENT} running in its VM`, 600_000);
+  // The job tasks: their guests boot while the long-lived guest's tests run (two at once,
+  // replicas: 2; the timed-out task's comes later, see its test).
+  jobsQueuedAt = Date.now();
+  jobDone = await queueJob('echo "$AIFLOCK_INSTANCE_ID"; env | grep -ci proxy; (echo | nc -w 4 10.0.2.101 3128 >/dev/null 2>&1 && echo open || echo closed)');
+  jobCancelled = await queueJob('sleep 600');
 }, 900_000);
 
 afterAll(async () => {
@@ -160,14 +173,14 @@ describe('flock on the vm runtime (QEMU guests)', () => {
 
   it('egress goes through the proxy only: the allowed host answers, others and the host itself are refused, and the direct way stays shut', async () => {
     const before = remote.seen.length;
-    // node as the client (busybox's static wget crashes in this guest): status and body on one line.
-    const client = 'const p = new URL(process.env.HTTP_PROXY); const u = process.argv[1]; require("http").get({ host: p.hostname, port: p.port, path: u, headers: { host: new URL(u).host } }, (r) => { let b = ""; r.on("data", (d) => (b += d)); r.on("end", () => console.log(r.statusCode + " " + b.split("\\n")[0])); }).on("error", (e) => console.log("error " + e.message))';
-    const get = (url: string) => `node -e '${client}' ${url}`;
+    // node as the client (busybox's static wget crashes in this guest), one node for the three
+    // requests (each start of node costs seconds under software emulation): status and body on one
+    // line each. A connection per request (agent: false), as three clients would: node's default
+    // keep-alive reused the socket the proxy had closed after its answer ("socket hang up").
+    const client = 'const p = new URL(process.env.HTTP_PROXY); const get = (u) => new Promise((ok) => require("http").get({ host: p.hostname, port: p.port, path: u, headers: { host: new URL(u).host }, agent: false }, (r) => { let b = ""; r.on("data", (d) => (b += d)); r.on("end", () => ok(r.statusCode + " " + b.split("\\n")[0])); }).on("error", (e) => ok("error " + e.message))); (async () => { for (const u of process.argv.slice(1)) console.log(await get(u)); })()';
     const t = await task('shell', [
       'echo "$HTTP_PROXY"',
-      get(`http://${remote.address}/from-vm`),
-      get('http://not-listed.invalid/'),
-      get(`http://127.0.0.1:${trapPort}/`),
+      `node -e '${client}' http://${remote.address}/from-vm http://not-listed.invalid/ http://127.0.0.1:${trapPort}/`,
       `(echo | nc -w 4 ${remote.address} 80 >/dev/null 2>&1 && echo open || echo closed)`,
     ].join('; '));
     expect(t.status).toBe('completed');
@@ -202,51 +215,6 @@ describe('flock on the vm runtime (QEMU guests)', () => {
     expect(remote.seen.slice(before)).toEqual([]);
   }, 120_000);
 
-  describe('lifecycle: job (a VM per task)', () => {
-    /** Every QEMU of an instance: its argv names the instance's own config share. */
-    const qemuOf = (instanceId: string) =>
-      readdirSync('/proc')
-        .filter((p) => /^\d+$/.test(p))
-        .filter((p) => {
-          try {
-            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`/vms/${instanceId}/config`);
-          } catch {
-            return false; // gone meanwhile
-          }
-        });
-    const torndown = async (instanceId: string) => {
-      await eventually(async () => qemuOf(instanceId).length === 0 && !existsSync(join(vmDir, 'vms', instanceId)), `${instanceId}'s VM torn down`, 120_000);
-      await flock.logShowing(`removing instance ${instanceId}: its job ended`);
-      const a = await flock.cliJson<AgentView>(['agent', 'get', JOB]);
-      expect(a.instances.filter((i) => i.id === instanceId)).toEqual([]);
-    };
-
-    it('no VM until a task comes; the task runs in a fresh one (no proxy: its agent has no egress rules), and none is left after', async () => {
-      expect(idleBefore.status).toBe('running');
-      expect(idleBefore.instances).toEqual([]);
-      const view = await eventually(async () => {
-        const v = await flock.cliJson<TaskView>(['task', 'get', jobDone]);
-        return v.status === 'completed' ? v : null;
-      }, 'the job task completed', 600_000);
-      expect(stdout(view).trim().split('\n')).toEqual([view.instanceId, '0', 'closed']);
-      expect(view.instanceId).toMatch(new RegExp(`^${JOB}-`));
-      await torndown(view.instanceId!);
-    }, 700_000);
-
-    it('a cancelled task\'s VM is torn down too', async () => {
-      const running = await eventually(async () => {
-        const v = await flock.cliJson<TaskView>(['task', 'get', jobCancelled]);
-        return v.status === 'running' && v.instanceId ? v : null;
-      }, 'the task running in its VM', 600_000);
-      expect(qemuOf(running.instanceId!)).toHaveLength(1);
-      const c = await flock.cli(['task', 'cancel', jobCancelled, '--json']);
-      expect(c.code, c.stderr).toBe(0);
-      expect((JSON.parse(c.stdout) as TaskView).status).toBe('cancelled');
-      await torndown(running.instanceId!);
-      expect((await flock.cliJson<AgentView>(['agent', 'get', JOB])).instances).toEqual([]);
-    }, 700_000);
-  });
-
   it('the guest is the machine the manifest asked for: its vCPUs, and its memory on top of the in-RAM root', async () => {
     const t = await task('shell', 'nproc; grep MemTotal /proc/meminfo | tr -s " " | cut -d" " -f2');
     expect(t.status).toBe('completed');
@@ -274,6 +242,130 @@ describe('flock on the vm runtime (QEMU guests)', () => {
     expect(args[args.indexOf('-sandbox') + 1]).toMatch(/^on,/);
     expect(args[args.indexOf('-smp') + 1]).toBe(String(CPUS));
   }, 600_000);
+
+  describe('lifecycle: job (a VM per task)', () => {
+    /** Every QEMU of an instance: its argv names the instance's own config share. */
+    const qemuOf = (instanceId: string) =>
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`/vms/${instanceId}/config`);
+          } catch {
+            return false; // gone meanwhile
+          }
+        });
+    /** Its cgroup, in whichever hierarchy this host mounts (v2, or v1 with one per controller). */
+    const cgroupsOf = (instanceId: string) =>
+      [join('/sys/fs/cgroup', `aiflock-${flock.name}`, instanceId), ...['memory', 'pids', 'cpu', 'freezer'].map((c) => join('/sys/fs/cgroup', c, `aiflock-${flock.name}`, instanceId))].filter((d) =>
+        existsSync(d),
+      );
+    const mountPoints = () =>
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[4] ?? '')
+        .filter(Boolean);
+    /** The loop devices behind the volumes (the log volume's image is `<instance>.ext4`, the workspace's `<agent>.ext4`). */
+    const loopsBacking = (image: string) =>
+      readdirSync('/sys/block')
+        .filter((d) => d.startsWith('loop'))
+        .filter((d) => {
+          try {
+            return readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').includes(`/${image}`);
+          } catch {
+            return false; // not attached
+          }
+        });
+    const logVolume = (instanceId: string) => join(vmDir, 'shared', 'logs', instanceId);
+    /** While its task runs: its QEMU, its cgroup and its log volume (so that their absence after means something). */
+    const provisioned = (instanceId: string) => {
+      expect(qemuOf(instanceId)).toHaveLength(1);
+      expect(cgroupsOf(instanceId).length).toBeGreaterThan(0);
+      expect(mountPoints()).toContain(logVolume(instanceId));
+      expect(loopsBacking(`${instanceId}.ext4`)).toHaveLength(1);
+    };
+    /** No QEMU of it, its directory, cgroup, log volume and loop device gone, and not listed. */
+    const torndown = async (instanceId: string) => {
+      // Everything of it goes after its removal is logged (the volume last): wait for all of it.
+      const left = () => [
+        ...qemuOf(instanceId).map((p) => `QEMU pid ${p}`),
+        ...(existsSync(join(vmDir, 'vms', instanceId)) ? ['its directory'] : []),
+        ...cgroupsOf(instanceId),
+        ...mountPoints().filter((p) => p === logVolume(instanceId)),
+        ...loopsBacking(`${instanceId}.ext4`),
+      ];
+      await eventually(async () => left().length === 0, `${instanceId}'s VM torn down`, 120_000).catch((err: Error) => {
+        throw new Error(`${err.message}; still there: ${left().join(', ')}`);
+      });
+      await flock.logShowing(`removing instance ${instanceId}: its job ended`);
+      const a = await flock.cliJson<AgentView>(['agent', 'get', JOB]);
+      expect(a.instances.filter((i) => i.id === instanceId)).toEqual([]);
+    };
+    /** The task running in its own guest, as `task get` shows it. */
+    const runningInVm = async (taskId: string, timeoutMs: number) => {
+      await eventually(async () => {
+        const v = await taskView(taskId);
+        return v.status !== 'queued' || null;
+      }, `task ${taskId} taken by a job VM`, timeoutMs);
+      const v = await flock.cliJson<TaskView>(['task', 'get', taskId]);
+      expect(v.status, `task ${taskId}: ${v.error ?? ''}`).toBe('running');
+      expect(v.instanceId).toMatch(new RegExp(`^${JOB}-`));
+      return v;
+    };
+
+    it('no VM until a task comes; the task runs in a fresh one (no proxy: its agent has no egress rules), and none is left after', async () => {
+      expect(idleBefore.status).toBe('running');
+      expect(idleBefore.instances).toEqual([]);
+      await eventually(async () => (await taskView(jobDone)).status !== 'queued', 'a job VM to take the task', 600_000);
+      // A task's deadline runs from when it is queued, and the timed-out task's must pass while it
+      // runs in its guest, so after that guest's boot: twice the boot this one just took, under
+      // the same load, with room to spare. (This only sizes the deadline: the test waits on states.)
+      jobTimeoutMs = 2 * (Date.now() - jobsQueuedAt) + 30_000;
+      jobTimedOut = await queueJob('sleep 600', '--timeout', `${Math.ceil(jobTimeoutMs / 1000)}s`);
+      await eventually(async () => ['completed', 'failed'].includes((await taskView(jobDone)).status), 'the job task finished', 120_000);
+      const view = await flock.cliJson<TaskView>(['task', 'get', jobDone]);
+      expect(view.status, view.error ?? '').toBe('completed');
+      expect(stdout(view).trim().split('\n')).toEqual([view.instanceId, '0', 'closed']);
+      expect(view.instanceId).toMatch(new RegExp(`^${JOB}-`));
+      await torndown(view.instanceId!);
+    }, 700_000);
+
+    it('a cancelled task\'s VM is torn down too', async () => {
+      const running = await runningInVm(jobCancelled, 600_000);
+      provisioned(running.instanceId!);
+      const c = await flock.cli(['task', 'cancel', jobCancelled, '--json']);
+      expect(c.code, c.stderr).toBe(0);
+      expect((JSON.parse(c.stdout) as TaskView).status).toBe('cancelled');
+      await torndown(running.instanceId!);
+    }, 700_000);
+
+    it('a task whose deadline passes while it runs ends timed_out, and its VM is torn down: no QEMU, cgroup or volume of it left', async () => {
+      if (!jobTimedOut) throw new Error('the timed-out task was not queued (the completed job test failed before it)');
+      const timedOut = jobTimedOut;
+      const deadline = Date.parse((await taskView(timedOut)).deadline);
+      // Taken by its fresh guest well before its deadline: it runs when the deadline passes.
+      const running = await runningInVm(timedOut, Math.max(1_000, deadline - Date.now()));
+      const id = running.instanceId!;
+      provisioned(id);
+      const ended = await eventually(async () => {
+        const v = await taskView(timedOut);
+        return v.status !== 'running' ? v : null;
+      }, 'the task to end at its deadline', jobTimeoutMs + 120_000);
+      expect(ended.status, ended.error ?? '').toBe('timed_out');
+      // Reported by the agent in the guest (its deadline timer killed the command), or by the
+      // daemon's sweeper if the guest said nothing: either way after it ran, and at its deadline.
+      expect(ended.error).toMatch(/^deadline reached while running$|^deadline .* passed$/);
+      expect(ended.startedAt).not.toBeNull();
+      await torndown(id);
+      // The last job guest gone: no instance of the agent, and its workspace volume released too.
+      await eventually(async () => (await agentView(JOB)).instances.length === 0, `no ${JOB} instance left`, 120_000);
+      expect(mountPoints()).not.toContain(join(vmDir, 'shared', 'agents', JOB));
+      expect(loopsBacking(`${JOB}.ext4`)).toEqual([]);
+      const cli = await flock.cli(['task', 'get', timedOut, '--json']);
+      expect(cli.code, cli.stderr).toBe(0);
+      expect((JSON.parse(cli.stdout) as TaskView).status).toBe('timed_out');
+    }, 900_000);
+  });
 
   // Last: it costs the shared guest. It waits for the replacement's QEMU, not its boot (another
   // couple of minutes under TCG that prove nothing more than the first boot did).

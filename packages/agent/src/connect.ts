@@ -30,7 +30,12 @@ export async function connectWithRetry(opts: ConnectOptions): Promise<NatsConnec
         reconnect: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1_000,
-        timeout: 5_000,
+        // The handshake's time limit grows with each attempt (5, 10, 20, then 30 s): in a VM
+        // guest under software emulation the first handshakes (node not yet warmed up, the nonce
+        // signed in JavaScript) take longer than 5 s, and a limit that stays short threw that
+        // work away attempt after attempt (half a minute per boot in vm.test). A bus that is
+        // down refuses at once, whatever the limit.
+        timeout: connectTimeoutMs(attempt),
         ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       };
       if (opts.credsFile) {
@@ -50,6 +55,11 @@ export async function connectWithRetry(opts: ConnectOptions): Promise<NatsConnec
     }
   }
   return null;
+}
+
+/** The handshake's time limit for the given attempt (0-based). */
+export function connectTimeoutMs(attempt: number): number {
+  return Math.min(5_000 * 2 ** attempt, 30_000);
 }
 
 /** `nats://user:pass@host` must not end up in logs. */
