@@ -116,7 +116,8 @@ export interface ClaimBind {
 export async function mountIntoSlot(warmRoot: string, p: SlotPaths, binds: ClaimBind[]): Promise<void> {
   const lines: string[] = ['set -e'];
   const args: string[] = [];
-  const arg = (v: string) => `"$${args.push(v)}"`;
+  // Braced: $10 would be $1 followed by a 0.
+  const arg = (v: string) => `"\${${args.push(v)}}"`;
   const stage = `${stagingDir(warmRoot)}/${relative(warmRoot, p.slot)}`;
   for (const [i, b] of binds.entries()) {
     const at = hostTarget(p, b.target);
