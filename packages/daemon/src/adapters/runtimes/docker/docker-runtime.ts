@@ -248,7 +248,11 @@ export class DockerRuntime implements HostRuntime {
     this.dnsClosed.delete(instanceId);
     const agent = instanceAgent(instanceId);
     // Itself excluded: a container Docker is still removing may be listed a moment longer.
-    const others = (await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } })).filter((c) => c.Labels[LABEL.instance] !== instanceId);
+    // By name as well as by label: a claimed warm container has no agent label (labels cannot change).
+    const others = (await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`] } })).filter((c) => {
+      const id = c.Labels[LABEL.instance] ?? instanceFromName(c.Names[0], this.opts.flock);
+      return id !== null && id !== instanceId && instanceAgent(id) === agent;
+    });
     await releaseInstanceStorage(this.opts.sharedDir, agent, instanceId, others.length > 0);
   }
 
@@ -451,7 +455,7 @@ export function toInfo(c: Dockerode.ContainerInspectInfo, flock: string, network
   const running = c.State.Running || c.State.Restarting;
   return {
     instanceId: labels[LABEL.instance] ?? c.Name.replace(`/${containerName(flock, '')}`, ''),
-    agent: labels[LABEL.agent] ?? '',
+    agent: labels[LABEL.agent] ?? instanceFromName(c.Name, flock)?.replace(/-[a-z0-9]{8}$/, '') ?? '',
     handle: c.Id,
     state: toState(c.State.Status),
     exitCode: running || c.State.Status === 'created' ? null : c.State.ExitCode,
