@@ -196,8 +196,10 @@ export interface SandboxRuntime {
    * Make a warm sandbox instance `spec.instanceId`: its files, credentials and secrets mounted,
    * its limits set, then its identity handed to the waiting runtime. Once claimed it is an
    * instance like any other (remove() destroys it). Throws when the sandbox is gone or unfit.
+   * `beforeIdentity` runs once its address is known and before the runtime inside learns who
+   * it is (bus credentials are bound to that address there, so its first connect succeeds).
    */
-  claimWarm?(warm: WarmSandbox, spec: SandboxSpec): Promise<SandboxInfo>;
+  claimWarm?(warm: WarmSandbox, spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo>;
   /** Destroy a warm sandbox nobody claimed. Missing is not an error. */
   discardWarm?(id: string): Promise<void>;
   /** Run a command in a running instance's sandbox; present exactly when `capabilities.exec`. */

@@ -318,7 +318,9 @@ export class Reconciler {
       const creds = await this.deps.credentials.issue(instanceId, d.name);
       const spec = await this.specFor(d, instanceId, creds);
       if (node === this.deps.node) {
-        const info = (await this.deps.warm?.claim(spec)) ?? (await this.deps.runtime.start(spec));
+        // A claimed warm sandbox connects the moment it learns who it is: its credentials are bound to its address first.
+        const bindFirst = (claimed: SandboxInfo) => this.deps.credentials.bind?.(instanceId, claimed.address ?? null) ?? Promise.resolve();
+        const info = (await this.deps.warm?.claim(spec, bindFirst)) ?? (await this.deps.runtime.start(spec));
         // The credentials were issued usable from nowhere; now that the sandbox has its address,
         // they work from there only (the agent retries until the bound file is in place).
         await this.deps.credentials.bind?.(instanceId, info.address ?? null);

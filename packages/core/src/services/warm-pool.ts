@@ -68,7 +68,7 @@ export class WarmPool {
    * The new instance's sandbox from the pool, or null (a cold start then). Taken out of the
    * pool before it is claimed, so no two instances can ever get the same one.
    */
-  async claim(spec: SandboxSpec): Promise<SandboxInfo | null> {
+  async claim(spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo | null> {
     const { runtime } = this.deps;
     if (!this.enabled || !runtime.claimWarm) return null;
     const wanted = this.wants.some((w) => w.agent === spec.agent);
@@ -79,8 +79,10 @@ export class WarmPool {
       return null;
     }
     try {
-      const info = await runtime.claimWarm(warm, spec);
+      const started = Date.now();
+      const info = await runtime.claimWarm(warm, spec, beforeIdentity);
       this.deps.onClaim?.(spec.agent, 'hit');
+      this.deps.log('info', `instance ${spec.instanceId} claimed warm sandbox ${warm.id} in ${Date.now() - started} ms`, { agent: spec.agent });
       return info;
     } catch (err) {
       // A warm sandbox that cannot be claimed (it died, its engine restarted) is not tried again.

@@ -92,9 +92,9 @@ export class ProfileRouter implements SandboxRuntime {
     return (await this.main.listWarm?.()) ?? [];
   }
 
-  claimWarm(warm: WarmSandbox, spec: SandboxSpec): Promise<SandboxInfo> {
+  claimWarm(warm: WarmSandbox, spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo> {
     if (spec.profile === 'operator' || !this.main.claimWarm) return Promise.reject(new FlockError('validation_failed', `the ${this.kind} runtime keeps no warm ${spec.profile} sandboxes`, { field: 'scaling.warm' }));
-    return this.main.claimWarm(warm, spec);
+    return this.main.claimWarm(warm, spec, beforeIdentity);
   }
 
   async discardWarm(id: string): Promise<void> {

@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState, type SandboxStats, type ExecRequest, type ExecSession, type SandboxResources, type WarmKey, type WarmSandbox } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN, SandboxHealth, instanceAgent } from '@aiflock/protocol';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxStats, type ExecRequest, type ExecSession, type SandboxResources, type WarmKey, type WarmSandbox } from '@aiflock/core';
+import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { DOCKER_EMBEDDED_DNS, containerSpec } from './container-spec.js';
 import { containerStats } from './container-stats.js';
 import { execInContainer } from './container-exec.js';
@@ -14,6 +14,9 @@ import { LABEL, bridgeInterfaceName, containerName, networkName } from './names.
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
 import { prepareInstanceStorage, prepareSharedRoot, instanceSizes, logFileEnv, releaseInstanceStorage, type StorageLimits } from '../shared/shared-storage.js';
 import { WarmSandboxes } from './warm-sandboxes.js';
+import { instanceFromName, sandboxHealth, toInfo } from './container-info.js';
+
+export { toInfo } from './container-info.js';
 
 export interface DockerRuntimeOptions {
   docker: Dockerode;
@@ -198,8 +201,8 @@ export class DockerRuntime implements HostRuntime {
     return this.warmSandboxes().list();
   }
 
-  async claimWarm(warm: WarmSandbox, spec: SandboxSpec): Promise<SandboxInfo> {
-    const info = await this.warmSandboxes().claim(warm, spec);
+  async claimWarm(warm: WarmSandbox, spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo> {
+    const info = await this.warmSandboxes().claim(warm, spec, beforeIdentity);
     if (info.address) this.byAddress.set(info.address, { instanceId: info.instanceId, agent: info.agent });
     return info;
   }
@@ -428,50 +431,6 @@ export class DockerRuntime implements HostRuntime {
     this.unwatchStarts = null;
     this.prepared = null;
   }
-}
-
-function instanceFromName(name: string | undefined, flock: string): string | null {
-  const id = name?.replace(/^\//, '').slice(containerName(flock, '').length) ?? '';
-  return name?.replace(/^\//, '').startsWith(containerName(flock, '')) && INSTANCE_ID_PATTERN.test(id) ? id : null;
-}
-
-function toState(s: string): SandboxState {
-  switch (s) {
-    case 'created':
-    case 'running':
-    case 'restarting':
-    case 'exited':
-    case 'dead':
-      return s;
-    case 'paused':
-      return 'paused';
-    default:
-      return 'dead'; // 'removing' and anything newer
-  }
-}
-
-export function toInfo(c: Dockerode.ContainerInspectInfo, flock: string, network: string): SandboxInfo {
-  const labels = c.Config.Labels ?? {};
-  const running = c.State.Running || c.State.Restarting;
-  return {
-    instanceId: labels[LABEL.instance] ?? c.Name.replace(`/${containerName(flock, '')}`, ''),
-    agent: labels[LABEL.agent] ?? instanceFromName(c.Name, flock)?.replace(/-[a-z0-9]{8}$/, '') ?? '',
-    handle: c.Id,
-    state: toState(c.State.Status),
-    exitCode: running || c.State.Status === 'created' ? null : c.State.ExitCode,
-    oomKilled: c.State.OOMKilled,
-    startedAt: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : null,
-    manifestDigest: labels[LABEL.digest] ?? '',
-    node: labels[LABEL.node] ?? '',
-    address: c.NetworkSettings.Networks?.[network]?.IPAddress || null,
-    health: sandboxHealth(c.State.Health?.Status),
-  };
-}
-
-/** Docker's health status as ours; `none` (no HEALTHCHECK) and anything unknown are null. */
-export function sandboxHealth(status: string | undefined): SandboxHealth | null {
-  const parsed = SandboxHealth.safeParse(status?.trim());
-  return parsed.success ? parsed.data : null;
 }
 
 /**

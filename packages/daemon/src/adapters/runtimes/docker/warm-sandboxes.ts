@@ -3,7 +3,7 @@ import { FlockError, type SandboxInfo, type SandboxResources, type SandboxSpec, 
 import type { FlockNetwork } from './flock-network.js';
 import { containerSpec } from './container-spec.js';
 import { LABEL, containerName } from './names.js';
-import { toInfo } from './docker-runtime.js';
+import { toInfo } from './container-info.js';
 import { warmContainerSpec, warmKeyFromLabel } from './warm-container.js';
 import { WARM_LABEL, createSlot, disposeWarmRoot, mountIntoSlot, newWarmId, prepareWarmRoot, readClaimRecord, releaseSlot, slotPaths, writeClaimRecord, writeIdentity, WARM_ID_PATTERN, type SlotPaths } from './warm-slots.js';
 import { writeSecretFiles } from '../shared/secret-files.js';
@@ -90,7 +90,7 @@ export class WarmSandboxes {
     return id !== undefined && c.Names.includes(`/${containerName(this.opts.flock, id)}`);
   }
 
-  async claim(warm: WarmSandbox, spec: SandboxSpec): Promise<SandboxInfo> {
+  async claim(warm: WarmSandbox, spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo> {
     const { flock, node, sharedDir, secretsDir: secretsRoot, docker } = this.opts;
     const network = await this.host.prepareForWarm();
     const files = spec.secretFiles ?? {};
@@ -113,13 +113,15 @@ export class WarmSandboxes {
     await container.rename({ name: containerName(flock, spec.instanceId) });
     const { cpu, memoryBytes, pids } = spec.resources;
     await container.update({ Memory: memoryBytes, MemorySwap: memoryBytes, NanoCpus: Math.round(cpu * 1e9), PidsLimit: pids });
-    // Last: the waiting runtime starts as this instance the moment the file appears.
-    await writeIdentity(slot, Object.fromEntries((create.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])));
     const inspected = await container.inspect();
     if (!inspected.State.Running) throw new FlockError('runtime_unavailable', `warm sandbox ${warm.id} is not running (${inspected.State.Status})`);
     // Its namespace was closed to Docker's DNS when it started warm; known by its new name from now on.
     await this.host.closeDnsFor(spec.instanceId, inspected.State.Pid);
-    return { ...toInfo(inspected, flock, network.name), instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest };
+    const info = { ...toInfo(inspected, flock, network.name), instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest };
+    await beforeIdentity?.(info);
+    // Last: the waiting runtime starts as this instance the moment the file appears.
+    await writeIdentity(slot, Object.fromEntries((create.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])));
+    return info;
   }
 
   /** Destroy an unclaimed one: its container, then its slot. */
