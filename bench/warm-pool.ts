@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/warm-pool.ts [--runs 5] [--json]
  */
-import type { AgentView, TaskView } from '@aiflock/protocol';
+import { TERMINAL_STATUSES, type AgentView, type TaskView } from '@aiflock/protocol';
 import { IMAGE, benchArgs, describeMachine, echoManifest, fmt, machine, main, median, progress, randomId, sleep, spread, fmtSpread, startFlock, table, until, writeResults, type BenchFlock } from './lib.js';
 
 const KINDS = { cold: 'cold start (no scaling.warm)', warm: 'claim of a warm sandbox (scaling.warm: 1)' } as const;
@@ -49,7 +49,8 @@ main('warm-pool', async () => {
 async function scaleUpToTaskRunning(f: BenchFlock, agent: string, warm: boolean): Promise<number> {
   const view = () => f.api<AgentView>('GET', `/v1/agents/${agent}`);
   if (warm) await until(`a warm sandbox ready for ${agent}`, async () => ((await view()).warm?.ready ?? 0) >= 1, 120_000);
-  const created = await f.api<TaskView | { task: TaskView }>('POST', '/v1/tasks', { agent, type: 'echo', input: { run: randomId() } });
+  // A long deadline: under load a start may take longer than the echo example's 30 s.
+  const created = await f.api<TaskView | { task: TaskView }>('POST', '/v1/tasks', { agent, type: 'echo', input: { run: randomId() }, timeoutMs: 600_000 });
   const id = 'task' in created ? created.task.id : created.id;
   const t0 = Date.now();
   await f.api('POST', `/v1/agents/${agent}/scale`, { replicas: 1 });
@@ -57,6 +58,7 @@ async function scaleUpToTaskRunning(f: BenchFlock, agent: string, warm: boolean)
   for (;;) {
     task = await f.api<TaskView>('GET', `/v1/tasks/${id}`);
     if (task.startedAt) break;
+    if ((TERMINAL_STATUSES as readonly string[]).includes(task.status)) throw new Error(`task ${id} of ${agent} ended ${task.status} before it ran`);
     await sleep(20);
   }
   await f.api('POST', `/v1/agents/${agent}/scale`, { replicas: 0 });

@@ -87,6 +87,9 @@ describe('WarmPool', () => {
     pool.want([{ agent: 'quick', key, resources, count: 1 }]);
     await pool.refill();
     expect(await pool.claim({ ...spec('quick-aaaaaaaa'), image: 'other' })).toBeNull();
+    // An agent that did not ask for a pool does not take from it, even with the same key.
+    expect(await pool.claim({ ...spec('other-aaaaaaaa'), agent: 'other' })).toBeNull();
+    expect(rt.warm.size).toBe(1);
     pool.want([]);
     await pool.refill();
     expect(rt.warm.size).toBe(0);

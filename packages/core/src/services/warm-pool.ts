@@ -71,11 +71,13 @@ export class WarmPool {
   async claim(spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo | null> {
     const { runtime } = this.deps;
     if (!this.enabled || !runtime.claimWarm) return null;
-    const wanted = this.wants.some((w) => w.agent === spec.agent);
+    // Only agents that ask for a pool take from one: another agent of the same image must not
+    // empty the pool of the one that asked.
+    if (!this.wants.some((w) => w.agent === spec.agent)) return null;
     const key = warmKeyString(warmKeyOf(spec));
     const warm = this.ready.get(key)?.shift();
     if (!warm) {
-      if (wanted) this.deps.onClaim?.(spec.agent, 'miss');
+      this.deps.onClaim?.(spec.agent, 'miss');
       return null;
     }
     try {

@@ -126,20 +126,25 @@ type HostConfig = NonNullable<ContainerCreateOptions['HostConfig']>;
 
 /** Name, image, labels and a detached, terminal-less process: the same for every profile. */
 export function sandboxIdentity(spec: SandboxSpec, ctx: { flock: string; node: string }, env: Record<string, string>, labels: Record<string, string> = {}): ContainerCreateOptions {
+  return detachedContainer(containerName(ctx.flock, spec.instanceId), spec.image, spec.instanceId, env, {
+    [LABEL.managed]: 'true',
+    [LABEL.flock]: ctx.flock,
+    [LABEL.agent]: spec.agent,
+    [LABEL.instance]: spec.instanceId,
+    [LABEL.digest]: spec.manifestDigest,
+    [LABEL.node]: ctx.node,
+    ...labels,
+  });
+}
+
+/** A named container of `image` with this environment and these labels, detached and without a terminal. */
+export function detachedContainer(name: string, image: string, hostname: string, env: Record<string, string>, labels: Record<string, string>): ContainerCreateOptions {
   return {
-    name: containerName(ctx.flock, spec.instanceId),
-    Image: spec.image,
-    Hostname: spec.instanceId,
+    name,
+    Image: image,
+    Hostname: hostname,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: {
-      [LABEL.managed]: 'true',
-      [LABEL.flock]: ctx.flock,
-      [LABEL.agent]: spec.agent,
-      [LABEL.instance]: spec.instanceId,
-      [LABEL.digest]: spec.manifestDigest,
-      [LABEL.node]: ctx.node,
-      ...labels,
-    },
+    Labels: labels,
     AttachStdin: false,
     AttachStdout: false,
     AttachStderr: false,

@@ -66,6 +66,8 @@ export async function killContainer(c: Dockerode.Container): Promise<void> {
 export class DockerRuntime implements HostRuntime {
   readonly kind = 'docker';
   readonly capabilities: SandboxCapabilities;
+  /** Everything but the warm pool, which needs a warm directory. */
+  private static readonly BASE_CAPABILITIES = { network: 'bridge', egressProxy: true, quarantineCutsNetwork: true, operatorProfile: true, survivesRestart: true, weakerThanContainers: false, exec: true } as const;
   private readonly docker: Dockerode;
   private readonly log: RuntimeLog;
   private prepared: Prepared | null = null;
@@ -87,16 +89,7 @@ export class DockerRuntime implements HostRuntime {
     }
     this.docker = opts.docker;
     this.log = opts.log ?? (() => {});
-    this.capabilities = {
-      network: 'bridge',
-      egressProxy: true,
-      quarantineCutsNetwork: true,
-      operatorProfile: true,
-      survivesRestart: true,
-      weakerThanContainers: false,
-      exec: true,
-      warmPool: opts.warmDir !== undefined,
-    };
+    this.capabilities = { ...DockerRuntime.BASE_CAPABILITIES, warmPool: opts.warmDir !== undefined };
     this.warm = opts.warmDir ? new WarmSandboxes({ ...opts, warmDir: opts.warmDir }, this) : null;
   }
 

@@ -1,6 +1,6 @@
 import type { ContainerCreateOptions } from 'dockerode';
 import { FlockError, type SandboxResources, type WarmKey } from '@aiflock/core';
-import { DOCKER_EMBEDDED_DNS, SANDBOX_LIVENESS_FILE, livenessCheck, restrictedHost, validateResources } from './container-spec.js';
+import { DOCKER_EMBEDDED_DNS, SANDBOX_LIVENESS_FILE, detachedContainer, livenessCheck, restrictedHost, validateResources } from './container-spec.js';
 import { LABEL, containerName } from './names.js';
 import { SANDBOX_GID, SANDBOX_UID } from '../shared/shared-storage.js';
 import { IDENTITY_FILE, SANDBOX_CLAIM_DIR, WARM_KEY_LABEL, WARM_LABEL, slotMounts, type SlotPaths } from './warm-slots.js';
@@ -30,24 +30,14 @@ export function warmContainerSpec(id: string, key: WarmKey, resources: SandboxRe
     AIFLOCK_HEARTBEAT_MS: String(key.heartbeatMs),
   };
   return {
-    name: containerName(ctx.flock, id),
-    Image: key.image,
-    Hostname: id.replace('_', '-'),
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: {
+    ...detachedContainer(containerName(ctx.flock, id), key.image, id.replace('_', '-'), env, {
       [LABEL.managed]: 'true',
       [LABEL.flock]: ctx.flock,
       [LABEL.node]: ctx.node,
       [WARM_LABEL]: id,
       [WARM_KEY_LABEL]: JSON.stringify(key),
-    },
+    }),
     User: `${SANDBOX_UID}:${SANDBOX_GID}`,
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
-    OpenStdin: false,
-    Tty: false,
-    ExposedPorts: {},
     Healthcheck: livenessCheck(key.heartbeatMs),
     ...restrictedHost({ ...resources, tmpBytes: key.tmpBytes }, ctx, slotMounts(slot)),
   };

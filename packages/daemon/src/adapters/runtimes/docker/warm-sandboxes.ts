@@ -5,7 +5,7 @@ import { containerSpec } from './container-spec.js';
 import { LABEL, containerName } from './names.js';
 import { toInfo } from './container-info.js';
 import { warmContainerSpec, warmKeyFromLabel } from './warm-container.js';
-import { WARM_LABEL, createSlot, disposeWarmRoot, mountIntoSlot, newWarmId, prepareWarmRoot, readClaimRecord, releaseSlot, slotPaths, writeClaimRecord, writeIdentity, WARM_ID_PATTERN, type SlotPaths } from './warm-slots.js';
+import { WARM_KEY_LABEL, WARM_LABEL, createSlot, disposeWarmRoot, mountIntoSlot, newWarmId, prepareWarmRoot, readClaimRecord, releaseSlot, slotPaths, writeClaimRecord, writeIdentity, WARM_ID_PATTERN, type SlotPaths } from './warm-slots.js';
 import { writeSecretFiles } from '../shared/secret-files.js';
 import { instanceSizes, logFileEnv, prepareInstanceStorage, type StorageLimits } from '../shared/shared-storage.js';
 
@@ -75,7 +75,7 @@ export class WarmSandboxes {
     const found = await this.opts.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, WARM_LABEL] } });
     const out: WarmSandbox[] = [];
     for (const c of found) {
-      const key = warmKeyFromLabel(c.Labels['aiflock.warm-key']);
+      const key = warmKeyFromLabel(c.Labels[WARM_KEY_LABEL]);
       if (!this.isUnclaimed(c) || !key) continue;
       // One that stopped (its runtime crashed past its restarts) is no use to anyone.
       if (c.State !== 'running') await this.discard(c.Labels[WARM_LABEL]!);
