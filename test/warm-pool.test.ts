@@ -42,7 +42,6 @@ beforeAll(async () => {
 }, 400_000);
 
 afterAll(async () => {
-  if (process.env['WARM_DEBUG']) await import('node:fs/promises').then((fs) => fs.copyFile(join(flock.home, 'daemon.log'), '/tmp/warm18-daemon.log'));
   await flock?.cleanup();
   // `down` took the warm ones too.
   if (flock) expect(await docker.listContainers({ all: true, filters: { label: [`aiflock.flock=${flock.name}`] } })).toEqual([]);
