@@ -8,10 +8,13 @@ import { echo } from './handlers/echo.js';
 import { waitForNetworkGate } from './network-gate.js';
 import { runAgent } from './runtime.js';
 import { defineAgent, lazyHandler } from './sdk.js';
+import { waitForClaim } from './warm-claim.js';
 
 /** Exit code for a launcher that got the environment contract wrong: restarting will not help. */
 const EXIT_BAD_ENV = 2;
 
+// A warm sandbox has no identity yet: it waits here until one is claimed for an instance.
+await waitForClaim(process.env, (line) => process.stderr.write(`aiflock-agent: ${line}\n`));
 const parsed = parseRuntimeEnv(process.env);
 if (!parsed.ok) {
   process.stderr.write(`aiflock-agent: ${parsed.error}\n`);

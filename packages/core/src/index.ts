@@ -51,6 +51,7 @@ export * from './services/sweeper.js';
 export * from './services/log-sweeper.js';
 export * from './services/instance-rate-limit.js';
 export * from './services/reconciler.js';
+export * from './services/warm-pool.js';
 export * from './services/nodes.js';
 export * from './services/autoscaler.js';
 export * from './services/auth.js';

@@ -175,7 +175,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   };
   const api = buildApi(config, ctx, { logger, metrics });
   const { stop, done } = shutdownSequence(
-    { scheduler, reconciler: services.reconciler, unwatch: services.unwatch, app: api.app, world, egressProxy, bus, llm, usage, plane, runtimes, store, tracing },
+    { scheduler, reconciler: services.reconciler, warm: services.warm, unwatch: services.unwatch, app: api.app, world, egressProxy, bus, llm, usage, plane, runtimes, store, tracing },
     { dataDir: config.dataDir, logger, log },
   );
   const apiUrl = await api.listen();

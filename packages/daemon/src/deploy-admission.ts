@@ -13,7 +13,7 @@ export function deployAdmission(
   config: Config,
   capacity: () => Promise<SandboxCapacity>,
   /** What the flock's runtime offers beyond every runtime's basics (its capabilities). */
-  runtime: { jobSandboxes?: boolean } = {},
+  runtime: { jobSandboxes?: boolean; warmPool?: boolean } = {},
   /** The flock's node names (the control plane's own and every joined one). */
   nodeNames: () => Promise<string[]> = async () => [config.node],
 ): (manifest: Manifest, by?: { admin: boolean }) => Promise<ManifestRefusal | null> {
@@ -21,6 +21,13 @@ export function deployAdmission(
   return async (m, by) => {
     if (m.lifecycle === 'job' && !runtime.jobSandboxes) {
       return { field: 'lifecycle', value: 'job', message: `lifecycle: job runs each task in a fresh sandbox, which only the vm runtime offers (runtime.kind: vm); this flock runs ${config.runtime.kind}: leave lifecycle out for long-lived instances` };
+    }
+    const warm = m.scaling?.warm ?? 0;
+    if (warm > 0 && !runtime.warmPool) {
+      return { field: 'scaling.warm', value: warm, message: `scaling.warm keeps started sandboxes waiting for new instances, which the ${config.runtime.kind} runtime does not offer (the docker runtime does): leave scaling.warm out` };
+    }
+    if (warm > 0 && m.profile === 'operator') {
+      return { field: 'scaling.warm', value: warm, message: 'scaling.warm is for the restricted profile: operator sandboxes start on the operator engine, which keeps no warm ones; leave scaling.warm out' };
     }
     // `image: workbench` is an alias of the configured workbench image: check what would run.
     const image = m.image === undefined ? undefined : imageFor(m.image, { defaultImage: config.runtime.image, workbenchImage: config.runtime.workbenchImage });

@@ -49,6 +49,27 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
     labelNames: ['agent'],
     registers: [registry],
   });
+  const warmClaims = new Counter({
+    name: 'aiflock_warm_claims_total',
+    help: 'New instances of agents with scaling.warm: outcome "hit" took a warm sandbox, "miss" started cold (none was ready)',
+    labelNames: ['agent', 'outcome'],
+    registers: [registry],
+  });
+  let warmSizes: () => Map<string, number> = () => new Map();
+  new Gauge({
+    name: 'aiflock_warm_sandboxes',
+    help: 'Started sandboxes waiting, unassigned, for new instances (manifest scaling.warm), by image',
+    labelNames: ['image'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [image, n] of warmSizes()) this.set({ image }, n);
+    },
+  });
+  /** Where the warm pool's sizes come from, once the pool exists. */
+  const watchWarmPool = (sizes: () => Map<string, number>) => {
+    warmSizes = sizes;
+  };
   const egress = new Counter({
     name: 'aiflock_egress_connections_total',
     help: 'Connections through the egress proxy, allowed or denied',
@@ -173,7 +194,7 @@ export function createMetrics(store: Store, bus?: Pick<Bus, 'queueDepth' | 'queu
   };
   new Gauge({ name: 'aiflock_world_villagers', help: 'Villagers in the village', registers: [registry], collect() { this.set(world.sources.villagers()); } });
   new Gauge({ name: 'aiflock_world_ws_clients', help: 'WebSocket clients watching the world', registers: [registry], collect() { this.set(world.sources.watchers()); } });
-  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, busMessages, taskDuration, instanceRemovals, eventsDropped, llm: createLlmMetrics(registry), tasks: createTaskMetrics(registry), world };
+  return { registry, httpDuration, heartbeats, refusals, oomKills, egress, busMessages, taskDuration, instanceRemovals, eventsDropped, warmClaims, watchWarmPool, llm: createLlmMetrics(registry), tasks: createTaskMetrics(registry), world };
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   TaskClaims,
   TaskService,
   TaskSweeper,
+  WarmPool,
   deadlinePausedFor,
   type Clock,
   type Fleet,
@@ -46,6 +47,8 @@ export interface FlockServices {
   unwatch(): void;
   /** The bus handlers' metrics wrappers; the RPC handler is wrapped when the ops are mounted. */
   metered: ReturnType<typeof meteredBusHandlers>;
+  /** Warm sandboxes (manifest `scaling.warm`); stopped after the reconciler. */
+  warm: WarmPool;
 }
 
 /**
@@ -62,6 +65,8 @@ export async function setupServices(
   const { runtime, operator } = runtimes;
   const { clock, log } = deps;
   const presence = new Presence();
+  const warm = new WarmPool({ runtime: operator.router, log, onClaim: (agent, outcome) => metrics.warmClaims.inc({ agent, outcome }) });
+  metrics.watchWarmPool(() => warm.sizes());
   const reconciler = new Reconciler({
     store,
     runtime: operator.router,
@@ -78,6 +83,7 @@ export async function setupServices(
     egressProxyUrl: () => (egressProxy ? runtime.proxyUrlForSandboxes(egressProxy.port) : null),
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
     onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
+    warm,
     ...(deps.fleet ? { fleet: deps.fleet } : {}),
   });
   const sandboxes: SandboxRuntime = operator.router;
@@ -117,6 +123,7 @@ export async function setupServices(
     cancelTasks: (agent, reason) => tasks.cancelAllOf(agent, reason),
     sandboxHealth: (instanceId) => presence.health(instanceId),
     pendingReason: (agent) => reconciler.pending(agent),
+    warmStatus: (agent) => warm.status(agent),
   });
   const ingest = createIngest(config, { store, bus, clock, log, presence, secrets, onEventDropped: (instanceId) => metrics.eventsDropped.inc({ agent: knownAgent(instanceId) }) });
   const sweeper = new TaskSweeper({ store, bus, clock, log, tasks, deadlinePaused: deadlinePausedFor(store) });
@@ -133,5 +140,5 @@ export async function setupServices(
   bus.onEvent(metered.event(ingest.onEvent));
   bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
   const claims = new TaskClaims({ store, clock, presence });
-  return { deployments, tasks, sweeper, logSweeper, killSwitch, restarts, poke, reconciler, claims, unwatch, metered };
+  return { deployments, tasks, sweeper, logSweeper, killSwitch, restarts, poke, reconciler, claims, unwatch, metered, warm };
 }

@@ -16,6 +16,8 @@ export interface Running {
   scheduler: { stop(): void };
   /** The reconciler: stopping waits for a pass that may be starting a sandbox. */
   reconciler: { stop(): Promise<void> };
+  /** Warm sandboxes: stopping waits for a refill that may be starting one. */
+  warm: { stop(): Promise<void> };
   unwatch: () => void;
   app: FastifyInstance;
   world: { stop(): Promise<void> };
@@ -57,6 +59,7 @@ export function shutdownSequence(running: Running, deps: { dataDir: string; logg
       logger.info({ stopFlock }, 'aiflock daemon stopping');
       running.scheduler.stop();
       await running.reconciler.stop();
+      await running.warm.stop();
       running.unwatch();
       await app.close().catch(() => undefined);
       await world.stop().catch((err: unknown) => log('warn', `world stop: ${String(err)}`));

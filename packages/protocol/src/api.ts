@@ -70,6 +70,8 @@ export const AgentView = z.object({
   instances: z.array(InstanceView),
   /** Why an instance the agent needs is not placed: no node fits (each node's objection named). */
   pending: z.string().nullable().optional(),
+  /** Its warm pool (manifest `scaling.warm`): started sandboxes of its image and profile waiting, and how many it wants. */
+  warm: z.object({ ready: z.number().int(), wanted: z.number().int() }).nullable().optional(),
   /** Who owns the agent (the identity that deployed it); owners may not reward it. */
   owner: z.string().nullable().optional(),
   /** Compute tier and limits in force (GET /agents/{name} only). */

@@ -71,6 +71,11 @@ export const RuntimeEnv = z.object({
    */
   AIFLOCK_LIVENESS_FILE: z.string().min(1).optional(),
   /**
+   * Set only on a warm sandbox (manifest `scaling.warm`): the runtime waits, holding no
+   * identity, until this JSON file (`{"env": {...}}`) appears, and runs with that environment.
+   */
+  AIFLOCK_WARM_IDENTITY: z.string().min(1).optional(),
+  /**
    * Set where the sandbox has no network (the process runtime, operator sandboxes): the bus
    * arrives as this Unix socket, which the runtime relays to `AIFLOCK_NATS_URL` on loopback.
    */

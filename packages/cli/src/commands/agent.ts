@@ -66,6 +66,7 @@ export function agentCommand(program: Command, client: () => ApiClient): void {
       println(`resources:   ${a.resources.cpu} cpu, ${Math.round(a.resources.memoryBytes / 1024 ** 2)} MiB, ${a.resources.pids} pids, task timeout ${a.resources.taskTimeoutMs / 1000}s`);
       if (a.description) println(`description: ${a.description}`);
       if (a.pending) println(`pending:     ${a.pending}`);
+      if (a.warm) println(`warm pool:   ${a.warm.ready}/${a.warm.wanted} sandboxes ready for new instances`);
       println();
       if (a.instances.length === 0) return println('no instances');
       println(

@@ -79,14 +79,30 @@ const Loop = z
   .object({ maxSteps: z.number().int().min(1, 'at least 1 step').max(1000, 'at most 1000 steps').default(30) })
   .strict();
 
+/**
+ * `min`/`max`/`targetQueueDepth`: the agent scales itself by its queue (both bounds or
+ * neither). `warm`: that many started sandboxes wait, holding no agent identity, for this
+ * agent's next instances (a runtime with the warmPool capability only; see docs/warm-pool.md).
+ */
 const Scaling = z
   .object({
-    min: z.number().int().min(0).max(100),
-    max: z.number().int().min(1).max(100),
+    min: z.number().int().min(0).max(100).optional(),
+    max: z.number().int().min(1).max(100).optional(),
     targetQueueDepth: z.number().int().min(1).default(10),
+    warm: z.number().int().min(0, 'zero or more').max(20, 'at most 20 warm sandboxes').optional(),
   })
   .strict()
-  .refine((s) => s.min <= s.max, { message: 'scaling.min must not exceed scaling.max', path: ['min'] });
+  .superRefine((s, ctx) => {
+    if ((s.min === undefined) !== (s.max === undefined)) ctx.addIssue({ code: 'custom', path: [s.min === undefined ? 'min' : 'max'], message: 'autoscaling needs both scaling.min and scaling.max' });
+    else if (s.min === undefined && s.warm === undefined) ctx.addIssue({ code: 'custom', path: [], message: 'scaling needs min and max (autoscaling), warm (a warm pool), or both' });
+    if (s.min !== undefined && s.max !== undefined && s.min > s.max) ctx.addIssue({ code: 'custom', path: ['min'], message: 'scaling.min must not exceed scaling.max' });
+  });
+
+/** The queue-driven replica policy of a manifest, when it has one (`scaling` may ask only for a warm pool). */
+export function autoscaling(m: { scaling?: { min?: number; max?: number; targetQueueDepth: number } | undefined }): { min: number; max: number; targetQueueDepth: number } | null {
+  const s = m.scaling;
+  return s && s.min !== undefined && s.max !== undefined ? { min: s.min, max: s.max, targetQueueDepth: s.targetQueueDepth } : null;
+}
 
 /**
  * Living in the village: the SDK's perceive → decide → act → reflect loop runs every `every`,

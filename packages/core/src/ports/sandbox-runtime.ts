@@ -97,6 +97,28 @@ export interface SandboxCapabilities {
   exec: boolean;
   /** It offers a fresh sandbox per task (manifest `lifecycle: job`); unset: it does not. */
   jobSandboxes?: boolean;
+  /** It keeps started sandboxes that no agent owns yet and hands one to a new instance (manifest `scaling.warm`). */
+  warmPool?: boolean;
+}
+
+/**
+ * What a warm sandbox is made for: what cannot change once it runs (the image, the profile,
+ * the RAM-backed /tmp's size and the health check's rhythm). A claim takes one with the same key.
+ */
+export interface WarmKey {
+  image: string;
+  profile: SandboxSpec['profile'];
+  tmpBytes: number;
+  heartbeatMs: number;
+}
+
+/** A started sandbox that no agent owns: no identity, no credentials, no agent's files. */
+export interface WarmSandbox {
+  /** The runtime's name for it until it is claimed (never an instance id). */
+  id: string;
+  key: WarmKey;
+  /** Runtime-specific handle, e.g. the Docker container id (it keeps it when claimed). */
+  handle: string;
 }
 
 /** A command to run inside a sandbox, as `docker exec` runs one. */
@@ -166,6 +188,20 @@ export interface SandboxRuntime {
   capacity?(): Promise<SandboxCapacity>;
   /** Resource use of one instance; null when it is not running. Runtimes that cannot measure leave it out. */
   stats?(instanceId: string): Promise<SandboxStats | null>;
+  /** Start a warm sandbox for `key` (limits from `resources`, changed to the claimer's at the claim). Present exactly when `capabilities.warmPool`. */
+  warmUp?(key: WarmKey, resources: SandboxResources): Promise<WarmSandbox>;
+  /** The warm sandboxes not claimed yet (a restarted daemon finds the ones it made before). */
+  listWarm?(): Promise<WarmSandbox[]>;
+  /**
+   * Make a warm sandbox instance `spec.instanceId`: its files, credentials and secrets mounted,
+   * its limits set, then its identity handed to the waiting runtime. Once claimed it is an
+   * instance like any other (remove() destroys it). Throws when the sandbox is gone or unfit.
+   * `beforeIdentity` runs once its address is known and before the runtime inside learns who
+   * it is (bus credentials are bound to that address there, so its first connect succeeds).
+   */
+  claimWarm?(warm: WarmSandbox, spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo>;
+  /** Destroy a warm sandbox nobody claimed. Missing is not an error. */
+  discardWarm?(id: string): Promise<void>;
   /** Run a command in a running instance's sandbox; present exactly when `capabilities.exec`. */
   exec?(instanceId: string, request: ExecRequest): Promise<ExecSession>;
 }

@@ -2,6 +2,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { planAutoscale, type AutoscaleMemory, type AutoscaleTiming } from '../deployment/autoscale-plan.js';
 import type { Clock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
+import { autoscaling } from '../manifest/schema.js';
 
 export interface AutoscalerDeps {
   store: Store;
@@ -30,10 +31,10 @@ export class Autoscaler {
 
   async pass(): Promise<void> {
     const { store, clock } = this.deps;
-    const deployments = (await store.deployments.list()).filter((d) => d.state === 'active' && d.manifest.scaling);
+    const deployments = (await store.deployments.list()).filter((d) => d.state === 'active' && autoscaling(d.manifest));
     for (const name of this.memory.keys()) if (!deployments.some((d) => d.name === name)) this.memory.delete(name);
     for (const d of deployments) {
-      const policy = d.manifest.scaling!;
+      const policy = autoscaling(d.manifest)!;
       const now = clock.now().getTime();
       // An agent first seen (or seen again after a daemon restart) has no history: count its
       // window from now, so a restart never drops replicas a burst still needs.

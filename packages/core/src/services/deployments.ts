@@ -5,7 +5,7 @@ import type { DialectNote } from '../manifest/cim-dialect.js';
 import { manifestCid } from '../manifest/digest.js';
 import { applyOverrides, changedFields } from '../manifest/overrides.js';
 import type { ManifestArtefacts, RevisionRecord } from '../ports/revision-store.js';
-import type { Manifest } from '../manifest/schema.js';
+import { autoscaling, type Manifest } from '../manifest/schema.js';
 import type { Bus } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
 import type { DeploymentRecord, InstanceRecord, Store } from '../ports/store.js';
@@ -16,6 +16,8 @@ import { imageFor } from '../deployment/images.js';
 export interface DeploymentServiceDeps {
   /** Why the agent's next instance waits for a node (the reconciler's placement), or null. */
   pendingReason?: (agent: string) => string | null;
+  /** The agent's warm sandboxes, ready and wanted (manifest `scaling.warm`); null when it asks for none. */
+  warmStatus?: (agent: string) => { ready: number; wanted: number } | null;
   store: Store;
   bus: Bus;
   clock: Clock;
@@ -191,7 +193,7 @@ export class DeploymentService {
     const record = await this.require(name);
     assertMayManageAgent(by, name, record, 'scale');
     if (record.state === 'quarantined') throw quarantined(name);
-    const scaling = record.manifest.scaling;
+    const scaling = autoscaling(record.manifest);
     if (scaling) {
       throw new FlockError('agent_autoscaled', `agent "${name}" scales itself by its queue (scaling ${scaling.min}..${scaling.max}, ${scaling.targetQueueDepth} tasks per replica); change scaling in its manifest, or remove scaling to set replicas by hand`, {
         agent: name,
@@ -271,6 +273,7 @@ export class DeploymentService {
       instances,
       owner: record.owner ?? null,
       pending: active ? (this.deps.pendingReason?.(record.name) ?? null) : null,
+      warm: active ? (this.deps.warmStatus?.(record.name) ?? null) : null,
     };
   }
 }
@@ -300,8 +303,8 @@ const quarantined = (name: string) =>
  * its scaling bounds.
  */
 function initialReplicas(manifest: Manifest, existing: DeploymentRecord | undefined): number {
-  const s = manifest.scaling;
+  const s = autoscaling(manifest);
   if (!s) return manifest.replicas;
-  const from = existing?.state === 'active' && existing.manifest.scaling ? existing.replicas : manifest.replicas;
+  const from = existing?.state === 'active' && existing && autoscaling(existing.manifest) ? existing.replicas : manifest.replicas;
   return Math.min(s.max, Math.max(s.min, from));
 }

@@ -15,6 +15,7 @@ import { placementNodes, placementRequest, type Fleet, type RemoteInstance } fro
 import { placeMany } from '../nodes/placement-plan.js';
 import { remoteSandboxes } from '../nodes/remote-sandboxes.js';
 import type { NodeView } from './nodes.js';
+import type { WarmPool, WarmWant } from './warm-pool.js';
 import type { Presence } from './ingest.js';
 
 type OomEvent = Extract<SandboxEvent, { kind: 'oom' }>;
@@ -45,6 +46,8 @@ export interface ReconcilerDeps {
   fleet?: Fleet;
   /** Called once per instance removed for any reason (for metrics: replacements are restarts). */
   onRemove?: (e: { agent: string; instanceId: string; reason: string }) => void;
+  /** Started sandboxes waiting for new instances (manifest `scaling.warm`); absent, every start is cold. */
+  warm?: WarmPool;
 }
 
 /**
@@ -118,6 +121,7 @@ export class Reconciler {
       desired.push({ name: d.name, digest: d.digest, replicas: d.replicas, ...(d.manifest.lifecycle === 'job' ? { jobs: await this.jobFacts(d.name, listed) } : {}) });
     }
     const views = this.deps.fleet ? await this.deps.fleet.nodes() : [];
+    this.deps.warm?.want(this.warmWants(active, views.some((v) => !v.local)));
     const remote = this.remote(await store.instances.list(), views, deployments);
     const all = [...listed, ...remote.actual];
     // Quarantined instances are evidence: neither replaced nor removed until released or killed.
@@ -166,6 +170,25 @@ export class Reconciler {
     for (const s of after) if (s.node === this.deps.node || s.address) await this.deps.credentials.bind?.(s.instanceId, s.address ?? null);
     await this.recordStatuses(deployments, after, now);
     await this.publishDesired(views, deployments);
+    // In the background: a pass must not wait for sandboxes nobody has asked for yet.
+    void this.deps.warm?.refill();
+  }
+
+  /** Warm sandboxes the active deployments ask for on this node (a joined flock places instances elsewhere too: none there). */
+  private warmWants(active: DeploymentRecord[], joined: boolean): WarmWant[] {
+    const out: WarmWant[] = [];
+    for (const d of active) {
+      const m = d.manifest;
+      const count = m.scaling?.warm ?? 0;
+      if (count === 0 || joined || (m.placement && this.deps.fleet)) continue;
+      out.push({
+        agent: d.name,
+        key: { image: imageFor(m.image, this.deps), profile: m.profile, tmpBytes: m.resources.tmp, heartbeatMs: m.heartbeat.interval },
+        resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp },
+        count,
+      });
+    }
+    return out;
   }
 
   /** Why an agent's instances wait for a node (null when they do not): for `agent get` and status. */
@@ -297,7 +320,9 @@ export class Reconciler {
       const creds = await this.deps.credentials.issue(instanceId, d.name);
       const spec = await this.specFor(d, instanceId, creds);
       if (node === this.deps.node) {
-        const info = await this.deps.runtime.start(spec);
+        // A claimed warm sandbox connects the moment it learns who it is: its credentials are bound to its address first.
+        const bindFirst = (claimed: SandboxInfo) => this.deps.credentials.bind?.(instanceId, claimed.address ?? null) ?? Promise.resolve();
+        const info = (await this.deps.warm?.claim(spec, bindFirst)) ?? (await this.deps.runtime.start(spec));
         // The credentials were issued usable from nowhere; now that the sandbox has its address,
         // they work from there only (the agent retries until the bound file is in place).
         await this.deps.credentials.bind?.(instanceId, info.address ?? null);

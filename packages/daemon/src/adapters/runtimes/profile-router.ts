@@ -1,4 +1,4 @@
-import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxStats, type ExecRequest, type ExecSession } from '@aiflock/core';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxRuntime, type SandboxSpec, type SandboxStats, type ExecRequest, type ExecSession, type SandboxResources, type WarmKey, type WarmSandbox } from '@aiflock/core';
 import type { OperatorSandboxRuntime, RuntimeLog } from './shared/host-runtime.js';
 
 /**
@@ -80,6 +80,25 @@ export class ProfileRouter implements SandboxRuntime {
     if (!this.operatorReady && !(await this.initOperator())) throw new FlockError('runtime_unavailable', `operator sandboxes are unavailable: ${this.operatorProblem}`);
     this.onOperator.add(spec.instanceId);
     return this.operator.start(spec);
+  }
+
+  /** Warm sandboxes run the restricted profile on the main runtime only (deploy admission refuses the operator profile with `scaling.warm`). */
+  warmUp(key: WarmKey, resources: SandboxResources): Promise<WarmSandbox> {
+    if (key.profile === 'operator' || !this.main.warmUp) return Promise.reject(new FlockError('validation_failed', `the ${this.kind} runtime keeps no warm ${key.profile} sandboxes`, { field: 'scaling.warm' }));
+    return this.main.warmUp(key, resources);
+  }
+
+  async listWarm(): Promise<WarmSandbox[]> {
+    return (await this.main.listWarm?.()) ?? [];
+  }
+
+  claimWarm(warm: WarmSandbox, spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo> {
+    if (spec.profile === 'operator' || !this.main.claimWarm) return Promise.reject(new FlockError('validation_failed', `the ${this.kind} runtime keeps no warm ${spec.profile} sandboxes`, { field: 'scaling.warm' }));
+    return this.main.claimWarm(warm, spec, beforeIdentity);
+  }
+
+  async discardWarm(id: string): Promise<void> {
+    await this.main.discardWarm?.(id);
   }
 
   private target(instanceId: string): SandboxRuntime {

@@ -60,13 +60,23 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
   env.AIFLOCK_LIVENESS_FILE = SANDBOX_LIVENESS_FILE;
   withDocumentEnvNames(env);
 
-  const { tmpBytes } = spec.resources;
   return {
     ...sandboxIdentity(spec, ctx, env),
     User: `${SANDBOX_UID}:${SANDBOX_GID}`,
     Healthcheck: livenessCheck(Number(env.AIFLOCK_HEARTBEAT_MS) || DEFAULT_HEARTBEAT_MS),
+    ...restrictedHost(spec.resources, ctx, sandboxMounts(spec, paths, ctx.secretsDir)),
+  };
+}
+
+/**
+ * The host side of a restricted sandbox (limits, read-only root, tmpfs, no capabilities, the
+ * flock's network, the DNS it is given) with the mounts it gets; a warm one (warm-container.ts) too.
+ */
+export function restrictedHost(resources: SandboxSpec['resources'], ctx: { network: string; gatewayIp: string }, mounts: NonNullable<HostConfig['Mounts']>): Pick<ContainerCreateOptions, 'HostConfig' | 'NetworkingConfig'> {
+  const { tmpBytes } = resources;
+  return {
     HostConfig: {
-      ...sandboxLimits(spec),
+      ...sandboxLimits({ resources }),
       ReadonlyRootfs: true,
       // Owned by the sandbox user: Docker copies the image directory's mode onto the tmpfs
       // (a mode= option does not stick), and images often ship /tmp as root 0755.
@@ -85,7 +95,7 @@ export function containerSpec(spec: SandboxSpec, ctx: ContainerSpecContext): Con
       DnsSearch: [],
       // IPv6 link-local would reach host services on the bridge untouched by the IPv4 guard.
       Sysctls: { ...SANDBOX_SYSCTLS, 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' },
-      Mounts: sandboxMounts(spec, paths, ctx.secretsDir),
+      Mounts: mounts,
     },
     NetworkingConfig: { EndpointsConfig: { [ctx.network]: {} } },
   };
@@ -116,20 +126,25 @@ type HostConfig = NonNullable<ContainerCreateOptions['HostConfig']>;
 
 /** Name, image, labels and a detached, terminal-less process: the same for every profile. */
 export function sandboxIdentity(spec: SandboxSpec, ctx: { flock: string; node: string }, env: Record<string, string>, labels: Record<string, string> = {}): ContainerCreateOptions {
+  return detachedContainer(containerName(ctx.flock, spec.instanceId), spec.image, spec.instanceId, env, {
+    [LABEL.managed]: 'true',
+    [LABEL.flock]: ctx.flock,
+    [LABEL.agent]: spec.agent,
+    [LABEL.instance]: spec.instanceId,
+    [LABEL.digest]: spec.manifestDigest,
+    [LABEL.node]: ctx.node,
+    ...labels,
+  });
+}
+
+/** A named container of `image` with this environment and these labels, detached and without a terminal. */
+export function detachedContainer(name: string, image: string, hostname: string, env: Record<string, string>, labels: Record<string, string>): ContainerCreateOptions {
   return {
-    name: containerName(ctx.flock, spec.instanceId),
-    Image: spec.image,
-    Hostname: spec.instanceId,
+    name,
+    Image: image,
+    Hostname: hostname,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: {
-      [LABEL.managed]: 'true',
-      [LABEL.flock]: ctx.flock,
-      [LABEL.agent]: spec.agent,
-      [LABEL.instance]: spec.instanceId,
-      [LABEL.digest]: spec.manifestDigest,
-      [LABEL.node]: ctx.node,
-      ...labels,
-    },
+    Labels: labels,
     AttachStdin: false,
     AttachStdout: false,
     AttachStderr: false,
@@ -140,7 +155,7 @@ export function sandboxIdentity(spec: SandboxSpec, ctx: { flock: string; node: s
 }
 
 /** The limits every profile keeps, and how Docker restarts and logs it. */
-export function sandboxLimits(spec: SandboxSpec): HostConfig {
+export function sandboxLimits(spec: Pick<SandboxSpec, 'resources'>): HostConfig {
   const { cpu, memoryBytes, pids } = spec.resources;
   return {
     // Our seccomp profile (seccomp.ts), not Docker's default.

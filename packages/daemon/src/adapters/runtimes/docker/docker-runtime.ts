@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
-import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxState, type SandboxStats, type ExecRequest, type ExecSession } from '@aiflock/core';
-import { INSTANCE_ID_PATTERN, SandboxHealth, instanceAgent } from '@aiflock/protocol';
+import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxStats, type ExecRequest, type ExecSession, type SandboxResources, type WarmKey, type WarmSandbox } from '@aiflock/core';
+import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { DOCKER_EMBEDDED_DNS, containerSpec } from './container-spec.js';
 import { containerStats } from './container-stats.js';
 import { execInContainer } from './container-exec.js';
@@ -13,6 +13,10 @@ import { assertFlockName } from '../shared/names.js';
 import { LABEL, bridgeInterfaceName, containerName, networkName } from './names.js';
 import { removeSecretFiles, writeSecretFiles } from '../shared/secret-files.js';
 import { prepareInstanceStorage, prepareSharedRoot, instanceSizes, logFileEnv, releaseInstanceStorage, type StorageLimits } from '../shared/shared-storage.js';
+import { WarmSandboxes } from './warm-sandboxes.js';
+import { instanceFromName, sandboxHealth, toInfo } from './container-info.js';
+
+export { toInfo } from './container-info.js';
 
 export interface DockerRuntimeOptions {
   docker: Dockerode;
@@ -32,6 +36,8 @@ export interface DockerRuntimeOptions {
   storage?: StorageLimits;
   /** For tests: how iptables is invoked. */
   run?: CommandRunner;
+  /** Host directory of warm sandboxes' slots (warm-slots.ts); without it there is no warm pool. */
+  warmDir?: string;
 }
 
 interface Prepared {
@@ -59,15 +65,9 @@ export async function killContainer(c: Dockerode.Container): Promise<void> {
 
 export class DockerRuntime implements HostRuntime {
   readonly kind = 'docker';
-  readonly capabilities: SandboxCapabilities = {
-    network: 'bridge',
-    egressProxy: true,
-    quarantineCutsNetwork: true,
-    operatorProfile: true,
-    survivesRestart: true,
-    weakerThanContainers: false,
-    exec: true,
-  };
+  readonly capabilities: SandboxCapabilities;
+  /** Everything but the warm pool, which needs a warm directory. */
+  private static readonly BASE_CAPABILITIES = { network: 'bridge', egressProxy: true, quarantineCutsNetwork: true, operatorProfile: true, survivesRestart: true, weakerThanContainers: false, exec: true } as const;
   private readonly docker: Dockerode;
   private readonly log: RuntimeLog;
   private prepared: Prepared | null = null;
@@ -78,6 +78,8 @@ export class DockerRuntime implements HostRuntime {
   private readonly dnsClosed = new Map<string, number>();
   /** Stops the watch of container starts (Docker restarting a sandbox on its own). */
   private unwatchStarts: (() => void) | null = null;
+  /** Started sandboxes no agent owns yet (manifest `scaling.warm`); null without a warm directory. */
+  private readonly warm: WarmSandboxes | null;
 
   constructor(private readonly opts: DockerRuntimeOptions) {
     assertFlockName(opts.flock);
@@ -87,6 +89,8 @@ export class DockerRuntime implements HostRuntime {
     }
     this.docker = opts.docker;
     this.log = opts.log ?? (() => {});
+    this.capabilities = { ...DockerRuntime.BASE_CAPABILITIES, warmPool: opts.warmDir !== undefined };
+    this.warm = opts.warmDir ? new WarmSandboxes({ ...opts, warmDir: opts.warmDir }, this) : null;
   }
 
   async init(): Promise<void> {
@@ -182,6 +186,44 @@ export class DockerRuntime implements HostRuntime {
     }
   }
 
+  warmUp(key: WarmKey, resources: SandboxResources): Promise<WarmSandbox> {
+    return this.warmSandboxes().warmUp(key, resources);
+  }
+
+  listWarm(): Promise<WarmSandbox[]> {
+    return this.warmSandboxes().list();
+  }
+
+  async claimWarm(warm: WarmSandbox, spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo> {
+    const info = await this.warmSandboxes().claim(warm, spec, beforeIdentity);
+    if (info.address) this.byAddress.set(info.address, { instanceId: info.instanceId, agent: info.agent });
+    return info;
+  }
+
+  discardWarm(id: string): Promise<void> {
+    return this.warmSandboxes().discard(id);
+  }
+
+  private warmSandboxes(): WarmSandboxes {
+    if (!this.warm) throw new FlockError('validation_failed', 'this docker runtime keeps no warm sandboxes (it has no warm directory)', { field: 'scaling.warm' });
+    return this.warm;
+  }
+
+  /** For warm sandboxes: the prepared network, and the DNS closed in a container just started (see closeEmbeddedDns). */
+  async prepareForWarm(): Promise<FlockNetwork> {
+    if (!this.prepared) await this.init();
+    return this.ready().network;
+  }
+
+  closeDnsFor(name: string, pid: number): Promise<void> {
+    // Claimed: the same process, closed already when it started warm; only its name changed.
+    if ([...this.dnsClosed.values()].includes(pid)) {
+      this.dnsClosed.set(name, pid);
+      return Promise.resolve();
+    }
+    return this.closeEmbeddedDns(name, pid);
+  }
+
   async stop(instanceId: string, graceMs: number): Promise<void> {
     if (!INSTANCE_ID_PATTERN.test(instanceId)) return; // cannot exist
     try {
@@ -193,13 +235,20 @@ export class DockerRuntime implements HostRuntime {
 
   async remove(instanceId: string): Promise<void> {
     if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
+    // A claimed warm sandbox: its slot's mounts go after the container, before the storage is released.
+    const slot = await this.warm?.slotOf(instanceId);
     await this.removeByName(containerName(this.opts.flock, instanceId));
+    if (slot) await this.warm!.releaseSlotOf(slot);
     if (this.opts.secretsDir) await removeSecretFiles(this.opts.secretsDir, instanceId);
     for (const [addr, who] of this.byAddress) if (who.instanceId === instanceId) this.byAddress.delete(addr);
     this.dnsClosed.delete(instanceId);
     const agent = instanceAgent(instanceId);
     // Itself excluded: a container Docker is still removing may be listed a moment longer.
-    const others = (await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`, `${LABEL.agent}=${agent}`] } })).filter((c) => c.Labels[LABEL.instance] !== instanceId);
+    // By name as well as by label: a claimed warm container has no agent label (labels cannot change).
+    const others = (await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.flock}=${this.opts.flock}`] } })).filter((c) => {
+      const id = c.Labels[LABEL.instance] ?? instanceFromName(c.Names[0], this.opts.flock);
+      return id !== null && id !== instanceId && instanceAgent(id) === agent;
+    });
     await releaseInstanceStorage(this.opts.sharedDir, agent, instanceId, others.length > 0);
   }
 
@@ -267,7 +316,7 @@ export class DockerRuntime implements HostRuntime {
     return watchSandboxEvents(this.docker, this.opts.flock, this.log, listener);
   }
 
-  private async removeByName(name: string): Promise<void> {
+  async removeByName(name: string): Promise<void> {
     try {
       await this.docker.getContainer(name).remove({ force: true, v: true });
     } catch (err) {
@@ -284,14 +333,15 @@ export class DockerRuntime implements HostRuntime {
     });
     const out: SandboxInfo[] = [];
     // Inspect every one: exit code, OOM and start time are not in the list answer.
-    for (let i = 0; i < found.length; i += 8) {
+    const instances = found.filter((c) => !this.warm?.isUnclaimed(c));
+    for (let i = 0; i < instances.length; i += 8) {
       const batch = await Promise.all(
-        found.slice(i, i + 8).map((c) =>
+        instances.slice(i, i + 8).map((c) =>
           this.docker
             .getContainer(c.Id)
             .inspect()
             .then(async (c) => {
-              const info = toInfo(c, this.opts.flock, networkName(this.opts.flock));
+              const info = await this.claimedInfo(toInfo(c, this.opts.flock, networkName(this.opts.flock)), c);
               // A container Docker restarted has a new network namespace: close it again.
               if (c.State.Running && c.State.Pid) await this.closeEmbeddedDns(info.instanceId, c.State.Pid);
               return info;
@@ -307,6 +357,12 @@ export class DockerRuntime implements HostRuntime {
     this.byAddress.clear();
     for (const i of out) if (i.address && i.state !== 'paused') this.byAddress.set(i.address, { instanceId: i.instanceId, agent: i.agent });
     return out;
+  }
+
+  /** A claimed warm container has no instance labels (labels cannot change): what its claim record says. */
+  private async claimedInfo(info: SandboxInfo, c: Dockerode.ContainerInspectInfo): Promise<SandboxInfo> {
+    const claimed = this.warm ? await this.warm.claimOf(c.Config.Labels ?? {}) : null;
+    return claimed ? { ...info, ...claimed } : info;
   }
 
   private async closeAfterStart(instanceId: string): Promise<void> {
@@ -356,6 +412,7 @@ export class DockerRuntime implements HostRuntime {
    */
   async dispose(): Promise<void> {
     for (const info of await this.list()) await this.remove(info.instanceId);
+    await this.warm?.dispose();
     await removeFlockNetwork(this.docker, this.opts.flock);
     // Names are derived from the flock, so a runtime that never ran init() can still clean up.
     const firewall =
@@ -367,45 +424,6 @@ export class DockerRuntime implements HostRuntime {
     this.unwatchStarts = null;
     this.prepared = null;
   }
-}
-
-function toState(s: string): SandboxState {
-  switch (s) {
-    case 'created':
-    case 'running':
-    case 'restarting':
-    case 'exited':
-    case 'dead':
-      return s;
-    case 'paused':
-      return 'paused';
-    default:
-      return 'dead'; // 'removing' and anything newer
-  }
-}
-
-export function toInfo(c: Dockerode.ContainerInspectInfo, flock: string, network: string): SandboxInfo {
-  const labels = c.Config.Labels ?? {};
-  const running = c.State.Running || c.State.Restarting;
-  return {
-    instanceId: labels[LABEL.instance] ?? c.Name.replace(`/${containerName(flock, '')}`, ''),
-    agent: labels[LABEL.agent] ?? '',
-    handle: c.Id,
-    state: toState(c.State.Status),
-    exitCode: running || c.State.Status === 'created' ? null : c.State.ExitCode,
-    oomKilled: c.State.OOMKilled,
-    startedAt: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : null,
-    manifestDigest: labels[LABEL.digest] ?? '',
-    node: labels[LABEL.node] ?? '',
-    address: c.NetworkSettings.Networks?.[network]?.IPAddress || null,
-    health: sandboxHealth(c.State.Health?.Status),
-  };
-}
-
-/** Docker's health status as ours; `none` (no HEALTHCHECK) and anything unknown are null. */
-export function sandboxHealth(status: string | undefined): SandboxHealth | null {
-  const parsed = SandboxHealth.safeParse(status?.trim());
-  return parsed.success ? parsed.data : null;
 }
 
 /**
@@ -444,7 +462,9 @@ export function watchContainerEvents(docker: Dockerode, flock: string, event: st
           try {
             const ev = JSON.parse(line) as { Action?: string; status?: string; Actor?: { Attributes?: Record<string, string> } };
             const a = ev.Actor?.Attributes ?? {};
-            if (a[LABEL.instance]) listener(a[LABEL.instance]!, a[LABEL.agent] ?? '', ev.Action ?? ev.status ?? '');
+            // A claimed warm container has no instance label: its name is the instance's.
+            const instance = a[LABEL.instance] ?? instanceFromName(a['name'], flock);
+            if (instance) listener(instance, a[LABEL.agent] ?? instanceAgent(instance), ev.Action ?? ev.status ?? '');
           } catch {
             // not a complete JSON event; ignore
           }

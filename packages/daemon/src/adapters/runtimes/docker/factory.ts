@@ -18,6 +18,7 @@ export const dockerRuntimeFactory = {
       secretsDir: ctx.secretsDir,
       storage: storageLimits(ctx.settings),
       proxyPort: ctx.proxyPort,
+      warmDir: `${ctx.dataDir}/warm`,
     }),
   operator(ctx) {
     const socketPath = ctx.settings.operatorEngine;

@@ -1,0 +1,54 @@
+import type { ContainerCreateOptions } from 'dockerode';
+import { FlockError, type SandboxResources, type WarmKey } from '@aiflock/core';
+import { DOCKER_EMBEDDED_DNS, SANDBOX_LIVENESS_FILE, detachedContainer, livenessCheck, restrictedHost, validateResources } from './container-spec.js';
+import { LABEL, containerName } from './names.js';
+import { SANDBOX_GID, SANDBOX_UID } from '../shared/shared-storage.js';
+import { IDENTITY_FILE, SANDBOX_CLAIM_DIR, WARM_KEY_LABEL, WARM_LABEL, slotMounts, type SlotPaths } from './warm-slots.js';
+
+export interface WarmContainerContext {
+  flock: string;
+  node: string;
+  network: string;
+  gatewayIp: string;
+}
+
+/**
+ * A warm container: the same hardening as a cold-started sandbox (container-spec.ts), with
+ * nothing of any agent. Its environment says only where the identity will appear; its labels
+ * say which pool key it serves; its name and hostname are its warm id. At the claim it is
+ * renamed to the instance's container name and its limits updated (docker-runtime.ts).
+ */
+export function warmContainerSpec(id: string, key: WarmKey, resources: SandboxResources, slot: SlotPaths, ctx: WarmContainerContext): ContainerCreateOptions {
+  if (key.profile !== 'restricted') {
+    throw new FlockError('validation_failed', `a warm sandbox runs the "restricted" profile only on the main Docker engine, not "${key.profile}"`, { field: 'scaling.warm', value: key.profile });
+  }
+  validateResources({ ...resources, tmpBytes: key.tmpBytes });
+  const env = {
+    AIFLOCK_WARM_IDENTITY: `${SANDBOX_CLAIM_DIR}/${IDENTITY_FILE}`,
+    AIFLOCK_NETWORK_GATE: `${DOCKER_EMBEDDED_DNS}:53`,
+    AIFLOCK_LIVENESS_FILE: SANDBOX_LIVENESS_FILE,
+    AIFLOCK_HEARTBEAT_MS: String(key.heartbeatMs),
+  };
+  return {
+    ...detachedContainer(containerName(ctx.flock, id), key.image, id.replace('_', '-'), env, {
+      [LABEL.managed]: 'true',
+      [LABEL.flock]: ctx.flock,
+      [LABEL.node]: ctx.node,
+      [WARM_LABEL]: id,
+      [WARM_KEY_LABEL]: JSON.stringify(key),
+    }),
+    User: `${SANDBOX_UID}:${SANDBOX_GID}`,
+    Healthcheck: livenessCheck(key.heartbeatMs),
+    ...restrictedHost({ ...resources, tmpBytes: key.tmpBytes }, ctx, slotMounts(slot)),
+  };
+}
+
+/** The key a warm container was made for, from its label; null when it is not one of ours. */
+export function warmKeyFromLabel(value: string | undefined): WarmKey | null {
+  try {
+    const k = JSON.parse(value ?? '') as WarmKey;
+    return typeof k.image === 'string' && (k.profile === 'restricted' || k.profile === 'operator') && Number.isInteger(k.tmpBytes) && Number.isInteger(k.heartbeatMs) ? k : null;
+  } catch {
+    return null;
+  }
+}
