@@ -156,7 +156,10 @@ async function outlive(ids: string[], before: number): Promise<void> {
   expect(ids.filter((id) => finals.get(id) !== 1), 'tasks not completed exactly once').toEqual([]);
   // Delivered once each: no attempt after the first (an instance's start event that the
   // daemon reads twice, its ack lost with the server, is the same start and counts once).
-  expect(found.filter((x) => Number(x.attempt) !== 1).map((x) => `${x.id}: attempt ${x.attempt}`), 'tasks delivered more than once').toEqual([]);
+  const again = found.filter((x) => Number(x.attempt) !== 1);
+  // Say how: each such task's own log (starts, claims, results) from the store.
+  const how = again.length === 0 ? [] : ((await rows(`select ts, instance_id, task_id, msg from logs where task_id in (${again.map(() => '?').join(',')}) order by ts`, ...again.map((x) => x.id))) as { ts: string; instance_id: string; task_id: string; msg: string }[]);
+  expect(again.map((x) => `${x.id}: attempt ${x.attempt}`), `tasks delivered more than once:\n${how.map((l) => `${l.ts} ${l.task_id} ${l.instance_id}: ${l.msg}`).join('\n')}`).toEqual([]);
   // The flock keeps serving on two servers, and takes the third back.
   const t = await flock.cliJson<TaskView>(['task', 'run', 'worker', '--type', 'shell', '--input', 'echo two-of-three', '--wait']);
   expect(t.status).toBe('completed');

@@ -31,6 +31,8 @@ export interface RunAgentOptions {
   heldRetryMs?: number;
   /** How long a delivery whose start is stored waits for the control plane to learn of it. Default 15 s. */
   startGraceMs?: number;
+  /** See TaskRunnerOptions.settleMaxMs (default 2 min). */
+  settleMaxMs?: number;
   /** Write log lines to stdout. Default true. */
   logToStdout?: boolean;
 }
@@ -185,6 +187,7 @@ class AgentRuntime {
           publishTimeoutMs: this.opts.publishTimeoutMs ?? 5_000,
           ...(this.opts.heldRetryMs === undefined ? {} : { heldRetryMs: this.opts.heldRetryMs }),
           ...(this.opts.startGraceMs === undefined ? {} : { startGraceMs: this.opts.startGraceMs }),
+          ...(this.opts.settleMaxMs === undefined ? {} : { settleMaxMs: this.opts.settleMaxMs }),
         }),
       ));
     if (env.AIFLOCK_VILLAGE) {

@@ -43,6 +43,11 @@ export interface TaskRunnerOptions {
    * control plane (the task still shows queued there) before running anyway. Default 15 s.
    */
   startGraceMs?: number;
+  /**
+   * How long a delivery waits on a control plane that has not caught up with what instances
+   * stored ("wait") before it takes the task as the control plane sees it. Default 2 min.
+   */
+  settleMaxMs?: number;
 }
 
 type Outcome = Omit<TaskResult, 'agentId' | 'taskId' | 'timestamp' | 'attempt'>;
@@ -156,30 +161,35 @@ export class TaskRunner {
   /**
    * Whether this delivery may run. JetStream delivers at least once, and with a NATS server
    * lost it may hand out a task that ran, or still runs elsewhere: an acknowledgement, or a
-   * consumer's record of a delivery, can go with the server. Two fences keep such a task from
-   * running twice:
-   * - the start event is stored in JetStream with a message id naming this delivery of this
-   *   stream message, so a second copy of a first delivery (the record of it lost) is refused
-   *   as a duplicate by the stream's duplicate window, and
-   * - a later delivery, or such a duplicate, runs only once the control plane says the task
-   *   has neither ended nor is held by a live instance (`tasks.claim`); while one holds it,
-   *   the delivery is kept (not acknowledged: should that holder die, the task is not lost)
-   *   and the question asked again. A duplicate start is our own when the control plane
-   *   names us as the holder (a publish whose confirmation was lost, then retried); one it
-   *   does not know yet is waited for a while rather than raced.
+   * consumer's record of a delivery, can go with the server. Three fences keep such a task
+   * from running twice:
+   * - a task's first start is stored in JetStream under a message id naming its stream
+   *   message (`start:<task>:<seq>`), whichever delivery stores it: of two instances handed
+   *   the same message, only the one that stores it first runs on it; the other's is refused
+   *   as a duplicate by the stream's duplicate window;
+   * - a later delivery, or the loser of that race, runs only once the control plane says the
+   *   task has neither ended nor is held by a live instance (`tasks.claim`); while one holds
+   *   it, or the control plane has not read all that was stored ("wait"), the delivery is
+   *   kept (not acknowledged: should that holder die, the task is not lost) and the
+   *   question asked again;
+   * - a duplicate start is our own when the control plane names us as the holder (a publish
+   *   whose confirmation was lost, then retried); one it does not know yet is waited for a
+   *   while rather than raced.
    */
   private async admit(msg: JsMsg, task: Task): Promise<'run' | 'finished' | 'shutdown'> {
     const delivery = msg.info.deliveryCount;
-    // Whether a start of this very delivery is already in the stream: another copy's, or our
-    // own whose confirmation was lost with a server (the retry is then refused as its duplicate).
+    const firstStart = `start:${task.id}:${msg.seq}`;
+    // Whether the task's first start is already in the stream: another delivery's, or our own
+    // whose confirmation was lost with a server (the retry is then refused as its duplicate).
     let startStored = false;
     if (delivery === 1) {
-      const first = await this.publishStart(task, `start:${task.id}:${msg.seq}`);
+      const first = await this.publishStart(task, firstStart);
       if (first !== 'duplicate') return first === 'stored' ? 'run' : 'shutdown';
       startStored = true;
     }
     const log = this.o.log.forTask(task.id);
-    const since = Date.now();
+    let since = Date.now();
+    let waitedSince: number | null = null;
     for (let asked = 0; !this.o.hardStop.aborted; asked++) {
       let claim: TaskClaim | null = null;
       try {
@@ -188,6 +198,19 @@ export class TaskRunner {
         log.warn(`cannot ask the control plane whether task ${task.id} may run again (${describe(err)}); asking again`);
       }
       if (claim?.verdict === 'finished') return 'finished';
+      if (claim?.verdict === 'wait') {
+        // Not for ever: a control plane that cannot catch up is a fault of its own, and the
+        // task must not wait on it without end.
+        waitedSince ??= Date.now();
+        if (Date.now() - waitedSince >= (this.o.settleMaxMs ?? 120_000)) {
+          log.warn('the control plane has not caught up with what instances stored; taking the task as it stands');
+          claim = { ...claim, verdict: 'run' };
+        } else {
+          if (asked === 0) log.info('task delivered again; waiting for the control plane to read what instances stored');
+          if (!(await sleep(this.o.heldRetryMs ?? 2_000, this.o.hardStop))) break;
+          continue;
+        }
+      }
       if (claim?.verdict === 'run' && startStored) {
         // The stored start is ours and the control plane has it: run on it, under the same attempt.
         if (claim.holder === this.o.instanceId && claim.status !== 'queued') return 'run';
@@ -198,6 +221,16 @@ export class TaskRunner {
           if (!(await sleep(this.o.heldRetryMs ?? 2_000, this.o.hardStop))) break;
           continue;
         }
+      }
+      if (claim?.verdict === 'run' && claim.status === 'queued' && !startStored) {
+        // Nobody's start is known: take the task's first start, as a first delivery would. An
+        // instance still storing its own (held up by the lost server) then finds ours and asks.
+        const first = await this.publishStart(task, firstStart);
+        if (first === 'stored') return 'run';
+        if (first === 'shutdown') return 'shutdown';
+        startStored = true;
+        since = Date.now();
+        continue;
       }
       if (claim?.verdict === 'run') {
         // A unique id: this start must be stored whatever came before it.

@@ -21,6 +21,14 @@ afterAll(async () => {
   await plane?.close();
 });
 
+/** Until the agent's queue holds nothing, delivered or not. */
+async function untilAcknowledged(agent: string): Promise<void> {
+  const consumer = async () => plane.jsm.consumers.info(STREAMS.tasks.name, taskConsumerName(agent));
+  for (const until = Date.now() + 10_000; (await consumer()).num_ack_pending > 0 || (await consumer()).num_pending > 0; await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > until) throw new Error(`the queue of ${agent} still holds a task`);
+  }
+}
+
 /** The events JetStream stored from one instance (what the control plane reads), not what went over the wire. */
 async function storedEvents(instanceId: string): Promise<AgentEvent[]> {
   const consumer = await plane.js.consumers.get(STREAMS.events.name, { filterSubjects: subjects.events(instanceId) });
@@ -468,6 +476,83 @@ describe('runAgent', () => {
     // The start never reaches the control plane (its holder died first): the task is not lost.
     expect(await a.results.wait((r) => r.taskId === task.id, 10_000)).toMatchObject({ status: 'completed', result: 'run 1' });
     expect((await storedEvents(a.instanceId)).filter((e) => e.type === 'task.started' && e.taskId === task.id)).toHaveLength(1);
+  });
+
+  it('keeps a delivery while the control plane says it cannot tell yet, acknowledging it once it can', { timeout: 30_000 }, async () => {
+    let ran = 0;
+    const a = await start({ AIFLOCK_HANDLERS: ['count'] }, { count: async () => `run ${++ran}` }, { heldRetryMs: 100 });
+    const task = makeTask(a.agent, 'count', null);
+    const seq = (await plane.jsm.streams.info(STREAMS.tasks.name)).state.last_seq + 1;
+    const other = `${a.agent}-othrwait`;
+    await plane.js.publish(subjects.events(other), JSON.stringify({ type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: 1 }), { msgID: `start:${task.id}:${seq}` });
+    // The control plane has not read what instances stored (a lost server held it back).
+    plane.claims.set(task.id, { verdict: 'wait', status: 'queued', holder: null });
+    await enqueue(plane.js, task);
+    for (const until = Date.now() + 10_000; plane.claimsAsked.filter((c) => c.taskId === task.id).length < 5; await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > until) throw new Error('the instance did not keep asking about the task');
+    }
+    expect(ran).toBe(0);
+    // Once it has read them: the other instance finished it.
+    plane.claims.set(task.id, { verdict: 'finished', status: 'completed', holder: other });
+    await untilAcknowledged(a.agent);
+    expect(ran).toBe(0);
+  });
+
+  it('takes a task as it stands once the control plane has failed to catch up for settleMaxMs', { timeout: 30_000 }, async () => {
+    let ran = 0;
+    const a = await start({ AIFLOCK_HANDLERS: ['count'] }, { count: async () => `run ${++ran}` }, { heldRetryMs: 100, settleMaxMs: 1_000 });
+    const task = makeTask(a.agent, 'count', null);
+    const seq = (await plane.jsm.streams.info(STREAMS.tasks.name)).state.last_seq + 1;
+    await plane.js.publish(subjects.events(`${a.agent}-othrgone`), JSON.stringify({ type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: 1 }), { msgID: `start:${task.id}:${seq}` });
+    plane.claims.set(task.id, { verdict: 'wait', status: 'running', holder: `${a.agent}-othrgone` });
+    await enqueue(plane.js, task);
+    expect(await a.results.wait((r) => r.taskId === task.id, 10_000)).toMatchObject({ status: 'completed', result: 'run 1' });
+    expect(ran).toBe(1);
+  });
+
+  describe('a later delivery of a task whose start the control plane has never seen', () => {
+    /** The task, delivered once to someone else who gave it back: the instance started next gets delivery 2. */
+    async function redelivered(startedBy?: string) {
+      const ids = newAgent();
+      await addQueue(plane.jsm, ids.agent);
+      const task = makeTask(ids.agent, 'count', null);
+      await enqueue(plane.js, task);
+      const seq = (await plane.jsm.streams.info(STREAMS.tasks.name)).state.last_seq;
+      const first = await (await plane.js.consumers.get(STREAMS.tasks.name, taskConsumerName(ids.agent))).next({ expires: 5_000 });
+      expect(first?.info.deliveryCount).toBe(1);
+      // The first holder stored its start, held up by a lost server, only after the task came again.
+      if (startedBy) await plane.js.publish(subjects.events(startedBy), JSON.stringify({ type: 'task.started', ts: new Date().toISOString(), taskId: task.id, attempt: 1 }), { msgID: `start:${task.id}:${seq}` });
+      first!.nak();
+      plane.claims.set(task.id, { verdict: 'run', status: 'queued', holder: null });
+      return { ids, task, seq };
+    }
+
+    it('runs it under the task\'s first start, so a holder still storing its own finds it taken', { timeout: 30_000 }, async () => {
+      let ran = 0;
+      const { ids, task, seq } = await redelivered();
+      const results = collect<TaskResult>(subjects.results(ids.instanceId));
+      await plane.nc.flush();
+      running.push(runAgent(defineAgent({ handlers: { count: async () => `run ${++ran}` } }), makeEnv(plane.server.url, ids, { AIFLOCK_HANDLERS: ['count'] }), { logToStdout: false, heldRetryMs: 100 }));
+      expect(await results.wait((r) => r.taskId === task.id, 10_000)).toMatchObject({ status: 'completed', attempt: 2 });
+      expect(plane.claimsAsked.filter((c) => c.taskId === task.id)[0]).toEqual({ taskId: task.id, delivery: 2 });
+      // The first holder's start, stored late, is refused: it would ask before running.
+      const late = await plane.js.publish(subjects.events(`${ids.agent}-firsthld`), '{}', { msgID: `start:${task.id}:${seq}` });
+      expect(late.duplicate).toBe(true);
+      expect(ran).toBe(1);
+    });
+
+    it('does not run it when the first holder stored its start first, and asks again instead', { timeout: 30_000 }, async () => {
+      let ran = 0;
+      const { ids, task } = await redelivered(`${newAgent().agent}-firsthld`);
+      running.push(runAgent(defineAgent({ handlers: { count: async () => `run ${++ran}` } }), makeEnv(plane.server.url, ids, { AIFLOCK_HANDLERS: ['count'] }), { logToStdout: false, heldRetryMs: 100, startGraceMs: 60_000 }));
+      for (const until = Date.now() + 10_000; plane.claimsAsked.filter((c) => c.taskId === task.id).length < 4; await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > until) throw new Error('the instance did not ask again about the task');
+      }
+      expect(ran).toBe(0);
+      plane.claims.set(task.id, { verdict: 'finished', status: 'completed', holder: null });
+      await untilAcknowledged(ids.agent);
+      expect(ran).toBe(0);
+    });
   });
 
   it('keeps retrying with a clear line while the bus is unreachable, and can be stopped meanwhile', async () => {

@@ -30,6 +30,9 @@ import type { logFn } from './logger.js';
 import { meteredBusHandlers, type Metrics } from './metrics.js';
 import type { RuntimeSetup } from './runtime-setup.js';
 
+/** How long a `tasks.claim` waits for the control plane to read what instances stored before it answers "wait". */
+const CLAIM_CATCH_UP_MS = 3_000;
+
 export interface FlockServices {
   deployments: DeploymentService;
   tasks: TaskService;
@@ -139,6 +142,6 @@ export async function setupServices(
   bus.onDeadLetter(metered.deadLetter(tasks.deadLetter));
   bus.onEvent(metered.event(ingest.onEvent));
   bus.onHeartbeat(metered.heartbeat(ingest.onHeartbeat));
-  const claims = new TaskClaims({ store, clock, presence });
+  const claims = new TaskClaims({ store, clock, presence, caughtUp: () => bus.ingestCaughtUp(CLAIM_CATCH_UP_MS) });
   return { deployments, tasks, sweeper, logSweeper, killSwitch, restarts, poke, reconciler, claims, unwatch, metered, warm };
 }

@@ -86,7 +86,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   const people = setupPeople({ store, clock, tasks, board: economy.board, rpc, log, whenTaskFinished: (fn) => void finished.push(fn) });
   const delegation = new Delegation({ store, tasks, clock, log });
   mountDelegationOps(rpc, delegation);
-  mountClaimOps(rpc, new TaskClaims({ store, clock, presence }));
+  mountClaimOps(rpc, new TaskClaims({ store, clock, presence, caughtUp: () => bus.ingestCaughtUp(3_000) }));
   finished.push(delegation.taskFinished);
   bus.onRpc(rpc.handle);
   await bus.start();

@@ -1,89 +1,79 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { TaskClaim, TaskView } from '@aiflock/protocol';
-import { BusInstance } from '../../../testkit/bus-instance.js';
-import { eventually } from '../../../testkit/flock.js';
-import { startApi, type ApiHarness } from './http-harness.js';
+import { JSONCodec } from 'nats';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Presence, TaskClaims, TaskIngest, systemClock, type InboundMessage, type Store } from '@aiflock/core';
+import { subjects, type AgentEvent, type TaskResult } from '@aiflock/protocol';
+import { startBusHarness, type BusHarness } from './bus-harness.js';
+import { task as taskFixture } from './store-contract/fixtures.js';
 
 /**
- * `tasks.claim` on the real bus and store: an instance given a task again (JetStream delivers
- * at least once, and a NATS server lost can take an acknowledgement or a delivery record with
- * it) asks whether it may run it. A task that ended is never run again, one a live instance
- * holds is left to it, and anything else runs, so a task is neither run twice nor lost.
+ * `tasks.claim` answers only from what it has read: a start or result an instance stored in
+ * JetStream but the control plane has not recorded yet (its reading held back, as when a NATS
+ * server is lost) makes it say "wait", not "run" — else a task that ran would run again.
+ * A real nats-server and the daemon's NatsBus; the handlers are held back on purpose.
  */
-vi.setConfig({ testTimeout: 60_000 });
-
-let api: ApiHarness;
-let holder: BusInstance;
-let other: BusInstance;
-let stranger: BusInstance;
-
-async function deploy(name: string): Promise<void> {
-  const r = await api.fetch('/v1/agents', { method: 'POST', body: { manifest: `name: ${name}\nhandlers: [echo]\n` } });
-  expect(r.status, JSON.stringify(r.body)).toBe(201);
-}
-
-const claim = (by: BusInstance, taskId: string) => by.rpc<TaskClaim>('tasks', 'claim', { taskId, delivery: 2 });
-
-/** A task queued on `claimer`, taken by the holder and recorded running there. */
-async function heldTask() {
-  const r = await api.fetch('/v1/tasks', { method: 'POST', body: { agent: 'claimer', input: 'work' } });
-  expect(r.status).toBe(201);
-  const t = await holder.take();
-  await eventually(async () => (await api.store.tasks.get(t.task.id))?.instanceId === holder.id, `${t.task.id} running on the holder`);
-  return t;
-}
+const FIRST = 'coder-aaaa1111';
+const SECOND = 'coder-bbbb2222';
+const codec = JSONCodec();
+let h: BusHarness;
+let store: Store;
+let claims: TaskClaims;
+let presence: Presence;
+/** Opens the held-back ingest. */
+let release: () => void;
 
 beforeAll(async () => {
-  api = await startApi();
-  await deploy('claimer');
-  await deploy('stranger');
-  holder = await BusInstance.start(api.natsUrl, api.store, 'claimer');
-  other = await BusInstance.start(api.natsUrl, api.store, 'claimer');
-  stranger = await BusInstance.start(api.natsUrl, api.store, 'stranger');
-}, 60_000);
-
-afterAll(async () => {
-  for (const i of [holder, other, stranger]) await i?.close();
-  await api?.close();
+  const held = new Promise<void>((r) => (release = r));
+  h = await startBusHarness({
+    name: 'claims',
+    instances: [
+      [FIRST, 'coder'],
+      [SECOND, 'coder'],
+    ],
+    jetstream: true,
+    mount: ({ store: sql, bus }) => {
+      store = sql;
+      presence = new Presence();
+      const ingest = new TaskIngest({ store, bus, clock: systemClock, log: () => undefined, presence });
+      const later = (fn: (m: InboundMessage) => Promise<void>) => async (m: InboundMessage) => {
+        await held;
+        await fn(m);
+      };
+      bus.onEvent(later(ingest.onEvent));
+      bus.onResult(later(ingest.onResult));
+      claims = new TaskClaims({ store, clock: systemClock, presence, caughtUp: () => bus.ingestCaughtUp(300) });
+    },
+  });
 });
 
-describe('tasks.claim', () => {
-  it('leaves a task to the live instance that runs it, and refuses to run it again once it has ended', async () => {
-    const t = await heldTask();
-    await holder.beat('busy', [t.task.id]);
-    expect(await eventually(async () => ((await claim(other, t.task.id)).verdict === 'held' ? claim(other, t.task.id) : undefined), 'held')).toEqual({ verdict: 'held', status: 'running', holder: holder.id });
-    // The holder asking about its own task (its container restarted) runs it.
-    expect((await claim(holder, t.task.id)).verdict).toBe('run');
-    await holder.finish(t, { status: 'completed', result: 'done' });
-    await eventually(async () => (await api.fetch(`/v1/tasks/${t.task.id}`)).body.status === 'completed', 'completed');
-    expect(await claim(other, t.task.id)).toEqual({ verdict: 'finished', status: 'completed', holder: holder.id });
-  });
+afterAll(async () => {
+  release?.();
+  await h?.close();
+});
 
-  it('runs a task whose holder is stopping (it gave the task back) or was never heard from', async () => {
-    const t = await heldTask();
-    await holder.beat('busy', [t.task.id]);
-    await eventually(async () => (await claim(other, t.task.id)).verdict === 'held', 'held while the holder beats');
-    await holder.beat('stopping');
-    await eventually(async () => (await claim(other, t.task.id)).verdict === 'run', 'run once the holder is stopping');
+const beat = (instanceId: string) =>
+  presence.record({ instanceId, agent: 'coder', ts: new Date().toISOString(), state: 'busy', runningTasks: [], uptimeMs: 1, rssBytes: 1, runtimeVersion: 't' }, new Date());
 
-    const silent = await BusInstance.start(api.natsUrl, api.store, 'claimer');
-    try {
-      const r = await api.fetch('/v1/tasks', { method: 'POST', body: { agent: 'claimer', input: 'work' } });
-      const s = await silent.take();
-      expect(s.task.id).toBe((r.body as TaskView).id);
-      await eventually(async () => (await api.store.tasks.get(s.task.id))?.instanceId === silent.id, 'running on the silent instance');
-      expect((await claim(other, s.task.id)).verdict).toBe('run');
-      await silent.finish(s, { status: 'completed', result: 'done' });
-    } finally {
-      await silent.close();
-    }
-    await holder.finish(t, { status: 'completed', result: 'done' });
-  });
+it('says wait while a stored start or result is unread, and answers from the record once it is read', async () => {
+  const started = taskFixture({ id: 't_started0000000000000000001', agent: 'coder', status: 'queued', instanceId: null });
+  const done = taskFixture({ id: 't_finished000000000000000001', agent: 'coder', status: 'queued', instanceId: null });
+  const fresh = taskFixture({ id: 't_neverrun000000000000000001', agent: 'coder', status: 'queued', instanceId: null });
+  for (const t of [started, done, fresh]) await store.tasks.insert(t);
+  beat(FIRST);
+  const js = (await h.connect()).jetstream();
+  const start: AgentEvent = { type: 'task.started', ts: new Date().toISOString(), taskId: started.id, attempt: 1 };
+  await js.publish(subjects.events(FIRST), codec.encode(start));
+  const result: TaskResult = { agentId: FIRST, taskId: done.id, status: 'completed', result: 'ok', durationMs: 1, timestamp: new Date().toISOString(), attempt: 1 };
+  await js.publish(subjects.results(FIRST), codec.encode(result));
 
-  it("answers another agent's task as one that does not exist", async () => {
-    const t = await heldTask();
-    await expect(claim(stranger, t.task.id)).rejects.toMatchObject({ code: 'task_not_found' });
-    await expect(claim(other, 't_00000000000000000000000000')).rejects.toMatchObject({ code: 'task_not_found' });
-    await holder.finish(t, { status: 'completed', result: 'done' });
-  });
+  // The second instance, given both again, may run neither while the control plane has not read them.
+  const asked = (id: string) => claims.claim({ agent: 'coder', instanceId: SECOND }, { taskId: id, delivery: 2 });
+  expect(await asked(started.id)).toMatchObject({ verdict: 'wait', status: 'queued' });
+  expect(await asked(done.id)).toMatchObject({ verdict: 'wait', status: 'queued' });
+  expect(await asked(fresh.id)).toMatchObject({ verdict: 'wait' });
+
+  release();
+  await expect.poll(() => asked(started.id), { timeout: 10_000 }).toEqual({ verdict: 'held', status: 'running', holder: FIRST });
+  expect(await asked(done.id)).toEqual({ verdict: 'finished', status: 'completed', holder: FIRST });
+  // Nothing unread and nobody's start: it runs.
+  expect(await asked(fresh.id)).toEqual({ verdict: 'run', status: 'queued', holder: null });
 });

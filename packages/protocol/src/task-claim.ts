@@ -20,6 +20,12 @@ export const TaskClaimVerdict = z.enum([
   'finished',
   /** A live instance runs it now: keep the delivery and ask again later. */
   'held',
+  /**
+   * The control plane has not yet read all that instances stored about tasks (a NATS server
+   * was lost, or its reading lags): it cannot tell who holds this one. Keep the delivery and
+   * ask again.
+   */
+  'wait',
 ]);
 export type TaskClaimVerdict = z.infer<typeof TaskClaimVerdict>;
 

@@ -85,6 +85,12 @@ export interface Bus {
   onNodeHeartbeat?(handler: (node: string, payload: unknown) => Promise<void>): void;
   /** The whole set of instances node `node` must run, on the subject only it may read. */
   publishNodeDesired?(node: string, state: unknown): Promise<void>;
+  /**
+   * Whether everything instances had stored as results and events when this was called has
+   * been handled (recorded by the handlers above), waiting up to `timeoutMs` for it. False
+   * when it cannot tell (a stream without a leader, the connection down).
+   */
+  ingestCaughtUp(timeoutMs: number): Promise<boolean>;
   /** Tasks the bus will not redeliver any more; acknowledged once the handler resolves. */
   onDeadLetter(handler: DeadLetterHandler): void;
   /** Agents' RPC requests, shared among control-plane replicas (a queue group). */

@@ -12,6 +12,8 @@ export interface TaskClaimsDeps {
   clock: Clock;
   /** Instances' last heartbeats as this control plane heard them. */
   presence: Pick<Presence, 'last' | 'lastState'>;
+  /** Whether everything instances had stored (starts, results) has been recorded: see `Bus.ingestCaughtUp`. */
+  caughtUp: () => Promise<boolean>;
 }
 
 /**
@@ -21,11 +23,19 @@ export interface TaskClaimsDeps {
  * task is not lost if that holder dies); anything else runs. The holder counts as live while
  * its heartbeats are as recent as the reconciler requires of a healthy instance and it is
  * not stopping; a removed instance is forgotten at once.
+ *
+ * The answer is only as good as what the control plane has read. Starts and results reach
+ * it through streams it reads asynchronously, and a lost NATS server can hold that reading
+ * back for seconds while the task's queue has already redelivered it: a task its holder
+ * started, even finished, would still look queued and be run again. So the task is read
+ * only once all that was stored before the question has been recorded; until then the
+ * asker is told to wait.
  */
 export class TaskClaims {
   constructor(private readonly deps: TaskClaimsDeps) {}
 
   async claim(caller: RpcCaller, input: TaskClaimRpc): Promise<TaskClaim> {
+    const caughtUp = await this.deps.caughtUp();
     const task = await this.deps.store.tasks.get(input.taskId);
     // Another agent's task answers like a missing one: its existence is not the caller's to learn.
     if (!task || task.agent !== caller.agent) throw new FlockError('task_not_found', `task ${input.taskId} not found`);
@@ -33,6 +43,7 @@ export class TaskClaims {
     if (isTerminal(task.status)) return { verdict: 'finished', status: task.status, holder };
     const active = (ACTIVE_STATUSES as readonly string[]).includes(task.status);
     if (active && holder && holder !== caller.instanceId && (await this.live(task.agent, holder))) return { verdict: 'held', status: task.status, holder };
+    if (!caughtUp) return { verdict: 'wait', status: task.status, holder };
     return { verdict: 'run', status: task.status, holder };
   }
 

@@ -395,6 +395,28 @@ export class NatsBus implements Bus {
     };
   }
 
+  async ingestCaughtUp(timeoutMs: number): Promise<boolean> {
+    const read: [stream: string, durable: string][] = [
+      [STREAMS.results.name, 'daemon-results'],
+      [STREAMS.events.name, 'daemon-events'],
+    ];
+    const until = Date.now() + timeoutMs;
+    try {
+      // What was stored by now: each stream's last sequence. Read once, so a steady flow of new
+      // messages cannot keep moving the mark.
+      const marks = await Promise.all(read.map(async ([stream]) => (await this.jsm.streams.info(stream)).state.last_seq));
+      for (;;) {
+        const consumers = await Promise.all(read.map(([stream, durable]) => this.jsm.consumers.info(stream, durable)));
+        // Handled up to the mark: the consumer's ack floor passed it, or nothing is left at all.
+        if (consumers.every((c, i) => c.ack_floor.stream_seq >= marks[i]! || (c.num_pending === 0 && c.num_ack_pending === 0))) return true;
+        if (Date.now() >= until) return false;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Deliver a stream's messages, in order per `keyOf`, up to `concurrency` at once; acknowledge
    * each only once `handle` stored it. A message it cannot read (false) is terminated rather
