@@ -74,6 +74,14 @@ export class Reconciler {
    */
   private readonly jobOf = new Map<string, string>();
 
+  /**
+   * Instances whose sandbox this control plane removed and released (removeOne): what the
+   * runtime held for them on this host is gone. One whose sandbox vanished without that (removed
+   * by hand, seen dying in a pass's last listing and gone by the next) still holds its log
+   * volume and secret files, whatever its record says.
+   */
+  private readonly released = new Set<string>();
+
   /** Heartbeats are only known from this moment on (presence is kept in memory). */
   private readonly observingSince: Date;
 
@@ -220,7 +228,10 @@ export class Reconciler {
     await this.deps.credentials.revoke(r.instanceId, r.reason);
     // A remote one leaves its node's desired set, published at the end of the pass: the node stops it.
     if (r.remote) this.remoteSpecs.delete(r.instanceId);
-    else await runtime.remove(r.instanceId);
+    else {
+      await runtime.remove(r.instanceId);
+      this.released.add(r.instanceId);
+    }
     this.deps.presence.forget(r.instanceId);
     this.deps.onRemove?.({ agent: r.agent, instanceId: r.instanceId, reason: r.reason });
     // An instance that died keeps its record (exit code, oom_killed) for people to see.
@@ -461,18 +472,24 @@ export class Reconciler {
     const records = (await this.deps.store.instances.list()).sort((a, b) => (b.startedAt ?? '').localeCompare(a.startedAt ?? ''));
     for (const r of records) {
       if (known.has(r.id)) continue;
+      // Its sandbox went without us (removed by hand, or last listed dying and gone since):
+      // what the runtime still holds for it on this host (its log volume, its secret files)
+      // is released all the same.
+      if (!this.released.has(r.id) && r.node === this.deps.node) {
+        await this.deps.runtime.remove(r.id).catch((err: unknown) => this.deps.log('warn', `releasing what ${r.id} left behind: ${String(err)}`, { agent: r.agent }));
+        this.released.add(r.id);
+      }
       if (r.status !== 'exited') {
-        // Its sandbox went behind our back (removed by hand): what the runtime still holds
-        // for it on this host (its log volume, its secret files) is released all the same.
-        if (r.node === this.deps.node) {
-          await this.deps.runtime.remove(r.id).catch((err: unknown) => this.deps.log('warn', `releasing what ${r.id} left behind: ${String(err)}`, { agent: r.agent }));
-        }
         await this.deps.store.instances.remove(r.id);
+        this.released.delete(r.id);
         continue;
       }
       const n = (exitedPerAgent.get(r.agent) ?? 0) + 1;
       exitedPerAgent.set(r.agent, n);
-      if (n > Reconciler.KEEP_EXITED) await this.deps.store.instances.remove(r.id);
+      if (n > Reconciler.KEEP_EXITED) {
+        await this.deps.store.instances.remove(r.id);
+        this.released.delete(r.id);
+      }
     }
   }
 }
