@@ -16,7 +16,7 @@ import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
 let dir: string;
 let store: SqlStore;
 const removed: string[] = [];
-let listed: SandboxInfo[] = [];
+const listed: SandboxInfo[] = [];
 
 const runtime: SandboxRuntime = {
   kind: 'recording',
