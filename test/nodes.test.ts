@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, credsAuthenticator } from 'nats';
@@ -273,7 +273,7 @@ describe('a joined node runs sandboxes', () => {
     await flock.cliJson<NodeInfo>(['node', 'uncordon', 'north']);
   });
 
-  it('drains a node: the replacement runs elsewhere before the old instance stops; the running task ends once', async () => {
+  it('drains a node: the replacement answers elsewhere first; the running task finishes in place, on the old instance, once', async () => {
     // The pinned agent could not move and would keep the node from being drained: out of the way for now.
     await flock.cliJson(['agent', 'scale', 'pinned', '0']);
     await flock.cliJson<NodeInfo>(['node', 'cordon', 'cp']);
@@ -282,43 +282,56 @@ describe('a joined node runs sandboxes', () => {
     expect(before.instances.map((i) => [i.node, i.status])).toEqual([['north', 'running']]);
     const old = before.instances[0]!.id;
     await flock.cliJson<NodeInfo>(['node', 'uncordon', 'cp']);
-    const task = await flock.cliJson<TaskView>(['task', 'run', 'drainer', '--type', 'shell', '--input', 'sleep 3; echo drained-once']);
+    // The task runs until this test lets it end (a file in the agent's workspace on north), so it
+    // is surely still running when the old instance is told to stop.
+    const go = join(`/var/lib/aiflock-node-${runtimeScope(flock.name, 'north')}`, 'shared', 'agents', 'drainer', 'drain-go');
+    const task = await flock.cliJson<TaskView>(['task', 'run', 'drainer', '--type', 'shell', '--input', 'while [ ! -e drain-go ]; do sleep 0.2; done; echo drained-in-place']);
     await eventually(async () => ((await flock.api(`/v1/tasks/${task.id}`)).body as TaskView).status === 'running' || undefined, 'the task running on north', 30_000);
 
     const draining = await flock.cliJson<NodeInfo>(['node', 'drain', 'north']);
     expect([draining.cordoned, draining.draining, draining.drained]).toEqual([true, true, false]);
     expect((await flock.cli(['node', 'get', 'north'])).stdout).toMatch(/status: +ready,draining;/);
-    await eventually(async () => ((await node('north')).drained ? true : undefined), 'north drained', 60_000);
-    expect((await flock.cli(['node', 'get', 'north'])).stdout).toMatch(/status: +ready,drained;/);
 
-    const after = await eventually(async () => {
-      const a = await agent('drainer');
-      return a.instances.length === 1 && a.instances[0]!.status === 'running' ? a : undefined;
-    }, 'drainer running elsewhere', 30_000);
-    expect(after.instances[0]!.node).toBe('cp');
-    const replacement = after.instances[0]!.id;
-    // The replacement was ready (its agent said so) before the old instance was removed.
-    const db0 = new Database(join(flock.home, 'flock.db'), { readonly: true });
-    try {
-      const readyAt = (db0.prepare(`select min(ts) as ts from logs where instance_id = ? and msg = 'ready'`).get(replacement) as { ts: string | null }).ts;
-      const removedAt = (db0.prepare(`select min(ts) as ts from logs where instance_id = ? and msg = 'instance removed: node north is draining'`).get(old) as { ts: string | null }).ts;
-      expect(readyAt, 'the replacement said ready').toBeTruthy();
-      expect(removedAt, 'the old instance removed for the drain').toBeTruthy();
-      expect(Date.parse(readyAt!)).toBeLessThanOrEqual(Date.parse(removedAt!));
-    } finally {
-      db0.close();
-    }
+    // Once its replacement answers on cp, the old instance is told to stop: it takes no new task
+    // and waits for the one it runs (up to the agent's task timeout, 5 min by default).
+    const logAt = (instanceId: string, msg: string) => {
+      const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
+      try {
+        return (db.prepare(`select min(ts) as ts from logs where instance_id = ? and msg like ?`).get(instanceId, msg) as { ts: string | null }).ts;
+      } finally {
+        db.close();
+      }
+    };
+    const waiting = await eventually(async () => logAt(old, 'waiting up to 300000 ms for 1 task(s) to finish') ?? undefined, 'the old instance waiting for its task', 90_000);
+    const after = await agent('drainer');
+    const replacement = after.instances.find((i) => i.id !== old)!;
+    expect(replacement.node).toBe('cp');
+    const readyAt = logAt(replacement.id, 'ready');
+    expect(readyAt, 'the replacement said ready').toBeTruthy();
+    expect(Date.parse(readyAt!)).toBeLessThanOrEqual(Date.parse(waiting));
+    // Still there, finishing: the node is not drained yet, and the task has not moved.
+    expect((await node('north')).drained).toBe(false);
+    expect(((await flock.api(`/v1/tasks/${task.id}`)).body as TaskView).instanceId).toBe(old);
 
-    // The task that was running ends once, completed; nothing of the agent failed.
+    await writeFile(go, '');
     const done = await eventually(async () => {
       const t = (await flock.api(`/v1/tasks/${task.id}`)).body as TaskView;
       return FINAL.has(t.status) ? t : undefined;
     }, 'the drained task to end', 60_000);
-    expect([done.status, (done.output as { stdout: string }).stdout.trim()]).toEqual(['completed', 'drained-once']);
+    expect([done.status, (done.output as { stdout: string }).stdout.trim(), done.attempt, done.instanceId]).toEqual(['completed', 'drained-in-place', 1, old]);
+    await eventually(async () => ((await node('north')).drained ? true : undefined), 'north drained', 60_000);
+    expect((await flock.cli(['node', 'get', 'north'])).stdout).toMatch(/status: +ready,drained;/);
+    expect((await agent('drainer')).instances.map((i) => [i.id, i.node, i.status])).toEqual([[replacement.id, 'cp', 'running']]);
+    // The old instance said it completed the task and removed it only after that.
+    const completedAt = logAt(old, 'task completed');
+    const removedAt = logAt(old, 'instance removed: node north is draining');
+    expect(completedAt, 'the old instance completed the task').toBeTruthy();
+    expect(removedAt, 'the old instance removed for the drain').toBeTruthy();
+    expect(Date.parse(completedAt!)).toBeLessThanOrEqual(Date.parse(removedAt!));
     const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
     try {
       expect(db.prepare(`select status, count(*) as n from tasks where agent = 'drainer' group by status`).all()).toEqual([{ status: 'completed', n: 1 }]);
-      expect((db.prepare(`select count(*) as n from logs where task_id = ? and msg like 'task completed'`).get(task.id) as { n: number }).n).toBe(1);
+      expect(db.prepare(`select instance_id from logs where task_id = ? and msg like 'task completed'`).all(task.id)).toEqual([{ instance_id: old }]);
     } finally {
       db.close();
     }
@@ -327,7 +340,7 @@ describe('a joined node runs sandboxes', () => {
     await flock.cliJson(['agent', 'remove', 'drainer']);
     await flock.cliJson<NodeInfo>(['node', 'uncordon', 'north']);
     await flock.cliJson(['agent', 'scale', 'pinned', '1']);
-  }, 180_000);
+  }, 240_000);
 
   it("the kill switch reaches a joined node: quarantine freezes the sandbox there, release thaws it, kill ends it", async () => {
     await deployYaml(flock, 'suspect', 'handlers: [echo]\nplacement: { node: north }\nheartbeat: { interval: 1s }\n');

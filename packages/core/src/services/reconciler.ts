@@ -2,6 +2,7 @@ import { newInstanceId } from '../ids.js';
 import { instanceStatus } from '../deployment/instance-health.js';
 import { JOB_ENDED, planReconcile, type DesiredDeployment, type JobFacts } from '../deployment/reconcile-plan.js';
 import { ACTIVE_STATUSES, isTerminal, statusesBefore } from '../task/lifecycle.js';
+import type { Bus } from '../ports/bus.js';
 import type { BusCredentials } from '../ports/bus-credentials.js';
 import type { Clock } from '../ports/clock.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -48,7 +49,15 @@ export interface ReconcilerDeps {
   onRemove?: (e: { agent: string; instanceId: string; reason: string }) => void;
   /** Started sandboxes waiting for new instances (manifest `scaling.warm`); absent, every start is cold. */
   warm?: WarmPool;
+  /**
+   * Orders to one instance on its control subject: a draining node's instance is told to stop
+   * (finishing its tasks) rather than removed. Absent, it is removed once replaced.
+   */
+  control?: Bus['control'];
 }
+
+/** Beyond a drained instance's grace (its task timeout): time to report its last result and exit. */
+const STOP_MARGIN_MS = 30_000;
 
 /**
  * Makes the sandboxes match the deployments: one pass lists what runs, asks the pure plan
@@ -65,6 +74,8 @@ export class Reconciler {
   private readonly pendingReasons = new Map<string, string>();
   /** What each instance placed on a joined node runs (rebuilt from its deployment after a restart). */
   private readonly remoteSpecs = new Map<string, { node: string; instance: RemoteInstance }>();
+  /** Instances told to stop (a drain), until when they may take to finish their tasks (ms). */
+  private readonly stopping = new Map<string, number>();
   /** Consecutive start failures per agent, for backoff so a broken image does not spin. */
   private readonly failures = new Map<string, { count: number; until: number }>();
 
@@ -131,10 +142,12 @@ export class Reconciler {
     // Instances on draining nodes are held out of the plan (so replacements are placed
     // elsewhere) and go once their replacements answer.
     const draining = new Set(views.filter((v) => v.record.draining).map((v) => v.record.name));
-    const drain = drainPlan(desired, actual.filter((s) => !unhealthy.has(s.instanceId)), draining, (s) => this.health(deployments, s, now) === 'running');
+    for (const id of this.stopping.keys()) if (!all.some((s) => s.instanceId === id)) this.stopping.delete(id);
+    const drain = drainPlan(desired, actual.filter((s) => !unhealthy.has(s.instanceId)), draining, (s) => this.health(deployments, s, now) === 'running', this.stopping, now.getTime());
     const plan = planReconcile(desired, actual.filter((s) => !drain.held.has(s.instanceId)), unhealthy);
+    const untold = await this.stopDrained(drain.stop, active, now);
 
-    const removals = [...remote.lost.map((r) => ({ ...r, remote: true })), ...[...drain.remove, ...plan.remove].map((r) => ({ ...r, remote: this.isRemote(all, r.instanceId) }))];
+    const removals = [...remote.lost.map((r) => ({ ...r, remote: true })), ...[...drain.remove, ...untold, ...plan.remove].map((r) => ({ ...r, remote: this.isRemote(all, r.instanceId) }))];
     for (const r of removals) await this.removeOne(r, all.find((a) => a.instanceId === r.instanceId), desired);
     const byName = new Map(active.map((d) => [d.name, d]));
     let nodes = placementNodes(views);
@@ -172,6 +185,30 @@ export class Reconciler {
     await this.publishDesired(views, deployments);
     // In the background: a pass must not wait for sandboxes nobody has asked for yet.
     void this.deps.warm?.refill();
+  }
+
+  /**
+   * Tell drained instances to stop: no new task, the running ones finish (for up to the
+   * agent's task timeout, the longest one may run), then they exit and are removed. Those the
+   * order cannot reach are returned, to be removed at once as before.
+   */
+  private async stopDrained(steps: { instanceId: string; agent: string; reason: string }[], active: DeploymentRecord[], now: Date) {
+    const untold: typeof steps = [];
+    for (const s of steps) {
+      const graceMs = active.find((d) => d.name === s.agent)?.manifest.resources.taskTimeout ?? 0;
+      try {
+        if (!this.deps.control) throw new Error('no control channel');
+        await this.deps.control(s.instanceId, { type: 'stop', reason: s.reason, graceMs });
+      } catch {
+        untold.push(s);
+        continue;
+      }
+      this.stopping.set(s.instanceId, now.getTime() + graceMs + STOP_MARGIN_MS);
+      const msg = `instance stopping: ${s.reason}; it takes no new task and finishes the ones it runs (up to ${Math.round(graceMs / 1000)} s)`;
+      this.deps.log('info', `${s.instanceId}: ${msg}`, { agent: s.agent });
+      await this.deps.store.logs.append([{ ts: now.toISOString(), level: 'info', msg, agent: s.agent, instanceId: s.instanceId, taskId: null }]);
+    }
+    return untold;
   }
 
   /** Warm sandboxes the active deployments ask for on this node (a joined flock places instances elsewhere too: none there). */
@@ -221,6 +258,7 @@ export class Reconciler {
     // A remote one leaves its node's desired set, published at the end of the pass: the node stops it.
     if (r.remote) this.remoteSpecs.delete(r.instanceId);
     else await runtime.remove(r.instanceId);
+    this.stopping.delete(r.instanceId);
     this.deps.presence.forget(r.instanceId);
     this.deps.onRemove?.({ agent: r.agent, instanceId: r.instanceId, reason: r.reason });
     // An instance that died keeps its record (exit code, oom_killed) for people to see.
