@@ -147,7 +147,8 @@ export class Reconciler {
     const plan = planReconcile(desired, actual.filter((s) => !drain.held.has(s.instanceId)), unhealthy);
     const untold = await this.stopDrained(drain.stop, active, now);
 
-    const removals = [...remote.lost.map((r) => ({ ...r, remote: true })), ...[...drain.remove, ...untold, ...plan.remove].map((r) => ({ ...r, remote: this.isRemote(all, r.instanceId) }))];
+    // A quarantined one stays recorded even on a lost node: released, it is replaced as lost then.
+    const removals = [...remote.lost.filter((r) => !frozen.has(r.agent)).map((r) => ({ ...r, remote: true })), ...[...drain.remove.map((r) => ({ ...r, planned: true })), ...untold, ...plan.remove].map((r) => ({ ...r, remote: this.isRemote(all, r.instanceId) }))];
     for (const r of removals) await this.removeOne(r, all.find((a) => a.instanceId === r.instanceId), desired);
     const byName = new Map(active.map((d) => [d.name, d]));
     let nodes = placementNodes(views);
@@ -244,14 +245,15 @@ export class Reconciler {
     return info !== undefined && info.node !== this.deps.node;
   }
 
-  private async removeOne(r: { instanceId: string; agent: string; reason: string; remote: boolean }, info: SandboxInfo | undefined, desired: DesiredDeployment[]): Promise<void> {
+  /** `planned`: it stopped because it was told to (a drain): its exit is no death to record. */
+  private async removeOne(r: { instanceId: string; agent: string; reason: string; remote: boolean; planned?: boolean }, info: SandboxInfo | undefined, desired: DesiredDeployment[]): Promise<void> {
     const { store, runtime, clock } = this.deps;
     this.deps.log('info', `removing instance ${r.instanceId}: ${r.reason}`, { agent: r.agent });
     await store.logs.append([
       { ts: clock.now().toISOString(), level: QUIET_REMOVALS.has(r.reason) ? 'info' : 'warn', msg: `instance removed: ${r.reason}`, agent: r.agent, instanceId: r.instanceId, taskId: null },
     ]);
-    const jobEnded = r.reason === JOB_ENDED;
-    if (info && !jobEnded) await this.recordExit(info);
+    const ended = r.reason === JOB_ENDED || r.planned === true;
+    if (info && !ended) await this.recordExit(info);
     // Cut it off the bus first: whatever it still does before it is gone goes nowhere (on a
     // lost node too, should it come back).
     await this.deps.credentials.revoke(r.instanceId, r.reason);
@@ -262,7 +264,7 @@ export class Reconciler {
     this.deps.presence.forget(r.instanceId);
     this.deps.onRemove?.({ agent: r.agent, instanceId: r.instanceId, reason: r.reason });
     // An instance that died keeps its record (exit code, oom_killed) for people to see.
-    const died = !jobEnded && (info?.state === 'exited' || info?.state === 'dead');
+    const died = !ended && (info?.state === 'exited' || info?.state === 'dead');
     if (!died || !desired.some((d) => d.name === r.agent)) await store.instances.remove(r.instanceId);
   }
 
@@ -270,13 +272,16 @@ export class Reconciler {
   private remote(records: InstanceRecord[], views: NodeView[], deployments: DeploymentRecord[]) {
     if (!this.deps.fleet) return { actual: [] as SandboxInfo[], lost: [] as { instanceId: string; agent: string; reason: string }[] };
     const reports = this.deps.fleet.reports;
-    return remoteSandboxes({
+    const quarantined = new Set(deployments.filter((d) => d.state === 'quarantined').map((d) => d.name));
+    const seen = remoteSandboxes({
       records,
       local: this.deps.node,
       nodes: views.map((v) => ({ name: v.record.name, status: v.status })),
       report: (node) => reports.get(node),
       digestOf: (r) => this.remoteSpecs.get(r.id)?.instance.spec.manifestDigest ?? deployments.find((d) => d.name === r.agent)?.digest ?? '',
     });
+    // Released from quarantine: its node reports it paused until it has converged (thawed it), which is no death.
+    return { ...seen, actual: seen.actual.map((s) => (s.state === 'paused' && !quarantined.has(s.agent) ? { ...s, state: 'running' as const } : s)) };
   }
 
   /** Every joined node that listens gets the whole set it must run, credentials included. */
@@ -297,9 +302,13 @@ export class Reconciler {
     }
   }
 
-  /** After a restart of the control plane: the spec of an instance placed before, from its deployment (same key, same binding). */
+  /**
+   * After a restart of the control plane: the spec of an instance placed before, from its
+   * deployment (same key, same binding). A quarantined one's too, so its node keeps it frozen
+   * (its credentials stay suspended: issuing finds them so and hands out none).
+   */
   private async rebuildRemote(r: InstanceRecord, node: string, deployments: DeploymentRecord[]) {
-    const d = deployments.find((x) => x.name === r.agent && x.state === 'active');
+    const d = deployments.find((x) => x.name === r.agent && (x.state === 'active' || x.state === 'quarantined'));
     if (!d) return undefined;
     const creds = await this.deps.credentials.issue(r.id, r.agent);
     const entry = { node, instance: { spec: await this.specFor(d, r.id, creds), credentialsDir: creds?.dir ?? null } };
