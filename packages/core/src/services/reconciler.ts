@@ -143,7 +143,8 @@ export class Reconciler {
     // elsewhere) and go once their replacements answer.
     const draining = new Set(views.filter((v) => v.record.draining).map((v) => v.record.name));
     for (const id of this.stopping.keys()) if (!all.some((s) => s.instanceId === id)) this.stopping.delete(id);
-    const drain = drainPlan(desired, actual.filter((s) => !unhealthy.has(s.instanceId)), draining, (s) => this.health(deployments, s, now) === 'running', this.stopping, now.getTime());
+    // One told to stop goes silent once its tasks are done, before its node reports it exited: still held.
+    const drain = drainPlan(desired, actual.filter((s) => !unhealthy.has(s.instanceId) || this.stopping.has(s.instanceId)), draining, (s) => this.health(deployments, s, now) === 'running', this.stopping, now.getTime());
     const plan = planReconcile(desired, actual.filter((s) => !drain.held.has(s.instanceId)), unhealthy);
     const untold = await this.stopDrained(drain.stop, active, now);
 
