@@ -1,16 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, credsAuthenticator } from 'nats';
+import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { FINAL_STATUSES, type AgentView, type IssuedJoinToken, type NodeInfo, type SystemStatus, type TaskBatchResponse, type TaskView } from '@aiflock/protocol';
+import { FINAL_STATUSES, type AgentView, type InstanceStats, type IssuedJoinToken, type NodeInfo, type SystemStatus, type TaskBatchResponse, type TaskView } from '@aiflock/protocol';
 import { reclaimOrphans, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
 import { deployYaml } from '../testkit/agents.js';
 import { CLI } from '../testkit/cli.js';
 import { remoteHost, type RemoteHost } from '../testkit/netns.js';
+import { relayFromNamespace } from '../testkit/netns-relay.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 
 const FINAL = new Set<string>(FINAL_STATUSES);
@@ -209,6 +210,15 @@ describe('nodes', () => {
 describe('a joined node runs sandboxes', () => {
   let north: Awaited<ReturnType<typeof joinNode>>;
   const agent = async (name: string) => (await flock.api(`/v1/agents/${name}`)).body as AgentView;
+  /** An echo agent pinned to north, quarantined there: its sandbox's freezer cgroup frozen. */
+  const quarantinedOnNorth = async (name: string) => {
+    await deployYaml(flock, name, 'handlers: [echo]\nplacement: { node: north }\nheartbeat: { interval: 1s }\n');
+    const id = (await agent(name)).instances[0]!.id;
+    const cgroup = await eventually(async () => sandboxCgroup(id), "the sandbox's cgroup on north", 30_000);
+    expect((await flock.api(`/v1/agents/${name}/quarantine`, { method: 'POST' })).status).toBe(200);
+    await eventually(async () => ((await frozen(cgroup)) ? true : undefined), 'the sandbox frozen on north', 30_000);
+    return { id, cgroup };
+  };
 
   beforeAll(async () => {
     const token = (await flock.api('/v1/nodes/tokens', { method: 'POST', body: { singleUse: true } })).body as IssuedJoinToken;
@@ -273,7 +283,7 @@ describe('a joined node runs sandboxes', () => {
     await flock.cliJson<NodeInfo>(['node', 'uncordon', 'north']);
   });
 
-  it('drains a node: the replacement runs elsewhere before the old instance stops; the running task ends once', async () => {
+  it('drains a node: the replacement answers elsewhere first; the running task finishes in place, on the old instance, once', async () => {
     // The pinned agent could not move and would keep the node from being drained: out of the way for now.
     await flock.cliJson(['agent', 'scale', 'pinned', '0']);
     await flock.cliJson<NodeInfo>(['node', 'cordon', 'cp']);
@@ -281,61 +291,73 @@ describe('a joined node runs sandboxes', () => {
     const before = await agent('drainer');
     expect(before.instances.map((i) => [i.node, i.status])).toEqual([['north', 'running']]);
     const old = before.instances[0]!.id;
-    await flock.cliJson<NodeInfo>(['node', 'uncordon', 'cp']);
-    const task = await flock.cliJson<TaskView>(['task', 'run', 'drainer', '--type', 'shell', '--input', 'sleep 3; echo drained-once']);
-    await eventually(async () => ((await flock.api(`/v1/tasks/${task.id}`)).body as TaskView).status === 'running' || undefined, 'the task running on north', 30_000);
-
-    const draining = await flock.cliJson<NodeInfo>(['node', 'drain', 'north']);
-    expect([draining.cordoned, draining.draining, draining.drained]).toEqual([true, true, false]);
-    expect((await flock.cli(['node', 'get', 'north'])).stdout).toMatch(/status: +ready,draining;/);
-    await eventually(async () => ((await node('north')).drained ? true : undefined), 'north drained', 60_000);
-    expect((await flock.cli(['node', 'get', 'north'])).stdout).toMatch(/status: +ready,drained;/);
-
-    const after = await eventually(async () => {
-      const a = await agent('drainer');
-      return a.instances.length === 1 && a.instances[0]!.status === 'running' ? a : undefined;
-    }, 'drainer running elsewhere', 30_000);
-    expect(after.instances[0]!.node).toBe('cp');
-    const replacement = after.instances[0]!.id;
-    // The replacement was ready (its agent said so) before the old instance was removed.
-    const db0 = new Database(join(flock.home, 'flock.db'), { readonly: true });
     try {
-      const readyAt = (db0.prepare(`select min(ts) as ts from logs where instance_id = ? and msg = 'ready'`).get(replacement) as { ts: string | null }).ts;
-      const removedAt = (db0.prepare(`select min(ts) as ts from logs where instance_id = ? and msg = 'instance removed: node north is draining'`).get(old) as { ts: string | null }).ts;
+      await flock.cliJson<NodeInfo>(['node', 'uncordon', 'cp']);
+      // The task runs until this test lets it end (a file in the agent's workspace on north), so it
+      // is surely still running when the old instance is told to stop.
+      const go = join(`/var/lib/aiflock-node-${runtimeScope(flock.name, 'north')}`, 'shared', 'agents', 'drainer', 'drain-go');
+      const task = await flock.cliJson<TaskView>(['task', 'run', 'drainer', '--type', 'shell', '--input', 'while [ ! -e drain-go ]; do sleep 0.2; done; echo drained-in-place']);
+      await eventually(async () => ((await flock.api(`/v1/tasks/${task.id}`)).body as TaskView).status === 'running' || undefined, 'the task running on north', 30_000);
+
+      const draining = await flock.cliJson<NodeInfo>(['node', 'drain', 'north']);
+      expect([draining.cordoned, draining.draining, draining.drained]).toEqual([true, true, false]);
+      expect((await flock.cli(['node', 'get', 'north'])).stdout).toMatch(/status: +ready,draining;/);
+
+      // Once its replacement answers on cp, the old instance is told to stop: it takes no new task
+      // and waits for the one it runs (up to the agent's task timeout, 5 min by default).
+      const logAt = (instanceId: string, msg: string) => {
+        const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
+        try {
+          return (db.prepare(`select min(ts) as ts from logs where instance_id = ? and msg like ?`).get(instanceId, msg) as { ts: string | null }).ts;
+        } finally {
+          db.close();
+        }
+      };
+      const waiting = await eventually(async () => logAt(old, 'waiting up to 300000 ms for 1 task(s) to finish') ?? undefined, 'the old instance waiting for its task', 90_000);
+      const after = await agent('drainer');
+      const replacement = after.instances.find((i) => i.id !== old)!;
+      expect(replacement.node).toBe('cp');
+      const readyAt = logAt(replacement.id, 'ready');
       expect(readyAt, 'the replacement said ready').toBeTruthy();
+      expect(Date.parse(readyAt!)).toBeLessThanOrEqual(Date.parse(waiting));
+      // Still there, finishing: the node is not drained yet, and the task has not moved.
+      expect((await node('north')).drained).toBe(false);
+      expect(((await flock.api(`/v1/tasks/${task.id}`)).body as TaskView).instanceId).toBe(old);
+
+      await writeFile(go, '');
+      const done = await eventually(async () => {
+        const t = (await flock.api(`/v1/tasks/${task.id}`)).body as TaskView;
+        return FINAL.has(t.status) ? t : undefined;
+      }, 'the drained task to end', 60_000);
+      expect([done.status, (done.output as { stdout: string }).stdout.trim(), done.attempt, done.instanceId]).toEqual(['completed', 'drained-in-place', 1, old]);
+      await eventually(async () => ((await node('north')).drained ? true : undefined), 'north drained', 60_000);
+      expect((await flock.cli(['node', 'get', 'north'])).stdout).toMatch(/status: +ready,drained;/);
+      expect((await agent('drainer')).instances.map((i) => [i.id, i.node, i.status])).toEqual([[replacement.id, 'cp', 'running']]);
+      // The old instance said it completed the task and removed it only after that.
+      const completedAt = logAt(old, 'task completed');
+      const removedAt = logAt(old, 'instance removed: node north is draining');
+      expect(completedAt, 'the old instance completed the task').toBeTruthy();
       expect(removedAt, 'the old instance removed for the drain').toBeTruthy();
-      expect(Date.parse(readyAt!)).toBeLessThanOrEqual(Date.parse(removedAt!));
-    } finally {
-      db0.close();
-    }
+      expect(Date.parse(completedAt!)).toBeLessThanOrEqual(Date.parse(removedAt!));
+      const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
+      try {
+        expect(db.prepare(`select status, count(*) as n from tasks where agent = 'drainer' group by status`).all()).toEqual([{ status: 'completed', n: 1 }]);
+        expect(db.prepare(`select instance_id from logs where task_id = ? and msg like 'task completed'`).all(task.id)).toEqual([{ instance_id: old }]);
+      } finally {
+        db.close();
+      }
 
-    // The task that was running ends once, completed; nothing of the agent failed.
-    const done = await eventually(async () => {
-      const t = (await flock.api(`/v1/tasks/${task.id}`)).body as TaskView;
-      return FINAL.has(t.status) ? t : undefined;
-    }, 'the drained task to end', 60_000);
-    expect([done.status, (done.output as { stdout: string }).stdout.trim()]).toEqual(['completed', 'drained-once']);
-    const db = new Database(join(flock.home, 'flock.db'), { readonly: true });
-    try {
-      expect(db.prepare(`select status, count(*) as n from tasks where agent = 'drainer' group by status`).all()).toEqual([{ status: 'completed', n: 1 }]);
-      expect((db.prepare(`select count(*) as n from logs where task_id = ? and msg like 'task completed'`).get(task.id) as { n: number }).n).toBe(1);
     } finally {
-      db.close();
+      // Back in service (whatever happened above): the pinned agent returns to north.
+      await flock.cliJson(['agent', 'remove', 'drainer']);
+      await flock.cliJson<NodeInfo>(['node', 'uncordon', 'north']);
+      await flock.cliJson<NodeInfo>(['node', 'uncordon', 'cp']);
+      await flock.cliJson(['agent', 'scale', 'pinned', '1']);
     }
-
-    // Back in service: the pinned agent returns to north.
-    await flock.cliJson(['agent', 'remove', 'drainer']);
-    await flock.cliJson<NodeInfo>(['node', 'uncordon', 'north']);
-    await flock.cliJson(['agent', 'scale', 'pinned', '1']);
-  }, 180_000);
+  }, 240_000);
 
   it("the kill switch reaches a joined node: quarantine freezes the sandbox there, release thaws it, kill ends it", async () => {
-    await deployYaml(flock, 'suspect', 'handlers: [echo]\nplacement: { node: north }\nheartbeat: { interval: 1s }\n');
-    const id = (await agent('suspect')).instances[0]!.id;
-    const cgroup = await eventually(async () => sandboxCgroup(id), "the sandbox's cgroup on north", 30_000);
-
-    expect((await flock.api('/v1/agents/suspect/quarantine', { method: 'POST' })).status).toBe(200);
-    await eventually(async () => ((await frozen(cgroup)) ? true : undefined), 'the sandbox frozen on north', 30_000);
+    const { id, cgroup } = await quarantinedOnNorth('suspect');
     // Paused, not stopped: its processes (and files) are still there for inspection.
     expect(await sandboxCgroup(id)).toBe(cgroup);
     expect((await agent('suspect')).status).toBe('quarantined');
@@ -344,7 +366,8 @@ describe('a joined node runs sandboxes', () => {
     await eventually(async () => ((await frozen(cgroup)) ? undefined : true), 'the sandbox thawed on north', 30_000);
     // Back on the bus with its credentials restored: it answers a task.
     const t = await flock.cliJson<TaskView>(['task', 'run', 'suspect', '--type', 'echo', '--input', 'thawed', '--wait']);
-    expect([t.status, t.output]).toEqual(['completed', 'thawed']);
+    // Resumed, not replaced: the same instance answers.
+    expect([t.status, t.output, t.instanceId]).toEqual(['completed', 'thawed', id]);
 
     expect((await flock.api('/v1/agents/suspect/kill', { method: 'POST' })).status).toBe(200);
     await eventually(async () => ((await sandboxCgroup(id)) === null ? true : undefined), 'the sandbox gone from north', 30_000);
@@ -352,6 +375,107 @@ describe('a joined node runs sandboxes', () => {
     expect(logs).toMatch(/node north pauses it/);
     expect(logs).toMatch(/node north SIGKILLs it/);
     await flock.cliJson(['agent', 'remove', 'suspect']);
+  }, 120_000);
+
+  it('keeps a quarantined instance on a joined node frozen across a restart of the control plane, until released', async () => {
+    const { id, cgroup } = await quarantinedOnNorth('evidence');
+
+    const down = await flock.cli(['down', '--keep-agents']);
+    expect(down.code, down.stderr).toBe(0);
+    const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
+    expect(up.code, up.stderr).toBe(0);
+    const upAt = Date.now();
+    // The node agent reconnects by itself and is heard again.
+    await eventually(async () => {
+      const n = await node('north');
+      return n.status === 'ready' && n.lastHeartbeatAt && Date.parse(n.lastHeartbeatAt) > upAt ? true : undefined;
+    }, 'north heard again after the restart', 60_000);
+    // What the new control plane tells north (read as north reads it): keep it, frozen, with no credentials.
+    const state = JSON.parse(await readFile(join(north.home, 'node', 'north.json'), 'utf8')) as { creds: string; natsUrl: string };
+    const { nc } = await busAs(state.natsUrl, state.creds, '_INBOX_node_north');
+    try {
+      const sub = nc.subscribe('nodectl.north.desired', { max: 2 });
+      for await (const m of sub) {
+        const desired = JSON.parse(new TextDecoder().decode(m.data)) as { instances: { instanceId: string; frozen: boolean; creds: string | null }[] };
+        expect(desired.instances.find((i) => i.instanceId === id)).toMatchObject({ frozen: true, creds: null });
+      }
+    } finally {
+      await nc.close().catch(() => undefined);
+    }
+    // Still there, still frozen: the evidence kept.
+    expect(await sandboxCgroup(id)).toBe(cgroup);
+    expect(await frozen(cgroup)).toBe(true);
+    expect(north.err).not.toContain(`stopping ${id}`);
+    const a = await agent('evidence');
+    expect([a.status, a.instances.map((i) => i.id)]).toEqual(['quarantined', [id]]);
+
+    // Released: thawed, with fresh credentials it answers a task.
+    expect((await flock.api('/v1/agents/evidence/release', { method: 'POST' })).status).toBe(200);
+    await eventually(async () => ((await frozen(cgroup)) ? undefined : true), 'the sandbox thawed on north', 30_000);
+    const t = await flock.cliJson<TaskView>(['task', 'run', 'evidence', '--type', 'echo', '--input', 'after the restart', '--wait']);
+    expect([t.status, t.output, t.instanceId]).toEqual(['completed', 'after the restart', id]);
+    await flock.cliJson(['agent', 'remove', 'evidence']);
+  }, 300_000);
+
+  it('runs a command in an instance on a joined node and measures it, through its node agent; no instance or other node may call that', async () => {
+    const running = await eventually(async () => {
+      const a = await agent('pinned');
+      return a.instances.length === 1 && a.instances[0]!.node === 'north' && a.instances[0]!.status === 'running' ? a.instances[0] : undefined;
+    }, 'pinned running on north', 60_000);
+    const id = running!.id;
+    const r = await flock.cli(['agent', 'exec', 'pinned', '--json', '--', 'sh', '-c', 'echo hi; echo from-north >&2; exit 3']);
+    expect(r.code, r.stderr).toBe(3);
+    expect(JSON.parse(r.stdout)).toMatchObject({ instance: id, exitCode: 3, stdout: 'hi\n', stderr: 'from-north\n' });
+    // Input (-i) is handed over once it has all been given.
+    const piped = await cliWithInput(['agent', 'exec', 'pinned', '-i', '--json', '--', 'sh', '-c', 'read x; echo "got $x"'], 'typed\n');
+    expect([piped.code, JSON.parse(piped.stdout || '{}').stdout], piped.stderr).toEqual([0, 'got typed\n']);
+    // Audited as a local exec is, naming the node.
+    const audit = ((await flock.api('/v1/audit?resource=agent/pinned&limit=50')).body as { entries: { action: string; details: Record<string, unknown> }[] }).entries;
+    expect(audit.find((e) => e.action === 'agent.exec' && (e.details['command'] as string[])[2]?.includes('echo hi'))?.details).toMatchObject({ instance: id, node: 'north' });
+    expect(audit.some((e) => e.action === 'agent.exec.end' && e.details['exitCode'] === 3 && e.details['node'] === 'north')).toBe(true);
+    // Its CPU and memory, measured on north (by its cgroup there), in stats.
+    const stats = await flock.cliJson<{ perInstance: InstanceStats[] }>(['stats']);
+    const usage = stats.perInstance.find((i) => i.id === id)?.usage;
+    expect(usage?.memoryBytes).toBeGreaterThan(0);
+    expect(usage?.pids).toBeGreaterThan(0);
+
+    // What an attacker holding the instance's own credentials can do, from north where they work: not call north's exec.
+    const state = JSON.parse(await readFile(join(north.home, 'node', 'north.json'), 'utf8')) as { creds: string; natsUrl: string };
+    const asNorth = await busAs(state.natsUrl, state.creds, '_INBOX_node_north');
+    const desired = await (async () => {
+      for await (const m of asNorth.nc.subscribe('nodectl.north.desired', { max: 1 })) return JSON.parse(new TextDecoder().decode(m.data)) as { instances: { instanceId: string; creds: string | null }[] };
+      return null;
+    })();
+    await asNorth.nc.close();
+    const instanceCreds = desired!.instances.find((i) => i.instanceId === id)!.creds!;
+    const { hostname, port } = new URL(state.natsUrl.replace('nats:', 'http:'));
+    const relay = await relayFromNamespace(`/run/netns/${hosts[2]!.ns}`, { host: hostname, port: Number(port) });
+    try {
+      const asInstance = await busAs(`nats://127.0.0.1:${relay.port}`, instanceCreds, `_INBOX.${id}`);
+      // Control: connected, and allowed its own subjects.
+      asInstance.nc.publish(`agent.${id}.heartbeat`, '{}');
+      await asInstance.nc.flush();
+      expect(asInstance.errors).toEqual([]);
+      await expect(asInstance.nc.request('nodectl.north.exec', JSON.stringify({ instanceId: id, command: ['id'], timeoutMs: 1000 }), { timeout: 3_000 })).rejects.toThrow();
+      asInstance.nc.subscribe('nodectl.north.exec');
+      await eventually(async () => (asInstance.errors.filter((e) => /PERMISSIONS_VIOLATION/.test(e)).length >= 2 ? true : undefined), 'the server to refuse the instance both', 10_000);
+      expect(asInstance.errors).toEqual(expect.arrayContaining(['PERMISSIONS_VIOLATION publish nodectl.north.exec', 'PERMISSIONS_VIOLATION subscription nodectl.north.exec']));
+      await asInstance.nc.close().catch(() => undefined);
+    } finally {
+      relay.close();
+    }
+    // Another node's credentials (east: joined, now silent) may neither call it nor answer it.
+    const eastHome = agents.find((a) => existsSync(join(a.home, 'node', 'east.json')))!.home;
+    const east = JSON.parse(await readFile(join(eastHome, 'node', 'east.json'), 'utf8')) as { creds: string; natsUrl: string };
+    const asEast = await busAs(east.natsUrl, east.creds, '_INBOX_node_east');
+    asEast.nc.publish('nodectl.north.exec', '{}');
+    asEast.nc.subscribe('nodectl.north.exec');
+    await eventually(async () => (asEast.errors.filter((e) => /PERMISSIONS_VIOLATION/.test(e)).length >= 2 ? true : undefined), 'the server to refuse east both', 10_000);
+    expect(asEast.errors).toEqual(expect.arrayContaining(['PERMISSIONS_VIOLATION publish nodectl.north.exec', 'PERMISSIONS_VIOLATION subscription nodectl.north.exec']));
+    await asEast.nc.close().catch(() => undefined);
+    // North still answers the control plane alone.
+    const again = await flock.cli(['agent', 'exec', 'pinned', '--json', '--', 'echo', 'still-north']);
+    expect([again.code, JSON.parse(again.stdout).stdout]).toEqual([0, 'still-north\n']);
   }, 120_000);
 
   it("moves a lost node's instances to the control plane's node, every task done once", async () => {
@@ -394,6 +518,34 @@ describe('a joined node runs sandboxes', () => {
     expect((await agent('pinned')).pending).toMatch(/node "north" not ready/);
   }, 300_000);
 });
+
+/** The CLI with `input` on its stdin. */
+function cliWithInput(args: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: flock.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+/** A connection with `creds` (a handshake slower than the server's auth timeout is tried again), collecting what the server refuses. */
+async function busAs(url: string, creds: string, inboxPrefix: string): Promise<{ nc: NatsConnection; errors: string[] }> {
+  const nc = await eventually(
+    () => connect({ servers: url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), inboxPrefix, reconnect: false }).catch(() => null),
+    `a connection to ${url} with ${inboxPrefix}'s credentials`,
+    30_000,
+  );
+  const errors: string[] = [];
+  void (async () => {
+    // e.g. "PERMISSIONS_VIOLATION publish nodectl.north.exec"
+    for await (const st of nc.status()) if (st.type === 'error') errors.push([String(st.data), st.permissionContext?.operation, st.permissionContext?.subject].filter(Boolean).join(' '));
+  })();
+  return { nc, errors };
+}
 
 const completed = async (agentName: string): Promise<number> => {
   const db = new Database(join(flock.home, 'flock.db'), { readonly: true });

@@ -9,6 +9,7 @@ import { ProcessRuntime } from '../../packages/daemon/src/adapters/runtimes/proc
 import { ProfileRouter } from '../../packages/daemon/src/adapters/runtimes/profile-router.js';
 import { sandboxExecOf } from '../../packages/daemon/src/sandbox-exec.js';
 import { launcherArgv } from '../../packages/daemon/src/adapters/runtimes/process/sandbox-command.js';
+import { SANDBOX_SECRETS_DIR } from '../../packages/daemon/src/adapters/runtimes/shared/secret-files.js';
 import { REPO_ROOT, eventually } from '../../testkit/flock.js';
 import { startNatsServer, type TestNatsServer } from '../../testkit/nats-server.js';
 import { randomLinkLocal, remoteHost, type RemoteHost } from '../../testkit/netns.js';
@@ -140,12 +141,44 @@ describe('process runtime (bubblewrap)', () => {
     expect(runtime.isolation().detail).toMatch(/WEAKER than containers.*seccomp profile containers get/);
   });
 
-  it('refuses exec (aiflock agent exec) with an error naming the runtime, rather than running anything', async () => {
-    expect(runtime.capabilities.exec).toBe(false);
+  it('runs a command (aiflock agent exec) confined as the instance: its user, files, cgroup and seccomp filter, no network; no terminal', async () => {
+    expect(runtime.capabilities.exec).toBe(true);
     const api = sandboxExecOf(new ProfileRouter(runtime, null));
-    expect(api.canExec).toBe(false);
-    expect(api.execRefusal()).toMatchObject({ code: 'exec_unsupported', status: 409, message: expect.stringContaining('the process runtime cannot run commands') });
-    await expect(api.exec(alpha, { command: ['id'], tty: false, stdin: false })).rejects.toMatchObject({ code: 'exec_unsupported' });
+    expect(api.canExec).toBe(true);
+    const script = `id -u; cat ${SANDBOX_SECRETS_DIR}/tok; echo; grep ^Seccomp: /proc/self/status; cat /proc/net/dev | tail -n +3 | cut -d: -f1; echo oops >&2; exit 3`;
+    const session = await api.exec(alpha, { command: ['sh', '-c', script], tty: false, stdin: false });
+    const out = { stdout: '', stderr: '' };
+    session.onOutput((stream, d) => (out[stream] += Buffer.from(d).toString()));
+    expect(await session.exited).toBe(3);
+    const lines = out.stdout.trim().split('\n').map((l) => l.trim());
+    expect(lines[0]).toBe('1001');
+    expect(lines[1]).toBe(SECRET);
+    expect(lines[2]).toMatch(/^Seccomp:\s+2$/);
+    // The only interface is loopback.
+    expect(lines.slice(3)).toEqual(['lo']);
+    expect(out.stderr).toBe('oops\n');
+    // Input through -i reaches it; while it waits for it, it is one of the instance's cgroup's
+    // processes (its limits hold for both).
+    const cat = await api.exec(alpha, { command: ['cat'], tty: false, stdin: true });
+    let echoed = '';
+    cat.onOutput((_s, d) => (echoed += Buffer.from(d).toString()));
+    await eventually(async () => {
+      const pids = cgroupProcs(alpha).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean));
+      return pids.some((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0] === 'cat') || undefined;
+    }, 'the exec in the instance cgroup', 10_000);
+    cat.write(Buffer.from('typed\n'));
+    cat.closeStdin();
+    expect([await cat.exited, echoed]).toEqual([0, 'typed\n']);
+    await expect(api.exec(alpha, { command: ['sh'], tty: true, stdin: true })).rejects.toMatchObject({ code: 'exec_unsupported', message: expect.stringContaining('no terminal') });
+  });
+
+  it('measures an instance (aiflock stats) from its cgroup', async () => {
+    const st = (await runtime.stats(alpha))!;
+    expect(st.memoryBytes).toBeGreaterThan(0);
+    expect(st.memoryLimitBytes).toBe(256 * MiB);
+    expect(st.pids).toBeGreaterThan(0);
+    expect(st.cpuPercent).toBeGreaterThanOrEqual(0);
+    expect(await runtime.stats('gone-00000000')).toBeNull();
   });
 
   it('runs the agent under the flock’s seccomp filter (read from the host; what it refuses: packages/daemon/test/runtimes/process/seccomp-bpf.test.ts)', () => {

@@ -7,8 +7,11 @@ import type { TaskRegistry } from './registry.js';
 
 const decoder = new TextDecoder();
 
-/** Orders from the control plane on `ctl.<id>`. Anything invalid is logged and ignored. */
-export function subscribeControl(nc: NatsConnection, instanceId: string, registry: TaskRegistry, log: Logger): Subscription {
+/**
+ * Orders from the control plane on `ctl.<id>`. Anything invalid is logged and ignored.
+ * `onStop` is the runtime's graceful stop, with the grace the order gives.
+ */
+export function subscribeControl(nc: NatsConnection, instanceId: string, registry: TaskRegistry, log: Logger, onStop: (graceMs: number) => void): Subscription {
   return nc.subscribe(subjects.control(instanceId), {
     callback: (err, msg) => {
       if (err) {
@@ -33,6 +36,11 @@ export function subscribeControl(nc: NatsConnection, instanceId: string, registr
         case 'cancel': {
           const found = registry.cancel(order.taskId, order.reason);
           log.forTask(order.taskId).info(found ? `cancelling: ${order.reason}` : 'cancel received for a task not running here; remembered in case it arrives');
+          break;
+        }
+        case 'stop': {
+          log.info(`asked to stop: ${order.reason}`);
+          onStop(order.graceMs);
           break;
         }
       }

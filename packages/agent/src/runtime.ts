@@ -145,7 +145,8 @@ class AgentRuntime {
     this.events.attach(nc);
     void this.watch(nc);
 
-    this.control = subscribeControl(nc, this.instanceId, this.registry, this.log);
+    // A stop order (a drain) lets running tasks finish for as long as it says, not the default grace.
+    this.control = subscribeControl(nc, this.instanceId, this.registry, this.log, (graceMs) => void this.stop(graceMs));
     // Announcements go to the agent's own onBroadcast and, in a villager, to what it hears next turn.
     this.broadcasts = subscribeBroadcast(nc, this.log, async (m) => {
       this.villager?.hear(m);
@@ -260,8 +261,8 @@ class AgentRuntime {
     }
   }
 
-  private stop(): Promise<void> {
-    this.stopping ??= this.shutdown().then(
+  private stop(graceMs = this.stopGraceMs): Promise<void> {
+    this.stopping ??= this.shutdown(graceMs).then(
       () => (this.fatal ? this.doneGate.reject(this.fatal) : this.doneGate.resolve()),
       (err: unknown) => {
         this.doneGate.reject(err instanceof Error ? err : new Error(String(err)));
@@ -270,7 +271,7 @@ class AgentRuntime {
     return this.stopping;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(graceMs: number): Promise<void> {
     this.log.info('stopping: no new tasks');
     this.taking.abort();
     this.readyGate.reject(new Error('stopped before it was ready'));
@@ -285,8 +286,8 @@ class AgentRuntime {
     await this.village;
 
     if (this.inFlight.size > 0) {
-      this.log.info(`waiting up to ${this.stopGraceMs} ms for ${this.inFlight.size} task(s) to finish`);
-      await Promise.race([Promise.allSettled([...this.inFlight]), sleep(this.stopGraceMs)]);
+      this.log.info(`waiting up to ${graceMs} ms for ${this.inFlight.size} task(s) to finish`);
+      await Promise.race([Promise.allSettled([...this.inFlight]), sleep(graceMs)]);
     }
     if (this.inFlight.size > 0) {
       const n = this.registry.abortAll('shutdown');

@@ -350,6 +350,23 @@ describe('runAgent', () => {
     await expect(a.handle.done).resolves.toBeUndefined();
   });
 
+  it('on a stop order (a drain) stops taking tasks and lets the running one finish within the grace the order gives', async () => {
+    let release!: () => void;
+    // The default grace here is 2 s: the order's 60 s is what keeps the task alive past it.
+    const a = await start({ AIFLOCK_HANDLERS: ['hold'] }, {
+      hold: () => new Promise((r) => (release = () => r('finished in place'))),
+    });
+    const task = makeTask(a.agent, 'hold', null);
+    await enqueue(plane.js, task);
+    await a.events.wait((e) => e.type === 'task.started');
+    plane.nc.publish(subjects.control(a.instanceId), JSON.stringify({ type: 'stop', reason: 'node north is draining', graceMs: 60_000 }));
+    await a.events.wait((e) => e.type === 'log' && e.msg === 'waiting up to 60000 ms for 1 task(s) to finish', 5_000, 'the grace of the order');
+    await a.events.wait((e) => e.type === 'lifecycle' && e.phase === 'stopping', 5_000, 'stopping event');
+    release();
+    await a.handle.done;
+    expect(await a.results.wait((r) => r.taskId === task.id)).toMatchObject({ status: 'completed', result: 'finished in place', attempt: 1 });
+  });
+
   it('returns a task that outlives the stop grace to the queue', async () => {
     const ids = newAgent();
     await addQueue(plane.jsm, ids.agent);

@@ -74,10 +74,23 @@ describe('draining a node', () => {
     expect(planReconcile(desired, actual.filter((s) => !d.held.has(s.instanceId))).start).toEqual([{ agent: 'echo', count: 1 }]);
   });
 
-  it('removes the old one once its replacement answers, and not before', () => {
+  it('tells the old one to stop once its replacement answers, and not before', () => {
     const actual = [sandbox('echo-00000001', 'a'), sandbox('echo-00000002', 'b'), sandbox('echo-00000003', 'c')];
-    expect(drainPlan(desired, actual, drained, (s) => s.instanceId !== 'echo-00000003').remove).toEqual([]);
-    expect(drainPlan(desired, actual, drained, () => true).remove).toEqual([{ instanceId: 'echo-00000001', agent: 'echo', reason: 'node a is draining' }]);
+    expect(drainPlan(desired, actual, drained, (s) => s.instanceId !== 'echo-00000003').stop).toEqual([]);
+    const d = drainPlan(desired, actual, drained, () => true);
+    expect(d.stop).toEqual([{ instanceId: 'echo-00000001', agent: 'echo', reason: 'node a is draining' }]);
+    expect(d.remove).toEqual([]);
+  });
+
+  it('removes a stopping one once it has exited or its grace is over, holding it until then', () => {
+    const stopping = new Map([['echo-00000001', 10_000]]);
+    const running = [sandbox('echo-00000001', 'a'), sandbox('echo-00000002', 'b'), sandbox('echo-00000003', 'c')];
+    const finishing = drainPlan(desired, running, drained, () => true, stopping, 5_000);
+    expect([[...finishing.held], finishing.stop, finishing.remove]).toEqual([['echo-00000001'], [], []]);
+    const gone = { instanceId: 'echo-00000001', agent: 'echo', reason: 'node a is draining' };
+    expect(drainPlan(desired, running, drained, () => true, stopping, 10_000).remove).toEqual([gone]);
+    const exited = [sandbox('echo-00000001', 'a', { state: 'exited', exitCode: 0 }), ...running.slice(1)];
+    expect(drainPlan(desired, exited, drained, () => true, stopping, 5_000).remove).toEqual([gone]);
   });
 });
 

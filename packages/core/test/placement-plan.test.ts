@@ -73,4 +73,9 @@ describe('node status', () => {
     expect(nodeStatus('2026-12-07T00:00:06Z', now, 5000)).toBe('ready');
     expect(nodeStatus('2026-12-07T00:00:04Z', now, 5000)).toBe('lost');
   });
+
+  it('counts silence only from when the control plane hears heartbeats (after its restart)', () => {
+    expect(nodeStatus('2026-12-07T00:00:01Z', now, 5000, new Date('2026-12-07T00:00:08Z'))).toBe('ready');
+    expect(nodeStatus('2026-12-07T00:00:01Z', now, 5000, new Date('2026-12-07T00:00:04Z'))).toBe('lost');
+  });
 });

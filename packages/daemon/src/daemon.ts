@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { instanceStatsOf } from './instance-stats.js';
 import { sandboxExecOf } from './sandbox-exec.js';
+import { RemoteSandboxes } from './nodes/remote-sandboxes.js';
 import { Delegation, FlockError, mountClaimOps, mountDelegationOps, systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
 import type { LlmReloaded } from '@aiflock/protocol';
 import type { Config } from './config.js';
@@ -135,6 +136,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
   services.poke();
   world.start();
 
+  // Exec and stats for instances on joined nodes go to their node agents over the bus.
+  const remoteSandboxes = { localNode: config.node, nodes: new RemoteSandboxes(bus.bus) };
   const ctx: ApiContext = {
     deployments: services.deployments,
     tasks: services.tasks,
@@ -142,8 +145,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     secrets,
     killSwitch: services.killSwitch,
     restarts: services.restarts,
-    instanceStats: instanceStatsOf(store, runtimes.operator.router),
-    sandboxes: sandboxExecOf(runtimes.operator.router),
+    instanceStats: instanceStatsOf(store, runtimes.operator.router, remoteSandboxes),
+    sandboxes: sandboxExecOf(runtimes.operator.router, remoteSandboxes),
     store,
     audit,
     backup: state.sqlStore.backupTo,

@@ -87,6 +87,7 @@ export async function setupServices(
     onOom: (e) => metrics.oomKills.inc({ agent: e.agent }),
     onRemove: (e) => metrics.instanceRemovals.inc({ agent: e.agent, reason: e.reason }),
     warm,
+    control: (instanceId, msg) => bus.control(instanceId, msg),
     ...(deps.fleet ? { fleet: deps.fleet } : {}),
   });
   const sandboxes: SandboxRuntime = operator.router;

@@ -87,6 +87,9 @@ describe('per-instance bus credentials', () => {
     creds = await open(3600);
     await creds.start(server.url);
     await expect(connect({ servers: server.url, authenticator: credsAuthenticator(before), reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+    // ... issuing again (it rebuilds a joined node's instance) gives its place and nothing to use ...
+    expect((await creds.issue('quar-bbbb2222', 'quar')).dir).toBe(issued.dir);
+    await expect(readFile(file)).rejects.toThrow(/ENOENT/);
     // ... and release hands out a new one in the same directory.
     await creds.restore('quar-bbbb2222');
     const after = await readFile(file);

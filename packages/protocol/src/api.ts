@@ -363,21 +363,21 @@ export const FlockLogsQuery = z
   .strict();
 
 /** One instance's resource use as its runtime measures it; `usage` is null when it cannot (not running, or a runtime that does not measure). */
+/** What an instance uses now, as its runtime (here or on its node) measures it. */
+export const SandboxUsage = z.object({
+  cpuPercent: z.number(),
+  memoryBytes: z.number(),
+  memoryLimitBytes: z.number(),
+  netRxBytes: z.number(),
+  netTxBytes: z.number(),
+  pids: z.number(),
+  restarts: z.number(),
+});
 export const InstanceStats = z.object({
   id: z.string(),
   agent: AgentName,
   status: z.string(),
-  usage: z
-    .object({
-      cpuPercent: z.number(),
-      memoryBytes: z.number(),
-      memoryLimitBytes: z.number(),
-      netRxBytes: z.number(),
-      netTxBytes: z.number(),
-      pids: z.number(),
-      restarts: z.number(),
-    })
-    .nullable(),
+  usage: SandboxUsage.nullable(),
 });
 export type InstanceStats = z.infer<typeof InstanceStats>;
 export const InstanceStatsList = z.object({ instances: z.array(InstanceStats) });

@@ -78,7 +78,7 @@ export const ERROR_CODES = {
   revision_not_found: { status: 404, summary: 'No such revision of the agent, or no stored manifest with that digest or CID' },
   instance_not_found: { status: 404, summary: 'The agent has no instance with that id' },
   instance_not_running: { status: 409, summary: 'The instance is not running (starting, stopped or gone), so no command can run in it' },
-  exec_unsupported: { status: 409, summary: "The instance's runtime cannot run commands in its sandboxes (exec works on docker and operator sandboxes)" },
+  exec_unsupported: { status: 409, summary: "The instance's runtime cannot run commands in its sandboxes (exec works on docker, process and operator sandboxes, and on joined nodes' instances without a terminal)" },
   agent_autoscaled: { status: 409, summary: 'The agent scales itself by its queue (manifest scaling); change scaling in its manifest instead' },
   agent_access_denied: { status: 403, summary: "Only an agent's owner or an admin may redeploy, scale, stop or remove it" },
   manifest_integrity_failed: { status: 502, summary: 'A stored manifest does not hash to the digest it is stored under (corrupt or tampered), so it is not deployed' },

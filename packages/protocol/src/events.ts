@@ -49,5 +49,11 @@ export type AgentEvent = z.infer<typeof AgentEvent>;
 /** `ctl.<id>`: control-plane orders to one instance. */
 export const ControlMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('cancel'), taskId: TaskId, reason: z.string().max(500) }).strict(),
+  /**
+   * Take no new task, finish the running ones (for up to `graceMs`, then abort them: they go
+   * back to the queue), then exit. A drained node's instance goes this way, as a pod evicted
+   * with a grace period does, once its replacement answers elsewhere.
+   */
+  z.object({ type: z.literal('stop'), reason: z.string().max(500), graceMs: z.number().int().min(0).max(7 * 24 * 3_600_000) }).strict(),
 ]);
 export type ControlMessage = z.infer<typeof ControlMessage>;

@@ -33,5 +33,6 @@ export * from './agent-ops.js';
 export * from './world-sight.js';
 export * from './mcp-tools.js';
 export * from './nodes.js';
+export * from './node-ops.js';
 export * from './exec.js';
 export * from './nats-cluster.js';

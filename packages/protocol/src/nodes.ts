@@ -172,12 +172,21 @@ export const nodeSubjects = {
   inbox: (node: string) => `_INBOX_node_${node}`,
   /** Published by the control plane only; a node may read its own and no other. */
   desired: (node: string) => `nodectl.${node}.desired`,
+  /** Requests of the control plane only, answered by that node only (node-ops.ts). */
+  exec: (node: string) => `nodectl.${node}.exec`,
+  stats: (node: string) => `nodectl.${node}.stats`,
 };
 
 /**
  * Everything one node agent may do on the bus: publish its own heartbeats and reports, read its
- * own desired state and its own replies.
+ * own desired state and its own replies, and answer (once each) the control plane's requests
+ * on its own exec and stats subjects.
  */
-export function nodePermissions(node: string): { pub: { allow: string[] }; sub: { allow: string[] } } {
-  return { pub: { allow: [`node.${node}.>`] }, sub: { allow: [`${nodeSubjects.inbox(node)}.>`, nodeSubjects.desired(node)] } };
+export function nodePermissions(node: string): { pub: { allow: string[] }; sub: { allow: string[] }; resp: { max: number; ttl: number } } {
+  return {
+    pub: { allow: [`node.${node}.>`] },
+    sub: { allow: [`${nodeSubjects.inbox(node)}.>`, nodeSubjects.desired(node), nodeSubjects.exec(node), nodeSubjects.stats(node)] },
+    // One reply per request, within the longest a remote command may run (ns).
+    resp: { max: 1, ttl: 11 * 60 * 1e9 },
+  };
 }

@@ -17,7 +17,7 @@ export const subjects = {
   events: (instanceId: string) => `agent.${instanceId}.events`,
   results: (instanceId: string) => `agent.${instanceId}.results`,
   rpc: (instanceId: string, service: string, op: string) => `agent.${instanceId}.rpc.${service}.${op}`,
-  /** Control messages (cancel) from the control plane to one instance. */
+  /** Control messages (cancel, stop) from the control plane to one instance. */
   control: (instanceId: string) => `ctl.${instanceId}`,
   /** Re-published, verified results for observers. */
   taskResult: 'task.result',

@@ -5,7 +5,10 @@
  */
 export type NodeStatus = 'pending' | 'ready' | 'lost';
 
-export function nodeStatus(lastHeartbeatAt: string | null, now: Date, lostAfterMs: number): NodeStatus {
+export function nodeStatus(lastHeartbeatAt: string | null, now: Date, lostAfterMs: number, hearingSince?: Date): NodeStatus {
   if (lastHeartbeatAt === null) return 'pending';
-  return now.getTime() - Date.parse(lastHeartbeatAt) > lostAfterMs ? 'lost' : 'ready';
+  // Silence is only counted from when the control plane could hear it: after a restart of the
+  // control plane, a node gets a whole grace to be heard again before it counts as lost.
+  const from = Math.max(Date.parse(lastHeartbeatAt), hearingSince?.getTime() ?? -Infinity);
+  return now.getTime() - from > lostAfterMs ? 'lost' : 'ready';
 }

@@ -44,8 +44,12 @@ export class NodeService {
   /** The local node's capacity is measured again at most this often (it spawns tools). */
   static readonly LOCAL_REFRESH_MS = 60_000;
   private localRefreshedAt = -Infinity;
+  /** Heartbeats are heard from this moment on (see nodeStatus). */
+  private readonly hearingSince: Date;
 
-  constructor(private readonly deps: NodeServiceDeps) {}
+  constructor(private readonly deps: NodeServiceDeps) {
+    this.hearingSince = deps.clock.now();
+  }
 
   /** The local node's row: created on first start; config labels are laid over what people set. */
   async ensureLocal(): Promise<void> {
@@ -120,7 +124,7 @@ export class NodeService {
       const mine = instances.filter((i) => i.node === record.name && i.status !== 'exited');
       const allocated = mine.reduce((a, i) => ({ cpu: a.cpu + (asks.get(i.agent)?.cpu ?? 0), memoryBytes: a.memoryBytes + (asks.get(i.agent)?.memoryBytes ?? 0) }), { cpu: 0, memoryBytes: 0 });
       const local = record.name === this.deps.local.name;
-      return { record, status: local ? 'ready' : nodeStatus(record.lastHeartbeatAt, now, this.deps.lostAfterMs), local, instances: mine, allocated };
+      return { record, status: local ? 'ready' : nodeStatus(record.lastHeartbeatAt, now, this.deps.lostAfterMs, this.hearingSince), local, instances: mine, allocated };
     });
   }
 

@@ -2,6 +2,7 @@ import { newInstanceId } from '../ids.js';
 import { instanceStatus } from '../deployment/instance-health.js';
 import { JOB_ENDED, planReconcile, type DesiredDeployment, type JobFacts } from '../deployment/reconcile-plan.js';
 import { ACTIVE_STATUSES, isTerminal, statusesBefore } from '../task/lifecycle.js';
+import type { Bus } from '../ports/bus.js';
 import type { BusCredentials } from '../ports/bus-credentials.js';
 import type { Clock } from '../ports/clock.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -48,7 +49,15 @@ export interface ReconcilerDeps {
   onRemove?: (e: { agent: string; instanceId: string; reason: string }) => void;
   /** Started sandboxes waiting for new instances (manifest `scaling.warm`); absent, every start is cold. */
   warm?: WarmPool;
+  /**
+   * Orders to one instance on its control subject: a draining node's instance is told to stop
+   * (finishing its tasks) rather than removed. Absent, it is removed once replaced.
+   */
+  control?: Bus['control'];
 }
+
+/** Beyond a drained instance's grace (its task timeout): time to report its last result and exit. */
+const STOP_MARGIN_MS = 30_000;
 
 /**
  * Makes the sandboxes match the deployments: one pass lists what runs, asks the pure plan
@@ -65,6 +74,8 @@ export class Reconciler {
   private readonly pendingReasons = new Map<string, string>();
   /** What each instance placed on a joined node runs (rebuilt from its deployment after a restart). */
   private readonly remoteSpecs = new Map<string, { node: string; instance: RemoteInstance }>();
+  /** Instances told to stop (a drain), until when they may take to finish their tasks (ms). */
+  private readonly stopping = new Map<string, number>();
   /** Consecutive start failures per agent, for backoff so a broken image does not spin. */
   private readonly failures = new Map<string, { count: number; until: number }>();
 
@@ -139,10 +150,14 @@ export class Reconciler {
     // Instances on draining nodes are held out of the plan (so replacements are placed
     // elsewhere) and go once their replacements answer.
     const draining = new Set(views.filter((v) => v.record.draining).map((v) => v.record.name));
-    const drain = drainPlan(desired, actual.filter((s) => !unhealthy.has(s.instanceId)), draining, (s) => this.health(deployments, s, now) === 'running');
+    for (const id of this.stopping.keys()) if (!all.some((s) => s.instanceId === id)) this.stopping.delete(id);
+    // One told to stop goes silent once its tasks are done, before its node reports it exited: still held.
+    const drain = drainPlan(desired, actual.filter((s) => !unhealthy.has(s.instanceId) || this.stopping.has(s.instanceId)), draining, (s) => this.health(deployments, s, now) === 'running', this.stopping, now.getTime());
     const plan = planReconcile(desired, actual.filter((s) => !drain.held.has(s.instanceId)), unhealthy);
+    const untold = await this.stopDrained(drain.stop, active, now);
 
-    const removals = [...remote.lost.map((r) => ({ ...r, remote: true })), ...[...drain.remove, ...plan.remove].map((r) => ({ ...r, remote: this.isRemote(all, r.instanceId) }))];
+    // A quarantined one stays recorded even on a lost node: released, it is replaced as lost then.
+    const removals = [...remote.lost.filter((r) => !frozen.has(r.agent)).map((r) => ({ ...r, remote: true })), ...[...drain.remove.map((r) => ({ ...r, planned: true })), ...untold, ...plan.remove].map((r) => ({ ...r, remote: this.isRemote(all, r.instanceId) }))];
     for (const r of removals) await this.removeOne(r, all.find((a) => a.instanceId === r.instanceId), desired);
     const byName = new Map(active.map((d) => [d.name, d]));
     let nodes = placementNodes(views);
@@ -182,6 +197,30 @@ export class Reconciler {
     void this.deps.warm?.refill();
   }
 
+  /**
+   * Tell drained instances to stop: no new task, the running ones finish (for up to the
+   * agent's task timeout, the longest one may run), then they exit and are removed. Those the
+   * order cannot reach are returned, to be removed at once as before.
+   */
+  private async stopDrained(steps: { instanceId: string; agent: string; reason: string }[], active: DeploymentRecord[], now: Date) {
+    const untold: typeof steps = [];
+    for (const s of steps) {
+      const graceMs = active.find((d) => d.name === s.agent)?.manifest.resources.taskTimeout ?? 0;
+      try {
+        if (!this.deps.control) throw new Error('no control channel');
+        await this.deps.control(s.instanceId, { type: 'stop', reason: s.reason, graceMs });
+      } catch {
+        untold.push(s);
+        continue;
+      }
+      this.stopping.set(s.instanceId, now.getTime() + graceMs + STOP_MARGIN_MS);
+      const msg = `instance stopping: ${s.reason}; it takes no new task and finishes the ones it runs (up to ${Math.round(graceMs / 1000)} s)`;
+      this.deps.log('info', `${s.instanceId}: ${msg}`, { agent: s.agent });
+      await this.deps.store.logs.append([{ ts: now.toISOString(), level: 'info', msg, agent: s.agent, instanceId: s.instanceId, taskId: null }]);
+    }
+    return untold;
+  }
+
   /** Warm sandboxes the active deployments ask for on this node (a joined flock places instances elsewhere too: none there). */
   private warmWants(active: DeploymentRecord[], joined: boolean): WarmWant[] {
     const out: WarmWant[] = [];
@@ -215,14 +254,15 @@ export class Reconciler {
     return info !== undefined && info.node !== this.deps.node;
   }
 
-  private async removeOne(r: { instanceId: string; agent: string; reason: string; remote: boolean }, info: SandboxInfo | undefined, desired: DesiredDeployment[]): Promise<void> {
+  /** `planned`: it stopped because it was told to (a drain): its exit is no death to record. */
+  private async removeOne(r: { instanceId: string; agent: string; reason: string; remote: boolean; planned?: boolean }, info: SandboxInfo | undefined, desired: DesiredDeployment[]): Promise<void> {
     const { store, runtime, clock } = this.deps;
     this.deps.log('info', `removing instance ${r.instanceId}: ${r.reason}`, { agent: r.agent });
     await store.logs.append([
       { ts: clock.now().toISOString(), level: QUIET_REMOVALS.has(r.reason) ? 'info' : 'warn', msg: `instance removed: ${r.reason}`, agent: r.agent, instanceId: r.instanceId, taskId: null },
     ]);
-    const jobEnded = r.reason === JOB_ENDED;
-    if (info && !jobEnded) await this.recordExit(info);
+    const ended = r.reason === JOB_ENDED || r.planned === true;
+    if (info && !ended) await this.recordExit(info);
     // Cut it off the bus first: whatever it still does before it is gone goes nowhere (on a
     // lost node too, should it come back).
     await this.deps.credentials.revoke(r.instanceId, r.reason);
@@ -232,10 +272,11 @@ export class Reconciler {
       await runtime.remove(r.instanceId);
       this.released.add(r.instanceId);
     }
+    this.stopping.delete(r.instanceId);
     this.deps.presence.forget(r.instanceId);
     this.deps.onRemove?.({ agent: r.agent, instanceId: r.instanceId, reason: r.reason });
     // An instance that died keeps its record (exit code, oom_killed) for people to see.
-    const died = !jobEnded && (info?.state === 'exited' || info?.state === 'dead');
+    const died = !ended && (info?.state === 'exited' || info?.state === 'dead');
     if (!died || !desired.some((d) => d.name === r.agent)) await store.instances.remove(r.instanceId);
   }
 
@@ -243,13 +284,16 @@ export class Reconciler {
   private remote(records: InstanceRecord[], views: NodeView[], deployments: DeploymentRecord[]) {
     if (!this.deps.fleet) return { actual: [] as SandboxInfo[], lost: [] as { instanceId: string; agent: string; reason: string }[] };
     const reports = this.deps.fleet.reports;
-    return remoteSandboxes({
+    const quarantined = new Set(deployments.filter((d) => d.state === 'quarantined').map((d) => d.name));
+    const seen = remoteSandboxes({
       records,
       local: this.deps.node,
       nodes: views.map((v) => ({ name: v.record.name, status: v.status })),
       report: (node) => reports.get(node),
       digestOf: (r) => this.remoteSpecs.get(r.id)?.instance.spec.manifestDigest ?? deployments.find((d) => d.name === r.agent)?.digest ?? '',
     });
+    // Released from quarantine: its node reports it paused until it has converged (thawed it), which is no death.
+    return { ...seen, actual: seen.actual.map((s) => (s.state === 'paused' && !quarantined.has(s.agent) ? { ...s, state: 'running' as const } : s)) };
   }
 
   /** Every joined node that listens gets the whole set it must run, credentials included. */
@@ -270,9 +314,13 @@ export class Reconciler {
     }
   }
 
-  /** After a restart of the control plane: the spec of an instance placed before, from its deployment (same key, same binding). */
+  /**
+   * After a restart of the control plane: the spec of an instance placed before, from its
+   * deployment (same key, same binding). A quarantined one's too, so its node keeps it frozen
+   * (its credentials stay suspended: issuing finds them so and hands out none).
+   */
   private async rebuildRemote(r: InstanceRecord, node: string, deployments: DeploymentRecord[]) {
-    const d = deployments.find((x) => x.name === r.agent && x.state === 'active');
+    const d = deployments.find((x) => x.name === r.agent && (x.state === 'active' || x.state === 'quarantined'));
     if (!d) return undefined;
     const creds = await this.deps.credentials.issue(r.id, r.agent);
     const entry = { node, instance: { spec: await this.specFor(d, r.id, creds), credentialsDir: creds?.dir ?? null } };

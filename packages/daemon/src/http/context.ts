@@ -72,8 +72,11 @@ export interface ApiContext {
     kind: string;
     /** Whether the runtime can exec at all; `execRefusal` says why not, naming it. */
     canExec: boolean;
+    /** Whether `node` is a joined node, whose agent runs the command (whatever the local runtime can). */
+    isRemote(node: string): boolean;
     execRefusal(): FlockError;
-    exec(instanceId: string, request: ExecRequest): Promise<ExecSession>;
+    /** `node`: where the instance runs (the control plane's own node when absent). */
+    exec(instanceId: string, request: ExecRequest, node?: string): Promise<ExecSession>;
   };
   readiness(): Promise<Record<string, { ok: boolean; detail: string }>>;
   /** The daemon's log level, changeable while it runs. */

@@ -49,6 +49,16 @@ const CROSSINGS: Crossing[] = [
   { type: 'stream', subject: 'nodectl.*.desired' },
 ];
 
+/**
+ * The other way: services of the agents account the control plane calls. A node agent answers
+ * the requests on its own `nodectl.<name>.exec|stats` (its permissions allow it no other's, and
+ * no instance may publish or subscribe there).
+ */
+const NODE_SERVICES: Crossing[] = [
+  { type: 'service', subject: 'nodectl.*.exec' },
+  { type: 'service', subject: 'nodectl.*.stats' },
+];
+
 /** What the flock account offers the agents account. */
 export function flockExports(): Export[] {
   return CROSSINGS.map((c) => ({
@@ -68,4 +78,15 @@ export function agentImports(flockAccount: string): Import[] {
     type: c.type,
     ...(c.local ? { local_subject: c.local } : {}),
   }));
+}
+
+/** What the agents account offers the flock account: the nodes' services. */
+export function agentExports(): Export[] {
+  // A remote command may run for up to ten minutes before its one answer.
+  return NODE_SERVICES.map((c) => ({ name: c.subject, subject: c.subject, type: c.type, response_threshold: 11 * MINUTE_NS }));
+}
+
+/** What the flock account takes from the agents account (`agentsAccount`: its public key). */
+export function flockImports(agentsAccount: string): Import[] {
+  return NODE_SERVICES.map((c) => ({ name: c.subject, subject: c.subject, account: agentsAccount, type: c.type }));
 }

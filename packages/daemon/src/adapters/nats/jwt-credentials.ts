@@ -159,6 +159,9 @@ export class JwtBusCredentials implements BusCredentials {
     assertInstanceId(instanceId);
     return this.serialized(async () => {
       const known = await this.user(instanceId);
+      // Quarantined: nothing is issued (only a release restores it, with a new key); the
+      // directory it had is still its place.
+      if (known?.suspended) return { dir: this.mountOf(instanceId), expiresAt: null };
       return this.write(instanceId, agent, known?.seed, known?.src ?? (this.o.sourceBinding ? UNBOUND : undefined));
     });
   }

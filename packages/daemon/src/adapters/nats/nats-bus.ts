@@ -267,6 +267,11 @@ export class NatsBus implements Bus {
     await this.nc.flush();
   }
 
+  async requestNode(node: string, op: 'exec' | 'stats', body: unknown, timeoutMs: number): Promise<unknown> {
+    const reply = await this.nc.request(nodeSubjects[op](node), codec.encode(body), { timeout: timeoutMs });
+    return codec.decode(reply.data);
+  }
+
   onNodeHeartbeat(handler: (node: string, payload: unknown) => Promise<void>): void {
     this.nodeBeat = handler;
   }

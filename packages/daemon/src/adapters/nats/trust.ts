@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Algorithms, encodeAccount, encodeOperator, encodeUser, fmtCreds, type NatsLimits, type Permissions } from '@nats-io/jwt';
 import { createAccount, createOperator, type KeyPair } from '@nats-io/nkeys';
-import { agentImports, flockExports } from './accounts.js';
+import { agentExports, agentImports, flockExports, flockImports } from './accounts.js';
 import { SigningKey } from './signing-key.js';
 
 /** What a user may do: subjects, and per-connection limits (message size, subscriptions). */
@@ -118,6 +118,7 @@ export class NatsTrust {
       {
         limits: UNLIMITED,
         exports: flockExports(),
+        imports: flockImports(this.agents.getPublicKey()),
         // Only nkey-signed connections: a bearer JWT alone must never be enough.
         disallow_bearer: true,
         ...(Object.keys(revocations).length ? { revocations } : {}),
@@ -134,6 +135,7 @@ export class NatsTrust {
       {
         limits: { ...UNLIMITED, mem_storage: 0, disk_storage: 0, streams: 0, consumer: 0 },
         imports: agentImports(this.account.getPublicKey()),
+        exports: agentExports(),
         disallow_bearer: true,
         ...(Object.keys(revocations).length ? { revocations } : {}),
       },

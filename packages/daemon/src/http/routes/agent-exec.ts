@@ -11,6 +11,8 @@ import { route } from '../route-doc.js';
 interface ExecTarget {
   agent: string;
   instance: string;
+  /** The node it runs on. */
+  node: string;
   query: ExecQuery;
 }
 const TARGET = Symbol('aiflock.execTarget');
@@ -45,7 +47,7 @@ export const agentExecRoutes =
         preHandler: async (req: WithTarget) => {
           const name = String((req.params as { name?: unknown }).name ?? '').slice(0, 100);
           req[TARGET] = await audited(ctx.audit, req, 'agent.exec', `agent/${name}`, () => target(ctx, req), (t) => ({
-            details: { instance: t.instance, command: t.query.cmd, tty: t.query.tty },
+            details: { instance: t.instance, node: t.node, command: t.query.cmd, tty: t.query.tty },
           }));
         },
       },
@@ -61,18 +63,25 @@ async function target(ctx: ApiContext, req: FastifyRequest): Promise<ExecTarget>
   const query = parseInput(ExecQuery, req.query, 'query');
   const record = await ctx.deployments.require(name);
   if (!ctx.sandboxes) throw new FlockError('not_ready', 'this API has no sandbox runtime');
-  if (!ctx.sandboxes.canExec) throw ctx.sandboxes.execRefusal();
+  const sandboxes = ctx.sandboxes;
+  if (!sandboxes.canExec && !(await ctx.store.instances.list(name)).some((i) => sandboxes.isRemote(i.node))) throw sandboxes.execRefusal();
   if (record.state === 'quarantined') throw new FlockError('agent_quarantined', `agent "${name}" is quarantined (its sandboxes are frozen); release it to exec into it`, { agent: name });
   const instances = (await ctx.store.instances.list(name)).sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''));
   if (query.instance) {
     const one = instances.find((i) => i.id === query.instance);
     if (!one) throw new FlockError('instance_not_found', `agent "${name}" has no instance ${query.instance}; see: aiflock agent get ${name}`, { agent: name, instance: query.instance });
     if (one.status !== 'running') throw new FlockError('instance_not_running', `instance ${one.id} is ${one.status}, not running`, { instance: one.id, status: one.status });
-    return { agent: name, instance: one.id, query };
+    return checked(sandboxes, { agent: name, instance: one.id, node: one.node, query });
   }
   const running = instances.find((i) => i.status === 'running');
   if (!running) throw new FlockError('instance_not_running', `agent "${name}" has no running instance`, { agent: name });
-  return { agent: name, instance: running.id, query };
+  return checked(sandboxes, { agent: name, instance: running.id, node: running.node, query });
+}
+
+/** An instance here needs a runtime that can exec; one on a joined node, its node agent. */
+function checked(sandboxes: NonNullable<ApiContext['sandboxes']>, t: ExecTarget): ExecTarget {
+  if (!sandboxes.isRemote(t.node) && !sandboxes.canExec) throw sandboxes.execRefusal();
+  return t;
 }
 
 async function runExec(ctx: ApiContext, req: FastifyRequest, socket: WebSocket, t: ExecTarget): Promise<void> {
@@ -81,7 +90,7 @@ async function runExec(ctx: ApiContext, req: FastifyRequest, socket: WebSocket, 
   };
   const { query } = t;
   const base = { actor: actorOf(req), requestId: req.id, resource: `agent/${t.agent}` };
-  const what = { instance: t.instance, command: query.cmd, tty: query.tty };
+  const what = { instance: t.instance, node: t.node, command: query.cmd, tty: query.tty };
   const started = Date.now();
   // Input may arrive while the command is still being started: kept until it is.
   let session: ExecSession | null = null;
@@ -105,7 +114,7 @@ async function runExec(ctx: ApiContext, req: FastifyRequest, socket: WebSocket, 
   });
   let opened: ExecSession;
   try {
-    opened = await ctx.sandboxes!.exec(t.instance, { command: query.cmd, tty: query.tty, stdin: query.stdin, cols: query.cols, rows: query.rows });
+    opened = await ctx.sandboxes!.exec(t.instance, { command: query.cmd, tty: query.tty, stdin: query.stdin, cols: query.cols, rows: query.rows }, t.node);
   } catch (err) {
     const e = err instanceof FlockError ? err : new FlockError('runtime_unavailable', (err as Error).message);
     await ctx.audit.record({ ...base, action: 'agent.exec.end', outcome: 'error', details: { ...what, code: e.code, message: e.message } }).catch(() => {});
@@ -113,7 +122,7 @@ async function runExec(ctx: ApiContext, req: FastifyRequest, socket: WebSocket, 
     socket.close(4000 + (e.status % 1000), e.code);
     return;
   }
-  send({ type: 'started', instance: t.instance, runtime: ctx.sandboxes!.kind });
+  send({ type: 'started', instance: t.instance, runtime: ctx.sandboxes!.isRemote(t.node) ? `node ${t.node}` : ctx.sandboxes!.kind });
   opened.onOutput((stream, data) => send({ type: stream, data: Buffer.from(data).toString('base64') }));
   session = opened;
   for (const m of pending.splice(0)) apply(m, opened);

@@ -4,7 +4,7 @@ import { copyFile, chmod, chown, mkdir, readFile, readlink, rm, writeFile } from
 import { createServer, type Server } from 'node:net';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxInfo, type SandboxSpec } from '@aiflock/core';
+import { FlockError, type ExecRequest, type ExecSession, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxInfo, type SandboxSpec, type SandboxStats } from '@aiflock/core';
 import { AGENT_NODE_FLAGS, INSTANCE_ID_PATTERN, withDocumentEnvNames } from '@aiflock/protocol';
 import type { HostRuntime, Isolation } from '../shared/host-runtime.js';
 import { relayToBus } from '../shared/bus-relay.js';
@@ -14,7 +14,8 @@ import { SANDBOX_CREDENTIALS_DIR, SANDBOX_GID, SANDBOX_SHARED_DIR, SANDBOX_UID, 
 import { InstanceCgroup } from '../shared/cgroups.js';
 import { HostProcess, forwardLines } from '../shared/host-process.js';
 import { SECCOMP_PROFILE_FILE } from '../shared/seccomp.js';
-import { launcherArgv, sandboxCommand } from './sandbox-command.js';
+import { launcherArgv, sandboxCommand, type SandboxCommandInput } from './sandbox-command.js';
+import { cgroupStats, execBeside } from './sandbox-exec.js';
 import { compileSeccomp, type SeccompProfile } from './seccomp-bpf.js';
 
 export interface ProcessRuntimeOptions {
@@ -41,6 +42,8 @@ interface Instance {
   proc: HostProcess;
   relay: Server | null;
   socketDir: string;
+  /** How its sandbox was made (argv aside): exec makes another the same way. */
+  confinement: SandboxCommandInput;
 }
 
 const BUS_SOCKET_DIR = '/run/aiflock-bus';
@@ -61,9 +64,8 @@ export class ProcessRuntime implements HostRuntime {
     operatorProfile: false,
     survivesRestart: false,
     weakerThanContainers: true,
-    // Entering a running bubblewrap sandbox would mean joining its namespaces and its seccomp
-    // filter from outside, which this runtime does not do: exec is refused, naming the runtime.
-    exec: false,
+    // In a sandbox made as the instance's, in its cgroup (see sandbox-exec.ts).
+    exec: true,
   };
   private readonly instances = new Map<string, Instance>();
   private readonly log: NonNullable<ProcessRuntimeOptions['log']>;
@@ -177,7 +179,7 @@ export class ProcessRuntime implements HostRuntime {
       AIFLOCK_BUS_SOCKET: `${BUS_SOCKET_DIR}/bus.sock`,
       ...(spec.busCredentialsDir ? { AIFLOCK_NATS_CREDS: `${SANDBOX_CREDENTIALS_DIR}/nats.creds` } : {}),
     });
-    const command = sandboxCommand({
+    const confinement: SandboxCommandInput = {
       hostname: spec.instanceId,
       roBinds: [
         [this.bundlePath, '/opt/aiflock/agent.mjs'],
@@ -194,7 +196,8 @@ export class ProcessRuntime implements HostRuntime {
       tmpBytes: spec.resources.tmpBytes,
       env,
       argv: [process.execPath, ...AGENT_NODE_FLAGS, '/opt/aiflock/agent.mjs'],
-    });
+    };
+    const command = sandboxCommand(confinement);
     // bubblewrap reads the filter from an inherited descriptor (opened here, as root).
     const filter = openSync(this.seccompPath, 'r');
     let child: ChildProcess;
@@ -204,7 +207,7 @@ export class ProcessRuntime implements HostRuntime {
       closeSync(filter);
     }
     const proc = new HostProcess(spec, child, cgroup);
-    this.instances.set(spec.instanceId, { proc, relay, socketDir });
+    this.instances.set(spec.instanceId, { proc, relay, socketDir, confinement });
     forwardLines(child.stdout, this.log, 'info', spec.instanceId);
     forwardLines(child.stderr, this.log, 'warn', spec.instanceId);
     return proc.info(this.opts.node);
@@ -270,6 +273,20 @@ export class ProcessRuntime implements HostRuntime {
 
   async kill(instanceId: string): Promise<void> {
     await this.instances.get(instanceId)?.proc.kill();
+  }
+
+  async exec(instanceId: string, request: ExecRequest): Promise<ExecSession> {
+    const i = this.instances.get(instanceId);
+    if (!i || i.proc.exited) throw new FlockError('instance_not_running', `instance ${instanceId} is not running; exec needs a running sandbox`, { instance: instanceId });
+    // A command in its frozen cgroup would never run.
+    if (i.proc.paused) throw new FlockError('agent_quarantined', `instance ${instanceId} is quarantined (frozen); release its agent to exec into it`, { instance: instanceId });
+    return execBeside({ ...i.confinement, hostname: instanceId }, i.proc.cgroup, this.seccompPath, request);
+  }
+
+  async stats(instanceId: string): Promise<SandboxStats | null> {
+    const i = this.instances.get(instanceId);
+    if (!i || i.proc.exited) return null;
+    return cgroupStats(i.proc.cgroup);
   }
 
   async capacity(): Promise<SandboxCapacity> {

@@ -89,6 +89,23 @@ export class InstanceCgroup {
     await this.freeze(false).catch(() => {});
   }
 
+  /** What the group uses now: memory (and its limit), processes, and CPU time so far (µs). */
+  async usage(): Promise<{ memoryBytes: number; memoryLimitBytes: number; pids: number; cpuUsec: number }> {
+    const num = async (file: string) => Number((await readFile(file, 'utf8').catch(() => '0')).trim()) || 0;
+    if (this.v2) {
+      const dir = this.dirs['all']!;
+      const cpu = /^usage_usec (\d+)$/m.exec(await readFile(join(dir, 'cpu.stat'), 'utf8').catch(() => ''));
+      return { memoryBytes: await num(join(dir, 'memory.current')), memoryLimitBytes: await num(join(dir, 'memory.max')), pids: await num(join(dir, 'pids.current')), cpuUsec: cpu ? Number(cpu[1]) : 0 };
+    }
+    return {
+      memoryBytes: await num(join(this.dirs['memory']!, 'memory.usage_in_bytes')),
+      memoryLimitBytes: await num(join(this.dirs['memory']!, 'memory.limit_in_bytes')),
+      pids: await num(join(this.dirs['pids']!, 'pids.current')),
+      // cpuacct shares the cpu hierarchy on most hosts (`cpu,cpuacct`); nanoseconds there.
+      cpuUsec: Math.round((await num(join(this.dirs['cpu']!, 'cpuacct.usage'))) / 1000),
+    };
+  }
+
   /** How many processes the kernel killed for exceeding the memory limit. */
   async oomKills(): Promise<number> {
     const file = this.v2 ? join(this.dirs['all']!, 'memory.events') : join(this.dirs['memory']!, 'memory.oom_control');
