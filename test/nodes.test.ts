@@ -1,17 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { FINAL_STATUSES, type AgentView, type InstanceStats, type IssuedJoinToken, type NodeInfo, type SystemStatus, type TaskBatchResponse, type TaskView } from '@aiflock/protocol';
-import { reclaimOrphans, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
+import { runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
 import { deployYaml } from '../testkit/agents.js';
 import { CLI } from '../testkit/cli.js';
 import { remoteHost, type RemoteHost } from '../testkit/netns.js';
 import { relayFromNamespace } from '../testkit/netns-relay.js';
+import { removeNodeLeftovers } from '../testkit/node-leftovers.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 
 const FINAL = new Set<string>(FINAL_STATUSES);
@@ -74,10 +75,7 @@ afterAll(async () => {
   // What the nodes' runtimes made on this machine (the "hosts" share its file system and cgroups).
   for (const name of ['west', 'east', 'north']) {
     if (!flock) break;
-    await reclaimOrphans(flock.name, name);
-    await rm(`/var/lib/aiflock-node-${runtimeScope(flock.name, name)}`, { recursive: true, force: true });
-    await rm(`/dev/shm/aiflock-${runtimeScope(flock.name, name)}-secrets`, { recursive: true, force: true });
-    await rmdir(`/sys/fs/cgroup/aiflock-${runtimeScope(flock.name, name)}`).catch(() => undefined);
+    await removeNodeLeftovers(flock.name, name);
   }
   for (const a of agents) await rm(a.home, { recursive: true, force: true });
   await flock?.cleanup();

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { waitForPort } from './nats-server.js';
 import { freePort } from './ports.js';
 
@@ -38,18 +39,27 @@ export interface TestNatsCluster {
   stop(): Promise<void>;
 }
 
+/** A host of the test's own (a network namespace, testkit/lan.ts) for a member to run on. */
+export interface MemberHost {
+  ns: string;
+  address: string;
+}
+
 /**
- * A three-server NATS cluster on loopback with free ports and a random name. The test writes
- * the servers' configs (with `aiflock nats cluster cliArgs`, so the flock's trust chain is in
- * them) and then calls start(). Each member is a real nats-server that can be killed and
- * brought back with its store.
+ * A three-server NATS cluster with a random name: on loopback with free ports, or, given
+ * `hosts`, one server in each host's network namespace on that host's address (the default
+ * ports: the namespace has them to itself), as a cluster of one server per machine is. The
+ * test writes the servers' configs (with `aiflock nats cluster cliArgs`, so the flock's trust
+ * chain is in them) and then calls start(). Each member is a real nats-server that can be
+ * killed and brought back with its store.
  */
-export async function natsCluster(size = 3): Promise<TestNatsCluster> {
+export async function natsCluster(size = 3, hosts?: readonly MemberHost[]): Promise<TestNatsCluster> {
+  if (hosts && hosts.length !== size) throw new Error(`${size} servers need ${size} hosts, not ${hosts.length}`);
   const name = `t-${randomBytes(4).toString('hex')}`;
   const storeDir = await mkdtemp(join(tmpdir(), 'aiflock-nats-cluster-'));
   const confDir = join(storeDir, 'conf');
   const members: ClusterMember[] = [];
-  for (let i = 1; i <= size; i++) members.push(await member(`n${i}`, confDir));
+  for (let i = 1; i <= size; i++) members.push(await member(`n${i}`, confDir, hosts?.[i - 1]));
   const cliArgs = ['--name', name, '--store-dir', storeDir, '--out', confDir, ...members.flatMap((m) => ['--server', m.spec])];
   return {
     name,
@@ -74,8 +84,13 @@ export async function natsCluster(size = 3): Promise<TestNatsCluster> {
   };
 }
 
-async function member(name: string, confDir: string): Promise<ClusterMember> {
-  const [clientPort, clusterPort, monitorPort] = [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')];
+const exec = promisify(execFile);
+
+async function member(name: string, confDir: string, host?: MemberHost): Promise<ClusterMember> {
+  const [clientPort, clusterPort, monitorPort] = host ? [4222, 6222, 8222] : [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')];
+  const address = host?.address ?? '127.0.0.1';
+  // nsenter changes the network namespace only and then execs nats-server: the child is the server.
+  const inHost = host ? ['nsenter', `--net=/run/netns/${host.ns}`, '--'] : [];
   let proc: ChildProcess | null = null;
   let stderr = '';
   const running = () => proc !== null && proc.exitCode === null && proc.signalCode === null;
@@ -84,16 +99,17 @@ async function member(name: string, confDir: string): Promise<ClusterMember> {
     clientPort,
     clusterPort,
     monitorPort,
-    url: `nats://127.0.0.1:${clientPort}`,
-    spec: `${name}=127.0.0.1:${clientPort}:${clusterPort}:${monitorPort}`,
+    url: `nats://${address}:${clientPort}`,
+    spec: `${name}=${address}:${clientPort}:${clusterPort}:${monitorPort}`,
     running,
     async start() {
       if (running()) return;
       stderr = '';
-      const p = spawn('nats-server', ['-c', join(confDir, `${name}.conf`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const [cmd, ...args] = [...inHost, 'nats-server', '-c', join(confDir, `${name}.conf`)];
+      const p = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       p.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
       proc = p;
-      await waitForPort('127.0.0.1', clientPort, 15_000, () => (p.exitCode !== null ? `nats-server ${name} exited: ${stderr}` : null));
+      await waitForPort(address, clientPort, 15_000, () => (p.exitCode !== null ? `nats-server ${name} exited: ${stderr}` : null));
     },
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       const p = proc;
@@ -103,6 +119,8 @@ async function member(name: string, confDir: string): Promise<ClusterMember> {
       await gone;
     },
     async monitor<T>(path: string): Promise<T> {
+      // The monitoring listener is on the server's loopback: in a host's namespace, ask from there.
+      if (host) return JSON.parse((await exec(inHost[0]!, [...inHost.slice(1), 'curl', '-sf', '--max-time', '5', `http://127.0.0.1:${monitorPort}${path}`], { maxBuffer: 16 << 20 })).stdout) as T;
       const res = await fetch(`http://127.0.0.1:${monitorPort}${path}`);
       if (!res.ok) throw new Error(`${name} ${path}: HTTP ${res.status}`);
       return (await res.json()) as T;

@@ -94,6 +94,25 @@ describe('nodes', () => {
     expect(await nodes.heartbeat('ghost', { ts: '', capacity, version: 'x' })).toBe(false);
   });
 
+  it('count a heartbeat from its arrival, however long it waits to be stored', async () => {
+    const t = await nodes.createToken({ ttlSeconds: 60, singleUse: true, by: 'admin' });
+    await nodes.join({ token: t.token, name: 'west', labels: {} });
+    await nodes.heartbeat('west', { ts: '', capacity, version: '0.1.0' });
+    const first = (await nodes.get('west')).record.lastHeartbeatAt;
+    // 9 s later one arrives; the store is busy and records it only 6 s after that.
+    now = new Date(now.getTime() + 9_000);
+    nodes.noteArrival('west');
+    const arrivedAt = now.toISOString();
+    now = new Date(now.getTime() + 6_000);
+    expect((await nodes.get('west')).record.lastHeartbeatAt).toBe(first);
+    expect((await nodes.get('west')).status).toBe('ready');
+    await nodes.heartbeat('west', { ts: '', capacity, version: '0.1.0' });
+    expect((await nodes.get('west')).record.lastHeartbeatAt).toBe(arrivedAt);
+    // Silence after that arrival still makes it lost.
+    now = new Date(Date.parse(arrivedAt) + 11_000);
+    expect((await nodes.get('west')).status).toBe('lost');
+  });
+
   it('cordon, drain, labels and removal (which revokes the node credentials)', async () => {
     const t = await nodes.createToken({ ttlSeconds: 60, singleUse: true, by: 'admin' });
     await nodes.join({ token: t.token, name: 'west', labels: { zone: 'w' } });

@@ -47,8 +47,20 @@ export class NodeService {
   /** Heartbeats are heard from this moment on (see nodeStatus). */
   private readonly hearingSince: Date;
 
+  /**
+   * When each node's newest heartbeat arrived (noteArrival), on this control plane's clock.
+   * Liveness reads it as well as the stored time, so a heartbeat counts from the moment it
+   * arrives, not from when the store (busy with a burst of task writes) got round to it.
+   */
+  private readonly arrived = new Map<string, string>();
+
   constructor(private readonly deps: NodeServiceDeps) {
     this.hearingSince = deps.clock.now();
+  }
+
+  /** A heartbeat of `node` has just arrived (its subject proves who sent it); storing it follows. */
+  noteArrival(node: string): void {
+    this.arrived.set(node, this.deps.clock.now().toISOString());
   }
 
   /** The local node's row: created on first start; config labels are laid over what people set. */
@@ -111,7 +123,7 @@ export class NodeService {
     const prev = await this.deps.store.nodes.get(node);
     if (!prev || node === this.deps.local.name) return false;
     // The control plane's clock decides liveness: a node's own clock may be off.
-    await this.deps.store.nodes.update({ ...prev, capacity: beat.capacity, version: beat.version, lastHeartbeatAt: this.deps.clock.now().toISOString() });
+    await this.deps.store.nodes.update({ ...prev, capacity: beat.capacity, version: beat.version, lastHeartbeatAt: this.arrived.get(node) ?? this.deps.clock.now().toISOString() });
     return true;
   }
 
@@ -124,7 +136,7 @@ export class NodeService {
       const mine = instances.filter((i) => i.node === record.name && i.status !== 'exited');
       const allocated = mine.reduce((a, i) => ({ cpu: a.cpu + (asks.get(i.agent)?.cpu ?? 0), memoryBytes: a.memoryBytes + (asks.get(i.agent)?.memoryBytes ?? 0) }), { cpu: 0, memoryBytes: 0 });
       const local = record.name === this.deps.local.name;
-      return { record, status: local ? 'ready' : nodeStatus(record.lastHeartbeatAt, now, this.deps.lostAfterMs, this.hearingSince), local, instances: mine, allocated };
+      return { record, status: local ? 'ready' : nodeStatus(newest(record.lastHeartbeatAt, this.arrived.get(record.name)), now, this.deps.lostAfterMs, this.hearingSince), local, instances: mine, allocated };
     });
   }
 
@@ -166,7 +178,11 @@ export class NodeService {
     const view = await this.get(name);
     if (view.record.credentialId && this.deps.credentials) await this.deps.credentials.revoke(view.record.credentialId, name);
     await this.deps.store.nodes.remove(name);
+    this.arrived.delete(name);
     this.deps.log('info', `node ${name} removed`, { node: name });
     return view;
   }
 }
+
+/** The later of two ISO timestamps (both from this control plane's clock, so they compare as text). */
+const newest = (a: string | null, b: string | undefined): string | null => (b !== undefined && (a === null || b > a) ? b : a);

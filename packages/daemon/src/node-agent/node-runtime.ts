@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { hostPort, natsServers } from '../adapters/nats/server-list.js';
@@ -21,14 +22,27 @@ export function runtimeScope(flock: string, node: string): string {
 }
 
 /**
+ * The bus servers in the order this host's sandboxes should dial them: those on this host
+ * first (a loopback name, or one of `ownAddresses`, the host's interface addresses: the
+ * control plane hands every node the same cluster list, `nats://10.0.0.1:4222,...`, and
+ * each node finds its own server in it), then the rest as listed.
+ */
+export function ownServersFirst<T extends { host: string }>(servers: T[], ownAddresses: readonly string[]): T[] {
+  const own = (x: T) => LOCAL_HOSTS.includes(x.host) || ownAddresses.includes(x.host.replace(/^\[|\]$/g, ''));
+  return [...servers.filter(own), ...servers.filter((x) => !own(x))];
+}
+
+/** Every address of this host's (this network namespace's) interfaces. */
+const hostAddresses = (): string[] => Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+
+/**
  * The node's sandbox runtime, from the same registry the control plane uses. Its sandboxes
  * reach the bus at the node's servers: a server on this host first (a cluster runs one per
  * host), then the rest of the list; relayed sandboxes (process runtime) fail over along it.
  */
 export function nodeRuntime(s: { flock: string; name: string; natsUrl: string }, kind: string, log: RuntimeLog): HostRuntime {
   const scope = runtimeScope(s.flock, s.name);
-  const servers = natsServers(s.natsUrl).map(hostPort);
-  const ordered = [...servers.filter((x) => LOCAL_HOSTS.includes(x.host)), ...servers.filter((x) => !LOCAL_HOSTS.includes(x.host))];
+  const ordered = ownServersFirst(natsServers(s.natsUrl).map(hostPort), hostAddresses());
   const root = nodeRoot(scope);
   const settings = RuntimeSettingsSchema.parse({ kind, processDir: root });
   return runtimeFactory(kind).create({

@@ -6,6 +6,7 @@ import type { logFn } from '../logger.js';
 import type { RuntimeSetup } from '../runtime-setup.js';
 import type { BusFleet } from './fleet.js';
 import { hostCapacity } from './host-capacity.js';
+import { LatestPerKey } from './latest-per-key.js';
 
 /**
  * The flock's nodes: the control plane's own host, and every host that joined. Heartbeats
@@ -31,15 +32,24 @@ export async function setupNodes(
     log,
   });
   await nodes.ensureLocal();
+  const record = async (node: string, beat: NodeHeartbeat): Promise<void> => {
+    if (!(await nodes.heartbeat(node, beat))) return log('warn', `a heartbeat from node ${node}, which is not a node of this flock (removed?)`, { node });
+    const instances = beat.instances.map(({ id, ...i }) => ({ ...i, instanceId: id, node }));
+    // What runs there changed (an instance started, exited, went): the reconciler looks now.
+    if (deps.fleet.reports.set(node, { instances, busAddress: beat.busAddress, at: deps.clock.now() })) deps.poke();
+    await deps.fleet.resend(node);
+  };
+  // A heartbeat counts for liveness as it arrives; storing it and answering with the desired
+  // state follow, per node, newest first. Awaiting the store here (one node's beat after
+  // another's) let a burst of task writes age every node's heartbeats until live nodes were
+  // judged lost and their instances moved.
+  const storing = new LatestPerKey();
   bus.bus.onNodeHeartbeat?.(async (node, payload) => {
     const beat = NodeHeartbeat.safeParse(payload);
     if (!beat.success) return log('warn', `node ${node} sent a heartbeat that is not one: ${beat.error.issues[0]?.message ?? ''}`, { node });
     if (beat.data.node !== node) return log('warn', `a heartbeat on node ${node}'s subject claims to be node "${beat.data.node}": refused`, { node });
-    if (!(await nodes.heartbeat(node, beat.data))) return log('warn', `a heartbeat from node ${node}, which is not a node of this flock (removed?)`, { node });
-    const instances = beat.data.instances.map(({ id, ...i }) => ({ ...i, instanceId: id, node }));
-    // What runs there changed (an instance started, exited, went): the reconciler looks now.
-    if (deps.fleet.reports.set(node, { instances, busAddress: beat.data.busAddress, at: deps.clock.now() })) deps.poke();
-    await deps.fleet.resend(node);
+    nodes.noteArrival(node);
+    storing.offer(node, () => record(node, beat.data).catch((err: unknown) => log('warn', `node heartbeat from ${node} not recorded: ${String(err)}`, { node })));
   });
   deps.fleet.attach(nodes);
   return nodes;
