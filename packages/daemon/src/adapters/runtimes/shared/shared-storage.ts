@@ -89,13 +89,21 @@ export async function prepareSharedRoot(sharedDir: string): Promise<void> {
 }
 
 /**
+ * A log volume made before its instance existed (a warm sandbox's, warm-slots.ts), mounted at
+ * `root`: the instance's log directory is made inside it, so the volume's size holds it.
+ */
+export interface PremadeLogVolume {
+  root: string;
+}
+
+/**
  * Workspace (shared by an agent's replicas, a size-limited volume of its own:
  * workspace-volume.ts) and per-instance log file. Ownership is fixed on every start so that a
  * tampered or stale tree cannot hand one agent's files to the sandbox user of another run
  * with different ownership.
  */
-export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string, sizes: InstanceSizes, owner: StorageOwner = SANDBOX_OWNER): Promise<InstanceStoragePaths> {
-  const paths = storagePaths(sharedDir, agent, instanceId);
+export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string, sizes: InstanceSizes, owner: StorageOwner = SANDBOX_OWNER, premade?: PremadeLogVolume): Promise<InstanceStoragePaths> {
+  const paths = premade ? { ...storagePaths(sharedDir, agent, instanceId), hostLogDir: join(premade.root, instanceId), hostLogFile: join(premade.root, instanceId, 'agent.log') } : storagePaths(sharedDir, agent, instanceId);
   await prepareSharedRoot(sharedDir);
   try {
     await mkdir(paths.hostWorkspace, { mode: 0o700 });
@@ -113,7 +121,7 @@ export async function prepareInstanceStorage(sharedDir: string, agent: string, i
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
   await assertRealDirectory(paths.hostLogDir);
-  await mountLogVolume(sharedDir, instanceId, paths.hostLogDir, sizes.logFileMaxBytes, sizes.logFileKeep);
+  if (!premade) await mountLogVolume(sharedDir, instanceId, paths.hostLogDir, sizes.logFileMaxBytes, sizes.logFileKeep);
   await chownOrExplain(paths.hostLogDir, owner);
   await chmod(paths.hostLogDir, 0o750);
   // O_NOFOLLOW: a symlink planted at the log path must not redirect a chown to another file.
