@@ -12,7 +12,7 @@
 import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TERMINAL_STATUSES, type AgentView, type TaskView } from '@aiflock/protocol';
-import { IMAGE, onCleanup, benchArgs, describeMachine, echoManifest, fmt, machine, main, median, progress, randomId, sleep, spread, fmtSpread, startFlock, table, until, writeResults, type BenchFlock } from './lib.js';
+import { IMAGE, containerCpu, onCleanup, benchArgs, describeMachine, echoManifest, fmt, machine, main, median, progress, randomId, sleep, spread, fmtSpread, startFlock, table, until, writeResults, type BenchFlock } from './lib.js';
 
 const KINDS = { cold: 'cold start (no scaling.warm)', warm: 'claim of a warm sandbox (scaling.warm: 1)' } as const;
 type Kind = keyof typeof KINDS;
@@ -25,6 +25,9 @@ interface Run {
   scaleToTaskMs: number;
   /** How long the control plane's start (claim) itself took. */
   startMs: number;
+  /** CPU the instance's container used from the scale-up to its task running, and how long its CPU quota held it back. */
+  cpuMs: number;
+  throttledMs: number;
 }
 
 main('warm-pool', async () => {
@@ -42,7 +45,7 @@ main('warm-pool', async () => {
     for (const kind of ['cold', 'warm'] as Kind[]) {
       const r = await scaleUpToTaskRunning(f, agents[kind], kind);
       if (run > 0) runs[kind].push(r);
-      progress(`${run === 0 ? 'warm-up' : `run ${run}/${opts.runs}`} ${kind}: task running ${fmt(r.startToTaskMs)} ms after the start began (start ${fmt(r.startMs)} ms), ${fmt(r.scaleToTaskMs)} ms after the scale-up`);
+      progress(`${run === 0 ? 'warm-up' : `run ${run}/${opts.runs}`} ${kind}: task running ${fmt(r.startToTaskMs)} ms after the start began (start ${fmt(r.startMs)} ms), ${fmt(r.scaleToTaskMs)} ms after the scale-up; container CPU ${fmt(r.cpuMs)} ms, throttled ${fmt(r.throttledMs)} ms`);
     }
   }
   const of = (k: Kind, x: keyof Run) => spread(runs[k].map((r) => r[x]));
@@ -50,6 +53,8 @@ main('warm-pool', async () => {
     startToTaskMs: { cold: of('cold', 'startToTaskMs'), warm: of('warm', 'startToTaskMs') },
     scaleToTaskMs: { cold: of('cold', 'scaleToTaskMs'), warm: of('warm', 'scaleToTaskMs') },
     startMs: { cold: of('cold', 'startMs'), warm: of('warm', 'startMs') },
+    cpuMs: { cold: of('cold', 'cpuMs'), warm: of('warm', 'cpuMs') },
+    throttledMs: { cold: of('cold', 'throttledMs'), warm: of('warm', 'throttledMs') },
     ratio: {
       startToTask: median(runs.warm.map((r) => r.startToTaskMs)) / median(runs.cold.map((r) => r.startToTaskMs)),
       scaleToTask: median(runs.warm.map((r) => r.scaleToTaskMs)) / median(runs.cold.map((r) => r.scaleToTaskMs)),
@@ -65,12 +70,13 @@ main('warm-pool', async () => {
     fmtSpread(summary.scaleToTaskMs[k]),
     k === 'cold' ? '1.00×' : `${summary.ratio.scaleToTask.toFixed(3)}×`,
     fmtSpread(summary.startMs[k]),
+    `${fmt(summary.cpuMs[k].median)} / ${fmt(summary.throttledMs[k].median)}`,
   ];
   process.stdout.write(
     [
       `Machine: ${describeMachine(m)}`,
       `Median (min–max) of ${opts.runs} runs, ms:`,
-      table(['how the instance starts', 'start began → task running', 'vs cold', 'scale-up request → task running', 'vs cold', 'the start (claim) itself'], (['cold', 'warm'] as Kind[]).map(row)),
+      table(['how the instance starts', 'start began → task running', 'vs cold', 'scale-up request → task running', 'vs cold', 'the start (claim) itself', 'its container: CPU / throttled'], (['cold', 'warm'] as Kind[]).map(row)),
     ].join('\n') + '\n',
   );
 });
@@ -82,6 +88,10 @@ async function scaleUpToTaskRunning(f: BenchFlock, agent: string, kind: Kind): P
   // A long deadline: under load a start may take longer than the echo example's 30 s.
   const created = await f.api<TaskView | { task: TaskView }>('POST', '/v1/tasks', { agent, type: 'echo', input: { run: randomId() }, timeoutMs: 600_000 });
   const id = 'task' in created ? created.task.id : created.id;
+  // The one warm container of this flock (only the warm agent asks for any): its CPU so far.
+  const pooled = kind === 'warm' ? (await f.docker.listContainers({ filters: { label: [`aiflock.flock=${f.name}`, 'aiflock.warm'] } })).filter((c) => c.Names.some((n) => /-w_[a-z0-9]{8}$/.test(n))) : [];
+  if (kind === 'warm' && pooled.length !== 1) throw new Error(`expected one warm container, found ${pooled.length}`);
+  const cpuBefore = pooled[0] ? await containerCpu(pooled[0].Id) : { cpuMs: 0, throttledMs: 0 };
   const t0 = Date.now();
   await f.api('POST', `/v1/agents/${agent}/scale`, { replicas: 1 });
   let task: TaskView;
@@ -91,12 +101,21 @@ async function scaleUpToTaskRunning(f: BenchFlock, agent: string, kind: Kind): P
     if ((TERMINAL_STATUSES as readonly string[]).includes(task.status)) throw new Error(`task ${id} of ${agent} ended ${task.status} before it ran`);
     await sleep(20);
   }
+  const containerId = (await view()).instances.find((i) => i.id === task.instanceId)?.containerId;
+  const cpuAfter = containerId ? await containerCpu(containerId) : { cpuMs: NaN, throttledMs: NaN };
+  if (kind === 'warm' && containerId !== pooled[0]!.Id) throw new Error(`${task.instanceId} runs in ${containerId}, not in the warm container ${pooled[0]!.Id}`);
   const started = await startLine(f, task.instanceId!);
   if (started.start !== kind) throw new Error(`${task.instanceId} was a ${started.start} start, not a ${kind} one (was the pool empty?)`);
   await f.api('POST', `/v1/agents/${agent}/scale`, { replicas: 0 });
   await until(`${agent} back to no instances`, async () => (await view()).instances.length === 0, 120_000);
   const running = Date.parse(task.startedAt!);
-  return { startToTaskMs: running - Date.parse(started.startBeganAt), scaleToTaskMs: running - t0, startMs: started.startMs };
+  return {
+    startToTaskMs: running - Date.parse(started.startBeganAt),
+    scaleToTaskMs: running - t0,
+    startMs: started.startMs,
+    cpuMs: cpuAfter.cpuMs - cpuBefore.cpuMs,
+    throttledMs: cpuAfter.throttledMs - cpuBefore.throttledMs,
+  };
 }
 
 /** The daemon's "started instance" line of `instanceId` (reconciler.ts): when its start began, how, and how long it took. */

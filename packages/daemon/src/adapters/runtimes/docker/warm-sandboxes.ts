@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { FlockError, type SandboxInfo, type SandboxResources, type SandboxSpec, type WarmKey, type WarmSandbox } from '@aiflock/core';
 import type { FlockNetwork } from './flock-network.js';
@@ -9,7 +10,7 @@ import { WARM_KEY_LABEL, WARM_LABEL, bindLogDir, createSlot, wakeRuntime, dispos
 import { writeSecretFiles } from '../shared/secret-files.js';
 import type { RuntimeLog } from '../shared/host-runtime.js';
 import { StepTimer } from '../shared/step-timer.js';
-import { instanceSizes, logFileEnv, prepareInstanceStorage, storagePaths, type StorageLimits } from '../shared/shared-storage.js';
+import { instanceSizes, logFileEnv, prepareLogDir, prepareWorkspace, storagePaths, type StorageLimits } from '../shared/shared-storage.js';
 import { handOverLogVolume, mountLogVolume, removeLogImage } from '../shared/volumes.js';
 
 export interface WarmSandboxesOptions {
@@ -137,17 +138,29 @@ export class WarmSandboxes {
     steps.mark('spec');
     const paths = storagePaths(sharedDir, spec.agent, spec.instanceId);
     const mounts = (create.HostConfig?.Mounts ?? []).filter((m) => m.Target !== paths.logDir);
-    const storage = (async () => {
-      await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId, sizes, undefined, { root: slot.logs });
-      if (wantsSecrets) await writeSecretFiles(secretsRoot!, spec.instanceId, files);
-      steps.mark('storage');
-      await mountIntoSlot(this.opts.warmDir, slot, mounts.map((m) => ({ source: m.Source!, target: m.Target!, readOnly: m.ReadOnly === true })));
-      steps.mark('mounts');
-    })();
+    // Three things at once: the log directory in the slot's volume; the workspace, then every
+    // mount into the slot; the Docker calls below.
+    const storage = Promise.all([
+      prepareLogDir(join(slot.logs, spec.instanceId)),
+      (async () => {
+        await prepareWorkspace(sharedDir, spec.agent, sizes);
+        if (wantsSecrets) await writeSecretFiles(secretsRoot!, spec.instanceId, files);
+        steps.mark('workspace');
+        await mountIntoSlot(this.opts.warmDir, slot, mounts.map((m) => ({ source: m.Source!, target: m.Target!, readOnly: m.ReadOnly === true })));
+        steps.mark('mounts');
+      })(),
+    ]);
     const { cpu, memoryBytes, pids } = spec.resources;
     const limits = { Memory: memoryBytes, MemorySwap: memoryBytes, NanoCpus: Math.round(cpu * 1e9), PidsLimit: pids };
     const h = known.HostConfig;
     const sameLimits = h.Memory === limits.Memory && h.MemorySwap === limits.MemorySwap && h.NanoCpus === limits.NanoCpus && h.PidsLimit === limits.PidsLimit;
+    // Its address is the one it was warmed with: the credentials are bound to it meanwhile
+    // (should Docker have given it another, the reconciler binds them again after the claim).
+    const asWarmed = { ...toInfo(known, flock, network.name), instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest };
+    const bound = (async () => {
+      await beforeIdentity?.(asWarmed);
+      steps.mark('bind credentials');
+    })();
     const [, inspected] = await Promise.all([
       storage,
       (async () => {
@@ -156,21 +169,21 @@ export class WarmSandboxes {
         if (!sameLimits) await container.update(limits);
         return container.inspect();
       })(),
+      bound,
     ]);
     steps.mark('docker');
     if (!inspected.State.Running) throw new FlockError('runtime_unavailable', `warm sandbox ${warm.id} is not running (${inspected.State.Status})`);
     // Its namespace was closed to Docker's DNS when it started warm; known by its new name from now on.
     await this.host.closeDnsFor(spec.instanceId, inspected.State.Pid);
     const info = { ...toInfo(inspected, flock, network.name), instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest };
-    await beforeIdentity?.(info);
-    steps.mark('bind credentials');
+    if (info.address !== asWarmed.address) await beforeIdentity?.(info);
     // Last: the waiting runtime starts as this instance the moment the file appears.
     await writeIdentity(slot, Object.fromEntries((create.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])));
     await wakeRuntime(inspected.State.Pid);
     steps.mark('identity');
     await bindLogDir(slot, spec.instanceId, paths.hostLogDir);
     steps.mark('host log dir');
-    this.opts.log?.('info', `warm sandbox ${warm.id} claimed by ${spec.instanceId} in ${steps.totalMs().toFixed(1)} ms: ${String(steps)}`, { instanceId: spec.instanceId, steps: steps.toJSON() });
+    this.opts.log?.('debug', `warm sandbox ${warm.id} claimed by ${spec.instanceId} in ${steps.totalMs().toFixed(1)} ms (steps done at, in ms: ${String(steps)})`, { instanceId: spec.instanceId, steps: steps.toJSON() });
     return info;
   }
 

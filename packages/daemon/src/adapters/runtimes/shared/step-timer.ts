@@ -1,28 +1,26 @@
 /**
- * Where the time of a multi-step operation went (a warm claim: storage, mounts, rename...),
- * for its log line: `mark(name)` closes the step that began at the previous mark.
+ * When each step of a multi-step operation (a warm claim: storage, mounts, Docker calls...)
+ * was done, in ms since it began, for its log line. Offsets rather than durations: some steps
+ * run at the same time, and "done at" reads right either way.
  */
 export class StepTimer {
-  private last = performance.now();
-  private readonly began = this.last;
+  private readonly began = performance.now();
   private readonly steps: [string, number][] = [];
 
   mark(step: string): void {
-    const now = performance.now();
-    this.steps.push([step, now - this.last]);
-    this.last = now;
+    this.steps.push([step, performance.now() - this.began]);
   }
 
   totalMs(): number {
     return performance.now() - this.began;
   }
 
-  /** `{ storage: 812.3, mounts: 40.1 }`, in ms with one decimal. */
+  /** `{ storage: 12.3, mounts: 40.1 }`: ms since the start, one decimal. */
   toJSON(): Record<string, number> {
     return Object.fromEntries(this.steps.map(([s, ms]) => [s, Math.round(ms * 10) / 10]));
   }
 
   toString(): string {
-    return this.steps.map(([s, ms]) => `${s} ${ms.toFixed(1)} ms`).join(', ');
+    return this.steps.map(([s, ms]) => `${s} at ${ms.toFixed(1)}`).join(', ');
   }
 }

@@ -1,0 +1,16 @@
+/**
+ * The agent's op catalogue (`AGENT_OPS`: the zod schemas of every bus op), loaded at the first
+ * op call rather than with the task path: running a task needs none of it, and building it
+ * costs a new instance (or a claimed warm one) a few hundred ms of CPU under its quota.
+ */
+type Catalogue = typeof import('@aiflock/protocol/agent-ops');
+
+let loading: Promise<Catalogue> | null = null;
+
+export function opCatalogue(): Promise<Catalogue> {
+  loading ??= import('@aiflock/protocol/agent-ops').catch((err: unknown) => {
+    loading = null;
+    throw err;
+  });
+  return loading;
+}
