@@ -9,10 +9,10 @@
  *
  *   npx tsx bench/warm-pool.ts [--runs 5] [--json]
  */
-import { copyFile, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TERMINAL_STATUSES, type AgentView, type TaskView } from '@aiflock/protocol';
-import { IMAGE, containerCpu, onCleanup, benchArgs, describeMachine, echoManifest, fmt, machine, main, median, progress, randomId, sleep, spread, fmtSpread, startFlock, table, until, writeResults, type BenchFlock } from './lib.js';
+import { IMAGE, containerCpu, benchArgs, describeMachine, echoManifest, fmt, machine, main, median, progress, randomId, sleep, spread, fmtSpread, startFlock, table, until, writeResults, type BenchFlock } from './lib.js';
 
 const KINDS = { cold: 'cold start (no scaling.warm)', warm: 'claim of a warm sandbox (scaling.warm: 1)' } as const;
 type Kind = keyof typeof KINDS;
@@ -32,7 +32,6 @@ interface Run {
 
 main('warm-pool', async () => {
   const f = await startFlock();
-  onCleanup('keep the daemon log', () => copyFile(join(f.testFlock.home, 'daemon.log'), '/tmp/w18b/daemon-bench.log'));
   const m = await machine(f.docker);
   const agents: Record<Kind, string> = { cold: `cold-${randomId(6)}`, warm: `warm-${randomId(6)}` };
   for (const kind of Object.keys(KINDS) as Kind[]) {
