@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,14 @@ const metric = async (pattern: RegExp) => {
   return Number(text.match(pattern)?.[1] ?? NaN);
 };
 const mountsMentioning = (what: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(what));
+const logImage = (id: string) => join(flock.home, 'shared', 'volumes', 'logs', `${id}.ext4`);
+
+/** The device of the file system that holds `dir` inside a container. */
+async function logDevice(containerId: string, dir: string): Promise<string> {
+  const r = await execIn(docker.getContainer(containerId), ['stat', '-c', '%d', dir]);
+  expect(r.exitCode, `stat ${dir} in ${containerId}: ${r.stderr}`).toBe(0);
+  return r.stdout.trim();
+}
 
 beforeAll(async () => {
   flock = await testFlock();
@@ -80,11 +88,22 @@ describe('warm pool (docker)', () => {
       const r = await execIn(docker.getContainer(c.Id), ['sh', '-c', 'find /shared /run/aiflock /run/secrets /run/aiflock-claim -mindepth 1; for p in $(cat /proc/1/task/1/children); do tr "\\0" "\\n" < /proc/$p/environ; done']);
       expect(r.exitCode, r.stderr).toBe(0);
       const [files, runtimeEnv] = [r.stdout.split('\n').filter((l) => l.startsWith('/')), r.stdout];
-      expect(files).toEqual([]);
+      // Only the root of its own, still empty, log volume (made ahead so no claim waits for mkfs).
+      expect(files).toEqual(['/shared/logs']);
       // The waiting runtime's own environment names no agent either.
       expect(runtimeEnv).toMatch(/AIFLOCK_WARM_IDENTITY=/);
       expect(runtimeEnv).not.toMatch(/quick|AIFLOCK_INSTANCE_ID|AIFLOCK_NATS_CREDS/);
     }
+  });
+
+  it('each warm container has a log volume of its own, made ahead and empty', async () => {
+    const devices = new Set<string>();
+    for (const c of pooled) {
+      const warmId = c.Labels['aiflock.warm']!;
+      expect(existsSync(logImage(warmId)), `${warmId}'s log image`).toBe(true);
+      devices.add(await logDevice(c.Id, '/shared/logs'));
+    }
+    expect(devices.size).toBe(pooled.length);
   });
 
   let claimed: { id: string; containerId: string };
@@ -102,6 +121,18 @@ describe('warm pool (docker)', () => {
     const inside = await execIn(docker.getContainer(claimed.containerId), ['sh', '-c', 'test -s /run/aiflock/nats.creds && grep -c " /shared/agents/quick " /proc/self/mountinfo']);
     expect(inside.exitCode, inside.stderr).toBe(0);
     expect((await docker.getContainer(claimed.containerId).inspect()).Name).toBe(`/aiflock-${flock.name}-${claimed.id}`);
+    // The warm container's log volume is now the instance's, under the instance's name only.
+    const warmId = pooled.find((c) => c.Id === claimed.containerId)!.Labels['aiflock.warm']!;
+    expect(existsSync(logImage(warmId))).toBe(false);
+    expect(existsSync(logImage(claimed.id))).toBe(true);
+    await eventually(async () => /"msg":"ready"/.test(await readFile(join(flock.home, 'shared', 'logs', claimed.id, 'agent.log'), 'utf8').catch(() => '')), 'the host to see its log file');
+    // Its size limit holds from inside: writing past it fails with ENOSPC, and the host's disk is untouched.
+    // The image has no dd: node appends 1 MiB at a time, up to 200 MiB, and prints the error that stopped it.
+    const writer = `const fs=require('fs');const b=Buffer.alloc(1<<20);try{for(let i=0;i<200;i++)fs.appendFileSync(process.argv[1],b);console.log('wrote 200 MiB')}catch(e){console.log(e.code)}`;
+    const fill = await execIn(docker.getContainer(claimed.containerId), ['sh', '-c', `df -k /shared/logs/${claimed.id} | tail -1; node -e "$0" /shared/logs/${claimed.id}/fill; rm -f /shared/logs/${claimed.id}/fill`, writer]);
+    expect(fill.stdout).toMatch(/^ENOSPC$/m);
+    const sizeKb = Number(fill.stdout.split('\n')[0]!.trim().split(/\s+/)[1]);
+    expect(sizeKb).toBeLessThan(64 * 1024);
     // Tasks go to either replica: run until the claimed one has answered one.
     await eventually(async () => {
       const t = await flock.cliJson<TaskView>(['task', 'run', 'quick', '--input', '{"hello":"warm"}', '--wait']);
@@ -110,16 +141,21 @@ describe('warm pool (docker)', () => {
     }, `a task answered by ${claimed.id}`, 60_000);
   });
 
+  let refilledIds = new Set<string>();
+  let instancesBefore: string[] = [];
+
   it('the pool refills with new containers', async () => {
     const refilled = await eventually(async () => {
       const w = await warmContainers();
       return w.length === 2 ? w : null;
     }, 'the pool back at two', 60_000);
     expect(refilled.map((c) => c.Id)).not.toContain(claimed.containerId);
+    refilledIds = new Set(refilled.map((c) => c.Id));
   });
 
   it('a removed instance is destroyed with its container and mounts, not pooled', async () => {
     const warmId = (await docker.getContainer(claimed.containerId).inspect()).Config.Labels!['aiflock.warm']!;
+    instancesBefore = (await agent()).instances.map((i) => i.id);
     expect(mountsMentioning(`/warm/${warmId}/`).length).toBeGreaterThan(0);
     // Stopping it makes the reconciler replace it: the replacement is a claim too, never this container.
     await docker.getContainer(claimed.containerId).update({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } });
@@ -128,6 +164,38 @@ describe('warm pool (docker)', () => {
     expect((await warmContainers()).map((c) => c.Id)).not.toContain(claimed.containerId);
     // Its slot's mounts go right after the container (the same removal).
     await eventually(async () => mountsMentioning(`/warm/${warmId}/`).length === 0, `no mounts left under ${warmId}'s slot`, 30_000);
-    await eventually(async () => (await agent()).instances.filter((i) => i.status === 'running').length === 2, 'a replacement running', 60_000);
+    const before = new Set(instancesBefore);
+    const replacement = await eventually(async () => {
+      const running = (await agent()).instances.filter((i) => i.status === 'running');
+      return running.length === 2 ? running.find((i) => !before.has(i.id)) : undefined;
+    }, 'a replacement running', 60_000);
+    expect(refilledIds.has(replacement.containerId!), `the replacement ${replacement.id} claimed a warm container`).toBe(true);
+  });
+
+  it('a pre-made log volume goes to one instance only: each claimed one has its own device', async () => {
+    const running = (await agent()).instances.filter((i) => i.status === 'running');
+    const devices = new Map<string, string>();
+    for (const i of running) devices.set(i.id, await logDevice(i.containerId!, `/shared/logs/${i.id}`));
+    for (const c of await warmContainers()) devices.set(c.Id, await logDevice(c.Id, '/shared/logs'));
+    // Not the root file system's: each is a volume.
+    devices.set('/', await logDevice(running[0]!.containerId!, '/'));
+    expect(new Set(devices.values()).size, JSON.stringify([...devices])).toBe(devices.size);
+  });
+
+  it('a discarded warm sandbox takes its log volume with it', async () => {
+    // The replacement above took one: the pool is back at two once refilled.
+    const warm = await eventually(async () => {
+      const w = await warmContainers();
+      return w.length === 2 ? w : null;
+    }, 'the pool back at two', 60_000);
+    const warmIds = warm.map((c) => c.Labels['aiflock.warm']!);
+    const file = join(flock.home, 'quick.agent.md');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('scaling: { warm: 2 }', 'scaling: { warm: 0 }'));
+    const r = await flock.cli(['agent', 'deploy', file]);
+    expect(r.code, r.stderr).toBe(0);
+    await eventually(async () => (await warmContainers()).length === 0, 'no warm containers left', 60_000);
+    for (const id of warmIds) {
+      await eventually(async () => !existsSync(logImage(id)) && mountsMentioning(`/warm/${id}/`).length === 0, `${id}'s log volume and mounts gone`, 30_000);
+    }
   });
 });

@@ -1,5 +1,8 @@
 import { JSONCodec, type NatsConnection } from 'nats';
-import { AGENT_OPS, opParts, RpcReply, subjects, type AgentOp, type AgentOpInput, type AgentOpOutput, type RpcErrorBody } from '@aiflock/protocol';
+import type { AgentOp, AgentOpInput, AgentOpOutput, RpcErrorBody } from '@aiflock/protocol';
+import { RpcReply } from '@aiflock/protocol/rpc';
+import { subjects } from '@aiflock/protocol/subjects';
+import { opCatalogue } from './op-catalogue.js';
 
 const codec = JSONCodec();
 
@@ -33,6 +36,7 @@ export function busRpc(nc: NatsConnection, instanceId: string, defaultTimeoutMs 
  * not match the contract is an error here, not a surprise later).
  */
 export async function callOp<K extends AgentOp>(call: RpcCall, name: K, input: AgentOpInput<K>, timeoutMs?: number): Promise<AgentOpOutput<K>> {
+  const { AGENT_OPS, opParts } = await opCatalogue();
   const { input: inSchema, output } = AGENT_OPS[name];
   const [service, op] = opParts(name);
   const result = await call(service, op, inSchema.parse(input), timeoutMs);

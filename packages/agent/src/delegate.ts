@@ -1,4 +1,5 @@
-import { FINAL_STATUSES, type AgentOpInput, type TaskView } from '@aiflock/protocol';
+import type { AgentOpInput, TaskView } from '@aiflock/protocol';
+import { FINAL_STATUSES } from '@aiflock/protocol/task';
 import { callOp, type RpcCall } from './bus-rpc.js';
 import { describe } from './connect.js';
 import type { TaskLogger } from './sdk.js';

@@ -1,6 +1,9 @@
 import { createInbox, headers, JSONCodec, type NatsConnection } from 'nats';
 import { rpcTraceHeaders } from './trace-context.js';
-import { AGENT_OPS, RPC_STREAM_HEADER, RpcFrame, RpcReply, subjects, type LlmChatResult, type LlmChatRpc, type LlmStreamChunk, type RpcErrorBody } from '@aiflock/protocol';
+import type { LlmChatResult, LlmChatRpc, LlmStreamChunk, RpcErrorBody } from '@aiflock/protocol';
+import { RPC_STREAM_HEADER, RpcFrame, RpcReply } from '@aiflock/protocol/rpc';
+import { subjects } from '@aiflock/protocol/subjects';
+import { opCatalogue } from './op-catalogue.js';
 
 const codec = JSONCodec();
 
@@ -61,11 +64,13 @@ export class LlmClient {
       return s.result;
     }
     const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', 'chat'), codec.encode(this.named(req)), { timeout: opts.timeoutMs ?? 120_000, ...traced() });
+    const { AGENT_OPS } = await opCatalogue();
     return AGENT_OPS['llm.chat'].output.parse(unwrap(RpcReply.parse(codec.decode(msg.data))));
   }
 
   async models(opts: LlmCallOptions = {}): Promise<string[]> {
     const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', 'models'), codec.encode({}), { timeout: opts.timeoutMs ?? 10_000 });
+    const { AGENT_OPS } = await opCatalogue();
     return AGENT_OPS['llm.models'].output.parse(unwrap(RpcReply.parse(codec.decode(msg.data)))).models;
   }
 
@@ -94,6 +99,7 @@ export class LlmClient {
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
+        const { AGENT_OPS } = await opCatalogue();
         // Subscribed before publishing, on one connection: no frame can be missed.
         const h = traced().headers ?? headers();
         h.set(RPC_STREAM_HEADER, inbox);

@@ -1,5 +1,9 @@
 import type { JetStreamClient, JsMsg } from 'nats';
-import { subjects, Task, TaskResult, TRACE_HEADERS, type AgentEvent, type TaskClaim, type TaskClaimRpc, type TerminalStatus } from '@aiflock/protocol';
+// Not the package's index: that would build the whole op catalogue (op-catalogue.ts) with the runner.
+import type { AgentEvent, TaskClaim, TaskClaimRpc, TerminalStatus } from '@aiflock/protocol';
+import { subjects } from '@aiflock/protocol/subjects';
+import { Task, TaskResult } from '@aiflock/protocol/task';
+import { TRACE_HEADERS } from '@aiflock/protocol/trace';
 import { describe } from './connect.js';
 import type { EventSink } from './event-sink.js';
 import type { BusClients } from './bus-clients.js';

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { headers, type MsgHdrs } from 'nats';
-import { TRACE_HEADERS, formatTraceparent, parseTraceparent } from '@aiflock/protocol';
+import { TRACE_HEADERS, formatTraceparent, parseTraceparent } from '@aiflock/protocol/trace';
 
 /**
  * The agent's side of tracing, kept to propagation: the sandbox may reach nothing but the

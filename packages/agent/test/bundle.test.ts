@@ -79,6 +79,14 @@ describe('agent bundle', () => {
     expect(inOutput.filter((i) => i.includes('node_modules/zod/v4/locales/') && !/\/(en|index)\.js$/.test(i))).toEqual([]);
   });
 
+  it('keeps the op catalogue and the protocol index off the task runner\'s path', async () => {
+    const meta = JSON.parse(await readFile(join(outDir, 'meta.json'), 'utf8')) as Metafile;
+    // What the first task loads (and a warm sandbox loads before its claim): the runner and its clients, not every op's schemas.
+    const taskPath = startupInputs(meta, 'packages/agent/src/task-path.ts');
+    for (const needed of ['packages/agent/src/task-runner.ts', 'packages/agent/src/bus-clients.ts', 'packages/protocol/src/task.ts']) expect(taskPath).toContain(needed);
+    expect(['packages/protocol/src/agent-ops.ts', 'packages/protocol/src/index.ts', 'packages/protocol/src/api.ts'].filter((i) => taskPath.has(i))).toEqual([]);
+  });
+
   it('is ASCII, so V8 holds its text at one byte per character', async () => {
     const bytes = await readFile(join(outDir, 'agent.mjs'));
     expect(bytes.findIndex((b) => b > 0x7f)).toBe(-1);

@@ -375,13 +375,17 @@ export class Reconciler {
     if (failed && failed.until > now) return;
     const m = d.manifest;
     const instanceId = newInstanceId(d.name);
+    const began = this.deps.clock.now();
+    let how: 'warm' | 'cold' | null = null;
     try {
       const creds = await this.deps.credentials.issue(instanceId, d.name);
       const spec = await this.specFor(d, instanceId, creds);
       if (node === this.deps.node) {
         // A claimed warm sandbox connects the moment it learns who it is: its credentials are bound to its address first.
         const bindFirst = (claimed: SandboxInfo) => this.deps.credentials.bind?.(instanceId, claimed.address ?? null) ?? Promise.resolve();
-        const info = (await this.deps.warm?.claim(spec, bindFirst)) ?? (await this.deps.runtime.start(spec));
+        const claimed = await this.deps.warm?.claim(spec, bindFirst);
+        const info = claimed ?? (await this.deps.runtime.start(spec));
+        how = claimed ? 'warm' : 'cold';
         // The credentials were issued usable from nowhere; now that the sandbox has its address,
         // they work from there only (the agent retries until the bound file is in place).
         await this.deps.credentials.bind?.(instanceId, info.address ?? null);
@@ -393,7 +397,9 @@ export class Reconciler {
         await this.deps.store.instances.upsert({ id: instanceId, agent: d.name, status: 'starting', handle: null, node, startedAt: new Date(now).toISOString(), lastHeartbeatAt: null, exitCode: null, oomKilled: false });
       }
       this.failures.delete(d.name);
-      this.deps.log('info', `started instance ${instanceId}${node === this.deps.node ? '' : ` on node ${node}`}`, { agent: d.name, node });
+      // When the start began and how (a warm claim or a cold start): where bench/warm-pool.ts measures from.
+      const timing = how ? { start: how, startBeganAt: began.toISOString(), startMs: this.deps.clock.now().getTime() - began.getTime() } : {};
+      this.deps.log('info', `started instance ${instanceId}${node === this.deps.node ? '' : ` on node ${node}`}${how ? ` (${how}, ${timing.startMs} ms)` : ''}`, { agent: d.name, node, instanceId, ...timing });
     } catch (err) {
       await this.deps.credentials.revoke(instanceId, 'its sandbox did not start').catch(() => undefined);
       const count = (failed?.count ?? 0) + 1;

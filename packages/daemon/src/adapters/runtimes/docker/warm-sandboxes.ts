@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { FlockError, type SandboxInfo, type SandboxResources, type SandboxSpec, type WarmKey, type WarmSandbox } from '@aiflock/core';
 import type { FlockNetwork } from './flock-network.js';
@@ -5,9 +6,12 @@ import { containerSpec } from './container-spec.js';
 import { LABEL, containerName } from './names.js';
 import { toInfo } from './container-info.js';
 import { warmContainerSpec, warmKeyFromLabel } from './warm-container.js';
-import { WARM_KEY_LABEL, WARM_LABEL, createSlot, disposeWarmRoot, mountIntoSlot, newWarmId, prepareWarmRoot, readClaimRecord, releaseSlot, slotPaths, writeClaimRecord, writeIdentity, WARM_ID_PATTERN, type SlotPaths } from './warm-slots.js';
+import { WARM_KEY_LABEL, WARM_LABEL, bindLogDir, createSlot, wakeRuntime, disposeWarmRoot, mountIntoSlot, newWarmId, prepareWarmRoot, readClaimRecord, releaseSlot, slotPaths, writeClaimRecord, writeIdentity, WARM_ID_PATTERN, type SlotPaths } from './warm-slots.js';
 import { writeSecretFiles } from '../shared/secret-files.js';
-import { instanceSizes, logFileEnv, prepareInstanceStorage, type StorageLimits } from '../shared/shared-storage.js';
+import type { RuntimeLog } from '../shared/host-runtime.js';
+import { StepTimer } from '../shared/step-timer.js';
+import { instanceSizes, logFileEnv, prepareLogDir, prepareWorkspace, storagePaths, type StorageLimits } from '../shared/shared-storage.js';
+import { handOverLogVolume, mountLogVolume, removeLogImage } from '../shared/volumes.js';
 
 export interface WarmSandboxesOptions {
   docker: Dockerode;
@@ -17,6 +21,7 @@ export interface WarmSandboxesOptions {
   warmDir: string;
   secretsDir?: string;
   storage?: StorageLimits;
+  log?: RuntimeLog;
 }
 
 /** What the Docker runtime lends its warm sandboxes: its network, its DNS closing, its removal. */
@@ -37,6 +42,8 @@ const statusOf = (err: unknown): number | undefined => (err as { statusCode?: nu
  */
 export class WarmSandboxes {
   private rootReady: Promise<void> | null = null;
+  /** What warmUp() saw of each container it started (its pid, its limits): a claim needs no inspect first. */
+  private readonly started = new Map<string, Dockerode.ContainerInspectInfo>();
 
   constructor(
     private readonly opts: WarmSandboxesOptions,
@@ -50,11 +57,19 @@ export class WarmSandboxes {
     const slot = slotPaths(this.opts.warmDir, id);
     const create = warmContainerSpec(id, key, resources, slot, { flock: this.opts.flock, node: this.opts.node, network: network.name, gatewayIp: network.gatewayIp });
     await createSlot(slot);
+    try {
+      // Made now, so that no claim waits for mkfs: empty until an instance claims the sandbox.
+      const sizes = instanceSizes({ resources: {} }, this.opts.storage);
+      await mountLogVolume(this.opts.sharedDir, id, slot.logs, sizes.logFileMaxBytes, sizes.logFileKeep);
+    } catch (err) {
+      await this.releaseUnclaimed(id);
+      throw err;
+    }
     let container: Dockerode.Container;
     try {
       container = await this.opts.docker.createContainer(create);
     } catch (err) {
-      await releaseSlot(slot);
+      await this.releaseUnclaimed(id);
       if (statusOf(err) === 404) throw new FlockError('validation_failed', `image "${key.image}" is not present on node ${this.opts.node}`, { field: 'image', value: key.image });
       throw new FlockError('runtime_unavailable', `docker could not create warm sandbox ${id}: ${(err as Error).message}`);
     }
@@ -62,10 +77,11 @@ export class WarmSandboxes {
       await container.start();
       const inspected = await container.inspect();
       await this.host.closeDnsFor(id, inspected.State.Pid);
+      this.started.set(id, inspected);
       return { id, key, handle: inspected.Id };
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});
-      await releaseSlot(slot).catch(() => {});
+      await this.releaseUnclaimed(id).catch(() => {});
       throw new FlockError('runtime_unavailable', `docker could not start warm sandbox ${id}: ${(err as Error).message}`);
     }
   }
@@ -90,8 +106,16 @@ export class WarmSandboxes {
     return id !== undefined && c.Names.includes(`/${containerName(this.opts.flock, id)}`);
   }
 
+  /**
+   * Only what names the instance happens here, and as much of it at once as can be: its
+   * workspace, credentials and secrets mounted in, its log directory made in the slot's own
+   * log volume (made at warm-up), the rename and an inspect in parallel; the limits only
+   * when they differ from the warm sandbox's. Then the identity, and the runtime is woken.
+   * The host's own view of the log directory is bound after that, off the instance's path.
+   */
   async claim(warm: WarmSandbox, spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo> {
     const { flock, node, sharedDir, secretsDir: secretsRoot, docker } = this.opts;
+    const steps = new StepTimer();
     const network = await this.host.prepareForWarm();
     const files = spec.secretFiles ?? {};
     const wantsSecrets = Object.keys(files).length > 0;
@@ -103,24 +127,63 @@ export class WarmSandboxes {
     // Exactly what a cold start would give it (validation included): its environment and its mounts.
     const sizes = instanceSizes(spec, this.opts.storage);
     const create = containerSpec({ ...spec, env: { ...spec.env, ...logFileEnv(sizes) } }, { flock, node, sharedDir, network: network.name, gatewayIp: network.gatewayIp, secretsDir });
-    await prepareInstanceStorage(sharedDir, spec.agent, spec.instanceId, sizes);
-    if (wantsSecrets) await writeSecretFiles(secretsRoot!, spec.instanceId, files);
     const slot = slotPaths(this.opts.warmDir, warm.id);
+    const container = docker.getContainer(warm.handle);
+    const known = this.started.get(warm.id) ?? (await container.inspect());
+    this.started.delete(warm.id);
     // Recorded first: from the rename on, listings and removal know it by the instance's name.
     await writeClaimRecord(slot, { instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest });
-    await mountIntoSlot(this.opts.warmDir, slot, (create.HostConfig?.Mounts ?? []).map((m) => ({ source: m.Source!, target: m.Target!, readOnly: m.ReadOnly === true })));
-    const container = docker.getContainer(warm.handle);
-    await container.rename({ name: containerName(flock, spec.instanceId) });
+    // Taken out of the slot's name at once: the volume is this instance's, whatever happens next.
+    await handOverLogVolume(sharedDir, warm.id, spec.instanceId);
+    steps.mark('spec');
+    const paths = storagePaths(sharedDir, spec.agent, spec.instanceId);
+    const mounts = (create.HostConfig?.Mounts ?? []).filter((m) => m.Target !== paths.logDir);
+    // Three things at once: the log directory in the slot's volume; the workspace, then every
+    // mount into the slot; the Docker calls below.
+    const storage = Promise.all([
+      prepareLogDir(join(slot.logs, spec.instanceId)),
+      (async () => {
+        await prepareWorkspace(sharedDir, spec.agent, sizes);
+        if (wantsSecrets) await writeSecretFiles(secretsRoot!, spec.instanceId, files);
+        steps.mark('workspace');
+        await mountIntoSlot(this.opts.warmDir, slot, mounts.map((m) => ({ source: m.Source!, target: m.Target!, readOnly: m.ReadOnly === true })));
+        steps.mark('mounts');
+      })(),
+    ]);
     const { cpu, memoryBytes, pids } = spec.resources;
-    await container.update({ Memory: memoryBytes, MemorySwap: memoryBytes, NanoCpus: Math.round(cpu * 1e9), PidsLimit: pids });
-    const inspected = await container.inspect();
+    const limits = { Memory: memoryBytes, MemorySwap: memoryBytes, NanoCpus: Math.round(cpu * 1e9), PidsLimit: pids };
+    const h = known.HostConfig;
+    const sameLimits = h.Memory === limits.Memory && h.MemorySwap === limits.MemorySwap && h.NanoCpus === limits.NanoCpus && h.PidsLimit === limits.PidsLimit;
+    // Its address is the one it was warmed with: the credentials are bound to it meanwhile
+    // (should Docker have given it another, the reconciler binds them again after the claim).
+    const asWarmed = { ...toInfo(known, flock, network.name), instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest };
+    const bound = (async () => {
+      await beforeIdentity?.(asWarmed);
+      steps.mark('bind credentials');
+    })();
+    const [, inspected] = await Promise.all([
+      storage,
+      (async () => {
+        await container.rename({ name: containerName(flock, spec.instanceId) });
+        // The limits it was warmed with are those of an agent of the same key: usually this one's.
+        if (!sameLimits) await container.update(limits);
+        return container.inspect();
+      })(),
+      bound,
+    ]);
+    steps.mark('docker');
     if (!inspected.State.Running) throw new FlockError('runtime_unavailable', `warm sandbox ${warm.id} is not running (${inspected.State.Status})`);
     // Its namespace was closed to Docker's DNS when it started warm; known by its new name from now on.
     await this.host.closeDnsFor(spec.instanceId, inspected.State.Pid);
     const info = { ...toInfo(inspected, flock, network.name), instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest };
-    await beforeIdentity?.(info);
+    if (info.address !== asWarmed.address) await beforeIdentity?.(info);
     // Last: the waiting runtime starts as this instance the moment the file appears.
     await writeIdentity(slot, Object.fromEntries((create.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])));
+    await wakeRuntime(inspected.State.Pid);
+    steps.mark('identity');
+    await bindLogDir(slot, spec.instanceId, paths.hostLogDir);
+    steps.mark('host log dir');
+    this.opts.log?.('debug', `warm sandbox ${warm.id} claimed by ${spec.instanceId} in ${steps.totalMs().toFixed(1)} ms (steps done at, in ms: ${String(steps)})`, { instanceId: spec.instanceId, steps: steps.toJSON() });
     return info;
   }
 
@@ -128,7 +191,14 @@ export class WarmSandboxes {
   async discard(id: string): Promise<void> {
     if (!WARM_ID_PATTERN.test(id)) return;
     await this.host.removeByName(containerName(this.opts.flock, id));
+    await this.releaseUnclaimed(id);
+  }
+
+  /** An unclaimed slot's mounts (its log volume among them), the slot, then the volume's image. */
+  private async releaseUnclaimed(id: string): Promise<void> {
+    this.started.delete(id);
     await releaseSlot(slotPaths(this.opts.warmDir, id));
+    await removeLogImage(this.opts.sharedDir, id);
   }
 
   /** The slot of the warm container instance `instanceId` was claimed from, if it was one. */

@@ -46,6 +46,8 @@ export interface SlotPaths {
   creds: string;
   secrets: string;
   claim: string;
+  /** The slot's own log volume, made and mounted before any claim (it shows as /shared/logs). */
+  logs: string;
   /** Host only (never mounted): which instance claimed it, for listings after a restart. */
   record: string;
 }
@@ -53,7 +55,7 @@ export interface SlotPaths {
 export function slotPaths(warmRoot: string, id: string): SlotPaths {
   if (!WARM_ID_PATTERN.test(id)) throw new FlockError('validation_failed', `warm sandbox id "${id}" is not valid`);
   const slot = join(warmRoot, id);
-  return { slot, shared: join(slot, 'shared'), creds: join(slot, 'creds'), secrets: join(slot, 'secrets'), claim: join(slot, 'claim'), record: join(warmRoot, `${id}.claim.json`) };
+  return { slot, shared: join(slot, 'shared'), creds: join(slot, 'creds'), secrets: join(slot, 'secrets'), claim: join(slot, 'claim'), logs: join(slot, 'shared', 'logs'), record: join(warmRoot, `${id}.claim.json`) };
 }
 
 /** The warm container's mounts of its (still empty) slot. */
@@ -96,7 +98,7 @@ export async function disposeWarmRoot(warmRoot: string): Promise<void> {
 export async function createSlot(p: SlotPaths): Promise<void> {
   await rm(p.record, { force: true });
   await mkdir(p.slot, { mode: 0o755 });
-  for (const d of [p.shared, p.creds, p.secrets]) await mkdir(d, { mode: 0o755 });
+  for (const d of [p.shared, p.logs, p.creds, p.secrets]) await mkdir(d, { mode: 0o755 });
   await mkdir(p.claim, { mode: 0o700 });
   await chown(p.claim, SANDBOX_UID, SANDBOX_GID);
   await chmod(p.claim, 0o500);
@@ -111,7 +113,10 @@ export interface ClaimBind {
 
 /**
  * Mount what the instance gets into the slot, in one shell (one process for every mount: the
- * claim is on the path of a new instance). Each target must be one the warm container sees.
+ * claim is on the path of a new instance), with as few commands as can be: a read-only one is
+ * `mount -o bind,ro` in a staging place (bind and read-only remount in one command) and then
+ * moved in, so that the container's copy is read-only from the start. The directories are made
+ * and removed here, not by more commands. Each target must be one the warm container sees.
  */
 export async function mountIntoSlot(warmRoot: string, p: SlotPaths, binds: ClaimBind[]): Promise<void> {
   const lines: string[] = ['set -e'];
@@ -119,6 +124,7 @@ export async function mountIntoSlot(warmRoot: string, p: SlotPaths, binds: Claim
   // Braced: $10 would be $1 followed by a 0.
   const arg = (v: string) => `"\${${args.push(v)}}"`;
   const stage = `${stagingDir(warmRoot)}/${relative(warmRoot, p.slot)}`;
+  const staged: string[] = [];
   for (const [i, b] of binds.entries()) {
     const at = hostTarget(p, b.target);
     if (at !== p.creds && at !== p.secrets) await mkdir(at, { recursive: true, mode: 0o755 });
@@ -127,9 +133,15 @@ export async function mountIntoSlot(warmRoot: string, p: SlotPaths, binds: Claim
       continue;
     }
     const s = `${stage}-${i}`;
-    lines.push(`mkdir -p ${arg(s)}`, `mount --bind ${arg(b.source)} ${arg(s)}`, `mount -o remount,bind,ro ${arg(s)}`, `mount --move ${arg(s)} ${arg(at)}`, `rmdir ${arg(s)}`);
+    await mkdir(s, { recursive: true, mode: 0o700 });
+    staged.push(s);
+    lines.push(`mount -o bind,ro ${arg(b.source)} ${arg(s)}`, `mount --move ${arg(s)} ${arg(at)}`);
   }
-  await sh(lines.join('\n'), args);
+  try {
+    await sh(lines.join('\n'), args);
+  } finally {
+    for (const s of staged) await rmdir(s).catch(() => undefined);
+  }
 }
 
 function hostTarget(p: SlotPaths, target: string): string {
@@ -145,6 +157,30 @@ export async function writeIdentity(p: SlotPaths, env: Record<string, string>): 
   await writeFile(tmp, JSON.stringify({ env }), { mode: 0o400 });
   await chown(tmp, SANDBOX_UID, SANDBOX_GID);
   await rename(tmp, join(p.claim, IDENTITY_FILE));
+}
+
+/**
+ * Wake the waiting runtime at once (the agent's warm-claim.ts; SIGWINCH, which it would
+ * otherwise ignore): the processes the container's init runs, or the init itself when it runs
+ * the runtime directly. It also notices the file by itself; this only saves the wait for the notice.
+ */
+export async function wakeRuntime(pid: number): Promise<void> {
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  const pids = children.trim() ? children.trim().split(/\s+/).map(Number) : [pid];
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGWINCH');
+    } catch {
+      // Gone meanwhile: it cannot be claimed anyway, and the reconciler will see it.
+    }
+  }
+}
+
+/** The slot's log directory for the claiming instance, bound where the host keeps instance logs (`<shared>/logs/<id>`). */
+export async function bindLogDir(p: SlotPaths, instanceId: string, hostLogDir: string): Promise<void> {
+  await mkdir(hostLogDir, { recursive: true, mode: 0o750 });
+  // Private: nothing mounted there later is to travel back into the slot, or the other way.
+  await sh('mount --bind "$1" "$2" && mount --make-private "$2"', [join(p.logs, instanceId), hostLogDir]);
 }
 
 export interface ClaimRecord {

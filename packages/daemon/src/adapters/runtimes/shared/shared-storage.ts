@@ -89,43 +89,60 @@ export async function prepareSharedRoot(sharedDir: string): Promise<void> {
 }
 
 /**
- * Workspace (shared by an agent's replicas, a size-limited volume of its own:
- * workspace-volume.ts) and per-instance log file. Ownership is fixed on every start so that a
- * tampered or stale tree cannot hand one agent's files to the sandbox user of another run
- * with different ownership.
+ * Workspace (shared by an agent's replicas, a size-limited volume of its own: volumes.ts) and
+ * per-instance log directory (a volume of its own too). Ownership is fixed on every start so
+ * that a tampered or stale tree cannot hand one agent's files to the sandbox user of another
+ * run with different ownership.
  */
 export async function prepareInstanceStorage(sharedDir: string, agent: string, instanceId: string, sizes: InstanceSizes, owner: StorageOwner = SANDBOX_OWNER): Promise<InstanceStoragePaths> {
   const paths = storagePaths(sharedDir, agent, instanceId);
-  await prepareSharedRoot(sharedDir);
-  try {
-    await mkdir(paths.hostWorkspace, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  await assertRealDirectory(paths.hostWorkspace);
-  await mountWorkspaceVolume(sharedDir, agent, paths.hostWorkspace, sizes.workspaceBytes);
-  await chownOrExplain(paths.hostWorkspace, owner);
-  await chmod(paths.hostWorkspace, 0o700);
-
-  try {
-    await mkdir(paths.hostLogDir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
+  await prepareWorkspace(sharedDir, agent, sizes, owner);
+  await mkdirOnce(paths.hostLogDir);
   await assertRealDirectory(paths.hostLogDir);
   await mountLogVolume(sharedDir, instanceId, paths.hostLogDir, sizes.logFileMaxBytes, sizes.logFileKeep);
-  await chownOrExplain(paths.hostLogDir, owner);
-  await chmod(paths.hostLogDir, 0o750);
+  await prepareLogDir(paths.hostLogDir, owner);
+  return paths;
+}
+
+/** The agent's workspace volume, mounted (or found mounted) on the host and given to the sandbox user. */
+export async function prepareWorkspace(sharedDir: string, agent: string, sizes: InstanceSizes, owner: StorageOwner = SANDBOX_OWNER): Promise<void> {
+  const hostWorkspace = join(sharedDir, 'agents', agent);
+  await prepareSharedRoot(sharedDir);
+  await mkdirOnce(hostWorkspace);
+  await assertRealDirectory(hostWorkspace);
+  await mountWorkspaceVolume(sharedDir, agent, hostWorkspace, sizes.workspaceBytes);
+  await chownOrExplain(hostWorkspace, owner);
+  await chmod(hostWorkspace, 0o700);
+}
+
+/**
+ * An instance's log directory, already on its volume (mounted there by prepareInstanceStorage,
+ * or made inside a warm sandbox's own log volume): made if missing, given to the sandbox user,
+ * with its log file.
+ */
+export async function prepareLogDir(dir: string, owner: StorageOwner = SANDBOX_OWNER): Promise<void> {
+  await mkdirOnce(dir);
+  await assertRealDirectory(dir);
+  await chownOrExplain(dir, owner);
+  await chmod(dir, 0o750);
+  const file = join(dir, 'agent.log');
   // O_NOFOLLOW: a symlink planted at the log path must not redirect a chown to another file.
-  const fh = await open(paths.hostLogFile, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o640);
+  const fh = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o640);
   try {
-    if (!(await fh.stat()).isFile()) throw new FlockError('internal', `${paths.hostLogFile} is not a regular file`);
-    await fh.chown(owner.uid, owner.gid).catch((err) => explainChown(err, paths.hostLogFile, owner));
+    if (!(await fh.stat()).isFile()) throw new FlockError('internal', `${file} is not a regular file`);
+    await fh.chown(owner.uid, owner.gid).catch((err) => explainChown(err, file, owner));
     await fh.chmod(0o640);
   } finally {
     await fh.close();
   }
-  return paths;
+}
+
+async function mkdirOnce(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /**

@@ -71,6 +71,22 @@ export async function retireLogVolume(sharedDir: string, instanceId: string, dir
   }
 }
 
+/**
+ * A log volume made ahead under another name (a warm sandbox's id) becomes `instanceId`'s:
+ * its image takes the instance's name, so retireLogVolume finds it. The loop device holds the
+ * open file, not its name. Never onto an existing image: each volume has one instance.
+ */
+export async function handOverLogVolume(sharedDir: string, from: string, instanceId: string): Promise<void> {
+  const to = logImage(sharedDir, instanceId);
+  if (await exists(to)) throw new FlockError('internal', `${instanceId} already has a log volume; a warm sandbox's is not handed to it`);
+  await rename(logImage(sharedDir, from), to);
+}
+
+/** The image of a log volume no instance got (a discarded warm sandbox's), once unmounted. */
+export async function removeLogImage(sharedDir: string, id: string): Promise<void> {
+  await rm(logImage(sharedDir, id), { force: true });
+}
+
 /** ext4's own metadata (journal, inode tables) in a small log volume. */
 const LOG_VOLUME_SLACK = 8 * 1024 ** 2;
 
