@@ -6,7 +6,7 @@ import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import { NodeDesiredState, nodeSubjects, type NodeDesiredInstance, type NodeHeartbeat } from '@aiflock/protocol';
 import { hostCapacity } from '../nodes/host-capacity.js';
 import { RUNTIME_FACTORIES } from '../adapters/runtimes/registry.js';
-import type { HostRuntime } from '../adapters/runtimes/shared/host-runtime.js';
+import type { HostRuntime, RuntimeLog } from '../adapters/runtimes/shared/host-runtime.js';
 import { SANDBOX_GID, SANDBOX_UID } from '../adapters/runtimes/shared/shared-storage.js';
 import { CREDS_FILE } from '../adapters/nats/jwt-credentials.js';
 import { VERSION } from '../version.js';
@@ -54,9 +54,10 @@ export class NodeAgent {
     const available = await availableRuntimes();
     const kind = s.runtime ?? (available.includes('docker') ? 'docker' : available[0]);
     if (!kind || !available.includes(kind)) throw new Error(`runtime "${kind ?? 'none'}" cannot run on this host (available here: ${available.join(', ') || 'none'})`);
-    const runtime = nodeRuntime(s, kind, (level, msg) => level !== 'debug' && log(msg));
+    const runtimeLog: RuntimeLog = (level, msg) => level !== 'debug' && log(msg);
+    const runtime = nodeRuntime(s, kind, runtimeLog);
     if (!runtime.capabilities.survivesRestart) {
-      const reclaimed = await reclaimOrphans(s.flock, s.name);
+      const reclaimed = await reclaimOrphans(s.flock, s.name, runtimeLog);
       if (reclaimed > 0) log(`ended ${reclaimed} sandbox(es) a previous run of this node agent left behind`);
     }
     await runtime.init();

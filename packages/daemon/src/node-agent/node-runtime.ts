@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { hostPort, natsServers } from '../adapters/nats/server-list.js';
 import { RuntimeSettingsSchema, runtimeFactory } from '../adapters/runtimes/registry.js';
+import { InstanceCgroup } from '../adapters/runtimes/shared/cgroups.js';
+import { releaseAllStorage } from '../adapters/runtimes/shared/shared-storage.js';
 import type { HostRuntime, RuntimeLog } from '../adapters/runtimes/shared/host-runtime.js';
 
 const run = promisify(execFile);
@@ -70,27 +72,21 @@ export function nodeRuntime(s: { flock: string; name: string; natsUrl: string },
  * cgroups is killed and the cgroups removed, and what their storage still has mounted under
  * the runtime's root is unmounted, before the runtime starts afresh.
  */
-export async function reclaimOrphans(flock: string, node: string): Promise<number> {
+export async function reclaimOrphans(flock: string, node: string, log: RuntimeLog): Promise<number> {
   const scope = runtimeScope(flock, node);
-  const parent = join('/sys/fs/cgroup', `aiflock-${scope}`);
-  const children = await readdir(parent, { withFileTypes: true }).catch(() => []);
-  let killed = 0;
-  for (const c of children.filter((d) => d.isDirectory())) {
-    const dir = join(parent, c.name);
-    await writeFile(join(dir, 'cgroup.kill'), '1').catch(() => undefined);
-    for (let i = 0; i < 50 && (await rmdir(dir).then(() => false, () => true)); i++) await new Promise((r) => setTimeout(r, 100));
-    killed++;
-  }
-  await rmdir(parent).catch(() => undefined);
-  // Deepest first: a workspace mounted inside the shared tree goes before the tree.
+  const reclaimed = await InstanceCgroup.reclaimFlock(scope);
   const root = nodeRoot(scope);
+  // Volumes as an instance's removal releases them (its logs kept as plain files), then anything
+  // still mounted under the root, deepest first: a workspace inside the shared tree before the tree.
+  const failed = await releaseAllStorage(join(root, 'shared'));
+  if (failed.length > 0) log('warn', `could not release what a previous run left mounted: ${failed.join('; ')}`);
   const mounts = (await readFile('/proc/self/mounts', 'utf8').catch(() => ''))
     .split('\n')
     .map((l) => l.split(' ')[1] ?? '')
     .filter((m) => m === root || m.startsWith(`${root}/`))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
-  return killed;
+  return reclaimed.length;
 }
 
 const nodeRoot = (scope: string) => `/var/lib/aiflock-node-${scope}`;

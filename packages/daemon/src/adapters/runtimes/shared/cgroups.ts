@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface CgroupLimits {
@@ -44,7 +44,7 @@ export class InstanceCgroup {
       return new InstanceCgroup(true, { all: dir });
     }
     const dirs: Record<string, string> = {};
-    for (const c of ['memory', 'pids', 'cpu', 'freezer']) {
+    for (const c of V1_CONTROLLERS) {
       if (!existsSync(join(ROOT, c))) throw new Error(`cgroup v1 controller "${c}" is not mounted at ${join(ROOT, c)}`);
       dirs[c] = join(ROOT, c, `aiflock-${flock}`, instanceId);
       await mkdir(dirs[c]!, { recursive: true });
@@ -131,7 +131,36 @@ export class InstanceCgroup {
 
   /** The flock's parent groups, once its instances are gone. */
   static async removeFlock(flock: string): Promise<void> {
-    const dirs = InstanceCgroup.version() === 2 ? [join(ROOT, `aiflock-${flock}`)] : ['memory', 'pids', 'cpu', 'freezer'].map((c) => join(ROOT, c, `aiflock-${flock}`));
-    for (const d of dirs) await rmdir(d).catch(() => {});
+    for (const d of flockDirs(flock)) await rmdir(d).catch(() => {});
   }
+
+  /**
+   * Every instance group a flock still has, though nothing of this process made them (a
+   * previous run that was killed left them): all their processes killed, the groups and the
+   * flock's parents removed. Returns the instance ids it found. On v1 each controller has its
+   * own tree, so an instance is found under any of them; its processes are frozen first, so
+   * that none forks a new one between the listing and the kill.
+   */
+  static async reclaimFlock(flock: string): Promise<string[]> {
+    const v2 = InstanceCgroup.version() === 2;
+    const ids = new Set<string>();
+    for (const parent of flockDirs(flock)) {
+      for (const d of await readdir(parent, { withFileTypes: true }).catch(() => [])) if (d.isDirectory()) ids.add(d.name);
+    }
+    for (const id of ids) {
+      const group = v2 ? new InstanceCgroup(true, { all: join(ROOT, `aiflock-${flock}`, id) }) : new InstanceCgroup(false, Object.fromEntries(V1_CONTROLLERS.map((c) => [c, join(ROOT, c, `aiflock-${flock}`, id)])));
+      await group.freeze(true).catch(() => {});
+      await group.killAll();
+      await group.remove();
+    }
+    await InstanceCgroup.removeFlock(flock);
+    return [...ids];
+  }
+}
+
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'freezer'] as const;
+
+/** Where a flock's instance groups live: one parent on v2, one per controller on v1. */
+function flockDirs(flock: string): string[] {
+  return InstanceCgroup.version() === 2 ? [join(ROOT, `aiflock-${flock}`)] : V1_CONTROLLERS.map((c) => join(ROOT, c, `aiflock-${flock}`));
 }
