@@ -12,11 +12,11 @@
  *   npx tsx bench/scale-out.ts [--runs 5] [--json] [--replicas 4] [--tasks 200] [--concurrency 16]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentView, IssuedJoinToken, NodeInfo, TaskView } from '@aiflock/protocol';
-import { reclaimOrphans, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
+import { removeNodeLeftovers } from '../testkit/node-leftovers.js';
 import { CLI } from '../testkit/cli.js';
 import { remoteHost, type RemoteHost } from '../testkit/netns.js';
 import { benchArgs, describeMachine, echoManifest, fmtSpread, machine, main, onCleanup, progress, spread, startFlock, table, TaskResults, until, withTimeout, writeResults, type BenchFlock } from './lib.js';
@@ -55,12 +55,7 @@ main('scale-out', async () => {
   onCleanup('the node agents, their sandboxes and hosts', async () => {
     for (const n of nodes.values()) killGroup(n.child);
     for (const n of nodes.values()) await n.host.close();
-    for (const name of NODES) {
-      await reclaimOrphans(f.name, name).catch(() => undefined);
-      await rm(`/var/lib/aiflock-node-${runtimeScope(f.name, name)}`, { recursive: true, force: true });
-      await rm(`/dev/shm/aiflock-${runtimeScope(f.name, name)}-secrets`, { recursive: true, force: true });
-      await rmdir(`/sys/fs/cgroup/aiflock-${runtimeScope(f.name, name)}`).catch(() => undefined);
-    }
+    for (const name of NODES) await removeNodeLeftovers(f.name, name).catch(() => undefined);
     for (const n of nodes.values()) await rm(n.home, { recursive: true, force: true });
   });
   const apiPort = f.testFlock.env['AIFLOCK_API_PORT']!;

@@ -1,4 +1,4 @@
-import { rm, rmdir } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { reclaimOrphans, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
 
 /**
@@ -8,8 +8,8 @@ import { reclaimOrphans, runtimeScope } from '../packages/daemon/src/node-agent/
  */
 export async function removeNodeLeftovers(flock: string, node: string): Promise<void> {
   const scope = runtimeScope(flock, node);
-  await reclaimOrphans(flock, node);
+  // Its cgroups (either version) and mounts; what could not be released is said on stderr.
+  await reclaimOrphans(flock, node, (level, msg) => level === 'warn' && console.error(`leftovers of node ${node}: ${msg}`));
   await rm(`/var/lib/aiflock-node-${scope}`, { recursive: true, force: true });
   await rm(`/dev/shm/aiflock-${scope}-secrets`, { recursive: true, force: true });
-  await rmdir(`/sys/fs/cgroup/aiflock-${scope}`).catch(() => undefined);
 }
