@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import type { Server } from 'node:net';
 import { isAbsolute } from 'node:path';
 import type Dockerode from 'dockerode';
 import { FlockError, type HealthCheck, type SandboxCapabilities, type SandboxCapacity, type SandboxEvent, type SandboxInfo, type SandboxSpec, type SandboxStats, type ExecRequest, type ExecSession, type SandboxResources, type WarmKey, type WarmSandbox } from '@aiflock/core';
@@ -6,6 +7,7 @@ import { INSTANCE_ID_PATTERN, instanceAgent } from '@aiflock/protocol';
 import { DOCKER_EMBEDDED_DNS, containerSpec } from './container-spec.js';
 import { containerStats } from './container-stats.js';
 import { execInContainer } from './container-exec.js';
+import { relayBusAtGateway } from './gateway-bus-relay.js';
 import { ensureFlockNetwork, removeFlockNetwork, type FlockNetwork } from './flock-network.js';
 import { HostFirewall, runCommand, type CommandRunner } from './host-firewall.js';
 import type { HostRuntime, Isolation, RuntimeLog } from '../shared/host-runtime.js';
@@ -25,6 +27,11 @@ export interface DockerRuntimeOptions {
   sharedDir: string;
   /** Port of the bus on the host, listening on the flock's gateway IP. */
   busPort: number;
+  /**
+   * A joined node's bus servers, this host's first: the node relays the gateway's bus port to
+   * them (gateway-bus-relay.ts). Absent on the control plane, whose nats-server is on the gateway.
+   */
+  busServers?: { host: string; port: number }[];
   /** This node's name, recorded on every container. */
   node: string;
   /** Host tmpfs directory for secret files (e.g. under /dev/shm); required to deliver any. */
@@ -44,6 +51,8 @@ interface Prepared {
   network: FlockNetwork;
   firewall: HostFirewall;
   isolation: Isolation;
+  /** The relay to a joined node's bus servers, when nothing else serves the gateway's bus port. */
+  relay: Server | null;
 }
 
 const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
@@ -113,11 +122,12 @@ export class DockerRuntime implements HostRuntime {
     if (isolation.enforced) this.log('info', isolation.detail, { network: network.name });
     else this.log('error', `!!! SANDBOX ISOLATION IS NOT ENFORCED !!! ${isolation.detail}`, { network: network.name });
     await prepareSharedRoot(sharedDir);
+    const relay = this.opts.busServers ? await relayBusAtGateway(network.gatewayIp, busPort, this.opts.busServers, this.log) : null;
     // A container Docker restarts (restart policy) has a new network namespace; its agent waits
     // (AIFLOCK_NETWORK_GATE) until the embedded DNS is closed there, which happens here at once
     // rather than at the next reconcile pass.
     this.unwatchStarts ??= watchContainerEvents(docker, flock, 'start', this.log, (instanceId) => void this.closeAfterStart(instanceId));
-    return { network, firewall, isolation };
+    return { network, firewall, isolation, relay };
   }
 
   private ready(): Prepared {
@@ -419,6 +429,8 @@ export class DockerRuntime implements HostRuntime {
       this.prepared?.firewall ??
       new HostFirewall({ flock: this.opts.flock, busPort: this.opts.busPort, bridgeInterface: bridgeInterfaceName(this.opts.flock), gatewayIp: '0.0.0.0', run: this.opts.run });
     await firewall.remove();
+    // Not waited for: its connections end with the sandboxes removed above.
+    this.prepared?.relay?.close();
     if (this.opts.secretsDir) await rm(this.opts.secretsDir, { recursive: true, force: true });
     this.unwatchStarts?.();
     this.unwatchStarts = null;

@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentView, IssuedJoinToken, NodeInfo, TaskView } from '@aiflock/protocol';
+import { nodeRuntime, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
+import { deployYaml } from '../testkit/agents.js';
+import { CLI } from '../testkit/cli.js';
+import { removeNodeLeftovers } from '../testkit/node-leftovers.js';
+import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+
+/**
+ * A joined node whose sandboxes are Docker containers: the node agent runs on this machine's
+ * own network (where the Docker engine's bridges are), with a runtime scope of its own, so its
+ * network, firewall chains and containers are not the control plane's. Its sandboxes dial the
+ * bus at their own bridge's gateway, which the node relays to the flock's servers, and their
+ * credentials (bound to the node's address) work through it.
+ */
+let flock: TestFlock;
+let nodeAgent: ChildProcess | null = null;
+let home = '';
+let nodeLog = '';
+const docker = new Dockerode();
+const NODE = 'dock';
+
+const agent = async (name: string) => (await flock.api(`/v1/agents/${name}`)).body as AgentView;
+/** The node's containers, by the labels its runtime puts on them. */
+const nodeContainers = async () => docker.listContainers({ all: true, filters: { label: [`aiflock.flock=${runtimeScope(flock.name, NODE)}`] } });
+
+beforeAll(async () => {
+  flock = await testFlock({ env: { AIFLOCK_NODE: 'cp', AIFLOCK_NODE_HEARTBEAT_MS: '1000' } });
+  const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
+  expect(up.code, up.stderr).toBe(0);
+  const token = (await flock.api('/v1/nodes/tokens', { method: 'POST', body: { singleUse: true } })).body as IssuedJoinToken;
+  home = await mkdtemp(join(tmpdir(), 'aiflock-node-'));
+  nodeAgent = spawn(process.execPath, [CLI, 'node', 'join', `http://127.0.0.1:${flock.env['AIFLOCK_API_PORT']}`, '--token', token.token, '--name', NODE, '--runtime', 'docker'], {
+    env: { PATH: process.env['PATH'] ?? '', AIFLOCK_HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  nodeAgent.stdout!.on('data', (d: Buffer) => (nodeLog += d.toString()));
+  nodeAgent.stderr!.on('data', (d: Buffer) => (nodeLog += d.toString()));
+  await eventually(async () => ((await flock.api(`/v1/nodes/${NODE}`)).body as NodeInfo).status === 'ready', `node ${NODE} ready`, 60_000).catch((err: Error) => {
+    throw new Error(`${err.message}; the node agent said: ${nodeLog}`);
+  });
+}, 300_000);
+
+afterAll(async () => {
+  if (nodeAgent?.pid) {
+    try {
+      process.kill(-nodeAgent.pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  if (flock) {
+    // Docker sandboxes outlive their node agent: the node's runtime removes its containers, network and firewall.
+    await nodeRuntime({ flock: flock.name, name: NODE, natsUrl: 'nats://127.0.0.1:4222' }, 'docker', () => undefined).dispose().catch((err: unknown) => console.error(`removing node ${NODE}'s sandboxes: ${String(err)}`));
+    await removeNodeLeftovers(flock.name, NODE);
+  }
+  if (home) await rm(home, { recursive: true, force: true });
+  await flock?.cleanup();
+});
+
+describe('a joined node with the docker runtime', () => {
+  it('runs an agent pinned to it in a container on its own network, which answers a task over the relayed bus', async () => {
+    await deployYaml(flock, 'docked', `handlers: [echo, shell]\ntools: { shell: true }\nplacement: { node: ${NODE} }\nheartbeat: { interval: 1s }\n`);
+    const a = await agent('docked');
+    expect(a.instances.map((i) => [i.node, i.status])).toEqual([[NODE, 'running']]);
+    const id = a.instances[0]!.id;
+    const t = await flock.cliJson<TaskView>(['task', 'run', 'docked', '--type', 'echo', '--input', 'hello dock', '--wait']);
+    expect([t.status, t.output]).toEqual(['completed', 'hello dock']);
+    // A container of the node's runtime (its scope's labels), on the node's network, not the control plane's.
+    const [c] = (await nodeContainers()).filter((x) => x.Labels['aiflock.instance'] === id);
+    expect(c?.State).toBe('running');
+    expect(Object.keys(c!.NetworkSettings.Networks)).toEqual([`aiflock-${runtimeScope(flock.name, NODE)}`]);
+    const cp = await docker.listContainers({ filters: { label: [`aiflock.instance=${id}`, `aiflock.flock=${flock.name}`] } });
+    expect(cp).toEqual([]);
+    // Its bus URL is its own bridge's gateway, relayed by the node (the flock's server listens elsewhere).
+    const env = (await docker.getContainer(c!.Id).inspect()).Config.Env;
+    const busUrl = env.find((e) => e.startsWith('AIFLOCK_NATS_URL='));
+    const gateway = ((await docker.getNetwork(`aiflock-${runtimeScope(flock.name, NODE)}`).inspect()) as { IPAM: { Config: { Gateway: string }[] } }).IPAM.Config[0]!.Gateway;
+    expect(busUrl).toContain(`nats://${gateway}:`);
+  });
+
+  it('runs a command in it through the node agent (as the sandbox user), and shows its usage', async () => {
+    const r = await flock.cli(['agent', 'exec', 'docked', '--json', '--', 'sh', '-c', 'id -u; exit 4']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(JSON.parse(r.stdout)).toMatchObject({ exitCode: 4, stdout: '1001\n' });
+    const stats = await flock.cliJson<{ perInstance: { id: string; usage?: { memoryBytes: number } }[] }>(['stats']);
+    const id = (await agent('docked')).instances[0]!.id;
+    expect(stats.perInstance.find((i) => i.id === id)?.usage?.memoryBytes).toBeGreaterThan(0);
+  });
+
+  it('the kill switch reaches it: quarantine pauses the container there, release resumes the same one, which answers again', async () => {
+    const id = (await agent('docked')).instances[0]!.id;
+    const container = async () => (await nodeContainers()).find((x) => x.Labels['aiflock.instance'] === id);
+    const before = (await container())!.Id;
+    expect((await flock.api('/v1/agents/docked/quarantine', { method: 'POST' })).status).toBe(200);
+    await eventually(async () => (await container())?.State === 'paused', 'the container paused on the node', 30_000);
+    expect((await flock.api('/v1/agents/docked/release', { method: 'POST' })).status).toBe(200);
+    await eventually(async () => (await container())?.State === 'running', 'the container running again', 30_000);
+    expect((await container())!.Id).toBe(before);
+    const t = await eventually(async () => {
+      const v = await flock.cliJson<TaskView>(['task', 'run', 'docked', '--type', 'echo', '--input', 'back', '--wait', '--timeout', '20s']).catch(() => null);
+      return v?.status === 'completed' ? v : null;
+    }, 'a task answered after the release', 90_000);
+    expect(t.output).toBe('back');
+  });
+});
