@@ -9,7 +9,7 @@
 #   the guest does not unpack Debian's xz-compressed bzImage, which took a third of its boot;
 # - node is stripped of its symbols (12 MiB less to unpack and hold in the guest's RAM);
 # - the initramfs is lz4-compressed: inflating gzip cost the guest seconds, lz4 a fraction,
-#   and it stays as small (QEMU holds the initramfs in its own memory for the guest's life).
+#   at a little more size (QEMU holds the initramfs in its own memory for the guest's life).
 # Cached by content under the cache dir: <cache>/vm-<hash12>/{vmlinux,initrd.img}; an unchanged
 # re-run is a no-op. Prints the directory it built (or found) on stdout.
 set -euo pipefail
@@ -116,8 +116,9 @@ else
   echo 'agent:x:1001:1001:agent:/tmp:/bin/sh' >> "$r/etc/passwd"
   printf 'root:x:0:\nagent:x:1001:\n' > "$r/etc/group"
   mkdir -p "$work/out"
-  # -l: the legacy frame format, the one the kernel's initramfs unpacker reads.
-  (cd "$r" && find . -print0 | cpio --null -o -H newc --owner 0:0 --quiet | lz4 -l -9 -q) > "$work/out/initrd.img"
+  # -l: the legacy frame format, the one the kernel's initramfs unpacker reads. The default
+  # (fastest) level: -9 saves 9 MiB of 50 for fifteen times the CPU, on every fresh build.
+  (cd "$r" && find . -print0 | cpio --null -o -H newc --owner 0:0 --quiet | lz4 -l -q -c) > "$work/out/initrd.img"
   extract_vmlinux "/boot/vmlinuz-$kver" "$work/out/vmlinux" || { log "cannot unpack the kernel from /boot/vmlinuz-$kver"; exit 1; }
   chmod 0644 "$work/out/"*
   rm -rf "$out"
