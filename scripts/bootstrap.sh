@@ -38,10 +38,13 @@ install_system() {
   # The process runtime (and its tests) runs sandboxes with bubblewrap.
   command -v bwrap >/dev/null || missing+=(bubblewrap)
   # The vm runtime: QEMU, and what scripts/build-vm-image.sh makes the guest from (Debian's
-  # generic kernel, which has the 9p modules the cloud kernel lacks; a static busybox; cpio).
+  # generic kernel, which has the 9p modules the cloud kernel lacks; a static busybox; cpio;
+  # xz to unpack the kernel, lz4 to pack the initramfs).
   command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v cpio >/dev/null || missing+=(cpio)
+  command -v xz >/dev/null || missing+=(xz-utils)
+  command -v lz4 >/dev/null || missing+=(lz4)
   compgen -G '/boot/vmlinuz-*-amd64' | grep -qv cloud || missing+=(linux-image-amd64)
   if [ "$TEST" = 1 ]; then
     command -v gcc >/dev/null || missing+=(gcc)

@@ -27,14 +27,16 @@ const MEMORY_MIB = 384;
 const CPUS = 2;
 const SECRET = `vm-secret-${rand(20)}`;
 const AGENT = 'vmkeeper';
-/** A `lifecycle: job` agent: no VM until a task comes, a fresh one per task, none after. */
+/** A `lifecycle: job` agent: no VM until a task comes, a fresh one per task, none after (three at once: one per job task of the tests). */
 const JOB = 'vmjob';
 let idleBefore: AgentView;
 let jobDone: string;
 let jobCancelled: string;
 let jobTimedOut: string | undefined;
-/** The timed-out task's timeout: long enough for its guest to boot and start it (see its test). */
+/** The timed-out task's timeout: long enough for its guest to boot and start it (see beforeAll). */
 let jobTimeoutMs = 0;
+/** The timed-out task seen running in its guest, its VM provisioned; watched from its queueing on. */
+let timedOutRun: Promise<TaskView | Error>;
 let jobsQueuedAt = 0;
 const CLI = join(REPO_ROOT, 'packages', 'cli', 'dist', 'main.js');
 
@@ -63,6 +65,59 @@ const secretSet = (name: string, input: string) =>
   });
 
 
+/* What the job tests look at, on the host. */
+/** Every QEMU of an instance: its argv names the instance's own config share. */
+const qemuOf = (instanceId: string) =>
+  readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`/vms/${instanceId}/config`);
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+/** Its cgroup, in whichever hierarchy this host mounts (v2, or v1 with one per controller). */
+const cgroupsOf = (instanceId: string) =>
+  [join('/sys/fs/cgroup', `aiflock-${flock.name}`, instanceId), ...['memory', 'pids', 'cpu', 'freezer'].map((c) => join('/sys/fs/cgroup', c, `aiflock-${flock.name}`, instanceId))].filter((d) =>
+    existsSync(d),
+  );
+const mountPoints = () =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter(Boolean);
+/** The loop devices behind the volumes (the log volume's image is `<instance>.ext4`, the workspace's `<agent>.ext4`). */
+const loopsBacking = (image: string) =>
+  readdirSync('/sys/block')
+    .filter((d) => d.startsWith('loop'))
+    .filter((d) => {
+      try {
+        return readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').includes(`/${image}`);
+      } catch {
+        return false; // not attached
+      }
+    });
+const logVolume = (instanceId: string) => join(vmDir, 'shared', 'logs', instanceId);
+/** While its task runs: its QEMU, its cgroup and its log volume (so that their absence after means something). */
+const provisioned = (instanceId: string) => {
+  expect(qemuOf(instanceId)).toHaveLength(1);
+  expect(cgroupsOf(instanceId).length).toBeGreaterThan(0);
+  expect(mountPoints()).toContain(logVolume(instanceId));
+  expect(loopsBacking(`${instanceId}.ext4`)).toHaveLength(1);
+};
+/** The task running in its own guest, as `task get` shows it. */
+const runningInVm = async (taskId: string, timeoutMs: number) => {
+  await eventually(async () => {
+    const v = await taskView(taskId);
+    return v.status !== 'queued' || null;
+  }, `task ${taskId} taken by a job VM`, timeoutMs);
+  const v = await flock.cliJson<TaskView>(['task', 'get', taskId]);
+  expect(v.status, `task ${taskId}: ${v.error ?? ''}`).toBe('running');
+  expect(v.instanceId).toMatch(new RegExp(`^${JOB}-`));
+  return v;
+};
+
 beforeAll(async () => {
   const image = execFileSync('bash', [join(REPO_ROOT, 'scripts', 'build-vm-image.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
   // A host port the guest must not reach: loopback, which QEMU's unrestricted user network maps to 10.0.2.2.
@@ -85,7 +140,7 @@ beforeAll(async () => {
   await writeFile(file, `name: ${AGENT}\nhandlers: [echo, shell]\ntools: { shell: true }\nresources: { memory: ${MEMORY_MIB}Mi, cpu: ${CPUS} }\nnetwork: { egress: ["${remote.address}/32"] }\nsecrets:\n  - { name: tok, file: true }\n`);
   // The job agent first, with no task yet: no VM (checked in its test).
   const jobFile = join(flock.home, `${JOB}.agent.yaml`);
-  await writeFile(jobFile, `name: ${JOB}\nhandlers: [shell]\ntools: { shell: true }\nlifecycle: job\nreplicas: 2\nresources: { memory: 256Mi, cpu: 1, taskTimeout: 30m }\n`);
+  await writeFile(jobFile, `name: ${JOB}\nhandlers: [shell]\ntools: { shell: true }\nlifecycle: job\nreplicas: 3\nresources: { memory: 256Mi, cpu: 1, taskTimeout: 30m }\n`);
   const job = await flock.cli(['agent', 'deploy', jobFile]);
   expect(job.code, job.stderr).toBe(0);
   idleBefore = await flock.cliJson<AgentView>(['agent', 'get', JOB]);
@@ -94,8 +149,8 @@ beforeAll(async () => {
   // The long-lived guest boots alone: under software emulation a boot takes about a core, and
   // the job guests below boot while its tests run instead of slowing its boot.
   await eventually(async () => (await agentView(AGENT)).status === 'running', `${AGENT} running in its VM`, 600_000);
-  // The job tasks: their guests boot while the long-lived guest's tests run (two at once,
-  // replicas: 2; the timed-out task's comes later, see its test).
+  // The job tasks: their guests boot while the long-lived guest's tests run (two at once; the
+  // timed-out task's comes later, see the first job test, and has the third replica slot).
   jobsQueuedAt = Date.now();
   jobDone = await queueJob('echo "$AIFLOCK_INSTANCE_ID"; env | grep -ci proxy; (echo | nc -w 4 10.0.2.101 3128 >/dev/null 2>&1 && echo open || echo closed)');
   jobCancelled = await queueJob('sleep 600');
@@ -244,46 +299,6 @@ describe('flock on the vm runtime (QEMU guests)', () => {
   }, 600_000);
 
   describe('lifecycle: job (a VM per task)', () => {
-    /** Every QEMU of an instance: its argv names the instance's own config share. */
-    const qemuOf = (instanceId: string) =>
-      readdirSync('/proc')
-        .filter((p) => /^\d+$/.test(p))
-        .filter((p) => {
-          try {
-            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`/vms/${instanceId}/config`);
-          } catch {
-            return false; // gone meanwhile
-          }
-        });
-    /** Its cgroup, in whichever hierarchy this host mounts (v2, or v1 with one per controller). */
-    const cgroupsOf = (instanceId: string) =>
-      [join('/sys/fs/cgroup', `aiflock-${flock.name}`, instanceId), ...['memory', 'pids', 'cpu', 'freezer'].map((c) => join('/sys/fs/cgroup', c, `aiflock-${flock.name}`, instanceId))].filter((d) =>
-        existsSync(d),
-      );
-    const mountPoints = () =>
-      readFileSync('/proc/self/mountinfo', 'utf8')
-        .split('\n')
-        .map((l) => l.split(' ')[4] ?? '')
-        .filter(Boolean);
-    /** The loop devices behind the volumes (the log volume's image is `<instance>.ext4`, the workspace's `<agent>.ext4`). */
-    const loopsBacking = (image: string) =>
-      readdirSync('/sys/block')
-        .filter((d) => d.startsWith('loop'))
-        .filter((d) => {
-          try {
-            return readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').includes(`/${image}`);
-          } catch {
-            return false; // not attached
-          }
-        });
-    const logVolume = (instanceId: string) => join(vmDir, 'shared', 'logs', instanceId);
-    /** While its task runs: its QEMU, its cgroup and its log volume (so that their absence after means something). */
-    const provisioned = (instanceId: string) => {
-      expect(qemuOf(instanceId)).toHaveLength(1);
-      expect(cgroupsOf(instanceId).length).toBeGreaterThan(0);
-      expect(mountPoints()).toContain(logVolume(instanceId));
-      expect(loopsBacking(`${instanceId}.ext4`)).toHaveLength(1);
-    };
     /** No QEMU of it, its directory, cgroup, log volume and loop device gone, and not listed. */
     const torndown = async (instanceId: string) => {
       // Everything of it goes after its removal is logged (the volume last): wait for all of it.
@@ -297,31 +312,31 @@ describe('flock on the vm runtime (QEMU guests)', () => {
       await eventually(async () => left().length === 0, `${instanceId}'s VM torn down`, 120_000).catch((err: Error) => {
         throw new Error(`${err.message}; still there: ${left().join(', ')}`);
       });
-      await flock.logShowing(`removing instance ${instanceId}: its job ended`);
+      // Its agent reports the task's end and stops (its job ended), or, for a task cancelled or
+      // timed out meanwhile, the reconciler sees an idle guest with no task left first.
+      await flock.logShowing(new RegExp(`removing instance ${instanceId}: (its job ended|no job left for it)`));
       const a = await flock.cliJson<AgentView>(['agent', 'get', JOB]);
       expect(a.instances.filter((i) => i.id === instanceId)).toEqual([]);
     };
-    /** The task running in its own guest, as `task get` shows it. */
-    const runningInVm = async (taskId: string, timeoutMs: number) => {
-      await eventually(async () => {
-        const v = await taskView(taskId);
-        return v.status !== 'queued' || null;
-      }, `task ${taskId} taken by a job VM`, timeoutMs);
-      const v = await flock.cliJson<TaskView>(['task', 'get', taskId]);
-      expect(v.status, `task ${taskId}: ${v.error ?? ''}`).toBe('running');
-      expect(v.instanceId).toMatch(new RegExp(`^${JOB}-`));
-      return v;
-    };
-
     it('no VM until a task comes; the task runs in a fresh one (no proxy: its agent has no egress rules), and none is left after', async () => {
       expect(idleBefore.status).toBe('running');
       expect(idleBefore.instances).toEqual([]);
       await eventually(async () => (await taskView(jobDone)).status !== 'queued', 'a job VM to take the task', 600_000);
       // A task's deadline runs from when it is queued, and the timed-out task's must pass while it
       // runs in its guest, so after that guest's boot: twice the boot this one just took, under
-      // the same load, with room to spare. (This only sizes the deadline: the test waits on states.)
+      // the same load, with room to spare (its guest starts at once, in a replica slot of its
+      // own). This only sizes the deadline: the test waits on states.
       jobTimeoutMs = 2 * (Date.now() - jobsQueuedAt) + 30_000;
-      jobTimedOut = await queueJob('sleep 600', '--timeout', `${Math.ceil(jobTimeoutMs / 1000)}s`);
+      const id = await queueJob('sleep 600', '--timeout', `${Math.ceil(jobTimeoutMs / 1000)}s`);
+      const deadline = Date.parse((await taskView(id)).deadline);
+      // Caught running, its VM there, whenever that happens (the tests between do not delay it):
+      // taken by its fresh guest before its deadline, so it runs when the deadline passes.
+      timedOutRun = (async () => {
+        const running = await runningInVm(id, Math.max(1_000, deadline - Date.now()));
+        provisioned(running.instanceId!);
+        return running;
+      })().catch((err: Error) => err);
+      jobTimedOut = id;
       await eventually(async () => ['completed', 'failed'].includes((await taskView(jobDone)).status), 'the job task finished', 120_000);
       const view = await flock.cliJson<TaskView>(['task', 'get', jobDone]);
       expect(view.status, view.error ?? '').toBe('completed');
@@ -342,11 +357,10 @@ describe('flock on the vm runtime (QEMU guests)', () => {
     it('a task whose deadline passes while it runs ends timed_out, and its VM is torn down: no QEMU, cgroup or volume of it left', async () => {
       if (!jobTimedOut) throw new Error('the timed-out task was not queued (the completed job test failed before it)');
       const timedOut = jobTimedOut;
-      const deadline = Date.parse((await taskView(timedOut)).deadline);
-      // Taken by its fresh guest well before its deadline: it runs when the deadline passes.
-      const running = await runningInVm(timedOut, Math.max(1_000, deadline - Date.now()));
+      // Seen running in its guest, with its QEMU, cgroup and log volume, before its deadline.
+      const running = await timedOutRun;
+      if (running instanceof Error) throw running;
       const id = running.instanceId!;
-      provisioned(id);
       const ended = await eventually(async () => {
         const v = await taskView(timedOut);
         return v.status !== 'running' ? v : null;

@@ -6,7 +6,7 @@ import { VmRuntime } from './vm-runtime.js';
 /** `runtime.vm` in the config file. */
 export const VmSettings = z
   .object({
-    /** Directory holding vmlinuz and initrd.img, as printed by scripts/build-vm-image.sh. */
+    /** Directory holding vmlinux and initrd.img, as printed by scripts/build-vm-image.sh. */
     imageDir: z.string().startsWith('/', 'an absolute path'),
     qemu: z.string().startsWith('/', 'an absolute path').default('/usr/bin/qemu-system-x86_64'),
     /** `auto`: KVM when /dev/kvm works, software emulation (TCG) otherwise. */

@@ -22,7 +22,7 @@ export interface VmRuntimeOptions {
   rootDir: string;
   /** Host directory behind the sandboxes' /shared. */
   sharedDir: string;
-  /** Directory with vmlinuz and initrd.img (scripts/build-vm-image.sh). */
+  /** Directory with vmlinux and initrd.img (scripts/build-vm-image.sh). */
   imageDir: string;
   qemu: string;
   accel: 'auto' | 'kvm' | 'tcg';
@@ -93,8 +93,9 @@ export class VmRuntime implements HostRuntime {
     this.log = opts.log ?? (() => {});
   }
 
+  /** Uncompressed (an ELF with a PVH entry): the guest does not spend its boot unpacking itself. */
   private get kernel(): string {
-    return join(this.opts.imageDir, 'vmlinuz');
+    return join(this.opts.imageDir, 'vmlinux');
   }
   private get initrd(): string {
     return join(this.opts.imageDir, 'initrd.img');
