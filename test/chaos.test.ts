@@ -30,17 +30,30 @@ resources: { pids: 128, taskTimeout: 10m }
 heartbeat: { interval: 2s }
 `;
 
+// PostgreSQL (initdb, start: tens of seconds on a loaded machine) starts while the SQLite run goes.
+let postgresStarting: Promise<TestPostgres> | undefined;
+beforeAll(() => {
+  postgresStarting = startPostgres();
+  // Awaited by the PostgreSQL run; a failure before then must not be an unhandled rejection.
+  postgresStarting.catch(() => undefined);
+});
+afterAll(async () => {
+  if (process.env['AIFLOCK_KEEP_CHAOS']) return;
+  await (await postgresStarting?.catch(() => undefined))?.stop();
+});
+
 describe.each(['sqlite', 'postgres'] as const)('on %s', (backend) => {
   let flock: TestFlock;
   let postgres: TestPostgres | undefined;
   let rows: Rows;
-  const phase = phases(`chaos on ${backend}`);
+  let phase = (_what: string): void => undefined;
 
   beforeAll(async () => {
+    phase = phases(`chaos on ${backend}`);
     flock = await testFlock();
     let url: string | undefined;
     if (backend === 'postgres') {
-      postgres = await startPostgres();
+      postgres = await postgresStarting!;
       url = (await postgres.createDatabase('chaos')).url;
       flock.env['AIFLOCK_STORE'] = 'postgres';
       flock.env['AIFLOCK_DATABASE_URL'] = url;
@@ -64,7 +77,6 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (backend) => {
     if (process.env['AIFLOCK_KEEP_CHAOS']) return void process.stderr.write(`kept ${flock.home}\n`);
     phase('cleanup');
     await flock?.cleanup();
-    await postgres?.stop();
     phase('cleaned up');
   });
 
@@ -72,6 +84,14 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (backend) => {
     const status = (await flock.api('/v1/status')).body as { tasks: Record<string, number> } | undefined;
     return status?.tasks ?? {};
   };
+
+  /** Results on the bus not yet handed to the daemon's results consumer, from nats-server's own monitoring. */
+  async function resultsWaiting(): Promise<number> {
+    type Jsz = { account_details?: { stream_detail?: { name: string; consumer_detail?: { name: string; num_pending: number }[] }[] }[] };
+    const jsz = (await (await fetch(`http://127.0.0.1:${flock.env['AIFLOCK_NATS_MONITOR_PORT']}/jsz?accounts=true&streams=true&consumers=true`)).json()) as Jsz;
+    const stream = (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []).find((x) => x.name === 'FLOCK_RESULTS');
+    return stream?.consumer_detail?.find((c) => c.name === 'daemon-results')?.num_pending ?? 0;
+  }
 
   async function pidFile(file: string): Promise<number> {
     return Number((await readFile(join(flock.home, file), 'utf8').then((t) => (t.startsWith('{') ? String((JSON.parse(t) as { pid: number }).pid) : t))).trim());
@@ -106,7 +126,8 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (backend) => {
     await flock.killDaemon();
     phase('killed the daemon');
     // A while without a daemon: results keep arriving on the bus and must wait there for it.
-    await new Promise((r) => setTimeout(r, 4_000));
+    await eventually(async () => ((await resultsWaiting()) >= 20 ? true : undefined), 'results waiting on the bus for the stopped daemon', 60_000);
+    phase(`${await resultsWaiting()} results waiting on the bus`);
     const again = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
     expect(again.code, again.stderr).toBe(0);
     phase('daemon up again');
