@@ -86,7 +86,7 @@ beforeAll(async () => {
   await upFlock(flock);
   phase('control plane up');
   await deployYaml(flock, 'worker', MANIFEST);
-  await eventually(async () => (await flock.cliJson<AgentView>(['agent', 'get', 'worker'])).replicas.ready === 2 || undefined, 'two ready replicas', 120_000);
+  await eventually(async () => ((await flock.api('/v1/agents/worker')).body as AgentView).replicas.ready === 2 || undefined, 'two ready replicas', 120_000);
   phase('two replicas ready');
 }, 300_000);
 
