@@ -6,7 +6,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/bootstrap.sh --test
 echo "==> building the agent image" >&2
-bash scripts/build-image.sh
+agent="$(bash scripts/build-image.sh --json | tail -n 1 | sed -n 's/.*"agent":"\([^"]*\)".*/\1/p')"
+[ -n "$agent" ] || { echo "test: scripts/build-image.sh printed no agent image" >&2; exit 1; }
+# Every test's `aiflock up` runs this image as it is (its content tag): checking the default
+# one again costs each `up` from seconds to most of a minute on a loaded machine.
+export AIFLOCK_IMAGE="$agent"
 # Debian by debootstrap: about 8 minutes the first time on a fresh machine, then cached
 # (the rootfs tarball under /var/cache/aiflock; a changed agent bundle rebuilds in seconds).
 # It runs while lint and the type check do; the tests wait for it.

@@ -7,6 +7,7 @@ import { deployYaml, upFlock } from '../testkit/agents.js';
 import { execIn } from '../testkit/docker.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 import { natsCluster, type ClusterMember, type TestNatsCluster } from '../testkit/nats-cluster.js';
+import { phases } from '../testkit/phases.js';
 import { startPostgres, type TestPostgres } from '../testkit/postgres.js';
 import { storeRows, type Rows } from '../testkit/store-rows.js';
 
@@ -22,6 +23,7 @@ let flock: TestFlock;
 let cluster: TestNatsCluster;
 let postgres: TestPostgres;
 let rows: Rows;
+const phase = phases('nats-cluster');
 
 const MANIFEST = `
 handlers: [shell]
@@ -66,29 +68,33 @@ async function refusalOf(m: ClusterMember, creds: string): Promise<string | null
 
 beforeAll(async () => {
   flock = await testFlock();
-  postgres = await startPostgres();
+  // PostgreSQL and the cluster's ports and store do not depend on each other: made side by side.
+  [postgres, cluster] = await Promise.all([startPostgres(), natsCluster()]);
   const url = (await postgres.createDatabase('cluster')).url;
   flock.env['AIFLOCK_STORE'] = 'postgres';
   flock.env['AIFLOCK_DATABASE_URL'] = url;
   rows = storeRows(flock.home, url);
-  cluster = await natsCluster();
   const written = await flock.cli(['nats', 'cluster', ...cluster.cliArgs, '--json']);
   expect(written.code, written.stderr).toBe(0);
   const out = JSON.parse(written.stdout) as { cluster: string; natsUrl: string; files: { server: string; file: string }[] };
   expect(out.files.map((f) => f.server)).toEqual(cluster.members.map((m) => m.name));
   await cluster.start();
+  phase('cluster up');
   flock.env['NATS_URL'] = out.natsUrl;
   // A short ack wait, so a delivery lost with a server comes back within seconds.
   flock.env['AIFLOCK_TASK_ACK_WAIT_MS'] = '4000';
   await upFlock(flock);
+  phase('control plane up');
   await deployYaml(flock, 'worker', MANIFEST);
-  await eventually(async () => (await flock.cliJson<AgentView>(['agent', 'get', 'worker'])).replicas.ready === 2 || undefined, 'two ready replicas', 120_000);
+  await eventually(async () => ((await flock.api('/v1/agents/worker')).body as AgentView).replicas.ready === 2 || undefined, 'two ready replicas', 120_000);
+  phase('two replicas ready');
 }, 300_000);
 
 afterAll(async () => {
+  phase('cleanup');
   await flock?.cleanup();
-  await cluster?.stop();
-  await postgres?.stop();
+  await Promise.all([cluster?.stop(), postgres?.stop()]);
+  phase('cleaned up');
 });
 
 describe('aiflock nats cluster', () => {
@@ -131,7 +137,7 @@ it('loses no task and runs none twice when a server is SIGKILLed with tasks in f
   const daemonOn = await Promise.all(others.map(async (m) => ((await m.monitor<{ connections: { name?: string }[] }>('/connz')).connections.some((c) => c.name === 'aiflock-daemon') ? m : null)));
   const victim = others.find((m) => m.name === tasksStream.cluster?.leader) ?? daemonOn.find((m) => m !== null) ?? others[0]!;
   await victim.kill('SIGKILL');
-  process.stderr.write(`killed nats-server ${victim.name} (task stream leader: ${tasksStream.cluster?.leader})\n`);
+  phase(`killed nats-server ${victim.name} (task stream leader: ${tasksStream.cluster?.leader})`);
   try {
     await outlive(ids, before);
   } finally {

@@ -14,6 +14,7 @@ import { remoteHost, type RemoteHost } from '../testkit/netns.js';
 import { relayFromNamespace } from '../testkit/netns-relay.js';
 import { removeNodeLeftovers } from '../testkit/node-leftovers.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
+import { phases } from '../testkit/phases.js';
 
 const FINAL = new Set<string>(FINAL_STATUSES);
 
@@ -27,6 +28,7 @@ let flock: TestFlock;
 const hosts: RemoteHost[] = [];
 const agents: { child: ChildProcess; home: string; out: string; err: string }[] = [];
 let apiPort: string;
+const phase = phases('nodes');
 
 /**
  * Into the "host's" network namespace only: `ip netns exec` would also mount a sysfs of its
@@ -65,11 +67,14 @@ beforeAll(async () => {
   apiPort = flock.env['AIFLOCK_API_PORT']!;
   const up = await flock.cli(['up', '--no-demo'], { timeoutMs: 240_000 });
   expect(up.code, up.stderr).toBe(0);
+  phase('control plane up');
   // The third "host" is on a bridge of the test's own, where the node running sandboxes joins.
   hosts.push(await remoteHost(), await remoteHost(), await remoteHost({ bridge: true }));
+  phase('hosts made');
 }, 300_000);
 
 afterAll(async () => {
+  phase('cleanup');
   for (const a of agents) killGroup(a.child);
   for (const h of hosts) await h.close();
   // What the nodes' runtimes made on this machine (the "hosts" share its file system and cgroups).
@@ -79,6 +84,7 @@ afterAll(async () => {
   }
   for (const a of agents) await rm(a.home, { recursive: true, force: true });
   await flock?.cleanup();
+  phase('cleaned up');
 });
 
 describe('nodes', () => {

@@ -29,7 +29,8 @@ export async function deployYaml(flock: TestFlock, name: string, yaml: string, t
   const file = join(flock.home, `${name}.agent.yaml`);
   await writeFile(file, `name: ${name}\n${yaml}`);
   await cliOk(flock, ['agent', 'deploy', file]);
-  await eventually(async () => (await flock.cliJson<{ status: string }>(['agent', 'get', name])).status === 'running', `${name} running`, timeoutMs);
+  // GET /v1/agents/<name>, as `aiflock agent get` does, without a CLI process per poll (four a second, each a Node start).
+  await eventually(async () => (await flock.api(`/v1/agents/${encodeURIComponent(name)}`)).body?.status === 'running', `${name} running`, timeoutMs);
 }
 
 /** Deploys `writer`, an agent whose tasks are LLM calls through the gateway, and waits until its one replica is ready. */

@@ -1,8 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from './ports.js';
 import { waitForPort } from './nats-server.js';
@@ -23,6 +24,7 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
+const execFileAsync = promisify(execFile);
 const USER = 'aiflock';
 const PASSWORD = 'aiflock-test-password';
 
@@ -59,11 +61,8 @@ export async function startPostgres(): Promise<TestPostgres> {
     chownSync(dir, owner.uid, owner.gid);
     chownSync(pwfile, owner.uid, owner.gid);
   }
-  execFileSync(join(bin, 'initdb'), ['-D', data, '-U', USER, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--no-sync', '--locale=C'], {
-    ...owner,
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  // Not execFileSync: a test may start the cluster while it waits on something else.
+  await execFileAsync(join(bin, 'initdb'), ['-D', data, '-U', USER, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--no-sync', '--locale=C'], { ...owner, cwd: dir });
   const port = await freePort();
   let proc: ChildProcess | null = null;
   let stderr = '';

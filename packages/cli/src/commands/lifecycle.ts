@@ -30,7 +30,7 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       if (await reachable(api)) progress(`daemon already running at ${api.baseUrl}`);
       else {
         // The process runtime runs the agent bundle on the host's node: no image to build.
-        if (process.env['AIFLOCK_RUNTIME'] !== 'process') await buildImage();
+        if (process.env['AIFLOCK_RUNTIME'] !== 'process') await ensureImage(process.env['AIFLOCK_IMAGE']);
         const operatorEngine = process.env['AIFLOCK_OPERATOR_ENGINE'];
         if (operatorEngine && process.env['AIFLOCK_RUNTIME'] !== 'process') await startOperatorEngine(operatorEngine);
         await startDaemonProcess(api, deadline);
@@ -129,6 +129,25 @@ export async function reachable(api: ApiClient): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * The image the daemon will run: one named by AIFLOCK_IMAGE that is present is used as it is.
+ * Checking the default one means hashing its inputs (a few dozen ldd and hash runs), seconds
+ * on an idle machine and close to a minute on a loaded one, for an image the daemon would not
+ * run. A named image that is missing changes nothing: the default one is built as before.
+ */
+async function ensureImage(named: string | undefined): Promise<void> {
+  if (named && (await imagePresent(named))) return progress(`using the agent image ${named} (AIFLOCK_IMAGE)`);
+  await buildImage();
+}
+
+async function imagePresent(ref: string): Promise<boolean> {
+  const child = spawn('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], { stdio: 'ignore' });
+  return new Promise<boolean>((r) => {
+    child.once('error', () => r(false));
+    child.once('exit', (c) => r(c === 0));
+  });
 }
 
 async function buildImage(): Promise<void> {
