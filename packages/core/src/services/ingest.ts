@@ -2,7 +2,7 @@ import { AgentEvent, Heartbeat, TaskResult, instanceAgent, type SandboxHealth } 
 import { ACTIVE_STATUSES, decideResult } from '../task/lifecycle.js';
 import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
-import type { Store, TaskRecord } from '../ports/store.js';
+import type { LogRecord, Store, TaskRecord } from '../ports/store.js';
 import type { InstanceRateLimit } from './instance-rate-limit.js';
 import type { Scrubber } from './secret-scrub.js';
 import type { TaskServiceDeps } from './tasks.js';
@@ -102,23 +102,25 @@ export class TaskIngest {
       await this.taskLog(task.agent, instanceId, task.id, 'info', `instance reported ${result.status} after the task was ${task.status}`);
       return;
     }
-    // A result may arrive before its start event (separate streams), so also from queued.
-    const done = await store.tasks.transition(task.id, ['queued', ...ACTIVE_STATUSES], {
-      status: decision.status,
-      result: result.result,
-      output: result.output ?? null,
-      error: result.error ?? null,
-      instanceId,
-      // The result says which delivery produced it; its start event may be recorded later
-      // (events and results are separate streams, drained in parallel after a daemon restart).
-      attempt: Math.max(task.attempt, result.attempt),
-      startedAt: task.startedAt ?? result.timestamp,
-      finishedAt: this.deps.clock.now().toISOString(),
+    // The final transition and its log line are one write (one commit): a kill can no longer
+    // fall between them. A result may arrive before its start event (separate streams), so also from queued.
+    const done = await store.together(task.id, async (w) => {
+      const moved = await w.tasks.transition(task.id, ['queued', ...ACTIVE_STATUSES], {
+        status: decision.status,
+        result: result.result,
+        output: result.output ?? null,
+        error: result.error ?? null,
+        instanceId,
+        // The result says which delivery produced it; its start event may be recorded later
+        // (events and results are separate streams, drained in parallel after a daemon restart).
+        attempt: Math.max(task.attempt, result.attempt),
+        startedAt: task.startedAt ?? result.timestamp,
+        finishedAt: this.deps.clock.now().toISOString(),
+      });
+      if (moved) await w.logs.append([this.logLine(task.agent, instanceId, task.id, decision.status === 'completed' ? 'info' : 'warn', `task ${decision.status}${result.error ? `: ${result.error}` : ''}`)]);
+      return moved;
     });
-    if (done) {
-      await this.taskLog(task.agent, instanceId, task.id, decision.status === 'completed' ? 'info' : 'warn', `task ${decision.status}${result.error ? `: ${result.error}` : ''}`);
-      await bus.publishVerifiedResult(result);
-    }
+    if (done) await bus.publishVerifiedResult(result);
   };
 
   /** Whether the task's log has this line among its newest (the final line comes last but for late notes). */
@@ -181,13 +183,16 @@ export class TaskIngest {
     const redelivered = task.status !== 'queued' && ts !== task.startedAt;
     // This very event again (the daemon's acknowledgement of it lost): already applied.
     if (task.status === 'running' && task.instanceId === instanceId && ts === task.startedAt) return;
-    const moved = await store.tasks.transition(taskId, ['queued', ...ACTIVE_STATUSES], {
-      status: 'running',
-      instanceId,
-      attempt: Math.max(attempt, redelivered ? task.attempt + 1 : task.attempt),
-      startedAt: ts,
+    // The start and its log line: one write, one commit.
+    await store.together(taskId, async (w) => {
+      const moved = await w.tasks.transition(taskId, ['queued', ...ACTIVE_STATUSES], {
+        status: 'running',
+        instanceId,
+        attempt: Math.max(attempt, redelivered ? task.attempt + 1 : task.attempt),
+        startedAt: ts,
+      });
+      if (moved) await w.logs.append([this.logLine(agent, instanceId, taskId, 'info', `task started on ${instanceId} (attempt ${moved.attempt})`)]);
     });
-    if (moved) await this.taskLog(agent, instanceId, taskId, 'info', `task started on ${instanceId} (attempt ${moved.attempt})`);
   }
 
   /** The task, if it is `agent`'s; null if it does not exist or is another agent's. */
@@ -216,7 +221,11 @@ export class TaskIngest {
   }
 
   private async taskLog(agent: string, instanceId: string, taskId: string, level: 'info' | 'warn', msg: string): Promise<void> {
-    await this.deps.store.logs.append([{ ts: this.deps.clock.now().toISOString(), level, msg, agent, instanceId, taskId }]);
+    await this.deps.store.logs.append([this.logLine(agent, instanceId, taskId, level, msg)]);
+  }
+
+  private logLine(agent: string, instanceId: string, taskId: string, level: 'info' | 'warn', msg: string): Omit<LogRecord, 'seq'> {
+    return { ts: this.deps.clock.now().toISOString(), level, msg, agent, instanceId, taskId };
   }
 
   private reject(instanceId: string, what: string, why: string): void {
