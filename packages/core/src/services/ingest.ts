@@ -1,4 +1,4 @@
-import { AgentEvent, Heartbeat, TaskResult, instanceAgent, type SandboxHealth } from '@aiflock/protocol';
+import { AgentEvent, AgentEventBatch, Heartbeat, TaskResult, instanceAgent, type SandboxHealth } from '@aiflock/protocol';
 import { ACTIVE_STATUSES, decideResult } from '../task/lifecycle.js';
 import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
@@ -132,9 +132,30 @@ export class TaskIngest {
    * Every event kind goes the same way: rate limited per instance (starts excepted), validated, refused if it
    * names a task that is not its agent's (whatever the kind: a log line must not land in
    * another agent's task any more than a start may), and scrubbed of the agent's secrets
-   * before anything is stored.
+   * before anything is stored. A `batch` message is several events, each taken as if it came
+   * alone; the log lines of a message are stored in one write.
    */
   readonly onEvent = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
+    const lines: Omit<LogRecord, 'seq'>[] = [];
+    if ((payload as { type?: unknown } | null)?.type === 'batch') {
+      const parsed = AgentEventBatch.safeParse(payload);
+      if (!parsed.success) return this.reject(instanceId, 'event batch', parsed.error.message);
+      // The tasks a batch names, read once for all its events (mostly log lines of a few tasks).
+      const tasks = new Map<string, TaskRecord | null>();
+      for (const one of parsed.data.events) {
+        if ((one as { type?: unknown } | null)?.type === 'batch') this.reject(instanceId, 'event', 'a batch inside a batch');
+        else await this.apply(instanceId, one, lines, tasks);
+      }
+    } else await this.apply(instanceId, payload, lines, new Map());
+    // Its log lines (and their job events): one write.
+    if (lines.length > 0) await this.deps.store.logs.append(lines);
+  };
+
+  /**
+   * One event. Log lines are gathered in `lines` (stored together by the caller); the rest is
+   * stored here. `tasks`: the tasks already read for this message.
+   */
+  private async apply(instanceId: string, payload: unknown, lines: Omit<LogRecord, 'seq'>[], tasks: Map<string, TaskRecord | null>): Promise<void> {
     // A start is one per delivery the control plane made (it is bounded by the work given, and
     // dropping one would lose a cancel); everything else an instance says freely is limited.
     const kind = (payload as { type?: unknown } | null)?.type;
@@ -143,15 +164,20 @@ export class TaskIngest {
     if (!parsed.success) return this.reject(instanceId, 'event', parsed.error.message);
     const agent = instanceAgent(instanceId);
     const named = 'taskId' in parsed.data ? parsed.data.taskId : undefined;
-    const task = named === undefined ? null : await this.ownTask(agent, named);
+    let task: TaskRecord | null = null;
+    if (named !== undefined) {
+      // A start changes its task: read it fresh. Other events only need whose it is.
+      task = kind !== 'task.started' && tasks.has(named) ? tasks.get(named)! : await this.ownTask(agent, named);
+      tasks.set(named, task);
+    }
     if (named !== undefined && !task) return this.reject(instanceId, 'event', `${parsed.data.type}: task ${named} is not for agent ${agent}`);
     const ev = await this.scrub(agent, parsed.data, ['type', 'ts', 'taskId']);
     switch (ev.type) {
       case 'log':
-        await this.deps.store.logs.append([{ ts: ev.ts, level: ev.level, msg: this.cut(ev.msg), agent, instanceId, taskId: ev.taskId ?? null }]);
+        lines.push({ ts: ev.ts, level: ev.level, msg: this.cut(ev.msg), agent, instanceId, taskId: ev.taskId ?? null });
         return;
       case 'lifecycle':
-        await this.deps.store.logs.append([{ ts: ev.ts, level: 'info', msg: `instance ${ev.phase}`, agent, instanceId, taskId: null }]);
+        lines.push({ ts: ev.ts, level: 'info', msg: `instance ${ev.phase}`, agent, instanceId, taskId: null });
         return;
       case 'task.started':
         return this.started(task!, instanceId, ev.attempt, ev.ts);
@@ -160,7 +186,7 @@ export class TaskIngest {
         await this.deps.store.taskSteps.append({ agent, instanceId, step: ev });
         return;
     }
-  };
+  }
 
   readonly onHeartbeat = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
     const parsed = Heartbeat.safeParse(payload);
