@@ -87,9 +87,12 @@ export class TaskIngest {
     const decision = decideResult(task, result, instanceAgent(instanceId));
     if (!decision.apply) {
       if (decision.reason === 'wrong_instance') return this.reject(instanceId, 'result', `task ${task.id} belongs to agent ${task.agent}`);
-      // The same result again, for a task it finished: a daemon killed between the final
-      // transition and what follows it (its log line, the verified result on the bus) never
-      // acknowledged the result, so it came back. Finish what that daemon could not, once.
+      // The same result again, for a task it finished: a daemon killed after the final
+      // transition never acknowledged the result, so it came back. The transition and its
+      // log line are one write now; a row without the line comes from a daemon from before
+      // that, killed between the two: finish what it could not, once (the line and the
+      // verified result). A kill after the joint commit leaves only `task.result` unsent:
+      // observers miss that one message, while the task record and long polls have it.
       // Only for what the instance alone decides (completed, failed): a cancel or a deadline
       // is the control plane's, and the instance's report of it is a confirmation, noted below.
       const line = `task ${task.status}${result.error ? `: ${result.error}` : ''}`;
