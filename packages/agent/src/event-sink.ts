@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
 import type { AgentEvent } from '@aiflock/protocol';
+import { EVENT_BATCH_MAX } from '@aiflock/protocol/subjects';
 
-const BATCH = 100;
 
 /**
  * Publishes events on `agent.<id>.events` through a bounded queue. Publishing pauses while
@@ -20,6 +20,8 @@ export class EventSink {
   constructor(
     private readonly subject: string,
     private readonly maxQueued = 1000,
+    /** Most bytes (UTF-16 units, near enough) of events one batch message carries: well under NATS' 1 MiB max payload. */
+    private readonly maxBatchBytes = 256 * 1024,
   ) {}
 
   attach(nc: NatsConnection): void {
@@ -74,7 +76,7 @@ export class EventSink {
             msg: `${n} event(s) were dropped because the bus was slow or unreachable`,
           });
         }
-        for (const event of this.queue.splice(0, BATCH)) this.publish(nc, event);
+        this.publishBatch(nc, this.queue.splice(0, EVENT_BATCH_MAX));
         await nc.flush();
       }
     } catch {
@@ -89,11 +91,38 @@ export class EventSink {
     if (this.queue.length > 0 && this.connected && !nc.isClosed()) void this.pump();
   }
 
+  /**
+   * What queued up, in as few messages as fit (each a `batch` of events, or one event alone):
+   * every message is a stored JetStream message and a read by the control plane, so a task's
+   * log lines that pile up while the last flush was in flight go together.
+   */
+  private publishBatch(nc: NatsConnection, events: AgentEvent[]): void {
+    let chunk: string[] = [];
+    let bytes = 0;
+    const send = () => {
+      if (chunk.length === 1) this.publishRaw(nc, chunk[0]!);
+      else if (chunk.length > 1) this.publishRaw(nc, `{"type":"batch","events":[${chunk.join(',')}]}`);
+      chunk = [];
+      bytes = 0;
+    };
+    for (const event of events) {
+      const text = JSON.stringify(event);
+      if (chunk.length > 0 && bytes + text.length > this.maxBatchBytes) send();
+      chunk.push(text);
+      bytes += text.length + 1;
+    }
+    send();
+  }
+
   private publish(nc: NatsConnection, event: AgentEvent): void {
+    this.publishRaw(nc, JSON.stringify(event));
+  }
+
+  private publishRaw(nc: NatsConnection, text: string): void {
     try {
-      nc.publish(this.subject, JSON.stringify(event));
+      nc.publish(this.subject, text);
     } catch {
-      // Closed connection or an oversized event: one lost log line, not a crash.
+      // Closed connection or an oversized event: lost log lines, not a crash.
     }
   }
 }

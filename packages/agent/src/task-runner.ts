@@ -149,7 +149,10 @@ export class TaskRunner {
       };
       if (await this.publish(result, span)) {
         this.remember(task.id);
-        await this.ack(msg, task.id);
+        // The result is stored: the slot is free now. The acknowledgement's confirmation comes
+        // a round trip later and is awaited off the task's path (a lost one only means a
+        // redelivery, which `finished`, the start fence and `tasks.claim` answer without a rerun).
+        void this.ack(msg, task.id);
         this.o.log.forTask(task.id).info(`task ${result.status} in ${result.durationMs} ms`, {
           status: result.status,
           ...(result.error ? { error: result.error } : {}),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AgentEvent, Heartbeat, STREAMS, subjects, taskConsumerName, TaskResult, type RuntimeEnv } from '@aiflock/protocol';
 import { defineAgent, echo, runAgent, shell, type AgentHandle, type Handler, type RunAgentOptions } from '../src/index.js';
-import { addQueue, Collector, waitForQueue, enqueue, makeEnv, makeTask, newAgent, startPlane, type Plane } from './harness.js';
+import { addQueue, Collector, unbatched, waitForQueue, enqueue, makeEnv, makeTask, newAgent, startPlane, type Plane } from './harness.js';
 
 let plane: Plane;
 const running: AgentHandle[] = [];
@@ -35,7 +35,7 @@ async function storedEvents(instanceId: string): Promise<AgentEvent[]> {
   const out: AgentEvent[] = [];
   const batch = await consumer.fetch({ max_messages: 1000, expires: 1_000 });
   for await (const m of batch) {
-    out.push(m.json<AgentEvent>());
+    out.push(...(unbatched(m.json<unknown>()) as AgentEvent[]));
     if (m.info.pending === 0) break;
   }
   return out;

@@ -115,6 +115,38 @@ describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
     expect(warnings.some((w) => w.includes(`refused event from ${ALPHA}`) && w.includes(victim.id))).toBe(true);
   });
 
+  it('takes each event of a batch as if it came alone: the injection and the malformed refused, its own lines stored in order', async () => {
+    const victim = task({ agent: 'alpha', type: 'echo', status: 'running', instanceId: ALPHA });
+    const own = task({ agent: 'beta', type: 'echo', status: 'running', instanceId: BETA });
+    await store.tasks.insert(victim);
+    await store.tasks.insert(own);
+    const batch = {
+      type: 'batch',
+      events: [
+        log('first of mine', own.id),
+        log('injected from a batch', victim.id),
+        { type: 'log', ts: 'yesterday', level: 'loud', msg: 'malformed' },
+        { type: 'batch', events: [log('smuggled inside a batch of a batch', victim.id)] },
+        log('second of mine', own.id),
+      ],
+    };
+    beta.publish(subjects.events(BETA), codec.encode(batch));
+    await beta.flush();
+    // The batch's lines are stored together once all of its events were judged.
+    await until(async () => (await store.logs.list({ taskId: own.id, limit: 100 })).length > 0, "beta's own lines");
+    expect((await store.logs.list({ taskId: own.id, limit: 100 })).map((l) => l.msg)).toEqual(['first of mine', 'second of mine']);
+    expect((await store.jobEvents.list({ jobId: own.id, limit: 100 })).map((e) => (e.payload as { msg: string }).msg)).toEqual(['first of mine', 'second of mine']);
+    expect(await store.logs.list({ taskId: victim.id, limit: 100 })).toEqual([]);
+    const refused = warnings.filter((w) => w.startsWith(`refused event from ${BETA}`));
+    expect(refused.some((w) => w.includes(victim.id))).toBe(true);
+    expect(refused.some((w) => w.includes('a batch inside a batch'))).toBe(true);
+    expect(refused.some((w) => /invalid|datetime|level/i.test(w))).toBe(true);
+    // A batch that is not one (no events) is refused whole, storing nothing.
+    beta.publish(subjects.events(BETA), codec.encode({ type: 'batch', events: [] }));
+    await settled('after the empty batch');
+    expect(warnings.some((w) => w.startsWith(`refused event batch from ${BETA}`))).toBe(true);
+  });
+
   it('scrubs the agent’s secret from output, result, error, logs and job events before storing or re-publishing', async () => {
     const t = task({ agent: 'alpha', type: 'shell', status: 'running', instanceId: ALPHA });
     await store.tasks.insert(t);

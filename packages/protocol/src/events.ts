@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { TaskStep } from './agent-loop.js';
 import { AgentName, InstanceId, TaskId } from './names.js';
+import { EVENT_BATCH_MAX } from './subjects.js';
 
 export const LogLevel = z.enum(['debug', 'info', 'warn', 'error']);
 export type LogLevel = z.infer<typeof LogLevel>;
@@ -45,6 +46,16 @@ export const AgentEvent = z.discriminatedUnion('type', [
   TaskStep,
 ]);
 export type AgentEvent = z.infer<typeof AgentEvent>;
+
+/**
+ * `agent.<id>.events`, several at once: what queued up in an instance's event sink while its
+ * last publish was in flight, sent as one message (one stored in the events stream, one read
+ * by the control plane) instead of one each. Each event is checked as if it came alone, so a
+ * bad one is refused without its neighbours. A task's start is never batched: it is the fence
+ * of its delivery and is published (and confirmed) alone.
+ */
+export const AgentEventBatch = z.object({ type: z.literal('batch'), events: z.array(z.unknown()).min(1).max(EVENT_BATCH_MAX) }).strict();
+export type AgentEventBatch = z.infer<typeof AgentEventBatch>;
 
 /** `ctl.<id>`: control-plane orders to one instance. */
 export const ControlMessage = z.discriminatedUnion('type', [

@@ -65,3 +65,6 @@ export function parseRpcSubject(subject: string): { instanceId: string; service:
   const [, instanceId, , service, op] = parts as [string, string, string, string, string];
   return instanceId && service && op ? { instanceId, service, op } : null;
 }
+
+/** Most events one `batch` message on `agent.<id>.events` carries (events.ts, `AgentEventBatch`); here so the runtime reads it without loading zod. */
+export const EVENT_BATCH_MAX = 100;

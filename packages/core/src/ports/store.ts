@@ -115,8 +115,25 @@ export interface LogFilter {
   tail?: boolean;
 }
 
+/** The task path's writes, all inside one transaction (see `Store.together`). */
+export interface TaskPathWrites {
+  tasks: Pick<Store['tasks'], 'insert' | 'get' | 'transition'>;
+  logs: Pick<Store['logs'], 'append'>;
+  taskSteps: Pick<Store['taskSteps'], 'append'>;
+  jobEvents: Pick<AuthStore['jobEvents'], 'append'>;
+}
+
 export interface Store extends AuthStore {
   readonly kind: string;
+  /**
+   * Runs `fn`'s writes in one transaction, committed with whatever group it joins (the SQL
+   * store's group commit): a task's status change and what records it (its job events, its
+   * log line) then cost one commit instead of one each, and land together or not at all.
+   * `fn` must do nothing but those writes (no bus, no waiting on other work): it holds the
+   * transaction. It may run again, alone, if its group fails. `row`: the task it changes,
+   * which orders row locks across concurrent groups.
+   */
+  together<T>(row: string, fn: (w: TaskPathWrites) => Promise<T>): Promise<T>;
   deployments: {
     get(name: string): Promise<DeploymentRecord | undefined>;
     list(): Promise<DeploymentRecord[]>;

@@ -1,8 +1,8 @@
-import { AgentEvent, Heartbeat, TaskResult, instanceAgent, type SandboxHealth } from '@aiflock/protocol';
+import { AgentEvent, AgentEventBatch, Heartbeat, TaskResult, instanceAgent, type SandboxHealth } from '@aiflock/protocol';
 import { ACTIVE_STATUSES, decideResult } from '../task/lifecycle.js';
 import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
-import type { Store, TaskRecord } from '../ports/store.js';
+import type { LogRecord, Store, TaskRecord } from '../ports/store.js';
 import type { InstanceRateLimit } from './instance-rate-limit.js';
 import type { Scrubber } from './secret-scrub.js';
 import type { TaskServiceDeps } from './tasks.js';
@@ -87,9 +87,12 @@ export class TaskIngest {
     const decision = decideResult(task, result, instanceAgent(instanceId));
     if (!decision.apply) {
       if (decision.reason === 'wrong_instance') return this.reject(instanceId, 'result', `task ${task.id} belongs to agent ${task.agent}`);
-      // The same result again, for a task it finished: a daemon killed between the final
-      // transition and what follows it (its log line, the verified result on the bus) never
-      // acknowledged the result, so it came back. Finish what that daemon could not, once.
+      // The same result again, for a task it finished: a daemon killed after the final
+      // transition never acknowledged the result, so it came back. The transition and its
+      // log line are one write now; a row without the line comes from a daemon from before
+      // that, killed between the two: finish what it could not, once (the line and the
+      // verified result). A kill after the joint commit leaves only `task.result` unsent:
+      // observers miss that one message, while the task record and long polls have it.
       // Only for what the instance alone decides (completed, failed): a cancel or a deadline
       // is the control plane's, and the instance's report of it is a confirmation, noted below.
       const line = `task ${task.status}${result.error ? `: ${result.error}` : ''}`;
@@ -102,23 +105,25 @@ export class TaskIngest {
       await this.taskLog(task.agent, instanceId, task.id, 'info', `instance reported ${result.status} after the task was ${task.status}`);
       return;
     }
-    // A result may arrive before its start event (separate streams), so also from queued.
-    const done = await store.tasks.transition(task.id, ['queued', ...ACTIVE_STATUSES], {
-      status: decision.status,
-      result: result.result,
-      output: result.output ?? null,
-      error: result.error ?? null,
-      instanceId,
-      // The result says which delivery produced it; its start event may be recorded later
-      // (events and results are separate streams, drained in parallel after a daemon restart).
-      attempt: Math.max(task.attempt, result.attempt),
-      startedAt: task.startedAt ?? result.timestamp,
-      finishedAt: this.deps.clock.now().toISOString(),
+    // The final transition and its log line are one write (one commit): a kill can no longer
+    // fall between them. A result may arrive before its start event (separate streams), so also from queued.
+    const done = await store.together(task.id, async (w) => {
+      const moved = await w.tasks.transition(task.id, ['queued', ...ACTIVE_STATUSES], {
+        status: decision.status,
+        result: result.result,
+        output: result.output ?? null,
+        error: result.error ?? null,
+        instanceId,
+        // The result says which delivery produced it; its start event may be recorded later
+        // (events and results are separate streams, drained in parallel after a daemon restart).
+        attempt: Math.max(task.attempt, result.attempt),
+        startedAt: task.startedAt ?? result.timestamp,
+        finishedAt: this.deps.clock.now().toISOString(),
+      });
+      if (moved) await w.logs.append([this.logLine(task.agent, instanceId, task.id, decision.status === 'completed' ? 'info' : 'warn', `task ${decision.status}${result.error ? `: ${result.error}` : ''}`)]);
+      return moved;
     });
-    if (done) {
-      await this.taskLog(task.agent, instanceId, task.id, decision.status === 'completed' ? 'info' : 'warn', `task ${decision.status}${result.error ? `: ${result.error}` : ''}`);
-      await bus.publishVerifiedResult(result);
-    }
+    if (done) await bus.publishVerifiedResult(result);
   };
 
   /** Whether the task's log has this line among its newest (the final line comes last but for late notes). */
@@ -130,9 +135,30 @@ export class TaskIngest {
    * Every event kind goes the same way: rate limited per instance (starts excepted), validated, refused if it
    * names a task that is not its agent's (whatever the kind: a log line must not land in
    * another agent's task any more than a start may), and scrubbed of the agent's secrets
-   * before anything is stored.
+   * before anything is stored. A `batch` message is several events, each taken as if it came
+   * alone; the log lines of a message are stored in one write.
    */
   readonly onEvent = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
+    const lines: Omit<LogRecord, 'seq'>[] = [];
+    if ((payload as { type?: unknown } | null)?.type === 'batch') {
+      const parsed = AgentEventBatch.safeParse(payload);
+      if (!parsed.success) return this.reject(instanceId, 'event batch', parsed.error.message);
+      // The tasks a batch names, read once for all its events (mostly log lines of a few tasks).
+      const tasks = new Map<string, TaskRecord | null>();
+      for (const one of parsed.data.events) {
+        if ((one as { type?: unknown } | null)?.type === 'batch') this.reject(instanceId, 'event', 'a batch inside a batch');
+        else await this.apply(instanceId, one, lines, tasks);
+      }
+    } else await this.apply(instanceId, payload, lines, new Map());
+    // Its log lines (and their job events): one write.
+    if (lines.length > 0) await this.deps.store.logs.append(lines);
+  };
+
+  /**
+   * One event. Log lines are gathered in `lines` (stored together by the caller); the rest is
+   * stored here. `tasks`: the tasks already read for this message.
+   */
+  private async apply(instanceId: string, payload: unknown, lines: Omit<LogRecord, 'seq'>[], tasks: Map<string, TaskRecord | null>): Promise<void> {
     // A start is one per delivery the control plane made (it is bounded by the work given, and
     // dropping one would lose a cancel); everything else an instance says freely is limited.
     const kind = (payload as { type?: unknown } | null)?.type;
@@ -141,15 +167,20 @@ export class TaskIngest {
     if (!parsed.success) return this.reject(instanceId, 'event', parsed.error.message);
     const agent = instanceAgent(instanceId);
     const named = 'taskId' in parsed.data ? parsed.data.taskId : undefined;
-    const task = named === undefined ? null : await this.ownTask(agent, named);
+    let task: TaskRecord | null = null;
+    if (named !== undefined) {
+      // A start changes its task: read it fresh. Other events only need whose it is.
+      task = kind !== 'task.started' && tasks.has(named) ? tasks.get(named)! : await this.ownTask(agent, named);
+      tasks.set(named, task);
+    }
     if (named !== undefined && !task) return this.reject(instanceId, 'event', `${parsed.data.type}: task ${named} is not for agent ${agent}`);
     const ev = await this.scrub(agent, parsed.data, ['type', 'ts', 'taskId']);
     switch (ev.type) {
       case 'log':
-        await this.deps.store.logs.append([{ ts: ev.ts, level: ev.level, msg: this.cut(ev.msg), agent, instanceId, taskId: ev.taskId ?? null }]);
+        lines.push({ ts: ev.ts, level: ev.level, msg: this.cut(ev.msg), agent, instanceId, taskId: ev.taskId ?? null });
         return;
       case 'lifecycle':
-        await this.deps.store.logs.append([{ ts: ev.ts, level: 'info', msg: `instance ${ev.phase}`, agent, instanceId, taskId: null }]);
+        lines.push({ ts: ev.ts, level: 'info', msg: `instance ${ev.phase}`, agent, instanceId, taskId: null });
         return;
       case 'task.started':
         return this.started(task!, instanceId, ev.attempt, ev.ts);
@@ -158,7 +189,7 @@ export class TaskIngest {
         await this.deps.store.taskSteps.append({ agent, instanceId, step: ev });
         return;
     }
-  };
+  }
 
   readonly onHeartbeat = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
     const parsed = Heartbeat.safeParse(payload);
@@ -181,13 +212,16 @@ export class TaskIngest {
     const redelivered = task.status !== 'queued' && ts !== task.startedAt;
     // This very event again (the daemon's acknowledgement of it lost): already applied.
     if (task.status === 'running' && task.instanceId === instanceId && ts === task.startedAt) return;
-    const moved = await store.tasks.transition(taskId, ['queued', ...ACTIVE_STATUSES], {
-      status: 'running',
-      instanceId,
-      attempt: Math.max(attempt, redelivered ? task.attempt + 1 : task.attempt),
-      startedAt: ts,
+    // The start and its log line: one write, one commit.
+    await store.together(taskId, async (w) => {
+      const moved = await w.tasks.transition(taskId, ['queued', ...ACTIVE_STATUSES], {
+        status: 'running',
+        instanceId,
+        attempt: Math.max(attempt, redelivered ? task.attempt + 1 : task.attempt),
+        startedAt: ts,
+      });
+      if (moved) await w.logs.append([this.logLine(agent, instanceId, taskId, 'info', `task started on ${instanceId} (attempt ${moved.attempt})`)]);
     });
-    if (moved) await this.taskLog(agent, instanceId, taskId, 'info', `task started on ${instanceId} (attempt ${moved.attempt})`);
   }
 
   /** The task, if it is `agent`'s; null if it does not exist or is another agent's. */
@@ -216,7 +250,11 @@ export class TaskIngest {
   }
 
   private async taskLog(agent: string, instanceId: string, taskId: string, level: 'info' | 'warn', msg: string): Promise<void> {
-    await this.deps.store.logs.append([{ ts: this.deps.clock.now().toISOString(), level, msg, agent, instanceId, taskId }]);
+    await this.deps.store.logs.append([this.logLine(agent, instanceId, taskId, level, msg)]);
+  }
+
+  private logLine(agent: string, instanceId: string, taskId: string, level: 'info' | 'warn', msg: string): Omit<LogRecord, 'seq'> {
+    return { ts: this.deps.clock.now().toISOString(), level, msg, agent, instanceId, taskId };
   }
 
   private reject(instanceId: string, what: string, why: string): void {

@@ -51,6 +51,49 @@ export function contract(open: () => Promise<Store>): void {
       expect((await store.tasks.get(taken.id))!.agent).toBe('echo');
     });
 
+    it('commits a status change with its log line and job events as one write: all together, or none of them', async () => {
+      const store = await open();
+      const reader = await open();
+      const tasks = Array.from({ length: 40 }, () => task());
+      await Promise.all(tasks.map((t) => store.tasks.insert(t)));
+      // 40 starts at once, each its transition, its log line and their job events.
+      const moved = await Promise.all(
+        tasks.map((t) =>
+          store.together(t.id, async (w) => {
+            const m = await w.tasks.transition(t.id, ['queued'], { status: 'running', instanceId: 'echo-abcdefgh' });
+            if (m) await w.logs.append([{ ts: new Date().toISOString(), level: 'info', msg: `started ${t.id}`, agent: t.agent, instanceId: 'echo-abcdefgh', taskId: t.id }]);
+            if (m) await w.jobEvents.append([{ jobId: t.id, type: 'status', ts: t.createdAt, payload: { status: 'running' } }]);
+            return m;
+          }),
+        ),
+      );
+      // Acknowledged means committed: another connection sees every part of every one.
+      expect(moved.map((m) => m?.status)).toEqual(tasks.map(() => 'running'));
+      for (const t of tasks) {
+        expect((await reader.tasks.get(t.id))?.status).toBe('running');
+        expect((await reader.logs.list({ taskId: t.id, limit: 5 })).map((l) => l.msg)).toEqual([`started ${t.id}`]);
+        expect((await reader.jobEvents.list({ jobId: t.id, limit: 5 })).map((e) => e.payload)).toEqual([{ status: 'running' }]);
+      }
+
+      // A write that fails half way (its log line violates a column's NOT NULL) leaves nothing
+      // of itself, not even the transition it made first; the others of its group commit.
+      const [bad, ...good] = Array.from({ length: 5 }, () => task());
+      await Promise.all([bad!, ...good].map((t) => store.tasks.insert(t)));
+      const outcomes = await Promise.allSettled(
+        [bad!, ...good].map((t) =>
+          store.together(t.id, async (w) => {
+            await w.tasks.transition(t.id, ['queued'], { status: 'running', instanceId: 'echo-abcdefgh' });
+            const msg = t === bad ? (null as unknown as string) : 'ok';
+            await w.logs.append([{ ts: new Date().toISOString(), level: 'info', msg, agent: t.agent, instanceId: 'echo-abcdefgh', taskId: t.id }]);
+          }),
+        ),
+      );
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', ...good.map(() => 'fulfilled')]);
+      expect((await reader.tasks.get(bad!.id))?.status).toBe('queued');
+      expect(await reader.logs.list({ taskId: bad!.id, limit: 5 })).toEqual([]);
+      for (const t of good) expect((await reader.tasks.get(t.id))?.status).toBe('running');
+    });
+
     it('links 300 audit entries appended at once with task writes in between, and verify still finds an edit', async () => {
       const store = await open();
       const audit = new AuditLog({ store: store.audit, anchor: new HmacFileAnchor(dir), clock: { now: () => new Date() } });

@@ -27,8 +27,13 @@ import { SpanKind, TaskTraces, extractTraceContext, injectTraceContext, recordRe
 
 const codec = JSONCodec();
 
-/** Messages of the results and events streams the daemon stores at once (see `pump`). */
-const INGEST_CONCURRENCY = 64;
+/**
+ * Messages of the results and events streams the daemon stores at once (see `pump`). Each
+ * waits for the group commit its write joins, so this bounds how large those groups grow:
+ * at 64 a batch run left hundreds of results delivered but waiting for a lane while groups
+ * held ~110 writes (bench/README.md, "Task path: where the batch path waited").
+ */
+const INGEST_CONCURRENCY = 256;
 
 /** A result's lane: its task (instances publish results with msgID `<taskId>:<attempt>`), else its subject. */
 const resultKey = (m: JsMsg): string => m.headers?.get('Nats-Msg-Id').split(':')[0] || m.subject;
@@ -445,7 +450,8 @@ export class NatsBus implements Bus {
     while (!this.closing) {
       try {
         const consumer = await this.js.consumers.get(stream, durable);
-        const messages = await consumer.consume({ max_messages: 256 });
+        // Twice the lanes buffered, so a lane that frees finds its next message already here.
+        const messages = await consumer.consume({ max_messages: Math.max(64, concurrency * 2) });
         for await (const m of messages) await lanes.run(keyOf(m), () => settle(m));
       } catch (err) {
         if (this.closing) return;

@@ -1,4 +1,6 @@
-import type { Store } from '@aiflock/core';
+import type { Store, TaskPathWrites } from '@aiflock/core';
+import type { Kysely } from 'kysely';
+import type { Database } from './tables.js';
 import { auditRepo } from './audit-repo.js';
 import { authRepos } from './auth-repos.js';
 import { boardRepo } from './board-repo.js';
@@ -19,7 +21,7 @@ import { revisionRepo } from './revision-repo.js';
 import { nodeRepo } from './node-repo.js';
 import { migrateToLatest, pingSql } from './migrations.js';
 import type { SqlBackend } from './dialect.js';
-import { GroupCommit, type GroupCommitOptions } from './group-commit.js';
+import { GroupCommit, directWriter, type GroupCommitOptions } from './group-commit.js';
 
 /** The Store port over any Kysely backend; the same code serves SQLite and PostgreSQL. */
 export class SqlStore implements Store {
@@ -61,6 +63,10 @@ export class SqlStore implements Store {
     this.taskSteps = taskStepRepo(backend.db, write);
     this.revisions = revisionRepo(backend.db);
     this.nodes = nodeRepo(backend.db);
+  }
+
+  together<T>(row: string, fn: (w: TaskPathWrites) => Promise<T>): Promise<T> {
+    return this.group.write((trx) => fn(writesOn(trx)), { row });
   }
 
   static async open(backend: SqlBackend, groupCommit: GroupCommitOptions = {}): Promise<SqlStore> {
@@ -123,4 +129,10 @@ export class SqlStore implements Store {
     this.closing ??= this.group.idle().then(() => this.backend.close());
     return this.closing;
   }
+}
+
+/** The task path's repositories bound to one transaction: their writes run in it directly. */
+function writesOn(trx: Kysely<Database>): TaskPathWrites {
+  const write = directWriter(trx);
+  return { tasks: taskRepo(trx, write), logs: logRepo(trx, write), taskSteps: taskStepRepo(trx, write), jobEvents: authRepos(() => trx, write).jobEvents };
 }
