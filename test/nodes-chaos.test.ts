@@ -9,11 +9,12 @@ import { phases } from '../testkit/phases.js';
  * control plane on PostgreSQL, an agent's six replicas two per host. With tasks in flight one
  * host dies whole (node agent, nats-server, sandboxes: SIGKILLed at once). Then every task has
  * ended exactly once, each re-run explained by the lost host, and the host's instances run
- * elsewhere. 300 tasks, the kill once 100 are done: 200 queued or in flight on every host,
- * the lost one's included, which is what the proof needs. Kill → replacement times at 1,000
- * tasks are bench/nodes-chaos.ts's to measure (bench/results/nodes-chaos.json).
+ * elsewhere. 1,000 tasks (the number issue 17 asks this test for), the kill once 100 are
+ * done: the rest queued or in flight on every host, the lost one's included. Kill →
+ * replacement times over several runs are bench/nodes-chaos.ts's to measure
+ * (bench/results/nodes-chaos.json).
  */
-const TASKS = 300;
+const TASKS = 1000;
 const phase = phases('nodes-chaos');
 let s: HostLossSetup;
 
