@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView, IssuedJoinToken, NodeInfo, TaskView } from '@aiflock/protocol';
 import { nodeRuntime, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
 import { deployYaml } from '../testkit/agents.js';
@@ -46,6 +46,11 @@ beforeAll(async () => {
     throw new Error(`${err.message}; the node agent said: ${nodeLog}`);
   });
 }, 300_000);
+
+// The node agent's own account (what it started, what failed) is only in its output.
+afterEach(({ task }) => {
+  if (task.result?.state === 'fail') process.stderr.write(`--- node ${NODE}'s agent said (test failed: ${task.name}) ---\n${nodeLog.split('\n').slice(-60).join('\n')}\n---\n`);
+});
 
 afterAll(async () => {
   if (nodeAgent?.pid) {

@@ -69,11 +69,16 @@ export async function natsCluster(size = 3, hosts?: readonly MemberHost[]): Prom
     cliArgs,
     async start() {
       await Promise.all(members.map((m) => m.start()));
-      const until = Date.now() + 30_000;
+      // Settled: every server names the same meta leader, and the leader sees all its peers
+      // current (a replicated stream made before that may fail to be placed).
+      type Meta = { meta_cluster?: { leader?: string; cluster_size?: number; replicas?: { current?: boolean }[] } };
+      const until = Date.now() + 60_000;
       for (;;) {
-        const meta = await members[0]!.monitor<{ meta_cluster?: { leader?: string; cluster_size?: number } }>('/jsz').catch(() => undefined);
-        if (meta?.meta_cluster?.leader && meta.meta_cluster.cluster_size === size) return;
-        if (Date.now() > until) throw new Error(`cluster ${name} elected no JetStream meta leader in 30 s: ${JSON.stringify(meta)}`);
+        const metas = await Promise.all(members.map((m) => m.monitor<Meta>('/jsz').catch(() => undefined)));
+        const leaders = new Set(metas.map((m) => m?.meta_cluster?.leader));
+        const leader = metas.find((m, i) => m?.meta_cluster?.leader === members[i]!.name)?.meta_cluster;
+        if (leaders.size === 1 && !leaders.has(undefined) && leader?.cluster_size === size && (leader.replicas ?? []).length === size - 1 && leader.replicas!.every((r) => r.current)) return;
+        if (Date.now() > until) throw new Error(`cluster ${name} did not settle (one meta leader, every peer current) in 60 s: ${JSON.stringify(metas)}`);
         await new Promise((r) => setTimeout(r, 200));
       }
     },

@@ -133,32 +133,40 @@ export class NatsBus implements Bus {
     return bus;
   }
 
+  /**
+   * The flock's streams and the daemon's consumers, made or brought up to date. A cluster that
+   * has only just formed answers 503, or fails to place a replicated stream ("error creating
+   * store", "insufficient resources"), until its servers are current: a daemon started with it
+   * waits for that (up to a minute) instead of exiting.
+   */
   async init(): Promise<void> {
-    for (const key of Object.keys(STREAMS) as (keyof typeof STREAMS)[]) {
-      const { name, subjects: subs } = STREAMS[key];
-      const config = { name, subjects: [...subs], storage: StorageType.File, num_replicas: this.replicas, ...STREAM_CONFIG[key] };
+    await whileJetStreamRecovers(() => this.ensureStreams(), { ms: 60_000, settling: true, log: this.opts.log });
+    await this.ensureConsumer(DEAD_LETTERS.name, DEAD_LETTERS.durable, { ack_wait: nanos(30_000) });
+    await this.ensureConsumer(STREAMS.results.name, 'daemon-results', { ack_wait: nanos(30_000) });
+    await this.ensureConsumer(STREAMS.events.name, 'daemon-events', { ack_wait: nanos(30_000) });
+  }
+
+  private async ensureStreams(): Promise<void> {
+    const dl = {
+      ...{ name: DEAD_LETTERS.name, subjects: DEAD_LETTERS.subjects, storage: StorageType.File, num_replicas: this.replicas },
+      ...{ retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3_600_000) },
+    };
+    const configs = [
+      ...(Object.keys(STREAMS) as (keyof typeof STREAMS)[]).map((key) => {
+        const { name, subjects: subs } = STREAMS[key];
+        return { name, subjects: [...subs], storage: StorageType.File, num_replicas: this.replicas, ...STREAM_CONFIG[key] };
+      }),
+      dl,
+    ];
+    for (const config of configs) {
       try {
-        await this.jsm.streams.info(name);
-        await this.jsm.streams.update(name, config);
+        await this.jsm.streams.info(config.name);
+        await this.jsm.streams.update(config.name, config);
       } catch (err) {
         if (!isNotFound(err)) throw err;
         await this.jsm.streams.add(config);
       }
     }
-    const dl = {
-      ...{ name: DEAD_LETTERS.name, subjects: DEAD_LETTERS.subjects, storage: StorageType.File, num_replicas: this.replicas },
-      ...{ retention: RetentionPolicy.Workqueue, max_age: nanos(7 * 24 * 3_600_000) },
-    };
-    await this.jsm.streams.info(dl.name).then(
-      () => this.jsm.streams.update(dl.name, dl),
-      async (err: unknown) => {
-        if (!isNotFound(err)) throw err;
-        await this.jsm.streams.add(dl);
-      },
-    );
-    await this.ensureConsumer(DEAD_LETTERS.name, DEAD_LETTERS.durable, { ack_wait: nanos(30_000) });
-    await this.ensureConsumer(STREAMS.results.name, 'daemon-results', { ack_wait: nanos(30_000) });
-    await this.ensureConsumer(STREAMS.events.name, 'daemon-events', { ack_wait: nanos(30_000) });
   }
 
   async ensureQueue(agent: string, opts: QueueOptions): Promise<void> {
@@ -521,17 +529,29 @@ function isNotFound(err: unknown): boolean {
   return err instanceof Error && /not found/i.test(err.message);
 }
 
-/** Retries a JetStream API call for up to 20 s while it fails for want of a leader or an answer. */
-async function whileJetStreamRecovers<T>(call: () => Promise<T>): Promise<T> {
-  const until = Date.now() + 20_000;
+/**
+ * Retries a JetStream API call while it fails for want of a leader or an answer (for up to
+ * 20 s), or, with `settling`, also while a new cluster cannot yet place a replicated stream.
+ */
+async function whileJetStreamRecovers<T>(call: () => Promise<T>, o: { ms?: number; settling?: boolean; log?: NatsBusOptions['log'] } = {}): Promise<T> {
+  const until = Date.now() + (o.ms ?? 20_000);
+  let said = false;
   for (;;) {
     try {
       return await call();
     } catch (err) {
-      if (Date.now() >= until || !isTransientJetStreamError(err)) throw err;
+      const transient = isTransientJetStreamError(err) || (o.settling === true && isClusterSettling(err));
+      if (Date.now() >= until || !transient) throw err;
+      if (!said && o.log) o.log('warn', `JetStream is not ready yet (${(err as Error).message}); waiting for it`);
+      said = true;
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/** What a cluster whose servers are not all current answers when a replicated stream is made. */
+function isClusterSettling(err: unknown): boolean {
+  return /error creating store|insufficient resources|no suitable peers/i.test(String((err as { message?: unknown }).message ?? ''));
 }
 
 function isTransientJetStreamError(err: unknown): boolean {

@@ -13,6 +13,8 @@ export const dockerRuntimeFactory = {
       flock: ctx.flock,
       sharedDir: ctx.sharedDir,
       busPort: ctx.busPort,
+      // A joined node's servers (node-runtime.ts): its sandboxes reach them through a relay on the gateway.
+      ...(ctx.busServers ? { busServers: ctx.busServers } : {}),
       node: ctx.node,
       log: ctx.log,
       secretsDir: ctx.secretsDir,
