@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +100,36 @@ describe('per-instance bus credentials', () => {
     expect(again.isClosed()).toBe(false);
     await creds.revoke('quar-bbbb2222', 'test over');
     await creds.stop();
+  }, 30_000);
+
+  it('retain cuts off every instance that is gone at once, and leaves the live ones connected', async () => {
+    const lines: string[] = [];
+    const creds = await JwtBusCredentials.open({ trust, dir: join(dir, 'credentials'), ttlSeconds: 3600, owner: { uid: process.getuid!(), gid: process.getgid!() }, log: (_l, msg) => void lines.push(msg) });
+    await creds.start(server.url);
+    try {
+      const ids = ['gone-cccc0001', 'gone-cccc0002', 'gone-cccc0003', 'live-cccc0004'];
+      const dirs: string[] = [];
+      const conn = async (id: string) => {
+        const { dir: at } = await creds.issue(id, id.split('-')[0]!);
+        dirs.push(at);
+        const nc = await connect({ servers: server.url, authenticator: credsAuthenticator(await readFile(join(at, 'nats.creds'))), reconnect: false });
+        conns.push(nc);
+        return nc;
+      };
+      const ncs: NatsConnection[] = [];
+      for (const id of ids) ncs.push(await conn(id));
+      await creds.retain(new Set(['live-cccc0004']));
+      // Every gone one's connection is closed by the server, the live one's stays.
+      await Promise.all(ncs.slice(0, 3).map((nc) => nc.closed()));
+      await ncs[3]!.flush();
+      expect(ncs[3]!.isClosed()).toBe(false);
+      expect(lines.filter((l) => l.startsWith('revoked the bus credentials of gone-'))).toHaveLength(3);
+      expect(lines.filter((l) => l.includes('live-cccc0004') && l.startsWith('revoked'))).toEqual([]);
+      // Nothing is left to use: their credentials directories are gone, the live one's stays.
+      expect(dirs.map((d) => existsSync(d))).toEqual([false, false, false, true]);
+    } finally {
+      await creds.stop();
+    }
   }, 30_000);
 });
 

@@ -199,17 +199,32 @@ export class JwtBusCredentials implements BusCredentials {
   }
 
   async revoke(instanceId: string, reason: string): Promise<void> {
-    if (!INSTANCE_ID_PATTERN.test(instanceId)) return;
+    await this.revokeAll([instanceId], reason);
+  }
+
+  /**
+   * Revoke several instances' credentials with one push of the account's revocation list: the
+   * push (a signed account update the servers confirm) is what costs, so a flock stopping or a
+   * reconcile pass finding many gone instances pays it once, not once per instance.
+   */
+  private async revokeAll(instanceIds: readonly string[], reason: string): Promise<void> {
+    const ids = instanceIds.filter((id) => INSTANCE_ID_PATTERN.test(id));
+    if (ids.length === 0) return;
     await this.serialized(async () => {
-      const user = await this.user(instanceId);
-      // Forget first: should the push fail, the key is still on the list and goes out with the next one.
-      await rm(this.userFile(instanceId), { force: true });
-      await rm(this.mountOf(instanceId), { recursive: true, force: true });
-      if (!user) return;
-      this.revocations[user.publicKey] = Math.floor(Date.now() / 1000);
+      const revoked: UserRecord[] = [];
+      for (const instanceId of ids) {
+        const user = await this.user(instanceId);
+        // Forget first: should the push fail, the key is still on the list and goes out with the next one.
+        await rm(this.userFile(instanceId), { force: true });
+        await rm(this.mountOf(instanceId), { recursive: true, force: true });
+        if (user) revoked.push(user);
+      }
+      if (revoked.length === 0) return;
+      const at = Math.floor(Date.now() / 1000);
+      for (const user of revoked) this.revocations[user.publicKey] = at;
       await writeJson(this.revocationsFile, this.revocations);
-      await this.pushOrRetry(`revoking ${instanceId}`);
-      this.o.log('info', `revoked the bus credentials of ${instanceId}: ${reason}`, { instanceId, agent: user.agent });
+      await this.pushOrRetry(revoked.length === 1 ? `revoking ${revoked[0]!.instanceId}` : `revoking ${revoked.length} instances`);
+      for (const user of revoked) this.o.log('info', `revoked the bus credentials of ${user.instanceId}: ${reason}`, { instanceId: user.instanceId, agent: user.agent });
     });
   }
 
@@ -240,9 +255,7 @@ export class JwtBusCredentials implements BusCredentials {
   }
 
   async retain(live: ReadonlySet<string>): Promise<void> {
-    for (const id of await this.issuedIds()) {
-      if (!live.has(id)) await this.revoke(id, 'its instance no longer exists');
-    }
+    await this.revokeAll((await this.issuedIds()).filter((id) => !live.has(id)), 'its instance no longer exists');
   }
 
   /**
