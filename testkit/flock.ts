@@ -9,6 +9,8 @@ import { mountsUnder, unmountAll } from './mounts.js';
 import { watchFlockLog } from './on-failure.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
+/** A stop longer than this is reported with the daemon's log of it. */
+const SLOW_DOWN_MS = 30_000;
 
 export type { CliResult } from './cli.js';
 
@@ -99,7 +101,14 @@ export async function testFlock(opts: { env?: Record<string, string> } = {}): Pr
     },
     async cleanup() {
       unwatch();
-      await cli(['down'], { timeoutMs: 90_000 });
+      const began = Date.now();
+      const down = await cli(['down'], { timeoutMs: 90_000 });
+      // A slow stop costs every test file's run: say where it went (the daemon logs its stop steps).
+      if (Date.now() - began > SLOW_DOWN_MS) {
+        const log = await readFile(join(home, 'daemon.log'), 'utf8').catch(() => '');
+        const stop = log.slice(log.lastIndexOf('aiflock daemon stopping') - 200);
+        console.warn(`aiflock down took ${Date.now() - began} ms (exit ${down.code}); the daemon's stop:\n${stop.split('\n').slice(-40).join('\n')}`);
+      }
       // `down` releases every volume; one a crashed test left behind must not make rm fail.
       const left = existsSync(home) ? mountsUnder(home) : [];
       if (left.length > 0) {

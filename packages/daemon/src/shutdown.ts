@@ -58,6 +58,7 @@ export function shutdownSequence(running: Running, deps: { dataDir: string; logg
   function stop({ stopFlock = false }: { stopFlock?: boolean } = {}): Promise<void> {
     stopping ??= (async () => {
       logger.info({ stopFlock }, 'aiflock daemon stopping');
+      const stopBegan = Date.now();
       running.scheduler.stop();
       await running.reconciler.stop();
       await running.warm.stop();
@@ -87,6 +88,7 @@ export function shutdownSequence(running: Running, deps: { dataDir: string; logg
       await store.close();
       await tracing?.shutdown().catch((err: unknown) => log('warn', `exporting the last spans: ${String(err)}`));
       await rm(daemonInfoFile(deps.dataDir), { force: true });
+      logger.info({ stopFlock, ms: Date.now() - stopBegan }, 'aiflock daemon stopped');
       resolveDone();
     })();
     return stopping;
