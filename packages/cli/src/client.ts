@@ -32,8 +32,8 @@ export class ApiClient {
     private readonly token: () => string | undefined = () => undefined,
   ) {}
 
-  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; data: T }> {
-    const res = await this.fetch(method, path, body, headers);
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<{ status: number; data: T }> {
+    const res = await this.fetch(method, path, body, headers, signal);
     const text = await res.text();
     const data = text ? (JSON.parse(text) as unknown) : undefined;
     if (!res.ok) throw apiFailure(res.status, data);

@@ -29,7 +29,12 @@ export function buildApi(config: Config, ctx: ApiContext, deps: { logger: Logger
   return {
     app,
     async listen() {
-      await app.listen({ host: config.api.host, port: config.api.port });
+      try {
+        await app.listen({ host: config.api.host, port: config.api.port });
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+        throw new Error(`the API address ${config.api.host}:${config.api.port} is already in use by another program; give the daemon another port (AIFLOCK_API_PORT, or api.port in the config file) or stop that program`);
+      }
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
       const apiUrl = `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${port}`;

@@ -122,9 +122,16 @@ export async function stopDaemon(api: ApiClient, stopFlock: boolean): Promise<vo
   if (alive(pid)) throw new CliError(`the daemon (pid ${pid}) did not stop within 60 s`, EXIT.failure);
 }
 
+/**
+ * How long a daemon may take to answer its health check. Something else holding the API port
+ * may accept connections and never answer: without a limit `up`, `down` and `status` would wait
+ * on it for ever.
+ */
+const HEALTH_ANSWER_MS = 10_000;
+
 export async function reachable(api: ApiClient): Promise<boolean> {
   try {
-    await api.get('/healthz');
+    await api.request('GET', '/healthz', undefined, {}, AbortSignal.timeout(HEALTH_ANSWER_MS));
     return true;
   } catch {
     return false;
@@ -190,7 +197,8 @@ async function startDaemonProcess(api: ApiClient, deadline: number): Promise<voi
       throw new CliError(`the daemon exited with code ${exit} while starting:\n${tail}`, EXIT.failure);
     }
     try {
-      const r = await api.request<{ ok: boolean }>('GET', '/readyz');
+      // Bounded: the loop must get back to noticing a daemon that exited (its port taken, say).
+      const r = await api.request<{ ok: boolean }>('GET', '/readyz', undefined, {}, AbortSignal.timeout(HEALTH_ANSWER_MS));
       if (r.data.ok) return progress(`daemon ready at ${api.baseUrl}`);
     } catch {
       // not listening yet
