@@ -77,7 +77,7 @@ export const NodeDesiredInstance = z.object({
   profile: z.enum(['restricted', 'operator']),
   manifestDigest: z.string(),
   env: z.record(z.string(), z.string()),
-  resources: z.object({ cpu: z.number(), memoryBytes: z.number(), pids: z.number().int(), tmpBytes: z.number(), workspaceBytes: z.number().optional() }),
+  resources: z.object({ cpu: z.number(), memoryBytes: z.number(), pids: z.number().int(), tmpBytes: z.number(), workspaceBytes: z.number().optional(), gpus: z.number().int().optional() }),
   secretFiles: z.record(z.string(), z.string()).default({}),
   /** The `.creds` text (null when the bus runs without authentication). */
   creds: z.string().nullable(),

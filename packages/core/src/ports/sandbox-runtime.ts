@@ -12,6 +12,8 @@ export interface SandboxResources {
   tmpBytes: number;
   /** Hard size of the agent's workspace (manifest `resources.workspace`); unset: the runtime's configured default. */
   workspaceBytes?: number;
+  /** Whole GPUs handed to the sandbox (manifest `resources.gpus`); unset: none. */
+  gpus?: number;
 }
 
 export interface SandboxSpec {

@@ -342,7 +342,7 @@ export class Reconciler {
       image: imageFor(m.image, this.deps),
       profile: m.profile,
       manifestDigest: d.digest,
-      resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp, ...(m.resources.workspace ? { workspaceBytes: m.resources.workspace } : {}) },
+      resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp, ...(m.resources.workspace ? { workspaceBytes: m.resources.workspace } : {}), ...(m.resources.gpus ? { gpus: m.resources.gpus } : {}) },
       env: {
         ...m.env,
         AIFLOCK_INSTANCE_ID: instanceId,
