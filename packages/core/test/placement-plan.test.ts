@@ -8,6 +8,7 @@ const node = (name: string, over: Partial<PlacementNode> = {}): PlacementNode =>
   cpus: 4,
   memoryBytes: 8 * GiB,
   gpus: 0,
+  gpuSandboxes: true,
   ready: true,
   cordoned: false,
   draining: false,
@@ -27,6 +28,17 @@ describe('placement', () => {
     expect(decisions).toEqual([{ node: 'dgx' }, { node: 'dgx' }, { pending: 'fits no node: node "cpu-only" has no GPUs, 1 asked; node "dgx" has 0 of 2 GPUs free, 1 asked' }]);
     // Asking for none, a GPU node is as good as any.
     expect(placeMany([req(), req()], nodes).decisions).toEqual([{ node: 'cpu-only' }, { node: 'dgx' }]);
+  });
+
+  it('counts no GPUs on a node whose runtime cannot hand them to sandboxes, and says so', () => {
+    const bwrap = node('gpu-bwrap', { gpus: 4, gpuSandboxes: false, runtimes: ['process'] });
+    expect(objection(req({ gpus: 1 }), bwrap)).toBe('runs no runtime that gives GPUs to sandboxes (process; docker does), 1 asked');
+    expect(placeInstance(req({ gpus: 1 }), [bwrap, node('dgx', { gpus: 1 })])).toEqual({ node: 'dgx' });
+    expect(placeInstance(req({ gpus: 1, node: 'gpu-bwrap' }), [bwrap, node('dgx', { gpus: 1 })])).toEqual({
+      pending: 'fits no node: node "gpu-bwrap" runs no runtime that gives GPUs to sandboxes (process; docker does), 1 asked',
+    });
+    // Asking for none, such a node takes the instance as any other would.
+    expect(objection(req(), bwrap)).toBeNull();
   });
 
   it('puts an instance pinned to a node on that node, and nowhere else', () => {

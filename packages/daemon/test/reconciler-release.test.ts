@@ -20,7 +20,7 @@ const listed: SandboxInfo[] = [];
 
 const runtime: SandboxRuntime = {
   kind: 'recording',
-  capabilities: { network: 'none', egressProxy: false, quarantineCutsNetwork: false, operatorProfile: false, survivesRestart: true, weakerThanContainers: false, exec: false },
+  capabilities: { network: 'none', egressProxy: false, quarantineCutsNetwork: false, operatorProfile: false, survivesRestart: true, weakerThanContainers: false, exec: false, gpus: false },
   init: async () => undefined,
   start: async () => {
     throw new Error('nothing is deployed: nothing should start');

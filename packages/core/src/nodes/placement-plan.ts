@@ -1,10 +1,10 @@
 /**
  * Where an instance goes, decided over the flock's nodes: the manifest's node name
- * (`placement.node`, the documents' `target_node`), its labels, and resource fit (cpu and
- * memory asked for against what the node has left). Replicas of one agent spread over the
- * nodes that fit, as a Kubernetes topology spread would. Pure: the caller gathers the nodes
- * and what runs on them; an instance that fits nowhere gets a reason naming every node's
- * objection, so a person reading `agent get` knows what to change.
+ * (`placement.node`, the documents' `target_node`), its labels, and resource fit (cpu, memory
+ * and GPUs asked for against what the node has left; GPUs only where its runtime gives them).
+ * Replicas of one agent spread over the nodes that fit, as a Kubernetes topology spread would.
+ * Pure: the caller gathers the nodes and what runs on them; an instance that fits nowhere gets
+ * a reason naming every node's objection, so a person reading `agent get` knows what to change.
  */
 export interface PlacementNode {
   name: string;
@@ -13,6 +13,10 @@ export interface PlacementNode {
   memoryBytes: number;
   /** GPUs the node reports (0 where there are none). */
   gpus: number;
+  /** Its runtime hands GPUs to sandboxes (capabilities.gpus); without it, its GPUs count for nothing. */
+  gpuSandboxes: boolean;
+  /** The runtime kinds it runs, to name in a reason. */
+  runtimes?: readonly string[];
   /** Heartbeating: a lost or never-heard node takes nothing. */
   ready: boolean;
   /** Cordoned or draining: keeps what runs, takes nothing new. */
@@ -56,6 +60,7 @@ export function objection(req: PlacementRequest, node: PlacementNode): string | 
   if (req.cpu > freeCpu + 1e-9) return `has ${round(Math.max(0, freeCpu))} of ${round(node.cpus)} cpus free, ${round(req.cpu)} asked`;
   const freeMem = node.memoryBytes - node.allocated.memoryBytes;
   if (req.memoryBytes > freeMem) return `has ${mib(Math.max(0, freeMem))} of ${mib(node.memoryBytes)} memory free, ${mib(req.memoryBytes)} asked`;
+  if (req.gpus > 0 && !node.gpuSandboxes) return `runs no runtime that gives GPUs to sandboxes (${node.runtimes?.join(', ') || 'none reported'}; docker does), ${req.gpus} asked`;
   const freeGpus = node.gpus - node.allocated.gpus;
   if (req.gpus > freeGpus) return node.gpus === 0 ? `has no GPUs, ${req.gpus} asked` : `has ${Math.max(0, freeGpus)} of ${node.gpus} GPUs free, ${req.gpus} asked`;
   return null;
