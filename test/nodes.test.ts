@@ -288,14 +288,14 @@ describe('a joined node runs sandboxes', () => {
   });
 
   it('keeps an agent asking for GPUs off a node whose runtime gives none, saying why', async () => {
-    // north runs the process runtime: whatever GPUs it may have, its sandboxes cannot get them.
-    expect((await node('north')).capacity).toMatchObject({ runtimes: ['process'], gpuSandboxes: false });
+    // north runs the process runtime (--runtime process): whatever GPUs it may have, its sandboxes cannot get them.
+    expect((await node('north')).capacity?.gpuSandboxes).toBe(false);
     const file = join(flock.home, 'gpu.agent.yaml');
     await writeFile(file, 'name: gpu\nhandlers: [echo]\nplacement: { node: north }\nresources: { gpus: 1 }\n');
     const dep = await flock.cli(['agent', 'deploy', file]);
     expect(dep.code, dep.stderr).toBe(0);
     const waiting = await eventually(async () => ((await agent('gpu')).pending ? agent('gpu') : undefined), 'gpu pending', 30_000);
-    expect(waiting.pending).toBe('fits no node: node "north" runs no runtime that gives GPUs to sandboxes (process; docker does), 1 asked');
+    expect(waiting.pending).toBe('fits no node: node "north" runs its sandboxes with a runtime that cannot give them GPUs (docker can), 1 asked');
     expect(waiting.instances).toEqual([]);
     await flock.cliJson(['agent', 'remove', 'gpu']);
   });

@@ -31,11 +31,11 @@ describe('placement', () => {
   });
 
   it('counts no GPUs on a node whose runtime cannot hand them to sandboxes, and says so', () => {
-    const bwrap = node('gpu-bwrap', { gpus: 4, gpuSandboxes: false, runtimes: ['process'] });
-    expect(objection(req({ gpus: 1 }), bwrap)).toBe('runs no runtime that gives GPUs to sandboxes (process; docker does), 1 asked');
+    const bwrap = node('gpu-bwrap', { gpus: 4, gpuSandboxes: false });
+    expect(objection(req({ gpus: 1 }), bwrap)).toBe('runs its sandboxes with a runtime that cannot give them GPUs (docker can), 1 asked');
     expect(placeInstance(req({ gpus: 1 }), [bwrap, node('dgx', { gpus: 1 })])).toEqual({ node: 'dgx' });
     expect(placeInstance(req({ gpus: 1, node: 'gpu-bwrap' }), [bwrap, node('dgx', { gpus: 1 })])).toEqual({
-      pending: 'fits no node: node "gpu-bwrap" runs no runtime that gives GPUs to sandboxes (process; docker does), 1 asked',
+      pending: 'fits no node: node "gpu-bwrap" runs its sandboxes with a runtime that cannot give them GPUs (docker can), 1 asked',
     });
     // Asking for none, such a node takes the instance as any other would.
     expect(objection(req(), bwrap)).toBeNull();

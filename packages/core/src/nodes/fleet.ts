@@ -38,7 +38,6 @@ export function placementNodes(views: readonly NodeView[]): PlacementNode[] {
       memoryBytes: v.record.capacity?.memoryBytes ?? 0,
       gpus: v.record.capacity?.gpus.length ?? 0,
       gpuSandboxes: v.record.capacity?.gpuSandboxes ?? false,
-      runtimes: v.record.capacity?.runtimes ?? [],
       ready: v.status === 'ready' && v.record.capacity !== null,
       cordoned: v.record.cordoned,
       draining: v.record.draining,

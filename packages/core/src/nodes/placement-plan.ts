@@ -15,8 +15,6 @@ export interface PlacementNode {
   gpus: number;
   /** Its runtime hands GPUs to sandboxes (capabilities.gpus); without it, its GPUs count for nothing. */
   gpuSandboxes: boolean;
-  /** The runtime kinds it runs, to name in a reason. */
-  runtimes?: readonly string[];
   /** Heartbeating: a lost or never-heard node takes nothing. */
   ready: boolean;
   /** Cordoned or draining: keeps what runs, takes nothing new. */
@@ -60,7 +58,7 @@ export function objection(req: PlacementRequest, node: PlacementNode): string | 
   if (req.cpu > freeCpu + 1e-9) return `has ${round(Math.max(0, freeCpu))} of ${round(node.cpus)} cpus free, ${round(req.cpu)} asked`;
   const freeMem = node.memoryBytes - node.allocated.memoryBytes;
   if (req.memoryBytes > freeMem) return `has ${mib(Math.max(0, freeMem))} of ${mib(node.memoryBytes)} memory free, ${mib(req.memoryBytes)} asked`;
-  if (req.gpus > 0 && !node.gpuSandboxes) return `runs no runtime that gives GPUs to sandboxes (${node.runtimes?.join(', ') || 'none reported'}; docker does), ${req.gpus} asked`;
+  if (req.gpus > 0 && !node.gpuSandboxes) return `runs its sandboxes with a runtime that cannot give them GPUs (docker can), ${req.gpus} asked`;
   const freeGpus = node.gpus - node.allocated.gpus;
   if (req.gpus > freeGpus) return node.gpus === 0 ? `has no GPUs, ${req.gpus} asked` : `has ${Math.max(0, freeGpus)} of ${node.gpus} GPUs free, ${req.gpus} asked`;
   return null;
