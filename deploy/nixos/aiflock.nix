@@ -3,38 +3,63 @@
 #
 #   imports = [ ./deploy/nixos/aiflock.nix ];
 #   services.aiflock = {
-#     package = /opt/aiflock;                  # a built checkout: bin/aiflock or ./aiflock
+#     package = /opt/aiflock;                  # a built checkout (npm ci && npm run build)
 #     controlPlane.enable = true;              # on the first host
-#     controlPlane.environment.AIFLOCK_DB_URL = "postgres://aiflock@db/aiflock";
+#     controlPlane.environment = {
+#       AIFLOCK_STORE = "postgres";
+#       AIFLOCK_DATABASE_URL = "postgres://aiflock@db/aiflock";
+#       NATS_URL = "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222";
+#       AIFLOCK_API_HOST = "0.0.0.0";          # so the other hosts can join
+#     };
 #     nats.configFile = /etc/aiflock/nats/n1.conf;   # from `aiflock nats cluster`
 #   };
-#   # on the other hosts, after `aiflock node join ... --name dgx-2` once by hand:
+#   # on the other hosts, after joining once by hand as root, with the same home:
+#   #   AIFLOCK_HOME=/var/lib/aiflock node /opt/aiflock/packages/cli/dist/main.js node join http://10.0.0.1:8080 --token afj_... --name dgx-2
 #   services.aiflock.node.enable = true;
+#   # GPU hosts (resources.gpus, docs/scale-out.md "GPUs"): the NVIDIA driver, and
+#   #   hardware.nvidia-container-toolkit.enable = true;
+#   # with the package that has nvidia-smi in services.aiflock.extraPath, so the node reports its GPUs.
 #
-# Nothing here is built by Nix itself: the checkout is built with npm (README).
+# Nothing here is built by Nix itself: the checkout is built with npm (README). The services
+# run its CLI with Node directly, not through the `./aiflock` launcher (whose bootstrap checks
+# and installs with apt and npm, which a NixOS service should not do at start).
 { config, lib, pkgs, ... }:
 
 let
   cfg = config.services.aiflock;
-  cli = "${toString cfg.package}/aiflock";
+  cli = "${cfg.nodejs}/bin/node ${toString cfg.package}/packages/cli/dist/main.js";
+  # What the runtimes call: the sandboxes' firewall, their volumes (loop-mounted ext4),
+  # bubblewrap for the process runtime, the docker CLI for a node's image list.
+  tools = [ pkgs.iptables pkgs.util-linux pkgs.e2fsprogs pkgs.bubblewrap pkgs.docker ] ++ cfg.extraPath;
 in
 {
   options.services.aiflock = {
     package = lib.mkOption {
       type = lib.types.path;
-      description = "A built aiflock checkout whose `aiflock` launcher runs the CLI.";
+      description = "A built aiflock checkout (packages/cli/dist/main.js is the CLI).";
+    };
+    nodejs = lib.mkOption {
+      type = lib.types.package;
+      default = pkgs.nodejs_20;
+      defaultText = lib.literalExpression "pkgs.nodejs_20";
+      description = "Node.js (20 or newer) that runs the CLI.";
     };
     home = lib.mkOption {
       type = lib.types.str;
       default = "/var/lib/aiflock";
       description = "AIFLOCK_HOME: the data directory (store, bus keys, a node's saved state).";
     };
+    extraPath = lib.mkOption {
+      type = lib.types.listOf lib.types.package;
+      default = [ ];
+      description = "More packages on the services' PATH, e.g. the one with nvidia-smi on a GPU host, or QEMU for the vm runtime.";
+    };
     controlPlane = {
       enable = lib.mkEnableOption "the aiflock control plane (aiflock daemon)";
       environment = lib.mkOption {
         type = lib.types.attrsOf lib.types.str;
         default = { };
-        description = "AIFLOCK_* settings (docs/configuration.md).";
+        description = "AIFLOCK_* and NATS_URL settings (docs/configuration.md).";
       };
     };
     node.enable = lib.mkEnableOption "the aiflock node agent of a joined host (aiflock node run)";
@@ -58,10 +83,13 @@ in
         wants = [ "network-online.target" "docker.service" ];
         wantedBy = [ "multi-user.target" ];
         environment = { AIFLOCK_HOME = cfg.home; } // cfg.controlPlane.environment;
-        path = [ pkgs.iptables pkgs.util-linux pkgs.e2fsprogs pkgs.bubblewrap pkgs.nats-server ];
+        # nats-server: the daemon spawns its own unless NATS_URL names external servers.
+        path = tools ++ [ pkgs.nats-server ];
         serviceConfig = {
           ExecStart = "${cli} daemon";
           Restart = "on-failure";
+          # 2: bad configuration; restarting would only fail again.
+          RestartPreventExitStatus = 2;
           RestartSec = 5;
           TimeoutStopSec = 60;
           LimitNOFILE = 65536;
@@ -75,7 +103,7 @@ in
         wants = [ "network-online.target" "docker.service" ];
         wantedBy = [ "multi-user.target" ];
         environment.AIFLOCK_HOME = cfg.home;
-        path = [ pkgs.iptables pkgs.util-linux pkgs.e2fsprogs pkgs.bubblewrap ];
+        path = tools;
         serviceConfig = {
           ExecStart = "${cli} node run";
           Restart = "on-failure";
