@@ -2,11 +2,13 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FlockError, parseManifest, type SandboxSpec } from '@aiflock/core';
+import { Registry } from 'prom-client';
+import { FlockError, parseManifest, type NodeService, type NodeView, type SandboxSpec } from '@aiflock/core';
 import { NodeCapacity } from '@aiflock/protocol';
 import { loadConfig } from '../src/config.js';
 import { deployAdmission } from '../src/deploy-admission.js';
 import { hostCapacity } from '../src/nodes/host-capacity.js';
+import { nodeMetrics } from '../src/nodes/node-metrics.js';
 import { ProcessRuntime } from '../src/adapters/runtimes/process/process-runtime.js';
 import { VmRuntime } from '../src/adapters/runtimes/vm/vm-runtime.js';
 
@@ -96,5 +98,33 @@ describe('a node reporting GPUs', () => {
 
   it('an older node agent that does not say whether its runtime gives GPUs counts as one that does not', () => {
     expect(NodeCapacity.parse({ cpus: 1, memoryBytes: 1, runtimes: ['docker'], images: [], gpus: [{ index: 0, name: 'x', memoryBytes: 1 }] }).gpuSandboxes).toBe(false);
+  });
+});
+
+describe('GPU metrics', () => {
+  it('count per node the GPUs sandboxes can get there, and those its instances ask for', async () => {
+    const view = (name: string, gpuSandboxes: boolean, asked: number): NodeView => ({
+      record: {
+        name,
+        labels: {},
+        cordoned: false,
+        draining: false,
+        capacity: { cpus: 8, memoryBytes: 1024 ** 3, runtimes: ['docker'], images: [], gpus: [0, 1].map((index) => ({ index, name: 'H100', memoryBytes: 1 })), gpuSandboxes },
+        joinedAt: '2026-01-01T00:00:00Z',
+        lastHeartbeatAt: null,
+        version: null,
+        credentialId: null,
+      },
+      status: 'ready',
+      local: false,
+      instances: [],
+      allocated: { cpu: 0, memoryBytes: 0, gpus: asked },
+    });
+    const registry = new Registry();
+    nodeMetrics(registry, { list: async () => [view('dgx', true, 1), view('bwrap', false, 0)] } as unknown as NodeService);
+    const text = await registry.metrics();
+    expect(text).toContain('aiflock_node_gpus{node="dgx"} 2');
+    expect(text).toContain('aiflock_node_gpus{node="bwrap"} 0');
+    expect(text).toContain('aiflock_node_allocated_gpus{node="dgx"} 1');
   });
 });
