@@ -2,9 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { NodeReports, noBusCredentials, parseManifest, Presence, Reconciler, systemClock, type Fleet, type NodeView, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
+import { NodeReports, parseManifest, type Fleet, type NodeView, type SandboxRuntime, type SandboxSpec } from '@aiflock/core';
 import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
+import { testReconciler } from './reconciler-harness.js';
 
 /**
  * On a flock whose only node is the control plane's, instances run there without the planner,
@@ -59,20 +60,7 @@ const fleet = (gpus: number): Fleet => ({
   publish: async () => undefined,
 });
 
-const reconciler = (gpus: number) =>
-  new Reconciler({
-    store,
-    runtime,
-    clock: systemClock,
-    presence: new Presence(),
-    defaultImage: 'aiflock/agent:latest',
-    busUrl: () => 'nats://127.0.0.1:4222',
-    credentials: noBusCredentials,
-    busConnectedSince: () => new Date(),
-    node: 'cp',
-    fleet: fleet(gpus),
-    log: () => undefined,
-  });
+const reconciler = (gpus: number) => testReconciler({ store, runtime, node: 'cp', fleet: fleet(gpus) });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aiflock-reconciler-gpus-'));
