@@ -102,14 +102,15 @@ install_test_deps() {
   fi
   # promtool (Debian's prometheus package), which checks /metrics and tests the alert rules
   # in deploy/prometheus; zsh and fish, whose completion scripts the CLI tests load; tmux,
-  # the real terminal in which `aiflock top` is tested.
+  # the real terminal in which `aiflock top` is tested; nix-instantiate (nix-bin), with which
+  # test/deploy-units.test.ts parses and evaluates deploy/nixos/aiflock.nix.
   local tool pkg wanted=()
-  for tool in promtool:prometheus zsh:zsh fish:fish tmux:tmux; do
+  for tool in promtool:prometheus zsh:zsh fish:fish tmux:tmux nix-instantiate:nix-bin; do
     pkg=${tool#*:}
     command -v "${tool%%:*}" >/dev/null 2>&1 || wanted+=("$pkg")
   done
   if [ ${#wanted[@]} -gt 0 ]; then
-    change "installing ${wanted[*]} (apt), for the metrics, completion and terminal tests"
+    change "installing ${wanted[*]} (apt), for the metrics, completion, terminal and deployment-file tests"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
   fi

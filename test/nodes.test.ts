@@ -287,6 +287,19 @@ describe('a joined node runs sandboxes', () => {
     await flock.cliJson<NodeInfo>(['node', 'uncordon', 'north']);
   });
 
+  it('keeps an agent asking for GPUs off a node whose runtime gives none, saying why', async () => {
+    // north runs the process runtime (--runtime process): whatever GPUs it may have, its sandboxes cannot get them.
+    expect((await node('north')).capacity?.gpuSandboxes).toBe(false);
+    const file = join(flock.home, 'gpu.agent.yaml');
+    await writeFile(file, 'name: gpu\nhandlers: [echo]\nplacement: { node: north }\nresources: { gpus: 1 }\n');
+    const dep = await flock.cli(['agent', 'deploy', file]);
+    expect(dep.code, dep.stderr).toBe(0);
+    const waiting = await eventually(async () => ((await agent('gpu')).pending ? agent('gpu') : undefined), 'gpu pending', 30_000);
+    expect(waiting.pending).toBe('fits no node: node "north" runs its sandboxes with a runtime that cannot give them GPUs (docker can), 1 asked');
+    expect(waiting.instances).toEqual([]);
+    await flock.cliJson(['agent', 'remove', 'gpu']);
+  });
+
   it('drains a node: the replacement answers elsewhere first; the running task finishes in place, on the old instance, once', async () => {
     // The pinned agent could not move and would keep the node from being drained: out of the way for now.
     await flock.cliJson(['agent', 'scale', 'pinned', '0']);

@@ -236,6 +236,8 @@ describe('isolation (flock): limits', () => {
       ['resources: { pids: 32768 }', 'resources.pids', 32768, /above this flock's cap of 4096/],
       ['resources: { workspace: 100Gi }', 'resources.workspace', 100 * 1024 ** 3, /above this flock's cap of 65536 MiB \(runtime.maxWorkspace\)/],
       ['image: "debian:bookworm-slim"', 'image', 'debian:bookworm-slim', /not one this flock runs \(runtime.allowedImages: /],
+      // Docker gives GPUs, but only those the node reports (none on a machine without nvidia-smi).
+      ['resources: { gpus: 16 }', 'resources.gpus', 16, /resources.gpus 16 is more than the \d+ GPU\(s\) this node reports \(nvidia-smi\)/],
     ];
     for (const [yaml, field, value, why] of cases) {
       const r = await flock.api('/v1/agents', { method: 'POST', body: { manifest: `name: greedy\nhandlers: [echo]\n${yaml}\n` } });
@@ -244,6 +246,9 @@ describe('isolation (flock): limits', () => {
       expect(JSON.stringify(r.body), yaml).toMatch(why);
     }
     expect((await flock.api('/v1/agents/greedy')).status).toBe(404);
+    // The control plane's node says its docker runtime can hand GPUs on (it has none to hand here).
+    const nodes = (await flock.api('/v1/nodes')).body as { nodes: { local: boolean; capacity: { gpuSandboxes: boolean } | null }[] };
+    expect(nodes.nodes.find((n) => n.local)?.capacity?.gpuSandboxes).toBe(true);
   });
 
   it('a handler that ignores its deadline is stopped: the task times out and its process is gone', async () => {

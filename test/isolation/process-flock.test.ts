@@ -91,6 +91,16 @@ describe('flock on the process runtime', () => {
     expect((await flock.cliJson<AgentView>(['agent', 'get', 'roamer'])).replicas.running).toBe(0);
   });
 
+  it('a manifest asking for GPUs is refused at deploy: the process runtime gives sandboxes none, and its node says so', async () => {
+    const r = await flock.api('/v1/agents', { method: 'POST', body: { manifest: 'name: trainer\nhandlers: [echo]\nresources: { gpus: 1 }\n' } });
+    expect(r.status).toBe(422);
+    expect(r.body).toMatchObject({ error: { code: 'manifest_refused', details: { field: 'resources.gpus', value: 1 } } });
+    expect(JSON.stringify(r.body)).toMatch(/which the process runtime cannot give/);
+    expect((await flock.api('/v1/agents/trainer')).status).toBe(404);
+    const nodes = (await flock.api('/v1/nodes')).body as { nodes: { local: boolean; capacity: { gpuSandboxes: boolean } | null }[] };
+    expect(nodes.nodes.find((n) => n.local)?.capacity?.gpuSandboxes).toBe(false);
+  });
+
   it('quarantine freezes the agent (tasks wait), release resumes it, kill stops it; each is in its logs', async () => {
     const q = await flock.cliJson<AgentView>(['agent', 'quarantine', 'keeper']);
     expect(q.status).toBe('quarantined');

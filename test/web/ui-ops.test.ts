@@ -176,7 +176,7 @@ describe('nodes', () => {
       30_000,
     );
     const beat = () => {
-      const hb: NodeHeartbeat = { node: 'gpu-box', ts: new Date().toISOString(), intervalMs: 1000, version: 'test', capacity: { cpus: 8, memoryBytes: 32 * 1024 ** 3, runtimes: ['docker', 'process'], images: [], gpus: [] }, instances: [], busAddress: null };
+      const hb: NodeHeartbeat = { node: 'gpu-box', ts: new Date().toISOString(), intervalMs: 1000, version: 'test', capacity: { cpus: 8, memoryBytes: 32 * 1024 ** 3, runtimes: ['docker', 'process'], images: [], gpus: [], gpuSandboxes: true }, instances: [], busAddress: null };
       nc.publish('node.gpu-box.heartbeat', JSON.stringify(hb));
     };
     beat();

@@ -86,6 +86,15 @@ describe('manifest validation', () => {
     expect(parseManifest('name: same\nreplicas: 2\npersona: Be brief.\n').digest).not.toBe(yaml.digest);
   });
 
+  it('reads resources.gpus as whole GPUs, 1 to 16, and leaves the digest of a manifest without it as it was', () => {
+    expect(parseManifest('name: trainer\nresources: { gpus: 2 }\n').manifest.resources.gpus).toBe(2);
+    expect(() => parseManifest('name: trainer\nresources: { gpus: 0 }\n')).toThrow(/at least 1 gpu/);
+    expect(() => parseManifest('name: trainer\nresources: { gpus: 1.5 }\n')).toThrow(ManifestError);
+    expect(() => parseManifest('name: trainer\nresources: { gpus: 17 }\n')).toThrow(/at most 16 gpus/);
+    // Computed before the field existed: stored deployments keep their digests.
+    expect(parseManifest('name: same\nhandlers: [echo]\npersona: Be brief.\nresources: {memory: 256Mi}\n').digest).toBe('sha256:7bbaa5d7ccb92896e2fd597be5a076853b1a07d69afd4af538901e3cc7a4af1e');
+  });
+
   it('accepts every example shipped in examples/', () => {
     for (const f of ['echo.agent.yaml', 'shell.agent.yaml', 'greeter.agent.md', 'agents/coder.agent.md']) {
       const { manifest } = parseManifest(readFileSync(join(EXAMPLES, f), 'utf8'), f);

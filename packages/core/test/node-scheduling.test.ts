@@ -96,8 +96,8 @@ describe('draining a node', () => {
 
 describe('placement with the egress proxy', () => {
   it('puts an agent with egress rules only where the proxy serves it', () => {
-    const node = (name: string, egressProxy: boolean) => ({ name, labels: {}, cpus: 8, memoryBytes: 16 * 1024 ** 3, ready: true, cordoned: false, draining: false, allocated: { cpu: 0, memoryBytes: 0 }, instances: {}, egressProxy });
-    const req = { agent: 'web', labels: {}, cpu: 1, memoryBytes: 1024 ** 3, egress: true };
+    const node = (name: string, egressProxy: boolean) => ({ name, labels: {}, cpus: 8, memoryBytes: 16 * 1024 ** 3, gpus: 0, gpuSandboxes: false, ready: true, cordoned: false, draining: false, allocated: { cpu: 0, memoryBytes: 0, gpus: 0 }, instances: {}, egressProxy });
+    const req = { agent: 'web', labels: {}, cpu: 1, memoryBytes: 1024 ** 3, gpus: 0, egress: true };
     expect(placeMany([req, req], [node('a', false), node('cp', true)]).decisions).toEqual([{ node: 'cp' }, { node: 'cp' }]);
     expect(placeMany([req], [node('a', false)]).decisions).toEqual([{ pending: `fits no node: node "a" has no egress proxy (agents with egress rules run on the control plane's node)` }]);
   });

@@ -7,16 +7,40 @@ const node = (name: string, over: Partial<PlacementNode> = {}): PlacementNode =>
   labels: {},
   cpus: 4,
   memoryBytes: 8 * GiB,
+  gpus: 0,
+  gpuSandboxes: true,
   ready: true,
   cordoned: false,
   draining: false,
-  allocated: { cpu: 0, memoryBytes: 0 },
+  allocated: { cpu: 0, memoryBytes: 0, gpus: 0 },
   instances: {},
   ...over,
 });
-const req = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({ agent: 'w', labels: {}, cpu: 1, memoryBytes: GiB, ...over });
+const req = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({ agent: 'w', labels: {}, cpu: 1, memoryBytes: GiB, gpus: 0, ...over });
 
 describe('placement', () => {
+  it('puts an instance asking for GPUs only on a node with that many free, counting those placed', () => {
+    const nodes = [node('cpu-only'), node('dgx', { gpus: 2 })];
+    expect(placeInstance(req({ gpus: 1 }), nodes)).toEqual({ node: 'dgx' });
+    expect(objection(req({ gpus: 1 }), node('cpu-only'))).toBe('has no GPUs, 1 asked');
+    expect(objection(req({ gpus: 2 }), node('dgx', { gpus: 2, allocated: { cpu: 0, memoryBytes: 0, gpus: 1 } }))).toBe('has 1 of 2 GPUs free, 2 asked');
+    const { decisions } = placeMany([req({ gpus: 1 }), req({ gpus: 1 }), req({ gpus: 1 })], nodes);
+    expect(decisions).toEqual([{ node: 'dgx' }, { node: 'dgx' }, { pending: 'fits no node: node "cpu-only" has no GPUs, 1 asked; node "dgx" has 0 of 2 GPUs free, 1 asked' }]);
+    // Asking for none, a GPU node is as good as any.
+    expect(placeMany([req(), req()], nodes).decisions).toEqual([{ node: 'cpu-only' }, { node: 'dgx' }]);
+  });
+
+  it('counts no GPUs on a node whose runtime cannot hand them to sandboxes, and says so', () => {
+    const bwrap = node('gpu-bwrap', { gpus: 4, gpuSandboxes: false });
+    expect(objection(req({ gpus: 1 }), bwrap)).toBe('runs its sandboxes with a runtime that cannot give them GPUs (docker can), 1 asked');
+    expect(placeInstance(req({ gpus: 1 }), [bwrap, node('dgx', { gpus: 1 })])).toEqual({ node: 'dgx' });
+    expect(placeInstance(req({ gpus: 1, node: 'gpu-bwrap' }), [bwrap, node('dgx', { gpus: 1 })])).toEqual({
+      pending: 'fits no node: node "gpu-bwrap" runs its sandboxes with a runtime that cannot give them GPUs (docker can), 1 asked',
+    });
+    // Asking for none, such a node takes the instance as any other would.
+    expect(objection(req(), bwrap)).toBeNull();
+  });
+
   it('puts an instance pinned to a node on that node, and nowhere else', () => {
     const nodes = [node('a'), node('b'), node('c')];
     expect(placeInstance(req({ node: 'b' }), nodes)).toEqual({ node: 'b' });
@@ -48,7 +72,7 @@ describe('placement', () => {
   });
 
   it('checks cpu and memory against what is left, and stops a full node taking more', () => {
-    const busy = node('a', { cpus: 2, allocated: { cpu: 1.5, memoryBytes: 0 } });
+    const busy = node('a', { cpus: 2, allocated: { cpu: 1.5, memoryBytes: 0, gpus: 0 } });
     expect(objection(req({ cpu: 1 }), busy)).toBe('has 0.5 of 2 cpus free, 1 asked');
     expect(objection(req({ memoryBytes: 9 * GiB }), node('b'))).toBe('has 8192 MiB of 8192 MiB memory free, 9216 MiB asked');
     const { decisions } = placeMany([req({ cpu: 2 }), req({ cpu: 2 }), req({ cpu: 2 })], [node('a')]);

@@ -6,16 +6,18 @@ import type { Config } from './config.js';
  * node can give (they would be accepted and then never start, or starve the host), an image
  * that is not on the allow-list (any image on the host would otherwise do), and CIDR egress
  * rules opening private, loopback or link-local ranges (which only an admin may deploy, and
- * only where `egress.privateCidrs` is `admin`), and a placement on a node this flock does not have. The
- * first refusal, with the field and value.
+ * only where `egress.privateCidrs` is `admin`), a placement on a node this flock does not have, and
+ * GPUs the node cannot give. The first refusal, with the field and value.
  */
 export function deployAdmission(
   config: Config,
   capacity: () => Promise<SandboxCapacity>,
   /** What the flock's runtime offers beyond every runtime's basics (its capabilities). */
-  runtime: { jobSandboxes?: boolean; warmPool?: boolean } = {},
+  runtime: { jobSandboxes?: boolean; warmPool?: boolean; gpus?: boolean } = {},
   /** The flock's node names (the control plane's own and every joined one). */
   nodeNames: () => Promise<string[]> = async () => [config.node],
+  /** GPUs the control plane's own node reports (nvidia-smi, as every node reports them). */
+  localGpus: () => Promise<number> = async () => 0,
 ): (manifest: Manifest, by?: { admin: boolean }) => Promise<ManifestRefusal | null> {
   const images = allowedImages(config);
   return async (m, by) => {
@@ -28,6 +30,10 @@ export function deployAdmission(
     }
     if (warm > 0 && m.profile === 'operator') {
       return { field: 'scaling.warm', value: warm, message: 'scaling.warm is for the restricted profile: operator sandboxes start on the operator engine, which keeps no warm ones; leave scaling.warm out' };
+    }
+    const gpus = m.resources.gpus ?? 0;
+    if (warm > 0 && gpus > 0) {
+      return { field: 'scaling.warm', value: warm, message: 'scaling.warm sandboxes start before an agent claims them, and Docker cannot add GPUs to a started container: leave scaling.warm out for an agent with resources.gpus' };
     }
     // `image: workbench` is an alias of the configured workbench image: check what would run.
     const image = m.image === undefined ? undefined : imageFor(m.image, { defaultImage: config.runtime.image, workbenchImage: config.runtime.workbenchImage });
@@ -59,7 +65,7 @@ export function deployAdmission(
     const node = await capacity();
     if (r.memory > node.memoryBytes) return { field: 'resources.memory', value: r.memory, message: `resources.memory (${mib(r.memory)}) is more than this node has (${mib(node.memoryBytes)})` };
     if (r.cpu > node.cpus) return { field: 'resources.cpu', value: r.cpu, message: `resources.cpu ${r.cpu} is more than this node's ${node.cpus} cores` };
-    return null;
+    return gpus > 0 ? gpuRefusal(gpus, config.runtime.kind, runtime.gpus === true, await localGpus()) : null;
   };
 }
 
@@ -76,6 +82,23 @@ function placementRefusal(m: Manifest, nodes: string[]): ManifestRefusal | null 
     value: want,
     message: `placement.node "${want}" is not a node of this flock (nodes: ${nodes.join(', ')}); join the host first (aiflock node join, docs/scale-out.md) or leave placement out`,
   };
+}
+
+/**
+ * GPUs on the control plane's node: its runtime must hand them to sandboxes (capabilities.gpus)
+ * and the node must report that many. Otherwise the instance would never start (Docker cannot
+ * find the device) or would start without them.
+ */
+function gpuRefusal(gpus: number, kind: string, runtimeGives: boolean, have: number): ManifestRefusal | null {
+  if (!runtimeGives) {
+    return {
+      field: 'resources.gpus',
+      value: gpus,
+      message: `resources.gpus asks for ${gpus} GPU(s), which the ${kind} runtime cannot give (the docker runtime can, with the NVIDIA Container Toolkit): leave resources.gpus out, or place the agent on a joined GPU node that runs docker (docs/scale-out.md)`,
+    };
+  }
+  if (gpus > have) return { field: 'resources.gpus', value: gpus, message: `resources.gpus ${gpus} is more than the ${have} GPU(s) this node reports (nvidia-smi)` };
+  return null;
 }
 
 /** /run is a 16 MiB tmpfs in every sandbox (container-spec.ts, operator-spec.ts). */

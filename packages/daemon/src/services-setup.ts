@@ -119,10 +119,16 @@ export async function setupServices(
     ackWaitMs: config.taskAckWaitMs,
     profileRefusal: (p) => operator.router.refusal(p),
     onRemoved: agentRetirement(config.agents.onRemove, { store, ledger: parts.ledger, sharedDir: join(config.dataDir, 'shared'), clock, log }),
-    admit: deployAdmission(config, () => operator.router.capacity(), operator.router.capabilities, async () => {
-      const views = (await deps.fleet?.nodes()) ?? [];
-      return views.length > 0 ? views.map((v) => v.record.name) : [config.node];
-    }),
+    admit: deployAdmission(
+      config,
+      () => operator.router.capacity(),
+      operator.router.capabilities,
+      async () => {
+        const views = (await deps.fleet?.nodes()) ?? [];
+        return views.length > 0 ? views.map((v) => v.record.name) : [config.node];
+      },
+      async () => ((await deps.fleet?.nodes()) ?? []).find((v) => v.local)?.record.capacity?.gpus.length ?? 0,
+    ),
     artefacts: bus.artefacts,
     cancelTasks: (agent, reason) => tasks.cancelAllOf(agent, reason),
     sandboxHealth: (instanceId) => presence.health(instanceId),

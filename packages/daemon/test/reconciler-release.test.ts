@@ -2,9 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { noBusCredentials, Presence, Reconciler, systemClock, type SandboxInfo, type SandboxRuntime } from '@aiflock/core';
+import type { SandboxInfo, SandboxRuntime } from '@aiflock/core';
 import { sqliteBackend } from '../src/adapters/store-sql/sqlite.js';
 import { SqlStore } from '../src/adapters/store-sql/sql-store.js';
+import { testReconciler } from './reconciler-harness.js';
 
 /**
  * An instance whose sandbox vanished without the control plane removing it still has what the
@@ -20,7 +21,7 @@ const listed: SandboxInfo[] = [];
 
 const runtime: SandboxRuntime = {
   kind: 'recording',
-  capabilities: { network: 'none', egressProxy: false, quarantineCutsNetwork: false, operatorProfile: false, survivesRestart: true, weakerThanContainers: false, exec: false },
+  capabilities: { network: 'none', egressProxy: false, quarantineCutsNetwork: false, operatorProfile: false, survivesRestart: true, weakerThanContainers: false, exec: false, gpus: false },
   init: async () => undefined,
   start: async () => {
     throw new Error('nothing is deployed: nothing should start');
@@ -50,18 +51,7 @@ it('releases what a vanished sandbox held, whatever its record says, once', asyn
   await store.instances.upsert({ ...record, id: 'echo-byhandbb', agent: 'echo', status: 'running', node: 'here' });
   // On another host: its node releases what it held there, not this one.
   await store.instances.upsert({ ...record, id: 'echo-elsewhre', agent: 'echo', status: 'exited', node: 'there' });
-  const reconciler = new Reconciler({
-    store,
-    runtime,
-    clock: systemClock,
-    presence: new Presence(),
-    defaultImage: 'aiflock/agent:latest',
-    busUrl: () => 'nats://127.0.0.1:4222',
-    credentials: noBusCredentials,
-    busConnectedSince: () => new Date(),
-    node: 'here',
-    log: () => undefined,
-  });
+  const reconciler = testReconciler({ store, runtime, node: 'here' });
   await reconciler.poke();
   expect(removed.sort()).toEqual(['echo-byhandbb', 'echo-dyingaaa']);
   // The dead one's record stays for people to see (exit code); the one removed by hand goes.

@@ -29,6 +29,12 @@ export const NodeCapacity = z.object({
   images: z.array(z.string()),
   /** From `nvidia-smi` when it exists; empty otherwise. */
   gpus: z.array(NodeGpu),
+  /**
+   * Its runtime hands GPUs to sandboxes (the runtime's `gpus` capability: docker). A node
+   * whose runtime cannot (process, vm), or an agent too old to say, takes no instance asking
+   * for GPUs, whatever `gpus` lists.
+   */
+  gpuSandboxes: z.boolean().default(false),
 });
 export type NodeCapacity = z.infer<typeof NodeCapacity>;
 
@@ -77,7 +83,7 @@ export const NodeDesiredInstance = z.object({
   profile: z.enum(['restricted', 'operator']),
   manifestDigest: z.string(),
   env: z.record(z.string(), z.string()),
-  resources: z.object({ cpu: z.number(), memoryBytes: z.number(), pids: z.number().int(), tmpBytes: z.number(), workspaceBytes: z.number().optional() }),
+  resources: z.object({ cpu: z.number(), memoryBytes: z.number(), pids: z.number().int(), tmpBytes: z.number(), workspaceBytes: z.number().optional(), gpus: z.number().int().optional() }),
   secretFiles: z.record(z.string(), z.string()).default({}),
   /** The `.creds` text (null when the bus runs without authentication). */
   creds: z.string().nullable(),
@@ -118,8 +124,8 @@ export const NodeInfo = z.object({
   version: z.string().nullable(),
   /** Instances the flock has on this node. */
   instances: z.array(z.object({ id: z.string(), agent: z.string(), status: z.string() })),
-  /** What the flock asks of it: cpu and memory of those instances' manifests. */
-  allocated: z.object({ cpu: z.number(), memoryBytes: z.number().int() }),
+  /** What the flock asks of it: cpu, memory and GPUs of those instances' manifests. */
+  allocated: z.object({ cpu: z.number(), memoryBytes: z.number().int(), gpus: z.number().int() }),
 });
 export type NodeInfo = z.infer<typeof NodeInfo>;
 export const NodeList = z.object({ nodes: z.array(NodeInfo) });

@@ -20,6 +20,8 @@ async function runNodeAgent(stateFile: string): Promise<number> {
 }
 
 const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
+/** GPUs a node reports, and whether its runtime can hand them to sandboxes at all. */
+const gpuText = (c: NonNullable<NodeInfo['capacity']>) => (c.gpus.length === 0 ? 'none' : `${c.gpus.map((g) => g.name).join(', ')}${c.gpuSandboxes ? '' : ' (its runtime gives sandboxes none)'}`);
 const labelText = (l: Record<string, string>) => Object.entries(l).map(([k, v]) => `${k}=${v}`).join(',') || '-';
 const state = (n: NodeInfo) => `${n.status}${n.drained ? ',drained' : n.draining ? ',draining' : n.cordoned ? ',cordoned' : ''}`;
 
@@ -129,10 +131,10 @@ export function nodeCommand(program: Command, client: () => ApiClient): void {
       println(`status:    ${state(n)}; last heartbeat ${n.local ? '-' : age(n.lastHeartbeatAt)}; joined ${n.joinedAt}`);
       println(`labels:    ${labelText(n.labels)}`);
       if (n.capacity) {
-        println(`capacity:  ${n.capacity.cpus} cpus, ${gib(n.capacity.memoryBytes)}; runtimes ${n.capacity.runtimes.join(', ') || 'none'}; gpus ${n.capacity.gpus.map((g) => g.name).join(', ') || 'none'}`);
+        println(`capacity:  ${n.capacity.cpus} cpus, ${gib(n.capacity.memoryBytes)}; runtimes ${n.capacity.runtimes.join(', ') || 'none'}; gpus ${gpuText(n.capacity)}`);
         println(`images:    ${n.capacity.images.join(', ') || 'none'}`);
       } else println('capacity:  not reported yet');
-      println(`allocated: ${n.allocated.cpu} cpu, ${gib(n.allocated.memoryBytes)}`);
+      println(`allocated: ${n.allocated.cpu} cpu, ${gib(n.allocated.memoryBytes)}${n.allocated.gpus ? `, ${n.allocated.gpus} GPU(s)` : ''}`);
       println(n.instances.length ? table(['INSTANCE', 'AGENT', 'STATUS'], n.instances.map((i) => [i.id, i.agent, i.status])) : 'no instances');
     });
 

@@ -44,6 +44,11 @@ const Resources = z
      * flock's `runtime.workspaceSize`. The flock refuses more than `runtime.maxWorkspace`.
      */
     workspace: size('the workspace size', 16 * 1024 ** 2, 16 * 1024 ** 4).optional(),
+    /**
+     * Whole GPUs for each instance (a Docker device request on a node that reports GPUs).
+     * Unset, not 0: manifests that never asked keep their digests.
+     */
+    gpus: z.number().int().min(1, 'at least 1 gpu (leave it out for none)').max(16, 'at most 16 gpus').optional(),
   })
   .strict();
 

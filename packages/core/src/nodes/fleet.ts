@@ -36,6 +36,8 @@ export function placementNodes(views: readonly NodeView[]): PlacementNode[] {
       labels: v.record.labels,
       cpus: v.record.capacity?.cpus ?? 0,
       memoryBytes: v.record.capacity?.memoryBytes ?? 0,
+      gpus: v.record.capacity?.gpus.length ?? 0,
+      gpuSandboxes: v.record.capacity?.gpuSandboxes ?? false,
       ready: v.status === 'ready' && v.record.capacity !== null,
       cordoned: v.record.cordoned,
       draining: v.record.draining,
@@ -53,6 +55,7 @@ export function placementRequest(agent: string, m: Manifest): PlacementRequest {
     labels: m.placement?.labels ?? {},
     cpu: m.resources.cpu,
     memoryBytes: m.resources.memory,
+    gpus: m.resources.gpus ?? 0,
     egress: egressRulesOf(m).length > 0,
   };
 }

@@ -1,23 +1,27 @@
 /**
  * Where an instance goes, decided over the flock's nodes: the manifest's node name
- * (`placement.node`, the documents' `target_node`), its labels, and resource fit (cpu and
- * memory asked for against what the node has left). Replicas of one agent spread over the
- * nodes that fit, as a Kubernetes topology spread would. Pure: the caller gathers the nodes
- * and what runs on them; an instance that fits nowhere gets a reason naming every node's
- * objection, so a person reading `agent get` knows what to change.
+ * (`placement.node`, the documents' `target_node`), its labels, and resource fit (cpu, memory
+ * and GPUs asked for against what the node has left; GPUs only where its runtime gives them).
+ * Replicas of one agent spread over the nodes that fit, as a Kubernetes topology spread would.
+ * Pure: the caller gathers the nodes and what runs on them; an instance that fits nowhere gets
+ * a reason naming every node's objection, so a person reading `agent get` knows what to change.
  */
 export interface PlacementNode {
   name: string;
   labels: Readonly<Record<string, string>>;
   cpus: number;
   memoryBytes: number;
+  /** GPUs the node reports (0 where there are none). */
+  gpus: number;
+  /** Its runtime hands GPUs to sandboxes (capabilities.gpus); without it, its GPUs count for nothing. */
+  gpuSandboxes: boolean;
   /** Heartbeating: a lost or never-heard node takes nothing. */
   ready: boolean;
   /** Cordoned or draining: keeps what runs, takes nothing new. */
   cordoned: boolean;
   draining: boolean;
-  /** cpu and memory of the instances already placed there. */
-  allocated: { cpu: number; memoryBytes: number };
+  /** cpu, memory and GPUs of the instances already placed there. */
+  allocated: { cpu: number; memoryBytes: number; gpus: number };
   /** Instances per agent already there, for spreading. */
   instances: Readonly<Record<string, number>>;
   /** The flock's egress proxy serves sandboxes here (the control plane's node only). */
@@ -32,6 +36,8 @@ export interface PlacementRequest {
   labels: Readonly<Record<string, string>>;
   cpu: number;
   memoryBytes: number;
+  /** `resources.gpus`; 0 when none are asked for. */
+  gpus: number;
   /** The manifest has egress rules: only a node the egress proxy serves will do. */
   egress?: boolean;
 }
@@ -52,6 +58,9 @@ export function objection(req: PlacementRequest, node: PlacementNode): string | 
   if (req.cpu > freeCpu + 1e-9) return `has ${round(Math.max(0, freeCpu))} of ${round(node.cpus)} cpus free, ${round(req.cpu)} asked`;
   const freeMem = node.memoryBytes - node.allocated.memoryBytes;
   if (req.memoryBytes > freeMem) return `has ${mib(Math.max(0, freeMem))} of ${mib(node.memoryBytes)} memory free, ${mib(req.memoryBytes)} asked`;
+  if (req.gpus > 0 && !node.gpuSandboxes) return `runs its sandboxes with a runtime that cannot give them GPUs (docker can), ${req.gpus} asked`;
+  const freeGpus = node.gpus - node.allocated.gpus;
+  if (req.gpus > freeGpus) return node.gpus === 0 ? `has no GPUs, ${req.gpus} asked` : `has ${Math.max(0, freeGpus)} of ${node.gpus} GPUs free, ${req.gpus} asked`;
   return null;
 }
 
@@ -98,7 +107,7 @@ export function placeMany(reqs: readonly PlacementRequest[], nodes: readonly Pla
 function withInstance(n: PlacementNode, req: PlacementRequest): PlacementNode {
   return {
     ...n,
-    allocated: { cpu: n.allocated.cpu + req.cpu, memoryBytes: n.allocated.memoryBytes + req.memoryBytes },
+    allocated: { cpu: n.allocated.cpu + req.cpu, memoryBytes: n.allocated.memoryBytes + req.memoryBytes, gpus: n.allocated.gpus + req.gpus },
     instances: { ...n.instances, [req.agent]: (n.instances[req.agent] ?? 0) + 1 },
   };
 }

@@ -5,6 +5,8 @@ export interface NodeCapacityRecord {
   runtimes: string[];
   images: string[];
   gpus: { index: number; name: string; memoryBytes: number }[];
+  /** Its runtime hands GPUs to sandboxes (capabilities.gpus); absent in rows stored before it was reported: no. */
+  gpuSandboxes?: boolean;
 }
 
 export interface NodeRecord {

@@ -12,6 +12,8 @@ export interface SandboxResources {
   tmpBytes: number;
   /** Hard size of the agent's workspace (manifest `resources.workspace`); unset: the runtime's configured default. */
   workspaceBytes?: number;
+  /** Whole GPUs handed to the sandbox (manifest `resources.gpus`); unset: none. */
+  gpus?: number;
 }
 
 export interface SandboxSpec {
@@ -99,6 +101,11 @@ export interface SandboxCapabilities {
   jobSandboxes?: boolean;
   /** It keeps started sandboxes that no agent owns yet and hands one to a new instance (manifest `scaling.warm`). */
   warmPool?: boolean;
+  /**
+   * It hands whole GPUs of the host to a sandbox (manifest `resources.gpus`; Docker asks the
+   * NVIDIA Container Toolkit for them). A runtime without it refuses a spec that asks for any.
+   */
+  gpus: boolean;
 }
 
 /**

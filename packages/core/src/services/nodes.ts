@@ -20,7 +20,7 @@ export interface NodeView {
   status: NodeStatus;
   local: boolean;
   instances: InstanceRecord[];
-  allocated: { cpu: number; memoryBytes: number };
+  allocated: { cpu: number; memoryBytes: number; gpus: number };
 }
 
 export interface NodeServiceDeps {
@@ -130,11 +130,14 @@ export class NodeService {
   async list(): Promise<NodeView[]> {
     if (this.deps.clock.now().getTime() - this.localRefreshedAt > NodeService.LOCAL_REFRESH_MS) await this.ensureLocal();
     const [nodes, instances, deployments] = await Promise.all([this.deps.store.nodes.list(), this.deps.store.instances.list(), this.deps.store.deployments.list()]);
-    const asks = new Map(deployments.map((d) => [d.name, { cpu: d.manifest.resources.cpu, memoryBytes: d.manifest.resources.memory }]));
+    const asks = new Map(deployments.map((d) => [d.name, { cpu: d.manifest.resources.cpu, memoryBytes: d.manifest.resources.memory, gpus: d.manifest.resources.gpus ?? 0 }]));
     const now = this.deps.clock.now();
     return nodes.map((record) => {
       const mine = instances.filter((i) => i.node === record.name && i.status !== 'exited');
-      const allocated = mine.reduce((a, i) => ({ cpu: a.cpu + (asks.get(i.agent)?.cpu ?? 0), memoryBytes: a.memoryBytes + (asks.get(i.agent)?.memoryBytes ?? 0) }), { cpu: 0, memoryBytes: 0 });
+      const allocated = mine.reduce(
+        (a, i) => ({ cpu: a.cpu + (asks.get(i.agent)?.cpu ?? 0), memoryBytes: a.memoryBytes + (asks.get(i.agent)?.memoryBytes ?? 0), gpus: a.gpus + (asks.get(i.agent)?.gpus ?? 0) }),
+        { cpu: 0, memoryBytes: 0, gpus: 0 },
+      );
       const local = record.name === this.deps.local.name;
       return { record, status: local ? 'ready' : nodeStatus(newest(record.lastHeartbeatAt, this.arrived.get(record.name)), now, this.deps.lostAfterMs, this.hearingSince), local, instances: mine, allocated };
     });

@@ -166,7 +166,9 @@ export class Reconciler {
       const deployment = byName.get(s.agent)!;
       for (let i = 0; i < s.count; i++) {
         // A single host with no placement asked for: everything runs here, as it always did.
-        if (!this.deps.fleet || (!joined && !deployment.manifest.placement)) {
+        // GPUs are weighed even then: the node may have none left (or lost its joined GPU nodes
+        // since the deploy), and the instance should wait saying so, not fail to start.
+        if (!this.deps.fleet || (!joined && !deployment.manifest.placement && !deployment.manifest.resources.gpus)) {
           await this.startOne(deployment, this.deps.node);
           continue;
         }
@@ -342,7 +344,7 @@ export class Reconciler {
       image: imageFor(m.image, this.deps),
       profile: m.profile,
       manifestDigest: d.digest,
-      resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp, ...(m.resources.workspace ? { workspaceBytes: m.resources.workspace } : {}) },
+      resources: { cpu: m.resources.cpu, memoryBytes: m.resources.memory, pids: m.resources.pids, tmpBytes: m.resources.tmp, ...(m.resources.workspace ? { workspaceBytes: m.resources.workspace } : {}), ...(m.resources.gpus ? { gpus: m.resources.gpus } : {}) },
       env: {
         ...m.env,
         AIFLOCK_INSTANCE_ID: instanceId,

@@ -196,7 +196,7 @@ export class NodeAgent {
       node: this.s.name,
       ts: new Date().toISOString(),
       intervalMs: this.s.heartbeatMs,
-      capacity: await hostCapacity({ runtimes: this.runtimes, measured: await this.runtime.capacity?.() }),
+      capacity: await hostCapacity({ runtimes: this.runtimes, measured: await this.runtime.capacity?.(), gpuSandboxes: this.runtime.capabilities.gpus }),
       version: VERSION,
       instances: instances.map((i) => ({ id: i.instanceId, agent: i.agent, state: i.state, exitCode: i.exitCode, oomKilled: i.oomKilled, startedAt: i.startedAt, manifestDigest: i.manifestDigest, handle: i.handle })),
       // As the server sees this connection: where the control plane binds its sandboxes' credentials.

@@ -9,15 +9,24 @@ const run = promisify(execFile);
  * What this host has, as a node reports it: cores and memory (the runtime's own figure when
  * it has one, which is what a sandbox can get), the runtime kinds it runs, the agent images
  * Docker holds, and GPUs when `nvidia-smi` exists. Missing tools mean "none", never an error.
+ * The control plane's own node and every joined node report through this one function.
  */
-export async function hostCapacity(opts: { runtimes: string[]; measured?: { cpus: number; memoryBytes: number } | undefined }): Promise<NodeCapacityRecord> {
-  const [images, gpus] = await Promise.all([opts.runtimes.includes('docker') ? dockerImages() : Promise.resolve([]), nvidiaGpus()]);
+export async function hostCapacity(opts: {
+  runtimes: string[];
+  measured?: { cpus: number; memoryBytes: number } | undefined;
+  /** The runtime's `gpus` capability: whether the GPUs found can go to its sandboxes. */
+  gpuSandboxes: boolean;
+  /** Where `nvidia-smi` is (tests point it at a fake one). */
+  nvidiaSmi?: string;
+}): Promise<Required<NodeCapacityRecord>> {
+  const [images, gpus] = await Promise.all([opts.runtimes.includes('docker') ? dockerImages() : Promise.resolve([]), nvidiaGpus(opts.nvidiaSmi)]);
   return {
     cpus: opts.measured?.cpus ?? availableParallelism(),
     memoryBytes: opts.measured?.memoryBytes ?? totalmem(),
     runtimes: opts.runtimes,
     images,
     gpus,
+    gpuSandboxes: opts.gpuSandboxes,
   };
 }
 

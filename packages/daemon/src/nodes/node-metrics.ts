@@ -35,6 +35,8 @@ export function nodeMetrics(registry: Registry, nodes: NodeService): void {
   perNode('aiflock_node_memory_bytes', 'Memory a node reports', (n) => n.record.capacity?.memoryBytes ?? 0);
   perNode('aiflock_node_allocated_cpus', "Cores the manifests of a node's instances ask for", (n) => n.allocated.cpu);
   perNode('aiflock_node_allocated_memory_bytes', "Memory the manifests of a node's instances ask for", (n) => n.allocated.memoryBytes);
+  perNode('aiflock_node_gpus', 'GPUs a node reports that its runtime can hand to sandboxes', (n) => (n.record.capacity?.gpuSandboxes ? n.record.capacity.gpus.length : 0));
+  perNode('aiflock_node_allocated_gpus', "GPUs the manifests of a node's instances ask for", (n) => n.allocated.gpus);
   perNode('aiflock_node_instances', 'Instances on a node', (n) => n.instances.length);
   perNode('aiflock_node_cordoned', '1 when a node is cordoned (or draining)', (n) => (n.record.cordoned ? 1 : 0));
 }

@@ -25,7 +25,7 @@ export async function setupNodes(
     local: {
       name: config.node,
       labels: config.nodeLabels,
-      capacity: async () => hostCapacity({ runtimes: [config.runtime.kind], measured: await runtimes.runtime.capacity?.() }),
+      capacity: async () => hostCapacity({ runtimes: [config.runtime.kind], measured: await runtimes.runtime.capacity?.(), gpuSandboxes: runtimes.runtime.capabilities.gpus }),
     },
     credentials: jwt ? { issue: (node) => jwt.nodeCreds(node), revoke: (id, node) => jwt.revokeNodeCreds(id, node) } : null,
     lostAfterMs: config.nodes.lostAfterMs,

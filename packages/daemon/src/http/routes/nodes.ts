@@ -24,7 +24,8 @@ const info = (n: NodeView): NodeInfo => ({
   cordoned: n.record.cordoned,
   draining: n.record.draining,
   drained: n.record.draining && n.instances.length === 0,
-  capacity: n.record.capacity,
+  // A row stored before nodes said whether their runtime gives GPUs: it did not.
+  capacity: n.record.capacity ? { ...n.record.capacity, gpuSandboxes: n.record.capacity.gpuSandboxes ?? false } : null,
   joinedAt: n.record.joinedAt,
   lastHeartbeatAt: n.record.lastHeartbeatAt,
   version: n.record.version,

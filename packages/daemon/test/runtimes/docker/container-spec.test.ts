@@ -128,6 +128,14 @@ describe('containerSpec (restricted profile)', () => {
   });
 });
 
+describe('containerSpec: GPUs', () => {
+  it('asks the NVIDIA runtime for exactly the GPUs the manifest names, and for none when it names none', () => {
+    const withGpus = containerSpec(spec({ resources: { cpu: 1, memoryBytes: 1024 ** 3, pids: 64, tmpBytes: 64 * 1024 ** 2, gpus: 2 } }), ctx).HostConfig!;
+    expect(withGpus.DeviceRequests).toEqual([{ Driver: 'nvidia', Count: 2, Capabilities: [['gpu']] }]);
+    expect(containerSpec(spec(), ctx).HostConfig!.DeviceRequests).toBeUndefined();
+  });
+});
+
 describe('containerSpec: secrets', () => {
   it('mounts the secret files read-only at /run/secrets and never puts a value in the environment', () => {
     const value = 'ghp_supersecretvalue';

@@ -156,8 +156,11 @@ export function detachedContainer(name: string, image: string, hostname: string,
 
 /** The limits every profile keeps, and how Docker restarts and logs it. */
 export function sandboxLimits(spec: Pick<SandboxSpec, 'resources'>): HostConfig {
-  const { cpu, memoryBytes, pids } = spec.resources;
+  const { cpu, memoryBytes, pids, gpus } = spec.resources;
   return {
+    // Whole GPUs through the NVIDIA container runtime's device request (placement put the
+    // instance on a node that reports that many free).
+    ...(gpus ? { DeviceRequests: [{ Driver: 'nvidia', Count: gpus, Capabilities: [['gpu']] }] } : {}),
     // Our seccomp profile (seccomp.ts), not Docker's default.
     SecurityOpt: ['no-new-privileges:true', `seccomp=${seccompProfile()}`],
     Privileged: false,

@@ -76,7 +76,7 @@ export class DockerRuntime implements HostRuntime {
   readonly kind = 'docker';
   readonly capabilities: SandboxCapabilities;
   /** Everything but the warm pool, which needs a warm directory. */
-  private static readonly BASE_CAPABILITIES = { network: 'bridge', egressProxy: true, quarantineCutsNetwork: true, operatorProfile: true, survivesRestart: true, weakerThanContainers: false, exec: true } as const;
+  private static readonly BASE_CAPABILITIES = { network: 'bridge', egressProxy: true, quarantineCutsNetwork: true, operatorProfile: true, survivesRestart: true, weakerThanContainers: false, exec: true, gpus: true } as const;
   private readonly docker: Dockerode;
   private readonly log: RuntimeLog;
   private prepared: Prepared | null = null;

@@ -64,6 +64,8 @@ export class OperatorRuntime implements OperatorSandboxRuntime {
     survivesRestart: true,
     weakerThanContainers: false,
     exec: true,
+    // The same device request as the main engine's (sandboxLimits in container-spec.ts).
+    gpus: true,
   };
   private readonly log: RuntimeLog;
   private remapped: StorageOwner | null = null;

@@ -17,6 +17,7 @@ import { SECCOMP_PROFILE_FILE } from '../shared/seccomp.js';
 import { launcherArgv, sandboxCommand, type SandboxCommandInput } from './sandbox-command.js';
 import { cgroupStats, execBeside } from './sandbox-exec.js';
 import { compileSeccomp, type SeccompProfile } from './seccomp-bpf.js';
+import { refuseGpus } from '../shared/no-gpus.js';
 
 export interface ProcessRuntimeOptions {
   flock: string;
@@ -66,6 +67,8 @@ export class ProcessRuntime implements HostRuntime {
     weakerThanContainers: true,
     // In a sandbox made as the instance's, in its cgroup (see sandbox-exec.ts).
     exec: true,
+    // bubblewrap binds no device nodes: a GPU would need /dev/nvidia* and the driver's libraries.
+    gpus: false,
   };
   private readonly instances = new Map<string, Instance>();
   private readonly log: NonNullable<ProcessRuntimeOptions['log']>;
@@ -138,6 +141,7 @@ export class ProcessRuntime implements HostRuntime {
   }
 
   async start(spec: SandboxSpec): Promise<SandboxInfo> {
+    refuseGpus(this.kind, spec);
     if (!this.ready) await this.init();
     if (spec.profile !== 'restricted') {
       throw new FlockError('validation_failed', `sandbox profile "${spec.profile}" is not available on the process runtime`, { field: 'profile', value: spec.profile });

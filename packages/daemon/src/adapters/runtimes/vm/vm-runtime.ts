@@ -14,6 +14,7 @@ import { SANDBOX_CREDENTIALS_DIR, SANDBOX_UID, prepareInstanceStorage, prepareSh
 import { probeAccel, type Accel } from './accel.js';
 import { ProxyRelay, holdsSocket } from './proxy-relay.js';
 import { GUEST_BUS_ADDRESS, GUEST_BUS_PORT, GUEST_PROXY_ADDRESS, GUEST_PROXY_PORT, confinedLaunch, guestEnvFile, qemuArgv, type GuestShare } from './qemu-command.js';
+import { refuseGpus } from '../shared/no-gpus.js';
 
 export interface VmRuntimeOptions {
   flock: string;
@@ -74,6 +75,8 @@ export class VmRuntime implements HostRuntime {
       weakerThanContainers: false,
       // The guest runs no service that could start a command for the host: exec is refused.
       exec: false,
+      // A guest would need the GPU passed through (VFIO), which this runtime does not do.
+      gpus: false,
       // lifecycle: job — a guest per task, torn down after it (the documents' ephemeral VM jobs).
       jobSandboxes: true,
       // Under software emulation a guest boots its kernel, unpacks its root and starts node
@@ -165,6 +168,7 @@ export class VmRuntime implements HostRuntime {
   }
 
   async start(spec: SandboxSpec): Promise<SandboxInfo> {
+    refuseGpus(this.kind, spec);
     if (!this.accel) await this.init();
     if (this.problem) throw new FlockError('runtime_unavailable', `the vm runtime cannot start ${spec.instanceId}: ${this.problem}`);
     if (spec.profile !== 'restricted') {
