@@ -176,7 +176,7 @@ describe('nodes', () => {
       30_000,
     );
     const beat = () => {
-      const hb: NodeHeartbeat = { node: 'gpu-box', ts: new Date().toISOString(), intervalMs: 1000, version: 'test', capacity: { cpus: 8, memoryBytes: 32 * 1024 ** 3, runtimes: ['docker', 'process'], images: [], gpus: [], gpuSandboxes: true }, instances: [], busAddress: null };
+      const hb: NodeHeartbeat = { node: 'gpu-box', ts: new Date().toISOString(), intervalMs: 1000, version: 'test', capacity: { cpus: 8, memoryBytes: 32 * 1024 ** 3, runtimes: ['docker', 'process'], images: [], gpus: [0, 1].map((index) => ({ index, name: 'NVIDIA A100', memoryBytes: 40 * 1024 ** 3 })), gpuSandboxes: true }, instances: [], busAddress: null };
       nc.publish('node.gpu-box.heartbeat', JSON.stringify(hb));
     };
     beat();
@@ -194,6 +194,7 @@ describe('nodes', () => {
       expect(await page.getByTestId('node-labels-gpu-box').textContent()).toBe('zone=b');
       expect(await page.getByTestId('node-cpu-gpu-box').textContent()).toBe('0 / 8');
       expect(await page.getByTestId('node-memory-gpu-box').textContent()).toBe('0.0 GiB / 32.0 GiB');
+      expect(await page.getByTestId('node-gpus-gpu-box').textContent()).toBe('0 / 2');
       expect(await page.getByTestId('node-heartbeat-gpu-box').textContent()).toMatch(/^\d+ s ago$/);
       expect(await page.getByTestId(`node-cpu-${local.name}`).textContent()).toBe(`${local.allocated.cpu} / ${local.capacity!.cpus}`);
       expect(await page.getByTestId(`node-state-${local.name}`).textContent()).toBe('ready');

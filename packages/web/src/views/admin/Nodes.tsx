@@ -39,6 +39,7 @@ export function NodesAdmin() {
             <th scope="col">Labels</th>
             <th scope="col">CPUs requested / total</th>
             <th scope="col">Memory requested / total</th>
+            <th scope="col">GPUs requested / total</th>
             <th scope="col">Runtimes</th>
             <th scope="col">Last heartbeat</th>
             <th scope="col">Instances</th>
@@ -84,6 +85,10 @@ function NodeRow({ node: n, onChange }: { node: NodeInfo; onChange: () => void }
       </td>
       <td data-testid={`node-memory-${n.name}`}>
         {gib(n.allocated.memoryBytes)} / {cap ? gib(cap.memoryBytes) : '?'}
+      </td>
+      <td data-testid={`node-gpus-${n.name}`}>
+        {n.allocated.gpus} / {cap ? cap.gpus.length : '?'}
+        {cap && cap.gpus.length > 0 && !cap.gpuSandboxes && <span className="note"> (its runtime cannot hand them to sandboxes)</span>}
       </td>
       <td>{cap ? cap.runtimes.join(', ') || 'none' : 'not reported yet'}</td>
       <td data-testid={`node-heartbeat-${n.name}`}>{n.local ? 'this host' : since(n.lastHeartbeatAt)}</td>
