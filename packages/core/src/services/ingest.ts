@@ -1,4 +1,4 @@
-import { AgentEvent, AgentEventBatch, Heartbeat, TaskResult, instanceAgent, type SandboxHealth } from '@aiflock/protocol';
+import { AgentEvent, AgentEventBatch, Heartbeat, TaskResult, TaskResultBatch, instanceAgent, type SandboxHealth } from '@aiflock/protocol';
 import { ACTIVE_STATUSES, decideResult } from '../task/lifecycle.js';
 import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
@@ -74,7 +74,23 @@ export class Presence {
 export class TaskIngest {
   constructor(private readonly deps: TaskServiceDeps & IngestOptions & { presence: Presence; bus: Bus; store: Store; clock: Clock }) {}
 
+  /**
+   * A result, or a `batch` of them (protocol `TaskResultBatch`). A batch's results are taken
+   * each as if it came alone, side by side, so their writes share one group commit; one that
+   * is refused (malformed, another's, already finished) leaves its neighbours as they are. A
+   * write that fails fails the message, which is redelivered whole: the results it already
+   * applied are then found finished and are not applied again.
+   */
   readonly onResult = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
+    if ((payload as { type?: unknown } | null)?.type !== 'batch') return this.result(instanceId, payload);
+    const parsed = TaskResultBatch.safeParse(payload);
+    if (!parsed.success) return this.reject(instanceId, 'result batch', parsed.error.message);
+    const settled = await Promise.allSettled(parsed.data.results.map((one) => this.result(instanceId, one)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+
+  private async result(instanceId: string, payload: unknown): Promise<void> {
     const parsed = TaskResult.safeParse(payload);
     if (!parsed.success) return this.reject(instanceId, 'result', parsed.error.message);
     // What people read (result, output, error) is scrubbed; the ids the checks below use are not.
@@ -124,7 +140,7 @@ export class TaskIngest {
       return moved;
     });
     if (done) await bus.publishVerifiedResult(result);
-  };
+  }
 
   /** Whether the task's log has this line among its newest (the final line comes last but for late notes). */
   private async logged(taskId: string, msg: string): Promise<boolean> {

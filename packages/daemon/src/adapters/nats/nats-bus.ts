@@ -35,8 +35,14 @@ const codec = JSONCodec();
  */
 const INGEST_CONCURRENCY = 256;
 
-/** A result's lane: its task (instances publish results with msgID `<taskId>:<attempt>`), else its subject. */
-const resultKey = (m: JsMsg): string => m.headers?.get('Nats-Msg-Id').split(':')[0] || m.subject;
+/**
+ * A result's lane: its task (the message id is `<task>:<attempt>`), so one task's results stay
+ * in order; a batch of results (`batch:<instance>:…`) goes in its instance's lane.
+ */
+const resultKey = (m: JsMsg): string => {
+  const id = m.headers?.get('Nats-Msg-Id') ?? '';
+  return (!id.startsWith('batch:') && id.split(':')[0]) || m.subject;
+};
 
 /**
  * An event's lane: the task it names (a task's start, log lines and steps stay in order),
