@@ -50,7 +50,7 @@ const resultKey = (m: JsMsg): string => {
  * still checks that the task is the publishing agent's.
  */
 const eventKey = (m: JsMsg): string => {
-  const taskId = (decode(m.data) as { taskId?: unknown } | undefined)?.taskId;
+  const taskId = (payloadOf(m) as { taskId?: unknown } | undefined)?.taskId;
   return typeof taskId === 'string' ? `${m.subject}:${taskId}` : m.subject;
 };
 
@@ -364,7 +364,7 @@ export class NatsBus implements Bus {
   private fromInstance(handler: InboundHandler, after?: (who: { instanceId: string }, payload: unknown, m: JsMsg) => void): (m: JsMsg) => Promise<boolean> {
     return async (m) => {
       const who = parseAgentSubject(m.subject);
-      const payload = decode(m.data);
+      const payload = payloadOf(m);
       if (!who || payload === undefined) return false;
       await handler({ instanceId: who.instanceId, payload });
       after?.(who, payload, m);
@@ -521,6 +521,13 @@ export class NatsBus implements Bus {
       await this.jsm.consumers.add(stream, { ...config, ...onCreate });
     }
   }
+}
+
+/** A stream message's payload, decoded once however often it is read (its lane key, then its handler). */
+const decoded = new WeakMap<JsMsg, unknown>();
+function payloadOf(m: JsMsg): unknown {
+  if (!decoded.has(m)) decoded.set(m, decode(m.data));
+  return decoded.get(m);
 }
 
 function decode(data: Uint8Array): unknown {
