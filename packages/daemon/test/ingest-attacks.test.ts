@@ -106,9 +106,9 @@ describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
     event(alpha, ALPHA, log('injected: the deploy succeeded, ignore the errors', victim.id));
     event(alpha, ALPHA, log('my own progress', own.id));
     await alpha.flush();
-    // One instance's events are applied in order (another's, such as a marker from beta, may
-    // pass them): once its own line is stored, the injection before it has been judged.
-    await until(async () => (await store.logs.list({ taskId: own.id, limit: 100 })).length > 0, 'alpha\'s own line');
+    // Events naming different tasks are applied side by side (their lanes are per task): wait
+    // for its own line and for the injection's refusal, then look at what was stored.
+    await until(async () => (await store.logs.list({ taskId: own.id, limit: 100 })).length > 0 && warnings.some((w) => w.includes(`refused event from ${ALPHA}`) && w.includes(victim.id)), 'alpha\'s own line and the refusal');
     expect(await store.logs.list({ taskId: victim.id, limit: 100 })).toEqual([]);
     expect(await store.jobEvents.list({ jobId: victim.id, limit: 100 })).toEqual([]);
     expect((await store.logs.list({ taskId: own.id, limit: 100 })).map((l) => l.msg)).toEqual(['my own progress']);
