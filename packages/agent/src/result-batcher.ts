@@ -26,13 +26,20 @@ interface Waiting {
   done: (stored: boolean) => void;
 }
 
+/**
+ * Result messages one instance has on their way to the server at once. More than one, so a
+ * result finishing just after a message left does not wait two round trips (its task's slot
+ * is held until its result is stored); few, so that under load results queue behind them and
+ * travel together.
+ */
+const MAX_IN_FLIGHT = 4;
 /** Room left in a message for NATS headers and protocol framing (as result-size.ts leaves). */
 const HEADROOM = 4 * 1024;
 const decoder = new TextDecoder();
 
 /**
- * Stores task results in the results stream, several per message. While one publish is in
- * flight the results finished meanwhile queue up, and the next publish takes them all as one
+ * Stores task results in the results stream, several per message. While MAX_IN_FLIGHT publishes
+ * are in flight the results finished meanwhile queue up, and the next publish takes them all as one
  * `batch` message (protocol `TaskResultBatch`): under load one stored message, one
  * acknowledgement from the server and one read by the control plane stand for many tasks; a
  * result alone goes as before, as a plain `TaskResult` under its own message id.
@@ -44,7 +51,8 @@ const decoder = new TextDecoder();
  */
 export class ResultBatcher {
   private readonly queue: Waiting[] = [];
-  private pumping = false;
+  /** Messages being stored now. */
+  private inFlight = 0;
   private sent = 0;
   /** Batch ids name this runtime's life, so a restarted instance's batches are never taken for its earlier ones. */
   private readonly life = randomBytes(6).toString('hex');
@@ -54,25 +62,22 @@ export class ResultBatcher {
   store(taskId: string, attempt: number, bytes: Uint8Array, headers: MsgHdrs | undefined): Promise<boolean> {
     return new Promise<boolean>((done) => {
       this.queue.push({ taskId, attempt, bytes, headers, done });
-      void this.pump();
+      this.pump();
     });
   }
 
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      while (this.queue.length > 0) {
-        const chunk = this.take();
-        const stored = await this.publish(chunk);
+  /** Start a publish for what is queued, unless MAX_IN_FLIGHT are already out (then it waits for the next free one). */
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+      const chunk = this.take();
+      this.inFlight++;
+      void this.publish(chunk).then((stored) => {
+        this.inFlight--;
         for (const w of chunk) w.done(stored);
-        if (!stored) {
-          // The runtime gave up: nothing queued will be stored either.
-          for (const w of this.queue.splice(0)) w.done(false);
-        }
-      }
-    } finally {
-      this.pumping = false;
+        // The runtime gave up: nothing queued will be stored either.
+        if (!stored) for (const w of this.queue.splice(0)) w.done(false);
+        this.pump();
+      });
     }
   }
 
