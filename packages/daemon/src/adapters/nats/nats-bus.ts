@@ -37,11 +37,14 @@ const INGEST_CONCURRENCY = 256;
 
 /**
  * A result's lane: its task (the message id is `<task>:<attempt>`), so one task's results stay
- * in order; a batch of results (`batch:<instance>:…`) goes in its instance's lane.
+ * in order. A batch of results (`batch:<instance>:<life>:<n>`) has a lane of its own, so an
+ * instance's batches are stored side by side (their writes share group commits) rather than
+ * one commit after another; a task's two results in two batches (a redelivery's) are then
+ * applied in parallel, where the final transition's compare-and-set lets only one finish it.
  */
 const resultKey = (m: JsMsg): string => {
   const id = m.headers?.get('Nats-Msg-Id') ?? '';
-  return (!id.startsWith('batch:') && id.split(':')[0]) || m.subject;
+  return (id.startsWith('batch:') ? id : id.split(':')[0]) || m.subject;
 };
 
 /**
