@@ -12,7 +12,7 @@
  *                                    [--batch-tasks 4000] [--batch-size 500] [--wide-concurrency 32]
  */
 import { AckPolicy, JSONCodec, type NatsConnection } from 'nats';
-import type { TaskBatchResponse, TaskList, TaskView } from '@aiflock/protocol';
+import { STREAMS, type TaskBatchResponse, type TaskList, type TaskView } from '@aiflock/protocol';
 import {
   Heartbeats,
   TaskResults,
@@ -78,6 +78,8 @@ interface Run {
     nReplicas: Throughput;
     /** BATCH_TASKS tasks created with POST /v1/tasks:batch, to the WIDE agent. */
     batch: Throughput;
+    /** Messages the instances stored per task in that phase, in the results and the events streams (results and starts travel in batches). */
+    batchMessagesPerTask: { results: number; events: number };
   };
 }
 
@@ -133,10 +135,13 @@ main('task-throughput', async () => {
 
     const rawJs = await meteredPhase(f, WIDE, BATCH_TASKS, () => jetstream.run(BATCH_TASKS));
     progress(`${tag} raw JetStream publish-with-ack + pull consumer ack: ${fmt(rawJs.perSec)} msg/s`);
+    const stored = await storedMessages(f.nc);
     const batch = await meteredPhase(f, WIDE, BATCH_TASKS, () => batchOf(f, results, BATCH_TASKS));
+    const storedAfter = await storedMessages(f.nc);
+    const batchMessagesPerTask = { results: (storedAfter.results - stored.results) / BATCH_TASKS, events: (storedAfter.events - stored.events) / BATCH_TASKS };
     progress(`${tag} flock, batches of ${BATCH_SIZE} to ${WIDE}: ${fmt(batch.perSec)} tasks/s`);
 
-    runs.push({ raw: { latency: rawLatency, throughput: rawPut, jetstream: rawJs }, flock: { latency: flockLatency, phases, oneReplica, nReplicas, batch } });
+    runs.push({ raw: { latency: rawLatency, throughput: rawPut, jetstream: rawJs }, flock: { latency: flockLatency, phases, oneReplica, nReplicas, batch, batchMessagesPerTask } });
   }
 
   const s = (pick: (r: Run) => number) => spread(runs.map(pick));
@@ -168,6 +173,10 @@ main('task-throughput', async () => {
     throttledMsPerTaskMedian: {
       flock1: median(runs.map((r) => r.flock.oneReplica.throttledMsPerTask)),
       flockN: median(runs.map((r) => r.flock.nReplicas.throttledMsPerTask)),
+    },
+    batchMessagesPerTaskMedian: {
+      results: median(runs.map((r) => r.flock.batchMessagesPerTask.results)),
+      events: median(runs.map((r) => r.flock.batchMessagesPerTask.events)),
     },
     phasesMedianMs: Object.fromEntries(Object.keys(runs[0]!.flock.phases).map((k) => [k, median(runs.map((r) => r.flock.phases[k]!))])),
   };
@@ -225,6 +234,8 @@ main('task-throughput', async () => {
         ['aiflock, batch create → result stored and seen', fmtSpread(p.batch), fmtSpread(p.ratioBatch)],
       ],
     ),
+    '',
+    `Messages the instances stored per batch-created task (median): ${fmt(summary.batchMessagesPerTaskMedian.results)} in the results stream (results travel in batches), ${fmt(summary.batchMessagesPerTaskMedian.events)} in the events stream (each task's start alone, its log lines in batches).`,
     '',
     "Where a sequential task's time goes (ms; 10 %-trimmed mean over the sequential tasks, then median over runs; from the task record's whole-ms timestamps, so read them as ±1 ms):",
     '',
@@ -321,6 +332,13 @@ async function meteredPhase(f: BenchFlock, agent: string, n: number, phase: () =
   const after = await cpuNow();
   const { throttled, ...cpuMsPerTask } = Object.fromEntries(Object.keys(before).map((k) => [k, (after[k]! - before[k]!) / n]));
   return { perSec, cpuMsPerTask, throttledMsPerTask: throttled ?? NaN };
+}
+
+/** How many messages the results and events streams have stored so far (their last sequence). */
+async function storedMessages(nc: NatsConnection): Promise<{ results: number; events: number }> {
+  const jsm = await nc.jetstreamManager();
+  const [results, events] = await Promise.all([STREAMS.results.name, STREAMS.events.name].map(async (name) => (await jsm.streams.info(name)).state.last_seq));
+  return { results: results!, events: events! };
 }
 
 /**

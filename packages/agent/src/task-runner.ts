@@ -11,6 +11,7 @@ import type { LlmClient } from './llm-client.js';
 import type { Logger } from './logger.js';
 import type { TaskRegistry, RunningTask } from './registry.js';
 import { encodeResult } from './result-size.js';
+import { ResultBatcher } from './result-batcher.js';
 import { inTaskSpan, resultTraceHeaders, taskSpan, type TaskSpan } from './trace-context.js';
 import { abortReason, HandlerError, type AgentDefinition, type HandlerOutput } from './sdk.js';
 import { backoff, sleep } from './timing.js';
@@ -68,8 +69,14 @@ export class TaskRunner {
    * which may not have read that result yet and would still see the task running here.
    */
   private readonly finished = new Set<string>();
+  /** Tasks whose result is being stored, until it is (a redelivery meanwhile waits for the outcome). */
+  private readonly storing = new Map<string, Promise<boolean>>();
+  /** Results finished together are stored together (one message per batch). */
+  private readonly results: ResultBatcher;
 
-  constructor(private readonly o: TaskRunnerOptions) {}
+  constructor(private readonly o: TaskRunnerOptions) {
+    this.results = new ResultBatcher({ js: o.js, instanceId: o.instanceId, log: o.log, maxPayload: o.maxPayload, publishTimeoutMs: o.publishTimeoutMs, hardStop: o.hardStop });
+  }
 
   async handle(msg: JsMsg): Promise<void> {
     try {
@@ -81,6 +88,8 @@ export class TaskRunner {
         this.o.log.warn(`task ${task.id} was delivered again while still running here; ignoring the duplicate`, { seq: msg.seq });
         return;
       }
+      // Its result is being stored (it finished a moment ago): its outcome says whether this is a rerun.
+      if (!this.finished.has(task.id)) await this.storing.get(task.id);
       if (this.finished.has(task.id)) {
         await this.ack(msg, task.id);
         this.o.log.forTask(task.id).info(`task delivered again (delivery ${msg.info.deliveryCount}) after it ended here; acknowledged, not run again`);
@@ -148,11 +157,11 @@ export class TaskRunner {
         ...outcome,
       };
       if (await this.publish(result, span)) {
-        this.remember(task.id);
-        // The result is stored: the slot is free now. The acknowledgement's confirmation comes
-        // a round trip later and is awaited off the task's path (a lost one only means a
-        // redelivery, which `finished`, the start fence and `tasks.claim` answer without a rerun).
-        void this.ack(msg, task.id);
+        // The result is stored: acknowledge without asking the server to confirm. The results
+        // stored by one message are acknowledged in the same turn, so their acks leave in one
+        // socket write; a lost one only means a redelivery, which `finished`, the start fence
+        // and `tasks.claim` answer without a rerun.
+        msg.ack();
         this.o.log.forTask(task.id).info(`task ${result.status} in ${result.durationMs} ms`, {
           status: result.status,
           ...(result.error ? { error: result.error } : {}),
@@ -343,33 +352,22 @@ export class TaskRunner {
     return { status: 'failed', result: '', ...partial, error: error || 'handler failed', durationMs };
   }
 
-  /** Publish until JetStream has stored the result; false if the runtime gave up first. */
+  /** Until JetStream has stored the result (alone or in a batch); false if the runtime gave up first. */
   private async publish(result: TaskResult, span: TaskSpan | null): Promise<boolean> {
     const checked = TaskResult.safeParse(result);
     if (!checked.success) {
       // A runtime bug; report it as a failure rather than losing the task.
       result = { ...result, status: 'failed', output: undefined, error: `runtime produced an invalid result: ${checked.error.message}` };
     }
-    const subject = subjects.results(this.o.instanceId);
-    const msgID = `${result.taskId}:${result.attempt}`;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const ack = await this.o.js.publish(subject, encodeResult(result, this.o.maxPayload()), {
-          msgID,
-          timeout: this.o.publishTimeoutMs,
-          ...(span ? { headers: resultTraceHeaders(span) } : {}),
-        });
-        if (ack.duplicate) this.o.log.debug(`result of ${result.taskId} was already stored (duplicate ${msgID})`);
-        return true;
-      } catch (err) {
-        if (this.o.hardStop.aborted) break;
-        const delay = backoff(attempt, 250, 5_000);
-        this.o.log.warn(`cannot store the result of task ${result.taskId} yet (${describe(err)}); retrying in ${delay} ms`);
-        if (!(await sleep(delay, this.o.hardStop))) break;
-      }
+    const stored = this.results.store(result.taskId, result.attempt, encodeResult(result, this.o.maxPayload()), span ? resultTraceHeaders(span) : undefined);
+    this.storing.set(result.taskId, stored);
+    try {
+      const ok = await stored;
+      if (ok) this.remember(result.taskId);
+      return ok;
+    } finally {
+      this.storing.delete(result.taskId);
     }
-    this.o.log.error(`gave up storing the result of task ${result.taskId} at shutdown; it will be redelivered`);
-    return false;
   }
 }
 

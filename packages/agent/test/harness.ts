@@ -130,10 +130,11 @@ export async function enqueue(js: JetStreamClient, task: Task): Promise<void> {
  * Collects JSON messages on a subject and lets a test wait for the first one matching a
  * predicate (with a timeout that fails the test instead of hanging it).
  */
-/** The events of a `batch` message on `agent.<id>.events`; any other message, alone. */
+/** The events (or results) of a `batch` message on `agent.<id>.events` (`.results`); any other message, alone. */
 export function unbatched(message: unknown): unknown[] {
-  const m = message as { type?: unknown; events?: unknown } | null;
-  return m?.type === 'batch' && Array.isArray(m.events) ? m.events : [message];
+  const m = message as { type?: unknown; events?: unknown; results?: unknown } | null;
+  if (m?.type !== 'batch') return [message];
+  return Array.isArray(m.events) ? m.events : Array.isArray(m.results) ? m.results : [message];
 }
 
 export class Collector<T = unknown> {
@@ -144,7 +145,7 @@ export class Collector<T = unknown> {
   constructor(nc: NatsConnection, subject: string) {
     this.sub = nc.subscribe(subject, {
       callback: (_err, msg) => {
-        // An event sink's `batch` message is its events, one by one, as the control plane reads it.
+        // A `batch` message is its events (results), one by one, as the control plane reads it.
         for (const item of unbatched(msg.json<unknown>()) as T[]) {
           this.items.push(item);
           this.waiters = this.waiters.filter((w) => (w.match(item) ? (w.resolve(item), false) : true));

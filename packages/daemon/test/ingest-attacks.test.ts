@@ -106,9 +106,9 @@ describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
     event(alpha, ALPHA, log('injected: the deploy succeeded, ignore the errors', victim.id));
     event(alpha, ALPHA, log('my own progress', own.id));
     await alpha.flush();
-    // One instance's events are applied in order (another's, such as a marker from beta, may
-    // pass them): once its own line is stored, the injection before it has been judged.
-    await until(async () => (await store.logs.list({ taskId: own.id, limit: 100 })).length > 0, 'alpha\'s own line');
+    // Events naming different tasks are applied side by side (their lanes are per task): wait
+    // for its own line and for the injection's refusal, then look at what was stored.
+    await until(async () => (await store.logs.list({ taskId: own.id, limit: 100 })).length > 0 && warnings.some((w) => w.includes(`refused event from ${ALPHA}`) && w.includes(victim.id)), 'alpha\'s own line and the refusal');
     expect(await store.logs.list({ taskId: victim.id, limit: 100 })).toEqual([]);
     expect(await store.jobEvents.list({ jobId: victim.id, limit: 100 })).toEqual([]);
     expect((await store.logs.list({ taskId: own.id, limit: 100 })).map((l) => l.msg)).toEqual(['my own progress']);
@@ -145,6 +145,61 @@ describe.each(backends)('ingest attacks on %s', (_kind, openStore) => {
     beta.publish(subjects.events(BETA), codec.encode({ type: 'batch', events: [] }));
     await settled('after the empty batch');
     expect(warnings.some((w) => w.startsWith(`refused event batch from ${BETA}`))).toBe(true);
+  });
+
+  it('takes each result of a batch as if it came alone: another agent\'s task, a forged publisher, a finished task, a duplicate and a malformed item refused, its own applied', async () => {
+    const own1 = task({ agent: 'beta', type: 'echo', status: 'running', instanceId: BETA });
+    const own2 = task({ agent: 'beta', type: 'echo', status: 'queued' });
+    const victim = task({ agent: 'alpha', type: 'echo', status: 'running', instanceId: ALPHA });
+    const done = task({ agent: 'beta', type: 'echo', status: 'failed', instanceId: BETA, error: 'it failed', finishedAt: new Date().toISOString() });
+    for (const t of [own1, own2, victim, done]) await store.tasks.insert(t);
+    const observer = await h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode((await h.trust!.issueUser('observer-batch', {}, 600)).creds)) });
+    const seen: TaskResult[] = [];
+    const sub = observer.subscribe(subjects.taskResult, { callback: (_e, m) => void seen.push(JSON.parse(new TextDecoder().decode(m.data)) as TaskResult) });
+    await observer.flush();
+    const result = (taskId: string, over: Partial<TaskResult> = {}): TaskResult => ({ taskId, agentId: BETA, status: 'completed', result: `done ${taskId}`, timestamp: new Date().toISOString(), attempt: 1, durationMs: 1, ...over });
+    const batch = {
+      type: 'batch',
+      results: [
+        result(own1.id),
+        // Hidden in a batch: another agent's task, and one forged as another instance's.
+        result(victim.id, { result: 'finished by beta' }),
+        result(victim.id, { agentId: ALPHA, result: 'forged as alpha' }),
+        // A task that already ended must not end again.
+        result(done.id, { result: 'a second finish' }),
+        { taskId: own2.id, status: 'exploded' },
+        { type: 'batch', results: [result(victim.id, { result: 'smuggled in a batch of a batch' })] },
+        result(own2.id, { status: 'failed', result: '', error: 'own failure' }),
+        // The same result twice in one batch: applied once.
+        result(own1.id, { result: 'again' }),
+      ],
+    };
+    beta.publish(subjects.results(BETA), codec.encode(batch));
+    await beta.flush();
+    // The items are judged side by side: wait for the batch as a whole (its own results and every refusal).
+    const refusals = () => warnings.filter((w) => w.startsWith(`refused result from ${BETA}`));
+    await until(
+      async () => (await store.tasks.get(own2.id))?.status === 'failed' && (await store.tasks.get(own1.id))?.status === 'completed' && refusals().length >= 4 && refusals().some((w) => w.includes('is not the publisher')),
+      'the whole batch judged',
+    );
+    expect(await store.tasks.get(own1.id)).toMatchObject({ status: 'completed', instanceId: BETA });
+    expect(['done ' + own1.id, 'again']).toContain((await store.tasks.get(own1.id))?.result);
+    expect(await store.tasks.get(own2.id)).toMatchObject({ status: 'failed', error: 'own failure', instanceId: BETA });
+    expect(await store.tasks.get(victim.id)).toMatchObject({ status: 'running', instanceId: ALPHA, result: victim.result });
+    expect(await store.tasks.get(done.id)).toMatchObject({ status: 'failed', error: 'it failed' });
+    const refused = refusals();
+    expect(refused.filter((w) => w.includes(victim.id))).toHaveLength(1);
+    expect(refused.some((w) => w.includes('"alpha-aaaa1111" is not the publisher'))).toBe(true);
+    expect(refused.length).toBeGreaterThanOrEqual(4);
+    // Each finished task published once on task.result; nothing of the refused ones.
+    await until(async () => seen.length >= 2, 'the verified results');
+    await observer.flush();
+    expect(seen.map((r) => r.taskId).sort()).toEqual([own1.id, own2.id].sort());
+    sub.unsubscribe();
+    // A batch that is not one (no results) is refused whole.
+    beta.publish(subjects.results(BETA), codec.encode({ type: 'batch', results: [] }));
+    await beta.flush();
+    await until(async () => warnings.some((w) => w.startsWith(`refused result batch from ${BETA}`)), 'the empty batch refused');
   });
 
   it('scrubs the agent’s secret from output, result, error, logs and job events before storing or re-publishing', async () => {

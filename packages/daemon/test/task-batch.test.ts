@@ -29,6 +29,24 @@ const batch = (tasks: unknown, token?: string) => api.fetch('/v1/tasks:batch', {
 const count = async () => (await api.store.tasks.list({ limit: 10_000 })).length;
 
 describe('POST /v1/tasks:batch', { timeout: 30_000 }, () => {
+  it('reads each agent\'s deployment once for the whole batch, not once per item', async () => {
+    const deployments = api.store.deployments;
+    const original = deployments.get;
+    const reads: string[] = [];
+    deployments.get = (name) => {
+      reads.push(name);
+      return original.call(deployments, name);
+    };
+    try {
+      const r = await batch([...Array.from({ length: 20 }, (_, n) => ({ agent: 'echo', input: { n } })), { agent: 'nobody', input: 1 }, { agent: 'nobody', input: 2 }]);
+      expect(r.body).toMatchObject({ created: 20, failed: 2 });
+    } finally {
+      deployments.get = original;
+    }
+    expect(reads.filter((n) => n === 'echo')).toHaveLength(1);
+    expect(reads.filter((n) => n === 'nobody')).toHaveLength(1);
+  });
+
   it('queues the good items and refuses the bad ones alone, naming the index and the field', async () => {
     const before = await count();
     const r = await batch([

@@ -68,3 +68,6 @@ export function parseRpcSubject(subject: string): { instanceId: string; service:
 
 /** Most events one `batch` message on `agent.<id>.events` carries (events.ts, `AgentEventBatch`); here so the runtime reads it without loading zod. */
 export const EVENT_BATCH_MAX = 100;
+
+/** Most results one `batch` message on `agent.<id>.results` carries (task.ts, `TaskResultBatch`). */
+export const RESULT_BATCH_MAX = 100;

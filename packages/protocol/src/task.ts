@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { AgentName, InstanceId, TaskId } from './names.js';
+import { RESULT_BATCH_MAX } from './subjects.js';
 
 /** `waiting_for_human`: a running task paused on a person's answer (`ask_human`). */
 export const TASK_STATUSES = ['queued', 'running', 'waiting_for_human', 'completed', 'failed', 'cancelled', 'timed_out', 'dead_lettered'] as const;
@@ -59,3 +60,14 @@ export const TaskResult = z
   })
   .strict();
 export type TaskResult = z.infer<typeof TaskResult>;
+
+/**
+ * `agent.<id>.results`, several at once: the results an instance had ready while its last
+ * result publish was in flight, sent as one message (one stored in the results stream, one
+ * read and one acknowledgement by the control plane) instead of one each. Each item is
+ * checked and applied as if it came alone (schema, publisher, the task's agent, the finished
+ * set), so a bad or foreign one is refused without its neighbours. A result alone is sent
+ * as a plain `TaskResult`, as before.
+ */
+export const TaskResultBatch = z.object({ type: z.literal('batch'), results: z.array(z.unknown()).min(1).max(RESULT_BATCH_MAX) }).strict();
+export type TaskResultBatch = z.infer<typeof TaskResultBatch>;

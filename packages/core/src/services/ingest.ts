@@ -1,4 +1,4 @@
-import { AgentEvent, AgentEventBatch, Heartbeat, TaskResult, instanceAgent, type SandboxHealth } from '@aiflock/protocol';
+import { AgentEvent, AgentEventBatch, Heartbeat, TaskResult, TaskResultBatch, instanceAgent, type SandboxHealth } from '@aiflock/protocol';
 import { ACTIVE_STATUSES, decideResult } from '../task/lifecycle.js';
 import type { Bus, InboundMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
@@ -74,11 +74,28 @@ export class Presence {
 export class TaskIngest {
   constructor(private readonly deps: TaskServiceDeps & IngestOptions & { presence: Presence; bus: Bus; store: Store; clock: Clock }) {}
 
+  /**
+   * A result, or a `batch` of them (protocol `TaskResultBatch`). A batch's results are taken
+   * each as if it came alone, side by side, so their writes share one group commit; one that
+   * is refused (malformed, another's, already finished) leaves its neighbours as they are. A
+   * write that fails fails the message, which is redelivered whole: the results it already
+   * applied are then found finished and are not applied again.
+   */
   readonly onResult = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
+    const scrub = this.scrubberOnce(instanceAgent(instanceId));
+    if ((payload as { type?: unknown } | null)?.type !== 'batch') return this.result(instanceId, payload, scrub);
+    const parsed = TaskResultBatch.safeParse(payload);
+    if (!parsed.success) return this.reject(instanceId, 'result batch', parsed.error.message);
+    const settled = await Promise.allSettled(parsed.data.results.map((one) => this.result(instanceId, one, scrub)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+
+  private async result(instanceId: string, payload: unknown, scrub: () => Promise<Scrubber | undefined>): Promise<void> {
     const parsed = TaskResult.safeParse(payload);
     if (!parsed.success) return this.reject(instanceId, 'result', parsed.error.message);
     // What people read (result, output, error) is scrubbed; the ids the checks below use are not.
-    const { result: value, output, error } = await this.scrub(instanceAgent(instanceId), { result: parsed.data.result, output: parsed.data.output, error: parsed.data.error });
+    const { result: value, output, error } = await this.scrub(scrub, { result: parsed.data.result, output: parsed.data.output, error: parsed.data.error });
     const result: TaskResult = { ...parsed.data, result: value, ...(output === undefined ? {} : { output }), ...(error === undefined ? {} : { error }) };
     if (result.agentId !== instanceId) return this.reject(instanceId, 'result', `agentId "${result.agentId}" is not the publisher`);
     const { store, bus } = this.deps;
@@ -124,7 +141,7 @@ export class TaskIngest {
       return moved;
     });
     if (done) await bus.publishVerifiedResult(result);
-  };
+  }
 
   /** Whether the task's log has this line among its newest (the final line comes last but for late notes). */
   private async logged(taskId: string, msg: string): Promise<boolean> {
@@ -140,6 +157,7 @@ export class TaskIngest {
    */
   readonly onEvent = async ({ instanceId, payload }: InboundMessage): Promise<void> => {
     const lines: Omit<LogRecord, 'seq'>[] = [];
+    const scrub = this.scrubberOnce(instanceAgent(instanceId));
     if ((payload as { type?: unknown } | null)?.type === 'batch') {
       const parsed = AgentEventBatch.safeParse(payload);
       if (!parsed.success) return this.reject(instanceId, 'event batch', parsed.error.message);
@@ -147,9 +165,9 @@ export class TaskIngest {
       const tasks = new Map<string, TaskRecord | null>();
       for (const one of parsed.data.events) {
         if ((one as { type?: unknown } | null)?.type === 'batch') this.reject(instanceId, 'event', 'a batch inside a batch');
-        else await this.apply(instanceId, one, lines, tasks);
+        else await this.apply(instanceId, one, lines, tasks, scrub);
       }
-    } else await this.apply(instanceId, payload, lines, new Map());
+    } else await this.apply(instanceId, payload, lines, new Map(), scrub);
     // Its log lines (and their job events): one write.
     if (lines.length > 0) await this.deps.store.logs.append(lines);
   };
@@ -158,7 +176,7 @@ export class TaskIngest {
    * One event. Log lines are gathered in `lines` (stored together by the caller); the rest is
    * stored here. `tasks`: the tasks already read for this message.
    */
-  private async apply(instanceId: string, payload: unknown, lines: Omit<LogRecord, 'seq'>[], tasks: Map<string, TaskRecord | null>): Promise<void> {
+  private async apply(instanceId: string, payload: unknown, lines: Omit<LogRecord, 'seq'>[], tasks: Map<string, TaskRecord | null>, scrub: () => Promise<Scrubber | undefined>): Promise<void> {
     // A start is one per delivery the control plane made (it is bounded by the work given, and
     // dropping one would lose a cancel); everything else an instance says freely is limited.
     const kind = (payload as { type?: unknown } | null)?.type;
@@ -174,7 +192,9 @@ export class TaskIngest {
       tasks.set(named, task);
     }
     if (named !== undefined && !task) return this.reject(instanceId, 'event', `${parsed.data.type}: task ${named} is not for agent ${agent}`);
-    const ev = await this.scrub(agent, parsed.data, ['type', 'ts', 'taskId']);
+    // A start holds no free text (its type, time and task id are kept as they are, its attempt is
+    // a number): nothing of it could be scrubbed, so it costs no scrubber lookup.
+    const ev = parsed.data.type === 'task.started' ? parsed.data : await this.scrub(scrub, parsed.data, ['type', 'ts', 'taskId']);
     switch (ev.type) {
       case 'log':
         lines.push({ ts: ev.ts, level: ev.level, msg: this.cut(ev.msg), agent, instanceId, taskId: ev.taskId ?? null });
@@ -238,8 +258,17 @@ export class TaskIngest {
     return false;
   }
 
-  private async scrub<T>(agent: string, value: T, keep: readonly string[] = []): Promise<T> {
-    const scrub = await this.deps.scrubberOf?.(agent);
+  /**
+   * The agent's scrubber, looked up at most once for one message: a batch's items share it
+   * (one deployment read per message, not per event or result).
+   */
+  private scrubberOnce(agent: string): () => Promise<Scrubber | undefined> {
+    let found: Promise<Scrubber | undefined> | undefined;
+    return () => (found ??= this.deps.scrubberOf?.(agent) ?? Promise.resolve(undefined));
+  }
+
+  private async scrub<T>(scrubber: () => Promise<Scrubber | undefined>, value: T, keep: readonly string[] = []): Promise<T> {
+    const scrub = await scrubber();
     return scrub ? scrub(value, keep) : value;
   }
 

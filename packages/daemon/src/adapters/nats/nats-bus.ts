@@ -35,8 +35,17 @@ const codec = JSONCodec();
  */
 const INGEST_CONCURRENCY = 256;
 
-/** A result's lane: its task (instances publish results with msgID `<taskId>:<attempt>`), else its subject. */
-const resultKey = (m: JsMsg): string => m.headers?.get('Nats-Msg-Id').split(':')[0] || m.subject;
+/**
+ * A result's lane: its task (the message id is `<task>:<attempt>`), so one task's results stay
+ * in order. A batch of results (`batch:<instance>:<life>:<n>`) has a lane of its own, so an
+ * instance's batches are stored side by side (their writes share group commits) rather than
+ * one commit after another; a task's two results in two batches (a redelivery's) are then
+ * applied in parallel, where the final transition's compare-and-set lets only one finish it.
+ */
+const resultKey = (m: JsMsg): string => {
+  const id = m.headers?.get('Nats-Msg-Id') ?? '';
+  return (id.startsWith('batch:') ? id : id.split(':')[0]) || m.subject;
+};
 
 /**
  * An event's lane: the task it names (a task's start, log lines and steps stay in order),
@@ -44,7 +53,7 @@ const resultKey = (m: JsMsg): string => m.headers?.get('Nats-Msg-Id').split(':')
  * still checks that the task is the publishing agent's.
  */
 const eventKey = (m: JsMsg): string => {
-  const taskId = (decode(m.data) as { taskId?: unknown } | undefined)?.taskId;
+  const taskId = (payloadOf(m) as { taskId?: unknown } | undefined)?.taskId;
   return typeof taskId === 'string' ? `${m.subject}:${taskId}` : m.subject;
 };
 
@@ -358,7 +367,7 @@ export class NatsBus implements Bus {
   private fromInstance(handler: InboundHandler, after?: (who: { instanceId: string }, payload: unknown, m: JsMsg) => void): (m: JsMsg) => Promise<boolean> {
     return async (m) => {
       const who = parseAgentSubject(m.subject);
-      const payload = decode(m.data);
+      const payload = payloadOf(m);
       if (!who || payload === undefined) return false;
       await handler({ instanceId: who.instanceId, payload });
       after?.(who, payload, m);
@@ -515,6 +524,13 @@ export class NatsBus implements Bus {
       await this.jsm.consumers.add(stream, { ...config, ...onCreate });
     }
   }
+}
+
+/** A stream message's payload, decoded once however often it is read (its lane key, then its handler). */
+const decoded = new WeakMap<JsMsg, unknown>();
+function payloadOf(m: JsMsg): unknown {
+  if (!decoded.has(m)) decoded.set(m, decode(m.data));
+  return decoded.get(m);
 }
 
 function decode(data: Uint8Array): unknown {

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { DeploymentReader } from '@aiflock/core';
 import { CreateTaskBatchItem, TaskBatchEnvelope, type TaskBatchItemResult, type TaskBatchResponse } from '@aiflock/protocol';
 import type { ApiContext } from '../context.js';
 import { parseInput, toApiError, zodToFlock } from '../errors.js';
@@ -11,7 +12,9 @@ import { createAudited } from './task-create.js';
  */
 export async function createTaskBatch(ctx: ApiContext, req: FastifyRequest): Promise<TaskBatchResponse> {
   const { tasks } = parseInput(TaskBatchEnvelope, req.body, 'body');
-  const results = await Promise.all(tasks.map((item, index) => createItem(ctx, req, item, index)));
+  // One deployment read per agent named, for the whole batch.
+  const read = ctx.tasks.batchReader();
+  const results = await Promise.all(tasks.map((item, index) => createItem(ctx, req, item, index, read)));
   const ok = results.filter((r) => r.ok);
   return {
     results,
@@ -21,14 +24,14 @@ export async function createTaskBatch(ctx: ApiContext, req: FastifyRequest): Pro
   };
 }
 
-async function createItem(ctx: ApiContext, req: FastifyRequest, item: unknown, index: number): Promise<TaskBatchItemResult> {
+async function createItem(ctx: ApiContext, req: FastifyRequest, item: unknown, index: number, read: DeploymentReader): Promise<TaskBatchItemResult> {
   try {
     const { task, created } = await createAudited(ctx, req, item, () => {
       const parsed = CreateTaskBatchItem.safeParse(item);
       if (!parsed.success) throw zodToFlock(parsed.error, `tasks[${index}]`);
       const { idempotencyKey, ...body } = parsed.data;
       return { body, key: idempotencyKey };
-    });
+    }, read);
     return { index, ok: true, created, task };
   } catch (err) {
     const { status, body } = toApiError(err, req.id);

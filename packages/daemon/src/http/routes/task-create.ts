@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { DeploymentReader } from '@aiflock/core';
 import { CreateTaskRequest, IdempotencyKey } from '@aiflock/protocol';
 import { withSpan } from '../../telemetry/tracing.js';
 import type { ApiContext } from '../context.js';
@@ -19,9 +20,10 @@ export function createTask(ctx: ApiContext, req: FastifyRequest): ReturnType<Api
 
 /**
  * Create one task, traced and audited (failures too). `raw` is the unchecked body, read only
- * to name the agent in the trace and the audit entry; `input` checks it.
+ * to name the agent in the trace and the audit entry; `input` checks it. `readDeployment`:
+ * a batch's shared reader (`TaskService.batchReader`).
  */
-export function createAudited(ctx: ApiContext, req: FastifyRequest, raw: unknown, input: CreateInput): ReturnType<ApiContext['tasks']['create']> {
+export function createAudited(ctx: ApiContext, req: FastifyRequest, raw: unknown, input: CreateInput, readDeployment?: DeploymentReader): ReturnType<ApiContext['tasks']['create']> {
   const agent = (raw as { agent?: unknown } | null | undefined)?.agent;
   const attributes = typeof agent === 'string' ? { 'aiflock.agent': agent.slice(0, 64) } : {};
   return withSpan('job create', { attributes }, async (span) => {
@@ -32,7 +34,7 @@ export function createAudited(ctx: ApiContext, req: FastifyRequest, raw: unknown
       typeof agent === 'string' ? `agent/${agent.slice(0, 64)}` : 'task',
       async () => {
         const { body, key } = input();
-        return ctx.tasks.create(body, key, req.actor);
+        return ctx.tasks.create(body, key, req.actor, undefined, readDeployment);
       },
       (r) => ({ resource: `task/${r.task.id}`, correlationId: r.task.id, details: { agent: r.task.agent, type: r.task.type, created: r.created } }),
     );
