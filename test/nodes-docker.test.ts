@@ -9,6 +9,7 @@ import { nodeRuntime, runtimeScope } from '../packages/daemon/src/node-agent/nod
 import { deployYaml } from '../testkit/agents.js';
 import { CLI } from '../testkit/cli.js';
 import { removeNodeLeftovers } from '../testkit/node-leftovers.js';
+import { openTerminal } from '../testkit/tmux.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 
 /**
@@ -94,9 +95,43 @@ describe('a joined node with the docker runtime', () => {
     const r = await flock.cli(['agent', 'exec', 'docked', '--json', '--', 'sh', '-c', 'id -u; exit 4']);
     expect(r.code, r.stderr).toBe(4);
     expect(JSON.parse(r.stdout)).toMatchObject({ exitCode: 4, stdout: '1001\n' });
+    // Streamed, not one reply: more than the 256 KiB the bus once cut it at, whole.
+    const big = await flock.cli(['agent', 'exec', 'docked', '--json', '--', 'sh', '-c', "head -c 600000 /dev/zero | tr '\\0' a"]);
+    expect(big.code, big.stderr).toBe(0);
+    expect((JSON.parse(big.stdout) as { stdout: string }).stdout).toBe('a'.repeat(600_000));
     const stats = await flock.cliJson<{ perInstance: { id: string; usage?: { memoryBytes: number } }[] }>(['stats']);
     const id = (await agent('docked')).instances[0]!.id;
     expect(stats.perInstance.find((i) => i.id === id)?.usage?.memoryBytes).toBeGreaterThan(0);
+  });
+
+  it('gives a shell on a terminal there (-it), of the client\'s size, following its resizes; its exit status is the CLI\'s', { timeout: 180_000 }, async () => {
+    const term = await openTerminal(`"${process.execPath}" "${CLI}" agent exec docked -it`, { cols: 100, rows: 20, env: flock.env });
+    const screenShowing = (what: (screen: string) => boolean, label: string) =>
+      eventually(async () => {
+        const screen = await term.capture();
+        return what(screen) ? screen : '';
+      }, label, 60_000).catch(async (err: unknown) => {
+        throw new Error(`${String(err)}; the screen:\n${await term.capture()}`);
+      });
+    // The image has no stty: node (the agent's runtime) reports the terminal.
+    const size = `node -e 'console.log("size", require("tty").isatty(0), process.stdout.columns, process.stdout.rows)'`;
+    try {
+      // The prompt while the shell still runs: output streamed as it comes.
+      await screenShowing((s) => /^\$ ?$/m.test(s), 'a shell prompt from the node');
+      await term.send(size, true);
+      await term.send('Enter');
+      await screenShowing((s) => /^size true 100 20$/m.test(s), 'the terminal at 100x20');
+      await term.resize(120, 30);
+      await term.send(size, true);
+      await term.send('Enter');
+      await screenShowing((s) => /^size true 120 30$/m.test(s), 'the terminal resized to 120x30 on the node');
+      await term.send('exit 5', true);
+      await term.send('Enter');
+      const status = await eventually(async () => term.exitStatus().then((code) => (code === null ? null : { code })), 'the CLI to exit', 30_000);
+      expect(status.code).toBe(5);
+    } finally {
+      await term.kill();
+    }
   });
 
   it('the kill switch reaches it: quarantine pauses the container there, release resumes the same one, which answers again', async () => {
