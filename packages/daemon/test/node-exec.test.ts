@@ -34,7 +34,7 @@ const conns: NatsConnection[] = [];
 
 /** Commands run as child processes of the test, as a runtime's exec runs them in a sandbox. */
 interface FakeRuntime extends SandboxRuntime {
-  sessions: { req: ExecRequest; resizes: [number, number][]; pid: number; detached: boolean; exited: Promise<number> }[];
+  sessions: { req: ExecRequest; resizes: [number, number][]; pid: number; detached: boolean; pauses: number; exited: Promise<number> }[];
 }
 function fakeRuntime(): FakeRuntime {
   const sessions: FakeRuntime['sessions'] = [];
@@ -50,7 +50,7 @@ function fakeRuntime(): FakeRuntime {
       child.stdout!.on('data', (d: Buffer) => listeners.forEach((l) => l('stdout', d)));
       child.stderr!.on('data', (d: Buffer) => listeners.forEach((l) => l('stderr', d)));
       const exited = new Promise<number>((r) => child.once('close', (code, signal) => r(code ?? (signal === 'SIGKILL' ? 137 : -1))));
-      const record = { req, resizes: [] as [number, number][], pid: child.pid!, detached: false, exited };
+      const record = { req, resizes: [] as [number, number][], pid: child.pid!, detached: false, pauses: 0, exited };
       sessions.push(record);
       return {
         onOutput: (l) => void listeners.push(l),
@@ -62,6 +62,11 @@ function fakeRuntime(): FakeRuntime {
           record.detached = true;
           child.kill('SIGKILL');
         },
+        pause: () => {
+          record.pauses++;
+          child.stdout!.pause();
+        },
+        resume: () => void child.stdout!.resume(),
       };
     },
   } as unknown as FakeRuntime;
@@ -193,6 +198,22 @@ describe('exec sessions on a joined node', () => {
     expect(await s.exited).toBe(0);
     expect(got.bytes()).toBe(4 * 1024 * 1024);
     watch.unsubscribe();
+  });
+
+  it('a client that is behind stops the command on the node (it blocks on its pipe), and then gets everything', async () => {
+    const { name, remote, runtime } = await pair();
+    const s = await remote.exec(name, INSTANCE, { command: ['sh', '-c', 'head -c 33554432 /dev/zero; echo end >&2'], tty: false, stdin: false });
+    const rec = runtime.sessions.at(-1)!;
+    const got = collect(s);
+    s.pause!();
+    // The node's backlog grows to its mark and the runtime's output is paused there.
+    await until(() => rec.pauses > 0, 'the command paused on the node');
+    // Paused, 32 MiB cannot all have been written: the command is still there, blocked.
+    expect(alive(rec.pid)).toBe(true);
+    expect(got.bytes()).toBeLessThan(32 * 1024 * 1024);
+    s.resume!();
+    expect(await s.exited).toBe(0);
+    expect([got.bytes(), got.err()]).toEqual([32 * 1024 * 1024, 'end\n']);
   });
 
   it('kills the command when the client goes away', async () => {

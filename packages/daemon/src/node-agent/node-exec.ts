@@ -5,6 +5,13 @@ import type { NodeWire } from '../nodes/node-wire.js';
 
 /** Sessions one node runs at once; more are refused (each holds a command and its buffers). */
 const MAX_SESSIONS = 64;
+/**
+ * Output frames waiting for the window (32 KiB each): above HIGH the command's output stops
+ * being read (it blocks on a full pipe), below LOW it is read again. Runtimes that cannot pause
+ * keep it in memory.
+ */
+const BACKLOG_HIGH = 64;
+const BACKLOG_LOW = 16;
 
 /**
  * `aiflock agent exec` into a sandbox of this node, for the control plane: a session opened by
@@ -52,6 +59,7 @@ export class NodeExecSessions {
   private stream(id: string, session: ExecSession): void {
     const out = nodeSubjects.execOutput(this.node, id);
     let ended = false;
+    let paused = false;
     const end = (why: string | null) => {
       if (ended) return;
       ended = true;
@@ -74,6 +82,15 @@ export class NodeExecSessions {
         },
         cancel: () => end('the client went away'),
         onDead: () => end('the control plane stopped answering'),
+        onBacklog: (waiting) => {
+          if (!paused && waiting > BACKLOG_HIGH && session.pause) {
+            paused = true;
+            session.pause();
+          } else if (paused && waiting <= BACKLOG_LOW) {
+            paused = false;
+            session.resume?.();
+          }
+        },
       },
       this.timing,
     );

@@ -50,6 +50,8 @@ export class ExecLink<Out extends Sequenced, In extends Sequenced> {
       deliver: (frame: In) => boolean;
       cancel?: () => void;
       onDead: () => void;
+      /** Frames waiting for room in the window changed (the sender may slow its source, or let it go on). */
+      onBacklog?: (waiting: number) => void;
     },
     private readonly timing: ExecLinkTiming = EXEC_LINK_TIMING,
   ) {
@@ -61,6 +63,11 @@ export class ExecLink<Out extends Sequenced, In extends Sequenced> {
     if (this.closed) return;
     this.queued.push(frame);
     this.pump();
+  }
+
+  /** Frames waiting for room in the window. */
+  get backlog(): number {
+    return this.queued.length;
   }
 
   /** Everything sent was acknowledged, and nothing waits to be sent. */
@@ -126,6 +133,7 @@ export class ExecLink<Out extends Sequenced, In extends Sequenced> {
       this.unacked.push(frame);
       this.emit(frame);
     }
+    this.handlers.onBacklog?.(this.queued.length);
   }
 
   private emit(frame: NodeExecFrame): void {

@@ -72,7 +72,7 @@ function asFlockError(node: string, reply: { code: string; message: string }): F
 /**
  * The control plane's side of one session. It listens before the session is opened, so no
  * output is missed; output waits (unacknowledged, so the node sends no more than its window)
- * until someone listens. A node gone silent ends it with a message on stderr and exit code -1,
+ * until someone listens, and while the client is behind (`pause`). A node gone silent ends it with a message on stderr and exit code -1,
  * as a remote command that could not be run does.
  */
 class RemoteExec {
@@ -80,6 +80,8 @@ class RemoteExec {
   private readonly link: ExecLink<NodeExecInput, NodeExecOutput>;
   private readonly stop: () => void;
   private done = false;
+  /** The client is behind: output stays unacknowledged (so on the node) until it catches up. */
+  private paused = false;
   private resolveExit!: (code: number) => void;
   readonly session: ExecSession;
 
@@ -92,7 +94,7 @@ class RemoteExec {
         deliver: (f) => {
           if (f.k === 'exit') return this.end(f.code, null), true;
           if (f.k === 'error') return this.end(-1, `aiflock: ${f.message}\n`), true;
-          if (this.listeners.length === 0) return false;
+          if (this.listeners.length === 0 || this.paused) return false;
           const data = Buffer.from(f.data, 'base64');
           for (const l of this.listeners) l(f.k, data);
           return true;
@@ -117,6 +119,11 @@ class RemoteExec {
       closeStdin: () => send({ k: 'eof' }),
       resize: async (cols, rows) => void send({ k: 'resize', cols, rows }),
       exited,
+      pause: () => void (this.paused = true),
+      resume: () => {
+        this.paused = false;
+        this.link.flush();
+      },
       detach: () => {
         if (this.done) return;
         this.link.signal({ k: 'cancel' });
