@@ -1,4 +1,3 @@
-import type { NodeWire } from './nodes/node-wire.js';
 import { join } from 'node:path';
 import { noBusCredentials, noCredentialRevoker, type Bus, type BusCredentials, type CredentialRevoker } from '@aiflock/core';
 import type { NatsClusterFiles, NatsClusterLayout } from '@aiflock/protocol';
@@ -7,6 +6,7 @@ import { clusterConfigs } from './adapters/nats/cluster-config.js';
 import { openBusAuth, type BusAuth } from './adapters/nats/bus-auth.js';
 import type { OperatorBusCredentials } from './http/context.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
+import type { NodeWire } from './nodes/node-wire.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import type { logFn } from './logger.js';
 import type { RuntimeSetup } from './runtime-setup.js';

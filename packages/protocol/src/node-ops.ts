@@ -67,7 +67,8 @@ export const NodeExecFrame = z.discriminatedUnion('k', [
   z.object({ k: z.literal('resize'), seq: Seq, cols: z.number().int().min(1).max(10_000), rows: z.number().int().min(1).max(10_000) }).strict(),
   z.object({ k: z.literal('cancel') }).strict(),
   // both
-  z.object({ k: z.literal('ack'), seq: z.number().int().min(0) }).strict(),
+  // seq: delivered up to (frees the window); got: received up to, held for a reader who is behind (not to be sent again).
+  z.object({ k: z.literal('ack'), seq: z.number().int().min(0), got: z.number().int().min(0).optional() }).strict(),
   z.object({ k: z.literal('ping') }).strict(),
 ]);
 export type NodeExecFrame = z.infer<typeof NodeExecFrame>;

@@ -34,6 +34,8 @@ export class ExecLink<Out extends Sequenced, In extends Sequenced> {
   private queued: Unnumbered<Out>[] = [];
   private delivered = 0;
   private acked = 0;
+  /** What the other side has received (holding it for its reader): not sent again. */
+  private got = 0;
   private readonly ahead = new Map<number, In>();
   private lastHeard = Date.now();
   private lastSent = Date.now();
@@ -81,7 +83,7 @@ export class ExecLink<Out extends Sequenced, In extends Sequenced> {
     this.lastHeard = Date.now();
     if (frame.k === 'ping') return;
     if (frame.k === 'cancel') return this.handlers.cancel?.();
-    if (frame.k === 'ack') return this.onAck(frame.seq);
+    if (frame.k === 'ack') return this.onAck(frame.seq, frame.got ?? frame.seq);
     const f = frame as In;
     if (f.seq <= this.delivered + this.held.length) return this.ack();
     // Beyond what the window lets the other side send: not ours to buffer.
@@ -91,7 +93,10 @@ export class ExecLink<Out extends Sequenced, In extends Sequenced> {
       this.ahead.delete(next.seq);
       this.held.push(next);
     }
+    const before = this.delivered;
     this.flush();
+    // Held, not delivered: say it arrived, so it is not sent again while the reader catches up.
+    if (this.delivered === before) this.ack();
   }
 
   /** Hand on what was held (a listener arrived), acknowledging what was. */
@@ -115,10 +120,14 @@ export class ExecLink<Out extends Sequenced, In extends Sequenced> {
   }
 
   private ack(): void {
-    this.emit({ k: 'ack', seq: this.delivered });
+    this.emit({ k: 'ack', seq: this.delivered, got: this.delivered + this.held.length });
   }
 
-  private onAck(seq: number): void {
+  private onAck(seq: number, got: number): void {
+    if (got > this.got) {
+      this.got = got;
+      this.lastProgress = Date.now();
+    }
     if (seq <= this.acked) return;
     this.acked = seq;
     this.lastProgress = Date.now();
@@ -149,10 +158,10 @@ export class ExecLink<Out extends Sequenced, In extends Sequenced> {
       this.handlers.onDead();
       return;
     }
-    // Lost on the way (a reconnect, a server gone): the whole window again; the receiver drops repeats.
+    // Lost on the way (a reconnect, a server gone): what was not received, again; the receiver drops repeats.
     if (this.unacked.length > 0 && now - this.lastProgress > this.timing.resendMs) {
       this.lastProgress = now;
-      for (const f of this.unacked) this.emit(f);
+      for (const f of this.unacked) if (f.seq > this.got) this.emit(f);
     }
     if (now - this.lastSent >= this.timing.pingMs) this.emit({ k: 'ping' });
   }
