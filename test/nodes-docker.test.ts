@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
+import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView, IssuedJoinToken, NodeInfo, TaskView } from '@aiflock/protocol';
 import { nodeRuntime, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
@@ -102,6 +103,34 @@ describe('a joined node with the docker runtime', () => {
     const stats = await flock.cliJson<{ perInstance: { id: string; usage?: { memoryBytes: number } }[] }>(['stats']);
     const id = (await agent('docked')).instances[0]!.id;
     expect(stats.perInstance.find((i) => i.id === id)?.usage?.memoryBytes).toBeGreaterThan(0);
+  });
+
+  it('a client that stops reading stops the command on the node (it blocks on its output), and gets every byte once it reads again', async () => {
+    const total = 32 * 1024 * 1024;
+    const q = new URLSearchParams();
+    for (const arg of ['sh', '-c', `rm -f /tmp/wrote-all; head -c ${total} /dev/zero; touch /tmp/wrote-all`]) q.append('cmd', arg);
+    const ws = new WebSocket(`ws://127.0.0.1:${flock.env['AIFLOCK_API_PORT']}/v1/agents/docked/exec?${q}`, { headers: { authorization: `Bearer ${await flock.adminToken()}` } });
+    let bytes = 0;
+    const exit = new Promise<number>((resolve, reject) => {
+      ws.on('message', (raw) => {
+        const m = JSON.parse(String(raw)) as { type: string; data?: string; code?: number; message?: string };
+        if (m.type === 'stdout') bytes += Buffer.from(m.data!, 'base64').byteLength;
+        else if (m.type === 'exit') resolve(m.code!);
+        else if (m.type === 'error') reject(new Error(m.message));
+      });
+      ws.once('error', reject);
+    });
+    await new Promise((r) => ws.once('open', r));
+    // The client reads nothing more: the daemon's socket fills, then the session's window, then the node's backlog.
+    ws.pause();
+    await eventually(async () => (/the client is behind; the command's output is paused/.test(nodeLog) ? true : undefined), 'the node pausing the command', 60_000);
+    // What the way holds (sockets, window, backlog) is a few MiB: the command cannot have written its 32.
+    const meanwhile = await flock.cli(['agent', 'exec', 'docked', '--json', '--', 'sh', '-c', 'test -e /tmp/wrote-all && echo wrote-all || echo blocked']);
+    expect(JSON.parse(meanwhile.stdout)).toMatchObject({ exitCode: 0, stdout: 'blocked\n' });
+    ws.resume();
+    expect(await exit).toBe(0);
+    expect(bytes).toBe(total);
+    ws.close();
   });
 
   it('gives a shell on a terminal there (-it), of the client\'s size, following its resizes; its exit status is the CLI\'s', { timeout: 180_000 }, async () => {

@@ -60,6 +60,7 @@ export class NodeExecSessions {
     const out = nodeSubjects.execOutput(this.node, id);
     let ended = false;
     let paused = false;
+    let saidPaused = false;
     const end = (why: string | null) => {
       if (ended) return;
       ended = true;
@@ -85,6 +86,9 @@ export class NodeExecSessions {
         onBacklog: (waiting) => {
           if (!paused && waiting > BACKLOG_HIGH && session.pause) {
             paused = true;
+            // Said once per session: a client reading slowly pauses and resumes it often.
+            if (!saidPaused) this.log(`exec session ${id.slice(0, 8)}…: the client is behind; the command's output is paused until it catches up`);
+            saidPaused = true;
             session.pause();
           } else if (paused && waiting <= BACKLOG_LOW) {
             paused = false;
