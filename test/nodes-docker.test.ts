@@ -3,12 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
+import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentView, IssuedJoinToken, NodeInfo, TaskView } from '@aiflock/protocol';
 import { nodeRuntime, runtimeScope } from '../packages/daemon/src/node-agent/node-runtime.js';
 import { deployYaml } from '../testkit/agents.js';
 import { CLI } from '../testkit/cli.js';
 import { removeNodeLeftovers } from '../testkit/node-leftovers.js';
+import { openTerminal } from '../testkit/tmux.js';
 import { eventually, testFlock, type TestFlock } from '../testkit/flock.js';
 
 /**
@@ -94,9 +96,71 @@ describe('a joined node with the docker runtime', () => {
     const r = await flock.cli(['agent', 'exec', 'docked', '--json', '--', 'sh', '-c', 'id -u; exit 4']);
     expect(r.code, r.stderr).toBe(4);
     expect(JSON.parse(r.stdout)).toMatchObject({ exitCode: 4, stdout: '1001\n' });
+    // Streamed, not one reply: more than the 256 KiB the bus once cut it at, whole.
+    const big = await flock.cli(['agent', 'exec', 'docked', '--json', '--', 'sh', '-c', "head -c 600000 /dev/zero | tr '\\0' a"]);
+    expect(big.code, big.stderr).toBe(0);
+    expect((JSON.parse(big.stdout) as { stdout: string }).stdout).toBe('a'.repeat(600_000));
     const stats = await flock.cliJson<{ perInstance: { id: string; usage?: { memoryBytes: number } }[] }>(['stats']);
     const id = (await agent('docked')).instances[0]!.id;
     expect(stats.perInstance.find((i) => i.id === id)?.usage?.memoryBytes).toBeGreaterThan(0);
+  });
+
+  it('a client that stops reading stops the command on the node (it blocks on its output), and gets every byte once it reads again', async () => {
+    const total = 32 * 1024 * 1024;
+    const q = new URLSearchParams();
+    for (const arg of ['sh', '-c', `rm -f /tmp/wrote-all; head -c ${total} /dev/zero; touch /tmp/wrote-all`]) q.append('cmd', arg);
+    const ws = new WebSocket(`ws://127.0.0.1:${flock.env['AIFLOCK_API_PORT']}/v1/agents/docked/exec?${q}`, { headers: { authorization: `Bearer ${await flock.adminToken()}` } });
+    let bytes = 0;
+    const exit = new Promise<number>((resolve, reject) => {
+      ws.on('message', (raw) => {
+        const m = JSON.parse(String(raw)) as { type: string; data?: string; code?: number; message?: string };
+        if (m.type === 'stdout') bytes += Buffer.from(m.data!, 'base64').byteLength;
+        else if (m.type === 'exit') resolve(m.code!);
+        else if (m.type === 'error') reject(new Error(m.message));
+      });
+      ws.once('error', reject);
+    });
+    await new Promise((r) => ws.once('open', r));
+    // The client reads nothing more: the daemon's socket fills, then the session's window, then the node's backlog.
+    ws.pause();
+    await eventually(async () => (/the client is behind; the command's output is paused/.test(nodeLog) ? true : undefined), 'the node pausing the command', 60_000);
+    // What the way holds (sockets, window, backlog) is a few MiB: the command cannot have written its 32.
+    const meanwhile = await flock.cli(['agent', 'exec', 'docked', '--json', '--', 'sh', '-c', 'test -e /tmp/wrote-all && echo wrote-all || echo blocked']);
+    expect(JSON.parse(meanwhile.stdout)).toMatchObject({ exitCode: 0, stdout: 'blocked\n' });
+    ws.resume();
+    expect(await exit).toBe(0);
+    expect(bytes).toBe(total);
+    ws.close();
+  });
+
+  it('gives a shell on a terminal there (-it), of the client\'s size, following its resizes; its exit status is the CLI\'s', { timeout: 180_000 }, async () => {
+    const term = await openTerminal(`"${process.execPath}" "${CLI}" agent exec docked -it`, { cols: 100, rows: 20, env: flock.env });
+    const screenShowing = (what: (screen: string) => boolean, label: string) =>
+      eventually(async () => {
+        const screen = await term.capture();
+        return what(screen) ? screen : '';
+      }, label, 60_000).catch(async (err: unknown) => {
+        throw new Error(`${String(err)}; the screen:\n${await term.capture()}`);
+      });
+    // The image has no stty: node (the agent's runtime) reports the terminal.
+    const size = `node -e 'console.log("size", require("tty").isatty(0), process.stdout.columns, process.stdout.rows)'`;
+    try {
+      // The prompt while the shell still runs: output streamed as it comes.
+      await screenShowing((s) => /^\$ ?$/m.test(s), 'a shell prompt from the node');
+      await term.send(size, true);
+      await term.send('Enter');
+      await screenShowing((s) => /^size true 100 20$/m.test(s), 'the terminal at 100x20');
+      await term.resize(120, 30);
+      await term.send(size, true);
+      await term.send('Enter');
+      await screenShowing((s) => /^size true 120 30$/m.test(s), 'the terminal resized to 120x30 on the node');
+      await term.send('exit 5', true);
+      await term.send('Enter');
+      const status = await eventually(async () => term.exitStatus().then((code) => (code === null ? null : { code })), 'the CLI to exit', 30_000);
+      expect(status.code).toBe(5);
+    } finally {
+      await term.kill();
+    }
   });
 
   it('the kill switch reaches it: quarantine pauses the container there, release resumes the same one, which answers again', async () => {

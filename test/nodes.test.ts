@@ -443,7 +443,7 @@ describe('a joined node runs sandboxes', () => {
     const r = await flock.cli(['agent', 'exec', 'pinned', '--json', '--', 'sh', '-c', 'echo hi; echo from-north >&2; exit 3']);
     expect(r.code, r.stderr).toBe(3);
     expect(JSON.parse(r.stdout)).toMatchObject({ instance: id, exitCode: 3, stdout: 'hi\n', stderr: 'from-north\n' });
-    // Input (-i) is handed over once it has all been given.
+    // Input (-i) streamed to the command on north.
     const piped = await cliWithInput(['agent', 'exec', 'pinned', '-i', '--json', '--', 'sh', '-c', 'read x; echo "got $x"'], 'typed\n');
     expect([piped.code, JSON.parse(piped.stdout || '{}').stdout], piped.stderr).toEqual([0, 'got typed\n']);
     // Audited as a local exec is, naming the node.
@@ -473,10 +473,22 @@ describe('a joined node runs sandboxes', () => {
       asInstance.nc.publish(`agent.${id}.heartbeat`, '{}');
       await asInstance.nc.flush();
       expect(asInstance.errors).toEqual([]);
-      await expect(asInstance.nc.request('nodectl.north.exec', JSON.stringify({ instanceId: id, command: ['id'], timeoutMs: 1000 }), { timeout: 3_000 })).rejects.toThrow();
+      await expect(asInstance.nc.request('nodectl.north.exec', JSON.stringify({ session: 'A'.repeat(22), instanceId: id, command: ['id'], tty: false, stdin: false }), { timeout: 3_000 })).rejects.toThrow();
       asInstance.nc.subscribe('nodectl.north.exec');
-      await eventually(async () => (asInstance.errors.filter((e) => /PERMISSIONS_VIOLATION/.test(e)).length >= 2 ? true : undefined), 'the server to refuse the instance both', 10_000);
-      expect(asInstance.errors).toEqual(expect.arrayContaining(['PERMISSIONS_VIOLATION publish nodectl.north.exec', 'PERMISSIONS_VIOLATION subscription nodectl.north.exec']));
+      // Nor read or write an exec session's frames (input on nodectl.north.exec.<id>, output on node.north.exec.<id>).
+      asInstance.nc.subscribe('nodectl.north.exec.*');
+      asInstance.nc.subscribe('node.north.exec.*');
+      asInstance.nc.publish(`nodectl.north.exec.${'A'.repeat(22)}`, JSON.stringify({ k: 'stdin', seq: 1, data: '' }));
+      await eventually(async () => (asInstance.errors.filter((e) => /PERMISSIONS_VIOLATION/.test(e)).length >= 5 ? true : undefined), 'the server to refuse the instance all', 10_000);
+      expect(asInstance.errors).toEqual(
+        expect.arrayContaining([
+          'PERMISSIONS_VIOLATION publish nodectl.north.exec',
+          'PERMISSIONS_VIOLATION subscription nodectl.north.exec',
+          'PERMISSIONS_VIOLATION subscription nodectl.north.exec.*',
+          'PERMISSIONS_VIOLATION subscription node.north.exec.*',
+          `PERMISSIONS_VIOLATION publish nodectl.north.exec.${'A'.repeat(22)}`,
+        ]),
+      );
       await asInstance.nc.close().catch(() => undefined);
     } finally {
       relay.close();
@@ -487,8 +499,22 @@ describe('a joined node runs sandboxes', () => {
     const asEast = await busAs(east.natsUrl, east.creds, '_INBOX_node_east');
     asEast.nc.publish('nodectl.north.exec', '{}');
     asEast.nc.subscribe('nodectl.north.exec');
-    await eventually(async () => (asEast.errors.filter((e) => /PERMISSIONS_VIOLATION/.test(e)).length >= 2 ? true : undefined), 'the server to refuse east both', 10_000);
-    expect(asEast.errors).toEqual(expect.arrayContaining(['PERMISSIONS_VIOLATION publish nodectl.north.exec', 'PERMISSIONS_VIOLATION subscription nodectl.north.exec']));
+    // Nor read north's exec sessions, forge their output or inject their input.
+    asEast.nc.subscribe('nodectl.north.exec.*');
+    asEast.nc.subscribe('node.north.exec.*');
+    asEast.nc.publish(`node.north.exec.${'A'.repeat(22)}`, JSON.stringify({ k: 'stdout', seq: 1, data: '' }));
+    asEast.nc.publish(`nodectl.north.exec.${'A'.repeat(22)}`, JSON.stringify({ k: 'stdin', seq: 1, data: '' }));
+    await eventually(async () => (asEast.errors.filter((e) => /PERMISSIONS_VIOLATION/.test(e)).length >= 6 ? true : undefined), 'the server to refuse east all', 10_000);
+    expect(asEast.errors).toEqual(
+      expect.arrayContaining([
+        'PERMISSIONS_VIOLATION publish nodectl.north.exec',
+        'PERMISSIONS_VIOLATION subscription nodectl.north.exec',
+        'PERMISSIONS_VIOLATION subscription nodectl.north.exec.*',
+        'PERMISSIONS_VIOLATION subscription node.north.exec.*',
+        `PERMISSIONS_VIOLATION publish node.north.exec.${'A'.repeat(22)}`,
+        `PERMISSIONS_VIOLATION publish nodectl.north.exec.${'A'.repeat(22)}`,
+      ]),
+    );
     await asEast.nc.close().catch(() => undefined);
     // North still answers the control plane alone.
     const again = await flock.cli(['agent', 'exec', 'pinned', '--json', '--', 'echo', 'still-north']);

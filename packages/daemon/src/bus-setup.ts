@@ -6,6 +6,7 @@ import { clusterConfigs } from './adapters/nats/cluster-config.js';
 import { openBusAuth, type BusAuth } from './adapters/nats/bus-auth.js';
 import type { OperatorBusCredentials } from './http/context.js';
 import { NatsBus } from './adapters/nats/nats-bus.js';
+import type { NodeWire } from './nodes/node-wire.js';
 import { NatsServerSupervisor } from './adapters/nats/server-supervisor.js';
 import type { logFn } from './logger.js';
 import type { RuntimeSetup } from './runtime-setup.js';
@@ -13,6 +14,8 @@ import { TaskTraces } from './telemetry/tracing.js';
 
 export interface BusSetup {
   bus: Bus;
+  /** The daemon's connection as it talks to joined nodes' agents (exec sessions, stats). */
+  nodeWire: NodeWire;
   /** Per-instance JWT credentials, or none under nats.auth: none. */
   credentials: BusCredentials;
   /** Where the kill switch suspends and restores an instance's credentials. */
@@ -71,19 +74,21 @@ export async function connectBus(config: Config, runtimes: RuntimeSetup, deps: {
     await supervisor.start();
     busUrl = supervisor.url;
   }
-  const bus: Bus = await NatsBus.connect({
+  const natsBus = await NatsBus.connect({
     url: busUrl,
     log,
     traces: new TaskTraces(),
     ...(config.nats.replicas !== undefined ? { replicas: config.nats.replicas } : {}),
     ...(busAuth ? { authenticator: await busAuth.daemonAuthenticator() } : {}),
   });
-  await bus.init();
+  await natsBus.init();
   const credentials: BusCredentials = busAuth?.credentials ?? noBusCredentials;
   if (busAuth) await busAuth.credentials.start(busUrl);
   else log('warn', noBusCredentials.detail);
+  const bus: Bus = natsBus;
   return {
     bus,
+    nodeWire: natsBus.nodeWire(),
     credentials,
     revoker: busAuth ? { revoke: (id) => busAuth.credentials.suspend(id), restore: (id) => busAuth.credentials.restore(id) } : noCredentialRevoker,
     adminCredentials: busAuth

@@ -141,7 +141,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     world.start();
 
     // Exec and stats for instances on joined nodes go to their node agents over the bus.
-    const remoteSandboxes = { localNode: config.node, nodes: new RemoteSandboxes(bus.bus) };
+    const remoteSandboxes = { localNode: config.node, nodes: new RemoteSandboxes(bus.nodeWire) };
     const ctx: ApiContext = {
       deployments: services.deployments,
       tasks: services.tasks,

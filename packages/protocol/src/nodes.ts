@@ -181,18 +181,22 @@ export const nodeSubjects = {
   /** Requests of the control plane only, answered by that node only (node-ops.ts). */
   exec: (node: string) => `nodectl.${node}.exec`,
   stats: (node: string) => `nodectl.${node}.stats`,
+  /** One exec session's input, resizes and acks: the control plane publishes, that node alone reads. */
+  execInput: (node: string, session: string) => `nodectl.${node}.exec.${session}`,
+  /** One exec session's output, exit and acks: that node alone publishes, the control plane reads. */
+  execOutput: (node: string, session: string) => `node.${node}.exec.${session}`,
 };
 
 /**
- * Everything one node agent may do on the bus: publish its own heartbeats and reports, read its
- * own desired state and its own replies, and answer (once each) the control plane's requests
- * on its own exec and stats subjects.
+ * Everything one node agent may do on the bus: publish its own heartbeats, reports and exec
+ * sessions' output, read its own desired state, its own replies and its own exec sessions'
+ * input, and answer (once each) the control plane's requests on its own exec and stats subjects.
  */
 export function nodePermissions(node: string): { pub: { allow: string[] }; sub: { allow: string[] }; resp: { max: number; ttl: number } } {
   return {
     pub: { allow: [`node.${node}.>`] },
-    sub: { allow: [`${nodeSubjects.inbox(node)}.>`, nodeSubjects.desired(node), nodeSubjects.exec(node), nodeSubjects.stats(node)] },
-    // One reply per request, within the longest a remote command may run (ns).
-    resp: { max: 1, ttl: 11 * 60 * 1e9 },
+    sub: { allow: [`${nodeSubjects.inbox(node)}.>`, nodeSubjects.desired(node), nodeSubjects.exec(node), nodeSubjects.execInput(node, '*'), nodeSubjects.stats(node)] },
+    // One reply per request (an exec session is opened by one; its stream runs on its own subjects).
+    resp: { max: 1, ttl: 60 * 1e9 },
   };
 }

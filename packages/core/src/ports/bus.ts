@@ -85,8 +85,6 @@ export interface Bus {
   onNodeHeartbeat?(handler: (node: string, payload: unknown) => Promise<void>): void;
   /** The whole set of instances node `node` must run, on the subject only it may read. */
   publishNodeDesired?(node: string, state: unknown): Promise<void>;
-  /** A request to node `node`'s agent (`nodectl.<node>.<op>`), answered by it alone; rejects when it does not answer in time. */
-  requestNode?(node: string, op: 'exec' | 'stats', body: unknown, timeoutMs: number): Promise<unknown>;
   /**
    * Whether everything instances had stored as results and events when this was called has
    * been handled (recorded by the handlers above), waiting up to `timeoutMs` for it. False

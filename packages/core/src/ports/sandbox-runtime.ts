@@ -153,6 +153,12 @@ export interface ExecSession {
   readonly exited: Promise<number>;
   /** Drop the connection to the command (the client went away). */
   detach(): void;
+  /**
+   * Stop taking output until `resume` (the reader is behind): the command blocks on a full
+   * pipe instead of its output piling up in memory. Nothing is lost; `exited` waits for it.
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** What an instance uses right now, as the runtime measures it (`aiflock stats`). */

@@ -12,6 +12,7 @@ import { CREDS_FILE } from '../adapters/nats/jwt-credentials.js';
 import { VERSION } from '../version.js';
 import { nodeRuntime, reclaimOrphans } from './node-runtime.js';
 import { serveNodeOps } from './node-ops.js';
+import { natsNodeWire } from '../nodes/node-wire.js';
 
 const run = promisify(execFile);
 
@@ -73,7 +74,7 @@ export class NodeAgent {
     const agent = new NodeAgent(s, nc, available, runtime, log);
     agent.follow();
     // Exec and stats for the control plane, through this host's runtime (it never reaches a remote engine).
-    serveNodeOps(nc, s.name, runtime, log);
+    serveNodeOps(natsNodeWire(nc), s.name, runtime, log);
     await agent.beat();
     agent.timer = setInterval(() => void agent.beat().catch((err: unknown) => log(`heartbeat failed: ${String(err)}`)), s.heartbeatMs);
     log(`running sandboxes with the ${runtime.kind} runtime`);

@@ -1,52 +1,62 @@
-import { FlockError, type Bus, type ExecRequest, type ExecSession, type SandboxStats } from '@aiflock/core';
-import { ERROR_CODES, NodeExecReply, NodeStatsReply, type ErrorCode } from '@aiflock/protocol';
+import { randomBytes } from 'node:crypto';
+import { FlockError, type ExecRequest, type ExecSession, type SandboxStats } from '@aiflock/core';
+import { ERROR_CODES, NODE_EXEC_CHUNK_BYTES, NodeExecFrame, NodeExecOpened, NodeStatsReply, nodeSubjects, type ErrorCode, type NodeExecInput, type NodeExecOutput } from '@aiflock/protocol';
+import { EXEC_LINK_TIMING, ExecLink, type ExecLinkTiming } from './exec-link.js';
+import type { NodeWire } from './node-wire.js';
 
-/** How long a command in a remote sandbox may run (`aiflock agent exec` there runs it to its end). */
-const REMOTE_EXEC_TIMEOUT_MS = 300_000;
-/** Time for the node to answer beyond that (the bus round trip, its runtime's start of the command). */
-const ANSWER_MARGIN_MS = 15_000;
+/** Time for a node to start the command (its runtime's `docker exec`) and say so. */
+const OPEN_TIMEOUT_MS = 15_000;
 const STATS_TIMEOUT_MS = 10_000;
 
 /**
  * Exec and stats for instances on joined nodes, asked of their node agents over the bus (the
- * control plane never talks to a remote Docker engine). A remote command runs to its end and
- * its output comes back whole: no terminal; input (-i) is sent once it has all been given.
+ * control plane never talks to a remote Docker engine). An exec is a session streamed both
+ * ways as a local one is (output as it comes, input as it is typed, a terminal and its
+ * resizes, the exit code): opened by a request on `nodectl.<node>.exec`, then numbered,
+ * acknowledged frames on the session's own subjects (exec-link.ts; node-exec.ts is the node's side).
  */
 export class RemoteSandboxes {
-  constructor(private readonly bus: Pick<Bus, 'requestNode'>) {}
+  constructor(
+    private readonly wire: NodeWire | null,
+    private readonly timing: ExecLinkTiming = EXEC_LINK_TIMING,
+  ) {}
 
   async exec(node: string, instanceId: string, req: ExecRequest): Promise<ExecSession> {
-    if (req.tty) throw new FlockError('exec_unsupported', `instance ${instanceId} runs on node ${node}: a terminal (-t) is not offered there; run the command without -t (-i still sends input)`, { node });
-    const run = (stdin: Buffer | null) => this.run(node, instanceId, req.command, stdin);
-    if (!req.stdin) return wholeSession(await run(null), null);
-    // Input is gathered until its end, then the command runs with it.
-    const input: Buffer[] = [];
-    let end!: (run: boolean) => void;
-    const given = new Promise<boolean>((r) => (end = r));
-    // A client gone before the end of its input runs nothing.
-    const reply = given.then((go) => (go ? run(Buffer.concat(input)) : Promise.reject(new Error('the client went away before the end of its input'))));
-    return wholeSession(reply, { write: (d) => void input.push(Buffer.from(d)), end: () => end(true), cancel: () => end(false) });
+    const wire = this.reach(node);
+    // 128 random bits: the session's subjects cannot be guessed (and only that node may use them anyway).
+    const id = randomBytes(16).toString('base64url');
+    const s = new RemoteExec(wire, node, id, this.timing);
+    let opened: NodeExecOpened;
+    try {
+      const body = { session: id, instanceId, command: req.command, tty: req.tty, stdin: req.stdin, ...(req.cols && req.rows ? { cols: req.cols, rows: req.rows } : {}) };
+      opened = NodeExecOpened.parse(await this.ask(wire, node, nodeSubjects.exec(node), body, OPEN_TIMEOUT_MS));
+    } catch (err) {
+      s.abandon();
+      throw err;
+    }
+    if (!opened.ok) {
+      s.abandon();
+      throw asFlockError(node, opened);
+    }
+    return s.session;
   }
 
   /** Usage of each instance of `node` asked for (null: not running there, or not measurable). */
   async stats(node: string, instanceIds: string[]): Promise<Map<string, SandboxStats | null>> {
-    const raw = await this.ask(node, 'stats', { instanceIds }, STATS_TIMEOUT_MS);
-    const reply = NodeStatsReply.parse(raw);
+    const wire = this.reach(node);
+    const reply = NodeStatsReply.parse(await this.ask(wire, node, nodeSubjects.stats(node), { instanceIds }, STATS_TIMEOUT_MS));
     if (!reply.ok) throw asFlockError(node, reply);
     return new Map(instanceIds.map((id) => [id, reply.usage[id] ?? null]));
   }
 
-  private async run(node: string, instanceId: string, command: string[], stdin: Buffer | null): Promise<Extract<NodeExecReply, { ok: true }>> {
-    const body = { instanceId, command, timeoutMs: REMOTE_EXEC_TIMEOUT_MS, ...(stdin ? { stdin: stdin.toString('base64') } : {}) };
-    const reply = NodeExecReply.parse(await this.ask(node, 'exec', body, REMOTE_EXEC_TIMEOUT_MS + ANSWER_MARGIN_MS));
-    if (!reply.ok) throw asFlockError(node, reply);
-    return reply;
+  private reach(node: string): NodeWire {
+    if (!this.wire) throw new FlockError('runtime_unavailable', `this bus cannot reach joined nodes (node ${node})`, { node });
+    return this.wire;
   }
 
-  private async ask(node: string, op: 'exec' | 'stats', body: unknown, timeoutMs: number): Promise<unknown> {
-    if (!this.bus.requestNode) throw new FlockError('runtime_unavailable', 'this bus cannot reach joined nodes');
+  private async ask(wire: NodeWire, node: string, subject: string, body: unknown, timeoutMs: number): Promise<unknown> {
     try {
-      return await this.bus.requestNode(node, op, body, timeoutMs);
+      return await wire.request(subject, body, timeoutMs);
     } catch (err) {
       throw new FlockError('runtime_unavailable', `node ${node} did not answer (${(err as Error).message}); is its node agent running? see: aiflock node get ${node}`, { node });
     }
@@ -60,39 +70,81 @@ function asFlockError(node: string, reply: { code: string; message: string }): F
 }
 
 /**
- * A finished (or, with input, about-to-run) remote command as an ExecSession: its output goes
- * to whoever listens, as soon as they do; a failure after input is said on stderr.
+ * The control plane's side of one session. It listens before the session is opened, so no
+ * output is missed; output waits (unacknowledged, so the node sends no more than its window)
+ * until someone listens, and while the client is behind (`pause`). A node gone silent ends it with a message on stderr and exit code -1,
+ * as a remote command that could not be run does.
  */
-function wholeSession(reply: Promise<Extract<NodeExecReply, { ok: true }>> | Extract<NodeExecReply, { ok: true }>, input: { write(d: Uint8Array): void; end(): void; cancel(): void } | null): ExecSession {
-  const listeners: ((s: 'stdout' | 'stderr', d: Uint8Array) => void)[] = [];
-  const chunks: ['stdout' | 'stderr', Uint8Array][] = [];
-  const emit = (s: 'stdout' | 'stderr', d: Uint8Array) => {
-    if (d.byteLength === 0) return;
-    chunks.push([s, d]);
-    for (const l of listeners) l(s, d);
-  };
-  const exited = Promise.resolve(reply).then(
-    (r) => {
-      emit('stdout', Buffer.from(r.stdout, 'base64'));
-      emit('stderr', Buffer.from(r.stderr, 'base64'));
-      if (r.timedOut) emit('stderr', Buffer.from(`aiflock: the command was stopped after ${REMOTE_EXEC_TIMEOUT_MS / 1000} s\n`));
-      else if (r.truncated) emit('stderr', Buffer.from('aiflock: output cut at 256 KiB per stream\n'));
-      return r.exitCode;
-    },
-    (err: unknown) => {
-      emit('stderr', Buffer.from(`aiflock: ${(err as Error).message}\n`));
-      return -1;
-    },
-  );
-  return {
-    onOutput: (l) => {
-      listeners.push(l);
-      for (const [s, d] of chunks) l(s, d);
-    },
-    write: (d) => input?.write(d),
-    closeStdin: () => input?.end(),
-    resize: async () => undefined,
-    exited,
-    detach: () => input?.cancel(),
-  };
+class RemoteExec {
+  private readonly listeners: ((s: 'stdout' | 'stderr', d: Uint8Array) => void)[] = [];
+  private readonly link: ExecLink<NodeExecInput, NodeExecOutput>;
+  private readonly stop: () => void;
+  private done = false;
+  /** The client is behind: output stays unacknowledged (so on the node) until it catches up. */
+  private paused = false;
+  private resolveExit!: (code: number) => void;
+  readonly session: ExecSession;
+
+  constructor(wire: NodeWire, node: string, id: string, timing: ExecLinkTiming) {
+    const exited = new Promise<number>((r) => (this.resolveExit = r));
+    const input = nodeSubjects.execInput(node, id);
+    this.link = new ExecLink<NodeExecInput, NodeExecOutput>(
+      (frame) => wire.publish(input, frame),
+      {
+        deliver: (f) => {
+          if (f.k === 'exit') return this.end(f.code, null), true;
+          if (f.k === 'error') return this.end(-1, `aiflock: ${f.message}\n`), true;
+          if (this.listeners.length === 0 || this.paused) return false;
+          const data = Buffer.from(f.data, 'base64');
+          for (const l of this.listeners) l(f.k, data);
+          return true;
+        },
+        onDead: () => this.end(-1, `aiflock: node ${node} stopped answering (${Math.round(timing.deadMs / 1000)} s without a word); the command's end is unknown. see: aiflock node get ${node}\n`),
+      },
+      timing,
+    );
+    this.stop = wire.subscribe(nodeSubjects.execOutput(node, id), (body) => {
+      const f = NodeExecFrame.safeParse(body);
+      if (f.success && ['stdout', 'stderr', 'exit', 'error', 'ack', 'ping'].includes(f.data.k)) this.link.receive(f.data);
+    });
+    const send = (f: Parameters<typeof this.link.send>[0]) => !this.done && this.link.send(f);
+    this.session = {
+      onOutput: (l) => {
+        this.listeners.push(l);
+        this.link.flush();
+      },
+      write: (d) => {
+        for (let at = 0; at < d.byteLength; at += NODE_EXEC_CHUNK_BYTES) send({ k: 'stdin', data: Buffer.from(d.subarray(at, at + NODE_EXEC_CHUNK_BYTES)).toString('base64') });
+      },
+      closeStdin: () => send({ k: 'eof' }),
+      resize: async (cols, rows) => void send({ k: 'resize', cols, rows }),
+      exited,
+      pause: () => void (this.paused = true),
+      resume: () => {
+        this.paused = false;
+        this.link.flush();
+      },
+      detach: () => {
+        if (this.done) return;
+        this.link.signal({ k: 'cancel' });
+        this.abandon();
+        this.resolveExit(-1);
+      },
+    };
+  }
+
+  /** Stop listening (the session was refused, or it is over). */
+  abandon(): void {
+    this.done = true;
+    this.link.close();
+    this.stop();
+  }
+
+  private end(code: number, message: string | null): void {
+    if (this.done) return;
+    if (message) for (const l of this.listeners) l('stderr', Buffer.from(message));
+    // The exit frame's acknowledgement goes out before the link closes (ExecLink acks after deliver returns).
+    queueMicrotask(() => this.abandon());
+    this.resolveExit(code);
+  }
 }

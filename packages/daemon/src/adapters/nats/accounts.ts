@@ -37,6 +37,8 @@ const CROSSINGS: Crossing[] = [
   { type: 'service', subject: 'agent.*.heartbeat' },
   // Node agents are users of the agents account too, each allowed only its own node.<name>.>.
   { type: 'service', subject: 'node.*.heartbeat' },
+  // An exec session's output, from the node its subject names (node-exec.ts).
+  { type: 'service', subject: 'node.*.exec.*' },
   // A streamed model answer can run for many minutes; its reply route is kept that long.
   { type: 'service', subject: 'agent.*.rpc.>', streamed: { thresholdNs: 30 * MINUTE_NS } },
   { type: 'service', subject: `$JS.API.CONSUMER.INFO.${TASKS}.*`, local: `${INSTANCE_JS_API_PREFIX}.CONSUMER.INFO.${TASKS}.*` },
@@ -47,6 +49,8 @@ const CROSSINGS: Crossing[] = [
   { type: 'stream', subject: 'broadcast' },
   // Each node's desired state (with its instances' credentials): a node user may read only its own.
   { type: 'stream', subject: 'nodectl.*.desired' },
+  // An exec session's input for the node its subject names; a node user may read only its own.
+  { type: 'stream', subject: 'nodectl.*.exec.*' },
 ];
 
 /**
@@ -82,8 +86,8 @@ export function agentImports(flockAccount: string): Import[] {
 
 /** What the agents account offers the flock account: the nodes' services. */
 export function agentExports(): Export[] {
-  // A remote command may run for up to ten minutes before its one answer.
-  return NODE_SERVICES.map((c) => ({ name: c.subject, subject: c.subject, type: c.type, response_threshold: 11 * MINUTE_NS }));
+  // Each is answered once, within a minute (an exec session streams on subjects of its own).
+  return NODE_SERVICES.map((c) => ({ name: c.subject, subject: c.subject, type: c.type, response_threshold: MINUTE_NS }));
 }
 
 /** What the flock account takes from the agents account (`agentsAccount`: its public key). */

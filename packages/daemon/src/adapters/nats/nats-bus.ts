@@ -16,6 +16,7 @@ import {
   type NatsConnection,
   type StreamConfig,
 } from 'nats';
+import { natsNodeWire, type NodeWire } from '../../nodes/node-wire.js';
 import type { Bus, ManifestArtefacts, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
 import { NODE_NAME_PATTERN, RPC_STREAM_HEADER, STREAMS, nodeSubjects, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 import { context } from '@opentelemetry/api';
@@ -289,9 +290,9 @@ export class NatsBus implements Bus {
     await this.nc.flush();
   }
 
-  async requestNode(node: string, op: 'exec' | 'stats', body: unknown, timeoutMs: number): Promise<unknown> {
-    const reply = await this.nc.request(nodeSubjects[op](node), codec.encode(body), { timeout: timeoutMs });
-    return codec.decode(reply.data);
+  /** Exec sessions and stats of joined nodes, on this connection (it reconnects, and so do they). */
+  nodeWire(): NodeWire {
+    return natsNodeWire(this.nc);
   }
 
   onNodeHeartbeat(handler: (node: string, payload: unknown) => Promise<void>): void {

@@ -123,11 +123,16 @@ async function runExec(ctx: ApiContext, req: FastifyRequest, socket: WebSocket, 
     return;
   }
   send({ type: 'started', instance: t.instance, runtime: ctx.sandboxes!.isRemote(t.node) ? `node ${t.node}` : ctx.sandboxes!.kind });
-  opened.onOutput((stream, data) => send({ type: stream, data: Buffer.from(data).toString('base64') }));
+  const slow = slowClient(socket, opened);
+  opened.onOutput((stream, data) => {
+    send({ type: stream, data: Buffer.from(data).toString('base64') });
+    slow.check();
+  });
   session = opened;
   for (const m of pending.splice(0)) apply(m, opened);
   let ended = false;
   socket.on('close', () => {
+    slow.stop();
     if (ended) return;
     ended = true;
     // The client went away mid-command: recorded, and the connection to the command dropped.
@@ -135,6 +140,7 @@ async function runExec(ctx: ApiContext, req: FastifyRequest, socket: WebSocket, 
     void ctx.audit.record({ ...base, action: 'agent.exec.end', outcome: 'ok', details: { ...what, exitCode: null, detached: true, durationMs: Date.now() - started } }).catch((err: unknown) => req.log.error({ err }, 'exec end not audited'));
   });
   const code = await opened.exited;
+  slow.stop();
   if (ended) return;
   ended = true;
   await ctx.audit
@@ -142,4 +148,35 @@ async function runExec(ctx: ApiContext, req: FastifyRequest, socket: WebSocket, 
     .catch((err: unknown) => req.log.error({ err }, 'exec end not audited'));
   send({ type: 'exit', code });
   socket.close(1000, 'command ended');
+}
+
+/** Output the client has not read yet, in the socket's buffer: above HIGH the command's output is paused, below LOW resumed. */
+const SOCKET_HIGH_BYTES = 1024 * 1024;
+const SOCKET_LOW_BYTES = 256 * 1024;
+
+/**
+ * A client that reads slower than the command writes: its socket's buffer would grow in the
+ * daemon without bound, so the session is paused (the command blocks on its pipe, or a node
+ * keeps it) until the client has read most of it. Runtimes that cannot pause are not.
+ */
+function slowClient(socket: WebSocket, session: ExecSession): { check(): void; stop(): void } {
+  let timer: NodeJS.Timeout | null = null;
+  const stop = () => {
+    if (timer) clearInterval(timer);
+    timer = null;
+  };
+  return {
+    check: () => {
+      if (timer || !session.pause || socket.bufferedAmount <= SOCKET_HIGH_BYTES) return;
+      session.pause();
+      // ws says nothing when its buffer drains: it is looked at until it has.
+      timer = setInterval(() => {
+        if (socket.readyState !== socket.OPEN) return stop();
+        if (socket.bufferedAmount > SOCKET_LOW_BYTES) return;
+        stop();
+        session.resume?.();
+      }, 20);
+    },
+    stop,
+  };
 }

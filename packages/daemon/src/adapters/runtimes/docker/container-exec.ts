@@ -42,6 +42,7 @@ export async function execInContainer(container: Dockerode.Container, modem: Doc
     stream.once('close', resolve);
     stream.once('error', () => resolve());
   });
+  let paused = false;
   const exited = (async () => {
     // The connection normally ends when the command does, and Docker then knows its exit code.
     // An engine may keep a hijacked tty connection open after the process is gone, so its
@@ -53,6 +54,8 @@ export async function execInContainer(container: Dockerode.Container, modem: Doc
       await Promise.race([ended, new Promise((r) => setTimeout(r, streamEnded ? 20 : 500))]);
       const state = await exec.inspect().catch(() => null);
       if (state && !state.Running) {
+        // A paused reader still has output on the socket: it is read to its end first.
+        while (paused && !streamEnded) await Promise.race([ended, new Promise((r) => setTimeout(r, 50))]);
         // Output written just before the end may still be in flight on the socket: let it drain.
         await Promise.race([ended, new Promise((r) => setTimeout(r, 200))]);
         stream.destroy();
@@ -72,5 +75,14 @@ export async function execInContainer(container: Dockerode.Container, modem: Doc
     },
     exited,
     detach: () => stream.destroy(),
+    // The engine's connection stops being read: the command blocks once the engine's buffers fill.
+    pause: () => {
+      paused = true;
+      stream.pause();
+    },
+    resume: () => {
+      paused = false;
+      stream.resume();
+    },
   };
 }

@@ -42,6 +42,15 @@ export function execBeside(base: SandboxCommandInput, cgroup: InstanceCgroup, se
     exited,
     // The client went away: the command goes with it (nothing else would ever read its output).
     detach: () => void child.kill('SIGKILL'),
+    // Unread pipes fill and the command blocks on its next write; 'close' (its exit code) waits for them.
+    pause: () => {
+      child.stdout!.pause();
+      child.stderr!.pause();
+    },
+    resume: () => {
+      child.stdout!.resume();
+      child.stderr!.resume();
+    },
   };
 }
 
