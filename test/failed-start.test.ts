@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testFlock, type TestFlock } from '../testkit/flock.js';
+import { isAlive, testFlock, type TestFlock } from '../testkit/flock.js';
 
 /**
  * A first start that fails part way (here: its API port is taken) leaves nothing of itself
@@ -19,14 +19,6 @@ const chains = () => execFileSync('iptables-save', ['-t', 'filter'], { encoding:
 const natsPid = () => {
   const file = join(flock.home, 'nats', 'nats.pid');
   return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : null;
-};
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 };
 
 beforeAll(async () => {
@@ -56,8 +48,8 @@ describe('a failed first start', () => {
     expect(networks()).not.toContain(`aiflock-${flock.name}`);
     expect(chains()).toEqual([]);
     const pid = Number(/started nats-server \(pid (\d+)\)/.exec(log)![1]);
-    expect(alive(pid)).toBe(false);
-    expect(natsPid() === null || !alive(natsPid()!)).toBe(true);
+    expect(isAlive(pid)).toBe(false);
+    expect(natsPid() === null || !isAlive(natsPid()!)).toBe(true);
   }, 200_000);
 
   it('starts once the port is free', async () => {

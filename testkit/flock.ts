@@ -120,7 +120,8 @@ export async function testFlock(opts: { env?: Record<string, string> } = {}): Pr
   };
 }
 
-function isAlive(pid: number): boolean {
+/** The process exists (signal 0 reaches it). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

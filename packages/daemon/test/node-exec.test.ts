@@ -8,6 +8,7 @@ import { FlockError, type ExecRequest, type ExecSession, type SandboxRuntime } f
 import { instancePermissions, nodePermissions, nodeSubjects } from '@aiflock/protocol';
 import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
 import { NatsTrust } from '../src/adapters/nats/trust.js';
+import { processAlive } from '../src/process-alive.js';
 import type { ExecLinkTiming } from '../src/nodes/exec-link.js';
 import { natsNodeWire } from '../src/nodes/node-wire.js';
 import { RemoteSandboxes } from '../src/nodes/remote-sandboxes.js';
@@ -116,14 +117,6 @@ const until = async (check: () => boolean, what: string, ms = 20_000) => {
     await new Promise((r) => setTimeout(r, 20));
   }
 };
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'aiflock-node-exec-'));
@@ -209,7 +202,7 @@ describe('exec sessions on a joined node', () => {
     // The node's backlog grows to its mark and the runtime's output is paused there.
     await until(() => rec.pauses > 0, 'the command paused on the node');
     // Paused, 32 MiB cannot all have been written: the command is still there, blocked.
-    expect(alive(rec.pid)).toBe(true);
+    expect(processAlive(rec.pid)).toBe(true);
     expect(got.bytes()).toBeLessThan(32 * 1024 * 1024);
     s.resume!();
     expect(await s.exited).toBe(0);
@@ -223,7 +216,7 @@ describe('exec sessions on a joined node', () => {
     await until(() => got.out() === 'started\n', 'the first output');
     const rec = runtime.sessions.at(-1)!;
     s.detach();
-    await until(() => rec.detached && !alive(rec.pid), 'the command killed on the node');
+    await until(() => rec.detached && !processAlive(rec.pid), 'the command killed on the node');
     await until(() => served.sessions.size === 0, 'the session closed on the node');
   });
 
@@ -234,7 +227,7 @@ describe('exec sessions on a joined node', () => {
     await until(() => got.out() === 'started\n', 'the first output');
     await cp.close();
     const rec = runtime.sessions.at(-1)!;
-    await until(() => rec.detached && !alive(rec.pid), 'the command killed on the node', 10_000);
+    await until(() => rec.detached && !processAlive(rec.pid), 'the command killed on the node', 10_000);
     expect(served.sessions.size).toBe(0);
   });
 
