@@ -136,10 +136,11 @@ main('task-throughput', async () => {
     const rawJs = await meteredPhase(f, WIDE, BATCH_TASKS, () => jetstream.run(BATCH_TASKS));
     progress(`${tag} raw JetStream publish-with-ack + pull consumer ack: ${fmt(rawJs.perSec)} msg/s`);
     const stored = await storedMessages(f.nc);
-    const batch = await meteredPhase(f, WIDE, BATCH_TASKS, () => batchOf(f, results, BATCH_TASKS));
+    let redelivered = 0;
+    const batch = await meteredPhase(f, WIDE, BATCH_TASKS, async () => void ({ redelivered } = await batchOf(f, results, BATCH_TASKS)));
     const storedAfter = await storedMessages(f.nc);
     const batchMessagesPerTask = { results: (storedAfter.results - stored.results) / BATCH_TASKS, events: (storedAfter.events - stored.events) / BATCH_TASKS };
-    progress(`${tag} flock, batches of ${BATCH_SIZE} to ${WIDE}: ${fmt(batch.perSec)} tasks/s`);
+    progress(`${tag} flock, batches of ${BATCH_SIZE} to ${WIDE}: ${fmt(batch.perSec)} tasks/s (${redelivered} finished on a later attempt)`);
 
     runs.push({ raw: { latency: rawLatency, throughput: rawPut, jetstream: rawJs }, flock: { latency: flockLatency, phases, oneReplica, nReplicas, batch, batchMessagesPerTask } });
   }
@@ -384,7 +385,8 @@ async function phasesOf(f: BenchFlock, samples: { id: string; postMs: number; wa
  * is 10 minutes: all of them are queued at once, and the manifest's 30 s would time out the
  * last ones on a slow machine.
  */
-async function batchOf(f: BenchFlock, results: TaskResults, n: number): Promise<void> {
+async function batchOf(f: BenchFlock, results: TaskResults, n: number): Promise<{ redelivered: number }> {
+  let redelivered = 0;
   const batches = Array.from({ length: Math.ceil(n / BATCH_SIZE) }, (_, b) =>
     Array.from({ length: Math.min(BATCH_SIZE, n - b * BATCH_SIZE) }, (_, i) => ({ agent: WIDE, input: { hello: 'flock', i: b * BATCH_SIZE + i }, timeoutMs: 600_000 })),
   );
@@ -394,9 +396,12 @@ async function batchOf(f: BenchFlock, results: TaskResults, n: number): Promise<
     if (res.failed > 0) throw new Error(`batch create refused ${res.failed} task(s): ${JSON.stringify(res.results.find((r) => !r.ok))}`);
     for (const r of res.results) if (r.ok) waits.push(results.wait(r.task.id, 120_000).then((seen) => {
       if (seen.result.status !== 'completed') throw new Error(`task ${r.task.id} ended ${seen.result.status}`);
+      // A later attempt: its first delivery went unanswered until the queue's ack wait ran out.
+      if (seen.result.attempt > 1) redelivered++;
     }));
   });
   await Promise.all(waits);
+  return { redelivered };
 }
 
 /**
