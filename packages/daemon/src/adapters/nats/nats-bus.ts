@@ -49,13 +49,19 @@ const resultKey = (m: JsMsg): string => {
 };
 
 /**
- * An event's lane: the task it names (a task's start, log lines and steps stay in order),
- * else its instance (lifecycle and logs outside tasks). The lane only orders work; the handler
- * still checks that the task is the publishing agent's.
+ * An event's lanes: the task it names (a task's start, log lines and steps stay in order),
+ * else its instance (lifecycle and logs outside tasks). A batch of events takes the lanes of
+ * every event in it, so a step sent alone and the next ones sent together in a batch are still
+ * stored in the order the instance sent them. The lane only orders work; the handler still
+ * checks that each task is the publishing agent's.
  */
-const eventKey = (m: JsMsg): string => {
-  const taskId = (payloadOf(m) as { taskId?: unknown } | undefined)?.taskId;
-  return typeof taskId === 'string' ? `${m.subject}:${taskId}` : m.subject;
+const eventKeys = (m: JsMsg): string[] => {
+  const payload = payloadOf(m) as { type?: unknown; events?: unknown } | undefined;
+  const laneOf = (e: unknown): string => {
+    const taskId = (e as { taskId?: unknown } | null | undefined)?.taskId;
+    return typeof taskId === 'string' ? `${m.subject}:${taskId}` : m.subject;
+  };
+  return payload?.type === 'batch' && Array.isArray(payload.events) && payload.events.length > 0 ? payload.events.map(laneOf) : [laneOf(payload)];
 };
 
 export interface NatsBusOptions {
@@ -303,7 +309,7 @@ export class NatsBus implements Bus {
     // Results of different tasks, and events of different instances, are stored concurrently
     // (so their writes share transactions); one task's results, one instance's events, in order.
     if (this.handlers.results) void this.pump(STREAMS.results.name, 'daemon-results', this.fromInstance(this.handlers.results, (who, payload, m) => this.recordAgentSpan(who, payload, m.headers)), resultKey, INGEST_CONCURRENCY);
-    if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events), eventKey, INGEST_CONCURRENCY);
+    if (this.handlers.events) void this.pump(STREAMS.events.name, 'daemon-events', this.fromInstance(this.handlers.events), eventKeys, INGEST_CONCURRENCY);
     if (this.handlers.deadLetter) void this.pump(DEAD_LETTERS.name, DEAD_LETTERS.durable, this.deadLettered(this.handlers.deadLetter), () => 'all', 1);
     if (this.handlers.rpc) this.serveRpc(this.handlers.rpc);
     const nodeBeat = this.nodeBeat;
@@ -450,7 +456,7 @@ export class NatsBus implements Bus {
    * each only once `handle` stored it. A message it cannot read (false) is terminated rather
    * than redelivered forever.
    */
-  private async pump(stream: string, durable: string, handle: (m: JsMsg) => Promise<boolean>, keyOf: (m: JsMsg) => string, concurrency: number): Promise<void> {
+  private async pump(stream: string, durable: string, handle: (m: JsMsg) => Promise<boolean>, keyOf: (m: JsMsg) => string | string[], concurrency: number): Promise<void> {
     const lanes = new KeyedLanes(concurrency);
     const settle = async (m: JsMsg): Promise<void> => {
       try {
