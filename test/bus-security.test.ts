@@ -1,3 +1,5 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,30 +192,39 @@ describe('impersonation with a real instance’s credentials', () => {
 
   it('cannot inject work, results for observers, control messages or broadcasts', async () => {
     const { nc, errors } = await asEcho();
-    for (const subject of [subjects.tasks('shell'), subjects.taskResult, subjects.control(shellId), subjects.broadcast]) {
+    for (const subject of [subjects.tasks('shell'), subjects.taskResult, subjects.control(shellId), subjects.broadcast, `${subjects.deliveries(shellId)}.1`, `${subjects.deliveries(echoId)}.1`]) {
       nc.publish(subject, codec.encode({ type: 'cancel', taskId: 'x', reason: 'forged' }));
     }
     await settle(nc);
-    expect(errors.filter((e) => /PERMISSIONS_VIOLATION/i.test(e)).length).toBeGreaterThanOrEqual(4);
+    expect(errors.filter((e) => /PERMISSIONS_VIOLATION/i.test(e)).length).toBeGreaterThanOrEqual(6);
   });
 
-  it('cannot consume another deployment’s work queue', async () => {
+  it('cannot consume another deployment’s work queue, nor pull its own past its concurrency or to anywhere but its deliveries', async () => {
     const { nc } = await asEcho();
-    // Through the API its account imports, and the flock account's own API name.
+    // No pull request of its own at all, through the API its account imports or the flock account's own API name.
     for (const apiPrefix of [INSTANCE_JS_API_PREFIX, '$JS.API']) {
       const js = nc.jetstream({ apiPrefix });
       await expect(js.consumers.get(STREAMS.tasks.name, taskConsumerName('shell')), apiPrefix).rejects.toThrow(/permissions violation/i);
-      await expect(nc.request(`${apiPrefix}.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName('shell')}`, codec.encode({ batch: 1 }), { timeout: 2_000 }), apiPrefix).rejects.toThrow(
-        /permissions violation/i,
-      );
+      for (const agent of ['shell', 'echo']) {
+        await expect(nc.request(`${apiPrefix}.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName(agent)}`, codec.encode({ batch: 1 }), { timeout: 2_000 }), `${apiPrefix} ${agent}`).rejects.toThrow(
+          /permissions violation/i,
+        );
+      }
     }
-    // Its own queue, by contrast, is there.
+    // The control plane pulls for it: only its own queue (there is no way to name another),
+    // no more than its concurrency, to a reply subject under its own deliveries.
+    const pull = async (input: unknown) => codec.decode((await nc.request(subjects.rpc(echoId, 'tasks', 'pull'), codec.encode(input), { timeout: 5_000 })).data) as { ok: boolean; result?: { reply: string }; error?: { code: string; message: string } };
+    expect(await pull({ batch: 1, expiresMs: 1_000, request: '7' })).toEqual({ ok: true, result: { reply: `${subjects.deliveries(echoId)}.7` } });
+    expect(await pull({ batch: 1000, expiresMs: 1_000, request: '8' })).toMatchObject({ ok: false, error: { code: 'validation_failed', message: expect.stringContaining('concurrency') } });
+    for (const request of ['x', '1.>', `1.${shellId}`, '*']) expect(await pull({ batch: 1, expiresMs: 1_000, request }), request).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    expect(await pull({ batch: 1, expiresMs: 1_000, request: '9', agent: 'shell' })).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
+    // Its own queue's settings, by contrast, it reads.
     expect((await (await nc.jetstream({ apiPrefix: INSTANCE_JS_API_PREFIX }).consumers.get(STREAMS.tasks.name, taskConsumerName('echo'))).info(true)).name).toBe(taskConsumerName('echo'));
   });
 
   it('cannot read another instance’s replies, or anything else outside its own inbox', async () => {
     const { nc } = await asEcho();
-    for (const subject of [`${subjects.inbox(shellId)}.>`, '>', 'agent.>', 'tasks.>', '_INBOX.>', `$JS.ACK.${STREAMS.tasks.name}.>`]) {
+    for (const subject of [`${subjects.inbox(shellId)}.>`, `${subjects.deliveries(shellId)}.*`, 'deliveries.>', '>', 'agent.>', 'tasks.>', '_INBOX.>', `$JS.ACK.${STREAMS.tasks.name}.>`]) {
       const sub = nc.subscribe(subject);
       const outcome = await (async () => {
         for await (const m of sub) return `received ${m.subject}`;
@@ -273,15 +284,12 @@ describe('reply subjects aimed at a stream', () => {
     const consumer = taskConsumerName('echo');
     const api = `${INSTANCE_JS_API_PREFIX}.CONSUMER`;
     // Control: asked with its own inbox, the server and the daemon do answer each kind of request.
-    const pull = await nc.request(`${api}.MSG.NEXT.${tasks}.${consumer}`, codec.encode({ batch: 1, expires: 1_000_000_000 }), { timeout: 5_000 });
-    expect([404, 408]).toContain(pull.headers?.code);
     expect((await nc.request(`${api}.INFO.${tasks}.${consumer}`, codec.encode({}), { timeout: 5_000 })).json<{ name: string }>().name).toBe(consumer);
     expect((await nc.request(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { timeout: 10_000 })).data.length).toBeGreaterThan(0);
 
     for (const target of targets) {
-      // Its next task (or the server's "no messages" / "timeout" status after a second).
-      nc.publish(`${api}.MSG.NEXT.${tasks}.${consumer}`, codec.encode({ batch: 1, expires: 1_000_000_000 }), { reply: target });
-      nc.publish(`${api}.MSG.NEXT.${tasks}.${consumer}`, codec.encode({ batch: 1, no_wait: true }), { reply: target });
+      // Its next task, pulled by the control plane (whose reply subject is its own choice: the instance's deliveries).
+      nc.publish(subjects.rpc(echoId, 'tasks', 'pull'), codec.encode({ batch: 1, expiresMs: 1_000, request: '1' }), { reply: target });
       // Its consumer's description.
       nc.publish(`${api}.INFO.${tasks}.${consumer}`, codec.encode({}), { reply: target });
       // An acknowledgement that asks for the next message (+NXT) and one that asks to be confirmed.
@@ -304,6 +312,23 @@ describe('reply subjects aimed at a stream', () => {
 });
 
 describe('revocation', () => {
+  it('an update of the agents account (another agent’s instance revoked) loses no task of an idle instance', async () => {
+    // A second agent, removed: its instance's credentials are revoked, which updates the agents
+    // account. nats-server then drops the reply routes of service imports, so a pull request
+    // an instance had made itself (the echo instance idles with one open) would be filled
+    // after this and its task handed to nobody until the ack wait (30 s here) ran out.
+    const manifest = join(flock.home, 'spare.agent.yaml');
+    await writeFile(manifest, (await readFile(`${REPO_ROOT}/examples/echo.agent.yaml`, 'utf8')).replace(/^name: echo$/m, 'name: spare'));
+    const deployed = await flock.cli(['agent', 'deploy', manifest]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    await instanceOf('spare');
+    await new Promise((r) => setTimeout(r, 1_000));
+    const removed = await flock.cli(['agent', 'remove', 'spare']);
+    expect(removed.code, removed.stderr).toBe(0);
+    const task = await flock.cliJson<TaskView>(['task', 'run', 'echo', '--input', 'after the update', '--timeout', '15s', '--wait']);
+    expect(task).toMatchObject({ status: 'completed', attempt: 1 });
+  });
+
   it('cuts a live connection when the instance is removed, and refuses its credentials from then on', async () => {
     const { nc } = await asEcho();
     const closed = nc.closed();

@@ -6,7 +6,8 @@ const codec = JSONCodec();
 
 /**
  * An agent instance played by a test on the real bus, where the agent's side of a feature is
- * needed without a sandbox: it is recorded as running, takes tasks from `tasks.<agent>`,
+ * needed without a sandbox: it is recorded as running, takes tasks from `tasks.<agent>` (pulling
+ * itself, on a bus without accounts; the agent runtime asks the control plane to, `tasks.pull`),
  * publishes events and results on its own subjects and calls the control plane's RPC ops,
  * exactly as `@aiflock/agent` does.
  */

@@ -1,10 +1,23 @@
-import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from 'nats';
+import type { Consumer, JsMsg, Msg, NatsConnection, Subscription } from 'nats';
+// nats.js makes its JsMsg (ack, nak, working, delivery info) from a delivered message here;
+// its public API hands JsMsg out only through its own pull requests, which we do not make.
+import { toJsMsg } from 'nats/lib/jetstream/jsmsg.js';
 import { describe } from './connect.js';
 import type { Logger } from './logger.js';
 import { backoff, sleep } from './timing.js';
 
+/** Asks the control plane to pull for us (`tasks.pull`); rejects when it refuses or does not answer. */
+export type PullCall = (input: { batch: number; expiresMs: number; request: string }) => Promise<unknown>;
+
 export interface ConsumerLoopOptions {
-  js: JetStreamClient;
+  nc: NatsConnection;
+  /** Where the tasks pulled for this instance arrive: `<deliveries>.<request>`. */
+  deliveries: string;
+  /** `tasks.pull`. */
+  pull: PullCall;
+  /** Looks the consumer up (its ack wait, and that it exists). */
+  lookup: () => Promise<Consumer>;
+  /** For messages: the queue's stream and consumer. */
   stream: string;
   consumer: string;
   concurrency: number;
@@ -25,35 +38,56 @@ export interface ConsumerLoopOptions {
   limit?: number;
 }
 
+/** How long past its expiry a pull request may go unanswered before it is taken as over. */
+const REQUEST_GRACE_MS = 1_000;
+/** How long a stopping loop keeps listening, so a delivery already on its way is handed back, not lost. */
+const STOP_LINGER_MS = 500;
+
 /**
- * Pull tasks from the deployment's durable consumer, never more than `concurrency` at a
- * time: each pull asks only for as many messages as there are free slots, so nothing sits
- * in a client buffer while its ack_wait runs out. The control plane owns the stream and
- * the consumer; if they are missing we wait for them rather than create them.
+ * Take tasks from the deployment's durable consumer, never more than `concurrency` at a
+ * time: each pull asks only for as many tasks as there are free slots, so nothing waits in
+ * this instance while another could run it.
+ *
+ * The control plane makes each pull request for us (`tasks.pull`, see the protocol's
+ * task-claim.ts for why) with a reply subject under our `deliveries`, which we listen on for
+ * the loop's life. A request the server answers late, or one we stopped counting on, still
+ * lands here: what comes beyond the free slots waits for one, kept alive meanwhile. The
+ * control plane owns the stream and the consumer; if they are missing we wait for them.
  */
 export async function consumeTasks(o: ConsumerLoopOptions): Promise<void> {
-  let consumer: Consumer | null = null;
-  let ready = false;
-  let failures = 0;
-  let current: ConsumerMessages | null = null;
-  let taken = 0;
-  const left = () => (o.limit ?? Infinity) - taken;
-  const stopPulling = (): void => current?.stop();
-  o.signal.addEventListener('abort', stopPulling, { once: true });
-  const stopped = new Promise<void>((resolve) => o.signal.addEventListener('abort', () => resolve(), { once: true }));
+  await new TaskPuller(o).run();
+}
 
-  try {
-    while (!o.signal.aborted && left() > 0) {
-      if (!consumer) {
+class TaskPuller {
+  private sub: Subscription | null = null;
+  /** The open pull request: its reply subject and how many tasks it may still deliver. */
+  private request: { reply: string; left: number; timer: NodeJS.Timeout } | null = null;
+  private requests = 0;
+  /** Delivered while every slot was busy (a late answer to an earlier request); run first. */
+  private readonly waiting: JsMsg[] = [];
+  private keepAlive: NodeJS.Timeout | null = null;
+  private workingMs = 10_000;
+  private taken = 0;
+  /** Why pulling stopped working (a refused pull, the consumer gone): look it up again. */
+  private lost: string | null = null;
+  private wake: () => void = () => {};
+
+  constructor(private readonly o: ConsumerLoopOptions) {}
+
+  async run(): Promise<void> {
+    const o = this.o;
+    let ready = false;
+    let failures = 0;
+    const stopped = new Promise<void>((resolve) => (o.signal.aborted ? resolve() : o.signal.addEventListener('abort', () => resolve(), { once: true })));
+    try {
+      while (!o.signal.aborted && this.left() > 0) {
+        if (!this.sub || this.sub.isClosed()) this.sub = o.nc.subscribe(`${o.deliveries}.*`, { callback: (err, m) => (err ? this.fail(`the deliveries subscription ended: ${describe(err)}`) : this.receive(m)) });
         try {
-          consumer = await o.js.consumers.get(o.stream, o.consumer);
-          const ackWaitNanos = (await consumer.info(true)).config.ack_wait;
-          if (ackWaitNanos) o.onAckWait?.(ackWaitNanos / 1e6);
-          failures = 0;
-          o.log.info(`pulling tasks from ${o.stream}/${o.consumer} (up to ${o.concurrency} at once)`);
-          if (!ready) {
-            ready = true;
-            o.onReady();
+          const info = await (await o.lookup()).info(true);
+          const ackWait = (info.config.ack_wait ?? 0) / 1e6;
+          if (ackWait) {
+            o.onAckWait?.(ackWait);
+            this.workingMs = Math.max(100, Math.min(5_000, Math.floor(ackWait / 3)));
           }
         } catch (err) {
           const delay = backoff(failures++, 500, 5_000);
@@ -61,42 +95,131 @@ export async function consumeTasks(o: ConsumerLoopOptions): Promise<void> {
           await sleep(delay, o.signal);
           continue;
         }
-      }
-
-      if (!(await freeSlot(o.inFlight, o.concurrency, o.signal, stopped))) break;
-      try {
-        current = await consumer.fetch({ max_messages: Math.min(o.concurrency - o.inFlight.size, left()), expires: o.fetchExpiresMs });
-        if (o.signal.aborted) current.stop();
-        for await (const msg of current) {
-          if (o.signal.aborted || left() <= 0) {
-            // Arrived as we stopped (or beyond the limit): hand it straight back instead of waiting for ack_wait.
-            msg.nak();
-            continue;
-          }
-          taken++;
-          if (left() <= 0) current.stop();
-          const work: Promise<void> = o.onMessage(msg).finally(() => o.inFlight.delete(work));
-          o.inFlight.add(work);
+        o.log.info(`pulling tasks from ${o.stream}/${o.consumer} (up to ${o.concurrency} at once)`);
+        if (!ready) {
+          ready = true;
+          o.onReady();
         }
-        failures = 0;
-      } catch (err) {
-        if (o.signal.aborted) break;
-        // Typically the consumer was deleted or the bus went away mid-pull; look it up again.
-        const delay = backoff(failures++, 500, 5_000);
-        o.log.warn(`pulling tasks failed (${describe(err)}); retrying in ${delay} ms`);
-        consumer = null;
-        await sleep(delay, o.signal);
-      } finally {
-        current = null;
+        this.lost = null;
+        // Pull whenever a slot is free and no request is open, until stopped or pulling fails.
+        while (!o.signal.aborted && this.left() > 0 && !this.lost) {
+          this.pump();
+          await Promise.race([new Promise<void>((r) => (this.wake = r)), stopped]);
+        }
+        if (this.lost && !o.signal.aborted) {
+          const delay = backoff(failures++, 500, 5_000);
+          o.log.warn(`pulling tasks failed (${this.lost}); retrying in ${delay} ms`);
+          await sleep(delay, o.signal);
+        } else failures = 0;
       }
+    } finally {
+      await this.close();
     }
-  } finally {
-    o.signal.removeEventListener('abort', stopPulling);
+  }
+
+  private left(): number {
+    return (this.o.limit ?? Infinity) - this.taken;
+  }
+
+  /** Start what waits while slots are free, then ask for as many tasks as slots are still free. */
+  private pump(): void {
+    const o = this.o;
+    while (this.waiting.length > 0 && o.inFlight.size < o.concurrency) this.start(this.waiting.shift()!);
+    if (this.waiting.length === 0) this.stopKeepAlive();
+    if (this.request || this.lost || o.signal.aborted) return;
+    const free = Math.min(o.concurrency - o.inFlight.size - this.waiting.length, this.left());
+    if (free <= 0) return;
+    const request = String(++this.requests);
+    const reply = `${o.deliveries}.${request}`;
+    const timer = setTimeout(() => this.requestOver(reply), o.fetchExpiresMs + REQUEST_GRACE_MS);
+    this.request = { reply, left: free, timer };
+    // No answer in time only means we cannot tell whether it was made: its timer ends it.
+    o.pull({ batch: free, expiresMs: o.fetchExpiresMs, request }).catch((err: unknown) => {
+      if (isTimeout(err)) return;
+      if (this.request?.reply === reply) this.fail(describe(err));
+    });
+  }
+
+  private receive(m: Msg): void {
+    const status = m.headers?.code ?? 0;
+    if (m.data.length === 0 && status > 0) return this.status(m, status);
+    const msg = toJsMsg(m);
+    // A task message carries its own subject, not the request's: count it against the open one.
+    if (this.request && --this.request.left <= 0) this.requestOver(this.request.reply);
+    if (this.o.signal.aborted || this.left() <= 0) {
+      // Arrived as we stopped (or beyond the limit): hand it straight back instead of waiting for ack_wait.
+      msg.nak();
+      return;
+    }
+    this.taken++;
+    if (this.o.inFlight.size < this.o.concurrency) this.start(msg);
+    else {
+      // More than we asked for (an earlier request answered late): keep it until a slot frees.
+      this.waiting.push(msg);
+      this.keepAlive ??= setInterval(() => this.waiting.forEach((w) => w.working()), this.workingMs);
+    }
+    this.wake();
+  }
+
+  /** A status message: the end of a request (404, 408, 409), or the consumer gone. */
+  private status(m: Msg, code: number): void {
+    if (code === 100) return;
+    const description = (m.headers?.description ?? '').toLowerCase();
+    if (code === 409 && description.includes('consumer deleted')) this.fail(`the consumer was deleted (${code})`);
+    else if (code === 503) this.fail('no responders: the stream or the consumer is gone');
+    else if (code !== 404 && code !== 408 && code !== 409) this.o.log.warn(`a pull request was answered ${code} ${description}`);
+    this.requestOver(m.subject);
+  }
+
+  private requestOver(reply: string): void {
+    if (this.request?.reply !== reply) return;
+    clearTimeout(this.request.timer);
+    this.request = null;
+    this.wake();
+  }
+
+  private fail(why: string): void {
+    this.lost = why;
+    if (this.request) this.requestOver(this.request.reply);
+    this.wake();
+  }
+
+  private start(msg: JsMsg): void {
+    const work: Promise<void> = this.o.onMessage(msg).finally(() => {
+      this.o.inFlight.delete(work);
+      this.wake();
+    });
+    this.o.inFlight.add(work);
+  }
+
+  private stopKeepAlive(): void {
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    this.keepAlive = null;
+  }
+
+  /** Hand back what waits, and listen a moment longer for deliveries already on their way. */
+  private async close(): Promise<void> {
+    for (const msg of this.waiting.splice(0)) msg.nak();
+    this.stopKeepAlive();
+    const open = this.request;
+    if (open) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, STOP_LINGER_MS);
+        this.wake = () => {
+          if (this.request !== open) {
+            clearTimeout(t);
+            resolve();
+          }
+        };
+      });
+      if (this.request) clearTimeout(this.request.timer);
+      this.request = null;
+    }
+    this.sub?.unsubscribe();
   }
 }
 
-/** Wait until fewer than `limit` messages are in flight; false if `signal` aborted. */
-async function freeSlot(inFlight: Set<Promise<void>>, limit: number, signal: AbortSignal, stopped: Promise<void>): Promise<boolean> {
-  while (inFlight.size >= limit && !signal.aborted) await Promise.race([...inFlight, stopped]);
-  return !signal.aborted;
+function isTimeout(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'TIMEOUT' || code === '408' || (err instanceof Error && /timeout/i.test(err.message));
 }

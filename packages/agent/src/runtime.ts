@@ -47,6 +47,8 @@ export interface AgentHandle {
 }
 
 const DRAIN_TIMEOUT_MS = 5_000;
+/** How long a `tasks.pull` waits for the control plane to say it made the request (the request is timed on its own). */
+const PULL_CALL_TIMEOUT_MS = 5_000;
 
 export function runAgent(definition: AgentDefinition, env: RuntimeEnv, opts: RunAgentOptions = {}): AgentHandle {
   return new AgentRuntime(definition, env, opts).handle();
@@ -199,10 +201,14 @@ class AgentRuntime {
       this.villager = village.loop;
       this.village = village.done.catch((err: unknown) => this.log.error(`village loop failed: ${String(err)}`));
     }
+    const queue = taskConsumerName(env.AIFLOCK_AGENT);
     await consumeTasks({
-      js,
+      nc,
+      deliveries: subjects.deliveries(this.instanceId),
+      pull: (input) => pullTasks(nc, this.instanceId, input),
+      lookup: () => js.consumers.get(STREAMS.tasks.name, queue),
       stream: STREAMS.tasks.name,
-      consumer: taskConsumerName(env.AIFLOCK_AGENT),
+      consumer: queue,
       concurrency: env.AIFLOCK_CONCURRENCY,
       log: this.log,
       signal: this.taking.signal,
@@ -349,4 +355,14 @@ function deferred(): Deferred {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/**
+ * `tasks.pull`, on the idle path: a plain request and a look at the reply, without the op
+ * catalogue's schemas (an idle instance does not load them; the control plane checks the input).
+ */
+async function pullTasks(nc: NatsConnection, instanceId: string, input: { batch: number; expiresMs: number; request: string }): Promise<void> {
+  const msg = await nc.request(subjects.rpc(instanceId, 'tasks', 'pull'), JSON.stringify(input), { timeout: PULL_CALL_TIMEOUT_MS });
+  const reply = JSON.parse(new TextDecoder().decode(msg.data)) as { ok?: boolean; error?: { code?: string; message?: string } };
+  if (reply.ok !== true) throw new Error(`tasks.pull refused: ${reply.error?.message ?? 'no reason given'} (${reply.error?.code ?? 'unknown'})`);
 }

@@ -52,6 +52,7 @@ export async function startPlane(): Promise<Plane> {
       msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, result })));
     },
   });
+  answerPulls(nc);
   await nc.flush();
   return {
     server,
@@ -65,6 +66,23 @@ export async function startPlane(): Promise<Plane> {
       await server.stop();
     },
   };
+}
+
+/**
+ * `tasks.pull`, as the control plane answers it: a pull request on the caller's agent's queue
+ * (an instance id is `<agent>-<token>` here), its tasks going to the caller's deliveries.
+ */
+export function answerPulls(nc: NatsConnection): Subscription {
+  return nc.subscribe(subjects.rpc('*', 'tasks', 'pull'), {
+    callback: (_err, msg) => {
+      const instanceId = msg.subject.split('.')[1]!;
+      const agent = instanceId.slice(0, instanceId.lastIndexOf('-'));
+      const input = JSON.parse(new TextDecoder().decode(msg.data)) as { batch: number; expiresMs: number; request: string };
+      const reply = `${subjects.deliveries(instanceId)}.${input.request}`;
+      nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName(agent)}`, JSON.stringify({ batch: input.batch, expires: input.expiresMs * 1e6 }), { reply });
+      msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, result: { reply } })));
+    },
+  });
 }
 
 /** The durable pull consumer the control plane creates per deployment. */

@@ -5,7 +5,7 @@ import { connect } from 'nats';
 import { subjects, type AgentEvent, type TaskResult } from '@aiflock/protocol';
 import { waitForPort } from '../../../testkit/nats-server.js';
 import { defineAgent, echo, runAgent, type AgentHandle } from '../src/index.js';
-import { addQueue, Collector, enqueue, makeEnv, makeTask, newAgent, startPlane, type Plane } from './harness.js';
+import { addQueue, answerPulls, Collector, enqueue, makeEnv, makeTask, newAgent, startPlane, type Plane } from './harness.js';
 
 let plane: Plane | undefined;
 let restarted: ChildProcess | undefined;
@@ -43,6 +43,8 @@ it('survives the bus going away and coming back, and keeps serving', async () =>
   await waitForPort('127.0.0.1', server.port, 10_000);
 
   const nc = await connect({ servers: server.url });
+  // The control plane, back with the bus, pulls for instances again.
+  answerPulls(nc);
   try {
     const js = nc.jetstream();
     const results = new Collector<TaskResult>(nc, subjects.results(ids.instanceId));

@@ -209,6 +209,33 @@ describe('runAgent', () => {
     expect(peak).toBe(2);
   });
 
+  it('runs what a pull request it no longer counts on delivers, in turn, never losing it to the ack wait', async () => {
+    let active = 0;
+    let peak = 0;
+    const releases: Array<() => void> = [];
+    const a = await start({ AIFLOCK_CONCURRENCY: 1, AIFLOCK_HANDLERS: ['hold'] }, {
+      hold: async () => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise<void>((r) => releases.push(r));
+        active--;
+        return 'ok';
+      },
+    });
+    // A request it does not know of (one it gave up on, answered late) asks for 3 more.
+    plane.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName(a.agent)}`, JSON.stringify({ batch: 3, expires: 30e9 }), { reply: `${subjects.deliveries(a.instanceId)}.999` });
+    await plane.nc.flush();
+    const tasks = [1, 2, 3, 4].map(() => makeTask(a.agent, 'hold', null));
+    for (const t of tasks) await enqueue(plane.js, t);
+    for (let done = 0; done < tasks.length; done++) {
+      await a.events.waitCount((e) => e.type === 'task.started', done + 1);
+      releases.splice(0).forEach((r) => r());
+    }
+    // All ran on their first delivery (none waited out the 30 s ack wait), one at a time.
+    for (const t of tasks) expect(await a.results.wait((r) => r.taskId === t.id)).toMatchObject({ status: 'completed', attempt: 1 });
+    expect(peak).toBe(1);
+  });
+
   it('with AIFLOCK_ONE_TASK (lifecycle: job) takes one task, reports it and stops; the next stays queued for a fresh instance', async () => {
     const a = await start({ AIFLOCK_ONE_TASK: '1' });
     const [first, second] = [makeTask(a.agent, 'echo', 'one'), makeTask(a.agent, 'echo', 'two')];

@@ -13,6 +13,7 @@ export * from './manifest/agent-loop-env.js';
 export * from './egress/policy.js';
 export * from './task/lifecycle.js';
 export * from './task/claims.js';
+export * from './task/pulls.js';
 export type * from './ports/sandbox-runtime.js';
 export type * from './ports/store.js';
 export type * from './ports/bus.js';

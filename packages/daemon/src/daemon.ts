@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { instanceStatsOf } from './instance-stats.js';
 import { sandboxExecOf } from './sandbox-exec.js';
 import { RemoteSandboxes } from './nodes/remote-sandboxes.js';
-import { Delegation, FlockError, mountClaimOps, mountDelegationOps, systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
+import { Delegation, FlockError, mountClaimOps, mountDelegationOps, mountPullOps, systemClock, type Clock, type CredentialRevoker } from '@aiflock/core';
 import type { LlmReloaded } from '@aiflock/protocol';
 import type { Config } from './config.js';
 import type { EgressLog } from './adapters/egress-proxy/egress-proxy.js';
@@ -131,6 +131,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions = {}): Pro
     const delegation = new Delegation({ store, tasks: services.tasks, clock, log });
     mountDelegationOps(rpc, delegation);
     mountClaimOps(rpc, services.claims);
+    mountPullOps(rpc, { store, bus: bus.bus });
     state.whenTaskFinished(delegation.taskFinished);
     bus.bus.onRpc(services.metered.rpc(rpc.handle));
     // Before the scheduler starts the bus: node heartbeats are one of its subscriptions.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mountClaimOps, mountDelegationOps, mountHumanOps, RpcRouter, type Delegation, type HumanQuestions, type Store, type TaskClaims } from '@aiflock/core';
+import { mountClaimOps, mountDelegationOps, mountHumanOps, mountPullOps, RpcRouter, type Delegation, type HumanQuestions, type Store, type TaskClaims } from '@aiflock/core';
 import { AGENT_OPS } from '@aiflock/protocol';
 import { agentRpcOps } from '../src/rpc-ops.js';
 import { registerWorldOps } from '../src/world/rpc-ops.js';
@@ -16,6 +16,7 @@ describe('AGENT_OPS', () => {
     mountHumanOps(rpc, unused as HumanQuestions);
     mountDelegationOps(rpc, unused as Delegation);
     mountClaimOps(rpc, unused as TaskClaims);
+    mountPullOps(rpc, { store: unused as Store, bus: {} });
     expect(rpc.mounted().sort()).toEqual(Object.keys(AGENT_OPS).sort());
   });
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, AuthService, Delegation, DeploymentService, Presence, RpcRouter, TaskClaims, mountClaimOps, mountDelegationOps, TaskIngest, TaskService, TaskSweeper, deadlinePausedFor, systemClock, type Store, type TaskRecord } from '@aiflock/core';
+import { AuditLog, AuthService, Delegation, DeploymentService, Presence, RpcRouter, TaskClaims, mountClaimOps, mountDelegationOps, mountPullOps, TaskIngest, TaskService, TaskSweeper, deadlinePausedFor, systemClock, type Store, type TaskRecord } from '@aiflock/core';
 import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
 import { agentRetirement } from '../src/agent-retirement.js';
 import { HmacFileAnchor } from '../src/adapters/audit-anchor/hmac-file-anchor.js';
@@ -87,6 +87,7 @@ export async function startApi(overrides: Partial<HttpOptions> = {}, { logTo, ho
   const delegation = new Delegation({ store, tasks, clock, log });
   mountDelegationOps(rpc, delegation);
   mountClaimOps(rpc, new TaskClaims({ store, clock, presence, caughtUp: () => bus.ingestCaughtUp(3_000) }));
+  mountPullOps(rpc, { store, bus });
   finished.push(delegation.taskFinished);
   bus.onRpc(rpc.handle);
   await bus.start();

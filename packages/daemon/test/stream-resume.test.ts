@@ -30,10 +30,13 @@ beforeAll(async () => {
       },
     },
   });
+  // A running instance of the flock, as the reconciler records it before it starts one (its bus calls, `tasks.pull` first, need it).
+  const instanceId = `counter-${randomBytes(4).toString('hex')}`;
+  await api.store.instances.upsert({ id: instanceId, agent: 'counter', status: 'running', handle: null, node: 'n', startedAt: null, lastHeartbeatAt: null, exitCode: null, oomKilled: false });
   agent = runAgent(
     counter,
     {
-      AIFLOCK_INSTANCE_ID: `counter-${randomBytes(4).toString('hex')}`,
+      AIFLOCK_INSTANCE_ID: instanceId,
       AIFLOCK_AGENT: 'counter',
       AIFLOCK_NATS_URL: api.natsUrl,
       AIFLOCK_HANDLERS: ['echo'],

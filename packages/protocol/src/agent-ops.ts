@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { TaskView } from './api.js';
 import { Entitlements } from './compute.js';
 import { DelegateRpc, DelegationWaitRpc } from './delegation.js';
-import { TaskClaim, TaskClaimRpc } from './task-claim.js';
+import { TaskClaim, TaskClaimRpc, TaskPullReply, TaskPullRpc } from './task-claim.js';
 import { ContextSearchInput, MemoryAddInput, MemoryRecallInput, MemoryReflectInput, RecalledMemory, SearchResult } from './context.js';
 import { GetPost, NewPost, NewReply, PostPage, PostQuery, PostThread, PostView, PurchaseRequest, ReplyView, ResolvePost } from './economy.js';
 import { PurchaseOutcome } from './ledger.js';
@@ -65,6 +65,8 @@ export const AGENT_OPS = {
   'tasks.wait': unary(DelegationWaitRpc, TaskView),
   /** Whether a task delivered again may run here (see task-claim.ts). */
   'tasks.claim': unary(TaskClaimRpc, TaskClaim),
+  /** Pull tasks of the caller's queue to its `deliveries.<id>.<request>` (see task-claim.ts). */
+  'tasks.pull': unary(TaskPullRpc, TaskPullReply),
 } as const;
 
 export type AgentOp = keyof typeof AGENT_OPS;

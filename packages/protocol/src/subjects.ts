@@ -24,6 +24,11 @@ export const subjects = {
   broadcast: 'broadcast',
   allHeartbeats: 'agent.*.heartbeat',
   allRpc: 'agent.*.rpc.>',
+  /**
+   * Task messages pulled for one instance (`tasks.pull`), on `<this>.<request>`: the control
+   * plane names it as the pull request's reply, and it reaches the instance as a stream.
+   */
+  deliveries: (instanceId: string) => `deliveries.${instanceId}`,
   /** The inbox prefix private to one instance: replies to its requests arrive under it. */
   inbox: (instanceId: string) => `_INBOX.${instanceId}`,
 } as const;

@@ -31,3 +31,26 @@ export type TaskClaimVerdict = z.infer<typeof TaskClaimVerdict>;
 
 export const TaskClaim = z.object({ verdict: TaskClaimVerdict, status: TaskStatus, holder: z.string().nullable() }).strict();
 export type TaskClaim = z.infer<typeof TaskClaim>;
+
+/**
+ * `tasks.pull`: deliver up to `batch` tasks of the caller's own queue to
+ * `deliveries.<caller>.<request>`, waiting up to `expiresMs` for them.
+ *
+ * The control plane makes the pull request on the instance's behalf. A pull request an
+ * instance made itself would cross the accounts through a service import, whose reply route
+ * nats-server drops whenever the agents account is updated (every revocation of a gone
+ * instance's credentials): the server then fills that request and the tasks it hands out go
+ * nowhere until the ack wait runs out. Deliveries on `deliveries.>` cross as a stream, which
+ * an account update leaves alone (bench/README.md, "a 30-second stall found").
+ */
+export const TaskPullRpc = z
+  .object({
+    batch: z.number().int().min(1).max(1000),
+    expiresMs: z.number().int().min(1_000).max(60_000),
+    /** Names the reply subject's last token, so the instance can tell its requests apart. */
+    request: z.string().regex(/^[0-9]{1,12}$/, 'a number of up to 12 digits'),
+  })
+  .strict();
+export type TaskPullRpc = z.input<typeof TaskPullRpc>;
+export const TaskPullReply = z.object({ reply: z.string() }).strict();
+export type TaskPullReply = z.infer<typeof TaskPullReply>;

@@ -93,6 +93,12 @@ export interface Bus {
   ingestCaughtUp(timeoutMs: number): Promise<boolean>;
   /** Tasks the bus will not redeliver any more; acknowledged once the handler resolves. */
   onDeadLetter(handler: DeadLetterHandler): void;
+  /**
+   * A pull request on an agent's queue, made for one of its instances: up to `batch` task
+   * messages, delivered to `reply` (the instance's `deliveries.<id>.<request>`) while it waits
+   * up to `expiresMs` (`tasks.pull`).
+   */
+  pullFor?(agent: string, pull: { batch: number; expiresMs: number; reply: string }): Promise<void>;
   /** Agents' RPC requests, shared among control-plane replicas (a queue group). */
   onRpc(handler: RpcHandler): void;
   /** Start consuming with the handlers registered so far. */

@@ -13,10 +13,12 @@ import { INSTANCE_JS_API_PREFIX, STREAMS } from '@aiflock/protocol';
  *
  * What crosses, and only this: the instances' own subjects (results, events, heartbeats,
  * RPC requests) as services of the flock account, keeping their subject (the identity the
- * instance's permissions prove); the consumer calls an instance needs on the task queue,
- * under INSTANCE_JS_API_PREFIX (the agents account has no JetStream of its own, so `$JS.API`
- * there would be answered "not enabled"); the acknowledgements of task messages; and, the
- * other way, control messages, broadcasts and nodes' desired states as streams.
+ * instance's permissions prove); the consumer's settings an instance reads, under
+ * INSTANCE_JS_API_PREFIX (the agents account has no JetStream of its own, so `$JS.API` there
+ * would be answered "not enabled"); the acknowledgements of task messages; and, the other
+ * way, the task messages pulled for instances, control messages, broadcasts and nodes'
+ * desired states as streams. The pull requests themselves are the control plane's, on an
+ * instance's `tasks.pull` (the reply subject is then the control plane's choice too).
  */
 const TASKS = STREAMS.tasks.name;
 const MINUTE_NS = 60 * 1e9;
@@ -42,8 +44,10 @@ const CROSSINGS: Crossing[] = [
   // A streamed model answer can run for many minutes; its reply route is kept that long.
   { type: 'service', subject: 'agent.*.rpc.>', streamed: { thresholdNs: 30 * MINUTE_NS } },
   { type: 'service', subject: `$JS.API.CONSUMER.INFO.${TASKS}.*`, local: `${INSTANCE_JS_API_PREFIX}.CONSUMER.INFO.${TASKS}.*` },
-  // A pull request is answered with up to its batch of messages, for as long as it waits.
-  { type: 'service', subject: `$JS.API.CONSUMER.MSG.NEXT.${TASKS}.*`, local: `${INSTANCE_JS_API_PREFIX}.CONSUMER.MSG.NEXT.${TASKS}.*`, streamed: { thresholdNs: 10 * MINUTE_NS } },
+  // Task messages the control plane pulled for an instance (`tasks.pull`), as a stream: a
+  // service's reply route is dropped whenever this account is updated (a revocation), and a
+  // pull request then filled would hand its tasks to nobody. An instance reads only its own.
+  { type: 'stream', subject: 'deliveries.*.*' },
   { type: 'service', subject: `$JS.ACK.${TASKS}.>` },
   { type: 'stream', subject: 'ctl.*' },
   { type: 'stream', subject: 'broadcast' },

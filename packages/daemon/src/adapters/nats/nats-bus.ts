@@ -266,6 +266,11 @@ export class NatsBus implements Bus {
     await this.nc.flush();
   }
 
+  async pullFor(agent: string, pull: { batch: number; expiresMs: number; reply: string }): Promise<void> {
+    // Published as is, without waiting: its answers go to the instance, not to us.
+    this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName(agent)}`, codec.encode({ batch: pull.batch, expires: nanos(pull.expiresMs) }), { reply: pull.reply });
+  }
+
   async publishVerifiedResult(result: TaskResult): Promise<void> {
     this.nc.publish(subjects.taskResult, codec.encode(result));
   }
