@@ -6,7 +6,7 @@ import { describe } from './connect.js';
 import type { Logger } from './logger.js';
 import { backoff, sleep } from './timing.js';
 
-/** Asks the control plane to pull for us (`tasks.pull`); rejects when it refuses or does not answer. */
+/** Has a pull request made for us (`tasks.pull`, or our own while the control plane is away); rejects when refused. */
 export type PullCall = (input: { batch: number; expiresMs: number; request: string }) => Promise<unknown>;
 
 export interface ConsumerLoopOptions {
@@ -48,9 +48,10 @@ const STOP_LINGER_MS = 500;
  * time: each pull asks only for as many tasks as there are free slots, so nothing waits in
  * this instance while another could run it.
  *
- * The control plane makes each pull request for us (`tasks.pull`, see the protocol's
- * task-claim.ts for why) with a reply subject under our `deliveries`, which we listen on for
- * the loop's life. A request the server answers late, or one we stopped counting on, still
+ * `pull` has the control plane make each pull request for us (`tasks.pull`, see the
+ * protocol's task-claim.ts for why), or makes it itself while the control plane does not
+ * answer; either way its reply subject is under our `deliveries`, which we listen on for the
+ * loop's life. A request the server answers late, or one we stopped counting on, still
  * lands here: what comes beyond the free slots waits for one, kept alive meanwhile. The
  * control plane owns the stream and the consumer; if they are missing we wait for them.
  */
@@ -133,9 +134,7 @@ class TaskPuller {
     const reply = `${o.deliveries}.${request}`;
     const timer = setTimeout(() => this.requestOver(reply), o.fetchExpiresMs + REQUEST_GRACE_MS);
     this.request = { reply, left: free, timer };
-    // No answer in time only means we cannot tell whether it was made: its timer ends it.
     o.pull({ batch: free, expiresMs: o.fetchExpiresMs, request }).catch((err: unknown) => {
-      if (isTimeout(err)) return;
       if (this.request?.reply === reply) this.fail(describe(err));
     });
   }
@@ -144,6 +143,13 @@ class TaskPuller {
     const status = m.headers?.code ?? 0;
     if (m.data.length === 0 && status > 0) return this.status(m, status);
     const msg = toJsMsg(m);
+    const from = queueOf(msg);
+    if (from !== `${this.o.stream}/${this.o.consumer}`) {
+      // Another instance of the agents account may name our deliveries as its own pull's reply:
+      // a message of another queue (or none) is not ours to run, nor could we acknowledge it.
+      this.o.log.warn(`ignored a message on our deliveries that is not of our queue (${from ?? 'no queue'})`);
+      return;
+    }
     // A task message carries its own subject, not the request's: count it against the open one.
     if (this.request && --this.request.left <= 0) this.requestOver(this.request.reply);
     if (this.o.signal.aborted || this.left() <= 0) {
@@ -219,7 +225,11 @@ class TaskPuller {
   }
 }
 
-function isTimeout(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'TIMEOUT' || code === '408' || (err instanceof Error && /timeout/i.test(err.message));
+/** `<stream>/<consumer>` of a delivered JetStream message, from its ack subject; null when it has none. */
+function queueOf(msg: JsMsg): string | null {
+  try {
+    return `${msg.info.stream}/${msg.info.consumer}`;
+  } catch {
+    return null;
+  }
 }

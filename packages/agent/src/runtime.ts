@@ -202,10 +202,12 @@ class AgentRuntime {
       this.village = village.done.catch((err: unknown) => this.log.error(`village loop failed: ${String(err)}`));
     }
     const queue = taskConsumerName(env.AIFLOCK_AGENT);
+    const deliveries = subjects.deliveries(this.instanceId);
+    const direct = { apiPrefix: env.AIFLOCK_NATS_CREDS ? INSTANCE_JS_API_PREFIX : '$JS.API', consumer: queue, deliveries };
     await consumeTasks({
       nc,
-      deliveries: subjects.deliveries(this.instanceId),
-      pull: (input) => pullTasks(nc, this.instanceId, input),
+      deliveries,
+      pull: (input) => pullTasks(nc, this.instanceId, direct, input),
       lookup: () => js.consumers.get(STREAMS.tasks.name, queue),
       stream: STREAMS.tasks.name,
       consumer: queue,
@@ -360,9 +362,21 @@ function deferred(): Deferred {
 /**
  * `tasks.pull`, on the idle path: a plain request and a look at the reply, without the op
  * catalogue's schemas (an idle instance does not load them; the control plane checks the input).
+ * While the control plane does not answer (restarting, or gone for a while), the instance
+ * makes the pull request itself, with the same reply subject: tasks keep running without it.
+ * Such a request is broken by an update of the agents account, but only the control plane
+ * makes those (revocations), so none comes while it is away.
  */
-async function pullTasks(nc: NatsConnection, instanceId: string, input: { batch: number; expiresMs: number; request: string }): Promise<void> {
-  const msg = await nc.request(subjects.rpc(instanceId, 'tasks', 'pull'), JSON.stringify(input), { timeout: PULL_CALL_TIMEOUT_MS });
-  const reply = JSON.parse(new TextDecoder().decode(msg.data)) as { ok?: boolean; error?: { code?: string; message?: string } };
+async function pullTasks(nc: NatsConnection, instanceId: string, queue: { apiPrefix: string; consumer: string; deliveries: string }, input: { batch: number; expiresMs: number; request: string }): Promise<void> {
+  let reply: { ok?: boolean; error?: { code?: string; message?: string } };
+  try {
+    const msg = await nc.request(subjects.rpc(instanceId, 'tasks', 'pull'), JSON.stringify(input), { timeout: PULL_CALL_TIMEOUT_MS });
+    reply = JSON.parse(new TextDecoder().decode(msg.data)) as typeof reply;
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code !== '503' && code !== 'TIMEOUT') throw err;
+    nc.publish(`${queue.apiPrefix}.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${queue.consumer}`, JSON.stringify({ batch: input.batch, expires: input.expiresMs * 1e6 }), { reply: `${queue.deliveries}.${input.request}` });
+    return;
+  }
   if (reply.ok !== true) throw new Error(`tasks.pull refused: ${reply.error?.message ?? 'no reason given'} (${reply.error?.code ?? 'unknown'})`);
 }

@@ -236,6 +236,20 @@ describe('runAgent', () => {
     expect(peak).toBe(1);
   });
 
+  it('runs nothing that arrives on its deliveries from another queue, or from no queue at all', async () => {
+    const a = await start();
+    const forged = makeTask(a.agent, 'echo', 'forged');
+    const deliveries = `${subjects.deliveries(a.instanceId)}.1`;
+    // Another agent's queue's message (what a pull naming our deliveries as its reply would bring), and a bare publish.
+    plane.nc.publish(deliveries, JSON.stringify(forged), { reply: `$JS.ACK.${STREAMS.tasks.name}.agent-other.1.1.1.${Date.now()}000000.0` });
+    plane.nc.publish(deliveries, JSON.stringify(forged));
+    const real = makeTask(a.agent, 'echo', 'real');
+    await enqueue(plane.js, real);
+    expect(await a.results.wait((r) => r.taskId === real.id)).toMatchObject({ status: 'completed' });
+    expect(a.events.items.filter((e) => e.type === 'task.started' && e.taskId === forged.id)).toEqual([]);
+    expect(a.results.items.filter((r) => r.taskId === forged.id)).toEqual([]);
+  });
+
   it('with AIFLOCK_ONE_TASK (lifecycle: job) takes one task, reports it and stops; the next stays queued for a fresh instance', async () => {
     const a = await start({ AIFLOCK_ONE_TASK: '1' });
     const [first, second] = [makeTask(a.agent, 'echo', 'one'), makeTask(a.agent, 'echo', 'two')];

@@ -7,10 +7,10 @@ export interface SubjectPermissions {
 
 /**
  * Everything one instance may do on the bus, and nothing more (DESIGN.md, bus contract):
- * publish under its own `agent.<id>.>`; read its own deployment's work queue's settings and
- * acknowledge on it; receive the tasks pulled for it (`deliveries.<id>.*`), control
- * messages and broadcasts; and read replies only under its private inbox prefix. Pulling
- * itself is asked of the control plane (`tasks.pull`), which pulls only from the caller's queue. The server enforces this, so the subject an instance
+ * publish under its own `agent.<id>.>`; pull from, and acknowledge on, its own deployment's
+ * work queue; receive the tasks pulled for it (`deliveries.<id>.*`), control messages and
+ * broadcasts; and read replies only under its private inbox prefix. It pulls itself only
+ * while the control plane, which otherwise pulls for it (`tasks.pull`), does not answer. The server enforces this, so the subject an instance
  * publishes on proves who it is. The consumer calls go through the instances' account's
  * import of the flock's JetStream API (INSTANCE_JS_API_PREFIX).
  */
@@ -22,6 +22,8 @@ export function instancePermissions(instanceId: string, agent: string): SubjectP
       allow: [
         `agent.${instanceId}.>`,
         `${INSTANCE_JS_API_PREFIX}.CONSUMER.INFO.${stream}.${consumer}`,
+        // Only while the control plane is away (it pulls for instances otherwise, `tasks.pull`).
+        `${INSTANCE_JS_API_PREFIX}.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
         // Ack, nak, in-progress and term of messages of its own deployment's queue.
         `$JS.ACK.${stream}.${consumer}.>`,
       ],

@@ -41,7 +41,9 @@ export type TaskClaim = z.infer<typeof TaskClaim>;
  * nats-server drops whenever the agents account is updated (every revocation of a gone
  * instance's credentials): the server then fills that request and the tasks it hands out go
  * nowhere until the ack wait runs out. Deliveries on `deliveries.>` cross as a stream, which
- * an account update leaves alone (bench/README.md, "a 30-second stall found").
+ * an account update leaves alone (bench/README.md, "a 30-second stall found"). Only while the
+ * control plane does not answer does an instance pull itself (no account update comes then:
+ * only the control plane makes them).
  */
 export const TaskPullRpc = z
   .object({

@@ -17,8 +17,9 @@ import { INSTANCE_JS_API_PREFIX, STREAMS } from '@aiflock/protocol';
  * INSTANCE_JS_API_PREFIX (the agents account has no JetStream of its own, so `$JS.API` there
  * would be answered "not enabled"); the acknowledgements of task messages; and, the other
  * way, the task messages pulled for instances, control messages, broadcasts and nodes'
- * desired states as streams. The pull requests themselves are the control plane's, on an
- * instance's `tasks.pull` (the reply subject is then the control plane's choice too).
+ * desired states as streams. Pull requests are the control plane's, on an instance's
+ * `tasks.pull` (the reply subject is then the control plane's choice too); an instance makes
+ * its own only while the control plane does not answer.
  */
 const TASKS = STREAMS.tasks.name;
 const MINUTE_NS = 60 * 1e9;
@@ -44,9 +45,12 @@ const CROSSINGS: Crossing[] = [
   // A streamed model answer can run for many minutes; its reply route is kept that long.
   { type: 'service', subject: 'agent.*.rpc.>', streamed: { thresholdNs: 30 * MINUTE_NS } },
   { type: 'service', subject: `$JS.API.CONSUMER.INFO.${TASKS}.*`, local: `${INSTANCE_JS_API_PREFIX}.CONSUMER.INFO.${TASKS}.*` },
-  // Task messages the control plane pulled for an instance (`tasks.pull`), as a stream: a
-  // service's reply route is dropped whenever this account is updated (a revocation), and a
-  // pull request then filled would hand its tasks to nobody. An instance reads only its own.
+  // An instance's own pull request, only while the control plane is away: a service's reply
+  // route is dropped whenever the agents account is updated (a revocation, which only the
+  // control plane makes), and a pull request then filled would hand its tasks to nobody.
+  { type: 'service', subject: `$JS.API.CONSUMER.MSG.NEXT.${TASKS}.*`, local: `${INSTANCE_JS_API_PREFIX}.CONSUMER.MSG.NEXT.${TASKS}.*`, streamed: { thresholdNs: 10 * MINUTE_NS } },
+  // Task messages the control plane pulled for an instance (`tasks.pull`), as a stream, which
+  // an account update leaves alone. An instance reads only its own.
   { type: 'stream', subject: 'deliveries.*.*' },
   { type: 'service', subject: `$JS.ACK.${TASKS}.>` },
   { type: 'stream', subject: 'ctl.*' },
