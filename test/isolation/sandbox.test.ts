@@ -346,7 +346,12 @@ describe('isolation: names, before the runtime closed them', () => {
       const pid = (await c.inspect()).State.Pid;
       const close = spawnSync('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', '-I', 'OUTPUT', '-d', '127.0.0.11/32', '-j', 'REJECT'], { encoding: 'utf8' });
       expect(close.status, close.stderr).toBe(0);
-      await eventually(async () => /network gate passed[\s\S]*instance zeta-\w+ starting/.test(await logs()), 'the agent starting once its DNS is closed');
+      // Both lines, in either order: the gate's goes to stderr and the runtime's to stdout, and
+      // Docker reads the two pipes apart, so a busy machine can list the later one first.
+      await eventually(async () => {
+        const text = await logs();
+        return /network gate passed/.test(text) && /instance zeta-\w+ starting/.test(text);
+      }, 'the agent starting once its DNS is closed');
     } finally {
       await c.remove({ force: true }).catch(() => {});
     }
