@@ -21,6 +21,23 @@ afterAll(async () => {
   await plane?.close();
 });
 
+/** An agent whose `hold` tasks run until the test releases them; `peak()`: most running at once. */
+async function startHolding(concurrency: number) {
+  let active = 0;
+  let most = 0;
+  const releases: Array<() => void> = [];
+  const a = await start({ AIFLOCK_CONCURRENCY: concurrency, AIFLOCK_HANDLERS: ['hold'] }, {
+    hold: async () => {
+      active++;
+      most = Math.max(most, active);
+      await new Promise<void>((r) => releases.push(r));
+      active--;
+      return 'ok';
+    },
+  });
+  return { a, releases, peak: () => most };
+}
+
 /** Until the agent's queue holds nothing, delivered or not. */
 async function untilAcknowledged(agent: string): Promise<void> {
   const consumer = async () => plane.jsm.consumers.info(STREAMS.tasks.name, taskConsumerName(agent));
@@ -184,18 +201,7 @@ describe('runAgent', () => {
   });
 
   it('runs up to AIFLOCK_CONCURRENCY tasks at once and no more', async () => {
-    let active = 0;
-    let peak = 0;
-    const releases: Array<() => void> = [];
-    const a = await start({ AIFLOCK_CONCURRENCY: 2, AIFLOCK_HANDLERS: ['hold'] }, {
-      hold: async () => {
-        active++;
-        peak = Math.max(peak, active);
-        await new Promise<void>((r) => releases.push(r));
-        active--;
-        return 'ok';
-      },
-    });
+    const { a, releases, peak } = await startHolding(2);
     const tasks = [1, 2, 3].map(() => makeTask(a.agent, 'hold', null));
     for (const t of tasks) await enqueue(plane.js, t);
     await a.events.waitCount((e) => e.type === 'task.started', 2);
@@ -206,22 +212,11 @@ describe('runAgent', () => {
     await a.events.waitCount((e) => e.type === 'task.started', 3);
     releases.splice(0).forEach((r) => r());
     for (const t of tasks) expect((await a.results.wait((r) => r.taskId === t.id)).status).toBe('completed');
-    expect(peak).toBe(2);
+    expect(peak()).toBe(2);
   });
 
   it('runs what a pull request it no longer counts on delivers, in turn, never losing it to the ack wait', async () => {
-    let active = 0;
-    let peak = 0;
-    const releases: Array<() => void> = [];
-    const a = await start({ AIFLOCK_CONCURRENCY: 1, AIFLOCK_HANDLERS: ['hold'] }, {
-      hold: async () => {
-        active++;
-        peak = Math.max(peak, active);
-        await new Promise<void>((r) => releases.push(r));
-        active--;
-        return 'ok';
-      },
-    });
+    const { a, releases, peak } = await startHolding(1);
     // A request it does not know of (one it gave up on, answered late) asks for 3 more.
     plane.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName(a.agent)}`, JSON.stringify({ batch: 3, expires: 30e9 }), { reply: `${subjects.deliveries(a.instanceId)}.999` });
     await plane.nc.flush();
@@ -233,7 +228,7 @@ describe('runAgent', () => {
     }
     // All ran on their first delivery (none waited out the 30 s ack wait), one at a time.
     for (const t of tasks) expect(await a.results.wait((r) => r.taskId === t.id)).toMatchObject({ status: 'completed', attempt: 1 });
-    expect(peak).toBe(1);
+    expect(peak()).toBe(1);
   });
 
   it('runs nothing that arrives on its deliveries from another queue, or from no queue at all', async () => {
