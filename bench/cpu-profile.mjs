@@ -14,6 +14,9 @@ if (dir && /packages[\\/]daemon[\\/]dist[\\/]main\.js$/.test(process.argv[1] ?? 
   // BENCH_CPU_PROF_INTERVAL_US: a coarser sampling interval for a loaded machine (200 µs by default).
   session.post('Profiler.setSamplingInterval', { interval: Number(process.env.BENCH_CPU_PROF_INTERVAL_US) || 200 });
   session.post('Profiler.start');
+  // SIGUSR2 starts the profile afresh, so a benchmark can profile only its measured phase
+  // (without the daemon's start and the warm-up).
+  process.on('SIGUSR2', () => session.post('Profiler.stop', () => session.post('Profiler.start')));
   process.on('exit', () => {
     // An in-process session answers synchronously, so this runs before the process is gone.
     session.post('Profiler.stop', (err, res) => {

@@ -10,6 +10,11 @@
  *   npx tsx bench/task-throughput.ts [--runs 5] [--json] [--latency-tasks 200]
  *                                    [--tasks 500] [--concurrency 32] [--replicas 3]
  *                                    [--batch-tasks 4000] [--batch-size 500] [--wide-concurrency 32]
+ *                                    [--wide-in-flight 64]
+ *
+ * The "one request per task" target of issue 18 is measured against the wide agent
+ * (`--wide-in-flight` POST /v1/tasks at once, each its own request): against `bench-echo`
+ * (concurrency 1) the rate is bound by one task at a time per instance, not by the API.
  */
 import { AckPolicy, JSONCodec, type NatsConnection } from 'nats';
 import { STREAMS, type TaskBatchResponse, type TaskList, type TaskView } from '@aiflock/protocol';
@@ -40,13 +45,15 @@ import {
   type BenchFlock,
 } from './lib.js';
 
-const opts = benchArgs({ 'latency-tasks': 200, tasks: 500, concurrency: 32, replicas: 3, 'batch-tasks': 4000, 'batch-size': 500, 'wide-concurrency': 32 });
+const opts = benchArgs({ 'latency-tasks': 200, tasks: 500, concurrency: 32, replicas: 3, 'batch-tasks': 4000, 'batch-size': 500, 'wide-concurrency': 32, 'wide-in-flight': 64 });
 const BATCH_TASKS = opts.extra['batch-tasks']!;
 const BATCH_SIZE = opts.extra['batch-size']!;
 const WIDE_CONCURRENCY = opts.extra['wide-concurrency']!;
 /** The echo agent for batch creates: 2 instances, each a whole CPU and WIDE_CONCURRENCY tasks at once. */
 const WIDE = 'bench-echo-wide';
 const WIDE_REPLICAS = 2;
+/** One-request-per-task creates to WIDE kept in flight at once. */
+const WIDE_IN_FLIGHT = opts.extra['wide-in-flight']!;
 const LATENCY_TASKS = opts.extra['latency-tasks']!;
 const TASKS = opts.extra['tasks']!;
 const CONCURRENCY = opts.extra['concurrency']!;
@@ -76,6 +83,8 @@ interface Run {
     phases: Record<string, number>;
     oneReplica: Throughput;
     nReplicas: Throughput;
+    /** TASKS tasks, one POST /v1/tasks each, WIDE_IN_FLIGHT at once, to the WIDE agent. */
+    wideSingle: Throughput;
     /** BATCH_TASKS tasks created with POST /v1/tasks:batch, to the WIDE agent. */
     batch: Throughput;
     /** Messages the instances stored per task in that phase, in the results and the events streams (results and starts travel in batches). */
@@ -97,10 +106,10 @@ main('task-throughput', async () => {
   await scaleTo(f, beats, 1);
   await scaleTo(f, beats, WIDE_REPLICAS, WIDE);
 
-  const flockTask = async (input: unknown) => {
+  const flockTask = async (input: unknown, agent = AGENT) => {
     const wall0 = Date.now();
     const t0 = performance.now();
-    const task = await f.api<TaskView>('POST', '/v1/tasks', { agent: AGENT, input });
+    const task = await f.api<TaskView>('POST', '/v1/tasks', { agent, input });
     const posted = performance.now();
     const seen = await results.wait(task.id);
     if (seen.result.status !== 'completed') throw new Error(`task ${task.id} ended ${seen.result.status}: ${seen.result.error ?? ''}`);
@@ -132,6 +141,8 @@ main('task-throughput', async () => {
     const nReplicas = await metered(f, (i) => flockTask({ hello: 'flock', i }));
     progress(`${tag} flock, ${REPLICAS} replicas: ${fmt(nReplicas.perSec)} tasks/s`);
     await scaleTo(f, beats, 1);
+    const wideSingle = await meteredPhase(f, WIDE, TASKS, async () => void (await concurrent(TASKS, WIDE_IN_FLIGHT, (i) => flockTask({ hello: 'flock', i }, WIDE))));
+    progress(`${tag} flock, one request per task to ${WIDE} (${WIDE_IN_FLIGHT} in flight): ${fmt(wideSingle.perSec)} tasks/s`);
 
     const rawJs = await meteredPhase(f, WIDE, BATCH_TASKS, () => jetstream.run(BATCH_TASKS));
     progress(`${tag} raw JetStream publish-with-ack + pull consumer ack: ${fmt(rawJs.perSec)} msg/s`);
@@ -142,7 +153,7 @@ main('task-throughput', async () => {
     const batchMessagesPerTask = { results: (storedAfter.results - stored.results) / BATCH_TASKS, events: (storedAfter.events - stored.events) / BATCH_TASKS };
     progress(`${tag} flock, batches of ${BATCH_SIZE} to ${WIDE}: ${fmt(batch.perSec)} tasks/s (${redelivered} finished on a later attempt)`);
 
-    runs.push({ raw: { latency: rawLatency, throughput: rawPut, jetstream: rawJs }, flock: { latency: flockLatency, phases, oneReplica, nReplicas, batch, batchMessagesPerTask } });
+    runs.push({ raw: { latency: rawLatency, throughput: rawPut, jetstream: rawJs }, flock: { latency: flockLatency, phases, oneReplica, nReplicas, wideSingle, batch, batchMessagesPerTask } });
   }
 
   const s = (pick: (r: Run) => number) => spread(runs.map(pick));
@@ -160,6 +171,8 @@ main('task-throughput', async () => {
       ratio1: s((r) => r.flock.oneReplica.perSec / r.raw.throughput.perSec),
       ratioN: s((r) => r.flock.nReplicas.perSec / r.raw.throughput.perSec),
       scaling: s((r) => r.flock.nReplicas.perSec / r.flock.oneReplica.perSec),
+      wideSingle: s((r) => r.flock.wideSingle.perSec),
+      ratioWideSingle: s((r) => r.flock.wideSingle.perSec / r.raw.jetstream.perSec),
       rawJetStream: s((r) => r.raw.jetstream.perSec),
       batch: s((r) => r.flock.batch.perSec),
       ratioBatch: s((r) => r.flock.batch.perSec / r.raw.jetstream.perSec),
@@ -168,6 +181,7 @@ main('task-throughput', async () => {
       raw: cpu((r) => r.raw.throughput),
       flock1: cpu((r) => r.flock.oneReplica),
       flockN: cpu((r) => r.flock.nReplicas),
+      wideSingle: cpu((r) => r.flock.wideSingle),
       rawJetStream: cpu((r) => r.raw.jetstream),
       batch: cpu((r) => r.flock.batch),
     },
@@ -182,7 +196,7 @@ main('task-throughput', async () => {
     phasesMedianMs: Object.fromEntries(Object.keys(runs[0]!.flock.phases).map((k) => [k, median(runs.map((r) => r.flock.phases[k]!))])),
   };
   const m = await machine(f.docker);
-  const options = { runs: opts.runs, latencyTasks: LATENCY_TASKS, tasks: TASKS, concurrency: CONCURRENCY, replicas: REPLICAS, agentConcurrency: 1, batchTasks: BATCH_TASKS, batchSize: BATCH_SIZE, wideReplicas: WIDE_REPLICAS, wideConcurrency: WIDE_CONCURRENCY };
+  const options = { runs: opts.runs, latencyTasks: LATENCY_TASKS, tasks: TASKS, concurrency: CONCURRENCY, replicas: REPLICAS, agentConcurrency: 1, batchTasks: BATCH_TASKS, batchSize: BATCH_SIZE, wideReplicas: WIDE_REPLICAS, wideConcurrency: WIDE_CONCURRENCY, wideInFlight: WIDE_IN_FLIGHT };
   const file = await writeResults('task-throughput', {
     benchmark: 'task-throughput',
     date: new Date().toISOString(),
@@ -232,6 +246,7 @@ main('task-throughput', async () => {
       ['', 'per second', 'ratio to raw JetStream'],
       [
         ['raw JetStream: publish with ack + pull consumer acking', fmtSpread(p.rawJetStream), '1'],
+        [`aiflock, one POST /v1/tasks per task (${WIDE_IN_FLIGHT} in flight) → result seen`, fmtSpread(p.wideSingle), fmtSpread(p.ratioWideSingle)],
         ['aiflock, batch create → result stored and seen', fmtSpread(p.batch), fmtSpread(p.ratioBatch)],
       ],
     ),
@@ -252,6 +267,7 @@ main('task-throughput', async () => {
           ['aiflock, 1 replica', p.flock1, summary.cpuMsPerTaskMedian.flock1, summary.throttledMsPerTaskMedian.flock1],
           [`aiflock, ${REPLICAS} replicas`, p.flockN, summary.cpuMsPerTaskMedian.flockN, summary.throttledMsPerTaskMedian.flockN],
           ['raw JetStream publish + consume', p.rawJetStream, summary.cpuMsPerTaskMedian.rawJetStream, 0],
+          [`aiflock, one request per task to ${WIDE}`, p.wideSingle, summary.cpuMsPerTaskMedian.wideSingle, 0],
           [`aiflock, batch create to ${WIDE}`, p.batch, summary.cpuMsPerTaskMedian.batch, 0],
         ] as const
       ).map(([label, perSec, cpuMs, throttled]) => {
