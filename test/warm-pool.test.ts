@@ -68,6 +68,8 @@ describe('warm pool (docker)', () => {
     expect(await metric(/aiflock_warm_sandboxes\{image="[^"]+"\} (\d+)/)).toBe(2);
     const shown = await flock.cli(['agent', 'get', 'quick']);
     expect(shown.stdout).toMatch(/warm pool:\s+2\/2/);
+    // Unclaimed, they run under the warm start's quota (a whole CPU), not the manifest's 0.25.
+    for (const c of pooled) expect((await docker.getContainer(c.Id).inspect()).HostConfig.NanoCpus).toBe(1e9);
   });
 
   it('a warm container carries no identity and no credentials: env, labels, mounts and files', async () => {
@@ -139,6 +141,16 @@ describe('warm pool (docker)', () => {
       expect(t.status).toBe('completed');
       return t.instanceId === claimed.id;
     }, `a task answered by ${claimed.id}`, 60_000);
+  });
+
+  it("a claimed container gets its manifest's CPU quota once started, and keeps it", async () => {
+    const nanoCpus = async () => (await docker.getContainer(claimed.containerId).inspect()).HostConfig.NanoCpus;
+    await eventually(async () => (await nanoCpus()) === 0.25e9, "the manifest's cpu: 0.25 on the claimed container", 30_000);
+    // Changed behind the flock's back (or never applied, the daemon having stopped within the
+    // grace): the reconciler's listing puts the manifest's quota back.
+    await docker.getContainer(claimed.containerId).update({ NanoCpus: 1e9 });
+    expect(await nanoCpus()).toBe(1e9);
+    await eventually(async () => (await nanoCpus()) === 0.25e9, "the manifest's quota restored by the next listing", 30_000);
   });
 
   let refilledIds = new Set<string>();

@@ -352,6 +352,8 @@ export class DockerRuntime implements HostRuntime {
             .inspect()
             .then(async (c) => {
               const info = await this.claimedInfo(toInfo(c, this.opts.flock, networkName(this.opts.flock)), c);
+              // A claimed warm container gets its manifest's CPU quota once its start is over.
+              await this.warm?.settleCpus(c).catch((err: unknown) => this.opts.log?.('warn', `CPU limit of ${info.instanceId} not applied: ${String(err)}`, { instanceId: info.instanceId }));
               // A container Docker restarted has a new network namespace: close it again.
               if (c.State.Running && c.State.Pid) await this.closeEmbeddedDns(info.instanceId, c.State.Pid);
               return info;

@@ -13,10 +13,20 @@ export interface WarmContainerContext {
 }
 
 /**
+ * CPUs a warm container may use until its claim has settled. A claimed runtime connects to
+ * the bus, finds its queue and starts its first task: some 100 ms of CPU, which under an echo
+ * manifest's `cpu: 0.25` (25 ms per 100 ms period) would take four periods or more. It
+ * starts under this quota instead, and the manifest's own is applied once that start is
+ * over (warm-sandboxes.ts, `CLAIM_CPU_GRACE_MS`). An unclaimed warm sandbox sleeps, so the
+ * larger quota costs nothing while it waits.
+ */
+export const WARM_START_CPUS = 1;
+
+/**
  * A warm container: the same hardening as a cold-started sandbox (container-spec.ts), with
  * nothing of any agent. Its environment says only where the identity will appear; its labels
  * say which pool key it serves; its name and hostname are its warm id. At the claim it is
- * renamed to the instance's container name and its limits updated (docker-runtime.ts).
+ * renamed to the instance's container name and its limits updated (warm-sandboxes.ts).
  */
 export function warmContainerSpec(id: string, key: WarmKey, resources: SandboxResources, slot: SlotPaths, ctx: WarmContainerContext): ContainerCreateOptions {
   if (key.profile !== 'restricted') {
@@ -39,7 +49,7 @@ export function warmContainerSpec(id: string, key: WarmKey, resources: SandboxRe
     }),
     User: `${SANDBOX_UID}:${SANDBOX_GID}`,
     Healthcheck: livenessCheck(key.heartbeatMs),
-    ...restrictedHost({ ...resources, tmpBytes: key.tmpBytes }, ctx, slotMounts(slot)),
+    ...restrictedHost({ ...resources, cpu: Math.max(resources.cpu, WARM_START_CPUS), tmpBytes: key.tmpBytes }, ctx, slotMounts(slot)),
   };
 }
 

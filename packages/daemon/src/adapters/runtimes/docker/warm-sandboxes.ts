@@ -40,6 +40,9 @@ const statusOf = (err: unknown): number | undefined => (err as { statusCode?: nu
  * it, renames it to the instance's container, sets its limits and hands it its identity; from
  * then on it is that instance's container and is removed with it, never pooled again.
  */
+/** How long a claimed runtime starts under WARM_START_CPUS before its manifest's CPU quota applies. */
+export const CLAIM_CPU_GRACE_MS = 1_000;
+
 export class WarmSandboxes {
   private rootReady: Promise<void> | null = null;
   /** What warmUp() saw of each container it started (its pid, its limits): a claim needs no inspect first. */
@@ -131,8 +134,15 @@ export class WarmSandboxes {
     const container = docker.getContainer(warm.handle);
     const known = this.started.get(warm.id) ?? (await container.inspect());
     this.started.delete(warm.id);
+    const { cpu, memoryBytes, pids } = spec.resources;
+    const limits = { Memory: memoryBytes, MemorySwap: memoryBytes, PidsLimit: pids };
+    const nanoCpus = Math.round(cpu * 1e9);
+    const h = known.HostConfig;
+    const sameLimits = h.Memory === limits.Memory && h.MemorySwap === limits.MemorySwap && h.PidsLimit === limits.PidsLimit;
+    // The CPU quota waits until the runtime has started (WARM_START_CPUS); memory and pids do not.
+    const laterCpus = h.NanoCpus === nanoCpus ? {} : { nanoCpus, claimedAtMs: Date.now() };
     // Recorded first: from the rename on, listings and removal know it by the instance's name.
-    await writeClaimRecord(slot, { instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest });
+    await writeClaimRecord(slot, { instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest, ...laterCpus });
     // Taken out of the slot's name at once: the volume is this instance's, whatever happens next.
     await handOverLogVolume(sharedDir, warm.id, spec.instanceId);
     steps.mark('spec');
@@ -150,10 +160,6 @@ export class WarmSandboxes {
         steps.mark('mounts');
       })(),
     ]);
-    const { cpu, memoryBytes, pids } = spec.resources;
-    const limits = { Memory: memoryBytes, MemorySwap: memoryBytes, NanoCpus: Math.round(cpu * 1e9), PidsLimit: pids };
-    const h = known.HostConfig;
-    const sameLimits = h.Memory === limits.Memory && h.MemorySwap === limits.MemorySwap && h.NanoCpus === limits.NanoCpus && h.PidsLimit === limits.PidsLimit;
     // Its address is the one it was warmed with: the credentials are bound to it meanwhile
     // (should Docker have given it another, the reconciler binds them again after the claim).
     const asWarmed = { ...toInfo(known, flock, network.name), instanceId: spec.instanceId, agent: spec.agent, manifestDigest: spec.manifestDigest };
@@ -181,10 +187,35 @@ export class WarmSandboxes {
     await writeIdentity(slot, Object.fromEntries((create.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])));
     await wakeRuntime(inspected.State.Pid);
     steps.mark('identity');
+    if (laterCpus.nanoCpus !== undefined) this.settleCpusLater(spec.instanceId, container);
     await bindLogDir(slot, spec.instanceId, paths.hostLogDir);
     steps.mark('host log dir');
     this.opts.log?.('debug', `warm sandbox ${warm.id} claimed by ${spec.instanceId} in ${steps.totalMs().toFixed(1)} ms (steps done at, in ms: ${String(steps)})`, { instanceId: spec.instanceId, steps: steps.toJSON() });
     return info;
+  }
+
+  /**
+   * The manifest's CPU quota, `CLAIM_CPU_GRACE_MS` after the wake. Should this fail or the
+   * daemon stop first, `settleCpus` applies it at the next listing (the reconciler lists
+   * every few seconds and at start).
+   */
+  private settleCpusLater(instanceId: string, container: Dockerode.Container): void {
+    setTimeout(() => {
+      void (async () => {
+        const c = await container.inspect();
+        await this.settleCpus(c);
+      })().catch((err: unknown) => this.opts.log?.('warn', `CPU limit of ${instanceId} not applied yet (the next listing retries): ${String(err)}`, { instanceId }));
+    }, CLAIM_CPU_GRACE_MS).unref();
+  }
+
+  /** A claimed container still on the warm start's CPU quota past the grace gets its manifest's (docker-runtime.ts lists it). */
+  async settleCpus(c: Dockerode.ContainerInspectInfo): Promise<void> {
+    const id = c.Config.Labels?.[WARM_LABEL];
+    if (!id || !WARM_ID_PATTERN.test(id) || !c.State.Running) return;
+    const record = await readClaimRecord(slotPaths(this.opts.warmDir, id));
+    if (record?.nanoCpus === undefined || c.HostConfig.NanoCpus === record.nanoCpus) return;
+    if (Date.now() - (record.claimedAtMs ?? 0) < CLAIM_CPU_GRACE_MS) return;
+    await this.opts.docker.getContainer(c.Id).update({ NanoCpus: record.nanoCpus });
   }
 
   /** Destroy an unclaimed one: its container, then its slot. */

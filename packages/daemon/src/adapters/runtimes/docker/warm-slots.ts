@@ -187,6 +187,13 @@ export interface ClaimRecord {
   instanceId: string;
   agent: string;
   manifestDigest: string;
+  /**
+   * The manifest's CPU quota (Docker's NanoCpus), applied once the claimed runtime has
+   * started (`CLAIM_CPU_GRACE_MS` after `claimedAtMs`); absent when the warm container
+   * already had it. Kept here so that a daemon restarted meanwhile still applies it.
+   */
+  nanoCpus?: number;
+  claimedAtMs?: number;
 }
 
 export async function writeClaimRecord(p: SlotPaths, record: ClaimRecord): Promise<void> {
