@@ -293,6 +293,37 @@ describe('aiflock down', () => {
     const status = await flock.cli(['status']);
     expect(status.code).toBe(4);
   });
+
+  it('after the daemon was killed, still stops what it left running: instances, NATS, volumes and the network', async () => {
+    const up = await flock.cli(['up', '--no-demo']);
+    expect(up.code, up.stderr).toBe(0);
+    const deployed = await flock.cli(['agent', 'deploy', join(REPO_ROOT, 'examples', 'echo.agent.yaml')]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    await eventually(async () => (await containersOf('echo')).some((c) => c.State === 'running'), 'an echo container running');
+    const natsPid = Number((await readFile(join(flock.home, 'nats', 'nats.pid'), 'utf8')).trim());
+    await flock.killDaemon();
+    // What a dead daemon leaves: its sandboxes and its NATS server run on.
+    expect(await containersOf()).not.toHaveLength(0);
+    expect(() => process.kill(natsPid, 0)).not.toThrow();
+    const down = await flock.cli(['down', '--json']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(JSON.parse(down.stdout)).toMatchObject({ running: false, stoppedFlock: true, restartedToStop: expect.stringMatching(/NATS server|did not stop cleanly/) });
+    expect(await containersOf()).toHaveLength(0);
+    await eventually(async () => {
+      try {
+        process.kill(natsPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, `nats-server ${natsPid} gone`);
+    expect(await docker.listNetworks({ filters: { name: [`aiflock-${flock.name}`] } })).toHaveLength(0);
+    expect(mountsUnder(flock.home)).toEqual([]);
+    // Nothing is left now: another down says so, and starts nothing.
+    const again = await flock.cli(['down', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ running: false });
+  });
 });
 
 it('ships its README commands', async () => {

@@ -61,11 +61,22 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
     .description('stop the flock: every agent instance, the daemon and its NATS server')
     .option('--keep-agents', 'stop only the daemon; instances and NATS keep running and are adopted on the next start')
     .option('--json', 'print the outcome as JSON')
-    .action(async (o: { keepAgents?: boolean; json?: boolean }) => {
+    .option('--timeout <seconds>', 'how long to wait for a daemon started only to stop what a dead one left running', '120')
+    .action(async (o: { keepAgents?: boolean; json?: boolean; timeout: string }) => {
       const api = client();
       if (!(await reachable(api))) {
-        if (o.json) return printJson({ running: false });
-        return println('the daemon is not running');
+        const left = o.keepAgents ? null : await leftRunning(homeDir(process.env));
+        if (!left) {
+          if (o.json) return printJson({ running: false });
+          return println('the daemon is not running');
+        }
+        // Only the daemon knows everything a flock is made of (sandboxes of every runtime,
+        // volumes, firewall chains, the network, NATS): it is started to stop them in order.
+        if (!o.json) progress(`the daemon is not running, but ${left}: starting it to stop the flock...`);
+        await startDaemonProcess(api, Date.now() + toInt(o.timeout, '--timeout') * 1000);
+        await stopDaemon(api, true);
+        if (o.json) return printJson({ running: false, stoppedFlock: true, restartedToStop: left });
+        return println('flock stopped');
       }
       if (!o.json) progress(o.keepAgents ? 'stopping the daemon...' : 'stopping agents, NATS and the daemon...');
       await stopDaemon(api, !o.keepAgents);
@@ -112,6 +123,25 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
       const code = await new Promise<number>((r) => child.once('exit', (c) => r(c ?? 1)));
       process.exitCode = code;
     });
+}
+
+/**
+ * What a daemon that did not stop cleanly left running, in words, or null: its NATS server
+ * (a daemon killed, or stopped with --keep-agents, leaves it and the instances running), or
+ * its info file naming a process that is gone (a crash; its sandboxes may still run).
+ */
+async function leftRunning(home: string): Promise<string | null> {
+  const natsPid = Number((await readFile(join(home, 'nats', 'nats.pid'), 'utf8').catch(() => '')).trim());
+  if (Number.isInteger(natsPid) && natsPid > 0 && alive(natsPid)) return `its NATS server (pid ${natsPid}) still runs`;
+  const info = await readFile(join(home, 'daemon.json'), 'utf8').catch(() => null);
+  if (info === null) return null;
+  let pid: unknown;
+  try {
+    pid = (JSON.parse(info) as { pid?: unknown }).pid;
+  } catch {
+    return null; // torn while a daemon starts: that one is alive
+  }
+  return typeof pid === 'number' && !alive(pid) ? `it did not stop cleanly (pid ${pid})` : null;
 }
 
 /** Ask the daemon to stop (with `stopFlock`, its instances and NATS too) and wait until it has. */
