@@ -1,10 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findLink, formatSnapshot } from '../src/tools/browser-page.js';
 import { browserTool } from '../src/tools/browser.js';
 import type { ToolCallContext } from '../src/tools/tool.js';
+import { testTempDir } from '../../../testkit/temp-dir.js';
 
 /*
  * The browser tool's refusals and its page formatting, without a browser. Driving Chromium
@@ -24,7 +22,7 @@ function ctx(): ToolCallContext {
     task: { id: `t-${Math.random().toString(36).slice(2)}` },
     signal: new AbortController().signal,
     log,
-    workspace: mkdtempSync(join(tmpdir(), 'aiflock-browser-')),
+    workspace: testTempDir('aiflock-browser-'),
     callId: 'c1',
     emit: () => undefined,
   } as unknown as ToolCallContext;

@@ -1,5 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
@@ -11,6 +10,7 @@ import { hostCapacity } from '../src/nodes/host-capacity.js';
 import { nodeMetrics } from '../src/nodes/node-metrics.js';
 import { ProcessRuntime } from '../src/adapters/runtimes/process/process-runtime.js';
 import { VmRuntime } from '../src/adapters/runtimes/vm/vm-runtime.js';
+import { testTempDir } from '../../../testkit/temp-dir.js';
 
 /**
  * `resources.gpus` must not be a field that does nothing: where the control plane's own node
@@ -87,7 +87,7 @@ describe('runtimes without GPUs', () => {
 
 describe('a node reporting GPUs', () => {
   it('reports what nvidia-smi lists and whether its runtime hands them on, as the control plane and a joined node both do', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fake-nvidia-'));
+    const dir = testTempDir('fake-nvidia-');
     const smi = join(dir, 'nvidia-smi');
     writeFileSync(smi, '#!/bin/sh\nprintf "0, NVIDIA A100-SXM4-80GB, 81920\\n1, NVIDIA A100-SXM4-80GB, 81920\\n"\n');
     chmodSync(smi, 0o755);

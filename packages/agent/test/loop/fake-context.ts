@@ -1,8 +1,6 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AgentEvent, LlmChatResult, LlmStreamChunk, Task, TaskStep } from '@aiflock/protocol';
 import type { LlmClient, LlmStream, TaskContext } from '../../src/index.js';
+import { testTempDir } from '../../../../testkit/temp-dir.js';
 
 /** One scripted model reply of the in-memory LlmClient, or a function of the messages so far. */
 export type FakeTurn = Partial<Pick<LlmChatResult, 'text' | 'toolCalls' | 'usage'>> | Error;
@@ -17,7 +15,7 @@ export interface FakeRun {
 
 /** A task context whose model is an in-memory script (unit level: no bus, no gateway). */
 export async function fakeContext(turns: Array<FakeTurn | ((messages: Array<{ role: string; content: string }>) => FakeTurn)>, input: unknown): Promise<FakeRun> {
-  const workspace = await mkdtemp(join(tmpdir(), 'loop-ws-'));
+  const workspace = testTempDir('loop-ws-');
   const steps: TaskStep[] = [];
   const calls: FakeRun['calls'] = [];
   const controller = new AbortController();

@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TOOLS, ToolError, type ToolCallContext } from '../../src/index.js';
 
 const files = TOOLS.files!;
@@ -21,6 +21,9 @@ beforeEach(async () => {
   await writeFile(join(outside, 'secret.txt'), 'top secret\n');
   await mkdir(join(ws, 'src'));
   await writeFile(join(ws, 'src', 'calc.js'), 'export const add = (a, b) => a - b;\nexport const sub = (a, b) => a - b;\n');
+});
+afterEach(async () => {
+  for (const dir of [ws, outside]) await rm(dir, { recursive: true, force: true });
 });
 
 describe('files tool: inside the workspace only', () => {
