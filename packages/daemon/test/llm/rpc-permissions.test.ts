@@ -157,6 +157,18 @@ describe('LLM RPC under per-instance bus permissions', () => {
     expect(captured).toEqual([]);
   });
 
+  it('with credentials that do not allow replies.<id>.* (an older control plane issued them), calls fail at once with the server’s refusal', async () => {
+    const granted = instancePermissions(SCOUT, instanceAgent(SCOUT));
+    const older = { ...granted, sub: { allow: granted.sub.allow.filter((s) => !s.startsWith('replies.')) } };
+    const user = await h.trust!.issueInstanceUser(SCOUT, older, 3600);
+    const nc = await h.connect({ authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)), inboxPrefix: subjects.inbox(SCOUT) });
+    const client = new LlmClient(nc, SCOUT, subjects.inbox(SCOUT));
+    const started = Date.now();
+    await expect(client.models({ timeoutMs: 10_000 })).rejects.toThrow(/permissions violation/i);
+    await expect(client.models({ timeoutMs: 10_000 })).rejects.toThrow(/permissions violation/i);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('without a reply subject, a request naming its own replies subject in the header is still answered there', async () => {
     const nc = await agentConn(SCOUT);
     const at = `${subjects.replies(SCOUT)}.only-a-header`;
