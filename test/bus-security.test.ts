@@ -1,9 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import { connect, credsAuthenticator, JSONCodec, type NatsConnection } from 'nats';
+import { connect, credsAuthenticator, headers, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName, type SystemStatus, type TaskView } from '@aiflock/protocol';
+import { INSTANCE_JS_API_PREFIX, RPC_REPLY_HEADER, STREAMS, subjects, taskConsumerName, type SystemStatus, type TaskView } from '@aiflock/protocol';
 import { execIn } from '../testkit/docker.js';
 import { relayFromNamespace, type NamespaceRelay } from '../testkit/netns-relay.js';
 import { remoteHost, type RemoteHost } from '../testkit/netns.js';
@@ -192,11 +192,12 @@ describe('impersonation with a real instance’s credentials', () => {
 
   it('cannot inject work, results for observers, control messages or broadcasts', async () => {
     const { nc, errors } = await asEcho();
-    for (const subject of [subjects.tasks('shell'), subjects.taskResult, subjects.control(shellId), subjects.broadcast, `${subjects.deliveries(shellId)}.1`, `${subjects.deliveries(echoId)}.1`]) {
+    const forged = [subjects.tasks('shell'), subjects.taskResult, subjects.control(shellId), subjects.broadcast, `${subjects.deliveries(shellId)}.1`, `${subjects.deliveries(echoId)}.1`, `${subjects.replies(shellId)}.1`, `${subjects.replies(echoId)}.1`];
+    for (const subject of forged) {
       nc.publish(subject, codec.encode({ type: 'cancel', taskId: 'x', reason: 'forged' }));
     }
     await settle(nc);
-    expect(errors.filter((e) => /PERMISSIONS_VIOLATION/i.test(e)).length).toBeGreaterThanOrEqual(6);
+    expect(errors.filter((e) => /PERMISSIONS_VIOLATION/i.test(e)).length).toBeGreaterThanOrEqual(forged.length);
   });
 
   it('cannot consume another deployment’s work queue, nor have the control plane pull past its concurrency or to anywhere but its deliveries', async () => {
@@ -222,7 +223,7 @@ describe('impersonation with a real instance’s credentials', () => {
 
   it('cannot read another instance’s replies, or anything else outside its own inbox', async () => {
     const { nc } = await asEcho();
-    for (const subject of [`${subjects.inbox(shellId)}.>`, `${subjects.deliveries(shellId)}.*`, 'deliveries.>', '>', 'agent.>', 'tasks.>', '_INBOX.>', `$JS.ACK.${STREAMS.tasks.name}.>`]) {
+    for (const subject of [`${subjects.inbox(shellId)}.>`, `${subjects.deliveries(shellId)}.*`, 'deliveries.>', `${subjects.replies(shellId)}.*`, 'replies.>', 'replies.*.*', '>', 'agent.>', 'tasks.>', '_INBOX.>', `$JS.ACK.${STREAMS.tasks.name}.>`]) {
       const sub = nc.subscribe(subject);
       const outcome = await (async () => {
         for await (const m of sub) return `received ${m.subject}`;
@@ -274,7 +275,9 @@ describe('reply subjects aimed at a stream', () => {
     const targets = streams.flatMap((s) => (s.config.subjects ?? []).map((subject) => subject.replace('*', shellId).replace(/>$/, 'shell')));
     expect(targets).toEqual(expect.arrayContaining([subjects.results(shellId), subjects.events(shellId), subjects.tasks('shell')]));
     const heard: string[] = [];
-    const subs = targets.map((t) => admin.subscribe(t, { callback: (_e, m) => heard.push(`${m.subject}: ${m.data.length} bytes, ${m.headers?.code ?? ''} ${m.headers?.description ?? ''}`) }));
+    // And another instance's replies, which reach it as a stream (named by a header, below).
+    const otherReplies = `${subjects.replies(shellId)}.x`;
+    const subs = [...targets, otherReplies].map((t) => admin.subscribe(t, { callback: (_e, m) => heard.push(`${m.subject}: ${m.data.length} bytes, ${m.headers?.code ?? ''} ${m.headers?.description ?? ''}`) }));
     await admin.flush();
 
     const { nc, errors } = await asEcho();
@@ -300,8 +303,16 @@ describe('reply subjects aimed at a stream', () => {
       nc.publish(`$JS.ACK.${tasks}.${consumer}.1.1.1.${Date.now()}000000.0`, new TextEncoder().encode('+ACK'), { reply: target });
       // The stream's acknowledgement of a message it publishes (an empty, unreadable result of its own).
       nc.publish(subjects.results(echoId), codec.encode({}), { reply: target });
-      // The daemon's answer to an RPC request.
+      // The daemon's answer to an RPC request, also with the target, another instance's replies
+      // or all of them named in the header the daemon publishes answers to (only an exact
+      // `replies.<echo>.<token>` is taken; anything else is answered on the route).
       nc.publish(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { reply: target });
+      for (const named of [target, otherReplies, 'replies.>', `${subjects.replies(echoId)}.>`]) {
+        const h = headers();
+        h.set(RPC_REPLY_HEADER, named);
+        nc.publish(subjects.rpc(echoId, 'llm', 'models'), codec.encode({}), { reply: target, headers: h });
+        nc.publish(subjects.rpc(echoId, 'tasks', 'pull'), codec.encode({ batch: 1, expiresMs: 1_000, request: '2' }), { reply: target, headers: h });
+      }
     }
     await settle(nc);
     // The waiting pulls end after a second; give every answer time to arrive.

@@ -3,6 +3,7 @@ import type { AgentOp, AgentOpInput, AgentOpOutput, RpcErrorBody } from '@aifloc
 import { RpcReply } from '@aiflock/protocol/rpc';
 import { subjects } from '@aiflock/protocol/subjects';
 import { opCatalogue } from './op-catalogue.js';
+import { replyMux } from './reply-mux.js';
 
 const codec = JSONCodec();
 
@@ -21,9 +22,11 @@ export class RpcError extends Error {
 /** One unary op on the bus (`agent.<id>.rpc.<service>.<op>`); the caller is the instance in the subject. */
 export type RpcCall = (service: string, op: string, payload: unknown, timeoutMs?: number) => Promise<unknown>;
 
+/** Answers come on `replies.<id>.*` (reply-mux.ts), which survives an update of the bus's accounts. */
 export function busRpc(nc: NatsConnection, instanceId: string, defaultTimeoutMs = 10_000): RpcCall {
+  const mux = replyMux(nc, instanceId);
   return async (service, op, payload, timeoutMs = defaultTimeoutMs) => {
-    const msg = await nc.request(subjects.rpc(instanceId, service, op), codec.encode(payload), { timeout: timeoutMs });
+    const msg = await mux.request(subjects.rpc(instanceId, service, op), codec.encode(payload), { timeout: timeoutMs });
     const reply = RpcReply.parse(codec.decode(msg.data));
     if (!reply.ok) throw new RpcError(`${service}.${op}`, reply.error);
     return reply.result;

@@ -1,9 +1,10 @@
-import { createInbox, headers, JSONCodec, type NatsConnection } from 'nats';
+import { headers, JSONCodec, type NatsConnection } from 'nats';
 import { rpcTraceHeaders } from './trace-context.js';
 import type { LlmChatResult, LlmChatRpc, LlmStreamChunk, RpcErrorBody } from '@aiflock/protocol';
 import { RPC_STREAM_HEADER, RpcFrame, RpcReply } from '@aiflock/protocol/rpc';
 import { subjects } from '@aiflock/protocol/subjects';
 import { opCatalogue } from './op-catalogue.js';
+import { replyMux, type ReplyMux } from './reply-mux.js';
 
 const codec = JSONCodec();
 
@@ -33,16 +34,22 @@ export interface LlmStream extends AsyncIterable<LlmStreamChunk> {
 /**
  * Models for agents, through the control plane's gateway over the bus
  * (`agent.<id>.rpc.llm.*`). The sandbox holds no provider key or address: only the bus.
- * Replies arrive under the connection's inbox prefix, which per-agent credentials make
- * private to this instance.
+ * Answers and stream frames arrive on `replies.<id>.<token>` (reply-mux.ts), which per-agent
+ * credentials make private to this instance and which an update of the bus's accounts (a
+ * revocation) does not cut. `inboxPrefix` no longer matters; it stays so callers that pass
+ * it still compile.
  */
 export class LlmClient {
+  private readonly mux: ReplyMux;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly instanceId: string,
     private readonly inboxPrefix?: string,
     private readonly taskId?: string,
-  ) {}
+  ) {
+    this.mux = replyMux(nc, instanceId);
+  }
 
   /**
    * The same client naming `taskId` on every call: a task another agent delegated is paid
@@ -63,13 +70,13 @@ export class LlmClient {
       for await (const _ of s) void _;
       return s.result;
     }
-    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', 'chat'), codec.encode(this.named(req)), { timeout: opts.timeoutMs ?? 120_000, ...traced() });
+    const msg = await this.mux.request(subjects.rpc(this.instanceId, 'llm', 'chat'), codec.encode(this.named(req)), { timeout: opts.timeoutMs ?? 120_000, ...traced() });
     const { AGENT_OPS } = await opCatalogue();
     return AGENT_OPS['llm.chat'].output.parse(unwrap(RpcReply.parse(codec.decode(msg.data))));
   }
 
   async models(opts: LlmCallOptions = {}): Promise<string[]> {
-    const msg = await this.nc.request(subjects.rpc(this.instanceId, 'llm', 'models'), codec.encode({}), { timeout: opts.timeoutMs ?? 10_000 });
+    const msg = await this.mux.request(subjects.rpc(this.instanceId, 'llm', 'models'), codec.encode({}), { timeout: opts.timeoutMs ?? 10_000 });
     const { AGENT_OPS } = await opCatalogue();
     return AGENT_OPS['llm.models'].output.parse(unwrap(RpcReply.parse(codec.decode(msg.data)))).models;
   }
@@ -79,34 +86,35 @@ export class LlmClient {
     let settle!: { resolve(r: LlmChatResult): void; reject(e: unknown): void };
     const result = new Promise<LlmChatResult>((resolve, reject) => (settle = { resolve, reject }));
     result.catch(() => undefined); // the iterator reports the same error to the reader
-    const { nc, instanceId } = this;
+    const { nc, instanceId, mux } = this;
     const body = codec.encode(this.named(req));
-    const inbox = createInbox(this.inboxPrefix);
     const idleMs = opts.timeoutMs ?? 60_000;
     async function* frames(): AsyncGenerator<LlmStreamChunk> {
-      const sub = nc.subscribe(inbox);
+      // The stream's name (for `stream.cancel`) is its reply subject.
+      const ch = mux.open();
+      const inbox = ch.subject;
       let timer: NodeJS.Timeout | undefined;
       const arm = () => {
         clearTimeout(timer);
-        timer = setTimeout(() => sub.unsubscribe(), idleMs);
+        timer = setTimeout(() => ch.close(), idleMs);
       };
       let ended = false;
       // Tell the gateway to stop generating (and charging) for a stream nobody reads any more.
       const cancel = () => nc.publish(subjects.rpc(instanceId, 'stream', 'cancel'), codec.encode({ inbox }));
       const onAbort = () => {
         cancel();
-        sub.unsubscribe();
+        ch.close();
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         const { AGENT_OPS } = await opCatalogue();
-        // Subscribed before publishing, on one connection: no frame can be missed.
+        // Listening before publishing, on one connection: no frame can be missed.
         const h = traced().headers ?? headers();
         h.set(RPC_STREAM_HEADER, inbox);
-        nc.publish(subjects.rpc(instanceId, 'llm', 'stream'), body, { reply: inbox, headers: h });
+        mux.send(subjects.rpc(instanceId, 'llm', 'stream'), body, ch, h);
         arm();
         let expected = 0;
-        for await (const m of sub) {
+        for await (const m of ch) {
           arm();
           const frame = RpcFrame.parse(codec.decode(m.data));
           if (frame.seq !== expected++) throw new LlmError({ code: 'internal', message: `stream frame ${frame.seq} arrived out of order` });
@@ -128,7 +136,7 @@ export class LlmClient {
         opts.signal?.removeEventListener('abort', onAbort);
         // A reader that stopped early (break, throw) or timed out leaves a stream behind.
         if (!ended && !opts.signal?.aborted) cancel();
-        if (!sub.isClosed()) sub.unsubscribe();
+        ch.close();
         settle.reject(new LlmError({ code: 'llm_cancelled', message: 'the stream was not read to its end' }));
       }
     }

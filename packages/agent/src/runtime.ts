@@ -9,6 +9,7 @@ import { subscribeBroadcast } from './broadcast.js';
 import { EventSink } from './event-sink.js';
 import { HeartbeatPublisher } from './heartbeat.js';
 import { LivenessFile } from './liveness-file.js';
+import { replyMux, type ReplyMux } from './reply-mux.js';
 import { Logger } from './logger.js';
 import { TaskRegistry } from './registry.js';
 import type { AgentDefinition } from './sdk.js';
@@ -204,10 +205,12 @@ class AgentRuntime {
     const queue = taskConsumerName(env.AIFLOCK_AGENT);
     const deliveries = subjects.deliveries(this.instanceId);
     const direct = { apiPrefix: env.AIFLOCK_NATS_CREDS ? INSTANCE_JS_API_PREFIX : '$JS.API', consumer: queue, deliveries };
+    // The answer to `tasks.pull` comes on `replies.<id>.*`, which a revocation does not cut.
+    const replies = replyMux(nc, this.instanceId);
     await consumeTasks({
       nc,
       deliveries,
-      pull: (input) => pullTasks(nc, this.instanceId, direct, input),
+      pull: (input) => pullTasks(nc, replies, this.instanceId, direct, input),
       lookup: () => js.consumers.get(STREAMS.tasks.name, queue),
       stream: STREAMS.tasks.name,
       consumer: queue,
@@ -367,10 +370,10 @@ function deferred(): Deferred {
  * Such a request is broken by an update of the agents account, but only the control plane
  * makes those (revocations), so none comes while it is away.
  */
-async function pullTasks(nc: NatsConnection, instanceId: string, queue: { apiPrefix: string; consumer: string; deliveries: string }, input: { batch: number; expiresMs: number; request: string }): Promise<void> {
+async function pullTasks(nc: NatsConnection, replies: ReplyMux, instanceId: string, queue: { apiPrefix: string; consumer: string; deliveries: string }, input: { batch: number; expiresMs: number; request: string }): Promise<void> {
   let reply: { ok?: boolean; error?: { code?: string; message?: string } };
   try {
-    const msg = await nc.request(subjects.rpc(instanceId, 'tasks', 'pull'), JSON.stringify(input), { timeout: PULL_CALL_TIMEOUT_MS });
+    const msg = await replies.request(subjects.rpc(instanceId, 'tasks', 'pull'), new TextEncoder().encode(JSON.stringify(input)), { timeout: PULL_CALL_TIMEOUT_MS });
     reply = JSON.parse(new TextDecoder().decode(msg.data)) as typeof reply;
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;

@@ -8,8 +8,9 @@ export interface SubjectPermissions {
 /**
  * Everything one instance may do on the bus, and nothing more (DESIGN.md, bus contract):
  * publish under its own `agent.<id>.>`; pull from, and acknowledge on, its own deployment's
- * work queue; receive the tasks pulled for it (`deliveries.<id>.*`), control messages and
- * broadcasts; and read replies only under its private inbox prefix. It pulls itself only
+ * work queue; receive the tasks pulled for it (`deliveries.<id>.*`), the answers to its RPC
+ * requests (`replies.<id>.*`), control messages and broadcasts; and read other replies only
+ * under its private inbox prefix. It may publish on none of these. It pulls itself only
  * while the control plane, which otherwise pulls for it (`tasks.pull`), does not answer. The server enforces this, so the subject an instance
  * publishes on proves who it is. The consumer calls go through the instances' account's
  * import of the flock's JetStream API (INSTANCE_JS_API_PREFIX).
@@ -29,7 +30,7 @@ export function instancePermissions(instanceId: string, agent: string): SubjectP
       ],
     },
     sub: {
-      allow: [`${subjects.inbox(instanceId)}.>`, `${subjects.deliveries(instanceId)}.*`, subjects.control(instanceId), subjects.broadcast],
+      allow: [`${subjects.inbox(instanceId)}.>`, `${subjects.deliveries(instanceId)}.*`, `${subjects.replies(instanceId)}.*`, subjects.control(instanceId), subjects.broadcast],
     },
   };
 }

@@ -4,8 +4,8 @@ import { TaskId } from './names.js';
 
 /**
  * Agents' requests to the control plane over the bus: an instance publishes on
- * `agent.<instanceId>.rpc.<service>.<op>` (see `subjects.rpc`) with a reply subject under its
- * own inbox prefix. The caller's identity is the `<instanceId>` of the subject, which the
+ * `agent.<instanceId>.rpc.<service>.<op>` (see `subjects.rpc`) with a reply subject of its own,
+ * `replies.<instanceId>.<token>`, also named in the RPC_REPLY_HEADER. The caller's identity is the `<instanceId>` of the subject, which the
  * server's permissions enforce; payloads never carry identity.
  *
  * Unary ops answer once with an `RpcReply`. Streaming ops answer on the same reply subject
@@ -36,6 +36,9 @@ export type RpcFrame = z.infer<typeof RpcFrame>;
  * because across the bus's account boundary the server hands it a reply route of its own.
  */
 export const RPC_STREAM_HEADER = 'aiflock-stream';
+
+// The header a request names its answer's subject with, RPC_REPLY_HEADER, is in subjects.ts,
+// which the agent runtime's idle path reads without loading zod.
 
 /**
  * `llm.chat` / `llm.stream`: a prompt (one user message) or messages, never both. Without

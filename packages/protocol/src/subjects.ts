@@ -29,6 +29,12 @@ export const subjects = {
    * plane names it as the pull request's reply, and it reaches the instance as a stream.
    */
   deliveries: (instanceId: string) => `deliveries.${instanceId}`,
+  /**
+   * Answers to one instance's RPC requests, on `<this>.<token>`: the instance names it in the
+   * RPC_REPLY_HEADER and the control plane publishes there, so the answer reaches it as a
+   * stream, which an update of the agents account leaves alone (rpc.ts).
+   */
+  replies: (instanceId: string) => `replies.${instanceId}`,
   /** The inbox prefix private to one instance: replies to its requests arrive under it. */
   inbox: (instanceId: string) => `_INBOX.${instanceId}`,
 } as const;
@@ -61,6 +67,32 @@ export function parseAgentSubject(subject: string): { instanceId: string; kind: 
   }
   if (kind === 'rpc' && parts.length >= 5) return { instanceId, kind };
   return null;
+}
+
+/**
+ * The header a request names its answer's subject with: `replies.<instanceId>.<token>`
+ * (`subjects.replies`), which the flock exports to the agents account as a stream. The server's
+ * reply route for a service import is dropped whenever the agents account is updated (every
+ * revocation), and an answer on it is then lost; a stream import is left alone. The control
+ * plane publishes there only when the subject is exactly the caller's own (`isReplySubjectOf`),
+ * and otherwise answers on the route as before (agents that do not name one). It lives here,
+ * not in rpc.ts beside RPC_STREAM_HEADER, so the agent runtime's idle path reads it without
+ * loading zod.
+ */
+export const RPC_REPLY_HEADER = 'aiflock-reply';
+
+/** One token of a reply subject: what the agent SDK makes (a NUID), nothing a wildcard or a dot could widen. */
+const REPLY_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Whether `named` is exactly `replies.<instanceId>.<one token>`: the only subject the control
+ * plane answers an RPC of `instanceId` on, other than the server's own reply route. Anything
+ * else (another instance's replies, a wildcard, more tokens, a subject a stream captures) is
+ * not a reply subject of this caller.
+ */
+export function isReplySubjectOf(instanceId: string, named: string): boolean {
+  const prefix = `${subjects.replies(instanceId)}.`;
+  return /^[^\s.*>]+$/.test(instanceId) && named.startsWith(prefix) && REPLY_TOKEN.test(named.slice(prefix.length));
 }
 
 /** `agent.<id>.rpc.<service>.<op>` → its parts; anything else (more or fewer tokens) → null. */

@@ -20,6 +20,19 @@ import { INSTANCE_JS_API_PREFIX, STREAMS } from '@aiflock/protocol';
  * desired states as streams. Pull requests are the control plane's, on an instance's
  * `tasks.pull` (the reply subject is then the control plane's choice too); an instance makes
  * its own only while the control plane does not answer.
+ *
+ * A service's reply route does not survive an update of the agents account (nats-server drops
+ * them all when it applies one, and every revocation is one), so what must arrive whatever
+ * the moment crosses as a stream on a subject the control plane chose or checked: task
+ * messages on `deliveries.<id>.<request>`, RPC answers on `replies.<id>.<token>`. The server
+ * never publishes there on an instance's word: a pull request's reply is the control plane's
+ * own, and an RPC answer goes to `replies.<id>.<token>` only when the request came from
+ * instance `<id>` (its subject proves it) and named exactly that; otherwise the answer takes
+ * the route, as above. What still rides reply routes: JetStream's confirmations of results
+ * and of a task's start event (a lost one costs a timeout and a retry, which the stream's
+ * duplicate window refuses if the first was stored), the confirmation of a task's ack (a lost
+ * one is logged; the task may come again and its result is deduplicated), the consumer info,
+ * and an instance's own pull while the control plane is away (no update comes then).
  */
 const TASKS = STREAMS.tasks.name;
 const MINUTE_NS = 60 * 1e9;
@@ -52,6 +65,10 @@ const CROSSINGS: Crossing[] = [
   // Task messages the control plane pulled for an instance (`tasks.pull`), as a stream, which
   // an account update leaves alone. An instance reads only its own.
   { type: 'stream', subject: 'deliveries.*.*' },
+  // Answers to instances' RPC requests, for the same reason: the control plane publishes one on
+  // `replies.<id>.<token>` only when that is the caller's own (nats-bus.ts, `serveRpc`), and
+  // an instance reads only its own.
+  { type: 'stream', subject: 'replies.*.*' },
   { type: 'service', subject: `$JS.ACK.${TASKS}.>` },
   { type: 'stream', subject: 'ctl.*' },
   { type: 'stream', subject: 'broadcast' },

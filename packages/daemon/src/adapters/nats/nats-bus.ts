@@ -18,7 +18,7 @@ import {
 } from 'nats';
 import { natsNodeWire, type NodeWire } from '../../nodes/node-wire.js';
 import type { Bus, ManifestArtefacts, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
-import { NODE_NAME_PATTERN, RPC_STREAM_HEADER, STREAMS, nodeSubjects, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import { NODE_NAME_PATTERN, RPC_REPLY_HEADER, RPC_STREAM_HEADER, STREAMS, isReplySubjectOf, nodeSubjects, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 import { context } from '@opentelemetry/api';
 import { natsManifestArtefacts } from './manifest-artefacts.js';
 import { KeyedLanes } from './keyed-lanes.js';
@@ -343,8 +343,9 @@ export class NatsBus implements Bus {
 
   /**
    * Agents' requests: a queue group, so each request is served by one control-plane replica.
-   * Requests are handled concurrently (a model call may take seconds). A request without a
-   * reply subject is a notification (e.g. `stream.cancel`); its answer goes nowhere.
+   * Requests are handled concurrently (a model call may take seconds). A request with neither
+   * a reply subject nor a reply header is a notification (e.g. `stream.cancel`); its answer
+   * goes nowhere. Where answers go: `rpcAnswerSubject`.
    */
   private serveRpc(handler: RpcHandler): void {
     const sub = this.nc.subscribe(subjects.allRpc, { queue: 'aiflock-rpc' });
@@ -355,14 +356,12 @@ export class NatsBus implements Bus {
           this.opts.log('warn', `dropped an RPC request on ${m.subject}: not agent.<id>.rpc.<service>.<op>`);
           continue;
         }
-        // With per-instance credentials the reply is a route the server made into the agents
-        // account (bus accounts, accounts.ts): whatever reply subject the instance named, the
-        // answer is published there, where no stream listens. The name the caller gave its
-        // stream (for `stream.cancel`) travels in a header.
-        const route = m.reply ?? '';
-        const reply = route ? (m.headers?.get(RPC_STREAM_HEADER) || route).slice(0, 200) : '';
+        const target = rpcAnswerSubject(where.instanceId, m.reply ?? '', m.headers?.get(RPC_REPLY_HEADER) ?? '');
+        if (target.refused) this.opts.log('warn', `${where.instanceId} named ${JSON.stringify(target.refused.slice(0, 100))} for the answer to ${where.service}.${where.op}, not a reply subject of its own; answering on the reply route`);
+        // The name the caller gave its stream (for `stream.cancel`) travels in a header.
+        const reply = target.subject ? (m.headers?.get(RPC_STREAM_HEADER) || target.subject).slice(0, 200) : '';
         const respond = (data: unknown) => {
-          if (route && !this.nc.isClosed()) this.nc.publish(route, codec.encode(data));
+          if (target.subject && !this.nc.isClosed()) this.nc.publish(target.subject, codec.encode(data));
         };
         // The task's trace context, if the request names a trace this daemon gave the instance.
         const traceparent = parseTraceparent(m.headers?.get(TRACE_HEADERS.traceparent));
@@ -536,6 +535,21 @@ export class NatsBus implements Bus {
       await this.jsm.consumers.add(stream, { ...config, ...onCreate });
     }
   }
+}
+
+/**
+ * Where the answer to an RPC request of `instanceId` goes. The reply header, when it names
+ * exactly `replies.<instanceId>.<token>` (the caller's own, `isReplySubjectOf`): published in
+ * the flock account, that subject reaches the instance as a stream, which survives the
+ * updates of the agents account that drop the server's reply routes (accounts.ts). Otherwise
+ * the route (`route`, the request's reply subject): with per-instance credentials the server
+ * made it into the agents account, where no stream listens, whatever reply subject the
+ * instance named. A header naming anything else (another instance's replies, a wildcard, a
+ * subject a stream captures) is never published on; it is returned as `refused`.
+ */
+export function rpcAnswerSubject(instanceId: string, route: string, header: string): { subject: string; refused?: string } {
+  if (header && isReplySubjectOf(instanceId, header)) return { subject: header };
+  return header ? { subject: route, refused: header } : { subject: route };
 }
 
 /** A stream message's payload, decoded once however often it is read (its lane key, then its handler). */
