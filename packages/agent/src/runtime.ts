@@ -1,7 +1,7 @@
 import type { JsMsg, NatsConnection, Subscription } from 'nats';
 import type { AgentEvent, RuntimeEnv } from '@aiflock/protocol';
 // Not the package's index: an idle instance must not build every schema of the protocol (task-path.ts).
-import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName } from '@aiflock/protocol/subjects';
+import { INSTANCE_JS_API_PREFIX, STREAMS, subjects, taskConsumerName, taskPullRequest } from '@aiflock/protocol/subjects';
 import { connectWithRetry, describe } from './connect.js';
 import { consumeTasks } from './consumer-loop.js';
 import { subscribeControl } from './control.js';
@@ -204,7 +204,7 @@ class AgentRuntime {
     }
     const queue = taskConsumerName(env.AIFLOCK_AGENT);
     const deliveries = subjects.deliveries(this.instanceId);
-    const direct = { apiPrefix: env.AIFLOCK_NATS_CREDS ? INSTANCE_JS_API_PREFIX : '$JS.API', consumer: queue, deliveries };
+    const direct = { apiPrefix: env.AIFLOCK_NATS_CREDS ? INSTANCE_JS_API_PREFIX : '$JS.API', agent: env.AIFLOCK_AGENT, deliveries };
     // The answer to `tasks.pull` comes on `replies.<id>.*`, which a revocation does not cut.
     const replies = replyMux(nc, this.instanceId);
     await consumeTasks({
@@ -370,7 +370,7 @@ function deferred(): Deferred {
  * Such a request is broken by an update of the agents account, but only the control plane
  * makes those (revocations), so none comes while it is away.
  */
-async function pullTasks(nc: NatsConnection, replies: ReplyMux, instanceId: string, queue: { apiPrefix: string; consumer: string; deliveries: string }, input: { batch: number; expiresMs: number; request: string }): Promise<void> {
+async function pullTasks(nc: NatsConnection, replies: ReplyMux, instanceId: string, queue: { apiPrefix: string; agent: string; deliveries: string }, input: { batch: number; expiresMs: number; request: string }): Promise<void> {
   let reply: { ok?: boolean; error?: { code?: string; message?: string } };
   try {
     const msg = await replies.request(subjects.rpc(instanceId, 'tasks', 'pull'), new TextEncoder().encode(JSON.stringify(input)), { timeout: PULL_CALL_TIMEOUT_MS });
@@ -378,7 +378,8 @@ async function pullTasks(nc: NatsConnection, replies: ReplyMux, instanceId: stri
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
     if (code !== '503' && code !== 'TIMEOUT') throw err;
-    nc.publish(`${queue.apiPrefix}.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${queue.consumer}`, JSON.stringify({ batch: input.batch, expires: input.expiresMs * 1e6 }), { reply: `${queue.deliveries}.${input.request}` });
+    const { subject, body } = taskPullRequest(queue.agent, input, queue.apiPrefix);
+    nc.publish(subject, body, { reply: `${queue.deliveries}.${input.request}` });
     return;
   }
   if (reply.ok !== true) throw new Error(`tasks.pull refused: ${reply.error?.message ?? 'no reason given'} (${reply.error?.code ?? 'unknown'})`);

@@ -10,7 +10,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from 'nats';
-import { STREAMS, subjects, taskConsumerName, type RuntimeEnv, type Task, type TaskClaim, type TaskClaimRpc } from '@aiflock/protocol';
+import { STREAMS, subjects, taskConsumerName, taskPullRequest, type RuntimeEnv, type Task, type TaskClaim, type TaskClaimRpc } from '@aiflock/protocol';
 import { startNatsServer, type TestNatsServer } from '../../../testkit/nats-server.js';
 
 /** What a control plane provides: a bus with the flock's streams. */
@@ -79,7 +79,8 @@ export function answerPulls(nc: NatsConnection): Subscription {
       const agent = instanceId.slice(0, instanceId.lastIndexOf('-'));
       const input = JSON.parse(new TextDecoder().decode(msg.data)) as { batch: number; expiresMs: number; request: string };
       const reply = `${subjects.deliveries(instanceId)}.${input.request}`;
-      nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName(agent)}`, JSON.stringify({ batch: input.batch, expires: input.expiresMs * 1e6 }), { reply });
+      const { subject, body } = taskPullRequest(agent, input);
+      nc.publish(subject, body, { reply });
       msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, result: { reply } })));
     },
   });

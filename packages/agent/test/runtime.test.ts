@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AgentEvent, Heartbeat, STREAMS, subjects, taskConsumerName, TaskResult, type RuntimeEnv } from '@aiflock/protocol';
+import { AgentEvent, Heartbeat, STREAMS, subjects, taskConsumerName, taskPullRequest, TaskResult, type RuntimeEnv } from '@aiflock/protocol';
 import { defineAgent, echo, runAgent, shell, type AgentHandle, type Handler, type RunAgentOptions } from '../src/index.js';
 import { addQueue, Collector, unbatched, waitForQueue, enqueue, makeEnv, makeTask, newAgent, startPlane, type Plane } from './harness.js';
 
@@ -218,7 +218,8 @@ describe('runAgent', () => {
   it('runs what a pull request it no longer counts on delivers, in turn, never losing it to the ack wait', async () => {
     const { a, releases, peak } = await startHolding(1);
     // A request it does not know of (one it gave up on, answered late) asks for 3 more.
-    plane.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName(a.agent)}`, JSON.stringify({ batch: 3, expires: 30e9 }), { reply: `${subjects.deliveries(a.instanceId)}.999` });
+    const { subject, body } = taskPullRequest(a.agent, { batch: 3, expiresMs: 30_000 });
+    plane.nc.publish(subject, body, { reply: `${subjects.deliveries(a.instanceId)}.999` });
     await plane.nc.flush();
     const tasks = [1, 2, 3, 4].map(() => makeTask(a.agent, 'hold', null));
     for (const t of tasks) await enqueue(plane.js, t);

@@ -51,6 +51,19 @@ export const INSTANCE_JS_API_PREFIX = 'FLOCK.JS.API';
 /** Durable consumer name of a deployment's work queue. */
 export const taskConsumerName = (agent: string) => `agent-${agent}`;
 
+/**
+ * A pull request on an agent's task queue: JetStream's `CONSUMER.MSG.NEXT` for its consumer,
+ * for `batch` messages within `expiresMs`, published with the reply subject the messages are
+ * delivered to. The control plane makes them (`tasks.pull`); an instance makes its own, under
+ * INSTANCE_JS_API_PREFIX, only while the control plane does not answer.
+ */
+export function taskPullRequest(agent: string, pull: { batch: number; expiresMs: number }, apiPrefix = '$JS.API'): { subject: string; body: string } {
+  return {
+    subject: `${apiPrefix}.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName(agent)}`,
+    body: JSON.stringify({ batch: pull.batch, expires: Math.round(pull.expiresMs * 1e6) }),
+  };
+}
+
 export type AgentSubjectKind = 'heartbeat' | 'events' | 'results' | 'rpc';
 
 /**

@@ -18,7 +18,7 @@ import {
 } from 'nats';
 import { natsNodeWire, type NodeWire } from '../../nodes/node-wire.js';
 import type { Bus, ManifestArtefacts, DeadLetterHandler, HealthCheck, InboundHandler, QueueOptions, QueueStats, RpcHandler } from '@aiflock/core';
-import { NODE_NAME_PATTERN, RPC_REPLY_HEADER, RPC_STREAM_HEADER, STREAMS, isReplySubjectOf, nodeSubjects, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
+import { NODE_NAME_PATTERN, RPC_REPLY_HEADER, RPC_STREAM_HEADER, STREAMS, isReplySubjectOf, nodeSubjects, TRACE_HEADERS, parseAgentSubject, parseRpcSubject, parseTraceparent, subjects, taskConsumerName, taskPullRequest, type BroadcastMessage, type ControlMessage, type Task, type TaskResult } from '@aiflock/protocol';
 import { context } from '@opentelemetry/api';
 import { natsManifestArtefacts } from './manifest-artefacts.js';
 import { KeyedLanes } from './keyed-lanes.js';
@@ -268,7 +268,8 @@ export class NatsBus implements Bus {
 
   async pullFor(agent: string, pull: { batch: number; expiresMs: number; reply: string }): Promise<void> {
     // Published as is, without waiting: its answers go to the instance, not to us.
-    this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.tasks.name}.${taskConsumerName(agent)}`, codec.encode({ batch: pull.batch, expires: nanos(pull.expiresMs) }), { reply: pull.reply });
+    const { subject, body } = taskPullRequest(agent, pull);
+    this.nc.publish(subject, body, { reply: pull.reply });
   }
 
   async publishVerifiedResult(result: TaskResult): Promise<void> {
