@@ -194,6 +194,19 @@ describe('warm pool (docker)', () => {
     expect(new Set(devices.values()).size, JSON.stringify([...devices])).toBe(devices.size);
   });
 
+  it("an agent that claims warm sandboxes keeps its workspace mounted at zero instances (a scale-up from zero does not wait for the mount)", async () => {
+    const workspace = join(flock.home, 'shared', 'agents', 'quick');
+    const mountedAt = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+    expect(mountedAt(workspace)).toBe(true);
+    const scaled = await flock.cli(['agent', 'scale', 'quick', '0']);
+    expect(scaled.code, scaled.stderr).toBe(0);
+    // Its instances' containers gone (claimed ones are named for the instance), and their storage released.
+    const instanceContainers = async () => (await docker.listContainers({ all: true, filters: { name: [`aiflock-${flock.name}-quick-`] } })).length;
+    await eventually(async () => (await instanceContainers()) === 0 && (await agent()).instances.every((i) => i.status !== 'running'), 'no instance of quick left', 60_000);
+    await eventually(async () => !existsSync(join(flock.home, 'shared', 'logs')) || mountsMentioning(`/shared/logs/quick-`).length === 0, 'its log volumes released', 30_000);
+    expect(mountedAt(workspace)).toBe(true);
+  });
+
   it('a discarded warm sandbox takes its log volume with it', async () => {
     // The replacement above took one: the pool is back at two once refilled.
     const warm = await eventually(async () => {

@@ -85,6 +85,8 @@ export class DockerRuntime implements HostRuntime {
   private readonly byAddress = new Map<string, { instanceId: string; agent: string }>();
   /** Instance → the pid of the container whose namespace no longer reaches Docker's DNS. */
   private readonly dnsClosed = new Map<string, number>();
+  /** Agents that claimed a warm sandbox since this daemon started: their workspace stays mounted at zero instances (remove()). */
+  private readonly warmAgents = new Set<string>();
   /** Stops the watch of container starts (Docker restarting a sandbox on its own). */
   private unwatchStarts: (() => void) | null = null;
   /** Started sandboxes no agent owns yet (manifest `scaling.warm`); null without a warm directory. */
@@ -206,6 +208,7 @@ export class DockerRuntime implements HostRuntime {
 
   async claimWarm(warm: WarmSandbox, spec: SandboxSpec, beforeIdentity?: (info: SandboxInfo) => Promise<void>): Promise<SandboxInfo> {
     const info = await this.warmSandboxes().claim(warm, spec, beforeIdentity);
+    this.warmAgents.add(spec.agent);
     if (info.address) this.byAddress.set(info.address, { instanceId: info.instanceId, agent: info.agent });
     return info;
   }
@@ -259,7 +262,10 @@ export class DockerRuntime implements HostRuntime {
       const id = c.Labels[LABEL.instance] ?? instanceFromName(c.Names[0], this.opts.flock);
       return id !== null && id !== instanceId && instanceAgent(id) === agent;
     });
-    await releaseInstanceStorage(this.opts.sharedDir, agent, instanceId, others.length > 0);
+    // An agent that claims warm sandboxes keeps its workspace mounted at zero instances: its
+    // next claim (a scale-up from zero) then skips the volume's mount. `down` and `agent remove`
+    // unmount it; a smaller workspace size applies from the next mount.
+    await releaseInstanceStorage(this.opts.sharedDir, agent, instanceId, others.length > 0 || this.warmAgents.has(agent));
   }
 
   /** Who holds an address on the flock network (for the egress proxy). */
