@@ -301,6 +301,19 @@ describe('aiflock down', () => {
     expect(deployed.code, deployed.stderr).toBe(0);
     await eventually(async () => (await containersOf('echo')).some((c) => c.State === 'running'), 'an echo container running');
     const natsPid = Number((await readFile(join(flock.home, 'nats', 'nats.pid'), 'utf8')).trim());
+    // A daemon that is there but does not answer (stopped): down says so, and starts no second one.
+    const { pid } = JSON.parse(await readFile(join(flock.home, 'daemon.json'), 'utf8')) as { pid: number };
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const hung = await flock.cli(['down']);
+      expect(hung.code, hung.stdout).toBe(4);
+      expect(hung.stderr).toMatch(new RegExp(`the daemon \\(pid ${pid}\\) is running but does not answer`));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // Back to answering, and done with whatever the pause made it do, before it is killed.
+    await eventually(async () => (await flock.cli(['status'])).code === 0 && (await containersOf('echo')).every((c) => c.State === 'running'), 'the daemon answering again, echo running');
+    await new Promise((r) => setTimeout(r, 3_000));
     await flock.killDaemon();
     // What a dead daemon leaves: its sandboxes and its NATS server run on.
     expect(await containersOf()).not.toHaveLength(0);

@@ -131,17 +131,25 @@ export function lifecycleCommands(program: Command, client: () => ApiClient): vo
  * its info file naming a process that is gone (a crash; its sandboxes may still run).
  */
 async function leftRunning(home: string): Promise<string | null> {
+  const daemonPid = await infoPid(home);
+  // Alive but not answering: starting another would only fight it for the port. (A pid the
+  // system gave to another program since is not it: that daemon is gone.)
+  if (daemonPid !== null && alive(daemonPid) && (await readFile(`/proc/${daemonPid}/cmdline`, 'utf8').catch(() => '')).includes(DAEMON_MAIN)) throw new CliError(`the daemon (pid ${daemonPid}) is running but does not answer; stop it (kill ${daemonPid}) and run down again`, EXIT.unreachable);
   const natsPid = Number((await readFile(join(home, 'nats', 'nats.pid'), 'utf8').catch(() => '')).trim());
   if (Number.isInteger(natsPid) && natsPid > 0 && alive(natsPid)) return `its NATS server (pid ${natsPid}) still runs`;
+  return daemonPid !== null ? `it did not stop cleanly (pid ${daemonPid})` : null;
+}
+
+/** The pid in the daemon's info file, or null (no file, or one torn while a daemon starts). */
+async function infoPid(home: string): Promise<number | null> {
   const info = await readFile(join(home, 'daemon.json'), 'utf8').catch(() => null);
   if (info === null) return null;
-  let pid: unknown;
   try {
-    pid = (JSON.parse(info) as { pid?: unknown }).pid;
+    const pid = (JSON.parse(info) as { pid?: unknown }).pid;
+    return typeof pid === 'number' && Number.isInteger(pid) && pid > 0 ? pid : null;
   } catch {
-    return null; // torn while a daemon starts: that one is alive
+    return null;
   }
-  return typeof pid === 'number' && !alive(pid) ? `it did not stop cleanly (pid ${pid})` : null;
 }
 
 /** Ask the daemon to stop (with `stopFlock`, its instances and NATS too) and wait until it has. */
