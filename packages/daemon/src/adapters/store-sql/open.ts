@@ -12,5 +12,6 @@ export async function openStore(config: Config, log: (msg: string) => void, grou
     const backend = await postgresBackend({ url: config.store.url!, poolSize: config.store.poolSize, connectTimeoutMs: config.store.connectTimeoutMs, log });
     return SqlStore.open(backend, groupCommit);
   }
-  return SqlStore.open(sqliteBackend(config.store.file ?? join(config.dataDir, 'flock.db')), groupCommit);
+  const checkpointer = { onError: (message: string) => log(`SQLite WAL checkpoint failed: ${message}`) };
+  return SqlStore.open(sqliteBackend(config.store.file ?? join(config.dataDir, 'flock.db'), { checkpointer }), groupCommit);
 }
