@@ -356,3 +356,28 @@ describe('docker runtime: lifecycle', () => {
     expect(again.state).toBe('running');
   });
 });
+
+describe('docker runtime: teardown', () => {
+  it('a container attached to the flock network by hand is cut off so the network, firewall and all still go', async () => {
+    const flock3 = `${flock}d`;
+    const third = new DockerRuntime({ ...options(busPort), flock: flock3 });
+    await third.init();
+    // Not the flock's: no labels, attached by someone else (or left when a daemon was killed mid-start).
+    const stranger = await docker.createContainer({ Image: IMAGE, Entrypoint: ['node', '-e', 'setTimeout(() => {}, 120000)'], HostConfig: { NetworkMode: networkName(flock3) } });
+    try {
+      await stranger.start();
+      logs.length = 0;
+      await third.dispose();
+      await expect(docker.getNetwork(networkName(flock3)).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      for (const chain of Object.values(firewallChainNames(flock3))) expect(spawnSync('iptables', ['-w', '-S', chain]).status, `chain ${chain} left behind`).not.toBe(0);
+      // Left running (it is not the flock's to remove), but off the network, and the log says so.
+      const after = await stranger.inspect();
+      expect(after.State.Running).toBe(true);
+      expect(Object.keys(after.NetworkSettings.Networks)).not.toContain(networkName(flock3));
+      expect(logs.some((l) => l.startsWith('warn: disconnecting') && l.includes(networkName(flock3)))).toBe(true);
+    } finally {
+      await stranger.remove({ force: true });
+      await third.dispose().catch(() => undefined);
+    }
+  });
+});

@@ -431,7 +431,12 @@ export class DockerRuntime implements HostRuntime {
   async dispose(): Promise<void> {
     for (const info of await this.list()) await this.remove(info.instanceId);
     await this.warm?.dispose();
-    await removeFlockNetwork(this.docker, this.opts.flock);
+    // A network that will not go must not leave the firewall and the secrets behind: those go
+    // first, then the failure is reported.
+    const network = await removeFlockNetwork(this.docker, this.opts.flock, this.log).then(
+      () => null,
+      (err: unknown) => err,
+    );
     // Names are derived from the flock, so a runtime that never ran init() can still clean up.
     const firewall =
       this.prepared?.firewall ??
@@ -443,6 +448,7 @@ export class DockerRuntime implements HostRuntime {
     this.unwatchStarts?.();
     this.unwatchStarts = null;
     this.prepared = null;
+    if (network) throw network;
   }
 }
 

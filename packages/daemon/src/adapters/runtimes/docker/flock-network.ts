@@ -73,11 +73,37 @@ export async function ensureFlockNetwork(docker: Dockerode, flock: string, log: 
   return { name: want.Name, id: info.Id, gatewayIp: ipam.Gateway, subnet: ipam.Subnet, bridgeInterface: want.Options['com.docker.network.bridge.name'] };
 }
 
-export async function removeFlockNetwork(docker: Dockerode, flock: string): Promise<void> {
-  try {
-    await docker.getNetwork(networkName(flock)).remove();
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+/**
+ * Remove the flock's network. Docker refuses while any endpoint is attached: a container
+ * someone connected by hand, or one the flock lost track of (its daemon killed mid-start).
+ * Those are cut off (forced, so an endpoint whose container is gone goes too) and the removal
+ * tried once more; the network is the flock's, and nothing should stay on it once the flock is
+ * down. An endpoint Docker itself no longer lists cannot be cut off this way; the error then
+ * says to restart the engine (see docs/operations.md).
+ */
+export async function removeFlockNetwork(docker: Dockerode, flock: string, log?: Log): Promise<void> {
+  const name = networkName(flock);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await docker.getNetwork(name).remove();
+      return;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return;
+      if (attempt > 0 || !/active endpoints/i.test(String((err as Error).message))) throw err;
+      const info = await inspectOrNull(docker, name);
+      if (!info) return;
+      const endpoints = Object.entries(info.Containers ?? {});
+      if (endpoints.length === 0) {
+        throw new FlockError('runtime_unavailable', `network ${name} still has an endpoint Docker does not list (a stale one); restart the Docker engine, then run this again`, { network: name });
+      }
+      for (const [id, c] of endpoints) {
+        log?.('warn', `disconnecting ${c.Name || id} from network ${name}, which flock ${flock} is removing`);
+        await docker
+          .getNetwork(name)
+          .disconnect({ Container: id, Force: true })
+          .catch((e: unknown) => log?.('warn', `could not disconnect ${c.Name || id} from ${name}: ${(e as Error).message}`));
+      }
+    }
   }
 }
 
