@@ -178,4 +178,60 @@ describe('a joined node with the docker runtime', () => {
     }, 'a task answered after the release', 90_000);
     expect(t.output).toBe('back');
   });
+
+  // Last: it stops the node agent.
+  it('a node agent stopped by SIGTERM ends the exec sessions through it at once, saying why (not after the dead link\'s 15 s), and exits 0', { timeout: 120_000 }, async () => {
+    const agentProcess = nodeAgent!;
+    // Just released from quarantine: exec is refused until the instance is seen running again.
+    await eventually(async () => (await flock.cli(['agent', 'exec', 'docked', '--', 'true'])).code === 0, 'exec to work again after the release', 30_000);
+    const command = ['sh', '-c', 'echo started; exec sleep 300'];
+    // One session over the raw WebSocket, one through the CLI (spawned: its output is watched while it runs).
+    const q = new URLSearchParams();
+    for (const arg of command) q.append('cmd', arg);
+    const ws = new WebSocket(`ws://127.0.0.1:${flock.env['AIFLOCK_API_PORT']}/v1/agents/docked/exec?${q}`, { headers: { authorization: `Bearer ${await flock.adminToken()}` } });
+    const viaWs = { stdout: '', stderr: '', exit: null as number | null, error: null as string | null };
+    const wsEnded = new Promise<number>((resolve) => {
+      ws.on('message', (raw) => {
+        const m = JSON.parse(String(raw)) as { type: string; data?: string; code?: number | string; message?: string };
+        if (m.type === 'stdout' || m.type === 'stderr') viaWs[m.type] += Buffer.from(m.data!, 'base64').toString();
+        else if (m.type === 'exit') viaWs.exit = m.code as number;
+        else if (m.type === 'error') viaWs.error = `${String(m.code)}: ${m.message}`;
+      });
+      ws.once('close', () => resolve(Date.now()));
+      ws.once('unexpected-response', (_req, res) => {
+        res.on('data', (d: Buffer) => (viaWs.error = `${res.statusCode ?? 0}: ${d.toString()}`));
+        res.on('end', () => resolve(Date.now()));
+      });
+    });
+    const cli = spawn(process.execPath, [CLI, 'agent', 'exec', 'docked', '--', ...command], { env: flock.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const viaCli = { stdout: '', stderr: '' };
+    cli.stdout!.on('data', (d: Buffer) => (viaCli.stdout += d.toString()));
+    cli.stderr!.on('data', (d: Buffer) => (viaCli.stderr += d.toString()));
+    const cliEnded = new Promise<{ code: number | string; at: number }>((resolve) => cli.once('exit', (code, signal) => resolve({ code: code ?? String(signal), at: Date.now() })));
+    try {
+      await eventually(async () => viaWs.stdout === 'started\n' && viaCli.stdout === 'started\n', 'both commands running on the node', 30_000).catch((err: Error) => {
+        throw new Error(`${err.message}; the WebSocket: ${JSON.stringify(viaWs)}; the CLI: ${JSON.stringify(viaCli)}`);
+      });
+      const agentExited = new Promise<number | string>((resolve) => agentProcess.once('exit', (code, signal) => resolve(code ?? String(signal))));
+      // To `aiflock node join` and the node agent it runs, each, as systemd's stop sends it (a terminal's ^C, SIGINT, too).
+      const stoppedAt = Date.now();
+      process.kill(-agentProcess.pid!, 'SIGTERM');
+      const [wsAt, viaCliEnd, agentCode] = await Promise.all([wsEnded, cliEnded, agentExited]);
+      nodeAgent = null;
+      // Soft: a failure shows every way the stop fell short, not only the first.
+      expect.soft(agentCode).toBe(0);
+      expect.soft(nodeLog).not.toMatch(/the bus closed the node's connection/);
+      // The node's own word, relayed as a remote command's failure is: on stderr, exit code -1 (the CLI's 255).
+      expect.soft(viaWs).toMatchObject({ exit: -1, error: null });
+      expect.soft(viaWs.stderr).toMatch(/^aiflock: node dock: the node agent stops/);
+      expect.soft(viaCliEnd.code).toBe(255);
+      expect.soft(viaCli.stderr).toMatch(/^aiflock: node dock: the node agent stops/);
+      // Well before the control plane would have given up on a silent node (15 s).
+      expect.soft(wsAt - stoppedAt).toBeLessThan(8_000);
+      expect.soft(viaCliEnd.at - stoppedAt).toBeLessThan(8_000);
+    } finally {
+      ws.terminate();
+      cli.kill('SIGKILL');
+    }
+  });
 });

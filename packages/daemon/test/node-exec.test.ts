@@ -241,6 +241,27 @@ describe('exec sessions on a joined node', () => {
     expect(got.err()).toMatch(new RegExp(`node ${name} stopped answering`));
   });
 
+  it('ends each session with why when the node agent stops, before its connection drains (not after the silence), and refuses new ones', async () => {
+    const { name, remote, runtime, node, served } = await pair();
+    const s = await remote.exec(name, INSTANCE, { command: ['sh', '-c', 'echo started; exec sleep 600'], tty: false, stdin: false });
+    const got = collect(s);
+    await until(() => got.out() === 'started\n', 'the first output');
+    let exitCode: number | null = null;
+    void s.exited.then((c) => (exitCode = c));
+    const rec = runtime.sessions.at(-1)!;
+    const began = Date.now();
+    // As NodeAgent.stop does: the sessions first, then the drain.
+    await served.stop();
+    // Resolved once the control plane had the last frame (it acknowledges it as it ends the session).
+    expect(exitCode).toBe(-1);
+    expect(Date.now() - began).toBeLessThan(TIMING.deadMs);
+    await node.drain();
+    expect(got.err()).toBe(`aiflock: node ${name}: the node agent stops; the command is dropped\n`);
+    await until(() => rec.detached && !processAlive(rec.pid), 'the command killed on the node');
+    expect(served.sessions.size).toBe(0);
+    await expect(served.sessions.openSession({ session: 'B'.repeat(22), instanceId: INSTANCE, command: ['id'], tty: false, stdin: false })).rejects.toMatchObject({ code: 'runtime_unavailable' });
+  });
+
   it('refuses what it must: an instance not on the node, a malformed request', async () => {
     const { name, remote, cp } = await pair();
     await expect(remote.exec(name, 'inst-zzzz9999', { command: ['id'], tty: false, stdin: false })).rejects.toMatchObject({ code: 'instance_not_found' });

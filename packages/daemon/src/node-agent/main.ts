@@ -14,10 +14,23 @@ async function main(): Promise<number> {
   const log = (msg: string) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), node: s.name, msg })}\n`);
   const agent = await NodeAgent.start(s, log);
   process.stdout.write(`node ${s.name} joined; heartbeating to ${s.natsUrl} every ${s.heartbeatMs} ms\n`);
+  let stopping = false;
   const stopped = new Promise<number>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void agent.stop().then(() => resolve(0)));
+    // Kept, not `once`: a signal usually comes twice, from `aiflock node join` forwarding it and
+    // straight to this process in the same group (a terminal's ^C, systemd's stop), and the second
+    // would kill this process mid-stop, before its exec sessions are ended and its connection drained.
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.on(sig, () => {
+        if (stopping) return;
+        stopping = true;
+        log(`stopping (${sig})`);
+        void agent.stop().then(() => resolve(0));
+      });
+    }
   });
   const cut = agent.closed().then((err) => {
+    // Its own drain closes the connection too: that is the stop, not the control plane's cut.
+    if (stopping) return stopped;
     log(`the bus closed the node's connection${err ? `: ${err.message}` : ''}`);
     return 3;
   });

@@ -49,6 +49,8 @@ export class NodeAgent {
     private readonly runtimes: string[],
     private readonly runtime: HostRuntime,
     private readonly log: (msg: string) => void,
+    /** Exec and stats for the control plane (node-ops.ts): its open exec sessions are ended by `stop`. */
+    private readonly ops: { stop: () => Promise<void> },
   ) {}
 
   static async start(s: NodeAgentSettings, log: (msg: string) => void): Promise<NodeAgent> {
@@ -71,10 +73,9 @@ export class NodeAgent {
       waitOnFirstConnect: true,
       ...(s.creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(s.creds)) } : {}),
     });
-    const agent = new NodeAgent(s, nc, available, runtime, log);
-    agent.follow();
     // Exec and stats for the control plane, through this host's runtime (it never reaches a remote engine).
-    serveNodeOps(natsNodeWire(nc), s.name, runtime, log);
+    const agent = new NodeAgent(s, nc, available, runtime, log, serveNodeOps(natsNodeWire(nc), s.name, runtime, log));
+    agent.follow();
     await agent.beat();
     agent.timer = setInterval(() => void agent.beat().catch((err: unknown) => log(`heartbeat failed: ${String(err)}`)), s.heartbeatMs);
     log(`running sandboxes with the ${runtime.kind} runtime`);
@@ -213,11 +214,15 @@ export class NodeAgent {
   }
 
   /**
-   * Stop heartbeating and leave the bus. Sandboxes that survive a restart (Docker) keep running
+   * Stop heartbeating, end the exec sessions run through this node (telling the control plane
+   * why), and leave the bus. Sandboxes that survive a restart (Docker) keep running
    * and are found again by the next run; the others end with the node agent.
    */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    // Before the drain: the exec sessions' last frames (why they end) go out on this connection,
+    // and their acknowledgements come back on it, or their clients would wait out the silence.
+    await this.ops.stop().catch((err: unknown) => this.log(`ending the exec sessions: ${String(err)}`));
     await this.converging?.catch(() => undefined);
     await this.nc.drain().catch(() => undefined);
     if (!this.runtime.capabilities.survivesRestart) await this.runtime.dispose().catch(() => undefined);

@@ -9,7 +9,7 @@ import { NodeExecSessions } from './node-exec.js';
  * use (`aiflock stats`). Only instances this node's runtime runs are served; the bus lets only
  * the control plane ask, only this node answer.
  */
-export function serveNodeOps(wire: NodeWire, node: string, runtime: SandboxRuntime, log: (msg: string) => void, sessions = new NodeExecSessions(wire, node, runtime, log)): { sessions: NodeExecSessions; stop: () => void } {
+export function serveNodeOps(wire: NodeWire, node: string, runtime: SandboxRuntime, log: (msg: string) => void, sessions = new NodeExecSessions(wire, node, runtime, log)): { sessions: NodeExecSessions; stop: () => Promise<void> } {
   const serve = (subject: string, answer: (body: unknown) => Promise<NodeExecOpened | NodeStatsReply>) =>
     wire.subscribe(subject, (body, reply) => {
       if (!reply) return;
@@ -24,9 +24,10 @@ export function serveNodeOps(wire: NodeWire, node: string, runtime: SandboxRunti
   const stops = [serve(nodeSubjects.exec(node), (body) => sessions.openSession(body)), serve(nodeSubjects.stats(node), (body) => statsHere(runtime, body))];
   return {
     sessions,
-    stop: () => {
+    // No new requests, then each open session ended with a frame saying why (resolves once the control plane has it).
+    stop: async () => {
       stops.forEach((s) => s());
-      sessions.closeAll();
+      await sessions.closeAll();
     },
   };
 }
