@@ -79,6 +79,11 @@ interface Run {
   raw: { latency: Latency; throughput: Throughput; jetstream: Throughput };
   flock: {
     latency: Latency;
+    /**
+     * The same sequential tasks to the WIDE agent (cpu 1): the echo example's `cpu: 0.25` holds
+     * an instance back by its quota when tasks come back to back, which this row leaves out.
+     */
+    latencyWide: Latency;
     /** Over the sequential tasks, ms (see `phasesOf`). */
     phases: Record<string, number>;
     oneReplica: Throughput;
@@ -132,6 +137,8 @@ main('task-throughput', async () => {
     const flockLatency = await sequential(LATENCY_TASKS, async (i) => samples.push(await flockTask({ hello: 'flock', i })));
     const phases = await phasesOf(f, samples);
     progress(`${tag} flock task: p50 ${fmt(flockLatency.p50)} ms, p99 ${fmt(flockLatency.p99)} ms`);
+    const flockLatencyWide = await sequential(LATENCY_TASKS, (i) => flockTask({ hello: 'flock', i }, WIDE));
+    progress(`${tag} flock task to ${WIDE} (cpu 1): p50 ${fmt(flockLatencyWide.p50)} ms, p99 ${fmt(flockLatencyWide.p99)} ms`);
 
     const rawPut = await metered(f, (i) => raw.request({ hello: 'flock', i }));
     progress(`${tag} raw request/reply: ${fmt(rawPut.perSec)} req/s with ${CONCURRENCY} in flight`);
@@ -153,7 +160,7 @@ main('task-throughput', async () => {
     const batchMessagesPerTask = { results: (storedAfter.results - stored.results) / BATCH_TASKS, events: (storedAfter.events - stored.events) / BATCH_TASKS };
     progress(`${tag} flock, batches of ${BATCH_SIZE} to ${WIDE}: ${fmt(batch.perSec)} tasks/s (${redelivered} finished on a later attempt)`);
 
-    runs.push({ raw: { latency: rawLatency, throughput: rawPut, jetstream: rawJs }, flock: { latency: flockLatency, phases, oneReplica, nReplicas, wideSingle, batch, batchMessagesPerTask } });
+    runs.push({ raw: { latency: rawLatency, throughput: rawPut, jetstream: rawJs }, flock: { latency: flockLatency, latencyWide: flockLatencyWide, phases, oneReplica, nReplicas, wideSingle, batch, batchMessagesPerTask } });
   }
 
   const s = (pick: (r: Run) => number) => spread(runs.map(pick));
@@ -162,6 +169,7 @@ main('task-throughput', async () => {
     latencyMs: {
       raw: { p50: s((r) => r.raw.latency.p50), p99: s((r) => r.raw.latency.p99) },
       flock: { p50: s((r) => r.flock.latency.p50), p99: s((r) => r.flock.latency.p99) },
+      flockWide: { p50: s((r) => r.flock.latencyWide.p50), p99: s((r) => r.flock.latencyWide.p99) },
       ratio: { p50: s((r) => r.flock.latency.p50 / r.raw.latency.p50), p99: s((r) => r.flock.latency.p99 / r.raw.latency.p99) },
     },
     perSec: {
@@ -223,7 +231,8 @@ main('task-throughput', async () => {
       ['', 'p50', 'p99'],
       [
         ['raw NATS request/reply (host-side responder)', fmtSpread(l.raw.p50), fmtSpread(l.raw.p99)],
-        ['aiflock: POST /v1/tasks → result on task.result', fmtSpread(l.flock.p50), fmtSpread(l.flock.p99)],
+        [`aiflock: POST /v1/tasks → result on task.result (${AGENT}, cpu 0.25 as in examples/echo.agent.yaml)`, fmtSpread(l.flock.p50), fmtSpread(l.flock.p99)],
+        [`aiflock: the same to ${WIDE} (cpu 1: no quota holding the instance back)`, fmtSpread(l.flockWide.p50), fmtSpread(l.flockWide.p99)],
         ['ratio aiflock / raw (per run, then median)', fmtSpread(l.ratio.p50), fmtSpread(l.ratio.p99)],
       ],
     ),
