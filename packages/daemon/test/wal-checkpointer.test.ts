@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Sqlite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
@@ -74,5 +76,23 @@ describe('WAL checkpoints off the daemon thread', () => {
     const backend = sqliteBackend(join(dir, 'flock.db'), { checkpointer: { intervalMs: 50 } });
     await backend.close();
     await expect(backend.close()).resolves.toBeUndefined();
+  });
+});
+
+describe('a process whose last work is closing the store', () => {
+  it('lives until the close has resolved (the worker is waited for, not left to end the process early)', () => {
+    const dir = testTempDir('aiflock-wal-');
+    const here = dirname(fileURLToPath(import.meta.url));
+    // Nothing else keeps this process alive: only the close in progress.
+    const script = `
+      const { sqliteBackend } = await import(${JSON.stringify(join(here, '../src/adapters/store-sql/sqlite.ts'))});
+      const backend = sqliteBackend(${JSON.stringify(join(dir, 'flock.db'))}, { checkpointer: { intervalMs: 50 } });
+      await new Promise((r) => setTimeout(r, 200));
+      await backend.close();
+      console.log('closed');
+    `;
+    const out = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(out.stderr).toBe('');
+    expect(out.stdout.trim()).toBe('closed');
   });
 });

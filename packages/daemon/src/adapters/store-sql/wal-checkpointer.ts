@@ -69,7 +69,12 @@ export function startWalCheckpointer(file: string, opts: WalCheckpointerOptions 
   });
   return {
     stop: () => {
-      if (!stopping) worker.postMessage('stop');
+      if (!stopping) {
+        // Referenced again while it stops: a daemon whose last work is awaiting this exit
+        // would otherwise have an empty event loop and end before its shutdown does.
+        worker.ref();
+        worker.postMessage('stop');
+      }
       stopping = true;
       return exited;
     },
