@@ -80,9 +80,9 @@ export class HmacFileAnchor implements AuditAnchor {
     // Write then rename, so a crash never leaves a half-written head. Synchronous, as the
     // SQLite store beside it is: a file this small is written in microseconds, while each
     // promise-based call is a round trip through libuv's thread pool and back to the event
-    // loop. Every audited action advances the head, so on a lone task that round trip (five
-    // calls) cost more daemon CPU than the writing: 11.2 -> 8.5 ms per task in
-    // bench/README.md's sequential probe. No fsync: like the store (synchronous = NORMAL), the
+    // loop. Every audited action advances the head, so on a lone task those round trips (four
+    // calls) cost more daemon CPU than the writing: 11.2 -> 8.5 ms per task (bench/README.md,
+    // "Task path, session 15"). No fsync: like the store (synchronous = NORMAL), the
     // head survives a crash of the daemon, not necessarily of the machine.
     const tmp = `${this.headFile}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ ...head, mac: this.mac(key!, head) }), { mode: 0o600 });
